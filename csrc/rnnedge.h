@@ -1,0 +1,223 @@
+/*
+ * rnnedge.h - the one public header of the rnnedge C library (C99, no malloc, no globals).
+ *
+ * A model is a .rne blob (docs/format.md), used in place:
+ *   rne_header (64 B) | metadata JSON | rne_layer[n] (128 B each) | rne_tensor[m] (64 B each)
+ *   | tensor data, each tensor aligned to header.alignment | CRC-32 of everything before it.
+ * Little-endian; every offset counted from the start of the blob; the blob itself must start at a
+ * multiple of header.alignment. rne_model_load() proves every offset, size, shape and parameter
+ * once; the step path then trusts them and returns no errors of its own.
+ *
+ * Memory: the caller owns all of it. rne_model borrows the blob (zero copy); a stream borrows a
+ * state buffer (rne_state_size) and a scratch buffer (rne_scratch_size); rne_run takes its own
+ * scratch for T steps. Many streams may share one model; a stream must not be used from two
+ * threads at once.
+ *
+ *   rne_model m;  if (rne_model_load(blob, size, &m) != RNE_OK) ...
+ *   rne_stream s; rne_stream_init(&s, &m, 1, state, rne_state_size(&m, 1),
+ *                                 scratch, rne_scratch_size(&m, 1, 1));
+ *   for each frame: rne_step(&s, x, y);
+ *
+ * The region between the cdef markers is read by rnnedge/_build.py as the cffi cdef: keep it
+ * free of preprocessor conditionals and expressions in #defines.
+ */
+#ifndef RNNEDGE_H
+#define RNNEDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* cdef-begin */
+#define RNE_FORMAT_VERSION 1
+#define RNE_MAX_LAYERS 64
+#define RNE_MAX_TENSORS 4096
+
+/* Status codes: rne_strerror(code) explains each. */
+enum {
+    RNE_OK = 0,
+    RNE_EARG = 1,         /* a NULL pointer, zero batch, or a bad argument */
+    RNE_EMAGIC = 2,       /* not an rnnedge blob: bad magic */
+    RNE_EVERSION = 3,     /* blob format version newer than this library reads */
+    RNE_ETRUNC = 4,       /* blob shorter than its header or file_size says */
+    RNE_ECRC = 5,         /* checksum mismatch: the blob is corrupt */
+    RNE_EALIGN = 6,       /* blob, table or tensor not aligned as required */
+    RNE_EHEADER = 7,      /* header field out of range, or a reserved field set */
+    RNE_ETENSOR = 8,      /* tensor record invalid: dtype, shape, offset or size */
+    RNE_ELAYER = 9,       /* layer record invalid: op, flags, activation, params */
+    RNE_ESHAPE = 10,      /* layer tensors or feature sizes do not fit together */
+    RNE_ESTREAM = 11,     /* model reads the sequence backwards: it cannot be stepped */
+    RNE_ESIZE = 12        /* a caller buffer is too small or misaligned */
+};
+
+/* Layer ops (rne_layer.op). */
+enum {
+    RNE_OP_DENSE = 1,
+    RNE_OP_ACT = 2,
+    RNE_OP_LSTM = 3,
+    RNE_OP_GRU = 4,
+    RNE_OP_RNN = 5,
+    RNE_OP_TAKE_LAST = 6,
+    RNE_OP_SLICE = 7,
+    RNE_OP_LAYERNORM = 8
+};
+
+/* Number formats (rne_layer.fmt). */
+enum { RNE_FMT_F32 = 0, RNE_FMT_S16 = 1, RNE_FMT_S8 = 2 };
+
+/* Tensor dtypes (rne_tensor.dtype). */
+enum { RNE_DT_F32 = 0, RNE_DT_S8 = 1, RNE_DT_S16 = 2, RNE_DT_S32 = 3, RNE_DT_S64 = 4, RNE_DT_U16 = 5 };
+
+/* Layer flags (rne_layer.flags). */
+enum {
+    RNE_LF_REVERSE = 1,
+    RNE_LF_BIDIR = 2,
+    RNE_LF_INPUT_FORGET = 4,
+    RNE_LF_LINEAR_BEFORE_RESET = 8,
+    RNE_LF_CLIP = 16
+};
+
+/* Activation kinds (rne_layer.act). */
+enum {
+    RNE_ACT_IDENTITY = 0,
+    RNE_ACT_SIGMOID = 1,
+    RNE_ACT_TANH = 2,
+    RNE_ACT_RELU = 3,
+    RNE_ACT_LEAKYRELU = 4,
+    RNE_ACT_THRESHOLDEDRELU = 5,
+    RNE_ACT_SCALEDTANH = 6,
+    RNE_ACT_HARDSIGMOID = 7,
+    RNE_ACT_ELU = 8,
+    RNE_ACT_SOFTSIGN = 9,
+    RNE_ACT_SOFTPLUS = 10,
+    RNE_ACT_AFFINE = 11,
+    RNE_ACT_CLIP = 12,
+    RNE_ACT_SOFTMAX = 13,
+    RNE_ACT_LOGSOFTMAX = 14
+};
+
+/* Tensor roles (index into rne_layer.tensor). */
+enum {
+    RNE_T_W = 0, RNE_T_R = 1, RNE_T_B = 2, RNE_T_P = 3, RNE_T_H0 = 4, RNE_T_C0 = 5
+};
+
+/* On-blob records, read in place (docs/format.md has a comment on every field). */
+typedef struct rne_header {
+    char     magic[4];
+    uint32_t version;
+    uint32_t header_size;
+    uint32_t flags;
+    uint32_t alignment;
+    uint32_t file_size;
+    uint32_t meta_off;
+    uint32_t meta_size;
+    uint32_t layer_off;
+    uint32_t n_layers;
+    uint32_t tensor_off;
+    uint32_t n_tensors;
+    uint32_t reserved[4];
+} rne_header;
+
+typedef struct rne_layer {
+    uint16_t op;
+    uint16_t fmt;
+    uint32_t in_features;
+    uint32_t out_features;
+    uint32_t hidden;
+    uint32_t flags;
+    float    clip;
+    uint32_t param[2];
+    uint8_t  act[2][3];
+    uint8_t  pad[2];
+    float    alpha[2][3];
+    float    beta[2][3];
+    int32_t  tensor[8];
+    uint32_t reserved[2];
+} rne_layer;
+
+typedef struct rne_tensor {
+    char     name[24];
+    uint8_t  dtype;
+    uint8_t  ndim;
+    uint16_t reserved0;
+    uint32_t shape[4];
+    uint32_t offset;
+    uint32_t nbytes;
+    float    scale;
+    int32_t  zero_point;
+    uint32_t reserved1;
+} rne_tensor;
+
+/* A loaded model: pointers into the caller's blob plus figures derived once at load. */
+typedef struct rne_model {
+    const uint8_t    *blob;         /* the caller's blob, borrowed */
+    const rne_header *header;
+    const rne_layer  *layers;
+    const rne_tensor *tensors;
+    uint32_t n_layers;
+    uint32_t in_features;           /* features of one input timestep */
+    uint32_t out_features;          /* features of one output timestep */
+    uint32_t streamable;            /* 1 if no layer reads the sequence backwards */
+    uint32_t many_to_one;           /* 1 if the pipeline has a TAKE_LAST layer */
+    uint32_t max_features;          /* widest per-timestep vector anywhere in the pipeline */
+    uint32_t max_gates;             /* widest gate vector of a recurrent layer (G*H, one direction) */
+    uint32_t reserved;
+} rne_model;
+
+/* One batch of B independent streams over a model: the caller's state and step scratch. */
+typedef struct rne_stream {
+    const rne_model *model;
+    void    *state;                 /* rne_state_size(model, batch) bytes, 16-byte aligned */
+    void    *scratch;               /* rne_scratch_size(model, batch, 1) bytes, 16-byte aligned */
+    uint32_t batch;
+    uint32_t reserved;
+} rne_stream;
+
+/* Validate `blob` (size bytes) and fill *model. The blob must stay alive and unchanged while the
+ * model is used. Checks, in order: arguments, size >= header, magic, version, header fields,
+ * file_size <= size, CRC, alignment, tables, tensors, layers, the chain of feature sizes. */
+int rne_model_load(const void *blob, size_t size, rne_model *model);
+
+/* A static English sentence for a status code (never NULL). */
+const char *rne_strerror(int code);
+
+/* Bytes of state for `batch` streams; 0 on arithmetic overflow or batch == 0. */
+size_t rne_state_size(const rne_model *model, uint32_t batch);
+
+/* Byte offset of layer `layer`'s state (h block, then c block for LSTM) within the state buffer
+ * for `batch` streams; (size_t)-1 if that layer keeps no state. */
+size_t rne_state_offset(const rne_model *model, uint32_t layer, uint32_t batch);
+
+/* Bytes of scratch for a call over `steps` timesteps of `batch` streams (steps = 1 for rne_step);
+ * 0 on arithmetic overflow or batch == 0. */
+size_t rne_scratch_size(const rne_model *model, uint32_t batch, uint32_t steps);
+
+/* Bind a stream to caller memory and reset its state. Checks sizes and 16-byte alignment. */
+int rne_stream_init(rne_stream *stream, const rne_model *model, uint32_t batch,
+                    void *state, size_t state_size, void *scratch, size_t scratch_size);
+
+/* Set the state to the model's initial state (its H0/C0 tensors, or zeros). */
+void rne_stream_reset(rne_stream *stream);
+
+/* One timestep for all B streams: x float[B][in_features] -> y float[B][out_features]. For a
+ * many-to-one model y is what rne_run would give if the sequence ended at this step.
+ * Returns RNE_ESTREAM (and leaves state and y untouched) if the model is not streamable. */
+int rne_step(rne_stream *stream, const void *x, void *y);
+
+/* `steps` timesteps: x float[steps][B][in_features] -> y float[steps][B][out_features], or
+ * y float[1][B][out_features] for a many-to-one model. Starts from the stream's state and leaves
+ * the final state in it (for a backward direction, "start" is step steps-1). `scratch` must hold
+ * rne_scratch_size(model, B, steps) bytes, 16-byte aligned. steps == 0 is a no-op, except for a
+ * many-to-one model, where it is RNE_EARG (there is no last step). */
+int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
+            void *scratch, size_t scratch_size);
+/* cdef-end */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RNNEDGE_H */

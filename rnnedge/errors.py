@@ -1,0 +1,34 @@
+"""The rnnedge exception hierarchy. Every error the package raises on bad input is one of these."""
+
+from __future__ import annotations
+
+
+class RnnedgeError(Exception):
+    """Base class of every rnnedge error."""
+
+
+class BlobError(RnnedgeError):
+    """A .rne blob is missing, unreadable, corrupt, or of a newer format version.
+
+    `code` is the C status code (RNE_E*) when the C loader reported it, else None.
+    """
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ConvertError(RnnedgeError):
+    """An ONNX model (or a part of it) cannot be converted."""
+
+
+class UnsupportedOpError(ConvertError):
+    """The graph holds an op, or an attribute value, that the converter does not support."""
+
+
+class InputError(RnnedgeError, ValueError):
+    """An input array, state or argument has the wrong shape, dtype or value."""
+
+
+class NotStreamableError(RnnedgeError):
+    """The model reads the sequence backwards (bidirectional or reverse) and cannot be stepped."""
