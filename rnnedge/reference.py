@@ -1,0 +1,406 @@
+"""The float32 numpy reference: runs a `Network` (rnnedge/layers.py) on x [T, B, F].
+
+This is the oracle the C f32 kernels are tested against and what calibration for the integer
+formats runs (the bit-exact integer kernels live in their own module, rnnedge/fixedpoint.py).
+tests/test_reference.py holds it to onnxruntime (onnx's ReferenceEvaluator where onnxruntime
+refuses a model) over every case of tests/onnx_cases.py: max error ~2e-7 of the output scale.
+
+Arithmetic is float32 throughout: inputs, weights and activation parameters are cast to float32
+once, and every intermediate is a float32 array (numpy's float32 matmul, exp, tanh, log1p). The
+formulas follow the ONNX LSTM / GRU / RNN operator specification operation for operation, with
+onnxruntime's reading where the spec is loose:
+- `clip` bounds every gate pre-activation (bias and peephole terms included) to [-clip, clip]
+  before its activation; the cell state itself and the input of h() are not clipped.
+- LSTM `input_forget`: f = 1 - i, with i already activated (no forget peephole, no forget clip).
+- LSTM peepholes: i and f see the previous cell state, o sees the new one.
+- GRU `linear_before_reset`: h~ = g(Wh x + Wbh + r * (Rh h + Rbh)); otherwise
+  h~ = g(Wh x + Rh (r * h) + Wbh + Rbh). Then h' = (1 - z) * h~ + z * h.
+- Activation parameters come resolved in `Act` (alpha, beta); ThresholdedRelu is x > alpha.
+  `cell_activations` resolves a node's activation attributes the way onnxruntime does.
+Sigmoid, Softplus and Elu are written in forms that cannot overflow (same values).
+
+State: a list with one entry per recurrent layer, in layer order: (h,) for GRU and RNN, (h, c)
+for LSTM, each [D, B, H] float32. A reverse direction starts from its state at step T-1 and its
+final state is the one after step 0 (ONNX Y_h), as the C library does.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import InputError, UnsupportedOpError
+from .format import check_network
+from .layers import (
+    CELL_ACTIVATIONS,
+    DEFAULT_CELL_ACTIVATIONS,
+    Act,
+    Activation,
+    Dense,
+    Layer,
+    LayerNorm,
+    Network,
+    Recurrent,
+    Slice,
+    TakeLast,
+)
+
+F32 = np.float32
+LayerState = tuple[np.ndarray, ...]  # (h,) or (h, c), each [D, B, H]
+
+
+# -- activations ---------------------------------------------------------------------------------
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x), computed from e^-|x| so that no exp overflows."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + e^x) = max(x, 0) + log(1 + e^-|x|)."""
+    return np.maximum(x, F32(0)) + np.log1p(np.exp(-np.abs(x)))
+
+
+def elu(x: np.ndarray, alpha: np.float32) -> np.ndarray:
+    """x >= 0 ? x : alpha (e^x - 1); exp only sees the non-positive part."""
+    return np.where(x >= 0, x, alpha * (np.exp(np.minimum(x, F32(0))) - 1))
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """e^x_i / sum_j e^x_j over the last axis (the features of one timestep)."""
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """x_i - log sum_j e^x_j over the last axis."""
+    s = x - np.max(x, axis=-1, keepdims=True)
+    return s - np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
+
+
+_Func = Callable[[np.ndarray, np.float32, np.float32], np.ndarray]
+ACTIVATION_FUNCS: dict[str, _Func] = {
+    "Identity": lambda x, a, b: x.copy(),
+    "Sigmoid": lambda x, a, b: sigmoid(x),
+    "Tanh": lambda x, a, b: np.tanh(x),
+    "Relu": lambda x, a, b: np.maximum(x, F32(0)),
+    "LeakyRelu": lambda x, a, b: np.where(x >= 0, x, a * x),
+    "ThresholdedRelu": lambda x, a, b: np.where(x > a, x, F32(0)),
+    "ScaledTanh": lambda x, a, b: a * np.tanh(b * x),
+    "HardSigmoid": lambda x, a, b: np.minimum(np.maximum(a * x + b, F32(0)), F32(1)),
+    "Elu": lambda x, a, b: elu(x, a),
+    "Softsign": lambda x, a, b: x / (1 + np.abs(x)),
+    "Softplus": lambda x, a, b: softplus(x),
+    "Affine": lambda x, a, b: a * x + b,
+    "Clip": lambda x, a, b: np.minimum(b, np.maximum(a, x)),
+    "Softmax": lambda x, a, b: softmax(x),
+    "LogSoftmax": lambda x, a, b: log_softmax(x),
+}
+
+
+def activate(x: np.ndarray, act: Act) -> np.ndarray:
+    """Apply one activation (alpha and beta taken as float32) to a float32 array."""
+    return ACTIVATION_FUNCS[act.kind](x, F32(act.alpha), F32(act.beta)).astype(F32, copy=False)
+
+
+# -- ONNX activation attributes of LSTM / GRU / RNN, read as onnxruntime reads them --------------
+CELL_ACTIVATION_KINDS = ("Relu", "Tanh", "Sigmoid", "Affine", "LeakyRelu", "ThresholdedRelu",
+                         "ScaledTanh", "HardSigmoid", "Elu", "Softsign", "Softplus")  # fmt: skip
+# kind -> (takes alpha, takes beta, default alpha, default beta) in onnxruntime's LSTM and GRU
+# (rnn_helpers.cc). Not the standalone ops' defaults: ThresholdedRelu, ScaledTanh, Affine get 0.
+ORT_CELL_PARAMS: dict[str, tuple[bool, bool, float, float]] = {
+    "Affine": (True, True, 0.0, 0.0),
+    "LeakyRelu": (True, False, 0.01, 0.0),
+    "ThresholdedRelu": (True, False, 0.0, 0.0),
+    "ScaledTanh": (True, True, 0.0, 0.0),
+    "HardSigmoid": (True, True, 0.2, 0.5),
+    "Elu": (True, False, 1.0, 0.0),
+}
+
+
+def cell_activations(
+    cell: str,
+    direction: str,
+    names: Sequence[str] | None = None,
+    alphas: Sequence[float] | None = None,
+    betas: Sequence[float] | None = None,
+) -> list[list[Act]]:
+    """Resolve an ONNX LSTM/GRU/RNN node's `activations`, `activation_alpha`, `activation_beta`
+    into one list of Acts per direction, as onnxruntime (1.32) does:
+    - names are matched without regard to case; absent = the cell's defaults in each direction;
+      an RNN with one direction and two names (ONNX's default ["Tanh", "Tanh"]) uses the first.
+    - the alpha (beta) values are taken in order, over all directions, only by the activations
+      that use one (ORT_CELL_PARAMS); when the list runs out, ORT_CELL_PARAMS' default is used.
+    Raises UnsupportedOpError for an unknown activation, a wrong count, or values nobody takes
+    (onnxruntime ignores those; an exporter that wrote them meant something else)."""
+    D = 2 if direction == "bidirectional" else 1
+    n = CELL_ACTIVATIONS[cell]
+    if names is None:
+        names = list(DEFAULT_CELL_ACTIVATIONS[cell]) * D
+    canon = {k.lower(): k for k in CELL_ACTIVATION_KINDS}
+    kinds = []
+    for name in names:
+        if name.lower() not in canon:
+            raise UnsupportedOpError(f"{cell.upper()} activation {name!r} is not one of "
+                                     f"{', '.join(CELL_ACTIVATION_KINDS)}")  # fmt: skip
+        kinds.append(canon[name.lower()])
+    if cell == "rnn" and D == 1 and len(kinds) == 2:
+        kinds = kinds[:1]
+    if len(kinds) != D * n:
+        raise UnsupportedOpError(f"a {direction} {cell.upper()} takes {D * n} activations, got "
+                                 f"{len(kinds)}: {list(names)}")  # fmt: skip
+    a_left, b_left = list(alphas or []), list(betas or [])
+    acts = []
+    for kind in kinds:
+        takes_a, takes_b, da, db = ORT_CELL_PARAMS.get(kind, (False, False, 0.0, 0.0))
+        alpha = a_left.pop(0) if takes_a and a_left else da
+        beta = b_left.pop(0) if takes_b and b_left else db
+        acts.append(Act.make(kind, float(alpha), float(beta)))
+    if a_left or b_left:
+        raise UnsupportedOpError(
+            f"{cell.upper()} activations {kinds} leave activation_alpha {a_left} and "
+            f"activation_beta {b_left} unused: the attribute lists are ambiguous"
+        )
+    return [acts[d * n : (d + 1) * n] for d in range(D)]
+
+
+def _clip(x: np.ndarray, clip: float | None) -> np.ndarray:
+    if clip is None:
+        return x
+    c = F32(clip)
+    return np.minimum(np.maximum(x, -c), c)
+
+
+def _bias(B: np.ndarray | None, gates: int, hidden: int) -> np.ndarray:
+    """Wb + Rb for one direction ([2*G*H] -> [G*H]); zeros when the layer has no bias."""
+    if B is None:
+        return np.zeros(gates * hidden, F32)
+    return B[: gates * hidden] + B[gates * hidden :]
+
+
+# -- cell steps: one direction, one timestep, a batch of rows ------------------------------------
+def lstm_step(
+    x: np.ndarray,
+    h: np.ndarray,
+    c: np.ndarray,
+    W: np.ndarray,
+    R: np.ndarray,
+    B: np.ndarray | None,
+    P: np.ndarray | None,
+    acts: Sequence[Act],
+    clip: float | None = None,
+    input_forget: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One LSTM step. x [B, I]; h, c [B, H]; W [4H, I], R [4H, H] in gate order i, o, f, c;
+    B [8H] (Wb then Rb) or None; P [3H] (peepholes i, o, f) or None; acts (f, g, h).
+    Returns (h', c')."""
+    H = h.shape[-1]
+    f_act, g_act, h_act = acts
+    gates = x @ W.T + h @ R.T + _bias(B, 4, H)
+    i_pre, o_pre, f_pre, c_pre = (gates[:, k * H : (k + 1) * H] for k in range(4))
+    if P is not None:
+        i_pre = i_pre + P[:H] * c
+    i = activate(_clip(i_pre, clip), f_act)
+    if input_forget:
+        f = 1 - i
+    else:
+        if P is not None:
+            f_pre = f_pre + P[2 * H :] * c
+        f = activate(_clip(f_pre, clip), f_act)
+    g = activate(_clip(c_pre, clip), g_act)
+    c_new = f * c + i * g
+    if P is not None:
+        o_pre = o_pre + P[H : 2 * H] * c_new
+    o = activate(_clip(o_pre, clip), f_act)
+    h_new = o * activate(c_new, h_act)
+    return h_new, c_new
+
+
+def gru_step(
+    x: np.ndarray,
+    h: np.ndarray,
+    W: np.ndarray,
+    R: np.ndarray,
+    B: np.ndarray | None,
+    acts: Sequence[Act],
+    clip: float | None = None,
+    linear_before_reset: bool = False,
+) -> np.ndarray:
+    """One GRU step. x [B, I]; h [B, H]; W [3H, I], R [3H, H] in gate order z, r, h;
+    B [6H] (Wb then Rb) or None; acts (f, g). Returns h'."""
+    H = h.shape[-1]
+    f_act, g_act = acts
+    Wb = np.zeros(3 * H, F32) if B is None else B[: 3 * H]
+    Rb = np.zeros(3 * H, F32) if B is None else B[3 * H :]
+    Wz, Wr, Wh = W[:H], W[H : 2 * H], W[2 * H :]
+    Rz, Rr, Rh = R[:H], R[H : 2 * H], R[2 * H :]
+    z = activate(_clip(x @ Wz.T + h @ Rz.T + (Wb[:H] + Rb[:H]), clip), f_act)
+    r = activate(_clip(x @ Wr.T + h @ Rr.T + (Wb[H : 2 * H] + Rb[H : 2 * H]), clip), f_act)
+    if linear_before_reset:
+        n_pre = x @ Wh.T + Wb[2 * H :] + r * (h @ Rh.T + Rb[2 * H :])
+    else:
+        n_pre = x @ Wh.T + (r * h) @ Rh.T + (Wb[2 * H :] + Rb[2 * H :])
+    n = activate(_clip(n_pre, clip), g_act)
+    return (1 - z) * n + z * h
+
+
+def rnn_step(
+    x: np.ndarray,
+    h: np.ndarray,
+    W: np.ndarray,
+    R: np.ndarray,
+    B: np.ndarray | None,
+    acts: Sequence[Act],
+    clip: float | None = None,
+) -> np.ndarray:
+    """One vanilla RNN step. x [B, I]; h [B, H]; W [H, I]; R [H, H]; B [2H] or None; acts (f,).
+    Returns h'."""
+    H = h.shape[-1]
+    return activate(_clip(x @ W.T + h @ R.T + _bias(B, 1, H), clip), acts[0])
+
+
+# -- layers --------------------------------------------------------------------------------------
+def _f32(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else np.asarray(a, dtype=F32)
+
+
+def run_recurrent(
+    layer: Recurrent, x: np.ndarray, state: LayerState
+) -> tuple[np.ndarray, LayerState]:
+    """Run one recurrent layer over x [T, B, I] from state ((h,) or (h, c), each [D, B, H]).
+    Returns y [T, B, D*H] (directions concatenated per step) and the final state."""
+    T, batch, _ = x.shape
+    D, H = layer.num_directions, layer.hidden_size
+    W, R, B, P = (_f32(a) for a in (layer.W, layer.R, layer.B, layer.P))
+    y = np.zeros((T, batch, D * H), F32)
+    final_h = np.array(state[0], dtype=F32)
+    final_c = np.array(state[1], dtype=F32) if layer.cell == "lstm" else None
+    for d in range(D):
+        backward = layer.direction == "reverse" or d == 1
+        acts = layer.activations[d]
+        Bd = None if B is None else B[d]
+        h = final_h[d]
+        c = None if final_c is None else final_c[d]
+        for t in reversed(range(T)) if backward else range(T):
+            if layer.cell == "lstm":
+                Pd = None if P is None else P[d]
+                h, c = lstm_step(
+                    x[t], h, c, W[d], R[d], Bd, Pd, acts, layer.clip, layer.input_forget
+                )
+            elif layer.cell == "gru":
+                h = gru_step(x[t], h, W[d], R[d], Bd, acts, layer.clip, layer.linear_before_reset)
+            else:
+                h = rnn_step(x[t], h, W[d], R[d], Bd, acts, layer.clip)
+            y[t, :, d * H : (d + 1) * H] = h
+        final_h[d] = h
+        if final_c is not None:
+            final_c[d] = c
+    return y, (final_h,) if final_c is None else (final_h, final_c)
+
+
+def run_layer(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """Run one stateless layer over x [T, B, F]."""
+    if isinstance(layer, Dense):
+        y = x @ np.asarray(layer.weight, F32).T
+        return y if layer.bias is None else y + np.asarray(layer.bias, F32)
+    if isinstance(layer, Activation):
+        return activate(x, layer.act)
+    if isinstance(layer, LayerNorm):
+        mean = np.mean(x, axis=-1, keepdims=True)
+        d = x - mean
+        var = np.mean(d * d, axis=-1, keepdims=True)
+        y = d / np.sqrt(var + F32(layer.epsilon)) * np.asarray(layer.gamma, F32)
+        return y if layer.beta is None else y + np.asarray(layer.beta, F32)
+    if isinstance(layer, TakeLast):
+        if x.shape[0] == 0:
+            raise InputError(
+                "the model outputs its last timestep, but the sequence is empty (T = 0)"
+            )
+        return np.concatenate([x[-1:, :, : layer.split], x[:1, :, layer.split :]], axis=-1)
+    if isinstance(layer, Slice):
+        return x[:, :, layer.start : layer.stop].copy()
+    raise TypeError(f"run_layer: {type(layer).__name__} is not a stateless layer")
+
+
+# -- the network ---------------------------------------------------------------------------------
+def recurrent_layers(net: Network) -> list[tuple[int, Recurrent]]:
+    """(index in net.layers, layer) of every recurrent layer, in order."""
+    return [(i, l) for i, l in enumerate(net.layers) if isinstance(l, Recurrent)]
+
+
+def initial_state(net: Network, batch: int) -> list[LayerState]:
+    """The state a run starts from by default: each layer's initial_h / initial_c broadcast over
+    the batch, or zeros."""
+    state: list[LayerState] = []
+    for _, layer in recurrent_layers(net):
+        shape = (layer.num_directions, batch, layer.hidden_size)
+        arrays = [layer.initial_h] + ([layer.initial_c] if layer.cell == "lstm" else [])
+        state.append(
+            tuple(
+                np.zeros(shape, F32)
+                if a is None
+                else np.broadcast_to(np.asarray(a, F32)[:, None, :], shape).copy()
+                for a in arrays
+            )
+        )
+    return state
+
+
+def _checked_state(
+    net: Network, state: Sequence[Sequence[np.ndarray]], batch: int
+) -> list[LayerState]:
+    layers = recurrent_layers(net)
+    if len(state) != len(layers):
+        raise InputError(
+            f"state: expected one entry per recurrent layer ({len(layers)}), got {len(state)}"
+        )
+    out: list[LayerState] = []
+    for k, ((i, layer), entry) in enumerate(zip(layers, state)):
+        kinds = ("h", "c") if layer.cell == "lstm" else ("h",)
+        if len(entry) != len(kinds):
+            raise InputError(
+                f"state[{k}] (layer {i}, {layer.cell.upper()}): expected {len(kinds)} arrays "
+                f"({', '.join(kinds)}), got {len(entry)}"
+            )
+        shape = (layer.num_directions, batch, layer.hidden_size)
+        arrays = []
+        for kind, a in zip(kinds, entry):
+            a = np.asarray(a)
+            if a.shape != shape or a.dtype.kind not in "fiu":
+                raise InputError(
+                    f"state[{k}] {kind} (layer {i}): expected a float array of shape {list(shape)} "
+                    f"(directions, batch, hidden), got {a.dtype} {list(a.shape)}"
+                )
+            arrays.append(a.astype(F32))
+        out.append(tuple(arrays))
+    return out
+
+
+def run_network(
+    net: Network, x: np.ndarray, state: Sequence[Sequence[np.ndarray]] | None = None
+) -> tuple[np.ndarray, list[LayerState]]:
+    """Run the whole pipeline over x [T, B, in_features].
+
+    Returns y [T, B, out_features] ([1, B, out_features] for a many-to-one network) and the final
+    state (one entry per recurrent layer, see the module doc). `state` defaults to
+    `initial_state(net, B)`; it is not modified.
+    """
+    check_network(net)  # the validation the blob writer applies: run only what a blob can hold
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[2] != net.in_features or x.dtype.kind not in "fiu":
+        raise InputError(
+            f"x: expected a float array of shape [T, B, {net.in_features}], got {x.dtype} "
+            f"{list(x.shape)}"
+        )
+    y = x.astype(F32)
+    batch = y.shape[1]
+    states = initial_state(net, batch) if state is None else _checked_state(net, state, batch)
+    final: list[LayerState] = []
+    for layer in net.layers:
+        if isinstance(layer, Recurrent):
+            y, s = run_recurrent(layer, y, states[len(final)])
+            final.append(s)
+        else:
+            y = run_layer(layer, y)
+    return y, final

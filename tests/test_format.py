@@ -1,0 +1,603 @@
+"""The .rne writer and pure-Python reader (rnnedge/format.py): round trips, layout, corruption."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from onnx_cases import CASES, CASES_BY_NAME, assert_networks_equal
+from rnnedge import format as fmt
+from rnnedge.errors import BlobError, ConvertError
+from rnnedge.format import describe, read_blob, save_blob, to_network, write_blob
+from rnnedge.layers import (
+    Act,
+    Activation,
+    Dense,
+    LayerNorm,
+    Network,
+    Recurrent,
+    Slice,
+    StateSpec,
+    TakeLast,
+    TensorSpec,
+)
+from rnnedge.reference import run_network
+
+
+def _rand(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return rng.uniform(-1, 1, shape).astype(np.float32)
+
+
+def kitchen_sink() -> Network:
+    """Every layer kind and flag, parameterised activations, optional tensors present and absent."""
+    rng = np.random.default_rng(7)
+    H1, H2, H3 = 5, 4, 3
+    lstm = Recurrent(
+        "lstm", "bidirectional", _rand(rng, 2, 4 * H1, 3), _rand(rng, 2, 4 * H1, H1),
+        _rand(rng, 2, 8 * H1), _rand(rng, 2, 3 * H1), _rand(rng, 2, H1), _rand(rng, 2, H1),
+        activations=[[Act.make("HardSigmoid", 0.25, 0.375), Act.make("ScaledTanh", 1.5, 0.5),
+                      Act.make("LeakyRelu", 0.125)],
+                     [Act.make("Sigmoid"), Act.make("Softsign"), Act.make("Elu", 0.75)]],
+        clip=3.0, input_forget=True,
+    )  # fmt: skip
+    gru = Recurrent("gru", "forward", _rand(rng, 1, 3 * H2, 2 * H1), _rand(rng, 1, 3 * H2, H2),
+                    _rand(rng, 1, 6 * H2), initial_h=_rand(rng, 1, H2), linear_before_reset=True,
+                    activations=[[Act.make("Sigmoid"),
+                                  Act.make("Affine", 0.5, -0.25)]])  # fmt: skip
+    rnn = Recurrent("rnn", "reverse", _rand(rng, 1, H3, H2), _rand(rng, 1, H3, H3),
+                    activations=[[Act.make("ThresholdedRelu", 0.0625)]])  # fmt: skip
+    layers = [
+        lstm, gru, rnn,
+        LayerNorm(_rand(rng, H3), _rand(rng, H3), 1e-3),
+        Activation(Act.make("Clip"), H3),  # alpha -inf, beta +inf
+        Slice(H3, 1, 3),
+        LayerNorm(_rand(rng, 2)),
+        TakeLast(2, 1),
+        Dense(_rand(rng, 4, 2), _rand(rng, 4)),
+        Activation(Act.make("Softplus"), 4),
+        Dense(_rand(rng, 3, 4)),
+        Activation(Act.make("LogSoftmax"), 3),
+    ]  # fmt: skip
+    return Network(
+        layers, TensorSpec("x", "BTF", [None, None, 3]), TensorSpec("y", "BF", [None, 3]),
+        name="kitchen_sink", producer="tests", quant="f32",
+        state=[StateSpec("h_in", 1, "h", "h_out"), StateSpec("c_in", 0, "c")],
+        folded=["Transpose /t0", "Squeeze /s1"],
+    )  # fmt: skip
+
+
+SINK = write_blob(kitchen_sink())
+SMALL = write_blob(CASES_BY_NAME["gru_forward"].build().network)
+
+
+def refresh_crc(data: bytes | bytearray) -> bytes:
+    b = bytearray(data)
+    struct.pack_into("<I", b, len(b) - 4, zlib.crc32(b[:-4]))
+    return bytes(b)
+
+
+def patched(data: bytes, offset: int, spec: str, *values) -> bytes:
+    """data with struct `spec` written at offset and the CRC made valid again."""
+    b = bytearray(data)
+    struct.pack_into("<" + spec, b, offset, *values)
+    return refresh_crc(b)
+
+
+def header(data: bytes) -> fmt.Header:
+    return fmt._read_header(memoryview(data))
+
+
+def layer_at(data: bytes, i: int) -> int:
+    return header(data).layer_off + i * fmt.LAYER_SIZE
+
+
+def tensor_at(data: bytes, k: int) -> int:
+    return header(data).tensor_off + k * fmt.TENSOR_SIZE
+
+
+# -- round trips ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("net", [kitchen_sink()] + [c.build().network for c in CASES],
+                         ids=["kitchen_sink"] + [c.name for c in CASES])  # fmt: skip
+def test_round_trip(net):
+    blob = read_blob(write_blob(net))
+    assert blob.crc_ok
+    back = to_network(blob)
+    assert_networks_equal(back, net)
+    assert write_blob(back) == write_blob(net)
+    x = np.random.default_rng(0).standard_normal((3, 2, net.in_features)).astype(np.float32)
+    np.testing.assert_array_equal(run_network(back, x)[0], run_network(net, x)[0])
+
+
+def test_records_and_blob_layout_of_tensors():
+    net = kitchen_sink()
+    blob = read_blob(SINK)
+    lstm, gru, rnn = net.layers[:3]
+    rec = blob.layers[0]
+    assert (rec.op, rec.fmt, rec.hidden) == (fmt.OP_LSTM, fmt.FMT_F32, 5)
+    assert (rec.in_features, rec.out_features) == (3, 10)
+    assert rec.flags == fmt.LF_BIDIR | fmt.LF_INPUT_FORGET | fmt.LF_CLIP and rec.clip == 3.0
+    assert rec.act == ((7, 6, 4), (1, 9, 8))
+    assert rec.alpha == ((0.25, 1.5, 0.125), (0.0, 0.0, 0.75))
+    assert rec.beta == ((0.375, 0.5, 0.0), (0.0, 0.0, 0.0))
+    assert rec.tensor == (0, 1, 2, 3, 4, 5, -1, -1)
+    assert blob.layers[1].flags == fmt.LF_LINEAR_BEFORE_RESET
+    assert blob.layers[2].flags == fmt.LF_REVERSE and blob.layers[2].tensor[2:] == (-1,) * 6
+    assert blob.layers[4].alpha[0][0] == -np.inf and blob.layers[4].beta[0][0] == np.inf
+    assert blob.layers[5].param == (1, 3) and blob.layers[7].param == (1, 0)
+    assert blob.layers[3].alpha[0][0] == np.float32(1e-3)
+    # weights: ONNX layout -> blob layout
+    W_t, R_t, B, P = (blob.tensor(0, r) for r in (fmt.T_W, fmt.T_R, fmt.T_B, fmt.T_P))
+    assert W_t.shape == (2, 3, 20) and R_t.shape == (2, 5, 20)
+    np.testing.assert_array_equal(W_t[1, 2, 7], lstm.W[1, 7, 2])
+    np.testing.assert_array_equal(R_t[0, 4, 13], lstm.R[0, 13, 4])
+    np.testing.assert_array_equal(B[1, 1, :], lstm.B[1, 20:])  # Rb of direction 1
+    np.testing.assert_array_equal(P[0, 2], lstm.P[0, 10:15])  # forget peephole
+    dense_w_t = blob.tensor(8, fmt.T_W)  # [K, N]
+    np.testing.assert_array_equal(dense_w_t, net.layers[8].weight.T)
+    assert blob.tensor(10, fmt.T_B) is None
+    names = [t.name for t in blob.tensors]
+    assert names[:6] == ["l0.W", "l0.R", "l0.B", "l0.P", "l0.H0", "l0.C0"]
+    assert "l3.gamma" in names and "l3.beta" in names and "l6.beta" not in names
+    for t in blob.tensors:
+        assert t.dtype == fmt.DT_F32 and t.scale == 0 and t.zero_point == 0
+        assert t.nbytes == 4 * t.array.size and t.array.dtype == np.dtype("<f4")
+
+
+@pytest.mark.parametrize("alignment", [16, 64, 256, 4096])
+def test_header_sections_alignment_padding_and_crc(alignment):
+    data = write_blob(kitchen_sink(), alignment=alignment)
+    h = read_blob(data).header
+    assert data[:4] == b"RNNE" and (h.version, h.header_size, h.flags) == (1, 64, 0)
+    assert h.alignment == alignment and h.file_size == len(data)
+    assert h.meta_off == 64 and h.layer_off % 8 == 0 and h.tensor_off % 8 == 0
+    assert struct.unpack("<I", data[-4:])[0] == zlib.crc32(data[:-4])
+    covered = np.zeros(len(data), bool)
+    spans = [(0, 64), (h.meta_off, h.meta_size), (h.layer_off, 128 * h.n_layers),
+             (h.tensor_off, 64 * h.n_tensors), (len(data) - 4, 4)]  # fmt: skip
+    for t in read_blob(data).tensors:
+        assert t.offset % alignment == 0
+        spans.append((t.offset, t.nbytes))
+    for off, size in spans:
+        assert not covered[off : off + size].any(), "sections overlap"
+        covered[off : off + size] = True
+    gaps = np.frombuffer(data, np.uint8)[~covered]
+    assert not gaps.any(), "padding bytes are not zero"
+
+
+def test_metadata_keys():
+    meta = json.loads(bytes(read_blob(SINK).data[64 : 64 + header(SINK).meta_size]))
+    assert meta == {
+        "name": "kitchen_sink",
+        "producer": "tests",
+        "quant": "f32",
+        "input": {"name": "x", "axes": "BTF", "shape": [None, None, 3]},
+        "output": {"name": "y", "axes": "BF", "shape": [None, 3]},
+        "state": [{"name": "h_in", "layer": 1, "kind": "h", "output": "h_out"},
+                  {"name": "c_in", "layer": 0, "kind": "c"}],
+        "folded": ["Transpose /t0", "Squeeze /s1"],
+    }  # fmt: skip
+    assert "state" not in read_blob(SMALL).meta and "folded" not in read_blob(SMALL).meta
+
+
+def test_read_is_zero_copy():
+    data = bytearray(SMALL)
+    blob = read_blob(data)
+    t = blob.tensors[0]
+    assert np.shares_memory(t.array, np.frombuffer(data, np.uint8))
+    struct.pack_into("<f", data, t.offset, 42.0)
+    assert t.array.flat[0] == 42.0
+    assert not read_blob(SMALL).tensors[0].array.flags.writeable  # bytes stay read-only
+
+
+def test_source_names_the_file():
+    with pytest.raises(BlobError, match=r"^m.rne: truncated: 10 bytes") as e:
+        read_blob(SMALL[:10], source="m.rne")
+    assert e.value.code == fmt.E_TRUNC
+
+
+def test_trailing_bytes_after_file_size_are_ignored():
+    blob = read_blob(SMALL + b"\xff" * 100)
+    assert len(blob.data) == len(SMALL) and blob.crc_ok
+
+
+def test_describe():
+    text = describe(read_blob(SINK))
+    needles = [
+        "rnnedge blob v1", "checksum 0x", ": ok", "model kitchen_sink", "input x: axes BTF",
+        "not streamable", "many-to-one", "state h_in: layer 1 h -> h_out", "layers (12):",
+        "LSTM", "bidir", "input_forget", "HardSigmoid(0.25,0.375)", "clip 3", "TAKE_LAST",
+        "split 1", "[1:3)", "Clip(-inf,inf)", "tensors (", "l0.W", "2x3x20", "l8.W",
+    ]  # fmt: skip
+    for needle in needles:
+        assert needle in text, needle
+    corrupt = bytearray(SINK)
+    corrupt[-10] ^= 1
+    assert "MISMATCH" in describe(read_blob(bytes(corrupt), verify_crc=False))
+
+
+# -- the writer refuses what the format cannot hold ----------------------------------------------
+def _lstm() -> Recurrent:
+    return CASES_BY_NAME["lstm_forward"].build().network.layers[0]
+
+
+def _net(*layers, **kw) -> Network:
+    x, y = TensorSpec("x", "TBF", [None, None, 3]), TensorSpec("y", "TBF", [])
+    return Network(list(layers), x, y, **kw)
+
+
+def _with_nan(a: np.ndarray) -> np.ndarray:
+    a = a.copy()
+    a.flat[3] = np.nan
+    return a
+
+
+_GRU = CASES_BY_NAME["gru_forward"].build().network.layers[0]
+_SOFTMAX_CELL = [[Act.make("Softmax"), Act.make("Tanh"), Act.make("Tanh")]]
+_RELU = Activation(Act.make("Relu"), 3)
+
+# name -> (network, the ConvertError message it must give)
+BAD_NETWORKS = {
+    "vector activation in a cell": (
+        _net(dataclasses.replace(_lstm(), activations=_SOFTMAX_CELL)),
+        r"layer 0 \(Recurrent\): activation 0 of direction 0: Softmax acts on a whole vector",
+    ),
+    "clip 0": (
+        _net(dataclasses.replace(_lstm(), clip=0.0)),
+        r"layer 0 \(Recurrent\): clip must be .* > 0, got 0",
+    ),
+    "NaN weight": (
+        _net(dataclasses.replace(_lstm(), R=_with_nan(_lstm().R))),
+        r"R holds 1 non-finite",
+    ),
+    "W shape": (
+        _net(dataclasses.replace(_lstm(), W=_lstm().W[:, :-1])),
+        r"W has shape \[1, 19, 3\], expected \[1, 20, 3\]",
+    ),
+    "peepholes on GRU": (
+        _net(dataclasses.replace(_GRU, P=np.zeros((1, 15), np.float32))),
+        "LSTM-only",
+    ),
+    "linear_before_reset on LSTM": (
+        _net(dataclasses.replace(_lstm(), linear_before_reset=True)),
+        "GRU-only",
+    ),
+    "activation count": (
+        _net(dataclasses.replace(_lstm(), activations=[[Act.make("Tanh")]])),
+        r"expected 1 list\(s\) of 3 activation\(s\) for a forward LSTM, got \[1\]",
+    ),
+    "alpha out of float32 range": (
+        _net(Activation(Act.make("LeakyRelu", 1e39), 3)),
+        "out of float32 range",
+    ),
+    "unknown activation": (
+        _net(Activation(Act("Swish"), 3)),
+        r"'Swish'.* is not a supported activation",
+    ),
+    "slice bounds": (
+        _net(Slice(3, 2, 2)),
+        r"layer 0 \(Slice\): needs 0 <= start < stop <= features",
+    ),
+    "take_last split": (
+        _net(TakeLast(3, 4)),
+        r"needs 0 <= split <= features, got split 4 of 3",
+    ),
+    "layernorm epsilon": (
+        _net(LayerNorm(np.ones(3, np.float32), epsilon=0.0)),
+        "epsilon must be",
+    ),
+    "dense bias shape": (
+        _net(Dense(np.ones((2, 3), np.float32), np.ones(3, np.float32))),
+        r"bias has shape \[3\], expected \[2\]",
+    ),
+    "feature chain": (
+        _net(_lstm(), Dense(np.ones((2, 4), np.float32))),
+        r"layer 1 \(Dense\) takes 4 features but layer 0",
+    ),
+    "no layers": (_net(), "no layers"),
+    "too many layers": (_net(*[_RELU] * 65), "65 layers; a blob holds at most 64"),
+    "integer format": (_net(_lstm(), quant="int8"), r"number format 'int8' is not written yet"),
+    "state of a stateless layer": (
+        _net(_lstm(), Slice(5, 0, 2), state=[StateSpec("h", 1, "h")]),
+        r"state 'h': layer 1 has no 'h' state",
+    ),
+    "c state of a GRU": (
+        _net(_GRU, state=[StateSpec("c", 0, "c")]),
+        r"state 'c': layer 0 has no 'c' state",
+    ),
+    "not a layer": (_net("dense"), r"layer 0: str is not a layer the format can hold"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_NETWORKS)
+def test_writer_refuses_with_a_clear_error(name):
+    net, message = BAD_NETWORKS[name]
+    with pytest.raises(ConvertError, match=message):
+        write_blob(net)
+
+
+@pytest.mark.parametrize("alignment", [0, 8, 48, 8192])
+def test_writer_refuses_bad_alignment(alignment):
+    with pytest.raises(ConvertError, match=f"a power of two in 16..4096, got {alignment}"):
+        write_blob(kitchen_sink(), alignment=alignment)
+
+
+# -- the reader: one clear error per kind of damage ----------------------------------------------
+def _boundaries(data: bytes) -> dict[str, int]:
+    h = header(data)
+    first = read_blob(data).tensors[0]
+    return {
+        "empty": 0, "inside the header": 40, "after the header": 64,
+        "inside the metadata": 64 + h.meta_size // 2, "at the layer table": h.layer_off,
+        "inside the layer table": h.layer_off + 100, "at the tensor table": h.tensor_off,
+        "at the tensor data": first.offset, "inside a tensor": first.offset + 8,
+        "before the checksum": len(data) - 4, "inside the checksum": len(data) - 1,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("where", list(_boundaries(SINK)))
+def test_truncated(where):
+    n = _boundaries(SINK)[where]
+    with pytest.raises(BlobError, match=f"^truncated: {n} bytes") as e:
+        read_blob(SINK[:n])
+    assert e.value.code == fmt.E_TRUNC
+
+
+def test_every_flipped_bit_is_caught():
+    """Flip one bit in every byte: the reader always refuses, past the header by the checksum."""
+    for i in range(len(SMALL)):
+        data = bytearray(SMALL)
+        data[i] ^= 1 << (i % 8)
+        with pytest.raises(BlobError) as e:
+            read_blob(bytes(data))
+        if i >= 64:
+            assert e.value.code == fmt.E_CRC and "checksum mismatch" in str(e.value), i
+
+
+def test_crc_mismatch_message_and_verify_crc_false():
+    data = bytearray(SMALL)
+    data[-10] ^= 0x80  # in the last tensor's data
+    with pytest.raises(BlobError, match=r"checksum mismatch: stored 0x\w{8}, computed 0x\w{8}"):
+        read_blob(bytes(data))
+    blob = read_blob(bytes(data), verify_crc=False)
+    assert not blob.crc_ok
+
+
+def test_wrong_magic():
+    with pytest.raises(BlobError, match=r"not an rnnedge blob: magic b'ONNX', expected b'RNNE'"
+                       ) as e:  # fmt: skip
+        read_blob(b"ONNX" + SMALL[4:])
+    assert e.value.code == fmt.E_MAGIC
+
+
+def test_future_version_is_refused_by_name():
+    with pytest.raises(BlobError) as e:
+        read_blob(patched(SMALL, 4, "I", 2))
+    assert str(e.value) == "format version 2 is newer than this rnnedge reads (1)"
+    assert e.value.code == fmt.E_VERSION
+
+
+def _tensor_shape_swap(data: bytes) -> bytes:
+    """Layer 0's W_t [1, I, 3H] recorded as [1, 3H, I]: same bytes, wrong shape for the op."""
+    off = tensor_at(data, 0)
+    _, i, g, _ = struct.unpack_from("<4I", data, off + 28)
+    return patched(data, off + 28, "4I", 1, g, i, 1)
+
+
+def _dup_name(data: bytes) -> bytes:
+    return patched(data, tensor_at(data, 1), "24s", b"l0.W")
+
+
+def _overlap(data: bytes) -> bytes:
+    t0 = read_blob(data).tensors[0]
+    return patched(data, tensor_at(data, 1) + 44, "I", t0.offset)
+
+
+def _layer(field_offset: int, spec: str, *values):
+    """Damage: write `values` into layer 0's record at field_offset."""
+    return lambda d: patched(d, layer_at(d, 0) + field_offset, spec, *values)
+
+
+def _tensor(k: int, field_offset: int, spec: str, *values):
+    """Damage: write `values` into tensor k's record at field_offset."""
+    return lambda d: patched(d, tensor_at(d, k) + field_offset, spec, *values)
+
+
+def _header(field_offset: int, spec: str, value):
+    """Damage: write `value` (or value(data)) into the header at field_offset."""
+    return lambda d: patched(d, field_offset, spec, value(d) if callable(value) else value)
+
+
+def _misalign_tensor0(d: bytes) -> bytes:
+    return patched(d, tensor_at(d, 0) + 44, "I", read_blob(d).tensors[0].offset + 4)
+
+
+# name -> (damage to SMALL (a forward GRU: W, R, B), code, message). Offsets are those of
+# docs/format.md: header fields, rne_tensor (shape at 28, offset 44, nbytes 48, scale 52),
+# rne_layer (in 4, out 8, hidden 12, flags 16, clip 20, param 24, act 32, pad 38, tensor 88).
+DAMAGE = {
+    "version 0": (_header(4, "I", 0), fmt.E_HEADER, "format version 0 is not valid"),
+    "header_size": (_header(8, "I", 80), fmt.E_HEADER, "header_size is 80, expected 64"),
+    "header flags": (_header(12, "I", 1), fmt.E_HEADER, "reserved fields are set"),
+    "header reserved": (_header(60, "I", 1), fmt.E_HEADER, "reserved fields are set"),
+    "alignment": (_header(16, "I", 48), fmt.E_HEADER, "alignment 48 is not a power of two"),
+    "no layers": (_header(36, "I", 0), fmt.E_HEADER, r"n_layers 0 is not in 1..64"),
+    "too many tensors": (_header(44, "I", 5000), fmt.E_HEADER, "n_tensors 5000 is more than 4096"),
+    "file_size too small": (_header(20, "I", 10), fmt.E_HEADER, "file_size 10 is smaller"),
+    "misaligned layer table": (
+        _header(32, "I", lambda d: header(d).layer_off + 4), fmt.E_ALIGN,
+        r"layer table at \d+ .* is not a multiple of 8"),
+    "metadata past the end": (
+        _header(28, "I", 10**6), fmt.E_TRUNC, r"metadata \[64, \d+\) runs past"),
+    "tables overlap": (
+        _header(40, "I", lambda d: header(d).layer_off), fmt.E_HEADER,
+        "layer table and tensor table overlap"),
+    "metadata not JSON": (_header(64, "B", 0xFF), fmt.E_HEADER, "metadata is not UTF-8 JSON"),
+    "tensor name": (
+        _tensor(0, 0, "24s", b"l0.W\0x"), fmt.E_TENSOR, "not printable ASCII, NUL-padded"),
+    "tensor dtype": (_tensor(0, 24, "B", 9), fmt.E_TENSOR, r"tensor 0 \(l0.W\): unknown dtype 9"),
+    "tensor ndim": (_tensor(0, 25, "B", 5), fmt.E_TENSOR, "ndim 5 with shape"),
+    "tensor trailing dim": (_tensor(2, 40, "I", 2), fmt.E_TENSOR, "unused trailing dims 1"),
+    "tensor nbytes": (
+        _tensor(0, 48, "I", 4), fmt.E_TENSOR, r"nbytes 4 does not match shape \[1, 3, 15\]"),
+    "tensor offset alignment": (
+        _misalign_tensor0, fmt.E_ALIGN, r"data offset \d+ is not a multiple of 64"),
+    "tensor past the end": (
+        lambda d: patched(d, tensor_at(d, 2) + 44, "I", len(d) // 64 * 64), fmt.E_TRUNC,
+        "runs past the data end"),
+    "tensors overlap": (
+        _overlap, fmt.E_TENSOR, r"tensor 0 \(l0.W\) and tensor 1 \(l0.R\) overlap"),
+    "f32 tensor with a scale": (
+        _tensor(0, 52, "f", 0.5), fmt.E_TENSOR, "scale 0 and zero_point 0"),
+    "tensor reserved": (_tensor(0, 60, "I", 1), fmt.E_TENSOR, "reserved fields are set"),
+    "duplicate tensor names": (
+        _dup_name, fmt.E_TENSOR, r"tensor name\(s\) l0.W used more than once"),
+    "unknown op": (_layer(0, "H", 99), fmt.E_LAYER, "layer 0: unknown op 99"),
+    "integer format": (
+        _layer(2, "H", 2), fmt.E_LAYER, r"layer 0 \(GRU\): number format s8 is not read"),
+    "unknown flag": (_layer(16, "I", 64), fmt.E_LAYER, "unknown flag bits 0x40"),
+    "reverse and bidir": (_layer(16, "I", 3), fmt.E_LAYER, "flags reverse,bidir are not valid"),
+    "input_forget on a GRU": (
+        _layer(16, "I", 4), fmt.E_LAYER, "flags input_forget are not valid"),
+    "clip flag without clip": (
+        _layer(16, "I", 16), fmt.E_LAYER, r"clip 0.0 must be finite and > 0"),
+    "clip without flag": (_layer(20, "f", 2.0), fmt.E_LAYER, "clip flag is not set"),
+    "softmax in a cell": (_layer(33, "B", 13), fmt.E_LAYER, r"activation code 13 \(slot 0,1\)"),
+    "unknown activation": (_layer(32, "B", 15), fmt.E_LAYER, "activation code 15"),
+    "unused activation slot": (_layer(34, "B", 2), fmt.E_LAYER, "unused activation slot 0,2"),
+    "pad": (_layer(38, "B", 1), fmt.E_LAYER, "padding or reserved"),
+    "layer reserved": (_layer(124, "I", 1), fmt.E_LAYER, "padding or reserved"),
+    "param on a cell": (_layer(24, "I", 1), fmt.E_LAYER, r"param \[1, 0\] is not valid"),
+    "hidden 0 on a cell": (_layer(12, "I", 0), fmt.E_LAYER, "hidden is 0"),
+    "out_features": (_layer(8, "I", 6), fmt.E_SHAPE, "3 features in and 6 out do not fit"),
+    "required tensor absent": (
+        _layer(92, "i", -1), fmt.E_LAYER, "required tensor role 1 is absent"),
+    "tensor index out of range": (
+        _layer(96, "i", 7), fmt.E_LAYER, r"tensor index 7 \(role 2\)"),
+    "role the op does not use": (_layer(100, "i", 2), fmt.E_LAYER, "tensor role 3 is not used"),
+    "tensor shape for the op": (
+        _tensor_shape_swap, fmt.E_SHAPE,
+        r"tensor l0.W is f32 \[1, 15, 3\], expected f32 \[1, 3, 15\]"),
+    "in_features": (
+        _layer(4, "I", 4), fmt.E_SHAPE,
+        r"tensor l0.W is f32 \[1, 3, 15\], expected f32 \[1, 4, 15\]"),
+}
+
+
+@pytest.mark.parametrize("name", DAMAGE)
+def test_damage_gives_its_own_clear_error(name):
+    damage, code, message = DAMAGE[name]
+    with pytest.raises(BlobError, match=message) as e:
+        read_blob(damage(SMALL))
+    assert e.value.code == code, f"{name}: code {e.value.code}, expected {code}"
+
+
+def test_chain_and_take_last_errors():
+    net = _net(Activation(Act.make("Relu"), 3), TakeLast(3, 3), Slice(3, 0, 2))
+    data = write_blob(net)
+    broken = patched(data, layer_at(data, 2) + 4, "I", 4)  # SLICE takes 4, the ACT gives 3
+    message = r"layer 2 \(SLICE\) takes 4 features but layer 1 gives 3"
+    with pytest.raises(BlobError, match=message) as e:
+        read_blob(broken)
+    assert e.value.code == fmt.E_SHAPE
+    twice = patched(data, layer_at(data, 2), "H", fmt.OP_TAKE_LAST)
+    twice = patched(twice, layer_at(twice, 2) + 4, "3I", 3, 3, 0)
+    twice = patched(twice, layer_at(twice, 2) + 24, "2I", 3, 0)
+    with pytest.raises(BlobError, match="a second TAKE_LAST layer"):
+        read_blob(twice)
+
+
+# -- save_blob: atomic ---------------------------------------------------------------------------
+def _listing(directory) -> list[str]:
+    return sorted(os.listdir(directory))
+
+
+def test_save_blob_writes_the_blob(tmp_path):
+    path = tmp_path / "m.rne"
+    save_blob(kitchen_sink(), path)
+    assert path.read_bytes() == SINK
+    assert _listing(tmp_path) == ["m.rne"]
+    save_blob(CASES_BY_NAME["gru_forward"].build().network, str(path))  # replaces
+    assert path.read_bytes() == SMALL and _listing(tmp_path) == ["m.rne"]
+
+
+def test_save_blob_refused_network_leaves_no_file(tmp_path):
+    net, _ = BAD_NETWORKS["NaN weight"]
+    with pytest.raises(ConvertError):
+        save_blob(net, tmp_path / "m.rne")
+    assert _listing(tmp_path) == []
+    (tmp_path / "m.rne").write_bytes(SMALL)
+    with pytest.raises(ConvertError):
+        save_blob(net, tmp_path / "m.rne")
+    assert (tmp_path / "m.rne").read_bytes() == SMALL and _listing(tmp_path) == ["m.rne"]
+
+
+@pytest.mark.parametrize("fails", ["write", "fsync", "replace"])
+def test_save_blob_failure_midway_keeps_the_old_file(tmp_path, monkeypatch, fails):
+    path = tmp_path / "m.rne"
+    path.write_bytes(SMALL)
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fmt.os, fails, boom)
+    with pytest.raises(OSError, match="No space left"):
+        save_blob(kitchen_sink(), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == SMALL
+    assert _listing(tmp_path) == ["m.rne"]
+    path.unlink()
+    monkeypatch.setattr(fmt.os, fails, boom)
+    with pytest.raises(OSError):
+        save_blob(kitchen_sink(), path)
+    monkeypatch.undo()
+    assert _listing(tmp_path) == []
+
+
+def test_layernorm_epsilon_and_cell_after_take_last():
+    sink = SINK
+    bad_eps = patched(sink, layer_at(sink, 3) + 40, "f", 0.0)  # LAYERNORM alpha[0][0] = epsilon
+    with pytest.raises(BlobError, match=r"layer 3 \(LAYERNORM\): epsilon 0.0 must be finite") as e:
+        read_blob(bad_eps)
+    assert e.value.code == fmt.E_LAYER
+    rnn = CASES_BY_NAME["rnn_forward"].build().network.layers[0]  # 3 -> 5 features
+    data = bytearray(write_blob(_net(rnn, TakeLast(5, 5), Slice(5, 0, 3))))
+    a, b = layer_at(data, 0), layer_at(data, 1)
+    data[a : a + 128], data[b : b + 128] = data[b : b + 128], data[a : a + 128]  # swap 0 and 1
+    data[a + 4 : a + 12] = struct.pack("<2I", 3, 3)  # TAKE_LAST 3 -> 3, then the RNN 3 -> 5
+    data[a + 24 : a + 28] = struct.pack("<I", 3)
+    with pytest.raises(BlobError, match=r"layer 1 \(RNN\) follows the TAKE_LAST layer"):
+        read_blob(refresh_crc(data))
+
+
+# -- the C loader agrees (docs/format.md: "the two are tested against each other") ---------------
+def _c_status(data: bytes) -> int:
+    """rne_model_load's status for `data`, loaded from 4096-aligned memory."""
+    c = pytest.importorskip("rnnedge._rnnedge", reason="the cffi module is not built")
+    if not hasattr(getattr(c, "lib", None), "rne_model_load"):
+        pytest.skip("the cffi module is not built")
+    raw = np.zeros(len(data) + 4096, np.uint8)
+    start = (-raw.ctypes.data) % 4096
+    buf = raw[start : start + len(data)]
+    buf[:] = np.frombuffer(data, np.uint8)
+    return c.lib.rne_model_load(c.ffi.from_buffer(buf), len(data), c.ffi.new("rne_model *"))
+
+
+def test_c_loader_accepts_what_the_writer_writes():
+    nets = [kitchen_sink()] + [c.build().network for c in CASES]
+    refused = [n.name for n in nets if _c_status(write_blob(n)) != 0]
+    assert not refused
+    assert _c_status(write_blob(kitchen_sink(), alignment=4096)) == 0
+
+
+@pytest.mark.parametrize("name", DAMAGE)
+def test_c_loader_gives_the_same_status(name):
+    damage, code, _ = DAMAGE[name]
+    if name == "metadata not JSON":  # the C loader only bounds-checks the metadata
+        code = 0
+    assert _c_status(damage(SMALL)) == code
