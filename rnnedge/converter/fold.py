@@ -1,0 +1,433 @@
+"""Folding at conversion time: constant sub-graphs, and shape arithmetic over run-time sizes.
+
+A node whose inputs are all constants is evaluated with the ONNX reference implementation (so
+every op folds with the semantics of the model's opset). Shape chains (Shape -> Gather ->
+Unsqueeze -> Concat -> ConstantOfShape ...) that depend on the batch or time length are folded
+here symbolically: one function per op over `SymInts` (shape values) and `Filled` tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from ..errors import ConvertError, UnsupportedOpError
+from .node import Node, const_of, ints_arg
+from .values import (
+    Const,
+    Data,
+    Dim,
+    Filled,
+    StateIn,
+    Sym,
+    SymInts,
+    Value,
+    describe,
+    dim_div,
+    dim_mul,
+    dim_prod,
+    dim_str,
+    shape_str,
+)
+
+
+def fold_constant(node: Node, ins: list[Value | None]) -> list[Value]:
+    """Evaluate a node whose inputs are all constants."""
+    feeds = {
+        name: value.array
+        for name, value in zip(node.proto.input, ins)
+        if name and isinstance(value, Const)
+    }
+    try:
+        evaluator = ReferenceEvaluator(node.proto, opsets={"": node.opset})
+        outs = evaluator.run(None, feeds)
+    except Exception as e:  # noqa: BLE001 - any failure of the reference op is reported by name
+        raise ConvertError(f"cannot evaluate this constant {node.op} at conversion time: {e}") from None
+    return [Const(np.asarray(o)) for o in outs]
+
+
+# --- integer shape values ------------------------------------------------------------------
+
+
+def as_ints(value: Value | None, what: str) -> tuple[tuple[int, ...], list[Dim]]:
+    """(shape, items) of an integer tensor of rank 0 or 1, constant or symbolic."""
+    if isinstance(value, SymInts):
+        return value.shape, list(value.items)
+    if isinstance(value, Const) and value.array.dtype.kind in "iub" and value.array.ndim <= 1:
+        return tuple(value.array.shape), [int(v) for v in value.array.ravel()]
+    raise ConvertError(f"{what}: expected a small integer tensor (a shape), got a {describe(value)}")
+
+
+def ints_value(shape: tuple[int, ...], items: list[Dim]) -> Value:
+    if all(isinstance(d, int) for d in items):
+        return Const(np.array(items, dtype=np.int64).reshape(shape))
+    return SymInts(tuple(shape), tuple(items))
+
+
+def dim_eq(a: Dim, b: Dim) -> bool:
+    """Whether two sizes are equal, when that is decidable now (run-time sizes are >= 1)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    if a == b:
+        return True
+    other = b if isinstance(a, Sym) else a
+    if isinstance(other, int) and other < 1:
+        return False
+    raise ConvertError(f"cannot tell at conversion time whether {dim_str(a)} equals {dim_str(b)}")
+
+
+def onnx_range(n: int, start: int, end: int, step: int) -> range:
+    """The indices an ONNX Slice keeps along an axis of size n."""
+    if step == 0:
+        raise ConvertError("Slice step 0")
+    start = start + n if start < 0 else start
+    end = end + n if end < 0 else end
+    if step > 0:
+        start, end = min(max(start, 0), n), min(max(end, 0), n)
+    else:
+        start, end = min(max(start, 0), n - 1), min(max(end, -1), n - 1)
+    return range(start, end, step)
+
+
+def slice_args(node: Node, ins: list[Value | None], rank: int) -> list[tuple[int, int, int, int]]:
+    """(axis, start, end, step) for each sliced axis, from inputs (opset >= 10) or attributes."""
+    starts = ints_arg(node, ins, 1, "starts") or []
+    ends = ints_arg(node, ins, 2, "ends") or []
+    axes = ints_arg(node, ins, 3, "axes") or list(range(len(starts)))
+    steps = ints_arg(node, ins, 4, "steps") or [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise ConvertError("Slice: starts, ends, axes and steps differ in length")
+    return [(a + rank if a < 0 else a, s, e, st) for a, s, e, st in zip(axes, starts, ends, steps)]
+
+
+def slice_dim(dim: Dim, start: int, end: int, step: int) -> Dim:
+    """The size after slicing one axis; a run-time size survives only a whole-axis slice."""
+    if isinstance(dim, int):
+        return len(onnx_range(dim, start, end, step))
+    if step == 1 and start == 0 and end >= 2**31 - 1:
+        return dim
+    raise ConvertError(f"cannot slice [{start}:{end}:{step}] an axis of run-time size {dim}")
+
+
+def _axes_arg(node: Node, ins: list[Value | None], rank: int) -> list[int] | None:
+    axes = ints_arg(node, ins, 1, "axes")
+    return None if axes is None else sorted(a + rank if a < 0 else a for a in axes)
+
+
+def unsqueeze_shape(node: Node, ins: list[Value | None], shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
+    axes = ints_arg(node, ins, 1, "axes") or []
+    out_rank = len(shape) + len(axes)
+    where = sorted(a + out_rank if a < 0 else a for a in axes)
+    out: list[Dim] = list(shape)
+    for a in where:
+        out.insert(a, 1)
+    return tuple(out)
+
+
+def squeeze_shape(node: Node, ins: list[Value | None], shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
+    axes = _axes_arg(node, ins, len(shape))
+    if axes is None:
+        return tuple(d for d in shape if not (isinstance(d, int) and d == 1))
+    for a in axes:
+        if shape[a] != 1:
+            raise ConvertError(f"Squeeze axis {a} of size {dim_str(shape[a])} in {shape_str(shape)}")
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def reshape_target(target: list[Dim], shape: tuple[Dim, ...], allowzero: bool) -> list[Dim]:
+    """Resolve the 0 (copy) and -1 (infer) entries of a Reshape target against `shape`."""
+    out: list[Dim] = [shape[i] if (d == 0 and not allowzero) else d for i, d in enumerate(target)]
+    if sum(1 for d in out if d == -1) > 1:
+        raise ConvertError(f"Reshape target {shape_str(target)} has more than one -1")
+    if -1 in out:
+        known = dim_prod([d for d in out if d != -1])
+        rest = dim_div(dim_prod(shape), known)
+        if rest is None:
+            raise ConvertError(f"cannot reshape {shape_str(shape)} to {shape_str(target)}")
+        out[out.index(-1)] = rest
+    return out
+
+
+def _shape_of(value: Value | None) -> tuple[Dim, ...]:
+    if isinstance(value, Const):
+        return tuple(int(d) for d in value.array.shape)
+    if isinstance(value, (Data, Filled, StateIn)):
+        return tuple(value.shape)
+    if isinstance(value, SymInts):
+        return value.shape
+    raise ConvertError(f"the shape of a {describe(value)} is not known")
+
+
+def op_shape(node: Node, ins: list[Value | None]) -> list[Value]:
+    shape = list(_shape_of(ins[0]))
+    start, end = node.int_attr("start", 0), node.attr("end")
+    dims = shape[start:] if end is None else shape[start : int(end)]  # type: ignore[call-overload]
+    return [ints_value((len(dims),), dims)]
+
+
+def op_size(node: Node, ins: list[Value | None]) -> list[Value]:
+    return [ints_value((), [dim_prod(_shape_of(ins[0]))])]
+
+
+def op_identity(node: Node, ins: list[Value | None]) -> list[Value]:
+    return [ins[0]]  # type: ignore[list-item]
+
+
+def _binary(fn: Callable[[Dim, Dim], Dim]) -> Callable[[Node, list[Value | None]], list[Value]]:
+    def op(node: Node, ins: list[Value | None]) -> list[Value]:
+        (sa, a), (sb, b) = as_ints(ins[0], f"{node.op} A"), as_ints(ins[1], f"{node.op} B")
+        n = max(len(a), len(b))
+        if len(a) not in (1, n) or len(b) not in (1, n):
+            raise ConvertError(f"{node.op} of shapes {list(sa)} and {list(sb)}")
+        a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
+        shape = sa if len(sa) >= len(sb) else sb
+        return [ints_value(shape, [fn(x, y) for x, y in zip(a, b)])]
+
+    return op
+
+
+def _add(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    if b == 0 or a == 0:
+        return a if b == 0 else b
+    raise ConvertError(f"cannot add run-time sizes {dim_str(a)} + {dim_str(b)}")
+
+
+def _sub(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a - b
+    if b == 0:
+        return a
+    if a == b:
+        return 0
+    raise ConvertError(f"cannot subtract run-time sizes {dim_str(a)} - {dim_str(b)}")
+
+
+def _div(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a // b
+    q = dim_div(a, b)
+    if q is None:
+        raise ConvertError(f"cannot divide run-time size {dim_str(a)} by {dim_str(b)}")
+    return q
+
+
+def op_gather(node: Node, ins: list[Value | None]) -> list[Value]:
+    if isinstance(ins[0], Filled):
+        return [_filled_gather(node, ins)]
+    _, items = as_ints(ins[0], "Gather data")
+    idx = np.asarray(const_of(ins[1], "Gather indices"))
+    if node.int_attr("axis", 0) != 0:
+        raise ConvertError("Gather on a shape value along an axis other than 0")
+    picked = [items[int(i) + len(items) if i < 0 else int(i)] for i in idx.ravel()]
+    return [ints_value(tuple(idx.shape), picked)]
+
+
+def op_slice(node: Node, ins: list[Value | None]) -> list[Value]:
+    if isinstance(ins[0], Filled):
+        f = ins[0]
+        shape = list(f.shape)
+        for axis, s, e, st in slice_args(node, ins, len(shape)):
+            shape[axis] = slice_dim(shape[axis], s, e, st)
+        return [filled(tuple(shape), f.value, f.dtype)]
+    _, items = as_ints(ins[0], "Slice data")
+    for _axis, s, e, st in slice_args(node, ins, 1):
+        items = [items[i] for i in onnx_range(len(items), s, e, st)]
+    return [ints_value((len(items),), items)]
+
+
+def _concat_filled(node: Node, ins: list[Value | None]) -> Value:
+    """Concat of tensors that all hold one same value (zero initial states of two directions)."""
+    parts: list[Filled] = []
+    for v in ins:
+        if isinstance(v, Const) and v.array.size and np.all(v.array == v.array.ravel()[0]):
+            v = Filled(tuple(int(d) for d in v.array.shape), v.array.ravel()[0].item(), v.array.dtype)
+        if not isinstance(v, Filled) or (parts and v.value != parts[0].value):
+            raise ConvertError("Concat of run-time sized tensors that are not all one same value")
+        parts.append(v)
+    rank = len(parts[0].shape)
+    axis = node.int_attr("axis", 0)
+    axis = axis + rank if axis < 0 else axis
+    sizes = [p.shape[axis] for p in parts]
+    if not all(isinstance(s, int) for s in sizes):
+        raise ConvertError("Concat along an axis of run-time size")
+    shape = parts[0].shape[:axis] + (sum(sizes),) + parts[0].shape[axis + 1 :]  # type: ignore[arg-type]
+    return filled(shape, parts[0].value, parts[0].dtype)
+
+
+def op_concat(node: Node, ins: list[Value | None]) -> list[Value]:
+    if any(isinstance(v, Filled) for v in ins):
+        return [_concat_filled(node, ins)]
+    items: list[Dim] = []
+    for i, v in enumerate(ins):
+        shape, part = as_ints(v, f"Concat input {i}")
+        if len(shape) != 1:
+            raise ConvertError(f"Concat input {i} is a scalar")
+        items += part
+    return [ints_value((len(items),), items)]
+
+
+def op_unsqueeze(node: Node, ins: list[Value | None]) -> list[Value]:
+    if isinstance(ins[0], Filled):
+        f = ins[0]
+        return [filled(unsqueeze_shape(node, ins, f.shape), f.value, f.dtype)]
+    shape, items = as_ints(ins[0], "Unsqueeze data")
+    return [ints_value(tuple(int(d) for d in unsqueeze_shape(node, ins, shape)), items)]
+
+
+def op_squeeze(node: Node, ins: list[Value | None]) -> list[Value]:
+    if isinstance(ins[0], Filled):
+        f = ins[0]
+        return [filled(squeeze_shape(node, ins, f.shape), f.value, f.dtype)]
+    shape, items = as_ints(ins[0], "Squeeze data")
+    return [ints_value(tuple(int(d) for d in squeeze_shape(node, ins, shape)), items)]
+
+
+def op_reshape(node: Node, ins: list[Value | None]) -> list[Value]:
+    _, target = as_ints(ins[1], "Reshape shape")
+    allowzero = bool(node.int_attr("allowzero", 0))
+    if isinstance(ins[0], Filled):
+        f = ins[0]
+        return [filled(tuple(reshape_target(target, f.shape, allowzero)), f.value, f.dtype)]
+    shape, items = as_ints(ins[0], "Reshape data")
+    out = reshape_target(target, shape, allowzero)
+    if len(out) > 1 or dim_prod(out) != len(items):
+        raise ConvertError(f"Reshape of a shape value {list(shape)} to {shape_str(out)}")
+    return [ints_value(tuple(int(d) for d in out), items)]
+
+
+def op_cast(node: Node, ins: list[Value | None]) -> list[Value]:
+    value = ins[0]
+    if isinstance(value, Filled):
+        dtype = helper.tensor_dtype_to_np_dtype(node.int_attr("to", 1))
+        return [filled(value.shape, value.value, dtype)]
+    return [value]  # type: ignore[list-item]
+
+
+def op_transpose(node: Node, ins: list[Value | None]) -> list[Value]:
+    f = ins[0]
+    if not isinstance(f, Filled):
+        raise ConvertError(f"Transpose of a {describe(f)}")
+    perm = node.attr("perm") or list(reversed(range(len(f.shape))))
+    return [filled(tuple(f.shape[int(p)] for p in perm), f.value, f.dtype)]  # type: ignore[union-attr]
+
+
+def op_reduce_prod(node: Node, ins: list[Value | None]) -> list[Value]:
+    _, items = as_ints(ins[0], "ReduceProd data")
+    keep = node.int_attr("keepdims", 1)
+    return [ints_value((1,) if keep else (), [dim_prod(items)])]
+
+
+def op_equal(node: Node, ins: list[Value | None]) -> list[Value]:
+    (sa, a), (sb, b) = as_ints(ins[0], "Equal A"), as_ints(ins[1], "Equal B")
+    n = max(len(a), len(b))
+    a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
+    shape = sa if len(sa) >= len(sb) else sb
+    return [Const(np.array([dim_eq(x, y) for x, y in zip(a, b)], dtype=bool).reshape(shape))]
+
+
+def op_where(node: Node, ins: list[Value | None]) -> list[Value]:
+    cond = np.asarray(const_of(ins[0], "Where condition")).astype(bool)
+    (sa, a), (sb, b) = as_ints(ins[1], "Where X"), as_ints(ins[2], "Where Y")
+    shape = max((tuple(cond.shape), sa, sb), key=len)
+    n = int(np.prod(shape)) if shape else 1
+    c = list(cond.ravel()) * (n if cond.size == 1 else 1)
+    a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
+    if not len(c) == len(a) == len(b) == n:
+        raise ConvertError(f"Where of shapes {list(cond.shape)}, {list(sa)} and {list(sb)}")
+    return [ints_value(shape, [x if k else y for k, x, y in zip(c, a, b)])]
+
+
+def op_constant_of_shape(node: Node, ins: list[Value | None]) -> list[Value]:
+    shape, items = as_ints(ins[0], "ConstantOfShape shape")
+    tensor = node.attr("value")
+    value = numpy_helper.to_array(tensor).ravel() if tensor is not None else np.zeros(1, np.float32)
+    return [filled(tuple(items), value[0].item(), value.dtype)]
+
+
+def _broadcast(a: tuple[Dim, ...], b: tuple[Dim, ...]) -> tuple[Dim, ...]:
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    out: list[Dim] = []
+    for x, y in zip(a, b):
+        if x == 1 or x == y:
+            out.append(y)
+        elif y == 1:
+            out.append(x)
+        else:
+            raise ConvertError(f"cannot broadcast {shape_str(a)} with {shape_str(b)}")
+    return tuple(out)
+
+
+def op_expand(node: Node, ins: list[Value | None]) -> list[Value]:
+    _, target = as_ints(ins[1], "Expand shape")
+    src = ins[0]
+    if isinstance(src, Filled):
+        return [filled(_broadcast(src.shape, tuple(target)), src.value, src.dtype)]
+    if isinstance(src, SymInts) and len(src.items) == 1:
+        return [filled(_broadcast(src.shape, tuple(target)), src.items[0], np.dtype(np.int64))]
+    a = np.asarray(const_of(src, "Expand input"))
+    if a.size == 0 or not np.all(a == a.ravel()[0]):
+        raise ConvertError("Expand of a non-uniform constant to a run-time shape")
+    shape = tuple(int(d) for d in a.shape)
+    return [filled(_broadcast(shape, tuple(target)), a.ravel()[0].item(), a.dtype)]
+
+
+def _filled_gather(node: Node, ins: list[Value | None]) -> Value:
+    f = ins[0]
+    assert isinstance(f, Filled)
+    idx = np.asarray(const_of(ins[1], "Gather indices"))
+    axis = node.int_attr("axis", 0)
+    axis = axis + len(f.shape) if axis < 0 else axis
+    shape = f.shape[:axis] + tuple(int(d) for d in idx.shape) + f.shape[axis + 1 :]
+    return filled(shape, f.value, f.dtype)
+
+
+def filled(shape: tuple[Dim, ...], value: float | int | Sym, dtype: np.dtype) -> Value:
+    """A Filled tensor, or a plain constant when every size is known."""
+    if all(isinstance(d, int) for d in shape):
+        if isinstance(value, Sym):
+            if len(shape) <= 1:
+                return SymInts(tuple(int(d) for d in shape), (value,) * int(dim_prod(shape)))  # type: ignore[arg-type]
+        else:
+            return Const(np.full(tuple(int(d) for d in shape), value, dtype=dtype))
+    return Filled(shape, value, np.dtype(dtype))
+
+
+SYM_OPS: dict[str, Callable[[Node, list[Value | None]], list[Value]]] = {
+    "Shape": op_shape,
+    "Size": op_size,
+    "Identity": op_identity,
+    "Gather": op_gather,
+    "Slice": op_slice,
+    "Concat": op_concat,
+    "Unsqueeze": op_unsqueeze,
+    "Squeeze": op_squeeze,
+    "Reshape": op_reshape,
+    "Cast": op_cast,
+    "Transpose": op_transpose,
+    "ReduceProd": op_reduce_prod,
+    "Add": _binary(_add),
+    "Sub": _binary(_sub),
+    "Mul": _binary(dim_mul),
+    "Div": _binary(_div),
+    "Equal": op_equal,
+    "Where": op_where,
+    "ConstantOfShape": op_constant_of_shape,
+    "Expand": op_expand,
+}
+
+
+def fold_symbolic(node: Node, ins: list[Value | None]) -> list[Value]:
+    fn = SYM_OPS.get(node.op)
+    if fn is None:
+        raise UnsupportedOpError(
+            f"op {node.op!r} on a value that depends on the run-time batch or time length "
+            f"({', '.join(describe(v) for v in ins)}); shape arithmetic supported: "
+            f"{', '.join(sorted(SYM_OPS))}"
+        )
+    return fn(node, ins)

@@ -1,0 +1,324 @@
+"""The ONNX converter (rnnedge.converter): the case table converts to exactly its Network, and
+every construct rnnedge cannot run fails with its own named error."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from onnx_cases import CASES, assert_networks_equal
+from rnnedge.converter import DATA_OPS, to_network
+from rnnedge.errors import ConvertError, UnsupportedOpError
+from rnnedge.layers import Dense, LayerNorm, Recurrent, TakeLast, TensorSpec
+from rnnedge.reference import run_network
+
+CONVERTIBLE = [c for c in CASES if c.convertible]
+
+
+def same_spec(got: TensorSpec, want: TensorSpec) -> bool:
+    """The converter reports every size the graph fixes; the case table leaves batch/time None."""
+    return (
+        got.name == want.name
+        and got.axes == want.axes
+        and all(w is None or g == w for g, w in zip(got.shape, want.shape))
+    )
+
+
+@pytest.mark.parametrize("case", CONVERTIBLE, ids=lambda c: c.name)
+def test_case_converts_to_its_network(case):
+    built = case.build(all_outputs=True)
+    net = to_network(built.model, name=case.name)
+    want = built.network
+    assert same_spec(net.input, want.input), (net.input, want.input)
+    assert same_spec(net.output, want.output), (net.output, want.output)
+    assert net.producer.startswith(want.producer) and "opset 17" in net.producer
+    assert all(isinstance(f, str) for f in net.folded)
+    compared = dataclasses.replace(
+        net, input=want.input, output=want.output, producer=want.producer, folded=want.folded
+    )
+    assert_networks_equal(compared, want)
+
+
+def test_converts_from_a_file_and_names_the_model_after_it(tmp_path):
+    built = next(c for c in CASES if c.name == "stack_bilstm_lstm_last_dense_softmax").build()
+    path = tmp_path / "my_model.onnx"
+    onnx.save(built.model, path)
+    net = to_network(path)
+    assert net.name == "my_model"
+    assert to_network(str(path), name="other").name == "other"
+    y, _ = run_network(net, built.x)
+    y_case, _ = run_network(built.network, built.x)
+    np.testing.assert_array_equal(y, y_case)
+    assert any(f.startswith("Transpose ") for f in net.folded)  # layout ops fold away
+
+
+# -- small hand-built graphs -------------------------------------------------------------------
+F, H = 3, 4
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=17) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+def _vi(name: str, shape) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _init(name: str, a) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(a), name)
+
+
+def _lstm_inits(rng=np.random.default_rng(0), dirs: int = 1) -> list[onnx.TensorProto]:
+    return [
+        _init("W", rng.standard_normal((dirs, 4 * H, F)).astype(np.float32)),
+        _init("R", rng.standard_normal((dirs, 4 * H, H)).astype(np.float32)),
+    ]
+
+
+def _lstm(inputs=("x", "W", "R"), outputs=("y",), **attrs) -> onnx.NodeProto:
+    return helper.make_node("LSTM", list(inputs), list(outputs), name="lstm", hidden_size=H, **attrs)
+
+
+def test_sequence_lens_equal_to_t_is_accepted_and_noted():
+    lens = _init("lens", np.array([5, 5], np.int32))
+    m = _model([_lstm(("x", "W", "R", "", "lens"))], [_vi("x", [5, 2, F])],
+               [_vi("y", None)], _lstm_inits() + [lens])  # fmt: skip
+    net = to_network(m)
+    assert isinstance(net.layers[0], Recurrent)
+    assert any("sequence_lens" in f for f in net.folded)
+
+
+def test_sequence_lens_shorter_than_t_is_refused_by_name():
+    lens = _init("lens", np.array([5, 3], np.int32))
+    m = _model([_lstm(("x", "W", "R", "", "lens"))], [_vi("x", [5, 2, F])],
+               [_vi("y", None)], _lstm_inits() + [lens])  # fmt: skip
+    with pytest.raises(UnsupportedOpError, match=r"sequence_lens = \['5', '3'\].*T = 5"):
+        to_network(m)
+
+
+def test_sequence_lens_with_a_run_time_length_is_refused_by_name():
+    lens = _init("lens", np.array([5, 5], np.int32))
+    m = _model([_lstm(("x", "W", "R", "", "lens"))], [_vi("x", ["T", 2, F])],
+               [_vi("y", None)], _lstm_inits() + [lens])  # fmt: skip
+    with pytest.raises(UnsupportedOpError, match="sequence_lens"):
+        to_network(m)
+
+
+def test_unsupported_op_names_op_node_position_and_supported_ops():
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="first"),
+        helper.make_node("Sin", ["r"], ["y"], name="the_sine"),
+    ]
+    m = _model(nodes, [_vi("x", ["T", "B", F])], [_vi("y", None)])
+    with pytest.raises(UnsupportedOpError) as e:
+        to_network(m)
+    text = str(e.value)
+    assert "'Sin'" in text and "'the_sine'" in text and "#2 of 2" in text
+    assert "rnnedge supports:" in text and "LSTM" in text and "LayerNormalization" in text
+
+
+def test_op_from_another_domain_is_named_with_its_domain():
+    node = helper.make_node("FusedGemm", ["x", "w"], ["y"], name="fused", domain="com.microsoft")
+    m = _model([node], [_vi("x", ["B", F])], [_vi("y", None)], [_init("w", np.ones((F, 2), np.float32))])
+    m.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    with pytest.raises(UnsupportedOpError, match=r"'com\.microsoft\.FusedGemm'"):
+        to_network(m)
+
+
+@pytest.mark.parametrize(
+    "node, inits, match",
+    [
+        (_lstm(activations=["Sigmoid", "Gelu", "Tanh"]), _lstm_inits(), r"activations='Gelu'"),
+        (_lstm(direction="sideways"), _lstm_inits(), r"direction='sideways'"),
+        (_lstm(layout=2), _lstm_inits(), r"layout=2"),
+        (_lstm(clip=-1.0), _lstm_inits(), r"clip=-1\.0"),
+        (helper.make_node("Gemm", ["x", "w"], ["y"], transA=1), [_init("w", np.ones((F, 2), np.float32))],
+         r"transA=1"),
+        (helper.make_node("Cast", ["x"], ["y"], to=TensorProto.DOUBLE), [], r"to=11"),
+        (helper.make_node("LayerNormalization", ["x", "g"], ["y"], axis=0),
+         [_init("g", np.ones(F, np.float32))], r"axis=0"),
+    ],
+    ids=["activation", "direction", "layout", "clip", "gemm_transA", "cast", "layernorm_axis"],
+)
+def test_unsupported_attribute_value_names_attribute_and_value(node, inits, match):
+    m = _model([node], [_vi("x", ["T", "B", F])], [_vi("y", None)], inits)
+    with pytest.raises(UnsupportedOpError, match=match):
+        to_network(m)
+
+
+def test_several_independent_inputs_are_named():
+    m = _model([helper.make_node("Add", ["x", "z"], ["y"])],
+               [_vi("x", ["T", "B", F]), _vi("z", ["T", "B", F])], [_vi("y", None)])  # fmt: skip
+    with pytest.raises(ConvertError, match=r"2 independent inputs \('x', 'z'\)"):
+        to_network(m)
+
+
+def test_loop_over_the_data_is_an_unrolled_net():
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["s"], ["o"])], "body",
+        [_vi("s", [None, F])], [_vi("o", [None, F])],
+    )  # fmt: skip
+    scan = helper.make_node("Scan", ["x"], ["y"], name="the_scan", num_scan_inputs=1, body=body)
+    m = _model([scan], [_vi("x", ["T", "B", F])], [_vi("y", None)])
+    with pytest.raises(UnsupportedOpError, match=r"'the_scan' \(op Scan.*found an unrolled recurrent net") as e:
+        to_network(m)
+    assert "dynamo=False" in str(e.value) and "tf2onnx" in str(e.value)
+
+
+def test_step_by_step_matmul_tanh_chain_is_an_unrolled_net():
+    w = _init("w", np.ones((F, H), np.float32))
+    nodes, prev = [], None
+    for t in range(2):
+        nodes.append(helper.make_node("Gather", ["x", f"i{t}"], [f"x{t}"], axis=0))
+        nodes.append(helper.make_node("MatMul", [f"x{t}", "w"], [f"m{t}"]))
+        if prev is not None:
+            nodes.append(helper.make_node("Add", [f"m{t}", prev], [f"a{t}"]))
+        nodes.append(helper.make_node("Tanh", [f"a{t}" if prev else f"m{t}"], [f"h{t}"]))
+        prev = f"h{t}"
+    inits = [w] + [_init(f"i{t}", np.array(t, np.int64)) for t in range(2)]
+    m = _model(nodes, [_vi("x", ["T", "B", F])], [_vi(prev, None)], inits)
+    with pytest.raises(UnsupportedOpError, match=r"found an unrolled recurrent net.*selects timesteps \[0:1\]"):
+        to_network(m)
+
+
+def test_selecting_a_step_other_than_the_last_is_refused():
+    nodes = [_lstm(outputs=("y",)), helper.make_node("Gather", ["y", "zero"], ["g"], axis=0)]
+    m = _model(nodes, [_vi("x", ["T", "B", F])], [_vi("g", None)],
+               _lstm_inits() + [_init("zero", np.array(0, np.int64))])  # fmt: skip
+    with pytest.raises(UnsupportedOpError, match="only the last timestep"):
+        to_network(m)
+
+
+def test_joining_two_data_tensors_is_refused():
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["x", "r"], ["y"])]
+    m = _model(nodes, [_vi("x", ["T", "B", F])], [_vi("y", None)])
+    with pytest.raises(UnsupportedOpError, match="residual or skip connection"):
+        to_network(m)
+
+
+def test_initial_state_computed_from_the_data_is_refused():
+    nodes = [
+        helper.make_node("Gather", ["x", "zero"], ["x0"], axis=0),
+        helper.make_node("MatMul", ["x0", "wh"], ["h"]),
+        helper.make_node("Unsqueeze", ["h", "ax"], ["h0"]),
+        _lstm(("x", "W", "R", "", "", "h0")),
+    ]
+    inits = _lstm_inits() + [_init("zero", np.array(-1, np.int64)), _init("wh", np.ones((F, H), np.float32)),
+                             _init("ax", np.array([0], np.int64))]  # fmt: skip
+    m = _model(nodes, [_vi("x", ["T", "B", F])], [_vi("y", None)], inits)
+    with pytest.raises(UnsupportedOpError, match="initial_h is a data tensor"):
+        to_network(m)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"", r"'.*bad\.onnx' is empty"),
+        (b"this is not a model at all\n" * 4, r"'.*bad\.onnx' is not an ONNX model"),
+        (b"\x08\x07\x12\x04abc", r"'.*bad\.onnx' is not an ONNX model, or it is truncated"),
+    ],
+    ids=["empty", "text", "garbage"],
+)
+def test_a_file_that_is_not_onnx_gives_a_clear_error(tmp_path, content, match):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(content)
+    with pytest.raises(ConvertError, match=match) as e:
+        to_network(path)
+    assert "google.protobuf" not in repr(e.value)
+
+
+def test_a_truncated_onnx_file_gives_a_clear_error(tmp_path):
+    built = next(c for c in CASES if c.name == "lstm_forward").build()
+    data = built.model.SerializeToString()
+    path = tmp_path / "cut.onnx"
+    for cut in (len(data) // 3, len(data) // 2, len(data) - 7):
+        path.write_bytes(data[:cut])
+        with pytest.raises(ConvertError, match=r"'.*cut\.onnx'"):
+            to_network(path)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(ConvertError, match=r"cannot read '.*nothing\.onnx'"):
+        to_network(tmp_path / "nothing.onnx")
+
+
+def test_written_out_layer_norm_folds_with_its_scale_and_shift():
+    """ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add (torch's export below opset 17)."""
+    g, b = np.array([1.0, 2.0, 0.5], np.float32), np.array([0.1, -0.2, 0.3], np.float32)
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["m"], axes=[-1]),
+        helper.make_node("Sub", ["x", "m"], ["d"]),
+        helper.make_node("Pow", ["d", "two"], ["d2"]),
+        helper.make_node("ReduceMean", ["d2"], ["v"], axes=[-1]),
+        helper.make_node("Add", ["v", "eps"], ["ve"]),
+        helper.make_node("Sqrt", ["ve"], ["s"]),
+        helper.make_node("Div", ["d", "s"], ["n"]),
+        helper.make_node("Mul", ["n", "g"], ["ng"]),
+        helper.make_node("Add", ["ng", "b"], ["y"]),
+    ]
+    inits = [_init("two", np.float32(2)), _init("eps", np.float32(1e-5)), _init("g", g), _init("b", b)]
+    net = to_network(_model(nodes, [_vi("x", ["B", "T", F])], [_vi("y", None)], inits, opset=14))
+    (layer,) = net.layers
+    assert isinstance(layer, LayerNorm) and layer.epsilon == pytest.approx(1e-5)
+    np.testing.assert_allclose(layer.gamma, g)
+    np.testing.assert_allclose(layer.beta, b)
+
+
+def test_mul_and_add_after_a_dense_fold_into_it():
+    w = np.arange(6, dtype=np.float32).reshape(F, 2)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["m"]),
+        helper.make_node("Add", ["m", "b"], ["a"]),
+        helper.make_node("Mul", ["a", "s"], ["y"]),
+    ]
+    inits = [_init("w", w), _init("b", np.array([1, 2], np.float32)), _init("s", np.float32(0.5))]
+    net = to_network(_model(nodes, [_vi("x", ["B", "T", F])], [_vi("y", None)], inits))
+    (dense,) = net.layers
+    assert isinstance(dense, Dense)
+    np.testing.assert_allclose(dense.weight, 0.5 * w.T)
+    np.testing.assert_allclose(dense.bias, [0.5, 1.0])
+
+
+def test_go_backwards_reverse_sequence_becomes_a_reverse_lstm():
+    """ReverseSequence of every full sequence, then a forward LSTM's Y_h = a reverse LSTM's Y_h."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["t"], axis=0),
+        helper.make_node("Gather", ["shape", "one"], ["b"], axis=0),
+        helper.make_node("Expand", ["t", "b"], ["lens"]),
+        helper.make_node("ReverseSequence", ["x", "lens"], ["xr"], time_axis=0, batch_axis=1),
+        _lstm(("xr", "W", "R"), ("y", "yh")),
+    ]
+    inits = _lstm_inits() + [_init("zero", np.array(0, np.int64)), _init("one", np.array([1], np.int64))]
+    net = to_network(_model(nodes, [_vi("x", ["T", "B", F])], [_vi("yh", None)], inits))
+    rec, last = net.layers
+    assert isinstance(rec, Recurrent) and rec.direction == "reverse"
+    assert isinstance(last, TakeLast) and last.split == 0
+
+
+def test_every_data_op_has_a_function():
+    assert {"LSTM", "GRU", "RNN", "Gemm", "MatMul", "Softmax", "LayerNormalization"} <= set(DATA_OPS)
+    assert all(callable(fn) for fn in DATA_OPS.values())
+
+
+def test_bidirectional_hidden_1_reshape_keeps_both_directions():
+    """[T, B, 2, 1] -> [T, B, -1]: a size-1 hidden axis is features, not a droppable axis."""
+    rng = np.random.default_rng(1)
+    inits = [_init("W", rng.standard_normal((2, 4, F)).astype(np.float32)),
+             _init("R", rng.standard_normal((2, 4, 1)).astype(np.float32)),
+             _init("shape", np.array([0, 0, -1], np.int64))]  # fmt: skip
+    nodes = [
+        helper.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=1, direction="bidirectional"),
+        helper.make_node("Transpose", ["y"], ["t"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["t", "shape"], ["o"]),
+    ]
+    net = to_network(_model(nodes, [_vi("x", ["T", "B", F])], [_vi("o", None)], inits))
+    assert net.output.axes == "TBF" and net.output.shape == [None, None, 2]
+    assert [type(l) for l in net.layers] == [Recurrent]
