@@ -36,6 +36,8 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import onnx
+import onnx.reference
+import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from rnnedge.layers import (
@@ -656,3 +658,29 @@ def assert_networks_equal(a: Network, b: Network) -> None:
             _same(getattr(la, f.name), getattr(lb, f.name), f"layer {i} .{f.name}")
     for name in ("input", "output", "name", "producer", "quant", "state", "folded"):
         _same(getattr(a, name), getattr(b, name), f"network .{name}")
+
+
+# -- oracles ---------------------------------------------------------------------------------
+ORT_ERRORS = ort.capi.onnxruntime_pybind11_state
+TOL = 1e-5  # max abs error relative to the output scale max(1, max |y|)
+
+
+def onnx_outputs(built: Built) -> dict[str, np.ndarray]:
+    """Run the case's model: onnxruntime, or onnx's ReferenceEvaluator if onnxruntime refuses it."""
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(
+            built.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        outputs = session.run(None, built.feeds)
+    except (ORT_ERRORS.Fail, ORT_ERRORS.NotImplemented):
+        outputs = onnx.reference.ReferenceEvaluator(built.model).run(None, built.feeds)
+    return {o.name: np.asarray(v) for o, v in zip(built.model.graph.output, outputs)}
+
+
+def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+    err = float(np.max(np.abs(got - want))) if want.size else 0.0
+    assert err <= TOL * scale, f"{what}: max abs error {err:.3g} > {TOL} x {scale:.3g}"

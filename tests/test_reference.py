@@ -6,10 +6,9 @@ import dataclasses
 
 import numpy as np
 import onnx.reference
-import onnxruntime as ort
 import pytest
 
-from onnx_cases import CASES, RECURRENT_CASES, Built, to_tbf
+from onnx_cases import CASES, RECURRENT_CASES, Built, assert_close, onnx_outputs, to_tbf
 from rnnedge.errors import ConvertError, InputError, UnsupportedOpError
 from rnnedge.layers import Act, Activation, Dense, Network, Recurrent, TakeLast, TensorSpec
 from rnnedge.reference import (
@@ -20,31 +19,6 @@ from rnnedge.reference import (
     lstm_step,
     run_network,
 )
-
-TOL = 1e-5  # max abs error relative to the output scale max(1, max |y|)
-ORT_ERRORS = ort.capi.onnxruntime_pybind11_state
-
-
-def onnx_outputs(built: Built) -> dict[str, np.ndarray]:
-    """Run the case's model: onnxruntime, or onnx's ReferenceEvaluator if onnxruntime refuses it."""
-    try:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        session = ort.InferenceSession(
-            built.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-        outputs = session.run(None, built.feeds)
-    except (ORT_ERRORS.Fail, ORT_ERRORS.NotImplemented):
-        outputs = onnx.reference.ReferenceEvaluator(built.model).run(None, built.feeds)
-    return {o.name: np.asarray(v) for o, v in zip(built.model.graph.output, outputs)}
-
-
-def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
-    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
-    err = float(np.max(np.abs(got - want))) if want.size else 0.0
-    assert err <= TOL * scale, f"{what}: max abs error {err:.3g} > {TOL} x {scale:.3g}"
-
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_matches_onnx(case):

@@ -1,0 +1,374 @@
+"""The runtime API: `load` a .rne blob, `Model.run` a sequence, `Model.stream` one step at a time.
+
+Needs only numpy and the compiled cffi module. Arrays go in and out in the layout of the
+original ONNX graph (its batch and time axes where it has them); inside, the C library sees
+[T, B, F] float32. The step path does no allocation beyond its output array, no copy of a
+well-formed input, and one C call.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from ._rnnedge import ffi, lib
+from .errors import BlobError, InputError, NotStreamableError
+from .format import Blob, describe, read_blob
+
+_F32 = np.dtype(np.float32)
+_from_buffer = ffi.from_buffer
+_ALIGN = 64
+_POOL = 64  # step outputs per allocated block
+
+
+def _check(rc: int, what: str) -> None:
+    """Turn a C status code into a BlobError naming `what`."""
+    if rc != lib.RNE_OK:
+        raise BlobError(f"{what}: {ffi.string(lib.rne_strerror(rc)).decode()}", code=rc)
+
+
+def _aligned_bytes(nbytes: int, align: int = _ALIGN) -> np.ndarray:
+    """A zeroed uint8 array of nbytes whose data starts at a multiple of align."""
+    raw = np.zeros(nbytes + align, dtype=np.uint8)
+    start = (-raw.ctypes.data) % align
+    return raw[start : start + nbytes]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Maps between the graph's axis order and the C library's [T, B, F]."""
+
+    axes: str  # e.g. "BTF", "TDBH"
+    dirs: int  # D when F is split into (D, H), else 1
+
+    def to_internal(self, x: np.ndarray) -> np.ndarray:
+        """Graph layout -> contiguous float32 [T, B, F] (T and B axes added when absent)."""
+        letters = self.axes
+        if "B" not in letters:
+            x, letters = x[..., None], letters + "B"
+        return np.ascontiguousarray(x.transpose([letters.index(a) for a in "TBF"]), dtype=_F32)
+
+    def from_internal(self, y: np.ndarray) -> np.ndarray:
+        """[T, B, F] -> the graph's layout (F split into D, H where the graph has them)."""
+        letters = "TBF"
+        if "D" in self.axes:
+            t, b, f = y.shape
+            y, letters = y.reshape(t, b, self.dirs, f // self.dirs), "TBDH"
+        for a in letters:
+            if a not in self.axes:  # an axis the graph does not have: size 1, dropped
+                y, letters = y.squeeze(letters.index(a)), letters.replace(a, "")
+        return y.transpose([letters.index(a) for a in self.axes])
+
+
+class Model:
+    """A loaded .rne model. Create with `rnnedge.load(path)` or `Model.from_bytes(data)`."""
+
+    def __init__(self, buffer, source: str = "<bytes>") -> None:
+        self.source = source
+        self._buffer = buffer  # keeps the blob memory alive for the C model
+        # The Python reader names the first fault in words; the C loader then proves it again.
+        self.blob: Blob = read_blob(memoryview(buffer), source=source)
+        self._cblob = ffi.from_buffer(buffer)
+        self._cmodel = ffi.new("rne_model *")
+        _check(lib.rne_model_load(self._cblob, len(self._cblob), self._cmodel), source)
+        meta = self.blob.meta
+        self.name: str = meta.get("name", "model")
+        self.quant: str = meta.get("quant", "f32")
+        self.in_features = int(self._cmodel.in_features)
+        self.out_features = int(self._cmodel.out_features)
+        self.streamable = bool(self._cmodel.streamable)
+        self.many_to_one = bool(self._cmodel.many_to_one)
+        self.input_spec = meta["input"]
+        self.output_spec = meta["output"]
+        self._in = _Layout(self.input_spec["axes"], 1)
+        out_axes = self.output_spec["axes"]
+        dirs = self.output_spec["shape"][out_axes.index("D")] if "D" in out_axes else 1
+        self._out = _Layout(out_axes, int(dirs))
+        self._state_blocks = self._state_blocks(meta.get("state", []))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview, source: str = "<bytes>") -> "Model":
+        """Load from memory. Used in place when aligned; otherwise copied once into aligned memory."""
+        view = memoryview(data).cast("B")
+        align = int.from_bytes(bytes(view[16:20]), "little") if len(view) >= 20 else _ALIGN
+        align = align if 0 < align <= 4096 and align & (align - 1) == 0 else _ALIGN
+        arr = np.frombuffer(view, dtype=np.uint8)
+        if len(arr) == 0 or arr.ctypes.data % align:
+            copy = _aligned_bytes(len(arr), max(align, _ALIGN))
+            copy[:] = arr
+            arr = copy
+        return cls(arr, source)
+
+    # -- description -----------------------------------------------------------------------
+    def state_bytes(self, batch: int = 1) -> int:
+        return int(lib.rne_state_size(self._cmodel, batch))
+
+    def scratch_bytes(self, batch: int = 1, steps: int = 1) -> int:
+        return int(lib.rne_scratch_size(self._cmodel, batch, steps))
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(t.nbytes for t in self.blob.tensors)
+
+    def __repr__(self) -> str:
+        return (
+            describe(self.blob)
+            + f"\nstate {self.state_bytes(1)} B and step scratch {self.scratch_bytes(1, 1)} B"
+            " per stream"
+        )
+
+    # -- running ---------------------------------------------------------------------------
+    def _check_input(self, x, axes: str, what: str) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiub":
+            raise InputError(f"{what}: expected a float32 array, got dtype {x.dtype}")
+        if x.ndim != len(axes) or x.shape[-1] != self.in_features:
+            shape = ", ".join(str(self.in_features) if a == "F" else a for a in axes)
+            raise InputError(
+                f"{what}: expected shape [{shape}] (T time, B batch, then {self.in_features} "
+                f"features), got {list(x.shape)}"
+            )
+        return x
+
+    def run(self, x, state: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """Run whole sequences; x and the result in the graph's layout.
+
+        Starts from the model's initial state, or from `state` (name -> array, the names and
+        shapes of `Stream.state`) where given; entries not given keep the initial state.
+        """
+        what = f"{self.name}.run"
+        x = self._in.to_internal(self._check_input(x, self._in.axes, what))
+        batch = x.shape[1]
+        if batch == 0:
+            raise InputError(f"{what}: the batch is empty (B = 0)")
+        stream = Stream(self, batch, _what=what)
+        if state:
+            stream.state = state
+        return stream._run_internal(x, what)
+
+    def stream(self, batch: int = 1) -> "Stream":
+        """A stream of `batch` independent sequences, stepped one timestep at a time."""
+        if not self.streamable:
+            raise NotStreamableError(
+                f"{self.name}: a layer reads the sequence backwards (bidirectional or "
+                "direction=reverse), so the model cannot be stepped; use Model.run on whole sequences"
+            )
+        if not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise InputError(f"{self.name}.stream: batch must be a positive integer, got {batch!r}")
+        return Stream(self, int(batch))
+
+    def _state_blocks(self, graph_states: list[dict]) -> dict[str, list[tuple[int, str]]]:
+        """Name -> the (layer, "h" | "c") blocks it covers, in layer order. Unnamed blocks are
+        h0, c0, h1, ... by recurrent layer; a graph that carried state names its own (PyTorch's
+        h0 [layers * directions, B, H] covers one block per layer, stacked along axis 0)."""
+        named = {(int(s["layer"]), s["kind"]): s["name"] for s in graph_states}
+        blocks: dict[str, list[tuple[int, str]]] = {}
+        k = 0
+        for i, layer in enumerate(self.blob.layers):
+            if layer.op not in (lib.RNE_OP_LSTM, lib.RNE_OP_GRU, lib.RNE_OP_RNN):
+                continue
+            for kind in "hc" if layer.op == lib.RNE_OP_LSTM else "h":
+                blocks.setdefault(named.get((i, kind), f"{kind}{k}"), []).append((i, kind))
+            k += 1
+        for name, parts in blocks.items():
+            if len({self.blob.layers[i].hidden for i, _ in parts}) != 1:
+                raise BlobError(f"{self.source}: state {name!r} spans layers of different sizes")
+        return blocks
+
+
+class _StateViews:
+    """Named float32 views into a state buffer of `batch` streams; get copies, set checks first."""
+
+    def __init__(self, model: Model, buf: np.ndarray, batch: int) -> None:
+        self.views: dict[str, list[np.ndarray]] = {}
+        for name, parts in model._state_blocks.items():
+            for i, kind in parts:
+                layer = model.blob.layers[i]
+                dirs, hidden = layer.num_directions, layer.hidden
+                nbytes = 4 * dirs * batch * hidden
+                off = int(lib.rne_state_offset(model._cmodel, i, batch))
+                if kind == "c":  # the c block follows h, at a multiple of 16 bytes
+                    off += (nbytes + 15) // 16 * 16
+                view = buf[off : off + nbytes].view(_F32).reshape(dirs, batch, hidden)
+                self.views.setdefault(name, []).append(view)
+
+    def shape(self, name: str) -> tuple[int, int, int]:
+        parts = self.views[name]
+        return (sum(v.shape[0] for v in parts),) + parts[0].shape[1:]
+
+    def get(self) -> dict[str, np.ndarray]:
+        return {name: np.concatenate(parts) for name, parts in self.views.items()}
+
+    def set(self, values: Mapping[str, np.ndarray], what: str) -> None:
+        unknown = set(values) - set(self.views)
+        if unknown:
+            raise InputError(
+                f"{what}: unknown state {sorted(unknown)}; this model has {sorted(self.views)}"
+            )
+        checked = {}
+        for name, value in values.items():
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "fiu" or arr.shape != self.shape(name):
+                raise InputError(
+                    f"{what}[{name!r}]: expected a float array of shape {list(self.shape(name))} "
+                    f"(directions x layers, batch, hidden), got {arr.dtype} {list(arr.shape)}"
+                )
+            checked[name] = arr
+        for name, arr in checked.items():  # all checked first: a bad entry changes nothing
+            row = 0
+            for view in self.views[name]:
+                view[...] = arr[row : row + view.shape[0]]
+                row += view.shape[0]
+
+
+class Stream:
+    """`batch` independent streams over one model; keeps their recurrent state between calls.
+
+    `step(x)` takes one timestep in the graph's layout without the time axis and returns the
+    output for that step (for a many-to-one model: what `run` would return if the sequence ended
+    there). `run(x)` pushes a chunk of timesteps. A stream must not be used from two threads at
+    once; separate streams of one model may step in parallel (the C call releases the GIL).
+    Create with `Model.stream(batch)`.
+    """
+
+    def __init__(self, model: Model, batch: int, _what: str | None = None) -> None:
+        what = _what or f"{model.name}.stream"
+        self.model = model
+        self.batch = batch
+        self._x_axes = model._in.axes.replace("T", "")
+        if "B" not in self._x_axes and batch != 1:
+            raise InputError(
+                f"{what}: the graph's input has no batch axis, so a stream has batch 1, not {batch}"
+            )
+        self._state = _aligned_bytes(model.state_bytes(batch))
+        self._scratch = _aligned_bytes(model.scratch_bytes(batch, 1))
+        self._cstream = ffi.new("rne_stream *")
+        _check(
+            lib.rne_stream_init(
+                self._cstream,
+                model._cmodel,
+                batch,
+                _from_buffer(self._state),
+                len(self._state),
+                _from_buffer(self._scratch),
+                len(self._scratch),
+            ),
+            what,
+        )
+        self._views = _StateViews(model, self._state, batch)
+        self._x_shape = tuple(batch if a == "B" else model.in_features for a in self._x_axes)
+        y_axes = model._out.axes.replace("T", "")
+        if y_axes in ("BF", "F"):  # same memory as [1, B, F]: the C library writes it directly
+            self._y_shape: tuple[int, ...] = (batch, model.out_features)[2 - len(y_axes) :]
+            self._y_layout: _Layout | None = None
+        else:
+            self._y_shape = (1, batch, model.out_features)
+            self._y_layout = _Layout(y_axes, model._out.dirs)
+        self._y_bytes = 4 * batch * model.out_features
+        self._pool, self._pool_ptr, self._pool_next = self._new_pool()
+        self._x: object = None  # the last input array and its pointer, reused when passed again
+        self._xp = ffi.NULL
+        self._step = lib.rne_step
+
+    def _new_pool(self) -> tuple[np.ndarray, object, int]:
+        """Step outputs are cut from blocks of _POOL arrays: cheaper than one allocation each.
+        Every returned array is its own memory; a block is freed when no output of it is held."""
+        pool = np.empty((_POOL,) + self._y_shape, _F32)
+        return pool, _from_buffer(pool), 0
+
+    def step(self, x) -> np.ndarray:
+        """One timestep: x in the graph's input layout without its time axis; returns a new array."""
+        try:  # fast path: C-contiguous float32 of the right shape (from_buffer checks contiguity)
+            if x.dtype is not _F32 or x.shape != self._x_shape:
+                raise TypeError
+            if x is not self._x:
+                self._xp, self._x = _from_buffer(x), x
+            xp = self._xp
+        except (AttributeError, TypeError, ValueError, BufferError):
+            xp = _from_buffer(self._coerce(x))
+        i = self._pool_next
+        if i == _POOL:
+            self._pool, self._pool_ptr, i = self._new_pool()
+        self._pool_next = i + 1
+        self._step(self._cstream, xp, self._pool_ptr + i * self._y_bytes)
+        y = self._pool[i]
+        return y if self._y_layout is None else self._y_layout.from_internal(y)
+
+    def _coerce(self, x) -> np.ndarray:
+        x = self.model._check_input(x, self._x_axes, f"{self.model.name}.step")
+        if x.shape != self._x_shape:
+            raise InputError(
+                f"{self.model.name}.step: this stream has batch {self.batch}: expected shape "
+                f"{list(self._x_shape)} (axes {self._x_axes}), got {list(x.shape)}"
+            )
+        return np.ascontiguousarray(x, dtype=_F32)
+
+    def run(self, x) -> np.ndarray:
+        """Push a chunk of timesteps (graph layout, with its time axis) through the stream; returns
+        what `Model.run` would for them, continuing from (and updating) the stream's state."""
+        what = f"{self.model.name}.stream.run"
+        x = self.model._in.to_internal(self.model._check_input(x, self.model._in.axes, what))
+        if x.shape[1] != self.batch:
+            raise InputError(f"{what}: this stream has batch {self.batch}, the input {x.shape[1]}")
+        return self._run_internal(x, what)
+
+    def _run_internal(self, x: np.ndarray, what: str) -> np.ndarray:
+        """x: contiguous float32 [T, B, F] -> the output in the graph's layout."""
+        model, steps = self.model, x.shape[0]
+        if steps == 0 and model.many_to_one:
+            raise InputError(
+                f"{what}: the sequence is empty (T = 0) and the model outputs its last step"
+            )
+        scratch = _aligned_bytes(model.scratch_bytes(self.batch, max(steps, 1)))
+        y = np.empty((1 if model.many_to_one else steps, self.batch, model.out_features), _F32)
+        _check(
+            lib.rne_run(
+                self._cstream,
+                _from_buffer(x),
+                steps,
+                _from_buffer(y),
+                _from_buffer(scratch),
+                len(scratch),
+            ),
+            what,
+        )
+        return np.ascontiguousarray(model._out.from_internal(y))
+
+    def reset(self) -> None:
+        """Back to the model's initial state (its initial_h/initial_c, or zeros)."""
+        lib.rne_stream_reset(self._cstream)
+
+    @property
+    def state(self) -> dict[str, np.ndarray]:
+        """A copy of the recurrent state: name -> float32 [D, B, H] (h0, c0, h1, ... by recurrent
+        layer, or the names of the graph's state inputs, [layers * D, B, H] where one covers
+        several layers, as PyTorch's h0 does)."""
+        return self._views.get()
+
+    @state.setter
+    def state(self, values: Mapping[str, np.ndarray]) -> None:
+        self._views.set(values, f"{self.model.name}.state")
+
+
+def load(path: str | os.PathLike) -> Model:
+    """Load a .rne file, memory-mapped (zero copy)."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise BlobError(f"{path}: the file is empty, not an rnnedge blob")
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except IsADirectoryError:
+        raise BlobError(f"{path}: is a directory, not an rnnedge blob") from None
+    except FileNotFoundError:
+        raise BlobError(f"{path}: no such file") from None
+    except PermissionError:
+        raise BlobError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise BlobError(f"{path}: cannot read: {e.strerror or e}") from None
+    return Model(data, path)

@@ -1,0 +1,252 @@
+"""The C runtime through the Python API: every case of the table against onnxruntime, streaming
+against sequence mode, state handling, and the errors a user meets."""
+
+from __future__ import annotations
+
+import struct
+import threading
+
+import numpy as np
+import pytest
+
+import rnnedge
+from onnx_cases import CASES, Built, assert_close, onnx_outputs
+from rnnedge.format import write_blob
+
+BUILT = {c.name: c.build() for c in CASES}
+STREAMABLE = [c for c in CASES if BUILT[c.name].network.streamable]
+
+
+def model_of(built: Built) -> rnnedge.Model:
+    return rnnedge.Model.from_bytes(write_blob(built.network), source=built.network.name)
+
+
+def graph_input(built: Built) -> np.ndarray:
+    return built.feeds[built.model.graph.input[0].name]
+
+
+def graph_state(built: Built) -> dict[str, np.ndarray] | None:
+    return {s.name: built.feeds[s.name] for s in built.network.state} or None
+
+
+def batch_of(built: Built) -> int:
+    axes = built.network.input.axes
+    return graph_input(built).shape[axes.index("B")] if "B" in axes else 1
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_run_matches_onnx(case):
+    built = BUILT[case.name]
+    model = model_of(built)
+    want = onnx_outputs(built)[built.model.graph.output[0].name]
+    y = model.run(graph_input(built), state=graph_state(built))
+    assert y.dtype == np.float32
+    assert_close(y, want, case.name)
+
+
+def _steps(model: rnnedge.Model, built: Built, x: np.ndarray) -> list[np.ndarray]:
+    stream = model.stream(batch=batch_of(built))
+    if graph_state(built):
+        stream.state = graph_state(built)
+    t_axis = built.network.input.axes.index("T")
+    return [stream.step(np.take(x, t, axis=t_axis)) for t in range(x.shape[t_axis])]
+
+
+@pytest.mark.parametrize("case", STREAMABLE, ids=lambda c: c.name)
+def test_stream_equals_run(case):
+    """Step by step equals one call over the whole sequence, bit for bit (same kernels, same
+    summation order). For a many-to-one model, step t equals run on the first t+1 steps."""
+    built = BUILT[case.name]
+    model = model_of(built)
+    x = graph_input(built)
+    steps = _steps(model, built, x)
+    t_in = built.network.input.axes.index("T")
+    if model.many_to_one:
+        for t, y_t in enumerate(steps):
+            prefix = np.take(x, range(t + 1), axis=t_in)
+            np.testing.assert_array_equal(y_t, model.run(prefix, state=graph_state(built)))
+    else:
+        y = model.run(x, state=graph_state(built))
+        t_out = built.network.output.axes.index("T")
+        np.testing.assert_array_equal(np.stack(steps, axis=t_out), y)
+
+
+def test_not_streamable_refuses_stream():
+    built = BUILT["lstm_bidirectional"]
+    with pytest.raises(rnnedge.NotStreamableError, match="backwards"):
+        model_of(built).stream()
+
+
+# -- state ---------------------------------------------------------------------------------------
+@pytest.fixture
+def lstm() -> tuple[rnnedge.Model, Built]:
+    built = BUILT["lstm_peepholes"]
+    return model_of(built), built
+
+
+def test_state_round_trip_and_reset(lstm):
+    model, built = lstm
+    s = model.stream(batch=2)
+    assert sorted(s.state) == ["c0", "h0"]
+    rng = np.random.default_rng(0)
+    new = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in s.state.items()}
+    s.state = new
+    for k in new:
+        np.testing.assert_array_equal(s.state[k], new[k])
+    s.state["h0"][...] = 7  # a copy: changing it leaves the stream alone
+    np.testing.assert_array_equal(s.state["h0"], new["h0"])
+    s.reset()
+    assert all(not v.any() for v in s.state.values())
+
+
+def test_state_continues_a_sequence(lstm):
+    """Stepping to t, saving the state, and restoring it into a new stream continues the sequence."""
+    model, built = lstm
+    x = graph_input(built)  # [T, B, F]
+    a = model.stream(batch=2)
+    ya = [a.step(x[t]) for t in range(len(x))]
+    b = model.stream(batch=2)
+    b.step(x[0])
+    c = model.stream(batch=2)
+    c.state = b.state
+    yc = [c.step(x[t]) for t in range(1, len(x))]
+    np.testing.assert_array_equal(np.stack(ya[1:]), np.stack(yc))
+
+
+def test_streams_are_independent_and_batch_equals_singles(lstm):
+    model, built = lstm
+    x = graph_input(built)  # [T, 2, F]
+    both = model.stream(batch=2)
+    singles = [model.stream(batch=1), model.stream(batch=1)]
+    for t in range(len(x)):
+        y2 = both.step(x[t])
+        for b, s in enumerate(singles):
+            np.testing.assert_array_equal(s.step(x[t, b : b + 1]), y2[:, b : b + 1])  # y2 is [D, B, H]
+
+
+def test_run_leaves_no_state_behind(lstm):
+    model, built = lstm
+    x = graph_input(built)
+    np.testing.assert_array_equal(model.run(x), model.run(x))
+
+
+def test_streams_step_from_threads(lstm):
+    """Streams of one model stepped from several threads give what they give one after another."""
+    model, built = lstm
+    rng = np.random.default_rng(1)
+    xs = rng.standard_normal((4, 200, 1, 3)).astype(np.float32)
+    want = [np.stack([s.step(v) for v in seq]) for s, seq in ((model.stream(), q) for q in xs)]
+    got: list[np.ndarray | None] = [None] * len(xs)
+
+    def work(i: int) -> None:
+        s = model.stream()
+        got[i] = np.stack([s.step(v) for v in xs[i]])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w, g in zip(want, got):
+        np.testing.assert_array_equal(w, g)
+
+
+def test_bad_state_is_refused_and_changes_nothing(lstm):
+    model, _ = lstm
+    s = model.stream(batch=2)
+    before = s.state
+    with pytest.raises(rnnedge.InputError, match=r"expected a float array of shape \[1, 2, 5\]"):
+        s.state = {"h0": np.ones((1, 2, 5)), "c0": np.ones((1, 1, 5))}
+    with pytest.raises(rnnedge.InputError, match="unknown state"):
+        s.state = {"h9": np.ones((1, 2, 5))}
+    for k in before:
+        np.testing.assert_array_equal(s.state[k], before[k])
+
+
+# -- inputs --------------------------------------------------------------------------------------
+def test_inputs_are_converted_not_rejected(lstm):
+    model, built = lstm
+    x = graph_input(built)
+    want = model.run(x)
+    np.testing.assert_array_equal(model.run(x.astype(np.float64)), want)
+    fortran = np.asfortranarray(x)
+    np.testing.assert_array_equal(model.run(fortran), want)
+    s, t = model.stream(batch=2), model.stream(batch=2)
+    wide = np.zeros((2, 6), np.float32)
+    wide[:, ::2] = x[0]  # a non-contiguous view
+    np.testing.assert_array_equal(s.step(wide[:, ::2]), t.step(x[0].tolist()))
+
+
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ((4, 2), r"expected shape \[T, B, 3\]"),
+        ((4, 2, 5), r"expected shape \[T, B, 3\].*got \[4, 2, 5\]"),
+    ],
+)
+def test_run_wrong_shape(lstm, shape, match):
+    model, _ = lstm
+    with pytest.raises(rnnedge.InputError, match=match):
+        model.run(np.zeros(shape, np.float32))
+
+
+def test_step_wrong_batch_and_dtype(lstm):
+    model, _ = lstm
+    s = model.stream(batch=2)
+    with pytest.raises(rnnedge.InputError, match=r"batch 2: expected shape \[2, 3\].*got \[1, 3\]"):
+        s.step(np.zeros((1, 3), np.float32))
+    with pytest.raises(rnnedge.InputError, match="expected a float32 array, got dtype <U1"):
+        s.step(np.array([["a", "b", "c"]] * 2))
+
+
+def test_empty_sequence(lstm):
+    model, _ = lstm
+    assert model.run(np.zeros((0, 2, 3), np.float32)).shape == (0, 1, 2, 5)
+    many_to_one = model_of(BUILT["lstm_yh"])
+    with pytest.raises(rnnedge.InputError, match=r"empty \(T = 0\)"):
+        many_to_one.run(np.zeros((0, 2, 3), np.float32))
+
+
+# -- loading -------------------------------------------------------------------------------------
+@pytest.fixture
+def blob() -> bytes:
+    return write_blob(BUILT["gru_forward"].network)
+
+
+def test_load_from_file_is_mmapped(tmp_path, blob):
+    path = tmp_path / "m.rne"
+    path.write_bytes(blob)
+    model = rnnedge.load(path)
+    x = graph_input(BUILT["gru_forward"])
+    np.testing.assert_array_equal(model.run(x), rnnedge.Model.from_bytes(blob).run(x))
+    assert "GRU" in repr(model)
+
+
+def test_from_bytes_copies_a_misaligned_buffer(blob):
+    shifted = bytearray(len(blob) + 1)
+    shifted[1:] = blob
+    model = rnnedge.Model.from_bytes(memoryview(shifted)[1:])
+    x = graph_input(BUILT["gru_forward"])
+    np.testing.assert_array_equal(model.run(x), rnnedge.Model.from_bytes(blob).run(x))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda p, b: p, "no such file"),
+        (lambda p, b: (p.write_bytes(b""), p)[1], "empty"),
+        (lambda p, b: (p.mkdir(), p)[1], "directory"),
+        (lambda p, b: (p.write_bytes(b[: len(b) // 2]), p)[1], "trunc|shorter"),
+        (lambda p, b: (p.write_bytes(b"not a model at all" * 8), p)[1], "magic"),
+        (lambda p, b: (p.write_bytes(b[:4] + struct.pack("<I", 2) + b[8:]), p)[1],
+         "format version 2 is newer"),
+        (lambda p, b: (p.write_bytes(b[:100] + bytes([b[100] ^ 1]) + b[101:]), p)[1],
+         "checksum"),
+    ],
+    ids=["missing", "empty", "directory", "truncated", "not-a-blob", "future-version", "bit-flip"],
+)
+def test_load_errors(tmp_path, blob, make, match):
+    path = make(tmp_path / "m.rne", blob)
+    with pytest.raises(rnnedge.BlobError, match=match) as info:
+        rnnedge.load(path)
+    assert str(path) in str(info.value)
