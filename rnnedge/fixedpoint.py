@@ -1,0 +1,506 @@
+"""The bit-exact integer reference: every fixed-point kernel of rnnedge in numpy.
+
+The C kernels of the integer formats (layer `fmt` s16 and s8) must give exactly the integers
+these functions give. docs/quantization.md is the specification; this module is its executable
+form, written operation for operation as a C loop would do it: numpy only vectorizes over the
+batch and row axes, never reorders or merges an operation on one element.
+
+Conventions (docs/quantization.md has the full text):
+- Every integer value is held in an int64 numpy array; the comment or the name says the C type
+  it must fit (int16 activations, int32 sums, int64 products). `_check` raises
+  FixedPointOverflow when a value leaves its C type, so a test run proves that no intermediate
+  overflows in C.
+- One rounding rule: `rshr(v, n) = floor((v + 2^(n-1)) / 2^n)` (round half up), i.e. in C
+  `(v + ((int64_t)1 << (n - 1))) >> n` with an arithmetic (flooring) right shift.
+- `rq(v, m)`: requantize by the real multiplier m.m * 2^-m.shift: `rshr(v * m.m, m.shift)`,
+  v * m.m computed in int64 (the converter bounds |v| so that it cannot overflow).
+- Gate pre-activations are int32 in units of 1/12288 (= 2^-12 / 3, so that the table step 1/24
+  is 512 units); gate outputs and bounded hidden states are int16 Q0.15 (scale 2^-15); the LSTM
+  cell state is int32 Q11.20 (scale 2^-20, range +-2048).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from .errors import InputError, RnnedgeError
+
+if TYPE_CHECKING:  # the dataclasses live in quantize.py, which imports this module
+    from .quantize import QActivation, QDense, QNetwork, QRecurrent
+
+I64 = np.int64
+INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+INT64_MAX = (1 << 63) - 1
+Q15_ONE = 1 << 15  # 1.0 in Q0.15 (one more than int16 holds: only ever an int32 transient)
+
+Z_UNITS = 12288  # gate pre-activations: int32 in units of 1/Z_UNITS
+Z_SCALE = 1.0 / Z_UNITS
+ZMAX = 1 << 20  # |pre-activation| <= ZMAX (85.3): far past the tables' saturation
+Q15_SCALE = 2.0**-15
+C_FRAC = 20  # LSTM cell state: int32 Q11.20
+C_SCALE = 2.0**-C_FRAC
+
+SIG_STEP = 24  # sigmoid table: x = i / 24, i = 0..256
+SIG_FRAC = 9  # interpolation bits: one table step = 512 pre-activation units
+SIG_LIMIT = (256 << SIG_FRAC) - 1  # largest table position (index 255, fraction 511)
+EXP_FRAC = 16  # softmax: exponents in Q16 log2 units
+EXP_LIMIT = 16 << EXP_FRAC  # 2^-16 and below is 0 in Q0.15
+LUT_SIZE = 257  # generic activation table: one entry per 256 input units over int16, plus one
+
+
+class FixedPointOverflow(RnnedgeError, OverflowError):
+    """An intermediate left the C type it must fit: a bug in the converter's bounds, never the
+    caller's fault. Raised by the reference so that tests prove the C arithmetic is defined."""
+
+
+def _check(v: np.ndarray, lo: int, hi: int, what: str) -> np.ndarray:
+    if v.size and (int(v.min()) < lo or int(v.max()) > hi):
+        raise FixedPointOverflow(
+            f"{what}: value range [{int(v.min())}, {int(v.max())}] leaves [{lo}, {hi}]"
+        )
+    return v
+
+
+def i32(v: np.ndarray, what: str) -> np.ndarray:
+    """Assert that an intermediate the spec types int32 fits int32 (no-op on the value)."""
+    return _check(v, INT32_MIN, INT32_MAX, what)
+
+
+# -- primitives -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Mult:
+    """Real multipliers m * 2^-shift: m int32 values (any shape, int64 array), one shift in 1..62."""
+
+    m: np.ndarray
+    shift: int
+
+    def real(self) -> np.ndarray:
+        return self.m.astype(np.float64) * 2.0**-self.shift
+
+
+def rshr(v: np.ndarray, n: int) -> np.ndarray:
+    """Rounding arithmetic shift right: floor((v + 2^(n-1)) / 2^n); n = 0 returns v."""
+    if n == 0:
+        return v
+    return (v + (1 << (n - 1))) >> n
+
+
+def rq(v: np.ndarray, mult: Mult, what: str = "requantize") -> np.ndarray:
+    """rshr(v * m, shift) with the product in int64; raises if the product could overflow."""
+    v = np.asarray(v, I64)
+    vmax = int(np.abs(v).max()) if v.size else 0
+    mmax = int(np.abs(mult.m).max()) if mult.m.size else 0
+    if vmax * mmax + (1 << (mult.shift - 1)) > INT64_MAX:
+        raise FixedPointOverflow(f"{what}: |v| {vmax} * |m| {mmax} overflows int64")
+    return rshr(v * mult.m, mult.shift)
+
+
+def sat(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return np.minimum(np.maximum(v, lo), hi)
+
+
+def sat16(v: np.ndarray) -> np.ndarray:
+    return sat(v, INT16_MIN, INT16_MAX)
+
+
+def sat32(v: np.ndarray) -> np.ndarray:
+    return sat(v, INT32_MIN, INT32_MAX)
+
+
+def rq32(v: np.ndarray, mult: Mult, what: str = "requantize") -> np.ndarray:
+    """sat32(rq(v, mult)): a requantized term, clamped to int32 before it is summed."""
+    return sat32(rq(v, mult, what))
+
+
+def round_half_up(x: np.ndarray | float) -> np.ndarray:
+    """The offline rounding (weights, biases, tables, multipliers): floor(x + 0.5) in float64."""
+    return np.floor(np.asarray(x, np.float64) + 0.5)
+
+
+# -- tables (constants of the scheme: the C library compiles the same values) ---------------------
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def sigmoid_table() -> np.ndarray:
+    """uint16[257]: T[i] ~ 65536 * sigmoid(i / 24), lowered by s''(x) h^2 / 16 (h = 1/24) so that
+    the linear interpolation's error is centred; the last entries saturate at 65535."""
+    x = np.arange(LUT_SIZE, dtype=np.float64) / SIG_STEP
+    s = _sigmoid(x)
+    d2 = s * (1 - s) * (1 - 2 * s)
+    t = round_half_up(65536.0 * (s - d2 / (16.0 * SIG_STEP**2)))
+    return np.minimum(t, 65535).astype(np.uint16)
+
+
+def exp2_table() -> np.ndarray:
+    """uint16[257]: E[j] = round(32768 * 2^(-j/256)), so E[0] = 32768 and E[256] = 16384."""
+    j = np.arange(LUT_SIZE, dtype=np.float64)
+    return round_half_up(32768.0 * np.exp2(-j / 256.0)).astype(np.uint16)
+
+
+def log2_table() -> np.ndarray:
+    """uint16[257]: L[j] = round(32768 * log2(1 + j/256)), so L[0] = 0 and L[256] = 32768."""
+    j = np.arange(LUT_SIZE, dtype=np.float64)
+    return round_half_up(32768.0 * np.log2(1.0 + j / 256.0)).astype(np.uint16)
+
+
+SIGMOID_TABLE = sigmoid_table()
+EXP2_TABLE = exp2_table()
+LOG2_TABLE = log2_table()
+
+
+def _interp(table: np.ndarray, pos: np.ndarray, frac_bits: int, out_shift: int) -> np.ndarray:
+    """(T[i] * (2^b - f) + T[i+1] * f + 2^(b+s-1)) >> (b + s) with i = pos >> b, f = pos & (2^b-1):
+    linear interpolation, one rounding. Fits int32: 65536 * 2^b <= 2^25 for b <= 9."""
+    t = table.astype(I64)
+    i = pos >> frac_bits
+    f = pos & ((1 << frac_bits) - 1)
+    return rshr(t[i] * ((1 << frac_bits) - f) + t[i + 1] * f, frac_bits + out_shift)
+
+
+def sigmoid_q15(z: np.ndarray) -> np.ndarray:
+    """sigmoid of a pre-activation z (int32, units 1/12288, |z| <= 2^20) -> Q0.15 in [0, 32767].
+    s = interp(|z|) in Q0.15 (one rounding from the Q0.16 table); z >= 0: min(s, 32767);
+    z < 0: 32768 - s (so sigmoid(-z) = 32768 - sigmoid(z) before the clamp)."""
+    a = np.minimum(np.abs(z), SIG_LIMIT)
+    s = _interp(SIGMOID_TABLE, a, SIG_FRAC, 1)
+    return np.where(z >= 0, np.minimum(s, INT16_MAX), Q15_ONE - s)
+
+
+def tanh_q15(z: np.ndarray) -> np.ndarray:
+    """tanh(x) = 2 sigmoid(2x) - 1 of a pre-activation z (units 1/12288) -> Q0.15 in
+    [-32767, 32767]: v = interp(min(2|z|, limit)) in Q0.16 (>= 32768); t = v - 32768; sign of z."""
+    a = np.minimum(2 * np.abs(z), SIG_LIMIT)
+    t = _interp(SIGMOID_TABLE, a, SIG_FRAC, 0) - Q15_ONE
+    return np.where(z >= 0, t, -t)
+
+
+def hardsigmoid_q15(z: np.ndarray, mult: Mult, beta_q15: int) -> np.ndarray:
+    """clamp(alpha x + beta, 0, 1) in Q0.15: clamp(rq32(z, alpha*s_z*2^15) + beta_q15, 0, 32767)."""
+    return sat(rq32(z, mult, "hardsigmoid") + beta_q15, 0, INT16_MAX)
+
+
+def lut_q(x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """A generic table over the whole int16 input: u = x + 32768, i = u >> 8, f = u & 255,
+    y = T[i] + rshr((T[i+1] - T[i]) * f, 8); table int16[257] (entry j at x = 256 j - 32768)."""
+    t = table.astype(I64)
+    u = x + Q15_ONE
+    i, f = u >> 8, u & 255
+    return t[i] + rshr((t[i + 1] - t[i]) * f, 8)
+
+
+def _gate_act(kind: str, z: np.ndarray, hs: tuple[Mult, int] | None) -> np.ndarray:
+    """A bounded activation of a gate pre-activation z (units 1/12288) -> Q0.15; hs holds a
+    HardSigmoid's (multiplier, beta in Q0.15)."""
+    if kind == "Sigmoid":
+        return sigmoid_q15(z)
+    if kind == "Tanh":
+        return tanh_q15(z)
+    if kind == "HardSigmoid":
+        assert hs is not None
+        return hardsigmoid_q15(z, hs[0], hs[1])
+    if kind == "Relu":  # RNN only: there z is already in the hidden state's units
+        return sat(z, 0, INT16_MAX)
+    raise AssertionError(f"no integer form for {kind}")  # quantize.py refuses these by name
+
+
+# -- model boundary: float <-> int16 (Python side; the C step path sees int16 only) -------------
+def quantize(x: np.ndarray, scale: float) -> np.ndarray:
+    """float -> int16 at `scale`: q = clamp(floor(x / scale + 0.5), -32768, 32767) computed in
+    float64; NaN -> 0, +inf -> 32767, -inf -> -32768. Returns int16."""
+    x = np.asarray(x, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = np.floor(x / scale + 0.5)
+    q = np.where(np.isnan(q), 0.0, q)
+    return np.clip(q, INT16_MIN, INT16_MAX).astype(np.int16)
+
+
+def quantize_cell(c: np.ndarray) -> np.ndarray:
+    """float LSTM cell state -> int32 Q11.20, the same rule as `quantize` (NaN -> 0, saturating)."""
+    c = np.asarray(c, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = np.floor(c * 2.0**C_FRAC + 0.5)
+    q = np.where(np.isnan(q), 0.0, q)
+    return np.clip(q, INT32_MIN, INT32_MAX).astype(np.int32)
+
+
+def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
+    """int16 -> float32: q * scale (exact in float64, one rounding to float32)."""
+    return (np.asarray(q, np.float64) * scale).astype(np.float32)
+
+
+# -- layers -----------------------------------------------------------------------------------
+def dense_q(layer: "QDense", x: np.ndarray) -> np.ndarray:
+    """x [..., K] int16 -> y [..., N] int16: y = sat16(rq32(sum_k W[n,k] x[k], M[n]) + b[n])."""
+    acc = np.asarray(x, I64) @ layer.W.astype(I64).T  # exact; int64 (int32 when acc32 allows)
+    y = rq32(acc, layer.mult, "dense")
+    if layer.bias is not None:
+        y = y + layer.bias.astype(I64)
+    return sat16(y)
+
+
+def _softmax_exp(x: np.ndarray, mult: Mult) -> tuple[np.ndarray, np.ndarray]:
+    """e_k ~ 32768 * exp((x_k - max) * s_in) by 2^-u: u = rq(max - x_k) in Q16 log2 units."""
+    d = np.max(x, axis=-1, keepdims=True) - x  # 0..65535
+    u = rq(d, mult, "softmax")
+    small = u < EXP_LIMIT
+    u = np.where(small, u, 0)
+    v = _interp(EXP2_TABLE, u & ((1 << EXP_FRAC) - 1), 8, 0)  # Q1.15 in [16384, 32768]
+    ip = u >> EXP_FRAC  # 0..15
+    e = np.where(small, (v + ((1 << ip) >> 1)) >> ip, 0)  # rshr(v, ip) with a per-element shift
+    return d, e
+
+
+def act_q(layer: "QActivation", x: np.ndarray) -> np.ndarray:
+    """One activation layer, int16 in -> int16 out (docs/quantization.md, "Activation layers")."""
+    k = layer.kind
+    x = np.asarray(x, I64)
+    if k in ("Identity", "Relu"):
+        return sat16(rq32(np.maximum(x, 0) if k == "Relu" else x, layer.m1))
+    if k == "LeakyRelu":
+        assert layer.m2 is not None
+        return sat16(np.where(x >= 0, rq32(x, layer.m1), rq32(x, layer.m2)))
+    if k == "ThresholdedRelu":
+        return np.where(x > layer.k0, sat16(rq32(x, layer.m1)), 0)
+    if k == "Clip":
+        return sat16(rq32(sat(x, layer.k0, layer.k1), layer.m1))
+    if k == "Affine":
+        return sat16(rq32(x, layer.m1) + layer.k0)
+    if k in ("Sigmoid", "Tanh", "ScaledTanh"):
+        z = sat(rq32(x, layer.m1), -ZMAX, ZMAX)
+        y = sigmoid_q15(z) if k == "Sigmoid" else tanh_q15(z)
+        return -y if layer.k0 < 0 else y
+    if k == "HardSigmoid":
+        return hardsigmoid_q15(x, layer.m1, layer.k0)
+    if k in ("Elu", "Softsign", "Softplus"):
+        assert layer.table is not None
+        return lut_q(x, layer.table)
+    if k == "Softmax":
+        _, e = _softmax_exp(x, layer.m1)
+        total = np.sum(e, axis=-1, keepdims=True)  # >= 32768 (the max has e = 32768)
+        return np.minimum(i32(e * Q15_ONE + (total >> 1), "softmax numerator") // total, INT16_MAX)
+    if k == "LogSoftmax":
+        assert layer.m2 is not None
+        d, e = _softmax_exp(x, layer.m1)
+        total = np.sum(e, axis=-1, keepdims=True)  # int32: F * 32768 < 2^31
+        p = _bit_length(total) - 1  # >= 15
+        frac = ((total - (np.int64(1) << p)) << 16) >> p  # mantissa - 1 in Q16, 0..65535
+        lg = (p - 15) * Q15_ONE + _interp(LOG2_TABLE, frac, 8, 0)  # log2(total / 32768), Q15
+        assert layer.m3 is not None
+        return sat16(rq32(-d, layer.m2) - rq32(lg, layer.m3))
+    raise AssertionError(f"act_q: no integer form for {k}")
+
+
+def _bit_length(v: np.ndarray) -> np.ndarray:
+    """Number of bits of positive int64 values (a count-leading-zeros in C)."""
+    out = np.zeros_like(v)
+    w = v.copy()
+    for b in (32, 16, 8, 4, 2, 1):
+        big = w >= (np.int64(1) << b)
+        out = np.where(big, out + b, out)
+        w = np.where(big, w >> b, w)
+    return out + (w > 0)
+
+
+def lstm_step_q(
+    L: "QRecurrent", d: int, x: np.ndarray, h: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One integer LSTM step of direction d: x [B, I], h [B, H] int16 Q0.15, c [B, H] int32
+    Q11.20. Rows of the accumulator: i, o, f, g (ONNX order i, o, f, c)."""
+    H = L.hidden
+    acc_w = x @ L.W[d].astype(I64).T  # [B, 4H], exact
+    acc_r = h @ L.R[d].astype(I64).T
+    pre = rq32(acc_w, L.row_mult(d, "w"), "lstm W x") + rq32(acc_r, L.row_mult(d, "r"), "lstm R h")
+    pre = pre + L.bias[d].astype(I64)
+    zi, zo, zf, zg = (pre[:, k * H : (k + 1) * H] for k in range(4))
+    f_kind, g_kind, h_kind = L.acts[d]
+    hs_f, hs_g, hs_h = L.hs[d]
+    if L.P is not None:  # peepholes i and f see c(t-1), o sees c(t)
+        P = L.P[d].astype(I64)
+        zi = zi + rq32(P[0] * c, L.peep_mult(d, 0), "peephole i")  # int16 x int32: int64
+        zf = zf + rq32(P[2] * c, L.peep_mult(d, 2), "peephole f")
+    i = _gate_act(f_kind, sat(zi, -L.zlim, L.zlim), hs_f)
+    if L.input_forget:
+        f = np.minimum(Q15_ONE - i, INT16_MAX)
+    else:
+        f = _gate_act(f_kind, sat(zf, -L.zlim, L.zlim), hs_f)
+    g = _gate_act(g_kind, sat(zg, -L.zlim, L.zlim), hs_g)
+    # f*c: Q0.15 x Q11.20 in int64, back to Q11.20; i*g: Q0.30 -> Q11.20 is a shift by 10
+    c_new = sat32(rshr(f * c, 15) + rshr(i32(i * g, "i*g"), 30 - C_FRAC))
+    if L.P is not None:
+        zo = zo + rq32(P[1] * c_new, L.peep_mult(d, 1), "peephole o")
+    o = _gate_act(f_kind, sat(zo, -L.zlim, L.zlim), hs_f)
+    zc = sat(rshr(3 * c_new, 8), -ZMAX, ZMAX)  # Q11.20 -> units of 1/12288: x 12288 / 2^20 = 3/256
+    tc = _gate_act(h_kind, zc, hs_h)
+    h_new = sat16(rshr(i32(o * tc, "o*tanh(c)"), 15))
+    return h_new, c_new
+
+
+def gru_step_q(L: "QRecurrent", d: int, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """One integer GRU step of direction d (gates z, r, h). The h gate's recurrent term is
+    R_h (r*h) (linear_before_reset 0) or r * (R_h h + Rbh) (linear_before_reset 1)."""
+    H = L.hidden
+    f_kind, g_kind = L.acts[d]
+    hs_f, hs_g = L.hs[d]
+    W, R = L.W[d].astype(I64), L.R[d].astype(I64)
+    b = L.bias[d].astype(I64)
+    zr_w = rq32(x @ W[: 2 * H].T, L.row_mult(d, "w", 0, 2 * H), "gru z,r W x")
+    zr_r = rq32(h @ R[: 2 * H].T, L.row_mult(d, "r", 0, 2 * H), "gru z,r R h")
+    pre_zr = zr_w + zr_r + b[: 2 * H]
+    z = _gate_act(f_kind, sat(pre_zr[:, :H], -L.zlim, L.zlim), hs_f)
+    r = _gate_act(f_kind, sat(pre_zr[:, H:], -L.zlim, L.zlim), hs_f)
+    n_w = rq32(x @ W[2 * H :].T, L.row_mult(d, "w", 2 * H), "gru h W x")
+    if L.linear_before_reset:
+        hn = rq32(h @ R[2 * H :].T, L.row_mult(d, "r", 2 * H), "gru h R h") + b[3 * H :]
+        hn = sat(hn, -ZMAX, ZMAX)
+        n_pre = n_w + b[2 * H : 3 * H] + rshr(r * hn, 15)
+    else:
+        hr = rshr(i32(r * h, "r*h"), 15)  # Q0.15, |hr| <= 32767
+        n_pre = n_w + rq32(hr @ R[2 * H :].T, L.row_mult(d, "r", 2 * H), "gru h R (r*h)")
+        n_pre = n_pre + b[2 * H : 3 * H]
+    n = _gate_act(g_kind, sat(n_pre, -L.zlim, L.zlim), hs_g)
+    return sat16(n + rshr(i32(z * (h - n), "z*(h-n)"), 15))
+
+
+def rnn_step_q(L: "QRecurrent", d: int, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """One integer RNN step: h' = f(sat(rq32(W x + R h) + b, zlim)); for Relu z is in h's units."""
+    pre_w = rq32(x @ L.W[d].astype(I64).T, L.row_mult(d, "w"), "rnn W x")
+    pre_r = rq32(h @ L.R[d].astype(I64).T, L.row_mult(d, "r"), "rnn R h")
+    pre = pre_w + pre_r + L.bias[d].astype(I64)
+    return _gate_act(L.acts[d][0], sat(pre, -L.zlim, L.zlim), L.hs[d][0])
+
+
+IntState = tuple[np.ndarray, ...]  # (h,) int16, or (h int16, c int32), each [D, B, H]
+
+
+def recurrent_q(L: "QRecurrent", x: np.ndarray, state: IntState) -> tuple[np.ndarray, IntState]:
+    """A whole integer recurrent layer over x [T, B, I] int16 from state ((h,) int16 or (h int16,
+    c int32), each [D, B, H]); returns y [T, B, D*H] int16 and the final state. A backward direction runs
+    from step T-1 down to 0."""
+    T, batch, _ = x.shape
+    D, H = L.num_directions, L.hidden
+    x = x.astype(I64)
+    y = np.zeros((T, batch, D * H), np.int16)
+    hs = state[0].astype(I64).copy()
+    cs = state[1].astype(I64).copy() if L.cell == "lstm" else None
+    for d in range(D):
+        backward = L.direction == "reverse" or d == 1
+        h = hs[d]
+        c = None if cs is None else cs[d]
+        for t in reversed(range(T)) if backward else range(T):
+            if L.cell == "lstm":
+                assert c is not None
+                h, c = lstm_step_q(L, d, x[t], h, c)
+            elif L.cell == "gru":
+                h = gru_step_q(L, d, x[t], h)
+            else:
+                h = rnn_step_q(L, d, x[t], h)
+            _check(h, INT16_MIN, INT16_MAX, "hidden state")
+            y[t, :, d * H : (d + 1) * H] = h
+        hs[d] = h
+        if cs is not None:
+            cs[d] = c
+    if cs is not None:
+        _check(cs, INT32_MIN, INT32_MAX, "cell state")
+    final = (hs.astype(np.int16),) if cs is None else (hs.astype(np.int16), cs.astype(np.int32))
+    return y, final
+
+
+def layer_q(layer: object, x: np.ndarray) -> np.ndarray:
+    """One stateless integer layer over x [T, B, F] int16 -> int16."""
+    from .quantize import QActivation, QDense, QSlice, QTakeLast
+
+    if isinstance(layer, QDense):
+        return dense_q(layer, x).astype(np.int16)
+    if isinstance(layer, QActivation):
+        return _check(act_q(layer, x), INT16_MIN, INT16_MAX, layer.kind).astype(np.int16)
+    if isinstance(layer, QTakeLast):
+        if x.shape[0] == 0:
+            raise InputError("the model outputs its last timestep, but the sequence is empty (T = 0)")
+        return np.concatenate([x[-1:, :, : layer.split], x[:1, :, layer.split :]], axis=-1)
+    if isinstance(layer, QSlice):
+        return x[:, :, layer.start : layer.stop].copy()
+    raise TypeError(f"layer_q: {type(layer).__name__} is not a stateless quantized layer")
+
+
+def state_dtypes(L: "QRecurrent") -> tuple[type, ...]:
+    """The C types of a layer's state: h int16, and for an LSTM c int32."""
+    return (np.int16, np.int32) if L.cell == "lstm" else (np.int16,)
+
+
+def layer_initial_state(L: "QRecurrent", batch: int) -> IntState:
+    """One layer's H0 (int16) / C0 (int32) broadcast over the batch, or zeros."""
+    shape = (L.num_directions, batch, L.hidden)
+    arrays = [L.h0] + ([L.c0] if L.cell == "lstm" else [])
+    return tuple(
+        np.zeros(shape, dt) if a is None else np.broadcast_to(a[:, None, :], shape).astype(dt)
+        for a, dt in zip(arrays, state_dtypes(L))
+    )
+
+
+def initial_state_q(qnet: "QNetwork", batch: int) -> list[IntState]:
+    """The state a run starts from: every recurrent layer's `layer_initial_state`, in order."""
+    from .quantize import QRecurrent
+
+    return [layer_initial_state(L, batch) for L in qnet.layers if isinstance(L, QRecurrent)]
+
+
+def run_int(
+    qnet: "QNetwork", xq: np.ndarray, state: Sequence[IntState] | None = None
+) -> tuple[np.ndarray, list[IntState]]:
+    """The integer pipeline: xq [T, B, in] int16 at qnet.in_scale -> (yq int16 [T or 1, B, out] at
+    qnet.out_scale, final state). This is exactly what the C library computes."""
+    from .quantize import QRecurrent
+
+    xq = np.asarray(xq)
+    if xq.ndim != 3 or xq.shape[2] != qnet.in_features:
+        raise InputError(f"x: expected shape [T, B, {qnet.in_features}], got {list(xq.shape)}")
+    if xq.dtype != np.int16:
+        raise InputError(f"x: expected int16 (quantized at the input scale), got {xq.dtype}")
+    batch = xq.shape[1]
+    states = list(initial_state_q(qnet, batch) if state is None else state)
+    n_rec = sum(isinstance(layer, QRecurrent) for layer in qnet.layers)
+    if len(states) != n_rec:
+        raise InputError(f"state: expected one entry per recurrent layer ({n_rec}), got {len(states)}")
+    y = xq
+    final: list[IntState] = []
+    for layer in qnet.layers:
+        if isinstance(layer, QRecurrent):
+            s = states[len(final)]
+            want = (layer.num_directions, batch, layer.hidden)
+            dts = state_dtypes(layer)
+            if len(s) != len(dts) or any(a.shape != want or a.dtype != t for a, t in zip(s, dts)):
+                names = "h int16, c int32" if len(dts) == 2 else "h int16"
+                raise InputError(
+                    f"state[{len(final)}]: expected ({names}) of shape {list(want)}, got "
+                    f"{[(str(a.dtype), list(a.shape)) for a in s]}"
+                )
+            y, s = recurrent_q(layer, y, s)
+            final.append(s)
+        else:
+            y = layer_q(layer, y)
+    return y, final
+
+
+def run_quantized(
+    qnet: "QNetwork",
+    x: np.ndarray,
+    state: Sequence[IntState] | None = None,
+    *,
+    return_state: bool = False,
+) -> np.ndarray | tuple[np.ndarray, list[IntState]]:
+    """Float in, float out: quantize x [T, B, in] at the input scale (NaN -> 0, see `quantize`),
+    run the integer pipeline (`run_int`), dequantize the output. With return_state=True also
+    returns the final integer state, to pass back as `state` for the next chunk of a stream."""
+    x = np.asarray(x)
+    if x.ndim != 3 or x.dtype.kind not in "fiu":
+        raise InputError(
+            f"x: expected a numeric array [T, B, {qnet.in_features}], got {x.dtype} {list(x.shape)}"
+        )
+    yq, final = run_int(qnet, quantize(x, qnet.in_scale), state)
+    y = dequantize(yq, qnet.out_scale)
+    return (y, final) if return_state else y
