@@ -177,14 +177,17 @@ typedef struct rne_stream {
 } rne_stream;
 
 /* Validate `blob` (size bytes) and fill *model. The blob must stay alive and unchanged while the
- * model is used. Checks, in order: arguments, size >= header, magic, version, header fields,
- * file_size <= size, CRC, alignment, tables, tensors, layers, the chain of feature sizes. */
+ * model is used. Checks, in order (the first fault decides the status; csrc/blob.c lists each):
+ * arguments, size >= header, magic, version, header fields, blob pointer alignment, counts,
+ * file_size <= size, CRC, tables (alignment, bounds, overlap), tensors, layers, the chain of
+ * feature sizes. The host must be little-endian (else RNE_EHEADER). */
 int rne_model_load(const void *blob, size_t size, rne_model *model);
 
 /* A static English sentence for a status code (never NULL). */
 const char *rne_strerror(int code);
 
-/* Bytes of state for `batch` streams; 0 on arithmetic overflow or batch == 0. */
+/* Bytes of state for `batch` streams; 0 on arithmetic overflow or batch == 0. At least 16 even
+ * for a model without recurrent layers, so that 0 always means an error. */
 size_t rne_state_size(const rne_model *model, uint32_t batch);
 
 /* Byte offset of layer `layer`'s state (h block, then c block for LSTM) within the state buffer
@@ -192,10 +195,11 @@ size_t rne_state_size(const rne_model *model, uint32_t batch);
 size_t rne_state_offset(const rne_model *model, uint32_t layer, uint32_t batch);
 
 /* Bytes of scratch for a call over `steps` timesteps of `batch` streams (steps = 1 for rne_step);
- * 0 on arithmetic overflow or batch == 0. */
+ * 0 on arithmetic overflow or batch == 0, else at least 16; steps = 0 counts as 1. */
 size_t rne_scratch_size(const rne_model *model, uint32_t batch, uint32_t steps);
 
-/* Bind a stream to caller memory and reset its state. Checks sizes and 16-byte alignment. */
+/* Bind a stream to caller memory and reset its state. RNE_EARG: NULL stream or model, batch 0 or
+ * too large to address; RNE_ESIZE: state or scratch NULL, not 16-byte aligned, or too small. */
 int rne_stream_init(rne_stream *stream, const rne_model *model, uint32_t batch,
                     void *state, size_t state_size, void *scratch, size_t scratch_size);
 
@@ -203,15 +207,20 @@ int rne_stream_init(rne_stream *stream, const rne_model *model, uint32_t batch,
 void rne_stream_reset(rne_stream *stream);
 
 /* One timestep for all B streams: x float[B][in_features] -> y float[B][out_features]. For a
- * many-to-one model y is what rne_run would give if the sequence ended at this step.
- * Returns RNE_ESTREAM (and leaves state and y untouched) if the model is not streamable. */
+ * many-to-one model y is what rne_run would give if the sequence ended at this step (exactly: a
+ * step is a one-step rne_run, so a TAKE_LAST with split < F takes every feature from this step).
+ * Returns RNE_ESTREAM (and leaves state and y untouched) if the model is not streamable, RNE_EARG
+ * for NULL pointers, RNE_ESIZE if x or y is not float-aligned. x and y must not overlap. Stepping
+ * gives the same bits as one rne_run over the same steps. */
 int rne_step(rne_stream *stream, const void *x, void *y);
 
 /* `steps` timesteps: x float[steps][B][in_features] -> y float[steps][B][out_features], or
  * y float[1][B][out_features] for a many-to-one model. Starts from the stream's state and leaves
  * the final state in it (for a backward direction, "start" is step steps-1). `scratch` must hold
  * rne_scratch_size(model, B, steps) bytes, 16-byte aligned. steps == 0 is a no-op, except for a
- * many-to-one model, where it is RNE_EARG (there is no last step). */
+ * many-to-one model, where it is RNE_EARG (there is no last step). RNE_EARG also for NULL
+ * pointers; RNE_ESIZE for a small or misaligned scratch, or x / y not float-aligned. x and y must
+ * not overlap. */
 int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
             void *scratch, size_t scratch_size);
 /* cdef-end */

@@ -1,0 +1,549 @@
+/*
+ * blob.c - rne_model_load: prove a .rne blob (docs/format.md) sound before anything reads it.
+ *
+ * Every number in the blob is distrusted and checked in a fixed order; the first fault decides
+ * the status (the same order and codes as rnnedge/format.py's read_blob):
+ *   arguments, host byte order                               RNE_EARG / RNE_EHEADER
+ *   size >= 64                                               RNE_ETRUNC
+ *   magic                                                    RNE_EMAGIC
+ *   version (> RNE_FORMAT_VERSION: RNE_EVERSION, 0: RNE_EHEADER)
+ *   header_size, flags and reserved, alignment               RNE_EHEADER
+ *   the blob pointer aligned to header.alignment             RNE_EALIGN
+ *   file_size >= header + CRC, layer and tensor counts       RNE_EHEADER
+ *   file_size <= size                                        RNE_ETRUNC
+ *   CRC-32                                                   RNE_ECRC
+ *   table offsets multiple of 8                              RNE_EALIGN
+ *   sections inside [0, file_size - 4)                       RNE_ETRUNC
+ *   sections overlapping each other or the header            RNE_EHEADER
+ *   each tensor record (name, dtype, dims, nbytes, offset alignment (RNE_EALIGN), reserved,
+ *   f32 scale/zero point, data inside (RNE_ETRUNC)), unique names, no overlap  RNE_ETENSOR
+ *   each layer record (op, fmt, flags, padding, clip, activations, features, params, tensors)
+ *                                                            RNE_ELAYER / RNE_ESHAPE
+ *   the chain of feature sizes, one TAKE_LAST, no cell after it   RNE_ESHAPE / RNE_ELAYER
+ * All arithmetic on blob fields is done in uint64_t, so nothing can wrap, also where size_t has
+ * 32 bits. Reads before the alignment check go through memcpy (the pointer may be misaligned).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "rne_internal.h"
+
+#define RNE__HEADER_SIZE 64u
+#define RNE__LAYER_SIZE 128u
+#define RNE__TENSOR_SIZE 64u
+#define RNE__LF_ALL 31u
+
+/* ---- status strings ------------------------------------------------------------------------- */
+
+const char *rne_strerror(int code)
+{
+    switch (code) {
+    case RNE_OK: return "success";
+    case RNE_EARG: return "invalid argument (NULL pointer, zero batch or bad value)";
+    case RNE_EMAGIC: return "not an rnnedge blob (bad magic)";
+    case RNE_EVERSION: return "blob format version is newer than this library reads";
+    case RNE_ETRUNC: return "blob is truncated (shorter than its header or file_size says)";
+    case RNE_ECRC: return "blob checksum mismatch: the blob is corrupt";
+    case RNE_EALIGN: return "blob, table or tensor data is not aligned as required";
+    case RNE_EHEADER:
+        return "blob header field out of range, reserved field set, or big-endian host";
+    case RNE_ETENSOR: return "invalid tensor record (dtype, shape, offset, size or name)";
+    case RNE_ELAYER: return "invalid layer record (op, number format, flags, activation or params)";
+    case RNE_ESHAPE: return "layer tensors or feature sizes do not fit together";
+    case RNE_ESTREAM: return "the model reads the sequence backwards and cannot be stepped";
+    case RNE_ESIZE: return "a caller buffer is too small or misaligned";
+    default: return "unknown rnnedge status code";
+    }
+}
+
+/* ---- CRC-32 --------------------------------------------------------------------------------- */
+
+/* CRC-32 of zlib (reflected polynomial 0xEDB88320, init and final xor ~0), a byte at a time from
+ * a 256-entry const table (1 KiB of read-only data; entry i is the CRC register after shifting
+ * byte i through eight times). */
+uint32_t rne__crc32(const uint8_t *p, size_t n)
+{
+    static const uint32_t tab[256] = {
+        0x00000000u, 0x77073096u, 0xEE0E612Cu, 0x990951BAu, 0x076DC419u, 0x706AF48Fu,
+        0xE963A535u, 0x9E6495A3u, 0x0EDB8832u, 0x79DCB8A4u, 0xE0D5E91Eu, 0x97D2D988u,
+        0x09B64C2Bu, 0x7EB17CBDu, 0xE7B82D07u, 0x90BF1D91u, 0x1DB71064u, 0x6AB020F2u,
+        0xF3B97148u, 0x84BE41DEu, 0x1ADAD47Du, 0x6DDDE4EBu, 0xF4D4B551u, 0x83D385C7u,
+        0x136C9856u, 0x646BA8C0u, 0xFD62F97Au, 0x8A65C9ECu, 0x14015C4Fu, 0x63066CD9u,
+        0xFA0F3D63u, 0x8D080DF5u, 0x3B6E20C8u, 0x4C69105Eu, 0xD56041E4u, 0xA2677172u,
+        0x3C03E4D1u, 0x4B04D447u, 0xD20D85FDu, 0xA50AB56Bu, 0x35B5A8FAu, 0x42B2986Cu,
+        0xDBBBC9D6u, 0xACBCF940u, 0x32D86CE3u, 0x45DF5C75u, 0xDCD60DCFu, 0xABD13D59u,
+        0x26D930ACu, 0x51DE003Au, 0xC8D75180u, 0xBFD06116u, 0x21B4F4B5u, 0x56B3C423u,
+        0xCFBA9599u, 0xB8BDA50Fu, 0x2802B89Eu, 0x5F058808u, 0xC60CD9B2u, 0xB10BE924u,
+        0x2F6F7C87u, 0x58684C11u, 0xC1611DABu, 0xB6662D3Du, 0x76DC4190u, 0x01DB7106u,
+        0x98D220BCu, 0xEFD5102Au, 0x71B18589u, 0x06B6B51Fu, 0x9FBFE4A5u, 0xE8B8D433u,
+        0x7807C9A2u, 0x0F00F934u, 0x9609A88Eu, 0xE10E9818u, 0x7F6A0DBBu, 0x086D3D2Du,
+        0x91646C97u, 0xE6635C01u, 0x6B6B51F4u, 0x1C6C6162u, 0x856530D8u, 0xF262004Eu,
+        0x6C0695EDu, 0x1B01A57Bu, 0x8208F4C1u, 0xF50FC457u, 0x65B0D9C6u, 0x12B7E950u,
+        0x8BBEB8EAu, 0xFCB9887Cu, 0x62DD1DDFu, 0x15DA2D49u, 0x8CD37CF3u, 0xFBD44C65u,
+        0x4DB26158u, 0x3AB551CEu, 0xA3BC0074u, 0xD4BB30E2u, 0x4ADFA541u, 0x3DD895D7u,
+        0xA4D1C46Du, 0xD3D6F4FBu, 0x4369E96Au, 0x346ED9FCu, 0xAD678846u, 0xDA60B8D0u,
+        0x44042D73u, 0x33031DE5u, 0xAA0A4C5Fu, 0xDD0D7CC9u, 0x5005713Cu, 0x270241AAu,
+        0xBE0B1010u, 0xC90C2086u, 0x5768B525u, 0x206F85B3u, 0xB966D409u, 0xCE61E49Fu,
+        0x5EDEF90Eu, 0x29D9C998u, 0xB0D09822u, 0xC7D7A8B4u, 0x59B33D17u, 0x2EB40D81u,
+        0xB7BD5C3Bu, 0xC0BA6CADu, 0xEDB88320u, 0x9ABFB3B6u, 0x03B6E20Cu, 0x74B1D29Au,
+        0xEAD54739u, 0x9DD277AFu, 0x04DB2615u, 0x73DC1683u, 0xE3630B12u, 0x94643B84u,
+        0x0D6D6A3Eu, 0x7A6A5AA8u, 0xE40ECF0Bu, 0x9309FF9Du, 0x0A00AE27u, 0x7D079EB1u,
+        0xF00F9344u, 0x8708A3D2u, 0x1E01F268u, 0x6906C2FEu, 0xF762575Du, 0x806567CBu,
+        0x196C3671u, 0x6E6B06E7u, 0xFED41B76u, 0x89D32BE0u, 0x10DA7A5Au, 0x67DD4ACCu,
+        0xF9B9DF6Fu, 0x8EBEEFF9u, 0x17B7BE43u, 0x60B08ED5u, 0xD6D6A3E8u, 0xA1D1937Eu,
+        0x38D8C2C4u, 0x4FDFF252u, 0xD1BB67F1u, 0xA6BC5767u, 0x3FB506DDu, 0x48B2364Bu,
+        0xD80D2BDAu, 0xAF0A1B4Cu, 0x36034AF6u, 0x41047A60u, 0xDF60EFC3u, 0xA867DF55u,
+        0x316E8EEFu, 0x4669BE79u, 0xCB61B38Cu, 0xBC66831Au, 0x256FD2A0u, 0x5268E236u,
+        0xCC0C7795u, 0xBB0B4703u, 0x220216B9u, 0x5505262Fu, 0xC5BA3BBEu, 0xB2BD0B28u,
+        0x2BB45A92u, 0x5CB36A04u, 0xC2D7FFA7u, 0xB5D0CF31u, 0x2CD99E8Bu, 0x5BDEAE1Du,
+        0x9B64C2B0u, 0xEC63F226u, 0x756AA39Cu, 0x026D930Au, 0x9C0906A9u, 0xEB0E363Fu,
+        0x72076785u, 0x05005713u, 0x95BF4A82u, 0xE2B87A14u, 0x7BB12BAEu, 0x0CB61B38u,
+        0x92D28E9Bu, 0xE5D5BE0Du, 0x7CDCEFB7u, 0x0BDBDF21u, 0x86D3D2D4u, 0xF1D4E242u,
+        0x68DDB3F8u, 0x1FDA836Eu, 0x81BE16CDu, 0xF6B9265Bu, 0x6FB077E1u, 0x18B74777u,
+        0x88085AE6u, 0xFF0F6A70u, 0x66063BCAu, 0x11010B5Cu, 0x8F659EFFu, 0xF862AE69u,
+        0x616BFFD3u, 0x166CCF45u, 0xA00AE278u, 0xD70DD2EEu, 0x4E048354u, 0x3903B3C2u,
+        0xA7672661u, 0xD06016F7u, 0x4969474Du, 0x3E6E77DBu, 0xAED16A4Au, 0xD9D65ADCu,
+        0x40DF0B66u, 0x37D83BF0u, 0xA9BCAE53u, 0xDEBB9EC5u, 0x47B2CF7Fu, 0x30B5FFE9u,
+        0xBDBDF21Cu, 0xCABAC28Au, 0x53B39330u, 0x24B4A3A6u, 0xBAD03605u, 0xCDD70693u,
+        0x54DE5729u, 0x23D967BFu, 0xB3667A2Eu, 0xC4614AB8u, 0x5D681B02u, 0x2A6F2B94u,
+        0xB40BBE37u, 0xC30C8EA1u, 0x5A05DF1Bu, 0x2D02EF8Du
+    };
+    uint32_t crc = 0xFFFFFFFFu;
+    size_t i;
+    for (i = 0; i < n; i++)
+        crc = (crc >> 8) ^ tab[(crc ^ p[i]) & 0xFFu];
+    return crc ^ 0xFFFFFFFFu;
+}
+
+uint32_t rne__gates(uint32_t op)
+{
+    switch (op) {
+    case RNE_OP_LSTM: return 4;
+    case RNE_OP_GRU: return 3;
+    case RNE_OP_RNN: return 1;
+    default: return 0;
+    }
+}
+
+/* Activations per direction of a cell (LSTM f,g,h; GRU f,g; RNN f). */
+static uint32_t rne__cell_acts(uint32_t op)
+{
+    switch (op) {
+    case RNE_OP_LSTM: return 3;
+    case RNE_OP_GRU: return 2;
+    case RNE_OP_RNN: return 1;
+    default: return 0;
+    }
+}
+
+/* ---- header and sections -------------------------------------------------------------------- */
+
+static int rne__is_little_endian(void)
+{
+    const uint32_t one = 1;
+    uint8_t first;
+    memcpy(&first, &one, 1);
+    return first == 1;
+}
+
+static int rne__check_header(const rne_header *h, const void *blob, size_t size)
+{
+    if (memcmp(h->magic, "RNNE", 4) != 0)
+        return RNE_EMAGIC;
+    if (h->version > RNE_FORMAT_VERSION)
+        return RNE_EVERSION;
+    if (h->version == 0 || h->header_size != RNE__HEADER_SIZE)
+        return RNE_EHEADER;
+    if (h->flags != 0 || h->reserved[0] != 0 || h->reserved[1] != 0 || h->reserved[2] != 0 ||
+        h->reserved[3] != 0)
+        return RNE_EHEADER;
+    if (h->alignment < 16 || h->alignment > 4096 || (h->alignment & (h->alignment - 1)) != 0)
+        return RNE_EHEADER;
+    if ((uintptr_t)blob % h->alignment != 0)
+        return RNE_EALIGN;
+    if (h->file_size < RNE__HEADER_SIZE + 4)
+        return RNE_EHEADER;
+    if (h->n_layers < 1 || h->n_layers > RNE_MAX_LAYERS || h->n_tensors > RNE_MAX_TENSORS)
+        return RNE_EHEADER;
+    if (h->file_size > size)
+        return RNE_ETRUNC;
+    return RNE_OK;
+}
+
+/* [off, off + len) as 64-bit numbers */
+typedef struct rne__span {
+    uint64_t off, len;
+} rne__span;
+
+static int rne__overlap(rne__span a, rne__span b)
+{
+    return a.len != 0 && b.len != 0 && a.off < b.off + b.len && b.off < a.off + a.len;
+}
+
+/* Header (0), metadata (1), layer table (2), tensor table (3). */
+static void rne__sections(const rne_header *h, rne__span s[4])
+{
+    s[0].off = 0;
+    s[0].len = RNE__HEADER_SIZE;
+    s[1].off = h->meta_off;
+    s[1].len = h->meta_size;
+    s[2].off = h->layer_off;
+    s[2].len = (uint64_t)h->n_layers * RNE__LAYER_SIZE;
+    s[3].off = h->tensor_off;
+    s[3].len = (uint64_t)h->n_tensors * RNE__TENSOR_SIZE;
+}
+
+static int rne__check_sections(const rne_header *h)
+{
+    const uint64_t end = (uint64_t)h->file_size - 4u;
+    rne__span s[4];
+    int i, j;
+    if (h->layer_off % 8u != 0 || h->tensor_off % 8u != 0)
+        return RNE_EALIGN;
+    rne__sections(h, s);
+    for (i = 1; i < 4; i++)
+        if (s[i].off + s[i].len > end)
+            return RNE_ETRUNC;
+    for (i = 0; i < 4; i++)
+        for (j = i + 1; j < 4; j++)
+            if (rne__overlap(s[i], s[j]))
+                return RNE_EHEADER;
+    return RNE_OK;
+}
+
+/* ---- tensors -------------------------------------------------------------------------------- */
+
+static uint64_t rne__dtype_size(uint8_t dtype)
+{
+    switch (dtype) {
+    case RNE_DT_F32: return 4;
+    case RNE_DT_S8: return 1;
+    case RNE_DT_S16: return 2;
+    case RNE_DT_S32: return 4;
+    case RNE_DT_S64: return 8;
+    case RNE_DT_U16: return 2;
+    default: return 0;
+    }
+}
+
+/* printable ASCII (no space), at least one character, NUL-padded to the end */
+static int rne__name_ok(const char name[24])
+{
+    size_t n = 0, i;
+    while (n < 24 && name[n] != '\0') {
+        const unsigned char ch = (unsigned char)name[n];
+        if (ch <= 32 || ch >= 127)
+            return 0;
+        n++;
+    }
+    if (n == 0 || n == 24)
+        return 0;
+    for (i = n; i < 24; i++)
+        if (name[i] != '\0')
+            return 0;
+    return 1;
+}
+
+static int rne__check_tensor(const rne_tensor *t, const rne_header *h)
+{
+    uint64_t count = 1;
+    const uint64_t size = rne__dtype_size(t->dtype);
+    unsigned d;
+    if (!rne__name_ok(t->name))
+        return RNE_ETENSOR;
+    if (size == 0)
+        return RNE_ETENSOR;
+    if (t->ndim < 1 || t->ndim > 4)
+        return RNE_ETENSOR;
+    for (d = 0; d < 4; d++) {
+        if (t->shape[d] < 1 || (d >= t->ndim && t->shape[d] != 1))
+            return RNE_ETENSOR;
+        count *= t->shape[d];            /* 4 factors < 2^32 each would overflow: stop early */
+        if (count >= ((uint64_t)1 << 31))
+            return RNE_ETENSOR;
+    }
+    if ((uint64_t)t->nbytes != count * size)
+        return RNE_ETENSOR;
+    if (t->offset % h->alignment != 0)
+        return RNE_EALIGN;
+    if (t->reserved0 != 0 || t->reserved1 != 0)
+        return RNE_ETENSOR;
+    if (t->dtype == RNE_DT_F32 ? (t->scale != 0.0f || t->zero_point != 0) : !isfinite(t->scale))
+        return RNE_ETENSOR;
+    if ((uint64_t)t->offset + t->nbytes > (uint64_t)h->file_size - 4u)
+        return RNE_ETRUNC;
+    return RNE_OK;
+}
+
+static int rne__check_tensors(const rne_tensor *ts, const rne_header *h)
+{
+    rne__span sec[4];
+    uint32_t i, j;
+    int sorted = 1, rc;
+    for (i = 0; i < h->n_tensors; i++)
+        if ((rc = rne__check_tensor(&ts[i], h)) != RNE_OK)
+            return rc;
+    for (i = 0; i < h->n_tensors; i++)
+        for (j = i + 1; j < h->n_tensors; j++)
+            if (memcmp(ts[i].name, ts[j].name, sizeof ts[i].name) == 0)
+                return RNE_ETENSOR;
+    rne__sections(h, sec);
+    for (i = 0; i < h->n_tensors; i++) {
+        const rne__span s = { ts[i].offset, ts[i].nbytes };
+        for (j = 0; j < 4; j++)
+            if (rne__overlap(s, sec[j]))
+                return RNE_ETENSOR;
+        if (i > 0 && (uint64_t)ts[i - 1].offset + ts[i - 1].nbytes > ts[i].offset)
+            sorted = 0;
+    }
+    /* tensors in offset order cannot overlap each other (the writer's case); else check pairs */
+    for (i = 0; !sorted && i < h->n_tensors; i++)
+        for (j = i + 1; j < h->n_tensors; j++) {
+            const rne__span a = { ts[i].offset, ts[i].nbytes }, b = { ts[j].offset, ts[j].nbytes };
+            if (rne__overlap(a, b))
+                return RNE_ETENSOR;
+        }
+    return RNE_OK;
+}
+
+/* ---- layers --------------------------------------------------------------------------------- */
+
+/* tensor roles each op uses, and those it requires (bit r = role r) */
+static unsigned rne__roles_allowed(uint32_t op)
+{
+    switch (op) {
+    case RNE_OP_DENSE: return 1u << RNE_T_W | 1u << RNE_T_B;
+    case RNE_OP_LAYERNORM: return 1u << RNE_T_W | 1u << RNE_T_B;
+    case RNE_OP_LSTM: return 0x3Fu;
+    case RNE_OP_GRU:
+    case RNE_OP_RNN: return 1u << RNE_T_W | 1u << RNE_T_R | 1u << RNE_T_B | 1u << RNE_T_H0;
+    default: return 0;
+    }
+}
+
+static unsigned rne__roles_required(uint32_t op)
+{
+    return rne__gates(op) ? (1u << RNE_T_W | 1u << RNE_T_R)
+                          : (op == RNE_OP_DENSE || op == RNE_OP_LAYERNORM) ? 1u << RNE_T_W : 0u;
+}
+
+static int rne__check_acts(const rne_layer *l)
+{
+    const uint32_t cell_acts = rne__cell_acts(l->op);
+    unsigned d, k;
+    for (d = 0; d < 2; d++)
+        for (k = 0; k < 3; k++) {
+            const unsigned code = l->act[d][k];
+            const float a = l->alpha[d][k], b = l->beta[d][k];
+            const int used = l->op == RNE_OP_ACT ? (d == 0 && k == 0)
+                                                 : (d < rne__dirs(l) && k < cell_acts);
+            if (used) {
+                const unsigned last = l->op == RNE_OP_ACT ? RNE_ACT_LOGSOFTMAX : RNE_ACT_CLIP;
+                if (code > last || isnan(a) || isnan(b))
+                    return RNE_ELAYER;
+            } else {
+                /* LAYERNORM keeps epsilon in alpha[0][0] */
+                const int eps = l->op == RNE_OP_LAYERNORM && d == 0 && k == 0;
+                if (code != 0 || (a != 0.0f && !eps) || b != 0.0f)
+                    return RNE_ELAYER;
+            }
+        }
+    return RNE_OK;
+}
+
+static int rne__check_flags(const rne_layer *l)
+{
+    uint32_t allowed = 0;
+    if (rne__gates(l->op)) {
+        allowed = RNE_LF_REVERSE | RNE_LF_BIDIR | RNE_LF_CLIP;
+        allowed |= l->op == RNE_OP_LSTM ? RNE_LF_INPUT_FORGET : 0u;
+        allowed |= l->op == RNE_OP_GRU ? RNE_LF_LINEAR_BEFORE_RESET : 0u;
+    }
+    if ((l->flags & ~allowed) != 0 ||
+        ((l->flags & RNE_LF_REVERSE) != 0 && (l->flags & RNE_LF_BIDIR) != 0))
+        return RNE_ELAYER;
+    if ((l->flags & RNE_LF_CLIP) != 0 ? !(isfinite(l->clip) && l->clip > 0.0f) : l->clip != 0.0f)
+        return RNE_ELAYER;
+    return RNE_OK;
+}
+
+/* features, hidden size and params */
+static int rne__check_sizes(const rne_layer *l)
+{
+    const uint64_t fin = l->in_features, fout = l->out_features;
+    const uint32_t g = rne__gates(l->op);
+    int params_ok, sizes_ok;
+    if (fin < 1 || fout < 1)
+        return RNE_ESHAPE;
+    if ((l->hidden >= 1) != (g != 0))
+        return RNE_ELAYER;
+    switch (l->op) {
+    case RNE_OP_TAKE_LAST:
+        params_ok = l->param[0] <= fin && l->param[1] == 0;
+        sizes_ok = fout == fin;
+        break;
+    case RNE_OP_SLICE:
+        params_ok = l->param[0] < l->param[1] && l->param[1] <= fin;
+        sizes_ok = params_ok && fout == (uint64_t)l->param[1] - l->param[0];
+        break;
+    default:
+        params_ok = l->param[0] == 0 && l->param[1] == 0;
+        sizes_ok = g ? fout == (uint64_t)rne__dirs(l) * l->hidden
+                     : (l->op == RNE_OP_DENSE || fout == fin);
+        break;
+    }
+    if (!params_ok)
+        return RNE_ELAYER;
+    if (!sizes_ok)
+        return RNE_ESHAPE;
+    if (l->op == RNE_OP_LAYERNORM && !(isfinite(l->alpha[0][0]) && l->alpha[0][0] > 0.0f))
+        return RNE_ELAYER;
+    return RNE_OK;
+}
+
+/* The shape the op table gives role r (ndim 0: the op has no such role). */
+static void rne__role_shape(const rne_layer *l, int r, unsigned *ndim, uint64_t dims[3])
+{
+    const uint64_t d = rne__dirs(l), hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid;
+    *ndim = 0;
+    if (l->op == RNE_OP_DENSE || l->op == RNE_OP_LAYERNORM) {
+        if (r == RNE_T_W && l->op == RNE_OP_DENSE) {
+            *ndim = 2;
+            dims[0] = l->in_features;
+            dims[1] = l->out_features;
+        } else {
+            *ndim = 1;
+            dims[0] = l->out_features;
+        }
+        return;
+    }
+    *ndim = r == RNE_T_H0 || r == RNE_T_C0 ? 2u : 3u;
+    dims[0] = d;
+    switch (r) {
+    case RNE_T_W: dims[1] = l->in_features; dims[2] = gh; break;
+    case RNE_T_R: dims[1] = hid; dims[2] = gh; break;
+    case RNE_T_B: dims[1] = 2; dims[2] = gh; break;
+    case RNE_T_P: dims[1] = 3; dims[2] = hid; break;
+    default: dims[1] = hid; break;               /* H0, C0 */
+    }
+}
+
+static int rne__check_layer_tensors(const rne_layer *l, const rne_tensor *ts, uint32_t n_tensors)
+{
+    const unsigned allowed = rne__roles_allowed(l->op), required = rne__roles_required(l->op);
+    int r;
+    for (r = 0; r < 8; r++) {
+        const int32_t k = l->tensor[r];
+        unsigned ndim, i;
+        uint64_t dims[3];
+        if (k == -1) {
+            if (required & (1u << r))
+                return RNE_ELAYER;
+            continue;
+        }
+        if (!(allowed & (1u << r)) || k < 0 || (uint32_t)k >= n_tensors)
+            return RNE_ELAYER;
+        rne__role_shape(l, r, &ndim, dims);
+        if (ts[k].dtype != RNE_DT_F32 || ts[k].ndim != ndim)
+            return RNE_ESHAPE;
+        for (i = 0; i < ndim; i++)
+            if (ts[k].shape[i] != dims[i])
+                return RNE_ESHAPE;
+    }
+    return RNE_OK;
+}
+
+static int rne__check_layer(const rne_layer *l, const rne_tensor *ts, uint32_t n_tensors)
+{
+    int rc;
+    if (l->op < RNE_OP_DENSE || l->op > RNE_OP_LAYERNORM)
+        return RNE_ELAYER;
+    if (l->fmt != RNE_FMT_F32)          /* the integer formats are not read yet */
+        return RNE_ELAYER;
+    if ((l->flags & ~RNE__LF_ALL) != 0)
+        return RNE_ELAYER;
+    if (l->pad[0] != 0 || l->pad[1] != 0 || l->reserved[0] != 0 || l->reserved[1] != 0)
+        return RNE_ELAYER;
+    if ((rc = rne__check_flags(l)) != RNE_OK || (rc = rne__check_acts(l)) != RNE_OK ||
+        (rc = rne__check_sizes(l)) != RNE_OK)
+        return rc;
+    return rne__check_layer_tensors(l, ts, n_tensors);
+}
+
+/* The pipeline: sizes chain, at most one TAKE_LAST, no cell after it; fills the derived figures. */
+static int rne__check_chain(rne_model *m)
+{
+    uint32_t i, seen_last = 0;
+    m->streamable = 1;
+    m->many_to_one = 0;
+    m->max_features = 0;
+    m->max_gates = 0;
+    for (i = 0; i < m->n_layers; i++) {
+        const rne_layer *l = &m->layers[i];
+        const uint32_t g = rne__gates(l->op);
+        if (i > 0 && l->in_features != m->layers[i - 1].out_features)
+            return RNE_ESHAPE;
+        if (g != 0 && seen_last)
+            return RNE_ELAYER;
+        if (l->op == RNE_OP_TAKE_LAST) {
+            if (seen_last)
+                return RNE_ELAYER;
+            seen_last = 1;
+        }
+        if ((l->flags & (RNE_LF_REVERSE | RNE_LF_BIDIR)) != 0)
+            m->streamable = 0;
+        if (l->in_features > m->max_features)
+            m->max_features = l->in_features;
+        if (l->out_features > m->max_features)
+            m->max_features = l->out_features;
+        /* g * hidden fits: the W tensor [D, I, g*H] was proved to hold < 2^31 elements */
+        if (g * l->hidden > m->max_gates)
+            m->max_gates = g * l->hidden;
+    }
+    m->many_to_one = seen_last;
+    m->in_features = m->layers[0].in_features;
+    m->out_features = m->layers[m->n_layers - 1].out_features;
+    return RNE_OK;
+}
+
+/* ---- the loader ----------------------------------------------------------------------------- */
+
+int rne_model_load(const void *blob, size_t size, rne_model *model)
+{
+    const uint8_t *p = (const uint8_t *)blob;
+    rne_header h;
+    uint32_t stored_crc, i;
+    rne_model m;
+    int rc;
+    if (blob == NULL || model == NULL)
+        return RNE_EARG;
+    memset(model, 0, sizeof *model);
+    if (!rne__is_little_endian())
+        return RNE_EHEADER;
+    if (size < RNE__HEADER_SIZE)
+        return RNE_ETRUNC;
+    memcpy(&h, p, sizeof h);
+    if ((rc = rne__check_header(&h, blob, size)) != RNE_OK)
+        return rc;
+    /* from here on the blob is aligned to >= 16 bytes: records can be read in place */
+    memcpy(&stored_crc, p + h.file_size - 4u, 4);
+    if (rne__crc32(p, (size_t)h.file_size - 4u) != stored_crc)
+        return RNE_ECRC;
+    if ((rc = rne__check_sections(&h)) != RNE_OK)
+        return rc;
+    memset(&m, 0, sizeof m);
+    m.blob = p;
+    m.header = (const rne_header *)blob;
+    m.layers = (const rne_layer *)(const void *)(p + h.layer_off);
+    m.tensors = (const rne_tensor *)(const void *)(p + h.tensor_off);
+    m.n_layers = h.n_layers;
+    if ((rc = rne__check_tensors(m.tensors, &h)) != RNE_OK)
+        return rc;
+    for (i = 0; i < h.n_layers; i++)
+        if ((rc = rne__check_layer(&m.layers[i], m.tensors, h.n_tensors)) != RNE_OK)
+            return rc;
+    if ((rc = rne__check_chain(&m)) != RNE_OK)
+        return rc;
+    *model = m;
+    return RNE_OK;
+}

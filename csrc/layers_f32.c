@@ -1,0 +1,113 @@
+/*
+ * layers_f32.c - the f32 layer dispatch and the non-recurrent f32 layers (DENSE, ACT, LAYERNORM,
+ * SLICE, TAKE_LAST), plus the input projection the cells share. Semantics: docs/format.md.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "rne_internal.h"
+#include "vec.h"
+
+void rne__project_f32(float *proj, const float *x, size_t rows, size_t in, const float *wt,
+                      size_t n, const float *wb, const float *rb, size_t nrb)
+{
+    size_t r, j;
+    if (rows == 0)
+        return;
+    for (j = 0; j < n; j++)
+        proj[j] = (wb != NULL ? wb[j] : 0.0f) + (rb != NULL && j < nrb ? rb[j] : 0.0f);
+    for (r = 1; r < rows; r++)
+        memcpy(proj + r * n, proj, n * sizeof(float));
+    rne__f32_gemm_acc(proj, n, x, in, wt, n, rows, n, in);
+}
+
+/* y = x W + b: W_t [K][N] */
+static void rne__dense(const rne__call *k)
+{
+    const rne_layer *l = k->layer;
+    const size_t rows = k->steps * k->batch, n = l->out_features;
+    const float *b = rne__tensor_f32(k->model, l, RNE_T_B);
+    rne__project_f32((float *)k->y, (const float *)k->x, rows, l->in_features,
+                     rne__tensor_f32(k->model, l, RNE_T_W), n, b, NULL, 0);
+}
+
+static void rne__act(const rne__call *k)
+{
+    const rne_layer *l = k->layer;
+    const size_t f = l->in_features, rows = k->steps * k->batch;
+    float *y = (float *)k->y;
+    size_t r;
+    memcpy(y, k->x, rows * f * sizeof(float));
+    if (l->act[0][0] == RNE_ACT_SOFTMAX) {
+        for (r = 0; r < rows; r++)
+            rne__f32_softmax(y + r * f, f);
+    } else if (l->act[0][0] == RNE_ACT_LOGSOFTMAX) {
+        for (r = 0; r < rows; r++)
+            rne__f32_logsoftmax(y + r * f, f);
+    } else {
+        rne__f32_act(y, rows * f, l->act[0][0], l->alpha[0][0], l->beta[0][0]);
+    }
+}
+
+/* (x - mean) / sqrt(var + eps) * gamma + beta per row; population variance, two passes */
+static void rne__layernorm(const rne__call *k)
+{
+    const rne_layer *l = k->layer;
+    const size_t f = l->in_features, rows = k->steps * k->batch;
+    const float *gamma = rne__tensor_f32(k->model, l, RNE_T_W);
+    const float *beta = rne__tensor_f32(k->model, l, RNE_T_B);
+    const float eps = l->alpha[0][0], inv_f = 1.0f / (float)f;
+    size_t r, j;
+    for (r = 0; r < rows; r++) {
+        const float *x = (const float *)k->x + r * f;
+        float *y = (float *)k->y + r * f;
+        float mean = 0.0f, var = 0.0f, inv;
+        for (j = 0; j < f; j++)
+            mean += x[j];
+        mean *= inv_f;
+        for (j = 0; j < f; j++)
+            var += (x[j] - mean) * (x[j] - mean);
+        inv = 1.0f / sqrtf(var * inv_f + eps);
+        for (j = 0; j < f; j++)
+            y[j] = (x[j] - mean) * inv * gamma[j] + (beta != NULL ? beta[j] : 0.0f);
+    }
+}
+
+static void rne__slice(const rne__call *k)
+{
+    const rne_layer *l = k->layer;
+    const size_t f = l->in_features, n = l->out_features, rows = k->steps * k->batch;
+    size_t r;
+    for (r = 0; r < rows; r++)
+        memcpy((float *)k->y + r * n, (const float *)k->x + r * f + l->param[0], n * sizeof(float));
+}
+
+/* features [0, split) from step T-1, [split, F) from step 0 */
+static void rne__take_last(const rne__call *k)
+{
+    const rne_layer *l = k->layer;
+    const size_t f = l->in_features, split = l->param[0], last = k->steps - 1;
+    size_t b;
+    for (b = 0; b < k->batch; b++) {
+        float *y = (float *)k->y + b * f;
+        const float *x_last = (const float *)k->x + (last * k->batch + b) * f;
+        const float *x_first = (const float *)k->x + b * f;
+        memcpy(y, x_last, split * sizeof(float));
+        memcpy(y + split, x_first + split, (f - split) * sizeof(float));
+    }
+}
+
+void rne__layer_f32(const rne__call *k)
+{
+    switch (k->layer->op) {
+    case RNE_OP_DENSE: rne__dense(k); break;
+    case RNE_OP_ACT: rne__act(k); break;
+    case RNE_OP_LSTM: rne__lstm_f32(k); break;
+    case RNE_OP_GRU: rne__gru_f32(k); break;
+    case RNE_OP_RNN: rne__rnn_f32(k); break;
+    case RNE_OP_TAKE_LAST: rne__take_last(k); break;
+    case RNE_OP_SLICE: rne__slice(k); break;
+    case RNE_OP_LAYERNORM: rne__layernorm(k); break;
+    default: break;     /* refused by rne_model_load */
+    }
+}

@@ -1,0 +1,74 @@
+/*
+ * rne_internal.h - private declarations shared by the library's files (names rne__*).
+ *
+ * Layer kernels come per number format. A kernel trusts everything rne_model_load proved; its
+ * sizes arrive as size_t already checked against overflow by rne_scratch_size/rne_state_size.
+ * The integer formats add files beside these (lstm_s16.c, ...) and a case in model.c's dispatch.
+ */
+#ifndef RNE_INTERNAL_H
+#define RNE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rnnedge.h"
+
+/* CRC-32 (zlib's) of n bytes. */
+uint32_t rne__crc32(const uint8_t *p, size_t n);
+
+/* Gates per cell (LSTM 4, GRU 3, RNN 1), 0 for a non-recurrent op. */
+uint32_t rne__gates(uint32_t op);
+
+/* Directions of a recurrent layer (2 if RNE_LF_BIDIR). */
+static inline uint32_t rne__dirs(const rne_layer *l)
+{
+    return (l->flags & RNE_LF_BIDIR) ? 2u : 1u;
+}
+
+/* A layer's f32 tensor by role, NULL if absent. */
+static inline const float *rne__tensor_f32(const rne_model *m, const rne_layer *l, int role)
+{
+    const int32_t k = l->tensor[role];
+    return k < 0 ? NULL : (const float *)(const void *)(m->blob + m->tensors[k].offset);
+}
+
+/* Round a count of floats up to a multiple of 4 (16 bytes): every scratch and state block starts
+ * 16-byte aligned. */
+static inline size_t rne__round4(size_t n)
+{
+    return (n + 3u) & ~(size_t)3u;
+}
+
+/* One layer applied to `steps` timesteps of `batch` rows. Buffers never overlap.
+ *   x      [steps][batch][in_features]
+ *   y      [steps][batch][out_features]  ([1][batch][F] for TAKE_LAST)
+ *   state  recurrent layers: h [D][batch][H], then (LSTM) c [D][batch][H] c_off bytes further;
+ *          in: the state before the sequence, out: after it (a backward direction "ends" after
+ *          step 0). NULL for the other ops.
+ *   work   recurrent layers: the input projection of all steps * batch rows for one direction
+ *          (G*H floats each), then, for GRU, a [batch][H] block at rne__round4(rows * 3H); sized
+ *          with overflow checks by model.c, so the kernels' index arithmetic cannot wrap. */
+typedef struct rne__call {
+    const rne_model *model;
+    const rne_layer *layer;
+    const void *x;
+    void *y;
+    void *state;
+    size_t c_off;
+    void *work;
+    size_t steps;
+    size_t batch;
+} rne__call;
+
+/* The f32 kernels (layers_f32.c dispatches on op; model.c dispatches on fmt). */
+void rne__layer_f32(const rne__call *k);
+void rne__lstm_f32(const rne__call *k);
+void rne__gru_f32(const rne__call *k);
+void rne__rnn_f32(const rne__call *k);
+
+/* proj[r][j] = wb[j] + (j < nrb ? rb[j] : 0) + sum_p x[r][p] wt[p][j] for r < rows, j < n: the
+ * input projection of a cell (wb, rb may be NULL). Shared by the f32 cells. */
+void rne__project_f32(float *proj, const float *x, size_t rows, size_t in, const float *wt,
+                      size_t n, const float *wb, const float *rb, size_t nrb);
+
+#endif /* RNE_INTERNAL_H */

@@ -1,0 +1,935 @@
+/*
+ * test_rnnedge.c - the C library's test program.
+ *
+ *   test_rnnedge DATA_DIR        (DATA_DIR = tests/data/c, written by tools/make_c_vectors.py)
+ *
+ * Prints one line per test ("ok   name" or "FAIL name: why"), a "note" line with the largest
+ * error against the expected outputs, and a last line "N passed, M failed"; exits non-zero if
+ * anything failed.
+ *
+ * - primitives: CRC-32 known answer; sigmoid/tanh against double libm on a dense grid and on the
+ *   special values (max abs error <= 2e-7); the matrix product against a naive loop (same bits).
+ * - every DATA_DIR/<case>.rne: loads, runs <case>.x.npy (from <case>.state.npy if present, else
+ *   from reset) and matches <case>.y.npy within |y - e| <= 1e-5 + 1e-5 |e| (onnxruntime's float
+ *   arithmetic and ours differ in the last bits: 4.2e-7 at most so far); then, bit for bit: a
+ *   second run after reset gives the same output; for streamable models, rne_step one step at a
+ *   time gives run's output and final state, and two chunked runs give one run's; batch B equals
+ *   B single streams.
+ * - one test per kind of corruption, each expecting its own status code (the CRC recomputed where
+ *   the fault sits behind the checksum), and the API's argument checks.
+ *
+ * This is a test program: it allocates (the library never does).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <dirent.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rnnedge.h"
+#include "rne_internal.h"
+#include "vec.h"
+
+#define ATOL 1e-5
+#define RTOL 1e-5
+
+static int n_pass, n_fail;
+static double worst_all;        /* largest |C - expected| over every case, and where */
+static char worst_case[256];
+
+static void check(int ok, const char *name, const char *fmt, ...)
+{
+    if (ok) {
+        n_pass++;
+        printf("ok   %s\n", name);
+    } else {
+        va_list ap;
+        n_fail++;
+        printf("FAIL %s: ", name);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf("\n");
+    }
+    fflush(stdout);
+}
+
+/* ---- memory: 64-byte aligned blocks (the library asks for 16; blobs for up to 64 here) ------- */
+
+typedef struct buf {
+    void *base;
+    uint8_t *p;
+    size_t size;
+} buf;
+
+static buf buf_new(size_t size, size_t misalign)
+{
+    buf b;
+    b.base = calloc(1, size + 128);
+    if (b.base == NULL) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    b.p = (uint8_t *)b.base + ((64u - (uintptr_t)b.base % 64u) % 64u) + misalign;
+    b.size = size;
+    return b;
+}
+
+static void buf_free(buf *b)
+{
+    free(b->base);
+    b->base = NULL;
+    b->p = NULL;
+}
+
+/* ---- files ------------------------------------------------------------------------------------ */
+
+static int read_file(const char *path, buf *out, size_t misalign)
+{
+    FILE *f = fopen(path, "rb");
+    long n;
+    if (f == NULL)
+        return 0;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return 0;
+    }
+    *out = buf_new((size_t)n, misalign);
+    if (fread(out->p, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        buf_free(out);
+        return 0;
+    }
+    fclose(f);
+    return 1;
+}
+
+/* A float32 .npy file (format 1.0, '<f4', C order): data and up to 4 dims. */
+typedef struct npy {
+    buf file;
+    float *data;
+    size_t dims[4];
+    int ndim;
+    size_t count;
+} npy;
+
+static int npy_read(const char *path, npy *a)
+{
+    const char *hdr, *s;
+    size_t hlen, i;
+    memset(a, 0, sizeof *a);
+    if (!read_file(path, &a->file, 0))
+        return 0;
+    if (a->file.size < 10 || memcmp(a->file.p, "\x93NUMPY\x01\x00", 8) != 0)
+        goto bad;
+    hlen = (size_t)a->file.p[8] | (size_t)a->file.p[9] << 8;
+    if (10 + hlen > a->file.size || (10 + hlen) % 4 != 0)
+        goto bad;
+    hdr = (const char *)a->file.p + 10;
+    if (strstr(hdr, "'descr': '<f4'") == NULL || strstr(hdr, "'fortran_order': False") == NULL ||
+        (s = strstr(hdr, "'shape': (")) == NULL)
+        goto bad;
+    s += strlen("'shape': (");
+    a->count = 1;
+    while (*s != ')') {
+        char *end;
+        const unsigned long d = strtoul(s, &end, 10);
+        if (end == s || a->ndim == 4)
+            goto bad;
+        a->dims[a->ndim++] = (size_t)d;
+        a->count *= (size_t)d;
+        s = end;
+        while (*s == ',' || *s == ' ')
+            s++;
+    }
+    if (10 + hlen + a->count * 4 != a->file.size)
+        goto bad;
+    a->data = (float *)(void *)(a->file.p + 10 + hlen);   /* 10 + hlen is a multiple of 64 */
+    for (i = (size_t)a->ndim; i < 4; i++)
+        a->dims[i] = 1;
+    return 1;
+bad:
+    buf_free(&a->file);
+    return 0;
+}
+
+/* ---- primitives ------------------------------------------------------------------------------- */
+
+static void test_crc(void)
+{
+    const char *s = "123456789";
+    const uint32_t crc = rne__crc32((const uint8_t *)s, 9);
+    check(crc == 0xCBF43926u, "crc32_known_answer", "crc32(\"123456789\") = %08x", crc);
+}
+
+static void test_strerror(void)
+{
+    int code, ok = 1;
+    for (code = 0; code <= RNE_ESIZE; code++) {
+        const char *m = rne_strerror(code);
+        int other;
+        if (m == NULL || *m == '\0')
+            ok = 0;
+        for (other = 0; ok && other < code; other++)
+            if (strcmp(m, rne_strerror(other)) == 0)
+                ok = 0;
+    }
+    ok = ok && rne_strerror(-1) != NULL && rne_strerror(99) != NULL;
+    check(ok, "strerror_every_code_distinct", "a status code has no or a duplicate message");
+}
+
+static double max_err_at(float (*f)(float), double (*ref)(double), float x, double *worst,
+                         float *where)
+{
+    const double e = fabs((double)f(x) - ref((double)x));
+    if (e > *worst) {
+        *worst = e;
+        *where = x;
+    }
+    return e;
+}
+
+static double sigmoid_ref(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
+
+static void test_activation(const char *name, float (*f)(float), double (*ref)(double),
+                            void (*vec)(float *, size_t), int odd)
+{
+    double worst = 0.0;
+    float where = 0.0f, xs[200];
+    char label[64];
+    int e, ok = 1;
+    long i;
+    /* dense grid: 2^21 points on [-45, 45], then every power of two and its neighbours */
+    for (i = 0; i <= (1L << 21); i++)
+        (void)max_err_at(f, ref, -45.0f + 90.0f * (float)i / (float)(1L << 21), &worst, &where);
+    for (e = -149; e <= 127; e++) {
+        const float p = ldexpf(1.0f, e);
+        (void)max_err_at(f, ref, p, &worst, &where);
+        (void)max_err_at(f, ref, -p, &worst, &where);
+        (void)max_err_at(f, ref, nextafterf(p, 0.0f), &worst, &where);
+        (void)max_err_at(f, ref, -nextafterf(p, INFINITY), &worst, &where);
+    }
+    snprintf(label, sizeof label, "%s_max_abs_error", name);
+    check(worst <= 2e-7, label, "max abs error %.3g at x = %.9g", worst, (double)where);
+    /* special values */
+    ok = isnan(f(NAN)) && isnan(f(-NAN)) && f(FLT_MAX) == 1.0f && f(INFINITY) == 1.0f;
+    if (odd)
+        ok = ok && f(-INFINITY) == -1.0f && f(-FLT_MAX) == -1.0f && f(0.0f) == 0.0f &&
+             signbit(f(-0.0f)) && f(-0.0f) == 0.0f && f(1e-30f) == 1e-30f;
+    else
+        ok = ok && f(-INFINITY) == 0.0f && f(-FLT_MAX) == 0.0f && f(0.0f) == 0.5f;
+    for (i = 1; ok && i < 100000; i++) {      /* exact symmetry */
+        const float x = (float)i * 1e-3f;
+        ok = odd ? f(-x) == -f(x) : fabs((double)f(-x) + (double)f(x) - 1.0) <= 1.2e-7;
+    }
+    snprintf(label, sizeof label, "%s_special_values", name);
+    check(ok, label, "NaN, +-inf, +-max, +-0 or symmetry wrong");
+    /* the vector version gives the scalar version's bits, wherever the element sits */
+    for (i = 0; i < 200; i++)
+        xs[i] = (float)(i - 100) * 0.173f;
+    xs[7] = NAN;
+    xs[150] = -INFINITY;
+    vec(xs + 3, 197);
+    for (i = 3; ok && i < 200; i++) {
+        const float x = i == 7 ? NAN : i == 150 ? -INFINITY : (float)(i - 100) * 0.173f;
+        const float y = f(x);
+        ok = memcmp(&xs[i], &y, sizeof y) == 0;
+    }
+    snprintf(label, sizeof label, "%s_vector_equals_scalar", name);
+    check(ok, label, "vector and scalar results differ");
+}
+
+/* every elementwise kind at its edges (thresholds, saturation, overflow), and softmax */
+static void test_act_kinds(void)
+{
+    static const struct {
+        unsigned kind;
+        float alpha, beta, x, y;
+    } t[] = {
+        { RNE_ACT_IDENTITY, 0, 0, -3.0f, -3.0f },
+        { RNE_ACT_RELU, 0, 0, -1.0f, 0.0f }, { RNE_ACT_RELU, 0, 0, 2.5f, 2.5f },
+        { RNE_ACT_LEAKYRELU, 0.1f, 0, -2.0f, -0.2f }, { RNE_ACT_LEAKYRELU, 0.1f, 0, 3.0f, 3.0f },
+        { RNE_ACT_THRESHOLDEDRELU, 0.5f, 0, 0.5f, 0.0f },
+        { RNE_ACT_THRESHOLDEDRELU, 0.5f, 0, 0.625f, 0.625f },
+        { RNE_ACT_SCALEDTANH, 2.0f, 0.5f, 100.0f, 2.0f },
+        { RNE_ACT_SCALEDTANH, 2.0f, 0.5f, 0.0f, 0.0f },
+        { RNE_ACT_HARDSIGMOID, 0.2f, 0.5f, -10.0f, 0.0f },
+        { RNE_ACT_HARDSIGMOID, 0.2f, 0.5f, 10.0f, 1.0f },
+        { RNE_ACT_HARDSIGMOID, 0.2f, 0.5f, 1.0f, 0.7f },
+        { RNE_ACT_ELU, 0.5f, 0, -INFINITY, -0.5f }, { RNE_ACT_ELU, 0.5f, 0, 2.0f, 2.0f },
+        { RNE_ACT_ELU, 1.0f, 0, -1.0f, -0.632120559f },
+        { RNE_ACT_SOFTSIGN, 0, 0, 1.0f, 0.5f }, { RNE_ACT_SOFTSIGN, 0, 0, -3.0f, -0.75f },
+        { RNE_ACT_SOFTPLUS, 0, 0, 100.0f, 100.0f }, { RNE_ACT_SOFTPLUS, 0, 0, 0.0f, 0.693147181f },
+        { RNE_ACT_SOFTPLUS, 0, 0, -20.0f, 2.06115369e-9f },
+        { RNE_ACT_AFFINE, 2.0f, 1.0f, 3.0f, 7.0f },
+        { RNE_ACT_CLIP, -1.0f, 2.0f, -5.0f, -1.0f }, { RNE_ACT_CLIP, -1.0f, 2.0f, 5.0f, 2.0f },
+        { RNE_ACT_CLIP, -INFINITY, INFINITY, 5.0f, 5.0f },
+    };
+    float v[3];
+    size_t i;
+    int ok = 1;
+    for (i = 0; ok && i < sizeof t / sizeof t[0]; i++) {
+        float x = t[i].x;
+        rne__f32_act(&x, 1, t[i].kind, t[i].alpha, t[i].beta);
+        ok = fabs((double)x - (double)t[i].y) <= 1e-7 * (1.0 + fabs((double)t[i].y));
+        if (!ok)
+            check(0, "activation_kinds_at_edges", "kind %u at %g gives %.9g, expected %.9g",
+                  t[i].kind, (double)t[i].x, (double)x, (double)t[i].y);
+    }
+    if (ok)
+        check(1, "activation_kinds_at_edges", "");
+    v[0] = 1000.0f, v[1] = 1000.0f, v[2] = -1000.0f;
+    rne__f32_softmax(v, 3);
+    ok = v[0] == 0.5f && v[1] == 0.5f && v[2] == 0.0f;
+    v[0] = 1000.0f, v[1] = 0.0f, v[2] = 999.0f;
+    rne__f32_logsoftmax(v, 3);
+    ok = ok && fabs((double)v[0] + 0.313261687) < 1e-6 && fabs((double)v[1] + 1000.313261687) < 1e-4 &&
+         fabs((double)v[2] + 1.313261687) < 1e-6;
+    check(ok, "softmax_logsoftmax_large_values", "softmax or logsoftmax of large values is wrong");
+}
+
+static float lcg_float(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (float)(*s >> 8) / 8388608.0f - 1.0f;
+}
+
+static void test_gemm(void)
+{
+    static const size_t shapes[][3] = {
+        { 1, 1, 1 }, { 3, 17, 5 }, { 2, 600, 7 }, { 5, 33, 4 }, { 1, 512, 3 }, { 4, 1030, 9 },
+        { 7, 16, 16 }, { 2, 5, 0 }
+    };
+    size_t s;
+    int ok = 1;
+    uint32_t seed = 12345u;
+    for (s = 0; ok && s < sizeof shapes / sizeof shapes[0]; s++) {
+        const size_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        const size_t ldc = n + 3, ldx = k + 2, ldw = n + 5;
+        float *c = malloc(m * ldc * sizeof(float)), *c2 = malloc(m * ldc * sizeof(float));
+        float *x = malloc((m * ldx + 1) * sizeof(float)), *w = malloc((k * ldw + 1) * sizeof(float));
+        size_t i, j, p;
+        for (i = 0; i < m * ldc; i++)
+            c[i] = c2[i] = lcg_float(&seed);
+        for (i = 0; i < m * ldx; i++)
+            x[i] = lcg_float(&seed);
+        for (i = 0; i < k * ldw; i++)
+            w[i] = lcg_float(&seed);
+        rne__f32_gemm_acc(c, ldc, x, ldx, w, ldw, m, n, k);
+        for (i = 0; i < m; i++)
+            for (j = 0; j < n; j++) {
+                float a = c2[i * ldc + j];
+                for (p = 0; p < k; p++)
+                    a = a + x[i * ldx + p] * w[p * ldw + j];
+                c2[i * ldc + j] = a;
+            }
+        ok = memcmp(c, c2, m * ldc * sizeof(float)) == 0;
+        free(c);
+        free(c2);
+        free(x);
+        free(w);
+        if (!ok)
+            check(0, "gemm_equals_naive_loop", "m %zu n %zu k %zu differs", m, n, k);
+    }
+    if (ok)
+        check(1, "gemm_equals_naive_loop", "");
+}
+
+/* ---- running a case --------------------------------------------------------------------------- */
+
+typedef struct runner {
+    rne_model m;
+    rne_stream s;
+    buf state, step_scratch, scratch;
+    uint32_t batch;
+} runner;
+
+static int runner_init(runner *r, const rne_model *m, uint32_t batch, uint32_t steps)
+{
+    const size_t ss = rne_state_size(m, batch), sc1 = rne_scratch_size(m, batch, 1);
+    const size_t sc = rne_scratch_size(m, batch, steps);
+    r->m = *m;
+    r->batch = batch;
+    r->state = buf_new(ss, 0);
+    r->step_scratch = buf_new(sc1, 0);
+    r->scratch = buf_new(sc, 0);
+    return ss != 0 && sc1 != 0 && sc != 0 &&
+           rne_stream_init(&r->s, &r->m, batch, r->state.p, ss, r->step_scratch.p, sc1) == RNE_OK;
+}
+
+static void runner_free(runner *r)
+{
+    buf_free(&r->state);
+    buf_free(&r->step_scratch);
+    buf_free(&r->scratch);
+}
+
+static int runner_run(runner *r, const float *x, uint32_t steps, float *y)
+{
+    return rne_run(&r->s, x, steps, y, r->scratch.p, r->scratch.size);
+}
+
+/* Copy batch row b of a [D][B][H] (and c) state into a batch-1 state. */
+static void state_take_batch(const rne_model *m, const uint8_t *full, uint32_t batch, uint32_t b,
+                             uint8_t *one)
+{
+    uint32_t i;
+    for (i = 0; i < m->n_layers; i++) {
+        const rne_layer *l = &m->layers[i];
+        const size_t off = rne_state_offset(m, i, batch), off1 = rne_state_offset(m, i, 1);
+        const size_t hs = l->hidden, dirs = rne__dirs(l);
+        const size_t cfull = rne__round4(dirs * batch * hs) * 4, c1 = rne__round4(dirs * hs) * 4;
+        size_t d;
+        if (off == (size_t)-1)
+            continue;
+        for (d = 0; d < dirs; d++) {
+            memcpy(one + off1 + d * hs * 4, full + off + (d * batch + b) * hs * 4, hs * 4);
+            if (l->op == RNE_OP_LSTM)
+                memcpy(one + off1 + c1 + d * hs * 4, full + off + cfull + (d * batch + b) * hs * 4,
+                       hs * 4);
+        }
+    }
+}
+
+static int take_last_full(const rne_model *m)
+{
+    uint32_t i;
+    for (i = 0; i < m->n_layers; i++)
+        if (m->layers[i].op == RNE_OP_TAKE_LAST && m->layers[i].param[0] != m->layers[i].in_features)
+            return 0;
+    return 1;
+}
+
+static void test_case(const char *dir, const char *name)
+{
+    char path[1024], label[256];
+    buf blob;
+    npy x, y, st;
+    int have_state, rc;
+    rne_model m;
+    runner r;
+    uint32_t steps, batch, t, b, out_steps;
+    size_t in_row, out_row, ysize;
+    float *out, *out2;
+    double worst = 0.0;
+    size_t i, bad;
+
+    snprintf(path, sizeof path, "%s/%s.rne", dir, name);
+    snprintf(label, sizeof label, "case_%s_load", name);
+    if (!read_file(path, &blob, 0)) {
+        check(0, label, "cannot read %s", path);
+        return;
+    }
+    rc = rne_model_load(blob.p, blob.size, &m);
+    check(rc == RNE_OK, label, "rne_model_load: %s", rne_strerror(rc));
+    snprintf(path, sizeof path, "%s/%s.x.npy", dir, name);
+    if (rc != RNE_OK || !npy_read(path, &x)) {
+        buf_free(&blob);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/%s.y.npy", dir, name);
+    if (!npy_read(path, &y)) {
+        check(0, label, "cannot read %s", path);
+        buf_free(&x.file);
+        buf_free(&blob);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/%s.state.npy", dir, name);
+    have_state = npy_read(path, &st);
+    steps = (uint32_t)x.dims[0];
+    batch = (uint32_t)x.dims[1];
+    out_steps = m.many_to_one ? 1 : steps;
+    in_row = batch * (size_t)m.in_features;
+    out_row = batch * (size_t)m.out_features;
+    ysize = out_steps * out_row;
+    snprintf(label, sizeof label, "case_%s_shapes", name);
+    if (x.ndim != 3 || x.dims[2] != m.in_features || y.ndim != 3 || y.dims[0] != out_steps ||
+        y.dims[1] != batch || y.dims[2] != m.out_features ||
+        (have_state && st.count * 4 != rne_state_size(&m, batch))) {
+        check(0, label, "files do not fit the model");
+        goto done_files;
+    }
+    out = malloc(ysize * sizeof(float));
+    out2 = malloc(ysize * sizeof(float));
+    if (!runner_init(&r, &m, batch, steps)) {
+        check(0, label, "stream init failed");
+        goto done_out;
+    }
+    if (have_state)
+        memcpy(r.state.p, st.data, st.count * 4);
+    /* 1. the output */
+    snprintf(label, sizeof label, "case_%s_matches_expected", name);
+    rc = runner_run(&r, x.data, steps, out);
+    for (i = 0, bad = 0; rc == RNE_OK && i < ysize; i++) {
+        const double e = (double)y.data[i], d = fabs((double)out[i] - e);
+        if (!(d <= ATOL + RTOL * fabs(e)))          /* NaN fails too */
+            bad++;
+        if (!(d <= worst))
+            worst = d;
+    }
+    check(rc == RNE_OK && bad == 0, label, "rc %d, %zu of %zu outside tolerance, max abs error %.3g",
+          rc, bad, ysize, worst);
+    if (rc == RNE_OK && worst > worst_all) {
+        worst_all = worst;
+        snprintf(worst_case, sizeof worst_case, "%s", name);
+    }
+    /* 2. run again from the same state: same bits */
+    rne_stream_reset(&r.s);
+    if (have_state)
+        memcpy(r.state.p, st.data, st.count * 4);
+    rc = runner_run(&r, x.data, steps, out2);
+    snprintf(label, sizeof label, "case_%s_rerun_same_bits", name);
+    check(rc == RNE_OK && memcmp(out, out2, ysize * 4) == 0, label, "second run differs");
+    if (m.streamable) {
+        /* 3. step by step: same output (the last step's, many-to-one) and same final state */
+        buf final_run = buf_new(r.state.size, 0);
+        int ok = 1;
+        memcpy(final_run.p, r.state.p, r.state.size);
+        rne_stream_reset(&r.s);
+        if (have_state)
+            memcpy(r.state.p, st.data, st.count * 4);
+        for (t = 0; ok && t < steps; t++) {
+            float *dst = m.many_to_one ? out2 : out2 + t * out_row;
+            ok = rne_step(&r.s, x.data + t * in_row, dst) == RNE_OK;
+        }
+        snprintf(label, sizeof label, "case_%s_step_equals_run", name);
+        if (m.many_to_one && !take_last_full(&m))
+            check(1, label, "");   /* TAKE_LAST with split < F: a step is a one-step run */
+        else
+            check(ok && memcmp(out, out2, ysize * 4) == 0 &&
+                  memcmp(final_run.p, r.state.p, r.state.size) == 0, label,
+                  "stepped output or final state differs from one run");
+        /* 4. two chunks */
+        if (!m.many_to_one && steps >= 2) {
+            const uint32_t t1 = steps / 3 + 1;
+            rne_stream_reset(&r.s);
+            if (have_state)
+                memcpy(r.state.p, st.data, st.count * 4);
+            ok = runner_run(&r, x.data, t1, out2) == RNE_OK &&
+                 runner_run(&r, x.data + t1 * in_row, steps - t1, out2 + t1 * out_row) == RNE_OK;
+            snprintf(label, sizeof label, "case_%s_chunked_run", name);
+            check(ok && memcmp(out, out2, ysize * 4) == 0 &&
+                  memcmp(final_run.p, r.state.p, r.state.size) == 0, label,
+                  "two chunks differ from one run");
+        }
+        buf_free(&final_run);
+    } else {
+        /* a backward model cannot be stepped: RNE_ESTREAM, y and state untouched */
+        buf before = buf_new(r.state.size, 0);
+        memcpy(before.p, r.state.p, r.state.size);
+        out2[0] = 12345.0f;
+        rc = rne_step(&r.s, x.data, out2);
+        snprintf(label, sizeof label, "case_%s_step_refused", name);
+        check(rc == RNE_ESTREAM && out2[0] == 12345.0f &&
+              memcmp(before.p, r.state.p, r.state.size) == 0, label, "rne_step gave %d", rc);
+        buf_free(&before);
+    }
+    /* 5. batch B == B single streams (bit for bit) */
+    if (batch > 1) {
+        runner one;
+        float *x1 = malloc(steps * (size_t)m.in_features * sizeof(float));
+        float *y1 = malloc(out_steps * (size_t)m.out_features * sizeof(float));
+        int ok = runner_init(&one, &m, 1, steps);
+        for (b = 0; ok && b < batch; b++) {
+            rne_stream_reset(&one.s);
+            if (have_state)
+                state_take_batch(&m, (const uint8_t *)st.data, batch, b, one.state.p);
+            for (t = 0; t < steps; t++)
+                memcpy(x1 + t * m.in_features, x.data + t * in_row + b * (size_t)m.in_features,
+                       m.in_features * sizeof(float));
+            ok = runner_run(&one, x1, steps, y1) == RNE_OK;
+            for (t = 0; ok && t < out_steps; t++)
+                ok = memcmp(y1 + t * (size_t)m.out_features,
+                            out + t * out_row + b * (size_t)m.out_features,
+                            m.out_features * sizeof(float)) == 0;
+        }
+        snprintf(label, sizeof label, "case_%s_batch_equals_single", name);
+        check(ok, label, "batch row %u differs from a single stream", b ? b - 1 : 0);
+        runner_free(&one);
+        free(x1);
+        free(y1);
+    }
+    runner_free(&r);
+done_out:
+    free(out);
+    free(out2);
+done_files:
+    buf_free(&x.file);
+    buf_free(&y.file);
+    if (have_state)
+        buf_free(&st.file);
+    buf_free(&blob);
+}
+
+/* ---- corruption ------------------------------------------------------------------------------- */
+
+enum { AT_HEADER, AT_LAYER, AT_TENSOR, AT_DATA, AT_SIZE, AT_SWAP_LAYERS, AT_MISALIGN };
+
+typedef struct edit {
+    int at;             /* where: header, layer record, tensor record, tensor data, ... */
+    uint32_t index;     /* layer / tensor index (AT_SWAP_LAYERS: the first of two) */
+    size_t field;       /* byte offset in the record (AT_DATA: in the tensor's data) */
+    size_t width;       /* bytes written: 1, 2 or 4 (0: xor the byte with value) */
+    uint32_t value;
+} edit;
+
+typedef struct corruption {
+    const char *name;
+    const char *base;   /* case whose blob is corrupted */
+    int fix_crc;
+    int expect;
+    edit e[2];
+} corruption;
+
+#define HDR(f) AT_HEADER, 0, offsetof(rne_header, f), sizeof(((rne_header *)0)->f)
+#define LAY(i, f) AT_LAYER, i, offsetof(rne_layer, f), sizeof(((rne_layer *)0)->f)
+#define TEN(i, f) AT_TENSOR, i, offsetof(rne_tensor, f), sizeof(((rne_tensor *)0)->f)
+#define F32BITS_NAN 0x7FC00000u
+#define STACK "stack_bilstm_lstm_last_dense_softmax"
+
+/* layers of STACK: 0 LSTM bidir 4->10 (tensors 0..3: W R B ...), 1 LSTM 10->6, 2 TAKE_LAST 6,
+ * 3 DENSE 6->3, 4 ACT softmax 3 */
+static const corruption corruptions[] = {
+    { "untouched_blob_loads", STACK, 0, RNE_OK, { { AT_SIZE, 0, 0, 0, 0 } } },
+    { "bad_magic", STACK, 0, RNE_EMAGIC, { { HDR(magic[0]) , 'X' } } },
+    { "future_version", STACK, 0, RNE_EVERSION, { { HDR(version), 2 } } },
+    { "version_zero", STACK, 1, RNE_EHEADER, { { HDR(version), 0 } } },
+    { "header_size_not_64", STACK, 1, RNE_EHEADER, { { HDR(header_size), 68 } } },
+    { "header_flags_set", STACK, 1, RNE_EHEADER, { { HDR(flags), 1 } } },
+    { "header_reserved_set", STACK, 1, RNE_EHEADER, { { HDR(reserved[3]), 1 } } },
+    { "alignment_not_power_of_two", STACK, 1, RNE_EHEADER, { { HDR(alignment), 48 } } },
+    { "alignment_too_small", STACK, 1, RNE_EHEADER, { { HDR(alignment), 8 } } },
+    { "alignment_too_large", STACK, 1, RNE_EHEADER, { { HDR(alignment), 8192 } } },
+    { "misaligned_buffer_by_half_alignment", STACK, 0, RNE_EALIGN, { { AT_MISALIGN, 0, 0, 0, 0 } } },
+    { "misaligned_buffer_by_1", STACK, 0, RNE_EALIGN, { { AT_MISALIGN, 0, 0, 0, 1 } } },
+    { "file_size_below_header_and_crc", STACK, 1, RNE_EHEADER, { { HDR(file_size), 67 } } },
+    { "no_layers", STACK, 1, RNE_EHEADER, { { HDR(n_layers), 0 } } },
+    { "too_many_layers", STACK, 1, RNE_EHEADER, { { HDR(n_layers), 65 } } },
+    { "too_many_tensors", STACK, 1, RNE_EHEADER, { { HDR(n_tensors), 4097 } } },
+    { "truncated_to_0", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 0, 0, 0, 0 + 1 } } },
+    { "truncated_inside_header", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 0, 0, 0, 63 + 1 } } },
+    { "truncated_at_metadata", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 1, 0, 0, 0 } } },
+    { "truncated_at_layer_table", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 2, 0, 0, 0 } } },
+    { "truncated_at_tensor_table", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 3, 0, 0, 0 } } },
+    { "truncated_at_tensor_data", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 4, 0, 0, 0 } } },
+    { "truncated_at_crc", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 5, 0, 0, 0 } } },
+    { "truncated_by_one_byte", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 6, 0, 0, 0 } } },
+    { "flipped_byte_in_weights", STACK, 0, RNE_ECRC, { { AT_DATA, 1, 5, 0, 0x10 } } },
+    { "flipped_byte_in_layer_table", STACK, 0, RNE_ECRC, { { AT_LAYER, 3, 9, 0, 0x01 } } },
+    { "flipped_bit_in_metadata", STACK, 0, RNE_ECRC, { { AT_HEADER, 0, 70, 0, 0x80 } } },
+    { "layer_table_offset_not_8_aligned", STACK, 1, RNE_EALIGN, { { HDR(layer_off), 4 } } },
+    { "metadata_past_end", STACK, 1, RNE_ETRUNC, { { HDR(meta_size), 1000000 } } },
+    { "tensor_table_over_layer_table", STACK, 1, RNE_EHEADER, { { AT_SIZE, 7, 0, 0, 0 } } },
+    { "metadata_over_header", STACK, 1, RNE_EHEADER, { { HDR(meta_off), 8 } } },
+    { "tensor_bad_name", STACK, 1, RNE_ETENSOR, { { TEN(0, name[1]), ' ' } } },
+    { "tensor_name_not_terminated", STACK, 1, RNE_ETENSOR, { { TEN(0, name[23]), 'x' } } },
+    { "tensor_duplicate_name", STACK, 1, RNE_ETENSOR, { { AT_SIZE, 8, 0, 0, 0 } } },
+    { "tensor_unknown_dtype", STACK, 1, RNE_ETENSOR, { { TEN(0, dtype), 9 } } },
+    { "tensor_ndim_zero", STACK, 1, RNE_ETENSOR, { { TEN(0, ndim), 0 } } },
+    { "tensor_ndim_five", STACK, 1, RNE_ETENSOR, { { TEN(0, ndim), 5 } } },
+    { "tensor_unused_dim_not_one", STACK, 1, RNE_ETENSOR, { { TEN(0, shape[3]), 2 } } },
+    { "tensor_zero_dim", STACK, 1, RNE_ETENSOR, { { TEN(0, shape[1]), 0 } } },
+    { "tensor_nbytes_wrong", STACK, 1, RNE_ETENSOR, { { TEN(0, nbytes), 4 } } },
+    { "tensor_offset_misaligned", STACK, 1, RNE_EALIGN, { { AT_TENSOR, 0, offsetof(rne_tensor, offset), 0, 0x08 } } },
+    { "tensor_data_past_end", STACK, 1, RNE_ETRUNC, { { TEN(0, offset), 0x7FFFFF00u } } },
+    { "tensor_data_over_header", STACK, 1, RNE_ETENSOR, { { TEN(1, offset), 0 } } },
+    { "tensor_data_overlapping", STACK, 1, RNE_ETENSOR, { { AT_SIZE, 10, 0, 0, 0 } } },
+    { "tensor_reserved_set", STACK, 1, RNE_ETENSOR, { { TEN(2, reserved1), 1 } } },
+    { "tensor_f32_with_scale", STACK, 1, RNE_ETENSOR, { { TEN(2, scale), 0x3F800000u } } },
+    { "tensor_shape_swapped_same_size", STACK, 1, RNE_ESHAPE, { { TEN(0, shape[1]), 20 }, { TEN(0, shape[2]), 4 } } },
+    { "tensor_wrong_dtype_same_size", STACK, 1, RNE_ESHAPE, { { TEN(0, dtype), RNE_DT_S32 } } },
+    { "layer_unknown_op", STACK, 1, RNE_ELAYER, { { LAY(3, op), 99 } } },
+    { "layer_op_zero", STACK, 1, RNE_ELAYER, { { LAY(3, op), 0 } } },
+    { "layer_integer_format", STACK, 1, RNE_ELAYER, { { LAY(0, fmt), RNE_FMT_S16 } } },
+    { "layer_unknown_flag", STACK, 1, RNE_ELAYER, { { LAY(0, flags), 32 | RNE_LF_BIDIR } } },
+    { "layer_reverse_and_bidir", STACK, 1, RNE_ELAYER, { { LAY(0, flags), RNE_LF_REVERSE | RNE_LF_BIDIR } } },
+    { "layer_clip_flag_without_clip", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_CLIP } } },
+    { "layer_clip_without_flag", STACK, 1, RNE_ELAYER, { { LAY(1, clip), 0x3F800000u } } },
+    { "layer_clip_nan", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_CLIP }, { LAY(1, clip), F32BITS_NAN } } },
+    { "layer_flag_on_dense", STACK, 1, RNE_ELAYER, { { LAY(3, flags), RNE_LF_REVERSE } } },
+    { "layer_linear_before_reset_on_lstm", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_LINEAR_BEFORE_RESET } } },
+    { "layer_softmax_in_a_cell", STACK, 1, RNE_ELAYER, { { LAY(1, act[0][1]), RNE_ACT_SOFTMAX } } },
+    { "layer_unknown_activation", STACK, 1, RNE_ELAYER, { { LAY(4, act[0][0]), 15 } } },
+    { "layer_activation_alpha_nan", STACK, 1, RNE_ELAYER, { { LAY(1, alpha[0][0]), F32BITS_NAN } } },
+    { "layer_unused_activation_slot_set", STACK, 1, RNE_ELAYER, { { LAY(1, act[1][0]), RNE_ACT_TANH } } },
+    { "layer_padding_set", STACK, 1, RNE_ELAYER, { { LAY(4, pad[1]), 1 } } },
+    { "layer_reserved_set", STACK, 1, RNE_ELAYER, { { LAY(4, reserved[0]), 1 } } },
+    { "layer_cell_without_hidden", STACK, 1, RNE_ELAYER, { { LAY(1, hidden), 0 } } },
+    { "layer_zero_features", STACK, 1, RNE_ESHAPE, { { LAY(4, in_features), 0 } } },
+    { "layer_out_features_wrong", STACK, 1, RNE_ESHAPE, { { LAY(1, out_features), 7 } } },
+    { "layer_tensor_index_out_of_range", STACK, 1, RNE_ELAYER, { { LAY(3, tensor[0]), 999 } } },
+    { "layer_required_tensor_absent", STACK, 1, RNE_ELAYER, { { LAY(1, tensor[1]), 0xFFFFFFFFu } } },
+    { "layer_tensor_role_not_used", STACK, 1, RNE_ELAYER, { { LAY(3, tensor[6]), 0 } } },
+    { "layer_tensor_of_other_shape", STACK, 1, RNE_ESHAPE, { { LAY(3, tensor[0]), 0 } } },
+    { "layer_take_last_split_too_big", STACK, 1, RNE_ELAYER, { { LAY(2, param[0]), 7 } } },
+    { "layer_params_on_dense", STACK, 1, RNE_ELAYER, { { LAY(3, param[1]), 1 } } },
+    { "layer_slice_empty", "slice", 1, RNE_ELAYER, { { LAY(0, param[1]), 2 } } },
+    { "layer_layernorm_epsilon_zero", "layernorm", 1, RNE_ELAYER, { { LAY(0, alpha[0][0]), 0 } } },
+    { "chain_feature_sizes_differ", STACK, 1, RNE_ESHAPE, { { LAY(4, in_features), 4 }, { LAY(4, out_features), 4 } } },
+    { "chain_second_take_last", STACK, 1, RNE_ELAYER, { { LAY(4, op), RNE_OP_TAKE_LAST }, { LAY(4, act[0][0]), 0 } } },
+    { "chain_cell_after_take_last", "c_rnn_square_last", 1, RNE_ELAYER, { { AT_SWAP_LAYERS, 0, 0, 0, 0 } } },
+};
+
+static void put(uint8_t *p, size_t width, uint32_t v)
+{
+    if (width == 0)
+        *p ^= (uint8_t)v;
+    else if (width == 1)
+        *p = (uint8_t)v;
+    else if (width == 2) {
+        const uint16_t u = (uint16_t)v;
+        memcpy(p, &u, 2);
+    } else
+        memcpy(p, &v, 4);
+}
+
+static void fix_crc(uint8_t *p)
+{
+    uint32_t fs, crc;
+    memcpy(&fs, p + offsetof(rne_header, file_size), 4);
+    crc = rne__crc32(p, fs - 4u);
+    memcpy(p + fs - 4u, &crc, 4);
+}
+
+/* AT_SIZE special edits: 1..7 are section boundaries/structure changes, see the table above */
+static size_t apply_special(uint8_t *p, const rne_header *h, uint32_t which, size_t size)
+{
+    const rne_tensor *ts = (const rne_tensor *)(const void *)(p + h->tensor_off);
+    switch (which) {
+    case 1: return h->meta_off;
+    case 2: return h->layer_off;
+    case 3: return h->tensor_off;
+    case 4: return ts[0].offset;
+    case 5: return h->file_size - 4u;
+    case 6: return h->file_size - 1u;
+    case 7: put(p + offsetof(rne_header, tensor_off), 4, h->layer_off); return size;
+    case 8: memcpy(p + h->tensor_off + 64 + offsetof(rne_tensor, name), ts[0].name, 24); return size;
+    case 10: put(p + h->tensor_off + 64 + offsetof(rne_tensor, offset), 4, ts[0].offset); return size;
+    default: return size;
+    }
+}
+
+static void test_corruptions(const char *dir)
+{
+    size_t c;
+    for (c = 0; c < sizeof corruptions / sizeof corruptions[0]; c++) {
+        const corruption *k = &corruptions[c];
+        char path[1024], label[128];
+        buf orig, b;
+        rne_header h;
+        size_t size, misalign = 0;
+        rne_model m;
+        int i, rc;
+        snprintf(label, sizeof label, "corrupt_%s", k->name);
+        snprintf(path, sizeof path, "%s/%s.rne", dir, k->base);
+        if (!read_file(path, &orig, 0)) {
+            check(0, label, "cannot read %s", path);
+            continue;
+        }
+        memcpy(&h, orig.p, sizeof h);
+        for (i = 0; i < 2; i++)
+            if (k->e[i].at == AT_MISALIGN)
+                misalign = k->e[i].value != 0 ? k->e[i].value : h.alignment / 2;
+        b = buf_new(orig.size, misalign);
+        memcpy(b.p, orig.p, orig.size);
+        size = orig.size;
+        for (i = 0; i < 2; i++) {
+            const edit *e = &k->e[i];
+            switch (e->at) {
+            case AT_HEADER:
+                put(b.p + e->field, e->width, e->value);
+                break;
+            case AT_LAYER:
+                put(b.p + h.layer_off + e->index * 128u + e->field, e->width, e->value);
+                break;
+            case AT_TENSOR:
+                put(b.p + h.tensor_off + e->index * 64u + e->field, e->width, e->value);
+                break;
+            case AT_DATA: {
+                const rne_tensor *t =
+                    (const rne_tensor *)(const void *)(orig.p + h.tensor_off) + e->index;
+                put(b.p + t->offset + e->field, e->width, e->value);
+                break;
+            }
+            case AT_SIZE:
+                if (e->index == 0 && e->value != 0)
+                    size = e->value - 1u;
+                else
+                    size = apply_special(b.p, &h, e->index, size);
+                break;
+            case AT_SWAP_LAYERS: {
+                uint8_t tmp[128];
+                uint8_t *l0 = b.p + h.layer_off + e->index * 128u, *l1 = l0 + 128;
+                memcpy(tmp, l0, 128);
+                memcpy(l0, l1, 128);
+                memcpy(l1, tmp, 128);
+                break;
+            }
+            default:
+                break;
+            }
+        }
+        if (k->fix_crc)
+            fix_crc(b.p);
+        rc = rne_model_load(b.p, size, &m);
+        check(rc == k->expect, label, "expected %d (%s), got %d (%s)", k->expect,
+              rne_strerror(k->expect), rc, rne_strerror(rc));
+        buf_free(&b);
+        buf_free(&orig);
+    }
+}
+
+/* ---- API arguments ---------------------------------------------------------------------------- */
+
+static void test_api(const char *dir)
+{
+    char path[1024];
+    buf blob, big, bidir_blob;
+    rne_model m, mb;
+    rne_stream s;
+    size_t ss, sc;
+    float x[64], y[64];
+    int ok;
+    snprintf(path, sizeof path, "%s/%s.rne", dir, "c_stack_lstm_gru_dense_layernorm");
+    if (!read_file(path, &blob, 0) || rne_model_load(blob.p, blob.size, &m) != RNE_OK) {
+        check(0, "api_setup", "cannot load %s", path);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/%s.rne", dir, "lstm_bidirectional_yh");
+    if (!read_file(path, &bidir_blob, 0) ||
+        rne_model_load(bidir_blob.p, bidir_blob.size, &mb) != RNE_OK) {
+        check(0, "api_setup", "cannot load %s", path);
+        buf_free(&blob);
+        return;
+    }
+    check(rne_model_load(NULL, 100, &m) == RNE_EARG &&
+          rne_model_load(blob.p, blob.size, NULL) == RNE_EARG,
+          "api_load_null_arguments", "NULL blob or model not refused");
+    check(m.in_features == 4 && m.out_features == 3 && m.streamable == 1 && m.many_to_one == 0 &&
+          m.max_features == 8 && m.max_gates == 32 && m.n_layers == 4, "api_model_figures",
+          "in %u out %u streamable %u m2o %u max_features %u max_gates %u", m.in_features,
+          m.out_features, m.streamable, m.many_to_one, m.max_features, m.max_gates);
+    check(mb.streamable == 0 && mb.many_to_one == 1, "api_model_figures_bidir",
+          "streamable %u many_to_one %u", mb.streamable, mb.many_to_one);
+    /* state layout: LSTM 8 (h, c) then GRU 6 (h) */
+    ss = rne_state_size(&m, 3);
+    check(ss == (24 + 24 + 20) * 4 && rne_state_offset(&m, 0, 3) == 0 &&
+          rne_state_offset(&m, 1, 3) == 48 * 4 && rne_state_offset(&m, 2, 3) == (size_t)-1 &&
+          rne_state_offset(&m, 9, 3) == (size_t)-1 && rne_state_offset(&m, 0, 0) == (size_t)-1,
+          "api_state_layout", "state size %zu, offsets %zu %zu", ss, rne_state_offset(&m, 0, 3),
+          rne_state_offset(&m, 1, 3));
+    check(rne_state_size(&m, 0) == 0 && rne_scratch_size(&m, 0, 1) == 0 &&
+          rne_state_size(NULL, 1) == 0 && rne_scratch_size(NULL, 1, 1) == 0,
+          "api_sizes_zero_batch", "zero batch or NULL model not refused");
+    check(rne_scratch_size(&m, 0xFFFFFFFFu, 0xFFFFFFFFu) == 0, "api_scratch_size_overflow",
+          "overflow not detected");
+    sc = rne_scratch_size(&m, 1, 1);
+    big = buf_new(4096 + ss + sc, 0);
+    ss = rne_state_size(&m, 1);
+    check(rne_stream_init(NULL, &m, 1, big.p, ss, big.p + 2048, sc) == RNE_EARG &&
+          rne_stream_init(&s, NULL, 1, big.p, ss, big.p + 2048, sc) == RNE_EARG &&
+          rne_stream_init(&s, &m, 0, big.p, ss, big.p + 2048, sc) == RNE_EARG,
+          "api_stream_init_bad_arguments", "NULL or zero batch not refused");
+    check(rne_stream_init(&s, &m, 1, big.p + 4, ss, big.p + 2048, sc) == RNE_ESIZE &&
+          rne_stream_init(&s, &m, 1, big.p, ss, big.p + 2056, sc) == RNE_ESIZE &&
+          rne_stream_init(&s, &m, 1, big.p, ss - 4, big.p + 2048, sc) == RNE_ESIZE &&
+          rne_stream_init(&s, &m, 1, big.p, ss, big.p + 2048, sc - 4) == RNE_ESIZE &&
+          rne_stream_init(&s, &m, 1, NULL, ss, big.p + 2048, sc) == RNE_ESIZE,
+          "api_stream_init_small_or_misaligned", "a small or misaligned buffer was accepted");
+    ok = rne_stream_init(&s, &m, 1, big.p, ss, big.p + 2048, sc) == RNE_OK;
+    memset(x, 0, sizeof x);
+    check(ok && rne_step(&s, NULL, y) == RNE_EARG && rne_step(&s, x, NULL) == RNE_EARG &&
+          rne_step(NULL, x, y) == RNE_EARG &&
+          rne_step(&s, (const uint8_t *)(const void *)x + 1, y) == RNE_ESIZE,
+          "api_step_bad_arguments", "bad rne_step argument accepted");
+    check(ok && rne_run(&s, x, 0, y, NULL, 0) == RNE_OK &&
+          rne_run(&s, x, 2, y, big.p + 2048, rne_scratch_size(&m, 1, 2) - 4) == RNE_ESIZE &&
+          rne_run(&s, x, 2, y, big.p + 2056, rne_scratch_size(&m, 1, 2)) == RNE_ESIZE &&
+          rne_run(&s, NULL, 2, y, big.p + 2048, rne_scratch_size(&m, 1, 2)) == RNE_EARG &&
+          rne_run(&s, x, 0xFFFFFFFFu, y, big.p + 2048, sc) == RNE_ESIZE,
+          "api_run_bad_arguments", "bad rne_run argument accepted");
+    /* many-to-one: zero steps have no last step */
+    ss = rne_state_size(&mb, 1);
+    sc = rne_scratch_size(&mb, 1, 1);
+    ok = ss + sc < 4096 && rne_stream_init(&s, &mb, 1, big.p, ss, big.p + 2048, sc) == RNE_OK;
+    check(ok && rne_run(&s, x, 0, y, big.p + 2048, sc) == RNE_EARG, "api_run_zero_steps_many_to_one",
+          "zero steps of a many-to-one model not refused");
+    buf_free(&bidir_blob);
+    /* a stateless one-layer model still reports non-zero sizes (0 means an error) and runs */
+    snprintf(path, sizeof path, "%s/%s.rne", dir, "act_relu");
+    ok = read_file(path, &bidir_blob, 0) && rne_model_load(bidir_blob.p, bidir_blob.size, &mb) == 0;
+    ss = ok ? rne_state_size(&mb, 2) : 0;
+    sc = ok ? rne_scratch_size(&mb, 2, 1) : 0;
+    ok = ok && ss == 16 && sc == 16 &&
+         rne_stream_init(&s, &mb, 2, big.p, ss, big.p + 2048, sc) == RNE_OK;
+    x[0] = -1.0f, x[1] = 2.0f;
+    ok = ok && rne_step(&s, x, y) == RNE_OK && y[0] == 0.0f && y[1] == 2.0f;
+    check(ok, "api_stateless_model_sizes", "state %zu scratch %zu", ss, sc);
+    buf_free(&big);
+    buf_free(&blob);
+    buf_free(&bidir_blob);
+}
+
+/* ---- main ------------------------------------------------------------------------------------- */
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : "../tests/data/c";
+    DIR *d;
+    struct dirent *ent;
+    char **names = NULL;
+    size_t n = 0, cap = 0, i;
+    test_crc();
+    test_strerror();
+    test_activation("sigmoid", rne__f32_sigmoid1, sigmoid_ref, rne__f32_sigmoid, 0);
+    test_activation("tanh", rne__f32_tanh1, tanh, rne__f32_tanh, 1);
+    test_act_kinds();
+    test_gemm();
+    d = opendir(dir);
+    if (d == NULL) {
+        check(0, "data_dir", "cannot open %s", dir);
+    } else {
+        while ((ent = readdir(d)) != NULL) {
+            const size_t len = strlen(ent->d_name);
+            if (len > 4 && strcmp(ent->d_name + len - 4, ".rne") == 0) {
+                if (n == cap) {
+                    cap = cap ? 2 * cap : 64;
+                    names = realloc(names, cap * sizeof *names);
+                }
+                names[n] = malloc(len - 3);
+                memcpy(names[n], ent->d_name, len - 4);
+                names[n][len - 4] = '\0';
+                n++;
+            }
+        }
+        closedir(d);
+        check(n > 0, "data_dir_has_cases", "no .rne files in %s", dir);
+        qsort(names, n, sizeof *names, cmp_names);
+        for (i = 0; i < n; i++) {
+            test_case(dir, names[i]);
+            free(names[i]);
+        }
+        free(names);
+        test_corruptions(dir);
+        test_api(dir);
+    }
+    if (worst_case[0] != '\0')
+        printf("note largest |output - expected| over all cases: %.3g, in %s\n", worst_all,
+               worst_case);
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail == 0 ? 0 : 1;
+}
