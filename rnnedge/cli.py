@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import Callable, Sequence
 
 from . import __version__
@@ -23,14 +24,85 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from .format import describe, read_blob
 
     out = args.output or os.path.splitext(args.model)[0] + ".rne"
-    net = convert(args.model, out, quant=args.quant, name=args.name)
+    result = convert(
+        args.model,
+        out,
+        quant=args.quant,
+        name=args.name,
+        calibration=args.calib,
+        percentile=args.percentile,
+        strict_int8=args.strict_int8,
+    )
     with open(out, "rb") as f:
         data = f.read()
     print(f"wrote {out} ({_fmt_bytes(len(data))}, {args.quant}) from {args.model}")
     print(describe(read_blob(data)))
-    if net.folded:
-        print(f"folded away ({len(net.folded)}): " + ", ".join(net.folded))
+    folded = result.folded if args.quant == "f32" else result.source.folded
+    if folded:
+        print(f"folded away ({len(folded)}): " + ", ".join(folded))
+    if args.quant != "f32":
+        from .quantize import describe as describe_quantized
+
+        print(describe_quantized(result))
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .model import load
+
+    model = load(args.model)
+    x = _load_npy(args.input)
+    if args.stream:
+        stream = model.stream(batch=_stream_batch(model, x))
+        t_axis = model.input_spec["axes"].index("T")
+        steps = [stream.step(np.take(x, t, axis=t_axis)) for t in range(x.shape[t_axis])]
+        out_axes = model.output_spec["axes"]
+        y = np.stack(steps, axis=out_axes.index("T") if "T" in out_axes else 0)
+    else:
+        y = model.run(x)
+    if args.output:
+        np.save(args.output, y)
+        print(f"wrote {args.output}: {y.dtype} {list(y.shape)}")
+    else:
+        with np.printoptions(precision=5, suppress=True, threshold=200):
+            print(y)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify
+
+    x = _load_npy(args.input) if args.input else None
+    if x is None:
+        print("no --input: using a random standard-normal sequence (pass real data for real figures)")
+    print(verify(args.model, args.onnx, x, long_steps=args.long_steps).table())
+    return 0
+
+
+def _load_npy(path: str):
+    import numpy as np
+
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise RnnedgeError(f"{path}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise RnnedgeError(f"{path}: not a .npy array ({e})") from None
+    if not isinstance(x, np.ndarray):
+        raise RnnedgeError(f"{path}: holds several arrays (.npz); give one .npy array")
+    return x
+
+
+def _stream_batch(model, x) -> int:
+    axes = model.input_spec["axes"]
+    if x.ndim != len(axes):
+        raise RnnedgeError(
+            f"the input has {x.ndim} axes; the model takes {len(axes)} ({axes}: T time, B batch, "
+            "F features)"
+        )
+    return int(x.shape[axes.index("B")]) if "B" in axes else 1
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -64,9 +136,41 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert an ONNX model to a .rne blob")
     p.add_argument("model", help="the ONNX model file")
     p.add_argument("-o", "--output", help="the .rne file to write (default: MODEL with .rne)")
-    p.add_argument("--quant", default="f32", help="number format: f32 (default)")
+    p.add_argument(
+        "--quant", default="f32", help="number format: f32 (default), int16 or int8 (integer-only kernels)"
+    )
     p.add_argument("--name", help="model name stored in the blob (default: the graph's name)")
+    p.add_argument(
+        "--calib",
+        metavar="CALIB.npy",
+        help="representative inputs (the ONNX input's layout) to calibrate int16/int8 ranges",
+    )
+    p.add_argument(
+        "--percentile",
+        type=float,
+        default=100.0,
+        help="percentile of |values| taken as a calibrated range (default 100: the maximum)",
+    )
+    p.add_argument(
+        "--strict-int8",
+        action="store_true",
+        help="with --quant int8, refuse a layer that misses the accuracy bar instead of keeping it at int16",
+    )
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("run", help="run a .rne model on an input array")
+    p.add_argument("model", help="the .rne file")
+    p.add_argument("--input", required=True, metavar="X.npy", help="input in the ONNX input's layout")
+    p.add_argument("-o", "--output", metavar="Y.npy", help="write the output here (default: print it)")
+    p.add_argument("--stream", action="store_true", help="step through the sequence one timestep at a time")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("verify", help="compare a .rne model with its ONNX model run in float by onnxruntime")
+    p.add_argument("model", help="the .rne file (any number format)")
+    p.add_argument("onnx", help="the ONNX model it was converted from")
+    p.add_argument("--input", metavar="X.npy", help="input in the ONNX input's layout (default: random)")
+    p.add_argument("--long-steps", type=int, default=2000, help="length of the drift stream (default 2000)")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("info", help="describe a .rne blob without running it")
     p.add_argument("model", help="the .rne file")
@@ -78,6 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"rnnedge {args.command}: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
     try:
         return func(args)
     except (RnnedgeError, OSError) as e:

@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Union
+
+import numpy as np
 
 from . import __version__
 from .errors import InputError
 from .format import save_blob
 from .layers import Network
 
-QUANT_FORMATS = ("f32",)
+QUANT_FORMATS = ("f32", "int16", "int8")
+
+if TYPE_CHECKING:  # quantize.py is imported only when an integer format is asked for
+    from .quantize import QNetwork
+
+Converted = Union[Network, "QNetwork"]
+
+
+def load_calibration(calibration: np.ndarray | str | os.PathLike | None) -> np.ndarray | None:
+    """Calibration inputs as an array: given as one, or as the path of a .npy file."""
+    if calibration is None or isinstance(calibration, np.ndarray):
+        return calibration
+    path = os.fspath(calibration)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such calibration file") from None
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: not a .npy array of calibration inputs ({e})") from None
+    if not isinstance(data, np.ndarray):
+        raise InputError(f"{path}: holds several arrays (.npz); give one .npy array of inputs")
+    return data
 
 
 def convert(
@@ -17,17 +41,30 @@ def convert(
     out_path: str | os.PathLike | None = None,
     quant: str = "f32",
     name: str | None = None,
-) -> Network:
-    """Convert an ONNX model into a Network and, if `out_path` is given, write it as a .rne blob.
+    calibration: np.ndarray | str | os.PathLike | None = None,
+    *,
+    percentile: float = 100.0,
+    strict_int8: bool = False,
+) -> Converted:
+    """Convert an ONNX model and, if `out_path` is given, write it as a .rne blob.
 
-    The blob is written to a temporary file and renamed into place, so a failed conversion never
-    leaves a half-written file nor replaces an existing one. Needs the `onnx` package.
+    quant: "f32", "int16" or "int8" (docs/quantization.md). calibration: representative inputs
+    in the ONNX model's input layout (an array, or a .npy path) from which the integer formats
+    measure the input and state ranges; without it they fall back to documented defaults and warn.
+    percentile: the percentile of |values| taken as a range (100 = the maximum). strict_int8: with
+    "int8", refuse a layer that misses the accuracy bar instead of keeping it at int16 weights.
+    Returns the Network (f32) or the QNetwork (integer formats) that was written.
+
+    The blob goes to a temporary file renamed into place, so a failed conversion never leaves a
+    half-written file nor replaces an existing one. Needs the `onnx` package.
     """
     if quant not in QUANT_FORMATS:
         raise InputError(
             f"quant={quant!r} is not a number format rnnedge writes; choose one of "
             f"{', '.join(QUANT_FORMATS)}"
         )
+    if quant == "f32" and (calibration is not None or strict_int8):
+        raise InputError("calibration and strict_int8 apply to the integer formats, not to f32")
     try:
         from .converter import to_network
     except ImportError as e:  # pragma: no cover - depends on the installation
@@ -37,6 +74,13 @@ def convert(
     net = to_network(onnx_path, name=name)
     net.quant = quant
     net.producer = f"{net.producer or 'an unnamed exporter'} via rnnedge {__version__}"
+    result: Converted = net
+    if quant != "f32":
+        from .quantize import quantize_network
+
+        result = quantize_network(
+            net, quant, load_calibration(calibration), percentile=percentile, strict=strict_int8
+        )
     if out_path is not None:
-        save_blob(net, out_path)
-    return net
+        save_blob(result, out_path)
+    return result

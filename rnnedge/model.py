@@ -16,6 +16,7 @@ from typing import Mapping
 import numpy as np
 
 from ._rnnedge import ffi, lib
+from . import fixedpoint
 from .errors import BlobError, InputError, NotStreamableError
 from .format import Blob, describe, read_blob
 
@@ -23,6 +24,7 @@ _F32 = np.dtype(np.float32)
 _from_buffer = ffi.from_buffer
 _ALIGN = 64
 _POOL = 64  # step outputs per allocated block
+_STATE_TYPES = ((_F32, _F32), (np.dtype(np.int16), np.dtype(np.int32)))  # (h, c) of f32 / integer layers
 
 
 def _check(rc: int, what: str) -> None:
@@ -89,6 +91,13 @@ class Model:
         dirs = self.output_spec["shape"][out_axes.index("D")] if "D" in out_axes else 1
         self._out = _Layout(out_axes, int(dirs))
         self._state_blocks = self._state_blocks(meta.get("state", []))
+        # Integer models take and give int16 at these scales; the binding converts floats.
+        self._qio: tuple[float, float] | None = None
+        if self.quant != "f32":
+            qio = meta.get("qio")
+            if not isinstance(qio, dict) or not {"input_scale", "output_scale"} <= set(qio):
+                raise BlobError(f"{source}: an {self.quant} blob without its input/output scales (qio)")
+            self._qio = (float(qio["input_scale"]), float(qio["output_scale"]))
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, source: str = "<bytes>") -> "Model":
@@ -189,11 +198,14 @@ class _StateViews:
             for i, kind in parts:
                 layer = model.blob.layers[i]
                 dirs, hidden = layer.num_directions, layer.hidden
-                nbytes = 4 * dirs * batch * hidden
+                h_type, c_type = _STATE_TYPES[layer.fmt != lib.RNE_FMT_F32]
                 off = int(lib.rne_state_offset(model._cmodel, i, batch))
+                h_bytes = h_type.itemsize * dirs * batch * hidden
                 if kind == "c":  # the c block follows h, at a multiple of 16 bytes
-                    off += (nbytes + 15) // 16 * 16
-                view = buf[off : off + nbytes].view(_F32).reshape(dirs, batch, hidden)
+                    off += (h_bytes + 15) // 16 * 16
+                dtype = h_type if kind == "h" else c_type
+                nbytes = dtype.itemsize * dirs * batch * hidden
+                view = buf[off : off + nbytes].view(dtype).reshape(dirs, batch, hidden)
                 self.views.setdefault(name, []).append(view)
 
     def shape(self, name: str) -> tuple[int, int, int]:
@@ -212,11 +224,17 @@ class _StateViews:
         checked = {}
         for name, value in values.items():
             arr = np.asarray(value)
-            if arr.dtype.kind not in "fiu" or arr.shape != self.shape(name):
+            dtype = self.views[name][0].dtype
+            kinds = "fiu" if dtype.kind == "f" else "iu"  # integer state is not rounded silently
+            if arr.dtype.kind not in kinds or arr.shape != self.shape(name):
                 raise InputError(
-                    f"{what}[{name!r}]: expected a float array of shape {list(self.shape(name))} "
+                    f"{what}[{name!r}]: expected {dtype} values of shape {list(self.shape(name))} "
                     f"(directions x layers, batch, hidden), got {arr.dtype} {list(arr.shape)}"
                 )
+            if dtype.kind == "i":
+                info = np.iinfo(dtype)
+                if arr.size and (arr.min() < info.min or arr.max() > info.max):
+                    raise InputError(f"{what}[{name!r}]: values outside the range of {dtype}")
             checked[name] = arr
         for name, arr in checked.items():  # all checked first: a bad entry changes nothing
             row = 0
@@ -273,6 +291,7 @@ class Stream:
         self._x: object = None  # the last input array and its pointer, reused when passed again
         self._xp = ffi.NULL
         self._step = lib.rne_step
+        self._qio = model._qio
 
     def _new_pool(self) -> tuple[np.ndarray, object, int]:
         """Step outputs are cut from blocks of _POOL arrays: cheaper than one allocation each.
@@ -282,6 +301,8 @@ class Stream:
 
     def step(self, x) -> np.ndarray:
         """One timestep: x in the graph's input layout without its time axis; returns a new array."""
+        if self._qio is not None:
+            return self._step_quantized(x)
         try:  # fast path: C-contiguous float32 of the right shape (from_buffer checks contiguity)
             if x.dtype is not _F32 or x.shape != self._x_shape:
                 raise TypeError
@@ -296,6 +317,19 @@ class Stream:
         self._pool_next = i + 1
         self._step(self._cstream, xp, self._pool_ptr + i * self._y_bytes)
         y = self._pool[i]
+        return y if self._y_layout is None else self._y_layout.from_internal(y)
+
+    def _step_quantized(self, x) -> np.ndarray:
+        """Integer model: float x -> int16 at the input scale -> C -> int16 y -> float32."""
+        try:
+            if x.dtype is not _F32 or x.shape != self._x_shape:
+                raise TypeError
+        except (AttributeError, TypeError):
+            x = self._coerce(x)
+        q = fixedpoint.quantize(x, self._qio[0])
+        y = np.empty(self._y_shape, np.int16)
+        self._step(self._cstream, _from_buffer(q), _from_buffer(y))
+        y = fixedpoint.dequantize(y, self._qio[1])
         return y if self._y_layout is None else self._y_layout.from_internal(y)
 
     def _coerce(self, x) -> np.ndarray:
@@ -324,7 +358,10 @@ class Stream:
                 f"{what}: the sequence is empty (T = 0) and the model outputs its last step"
             )
         scratch = _aligned_bytes(model.scratch_bytes(self.batch, max(steps, 1)))
-        y = np.empty((1 if model.many_to_one else steps, self.batch, model.out_features), _F32)
+        shape = (1 if model.many_to_one else steps, self.batch, model.out_features)
+        y = np.empty(shape, _F32 if self._qio is None else np.int16)
+        if self._qio is not None:
+            x = fixedpoint.quantize(x, self._qio[0])
         _check(
             lib.rne_run(
                 self._cstream,
@@ -336,6 +373,8 @@ class Stream:
             ),
             what,
         )
+        if self._qio is not None:
+            y = fixedpoint.dequantize(y, self._qio[1])
         return np.ascontiguousarray(model._out.from_internal(y))
 
     def reset(self) -> None:

@@ -155,7 +155,7 @@ def test_bad_state_is_refused_and_changes_nothing(lstm):
     model, _ = lstm
     s = model.stream(batch=2)
     before = s.state
-    with pytest.raises(rnnedge.InputError, match=r"expected a float array of shape \[1, 2, 5\]"):
+    with pytest.raises(rnnedge.InputError, match=r"expected float32 values of shape \[1, 2, 5\]"):
         s.state = {"h0": np.ones((1, 2, 5)), "c0": np.ones((1, 1, 5))}
     with pytest.raises(rnnedge.InputError, match="unknown state"):
         s.state = {"h9": np.ones((1, 2, 5))}
