@@ -96,8 +96,12 @@ def test_every_subcommand_has_help(capsys):
         assert f"usage: rnnedge {name}" in capsys.readouterr().out
 
 
-def test_module_entry_point():
-    done = subprocess.run(
-        [sys.executable, "-m", "rnnedge", "--version"], capture_output=True, text=True, check=True
+def test_module_entry_point(tmp_path):
+    done = subprocess.run(  # away from the source tree, whose rnnedge/ has no compiled module
+        [sys.executable, "-m", "rnnedge", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
     )
     assert done.stdout.startswith("rnnedge ")
