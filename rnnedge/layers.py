@@ -199,6 +199,29 @@ class Slice:
 Layer = Union[Dense, Activation, LayerNorm, Recurrent, TakeLast, Slice]
 
 
+def to_tbf(a: np.ndarray, axes: str) -> np.ndarray:
+    """An array in a graph's layout (axis letters T, B, F, or D and H for a split F) -> the
+    pipeline's [T, B, F]. Axes the layout lacks are added with size 1. A view where possible."""
+    order = "TBDH" if "D" in axes else "TBF"
+    for letter in order:
+        if letter not in axes:
+            a, axes = a[..., None], axes + letter
+    a = a.transpose([axes.index(c) for c in order])
+    return a.reshape(a.shape[0], a.shape[1], int(np.prod(a.shape[2:])))
+
+
+def from_tbf(y: np.ndarray, axes: str, dirs: int = 1) -> np.ndarray:
+    """[T, B, F] -> the graph's layout `axes`, F split into (D = dirs, H) where the layout has D.
+    Axes the layout lacks must have size 1 and are dropped. A view where possible."""
+    letters = "TBF"
+    if "D" in axes:
+        y, letters = y.reshape(y.shape[0], y.shape[1], dirs, y.shape[2] // dirs), "TBDH"
+    for letter in letters:
+        if letter not in axes:
+            y, letters = y.squeeze(letters.index(letter)), letters.replace(letter, "")
+    return y.transpose([letters.index(c) for c in axes])
+
+
 @dataclass
 class TensorSpec:
     """How the original graph's input or output tensor is laid out.

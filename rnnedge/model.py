@@ -19,6 +19,7 @@ from ._rnnedge import ffi, lib
 from . import fixedpoint
 from .errors import BlobError, InputError, NotStreamableError
 from .format import Blob, describe, read_blob
+from .layers import from_tbf, to_tbf
 
 _F32 = np.dtype(np.float32)
 _from_buffer = ffi.from_buffer
@@ -48,22 +49,10 @@ class _Layout:
     dirs: int  # D when F is split into (D, H), else 1
 
     def to_internal(self, x: np.ndarray) -> np.ndarray:
-        """Graph layout -> contiguous float32 [T, B, F] (T and B axes added when absent)."""
-        letters = self.axes
-        if "B" not in letters:
-            x, letters = x[..., None], letters + "B"
-        return np.ascontiguousarray(x.transpose([letters.index(a) for a in "TBF"]), dtype=_F32)
+        return np.ascontiguousarray(to_tbf(x, self.axes), dtype=_F32)
 
     def from_internal(self, y: np.ndarray) -> np.ndarray:
-        """[T, B, F] -> the graph's layout (F split into D, H where the graph has them)."""
-        letters = "TBF"
-        if "D" in self.axes:
-            t, b, f = y.shape
-            y, letters = y.reshape(t, b, self.dirs, f // self.dirs), "TBDH"
-        for a in letters:
-            if a not in self.axes:  # an axis the graph does not have: size 1, dropped
-                y, letters = y.squeeze(letters.index(a)), letters.replace(a, "")
-        return y.transpose([letters.index(a) for a in self.axes])
+        return from_tbf(y, self.axes, self.dirs)
 
 
 class Model:

@@ -31,6 +31,7 @@ from . import fixedpoint as fx
 from .errors import ConvertError, InputError, UnsupportedOpError
 from .fixedpoint import Mult
 from .layers import Activation, Dense, LayerNorm, Network, Recurrent, Slice, TakeLast
+from .layers import to_tbf as tbf
 from .reference import initial_state, run_layer, run_recurrent
 
 FORMATS = {"int16": "s16", "int8": "s8"}  # quant= -> weight storage of its layers
@@ -452,11 +453,7 @@ def to_tbf(x: np.ndarray, axes: str, what: str = "calibration") -> np.ndarray:
             f"{what}: expected a numeric array in the model's input layout {axes!r} "
             f"({len(axes)} axes), got {x.dtype} {list(x.shape)}"
         )
-    for letter in "TBF":
-        if letter not in axes:
-            x = x[..., None]
-            axes += letter
-    out = np.transpose(x, [axes.index(c) for c in "TBF"]).astype(np.float32)
+    out = tbf(x, axes).astype(np.float32)
     if not np.all(np.isfinite(out)):
         raise InputError(f"{what}: the data holds NaN or infinite values")
     return out

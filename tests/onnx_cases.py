@@ -53,6 +53,8 @@ from rnnedge.layers import (
     StateSpec,
     TakeLast,
     TensorSpec,
+    from_tbf,
+    to_tbf,
 )
 from rnnedge.reference import cell_activations
 
@@ -79,22 +81,6 @@ class Built:
 
 
 # -- layout helpers --------------------------------------------------------------------------------
-def to_tbf(a: np.ndarray, axes: str) -> np.ndarray:
-    """A graph-layout array (axes letters T, B, F or T, B, D, H) as [T, B, F]; missing axes
-    count as size 1."""
-    order = "TBDH" if "D" in axes else "TBF"
-    for letter in order:
-        if letter not in axes:
-            a, axes = a[..., None], axes + letter
-    a = a.transpose([axes.index(c) for c in order])
-    return a.reshape(a.shape[0], a.shape[1], -1)
-
-
-def from_tbf(x: np.ndarray, axes: str) -> np.ndarray:
-    """[T, B, F] -> the graph layout given by axes (a permutation of T, B, F)."""
-    return np.ascontiguousarray(x.transpose(["TBF".index(c) for c in axes]))
-
-
 def _seed(name: str) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32(name.encode()))
 

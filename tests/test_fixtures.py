@@ -20,7 +20,7 @@ from rnnedge.converter import to_network
 from rnnedge.format import write_blob
 from rnnedge.model import Model, Stream
 from rnnedge.errors import UnsupportedOpError
-from rnnedge.layers import Network, Recurrent
+from rnnedge.layers import Network, Recurrent, from_tbf, to_tbf
 from rnnedge.reference import initial_state, run_network
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
@@ -28,26 +28,6 @@ INDEX = json.loads((FIXTURES / "index.json").read_text())
 GOOD = [e for e in INDEX if not e["error"]]
 REFUSED = [e for e in INDEX if e["error"]]
 TOL = 1e-5  # max abs error relative to the output's scale, max(1, max |expected|)
-
-
-# -- layouts: the graph's axes <-> the pipeline's [T, B, F] -------------------------------------
-def to_tbf(a: np.ndarray, axes: str) -> np.ndarray:
-    """A graph-layout array (letters T, B, F, or D and H for a split F) as [T, B, F]."""
-    order = "TBDH" if "D" in axes else "TBF"
-    for letter in order:
-        if letter not in axes:
-            a, axes = a[..., None], axes + letter
-    a = a.transpose([axes.index(c) for c in order])
-    return a.reshape(a.shape[0], a.shape[1], -1)
-
-
-def from_tbf(y: np.ndarray, axes: str, dirs: int) -> np.ndarray:
-    """[T, B, F] -> the graph layout `axes` (axes it lacks have size 1 and are dropped)."""
-    letters = "TBF"
-    if "D" in axes:
-        y, letters = y.reshape(y.shape[0], y.shape[1], dirs, -1), "TBDH"
-    y = y.transpose([letters.index(c) for c in axes if c in letters] + [letters.index(c) for c in letters if c not in axes])
-    return y.reshape(y.shape[: len(axes)])
 
 
 def out_dirs(net: Network) -> int:
