@@ -82,17 +82,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _load_npy(path: str):
-    import numpy as np
+    from .conversion import load_npy
 
-    try:
-        x = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise RnnedgeError(f"{path}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise RnnedgeError(f"{path}: not a .npy array ({e})") from None
-    if not isinstance(x, np.ndarray):
-        raise RnnedgeError(f"{path}: holds several arrays (.npz); give one .npy array")
-    return x
+    return load_npy(path, "input")
 
 
 def _stream_batch(model, x) -> int:

@@ -20,20 +20,25 @@ if TYPE_CHECKING:  # quantize.py is imported only when an integer format is aske
 Converted = Union[Network, "QNetwork"]
 
 
+def load_npy(path: str | os.PathLike, what: str = "input") -> np.ndarray:
+    """One array from a .npy file, or an InputError naming the file and what it was for."""
+    path = os.fspath(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such {what} file") from None
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: not a .npy array of {what} ({e})") from None
+    if not isinstance(data, np.ndarray):
+        raise InputError(f"{path}: holds several arrays (.npz); give one .npy array of {what}")
+    return data
+
+
 def load_calibration(calibration: np.ndarray | str | os.PathLike | None) -> np.ndarray | None:
     """Calibration inputs as an array: given as one, or as the path of a .npy file."""
     if calibration is None or isinstance(calibration, np.ndarray):
         return calibration
-    path = os.fspath(calibration)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such calibration file") from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: not a .npy array of calibration inputs ({e})") from None
-    if not isinstance(data, np.ndarray):
-        raise InputError(f"{path}: holds several arrays (.npz); give one .npy array of inputs")
-    return data
+    return load_npy(calibration, "calibration inputs")
 
 
 def convert(

@@ -72,7 +72,7 @@ def test_verify(blob, x_npy, capsys):
         (["info", "/nonexistent.rne"], "/nonexistent.rne: cannot read"),
         (["convert", "/nonexistent.onnx", "-o", "/tmp/x.rne"], "/nonexistent.onnx"),
         (["convert", str(EXAMPLE_ONNX), "--quant", "int4"], "quant='int4' is not a number format"),
-        (["run", "BLOB", "--input", "/nonexistent.npy"], "/nonexistent.npy: no such file"),
+        (["run", "BLOB", "--input", "/nonexistent.npy"], "/nonexistent.npy: no such input file"),
     ],
 )
 def test_user_errors_are_one_line(argv, message, blob, capsys):
