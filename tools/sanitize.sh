@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The C tests under AddressSanitizer + UndefinedBehaviorSanitizer (gcc and clang) and under
+# valgrind, then the cffi extension built with both sanitizers and the pytest suite run on it.
+# Any report fails the run (-fno-sanitize-recover, --error-exitcode).
+#
+#   tools/sanitize.sh            (needs the test dependencies: run inside the CI venv)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+command -v valgrind >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+
+echo "== C tests under ASan+UBSan"
+for cc in gcc clang; do
+  command -v "$cc" >/dev/null 2>&1 || continue
+  make -s -C csrc CC="$cc" asan | tail -n 1
+done
+
+echo "== C tests under valgrind"
+make -s -C csrc CC=gcc >/dev/null
+valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all \
+  csrc/build/gcc/test_rnnedge tests/data/c | tail -n 1
+
+echo "== pytest on an extension built with ASan+UBSan"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+git ls-files -z | xargs -0 cp --parents -t "$work"
+san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+(cd "$work" && RNNEDGE_CFLAGS="-std=c99 -O1 -g $san" LDFLAGS="$san" \
+  python setup.py -q build_ext --inplace >/dev/null 2>&1)
+preload="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+# CPython keeps its arenas to the end: leak reports would be noise, the other checks stay on.
+(cd "$work" && LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONPATH="$work" \
+  python -m pytest -q -p no:cacheprovider tests --ignore=tests/test_bench.py --ignore=tests/test_demo.py)
