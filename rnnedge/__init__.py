@@ -17,6 +17,7 @@ from .errors import (
     InputError,
     NotStreamableError,
     RnnedgeError,
+    StreamBusyError,
     UnsupportedOpError,
 )
 from .model import Model, Stream, load
@@ -30,6 +31,7 @@ __all__ = [
     "NotStreamableError",
     "RnnedgeError",
     "Stream",
+    "StreamBusyError",
     "UnsupportedOpError",
     "convert",
     "load",

@@ -32,3 +32,7 @@ class InputError(RnnedgeError, ValueError):
 
 class NotStreamableError(RnnedgeError):
     """The model reads the sequence backwards (bidirectional or reverse) and cannot be stepped."""
+
+
+class StreamBusyError(RnnedgeError, RuntimeError):
+    """A stream was used from a second thread while a first was inside a call on it."""

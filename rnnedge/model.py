@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import mmap
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
 from ._rnnedge import ffi, lib
 from . import fixedpoint
-from .errors import BlobError, InputError, NotStreamableError
+from .errors import BlobError, InputError, NotStreamableError, StreamBusyError
 from .format import Blob, describe, read_blob
 from .layers import from_tbf, to_tbf
 
@@ -281,6 +283,8 @@ class Stream:
         self._xp = ffi.NULL
         self._step = lib.rne_step
         self._qio = model._qio
+        lock = threading.Lock()  # not to wait on: to detect a second thread and refuse it
+        self._claim, self._release = lock.acquire, lock.release
 
     def _new_pool(self) -> tuple[np.ndarray, object, int]:
         """Step outputs are cut from blocks of _POOL arrays: cheaper than one allocation each.
@@ -304,7 +308,12 @@ class Stream:
         if i == _POOL:
             self._pool, self._pool_ptr, i = self._new_pool()
         self._pool_next = i + 1
-        self._step(self._cstream, xp, self._pool_ptr + i * self._y_bytes)
+        yp = self._pool_ptr + i * self._y_bytes
+        # Held only around the C call, which cannot raise: no try/finally on the hot path.
+        if not self._claim(False):
+            raise self._busy("step")
+        self._step(self._cstream, xp, yp)
+        self._release()
         y = self._pool[i]
         return y if self._y_layout is None else self._y_layout.from_internal(y)
 
@@ -317,7 +326,8 @@ class Stream:
             x = self._coerce(x)
         q = fixedpoint.quantize(x, self._qio[0])
         y = np.empty(self._y_shape, np.int16)
-        self._step(self._cstream, _from_buffer(q), _from_buffer(y))
+        with self._owned("step"):
+            self._step(self._cstream, _from_buffer(q), _from_buffer(y))
         y = fixedpoint.dequantize(y, self._qio[1])
         return y if self._y_layout is None else self._y_layout.from_internal(y)
 
@@ -351,35 +361,49 @@ class Stream:
         y = np.empty(shape, _F32 if self._qio is None else np.int16)
         if self._qio is not None:
             x = fixedpoint.quantize(x, self._qio[0])
-        _check(
-            lib.rne_run(
-                self._cstream,
-                _from_buffer(x),
-                steps,
-                _from_buffer(y),
-                _from_buffer(scratch),
-                len(scratch),
-            ),
-            what,
-        )
+        with self._owned("run"):
+            rc = lib.rne_run(
+                self._cstream, _from_buffer(x), steps, _from_buffer(y), _from_buffer(scratch), len(scratch)
+            )
+        _check(rc, what)
         if self._qio is not None:
             y = fixedpoint.dequantize(y, self._qio[1])
         return np.ascontiguousarray(model._out.from_internal(y))
 
     def reset(self) -> None:
         """Back to the model's initial state (its initial_h/initial_c, or zeros)."""
-        lib.rne_stream_reset(self._cstream)
+        with self._owned("reset"):
+            lib.rne_stream_reset(self._cstream)
 
     @property
     def state(self) -> dict[str, np.ndarray]:
-        """A copy of the recurrent state: name -> float32 [D, B, H] (h0, c0, h1, ... by recurrent
-        layer, or the names of the graph's state inputs, [layers * D, B, H] where one covers
-        several layers, as PyTorch's h0 does)."""
-        return self._views.get()
+        """A copy of the recurrent state: name -> [D, B, H] (h0, c0, h1, ... by recurrent layer, or
+        the names of the graph's state inputs, [layers * D, B, H] where one covers several layers,
+        as PyTorch's h0 does). float32 for f32 layers; for integer layers the stored integers:
+        h int16 (Q0.15), LSTM c int32 (Q11.20), see docs/quantization.md."""
+        with self._owned("state"):
+            return self._views.get()
 
     @state.setter
     def state(self, values: Mapping[str, np.ndarray]) -> None:
-        self._views.set(values, f"{self.model.name}.state")
+        with self._owned("state"):
+            self._views.set(values, f"{self.model.name}.state")
+
+    def _busy(self, what: str) -> StreamBusyError:
+        return StreamBusyError(
+            f"{self.model.name}.stream.{what}: another thread is using this stream right now; a "
+            "stream is one sequence: give each thread its own (Model.stream), they may run at once"
+        )
+
+    @contextmanager
+    def _owned(self, what: str) -> Iterator[None]:
+        """Hold the stream for one call; a second thread meanwhile gets StreamBusyError."""
+        if not self._claim(False):
+            raise self._busy(what)
+        try:
+            yield
+        finally:
+            self._release()
 
 
 def load(path: str | os.PathLike) -> Model:

@@ -250,3 +250,19 @@ def test_load_errors(tmp_path, blob, make, match):
     with pytest.raises(rnnedge.BlobError, match=match) as info:
         rnnedge.load(path)
     assert str(path) in str(info.value)
+
+
+def test_a_stream_busy_in_another_thread_is_refused():
+    """While one thread is inside a call on a stream (here: holding the stream as such a call
+    does), any other call on that stream is refused; the stream works again afterwards."""
+    model = model_of(BUILT["lstm_forward"])
+    s = model.stream(batch=2)
+    x = np.zeros((2, 3), np.float32)
+    assert s._claim(False)  # as rne_step in flight on another thread would
+    try:
+        for call in (lambda: s.step(x), lambda: s.run(x[None]), s.reset, lambda: s.state):
+            with pytest.raises(rnnedge.StreamBusyError, match="another thread is using this stream"):
+                call()
+    finally:
+        s._release()
+    assert s.step(x).shape == (1, 2, 5)
