@@ -266,3 +266,43 @@ def test_a_stream_busy_in_another_thread_is_refused():
     finally:
         s._release()
     assert s.step(x).shape == (1, 2, 5)
+
+
+def test_nan_and_inf_in_float_models_propagate(lstm):
+    """f32: a NaN input makes the outputs it reaches NaN (never a crash, never a finite guess);
+    +-inf saturates the gates like a huge finite value would, so outputs stay finite."""
+    model, built = lstm
+    x = graph_input(built).copy()
+    x[1, 0, 0] = np.nan
+    y = model.run(x)
+    assert np.isnan(y[1:, :, 0]).all() and not np.isnan(y[:1]).any() and not np.isnan(y[:, :, 1]).any()
+    x = graph_input(built).copy()
+    x[1, 0, 0], x[2, 1, 2] = np.inf, -np.inf
+    big = graph_input(built).copy()
+    big[1, 0, 0], big[2, 1, 2] = 1e30, -1e30
+    np.testing.assert_array_equal(model.run(x), model.run(big))
+
+
+def test_a_very_long_sequence(lstm):
+    model, built = lstm
+    x = np.random.default_rng(2).standard_normal((100_000, 2, 3)).astype(np.float32)
+    y = model.run(x)
+    s = model.stream(batch=2)
+    s.run(x[:60_000])
+    np.testing.assert_array_equal(s.run(x[60_000:]), y[60_000:])
+    assert np.isfinite(y).all()
+
+
+def test_unreadable_file(tmp_path, monkeypatch, blob):
+    path = tmp_path / "m.rne"
+    path.write_bytes(blob)
+    real_open = open
+
+    def refuse(p, *a, **k):
+        if str(p) == str(path):
+            raise PermissionError(13, "Permission denied", str(p))
+        return real_open(p, *a, **k)
+
+    monkeypatch.setattr("builtins.open", refuse)
+    with pytest.raises(rnnedge.BlobError, match="m.rne: permission denied"):
+        rnnedge.load(path)
