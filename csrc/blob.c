@@ -19,7 +19,9 @@
  *   f32 scale/zero point, data inside (RNE_ETRUNC)), unique names, no overlap  RNE_ETENSOR
  *   each layer record (op, fmt, flags, padding, clip, activations, features, params, tensors)
  *                                                            RNE_ELAYER / RNE_ESHAPE
- *   the chain of feature sizes, one TAKE_LAST, no cell after it   RNE_ESHAPE / RNE_ELAYER
+ *     an integer layer (fmt s16 / s8): blob_q.c, which also proves every q-tensor value
+ *   the chain of feature sizes, one TAKE_LAST, no cell after it, one family of number formats
+ *   (all f32 or all integer)                                 RNE_ESHAPE / RNE_ELAYER
  * All arithmetic on blob fields is done in uint64_t, so nothing can wrap, also where size_t has
  * 32 bits. Reads before the alignment check go through memcpy (the pointer may be misaligned).
  */
@@ -453,12 +455,12 @@ static int rne__check_layer_tensors(const rne_layer *l, const rne_tensor *ts, ui
     return RNE_OK;
 }
 
-static int rne__check_layer(const rne_layer *l, const rne_tensor *ts, uint32_t n_tensors)
+static int rne__check_layer(const rne_model *m, const rne_layer *l)
 {
     int rc;
     if (l->op < RNE_OP_DENSE || l->op > RNE_OP_LAYERNORM)
         return RNE_ELAYER;
-    if (l->fmt != RNE_FMT_F32)          /* the integer formats are not read yet */
+    if (l->fmt > RNE_FMT_S8)
         return RNE_ELAYER;
     if ((l->flags & ~RNE__LF_ALL) != 0)
         return RNE_ELAYER;
@@ -467,7 +469,9 @@ static int rne__check_layer(const rne_layer *l, const rne_tensor *ts, uint32_t n
     if ((rc = rne__check_flags(l)) != RNE_OK || (rc = rne__check_acts(l)) != RNE_OK ||
         (rc = rne__check_sizes(l)) != RNE_OK)
         return rc;
-    return rne__check_layer_tensors(l, ts, n_tensors);
+    if (l->fmt != RNE_FMT_F32)
+        return rne__check_layer_q(m, l);
+    return rne__check_layer_tensors(l, m->tensors, m->header->n_tensors);
 }
 
 /* The pipeline: sizes chain, at most one TAKE_LAST, no cell after it; fills the derived figures. */
@@ -483,6 +487,8 @@ static int rne__check_chain(rne_model *m)
         const uint32_t g = rne__gates(l->op);
         if (i > 0 && l->in_features != m->layers[i - 1].out_features)
             return RNE_ESHAPE;
+        if ((l->fmt == RNE_FMT_F32) != (m->layers[0].fmt == RNE_FMT_F32))
+            return RNE_ELAYER;          /* one pipeline passes floats or int16, not both */
         if (g != 0 && seen_last)
             return RNE_ELAYER;
         if (l->op == RNE_OP_TAKE_LAST) {
@@ -540,7 +546,7 @@ int rne_model_load(const void *blob, size_t size, rne_model *model)
     if ((rc = rne__check_tensors(m.tensors, &h)) != RNE_OK)
         return rc;
     for (i = 0; i < h.n_layers; i++)
-        if ((rc = rne__check_layer(&m.layers[i], m.tensors, h.n_tensors)) != RNE_OK)
+        if ((rc = rne__check_layer(&m, &m.layers[i])) != RNE_OK)
             return rc;
     if ((rc = rne__check_chain(&m)) != RNE_OK)
         return rc;

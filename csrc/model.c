@@ -7,10 +7,13 @@
  * caller's x and the last writes the caller's y directly.
  *
  * Scratch for `steps` x `batch` (each block 16-byte aligned, sizes in floats):
- *   buf[0], buf[1]  rows * max_features each (only as many as n_layers - 1 needs, at most 2)
- *   work            max over recurrent layers of rne__rnn_work(layer, steps, batch)
+ *   buf[0], buf[1]  rows * max_features values each (only as many as n_layers - 1 needs, at most
+ *                   2); values are float, or int16 in an integer model
+ *   work            max over layers of their work space: f32 recurrent layers rne__rnn_work,
+ *                   integer layers rne__q_work_bytes (layers_q.c)
  * State: per recurrent layer in order, h [D][batch][H] then (LSTM) c [D][batch][H], each block
- * rounded up to 16 bytes, elements in the layer's storage type (f32: float).
+ * rounded up to 16 bytes, elements in the layer's storage type (f32: float; integer: h int16,
+ * c int32).
  * Every size is computed with overflow checks, so the kernels' index arithmetic cannot wrap.
  */
 #include <string.h>
@@ -37,28 +40,36 @@ static size_t rne__round4_checked(size_t n, int *ok)
     return rne__round4(n);
 }
 
-/* Bytes of one state element. The layer's number format decides; every format read so far
- * (f32) keeps floats, the integer formats will pick theirs here by l->fmt. */
-static size_t rne__state_elem(const rne_layer *l)
+/* Bytes of one h (c: 1) state element: the layer's number format decides (f32: float; integer:
+ * h int16, c int32). */
+static size_t rne__state_elem(const rne_layer *l, int c)
 {
-    (void)l;
-    return sizeof(float);
+    if (l->fmt == RNE_FMT_F32)
+        return sizeof(float);
+    return c ? sizeof(int32_t) : sizeof(int16_t);
 }
 
 /* The state block of one layer in bytes: h, then (LSTM) c at *c_off, each rounded up to 16
  * bytes; 0 for a stateless layer. */
 static size_t rne__state_bytes(const rne_layer *l, size_t batch, size_t *c_off, int *ok)
 {
-    size_t hblock;
+    size_t n, hblock;
     *c_off = 0;
     if (rne__gates(l->op) == 0)
         return 0;
-    hblock = rne__mad(rne__mad(rne__dirs(l), batch, 0, ok), l->hidden, 0, ok);
-    hblock = rne__mad(hblock, rne__state_elem(l), 15, ok) & ~(size_t)15;
+    n = rne__mad(rne__mad(rne__dirs(l), batch, 0, ok), l->hidden, 0, ok);
+    hblock = rne__mad(n, rne__state_elem(l, 0), 15, ok) & ~(size_t)15;
     if (l->op != RNE_OP_LSTM)
         return hblock;
     *c_off = hblock;
-    return rne__mad(hblock, 2, 0, ok);
+    return rne__mad(1, hblock, rne__mad(n, rne__state_elem(l, 1), 15, ok) & ~(size_t)15, ok);
+}
+
+/* Bytes of one value passed between layers: float, or int16 in an integer model (rne_model_load
+ * proved that every layer of a model has the first layer's family of formats). */
+static size_t rne__value_size(const rne_model *m)
+{
+    return m->layers[0].fmt == RNE_FMT_F32 ? sizeof(float) : sizeof(int16_t);
 }
 
 /* Floats of work space for a recurrent layer (layout in rne_internal.h, rne__call.work) */
@@ -112,14 +123,21 @@ static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratc
     uint32_t i;
     int ok = 1;
     const size_t rows = rne__mad(steps, batch, 0, &ok);
-    p->buf = rne__round4_checked(rne__mad(rows, m->max_features, 0, &ok), &ok);
+    const size_t values = rne__mad(rows, m->max_features, 0, &ok);
+    /* in floats: int16 values take half as many, rounded up */
+    const size_t floats = rne__value_size(m) == sizeof(float) ? values : values / 2 + values % 2;
+    p->buf = rne__round4_checked(floats, &ok);
     p->nbuf = m->n_layers >= 3 ? 2u : m->n_layers - 1u;
     p->work = 0;
-    for (i = 0; i < m->n_layers; i++)
-        if (rne__gates(m->layers[i].op) != 0) {
-            const size_t w = rne__rnn_work(&m->layers[i], steps, batch, &ok);
-            p->work = w > p->work ? w : p->work;
-        }
+    for (i = 0; i < m->n_layers; i++) {
+        const rne_layer *l = &m->layers[i];
+        size_t w = 0;
+        if (l->fmt != RNE_FMT_F32)
+            w = rne__round4_checked(rne__q_work_bytes(l, rows, &ok) / sizeof(float), &ok);
+        else if (rne__gates(l->op) != 0)
+            w = rne__rnn_work(l, steps, batch, &ok);
+        p->work = w > p->work ? w : p->work;
+    }
     p->total = rne__mad(p->buf, p->nbuf, p->work, &ok);
     p->total = p->total == 0 ? 4u : p->total;         /* never 0: 0 means an error */
     p->total = rne__mad(p->total, sizeof(float), 0, &ok);
@@ -163,18 +181,27 @@ int rne_stream_init(rne_stream *stream, const rne_model *model, uint32_t batch,
     return RNE_OK;
 }
 
-/* Fill [D][batch][H] from a [D][H] tensor (broadcast over the batch) or with zeros. */
-static void rne__fill_state(float *dst, const float *init, size_t d, size_t batch, size_t h)
+/* Fill [D][batch][H] elements of `elem` bytes from a [D][H] tensor (broadcast over the batch)
+ * or with zeros. */
+static void rne__fill_state(uint8_t *dst, const uint8_t *init, size_t d, size_t batch, size_t h,
+                            size_t elem)
 {
+    const size_t row = h * elem;
     size_t i, b;
     for (i = 0; i < d; i++)
         for (b = 0; b < batch; b++) {
-            float *row = dst + (i * batch + b) * h;
             if (init != NULL)
-                memcpy(row, init + i * h, h * sizeof(float));
+                memcpy(dst + (i * batch + b) * row, init + i * row, row);
             else
-                memset(row, 0, h * sizeof(float));
+                memset(dst + (i * batch + b) * row, 0, row);
         }
+}
+
+/* A layer's tensor by role as bytes, NULL if absent. */
+static const uint8_t *rne__tensor_bytes(const rne_model *m, const rne_layer *l, int role)
+{
+    const int32_t k = l->tensor[role];
+    return k < 0 ? NULL : m->blob + m->tensors[k].offset;
 }
 
 void rne_stream_reset(rne_stream *stream)
@@ -193,12 +220,12 @@ void rne_stream_reset(rne_stream *stream)
         const size_t n = rne__state_bytes(l, stream->batch, &c_off, &ok);
         if (n == 0)
             continue;
-        /* The layer's fmt decides the state's storage type; f32 is the only one read so far. */
-        rne__fill_state((float *)(void *)state, rne__tensor_f32(m, l, RNE_T_H0), rne__dirs(l),
-                        stream->batch, l->hidden);
+        /* H0 and C0 have the state's element types (proved by rne_model_load) */
+        rne__fill_state(state, rne__tensor_bytes(m, l, RNE_T_H0), rne__dirs(l), stream->batch,
+                        l->hidden, rne__state_elem(l, 0));
         if (l->op == RNE_OP_LSTM)
-            rne__fill_state((float *)(void *)(state + c_off), rne__tensor_f32(m, l, RNE_T_C0),
-                            rne__dirs(l), stream->batch, l->hidden);
+            rne__fill_state(state + c_off, rne__tensor_bytes(m, l, RNE_T_C0), rne__dirs(l),
+                            stream->batch, l->hidden, rne__state_elem(l, 1));
         state += n;
     }
 }
@@ -233,6 +260,10 @@ static void rne__pipeline(const rne_stream *s, const void *x, void *y, size_t st
         case RNE_FMT_F32:
             rne__layer_f32(&k);
             break;
+        case RNE_FMT_S16:
+        case RNE_FMT_S8:
+            rne__layer_q(&k);
+            break;
         default:        /* refused by rne_model_load */
             break;
         }
@@ -248,7 +279,8 @@ int rne_step(rne_stream *stream, const void *x, void *y)
     if (stream == NULL || !rne__model_ok(stream->model) || stream->state == NULL ||
         stream->scratch == NULL || x == NULL || y == NULL)
         return RNE_EARG;
-    if (!rne__aligned(x, sizeof(float)) || !rne__aligned(y, sizeof(float)))
+    if (!rne__aligned(x, rne__value_size(stream->model)) ||
+        !rne__aligned(y, rne__value_size(stream->model)))
         return RNE_ESIZE;
     if (!stream->model->streamable)
         return RNE_ESTREAM;
@@ -269,8 +301,9 @@ int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
     need = rne_scratch_size(stream->model, stream->batch, steps);
     if (need == 0)
         return RNE_EARG;                              /* steps * batch too large to address */
-    if (!rne__aligned(x, sizeof(float)) || !rne__aligned(y, sizeof(float)) ||
-        !rne__aligned(scratch, 16) || scratch_size < need)
+    if (!rne__aligned(x, rne__value_size(stream->model)) ||
+        !rne__aligned(y, rne__value_size(stream->model)) || !rne__aligned(scratch, 16) ||
+        scratch_size < need)
         return RNE_ESIZE;
     rne__pipeline(stream, x, y, steps, scratch);
     return RNE_OK;

@@ -3,7 +3,8 @@
  *
  * Layer kernels come per number format. A kernel trusts everything rne_model_load proved; its
  * sizes arrive as size_t already checked against overflow by rne_scratch_size/rne_state_size.
- * The integer formats add files beside these (lstm_s16.c, ...) and a case in model.c's dispatch.
+ * The integer formats (s16, s8) have their own files (*_q.c, qvec.h) and a case in model.c's
+ * dispatch.
  */
 #ifndef RNE_INTERNAL_H
 #define RNE_INTERNAL_H
@@ -46,8 +47,9 @@ static inline size_t rne__round4(size_t n)
  *          in: the state before the sequence, out: after it (a backward direction "ends" after
  *          step 0). NULL for the other ops.
  *   work   recurrent layers: the input projection of all steps * batch rows for one direction
- *          (G*H floats each), then, for GRU, a [batch][H] block at rne__round4(rows * 3H); sized
- *          with overflow checks by model.c, so the kernels' index arithmetic cannot wrap. */
+ *          (G*H floats each), then, for GRU, a [batch][H] block at rne__round4(rows * 3H); an
+ *          integer layer's blocks are in qvec.h (rne__qwork). Sized with overflow checks by
+ *          model.c, so the kernels' index arithmetic cannot wrap. */
 typedef struct rne__call {
     const rne_model *model;
     const rne_layer *layer;
@@ -65,6 +67,18 @@ void rne__layer_f32(const rne__call *k);
 void rne__lstm_f32(const rne__call *k);
 void rne__gru_f32(const rne__call *k);
 void rne__rnn_f32(const rne__call *k);
+
+/* The integer formats (fmt s16 / s8; every layer of an integer model has one): layers_q.c
+ * dispatches on op; lstm_q.c, gru_q.c, rnn_q.c, qvec.h hold the rest. x and y are int16. */
+void rne__layer_q(const rne__call *k);
+
+/* Bytes of work space an integer layer needs for `rows` = steps * batch rows (layers_q.c);
+ * 0 and *ok = 0 on size_t overflow. */
+size_t rne__q_work_bytes(const rne_layer *l, size_t rows, int *ok);
+
+/* rne_model_load's checks of an integer layer (blob_q.c): its op and activations, tensor roles,
+ * dtypes and shapes, and every q-tensor value the step path relies on. */
+int rne__check_layer_q(const rne_model *m, const rne_layer *l);
 
 /* proj[r][j] = wb[j] + (j < nrb ? rb[j] : 0) + sum_p x[r][p] wt[p][j] for r < rows, j < n: the
  * input projection of a cell (wb, rb may be NULL). Shared by the f32 cells. */

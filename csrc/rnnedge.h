@@ -65,7 +65,9 @@ enum {
     RNE_OP_LAYERNORM = 8
 };
 
-/* Number formats (rne_layer.fmt). */
+/* Number formats (rne_layer.fmt). A model is f32 throughout, or integer throughout (s16 and s8
+ * layers may mix; docs/quantization.md). An integer model takes and gives int16 values at the
+ * scales in the blob metadata's "qio" key, and computes in integers only. */
 enum { RNE_FMT_F32 = 0, RNE_FMT_S16 = 1, RNE_FMT_S8 = 2 };
 
 /* Tensor dtypes (rne_tensor.dtype). */
@@ -99,9 +101,11 @@ enum {
     RNE_ACT_LOGSOFTMAX = 14
 };
 
-/* Tensor roles (index into rne_layer.tensor). */
+/* Tensor roles (index into rne_layer.tensor). Q and LUT belong to the integer formats: a layer's
+ * int32 parameters (multipliers, shifts, clamps) and an activation layer's int16[257] table. */
 enum {
-    RNE_T_W = 0, RNE_T_R = 1, RNE_T_B = 2, RNE_T_P = 3, RNE_T_H0 = 4, RNE_T_C0 = 5
+    RNE_T_W = 0, RNE_T_R = 1, RNE_T_B = 2, RNE_T_P = 3, RNE_T_H0 = 4, RNE_T_C0 = 5,
+    RNE_T_Q = 6, RNE_T_LUT = 7
 };
 
 /* On-blob records, read in place (docs/format.md has a comment on every field). */
@@ -187,7 +191,9 @@ int rne_model_load(const void *blob, size_t size, rne_model *model);
 const char *rne_strerror(int code);
 
 /* Bytes of state for `batch` streams; 0 on arithmetic overflow or batch == 0. At least 16 even
- * for a model without recurrent layers, so that 0 always means an error. */
+ * for a model without recurrent layers, so that 0 always means an error. Per recurrent layer:
+ * h [D][batch][H] (f32: float; integer: int16), then for LSTM c [D][batch][H] (f32: float;
+ * integer: int32 Q11.20), each block starting at a multiple of 16 bytes. */
 size_t rne_state_size(const rne_model *model, uint32_t batch);
 
 /* Byte offset of layer `layer`'s state (h block, then c block for LSTM) within the state buffer
@@ -206,21 +212,23 @@ int rne_stream_init(rne_stream *stream, const rne_model *model, uint32_t batch,
 /* Set the state to the model's initial state (its H0/C0 tensors, or zeros). */
 void rne_stream_reset(rne_stream *stream);
 
-/* One timestep for all B streams: x float[B][in_features] -> y float[B][out_features]. For a
- * many-to-one model y is what rne_run would give if the sequence ended at this step (exactly: a
- * step is a one-step rne_run, so a TAKE_LAST with split < F takes every feature from this step).
- * Returns RNE_ESTREAM (and leaves state and y untouched) if the model is not streamable, RNE_EARG
- * for NULL pointers, RNE_ESIZE if x or y is not float-aligned. x and y must not overlap. Stepping
+/* One timestep for all B streams: x float[B][in_features] -> y float[B][out_features]; for an
+ * integer model x int16[B][in_features] at the input scale -> y int16[B][out_features] at the
+ * output scale (the scales are in the metadata key "qio"). For a many-to-one model y is what
+ * rne_run would give if the sequence ended at this step (exactly: a step is a one-step rne_run,
+ * so a TAKE_LAST with split < F takes every feature from this step). Returns RNE_ESTREAM (and
+ * leaves state and y untouched) if the model is not streamable, RNE_EARG for NULL pointers,
+ * RNE_ESIZE if x or y is not aligned to its element type. x and y must not overlap. Stepping
  * gives the same bits as one rne_run over the same steps. */
 int rne_step(rne_stream *stream, const void *x, void *y);
 
 /* `steps` timesteps: x float[steps][B][in_features] -> y float[steps][B][out_features], or
- * y float[1][B][out_features] for a many-to-one model. Starts from the stream's state and leaves
- * the final state in it (for a backward direction, "start" is step steps-1). `scratch` must hold
- * rne_scratch_size(model, B, steps) bytes, 16-byte aligned. steps == 0 is a no-op, except for a
- * many-to-one model, where it is RNE_EARG (there is no last step). RNE_EARG also for NULL
- * pointers; RNE_ESIZE for a small or misaligned scratch, or x / y not float-aligned. x and y must
- * not overlap. */
+ * y float[1][B][out_features] for a many-to-one model (int16 for an integer model, as for
+ * rne_step). Starts from the stream's state and leaves the final state in it (for a backward
+ * direction, "start" is step steps-1). `scratch` must hold rne_scratch_size(model, B, steps)
+ * bytes, 16-byte aligned. steps == 0 is a no-op, except for a many-to-one model, where it is
+ * RNE_EARG (there is no last step). RNE_EARG also for NULL pointers; RNE_ESIZE for a small or
+ * misaligned scratch, or x / y not aligned to their element type. x and y must not overlap. */
 int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
             void *scratch, size_t scratch_size);
 /* cdef-end */

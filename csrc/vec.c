@@ -1,10 +1,14 @@
 /*
- * vec.c - scalar C99 float32 primitives (contract in vec.h).
+ * vec.c - float32 primitives (contract in vec.h): the scalar C99 reference, and the names the
+ * kernels call, taken from the SIMD variant compiled in (vec_avx512.h, vec_avx2.h, vec_neon.h)
+ * or from the reference.
  *
- * Vectorization without -O3 or intrinsics: gcc -O2 only vectorizes loops whose trip count is a
- * known multiple of the vector width, so every hot loop runs over fixed blocks of RNE__BLK
- * elements plus a scalar tail. A vector instruction rounds exactly like its scalar form, so an
- * element's bits do not depend on whether it fell in a block or in the tail.
+ * The reference vectorizes without -O3 or intrinsics: gcc -O2 only vectorizes loops whose trip
+ * count is a known multiple of the vector width, so every hot loop runs over fixed blocks of
+ * RNE__BLK elements plus a scalar tail. A vector instruction rounds exactly like its scalar form,
+ * so an element's bits do not depend on whether it fell in a block or in the tail. Contraction
+ * of a * b + c into a fused multiply-add would change the reference's bits: gcc never contracts
+ * in ISO C mode (-std=c99); clang would by default, hence the pragma.
  */
 #include "vec.h"
 
@@ -13,6 +17,22 @@
 #include <string.h>
 
 #include "rnnedge.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#if defined(RNE_NO_SIMD)
+#define RNE__SIMD_NAME "scalar"
+#elif defined(__AVX512F__) && defined(__FMA__)
+#include "vec_avx512.h"
+#elif defined(__AVX2__) && defined(__FMA__)
+#include "vec_avx2.h"
+#elif defined(__ARM_NEON)
+#include "vec_neon.h"
+#else
+#define RNE__SIMD_NAME "scalar"
+#endif
 
 #define RNE__BLK 16     /* elements per fixed block: a 64-byte cache line of floats */
 #define RNE__COLS 512   /* gemm column panel: keeps a panel of wt in L1/L2 across the rows */
@@ -61,8 +81,8 @@ static void rne__gemm_row(float *restrict c, const float *restrict x, const floa
     }
 }
 
-void rne__f32_gemm_acc(float *c, size_t ldc, const float *x, size_t ldx,
-                       const float *wt, size_t ldw, size_t m, size_t n, size_t k)
+void rne__f32_gemm_acc_scalar(float *c, size_t ldc, const float *x, size_t ldx,
+                              const float *wt, size_t ldw, size_t m, size_t n, size_t k)
 {
     /* Column panels: a panel of wt (k x RNE__COLS) stays in cache while every row uses it, so the
      * whole of wt is streamed from memory once per call, not once per row. With few rows there is
@@ -165,17 +185,7 @@ static inline float rne__tanh(float x)
     return rne__keep_nan(xb, rne__float(mag | (xb & 0x80000000u)));
 }
 
-float rne__f32_sigmoid1(float x)
-{
-    return rne__sigmoid(x);
-}
-
-float rne__f32_tanh1(float x)
-{
-    return rne__tanh(x);
-}
-
-void rne__f32_sigmoid(float *x, size_t n)
+void rne__f32_sigmoid_scalar(float *x, size_t n)
 {
     size_t i = 0, u;
     for (; i + RNE__BLK <= n; i += RNE__BLK) {
@@ -187,7 +197,7 @@ void rne__f32_sigmoid(float *x, size_t n)
         x[i] = rne__sigmoid(x[i]);
 }
 
-void rne__f32_tanh(float *x, size_t n)
+void rne__f32_tanh_scalar(float *x, size_t n)
 {
     size_t i = 0, u;
     for (; i + RNE__BLK <= n; i += RNE__BLK) {
@@ -198,6 +208,72 @@ void rne__f32_tanh(float *x, size_t n)
     for (; i < n; i++)
         x[i] = rne__tanh(x[i]);
 }
+
+/* ---- the names the kernels call: the SIMD variant's, or the reference's ---------------------- */
+
+const char *rne__f32_simd(void)
+{
+    return RNE__SIMD_NAME;
+}
+
+#ifdef RNE__SIMD_GEMM
+void rne__f32_gemm_acc(float *c, size_t ldc, const float *x, size_t ldx,
+                       const float *wt, size_t ldw, size_t m, size_t n, size_t k)
+{
+    RNE__SIMD_GEMM(c, ldc, x, ldx, wt, ldw, m, n, k);
+}
+#else
+void rne__f32_gemm_acc(float *c, size_t ldc, const float *x, size_t ldx,
+                       const float *wt, size_t ldw, size_t m, size_t n, size_t k)
+{
+    rne__f32_gemm_acc_scalar(c, ldc, x, ldx, wt, ldw, m, n, k);
+}
+#endif
+
+#ifdef RNE__SIMD_SIGMOID
+void rne__f32_sigmoid(float *x, size_t n)
+{
+    RNE__SIMD_SIGMOID(x, n);
+}
+
+void rne__f32_tanh(float *x, size_t n)
+{
+    RNE__SIMD_TANH(x, n);
+}
+
+/* One element through the same lanes as the vector version. */
+float rne__f32_sigmoid1(float x)
+{
+    RNE__SIMD_SIGMOID(&x, 1);
+    return x;
+}
+
+float rne__f32_tanh1(float x)
+{
+    RNE__SIMD_TANH(&x, 1);
+    return x;
+}
+#else
+void rne__f32_sigmoid(float *x, size_t n)
+{
+    rne__f32_sigmoid_scalar(x, n);
+}
+
+void rne__f32_tanh(float *x, size_t n)
+{
+    rne__f32_tanh_scalar(x, n);
+}
+
+float rne__f32_sigmoid1(float x)
+{
+    return rne__sigmoid(x);
+}
+
+float rne__f32_tanh1(float x)
+{
+    return rne__tanh(x);
+}
+#endif
 
 void rne__f32_clip(float *x, size_t n, float lim)
 {

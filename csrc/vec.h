@@ -1,15 +1,34 @@
 /*
- * vec.h - the float32 vector primitives every f32 kernel is built from (scalar C99, vec.c).
+ * vec.h - the float32 vector primitives every f32 kernel is built from.
  *
- * A SIMD variant (vec_neon.c, vec_avx2.c, ...) defines the same names with the same contract and
- * replaces vec.c's definition of a name under one #if; the kernels never change.
+ * vec.c holds the scalar C99 reference (the *_scalar names below, always compiled) and defines
+ * the names the kernels call from one of these variants, chosen at compile time by one #if:
+ *   vec_avx512.h  x86-64 with AVX-512F and FMA (-mavx512f -mfma)
+ *   vec_avx2.h    x86-64 with AVX2 and FMA     (-mavx2 -mfma)
+ *   vec_neon.h    ARM with Advanced SIMD       (every aarch64; ARMv7 with -mfpu=neon-vfpv4 / neon)
+ *   scalar        anything else, or when built with -DRNE_NO_SIMD
+ * rne__f32_simd() names the variant compiled in; csrc/Makefile and rnnedge/_build.py pick the
+ * flags for the machine they build on. The kernels never change with the variant.
  *
- * Contract shared by all of them:
+ * Contract shared by all variants:
  * - Deterministic: a result depends only on the operands, never on where an element sits in a
- *   vector, on how many rows one call covers, or on the batch size. rne_step (T = 1) and rne_run
- *   (T steps) therefore give the same bits, and so do batch B and B single streams.
- * - Sums run in the order written (no reassociation, no -ffast-math); scalar tails compute each
- *   element with exactly the operations of the blocked body.
+ *   vector, on how many rows or columns one call covers, or on the batch size. rne_step (T = 1)
+ *   and rne_run (T steps) therefore give the same bits, and so do batch B and B single streams.
+ * - Sums run in the order written (no reassociation, no -ffast-math): each element of a product
+ *   is c, then + x[0] w[0], + x[1] w[1], ... in that order, in every variant.
+ * - How a SIMD variant may differ from the reference (csrc/tests/test_vec.c checks each on the
+ *   same operands, and each against a plain loop with its own rounding, bit for bit):
+ *     gemm_acc  AVX-512, AVX2, aarch64 and ARMv7+FMA fuse each multiply-add (one rounding, not
+ *               two) and so agree with each other bit for bit; ARMv7 without FMA multiplies and
+ *               adds like the reference but flushes subnormals to zero (AArch32 NEON always
+ *               does). |simd - scalar| <= 2 (k + 1) 2^-24 (|c| + sum_p |x[p] w[p]|), the
+ *               rounding-error bound of either sum, twice.
+ *     sigmoid,  the reference's method and constants evaluated with fused multiply-adds:
+ *     tanh      within 1.2e-7 of the reference (over all 2^32 floats on AVX2: 1.19e-7; the same
+ *               bits on AVX2, AVX-512 and aarch64), 2e-7 on ARMv7+FMA, whose vector divide is a
+ *               refined reciprocal; as accurate as the reference against the exact function.
+ *               ARMv7 without FMA uses the reference. The one-element versions go through the
+ *               same lanes as the vector ones, so the two always agree bit for bit.
  * - libm is used only for ELU (expm1f), SOFTPLUS (expf, log1pf), softmax / log-softmax (expf,
  *   logf) and, outside this file, LayerNorm (sqrtf). Sigmoid and tanh, which dominate the cells,
  *   are our own branch-free approximations (vec.c documents them): max abs error under 1e-7 over
@@ -23,7 +42,7 @@
 
 /* c[i][j] += sum over p = 0..k-1, in that order, of x[i][p] * wt[p][j], for i < m, j < n.
  * Row strides (in floats): c ldc, x ldx, wt ldw. wt is a transposed weight matrix: row p holds
- * the weights of input p for every output j. c must not overlap x or wt. */
+ * the weights of input p for every output j. c must not overlap x or wt. No alignment needed. */
 void rne__f32_gemm_acc(float *c, size_t ldc, const float *x, size_t ldx,
                        const float *wt, size_t ldw, size_t m, size_t n, size_t k);
 
@@ -36,6 +55,17 @@ void rne__f32_tanh(float *x, size_t n);
 /* One element of the two functions above (same bits as the vector versions). */
 float rne__f32_sigmoid1(float x);
 float rne__f32_tanh1(float x);
+
+/* The scalar reference of the three primitives a SIMD variant replaces: always compiled, so that
+ * a test can run both on the same operands. Each multiply-add is a multiply, then an add. */
+void rne__f32_gemm_acc_scalar(float *c, size_t ldc, const float *x, size_t ldx,
+                              const float *wt, size_t ldw, size_t m, size_t n, size_t k);
+void rne__f32_sigmoid_scalar(float *x, size_t n);
+void rne__f32_tanh_scalar(float *x, size_t n);
+
+/* The variant compiled in: "avx512+fma", "avx2+fma", "neon-aarch64", "neon-armv7+fma",
+ * "neon-armv7" or "scalar". */
+const char *rne__f32_simd(void);
 
 /* x[i] = min(lim, max(-lim, x[i])), in place (NaN stays NaN). */
 void rne__f32_clip(float *x, size_t n, float lim);

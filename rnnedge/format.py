@@ -1,9 +1,11 @@
 """The .rne blob, format version 1 (docs/format.md): constants, writer, pure-Python reader.
 
-`write_blob(net)` turns a `Network` (ONNX layout, rnnedge/layers.py) into blob bytes;
-`save_blob(net, path)` writes them atomically; `read_blob(data)` checks a blob in a fixed order and
-returns a `Blob` whose tensor arrays are numpy views into `data` (no copy); `to_network(blob)`
-rebuilds the Network; `describe(blob)` is the table `rnnedge info` prints.
+`write_blob(net)` turns a `Network` (ONNX layout, rnnedge/layers.py) into blob bytes, or a
+`QNetwork` (rnnedge/quantize.py) into an integer blob; `save_blob(net, path)` writes them
+atomically; `read_blob(data)` checks a blob in a fixed order and returns a `Blob` whose tensor
+arrays are numpy views into `data` (no copy); `to_network(blob)` rebuilds the Network of an f32
+blob and `to_qnetwork(blob)` the QNetwork of an integer one; `describe(blob)` is the table
+`rnnedge info` prints. The integer layers' part lives in rnnedge/format_int.py.
 
 Needs only numpy: no onnx import here (the `info` command and the runtime use this module).
 """
@@ -18,11 +20,14 @@ import os
 import secrets
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
 from .errors import BlobError, ConvertError
+
+if TYPE_CHECKING:  # quantize.py (numpy only) is imported when an integer blob is written or read
+    from .quantize import QNetwork
 from .layers import (
     ACTIVATIONS,
     CELL_ACTIVATIONS,
@@ -91,10 +96,10 @@ ACT_USES_ALPHA = {
 }  # fmt: skip
 ACT_USES_BETA = {"ScaledTanh", "HardSigmoid", "Affine", "Clip"}
 
-# tensor roles (rne_layer.tensor index) and their names per op
-T_W, T_R, T_B, T_P, T_H0, T_C0 = range(6)
+# tensor roles (rne_layer.tensor index) and their names per op; Q and LUT: integer layers only
+T_W, T_R, T_B, T_P, T_H0, T_C0, T_Q, T_LUT = range(8)
 N_ROLES = 8
-ROLE_NAMES = {T_W: "W", T_R: "R", T_B: "B", T_P: "P", T_H0: "H0", T_C0: "C0"}
+ROLE_NAMES = {T_W: "W", T_R: "R", T_B: "B", T_P: "P", T_H0: "H0", T_C0: "C0", T_Q: "q", T_LUT: "lut"}
 LAYERNORM_ROLE_NAMES = {T_W: "gamma", T_B: "beta"}
 
 _HEADER = struct.Struct("<4s11I4I")
@@ -275,15 +280,17 @@ class _Builder:
         self.layers: list[_LayerOut] = []
         self.tensors: list[_TensorOut] = []
 
-    def tensor(self, rec: _LayerOut, role: int, a: np.ndarray | None, name: str = "") -> None:
-        """Store `a` (if present) as the float32 tensor for `role` of the layer being built,
-        named "l<layer>.<role name>"."""
+    def tensor(self, rec: _LayerOut, role: int, a: np.ndarray | None, name: str = "",
+               dtype: int = DT_F32, scale: float = 0.0) -> None:  # fmt: skip
+        """Store `a` (if present) as the tensor for `role` of the layer being built, named
+        "l<layer>.<role name>", converted to `dtype` (f32 unless an integer layer says)."""
         if a is None:
             return
         name = f"l{len(self.layers)}.{name or ROLE_NAMES[role]}"
         assert len(name) <= NAME_LEN and name.isascii()
         rec.tensor[role] = len(self.tensors)
-        self.tensors.append(_TensorOut(name, np.ascontiguousarray(a, dtype="<f4")))
+        data = np.ascontiguousarray(a, dtype=DTYPES[dtype][1])
+        self.tensors.append(_TensorOut(name, data, dtype, scale))
 
     def set_act(self, rec: _LayerOut, d: int, k: int, act: Act) -> None:
         rec.act[d][k] = ACT_CODES[act.kind]
@@ -389,38 +396,55 @@ def metadata(net: Network) -> dict[str, Any]:
     return meta
 
 
-def write_blob(net: Network, alignment: int = 64) -> bytes:
-    """The blob (format v1) holding `net`. Raises ConvertError, naming the layer, for anything the
-    format cannot hold. Only the f32 number format is written so far."""
-    if not (isinstance(alignment, int) and MIN_ALIGN <= alignment <= MAX_ALIGN
-            and alignment & (alignment - 1) == 0):  # fmt: skip
-        raise ConvertError(
-            f"alignment must be a power of two in {MIN_ALIGN}..{MAX_ALIGN}, got {alignment}"
-        )
-    check_network(net)
-    if net.quant != "f32":
-        raise ConvertError(f"number format {net.quant!r} is not written yet; only 'f32' is")
-    if len(net.layers) > MAX_LAYERS:
-        raise ConvertError(
-            f"the network has {len(net.layers)} layers; a blob holds at most {MAX_LAYERS}"
-        )
+def check_state(net: Network) -> None:
+    """Each state spec names an h (or an LSTM's c) of a recurrent layer of `net`."""
     for s in net.state:
         layer = net.layers[s.layer] if 0 <= s.layer < len(net.layers) else None
         if not isinstance(layer, Recurrent) or s.kind not in ("h", "c") or (
             s.kind == "c" and layer.cell != "lstm"
         ):
             raise ConvertError(f"state {s.name!r}: layer {s.layer} has no {s.kind!r} state")
+
+
+def metadata_bytes(meta: dict[str, Any]) -> bytes:
     try:
-        meta = json.dumps(metadata(net), separators=(",", ":"), allow_nan=False).encode("utf-8")
+        return json.dumps(meta, separators=(",", ":"), allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as e:
         raise ConvertError(f"the model's metadata cannot be stored as JSON: {e}") from None
+
+
+def write_blob(net: Network | QNetwork, alignment: int = 64) -> bytes:
+    """The blob (format v1) holding `net`: a float Network in f32, or a QNetwork (quantize.py)
+    in its integer format (rnnedge/format_int.py). Raises ConvertError, naming the layer, for
+    anything the format cannot hold."""
+    if not (isinstance(alignment, int) and MIN_ALIGN <= alignment <= MAX_ALIGN
+            and alignment & (alignment - 1) == 0):  # fmt: skip
+        raise ConvertError(
+            f"alignment must be a power of two in {MIN_ALIGN}..{MAX_ALIGN}, got {alignment}"
+        )
+    if not isinstance(net, Network):
+        from .format_int import write_qblob
+
+        return write_qblob(net, alignment)
+    check_network(net)
+    if net.quant != "f32":
+        raise ConvertError(
+            f"number format {net.quant!r} is not written from a float Network: quantize it "
+            "(rnnedge.quantize.quantize_network) and write the QNetwork"
+        )
+    if len(net.layers) > MAX_LAYERS:
+        raise ConvertError(
+            f"the network has {len(net.layers)} layers; a blob holds at most {MAX_LAYERS}"
+        )
+    check_state(net)
+    meta = metadata_bytes(metadata(net))
     builder = _Builder()
     for layer in net.layers:
         builder.add(layer)
     return builder.finish(meta, alignment)
 
 
-def save_blob(net: Network, path: str | os.PathLike, alignment: int = 64) -> None:
+def save_blob(net: Network | QNetwork, path: str | os.PathLike, alignment: int = 64) -> None:
     """Write `net` to `path` atomically: the blob goes to a new temporary file in the same
     directory, is flushed to disk, then renamed over `path`. On any failure the temporary file
     is removed and an existing `path` is left as it was."""
@@ -767,16 +791,20 @@ def _check_tensor_roles(rec: LayerRecord, tensors: list[TensorRecord]) -> None:
 def _check_layer_record(rec: LayerRecord, tensors: list[TensorRecord]) -> None:
     if rec.op not in OP_NAMES:
         raise _err(E_LAYER, f"layer {rec.index}: unknown op {rec.op}")
-    if rec.fmt != FMT_F32:
-        raise _err(E_LAYER, f"{_where(rec)}: number format {FMT_NAMES.get(rec.fmt, rec.fmt)} is "
-                            "not read by this rnnedge (only f32)")  # fmt: skip
+    if rec.fmt not in FMT_NAMES:
+        raise _err(E_LAYER, f"{_where(rec)}: unknown number format {rec.fmt}")
     if any(rec.pad) or any(rec.reserved):
         raise _err(E_LAYER, f"{_where(rec)}: padding or reserved fields are set")
     cell = OP_CELLS.get(rec.op)
     _check_flags(rec, cell)
     _check_act_slots(rec, cell)
     _check_features(rec, cell)
-    _check_tensor_roles(rec, tensors)
+    if rec.fmt == FMT_F32:
+        _check_tensor_roles(rec, tensors)
+    else:
+        from .format_int import check_layer
+
+        check_layer(rec, tensors)
 
 
 def _check_chain(layers: list[LayerRecord]) -> None:
@@ -786,6 +814,10 @@ def _check_chain(layers: list[LayerRecord]) -> None:
             raise _err(E_SHAPE, f"layer {rec.index} ({rec.op_name}) takes {rec.in_features} "
                                 f"features but layer {prev.index} gives "
                                 f"{prev.out_features}")  # fmt: skip
+        if (rec.fmt == FMT_F32) != (layers[0].fmt == FMT_F32):
+            raise _err(E_LAYER, f"{_where(rec)} is {FMT_NAMES[rec.fmt]} but layer 0 is "
+                                f"{FMT_NAMES[layers[0].fmt]}: a model is f32 throughout or integer "
+                                "throughout")  # fmt: skip
         if rec.op in OP_CELLS and seen_last:
             raise _err(E_LAYER, f"layer {rec.index} ({rec.op_name}) follows the TAKE_LAST layer")
         if rec.op == OP_TAKE_LAST:
@@ -850,6 +882,10 @@ def _read_blob(view: memoryview, verify_crc: bool) -> Blob:
     for rec in layers:
         _check_layer_record(rec, tensors)
     _check_chain(layers)
+    if layers[0].fmt != FMT_F32:
+        from .format_int import check_model
+
+        check_model(meta, layers, tensors)
     return Blob(h, meta, layers, tensors, crc, crc_ok, view)
 
 
@@ -867,8 +903,19 @@ def _copy(a: np.ndarray | None, shape: tuple[int, ...] | None = None) -> np.ndar
     return np.array(a if shape is None else a.reshape(shape), dtype=np.float32)
 
 
+def to_qnetwork(blob: Blob) -> QNetwork:
+    """Rebuild the QNetwork an integer blob holds (inverse of write_blob), so that the numpy
+    reference (rnnedge.fixedpoint.run_int) runs exactly what the C library runs."""
+    from .format_int import to_qnetwork as _to_qnetwork
+
+    return _to_qnetwork(blob)
+
+
 def to_network(blob: Blob) -> Network:
-    """Rebuild the layer list a blob holds (inverse of write_blob), weights back in ONNX layout."""
+    """Rebuild the layer list a blob holds (inverse of write_blob), weights back in ONNX layout.
+    An integer blob gives its dequantized float network (see to_qnetwork for the integers)."""
+    if blob.layers[0].fmt != FMT_F32:
+        return to_qnetwork(blob).source
     layers: list[Layer] = []
     for rec in blob.layers:
         t = functools.partial(blob.tensor, rec.index)
@@ -975,6 +1022,10 @@ def describe(blob: Blob) -> str:
         f"(layers: {', '.join(fmts)})"
         + (f", from {meta['producer']}" if meta.get("producer") else ""),
     ]
+    qio = meta.get("qio")
+    if isinstance(qio, dict):
+        lines.append(f"int16 input at scale {qio.get('input_scale')}, int16 output at scale "
+                     f"{qio.get('output_scale')} (metadata qio)")  # fmt: skip
     for key in ("input", "output"):
         s = meta.get(key)
         if isinstance(s, dict):

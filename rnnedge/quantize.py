@@ -399,6 +399,8 @@ def quantize_activation(
     """Integer parameters of one activation layer. out_range: calibrated |y| (Affine,
     LogSoftmax) or None for the static bound."""
     k, a, b, F = layer.act.kind, layer.act.alpha, layer.act.beta, layer.features
+    if k in ("Softmax", "LogSoftmax") and F >= 65536:  # the integer sum of exponentials would overflow
+        raise UnsupportedOpError(f"{where}: an integer {k} takes fewer than 65536 features, not {F}")
     r_in = 32767 * s_in
     one = lambda M, what="": make_mult(M, 65536, f"{where} ({k}{what})")  # noqa: E731
     q15 = _f32(fx.Q15_SCALE)

@@ -301,7 +301,8 @@ BAD_NETWORKS = {
     ),
     "no layers": (_net(), "no layers"),
     "too many layers": (_net(*[_RELU] * 65), "65 layers; a blob holds at most 64"),
-    "integer format": (_net(_lstm(), quant="int8"), r"number format 'int8' is not written yet"),
+    "integer format on a float Network": (
+        _net(_lstm(), quant="int8"), r"number format 'int8' is not written from a float Network"),
     "state of a stateless layer": (
         _net(_lstm(), Slice(5, 0, 2), state=[StateSpec("h", 1, "h")]),
         r"state 'h': layer 1 has no 'h' state",
@@ -458,8 +459,9 @@ DAMAGE = {
     "duplicate tensor names": (
         _dup_name, fmt.E_TENSOR, r"tensor name\(s\) l0.W used more than once"),
     "unknown op": (_layer(0, "H", 99), fmt.E_LAYER, "layer 0: unknown op 99"),
-    "integer format": (
-        _layer(2, "H", 2), fmt.E_LAYER, r"layer 0 \(GRU\): number format s8 is not read"),
+    "integer layer without its parameters": (
+        _layer(2, "H", 2), fmt.E_LAYER,
+        r"layer 0 \(GRU\): required tensor role 6 \(q\) of an integer layer is absent"),
     "unknown flag": (_layer(16, "I", 64), fmt.E_LAYER, "unknown flag bits 0x40"),
     "reverse and bidir": (_layer(16, "I", 3), fmt.E_LAYER, "flags reverse,bidir are not valid"),
     "input_forget on a GRU": (

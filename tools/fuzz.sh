@@ -4,7 +4,7 @@
 #
 #   tools/fuzz.sh SECONDS [extra libFuzzer flags]
 #
-# Seeds: every valid blob under tests/data/c (all cells and formats). The working corpus and any
+# Seeds: every valid blob under tests/data/c and tests/data/c/int (all cells and formats). The working corpus and any
 # crash files go to csrc/build/fuzz/. Exits non-zero on a finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ if ! command -v clang >/dev/null 2>&1; then
 fi
 out=csrc/build/fuzz
 mkdir -p "$out/corpus" "$out/seeds"
-cp tests/data/c/*.rne "$out/seeds/"
+cp tests/data/c/*.rne tests/data/c/int/*.rne "$out/seeds/"
 src=$(ls csrc/*.c)
 clang -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   -Icsrc $src csrc/tests/fuzz_load.c -lm -o "$out/fuzz_load"

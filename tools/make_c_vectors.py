@@ -20,6 +20,18 @@ reads with a few lines of C. Expected outputs come from onnxruntime (one thread)
 ONNX model; the float numpy reference (rnnedge.reference.run_network) is computed too and must agree
 within 1e-5 of the output scale, else the case is refused. With --check nothing is written: the
 files on disk are compared with freshly generated ones.
+
+The integer formats' vectors go to tests/data/c/int (read by csrc/tests/test_int.c), named
+q16_<case> / q8_<case> for int16 / int8; expected values come from the bit-exact reference
+rnnedge.fixedpoint.run_int and are compared exactly:
+
+    <case>.rne        rnnedge.quantize.quantize_network(network, quant, calibration) written
+    <case>.x.npy      the int16 input [T, B, in] ('<i2'); <case>.y.npy the int16 output
+    <case>.state.npy  the whole C state buffer to start from ('|u1' bytes), if the case has one
+    <case>.final.npy  the whole C state buffer after the run ('|u1'), for models with state
+    <case>.long.npy   instead of x and y, for long streams: uint32 [steps, batch, generator,
+                      seed, crc32(y), crc32(final state)]; test_int.c generates x itself (int_x
+                      below: a saturating LCG stream, or a sweep of every int16 value)
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ import argparse
 import io
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +62,20 @@ _pure_python_package()
 import onnxruntime as ort  # noqa: E402
 
 import onnx_cases as oc  # noqa: E402
+from rnnedge import fixedpoint as fx  # noqa: E402
+from rnnedge.errors import UnsupportedOpError  # noqa: E402
 from rnnedge.format import write_blob  # noqa: E402
-from rnnedge.layers import Act, Activation, Dense, LayerNorm, Recurrent, TakeLast  # noqa: E402
+from rnnedge.layers import (  # noqa: E402
+    Act,
+    Activation,
+    Dense,
+    LayerNorm,
+    Network,
+    Recurrent,
+    TakeLast,
+    TensorSpec,
+)
+from rnnedge.quantize import QNetwork, QRecurrent, quantize_network  # noqa: E402
 from rnnedge.reference import run_network  # noqa: E402
 
 DEFAULT_OUT = ROOT / "tests" / "data" / "c"
@@ -129,9 +154,9 @@ C_CASES = [
 
 
 # -- writing ---------------------------------------------------------------------------------------
-def npy_bytes(a: np.ndarray) -> bytes:
+def npy_bytes(a: np.ndarray, dtype: str = "<f4") -> bytes:
     buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(a, dtype="<f4"), version=(1, 0))
+    np.lib.format.write_array(buf, np.ascontiguousarray(a, dtype=dtype), version=(1, 0))
     return buf.getvalue()
 
 
@@ -186,6 +211,200 @@ def case_files(case, index: int) -> dict[str, bytes]:
     return files
 
 
+# -- the integer formats -------------------------------------------------------------------------
+INT_DIR = "int"
+QUANT_TAG = {"int16": "q16", "int8": "q8"}
+LONG_STEPS = 4000
+GEN_LCG, GEN_SWEEP = 0, 1
+
+
+def int_x(generator: int, seed: int, steps: int, batch: int, features: int) -> np.ndarray:
+    """The int16 input [steps, batch, features] of a long case, as test_int.c's gen_x makes it.
+    GEN_SWEEP: every int16 value in turn, from -32768. GEN_LCG: a 32-bit LCG (s = s * 1664525 +
+    1013904223) in four phases of steps/4: v (uniform over int16, from bits 8..23 of s); +32767
+    when the top byte of s is < 128, else v; -32768; 0 when the top byte is < 64, else v >> 4.
+    Phases 1 and 2 hold the model's input at the rails, which drives the state into saturation."""
+    n = steps * batch * features
+    if generator == GEN_SWEEP:
+        return ((np.arange(n) % 65536) - 32768).astype(np.int16).reshape(steps, batch, features)
+    out = np.empty(n, np.int16)
+    s, per_step = seed, batch * features
+    for i in range(n):
+        s = (s * 1664525 + 1013904223) & 0xFFFFFFFF
+        top, u = s >> 24, (s >> 8) & 0xFFFF
+        v = u - 65536 if u >= 32768 else u
+        phase = 4 * (i // per_step) // steps
+        out[i] = (v, 32767 if top < 128 else v, -32768, 0 if top < 64 else v >> 4)[phase]
+    return out.reshape(steps, batch, features)
+
+
+def crc32(data: bytes) -> int:
+    import binascii
+
+    return binascii.crc32(data)
+
+
+def c_state(qnet: QNetwork, state: list[tuple[np.ndarray, ...]]) -> bytes:
+    """The C state buffer of `state` (run_int's layout): per recurrent layer h int16 [D][B][H]
+    then, for an LSTM, c int32, each block padded to 16 bytes; 16 zero bytes (rne_state_size's
+    minimum) for a model without state."""
+    out = b""
+    for arrays in state:
+        for a in arrays:
+            raw = np.ascontiguousarray(a).tobytes()
+            out += raw + bytes(-len(raw) % 16)
+    return out or bytes(16)
+
+
+def int_state(qnet: QNetwork, state: list[tuple[np.ndarray, ...]] | None):
+    """A float run_network state as the integer one: h at the layer's scale, c in Q11.20."""
+    if state is None:
+        return None
+    cells = [L for L in qnet.layers if isinstance(L, QRecurrent)]
+    out = []
+    for L, arrays in zip(cells, state):
+        h = fx.quantize(arrays[0], L.out_scale)
+        out.append((h,) if L.cell != "lstm" else (h, fx.quantize_cell(arrays[1])))
+    return out
+
+
+def _quantize(net: Network, quant: str, calibration: np.ndarray) -> QNetwork:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mixed-precision notes: the blob records the outcome
+        return quantize_network(net, quant, calibration)
+
+
+def int_case_files(name: str, net: Network, quant: str, calibration: np.ndarray, x: np.ndarray,
+                   state: list | None = None, index: int = 0) -> dict[str, bytes]:  # fmt: skip
+    """The files of one integer case: x [T, B, F] float, quantized at the input scale."""
+    q = _quantize(net, quant, calibration)
+    stem = f"{INT_DIR}/{QUANT_TAG[quant]}_{name}"
+    xq = fx.quantize(x, q.in_scale)
+    st = int_state(q, state)
+    yq, final = fx.run_int(q, xq, st)
+    files = {
+        f"{stem}.rne": write_blob(q, alignment=64 if index % 2 == 0 else 16),
+        f"{stem}.x.npy": npy_bytes(xq, "<i2"),
+        f"{stem}.y.npy": npy_bytes(yq, "<i2"),
+    }
+    if st is not None:
+        files[f"{stem}.state.npy"] = npy_bytes(np.frombuffer(c_state(q, st), np.uint8), "|u1")
+    if final:
+        files[f"{stem}.final.npy"] = npy_bytes(np.frombuffer(c_state(q, final), np.uint8), "|u1")
+    return files
+
+
+def long_case_files(name: str, net: Network, quant: str, generator: int, steps: int, batch: int,
+                    seed: int = 1) -> dict[str, bytes]:  # fmt: skip
+    """A long-stream case: the blob and the CRCs of what run_int gives on int_x's input."""
+    rng = np.random.default_rng(seed)
+    calib = rng.standard_normal((32, 4, net.in_features)).astype(np.float32)
+    q = _quantize(net, quant, calib)
+    stem = f"{INT_DIR}/{QUANT_TAG[quant]}_{name}"
+    xq = int_x(generator, seed, steps, batch, net.in_features)
+    yq, final = fx.run_int(q, xq)
+    spec = [steps, batch, generator, seed, crc32(yq.tobytes()), crc32(c_state(q, final))]
+    return {f"{stem}.rne": write_blob(q, alignment=16),
+            f"{stem}.long.npy": npy_bytes(np.array(spec, np.uint32), "<u4")}  # fmt: skip
+
+
+def _net(layers: list, features: int) -> Network:
+    out = layers[-1].out_features
+    return Network(layers, TensorSpec("x", "TBF", [None, None, features]),
+                   TensorSpec("y", "TBF", [None, None, out]), name="c_int_long")  # fmt: skip
+
+
+def _cell(rng, cell: str, I: int, H: int, direction: str = "forward", wscale: float = 1.0,
+          **kw) -> Recurrent:  # fmt: skip
+    G, D = {"lstm": 4, "gru": 3, "rnn": 1}[cell], 2 if direction == "bidirectional" else 1
+    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    return Recurrent(cell, direction, f32(rng.normal(0, wscale / np.sqrt(I), (D, G * H, I))),
+                     f32(rng.normal(0, 1 / np.sqrt(H), (D, G * H, H))),
+                     f32(rng.normal(0, 0.3, (D, 2 * G * H))), **kw)  # fmt: skip
+
+
+def long_networks() -> list[tuple[str, Network]]:
+    """Models for long streams, each built to reach an edge of the integer arithmetic."""
+    rng = np.random.default_rng(2024)
+    # an LSTM whose gates sit open (i, f, g biases +6, +6, +4): c integrates ~1 per step from
+    # +-1500 and saturates int32 Q11.20 (2048); peepholes then multiply a saturated c
+    sat = _cell(rng, "lstm", 3, 6, wscale=0.1,
+                P=np.asarray(rng.normal(0, 0.05, (1, 18)), np.float32),
+                initial_c=np.asarray(rng.uniform(-1500, 1500, (1, 6)), np.float32))  # fmt: skip
+    sat.B[0, 0:6] += 6.0  # i
+    sat.B[0, 12:18] += 6.0  # f
+    sat.B[0, 18:24] += 4.0  # g
+    coupled = _cell(rng, "lstm", 4, 5, input_forget=True, clip=3.0,
+                    activations=[[Act.make("HardSigmoid", 0.25, 0.5), Act.make("Tanh"),
+                                  Act.make("Tanh")]])  # fmt: skip
+    counting = Recurrent("rnn", "forward", np.full((1, 3, 2), 0.2, np.float32),
+                         np.eye(3, dtype=np.float32)[None],
+                         activations=[[Act.make("Relu")]])  # fmt: skip
+    stack = [_cell(rng, "lstm", 4, 8), _cell(rng, "gru", 8, 6, linear_before_reset=True),
+             Dense(np.asarray(rng.normal(0, 0.4, (3, 6)), np.float32),
+                   np.asarray(rng.normal(0, 0.2, 3), np.float32)),
+             Activation(Act.make("Softmax"), 3)]  # fmt: skip
+    return [
+        ("long_lstm_saturating_peepholes", _net([sat], 3)),
+        ("long_lstm_coupled_clip_hardsigmoid", _net([coupled], 4)),
+        ("long_gru", _net([_cell(rng, "gru", 4, 5, wscale=2.0)], 4)),
+        ("long_bigru_linear_before_reset",
+         _net([_cell(rng, "gru", 3, 4, "bidirectional", linear_before_reset=True)], 3)),
+        ("long_rnn_relu_counting", _net([counting], 2)),
+        ("long_rnn_tanh_clip", _net([_cell(rng, "rnn", 3, 7, wscale=3.0, clip=1.0)], 3)),
+        ("long_stack_lstm_gru_dense_softmax", _net(stack, 4)),
+    ]
+
+
+def sweep_networks() -> list[tuple[str, Network, str, int]]:
+    """Activation layers over every int16 input (the tables, every clamp), softmax over a
+    saturating stream, and the two accumulator widths of the other weight type."""
+    rng = np.random.default_rng(99)
+    acts = [("Identity",), ("Relu",), ("LeakyRelu", 0.1), ("ThresholdedRelu", 0.4),
+            ("ScaledTanh", -1.5, 0.7), ("HardSigmoid", 0.2, 0.5), ("Elu", 0.9), ("Softsign",),
+            ("Softplus",), ("Affine", -0.75, 0.3), ("Clip", -1.0, 2.5), ("Sigmoid",), ("Tanh",)]
+    out = [(f"sweep_act_{a[0].lower()}", _net([Activation(Act.make(*a), 16)], 16), "int16",
+            GEN_SWEEP) for a in acts]  # fmt: skip
+    for kind in ("Softmax", "LogSoftmax"):
+        out.append((f"long_act_{kind.lower()}", _net([Activation(Act.make(kind), 5)], 5), "int16",
+                    GEN_LCG))  # fmt: skip
+    wide = Dense(np.asarray(rng.uniform(-1, 1, (3, 2100)), np.float32))  # int8: sum |w| > 2^16
+    narrow = Dense(np.asarray(rng.uniform(-1, 1, (4, 1)), np.float32),
+                   np.asarray(rng.uniform(-1, 1, 4), np.float32))  # int16 with one input: int32
+    out.append(("long_dense_s8_acc64", _net([wide], 2100), "int8", GEN_LCG))
+    out.append(("long_dense_s16_acc32", _net([narrow], 1), "int16", GEN_LCG))
+    return out
+
+
+def int_files() -> dict[str, bytes]:
+    """Every integer case: the shared cases the integer formats support, the C cases above, long
+    streams and sweeps. Recurrent cases alternate int16 / int8 (both weight widths through every
+    attribute), the others come in both formats where they have weights."""
+    files: dict[str, bytes] = {}
+    skipped = []
+    for i, case in enumerate(oc.CASES + C_CASES):
+        built = case.build()
+        net = built.network
+        weighted = any(isinstance(l, (Dense, Recurrent)) for l in net.layers)
+        single = isinstance(case, oc.RecurrentCase) and not case.name.startswith("c_")
+        quants = [("int16", "int8")[i % 2]] if single else ["int16", "int8"] if weighted else ["int16"]
+        try:
+            for quant in quants:
+                files.update(int_case_files(case.name, net, quant, built.feeds[net.input.name],
+                                            built.x, built.state, i))  # fmt: skip
+        except UnsupportedOpError:
+            skipped.append(case.name)
+    for name, net in long_networks():
+        for quant in ("int16", "int8"):
+            files.update(long_case_files(name, net, quant, GEN_LCG, LONG_STEPS, 2))
+    for name, net, quant, gen in sweep_networks():
+        steps = 65536 // net.in_features if gen == GEN_SWEEP else min(1000, 40000 // net.in_features)
+        files.update(long_case_files(name, net, quant, gen, steps, 1))
+    print(f"  integer: {sum(n.endswith('.rne') for n in files)} cases; no integer form "
+          f"(refused by name, as they should be): {', '.join(skipped)}")  # fmt: skip
+    return files
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -194,21 +413,24 @@ def main() -> int:
     files: dict[str, bytes] = {}
     for i, case in enumerate(oc.CASES + C_CASES):
         files.update(case_files(case, i))
+    n_float = len(files)
+    files.update(int_files())
     total = sum(len(b) for b in files.values())
-    print(f"{len(files)} files, {total} bytes")
+    print(f"{len(files)} files ({n_float} f32, {len(files) - n_float} integer), {total} bytes")
+    on_disk = {p.relative_to(args.out).as_posix() for p in args.out.rglob("*") if p.is_file()}
     if args.check:
         stale = [n for n, b in files.items()
                  if not (args.out / n).is_file() or (args.out / n).read_bytes() != b]  # fmt: skip
-        extra = sorted(p.name for p in args.out.glob("*") if p.name not in files)
+        extra = sorted(on_disk - set(files))
         for n in stale:
             print(f"differs or missing: {n}")
         for n in extra:
             print(f"not generated: {n}")
         return 1 if stale or extra else 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for p in args.out.glob("*"):
-        if p.suffix in (".rne", ".npy") and p.name not in files:
-            p.unlink()
+    (args.out / INT_DIR).mkdir(parents=True, exist_ok=True)
+    for n in on_disk - set(files):
+        if n.endswith((".rne", ".npy")):
+            (args.out / n).unlink()
     for name, data in files.items():
         (args.out / name).write_bytes(data)
     return 0

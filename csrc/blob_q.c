@@ -1,0 +1,305 @@
+/*
+ * blob_q.c - rne_model_load's checks of an integer layer (fmt s16 or s8; docs/quantization.md
+ * §10), run after blob.c has checked the record's op, flags, activation codes and sizes. The
+ * integer step path computes no parameter and checks nothing: what it relies on is proved here,
+ * in this order (the first fault decides the status, as rnnedge/format_int.py does):
+ *   op and format: DENSE and the cells s16 or s8; ACT, TAKE_LAST, SLICE s16; no LAYERNORM
+ *                                                                              RNE_ELAYER
+ *   cell activations: Sigmoid, Tanh, HardSigmoid (an RNN also Relu)            RNE_ELAYER
+ *   tensor roles: every required one present, none the op does not use        RNE_ELAYER
+ *   each tensor's dtype, shape and zero point                                  RNE_ESHAPE
+ *   the q tensor: the output scale finite and > 0; every scalar slot in its range and unused
+ *   slots 0; per-layer slots equal in both directions; for every row, the bound of what it
+ *   requantizes times |m| plus the rounding term fits int64 (the bound of W x and R h is
+ *   32768 * sum |w| over the row, of a peephole term max |P| * 2^31); acc32 only if every row's
+ *   bound fits int32; int16 weights symmetric (no -32768, so that two products sum in int32);
+ *   Softmax / LogSoftmax over fewer than 65536 features                        RNE_ELAYER
+ * All arithmetic is on uint64_t / int64_t: nothing a blob holds can make it wrap.
+ */
+#include "qvec.h"
+#include "rne_internal.h"
+
+#define RNE__ROLE(r) (1u << (r))
+
+/* the dtype, rank and dims of role r of an integer layer; 0 if the op has no such role */
+static int rne__q_role(const rne_layer *l, int r, uint8_t *dtype, unsigned *ndim, uint64_t d[3])
+{
+    const uint64_t dirs = rne__dirs(l), hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid;
+    const uint8_t wtype = l->fmt == RNE_FMT_S8 ? RNE_DT_S8 : RNE_DT_S16;
+    const int lbr = (l->flags & RNE_LF_LINEAR_BEFORE_RESET) != 0;
+    *dtype = RNE_DT_S32;
+    *ndim = 1;
+    switch (l->op) {
+    case RNE_OP_DENSE:
+        if (r == RNE_T_W) {
+            *dtype = wtype;
+            *ndim = 2;
+            d[0] = l->in_features;
+            d[1] = l->out_features;
+        } else if (r == RNE_T_B || r == RNE_T_Q) {
+            d[0] = (r == RNE_T_Q ? RNE__Q_SLOTS : 0u) + (uint64_t)l->out_features;
+        } else {
+            return 0;
+        }
+        return 1;
+    case RNE_OP_ACT:
+        if (r != RNE_T_Q && r != RNE_T_LUT)
+            return 0;
+        *dtype = r == RNE_T_Q ? RNE_DT_S32 : RNE_DT_S16;
+        d[0] = r == RNE_T_Q ? RNE__Q_SLOTS : RNE__Q_TABLE;
+        return 1;
+    case RNE_OP_LSTM:
+    case RNE_OP_GRU:
+    case RNE_OP_RNN:
+        break;
+    default:
+        return 0;
+    }
+    *ndim = 2;
+    d[0] = dirs;
+    switch (r) {
+    case RNE_T_W: *dtype = wtype; *ndim = 3; d[1] = l->in_features; d[2] = gh; return 1;
+    case RNE_T_R: *dtype = wtype; *ndim = 3; d[1] = hid; d[2] = gh; return 1;
+    case RNE_T_B: d[1] = gh + (lbr ? hid : 0u); return 1;
+    case RNE_T_H0: *dtype = RNE_DT_S16; d[1] = hid; return 1;
+    case RNE_T_Q: d[1] = RNE__Q_SLOTS + 2 * gh; return 1;
+    case RNE_T_P:
+        if (l->op != RNE_OP_LSTM)
+            return 0;
+        *dtype = RNE_DT_S16;
+        *ndim = 3;
+        d[1] = 3;
+        d[2] = hid;
+        return 1;
+    case RNE_T_C0: d[1] = hid; return l->op == RNE_OP_LSTM;
+    default: return 0;
+    }
+}
+
+static unsigned rne__q_required(const rne_layer *l)
+{
+    const unsigned kind = l->act[0][0];
+    switch (l->op) {
+    case RNE_OP_DENSE: return RNE__ROLE(RNE_T_W) | RNE__ROLE(RNE_T_Q);
+    case RNE_OP_ACT:
+        return RNE__ROLE(RNE_T_Q) | (kind == RNE_ACT_ELU || kind == RNE_ACT_SOFTSIGN ||
+                                     kind == RNE_ACT_SOFTPLUS ? RNE__ROLE(RNE_T_LUT) : 0u);
+    case RNE_OP_LSTM:
+    case RNE_OP_GRU:
+    case RNE_OP_RNN:
+        return RNE__ROLE(RNE_T_W) | RNE__ROLE(RNE_T_R) | RNE__ROLE(RNE_T_B) | RNE__ROLE(RNE_T_Q);
+    default: return 0;
+    }
+}
+
+static int rne__q_check_roles(const rne_model *m, const rne_layer *l)
+{
+    const unsigned required = rne__q_required(l);
+    int r;
+    /* presence first, then contents: a layer that is not integer at all fails as RNE_ELAYER */
+    for (r = 0; r < 8; r++) {
+        const int32_t k = l->tensor[r];
+        uint8_t dtype;
+        unsigned ndim;
+        uint64_t dims[3];
+        if (k == -1) {
+            if (required & RNE__ROLE(r))
+                return RNE_ELAYER;
+            continue;
+        }
+        if (k < 0 || (uint32_t)k >= m->header->n_tensors || !rne__q_role(l, r, &dtype, &ndim, dims))
+            return RNE_ELAYER;
+        if (l->op == RNE_OP_ACT && r == RNE_T_LUT && !(required & RNE__ROLE(RNE_T_LUT)))
+            return RNE_ELAYER;          /* a table only for the kinds that read one */
+    }
+    for (r = 0; r < 8; r++) {
+        const rne_tensor *t;
+        uint8_t dtype;
+        unsigned ndim, i;
+        uint64_t dims[3];
+        if (l->tensor[r] < 0)
+            continue;
+        t = &m->tensors[l->tensor[r]];
+        (void)rne__q_role(l, r, &dtype, &ndim, dims);
+        if (t->dtype != dtype || t->ndim != ndim || t->zero_point != 0)
+            return RNE_ESHAPE;
+        for (i = 0; i < ndim; i++)
+            if (t->shape[i] != dims[i])
+                return RNE_ESHAPE;
+    }
+    return RNE_OK;
+}
+
+static const void *rne__q_data(const rne_model *m, const rne_layer *l, int role)
+{
+    const int32_t k = l->tensor[role];
+    return k < 0 ? NULL : (const void *)(m->blob + m->tensors[k].offset);
+}
+
+static int rne__q_shift_ok(int32_t s)
+{
+    return s >= 1 && s <= 62;
+}
+
+/* bound * |m| + 2^(shift-1) <= INT64_MAX (shift in 1..62, bound <= 2^62) */
+static int rne__q_fits(uint64_t bound, int32_t m, int32_t shift)
+{
+    const uint64_t am = m < 0 ? (uint64_t)(-(int64_t)m) : (uint64_t)m;
+    const uint64_t room = (uint64_t)INT64_MAX - ((uint64_t)1 << (shift - 1));
+    return am == 0 || bound <= room / am;
+}
+
+/* Columns j < n of W_t [k][ldw] (int8 or int16): each column's bound 32768 * sum_p |w| must fit
+ * rne__q_fits with m[j], and int32 when acc32; no int16 weight is -32768. Columns in blocks of
+ * 32, rows contiguous. */
+static int rne__q_check_cols(const void *w, int s8, uint64_t k, uint64_t ldw, uint64_t n,
+                             const int32_t *m, int32_t shift, int32_t acc32)
+{
+    uint64_t sums[32], j0, p, j;
+    for (j0 = 0; j0 < n; j0 += 32) {
+        const uint64_t nn = n - j0 < 32u ? n - j0 : 32u;
+        for (j = 0; j < nn; j++)
+            sums[j] = 0;
+        for (p = 0; p < k; p++)
+            for (j = 0; j < nn; j++) {
+                const int32_t v = s8 ? ((const int8_t *)w)[p * ldw + j0 + j]
+                                     : ((const int16_t *)w)[p * ldw + j0 + j];
+                if (v == INT16_MIN)
+                    return 0;
+                sums[j] += (uint64_t)(v < 0 ? -v : v);
+            }
+        for (j = 0; j < nn; j++) {
+            const uint64_t bound = sums[j] * 32768u;  /* < 2^31 * 2^15 * 2^15 */
+            if (!rne__q_fits(bound, m[j0 + j], shift) || (acc32 && bound > (uint64_t)INT32_MAX))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+static int rne__q_zero(const int32_t *q, unsigned from, unsigned to)
+{
+    unsigned i;
+    for (i = from; i < to; i++)
+        if (q[i] != 0)
+            return 0;
+    return 1;
+}
+
+static int rne__q_check_dense(const rne_model *m, const rne_layer *l, const int32_t *q)
+{
+    if (!rne__q_shift_ok(q[0]) || (q[2] != 0 && q[2] != 1) || q[1] != 0 ||
+        !rne__q_zero(q, 3, RNE__Q_SLOTS))
+        return RNE_ELAYER;
+    return rne__q_check_cols(rne__q_data(m, l, RNE_T_W), l->fmt == RNE_FMT_S8, l->in_features,
+                             l->out_features, l->out_features, q + RNE__Q_SLOTS, q[0], q[2])
+               ? RNE_OK
+               : RNE_ELAYER;
+}
+
+static int rne__q_check_cell(const rne_model *m, const rne_layer *l, const int32_t *q0)
+{
+    const uint64_t hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid, in = l->in_features;
+    const uint64_t row = RNE__Q_SLOTS + 2 * gh;
+    const unsigned acts = l->op == RNE_OP_LSTM ? 3u : l->op == RNE_OP_GRU ? 2u : 1u;
+    const int s8 = l->fmt == RNE_FMT_S8;
+    const size_t wsize = s8 ? 1u : 2u;
+    const uint8_t *w = (const uint8_t *)rne__q_data(m, l, RNE_T_W);
+    const uint8_t *r = (const uint8_t *)rne__q_data(m, l, RNE_T_R);
+    const int16_t *peep = (const int16_t *)rne__q_data(m, l, RNE_T_P);
+    unsigned d, a, g;
+    uint64_t j;
+    for (d = 0; d < rne__dirs(l); d++) {
+        const int32_t *q = q0 + d * row;
+        if (d > 0 && !(q[0] == q0[0] && q[1] == q0[1] && q[2] == q0[2] && q[3] == q0[3] &&
+                       q[4] == q0[4]))
+            return RNE_ELAYER;
+        if (!rne__q_shift_ok(q[0]) || !rne__q_shift_ok(q[1]) || q[2] < 0 || q[2] > RNE__ZMAX ||
+            (q[3] != 0 && q[3] != 1))
+            return RNE_ELAYER;
+        if (peep == NULL && !rne__q_zero(q, 4, 8))
+            return RNE_ELAYER;
+        if (peep != NULL) {
+            if (!rne__q_shift_ok(q[4]))
+                return RNE_ELAYER;
+            for (g = 0; g < 3; g++) {       /* P (int16) times c (int32): bound max|P| * 2^31 */
+                uint64_t big = 0;
+                for (j = 0; j < hid; j++) {
+                    const int32_t v = peep[(d * 3 + g) * hid + j];
+                    big = (uint64_t)(v < 0 ? -v : v) > big ? (uint64_t)(v < 0 ? -v : v) : big;
+                }
+                if (!rne__q_fits(big << 31, q[5 + g], q[4]))
+                    return RNE_ELAYER;
+            }
+        }
+        for (a = 0; a < 3; a++) {
+            const int32_t *hs = q + 8 + 3 * a;
+            if (a < acts && l->act[d][a] == RNE_ACT_HARDSIGMOID ? !rne__q_shift_ok(hs[1])
+                                                                 : !rne__q_zero(hs, 0, 3))
+                return RNE_ELAYER;
+        }
+        if (!rne__q_zero(q, 17, RNE__Q_SLOTS))
+            return RNE_ELAYER;
+        if (!rne__q_check_cols(w + d * in * gh * wsize, s8, in, gh, gh, q + RNE__Q_SLOTS, q[0],
+                               q[3]) ||
+            !rne__q_check_cols(r + d * hid * gh * wsize, s8, hid, gh, gh,
+                               q + RNE__Q_SLOTS + gh, q[1], q[3]))
+            return RNE_ELAYER;
+    }
+    return RNE_OK;
+}
+
+/* An ACT layer's slots: m1 always; m2 (LeakyRelu, LogSoftmax), m3 (LogSoftmax), k0, k1 by kind. */
+static int rne__q_check_act(const rne_layer *l, const int32_t *q)
+{
+    const unsigned kind = l->act[0][0];
+    const int vec = kind == RNE_ACT_SOFTMAX || kind == RNE_ACT_LOGSOFTMAX;
+    const int m2 = kind == RNE_ACT_LEAKYRELU || kind == RNE_ACT_LOGSOFTMAX;
+    const int m3 = kind == RNE_ACT_LOGSOFTMAX;
+    const int k0 = kind == RNE_ACT_THRESHOLDEDRELU || kind == RNE_ACT_CLIP ||
+                   kind == RNE_ACT_AFFINE || kind == RNE_ACT_SIGMOID || kind == RNE_ACT_TANH ||
+                   kind == RNE_ACT_SCALEDTANH || kind == RNE_ACT_HARDSIGMOID;
+    const int k1 = kind == RNE_ACT_CLIP;
+    if (!rne__q_shift_ok(q[1]) || (vec && q[0] < 0))    /* softmax: exponents never negative */
+        return RNE_ELAYER;
+    if (m2 ? !rne__q_shift_ok(q[3]) : !rne__q_zero(q, 2, 4))
+        return RNE_ELAYER;
+    if (m3 ? !rne__q_shift_ok(q[5]) : !rne__q_zero(q, 4, 6))
+        return RNE_ELAYER;
+    if ((!k0 && q[6] != 0) || (!k1 && q[7] != 0) || !rne__q_zero(q, 8, RNE__Q_SLOTS))
+        return RNE_ELAYER;
+    if (vec && l->in_features >= 65536u)       /* the sum of 32768-sized terms fits int32 */
+        return RNE_ELAYER;
+    return RNE_OK;
+}
+
+int rne__check_layer_q(const rne_model *m, const rne_layer *l)
+{
+    const uint32_t gates = rne__gates(l->op);
+    const int32_t *q;
+    unsigned d, a;
+    int rc;
+    if (l->op == RNE_OP_LAYERNORM)
+        return RNE_ELAYER;              /* no integer kernel */
+    if (l->fmt == RNE_FMT_S8 && l->op != RNE_OP_DENSE && gates == 0)
+        return RNE_ELAYER;              /* no weights: s16 */
+    for (d = 0; gates != 0 && d < rne__dirs(l); d++)
+        for (a = 0; a < (l->op == RNE_OP_LSTM ? 3u : l->op == RNE_OP_GRU ? 2u : 1u); a++) {
+            const unsigned k = l->act[d][a];
+            if (k != RNE_ACT_SIGMOID && k != RNE_ACT_TANH && k != RNE_ACT_HARDSIGMOID &&
+                !(k == RNE_ACT_RELU && l->op == RNE_OP_RNN))
+                return RNE_ELAYER;
+        }
+    if ((rc = rne__q_check_roles(m, l)) != RNE_OK)
+        return rc;
+    if (l->op == RNE_OP_TAKE_LAST || l->op == RNE_OP_SLICE)
+        return RNE_OK;
+    if (!(m->tensors[l->tensor[RNE_T_Q]].scale > 0.0f))
+        return RNE_ELAYER;              /* the output scale (finite: blob.c) */
+    q = (const int32_t *)rne__q_data(m, l, RNE_T_Q);
+    if (l->op == RNE_OP_DENSE)
+        return rne__q_check_dense(m, l, q);
+    if (l->op == RNE_OP_ACT)
+        return rne__q_check_act(l, q);
+    return rne__q_check_cell(m, l, q);
+}

@@ -1,0 +1,294 @@
+/*
+ * layers_q.c - the integer formats' layer dispatch, scratch layout and cell parameters, and their
+ * stateless layers: DENSE, ACT (every kind), TAKE_LAST and SLICE on int16. Semantics and every
+ * formula: docs/quantization.md §5 (rnnedge/fixedpoint.py is the executable form). Integer-only.
+ */
+#include "qvec.h"
+#include "rne_internal.h"
+
+/* ---- scratch --------------------------------------------------------------------------------- */
+
+static size_t rne__q_cols(const rne_layer *l)
+{
+    if (rne__gates(l->op) != 0)
+        return (size_t)rne__gates(l->op) * l->hidden;
+    return l->op == RNE_OP_DENSE ? (size_t)l->out_features : 0u;
+}
+
+/* The blocks of an integer layer's work space (qvec.h, rne__qwork: wx, acc, rq, gate, tmp) for
+ * `rows` rows: each block's byte offset in off[], and the total; 0 and *ok = 0 on overflow. */
+static size_t rne__q_layout(const rne_layer *l, size_t rows, size_t off[5], int *ok)
+{
+    const size_t n = rne__q_cols(l), cell = rne__gates(l->op) != 0 ? 1u : 0u;
+    const size_t elem[5] = { sizeof(int32_t), sizeof(int64_t), sizeof(int32_t), sizeof(int32_t),
+                             sizeof(int16_t) };
+    size_t count[5], total = 0, i;
+    if (cell && rows != 0 && n > (size_t)-1 / rows) {
+        *ok = 0;
+        return 0;
+    }
+    count[0] = cell * rows * n;
+    count[1] = count[2] = n;
+    count[3] = l->op == RNE_OP_GRU ? 2u * l->hidden : 0u;
+    count[4] = l->op == RNE_OP_GRU ? (size_t)l->hidden : 0u;
+    for (i = 0; i < 5; i++) {
+        size_t bytes;
+        if (count[i] != 0 && elem[i] > ((size_t)-1 - 15u) / count[i]) {
+            *ok = 0;
+            return 0;
+        }
+        bytes = (count[i] * elem[i] + 15u) & ~(size_t)15u;    /* 16-byte aligned blocks */
+        if (bytes > (size_t)-1 - total) {
+            *ok = 0;
+            return 0;
+        }
+        off[i] = total;
+        total += bytes;
+    }
+    return total;
+}
+
+size_t rne__q_work_bytes(const rne_layer *l, size_t rows, int *ok)
+{
+    size_t off[5];
+    const size_t total = rne__q_layout(l, rows, off, ok);
+    return *ok ? total : 0u;
+}
+
+void rne__q_work(void *work, const rne_layer *l, size_t rows, rne__qwork *w)
+{
+    uint8_t *p = (uint8_t *)work;
+    size_t off[5];
+    int ok = 1;
+    (void)rne__q_layout(l, rows, off, &ok);      /* sized by rne__q_work_bytes: no overflow */
+    w->wx = (int32_t *)(void *)(p + off[0]);
+    w->acc = p + off[1];
+    w->rq = (int32_t *)(void *)(p + off[2]);
+    w->gate = (int32_t *)(void *)(p + off[3]);
+    w->tmp = (int16_t *)(void *)(p + off[4]);
+}
+
+/* ---- cell parameters ------------------------------------------------------------------------- */
+
+static const void *rne__q_tensor(const rne_model *m, const rne_layer *l, int role)
+{
+    const int32_t k = l->tensor[role];
+    return k < 0 ? NULL : (const void *)(m->blob + m->tensors[k].offset);
+}
+
+void rne__q_cell(const rne_model *m, const rne_layer *l, size_t d, rne__qcell *c)
+{
+    const size_t hs = l->hidden, gh = (size_t)rne__gates(l->op) * hs, in = l->in_features;
+    const int lbr = (l->flags & RNE_LF_LINEAR_BEFORE_RESET) != 0;
+    const size_t nb = gh + (lbr ? hs : 0u);
+    const int32_t *q = (const int32_t *)rne__q_tensor(m, l, RNE_T_Q) + d * (RNE__Q_SLOTS + 2 * gh);
+    const int16_t *peep = (const int16_t *)rne__q_tensor(m, l, RNE_T_P);
+    const int s8 = l->fmt == RNE_FMT_S8;
+    const size_t wsize = s8 ? sizeof(int8_t) : sizeof(int16_t);
+    size_t a;
+    c->w.w = (const uint8_t *)rne__q_tensor(m, l, RNE_T_W) + d * in * gh * wsize;
+    c->r.w = (const uint8_t *)rne__q_tensor(m, l, RNE_T_R) + d * hs * gh * wsize;
+    c->w.ldw = c->r.ldw = gh;
+    c->w.s8 = c->r.s8 = s8;
+    c->w.acc32 = c->r.acc32 = q[3];
+    c->bias = (const int32_t *)rne__q_tensor(m, l, RNE_T_B) + d * nb;
+    c->mw = q + RNE__Q_SLOTS;
+    c->mr = q + RNE__Q_SLOTS + gh;
+    c->shift_w = (unsigned)q[0];
+    c->shift_r = (unsigned)q[1];
+    c->zlim = q[2];
+    c->peep = peep != NULL ? peep + d * 3 * hs : NULL;
+    c->pshift = (unsigned)q[4];
+    c->pm[0] = q[5];
+    c->pm[1] = q[6];
+    c->pm[2] = q[7];
+    for (a = 0; a < 3; a++) {
+        c->act[a].kind = l->act[d][a];
+        c->act[a].m = q[8 + 3 * a];
+        c->act[a].shift = (unsigned)q[9 + 3 * a];
+        c->act[a].beta = q[10 + 3 * a];
+    }
+}
+
+/* ---- DENSE ----------------------------------------------------------------------------------- */
+
+/* y[n] = sat16(rq32(sum_k W[n,k] x[k], M[n]) + b[n]) */
+static void rne__dense_q(const rne__call *k, const rne__qwork *w)
+{
+    const rne_layer *l = k->layer;
+    const size_t rows = k->steps * k->batch, in = l->in_features, n = l->out_features;
+    const int32_t *q = (const int32_t *)rne__q_tensor(k->model, l, RNE_T_Q);
+    const int32_t *b = (const int32_t *)rne__q_tensor(k->model, l, RNE_T_B);
+    const int16_t *x = (const int16_t *)k->x;
+    int16_t *y = (int16_t *)k->y;
+    rne__qmat mat;
+    size_t r, j;
+    mat.w = rne__q_tensor(k->model, l, RNE_T_W);
+    mat.ldw = n;
+    mat.s8 = l->fmt == RNE_FMT_S8;
+    mat.acc32 = q[2];
+    for (r = 0; r < rows; r++) {
+        rne__q_matvec(w->rq, x + r * in, in, &mat, 0, n, q + RNE__Q_SLOTS, (unsigned)q[0], w->acc);
+        for (j = 0; j < n; j++)
+            y[r * n + j] = rne__sat16((int64_t)w->rq[j] + (b != NULL ? b[j] : 0));
+    }
+}
+
+/* ---- ACT ------------------------------------------------------------------------------------- */
+
+/* The q tensor of an ACT layer: m1, m2, m3 as (m, shift) pairs in slots 0..5, k0, k1 in 6, 7. */
+typedef struct rne__qact {
+    int32_t m[3];
+    unsigned s[3];
+    int32_t k0, k1;
+} rne__qact;
+
+/* e_k = 2^-u_k in Q1.15 for d_k = max - x_k >= 0, u_k = rq(d_k, m1) in Q16 log2 units (m1 >= 0,
+ * proved at load, so u_k >= 0): 0 past 2^-16, else the exp2 table interpolated, shifted by the
+ * integer part with one rounding. The row's maximum gives exactly 32768. */
+static int32_t rne__q_exp2_neg(int32_t d, const rne__qact *a)
+{
+    const int64_t u = rne__rshr((int64_t)d * a->m[0], a->s[0]);
+    int32_t i, f, v, ip;
+    if (u >= ((int64_t)16 << 16))
+        return 0;
+    i = (int32_t)((u & 0xFFFF) >> 8);
+    f = (int32_t)(u & 0xFF);
+    v = ((int32_t)rne__q_exp2[i] * (256 - f) + (int32_t)rne__q_exp2[i + 1] * f + 128) >> 8;
+    ip = (int32_t)(u >> 16);
+    return (v + (((int32_t)1 << ip) >> 1)) >> ip;
+}
+
+/* Softmax or LogSoftmax of one row of f (< 65536, proved at load) features. */
+static void rne__softmax_q(const int16_t *x, int16_t *y, size_t f, const rne__qact *a, int logsm)
+{
+    int32_t mx = x[0], total = 0;
+    size_t j;
+    for (j = 1; j < f; j++)
+        mx = x[j] > mx ? x[j] : mx;
+    for (j = 0; j < f; j++)
+        total += rne__q_exp2_neg(mx - x[j], a);          /* <= f * 32768 < 2^31 */
+    if (!logsm) {
+        for (j = 0; j < f; j++) {
+            const uint32_t e = (uint32_t)rne__q_exp2_neg(mx - x[j], a);
+            const uint32_t p = (e * 32768u + ((uint32_t)total >> 1)) / (uint32_t)total;
+            y[j] = (int16_t)(p < (uint32_t)INT16_MAX ? p : (uint32_t)INT16_MAX);
+        }
+    } else {
+        /* lg = log2(total / 32768) in Q15: exponent, then the log2 table on the mantissa */
+        int32_t p = 15, lg, i, fr16;
+        int64_t fr;
+        while (p < 30 && (total >> (p + 1)) != 0)
+            p++;
+        fr = (((int64_t)total - ((int64_t)1 << p)) << 16) >> p;   /* 0..65535 */
+        fr16 = (int32_t)fr;
+        i = fr16 >> 8;
+        lg = (p - 15) * 32768 +
+             (((int32_t)rne__q_log2[i] * (256 - (fr16 & 255)) +
+               (int32_t)rne__q_log2[i + 1] * (fr16 & 255) + 128) >> 8);
+        for (j = 0; j < f; j++)
+            y[j] = rne__sat16((int64_t)rne__rq32(-(int64_t)(mx - x[j]), a->m[1], a->s[1]) -
+                              rne__rq32(lg, a->m[2], a->s[2]));
+    }
+}
+
+/* One element of an elementwise kind (docs/quantization.md, "Activation layers"). */
+static int16_t rne__act1_q(unsigned kind, int32_t x, const rne__qact *a, const int16_t *lut)
+{
+    int32_t z;
+    switch (kind) {
+    case RNE_ACT_IDENTITY: return rne__sat16(rne__rq32(x, a->m[0], a->s[0]));
+    case RNE_ACT_RELU: return rne__sat16(rne__rq32(x > 0 ? x : 0, a->m[0], a->s[0]));
+    case RNE_ACT_LEAKYRELU:
+        return rne__sat16(x >= 0 ? rne__rq32(x, a->m[0], a->s[0]) : rne__rq32(x, a->m[1], a->s[1]));
+    case RNE_ACT_THRESHOLDEDRELU: return x > a->k0 ? rne__sat16(rne__rq32(x, a->m[0], a->s[0])) : 0;
+    case RNE_ACT_CLIP:
+        return rne__sat16(rne__rq32(rne__sat(x, a->k0, a->k1), a->m[0], a->s[0]));
+    case RNE_ACT_AFFINE: return rne__sat16((int64_t)rne__rq32(x, a->m[0], a->s[0]) + a->k0);
+    case RNE_ACT_SIGMOID:
+    case RNE_ACT_TANH:
+    case RNE_ACT_SCALEDTANH:
+        z = (int32_t)rne__sat(rne__rq32(x, a->m[0], a->s[0]), -RNE__ZMAX, RNE__ZMAX);
+        z = kind == RNE_ACT_SIGMOID ? rne__sigmoid_q15(z) : rne__tanh_q15(z);
+        return (int16_t)(a->k0 < 0 ? -z : z);
+    case RNE_ACT_HARDSIGMOID: return (int16_t)rne__hardsigmoid_q15(x, a->m[0], a->s[0], a->k0);
+    default: {      /* ELU, SOFTSIGN, SOFTPLUS: the layer's table over the whole int16 input */
+        const int32_t u = x + 32768, i = u >> 8, f = u & 255;
+        const int32_t t0 = lut[i], t1 = lut[i + 1];
+        return rne__sat16(t0 + rne__rshr((int64_t)(t1 - t0) * f, 8));
+    }
+    }
+}
+
+static void rne__act_q(const rne__call *k)
+{
+    const rne_layer *l = k->layer;
+    const size_t f = l->in_features, rows = k->steps * k->batch;
+    const unsigned kind = l->act[0][0];
+    const int32_t *q = (const int32_t *)rne__q_tensor(k->model, l, RNE_T_Q);
+    const int16_t *lut = (const int16_t *)rne__q_tensor(k->model, l, RNE_T_LUT);
+    const int16_t *x = (const int16_t *)k->x;
+    int16_t *y = (int16_t *)k->y;
+    rne__qact a;
+    size_t i;
+    for (i = 0; i < 3; i++) {
+        a.m[i] = q[2 * i];
+        a.s[i] = (unsigned)q[2 * i + 1];
+    }
+    a.k0 = q[6];
+    a.k1 = q[7];
+    if (kind == RNE_ACT_SOFTMAX || kind == RNE_ACT_LOGSOFTMAX) {
+        for (i = 0; i < rows; i++)
+            rne__softmax_q(x + i * f, y + i * f, f, &a, kind == RNE_ACT_LOGSOFTMAX);
+    } else {
+        for (i = 0; i < rows * f; i++)
+            y[i] = rne__act1_q(kind, x[i], &a, lut);
+    }
+}
+
+/* ---- TAKE_LAST, SLICE: int16 copies ---------------------------------------------------------- */
+
+static void rne__copy16(int16_t *dst, const int16_t *src, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        dst[i] = src[i];
+}
+
+static void rne__slice_q(const rne__call *k)
+{
+    const rne_layer *l = k->layer;
+    const size_t f = l->in_features, n = l->out_features, rows = k->steps * k->batch;
+    size_t r;
+    for (r = 0; r < rows; r++)
+        rne__copy16((int16_t *)k->y + r * n, (const int16_t *)k->x + r * f + l->param[0], n);
+}
+
+/* features [0, split) from step T-1, [split, F) from step 0 */
+static void rne__take_last_q(const rne__call *k)
+{
+    const rne_layer *l = k->layer;
+    const size_t f = l->in_features, split = l->param[0], last = k->steps - 1;
+    size_t b;
+    for (b = 0; b < k->batch; b++) {
+        int16_t *y = (int16_t *)k->y + b * f;
+        rne__copy16(y, (const int16_t *)k->x + (last * k->batch + b) * f, split);
+        rne__copy16(y + split, (const int16_t *)k->x + b * f + split, f - split);
+    }
+}
+
+void rne__layer_q(const rne__call *k)
+{
+    rne__qwork w;
+    rne__q_work(k->work, k->layer, k->steps * k->batch, &w);
+    switch (k->layer->op) {
+    case RNE_OP_DENSE: rne__dense_q(k, &w); break;
+    case RNE_OP_ACT: rne__act_q(k); break;
+    case RNE_OP_LSTM: rne__lstm_q(k, &w); break;
+    case RNE_OP_GRU: rne__gru_q(k, &w); break;
+    case RNE_OP_RNN: rne__rnn_q(k, &w); break;
+    case RNE_OP_TAKE_LAST: rne__take_last_q(k); break;
+    case RNE_OP_SLICE: rne__slice_q(k); break;
+    default: break;     /* LAYERNORM has no integer kernel: refused by rne_model_load */
+    }
+}

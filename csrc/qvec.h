@@ -1,0 +1,177 @@
+/*
+ * qvec.h - the integer primitives of the fixed-point formats (docs/quantization.md §2-§3): the
+ * one rounding rule, requantization, saturation, the table activations, and the matrix-vector
+ * product every integer kernel (*_q.c) is built from.
+ *
+ * Integer-only: no float type appears here or in the integer kernels (`make intonly` compiles them
+ * with every float register disabled, and for a Cortex-M0 without an FPU). Each function states the
+ * ranges its operands must be in; rne_model_load has proved the blob's share of them (shifts in
+ * 1..62, |accumulator| * |m| + 2^(shift-1) <= INT64_MAX for every row, acc32 only where every
+ * column sum fits int32), and the kernels clamp the rest before the call. With those, no
+ * expression below can overflow.
+ */
+#ifndef RNE_QVEC_H
+#define RNE_QVEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rne_internal.h"
+
+/* The rounding rule needs `>>` of a negative value to be an arithmetic (flooring) shift, which
+ * C99 leaves implementation-defined: refuse to compile where it is not. */
+extern char rne__arithmetic_shift_required[((-3 >> 1) == -2 && ((int64_t)-3 >> 1) == -2) ? 1 : -1];
+
+#define RNE__Q_TABLE 257          /* entries of each constant table */
+#define RNE__Q15_ONE 32768        /* 1.0 in Q0.15: an int32 transient only */
+#define RNE__ZMAX 1048576         /* |gate pre-activation| <= 2^20 (units of 1/12288) */
+#define RNE__SIG_LIMIT 131071     /* last sigmoid-table position: index 255, fraction 511 */
+#define RNE__Q_SLOTS 24           /* leading int32 scalars of a layer's q tensor */
+
+/* The constant tables (qtables.c, generated from rnnedge/fixedpoint.py): uint16[257] each. */
+extern const uint16_t rne__q_sigmoid[RNE__Q_TABLE];  /* 65536 sigmoid(i/24), centred */
+extern const uint16_t rne__q_exp2[RNE__Q_TABLE];     /* 32768 * 2^(-j/256) */
+extern const uint16_t rne__q_log2[RNE__Q_TABLE];     /* 32768 * log2(1 + j/256) */
+
+/* ---- scalars --------------------------------------------------------------------------------- */
+
+/* rshr(v, n) = floor((v + 2^(n-1)) / 2^n), n in 1..62: round half up. v + 2^(n-1) must fit. */
+static inline int64_t rne__rshr(int64_t v, unsigned n)
+{
+    return (v + ((int64_t)1 << (n - 1u))) >> n;
+}
+
+static inline int64_t rne__sat(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static inline int32_t rne__sat32(int64_t v)
+{
+    return (int32_t)rne__sat(v, INT32_MIN, INT32_MAX);
+}
+
+static inline int16_t rne__sat16(int64_t v)
+{
+    return (int16_t)rne__sat(v, INT16_MIN, INT16_MAX);
+}
+
+/* rq32(v, m, shift) = sat32(rshr(v * m, shift)): v requantized by the real multiplier
+ * m * 2^-shift. Needs shift in 1..62 and |v * m| + 2^(shift-1) <= INT64_MAX. */
+static inline int32_t rne__rq32(int64_t v, int32_t m, unsigned shift)
+{
+    return rne__sat32(rne__rshr(v * m, shift));
+}
+
+/* Linear interpolation in the sigmoid table at position a in 0..RNE__SIG_LIMIT (9 fraction bits),
+ * one rounding: (T[i] (512 - f) + T[i+1] f + 2^(8+s)) >> (9 + s). At most 65535 * 512 < 2^25. */
+static inline int32_t rne__sig_interp(int32_t a, unsigned s)
+{
+    const int32_t i = a >> 9, f = a & 511;
+    const int32_t v = (int32_t)rne__q_sigmoid[i] * (512 - f) + (int32_t)rne__q_sigmoid[i + 1] * f;
+    return (v + ((int32_t)1 << (8u + s))) >> (9u + s);
+}
+
+/* sigmoid of z (units of 1/12288, |z| <= 2^20) in Q0.15: 0..32767. */
+static inline int32_t rne__sigmoid_q15(int32_t z)
+{
+    const int32_t mag = z < 0 ? -z : z;
+    const int32_t s = rne__sig_interp(mag < RNE__SIG_LIMIT ? mag : RNE__SIG_LIMIT, 1);
+    return z >= 0 ? (s < INT16_MAX ? s : INT16_MAX) : RNE__Q15_ONE - s;
+}
+
+/* tanh of z (units of 1/12288, |z| <= 2^20) in Q0.15: -32767..32767. tanh x = 2 sigmoid(2x) - 1. */
+static inline int32_t rne__tanh_q15(int32_t z)
+{
+    const int32_t mag = 2 * (z < 0 ? -z : z);
+    const int32_t t =
+        rne__sig_interp(mag < RNE__SIG_LIMIT ? mag : RNE__SIG_LIMIT, 0) - RNE__Q15_ONE;
+    return z >= 0 ? t : -t;
+}
+
+/* ONNX HardSigmoid in Q0.15: sat(rq32(z, m, shift) + beta, 0, 32767). |z| < 2^31 (so
+ * |z * m| <= 2^62), shift in 1..62. */
+static inline int32_t rne__hardsigmoid_q15(int32_t z, int32_t m, unsigned shift, int32_t beta)
+{
+    return (int32_t)rne__sat((int64_t)rne__rq32(z, m, shift) + beta, 0, INT16_MAX);
+}
+
+/* A gate's (or a bounded hidden state's) activation, with its parameters from the q tensor. */
+typedef struct rne__qgate {
+    unsigned kind;      /* RNE_ACT_SIGMOID, _TANH, _HARDSIGMOID, or _RELU (RNN only) */
+    int32_t m;          /* HARDSIGMOID: multiplier alpha * s_z * 2^15 ... */
+    unsigned shift;     /*   ... its shift (1..62) ... */
+    int32_t beta;       /*   ... and beta in Q0.15 */
+} rne__qgate;
+
+/* act(z) of a pre-activation already clamped to [-zlim, zlim] (|z| <= 2^20) -> Q0.15, or, for a
+ * ReLU RNN, the hidden state in its own units: sat(z, 0, 32767). */
+static inline int32_t rne__qgate_apply(const rne__qgate *g, int32_t z)
+{
+    switch (g->kind) {
+    case RNE_ACT_SIGMOID: return rne__sigmoid_q15(z);
+    case RNE_ACT_TANH: return rne__tanh_q15(z);
+    case RNE_ACT_HARDSIGMOID: return rne__hardsigmoid_q15(z, g->m, g->shift, g->beta);
+    default: return z < 0 ? 0 : z > INT16_MAX ? INT16_MAX : z;   /* RELU, the only other kind */
+    }
+}
+
+/* ---- the matrix-vector product --------------------------------------------------------------- */
+
+/* A weight matrix as the blob stores it, transposed: row p of W_t holds the weights of input p for
+ * every output column. */
+typedef struct rne__qmat {
+    const void *w;      /* W_t[k][ldw]: int8_t (s8) or int16_t (s16) */
+    size_t ldw;         /* row stride, in elements */
+    int s8;             /* 1: int8 elements, 0: int16 */
+    int acc32;          /* 1: every column's sum of |w| * 32768 fits int32 (proved at load) */
+} rne__qmat;
+
+/* out[j] = rq32(sum_{p < k} x[p] * W_t[p][c0 + j], m[j], shift) for j < n: the requantized
+ * column sums. The sum is exact (int32 when w->acc32, else int64), so its order does not matter.
+ * |x[p]| <= 32768; the load-time proof covers |sum| * |m[j]|. acc: scratch of n int64. */
+void rne__q_matvec(int32_t *out, const int16_t *x, size_t k, const rne__qmat *w, size_t c0,
+                   size_t n, const int32_t *m, unsigned shift, void *acc);
+
+/* ---- layer plumbing (layers_q.c) ------------------------------------------------------------- */
+
+/* One direction of an integer LSTM / GRU / RNN: pointers into its tensors and its q row. */
+typedef struct rne__qcell {
+    rne__qmat w, r;             /* W_t [I][G*H] and R_t [H][G*H] of this direction */
+    const int32_t *bias;        /* [G*H]; a GRU with linear_before_reset: [4H], Rbh last */
+    const int32_t *mw, *mr;     /* row multipliers of W x and of R h, [G*H] each */
+    unsigned shift_w, shift_r;  /* their shifts, 1..62 */
+    int32_t zlim;               /* gate pre-activations are clamped to [-zlim, zlim], <= 2^20 */
+    const int16_t *peep;        /* LSTM peepholes [3][H] (i, o, f), or NULL */
+    int32_t pm[3];              /* the peepholes' multipliers (i, o, f) ... */
+    unsigned pshift;            /*   ... and shift */
+    rne__qgate act[3];          /* LSTM f, g, h; GRU f, g; RNN f */
+} rne__qcell;
+
+/* Fill *c for direction d of recurrent layer l (tensors as rne_model_load proved them). */
+void rne__q_cell(const rne_model *m, const rne_layer *l, size_t d, rne__qcell *c);
+
+/* The scratch of an integer layer (rne__call.work), each block 16-byte aligned; n = G*H for a
+ * cell, out_features for DENSE, 0 otherwise:
+ *   wx    int32 [rows][n]  cells: rq32(W x) of every step and batch row, one direction at a time
+ *   acc   int64 [n]        the accumulators of one matrix-vector product
+ *   rq    int32 [n]        its requantized column sums
+ *   gate  int32 [2H]       GRU only: z and r of one row
+ *   tmp   int16 [H]        GRU only: r . h of one row */
+typedef struct rne__qwork {
+    int32_t *wx;
+    void *acc;
+    int32_t *rq;
+    int32_t *gate;
+    int16_t *tmp;
+} rne__qwork;
+
+/* Carve `work` (rne__q_work_bytes(l, rows) bytes, rne_internal.h; 16-byte aligned) into blocks. */
+void rne__q_work(void *work, const rne_layer *l, size_t rows, rne__qwork *w);
+
+/* The cells; rne__layer_q carves w from k->work. */
+void rne__lstm_q(const rne__call *k, const rne__qwork *w);
+void rne__gru_q(const rne__call *k, const rne__qwork *w);
+void rne__rnn_q(const rne__call *k, const rne__qwork *w);
+
+#endif /* RNE_QVEC_H */

@@ -1,0 +1,40 @@
+/*
+ * rnn_q.c - the ONNX RNN in the integer formats (s16 and s8 weights), docs/quantization.md §5:
+ *   h' = f(sat(rq32(W x, Mw) + rq32(R h, Mr) + b, +-zlim))
+ * Tanh / Sigmoid / HardSigmoid give Q0.15; Relu gives sat(pre, 0, 32767) in the hidden state's
+ * own (calibrated) units, which is then also the unit of the pre-activation. Integer-only.
+ */
+#include "qvec.h"
+#include "rne_internal.h"
+
+void rne__rnn_q(const rne__call *k, const rne__qwork *w)
+{
+    const rne_layer *l = k->layer;
+    const size_t hs = l->hidden, in = l->in_features, dirs = rne__dirs(l);
+    const size_t steps = k->steps, batch = k->batch, rows = steps * batch, ystride = dirs * hs;
+    const int16_t *x = (const int16_t *)k->x;
+    int16_t *y = (int16_t *)k->y;
+    size_t d, s, b, r, j;
+    for (d = 0; d < dirs; d++) {
+        const int back = d == 1 || (l->flags & RNE_LF_REVERSE) != 0;
+        int16_t *h = (int16_t *)k->state + d * batch * hs;
+        rne__qcell p;
+        rne__q_cell(k->model, l, d, &p);
+        for (r = 0; r < rows; r++)
+            rne__q_matvec(w->wx + r * hs, x + r * in, in, &p.w, 0, hs, p.mw, p.shift_w, w->acc);
+        for (s = 0; s < steps; s++) {
+            const size_t t = back ? steps - 1 - s : s;
+            for (b = 0; b < batch; b++) {
+                const int32_t *wx = w->wx + (t * batch + b) * hs;
+                int16_t *hb = h + b * hs, *yb = y + (t * batch + b) * ystride + d * hs;
+                rne__q_matvec(w->rq, hb, hs, &p.r, 0, hs, p.mr, p.shift_r, w->acc);
+                for (j = 0; j < hs; j++) {
+                    const int64_t z = (int64_t)wx[j] + w->rq[j] + p.bias[j];
+                    hb[j] = (int16_t)rne__qgate_apply(&p.act[0],
+                                                      (int32_t)rne__sat(z, -p.zlim, p.zlim));
+                    yb[j] = hb[j];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+"""Integer blobs (docs/format.md "Integer layers"): rnnedge/format_int.py's writer, reader checks
+and to_qnetwork, and the C loader's integer checks (csrc/blob_q.c) against the Python reader's:
+the same status for every fault, the message naming the layer and what is wrong."""
+
+from __future__ import annotations
+
+import binascii
+import struct
+import warnings
+
+import numpy as np
+import pytest
+
+import onnx_cases as oc
+from rnnedge import fixedpoint as fx
+from rnnedge import format as fmt
+from rnnedge._rnnedge import ffi, lib
+from rnnedge.errors import BlobError, ConvertError
+from rnnedge.format import read_blob, to_network, to_qnetwork, write_blob
+from rnnedge.format_int import check_model
+from rnnedge.quantize import QDense, quantize_network
+from rnnedge.reference import run_network
+
+
+def quantized(name: str, quant: str, **kw):
+    built = oc.CASES_BY_NAME[name].build()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = quantize_network(built.network, quant, built.feeds[built.network.input.name], **kw)
+    return q, built
+
+
+ROUNDTRIP = [("lstm_bidirectional_peepholes_initial_states", "int8"), ("lstm_input_forget", "int16"),
+             ("gru_bidirectional_linear_before_reset", "int8"), ("gru_clip", "int16"),
+             ("rnn_relu", "int8"), ("rnn_hardsigmoid", "int16"), ("act_elu_0p8", "int16"),
+             ("act_logsoftmax", "int16"), ("stack_bilstm_lstm_last_dense_softmax", "int8"),
+             ("lstm_state_inputs", "int16"), ("slice", "int16")]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, quant", ROUNDTRIP, ids=[f"{n}-{q}" for n, q in ROUNDTRIP])
+def test_write_read_to_qnetwork_round_trip(name, quant):
+    q, built = quantized(name, quant)
+    data = write_blob(q, alignment=16)
+    q2 = to_qnetwork(read_blob(data))
+    assert write_blob(q2, alignment=16) == data
+    xq = fx.quantize(built.x, q.in_scale)
+    for a, b in zip(fx.run_int(q, xq), fx.run_int(q2, xq)):
+        np.testing.assert_equal(a, b)
+    assert (q2.in_scale, q2.out_scale, q2.quant) == (q.in_scale, q.out_scale, q.quant)
+
+
+def test_records_tensors_and_metadata_of_an_int8_lstm():
+    q, _ = quantized("lstm_bidirectional_peepholes_initial_states", "int8")
+    blob = read_blob(write_blob(q))
+    rec = blob.layers[0]
+    assert (rec.op, rec.fmt, rec.hidden) == (fmt.OP_LSTM, fmt.FMT_S8, 5)
+    want = {fmt.T_W: ("s8", (2, 3, 20)), fmt.T_R: ("s8", (2, 5, 20)), fmt.T_B: ("s32", (2, 20)),
+            fmt.T_P: ("s16", (2, 3, 5)), fmt.T_H0: ("s16", (2, 5)), fmt.T_C0: ("s32", (2, 5)),
+            fmt.T_Q: ("s32", (2, 24 + 40))}  # fmt: skip
+    for role, (dtype, shape) in want.items():
+        t = blob.tensors[rec.tensor[role]]
+        assert (t.dtype_name, t.shape, t.zero_point) == (dtype, shape, 0), fmt.ROLE_NAMES[role]
+    scales = {fmt.T_Q: q.out_scale, fmt.T_H0: q.layers[0].out_scale, fmt.T_C0: 2.0**-20, fmt.T_W: 0}
+    for role, scale in scales.items():
+        assert blob.tensors[rec.tensor[role]].scale == np.float32(scale)
+    assert rec.tensor[fmt.T_LUT] == -1
+    assert blob.meta["quant"] == "int8"
+    assert blob.meta["qio"] == {"input_scale": q.in_scale, "output_scale": q.out_scale}
+    assert "int16 input at scale" in fmt.describe(blob)
+
+
+def test_to_network_gives_the_dequantized_float_network():
+    q, built = quantized("gru_bidirectional_linear_before_reset", "int16")
+    net = to_network(read_blob(write_blob(q)))
+    ref = built.network.layers[0]
+    got = net.layers[0]
+    assert (got.cell, got.direction, got.linear_before_reset) == ("gru", "bidirectional", True)
+    np.testing.assert_allclose(got.W, ref.W, atol=np.abs(ref.W).max() / 32767)
+    np.testing.assert_allclose(got.R, ref.R, atol=np.abs(ref.R).max() / 32767)
+    y_ref, _ = run_network(built.network, built.x)
+    y, _ = run_network(net, built.x)
+    assert np.abs(y - y_ref).max() < 1e-3
+
+
+def test_mixed_precision_int8_model_with_int16_layers():
+    q, _ = quantized("stack_bilstm_lstm_last_dense_softmax", "int8", layer_tol=1e-9)
+    fmts = [rec.fmt for rec in read_blob(write_blob(q)).layers]
+    assert fmt.FMT_S16 in fmts and read_blob(write_blob(q)).meta["quant"] == "int8"
+
+
+# -- faults: the Python reader and the C loader agree --------------------------------------------------
+_LAYER_FIELDS = {"fmt": (2, "<H"), "act01": (33, "<B"), "tensor": (88, "<i")}
+_TENSOR_FIELDS = {"dtype": (24, "<B"), "shape1": (32, "<I"), "shape0": (28, "<I"),
+                  "nbytes": (48, "<I"), "scale": (52, "<f"), "zero_point": (56, "<i")}  # fmt: skip
+
+
+def corrupt(data: bytes, *edits: tuple) -> bytes:
+    """Apply edits (kind, layer, ...) and fix the CRC: ("q", layer, index, value) sets element
+    `index` of the layer's q tensor; ("t", layer, role, field, value) a field of the record of the
+    layer's tensor `role`; ("l", layer, field, value) a layer record field; ("role", layer, role,
+    index) the layer's tensor index for `role`."""
+    blob = read_blob(data)
+    h = blob.header
+    buf = bytearray(data)
+    for e in edits:
+        rec = blob.layers[e[1]]
+        at = h.layer_off + e[1] * fmt.LAYER_SIZE
+        if e[0] == "q":
+            struct.pack_into("<i", buf, blob.tensors[rec.tensor[fmt.T_Q]].offset + 4 * e[2], e[3])
+        elif e[0] == "t":
+            off, code = _TENSOR_FIELDS[e[3]]
+            struct.pack_into(code, buf, h.tensor_off + rec.tensor[e[2]] * fmt.TENSOR_SIZE + off, e[4])
+        elif e[0] == "l":
+            off, code = _LAYER_FIELDS[e[2]]
+            struct.pack_into(code, buf, at + off, e[3])
+        else:
+            struct.pack_into("<i", buf, at + 88 + 4 * e[2], e[3])
+    struct.pack_into("<I", buf, len(buf) - 4, binascii.crc32(bytes(buf[:-4])))
+    return bytes(buf)
+
+
+def c_load(data: bytes) -> int:
+    raw = np.zeros(len(data) + 64, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    raw[start : start + len(data)] = np.frombuffer(data, np.uint8)
+    return lib.rne_model_load(ffi.from_buffer(raw[start:]), len(data), ffi.new("rne_model *"))
+
+
+# base case -> (quant, fault name, edits, code, message)
+PEEP, BIGRU, STACK, ELU = ("lstm_peepholes", "int16"), ("gru_bidirectional", "int16"), \
+    ("stack_bilstm_lstm_last_dense_softmax", "int8"), ("act_elu_0p8", "int16")  # fmt: skip
+E_L, E_S = fmt.E_LAYER, fmt.E_SHAPE
+FAULTS = [
+    (PEEP, "w shift 0", [("q", 0, 0, 0)], E_L, r"q slot 0 \(direction 0\) is 0, expected a shift"),
+    (PEEP, "r shift 63", [("q", 0, 1, 63)], E_L, r"q slot 1 .* is 63"),
+    (PEEP, "zlim too big", [("q", 0, 2, (1 << 20) + 1)], E_L, r"expected zlim in 0\.\.1048576"),
+    (PEEP, "acc32 2", [("q", 0, 3, 2)], E_L, "acc32 0 or 1"),
+    (PEEP, "acc32 on int16 weights", [("q", 0, 3, 1)], E_L, "acc32 is set but .* does not fit int32"),
+    (PEEP, "peephole shift 0", [("q", 0, 4, 0)], E_L, r"q slot 4 .* expected a shift"),
+    (PEEP, "peephole multiplier", [("q", 0, 4, 1), ("q", 0, 6, 2**31 - 1)], E_L,
+     "peephole o multiplier .* overflows int64"),
+    (PEEP, "hardsigmoid slot on sigmoid", [("q", 0, 9, 5)], E_L, "not a HardSigmoid slot"),
+    (PEEP, "reserved slot", [("q", 0, 23, 1)], E_L, r"q slot 23 .* \(reserved\)"),
+    (PEEP, "q scale 0", [("t", 0, fmt.T_Q, "scale", 0.0)], E_L, "output scale 0.0"),
+    (PEEP, "q shape", [("t", 0, fmt.T_Q, "shape1", 63), ("t", 0, fmt.T_Q, "nbytes", 252)], E_S,
+     r"l0\.q is s32 \[1, 63\] .* expected s32 \[1, 64\]"),
+    (PEEP, "int8 R in an s16 layer", [("t", 0, fmt.T_R, "dtype", 1), ("t", 0, fmt.T_R, "nbytes", 100)],
+     E_S, r"l0\.R is s8"),
+    (PEEP, "bias zero point", [("t", 0, fmt.T_B, "zero_point", 3)], E_S, "zero point 3"),
+    (PEEP, "no q", [("role", 0, fmt.T_Q, -1)], E_L, r"required tensor role 6 \(q\)"),
+    (PEEP, "no bias", [("role", 0, fmt.T_B, -1)], E_L, r"required tensor role 2 \(B\)"),
+    (PEEP, "table on an lstm", [("role", 0, fmt.T_LUT, 0)], E_L, r"role 7 \(lut\) is not used"),
+    (PEEP, "format 3", [("l", 0, "fmt", 3)], E_L, "unknown number format 3"),
+    (PEEP, "relu in an lstm", [("l", 0, "act01", 3)], E_L, "activation Relu .* no integer form"),
+    (BIGRU, "directions disagree", [("q", 0, 54, 7)], E_L, "q slots 0..4 differ"),
+    (BIGRU, "second direction reserved", [("q", 0, 54 + 20, 1)], E_L, r"q slot 20 \(direction 1\)"),
+    (STACK, "dense shift 0", [("q", 3, 0, 0)], E_L, r"layer 3 \(DENSE\): q slot 0 is 0"),
+    (STACK, "dense unused slot", [("q", 3, 1, 1)], E_L, r"q slot 1 is 1, expected 0 \(unused\)"),
+    (STACK, "softmax exponent negative", [("q", 4, 0, -5)], E_L, "Softmax exponent multiplier >= 0"),
+    (STACK, "softmax m2", [("q", 4, 3, 5)], E_L, r"a Softmax has no m2"),
+    (STACK, "softmax table", [("role", 4, fmt.T_LUT, 0)], E_L, "a Softmax layer has no table"),
+    (STACK, "act in s8", [("l", 4, "fmt", 2)], E_L, "a layer without weights has format s16"),
+    (STACK, "take_last tensor", [("role", 2, fmt.T_Q, 0)], E_L, r"layer 2 \(TAKE_LAST\): tensor role 6"),
+    (STACK, "f32 layer in an integer model", [("l", 2, "fmt", 0)], E_L,
+     "a model is f32 throughout or integer throughout"),
+    (ELU, "elu without table", [("role", 0, fmt.T_LUT, -1)], E_L, r"required tensor role 7 \(lut\)"),
+    (ELU, "elu table uint16", [("t", 0, fmt.T_LUT, "dtype", 5)], E_S, r"l0\.lut is u16"),
+]
+
+
+def _multiplier_fault():
+    """A W-row multiplier that overflows int64 on a 2100-input int8 row (bound > 2^32)."""
+    from rnnedge.layers import Dense, Network, TensorSpec
+
+    rng = np.random.default_rng(5)
+    net = Network([Dense(rng.uniform(-1, 1, (3, 2100)).astype(np.float32))],
+                  TensorSpec("x", "TBF", [None, None, 2100]), TensorSpec("y", "TBF", [None, None, 3]))  # fmt: skip
+    q = quantize_network(net, "int8", rng.standard_normal((2, 2, 2100)).astype(np.float32))
+    return q
+
+
+@pytest.mark.parametrize("base, name, edits, code, message", FAULTS, ids=[f[1] for f in FAULTS])
+def test_python_reader_and_c_loader_refuse_the_same_fault(base, name, edits, code, message):
+    q, _ = quantized(*base)
+    data = corrupt(write_blob(q), *edits)
+    with pytest.raises(BlobError, match=message) as e:
+        read_blob(data)
+    assert e.value.code == code
+    assert c_load(data) == code
+
+
+def test_multiplier_that_overflows_int64_is_refused_by_both():
+    data = write_blob(_multiplier_fault(), alignment=16)
+    assert c_load(data) == lib.RNE_OK
+    bad = corrupt(data, ("q", 0, 0, 62), ("q", 0, 24 + 1, -(2**31)))
+    with pytest.raises(BlobError, match=r"W row 1: multiplier -2147483648 with shift 62 overflows"):
+        read_blob(bad)
+    assert c_load(bad) == fmt.E_LAYER
+
+
+def test_int16_weight_minus_32768_is_refused_by_both():
+    q, _ = quantized("rnn_forward", "int16")
+    data = write_blob(q)
+    blob = read_blob(data)
+    off = blob.tensors[blob.layers[0].tensor[fmt.T_R]].offset
+    bad = bytearray(data)
+    struct.pack_into("<h", bad, off + 2 * 3, -32768)  # R_t[0, 0, 3]: row 3 of R
+    struct.pack_into("<I", bad, len(bad) - 4, binascii.crc32(bytes(bad[:-4])))
+    with pytest.raises(BlobError, match=r"R \(direction 0\) row 3 holds the weight -32768"):
+        read_blob(bytes(bad))
+    assert c_load(bytes(bad)) == fmt.E_LAYER
+
+
+def test_metadata_of_an_integer_model_is_checked_by_the_python_reader():
+    q, _ = quantized("rnn_forward", "int8")
+    data = write_blob(q)
+    blob = read_blob(data)
+    for meta, message in [
+        ({k: v for k, v in blob.meta.items() if k != "qio"}, "an integer model needs"),
+        (blob.meta | {"qio": {"input_scale": -1.0, "output_scale": 1.0}}, "an integer model needs"),
+        (blob.meta | {"quant": "int16"}, "expected int8, or int16 when every layer is s16"),
+        (blob.meta | {"qio": {"input_scale": q.in_scale, "output_scale": 0.5}},
+         "output_scale 0.5 differs from the last layer's output scale"),
+    ]:  # fmt: skip
+        with pytest.raises(BlobError, match=message) as e:
+            check_model(meta, blob.layers, blob.tensors)
+        assert e.value.code == fmt.E_HEADER
+    assert c_load(data) == lib.RNE_OK  # the C library reads no metadata
+
+
+# -- the writer ----------------------------------------------------------------------------------------
+def test_writer_refuses_what_it_cannot_store():
+    q, built = quantized("lstm_forward", "int8")
+    built.network.quant = "int8"
+    with pytest.raises(ConvertError, match="number format 'int8' is not written from a float Network"):
+        write_blob(built.network)
+    bad = quantized("dense", "int8")[0]
+    assert isinstance(bad.layers[0], QDense)
+    bad.layers[0].W = bad.layers[0].W.astype(np.float64)
+    with pytest.raises(ConvertError, match=r"layer 0 \(QDense\): tensor W has dtype float64"):
+        write_blob(bad)
+    over = _multiplier_fault()
+    over.layers[0].mult.m[1] = -(2**31)
+    over.layers[0].mult = fx.Mult(over.layers[0].mult.m, 62)
+    with pytest.raises(ConvertError, match="cannot be stored: layer 0 .* overflows int64"):
+        write_blob(over)
+    q.source.layers = q.source.layers[:0]
+    with pytest.raises(ConvertError, match="its float source 0"):
+        write_blob(q)
