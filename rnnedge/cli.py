@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .errors import RnnedgeError
+from .export_c import add_arguments as export_c_arguments
 
 
 def _fmt_bytes(n: int) -> str:
@@ -79,6 +80,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print("no --input: using a random standard-normal sequence (pass real data for real figures)")
     print(verify(args.model, args.onnx, x, long_steps=args.long_steps).table())
     return 0
+
+
+def cmd_export_c(args: argparse.Namespace) -> int:
+    from .export_c import run
+
+    return run(args)
 
 
 def _load_npy(path: str):
@@ -163,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", metavar="X.npy", help="input in the ONNX input's layout (default: random)")
     p.add_argument("--long-steps", type=int, default=2000, help="length of the drift stream (default 2000)")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "export-c",
+        help="write a .rne blob as a C header for firmware (aligned const array, sizes as #defines)",
+    )
+    export_c_arguments(p)  # model, -o/--output, --symbol, --section
+    p.set_defaults(func=cmd_export_c)
 
     p = sub.add_parser("info", help="describe a .rne blob without running it")
     p.add_argument("model", help="the .rne file")
