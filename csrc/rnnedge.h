@@ -231,6 +231,13 @@ int rne_step(rne_stream *stream, const void *x, void *y);
  * misaligned scratch, or x / y not aligned to their element type. x and y must not overlap. */
 int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
             void *scratch, size_t scratch_size);
+
+/* The float <-> int16 boundary of an integer model, for hosts with an FPU (docs/quantization.md
+ * section 4; the scales are the blob metadata's qio): q[i] = clamp(floor(x[i] / scale + 0.5),
+ * -32768, 32767) computed in double, NaN -> 0, +-inf saturating; y[i] = (float)(q[i] * scale).
+ * Not part of the integer step path, which sees int16 only. */
+void rne_quantize_s16(const float *x, size_t n, double scale, int16_t *q);
+void rne_dequantize_s16(const int16_t *q, size_t n, double scale, float *y);
 /* cdef-end */
 
 #ifdef __cplusplus

@@ -18,7 +18,6 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from ._rnnedge import ffi, lib
-from . import fixedpoint
 from .errors import BlobError, InputError, NotStreamableError, StreamBusyError
 from .format import Blob, describe, read_blob
 from .layers import from_tbf, to_tbf
@@ -225,7 +224,10 @@ class _StateViews:
             if dtype.kind == "i":
                 info = np.iinfo(dtype)
                 if arr.size and (arr.min() < info.min or arr.max() > info.max):
-                    raise InputError(f"{what}[{name!r}]: values outside the range of {dtype}")
+                    raise InputError(
+                        f"{what}[{name!r}]: expected {dtype} values in [{info.min}, {info.max}], "
+                        f"got values from {arr.min()} to {arr.max()}"
+                    )
             checked[name] = arr
         for name, arr in checked.items():  # all checked first: a bad entry changes nothing
             row = 0
@@ -283,6 +285,11 @@ class Stream:
         self._xp = ffi.NULL
         self._step = lib.rne_step
         self._qio = model._qio
+        if self._qio is not None:  # int16 in/out buffers of one step, with their pointers
+            n_in, n_out = batch * model.in_features, batch * model.out_features
+            self._xq_buf, self._yq_buf = np.empty(n_in, np.int16), np.empty(n_out, np.int16)
+            self._xq = (_from_buffer("int16_t[]", self._xq_buf), n_in)
+            self._yq = (_from_buffer("int16_t[]", self._yq_buf), n_out)
         lock = threading.Lock()  # not to wait on: to detect a second thread and refuse it
         self._claim, self._release = lock.acquire, lock.release
 
@@ -318,17 +325,22 @@ class Stream:
         return y if self._y_layout is None else self._y_layout.from_internal(y)
 
     def _step_quantized(self, x) -> np.ndarray:
-        """Integer model: float x -> int16 at the input scale -> C -> int16 y -> float32."""
+        """Integer model: float x -> int16 at the input scale -> C step -> int16 -> float32 y,
+        the conversions in C too (rne_quantize_s16: fixedpoint.quantize's arithmetic)."""
         try:
             if x.dtype is not _F32 or x.shape != self._x_shape:
                 raise TypeError
-        except (AttributeError, TypeError):
-            x = self._coerce(x)
-        q = fixedpoint.quantize(x, self._qio[0])
-        y = np.empty(self._y_shape, np.int16)
-        with self._owned("step"):
-            self._step(self._cstream, _from_buffer(q), _from_buffer(y))
-        y = fixedpoint.dequantize(y, self._qio[1])
+            xp = _from_buffer("float[]", x)
+        except (AttributeError, TypeError, ValueError, BufferError):
+            xp = _from_buffer("float[]", self._coerce(x))
+        y = np.empty(self._y_shape, _F32)
+        (s_in, s_out), (xq, n_in), (yq, n_out) = self._qio, self._xq, self._yq
+        if not self._claim(False):
+            raise self._busy("step")
+        lib.rne_quantize_s16(xp, n_in, s_in, xq)
+        self._step(self._cstream, xq, yq)
+        lib.rne_dequantize_s16(yq, n_out, s_out, _from_buffer("float[]", y))
+        self._release()
         return y if self._y_layout is None else self._y_layout.from_internal(y)
 
     def _coerce(self, x) -> np.ndarray:
@@ -360,14 +372,22 @@ class Stream:
         shape = (1 if model.many_to_one else steps, self.batch, model.out_features)
         y = np.empty(shape, _F32 if self._qio is None else np.int16)
         if self._qio is not None:
-            x = fixedpoint.quantize(x, self._qio[0])
+            xq = np.empty(x.shape, np.int16)
+            lib.rne_quantize_s16(
+                _from_buffer("float[]", x), x.size, self._qio[0], _from_buffer("int16_t[]", xq)
+            )
+            x = xq
         with self._owned("run"):
             rc = lib.rne_run(
                 self._cstream, _from_buffer(x), steps, _from_buffer(y), _from_buffer(scratch), len(scratch)
             )
         _check(rc, what)
         if self._qio is not None:
-            y = fixedpoint.dequantize(y, self._qio[1])
+            yf = np.empty(y.shape, _F32)
+            lib.rne_dequantize_s16(
+                _from_buffer("int16_t[]", y), y.size, self._qio[1], _from_buffer("float[]", yf)
+            )
+            y = yf
         return np.ascontiguousarray(model._out.from_internal(y))
 
     def reset(self) -> None:

@@ -299,3 +299,24 @@ def test_take_last_split_and_slice_pass_int16_through():
     net = _net([layer, TakeLast(8, 4)], 3)
     q = quantize(net, "int8", np.random.default_rng(0).standard_normal((6, 2, 3)).astype(np.float32))
     check_bit_exact(q, fx.quantize(hostile_input(9, 2, 3, 4), q.in_scale))
+
+
+def test_c_boundary_equals_the_reference_quantize_and_dequantize():
+    """rne_quantize_s16 / rne_dequantize_s16 (used by the binding) are fixedpoint.quantize /
+    dequantize bit for bit: halves, rails, NaN, infinities, denormals, odd scales."""
+    from rnnedge import fixedpoint
+    from rnnedge._rnnedge import ffi, lib
+
+    rng = np.random.default_rng(5)
+    special = np.array([0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 32766.5, 32767.5, -32768.5,
+                        -32767.5, 1e30, -1e30, np.inf, -np.inf, np.nan, 1e-45, -1e-45], np.float32)
+    for scale in (1.0, 0.001794132, 3.0517578125e-05, 0.1, 7.0):
+        x = np.concatenate([special * np.float32(scale), special,
+                            (rng.standard_normal(5000) * 40000 * scale).astype(np.float32)])
+        q = np.empty(x.shape, np.int16)
+        lib.rne_quantize_s16(ffi.from_buffer("float[]", x), x.size, scale, ffi.from_buffer("int16_t[]", q))
+        np.testing.assert_array_equal(q, fixedpoint.quantize(x, scale))
+        allq = np.arange(-32768, 32768, dtype=np.int16)
+        y = np.empty(allq.shape, np.float32)
+        lib.rne_dequantize_s16(ffi.from_buffer("int16_t[]", allq), allq.size, scale, ffi.from_buffer("float[]", y))
+        np.testing.assert_array_equal(y, fixedpoint.dequantize(allq, scale))
