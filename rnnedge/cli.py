@@ -171,6 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--long-steps", type=int, default=2000, help="length of the drift stream (default 2000)")
     p.set_defaults(func=cmd_verify)
 
+    from . import bench, demo  # stdlib and numpy only at import
+
+    p = sub.add_parser(
+        "demo",
+        help="the bundled activity classifier in f32, int16 and int8, streamed, next to onnxruntime",
+    )
+    demo.add_arguments(p)
+    p.set_defaults(func=demo.run)
+
+    p = sub.add_parser("bench", help="per-step and sequence latency of a .rne model (and its ONNX)")
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.run)
+
     p = sub.add_parser(
         "export-c",
         help="write a .rne blob as a C header for firmware (aligned const array, sizes as #defines)",

@@ -1,0 +1,295 @@
+"""The benchmark library (rnnedge/bench.py): smoke runs on tiny models, and the pieces that turn
+figures into verdicts. No timed assertion anywhere: only that figures exist, are positive, and
+that every engine computes what onnxruntime computes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from rnnedge import bench
+from rnnedge.conversion import QUANT_FORMATS
+from rnnedge.errors import InputError, NotStreamableError
+
+ROOT = Path(__file__).resolve().parent.parent
+HAVE_CC = any(shutil.which(c) for c in ("cc", "gcc", "clang"))
+HAVE_TORCH = bench._module_available("torch")
+X = np.random.default_rng(0).standard_normal((12, 1, 5)).astype(np.float32)  # [T, B, F]
+
+
+def tiny(name: str, **kw) -> bench.Case:
+    return bench.Case(name, hidden=kw.pop("hidden", 8), features=5, **kw)
+
+
+def save(case: bench.Case, tmp_path: Path) -> Path:
+    model, _ = bench.build_onnx(case)
+    path = tmp_path / f"{case.name}.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def step_all(eng: bench.Engine, x: np.ndarray) -> np.ndarray:
+    return bench._step_outputs(eng, x)
+
+
+# -- the models and the engines ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "case", [tiny("lstm"), tiny("gru", cell="gru"), tiny("lstm2", layers=2)], ids=lambda c: c.name
+)
+def test_onnxruntime_stepped_with_its_state_fed_back_equals_the_whole_sequence(case, tmp_path):
+    path = save(case, tmp_path)
+    run = bench.OrtEngine("ort", path, "TBF", "TBF", 5)
+    bound = bench.OrtEngine("ort-iobinding", path, "TBF", "TBF", 5, iobinding=True)
+    whole = run.seq_output(run.run(run.seq_input(X)))
+    assert len(run.states) == case.layers * (2 if case.cell == "lstm" else 1)
+    np.testing.assert_allclose(step_all(run, X), whole, atol=1e-6)
+    np.testing.assert_allclose(step_all(bound, X), whole, atol=1e-6)
+
+
+def test_the_bundled_example_can_be_stepped_in_onnxruntime():
+    from rnnedge.examples import EXAMPLE_ONNX, load_test_set
+
+    x, _, _ = load_test_set()
+    eng = bench.OrtEngine("ort", EXAMPLE_ONNX, "BTF", "BF", 6)
+    x_tbf = np.ascontiguousarray(x[:1, :30].transpose(1, 0, 2))
+    steps = step_all(eng, x_tbf)  # each step: the probabilities for the sequence cut there
+    for t in (0, 9, 29):
+        prefix = eng.seq_output(eng.run(eng.seq_input(x_tbf[: t + 1])))
+        np.testing.assert_allclose(steps[t], prefix[0], atol=1e-6)
+
+
+def test_expose_state_keeps_a_constant_initial_state_as_the_start(tmp_path):
+    model, w = bench.build_onnx(tiny("lstm"))
+    h0 = np.full((1, 1, 8), 0.5, np.float32)
+    model.graph.initializer.append(numpy_helper.from_array(h0, "h_init"))
+    node = model.graph.node[0]
+    node.input.extend(["", "h_init"])  # sequence_lens, initial_h
+    stepped, states = bench.expose_state(model)
+    onnx.checker.check_model(stepped, full_check=True)
+    np.testing.assert_array_equal(states[0].initial, h0)
+    np.testing.assert_array_equal(states[1].initial, 0)
+    path = tmp_path / "h0.onnx"
+    onnx.save(model, str(path))
+    eng = bench.OrtEngine("ort", path, "TBF", "TBF", 5)
+    np.testing.assert_allclose(
+        step_all(eng, X), eng.seq_output(eng.run(eng.seq_input(X))), atol=1e-6
+    )
+
+
+def test_a_bidirectional_model_cannot_be_stepped(tmp_path):
+    model, _ = bench.build_onnx(tiny("bi", bidirectional=True))
+    with pytest.raises(NotStreamableError, match="bidirectional"):
+        bench.expose_state(model)
+    eng = bench.OrtEngine("ort", save(tiny("bi", bidirectional=True), tmp_path), "TBF", "TDBH", 5)
+    assert not eng.streamable
+    assert eng.seq_output(eng.run(eng.seq_input(X))).shape == (12, 1, 16)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is optional")
+@pytest.mark.parametrize(
+    "case",
+    [tiny("lstm2", layers=2), tiny("gru", cell="gru"), tiny("bi", bidirectional=True)],
+    ids=lambda c: c.name,
+)
+def test_pytorch_holds_the_same_weights_in_its_gate_order(case, tmp_path):
+    model, weights = bench.build_onnx(case)
+    ort = bench.OrtEngine(
+        "ort", save(case, tmp_path), "TBF", "TDBH" if case.bidirectional else "TBF", 5
+    )
+    torch_eng = bench.TorchEngine(case, weights)
+    with torch_eng.context():
+        got = torch_eng.seq_output(torch_eng.run(torch_eng.seq_input(X)))
+        if torch_eng.streamable:
+            np.testing.assert_allclose(step_all(torch_eng, X), got, atol=1e-6)
+    np.testing.assert_allclose(got, ort.seq_output(ort.run(ort.seq_input(X))), atol=1e-5)
+
+
+# -- whole runs -------------------------------------------------------------------------------------
+def test_a_quick_run_measures_every_format_and_agrees_with_onnxruntime():
+    cases = [tiny("lstm-8"), tiny("gru-8", cell="gru"), tiny("bilstm-8", bidirectional=True)]
+    config = bench.Config.quick()
+    config.steps, config.warmup, config.c_bench = 50, 5, False
+    results = bench.run_benchmark(cases, config, progress=False)
+    json.dumps(results)  # every figure is plain JSON
+    assert results["machine"]["cpu"] and results["machine"]["onnxruntime"]
+    by_name = {c["case"]["name"]: c["engines"] for c in results["cases"]}
+    for name, engines in by_name.items():
+        for fmt in QUANT_FORMATS:
+            r = engines[f"rnnedge-{fmt}"]
+            tol = 1e-5 if fmt == "f32" else 0.1
+            assert r["max_abs_err_seq"] < tol, (name, fmt, r["max_abs_err_seq"])
+            assert r["seq"]["100"]["per_step_us"] > 0 and r["blob_bytes"] > r["weight_bytes"] > 0
+            assert 0 < r["floor_us"] < r["target_us"]
+            if name != "bilstm-8":
+                assert (
+                    r["max_abs_err_step"] < tol
+                    and r["step"]["n"] == 50
+                    and r["step"]["median_us"] > 0
+                )
+        assert engines["ort"]["seq"]["100"]["median_us"] > 0
+    assert "step" not in by_name["bilstm-8"]["rnnedge-f32"]  # sequence mode only
+    assert by_name["lstm-8"]["ort-iobinding"]["step"]["median_us"] > 0
+    text = bench.markdown(results)
+    for needle in ("| lstm-8 |", "| bilstm-8 |", "f32 / onnxruntime", "Where a step's time goes"):
+        assert needle in text
+
+
+@pytest.mark.skipif(not HAVE_CC, reason="no C compiler")
+def test_the_c_step_bench_builds_and_times_a_blob(tmp_path):
+    import rnnedge
+
+    exe = bench.build_c_bench(tmp_path / "c", ROOT)
+    blob = tmp_path / "lstm.rne"
+    rnnedge.convert(save(tiny("lstm"), tmp_path), blob)
+    r = bench.c_step_time(exe, blob, 100, 10)
+    assert r["steps"] == 100 and 0 < r["min_us"] <= r["median_us"] <= r["p99_us"]
+    bw = bench.bandwidth(32 * 1024, exe)
+    assert bw["gbps"] > 0 and bw["bytes"] == 32 * 1024
+    with pytest.raises(bench.RnnedgeError, match="not_there.rne"):
+        bench.c_step_time(exe, tmp_path / "not_there.rne", 10, 1)
+
+
+def test_bandwidth_without_a_compiler_falls_back_to_numpy():
+    bw = bench.bandwidth(16 * 1024, None)
+    assert bw["gbps"] > 0 and "numpy" in bw["method"]
+
+
+def test_peak_memory_is_measured_in_a_child_process(tmp_path):
+    import rnnedge
+
+    base = bench.peak_rss_mib("python")
+    assert 5 < base < 1000
+    blob = tmp_path / "lstm.rne"
+    rnnedge.convert(save(tiny("lstm"), tmp_path), blob)
+    assert bench.peak_rss_mib("rnnedge", str(blob.resolve()), "[1, 1, 5]") > base
+
+
+def test_rnnedge_bench_on_one_blob_with_its_onnx(tmp_path, capsys):
+    import rnnedge
+
+    onnx_path = save(tiny("lstm"), tmp_path)
+    blob = tmp_path / "mine.rne"
+    rnnedge.convert(onnx_path, blob)
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    out_json = tmp_path / "r.json"
+    args = parser.parse_args(
+        [str(blob), "--onnx", str(onnx_path), "--quick", "--steps", "20", "--json", str(out_json)]
+    )
+    assert bench.run(args) == 0
+    text = capsys.readouterr().out
+    assert "| mine |" in text and "onnxruntime run()" in text
+    case = json.loads(out_json.read_text())["cases"][0]
+    assert case["engines"]["rnnedge-f32"]["max_abs_err_step"] < 1e-5
+    if HAVE_CC and bench.source_root() is not None:
+        assert case["engines"]["rnnedge-f32"]["c_step"]["median_us"] > 0
+
+
+def test_rnnedge_bench_names_a_missing_onnx_file(tmp_path):
+    import rnnedge
+
+    blob = tmp_path / "m.rne"
+    rnnedge.convert(save(tiny("lstm"), tmp_path), blob)
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    with pytest.raises(InputError, match="nope.onnx"):
+        bench.run(parser.parse_args([str(blob), "--onnx", str(tmp_path / "nope.onnx")]))
+
+
+# -- reporting --------------------------------------------------------------------------------------
+def fake_results(f32: float, int8: float | None, ort_run: float, ort_bound: float) -> dict:
+    rnnedge = {
+        "rnnedge-f32": {
+            "step": {"median_us": f32},
+            "floor_us": 1.0,
+            "target_us": 1.6,
+            "seq": {"1000": {"per_step_us": 2.0}},
+        }
+    }
+    if int8 is not None:
+        rnnedge["rnnedge-int8"] = {"step": {"median_us": int8}, "floor_us": 0.25, "target_us": 0.7}
+    engines = {
+        "ort": {"step": {"median_us": ort_run}, "seq": {"1000": {"per_step_us": 3.0}}},
+        "ort-iobinding": {"step": {"median_us": ort_bound}},
+        **rnnedge,
+    }
+    case = bench.Case("lstm-128", "lstm", 128).describe()
+    return {
+        "config": {"seq_lengths": [100, 1000], "steps": 10, "warmup": 1},
+        "cases": [{"case": case, "engines": engines, "notes": []}],
+    }
+
+
+def test_ratios_say_rnnedge_over_onnxruntime_and_how_many_times_faster():
+    assert bench.ratio_text(1.0, 10.0) == "0.1 (10.0x)"
+    assert bench.ratio_text(3.0, 1.5) == "2 (2.0x slower)"
+    assert bench.ratio_text(None, 1.0) == "-" and bench.ratio_text(1.0, None) == "-"
+
+
+def test_targets_compare_with_the_faster_onnxruntime_step():
+    rows = bench.targets(fake_results(f32=2.0, int8=0.5, ort_run=12.0, ort_bound=8.0))
+    verdict = {r["target"]: (r["value"], r["met"]) for r in rows}
+    assert verdict["f32 step: >= 4.5x faster than onnxruntime"] == (4.0, False)  # 8 / 2, not 12 / 2
+    assert verdict["int8 step: >= 8x faster than onnxruntime"] == (16.0, True)
+    assert verdict["f32 step within 1.2 x floor + 0.4 us"] == (2.0, False)
+    assert verdict["int8 step within 1.2 x floor + 0.4 us"] == (0.5, True)
+    assert verdict["f32 sequence T=1000 no slower than onnxruntime (us/step)"] == (2.0, True)
+    assert verdict["int8 step faster than f32"] == (0.5, True)
+    rows = bench.targets(fake_results(f32=1.0, int8=None, ort_run=12.0, ort_bound=8.0))
+    assert not any("int8" in r["target"] for r in rows)
+
+
+def test_outputs_are_written_and_a_missing_matplotlib_is_said(tmp_path, monkeypatch):
+    results = bench.run_benchmark([tiny("lstm-8")], _smoke_config(), progress=False)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    written = bench.write_outputs(results, tmp_path / "out")
+    assert (tmp_path / "out" / "bench.md").read_text().startswith("## rnnedge benchmark")
+    assert (
+        json.loads((tmp_path / "out" / "bench.json").read_text())["cases"][0]["case"]["name"]
+        == "lstm-8"
+    )
+    assert written[-1].startswith("matplotlib is not installed")
+
+
+def _smoke_config() -> bench.Config:
+    config = bench.Config.quick()
+    config.steps, config.warmup, config.c_bench, config.ort = 20, 2, False, False
+    return config
+
+
+def test_unknown_case_names_are_listed():
+    with pytest.raises(InputError, match="lstm-7.*the cases are lstm-32"):
+        bench.select_cases(bench.standard_cases(), "lstm-7")
+    assert [c.name for c in bench.select_cases(bench.standard_cases(), "gru-64,lstm-32")] == [
+        "lstm-32",
+        "gru-64",
+    ]
+
+
+def test_update_docs_replaces_only_the_marked_section(tmp_path):
+    doc = tmp_path / "b.md"
+    doc.write_text(f"intro\n{bench.DOCS_BEGIN}\nold table\n{bench.DOCS_END}\nafter\n")
+    bench.update_docs(doc, "| new | table |\n")
+    assert (
+        doc.read_text() == f"intro\n{bench.DOCS_BEGIN}\n| new | table |\n{bench.DOCS_END}\nafter\n"
+    )
+    (tmp_path / "plain.md").write_text("no markers")
+    with pytest.raises(InputError, match="plain.md: no <!-- bench-results: begin -->"):
+        bench.update_docs(tmp_path / "plain.md", "x")
+
+
+def test_the_plot_is_a_png_when_matplotlib_is_installed(tmp_path):
+    pytest.importorskip("matplotlib")
+    results = fake_results(f32=2.0, int8=0.5, ort_run=12.0, ort_bound=8.0)
+    results["machine"] = {"cpu": "a CPU", "date": "2026-01-01T00:00:00+00:00"}
+    results["cases"][0]["case"]["features"] = 40
+    assert bench.write_png(results, tmp_path / "p.png") is None
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
