@@ -537,10 +537,10 @@ static void test_long(const char *dir, const char *name)
         rc = runner_run(&r, x, steps, y);
         crc_y = rne__crc32((const uint8_t *)y, ysize * 2);
         crc_s = rne__crc32(r.state.p, r.state.size);
-        snprintf(label, sizeof label, "%s_%u_steps_equals_reference", name, steps);
+        snprintf(label, sizeof label, "%s_%lu_steps_equals_reference", name, (unsigned long)steps);
         check(rc == RNE_OK && crc_y == v[4] && crc_s == v[5], label,
-              "rc %d, crc32 of y %08x (expected %08x), of the final state %08x (expected %08x)",
-              rc, crc_y, v[4], crc_s, v[5]);
+              "rc %d, crc32 of y %08lx (expected %08lx), of the final state %08lx (expected %08lx)",
+              rc, (unsigned long)crc_y, (unsigned long)v[4], (unsigned long)crc_s, (unsigned long)v[5]);
         if (m.streamable && !m.many_to_one) {
             rne_stream_reset(&r.s);
             for (t = 0, rc = RNE_OK; rc == RNE_OK && t < steps; t++)
