@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from rnnedge import _build
+# the build script of this source tree (the installed package's copy cannot find csrc/)
+import importlib.util
+
+_spec = importlib.util.spec_from_file_location(
+    "rnnedge_build", Path(__file__).resolve().parent.parent / "rnnedge" / "_build.py"
+)
+_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_build)
 
 FAKE_CC = """#!{python}
 import sys
