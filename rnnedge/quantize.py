@@ -414,8 +414,8 @@ def quantize_activation(
         m1, m2 = one(s_in / s_out), one(a * s_in / s_out, " alpha")
         return QActivation(k, F, s_in, s_out, m1, m2, alpha=a, beta=b)
     if k == "Clip":
-        lo = -32768 if a == -math.inf else int(np.clip(math.ceil(a / s_in), -32768, 32767))
-        hi = 32767 if b == math.inf else int(np.clip(math.floor(b / s_in), -32768, 32767))
+        lo = int(np.clip(np.ceil(a / s_in), -32768, 32767))  # np: +-inf saturate, no OverflowError
+        hi = int(np.clip(np.floor(b / s_in), -32768, 32767))
         return QActivation(k, F, s_in, s_in, one(1.0), k0=lo, k1=hi, alpha=a, beta=b)
     if k == "Affine":
         rng = out_range if out_range is not None else abs(a) * r_in + abs(b)

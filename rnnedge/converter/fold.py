@@ -8,14 +8,15 @@ here symbolically: one function per op over `SymInts` (shape values) and `Filled
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from ..errors import ConvertError, UnsupportedOpError
-from .node import Node, const_of, ints_arg
+from .node import Node, const_of, int_array, ints_arg
 from .values import (
     Const,
     Data,
@@ -41,12 +42,39 @@ def fold_constant(node: Node, ins: list[Value | None]) -> list[Value]:
         for name, value in zip(node.proto.input, ins)
         if name and isinstance(value, Const)
     }
+    _check_output_size(node, [feeds.get(name) for name in node.proto.input])
     try:
         evaluator = ReferenceEvaluator(node.proto, opsets={"": node.opset})
         outs = evaluator.run(None, feeds)
     except Exception as e:  # noqa: BLE001 - any failure of the reference op is reported by name
         raise ConvertError(f"cannot evaluate this constant {node.op} at conversion time: {e}") from None
     return [Const(np.asarray(o)) for o in outs]
+
+
+def _check_output_size(node: Node, ins: list[np.ndarray | None]) -> None:
+    """Refuse, before running it, a constant op whose output size its input values set (a shape
+    of 10^12 elements must not be allocated)."""
+    def ints(i: int) -> list[int] | None:
+        a = ins[i] if i < len(ins) else None
+        return None if a is None or a.dtype.kind not in "iu" else [int(v) for v in a.ravel()]
+
+    shape: list[int] | None = None
+    if node.op == "ConstantOfShape":
+        shape = ints(0)
+    elif node.op == "Expand" and ins and ins[0] is not None and ints(1) is not None:
+        target = ints(1) or []
+        rank = max(len(target), ins[0].ndim)
+        have = [1] * (rank - ins[0].ndim) + list(ins[0].shape)
+        target = [1] * (rank - len(target)) + target
+        shape = [max(a, b) for a, b in zip(have, target)]
+    elif node.op == "Tile" and ins and ins[0] is not None and ints(1) is not None:
+        shape = [a * r for a, r in zip(ins[0].shape, ints(1) or [])]
+    elif node.op == "Range" and len(ins) == 3 and all(a is not None and a.size == 1 for a in ins):
+        start, limit, delta = (float(a.ravel()[0]) for a in ins)  # type: ignore[union-attr]
+        if delta != 0 and all(math.isfinite(v) for v in (start, limit, delta)):
+            shape = [max(math.ceil((limit - start) / delta), 0)]
+    if shape is not None:
+        check_size(shape)
 
 
 # --- integer shape values ------------------------------------------------------------------
@@ -100,6 +128,8 @@ def slice_args(node: Node, ins: list[Value | None], rank: int) -> list[tuple[int
     steps = ints_arg(node, ins, 4, "steps") or [1] * len(starts)
     if not len(starts) == len(ends) == len(axes) == len(steps):
         raise ConvertError("Slice: starts, ends, axes and steps differ in length")
+    if any(not -rank <= a < rank for a in axes):
+        raise ConvertError(f"Slice axes {axes} out of range for rank {rank}")
     return [(a + rank if a < 0 else a, s, e, st) for a, s, e, st in zip(axes, starts, ends, steps)]
 
 
@@ -112,15 +142,21 @@ def slice_dim(dim: Dim, start: int, end: int, step: int) -> Dim:
     raise ConvertError(f"cannot slice [{start}:{end}:{step}] an axis of run-time size {dim}")
 
 
+def _axes(axes: list[int], rank: int, what: str) -> list[int]:
+    """Axes in [-rank, rank) as sorted non-negative indices."""
+    if any(not -rank <= a < rank for a in axes):
+        raise ConvertError(f"{what} axes {axes} out of range for rank {rank}")
+    return sorted(a + rank if a < 0 else a for a in axes)
+
+
 def _axes_arg(node: Node, ins: list[Value | None], rank: int) -> list[int] | None:
     axes = ints_arg(node, ins, 1, "axes")
-    return None if axes is None else sorted(a + rank if a < 0 else a for a in axes)
+    return None if axes is None else _axes(axes, rank, node.op)
 
 
 def unsqueeze_shape(node: Node, ins: list[Value | None], shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
     axes = ints_arg(node, ins, 1, "axes") or []
-    out_rank = len(shape) + len(axes)
-    where = sorted(a + out_rank if a < 0 else a for a in axes)
+    where = _axes(axes, len(shape) + len(axes), "Unsqueeze")
     out: list[Dim] = list(shape)
     for a in where:
         out.insert(a, 1)
@@ -139,6 +175,10 @@ def squeeze_shape(node: Node, ins: list[Value | None], shape: tuple[Dim, ...]) -
 
 def reshape_target(target: list[Dim], shape: tuple[Dim, ...], allowzero: bool) -> list[Dim]:
     """Resolve the 0 (copy) and -1 (infer) entries of a Reshape target against `shape`."""
+    if any(isinstance(d, int) and d < -1 for d in target):
+        raise ConvertError(f"Reshape target {shape_str(target)} has a negative size")
+    if not allowzero and any(d == 0 and i >= len(shape) for i, d in enumerate(target)):
+        raise ConvertError(f"Reshape target {shape_str(target)} copies (0) an axis {shape_str(shape)} lacks")
     out: list[Dim] = [shape[i] if (d == 0 and not allowzero) else d for i, d in enumerate(target)]
     if sum(1 for d in out if d == -1) > 1:
         raise ConvertError(f"Reshape target {shape_str(target)} has more than one -1")
@@ -163,8 +203,9 @@ def _shape_of(value: Value | None) -> tuple[Dim, ...]:
 
 def op_shape(node: Node, ins: list[Value | None]) -> list[Value]:
     shape = list(_shape_of(ins[0]))
-    start, end = node.int_attr("start", 0), node.attr("end")
-    dims = shape[start:] if end is None else shape[start : int(end)]  # type: ignore[call-overload]
+    start = node.int_attr("start", 0)
+    end = node.int_attr("end", len(shape)) if node.has("end") else len(shape)
+    dims = shape[start:end]
     return [ints_value((len(dims),), dims)]
 
 
@@ -178,15 +219,21 @@ def op_identity(node: Node, ins: list[Value | None]) -> list[Value]:
 
 def _binary(fn: Callable[[Dim, Dim], Dim]) -> Callable[[Node, list[Value | None]], list[Value]]:
     def op(node: Node, ins: list[Value | None]) -> list[Value]:
-        (sa, a), (sb, b) = as_ints(ins[0], f"{node.op} A"), as_ints(ins[1], f"{node.op} B")
-        n = max(len(a), len(b))
-        if len(a) not in (1, n) or len(b) not in (1, n):
-            raise ConvertError(f"{node.op} of shapes {list(sa)} and {list(sb)}")
-        a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
-        shape = sa if len(sa) >= len(sb) else sb
+        shape, (a, b) = _broadcast_ints(node, ins[0], ins[1])
         return [ints_value(shape, [fn(x, y) for x, y in zip(a, b)])]
 
     return op
+
+
+def _broadcast_ints(node: Node, *values: Value | None) -> tuple[tuple[int, ...], list[list[Dim]]]:
+    """Elementwise operands that are shape values (rank 0 or 1): their broadcast shape, and the
+    items of each repeated to its length."""
+    pairs = [as_ints(v, f"{node.op} input {i}") for i, v in enumerate(values)]
+    n = max(len(items) for _, items in pairs)
+    if any(len(items) not in (1, n) for _, items in pairs):
+        raise ConvertError(f"{node.op} of shapes {' and '.join(str(list(s)) for s, _ in pairs)}")
+    shape = (n,) if any(s for s, _ in pairs) else ()
+    return shape, [items * n if len(items) == 1 else items for _, items in pairs]
 
 
 def _add(a: Dim, b: Dim) -> Dim:
@@ -208,6 +255,8 @@ def _sub(a: Dim, b: Dim) -> Dim:
 
 
 def _div(a: Dim, b: Dim) -> Dim:
+    if b == 0:
+        raise ConvertError(f"shape arithmetic divides {dim_str(a)} by 0")
     if isinstance(a, int) and isinstance(b, int):
         return a // b
     q = dim_div(a, b)
@@ -220,10 +269,13 @@ def op_gather(node: Node, ins: list[Value | None]) -> list[Value]:
     if isinstance(ins[0], Filled):
         return [_filled_gather(node, ins)]
     _, items = as_ints(ins[0], "Gather data")
-    idx = np.asarray(const_of(ins[1], "Gather indices"))
+    idx = int_array(ins[1], "Gather indices")
     if node.int_attr("axis", 0) != 0:
         raise ConvertError("Gather on a shape value along an axis other than 0")
-    picked = [items[int(i) + len(items) if i < 0 else int(i)] for i in idx.ravel()]
+    n = len(items)
+    if any(not -n <= i < n for i in idx.ravel()):
+        raise ConvertError(f"Gather indices {idx.ravel().tolist()[:8]} out of range for a shape value of {n} entries")
+    picked = [items[int(i) + n if i < 0 else int(i)] for i in idx.ravel()]
     return [ints_value(tuple(idx.shape), picked)]
 
 
@@ -251,6 +303,8 @@ def _concat_filled(node: Node, ins: list[Value | None]) -> Value:
         parts.append(v)
     rank = len(parts[0].shape)
     axis = node.int_attr("axis", 0)
+    if any(len(p.shape) != rank for p in parts) or not -rank <= axis < rank:
+        raise ConvertError(f"Concat along axis {axis} of shapes {', '.join(shape_str(p.shape) for p in parts)}")
     axis = axis + rank if axis < 0 else axis
     sizes = [p.shape[axis] for p in parts]
     if not all(isinstance(s, int) for s in sizes):
@@ -303,7 +357,11 @@ def op_reshape(node: Node, ins: list[Value | None]) -> list[Value]:
 def op_cast(node: Node, ins: list[Value | None]) -> list[Value]:
     value = ins[0]
     if isinstance(value, Filled):
-        dtype = helper.tensor_dtype_to_np_dtype(node.int_attr("to", 1))
+        to = node.int_attr("to", 1)
+        try:
+            dtype = helper.tensor_dtype_to_np_dtype(to)
+        except (KeyError, ValueError):
+            raise node.bad_attr("to", to, "an ONNX data type") from None
         return [filled(value.shape, value.value, dtype)]
     return [value]  # type: ignore[list-item]
 
@@ -312,8 +370,10 @@ def op_transpose(node: Node, ins: list[Value | None]) -> list[Value]:
     f = ins[0]
     if not isinstance(f, Filled):
         raise ConvertError(f"Transpose of a {describe(f)}")
-    perm = node.attr("perm") or list(reversed(range(len(f.shape))))
-    return [filled(tuple(f.shape[int(p)] for p in perm), f.value, f.dtype)]  # type: ignore[union-attr]
+    perm = node.ints_attr("perm") or list(reversed(range(len(f.shape))))
+    if sorted(perm) != list(range(len(f.shape))):
+        raise ConvertError(f"perm {perm} does not fit a tensor of rank {len(f.shape)}")
+    return [filled(tuple(f.shape[p] for p in perm), f.value, f.dtype)]
 
 
 def op_reduce_prod(node: Node, ins: list[Value | None]) -> list[Value]:
@@ -323,10 +383,7 @@ def op_reduce_prod(node: Node, ins: list[Value | None]) -> list[Value]:
 
 
 def op_equal(node: Node, ins: list[Value | None]) -> list[Value]:
-    (sa, a), (sb, b) = as_ints(ins[0], "Equal A"), as_ints(ins[1], "Equal B")
-    n = max(len(a), len(b))
-    a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
-    shape = sa if len(sa) >= len(sb) else sb
+    shape, (a, b) = _broadcast_ints(node, ins[0], ins[1])
     return [Const(np.array([dim_eq(x, y) for x, y in zip(a, b)], dtype=bool).reshape(shape))]
 
 
@@ -345,7 +402,17 @@ def op_where(node: Node, ins: list[Value | None]) -> list[Value]:
 def op_constant_of_shape(node: Node, ins: list[Value | None]) -> list[Value]:
     shape, items = as_ints(ins[0], "ConstantOfShape shape")
     tensor = node.attr("value")
-    value = numpy_helper.to_array(tensor).ravel() if tensor is not None else np.zeros(1, np.float32)
+    if tensor is None:
+        value = np.zeros(1, np.float32)
+    elif not isinstance(tensor, TensorProto):
+        raise node.bad_attr("value", tensor, "a tensor")
+    else:
+        try:
+            value = numpy_helper.to_array(tensor).ravel()
+        except Exception as e:  # noqa: BLE001 - a corrupt tensor: onnx raises several types
+            raise ConvertError(f"attribute value: the tensor cannot be read: {e}") from None
+        if value.size != 1 or value.dtype.kind not in "fiub":
+            raise ConvertError(f"attribute value must be one number, got {value.dtype} {list(value.shape)}")
     return [filled(tuple(items), value[0].item(), value.dtype)]
 
 
@@ -387,8 +454,12 @@ def _filled_gather(node: Node, ins: list[Value | None]) -> Value:
     return filled(shape, f.value, f.dtype)
 
 
+MAX_FOLDED = 1 << 24  # elements of a constant built at conversion time (zero states are tiny)
+
+
 def filled(shape: tuple[Dim, ...], value: float | int | Sym, dtype: np.dtype) -> Value:
     """A Filled tensor, or a plain constant when every size is known."""
+    check_size(shape)
     if all(isinstance(d, int) for d in shape):
         if isinstance(value, Sym):
             if len(shape) <= 1:
@@ -396,6 +467,19 @@ def filled(shape: tuple[Dim, ...], value: float | int | Sym, dtype: np.dtype) ->
         else:
             return Const(np.full(tuple(int(d) for d in shape), value, dtype=dtype))
     return Filled(shape, value, np.dtype(dtype))
+
+
+def check_size(shape: tuple[Dim, ...] | list[Dim]) -> None:
+    """Refuse a negative size, or a tensor too large to build at conversion time."""
+    known = [d for d in shape if isinstance(d, int)]
+    if any(d < 0 for d in known):
+        raise ConvertError(f"a tensor of shape {shape_str(shape)}: negative size")
+    size = math.prod(max(d, 1) for d in known)  # a 0 beside 2^31 x 2^31 does not make it buildable
+    if size > MAX_FOLDED:
+        raise ConvertError(
+            f"a tensor of shape {shape_str(shape)} (over {size} elements) is too large to "
+            f"build at conversion time (limit {MAX_FOLDED})"
+        )
 
 
 SYM_OPS: dict[str, Callable[[Node, list[Value | None]], list[Value]]] = {
@@ -423,7 +507,7 @@ SYM_OPS: dict[str, Callable[[Node, list[Value | None]], list[Value]]] = {
 
 
 def fold_symbolic(node: Node, ins: list[Value | None]) -> list[Value]:
-    fn = SYM_OPS.get(node.op)
+    fn = SYM_OPS.get(node.op) if node.proto.domain in ("", "ai.onnx") else None
     if fn is None:
         raise UnsupportedOpError(
             f"op {node.op!r} on a value that depends on the run-time batch or time length "

@@ -11,12 +11,14 @@ output holding the final states of the same layers (h_n / c_n) is recorded as it
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import defs, numpy_helper
 
 from ..errors import ConvertError, RnnedgeError, UnsupportedOpError
 from ..layers import Act, Activation, Network, Recurrent, StateSpec, TensorSpec
@@ -139,7 +141,7 @@ class Walk:
     # --- the walk ---
     def run(self) -> Network:
         for init in self.graph.initializer:
-            self.values[init.name] = Const(numpy_helper.to_array(init))
+            self.values[init.name] = Const(_initializer_array(init, self.loaded.label))
         self.values[self.data_input.name] = self._input_value()
         for s in self.state_inputs:
             self.values[s.name] = _state_value(s)
@@ -221,6 +223,7 @@ class Walk:
                 )
             else:
                 ins.append(self.values[name])
+        _check_arity(node, ins, self.where(node, total))
         try:
             outs = self._dispatch(node, ins)
         except layout.BakedSize:
@@ -333,6 +336,43 @@ class Walk:
         return finals
 
 
+MAX_INITIALIZER = 1 << 28  # elements; a recurrent model's largest weight is far below
+
+
+def _initializer_array(init: onnx.TensorProto, label: str) -> np.ndarray:
+    """An initializer as an array, or a ConvertError naming it (a corrupt or exotic tensor)."""
+    what = f"{label}: initializer {init.name!r} (data type {init.data_type}, dims {list(init.dims)})"
+    if any(d < 0 for d in init.dims) or math.prod(init.dims) > MAX_INITIALIZER:
+        raise ConvertError(f"{what} has an impossible shape")
+    try:
+        return numpy_helper.to_array(init)
+    except Exception as e:  # noqa: BLE001 - onnx raises ValueError, TypeError or KeyError here
+        raise ConvertError(f"{what} cannot be read: {e}") from None
+
+
+def _check_arity(node: Node, ins: list[Value | None], where: str) -> None:
+    """The node has as many inputs as its ONNX op takes, the required ones given (ops of the
+    default domain; others are refused or folded by name later)."""
+    if node.proto.domain not in ("", "ai.onnx"):
+        return
+    try:
+        schema = defs.get_schema(node.op, max(node.opset, 1), "")
+    except defs.SchemaError:
+        try:  # an op newer than the model's opset (exporters do that): judge by its latest schema
+            schema = defs.get_schema(node.op, defs.onnx_opset_version(), "")
+        except defs.SchemaError:
+            return
+    n = len(ins)
+    if not schema.min_input <= n <= schema.max_input:
+        expected = (str(schema.min_input) if schema.min_input == schema.max_input
+                    else f"{schema.min_input} to {schema.max_input}")  # fmt: skip
+        raise ConvertError(f"{where}: has {n} inputs; {node.op} takes {expected}")
+    single = defs.OpSchema.FormalParameterOption.Single
+    for i, (formal, value) in enumerate(zip(schema.inputs, ins)):
+        if formal.option == single and value is None:
+            raise ConvertError(f"{where}: input {i} ({formal.name}) is required but empty")
+
+
 def _op_name(node: onnx.NodeProto) -> str:
     return f"{node.domain}.{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type
 
@@ -341,6 +381,18 @@ def _dims(info: onnx.ValueInfoProto) -> list[Dim]:
     """Static sizes as ints; run-time ones as symbols named after their role guess."""
     shape = info.type.tensor_type.shape
     return [d.dim_value if d.HasField("dim_value") else Sym(1, (f"?{i}",)) for i, d in enumerate(shape.dim)]
+
+
+MAX_DIM = 2**31 - 1  # the blob and the C library count sizes in int32
+
+
+def _check_static_sizes(info: onnx.ValueInfoProto, label: str) -> None:
+    for i, d in enumerate(info.type.tensor_type.shape.dim):
+        if d.HasField("dim_value") and not 1 <= d.dim_value <= MAX_DIM:
+            raise ConvertError(
+                f"{label}: input {info.name!r} has size {d.dim_value} on axis {i}; a static size "
+                f"must be 1 to {MAX_DIM} (leave it symbolic for a run-time size)"
+            )
 
 
 def _static_dims(info: onnx.ValueInfoProto) -> list[int | None]:
@@ -405,17 +457,21 @@ def _needed(nodes: list[onnx.NodeProto], outputs: list[str]) -> set[int]:
     return needed
 
 
-def _is_state_input(name: str, consumers: dict[str, list[tuple[onnx.NodeProto, int]]]) -> bool:
-    """Whether every use of `name` ends at an initial_h/initial_c input of a recurrent op."""
+def _is_state_input(name: str, consumers: dict[str, list[tuple[onnx.NodeProto, int]]],
+                    path: frozenset[str] = frozenset()) -> bool:
+    """Whether every use of `name` ends at an initial_h/initial_c input of a recurrent op (a
+    path that comes back to a tensor on it, in a cyclic graph, does not)."""
     uses = consumers.get(name, [])
-    if not uses:
+    if not uses or name in path:
         return False
     for node, slot in uses:
+        if node.domain not in ("", "ai.onnx"):
+            return False
         if node.op_type in RECURRENT_OPS:
             if slot not in (5, 6):
                 return False
         elif node.op_type in STATE_PATH_OPS and slot == 0:
-            if not all(_is_state_input(out, consumers) for out in node.output if out):
+            if not all(_is_state_input(out, consumers, path | {name}) for out in node.output if out):
                 return False
         else:
             return False
@@ -473,6 +529,8 @@ def to_network(model: str | os.PathLike | onnx.ModelProto, name: str | None = No
                 "initial_h/initial_c)"
             )
         )
+    for info in data + states:
+        _check_static_sizes(info, loaded.label)
     errors: list[tuple[int, ConvertError]] = []
     for axes in _input_guesses(data[0], loaded.label):
         fixed: dict[str, int] = {}

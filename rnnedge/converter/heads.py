@@ -6,6 +6,7 @@ into the layer before when it is a Dense or LayerNorm.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
@@ -13,8 +14,8 @@ import numpy as np
 
 from ..errors import ConvertError, UnsupportedOpError
 from ..layers import Act, Activation, Dense, LayerNorm
-from .layout import data_in
-from .node import Node, const_of, ints_arg, scalar_arg
+from .layout import axis_index, data_in
+from .node import Node, floats_of, ints_arg, scalar_arg
 from .values import Const, Data, NormPart, Value, describe
 
 if TYPE_CHECKING:
@@ -64,6 +65,13 @@ def affine(data: Data, scale: np.ndarray | None, shift: np.ndarray | None) -> Da
     return replace(data, layers=data.layers[:-1] + (layer,), final=None)
 
 
+def _vector(a: np.ndarray, n: int, what: str) -> np.ndarray:
+    """A scalar or an n-vector (any number of size-1 axes) as an n-vector."""
+    if a.size not in (1, n):
+        raise ConvertError(f"{what} has shape {list(a.shape)}: expected {n} values (or one)")
+    return np.broadcast_to(a.reshape(-1), (n,))
+
+
 def _per_feature(data: Data, c: np.ndarray, what: str) -> np.ndarray:
     """A constant operand as a per-feature vector (or scalar), if it broadcasts that way."""
     c = np.asarray(c, dtype=np.float64)
@@ -90,15 +98,17 @@ def op_gemm(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
         raise node.refuse_attr("transA", 1, "0 with the data tensor as A")
     if data.rank != 2:
         raise ConvertError(f"Gemm input A has rank {data.rank}, not 2")
-    alpha, beta = float(node.attr("alpha", 1.0)), float(node.attr("beta", 1.0))  # type: ignore[arg-type]
-    b = np.asarray(const_of(ins[1], "Gemm input B (the weights)"), dtype=np.float64)
+    alpha, beta = node.float_attr("alpha", 1.0), node.float_attr("beta", 1.0)
+    b = floats_of(ins[1], "Gemm input B (the weights)")
+    if b.ndim != 2:
+        raise ConvertError(f"Gemm input B has shape {list(b.shape)}, expected 2 axes")
     weight = alpha * (b if node.int_attr("transB", 0) else b.T)
     bias = None
     if len(ins) > 2 and ins[2] is not None:
-        c = np.asarray(const_of(ins[2], "Gemm input C (the bias)"), dtype=np.float64)
+        c = floats_of(ins[2], "Gemm input C (the bias)")
         if c.ndim == 2 and c.shape[0] != 1:
             raise UnsupportedOpError(f"Gemm bias C of shape {list(c.shape)} (one row per batch item)")
-        bias = beta * np.broadcast_to(c.reshape(-1), (weight.shape[0],))
+        bias = beta * _vector(c, weight.shape[0], "Gemm input C (the bias)")
     return [dense(data, weight, bias, "Gemm")]
 
 
@@ -107,7 +117,7 @@ def op_matmul(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
         raise UnsupportedOpError(
             f"MatMul with the data tensor on the right ({describe(ins[0])} @ data)"
         )
-    w = np.asarray(const_of(ins[1], "MatMul input B (the weights)"), dtype=np.float64)
+    w = floats_of(ins[1], "MatMul input B (the weights)")
     if w.ndim != 2:
         raise UnsupportedOpError(f"MatMul by a constant of shape {list(w.shape)} (only [K, N])")
     return [dense(ins[0], w.T, None, "MatMul")]
@@ -129,7 +139,7 @@ def op_arith(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     other = b if data is a else a
     if isinstance(other, Data) or not isinstance(other, Const):
         raise ConvertError(f"{node.op} of a data tensor and a {describe(other)}")
-    c = _per_feature(data, other.array, node.op)
+    c = _per_feature(data, floats_of(other, f"{node.op} constant"), node.op)
     if node.op == "Add":
         return [affine(data, None, c)]
     if node.op == "Sub":
@@ -150,25 +160,27 @@ def op_neg(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
 
 def _alpha(default: float) -> Callable[[Node, list[Value | None]], Act]:
     def make(node: Node, ins: list[Value | None]) -> Act:
-        return Act.make(node.op, float(node.attr("alpha", default)))  # type: ignore[arg-type]
+        return Act.make(node.op, node.float_attr("alpha", default))
 
     return make
 
 
 def _hard_sigmoid(node: Node, ins: list[Value | None]) -> Act:
-    return Act.make("HardSigmoid", float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5)))  # type: ignore[arg-type]
+    return Act.make("HardSigmoid", node.float_attr("alpha", 0.2), node.float_attr("beta", 0.5))
 
 
 def _clip(node: Node, ins: list[Value | None]) -> Act:
     if node.opset < 11:
-        lo, hi = node.attr("min"), node.attr("max")
+        lo = node.float_attr("min", -math.inf, allow_inf=True)
+        hi = node.float_attr("max", math.inf, allow_inf=True)
     else:
-        lo, hi = scalar_arg(ins, 1, "Clip min"), scalar_arg(ins, 2, "Clip max")
-    return Act.make(
-        "Clip",
-        float("-inf") if lo is None else float(lo),  # type: ignore[arg-type]
-        float("inf") if hi is None else float(hi),  # type: ignore[arg-type]
-    )
+        a, b = scalar_arg(ins, 1, "Clip min"), scalar_arg(ins, 2, "Clip max")
+        lo, hi = -math.inf if a is None else a, math.inf if b is None else b
+    if math.isnan(lo) or math.isnan(hi):
+        raise ConvertError(f"Clip bounds [{lo}, {hi}]: NaN")
+    if lo > hi:
+        raise UnsupportedOpError(f"Clip bounds [{lo}, {hi}]: the minimum is above the maximum")
+    return Act.make("Clip", lo, hi)
 
 
 def _plain(node: Node, ins: list[Value | None]) -> Act:
@@ -197,8 +209,7 @@ def op_activation(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]
 
 def op_softmax(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins)
-    axis = node.int_attr("axis", -1 if node.opset >= 13 else 1)
-    axis = axis + data.rank if axis < 0 else axis
+    axis = axis_index(node.int_attr("axis", -1 if node.opset >= 13 else 1), data.rank)
     if data.axes[axis] != ("F",) or axis != data.rank - 1:
         raise UnsupportedOpError(
             f"{node.op} over axis {axis} ({'*'.join(data.axes[axis])}) of [{data.layout()}]: "
@@ -213,16 +224,14 @@ def op_softmax(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
 def op_layer_norm(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins)
     axis = node.int_attr("axis", -1)
-    if (axis + data.rank if axis < 0 else axis) != data.rank - 1:
+    if not -data.rank <= axis < data.rank or (axis + data.rank if axis < 0 else axis) != data.rank - 1:
         raise node.refuse_attr("axis", axis, "-1 (the feature axis)")
     _feature_last(data, "LayerNormalization")
-    gamma = np.asarray(const_of(ins[1], "LayerNormalization scale"), dtype=np.float64).reshape(-1)
+    gamma = _vector(floats_of(ins[1], "LayerNormalization scale"), data.features, "LayerNormalization scale")
     beta = None
     if len(ins) > 2 and ins[2] is not None:
-        beta = np.asarray(const_of(ins[2], "LayerNormalization bias"), dtype=np.float64).reshape(-1)
-    gamma = np.broadcast_to(gamma, (data.features,))
-    beta = None if beta is None else np.broadcast_to(beta, (data.features,))
-    eps = float(node.attr("epsilon", 1e-5))  # type: ignore[arg-type]
+        beta = _vector(floats_of(ins[2], "LayerNormalization bias"), data.features, "LayerNormalization bias")
+    eps = node.float_attr("epsilon", 1e-5)
     layer = LayerNorm(_f32(gamma), None if beta is None else _f32(beta), eps)
     return [data.with_layers(layer)]
 
@@ -266,7 +275,7 @@ def norm_step(node: Node, a: Value | None, b: Value | None) -> Value:
     if op == "Mul" and isinstance(b, NormPart) and b.kind == "centered" and isinstance(a, NormPart):
         return norm_step(node, b, a)
     if op == "Add" and isinstance(a, NormPart) and a.kind == "var" and isinstance(b, Const):
-        eps = np.asarray(b.array, dtype=np.float64)
+        eps = floats_of(b, "the epsilon of a layer normalisation")
         if eps.size == 1:
             return NormPart("var_eps", a.x, float(eps.ravel()[0]))
     if op == "Add" and isinstance(b, NormPart) and isinstance(a, Const):

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConvertError, UnsupportedOpError
 from ..layers import Slice, TakeLast
 from .fold import as_ints, onnx_range, reshape_target, slice_args
-from .node import Node, const_of
+from .node import Node, const_of, int_array, ints_of
 from .values import (
     CellState,
     Const,
@@ -47,7 +47,7 @@ def data_in(ins: list[Value | None], what: str = "input 0") -> Data:
     return value
 
 
-def _axis(index: int, rank: int) -> int:
+def axis_index(index: int, rank: int) -> int:
     axis = index + rank if index < 0 else index
     if not 0 <= axis < rank:
         raise ConvertError(f"axis {index} is out of range for rank {rank}")
@@ -95,8 +95,7 @@ def time_error(ctx: Walk, what: str) -> ConvertError:
 
 def op_transpose(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins)
-    perm = node.attr("perm") or list(reversed(range(data.rank)))
-    perm = [int(p) for p in perm]  # type: ignore[union-attr]
+    perm = node.ints_attr("perm") or list(reversed(range(data.rank)))
     if sorted(perm) != list(range(data.rank)):
         raise ConvertError(f"perm {perm} does not fit a tensor of rank {data.rank}")
     return [replace(data, axes=tuple(data.axes[p] for p in perm))]
@@ -181,8 +180,7 @@ def op_reshape(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
 
 def op_flatten(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins)
-    axis = node.int_attr("axis", 1)
-    axis = axis + data.rank if axis < 0 else axis
+    axis = axis_index(node.int_attr("axis", 1), data.rank + 1)
     shape = data.shape
     outer: Dim = 1
     inner: Dim = 1
@@ -200,13 +198,13 @@ def op_squeeze(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
             raise ConvertError(f"Squeeze of a {describe(value)}")
         return [replace(value, squeezed=True)]
     data = data_in(ins)
-    given = node.attr("axes") if node.opset < 13 else None
+    given = node.ints_attr("axes") if node.opset < 13 else None
     if len(ins) > 1 and ins[1] is not None:
-        given = [int(a) for a in np.asarray(const_of(ins[1], "Squeeze axes")).ravel()]
+        given = ints_of(ins[1], "Squeeze axes")
     if given is None:
         axes = [i for i, d in enumerate(data.shape) if d == 1]
     else:
-        axes = sorted(_axis(int(a), data.rank) for a in given)  # type: ignore[union-attr]
+        axes = sorted(axis_index(int(a), data.rank) for a in given)  # type: ignore[union-attr]
     for a in axes:
         if data.axis_size(a) != 1:
             raise ConvertError(
@@ -224,14 +222,14 @@ def op_unsqueeze(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
             raise ConvertError(f"Unsqueeze of a {describe(value)}")
         return [replace(value, squeezed=False)]
     data = data_in(ins)
-    given = node.attr("axes") if node.opset < 13 else None
+    given = node.ints_attr("axes") if node.opset < 13 else None
     if len(ins) > 1 and ins[1] is not None:
-        given = [int(a) for a in np.asarray(const_of(ins[1], "Unsqueeze axes")).ravel()]
+        given = ints_of(ins[1], "Unsqueeze axes")
     if not given:
         raise ConvertError("Unsqueeze without axes")
     rank = data.rank + len(given)  # type: ignore[arg-type]
     axes = list(data.axes)
-    for a in sorted(_axis(int(a), rank) for a in given):  # type: ignore[union-attr]
+    for a in sorted(axis_index(int(a), rank) for a in given):  # type: ignore[union-attr]
         axes.insert(a, _new_singleton(data, axes))
     return [replace(data, axes=tuple(axes))]
 
@@ -295,7 +293,7 @@ def _range_text(r: range) -> str:
 
 
 def op_gather(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
-    idx = np.asarray(const_of(ins[1], "Gather indices"))
+    idx = int_array(ins[1], "Gather indices")
     if idx.size != 1:
         raise UnsupportedOpError(f"Gather of {idx.size} indices from a data tensor (only one)")
     k = int(idx.ravel()[0])
@@ -307,7 +305,7 @@ def op_gather(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
             raise UnsupportedOpError(f"Gather along axis {axis} of a {describe(value)}")
         return [_rows(ctx, value, k, k + 1 if k != -1 else None, keep, "Gather")]
     data = data_in(ins)
-    axis = _axis(axis, data.rank)
+    axis = axis_index(axis, data.rank)
     size = data.axis_size(axis)
     if k < 0 and isinstance(size, int):
         k += size
@@ -377,7 +375,7 @@ def _rejoin(ins: list[Value | None], axis: int) -> Data | None:
     if len(parts) != len(ins) or len(parts) < 2:
         return None
     first = parts[0]
-    axis = axis + first.rank if axis < 0 else axis
+    axis = axis_index(axis, first.rank)
     if any(p.axes != first.axes or p.reversed != first.reversed for p in parts):
         return None
     if first.axes[axis] != ("F",) or not all(isinstance(p.layers[-1], Slice) for p in parts if p.layers):
@@ -432,7 +430,10 @@ def op_identity(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     if node.op == "Cast" and node.int_attr("to", 1) != 1:
         raise node.refuse_attr("to", node.int_attr("to", 1), "1 (float32) on a data tensor")
     if node.op == "Dropout" and len(ins) > 2 and ins[2] is not None:
-        if bool(np.asarray(const_of(ins[2], "Dropout training_mode")).ravel()[0]):
+        mode = np.asarray(const_of(ins[2], "Dropout training_mode"))
+        if mode.size != 1:
+            raise ConvertError(f"Dropout training_mode has shape {list(mode.shape)}, expected one value")
+        if bool(mode.ravel()[0]):
             raise node.refuse_attr("training_mode", True, "false")
     return [value]  # type: ignore[list-item]
 
@@ -442,6 +443,8 @@ def op_reverse_sequence(ctx: Walk, node: Node, ins: list[Value | None]) -> list[
     that the next recurrent op absorbs by reading the sequence the other way."""
     data = data_in(ins)
     t_axis, b_axis = node.int_attr("time_axis", 0), node.int_attr("batch_axis", 1)
+    if not (0 <= t_axis < data.rank and 0 <= b_axis < data.rank):
+        raise ConvertError(f"time_axis={t_axis}, batch_axis={b_axis} do not fit [{data.layout()}]")
     if data.axes[t_axis] != ("T",) or data.axes[b_axis] not in (("B",), ("1",)):
         raise UnsupportedOpError(
             f"ReverseSequence with time_axis={t_axis}, batch_axis={b_axis} on [{data.layout()}]"

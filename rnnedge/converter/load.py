@@ -30,6 +30,11 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> Loaded:
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset == 0:
         raise ConvertError(f"{label} does not import the default ONNX opset")
+    if not 1 <= opset <= onnx.defs.onnx_opset_version():
+        raise ConvertError(
+            f"{label} imports ONNX opset {opset}; the installed onnx package knows opsets 1 to "
+            f"{onnx.defs.onnx_opset_version()}"
+        )
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     except Exception:  # noqa: BLE001 - inference is a help, not a requirement; the walk checks shapes
@@ -56,7 +61,7 @@ def _read(path: str, label: str) -> onnx.ModelProto:
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
         try:
             onnx.load_external_data_for_model(model, os.path.dirname(os.path.abspath(path)))
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, onnx.checker.ValidationError) as e:
             raise ConvertError(f"{label}: cannot load its external weight data: {e}") from None
     return model
 
@@ -67,6 +72,7 @@ def _check_structure(model: onnx.ModelProto, label: str) -> None:
         raise ConvertError(
             f"{label} is not an ONNX model, or it is truncated (no IR version or no graph)"
         )
+    _check_text(model, label)
     graph = model.graph
     if not graph.node:
         raise ConvertError(f"{label} has an empty graph (no nodes)")
@@ -80,6 +86,35 @@ def _check_structure(model: onnx.ModelProto, label: str) -> None:
             raise ConvertError(
                 f"{label} is truncated or malformed: graph output {out.name!r} is not produced "
                 "by any node"
+            )
+
+
+def _check_text(model: onnx.ModelProto, label: str) -> None:
+    """Names the converter reads are text: protobuf hands back bytes for a string field that is
+    not valid UTF-8 (a damaged file)."""
+    graph = model.graph
+    fields: list[tuple[str, object]] = [
+        ("the producer name", model.producer_name),
+        ("the producer version", model.producer_version),
+        ("the graph name", graph.name),
+    ]
+    fields += [("an opset domain", o.domain) for o in model.opset_import]
+    for kind, infos in (("input", graph.input), ("output", graph.output)):
+        fields += [(f"a graph {kind} name", i.name) for i in infos]
+        fields += [(f"a dimension name of graph {kind} #{k}", d.dim_param)
+                   for k, i in enumerate(infos) for d in i.type.tensor_type.shape.dim]  # fmt: skip
+    fields += [("an initializer name", t.name) for t in graph.initializer]
+    for i, node in enumerate(graph.node):
+        where = f"node #{i + 1}"
+        fields += [(f"the op type of {where}", node.op_type), (f"the name of {where}", node.name),
+                   (f"the domain of {where}", node.domain)]  # fmt: skip
+        fields += [(f"an input name of {where}", n) for n in node.input]
+        fields += [(f"an output name of {where}", n) for n in node.output]
+        fields += [(f"an attribute name of {where}", a.name) for a in node.attribute]
+    for what, value in fields:
+        if not isinstance(value, str):
+            raise ConvertError(
+                f"{label} is corrupt: {what} is not valid UTF-8 text ({value[:40]!r})"  # type: ignore[index]
             )
 
 

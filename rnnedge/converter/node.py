@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,12 +46,73 @@ class Node:
         return default
 
     def int_attr(self, key: str, default: int) -> int:
-        return int(self.attr(key, default))  # type: ignore[arg-type]
+        value = self.attr(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.bad_attr(key, value, "an integer")
+        return value
+
+    def float_attr(self, key: str, default: float, allow_inf: bool = False) -> float:
+        """A number attribute; NaN is refused, and so are infinities unless `allow_inf`."""
+        value = self.attr(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.bad_attr(key, value, "a number")
+        if math.isnan(value):
+            raise self.bad_attr(key, value, "a number (it is NaN)")
+        if math.isinf(value) and not allow_inf:
+            raise self.bad_attr(key, value, "a finite number")
+        return float(value)
+
+    def str_attr(self, key: str, default: str) -> str:
+        value = self.attr(key, default)
+        if not isinstance(value, str):
+            raise self.bad_attr(key, value, "a string")
+        return value
+
+    def ints_attr(self, key: str) -> list[int] | None:
+        """An integer-list attribute, or None when absent."""
+        value = self.attr(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+            raise self.bad_attr(key, value, "a list of integers")
+        return value
+
+    def floats_attr(self, key: str) -> list[float] | None:
+        """A list of finite numbers (an empty INTS list, as helper.make_attribute writes [], too)."""
+        value = self.attr(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+        ):
+            raise self.bad_attr(key, value, "a list of finite numbers")
+        return [float(v) for v in value]
+
+    def strs_attr(self, key: str) -> list[str] | None:
+        value = self.attr(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.bad_attr(key, value, "a list of strings")
+        return value
+
+    def bad_attr(self, key: str, value: object, expected: str) -> ConvertError:
+        return ConvertError(f"attribute {key}={_short(value)} is not {expected}")
 
     def refuse_attr(self, key: str, value: object, supported: str) -> UnsupportedOpError:
         return UnsupportedOpError(
             f"attribute {key}={value!r} is not supported (supported: {supported})"
         )
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """repr of an attribute value for a message: a TensorProto or GraphProto by its kind only."""
+    if isinstance(value, (onnx.TensorProto, onnx.GraphProto, onnx.SparseTensorProto, onnx.TypeProto)):
+        return f"<{type(value).__name__}>"
+    if isinstance(value, list) and value and not isinstance(value[0], (int, float, str)):
+        return f"<list of {len(value)} {type(value[0]).__name__}>"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def const_of(value: Value | None, what: str) -> np.ndarray:
@@ -60,18 +122,38 @@ def const_of(value: Value | None, what: str) -> np.ndarray:
     return value.array
 
 
+def int_array(value: Value | None, what: str) -> np.ndarray:
+    """A constant integer tensor (axes, indices, shapes) as int64."""
+    a = np.asarray(const_of(value, what))
+    if a.dtype.kind not in "iu":
+        raise ConvertError(f"{what} must hold integers, got dtype {a.dtype} {list(a.shape)}")
+    return a.astype(np.int64)
+
+
+def ints_of(value: Value | None, what: str) -> list[int]:
+    """The entries of a constant integer tensor, flattened."""
+    return [int(v) for v in int_array(value, what).ravel()]
+
+
+def floats_of(value: Value | None, what: str, dtype: type = np.float64) -> np.ndarray:
+    """A constant numeric tensor as floats (weights, biases, scales)."""
+    a = np.asarray(const_of(value, what))
+    if a.dtype.kind not in "fiub":
+        raise ConvertError(f"{what} must hold numbers, got dtype {a.dtype} {list(a.shape)}")
+    return a.astype(dtype)
+
+
 def ints_arg(node: Node, ins: list[Value | None], index: int, attr: str) -> list[int] | None:
     """An integer list given as input `index` (newer opsets) or as attribute `attr` (older)."""
     if index < len(ins) and ins[index] is not None:
-        return [int(v) for v in np.asarray(const_of(ins[index], f"input {index} ({attr})")).ravel()]
-    value = node.attr(attr)
-    return None if value is None else [int(v) for v in value]  # type: ignore[union-attr]
+        return ints_of(ins[index], f"input {index} ({attr})")
+    return node.ints_attr(attr)
 
 
 def scalar_arg(ins: list[Value | None], index: int, what: str) -> float | None:
     if index >= len(ins) or ins[index] is None:
         return None
-    a = np.asarray(const_of(ins[index], what))
+    a = floats_of(ins[index], what)
     if a.size != 1:
         raise ConvertError(f"{what} must be a single value, got shape {list(a.shape)}")
     return float(a.ravel()[0])

@@ -6,13 +6,14 @@ Inputs: X, W, R, B, sequence_lens, initial_h, initial_c (LSTM), P (LSTM). Output
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConvertError, UnsupportedOpError
 from ..layers import ACTIVATIONS, CELL_ACTIVATIONS, CELL_GATES, DEFAULT_CELL_ACTIVATIONS, Act, Recurrent, TakeLast
-from .node import Node, const_of
+from .node import Node, floats_of, ints_of
 from .values import CellState, Const, Data, Filled, StateIn, SymInts, Value, describe, dim_str, normalize
 
 if TYPE_CHECKING:
@@ -40,16 +41,15 @@ CELL_FUNCS: dict[str, tuple[str, bool, bool, float, float]] = {
 def _activations(node: Node, cell: str, dirs: int) -> list[list[Act]]:
     """The activation attribute, alpha and beta consumed in order by the functions that use them."""
     n = CELL_ACTIVATIONS[cell]
-    names = node.attr("activations")
+    names = node.strs_attr("activations")
     if not names:
         names = list(DEFAULT_CELL_ACTIVATIONS[cell]) * dirs
-    names = list(names)  # type: ignore[arg-type]
     if len(names) == n and dirs == 2:
         names = names * 2
     if len(names) != n * dirs:
         raise node.refuse_attr("activations", names, f"{n * dirs} names for a {cell.upper()} with {dirs} direction(s)")
-    alphas = list(node.attr("activation_alpha") or [])  # type: ignore[call-overload]
-    betas = list(node.attr("activation_beta") or [])  # type: ignore[call-overload]
+    alphas = node.floats_attr("activation_alpha") or []
+    betas = node.floats_attr("activation_beta") or []
     acts: list[Act] = []
     for name in names:
         entry = CELL_FUNCS.get(str(name).lower())
@@ -65,7 +65,7 @@ def _activations(node: Node, cell: str, dirs: int) -> list[list[Act]]:
 def _weights(ins: list[Value | None], i: int, what: str, shape: tuple[int, ...]) -> np.ndarray | None:
     if i >= len(ins) or ins[i] is None:
         return None
-    a = np.asarray(const_of(ins[i], what), dtype=np.float32)
+    a = floats_of(ins[i], what, np.float32)
     if a.shape != shape:
         raise ConvertError(f"{what} has shape {list(a.shape)}, expected {list(shape)}")
     return np.ascontiguousarray(a)
@@ -77,7 +77,7 @@ def _check_lengths(ins: list[Value | None], x: Data) -> str | None:
         return None
     value, t = ins[4], x.sizes["T"]
     if isinstance(value, Const):
-        lengths = [int(v) for v in np.asarray(value.array).ravel()]
+        lengths = ints_of(value, "input sequence_lens")
     elif isinstance(value, SymInts):
         lengths = list(value.items)  # type: ignore[arg-type]
     elif isinstance(value, Filled):
@@ -105,16 +105,18 @@ def _initial(ctx: Walk, rec: Recurrent, node: Node, ins: list[Value | None], i: 
     d, h = rec.num_directions, rec.hidden_size
     what = f"input initial_{kind}"
     if isinstance(value, Filled):
-        if isinstance(value.value, (int, float)) and value.value == 0:
+        if not isinstance(value.value, (int, float)):
+            raise UnsupportedOpError(f"{what} is filled with the run-time size {value.value}, not a constant")
+        if value.value == 0:
             return None
-        return np.full((d, h), float(value.value), np.float32)  # type: ignore[arg-type]
+        return np.full((d, h), float(value.value), np.float32)
     if isinstance(value, StateIn):
         if value.squeezed or value.stop - value.start != d or value.hidden != h:
             raise ConvertError(f"{what} is {describe(value)} of hidden size {value.hidden}; expected {d} rows of {h}")
         ctx.bind_state(rec, kind, value)
         return None
     if isinstance(value, Const):
-        a = np.asarray(value.array, dtype=np.float32)
+        a = floats_of(value, what, np.float32)
         if a.ndim != 3:
             raise ConvertError(f"{what} has shape {list(a.shape)}, expected 3 axes")
         if layout == 1:
@@ -148,7 +150,7 @@ def op_recurrent(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
         )
     if x.taken:
         raise UnsupportedOpError(f"a {node.op} after the last timestep was selected")
-    direction = str(node.attr("direction", "forward"))
+    direction = node.str_attr("direction", "forward")
     if direction not in ("forward", "reverse", "bidirectional"):
         raise node.refuse_attr("direction", direction, "forward, reverse, bidirectional")
     dirs = 2 if direction == "bidirectional" else 1
@@ -157,19 +159,25 @@ def op_recurrent(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
             raise UnsupportedOpError(f"a bidirectional {node.op} over a time-reversed input")
         direction = "reverse" if direction == "forward" else "forward"
     g = CELL_GATES[cell]
-    w_in = np.asarray(const_of(ins[1], "input W"))
+    w_in = floats_of(ins[1], "input W")
     if w_in.ndim != 3:
         raise ConvertError(f"input W has shape {list(w_in.shape)}, expected [D, {g}*H, I]")
     hidden = node.int_attr("hidden_size", w_in.shape[1] // g)
+    if hidden < 1 and node.has("hidden_size"):
+        raise node.bad_attr("hidden_size", hidden, "a positive integer")
+    if hidden < 1:
+        raise ConvertError(f"input W has shape {list(w_in.shape)}: no hidden_size, and no {g} gates to infer it from")
     i_size = x.features
     W = _weights(ins, 1, "input W", (dirs, g * hidden, i_size))
     R = _weights(ins, 2, "input R", (dirs, g * hidden, hidden))
     B = _weights(ins, 3, "input B", (dirs, 2 * g * hidden))
     P = _weights(ins, 7, "input P", (dirs, 3 * hidden)) if cell == "lstm" else None
     assert W is not None and R is not None
-    clip = node.attr("clip")
-    if clip is not None and not float(clip) > 0:  # type: ignore[arg-type]
+    clip = node.float_attr("clip", 0.0, allow_inf=True) if node.has("clip") else None
+    if clip is not None and not clip > 0:
         raise node.refuse_attr("clip", clip, "a positive threshold")
+    if clip is not None and math.isinf(clip):  # clamping to +-inf clamps nothing
+        clip = None
     input_forget = bool(node.int_attr("input_forget", 0)) if cell == "lstm" else False
     lbr = bool(node.int_attr("linear_before_reset", 0)) if cell == "gru" else False
     rec = Recurrent(
@@ -180,7 +188,7 @@ def op_recurrent(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
         B=B,
         P=P,
         activations=_activations(node, cell, dirs),
-        clip=None if clip is None else float(clip),  # type: ignore[arg-type]
+        clip=clip,
         input_forget=input_forget,
         linear_before_reset=lbr,
     )
