@@ -932,7 +932,7 @@ def to_network(blob: Blob) -> Network:
             layers.append(Slice(rec.in_features, rec.param[0], rec.param[1]))
         else:
             cell = OP_CELLS[rec.op]
-            D, H = rec.num_directions, rec.hidden
+            D = rec.num_directions
             direction = ("bidirectional" if rec.flags & LF_BIDIR
                          else "reverse" if rec.flags & LF_REVERSE else "forward")  # fmt: skip
             layers.append(

@@ -175,7 +175,7 @@ def recurrent_node(
     The layer's initial_h / initial_c become [D, B, H] ([B, D, H]) initializers unless h0 / c0
     name graph inputs. `acts` gives the attribute spelling (default: the layer's activations,
     explicit)."""
-    D, H = layer.num_directions, layer.hidden_size
+    H = layer.hidden_size
     if acts is None and layer.activations != resolved_acts(layer.cell, layer.direction, None):
         acts = [(a.kind, a.alpha if a.kind in TAKES_ALPHA else None,
                  a.beta if a.kind in TAKES_BETA else None)
