@@ -12,17 +12,6 @@
 #include "qvec.h"
 #include "rne_internal.h"
 
-/* One row: z and r from their 2H pre-activation terms into gate[0..2H). */
-static void rne__gru_q_zr(const rne__qcell *p, size_t hs, const int32_t *wx, const int32_t *rh,
-                          int32_t *gate)
-{
-    size_t j;
-    for (j = 0; j < 2 * hs; j++) {
-        const int64_t z = (int64_t)wx[j] + rh[j] + p->bias[j];
-        gate[j] = rne__qgate_apply(&p->act[0], (int32_t)rne__sat(z, -p->zlim, p->zlim));
-    }
-}
-
 void rne__gru_q(const rne__call *k, const rne__qwork *w)
 {
     const rne_layer *l = k->layer;
@@ -46,7 +35,8 @@ void rne__gru_q(const rne__call *k, const rne__qwork *w)
                 const int32_t *wx = w->wx + (t * batch + b) * n;
                 int16_t *hb = h + b * hs, *yb = y + (t * batch + b) * ystride + d * hs;
                 rne__q_matvec(rq, hb, hs, &p.r, 0, 2 * hs, p.mr, p.shift_r, w->acc);
-                rne__gru_q_zr(&p, hs, wx, rq, zr);
+                rne__q_pre(zr, wx, rq, p.bias, p.zlim, 2 * hs);
+                rne__q_act_rows(&p.act[0], zr, 2 * hs);
                 if (lbr) {
                     rne__q_matvec(rq + 2 * hs, hb, hs, &p.r, 2 * hs, hs, p.mr + 2 * hs, p.shift_r,
                                   w->acc);
@@ -56,17 +46,21 @@ void rne__gru_q(const rne__call *k, const rne__qwork *w)
                     rne__q_matvec(rq + 2 * hs, w->tmp, hs, &p.r, 2 * hs, hs, p.mr + 2 * hs,
                                   p.shift_r, w->acc);
                 }
-                for (j = 0; j < hs; j++) {
-                    int64_t npre = (int64_t)wx[2 * hs + j] + p.bias[2 * hs + j];
-                    int32_t nv;
-                    if (lbr) {
+                if (lbr) {
+                    for (j = 0; j < hs; j++) {
                         const int64_t hn = rne__sat((int64_t)rq[2 * hs + j] + p.bias[3 * hs + j],
                                                     -RNE__ZMAX, RNE__ZMAX);
-                        npre += rne__rshr(zr[hs + j] * hn, 15);
-                    } else {
-                        npre += rq[2 * hs + j];
+                        rq[2 * hs + j] = (int32_t)rne__sat(
+                            (int64_t)wx[2 * hs + j] + p.bias[2 * hs + j] +
+                                rne__rshr(zr[hs + j] * hn, 15),
+                            -p.zlim, p.zlim);
                     }
-                    nv = rne__qgate_apply(&p.act[1], (int32_t)rne__sat(npre, -p.zlim, p.zlim));
+                } else {
+                    rne__q_pre(rq + 2 * hs, wx + 2 * hs, rq + 2 * hs, p.bias + 2 * hs, p.zlim, hs);
+                }
+                rne__q_act_rows(&p.act[1], rq + 2 * hs, hs);
+                for (j = 0; j < hs; j++) {
+                    const int32_t nv = rq[2 * hs + j];
                     hb[j] = rne__sat16(nv + rne__rshr(zr[j] * (hb[j] - nv), 15));
                     yb[j] = hb[j];
                 }

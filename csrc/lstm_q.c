@@ -17,48 +17,61 @@ static int32_t rne__clampz(int64_t z, int32_t zlim)
     return (int32_t)rne__sat(z, -zlim, zlim);
 }
 
-/* act(z) of slot a; std: the slots hold ONNX's defaults Sigmoid, Tanh, Tanh (called with a
- * constant, so that the common case compiles without the dispatch) */
-static inline int32_t rne__lstm_act(const rne__qcell *p, int std, unsigned a, int32_t z)
-{
-    if (std)
-        return a == 0 ? rne__sigmoid_q15(z) : rne__tanh_q15(z);
-    return rne__qgate_apply(&p->act[a], z);
-}
-
-/* One row: wx, rh: the row's 4H requantized terms of W x and R h; c, h updated in place. */
-static inline void rne__lstm_q_row(const rne__qcell *p, int std, size_t hs, int coupled,
-                                   const int32_t *wx, const int32_t *rh, int32_t *c, int16_t *h)
+/* One row (one batch element, one step): wx, rh: the row's 4H requantized terms of W x and R h;
+ * c, h updated in place. In phases over whole rows of gates, each a plain loop the compiler
+ * vectorizes and each activation one call over a row (rne__q_act_rows), with the integers of
+ * the formulas above: the gates' pre-activations and then the gates in place of rh (o after c'
+ * when it has a peephole, which sees c'), c' into c, the argument of act_h in place of i, then
+ * act_h of it, then h'. */
+static void rne__lstm_q_row(const rne__qcell *p, size_t hs, int coupled, const int32_t *wx,
+                            int32_t *rh, int32_t *c, int16_t *h)
 {
     const int32_t *b = p->bias;
+    const int16_t *peep = p->peep;
     const int32_t zl = p->zlim;
+    int32_t *gi = rh, *go = rh + hs, *gf = rh + 2 * hs, *gg = rh + 3 * hs;
     size_t j;
-    for (j = 0; j < hs; j++) {
-        const size_t ji = j, jo = hs + j, jf = 2 * hs + j, jg = 3 * hs + j;
-        const int32_t cj = c[j];
-        int64_t zi = (int64_t)wx[ji] + rh[ji] + b[ji], zo = (int64_t)wx[jo] + rh[jo] + b[jo];
-        int64_t zf = (int64_t)wx[jf] + rh[jf] + b[jf];
-        const int64_t zg = (int64_t)wx[jg] + rh[jg] + b[jg];
-        int32_t i, f, g, o, t, cn;
-        if (p->peep != NULL) {
-            zi += rne__rq32((int64_t)p->peep[j] * cj, p->pm[0], p->pshift);
-            zf += rne__rq32((int64_t)p->peep[2 * hs + j] * cj, p->pm[2], p->pshift);
+    if (peep == NULL) {
+        rne__q_pre(rh, wx, rh, b, zl, 4 * hs);
+    } else {
+        for (j = 0; j < hs; j++) {
+            gi[j] = rne__clampz((int64_t)wx[j] + gi[j] + b[j] +
+                                    rne__rq32((int64_t)peep[j] * c[j], p->pm[0], p->pshift),
+                                zl);
+            gf[j] = rne__clampz((int64_t)wx[2 * hs + j] + gf[j] + b[2 * hs + j] +
+                                    rne__rq32((int64_t)peep[2 * hs + j] * c[j], p->pm[2],
+                                              p->pshift),
+                                zl);
         }
-        i = rne__lstm_act(p, std, 0, rne__clampz(zi, zl));
-        if (coupled)
-            f = RNE__Q15_ONE - i < INT16_MAX ? RNE__Q15_ONE - i : INT16_MAX;
-        else
-            f = rne__lstm_act(p, std, 0, rne__clampz(zf, zl));
-        g = rne__lstm_act(p, std, 1, rne__clampz(zg, zl));
-        cn = rne__sat32(rne__rshr((int64_t)f * cj, 15) + rne__rshr(i * g, 10));
-        if (p->peep != NULL)
-            zo += rne__rq32((int64_t)p->peep[hs + j] * cn, p->pm[1], p->pshift);
-        o = rne__lstm_act(p, std, 0, rne__clampz(zo, zl));
-        t = rne__lstm_act(p, std, 2, (int32_t)rne__sat(rne__rshr((int64_t)3 * cn, 8), -RNE__ZMAX,
-                                                       RNE__ZMAX));
-        c[j] = cn;
-        h[j] = rne__sat16(rne__rshr(o * t, 15));
+        rne__q_pre(gg, wx + 3 * hs, gg, b + 3 * hs, zl, hs);
     }
+    if (coupled) {
+        rne__q_act_rows(&p->act[0], gi, peep == NULL ? 2 * hs : hs);
+        for (j = 0; j < hs; j++)
+            gf[j] = RNE__Q15_ONE - gi[j] < INT16_MAX ? RNE__Q15_ONE - gi[j] : INT16_MAX;
+    } else if (peep == NULL) {
+        rne__q_act_rows(&p->act[0], gi, 3 * hs);
+    } else {
+        rne__q_act_rows(&p->act[0], gi, hs);
+        rne__q_act_rows(&p->act[0], gf, hs);
+    }
+    rne__q_act_rows(&p->act[1], gg, hs);
+    for (j = 0; j < hs; j++) {
+        const int32_t cn = rne__sat32(rne__rshr((int64_t)gf[j] * c[j], 15) +
+                                      rne__rshr(gi[j] * gg[j], 10));
+        c[j] = cn;
+        gi[j] = (int32_t)rne__sat(rne__rshr((int64_t)3 * cn, 8), -RNE__ZMAX, RNE__ZMAX);
+    }
+    if (peep != NULL) {
+        for (j = 0; j < hs; j++)
+            go[j] = rne__clampz((int64_t)wx[hs + j] + go[j] + b[hs + j] +
+                                    rne__rq32((int64_t)peep[hs + j] * c[j], p->pm[1], p->pshift),
+                                zl);
+        rne__q_act_rows(&p->act[0], go, hs);
+    }
+    rne__q_act_rows(&p->act[2], gi, hs);
+    for (j = 0; j < hs; j++)
+        h[j] = rne__sat16(rne__rshr(go[j] * gi[j], 15));
 }
 
 void rne__lstm_q(const rne__call *k, const rne__qwork *w)
@@ -75,10 +88,7 @@ void rne__lstm_q(const rne__call *k, const rne__qwork *w)
         int16_t *h = (int16_t *)k->state + d * batch * hs;
         int32_t *c = (int32_t *)(void *)((uint8_t *)k->state + k->c_off) + d * batch * hs;
         rne__qcell p;
-        int std;
         rne__q_cell(k->model, l, d, &p);
-        std = p.act[0].kind == RNE_ACT_SIGMOID && p.act[1].kind == RNE_ACT_TANH &&
-              p.act[2].kind == RNE_ACT_TANH;
         for (r = 0; r < rows; r++)      /* the input terms of every step at once */
             rne__q_matvec(w->wx + r * n, x + r * in, in, &p.w, 0, n, p.mw, p.shift_w, w->acc);
         for (s = 0; s < steps; s++) {
@@ -86,12 +96,8 @@ void rne__lstm_q(const rne__call *k, const rne__qwork *w)
             for (b = 0; b < batch; b++) {
                 int16_t *hb = h + b * hs, *yb = y + (t * batch + b) * ystride + d * hs;
                 rne__q_matvec(w->rq, hb, hs, &p.r, 0, n, p.mr, p.shift_r, w->acc);
-                if (std)
-                    rne__lstm_q_row(&p, 1, hs, coupled, w->wx + (t * batch + b) * n, w->rq,
-                                    c + b * hs, hb);
-                else
-                    rne__lstm_q_row(&p, 0, hs, coupled, w->wx + (t * batch + b) * n, w->rq,
-                                    c + b * hs, hb);
+                rne__lstm_q_row(&p, hs, coupled, w->wx + (t * batch + b) * n, w->rq, c + b * hs,
+                                hb);
                 for (j = 0; j < hs; j++)
                     yb[j] = hb[j];
             }

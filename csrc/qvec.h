@@ -116,6 +116,18 @@ static inline int32_t rne__qgate_apply(const rne__qgate *g, int32_t z)
     }
 }
 
+/* ---- whole rows of gates (qvec.c) ------------------------------------------------------------ */
+
+/* z[j] = sat(a[j] + b[j] + c[j], -lim, lim) for j < n, the sum in int64: a gate's pre-activation
+ * from its requantized terms and bias. z may be a, b or c (in place). */
+void rne__q_pre(int32_t *z, const int32_t *a, const int32_t *b, const int32_t *c, int32_t lim,
+                size_t n);
+
+/* v[j] = rne__qgate_apply(g, v[j]) for j < n (each |v[j]| <= 2^20), in place: the same integers,
+ * with one dispatch per row instead of per element (and sigmoid and tanh 8 at a time with AVX2,
+ * 4 with NEON). */
+void rne__q_act_rows(const rne__qgate *g, int32_t *v, size_t n);
+
 /* ---- the matrix-vector product --------------------------------------------------------------- */
 
 /* A weight matrix as the blob stores it, transposed: row p of W_t holds the weights of input p for
@@ -132,6 +144,15 @@ typedef struct rne__qmat {
  * |x[p]| <= 32768; the load-time proof covers |sum| * |m[j]|. acc: scratch of n int64. */
 void rne__q_matvec(int32_t *out, const int16_t *x, size_t k, const rne__qmat *w, size_t c0,
                    size_t n, const int32_t *m, unsigned shift, void *acc);
+
+/* The same with the scalar reference code, whatever the build: the oracle of the SIMD variant
+ * (csrc/tests/test_qvec.c); the two give the same integers. */
+void rne__q_matvec_ref(int32_t *out, const int16_t *x, size_t k, const rne__qmat *w, size_t c0,
+                       size_t n, const int32_t *m, unsigned shift, void *acc);
+
+/* The variant qvec.c compiled in: "avx2", "avx2+avx512f" (AVX2 products, AVX-512F
+ * requantization), "neon-aarch64", "neon-armv7" or "scalar". */
+const char *rne__q_simd(void);
 
 /* ---- layer plumbing (layers_q.c) ------------------------------------------------------------- */
 

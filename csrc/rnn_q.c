@@ -28,10 +28,10 @@ void rne__rnn_q(const rne__call *k, const rne__qwork *w)
                 const int32_t *wx = w->wx + (t * batch + b) * hs;
                 int16_t *hb = h + b * hs, *yb = y + (t * batch + b) * ystride + d * hs;
                 rne__q_matvec(w->rq, hb, hs, &p.r, 0, hs, p.mr, p.shift_r, w->acc);
+                rne__q_pre(w->rq, wx, w->rq, p.bias, p.zlim, hs);
+                rne__q_act_rows(&p.act[0], w->rq, hs);
                 for (j = 0; j < hs; j++) {
-                    const int64_t z = (int64_t)wx[j] + w->rq[j] + p.bias[j];
-                    hb[j] = (int16_t)rne__qgate_apply(&p.act[0],
-                                                      (int32_t)rne__sat(z, -p.zlim, p.zlim));
+                    hb[j] = (int16_t)w->rq[j];
                     yb[j] = hb[j];
                 }
             }

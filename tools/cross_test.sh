@@ -155,16 +155,18 @@ for t in $TARGETS; do
     fi
   fi
   make -s -j1 -C "$CSRC" CC="$cc" ARCH_FLAGS="$flags" LDFLAGS="$ldflags" BUILD="cross-$t" \
-    "build/cross-$t/test_vec" "build/cross-$t/test_rnnedge" "build/cross-$t/test_int"
+    "build/cross-$t/test_vec" "build/cross-$t/test_rnnedge" "build/cross-$t/test_int" \
+    "build/cross-$t/test_qvec"
   built=$(now_ms)
   vec_out=$(timeout "$QEMU_TIMEOUT" ${run[@]+"${run[@]}"} "$out/test_vec" 2>&1) || ok=0
   all_out=$(timeout "$QEMU_TIMEOUT" ${run[@]+"${run[@]}"} "$out/test_rnnedge" "$DATA" 2>&1) || ok=0
   int_out=$(timeout "$QEMU_TIMEOUT" ${run[@]+"${run[@]}"} "$out/test_int" "$DATA/int" 2>&1) || ok=0
+  qvec_out=$(timeout "$QEMU_TIMEOUT" ${run[@]+"${run[@]}"} "$out/test_qvec" 2>&1) || ok=0
   ran=$(now_ms)
-  printf '%s\n' "$vec_out" "$all_out" "$int_out" | grep -E '^(FAIL|note)' || true
+  printf '%s\n' "$vec_out" "$all_out" "$int_out" "$qvec_out" | grep -E '^(FAIL|note)' || true
   variant=$(printf '%s\n' "$vec_out" | sed -n 's/^note variant: //p')
-  line=$(printf '%-10s %-15s test_vec: %s; test_rnnedge: %s; test_int: %s%s; build %s s, run %s s' \
-    "$t" "${variant:-?}" "$(last "$vec_out")" "$(last "$all_out")" "$(last "$int_out")" "$control" \
+  line=$(printf '%-10s %-15s test_vec: %s; test_rnnedge: %s; test_int: %s; test_qvec: %s%s; build %s s, run %s s' \
+    "$t" "${variant:-?}" "$(last "$vec_out")" "$(last "$all_out")" "$(last "$int_out")" "$(last "$qvec_out")" "$control" \
     "$(secs $((built - start)))" "$(secs $((ran - built)))")
   summary+=("$line")
   [ "$ok" -eq 1 ] || failed+=("$t")

@@ -1,0 +1,448 @@
+/*
+ * test_qvec.c - the integer primitives of qvec.c as compiled into the library (AVX2, NEON or the
+ * scalar reference, rne__q_simd()) against the scalar reference and an oracle written here, bit
+ * for bit. Built and run with every variant (csrc/Makefile `test` and `asan`); with the scalar
+ * one the SIMD comparisons are trivial, the oracle ones are not.
+ *
+ *   test_qvec            one line per test ("ok   name" / "FAIL name: why"), then
+ *                        "N passed, M failed"; exits non-zero if anything failed
+ *   test_qvec --bench    also times rne__q_matvec against rne__q_matvec_ref (not a test)
+ *
+ * rne__q_matvec (rne__q_matvec_ref, the oracle: sum_p (int64) x[p] w[p][c0 + j], then rq32):
+ * - shapes that reach every block, tail and chunk of every variant: k = 0 .. 700 (odd and even;
+ *   across the 256-row chunks of the AVX2 int16 path), n = 0 .. 200 (below, at and across 8, 16,
+ *   32, 64 columns), column offsets c0 and row strides wider than c0 + n; int8 and int16 weights;
+ *   acc32 and acc64;
+ * - extreme operands: x all -32768 or 32767 or alternating, weights all at the largest magnitude
+ *   the format and the accumulator allow (int8 -128 / 127 and 127 x 516 rows at acc32; int16
+ *   +-32767, never -32768, which the loader refuses), so that the pair sums reach
+ *   2 * 32768 * 32767 and the column sums the acc32 limit 2^31 - 1;
+ * - multipliers anywhere in int32 (INT32_MIN included) and shifts 1 .. 62 within the load-time
+ *   proof (|sum| * |m| + 2^(shift-1) <= INT64_MAX for the column's bound 32768 sum |w|), so that
+ *   the requantization rounds both ways and saturates at both ends;
+ * - nothing written past out[n - 1] or past the n int64 of the scratch (guards), and nothing read
+ *   outside x[0 .. k) and the k rows (the buffers are allocated to size: `make asan` checks).
+ * rne__q_act_rows against rne__qgate_apply on every z in [-2^20, 2^20] for Sigmoid, Tanh,
+ * HardSigmoid (two parameter sets) and Relu, and on every length 0 .. 40 at offsets 0 .. 3
+ * (nothing outside [0, n) written). rne__q_pre against the int64 formula on random and extreme
+ * terms (INT32_MIN / INT32_MAX, limits 0, 1, 2^20), in place and not.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "qvec.h"
+
+#define GUARD 8
+#define SENTINEL32 ((int32_t)0x5A5A5A5A)
+
+static int n_pass, n_fail;
+
+static void check(int ok, const char *name, const char *fmt, ...)
+{
+    if (ok) {
+        n_pass++;
+        printf("ok   %s\n", name);
+    } else {
+        va_list ap;
+        n_fail++;
+        printf("FAIL %s: ", name);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf("\n");
+    }
+    fflush(stdout);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n == 0 ? 1 : n);
+    if (p == NULL) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;                                 /* 24 random bits */
+}
+
+/* uniform in [lo, hi] (hi - lo < 2^32) */
+static int64_t rnd(uint32_t *s, int64_t lo, int64_t hi)
+{
+    const uint64_t span = (uint64_t)(hi - lo) + 1u;
+    const uint64_t r = ((uint64_t)lcg(s) << 24 | lcg(s)) << 16 | (lcg(s) & 0xFFFFu);
+    return lo + (int64_t)(r % span);
+}
+
+/* ---- the matrix-vector product --------------------------------------------------------------- */
+
+enum { FILL_RANDOM, FILL_MAX, FILL_MIN, FILL_ALTERNATE };
+
+typedef struct mv_case {
+    size_t k, n, c0, pad;       /* ldw = c0 + n + pad */
+    int s8, acc32, fill;
+} mv_case;
+
+static const mv_case mv_cases[] = {
+    /* the benchmark shapes: LSTM / GRU with 40 inputs, hidden 32 and 128 */
+    { 40, 128, 0, 0, 1, 1, FILL_RANDOM }, { 32, 128, 0, 0, 1, 1, FILL_RANDOM },
+    { 128, 512, 0, 0, 1, 1, FILL_RANDOM }, { 128, 512, 0, 0, 0, 0, FILL_RANDOM },
+    { 40, 512, 0, 0, 0, 0, FILL_RANDOM }, { 128, 256, 0, 128, 1, 1, FILL_RANDOM },
+    { 128, 128, 256, 0, 0, 0, FILL_RANDOM },
+    /* tails: columns and rows around the block widths, odd k */
+    { 1, 1, 0, 0, 1, 1, FILL_RANDOM }, { 3, 7, 1, 2, 0, 1, FILL_RANDOM },
+    { 5, 15, 0, 1, 1, 0, FILL_RANDOM }, { 2, 16, 0, 0, 0, 0, FILL_RANDOM },
+    { 7, 17, 3, 0, 1, 1, FILL_RANDOM }, { 9, 31, 0, 5, 0, 0, FILL_RANDOM },
+    { 4, 33, 1, 0, 1, 0, FILL_RANDOM }, { 11, 63, 0, 0, 0, 1, FILL_RANDOM },
+    { 6, 65, 2, 3, 1, 1, FILL_RANDOM }, { 13, 95, 0, 0, 0, 0, FILL_RANDOM },
+    { 17, 97, 5, 0, 1, 0, FILL_RANDOM }, { 33, 129, 0, 7, 0, 0, FILL_RANDOM },
+    { 0, 40, 0, 0, 1, 1, FILL_RANDOM }, { 0, 40, 0, 0, 0, 0, FILL_RANDOM },
+    { 5, 0, 3, 1, 1, 1, FILL_RANDOM },
+    /* chunks of the int16 acc64 path: 256 rows */
+    { 255, 64, 0, 0, 0, 0, FILL_RANDOM }, { 256, 64, 0, 0, 0, 0, FILL_RANDOM },
+    { 257, 64, 0, 0, 0, 0, FILL_RANDOM }, { 513, 40, 8, 8, 0, 0, FILL_RANDOM },
+    { 700, 96, 0, 0, 1, 0, FILL_RANDOM }, { 511, 33, 0, 0, 1, 0, FILL_RANDOM },
+    /* extremes: the largest pair and column sums each accumulator allows */
+    { 516, 64, 0, 0, 1, 1, FILL_MAX }, { 516, 64, 0, 0, 1, 1, FILL_MIN },
+    { 515, 80, 4, 0, 1, 1, FILL_ALTERNATE }, { 2, 64, 0, 0, 0, 1, FILL_MAX },
+    { 2, 64, 0, 0, 0, 1, FILL_MIN }, { 3, 48, 0, 0, 0, 1, FILL_ALTERNATE },
+    { 300, 64, 0, 0, 0, 0, FILL_MAX }, { 301, 64, 0, 0, 0, 0, FILL_MIN },
+    { 700, 72, 0, 0, 0, 0, FILL_ALTERNATE }, { 700, 64, 0, 0, 1, 0, FILL_MAX },
+    { 600, 64, 0, 0, 1, 0, FILL_MIN }, { 129, 128, 0, 0, 0, 0, FILL_ALTERNATE },
+};
+
+/* The largest |w| the case may use: the format's, and at acc32 a column sum of |w| within 65535
+ * (32768 * sum |w| <= INT32_MAX, the load-time condition of acc32). */
+static int32_t mv_wmax(const mv_case *t)
+{
+    int32_t wmax = t->s8 ? 127 : 32767;
+    if (t->acc32 && t->k > 0 && (size_t)wmax * t->k > 65535u)
+        wmax = (int32_t)(65535u / t->k);
+    return wmax;
+}
+
+/* Operands of one case: x [k], W_t [k][ldw] (int8 or int16), m [n], shift; and the oracle. */
+typedef struct mv_data {
+    size_t ldw;
+    int16_t *x;
+    void *w;
+    int32_t *m;
+    unsigned shift;
+    int32_t *want;
+} mv_data;
+
+static int32_t mv_w(const mv_case *t, const mv_data *d, size_t p, size_t c)
+{
+    return t->s8 ? ((const int8_t *)d->w)[p * d->ldw + c] : ((const int16_t *)d->w)[p * d->ldw + c];
+}
+
+static void mv_setup(const mv_case *t, mv_data *d, uint32_t *seed)
+{
+    const int32_t wmax = mv_wmax(t);
+    const size_t es = t->s8 ? 1u : 2u;
+    size_t p, c, j;
+    d->ldw = t->c0 + t->n + t->pad;
+    d->x = xmalloc(t->k * sizeof(int16_t));
+    d->w = xmalloc(t->k * d->ldw * es);
+    d->m = xmalloc(t->n * sizeof(int32_t));
+    d->want = xmalloc(t->n * sizeof(int32_t));
+    for (p = 0; p < t->k; p++) {
+        int32_t xv;
+        switch (t->fill) {
+        case FILL_MAX: xv = INT16_MIN; break;
+        case FILL_MIN: xv = INT16_MAX; break;
+        case FILL_ALTERNATE: xv = p % 2 ? INT16_MAX : INT16_MIN; break;
+        default: xv = (int32_t)rnd(seed, INT16_MIN, INT16_MAX); break;
+        }
+        d->x[p] = (int16_t)xv;
+        for (c = 0; c < d->ldw; c++) {
+            int32_t wv;
+            switch (t->fill) {
+            case FILL_MAX: wv = -wmax - (t->s8 && !t->acc32); break;    /* s8 acc64: -128 */
+            case FILL_MIN: wv = wmax; break;
+            case FILL_ALTERNATE: wv = (p + c) % 2 ? -wmax : wmax; break;
+            default: wv = (int32_t)rnd(seed, -wmax, wmax); break;
+            }
+            if (t->s8)
+                ((int8_t *)d->w)[p * d->ldw + c] = (int8_t)wv;
+            else
+                ((int16_t *)d->w)[p * d->ldw + c] = (int16_t)wv;
+        }
+    }
+    /* a shift, then per column the largest |m| that the load-time proof allows for the column's
+     * bound, drawn near it half of the time (large products, saturation) */
+    d->shift = (unsigned)rnd(seed, 1, 62);
+    for (j = 0; j < t->n; j++) {
+        uint64_t bound = 0, lim;
+        int64_t mv;
+        for (p = 0; p < t->k; p++) {
+            const int32_t wv = mv_w(t, d, p, t->c0 + j);
+            bound += (uint64_t)(wv < 0 ? -wv : wv);
+        }
+        bound *= 32768u;
+        lim = bound == 0 ? (uint64_t)INT32_MAX + 1u
+                         : ((uint64_t)INT64_MAX - ((uint64_t)1 << (d->shift - 1u))) / bound;
+        if (lim > (uint64_t)INT32_MAX)
+            lim = (uint64_t)INT32_MAX;
+        mv = lcg(seed) % 2 ? rnd(seed, -(int64_t)lim, (int64_t)lim)
+                           : (lcg(seed) % 2 ? (int64_t)lim : -(int64_t)lim);
+        if (lim == (uint64_t)INT32_MAX && lcg(seed) % 4 == 0)
+            mv = INT32_MIN;            /* allowed when even 2^31 |bound| fits */
+        if (mv == INT32_MIN && bound > ((uint64_t)INT64_MAX - ((uint64_t)1 << (d->shift - 1u))) /
+                                           ((uint64_t)INT32_MAX + 1u))
+            mv = -(int64_t)lim;
+        d->m[j] = (int32_t)mv;
+    }
+    /* the oracle: the exact sum in int64, then sat32(floor((v m + 2^(shift-1)) / 2^shift)) */
+    for (j = 0; j < t->n; j++) {
+        int64_t sum = 0, v;
+        for (p = 0; p < t->k; p++)
+            sum += (int64_t)d->x[p] * mv_w(t, d, p, t->c0 + j);
+        v = (sum * d->m[j] + ((int64_t)1 << (d->shift - 1u))) >> d->shift;
+        d->want[j] = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+    }
+}
+
+static void mv_free(mv_data *d)
+{
+    free(d->x);
+    free(d->w);
+    free(d->m);
+    free(d->want);
+}
+
+/* Run one variant into out (n + GUARD int32) with scratch acc (n int64 + GUARD); 1 if the guards
+ * past both still hold the sentinel. */
+typedef void (*mv_fn)(int32_t *, const int16_t *, size_t, const rne__qmat *, size_t, size_t,
+                      const int32_t *, unsigned, void *);
+
+static int mv_run(mv_fn f, const mv_case *t, const mv_data *d, int32_t *out, int64_t *acc)
+{
+    rne__qmat mat;
+    size_t i;
+    int ok = 1;
+    for (i = 0; i < t->n + GUARD; i++)
+        out[i] = SENTINEL32;
+    for (i = 0; i < t->n + GUARD; i++)
+        acc[i] = (int64_t)SENTINEL32;
+    mat.w = d->w;
+    mat.ldw = d->ldw;
+    mat.s8 = t->s8;
+    mat.acc32 = t->acc32;
+    f(out, d->x, t->k, &mat, t->c0, t->n, d->m, d->shift, acc);
+    for (i = t->n; i < t->n + GUARD; i++)
+        ok = ok && out[i] == SENTINEL32 && acc[i] == (int64_t)SENTINEL32;
+    return ok;
+}
+
+static void mv_test(const mv_case *t, uint32_t *seed, const char *label)
+{
+    static const char *fills[] = { "random", "max", "min", "alternate" };
+    char name[160];
+    mv_data d;
+    int32_t *simd = xmalloc((t->n + GUARD) * sizeof(int32_t));
+    int32_t *ref = xmalloc((t->n + GUARD) * sizeof(int32_t));
+    int64_t *acc = xmalloc((t->n + GUARD) * sizeof(int64_t));
+    size_t j, bad = t->n;
+    int guards;
+    mv_setup(t, &d, seed);
+    snprintf(name, sizeof name, "%s k%zu n%zu c0 %zu ldw %zu %s %s %s shift %u", label, t->k, t->n,
+             t->c0, d.ldw, t->s8 ? "s8" : "s16", t->acc32 ? "acc32" : "acc64", fills[t->fill],
+             d.shift);
+    guards = mv_run(rne__q_matvec, t, &d, simd, acc);
+    guards = mv_run(rne__q_matvec_ref, t, &d, ref, acc) && guards;
+    for (j = 0; j < t->n && bad == t->n; j++)
+        if (simd[j] != d.want[j] || ref[j] != d.want[j])
+            bad = j;
+    if (bad < t->n)
+        check(0, name, "column %zu: %s %ld, reference %ld, oracle %ld (m %ld)", bad,
+              rne__q_simd(), (long)simd[bad], (long)ref[bad], (long)d.want[bad], (long)d.m[bad]);
+    else
+        check(guards, name, "wrote past column %zu of out or of the scratch", t->n);
+    mv_free(&d);
+    free(simd);
+    free(ref);
+    free(acc);
+}
+
+static void test_matvec(void)
+{
+    uint32_t seed = 12345u;
+    size_t i;
+    for (i = 0; i < sizeof mv_cases / sizeof mv_cases[0]; i++)
+        mv_test(&mv_cases[i], &seed, "matvec");
+    for (i = 0; i < 150; i++) {
+        mv_case t;
+        t.k = (size_t)rnd(&seed, 0, i % 10 == 0 ? 700 : 140);
+        t.n = (size_t)rnd(&seed, 0, i % 3 == 0 ? 200 : 70);
+        t.c0 = (size_t)rnd(&seed, 0, 40);
+        t.pad = (size_t)rnd(&seed, 0, 20);
+        t.s8 = (int)(lcg(&seed) % 2);
+        t.acc32 = (int)(lcg(&seed) % 2);
+        t.fill = i % 7 == 0 ? (int)(lcg(&seed) % 4) : FILL_RANDOM;
+        mv_test(&t, &seed, "matvec random");
+    }
+}
+
+/* ---- rows of gates --------------------------------------------------------------------------- */
+
+static void test_act_rows(void)
+{
+    static const struct { unsigned kind; int32_t m; unsigned shift; int32_t beta; } acts[] = {
+        { RNE_ACT_SIGMOID, 0, 0, 0 },
+        { RNE_ACT_TANH, 0, 0, 0 },
+        { RNE_ACT_HARDSIGMOID, 1610612736, 33, 16384 },    /* alpha 0.2 over 1/12288, beta 0.5 */
+        { RNE_ACT_HARDSIGMOID, -2147483647 - 1, 40, -7 },
+        { RNE_ACT_RELU, 0, 0, 0 },
+    };
+    const size_t span = 2u * RNE__ZMAX + 1u;
+    int32_t *v = xmalloc((span + 2 * GUARD) * sizeof(int32_t));
+    size_t a, i;
+    for (a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+        rne__qgate g;
+        char name[96];
+        size_t bad = span, n, off;
+        int guards = 1;
+        g.kind = acts[a].kind;
+        g.m = acts[a].m;
+        g.shift = acts[a].shift;
+        g.beta = acts[a].beta;
+        for (i = 0; i < span; i++)
+            v[i] = (int32_t)i - RNE__ZMAX;
+        rne__q_act_rows(&g, v, span);
+        for (i = 0; i < span && bad == span; i++)
+            if (v[i] != rne__qgate_apply(&g, (int32_t)i - RNE__ZMAX))
+                bad = i;
+        snprintf(name, sizeof name, "act rows kind %u (m %ld, shift %u): every z in +-2^20",
+                 g.kind, (long)g.m, g.shift);
+        check(bad == span, name, "z = %ld: %ld, one at a time %ld", (long)bad - RNE__ZMAX,
+              (long)(bad < span ? v[bad] : 0),
+              (long)rne__qgate_apply(&g, (int32_t)bad - RNE__ZMAX));
+        /* lengths and offsets: the tails, and nothing outside [0, n) written */
+        for (n = 0; n <= 40; n++)
+            for (off = 0; off < 4; off++) {
+                int32_t *row = v + GUARD + off;
+                for (i = 0; i < n + 2 * GUARD + 4; i++)
+                    v[i] = SENTINEL32;
+                for (i = 0; i < n; i++)
+                    row[i] = (int32_t)(i * 40961u % span) - RNE__ZMAX;
+                rne__q_act_rows(&g, row, n);
+                for (i = 0; i < n + 2 * GUARD + 4; i++) {
+                    const int in_row = i >= GUARD + off && i < GUARD + off + n;
+                    const int32_t z = (int32_t)((i - GUARD - off) * 40961u % span) - RNE__ZMAX;
+                    guards = guards && v[i] == (in_row ? rne__qgate_apply(&g, z) : SENTINEL32);
+                }
+            }
+        snprintf(name, sizeof name, "act rows kind %u: lengths 0..40 at offsets 0..3", g.kind);
+        check(guards, name, "an element differs or one outside the row was written");
+    }
+    free(v);
+}
+
+static void test_pre(void)
+{
+    static const int32_t lims[] = { 0, 1, 12288, RNE__ZMAX };
+    enum { N = 67 };
+    int32_t a[N], b[N], c[N], z[N + GUARD], inplace[N];
+    uint32_t seed = 777u;
+    size_t l, r, i;
+    int ok = 1;
+    for (l = 0; l < sizeof lims / sizeof lims[0]; l++)
+        for (r = 0; r < 20; r++) {
+            for (i = 0; i < N; i++) {
+                const int32_t ext[4] = { INT32_MIN, INT32_MAX, 0, -1 };
+                a[i] = (i + r) % 5 == 0 ? ext[lcg(&seed) % 4]
+                                        : (int32_t)rnd(&seed, INT32_MIN, INT32_MAX);
+                b[i] = (i + r) % 3 == 0 ? ext[lcg(&seed) % 4]
+                                        : (int32_t)rnd(&seed, -3000000, 3000000);
+                c[i] = (int32_t)rnd(&seed, INT32_MIN, INT32_MAX);
+                inplace[i] = b[i];
+            }
+            for (i = 0; i < N + GUARD; i++)
+                z[i] = SENTINEL32;
+            rne__q_pre(z, a, b, c, lims[l], N);
+            rne__q_pre(inplace, a, inplace, c, lims[l], N);
+            for (i = 0; i < N; i++) {
+                const int64_t s = (int64_t)a[i] + b[i] + c[i];
+                const int32_t want = s < -lims[l] ? -lims[l] : s > lims[l] ? lims[l] : (int32_t)s;
+                ok = ok && z[i] == want && inplace[i] == want;
+            }
+            for (i = N; i < N + GUARD; i++)
+                ok = ok && z[i] == SENTINEL32;
+        }
+    check(ok, "pre: sat(a + b + c, +-lim) in int64, extremes, in place", "an element differs");
+}
+
+/* ---- timing (--bench) ------------------------------------------------------------------------ */
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static double time_mv(mv_fn f, const mv_case *t, const mv_data *d, int32_t *out, int64_t *acc)
+{
+    double best = 1e300;
+    int r, i;
+    for (r = 0; r < 15; r++) {
+        const double t0 = now_ns();
+        for (i = 0; i < 50; i++)
+            (void)mv_run(f, t, d, out, acc);
+        if ((now_ns() - t0) / 50 < best)
+            best = (now_ns() - t0) / 50;
+    }
+    return best / 1e3;
+}
+
+static void bench(void)
+{
+    static const mv_case shapes[] = {
+        { 40, 512, 0, 0, 1, 1, FILL_RANDOM }, { 128, 512, 0, 0, 1, 1, FILL_RANDOM },
+        { 256, 1024, 0, 0, 1, 1, FILL_RANDOM }, { 40, 512, 0, 0, 0, 0, FILL_RANDOM },
+        { 128, 512, 0, 0, 0, 0, FILL_RANDOM }, { 256, 1024, 0, 0, 0, 0, FILL_RANDOM },
+    };
+    uint32_t seed = 99u;
+    size_t i;
+    printf("bench %s against scalar (best of 15; not a test)\n", rne__q_simd());
+    for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const mv_case *t = &shapes[i];
+        int32_t *out = xmalloc((t->n + GUARD) * sizeof(int32_t));
+        int64_t *acc = xmalloc((t->n + GUARD) * sizeof(int64_t));
+        mv_data d;
+        double ts, tr;
+        mv_setup(t, &d, &seed);
+        ts = time_mv(rne__q_matvec, t, &d, out, acc);
+        tr = time_mv(rne__q_matvec_ref, t, &d, out, acc);
+        printf("bench matvec k %3zu n %4zu %s %s: %8.3f us (%5.1f GMAC/s), scalar %8.3f us: "
+               "x%.2f\n", t->k, t->n, t->s8 ? "s8 " : "s16", t->acc32 ? "acc32" : "acc64", ts,
+               (double)(t->k * t->n) / ts / 1e3, tr, tr / ts);
+        mv_free(&d);
+        free(out);
+        free(acc);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    printf("note qvec variant: %s\n", rne__q_simd());
+    test_matvec();
+    test_act_rows();
+    test_pre();
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0)
+        bench();
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail == 0 ? 0 : 1;
+}
