@@ -3,7 +3,7 @@
  * §10), run after blob.c has checked the record's op, flags, activation codes and sizes. The
  * integer step path computes no parameter and checks nothing: what it relies on is proved here,
  * in this order (the first fault decides the status, as rnnedge/format_int.py does):
- *   op and format: DENSE and the cells s16 or s8; ACT, TAKE_LAST, SLICE s16; no LAYERNORM
+ *   op and format: DENSE and the cells s16 or s8; ACT, LAYERNORM, TAKE_LAST, SLICE s16
  *                                                                              RNE_ELAYER
  *   cell activations: Sigmoid, Tanh, HardSigmoid (an RNN also Relu)            RNE_ELAYER
  *   tensor roles: every required one present, none the op does not use        RNE_ELAYER
@@ -13,13 +13,16 @@
  *   requantizes times |m| plus the rounding term fits int64 (the bound of W x and R h is
  *   32768 * sum |w| over the row, of a peephole term max |P| * 2^31); acc32 only if every row's
  *   bound fits int32; int16 weights symmetric (no -32768, so that two products sum in int32);
- *   Softmax / LogSoftmax over fewer than 65536 features                        RNE_ELAYER
+ *   Softmax / LogSoftmax over fewer than 65536 features; LAYERNORM: eps_q (slots 1, 2) in
+ *   0..2^61, fewer than 65536 features, each multiplier times the bound of the normalized
+ *   value, (isqrt(6F) + 2) * 2^23, fits int64                                  RNE_ELAYER
  * All arithmetic is on uint64_t / int64_t: nothing a blob holds can make it wrap.
  */
 #include "qvec.h"
 #include "rne_internal.h"
 
 #define RNE__ROLE(r) (1u << (r))
+#define RNE__EPS_Q_HI_MAX (1 << 30)   /* LAYERNORM: eps_q <= 2^61, its high word (eps_q >> 31) */
 
 /* the dtype, rank and dims of role r of an integer layer; 0 if the op has no such role */
 static int rne__q_role(const rne_layer *l, int r, uint8_t *dtype, unsigned *ndim, uint64_t d[3])
@@ -41,6 +44,11 @@ static int rne__q_role(const rne_layer *l, int r, uint8_t *dtype, unsigned *ndim
         } else {
             return 0;
         }
+        return 1;
+    case RNE_OP_LAYERNORM:
+        if (r != RNE_T_B && r != RNE_T_Q)
+            return 0;
+        d[0] = (r == RNE_T_Q ? RNE__Q_SLOTS : 0u) + (uint64_t)l->in_features;
         return 1;
     case RNE_OP_ACT:
         if (r != RNE_T_Q && r != RNE_T_LUT)
@@ -81,6 +89,7 @@ static unsigned rne__q_required(const rne_layer *l)
     const unsigned kind = l->act[0][0];
     switch (l->op) {
     case RNE_OP_DENSE: return RNE__ROLE(RNE_T_W) | RNE__ROLE(RNE_T_Q);
+    case RNE_OP_LAYERNORM: return RNE__ROLE(RNE_T_Q);
     case RNE_OP_ACT:
         return RNE__ROLE(RNE_T_Q) | (kind == RNE_ACT_ELU || kind == RNE_ACT_SOFTSIGN ||
                                      kind == RNE_ACT_SOFTPLUS ? RNE__ROLE(RNE_T_LUT) : 0u);
@@ -207,6 +216,8 @@ static int rne__q_check_cell(const rne_model *m, const rne_layer *l, const int32
     const uint8_t *w = (const uint8_t *)rne__q_data(m, l, RNE_T_W);
     const uint8_t *r = (const uint8_t *)rne__q_data(m, l, RNE_T_R);
     const int16_t *peep = (const int16_t *)rne__q_data(m, l, RNE_T_P);
+    const int32_t zmax = l->op == RNE_OP_RNN && l->act[0][0] == RNE_ACT_RELU ? RNE__RELU_ZMAX
+                                                                             : RNE__ZMAX;
     unsigned d, a, g;
     uint64_t j;
     for (d = 0; d < rne__dirs(l); d++) {
@@ -214,7 +225,7 @@ static int rne__q_check_cell(const rne_model *m, const rne_layer *l, const int32
         if (d > 0 && !(q[0] == q0[0] && q[1] == q0[1] && q[2] == q0[2] && q[3] == q0[3] &&
                        q[4] == q0[4]))
             return RNE_ELAYER;
-        if (!rne__q_shift_ok(q[0]) || !rne__q_shift_ok(q[1]) || q[2] < 0 || q[2] > RNE__ZMAX ||
+        if (!rne__q_shift_ok(q[0]) || !rne__q_shift_ok(q[1]) || q[2] < 0 || q[2] > zmax ||
             (q[3] != 0 && q[3] != 1))
             return RNE_ELAYER;
         if (peep == NULL && !rne__q_zero(q, 4, 8))
@@ -273,14 +284,39 @@ static int rne__q_check_act(const rne_layer *l, const int32_t *q)
     return RNE_OK;
 }
 
+/* floor(sqrt(n)) for the small n of a feature count */
+static uint64_t rne__q_isqrt_small(uint64_t n)
+{
+    uint64_t r = 0;
+    while ((r + 1) * (r + 1) <= n)
+        r++;
+    return r;
+}
+
+/* A LAYERNORM's slots: 0 the multipliers' shift; 1, 2 eps_q = q[1] * 2^31 + q[2] in 0..2^61;
+ * the rest 0. Then F < 65536 (sum of d^2 < 2^56) and every multiplier on the bound of |n|. */
+static int rne__q_check_layernorm(const rne_layer *l, const int32_t *q)
+{
+    const uint64_t f = l->in_features;
+    uint64_t bound, j;
+    if (!rne__q_shift_ok(q[0]) || q[1] < 0 || q[1] > RNE__EPS_Q_HI_MAX || q[2] < 0 ||
+        (q[1] == RNE__EPS_Q_HI_MAX && q[2] != 0) || !rne__q_zero(q, 3, RNE__Q_SLOTS))
+        return RNE_ELAYER;
+    if (f >= 65536u)
+        return RNE_ELAYER;
+    bound = (rne__q_isqrt_small(6u * f) + 2u) << 23;     /* < 2^33 */
+    for (j = 0; j < f; j++)
+        if (!rne__q_fits(bound, q[RNE__Q_SLOTS + j], q[0]))
+            return RNE_ELAYER;
+    return RNE_OK;
+}
+
 int rne__check_layer_q(const rne_model *m, const rne_layer *l)
 {
     const uint32_t gates = rne__gates(l->op);
     const int32_t *q;
     unsigned d, a;
     int rc;
-    if (l->op == RNE_OP_LAYERNORM)
-        return RNE_ELAYER;              /* no integer kernel */
     if (l->fmt == RNE_FMT_S8 && l->op != RNE_OP_DENSE && gates == 0)
         return RNE_ELAYER;              /* no weights: s16 */
     for (d = 0; gates != 0 && d < rne__dirs(l); d++)
@@ -289,6 +325,8 @@ int rne__check_layer_q(const rne_model *m, const rne_layer *l)
             if (k != RNE_ACT_SIGMOID && k != RNE_ACT_TANH && k != RNE_ACT_HARDSIGMOID &&
                 !(k == RNE_ACT_RELU && l->op == RNE_OP_RNN))
                 return RNE_ELAYER;
+            if ((k == RNE_ACT_RELU) != (l->act[0][0] == RNE_ACT_RELU))
+                return RNE_ELAYER;      /* Relu in one direction only: both or neither */
         }
     if ((rc = rne__q_check_roles(m, l)) != RNE_OK)
         return rc;
@@ -301,5 +339,7 @@ int rne__check_layer_q(const rne_model *m, const rne_layer *l)
         return rne__q_check_dense(m, l, q);
     if (l->op == RNE_OP_ACT)
         return rne__q_check_act(l, q);
+    if (l->op == RNE_OP_LAYERNORM)
+        return rne__q_check_layernorm(l, q);
     return rne__q_check_cell(m, l, q);
 }

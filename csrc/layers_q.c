@@ -1,7 +1,8 @@
 /*
  * layers_q.c - the integer formats' layer dispatch, scratch layout and cell parameters, and their
- * stateless layers: DENSE, ACT (every kind), TAKE_LAST and SLICE on int16. Semantics and every
- * formula: docs/quantization.md §5 (rnnedge/fixedpoint.py is the executable form). Integer-only.
+ * stateless layers: DENSE, ACT (every kind), LAYERNORM, TAKE_LAST and SLICE on int16. Semantics
+ * and every formula: docs/quantization.md §5 (rnnedge/fixedpoint.py is the executable form).
+ * Integer-only.
  */
 #include "qvec.h"
 #include "rne_internal.h"
@@ -246,6 +247,89 @@ static void rne__act_q(const rne__call *k)
     }
 }
 
+/* ---- LAYERNORM ------------------------------------------------------------------------------- */
+
+/* a / b rounded half up, b > 0: floor((2a + b) / (2b)). C division truncates towards zero, so a
+ * negative quotient with a remainder is one less. |2a + b| < 2^62. */
+static int64_t rne__rdiv(int64_t a, int64_t b)
+{
+    const int64_t num = 2 * a + b, den = 2 * b, q = num / den;
+    return q - (num % den != 0 && num < 0 ? 1 : 0);
+}
+
+/* number of bits of v (0 for 0), without a compiler builtin (a Cortex-M0 has no clz) */
+static unsigned rne__bits64(uint64_t v)
+{
+    unsigned n = 0;
+    while (v != 0) {
+        n++;
+        v >>= 1;
+    }
+    return n;
+}
+
+/* floor(sqrt(v)), exact, for v in [2^60, 2^62): one result bit per step, integers only. */
+static uint64_t rne__isqrt64(uint64_t v)
+{
+    uint64_t r = 0, bit = (uint64_t)1 << 60;
+    while (bit != 0) {
+        if (v >= r + bit) {
+            v -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+        bit >>= 2;
+    }
+    return r;
+}
+
+/* One row of F < 65536 features (docs/quantization.md §5, LayerNorm):
+ *   mu = rdiv(16 S, F); d = 16 x - mu (|d| < 2^20); V = max(1, rdiv(sum d^2, F) + eps_q) < 2^62;
+ *   e even with V 2^e in [2^60, 2^62); inv = floor(2^61 / isqrt(V 2^e)) in (2^30, 2^31];
+ *   n = rshr(d inv, 37 - e/2) in Q24; y = sat16(rq32(n, m[k], shift) + b[k]).
+ * The load proved |n| * |m[k]| + 2^(shift-1) <= INT64_MAX for the bound of |n|. */
+static void rne__layernorm_row(const int16_t *x, int16_t *y, size_t f, const int32_t *q,
+                               const int32_t *b)
+{
+    const int64_t eps = (int64_t)q[1] * ((int64_t)1 << 31) + q[2];    /* 0..2^61 */
+    const unsigned shift = (unsigned)q[0];
+    int64_t s = 0, mu, inv;
+    uint64_t ss = 0, v;
+    unsigned e, nshift;
+    size_t j;
+    for (j = 0; j < f; j++)
+        s += x[j];                                      /* |s| < 2^31 */
+    mu = rne__rdiv(16 * s, (int64_t)f);
+    for (j = 0; j < f; j++) {
+        const int64_t d = 16 * (int64_t)x[j] - mu;
+        ss += (uint64_t)(d * d);                        /* < 2^56 */
+    }
+    v = (uint64_t)(rne__rdiv((int64_t)ss, (int64_t)f) + eps);
+    if (v == 0)
+        v = 1;
+    e = (62u - rne__bits64(v)) & ~1u;                   /* 0..60 */
+    inv = (int64_t)(((uint64_t)1 << 61) / rne__isqrt64(v << e));
+    nshift = 37u - e / 2u;                              /* 7..37 */
+    for (j = 0; j < f; j++) {
+        const int64_t d = 16 * (int64_t)x[j] - mu;
+        const int64_t n = rne__rshr(d * inv, nshift);   /* |d inv| < 2^51 */
+        const int64_t bias = b != NULL ? b[j] : 0;
+        y[j] = rne__sat16((int64_t)rne__rq32(n, q[RNE__Q_SLOTS + j], shift) + bias);
+    }
+}
+
+static void rne__layernorm_q(const rne__call *k)
+{
+    const rne_layer *l = k->layer;
+    const size_t f = l->in_features, rows = k->steps * k->batch;
+    const int32_t *q = (const int32_t *)rne__q_tensor(k->model, l, RNE_T_Q);
+    const int32_t *b = (const int32_t *)rne__q_tensor(k->model, l, RNE_T_B);
+    size_t r;
+    for (r = 0; r < rows; r++)
+        rne__layernorm_row((const int16_t *)k->x + r * f, (int16_t *)k->y + r * f, f, q, b);
+}
+
 /* ---- TAKE_LAST, SLICE: int16 copies ---------------------------------------------------------- */
 
 static void rne__copy16(int16_t *dst, const int16_t *src, size_t n)
@@ -289,6 +373,7 @@ void rne__layer_q(const rne__call *k)
     case RNE_OP_RNN: rne__rnn_q(k, &w); break;
     case RNE_OP_TAKE_LAST: rne__take_last_q(k); break;
     case RNE_OP_SLICE: rne__slice_q(k); break;
-    default: break;     /* LAYERNORM has no integer kernel: refused by rne_model_load */
+    case RNE_OP_LAYERNORM: rne__layernorm_q(k); break;
+    default: break;     /* rne_model_load refuses any other op */
     }
 }

@@ -25,6 +25,8 @@ extern char rne__arithmetic_shift_required[((-3 >> 1) == -2 && ((int64_t)-3 >> 1
 #define RNE__Q_TABLE 257          /* entries of each constant table */
 #define RNE__Q15_ONE 32768        /* 1.0 in Q0.15: an int32 transient only */
 #define RNE__ZMAX 1048576         /* |gate pre-activation| <= 2^20 (units of 1/12288) */
+#define RNE__RELU_FRAC 8          /* a ReLU RNN's pre-activation: units of s_h / 2^8 ... */
+#define RNE__RELU_ZMAX 8388608    /*   ... clamped to |z| <= 2^23 (32768 units of s_h) */
 #define RNE__SIG_LIMIT 131071     /* last sigmoid-table position: index 255, fraction 511 */
 #define RNE__Q_SLOTS 24           /* leading int32 scalars of a layer's q tensor */
 
@@ -105,14 +107,16 @@ typedef struct rne__qgate {
 } rne__qgate;
 
 /* act(z) of a pre-activation already clamped to [-zlim, zlim] (|z| <= 2^20) -> Q0.15, or, for a
- * ReLU RNN, the hidden state in its own units: sat(z, 0, 32767). */
+ * ReLU RNN (|z| <= 2^23, units of s_h / 256), the hidden state in its own units:
+ * sat(rshr(z, 8), 0, 32767). */
 static inline int32_t rne__qgate_apply(const rne__qgate *g, int32_t z)
 {
     switch (g->kind) {
     case RNE_ACT_SIGMOID: return rne__sigmoid_q15(z);
     case RNE_ACT_TANH: return rne__tanh_q15(z);
     case RNE_ACT_HARDSIGMOID: return rne__hardsigmoid_q15(z, g->m, g->shift, g->beta);
-    default: return z < 0 ? 0 : z > INT16_MAX ? INT16_MAX : z;   /* RELU, the only other kind */
+    default:                                                        /* RELU, the only other kind */
+        return (int32_t)rne__sat(rne__rshr(z, RNE__RELU_FRAC), 0, INT16_MAX);
     }
 }
 

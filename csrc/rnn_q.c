@@ -1,8 +1,9 @@
 /*
  * rnn_q.c - the ONNX RNN in the integer formats (s16 and s8 weights), docs/quantization.md §5:
  *   h' = f(sat(rq32(W x, Mw) + rq32(R h, Mr) + b, +-zlim))
- * Tanh / Sigmoid / HardSigmoid give Q0.15; Relu gives sat(pre, 0, 32767) in the hidden state's
- * own (calibrated) units, which is then also the unit of the pre-activation. Integer-only.
+ * Tanh / Sigmoid / HardSigmoid give Q0.15; Relu gives sat(rshr(pre, 8), 0, 32767) in the hidden
+ * state's own (calibrated) units s_h, its pre-activation being in units of s_h / 256 (so that the
+ * bias and the two products keep 8 fraction bits and h is rounded once). Integer-only.
  */
 #include "qvec.h"
 #include "rne_internal.h"

@@ -21,6 +21,7 @@ Conventions (docs/quantization.md has the full text):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
@@ -29,7 +30,7 @@ import numpy as np
 from .errors import InputError, RnnedgeError
 
 if TYPE_CHECKING:  # the dataclasses live in quantize.py, which imports this module
-    from .quantize import QActivation, QDense, QNetwork, QRecurrent
+    from .quantize import QActivation, QDense, QLayerNorm, QNetwork, QRecurrent
 
 I64 = np.int64
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
@@ -40,6 +41,8 @@ Q15_ONE = 1 << 15  # 1.0 in Q0.15 (one more than int16 holds: only ever an int32
 Z_UNITS = 12288  # gate pre-activations: int32 in units of 1/Z_UNITS
 Z_SCALE = 1.0 / Z_UNITS
 ZMAX = 1 << 20  # |pre-activation| <= ZMAX (85.3): far past the tables' saturation
+RELU_FRAC = 8  # a ReLU RNN's pre-activation: units of s_h / 2^8, rounded once into h
+RELU_ZMAX = 1 << 23  # its clamp: 2^23 / 2^8 = 32768 h units, past int16's top
 Q15_SCALE = 2.0**-15
 C_FRAC = 20  # LSTM cell state: int32 Q11.20
 C_SCALE = 2.0**-C_FRAC
@@ -50,6 +53,11 @@ SIG_LIMIT = (256 << SIG_FRAC) - 1  # largest table position (index 255, fraction
 EXP_FRAC = 16  # softmax: exponents in Q16 log2 units
 EXP_LIMIT = 16 << EXP_FRAC  # 2^-16 and below is 0 in Q0.15
 LUT_SIZE = 257  # generic activation table: one entry per 256 input units over int16, plus one
+
+LN_SUB = 16  # LayerNorm: the mean and the deviations in units of s_in / 16
+LN_FRAC = 24  # LayerNorm: the normalized value in Q24
+LN_MAX_FEATURES = 65536  # an integer LayerNorm takes fewer features (sum of d^2 < 2^56)
+EPS_Q_MAX = 1 << 61  # LayerNorm: eps_q is clamped to [0, 2^61], so that V < 2^62
 
 
 class FixedPointOverflow(RnnedgeError, OverflowError):
@@ -203,9 +211,33 @@ def _gate_act(kind: str, z: np.ndarray, hs: tuple[Mult, int] | None) -> np.ndarr
     if kind == "HardSigmoid":
         assert hs is not None
         return hardsigmoid_q15(z, hs[0], hs[1])
-    if kind == "Relu":  # RNN only: there z is already in the hidden state's units
-        return sat(z, 0, INT16_MAX)
+    if kind == "Relu":  # RNN only: z in units of s_h / 2^RELU_FRAC, h in units of s_h
+        return sat(rshr(z, RELU_FRAC), 0, INT16_MAX)
     raise AssertionError(f"no integer form for {kind}")  # quantize.py refuses these by name
+
+
+def rdiv(a: np.ndarray | int, b: int) -> np.ndarray:
+    """a / b rounded half up, b > 0: floor((2a + b) / (2b)) (a floor division, also for a < 0;
+    C's `/` truncates, so the C kernel writes the floor out)."""
+    return (2 * np.asarray(a, I64) + b) // (2 * b)
+
+
+def bit_length(v: np.ndarray) -> np.ndarray:
+    """Number of bits of non-negative int64 values, 0 for 0 (a count-leading-zeros in C)."""
+    return _bit_length(np.asarray(v, I64))
+
+
+def isqrt(v: np.ndarray) -> np.ndarray:
+    """floor(sqrt(v)) of non-negative int64 values, exactly (math.isqrt per element)."""
+    v = np.asarray(v, I64)
+    return np.array([math.isqrt(int(a)) for a in v.ravel()], I64).reshape(v.shape)
+
+
+def layernorm_bound(features: int) -> int:
+    """A proven bound on |n|, the normalized value of `layernorm_q` in Q24, for F features:
+    (isqrt(6F) + 2) * 2^23 >= 2^24 (1 + sqrt(6F - 5)) / 2 (1 + 2^-29) + 1/2 (docs/quantization.md
+    §5 and §6 give the proof). The row multipliers' shift is chosen against it."""
+    return (math.isqrt(6 * features) + 2) << (LN_FRAC - 1)
 
 
 # -- model boundary: float <-> int16 (Python side; the C step path sees int16 only) -------------
@@ -293,6 +325,38 @@ def act_q(layer: "QActivation", x: np.ndarray) -> np.ndarray:
         assert layer.m3 is not None
         return sat16(rq32(-d, layer.m2) - rq32(lg, layer.m3))
     raise AssertionError(f"act_q: no integer form for {k}")
+
+
+def layernorm_normalize(x: np.ndarray, eps_q: int) -> np.ndarray:
+    """The normalized value n_k ~ (x_k - mean) / sqrt(var + eps) of each row of x [..., F]
+    (int16 values), in Q24, integer only (docs/quantization.md §5, LayerNorm). Per row:
+    S = sum x; mu = rdiv(16 S, F); d = 16 x - mu; Q = sum d^2; V = max(1, rdiv(Q, F) + eps_q);
+    e = the even shift that puts V 2^e in [2^60, 2^62); r = isqrt(V 2^e); inv = floor(2^61 / r);
+    n = rshr(d inv, 37 - e/2). eps_q is in units of (s_in / 16)^2, 0..2^61."""
+    x = np.asarray(x, I64)
+    F = x.shape[-1]
+    S = np.sum(x, axis=-1, keepdims=True)  # |S| <= F 2^15 < 2^31
+    mu = rdiv(LN_SUB * S, F)  # the mean, units of s_in / 16
+    d = i32(LN_SUB * x - mu, "layernorm d")  # |d| < 2^20
+    Q = _check(np.sum(d * d, axis=-1, keepdims=True), 0, 1 << 56, "layernorm sum d^2")
+    V = np.maximum(rdiv(Q, F) + eps_q, 1)  # < 2^40 + 2^61 < 2^62
+    e = (62 - bit_length(V)) & ~1  # even, 0..60
+    r = _check(isqrt(V << e), 1 << 30, (1 << 31) - 1, "layernorm isqrt")
+    inv = (np.int64(1) << 61) // r  # (2^30, 2^31]
+    sh = 37 - (e >> 1)  # 7..37
+    n = (d * inv + (np.int64(1) << (sh - 1))) >> sh  # rshr(d inv, sh) per row; |d inv| < 2^51
+    bound = layernorm_bound(F)
+    return _check(n, -bound, bound, "layernorm normalized value")
+
+
+def layernorm_q(layer: "QLayerNorm", x: np.ndarray) -> np.ndarray:
+    """LayerNorm, int16 x [..., F] at s_in -> int16 y at s_out: y_k = sat16(rq32(n_k, Mg[k]) + b_k)
+    with n = layernorm_normalize(x, eps_q), Mg[k] = gamma_k 2^-24 / s_out and
+    b = round(beta / s_out)."""
+    y = rq32(layernorm_normalize(x, layer.eps_q), layer.mult, "layernorm")
+    if layer.bias is not None:
+        y = y + layer.bias.astype(I64)
+    return sat16(y)
 
 
 def _bit_length(v: np.ndarray) -> np.ndarray:
@@ -412,10 +476,12 @@ def recurrent_q(L: "QRecurrent", x: np.ndarray, state: IntState) -> tuple[np.nda
 
 def layer_q(layer: object, x: np.ndarray) -> np.ndarray:
     """One stateless integer layer over x [T, B, F] int16 -> int16."""
-    from .quantize import QActivation, QDense, QSlice, QTakeLast
+    from .quantize import QActivation, QDense, QLayerNorm, QSlice, QTakeLast
 
     if isinstance(layer, QDense):
         return dense_q(layer, x).astype(np.int16)
+    if isinstance(layer, QLayerNorm):
+        return layernorm_q(layer, x).astype(np.int16)
     if isinstance(layer, QActivation):
         return _check(act_q(layer, x), INT16_MIN, INT16_MAX, layer.kind).astype(np.int16)
     if isinstance(layer, QTakeLast):

@@ -71,6 +71,7 @@ from .layers import (
     Activation,
     Dense,
     Layer,
+    LayerNorm,
     Network,
     Recurrent,
     Slice,
@@ -83,6 +84,7 @@ from .quantize import (
     QActivation,
     QDense,
     QLayer,
+    QLayerNorm,
     QNetwork,
     QRecurrent,
     QSlice,
@@ -99,7 +101,7 @@ MAX_SOFTMAX = 65536  # a softmax sums one 32768-sized term per feature in int32
 INT64_MAX = (1 << 63) - 1
 _DT_CODES = {DTYPES[c][1].newbyteorder("<"): c for c in DTYPES}  # numpy dtype -> RNE_DT_*
 _Q_TYPES = {QDense: Dense, QActivation: Activation, QRecurrent: Recurrent, QTakeLast: TakeLast,
-            QSlice: Slice}  # fmt: skip
+            QSlice: Slice, QLayerNorm: LayerNorm}  # fmt: skip
 
 
 # -- writer --------------------------------------------------------------------------------------
@@ -118,6 +120,9 @@ def _record(i: int, q: QLayer, src: Layer, b: _Builder) -> _LayerOut:
     elif isinstance(q, QActivation):
         rec.op = OP_ACT
         b.set_act(rec, 0, 0, Act(q.kind, q.alpha, q.beta))
+    elif isinstance(q, QLayerNorm):
+        rec.op = OP_LAYERNORM
+        rec.alpha[0][0] = q.epsilon  # informative: the kernel reads eps_q from the q tensor
     elif isinstance(q, QTakeLast):
         rec.op, rec.param = OP_TAKE_LAST, (q.split, 0)
     elif isinstance(q, QSlice):
@@ -195,6 +200,8 @@ def _role_specs(rec: LayerRecord) -> dict[int, tuple[int, tuple[int, ...]]]:
         return {T_W: (w, (I, N)), T_B: (s32, (N,)), T_Q: (s32, (N_SCALARS + N,))}
     if rec.op == OP_ACT:
         return {T_Q: (s32, (N_SCALARS,)), T_LUT: (s16, (fx.LUT_SIZE,))}
+    if rec.op == OP_LAYERNORM:
+        return {T_B: (s32, (N,)), T_Q: (s32, (N_SCALARS + N,))}
     if rec.op not in OP_CELLS:
         return {}
     G = CELL_GATES[OP_CELLS[rec.op]]
@@ -209,6 +216,8 @@ def _role_specs(rec: LayerRecord) -> dict[int, tuple[int, tuple[int, ...]]]:
 def _required(rec: LayerRecord) -> set[int]:
     if rec.op == OP_DENSE:
         return {T_W, T_Q}
+    if rec.op == OP_LAYERNORM:
+        return {T_Q}
     if rec.op == OP_ACT:
         return {T_Q} | ({T_LUT} if ACT_NAMES[rec.act[0][0]] in LUT_KINDS else set())
     return {T_W, T_R, T_B, T_Q} if rec.op in OP_CELLS else set()
@@ -292,13 +301,14 @@ def _check_q_cell(rec: LayerRecord, q2: np.ndarray, W: np.ndarray, R: np.ndarray
                   P: np.ndarray | None) -> None:  # fmt: skip
     where, acts = _where(rec), rec.acts
     GH = W.shape[2]
+    zmax = fx.RELU_ZMAX if rec.op == OP_RNN and ACT_NAMES[rec.act[0][0]] == "Relu" else fx.ZMAX
     for d, q in enumerate(q2):
         if d and not np.array_equal(q[:5], q2[0, :5]):
             raise _err(E_LAYER, f"{where}: q slots 0..4 differ between the directions "
                                 f"({q2[0, :5].tolist()} and {q[:5].tolist()})")  # fmt: skip
         for slot, ok, want in ((0, _shift_ok(q[0]), "a shift in 1..62"),
                                (1, _shift_ok(q[1]), "a shift in 1..62"),
-                               (2, 0 <= q[2] <= fx.ZMAX, f"zlim in 0..{fx.ZMAX}"),
+                               (2, 0 <= q[2] <= zmax, f"zlim in 0..{zmax}"),
                                (3, q[3] in (0, 1), "acc32 0 or 1")):  # fmt: skip
             if not ok:
                 raise _slot_error(where, q, slot, want, d)
@@ -354,13 +364,35 @@ def _check_q_act(rec: LayerRecord, q: np.ndarray) -> None:
                             f"features, not {rec.in_features}")  # fmt: skip
 
 
+def _check_q_layernorm(rec: LayerRecord, q: np.ndarray) -> None:
+    """Slot 0 the multipliers' shift, slots 1-2 eps_q = hi 2^31 + lo in 0..2^61, the rest 0; fewer
+    than 65536 features; each multiplier times the bound of |n| fits int64."""
+    where, F = _where(rec), rec.in_features
+    if not _shift_ok(q[0]):
+        raise _slot_error(where, q, 0, "a shift in 1..62")
+    if not 0 <= q[1] <= fx.EPS_Q_MAX >> 31:
+        raise _slot_error(where, q, 1, f"eps_q's high word in 0..{fx.EPS_Q_MAX >> 31}")
+    if q[2] < 0 or (int(q[1]) << 31 | int(q[2])) > fx.EPS_Q_MAX:
+        raise _slot_error(where, q, 2, "eps_q's low word in 0..2^31-1, eps_q <= 2^61")
+    for slot in range(3, N_SCALARS):
+        if q[slot]:
+            raise _slot_error(where, q, slot, "0 (unused)")
+    if F >= fx.LN_MAX_FEATURES:
+        raise _err(E_LAYER, f"{where}: an integer LayerNorm takes fewer than "
+                            f"{fx.LN_MAX_FEATURES} features, not {F}")  # fmt: skip
+    m = q[N_SCALARS:]
+    bad = ~_fits(np.full(m.shape, fx.layernorm_bound(F)), m, int(q[0]))
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise _err(E_LAYER, f"{where}: feature {k}: multiplier {int(m[k])} with shift {int(q[0])} "
+                            f"overflows int64 on the bound {fx.layernorm_bound(F)} of the "
+                            "normalized value")  # fmt: skip
+
+
 def check_layer(rec: LayerRecord, tensors: list[TensorRecord]) -> None:
     """Raise BlobError (E_LAYER / E_SHAPE) at the first fault of an integer layer record; the
     record's op, flags, activation codes and sizes are already checked."""
     where = _where(rec)
-    if rec.op == OP_LAYERNORM:
-        raise _err(E_LAYER, f"{where}: LayerNorm has no integer kernel (number format "
-                            f"{FMT_NAMES[rec.fmt]})")  # fmt: skip
     if rec.fmt == FMT_S8 and rec.op not in (OP_DENSE, *OP_CELLS):
         raise _err(E_LAYER, f"{where}: a layer without weights has format s16, not s8")
     for d, acts in enumerate(rec.acts if rec.op in OP_CELLS else []):
@@ -368,6 +400,9 @@ def check_layer(rec: LayerRecord, tensors: list[TensorRecord]) -> None:
             if act.kind not in CELL_KINDS and not (act.kind == "Relu" and rec.op == OP_RNN):
                 raise _err(E_LAYER, f"{where}: activation {act.kind} (direction {d}, slot {k}) "
                                     "has no integer form in a cell")  # fmt: skip
+            if (act.kind == "Relu") != (rec.acts[0][0].kind == "Relu"):
+                raise _err(E_LAYER, f"{where}: Relu in one direction only (direction {d} has "
+                                    f"{act.kind}); both or neither")  # fmt: skip
     _check_roles(rec, tensors)
     if rec.op in (OP_TAKE_LAST, OP_SLICE):
         return
@@ -380,6 +415,8 @@ def check_layer(rec: LayerRecord, tensors: list[TensorRecord]) -> None:
         _check_q_dense(rec, q, tensors[rec.tensor[T_W]].array)
     elif rec.op == OP_ACT:
         _check_q_act(rec, q)
+    elif rec.op == OP_LAYERNORM:
+        _check_q_layernorm(rec, q)
     else:
         k = rec.tensor[T_P]
         _check_q_cell(rec, q, tensors[rec.tensor[T_W]].array, tensors[rec.tensor[T_R]].array,
@@ -448,6 +485,16 @@ def _rebuild(rec: LayerRecord, t: Any, s_in: float, s_out: float) -> tuple[QLaye
                          int(q[7]), None if lut is None else np.array(lut, np.int16), act.alpha,
                          act.beta)  # type: ignore[arg-type]  # fmt: skip
         return qa, Activation(act, rec.in_features)
+    if rec.op == OP_LAYERNORM:
+        bias, F = t(T_B), rec.in_features
+        mult = _mult(q[N_SCALARS:], q[0])
+        eps_q = int(q[1]) << 31 | int(q[2])
+        eps = float(rec.alpha[0][0])
+        ql = QLayerNorm(F, mult, None if bias is None else np.array(bias, np.int32), eps_q, eps,
+                        s_in, s_out)  # fmt: skip
+        gamma = (mult.real() * 2.0**fx.LN_FRAC * s_out).astype(np.float32)
+        beta = None if bias is None else (bias * np.float64(s_out)).astype(np.float32)
+        return ql, LayerNorm(gamma, beta, eps)
     if rec.op == OP_DENSE:
         Wt, bias = t(T_W), t(T_B)
         mult = _mult(q[N_SCALARS:], q[0])
@@ -489,7 +536,7 @@ def _rebuild_cell(rec: LayerRecord, t: Any, q: np.ndarray, s_x: float,
         clip=float(rec.clip) if rec.flags & LF_CLIP else None,
     )  # fmt: skip
     # the float layer these integers stand for: weights times their scales
-    s_z = s_h if kinds[0][0] == "Relu" else fx.Z_SCALE
+    s_z = s_h / (1 << fx.RELU_FRAC) if kinds[0][0] == "Relu" else fx.Z_SCALE
     sig_w, sig_r = mult_w.real() * s_z, mult_r.real() * s_z  # [D, G*H]
     W = Wt.transpose(0, 2, 1).astype(np.float64) * sig_w[:, :, None] / s_x
     R = Rt.transpose(0, 2, 1).astype(np.float64) * sig_r[:, :, None] / s_h

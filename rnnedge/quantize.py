@@ -10,12 +10,15 @@ computed at run time. docs/quantization.md is the specification.
   (the real value each integer input unit contributes), so one multiplier serves the whole row.
 - Activations between layers: int16, symmetric (zero point 0), in every integer format.
 - Calibration runs the float reference over representative inputs to find the input range and
-  the range of every layer whose output is unbounded (Dense, Affine, ReLU RNN, LogSoftmax), with
-  a percentile option. The LSTM cell state is int32 Q11.20 and needs no range. Without calibration data those ranges fall back to
-  documented defaults (or to static bounds from the weights) and a CalibrationWarning says so.
-- Per-layer error: each weighted layer is run in integers on the float input it sees and compared
-  with the float layer. With "int8" a layer that misses `layer_tol` is kept at int16 weights
-  (mixed precision), recorded in `QNetwork.report`; strict=True refuses instead.
+  the range of every layer whose output is unbounded (Dense, Affine, ReLU RNN, LogSoftmax,
+  LayerNorm), with a percentile option. The LSTM cell state is int32 Q11.20 and needs no range.
+  Without calibration data those ranges fall back to documented defaults (or to static bounds
+  from the weights) and a CalibrationWarning says so.
+- Per-layer error: each weighted layer is run in integers on the float input it sees, the rest
+  in float, and the model output is held to the bar (`_Bar`: issue 4's max error, or argmax
+  agreement for a classifier, with a safety factor), at every step of a streamable many-to-one
+  model. With "int8" a layer that misses it is kept at int16 weights (mixed precision),
+  recorded in `QNetwork.report`; strict=True refuses instead.
 """
 
 from __future__ import annotations
@@ -41,7 +44,10 @@ FMT_CODE = {"s16": 1, "s8": 2}  # a layer's wfmt -> rne_layer.fmt, for the blob 
 DEFAULT_INPUT_RANGE = 8.0  # |x| assumed without calibration data
 DEFAULT_RELU_RANGE = 8.0  # |h| of a ReLU RNN assumed without calibration data
 HEADROOM = 2.0  # calibrated ranges are multiplied by this: real data outlives the calibration set
-LAYER_TOL = {"s8": 1e-2, "s16": 1e-3}  # per-layer max error / output range
+LAYER_TOL = {"s8": 1e-2, "s16": 1e-3}  # issue 4's bar: max error / the float output's range
+MIN_AGREEMENT = 0.99  # a classifier's int8 bar instead: argmax agreement on this share of steps
+SAFETY = 2.0  # int8 decisions on the calibration data are taken against the bar / SAFETY
+CLASSIFIER_HEADS = ("Softmax", "LogSoftmax")
 SYNTH_STEPS, SYNTH_BATCH = 64, 8  # synthetic input for the per-layer error without calibration
 
 N_SCALARS = 24  # leading int32 slots of a layer's qparams tensor (docs/quantization.md)
@@ -204,7 +210,31 @@ class QSlice:
     out_scale = in_scale
 
 
-QLayer = Union[QDense, QActivation, QRecurrent, QTakeLast, QSlice]
+@dataclass
+class QLayerNorm:
+    """LayerNorm over the features of each step, int16 -> int16 (fixedpoint.layernorm_q): gamma
+    is folded into the row multipliers mult.m [F] (gamma_k 2^-24 / s_out), beta is bias int32 [F]
+    in output units, epsilon is eps_q in units of (s_in / 16)^2."""
+
+    features: int
+    mult: Mult
+    bias: np.ndarray | None
+    eps_q: int
+    epsilon: float  # the float layer's, kept for the blob record (informative)
+    in_scale: float
+    out_scale: float
+    wfmt: str = "s16"
+
+    @property
+    def in_features(self) -> int:
+        return self.features
+
+    @property
+    def out_features(self) -> int:
+        return self.features
+
+
+QLayer = Union[QDense, QActivation, QLayerNorm, QRecurrent, QTakeLast, QSlice]
 
 
 @dataclass
@@ -316,7 +346,8 @@ def quantize_recurrent(layer: Recurrent, wfmt: str, s_x: float, s_h: float, wher
     relu = layer.cell == "rnn" and any(a[0] == "Relu" for a in acts)
     if relu and any(a[0] != "Relu" for a in acts):
         raise UnsupportedOpError(f"{where}: an RNN with Relu in one direction only is not supported")
-    s_z = s_h if relu else fx.Z_SCALE
+    s_z = s_h / (1 << fx.RELU_FRAC) if relu else fx.Z_SCALE  # exact: a power of two
+    zmax = fx.RELU_ZMAX if relu else fx.ZMAX
     D, H, G = layer.num_directions, layer.hidden_size, layer.W.shape[1] // layer.hidden_size
     lbr = layer.cell == "gru" and layer.linear_before_reset
     Q = G * H + (H if lbr else 0)
@@ -345,9 +376,9 @@ def quantize_recurrent(layer: Recurrent, wfmt: str, s_x: float, s_h: float, wher
             bias[d] = _bias32(b, s_z)
     mult_w = make_mult(sig_w / s_z, bound_w, f"{where} (W rows)")
     mult_r = make_mult(sig_r / s_z, bound_r, f"{where} (R rows)")
-    zlim = fx.ZMAX
+    zlim = zmax
     if layer.clip is not None:
-        zlim = int(min(fx.ZMAX, fx.round_half_up(layer.clip / s_z)))
+        zlim = int(min(zmax, fx.round_half_up(layer.clip / s_z)))
     hs = [
         [
             (make_mult(a.alpha * s_z * 32768, fx.ZMAX, f"{where} (HardSigmoid)"),
@@ -444,6 +475,35 @@ def quantize_activation(
         m_log = make_mult(math.log(2) / (32768 * s_out), 1 << 21, f"{where} (LogSoftmax log)")
         return QActivation(k, F, s_in, s_out, m_exp, one(s_in / s_out), m_log, alpha=a, beta=b)
     raise UnsupportedOpError(f"{where}: activation {k!r} has no integer form")
+
+
+def layernorm_range(layer: LayerNorm) -> float:
+    """The static bound of a LayerNorm's |y|: max_k |gamma_k| sqrt(F - 1) + |beta_k| (a
+    normalized vector of F values has no entry beyond sqrt(F - 1))."""
+    F = layer.in_features
+    g = np.abs(np.asarray(layer.gamma, np.float64)) * math.sqrt(max(F - 1, 0))
+    b = 0.0 if layer.beta is None else np.abs(np.asarray(layer.beta, np.float64))
+    return float((g + b).max(initial=0.0))
+
+
+def quantize_layernorm(layer: LayerNorm, s_in: float, out_range: float | None,
+                       where: str) -> QLayerNorm:  # fmt: skip
+    """Integer parameters of a LayerNorm. out_range: the calibrated |y|, or None for the static
+    bound. eps_q = round(epsilon / (s_in/16)^2), clamped to [0, 2^61]."""
+    F = layer.in_features
+    if F >= fx.LN_MAX_FEATURES:
+        raise UnsupportedOpError(
+            f"{where}: an integer LayerNorm takes fewer than {fx.LN_MAX_FEATURES} features, not {F}"
+        )
+    rng = layernorm_range(layer) if out_range is None else out_range
+    s_out = _f32(max(rng, 1e-6) / 32767)
+    eps = float(np.float32(layer.epsilon))  # what the blob record holds
+    eps_q = int(min(fx.round_half_up(eps / (s_in / fx.LN_SUB) ** 2), fx.EPS_Q_MAX))
+    gamma = np.asarray(layer.gamma, np.float64)
+    M = gamma * 2.0**-fx.LN_FRAC / s_out
+    mult = make_mult(M, fx.layernorm_bound(F), f"{where} (LayerNorm)")
+    bias = None if layer.beta is None else _bias32(layer.beta, s_out)
+    return QLayerNorm(F, mult, bias, eps_q, eps, s_in, s_out)
 
 
 # -- calibration ------------------------------------------------------------------------------
@@ -581,40 +641,111 @@ def _float_tail(net: Network, start: int, y: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class _Bar:
+    """What the int8 fallback holds the model output to (docs/quantization.md §8). Issue 4's bar
+    is a max error of 1e-2 of the float output's range, or for a classifier (a Softmax or
+    LogSoftmax head) argmax agreement on 99% of steps; decisions divide the allowance by SAFETY,
+    since data beyond the calibration set gives larger errors than the set itself."""
+
+    tol: float  # max error / range allowed (regression)
+    disagree: float | None = None  # share of argmax disagreements allowed (classifier), else None
+
+    def misses(self, err: float, agree: float | None) -> bool:
+        if self.disagree is not None and agree is not None:
+            return 1.0 - agree > self.disagree
+        return err > self.tol
+
+    def __str__(self) -> str:
+        if self.disagree is not None:
+            return f"argmax agreement >= {100 * (1 - self.disagree):g}%"
+        return f"max error {self.tol:g}"
+
+
+def _bar(net: Network, quant: str, layer_tol: float | None) -> _Bar:
+    if layer_tol is not None:  # the caller's own tolerance, taken as it is
+        return _Bar(layer_tol)
+    if quant != "int8":  # nothing to fall back to: the bar only labels the report
+        return _Bar(LAYER_TOL[FORMATS[quant]])
+    head = net.layers[-1]
+    if isinstance(head, Activation) and head.act.kind in CLASSIFIER_HEADS and head.features > 1:
+        return _Bar(LAYER_TOL["s8"], (1.0 - MIN_AGREEMENT) / SAFETY)
+    return _Bar(LAYER_TOL["s8"] / SAFETY)
+
+
+def _agreement(y_q: np.ndarray, y_f: np.ndarray) -> float | None:
+    if y_f.shape[-1] < 2 or y_f.size == 0:
+        return None
+    return float(np.mean(np.argmax(y_q, -1) == np.argmax(y_f, -1)))
+
+
+@dataclass
 class _Measured:
     q: QLayer
     error: float  # the layer's own output
     output_error: float  # at the model output, the other layers float
+    agreement: float | None  # argmax agreement there (outputs of several features)
+
+    def effect(self) -> str:
+        text = f"{self.output_error:.3g} of the model output's range"
+        return text if self.agreement is None else f"{text}, argmax agreement {100 * self.agreement:.2f}%"
 
 
 def _measure(q: QLayer, i: int, net: Network, tr: _Trace, s_in: float, y_out: np.ndarray) -> _Measured:
     y = _run_q_layer(q, tr.x, s_in)
-    return _Measured(q, _error(y, tr.y), _error(_float_tail(net, i + 1, y), y_out))
+    tail = _float_tail(net, i + 1, y)
+    return _Measured(q, _error(y, tr.y), _error(tail, y_out), _agreement(tail, y_out))
 
 
 def _choose_precision(layer: Dense | Recurrent, i: int, net: Network, quant: str, s_in: float,
-                      tr: _Trace, y_out: np.ndarray, ranges: _Ranges, tol: float, strict: bool,
+                      tr: _Trace, y_out: np.ndarray, ranges: _Ranges, bar: _Bar, strict: bool,
                       where: str) -> tuple[_Measured, str]:  # fmt: skip
     """Quantize with the format's weights and measure the layer's effect on the model output
     (this layer in integers, the others float). With int8, a layer whose effect misses the bar
     keeps int16 weights (or is refused, when strict)."""
     m = _measure(_weighted(layer, FORMATS[quant], s_in, tr, ranges, where), i, net, tr, s_in, y_out)
-    if m.output_error <= tol:
+    if not bar.misses(m.output_error, m.agreement):
         return m, ""
     if quant != "int8":
-        return m, f"misses the bar {tol:g} at the model output"
+        return m, f"misses the bar ({bar}) at the model output"
     if strict:
         raise ConvertError(
-            f"{where}: int8 weights give a max error of {m.output_error:.3g} of the model "
-            f"output's range, over the bar {tol:g}; strict int8 refuses (without strict this "
-            "layer keeps int16 weights)"
+            f"{where}: int8 weights give {m.effect()}, missing the bar ({bar}); strict int8 "
+            "refuses (without strict this layer keeps int16 weights)"
         )
     quiet = _Ranges(ranges.calibrated, ranges.percentile, ranges.headroom)  # defaults said once
     m16 = _measure(_weighted(layer, "s16", s_in, tr, quiet, where), i, net, tr, s_in, y_out)
     return m16, (
-        f"kept at int16 weights: int8 weights gave {m.output_error:.3g} of the model output's "
-        f"range (bar {tol:g}); int16 weights give {m16.output_error:.3g}"
+        f"kept at int16 weights: int8 weights gave {m.effect()} (bar: {bar}); int16 weights give "
+        f"{m16.effect()}"
     )
+
+
+def per_step(layers: list) -> list:
+    """The layers of a streamable many-to-one model with its TakeLast replaced by a pass-through
+    Slice, so that the model outputs at every step what `Stream.step` returns there. The bar is
+    about steps, so the converter measures (and calibrates the head) on these."""
+    out = []
+    for layer in layers:
+        if isinstance(layer, TakeLast) and layer.split == layer.features:
+            out.append(Slice(layer.features, 0, layer.features))
+        elif isinstance(layer, QTakeLast) and layer.split == layer.features:
+            out.append(QSlice(layer.features, 0, layer.features, layer.scale))
+        else:
+            out.append(layer)
+    return out
+
+
+def _measuring_network(net: Network) -> Network:
+    if not (net.streamable and net.many_to_one):
+        return net
+    return Network(per_step(net.layers), net.input, net.output, net.name)
+
+
+def _run_measured(qnet: QNetwork, x: np.ndarray) -> np.ndarray:
+    """The integer model's output on x as the measurement sees it (every step, see per_step)."""
+    if not (qnet.source.streamable and qnet.source.many_to_one):
+        return fx.run_quantized(qnet, x)
+    return fx.run_quantized(QNetwork(per_step(qnet.layers), qnet.in_scale, qnet.out_scale, qnet.quant, qnet.source), x)
 
 
 def _measurement_input(net: Network, calibration: np.ndarray | None) -> np.ndarray:
@@ -648,9 +779,11 @@ def quantize_network(
     calibration: representative inputs in the model's input layout (`net.input.axes`, e.g.
     [N, T, F] for "BTF"). Each calibrated range is the `percentile` of |values| (100 = the
     maximum) times `headroom` (default 2: one bit of the 15 buys tolerance for inputs and cell
-    states beyond what the calibration set shows). strict: with "int8", refuse (ConvertError) a
-    layer that misses `layer_tol` (default 1e-2 for int8 weights, 1e-3 for int16) instead of
-    keeping it at int16 weights.
+    states beyond what the calibration set shows). With "int8", a layer whose int8 weights miss the
+    bar at the model output keeps int16 weights; the bar is a max error of 1e-2 / SAFETY of the
+    float output's range, or for a Softmax/LogSoftmax head argmax disagreement on at most
+    1% / SAFETY of the steps; `layer_tol` replaces it with a max error taken as given. strict:
+    refuse (ConvertError) instead of keeping int16 weights.
     """
     if quant not in FORMATS:
         raise InputError(f"quant={quant!r}: the integer formats are {', '.join(FORMATS)}")
@@ -659,10 +792,11 @@ def quantize_network(
     if not headroom >= 1:
         raise InputError(f"headroom={headroom}: must be >= 1")
     net.check()
-    tol = LAYER_TOL[FORMATS[quant]] if layer_tol is None else layer_tol
+    bar = _bar(net, quant, layer_tol)
     ranges = _Ranges(calibration is not None, percentile, headroom)
     x = _measurement_input(net, calibration)
-    traces = trace_network(net, x)
+    mnet = _measuring_network(net)
+    traces = trace_network(mnet, x)
     y_out = traces[-1].y
     s_in = q_in = _f32(ranges.of(x, DEFAULT_INPUT_RANGE, "input |x|") / 32767)
     layers: list[QLayer] = []
@@ -674,7 +808,7 @@ def quantize_network(
         note = ""
         out_err: float | None = None
         if isinstance(layer, (Dense, Recurrent)):
-            m, note = _choose_precision(layer, i, net, quant, s_in, tr, y_out, ranges, tol, strict, where)
+            m, note = _choose_precision(layer, i, mnet, quant, s_in, tr, y_out, ranges, bar, strict, where)
             q, err, out_err = m.q, m.error, m.output_error
             if note.startswith("kept"):
                 warnings.warn(f"{where}: {note}", stacklevel=2)
@@ -689,7 +823,9 @@ def quantize_network(
         elif isinstance(layer, Slice):
             q = QSlice(layer.features, layer.start, layer.stop, s_in)
         elif isinstance(layer, LayerNorm):
-            raise UnsupportedOpError(f"{where}: LayerNorm has no integer kernel yet; keep this model in f32")
+            out_range = ranges.of(tr.y, 0.0, "") if ranges.calibrated else None
+            q = quantize_layernorm(layer, s_in, out_range, where)
+            err = _error(_run_q_layer(q, tr.x, s_in), tr.y)
         else:  # pragma: no cover - Network.check() knows every layer type
             raise ConvertError(f"{where}: unknown layer type")
         layers.append(q)
@@ -703,40 +839,42 @@ def quantize_network(
             CalibrationWarning,
             stacklevel=2,
         )
-    qnet.accuracy = accuracy(fx.run_quantized(qnet, x), y_out)
+    qnet.accuracy = accuracy(_run_measured(qnet, x), y_out)
     if quant == "int8":
-        _meet_the_bar(qnet, net, x, y_out, traces, tol, strict)
+        _meet_the_bar(qnet, mnet, x, y_out, traces, bar, strict)
     return qnet
 
 
-def _meet_the_bar(qnet: QNetwork, net: Network, x: np.ndarray, y_out: np.ndarray,
-                  traces: list[_Trace], tol: float, strict: bool) -> None:  # fmt: skip
+def _meet_the_bar(qnet: QNetwork, mnet: Network, x: np.ndarray, y_out: np.ndarray,
+                  traces: list[_Trace], bar: _Bar, strict: bool) -> None:  # fmt: skip
     """Each int8 layer met the bar alone; if together they miss it at the model output, move the
     int8 layer with the largest effect to int16 weights, until the network meets it."""
-    while qnet.accuracy["rel_max_err"] > tol:
+    while bar.misses(qnet.accuracy["rel_max_err"], qnet.accuracy.get("argmax_agreement")):
         int8 = [r for r in qnet.report if r.wfmt == "s8" and r.output_error is not None]
         if not int8:
             return
         worst = max(int8, key=lambda r: r.output_error or 0.0)
-        where, _ = _layer_name(worst.index, net.layers[worst.index])
-        total = qnet.accuracy["rel_max_err"]
+        where, _ = _layer_name(worst.index, mnet.layers[worst.index])
+        total = f"{qnet.accuracy['rel_max_err']:.3g} of the model output's range"
+        if "argmax_agreement" in qnet.accuracy:
+            total += f", argmax agreement {100 * qnet.accuracy['argmax_agreement']:.2f}%"
         if strict:
             raise ConvertError(
-                f"the int8 layers together give a max error of {total:.3g} of the model output's "
-                f"range, over the bar {tol:g}; the largest part is {where}'s; strict int8 refuses"
+                f"the int8 layers together give {total}, missing the bar ({bar}); the largest "
+                f"part is {where}'s; strict int8 refuses"
             )
-        layer, q_old = net.layers[worst.index], qnet.layers[worst.index]
+        layer, q_old = mnet.layers[worst.index], qnet.layers[worst.index]
         assert isinstance(layer, (Dense, Recurrent))
         q16 = _rebuild_s16(layer, q_old, where)
-        m = _measure(q16, worst.index, net, traces[worst.index], q_old.in_scale, y_out)
+        m = _measure(q16, worst.index, mnet, traces[worst.index], q_old.in_scale, y_out)
         qnet.layers[worst.index] = q16
         worst.wfmt, worst.error, worst.output_error = "s16", m.error, m.output_error
         worst.note = (
-            f"kept at int16 weights: the int8 layers together gave {total:.3g} of the model "
-            f"output's range (bar {tol:g}), this one the largest part"
+            f"kept at int16 weights: the int8 layers together gave {total} (bar: {bar}), this "
+            "one the largest part"
         )
         warnings.warn(f"{where}: {worst.note}", stacklevel=3)
-        qnet.accuracy = accuracy(fx.run_quantized(qnet, x), y_out)
+        qnet.accuracy = accuracy(_run_measured(qnet, x), y_out)
 
 
 def _rebuild_s16(layer: Dense | Recurrent, q: QLayer, where: str) -> QLayer:
@@ -768,6 +906,10 @@ def qparams(q: QLayer) -> np.ndarray | None:
         s = _slots()
         s[0], s[2] = q.mult.shift, int(q.acc_bound <= fx.INT32_MAX)
         return np.concatenate([s, q.mult.m]).astype(np.int32)
+    if isinstance(q, QLayerNorm):
+        s = _slots()
+        s[0], s[1], s[2] = q.mult.shift, q.eps_q >> 31, q.eps_q & fx.INT32_MAX
+        return np.concatenate([s, q.mult.m]).astype(np.int32)
     if isinstance(q, QActivation):
         s = _slots()
         for j, m in enumerate((q.m1, q.m2, q.m3)):
@@ -798,6 +940,9 @@ def blob_tensors(q: QLayer) -> list[BlobTensor]:
     qp = qparams(q)
     if isinstance(q, QDense):
         out.append(BlobTensor(0, "W", np.ascontiguousarray(q.W.T)))
+        if q.bias is not None:
+            out.append(BlobTensor(2, "B", q.bias.astype(np.int32)))
+    elif isinstance(q, QLayerNorm):
         if q.bias is not None:
             out.append(BlobTensor(2, "B", q.bias.astype(np.int32)))
     elif isinstance(q, QRecurrent):

@@ -5,6 +5,8 @@
   loop by loop as the C kernels will be (catches any vectorization or int64 wrap-around);
 - streaming == sequence mode, bit for bit, for every cell in both formats;
 - long streams driven into saturation never overflow a C type;
+- LayerNorm: hand-checkable rows (constant, V = 1, F = 1, the widest F, rails, the eps clamp),
+  a scalar oracle and exact arithmetic, the proven bound of the normalized value;
 - accuracy against the float reference on realistic random layers and on the shared case table.
 """
 
@@ -22,8 +24,8 @@ from onnx_cases import CASES, RecurrentCase
 from rnnedge import fixedpoint as fx
 from rnnedge.errors import InputError, UnsupportedOpError
 from rnnedge.fixedpoint import FixedPointOverflow, Mult
-from rnnedge.layers import Act, Activation, Dense, Network, Recurrent, TensorSpec
-from rnnedge.quantize import QRecurrent, quantize_network
+from rnnedge.layers import Act, Activation, Dense, LayerNorm, Network, Recurrent, TensorSpec
+from rnnedge.quantize import QLayerNorm, QRecurrent, quantize_network
 from rnnedge.reference import run_network
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -167,8 +169,8 @@ def _s_act(kind: str, z: int, hs) -> int:
     if kind == "HardSigmoid":
         (m, n), beta = (int(hs[0].m), hs[0].shift), hs[1]
         return _s_sat(_s_rq32(z, m, n) + beta, 0, 32767)
-    assert kind == "Relu"
-    return _s_sat(z, 0, 32767)
+    assert kind == "Relu"  # z in units of s_h / 256 (docs/quantization.md §5, RNN)
+    return _s_sat(_s_rshr(z, 8), 0, 32767)
 
 
 def _s_dot(row, vec) -> int:
@@ -355,8 +357,6 @@ def _supported(case) -> str | None:
     """None if every layer has an integer form, else the first refused name."""
     built = case.build()
     for layer in built.network.layers:
-        if type(layer).__name__ == "LayerNorm":
-            return "LayerNorm"
         if isinstance(layer, Recurrent):
             ok = {"Sigmoid", "Tanh", "HardSigmoid"} | ({"Relu"} if layer.cell == "rnn" else set())
             for acts in layer.activations:
@@ -396,3 +396,170 @@ def _quantize_state(entry, q: QRecurrent) -> tuple[np.ndarray, ...]:
 def test_case_table_covers_every_cell():
     cells = {c.cell for c in CASES if isinstance(c, RecurrentCase) and _supported(c) is None}
     assert cells == {"lstm", "gru", "rnn"}
+    assert {"layernorm", "layernorm_no_beta", "rnn_relu_layernorm_dense"} <= {
+        c.name for c in CASES if _supported(c) is None
+    }
+
+
+# -- LayerNorm (docs/quantization.md §5) ------------------------------------------------------------
+def _ln(F: int, m: int = 1, shift: int = 10, bias: list[int] | None = None,
+        eps_q: int = 0) -> QLayerNorm:  # fmt: skip
+    """A hand-made integer LayerNorm: every multiplier m * 2^-shift."""
+    b = None if bias is None else np.array(bias, np.int32)
+    return QLayerNorm(F, Mult(np.full(F, m, np.int64), shift), b, eps_q, 1e-5, 1.0, 1.0)
+
+
+def test_rdiv_rounds_half_up_like_the_spec():
+    rng = np.random.default_rng(11)
+    a = np.concatenate([rng.integers(-(2**40), 2**40, 300), np.arange(-9, 10)])
+    for b in (1, 2, 3, 7, 600, 65535):
+        assert fx.rdiv(a, b).tolist() == [_half_up(Fraction(int(v), b)) for v in a]
+    assert fx.rdiv(np.array([-7, -5, 5, 7]), 2).tolist() == [-3, -2, 3, 4]  # -3.5 -> -3
+
+
+def test_layernorm_constant_row_takes_the_epsilon_path_and_gives_beta():
+    """d = 0 everywhere: V = eps_q (or 1 when eps_q = 0), n = 0, y = b exactly."""
+    x = np.array([[5] * 4, [-32768] * 4, [32767] * 4, [0] * 4], np.int64)
+    for eps_q in (0, 1, 12345, fx.EPS_Q_MAX):
+        assert not fx.layernorm_normalize(x, eps_q).any()
+        y = fx.layernorm_q(_ln(4, m=2**30, shift=20, bias=[7, -3, 0, 32767], eps_q=eps_q), x)
+        assert (y == [7, -3, 0, 32767]).all()
+
+
+def test_layernorm_two_features_by_hand():
+    """x = (0, 1): S = 1, mu = rdiv(16, 2) = 8, d = (-8, 8), V = 128 / 2 = 64, e = 54, r = 2^30,
+    inv = 2^31, n = rshr(+-8 * 2^31, 37 - 27) = +-2^24 (exactly +-1). With m = 1, shift 10:
+    y = +-2^14."""
+    x = np.array([[0, 1]], np.int64)
+    assert fx.layernorm_normalize(x, 0).tolist() == [[-(2**24), 2**24]]
+    assert fx.layernorm_q(_ln(2), x).tolist() == [[-16384, 16384]]
+    # with eps_q = 64 the variance doubles: n = +-2^24 / sqrt(2), within the rounding of inv
+    n = fx.layernorm_normalize(x, 64)
+    assert np.abs(n - np.array([-1, 1]) * 2**24 / math.sqrt(2)).max() <= 1
+
+
+def test_layernorm_variance_of_one_unit():
+    """F = 600, one feature 1 and the rest 0: mu = rdiv(16, 600) = 0, d = (16, 0, ...), sum d^2 =
+    256, rdiv(256, 600) = 0, so V = max(1, 0) = 1: e = 60, r = 2^30, inv = 2^31, n_0 =
+    rshr(16 * 2^31, 7) = 2^28 (16.0) and the rest 0."""
+    x = np.zeros((1, 600), np.int64)
+    x[0, 0] = 1
+    n = fx.layernorm_normalize(x, 0)
+    assert n[0, 0] == 2**28 and not n[0, 1:].any()
+
+
+def test_layernorm_one_feature_is_beta_whatever_the_input():
+    x = np.arange(-32768, 32768, 97, dtype=np.int64)[:, None]
+    assert not fx.layernorm_normalize(x, 0).any()
+    assert (fx.layernorm_q(_ln(1, m=2**31 - 1, shift=1, bias=[-12]), x) == -12).all()
+
+
+def test_layernorm_widest_rows_at_the_rails():
+    """F = 65535, one feature at +32767 and the rest at -32768: |d| and sum d^2 at their largest;
+    n_0 = sqrt(F - 1) = 255.996 and the rest -1/sqrt(F - 1), as float64 says."""
+    F = 65535
+    x = np.full((2, F), -32768, np.int64)
+    x[0, 0] = 32767
+    x[1, ::2] = 32767  # alternating rails: n = +-1
+    n = fx.layernorm_normalize(x, 0)
+    xf = x.astype(np.float64)
+    want = (xf - xf.mean(-1, keepdims=True)) / xf.std(-1, keepdims=True) * 2**24
+    assert np.abs(n - want).max() <= 0.5 + np.abs(want).max() * 2**-29
+    assert abs(n[0, 0] / 2**24 - math.sqrt(F - 1)) < 1e-6
+    assert abs(n).max() <= fx.layernorm_bound(F)
+    with pytest.raises(UnsupportedOpError, match=r"fewer than 65536 features, not 65536"):
+        quiet_quantize(network([LayerNorm(np.ones(65536, np.float32))], 65536), "int16", None)
+
+
+def test_layernorm_output_saturates_int16():
+    """A multiplier of 2^-8 turns n = +-2^24 into +-65536: y at the rails, the bias added first."""
+    x = np.array([[0, 1], [1, 0]], np.int64)
+    y = fx.layernorm_q(_ln(2, m=1, shift=8, bias=[1000, -1000]), x)
+    assert y.tolist() == [[-32768, 32767], [32767, -32768]]
+
+
+def test_layernorm_epsilon_beyond_the_clamp():
+    """eps_q = 2^61 (the clamp): V ~ 2^61, e = 0, the shift 37; n ~ d / sqrt(2^61) * 2^24."""
+    x = np.array([[-32768, 32767, 0]], np.int64)
+    n = fx.layernorm_normalize(x, fx.EPS_Q_MAX)
+    d = 16 * x - fx.rdiv(16 * x.sum(), 3)
+    V = fx.rdiv((d * d).sum(), 3) + fx.EPS_Q_MAX
+    assert np.abs(n - d / math.sqrt(V) * 2**24).max() <= 1
+    net = network([LayerNorm(np.ones(3, np.float32), None, 1e30)], 3)
+    q = quiet_quantize(net, "int16", None)
+    assert q.layers[0].eps_q == fx.EPS_Q_MAX
+
+
+def _s_layernorm(x: list[int], eps_q: int) -> list[int]:
+    """The normalized values of one row, from the spec with Python ints, the way a C loop does it."""
+    F = len(x)
+    mu = (2 * 16 * sum(x) + F) // (2 * F)
+    d = [16 * v - mu for v in x]
+    V = max(1, (2 * sum(v * v for v in d) + F) // (2 * F) + eps_q)
+    e = 62 - V.bit_length()
+    e -= e % 2
+    r = math.isqrt(V << e)
+    assert 2**30 <= r < 2**31
+    inv = (1 << 61) // r
+    sh = 37 - e // 2
+    return [(v * inv + (1 << (sh - 1))) >> sh for v in d]
+
+
+@pytest.mark.parametrize("F", [1, 2, 3, 7, 64, 1000])
+def test_layernorm_equals_the_scalar_spec_and_exact_arithmetic(F):
+    """Random rows (uniform, near-constant, at the rails) with eps_q from 0 to 2^61: numpy equals
+    the scalar oracle, and n is 2^24 d / sqrt(V) within 1/2 + 2^-29 |n| (inv and isqrt truncate)."""
+    rng = np.random.default_rng(F)
+    rows = [rng.integers(-32768, 32768, F), rng.integers(-2, 3, F) + 100, np.full(F, 32767),
+            np.where(rng.random(F) < 0.5, -32768, 32767), rng.integers(-32768, 32768, F) // 4096]
+    x = np.array(rows, np.int64)
+    for eps_q in (0, 1, 3, 40000, 2**40, fx.EPS_Q_MAX):
+        n = fx.layernorm_normalize(x, eps_q)
+        for row, got in zip(x, n):
+            assert got.tolist() == _s_layernorm([int(v) for v in row], eps_q)
+            d = 16 * row - fx.rdiv(16 * row.sum(), F)
+            V = max(1, int(fx.rdiv(int((d * d).sum()), F)) + eps_q)
+            exact = d * 2.0**24 / math.sqrt(V)
+            assert np.abs(got - exact).max() <= 0.5 + np.abs(exact).max() * 2**-29 + 1e-6
+
+
+@pytest.mark.parametrize("F", [2, 3, 4, 5])
+def test_layernorm_bound_holds_on_every_small_row(F):
+    """Every row of small values (where the rounding of the mean and of V matters most) stays
+    within the proven bound; the largest |n| may pass sqrt(F - 1) by a little, never the bound."""
+    import itertools
+
+    vals = range(-3, 4) if F < 5 else range(-2, 3)
+    x = np.array(list(itertools.product(vals, repeat=F)), np.int64)
+    top = int(np.abs(fx.layernorm_normalize(x, 0)).max())  # the reference checks the bound too
+    assert math.sqrt(F - 1) * 2**24 - 1 <= top <= fx.layernorm_bound(F)
+    assert fx.layernorm_bound(F) >= 2**24 * (1 + math.sqrt(6 * F - 5)) / 2 * (1 + 2**-29) + 0.5
+
+
+LN_NETS = {
+    "layernorm_wide": lambda rng: [LayerNorm(rng.uniform(0.5, 1.5, 48).astype(np.float32),
+                                             rng.uniform(-0.5, 0.5, 48).astype(np.float32), 1e-5)],
+    "dense_layernorm_dense": lambda rng: [
+        Dense(rng.normal(0, 0.5, (16, 8)).astype(np.float32), rng.normal(0, 0.3, 16).astype(np.float32)),
+        LayerNorm(rng.uniform(-2, 2, 16).astype(np.float32), rng.uniform(-1, 1, 16).astype(np.float32), 1e-3),
+        Dense(rng.normal(0, 0.3, (4, 16)).astype(np.float32))],
+    "lstm_layernorm": lambda rng: [realistic("lstm", 8, 24, 41),
+                                   LayerNorm(rng.uniform(0.5, 1.5, 24).astype(np.float32), None, 1e-5)],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", LN_NETS)
+def test_layernorm_accuracy_bars(name):
+    """int16 within 1e-3 and int8 within 1e-2 of the float output's range, calibrated on one set
+    and measured on another; without calibration (the static bound) int16 still within 1e-2."""
+    rng = np.random.default_rng(12)
+    net = network(LN_NETS[name](rng), 8 if name != "layernorm_wide" else 48)
+    F = net.in_features
+    calib = rng.normal(0, 1, (60, 8, F)).astype(np.float32)
+    x = rng.normal(0, 1, (100, 4, F)).astype(np.float32)
+    y_float, _ = run_network(net, x)
+    for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
+        err = rel_err(fx.run_quantized(quiet_quantize(net, quant, calib), x), y_float)
+        assert err <= bar, f"{name} {quant}: {err:.3g}"
+    if name == "layernorm_wide":  # the input default range (8) covers N(0, 1)
+        assert rel_err(fx.run_quantized(quiet_quantize(net, "int16", None), x), y_float) <= 1e-2

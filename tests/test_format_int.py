@@ -18,7 +18,7 @@ from rnnedge._rnnedge import ffi, lib
 from rnnedge.errors import BlobError, ConvertError
 from rnnedge.format import read_blob, to_network, to_qnetwork, write_blob
 from rnnedge.format_int import check_model
-from rnnedge.quantize import QDense, quantize_network
+from rnnedge.quantize import QDense, QLayerNorm, quantize_network
 from rnnedge.reference import run_network
 
 
@@ -34,7 +34,8 @@ ROUNDTRIP = [("lstm_bidirectional_peepholes_initial_states", "int8"), ("lstm_inp
              ("gru_bidirectional_linear_before_reset", "int8"), ("gru_clip", "int16"),
              ("rnn_relu", "int8"), ("rnn_hardsigmoid", "int16"), ("act_elu_0p8", "int16"),
              ("act_logsoftmax", "int16"), ("stack_bilstm_lstm_last_dense_softmax", "int8"),
-             ("lstm_state_inputs", "int16"), ("slice", "int16")]  # fmt: skip
+             ("lstm_state_inputs", "int16"), ("slice", "int16"), ("layernorm", "int16"),
+             ("layernorm_no_beta", "int16"), ("rnn_relu_layernorm_dense", "int8")]  # fmt: skip
 
 
 @pytest.mark.parametrize("name, quant", ROUNDTRIP, ids=[f"{n}-{q}" for n, q in ROUNDTRIP])
@@ -80,6 +81,23 @@ def test_to_network_gives_the_dequantized_float_network():
     y_ref, _ = run_network(built.network, built.x)
     y, _ = run_network(net, built.x)
     assert np.abs(y - y_ref).max() < 1e-3
+
+
+def test_layernorm_record_tensors_and_dequantized_float_layer():
+    q, built = quantized("rnn_relu_layernorm_dense", "int8")
+    blob = read_blob(write_blob(q))
+    rec = blob.layers[2]
+    assert (rec.op, rec.fmt, rec.alpha[0][0]) == (fmt.OP_LAYERNORM, fmt.FMT_S16, np.float32(1e-5))
+    used = {r: blob.tensors[k] for r, k in enumerate(rec.tensor) if k >= 0}
+    assert {r: (t.dtype_name, t.shape) for r, t in used.items()} == {
+        fmt.T_B: ("s32", (8,)), fmt.T_Q: ("s32", (24 + 8,))}  # fmt: skip
+    assert used[fmt.T_Q].scale == np.float32(q.layers[2].out_scale)
+    ref = built.network.layers[2]
+    got = to_network(blob).layers[2]
+    np.testing.assert_allclose(got.gamma, ref.gamma, rtol=1e-6)
+    np.testing.assert_allclose(got.beta, ref.beta, atol=q.layers[2].out_scale)
+    assert got.epsilon == np.float32(1e-5)
+    assert "LAYERNORM" in fmt.describe(blob)
 
 
 def test_mixed_precision_int8_model_with_int16_layers():
@@ -129,6 +147,7 @@ def c_load(data: bytes) -> int:
 # base case -> (quant, fault name, edits, code, message)
 PEEP, BIGRU, STACK, ELU = ("lstm_peepholes", "int16"), ("gru_bidirectional", "int16"), \
     ("stack_bilstm_lstm_last_dense_softmax", "int8"), ("act_elu_0p8", "int16")  # fmt: skip
+LN = ("layernorm", "int16")
 E_L, E_S = fmt.E_LAYER, fmt.E_SHAPE
 FAULTS = [
     (PEEP, "w shift 0", [("q", 0, 0, 0)], E_L, r"q slot 0 \(direction 0\) is 0, expected a shift"),
@@ -165,6 +184,18 @@ FAULTS = [
      "a model is f32 throughout or integer throughout"),
     (ELU, "elu without table", [("role", 0, fmt.T_LUT, -1)], E_L, r"required tensor role 7 \(lut\)"),
     (ELU, "elu table uint16", [("t", 0, fmt.T_LUT, "dtype", 5)], E_S, r"l0\.lut is u16"),
+    (LN, "layernorm shift 0", [("q", 0, 0, 0)], E_L, r"layer 0 \(LAYERNORM\): q slot 0 is 0"),
+    (LN, "layernorm eps high word", [("q", 0, 1, (1 << 30) + 1)], E_L, r"q slot 1 is 1073741825"),
+    (LN, "layernorm eps high word negative", [("q", 0, 1, -1)], E_L, r"eps_q's high word"),
+    (LN, "layernorm eps past 2^61", [("q", 0, 1, 1 << 30), ("q", 0, 2, 1)], E_L, r"eps_q <= 2\^61"),
+    (LN, "layernorm eps low word negative", [("q", 0, 2, -1)], E_L, r"q slot 2 is -1"),
+    (LN, "layernorm unused slot", [("q", 0, 3, 1)], E_L, r"q slot 3 is 1, expected 0 \(unused\)"),
+    (LN, "layernorm in s8", [("l", 0, "fmt", 2)], E_L, "a layer without weights has format s16"),
+    (LN, "layernorm gamma tensor", [("role", 0, fmt.T_W, 0)], E_L, r"role 0 \(W\) is not used by "
+     "an integer LAYERNORM"),
+    (LN, "layernorm without q", [("role", 0, fmt.T_Q, -1)], E_L, r"required tensor role 6 \(q\)"),
+    (LN, "layernorm bias int16", [("t", 0, fmt.T_B, "dtype", 2), ("t", 0, fmt.T_B, "nbytes", 12)],
+     E_S, r"l0\.B is s16 \[6\] .* expected s32 \[6\]"),
 ]
 
 
@@ -196,6 +227,46 @@ def test_multiplier_that_overflows_int64_is_refused_by_both():
     with pytest.raises(BlobError, match=r"W row 1: multiplier -2147483648 with shift 62 overflows"):
         read_blob(bad)
     assert c_load(bad) == fmt.E_LAYER
+
+
+def _layernorm_qnet(F: int):
+    """One integer LayerNorm of F features, made by hand (quantize_network refuses F >= 65536):
+    multipliers below 2^30 with shift 40."""
+    from rnnedge.layers import LayerNorm, Network, TensorSpec
+    from rnnedge.quantize import QNetwork
+
+    spec = lambda name: TensorSpec(name, "TBF", [None, None, F])  # noqa: E731
+    net = Network([LayerNorm(np.ones(F, np.float32), None, 1e-5)], spec("x"), spec("y"))
+    m = fx.Mult(np.random.default_rng(F).integers(-(2**30), 2**30, F), 40)
+    return QNetwork([QLayerNorm(F, m, None, 1000, 1e-5, 1e-3, 1e-4)], 1e-3, 1e-4, "int16", net)
+
+
+def test_layernorm_multiplier_that_overflows_int64_is_refused_by_both():
+    """F = 24576: the bound of |n| is 386 * 2^23, so m = -2^31 with shift 62 overflows int64."""
+    data = write_blob(_layernorm_qnet(24576), alignment=16)
+    assert c_load(data) == lib.RNE_OK
+    bad = corrupt(data, ("q", 0, 0, 62), ("q", 0, 24 + 5, -(2**31)))
+    with pytest.raises(BlobError, match=r"feature 5: multiplier -2147483648 with shift 62 overflows"):
+        read_blob(bad)
+    assert c_load(bad) == fmt.E_LAYER
+    edge = (2**63 - 1 - 2**61) // fx.layernorm_bound(24576)  # the largest m that fits, < 2^31
+    assert fx.layernorm_bound(24576) == 386 << 23 and edge < 2**31 - 1
+    for m, code in ((edge, lib.RNE_OK), (edge + 1, fmt.E_LAYER), (-edge - 1, fmt.E_LAYER)):
+        assert c_load(corrupt(data, ("q", 0, 0, 62), ("q", 0, 24 + 5, m))) == code, m
+
+
+def test_layernorm_of_65536_features_is_refused_by_both(monkeypatch):
+    from rnnedge import format_int
+
+    monkeypatch.setattr(format_int, "read_blob", lambda data: None)  # the writer's own proof
+    data = write_blob(_layernorm_qnet(65536), alignment=16)
+    monkeypatch.undo()
+    with pytest.raises(BlobError, match="an integer LayerNorm takes fewer than 65536 features, not "
+                                        "65536") as e:  # fmt: skip
+        read_blob(data)
+    assert e.value.code == fmt.E_LAYER and c_load(data) == fmt.E_LAYER
+    with pytest.raises(ConvertError, match="cannot be stored: .* fewer than 65536 features"):
+        write_blob(_layernorm_qnet(65536))
 
 
 def test_int16_weight_minus_32768_is_refused_by_both():

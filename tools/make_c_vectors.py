@@ -353,7 +353,21 @@ def long_networks() -> list[tuple[str, Network]]:
         ("long_rnn_relu_counting", _net([counting], 2)),
         ("long_rnn_tanh_clip", _net([_cell(rng, "rnn", 3, 7, wscale=3.0, clip=1.0)], 3)),
         ("long_stack_lstm_gru_dense_softmax", _net(stack, 4)),
+        ("long_layernorm_lstm_layernorm_dense", _net(layernorm_stack(), 4)),
     ]
+
+
+def _layernorm(rng, F: int, eps: float, gamma: tuple[float, float] = (0.5, 1.5)) -> LayerNorm:
+    return LayerNorm(np.asarray(rng.uniform(*gamma, F), np.float32),
+                     np.asarray(rng.uniform(-0.3, 0.3, F), np.float32), eps)  # fmt: skip
+
+
+def layernorm_stack() -> list:
+    """LayerNorm on the raw input (a row held at a rail is constant: the epsilon path), after an
+    LSTM driven into saturation, and before the head."""
+    rng = np.random.default_rng(2025)
+    return [_layernorm(rng, 4, 1e-5), _cell(rng, "lstm", 4, 8), _layernorm(rng, 8, 1e-3),
+            Dense(np.asarray(rng.normal(0, 0.4, (3, 8)), np.float32))]  # fmt: skip
 
 
 def sweep_networks() -> list[tuple[str, Network, str, int]]:
@@ -373,6 +387,12 @@ def sweep_networks() -> list[tuple[str, Network, str, int]]:
                    np.asarray(rng.uniform(-1, 1, 4), np.float32))  # int16 with one input: int32
     out.append(("long_dense_s8_acc64", _net([wide], 2100), "int8", GEN_LCG))
     out.append(("long_dense_s16_acc32", _net([narrow], 1), "int16", GEN_LCG))
+    # LayerNorm over every int16 value, and over random rows of 3 (every variance from 0 up)
+    ln_rng = np.random.default_rng(2026)
+    out.append(("sweep_layernorm_16", _net([_layernorm(ln_rng, 16, 1e-6, (-2, 2))], 16), "int16",
+                GEN_SWEEP))  # fmt: skip
+    out.append(("long_layernorm_3", _net([_layernorm(ln_rng, 3, 1e-6, (-2, 2))], 3), "int16",
+                GEN_LCG))  # fmt: skip
     return out
 
 

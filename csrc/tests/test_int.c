@@ -18,7 +18,8 @@
  *   every int16 value) generated here, whose output and final state must have the reference's
  *   CRC-32, run at once and (streamable) step by step;
  * - integer corruptions: each q-tensor fault the loader must refuse (shift, multiplier range,
- *   acc32, zlim, reserved slots, tables, dtypes, formats), with the CRC recomputed;
+ *   acc32, zlim, reserved slots, LayerNorm's eps_q, tables, dtypes, formats), with the CRC
+ *   recomputed;
  * - the API on an integer model: int16 alignment, state layout (int16 h, int32 c).
  *
  * This is a test program: it allocates (the library never does).
@@ -593,6 +594,7 @@ typedef struct qcorruption {
 #define BILSTM8 "q8_lstm_bidirectional"
 #define WIDE "q8_long_dense_s8_acc64"
 #define STACK "q8_stack_bilstm_lstm_last_dense_softmax"
+#define LN "q16_layernorm"      /* LAYERNORM s16, F = 6, with beta: q [24 + 6], B s32 [6] */
 
 static const qcorruption qcorruptions[] = {
     { "untouched", PEEP, RNE_OK, { { AT_Q, 0, RNE_T_Q, 0, 0, 0 } } },
@@ -634,6 +636,19 @@ static const qcorruption qcorruptions[] = {
     { "elu_table_uint16", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, dtype, RNE_DT_U16) } },
     { "elu_table_short", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, shape[0], 256), TREC(0, RNE_T_LUT, nbytes, 512) } },
     { "clip_with_k1_but_affine", "q16_act_affine_0p5", RNE_ELAYER, { Q(0, 7, 1) } },
+    { "layernorm_shift_zero", LN, RNE_ELAYER, { Q(0, 0, 0) } },
+    { "layernorm_shift_63", LN, RNE_ELAYER, { Q(0, 0, 63) } },
+    { "layernorm_eps_high_word_past_2_30", LN, RNE_ELAYER, { Q(0, 1, (1 << 30) + 1) } },
+    { "layernorm_eps_past_2_61", LN, RNE_ELAYER, { Q(0, 1, 1 << 30), Q(0, 2, 1) } },
+    { "layernorm_eps_at_2_61_loads", LN, RNE_OK, { Q(0, 1, 1 << 30), Q(0, 2, 0) } },
+    { "layernorm_eps_low_word_negative", LN, RNE_ELAYER, { Q(0, 2, -1) } },
+    { "layernorm_eps_high_word_negative", LN, RNE_ELAYER, { Q(0, 1, -1) } },
+    { "layernorm_unused_slot_set", LN, RNE_ELAYER, { Q(0, 3, 1) } },
+    { "layernorm_in_s8", LN, RNE_ELAYER, { LREC(0, fmt, RNE_FMT_S8) } },
+    { "layernorm_with_a_gamma_tensor", LN, RNE_ELAYER, { ROLE(0, RNE_T_W, 0) } },
+    { "layernorm_without_q", LN, RNE_ELAYER, { ROLE(0, RNE_T_Q, -1) } },
+    { "layernorm_bias_int16", LN, RNE_ESHAPE, { TREC(0, RNE_T_B, dtype, RNE_DT_S16), TREC(0, RNE_T_B, nbytes, 12) } },
+    { "layernorm_q_short", LN, RNE_ESHAPE, { TREC(0, RNE_T_Q, shape[0], 29), TREC(0, RNE_T_Q, nbytes, 29 * 4) } },
 };
 
 static void put(uint8_t *p, size_t width, int64_t v)
