@@ -391,8 +391,6 @@ def metadata(net: Network) -> dict[str, Any]:
             | ({"output": s.output} if s.output is not None else {})
             for s in net.state
         ]
-    if net.folded:
-        meta["folded"] = list(net.folded)
     return meta
 
 
@@ -413,10 +411,19 @@ def metadata_bytes(meta: dict[str, Any]) -> bytes:
         raise ConvertError(f"the model's metadata cannot be stored as JSON: {e}") from None
 
 
-def write_blob(net: Network | QNetwork, alignment: int = 64) -> bytes:
+def default_alignment(net: Network | QNetwork) -> int:
+    """The writer's tensor alignment: 64 bytes (a cache line, AVX-512's width) for f32 weights,
+    16 for the integer formats, whose int8 tensors are small enough for padding to show."""
+    return 64 if isinstance(net, Network) else MIN_ALIGN
+
+
+def write_blob(net: Network | QNetwork, alignment: int | None = None) -> bytes:
     """The blob (format v1) holding `net`: a float Network in f32, or a QNetwork (quantize.py)
-    in its integer format (rnnedge/format_int.py). Raises ConvertError, naming the layer, for
-    anything the format cannot hold."""
+    in its integer format (rnnedge/format_int.py). alignment: of tensor data and of the blob
+    itself (default: `default_alignment`). Raises ConvertError, naming the layer, for anything
+    the format cannot hold."""
+    if alignment is None:
+        alignment = default_alignment(net)
     if not (isinstance(alignment, int) and MIN_ALIGN <= alignment <= MAX_ALIGN
             and alignment & (alignment - 1) == 0):  # fmt: skip
         raise ConvertError(
@@ -444,7 +451,7 @@ def write_blob(net: Network | QNetwork, alignment: int = 64) -> bytes:
     return builder.finish(meta, alignment)
 
 
-def save_blob(net: Network | QNetwork, path: str | os.PathLike, alignment: int = 64) -> None:
+def save_blob(net: Network | QNetwork, path: str | os.PathLike, alignment: int | None = None) -> None:
     """Write `net` to `path` atomically: the blob goes to a new temporary file in the same
     directory, is flushed to disk, then renamed over `path`. On any failure the temporary file
     is removed and an existing `path` is left as it was."""
@@ -1055,6 +1062,4 @@ def describe(blob: Blob) -> str:
             rows.append([str(t.index), t.name, t.dtype_name, "x".join(map(str, t.shape)),
                          str(t.nbytes), str(t.offset)])  # fmt: skip
         lines += [f"tensors ({len(blob.tensors)}, {weights} bytes):", *_table(rows)]
-    if meta.get("folded"):
-        lines.append(f"folded by the converter: {len(meta['folded'])} node(s)")
     return "\n".join(lines)
