@@ -27,8 +27,6 @@
 #define _POSIX_C_SOURCE 200809L
 #define _FILE_OFFSET_BITS 64      /* readdir on 32-bit hosts with 64-bit inodes */
 
-#include <dirent.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,123 +36,9 @@
 #include "qvec.h"
 #include "rne_internal.h"
 #include "rnnedge.h"
+#include "testutil.h"
 
-static int n_pass, n_fail;
-
-static void check(int ok, const char *name, const char *fmt, ...)
-{
-    if (ok) {
-        n_pass++;
-        printf("ok   %s\n", name);
-    } else {
-        va_list ap;
-        n_fail++;
-        printf("FAIL %s: ", name);
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-        printf("\n");
-    }
-    fflush(stdout);
-}
-
-/* ---- memory and files -------------------------------------------------------------------------- */
-
-typedef struct buf {
-    void *base;
-    uint8_t *p;
-    size_t size;
-} buf;
-
-static buf buf_new(size_t size, size_t misalign)
-{
-    buf b;
-    b.base = calloc(1, size + 128);
-    if (b.base == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    b.p = (uint8_t *)b.base + ((64u - (uintptr_t)b.base % 64u) % 64u) + misalign;
-    b.size = size;
-    return b;
-}
-
-static void buf_free(buf *b)
-{
-    free(b->base);
-    b->base = NULL;
-    b->p = NULL;
-}
-
-static int read_file(const char *path, buf *out)
-{
-    FILE *f = fopen(path, "rb");
-    long n;
-    if (f == NULL)
-        return 0;
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return 0;
-    }
-    *out = buf_new((size_t)n, 0);
-    if (fread(out->p, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        buf_free(out);
-        return 0;
-    }
-    fclose(f);
-    return 1;
-}
-
-/* A .npy file (format 1.0, C order) of the given descr ('<i2', '<u4', '|u1'): data and dims. */
-typedef struct npy {
-    buf file;
-    void *data;
-    size_t dims[4];
-    int ndim;
-    size_t count, nbytes;
-} npy;
-
-static int npy_read(const char *path, const char *descr, size_t elem, npy *a)
-{
-    char want[32];
-    const char *hdr, *s;
-    size_t hlen;
-    memset(a, 0, sizeof *a);
-    if (!read_file(path, &a->file))
-        return 0;
-    if (a->file.size < 10 || memcmp(a->file.p, "\x93NUMPY\x01\x00", 8) != 0)
-        goto bad;
-    hlen = (size_t)a->file.p[8] | (size_t)a->file.p[9] << 8;
-    if (10 + hlen > a->file.size)
-        goto bad;
-    hdr = (const char *)a->file.p + 10;
-    snprintf(want, sizeof want, "'descr': '%s'", descr);
-    if (strstr(hdr, want) == NULL || strstr(hdr, "'fortran_order': False") == NULL ||
-        (s = strstr(hdr, "'shape': (")) == NULL)
-        goto bad;
-    s += strlen("'shape': (");
-    a->count = 1;
-    while (*s != ')') {
-        char *end;
-        const unsigned long d = strtoul(s, &end, 10);
-        if (end == s || a->ndim == 4)
-            goto bad;
-        a->dims[a->ndim++] = (size_t)d;
-        a->count *= (size_t)d;
-        s = end;
-        while (*s == ',' || *s == ' ')
-            s++;
-    }
-    a->nbytes = a->count * elem;
-    if (10 + hlen + a->nbytes != a->file.size)
-        goto bad;
-    a->data = a->file.p + 10 + hlen;     /* 10 + hlen is a multiple of 64 */
-    return 1;
-bad:
-    buf_free(&a->file);
-    return 0;
-}
+/* ---- files ---------------------------------------------------------------------------------------- */
 
 static int npy_try(const char *dir, const char *name, const char *ext, const char *descr,
                    size_t elem, npy *a)
@@ -231,79 +115,13 @@ static void test_activations_everywhere(void)
 
 /* ---- running a model ----------------------------------------------------------------------------- */
 
-typedef struct runner {
-    rne_model m;
-    rne_stream s;
-    buf state, step_scratch, scratch;
-} runner;
-
-static int runner_init(runner *r, const rne_model *m, uint32_t batch, uint32_t steps)
-{
-    const size_t ss = rne_state_size(m, batch), sc1 = rne_scratch_size(m, batch, 1);
-    const size_t sc = rne_scratch_size(m, batch, steps);
-    r->m = *m;
-    r->state = buf_new(ss, 0);
-    r->step_scratch = buf_new(sc1, 0);
-    r->scratch = buf_new(sc, 0);
-    return ss != 0 && sc1 != 0 && sc != 0 &&
-           rne_stream_init(&r->s, &r->m, batch, r->state.p, ss, r->step_scratch.p, sc1) == RNE_OK;
-}
-
-static void runner_free(runner *r)
-{
-    buf_free(&r->state);
-    buf_free(&r->step_scratch);
-    buf_free(&r->scratch);
-}
-
-static int runner_run(runner *r, const int16_t *x, uint32_t steps, int16_t *y)
-{
-    return rne_run(&r->s, x, steps, y, r->scratch.p, r->scratch.size);
-}
-
-static size_t round16(size_t n)
-{
-    return (n + 15u) & ~(size_t)15u;
-}
-
-/* Copy batch row b of an integer state (h int16 [D][B][H], c int32) into a batch-1 state. */
-static void state_take_batch(const rne_model *m, const uint8_t *full, uint32_t batch, uint32_t b,
-                             uint8_t *one)
-{
-    uint32_t i;
-    for (i = 0; i < m->n_layers; i++) {
-        const rne_layer *l = &m->layers[i];
-        const size_t off = rne_state_offset(m, i, batch), off1 = rne_state_offset(m, i, 1);
-        const size_t hs = l->hidden, dirs = rne__dirs(l);
-        const size_t cfull = round16(dirs * batch * hs * 2), c1 = round16(dirs * hs * 2);
-        size_t d;
-        if (off == (size_t)-1)
-            continue;
-        for (d = 0; d < dirs; d++) {
-            memcpy(one + off1 + d * hs * 2, full + off + (d * batch + b) * hs * 2, hs * 2);
-            if (l->op == RNE_OP_LSTM)
-                memcpy(one + off1 + c1 + d * hs * 4, full + off + cfull + (d * batch + b) * hs * 4,
-                       hs * 4);
-        }
-    }
-}
-
-static int take_last_full(const rne_model *m)
-{
-    uint32_t i;
-    for (i = 0; i < m->n_layers; i++)
-        if (m->layers[i].op == RNE_OP_TAKE_LAST && m->layers[i].param[0] != m->layers[i].in_features)
-            return 0;
-    return 1;
-}
-
 static int load_case(const char *dir, const char *name, buf *blob, rne_model *m)
 {
     char path[1024], label[256];
     int rc;
     snprintf(path, sizeof path, "%s/%s.rne", dir, name);
     snprintf(label, sizeof label, "%s_load", name);
-    if (!read_file(path, blob)) {
+    if (!read_file(path, blob, 0)) {
         check(0, label, "cannot read %s", path);
         return 0;
     }
@@ -490,7 +308,7 @@ static void gen_x(int16_t *x, uint32_t generator, uint32_t seed, size_t steps, s
             x[i] = (int16_t)((int32_t)(i % 65536u) - 32768);
             continue;
         }
-        s = s * 1664525u + 1013904223u;
+        lcg_next(&s);
         top = s >> 24;
         u = (s >> 8) & 0xFFFFu;
         v = (int32_t)u - (u >= 32768u ? 65536 : 0);
@@ -677,7 +495,7 @@ static void test_corruptions(const char *dir)
         int i, rc;
         snprintf(label, sizeof label, "corrupt_%s", k->name);
         snprintf(path, sizeof path, "%s/%s.rne", dir, k->base);
-        if (!read_file(path, &b)) {
+        if (!read_file(path, &b, 0)) {
             check(0, label, "cannot read %s", path);
             continue;
         }
@@ -746,11 +564,6 @@ static void test_api(const char *dir)
 
 /* ---- main ------------------------------------------------------------------------------------------ */
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int has_file(const char *dir, const char *name, const char *ext)
 {
     char path[1024];
@@ -765,33 +578,12 @@ static int has_file(const char *dir, const char *name, const char *ext)
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "../tests/data/c/int";
-    DIR *d;
-    struct dirent *ent;
-    char **names = NULL;
-    size_t n = 0, cap = 0, i;
+    char **names;
+    size_t n, i;
     test_tables();
     test_scalars();
     test_activations_everywhere();
-    d = opendir(dir);
-    if (d == NULL) {
-        check(0, "data_dir", "cannot open %s", dir);
-    } else {
-        while ((ent = readdir(d)) != NULL) {
-            const size_t len = strlen(ent->d_name);
-            if (len > 4 && strcmp(ent->d_name + len - 4, ".rne") == 0) {
-                if (n == cap) {
-                    cap = cap ? 2 * cap : 64;
-                    names = realloc(names, cap * sizeof *names);
-                }
-                names[n] = malloc(len - 3);
-                memcpy(names[n], ent->d_name, len - 4);
-                names[n][len - 4] = '\0';
-                n++;
-            }
-        }
-        closedir(d);
-        check(n > 0, "data_dir_has_cases", "no .rne files in %s", dir);
-        qsort(names, n, sizeof *names, cmp_names);
+    if (list_cases(dir, &names, &n)) {
         for (i = 0; i < n; i++) {
             if (has_file(dir, names[i], "long.npy"))
                 test_long(dir, names[i]);
@@ -803,6 +595,5 @@ int main(int argc, char **argv)
         test_corruptions(dir);
         test_api(dir);
     }
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail == 0 ? 0 : 1;
+    return test_summary();
 }

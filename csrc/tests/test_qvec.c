@@ -29,59 +29,24 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "qvec.h"
+#include "testutil.h"
 
 #define GUARD 8
 #define SENTINEL32 ((int32_t)0x5A5A5A5A)
-
-static int n_pass, n_fail;
-
-static void check(int ok, const char *name, const char *fmt, ...)
-{
-    if (ok) {
-        n_pass++;
-        printf("ok   %s\n", name);
-    } else {
-        va_list ap;
-        n_fail++;
-        printf("FAIL %s: ", name);
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-        printf("\n");
-    }
-    fflush(stdout);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n == 0 ? 1 : n);
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static uint32_t lcg(uint32_t *s)
-{
-    *s = *s * 1664525u + 1013904223u;
-    return *s >> 8;                                 /* 24 random bits */
-}
 
 /* uniform in [lo, hi] (hi - lo < 2^32) */
 static int64_t rnd(uint32_t *s, int64_t lo, int64_t hi)
 {
     const uint64_t span = (uint64_t)(hi - lo) + 1u;
-    const uint64_t r = ((uint64_t)lcg(s) << 24 | lcg(s)) << 16 | (lcg(s) & 0xFFFFu);
+    const uint64_t a = lcg(s), b = lcg(s), c = lcg(s); /* sequenced, unlike three calls in one expression */
+    const uint64_t r = (a << 24 | b) << 16 | (c & 0xFFFFu);
     return lo + (int64_t)(r % span);
 }
 
@@ -386,13 +351,6 @@ static void test_pre(void)
 
 /* ---- timing (--bench) ------------------------------------------------------------------------ */
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 static double time_mv(mv_fn f, const mv_case *t, const mv_data *d, int32_t *out, int64_t *acc)
 {
     double best = 1e300;
@@ -443,6 +401,5 @@ int main(int argc, char **argv)
     test_pre();
     if (argc > 1 && strcmp(argv[1], "--bench") == 0)
         bench();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail == 0 ? 0 : 1;
+    return test_summary();
 }

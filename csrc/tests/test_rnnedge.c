@@ -22,10 +22,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <dirent.h>
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,130 +32,14 @@
 
 #include "rnnedge.h"
 #include "rne_internal.h"
+#include "testutil.h"
 #include "vec.h"
 
 #define ATOL 1e-5
 #define RTOL 1e-5
 
-static int n_pass, n_fail;
 static double worst_all;        /* largest |C - expected| over every case, and where */
 static char worst_case[256];
-
-static void check(int ok, const char *name, const char *fmt, ...)
-{
-    if (ok) {
-        n_pass++;
-        printf("ok   %s\n", name);
-    } else {
-        va_list ap;
-        n_fail++;
-        printf("FAIL %s: ", name);
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-        printf("\n");
-    }
-    fflush(stdout);
-}
-
-/* ---- memory: 64-byte aligned blocks (the library asks for 16; blobs for up to 64 here) ------- */
-
-typedef struct buf {
-    void *base;
-    uint8_t *p;
-    size_t size;
-} buf;
-
-static buf buf_new(size_t size, size_t misalign)
-{
-    buf b;
-    b.base = calloc(1, size + 128);
-    if (b.base == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    b.p = (uint8_t *)b.base + ((64u - (uintptr_t)b.base % 64u) % 64u) + misalign;
-    b.size = size;
-    return b;
-}
-
-static void buf_free(buf *b)
-{
-    free(b->base);
-    b->base = NULL;
-    b->p = NULL;
-}
-
-/* ---- files ------------------------------------------------------------------------------------ */
-
-static int read_file(const char *path, buf *out, size_t misalign)
-{
-    FILE *f = fopen(path, "rb");
-    long n;
-    if (f == NULL)
-        return 0;
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return 0;
-    }
-    *out = buf_new((size_t)n, misalign);
-    if (fread(out->p, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        buf_free(out);
-        return 0;
-    }
-    fclose(f);
-    return 1;
-}
-
-/* A float32 .npy file (format 1.0, '<f4', C order): data and up to 4 dims. */
-typedef struct npy {
-    buf file;
-    float *data;
-    size_t dims[4];
-    int ndim;
-    size_t count;
-} npy;
-
-static int npy_read(const char *path, npy *a)
-{
-    const char *hdr, *s;
-    size_t hlen, i;
-    memset(a, 0, sizeof *a);
-    if (!read_file(path, &a->file, 0))
-        return 0;
-    if (a->file.size < 10 || memcmp(a->file.p, "\x93NUMPY\x01\x00", 8) != 0)
-        goto bad;
-    hlen = (size_t)a->file.p[8] | (size_t)a->file.p[9] << 8;
-    if (10 + hlen > a->file.size || (10 + hlen) % 4 != 0)
-        goto bad;
-    hdr = (const char *)a->file.p + 10;
-    if (strstr(hdr, "'descr': '<f4'") == NULL || strstr(hdr, "'fortran_order': False") == NULL ||
-        (s = strstr(hdr, "'shape': (")) == NULL)
-        goto bad;
-    s += strlen("'shape': (");
-    a->count = 1;
-    while (*s != ')') {
-        char *end;
-        const unsigned long d = strtoul(s, &end, 10);
-        if (end == s || a->ndim == 4)
-            goto bad;
-        a->dims[a->ndim++] = (size_t)d;
-        a->count *= (size_t)d;
-        s = end;
-        while (*s == ',' || *s == ' ')
-            s++;
-    }
-    if (10 + hlen + a->count * 4 != a->file.size)
-        goto bad;
-    a->data = (float *)(void *)(a->file.p + 10 + hlen);   /* 10 + hlen is a multiple of 64 */
-    for (i = (size_t)a->ndim; i < 4; i++)
-        a->dims[i] = 1;
-    return 1;
-bad:
-    buf_free(&a->file);
-    return 0;
-}
 
 /* ---- primitives ------------------------------------------------------------------------------- */
 
@@ -297,12 +179,6 @@ static void test_act_kinds(void)
     check(ok, "softmax_logsoftmax_large_values", "softmax or logsoftmax of large values is wrong");
 }
 
-static float lcg_float(uint32_t *s)
-{
-    *s = *s * 1664525u + 1013904223u;
-    return (float)(*s >> 8) / 8388608.0f - 1.0f;
-}
-
 static void test_gemm(void)
 {
     static const size_t shapes[][3] = {
@@ -346,69 +222,6 @@ static void test_gemm(void)
 
 /* ---- running a case --------------------------------------------------------------------------- */
 
-typedef struct runner {
-    rne_model m;
-    rne_stream s;
-    buf state, step_scratch, scratch;
-    uint32_t batch;
-} runner;
-
-static int runner_init(runner *r, const rne_model *m, uint32_t batch, uint32_t steps)
-{
-    const size_t ss = rne_state_size(m, batch), sc1 = rne_scratch_size(m, batch, 1);
-    const size_t sc = rne_scratch_size(m, batch, steps);
-    r->m = *m;
-    r->batch = batch;
-    r->state = buf_new(ss, 0);
-    r->step_scratch = buf_new(sc1, 0);
-    r->scratch = buf_new(sc, 0);
-    return ss != 0 && sc1 != 0 && sc != 0 &&
-           rne_stream_init(&r->s, &r->m, batch, r->state.p, ss, r->step_scratch.p, sc1) == RNE_OK;
-}
-
-static void runner_free(runner *r)
-{
-    buf_free(&r->state);
-    buf_free(&r->step_scratch);
-    buf_free(&r->scratch);
-}
-
-static int runner_run(runner *r, const float *x, uint32_t steps, float *y)
-{
-    return rne_run(&r->s, x, steps, y, r->scratch.p, r->scratch.size);
-}
-
-/* Copy batch row b of a [D][B][H] (and c) state into a batch-1 state. */
-static void state_take_batch(const rne_model *m, const uint8_t *full, uint32_t batch, uint32_t b,
-                             uint8_t *one)
-{
-    uint32_t i;
-    for (i = 0; i < m->n_layers; i++) {
-        const rne_layer *l = &m->layers[i];
-        const size_t off = rne_state_offset(m, i, batch), off1 = rne_state_offset(m, i, 1);
-        const size_t hs = l->hidden, dirs = rne__dirs(l);
-        const size_t cfull = rne__round4(dirs * batch * hs) * 4, c1 = rne__round4(dirs * hs) * 4;
-        size_t d;
-        if (off == (size_t)-1)
-            continue;
-        for (d = 0; d < dirs; d++) {
-            memcpy(one + off1 + d * hs * 4, full + off + (d * batch + b) * hs * 4, hs * 4);
-            if (l->op == RNE_OP_LSTM)
-                memcpy(one + off1 + c1 + d * hs * 4, full + off + cfull + (d * batch + b) * hs * 4,
-                       hs * 4);
-        }
-    }
-}
-
-static int take_last_full(const rne_model *m)
-{
-    uint32_t i;
-    for (i = 0; i < m->n_layers; i++)
-        if (m->layers[i].op == RNE_OP_TAKE_LAST && m->layers[i].param[0] != m->layers[i].in_features)
-            return 0;
-    return 1;
-}
-
 static void test_case(const char *dir, const char *name)
 {
     char path[1024], label[256];
@@ -419,6 +232,7 @@ static void test_case(const char *dir, const char *name)
     runner r;
     uint32_t steps, batch, t, b, out_steps;
     size_t in_row, out_row, ysize;
+    const float *xd, *yd;
     float *out, *out2;
     double worst = 0.0;
     size_t i, bad;
@@ -432,19 +246,21 @@ static void test_case(const char *dir, const char *name)
     rc = rne_model_load(blob.p, blob.size, &m);
     check(rc == RNE_OK, label, "rne_model_load: %s", rne_strerror(rc));
     snprintf(path, sizeof path, "%s/%s.x.npy", dir, name);
-    if (rc != RNE_OK || !npy_read(path, &x)) {
+    if (rc != RNE_OK || !npy_read(path, "<f4", 4, &x)) {
         buf_free(&blob);
         return;
     }
     snprintf(path, sizeof path, "%s/%s.y.npy", dir, name);
-    if (!npy_read(path, &y)) {
+    if (!npy_read(path, "<f4", 4, &y)) {
         check(0, label, "cannot read %s", path);
         buf_free(&x.file);
         buf_free(&blob);
         return;
     }
     snprintf(path, sizeof path, "%s/%s.state.npy", dir, name);
-    have_state = npy_read(path, &st);
+    have_state = npy_read(path, "<f4", 4, &st);
+    xd = x.data;
+    yd = y.data;
     steps = (uint32_t)x.dims[0];
     batch = (uint32_t)x.dims[1];
     out_steps = m.many_to_one ? 1 : steps;
@@ -468,9 +284,9 @@ static void test_case(const char *dir, const char *name)
         memcpy(r.state.p, st.data, st.count * 4);
     /* 1. the output */
     snprintf(label, sizeof label, "case_%s_matches_expected", name);
-    rc = runner_run(&r, x.data, steps, out);
+    rc = runner_run(&r, xd, steps, out);
     for (i = 0, bad = 0; rc == RNE_OK && i < ysize; i++) {
-        const double e = (double)y.data[i], d = fabs((double)out[i] - e);
+        const double e = (double)yd[i], d = fabs((double)out[i] - e);
         if (!(d <= ATOL + RTOL * fabs(e)))          /* NaN fails too */
             bad++;
         if (!(d <= worst))
@@ -486,7 +302,7 @@ static void test_case(const char *dir, const char *name)
     rne_stream_reset(&r.s);
     if (have_state)
         memcpy(r.state.p, st.data, st.count * 4);
-    rc = runner_run(&r, x.data, steps, out2);
+    rc = runner_run(&r, xd, steps, out2);
     snprintf(label, sizeof label, "case_%s_rerun_same_bits", name);
     check(rc == RNE_OK && memcmp(out, out2, ysize * 4) == 0, label, "second run differs");
     if (m.streamable) {
@@ -499,7 +315,7 @@ static void test_case(const char *dir, const char *name)
             memcpy(r.state.p, st.data, st.count * 4);
         for (t = 0; ok && t < steps; t++) {
             float *dst = m.many_to_one ? out2 : out2 + t * out_row;
-            ok = rne_step(&r.s, x.data + t * in_row, dst) == RNE_OK;
+            ok = rne_step(&r.s, xd + t * in_row, dst) == RNE_OK;
         }
         snprintf(label, sizeof label, "case_%s_step_equals_run", name);
         if (m.many_to_one && !take_last_full(&m))
@@ -514,8 +330,8 @@ static void test_case(const char *dir, const char *name)
             rne_stream_reset(&r.s);
             if (have_state)
                 memcpy(r.state.p, st.data, st.count * 4);
-            ok = runner_run(&r, x.data, t1, out2) == RNE_OK &&
-                 runner_run(&r, x.data + t1 * in_row, steps - t1, out2 + t1 * out_row) == RNE_OK;
+            ok = runner_run(&r, xd, t1, out2) == RNE_OK &&
+                 runner_run(&r, xd + t1 * in_row, steps - t1, out2 + t1 * out_row) == RNE_OK;
             snprintf(label, sizeof label, "case_%s_chunked_run", name);
             check(ok && memcmp(out, out2, ysize * 4) == 0 &&
                   memcmp(final_run.p, r.state.p, r.state.size) == 0, label,
@@ -527,7 +343,7 @@ static void test_case(const char *dir, const char *name)
         buf before = buf_new(r.state.size, 0);
         memcpy(before.p, r.state.p, r.state.size);
         out2[0] = 12345.0f;
-        rc = rne_step(&r.s, x.data, out2);
+        rc = rne_step(&r.s, xd, out2);
         snprintf(label, sizeof label, "case_%s_step_refused", name);
         check(rc == RNE_ESTREAM && out2[0] == 12345.0f &&
               memcmp(before.p, r.state.p, r.state.size) == 0, label, "rne_step gave %d", rc);
@@ -544,7 +360,7 @@ static void test_case(const char *dir, const char *name)
             if (have_state)
                 state_take_batch(&m, (const uint8_t *)st.data, batch, b, one.state.p);
             for (t = 0; t < steps; t++)
-                memcpy(x1 + t * m.in_features, x.data + t * in_row + b * (size_t)m.in_features,
+                memcpy(x1 + t * m.in_features, xd + t * in_row + b * (size_t)m.in_features,
                        m.in_features * sizeof(float));
             ok = runner_run(&one, x1, steps, y1) == RNE_OK;
             for (t = 0; ok && t < out_steps; t++)
@@ -882,44 +698,18 @@ static void test_api(const char *dir)
 
 /* ---- main ------------------------------------------------------------------------------------- */
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "../tests/data/c";
-    DIR *d;
-    struct dirent *ent;
-    char **names = NULL;
-    size_t n = 0, cap = 0, i;
+    char **names;
+    size_t n, i;
     test_crc();
     test_strerror();
     test_activation("sigmoid", rne__f32_sigmoid1, sigmoid_ref, rne__f32_sigmoid, 0);
     test_activation("tanh", rne__f32_tanh1, tanh, rne__f32_tanh, 1);
     test_act_kinds();
     test_gemm();
-    d = opendir(dir);
-    if (d == NULL) {
-        check(0, "data_dir", "cannot open %s", dir);
-    } else {
-        while ((ent = readdir(d)) != NULL) {
-            const size_t len = strlen(ent->d_name);
-            if (len > 4 && strcmp(ent->d_name + len - 4, ".rne") == 0) {
-                if (n == cap) {
-                    cap = cap ? 2 * cap : 64;
-                    names = realloc(names, cap * sizeof *names);
-                }
-                names[n] = malloc(len - 3);
-                memcpy(names[n], ent->d_name, len - 4);
-                names[n][len - 4] = '\0';
-                n++;
-            }
-        }
-        closedir(d);
-        check(n > 0, "data_dir_has_cases", "no .rne files in %s", dir);
-        qsort(names, n, sizeof *names, cmp_names);
+    if (list_cases(dir, &names, &n)) {
         for (i = 0; i < n; i++) {
             test_case(dir, names[i]);
             free(names[i]);
@@ -931,6 +721,5 @@ int main(int argc, char **argv)
     if (worst_case[0] != '\0')
         printf("note largest |output - expected| over all cases: %.3g, in %s\n", worst_all,
                worst_case);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail == 0 ? 0 : 1;
+    return test_summary();
 }

@@ -32,14 +32,13 @@
 
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "testutil.h"
 #include "vec.h"
 
 #ifdef __clang__
@@ -49,50 +48,13 @@
 #define GUARD 8                         /* guard floats around every buffer */
 #define SENTINEL -12345.678f
 
-static int n_pass, n_fail;
-
-static void check(int ok, const char *name, const char *fmt, ...)
-{
-    if (ok) {
-        n_pass++;
-        printf("ok   %s\n", name);
-    } else {
-        va_list ap;
-        n_fail++;
-        printf("FAIL %s: ", name);
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-        printf("\n");
-    }
-    fflush(stdout);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n == 0 ? 1 : n);
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 /* 64-byte aligned, like the tensors of a blob written with the default alignment */
 static float *xmalloc_aligned(size_t n)
 {
     void *p = NULL;
-    if (posix_memalign(&p, 64, n == 0 ? 64 : n) != 0) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
+    if (posix_memalign(&p, 64, n == 0 ? 64 : n) != 0)
+        out_of_memory();
     return p;
-}
-
-static float lcg_float(uint32_t *s)
-{
-    *s = *s * 1664525u + 1013904223u;
-    return (float)(*s >> 8) / 8388608.0f - 1.0f;
 }
 
 static int same_bits(float a, float b)
@@ -353,10 +315,10 @@ static void test_act(const act_fn *f, double tol)
     /* every length and offset: lane independence, and nothing written outside [0, len) */
     for (len = 0; len <= 40; len++)
         for (off = 0; off < 4; off++) {
-            float in[40], buf[40 + 4 + 2 * GUARD];
-            float *v = buf + GUARD + off;
-            for (i = 0; i < sizeof buf / sizeof buf[0]; i++)
-                buf[i] = SENTINEL;
+            float in[40], guarded[40 + 4 + 2 * GUARD];
+            float *v = guarded + GUARD + off;
+            for (i = 0; i < sizeof guarded / sizeof guarded[0]; i++)
+                guarded[i] = SENTINEL;
             for (i = 0; i < len; i++)
                 v[i] = in[i] = xs[(len * 7919u + i * 104729u) % n];   /* scattered points */
             f->simd(v, len);
@@ -365,8 +327,8 @@ static void test_act(const act_fn *f, double tol)
                 if (!same_bits(v[i], y) && !(isnan(v[i]) && isnan(y)))
                     ok_one = 0;
             }
-            for (i = 0; i < sizeof buf / sizeof buf[0]; i++)
-                if ((i < GUARD + off || i >= GUARD + off + len) && buf[i] != SENTINEL)
+            for (i = 0; i < sizeof guarded / sizeof guarded[0]; i++)
+                if ((i < GUARD + off || i >= GUARD + off + len) && guarded[i] != SENTINEL)
                     ok_guard = 0;
         }
     snprintf(label, sizeof label, "%s_each_lane_equals_one_element", f->name);
@@ -381,13 +343,6 @@ static void test_act(const act_fn *f, double tol)
 }
 
 /* ---- timing (--bench) ------------------------------------------------------------------------ */
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 typedef void (*gemm_fn)(float *, size_t, const float *, size_t, const float *, size_t, size_t,
                         size_t, size_t);
@@ -475,6 +430,5 @@ int main(int argc, char **argv)
     test_act(&tanh_fn, tol);
     if (argc > 1 && strcmp(argv[1], "--bench") == 0)
         bench();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail == 0 ? 0 : 1;
+    return test_summary();
 }
