@@ -4,6 +4,7 @@
  * The same arithmetic as rnnedge.fixedpoint.quantize / dequantize (docs/quantization.md section
  * 4), operation for operation in double, so the two agree bit for bit. The integer step path
  * never calls these: a device without an FPU feeds int16 straight to rne_step. No libm.
+ * rne_step_float wraps the three calls of one float step into one (the Python binding's step).
  */
 #include "rnnedge.h"
 
@@ -33,4 +34,22 @@ void rne_dequantize_s16(const int16_t *q, size_t n, double scale, float *y)
     size_t i;
     for (i = 0; i < n; i++)
         y[i] = (float)((double)q[i] * scale);
+}
+
+int rne_step_float(rne_stream *stream, const float *x, double in_scale, int16_t *xq,
+                   int16_t *yq, double out_scale, float *y)
+{
+    const rne_model *m;
+    int rc;
+    if (stream == NULL || stream->model == NULL || x == NULL || xq == NULL || yq == NULL ||
+        y == NULL)
+        return RNE_EARG;
+    m = stream->model;
+    if (m->layers[0].fmt == RNE_FMT_F32)
+        return RNE_EARG;                /* a float model takes float x in rne_step itself */
+    rne_quantize_s16(x, (size_t)stream->batch * m->in_features, in_scale, xq);
+    rc = rne_step(stream, xq, yq);
+    if (rc == RNE_OK)
+        rne_dequantize_s16(yq, (size_t)stream->batch * m->out_features, out_scale, y);
+    return rc;
 }

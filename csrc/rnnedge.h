@@ -238,6 +238,14 @@ int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
  * Not part of the integer step path, which sees int16 only. */
 void rne_quantize_s16(const float *x, size_t n, double scale, int16_t *q);
 void rne_dequantize_s16(const int16_t *q, size_t n, double scale, float *y);
+
+/* rne_step of an integer model with float input and output, for hosts with an FPU, in one call:
+ * x float[B][in_features] -> rne_quantize_s16 at in_scale into xq int16[B][in_features] ->
+ * rne_step -> yq int16[B][out_features] -> rne_dequantize_s16 at out_scale into y
+ * float[B][out_features]. xq and yq are the caller's (int16-aligned). Returns rne_step's status
+ * (y is written only on RNE_OK), or RNE_EARG for NULL pointers or a float model. */
+int rne_step_float(rne_stream *stream, const float *x, double in_scale, int16_t *xq,
+                   int16_t *yq, double out_scale, float *y);
 /* cdef-end */
 
 #ifdef __cplusplus

@@ -24,6 +24,7 @@ from .layers import from_tbf, to_tbf
 
 _F32 = np.dtype(np.float32)
 _from_buffer = ffi.from_buffer
+_FLOATS = ffi.typeof("float[]")  # step buffers are typed: rne_step_float takes float pointers
 _ALIGN = 64
 _POOL = 64  # step outputs per allocated block
 _STATE_TYPES = ((_F32, _F32), (np.dtype(np.int16), np.dtype(np.int32)))  # (h, c) of f32 / integer layers
@@ -279,17 +280,18 @@ class Stream:
         else:
             self._y_shape = (1, batch, model.out_features)
             self._y_layout = _Layout(y_axes, model._out.dirs)
-        self._y_bytes = 4 * batch * model.out_features
+        self._y_size = batch * model.out_features  # floats per step output
         self._pool, self._pool_ptr, self._pool_next = self._new_pool()
         self._x: object = None  # the last input array and its pointer, reused when passed again
         self._xp = ffi.NULL
         self._step = lib.rne_step
         self._qio = model._qio
+        self._qargs: tuple | None = None
         if self._qio is not None:  # int16 in/out buffers of one step, with their pointers
             n_in, n_out = batch * model.in_features, batch * model.out_features
             self._xq_buf, self._yq_buf = np.empty(n_in, np.int16), np.empty(n_out, np.int16)
-            self._xq = (_from_buffer("int16_t[]", self._xq_buf), n_in)
-            self._yq = (_from_buffer("int16_t[]", self._yq_buf), n_out)
+            xq, yq = _from_buffer("int16_t[]", self._xq_buf), _from_buffer("int16_t[]", self._yq_buf)
+            self._qargs = (self._qio[0], xq, yq, self._qio[1])
         lock = threading.Lock()  # not to wait on: to detect a second thread and refuse it
         self._claim, self._release = lock.acquire, lock.release
 
@@ -297,50 +299,33 @@ class Stream:
         """Step outputs are cut from blocks of _POOL arrays: cheaper than one allocation each.
         Every returned array is its own memory; a block is freed when no output of it is held."""
         pool = np.empty((_POOL,) + self._y_shape, _F32)
-        return pool, _from_buffer(pool), 0
+        return pool, _from_buffer(_FLOATS, pool), 0
 
     def step(self, x) -> np.ndarray:
         """One timestep: x in the graph's input layout without its time axis; returns a new array."""
-        if self._qio is not None:
-            return self._step_quantized(x)
         try:  # fast path: C-contiguous float32 of the right shape (from_buffer checks contiguity)
             if x.dtype is not _F32 or x.shape != self._x_shape:
                 raise TypeError
             if x is not self._x:
-                self._xp, self._x = _from_buffer(x), x
+                self._xp, self._x = _from_buffer(_FLOATS, x), x
             xp = self._xp
         except (AttributeError, TypeError, ValueError, BufferError):
-            xp = _from_buffer(self._coerce(x))
+            xp = _from_buffer(_FLOATS, self._coerce(x))
         i = self._pool_next
         if i == _POOL:
             self._pool, self._pool_ptr, i = self._new_pool()
         self._pool_next = i + 1
-        yp = self._pool_ptr + i * self._y_bytes
+        yp = self._pool_ptr + i * self._y_size
         # Held only around the C call, which cannot raise: no try/finally on the hot path.
         if not self._claim(False):
             raise self._busy("step")
-        self._step(self._cstream, xp, yp)
+        if self._qargs is None:
+            self._step(self._cstream, xp, yp)
+        else:  # integer model: quantize, step, dequantize in one C call (rne_step_float)
+            s_in, xq, yq, s_out = self._qargs
+            lib.rne_step_float(self._cstream, xp, s_in, xq, yq, s_out, yp)
         self._release()
         y = self._pool[i]
-        return y if self._y_layout is None else self._y_layout.from_internal(y)
-
-    def _step_quantized(self, x) -> np.ndarray:
-        """Integer model: float x -> int16 at the input scale -> C step -> int16 -> float32 y,
-        the conversions in C too (rne_quantize_s16: fixedpoint.quantize's arithmetic)."""
-        try:
-            if x.dtype is not _F32 or x.shape != self._x_shape:
-                raise TypeError
-            xp = _from_buffer("float[]", x)
-        except (AttributeError, TypeError, ValueError, BufferError):
-            xp = _from_buffer("float[]", self._coerce(x))
-        y = np.empty(self._y_shape, _F32)
-        (s_in, s_out), (xq, n_in), (yq, n_out) = self._qio, self._xq, self._yq
-        if not self._claim(False):
-            raise self._busy("step")
-        lib.rne_quantize_s16(xp, n_in, s_in, xq)
-        self._step(self._cstream, xq, yq)
-        lib.rne_dequantize_s16(yq, n_out, s_out, _from_buffer("float[]", y))
-        self._release()
         return y if self._y_layout is None else self._y_layout.from_internal(y)
 
     def _coerce(self, x) -> np.ndarray:

@@ -27,7 +27,9 @@ import numpy as np
 import pytest
 
 import onnx_cases as oc
+from rnnedge import convert as rnnedge_convert
 from rnnedge import fixedpoint as fx
+from rnnedge import load as rnnedge_load
 from rnnedge._rnnedge import ffi, lib
 from rnnedge.errors import UnsupportedOpError
 from rnnedge.format import write_blob
@@ -415,3 +417,20 @@ def test_c_boundary_equals_the_reference_quantize_and_dequantize():
         y = np.empty(allq.shape, np.float32)
         lib.rne_dequantize_s16(ffi.from_buffer("int16_t[]", allq), allq.size, scale, ffi.from_buffer("float[]", y))
         np.testing.assert_array_equal(y, fixedpoint.dequantize(allq, scale))
+
+
+@pytest.mark.parametrize("quant", ("f32", "int8"))
+def test_step_outputs_are_kept_across_output_pools(quant, tmp_path):
+    """Stream.step hands out arrays cut from blocks of 64 (rne_step_float for integer models):
+    150 steps held at once each keep their own values, equal to sequence mode's."""
+    onnx = Path(__file__).parent / "data" / "fixtures" / "torch_lstm_batchfirst_seq_linear.onnx"
+    x = np.random.default_rng(3).normal(0, 1, (2, 150, 4)).astype(np.float32)  # [B, T, F]
+    out = tmp_path / f"m.{quant}.rne"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rnnedge_convert(onnx, out, quant=quant, calibration=None if quant == "f32" else x)
+    model = rnnedge_load(out)
+    stream = model.stream(2)
+    held = [stream.step(x[:, t]) for t in range(x.shape[1])]
+    assert len({id(h) for h in held}) == len(held)
+    np.testing.assert_array_equal(np.stack(held, axis=1), model.run(x))

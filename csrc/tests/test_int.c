@@ -27,6 +27,7 @@
 #define _POSIX_C_SOURCE 200809L
 #define _FILE_OFFSET_BITS 64      /* readdir on 32-bit hosts with 64-bit inodes */
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -562,6 +563,65 @@ static void test_api(const char *dir)
     buf_free(&blob);
 }
 
+/* rne_step_float gives exactly rne_quantize_s16 + rne_step + rne_dequantize_s16, over a few steps
+ * of inputs with NaN, infinities and values past int16; refuses NULL pointers and float models. */
+static void test_step_float(const char *dir)
+{
+    static const float special[] = { 0.0f, 1e-4f, -3.7f, 1e30f, -1e30f, 12.5f };
+    buf blob, fblob, mem;
+    rne_model m, fm;
+    rne_stream s1, s2, fs;
+    char up[1024];
+    size_t ss, sc, n_in, n_out, i;
+    float x[64], y1[64], y2[64];
+    int16_t xq[64], yq[64], xq2[64], yq2[64];
+    int t, ok = 1, same = 1;
+    if (!load_case(dir, "q8_lstm_hidden16_batch3", &blob, &m))
+        return;
+    n_in = m.in_features, n_out = m.out_features;
+    ss = rne_state_size(&m, 1), sc = rne_scratch_size(&m, 1, 1);
+    mem = buf_new(2 * (round16(ss) + round16(sc)), 0);
+    ok = n_in <= 64 && n_out <= 64 &&
+         rne_stream_init(&s1, &m, 1, mem.p, ss, mem.p + round16(ss), sc) == RNE_OK &&
+         rne_stream_init(&s2, &m, 1, mem.p + round16(ss) + round16(sc), ss,
+                         mem.p + 2 * round16(ss) + round16(sc), sc) == RNE_OK;
+    for (t = 0; ok && t < 4; t++) {
+        for (i = 0; i < n_in; i++)
+            x[i] = i < 6 ? special[(i + (size_t)t) % 6] : (float)((int)(i * 7 + (size_t)t) % 13 - 6) * 0.37f;
+        if (t == 2)
+            x[0] = (float)NAN, x[1] = (float)INFINITY, x[2] = -(float)INFINITY;
+        ok = rne_step_float(&s1, x, 1e-3, xq, yq, 3.0517578125e-05, y1) == RNE_OK;
+        rne_quantize_s16(x, n_in, 1e-3, xq2);
+        ok = ok && rne_step(&s2, xq2, yq2) == RNE_OK;
+        rne_dequantize_s16(yq2, n_out, 3.0517578125e-05, y2);
+        same = same && memcmp(xq, xq2, n_in * sizeof *xq) == 0 &&
+               memcmp(yq, yq2, n_out * sizeof *yq) == 0 && memcmp(y1, y2, n_out * sizeof *y1) == 0;
+    }
+    check(ok && same, "api_step_float_equals_the_three_calls", "ok %d, same %d", ok, same);
+    check(rne_step_float(NULL, x, 1e-3, xq, yq, 1e-3, y1) == RNE_EARG &&
+          rne_step_float(&s1, NULL, 1e-3, xq, yq, 1e-3, y1) == RNE_EARG &&
+          rne_step_float(&s1, x, 1e-3, NULL, yq, 1e-3, y1) == RNE_EARG &&
+          rne_step_float(&s1, x, 1e-3, xq, NULL, 1e-3, y1) == RNE_EARG &&
+          rne_step_float(&s1, x, 1e-3, xq, yq, 1e-3, NULL) == RNE_EARG,
+          "api_step_float_null", "a NULL pointer was not refused with RNE_EARG");
+    memset(&fblob, 0, sizeof fblob);                             /* buf_free(NULL base) is a no-op */
+    snprintf(up, sizeof up, "%s/../lstm_forward.rne", dir);   /* a float model of tests/data/c */
+    if (!read_file(up, &fblob, 0) || rne_model_load(fblob.p, fblob.size, &fm) != RNE_OK)
+        check(0, "api_step_float_refuses_a_float_model", "cannot load %s", up);
+    else {
+        buf fmem = buf_new(round16(rne_state_size(&fm, 1)) + rne_scratch_size(&fm, 1, 1), 0);
+        ok = rne_stream_init(&fs, &fm, 1, fmem.p, rne_state_size(&fm, 1),
+                             fmem.p + round16(rne_state_size(&fm, 1)),
+                             rne_scratch_size(&fm, 1, 1)) == RNE_OK;
+        check(ok && rne_step_float(&fs, x, 1e-3, xq, yq, 1e-3, y1) == RNE_EARG,
+              "api_step_float_refuses_a_float_model", "a float model was stepped");
+        buf_free(&fmem);
+    }
+    buf_free(&fblob);
+    buf_free(&mem);
+    buf_free(&blob);
+}
+
 /* ---- main ------------------------------------------------------------------------------------------ */
 
 static int has_file(const char *dir, const char *name, const char *ext)
@@ -594,6 +654,7 @@ int main(int argc, char **argv)
         free(names);
         test_corruptions(dir);
         test_api(dir);
+        test_step_float(dir);
     }
     return test_summary();
 }
