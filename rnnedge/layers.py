@@ -63,6 +63,21 @@ class Act:
         return Act(kind, float(da if alpha is None else alpha), float(db if beta is None else beta))
 
 
+class SameWidth:
+    """For layers whose `features` field is their width in and out (an activation, TakeLast, and
+    their integer forms in quantize.py); Slice overrides out_features."""
+
+    features: int
+
+    @property
+    def in_features(self) -> int:
+        return self.features
+
+    @property
+    def out_features(self) -> int:
+        return self.features
+
+
 @dataclass
 class Dense:
     """y = W x + b per timestep. weight [N, K] (ONNX Gemm with transB=1 / torch Linear layout)."""
@@ -80,19 +95,11 @@ class Dense:
 
 
 @dataclass
-class Activation:
+class Activation(SameWidth):
     """An elementwise (or, for Softmax/LogSoftmax, per-timestep vector) activation."""
 
     act: Act
     features: int
-
-    @property
-    def in_features(self) -> int:
-        return self.features
-
-    @property
-    def out_features(self) -> int:
-        return self.features
 
 
 @dataclass
@@ -163,33 +170,21 @@ class Recurrent:
 
 
 @dataclass
-class TakeLast:
+class TakeLast(SameWidth):
     """Many-to-one: keep one timestep. Features [0, split) come from step T-1, [split, F) from
     step 0 (split = H after a bidirectional layer gives ONNX Y_h; split = F the last output)."""
 
     features: int
     split: int
 
-    @property
-    def in_features(self) -> int:
-        return self.features
-
-    @property
-    def out_features(self) -> int:
-        return self.features
-
 
 @dataclass
-class Slice:
+class Slice(SameWidth):
     """Keep features [start, stop) of each timestep."""
 
     features: int
     start: int
     stop: int
-
-    @property
-    def in_features(self) -> int:
-        return self.features
 
     @property
     def out_features(self) -> int:

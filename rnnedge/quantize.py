@@ -33,7 +33,7 @@ import numpy as np
 from . import fixedpoint as fx
 from .errors import ConvertError, InputError, UnsupportedOpError
 from .fixedpoint import Mult
-from .layers import Activation, Dense, LayerNorm, Network, Recurrent, Slice, TakeLast
+from .layers import Activation, Dense, LayerNorm, Network, Recurrent, SameWidth, Slice, TakeLast
 from .layers import to_tbf as tbf
 from .reference import initial_state, run_layer, run_recurrent
 
@@ -81,7 +81,7 @@ class QDense:
 
 
 @dataclass
-class QActivation:
+class QActivation(SameWidth):
     """An elementwise (or per-step vector) activation, int16 -> int16. The meaning of m1..m3,
     k0, k1 per kind is in docs/quantization.md ("Activation layers")."""
 
@@ -98,14 +98,6 @@ class QActivation:
     alpha: float = 0.0
     beta: float = 0.0
     wfmt: str = "s16"
-
-    @property
-    def in_features(self) -> int:
-        return self.features
-
-    @property
-    def out_features(self) -> int:
-        return self.features
 
 
 @dataclass
@@ -163,8 +155,22 @@ class QRecurrent:
         return Mult(self.peep.m[d, k], self.peep.shift)
 
 
+class PassScale:
+    """For integer layers that copy int16 values: the scale passes through."""
+
+    scale: float
+
+    @property
+    def in_scale(self) -> float:
+        return self.scale
+
+    @property
+    def out_scale(self) -> float:
+        return self.scale
+
+
 @dataclass
-class QTakeLast:
+class QTakeLast(SameWidth, PassScale):
     """TakeLast on int16 values; the scale passes through."""
 
     features: int
@@ -172,21 +178,9 @@ class QTakeLast:
     scale: float
     wfmt: str = "s16"
 
-    @property
-    def in_features(self) -> int:
-        return self.features
-
-    out_features = in_features
-
-    @property
-    def in_scale(self) -> float:
-        return self.scale
-
-    out_scale = in_scale
-
 
 @dataclass
-class QSlice:
+class QSlice(SameWidth, PassScale):
     """Slice on int16 values; the scale passes through."""
 
     features: int
@@ -196,22 +190,12 @@ class QSlice:
     wfmt: str = "s16"
 
     @property
-    def in_features(self) -> int:
-        return self.features
-
-    @property
     def out_features(self) -> int:
         return self.stop - self.start
 
-    @property
-    def in_scale(self) -> float:
-        return self.scale
-
-    out_scale = in_scale
-
 
 @dataclass
-class QLayerNorm:
+class QLayerNorm(SameWidth):
     """LayerNorm over the features of each step, int16 -> int16 (fixedpoint.layernorm_q): gamma
     is folded into the row multipliers mult.m [F] (gamma_k 2^-24 / s_out), beta is bias int32 [F]
     in output units, epsilon is eps_q in units of (s_in / 16)^2."""
@@ -224,14 +208,6 @@ class QLayerNorm:
     in_scale: float
     out_scale: float
     wfmt: str = "s16"
-
-    @property
-    def in_features(self) -> int:
-        return self.features
-
-    @property
-    def out_features(self) -> int:
-        return self.features
 
 
 QLayer = Union[QDense, QActivation, QLayerNorm, QRecurrent, QTakeLast, QSlice]
