@@ -38,7 +38,8 @@
 # -fbuiltin lets gcc expand memcpy & co. inline again after -ffreestanding); TEST2_OPT (-O2: the
 # test again with the library built so, plain -ffreestanding; empty: not); QEMU_TIMEOUT (seconds
 # per qemu run, 120); BENCH (full: hidden 32..512, about a minute; quick: 32 and 128; none);
-# BENCH_STEPS (10); KEEP_ELF (non-empty: keep the benchmark programs, else only their maps and
+# BENCH_STEPS (10); BENCH_QUANT (the benchmark models' formats, f32,int8; e.g. int8,int16);
+# KEEP_ELF (non-empty: keep the benchmark programs, else only their maps and
 # logs stay); PYTHON (python3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,6 +51,7 @@ TEST2_OPT=${TEST2_OPT--O2}
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-120}
 BENCH=${BENCH:-full}
 BENCH_STEPS=${BENCH_STEPS:-10}
+BENCH_QUANT=${BENCH_QUANT:-f32,int8}
 PY=${PYTHON:-python3}
 ALL_CORES="m0 m3 m4f m7 m33"
 CORES="${*:-$ALL_CORES}"
@@ -143,7 +145,7 @@ case "$BENCH" in
   quick) HIDDEN=32,128 ;;
   *) HIDDEN=32 ;;          # the size probes still need the H = 32 LSTMs
 esac
-$PY $CM/make_bench_models.py "$OUT/models" --hidden $HIDDEN --quant f32,int8 >/dev/null
+$PY $CM/make_bench_models.py "$OUT/models" --hidden $HIDDEN --quant "$BENCH_QUANT" >/dev/null
 $PY examples/firmware/make_firmware_data.py "$OUT/firmware"
 
 # ---- one core ---------------------------------------------------------------------------------
