@@ -1,8 +1,9 @@
 """`rnnedge verify`: a .rne blob (any number format) against onnxruntime in float on the same input.
 
 Reports, for the graph's first output: the max and RMS error relative to the float output's
-range, in sequence mode and step by step; the argmax agreement (for outputs with several
-features: classifiers); and the drift over a long stream (the error in the first and the last
+range, in sequence mode and step by step (a many-to-one model's step output against the float
+model on the prefix ending at that step: every step, up to PREFIXES); the argmax agreement (for
+outputs with several features: classifiers), over every compared step; and the drift over a long stream (the error in the first and the last
 tenth of it), since an integer state that slowly walks away from the float one shows only there.
 """
 
@@ -15,6 +16,10 @@ import numpy as np
 
 from .errors import InputError, RnnedgeError
 from .model import Model, load
+
+# A many-to-one model's step outputs are compared with onnxruntime on the prefix ending at that
+# step: every step of a sequence of up to PREFIXES steps, else PREFIXES evenly spaced ones.
+PREFIXES = 200
 
 
 @dataclass
@@ -136,7 +141,7 @@ def verify(
         ys = [stream.step(np.take(x, t, axis=t_in)) for t in range(steps)]
         out_axes = model.output_spec["axes"]
         if model.many_to_one:  # each step against the float model on the prefix ending there
-            marks = sorted({max(1, steps * k // 10) for k in range(1, 11)})
+            marks = sorted({max(1, steps * k // PREFIXES) for k in range(1, PREFIXES + 1)})
             got = np.stack([ys[t - 1] for t in marks])
             want = np.stack([ref.run(_take(x, t_in, t)) for t in marks])
             report.comparisons.append(compare(f"step by step ({len(marks)} prefixes)", got, want))
