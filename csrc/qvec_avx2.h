@@ -1,0 +1,373 @@
+/*
+ * qvec_avx2.h - the AVX2 variant of qvec.c's integer product and gate rows (x86-64, -mavx2), with
+ * AVX-512F requantization and gate pre-activations where the compiler also targets it
+ * (-mavx512f). Included by qvec.c only, which picks it (RNE__Q_AVX2) and defines RNE__Q_INLINE
+ * and RNE__Q_NOINLINE first; it defines the static rne__mac_simd, rne__rq_simd, rne__pre_simd
+ * and rne__act_simd that qvec.c's functions call before their scalar code.
+ *
+ * AVX2 (when the compiler targets it, unless RNE_NO_SIMD): inputs in pairs through vpmaddwd,
+ * which forms x[p] w[p][j] + x[p+1] w[p+1][j] as one int32 (< 2^31: qvec.c), the two rows'
+ * weights interleaved by vpunpck{l,h}wd (int8 widened by vpmovsxbw first).
+ *   acc32: 64 columns in 8 registers over all of k, the pairs added in int32.
+ *   acc64: 32 columns over chunks of 256 rows, each chunk's sums in int32, then added into int64:
+ *   int8 weights directly (a pair is at most 2 * 32768 * 128 = 2^23, 128 pairs 2^30); int16
+ *   weights through x = 256 xh + xl (rne__avx2_split_s16: two int32 sums, no int64 widening per
+ *   pair).
+ *   Requantization 8 columns at a time (acc32; with AVX-512F also acc64, in int64 lanes), the gate
+ *   pre-activations with AVX-512F, sigmoid and tanh 8 at a time through a gather from the table.
+ */
+#ifndef RNE_QVEC_AVX2_H
+#define RNE_QVEC_AVX2_H
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "qvec.h"
+
+/* ---- column sums ----------------------------------------------------------------------------- */
+
+/* 16 weights of a row from byte address `at` on, as int16 */
+static RNE__Q_INLINE __m256i rne__w16(const uint8_t *at, int s8)
+{
+    if (s8)
+        return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)at));
+    return _mm256_loadu_si256((const __m256i *)(const void *)at);
+}
+
+/* Rows p and p + 1 (R1 bytes after wp; R1 = 0: row p twice) at the 16 columns from byte OFF on,
+ * as int16 pairs (w[p][c], w[p+1][c]) ready for vpmaddwd with (x[p], x[p+1]): vpunpck{l,h}wd
+ * interleave the rows within each 128-bit lane, so LO holds columns 0-3 | 8-11 (low | high
+ * lane), HI 4-7 | 12-15. */
+#define RNE__AVX2_PAIRS(OFF, R1, LO, HI)                                                          \
+    do {                                                                                          \
+        const __m256i r0_ = rne__w16(wp + (OFF), s8), r1_ = rne__w16(wp + (R1) + (OFF), s8);      \
+        LO = _mm256_unpacklo_epi16(r0_, r1_);                                                     \
+        HI = _mm256_unpackhi_epi16(r0_, r1_);                                                     \
+    } while (0)
+
+/* o[0 .. 16) = the int32 sums LO, HI of RNE__AVX2_PAIRS's columns, in column order */
+static RNE__Q_INLINE void rne__avx2_store16(int32_t *o, __m256i lo, __m256i hi)
+{
+    _mm256_storeu_si256((__m256i *)(void *)o, _mm256_permute2x128_si256(lo, hi, 0x20));
+    _mm256_storeu_si256((__m256i *)(void *)(o + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+}
+
+/* out[0 .. 16 g) = the int32 column sums of columns j .. j + 16 g (g <= 4: 8 accumulators, x and
+ * the weights within AVX2's 16 registers) over rows 0 .. k-1, the pair sums added in int32: the
+ * caller guarantees that every partial sum fits (acc32, or a chunk of rows, below). s8, g:
+ * constants of an instantiation. */
+static RNE__Q_INLINE void rne__avx2_sum32(int32_t *out, const int16_t *x, size_t k,
+                                          const uint8_t *w, size_t ldw, size_t j, int s8,
+                                          size_t g)
+{
+    const size_t es = s8 ? 1u : 2u, row = ldw * es;
+    const uint8_t *wp = w + j * es;
+    const __m256i z = _mm256_setzero_si256();
+    __m256i s0 = z, s1 = z, s2 = z, s3 = z, s4 = z, s5 = z, s6 = z, s7 = z, lo, hi;
+    size_t p;
+#define RNE__AVX2_ADD(G, A, B, R1, XX)                                                            \
+    if (g > (G)) {                                                                                \
+        RNE__AVX2_PAIRS(16 * (G) * es, R1, lo, hi);                                               \
+        A = _mm256_add_epi32(A, _mm256_madd_epi16(lo, XX));                                       \
+        B = _mm256_add_epi32(B, _mm256_madd_epi16(hi, XX));                                       \
+    }
+#define RNE__AVX2_STEP(R1, XX)                                                                    \
+    RNE__AVX2_ADD(0, s0, s1, R1, XX)                                                              \
+    RNE__AVX2_ADD(1, s2, s3, R1, XX)                                                              \
+    RNE__AVX2_ADD(2, s4, s5, R1, XX)                                                              \
+    RNE__AVX2_ADD(3, s6, s7, R1, XX)
+    if (k % 2 != 0) {                               /* the last row of an odd k first */
+        const __m256i xx = _mm256_set1_epi32((int32_t)(uint16_t)x[k - 1]);     /* (x, 0) */
+        wp += (k - 1) * row;
+        RNE__AVX2_STEP(0, xx)
+        wp = w + j * es;
+    }
+    for (p = 0; p + 2 <= k; p += 2, wp += 2 * row) {
+        int32_t pair;
+        memcpy(&pair, x + p, sizeof pair);          /* x[p] in the low half (little-endian) */
+        {
+            const __m256i xx = _mm256_set1_epi32(pair);
+            RNE__AVX2_STEP(row, xx)
+        }
+    }
+#undef RNE__AVX2_STEP
+#undef RNE__AVX2_ADD
+    rne__avx2_store16(out, s0, s1);
+    if (g > 1)
+        rne__avx2_store16(out + 16, s2, s3);
+    if (g > 2)
+        rne__avx2_store16(out + 32, s4, s5);
+    if (g > 3)
+        rne__avx2_store16(out + 48, s6, s7);
+}
+
+/* o[0 .. 16) = 256 H + L (add: o + 256 H + L) in int64, from the int32 sums H0, L0 (columns 0-3
+ * | 8-11) and H1, L1 (4-7 | 12-15) of RNE__AVX2_PAIRS's columns */
+static RNE__Q_INLINE __m256i rne__avx2_wide(__m128i h, __m128i l)
+{
+    return _mm256_add_epi64(_mm256_slli_epi64(_mm256_cvtepi32_epi64(h), 8),
+                            _mm256_cvtepi32_epi64(l));
+}
+
+static RNE__Q_INLINE void rne__avx2_put64(int64_t *o, int add, __m256i h0, __m256i l0, __m256i h1,
+                                          __m256i l1)
+{
+    __m256i v[4];
+    size_t i;
+    v[0] = rne__avx2_wide(_mm256_castsi256_si128(h0), _mm256_castsi256_si128(l0));
+    v[1] = rne__avx2_wide(_mm256_castsi256_si128(h1), _mm256_castsi256_si128(l1));
+    v[2] = rne__avx2_wide(_mm256_extracti128_si256(h0, 1), _mm256_extracti128_si256(l0, 1));
+    v[3] = rne__avx2_wide(_mm256_extracti128_si256(h1, 1), _mm256_extracti128_si256(l1, 1));
+    for (i = 0; i < 4; i++) {
+        __m256i *d = (__m256i *)(void *)(o + 4 * i);
+        _mm256_storeu_si256(d, add ? _mm256_add_epi64(_mm256_loadu_si256(d), v[i]) : v[i]);
+    }
+}
+
+/* acc64 for int16 weights, columns j .. j + 31 over rows 0 .. k-1, k <= RNE__Q_CHUNK: x = 256 xh
+ * + xl with xh = x >> 8 in [-128, 127] and xl = x & 255 in [0, 255], so that
+ * sum x w = 256 sum xh w + sum xl w. A pair sum x[p] w[p][c] + x[p+1] w[p+1][c] with xh or xl for
+ * x is then at most 2 * 255 * 32767 < 2^24 in magnitude, and 128 of them (256 rows) less than
+ * 2^31: both sums fit int32 over a chunk, without widening each pair to int64. Then
+ * acc[j + c] (add: +)= 256 hi + lo in int64, for the 32 columns c. */
+#define RNE__Q_CHUNK 256
+static void rne__avx2_split_s16(int64_t *acc, int add, const int16_t *x, size_t k,
+                                const uint8_t *w, size_t ldw, size_t j)
+{
+    const int s8 = 0;
+    const size_t es = 2, row = ldw * es;
+    const uint8_t *wp = w + j * es;
+    const __m256i z = _mm256_setzero_si256(), low = _mm256_set1_epi16(255);
+    __m256i h0 = z, h1 = z, h2 = z, h3 = z, l0 = z, l1 = z, l2 = z, l3 = z, a, b;
+    size_t p;
+#define RNE__AVX2_SPLIT(R1, XX)                                                                   \
+    do {                                                                                          \
+        const __m256i xh_ = _mm256_srai_epi16(XX, 8), xl_ = _mm256_and_si256(XX, low);            \
+        RNE__AVX2_PAIRS(0, R1, a, b);                                                             \
+        h0 = _mm256_add_epi32(h0, _mm256_madd_epi16(a, xh_));                                     \
+        l0 = _mm256_add_epi32(l0, _mm256_madd_epi16(a, xl_));                                     \
+        h1 = _mm256_add_epi32(h1, _mm256_madd_epi16(b, xh_));                                     \
+        l1 = _mm256_add_epi32(l1, _mm256_madd_epi16(b, xl_));                                     \
+        RNE__AVX2_PAIRS(32, R1, a, b);                                                            \
+        h2 = _mm256_add_epi32(h2, _mm256_madd_epi16(a, xh_));                                     \
+        l2 = _mm256_add_epi32(l2, _mm256_madd_epi16(a, xl_));                                     \
+        h3 = _mm256_add_epi32(h3, _mm256_madd_epi16(b, xh_));                                     \
+        l3 = _mm256_add_epi32(l3, _mm256_madd_epi16(b, xl_));                                     \
+    } while (0)
+    if (k % 2 != 0) {
+        const __m256i xx = _mm256_set1_epi32((int32_t)(uint16_t)x[k - 1]);
+        wp += (k - 1) * row;
+        RNE__AVX2_SPLIT(0, xx);
+        wp = w + j * es;
+    }
+    for (p = 0; p + 2 <= k; p += 2, wp += 2 * row) {
+        int32_t pair;
+        memcpy(&pair, x + p, sizeof pair);
+        {
+            const __m256i xx = _mm256_set1_epi32(pair);
+            RNE__AVX2_SPLIT(row, xx);
+        }
+    }
+#undef RNE__AVX2_SPLIT
+    rne__avx2_put64(acc + j, add, h0, l0, h1, l1);
+    rne__avx2_put64(acc + j + 16, add, h2, l2, h3, l3);
+}
+#undef RNE__AVX2_PAIRS
+
+#define RNE__AVX2_SUM(NAME, S8, G)                                                                \
+    static void NAME(int32_t *o, const int16_t *x, size_t k, const uint8_t *w, size_t ldw,        \
+                     size_t j)                                                                    \
+    {                                                                                             \
+        rne__avx2_sum32(o, x, k, w, ldw, j, S8, G);                                               \
+    }
+RNE__AVX2_SUM(rne__avx2_s8_64, 1, 4)
+RNE__AVX2_SUM(rne__avx2_s8_32, 1, 2)
+RNE__AVX2_SUM(rne__avx2_s16_64, 0, 4)
+RNE__AVX2_SUM(rne__avx2_s16_32, 0, 2)
+#undef RNE__AVX2_SUM
+
+/* The column sums of the columns j < n - n % 32; returns how many were done.
+ *   acc32: all of k in int32 (the load proved every column's sum fits).
+ *   acc64: chunks of RNE__Q_CHUNK rows, each chunk's sums in int32 and then added in int64. s8:
+ *   a pair sum is at most 2 * 32768 * 128 = 2^23, 128 pairs 2^30. s16: through the split of x. */
+static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t *w, int s8,
+                            int acc32, size_t ldw, size_t n)
+{
+    const size_t row = ldw * (s8 ? 1u : 2u);
+    size_t j = 0, p, c;
+    if (acc32) {
+        int32_t *a = (int32_t *)acc;
+        for (; j + 64 <= n; j += 64)
+            (s8 ? rne__avx2_s8_64 : rne__avx2_s16_64)(a + j, x, k, w, ldw, j);
+        for (; j + 32 <= n; j += 32)
+            (s8 ? rne__avx2_s8_32 : rne__avx2_s16_32)(a + j, x, k, w, ldw, j);
+        return j;
+    }
+    for (; j + 32 <= n; j += 32) {
+        int64_t *a = (int64_t *)acc + j;
+        int32_t part[32];
+        for (p = 0; p == 0 || p < k; p += RNE__Q_CHUNK) {      /* k = 0: one chunk of 0 rows */
+            const size_t kk = k - p < RNE__Q_CHUNK ? k - p : RNE__Q_CHUNK;
+            if (s8) {
+                rne__avx2_s8_32(part, x + p, kk, w + p * row, ldw, j);
+                for (c = 0; c < 32; c++)
+                    a[c] = (p == 0 ? 0 : a[c]) + part[c];
+            } else {
+                rne__avx2_split_s16((int64_t *)acc, p != 0, x + p, kk, w + p * row, ldw, j);
+            }
+        }
+    }
+    return j;
+}
+
+/* ---- requantization and gate pre-activations ------------------------------------------------- */
+
+#if defined(__AVX512F__)
+/* With AVX-512F, int64 lanes shift arithmetically (vpsraq) and narrow with saturation (vpmovsqd,
+ * sat32), 8 columns at a time.
+ * out[j] = rq32(acc[j], m[j], shift): acc32: vpmuldq of the sign-extended acc and m. acc64: the
+ * product acc m (which fits int64, by the load-time proof) modulo 2^64 from 32-bit halves: with
+ * acc = ah 2^32 + al (al unsigned) and m = mu - 2^32 [m < 0] (mu unsigned),
+ * acc m = ah m 2^32 + al mu - al 2^32 [m < 0], where al 2^32 = acc << 32 (mod 2^64).
+ * Returns the columns done (n - n % 8). */
+static size_t rne__rq_simd(int32_t *out, const void *acc, int acc32, const int32_t *m,
+                           unsigned shift, size_t n)
+{
+    const __m512i half = _mm512_set1_epi64((long long)((int64_t)1 << (shift - 1u)));
+    const __m128i c = _mm_cvtsi32_si128((int)shift);
+    size_t j;
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m512i mm = _mm512_cvtepi32_epi64(
+            _mm256_loadu_si256((const __m256i *)(const void *)(m + j)));
+        __m512i v;
+        if (acc32) {
+            v = _mm512_mul_epi32(_mm512_cvtepi32_epi64(_mm256_loadu_si256(
+                                     (const __m256i *)(const void *)((const int32_t *)acc + j))),
+                                 mm);
+        } else {
+            const __m512i a = _mm512_loadu_si512((const void *)((const int64_t *)acc + j));
+            v = _mm512_add_epi64(_mm512_mul_epu32(a, mm),
+                                 _mm512_slli_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), mm),
+                                                   32));
+            v = _mm512_mask_sub_epi64(v, _mm512_cmplt_epi64_mask(mm, _mm512_setzero_si512()), v,
+                                      _mm512_slli_epi64(a, 32));
+        }
+        v = _mm512_sra_epi64(_mm512_add_epi64(v, half), c);
+        _mm256_storeu_si256((__m256i *)(void *)(out + j), _mm512_cvtsepi64_epi32(v));
+    }
+    return j;
+}
+
+/* rne__q_pre 8 at a time: the sum in int64 lanes, clamped by vpminsq / vpmaxsq */
+static size_t rne__pre_simd(int32_t *z, const int32_t *a, const int32_t *b, const int32_t *c,
+                            int32_t lim, size_t n)
+{
+    const __m512i hi = _mm512_set1_epi64(lim), lo = _mm512_set1_epi64(-(long long)lim);
+    size_t j;
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m512i s = _mm512_add_epi64(
+            _mm512_add_epi64(
+                _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(a + j))),
+                _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(b + j)))),
+            _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(c + j))));
+        _mm256_storeu_si256((__m256i *)(void *)(z + j),
+                            _mm512_cvtepi64_epi32(_mm512_max_epi64(_mm512_min_epi64(s, hi), lo)));
+    }
+    return j;
+}
+#else
+/* v >> c of each int64 lane, arithmetic (AVX2 shifts int64 logically only): floor(v / 2^c) is
+ * ~floor(~v / 2^c) for v < 0, where ~v >= 0 */
+static __m256i rne__avx2_sra64(__m256i v, __m128i c)
+{
+    const __m256i neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+    return _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(v, neg), c), neg);
+}
+
+/* sat32(rshr(v, shift)) of each int64 lane v = a * m, |v| + 2^(shift-1) <= INT64_MAX */
+static __m256i rne__avx2_rq_lanes(__m256i v, __m256i half, __m128i c)
+{
+    const __m256i hi = _mm256_set1_epi64x(INT32_MAX), lo = _mm256_set1_epi64x(INT32_MIN);
+    v = rne__avx2_sra64(_mm256_add_epi64(v, half), c);
+    v = _mm256_blendv_epi8(v, hi, _mm256_cmpgt_epi64(v, hi));
+    return _mm256_blendv_epi8(v, lo, _mm256_cmpgt_epi64(lo, v));
+}
+
+/* out[j] = rq32(acc[j], m[j], shift), acc int32, 8 columns at a time: vpmuldq multiplies the
+ * even int32 lanes into int64 (the odd ones shifted down first); each result is in int32's range,
+ * so its low half is the value. Returns the columns done (n - n % 8; 0 for acc64, left to the
+ * scalar code). */
+static size_t rne__rq_simd(int32_t *out, const void *acc, int acc32, const int32_t *m,
+                           unsigned shift, size_t n)
+{
+    const __m256i half = _mm256_set1_epi64x((long long)((int64_t)1 << (shift - 1u)));
+    const __m128i c = _mm_cvtsi32_si128((int)shift);
+    size_t j;
+    if (!acc32)
+        return 0;
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m256i a =
+            _mm256_loadu_si256((const __m256i *)(const void *)((const int32_t *)acc + j));
+        const __m256i mm = _mm256_loadu_si256((const __m256i *)(const void *)(m + j));
+        const __m256i even = rne__avx2_rq_lanes(_mm256_mul_epi32(a, mm), half, c);
+        const __m256i odd = rne__avx2_rq_lanes(
+            _mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(mm, 32)), half, c);
+        _mm256_storeu_si256((__m256i *)(void *)(out + j),
+                            _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA));
+    }
+    return j;
+}
+
+static size_t rne__pre_simd(int32_t *z, const int32_t *a, const int32_t *b, const int32_t *c,
+                            int32_t lim, size_t n)
+{
+    (void)z, (void)a, (void)b, (void)c, (void)lim, (void)n;
+    return 0;
+}
+#endif /* __AVX512F__ */
+
+/* ---- sigmoid and tanh ------------------------------------------------------------------------ */
+
+/* The sigmoid table interpolated at a (0..RNE__SIG_LIMIT) as rne__sig_interp(a, s), 8 lanes. One
+ * vpgatherdd reads T[i] and T[i + 1] as one little-endian dword at byte 2 i (i <= 255: the last
+ * read ends at byte 513 of the 514-byte table). vpmaddwd forms the interpolation from the int16
+ * pairs (T[i] - 32768, T[i + 1] - 32768) (the xor of bit 15) and (512 - f, f):
+ * T[i] (512 - f) + T[i + 1] f - 32768 * 512, within +-2^24; adding 2^24 back gives the sum. */
+static __m256i rne__avx2_sig_interp(__m256i a, int s)
+{
+    const __m256i i = _mm256_srli_epi32(a, 9), f = _mm256_and_si256(a, _mm256_set1_epi32(511));
+    const __m256i t = _mm256_i32gather_epi32((const int *)(const void *)rne__q_sigmoid, i, 2);
+    const __m256i wf = _mm256_or_si256(_mm256_sub_epi32(_mm256_set1_epi32(512), f),
+                                       _mm256_slli_epi32(f, 16));
+    const __m256i v = _mm256_add_epi32(
+        _mm256_madd_epi16(_mm256_xor_si256(t, _mm256_set1_epi32((int)0x80008000u)), wf),
+        _mm256_set1_epi32((1 << 24) + (1 << (8 + s))));
+    return _mm256_srli_epi32(v, 9 + s);
+}
+
+/* sigmoid (tanh = 0) or tanh (1) of v[j], j < n - n % 8, as rne__sigmoid_q15 / rne__tanh_q15 */
+static size_t rne__act_simd(int32_t *v, size_t n, int tanh)
+{
+    const __m256i lim = _mm256_set1_epi32(RNE__SIG_LIMIT), one = _mm256_set1_epi32(RNE__Q15_ONE);
+    size_t j;
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m256i z = _mm256_loadu_si256((const __m256i *)(const void *)(v + j));
+        const __m256i neg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), z);
+        __m256i mag = _mm256_abs_epi32(z), r;
+        if (!tanh) {
+            const __m256i sg = rne__avx2_sig_interp(_mm256_min_epi32(mag, lim), 1);
+            r = _mm256_blendv_epi8(_mm256_min_epi32(sg, _mm256_set1_epi32(INT16_MAX)),
+                                   _mm256_sub_epi32(one, sg), neg);
+        } else {
+            const __m256i t = _mm256_sub_epi32(
+                rne__avx2_sig_interp(_mm256_min_epi32(_mm256_add_epi32(mag, mag), lim), 0), one);
+            r = _mm256_blendv_epi8(t, _mm256_sub_epi32(_mm256_setzero_si256(), t), neg);
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(v + j), r);
+    }
+    return j;
+}
+
+#endif /* RNE_QVEC_AVX2_H */

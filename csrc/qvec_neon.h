@@ -1,0 +1,287 @@
+/*
+ * qvec_neon.h - the NEON variant of qvec.c's integer product and gate rows (little-endian aarch64,
+ * and ARMv7 with -mfpu=neon*). Included by qvec.c only, which picks it (RNE__Q_NEON) and
+ * defines RNE__Q_INLINE and RNE__Q_NOINLINE first; it defines the static rne__mac_simd,
+ * rne__rq_simd, rne__pre_simd and rne__act_simd that qvec.c's functions call before their
+ * scalar code.
+ *
+ * NEON (little-endian aarch64, and ARMv7 with -mfpu=neon*; unless RNE_NO_SIMD): weights widened
+ * to int16 (sxtl), smlal by one lane of x (int16 x int16 -> int32, 4 columns an instruction).
+ *   acc32: 32 columns in 8 int32 registers over all of k (ARMv7 has 16 registers).
+ *   acc64: 16 columns; rows in pairs, each pair's two products summed in int32 (smull + smlal:
+ *   < 2^31: qvec.c), then widened into int64 (saddw).
+ *   Requantization 4 columns at a time (acc32): smull to int64, srshl (a rounding right shift:
+ *   exactly rshr, whose sum cannot overflow by qvec.h's contract), sqxtn (saturating narrow:
+ *   sat32). Gate pre-activations 4 at a time; sigmoid and tanh with one table read per lane (no
+ *   gather) and the interpolation on 4 lanes.
+ */
+#ifndef RNE_QVEC_NEON_H
+#define RNE_QVEC_NEON_H
+
+#include <arm_neon.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "qvec.h"
+
+/* ---- column sums ----------------------------------------------------------------------------- */
+
+/* 8 weights of a row from byte address `at` on, as int16 */
+static RNE__Q_INLINE int16x8_t rne__nw8(const uint8_t *at, int s8)
+{
+    if (s8)
+        return vmovl_s8(vld1_s8((const int8_t *)(const void *)at));
+    return vld1q_s16((const int16_t *)(const void *)at);
+}
+
+/* a + the high 4 of w8 times lane L of x4 (int32); the same as a plain product; a + the high two
+ * of v (int32 -> int64) */
+#if defined(__aarch64__)
+#define RNE__MLAL_HI(a, w8, x4, L) vmlal_high_lane_s16(a, w8, x4, L)
+#define RNE__MULL_HI(w8, x4, L) vmull_high_lane_s16(w8, x4, L)
+#define RNE__ADDW_HI(a, v) vaddw_high_s32(a, v)
+#else
+#define RNE__MLAL_HI(a, w8, x4, L) vmlal_lane_s16(a, vget_high_s16(w8), x4, L)
+#define RNE__MULL_HI(w8, x4, L) vmull_lane_s16(vget_high_s16(w8), x4, L)
+#define RNE__ADDW_HI(a, v) vaddw_s32(a, vget_high_s32(v))
+#endif
+#define RNE__MLAL_LO(a, w8, x4, L) vmlal_lane_s16(a, vget_low_s16(w8), x4, L)
+#define RNE__MULL_LO(w8, x4, L) vmull_lane_s16(vget_low_s16(w8), x4, L)
+
+/* 16 weights of a row from byte address AT on, as int16: columns 0-7 into A, 8-15 into B (int8:
+ * one 16-byte load, sxtl and sxtl2) */
+#if defined(__aarch64__)
+#define RNE__MOVL_HI(b) vmovl_high_s8(b)
+#else
+#define RNE__MOVL_HI(b) vmovl_s8(vget_high_s8(b))
+#endif
+#define RNE__NEON_W16(AT, A, B)                                                                   \
+    do {                                                                                          \
+        if (s8) {                                                                                 \
+            const int8x16_t b_ = vld1q_s8((const int8_t *)(const void *)(AT));                   \
+            A = vmovl_s8(vget_low_s8(b_));                                                        \
+            B = RNE__MOVL_HI(b_);                                                                 \
+        } else {                                                                                  \
+            A = vld1q_s16((const int16_t *)(const void *)(AT));                                   \
+            B = vld1q_s16((const int16_t *)(const void *)(AT) + 8);                               \
+        }                                                                                         \
+    } while (0)
+
+/* acc32: acc[j .. j + 16 g) = the column sums, g <= 2 groups of 16 columns (8 accumulators,
+ * which ARMv7's 16 registers also hold with x and the weights). Four rows a pass, each
+ * multiplied by its lane of x; the last k % 4 rows by a broadcast x[p]. */
+static RNE__Q_INLINE void rne__neon_cols32(int32_t *acc, const int16_t *x, size_t k,
+                                           const uint8_t *w, size_t ldw, size_t j, int s8,
+                                           size_t g)
+{
+    const size_t es = s8 ? 1u : 2u, row = ldw * es;
+    const uint8_t *wp = w + j * es;
+    int32x4_t s[8];
+    int16x8_t a, b;
+    size_t p, h;
+    for (h = 0; h < 8; h++)
+        s[h] = vdupq_n_s32(0);
+#define RNE__NEON_ROW32(L)                                                                        \
+    for (h = 0; h < g; h++) {                                                                     \
+        RNE__NEON_W16(wp + (L) * row + 16 * h * es, a, b);                                        \
+        s[4 * h] = RNE__MLAL_LO(s[4 * h], a, x4, L);                                              \
+        s[4 * h + 1] = RNE__MLAL_HI(s[4 * h + 1], a, x4, L);                                      \
+        s[4 * h + 2] = RNE__MLAL_LO(s[4 * h + 2], b, x4, L);                                      \
+        s[4 * h + 3] = RNE__MLAL_HI(s[4 * h + 3], b, x4, L);                                      \
+    }
+    for (p = 0; p + 4 <= k; p += 4, wp += 4 * row) {
+        const int16x4_t x4 = vld1_s16(x + p);
+        RNE__NEON_ROW32(0)
+        RNE__NEON_ROW32(1)
+        RNE__NEON_ROW32(2)
+        RNE__NEON_ROW32(3)
+    }
+    for (; p < k; p++, wp += row) {
+        const int16x4_t x4 = vdup_n_s16(x[p]);
+        RNE__NEON_ROW32(0)
+    }
+#undef RNE__NEON_ROW32
+    for (h = 0; h < 4 * g; h++)
+        vst1q_s32(acc + j + 4 * h, s[h]);
+}
+
+/* acc64: acc[j .. j + 8 g) = the column sums, g <= 2 groups of 8 columns (8 accumulators of two
+ * int64). Rows in pairs: x[p] w[p][j] + x[p+1] w[p+1][j] in int32 (< 2^31), then widened and
+ * added; an odd last row alone. */
+static RNE__Q_INLINE void rne__neon_cols64(int64_t *acc, const int16_t *x, size_t k,
+                                           const uint8_t *w, size_t ldw, size_t j, int s8,
+                                           size_t g)
+{
+    const size_t es = s8 ? 1u : 2u, row = ldw * es;
+    const uint8_t *wp = w + j * es;
+    int64x2_t s[8];
+    size_t p, h;
+    for (h = 0; h < 8; h++)
+        s[h] = vdupq_n_s64(0);
+#define RNE__NEON_PAIR64(L0, L1)                                                                  \
+    for (h = 0; h < g; h++) {                                                                     \
+        const int16x8_t w0 = rne__nw8(wp + (L0) * row + 8 * h * es, s8);                          \
+        const int16x8_t w1 = rne__nw8(wp + (L1) * row + 8 * h * es, s8);                          \
+        const int32x4_t lo = RNE__MLAL_LO(RNE__MULL_LO(w0, x4, L0), w1, x4, L1);                  \
+        const int32x4_t hi = RNE__MLAL_HI(RNE__MULL_HI(w0, x4, L0), w1, x4, L1);                  \
+        s[4 * h] = vaddw_s32(s[4 * h], vget_low_s32(lo));                                         \
+        s[4 * h + 1] = RNE__ADDW_HI(s[4 * h + 1], lo);                                            \
+        s[4 * h + 2] = vaddw_s32(s[4 * h + 2], vget_low_s32(hi));                                 \
+        s[4 * h + 3] = RNE__ADDW_HI(s[4 * h + 3], hi);                                            \
+    }
+    for (p = 0; p + 4 <= k; p += 4, wp += 4 * row) {
+        const int16x4_t x4 = vld1_s16(x + p);
+        RNE__NEON_PAIR64(0, 1)
+        RNE__NEON_PAIR64(2, 3)
+    }
+    if (p + 2 <= k) {
+        const int16x4_t x4 = vset_lane_s16(x[p + 1], vdup_n_s16(x[p]), 1);
+        RNE__NEON_PAIR64(0, 1)
+        p += 2;
+        wp += 2 * row;
+    }
+#undef RNE__NEON_PAIR64
+    if (p < k) {
+        const int16x4_t x4 = vdup_n_s16(x[p]);
+        for (h = 0; h < g; h++) {
+            const int16x8_t w0 = rne__nw8(wp + 8 * h * es, s8);
+            const int32x4_t lo = RNE__MULL_LO(w0, x4, 0), hi = RNE__MULL_HI(w0, x4, 0);
+            s[4 * h] = vaddw_s32(s[4 * h], vget_low_s32(lo));
+            s[4 * h + 1] = RNE__ADDW_HI(s[4 * h + 1], lo);
+            s[4 * h + 2] = vaddw_s32(s[4 * h + 2], vget_low_s32(hi));
+            s[4 * h + 3] = RNE__ADDW_HI(s[4 * h + 3], hi);
+        }
+    }
+    for (h = 0; h < 4 * g; h++)
+        vst1q_s64(acc + j + 2 * h, s[h]);
+}
+
+#define RNE__NEON_COLS(NAME, KERNEL, ACC, S8, G)                                                  \
+    static void NAME(void *acc, const int16_t *x, size_t k, const uint8_t *w, size_t ldw,         \
+                     size_t j)                                                                    \
+    {                                                                                             \
+        KERNEL((ACC *)acc, x, k, w, ldw, j, S8, G);                                               \
+    }
+RNE__NEON_COLS(rne__neon_s8_i32_32, rne__neon_cols32, int32_t, 1, 2)
+RNE__NEON_COLS(rne__neon_s8_i32_16, rne__neon_cols32, int32_t, 1, 1)
+RNE__NEON_COLS(rne__neon_s16_i32_32, rne__neon_cols32, int32_t, 0, 2)
+RNE__NEON_COLS(rne__neon_s16_i32_16, rne__neon_cols32, int32_t, 0, 1)
+RNE__NEON_COLS(rne__neon_s8_i64_16, rne__neon_cols64, int64_t, 1, 2)
+RNE__NEON_COLS(rne__neon_s8_i64_8, rne__neon_cols64, int64_t, 1, 1)
+RNE__NEON_COLS(rne__neon_s16_i64_16, rne__neon_cols64, int64_t, 0, 2)
+RNE__NEON_COLS(rne__neon_s16_i64_8, rne__neon_cols64, int64_t, 0, 1)
+#undef RNE__NEON_COLS
+
+typedef void (*rne__q_cols_fn)(void *, const int16_t *, size_t, const uint8_t *, size_t, size_t);
+
+/* The column sums of the columns j < n - n % 16 (acc32) or n - n % 8 (acc64); returns how many
+ * were done. */
+static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t *w, int s8,
+                            int acc32, size_t ldw, size_t n)
+{
+    static const rne__q_cols_fn wide[4] = { rne__neon_s16_i64_16, rne__neon_s8_i64_16,
+                                            rne__neon_s16_i32_32, rne__neon_s8_i32_32 };
+    static const rne__q_cols_fn narrow[4] = { rne__neon_s16_i64_8, rne__neon_s8_i64_8,
+                                              rne__neon_s16_i32_16, rne__neon_s8_i32_16 };
+    const unsigned v = 2u * (acc32 != 0) + (s8 != 0);
+    const size_t width = acc32 ? 32u : 16u, step = acc32 ? 16u : 8u;
+    size_t j = 0;
+    for (; j + width <= n; j += width)
+        wide[v](acc, x, k, w, ldw, j);
+    for (; j + step <= n; j += step)
+        narrow[v](acc, x, k, w, ldw, j);
+    return j;
+}
+
+/* ---- requantization and gate pre-activations ------------------------------------------------- */
+
+/* out[j] = rq32(acc[j], m[j], shift), acc int32, 4 columns at a time; returns n - n % 4 (0 for
+ * acc64, left to the scalar code). */
+static size_t rne__rq_simd(int32_t *out, const void *acc, int acc32, const int32_t *m,
+                           unsigned shift, size_t n)
+{
+    const int64x2_t right = vdupq_n_s64(-(int64_t)shift);     /* srshl by -shift: rshr */
+    size_t j;
+    if (!acc32)
+        return 0;
+    for (j = 0; j + 4 <= n; j += 4) {
+        const int32x4_t a = vld1q_s32((const int32_t *)acc + j), mm = vld1q_s32(m + j);
+        const int64x2_t lo = vrshlq_s64(vmull_s32(vget_low_s32(a), vget_low_s32(mm)), right);
+        const int64x2_t hi = vrshlq_s64(vmull_s32(vget_high_s32(a), vget_high_s32(mm)), right);
+        vst1q_s32(out + j, vcombine_s32(vqmovn_s64(lo), vqmovn_s64(hi)));
+    }
+    return j;
+}
+
+/* rne__q_pre 4 at a time: the sum widened to int64 (saddl, saddw), narrowed with saturation to
+ * int32 (sqxtn), then clamped: lim < 2^31, so clamping sat32(s) is clamping s. */
+static size_t rne__pre_simd(int32_t *z, const int32_t *a, const int32_t *b, const int32_t *c,
+                            int32_t lim, size_t n)
+{
+    const int32x4_t hi = vdupq_n_s32(lim), lo = vdupq_n_s32(-lim);
+    size_t j;
+    for (j = 0; j + 4 <= n; j += 4) {
+        const int32x4_t va = vld1q_s32(a + j), vb = vld1q_s32(b + j), vc = vld1q_s32(c + j);
+        const int64x2_t s0 = vaddw_s32(vaddl_s32(vget_low_s32(va), vget_low_s32(vb)),
+                                       vget_low_s32(vc));
+        const int64x2_t s1 = vaddw_s32(vaddl_s32(vget_high_s32(va), vget_high_s32(vb)),
+                                       vget_high_s32(vc));
+        const int32x4_t s = vcombine_s32(vqmovn_s64(s0), vqmovn_s64(s1));
+        vst1q_s32(z + j, vmaxq_s32(vminq_s32(s, hi), lo));
+    }
+    return j;
+}
+
+/* ---- sigmoid and tanh ------------------------------------------------------------------------ */
+
+/* The sigmoid table interpolated at a (0..RNE__SIG_LIMIT) as rne__sig_interp(a, s), 4 lanes:
+ * NEON has no gather, so each lane reads T[i] and T[i + 1] as one little-endian uint32 at byte
+ * 2 i (i <= 255: the last read ends at byte 513 of the 514-byte table), and the interpolation
+ * T[i] (512 - f) + T[i + 1] f (< 2^25) is done on the 4 lanes at once. */
+static int32x4_t rne__neon_sig_interp(int32x4_t a, int s)
+{
+    const int32x4_t i = vshrq_n_s32(a, 9), f = vandq_s32(a, vdupq_n_s32(511));
+    uint32x4_t tu = vdupq_n_u32(0);
+    uint32_t t;
+    int32x4_t tv, v;
+    memcpy(&t, rne__q_sigmoid + vgetq_lane_s32(i, 0), sizeof t);
+    tu = vsetq_lane_u32(t, tu, 0);
+    memcpy(&t, rne__q_sigmoid + vgetq_lane_s32(i, 1), sizeof t);
+    tu = vsetq_lane_u32(t, tu, 1);
+    memcpy(&t, rne__q_sigmoid + vgetq_lane_s32(i, 2), sizeof t);
+    tu = vsetq_lane_u32(t, tu, 2);
+    memcpy(&t, rne__q_sigmoid + vgetq_lane_s32(i, 3), sizeof t);
+    tu = vsetq_lane_u32(t, tu, 3);
+    tv = vreinterpretq_s32_u32(tu);
+    v = vmulq_s32(vandq_s32(tv, vdupq_n_s32(0xFFFF)), vsubq_s32(vdupq_n_s32(512), f));
+    v = vmlaq_s32(v, vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(tv), 16)), f);
+    if (s)
+        return vshrq_n_s32(vaddq_s32(v, vdupq_n_s32(1 << 9)), 10);
+    return vshrq_n_s32(vaddq_s32(v, vdupq_n_s32(1 << 8)), 9);
+}
+
+/* sigmoid (tanh = 0) or tanh (1) of v[j], j < n - n % 4, as rne__sigmoid_q15 / rne__tanh_q15 */
+static size_t rne__act_simd(int32_t *v, size_t n, int tanh)
+{
+    const int32x4_t lim = vdupq_n_s32(RNE__SIG_LIMIT), one = vdupq_n_s32(RNE__Q15_ONE);
+    size_t j;
+    for (j = 0; j + 4 <= n; j += 4) {
+        const int32x4_t z = vld1q_s32(v + j);
+        const uint32x4_t neg = vcltq_s32(z, vdupq_n_s32(0));
+        const int32x4_t mag = vabsq_s32(z);
+        int32x4_t r;
+        if (!tanh) {
+            const int32x4_t sg = rne__neon_sig_interp(vminq_s32(mag, lim), 1);
+            r = vbslq_s32(neg, vsubq_s32(one, sg), vminq_s32(sg, vdupq_n_s32(INT16_MAX)));
+        } else {
+            const int32x4_t t =
+                vsubq_s32(rne__neon_sig_interp(vminq_s32(vaddq_s32(mag, mag), lim), 0), one);
+            r = vbslq_s32(neg, vnegq_s32(t), t);
+        }
+        vst1q_s32(v + j, r);
+    }
+    return j;
+}
+
+#endif /* RNE_QVEC_NEON_H */
