@@ -690,9 +690,13 @@ def _choose_precision(layer: Dense | Recurrent, i: int, net: Network, quant: str
         )
     quiet = _Ranges(ranges.calibrated, ranges.percentile, ranges.headroom)  # defaults said once
     m16 = _measure(_weighted(layer, "s16", s_in, tr, quiet, where), i, net, tr, s_in, y_out)
+    judged = "" if ranges.calibrated else (
+        "; judged on synthetic N(0, 2^2) inputs for want of calibration data: pass the model's own "
+        "(calibration=, --calib) to judge it on those"
+    )
     return m16, (
         f"kept at int16 weights: int8 weights gave {m.effect()} (bar: {bar}); int16 weights give "
-        f"{m16.effect()}"
+        f"{m16.effect()}{judged}"
     )
 
 
