@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,24 +185,6 @@ def header_text(data: bytes, info: Exported, source: str, description: str, sect
     return "\n".join(lines)
 
 
-def _write_atomic(path: str, text: str) -> None:
-    """A new temporary file in the same directory renamed over `path`: never a half header."""
-    directory, base = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "x", encoding="ascii") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def export_c(
     blob_path: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -246,10 +227,10 @@ def export_c(
         raise RnnedgeError(
             f"{blob_path}: the C library reports no state or scratch size for batch 1"
         )
-    from .format import describe
+    from .format import describe, write_atomic
 
     text = header_text(data, info, os.fspath(blob_path), describe(model.blob), section, qio)
-    _write_atomic(os.fspath(out_path), text)
+    write_atomic(out_path, text.encode("ascii"))
     return info
 
 

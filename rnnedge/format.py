@@ -319,9 +319,10 @@ class _Builder:
             self.add_recurrent(rec, layer)
         self.layers.append(rec)
 
-    def add_recurrent(self, rec: _LayerOut, l: Recurrent) -> None:
-        D, H = l.num_directions, l.hidden_size
-        rec.op, rec.hidden = CELL_OPS[l.cell], H
+    def cell_record(self, rec: _LayerOut, l: Recurrent) -> None:
+        """A recurrent layer's record fields: op, hidden, flags, clip, activations (the same in
+        every number format; format_int writes an integer cell's from its float layer)."""
+        rec.op, rec.hidden = CELL_OPS[l.cell], l.hidden_size
         rec.flags = (
             (LF_REVERSE if l.direction == "reverse" else 0)
             | (LF_BIDIR if l.direction == "bidirectional" else 0)
@@ -333,6 +334,10 @@ class _Builder:
         for d, acts in enumerate(l.activations):
             for k, act in enumerate(acts):
                 self.set_act(rec, d, k, act)
+
+    def add_recurrent(self, rec: _LayerOut, l: Recurrent) -> None:
+        D, H = l.num_directions, l.hidden_size
+        self.cell_record(rec, l)
         # ONNX W [D, G*H, I] -> W_t [D, I, G*H]; R likewise; B [D, 2*G*H] -> [D, 2, G*H]
         self.tensor(rec, T_W, np.asarray(l.W).transpose(0, 2, 1))
         self.tensor(rec, T_R, np.asarray(l.R).transpose(0, 2, 1))
@@ -452,12 +457,15 @@ def write_blob(net: Network | QNetwork, alignment: int | None = None) -> bytes:
 
 
 def save_blob(net: Network | QNetwork, path: str | os.PathLike, alignment: int | None = None) -> None:
-    """Write `net` to `path` atomically: the blob goes to a new temporary file in the same
-    directory, is flushed to disk, then renamed over `path`. On any failure the temporary file
-    is removed and an existing `path` is left as it was."""
-    data = write_blob(net, alignment)
-    path = os.fspath(path)
-    directory, base = os.path.split(os.path.abspath(path))
+    """Write `net` to `path` atomically (`write_atomic`)."""
+    write_atomic(path, write_blob(net, alignment))
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to a new temporary file in the same directory, flush it to disk, then rename
+    it over `path`. On any failure the temporary file is removed and an existing `path` is left as
+    it was: never a half-written file. (Blobs here, C headers in export_c.)"""
+    directory, base = os.path.split(os.path.abspath(os.fspath(path)))
     tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:

@@ -21,7 +21,6 @@ from . import fixedpoint as fx
 from .errors import BlobError, ConvertError
 from .format import (
     ACT_NAMES,
-    CELL_OPS,
     DTYPES,
     E_HEADER,
     E_LAYER,
@@ -132,18 +131,12 @@ def _record(i: int, q: QLayer, src: Layer, b: _Builder) -> _LayerOut:
         kinds = [tuple(a.kind for a in acts) for acts in src.activations]
         if kinds != [tuple(a) for a in q.acts]:
             raise _fail(i, q, f"activations {q.acts} differ from the float layer's {kinds}")
-        rec.op, rec.hidden = CELL_OPS[q.cell], q.hidden
-        rec.flags = (
-            (LF_REVERSE if q.direction == "reverse" else 0)
-            | (LF_BIDIR if q.direction == "bidirectional" else 0)
-            | (LF_INPUT_FORGET if q.input_forget else 0)
-            | (LF_LINEAR_BEFORE_RESET if q.linear_before_reset else 0)
-            | (LF_CLIP if q.clip is not None else 0)
-        )
-        rec.clip = 0.0 if q.clip is None else q.clip
-        for d, acts in enumerate(src.activations):
-            for k, act in enumerate(acts):
-                b.set_act(rec, d, k, act)
+        mine = (q.cell, q.direction, q.hidden, q.input_forget, q.linear_before_reset, q.clip)
+        theirs = (src.cell, src.direction, src.hidden_size, src.input_forget,
+                  src.linear_before_reset, src.clip)  # fmt: skip
+        if mine != theirs:
+            raise _fail(i, q, f"cell attributes {mine} differ from the float layer's {theirs}")
+        b.cell_record(rec, src)
     return rec
 
 

@@ -715,17 +715,23 @@ def per_step(layers: list) -> list:
     return out
 
 
+def _per_step_measured(net: Network) -> bool:
+    """Whether the measurement takes every step's output: a streamable many-to-one model."""
+    return net.streamable and net.many_to_one
+
+
 def _measuring_network(net: Network) -> Network:
-    if not (net.streamable and net.many_to_one):
+    if not _per_step_measured(net):
         return net
     return Network(per_step(net.layers), net.input, net.output, net.name)
 
 
 def _run_measured(qnet: QNetwork, x: np.ndarray) -> np.ndarray:
     """The integer model's output on x as the measurement sees it (every step, see per_step)."""
-    if not (qnet.source.streamable and qnet.source.many_to_one):
+    if not _per_step_measured(qnet.source):
         return fx.run_quantized(qnet, x)
-    return fx.run_quantized(QNetwork(per_step(qnet.layers), qnet.in_scale, qnet.out_scale, qnet.quant, qnet.source), x)
+    stepwise = QNetwork(per_step(qnet.layers), qnet.in_scale, qnet.out_scale, qnet.quant, qnet.source)
+    return fx.run_quantized(stepwise, x)
 
 
 def _measurement_input(net: Network, calibration: np.ndarray | None) -> np.ndarray:

@@ -44,15 +44,10 @@ from rnnedge.layers import (
     TensorSpec,
     to_tbf,
 )
+from rnnedge.model import _aligned_bytes as _aligned
 from rnnedge.quantize import QNetwork, QRecurrent, quantize_network
 
 QUANTS = ("int16", "int8")
-
-
-def _aligned(nbytes: int, align: int = 64) -> np.ndarray:
-    raw = np.zeros(nbytes + align, np.uint8)
-    start = (-raw.ctypes.data) % align
-    return raw[start : start + nbytes]
 
 
 class CModel:
