@@ -107,7 +107,7 @@ def test_mixed_precision_int8_model_with_int16_layers():
 
 
 # -- faults: the Python reader and the C loader agree --------------------------------------------------
-_LAYER_FIELDS = {"fmt": (2, "<H"), "act01": (33, "<B"), "tensor": (88, "<i")}
+_LAYER_FIELDS = {"fmt": (2, "<H"), "act01": (33, "<B"), "act10": (35, "<B"), "tensor": (88, "<i")}
 _TENSOR_FIELDS = {"dtype": (24, "<B"), "shape1": (32, "<I"), "shape0": (28, "<I"),
                   "nbytes": (48, "<I"), "scale": (52, "<f"), "zero_point": (56, "<i")}  # fmt: skip
 
@@ -148,6 +148,7 @@ def c_load(data: bytes) -> int:
 PEEP, BIGRU, STACK, ELU = ("lstm_peepholes", "int16"), ("gru_bidirectional", "int16"), \
     ("stack_bilstm_lstm_last_dense_softmax", "int8"), ("act_elu_0p8", "int16")  # fmt: skip
 LN = ("layernorm", "int16")
+RELU, BIRNN = ("rnn_relu", "int8"), ("rnn_bidirectional", "int16")
 E_L, E_S = fmt.E_LAYER, fmt.E_SHAPE
 FAULTS = [
     (PEEP, "w shift 0", [("q", 0, 0, 0)], E_L, r"q slot 0 \(direction 0\) is 0, expected a shift"),
@@ -171,6 +172,8 @@ FAULTS = [
     (PEEP, "table on an lstm", [("role", 0, fmt.T_LUT, 0)], E_L, r"role 7 \(lut\) is not used"),
     (PEEP, "format 3", [("l", 0, "fmt", 3)], E_L, "unknown number format 3"),
     (PEEP, "relu in an lstm", [("l", 0, "act01", 3)], E_L, "activation Relu .* no integer form"),
+    (RELU, "relu zlim past 2^23", [("q", 0, 2, (1 << 23) + 1)], E_L, r"expected zlim in 0\.\.8388608"),
+    (BIRNN, "relu in one direction only", [("l", 0, "act10", 3)], E_L, "Relu in one direction only"),
     (BIGRU, "directions disagree", [("q", 0, 54, 7)], E_L, "q slots 0..4 differ"),
     (BIGRU, "second direction reserved", [("q", 0, 54 + 20, 1)], E_L, r"q slot 20 \(direction 1\)"),
     (STACK, "dense shift 0", [("q", 3, 0, 0)], E_L, r"layer 3 \(DENSE\): q slot 0 is 0"),
