@@ -77,14 +77,13 @@ class Float:
         return np.concatenate([self._run(p) for p in parts], axis=self.b_out)
 
 
-def task_inputs(onnx: Path, seed: int, tmp: str) -> tuple[np.ndarray, np.ndarray]:
+def task_inputs(onnx: Path, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(calibration, measurement) sequences of the fixture's task, in the graph's input layout
-    (which the f32 conversion reads off the graph)."""
+    (which the converter reads off the graph)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rnnedge.convert(onnx, os.path.join(tmp, "layout.rne"))
-    spec = rnnedge.load(os.path.join(tmp, "layout.rne")).input_spec
-    axes, shape = spec["axes"], spec["shape"]
+        spec = rnnedge.convert(onnx, None).input
+    axes, shape = spec.axes, list(spec.shape)
     steps = shape[axes.index("T")] or STEPS
     rng = np.random.default_rng(seed)
     out = []
@@ -94,14 +93,14 @@ def task_inputs(onnx: Path, seed: int, tmp: str) -> tuple[np.ndarray, np.ndarray
     return out[0], out[1]
 
 
-def cases(tmp: str) -> list[Case]:
+def cases() -> list[Case]:
     x, _, _ = load_test_set()
     out = [Case("har_lstm (bundled example)", EXAMPLE_ONNX, x[:20], x[20:])]
     for i, e in enumerate(json.loads((FIXTURES / "index.json").read_text())):
         if e["error"]:
             continue
         onnx = FIXTURES / f"{e['name']}.onnx"
-        calib, xm = task_inputs(onnx, 1000 + i, tmp)
+        calib, xm = task_inputs(onnx, 1000 + i)
         out.append(Case(e["name"] + (" (state inputs: zeros)" if e["state"] else ""), onnx, calib, xm))
     return out
 
@@ -191,7 +190,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write every figure here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(c, tmp) for c in cases(tmp)]
+        rows = [measure(c, tmp) for c in cases()]
     print(accuracy_table(rows))
     print()
     print(size_table(rows))
