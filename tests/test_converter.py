@@ -322,3 +322,50 @@ def test_bidirectional_hidden_1_reshape_keeps_both_directions():
     net = to_network(_model(nodes, [_vi("x", ["T", "B", F])], [_vi("o", None)], inits))
     assert net.output.axes == "TBF" and net.output.shape == [None, None, 2]
     assert [type(l) for l in net.layers] == [Recurrent]
+
+
+# -- external data: only from the model's own directory (issue #11 item 3) ---------------------
+def _constant_w_model(location: str) -> onnx.ModelProto:
+    """x [5, 2, F] -> LSTM whose W comes from a Constant node keeping its data in `location`."""
+    w = numpy_helper.from_array(np.zeros((1, 4 * H, F), np.float32), "Wc")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    w.external_data.add(key="location", value=location)
+    const = helper.make_node("Constant", [], ["W"], name="w_const", value=w)
+    r = _init("R", np.zeros((1, 4 * H, H), np.float32))
+    return _model([const, _lstm()], [_vi("x", [5, 2, F])], [_vi("y", None)], [r])
+
+
+def test_constant_external_data_is_not_read_from_the_current_directory(tmp_path, monkeypatch):
+    model_dir, cwd = tmp_path / "model", tmp_path / "cwd"
+    model_dir.mkdir(), cwd.mkdir()
+    path = model_dir / "m.onnx"
+    path.write_bytes(_constant_w_model("w.bin").SerializeToString())
+    (cwd / "w.bin").write_bytes(np.full(4 * H * F, 7.0, np.float32).tobytes())  # not the model's
+    monkeypatch.chdir(cwd)
+    with pytest.raises(ConvertError, match=r"m.onnx': cannot load its external weight data: attribute "
+                       r"'value' of node 'w_const' \(op Constant\), file 'w.bin'"):
+        to_network(path)
+    # beside the model it is the model's own data, read whatever the current directory
+    (model_dir / "w.bin").write_bytes(np.full(4 * H * F, 0.5, np.float32).tobytes())
+    rec = to_network(path).layers[0]
+    assert isinstance(rec, Recurrent) and np.all(rec.W == 0.5)
+
+
+@pytest.mark.parametrize("location", ["../w.bin", "/etc/hostname", "link.bin"])
+def test_constant_external_data_outside_the_model_directory_is_refused(tmp_path, location):
+    (tmp_path / "w.bin").write_bytes(np.ones(4 * H * F, np.float32).tobytes())
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "link.bin").symlink_to(tmp_path / "w.bin")
+    path = model_dir / "m.onnx"
+    path.write_bytes(_constant_w_model(location).SerializeToString())
+    with pytest.raises(ConvertError, match=r"cannot load its external weight data: attribute 'value' of "
+                       r"node 'w_const' \(op Constant\), file " + repr(location)):
+        to_network(path)
+
+
+def test_external_data_of_a_model_given_in_memory_is_refused_by_name():
+    with pytest.raises(ConvertError, match=r"the ONNX model: attribute 'value' of node 'w_const' \(op "
+                       r"Constant\) keeps its data in the external file 'w.bin'"):
+        to_network(_constant_w_model("w.bin"))
