@@ -10,6 +10,7 @@ import onnx
 from onnx import external_data_helper
 from google.protobuf.message import DecodeError
 
+from ..conversion import read_regular_file
 from ..errors import ConvertError
 
 
@@ -47,8 +48,7 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> Loaded:
 
 def _read(path: str, label: str) -> onnx.ModelProto:
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_regular_file(path, label, ConvertError)
     except OSError as e:
         raise ConvertError(f"cannot read {label}: {e.strerror}") from None
     if not data:
