@@ -497,3 +497,27 @@ def test_a_static_declared_size_over_a_run_time_one_warns_once():
                       r"\(batch or time\) for 1 tensor\(s\), e.g. node 'lstm' .*output 'Y' \[T, 1, B, 4\] "
                       r"against \[9, 1, B, 4\]"):
         to_network(m)
+
+
+def test_external_data_in_a_subgraph_is_read_from_the_model_directory_only(tmp_path, monkeypatch):
+    """A tensor of an If branch (a subgraph initializer) is resolved like the main graph's."""
+    model = _constant_w_model("w.bin")
+    branch_t = numpy_helper.from_array(np.zeros(2, np.float32), "bt")
+    branch_t.ClearField("raw_data")
+    branch_t.data_location = TensorProto.EXTERNAL
+    branch_t.external_data.add(key="location", value="sub.bin")
+    branch = helper.make_graph([helper.make_node("Identity", ["bt"], ["o"])], "then", [], [_vi("o", [2])], [branch_t])
+    cond = _init("cond", np.array(True))
+    model.graph.initializer.append(cond)
+    model.graph.node.append(helper.make_node("If", ["cond"], ["unused"], name="if", then_branch=branch,
+                                             else_branch=branch))  # fmt: skip
+    model_dir, cwd = tmp_path / "model", tmp_path / "cwd"
+    model_dir.mkdir(), cwd.mkdir()
+    (model_dir / "w.bin").write_bytes(np.zeros(4 * H * F, np.float32).tobytes())
+    (cwd / "sub.bin").write_bytes(np.zeros(2, np.float32).tobytes())
+    path = model_dir / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    monkeypatch.chdir(cwd)
+    with pytest.raises(ConvertError, match=r"attribute '(then|else)_branch' of node 'if' \(op If\), subgraph: "
+                       r"initializer 'bt', file 'sub.bin'"):
+        to_network(path)
