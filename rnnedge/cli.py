@@ -240,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _on_termination() -> Callable[[], None]:
-    """While a command runs, SIGTERM and SIGHUP raise SystemExit(128 + signal) as SIGINT raises
+    """While a command runs, SIGTERM and SIGHUP (where they have their default action: an ignored
+    SIGHUP under nohup stays ignored) raise SystemExit(128 + signal) as SIGINT raises
     KeyboardInterrupt, so that a file being written is removed (format.write_atomic) rather than
     left behind. Returns the function that restores the previous handlers."""
     import signal
@@ -255,7 +256,7 @@ def _on_termination() -> Callable[[], None]:
     previous = {}
     for name in ("SIGTERM", "SIGHUP"):
         sig = getattr(signal, name, None)
-        if sig is not None:
+        if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:  # not under nohup, not handled
             previous[sig] = signal.signal(sig, stop)
 
     def restore() -> None:

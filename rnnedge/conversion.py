@@ -50,9 +50,9 @@ def check_not_same_file(source: str | os.PathLike, output: str | os.PathLike) ->
         return
     if same:
         raise InputError(
-            f"the output {os.fspath(output)} is the model {os.fspath(source)} itself (the same file"
-            f"{'' if os.fspath(output) == os.fspath(source) else ', through a link'}): writing it "
-            "would replace the model; give another output path"
+            f"the output {os.fspath(output)} is the model {os.fspath(source)} itself (the same file, "
+            "by its path or through a link): writing it would replace the model; give another "
+            "output path"
         )
 
 
