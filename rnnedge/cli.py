@@ -16,6 +16,25 @@ from .errors import RnnedgeError
 from .export_c import add_arguments as export_c_arguments
 
 
+def printable(text: str, newlines: bool = True) -> str:
+    """`text` safe to print on a terminal: every character that is not printable (escape
+    sequences, carriage returns, bidirectional overrides, other control and format characters)
+    as a Python-style escape (\\x1b, \\u202e). ONNX names, doc strings and
+    file names reach the terminal only through this (every printer of the CLI, and export-c's
+    C comment, which escapes more on top). newlines=False escapes them too (one-line messages)."""
+    return "".join(c if (c == "\n" and newlines) or c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def say(*parts: object) -> None:
+    """print() for the CLI: the text through printable()."""
+    print(printable(" ".join(str(p) for p in parts)))
+
+
 def _fmt_bytes(n: int) -> str:
     return f"{n} B" if n < 10 * 1024 else f"{n / 1024:.1f} KiB"
 
@@ -36,15 +55,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
     )
     with open(out, "rb") as f:
         data = f.read()
-    print(f"wrote {out} ({_fmt_bytes(len(data))}, {args.quant}) from {args.model}")
-    print(describe(read_blob(data)))
+    say(f"wrote {out} ({_fmt_bytes(len(data))}, {args.quant}) from {args.model}")
+    say(describe(read_blob(data)))
     folded = result.folded if args.quant == "f32" else result.source.folded
     if folded:
-        print(f"folded away ({len(folded)}): " + ", ".join(folded))
+        say(f"folded away ({len(folded)}): " + ", ".join(folded))
     if args.quant != "f32":
         from .quantize import describe as describe_quantized
 
-        print(describe_quantized(result))
+        say(describe_quantized(result))
     return 0
 
 
@@ -105,18 +124,18 @@ def _stream_batch(model, x) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from .conversion import read_regular_file
     from .format import describe, read_blob
 
     try:
-        with open(args.model, "rb") as f:
-            data = f.read()
+        data = read_regular_file(args.model, args.model, RnnedgeError)
     except IsADirectoryError:
         raise RnnedgeError(f"{args.model}: is a directory, not an rnnedge blob") from None
     except OSError as e:
         raise RnnedgeError(f"{args.model}: cannot read: {e.strerror or e}") from None
     blob = read_blob(data, verify_crc=False, source=args.model)
-    print(f"{args.model}: {_fmt_bytes(len(data))}")
-    print(describe(blob))
+    say(f"{args.model}: {_fmt_bytes(len(data))}")
+    say(describe(blob))
     if not blob.crc_ok:
         raise RnnedgeError(f"{args.model}: checksum mismatch: the blob is corrupt")
     return 0
@@ -202,19 +221,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"rnnedge {args.command}: warning: {message}", file=sys.stderr)
+        print(printable(f"rnnedge {args.command}: warning: {message}", newlines=False), file=sys.stderr)
 
     warnings.showwarning = show
+    terminate = _on_termination()
     try:
         return func(args)
     except (RnnedgeError, OSError) as e:
         if args.debug:
             raise
         message = str(e) if isinstance(e, RnnedgeError) else f"{e.filename or ''}: {e.strerror or e}"
-        print(f"rnnedge {args.command}: error: {message}", file=sys.stderr)
+        print(printable(f"rnnedge {args.command}: error: {message}", newlines=False), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        terminate()
+
+
+def _on_termination() -> Callable[[], None]:
+    """While a command runs, SIGTERM and SIGHUP (where they have their default action: an ignored
+    SIGHUP under nohup stays ignored) raise SystemExit(128 + signal) as SIGINT raises
+    KeyboardInterrupt, so that a file being written is removed (format.write_atomic) rather than
+    left behind. Returns the function that restores the previous handlers."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:  # not under nohup, not handled
+            previous[sig] = signal.signal(sig, stop)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, RnnedgeError
 from .format import save_blob
 from .layers import Network
 
@@ -20,11 +22,45 @@ if TYPE_CHECKING:  # quantize.py is imported only when an integer format is aske
 Converted = Union[Network, "QNetwork"]
 
 
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+
+
+def read_regular_file(path: str | os.PathLike, label: str, error: type[RnnedgeError]) -> bytes:
+    """The bytes of a regular file. A FIFO, device or socket is refused with `error` naming it,
+    without blocking on it: the file is opened non-blocking and checked with fstat before any
+    read. OSError (missing, permission, IsADirectoryError for a directory) is the caller's to
+    word."""
+    def nonblocking(name: str, flags: int) -> int:
+        return os.open(name, flags | getattr(os, "O_NONBLOCK", 0))
+
+    with open(os.fspath(path), "rb", opener=nonblocking) as f:  # a directory: IsADirectoryError
+        mode = os.fstat(f.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+            raise error(f"{label} is {kind}, not a regular file: rnnedge reads models and arrays from files only")
+        return f.read()
+
+
+def check_not_same_file(source: str | os.PathLike, output: str | os.PathLike) -> None:
+    """Refuse to write the output over the source (the same path, or a link to it)."""
+    try:
+        same = os.path.samefile(source, output)
+    except OSError:  # the output does not exist yet (or the source does not: reported later)
+        return
+    if same:
+        raise InputError(
+            f"the output {os.fspath(output)} is the model {os.fspath(source)} itself (the same file, "
+            "by its path or through a link): writing it would replace the model; give another "
+            "output path"
+        )
+
+
 def load_npy(path: str | os.PathLike, what: str = "input") -> np.ndarray:
     """One array from a .npy file, or an InputError naming the file and what it was for."""
     path = os.fspath(path)
     try:
-        data = np.load(path, allow_pickle=False)
+        data = np.load(io.BytesIO(read_regular_file(path, path, InputError)), allow_pickle=False)
     except FileNotFoundError:
         raise InputError(f"{path}: no such {what} file") from None
     except (OSError, ValueError) as e:
@@ -70,6 +106,8 @@ def convert(
         )
     if quant == "f32" and (calibration is not None or strict_int8):
         raise InputError("calibration and strict_int8 apply to the integer formats, not to f32")
+    if out_path is not None and isinstance(onnx_path, (str, os.PathLike)):
+        check_not_same_file(onnx_path, out_path)
     try:
         from .converter import to_network
     except ImportError as e:  # pragma: no cover - depends on the installation

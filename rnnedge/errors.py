@@ -26,6 +26,11 @@ class UnsupportedOpError(ConvertError):
     """The graph holds an op, or an attribute value, that the converter does not support."""
 
 
+class ConvertWarning(UserWarning):
+    """The converter converted a model but could not prove something about it (a shape that
+    depends on run-time sizes); the message names the node, the tensor and the shapes."""
+
+
 class InputError(RnnedgeError, ValueError):
     """An input array, state or argument has the wrong shape, dtype or value."""
 

@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import os
+import re
 import secrets
 import struct
 from dataclasses import dataclass, field
@@ -464,9 +465,14 @@ def save_blob(net: Network | QNetwork, path: str | os.PathLike, alignment: int |
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to a new temporary file in the same directory, flush it to disk, then rename
     it over `path`. On any failure the temporary file is removed and an existing `path` is left as
-    it was: never a half-written file. (Blobs here, C headers in export_c.)"""
+    it was: never a half-written file. (Blobs here, C headers in export_c.)
+
+    The temporary file is named `.BASE.PID.RANDOM.tmp` after the writing process: one left by a
+    process that was killed (SIGKILL, power loss) is removed by the next write to the same path
+    once no process of that id runs any more."""
     directory, base = os.path.split(os.path.abspath(os.fspath(path)))
-    tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+    _remove_stale_temporaries(directory, base)
+    tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         try:
@@ -483,6 +489,34 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _remove_stale_temporaries(directory: str, base: str) -> None:
+    """Remove the temporary files of write_atomic(directory/base) whose process is gone."""
+    pattern = re.compile(re.escape(f".{base}.") + r"(\d+)\.[0-9a-f]+\.tmp\Z")
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return  # the write itself will report the directory
+    for name in names:
+        m = pattern.match(name)
+        if m and int(m.group(1)) != os.getpid() and not _process_exists(int(m.group(1))):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
+
+
+def _process_exists(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would end the process there: keep every file
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process, or an id this system cannot test: keep its file
+    return True
 
 
 # -- reader --------------------------------------------------------------------------------------

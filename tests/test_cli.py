@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 
 from rnnedge.cli import build_parser, main
@@ -105,3 +108,157 @@ def test_module_entry_point(tmp_path):
         cwd=tmp_path,
     )
     assert done.stdout.startswith("rnnedge ")
+
+
+# -- issue #11 item 7: the output over the model, FIFOs, names with escapes, killed writes -------
+@pytest.fixture
+def model_copy(tmp_path):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(EXAMPLE_ONNX.read_bytes())
+    return path
+
+
+def _one_line_error(argv, capsys) -> str:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("how", ["same path", "symlink", "hardlink", "default output"])
+def test_convert_refuses_to_write_over_its_model(model_copy, tmp_path, capsys, how):
+    original = model_copy.read_bytes()
+    model, out = model_copy, model_copy
+    if how == "symlink":
+        out = tmp_path / "link.rne"
+        out.symlink_to(model_copy)
+    elif how == "hardlink":
+        out = tmp_path / "hard.rne"
+        out.hardlink_to(model_copy)
+    elif how == "default output":  # a model named m.rne: the default output is the model itself
+        model = tmp_path / "m.rne"
+        model_copy.rename(model)
+        model_copy = model
+    argv = ["convert", str(model)] + ([] if how == "default output" else ["-o", str(out)])
+    err = _one_line_error(argv, capsys)
+    assert "is the model" in err and "would replace the model; give another output path" in err
+    assert model_copy.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def _cli_in_subprocess(args: list[str], cwd) -> subprocess.CompletedProcess:
+    # a subprocess, so that a regression (a read that blocks on the FIFO) fails instead of hanging
+    return subprocess.run([sys.executable, "-m", "rnnedge", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["info", "convert", "run --input"])
+def test_a_fifo_is_refused_without_blocking(tmp_path, blob, command):
+    fifo = tmp_path / "pipe.rne"
+    os.mkfifo(fifo)
+    args = {"info": ["info", str(fifo)], "convert": ["convert", str(fifo), "-o", str(tmp_path / "out.rne")],
+            "run --input": ["run", blob, "--input", str(fifo)]}[command]  # fmt: skip
+    done = _cli_in_subprocess(args, tmp_path)
+    assert done.returncode == 1, done
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "is a FIFO (named pipe), not a regular file" in done.stderr
+
+
+def test_info_refuses_a_character_device(capsys):
+    err = _one_line_error(["info", os.devnull], capsys)
+    assert f"{os.devnull} is a character device, not a regular file" in err
+
+
+EVIL = "\x1b]0;owned\x07\x1b[2J\r*/ /*\u202e"
+
+
+def _hostile_model(path, unsupported: bool = False) -> None:
+    """The example model with escape sequences, a carriage return, a bidi override and comment
+    ends in its graph name, doc string, input, output and node names."""
+    model = onnx.load(str(EXAMPLE_ONNX))
+    g = model.graph
+    renames = {g.input[0].name: "x" + EVIL, g.output[0].name: "y" + EVIL}
+    for info in list(g.input) + list(g.output) + list(g.value_info):
+        info.name = renames.get(info.name, info.name)
+    for node in g.node:
+        node.name = "n" + EVIL
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+    if unsupported:
+        first = next(n for n in g.node if "x" + EVIL in n.input)
+        g.node.insert(0, onnx.helper.make_node("Hardmax", ["x" + EVIL], ["hm"], name="bad" + EVIL))
+        first.input[list(first.input).index("x" + EVIL)] = "hm"
+    g.name = model.doc_string = g.doc_string = EVIL
+    onnx.save(model, str(path))
+
+
+def _no_raw_control(text: str) -> None:
+    assert not any(c in text for c in "\x1b\x07\r\u202e"), repr(text)
+
+
+def test_escape_sequences_in_onnx_names_are_escaped_when_printed(tmp_path, capsys):
+    src, blob, header = tmp_path / "m.onnx", tmp_path / "m.rne", tmp_path / "m.h"
+    _hostile_model(src)
+    assert main(["convert", str(src), "-o", str(blob)]) == 0
+    out = capsys.readouterr()
+    _no_raw_control(out.out + out.err)
+    assert "x\\x1b]0;owned\\x07\\x1b[2J\\x0d*/ /*\\u202e" in out.out  # the input name, escaped
+    assert main(["info", str(blob)]) == 0
+    out = capsys.readouterr()
+    _no_raw_control(out.out + out.err)
+    assert "\\x1b" in out.out
+    assert main(["export-c", str(blob), "-o", str(header)]) == 0
+    out = capsys.readouterr()
+    _no_raw_control(out.out + out.err)
+    text = header.read_text("ascii")
+    _no_raw_control(text)
+    comment = text[: text.index("\n */\n")]
+    assert "*/" not in comment and "/*" not in comment[2:] and "x\\x1b]0;owned" in comment
+    src.unlink()
+    _hostile_model(src, unsupported=True)
+    err = _one_line_error(["convert", str(src), "-o", str(blob)], capsys)
+    _no_raw_control(err)
+    assert "node 'bad\\x1b]0;owned\\x07" in err
+
+
+# a killed convert leaves no temporary file: SIGTERM/SIGHUP remove it on the way out; SIGKILL
+# cannot be caught, so the next write to the same path removes what a dead process left
+_KILLER = """
+import os, signal, sys
+import rnnedge.format as fmt
+from rnnedge.cli import main
+def fsync(fd):
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+fmt.os.fsync = fsync
+sys.exit(main(["convert", sys.argv[2], "-o", sys.argv[3]]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_a_terminated_convert_leaves_no_temporary_file(model_copy, tmp_path, signame):
+    out = tmp_path / "m.rne"
+    done = subprocess.run([sys.executable, "-c", _KILLER, signame, str(model_copy), str(out)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert done.returncode == 128 + getattr(signal, signame), done
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+def test_a_killed_converts_temporary_file_is_removed_by_the_next_write(model_copy, tmp_path, capsys):
+    out = tmp_path / "m.rne"
+    done = subprocess.run([sys.executable, "-c", _KILLER, "SIGKILL", str(model_copy), str(out)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert done.returncode == -signal.SIGKILL, done
+    left = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(left) == 1 and left[0].startswith(".m.rne.")  # the dead process's
+    live = tmp_path / f".m.rne.{os.getppid()}.abcdef.tmp"  # a running process's: kept
+    live.write_bytes(b"")
+    assert main(["convert", str(model_copy), "-o", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "m.onnx", "m.rne"]
+
+
+def test_an_ignored_sighup_stays_ignored_while_a_command_runs(model_copy, tmp_path):
+    script = _KILLER.replace("fmt.os.fsync = fsync", "signal.signal(signal.SIGHUP, signal.SIG_IGN)\nfmt.os.fsync = fsync")
+    done = subprocess.run([sys.executable, "-c", script, "SIGHUP", str(model_copy), str(tmp_path / "m.rne")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done  # as under nohup: the write went on
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.rne"]

@@ -4,6 +4,7 @@ every construct rnnedge cannot run fails with its own named error."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -12,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnx_cases import CASES, assert_networks_equal
 from rnnedge.converter import DATA_OPS, to_network
-from rnnedge.errors import ConvertError, UnsupportedOpError
+from rnnedge.errors import ConvertError, ConvertWarning, UnsupportedOpError
 from rnnedge.layers import Dense, LayerNorm, Recurrent, TakeLast, TensorSpec
 from rnnedge.reference import run_network
 
@@ -322,3 +323,201 @@ def test_bidirectional_hidden_1_reshape_keeps_both_directions():
     net = to_network(_model(nodes, [_vi("x", ["T", "B", F])], [_vi("o", None)], inits))
     assert net.output.axes == "TBF" and net.output.shape == [None, None, 2]
     assert [type(l) for l in net.layers] == [Recurrent]
+
+
+# -- external data: only from the model's own directory (issue #11 item 3) ---------------------
+def _constant_w_model(location: str) -> onnx.ModelProto:
+    """x [5, 2, F] -> LSTM whose W comes from a Constant node keeping its data in `location`."""
+    w = numpy_helper.from_array(np.zeros((1, 4 * H, F), np.float32), "Wc")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    w.external_data.add(key="location", value=location)
+    const = helper.make_node("Constant", [], ["W"], name="w_const", value=w)
+    r = _init("R", np.zeros((1, 4 * H, H), np.float32))
+    return _model([const, _lstm()], [_vi("x", [5, 2, F])], [_vi("y", None)], [r])
+
+
+def test_constant_external_data_is_not_read_from_the_current_directory(tmp_path, monkeypatch):
+    model_dir, cwd = tmp_path / "model", tmp_path / "cwd"
+    model_dir.mkdir(), cwd.mkdir()
+    path = model_dir / "m.onnx"
+    path.write_bytes(_constant_w_model("w.bin").SerializeToString())
+    (cwd / "w.bin").write_bytes(np.full(4 * H * F, 7.0, np.float32).tobytes())  # not the model's
+    monkeypatch.chdir(cwd)
+    with pytest.raises(ConvertError, match=r"m.onnx': cannot load its external weight data: attribute "
+                       r"'value' of node 'w_const' \(op Constant\), file 'w.bin'"):
+        to_network(path)
+    # beside the model it is the model's own data, read whatever the current directory
+    (model_dir / "w.bin").write_bytes(np.full(4 * H * F, 0.5, np.float32).tobytes())
+    rec = to_network(path).layers[0]
+    assert isinstance(rec, Recurrent) and np.all(rec.W == 0.5)
+
+
+@pytest.mark.parametrize("location", ["../w.bin", "/etc/hostname", "link.bin"])
+def test_constant_external_data_outside_the_model_directory_is_refused(tmp_path, location):
+    (tmp_path / "w.bin").write_bytes(np.ones(4 * H * F, np.float32).tobytes())
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "link.bin").symlink_to(tmp_path / "w.bin")
+    path = model_dir / "m.onnx"
+    path.write_bytes(_constant_w_model(location).SerializeToString())
+    with pytest.raises(ConvertError, match=r"cannot load its external weight data: attribute 'value' of "
+                       r"node 'w_const' \(op Constant\), file " + repr(location)):
+        to_network(path)
+
+
+def test_external_data_of_a_model_given_in_memory_is_refused_by_name():
+    with pytest.raises(ConvertError, match=r"the ONNX model: attribute 'value' of node 'w_const' \(op "
+                       r"Constant\) keeps its data in the external file 'w.bin'"):
+        to_network(_constant_w_model("w.bin"))
+
+
+# -- shapes the graph states or implies (issue #11 item 6) -------------------------------------
+def _zeros_of_batch(name: str, last: int, x: str = "x", batch_axis: int = 1) -> list[onnx.NodeProto]:
+    """zeros [1, batch of x, last] built the way exporters build initial states (Shape, Gather,
+    Concat, ConstantOfShape), so the batch is a run-time size."""
+    return [
+        helper.make_node("Shape", [x], [f"{name}_xs"]),
+        helper.make_node("Gather", [f"{name}_xs", f"{name}_bi"], [f"{name}_b"], axis=0),
+        helper.make_node("Concat", [f"{name}_one", f"{name}_b", f"{name}_last"], [f"{name}_shape"], axis=0),
+        helper.make_node("ConstantOfShape", [f"{name}_shape"], [name], name=f"{name}_zeros",
+                         value=numpy_helper.from_array(np.zeros(1, np.float32))),
+    ]
+
+
+def _zeros_inits(name: str, last: int, batch_axis: int = 1) -> list[onnx.TensorProto]:
+    return [_init(f"{name}_bi", np.array([batch_axis], np.int64)), _init(f"{name}_one", np.array([1], np.int64)),
+            _init(f"{name}_last", np.array([last], np.int64))]  # fmt: skip
+
+
+def _lstm_with_zero_states(c_size: int) -> onnx.ModelProto:
+    nodes = _zeros_of_batch("h0", H) + _zeros_of_batch("c0", c_size) + [_lstm(("x", "W", "R", "", "", "h0", "c0"))]
+    inits = _lstm_inits() + _zeros_inits("h0", H) + _zeros_inits("c0", c_size)
+    return _model(nodes, [_vi("x", ["T", "B", F])], [_vi("y", None)], inits)
+
+
+def test_zero_initial_c_of_another_hidden_size_is_refused_by_name():
+    assert isinstance(to_network(_lstm_with_zero_states(H)).layers[0], Recurrent)
+    with pytest.raises(ConvertError, match=r"node 'lstm' \(op LSTM, #\d+ of \d+ in the graph\): input "
+                       rf"initial_c has shape \[1, B, {4 * H}\], expected \[1, B, {H}\] \(hidden_size {H}"):
+        to_network(_lstm_with_zero_states(4 * H))
+
+
+def _dynamo_proj_size_replica(hidden: int = 8, proj: int = 3, features: int = 4) -> onnx.ModelProto:
+    """What torch.onnx.export(dynamo=True) writes for nn.LSTM(features, hidden, proj_size=proj,
+    batch_first=True) (onnxscript's torchlib aten_lstm): hidden_size = proj (from h0's last axis),
+    W and R cut to 4*proj rows, the projection weight dropped, and c0 zeros [1, B, hidden]: a graph
+    onnxruntime refuses to run. tools/make_fixtures.py --proj-size makes the real export."""
+    rng = np.random.default_rng(1)
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], name="node_transpose", perm=[1, 0, 2])]
+    nodes += _zeros_of_batch("h0", proj, batch_axis=0) + _zeros_of_batch("c0", hidden, batch_axis=0)
+    nodes += [
+        helper.make_node("LSTM", ["xt", "W", "R", "B", "", "h0", "c0"], ["Y", "Y_h", "Y_c"],
+                         name="node_lstm", hidden_size=proj),
+        helper.make_node("Squeeze", ["Y", "one_axis"], ["ys"], name="node_squeeze"),
+        helper.make_node("Transpose", ["ys"], ["y"], name="node_transpose_1", perm=[1, 0, 2]),
+    ]
+    inits = [_init("W", rng.standard_normal((1, 4 * proj, features)).astype(np.float32)),
+             _init("R", rng.standard_normal((1, 4 * proj, proj)).astype(np.float32)),
+             _init("B", rng.standard_normal((1, 8 * proj)).astype(np.float32)),
+             _init("one_axis", np.array([1], np.int64))]  # fmt: skip
+    inits += _zeros_inits("h0", proj, 0) + _zeros_inits("c0", hidden, 0)
+    m = _model(nodes, [_vi("x", ["batch", "seq", features])], [_vi("y", ["batch", "seq", proj])], inits, opset=18)
+    m.graph.value_info.append(_vi("c0", [1, "batch", hidden]))
+    return m
+
+
+def test_dynamo_lstm_proj_size_export_is_refused_by_name():
+    with pytest.raises(ConvertError, match=r"node 'node_lstm' \(op LSTM, #\d+ of \d+ in the graph\): input "
+                       r"initial_c has shape \[1, B, 8\], expected \[1, B, 3\] \(hidden_size 3"):
+        to_network(_dynamo_proj_size_replica())
+
+
+PROJ_SIZE = Path(__file__).parent / "data" / "dynamo_lstm_proj_size.onnx"  # tools/make_fixtures.py --proj-size
+
+
+@pytest.mark.skipif(not PROJ_SIZE.exists(), reason="needs onnxscript to make: tools/make_fixtures.py --proj-size")
+def test_dynamo_lstm_proj_size_fixture_is_refused_by_name():
+    with pytest.raises(ConvertError, match=r"dynamo_lstm_proj_size.onnx': node .*\(op LSTM, .*input initial_c "
+                       r"has shape \[1, B, 8\], expected \[1, B, 3\]"):
+        to_network(PROJ_SIZE)
+
+
+def test_constant_initial_state_of_another_batch_is_refused():
+    h0 = _init("h0", np.zeros((1, 3, H), np.float32))
+    m = _model([_lstm(("x", "W", "R", "", "", "h0"))], [_vi("x", [5, 2, F])], [_vi("y", None)],
+               _lstm_inits() + [h0])  # fmt: skip
+    with pytest.raises(ConvertError, match=r"initial_h has shape \[1, 3, 4\], expected \[1, 2, 4\]"):
+        to_network(m)
+
+
+def test_constant_initial_state_of_a_fixed_batch_with_a_run_time_batch_warns():
+    h0 = _init("h0", np.full((1, 1, H), 0.5, np.float32))
+    m = _model([_lstm(("x", "W", "R", "", "", "h0"))], [_vi("x", [5, "B", F])], [_vi("y", None)],
+               _lstm_inits() + [h0])  # fmt: skip
+    with pytest.warns(ConvertWarning, match=r"node 'lstm' .*initial_h has shape \[1, 1, 4\], expected "
+                      r"\[1, B, 4\] .*depends on the run-time sizes"):
+        net = to_network(m)
+    assert np.all(net.layers[0].initial_h == 0.5)
+
+
+def test_sequence_lens_of_another_batch_is_refused():
+    lens = _init("lens", np.array([5, 5, 5], np.int32))
+    m = _model([_lstm(("x", "W", "R", "", "lens"))], [_vi("x", [5, 2, F])],
+               [_vi("y", None)], _lstm_inits() + [lens])  # fmt: skip
+    with pytest.raises(ConvertError, match=r"sequence_lens has shape \[3\], expected \[2\]"):
+        to_network(m)
+
+
+@pytest.mark.parametrize("where", ["value_info", "output"])
+def test_a_declared_shape_that_contradicts_the_graph_is_refused(where):
+    nodes = [_lstm(outputs=("Y", "Y_h"))]
+    declared = _vi("Y", [5, 1, 2, H + 1])
+    if where == "output":
+        m = _model(nodes, [_vi("x", [5, 2, F])], [declared], _lstm_inits())
+    else:  # an intermediate tensor
+        nodes.append(helper.make_node("Relu", ["Y"], ["y"]))
+        m = _model(nodes, [_vi("x", [5, 2, F])], [_vi("y", None)], _lstm_inits())
+        m.graph.value_info.append(declared)
+    with pytest.raises(ConvertError, match=r"node 'lstm' \(op LSTM, #1 of \d in the graph\): output 'Y' is "
+                       rf"data tensor \[T,D,B,H\] \[5, 1, 2, {H}\], but the graph declares it \[5, 1, 2, {H + 1}\]"):
+        to_network(m)
+
+
+def test_a_declared_initializer_shape_that_contradicts_its_data_is_refused():
+    m = _model([_lstm()], [_vi("x", [5, 2, F]), _vi("R", [1, 4 * H, H + 1])], [_vi("y", None)], _lstm_inits())
+    with pytest.raises(ConvertError, match=rf"initializer 'R' is constant \[1, {4 * H}, {H}\], but the graph "
+                       rf"declares it \[1, {4 * H}, {H + 1}\]"):
+        to_network(m)
+
+
+def test_a_static_declared_size_over_a_run_time_one_warns_once():
+    m = _model([_lstm(outputs=("Y",))], [_vi("x", ["T", "B", F])], [_vi("Y", [9, 1, "B", H])], _lstm_inits())
+    with pytest.warns(ConvertWarning, match=r"declares a static size where rnnedge computes a run-time one "
+                      r"\(batch or time\) for 1 tensor\(s\), e.g. node 'lstm' .*output 'Y' \[T, 1, B, 4\] "
+                      r"against \[9, 1, B, 4\]"):
+        to_network(m)
+
+
+def test_external_data_in_a_subgraph_is_read_from_the_model_directory_only(tmp_path, monkeypatch):
+    """A tensor of an If branch (a subgraph initializer) is resolved like the main graph's."""
+    model = _constant_w_model("w.bin")
+    branch_t = numpy_helper.from_array(np.zeros(2, np.float32), "bt")
+    branch_t.ClearField("raw_data")
+    branch_t.data_location = TensorProto.EXTERNAL
+    branch_t.external_data.add(key="location", value="sub.bin")
+    branch = helper.make_graph([helper.make_node("Identity", ["bt"], ["o"])], "then", [], [_vi("o", [2])], [branch_t])
+    cond = _init("cond", np.array(True))
+    model.graph.initializer.append(cond)
+    model.graph.node.append(helper.make_node("If", ["cond"], ["unused"], name="if", then_branch=branch,
+                                             else_branch=branch))  # fmt: skip
+    model_dir, cwd = tmp_path / "model", tmp_path / "cwd"
+    model_dir.mkdir(), cwd.mkdir()
+    (model_dir / "w.bin").write_bytes(np.zeros(4 * H * F, np.float32).tobytes())
+    (cwd / "sub.bin").write_bytes(np.zeros(2, np.float32).tobytes())
+    path = model_dir / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    monkeypatch.chdir(cwd)
+    with pytest.raises(ConvertError, match=r"attribute '(then|else)_branch' of node 'if' \(op If\), subgraph: "
+                       r"initializer 'bt', file 'sub.bin'"):
+        to_network(path)

@@ -14,6 +14,11 @@ for the models rnnedge must refuse, the error expected.
     python3 tools/make_fixtures.py                 # everything
     python3 tools/make_fixtures.py --only torch_   # the fixtures whose name starts so
     python3 tools/make_fixtures.py --no-keras
+    python3 tools/make_fixtures.py --proj-size     # only tests/data/dynamo_lstm_proj_size.onnx
+
+The last is a broken graph kept for the converter's tests, not an index.json fixture: the dynamo
+exporter's nn.LSTM(4, 8, proj_size=3, batch_first=True), which onnxruntime refuses to run
+(initial_c [1, B, 8] against hidden_size 3) and rnnedge must refuse by name (issue #11 item 6).
 
 PyTorch fixtures need torch (`pip install torch==2.13.0`) and, for the dynamo exporter,
 onnxscript. Keras fixtures run in a separate interpreter (--tf-python, default
@@ -399,13 +404,46 @@ def finish(spec: Spec) -> dict:
     }
 
 
+PROJ_SIZE = ROOT / "tests" / "data" / "dynamo_lstm_proj_size.onnx"
+
+
+def make_proj_size(path: Path = PROJ_SIZE) -> None:
+    """nn.LSTM(4, 8, proj_size=3) through torch.onnx.export(dynamo=True): onnxscript's aten_lstm
+    writes hidden_size = proj_size, W and R cut to 4*3 rows and drops the projection, so the graph
+    is broken (its initial_c is [1, B, 8]); untrained, a few KB."""
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(FEATURES, 8, batch_first=True, proj_size=3)
+
+        def forward(self, x):
+            return self.lstm(x)[0]
+
+    torch.manual_seed(0)
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(Net().eval(), (torch.zeros(BATCH, STEPS, FEATURES),), dynamo=True,
+                                    input_names=["x"], output_names=["y"],
+                                    dynamic_shapes=({0: batch, 1: seq},), opset_version=18)  # fmt: skip
+    program.save(str(path), external_data=False)
+    print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size} bytes)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="", help="make only the fixtures whose name starts so")
     parser.add_argument("--no-keras", action="store_true", help="skip the Keras fixtures")
     parser.add_argument("--tf-python", default=TF_PYTHON, help="interpreter with TensorFlow + tf2onnx")
     parser.add_argument("--keras-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--proj-size", action="store_true",
+                        help="make only the broken dynamo proj_size graph (tests/data/dynamo_lstm_proj_size.onnx)")
     args = parser.parse_args()
+    if args.proj_size:
+        make_proj_size()
+        return
     if args.keras_worker:
         keras_worker(OUT, json.loads(args.keras_worker))
         return

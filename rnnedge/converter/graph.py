@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import defs, numpy_helper
 
-from ..errors import ConvertError, RnnedgeError, UnsupportedOpError
+from ..errors import ConvertError, ConvertWarning, RnnedgeError, UnsupportedOpError
 from ..layers import Act, Activation, Network, Recurrent, StateSpec, TensorSpec
 from . import heads, layout, recurrent
 from .fold import fold_constant, fold_symbolic
@@ -39,6 +40,8 @@ from .values import (
     SymInts,
     Value,
     describe,
+    dims_agree,
+    shape_str,
 )
 
 DataOp = Callable[["Walk", Node, list[Value | None]], list[Value]]
@@ -105,6 +108,9 @@ class Walk:
     values: dict[str, Value | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     bindings: list[tuple[Recurrent, str, StateIn]] = field(default_factory=list)
+    unproven_shapes: list[str] = field(default_factory=list)  # warned about after a successful walk
+    unproven_declared: list[str] = field(default_factory=list)  # static declared sizes met at run time
+    node: Node | None = None  # the node being evaluated
     progress: int = -1  # index of the node being evaluated
 
     @property
@@ -118,6 +124,11 @@ class Walk:
     # --- called by the op functions ---
     def note(self, node: Node, text: str) -> None:
         self.notes.append(f"{node.op} {node.name}: {text}")
+
+    def unproven(self, text: str) -> None:
+        """A shape the converter cannot prove right at conversion time: warned about by name."""
+        where = self.where(self.node, len(self.graph.node)) if self.node else self.loaded.label
+        self.unproven_shapes.append(f"{where}: {text}")
 
     def bind_state(self, rec: Recurrent, kind: str, value: StateIn) -> None:
         self.bindings.append((rec, kind, value))
@@ -140,8 +151,10 @@ class Walk:
 
     # --- the walk ---
     def run(self) -> Network:
+        declared = _declared_shapes(self.graph)
         for init in self.graph.initializer:
             self.values[init.name] = Const(_initializer_array(init, self.loaded.label))
+            self._check_declared(f"initializer {init.name!r}", init.name, self.values[init.name], declared)
         self.values[self.data_input.name] = self._input_value()
         for s in self.state_inputs:
             self.values[s.name] = _state_value(s)
@@ -153,7 +166,12 @@ class Walk:
         folded: list[str] = []
         for i, proto in enumerate(nodes):
             if i in needed:
-                self._eval(Node(proto, i, self.loaded.opset), len(nodes), folded)
+                node = Node(proto, i, self.loaded.opset)
+                self._eval(node, len(nodes), folded)
+                for name in node.outputs:
+                    if name:
+                        what = f"{_node_text(node, len(nodes))}: output {name!r}"
+                        self._check_declared(what, name, self.values.get(name), declared)
                 done.add(i)
         out = self.values.get(first)
         if isinstance(out, Data) and out.reversed:
@@ -185,6 +203,29 @@ class Walk:
             raise ConvertError(f"{self.loaded.label}: {e}") from None
         return net
 
+    def _check_declared(self, what: str, name: str, value: Value | None,
+                        declared: dict[str, list[int | str | None]]) -> None:
+        """A tensor's shape as computed against the shape the graph declares for it (value_info,
+        graph inputs and outputs): a provable difference is refused by name; a static size the
+        converter only knows at run time is reported as unproven."""
+        want = declared.get(name)
+        have = _value_shape(value)
+        if want is None or have is None:
+            return
+        text = (f"{self.loaded.label}: {what} is {describe(value)}, but the graph declares it "
+                f"[{', '.join(_dim_text(d) for d in want)}]")
+        if len(want) != len(have):
+            raise ConvertError(text)
+        unknown = False
+        for d, h in zip(want, have):
+            if isinstance(d, int):
+                agree = dims_agree(d, h)
+                if agree is False:
+                    raise ConvertError(text)
+                unknown = unknown or agree is None
+        if unknown:
+            self.unproven_declared.append(f"{what} {shape_str(have)} against [{', '.join(_dim_text(d) for d in want)}]")
+
     def _input_shape(self) -> list[int | None]:
         return [self.fixed.get(a, d) for a, d in zip(self.axes, _static_dims(self.data_input))]
 
@@ -212,6 +253,7 @@ class Walk:
 
     def _eval(self, node: Node, total: int, folded: list[str]) -> None:
         self.progress = node.index
+        self.node = node
         ins: list[Value | None] = []
         for name in node.proto.input:
             if not name:
@@ -259,10 +301,7 @@ class Walk:
         return fold_constant(node, ins)
 
     def where(self, node: Node, total: int) -> str:
-        return (
-            f"{self.loaded.label}: node {node.name!r} (op {_op_name(node.proto)}, "
-            f"#{node.index + 1} of {total} in the graph)"
-        )
+        return f"{self.loaded.label}: {_node_text(node, total)}"
 
     def _states(self, layers: list, nodes: list[onnx.NodeProto], done: set[int]) -> list[StateSpec]:
         """StateSpecs for the state inputs, and which later graph outputs carry their final values."""
@@ -348,6 +387,35 @@ def _initializer_array(init: onnx.TensorProto, label: str) -> np.ndarray:
         return numpy_helper.to_array(init)
     except Exception as e:  # noqa: BLE001 - onnx raises ValueError, TypeError or KeyError here
         raise ConvertError(f"{what} cannot be read: {e}") from None
+
+
+def _node_text(node: Node, total: int) -> str:
+    return f"node {node.name!r} (op {_op_name(node.proto)}, #{node.index + 1} of {total} in the graph)"
+
+
+def _declared_shapes(graph: onnx.GraphProto) -> dict[str, list[int | str | None]]:
+    """The shapes the graph states for its tensors (value_info, inputs, outputs): per axis a
+    static size, a symbolic name, or None; tensors without a stated shape are left out."""
+    shapes: dict[str, list[int | str | None]] = {}
+    for info in list(graph.input) + list(graph.value_info) + list(graph.output):
+        t = info.type.tensor_type
+        if info.type.HasField("tensor_type") and t.HasField("shape"):
+            shapes[info.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                                 for d in t.shape.dim]  # fmt: skip
+    return shapes
+
+
+def _dim_text(d: int | str | None) -> str:
+    return "?" if d is None else str(d)
+
+
+def _value_shape(value: Value | None) -> tuple[Dim, ...] | None:
+    """A value's full shape where the converter knows it."""
+    if isinstance(value, Const):
+        return tuple(value.array.shape)
+    if isinstance(value, (SymInts, Filled, Data, StateIn)):
+        return tuple(value.shape)
+    return None
 
 
 def _check_arity(node: Node, ins: list[Value | None], where: str) -> None:
@@ -546,6 +614,15 @@ def to_network(model: str | os.PathLike | onnx.ModelProto, name: str | None = No
             except ConvertError as e:
                 errors.append((walk.progress + (0 if isinstance(e, LayoutMismatch) else 1), e))
                 break
+            for text in dict.fromkeys(walk.unproven_shapes):
+                warnings.warn(ConvertWarning(text), stacklevel=2)
+            if walk.unproven_declared:
+                n, first = len(walk.unproven_declared), walk.unproven_declared[0]
+                warnings.warn(ConvertWarning(
+                    f"{loaded.label}: the graph declares a static size where rnnedge computes a "
+                    f"run-time one (batch or time) for {n} tensor(s), e.g. {first}: an annotation "
+                    "of the exporter's trace that cannot be proven at conversion time; rnnedge runs "
+                    "any batch and length"), stacklevel=2)
             net.name = name or loaded.stem or graph.name or "model"
             net.folded += [f"input {data[0].name!r}: {k} = {v} fixed by a Reshape" for k, v in fixed.items()]
             return net

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Iterator
 
 import onnx
+from onnx import external_data_helper
 from google.protobuf.message import DecodeError
 
+from ..conversion import read_regular_file
 from ..errors import ConvertError
 
 
@@ -22,6 +25,7 @@ class Loaded:
 def load_model(source: str | os.PathLike | onnx.ModelProto) -> Loaded:
     if isinstance(source, onnx.ModelProto):
         model, label, stem = source, "the ONNX model", None
+        load_external_data(model, label, None)
     else:
         path = os.fspath(source)
         label, stem = repr(path), os.path.splitext(os.path.basename(path))[0]
@@ -44,8 +48,7 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> Loaded:
 
 def _read(path: str, label: str) -> onnx.ModelProto:
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_regular_file(path, label, ConvertError)
     except OSError as e:
         raise ConvertError(f"cannot read {label}: {e.strerror}") from None
     if not data:
@@ -58,12 +61,70 @@ def _read(path: str, label: str) -> onnx.ModelProto:
             f"{label} is not an ONNX model, or it is truncated ({len(data)} bytes; "
             f"protobuf says: {str(e) or type(e).__name__})"
         ) from None
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
-        try:
-            onnx.load_external_data_for_model(model, os.path.dirname(os.path.abspath(path)))
-        except (OSError, ValueError, onnx.checker.ValidationError) as e:
-            raise ConvertError(f"{label}: cannot load its external weight data: {e}") from None
+    load_external_data(model, label, os.path.dirname(os.path.abspath(path)))
     return model
+
+
+def load_external_data(model: onnx.ModelProto, label: str, base_dir: str | None) -> None:
+    """Read every tensor that keeps its data in an external file into the model, resolved against
+    the model's own directory `base_dir` with onnx's guards (no absolute path, no "..", no
+    symbolic link): initializers, sparse initializers and tensor attributes (a Constant's value,
+    ConstantOfShape's), in the main graph, in subgraphs and in functions. Nothing is ever read
+    relative to the current directory: a model given as a ModelProto (base_dir None) with an
+    external tensor is refused by name."""
+    for what, tensor in _all_tensors(model):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        if base_dir is None:
+            raise ConvertError(
+                f"{label}: {what} keeps its data in the external file {location!r}, and a model "
+                "given in memory has no directory to read it from: convert the model from its "
+                "file path, or load it with onnx.load(path) (which reads its external data)"
+            )
+        try:
+            external_data_helper.load_external_data_for_tensor(tensor, base_dir)
+        except (OSError, ValueError, KeyError, onnx.checker.ValidationError) as e:
+            raise ConvertError(
+                f"{label}: cannot load its external weight data: {what}, file {location!r}: {e}"
+            ) from None
+
+
+def _all_tensors(model: onnx.ModelProto) -> Iterator[tuple[str, onnx.TensorProto]]:
+    """Every TensorProto of the model, with how an error message names it."""
+
+    def sparse(what: str, s: onnx.SparseTensorProto) -> Iterator[tuple[str, onnx.TensorProto]]:
+        yield f"{what} (values)", s.values
+        yield f"{what} (indices)", s.indices
+
+    def graph(g: onnx.GraphProto, where: str) -> Iterator[tuple[str, onnx.TensorProto]]:
+        for t in g.initializer:
+            yield f"{where}initializer {t.name!r}", t
+        for s in g.sparse_initializer:
+            yield from sparse(f"{where}sparse initializer {s.values.name!r}", s)
+        for node in g.node:
+            yield from nodes(node, where)
+
+    def nodes(node: onnx.NodeProto, where: str) -> Iterator[tuple[str, onnx.TensorProto]]:
+        for a in node.attribute:
+            what = f"{where}attribute {a.name!r} of node {node.name!r} (op {node.op_type})"
+            if a.HasField("t"):
+                yield what, a.t
+            for t in a.tensors:
+                yield what, t
+            if a.HasField("sparse_tensor"):
+                yield from sparse(what, a.sparse_tensor)
+            for s in a.sparse_tensors:
+                yield from sparse(what, s)
+            if a.HasField("g"):
+                yield from graph(a.g, f"{what}, subgraph: ")
+            for g in a.graphs:
+                yield from graph(g, f"{what}, subgraph: ")
+
+    yield from graph(model.graph, "")
+    for f in model.functions:
+        for node in f.node:
+            yield from nodes(node, f"function {f.name!r}: ")
 
 
 def _check_structure(model: onnx.ModelProto, label: str) -> None:

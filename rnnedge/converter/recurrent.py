@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import ConvertError, UnsupportedOpError
 from ..layers import ACTIVATIONS, CELL_ACTIVATIONS, CELL_GATES, DEFAULT_CELL_ACTIVATIONS, Act, Recurrent, TakeLast
 from .node import Node, floats_of, ints_of
-from .values import CellState, Const, Data, Filled, StateIn, SymInts, Value, describe, dim_str, normalize
+from .values import (CellState, Const, Data, Dim, Filled, StateIn, SymInts, Value, describe, dim_str, dims_agree,
+                     normalize, shape_str)
 
 if TYPE_CHECKING:
     from .graph import Walk
@@ -62,20 +63,35 @@ def _activations(node: Node, cell: str, dirs: int) -> list[list[Act]]:
     return [acts[d * n : (d + 1) * n] for d in range(dirs)]
 
 
-def _weights(ins: list[Value | None], i: int, what: str, shape: tuple[int, ...]) -> np.ndarray | None:
+def _weights(ins: list[Value | None], i: int, what: str, shape: tuple[int, ...], why: str) -> np.ndarray | None:
     if i >= len(ins) or ins[i] is None:
         return None
     a = floats_of(ins[i], what, np.float32)
     if a.shape != shape:
-        raise ConvertError(f"{what} has shape {list(a.shape)}, expected {list(shape)}")
+        raise ConvertError(f"{what} has shape {list(a.shape)}, expected {list(shape)} ({why})")
     return np.ascontiguousarray(a)
 
 
-def _check_lengths(ins: list[Value | None], x: Data) -> str | None:
-    """sequence_lens: accepted when every length is the full T; else refused by name."""
+def _check_shape(ctx: Walk, what: str, shape: tuple[Dim, ...], expected: tuple[Dim, ...], why: str) -> None:
+    """An input of a recurrent op has the shape its attributes and X imply: refused by name when
+    it provably has not, reported as unproven (a warning) when that depends on run-time sizes."""
+    verdicts = [dims_agree(a, b) for a, b in zip(shape, expected)]
+    if len(shape) != len(expected) or False in verdicts:
+        raise ConvertError(f"{what} has shape {shape_str(shape)}, expected {shape_str(expected)} ({why})")
+    if None in verdicts:
+        ctx.unproven(f"{what} has shape {shape_str(shape)}, expected {shape_str(expected)} ({why}); "
+                     "which sizes agree depends on the run-time sizes")
+
+
+def _check_lengths(ctx: Walk, ins: list[Value | None], x: Data) -> str | None:
+    """sequence_lens: accepted when it is [B] and every length is the full T; else refused by name."""
     if len(ins) <= 4 or ins[4] is None:
         return None
     value, t = ins[4], x.sizes["T"]
+    shape = (value.array.shape if isinstance(value, Const) else value.shape
+             if isinstance(value, (SymInts, Filled)) else None)  # fmt: skip
+    if shape is not None:
+        _check_shape(ctx, "input sequence_lens", tuple(shape), (x.sizes["B"],), "one length per batch item")
     if isinstance(value, Const):
         lengths = ints_of(value, "input sequence_lens")
     elif isinstance(value, SymInts):
@@ -104,6 +120,13 @@ def _initial(ctx: Walk, rec: Recurrent, node: Node, ins: list[Value | None], i: 
     value = ins[i]
     d, h = rec.num_directions, rec.hidden_size
     what = f"input initial_{kind}"
+    b = x.sizes["B"]
+    expected = (d, b, h) if layout == 0 else (b, d, h)
+    why = (f"hidden_size {h}, direction {rec.direction!r}, batch {dim_str(b)} of X, "
+           f"layout {layout}: [{'D, B, H' if layout == 0 else 'B, D, H'}]")
+    if isinstance(value, (Filled, StateIn, Const)):
+        shape = value.array.shape if isinstance(value, Const) else value.shape
+        _check_shape(ctx, what, tuple(shape), expected, why)
     if isinstance(value, Filled):
         if not isinstance(value.value, (int, float)):
             raise UnsupportedOpError(f"{what} is filled with the run-time size {value.value}, not a constant")
@@ -168,10 +191,11 @@ def op_recurrent(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     if hidden < 1:
         raise ConvertError(f"input W has shape {list(w_in.shape)}: no hidden_size, and no {g} gates to infer it from")
     i_size = x.features
-    W = _weights(ins, 1, "input W", (dirs, g * hidden, i_size))
-    R = _weights(ins, 2, "input R", (dirs, g * hidden, hidden))
-    B = _weights(ins, 3, "input B", (dirs, 2 * g * hidden))
-    P = _weights(ins, 7, "input P", (dirs, 3 * hidden)) if cell == "lstm" else None
+    why = f"hidden_size {hidden}, direction {node.str_attr('direction', 'forward')!r}, input size {i_size} of X"
+    W = _weights(ins, 1, "input W", (dirs, g * hidden, i_size), why)
+    R = _weights(ins, 2, "input R", (dirs, g * hidden, hidden), why)
+    B = _weights(ins, 3, "input B", (dirs, 2 * g * hidden), why)
+    P = _weights(ins, 7, "input P", (dirs, 3 * hidden), why) if cell == "lstm" else None
     assert W is not None and R is not None
     clip = node.float_attr("clip", 0.0, allow_inf=True) if node.has("clip") else None
     if clip is not None and not clip > 0:
@@ -192,7 +216,7 @@ def op_recurrent(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
         input_forget=input_forget,
         linear_before_reset=lbr,
     )
-    note = _check_lengths(ins, x)
+    note = _check_lengths(ctx, ins, x)
     if note:
         ctx.note(node, note)
     rec.initial_h = _initial(ctx, rec, node, ins, 5, "h", x, layout)

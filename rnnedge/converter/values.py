@@ -73,6 +73,19 @@ def dim_prod(dims: list[Dim] | tuple[Dim, ...]) -> Dim:
     return out
 
 
+def dims_agree(a: Dim, b: Dim) -> bool | None:
+    """Whether two sizes are equal: True or False when that is provable now, None when it depends
+    on run-time sizes (the batch length against a fixed 3, or B against T)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    if a == b:
+        return True
+    if isinstance(a, Sym) and isinstance(b, Sym) and a.names == b.names:
+        return False  # the same run-time sizes times different coefficients
+    other = b if isinstance(a, Sym) else a
+    return False if isinstance(other, int) and other < 1 else None
+
+
 def dim_str(d: Dim | None) -> str:
     return "?" if d is None else str(d)
 
