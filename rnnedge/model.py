@@ -242,9 +242,17 @@ class Stream:
 
     `step(x)` takes one timestep in the graph's layout without the time axis and returns the
     output for that step (for a many-to-one model: what `run` would return if the sequence ended
-    there). `run(x)` pushes a chunk of timesteps. A stream must not be used from two threads at
-    once; separate streams of one model may step in parallel (the C call releases the GIL).
-    Create with `Model.stream(batch)`.
+    there). `run(x)` pushes a chunk of timesteps. Create with `Model.stream(batch)`.
+
+    Threads: separate streams of one model may step in parallel (the C call releases the GIL).
+    A stream is one sequence: a call on it (`step`, `run`, `reset`, `state`) while another
+    thread is inside one raises StreamBusyError and changes nothing; the other call's result is
+    intact.
+
+    Outputs: every array `step` returns is its own memory, written once by that call and never
+    again by this stream: it stays valid and unchanged for as long as it is held. (Outputs are
+    cut from blocks of 64 slots, each slot handed to one call only, by the call that holds the
+    stream; a block is freed when no output cut from it is held.)
     """
 
     def __init__(self, model: Model, batch: int, _what: str | None = None) -> None:
@@ -282,8 +290,9 @@ class Stream:
             self._y_layout = _Layout(y_axes, model._out.dirs)
         self._y_size = batch * model.out_features  # floats per step output
         self._pool, self._pool_ptr, self._pool_next = self._new_pool()
-        self._x: object = None  # the last input array and its pointer, reused when passed again
-        self._xp = ffi.NULL
+        # The last input array and its pointer, reused when passed again: one attribute, so a
+        # thread reads a matching pair even while another replaces it.
+        self._x_cache: tuple[object, object] = (None, ffi.NULL)
         self._step = lib.rne_step
         self._qio = model._qio
         self._qargs: tuple | None = None
@@ -297,35 +306,40 @@ class Stream:
 
     def _new_pool(self) -> tuple[np.ndarray, object, int]:
         """Step outputs are cut from blocks of _POOL arrays: cheaper than one allocation each.
-        Every returned array is its own memory; a block is freed when no output of it is held."""
+        Called only by the thread that holds the stream (or by __init__)."""
         pool = np.empty((_POOL,) + self._y_shape, _F32)
         return pool, _from_buffer(_FLOATS, pool), 0
 
     def step(self, x) -> np.ndarray:
-        """One timestep: x in the graph's input layout without its time axis; returns a new array."""
+        """One timestep: x in the graph's input layout without its time axis. Returns an array of
+        its own (see the class docstring): valid and unchanged for as long as it is held."""
         try:  # fast path: C-contiguous float32 of the right shape (from_buffer checks contiguity)
             if x.dtype is not _F32 or x.shape != self._x_shape:
                 raise TypeError
-            if x is not self._x:
-                self._xp, self._x = _from_buffer(_FLOATS, x), x
-            xp = self._xp
+            cached, xp = self._x_cache
+            if x is not cached:
+                xp = _from_buffer(_FLOATS, x)
+                self._x_cache = (x, xp)
         except (AttributeError, TypeError, ValueError, BufferError):
             xp = _from_buffer(_FLOATS, self._coerce(x))
-        i = self._pool_next
-        if i == _POOL:
-            self._pool, self._pool_ptr, i = self._new_pool()
-        self._pool_next = i + 1
-        yp = self._pool_ptr + i * self._y_size
-        # Held only around the C call, which cannot raise: no try/finally on the hot path.
+        # Claim the stream first: a refused call must touch nothing (not the output pool, not
+        # the int16 buffers) that the winner's C call, which runs without the GIL, writes.
         if not self._claim(False):
             raise self._busy("step")
-        if self._qargs is None:
-            self._step(self._cstream, xp, yp)
-        else:  # integer model: quantize, step, dequantize in one C call (rne_step_float)
-            s_in, xq, yq, s_out = self._qargs
-            lib.rne_step_float(self._cstream, xp, s_in, xq, yq, s_out, yp)
-        self._release()
-        y = self._pool[i]
+        try:
+            i = self._pool_next
+            if i == _POOL:
+                self._pool, self._pool_ptr, i = self._new_pool()
+            self._pool_next = i + 1
+            pool, yp = self._pool, self._pool_ptr + i * self._y_size
+            if self._qargs is None:
+                self._step(self._cstream, xp, yp)
+            else:  # integer model: quantize, step, dequantize in one C call (rne_step_float)
+                s_in, xq, yq, s_out = self._qargs
+                lib.rne_step_float(self._cstream, xp, s_in, xq, yq, s_out, yp)
+        finally:
+            self._release()
+        y = pool[i]
         return y if self._y_layout is None else self._y_layout.from_internal(y)
 
     def _coerce(self, x) -> np.ndarray:
