@@ -4,12 +4,15 @@ Needs only numpy and the compiled cffi module. Arrays go in and out in the layou
 original ONNX graph (its batch and time axes where it has them); inside, the C library sees
 [T, B, F] float32. The step path does no allocation beyond its output array, no copy of a
 well-formed input, and one C call.
+
+Memory: `load` reads the blob into a private aligned copy (`mmap=True` maps the file instead).
 """
 
 from __future__ import annotations
 
-import mmap
+import mmap as _mmap
 import os
+import stat as _stat
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +29,9 @@ _F32 = np.dtype(np.float32)
 _from_buffer = ffi.from_buffer
 _FLOATS = ffi.typeof("float[]")  # step buffers are typed: rne_step_float takes float pointers
 _ALIGN = 64
+_MAX_ALIGN = 4096  # the largest blob alignment the format allows (docs/format.md)
 _POOL = 64  # step outputs per allocated block
+_U32 = 2**32 - 1  # the format holds files under 4 GiB; batch and steps are uint32_t in the C API
 _STATE_TYPES = ((_F32, _F32), (np.dtype(np.int16), np.dtype(np.int32)))  # (h, c) of f32 / integer layers
 
 
@@ -41,6 +46,32 @@ def _aligned_bytes(nbytes: int, align: int = _ALIGN) -> np.ndarray:
     raw = np.zeros(nbytes + align, dtype=np.uint8)
     start = (-raw.ctypes.data) % align
     return raw[start : start + nbytes]
+
+
+def _fmt_size(n: int) -> str:
+    if n >= 10**9:
+        return f"{n / 1e9:.1f} GB"
+    return f"{n / 1e6:.1f} MB" if n >= 10**6 else f"{n} bytes"
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a stat mode is, in words, if it is not a regular file."""
+    for test, kind in (
+        (_stat.S_ISDIR, "a directory"),
+        (_stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (_stat.S_ISCHR, "a character device"),
+        (_stat.S_ISBLK, "a block device"),
+        (_stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return None if _stat.S_ISREG(mode) else "not a regular file"
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    """os.open for open(opener=): O_NONBLOCK, so that opening a FIFO cannot block before fstat
+    tells what it is (no effect on a regular file)."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 @dataclass(frozen=True)
@@ -92,14 +123,32 @@ class Model:
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, source: str = "<bytes>") -> "Model":
-        """Load from memory. Used in place when aligned; otherwise copied once into aligned memory."""
-        view = memoryview(data).cast("B")
+        """Load from memory: any buffer (bytes, bytearray, memoryview, numpy array, mmap).
+
+        The model must not change under the C library, so only an immutable `bytes` (or a
+        memoryview of one) is used in place, and only when it starts at the blob's alignment
+        (rarely: CPython's bytes data is 16-byte aligned at best). Anything writable or backed
+        by something else (bytearray, numpy arrays even marked read-only, mmap) is copied once
+        into private aligned memory: changing it afterwards does not change the model.
+        """
+        try:
+            view = memoryview(data)
+        except TypeError:
+            raise InputError(
+                f"{source}: expected the blob as bytes, bytearray or another buffer, "
+                f"got {type(data).__name__}"
+            ) from None
+        immutable = isinstance(view.obj, bytes)
+        if not view.c_contiguous:
+            view, immutable = memoryview(view.tobytes()), True
+        view = view.cast("B")
         align = int.from_bytes(bytes(view[16:20]), "little") if len(view) >= 20 else _ALIGN
-        align = align if 0 < align <= 4096 and align & (align - 1) == 0 else _ALIGN
+        align = align if 0 < align <= _MAX_ALIGN and align & (align - 1) == 0 else _ALIGN
         arr = np.frombuffer(view, dtype=np.uint8)
-        if len(arr) == 0 or arr.ctypes.data % align:
+        if not immutable or len(arr) == 0 or arr.ctypes.data % align:
             copy = _aligned_bytes(len(arr), max(align, _ALIGN))
             copy[:] = arr
+            copy.flags.writeable = False
             arr = copy
         return cls(arr, source)
 
@@ -425,15 +474,44 @@ class Stream:
             self._release()
 
 
-def load(path: str | os.PathLike) -> Model:
-    """Load a .rne file, memory-mapped (zero copy)."""
+def load(path: str | os.PathLike, *, mmap: bool = False) -> Model:
+    """Load a .rne file.
+
+    By default the file is read once into a private, aligned copy: the model does not depend on
+    the file afterwards, which may then be rewritten, truncated or deleted.
+
+    `mmap=True` maps the file read-only instead (zero copy; the page cache is shared between
+    processes that load the same blob). The mapping IS the file: rewriting the file in place
+    while the model lives changes the weights it runs with (wrong outputs, and a blob whose
+    sizes changed is not re-checked), and truncating it kills the process with SIGBUS at the
+    next step that touches a page past the new end. A private (copy-on-write) mapping would not
+    help: it shares the pages it has not written, and SIGBUSes on truncation all the same.
+    Replacing the file with a new one (write it beside and `os.replace` it, as `rnnedge.convert`
+    does) is safe: the mapping keeps the old file's data.
+
+    Anything but a regular file (a directory, a FIFO, a device, a socket) is refused with a
+    BlobError naming it, without reading from it (a FIFO is opened non-blocking).
+    """
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
+        kind = _file_kind(os.stat(path).st_mode)  # names a socket, which cannot be opened
+        if kind is not None:
+            raise BlobError(f"{path}: is {kind}, not an rnnedge blob (a regular file)")
+        with open(path, "rb", buffering=0, opener=_nonblocking) as f:
+            st = os.fstat(f.fileno())  # the file opened, which may not be the one stat saw
+            kind = _file_kind(st.st_mode)
+            if kind is not None:
+                raise BlobError(f"{path}: is {kind}, not an rnnedge blob (a regular file)")
+            if st.st_size == 0:
                 raise BlobError(f"{path}: the file is empty, not an rnnedge blob")
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            if st.st_size > _U32:
+                raise BlobError(
+                    f"{path}: {_fmt_size(st.st_size)}, larger than any rnnedge blob (under 4 GiB)"
+                )
+            if mmap:
+                data = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ)
+            else:
+                data = _read_aligned(f, st.st_size)
     except IsADirectoryError:
         raise BlobError(f"{path}: is a directory, not an rnnedge blob") from None
     except FileNotFoundError:
@@ -442,4 +520,26 @@ def load(path: str | os.PathLike) -> Model:
         raise BlobError(f"{path}: permission denied") from None
     except OSError as e:
         raise BlobError(f"{path}: cannot read: {e.strerror or e}") from None
+    except MemoryError:
+        raise BlobError(
+            f"{path}: {_fmt_size(st.st_size)} do not fit in memory (MemoryError); "
+            "rnnedge.load(path, mmap=True) maps the file instead"
+        ) from None
+    if len(data) == 0:  # truncated to nothing between fstat and read
+        raise BlobError(f"{path}: the file is empty, not an rnnedge blob")
     return Model(data, path)
+
+
+def _read_aligned(f, size: int) -> np.ndarray:
+    """Up to `size` bytes of the open file f into new read-only memory at the format's largest
+    alignment. A file cut short meanwhile gives what it holds; the reader then names that."""
+    buf = _aligned_bytes(size, _MAX_ALIGN)
+    view, n = memoryview(buf), 0
+    while n < size:
+        got = f.readinto(view[n:])
+        if not got:
+            break
+        n += got
+    buf = buf[:n]
+    buf.flags.writeable = False
+    return buf

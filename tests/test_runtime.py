@@ -3,6 +3,8 @@ against sequence mode, state handling, and the errors a user meets."""
 
 from __future__ import annotations
 
+import os
+import socket
 import struct
 import threading
 
@@ -12,6 +14,7 @@ import pytest
 import rnnedge
 from onnx_cases import CASES, Built, assert_close, onnx_outputs
 from rnnedge.format import write_blob
+from rnnedge.model import _aligned_bytes
 
 BUILT = {c.name: c.build() for c in CASES}
 STREAMABLE = [c for c in CASES if BUILT[c.name].network.streamable]
@@ -213,13 +216,82 @@ def blob() -> bytes:
     return write_blob(BUILT["gru_forward"].network)
 
 
-def test_load_from_file_is_mmapped(tmp_path, blob):
+def _rewrite_weights(buf, blob: bytes) -> None:
+    """Zero the first tensor's data of the blob held in buf (a writable buffer or open file)."""
+    first = rnnedge.Model.from_bytes(blob).blob.tensors[0]
+    if hasattr(buf, "seek"):
+        buf.seek(first.offset)
+        buf.write(bytes(first.nbytes))
+        buf.flush()
+    else:
+        memoryview(buf).cast("B")[first.offset : first.offset + first.nbytes] = bytes(first.nbytes)
+
+
+def test_load_reads_the_file_into_the_process(tmp_path, blob):
+    """The default load keeps its own copy: rewriting the file in place, truncating it and
+    deleting it under a live stream changes nothing (the old mmap changed the weights, and a
+    truncation was a SIGBUS)."""
     path = tmp_path / "m.rne"
     path.write_bytes(blob)
     model = rnnedge.load(path)
-    x = graph_input(BUILT["gru_forward"])
-    np.testing.assert_array_equal(model.run(x), rnnedge.Model.from_bytes(blob).run(x))
     assert "GRU" in repr(model)
+    x = graph_input(BUILT["gru_forward"])
+    want = rnnedge.Model.from_bytes(blob).run(x)
+    s, ref = model.stream(batch=2), rnnedge.Model.from_bytes(blob).stream(batch=2)
+    np.testing.assert_array_equal(s.step(x[0]), ref.step(x[0]))
+    with open(path, "r+b") as f:
+        _rewrite_weights(f, blob)
+    np.testing.assert_array_equal(model.run(x), want)
+    np.testing.assert_array_equal(s.step(x[1]), ref.step(x[1]))
+    with open(path, "r+b") as f:
+        f.truncate(0)
+    np.testing.assert_array_equal(model.run(x), want)
+    np.testing.assert_array_equal(s.step(x[2]), ref.step(x[2]))
+    path.unlink()
+    np.testing.assert_array_equal(s.run(x[3:]), ref.run(x[3:]))
+
+
+def test_load_mmap_maps_the_file(tmp_path, blob):
+    """mmap=True: the same model, zero copy; a file replaced by a new one (os.replace, as
+    rnnedge.convert writes) leaves the mapped model as it was."""
+    path = tmp_path / "m.rne"
+    path.write_bytes(blob)
+    model = rnnedge.load(path, mmap=True)
+    x = graph_input(BUILT["gru_forward"])
+    want = rnnedge.Model.from_bytes(blob).run(x)
+    np.testing.assert_array_equal(model.run(x), want)
+    other = tmp_path / "new.rne"
+    other.write_bytes(write_blob(BUILT["lstm_forward"].network))
+    os.replace(other, path)
+    np.testing.assert_array_equal(model.run(x), want)
+    with pytest.raises(TypeError):
+        rnnedge.load(path, True)  # keyword only: load(path, mmap=True) says what it does
+
+
+def test_from_bytes_copies_a_writable_buffer(blob):
+    """A writable buffer (numpy, bytearray, memoryview of either), or a read-only view of a
+    writable one, is copied: changing it afterwards does not change the model (the old code used
+    an aligned numpy buffer in place)."""
+    x = graph_input(BUILT["gru_forward"])
+    want = rnnedge.Model.from_bytes(blob).run(x)
+    aligned = _aligned_bytes(len(blob))  # aligned: the old code took it in place
+    aligned[:] = np.frombuffer(blob, np.uint8)
+    frozen = aligned.view()
+    frozen.flags.writeable = False
+    ba = bytearray(blob)
+    models = [(aligned, rnnedge.Model.from_bytes(aligned)),
+              (aligned, rnnedge.Model.from_bytes(memoryview(aligned))),
+              (aligned, rnnedge.Model.from_bytes(frozen)),
+              (ba, rnnedge.Model.from_bytes(ba))]
+    for buf, _ in models:
+        _rewrite_weights(buf, blob)
+    for k, (_, model) in enumerate(models):
+        np.testing.assert_array_equal(model.run(x), want, err_msg=f"buffer {k}")
+
+
+def test_from_bytes_refuses_what_is_not_a_buffer():
+    with pytest.raises(rnnedge.InputError, match="expected the blob as bytes.*got NoneType"):
+        rnnedge.Model.from_bytes(None)
 
 
 def test_from_bytes_copies_a_misaligned_buffer(blob):
@@ -306,3 +378,44 @@ def test_unreadable_file(tmp_path, monkeypatch, blob):
     monkeypatch.setattr("builtins.open", refuse)
     with pytest.raises(rnnedge.BlobError, match="m.rne: permission denied"):
         rnnedge.load(path)
+
+
+def test_load_refuses_a_fifo_without_blocking(tmp_path):
+    """A FIFO is refused by name, never opened for a blocking read: with a writer holding it
+    open (so the old code's open returned, and read it as an empty file) and without one (the
+    old code's open blocked until a writer came: here the test opens one to end the wait)."""
+    fifo = tmp_path / "m.rne"
+    os.mkfifo(fifo)
+    held = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a reader and writer: nothing blocks
+    try:
+        with pytest.raises(rnnedge.BlobError, match=r"m\.rne: is a FIFO \(named pipe\), not an rnnedge blob"):
+            rnnedge.load(fifo)
+    finally:
+        os.close(held)
+    outcome: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            rnnedge.load(fifo)
+        except BaseException as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=attempt, daemon=True)
+    t.start()
+    t.join(60)  # not a timing bar: a guard that ends a blocked open instead of hanging the suite
+    if t.is_alive():
+        writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # lets the blocked open return
+        t.join()
+        os.close(writer)
+        pytest.fail("rnnedge.load blocked opening a FIFO that has no writer")
+    assert isinstance(outcome[0], rnnedge.BlobError) and "is a FIFO" in str(outcome[0])
+
+
+def test_load_refuses_devices_and_sockets(tmp_path):
+    with pytest.raises(rnnedge.BlobError, match="/dev/zero: is a character device, not an rnnedge blob"):
+        rnnedge.load("/dev/zero")
+    path = tmp_path / "s.rne"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        with pytest.raises(rnnedge.BlobError, match=r"s\.rne: is a socket, not an rnnedge blob"):
+            rnnedge.load(path)
