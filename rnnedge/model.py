@@ -5,7 +5,9 @@ original ONNX graph (its batch and time axes where it has them); inside, the C l
 [T, B, F] float32. The step path does no allocation beyond its output array, no copy of a
 well-formed input, and one C call.
 
-Memory: `load` reads the blob into a private aligned copy (`mmap=True` maps the file instead).
+Memory: `load` reads the blob into a private aligned copy (`mmap=True` maps the file instead);
+a stream's state, scratch and step buffers are sized by the C library before they are
+allocated, and a size this machine cannot hold is an InputError naming the figure.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ _from_buffer = ffi.from_buffer
 _FLOATS = ffi.typeof("float[]")  # step buffers are typed: rne_step_float takes float pointers
 _ALIGN = 64
 _MAX_ALIGN = 4096  # the largest blob alignment the format allows (docs/format.md)
-_POOL = 64  # step outputs per allocated block
+_POOL = 64  # step outputs per allocated block, at most
+_POOL_BYTES = 64 * 1024  # ... and at most this many bytes of them (one slot if an output is larger)
 _U32 = 2**32 - 1  # the format holds files under 4 GiB; batch and steps are uint32_t in the C API
 _STATE_TYPES = ((_F32, _F32), (np.dtype(np.int16), np.dtype(np.int32)))  # (h, c) of f32 / integer layers
 
@@ -52,6 +55,31 @@ def _fmt_size(n: int) -> str:
     if n >= 10**9:
         return f"{n / 1e9:.1f} GB"
     return f"{n / 1e6:.1f} MB" if n >= 10**6 else f"{n} bytes"
+
+
+def _physical_memory() -> int | None:
+    """Bytes of RAM of this machine, where the OS says (POSIX); None elsewhere."""
+    try:
+        n = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return n if n > 0 else None
+
+
+def _refuse_memory(what: str, needs: str, nbytes: int, failed: bool = False) -> InputError:
+    """The InputError for `needs` (e.g. "batch 1000") taking nbytes that cannot be had."""
+    why = "the allocation failed (MemoryError)" if failed else (
+        f"more than this machine's {_fmt_size(_physical_memory() or 0)} of memory")
+    return InputError(f"{what}: {needs} needs {_fmt_size(nbytes)} of state, scratch and buffers; {why}")
+
+
+def _check_memory(what: str, needs: str, nbytes: int) -> None:
+    """The sizing rule: refuse, before allocating, what exceeds the machine's physical memory
+    (a numpy allocation that large may succeed under overcommit and then get the process
+    killed when the C library writes it). A MemoryError below that is reported the same way."""
+    limit = _physical_memory()
+    if limit is not None and nbytes > limit:
+        raise _refuse_memory(what, needs, nbytes)
 
 
 def _file_kind(mode: int) -> str | None:
@@ -154,10 +182,30 @@ class Model:
 
     # -- description -----------------------------------------------------------------------
     def state_bytes(self, batch: int = 1) -> int:
-        return int(lib.rne_state_size(self._cmodel, batch))
+        """Bytes of recurrent state of a stream of `batch` sequences."""
+        return self._sizes(batch, 1, f"{self.name}.state_bytes")[0]
 
     def scratch_bytes(self, batch: int = 1, steps: int = 1) -> int:
-        return int(lib.rne_scratch_size(self._cmodel, batch, steps))
+        """Bytes of scratch for a call over `steps` timesteps of `batch` sequences."""
+        return self._sizes(batch, steps, f"{self.name}.scratch_bytes")[1]
+
+    def _sizes(self, batch: int, steps: int, what: str) -> tuple[int, int]:
+        """(state, scratch) bytes from the C library; InputError for a batch or step count the
+        C API cannot take (uint32) or whose sizes overflow size_t (the C functions return 0)."""
+        for name, n in (("batch", batch), ("steps", steps)):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= _U32:
+                raise InputError(
+                    f"{what}: {name} must be an integer from 1 to {_U32} (the C API's uint32), "
+                    f"got {n!r}"
+                )
+        state = int(lib.rne_state_size(self._cmodel, int(batch)))
+        scratch = int(lib.rne_scratch_size(self._cmodel, int(batch), int(steps)))
+        if state == 0 or scratch == 0:
+            raise InputError(
+                f"{what}: batch {batch} over {steps} steps needs more state and scratch than "
+                "this machine can address"
+            )
+        return state, scratch
 
     @property
     def weight_bytes(self) -> int:
@@ -190,14 +238,22 @@ class Model:
         shapes of `Stream.state`) where given; entries not given keep the initial state.
         """
         what = f"{self.name}.run"
-        x = self._in.to_internal(self._check_input(x, self._in.axes, what))
-        batch = x.shape[1]
+        x = self._check_input(x, self._in.axes, what)
+        dims = dict(zip(self._in.axes, x.shape))
+        batch, steps = dims.get("B", 1), dims.get("T", 1)
         if batch == 0:
             raise InputError(f"{what}: the batch is empty (B = 0)")
-        stream = Stream(self, batch, _what=what)
-        if state:
-            stream.state = state
-        return stream._run_internal(x, what)
+        needs = f"batch {batch} over T = {steps} steps"
+        nbytes = self._stream_bytes(batch, what) + self._run_bytes(batch, steps, what)
+        _check_memory(what, needs, nbytes)
+        try:
+            x = self._in.to_internal(x)
+            stream = Stream(self, batch, _what=what)
+            if state is not None:
+                stream.state = state
+            return stream._run_internal(x, what)
+        except MemoryError:
+            raise _refuse_memory(what, needs, nbytes, failed=True) from None
 
     def stream(self, batch: int = 1) -> "Stream":
         """A stream of `batch` independent sequences, stepped one timestep at a time."""
@@ -208,7 +264,34 @@ class Model:
             )
         if not isinstance(batch, (int, np.integer)) or batch < 1:
             raise InputError(f"{self.name}.stream: batch must be a positive integer, got {batch!r}")
-        return Stream(self, int(batch))
+        what, needs = f"{self.name}.stream", f"batch {batch}"
+        nbytes = self._stream_bytes(batch, what)
+        _check_memory(what, needs, nbytes)
+        try:
+            return Stream(self, int(batch))
+        except MemoryError:
+            raise _refuse_memory(what, needs, nbytes, failed=True) from None
+
+    def _pool_slots(self, batch: int) -> int:
+        """Step outputs per block of a stream's output pool (see Stream._new_pool)."""
+        return max(1, min(_POOL, _POOL_BYTES // (4 * batch * self.out_features or 1)))
+
+    def _stream_bytes(self, batch: int, what: str) -> int:
+        """Bytes a Stream of `batch` allocates: state, step scratch, one output block and, for
+        an integer model, its int16 step buffers. Checks batch (InputError)."""
+        state, scratch = self._sizes(batch, 1, what)
+        outputs = self._pool_slots(batch) * 4 * batch * self.out_features
+        qbufs = 2 * batch * (self.in_features + self.out_features) if self._qio else 0
+        return state + scratch + outputs + qbufs + 2 * _ALIGN
+
+    def _run_bytes(self, batch: int, steps: int, what: str) -> int:
+        """Bytes a run over `steps` timesteps allocates beyond the stream's own: its scratch, the
+        float32 input copy and the output (integer models: their int16 copies as well)."""
+        scratch = self._sizes(batch, max(steps, 1), what)[1]
+        inputs = steps * batch * self.in_features
+        outputs = (1 if self.many_to_one else steps) * batch * self.out_features
+        per_value = 6 if self._qio else 4
+        return scratch + per_value * (inputs + outputs) + _ALIGN
 
     def _state_blocks(self, graph_states: list[dict]) -> dict[str, list[tuple[int, str]]]:
         """Name -> the (layer, "h" | "c") blocks it covers, in layer order. Unnamed blocks are
@@ -256,10 +339,16 @@ class _StateViews:
         return {name: np.concatenate(parts) for name, parts in self.views.items()}
 
     def set(self, values: Mapping[str, np.ndarray], what: str) -> None:
+        if not isinstance(values, Mapping):
+            raise InputError(
+                f"{what}: expected a mapping of state name -> array (this model has "
+                f"{sorted(self.views)}, as Stream.state returns them), got {type(values).__name__}"
+            )
         unknown = set(values) - set(self.views)
         if unknown:
             raise InputError(
-                f"{what}: unknown state {sorted(unknown)}; this model has {sorted(self.views)}"
+                f"{what}: unknown state {', '.join(sorted(map(repr, unknown)))}; this model has "
+                f"{sorted(self.views)}"
             )
         checked = {}
         for name, value in values.items():
@@ -300,8 +389,8 @@ class Stream:
 
     Outputs: every array `step` returns is its own memory, written once by that call and never
     again by this stream: it stays valid and unchanged for as long as it is held. (Outputs are
-    cut from blocks of 64 slots, each slot handed to one call only, by the call that holds the
-    stream; a block is freed when no output cut from it is held.)
+    cut from blocks of up to 64 slots, at most 64 KiB, each slot handed to one call only, by
+    the call that holds the stream; a block is freed when no output cut from it is held.)
     """
 
     def __init__(self, model: Model, batch: int, _what: str | None = None) -> None:
@@ -313,8 +402,16 @@ class Stream:
             raise InputError(
                 f"{what}: the graph's input has no batch axis, so a stream has batch 1, not {batch}"
             )
-        self._state = _aligned_bytes(model.state_bytes(batch))
-        self._scratch = _aligned_bytes(model.scratch_bytes(batch, 1))
+        # Model.stream and Model.run check the sizes against memory first (_check_memory).
+        state_size, scratch_size = model._sizes(batch, 1, what)
+        self._bind(model, batch, state_size, scratch_size, what)
+        lock = threading.Lock()  # not to wait on: to detect a second thread and refuse it
+        self._claim, self._release = lock.acquire, lock.release
+
+    def _bind(self, model: Model, batch: int, state_size: int, scratch_size: int, what: str) -> None:
+        """Allocate the stream's buffers and bind them to a C stream."""
+        self._state = _aligned_bytes(state_size)
+        self._scratch = _aligned_bytes(scratch_size)
         self._cstream = ffi.new("rne_stream *")
         _check(
             lib.rne_stream_init(
@@ -338,6 +435,7 @@ class Stream:
             self._y_shape = (1, batch, model.out_features)
             self._y_layout = _Layout(y_axes, model._out.dirs)
         self._y_size = batch * model.out_features  # floats per step output
+        self._pool_slots = model._pool_slots(batch)
         self._pool, self._pool_ptr, self._pool_next = self._new_pool()
         # The last input array and its pointer, reused when passed again: one attribute, so a
         # thread reads a matching pair even while another replaces it.
@@ -350,13 +448,11 @@ class Stream:
             self._xq_buf, self._yq_buf = np.empty(n_in, np.int16), np.empty(n_out, np.int16)
             xq, yq = _from_buffer("int16_t[]", self._xq_buf), _from_buffer("int16_t[]", self._yq_buf)
             self._qargs = (self._qio[0], xq, yq, self._qio[1])
-        lock = threading.Lock()  # not to wait on: to detect a second thread and refuse it
-        self._claim, self._release = lock.acquire, lock.release
 
     def _new_pool(self) -> tuple[np.ndarray, object, int]:
-        """Step outputs are cut from blocks of _POOL arrays: cheaper than one allocation each.
-        Called only by the thread that holds the stream (or by __init__)."""
-        pool = np.empty((_POOL,) + self._y_shape, _F32)
+        """Step outputs are cut from blocks of `_pool_slots` arrays: cheaper than one allocation
+        each. Called only by the thread that holds the stream (or by __init__)."""
+        pool = np.empty((self._pool_slots,) + self._y_shape, _F32)
         return pool, _from_buffer(_FLOATS, pool), 0
 
     def step(self, x) -> np.ndarray:
@@ -377,7 +473,7 @@ class Stream:
             raise self._busy("step")
         try:
             i = self._pool_next
-            if i == _POOL:
+            if i == self._pool_slots:
                 self._pool, self._pool_ptr, i = self._new_pool()
             self._pool_next = i + 1
             pool, yp = self._pool, self._pool_ptr + i * self._y_size
@@ -404,10 +500,18 @@ class Stream:
         """Push a chunk of timesteps (graph layout, with its time axis) through the stream; returns
         what `Model.run` would for them, continuing from (and updating) the stream's state."""
         what = f"{self.model.name}.stream.run"
-        x = self.model._in.to_internal(self.model._check_input(x, self.model._in.axes, what))
-        if x.shape[1] != self.batch:
-            raise InputError(f"{what}: this stream has batch {self.batch}, the input {x.shape[1]}")
-        return self._run_internal(x, what)
+        model = self.model
+        x = model._check_input(x, model._in.axes, what)
+        dims = dict(zip(model._in.axes, x.shape))
+        batch, steps = dims.get("B", 1), dims.get("T", 1)
+        if batch != self.batch:
+            raise InputError(f"{what}: this stream has batch {self.batch}, the input {batch}")
+        needs, nbytes = f"batch {batch} over T = {steps} steps", model._run_bytes(batch, steps, what)
+        _check_memory(what, needs, nbytes)
+        try:
+            return self._run_internal(model._in.to_internal(x), what)
+        except MemoryError:
+            raise _refuse_memory(what, needs, nbytes, failed=True) from None
 
     def _run_internal(self, x: np.ndarray, what: str) -> np.ndarray:
         """x: contiguous float32 [T, B, F] -> the output in the graph's layout."""

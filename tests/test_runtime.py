@@ -4,6 +4,7 @@ against sequence mode, state handling, and the errors a user meets."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import struct
 import threading
@@ -419,3 +420,79 @@ def test_load_refuses_devices_and_sockets(tmp_path):
         sock.bind(str(path))
         with pytest.raises(rnnedge.BlobError, match=r"s\.rne: is a socket, not an rnnedge blob"):
             rnnedge.load(path)
+
+
+# -- sizes ---------------------------------------------------------------------------------------
+GB16 = 16 * 10**9
+
+
+def test_a_batch_the_c_api_cannot_take_is_refused(lstm):
+    model, _ = lstm
+    for call in (lambda: model.stream(2**32), lambda: model.state_bytes(2**32),
+                 lambda: model.scratch_bytes(1, 2**32)):
+        with pytest.raises(rnnedge.InputError, match=r"must be an integer from 1 to 4294967295.*got 4294967296"):
+            call()
+
+
+def test_a_stream_larger_than_memory_is_refused_with_its_size(lstm, monkeypatch):
+    """The rule: a stream whose state, scratch and buffers exceed the machine's physical memory
+    is refused before anything is allocated, with the figure (the old code let numpy raise
+    MemoryError, or, under overcommit, allocated and then wrote it all)."""
+    model, _ = lstm
+    monkeypatch.setattr("rnnedge.model._physical_memory", lambda: GB16, raising=False)
+    with pytest.raises(rnnedge.InputError, match=r"stream: batch 1000000000 needs (\d+\.\d) GB of state, "
+                       r"scratch and buffers; more than this machine's 16\.0 GB of memory") as info:
+        model.stream(10**9)
+    figure = float(re.search(r"needs (\d+\.\d) GB", str(info.value)).group(1))
+    assert figure >= round((model.state_bytes(10**9) + model.scratch_bytes(10**9)) / 1e9, 1)
+
+
+def test_a_failed_allocation_is_an_input_error_with_its_size(lstm, monkeypatch):
+    """Where the OS does not say how much memory there is, numpy's MemoryError is reported as
+    an InputError with the figure."""
+    model, built = lstm
+    monkeypatch.setattr("rnnedge.model._physical_memory", lambda: None)
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("rnnedge.model._aligned_bytes", no_memory)
+    with pytest.raises(rnnedge.InputError, match=r"stream: batch 1000 needs \d+ bytes .*allocation failed"):
+        model.stream(1000)
+    with pytest.raises(rnnedge.InputError, match=r"run: batch 2 over T = 4 steps needs .*allocation failed"):
+        model.run(graph_input(built))
+
+
+def test_a_run_larger_than_memory_is_refused_with_its_size(lstm, monkeypatch):
+    """Model.run and Stream.run size the input copy, scratch and output first: a broadcast input
+    of batch 10^9 (no memory of its own) or of 2^32 steps is refused, not copied."""
+    model, _ = lstm
+    monkeypatch.setattr("rnnedge.model._physical_memory", lambda: GB16, raising=False)
+    huge_batch = np.broadcast_to(np.zeros(3, np.float32), (2, 10**9, 3))
+    with pytest.raises(rnnedge.InputError,
+                       match=r"run: batch 1000000000 over T = 2 steps needs \d+\.\d GB .*16\.0 GB"):
+        model.run(huge_batch)
+    long = np.broadcast_to(np.zeros(3, np.float32), (2**32, 1, 3))
+    with pytest.raises(rnnedge.InputError, match="steps must be an integer from 1 to 4294967295"):
+        model.run(long)
+    with pytest.raises(rnnedge.InputError, match="steps must be an integer from 1 to 4294967295"):
+        model.stream().run(long)
+    very_long = np.broadcast_to(np.zeros(3, np.float32), (2**31, 1, 3))
+    with pytest.raises(rnnedge.InputError, match=r"stream\.run: batch 1 over T = 2147483648 steps needs \d+\.\d GB"):
+        model.stream().run(very_long)
+
+
+def test_state_that_is_not_a_mapping_is_refused(lstm):
+    model, built = lstm
+    s = model.stream(batch=2)
+    before = s.state
+    for value in (None, [("h0", before["h0"])], before["h0"], "h0"):
+        with pytest.raises(rnnedge.InputError,
+                           match=r"state: expected a mapping of state name -> array \(this model has \['c0', 'h0'\]"):
+            s.state = value
+    with pytest.raises(rnnedge.InputError, match="expected a mapping"):
+        model.run(graph_input(built), state=before["h0"])
+    with pytest.raises(rnnedge.InputError, match="unknown state 'x', 1"):
+        s.state = {1: before["h0"], "x": before["h0"]}
+    for k in before:
+        np.testing.assert_array_equal(s.state[k], before[k])
