@@ -4,12 +4,17 @@ Needs only numpy and the compiled cffi module. Arrays go in and out in the layou
 original ONNX graph (its batch and time axes where it has them); inside, the C library sees
 [T, B, F] float32. The step path does no allocation beyond its output array, no copy of a
 well-formed input, and one C call.
+
+Memory: `load` reads the blob into a private aligned copy (`mmap=True` maps the file instead);
+a stream's state, scratch and step buffers are sized by the C library before they are
+allocated, and a size this machine cannot hold is an InputError naming the figure.
 """
 
 from __future__ import annotations
 
-import mmap
+import mmap as _mmap
 import os
+import stat as _stat
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +31,10 @@ _F32 = np.dtype(np.float32)
 _from_buffer = ffi.from_buffer
 _FLOATS = ffi.typeof("float[]")  # step buffers are typed: rne_step_float takes float pointers
 _ALIGN = 64
-_POOL = 64  # step outputs per allocated block
+_MAX_ALIGN = 4096  # the largest blob alignment the format allows (docs/format.md)
+_POOL = 64  # step outputs per allocated block, at most
+_POOL_BYTES = 64 * 1024  # ... and at most this many bytes of them (one slot if an output is larger)
+_U32 = 2**32 - 1  # the format holds files under 4 GiB; batch and steps are uint32_t in the C API
 _STATE_TYPES = ((_F32, _F32), (np.dtype(np.int16), np.dtype(np.int32)))  # (h, c) of f32 / integer layers
 
 
@@ -41,6 +49,57 @@ def _aligned_bytes(nbytes: int, align: int = _ALIGN) -> np.ndarray:
     raw = np.zeros(nbytes + align, dtype=np.uint8)
     start = (-raw.ctypes.data) % align
     return raw[start : start + nbytes]
+
+
+def _fmt_size(n: int) -> str:
+    if n >= 10**9:
+        return f"{n / 1e9:.1f} GB"
+    return f"{n / 1e6:.1f} MB" if n >= 10**6 else f"{n} bytes"
+
+
+def _physical_memory() -> int | None:
+    """Bytes of RAM of this machine, where the OS says (POSIX); None elsewhere."""
+    try:
+        n = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return n if n > 0 else None
+
+
+def _refuse_memory(what: str, needs: str, nbytes: int, failed: bool = False) -> InputError:
+    """The InputError for `needs` (e.g. "batch 1000") taking nbytes that cannot be had."""
+    why = "the allocation failed (MemoryError)" if failed else (
+        f"more than this machine's {_fmt_size(_physical_memory() or 0)} of memory")
+    return InputError(f"{what}: {needs} needs {_fmt_size(nbytes)} of state, scratch and buffers; {why}")
+
+
+def _check_memory(what: str, needs: str, nbytes: int) -> None:
+    """The sizing rule: refuse, before allocating, what exceeds the machine's physical memory
+    (a numpy allocation that large may succeed under overcommit and then get the process
+    killed when the C library writes it). A MemoryError below that is reported the same way."""
+    limit = _physical_memory()
+    if limit is not None and nbytes > limit:
+        raise _refuse_memory(what, needs, nbytes)
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a stat mode is, in words, if it is not a regular file."""
+    for test, kind in (
+        (_stat.S_ISDIR, "a directory"),
+        (_stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (_stat.S_ISCHR, "a character device"),
+        (_stat.S_ISBLK, "a block device"),
+        (_stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return None if _stat.S_ISREG(mode) else "not a regular file"
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    """os.open for open(opener=): O_NONBLOCK, so that opening a FIFO cannot block before fstat
+    tells what it is (no effect on a regular file)."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 @dataclass(frozen=True)
@@ -92,23 +151,61 @@ class Model:
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, source: str = "<bytes>") -> "Model":
-        """Load from memory. Used in place when aligned; otherwise copied once into aligned memory."""
-        view = memoryview(data).cast("B")
+        """Load from memory: any buffer (bytes, bytearray, memoryview, numpy array, mmap).
+
+        The model must not change under the C library, so only an immutable `bytes` (or a
+        memoryview of one) is used in place, and only when it starts at the blob's alignment
+        (rarely: CPython's bytes data is 16-byte aligned at best). Anything writable or backed
+        by something else (bytearray, numpy arrays even marked read-only, mmap) is copied once
+        into private aligned memory: changing it afterwards does not change the model.
+        """
+        try:
+            view = memoryview(data)
+        except TypeError:
+            raise InputError(
+                f"{source}: expected the blob as bytes, bytearray or another buffer, "
+                f"got {type(data).__name__}"
+            ) from None
+        immutable = isinstance(view.obj, bytes)
+        if not view.c_contiguous:
+            view, immutable = memoryview(view.tobytes()), True
+        view = view.cast("B")
         align = int.from_bytes(bytes(view[16:20]), "little") if len(view) >= 20 else _ALIGN
-        align = align if 0 < align <= 4096 and align & (align - 1) == 0 else _ALIGN
+        align = align if 0 < align <= _MAX_ALIGN and align & (align - 1) == 0 else _ALIGN
         arr = np.frombuffer(view, dtype=np.uint8)
-        if len(arr) == 0 or arr.ctypes.data % align:
+        if not immutable or len(arr) == 0 or arr.ctypes.data % align:
             copy = _aligned_bytes(len(arr), max(align, _ALIGN))
             copy[:] = arr
+            copy.flags.writeable = False
             arr = copy
         return cls(arr, source)
 
     # -- description -----------------------------------------------------------------------
     def state_bytes(self, batch: int = 1) -> int:
-        return int(lib.rne_state_size(self._cmodel, batch))
+        """Bytes of recurrent state of a stream of `batch` sequences."""
+        return self._sizes(batch, 1, f"{self.name}.state_bytes")[0]
 
     def scratch_bytes(self, batch: int = 1, steps: int = 1) -> int:
-        return int(lib.rne_scratch_size(self._cmodel, batch, steps))
+        """Bytes of scratch for a call over `steps` timesteps of `batch` sequences."""
+        return self._sizes(batch, steps, f"{self.name}.scratch_bytes")[1]
+
+    def _sizes(self, batch: int, steps: int, what: str) -> tuple[int, int]:
+        """(state, scratch) bytes from the C library; InputError for a batch or step count the
+        C API cannot take (uint32) or whose sizes overflow size_t (the C functions return 0)."""
+        for name, n in (("batch", batch), ("steps", steps)):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= _U32:
+                raise InputError(
+                    f"{what}: {name} must be an integer from 1 to {_U32} (the C API's uint32), "
+                    f"got {n!r}"
+                )
+        state = int(lib.rne_state_size(self._cmodel, int(batch)))
+        scratch = int(lib.rne_scratch_size(self._cmodel, int(batch), int(steps)))
+        if state == 0 or scratch == 0:
+            raise InputError(
+                f"{what}: batch {batch} over {steps} steps needs more state and scratch than "
+                "this machine can address"
+            )
+        return state, scratch
 
     @property
     def weight_bytes(self) -> int:
@@ -141,14 +238,22 @@ class Model:
         shapes of `Stream.state`) where given; entries not given keep the initial state.
         """
         what = f"{self.name}.run"
-        x = self._in.to_internal(self._check_input(x, self._in.axes, what))
-        batch = x.shape[1]
+        x = self._check_input(x, self._in.axes, what)
+        dims = dict(zip(self._in.axes, x.shape))
+        batch, steps = dims.get("B", 1), dims.get("T", 1)
         if batch == 0:
             raise InputError(f"{what}: the batch is empty (B = 0)")
-        stream = Stream(self, batch, _what=what)
-        if state:
-            stream.state = state
-        return stream._run_internal(x, what)
+        needs = f"batch {batch} over T = {steps} steps"
+        nbytes = self._stream_bytes(batch, what) + self._run_bytes(batch, steps, what)
+        _check_memory(what, needs, nbytes)
+        try:
+            x = self._in.to_internal(x)
+            stream = Stream(self, batch, _what=what)
+            if state is not None:
+                stream.state = state
+            return stream._run_internal(x, what)
+        except MemoryError:
+            raise _refuse_memory(what, needs, nbytes, failed=True) from None
 
     def stream(self, batch: int = 1) -> "Stream":
         """A stream of `batch` independent sequences, stepped one timestep at a time."""
@@ -159,7 +264,34 @@ class Model:
             )
         if not isinstance(batch, (int, np.integer)) or batch < 1:
             raise InputError(f"{self.name}.stream: batch must be a positive integer, got {batch!r}")
-        return Stream(self, int(batch))
+        what, needs = f"{self.name}.stream", f"batch {batch}"
+        nbytes = self._stream_bytes(batch, what)
+        _check_memory(what, needs, nbytes)
+        try:
+            return Stream(self, int(batch))
+        except MemoryError:
+            raise _refuse_memory(what, needs, nbytes, failed=True) from None
+
+    def _pool_slots(self, batch: int) -> int:
+        """Step outputs per block of a stream's output pool (see Stream._new_pool)."""
+        return max(1, min(_POOL, _POOL_BYTES // (4 * batch * self.out_features or 1)))
+
+    def _stream_bytes(self, batch: int, what: str) -> int:
+        """Bytes a Stream of `batch` allocates: state, step scratch, one output block and, for
+        an integer model, its int16 step buffers. Checks batch (InputError)."""
+        state, scratch = self._sizes(batch, 1, what)
+        outputs = self._pool_slots(batch) * 4 * batch * self.out_features
+        qbufs = 2 * batch * (self.in_features + self.out_features) if self._qio else 0
+        return state + scratch + outputs + qbufs + 2 * _ALIGN
+
+    def _run_bytes(self, batch: int, steps: int, what: str) -> int:
+        """Bytes a run over `steps` timesteps allocates beyond the stream's own: its scratch, the
+        float32 input copy and the output (integer models: their int16 copies as well)."""
+        scratch = self._sizes(batch, max(steps, 1), what)[1]
+        inputs = steps * batch * self.in_features
+        outputs = (1 if self.many_to_one else steps) * batch * self.out_features
+        per_value = 6 if self._qio else 4
+        return scratch + per_value * (inputs + outputs) + _ALIGN
 
     def _state_blocks(self, graph_states: list[dict]) -> dict[str, list[tuple[int, str]]]:
         """Name -> the (layer, "h" | "c") blocks it covers, in layer order. Unnamed blocks are
@@ -207,10 +339,16 @@ class _StateViews:
         return {name: np.concatenate(parts) for name, parts in self.views.items()}
 
     def set(self, values: Mapping[str, np.ndarray], what: str) -> None:
+        if not isinstance(values, Mapping):
+            raise InputError(
+                f"{what}: expected a mapping of state name -> array (this model has "
+                f"{sorted(self.views)}, as Stream.state returns them), got {type(values).__name__}"
+            )
         unknown = set(values) - set(self.views)
         if unknown:
             raise InputError(
-                f"{what}: unknown state {sorted(unknown)}; this model has {sorted(self.views)}"
+                f"{what}: unknown state {', '.join(sorted(map(repr, unknown)))}; this model has "
+                f"{sorted(self.views)}"
             )
         checked = {}
         for name, value in values.items():
@@ -242,9 +380,17 @@ class Stream:
 
     `step(x)` takes one timestep in the graph's layout without the time axis and returns the
     output for that step (for a many-to-one model: what `run` would return if the sequence ended
-    there). `run(x)` pushes a chunk of timesteps. A stream must not be used from two threads at
-    once; separate streams of one model may step in parallel (the C call releases the GIL).
-    Create with `Model.stream(batch)`.
+    there). `run(x)` pushes a chunk of timesteps. Create with `Model.stream(batch)`.
+
+    Threads: separate streams of one model may step in parallel (the C call releases the GIL).
+    A stream is one sequence: a call on it (`step`, `run`, `reset`, `state`) while another
+    thread is inside one raises StreamBusyError and changes nothing; the other call's result is
+    intact.
+
+    Outputs: every array `step` returns is its own memory, written once by that call and never
+    again by this stream: it stays valid and unchanged for as long as it is held. (Outputs are
+    cut from blocks of up to 64 slots, at most 64 KiB, each slot handed to one call only, by
+    the call that holds the stream; a block is freed when no output cut from it is held.)
     """
 
     def __init__(self, model: Model, batch: int, _what: str | None = None) -> None:
@@ -256,8 +402,16 @@ class Stream:
             raise InputError(
                 f"{what}: the graph's input has no batch axis, so a stream has batch 1, not {batch}"
             )
-        self._state = _aligned_bytes(model.state_bytes(batch))
-        self._scratch = _aligned_bytes(model.scratch_bytes(batch, 1))
+        # Model.stream and Model.run check the sizes against memory first (_check_memory).
+        state_size, scratch_size = model._sizes(batch, 1, what)
+        self._bind(model, batch, state_size, scratch_size, what)
+        lock = threading.Lock()  # not to wait on: to detect a second thread and refuse it
+        self._claim, self._release = lock.acquire, lock.release
+
+    def _bind(self, model: Model, batch: int, state_size: int, scratch_size: int, what: str) -> None:
+        """Allocate the stream's buffers and bind them to a C stream."""
+        self._state = _aligned_bytes(state_size)
+        self._scratch = _aligned_bytes(scratch_size)
         self._cstream = ffi.new("rne_stream *")
         _check(
             lib.rne_stream_init(
@@ -281,9 +435,11 @@ class Stream:
             self._y_shape = (1, batch, model.out_features)
             self._y_layout = _Layout(y_axes, model._out.dirs)
         self._y_size = batch * model.out_features  # floats per step output
+        self._pool_slots = model._pool_slots(batch)
         self._pool, self._pool_ptr, self._pool_next = self._new_pool()
-        self._x: object = None  # the last input array and its pointer, reused when passed again
-        self._xp = ffi.NULL
+        # The last input array and its pointer, reused when passed again: one attribute, so a
+        # thread reads a matching pair even while another replaces it.
+        self._x_cache: tuple[object, object] = (None, ffi.NULL)
         self._step = lib.rne_step
         self._qio = model._qio
         self._qargs: tuple | None = None
@@ -292,40 +448,43 @@ class Stream:
             self._xq_buf, self._yq_buf = np.empty(n_in, np.int16), np.empty(n_out, np.int16)
             xq, yq = _from_buffer("int16_t[]", self._xq_buf), _from_buffer("int16_t[]", self._yq_buf)
             self._qargs = (self._qio[0], xq, yq, self._qio[1])
-        lock = threading.Lock()  # not to wait on: to detect a second thread and refuse it
-        self._claim, self._release = lock.acquire, lock.release
 
     def _new_pool(self) -> tuple[np.ndarray, object, int]:
-        """Step outputs are cut from blocks of _POOL arrays: cheaper than one allocation each.
-        Every returned array is its own memory; a block is freed when no output of it is held."""
-        pool = np.empty((_POOL,) + self._y_shape, _F32)
+        """Step outputs are cut from blocks of `_pool_slots` arrays: cheaper than one allocation
+        each. Called only by the thread that holds the stream (or by __init__)."""
+        pool = np.empty((self._pool_slots,) + self._y_shape, _F32)
         return pool, _from_buffer(_FLOATS, pool), 0
 
     def step(self, x) -> np.ndarray:
-        """One timestep: x in the graph's input layout without its time axis; returns a new array."""
+        """One timestep: x in the graph's input layout without its time axis. Returns an array of
+        its own (see the class docstring): valid and unchanged for as long as it is held."""
         try:  # fast path: C-contiguous float32 of the right shape (from_buffer checks contiguity)
             if x.dtype is not _F32 or x.shape != self._x_shape:
                 raise TypeError
-            if x is not self._x:
-                self._xp, self._x = _from_buffer(_FLOATS, x), x
-            xp = self._xp
+            cached, xp = self._x_cache
+            if x is not cached:
+                xp = _from_buffer(_FLOATS, x)
+                self._x_cache = (x, xp)
         except (AttributeError, TypeError, ValueError, BufferError):
             xp = _from_buffer(_FLOATS, self._coerce(x))
-        i = self._pool_next
-        if i == _POOL:
-            self._pool, self._pool_ptr, i = self._new_pool()
-        self._pool_next = i + 1
-        yp = self._pool_ptr + i * self._y_size
-        # Held only around the C call, which cannot raise: no try/finally on the hot path.
+        # Claim the stream first: a refused call must touch nothing (not the output pool, not
+        # the int16 buffers) that the winner's C call, which runs without the GIL, writes.
         if not self._claim(False):
             raise self._busy("step")
-        if self._qargs is None:
-            self._step(self._cstream, xp, yp)
-        else:  # integer model: quantize, step, dequantize in one C call (rne_step_float)
-            s_in, xq, yq, s_out = self._qargs
-            lib.rne_step_float(self._cstream, xp, s_in, xq, yq, s_out, yp)
-        self._release()
-        y = self._pool[i]
+        try:
+            i = self._pool_next
+            if i == self._pool_slots:
+                self._pool, self._pool_ptr, i = self._new_pool()
+            self._pool_next = i + 1
+            pool, yp = self._pool, self._pool_ptr + i * self._y_size
+            if self._qargs is None:
+                self._step(self._cstream, xp, yp)
+            else:  # integer model: quantize, step, dequantize in one C call (rne_step_float)
+                s_in, xq, yq, s_out = self._qargs
+                lib.rne_step_float(self._cstream, xp, s_in, xq, yq, s_out, yp)
+        finally:
+            self._release()
+        y = pool[i]
         return y if self._y_layout is None else self._y_layout.from_internal(y)
 
     def _coerce(self, x) -> np.ndarray:
@@ -341,10 +500,18 @@ class Stream:
         """Push a chunk of timesteps (graph layout, with its time axis) through the stream; returns
         what `Model.run` would for them, continuing from (and updating) the stream's state."""
         what = f"{self.model.name}.stream.run"
-        x = self.model._in.to_internal(self.model._check_input(x, self.model._in.axes, what))
-        if x.shape[1] != self.batch:
-            raise InputError(f"{what}: this stream has batch {self.batch}, the input {x.shape[1]}")
-        return self._run_internal(x, what)
+        model = self.model
+        x = model._check_input(x, model._in.axes, what)
+        dims = dict(zip(model._in.axes, x.shape))
+        batch, steps = dims.get("B", 1), dims.get("T", 1)
+        if batch != self.batch:
+            raise InputError(f"{what}: this stream has batch {self.batch}, the input {batch}")
+        needs, nbytes = f"batch {batch} over T = {steps} steps", model._run_bytes(batch, steps, what)
+        _check_memory(what, needs, nbytes)
+        try:
+            return self._run_internal(model._in.to_internal(x), what)
+        except MemoryError:
+            raise _refuse_memory(what, needs, nbytes, failed=True) from None
 
     def _run_internal(self, x: np.ndarray, what: str) -> np.ndarray:
         """x: contiguous float32 [T, B, F] -> the output in the graph's layout."""
@@ -411,15 +578,44 @@ class Stream:
             self._release()
 
 
-def load(path: str | os.PathLike) -> Model:
-    """Load a .rne file, memory-mapped (zero copy)."""
+def load(path: str | os.PathLike, *, mmap: bool = False) -> Model:
+    """Load a .rne file.
+
+    By default the file is read once into a private, aligned copy: the model does not depend on
+    the file afterwards, which may then be rewritten, truncated or deleted.
+
+    `mmap=True` maps the file read-only instead (zero copy; the page cache is shared between
+    processes that load the same blob). The mapping IS the file: rewriting the file in place
+    while the model lives changes the weights it runs with (wrong outputs, and a blob whose
+    sizes changed is not re-checked), and truncating it kills the process with SIGBUS at the
+    next step that touches a page past the new end. A private (copy-on-write) mapping would not
+    help: it shares the pages it has not written, and SIGBUSes on truncation all the same.
+    Replacing the file with a new one (write it beside and `os.replace` it, as `rnnedge.convert`
+    does) is safe: the mapping keeps the old file's data.
+
+    Anything but a regular file (a directory, a FIFO, a device, a socket) is refused with a
+    BlobError naming it, without reading from it (a FIFO is opened non-blocking).
+    """
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
+        kind = _file_kind(os.stat(path).st_mode)  # names a socket, which cannot be opened
+        if kind is not None:
+            raise BlobError(f"{path}: is {kind}, not an rnnedge blob (a regular file)")
+        with open(path, "rb", buffering=0, opener=_nonblocking) as f:
+            st = os.fstat(f.fileno())  # the file opened, which may not be the one stat saw
+            kind = _file_kind(st.st_mode)
+            if kind is not None:
+                raise BlobError(f"{path}: is {kind}, not an rnnedge blob (a regular file)")
+            if st.st_size == 0:
                 raise BlobError(f"{path}: the file is empty, not an rnnedge blob")
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            if st.st_size > _U32:
+                raise BlobError(
+                    f"{path}: {_fmt_size(st.st_size)}, larger than any rnnedge blob (under 4 GiB)"
+                )
+            if mmap:
+                data = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ)
+            else:
+                data = _read_aligned(f, st.st_size)
     except IsADirectoryError:
         raise BlobError(f"{path}: is a directory, not an rnnedge blob") from None
     except FileNotFoundError:
@@ -428,4 +624,26 @@ def load(path: str | os.PathLike) -> Model:
         raise BlobError(f"{path}: permission denied") from None
     except OSError as e:
         raise BlobError(f"{path}: cannot read: {e.strerror or e}") from None
+    except MemoryError:
+        raise BlobError(
+            f"{path}: {_fmt_size(st.st_size)} do not fit in memory (MemoryError); "
+            "rnnedge.load(path, mmap=True) maps the file instead"
+        ) from None
+    if len(data) == 0:  # truncated to nothing between fstat and read
+        raise BlobError(f"{path}: the file is empty, not an rnnedge blob")
     return Model(data, path)
+
+
+def _read_aligned(f, size: int) -> np.ndarray:
+    """Up to `size` bytes of the open file f into new read-only memory at the format's largest
+    alignment. A file cut short meanwhile gives what it holds; the reader then names that."""
+    buf = _aligned_bytes(size, _MAX_ALIGN)
+    view, n = memoryview(buf), 0
+    while n < size:
+        got = f.readinto(view[n:])
+        if not got:
+            break
+        n += got
+    buf = buf[:n]
+    buf.flags.writeable = False
+    return buf

@@ -3,6 +3,9 @@ against sequence mode, state handling, and the errors a user meets."""
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 import struct
 import threading
 
@@ -12,6 +15,7 @@ import pytest
 import rnnedge
 from onnx_cases import CASES, Built, assert_close, onnx_outputs
 from rnnedge.format import write_blob
+from rnnedge.model import _aligned_bytes
 
 BUILT = {c.name: c.build() for c in CASES}
 STREAMABLE = [c for c in CASES if BUILT[c.name].network.streamable]
@@ -213,13 +217,82 @@ def blob() -> bytes:
     return write_blob(BUILT["gru_forward"].network)
 
 
-def test_load_from_file_is_mmapped(tmp_path, blob):
+def _rewrite_weights(buf, blob: bytes) -> None:
+    """Zero the first tensor's data of the blob held in buf (a writable buffer or open file)."""
+    first = rnnedge.Model.from_bytes(blob).blob.tensors[0]
+    if hasattr(buf, "seek"):
+        buf.seek(first.offset)
+        buf.write(bytes(first.nbytes))
+        buf.flush()
+    else:
+        memoryview(buf).cast("B")[first.offset : first.offset + first.nbytes] = bytes(first.nbytes)
+
+
+def test_load_reads_the_file_into_the_process(tmp_path, blob):
+    """The default load keeps its own copy: rewriting the file in place, truncating it and
+    deleting it under a live stream changes nothing (the old mmap changed the weights, and a
+    truncation was a SIGBUS)."""
     path = tmp_path / "m.rne"
     path.write_bytes(blob)
     model = rnnedge.load(path)
-    x = graph_input(BUILT["gru_forward"])
-    np.testing.assert_array_equal(model.run(x), rnnedge.Model.from_bytes(blob).run(x))
     assert "GRU" in repr(model)
+    x = graph_input(BUILT["gru_forward"])
+    want = rnnedge.Model.from_bytes(blob).run(x)
+    s, ref = model.stream(batch=2), rnnedge.Model.from_bytes(blob).stream(batch=2)
+    np.testing.assert_array_equal(s.step(x[0]), ref.step(x[0]))
+    with open(path, "r+b") as f:
+        _rewrite_weights(f, blob)
+    np.testing.assert_array_equal(model.run(x), want)
+    np.testing.assert_array_equal(s.step(x[1]), ref.step(x[1]))
+    with open(path, "r+b") as f:
+        f.truncate(0)
+    np.testing.assert_array_equal(model.run(x), want)
+    np.testing.assert_array_equal(s.step(x[2]), ref.step(x[2]))
+    path.unlink()
+    np.testing.assert_array_equal(s.run(x[3:]), ref.run(x[3:]))
+
+
+def test_load_mmap_maps_the_file(tmp_path, blob):
+    """mmap=True: the same model, zero copy; a file replaced by a new one (os.replace, as
+    rnnedge.convert writes) leaves the mapped model as it was."""
+    path = tmp_path / "m.rne"
+    path.write_bytes(blob)
+    model = rnnedge.load(path, mmap=True)
+    x = graph_input(BUILT["gru_forward"])
+    want = rnnedge.Model.from_bytes(blob).run(x)
+    np.testing.assert_array_equal(model.run(x), want)
+    other = tmp_path / "new.rne"
+    other.write_bytes(write_blob(BUILT["lstm_forward"].network))
+    os.replace(other, path)
+    np.testing.assert_array_equal(model.run(x), want)
+    with pytest.raises(TypeError):
+        rnnedge.load(path, True)  # keyword only: load(path, mmap=True) says what it does
+
+
+def test_from_bytes_copies_a_writable_buffer(blob):
+    """A writable buffer (numpy, bytearray, memoryview of either), or a read-only view of a
+    writable one, is copied: changing it afterwards does not change the model (the old code used
+    an aligned numpy buffer in place)."""
+    x = graph_input(BUILT["gru_forward"])
+    want = rnnedge.Model.from_bytes(blob).run(x)
+    aligned = _aligned_bytes(len(blob))  # aligned: the old code took it in place
+    aligned[:] = np.frombuffer(blob, np.uint8)
+    frozen = aligned.view()
+    frozen.flags.writeable = False
+    ba = bytearray(blob)
+    models = [(aligned, rnnedge.Model.from_bytes(aligned)),
+              (aligned, rnnedge.Model.from_bytes(memoryview(aligned))),
+              (aligned, rnnedge.Model.from_bytes(frozen)),
+              (ba, rnnedge.Model.from_bytes(ba))]
+    for buf, _ in models:
+        _rewrite_weights(buf, blob)
+    for k, (_, model) in enumerate(models):
+        np.testing.assert_array_equal(model.run(x), want, err_msg=f"buffer {k}")
+
+
+def test_from_bytes_refuses_what_is_not_a_buffer():
+    with pytest.raises(rnnedge.InputError, match="expected the blob as bytes.*got NoneType"):
+        rnnedge.Model.from_bytes(None)
 
 
 def test_from_bytes_copies_a_misaligned_buffer(blob):
@@ -306,3 +379,120 @@ def test_unreadable_file(tmp_path, monkeypatch, blob):
     monkeypatch.setattr("builtins.open", refuse)
     with pytest.raises(rnnedge.BlobError, match="m.rne: permission denied"):
         rnnedge.load(path)
+
+
+def test_load_refuses_a_fifo_without_blocking(tmp_path):
+    """A FIFO is refused by name, never opened for a blocking read: with a writer holding it
+    open (so the old code's open returned, and read it as an empty file) and without one (the
+    old code's open blocked until a writer came: here the test opens one to end the wait)."""
+    fifo = tmp_path / "m.rne"
+    os.mkfifo(fifo)
+    held = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a reader and writer: nothing blocks
+    try:
+        with pytest.raises(rnnedge.BlobError, match=r"m\.rne: is a FIFO \(named pipe\), not an rnnedge blob"):
+            rnnedge.load(fifo)
+    finally:
+        os.close(held)
+    outcome: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            rnnedge.load(fifo)
+        except BaseException as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=attempt, daemon=True)
+    t.start()
+    t.join(60)  # not a timing bar: a guard that ends a blocked open instead of hanging the suite
+    if t.is_alive():
+        writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # lets the blocked open return
+        t.join()
+        os.close(writer)
+        pytest.fail("rnnedge.load blocked opening a FIFO that has no writer")
+    assert isinstance(outcome[0], rnnedge.BlobError) and "is a FIFO" in str(outcome[0])
+
+
+def test_load_refuses_devices_and_sockets(tmp_path):
+    with pytest.raises(rnnedge.BlobError, match="/dev/zero: is a character device, not an rnnedge blob"):
+        rnnedge.load("/dev/zero")
+    path = tmp_path / "s.rne"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        with pytest.raises(rnnedge.BlobError, match=r"s\.rne: is a socket, not an rnnedge blob"):
+            rnnedge.load(path)
+
+
+# -- sizes ---------------------------------------------------------------------------------------
+GB16 = 16 * 10**9
+
+
+def test_a_batch_the_c_api_cannot_take_is_refused(lstm):
+    model, _ = lstm
+    for call in (lambda: model.stream(2**32), lambda: model.state_bytes(2**32),
+                 lambda: model.scratch_bytes(1, 2**32)):
+        with pytest.raises(rnnedge.InputError, match=r"must be an integer from 1 to 4294967295.*got 4294967296"):
+            call()
+
+
+def test_a_stream_larger_than_memory_is_refused_with_its_size(lstm, monkeypatch):
+    """The rule: a stream whose state, scratch and buffers exceed the machine's physical memory
+    is refused before anything is allocated, with the figure (the old code let numpy raise
+    MemoryError, or, under overcommit, allocated and then wrote it all)."""
+    model, _ = lstm
+    monkeypatch.setattr("rnnedge.model._physical_memory", lambda: GB16, raising=False)
+    with pytest.raises(rnnedge.InputError, match=r"stream: batch 1000000000 needs (\d+\.\d) GB of state, "
+                       r"scratch and buffers; more than this machine's 16\.0 GB of memory") as info:
+        model.stream(10**9)
+    figure = float(re.search(r"needs (\d+\.\d) GB", str(info.value)).group(1))
+    assert figure >= round((model.state_bytes(10**9) + model.scratch_bytes(10**9)) / 1e9, 1)
+
+
+def test_a_failed_allocation_is_an_input_error_with_its_size(lstm, monkeypatch):
+    """Where the OS does not say how much memory there is, numpy's MemoryError is reported as
+    an InputError with the figure."""
+    model, built = lstm
+    monkeypatch.setattr("rnnedge.model._physical_memory", lambda: None)
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("rnnedge.model._aligned_bytes", no_memory)
+    with pytest.raises(rnnedge.InputError, match=r"stream: batch 1000 needs \d+ bytes .*allocation failed"):
+        model.stream(1000)
+    with pytest.raises(rnnedge.InputError, match=r"run: batch 2 over T = 4 steps needs .*allocation failed"):
+        model.run(graph_input(built))
+
+
+def test_a_run_larger_than_memory_is_refused_with_its_size(lstm, monkeypatch):
+    """Model.run and Stream.run size the input copy, scratch and output first: a broadcast input
+    of batch 10^9 (no memory of its own) or of 2^32 steps is refused, not copied."""
+    model, _ = lstm
+    monkeypatch.setattr("rnnedge.model._physical_memory", lambda: GB16, raising=False)
+    huge_batch = np.broadcast_to(np.zeros(3, np.float32), (2, 10**9, 3))
+    with pytest.raises(rnnedge.InputError,
+                       match=r"run: batch 1000000000 over T = 2 steps needs \d+\.\d GB .*16\.0 GB"):
+        model.run(huge_batch)
+    long = np.broadcast_to(np.zeros(3, np.float32), (2**32, 1, 3))
+    with pytest.raises(rnnedge.InputError, match="steps must be an integer from 1 to 4294967295"):
+        model.run(long)
+    with pytest.raises(rnnedge.InputError, match="steps must be an integer from 1 to 4294967295"):
+        model.stream().run(long)
+    very_long = np.broadcast_to(np.zeros(3, np.float32), (2**31, 1, 3))
+    with pytest.raises(rnnedge.InputError, match=r"stream\.run: batch 1 over T = 2147483648 steps needs \d+\.\d GB"):
+        model.stream().run(very_long)
+
+
+def test_state_that_is_not_a_mapping_is_refused(lstm):
+    model, built = lstm
+    s = model.stream(batch=2)
+    before = s.state
+    for value in (None, [("h0", before["h0"])], before["h0"], "h0"):
+        with pytest.raises(rnnedge.InputError,
+                           match=r"state: expected a mapping of state name -> array \(this model has \['c0', 'h0'\]"):
+            s.state = value
+    with pytest.raises(rnnedge.InputError, match="expected a mapping"):
+        model.run(graph_input(built), state=before["h0"])
+    with pytest.raises(rnnedge.InputError, match="unknown state 'x', 1"):
+        s.state = {1: before["h0"], "x": before["h0"]}
+    for k in before:
+        np.testing.assert_array_equal(s.state[k], before[k])

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The C tests under AddressSanitizer + UndefinedBehaviorSanitizer (gcc and clang) and under
-# valgrind, then the cffi extension built with both sanitizers and the pytest suite run on it.
+# valgrind, then the cffi extension built with both sanitizers and the pytest suite run on it
+# (the thread stress test first, with more calls).
 # Any report fails the run (-fno-sanitize-recover, --error-exitcode).
 #
 #   tools/sanitize.sh            (needs the test dependencies: run inside the CI venv)
@@ -32,6 +33,20 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-poin
   python setup.py -q build_ext --inplace >/dev/null 2>&1)
 preload="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
 # CPython keeps its arenas to the end: leak reports would be noise, the other checks stay on.
-(cd "$work" && LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONPATH="$work" \
-  python -m pytest -q -p no:cacheprovider tests --ignore=tests/test_bench.py --ignore=tests/test_demo.py)
+# A report goes to $work/sanitizer.log.PID (pytest's output capture would swallow it when it
+# aborts the process) and is printed when the run fails.
+sanitized() {
+  (cd "$work" && LD_PRELOAD="$preload" \
+    ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$work/sanitizer.log" \
+    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$work/sanitizer.log" \
+    PYTHONPATH="$work" "$@") || { cat "$work"/sanitizer.log.* >&2 2>/dev/null; exit 1; }
+}
+# Threads hammering one stream and streams stepped in parallel (tests/test_concurrency.py), with
+# more calls than the default run: a pooled output freed or reused under a C call is a
+# heap-use-after-free report here. Bounded: a fixed number of calls, and a hang is killed.
+echo "== threads on one stream, on the sanitized extension"
+sanitized env RNNEDGE_STRESS_STEPS=20000 timeout 900 \
+  python -m pytest -q -p no:cacheprovider tests/test_concurrency.py
+echo "== pytest on the sanitized extension"
+sanitized python -m pytest -q -p no:cacheprovider tests --ignore=tests/test_bench.py \
+  --ignore=tests/test_demo.py --ignore=tests/test_concurrency.py
