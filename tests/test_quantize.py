@@ -20,6 +20,7 @@ from rnnedge.quantize import (
     QRecurrent,
     blob_tensors,
     describe,
+    fold_dense,
     make_mult,
     qparams,
     quantize_network,
@@ -381,3 +382,26 @@ def test_int8_layers_that_pass_alone_but_miss_together_are_promoted():
     assert qnet.accuracy["rel_max_err"] <= tol
     with pytest.raises(ConvertError, match="together give 0.0"):
         quiet(net, "int8", x, layer_tol=tol, strict=True)
+
+
+# -- a Dense before a recurrent layer (int16) -----------------------------------------------------
+def test_int16_folds_a_dense_into_the_recurrent_layer_after_it():
+    from rnnedge.layers import StateSpec
+    from rnnedge.reference import run_network
+
+    rng = np.random.default_rng(13)
+    std = rng.uniform(1.8, 7.1, 6)
+    norm = Dense(np.diag(1 / std).astype(np.float32), rng.normal(0, 1, 6).astype(np.float32))
+    cell = lstm(6, 5, 6)
+    net = net_of([norm, cell, Dense(rng.normal(0, 1, (2, 5)).astype(np.float32))], 6)
+    net.state = [StateSpec("h0", 1, "h"), StateSpec("c0", 1, "c")]
+    folded = fold_dense(net)
+    assert [type(l).__name__ for l in folded.layers] == ["Recurrent", "Dense"]
+    assert [(s.name, s.layer) for s in folded.state] == [("h0", 0), ("c0", 0)]
+    assert folded.folded[-1].startswith("Dense layer 0 (6 -> 6) into the input weights of the LSTM")
+    x = (rng.normal(0, 1, (30, 3, 6)) * std).astype(np.float32)
+    np.testing.assert_allclose(run_network(folded, x)[0], run_network(net, x)[0], atol=1e-5)
+    assert len(quiet(net, "int16", x).layers) == 2
+    assert len(quiet(net, "int8", x).layers) == 3  # int8: folding mixes the column magnitudes
+    wide = net_of([Dense(np.ones((2, 40), np.float32)), lstm(2, 5, 7)], 40)  # 20x40 > 20x2 + 2x40
+    assert fold_dense(wide) is wide
