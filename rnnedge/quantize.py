@@ -8,10 +8,13 @@ computed at run time. docs/quantization.md is the specification.
 - Weights: symmetric, one scale per accumulator row (per output row), int8 ("s8") or int16
   ("s16"). A recurrent row quantizes W and R together: the row's scale covers W * s_x and R * s_h
   (the real value each integer input unit contributes), so one multiplier serves the whole row.
-- Activations between layers: int16, symmetric (zero point 0), in every integer format.
+- Activations between layers: int16, symmetric (zero point 0), in every integer format. With
+  int16, a Dense that feeds a recurrent layer is folded into its input weights (`fold_dense`).
 - Calibration runs the float reference over representative inputs to find the input range and
   the range of every layer whose output is unbounded (Dense, Affine, ReLU RNN, LogSoftmax,
-  LayerNorm), with a percentile option. The LSTM cell state is int32 Q11.20 and needs no range.
+  LayerNorm), with a percentile option; ranges sit on a grid of 32 values per octave
+  (`grid_range`) so that an ulp of difference in the float calibration run does not change the
+  blob. The LSTM cell state is int32 Q11.20 and needs no range.
   Without calibration data those ranges fall back to documented defaults (or to static bounds
   from the weights) and a CalibrationWarning says so.
 - Per-layer error: each weighted layer is run in integers on the float input it sees, the rest
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Union
 
 import numpy as np
@@ -251,6 +254,28 @@ def _f32(s: float) -> float:
     return float(np.float32(s))
 
 
+RANGE_STEPS = 32  # ranges sit on a grid of 32 values per octave (steps of 1.6% to 3.1%)
+
+
+def grid_range(r: float, up: bool = True) -> float:
+    """r on the grid k 2^e / (2 RANGE_STEPS), k = RANGE_STEPS..2 RANGE_STEPS: rounded up (a
+    bound that must hold), or to the nearest point (a calibrated range, whose headroom absorbs
+    the 1.6%; on average it is then neither coarser nor finer). A range measured on data moves by
+    an ulp or so with the order in which a BLAS or a SIMD loop sums; on the grid it moves only if
+    it lies within that ulp of a rounding point, so the same model and data give the same blob on
+    every machine. Exact: frexp, products by powers of two and floor/ceil do not round."""
+    if not r > 0 or not math.isfinite(r):
+        raise ConvertError(f"a range of {r} cannot be quantized (expected a finite value > 0)")
+    m, e = math.frexp(r)  # r = m 2^e, m in [0.5, 1)
+    k = math.ceil(m * 2 * RANGE_STEPS) if up else math.floor(m * 2 * RANGE_STEPS + 0.5)
+    return math.ldexp(k, e) / (2 * RANGE_STEPS)
+
+
+def range_scale(r: float) -> float:
+    """The float32 scale of an int16 tensor whose |values| reach r: grid_range(r) / 32767."""
+    return _f32(grid_range(r) / 32767)
+
+
 def make_mult(M: np.ndarray | float, bound: np.ndarray | float, what: str) -> Mult:
     """Real multipliers M (one shared shift) as m * 2^-shift with |m| < 2^31, shift in 1..62, and
     the largest shift for which |v| <= bound gives |v * m| <= 2^62 (so v*m + 2^(shift-1) cannot
@@ -395,7 +420,7 @@ def _lut(kind: str, alpha: float, beta: float, s_in: float) -> tuple[np.ndarray,
 
     x = s_in * (256.0 * np.arange(fx.LUT_SIZE) - 32768.0)
     y = activate(x.astype(np.float32), Act(kind, alpha, beta)).astype(np.float64)
-    s_out = _f32(max(float(np.abs(y).max()), 1e-12) / 32767)
+    s_out = range_scale(max(float(np.abs(y).max()), 1e-12))
     table = np.clip(fx.round_half_up(y / s_out), -32767, 32767).astype(np.int16)
     return table, s_out
 
@@ -426,7 +451,7 @@ def quantize_activation(
         return QActivation(k, F, s_in, s_in, one(1.0), k0=lo, k1=hi, alpha=a, beta=b)
     if k == "Affine":
         rng = out_range if out_range is not None else abs(a) * r_in + abs(b)
-        s_out = _f32(max(rng, 1e-12) / 32767)
+        s_out = range_scale(max(rng, 1e-12))
         k0 = int(np.clip(fx.round_half_up(b / s_out), fx.INT32_MIN, fx.INT32_MAX))
         return QActivation(k, F, s_in, s_out, one(a * s_in / s_out), k0=k0, alpha=a, beta=b)
     if k in ("Sigmoid", "Tanh"):
@@ -446,7 +471,7 @@ def quantize_activation(
         return QActivation(k, F, s_in, q15, m_exp, alpha=a, beta=b)
     if k == "LogSoftmax":
         rng = out_range if out_range is not None else 2 * r_in + math.log(F)
-        s_out = _f32(max(rng, 1e-12) / 32767)
+        s_out = range_scale(max(rng, 1e-12))
         m_exp = one(s_in * math.log2(math.e) * 2.0**fx.EXP_FRAC, " exponent")
         m_log = make_mult(math.log(2) / (32768 * s_out), 1 << 21, f"{where} (LogSoftmax log)")
         return QActivation(k, F, s_in, s_out, m_exp, one(s_in / s_out), m_log, alpha=a, beta=b)
@@ -472,7 +497,7 @@ def quantize_layernorm(layer: LayerNorm, s_in: float, out_range: float | None,
             f"{where}: an integer LayerNorm takes fewer than {fx.LN_MAX_FEATURES} features, not {F}"
         )
     rng = layernorm_range(layer) if out_range is None else out_range
-    s_out = _f32(max(rng, 1e-6) / 32767)
+    s_out = range_scale(max(rng, 1e-6))
     eps = float(np.float32(layer.epsilon))  # what the blob record holds
     eps_q = int(min(fx.round_half_up(eps / (s_in / fx.LN_SUB) ** 2), fx.EPS_Q_MAX))
     gamma = np.asarray(layer.gamma, np.float64)
@@ -554,6 +579,55 @@ def accuracy(y_q: np.ndarray, y_f: np.ndarray) -> dict[str, float]:
 
 
 # -- the whole network ----------------------------------------------------------------------------
+def _dot64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a [..., F] @ b [F, K] in float64, summed over F in index order one elementwise multiply
+    and add at a time: IEEE-rounded operations in a fixed order, so the same bits on every
+    machine (a BLAS product may sum in any order)."""
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    out = np.zeros(a64.shape[:-1] + b64.shape[1:], np.float64)
+    for f in range(a64.shape[-1]):
+        out += a64[..., f, None] * b64[f]
+    return out
+
+
+def fold_dense(net: Network) -> Network:
+    """The network with each Dense that directly feeds a recurrent layer folded into that
+    layer's input weights: W' = W A, Wb' = Wb + W a (float64 in a fixed order, then float32).
+    Only where the folded W holds no more weights than the two did. The integer formats would
+    otherwise round the Dense's output, and above all its bias, to an int16 LSB: a constant
+    error that the recurrent layer integrates at every step (docs/quantization.md, section 7).
+    State mappings follow the layers' new indices; `folded` says what was folded. Used for
+    int16 only: with int8 weights the folded rows mix columns of different magnitudes (the
+    example's standardisation spans 1 / 7.1 to 1 / 1.8), which cost more than the bias saves."""
+    layers: list = []
+    folded = list(net.folded)
+    shift: dict[int, int] = {}
+    i = 0
+    while i < len(net.layers):
+        layer, nxt = net.layers[i], net.layers[i + 1] if i + 1 < len(net.layers) else None
+        if isinstance(layer, Dense) and isinstance(nxt, Recurrent):
+            D, GH, F = nxt.W.shape
+            K = layer.in_features
+            if D * GH * K <= D * GH * F + F * K:
+                W = _dot64(nxt.W, layer.weight)  # [D, GH, K]
+                B = np.zeros((D, 2 * GH)) if nxt.B is None else np.array(nxt.B, np.float64)
+                if layer.bias is not None:
+                    B[:, :GH] += _dot64(nxt.W, np.asarray(layer.bias, np.float64)[:, None])[..., 0]
+                layers.append(replace(nxt, W=W.astype(np.float32), B=B.astype(np.float32)))
+                folded.append(f"Dense layer {i} ({K} -> {F}) into the input weights of the "
+                              f"{nxt.cell.upper()} after it (int16)")  # fmt: skip
+                shift[i + 1] = len(layers) - 1
+                i += 2
+                continue
+        shift[i] = len(layers)
+        layers.append(layer)
+        i += 1
+    if len(layers) == len(net.layers):
+        return net
+    state = [replace(s, layer=shift[s.layer]) for s in net.state]
+    return replace(net, layers=layers, state=state, folded=folded)
+
+
 def _run_q_layer(q: QLayer, x_float: np.ndarray, s_in: float) -> np.ndarray:
     """Run one quantized layer on a float input (quantized at s_in), dequantized output."""
     xq = fx.quantize(x_float, s_in)
@@ -576,7 +650,7 @@ class _Ranges:
 
     def of(self, values: np.ndarray | None, default: float, what: str) -> float:
         if self.calibrated and values is not None:
-            return max(_absmax(values, self.percentile) * self.headroom, 1e-6)
+            return grid_range(max(_absmax(values, self.percentile) * self.headroom, 1e-6), up=False)
         self.defaults.append(f"{what} <= {default}")
         return default
 
@@ -597,10 +671,10 @@ def _weighted(layer: Dense | Recurrent, wfmt: str, s_in: float, tr: _Trace, rang
             w = np.abs(np.asarray(layer.weight, np.float64)).sum(axis=1) * 32767 * s_in
             b = 0.0 if layer.bias is None else np.abs(np.asarray(layer.bias, np.float64))
             r = max(float((w + b).max(initial=0)), 1e-6)
-        return quantize_dense(layer, wfmt, s_in, _f32(r / 32767), where)
+        return quantize_dense(layer, wfmt, s_in, range_scale(r), where)
     s_h = fx.Q15_SCALE
     if layer.cell == "rnn" and layer.activations[0][0].kind == "Relu":
-        s_h = _f32(ranges.of(tr.y, DEFAULT_RELU_RANGE, f"{where} hidden |h|") / 32767)
+        s_h = range_scale(ranges.of(tr.y, DEFAULT_RELU_RANGE, f"{where} hidden |h|"))
     return quantize_recurrent(layer, wfmt, s_in, s_h, where)
 
 
@@ -778,13 +852,15 @@ def quantize_network(
     if not headroom >= 1:
         raise InputError(f"headroom={headroom}: must be >= 1")
     net.check()
+    if quant == "int16":
+        net = fold_dense(net)
     bar = _bar(net, quant, layer_tol)
     ranges = _Ranges(calibration is not None, percentile, headroom)
     x = _measurement_input(net, calibration)
     mnet = _measuring_network(net)
     traces = trace_network(mnet, x)
     y_out = traces[-1].y
-    s_in = q_in = _f32(ranges.of(x, DEFAULT_INPUT_RANGE, "input |x|") / 32767)
+    s_in = q_in = range_scale(ranges.of(x, DEFAULT_INPUT_RANGE, "input |x|"))
     layers: list[QLayer] = []
     report: list[LayerReport] = []
     for i, (layer, tr) in enumerate(zip(net.layers, traces)):

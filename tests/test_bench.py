@@ -18,6 +18,7 @@ from onnx import numpy_helper
 from rnnedge import bench
 from rnnedge.conversion import QUANT_FORMATS
 from rnnedge.errors import InputError, NotStreamableError
+from rnnedge.quantize import FORMATS, LAYER_TOL
 
 ROOT = Path(__file__).resolve().parent.parent
 HAVE_CC = any(shutil.which(c) for c in ("cc", "gcc", "clang"))
@@ -124,7 +125,9 @@ def test_a_quick_run_measures_every_format_and_agrees_with_onnxruntime():
     for name, engines in by_name.items():
         for fmt in QUANT_FORMATS:
             r = engines[f"rnnedge-{fmt}"]
-            tol = 1e-5 if fmt == "f32" else 0.1
+            # the documented bars (docs/quantization.md section 8: 1e-3 int16, 1e-2 int8, of the
+            # float output's range) taken against a range of 1; h of these cells spans up to 2
+            tol = 1e-5 if fmt == "f32" else LAYER_TOL[FORMATS[fmt]]
             assert r["max_abs_err_seq"] < tol, (name, fmt, r["max_abs_err_seq"])
             assert r["seq"]["100"]["per_step_us"] > 0 and r["blob_bytes"] > r["weight_bytes"] > 0
             assert 0 < r["floor_us"] < r["target_us"]

@@ -9,7 +9,8 @@ test cases. It ships as .ts files inside the aeon wheel; this script reads them 
     python tools/train_example.py /tmp/aeon/aeon-*.whl
 
 SOURCE is the wheel, or a directory holding BasicMotions_TRAIN.ts and BasicMotions_TEST.ts (searched
-recursively). Writes rnnedge/examples/har_lstm.onnx and har_test.npz, and prints the accuracies and a
+recursively). Writes rnnedge/examples/har_lstm.onnx, har_test.npz and har_train.npz (the training
+inputs, which calibrate the integer formats in `rnnedge demo`), and prints the accuracies and a
 prefix (streaming) check measured with onnxruntime. Needs torch (a tool-only dependency) and
 onnxruntime. Deterministic: the same seed on the same torch build gives the same model.
 """
@@ -29,6 +30,7 @@ DATASET = "BasicMotions"
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "rnnedge" / "examples"
 ONNX_NAME = "har_lstm.onnx"
 TEST_NAME = "har_test.npz"
+TRAIN_NAME = "har_train.npz"  # the training inputs, bundled for calibrating the integer formats
 MAX_TEST_BYTES = 100_000
 PREFIX_REPORT_STEPS = (5, 10, 25, 50, 75, 100)
 
@@ -307,14 +309,16 @@ def check_prefixes(session, model, test: TsData) -> None:
     print(f"step from which the prediction stays right: median {np.median(settled):.0f}, max {max(settled)}")
 
 
-def write_test_set(path: Path, test: TsData, ort_accuracy: float) -> None:
-    """x float32 [N, T, 6] raw, y int64 [N], class_names str [C], and onnxruntime's accuracy on them."""
+def write_test_set(path: Path, test: TsData, ort_accuracy: float | None = None) -> None:
+    """x float32 [N, T, 6] raw, y int64 [N], class_names str [C], and onnxruntime's accuracy on
+    them (the test set only; the training set's file has no such entry)."""
+    extra = {} if ort_accuracy is None else {"onnxruntime_accuracy": np.float64(ort_accuracy)}
     np.savez_compressed(
         path,
         x=test.x.astype(np.float32),
         y=test.y.astype(np.int64),
         class_names=np.array(test.class_names),
-        onnxruntime_accuracy=np.float64(ort_accuracy),
+        **extra,
     )
     size = path.stat().st_size
     if size > MAX_TEST_BYTES:
@@ -368,11 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     ort_acc = float((probs.argmax(1) == test_set.y).mean())
     torch_acc = float((torch_probs.argmax(1) == test_set.y).mean())
     write_test_set(test_path, test_set, ort_acc)
+    train_path = args.out_dir / TRAIN_NAME
+    write_test_set(train_path, train_set)
 
     print(f"\ntest accuracy: torch {torch_acc:.4f}, onnxruntime {ort_acc:.4f} ({len(test_set.y)} cases); "
           f"max |probs diff| {np.abs(probs - torch_probs).max():.1e}")
     check_prefixes(session, model, test_set)
-    for path in (onnx_path, test_path):
+    for path in (onnx_path, test_path, train_path):
         print(f"wrote {path} ({path.stat().st_size} bytes)")
     return 0
 
