@@ -63,8 +63,8 @@ def load_npy(path: str | os.PathLike, what: str = "input") -> np.ndarray:
         data = np.load(io.BytesIO(read_regular_file(path, path, InputError)), allow_pickle=False)
     except FileNotFoundError:
         raise InputError(f"{path}: no such {what} file") from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: not a .npy array of {what} ({e})") from None
+    except (OSError, ValueError, EOFError) as e:  # EOFError: an empty or truncated file
+        raise InputError(f"{path}: not a .npy array of {what} ({e or 'the file ends early'})") from None
     if not isinstance(data, np.ndarray):
         raise InputError(f"{path}: holds several arrays (.npz); give one .npy array of {what}")
     return data

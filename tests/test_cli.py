@@ -262,3 +262,14 @@ def test_an_ignored_sighup_stays_ignored_while_a_command_runs(model_copy, tmp_pa
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
     assert done.returncode == 0, done  # as under nohup: the write went on
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.rne"]
+
+
+@pytest.mark.parametrize("content", [b"", b"\x93NUMPY\x01\x00"], ids=["empty", "cut-after-magic"])
+def test_an_empty_or_cut_npy_is_one_line(content, tmp_path, capsys):
+    bad = tmp_path / "calib.npy"
+    bad.write_bytes(content)
+    out = tmp_path / "m.rne"
+    assert main(["convert", str(EXAMPLE_ONNX), "-o", str(out), "--quant", "int16", "--calib", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not a .npy array of calibration inputs" in err and str(bad) in err
+    assert not out.exists()
