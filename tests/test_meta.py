@@ -7,11 +7,14 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import rnnedge
 from blob_edit import metadata, with_metadata
@@ -176,3 +179,72 @@ def test_a_valid_edit_still_loads_and_runs():
     model = rnnedge.Model.from_bytes(with_metadata(BLOBS["lstm"], meta))
     y = model.run(np.zeros((4, 2, 3), np.float32))
     assert y.shape == (4, 1, 2, 5) and set(model.stream(2).state) == {"hidden", "c0"}
+
+
+# -- hypothesis: any JSON value at any place of a valid metadata object ---------------------------
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.sampled_from([0, 1, 2, 3, 5, 10])
+    | st.floats(allow_nan=False) | st.text(max_size=6) | st.sampled_from(["T", "B", "F", "D", "H",
+    "TBF", "BTF", "TF", "TDBH", "DBH", "BF", "h", "c", "f32", "int8", "int16"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else []
+    for k, v in items:
+        out += _paths(v, prefix + (k,))
+    return out
+
+
+@st.composite
+def edited(draw) -> tuple[str, Any]:
+    base = draw(st.sampled_from(sorted(BLOBS)))
+    meta = json.loads(metadata(BLOBS[base]))
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(_paths(meta)[1:]))
+        *parents, last = path
+        obj = meta
+        for p in parents:
+            obj = obj[p]
+        if draw(st.integers(0, 4)) == 0:
+            del obj[last]
+        else:
+            obj[last] = draw(JSON)
+        if draw(st.booleans()):
+            meta[draw(st.sampled_from(["input", "output", "state", "qio", "quant", "x"]))] = draw(JSON)
+    return base, meta
+
+
+def test_edited_metadata_is_refused_by_name_or_loads_and_runs():
+    """A BlobError naming a meta field, or a model that loads, runs 3 steps and steps once; the
+    budget reaches both outcomes."""
+    from onnx_mutations import small_input
+
+    seen: Counter = Counter()
+
+    @settings(max_examples=200, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(edited())
+    def prop(example):
+        base, meta = example
+        try:
+            model = rnnedge.Model.from_bytes(with_metadata(BLOBS[base], meta))
+        except BlobError as e:
+            assert re.search(r"meta(\.\w+|\[\d+\])*: expected|metadata is not UTF-8 JSON: Infinity",
+                             str(e)), str(e)  # fmt: skip
+            seen["refused"] += 1
+            return
+        x = small_input(model)
+        model.run(x)
+        if model.streamable:
+            axes = model.input_spec["axes"]
+            stream = model.stream(x.shape[axes.index("B")] if "B" in axes else 1)
+            stream.step(np.take(x, 0, axis=axes.index("T")))
+            stream.state = stream.state
+        seen["loaded"] += 1
+
+    prop()
+    assert seen["loaded"] >= 10 and seen["refused"] >= 100, dict(seen)  # 13 and 187
