@@ -28,8 +28,9 @@ QUANTS = ("f32", "int16", "int8")
 INPUT_AXES = "TBF"  # each at most once; T, and F exactly once and last: TBF, BTF or TF
 OUTPUT_AXES = "TBFDH"  # each at most once; F exactly once, or D and H instead of F
 
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-_BRACKETS = re.compile(r"[\[\]{}]")
+# One pass: a string (to its closing quote, or to the end when unterminated, so that no match is
+# retried from inside it: linear time) or one bracket.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
 
 
 class _Missing:
@@ -48,11 +49,15 @@ def _fail(field: str, expected: str, got: Any) -> NoReturn:
 
 
 def _depth(text: str) -> int:
-    """The deepest nesting of [ and { outside strings (an unterminated string ends the scan)."""
+    """The deepest nesting of [ and { outside strings (an unterminated string runs to the end)."""
     depth = deepest = 0
-    for m in _BRACKETS.finditer(_STRINGS.sub("", text)):
-        depth += 1 if m.group() in "[{" else -1
-        deepest = max(deepest, depth)
+    for m in _TOKENS.finditer(text):
+        c = m.group()
+        if c == "[" or c == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c == "]" or c == "}":
+            depth -= 1
     return deepest
 
 

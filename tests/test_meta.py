@@ -116,6 +116,7 @@ HOSTILE: dict[str, tuple[str, Callable[[dict], Any], str]] = {
     "deep nesting in a field": ("lstm", lambda m: json.dumps(m)[:-1] + ',"x":' + "{\"a\":" * DEEP + "1" + "}" * DEEP + "}",
                                 rf"metadata nests arrays and objects {DEEP + 1} deep"),
     "unbalanced nesting": ("lstm", _text("[" * DEEP), rf"metadata nests arrays and objects {DEEP} deep"),
+    "unterminated escapes": ("lstm", _text('{"name": "' + '\\"' * 500_000), r"metadata is not UTF-8 JSON: Unterminated string"),
     "NaN": ("lstm", _text('{"name": NaN}'), r"metadata is not UTF-8 JSON: NaN is not a JSON number"),
     "huge integer": ("lstm", _text('{"name": ' + "9" * 5000 + "}"), r"metadata is not UTF-8 JSON: .*digits"),
     "duplicate key": ("lstm", lambda m: json.dumps(m)[:-1] + ',"quant":"int8"}', r"metadata is not UTF-8 JSON: key 'quant' appears twice"),
