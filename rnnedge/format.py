@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
+from . import meta as _meta  # the metadata schema; it reads this module's constants at call time
 from .errors import BlobError, ConvertError
 
 if TYPE_CHECKING:  # quantize.py (numpy only) is imported when an integer blob is written or read
@@ -891,7 +892,8 @@ def read_blob(
     """Check a blob in a fixed order and return it; tensor arrays are views into `data`.
 
     Order: header size, magic, version, header fields, length, CRC, sections (bounds, alignment,
-    overlap), metadata, tensor records, layer records, the chain of feature sizes. The first
+    overlap), metadata JSON, tensor records, layer records, the chain of feature sizes, the
+    metadata schema and its agreement with the layers (rnnedge/meta.py). The first
     fault raises BlobError (with `.code` the matching RNE_E* status), its message prefixed with
     `source` (e.g. the file name) when given. With verify_crc=False a checksum mismatch is
     reported in `crc_ok` instead (for `rnnedge info` on a damaged file).
@@ -914,13 +916,7 @@ def _read_blob(view: memoryview, verify_crc: bool) -> Blob:
         raise _err(E_CRC, f"checksum mismatch: stored 0x{crc:08x}, computed 0x{computed:08x}: "
                           "the blob is corrupt")  # fmt: skip
     _check_sections(h, [])
-    try:
-        text = bytes(view[h.meta_off : h.meta_off + h.meta_size]).decode("utf-8")
-        meta = json.loads(text or "{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _err(E_HEADER, f"metadata is not UTF-8 JSON: {e}") from None
-    if not isinstance(meta, dict):
-        raise _err(E_HEADER, f"metadata is a JSON {type(meta).__name__}, not an object")
+    meta = _meta.parse(bytes(view[h.meta_off : h.meta_off + h.meta_size]))
     tensors = [_read_tensor(view, h, k) for k in range(h.n_tensors)]
     names = [t.name for t in tensors]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -931,6 +927,7 @@ def _read_blob(view: memoryview, verify_crc: bool) -> Blob:
     for rec in layers:
         _check_layer_record(rec, tensors)
     _check_chain(layers)
+    _meta.check(meta, layers)
     if layers[0].fmt != FMT_F32:
         from .format_int import check_model
 

@@ -11,6 +11,7 @@ import zlib
 import numpy as np
 import pytest
 
+from blob_edit import patched, refresh_crc
 from onnx_cases import CASES, CASES_BY_NAME, assert_networks_equal
 from rnnedge import format as fmt
 from rnnedge.errors import BlobError, ConvertError
@@ -74,19 +75,6 @@ def kitchen_sink() -> Network:
 
 SINK = write_blob(kitchen_sink())
 SMALL = write_blob(CASES_BY_NAME["gru_forward"].build().network)
-
-
-def refresh_crc(data: bytes | bytearray) -> bytes:
-    b = bytearray(data)
-    struct.pack_into("<I", b, len(b) - 4, zlib.crc32(b[:-4]))
-    return bytes(b)
-
-
-def patched(data: bytes, offset: int, spec: str, *values) -> bytes:
-    """data with struct `spec` written at offset and the CRC made valid again."""
-    b = bytearray(data)
-    struct.pack_into("<" + spec, b, offset, *values)
-    return refresh_crc(b)
 
 
 def header(data: bytes) -> fmt.Header:

@@ -1,6 +1,9 @@
-#!/usr/bin/env python3
-"""Fuzz the ONNX converter (issue 7): hypothesis mutates valid ONNX models and checks that
-`rnnedge.convert` fails cleanly on whatever it is given.
+"""Mutated ONNX models for fuzzing the converter: hypothesis strategies and the property.
+
+Used by tests/test_converter_fuzz.py (a derandomized budget in-process) and by the atheris
+target `onnx` of tools/fuzz_python.py (the long runs: libFuzzer bytes drive the same strategies
+through hypothesis' `fuzz_one_input`; libFuzzer's -timeout and -rss_limit_mb catch hangs and
+runaway allocations, and a crash in C code ends the run as a finding).
 
 Seeds: every exporter fixture (tests/data/fixtures/*.onnx) and every convertible model of the
 case table (tests/onnx_cases.py). An example is one seed with one to three model mutations
@@ -15,57 +18,36 @@ The property (`check`): `rnnedge.convert(onnx_file, blob_file)` either
   when streamable, steps once; or
 - raises an `rnnedge.RnnedgeError` with a message, leaving the blob already at the output path
   as it was and no temporary file beside it;
-never another exception, never a hang (a per-example time limit), never a crash of the process.
-
-    python3 tools/fuzz_converter.py --minutes 10        # examples run in a worker process
-    python3 tools/fuzz_converter.py --minutes 3 --target fold   # the shape arithmetic alone
-    python3 tools/fuzz_converter.py --examples 300 --seed 1
-    python3 tools/fuzz_converter.py --replay build/fuzz_converter/bug-1-f32.onnx
-
-Failures are reported once per distinct cause (exception type and the rnnedge line it came
-from); the first example of each is saved under --out as bug-N-QUANT.onnx with a .txt beside it.
-tests/test_converter_fuzz.py runs a small derandomized budget of the same strategies in-process.
+never another exception. `fold_examples` / the FoldExample branch of `check` do the same for the
+symbolic shape arithmetic of rnnedge/converter/fold.py, op by op.
 """
 
 from __future__ import annotations
 
-import argparse
-import faulthandler
 import math
-import multiprocessing
 import os
-import resource
-import signal
 import sys
-import tempfile
-import threading
-import time
 import traceback
 import warnings
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import onnx
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parent.parent
-for _p in (ROOT, ROOT / "tests"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
 
-import rnnedge  # noqa: E402
-from rnnedge.errors import RnnedgeError  # noqa: E402
+import rnnedge
+from rnnedge.errors import RnnedgeError
 
 FIXTURES = ROOT / "tests" / "data" / "fixtures"
 QUANTS = ("f32",) * 6 + ("int16", "int8")  # f32 most often: it reaches every converter path
-TIMEOUT = 20.0  # seconds per example; the slowest seed converts in ~0.1 s
-MEMORY = 3 << 30  # address space the worker may add to what it has: an absurd allocation fails fast
 
 
 # -- seeds --------------------------------------------------------------------------------------
@@ -599,8 +581,6 @@ class Outcome:
         return f"{self.what}\n{example!r}\n{self.message}\n{self.trace}"
 
 
-class Timeout(BaseException):
-    """The per-example time limit (a BaseException: no `except Exception` inside may eat it)."""
 
 
 def _where(e: BaseException) -> str:
@@ -668,215 +648,10 @@ def _check(example: Example, workdir: Path) -> Outcome:
     return Outcome("converted", f"{model.quant} {list(y.shape)}")
 
 
-def check(example: Example | FoldExample, workdir: Path, timeout: float = TIMEOUT) -> Outcome:
-    """The property for one example, with a time limit (SIGALRM; main thread only)."""
+
+def check(example: Example | FoldExample, workdir: Path) -> Outcome:
+    """The property for one example (no time limit here: libFuzzer's -timeout is the long
+    runs' one; the pytest budget's examples each take milliseconds)."""
     if isinstance(example, FoldExample):
         return _check_fold(example)
-    if threading.current_thread() is not threading.main_thread():
-        return _check(example, workdir)
-
-    def expire(signum, frame):
-        raise Timeout
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        return _check(example, workdir)
-    except Timeout:
-        return _bug("hang", None, f"no result within {timeout} s")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-# -- running it in a worker process: crashes and hangs in C code are caught too -------------------
-def _serve(conn, parent_end, memory: int, timeout: float) -> None:
-    parent_end.close()  # inherited by the fork: closed, so that the parent closing its end ends us
-    faulthandler.disable()  # a crash is reported by the parent, from the exit status
-    used = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
-    limit = used + memory  # growth, not total: a sanitizer's shadow memory is terabytes of address space
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    with tempfile.TemporaryDirectory(prefix="rnnedge-fuzz-") as d:
-        while True:
-            try:
-                example = conn.recv()
-            except EOFError:
-                return
-            conn.send(check(example, Path(d), timeout))
-
-
-class Worker:
-    """One forked process that checks examples sent to it; restarted after a crash or a hang."""
-
-    def __init__(self, timeout: float = TIMEOUT, memory: int = MEMORY) -> None:
-        self.timeout, self.memory = timeout, memory
-        self.ctx = multiprocessing.get_context("fork")
-        self._start()
-
-    def _start(self) -> None:
-        self.conn, child = self.ctx.Pipe()
-        self.proc = self.ctx.Process(
-            target=_serve, args=(child, self.conn, self.memory, self.timeout), daemon=True
-        )
-        self.proc.start()
-        child.close()
-
-    def check(self, example: Example) -> Outcome:
-        self.conn.send(example)
-        if self.conn.poll(self.timeout + 5):
-            try:
-                return self.conn.recv()
-            except EOFError:
-                pass
-        else:
-            self.proc.kill()
-        self.proc.join()
-        code = self.proc.exitcode
-        self._start()
-        if code == -signal.SIGKILL:
-            return _bug("hang", None, f"no result within {self.timeout + 5} s (worker killed)")
-        how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit status {code}"
-        return _bug(f"crash ({how})", None, f"the worker process died with {how}")
-
-    def close(self) -> None:
-        self.conn.close()
-        self.proc.join(timeout=5)
-        if self.proc.is_alive():
-            self.proc.kill()
-
-
-# -- the campaign ----------------------------------------------------------------------------------
-@dataclass
-class Tally:
-    examples: int = 0
-    outcomes: Counter = field(default_factory=Counter)
-    refusals: Counter = field(default_factory=Counter)
-    bugs: dict[str, tuple[Outcome, Example, int]] = field(default_factory=dict)
-    seconds: float = 0.0
-    slowest: tuple[float, str] = (0.0, "")  # the longest check and its example
-
-    def add(self, example: Example, outcome: Outcome, took: float) -> None:
-        self.examples += 1
-        if took > self.slowest[0]:
-            self.slowest = (took, repr(example)[:200])
-        self.outcomes[outcome.kind] += 1
-        if outcome.kind == "refused":
-            self.refusals[outcome.what] += 1
-        elif outcome.kind == "bug":
-            first, ex, n = self.bugs.get(outcome.what, (outcome, example, 0))
-            self.bugs[outcome.what] = (first, ex, n + 1)
-
-
-def campaign(seconds: float, examples_max: int, seed: int | None, in_process: bool, out: Path,
-             target: str = "convert") -> Tally:
-    tally = Tally()
-    worker = None if in_process else Worker()
-    workdir = Path(tempfile.mkdtemp(prefix="rnnedge-fuzz-"))
-    start = time.monotonic()
-    last_print = start
-
-    def run_one(example: Example) -> None:
-        nonlocal last_print
-        began = time.monotonic()
-        outcome = check(example, workdir) if worker is None else worker.check(example)
-        tally.add(example, outcome, time.monotonic() - began)
-        if outcome.kind == "bug" and tally.bugs[outcome.what][2] == 1:
-            print(f"  FAILURE {len(tally.bugs)}: {outcome.what}\n    {example!r}", flush=True)
-        now = time.monotonic()
-        if now - last_print >= 60:
-            last_print = now
-            print(f"  {now - start:6.0f} s: {tally.examples} examples, {dict(tally.outcomes)}", flush=True)
-
-    batch = 0
-    try:
-        while time.monotonic() - start < seconds and tally.examples < examples_max:
-            left = examples_max - tally.examples
-            deadline = start + seconds
-
-            @settings(max_examples=min(500, left), deadline=None, database=None, derandomize=False,
-                      suppress_health_check=list(HealthCheck), phases=("generate",))  # fmt: skip
-            @given(examples() if target == "convert" else fold_examples())
-            def one(example: Example) -> None:
-                if time.monotonic() < deadline and tally.examples < examples_max:
-                    run_one(example)
-
-            if seed is not None:
-                from hypothesis import seed as hseed
-
-                one = hseed(seed * 1000 + batch)(one)
-            one()
-            batch += 1
-    except KeyboardInterrupt:
-        print("  interrupted", flush=True)
-    finally:
-        if worker is not None:
-            worker.close()
-    tally.seconds = time.monotonic() - start
-    save_bugs(tally, out)
-    return tally
-
-
-def save_bugs(tally: Tally, out: Path) -> None:
-    if not tally.bugs:
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    for n, (what, (outcome, example, count)) in enumerate(tally.bugs.items(), 1):
-        if isinstance(example, FoldExample):  # the report holds the op, its attributes and inputs
-            (out / f"fold-bug-{n}.txt").write_text(f"{count} examples\n{outcome.report(example)}\n")
-            continue
-        base = out / f"bug-{n}-{example.quant}"
-        base.with_suffix(".onnx").write_bytes(example.data)
-        base.with_suffix(".txt").write_text(f"{count} examples\n{outcome.report(example)}\n")
-
-
-def print_tally(tally: Tally, out: Path) -> None:
-    secs = tally.seconds
-    rate = tally.examples / secs if secs else 0.0
-    print(f"\nexamples tried: {tally.examples} in {secs:.0f} s ({rate:.1f}/s); seeds: {len(seed_models())}")
-    for kind in ("converted", "refused", "bug"):
-        print(f"  {kind:9s} {tally.outcomes.get(kind, 0)}")
-    print("refusals by class: " + ", ".join(f"{k} {v}" for k, v in tally.refusals.most_common()))
-    print(f"slowest example: {tally.slowest[0]:.2f} s ({tally.slowest[1]})")
-    print(f"failures: {sum(n for _, _, n in tally.bugs.values())} examples, {len(tally.bugs)} distinct")
-    for n, (what, (outcome, example, count)) in enumerate(tally.bugs.items(), 1):
-        print(f"  {n}. [{count}x] {what}\n     {outcome.message[:300]}\n     {example!r}"[:900])
-    if tally.bugs:
-        print(f"reproducers: {out}/bug-N-QUANT.onnx (replay with --replay FILE)")
-
-
-def replay(paths: list[str]) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="rnnedge-fuzz-"))
-    status = 0
-    for p in paths:
-        quant = next((q for q in ("int16", "int8") if Path(p).stem.endswith(q)), "f32")
-        example = Example(Path(p).name, ("replayed",), Path(p).read_bytes(), quant)
-        outcome = check(example, workdir)
-        print(f"{p}: {outcome.kind}: {outcome.what}\n{outcome.message}\n{outcome.trace}")
-        status |= outcome.kind == "bug"
-    return status
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=1.0, help="how long to fuzz (default 1)")
-    parser.add_argument("--examples", type=int, default=10**9, help="stop after this many examples")
-    parser.add_argument("--seed", type=int, help="a seed for a reproducible campaign")
-    parser.add_argument("--in-process", action="store_true",
-                        help="check examples in this process, not a worker (a crash ends the run)")
-    parser.add_argument("--out", default=str(ROOT / "build" / "fuzz_converter"),
-                        help="where failing examples are saved (default build/fuzz_converter)")
-    parser.add_argument("--replay", nargs="+", metavar="FILE", help="re-check saved examples")
-    parser.add_argument("--target", choices=("convert", "fold"), default="convert",
-                        help="convert: mutated models through rnnedge.convert (default); fold: the "
-                        "shape-arithmetic ops of converter/fold.py on drawn values")
-    args = parser.parse_args(argv)
-    if args.replay:
-        return replay(args.replay)
-    print(f"fuzzing {args.target} for {args.minutes:g} min; {len(seed_models())} seed models", flush=True)
-    tally = campaign(args.minutes * 60, args.examples, args.seed, args.in_process, Path(args.out), args.target)
-    print_tally(tally, Path(args.out))
-    return 1 if tally.bugs else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return _check(example, workdir)

@@ -1,0 +1,258 @@
+"""The schema of a blob's metadata JSON (docs/format.md, Metadata), checked in one place.
+
+`parse(raw)` turns the metadata bytes into a dict, refusing before `json` recurses what is too
+large or too deeply nested; `check(meta, layers)` proves every field the readers use (type,
+range) and cross-checks it against the layer records where the two overlap. Both raise
+BlobError (code E_HEADER) whose message names the field, e.g.
+"meta.input.axes: expected ..., got 'XX'". After `check`, `meta["input"]`, `meta["output"]`,
+`meta.get("state", [])` and, for an integer blob, `meta["qio"]` can be used without a check.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from . import format as _fmt
+from .errors import BlobError
+
+if TYPE_CHECKING:
+    from .format import LayerRecord
+
+MAX_BYTES = 1 << 20  # metadata larger than this is refused (a writer's is a few hundred bytes)
+MAX_DEPTH = 16  # nesting of arrays and objects (the writer's is 3)
+MAX_DIM = 2**31 - 1  # static sizes, as the C library counts them
+QUANTS = ("f32", "int16", "int8")
+INPUT_AXES = "TBF"  # each at most once; T, and F exactly once and last: TBF, BTF or TF
+OUTPUT_AXES = "TBFDH"  # each at most once; F exactly once, or D and H instead of F
+
+# One pass: a string (to its closing quote, or to the end when unterminated, so that no match is
+# retried from inside it: linear time) or one bracket.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "nothing (the key is missing)"
+
+
+MISSING = _Missing()
+
+
+def _fail(field: str, expected: str, got: Any) -> NoReturn:
+    text = repr(got)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    raise BlobError(f"{field}: expected {expected}, got {text}", code=_fmt.E_HEADER)
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of [ and { outside strings (an unterminated string runs to the end)."""
+    depth = deepest = 0
+    for m in _TOKENS.finditer(text):
+        c = m.group()
+        if c == "[" or c == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c == "]" or c == "}":
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"key {k!r} appears twice in one object")
+        out[k] = v
+    return out
+
+
+def parse(raw: bytes) -> dict[str, Any]:
+    """The metadata object of `raw` (UTF-8 JSON, at most MAX_BYTES, nesting at most MAX_DEPTH)."""
+    if len(raw) > MAX_BYTES:
+        raise BlobError(f"metadata is {len(raw)} bytes, more than the {MAX_BYTES} a reader "
+                        "accepts", code=_fmt.E_HEADER)  # fmt: skip
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BlobError(f"metadata is not UTF-8 JSON: {e}", code=_fmt.E_HEADER) from None
+    depth = _depth(text)
+    if depth > MAX_DEPTH:
+        raise BlobError(f"metadata nests arrays and objects {depth} deep, more than the "
+                        f"{MAX_DEPTH} a reader accepts", code=_fmt.E_HEADER)  # fmt: skip
+    try:
+        meta = json.loads(text or "{}", parse_constant=_no_constant,
+                          object_pairs_hook=_unique_keys)  # fmt: skip
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, huge ints, duplicate keys
+        raise BlobError(f"metadata is not UTF-8 JSON: {e}", code=_fmt.E_HEADER) from None
+    if not isinstance(meta, dict):
+        raise BlobError(f"metadata is a JSON {type(meta).__name__}, not an object",
+                        code=_fmt.E_HEADER)  # fmt: skip
+    return meta
+
+
+# -- field checks ----------------------------------------------------------------------------------
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _str(obj: dict[str, Any], key: str, field: str, required: bool = True) -> None:
+    if key not in obj:
+        if required:
+            _fail(f"{field}.{key}", "a string", MISSING)
+        return
+    if not isinstance(obj[key], str):
+        _fail(f"{field}.{key}", "a string", obj[key])
+
+
+def _object(meta: dict[str, Any], key: str, field: str) -> dict[str, Any]:
+    v = meta.get(key)
+    if not isinstance(v, dict):
+        _fail(field, "an object", MISSING if key not in meta else v)
+    return v
+
+
+def _axes(spec: dict[str, Any], field: str, letters: str, rule: str) -> str:
+    axes = spec.get("axes")
+    ok = isinstance(axes, str) and len(set(axes)) == len(axes) and set(axes) <= set(letters)
+    if ok and letters == INPUT_AXES:
+        ok = axes.endswith("F") and "T" in axes
+    elif ok:
+        ok = ("F" in axes) != ("D" in axes and "H" in axes) and ("D" in axes) == ("H" in axes)
+    if not ok:
+        _fail(f"{field}.axes", f"a string of distinct letters from {','.join(letters)} {rule}",
+              axes if "axes" in spec else MISSING)
+    return axes  # type: ignore[return-value]
+
+
+def _shape(spec: dict[str, Any], field: str, axes: str) -> dict[str, int | None]:
+    shape = spec.get("shape")
+    expected = f"a list of {len(axes)} sizes (one per axis of {axes!r}), each null or 1..{MAX_DIM}"
+    if not isinstance(shape, list) or len(shape) != len(axes):
+        _fail(f"{field}.shape", expected,
+              shape if "shape" in spec else MISSING)
+    for i, d in enumerate(shape):
+        if d is not None and not (_is_int(d) and 1 <= d <= MAX_DIM):
+            _fail(f"{field}.shape[{i}]", f"null or a size 1..{MAX_DIM} (axis {axes[i]})", d)
+    return dict(zip(axes, shape))
+
+
+def _tensor_spec(meta: dict[str, Any], key: str, letters: str, rule: str
+                 ) -> tuple[str, dict[str, int | None]]:  # fmt: skip
+    field = f"meta.{key}"
+    spec = _object(meta, key, field)
+    _str(spec, "name", field)
+    axes = _axes(spec, field, letters, rule)
+    return axes, _shape(spec, field, axes)
+
+
+def _size(field: str, sizes: dict[str, int | None], letter: str, axes: str, want: int,
+          what: str) -> None:  # fmt: skip
+    d = sizes.get(letter)
+    if d is not None and d != want:
+        _fail(f"{field}.shape[{axes.index(letter)}]", f"{want} ({what}) or null", d)
+
+
+def _check_input(meta: dict[str, Any], layers: list[LayerRecord]) -> str:
+    axes, sizes = _tensor_spec(meta, "input", INPUT_AXES, "with T, and F exactly once and last")
+    _size("meta.input", sizes, "F", axes, layers[0].in_features,
+          "the first layer's in_features")
+    return axes
+
+
+def _check_output(meta: dict[str, Any], layers: list[LayerRecord], in_axes: str) -> None:
+    field = "meta.output"
+    axes, sizes = _tensor_spec(meta, "output", OUTPUT_AXES,
+                               "with F exactly once, or D and H instead of F")
+    out = layers[-1].out_features
+    if "F" in axes:
+        _size(field, sizes, "F", axes, out, "the last layer's out_features")
+    else:
+        d = sizes["D"]
+        if d is None or out % d:
+            _fail(f"{field}.shape[{axes.index('D')}]",
+                  f"a number of directions that divides the last layer's out_features {out}", d)
+        _size(field, sizes, "H", axes, out // d, f"out_features {out} / {d} directions")
+    if "T" not in axes and not any(l.op == _fmt.OP_TAKE_LAST for l in layers):
+        _fail(f"{field}.axes", "a T axis (the model gives a sequence: it has no TAKE_LAST layer)",
+              axes)
+    in_sizes = dict(zip(in_axes, meta["input"]["shape"]))
+    if "B" not in axes and "B" in in_axes and in_sizes["B"] != 1:
+        _fail(f"{field}.axes", "a B axis (the input has a batch axis not fixed at 1)", axes)
+
+
+def _check_quant(meta: dict[str, Any], layers: list[LayerRecord]) -> str:
+    quant = meta.get("quant", "f32")
+    if quant not in QUANTS:
+        _fail("meta.quant", f"one of {', '.join(QUANTS)}", quant)
+    integer = layers[0].fmt != _fmt.FMT_F32
+    if (quant != "f32") != integer:
+        _fail("meta.quant", "int16 or int8 (the layers are integer)" if integer
+              else "f32 (the layers are f32)", quant)  # fmt: skip
+    if "qio" in meta or integer:
+        qio = _object(meta, "qio", "meta.qio")
+        for key in ("input_scale", "output_scale"):
+            s = qio.get(key)
+            if not (isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s)
+                    and s > 0):  # fmt: skip
+                _fail(f"meta.qio.{key}", "a finite number > 0",
+                      s if key in qio else MISSING)
+    return quant
+
+
+def _check_state(meta: dict[str, Any], layers: list[LayerRecord]) -> None:
+    state = meta.get("state", [])
+    cells = [i for i, l in enumerate(layers) if l.op in _fmt.OP_CELLS]
+    if not isinstance(state, list) or len(state) > 2 * len(cells):
+        _fail("meta.state", f"a list of at most {2 * len(cells)} state entries (two per "
+              "recurrent layer)", state)  # fmt: skip
+    named: dict[tuple[int, str], str] = {}
+    for k, s in enumerate(state):
+        field = f"meta.state[{k}]"
+        if not isinstance(s, dict):
+            _fail(field, "an object", s)
+        _str(s, "name", field)
+        if not s["name"]:
+            _fail(f"{field}.name", "a non-empty string", s["name"])
+        layer, kind = s.get("layer"), s.get("kind")
+        if not (_is_int(layer) and layer in cells):
+            _fail(f"{field}.layer", f"the index of a recurrent layer (one of {cells})", layer)
+        if kind not in ("h", "c") or (kind == "c" and layers[layer].op != _fmt.OP_LSTM):
+            _fail(f"{field}.kind", '"h" or, for an LSTM, "c"', kind)
+        if s.get("output") is not None:
+            _str(s, "output", field)
+        if (layer, kind) in named:
+            _fail(f"{field}", f"one entry per (layer, kind): layer {layer} {kind} is named "
+                  f"{named[layer, kind]!r} already", s)  # fmt: skip
+        named[layer, kind] = s["name"]
+    # Every name (given, or a runtime default h0, c0, h1, ... by recurrent layer) covers blocks
+    # of one kind and one hidden size, so that Stream.state can stack them.
+    blocks: dict[str, set[tuple[str, int]]] = {}
+    for k, i in enumerate(cells):
+        for kind in "hc" if layers[i].op == _fmt.OP_LSTM else "h":
+            name = named.get((i, kind), f"{kind}{k}")
+            blocks.setdefault(name, set()).add((kind, layers[i].hidden))
+    for name, kinds in blocks.items():
+        if len(kinds) > 1:
+            _fail("meta.state", f"each state name on blocks of one kind and hidden size; "
+                  f"{name!r} covers {sorted(kinds)} (kind, hidden)", state)  # fmt: skip
+
+
+def check(meta: dict[str, Any], layers: list[LayerRecord]) -> None:
+    """Every field of `meta` that a reader uses, and where it overlaps the layers, agreement."""
+    for key in ("name", "producer"):
+        _str(meta, key, "meta", required=False)
+    folded = meta.get("folded", [])
+    if not isinstance(folded, list) or not all(isinstance(f, str) for f in folded):
+        _fail("meta.folded", "a list of strings", folded)
+    _check_quant(meta, layers)
+    in_axes = _check_input(meta, layers)
+    _check_output(meta, layers, in_axes)
+    _check_state(meta, layers)
