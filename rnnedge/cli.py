@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 from . import __version__
 from .errors import RnnedgeError
 from .export_c import add_arguments as export_c_arguments
+from .measure import WARMUP
 
 
 def printable(text: str, newlines: bool = True) -> str:
@@ -107,6 +108,54 @@ def cmd_export_c(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .conversion import read_regular_file
+    from .errors import InputError, NotStreamableError
+    from .measure import machine, step_latency
+    from .model import Model
+
+    if args.steps < 10:
+        raise InputError(f"--steps {args.steps}: give at least 10")
+    try:  # not rnnedge.load: it would block on a FIFO
+        data = read_regular_file(args.model, args.model, RnnedgeError)
+    except IsADirectoryError:
+        raise RnnedgeError(f"{args.model}: is a directory, not an rnnedge blob") from None
+    except OSError as e:
+        raise RnnedgeError(f"{args.model}: cannot read: {e.strerror or e}") from None
+    model = Model.from_bytes(data, source=args.model)
+    if not model.streamable:
+        raise NotStreamableError(
+            f"{args.model}: a layer reads the sequence backwards (bidirectional or "
+            "direction=reverse), so Stream.step cannot run it; time Model.run on whole sequences"
+        )
+    r = step_latency(model, args.steps, WARMUP)
+    host = machine()
+    if args.json:
+        sizes = {"weight_bytes": model.weight_bytes, "state_bytes": model.state_bytes(1)}
+        about = {"model": args.model, "name": model.name, "format": model.quant, **sizes}
+        print(json.dumps({**about, **r, "machine": host}))
+        return 0
+    say(
+        f"{args.model}: {model.name}, {model.quant}, {model.in_features} inputs per step; "
+        f"weights {_fmt_bytes(model.weight_bytes)}, "
+        f"state {_fmt_bytes(model.state_bytes(1))} per stream"
+    )
+    say(
+        f"Stream.step at batch 1: {r['steps']} steps timed one by one after {r['warmup']} untimed, "
+        "on random standard-normal input"
+    )
+    rows = [
+        ("median", f"{r['median_us']:.2f} us per step"),
+        ("p90", f"{r['p90_us']:.2f} us per step"),
+        ("steps/s", f"{r['steps_per_s']:,.0f} (the timed steps over their total time)"),
+    ]
+    print("\n".join(f"  {k:<8} {v}" for k, v in rows))
+    say(f"machine: {host['cpu']} ({host['arch']}, {host['cores']} cores), Python {host['python']}")
+    return 0
+
+
 def _load_npy(path: str):
     from .conversion import load_npy
 
@@ -190,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--long-steps", type=int, default=2000, help="length of the drift stream (default 2000)")
     p.set_defaults(func=cmd_verify)
 
-    from . import bench, demo  # stdlib and numpy only at import
+    from . import demo  # stdlib and numpy only at import
 
     p = sub.add_parser(
         "demo",
@@ -199,9 +248,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_arguments(p)
     p.set_defaults(func=demo.run)
 
-    p = sub.add_parser("bench", help="per-step and sequence latency of a .rne model (and its ONNX)")
-    bench.add_arguments(p)
-    p.set_defaults(func=bench.run)
+    p = sub.add_parser(
+        "bench",
+        help="time Stream.step of a .rne model: median and p90 us per step, steps/s",
+        description="Time Stream.step of a .rne model at batch 1, one call at a time, on random "
+        "standard-normal input: median and p90 microseconds per step and steps per second. "
+        "Needs neither onnxruntime nor a compiler.",
+        epilog="The comparison with onnxruntime and PyTorch (sequence mode, C step time, memory) is "
+        "the benchmark of a source checkout: python tools/bench.py --blob MODEL.rne --onnx "
+        "MODEL.onnx (docs/benchmarks.md).",
+    )
+    p.add_argument("model", help="the .rne file")
+    p.add_argument(
+        "--steps", type=int, default=2000, help=f"timed steps (default 2000, after {WARMUP} untimed)"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the figures as one JSON object instead of the table"
+    )
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(
         "export-c",

@@ -23,8 +23,10 @@ from typing import Any, Callable, Sequence, TextIO
 
 import numpy as np
 
-from .bench import OrtEngine, Progress, _module_available, machine
 from .errors import InputError
+from .measure import Progress, machine
+from .measure import module_available as _module_available
+from .ort_step import SteppedSession
 
 
 @dataclass
@@ -120,7 +122,7 @@ def run_demo(limit: int | None = None, progress: bool = True) -> dict[str, Any]:
         import onnxruntime
 
         bar.update("onnxruntime", advance=0)
-        ort = OrtEngine("ort", EXAMPLE_ONNX, "BTF", "BF", x.shape[2])
+        ort = SteppedSession(EXAMPLE_ONNX)
         out, times = stream_all(ort.stepper, x, (1, 1, x.shape[2]))  # [batch, time, F]
         reference = out
         rows.append(

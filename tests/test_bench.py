@@ -1,12 +1,12 @@
-"""The benchmark library (rnnedge/bench.py): smoke runs on tiny models, and the pieces that turn
+"""The benchmark (tools/bench/, run by tools/bench.py): smoke runs on tiny models, and the pieces that turn
 figures into verdicts. No timed assertion anywhere: only that figures exist, are positive, and
 that every engine computes what onnxruntime computes."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,14 +15,19 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from rnnedge import bench
 from rnnedge.conversion import QUANT_FORMATS
-from rnnedge.errors import InputError, NotStreamableError
+from rnnedge.errors import InputError, NotStreamableError, RnnedgeError
+from rnnedge.measure import module_available
+from rnnedge.ort_step import expose_state
 from rnnedge.quantize import FORMATS, LAYER_TOL
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))  # the package tools/bench/ (what tools/bench.py runs)
+import bench  # noqa: E402
+from bench import runner  # noqa: E402
+
 HAVE_CC = any(shutil.which(c) for c in ("cc", "gcc", "clang"))
-HAVE_TORCH = bench._module_available("torch")
+HAVE_TORCH = module_available("torch")
 X = np.random.default_rng(0).standard_normal((12, 1, 5)).astype(np.float32)  # [T, B, F]
 
 
@@ -38,7 +43,7 @@ def save(case: bench.Case, tmp_path: Path) -> Path:
 
 
 def step_all(eng: bench.Engine, x: np.ndarray) -> np.ndarray:
-    return bench._step_outputs(eng, x)
+    return bench.step_outputs(eng, x)
 
 
 # -- the models and the engines ---------------------------------------------------------------------
@@ -73,7 +78,7 @@ def test_expose_state_keeps_a_constant_initial_state_as_the_start(tmp_path):
     model.graph.initializer.append(numpy_helper.from_array(h0, "h_init"))
     node = model.graph.node[0]
     node.input.extend(["", "h_init"])  # sequence_lens, initial_h
-    stepped, states = bench.expose_state(model)
+    stepped, states = expose_state(model)
     onnx.checker.check_model(stepped, full_check=True)
     np.testing.assert_array_equal(states[0].initial, h0)
     np.testing.assert_array_equal(states[1].initial, 0)
@@ -88,7 +93,7 @@ def test_expose_state_keeps_a_constant_initial_state_as_the_start(tmp_path):
 def test_a_bidirectional_model_cannot_be_stepped(tmp_path):
     model, _ = bench.build_onnx(tiny("bi", bidirectional=True))
     with pytest.raises(NotStreamableError, match="bidirectional"):
-        bench.expose_state(model)
+        expose_state(model)
     eng = bench.OrtEngine("ort", save(tiny("bi", bidirectional=True), tmp_path), "TBF", "TDBH", 5)
     assert not eng.streamable
     assert eng.seq_output(eng.run(eng.seq_input(X))).shape == (12, 1, 16)
@@ -156,7 +161,7 @@ def test_the_c_step_bench_builds_and_times_a_blob(tmp_path):
     assert r["steps"] == 100 and 0 < r["min_us"] <= r["median_us"] <= r["p99_us"]
     bw = bench.bandwidth(32 * 1024, exe)
     assert bw["gbps"] > 0 and bw["bytes"] == 32 * 1024
-    with pytest.raises(bench.RnnedgeError, match="not_there.rne"):
+    with pytest.raises(RnnedgeError, match="not_there.rne"):
         bench.c_step_time(exe, tmp_path / "not_there.rne", 10, 1)
 
 
@@ -175,19 +180,15 @@ def test_peak_memory_is_measured_in_a_child_process(tmp_path):
     assert bench.peak_rss_mib("rnnedge", str(blob.resolve()), "[1, 1, 5]") > base
 
 
-def test_rnnedge_bench_on_one_blob_with_its_onnx(tmp_path, capsys):
+def test_the_benchmark_on_one_blob_with_its_onnx(tmp_path, capsys):
     import rnnedge
 
     onnx_path = save(tiny("lstm"), tmp_path)
     blob = tmp_path / "mine.rne"
     rnnedge.convert(onnx_path, blob)
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
     out_json = tmp_path / "r.json"
-    args = parser.parse_args(
-        [str(blob), "--onnx", str(onnx_path), "--quick", "--steps", "20", "--json", str(out_json)]
-    )
-    assert bench.run(args) == 0
+    argv = ["--blob", str(blob), "--onnx", str(onnx_path), "--quick", "--steps", "20"]
+    assert runner.main(argv + ["--json", str(out_json), "--out", str(tmp_path / "out")]) == 0
     text = capsys.readouterr().out
     assert "| mine |" in text and "onnxruntime run()" in text
     case = json.loads(out_json.read_text())["cases"][0]
@@ -196,15 +197,31 @@ def test_rnnedge_bench_on_one_blob_with_its_onnx(tmp_path, capsys):
         assert case["engines"]["rnnedge-f32"]["c_step"]["median_us"] > 0
 
 
-def test_rnnedge_bench_names_a_missing_onnx_file(tmp_path):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--blob", "BLOB", "--onnx", "DIR/nope.onnx"], "nope.onnx: no such ONNX file"),
+        (["--blob", "BLOB", "--cases", "lstm-32"], "--blob and --cases: give one of them"),
+        (["--onnx", "DIR/m.onnx"], "give the blob converted from it with --blob"),
+    ],
+)
+def test_the_benchmark_on_one_blob_names_what_is_wrong(argv, message, tmp_path, capsys):
     import rnnedge
 
     blob = tmp_path / "m.rne"
     rnnedge.convert(save(tiny("lstm"), tmp_path), blob)
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    with pytest.raises(InputError, match="nope.onnx"):
-        bench.run(parser.parse_args([str(blob), "--onnx", str(tmp_path / "nope.onnx")]))
+    argv = [str(blob) if a == "BLOB" else a.replace("DIR", str(tmp_path)) for a in argv]
+    assert runner.main(argv + ["--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tools/bench.py: error: ") and message in err
+
+
+def test_tools_bench_py_runs_the_package_from_anywhere(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench.py"), "--list"],
+        capture_output=True, text=True, cwd=tmp_path, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == [c.name for c in bench.standard_cases()]
 
 
 # -- reporting --------------------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -13,6 +15,8 @@ import pytest
 
 from rnnedge.cli import build_parser, main
 from rnnedge.examples import EXAMPLE_ONNX, load_test_set
+
+C_VECTORS = Path(__file__).resolve().parent / "data" / "c"
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +112,73 @@ def test_module_entry_point(tmp_path):
         cwd=tmp_path,
     )
     assert done.stdout.startswith("rnnedge ")
+
+
+# -- issue #12: `rnnedge bench` times Stream.step, small, without onnxruntime or a compiler -------
+def test_bench_prints_median_p90_and_steps_per_second(blob, capsys):
+    assert main(["bench", blob, "--steps", "20"]) == 0
+    text = capsys.readouterr().out
+    assert f"{blob}: har_lstm, f32, 6 inputs per step" in text
+    assert "20 steps timed one by one after 200 untimed" in text
+    lines = {l.split()[0]: l for l in text.splitlines() if l.startswith("  ")}
+    assert set(lines) == {"median", "p90", "steps/s"} and "us per step" in lines["median"]
+
+
+def test_bench_json_holds_the_figures(blob, capsys):
+    assert main(["bench", blob, "--steps", "30", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["format"] == "f32" and r["steps"] == 30 and r["warmup"] == 200
+    assert 0 < r["median_us"] <= r["p90_us"] and r["steps_per_s"] > 0
+    assert r["weight_bytes"] > 0 and r["machine"]["cores"] >= 1
+
+
+def test_bench_needs_neither_onnxruntime_nor_a_compiler(blob, monkeypatch, capsys):
+    for name in ("onnx", "onnxruntime", "torch"):
+        monkeypatch.setitem(sys.modules, name, None)  # importing it raises ImportError
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"rnnedge bench started a process: {args}")
+
+    monkeypatch.setattr(subprocess, "run", no_process)
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    assert main(["bench", blob, "--steps", "10", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 10
+
+
+def test_the_runtime_imports_no_benchmark():
+    code = (
+        "import sys, rnnedge.cli, rnnedge.demo; rnnedge.cli.build_parser(); "
+        "print(sorted(m for m in sys.modules if 'bench' in m or m.split('.')[0] in "
+        "('onnx', 'onnxruntime', 'torch')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_bench_refuses_a_fifo_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.rne"
+    os.mkfifo(fifo)
+    done = _cli_in_subprocess(["bench", str(fifo)], tmp_path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done
+    assert "pipe.rne is a FIFO (named pipe), not a regular file" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "BLOB", "--steps", "5"], "--steps 5: give at least 10"),
+        (["bench", "/nonexistent.rne"], "/nonexistent.rne: cannot read"),
+        (
+            ["bench", str(C_VECTORS / "bigru_yh_dense.rne")],
+            "bigru_yh_dense.rne: a layer reads the sequence backwards",
+        ),
+    ],
+)
+def test_bench_user_errors_are_one_line(argv, message, blob, capsys):
+    argv = [blob if a == "BLOB" else a for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
 # -- issue #11 item 7: the output over the model, FIFOs, names with escapes, killed writes -------

@@ -1,5 +1,6 @@
 """`rnnedge demo` (rnnedge/demo.py) on a few recordings, with and without onnxruntime and onnx,
-and the plain-text progress bar it shares with the benchmark. No timed assertions."""
+and the plain-text progress bar it shares with the benchmark (rnnedge.measure). No timed
+assertions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnnedge import demo
-from rnnedge.bench import Progress
+from rnnedge.measure import Progress
 from rnnedge.conversion import QUANT_FORMATS
 from rnnedge.errors import InputError
 from rnnedge.quantize import LAYER_TOL, MIN_AGREEMENT

@@ -5,19 +5,23 @@
     python tools/bench.py --quick         # a smoke run in seconds
     python tools/bench.py --cases lstm-128,gru-128 --out /tmp/b
     python tools/bench.py --list          # the case names
+    python tools/bench.py --blob MODEL.rne --onnx MODEL.onnx   # one model of your own
 
-Everything lives in rnnedge/bench.py; this script only runs it. From a source checkout it uses the
-extension built in place (`python setup.py build_ext --inplace`), else the installed package.
+The benchmark is the package tools/bench/ (cases, engines, timing, probes, report, runner); this
+script only runs it. It imports the rnnedge package: from a source checkout the extension built in
+place (`python setup.py build_ext --inplace`), else the installed package.
 """
 
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 if any((ROOT / "rnnedge").glob("_rnnedge*.so")) or any((ROOT / "rnnedge").glob("_rnnedge*.pyd")):
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))  # the package tools/bench/ (a package wins over this bench.py)
 
-from rnnedge.bench import main  # noqa: E402
+from bench.runner import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,10 +7,10 @@
  *   bench_step --bandwidth BYTES            stream a BYTES buffer through the core repeatedly;
  *                                           prints one JSON object
  *
- * Built by rnnedge/bench.py (or `make -C tools`): the csrc/ sources with the Python extension's
- * flags, this file with -O3 -march=native so that the bandwidth loop uses the machine's widest
- * loads. An integer model is fed int16 inputs, a float one floats (rnnedge.h). This is a tool, not
- * the library: it allocates freely.
+ * Built by tools/bench.py (tools/bench/probes.py; or `make -C tools`): the csrc/ sources with
+ * the Python extension's flags, this file with -O3 -march=native so that the bandwidth loop uses
+ * the machine's widest loads. An integer model is fed int16 inputs, a float one floats
+ * (rnnedge.h). This is a tool, not the library: it allocates freely.
  */
 #define _POSIX_C_SOURCE 200112L
 

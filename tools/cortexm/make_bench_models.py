@@ -3,7 +3,7 @@
 
     python3 tools/cortexm/make_bench_models.py OUT_DIR [--hidden 32,64,...] [--quant f32,int8]
 
-The models are issue 5's (rnnedge.bench.build_onnx: one layer, random weights at PyTorch's scale,
+The models are issue 5's (tools/bench's build_onnx: one layer, random weights at PyTorch's scale,
 GRU with linear_before_reset) converted by rnnedge.convert; the integer formats are calibrated
 on a fixed standard-normal sequence. Writes OUT_DIR/<cell>-<hidden>-<quant>.rne (kept if already
 there) and OUT_DIR/models.tsv: name, blob bytes, weight bytes, state and step-scratch bytes for
@@ -29,7 +29,9 @@ except ImportError:  # the source tree, with its compiled extension
 
 import onnx  # noqa: E402
 
-from rnnedge.bench import FEATURES, HIDDEN_SIZES, Case, build_onnx  # noqa: E402
+sys.path.insert(0, str(ROOT / "tools"))  # the benchmark package, tools/bench/
+
+from bench.cases import FEATURES, HIDDEN_SIZES, Case, build_onnx  # noqa: E402
 from rnnedge.format import FMT_NAMES  # noqa: E402
 
 

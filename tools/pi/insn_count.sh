@@ -9,7 +9,7 @@
 #    qemu-aarch64, which can load plugins), gcc-aarch64-linux-gnu, libc6-dev-arm64-cross; builds
 #    the counting plugin (tools/pi/qemu_plugin.sh: tools/cortexm/insn_count.c, counting every
 #    executed guest instruction inline).
-# 2. Writes the models with tools/cortexm/make_bench_models.py (rnnedge.bench's LSTM/GRU at
+# 2. Writes the models with tools/cortexm/make_bench_models.py (tools/bench's LSTM/GRU at
 #    PyTorch's weight scale, converted by rnnedge.convert; the integer formats calibrated on a fixed
 #    sequence): needs a python3 that imports rnnedge with its compiled extension (the installed
 #    package, or the source tree built in place) and onnx.

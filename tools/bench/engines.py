@@ -1,0 +1,242 @@
+"""The engines the benchmark times: rnnedge (the Python API), onnxruntime (sequence mode, stepped
+with `run()` and with IO binding, its own int8) and PyTorch. Each runs a case's model step by step
+and in sequence mode, its inputs prepared once outside the timed loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from rnnedge.errors import RnnedgeError
+from rnnedge.layers import to_tbf
+from rnnedge.ort_step import SteppedSession, ort_session
+
+from .cases import GATES, Case, LayerWeights, _F32, to_graph
+
+Step = Callable[[Any], Any]
+
+
+class Engine:
+    """One way to run a model. `stepper()` gives a fresh step function (initial state); inputs are
+    prepared once, outside the timed loop, in the form the engine takes."""
+
+    name = "engine"
+    streamable = True
+
+    def step_inputs(self, x_tbf: np.ndarray) -> list:
+        raise NotImplementedError
+
+    def stepper(self) -> Step:
+        raise NotImplementedError
+
+    def step_output(self, y: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def seq_input(self, x_tbf: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def run(self, x: Any) -> Any:
+        raise NotImplementedError
+
+    def seq_output(self, y: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def context(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+
+class RnnedgeEngine(Engine):
+    def __init__(self, model) -> None:
+        self.model = model
+        self.name = f"rnnedge-{model.quant}"
+        self.streamable = model.streamable
+        self.in_axes = model.input_spec["axes"]
+        self.out_axes = model.output_spec["axes"]
+
+    def step_inputs(self, x_tbf: np.ndarray) -> list:
+        shape = (1, x_tbf.shape[2]) if "B" in self.in_axes else (x_tbf.shape[2],)
+        return [np.ascontiguousarray(x_tbf[t].reshape(shape)) for t in range(len(x_tbf))]
+
+    def stepper(self) -> Step:
+        return self.model.stream(1).step
+
+    def step_output(self, y: np.ndarray) -> np.ndarray:
+        return to_tbf(y, self.out_axes.replace("T", ""))
+
+    def seq_input(self, x_tbf: np.ndarray) -> np.ndarray:
+        return to_graph(x_tbf, self.in_axes)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.model.run(x)
+
+    def seq_output(self, y: np.ndarray) -> np.ndarray:
+        return to_tbf(y, self.out_axes)
+
+
+class OrtEngine(Engine):
+    """onnxruntime: `seq` on the model as it is, `step` on expose_state(model) with the state fed
+    back by hand; `iobinding=True` steps through pre-bound buffers (two bindings used in turn, so
+    each step's output state is the next step's input with no copy)."""
+
+    def __init__(
+        self, name: str, model, in_axes: str, out_axes: str, features: int, iobinding: bool = False
+    ) -> None:
+        self.name, self.iobinding, self.features = name, iobinding, features
+        self.in_axes, self.out_axes = in_axes, out_axes
+        self.session = ort_session(model)
+        self.x_name = self.session.get_inputs()[0].name
+        self.y_name = self.session.get_outputs()[0].name
+        try:
+            self.stepped = SteppedSession(model)
+        except RnnedgeError:
+            self.streamable, self.stepped = False, None
+        else:
+            self.step_session, self.states = self.stepped.session, self.stepped.states
+            self.step_x = self.stepped.x_name
+
+    def step_inputs(self, x_tbf: np.ndarray) -> list:
+        return [to_graph(x_tbf[t : t + 1], self.in_axes) for t in range(len(x_tbf))]
+
+    def stepper(self) -> Step:
+        return self._bound_stepper() if self.iobinding else self.stepped.stepper()
+
+    def _bound_stepper(self) -> Step:
+        sess = self.step_session
+        probe = self.stepped.stepper()(np.zeros(self._step_shape(), _F32))
+        x_buf = np.zeros(self._step_shape(), _F32)
+        y_buf = np.zeros(probe.shape, _F32)
+        bufs = [[s.initial.copy() for s in self.states], [s.initial.copy() for s in self.states]]
+        bindings = []
+        for k in (0, 1):
+            b = sess.io_binding()
+            _bind(b.bind_input, self.step_x, x_buf)
+            _bind(b.bind_output, self.y_name, y_buf)
+            for s, a, out in zip(self.states, bufs[k], bufs[1 - k]):
+                _bind(b.bind_input, s.input, a)
+                _bind(b.bind_output, s.output, out)
+            bindings.append(b)
+        run, turn = sess.run_with_iobinding, [0]
+
+        def step(x: np.ndarray) -> np.ndarray:
+            x_buf[...] = x
+            run(bindings[turn[0]])
+            turn[0] ^= 1
+            return y_buf  # the same buffer every step, as IO binding is used
+
+        step.buffers = bufs  # type: ignore[attr-defined]  # ORT holds raw pointers into these
+        return step
+
+    def _step_shape(self) -> tuple[int, ...]:
+        return to_graph(np.zeros((1, 1, self.features), _F32), self.in_axes).shape
+
+    def step_output(self, y: np.ndarray) -> np.ndarray:
+        return to_tbf(y, self.out_axes)
+
+    def seq_input(self, x_tbf: np.ndarray) -> np.ndarray:
+        return to_graph(x_tbf, self.in_axes)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run([self.y_name], {self.x_name: x})[0]
+
+    def seq_output(self, y: np.ndarray) -> np.ndarray:
+        return to_tbf(y, self.out_axes)
+
+
+def _bind(bind: Callable, name: str, a: np.ndarray) -> None:
+    bind(name, "cpu", 0, np.float32, list(a.shape), a.ctypes.data)
+
+
+class TorchEngine(Engine):
+    """PyTorch nn.LSTM / nn.GRU holding the same weights (ONNX gate order mapped to PyTorch's)."""
+
+    ORDER = {"lstm": [0, 2, 3, 1], "gru": [1, 0, 2]}  # ONNX i,o,f,c -> i,f,g,o; z,r,h -> r,z,n
+
+    def __init__(self, case: Case, weights: list[LayerWeights]) -> None:
+        import torch
+
+        torch.set_num_threads(1)
+        self.torch = torch
+        self.name = "torch"
+        self.streamable = not case.bidirectional
+        cls = torch.nn.LSTM if case.cell == "lstm" else torch.nn.GRU
+        self.module = cls(case.features, case.hidden, case.layers, bidirectional=case.bidirectional)
+        order, gates, h = self.ORDER[case.cell], GATES[case.cell], case.hidden
+
+        def reorder(a: np.ndarray) -> "torch.Tensor":
+            return torch.from_numpy(
+                np.ascontiguousarray(a.reshape(gates, h, *a.shape[1:])[order].reshape(a.shape))
+            )
+
+        with torch.no_grad():
+            for k, w in enumerate(weights):
+                for d in range(w.W.shape[0]):
+                    sfx = f"_l{k}" + ("_reverse" if d else "")
+                    getattr(self.module, "weight_ih" + sfx).copy_(reorder(w.W[d]))
+                    getattr(self.module, "weight_hh" + sfx).copy_(reorder(w.R[d]))
+                    getattr(self.module, "bias_ih" + sfx).copy_(reorder(w.B[d, : gates * h]))
+                    getattr(self.module, "bias_hh" + sfx).copy_(reorder(w.B[d, gates * h :]))
+        self.module.eval()
+
+    def context(self) -> contextlib.AbstractContextManager:
+        return self.torch.inference_mode()
+
+    def step_inputs(self, x_tbf: np.ndarray) -> list:
+        return [self.torch.from_numpy(x_tbf[t : t + 1].copy()) for t in range(len(x_tbf))]
+
+    def stepper(self) -> Step:
+        module, state = self.module, None
+
+        def step(x):
+            nonlocal state
+            y, state = module(x, state)
+            return y
+
+        return step
+
+    def step_output(self, y) -> np.ndarray:
+        return y.numpy()
+
+    def seq_input(self, x_tbf: np.ndarray):
+        return self.torch.from_numpy(np.ascontiguousarray(x_tbf))
+
+    def run(self, x):
+        return self.module(x)[0]
+
+    def seq_output(self, y) -> np.ndarray:
+        return y.numpy()
+
+
+def step_outputs(eng: Engine, x_tbf: np.ndarray) -> np.ndarray:
+    """The engine's output at every step of x_tbf [T, B, F], from a fresh stepper, as [T, ...]."""
+    step = eng.stepper()
+    return np.concatenate(
+        [np.array(eng.step_output(step(x)), copy=True) for x in eng.step_inputs(x_tbf)]
+    )
+
+
+def ort_int8_engine(
+    onnx_path: Path, work: Path, case: Case, in_axes: str, out_axes: str, result: dict[str, Any]
+) -> Engine:
+    """onnxruntime's own int8: quantize_dynamic (int8 weights; LSTM only, GRU stays float)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out = work / f"{case.name}.ort-int8.onnx"
+    logging.disable(logging.WARNING)  # its advice to pre-process the model is not for us
+    try:
+        quantize_dynamic(onnx_path, out, weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    if not any(op.startswith("DynamicQuantize") for op in ops):
+        result["notes"].append(
+            "onnxruntime int8: quantize_dynamic left the model in float "
+            "(onnxruntime has no int8 GRU)"
+        )
+    return OrtEngine("ort-int8", out, in_axes, out_axes, case.features)
+
