@@ -402,6 +402,11 @@ class Stream:
             raise InputError(
                 f"{what}: the graph's input has no batch axis, so a stream has batch 1, not {batch}"
             )
+        if "B" not in model._out.axes and batch != 1:
+            raise InputError(
+                f"{what}: the graph's output has no batch axis (the graph fixes the batch at 1), "
+                f"so it runs batch 1, not {batch}"
+            )
         # Model.stream and Model.run check the sizes against memory first (_check_memory).
         state_size, scratch_size = model._sizes(batch, 1, what)
         self._bind(model, batch, state_size, scratch_size, what)

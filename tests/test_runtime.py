@@ -496,3 +496,28 @@ def test_state_that_is_not_a_mapping_is_refused(lstm):
         s.state = {1: before["h0"], "x": before["h0"]}
     for k in before:
         np.testing.assert_array_equal(s.state[k], before[k])
+
+
+def test_a_graph_with_its_batch_fixed_at_one_runs_batch_one_only(tmp_path):
+    """Input [T, 1, F] and an output without a batch axis (Y_h squeezed): batch 2 is refused by
+    name, not left to a numpy ValueError in the output layout."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((1, 12, 4)).astype(np.float32), "W")
+    r = numpy_helper.from_array(rng.standard_normal((1, 12, 3)).astype(np.float32), "R")
+    axes = numpy_helper.from_array(np.array([0, 1], np.int64), "axes")
+    graph = helper.make_graph(
+        [helper.make_node("LSTM", ["x", "W", "R"], ["Y", "Yh"], hidden_size=3),
+         helper.make_node("Squeeze", ["Yh", "axes"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])], [w, r, axes])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    rnnedge.convert(tmp_path / "m.onnx", tmp_path / "m.rne")
+    model = rnnedge.load(tmp_path / "m.rne")
+    assert model.run(np.zeros((5, 1, 4), np.float32)).shape == (3,)
+    with pytest.raises(rnnedge.InputError, match="output has no batch axis.*not 2"):
+        model.run(np.zeros((5, 2, 4), np.float32))
+    with pytest.raises(rnnedge.InputError, match="output has no batch axis.*not 2"):
+        model.stream(2)
