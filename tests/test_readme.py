@@ -25,8 +25,14 @@ def test_the_quick_start_commands_are_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     commands = [line.strip() for code in blocks("sh") for line in code.splitlines() if line.strip()]
     assert commands[:2] == ['pip install ".[convert,verify]" && rnnedge demo', 'pip install ".[test]" && pytest']
+    lines = [line.strip() for line in ci]
     for command in commands:
-        assert command in ci, f"the README's {command!r} is not run by .ci/run"
+        assert command in lines, f"the README's {command!r} is not run by .ci/run"
+        # under `set -e` a failure of `a` in `a && b` does not stop the script: CI runs the
+        # command as the whole condition of an `if ! (...)` that fails the run
+        i = lines.index(command)
+        assert lines[i - 1] == "if ! (" and lines[i + 1] == "); then", (command, lines[i - 1 : i + 2])
+        assert lines[i + 2].startswith(("die ", "exit 1", "echo ")), lines[i + 2]
 
 
 def test_the_api_block_runs(tmp_path, monkeypatch):

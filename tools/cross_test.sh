@@ -5,19 +5,24 @@
 #
 #   tools/cross_test.sh [TARGET...]     default: every target below; exits non-zero if any fails
 #
-#   target       compiler                 flags                               run with             variant
-#   a72          aarch64-linux-gnu-gcc    -mcpu=cortex-a72 (Pi 4)             qemu -cpu cortex-a72 neon-aarch64
-#   a76          aarch64-linux-gnu-gcc    -mcpu=cortex-a76 (Pi 5, armv8.2)    qemu -cpu cortex-a76 neon-aarch64
-#   a72-scalar   aarch64-linux-gnu-gcc    -mcpu=cortex-a72 -DRNE_NO_SIMD      qemu -cpu cortex-a72 scalar
-#   a7           arm-linux-gnueabihf-gcc  -mcpu=cortex-a7 -mfpu=neon-vfpv4    qemu -cpu cortex-a7  neon-armv7+fma
+#   target       compiler                 flags                               run with             variant (float / integer)
+#   a72          aarch64-linux-gnu-gcc    -mcpu=cortex-a72 (Pi 4)             qemu -cpu cortex-a72 neon-aarch64 / neon-aarch64
+#   a76          aarch64-linux-gnu-gcc    -mcpu=cortex-a76 (Pi 5, armv8.2)    qemu -cpu cortex-a76 neon-aarch64 / neon-aarch64
+#   a72-scalar   aarch64-linux-gnu-gcc    -mcpu=cortex-a72 -DRNE_NO_SIMD      qemu -cpu cortex-a72 scalar / scalar
+#   a7           arm-linux-gnueabihf-gcc  -mcpu=cortex-a7 -mfpu=neon-vfpv4    qemu -cpu cortex-a7  neon-armv7+fma / neon-armv7
 #                                         (Pi 2/3 on a 32-bit OS)
-#   a8           arm-linux-gnueabihf-gcc  -mcpu=cortex-a8 -mfpu=neon          qemu -cpu cortex-a8  neon-armv7
+#   a8           arm-linux-gnueabihf-gcc  -mcpu=cortex-a8 -mfpu=neon          qemu -cpu cortex-a8  neon-armv7 / neon-armv7
 #                                         (NEON without fused multiply-add)
-#   armv6        arm-none-eabi-gcc        -march=armv6+fp -mfpu=vfp -marm     qemu -cpu arm1176    scalar
+#   armv6        arm-none-eabi-gcc        -march=armv6+fp -mfpu=vfp -marm     qemu -cpu arm1176    scalar / arm-dsp
 #                                         (Pi 1 / Zero; newlib as the libc, see below)
-#   x86-avx512   cc                       -mavx512f -mfma                     natively             avx512+fma
-#   x86-avx2     cc                       -mavx2 -mfma                        natively             avx2+fma
-#   x86-scalar   cc                       -DRNE_NO_SIMD                       natively             scalar
+#   x86-avx512   cc                       -mavx512f -mfma                     natively             avx512+fma / avx2+avx512f
+#   x86-avx2     cc                       -mavx2 -mfma                        natively             avx2+fma / avx2
+#   x86-scalar   cc                       -DRNE_NO_SIMD                       natively             scalar / scalar
+#
+# The variant is what the library compiled in, as test_vec and test_qvec print it ("note variant:",
+# "note qvec variant:", from vec.c's and qvec.c's own #if chains); a target whose build picked
+# another one (a flag or macro that no longer selects the SIMD code, so the scalar fallback got
+# built) fails, even if its tests pass.
 #
 # Each target runs csrc's test_vec (its SIMD variant against the scalar reference), test_rnnedge
 # (every float model of tests/data/c within tolerance of onnxruntime's outputs, step = run, batch =
@@ -63,18 +68,19 @@ NEWLIB_LINUX+=" -U__UINT_LEAST32_TYPE__ -D__UINT_LEAST32_TYPE__=unsigned"
 NEWLIB_LINUX+=" -D_POSIX_TIMERS=1 -D_POSIX_MONOTONIC_CLOCK=200112L -I$ARMV6_RT"
 ARMV6_FLAGS="-march=armv6+fp -mfpu=vfp -mfloat-abi=hard -marm"
 
-# target -> "compiler|flags|qemu|cpu" (x86: no qemu, and the /proc/cpuinfo flags the CPU needs)
+# target -> "compiler|flags|qemu|cpu|float variant|integer variant" (x86: no qemu, and the
+# /proc/cpuinfo flags the CPU needs)
 spec() {
   case "$1" in
-    a72)        echo "aarch64-linux-gnu-gcc|-mcpu=cortex-a72|qemu-aarch64-static|cortex-a72" ;;
-    a76)        echo "aarch64-linux-gnu-gcc|-mcpu=cortex-a76|qemu-aarch64-static|cortex-a76" ;;
-    a72-scalar) echo "aarch64-linux-gnu-gcc|-mcpu=cortex-a72 -DRNE_NO_SIMD|qemu-aarch64-static|cortex-a72" ;;
-    a7)         echo "arm-linux-gnueabihf-gcc|-mcpu=cortex-a7 -mfpu=neon-vfpv4 -mfloat-abi=hard $LFS|qemu-arm-static|cortex-a7" ;;
-    a8)         echo "arm-linux-gnueabihf-gcc|-mcpu=cortex-a8 -mfpu=neon -mfloat-abi=hard $LFS|qemu-arm-static|cortex-a8" ;;
-    armv6)      echo "arm-none-eabi-gcc|$ARMV6_FLAGS $NEWLIB_LINUX|qemu-arm-static|arm1176" ;;
-    x86-avx512) echo "cc|-mavx512f -mfma||avx512f fma" ;;
-    x86-avx2)   echo "cc|-mavx2 -mfma||avx2 fma" ;;
-    x86-scalar) echo "cc|-DRNE_NO_SIMD||" ;;
+    a72)        echo "aarch64-linux-gnu-gcc|-mcpu=cortex-a72|qemu-aarch64-static|cortex-a72|neon-aarch64|neon-aarch64" ;;
+    a76)        echo "aarch64-linux-gnu-gcc|-mcpu=cortex-a76|qemu-aarch64-static|cortex-a76|neon-aarch64|neon-aarch64" ;;
+    a72-scalar) echo "aarch64-linux-gnu-gcc|-mcpu=cortex-a72 -DRNE_NO_SIMD|qemu-aarch64-static|cortex-a72|scalar|scalar" ;;
+    a7)         echo "arm-linux-gnueabihf-gcc|-mcpu=cortex-a7 -mfpu=neon-vfpv4 -mfloat-abi=hard $LFS|qemu-arm-static|cortex-a7|neon-armv7+fma|neon-armv7" ;;
+    a8)         echo "arm-linux-gnueabihf-gcc|-mcpu=cortex-a8 -mfpu=neon -mfloat-abi=hard $LFS|qemu-arm-static|cortex-a8|neon-armv7|neon-armv7" ;;
+    armv6)      echo "arm-none-eabi-gcc|$ARMV6_FLAGS $NEWLIB_LINUX|qemu-arm-static|arm1176|scalar|arm-dsp" ;;
+    x86-avx512) echo "cc|-mavx512f -mfma||avx512f fma|avx512+fma|avx2+avx512f" ;;
+    x86-avx2)   echo "cc|-mavx2 -mfma||avx2 fma|avx2+fma|avx2" ;;
+    x86-scalar) echo "cc|-DRNE_NO_SIMD|||scalar|scalar" ;;
     *) echo "cross_test.sh: unknown target '$1' (targets: $ALL_TARGETS)" >&2; exit 2 ;;
   esac
 }
@@ -117,7 +123,7 @@ install_tools
 failed=()
 summary=()
 for t in $TARGETS; do
-  IFS='|' read -r cc flags qemu cpu <<<"$(spec "$t")"
+  IFS='|' read -r cc flags qemu cpu want_f32 want_q <<<"$(spec "$t")"
   run=()
   if [ -n "$qemu" ]; then
     run=("$qemu" -cpu "$cpu")
@@ -165,8 +171,13 @@ for t in $TARGETS; do
   ran=$(now_ms)
   printf '%s\n' "$vec_out" "$all_out" "$int_out" "$qvec_out" | grep -E '^(FAIL|note)' || true
   variant=$(printf '%s\n' "$vec_out" | sed -n 's/^note variant: //p')
-  line=$(printf '%-10s %-15s test_vec: %s; test_rnnedge: %s; test_int: %s; test_qvec: %s%s; build %s s, run %s s' \
-    "$t" "${variant:-?}" "$(last "$vec_out")" "$(last "$all_out")" "$(last "$int_out")" "$(last "$qvec_out")" "$control" \
+  qvariant=$(printf '%s\n' "$qvec_out" | sed -n 's/^note qvec variant: //p')
+  if [ "$variant" != "$want_f32" ] || [ "$qvariant" != "$want_q" ]; then
+    echo "FAIL $t: compiled variant ${variant:-none} / ${qvariant:-none}, expected $want_f32 / $want_q"
+    ok=0
+  fi
+  line=$(printf '%-10s %-25s test_vec: %s; test_rnnedge: %s; test_int: %s; test_qvec: %s%s; build %s s, run %s s' \
+    "$t" "${variant:-?}/${qvariant:-?}" "$(last "$vec_out")" "$(last "$all_out")" "$(last "$int_out")" "$(last "$qvec_out")" "$control" \
     "$(secs $((built - start)))" "$(secs $((ran - built)))")
   summary+=("$line")
   [ "$ok" -eq 1 ] || failed+=("$t")

@@ -37,7 +37,8 @@
 # Environment: OUT (build/cortexm); OPT (-Os -fbuiltin: the library, tests, sizes and counts;
 # -fbuiltin lets gcc expand memcpy & co. inline again after -ffreestanding); TEST2_OPT (-O2: the
 # test again with the library built so, plain -ffreestanding; empty: not); QEMU_TIMEOUT (seconds
-# per qemu run, 120); BENCH (full: hidden 32..512, about a minute; quick: 32 and 128; none);
+# per qemu run, 120); BENCH (full: hidden 32..512, about a minute; quick: 32 and 128; none: no
+# counts; with full or quick a counting plugin that cannot be built fails the run);
 # BENCH_STEPS (10); BENCH_QUANT (the benchmark models' formats, f32,int8; e.g. int8,int16);
 # KEEP_ELF (non-empty: keep the benchmark programs, else only their maps and
 # logs stay); PYTHON (python3).
@@ -133,7 +134,10 @@ qemu-system-arm --version | head -1
 mkdir -p "$OUT"
 PLUGIN=""
 if [ "$BENCH" != none ]; then
-  if build_plugin; then PLUGIN=$OUT/qemu-plugin/insn_count.so; else echo "no instruction counts"; fi
+  # no silent "no counts": without the plugin the run fails (BENCH=none runs without counts)
+  if build_plugin; then PLUGIN=$OUT/qemu-plugin/insn_count.so; else
+    fail "the instruction-count plugin (BENCH=$BENCH) did not build: no instruction counts (BENCH=none to run without them)"
+  fi
 fi
 
 echo "== vectors and models"
