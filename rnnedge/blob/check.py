@@ -64,7 +64,7 @@ def _check_flags(rec: LayerRecord, cell: str | None) -> None:
         raise err(E_LAYER, f"{layer_at(rec)}: unknown flag bits 0x{rec.flags & ~LAYER_FLAGS:x}")
     if rec.flags & ~allowed or (rec.flags & LF_REVERSE and rec.flags & LF_BIDIR):
         raise err(E_LAYER, f"{layer_at(rec)}: flags {flag_text(rec.flags)} are not valid for "
-                            "this op")  # fmt: skip
+                           "this op")  # fmt: skip
     if rec.flags & LF_CLIP:
         if not (math.isfinite(rec.clip) and rec.clip > 0):
             raise err(E_LAYER, f"{layer_at(rec)}: clip {rec.clip} must be finite and > 0")
@@ -87,15 +87,15 @@ def _check_act_slots(rec: LayerRecord, cell: str | None) -> None:
             if used[d][k]:
                 if code not in ACT_NAMES or (cell and ACT_NAMES[code] in VECTOR_ACTIVATIONS):
                     raise err(E_LAYER, f"{layer_at(rec)}: activation code {code} (slot {d},{k}) "
-                                        "is not valid here")  # fmt: skip
+                                       "is not valid here")  # fmt: skip
                 if math.isnan(a) or math.isnan(b):
                     raise err(E_LAYER, f"{layer_at(rec)}: activation slot {d},{k} has a NaN "
-                                        "parameter")  # fmt: skip
+                                       "parameter")  # fmt: skip
             elif rec.op == OP_LAYERNORM and (d, k) == (0, 0):
                 eps = rec.alpha[0][0]
                 if code or b or not (math.isfinite(eps) and eps > 0):
                     raise err(E_LAYER, f"{layer_at(rec)}: epsilon {eps} must be finite and > 0, "
-                                        "with act[0][0] and beta[0][0] zero")  # fmt: skip
+                                       "with act[0][0] and beta[0][0] zero")  # fmt: skip
             elif code or a or b:
                 raise err(E_LAYER, f"{layer_at(rec)}: unused activation slot {d},{k} is not zero")
 
@@ -137,10 +137,12 @@ def _check_tensor_roles(rec: LayerRecord, tensors: list[TensorRecord]) -> None:
         t = tensors[k]
         if t.dtype != DT_F32 or t.shape != shapes[role]:
             raise err(E_SHAPE, f"{where}: tensor {t.name} is {t.dtype_name} {list(t.shape)}, "
-                                f"expected f32 {list(shapes[role])}")  # fmt: skip
+                               f"expected f32 {list(shapes[role])}")  # fmt: skip
 
 
 def check_record(rec: LayerRecord, tensors: list[TensorRecord]) -> None:
+    """One layer record and its tensors: op, format, reserved fields, flags, activation slots,
+    sizes, then the tensor roles (f32) or every integer check (s16 / s8)."""
     if rec.op not in OP_NAMES:
         raise err(E_LAYER, f"layer {rec.index}: unknown op {rec.op}")
     if rec.fmt not in FMT_NAMES:
@@ -158,16 +160,18 @@ def check_record(rec: LayerRecord, tensors: list[TensorRecord]) -> None:
 
 
 def check_chain(layers: list[LayerRecord]) -> None:
+    """The pipeline: feature sizes chain, one number format family, at most one TAKE_LAST and no
+    cell after it."""
     seen_last = False
     for prev, rec in zip([None, *layers], layers):
         if prev is not None and rec.in_features != prev.out_features:
             raise err(E_SHAPE, f"layer {rec.index} ({rec.op_name}) takes {rec.in_features} "
-                                f"features but layer {prev.index} gives "
-                                f"{prev.out_features}")  # fmt: skip
+                               f"features but layer {prev.index} gives "
+                               f"{prev.out_features}")  # fmt: skip
         if (rec.fmt == FMT_F32) != (layers[0].fmt == FMT_F32):
             raise err(E_LAYER, f"{layer_at(rec)} is {FMT_NAMES[rec.fmt]} but layer 0 is "
-                                f"{FMT_NAMES[layers[0].fmt]}: a model is f32 throughout or integer "
-                                "throughout")  # fmt: skip
+                               f"{FMT_NAMES[layers[0].fmt]}: a model is f32 throughout or integer "
+                               "throughout")  # fmt: skip
         if rec.op in OP_CELLS and seen_last:
             raise err(E_LAYER, f"layer {rec.index} ({rec.op_name}) follows the TAKE_LAST layer")
         if rec.op == OP_TAKE_LAST:
@@ -222,22 +226,22 @@ def _check_roles(rec: LayerRecord, tensors: list[TensorRecord]) -> None:
         if k == -1:
             if role in required:
                 raise err(E_LAYER, f"{where}: required tensor role {role} ({name}) of an "
-                                    f"integer layer is absent")  # fmt: skip
+                                   f"integer layer is absent")  # fmt: skip
             continue
         if not 0 <= k < len(tensors) or role not in specs:
             raise err(E_LAYER, f"{where}: tensor role {role} ({name}) is not used by an integer "
-                                f"{rec.op_name} or its index {k} is out of range")  # fmt: skip
+                               f"{rec.op_name} or its index {k} is out of range")  # fmt: skip
         if role == T_LUT and role not in required:
             raise err(E_LAYER, f"{where}: a {ACT_NAMES[rec.act[0][0]]} layer has no table "
-                                f"(only {', '.join(fx.LUT_KINDS)} do)")  # fmt: skip
+                               f"(only {', '.join(fx.LUT_KINDS)} do)")  # fmt: skip
     for role, k in enumerate(rec.tensor):
         if k == -1:
             continue
         t, (dtype, shape) = tensors[k], specs[role]
         if t.dtype != dtype or t.shape != shape or t.zero_point != 0:
             raise err(E_SHAPE, f"{where}: tensor {t.name} is {t.dtype_name} {list(t.shape)} "
-                                f"(zero point {t.zero_point}), expected {DTYPES[dtype][0]} "
-                                f"{list(shape)} with zero point 0")  # fmt: skip
+                               f"(zero point {t.zero_point}), expected {DTYPES[dtype][0]} "
+                               f"{list(shape)} with zero point 0")  # fmt: skip
 
 
 def _shift_ok(s: int) -> bool:
@@ -259,17 +263,17 @@ def _check_rows(where: str, what: str, wt: np.ndarray, m: np.ndarray, shift: int
     if wt.dtype == np.int16 and wt.size and int(wt.min()) == fx.INT16_MIN:
         n = int(np.argmax((wt == fx.INT16_MIN).any(axis=0)))
         raise err(E_LAYER, f"{where}: {what} row {n} holds the weight -32768; int16 weights are "
-                            "symmetric (-32767..32767)")  # fmt: skip
+                           "symmetric (-32767..32767)")  # fmt: skip
     bound = np.abs(wt.astype(np.int64)).sum(axis=0) * 32768
     bad = ~_fits(bound, m, shift)
     if bad.any():
         n = int(np.argmax(bad))
         raise err(E_LAYER, f"{where}: {what} row {n}: multiplier {int(m[n])} with shift {shift} "
-                            f"overflows int64 on the row's bound {int(bound[n])}")  # fmt: skip
+                           f"overflows int64 on the row's bound {int(bound[n])}")  # fmt: skip
     if acc32 and bound.size and int(bound.max()) > fx.INT32_MAX:
         n = int(np.argmax(bound))
         raise err(E_LAYER, f"{where}: acc32 is set but {what} row {n}'s bound {int(bound[n])} "
-                            "does not fit int32")  # fmt: skip
+                           "does not fit int32")  # fmt: skip
 
 
 def _slot_error(where: str, q: np.ndarray, slot: int, want: str, d: int | None = None) -> BlobError:
@@ -297,7 +301,7 @@ def _check_q_cell(rec: LayerRecord, q2: np.ndarray, W: np.ndarray, R: np.ndarray
     for d, q in enumerate(q2):
         if d and not np.array_equal(q[:5], q2[0, :5]):
             raise err(E_LAYER, f"{where}: q slots 0..4 differ between the directions "
-                                f"({q2[0, :5].tolist()} and {q[:5].tolist()})")  # fmt: skip
+                               f"({q2[0, :5].tolist()} and {q[:5].tolist()})")  # fmt: skip
         for slot, ok, want in ((0, _shift_ok(q[0]), "a shift in 1..62"),
                                (1, _shift_ok(q[1]), "a shift in 1..62"),
                                (2, 0 <= q[2] <= zmax, f"zlim in 0..{zmax}"),
@@ -315,7 +319,7 @@ def _check_q_cell(rec: LayerRecord, q2: np.ndarray, W: np.ndarray, R: np.ndarray
             for g in range(3):
                 if not _fits(big[g], q[5 + g], int(q[4])):
                     raise err(E_LAYER, f"{where}: peephole {'iof'[g]} multiplier {int(q[5 + g])} "
-                                        f"(direction {d}) overflows int64 on P x c")  # fmt: skip
+                                       f"(direction {d}) overflows int64 on P x c")  # fmt: skip
         for a in range(3):
             hard = a < len(acts[d]) and acts[d][a].kind == "HardSigmoid"
             s = 8 + 3 * a
@@ -353,7 +357,7 @@ def _check_q_act(rec: LayerRecord, q: np.ndarray) -> None:
             raise _slot_error(where, q, slot, "0 (reserved)")
     if vec and rec.in_features >= MAX_SOFTMAX:
         raise err(E_LAYER, f"{where}: an integer {kind} takes fewer than {MAX_SOFTMAX} "
-                            f"features, not {rec.in_features}")  # fmt: skip
+                           f"features, not {rec.in_features}")  # fmt: skip
 
 
 def _check_q_layernorm(rec: LayerRecord, q: np.ndarray) -> None:
@@ -371,14 +375,14 @@ def _check_q_layernorm(rec: LayerRecord, q: np.ndarray) -> None:
             raise _slot_error(where, q, slot, "0 (unused)")
     if F >= fx.LN_MAX_FEATURES:
         raise err(E_LAYER, f"{where}: an integer LayerNorm takes fewer than "
-                            f"{fx.LN_MAX_FEATURES} features, not {F}")  # fmt: skip
+                           f"{fx.LN_MAX_FEATURES} features, not {F}")  # fmt: skip
     m = q[Q_SLOTS:]
     bad = ~_fits(np.full(m.shape, fx.layernorm_bound(F)), m, int(q[0]))
     if bad.any():
         k = int(np.argmax(bad))
         raise err(E_LAYER, f"{where}: feature {k}: multiplier {int(m[k])} with shift {int(q[0])} "
-                            f"overflows int64 on the bound {fx.layernorm_bound(F)} of the "
-                            "normalized value")  # fmt: skip
+                           f"overflows int64 on the bound {fx.layernorm_bound(F)} of the "
+                           "normalized value")  # fmt: skip
 
 
 def _check_int_record(rec: LayerRecord, tensors: list[TensorRecord]) -> None:
@@ -391,17 +395,17 @@ def _check_int_record(rec: LayerRecord, tensors: list[TensorRecord]) -> None:
         for k, act in enumerate(acts):
             if act.kind not in fx.GATE_KINDS and not (act.kind == "Relu" and rec.op == OP_RNN):
                 raise err(E_LAYER, f"{where}: activation {act.kind} (direction {d}, slot {k}) "
-                                    "has no integer form in a cell")  # fmt: skip
+                                   "has no integer form in a cell")  # fmt: skip
             if (act.kind == "Relu") != (rec.acts[0][0].kind == "Relu"):
                 raise err(E_LAYER, f"{where}: Relu in one direction only (direction {d} has "
-                                    f"{act.kind}); both or neither")  # fmt: skip
+                                   f"{act.kind}); both or neither")  # fmt: skip
     _check_roles(rec, tensors)
     if rec.op in (OP_TAKE_LAST, OP_SLICE):
         return
     qt = tensors[rec.tensor[T_Q]]
     if not (math.isfinite(qt.scale) and qt.scale > 0):
         raise err(E_LAYER, f"{where}: tensor {qt.name} holds the output scale {qt.scale}; it "
-                            "must be finite and > 0")  # fmt: skip
+                           "must be finite and > 0")  # fmt: skip
     q = qt.array.astype(np.int64)
     if rec.op == OP_DENSE:
         _check_q_dense(rec, q, tensors[rec.tensor[T_W]].array)
@@ -428,7 +432,7 @@ def qio(meta: dict[str, Any]) -> tuple[float, float]:
     if not all(isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s)
                and s > 0 for s in scales):  # fmt: skip
         raise err(E_HEADER, f"metadata \"qio\" is {qio!r}; an integer model needs "
-                             f"{dict.fromkeys(keys, 's')} with finite s > 0")  # fmt: skip
+                            f"{dict.fromkeys(keys, 's')} with finite s > 0")  # fmt: skip
     return float(scales[0]), float(scales[1])  # type: ignore[arg-type]
 
 
@@ -439,11 +443,11 @@ def check_int_meta(meta: dict[str, Any], layers: list[LayerRecord],
     quant = meta.get("quant")
     if quant not in WFMT or (quant == "int16" and any(l.fmt == FMT_S8 for l in layers)):
         raise err(E_HEADER, f"metadata \"quant\" is {quant!r}, but the layers are "
-                             f"{sorted({FMT_NAMES[l.fmt] for l in layers})}: expected int8, or "
-                             "int16 when every layer is s16")  # fmt: skip
+                            f"{sorted({FMT_NAMES[l.fmt] for l in layers})}: expected int8, or "
+                            "int16 when every layer is s16")  # fmt: skip
     s, out = qio(meta)
     for rec in layers:
         s = scale_of(rec, tensors, s)
     if np.float32(s) != np.float32(out):
         raise err(E_HEADER, f"metadata \"qio\" output_scale {out} differs from the last layer's "
-                             f"output scale {s}")  # fmt: skip
+                            f"output scale {s}")  # fmt: skip

@@ -39,7 +39,7 @@ from .spec import (
 def _read_header(view: memoryview) -> Header:
     if len(view) < HEADER_SIZE:
         raise err(E_TRUNC, f"truncated: {len(view)} bytes, shorter than the {HEADER_SIZE}-byte "
-                            "header")  # fmt: skip
+                           "header")  # fmt: skip
     f = HEADER_STRUCT.unpack_from(view, 0)
     h = Header(*f[:12], reserved=tuple(f[12:]))  # type: ignore[arg-type]
     if h.magic != MAGIC:
@@ -55,7 +55,7 @@ def _read_header(view: memoryview) -> Header:
         raise err(E_HEADER, "header flags or reserved fields are set (by a newer rnnedge?)")
     if not (MIN_ALIGN <= h.alignment <= MAX_ALIGN and h.alignment & (h.alignment - 1) == 0):
         raise err(E_HEADER, f"alignment {h.alignment} is not a power of two in "
-                             f"{MIN_ALIGN}..{MAX_ALIGN}")  # fmt: skip
+                            f"{MIN_ALIGN}..{MAX_ALIGN}")  # fmt: skip
     if h.file_size < HEADER_SIZE + 4:
         raise err(E_HEADER, f"file_size {h.file_size} is smaller than a header and a checksum")
     if not 1 <= h.n_layers <= MAX_LAYERS:
@@ -71,7 +71,7 @@ def _check_sections(h: Header, tensors: Iterable[tuple[str, int, int]]) -> None:
     """Every section inside [0, file_size - 4), tables 8-aligned, nothing overlapping."""
     if h.layer_off % 8 or h.tensor_off % 8:
         raise err(E_ALIGN, f"layer table at {h.layer_off} or tensor table at {h.tensor_off} "
-                            "is not a multiple of 8")  # fmt: skip
+                           "is not a multiple of 8")  # fmt: skip
     end = h.file_size - 4
     spans: list[tuple[str, int, int]] = [
         ("header", 0, HEADER_SIZE),
@@ -106,12 +106,12 @@ def _read_tensor(view: memoryview, h: Header, k: int) -> TensorRecord:
         raise err(E_TENSOR, f"{where}: unknown dtype {dtype}")
     if not 1 <= ndim <= 4 or any(d < 1 for d in shape4) or any(d != 1 for d in shape4[ndim:]):
         raise err(E_TENSOR, f"{where}: ndim {ndim} with shape {list(shape4)} is invalid "
-                             "(1..4 dims >= 1, unused trailing dims 1)")  # fmt: skip
+                            "(1..4 dims >= 1, unused trailing dims 1)")  # fmt: skip
     count = math.prod(shape4)
     itemsize = DTYPES[dtype][1].itemsize
     if count >= 2**31 or nbytes != count * itemsize:
         raise err(E_TENSOR, f"{where}: nbytes {nbytes} does not match shape {list(shape4[:ndim])} "
-                             f"of {DTYPES[dtype][0]}")  # fmt: skip
+                            f"of {DTYPES[dtype][0]}")  # fmt: skip
     if off % h.alignment:
         raise err(E_ALIGN, f"{where}: data offset {off} is not a multiple of {h.alignment}")
     if res0 or res1:
@@ -164,7 +164,7 @@ def _read_blob(view: memoryview, verify_crc: bool) -> Blob:
     if verify_crc and not crc_ok:
         computed = binascii.crc32(view[: h.file_size - 4])
         raise err(E_CRC, f"checksum mismatch: stored 0x{crc:08x}, computed 0x{computed:08x}: "
-                          "the blob is corrupt")  # fmt: skip
+                         "the blob is corrupt")  # fmt: skip
     _check_sections(h, [])
     meta = _meta.parse(bytes(view[h.meta_off : h.meta_off + h.meta_size]))
     tensors = [_read_tensor(view, h, k) for k in range(h.n_tensors)]
