@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ir.layers import CELL_ACTIVATIONS, Act
+from ..ir.layers import CELL_ACTIVATIONS, Act, Pipeline
 
 MAGIC = b"RNNE"
 FORMAT_VERSION = 1
@@ -170,7 +170,7 @@ class TensorRecord:
 
 
 @dataclass
-class Blob:
+class Blob(Pipeline):
     """A checked blob: header fields, metadata, layer and tensor records. Arrays are views."""
 
     header: Header
@@ -184,14 +184,6 @@ class Blob:
     @property
     def metadata(self) -> dict[str, Any]:
         return self.meta
-
-    @property
-    def in_features(self) -> int:
-        return self.layers[0].in_features
-
-    @property
-    def out_features(self) -> int:
-        return self.layers[-1].out_features
 
     @property
     def streamable(self) -> bool:

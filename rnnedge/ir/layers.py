@@ -142,6 +142,21 @@ class RecurrentShape(Layer):
         return self.direction == "forward"
 
 
+class Pipeline:
+    """What a model has, float, integer or as a blob stores it: layers, the first one's input
+    features and the last one's output features."""
+
+    layers: list
+
+    @property
+    def in_features(self) -> int:
+        return self.layers[0].in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.layers[-1].out_features
+
+
 class PassScale:
     """For integer layers that copy int16 values: the scale passes through."""
 
@@ -302,7 +317,7 @@ class StateSpec:
 
 
 @dataclass
-class Network:
+class Network(Pipeline):
     """A converted model: the layer pipeline plus what the blob's metadata records."""
 
     layers: list[FloatLayer]
@@ -313,14 +328,6 @@ class Network:
     quant: str = "f32"
     state: list[StateSpec] = field(default_factory=list)
     folded: list[str] = field(default_factory=list)
-
-    @property
-    def in_features(self) -> int:
-        return self.layers[0].in_features
-
-    @property
-    def out_features(self) -> int:
-        return self.layers[-1].out_features
 
     @property
     def streamable(self) -> bool:
@@ -489,7 +496,10 @@ class LayerReport:
 
 
 @dataclass
-class QNetwork:
+class QNetwork(Pipeline):
+    """A quantized model: integer layers, the int16 scales of its input and output, and the float
+    Network it was made from (with what quantization measured: report, accuracy)."""
+
     layers: list[IntLayer]
     in_scale: float
     out_scale: float
@@ -499,10 +509,3 @@ class QNetwork:
     accuracy: dict[str, float] = field(default_factory=dict)  # end to end, on the same data
     calibrated: bool = False
 
-    @property
-    def in_features(self) -> int:
-        return self.layers[0].in_features
-
-    @property
-    def out_features(self) -> int:
-        return self.layers[-1].out_features
