@@ -8,8 +8,7 @@
     y_t = s.step(x_t)                # one timestep; state kept between calls
 """
 
-__version__ = "0.1.0"  # before the imports: submodules read it
-
+from ._version import __version__
 from .conversion import convert
 from .errors import (
     BlobError,

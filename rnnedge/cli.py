@@ -11,29 +11,11 @@ import sys
 import warnings
 from typing import Callable, Sequence
 
-from . import __version__
+from ._version import __version__
+from .console import printable, say
 from .errors import RnnedgeError
 from .export_c import add_arguments as export_c_arguments
 from .measure import WARMUP
-
-
-def printable(text: str, newlines: bool = True) -> str:
-    """`text` safe to print on a terminal: every character that is not printable (escape
-    sequences, carriage returns, bidirectional overrides, other control and format characters)
-    as a Python-style escape (\\x1b, \\u202e). ONNX names, doc strings and
-    file names reach the terminal only through this (every printer of the CLI, and export-c's
-    C comment, which escapes more on top). newlines=False escapes them too (one-line messages)."""
-    return "".join(c if (c == "\n" and newlines) or c.isprintable() else _escape(c) for c in text)
-
-
-def _escape(c: str) -> str:
-    n = ord(c)
-    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
-
-
-def say(*parts: object) -> None:
-    """print() for the CLI: the text through printable()."""
-    print(printable(" ".join(str(p) for p in parts)))
 
 
 def _fmt_bytes(n: int) -> str:
@@ -42,7 +24,8 @@ def _fmt_bytes(n: int) -> str:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from .conversion import convert
-    from .format import describe, read_blob
+    from .blob.read import read_blob
+    from .blob.show import describe
 
     out = args.output or os.path.splitext(args.model)[0] + ".rne"
     result = convert(
@@ -62,7 +45,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if folded:
         say(f"folded away ({len(folded)}): " + ", ".join(folded))
     if args.quant != "f32":
-        from .quantize import describe as describe_quantized
+        from .quant.policy import describe as describe_quantized
 
         say(describe_quantized(result))
     return 0
@@ -111,7 +94,7 @@ def cmd_export_c(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from .conversion import read_regular_file
+    from .files import read_regular_file
     from .errors import InputError, NotStreamableError
     from .measure import machine, step_latency
     from .model import Model
@@ -173,8 +156,9 @@ def _stream_batch(model, x) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .conversion import read_regular_file
-    from .format import describe, read_blob
+    from .files import read_regular_file
+    from .blob.read import read_blob
+    from .blob.show import describe
 
     try:
         data = read_regular_file(args.model, args.model, RnnedgeError)
@@ -306,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _on_termination() -> Callable[[], None]:
     """While a command runs, SIGTERM and SIGHUP (where they have their default action: an ignored
     SIGHUP under nohup stays ignored) raise SystemExit(128 + signal) as SIGINT raises
-    KeyboardInterrupt, so that a file being written is removed (format.write_atomic) rather than
+    KeyboardInterrupt, so that a file being written is removed (files.write_atomic) rather than
     left behind. Returns the function that restores the previous handlers."""
     import signal
     import threading

@@ -4,42 +4,17 @@ from __future__ import annotations
 
 import io
 import os
-import stat
-from typing import TYPE_CHECKING, Union
+from typing import Union
 
 import numpy as np
 
-from . import __version__
-from .errors import InputError, RnnedgeError
-from .format import save_blob
-from .layers import Network
+from ._version import __version__
+from .blob.write import save_blob
+from .errors import InputError
+from .files import read_regular_file
+from .ir.layers import QUANTS, Network, QNetwork
 
-QUANT_FORMATS = ("f32", "int16", "int8")
-
-if TYPE_CHECKING:  # quantize.py is imported only when an integer format is asked for
-    from .quantize import QNetwork
-
-Converted = Union[Network, "QNetwork"]
-
-
-_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
-
-
-def read_regular_file(path: str | os.PathLike, label: str, error: type[RnnedgeError]) -> bytes:
-    """The bytes of a regular file. A FIFO, device or socket is refused with `error` naming it,
-    without blocking on it: the file is opened non-blocking and checked with fstat before any
-    read. OSError (missing, permission, IsADirectoryError for a directory) is the caller's to
-    word."""
-    def nonblocking(name: str, flags: int) -> int:
-        return os.open(name, flags | getattr(os, "O_NONBLOCK", 0))
-
-    with open(os.fspath(path), "rb", opener=nonblocking) as f:  # a directory: IsADirectoryError
-        mode = os.fstat(f.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
-            raise error(f"{label} is {kind}, not a regular file: rnnedge reads models and arrays from files only")
-        return f.read()
+Converted = Union[Network, QNetwork]
 
 
 def check_not_same_file(source: str | os.PathLike, output: str | os.PathLike) -> None:
@@ -99,10 +74,10 @@ def convert(
     The blob goes to a temporary file renamed into place, so a failed conversion never leaves a
     half-written file nor replaces an existing one. Needs the `onnx` package.
     """
-    if quant not in QUANT_FORMATS:
+    if quant not in QUANTS:
         raise InputError(
             f"quant={quant!r} is not a number format rnnedge writes; choose one of "
-            f"{', '.join(QUANT_FORMATS)}"
+            f"{', '.join(QUANTS)}"
         )
     if quant == "f32" and (calibration is not None or strict_int8):
         raise InputError("calibration and strict_int8 apply to the integer formats, not to f32")
@@ -119,7 +94,7 @@ def convert(
     net.producer = f"{net.producer or 'an unnamed exporter'} via rnnedge {__version__}"
     result: Converted = net
     if quant != "f32":
-        from .quantize import quantize_network
+        from .quant.policy import quantize_network  # numpy work: only for an integer format
 
         result = quantize_network(
             net, quant, load_calibration(calibration), percentile=percentile, strict=strict_int8

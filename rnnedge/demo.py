@@ -2,7 +2,7 @@
 and streamed one step at a time, next to onnxruntime on the same machine.
 
 The bundled ONNX model (docs/example.md) is converted to each format of
-`rnnedge.conversion.QUANT_FORMATS` in a temporary directory; each held-back test recording is
+`rnnedge.ir.layers.QUANTS` in a temporary directory; each held-back test recording is
 streamed through a batch-1 `Stream`, one `step` per sensor reading, and the class read from the
 last step's probabilities. onnxruntime runs the same ONNX file single-threaded, one `run()` per
 step with the LSTM state fed back by hand (the only way it can stream). Needs the onnx package to
@@ -97,7 +97,7 @@ def _convert(onnx_path: Path, out: Path, quant: str, calibration: np.ndarray) ->
 def run_demo(limit: int | None = None, progress: bool = True) -> dict[str, Any]:
     """Convert, stream and measure; returns {"rows": [Row], "notes": [...], ...} for `report`."""
     import rnnedge
-    from .conversion import QUANT_FORMATS
+    from .ir.layers import QUANTS
     from .examples import EXAMPLE_ONNX, load_test_set, load_train_set
 
     if not _module_available("onnx"):
@@ -113,7 +113,7 @@ def run_demo(limit: int | None = None, progress: bool = True) -> dict[str, Any]:
         x, y = x[:limit], y[:limit]
     have_ort = _module_available("onnxruntime")
     bar = Progress(
-        2 * len(QUANT_FORMATS) + (1 if have_ort else 0), "rnnedge demo", enabled=progress
+        2 * len(QUANTS) + (1 if have_ort else 0), "rnnedge demo", enabled=progress
     )
     rows: list[Row] = []
     notes: list[str] = []
@@ -146,7 +146,7 @@ def run_demo(limit: int | None = None, progress: bool = True) -> dict[str, Any]:
             "(pip install 'rnnedge[verify]' to compare)."
         )
     with tempfile.TemporaryDirectory(prefix="rnnedge-demo-") as tmp:
-        for fmt in QUANT_FORMATS:
+        for fmt in QUANTS:
             bar.update(f"converting to {fmt}", advance=0)
             blob = Path(tmp) / f"har_lstm.{fmt}.rne"
             _convert(EXAMPLE_ONNX, blob, fmt, x_train)
@@ -170,7 +170,7 @@ def run_demo(limit: int | None = None, progress: bool = True) -> dict[str, Any]:
             )
             bar.update(f"streaming {fmt}")
     bar.close()
-    if any(f != "f32" for f in QUANT_FORMATS):
+    if any(f != "f32" for f in QUANTS):
         notes.append(
             f"Integer formats: ranges calibrated on the model's {len(x_train)} training recordings "
             "(inputs only), none of the test recordings scored here."
@@ -181,7 +181,7 @@ def run_demo(limit: int | None = None, progress: bool = True) -> dict[str, Any]:
         "recordings": len(y),
         "steps": x.shape[1],
         "classes": class_names,
-        "reference": "onnxruntime" if have_ort else f"rnnedge {QUANT_FORMATS[0]}",
+        "reference": "onnxruntime" if have_ort else f"rnnedge {QUANTS[0]}",
         "reference_range": float(reference.max() - reference.min()) if reference is not None else 0.0,
         "machine": machine(),
     }

@@ -90,7 +90,7 @@ def _check_section(section: str | None) -> str | None:
 def comment_text(text: str) -> str:
     """Text safe inside a C block comment of an ASCII header: escaped for a terminal
     (cli.printable), non-ASCII characters as \\u escapes, and '*/' and '/*' broken up."""
-    from .cli import printable
+    from .console import printable
 
     safe = printable(text).encode("ascii", "backslashreplace").decode("ascii")
     while "*/" in safe or "/*" in safe:
@@ -238,7 +238,8 @@ def export_c(
         raise RnnedgeError(
             f"{blob_path}: the C library reports no state or scratch size for batch 1"
         )
-    from .format import describe, write_atomic
+    from .blob.show import describe
+    from .files import write_atomic
 
     text = header_text(data, info, os.fspath(blob_path), describe(model.blob), section, qio)
     write_atomic(out_path, text.encode("ascii"))
@@ -262,7 +263,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`rnnedge export-c`: write the header and say what is in it."""
-    from .cli import say
+    from .console import say
 
     e = export_c(args.model, args.output, symbol=args.symbol, section=args.section)
     say(
@@ -284,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = (
             str(e) if isinstance(e, RnnedgeError) else f"{e.filename or ''}: {e.strerror or e}"
         )
-        from .cli import printable
+        from .console import printable
 
         print(printable(f"rnnedge export-c: error: {message}", newlines=False), file=sys.stderr)
         return 1

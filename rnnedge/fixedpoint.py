@@ -22,15 +22,14 @@ Conventions (docs/quantization.md has the full text):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from .errors import InputError, RnnedgeError
-
-if TYPE_CHECKING:  # the dataclasses live in quantize.py, which imports this module
-    from .quantize import QActivation, QDense, QLayerNorm, QNetwork, QRecurrent
+from .ir.layers import (
+    Mult, QActivation, QDense, QLayerNorm, QNetwork, QRecurrent, QSlice, QTakeLast,
+)  # fmt: skip
 
 I64 = np.int64
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
@@ -53,6 +52,9 @@ SIG_LIMIT = (256 << SIG_FRAC) - 1  # largest table position (index 255, fraction
 EXP_FRAC = 16  # softmax: exponents in Q16 log2 units
 EXP_LIMIT = 16 << EXP_FRAC  # 2^-16 and below is 0 in Q0.15
 LUT_SIZE = 257  # generic activation table: one entry per 256 input units over int16, plus one
+
+GATE_KINDS = ("Sigmoid", "Tanh", "HardSigmoid")  # a cell's activations with an integer form (+ Relu in an RNN)
+LUT_KINDS = ("Elu", "Softsign", "Softplus")  # activations computed through a LUT_SIZE table
 
 LN_SUB = 16  # LayerNorm: the mean and the deviations in units of s_in / 16
 LN_FRAC = 24  # LayerNorm: the normalized value in Q24
@@ -79,17 +81,6 @@ def i32(v: np.ndarray, what: str) -> np.ndarray:
 
 
 # -- primitives -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Mult:
-    """Real multipliers m * 2^-shift: m int32 values (any shape, int64 array), one shift in 1..62."""
-
-    m: np.ndarray
-    shift: int
-
-    def real(self) -> np.ndarray:
-        return self.m.astype(np.float64) * 2.0**-self.shift
-
-
 def rshr(v: np.ndarray, n: int) -> np.ndarray:
     """Rounding arithmetic shift right: floor((v + 2^(n-1)) / 2^n); n = 0 returns v."""
     if n == 0:
@@ -213,7 +204,7 @@ def _gate_act(kind: str, z: np.ndarray, hs: tuple[Mult, int] | None) -> np.ndarr
         return hardsigmoid_q15(z, hs[0], hs[1])
     if kind == "Relu":  # RNN only: z in units of s_h / 2^RELU_FRAC, h in units of s_h
         return sat(rshr(z, RELU_FRAC), 0, INT16_MAX)
-    raise AssertionError(f"no integer form for {kind}")  # quantize.py refuses these by name
+    raise AssertionError(f"no integer form for {kind}")  # rnnedge/quant refuses these by name
 
 
 def rdiv(a: np.ndarray | int, b: int) -> np.ndarray:
@@ -266,7 +257,7 @@ def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
 
 
 # -- layers -----------------------------------------------------------------------------------
-def dense_q(layer: "QDense", x: np.ndarray) -> np.ndarray:
+def dense_q(layer: QDense, x: np.ndarray) -> np.ndarray:
     """x [..., K] int16 -> y [..., N] int16: y = sat16(rq32(sum_k W[n,k] x[k], M[n]) + b[n])."""
     acc = np.asarray(x, I64) @ layer.W.astype(I64).T  # exact; int64 (int32 when acc32 allows)
     y = rq32(acc, layer.mult, "dense")
@@ -287,7 +278,7 @@ def _softmax_exp(x: np.ndarray, mult: Mult) -> tuple[np.ndarray, np.ndarray]:
     return d, e
 
 
-def act_q(layer: "QActivation", x: np.ndarray) -> np.ndarray:
+def act_q(layer: QActivation, x: np.ndarray) -> np.ndarray:
     """One activation layer, int16 in -> int16 out (docs/quantization.md, "Activation layers")."""
     k = layer.kind
     x = np.asarray(x, I64)
@@ -308,7 +299,7 @@ def act_q(layer: "QActivation", x: np.ndarray) -> np.ndarray:
         return -y if layer.k0 < 0 else y
     if k == "HardSigmoid":
         return hardsigmoid_q15(x, layer.m1, layer.k0)
-    if k in ("Elu", "Softsign", "Softplus"):
+    if k in LUT_KINDS:
         assert layer.table is not None
         return lut_q(x, layer.table)
     if k == "Softmax":
@@ -349,7 +340,7 @@ def layernorm_normalize(x: np.ndarray, eps_q: int) -> np.ndarray:
     return _check(n, -bound, bound, "layernorm normalized value")
 
 
-def layernorm_q(layer: "QLayerNorm", x: np.ndarray) -> np.ndarray:
+def layernorm_q(layer: QLayerNorm, x: np.ndarray) -> np.ndarray:
     """LayerNorm, int16 x [..., F] at s_in -> int16 y at s_out: y_k = sat16(rq32(n_k, Mg[k]) + b_k)
     with n = layernorm_normalize(x, eps_q), Mg[k] = gamma_k 2^-24 / s_out and
     b = round(beta / s_out)."""
@@ -371,7 +362,7 @@ def _bit_length(v: np.ndarray) -> np.ndarray:
 
 
 def lstm_step_q(
-    L: "QRecurrent", d: int, x: np.ndarray, h: np.ndarray, c: np.ndarray
+    L: QRecurrent, d: int, x: np.ndarray, h: np.ndarray, c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """One integer LSTM step of direction d: x [B, I], h [B, H] int16 Q0.15, c [B, H] int32
     Q11.20. Rows of the accumulator: i, o, f, g (ONNX order i, o, f, c)."""
@@ -404,7 +395,7 @@ def lstm_step_q(
     return h_new, c_new
 
 
-def gru_step_q(L: "QRecurrent", d: int, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+def gru_step_q(L: QRecurrent, d: int, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     """One integer GRU step of direction d (gates z, r, h). The h gate's recurrent term is
     R_h (r*h) (linear_before_reset 0) or r * (R_h h + Rbh) (linear_before_reset 1)."""
     H = L.hidden
@@ -430,7 +421,7 @@ def gru_step_q(L: "QRecurrent", d: int, x: np.ndarray, h: np.ndarray) -> np.ndar
     return sat16(n + rshr(i32(z * (h - n), "z*(h-n)"), 15))
 
 
-def rnn_step_q(L: "QRecurrent", d: int, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+def rnn_step_q(L: QRecurrent, d: int, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     """One integer RNN step: h' = f(sat(rq32(W x + R h) + b, zlim)); for Relu z is in h's units."""
     pre_w = rq32(x @ L.W[d].astype(I64).T, L.row_mult(d, "w"), "rnn W x")
     pre_r = rq32(h @ L.R[d].astype(I64).T, L.row_mult(d, "r"), "rnn R h")
@@ -441,7 +432,7 @@ def rnn_step_q(L: "QRecurrent", d: int, x: np.ndarray, h: np.ndarray) -> np.ndar
 IntState = tuple[np.ndarray, ...]  # (h,) int16, or (h int16, c int32), each [D, B, H]
 
 
-def recurrent_q(L: "QRecurrent", x: np.ndarray, state: IntState) -> tuple[np.ndarray, IntState]:
+def recurrent_q(L: QRecurrent, x: np.ndarray, state: IntState) -> tuple[np.ndarray, IntState]:
     """A whole integer recurrent layer over x [T, B, I] int16 from state ((h,) int16 or (h int16,
     c int32), each [D, B, H]); returns y [T, B, D*H] int16 and the final state. A backward direction runs
     from step T-1 down to 0."""
@@ -476,8 +467,6 @@ def recurrent_q(L: "QRecurrent", x: np.ndarray, state: IntState) -> tuple[np.nda
 
 def layer_q(layer: object, x: np.ndarray) -> np.ndarray:
     """One stateless integer layer over x [T, B, F] int16 -> int16."""
-    from .quantize import QActivation, QDense, QLayerNorm, QSlice, QTakeLast
-
     if isinstance(layer, QDense):
         return dense_q(layer, x).astype(np.int16)
     if isinstance(layer, QLayerNorm):
@@ -493,12 +482,12 @@ def layer_q(layer: object, x: np.ndarray) -> np.ndarray:
     raise TypeError(f"layer_q: {type(layer).__name__} is not a stateless quantized layer")
 
 
-def state_dtypes(L: "QRecurrent") -> tuple[type, ...]:
+def state_dtypes(L: QRecurrent) -> tuple[type, ...]:
     """The C types of a layer's state: h int16, and for an LSTM c int32."""
     return (np.int16, np.int32) if L.cell == "lstm" else (np.int16,)
 
 
-def layer_initial_state(L: "QRecurrent", batch: int) -> IntState:
+def layer_initial_state(L: QRecurrent, batch: int) -> IntState:
     """One layer's H0 (int16) / C0 (int32) broadcast over the batch, or zeros."""
     shape = (L.num_directions, batch, L.hidden)
     arrays = [L.h0] + ([L.c0] if L.cell == "lstm" else [])
@@ -508,20 +497,16 @@ def layer_initial_state(L: "QRecurrent", batch: int) -> IntState:
     )
 
 
-def initial_state_q(qnet: "QNetwork", batch: int) -> list[IntState]:
+def initial_state_q(qnet: QNetwork, batch: int) -> list[IntState]:
     """The state a run starts from: every recurrent layer's `layer_initial_state`, in order."""
-    from .quantize import QRecurrent
-
     return [layer_initial_state(L, batch) for L in qnet.layers if isinstance(L, QRecurrent)]
 
 
 def run_int(
-    qnet: "QNetwork", xq: np.ndarray, state: Sequence[IntState] | None = None
+    qnet: QNetwork, xq: np.ndarray, state: Sequence[IntState] | None = None
 ) -> tuple[np.ndarray, list[IntState]]:
     """The integer pipeline: xq [T, B, in] int16 at qnet.in_scale -> (yq int16 [T or 1, B, out] at
     qnet.out_scale, final state). This is exactly what the C library computes."""
-    from .quantize import QRecurrent
-
     xq = np.asarray(xq)
     if xq.ndim != 3 or xq.shape[2] != qnet.in_features:
         raise InputError(f"x: expected shape [T, B, {qnet.in_features}], got {list(xq.shape)}")
@@ -553,7 +538,7 @@ def run_int(
 
 
 def run_quantized(
-    qnet: "QNetwork",
+    qnet: QNetwork,
     x: np.ndarray,
     state: Sequence[IntState] | None = None,
     *,

@@ -24,14 +24,15 @@ import numpy as np
 
 from ._rnnedge import ffi, lib
 from .errors import BlobError, InputError, NotStreamableError, StreamBusyError
-from .format import Blob, describe, read_blob
-from .layers import from_tbf, to_tbf
+from .blob.read import read_blob
+from .blob.show import describe
+from .blob.spec import MAX_ALIGN, Blob
+from .ir.layers import from_tbf, to_tbf
 
 _F32 = np.dtype(np.float32)
 _from_buffer = ffi.from_buffer
 _FLOATS = ffi.typeof("float[]")  # step buffers are typed: rne_step_float takes float pointers
 _ALIGN = 64
-_MAX_ALIGN = 4096  # the largest blob alignment the format allows (docs/format.md)
 _POOL = 64  # step outputs per allocated block, at most
 _POOL_BYTES = 64 * 1024  # ... and at most this many bytes of them (one slot if an output is larger)
 _U32 = 2**32 - 1  # the format holds files under 4 GiB; batch and steps are uint32_t in the C API
@@ -171,7 +172,7 @@ class Model:
             view, immutable = memoryview(view.tobytes()), True
         view = view.cast("B")
         align = int.from_bytes(bytes(view[16:20]), "little") if len(view) >= 20 else _ALIGN
-        align = align if 0 < align <= _MAX_ALIGN and align & (align - 1) == 0 else _ALIGN
+        align = align if 0 < align <= MAX_ALIGN and align & (align - 1) == 0 else _ALIGN
         arr = np.frombuffer(view, dtype=np.uint8)
         if not immutable or len(arr) == 0 or arr.ctypes.data % align:
             copy = _aligned_bytes(len(arr), max(align, _ALIGN))
@@ -642,7 +643,7 @@ def load(path: str | os.PathLike, *, mmap: bool = False) -> Model:
 def _read_aligned(f, size: int) -> np.ndarray:
     """Up to `size` bytes of the open file f into new read-only memory at the format's largest
     alignment. A file cut short meanwhile gives what it holds; the reader then names that."""
-    buf = _aligned_bytes(size, _MAX_ALIGN)
+    buf = _aligned_bytes(size, MAX_ALIGN)
     view, n = memoryview(buf), 0
     while n < size:
         got = f.readinto(view[n:])

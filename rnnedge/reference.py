@@ -1,4 +1,4 @@
-"""The float32 numpy reference: runs a `Network` (rnnedge/layers.py) on x [T, B, F].
+"""The float32 numpy reference: runs a `Network` (rnnedge/ir/layers.py) on x [T, B, F].
 
 This is the oracle the C f32 kernels are tested against and what calibration for the integer
 formats runs (the bit-exact integer kernels live in their own module, rnnedge/fixedpoint.py).
@@ -31,20 +31,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import InputError, UnsupportedOpError
-from .format import check_network
-from .layers import (
-    CELL_ACTIVATIONS,
-    DEFAULT_CELL_ACTIVATIONS,
-    Act,
-    Activation,
-    Dense,
-    Layer,
-    LayerNorm,
-    Network,
-    Recurrent,
-    Slice,
-    TakeLast,
-)
+from .ir.check import check_network
+from .ir.layers import (
+    CELL_ACTIVATIONS, DEFAULT_CELL_ACTIVATIONS, Act, Activation, Dense, FloatLayer, LayerNorm,
+    Network, Recurrent, Slice, TakeLast,
+)  # fmt: skip
 
 F32 = np.float32
 LayerState = tuple[np.ndarray, ...]  # (h,) or (h, c), each [D, B, H]
@@ -271,7 +262,7 @@ def run_recurrent(
     """Run one recurrent layer over x [T, B, I] from state ((h,) or (h, c), each [D, B, H]).
     Returns y [T, B, D*H] (directions concatenated per step) and the final state."""
     T, batch, _ = x.shape
-    D, H = layer.num_directions, layer.hidden_size
+    D, H = layer.num_directions, layer.hidden
     W, R, B, P = (_f32(a) for a in (layer.W, layer.R, layer.B, layer.P))
     y = np.zeros((T, batch, D * H), F32)
     final_h = np.array(state[0], dtype=F32)
@@ -299,7 +290,7 @@ def run_recurrent(
     return y, (final_h,) if final_c is None else (final_h, final_c)
 
 
-def run_layer(layer: Layer, x: np.ndarray) -> np.ndarray:
+def run_layer(layer: FloatLayer, x: np.ndarray) -> np.ndarray:
     """Run one stateless layer over x [T, B, F]."""
     if isinstance(layer, Dense):
         y = x @ np.asarray(layer.weight, F32).T
@@ -334,7 +325,7 @@ def initial_state(net: Network, batch: int) -> list[LayerState]:
     the batch, or zeros."""
     state: list[LayerState] = []
     for _, layer in recurrent_layers(net):
-        shape = (layer.num_directions, batch, layer.hidden_size)
+        shape = (layer.num_directions, batch, layer.hidden)
         arrays = [layer.initial_h] + ([layer.initial_c] if layer.cell == "lstm" else [])
         state.append(
             tuple(
@@ -363,7 +354,7 @@ def _checked_state(
                 f"state[{k}] (layer {i}, {layer.cell.upper()}): expected {len(kinds)} arrays "
                 f"({', '.join(kinds)}), got {len(entry)}"
             )
-        shape = (layer.num_directions, batch, layer.hidden_size)
+        shape = (layer.num_directions, batch, layer.hidden)
         arrays = []
         for kind, a in zip(kinds, entry):
             a = np.asarray(a)

@@ -40,22 +40,10 @@ import onnx.reference
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from rnnedge.layers import (
-    CELL_GATES,
-    Act,
-    Activation,
-    Dense,
-    Layer,
-    LayerNorm,
-    Network,
-    Recurrent,
-    Slice,
-    StateSpec,
-    TakeLast,
-    TensorSpec,
-    from_tbf,
-    to_tbf,
-)
+from rnnedge.ir.layers import (
+    CELL_GATES, Act, Activation, Dense, FloatLayer, LayerNorm, Network, Recurrent, Slice, StateSpec,
+    TakeLast, TensorSpec, from_tbf, to_tbf,
+)  # fmt: skip
 from rnnedge.reference import cell_activations
 
 OPSET = 17
@@ -175,7 +163,7 @@ def recurrent_node(
     The layer's initial_h / initial_c become [D, B, H] ([B, D, H]) initializers unless h0 / c0
     name graph inputs. `acts` gives the attribute spelling (default: the layer's activations,
     explicit)."""
-    H = layer.hidden_size
+    H = layer.hidden
     if acts is None and layer.activations != resolved_acts(layer.cell, layer.direction, None):
         acts = [(a.kind, a.alpha if a.kind in TAKES_ALPHA else None,
                  a.beta if a.kind in TAKES_BETA else None)
@@ -289,7 +277,7 @@ class RecurrentCase:
         shapes = {"Y": ["T", D, B, H], "hn": [D, B, H], "cn": [D, B, H]}
         if bm:
             shapes = {"Y": [B, "T", D, H], "hn": [B, D, H], "cn": [B, D, H]}
-        layers: list[Layer] = [layer]
+        layers: list[FloatLayer] = [layer]
         if self.output == "Y":
             out_spec = TensorSpec("Y", "BTDH", [None, None, D, H]) if bm else (
                 TensorSpec("Y", "TDBH", [None, D, None, H]))  # fmt: skip
@@ -409,7 +397,7 @@ class PipelineCase:
 
     name: str
     in_features: int
-    make: Callable[[_Graph, np.random.Generator, str], tuple[str, str, list[Layer]]]
+    make: Callable[[_Graph, np.random.Generator, str], tuple[str, str, list[FloatLayer]]]
     input_axes: str = "TBF"
     steps: int = 5
     batch: int = 2
@@ -438,7 +426,7 @@ class PipelineCase:
         return Built(model, net, {"X": from_tbf(x, self.input_axes)}, x, None)
 
 
-def _out_dim(axis: str, layers: list[Layer]) -> int | None:
+def _out_dim(axis: str, layers: list[FloatLayer]) -> int | None:
     last = layers[-1]
     rec = [l for l in layers if isinstance(l, Recurrent)]
     if axis == "F":
@@ -446,7 +434,7 @@ def _out_dim(axis: str, layers: list[Layer]) -> int | None:
     if axis == "D":
         return rec[-1].num_directions
     if axis == "H":
-        return rec[-1].hidden_size
+        return rec[-1].hidden
     return None
 
 

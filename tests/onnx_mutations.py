@@ -66,8 +66,8 @@ def seed_models() -> tuple[tuple[str, bytes], ...]:
 @lru_cache(maxsize=None)
 def good_blob() -> bytes:
     """A valid blob, put at the output path before each conversion: a failure must keep it."""
+    from rnnedge.blob.write import write_blob
     from rnnedge.converter import to_network
-    from rnnedge.format import write_blob
 
     return write_blob(to_network(FIXTURES / "torch_rnn_tanh_hn_sigmoid.onnx"))
 

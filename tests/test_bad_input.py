@@ -17,7 +17,7 @@ import pytest
 
 import rnnedge
 from onnx_cases import CASES_BY_NAME, Built
-from rnnedge import format as fmt
+import rnnedge.files
 from rnnedge.cli import main
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
@@ -249,7 +249,7 @@ def test_failed_conversion_keeps_the_existing_blob_api(files, tmp_path, monkeypa
         warnings.simplefilter("ignore")
         with pytest.raises(rnnedge.InputError, match="NaN"):  # refused by the quantizer, after converting
             rnnedge.convert(ln, out, quant="int16", calibration=np.full((3, 9, 4), np.nan, np.float32))
-    monkeypatch.setattr(fmt.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    monkeypatch.setattr(rnnedge.files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
     with pytest.raises(OSError, match="No space left"):
         rnnedge.convert(files["onnx"], out)  # refused by the disk, halfway through the write
     assert out.read_bytes() == good and _listing(tmp_path) == ["m.rne"]

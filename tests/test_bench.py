@@ -15,11 +15,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from rnnedge.conversion import QUANT_FORMATS
 from rnnedge.errors import InputError, NotStreamableError, RnnedgeError
+from rnnedge.ir.layers import QUANTS, WFMT
 from rnnedge.measure import module_available
 from rnnedge.ort_step import expose_state
-from rnnedge.quantize import FORMATS, LAYER_TOL
+from rnnedge.quant.policy import LAYER_TOL
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))  # the package tools/bench/ (what tools/bench.py runs)
@@ -128,11 +128,11 @@ def test_a_quick_run_measures_every_format_and_agrees_with_onnxruntime():
     assert results["machine"]["cpu"] and results["machine"]["onnxruntime"]
     by_name = {c["case"]["name"]: c["engines"] for c in results["cases"]}
     for name, engines in by_name.items():
-        for fmt in QUANT_FORMATS:
+        for fmt in QUANTS:
             r = engines[f"rnnedge-{fmt}"]
             # the documented bars (docs/quantization.md section 8: 1e-3 int16, 1e-2 int8, of the
             # float output's range) taken against a range of 1; h of these cells spans up to 2
-            tol = 1e-5 if fmt == "f32" else LAYER_TOL[FORMATS[fmt]]
+            tol = 1e-5 if fmt == "f32" else LAYER_TOL[WFMT[fmt]]
             assert r["max_abs_err_seq"] < tol, (name, fmt, r["max_abs_err_seq"])
             assert r["seq"]["100"]["per_step_us"] > 0 and r["blob_bytes"] > r["weight_bytes"] > 0
             assert 0 < r["floor_us"] < r["target_us"]

@@ -296,11 +296,11 @@ def test_escape_sequences_in_onnx_names_are_escaped_when_printed(tmp_path, capsy
 # cannot be caught, so the next write to the same path removes what a dead process left
 _KILLER = """
 import os, signal, sys
-import rnnedge.format as fmt
+import rnnedge.files as files
 from rnnedge.cli import main
 def fsync(fd):
     os.kill(os.getpid(), getattr(signal, sys.argv[1]))
-fmt.os.fsync = fsync
+files.os.fsync = fsync
 sys.exit(main(["convert", sys.argv[2], "-o", sys.argv[3]]))
 """
 
@@ -328,7 +328,7 @@ def test_a_killed_converts_temporary_file_is_removed_by_the_next_write(model_cop
 
 
 def test_an_ignored_sighup_stays_ignored_while_a_command_runs(model_copy, tmp_path):
-    script = _KILLER.replace("fmt.os.fsync = fsync", "signal.signal(signal.SIGHUP, signal.SIG_IGN)\nfmt.os.fsync = fsync")
+    script = _KILLER.replace("files.os.fsync = fsync", "signal.signal(signal.SIGHUP, signal.SIG_IGN)\nfiles.os.fsync = fsync")
     done = subprocess.run([sys.executable, "-c", script, "SIGHUP", str(model_copy), str(tmp_path / "m.rne")],
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
     assert done.returncode == 0, done  # as under nohup: the write went on

@@ -24,8 +24,8 @@ import pytest
 
 import rnnedge
 from onnx_cases import CASES
+from rnnedge.blob.write import write_blob
 from rnnedge.examples import EXAMPLE_ONNX, load_test_set
-from rnnedge.format import write_blob
 
 STEPS = int(os.environ.get("RNNEDGE_STRESS_STEPS", "3000"))  # calls per thread
 THREADS = 4

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx_cases import CASES, assert_networks_equal
 from rnnedge.converter import DATA_OPS, to_network
 from rnnedge.errors import ConvertError, ConvertWarning, UnsupportedOpError
-from rnnedge.layers import Dense, LayerNorm, Recurrent, TakeLast, TensorSpec
+from rnnedge.ir.layers import Dense, LayerNorm, Recurrent, TakeLast, TensorSpec
 from rnnedge.reference import run_network
 
 CONVERTIBLE = [c for c in CASES if c.convertible]

@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from onnx import TensorProto, helper, numpy_helper
 
 import rnnedge
+from rnnedge.blob.write import write_blob
 from rnnedge.converter import to_network
 from rnnedge.converter.fold import fold_symbolic
 from rnnedge.converter.node import Node
 from rnnedge.converter.values import Const, Filled, Sym, SymInts
 from rnnedge.errors import ConvertError, UnsupportedOpError
-from rnnedge.format import write_blob
-from rnnedge.quantize import quantize_network
+from rnnedge.quant.policy import quantize_network
 
 import onnx_mutations as fc
 

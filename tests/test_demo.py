@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from rnnedge import demo
-from rnnedge.measure import Progress
-from rnnedge.conversion import QUANT_FORMATS
 from rnnedge.errors import InputError
-from rnnedge.quantize import LAYER_TOL, MIN_AGREEMENT
+from rnnedge.ir.layers import QUANTS
+from rnnedge.measure import Progress
+from rnnedge.quant.policy import LAYER_TOL, MIN_AGREEMENT
 
 
 def test_demo_prints_accuracy_size_and_latency_for_every_format(capsys):
@@ -23,7 +23,7 @@ def test_demo_prints_accuracy_size_and_latency_for_every_format(capsys):
     assert "3 held-back test recordings x 100 steps" in out
     ort = next(l for l in lines if l.startswith("onnxruntime "))
     assert "float32" in ort and "(3/3)" in ort  # the bundled model is right on every test case
-    for fmt in QUANT_FORMATS:
+    for fmt in QUANTS:
         row = next(l for l in lines if l.startswith("rnnedge ") and f" {fmt} " in l)
         assert " KiB " in row and " us (" in row and ("faster" in row or "slower" in row)
     f32 = next(l for l in lines if l.startswith("rnnedge ") and " f32 " in l)
@@ -54,7 +54,7 @@ def test_demo_calibrates_on_training_recordings_and_says_so(monkeypatch, capsys)
     monkeypatch.setattr(demo, "_convert", lambda o, b, q, c: calibrated.append(c) or real(o, b, q, c))
     assert demo.main(["--limit", "1", "--no-progress"]) == 0
     train, test = examples.load_train_set()[0], examples.load_test_set()[0]
-    assert len(calibrated) == len(QUANT_FORMATS)
+    assert len(calibrated) == len(QUANTS)
     assert all(np.array_equal(c, train) for c in calibrated)
     assert not any(np.array_equal(a, b) for a in train for b in test)  # disjoint recordings
     assert "calibrated on the model's 40 training recordings" in capsys.readouterr().out

@@ -23,9 +23,11 @@ import pytest
 from onnx_cases import CASES, RecurrentCase
 from rnnedge import fixedpoint as fx
 from rnnedge.errors import InputError, UnsupportedOpError
-from rnnedge.fixedpoint import FixedPointOverflow, Mult
-from rnnedge.layers import Act, Activation, Dense, LayerNorm, Network, Recurrent, TensorSpec
-from rnnedge.quantize import QLayerNorm, QRecurrent, quantize_network
+from rnnedge.fixedpoint import FixedPointOverflow
+from rnnedge.ir.layers import (
+    Act, Activation, Dense, LayerNorm, Mult, Network, QLayerNorm, QRecurrent, Recurrent, TensorSpec,
+)  # fmt: skip
+from rnnedge.quant.policy import quantize_network
 from rnnedge.reference import run_network
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -336,7 +338,7 @@ def test_accuracy_bars_on_realistic_layers(name):
 
 def test_classifier_argmax_agreement():
     """LSTM -> last step -> Dense -> Softmax on 400 sequences: int8 argmax agrees on >= 99%."""
-    from rnnedge.layers import TakeLast
+    from rnnedge.ir.layers import TakeLast
 
     rng = np.random.default_rng(8)
     net = network([realistic("lstm", 6, 24, 31), TakeLast(24, 24),

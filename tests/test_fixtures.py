@@ -16,11 +16,11 @@ from typing import Callable, Protocol
 import numpy as np
 import pytest
 
+from rnnedge.blob.write import write_blob
 from rnnedge.converter import to_network
-from rnnedge.format import write_blob
-from rnnedge.model import Model, Stream
 from rnnedge.errors import UnsupportedOpError
-from rnnedge.layers import Network, Recurrent, from_tbf, to_tbf
+from rnnedge.ir.layers import Network, Recurrent, from_tbf, to_tbf
+from rnnedge.model import Model, Stream
 from rnnedge.reference import initial_state, run_network
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"

@@ -1,4 +1,4 @@
-"""The .rne writer and pure-Python reader (rnnedge/format.py): round trips, layout, corruption."""
+"""The .rne writer and pure-Python reader (rnnedge/blob/: write, read, show): round trips, layout, corruption."""
 
 from __future__ import annotations
 
@@ -13,21 +13,15 @@ import pytest
 
 from blob_edit import patched, refresh_crc
 from onnx_cases import CASES, CASES_BY_NAME, assert_networks_equal
-from rnnedge import format as fmt
+from rnnedge import files
+from rnnedge.blob import spec
+from rnnedge.blob.read import _read_header, read_blob, to_network
+from rnnedge.blob.show import describe
+from rnnedge.blob.write import save_blob, write_blob
 from rnnedge.errors import BlobError, ConvertError
-from rnnedge.format import describe, read_blob, save_blob, to_network, write_blob
-from rnnedge.layers import (
-    Act,
-    Activation,
-    Dense,
-    LayerNorm,
-    Network,
-    Recurrent,
-    Slice,
-    StateSpec,
-    TakeLast,
-    TensorSpec,
-)
+from rnnedge.ir.layers import (
+    Act, Activation, Dense, LayerNorm, Network, Recurrent, Slice, StateSpec, TakeLast, TensorSpec,
+)  # fmt: skip
 from rnnedge.reference import run_network
 
 
@@ -77,16 +71,16 @@ SINK = write_blob(kitchen_sink())
 SMALL = write_blob(CASES_BY_NAME["gru_forward"].build().network)
 
 
-def header(data: bytes) -> fmt.Header:
-    return fmt._read_header(memoryview(data))
+def header(data: bytes) -> spec.Header:
+    return _read_header(memoryview(data))
 
 
 def layer_at(data: bytes, i: int) -> int:
-    return header(data).layer_off + i * fmt.LAYER_SIZE
+    return header(data).layer_off + i * spec.LAYER_SIZE
 
 
 def tensor_at(data: bytes, k: int) -> int:
-    return header(data).tensor_off + k * fmt.TENSOR_SIZE
+    return header(data).tensor_off + k * spec.TENSOR_SIZE
 
 
 # -- round trips ---------------------------------------------------------------------------------
@@ -107,33 +101,33 @@ def test_records_and_blob_layout_of_tensors():
     blob = read_blob(SINK)
     lstm, gru, rnn = net.layers[:3]
     rec = blob.layers[0]
-    assert (rec.op, rec.fmt, rec.hidden) == (fmt.OP_LSTM, fmt.FMT_F32, 5)
+    assert (rec.op, rec.fmt, rec.hidden) == (spec.OP_LSTM, spec.FMT_F32, 5)
     assert (rec.in_features, rec.out_features) == (3, 10)
-    assert rec.flags == fmt.LF_BIDIR | fmt.LF_INPUT_FORGET | fmt.LF_CLIP and rec.clip == 3.0
+    assert rec.flags == spec.LF_BIDIR | spec.LF_INPUT_FORGET | spec.LF_CLIP and rec.clip == 3.0
     assert rec.act == ((7, 6, 4), (1, 9, 8))
     assert rec.alpha == ((0.25, 1.5, 0.125), (0.0, 0.0, 0.75))
     assert rec.beta == ((0.375, 0.5, 0.0), (0.0, 0.0, 0.0))
     assert rec.tensor == (0, 1, 2, 3, 4, 5, -1, -1)
-    assert blob.layers[1].flags == fmt.LF_LINEAR_BEFORE_RESET
-    assert blob.layers[2].flags == fmt.LF_REVERSE and blob.layers[2].tensor[2:] == (-1,) * 6
+    assert blob.layers[1].flags == spec.LF_LINEAR_BEFORE_RESET
+    assert blob.layers[2].flags == spec.LF_REVERSE and blob.layers[2].tensor[2:] == (-1,) * 6
     assert blob.layers[4].alpha[0][0] == -np.inf and blob.layers[4].beta[0][0] == np.inf
     assert blob.layers[5].param == (1, 3) and blob.layers[7].param == (1, 0)
     assert blob.layers[3].alpha[0][0] == np.float32(1e-3)
     # weights: ONNX layout -> blob layout
-    W_t, R_t, B, P = (blob.tensor(0, r) for r in (fmt.T_W, fmt.T_R, fmt.T_B, fmt.T_P))
+    W_t, R_t, B, P = (blob.tensor(0, r) for r in (spec.T_W, spec.T_R, spec.T_B, spec.T_P))
     assert W_t.shape == (2, 3, 20) and R_t.shape == (2, 5, 20)
     np.testing.assert_array_equal(W_t[1, 2, 7], lstm.W[1, 7, 2])
     np.testing.assert_array_equal(R_t[0, 4, 13], lstm.R[0, 13, 4])
     np.testing.assert_array_equal(B[1, 1, :], lstm.B[1, 20:])  # Rb of direction 1
     np.testing.assert_array_equal(P[0, 2], lstm.P[0, 10:15])  # forget peephole
-    dense_w_t = blob.tensor(8, fmt.T_W)  # [K, N]
+    dense_w_t = blob.tensor(8, spec.T_W)  # [K, N]
     np.testing.assert_array_equal(dense_w_t, net.layers[8].weight.T)
-    assert blob.tensor(10, fmt.T_B) is None
+    assert blob.tensor(10, spec.T_B) is None
     names = [t.name for t in blob.tensors]
     assert names[:6] == ["l0.W", "l0.R", "l0.B", "l0.P", "l0.H0", "l0.C0"]
     assert "l3.gamma" in names and "l3.beta" in names and "l6.beta" not in names
     for t in blob.tensors:
-        assert t.dtype == fmt.DT_F32 and t.scale == 0 and t.zero_point == 0
+        assert t.dtype == spec.DT_F32 and t.scale == 0 and t.zero_point == 0
         assert t.nbytes == 4 * t.array.size and t.array.dtype == np.dtype("<f4")
 
 
@@ -185,7 +179,7 @@ def test_read_is_zero_copy():
 def test_source_names_the_file():
     with pytest.raises(BlobError, match=r"^m.rne: truncated: 10 bytes") as e:
         read_blob(SMALL[:10], source="m.rne")
-    assert e.value.code == fmt.E_TRUNC
+    assert e.value.code == spec.E_TRUNC
 
 
 def test_trailing_bytes_after_file_size_are_ignored():
@@ -333,7 +327,7 @@ def test_truncated(where):
     n = _boundaries(SINK)[where]
     with pytest.raises(BlobError, match=f"^truncated: {n} bytes") as e:
         read_blob(SINK[:n])
-    assert e.value.code == fmt.E_TRUNC
+    assert e.value.code == spec.E_TRUNC
 
 
 def test_every_flipped_bit_is_caught():
@@ -344,7 +338,7 @@ def test_every_flipped_bit_is_caught():
         with pytest.raises(BlobError) as e:
             read_blob(bytes(data))
         if i >= 64:
-            assert e.value.code == fmt.E_CRC and "checksum mismatch" in str(e.value), i
+            assert e.value.code == spec.E_CRC and "checksum mismatch" in str(e.value), i
 
 
 def test_crc_mismatch_message_and_verify_crc_false():
@@ -360,14 +354,14 @@ def test_wrong_magic():
     with pytest.raises(BlobError, match=r"not an rnnedge blob: magic b'ONNX', expected b'RNNE'"
                        ) as e:  # fmt: skip
         read_blob(b"ONNX" + SMALL[4:])
-    assert e.value.code == fmt.E_MAGIC
+    assert e.value.code == spec.E_MAGIC
 
 
 def test_future_version_is_refused_by_name():
     with pytest.raises(BlobError) as e:
         read_blob(patched(SMALL, 4, "I", 2))
     assert str(e.value) == "format version 2 is newer than this rnnedge reads (1)"
-    assert e.value.code == fmt.E_VERSION
+    assert e.value.code == spec.E_VERSION
 
 
 def _tensor_shape_swap(data: bytes) -> bytes:
@@ -409,71 +403,71 @@ def _misalign_tensor0(d: bytes) -> bytes:
 # docs/format.md: header fields, rne_tensor (shape at 28, offset 44, nbytes 48, scale 52),
 # rne_layer (in 4, out 8, hidden 12, flags 16, clip 20, param 24, act 32, pad 38, tensor 88).
 DAMAGE = {
-    "version 0": (_header(4, "I", 0), fmt.E_HEADER, "format version 0 is not valid"),
-    "header_size": (_header(8, "I", 80), fmt.E_HEADER, "header_size is 80, expected 64"),
-    "header flags": (_header(12, "I", 1), fmt.E_HEADER, "reserved fields are set"),
-    "header reserved": (_header(60, "I", 1), fmt.E_HEADER, "reserved fields are set"),
-    "alignment": (_header(16, "I", 48), fmt.E_HEADER, "alignment 48 is not a power of two"),
-    "no layers": (_header(36, "I", 0), fmt.E_HEADER, r"n_layers 0 is not in 1..64"),
-    "too many tensors": (_header(44, "I", 5000), fmt.E_HEADER, "n_tensors 5000 is more than 4096"),
-    "file_size too small": (_header(20, "I", 10), fmt.E_HEADER, "file_size 10 is smaller"),
+    "version 0": (_header(4, "I", 0), spec.E_HEADER, "format version 0 is not valid"),
+    "header_size": (_header(8, "I", 80), spec.E_HEADER, "header_size is 80, expected 64"),
+    "header flags": (_header(12, "I", 1), spec.E_HEADER, "reserved fields are set"),
+    "header reserved": (_header(60, "I", 1), spec.E_HEADER, "reserved fields are set"),
+    "alignment": (_header(16, "I", 48), spec.E_HEADER, "alignment 48 is not a power of two"),
+    "no layers": (_header(36, "I", 0), spec.E_HEADER, r"n_layers 0 is not in 1..64"),
+    "too many tensors": (_header(44, "I", 5000), spec.E_HEADER, "n_tensors 5000 is more than 4096"),
+    "file_size too small": (_header(20, "I", 10), spec.E_HEADER, "file_size 10 is smaller"),
     "misaligned layer table": (
-        _header(32, "I", lambda d: header(d).layer_off + 4), fmt.E_ALIGN,
+        _header(32, "I", lambda d: header(d).layer_off + 4), spec.E_ALIGN,
         r"layer table at \d+ .* is not a multiple of 8"),
     "metadata past the end": (
-        _header(28, "I", 10**6), fmt.E_TRUNC, r"metadata \[64, \d+\) runs past"),
+        _header(28, "I", 10**6), spec.E_TRUNC, r"metadata \[64, \d+\) runs past"),
     "tables overlap": (
-        _header(40, "I", lambda d: header(d).layer_off), fmt.E_HEADER,
+        _header(40, "I", lambda d: header(d).layer_off), spec.E_HEADER,
         "layer table and tensor table overlap"),
-    "metadata not JSON": (_header(64, "B", 0xFF), fmt.E_HEADER, "metadata is not UTF-8 JSON"),
+    "metadata not JSON": (_header(64, "B", 0xFF), spec.E_HEADER, "metadata is not UTF-8 JSON"),
     "tensor name": (
-        _tensor(0, 0, "24s", b"l0.W\0x"), fmt.E_TENSOR, "not printable ASCII, NUL-padded"),
-    "tensor dtype": (_tensor(0, 24, "B", 9), fmt.E_TENSOR, r"tensor 0 \(l0.W\): unknown dtype 9"),
-    "tensor ndim": (_tensor(0, 25, "B", 5), fmt.E_TENSOR, "ndim 5 with shape"),
-    "tensor trailing dim": (_tensor(2, 40, "I", 2), fmt.E_TENSOR, "unused trailing dims 1"),
+        _tensor(0, 0, "24s", b"l0.W\0x"), spec.E_TENSOR, "not printable ASCII, NUL-padded"),
+    "tensor dtype": (_tensor(0, 24, "B", 9), spec.E_TENSOR, r"tensor 0 \(l0.W\): unknown dtype 9"),
+    "tensor ndim": (_tensor(0, 25, "B", 5), spec.E_TENSOR, "ndim 5 with shape"),
+    "tensor trailing dim": (_tensor(2, 40, "I", 2), spec.E_TENSOR, "unused trailing dims 1"),
     "tensor nbytes": (
-        _tensor(0, 48, "I", 4), fmt.E_TENSOR, r"nbytes 4 does not match shape \[1, 3, 15\]"),
+        _tensor(0, 48, "I", 4), spec.E_TENSOR, r"nbytes 4 does not match shape \[1, 3, 15\]"),
     "tensor offset alignment": (
-        _misalign_tensor0, fmt.E_ALIGN, r"data offset \d+ is not a multiple of 64"),
+        _misalign_tensor0, spec.E_ALIGN, r"data offset \d+ is not a multiple of 64"),
     "tensor past the end": (
-        lambda d: patched(d, tensor_at(d, 2) + 44, "I", len(d) // 64 * 64), fmt.E_TRUNC,
+        lambda d: patched(d, tensor_at(d, 2) + 44, "I", len(d) // 64 * 64), spec.E_TRUNC,
         "runs past the data end"),
     "tensors overlap": (
-        _overlap, fmt.E_TENSOR, r"tensor 0 \(l0.W\) and tensor 1 \(l0.R\) overlap"),
+        _overlap, spec.E_TENSOR, r"tensor 0 \(l0.W\) and tensor 1 \(l0.R\) overlap"),
     "f32 tensor with a scale": (
-        _tensor(0, 52, "f", 0.5), fmt.E_TENSOR, "scale 0 and zero_point 0"),
-    "tensor reserved": (_tensor(0, 60, "I", 1), fmt.E_TENSOR, "reserved fields are set"),
+        _tensor(0, 52, "f", 0.5), spec.E_TENSOR, "scale 0 and zero_point 0"),
+    "tensor reserved": (_tensor(0, 60, "I", 1), spec.E_TENSOR, "reserved fields are set"),
     "duplicate tensor names": (
-        _dup_name, fmt.E_TENSOR, r"tensor name\(s\) l0.W used more than once"),
-    "unknown op": (_layer(0, "H", 99), fmt.E_LAYER, "layer 0: unknown op 99"),
+        _dup_name, spec.E_TENSOR, r"tensor name\(s\) l0.W used more than once"),
+    "unknown op": (_layer(0, "H", 99), spec.E_LAYER, "layer 0: unknown op 99"),
     "integer layer without its parameters": (
-        _layer(2, "H", 2), fmt.E_LAYER,
+        _layer(2, "H", 2), spec.E_LAYER,
         r"layer 0 \(GRU\): required tensor role 6 \(q\) of an integer layer is absent"),
-    "unknown flag": (_layer(16, "I", 64), fmt.E_LAYER, "unknown flag bits 0x40"),
-    "reverse and bidir": (_layer(16, "I", 3), fmt.E_LAYER, "flags reverse,bidir are not valid"),
+    "unknown flag": (_layer(16, "I", 64), spec.E_LAYER, "unknown flag bits 0x40"),
+    "reverse and bidir": (_layer(16, "I", 3), spec.E_LAYER, "flags reverse,bidir are not valid"),
     "input_forget on a GRU": (
-        _layer(16, "I", 4), fmt.E_LAYER, "flags input_forget are not valid"),
+        _layer(16, "I", 4), spec.E_LAYER, "flags input_forget are not valid"),
     "clip flag without clip": (
-        _layer(16, "I", 16), fmt.E_LAYER, r"clip 0.0 must be finite and > 0"),
-    "clip without flag": (_layer(20, "f", 2.0), fmt.E_LAYER, "clip flag is not set"),
-    "softmax in a cell": (_layer(33, "B", 13), fmt.E_LAYER, r"activation code 13 \(slot 0,1\)"),
-    "unknown activation": (_layer(32, "B", 15), fmt.E_LAYER, "activation code 15"),
-    "unused activation slot": (_layer(34, "B", 2), fmt.E_LAYER, "unused activation slot 0,2"),
-    "pad": (_layer(38, "B", 1), fmt.E_LAYER, "padding or reserved"),
-    "layer reserved": (_layer(124, "I", 1), fmt.E_LAYER, "padding or reserved"),
-    "param on a cell": (_layer(24, "I", 1), fmt.E_LAYER, r"param \[1, 0\] is not valid"),
-    "hidden 0 on a cell": (_layer(12, "I", 0), fmt.E_LAYER, "hidden is 0"),
-    "out_features": (_layer(8, "I", 6), fmt.E_SHAPE, "3 features in and 6 out do not fit"),
+        _layer(16, "I", 16), spec.E_LAYER, r"clip 0.0 must be finite and > 0"),
+    "clip without flag": (_layer(20, "f", 2.0), spec.E_LAYER, "clip flag is not set"),
+    "softmax in a cell": (_layer(33, "B", 13), spec.E_LAYER, r"activation code 13 \(slot 0,1\)"),
+    "unknown activation": (_layer(32, "B", 15), spec.E_LAYER, "activation code 15"),
+    "unused activation slot": (_layer(34, "B", 2), spec.E_LAYER, "unused activation slot 0,2"),
+    "pad": (_layer(38, "B", 1), spec.E_LAYER, "padding or reserved"),
+    "layer reserved": (_layer(124, "I", 1), spec.E_LAYER, "padding or reserved"),
+    "param on a cell": (_layer(24, "I", 1), spec.E_LAYER, r"param \[1, 0\] is not valid"),
+    "hidden 0 on a cell": (_layer(12, "I", 0), spec.E_LAYER, "hidden is 0"),
+    "out_features": (_layer(8, "I", 6), spec.E_SHAPE, "3 features in and 6 out do not fit"),
     "required tensor absent": (
-        _layer(92, "i", -1), fmt.E_LAYER, "required tensor role 1 is absent"),
+        _layer(92, "i", -1), spec.E_LAYER, "required tensor role 1 is absent"),
     "tensor index out of range": (
-        _layer(96, "i", 7), fmt.E_LAYER, r"tensor index 7 \(role 2\)"),
-    "role the op does not use": (_layer(100, "i", 2), fmt.E_LAYER, "tensor role 3 is not used"),
+        _layer(96, "i", 7), spec.E_LAYER, r"tensor index 7 \(role 2\)"),
+    "role the op does not use": (_layer(100, "i", 2), spec.E_LAYER, "tensor role 3 is not used"),
     "tensor shape for the op": (
-        _tensor_shape_swap, fmt.E_SHAPE,
+        _tensor_shape_swap, spec.E_SHAPE,
         r"tensor l0.W is f32 \[1, 15, 3\], expected f32 \[1, 3, 15\]"),
     "in_features": (
-        _layer(4, "I", 4), fmt.E_SHAPE,
+        _layer(4, "I", 4), spec.E_SHAPE,
         r"tensor l0.W is f32 \[1, 3, 15\], expected f32 \[1, 4, 15\]"),
 }
 
@@ -493,8 +487,8 @@ def test_chain_and_take_last_errors():
     message = r"layer 2 \(SLICE\) takes 4 features but layer 1 gives 3"
     with pytest.raises(BlobError, match=message) as e:
         read_blob(broken)
-    assert e.value.code == fmt.E_SHAPE
-    twice = patched(data, layer_at(data, 2), "H", fmt.OP_TAKE_LAST)
+    assert e.value.code == spec.E_SHAPE
+    twice = patched(data, layer_at(data, 2), "H", spec.OP_TAKE_LAST)
     twice = patched(twice, layer_at(twice, 2) + 4, "3I", 3, 3, 0)
     twice = patched(twice, layer_at(twice, 2) + 24, "2I", 3, 0)
     with pytest.raises(BlobError, match="a second TAKE_LAST layer"):
@@ -534,14 +528,14 @@ def test_save_blob_failure_midway_keeps_the_old_file(tmp_path, monkeypatch, fail
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(fmt.os, fails, boom)
+    monkeypatch.setattr(files.os, fails, boom)
     with pytest.raises(OSError, match="No space left"):
         save_blob(kitchen_sink(), path)
     monkeypatch.undo()
     assert path.read_bytes() == SMALL
     assert _listing(tmp_path) == ["m.rne"]
     path.unlink()
-    monkeypatch.setattr(fmt.os, fails, boom)
+    monkeypatch.setattr(files.os, fails, boom)
     with pytest.raises(OSError):
         save_blob(kitchen_sink(), path)
     monkeypatch.undo()
@@ -553,7 +547,7 @@ def test_layernorm_epsilon_and_cell_after_take_last():
     bad_eps = patched(sink, layer_at(sink, 3) + 40, "f", 0.0)  # LAYERNORM alpha[0][0] = epsilon
     with pytest.raises(BlobError, match=r"layer 3 \(LAYERNORM\): epsilon 0.0 must be finite") as e:
         read_blob(bad_eps)
-    assert e.value.code == fmt.E_LAYER
+    assert e.value.code == spec.E_LAYER
     rnn = CASES_BY_NAME["rnn_forward"].build().network.layers[0]  # 3 -> 5 features
     data = bytearray(write_blob(_net(rnn, TakeLast(5, 5), Slice(5, 0, 3))))
     a, b = layer_at(data, 0), layer_at(data, 1)

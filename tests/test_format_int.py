@@ -1,5 +1,5 @@
-"""Integer blobs (docs/format.md "Integer layers"): rnnedge/format_int.py's writer, reader checks
-and to_qnetwork, and the C loader's integer checks (csrc/blob_q.c) against the Python reader's:
+"""Integer blobs (docs/format.md "Integer layers"): the writer (rnnedge/blob/write.py), the reader's
+checks (rnnedge/blob/check.py) and to_qnetwork, and the C loader's integer checks (csrc/blob_q.c) against the Python reader's:
 the same status for every fault, the message naming the layer and what is wrong."""
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ import pytest
 
 import onnx_cases as oc
 from rnnedge import fixedpoint as fx
-from rnnedge import format as fmt
 from rnnedge._rnnedge import ffi, lib
+from rnnedge.blob import spec
+from rnnedge.blob.check import check_int_meta
+from rnnedge.blob.read import read_blob, to_network, to_qnetwork
+from rnnedge.blob.show import describe
+from rnnedge.blob.write import write_blob
 from rnnedge.errors import BlobError, ConvertError
-from rnnedge.format import read_blob, to_network, to_qnetwork, write_blob
-from rnnedge.format_int import check_model
-from rnnedge.quantize import QDense, QLayerNorm, quantize_network
+from rnnedge.ir.layers import Mult, QDense, QLayerNorm
+from rnnedge.quant.policy import quantize_network
 from rnnedge.reference import run_network
 
 
@@ -54,20 +57,20 @@ def test_records_tensors_and_metadata_of_an_int8_lstm():
     q, _ = quantized("lstm_bidirectional_peepholes_initial_states", "int8")
     blob = read_blob(write_blob(q))
     rec = blob.layers[0]
-    assert (rec.op, rec.fmt, rec.hidden) == (fmt.OP_LSTM, fmt.FMT_S8, 5)
-    want = {fmt.T_W: ("s8", (2, 3, 20)), fmt.T_R: ("s8", (2, 5, 20)), fmt.T_B: ("s32", (2, 20)),
-            fmt.T_P: ("s16", (2, 3, 5)), fmt.T_H0: ("s16", (2, 5)), fmt.T_C0: ("s32", (2, 5)),
-            fmt.T_Q: ("s32", (2, 24 + 40))}  # fmt: skip
+    assert (rec.op, rec.fmt, rec.hidden) == (spec.OP_LSTM, spec.FMT_S8, 5)
+    want = {spec.T_W: ("s8", (2, 3, 20)), spec.T_R: ("s8", (2, 5, 20)), spec.T_B: ("s32", (2, 20)),
+            spec.T_P: ("s16", (2, 3, 5)), spec.T_H0: ("s16", (2, 5)), spec.T_C0: ("s32", (2, 5)),
+            spec.T_Q: ("s32", (2, 24 + 40))}  # fmt: skip
     for role, (dtype, shape) in want.items():
         t = blob.tensors[rec.tensor[role]]
-        assert (t.dtype_name, t.shape, t.zero_point) == (dtype, shape, 0), fmt.ROLE_NAMES[role]
-    scales = {fmt.T_Q: q.out_scale, fmt.T_H0: q.layers[0].out_scale, fmt.T_C0: 2.0**-20, fmt.T_W: 0}
+        assert (t.dtype_name, t.shape, t.zero_point) == (dtype, shape, 0), spec.ROLE_NAMES[role]
+    scales = {spec.T_Q: q.out_scale, spec.T_H0: q.layers[0].out_scale, spec.T_C0: 2.0**-20, spec.T_W: 0}
     for role, scale in scales.items():
         assert blob.tensors[rec.tensor[role]].scale == np.float32(scale)
-    assert rec.tensor[fmt.T_LUT] == -1
+    assert rec.tensor[spec.T_LUT] == -1
     assert blob.meta["quant"] == "int8"
     assert blob.meta["qio"] == {"input_scale": q.in_scale, "output_scale": q.out_scale}
-    assert "int16 input at scale" in fmt.describe(blob)
+    assert "int16 input at scale" in describe(blob)
 
 
 def test_to_network_gives_the_dequantized_float_network():
@@ -87,23 +90,23 @@ def test_layernorm_record_tensors_and_dequantized_float_layer():
     q, built = quantized("rnn_relu_layernorm_dense", "int8")
     blob = read_blob(write_blob(q))
     rec = blob.layers[2]
-    assert (rec.op, rec.fmt, rec.alpha[0][0]) == (fmt.OP_LAYERNORM, fmt.FMT_S16, np.float32(1e-5))
+    assert (rec.op, rec.fmt, rec.alpha[0][0]) == (spec.OP_LAYERNORM, spec.FMT_S16, np.float32(1e-5))
     used = {r: blob.tensors[k] for r, k in enumerate(rec.tensor) if k >= 0}
     assert {r: (t.dtype_name, t.shape) for r, t in used.items()} == {
-        fmt.T_B: ("s32", (8,)), fmt.T_Q: ("s32", (24 + 8,))}  # fmt: skip
-    assert used[fmt.T_Q].scale == np.float32(q.layers[2].out_scale)
+        spec.T_B: ("s32", (8,)), spec.T_Q: ("s32", (24 + 8,))}  # fmt: skip
+    assert used[spec.T_Q].scale == np.float32(q.layers[2].out_scale)
     ref = built.network.layers[2]
     got = to_network(blob).layers[2]
     np.testing.assert_allclose(got.gamma, ref.gamma, rtol=1e-6)
     np.testing.assert_allclose(got.beta, ref.beta, atol=q.layers[2].out_scale)
     assert got.epsilon == np.float32(1e-5)
-    assert "LAYERNORM" in fmt.describe(blob)
+    assert "LAYERNORM" in describe(blob)
 
 
 def test_mixed_precision_int8_model_with_int16_layers():
     q, _ = quantized("stack_bilstm_lstm_last_dense_softmax", "int8", layer_tol=1e-9)
     fmts = [rec.fmt for rec in read_blob(write_blob(q)).layers]
-    assert fmt.FMT_S16 in fmts and read_blob(write_blob(q)).meta["quant"] == "int8"
+    assert spec.FMT_S16 in fmts and read_blob(write_blob(q)).meta["quant"] == "int8"
 
 
 # -- faults: the Python reader and the C loader agree --------------------------------------------------
@@ -122,12 +125,12 @@ def corrupt(data: bytes, *edits: tuple) -> bytes:
     buf = bytearray(data)
     for e in edits:
         rec = blob.layers[e[1]]
-        at = h.layer_off + e[1] * fmt.LAYER_SIZE
+        at = h.layer_off + e[1] * spec.LAYER_SIZE
         if e[0] == "q":
-            struct.pack_into("<i", buf, blob.tensors[rec.tensor[fmt.T_Q]].offset + 4 * e[2], e[3])
+            struct.pack_into("<i", buf, blob.tensors[rec.tensor[spec.T_Q]].offset + 4 * e[2], e[3])
         elif e[0] == "t":
             off, code = _TENSOR_FIELDS[e[3]]
-            struct.pack_into(code, buf, h.tensor_off + rec.tensor[e[2]] * fmt.TENSOR_SIZE + off, e[4])
+            struct.pack_into(code, buf, h.tensor_off + rec.tensor[e[2]] * spec.TENSOR_SIZE + off, e[4])
         elif e[0] == "l":
             off, code = _LAYER_FIELDS[e[2]]
             struct.pack_into(code, buf, at + off, e[3])
@@ -149,7 +152,7 @@ PEEP, BIGRU, STACK, ELU = ("lstm_peepholes", "int16"), ("gru_bidirectional", "in
     ("stack_bilstm_lstm_last_dense_softmax", "int8"), ("act_elu_0p8", "int16")  # fmt: skip
 LN = ("layernorm", "int16")
 RELU, BIRNN = ("rnn_relu", "int8"), ("rnn_bidirectional", "int16")
-E_L, E_S = fmt.E_LAYER, fmt.E_SHAPE
+E_L, E_S = spec.E_LAYER, spec.E_SHAPE
 FAULTS = [
     (PEEP, "w shift 0", [("q", 0, 0, 0)], E_L, r"q slot 0 \(direction 0\) is 0, expected a shift"),
     (PEEP, "r shift 63", [("q", 0, 1, 63)], E_L, r"q slot 1 .* is 63"),
@@ -161,15 +164,15 @@ FAULTS = [
      "peephole o multiplier .* overflows int64"),
     (PEEP, "hardsigmoid slot on sigmoid", [("q", 0, 9, 5)], E_L, "not a HardSigmoid slot"),
     (PEEP, "reserved slot", [("q", 0, 23, 1)], E_L, r"q slot 23 .* \(reserved\)"),
-    (PEEP, "q scale 0", [("t", 0, fmt.T_Q, "scale", 0.0)], E_L, "output scale 0.0"),
-    (PEEP, "q shape", [("t", 0, fmt.T_Q, "shape1", 63), ("t", 0, fmt.T_Q, "nbytes", 252)], E_S,
+    (PEEP, "q scale 0", [("t", 0, spec.T_Q, "scale", 0.0)], E_L, "output scale 0.0"),
+    (PEEP, "q shape", [("t", 0, spec.T_Q, "shape1", 63), ("t", 0, spec.T_Q, "nbytes", 252)], E_S,
      r"l0\.q is s32 \[1, 63\] .* expected s32 \[1, 64\]"),
-    (PEEP, "int8 R in an s16 layer", [("t", 0, fmt.T_R, "dtype", 1), ("t", 0, fmt.T_R, "nbytes", 100)],
+    (PEEP, "int8 R in an s16 layer", [("t", 0, spec.T_R, "dtype", 1), ("t", 0, spec.T_R, "nbytes", 100)],
      E_S, r"l0\.R is s8"),
-    (PEEP, "bias zero point", [("t", 0, fmt.T_B, "zero_point", 3)], E_S, "zero point 3"),
-    (PEEP, "no q", [("role", 0, fmt.T_Q, -1)], E_L, r"required tensor role 6 \(q\)"),
-    (PEEP, "no bias", [("role", 0, fmt.T_B, -1)], E_L, r"required tensor role 2 \(B\)"),
-    (PEEP, "table on an lstm", [("role", 0, fmt.T_LUT, 0)], E_L, r"role 7 \(lut\) is not used"),
+    (PEEP, "bias zero point", [("t", 0, spec.T_B, "zero_point", 3)], E_S, "zero point 3"),
+    (PEEP, "no q", [("role", 0, spec.T_Q, -1)], E_L, r"required tensor role 6 \(q\)"),
+    (PEEP, "no bias", [("role", 0, spec.T_B, -1)], E_L, r"required tensor role 2 \(B\)"),
+    (PEEP, "table on an lstm", [("role", 0, spec.T_LUT, 0)], E_L, r"role 7 \(lut\) is not used"),
     (PEEP, "format 3", [("l", 0, "fmt", 3)], E_L, "unknown number format 3"),
     (PEEP, "relu in an lstm", [("l", 0, "act01", 3)], E_L, "activation Relu .* no integer form"),
     (RELU, "relu zlim past 2^23", [("q", 0, 2, (1 << 23) + 1)], E_L, r"expected zlim in 0\.\.8388608"),
@@ -180,13 +183,13 @@ FAULTS = [
     (STACK, "dense unused slot", [("q", 3, 1, 1)], E_L, r"q slot 1 is 1, expected 0 \(unused\)"),
     (STACK, "softmax exponent negative", [("q", 4, 0, -5)], E_L, "Softmax exponent multiplier >= 0"),
     (STACK, "softmax m2", [("q", 4, 3, 5)], E_L, r"a Softmax has no m2"),
-    (STACK, "softmax table", [("role", 4, fmt.T_LUT, 0)], E_L, "a Softmax layer has no table"),
+    (STACK, "softmax table", [("role", 4, spec.T_LUT, 0)], E_L, "a Softmax layer has no table"),
     (STACK, "act in s8", [("l", 4, "fmt", 2)], E_L, "a layer without weights has format s16"),
-    (STACK, "take_last tensor", [("role", 2, fmt.T_Q, 0)], E_L, r"layer 2 \(TAKE_LAST\): tensor role 6"),
+    (STACK, "take_last tensor", [("role", 2, spec.T_Q, 0)], E_L, r"layer 2 \(TAKE_LAST\): tensor role 6"),
     (STACK, "f32 layer in an integer model", [("l", 2, "fmt", 0)], E_L,
      "a model is f32 throughout or integer throughout"),
-    (ELU, "elu without table", [("role", 0, fmt.T_LUT, -1)], E_L, r"required tensor role 7 \(lut\)"),
-    (ELU, "elu table uint16", [("t", 0, fmt.T_LUT, "dtype", 5)], E_S, r"l0\.lut is u16"),
+    (ELU, "elu without table", [("role", 0, spec.T_LUT, -1)], E_L, r"required tensor role 7 \(lut\)"),
+    (ELU, "elu table uint16", [("t", 0, spec.T_LUT, "dtype", 5)], E_S, r"l0\.lut is u16"),
     (LN, "layernorm shift 0", [("q", 0, 0, 0)], E_L, r"layer 0 \(LAYERNORM\): q slot 0 is 0"),
     (LN, "layernorm eps high word", [("q", 0, 1, (1 << 30) + 1)], E_L, r"q slot 1 is 1073741825"),
     (LN, "layernorm eps high word negative", [("q", 0, 1, -1)], E_L, r"eps_q's high word"),
@@ -194,17 +197,17 @@ FAULTS = [
     (LN, "layernorm eps low word negative", [("q", 0, 2, -1)], E_L, r"q slot 2 is -1"),
     (LN, "layernorm unused slot", [("q", 0, 3, 1)], E_L, r"q slot 3 is 1, expected 0 \(unused\)"),
     (LN, "layernorm in s8", [("l", 0, "fmt", 2)], E_L, "a layer without weights has format s16"),
-    (LN, "layernorm gamma tensor", [("role", 0, fmt.T_W, 0)], E_L, r"role 0 \(W\) is not used by "
+    (LN, "layernorm gamma tensor", [("role", 0, spec.T_W, 0)], E_L, r"role 0 \(W\) is not used by "
      "an integer LAYERNORM"),
-    (LN, "layernorm without q", [("role", 0, fmt.T_Q, -1)], E_L, r"required tensor role 6 \(q\)"),
-    (LN, "layernorm bias int16", [("t", 0, fmt.T_B, "dtype", 2), ("t", 0, fmt.T_B, "nbytes", 12)],
+    (LN, "layernorm without q", [("role", 0, spec.T_Q, -1)], E_L, r"required tensor role 6 \(q\)"),
+    (LN, "layernorm bias int16", [("t", 0, spec.T_B, "dtype", 2), ("t", 0, spec.T_B, "nbytes", 12)],
      E_S, r"l0\.B is s16 \[6\] .* expected s32 \[6\]"),
 ]
 
 
 def _multiplier_fault():
     """A W-row multiplier that overflows int64 on a 2100-input int8 row (bound > 2^32)."""
-    from rnnedge.layers import Dense, Network, TensorSpec
+    from rnnedge.ir.layers import Dense, Network, TensorSpec
 
     rng = np.random.default_rng(5)
     net = Network([Dense(rng.uniform(-1, 1, (3, 2100)).astype(np.float32))],
@@ -229,18 +232,17 @@ def test_multiplier_that_overflows_int64_is_refused_by_both():
     bad = corrupt(data, ("q", 0, 0, 62), ("q", 0, 24 + 1, -(2**31)))
     with pytest.raises(BlobError, match=r"W row 1: multiplier -2147483648 with shift 62 overflows"):
         read_blob(bad)
-    assert c_load(bad) == fmt.E_LAYER
+    assert c_load(bad) == spec.E_LAYER
 
 
 def _layernorm_qnet(F: int):
     """One integer LayerNorm of F features, made by hand (quantize_network refuses F >= 65536):
     multipliers below 2^30 with shift 40."""
-    from rnnedge.layers import LayerNorm, Network, TensorSpec
-    from rnnedge.quantize import QNetwork
+    from rnnedge.ir.layers import LayerNorm, Network, QNetwork, TensorSpec
 
     spec = lambda name: TensorSpec(name, "TBF", [None, None, F])  # noqa: E731
     net = Network([LayerNorm(np.ones(F, np.float32), None, 1e-5)], spec("x"), spec("y"))
-    m = fx.Mult(np.random.default_rng(F).integers(-(2**30), 2**30, F), 40)
+    m = Mult(np.random.default_rng(F).integers(-(2**30), 2**30, F), 40)
     return QNetwork([QLayerNorm(F, m, None, 1000, 1e-5, 1e-3, 1e-4)], 1e-3, 1e-4, "int16", net)
 
 
@@ -251,23 +253,23 @@ def test_layernorm_multiplier_that_overflows_int64_is_refused_by_both():
     bad = corrupt(data, ("q", 0, 0, 62), ("q", 0, 24 + 5, -(2**31)))
     with pytest.raises(BlobError, match=r"feature 5: multiplier -2147483648 with shift 62 overflows"):
         read_blob(bad)
-    assert c_load(bad) == fmt.E_LAYER
+    assert c_load(bad) == spec.E_LAYER
     edge = (2**63 - 1 - 2**61) // fx.layernorm_bound(24576)  # the largest m that fits, < 2^31
     assert fx.layernorm_bound(24576) == 386 << 23 and edge < 2**31 - 1
-    for m, code in ((edge, lib.RNE_OK), (edge + 1, fmt.E_LAYER), (-edge - 1, fmt.E_LAYER)):
+    for m, code in ((edge, lib.RNE_OK), (edge + 1, spec.E_LAYER), (-edge - 1, spec.E_LAYER)):
         assert c_load(corrupt(data, ("q", 0, 0, 62), ("q", 0, 24 + 5, m))) == code, m
 
 
 def test_layernorm_of_65536_features_is_refused_by_both(monkeypatch):
-    from rnnedge import format_int
+    from rnnedge.blob import write
 
-    monkeypatch.setattr(format_int, "read_blob", lambda data: None)  # the writer's own proof
+    monkeypatch.setattr(write, "read_blob", lambda data: None)  # the writer's own proof
     data = write_blob(_layernorm_qnet(65536), alignment=16)
     monkeypatch.undo()
     with pytest.raises(BlobError, match="an integer LayerNorm takes fewer than 65536 features, not "
                                         "65536") as e:  # fmt: skip
         read_blob(data)
-    assert e.value.code == fmt.E_LAYER and c_load(data) == fmt.E_LAYER
+    assert e.value.code == spec.E_LAYER and c_load(data) == spec.E_LAYER
     with pytest.raises(ConvertError, match="cannot be stored: .* fewer than 65536 features"):
         write_blob(_layernorm_qnet(65536))
 
@@ -276,13 +278,13 @@ def test_int16_weight_minus_32768_is_refused_by_both():
     q, _ = quantized("rnn_forward", "int16")
     data = write_blob(q)
     blob = read_blob(data)
-    off = blob.tensors[blob.layers[0].tensor[fmt.T_R]].offset
+    off = blob.tensors[blob.layers[0].tensor[spec.T_R]].offset
     bad = bytearray(data)
     struct.pack_into("<h", bad, off + 2 * 3, -32768)  # R_t[0, 0, 3]: row 3 of R
     struct.pack_into("<I", bad, len(bad) - 4, binascii.crc32(bytes(bad[:-4])))
     with pytest.raises(BlobError, match=r"R \(direction 0\) row 3 holds the weight -32768"):
         read_blob(bytes(bad))
-    assert c_load(bytes(bad)) == fmt.E_LAYER
+    assert c_load(bytes(bad)) == spec.E_LAYER
 
 
 def test_metadata_of_an_integer_model_is_checked_by_the_python_reader():
@@ -297,8 +299,8 @@ def test_metadata_of_an_integer_model_is_checked_by_the_python_reader():
          "output_scale 0.5 differs from the last layer's output scale"),
     ]:  # fmt: skip
         with pytest.raises(BlobError, match=message) as e:
-            check_model(meta, blob.layers, blob.tensors)
-        assert e.value.code == fmt.E_HEADER
+            check_int_meta(meta, blob.layers, blob.tensors)
+        assert e.value.code == spec.E_HEADER
     assert c_load(data) == lib.RNE_OK  # the C library reads no metadata
 
 
@@ -315,7 +317,7 @@ def test_writer_refuses_what_it_cannot_store():
         write_blob(bad)
     over = _multiplier_fault()
     over.layers[0].mult.m[1] = -(2**31)
-    over.layers[0].mult = fx.Mult(over.layers[0].mult.m, 62)
+    over.layers[0].mult = Mult(over.layers[0].mult.m, 62)
     with pytest.raises(ConvertError, match="cannot be stored: layer 0 .* overflows int64"):
         write_blob(over)
     q.source.layers = q.source.layers[:0]

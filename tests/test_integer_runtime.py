@@ -27,25 +27,16 @@ import numpy as np
 import pytest
 
 import onnx_cases as oc
-from rnnedge import convert as rnnedge_convert
-from rnnedge import fixedpoint as fx
-from rnnedge import load as rnnedge_load
+from rnnedge import convert as rnnedge_convert, fixedpoint as fx, load as rnnedge_load
 from rnnedge._rnnedge import ffi, lib
+from rnnedge.blob.write import write_blob
 from rnnedge.errors import UnsupportedOpError
-from rnnedge.format import write_blob
-from rnnedge.layers import (
-    Act,
-    Activation,
-    Dense,
-    LayerNorm,
-    Network,
-    Recurrent,
-    TakeLast,
-    TensorSpec,
-    to_tbf,
-)
+from rnnedge.ir.layers import (
+    Act, Activation, Dense, LayerNorm, Network, QNetwork, QRecurrent, Recurrent, TakeLast,
+    TensorSpec, to_tbf,
+)  # fmt: skip
 from rnnedge.model import _aligned_bytes as _aligned
-from rnnedge.quantize import QNetwork, QRecurrent, quantize_network
+from rnnedge.quant.policy import quantize_network
 
 QUANTS = ("int16", "int8")
 
@@ -352,8 +343,8 @@ def test_layernorm_fixture_meets_the_bar_and_equals_reference(name, quant, bar):
     of onnxruntime's (the fixture's expected output, over its range), and the C integers equal
     the reference's."""
     import rnnedge
+    from rnnedge.blob.read import read_blob, to_qnetwork
     from rnnedge.converter import to_network
-    from rnnedge.format import read_blob, to_qnetwork
 
     x = np.load(FIXTURES / f"{name}.input.npy")
     expected = np.load(FIXTURES / f"{name}.expected.npy")

@@ -1,4 +1,4 @@
-"""Blob metadata (rnnedge/meta.py, docs/format.md "Metadata"): hostile JSON behind a valid CRC and
+"""Blob metadata (rnnedge/blob/meta.py, docs/format.md "Metadata"): hostile JSON behind a valid CRC and
 valid layers is refused with a BlobError naming the field, by `read_blob`, `rnnedge.load`,
 `Model.from_bytes`, `rnnedge info` and `rnnedge run` (exit 1, one line, no traceback)."""
 
@@ -18,11 +18,10 @@ from hypothesis import strategies as st
 
 import rnnedge
 from blob_edit import metadata, with_metadata
-from rnnedge import format as fmt
-from rnnedge import meta as schema
+from rnnedge.blob import meta as schema, spec
+from rnnedge.blob.read import read_blob
 from rnnedge.cli import main
 from rnnedge.errors import BlobError
-from rnnedge.format import read_blob
 
 DATA = Path(__file__).parent / "data" / "c"
 BLOBS = {
@@ -142,7 +141,7 @@ def test_the_unchanged_blobs_and_every_blob_of_the_tests_pass():
 def test_hostile_metadata_read_blob(name):
     with pytest.raises(BlobError, match=HOSTILE[name][2]) as e:
         read_blob(hostile(name))
-    assert e.value.code == fmt.E_HEADER
+    assert e.value.code == spec.E_HEADER
 
 
 @pytest.mark.parametrize("name", HOSTILE)

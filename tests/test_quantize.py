@@ -1,5 +1,5 @@
-"""Quantization parameters, calibration, mixed precision and the blob tensors (rnnedge/quantize.py)
-against docs/quantization.md."""
+"""Quantization parameters, calibration, mixed precision (rnnedge/quant/) and the blob tensors
+(rnnedge/blob/write.py) against docs/quantization.md."""
 
 from __future__ import annotations
 
@@ -10,23 +10,16 @@ import numpy as np
 import pytest
 
 from rnnedge import fixedpoint as fx
+from rnnedge.blob.spec import Q_SLOTS
+from rnnedge.blob.write import blob_tensors, qparams
 from rnnedge.errors import ConvertError, InputError, UnsupportedOpError
-from rnnedge.layers import Act, Activation, Dense, LayerNorm, Network, Recurrent, TakeLast, TensorSpec
-from rnnedge.quantize import (
-    N_SCALARS,
-    CalibrationWarning,
-    QDense,
-    QLayerNorm,
-    QRecurrent,
-    blob_tensors,
-    describe,
-    fold_dense,
-    grid_range,
-    make_mult,
-    qparams,
-    quantize_network,
-    range_scale,
-)
+from rnnedge.ir.layers import (
+    Act, Activation, Dense, LayerNorm, Mult, Network, QDense, QLayerNorm, QRecurrent, Recurrent,
+    TakeLast, TensorSpec,
+)  # fmt: skip
+from rnnedge.quant.arith import grid_range, make_mult, range_scale
+from rnnedge.quant.calibrate import CalibrationWarning
+from rnnedge.quant.policy import describe, fold_dense, quantize_network
 
 
 def net_of(layers: list, features: int, axes: str = "TBF") -> Network:
@@ -246,12 +239,12 @@ def test_layernorm_eps_q_is_clamped_to_2_61():
 
 
 def test_layernorm_qparams_and_blob_tensors():
-    q = QLayerNorm(3, fx.Mult(np.array([5, -6, 2**31 - 1]), 40), np.array([1, 2, -3], np.int32),
+    q = QLayerNorm(3, Mult(np.array([5, -6, 2**31 - 1]), 40), np.array([1, 2, -3], np.int32),
                    (7 << 31) + 12345, 1e-5, 0.5, 0.25)  # fmt: skip
     qp = qparams(q)
-    assert qp.dtype == np.int32 and qp.shape == (N_SCALARS + 3,)
-    assert qp[:3].tolist() == [40, 7, 12345] and not qp[3:N_SCALARS].any()
-    assert qp[N_SCALARS:].tolist() == [5, -6, 2**31 - 1]
+    assert qp.dtype == np.int32 and qp.shape == (Q_SLOTS + 3,)
+    assert qp[:3].tolist() == [40, 7, 12345] and not qp[3:Q_SLOTS].any()
+    assert qp[Q_SLOTS:].tolist() == [5, -6, 2**31 - 1]
     t = blob_tensors(q)
     assert [(b.role, b.suffix, b.data.dtype, b.scale) for b in t] == [
         (2, "B", np.int32, 0.0), (6, "q", np.int32, 0.25)]  # fmt: skip
@@ -295,7 +288,7 @@ def test_blob_tensors_of_an_lstm_with_everything():
     t = _by_role(q)
     expect = {0: (np.int8, (D, I, 4 * H)), 1: (np.int8, (D, H, 4 * H)), 2: (np.int32, (D, 4 * H)),
               3: (np.int16, (D, 3, H)), 4: (np.int16, (D, H)), 5: (np.int32, (D, H)),
-              6: (np.int32, (D, N_SCALARS + 8 * H))}  # fmt: skip
+              6: (np.int32, (D, Q_SLOTS + 8 * H))}  # fmt: skip
     assert {r: (a.dtype.type, a.shape) for r, a in t.items()} == expect
     assert np.array_equal(t[0][1], q.W[1].T) and np.array_equal(t[1][0], q.R[0].T)
     qp = t[6]
@@ -320,12 +313,12 @@ def test_blob_tensors_of_a_gru_with_linear_before_reset_and_a_dense():
     dense = Dense(rng.normal(0, 1, (5, H)).astype(np.float32))
     qnet = quiet(net_of([gru, dense], I), "int16", rng.normal(0, 1, (6, 2, I)).astype(np.float32))
     g, d = _by_role(qnet.layers[0]), _by_role(qnet.layers[1])
-    assert g[2].shape == (1, 4 * H) and g[0].dtype == np.int16 and g[6].shape == (1, N_SCALARS + 6 * H)
+    assert g[2].shape == (1, 4 * H) and g[0].dtype == np.int16 and g[6].shape == (1, Q_SLOTS + 6 * H)
     assert set(g) == {0, 1, 2, 6}
     # Rbh is stored apart in the last H, at pre-activation units
     Rbh = gru.B[0, 3 * H + 2 * H :].astype(np.float64)
     assert g[2][0, 3 * H :].tolist() == np.floor(Rbh * 12288 + 0.5).astype(int).tolist()
-    assert set(d) == {0, 6} and d[0].shape == (H, 5) and d[6].shape == (N_SCALARS + 5,)
+    assert set(d) == {0, 6} and d[0].shape == (H, 5) and d[6].shape == (Q_SLOTS + 5,)
     # acc32: int16 x int16 rows of 3 full-scale weights exceed int32 (3 * 32767 * 32768 > 2^31)
     assert d[6][0] == qnet.layers[1].mult.shift and d[6][2] == 0
 
@@ -337,7 +330,7 @@ def test_activation_qparams_and_table():
     qnet = quiet(net, "int8", rng.normal(0, 1, (5, 2, 3)).astype(np.float32))
     elu, lsm = qnet.layers[1], qnet.layers[2]
     t = _by_role(elu)
-    assert t[7].dtype == np.int16 and t[7].shape == (257,) and t[6].shape == (N_SCALARS,)
+    assert t[7].dtype == np.int16 and t[7].shape == (257,) and t[6].shape == (Q_SLOTS,)
     # entry j is f at x = s_in (256 j - 32768), in output units
     j = 100
     xj = elu.in_scale * (256 * j - 32768)
@@ -406,7 +399,7 @@ def test_an_ulp_of_difference_in_the_calibration_data_gives_the_same_blob():
     """A BLAS that sums in another order moves the float traces, and so a calibrated maximum, by
     an ulp or so; before the grid that moved a float32 scale and changed 11 integer test vectors
     (tools/make_c_vectors.py --check under OPENBLAS_CORETYPE=Haswell)."""
-    from rnnedge.format import write_blob
+    from rnnedge.blob.write import write_blob
 
     rng = np.random.default_rng(12)
     relu = Recurrent("rnn", "forward", rng.normal(0, 0.5, (1, 5, 3)).astype(np.float32),
@@ -426,7 +419,7 @@ def test_an_ulp_of_difference_in_the_calibration_data_gives_the_same_blob():
 
 # -- a Dense before a recurrent layer (int16) -----------------------------------------------------
 def test_int16_folds_a_dense_into_the_recurrent_layer_after_it():
-    from rnnedge.layers import StateSpec
+    from rnnedge.ir.layers import StateSpec
     from rnnedge.reference import run_network
 
     rng = np.random.default_rng(13)
@@ -452,8 +445,8 @@ def _har_int16_error(calibration: np.ndarray, x: np.ndarray) -> float:
     returns there), the integer model by the bit-exact reference."""
     import rnnedge
     from rnnedge.examples import EXAMPLE_ONNX
-    from rnnedge.layers import to_tbf
-    from rnnedge.quantize import _float_tail, _measuring_network, _run_measured
+    from rnnedge.ir.layers import to_tbf
+    from rnnedge.quant.policy import _float_tail, _measuring_network, _run_measured
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -10,7 +10,7 @@ import pytest
 
 from onnx_cases import CASES, RECURRENT_CASES, Built, assert_close, onnx_outputs, to_tbf
 from rnnedge.errors import ConvertError, InputError, UnsupportedOpError
-from rnnedge.layers import Act, Activation, Dense, Network, Recurrent, TakeLast, TensorSpec
+from rnnedge.ir.layers import Act, Activation, Dense, Network, Recurrent, TakeLast, TensorSpec
 from rnnedge.reference import (
     ACTIVATION_FUNCS,
     activate,
@@ -197,7 +197,7 @@ def test_initial_state_broadcasts_layer_initial_values():
     built = _case("lstm_bidirectional_peepholes_initial_states")
     layer = built.network.layers[0]
     (h, c), = initial_state(built.network, batch=3)
-    assert h.shape == c.shape == (2, 3, layer.hidden_size)
+    assert h.shape == c.shape == (2, 3, layer.hidden)
     np.testing.assert_array_equal(h[:, 2], layer.initial_h)
     np.testing.assert_array_equal(c[:, 0], layer.initial_c)
     y_default, _ = run_network(built.network, built.x)

@@ -14,7 +14,7 @@ import pytest
 
 import rnnedge
 from onnx_cases import CASES, Built, assert_close, onnx_outputs
-from rnnedge.format import write_blob
+from rnnedge.blob.write import write_blob
 from rnnedge.model import _aligned_bytes
 
 BUILT = {c.name: c.build() for c in CASES}

@@ -48,10 +48,10 @@ with contextlib.nullcontext() if SEEDING else atheris.instrument_imports(
     import onnx_mutations
     import rnnedge
     import rnnedge.converter.graph  # imported lazily by rnnedge.convert: instrumented here
-    import rnnedge.format_int
-    import rnnedge.quantize
+    import rnnedge.quant.policy  # imported lazily for an integer format: instrumented here
+    from rnnedge.blob.read import read_blob, to_network
+    from rnnedge.blob.show import describe
     from rnnedge.errors import BlobError, InputError, NotStreamableError, RnnedgeError
-    from rnnedge.format import describe, read_blob, to_network
 
 warnings.simplefilter("ignore")  # calibration defaults, precision notes
 SELFTEST = os.environ.get("RNNEDGE_FUZZ_SELFTEST") == "1"  # every input is a finding (tests)
@@ -112,7 +112,7 @@ class Meta:
         return [bytes([i]) + blob_edit.metadata(b) for i, b in enumerate(self.blobs[:256])]
 
     def dictionary(self) -> list[str]:
-        """libFuzzer -dict tokens: the schema's keys and values (rnnedge/meta.py)."""
+        """libFuzzer -dict tokens: the schema's keys and values (rnnedge/blob/meta.py)."""
         words = ["name", "producer", "quant", "input", "output", "axes", "shape", "state",
                  "layer", "kind", "qio", "input_scale", "output_scale", "folded", "f32", "int16",
                  "int8", "h", "c", "T", "B", "F", "D", "H", "TBF", "BTF", "TF", "BF", "TDBH",

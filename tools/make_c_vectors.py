@@ -7,7 +7,7 @@ Every case of the shared case table (tests/onnx_cases.py: each LSTM/GRU/RNN attr
 layer kind, whole pipelines) plus a few cases aimed at the C kernels' own edges (listed in
 C_CASES below). For each case:
 
-    <case>.rne        the blob, rnnedge.format.write_blob(network) (alignment 64, or 16 for every
+    <case>.rne        the blob, rnnedge.blob.write.write_blob(network) (alignment 64, or 16 for every
                       other case so that both are exercised)
     <case>.x.npy      the input, float32 [T, B, in_features] (the blob's time-major layout)
     <case>.y.npy      the expected output, float32 [T, B, out_features] ([1, B, F] many-to-one)
@@ -29,7 +29,7 @@ The integer formats' vectors go to tests/data/c/int (read by csrc/tests/test_int
 q16_<case> / q8_<case> for int16 / int8; expected values come from the bit-exact reference
 rnnedge.fixedpoint.run_int and are compared exactly:
 
-    <case>.rne        rnnedge.quantize.quantize_network(network, quant, calibration) written
+    <case>.rne        rnnedge.quant.policy.quantize_network(network, quant, calibration) written
     <case>.x.npy      the int16 input [T, B, in] ('<i2'); <case>.y.npy the int16 output
     <case>.state.npy  the whole C state buffer to start from ('|u1' bytes), if the case has one
     <case>.final.npy  the whole C state buffer after the run ('|u1'), for models with state
@@ -68,18 +68,12 @@ import onnxruntime as ort  # noqa: E402
 import onnx_cases as oc  # noqa: E402
 from rnnedge import fixedpoint as fx  # noqa: E402
 from rnnedge.errors import UnsupportedOpError  # noqa: E402
-from rnnedge.format import write_blob  # noqa: E402
-from rnnedge.layers import (  # noqa: E402
-    Act,
-    Activation,
-    Dense,
-    LayerNorm,
-    Network,
-    Recurrent,
-    TakeLast,
+from rnnedge.blob.write import write_blob  # noqa: E402
+from rnnedge.ir.layers import (  # noqa: E402
+    Act, Activation, Dense, LayerNorm, Network, QNetwork, QRecurrent, Recurrent, TakeLast,
     TensorSpec,
 )
-from rnnedge.quantize import QNetwork, QRecurrent, quantize_network  # noqa: E402
+from rnnedge.quant.policy import quantize_network  # noqa: E402
 from rnnedge.reference import run_network  # noqa: E402
 
 DEFAULT_OUT = ROOT / "tests" / "data" / "c"

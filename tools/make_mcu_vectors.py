@@ -38,7 +38,7 @@ try:
 except ImportError:  # the source tree, with its compiled extension
     sys.path.insert(0, str(ROOT))
     from rnnedge.errors import RnnedgeError
-from rnnedge.format import OP_TAKE_LAST  # noqa: E402
+from rnnedge.blob.spec import OP_TAKE_LAST  # noqa: E402
 
 
 def _round16(n: int) -> int:

@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 import rnnedge
+from rnnedge.blob.read import read_blob
+from rnnedge.blob.spec import T_P, T_R, T_W
 from rnnedge.examples import EXAMPLE_ONNX, load_test_set, load_train_set
-from rnnedge.format import T_P, T_R, T_W, read_blob
 from rnnedge.verify import compare
 
 ROOT = Path(__file__).resolve().parent.parent

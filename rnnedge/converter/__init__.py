@@ -1,4 +1,4 @@
-"""ONNX model -> rnnedge.layers.Network. Needs the `onnx` package (the `[convert]` extra).
+"""ONNX model -> rnnedge.ir.layers.Network. Needs the `onnx` package (the `[convert]` extra).
 
     from rnnedge.converter import to_network
     net = to_network("model.onnx")      # or an onnx.ModelProto

@@ -1,4 +1,4 @@
-"""ONNX graph -> rnnedge.layers.Network: find the data input, walk the graph once in order, and
+"""ONNX graph -> rnnedge.ir.layers.Network: find the data input, walk the graph once in order, and
 give every tensor a value (values.py). Constants and shape chains fold away; ops on the data
 tensor go through the one table below, DATA_OPS, one function per op.
 
@@ -22,7 +22,7 @@ import onnx
 from onnx import defs, numpy_helper
 
 from ..errors import ConvertError, ConvertWarning, RnnedgeError, UnsupportedOpError
-from ..layers import Act, Activation, Network, Recurrent, StateSpec, TensorSpec
+from ..ir.layers import Act, Activation, Network, Recurrent, StateSpec, TensorSpec
 from . import heads, layout, recurrent
 from .fold import fold_constant, fold_symbolic
 from .load import Loaded, load_model, producer_text

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
 from ..errors import ConvertError, UnsupportedOpError
-from ..layers import Act, Activation, Dense, LayerNorm
+from ..ir.layers import Act, Activation, Dense, LayerNorm
 from .layout import axis_index, data_in
-from .node import Node, floats_of, ints_arg, scalar_arg
+from .node import Node, OpContext, floats_of, ints_arg, scalar_arg
 from .values import Const, Data, NormPart, Value, describe
-
-if TYPE_CHECKING:
-    from .graph import Walk
 
 
 def _feature_last(data: Data, what: str) -> None:
@@ -92,7 +89,7 @@ def _per_feature(data: Data, c: np.ndarray, what: str) -> np.ndarray:
     return vec
 
 
-def op_gemm(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_gemm(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins, "Gemm input A")
     if node.int_attr("transA", 0):
         raise node.refuse_attr("transA", 1, "0 with the data tensor as A")
@@ -112,7 +109,7 @@ def op_gemm(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     return [dense(data, weight, bias, "Gemm")]
 
 
-def op_matmul(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_matmul(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     if not isinstance(ins[0], Data):
         raise UnsupportedOpError(
             f"MatMul with the data tensor on the right ({describe(ins[0])} @ data)"
@@ -123,7 +120,7 @@ def op_matmul(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     return [dense(ins[0], w.T, None, "MatMul")]
 
 
-def op_arith(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_arith(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     """Add, Sub, Mul, Div, Pow with a data tensor or a layer-norm step on one side."""
     a, b = ins[0], ins[1]
     if isinstance(a, NormPart) or isinstance(b, NormPart):
@@ -151,7 +148,7 @@ def op_arith(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     raise UnsupportedOpError(f"{node.op} with the data tensor as {'A' if data is a else 'B'}")
 
 
-def op_neg(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_neg(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     return [affine(data_in(ins), np.array([-1.0]), None)]
 
 
@@ -201,13 +198,13 @@ ACT_OPS: dict[str, Callable[[Node, list[Value | None]], Act]] = {
 }
 
 
-def op_activation(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_activation(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins)
     act = ACT_OPS[node.op](node, ins)
     return [data.with_layers(Activation(act, data.features))]
 
 
-def op_softmax(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_softmax(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins)
     axis = axis_index(node.int_attr("axis", -1 if node.opset >= 13 else 1), data.rank)
     if data.axes[axis] != ("F",) or axis != data.rank - 1:
@@ -221,7 +218,7 @@ def op_softmax(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
 # --- layer normalisation -------------------------------------------------------------------
 
 
-def op_layer_norm(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_layer_norm(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins)
     axis = node.int_attr("axis", -1)
     if not -data.rank <= axis < data.rank or (axis + data.rank if axis < 0 else axis) != data.rank - 1:
@@ -236,7 +233,7 @@ def op_layer_norm(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]
     return [data.with_layers(layer)]
 
 
-def op_reduce_mean(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_reduce_mean(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     """ReduceMean over the features: the first or the variance step of a written-out norm."""
     value = ins[0]
     x = value.x if isinstance(value, NormPart) else value
@@ -291,7 +288,7 @@ def _normalised(x: Data, eps: float) -> Data:
     return x.with_layers(LayerNorm(np.ones(f, np.float32), None, eps))
 
 
-def op_norm_unary(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_norm_unary(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     """Sqrt and Reciprocal inside a written-out layer normalisation."""
     v = ins[0]
     if node.op == "Sqrt" and isinstance(v, NormPart) and v.kind == "var_eps":

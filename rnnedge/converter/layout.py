@@ -7,14 +7,13 @@ Slice layer), or gather final states into a stack (PyTorch's h_n).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConvertError, UnsupportedOpError
-from ..layers import Slice, TakeLast
+from ..ir.layers import Slice, TakeLast
 from .fold import as_ints, onnx_range, reshape_target, slice_args
-from .node import Node, const_of, int_array, ints_of
+from .node import Node, OpContext, const_of, int_array, ints_of
 from .values import (
     CellState,
     Const,
@@ -33,9 +32,6 @@ from .values import (
     normalize,
     shape_str,
 )
-
-if TYPE_CHECKING:
-    from .graph import Walk
 
 INT_MAX = 2**31 - 1
 
@@ -85,7 +81,7 @@ def select_direction(data: Data, axis: int, start: int, stop: int, keep_axis: bo
     return normalize(replace(out, axes=axes, sizes=sizes, final=data.final if d == 1 else None))
 
 
-def time_error(ctx: Walk, what: str) -> ConvertError:
+def time_error(ctx: OpContext, what: str) -> ConvertError:
     if not ctx.has_recurrent_op:
         return ctx.unrolled_error(what)
     return UnsupportedOpError(
@@ -93,7 +89,7 @@ def time_error(ctx: Walk, what: str) -> ConvertError:
     )
 
 
-def op_transpose(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_transpose(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins)
     perm = node.ints_attr("perm") or list(reversed(range(data.rank)))
     if sorted(perm) != list(range(data.rank)):
@@ -171,14 +167,14 @@ def _clean_group(group: tuple[str, ...], data: Data) -> tuple[str, ...]:
     )
 
 
-def op_reshape(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_reshape(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins)
     _, target = as_ints(ins[1], "Reshape shape")
     out = reshape_target(target, data.shape, bool(node.int_attr("allowzero", 0)))
     return [regroup(data, out)]
 
 
-def op_flatten(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_flatten(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins)
     axis = axis_index(node.int_attr("axis", 1), data.rank + 1)
     shape = data.shape
@@ -191,7 +187,7 @@ def op_flatten(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     return [regroup(data, [outer, inner])]
 
 
-def op_squeeze(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_squeeze(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     value = ins[0]
     if isinstance(value, StateIn):
         if value.squeezed or value.stop - value.start != 1:
@@ -215,7 +211,7 @@ def op_squeeze(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     return [normalize(replace(data, axes=kept))]
 
 
-def op_unsqueeze(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_unsqueeze(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     value = ins[0]
     if isinstance(value, StateIn):
         if not value.squeezed:
@@ -258,7 +254,7 @@ def _is_last(rows: range, size: Dim) -> bool:
     return isinstance(size, int) and len(rows) == 1 and rows.start == size - 1
 
 
-def _select(ctx: Walk, data: Data, axis: int, rows: range, keep_axis: bool, what: str) -> Data:
+def _select(ctx: OpContext, data: Data, axis: int, rows: range, keep_axis: bool, what: str) -> Data:
     """Keep indices `rows` (non-negative, or -1: the last) of one axis, by the axis' role."""
     role = _role(data, axis)
     size = data.axis_size(axis)
@@ -292,7 +288,7 @@ def _range_text(r: range) -> str:
     return f"[{r.start}:{r.stop}" + (f":{r.step}]" if r.step != 1 else "]")
 
 
-def op_gather(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_gather(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     idx = int_array(ins[1], "Gather indices")
     if idx.size != 1:
         raise UnsupportedOpError(f"Gather of {idx.size} indices from a data tensor (only one)")
@@ -313,7 +309,7 @@ def op_gather(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     return [_select(ctx, data, axis, rows, keep, f"Gather index {k} on axis {axis}")]
 
 
-def op_slice(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_slice(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     value = ins[0]
     if isinstance(value, (StateIn, Stack)):
         args = slice_args(node, ins, 3)
@@ -345,7 +341,7 @@ def op_slice(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     return [data]
 
 
-def _rows(ctx: Walk, value: StateIn | Stack, start: int, stop: int | None, keep: bool, what: str) -> Value:
+def _rows(ctx: OpContext, value: StateIn | Stack, start: int, stop: int | None, keep: bool, what: str) -> Value:
     """Rows [start, stop) of axis 0 of a state input or of a stack of final states."""
     if isinstance(value, StateIn):
         n = value.stop - value.start
@@ -392,7 +388,7 @@ def _rejoin(ins: list[Value | None], axis: int) -> Data | None:
     return select_features(base, start, stop)
 
 
-def op_concat(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_concat(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     parts: list[Data | CellState] = []
     axis = node.int_attr("axis", 0)
     joined = _rejoin(ins, axis)
@@ -413,7 +409,7 @@ def op_concat(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     return [parts[0] if len(parts) == 1 else Stack(tuple(parts))]
 
 
-def op_expand(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_expand(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     data = data_in(ins)
     _, target = as_ints(ins[1], "Expand shape")
     n = max(len(target), data.rank)
@@ -424,7 +420,7 @@ def op_expand(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     return [data]
 
 
-def op_identity(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_identity(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     """Identity, Dropout (inactive at inference) and Cast to float32 pass data through."""
     value = ins[0]
     if node.op == "Cast" and node.int_attr("to", 1) != 1:
@@ -438,7 +434,7 @@ def op_identity(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
     return [value]  # type: ignore[list-item]
 
 
-def op_reverse_sequence(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_reverse_sequence(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     """Reversing every full-length sequence in time (Keras go_backwards): a flag on the tensor
     that the next recurrent op absorbs by reading the sequence the other way."""
     data = data_in(ins)

@@ -10,8 +10,8 @@ import onnx
 from onnx import external_data_helper
 from google.protobuf.message import DecodeError
 
-from ..conversion import read_regular_file
 from ..errors import ConvertError
+from ..files import read_regular_file
 
 
 @dataclass

@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import onnx
 from onnx import helper
 
 from ..errors import ConvertError, UnsupportedOpError
-from .values import Const, Value, describe
+from ..ir.layers import Recurrent
+from .values import Const, StateIn, Value, describe
+
+
+class OpContext(Protocol):
+    """What an op function (heads.py, layout.py, recurrent.py) may ask of the walk over the graph
+    that calls it (graph.Walk), so that they need not import the walk."""
+
+    @property
+    def has_recurrent_op(self) -> bool: ...
+
+    def note(self, node: "Node", text: str) -> None: ...
+
+    def unproven(self, text: str) -> None: ...
+
+    def bind_state(self, rec: Recurrent, kind: str, value: StateIn) -> None: ...
+
+    def layout_mismatch(self, text: str) -> ConvertError: ...
+
+    def unrolled_error(self, what: str) -> UnsupportedOpError: ...
 
 
 @dataclass

@@ -7,18 +7,16 @@ Inputs: X, W, R, B, sequence_lens, initial_h, initial_c (LSTM), P (LSTM). Output
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConvertError, UnsupportedOpError
-from ..layers import ACTIVATIONS, CELL_ACTIVATIONS, CELL_GATES, DEFAULT_CELL_ACTIVATIONS, Act, Recurrent, TakeLast
-from .node import Node, floats_of, ints_of
+from ..ir.layers import (
+    ACTIVATIONS, CELL_ACTIVATIONS, CELL_GATES, DEFAULT_CELL_ACTIVATIONS, Act, Recurrent, TakeLast,
+)  # fmt: skip
+from .node import Node, OpContext, floats_of, ints_of
 from .values import (CellState, Const, Data, Dim, Filled, StateIn, SymInts, Value, describe, dim_str, dims_agree,
                      normalize, shape_str)
-
-if TYPE_CHECKING:
-    from .graph import Walk
 
 CELLS = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}
 
@@ -57,8 +55,8 @@ def _activations(node: Node, cell: str, dirs: int) -> list[list[Act]]:
         if entry is None:
             raise node.refuse_attr("activations", name, ", ".join(v[0] for v in CELL_FUNCS.values()))
         kind, uses_a, uses_b, da, db = entry
-        alpha = (alphas.pop(0) if alphas else da) if uses_a else ACTIVATIONS[kind][1]
-        beta = (betas.pop(0) if betas else db) if uses_b else ACTIVATIONS[kind][2]
+        alpha = (alphas.pop(0) if alphas else da) if uses_a else ACTIVATIONS[kind][0]
+        beta = (betas.pop(0) if betas else db) if uses_b else ACTIVATIONS[kind][1]
         acts.append(Act.make(kind, alpha, beta))
     return [acts[d * n : (d + 1) * n] for d in range(dirs)]
 
@@ -72,7 +70,7 @@ def _weights(ins: list[Value | None], i: int, what: str, shape: tuple[int, ...],
     return np.ascontiguousarray(a)
 
 
-def _check_shape(ctx: Walk, what: str, shape: tuple[Dim, ...], expected: tuple[Dim, ...], why: str) -> None:
+def _check_shape(ctx: OpContext, what: str, shape: tuple[Dim, ...], expected: tuple[Dim, ...], why: str) -> None:
     """An input of a recurrent op has the shape its attributes and X imply: refused by name when
     it provably has not, reported as unproven (a warning) when that depends on run-time sizes."""
     verdicts = [dims_agree(a, b) for a, b in zip(shape, expected)]
@@ -83,7 +81,7 @@ def _check_shape(ctx: Walk, what: str, shape: tuple[Dim, ...], expected: tuple[D
                      "which sizes agree depends on the run-time sizes")
 
 
-def _check_lengths(ctx: Walk, ins: list[Value | None], x: Data) -> str | None:
+def _check_lengths(ctx: OpContext, ins: list[Value | None], x: Data) -> str | None:
     """sequence_lens: accepted when it is [B] and every length is the full T; else refused by name."""
     if len(ins) <= 4 or ins[4] is None:
         return None
@@ -112,13 +110,13 @@ def _check_lengths(ctx: Walk, ins: list[Value | None], x: Data) -> str | None:
     return "sequence_lens (every sequence full length)"
 
 
-def _initial(ctx: Walk, rec: Recurrent, node: Node, ins: list[Value | None], i: int, kind: str,
+def _initial(ctx: OpContext, rec: Recurrent, node: Node, ins: list[Value | None], i: int, kind: str,
              x: Data, layout: int) -> np.ndarray | None:
     """initial_h / initial_c: absent or zeros -> None; a constant -> [D, H]; a graph input -> state."""
     if i >= len(ins) or ins[i] is None:
         return None
     value = ins[i]
-    d, h = rec.num_directions, rec.hidden_size
+    d, h = rec.num_directions, rec.hidden
     what = f"input initial_{kind}"
     b = x.sizes["B"]
     expected = (d, b, h) if layout == 0 else (b, d, h)
@@ -157,7 +155,7 @@ def _initial(ctx: Walk, rec: Recurrent, node: Node, ins: list[Value | None], i: 
     )
 
 
-def op_recurrent(ctx: Walk, node: Node, ins: list[Value | None]) -> list[Value]:
+def op_recurrent(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     cell = CELLS[node.op]
     x = ins[0]
     if not isinstance(x, Data):

@@ -22,7 +22,7 @@ from typing import Union
 import numpy as np
 
 from ..errors import ConvertError
-from ..layers import Layer, Recurrent
+from ..ir.layers import FloatLayer, Recurrent
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ class Data:
         ReverseSequence, as Keras go_backwards exports).
     """
 
-    layers: tuple[Layer, ...]
+    layers: tuple[FloatLayer, ...]
     axes: tuple[tuple[str, ...], ...]
     sizes: dict[str, Dim] = field(hash=False)
     taken: bool = False
@@ -193,7 +193,7 @@ class Data:
         """The axes as text, e.g. "T,D,B,H" or "B*T,F"."""
         return ",".join("*".join(a) for a in self.axes)
 
-    def with_layers(self, *layers: Layer, **changes: object) -> "Data":
+    def with_layers(self, *layers: FloatLayer, **changes: object) -> "Data":
         return replace(self, layers=self.layers + layers, final=None, **changes)  # type: ignore[arg-type]
 
 

@@ -14,7 +14,7 @@ What each figure measures (docs/benchmarks.md says more):
   one step.
 
 Models are built in-process with onnx.helper (random weights at PyTorch's initial scale), converted
-with `rnnedge.convert` for every format in `rnnedge.conversion.QUANT_FORMATS`, and run by every
+with `rnnedge.convert` for every format in `rnnedge.ir.layers.QUANTS`, and run by every
 engine from the same ONNX file. Every engine's outputs are compared with onnxruntime's before it
 is timed (`max_abs_err`), so a fast wrong answer shows.
 

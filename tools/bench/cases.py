@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rnnedge.errors import InputError
-from rnnedge.layers import from_tbf
+from rnnedge.ir.layers import from_tbf
 
 FEATURES = 40
 HIDDEN_SIZES = (32, 64, 128, 256, 512)

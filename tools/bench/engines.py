@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rnnedge.errors import RnnedgeError
-from rnnedge.layers import to_tbf
+from rnnedge.ir.layers import to_tbf
 from rnnedge.ort_step import SteppedSession, ort_session
 
 from .cases import GATES, Case, LayerWeights, _F32, to_graph

@@ -34,7 +34,7 @@ class Config:
     warmup: int = 200
     seq_lengths: tuple[int, ...] = SEQ_LENGTHS
     seq_budget_s: float = 0.4
-    formats: tuple[str, ...] | None = None  # None: every rnnedge.conversion.QUANT_FORMATS
+    formats: tuple[str, ...] | None = None  # None: every rnnedge.ir.layers.QUANTS
     ort: bool = True
     ort_int8: bool = True
     torch: bool = True
@@ -71,14 +71,14 @@ class Tools:
 
 
 def quant_formats(config: Config) -> list[str]:
-    from rnnedge.conversion import QUANT_FORMATS
+    from rnnedge.ir.layers import QUANTS
 
     if config.formats is None:
-        return list(QUANT_FORMATS)
-    missing = [f for f in config.formats if f not in QUANT_FORMATS]
+        return list(QUANTS)
+    missing = [f for f in config.formats if f not in QUANTS]
     if missing:
         raise InputError(
-            f"format(s) {', '.join(missing)} not available; rnnedge writes {', '.join(QUANT_FORMATS)}"
+            f"format(s) {', '.join(missing)} not available; rnnedge writes {', '.join(QUANTS)}"
         )
     return list(config.formats)
 

@@ -32,7 +32,7 @@ import onnx  # noqa: E402
 sys.path.insert(0, str(ROOT / "tools"))  # the benchmark package, tools/bench/
 
 from bench.cases import FEATURES, HIDDEN_SIZES, Case, build_onnx  # noqa: E402
-from rnnedge.format import FMT_NAMES  # noqa: E402
+from rnnedge.blob.spec import FMT_NAMES  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,18 +13,16 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
-from . import format as _fmt
-from .errors import BlobError
-
-if TYPE_CHECKING:
-    from .format import LayerRecord
+from ..errors import BlobError
+from ..ir.layers import QUANTS
+from . import spec
+from .spec import LayerRecord
 
 MAX_BYTES = 1 << 20  # metadata larger than this is refused (a writer's is a few hundred bytes)
 MAX_DEPTH = 16  # nesting of arrays and objects (the writer's is 3)
 MAX_DIM = 2**31 - 1  # static sizes, as the C library counts them
-QUANTS = ("f32", "int16", "int8")
 INPUT_AXES = "TBF"  # each at most once; T, and F exactly once and last: TBF, BTF or TF
 OUTPUT_AXES = "TBFDH"  # each at most once; F exactly once, or D and H instead of F
 
@@ -45,7 +43,7 @@ def _fail(field: str, expected: str, got: Any) -> NoReturn:
     text = repr(got)
     if len(text) > 80:
         text = text[:77] + "..."
-    raise BlobError(f"{field}: expected {expected}, got {text}", code=_fmt.E_HEADER)
+    raise BlobError(f"{field}: expected {expected}, got {text}", code=spec.E_HEADER)
 
 
 def _depth(text: str) -> int:
@@ -78,23 +76,23 @@ def parse(raw: bytes) -> dict[str, Any]:
     """The metadata object of `raw` (UTF-8 JSON, at most MAX_BYTES, nesting at most MAX_DEPTH)."""
     if len(raw) > MAX_BYTES:
         raise BlobError(f"metadata is {len(raw)} bytes, more than the {MAX_BYTES} a reader "
-                        "accepts", code=_fmt.E_HEADER)  # fmt: skip
+                        "accepts", code=spec.E_HEADER)  # fmt: skip
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise BlobError(f"metadata is not UTF-8 JSON: {e}", code=_fmt.E_HEADER) from None
+        raise BlobError(f"metadata is not UTF-8 JSON: {e}", code=spec.E_HEADER) from None
     depth = _depth(text)
     if depth > MAX_DEPTH:
         raise BlobError(f"metadata nests arrays and objects {depth} deep, more than the "
-                        f"{MAX_DEPTH} a reader accepts", code=_fmt.E_HEADER)  # fmt: skip
+                        f"{MAX_DEPTH} a reader accepts", code=spec.E_HEADER)  # fmt: skip
     try:
         meta = json.loads(text or "{}", parse_constant=_no_constant,
                           object_pairs_hook=_unique_keys)  # fmt: skip
     except (ValueError, RecursionError) as e:  # JSONDecodeError, huge ints, duplicate keys
-        raise BlobError(f"metadata is not UTF-8 JSON: {e}", code=_fmt.E_HEADER) from None
+        raise BlobError(f"metadata is not UTF-8 JSON: {e}", code=spec.E_HEADER) from None
     if not isinstance(meta, dict):
         raise BlobError(f"metadata is a JSON {type(meta).__name__}, not an object",
-                        code=_fmt.E_HEADER)  # fmt: skip
+                        code=spec.E_HEADER)  # fmt: skip
     return meta
 
 
@@ -180,7 +178,7 @@ def _check_output(meta: dict[str, Any], layers: list[LayerRecord], in_axes: str)
             _fail(f"{field}.shape[{axes.index('D')}]",
                   f"a number of directions that divides the last layer's out_features {out}", d)
         _size(field, sizes, "H", axes, out // d, f"out_features {out} / {d} directions")
-    if "T" not in axes and not any(l.op == _fmt.OP_TAKE_LAST for l in layers):
+    if "T" not in axes and not any(l.op == spec.OP_TAKE_LAST for l in layers):
         _fail(f"{field}.axes", "a T axis (the model gives a sequence: it has no TAKE_LAST layer)",
               axes)
     in_sizes = dict(zip(in_axes, meta["input"]["shape"]))
@@ -192,7 +190,7 @@ def _check_quant(meta: dict[str, Any], layers: list[LayerRecord]) -> str:
     quant = meta.get("quant", "f32")
     if quant not in QUANTS:
         _fail("meta.quant", f"one of {', '.join(QUANTS)}", quant)
-    integer = layers[0].fmt != _fmt.FMT_F32
+    integer = layers[0].fmt != spec.FMT_F32
     if (quant != "f32") != integer:
         _fail("meta.quant", "int16 or int8 (the layers are integer)" if integer
               else "f32 (the layers are f32)", quant)  # fmt: skip
@@ -209,7 +207,7 @@ def _check_quant(meta: dict[str, Any], layers: list[LayerRecord]) -> str:
 
 def _check_state(meta: dict[str, Any], layers: list[LayerRecord]) -> None:
     state = meta.get("state", [])
-    cells = [i for i, l in enumerate(layers) if l.op in _fmt.OP_CELLS]
+    cells = [i for i, l in enumerate(layers) if l.op in spec.OP_CELLS]
     if not isinstance(state, list) or len(state) > 2 * len(cells):
         _fail("meta.state", f"a list of at most {2 * len(cells)} state entries (two per "
               "recurrent layer)", state)  # fmt: skip
@@ -224,7 +222,7 @@ def _check_state(meta: dict[str, Any], layers: list[LayerRecord]) -> None:
         layer, kind = s.get("layer"), s.get("kind")
         if not (_is_int(layer) and layer in cells):
             _fail(f"{field}.layer", f"the index of a recurrent layer (one of {cells})", layer)
-        if kind not in ("h", "c") or (kind == "c" and layers[layer].op != _fmt.OP_LSTM):
+        if kind not in ("h", "c") or (kind == "c" and layers[layer].op != spec.OP_LSTM):
             _fail(f"{field}.kind", '"h" or, for an LSTM, "c"', kind)
         if s.get("output") is not None:
             _str(s, "output", field)
@@ -236,7 +234,7 @@ def _check_state(meta: dict[str, Any], layers: list[LayerRecord]) -> None:
     # of one kind and one hidden size, so that Stream.state can stack them.
     blocks: dict[str, set[tuple[str, int]]] = {}
     for k, i in enumerate(cells):
-        for kind in "hc" if layers[i].op == _fmt.OP_LSTM else "h":
+        for kind in "hc" if layers[i].op == spec.OP_LSTM else "h":
             name = named.get((i, kind), f"{kind}{k}")
             blocks.setdefault(name, set()).add((kind, layers[i].hidden))
     for name, kinds in blocks.items():

@@ -1,0 +1,95 @@
+"""`rnnedge info`: the readable table of a checked blob (header, model, layers, tensors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..ir.layers import ACT_USES_ALPHA, ACT_USES_BETA, Act
+from .spec import (
+    FMT_NAMES, LF_BIDIR, LF_CLIP, LF_REVERSE, OP_CELLS, OP_LAYERNORM, OP_SLICE, OP_TAKE_LAST, Blob,
+    LayerRecord, flag_text,
+)  # fmt: skip
+
+
+def _act_text(act: Act) -> str:
+    params = []
+    if act.kind in ACT_USES_ALPHA:
+        params.append(f"{act.alpha:g}")
+    if act.kind in ACT_USES_BETA:
+        params.append(f"{act.beta:g}")
+    return act.kind + (f"({','.join(params)})" if params else "")
+
+
+def _layer_detail(rec: LayerRecord) -> str:
+    if rec.op == OP_TAKE_LAST:
+        return f"split {rec.param[0]}"
+    if rec.op == OP_SLICE:
+        return f"[{rec.param[0]}:{rec.param[1]})"
+    if rec.op == OP_LAYERNORM:
+        return f"eps {rec.alpha[0][0]:g}"
+    parts = [" ".join(_act_text(a) for a in acts) for acts in rec.acts]
+    text = " | ".join(parts)
+    if rec.flags & LF_CLIP:
+        text += f"  clip {rec.clip:g}"
+    return text
+
+
+def _shape_text(s: Any) -> str:
+    if not isinstance(s, list):
+        return "?"
+    return "[" + ", ".join("?" if d is None else str(d) for d in s) + "]"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return ["  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def describe(blob: Blob) -> str:
+    """A readable summary: header, model, layers, tensors, sizes, number format, checksum."""
+    h, meta = blob.header, blob.meta
+    weights = sum(t.nbytes for t in blob.tensors)
+    fmts = sorted({FMT_NAMES.get(l.fmt, str(l.fmt)) for l in blob.layers})
+    lines = [
+        f"rnnedge blob v{h.version}: {h.file_size} bytes ({weights} of tensor data, "
+        f"{h.file_size - weights} of header, tables, metadata and padding), "
+        f"alignment {h.alignment}",
+        f"checksum 0x{blob.crc:08x}: {'ok' if blob.crc_ok else 'MISMATCH (the blob is corrupt)'}",
+        f"model {meta.get('name', '?')!s}: number format {meta.get('quant', '?')} "
+        f"(layers: {', '.join(fmts)})"
+        + (f", from {meta['producer']}" if meta.get("producer") else ""),
+    ]
+    qio = meta.get("qio")
+    if isinstance(qio, dict):
+        lines.append(f"int16 input at scale {qio.get('input_scale')}, int16 output at scale "
+                     f"{qio.get('output_scale')} (metadata qio)")  # fmt: skip
+    for key in ("input", "output"):
+        s = meta.get(key)
+        if isinstance(s, dict):
+            lines.append(f"{key} {s.get('name', '?')}: axes {s.get('axes', '?')} shape "
+                         f"{_shape_text(s.get('shape'))}")  # fmt: skip
+    lines.append(
+        f"{blob.in_features} features in, {blob.out_features} out; "
+        f"{'streamable' if blob.streamable else 'not streamable (reads backwards)'}"
+        f"{', many-to-one' if blob.many_to_one else ''}"
+    )
+    for s in meta.get("state", []):
+        lines.append(f"state {s.get('name')}: layer {s.get('layer')} {s.get('kind')}"
+                     + (f" -> {s['output']}" if s.get("output") else ""))  # fmt: skip
+    rows = [["#", "op", "in", "out", "hidden", "dir", "fmt", "flags", "activations / params"]]
+    for l in blob.layers:
+        direction = ("bidir" if l.flags & LF_BIDIR else "reverse" if l.flags & LF_REVERSE
+                     else "forward") if l.op in OP_CELLS else ""  # fmt: skip
+        rows.append([
+            str(l.index), l.op_name, str(l.in_features), str(l.out_features),
+            str(l.hidden) if l.hidden else "", direction, FMT_NAMES.get(l.fmt, str(l.fmt)),
+            flag_text(l.flags & ~(LF_REVERSE | LF_BIDIR | LF_CLIP)), _layer_detail(l),
+        ])  # fmt: skip
+    lines += [f"layers ({len(blob.layers)}):", *_table(rows)]
+    if blob.tensors:
+        rows = [["#", "name", "dtype", "shape", "bytes", "offset"]]
+        for t in blob.tensors:
+            rows.append([str(t.index), t.name, t.dtype_name, "x".join(map(str, t.shape)),
+                         str(t.nbytes), str(t.offset)])  # fmt: skip
+        lines += [f"tensors ({len(blob.tensors)}, {weights} bytes):", *_table(rows)]
+    return "\n".join(lines)

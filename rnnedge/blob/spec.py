@@ -1,0 +1,205 @@
+"""The .rne format's codes and record layouts, mirrored from csrc/rnnedge.h (docs/format.md).
+
+One home for every number the blob stores: status codes, ops, number formats, dtypes, layer
+flags, activation codes, tensor roles, sizes and limits, and the record structs with their
+read-side dataclasses (Header, LayerRecord, TensorRecord, Blob). Each integer constant named like
+a C enum (`OP_DENSE` for RNE_OP_DENSE, `E_MAGIC` for RNE_EMAGIC) equals it:
+tests/test_blob_spec.py compares them with the compiled library's `lib.RNE_*`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..ir.layers import CELL_ACTIVATIONS, Act, Pipeline
+
+MAGIC = b"RNNE"
+FORMAT_VERSION = 1
+HEADER_SIZE, LAYER_SIZE, TENSOR_SIZE = 64, 128, 64  # sizeof rne_header, rne_layer, rne_tensor
+MAX_LAYERS, MAX_TENSORS = 64, 4096
+MIN_ALIGN, MAX_ALIGN = 16, 4096
+NAME_LEN = 23  # tensor name bytes, NUL excluded
+Q_SLOTS = 24  # leading int32 scalars of a layer's q tensor (csrc/qvec.h RNE__Q_SLOTS)
+
+# status codes (BlobError.code)
+OK, E_ARG, E_MAGIC, E_VERSION, E_TRUNC, E_CRC, E_ALIGN = 0, 1, 2, 3, 4, 5, 6
+E_HEADER, E_TENSOR, E_LAYER, E_SHAPE, E_STREAM, E_SIZE = 7, 8, 9, 10, 11, 12
+
+OP_DENSE, OP_ACT, OP_LSTM, OP_GRU, OP_RNN, OP_TAKE_LAST, OP_SLICE, OP_LAYERNORM = range(1, 9)
+OP_NAMES = {
+    OP_DENSE: "DENSE", OP_ACT: "ACT", OP_LSTM: "LSTM", OP_GRU: "GRU", OP_RNN: "RNN",
+    OP_TAKE_LAST: "TAKE_LAST", OP_SLICE: "SLICE", OP_LAYERNORM: "LAYERNORM",
+}  # fmt: skip
+CELL_OPS = {"lstm": OP_LSTM, "gru": OP_GRU, "rnn": OP_RNN}
+OP_CELLS = {op: cell for cell, op in CELL_OPS.items()}
+
+# a layer's number format: its weight storage (`wfmt` in rnnedge/ir/layers.py)
+FMT_F32, FMT_S16, FMT_S8 = 0, 1, 2
+FMT_NAMES = {FMT_F32: "f32", FMT_S16: "s16", FMT_S8: "s8"}
+FMT_CODES = {name: code for code, name in FMT_NAMES.items()}
+
+DT_F32, DT_S8, DT_S16, DT_S32, DT_S64, DT_U16 = range(6)
+# dtype code -> (name, numpy little-endian dtype)
+DTYPES: dict[int, tuple[str, np.dtype]] = {
+    DT_F32: ("f32", np.dtype("<f4")),
+    DT_S8: ("s8", np.dtype("i1")),
+    DT_S16: ("s16", np.dtype("<i2")),
+    DT_S32: ("s32", np.dtype("<i4")),
+    DT_S64: ("s64", np.dtype("<i8")),
+    DT_U16: ("u16", np.dtype("<u2")),
+}
+DT_CODES = {dt: code for code, (_, dt) in DTYPES.items()}  # numpy dtype (little-endian) -> code
+
+LF_REVERSE, LF_BIDIR, LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_CLIP = 1, 2, 4, 8, 16
+LAYER_FLAGS = LF_REVERSE | LF_BIDIR | LF_INPUT_FORGET | LF_LINEAR_BEFORE_RESET | LF_CLIP
+FLAG_NAMES = {
+    LF_REVERSE: "reverse", LF_BIDIR: "bidir", LF_INPUT_FORGET: "input_forget",
+    LF_LINEAR_BEFORE_RESET: "linear_before_reset", LF_CLIP: "clip",
+}  # fmt: skip
+
+ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKYRELU = 0, 1, 2, 3, 4
+ACT_THRESHOLDEDRELU, ACT_SCALEDTANH, ACT_HARDSIGMOID, ACT_ELU, ACT_SOFTSIGN = 5, 6, 7, 8, 9
+ACT_SOFTPLUS, ACT_AFFINE, ACT_CLIP, ACT_SOFTMAX, ACT_LOGSOFTMAX = 10, 11, 12, 13, 14
+ACT_CODES = {  # an activation kind (ONNX name, rnnedge/ir/layers.py ACTIVATIONS) -> its code
+    "Identity": ACT_IDENTITY, "Sigmoid": ACT_SIGMOID, "Tanh": ACT_TANH, "Relu": ACT_RELU,
+    "LeakyRelu": ACT_LEAKYRELU, "ThresholdedRelu": ACT_THRESHOLDEDRELU,
+    "ScaledTanh": ACT_SCALEDTANH, "HardSigmoid": ACT_HARDSIGMOID, "Elu": ACT_ELU,
+    "Softsign": ACT_SOFTSIGN, "Softplus": ACT_SOFTPLUS, "Affine": ACT_AFFINE, "Clip": ACT_CLIP,
+    "Softmax": ACT_SOFTMAX, "LogSoftmax": ACT_LOGSOFTMAX,
+}  # fmt: skip
+ACT_NAMES = {code: name for name, code in ACT_CODES.items()}
+
+# tensor roles (rne_layer.tensor index) and their names per op; Q and LUT: integer layers only
+T_W, T_R, T_B, T_P, T_H0, T_C0, T_Q, T_LUT = range(8)
+N_ROLES = 8
+ROLE_NAMES = {T_W: "W", T_R: "R", T_B: "B", T_P: "P", T_H0: "H0", T_C0: "C0", T_Q: "q", T_LUT: "lut"}
+LAYERNORM_ROLE_NAMES = {T_W: "gamma", T_B: "beta"}
+
+HEADER_STRUCT = struct.Struct("<4s11I4I")
+LAYER_STRUCT = struct.Struct("<HH4If2I6B2B6f6f8i2I")
+TENSOR_STRUCT = struct.Struct("<24sBBH4IIIfiI")
+assert (HEADER_STRUCT.size, LAYER_STRUCT.size, TENSOR_STRUCT.size) == (
+    HEADER_SIZE, LAYER_SIZE, TENSOR_SIZE)  # fmt: skip
+
+
+def align(n: int, a: int) -> int:
+    """n rounded up to a multiple of a."""
+    return (n + a - 1) // a * a
+
+
+# -- the records as read (rne_header, rne_layer, rne_tensor) -------------------------------------
+
+# -- reader --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Header:
+    magic: bytes
+    version: int
+    header_size: int
+    flags: int
+    alignment: int
+    file_size: int
+    meta_off: int
+    meta_size: int
+    layer_off: int
+    n_layers: int
+    tensor_off: int
+    n_tensors: int
+    reserved: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    index: int
+    op: int
+    fmt: int
+    in_features: int
+    out_features: int
+    hidden: int
+    flags: int
+    clip: float
+    param: tuple[int, int]
+    act: tuple[tuple[int, int, int], tuple[int, int, int]]
+    alpha: tuple[tuple[float, float, float], tuple[float, float, float]]
+    beta: tuple[tuple[float, float, float], tuple[float, float, float]]
+    tensor: tuple[int, ...]  # 8 role slots, -1 = absent
+    pad: tuple[int, int] = (0, 0)
+    reserved: tuple[int, int] = (0, 0)
+
+    @property
+    def op_name(self) -> str:
+        return OP_NAMES.get(self.op, f"op{self.op}")
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.flags & LF_BIDIR else 1
+
+    @property
+    def acts(self) -> list[list[Act]]:
+        """The activations per direction (cells) or [[act]] (ACT), with their parameters."""
+        if self.op == OP_ACT:
+            n, dirs = 1, 1
+        elif self.op in OP_CELLS:
+            n, dirs = CELL_ACTIVATIONS[OP_CELLS[self.op]], self.num_directions
+        else:
+            return []
+        return [
+            [Act(ACT_NAMES[self.act[d][k]], self.alpha[d][k], self.beta[d][k]) for k in range(n)]
+            for d in range(dirs)
+        ]
+
+
+@dataclass(frozen=True)
+class TensorRecord:
+    index: int
+    name: str
+    dtype: int
+    shape: tuple[int, ...]  # ndim entries
+    offset: int
+    nbytes: int
+    scale: float
+    zero_point: int
+    array: np.ndarray  # read-only view into the blob when the blob is immutable
+
+    @property
+    def dtype_name(self) -> str:
+        return DTYPES[self.dtype][0]
+
+
+@dataclass
+class Blob(Pipeline):
+    """A checked blob: header fields, metadata, layer and tensor records. Arrays are views."""
+
+    header: Header
+    meta: dict[str, Any]
+    layers: list[LayerRecord]
+    tensors: list[TensorRecord]
+    crc: int  # as stored
+    crc_ok: bool
+    data: memoryview  # the blob's bytes (file_size of them)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.meta
+
+    @property
+    def streamable(self) -> bool:
+        return not any(l.flags & (LF_REVERSE | LF_BIDIR) for l in self.layers)
+
+    @property
+    def many_to_one(self) -> bool:
+        return any(l.op == OP_TAKE_LAST for l in self.layers)
+
+    def tensor(self, layer: int, role: int) -> np.ndarray | None:
+        """The array for `role` (T_W, T_R, ...) of layer `layer`, or None if absent."""
+        k = self.layers[layer].tensor[role]
+        return None if k < 0 else self.tensors[k].array
+
+
+def flag_text(flags: int) -> str:
+    """Layer flags by name, "reverse,clip"; "-" for none."""
+    names = [n for bit, n in FLAG_NAMES.items() if flags & bit]
+    return ",".join(names) if names else "-"

@@ -1,0 +1,285 @@
+"""Integer arithmetic per op: from float layers and scales to the integers the kernels use.
+
+`quantize_dense`, `quantize_recurrent`, `quantize_activation`, `quantize_layernorm` turn one float
+layer (rnnedge/ir/layers.py) with its input and output scales into its integer form (QDense, ...):
+weights, biases, multipliers, shifts, clamps and tables, so that no quantization parameter is
+computed at run time. Every rule is docs/quantization.md's; rnnedge/fixedpoint.py executes the
+result bit for bit as the C kernels do.
+
+- Weights: symmetric, one scale per accumulator row (per output row), int8 ("s8") or int16
+  ("s16"). A recurrent row quantizes W and R together: the row's scale covers W * s_x and R * s_h
+  (the real value each integer input unit contributes), so one multiplier serves the whole row.
+- Activations between layers: int16, symmetric (zero point 0), in every integer format; scales
+  are float32 values on the grid of `grid_range`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import fixedpoint as fx
+from ..errors import ConvertError, UnsupportedOpError
+from ..ir.layers import (
+    Act, Activation, Dense, LayerNorm, Mult, QActivation, QDense, QLayerNorm, QRecurrent, Recurrent,
+)  # fmt: skip
+from ..reference import activate
+
+QMAX = {"s8": 127, "s16": 32767}
+
+
+# -- multipliers and weights ----------------------------------------------------------------------
+def _f32(s: float) -> float:
+    """Scales are float32 values, so the blob's float32 fields hold them exactly."""
+    return float(np.float32(s))
+
+
+RANGE_STEPS = 32  # ranges sit on a grid of 32 values per octave (steps of 1.6% to 3.1%)
+
+
+def grid_range(r: float, up: bool = True) -> float:
+    """r on the grid k 2^e / (2 RANGE_STEPS), k = RANGE_STEPS..2 RANGE_STEPS: rounded up (a
+    bound that must hold), or to the nearest point (a calibrated range, whose headroom absorbs
+    the 1.6%; on average it is then neither coarser nor finer). A range measured on data moves by
+    an ulp or so with the order in which a BLAS or a SIMD loop sums; on the grid it moves only if
+    it lies within that ulp of a rounding point, so the same model and data give the same blob on
+    every machine. Exact: frexp, products by powers of two and floor/ceil do not round."""
+    if not r > 0 or not math.isfinite(r):
+        raise ConvertError(f"a range of {r} cannot be quantized (expected a finite value > 0)")
+    m, e = math.frexp(r)  # r = m 2^e, m in [0.5, 1)
+    k = math.ceil(m * 2 * RANGE_STEPS) if up else math.floor(m * 2 * RANGE_STEPS + 0.5)
+    return math.ldexp(k, e) / (2 * RANGE_STEPS)
+
+
+def range_scale(r: float) -> float:
+    """The float32 scale of an int16 tensor whose |values| reach r: grid_range(r) / 32767."""
+    return _f32(grid_range(r) / 32767)
+
+
+def make_mult(M: np.ndarray | float, bound: np.ndarray | float, what: str) -> Mult:
+    """Real multipliers M (one shared shift) as m * 2^-shift with |m| < 2^31, shift in 1..62, and
+    the largest shift for which |v| <= bound gives |v * m| <= 2^62 (so v*m + 2^(shift-1) cannot
+    overflow int64)."""
+    M = np.asarray(M, np.float64)
+    B = np.broadcast_to(np.asarray(bound, np.float64), M.shape)
+    if not np.all(np.isfinite(M)):
+        raise ConvertError(f"{what}: a multiplier is not finite ({M[~np.isfinite(M)][:3]})")
+    if M.size and float(np.abs(M).max()) >= 2.0**30:
+        raise ConvertError(
+            f"{what}: multiplier {float(np.abs(M).max()):.3g} is too large for the integer "
+            "kernels (scales out of proportion: check the calibration ranges)"
+        )
+    for n in range(62, 0, -1):
+        m = fx.round_half_up(M * 2.0**n)
+        if m.size and float(np.abs(m).max()) > fx.INT32_MAX:
+            continue
+        if m.size and float((B * np.abs(m)).max()) > 2.0**62:
+            continue
+        return Mult(m.astype(np.int64), n)
+    raise ConvertError(f"{what}: no shift keeps the requantization inside int64")
+
+
+def _qweights(eff: np.ndarray, sigma: np.ndarray, qmax: int, dtype: type) -> np.ndarray:
+    """round(eff / sigma) per row (sigma [rows]), clamped to +-qmax."""
+    safe = np.where(sigma > 0, sigma, 1.0)[:, None]
+    return np.clip(fx.round_half_up(eff / safe), -qmax, qmax).astype(dtype)
+
+
+def _wdtype(wfmt: str) -> type:
+    return np.int8 if wfmt == "s8" else np.int16
+
+
+def _bias32(b: np.ndarray, scale: float) -> np.ndarray:
+    q = fx.round_half_up(np.asarray(b, np.float64) / scale)
+    return np.clip(q, fx.INT32_MIN, fx.INT32_MAX).astype(np.int32)
+
+
+def quantize_dense(layer: Dense, wfmt: str, s_in: float, s_out: float, where: str) -> QDense:
+    qmax = QMAX[wfmt]
+    eff = np.asarray(layer.weight, np.float64) * s_in
+    sigma = np.abs(eff).max(axis=1) / qmax if eff.size else np.zeros(eff.shape[0])
+    Wq = _qweights(eff, sigma, qmax, _wdtype(wfmt))
+    bound = np.abs(Wq.astype(np.int64)).sum(axis=1) * 32768
+    mult = make_mult(sigma / s_out, bound, f"{where} (Dense rows)")
+    bias = None if layer.bias is None else _bias32(layer.bias, s_out)
+    return QDense(Wq, bias, mult, wfmt, s_in, s_out, int(bound.max(initial=0)))
+
+
+def _check_acts(layer: Recurrent, where: str) -> list[tuple[str, ...]]:
+    out = []
+    for d, acts in enumerate(layer.activations):
+        kinds = tuple(a.kind for a in acts)
+        for slot, kind in enumerate(kinds):
+            ok = fx.GATE_KINDS + (("Relu",) if layer.cell == "rnn" else ())
+            if kind not in ok:
+                raise UnsupportedOpError(
+                    f"{where}: activation {kind!r} (direction {d}, slot {slot}) has no integer "
+                    f"form in a {layer.cell.upper()}; supported: {', '.join(ok)}; keep this "
+                    "model in f32"
+                )
+        out.append(kinds)
+    return out
+
+
+def quantize_recurrent(layer: Recurrent, wfmt: str, s_x: float, s_h: float, where: str) -> QRecurrent:
+    """Integer weights and parameters of one LSTM / GRU / RNN (docs/quantization.md)."""
+    acts = _check_acts(layer, where)
+    relu = layer.cell == "rnn" and any(a[0] == "Relu" for a in acts)
+    if relu and any(a[0] != "Relu" for a in acts):
+        raise UnsupportedOpError(f"{where}: an RNN with Relu in one direction only is not supported")
+    s_z = s_h / (1 << fx.RELU_FRAC) if relu else fx.Z_SCALE  # exact: a power of two
+    zmax = fx.RELU_ZMAX if relu else fx.ZMAX
+    D, H, G = layer.num_directions, layer.hidden, layer.W.shape[1] // layer.hidden
+    lbr = layer.cell == "gru" and layer.linear_before_reset
+    Q = G * H + (H if lbr else 0)
+    qmax, dt = QMAX[wfmt], _wdtype(wfmt)
+    Wq = np.zeros((D, G * H, layer.in_features), dt)
+    Rq = np.zeros((D, G * H, H), dt)
+    sig_w, sig_r = np.zeros((D, G * H)), np.zeros((D, G * H))
+    bound_w, bound_r = np.zeros((D, G * H)), np.zeros((D, G * H))
+    bias = np.zeros((D, Q), np.int32)
+    for d in range(D):
+        We = np.asarray(layer.W[d], np.float64) * s_x  # real value per integer input unit
+        Re = np.asarray(layer.R[d], np.float64) * s_h
+        sig_w[d] = np.abs(We).max(axis=1) / qmax
+        sig_r[d] = np.abs(Re).max(axis=1) / qmax
+        Wq[d] = _qweights(We, sig_w[d], qmax, dt)
+        Rq[d] = _qweights(Re, sig_r[d], qmax, dt)
+        bound_w[d] = np.abs(Wq[d].astype(np.int64)).sum(axis=1) * 32768
+        bound_r[d] = np.abs(Rq[d].astype(np.int64)).sum(axis=1) * 32768
+        if layer.B is not None:
+            Wb = np.asarray(layer.B[d, : G * H], np.float64)
+            Rb = np.asarray(layer.B[d, G * H :], np.float64)
+            if lbr:  # the h gate's R_h bias sits inside r * (R_h h + Rbh)
+                b = np.concatenate([Wb[: 2 * H] + Rb[: 2 * H], Wb[2 * H :], Rb[2 * H :]])
+            else:
+                b = Wb + Rb
+            bias[d] = _bias32(b, s_z)
+    mult_w = make_mult(sig_w / s_z, bound_w, f"{where} (W rows)")
+    mult_r = make_mult(sig_r / s_z, bound_r, f"{where} (R rows)")
+    zlim = zmax
+    if layer.clip is not None:
+        zlim = int(min(zmax, fx.round_half_up(layer.clip / s_z)))
+    hs = [
+        [
+            (make_mult(a.alpha * s_z * 32768, fx.ZMAX, f"{where} (HardSigmoid)"),
+             int(np.clip(fx.round_half_up(a.beta * 32768), fx.INT32_MIN, fx.INT32_MAX)))
+            if a.kind == "HardSigmoid"
+            else None
+            for a in layer.activations[d]
+        ]
+        for d in range(D)
+    ]
+    q = QRecurrent(
+        cell=layer.cell, direction=layer.direction, wfmt=wfmt, W=Wq, R=Rq, bias=bias,
+        mult_w=mult_w, mult_r=mult_r,
+        zlim=zlim, acts=acts, hs=hs, in_scale=s_x, out_scale=s_h,
+        acc_bound=int(max(bound_w.max(initial=0), bound_r.max(initial=0))),
+        input_forget=layer.input_forget,
+        linear_before_reset=lbr, clip=layer.clip,
+    )
+    if layer.initial_h is not None:
+        q.h0 = fx.quantize(layer.initial_h, s_h)
+    if layer.cell == "lstm":
+        if layer.initial_c is not None:
+            q.c0 = fx.quantize_cell(layer.initial_c)
+        if layer.P is not None:
+            P = np.asarray(layer.P, np.float64).reshape(D, 3, H)
+            s_p = np.abs(P).max(axis=2) / 32767  # [D, 3]
+            s_p = np.where(s_p > 0, s_p, 1.0)
+            q.P = np.clip(fx.round_half_up(P / s_p[:, :, None]), -32767, 32767).astype(np.int16)
+            bound = 32767 * 2**31  # int16 peephole x int32 cell
+            q.peep = make_mult(s_p * fx.C_SCALE / fx.Z_SCALE, bound, f"{where} (peepholes)")
+    return q
+
+
+def _lut(kind: str, alpha: float, beta: float, s_in: float) -> tuple[np.ndarray, float]:
+    """Table of f over the whole int16 input (entry j at x = s_in * (256 j - 32768))."""
+    x = s_in * (256.0 * np.arange(fx.LUT_SIZE) - 32768.0)
+    y = activate(x.astype(np.float32), Act(kind, alpha, beta)).astype(np.float64)
+    s_out = range_scale(max(float(np.abs(y).max()), 1e-12))
+    table = np.clip(fx.round_half_up(y / s_out), -32767, 32767).astype(np.int16)
+    return table, s_out
+
+
+def quantize_activation(
+    layer: Activation, s_in: float, out_range: float | None, where: str
+) -> QActivation:
+    """Integer parameters of one activation layer. out_range: calibrated |y| (Affine,
+    LogSoftmax) or None for the static bound."""
+    k, a, b, F = layer.act.kind, layer.act.alpha, layer.act.beta, layer.features
+    if k in ("Softmax", "LogSoftmax") and F >= 65536:  # the integer sum of exponentials would overflow
+        raise UnsupportedOpError(f"{where}: an integer {k} takes fewer than 65536 features, not {F}")
+    r_in = 32767 * s_in
+    one = lambda M, what="": make_mult(M, 65536, f"{where} ({k}{what})")  # noqa: E731
+    q15 = _f32(fx.Q15_SCALE)
+    if k in ("Identity", "Relu", "ThresholdedRelu"):
+        thr = 0
+        if k == "ThresholdedRelu":
+            thr = int(np.clip(math.floor(a / s_in), fx.INT16_MIN - 1, fx.INT16_MAX))
+        return QActivation(k, F, s_in, s_in, one(1.0), k0=thr, alpha=a, beta=b)
+    if k == "LeakyRelu":
+        s_out = _f32(s_in * max(1.0, abs(a)))
+        m1, m2 = one(s_in / s_out), one(a * s_in / s_out, " alpha")
+        return QActivation(k, F, s_in, s_out, m1, m2, alpha=a, beta=b)
+    if k == "Clip":
+        lo = int(np.clip(np.ceil(a / s_in), -32768, 32767))  # np: +-inf saturate, no OverflowError
+        hi = int(np.clip(np.floor(b / s_in), -32768, 32767))
+        return QActivation(k, F, s_in, s_in, one(1.0), k0=lo, k1=hi, alpha=a, beta=b)
+    if k == "Affine":
+        rng = out_range if out_range is not None else abs(a) * r_in + abs(b)
+        s_out = range_scale(max(rng, 1e-12))
+        k0 = int(np.clip(fx.round_half_up(b / s_out), fx.INT32_MIN, fx.INT32_MAX))
+        return QActivation(k, F, s_in, s_out, one(a * s_in / s_out), k0=k0, alpha=a, beta=b)
+    if k in ("Sigmoid", "Tanh"):
+        return QActivation(k, F, s_in, q15, one(s_in / fx.Z_SCALE), k0=1, alpha=a, beta=b)
+    if k == "ScaledTanh":
+        s_out = _f32(max(abs(a), 1e-12) * fx.Q15_SCALE)
+        sign = -1 if a < 0 else 1
+        return QActivation(k, F, s_in, s_out, one(b * s_in / fx.Z_SCALE), k0=sign, alpha=a, beta=b)
+    if k == "HardSigmoid":
+        beta_q = int(np.clip(fx.round_half_up(b * 32768), fx.INT32_MIN, fx.INT32_MAX))
+        return QActivation(k, F, s_in, q15, one(a * s_in * 32768), k0=beta_q, alpha=a, beta=b)
+    if k in fx.LUT_KINDS:
+        table, s_out = _lut(k, a, b, s_in)
+        return QActivation(k, F, s_in, s_out, one(1.0), table=table, alpha=a, beta=b)
+    if k == "Softmax":
+        m_exp = one(s_in * math.log2(math.e) * 2.0**fx.EXP_FRAC, " exponent")
+        return QActivation(k, F, s_in, q15, m_exp, alpha=a, beta=b)
+    if k == "LogSoftmax":
+        rng = out_range if out_range is not None else 2 * r_in + math.log(F)
+        s_out = range_scale(max(rng, 1e-12))
+        m_exp = one(s_in * math.log2(math.e) * 2.0**fx.EXP_FRAC, " exponent")
+        m_log = make_mult(math.log(2) / (32768 * s_out), 1 << 21, f"{where} (LogSoftmax log)")
+        return QActivation(k, F, s_in, s_out, m_exp, one(s_in / s_out), m_log, alpha=a, beta=b)
+    raise UnsupportedOpError(f"{where}: activation {k!r} has no integer form")
+
+
+def layernorm_range(layer: LayerNorm) -> float:
+    """The static bound of a LayerNorm's |y|: max_k |gamma_k| sqrt(F - 1) + |beta_k| (a
+    normalized vector of F values has no entry beyond sqrt(F - 1))."""
+    F = layer.in_features
+    g = np.abs(np.asarray(layer.gamma, np.float64)) * math.sqrt(max(F - 1, 0))
+    b = 0.0 if layer.beta is None else np.abs(np.asarray(layer.beta, np.float64))
+    return float((g + b).max(initial=0.0))
+
+
+def quantize_layernorm(layer: LayerNorm, s_in: float, out_range: float | None,
+                       where: str) -> QLayerNorm:  # fmt: skip
+    """Integer parameters of a LayerNorm. out_range: the calibrated |y|, or None for the static
+    bound. eps_q = round(epsilon / (s_in/16)^2), clamped to [0, 2^61]."""
+    F = layer.in_features
+    if F >= fx.LN_MAX_FEATURES:
+        raise UnsupportedOpError(
+            f"{where}: an integer LayerNorm takes fewer than {fx.LN_MAX_FEATURES} features, not {F}"
+        )
+    rng = layernorm_range(layer) if out_range is None else out_range
+    s_out = range_scale(max(rng, 1e-6))
+    eps = float(np.float32(layer.epsilon))  # what the blob record holds
+    eps_q = int(min(fx.round_half_up(eps / (s_in / fx.LN_SUB) ** 2), fx.EPS_Q_MAX))
+    gamma = np.asarray(layer.gamma, np.float64)
+    M = gamma * 2.0**-fx.LN_FRAC / s_out
+    mult = make_mult(M, fx.layernorm_bound(F), f"{where} (LayerNorm)")
+    bias = None if layer.beta is None else _bias32(layer.beta, s_out)
+    return QLayerNorm(F, mult, bias, eps_q, eps, s_in, s_out)

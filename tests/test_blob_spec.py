@@ -1,0 +1,62 @@
+"""rnnedge/blob/spec.py mirrors csrc/rnnedge.h: every code equals the compiled library's, and
+every enum constant of the header's cdef has its entry in spec.py."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rnnedge._rnnedge import ffi, lib
+from rnnedge.blob import spec
+from rnnedge.ir.layers import ACTIVATIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+# spec.py's name for a C constant: RNE_OP_DENSE -> OP_DENSE, RNE_EMAGIC -> E_MAGIC, RNE_OK -> OK
+_C_PREFIXES = ("OP_", "FMT_", "DT_", "LF_", "ACT_", "T_")
+_SPEC_CODE = re.compile(r"(?:OP|FMT|DT|LF|ACT|T|E)_[A-Z0-9_]+\Z")
+
+
+def spec_name(c_name: str) -> str:
+    name = c_name.removeprefix("RNE_")
+    if name.startswith("E") and not name.startswith(_C_PREFIXES):
+        return "E_" + name[1:]
+    return name
+
+
+def c_constants() -> dict[str, int]:
+    return {n: getattr(lib, n) for n in dir(lib) if n.startswith("RNE_") and isinstance(getattr(lib, n), int)}
+
+
+def test_every_c_constant_has_its_spec_entry_with_the_same_value():
+    consts = c_constants()
+    assert len(consts) > 50, sorted(consts)  # the cdef's enums and #defines reached the extension
+    wrong = {c: (v, getattr(spec, spec_name(c), None)) for c, v in consts.items()
+             if getattr(spec, spec_name(c), None) != v}  # fmt: skip
+    assert not wrong, f"C constant -> (C value, spec.py value): {wrong}"
+
+
+def test_every_spec_code_is_a_c_constant():
+    consts = c_constants()
+    codes = [n for n in vars(spec) if _SPEC_CODE.match(n) and isinstance(getattr(spec, n), int)]
+    assert len(codes) > 50
+    extra = [n for n in codes if not any(spec_name(c) == n for c in consts)]
+    assert not extra, f"spec.py codes with no RNE_* constant in csrc/rnnedge.h's cdef: {extra}"
+
+
+def test_tables_and_sizes_agree_with_the_header():
+    assert spec.HEADER_SIZE == ffi.sizeof("rne_header") == spec.HEADER_STRUCT.size
+    assert spec.LAYER_SIZE == ffi.sizeof("rne_layer") == spec.LAYER_STRUCT.size
+    assert spec.TENSOR_SIZE == ffi.sizeof("rne_tensor") == spec.TENSOR_STRUCT.size
+    assert spec.NAME_LEN + 1 == len(ffi.new("rne_tensor *").name)
+    assert len(ffi.new("rne_layer *").tensor) == spec.N_ROLES == len(spec.ROLE_NAMES)
+    assert set(spec.ACT_CODES) == set(ACTIVATIONS)  # every IR activation has a blob code
+    for name, code in spec.ACT_CODES.items():
+        assert getattr(lib, "RNE_ACT_" + name.upper()) == code, name
+    for code, name in spec.OP_NAMES.items():
+        assert getattr(lib, "RNE_OP_" + name) == code
+    for code, (name, dtype) in spec.DTYPES.items():
+        assert getattr(lib, "RNE_DT_" + name.upper()) == code and dtype.str[0] in "<|", name
+    for code, name in spec.FMT_NAMES.items():
+        assert getattr(lib, "RNE_FMT_" + name.upper()) == code
+    qvec = (ROOT / "csrc" / "qvec.h").read_text()
+    assert re.search(rf"#define RNE__Q_SLOTS {spec.Q_SLOTS}\b", qvec), "csrc/qvec.h RNE__Q_SLOTS"
