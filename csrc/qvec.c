@@ -76,8 +76,10 @@ const char *rne__q_simd(void)
 
 /* ---- scalar reference ------------------------------------------------------------------------ */
 
-/* acc[j] = sum_p x[p] w[p][j]: one variant per (weight type, accumulator type). */
-#define RNE__MAC_BODY(ACC, W)                                                                     \
+/* acc[j] = sum_p x[p] w[p][j]: one variant per (weight type, accumulator type). The sums are
+ * formed in the accumulator's unsigned type UACC: the same bits wherever they fit (what the load
+ * proved), and a wrap, not undefined behaviour, for weights changed in the blob after load. */
+#define RNE__MAC_BODY(ACC, UACC, W)                                                               \
     size_t p = 0, j;                                                                              \
     for (j = 0; j < n; j++)                                                                       \
         acc[j] = 0;                                                                               \
@@ -85,38 +87,38 @@ const char *rne__q_simd(void)
         const int32_t x0 = x[p], x1 = x[p + 1], x2 = x[p + 2], x3 = x[p + 3];                      \
         const W *w0 = w + p * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;                 \
         for (j = 0; j < n; j++)                                                                   \
-            acc[j] = acc[j] + (ACC)(x0 * w0[j]) + (ACC)(x1 * w1[j]) + (ACC)(x2 * w2[j]) +          \
-                     (ACC)(x3 * w3[j]);                                                           \
+            acc[j] = (ACC)((UACC)acc[j] + (UACC)(ACC)(x0 * w0[j]) + (UACC)(ACC)(x1 * w1[j]) +      \
+                           (UACC)(ACC)(x2 * w2[j]) + (UACC)(ACC)(x3 * w3[j]));                    \
     }                                                                                             \
     for (; p < k; p++) {                                                                          \
         const int32_t x0 = x[p];                                                                  \
         const W *w0 = w + p * ldw;                                                                \
         for (j = 0; j < n; j++)                                                                   \
-            acc[j] = acc[j] + (ACC)(x0 * w0[j]);                                                  \
+            acc[j] = (ACC)((UACC)acc[j] + (UACC)(ACC)(x0 * w0[j]));                               \
     }
 
 static void rne__mac_s8_i32(int32_t *restrict acc, const int16_t *restrict x, size_t k,
                             const int8_t *restrict w, size_t ldw, size_t n)
 {
-    RNE__MAC_BODY(int32_t, int8_t)
+    RNE__MAC_BODY(int32_t, uint32_t, int8_t)
 }
 
 static void rne__mac_s16_i32(int32_t *restrict acc, const int16_t *restrict x, size_t k,
                              const int16_t *restrict w, size_t ldw, size_t n)
 {
-    RNE__MAC_BODY(int32_t, int16_t)
+    RNE__MAC_BODY(int32_t, uint32_t, int16_t)
 }
 
 static void rne__mac_s8_i64(int64_t *restrict acc, const int16_t *restrict x, size_t k,
                             const int8_t *restrict w, size_t ldw, size_t n)
 {
-    RNE__MAC_BODY(int64_t, int8_t)
+    RNE__MAC_BODY(int64_t, uint64_t, int8_t)
 }
 
 static void rne__mac_s16_i64(int64_t *restrict acc, const int16_t *restrict x, size_t k,
                              const int16_t *restrict w, size_t ldw, size_t n)
 {
-    RNE__MAC_BODY(int64_t, int16_t)
+    RNE__MAC_BODY(int64_t, uint64_t, int16_t)
 }
 
 #undef RNE__MAC_BODY

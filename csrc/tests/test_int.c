@@ -655,6 +655,14 @@ int main(int argc, char **argv)
         test_corruptions(dir);
         test_api(dir);
         test_step_float(dir);
+        test_blob_changes(dir, "q16_c_stack_lstm_gru_dense_layernorm",
+                          "q16_c_lstm17_peepholes_logsoftmax", "qblob_change_stack");
+        test_blob_changes(dir, "q8_c_lstm17_peepholes_logsoftmax", "q8_lstm_hidden16_batch3",
+                          "qblob_change_peepholes_logsoftmax");
+        test_blob_changes(dir, "q8_long_lstm_coupled_clip_hardsigmoid", "q8_rnn_hardsigmoid",
+                          "qblob_change_hardsigmoid");
+        test_blob_changes(dir, "q16_act_softmax", "q16_long_layernorm_3", "qblob_change_softmax");
+        test_blob_changes(dir, "q8_rnn_relu", "q16_gru_initial_h", "qblob_change_relu");
     }
     return test_summary();
 }

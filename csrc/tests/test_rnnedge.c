@@ -53,7 +53,7 @@ static void test_crc(void)
 static void test_strerror(void)
 {
     int code, ok = 1;
-    for (code = 0; code <= RNE_ESIZE; code++) {
+    for (code = 0; code <= RNE_EMODEL; code++) {
         const char *m = rne_strerror(code);
         int other;
         if (m == NULL || *m == '\0')
@@ -62,7 +62,8 @@ static void test_strerror(void)
             if (strcmp(m, rne_strerror(other)) == 0)
                 ok = 0;
     }
-    ok = ok && rne_strerror(-1) != NULL && rne_strerror(99) != NULL;
+    ok = ok && rne_strerror(-1) != NULL && rne_strerror(99) != NULL &&
+         strcmp(rne_strerror(RNE_EMODEL + 1), rne_strerror(99)) == 0;
     check(ok, "strerror_every_code_distinct", "a status code has no or a duplicate message");
 }
 
@@ -717,6 +718,9 @@ int main(int argc, char **argv)
         free(names);
         test_corruptions(dir);
         test_api(dir);
+        test_blob_changes(dir, "lstm_forward", "lstm_hidden16_batch3", "blob_change_lstm");
+        test_blob_changes(dir, "c_stack_lstm_gru_dense_layernorm", "c_lstm17_peepholes_logsoftmax",
+                          "blob_change_stack");
     }
     if (worst_case[0] != '\0')
         printf("note largest |output - expected| over all cases: %.3g, in %s\n", worst_all,

@@ -40,7 +40,7 @@
 # per qemu run, 120); BENCH (full: hidden 32..512, about a minute; quick: 32 and 128; none);
 # BENCH_STEPS (10); BENCH_QUANT (the benchmark models' formats, f32,int8; e.g. int8,int16);
 # KEEP_ELF (non-empty: keep the benchmark programs, else only their maps and
-# logs stay); PYTHON (python3).
+# logs stay); MAX_LAYERS (8: -DRNE_MAX_LAYERS for every build); PYTHON (python3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -72,7 +72,10 @@ spec() {
 }
 for c in $CORES; do spec "$c" >/dev/null; done
 
-STD="-std=c99 -ffp-contract=off"
+# rne_model holds a copy of each layer (rnnedge.h): firmware sets its capacity, here 8 layers
+# (every vector and benchmark model has at most 5), for the library and every program alike
+MAX_LAYERS=${MAX_LAYERS:-8}
+STD="-std=c99 -ffp-contract=off -DRNE_MAX_LAYERS=$MAX_LAYERS"
 WARN="-Wall -Wextra -Werror -Wdouble-promotion -Wshadow -Wconversion -Wpedantic"
 FREE="-ffreestanding -ffunction-sections -fdata-sections"
 CC=arm-none-eabi-gcc

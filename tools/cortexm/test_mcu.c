@@ -240,7 +240,7 @@ static void bufs_start(bufs *b, const unsigned char *state)
 static void test_case(const mcu_case *c)
 {
     const size_t esz = c->integer ? 2u : 4u;
-    rne_model m;
+    static rne_model m;     /* static: not on the micro:bit's 3 KiB stack */
     bufs b;
     size_t in_row, out_row, ysize, bad, at;
     unsigned char *yrun, *ystep;
@@ -348,7 +348,7 @@ static void test_case(const mcu_case *c)
 
 static void test_long(const mcu_case *c)
 {
-    rne_model m;
+    static rne_model m;
     bufs b;
     gen g;
     size_t in_row, out_row;
@@ -437,7 +437,7 @@ static void test_loader(void)
     const mcu_case *c = NULL;
     unsigned char *copy;
     uint32_t i, align;
-    rne_model m;
+    static rne_model m;
     const uint32_t crc = rne__crc32((const uint8_t *)"123456789", 9);
     if (crc == 0xCBF43926u && crc32_update(0, "123456789", 9) == crc) {
         pass("crc32_known_answer", "");
