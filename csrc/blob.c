@@ -20,6 +20,7 @@
  *   each layer record (op, fmt, flags, padding, clip, activations, features, params, tensors)
  *                                                            RNE_ELAYER / RNE_ESHAPE
  *     an integer layer (fmt s16 / s8): blob_q.c, which also proves every q-tensor value
+ *     every in_features / out_features in 1..RNE_MAX_FEATURES (2^20)   RNE_ESHAPE
  *   the chain of feature sizes, one TAKE_LAST, no cell after it, one family of number formats
  *   (all f32 or all integer)                                 RNE_ESHAPE / RNE_ELAYER
  * All arithmetic on blob fields is done in uint64_t, so nothing can wrap, also where size_t has
@@ -346,8 +347,8 @@ static int rne__check_sizes(const rne_layer *l)
     const uint64_t fin = l->in_features, fout = l->out_features;
     const uint32_t g = rne__gates(l->op);
     int params_ok, sizes_ok;
-    if (fin < 1 || fout < 1)
-        return RNE_ESHAPE;
+    if (fin < 1 || fout < 1 || fin > RNE_MAX_FEATURES || fout > RNE_MAX_FEATURES)
+        return RNE_ESHAPE;              /* the cap bounds layers that no tensor bounds (ACT...) */
     if ((l->hidden >= 1) != (g != 0))
         return RNE_ELAYER;
     switch (l->op) {

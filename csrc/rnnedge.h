@@ -42,6 +42,7 @@ extern "C" {
 /* cdef-begin */
 #define RNE_FORMAT_VERSION 1
 #define RNE_MAX_TENSORS 4096
+#define RNE_MAX_FEATURES 1048576   /* 2^20: the most features any layer's input or output has */
 
 /* Status codes: rne_strerror(code) explains each. */
 enum {
@@ -221,7 +222,8 @@ typedef struct rne_stream {
 /* Validate `blob` (size bytes) and fill *model. Checks, in order (the first fault decides the
  * status; csrc/blob.c lists each): arguments, size >= header, magic, version, header fields,
  * blob pointer alignment, counts (1..RNE_MAX_LAYERS layers), file_size <= size, CRC, tables
- * (alignment, bounds, overlap), tensors, layers, the chain of feature sizes. The host must be little-endian (else RNE_EHEADER). On failure *model
+ * (alignment, bounds, overlap), tensors, layers (every feature count 1..RNE_MAX_FEATURES), the
+ * chain of feature sizes. The host must be little-endian (else RNE_EHEADER). On failure *model
  * is zeroed (not loaded).
  * The blob must stay mapped while the model is used. Every size, parameter and tensor address
  * the step path uses is copied into *model here; the step reads only weights and q-tensor rows

@@ -455,6 +455,8 @@ static const qcorruption qcorruptions[] = {
     { "elu_table_uint16", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, dtype, RNE_DT_U16) } },
     { "elu_table_short", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, shape[0], 256), TREC(0, RNE_T_LUT, nbytes, 512) } },
     { "clip_with_k1_but_affine", "q16_act_affine_0p5", RNE_ELAYER, { Q(0, 7, 1) } },
+    { "act_features_past_cap", "q16_act_relu", RNE_ESHAPE, { LREC(0, in_features, RNE_MAX_FEATURES + 1), LREC(0, out_features, RNE_MAX_FEATURES + 1) } },
+    { "act_features_2_31_minus_1", "q16_act_relu", RNE_ESHAPE, { LREC(0, in_features, INT32_MAX), LREC(0, out_features, INT32_MAX) } },
     { "layernorm_shift_zero", LN, RNE_ELAYER, { Q(0, 0, 0) } },
     { "layernorm_shift_63", LN, RNE_ELAYER, { Q(0, 0, 63) } },
     { "layernorm_eps_high_word_past_2_30", LN, RNE_ELAYER, { Q(0, 1, (1 << 30) + 1) } },

@@ -482,6 +482,11 @@ static const corruption corruptions[] = {
     { "layer_reserved_set", STACK, 1, RNE_ELAYER, { { LAY(4, reserved[0]), 1 } } },
     { "layer_cell_without_hidden", STACK, 1, RNE_ELAYER, { { LAY(1, hidden), 0 } } },
     { "layer_zero_features", STACK, 1, RNE_ESHAPE, { { LAY(4, in_features), 0 } } },
+    /* every feature count in 1..RNE_MAX_FEATURES: an ACT (or SLICE) layer has no tensor to bound it */
+    { "layer_act_features_2_31_minus_1", "act_relu", 1, RNE_ESHAPE, { { LAY(0, in_features), 0x7FFFFFFFu }, { LAY(0, out_features), 0x7FFFFFFFu } } },
+    { "layer_act_features_past_cap", "act_relu", 1, RNE_ESHAPE, { { LAY(0, in_features), RNE_MAX_FEATURES + 1u }, { LAY(0, out_features), RNE_MAX_FEATURES + 1u } } },
+    { "layer_act_features_at_cap_loads", "act_relu", 1, RNE_OK, { { LAY(0, in_features), RNE_MAX_FEATURES }, { LAY(0, out_features), RNE_MAX_FEATURES } } },
+    { "layer_slice_input_past_cap", "slice", 1, RNE_ESHAPE, { { LAY(0, in_features), RNE_MAX_FEATURES + 1u } } },
     { "layer_out_features_wrong", STACK, 1, RNE_ESHAPE, { { LAY(1, out_features), 7 } } },
     { "layer_tensor_index_out_of_range", STACK, 1, RNE_ELAYER, { { LAY(3, tensor[0]), 999 } } },
     { "layer_required_tensor_absent", STACK, 1, RNE_ELAYER, { { LAY(1, tensor[1]), 0xFFFFFFFFu } } },
