@@ -702,6 +702,71 @@ static void test_api(const char *dir)
     buf_free(&bidir_blob);
 }
 
+/* ---- non-finite input (docs/robustness.md, "NaN and infinities") ------------------------------- */
+
+/* Counts of NaN and of infinite values among y[0..n). */
+static void count_nonfinite(const float *y, size_t n, size_t *nan, size_t *inf)
+{
+    size_t j;
+    *nan = *inf = 0;
+    for (j = 0; j < n; j++) {
+        *nan += isnan(y[j]) != 0;
+        *inf += isinf(y[j]) != 0;
+    }
+}
+
+/* The f32 rule, on a cell of each kind: NaN in one feature makes every output NaN at that step
+ * and at every later step (through the state) until rne_stream_reset; +-inf in one feature (its
+ * weights nonzero) saturates the gates: finite outputs; +inf in every feature meets weights of
+ * both signs in one sum (inf - inf): NaN, again kept by the state until the reset. */
+static void test_nonfinite(const char *dir)
+{
+    static const char *const cases[] = { "lstm_forward", "gru_forward", "rnn_forward", "lstm_clip" };
+    size_t c;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char path[1024], label[128];
+        buf blob;
+        rne_model m;
+        runner r;
+        float x[64], y[64];
+        size_t n_in, n_out, j, nan[3] = { 0, 0, 0 }, inf[3] = { 0, 0, 0 };
+        int k, ok = 1;
+        snprintf(path, sizeof path, "%s/%s.rne", dir, cases[c]);
+        snprintf(label, sizeof label, "nonfinite_%s", cases[c]);
+        if (!read_file(path, &blob, 0) || rne_model_load(blob.p, blob.size, &m) != RNE_OK ||
+            m.in_features > 64 || m.out_features > 64) {
+            check(0, label, "cannot load %s", path);
+            continue;
+        }
+        n_in = m.in_features, n_out = m.out_features;
+        for (k = 0; ok && k < 4; k++) {     /* NaN at 0, +inf at 0, -inf at 0, +inf everywhere */
+            ok = runner_init(&r, &m, 1, 1);
+            for (j = 0; j < n_in; j++)
+                x[j] = 0.25f * (float)((int)(j % 5) - 2);
+            ok = ok && rne_step(&r.s, x, y) == RNE_OK;
+            for (j = 0; j < n_in; j++)
+                if (j == 0 || k == 3)
+                    x[j] = k == 0 ? (float)NAN : k == 2 ? -(float)INFINITY : (float)INFINITY;
+            ok = ok && rne_step(&r.s, x, y) == RNE_OK;
+            count_nonfinite(y, n_out, &nan[0], &inf[0]);
+            for (j = 0; j < n_in; j++)
+                x[j] = 0.5f;
+            ok = ok && rne_step(&r.s, x, y) == RNE_OK && rne_step(&r.s, x, y) == RNE_OK;
+            count_nonfinite(y, n_out, &nan[1], &inf[1]);
+            ok = ok && rne_stream_reset(&r.s) == RNE_OK && rne_step(&r.s, x, y) == RNE_OK;
+            count_nonfinite(y, n_out, &nan[2], &inf[2]);
+            if (k == 0 || k == 3)   /* poisoned until the reset, finite after it */
+                ok = ok && nan[0] == n_out && nan[1] == n_out && nan[2] == 0 && inf[2] == 0;
+            else                    /* saturated: finite, and the state stays finite */
+                ok = ok && nan[0] == 0 && inf[0] == 0 && nan[1] == 0 && inf[1] == 0;
+            runner_free(&r);
+        }
+        check(ok, label, "input kind %d of 0..3: NaN outputs at that step %zu, two steps later "
+              "%zu, after the reset %zu (of %zu)", k - 1, nan[0], nan[1], nan[2], n_out);
+        buf_free(&blob);
+    }
+}
+
 /* ---- main ------------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -726,6 +791,7 @@ int main(int argc, char **argv)
         test_blob_changes(dir, "lstm_forward", "lstm_hidden16_batch3", "blob_change_lstm");
         test_blob_changes(dir, "c_stack_lstm_gru_dense_layernorm", "c_lstm17_peepholes_logsoftmax",
                           "blob_change_stack");
+        test_nonfinite(dir);
     }
     if (worst_case[0] != '\0')
         printf("note largest |output - expected| over all cases: %.3g, in %s\n", worst_all,
