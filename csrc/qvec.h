@@ -8,7 +8,11 @@
  * ranges its operands must be in; rne_model_load has proved the blob's share of them (shifts in
  * 1..62, |accumulator| * |m| + 2^(shift-1) <= INT64_MAX for every row, acc32 only where every
  * column sum fits int32), and the kernels clamp the rest before the call. With those, no
- * expression below can overflow.
+ * expression below can overflow. The shifts, clamps and the acc32 choice come from the copies
+ * rne_model_load made (rne_model_layer.q, .qshift), so they stay proved whatever happens to the
+ * blob; what a step still reads from the blob (weights, multipliers, biases, tables) can change
+ * after load, and then the products and sums wrap in unsigned arithmetic (rne__rq32, rne__rshr,
+ * the scalar int32 column sums): other numbers, never undefined behaviour.
  */
 #ifndef RNE_QVEC_H
 #define RNE_QVEC_H

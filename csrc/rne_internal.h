@@ -1,8 +1,10 @@
 /*
  * rne_internal.h - private declarations shared by the library's files (names rne__*).
  *
- * Layer kernels come per number format. A kernel trusts everything rne_model_load proved; its
- * sizes arrive as size_t already checked against overflow by rne_scratch_size/rne_state_size.
+ * Layer kernels come per number format. A kernel reads its layer from rne_model's copy
+ * (rne_model_layer: nothing from the blob's tables) and trusts everything rne_model_load
+ * proved; its sizes arrive as size_t already checked against overflow by
+ * rne_scratch_size/rne_state_size.
  * The integer formats (s16, s8) have their own files (*_q.c, qvec.h) and a case in model.c's
  * dispatch.
  */

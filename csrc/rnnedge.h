@@ -6,12 +6,15 @@
  *   | tensor data, each tensor aligned to header.alignment | CRC-32 of everything before it.
  * Little-endian; every offset counted from the start of the blob; the blob itself must start at a
  * multiple of header.alignment. rne_model_load() proves every offset, size, shape and parameter
- * once; the step path then trusts them and returns no errors of its own.
+ * once and copies what the step path needs into rne_model; the step path then reads only those
+ * copies and the tensor data, and checks nothing but the stream's arguments and its model's
+ * identity (RNE_EMODEL).
  *
- * Memory: the caller owns all of it. rne_model borrows the blob (zero copy); a stream borrows a
- * state buffer (rne_state_size) and a scratch buffer (rne_scratch_size); rne_run takes its own
- * scratch for T steps. Many streams may share one model; a stream must not be used from two
- * threads at once.
+ * Memory: the caller owns all of it. rne_model borrows the blob's tensor data (zero copy of the
+ * weights) and holds a copy of each layer (RNE_MAX_LAYERS of them: a build option); a stream
+ * borrows a state buffer (rne_state_size) and a scratch buffer (rne_scratch_size); rne_run takes
+ * its own scratch for T steps. Many streams may share one model; a stream must not be used from
+ * two threads at once.
  *
  *   rne_model m;  if (rne_model_load(blob, size, &m) != RNE_OK) ...
  *   rne_stream s; rne_stream_init(&s, &m, 1, state, rne_state_size(&m, 1),
