@@ -36,11 +36,18 @@ extern "C" {
 
 /* Layers a blob may have, and the capacity of rne_model's per-layer array (rne_model.layers): a
  * build-time option. Firmware that loads small models sets it lower (-DRNE_MAX_LAYERS=8 when
- * compiling the library AND the code that includes this header: the two must agree), so that
- * rne_model takes less RAM; rne_model_load refuses a blob with more layers (RNE_EHEADER). */
+ * compiling the library AND the code that includes this header: the two must agree, see below),
+ * so that rne_model takes less RAM; rne_model_load refuses a blob with more layers (RNE_EHEADER). */
 #ifndef RNE_MAX_LAYERS
 #define RNE_MAX_LAYERS 64
 #endif
+
+/* rne_model_load links under a name that carries RNE_MAX_LAYERS (rne_model_load_ml64 by
+ * default; give N as a plain integer), so that code compiled with another capacity than the
+ * library fails to link instead of passing an rne_model of the wrong size. */
+#define RNE__CAT2(a, b) a##b
+#define RNE__CAT(a, b) RNE__CAT2(a, b)
+#define rne_model_load RNE__CAT(rne_model_load_ml, RNE_MAX_LAYERS)
 
 /* cdef-begin */
 #define RNE_FORMAT_VERSION 1
