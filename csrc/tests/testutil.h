@@ -357,7 +357,8 @@ static inline size_t first_data_offset(const uint8_t *p)
 /* Load case `a`, bind a batch-1 stream with exactly sized buffers, then, with the stream live:
  *   1. write case b's blob (another valid blob, larger) over a's memory, tables and all: a step
  *      must still work (the model reads only what it copied at load);
- *   2. random bytes over the tensor data (and everything after a's tables): a step must work;
+ *   2. random bytes over the tensor data (and everything after a's tables), then every byte
+ *      0x80 with the most negative input (the largest products): a step must work;
  *   3. re-load b (its own memory) into the same rne_model: rne_step, rne_run, rne_stream_reset
  *      and (integer) rne_step_float refuse with RNE_EMODEL;
  *   4. a failed load into that rne_model: still RNE_EMODEL;
@@ -435,6 +436,19 @@ static inline void test_blob_changes(const char *dir, const char *a, const char 
     rc2 = rne_stream_reset(&s);
     rc3 = rne_step(&s, x, y);
     snprintf(name, sizeof name, "%s_random_tensor_data_steps", label);
+    check(rc == RNE_OK && rc2 == RNE_OK && rc3 == RNE_OK, name, "step %d, reset %d, step %d", rc,
+          rc2, rc3);
+
+    /* 2b. every tensor data byte 0x80 (int8 -128, int16 -32640, int32 -2139062144) and, for an
+     * integer model, the most negative input: the largest products and sums there are */
+    memset(ba.p + data0, 0x80, ba.size - data0);
+    if (integer)
+        for (i = 0; i < xn; i++)
+            ((int16_t *)x)[i] = INT16_MIN;
+    rc = rne_step(&s, x, y);
+    rc2 = rne_stream_reset(&s);
+    rc3 = rne_step(&s, x, y);
+    snprintf(name, sizeof name, "%s_extreme_tensor_data_steps", label);
     check(rc == RNE_OK && rc2 == RNE_OK && rc3 == RNE_OK, name, "step %d, reset %d, step %d", rc,
           rc2, rc3);
 
