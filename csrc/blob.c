@@ -20,10 +20,15 @@
  *   each layer record (op, fmt, flags, padding, clip, activations, features, params, tensors)
  *                                                            RNE_ELAYER / RNE_ESHAPE
  *     an integer layer (fmt s16 / s8): blob_q.c, which also proves every q-tensor value
+ *     every in_features / out_features in 1..RNE_MAX_FEATURES (2^20)   RNE_ESHAPE
  *   the chain of feature sizes, one TAKE_LAST, no cell after it, one family of number formats
  *   (all f32 or all integer)                                 RNE_ESHAPE / RNE_ELAYER
  * All arithmetic on blob fields is done in uint64_t, so nothing can wrap, also where size_t has
  * 32 bits. Reads before the alignment check go through memcpy (the pointer may be misaligned).
+ * Only when every check has passed is *model filled: each layer record's fields the step path
+ * uses, its tensors' data addresses and an integer layer's small q values (rne_model_layer) are
+ * copied into it, so that nothing the blob holds after load can change a size, an index, a shift
+ * or a loop bound of the step path.
  */
 #include <math.h>
 #include <string.h>
@@ -54,6 +59,9 @@ const char *rne_strerror(int code)
     case RNE_ESHAPE: return "layer tensors or feature sizes do not fit together";
     case RNE_ESTREAM: return "the model reads the sequence backwards and cannot be stepped";
     case RNE_ESIZE: return "a caller buffer is too small or misaligned";
+    case RNE_EMODEL:
+        return "the stream's model was re-loaded with another blob (or failed to load): "
+               "initialize the stream again";
     default: return "unknown rnnedge status code";
     }
 }
@@ -130,7 +138,7 @@ static int rne__check_header(const rne_header *h, const void *blob, size_t size)
     if (h->file_size < RNE__HEADER_SIZE + 4)
         return RNE_EHEADER;
     if (h->n_layers < 1 || h->n_layers > RNE_MAX_LAYERS || h->n_tensors > RNE_MAX_TENSORS)
-        return RNE_EHEADER;
+        return RNE_EHEADER;         /* RNE_MAX_LAYERS: this build's capacity (rnnedge.h) */
     if (h->file_size > size)
         return RNE_ETRUNC;
     return RNE_OK;
@@ -295,14 +303,14 @@ static unsigned rne__roles_required(uint32_t op)
 
 static int rne__check_acts(const rne_layer *l)
 {
-    const uint32_t cell_acts = rne__cell_acts(l->op);
+    const uint32_t cell_acts = rne__cell_acts(l->op), dirs = rne__rec_dirs(l);
     unsigned d, k;
     for (d = 0; d < 2; d++)
         for (k = 0; k < 3; k++) {
             const unsigned code = l->act[d][k];
             const float a = l->alpha[d][k], b = l->beta[d][k];
             const int used = l->op == RNE_OP_ACT ? (d == 0 && k == 0)
-                                                 : (d < rne__dirs(l) && k < cell_acts);
+                                                 : (d < dirs && k < cell_acts);
             if (used) {
                 const unsigned last = l->op == RNE_OP_ACT ? RNE_ACT_LOGSOFTMAX : RNE_ACT_CLIP;
                 if (code > last || isnan(a) || isnan(b))
@@ -339,8 +347,8 @@ static int rne__check_sizes(const rne_layer *l)
     const uint64_t fin = l->in_features, fout = l->out_features;
     const uint32_t g = rne__gates(l->op);
     int params_ok, sizes_ok;
-    if (fin < 1 || fout < 1)
-        return RNE_ESHAPE;
+    if (fin < 1 || fout < 1 || fin > RNE_MAX_FEATURES || fout > RNE_MAX_FEATURES)
+        return RNE_ESHAPE;              /* the cap bounds layers that no tensor bounds (ACT...) */
     if ((l->hidden >= 1) != (g != 0))
         return RNE_ELAYER;
     switch (l->op) {
@@ -354,7 +362,7 @@ static int rne__check_sizes(const rne_layer *l)
         break;
     default:
         params_ok = l->param[0] == 0 && l->param[1] == 0;
-        sizes_ok = g ? fout == (uint64_t)rne__dirs(l) * l->hidden
+        sizes_ok = g ? fout == (uint64_t)rne__rec_dirs(l) * l->hidden
                      : (l->op == RNE_OP_DENSE || fout == fin);
         break;
     }
@@ -370,7 +378,7 @@ static int rne__check_sizes(const rne_layer *l)
 /* The shape the op table gives role r (ndim 0: the op has no such role). */
 static void rne__role_shape(const rne_layer *l, int r, unsigned *ndim, uint64_t dims[3])
 {
-    const uint64_t d = rne__dirs(l), hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid;
+    const uint64_t d = rne__rec_dirs(l), hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid;
     *ndim = 0;
     if (l->op == RNE_OP_DENSE || l->op == RNE_OP_LAYERNORM) {
         if (r == RNE_T_W && l->op == RNE_OP_DENSE) {
@@ -419,7 +427,7 @@ static int rne__check_layer_tensors(const rne_layer *l, const rne_tensor *ts, ui
     return RNE_OK;
 }
 
-static int rne__check_layer(const rne_model *m, const rne_layer *l)
+static int rne__check_layer(const rne__blobview *m, const rne_layer *l)
 {
     int rc;
     if (l->op < RNE_OP_DENSE || l->op > RNE_OP_LAYERNORM)
@@ -438,20 +446,22 @@ static int rne__check_layer(const rne_model *m, const rne_layer *l)
     return rne__check_layer_tensors(l, m->tensors, m->header->n_tensors);
 }
 
-/* The pipeline: sizes chain, at most one TAKE_LAST, no cell after it; fills the derived figures. */
-static int rne__check_chain(rne_model *m)
+/* The pipeline: sizes chain, at most one TAKE_LAST, no cell after it; fills the derived figures
+ * of m (the caller's model, zeroed). */
+static int rne__check_chain(const rne__blobview *v, rne_model *m)
 {
     uint32_t i, seen_last = 0;
+    m->n_layers = v->header->n_layers;
     m->streamable = 1;
     m->many_to_one = 0;
     m->max_features = 0;
     m->max_gates = 0;
     for (i = 0; i < m->n_layers; i++) {
-        const rne_layer *l = &m->layers[i];
+        const rne_layer *l = &v->layers[i];
         const uint32_t g = rne__gates(l->op);
-        if (i > 0 && l->in_features != m->layers[i - 1].out_features)
+        if (i > 0 && l->in_features != v->layers[i - 1].out_features)
             return RNE_ESHAPE;
-        if ((l->fmt == RNE_FMT_F32) != (m->layers[0].fmt == RNE_FMT_F32))
+        if ((l->fmt == RNE_FMT_F32) != (v->layers[0].fmt == RNE_FMT_F32))
             return RNE_ELAYER;          /* one pipeline passes floats or int16, not both */
         if (g != 0 && seen_last)
             return RNE_ELAYER;
@@ -471,9 +481,41 @@ static int rne__check_chain(rne_model *m)
             m->max_gates = g * l->hidden;
     }
     m->many_to_one = seen_last;
-    m->in_features = m->layers[0].in_features;
-    m->out_features = m->layers[m->n_layers - 1].out_features;
+    m->in_features = v->layers[0].in_features;
+    m->out_features = v->layers[m->n_layers - 1].out_features;
     return RNE_OK;
+}
+
+/* Copy a proved layer record into the model: the fields the step path reads, each role's tensor
+ * data address, and an integer layer's q slots 0..7 (direction 0) and each direction's
+ * activation shifts (slot 9 + 3a). */
+static void rne__copy_layer(const rne__blobview *v, const rne_layer *l, rne_model_layer *c)
+{
+    unsigned r, d, a;
+    for (r = 0; r < 8; r++)
+        c->data[r] = l->tensor[r] < 0 ? NULL : v->blob + v->tensors[l->tensor[r]].offset;
+    c->op = l->op;
+    c->fmt = l->fmt;
+    c->flags = l->flags;
+    c->in_features = l->in_features;
+    c->out_features = l->out_features;
+    c->hidden = l->hidden;
+    c->param[0] = l->param[0];
+    c->param[1] = l->param[1];
+    c->clip = l->clip;
+    memcpy(c->act, l->act, sizeof c->act);
+    memcpy(c->alpha, l->alpha, sizeof c->alpha);
+    memcpy(c->beta, l->beta, sizeof c->beta);
+    memset(c->qshift, 0, sizeof c->qshift);
+    memset(c->q, 0, sizeof c->q);
+    if (l->fmt != RNE_FMT_F32 && c->data[RNE_T_Q] != NULL) {
+        const int32_t *q = (const int32_t *)c->data[RNE_T_Q];   /* >= RNE__Q_SLOTS (24) slots */
+        const uint64_t row = 24u + 2u * (uint64_t)rne__gates(l->op) * l->hidden;
+        memcpy(c->q, q, sizeof c->q);
+        for (d = 0; rne__gates(l->op) != 0 && d < rne__rec_dirs(l); d++)
+            for (a = 0; a < 3; a++)
+                c->qshift[d][a] = (uint8_t)q[d * row + 9u + 3u * a];    /* 0 or 1..62 */
+    }
 }
 
 /* ---- the loader ----------------------------------------------------------------------------- */
@@ -483,7 +525,7 @@ int rne_model_load(const void *blob, size_t size, rne_model *model)
     const uint8_t *p = (const uint8_t *)blob;
     rne_header h;
     uint32_t stored_crc, i;
-    rne_model m;
+    rne__blobview v;
     int rc;
     if (blob == NULL || model == NULL)
         return RNE_EARG;
@@ -501,19 +543,22 @@ int rne_model_load(const void *blob, size_t size, rne_model *model)
         return RNE_ECRC;
     if ((rc = rne__check_sections(&h)) != RNE_OK)
         return rc;
-    memset(&m, 0, sizeof m);
-    m.blob = p;
-    m.header = (const rne_header *)blob;
-    m.layers = (const rne_layer *)(const void *)(p + h.layer_off);
-    m.tensors = (const rne_tensor *)(const void *)(p + h.tensor_off);
-    m.n_layers = h.n_layers;
-    if ((rc = rne__check_tensors(m.tensors, &h)) != RNE_OK)
+    v.blob = p;
+    v.header = (const rne_header *)blob;
+    v.layers = (const rne_layer *)(const void *)(p + h.layer_off);
+    v.tensors = (const rne_tensor *)(const void *)(p + h.tensor_off);
+    if ((rc = rne__check_tensors(v.tensors, &h)) != RNE_OK)
         return rc;
     for (i = 0; i < h.n_layers; i++)
-        if ((rc = rne__check_layer(&m, &m.layers[i])) != RNE_OK)
+        if ((rc = rne__check_layer(&v, &v.layers[i])) != RNE_OK)
             return rc;
-    if ((rc = rne__check_chain(&m)) != RNE_OK)
+    if ((rc = rne__check_chain(&v, model)) != RNE_OK) {
+        memset(model, 0, sizeof *model);
         return rc;
-    *model = m;
+    }
+    for (i = 0; i < h.n_layers; i++)
+        rne__copy_layer(&v, &v.layers[i], &model->layers[i]);
+    model->crc = stored_crc;
+    model->blob = p;            /* last: a model with blob == NULL is not loaded */
     return RNE_OK;
 }

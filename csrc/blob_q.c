@@ -27,7 +27,7 @@
 /* the dtype, rank and dims of role r of an integer layer; 0 if the op has no such role */
 static int rne__q_role(const rne_layer *l, int r, uint8_t *dtype, unsigned *ndim, uint64_t d[3])
 {
-    const uint64_t dirs = rne__dirs(l), hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid;
+    const uint64_t dirs = rne__rec_dirs(l), hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid;
     const uint8_t wtype = l->fmt == RNE_FMT_S8 ? RNE_DT_S8 : RNE_DT_S16;
     const int lbr = (l->flags & RNE_LF_LINEAR_BEFORE_RESET) != 0;
     *dtype = RNE_DT_S32;
@@ -101,7 +101,7 @@ static unsigned rne__q_required(const rne_layer *l)
     }
 }
 
-static int rne__q_check_roles(const rne_model *m, const rne_layer *l)
+static int rne__q_check_roles(const rne__blobview *m, const rne_layer *l)
 {
     const unsigned required = rne__q_required(l);
     int r;
@@ -116,7 +116,8 @@ static int rne__q_check_roles(const rne_model *m, const rne_layer *l)
                 return RNE_ELAYER;
             continue;
         }
-        if (k < 0 || (uint32_t)k >= m->header->n_tensors || !rne__q_role(l, r, &dtype, &ndim, dims))
+        if (k < 0 || (uint32_t)k >= m->header->n_tensors ||
+            !rne__q_role(l, r, &dtype, &ndim, dims))
             return RNE_ELAYER;
         if (l->op == RNE_OP_ACT && r == RNE_T_LUT && !(required & RNE__ROLE(RNE_T_LUT)))
             return RNE_ELAYER;          /* a table only for the kinds that read one */
@@ -139,7 +140,7 @@ static int rne__q_check_roles(const rne_model *m, const rne_layer *l)
     return RNE_OK;
 }
 
-static const void *rne__q_data(const rne_model *m, const rne_layer *l, int role)
+static const void *rne__q_data(const rne__blobview *m, const rne_layer *l, int role)
 {
     const int32_t k = l->tensor[role];
     return k < 0 ? NULL : (const void *)(m->blob + m->tensors[k].offset);
@@ -195,7 +196,7 @@ static int rne__q_zero(const int32_t *q, unsigned from, unsigned to)
     return 1;
 }
 
-static int rne__q_check_dense(const rne_model *m, const rne_layer *l, const int32_t *q)
+static int rne__q_check_dense(const rne__blobview *m, const rne_layer *l, const int32_t *q)
 {
     if (!rne__q_shift_ok(q[0]) || (q[2] != 0 && q[2] != 1) || q[1] != 0 ||
         !rne__q_zero(q, 3, RNE__Q_SLOTS))
@@ -206,7 +207,7 @@ static int rne__q_check_dense(const rne_model *m, const rne_layer *l, const int3
                : RNE_ELAYER;
 }
 
-static int rne__q_check_cell(const rne_model *m, const rne_layer *l, const int32_t *q0)
+static int rne__q_check_cell(const rne__blobview *m, const rne_layer *l, const int32_t *q0)
 {
     const uint64_t hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid, in = l->in_features;
     const uint64_t row = RNE__Q_SLOTS + 2 * gh;
@@ -220,7 +221,7 @@ static int rne__q_check_cell(const rne_model *m, const rne_layer *l, const int32
                                                                              : RNE__ZMAX;
     unsigned d, a, g;
     uint64_t j;
-    for (d = 0; d < rne__dirs(l); d++) {
+    for (d = 0; d < rne__rec_dirs(l); d++) {
         const int32_t *q = q0 + d * row;
         if (d > 0 && !(q[0] == q0[0] && q[1] == q0[1] && q[2] == q0[2] && q[3] == q0[3] &&
                        q[4] == q0[4]))
@@ -311,7 +312,7 @@ static int rne__q_check_layernorm(const rne_layer *l, const int32_t *q)
     return RNE_OK;
 }
 
-int rne__check_layer_q(const rne_model *m, const rne_layer *l)
+int rne__check_layer_q(const rne__blobview *m, const rne_layer *l)
 {
     const uint32_t gates = rne__gates(l->op);
     const int32_t *q;
@@ -319,7 +320,7 @@ int rne__check_layer_q(const rne_model *m, const rne_layer *l)
     int rc;
     if (l->fmt == RNE_FMT_S8 && l->op != RNE_OP_DENSE && gates == 0)
         return RNE_ELAYER;              /* no weights: s16 */
-    for (d = 0; gates != 0 && d < rne__dirs(l); d++)
+    for (d = 0; gates != 0 && d < rne__rec_dirs(l); d++)
         for (a = 0; a < (l->op == RNE_OP_LSTM ? 3u : l->op == RNE_OP_GRU ? 2u : 1u); a++) {
             const unsigned k = l->act[d][a];
             if (k != RNE_ACT_SIGMOID && k != RNE_ACT_TANH && k != RNE_ACT_HARDSIGMOID &&

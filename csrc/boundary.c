@@ -6,7 +6,7 @@
  * never calls these: a device without an FPU feeds int16 straight to rne_step. No libm.
  * rne_step_float wraps the three calls of one float step into one (the Python binding's step).
  */
-#include "rnnedge.h"
+#include "rne_internal.h"
 
 void rne_quantize_s16(const float *x, size_t n, double scale, int16_t *q)
 {
@@ -44,6 +44,8 @@ int rne_step_float(rne_stream *stream, const float *x, double in_scale, int16_t 
     if (stream == NULL || stream->model == NULL || x == NULL || xq == NULL || yq == NULL ||
         y == NULL)
         return RNE_EARG;
+    if ((rc = rne__stream_check(stream)) != RNE_OK)
+        return rc;                      /* before x is quantized into xq at the model's size */
     m = stream->model;
     if (m->layers[0].fmt == RNE_FMT_F32)
         return RNE_EARG;                /* a float model takes float x in rne_step itself */

@@ -17,14 +17,14 @@
 
 void rne__gru_f32(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t hs = l->hidden, n = 3 * hs, in = l->in_features, dirs = rne__dirs(l);
     const size_t steps = k->steps, batch = k->batch, ystride = dirs * hs;
     const int lbr = (l->flags & RNE_LF_LINEAR_BEFORE_RESET) != 0;
     const int clip = (l->flags & RNE_LF_CLIP) != 0;
-    const float *w = rne__tensor_f32(k->model, l, RNE_T_W);
-    const float *r = rne__tensor_f32(k->model, l, RNE_T_R);
-    const float *bias = rne__tensor_f32(k->model, l, RNE_T_B);
+    const float *w = rne__tensor_f32(l, RNE_T_W);
+    const float *r = rne__tensor_f32(l, RNE_T_R);
+    const float *bias = rne__tensor_f32(l, RNE_T_B);
     float *proj = (float *)k->work;
     float *tmp = proj + rne__round4(steps * batch * n);     /* [batch][H] */
     size_t d, s, b, j;

@@ -14,7 +14,7 @@
 
 void rne__gru_q(const rne__call *k, const rne__qwork *w)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t hs = l->hidden, n = 3 * hs, in = l->in_features, dirs = rne__dirs(l);
     const size_t steps = k->steps, batch = k->batch, rows = steps * batch, ystride = dirs * hs;
     const int lbr = (l->flags & RNE_LF_LINEAR_BEFORE_RESET) != 0;
@@ -26,7 +26,7 @@ void rne__gru_q(const rne__call *k, const rne__qwork *w)
         const int back = d == 1 || (l->flags & RNE_LF_REVERSE) != 0;
         int16_t *h = (int16_t *)k->state + d * batch * hs;
         rne__qcell p;
-        rne__q_cell(k->model, l, d, &p);
+        rne__q_cell(l, d, &p);
         for (r = 0; r < rows; r++)
             rne__q_matvec(w->wx + r * n, x + r * in, in, &p.w, 0, n, p.mw, p.shift_w, w->acc);
         for (s = 0; s < steps; s++) {

@@ -24,16 +24,16 @@ void rne__project_f32(float *proj, const float *x, size_t rows, size_t in, const
 /* y = x W + b: W_t [K][N] */
 static void rne__dense(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t rows = k->steps * k->batch, n = l->out_features;
-    const float *b = rne__tensor_f32(k->model, l, RNE_T_B);
+    const float *b = rne__tensor_f32(l, RNE_T_B);
     rne__project_f32((float *)k->y, (const float *)k->x, rows, l->in_features,
-                     rne__tensor_f32(k->model, l, RNE_T_W), n, b, NULL, 0);
+                     rne__tensor_f32(l, RNE_T_W), n, b, NULL, 0);
 }
 
 static void rne__act(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, rows = k->steps * k->batch;
     float *y = (float *)k->y;
     size_t r;
@@ -52,10 +52,10 @@ static void rne__act(const rne__call *k)
 /* (x - mean) / sqrt(var + eps) * gamma + beta per row; population variance, two passes */
 static void rne__layernorm(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, rows = k->steps * k->batch;
-    const float *gamma = rne__tensor_f32(k->model, l, RNE_T_W);
-    const float *beta = rne__tensor_f32(k->model, l, RNE_T_B);
+    const float *gamma = rne__tensor_f32(l, RNE_T_W);
+    const float *beta = rne__tensor_f32(l, RNE_T_B);
     const float eps = l->alpha[0][0], inv_f = 1.0f / (float)f;
     size_t r, j;
     for (r = 0; r < rows; r++) {
@@ -75,7 +75,7 @@ static void rne__layernorm(const rne__call *k)
 
 static void rne__slice(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, n = l->out_features, rows = k->steps * k->batch;
     size_t r;
     for (r = 0; r < rows; r++)
@@ -85,7 +85,7 @@ static void rne__slice(const rne__call *k)
 /* features [0, split) from step T-1, [split, F) from step 0 */
 static void rne__take_last(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, split = l->param[0], last = k->steps - 1;
     size_t b;
     for (b = 0; b < k->batch; b++) {

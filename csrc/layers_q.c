@@ -9,7 +9,7 @@
 
 /* ---- scratch --------------------------------------------------------------------------------- */
 
-static size_t rne__q_cols(const rne_layer *l)
+static size_t rne__q_cols(const rne_model_layer *l)
 {
     if (rne__gates(l->op) != 0)
         return (size_t)rne__gates(l->op) * l->hidden;
@@ -18,7 +18,7 @@ static size_t rne__q_cols(const rne_layer *l)
 
 /* The blocks of an integer layer's work space (qvec.h, rne__qwork: wx, acc, rq, gate, tmp) for
  * `rows` rows: each block's byte offset in off[], and the total; 0 and *ok = 0 on overflow. */
-static size_t rne__q_layout(const rne_layer *l, size_t rows, size_t off[5], int *ok)
+static size_t rne__q_layout(const rne_model_layer *l, size_t rows, size_t off[5], int *ok)
 {
     const size_t n = rne__q_cols(l), cell = rne__gates(l->op) != 0 ? 1u : 0u;
     const size_t elem[5] = { sizeof(int32_t), sizeof(int64_t), sizeof(int32_t), sizeof(int32_t),
@@ -49,14 +49,14 @@ static size_t rne__q_layout(const rne_layer *l, size_t rows, size_t off[5], int 
     return total;
 }
 
-size_t rne__q_work_bytes(const rne_layer *l, size_t rows, int *ok)
+size_t rne__q_work_bytes(const rne_model_layer *l, size_t rows, int *ok)
 {
     size_t off[5];
     const size_t total = rne__q_layout(l, rows, off, ok);
     return *ok ? total : 0u;
 }
 
-void rne__q_work(void *work, const rne_layer *l, size_t rows, rne__qwork *w)
+void rne__q_work(void *work, const rne_model_layer *l, size_t rows, rne__qwork *w)
 {
     uint8_t *p = (uint8_t *)work;
     size_t off[5];
@@ -71,42 +71,43 @@ void rne__q_work(void *work, const rne_layer *l, size_t rows, rne__qwork *w)
 
 /* ---- cell parameters ------------------------------------------------------------------------- */
 
-static const void *rne__q_tensor(const rne_model *m, const rne_layer *l, int role)
+/* A step reads from the blob only what it multiplies or adds (weights, biases, multipliers,
+ * tables); every shift, clamp, flag and size comes from the copies in rne_model_layer. */
+static const void *rne__q_tensor(const rne_model_layer *l, int role)
 {
-    const int32_t k = l->tensor[role];
-    return k < 0 ? NULL : (const void *)(m->blob + m->tensors[k].offset);
+    return l->data[role];
 }
 
-void rne__q_cell(const rne_model *m, const rne_layer *l, size_t d, rne__qcell *c)
+void rne__q_cell(const rne_model_layer *l, size_t d, rne__qcell *c)
 {
     const size_t hs = l->hidden, gh = (size_t)rne__gates(l->op) * hs, in = l->in_features;
     const int lbr = (l->flags & RNE_LF_LINEAR_BEFORE_RESET) != 0;
     const size_t nb = gh + (lbr ? hs : 0u);
-    const int32_t *q = (const int32_t *)rne__q_tensor(m, l, RNE_T_Q) + d * (RNE__Q_SLOTS + 2 * gh);
-    const int16_t *peep = (const int16_t *)rne__q_tensor(m, l, RNE_T_P);
+    const int32_t *q = (const int32_t *)rne__q_tensor(l, RNE_T_Q) + d * (RNE__Q_SLOTS + 2 * gh);
+    const int16_t *peep = (const int16_t *)rne__q_tensor(l, RNE_T_P);
     const int s8 = l->fmt == RNE_FMT_S8;
     const size_t wsize = s8 ? sizeof(int8_t) : sizeof(int16_t);
     size_t a;
-    c->w.w = (const uint8_t *)rne__q_tensor(m, l, RNE_T_W) + d * in * gh * wsize;
-    c->r.w = (const uint8_t *)rne__q_tensor(m, l, RNE_T_R) + d * hs * gh * wsize;
+    c->w.w = (const uint8_t *)rne__q_tensor(l, RNE_T_W) + d * in * gh * wsize;
+    c->r.w = (const uint8_t *)rne__q_tensor(l, RNE_T_R) + d * hs * gh * wsize;
     c->w.ldw = c->r.ldw = gh;
     c->w.s8 = c->r.s8 = s8;
-    c->w.acc32 = c->r.acc32 = q[3];
-    c->bias = (const int32_t *)rne__q_tensor(m, l, RNE_T_B) + d * nb;
+    c->w.acc32 = c->r.acc32 = l->q[3];
+    c->bias = (const int32_t *)rne__q_tensor(l, RNE_T_B) + d * nb;
     c->mw = q + RNE__Q_SLOTS;
     c->mr = q + RNE__Q_SLOTS + gh;
-    c->shift_w = (unsigned)q[0];
-    c->shift_r = (unsigned)q[1];
-    c->zlim = q[2];
+    c->shift_w = (unsigned)l->q[0];
+    c->shift_r = (unsigned)l->q[1];
+    c->zlim = l->q[2];
     c->peep = peep != NULL ? peep + d * 3 * hs : NULL;
-    c->pshift = (unsigned)q[4];
+    c->pshift = (unsigned)l->q[4];
     c->pm[0] = q[5];
     c->pm[1] = q[6];
     c->pm[2] = q[7];
     for (a = 0; a < 3; a++) {
         c->act[a].kind = l->act[d][a];
         c->act[a].m = q[8 + 3 * a];
-        c->act[a].shift = (unsigned)q[9 + 3 * a];
+        c->act[a].shift = l->qshift[d][a];
         c->act[a].beta = q[10 + 3 * a];
     }
 }
@@ -116,20 +117,20 @@ void rne__q_cell(const rne_model *m, const rne_layer *l, size_t d, rne__qcell *c
 /* y[n] = sat16(rq32(sum_k W[n,k] x[k], M[n]) + b[n]) */
 static void rne__dense_q(const rne__call *k, const rne__qwork *w)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t rows = k->steps * k->batch, in = l->in_features, n = l->out_features;
-    const int32_t *q = (const int32_t *)rne__q_tensor(k->model, l, RNE_T_Q);
-    const int32_t *b = (const int32_t *)rne__q_tensor(k->model, l, RNE_T_B);
+    const int32_t *m = (const int32_t *)rne__q_tensor(l, RNE_T_Q) + RNE__Q_SLOTS;
+    const int32_t *b = (const int32_t *)rne__q_tensor(l, RNE_T_B);
     const int16_t *x = (const int16_t *)k->x;
     int16_t *y = (int16_t *)k->y;
     rne__qmat mat;
     size_t r, j;
-    mat.w = rne__q_tensor(k->model, l, RNE_T_W);
+    mat.w = rne__q_tensor(l, RNE_T_W);
     mat.ldw = n;
     mat.s8 = l->fmt == RNE_FMT_S8;
-    mat.acc32 = q[2];
+    mat.acc32 = l->q[2];
     for (r = 0; r < rows; r++) {
-        rne__q_matvec(w->rq, x + r * in, in, &mat, 0, n, q + RNE__Q_SLOTS, (unsigned)q[0], w->acc);
+        rne__q_matvec(w->rq, x + r * in, in, &mat, 0, n, m, (unsigned)l->q[0], w->acc);
         for (j = 0; j < n; j++)
             y[r * n + j] = rne__sat16((int64_t)w->rq[j] + (b != NULL ? b[j] : 0));
     }
@@ -223,11 +224,11 @@ static int16_t rne__act1_q(unsigned kind, int32_t x, const rne__qact *a, const i
 
 static void rne__act_q(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, rows = k->steps * k->batch;
     const unsigned kind = l->act[0][0];
-    const int32_t *q = (const int32_t *)rne__q_tensor(k->model, l, RNE_T_Q);
-    const int16_t *lut = (const int16_t *)rne__q_tensor(k->model, l, RNE_T_LUT);
+    const int32_t *q = l->q;            /* the whole q tensor of an ACT layer, copied at load */
+    const int16_t *lut = (const int16_t *)rne__q_tensor(l, RNE_T_LUT);
     const int16_t *x = (const int16_t *)k->x;
     int16_t *y = (int16_t *)k->y;
     rne__qact a;
@@ -290,7 +291,7 @@ static uint64_t rne__isqrt64(uint64_t v)
  *   n = rshr(d inv, 37 - e/2) in Q24; y = sat16(rq32(n, m[k], shift) + b[k]).
  * The load proved |n| * |m[k]| + 2^(shift-1) <= INT64_MAX for the bound of |n|. */
 static void rne__layernorm_row(const int16_t *x, int16_t *y, size_t f, const int32_t *q,
-                               const int32_t *b)
+                               const int32_t *m, const int32_t *b)
 {
     const int64_t eps = (int64_t)q[1] * ((int64_t)1 << 31) + q[2];    /* 0..2^61 */
     const unsigned shift = (unsigned)q[0];
@@ -315,19 +316,19 @@ static void rne__layernorm_row(const int16_t *x, int16_t *y, size_t f, const int
         const int64_t d = 16 * (int64_t)x[j] - mu;
         const int64_t n = rne__rshr(d * inv, nshift);   /* |d inv| < 2^51 */
         const int64_t bias = b != NULL ? b[j] : 0;
-        y[j] = rne__sat16((int64_t)rne__rq32(n, q[RNE__Q_SLOTS + j], shift) + bias);
+        y[j] = rne__sat16((int64_t)rne__rq32(n, m[j], shift) + bias);
     }
 }
 
 static void rne__layernorm_q(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, rows = k->steps * k->batch;
-    const int32_t *q = (const int32_t *)rne__q_tensor(k->model, l, RNE_T_Q);
-    const int32_t *b = (const int32_t *)rne__q_tensor(k->model, l, RNE_T_B);
+    const int32_t *m = (const int32_t *)rne__q_tensor(l, RNE_T_Q) + RNE__Q_SLOTS;
+    const int32_t *b = (const int32_t *)rne__q_tensor(l, RNE_T_B);
     size_t r;
-    for (r = 0; r < rows; r++)
-        rne__layernorm_row((const int16_t *)k->x + r * f, (int16_t *)k->y + r * f, f, q, b);
+    for (r = 0; r < rows; r++)      /* slots 0..2 (shift, eps_q) from the copy, multipliers not */
+        rne__layernorm_row((const int16_t *)k->x + r * f, (int16_t *)k->y + r * f, f, l->q, m, b);
 }
 
 /* ---- TAKE_LAST, SLICE: int16 copies ---------------------------------------------------------- */
@@ -341,7 +342,7 @@ static void rne__copy16(int16_t *dst, const int16_t *src, size_t n)
 
 static void rne__slice_q(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, n = l->out_features, rows = k->steps * k->batch;
     size_t r;
     for (r = 0; r < rows; r++)
@@ -351,7 +352,7 @@ static void rne__slice_q(const rne__call *k)
 /* features [0, split) from step T-1, [split, F) from step 0 */
 static void rne__take_last_q(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, split = l->param[0], last = k->steps - 1;
     size_t b;
     for (b = 0; b < k->batch; b++) {

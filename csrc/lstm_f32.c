@@ -16,7 +16,7 @@
 #include "vec.h"
 
 /* One row's gates -> new c and h. g: the row's 4H pre-activations (overwritten). */
-static void rne__lstm_row(const rne_layer *l, size_t d, size_t hs, float *g, const float *p,
+static void rne__lstm_row(const rne_model_layer *l, size_t d, size_t hs, float *g, const float *p,
                           float *c, float *h)
 {
     float *gi = g, *go = g + hs, *gf = g + 2 * hs, *gc = g + 3 * hs;
@@ -68,13 +68,13 @@ static void rne__lstm_row(const rne_layer *l, size_t d, size_t hs, float *g, con
 
 void rne__lstm_f32(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t hs = l->hidden, n = 4 * hs, in = l->in_features, dirs = rne__dirs(l);
     const size_t steps = k->steps, batch = k->batch, ystride = dirs * hs;
-    const float *w = rne__tensor_f32(k->model, l, RNE_T_W);
-    const float *r = rne__tensor_f32(k->model, l, RNE_T_R);
-    const float *bias = rne__tensor_f32(k->model, l, RNE_T_B);
-    const float *peep = rne__tensor_f32(k->model, l, RNE_T_P);
+    const float *w = rne__tensor_f32(l, RNE_T_W);
+    const float *r = rne__tensor_f32(l, RNE_T_R);
+    const float *bias = rne__tensor_f32(l, RNE_T_B);
+    const float *peep = rne__tensor_f32(l, RNE_T_P);
     float *proj = (float *)k->work;
     size_t d, s, b;
     for (d = 0; d < dirs; d++) {

@@ -76,7 +76,7 @@ static void rne__lstm_q_row(const rne__qcell *p, size_t hs, int coupled, const i
 
 void rne__lstm_q(const rne__call *k, const rne__qwork *w)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t hs = l->hidden, n = 4 * hs, in = l->in_features, dirs = rne__dirs(l);
     const size_t steps = k->steps, batch = k->batch, rows = steps * batch, ystride = dirs * hs;
     const int coupled = (l->flags & RNE_LF_INPUT_FORGET) != 0;
@@ -88,7 +88,7 @@ void rne__lstm_q(const rne__call *k, const rne__qwork *w)
         int16_t *h = (int16_t *)k->state + d * batch * hs;
         int32_t *c = (int32_t *)(void *)((uint8_t *)k->state + k->c_off) + d * batch * hs;
         rne__qcell p;
-        rne__q_cell(k->model, l, d, &p);
+        rne__q_cell(l, d, &p);
         for (r = 0; r < rows; r++)      /* the input terms of every step at once */
             rne__q_matvec(w->wx + r * n, x + r * in, in, &p.w, 0, n, p.mw, p.shift_w, w->acc);
         for (s = 0; s < steps; s++) {

@@ -15,6 +15,10 @@
  * rounded up to 16 bytes, elements in the layer's storage type (f32: float; integer: h int16,
  * c int32).
  * Every size is computed with overflow checks, so the kernels' index arithmetic cannot wrap.
+ * Everything here reads the layer copies in rne_model (rne_model_load made them), never the
+ * blob's records: a blob changed after load cannot change a size. A stream remembers its model's
+ * blob CRC and the buffer sizes it was given; rne__stream_check refuses to run it (RNE_EMODEL)
+ * once the model has been re-loaded with another blob.
  */
 #include <string.h>
 
@@ -42,7 +46,7 @@ static size_t rne__round4_checked(size_t n, int *ok)
 
 /* Bytes of one h (c: 1) state element: the layer's number format decides (f32: float; integer:
  * h int16, c int32). */
-static size_t rne__state_elem(const rne_layer *l, int c)
+static size_t rne__state_elem(const rne_model_layer *l, int c)
 {
     if (l->fmt == RNE_FMT_F32)
         return sizeof(float);
@@ -51,7 +55,7 @@ static size_t rne__state_elem(const rne_layer *l, int c)
 
 /* The state block of one layer in bytes: h, then (LSTM) c at *c_off, each rounded up to 16
  * bytes; 0 for a stateless layer. */
-static size_t rne__state_bytes(const rne_layer *l, size_t batch, size_t *c_off, int *ok)
+static size_t rne__state_bytes(const rne_model_layer *l, size_t batch, size_t *c_off, int *ok)
 {
     size_t n, hblock;
     *c_off = 0;
@@ -73,7 +77,7 @@ static size_t rne__value_size(const rne_model *m)
 }
 
 /* Floats of work space for a recurrent layer (layout in rne_internal.h, rne__call.work) */
-static size_t rne__rnn_work(const rne_layer *l, size_t steps, size_t batch, int *ok)
+static size_t rne__rnn_work(const rne_model_layer *l, size_t steps, size_t batch, int *ok)
 {
     const size_t gh = (size_t)rne__gates(l->op) * l->hidden;
     size_t n = rne__round4_checked(rne__mad(rne__mad(steps, batch, 0, ok), gh, 0, ok), ok);
@@ -84,7 +88,7 @@ static size_t rne__rnn_work(const rne_layer *l, size_t steps, size_t batch, int 
 
 static int rne__model_ok(const rne_model *m)
 {
-    return m != NULL && m->blob != NULL && m->layers != NULL && m->n_layers >= 1;
+    return m != NULL && m->blob != NULL && m->n_layers >= 1 && m->n_layers <= RNE_MAX_LAYERS;
 }
 
 size_t rne_state_size(const rne_model *model, uint32_t batch)
@@ -113,9 +117,10 @@ size_t rne_state_offset(const rne_model *model, uint32_t layer, uint32_t batch)
     return ok ? off : (size_t)-1;
 }
 
-/* Scratch layout in floats: ping-pong buffer size (each), number of them, work size. */
+/* Scratch layout in floats: ping-pong buffer size (each), number of them, work size; total and
+ * state: the bytes of scratch and of state (rne_scratch_size, rne_state_size). */
 typedef struct rne__scratch_plan {
-    size_t buf, nbuf, work, total;
+    size_t buf, nbuf, work, total, state;
 } rne__scratch_plan;
 
 static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratch_plan *p)
@@ -129,9 +134,11 @@ static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratc
     p->buf = rne__round4_checked(floats, &ok);
     p->nbuf = m->n_layers >= 3 ? 2u : m->n_layers - 1u;
     p->work = 0;
+    p->state = 0;
     for (i = 0; i < m->n_layers; i++) {
-        const rne_layer *l = &m->layers[i];
-        size_t w = 0;
+        const rne_model_layer *l = &m->layers[i];
+        size_t w = 0, c_off;
+        p->state = rne__mad(1, p->state, rne__state_bytes(l, batch, &c_off, &ok), &ok);
         if (l->fmt != RNE_FMT_F32)
             w = rne__round4_checked(rne__q_work_bytes(l, rows, &ok) / sizeof(float), &ok);
         else if (rne__gates(l->op) != 0)
@@ -141,6 +148,7 @@ static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratc
     p->total = rne__mad(p->buf, p->nbuf, p->work, &ok);
     p->total = p->total == 0 ? 4u : p->total;         /* never 0: 0 means an error */
     p->total = rne__mad(p->total, sizeof(float), 0, &ok);
+    p->state = p->state == 0 ? 16u : p->state;        /* as rne_state_size */
     return ok;
 }
 
@@ -175,9 +183,28 @@ int rne_stream_init(rne_stream *stream, const rne_model *model, uint32_t batch,
     stream->model = model;
     stream->state = state;
     stream->scratch = scratch;
+    stream->state_size = state_size;
+    stream->scratch_size = scratch_size;
     stream->batch = batch;
-    stream->reserved = 0;
-    rne_stream_reset(stream);
+    stream->model_crc = model->crc;
+    stream->model_in = model->in_features;
+    stream->model_out = model->out_features;
+    return rne_stream_reset(stream);
+}
+
+/* O(1): the step path checks the state and scratch sizes as it plans (rne__pipeline), so that a
+ * blob with the same CRC but other sizes (a collision, or a crafted blob) cannot make a step
+ * overrun the stream's buffers either; the caller's x and y were sized for the features. */
+int rne__stream_check(const rne_stream *stream)
+{
+    const rne_model *m;
+    if (stream == NULL || stream->model == NULL || stream->state == NULL ||
+        stream->scratch == NULL || stream->batch == 0)
+        return RNE_EARG;
+    m = stream->model;
+    if (!rne__model_ok(m) || m->crc != stream->model_crc || m->in_features != stream->model_in ||
+        m->out_features != stream->model_out)
+        return RNE_EMODEL;
     return RNE_OK;
 }
 
@@ -197,41 +224,40 @@ static void rne__fill_state(uint8_t *dst, const uint8_t *init, size_t d, size_t 
         }
 }
 
-/* A layer's tensor by role as bytes, NULL if absent. */
-static const uint8_t *rne__tensor_bytes(const rne_model *m, const rne_layer *l, int role)
-{
-    const int32_t k = l->tensor[role];
-    return k < 0 ? NULL : m->blob + m->tensors[k].offset;
-}
-
-void rne_stream_reset(rne_stream *stream)
+int rne_stream_reset(rne_stream *stream)
 {
     const rne_model *m;
     uint8_t *state;
     uint32_t i;
-    if (stream == NULL || stream->model == NULL || stream->state == NULL)
-        return;
+    int rc;
+    if ((rc = rne__stream_check(stream)) != RNE_OK)
+        return rc;
     m = stream->model;
+    if (rne_state_size(m, stream->batch) > stream->state_size)
+        return RNE_EMODEL;
     state = (uint8_t *)stream->state;
     for (i = 0; i < m->n_layers; i++) {
-        const rne_layer *l = &m->layers[i];
+        const rne_model_layer *l = &m->layers[i];
         size_t c_off;
         int ok = 1;
         const size_t n = rne__state_bytes(l, stream->batch, &c_off, &ok);
         if (n == 0)
             continue;
         /* H0 and C0 have the state's element types (proved by rne_model_load) */
-        rne__fill_state(state, rne__tensor_bytes(m, l, RNE_T_H0), rne__dirs(l), stream->batch,
+        rne__fill_state(state, (const uint8_t *)l->data[RNE_T_H0], rne__dirs(l), stream->batch,
                         l->hidden, rne__state_elem(l, 0));
         if (l->op == RNE_OP_LSTM)
-            rne__fill_state(state + c_off, rne__tensor_bytes(m, l, RNE_T_C0), rne__dirs(l),
+            rne__fill_state(state + c_off, (const uint8_t *)l->data[RNE_T_C0], rne__dirs(l),
                             stream->batch, l->hidden, rne__state_elem(l, 1));
         state += n;
     }
+    return RNE_OK;
 }
 
-/* Run every layer over `steps` timesteps; scratch laid out by rne__plan. */
-static void rne__pipeline(const rne_stream *s, const void *x, void *y, size_t steps, void *scratch)
+/* Run every layer over `steps` timesteps; scratch laid out by rne__plan. RNE_EMODEL (nothing
+ * touched) if the model now needs more state or scratch than the stream's buffers hold. */
+static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t steps, void *scratch,
+                         size_t scratch_size)
 {
     const rne_model *m = s->model;
     rne__scratch_plan plan;
@@ -239,16 +265,17 @@ static void rne__pipeline(const rne_stream *s, const void *x, void *y, size_t st
     uint8_t *state = (uint8_t *)s->state;
     const void *in = x;
     uint32_t i;
-    (void)rne__plan(m, s->batch, steps, &plan);      /* checked by the caller */
+    if (!rne__plan(m, s->batch, steps, &plan) || plan.total > scratch_size ||
+        plan.state > s->state_size)
+        return RNE_EMODEL;
     buf[0] = (float *)scratch;
     buf[1] = plan.nbuf == 2 ? buf[0] + plan.buf : buf[0];
     work = buf[0] + plan.buf * plan.nbuf;
     for (i = 0; i < m->n_layers; i++) {
-        const rne_layer *l = &m->layers[i];
+        const rne_model_layer *l = &m->layers[i];
         rne__call k;
         int ok = 1;
         const size_t nstate = rne__state_bytes(l, s->batch, &k.c_off, &ok);
-        k.model = m;
         k.layer = l;
         k.x = in;
         k.y = i + 1 == m->n_layers ? y : (void *)buf[i % 2];
@@ -272,28 +299,31 @@ static void rne__pipeline(const rne_stream *s, const void *x, void *y, size_t st
             steps = 1;
         in = k.y;
     }
+    return RNE_OK;
 }
 
 int rne_step(rne_stream *stream, const void *x, void *y)
 {
-    if (stream == NULL || !rne__model_ok(stream->model) || stream->state == NULL ||
-        stream->scratch == NULL || x == NULL || y == NULL)
+    int rc;
+    if ((rc = rne__stream_check(stream)) != RNE_OK)
+        return rc;
+    if (x == NULL || y == NULL)
         return RNE_EARG;
     if (!rne__aligned(x, rne__value_size(stream->model)) ||
         !rne__aligned(y, rne__value_size(stream->model)))
         return RNE_ESIZE;
     if (!stream->model->streamable)
         return RNE_ESTREAM;
-    rne__pipeline(stream, x, y, 1, stream->scratch);
-    return RNE_OK;
+    return rne__pipeline(stream, x, y, 1, stream->scratch, stream->scratch_size);
 }
 
 int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
             void *scratch, size_t scratch_size)
 {
     size_t need;
-    if (stream == NULL || !rne__model_ok(stream->model) || stream->state == NULL)
-        return RNE_EARG;
+    int rc;
+    if ((rc = rne__stream_check(stream)) != RNE_OK)
+        return rc;
     if (steps == 0)
         return stream->model->many_to_one ? RNE_EARG : RNE_OK;
     if (x == NULL || y == NULL || scratch == NULL)
@@ -305,6 +335,5 @@ int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
         !rne__aligned(y, rne__value_size(stream->model)) || !rne__aligned(scratch, 16) ||
         scratch_size < need)
         return RNE_ESIZE;
-    rne__pipeline(stream, x, y, steps, scratch);
-    return RNE_OK;
+    return rne__pipeline(stream, x, y, steps, scratch, scratch_size);
 }

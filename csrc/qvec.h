@@ -8,7 +8,11 @@
  * ranges its operands must be in; rne_model_load has proved the blob's share of them (shifts in
  * 1..62, |accumulator| * |m| + 2^(shift-1) <= INT64_MAX for every row, acc32 only where every
  * column sum fits int32), and the kernels clamp the rest before the call. With those, no
- * expression below can overflow.
+ * expression below can overflow. The shifts, clamps and the acc32 choice come from the copies
+ * rne_model_load made (rne_model_layer.q, .qshift), so they stay proved whatever happens to the
+ * blob; what a step still reads from the blob (weights, multipliers, biases, tables) can change
+ * after load, and then the products and sums wrap in unsigned arithmetic (rne__rq32, rne__rshr,
+ * the scalar int32 column sums): other numbers, never undefined behaviour.
  */
 #ifndef RNE_QVEC_H
 #define RNE_QVEC_H
@@ -37,10 +41,12 @@ extern const uint16_t rne__q_log2[RNE__Q_TABLE];     /* 32768 * log2(1 + j/256) 
 
 /* ---- scalars --------------------------------------------------------------------------------- */
 
-/* rshr(v, n) = floor((v + 2^(n-1)) / 2^n), n in 1..62: round half up. v + 2^(n-1) must fit. */
+/* rshr(v, n) = floor((v + 2^(n-1)) / 2^n), n in 1..62: round half up. v + 2^(n-1) must fit;
+ * where it does not (weights changed after load, outside what rne_model_load proved), the sum
+ * wraps (computed in uint64_t: other numbers, never undefined behaviour). */
 static inline int64_t rne__rshr(int64_t v, unsigned n)
 {
-    return (v + ((int64_t)1 << (n - 1u))) >> n;
+    return (int64_t)((uint64_t)v + ((uint64_t)1 << (n - 1u))) >> n;
 }
 
 static inline int64_t rne__sat(int64_t v, int64_t lo, int64_t hi)
@@ -59,10 +65,12 @@ static inline int16_t rne__sat16(int64_t v)
 }
 
 /* rq32(v, m, shift) = sat32(rshr(v * m, shift)): v requantized by the real multiplier
- * m * 2^-shift. Needs shift in 1..62 and |v * m| + 2^(shift-1) <= INT64_MAX. */
+ * m * 2^-shift. Needs shift in 1..62 and |v * m| + 2^(shift-1) <= INT64_MAX (proved at load for
+ * the blob's multipliers; the product is formed in uint64_t, so that multipliers or weights
+ * changed in the blob after load wrap instead of overflowing). */
 static inline int32_t rne__rq32(int64_t v, int32_t m, unsigned shift)
 {
-    return rne__sat32(rne__rshr(v * m, shift));
+    return rne__sat32(rne__rshr((int64_t)((uint64_t)v * (uint64_t)(int64_t)m), shift));
 }
 
 /* Linear interpolation in the sigmoid table at position a in 0..RNE__SIG_LIMIT (9 fraction bits),
@@ -161,7 +169,8 @@ const char *rne__q_simd(void);
 
 /* ---- layer plumbing (layers_q.c) ------------------------------------------------------------- */
 
-/* One direction of an integer LSTM / GRU / RNN: pointers into its tensors and its q row. */
+/* One direction of an integer LSTM / GRU / RNN: pointers into its tensors and its q row; the
+ * shifts, zlim and acc32 from the copies rne_model_load made (rne_model_layer.q, .qshift). */
 typedef struct rne__qcell {
     rne__qmat w, r;             /* W_t [I][G*H] and R_t [H][G*H] of this direction */
     const int32_t *bias;        /* [G*H]; a GRU with linear_before_reset: [4H], Rbh last */
@@ -175,7 +184,7 @@ typedef struct rne__qcell {
 } rne__qcell;
 
 /* Fill *c for direction d of recurrent layer l (tensors as rne_model_load proved them). */
-void rne__q_cell(const rne_model *m, const rne_layer *l, size_t d, rne__qcell *c);
+void rne__q_cell(const rne_model_layer *l, size_t d, rne__qcell *c);
 
 /* The scratch of an integer layer (rne__call.work), each block 16-byte aligned; n = G*H for a
  * cell, out_features for DENSE, 0 otherwise:
@@ -193,7 +202,7 @@ typedef struct rne__qwork {
 } rne__qwork;
 
 /* Carve `work` (rne__q_work_bytes(l, rows) bytes, rne_internal.h; 16-byte aligned) into blocks. */
-void rne__q_work(void *work, const rne_layer *l, size_t rows, rne__qwork *w);
+void rne__q_work(void *work, const rne_model_layer *l, size_t rows, rne__qwork *w);
 
 /* The cells; rne__layer_q carves w from k->work. */
 void rne__lstm_q(const rne__call *k, const rne__qwork *w);

@@ -108,12 +108,12 @@ static RNE__Q_INLINE void rne__dsp_sum4(int32_t *s, const int16_t *x, size_t k, 
             s3 = __smlatt(v, xx, s3);
         }
     }
-    if (k % 2 != 0) {
+    if (k % 2 != 0) {     /* in uint32_t: wraps as the instructions do, never C overflow */
         const int32_t x0 = *x;
-        s0 += x0 * rne__dsp_w(wp, 0, s8);
-        s1 += x0 * rne__dsp_w(wp, 1, s8);
-        s2 += x0 * rne__dsp_w(wp, 2, s8);
-        s3 += x0 * rne__dsp_w(wp, 3, s8);
+        s0 = (int32_t)((uint32_t)s0 + (uint32_t)(x0 * rne__dsp_w(wp, 0, s8)));
+        s1 = (int32_t)((uint32_t)s1 + (uint32_t)(x0 * rne__dsp_w(wp, 1, s8)));
+        s2 = (int32_t)((uint32_t)s2 + (uint32_t)(x0 * rne__dsp_w(wp, 2, s8)));
+        s3 = (int32_t)((uint32_t)s3 + (uint32_t)(x0 * rne__dsp_w(wp, 3, s8)));
     }
     s[0] = s0;
     s[1] = s1;

@@ -1,8 +1,10 @@
 /*
  * rne_internal.h - private declarations shared by the library's files (names rne__*).
  *
- * Layer kernels come per number format. A kernel trusts everything rne_model_load proved; its
- * sizes arrive as size_t already checked against overflow by rne_scratch_size/rne_state_size.
+ * Layer kernels come per number format. A kernel reads its layer from rne_model's copy
+ * (rne_model_layer: nothing from the blob's tables) and trusts everything rne_model_load
+ * proved; its sizes arrive as size_t already checked against overflow by
+ * rne_scratch_size/rne_state_size.
  * The integer formats (s16, s8) have their own files (*_q.c, qvec.h) and a case in model.c's
  * dispatch.
  */
@@ -20,18 +22,36 @@ uint32_t rne__crc32(const uint8_t *p, size_t n);
 /* Gates per cell (LSTM 4, GRU 3, RNN 1), 0 for a non-recurrent op. */
 uint32_t rne__gates(uint32_t op);
 
-/* Directions of a recurrent layer (2 if RNE_LF_BIDIR). */
-static inline uint32_t rne__dirs(const rne_layer *l)
+/* Directions of a recurrent layer (2 if RNE_LF_BIDIR): of a loaded layer, of a blob record. */
+static inline uint32_t rne__dirs(const rne_model_layer *l)
 {
     return (l->flags & RNE_LF_BIDIR) ? 2u : 1u;
 }
 
-/* A layer's f32 tensor by role, NULL if absent. */
-static inline const float *rne__tensor_f32(const rne_model *m, const rne_layer *l, int role)
+static inline uint32_t rne__rec_dirs(const rne_layer *l)
 {
-    const int32_t k = l->tensor[role];
-    return k < 0 ? NULL : (const float *)(const void *)(m->blob + m->tensors[k].offset);
+    return (l->flags & RNE_LF_BIDIR) ? 2u : 1u;
 }
+
+/* A loaded layer's f32 tensor by role, NULL if absent. */
+static inline const float *rne__tensor_f32(const rne_model_layer *l, int role)
+{
+    return (const float *)l->data[role];
+}
+
+/* The blob as rne_model_load reads it (its records in place): the loader's checks only; the step
+ * path never sees it. */
+typedef struct rne__blobview {
+    const uint8_t *blob;
+    const rne_header *header;
+    const rne_layer *layers;
+    const rne_tensor *tensors;
+} rne__blobview;
+
+/* RNE_OK if the stream may run: initialized, and its model is still the one it was initialized
+ * with (the same blob CRC, in_features and out_features); else RNE_EARG (NULL or uninitialized)
+ * or RNE_EMODEL. O(1); the state and scratch sizes are checked where they are planned (model.c). */
+int rne__stream_check(const rne_stream *stream);
 
 /* Round a count of floats up to a multiple of 4 (16 bytes): every scratch and state block starts
  * 16-byte aligned. */
@@ -51,8 +71,7 @@ static inline size_t rne__round4(size_t n)
  *          integer layer's blocks are in qvec.h (rne__qwork). Sized with overflow checks by
  *          model.c, so the kernels' index arithmetic cannot wrap. */
 typedef struct rne__call {
-    const rne_model *model;
-    const rne_layer *layer;
+    const rne_model_layer *layer;
     const void *x;
     void *y;
     void *state;
@@ -74,11 +93,11 @@ void rne__layer_q(const rne__call *k);
 
 /* Bytes of work space an integer layer needs for `rows` = steps * batch rows (layers_q.c);
  * 0 and *ok = 0 on size_t overflow. */
-size_t rne__q_work_bytes(const rne_layer *l, size_t rows, int *ok);
+size_t rne__q_work_bytes(const rne_model_layer *l, size_t rows, int *ok);
 
 /* rne_model_load's checks of an integer layer (blob_q.c): its op and activations, tensor roles,
  * dtypes and shapes, and every q-tensor value the step path relies on. */
-int rne__check_layer_q(const rne_model *m, const rne_layer *l);
+int rne__check_layer_q(const rne__blobview *m, const rne_layer *l);
 
 /* proj[r][j] = wb[j] + (j < nrb ? rb[j] : 0) + sum_p x[r][p] wt[p][j] for r < rows, j < n: the
  * input projection of a cell (wb, rb may be NULL). Shared by the f32 cells. */

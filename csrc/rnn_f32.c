@@ -9,12 +9,12 @@
 
 void rne__rnn_f32(const rne__call *k)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t hs = l->hidden, in = l->in_features, dirs = rne__dirs(l);
     const size_t steps = k->steps, batch = k->batch, ystride = dirs * hs;
-    const float *w = rne__tensor_f32(k->model, l, RNE_T_W);
-    const float *r = rne__tensor_f32(k->model, l, RNE_T_R);
-    const float *bias = rne__tensor_f32(k->model, l, RNE_T_B);
+    const float *w = rne__tensor_f32(l, RNE_T_W);
+    const float *r = rne__tensor_f32(l, RNE_T_R);
+    const float *bias = rne__tensor_f32(l, RNE_T_B);
     float *proj = (float *)k->work;
     size_t d, s, b;
     for (d = 0; d < dirs; d++) {

@@ -10,7 +10,7 @@
 
 void rne__rnn_q(const rne__call *k, const rne__qwork *w)
 {
-    const rne_layer *l = k->layer;
+    const rne_model_layer *l = k->layer;
     const size_t hs = l->hidden, in = l->in_features, dirs = rne__dirs(l);
     const size_t steps = k->steps, batch = k->batch, rows = steps * batch, ystride = dirs * hs;
     const int16_t *x = (const int16_t *)k->x;
@@ -20,7 +20,7 @@ void rne__rnn_q(const rne__call *k, const rne__qwork *w)
         const int back = d == 1 || (l->flags & RNE_LF_REVERSE) != 0;
         int16_t *h = (int16_t *)k->state + d * batch * hs;
         rne__qcell p;
-        rne__q_cell(k->model, l, d, &p);
+        rne__q_cell(l, d, &p);
         for (r = 0; r < rows; r++)
             rne__q_matvec(w->wx + r * hs, x + r * in, in, &p.w, 0, hs, p.mw, p.shift_w, w->acc);
         for (s = 0; s < steps; s++) {

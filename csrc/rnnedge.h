@@ -6,12 +6,15 @@
  *   | tensor data, each tensor aligned to header.alignment | CRC-32 of everything before it.
  * Little-endian; every offset counted from the start of the blob; the blob itself must start at a
  * multiple of header.alignment. rne_model_load() proves every offset, size, shape and parameter
- * once; the step path then trusts them and returns no errors of its own.
+ * once and copies what the step path needs into rne_model; the step path then reads only those
+ * copies and the tensor data, and checks nothing but the stream's arguments and its model's
+ * identity (RNE_EMODEL).
  *
- * Memory: the caller owns all of it. rne_model borrows the blob (zero copy); a stream borrows a
- * state buffer (rne_state_size) and a scratch buffer (rne_scratch_size); rne_run takes its own
- * scratch for T steps. Many streams may share one model; a stream must not be used from two
- * threads at once.
+ * Memory: the caller owns all of it. rne_model borrows the blob's tensor data (zero copy of the
+ * weights) and holds a copy of each layer (RNE_MAX_LAYERS of them: a build option); a stream
+ * borrows a state buffer (rne_state_size) and a scratch buffer (rne_scratch_size); rne_run takes
+ * its own scratch for T steps. Many streams may share one model; a stream must not be used from
+ * two threads at once.
  *
  *   rne_model m;  if (rne_model_load(blob, size, &m) != RNE_OK) ...
  *   rne_stream s; rne_stream_init(&s, &m, 1, state, rne_state_size(&m, 1),
@@ -31,10 +34,25 @@
 extern "C" {
 #endif
 
+/* Layers a blob may have, and the capacity of rne_model's per-layer array (rne_model.layers): a
+ * build-time option. Firmware that loads small models sets it lower (-DRNE_MAX_LAYERS=8 when
+ * compiling the library AND the code that includes this header: the two must agree, see below),
+ * so that rne_model takes less RAM; rne_model_load refuses a blob with more layers (RNE_EHEADER). */
+#ifndef RNE_MAX_LAYERS
+#define RNE_MAX_LAYERS 64
+#endif
+
+/* rne_model_load links under a name that carries RNE_MAX_LAYERS (rne_model_load_ml64 by
+ * default; give N as a plain integer), so that code compiled with another capacity than the
+ * library fails to link instead of passing an rne_model of the wrong size. */
+#define RNE__CAT2(a, b) a##b
+#define RNE__CAT(a, b) RNE__CAT2(a, b)
+#define rne_model_load RNE__CAT(rne_model_load_ml, RNE_MAX_LAYERS)
+
 /* cdef-begin */
 #define RNE_FORMAT_VERSION 1
-#define RNE_MAX_LAYERS 64
 #define RNE_MAX_TENSORS 4096
+#define RNE_MAX_FEATURES 1048576   /* 2^20: the most features any layer's input or output has */
 
 /* Status codes: rne_strerror(code) explains each. */
 enum {
@@ -50,7 +68,9 @@ enum {
     RNE_ELAYER = 9,       /* layer record invalid: op, flags, activation, params */
     RNE_ESHAPE = 10,      /* layer tensors or feature sizes do not fit together */
     RNE_ESTREAM = 11,     /* model reads the sequence backwards: it cannot be stepped */
-    RNE_ESIZE = 12        /* a caller buffer is too small or misaligned */
+    RNE_ESIZE = 12,       /* a caller buffer is too small or misaligned */
+    RNE_EMODEL = 13       /* the stream's model was re-loaded (or failed to load) since
+                             rne_stream_init: initialize the stream again */
 };
 
 /* Layer ops (rne_layer.op). */
@@ -155,12 +175,35 @@ typedef struct rne_tensor {
     uint32_t reserved1;
 } rne_tensor;
 
-/* A loaded model: pointers into the caller's blob plus figures derived once at load. */
+/* One layer as rne_model_load proved it, copied out of the blob (the step path reads only this
+ * and the tensor data it points to): the record's fields the kernels use, each role's tensor
+ * data resolved to a pointer into the blob, and an integer layer's small q-tensor values that
+ * decide a shift, a clamp or a loop. */
+typedef struct rne_model_layer {
+    const void *data[8];            /* tensor data by role (RNE_T_*), NULL if absent */
+    uint16_t op;
+    uint16_t fmt;
+    uint32_t flags;
+    uint32_t in_features;
+    uint32_t out_features;
+    uint32_t hidden;
+    uint32_t param[2];
+    float    clip;
+    uint8_t  act[2][3];
+    uint8_t  qshift[2][3];          /* integer cell: each direction's activation shift (q slot
+                                       9 + 3a), 0 if unused */
+    float    alpha[2][3];
+    float    beta[2][3];
+    int32_t  q[8];                  /* integer layer: its q tensor's slots 0..7 (a cell's of
+                                       direction 0; slots 0..4 are equal in both) */
+} rne_model_layer;
+
+/* A loaded model: every figure the step path needs, copied from the blob once at load, plus
+ * pointers to the tensor data in the caller's blob. Caller memory, no pointer to itself: it may
+ * be a static (sizeof grows with RNE_MAX_LAYERS). */
 typedef struct rne_model {
-    const uint8_t    *blob;         /* the caller's blob, borrowed */
-    const rne_header *header;
-    const rne_layer  *layers;
-    const rne_tensor *tensors;
+    const uint8_t *blob;            /* the caller's blob, borrowed (NULL: not loaded) */
+    uint32_t crc;                   /* the blob's CRC-32: its identity for rne_stream_init */
     uint32_t n_layers;
     uint32_t in_features;           /* features of one input timestep */
     uint32_t out_features;          /* features of one output timestep */
@@ -168,23 +211,35 @@ typedef struct rne_model {
     uint32_t many_to_one;           /* 1 if the pipeline has a TAKE_LAST layer */
     uint32_t max_features;          /* widest per-timestep vector anywhere in the pipeline */
     uint32_t max_gates;             /* widest gate vector of a recurrent layer (G*H, one direction) */
-    uint32_t reserved;
+    rne_model_layer layers[RNE_MAX_LAYERS];
 } rne_model;
 
-/* One batch of B independent streams over a model: the caller's state and step scratch. */
+/* One batch of B independent streams over a model: the caller's state and step scratch, and the
+ * identity of the model at rne_stream_init (its blob's CRC and features, and the buffer sizes it
+ * was given: each call checks them, RNE_EMODEL). */
 typedef struct rne_stream {
     const rne_model *model;
     void    *state;                 /* rne_state_size(model, batch) bytes, 16-byte aligned */
     void    *scratch;               /* rne_scratch_size(model, batch, 1) bytes, 16-byte aligned */
+    size_t   state_size;            /* bytes of state and scratch given to rne_stream_init */
+    size_t   scratch_size;
     uint32_t batch;
-    uint32_t reserved;
+    uint32_t model_crc;             /* model->crc, in_features and out_features at ... */
+    uint32_t model_in;
+    uint32_t model_out;             /*   ... rne_stream_init */
 } rne_stream;
 
-/* Validate `blob` (size bytes) and fill *model. The blob must stay alive and unchanged while the
- * model is used. Checks, in order (the first fault decides the status; csrc/blob.c lists each):
- * arguments, size >= header, magic, version, header fields, blob pointer alignment, counts,
- * file_size <= size, CRC, tables (alignment, bounds, overlap), tensors, layers, the chain of
- * feature sizes. The host must be little-endian (else RNE_EHEADER). */
+/* Validate `blob` (size bytes) and fill *model. Checks, in order (the first fault decides the
+ * status; csrc/blob.c lists each): arguments, size >= header, magic, version, header fields,
+ * blob pointer alignment, counts (1..RNE_MAX_LAYERS layers), file_size <= size, CRC, tables
+ * (alignment, bounds, overlap), tensors, layers (every feature count 1..RNE_MAX_FEATURES), the
+ * chain of feature sizes. The host must be little-endian (else RNE_EHEADER). On failure *model
+ * is zeroed (not loaded).
+ * The blob must stay mapped while the model is used. Every size, parameter and tensor address
+ * the step path uses is copied into *model here; the step reads only weights and q-tensor rows
+ * from the blob. A blob whose tensor data changes after load gives other numbers, never a
+ * crash or undefined behaviour; loading another blob into a model that streams use makes those
+ * streams refuse to run (RNE_EMODEL) until they are initialized again. */
 int rne_model_load(const void *blob, size_t size, rne_model *model);
 
 /* A static English sentence for a status code (never NULL). */
@@ -204,20 +259,25 @@ size_t rne_state_offset(const rne_model *model, uint32_t layer, uint32_t batch);
  * 0 on arithmetic overflow or batch == 0, else at least 16; steps = 0 counts as 1. */
 size_t rne_scratch_size(const rne_model *model, uint32_t batch, uint32_t steps);
 
-/* Bind a stream to caller memory and reset its state. RNE_EARG: NULL stream or model, batch 0 or
- * too large to address; RNE_ESIZE: state or scratch NULL, not 16-byte aligned, or too small. */
+/* Bind a stream to caller memory and reset its state; the stream records the model's identity
+ * (its blob's CRC) and the sizes given. RNE_EARG: NULL stream or model, model not loaded, batch 0
+ * or too large to address; RNE_ESIZE: state or scratch NULL, not 16-byte aligned, or too small. */
 int rne_stream_init(rne_stream *stream, const rne_model *model, uint32_t batch,
                     void *state, size_t state_size, void *scratch, size_t scratch_size);
 
-/* Set the state to the model's initial state (its H0/C0 tensors, or zeros). */
-void rne_stream_reset(rne_stream *stream);
+/* Set the state to the model's initial state (its H0/C0 tensors, or zeros). RNE_EARG for a NULL
+ * or uninitialized stream; RNE_EMODEL (state untouched) if the model was re-loaded with another
+ * blob (or failed to load) since rne_stream_init, or now needs more state or scratch than the
+ * stream was given. */
+int rne_stream_reset(rne_stream *stream);
 
 /* One timestep for all B streams: x float[B][in_features] -> y float[B][out_features]; for an
  * integer model x int16[B][in_features] at the input scale -> y int16[B][out_features] at the
  * output scale (the scales are in the metadata key "qio"). For a many-to-one model y is what
  * rne_run would give if the sequence ended at this step (exactly: a step is a one-step rne_run,
  * so a TAKE_LAST with split < F takes every feature from this step). Returns RNE_ESTREAM (and
- * leaves state and y untouched) if the model is not streamable, RNE_EARG for NULL pointers,
+ * leaves state and y untouched) if the model is not streamable, RNE_EMODEL (likewise) if it was
+ * re-loaded since rne_stream_init (rne_stream_reset), RNE_EARG for NULL pointers,
  * RNE_ESIZE if x or y is not aligned to its element type. x and y must not overlap. Stepping
  * gives the same bits as one rne_run over the same steps. */
 int rne_step(rne_stream *stream, const void *x, void *y);
@@ -227,8 +287,9 @@ int rne_step(rne_stream *stream, const void *x, void *y);
  * rne_step). Starts from the stream's state and leaves the final state in it (for a backward
  * direction, "start" is step steps-1). `scratch` must hold rne_scratch_size(model, B, steps)
  * bytes, 16-byte aligned. steps == 0 is a no-op, except for a many-to-one model, where it is
- * RNE_EARG (there is no last step). RNE_EARG also for NULL pointers; RNE_ESIZE for a small or
- * misaligned scratch, or x / y not aligned to their element type. x and y must not overlap. */
+ * RNE_EARG (there is no last step). RNE_EMODEL as for rne_step; RNE_EARG also for NULL
+ * pointers; RNE_ESIZE for a small or misaligned scratch, or x / y not aligned to their element
+ * type. x and y must not overlap. */
 int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
             void *scratch, size_t scratch_size);
 

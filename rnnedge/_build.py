@@ -14,11 +14,13 @@ CSRC = Path(__file__).resolve().parent.parent / "csrc"
 
 
 def _cdef(header: Path) -> str:
+    """The header's cdef region. RNE_MAX_LAYERS is a build-time option defined above the region
+    (#ifndef): cffi takes its value, and the length of rne_model.layers, from the compiler."""
     text = header.read_text()
     match = re.search(r"/\* cdef-begin \*/(.*?)/\* cdef-end \*/", text, re.S)
     if match is None:
         raise RuntimeError(f"{header}: no /* cdef-begin */ ... /* cdef-end */ region")
-    return match.group(1)
+    return "#define RNE_MAX_LAYERS ...\n" + match.group(1).replace("[RNE_MAX_LAYERS]", "[...]")
 
 
 def _compiler() -> list[str]:

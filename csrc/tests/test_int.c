@@ -455,6 +455,8 @@ static const qcorruption qcorruptions[] = {
     { "elu_table_uint16", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, dtype, RNE_DT_U16) } },
     { "elu_table_short", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, shape[0], 256), TREC(0, RNE_T_LUT, nbytes, 512) } },
     { "clip_with_k1_but_affine", "q16_act_affine_0p5", RNE_ELAYER, { Q(0, 7, 1) } },
+    { "act_features_past_cap", "q16_act_relu", RNE_ESHAPE, { LREC(0, in_features, RNE_MAX_FEATURES + 1), LREC(0, out_features, RNE_MAX_FEATURES + 1) } },
+    { "act_features_2_31_minus_1", "q16_act_relu", RNE_ESHAPE, { LREC(0, in_features, INT32_MAX), LREC(0, out_features, INT32_MAX) } },
     { "layernorm_shift_zero", LN, RNE_ELAYER, { Q(0, 0, 0) } },
     { "layernorm_shift_63", LN, RNE_ELAYER, { Q(0, 0, 63) } },
     { "layernorm_eps_high_word_past_2_30", LN, RNE_ELAYER, { Q(0, 1, (1 << 30) + 1) } },
@@ -622,6 +624,54 @@ static void test_step_float(const char *dir)
     buf_free(&blob);
 }
 
+/* ---- int32 column sums over weights changed after load ----------------------------------------- */
+
+/* The int8 DENSE 2100 -> 3 with all weights 0 and acc32 set (the load proves it: every column sum
+ * 0), then weights -128 written over the loaded blob and input -32768: the int32 sums reach
+ * 2100 * 2^22 = 2^33. The step must run without undefined behaviour (it wraps: other numbers;
+ * make asan with RNE_NO_SIMD takes the scalar sums). */
+static void test_acc32_weights_changed(const char *dir)
+{
+    char path[1024];
+    buf b;
+    rne_header h;
+    rne_layer l;
+    rne_tensor tw, tq;
+    rne_model m;
+    runner r;
+    int16_t x[2100], y[3];
+    int32_t one = 1;
+    size_t i;
+    int ok, rc1 = -1, rc2 = -1;
+    snprintf(path, sizeof path, "%s/q8_long_dense_s8_acc64.rne", dir);
+    if (!read_file(path, &b, 0)) {
+        check(0, "acc32_weights_changed_after_load", "cannot read %s", path);
+        return;
+    }
+    memcpy(&h, b.p, sizeof h);
+    memcpy(&l, b.p + h.layer_off, sizeof l);
+    memcpy(&tw, b.p + h.tensor_off + (size_t)l.tensor[RNE_T_W] * sizeof tw, sizeof tw);
+    memcpy(&tq, b.p + h.tensor_off + (size_t)l.tensor[RNE_T_Q] * sizeof tq, sizeof tq);
+    ok = l.op == RNE_OP_DENSE && l.fmt == RNE_FMT_S8 && l.in_features == 2100 &&
+         l.out_features <= 3;
+    memset(b.p + tw.offset, 0, tw.nbytes);                    /* every column sum 0 ... */
+    memcpy(b.p + tq.offset + 2 * sizeof(int32_t), &one, 4);   /* ... so acc32 (q slot 2) loads */
+    put(b.p + h.file_size - 4, 4, rne__crc32(b.p, h.file_size - 4u));
+    ok = ok && rne_model_load(b.p, b.size, &m) == RNE_OK && m.layers[0].q[2] == 1 &&
+         runner_init(&r, &m, 1, 1);
+    if (ok) {
+        for (i = 0; i < 2100; i++)
+            x[i] = INT16_MIN;
+        rc1 = rne_step(&r.s, x, y);
+        memset(b.p + tw.offset, 0x80, tw.nbytes);             /* int8 -128 after load */
+        rc2 = rne_step(&r.s, x, y);
+        runner_free(&r);
+    }
+    check(ok && rc1 == RNE_OK && rc2 == RNE_OK, "acc32_weights_changed_after_load",
+          "setup %d, steps %d %d", ok, rc1, rc2);
+    buf_free(&b);
+}
+
 /* ---- main ------------------------------------------------------------------------------------------ */
 
 static int has_file(const char *dir, const char *name, const char *ext)
@@ -655,6 +705,17 @@ int main(int argc, char **argv)
         test_corruptions(dir);
         test_api(dir);
         test_step_float(dir);
+        test_blob_changes(dir, "q16_c_stack_lstm_gru_dense_layernorm",
+                          "q16_c_lstm17_peepholes_logsoftmax", "qblob_change_stack");
+        test_blob_changes(dir, "q8_c_lstm17_peepholes_logsoftmax", "q8_lstm_hidden16_batch3",
+                          "qblob_change_peepholes_logsoftmax");
+        test_blob_changes(dir, "q8_long_lstm_coupled_clip_hardsigmoid", "q8_rnn_hardsigmoid",
+                          "qblob_change_hardsigmoid");
+        test_blob_changes(dir, "q16_act_softmax", "q16_long_layernorm_3", "qblob_change_softmax");
+        test_blob_changes(dir, "q8_rnn_relu", "q16_gru_initial_h", "qblob_change_relu");
+        test_blob_changes(dir, "q16_long_dense_s16_acc32", "q8_long_dense_s8_acc64",
+                          "qblob_change_acc32");
+        test_acc32_weights_changed(dir);
     }
     return test_summary();
 }

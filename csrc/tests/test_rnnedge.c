@@ -53,7 +53,7 @@ static void test_crc(void)
 static void test_strerror(void)
 {
     int code, ok = 1;
-    for (code = 0; code <= RNE_ESIZE; code++) {
+    for (code = 0; code <= RNE_EMODEL; code++) {
         const char *m = rne_strerror(code);
         int other;
         if (m == NULL || *m == '\0')
@@ -62,7 +62,8 @@ static void test_strerror(void)
             if (strcmp(m, rne_strerror(other)) == 0)
                 ok = 0;
     }
-    ok = ok && rne_strerror(-1) != NULL && rne_strerror(99) != NULL;
+    ok = ok && rne_strerror(-1) != NULL && rne_strerror(99) != NULL &&
+         strcmp(rne_strerror(RNE_EMODEL + 1), rne_strerror(99)) == 0;
     check(ok, "strerror_every_code_distinct", "a status code has no or a duplicate message");
 }
 
@@ -481,6 +482,11 @@ static const corruption corruptions[] = {
     { "layer_reserved_set", STACK, 1, RNE_ELAYER, { { LAY(4, reserved[0]), 1 } } },
     { "layer_cell_without_hidden", STACK, 1, RNE_ELAYER, { { LAY(1, hidden), 0 } } },
     { "layer_zero_features", STACK, 1, RNE_ESHAPE, { { LAY(4, in_features), 0 } } },
+    /* every feature count in 1..RNE_MAX_FEATURES: an ACT (or SLICE) layer has no tensor to bound it */
+    { "layer_act_features_2_31_minus_1", "act_relu", 1, RNE_ESHAPE, { { LAY(0, in_features), 0x7FFFFFFFu }, { LAY(0, out_features), 0x7FFFFFFFu } } },
+    { "layer_act_features_past_cap", "act_relu", 1, RNE_ESHAPE, { { LAY(0, in_features), RNE_MAX_FEATURES + 1u }, { LAY(0, out_features), RNE_MAX_FEATURES + 1u } } },
+    { "layer_act_features_at_cap_loads", "act_relu", 1, RNE_OK, { { LAY(0, in_features), RNE_MAX_FEATURES }, { LAY(0, out_features), RNE_MAX_FEATURES } } },
+    { "layer_slice_input_past_cap", "slice", 1, RNE_ESHAPE, { { LAY(0, in_features), RNE_MAX_FEATURES + 1u } } },
     { "layer_out_features_wrong", STACK, 1, RNE_ESHAPE, { { LAY(1, out_features), 7 } } },
     { "layer_tensor_index_out_of_range", STACK, 1, RNE_ELAYER, { { LAY(3, tensor[0]), 999 } } },
     { "layer_required_tensor_absent", STACK, 1, RNE_ELAYER, { { LAY(1, tensor[1]), 0xFFFFFFFFu } } },
@@ -696,6 +702,71 @@ static void test_api(const char *dir)
     buf_free(&bidir_blob);
 }
 
+/* ---- non-finite input (docs/robustness.md, "NaN and infinities") ------------------------------- */
+
+/* Counts of NaN and of infinite values among y[0..n). */
+static void count_nonfinite(const float *y, size_t n, size_t *nan, size_t *inf)
+{
+    size_t j;
+    *nan = *inf = 0;
+    for (j = 0; j < n; j++) {
+        *nan += isnan(y[j]) != 0;
+        *inf += isinf(y[j]) != 0;
+    }
+}
+
+/* The f32 rule, on a cell of each kind: NaN in one feature makes every output NaN at that step
+ * and at every later step (through the state) until rne_stream_reset; +-inf in one feature (its
+ * weights nonzero) saturates the gates: finite outputs; +inf in every feature meets weights of
+ * both signs in one sum (inf - inf): NaN, again kept by the state until the reset. */
+static void test_nonfinite(const char *dir)
+{
+    static const char *const cases[] = { "lstm_forward", "gru_forward", "rnn_forward", "lstm_clip" };
+    size_t c;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char path[1024], label[128];
+        buf blob;
+        rne_model m;
+        runner r;
+        float x[64], y[64];
+        size_t n_in, n_out, j, nan[3] = { 0, 0, 0 }, inf[3] = { 0, 0, 0 };
+        int k, ok = 1;
+        snprintf(path, sizeof path, "%s/%s.rne", dir, cases[c]);
+        snprintf(label, sizeof label, "nonfinite_%s", cases[c]);
+        if (!read_file(path, &blob, 0) || rne_model_load(blob.p, blob.size, &m) != RNE_OK ||
+            m.in_features > 64 || m.out_features > 64) {
+            check(0, label, "cannot load %s", path);
+            continue;
+        }
+        n_in = m.in_features, n_out = m.out_features;
+        for (k = 0; ok && k < 4; k++) {     /* NaN at 0, +inf at 0, -inf at 0, +inf everywhere */
+            ok = runner_init(&r, &m, 1, 1);
+            for (j = 0; j < n_in; j++)
+                x[j] = 0.25f * (float)((int)(j % 5) - 2);
+            ok = ok && rne_step(&r.s, x, y) == RNE_OK;
+            for (j = 0; j < n_in; j++)
+                if (j == 0 || k == 3)
+                    x[j] = k == 0 ? (float)NAN : k == 2 ? -(float)INFINITY : (float)INFINITY;
+            ok = ok && rne_step(&r.s, x, y) == RNE_OK;
+            count_nonfinite(y, n_out, &nan[0], &inf[0]);
+            for (j = 0; j < n_in; j++)
+                x[j] = 0.5f;
+            ok = ok && rne_step(&r.s, x, y) == RNE_OK && rne_step(&r.s, x, y) == RNE_OK;
+            count_nonfinite(y, n_out, &nan[1], &inf[1]);
+            ok = ok && rne_stream_reset(&r.s) == RNE_OK && rne_step(&r.s, x, y) == RNE_OK;
+            count_nonfinite(y, n_out, &nan[2], &inf[2]);
+            if (k == 0 || k == 3)   /* poisoned until the reset, finite after it */
+                ok = ok && nan[0] == n_out && nan[1] == n_out && nan[2] == 0 && inf[2] == 0;
+            else                    /* saturated: finite, and the state stays finite */
+                ok = ok && nan[0] == 0 && inf[0] == 0 && nan[1] == 0 && inf[1] == 0;
+            runner_free(&r);
+        }
+        check(ok, label, "input kind %d of 0..3: NaN outputs at that step %zu, two steps later "
+              "%zu, after the reset %zu (of %zu)", k - 1, nan[0], nan[1], nan[2], n_out);
+        buf_free(&blob);
+    }
+}
+
 /* ---- main ------------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -717,6 +788,10 @@ int main(int argc, char **argv)
         free(names);
         test_corruptions(dir);
         test_api(dir);
+        test_blob_changes(dir, "lstm_forward", "lstm_hidden16_batch3", "blob_change_lstm");
+        test_blob_changes(dir, "c_stack_lstm_gru_dense_layernorm", "c_lstm17_peepholes_logsoftmax",
+                          "blob_change_stack");
+        test_nonfinite(dir);
     }
     if (worst_case[0] != '\0')
         printf("note largest |output - expected| over all cases: %.3g, in %s\n", worst_all,

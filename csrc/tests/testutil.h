@@ -298,7 +298,7 @@ static inline void state_take_batch(const rne_model *m, const uint8_t *full, uin
 {
     uint32_t i;
     for (i = 0; i < m->n_layers; i++) {
-        const rne_layer *l = &m->layers[i];
+        const rne_model_layer *l = &m->layers[i];
         const size_t off = rne_state_offset(m, i, batch), off1 = rne_state_offset(m, i, 1);
         const size_t hs = l->hidden, dirs = rne__dirs(l);
         const size_t he = l->fmt == RNE_FMT_F32 ? 4 : 2;    /* bytes of an h element; c: 4 */
@@ -324,6 +324,201 @@ static inline int take_last_full(const rne_model *m)
         if (m->layers[i].op == RNE_OP_TAKE_LAST && m->layers[i].param[0] != m->layers[i].in_features)
             return 0;
     return 1;
+}
+
+/* ---- a blob that changes under a live stream (finding 2 of issue #11) ------------------------- */
+
+/* n bytes, 16-byte aligned, with nothing after them (ASan sees the first byte past the end):
+ * the stream's buffers sized exactly as the model asked. */
+static inline void *exact_alloc(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 16, n == 0 ? 16 : n) != 0)
+        out_of_memory();
+    memset(p, 0, n);
+    return p;
+}
+
+/* The smallest tensor data offset of the blob at p (the tables end before it). */
+static inline size_t first_data_offset(const uint8_t *p)
+{
+    rne_header h;
+    rne_tensor t;
+    size_t off = (size_t)-1;
+    uint32_t i;
+    memcpy(&h, p, sizeof h);
+    for (i = 0; i < h.n_tensors; i++) {
+        memcpy(&t, p + h.tensor_off + (size_t)i * sizeof t, sizeof t);
+        off = t.offset < off ? t.offset : off;
+    }
+    return off;
+}
+
+/* Load case `a`, bind a batch-1 stream with exactly sized buffers, then, with the stream live:
+ *   1. write case b's blob (another valid blob, larger) over a's memory, tables and all: a step
+ *      must still work (the model reads only what it copied at load);
+ *   2. random bytes over the tensor data (and everything after a's tables), then every byte
+ *      0x80 with the most negative input (the largest products): a step must work;
+ *   3. re-load b (its own memory) into the same rne_model: rne_step, rne_run, rne_stream_reset
+ *      and (integer) rne_step_float refuse with RNE_EMODEL;
+ *   4. a failed load into that rne_model: still RNE_EMODEL;
+ *   5. re-load a's original bytes: the stream runs again (the same blob, the same identity);
+ *      a stream whose recorded sizes or features no longer fit (what a CRC collision could
+ *      give) is refused;
+ *   6. rne_stream_init with b's sizes: the stream runs b.
+ * The buffers have no slack, so under `make asan` any read or write that follows the blob's new
+ * sizes instead of the model's is a heap-buffer-overflow, and any shift or overflow that follows
+ * new q values is a UBSan error. Checks "<label>_*". */
+static inline void test_blob_changes(const char *dir, const char *a, const char *b,
+                                     const char *label)
+{
+    char path[1024], name[256];
+    buf ba, bb, orig;
+    rne_model m;
+    rne_stream s;
+    size_t ss, sc, sc_run, xn, yn, vsize, i, data0;
+    void *state, *scratch, *scratch_run, *x, *y;
+    uint32_t seed = 12345u;
+    int integer, rc, rc2, rc3, rc4;
+    snprintf(path, sizeof path, "%s/%s.rne", dir, b);
+    if (!read_file(path, &bb, 0)) {
+        check(0, label, "cannot read %s", path);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/%s.rne", dir, a);
+    if (!read_file(path, &orig, 0)) {
+        check(0, label, "cannot read %s", path);
+        buf_free(&bb);
+        return;
+    }
+    ba = buf_new(orig.size > bb.size ? orig.size : bb.size, 0);
+    memcpy(ba.p, orig.p, orig.size);
+    if (rne_model_load(ba.p, orig.size, &m) != RNE_OK) {
+        check(0, label, "cannot load %s", path);
+        buf_free(&ba), buf_free(&bb), buf_free(&orig);
+        return;
+    }
+    integer = m.layers[0].fmt != RNE_FMT_F32;
+    vsize = integer ? sizeof(int16_t) : sizeof(float);
+    ss = rne_state_size(&m, 1);
+    sc = rne_scratch_size(&m, 1, 1);
+    sc_run = rne_scratch_size(&m, 1, 3);
+    xn = 3 * m.in_features;
+    yn = 3 * m.out_features;
+    state = exact_alloc(ss);
+    scratch = exact_alloc(sc);
+    scratch_run = exact_alloc(sc_run);
+    x = exact_alloc(xn * vsize);
+    y = exact_alloc(yn * vsize);
+    for (i = 0; i < xn; i++) {
+        if (integer)
+            ((int16_t *)x)[i] = (int16_t)(lcg(&seed) & 0xFFFFu);
+        else
+            ((float *)x)[i] = lcg_float(&seed);
+    }
+    rc = rne_stream_init(&s, &m, 1, state, ss, scratch, sc);
+    rc2 = rc == RNE_OK ? rne_step(&s, x, y) : rc;
+    snprintf(name, sizeof name, "%s_steps_before", label);
+    check(rc == RNE_OK && rc2 == RNE_OK, name, "init %d, step %d", rc, rc2);
+
+    /* 1. another valid blob's bytes, tables included, over the loaded one */
+    data0 = first_data_offset(orig.p);
+    memcpy(ba.p, bb.p, bb.size);
+    rc = rne_step(&s, x, y);
+    rc2 = m.many_to_one ? RNE_OK : rne_run(&s, x, 3, y, scratch_run, sc_run);
+    snprintf(name, sizeof name, "%s_other_blob_in_place_steps", label);
+    check(rc == RNE_OK && rc2 == RNE_OK, name, "step %d (%s), run %d", rc, rne_strerror(rc), rc2);
+
+    /* 2. random bytes over the tensor data: weights, multipliers, shifts, tables */
+    for (i = data0; i < ba.size; i++)
+        ba.p[i] = (uint8_t)lcg(&seed);
+    rc = rne_step(&s, x, y);
+    rc2 = rne_stream_reset(&s);
+    rc3 = rne_step(&s, x, y);
+    snprintf(name, sizeof name, "%s_random_tensor_data_steps", label);
+    check(rc == RNE_OK && rc2 == RNE_OK && rc3 == RNE_OK, name, "step %d, reset %d, step %d", rc,
+          rc2, rc3);
+
+    /* 2b. every tensor data byte 0x80 (int8 -128, int16 -32640, int32 -2139062144) and, for an
+     * integer model, the most negative input: the largest products and sums there are */
+    memset(ba.p + data0, 0x80, ba.size - data0);
+    if (integer)
+        for (i = 0; i < xn; i++)
+            ((int16_t *)x)[i] = INT16_MIN;
+    rc = rne_step(&s, x, y);
+    rc2 = rne_stream_reset(&s);
+    rc3 = rne_step(&s, x, y);
+    snprintf(name, sizeof name, "%s_extreme_tensor_data_steps", label);
+    check(rc == RNE_OK && rc2 == RNE_OK && rc3 == RNE_OK, name, "step %d, reset %d, step %d", rc,
+          rc2, rc3);
+
+    /* 3. another blob re-loaded into the model the stream uses */
+    rc = rne_model_load(bb.p, bb.size, &m);
+    rc2 = rne_step(&s, x, y);
+    rc3 = rne_run(&s, x, 3, y, scratch_run, sc_run);
+    rc4 = rne_stream_reset(&s);
+    snprintf(name, sizeof name, "%s_reloaded_model_refused", label);
+    check(rc == RNE_OK && rc2 == RNE_EMODEL && rc3 == RNE_EMODEL && rc4 == RNE_EMODEL, name,
+          "load %d, step %d, run %d, reset %d (want %d)", rc, rc2, rc3, rc4, RNE_EMODEL);
+    if (integer) {
+        float xf[64], yf[64];
+        int16_t xq[64], yq[64];
+        memset(xf, 0, sizeof xf);
+        rc = rne_step_float(&s, xf, 1.0 / 4096, xq, yq, 1.0 / 4096, yf);
+        snprintf(name, sizeof name, "%s_reloaded_model_refused_step_float", label);
+        check(rc == RNE_EMODEL, name, "rne_step_float %d", rc);
+    }
+
+    /* 4. a load that fails leaves the model unloaded */
+    memcpy(ba.p, orig.p, orig.size);
+    ba.p[0] ^= 0xFFu;
+    rc = rne_model_load(ba.p, orig.size, &m);
+    rc2 = rne_step(&s, x, y);
+    snprintf(name, sizeof name, "%s_failed_load_refused", label);
+    check(rc == RNE_EMAGIC && m.blob == NULL && m.n_layers == 0 && rc2 == RNE_EMODEL, name,
+          "load %d, step %d", rc, rc2);
+
+    /* 5. the original blob again: the same identity, the stream runs */
+    ba.p[0] ^= 0xFFu;
+    rc = rne_model_load(ba.p, orig.size, &m);
+    rc2 = rne_stream_reset(&s);
+    rc3 = rne_step(&s, x, y);
+    snprintf(name, sizeof name, "%s_same_blob_reloaded_runs", label);
+    check(rc == RNE_OK && rc2 == RNE_OK && rc3 == RNE_OK, name, "load %d, reset %d, step %d", rc,
+          rc2, rc3);
+    /* what a CRC collision could leave (the same CRC, other sizes): refused as well; here by
+     * shrinking what the stream records instead of crafting a colliding blob */
+    s.state_size -= 16;
+    rc = rne_step(&s, x, y);
+    rc2 = rne_stream_reset(&s);
+    s.state_size += 16;
+    s.scratch_size -= 16;
+    rc3 = rne_step(&s, x, y);
+    s.scratch_size += 16;
+    s.model_in += 1;
+    rc4 = rne_step(&s, x, y);
+    s.model_in -= 1;
+    snprintf(name, sizeof name, "%s_same_crc_other_sizes_refused", label);
+    check(rc == RNE_EMODEL && rc2 == RNE_EMODEL && rc3 == RNE_EMODEL && rc4 == RNE_EMODEL &&
+              rne_step(&s, x, y) == RNE_OK,
+          name, "state %d, reset %d, scratch %d, features %d", rc, rc2, rc3, rc4);
+    free(state), free(scratch), free(scratch_run), free(x), free(y);
+
+    /* 6. a new stream for the other blob */
+    rc = rne_model_load(bb.p, bb.size, &m);
+    ss = rne_state_size(&m, 1);
+    sc = rne_scratch_size(&m, 1, 1);
+    state = exact_alloc(ss);
+    scratch = exact_alloc(sc);
+    x = exact_alloc(m.in_features * vsize);
+    y = exact_alloc(m.out_features * vsize);
+    rc2 = rc == RNE_OK ? rne_stream_init(&s, &m, 1, state, ss, scratch, sc) : rc;
+    rc3 = rc2 == RNE_OK ? rne_step(&s, x, y) : rc2;
+    snprintf(name, sizeof name, "%s_new_stream_runs", label);
+    check(rc == RNE_OK && rc2 == RNE_OK && rc3 == RNE_OK, name, "load %d, init %d, step %d", rc,
+          rc2, rc3);
+    free(state), free(scratch), free(x), free(y);
+    buf_free(&ba), buf_free(&bb), buf_free(&orig);
 }
 
 #endif

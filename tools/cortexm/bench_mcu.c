@@ -66,7 +66,7 @@ static uint32_t steps_wanted(void)
 int main(void)
 {
     const uint32_t steps = steps_wanted();
-    rne_model m;
+    static rne_model m;     /* the caller's memory, a static as in firmware (docs/c-api.md) */
     rne_stream s;
     size_t ss, sc, io, i;
     unsigned char *state, *scratch, *x, *y;

@@ -28,7 +28,7 @@ void rne__rnn_f32(const rne__call *k)
     __builtin_trap();
 }
 
-int rne__check_layer_q(const rne_model *m, const rne_layer *l)
+int rne__check_layer_q(const rne__blobview *m, const rne_layer *l)
 {
     (void)m;
     (void)l;
@@ -41,7 +41,7 @@ void rne__layer_q(const rne__call *k)
     __builtin_trap();
 }
 
-size_t rne__q_work_bytes(const rne_layer *l, size_t rows, int *ok)
+size_t rne__q_work_bytes(const rne_model_layer *l, size_t rows, int *ok)
 {
     (void)l;
     (void)rows;

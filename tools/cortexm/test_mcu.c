@@ -38,6 +38,8 @@ static float worst_all;
 static const char *worst_case;
 
 static unsigned char arena[MCU_ARENA] __attribute__((aligned(64)));
+/* the model of the case under test (rne_model holds a copy of each layer: RNE_MAX_LAYERS) */
+static rne_model mcu_model;
 static size_t arena_used;
 
 /* 16-byte aligned zeroed bytes from the arena (NULL if it is full), as the host tests' calloc:
@@ -240,7 +242,7 @@ static void bufs_start(bufs *b, const unsigned char *state)
 static void test_case(const mcu_case *c)
 {
     const size_t esz = c->integer ? 2u : 4u;
-    rne_model m;
+    rne_model *const m = &mcu_model;
     bufs b;
     size_t in_row, out_row, ysize, bad, at;
     unsigned char *yrun, *ystep;
@@ -249,12 +251,12 @@ static void test_case(const mcu_case *c)
     float worst = 0.0f;
 
     arena_reset();
-    if (!load(c, &m))
+    if (!load(c, m))
         return;
     in_row = (size_t)c->batch * c->in_features;
     out_row = (size_t)c->batch * c->out_features;
     ysize = (size_t)c->out_steps * out_row;
-    if (!bufs_init(&b, &m, c->batch, c->steps) || (yrun = arena_take(ysize * esz)) == NULL ||
+    if (!bufs_init(&b, m, c->batch, c->steps) || (yrun = arena_take(ysize * esz)) == NULL ||
         (ystep = arena_take(out_row * esz)) == NULL) {
         (void)no_room(c);
         return;
@@ -311,7 +313,7 @@ static void test_case(const mcu_case *c)
     memcpy(b.state_after_run, b.state, b.state_size);
     /* 2. step by step: the run's bits, or a refusal for a model that reads backwards */
     bufs_start(&b, c->state);
-    if (!m.streamable) {
+    if (!m->streamable) {
         memset(ystep, 0x5A, out_row * esz);
         rc = rne_step(&b.s, c->x, ystep);
         if (rc == RNE_ESTREAM && ((const unsigned char *)ystep)[0] == 0x5A) {
@@ -324,14 +326,14 @@ static void test_case(const mcu_case *c)
         }
         return;
     }
-    if (m.many_to_one && !take_last_full(&m))
+    if (m->many_to_one && !take_last_full(m))
         return;     /* a step is a one-step run here: nothing to compare with the whole run */
     for (t = 0, ok = 1; ok && t < c->steps; t++) {
         const unsigned char *x = (const unsigned char *)c->x + (size_t)t * in_row * esz;
         ok = rne_step(&b.s, x, ystep) == RNE_OK &&
-             (m.many_to_one || memcmp(ystep, yrun + (size_t)t * out_row * esz, out_row * esz) == 0);
+             (m->many_to_one || memcmp(ystep, yrun + (size_t)t * out_row * esz, out_row * esz) == 0);
     }
-    ok = ok && (!m.many_to_one || memcmp(ystep, yrun, out_row * esz) == 0) &&
+    ok = ok && (!m->many_to_one || memcmp(ystep, yrun, out_row * esz) == 0) &&
          memcmp(b.state, b.state_after_run, b.state_size) == 0;
     if (ok) {
         pass(c->name, "_step_equals_run");
@@ -348,7 +350,7 @@ static void test_case(const mcu_case *c)
 
 static void test_long(const mcu_case *c)
 {
-    rne_model m;
+    rne_model *const m = &mcu_model;
     bufs b;
     gen g;
     size_t in_row, out_row;
@@ -357,19 +359,19 @@ static void test_long(const mcu_case *c)
     int rc = RNE_OK, stepped;
 
     arena_reset();
-    if (!load(c, &m))
+    if (!load(c, m))
         return;
-    in_row = (size_t)c->batch * m.in_features;
-    out_row = (size_t)c->batch * m.out_features;
+    in_row = (size_t)c->batch * m->in_features;
+    out_row = (size_t)c->batch * m->out_features;
     g.generator = c->generator;
     g.s = c->seed;
     g.i = 0;
     g.steps = c->steps;
     g.per_step = in_row;
-    stepped = m.streamable && take_last_full(&m);
+    stepped = m->streamable && take_last_full(m);
     if (stepped) {
         /* one row at a time: the generator and the CRC run along with the stream */
-        if (!bufs_init(&b, &m, c->batch, 1) || (x = arena_take(in_row * 2u)) == NULL ||
+        if (!bufs_init(&b, m, c->batch, 1) || (x = arena_take(in_row * 2u)) == NULL ||
             (y = arena_take(out_row * 2u)) == NULL) {
             (void)no_room(c);
             return;
@@ -378,14 +380,14 @@ static void test_long(const mcu_case *c)
         for (t = 0; rc == RNE_OK && t < c->steps; t++) {
             gen_fill(&g, x, in_row);
             rc = rne_step(&b.s, x, y);
-            if (!m.many_to_one)
+            if (!m->many_to_one)
                 crc_y = crc32_update(crc_y, y, out_row * 2u);
         }
-        if (m.many_to_one)
+        if (m->many_to_one)
             crc_y = crc32_update(0, y, out_row * 2u);
     } else {
-        const size_t out_steps = m.many_to_one ? 1u : c->steps;
-        if (!bufs_init(&b, &m, c->batch, c->steps) ||
+        const size_t out_steps = m->many_to_one ? 1u : c->steps;
+        if (!bufs_init(&b, m, c->batch, c->steps) ||
             (x = arena_take(c->steps * in_row * 2u)) == NULL ||
             (y = arena_take(out_steps * out_row * 2u)) == NULL) {
             (void)no_room(c);
@@ -437,7 +439,7 @@ static void test_loader(void)
     const mcu_case *c = NULL;
     unsigned char *copy;
     uint32_t i, align;
-    rne_model m;
+    rne_model *const m = &mcu_model;
     const uint32_t crc = rne__crc32((const uint8_t *)"123456789", 9);
     if (crc == 0xCBF43926u && crc32_update(0, "123456789", 9) == crc) {
         pass("crc32_known_answer", "");
@@ -459,15 +461,15 @@ static void test_loader(void)
         return;
     }
     memcpy(copy, c->blob, c->blob_size);
-    expect_status("loader_copy_in_ram_loads", rne_model_load(copy, c->blob_size, &m), RNE_OK);
+    expect_status("loader_copy_in_ram_loads", rne_model_load(copy, c->blob_size, m), RNE_OK);
     copy[c->blob_size / 2u] ^= 0x10u;
-    expect_status("loader_flipped_bit_is_crc_error", rne_model_load(copy, c->blob_size, &m), RNE_ECRC);
+    expect_status("loader_flipped_bit_is_crc_error", rne_model_load(copy, c->blob_size, m), RNE_ECRC);
     copy[c->blob_size / 2u] ^= 0x10u;
-    expect_status("loader_truncated", rne_model_load(copy, c->blob_size - 4u, &m), RNE_ETRUNC);
+    expect_status("loader_truncated", rne_model_load(copy, c->blob_size - 4u, m), RNE_ETRUNC);
     copy[0] = 'X';
-    expect_status("loader_bad_magic", rne_model_load(copy, c->blob_size, &m), RNE_EMAGIC);
+    expect_status("loader_bad_magic", rne_model_load(copy, c->blob_size, m), RNE_EMAGIC);
     memcpy(copy + align / 2u, c->blob, c->blob_size);
-    expect_status("loader_misaligned", rne_model_load(copy + align / 2u, c->blob_size, &m),
+    expect_status("loader_misaligned", rne_model_load(copy + align / 2u, c->blob_size, m),
                   RNE_EALIGN);
 }
 
