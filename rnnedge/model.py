@@ -484,12 +484,14 @@ class Stream:
             self._pool_next = i + 1
             pool, yp = self._pool, self._pool_ptr + i * self._y_size
             if self._qargs is None:
-                self._step(self._cstream, xp, yp)
+                rc = self._step(self._cstream, xp, yp)
             else:  # integer model: quantize, step, dequantize in one C call (rne_step_float)
                 s_in, xq, yq, s_out = self._qargs
-                lib.rne_step_float(self._cstream, xp, s_in, xq, yq, s_out, yp)
+                rc = lib.rne_step_float(self._cstream, xp, s_in, xq, yq, s_out, yp)
         finally:
             self._release()
+        if rc:  # never on a loaded Model (its rne_model is never re-loaded); no unwritten output
+            _check(rc, f"{self.model.name}.step")
         y = pool[i]
         return y if self._y_layout is None else self._y_layout.from_internal(y)
 
@@ -551,7 +553,8 @@ class Stream:
     def reset(self) -> None:
         """Back to the model's initial state (its initial_h/initial_c, or zeros)."""
         with self._owned("reset"):
-            lib.rne_stream_reset(self._cstream)
+            rc = lib.rne_stream_reset(self._cstream)
+        _check(rc, f"{self.model.name}.stream.reset")
 
     @property
     def state(self) -> dict[str, np.ndarray]:

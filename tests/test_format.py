@@ -293,6 +293,10 @@ BAD_NETWORKS = {
         r"state 'c': layer 0 has no 'c' state",
     ),
     "not a layer": (_net("dense"), r"layer 0: str is not a layer the format can hold"),
+    "wider than RNE_MAX_FEATURES": (
+        _net(Activation(Act.make("Relu"), 2**20 + 1)),
+        r"layer 0 \(Activation\): its input has 1048577 features; the format holds at most 1048576",
+    ),
 }
 
 
@@ -584,3 +588,23 @@ def test_c_loader_gives_the_same_status(name):
     if name == "metadata not JSON":  # the C loader only bounds-checks the metadata
         code = 0
     assert _c_status(damage(SMALL)) == code
+
+
+@pytest.mark.parametrize("features", [2**20 + 1, 2**31 - 1])
+def test_a_layer_wider_than_max_features_is_refused_by_the_reader_and_the_c_loader(features):
+    """A 2^31 - 1 feature activation layer once loaded, and a stream then asked numpy for 512 GiB:
+    both readers now refuse any in/out feature count above RNE_MAX_FEATURES (2^20)."""
+    data = write_blob(_net(Activation(Act.make("Relu"), 3)))
+    off = layer_at(data, 0) + 4  # rne_layer.in_features, out_features
+    bad = patched(data, off, "II", features, features)
+    with pytest.raises(BlobError, match=rf"in_features {features} and out_features {features} must be in 1..1048576") as e:
+        read_blob(bad)
+    assert e.value.code == spec.E_SHAPE
+    c = pytest.importorskip("rnnedge._rnnedge", reason="the cffi module is not built")
+    buf = np.frombuffer(bad, np.uint8).copy()  # aligned enough for the C loader's check below
+    aligned = np.zeros(len(bad) + 64, np.uint8)
+    start = (-aligned.ctypes.data) % 64
+    aligned[start:start + len(bad)] = buf
+    model = c.ffi.new("rne_model *")
+    rc = c.lib.rne_model_load(c.ffi.from_buffer(aligned[start:start + len(bad)]), len(bad), model)
+    assert rc == c.lib.RNE_ESHAPE

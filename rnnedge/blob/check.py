@@ -19,7 +19,7 @@ from .. import fixedpoint as fx
 from ..errors import BlobError
 from ..ir.layers import CELL_ACTIVATIONS, CELL_GATES, VECTOR_ACTIVATIONS, WFMT
 from .spec import (
-    ACT_NAMES, DT_F32, DT_S8, DT_S16, DT_S32, DTYPES, E_HEADER, E_LAYER, E_SHAPE, FMT_F32, FMT_NAMES, FMT_S8, LAYER_FLAGS,
+    ACT_NAMES, DT_F32, DT_S8, DT_S16, DT_S32, DTYPES, E_HEADER, E_LAYER, E_SHAPE, FMT_F32, MAX_FEATURES, FMT_NAMES, FMT_S8, LAYER_FLAGS,
     LF_BIDIR, LF_CLIP, LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_REVERSE, OP_ACT, OP_CELLS,
     OP_DENSE, OP_GRU, OP_LAYERNORM, OP_LSTM, OP_NAMES, OP_RNN, OP_SLICE, OP_TAKE_LAST, Q_SLOTS,
     ROLE_NAMES,
@@ -104,8 +104,9 @@ def _check_features(rec: LayerRecord, cell: str | None) -> None:
     """hidden, in/out features and params as the op table says."""
     F_in, F_out, H, op = rec.in_features, rec.out_features, rec.hidden, rec.op
     (p0, p1), where = rec.param, layer_at(rec)
-    if F_in < 1 or F_out < 1:
-        raise err(E_SHAPE, f"{where}: in_features {F_in} and out_features {F_out} must be >= 1")
+    if not (1 <= F_in <= MAX_FEATURES and 1 <= F_out <= MAX_FEATURES):
+        raise err(E_SHAPE, f"{where}: in_features {F_in} and out_features {F_out} must be in "
+                           f"1..{MAX_FEATURES}")  # fmt: skip
     if (H >= 1) != bool(cell):
         raise err(E_LAYER, f"{where}: hidden is {H}; it must be >= 1 for a cell and 0 otherwise")
     if op == OP_TAKE_LAST:

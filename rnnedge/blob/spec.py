@@ -21,13 +21,14 @@ MAGIC = b"RNNE"
 FORMAT_VERSION = 1
 HEADER_SIZE, LAYER_SIZE, TENSOR_SIZE = 64, 128, 64  # sizeof rne_header, rne_layer, rne_tensor
 MAX_LAYERS, MAX_TENSORS = 64, 4096
+MAX_FEATURES = 1 << 20  # the most features a layer's input or output has (RNE_MAX_FEATURES)
 MIN_ALIGN, MAX_ALIGN = 16, 4096
 NAME_LEN = 23  # tensor name bytes, NUL excluded
 Q_SLOTS = 24  # leading int32 scalars of a layer's q tensor (csrc/qvec.h RNE__Q_SLOTS)
 
 # status codes (BlobError.code)
 OK, E_ARG, E_MAGIC, E_VERSION, E_TRUNC, E_CRC, E_ALIGN = 0, 1, 2, 3, 4, 5, 6
-E_HEADER, E_TENSOR, E_LAYER, E_SHAPE, E_STREAM, E_SIZE = 7, 8, 9, 10, 11, 12
+E_HEADER, E_TENSOR, E_LAYER, E_SHAPE, E_STREAM, E_SIZE, E_MODEL = 7, 8, 9, 10, 11, 12, 13
 
 OP_DENSE, OP_ACT, OP_LSTM, OP_GRU, OP_RNN, OP_TAKE_LAST, OP_SLICE, OP_LAYERNORM = range(1, 9)
 OP_NAMES = {

@@ -15,7 +15,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from .read import read_blob
 from .spec import (
     ACT_CODES, CELL_OPS, DT_CODES, DT_F32, DTYPES, FMT_CODES, FMT_F32, FORMAT_VERSION, HEADER_SIZE,
     HEADER_STRUCT, LAYER_SIZE, LAYER_STRUCT, LAYERNORM_ROLE_NAMES, LF_BIDIR, LF_CLIP,
-    LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_REVERSE, MAGIC, MAX_ALIGN, MAX_LAYERS, MIN_ALIGN,
+    LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_REVERSE, MAGIC, MAX_ALIGN, MAX_FEATURES, MAX_LAYERS, MIN_ALIGN,
     N_ROLES, NAME_LEN, OP_ACT, OP_DENSE, OP_LAYERNORM, OP_SLICE, OP_TAKE_LAST, Q_SLOTS, ROLE_NAMES,
     T_B, T_C0, T_H0, T_LUT, T_P, T_Q, T_R, T_W, TENSOR_SIZE, TENSOR_STRUCT, align,
 )  # fmt: skip
@@ -209,6 +209,17 @@ def default_alignment(net: Network | QNetwork) -> int:
     return 64 if isinstance(net, Network) else MIN_ALIGN
 
 
+def _check_widths(layers: Sequence[FloatLayer | IntLayer]) -> None:
+    """Every layer's input and output within the C library's RNE_MAX_FEATURES."""
+    for i, layer in enumerate(layers):
+        for side, n in (("input", layer.in_features), ("output", layer.out_features)):
+            if n > MAX_FEATURES:
+                raise ConvertError(
+                    f"layer {i} ({type(layer).__name__}): its {side} has {n} features; the "
+                    f"format holds at most {MAX_FEATURES} (2^20) per timestep"
+                )
+
+
 def write_blob(net: Network | QNetwork, alignment: int | None = None) -> bytes:
     """The blob (format v1) holding `net`: a float Network in f32, or a QNetwork (rnnedge/quant)
     in its integer format. alignment: of tensor data and of the blob
@@ -222,8 +233,10 @@ def write_blob(net: Network | QNetwork, alignment: int | None = None) -> bytes:
             f"alignment must be a power of two in {MIN_ALIGN}..{MAX_ALIGN}, got {alignment}"
         )
     if not isinstance(net, Network):
+        _check_widths(net.layers)
         return _write_int(net, alignment)
     check_network(net)
+    _check_widths(net.layers)
     if net.quant != "f32":
         raise ConvertError(
             f"number format {net.quant!r} is not written from a float Network: quantize it "
