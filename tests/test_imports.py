@@ -11,6 +11,10 @@ dependency of the code).
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "rnnedge"
@@ -24,7 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("oracles", ("reference", "fixedpoint")),  # float reference, bit-exact integer reference
     ("quant", ("quant",)),  # float IR -> integer IR: arithmetic, calibration, precision policy
     ("blob", ("blob",)),  # spec (codes of rnnedge.h), metadata schema, write, read, show
-    ("runtime", ("model", "_rnnedge", "_build")),  # the C library through cffi
+    ("runtime", ("model", "_clib", "_memory", "_views", "_rnnedge", "_build")),  # the C library through cffi
     ("converter", ("converter",)),  # ONNX -> IR: a branch on base and ir only
     ("tools", ("", "conversion", "cli", "console", "demo", "export_c", "verify", "measure", "ort_step",
                "examples", "__main__")),  # fmt: skip  # "" is rnnedge/__init__.py
@@ -186,3 +190,71 @@ def test_imports_follow_the_layers() -> None:
 def test_every_module_has_a_layer() -> None:
     for mod in graph():
         layer_of(mod)
+
+
+def test_only_the_runtime_loader_imports_the_compiled_module() -> None:
+    """`import rnnedge` and every pure-Python module work without the compiled extension: only
+    rnnedge/_clib.py imports it, inside the function the runtime calls when a Model is made
+    (test_the_package_imports_and_converts_without_its_build runs that)."""
+    found = sorted(
+        (mod, line)
+        for mod, edges in graph().items()
+        for dep, line in edges.items()
+        if dep == "rnnedge._rnnedge"
+    )
+    assert [mod for mod, _ in found] == ["rnnedge._clib"], found
+    tree = ast.parse((PKG / "_clib.py").read_text())
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not any("_rnnedge" in ast.dump(n) for n in top), "rnnedge/_clib.py imports the extension at import time"
+
+
+WITHOUT_BUILD = r"""
+import sys, warnings
+
+
+class NoBuild:  # as Python reports a module that is not there (an editable install's finder
+    @staticmethod  # would otherwise find the checkout's build for the copy)
+    def find_spec(name, path=None, target=None):
+        if name == "rnnedge._rnnedge":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+sys.meta_path.insert(0, NoBuild)
+import rnnedge
+assert rnnedge.__file__.startswith(sys.argv[1]), rnnedge.__file__  # the copy, not the checkout
+import rnnedge.blob.read, rnnedge.blob.show, rnnedge.blob.write, rnnedge.converter
+import rnnedge.conversion, rnnedge.fixedpoint, rnnedge.ir, rnnedge.quant.policy, rnnedge.reference
+from rnnedge.blob.read import read_blob
+warnings.simplefilter("ignore")
+for quant in ("f32", "int8"):
+    rnnedge.convert(sys.argv[2], f"m_{quant}.rne", quant=quant)
+    blob = read_blob(open(f"m_{quant}.rne", "rb").read(), source=quant)
+assert "rnnedge._rnnedge" not in sys.modules
+try:
+    rnnedge.load("m_f32.rne")
+except rnnedge.NotBuiltError as e:
+    assert isinstance(e, ImportError) and isinstance(e, rnnedge.RnnedgeError)
+    print(e)
+else:
+    raise SystemExit("rnnedge.load ran without the compiled module")
+"""
+
+
+def test_the_package_imports_and_converts_without_its_build(tmp_path: Path) -> None:
+    """A copy of the package without its compiled module (as a checkout is before its build, or
+    as the checkout root shadows an installed rnnedge): `import rnnedge` and the pure-Python
+    modules work, a model converts to f32 and int8 blobs that read back, and `rnnedge.load`
+    (the first use of the C library) raises NotBuiltError naming the fix."""
+    shutil.copytree(PKG, tmp_path / "rnnedge",
+                    ignore=shutil.ignore_patterns("_rnnedge*", "__pycache__", "*.npz"))  # fmt: skip
+    onnx_file = PKG / "examples" / "har_lstm.onnx"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run(
+        [sys.executable, "-c", WITHOUT_BUILD, str(tmp_path / "rnnedge"), str(onnx_file)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    message = run.stdout.strip()
+    assert "rnnedge._rnnedge) is not built" in message, message
+    assert str(tmp_path / "rnnedge") in message, message
+    assert "pip install ." in message and "pip install -e ." in message, message
