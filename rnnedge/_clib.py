@@ -36,10 +36,10 @@ class CLib:
 
 def _fix(here: str) -> str:
     return (
-        f"this rnnedge is {here}, which has no build of it. Install the package: pip install . "
-        "(or, for a checkout you edit, pip install -e . or python setup.py build_ext --inplace). "
-        "After pip install ., run from outside the checkout: its rnnedge/ directory in the "
-        "current directory hides the installed package"
+        f"{here} holds none. Install the package: pip install . (for a checkout you edit: "
+        "pip install -e . or python setup.py build_ext --inplace). Installed, but running from "
+        "the checkout root? Its rnnedge/ directory hides the installed package: run from "
+        "another directory"
     )
 
 

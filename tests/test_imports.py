@@ -328,3 +328,26 @@ def test_the_generators_run_without_a_build(script: str, args: list[str], tmp_pa
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "rnnedge._rnnedge" not in run.stderr
+
+
+@pytest.mark.parametrize("error, says", [
+    (ModuleNotFoundError("No module named 'rnnedge._rnnedge'", name="rnnedge._rnnedge"), "is not built"),
+    (ImportError("_rnnedge.abi3.so: undefined symbol: rne_step"), "cannot be loaded (_rnnedge.abi3.so: undefined"),
+])  # fmt: skip
+def test_a_missing_or_broken_build_is_a_not_built_error(error, says, monkeypatch) -> None:
+    """Both ways the extension can fail to import (absent; present but not loadable) give
+    NotBuiltError (an ImportError) naming the fix."""
+    import rnnedge
+    from rnnedge._clib import clib
+
+    class Broken:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "rnnedge._rnnedge":
+                raise error
+
+    monkeypatch.delitem(sys.modules, "rnnedge._rnnedge", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Broken, *sys.meta_path])
+    with pytest.raises(rnnedge.NotBuiltError, match="pip install") as info:
+        clib.__wrapped__()  # the uncached call
+    assert says in str(info.value) and isinstance(info.value, ImportError)
