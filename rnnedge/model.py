@@ -2,10 +2,11 @@
 
 Needs numpy and the compiled cffi module, imported when the first Model is made, not when this
 module is (rnnedge/_clib.py: a missing build is a NotBuiltError naming the fix). The helpers are
-rnnedge/_memory.py (the sizing rule) and rnnedge/_views.py (axis layouts, state views). Arrays
-go in and out in the layout of the original ONNX graph (its batch and time axes where it has them); inside, the C library sees
-[T, B, F] float32. The step path does no allocation beyond its output array, no copy of a
-well-formed input, and one C call.
+rnnedge/_memory.py (the sizing rule) and rnnedge/_views.py (axis layouts, state views).
+
+Arrays go in and out in the layout of the original ONNX graph (its batch and time axes where it
+has them); inside, the C library sees [T, B, F] float32. The step path does no allocation beyond
+its output array, no copy of a well-formed input, and one C call.
 
 Memory: `load` reads the blob into a private aligned copy (`mmap=True` maps the file instead);
 a stream's state, scratch and step buffers are sized by the C library before they are
