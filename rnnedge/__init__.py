@@ -6,6 +6,10 @@
     y = model.run(x)                 # whole sequences, in the ONNX graph's own layout
     s = model.stream(batch=1)
     y_t = s.step(x_t)                # one timestep; state kept between calls
+
+Importing rnnedge (and any of its pure-Python modules: ir, blob, quant, converter, reference,
+fixedpoint, conversion) needs no compiled code; the C library (rnnedge._rnnedge) is imported
+when the first Model is made, and a missing build is a NotBuiltError naming the fix.
 """
 
 from ._version import __version__
@@ -14,6 +18,7 @@ from .errors import (
     BlobError,
     ConvertError,
     InputError,
+    NotBuiltError,
     NotStreamableError,
     RnnedgeError,
     StreamBusyError,
@@ -27,6 +32,7 @@ __all__ = [
     "ConvertError",
     "InputError",
     "Model",
+    "NotBuiltError",
     "NotStreamableError",
     "RnnedgeError",
     "Stream",

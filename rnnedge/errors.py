@@ -39,5 +39,11 @@ class NotStreamableError(RnnedgeError):
     """The model reads the sequence backwards (bidirectional or reverse) and cannot be stepped."""
 
 
+class NotBuiltError(RnnedgeError, ImportError):
+    """The compiled C library (rnnedge._rnnedge) is not built, or cannot be loaded: the runtime
+    (rnnedge.load, Model, Stream) cannot run. Converting, quantizing and reading blobs need no
+    build. The message names the fix."""
+
+
 class StreamBusyError(RnnedgeError, RuntimeError):
     """A stream was used from a second thread while a first was inside a call on it."""

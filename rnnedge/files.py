@@ -1,7 +1,8 @@
 """Files: read a regular file without blocking on a FIFO or device, write one atomically.
 
-Used for models, arrays and blobs (rnnedge/conversion.py, rnnedge/converter/load.py, the CLI)
-and for C headers (rnnedge/export_c.py). Stdlib only.
+Used for models, arrays and blobs (rnnedge/conversion.py, rnnedge/converter/load.py, the CLI,
+and the file checks of rnnedge.load in rnnedge/model.py) and for C headers (rnnedge/export_c.py).
+Stdlib only.
 """
 
 from __future__ import annotations
@@ -13,8 +14,22 @@ import stat
 
 from .errors import RnnedgeError
 
-_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"))  # fmt: skip
+
+
+def file_kind(mode: int) -> str | None:
+    """What a stat mode is, in words ("a FIFO (named pipe)", ...), if it is not a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+
+
+def open_nonblocking(path: str, flags: int) -> int:
+    """os.open for open(opener=): O_NONBLOCK, so that opening a FIFO cannot block before fstat
+    tells what it is (no effect on a regular file)."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def read_regular_file(path: str | os.PathLike, label: str, error: type[RnnedgeError]) -> bytes:
@@ -22,13 +37,9 @@ def read_regular_file(path: str | os.PathLike, label: str, error: type[RnnedgeEr
     without blocking on it: the file is opened non-blocking and checked with fstat before any
     read. OSError (missing, permission, IsADirectoryError for a directory) is the caller's to
     word."""
-    def nonblocking(name: str, flags: int) -> int:
-        return os.open(name, flags | getattr(os, "O_NONBLOCK", 0))
-
-    with open(os.fspath(path), "rb", opener=nonblocking) as f:  # a directory: IsADirectoryError
-        mode = os.fstat(f.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    with open(os.fspath(path), "rb", opener=open_nonblocking) as f:  # a directory: IsADirectoryError
+        kind = file_kind(os.fstat(f.fileno()).st_mode)
+        if kind is not None:
             raise error(f"{label} is {kind}, not a regular file: rnnedge reads models and arrays from files only")
         return f.read()
 

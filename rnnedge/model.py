@@ -1,9 +1,12 @@
 """The runtime API: `load` a .rne blob, `Model.run` a sequence, `Model.stream` one step at a time.
 
-Needs only numpy and the compiled cffi module. Arrays go in and out in the layout of the
-original ONNX graph (its batch and time axes where it has them); inside, the C library sees
-[T, B, F] float32. The step path does no allocation beyond its output array, no copy of a
-well-formed input, and one C call.
+Needs numpy and the compiled cffi module, imported when the first Model is made, not when this
+module is (rnnedge/_clib.py: a missing build is a NotBuiltError naming the fix). The helpers are
+rnnedge/_memory.py (the sizing rule) and rnnedge/_views.py (axis layouts, state views).
+
+Arrays go in and out in the layout of the original ONNX graph (its batch and time axes where it
+has them); inside, the C library sees [T, B, F] float32. The step path does no allocation beyond
+its output array, no copy of a well-formed input, and one C call.
 
 Memory: `load` reads the blob into a private aligned copy (`mmap=True` maps the file instead);
 a stream's state, scratch and step buffers are sized by the C library before they are
@@ -14,107 +17,29 @@ from __future__ import annotations
 
 import mmap as _mmap
 import os
-import stat as _stat
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Iterator, Mapping
 
 import numpy as np
 
-from ._rnnedge import ffi, lib
-from .errors import BlobError, InputError, NotStreamableError, StreamBusyError
+from ._clib import CLib, clib
+from ._memory import ALIGN as _ALIGN
+from ._memory import aligned_bytes as _aligned_bytes
+from ._memory import check_memory as _check_memory
+from ._memory import fmt_size as _fmt_size
+from ._memory import refuse_memory as _refuse_memory
+from ._views import F32 as _F32
+from ._views import Layout, StateViews, state_blocks
 from .blob.read import read_blob
 from .blob.show import describe
 from .blob.spec import MAX_ALIGN, Blob
-from .ir.layers import from_tbf, to_tbf
+from .errors import BlobError, InputError, NotStreamableError, StreamBusyError
+from .files import file_kind, open_nonblocking
 
-_F32 = np.dtype(np.float32)
-_from_buffer = ffi.from_buffer
-_FLOATS = ffi.typeof("float[]")  # step buffers are typed: rne_step_float takes float pointers
-_ALIGN = 64
 _POOL = 64  # step outputs per allocated block, at most
 _POOL_BYTES = 64 * 1024  # ... and at most this many bytes of them (one slot if an output is larger)
 _U32 = 2**32 - 1  # the format holds files under 4 GiB; batch and steps are uint32_t in the C API
-_STATE_TYPES = ((_F32, _F32), (np.dtype(np.int16), np.dtype(np.int32)))  # (h, c) of f32 / integer layers
-
-
-def _check(rc: int, what: str) -> None:
-    """Turn a C status code into a BlobError naming `what`."""
-    if rc != lib.RNE_OK:
-        raise BlobError(f"{what}: {ffi.string(lib.rne_strerror(rc)).decode()}", code=rc)
-
-
-def _aligned_bytes(nbytes: int, align: int = _ALIGN) -> np.ndarray:
-    """A zeroed uint8 array of nbytes whose data starts at a multiple of align."""
-    raw = np.zeros(nbytes + align, dtype=np.uint8)
-    start = (-raw.ctypes.data) % align
-    return raw[start : start + nbytes]
-
-
-def _fmt_size(n: int) -> str:
-    if n >= 10**9:
-        return f"{n / 1e9:.1f} GB"
-    return f"{n / 1e6:.1f} MB" if n >= 10**6 else f"{n} bytes"
-
-
-def _physical_memory() -> int | None:
-    """Bytes of RAM of this machine, where the OS says (POSIX); None elsewhere."""
-    try:
-        n = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-    return n if n > 0 else None
-
-
-def _refuse_memory(what: str, needs: str, nbytes: int, failed: bool = False) -> InputError:
-    """The InputError for `needs` (e.g. "batch 1000") taking nbytes that cannot be had."""
-    why = "the allocation failed (MemoryError)" if failed else (
-        f"more than this machine's {_fmt_size(_physical_memory() or 0)} of memory")
-    return InputError(f"{what}: {needs} needs {_fmt_size(nbytes)} of state, scratch and buffers; {why}")
-
-
-def _check_memory(what: str, needs: str, nbytes: int) -> None:
-    """The sizing rule: refuse, before allocating, what exceeds the machine's physical memory
-    (a numpy allocation that large may succeed under overcommit and then get the process
-    killed when the C library writes it). A MemoryError below that is reported the same way."""
-    limit = _physical_memory()
-    if limit is not None and nbytes > limit:
-        raise _refuse_memory(what, needs, nbytes)
-
-
-def _file_kind(mode: int) -> str | None:
-    """What a stat mode is, in words, if it is not a regular file."""
-    for test, kind in (
-        (_stat.S_ISDIR, "a directory"),
-        (_stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (_stat.S_ISCHR, "a character device"),
-        (_stat.S_ISBLK, "a block device"),
-        (_stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return kind
-    return None if _stat.S_ISREG(mode) else "not a regular file"
-
-
-def _nonblocking(path: str, flags: int) -> int:
-    """os.open for open(opener=): O_NONBLOCK, so that opening a FIFO cannot block before fstat
-    tells what it is (no effect on a regular file)."""
-    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """Maps between the graph's axis order and the C library's [T, B, F]."""
-
-    axes: str  # e.g. "BTF", "TDBH"
-    dirs: int  # D when F is split into (D, H), else 1
-
-    def to_internal(self, x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(to_tbf(x, self.axes), dtype=_F32)
-
-    def from_internal(self, y: np.ndarray) -> np.ndarray:
-        return from_tbf(y, self.axes, self.dirs)
 
 
 class Model:
@@ -125,9 +50,11 @@ class Model:
         self._buffer = buffer  # keeps the blob memory alive for the C model
         # The Python reader names the first fault in words; the C loader then proves it again.
         self.blob: Blob = read_blob(memoryview(buffer), source=source)
-        self._cblob = ffi.from_buffer(buffer)
-        self._cmodel = ffi.new("rne_model *")
-        _check(lib.rne_model_load(self._cblob, len(self._cblob), self._cmodel), source)
+        c = clib()  # the C library, imported on the first Model (NotBuiltError if not built)
+        self._c: CLib = c
+        self._cblob = c.ffi.from_buffer(buffer)
+        self._cmodel = c.ffi.new("rne_model *")
+        c.check(c.lib.rne_model_load(self._cblob, len(self._cblob), self._cmodel), source)
         meta = self.blob.meta
         self.name: str = meta.get("name", "model")
         self.quant: str = meta.get("quant", "f32")
@@ -137,11 +64,11 @@ class Model:
         self.many_to_one = bool(self._cmodel.many_to_one)
         self.input_spec = meta["input"]
         self.output_spec = meta["output"]
-        self._in = _Layout(self.input_spec["axes"], 1)
+        self._in = Layout(self.input_spec["axes"], 1)
         out_axes = self.output_spec["axes"]
         dirs = self.output_spec["shape"][out_axes.index("D")] if "D" in out_axes else 1
-        self._out = _Layout(out_axes, int(dirs))
-        self._state_blocks = self._state_blocks(meta.get("state", []))
+        self._out = Layout(out_axes, int(dirs))
+        self._state_blocks = state_blocks(self.blob.layers, meta.get("state", []), source)
         # Integer models take and give int16 at these scales; the binding converts floats.
         self._qio: tuple[float, float] | None = None
         if self.quant != "f32":
@@ -199,6 +126,7 @@ class Model:
                     f"{what}: {name} must be an integer from 1 to {_U32} (the C API's uint32), "
                     f"got {n!r}"
                 )
+        lib = self._c.lib
         state = int(lib.rne_state_size(self._cmodel, int(batch)))
         scratch = int(lib.rne_scratch_size(self._cmodel, int(batch), int(steps)))
         if state == 0 or scratch == 0:
@@ -294,87 +222,6 @@ class Model:
         per_value = 6 if self._qio else 4
         return scratch + per_value * (inputs + outputs) + _ALIGN
 
-    def _state_blocks(self, graph_states: list[dict]) -> dict[str, list[tuple[int, str]]]:
-        """Name -> the (layer, "h" | "c") blocks it covers, in layer order. Unnamed blocks are
-        h0, c0, h1, ... by recurrent layer; a graph that carried state names its own (PyTorch's
-        h0 [layers * directions, B, H] covers one block per layer, stacked along axis 0)."""
-        named = {(int(s["layer"]), s["kind"]): s["name"] for s in graph_states}
-        blocks: dict[str, list[tuple[int, str]]] = {}
-        k = 0
-        for i, layer in enumerate(self.blob.layers):
-            if layer.op not in (lib.RNE_OP_LSTM, lib.RNE_OP_GRU, lib.RNE_OP_RNN):
-                continue
-            for kind in "hc" if layer.op == lib.RNE_OP_LSTM else "h":
-                blocks.setdefault(named.get((i, kind), f"{kind}{k}"), []).append((i, kind))
-            k += 1
-        for name, parts in blocks.items():
-            if len({self.blob.layers[i].hidden for i, _ in parts}) != 1:
-                raise BlobError(f"{self.source}: state {name!r} spans layers of different sizes")
-        return blocks
-
-
-class _StateViews:
-    """Named float32 views into a state buffer of `batch` streams; get copies, set checks first."""
-
-    def __init__(self, model: Model, buf: np.ndarray, batch: int) -> None:
-        self.views: dict[str, list[np.ndarray]] = {}
-        for name, parts in model._state_blocks.items():
-            for i, kind in parts:
-                layer = model.blob.layers[i]
-                dirs, hidden = layer.num_directions, layer.hidden
-                h_type, c_type = _STATE_TYPES[layer.fmt != lib.RNE_FMT_F32]
-                off = int(lib.rne_state_offset(model._cmodel, i, batch))
-                h_bytes = h_type.itemsize * dirs * batch * hidden
-                if kind == "c":  # the c block follows h, at a multiple of 16 bytes
-                    off += (h_bytes + 15) // 16 * 16
-                dtype = h_type if kind == "h" else c_type
-                nbytes = dtype.itemsize * dirs * batch * hidden
-                view = buf[off : off + nbytes].view(dtype).reshape(dirs, batch, hidden)
-                self.views.setdefault(name, []).append(view)
-
-    def shape(self, name: str) -> tuple[int, int, int]:
-        parts = self.views[name]
-        return (sum(v.shape[0] for v in parts),) + parts[0].shape[1:]
-
-    def get(self) -> dict[str, np.ndarray]:
-        return {name: np.concatenate(parts) for name, parts in self.views.items()}
-
-    def set(self, values: Mapping[str, np.ndarray], what: str) -> None:
-        if not isinstance(values, Mapping):
-            raise InputError(
-                f"{what}: expected a mapping of state name -> array (this model has "
-                f"{sorted(self.views)}, as Stream.state returns them), got {type(values).__name__}"
-            )
-        unknown = set(values) - set(self.views)
-        if unknown:
-            raise InputError(
-                f"{what}: unknown state {', '.join(sorted(map(repr, unknown)))}; this model has "
-                f"{sorted(self.views)}"
-            )
-        checked = {}
-        for name, value in values.items():
-            arr = np.asarray(value)
-            dtype = self.views[name][0].dtype
-            kinds = "fiu" if dtype.kind == "f" else "iu"  # integer state is not rounded silently
-            if arr.dtype.kind not in kinds or arr.shape != self.shape(name):
-                raise InputError(
-                    f"{what}[{name!r}]: expected {dtype} values of shape {list(self.shape(name))} "
-                    f"(directions x layers, batch, hidden), got {arr.dtype} {list(arr.shape)}"
-                )
-            if dtype.kind == "i":
-                info = np.iinfo(dtype)
-                if arr.size and (arr.min() < info.min or arr.max() > info.max):
-                    raise InputError(
-                        f"{what}[{name!r}]: expected {dtype} values in [{info.min}, {info.max}], "
-                        f"got values from {arr.min()} to {arr.max()}"
-                    )
-            checked[name] = arr
-        for name, arr in checked.items():  # all checked first: a bad entry changes nothing
-            row = 0
-            for view in self.views[name]:
-                view[...] = arr[row : row + view.shape[0]]
-                row += view.shape[0]
-
 
 class Stream:
     """`batch` independent streams over one model; keeps their recurrent state between calls.
@@ -415,51 +262,57 @@ class Stream:
         self._claim, self._release = lock.acquire, lock.release
 
     def _bind(self, model: Model, batch: int, state_size: int, scratch_size: int, what: str) -> None:
-        """Allocate the stream's buffers and bind them to a C stream."""
+        """Allocate the stream's buffers and bind them to a C stream, and bind once what the step
+        path calls (the C functions, ffi.from_buffer and its float[] type)."""
+        self._c = c = model._c
+        lib, from_buffer = c.lib, c.from_buffer
+        self._from_buffer, self._floats = from_buffer, c.floats
         self._state = _aligned_bytes(state_size)
         self._scratch = _aligned_bytes(scratch_size)
-        self._cstream = ffi.new("rne_stream *")
-        _check(
+        self._cstream = c.ffi.new("rne_stream *")
+        c.check(
             lib.rne_stream_init(
                 self._cstream,
                 model._cmodel,
                 batch,
-                _from_buffer(self._state),
+                from_buffer(self._state),
                 len(self._state),
-                _from_buffer(self._scratch),
+                from_buffer(self._scratch),
                 len(self._scratch),
             ),
             what,
         )
-        self._views = _StateViews(model, self._state, batch)
+        offsets = {i: int(lib.rne_state_offset(model._cmodel, i, batch))
+                   for parts in model._state_blocks.values() for i, _ in parts}  # fmt: skip
+        self._views = StateViews(model._state_blocks, model.blob.layers, offsets, self._state, batch)
         self._x_shape = tuple(batch if a == "B" else model.in_features for a in self._x_axes)
         y_axes = model._out.axes.replace("T", "")
         if y_axes in ("BF", "F"):  # same memory as [1, B, F]: the C library writes it directly
             self._y_shape: tuple[int, ...] = (batch, model.out_features)[2 - len(y_axes) :]
-            self._y_layout: _Layout | None = None
+            self._y_layout: Layout | None = None
         else:
             self._y_shape = (1, batch, model.out_features)
-            self._y_layout = _Layout(y_axes, model._out.dirs)
+            self._y_layout = Layout(y_axes, model._out.dirs)
         self._y_size = batch * model.out_features  # floats per step output
         self._pool_slots = model._pool_slots(batch)
         self._pool, self._pool_ptr, self._pool_next = self._new_pool()
         # The last input array and its pointer, reused when passed again: one attribute, so a
         # thread reads a matching pair even while another replaces it.
-        self._x_cache: tuple[object, object] = (None, ffi.NULL)
-        self._step = lib.rne_step
+        self._x_cache: tuple[object, object] = (None, c.ffi.NULL)
+        self._step, self._step_float = lib.rne_step, lib.rne_step_float
         self._qio = model._qio
         self._qargs: tuple | None = None
         if self._qio is not None:  # int16 in/out buffers of one step, with their pointers
             n_in, n_out = batch * model.in_features, batch * model.out_features
             self._xq_buf, self._yq_buf = np.empty(n_in, np.int16), np.empty(n_out, np.int16)
-            xq, yq = _from_buffer("int16_t[]", self._xq_buf), _from_buffer("int16_t[]", self._yq_buf)
+            xq, yq = from_buffer("int16_t[]", self._xq_buf), from_buffer("int16_t[]", self._yq_buf)
             self._qargs = (self._qio[0], xq, yq, self._qio[1])
 
     def _new_pool(self) -> tuple[np.ndarray, object, int]:
         """Step outputs are cut from blocks of `_pool_slots` arrays: cheaper than one allocation
         each. Called only by the thread that holds the stream (or by __init__)."""
         pool = np.empty((self._pool_slots,) + self._y_shape, _F32)
-        return pool, _from_buffer(_FLOATS, pool), 0
+        return pool, self._from_buffer(self._floats, pool), 0
 
     def step(self, x) -> np.ndarray:
         """One timestep: x in the graph's input layout without its time axis. Returns an array of
@@ -469,10 +322,10 @@ class Stream:
                 raise TypeError
             cached, xp = self._x_cache
             if x is not cached:
-                xp = _from_buffer(_FLOATS, x)
+                xp = self._from_buffer(self._floats, x)
                 self._x_cache = (x, xp)
         except (AttributeError, TypeError, ValueError, BufferError):
-            xp = _from_buffer(_FLOATS, self._coerce(x))
+            xp = self._from_buffer(self._floats, self._coerce(x))
         # Claim the stream first: a refused call must touch nothing (not the output pool, not
         # the int16 buffers) that the winner's C call, which runs without the GIL, writes.
         if not self._claim(False):
@@ -487,11 +340,11 @@ class Stream:
                 rc = self._step(self._cstream, xp, yp)
             else:  # integer model: quantize, step, dequantize in one C call (rne_step_float)
                 s_in, xq, yq, s_out = self._qargs
-                rc = lib.rne_step_float(self._cstream, xp, s_in, xq, yq, s_out, yp)
+                rc = self._step_float(self._cstream, xp, s_in, xq, yq, s_out, yp)
         finally:
             self._release()
         if rc:  # never on a loaded Model (its rne_model is never re-loaded); no unwritten output
-            _check(rc, f"{self.model.name}.step")
+            self._c.check(rc, f"{self.model.name}.step")
         y = pool[i]
         return y if self._y_layout is None else self._y_layout.from_internal(y)
 
@@ -524,6 +377,7 @@ class Stream:
     def _run_internal(self, x: np.ndarray, what: str) -> np.ndarray:
         """x: contiguous float32 [T, B, F] -> the output in the graph's layout."""
         model, steps = self.model, x.shape[0]
+        lib, from_buffer = self._c.lib, self._from_buffer
         if steps == 0 and model.many_to_one:
             raise InputError(
                 f"{what}: the sequence is empty (T = 0) and the model outputs its last step"
@@ -534,18 +388,18 @@ class Stream:
         if self._qio is not None:
             xq = np.empty(x.shape, np.int16)
             lib.rne_quantize_s16(
-                _from_buffer("float[]", x), x.size, self._qio[0], _from_buffer("int16_t[]", xq)
+                from_buffer("float[]", x), x.size, self._qio[0], from_buffer("int16_t[]", xq)
             )
             x = xq
         with self._owned("run"):
             rc = lib.rne_run(
-                self._cstream, _from_buffer(x), steps, _from_buffer(y), _from_buffer(scratch), len(scratch)
+                self._cstream, from_buffer(x), steps, from_buffer(y), from_buffer(scratch), len(scratch)
             )
-        _check(rc, what)
+        self._c.check(rc, what)
         if self._qio is not None:
             yf = np.empty(y.shape, _F32)
             lib.rne_dequantize_s16(
-                _from_buffer("int16_t[]", y), y.size, self._qio[1], _from_buffer("float[]", yf)
+                from_buffer("int16_t[]", y), y.size, self._qio[1], from_buffer("float[]", yf)
             )
             y = yf
         return np.ascontiguousarray(model._out.from_internal(y))
@@ -553,8 +407,8 @@ class Stream:
     def reset(self) -> None:
         """Back to the model's initial state (its initial_h/initial_c, or zeros)."""
         with self._owned("reset"):
-            rc = lib.rne_stream_reset(self._cstream)
-        _check(rc, f"{self.model.name}.stream.reset")
+            rc = self._c.lib.rne_stream_reset(self._cstream)
+        self._c.check(rc, f"{self.model.name}.stream.reset")
 
     @property
     def state(self) -> dict[str, np.ndarray]:
@@ -607,12 +461,12 @@ def load(path: str | os.PathLike, *, mmap: bool = False) -> Model:
     """
     path = os.fspath(path)
     try:
-        kind = _file_kind(os.stat(path).st_mode)  # names a socket, which cannot be opened
+        kind = file_kind(os.stat(path).st_mode)  # names a socket, which cannot be opened
         if kind is not None:
             raise BlobError(f"{path}: is {kind}, not an rnnedge blob (a regular file)")
-        with open(path, "rb", buffering=0, opener=_nonblocking) as f:
+        with open(path, "rb", buffering=0, opener=open_nonblocking) as f:
             st = os.fstat(f.fileno())  # the file opened, which may not be the one stat saw
-            kind = _file_kind(st.st_mode)
+            kind = file_kind(st.st_mode)
             if kind is not None:
                 raise BlobError(f"{path}: is {kind}, not an rnnedge blob (a regular file)")
             if st.st_size == 0:

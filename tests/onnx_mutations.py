@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import traceback
 import warnings
 from dataclasses import dataclass
@@ -40,8 +39,6 @@ from hypothesis import strategies as st
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "tests") not in sys.path:
-    sys.path.insert(0, str(ROOT / "tests"))
 
 import rnnedge
 from rnnedge.errors import RnnedgeError

@@ -1,16 +1,16 @@
-"""tools/make_c_vectors.py: where the C library's expected outputs come from, and what --check
+"""tests/make_c_vectors.py: where the C library's expected outputs come from, and what --check
 accepts. (The vectors themselves are run by csrc/tests: `make -C csrc test`.)"""
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import make_c_vectors
 import onnx_cases as oc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,11 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def mcv():
-    spec = importlib.util.spec_from_file_location("make_c_vectors", ROOT / "tools" / "make_c_vectors.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_c_vectors", module)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return make_c_vectors
 
 
 LAYOUT1 = [c for c in oc.CASES if "layout1" in c.name]
@@ -71,3 +67,22 @@ def test_check_compares_float_outputs_within_check_tol_and_all_else_exactly(mcv,
     path.write_bytes(mcv.npy_bytes(y[:1]))
     assert not mcv.same_file(path, mcv.npy_bytes(y), float_output=True)
     assert not mcv.same_file(tmp_path / "missing.npy", mcv.npy_bytes(y), float_output=True)
+
+
+def test_the_manifest_names_every_data_file():
+    """tests/data/MANIFEST.md says what made each data file: every directory and file of
+    tests/data and every data file of rnnedge/examples is named there (a directory covers what
+    it holds), and every path it names exists."""
+    text = (ROOT / "tests" / "data" / "MANIFEST.md").read_text()
+    named = {m.rstrip("/") for m in re.findall(r"`((?:tests|rnnedge|csrc)/[^`\s]+)`", text)}
+    named |= {f"rnnedge/examples/{m}" for m in re.findall(r"`(har_\w+\.\w+)`", text)}
+    data = ROOT / "tests" / "data"
+    files = [p for p in data.rglob("*") if p.is_file() and p.name != "MANIFEST.md"]
+    files += [p for p in (ROOT / "rnnedge" / "examples").iterdir() if p.suffix in (".onnx", ".npz", ".npy")]
+    missing = []
+    for p in files:
+        rel = p.relative_to(ROOT)
+        if not any(str(rel) == n or str(rel).startswith(n + "/") for n in named):
+            missing.append(str(rel))
+    assert not missing, f"not in tests/data/MANIFEST.md: {missing[:10]} ({len(missing)} in all)"
+    assert [n for n in named if not (ROOT / n).exists()] == []

@@ -11,7 +11,13 @@ dependency of the code).
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "rnnedge"
 
@@ -24,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("oracles", ("reference", "fixedpoint")),  # float reference, bit-exact integer reference
     ("quant", ("quant",)),  # float IR -> integer IR: arithmetic, calibration, precision policy
     ("blob", ("blob",)),  # spec (codes of rnnedge.h), metadata schema, write, read, show
-    ("runtime", ("model", "_rnnedge", "_build")),  # the C library through cffi
+    ("runtime", ("model", "_clib", "_memory", "_views", "_rnnedge", "_build")),  # the C library through cffi
     ("converter", ("converter",)),  # ONNX -> IR: a branch on base and ir only
     ("tools", ("", "conversion", "cli", "console", "demo", "export_c", "verify", "measure", "ort_step",
                "examples", "__main__")),  # fmt: skip  # "" is rnnedge/__init__.py
@@ -186,3 +192,162 @@ def test_imports_follow_the_layers() -> None:
 def test_every_module_has_a_layer() -> None:
     for mod in graph():
         layer_of(mod)
+
+
+def test_only_the_runtime_loader_imports_the_compiled_module() -> None:
+    """`import rnnedge` and every pure-Python module work without the compiled extension: only
+    rnnedge/_clib.py imports it, inside the function the runtime calls when a Model is made
+    (test_the_package_imports_and_converts_without_its_build runs that)."""
+    found = sorted(
+        (mod, line)
+        for mod, edges in graph().items()
+        for dep, line in edges.items()
+        if dep == "rnnedge._rnnedge"
+    )
+    assert [mod for mod, _ in found] == ["rnnedge._clib"], found
+    tree = ast.parse((PKG / "_clib.py").read_text())
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not any("_rnnedge" in ast.dump(n) for n in top), "rnnedge/_clib.py imports the extension at import time"
+
+
+NO_BUILD = r"""
+import sys, warnings
+
+
+class NoBuild:  # as Python reports a module that is not there (an editable install's finder
+    @staticmethod  # would otherwise find the checkout's build for a copy of the package)
+    def find_spec(name, path=None, target=None):
+        if name == "rnnedge._rnnedge":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+sys.meta_path.insert(0, NoBuild)
+"""
+
+WITHOUT_BUILD = NO_BUILD + r"""
+import rnnedge
+assert rnnedge.__file__.startswith(sys.argv[1]), rnnedge.__file__  # the copy, not the checkout
+import rnnedge.blob.read, rnnedge.blob.show, rnnedge.blob.write, rnnedge.converter
+import rnnedge.conversion, rnnedge.fixedpoint, rnnedge.ir, rnnedge.quant.policy, rnnedge.reference
+from rnnedge.blob.read import read_blob
+warnings.simplefilter("ignore")
+for quant in ("f32", "int8"):
+    rnnedge.convert(sys.argv[2], f"m_{quant}.rne", quant=quant)
+    blob = read_blob(open(f"m_{quant}.rne", "rb").read(), source=quant)
+assert "rnnedge._rnnedge" not in sys.modules
+try:
+    rnnedge.load("m_f32.rne")
+except rnnedge.NotBuiltError as e:
+    assert isinstance(e, ImportError) and isinstance(e, rnnedge.RnnedgeError)
+    print(e)
+else:
+    raise SystemExit("rnnedge.load ran without the compiled module")
+"""
+
+
+def test_the_package_imports_and_converts_without_its_build(tmp_path: Path) -> None:
+    """A copy of the package without its compiled module (as a checkout is before its build, or
+    as the checkout root shadows an installed rnnedge): `import rnnedge` and the pure-Python
+    modules work, a model converts to f32 and int8 blobs that read back, and `rnnedge.load`
+    (the first use of the C library) raises NotBuiltError naming the fix."""
+    shutil.copytree(PKG, tmp_path / "rnnedge",
+                    ignore=shutil.ignore_patterns("_rnnedge*", "__pycache__", "*.npz"))  # fmt: skip
+    onnx_file = PKG / "examples" / "har_lstm.onnx"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run(
+        [sys.executable, "-c", WITHOUT_BUILD, str(tmp_path / "rnnedge"), str(onnx_file)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    message = run.stdout.strip()
+    assert "rnnedge._rnnedge) is not built" in message, message
+    assert str(tmp_path / "rnnedge") in message, message
+    assert "pip install ." in message and "pip install -e ." in message, message
+
+
+# -- tests/ and tools/ ----------------------------------------------------------------------------
+TESTS, TOOLS = PKG.parent / "tests", PKG.parent / "tools"
+# tools/ that still import tests/ helpers, with why (none may be added)
+TOOLS_ON_TESTS = {
+    "fuzz_python.py": "the atheris harness of tests/onnx_mutations.py's strategies and "
+    "tests/blob_edit.py (the long runs of tests/test_converter_fuzz.py)",
+}
+
+
+def _fakes_and_cross_imports(path: Path, helpers: set[str]) -> list[str]:
+    """What in one file fakes an rnnedge module in sys.modules, puts tests/ on sys.path, or
+    imports a module of tests/ (`helpers`)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        text = ast.dump(node)
+        if isinstance(node, (ast.Assign, ast.Call)) and "attr='modules'" in text and "'rnnedge" in text:
+            if isinstance(node, ast.Assign) or getattr(node.func, "attr", "") in ("setdefault", "__setitem__"):
+                found.append(f"line {node.lineno}: an rnnedge module faked in sys.modules")
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("insert", "append"):
+            if "attr='path'" in ast.dump(node.func) and "value='tests'" in text:
+                found.append(f"line {node.lineno}: tests/ put on sys.path")
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        found += [f"line {node.lineno}: imports {n}" for n in names if n.split(".")[0] in helpers]
+    return found
+
+
+def test_tools_do_not_import_tests_and_nothing_fakes_the_package() -> None:
+    """tools/ do not import tests/ (generators of test data live beside the tests they feed:
+    tests/make_c_vectors.py), and no script fakes an `rnnedge` package in sys.modules to avoid
+    the compiled module: `import rnnedge` does not need it."""
+    helpers = {p.stem for p in TESTS.glob("*.py") if p.name != "conftest.py"}
+    bad = []
+    for path in sorted(TOOLS.rglob("*.py")):
+        for what in _fakes_and_cross_imports(path, helpers):
+            if path.relative_to(TOOLS).as_posix() not in TOOLS_ON_TESTS or "sys.modules" in what:
+                bad.append(f"tools/{path.relative_to(TOOLS)} {what}")
+    for path in sorted(TESTS.rglob("*.py")):
+        bad += [f"tests/{path.relative_to(TESTS)} {w}" for w in _fakes_and_cross_imports(path, set())]
+    assert not bad, "\n".join(bad)
+    for name in TOOLS_ON_TESTS:  # an exception that is no longer needed goes
+        assert _fakes_and_cross_imports(TOOLS / name, helpers), f"tools/{name} no longer imports tests/"
+
+
+AS_SCRIPT = NO_BUILD + r"""
+import runpy
+script = sys.argv[1]
+sys.argv, sys.path[0] = sys.argv[1:], script.rpartition("/")[0]  # as `python SCRIPT ARGS` sets them
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("script, args", [("tests/make_c_vectors.py", ["--help"]),
+                                          ("tools/make_qtables.py", ["--check"])])  # fmt: skip
+def test_the_generators_run_without_a_build(script: str, args: list[str], tmp_path: Path) -> None:
+    """The C vectors' generator (its imports: --help exits after them) and the C tables'
+    generator run as scripts from anywhere, on this checkout's modules, with the compiled
+    module unavailable."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-c", AS_SCRIPT, str(PKG.parent / script), *args],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "rnnedge._rnnedge" not in run.stderr
+
+
+@pytest.mark.parametrize("error, says", [
+    (ModuleNotFoundError("No module named 'rnnedge._rnnedge'", name="rnnedge._rnnedge"), "is not built"),
+    (ImportError("_rnnedge.abi3.so: undefined symbol: rne_step"), "cannot be loaded (_rnnedge.abi3.so: undefined"),
+])  # fmt: skip
+def test_a_missing_or_broken_build_is_a_not_built_error(error, says, monkeypatch) -> None:
+    """Both ways the extension can fail to import (absent; present but not loadable) give
+    NotBuiltError (an ImportError) naming the fix."""
+    import rnnedge
+    from rnnedge._clib import clib
+
+    class Broken:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "rnnedge._rnnedge":
+                raise error
+
+    monkeypatch.delitem(sys.modules, "rnnedge._rnnedge", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Broken, *sys.meta_path])
+    with pytest.raises(rnnedge.NotBuiltError, match="pip install") as info:
+        clib.__wrapped__()  # the uncached call
+    assert says in str(info.value) and isinstance(info.value, ImportError)

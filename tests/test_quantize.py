@@ -398,7 +398,7 @@ def test_ranges_sit_on_a_grid_of_32_values_per_octave():
 def test_an_ulp_of_difference_in_the_calibration_data_gives_the_same_blob():
     """A BLAS that sums in another order moves the float traces, and so a calibrated maximum, by
     an ulp or so; before the grid that moved a float32 scale and changed 11 integer test vectors
-    (tools/make_c_vectors.py --check under OPENBLAS_CORETYPE=Haswell)."""
+    (tests/make_c_vectors.py --check under OPENBLAS_CORETYPE=Haswell)."""
     from rnnedge.blob.write import write_blob
 
     rng = np.random.default_rng(12)

@@ -439,7 +439,7 @@ def test_a_stream_larger_than_memory_is_refused_with_its_size(lstm, monkeypatch)
     is refused before anything is allocated, with the figure (the old code let numpy raise
     MemoryError, or, under overcommit, allocated and then wrote it all)."""
     model, _ = lstm
-    monkeypatch.setattr("rnnedge.model._physical_memory", lambda: GB16, raising=False)
+    monkeypatch.setattr("rnnedge._memory.physical_memory", lambda: GB16)
     with pytest.raises(rnnedge.InputError, match=r"stream: batch 1000000000 needs (\d+\.\d) GB of state, "
                        r"scratch and buffers; more than this machine's 16\.0 GB of memory") as info:
         model.stream(10**9)
@@ -451,7 +451,7 @@ def test_a_failed_allocation_is_an_input_error_with_its_size(lstm, monkeypatch):
     """Where the OS does not say how much memory there is, numpy's MemoryError is reported as
     an InputError with the figure."""
     model, built = lstm
-    monkeypatch.setattr("rnnedge.model._physical_memory", lambda: None)
+    monkeypatch.setattr("rnnedge._memory.physical_memory", lambda: None)
 
     def no_memory(*args, **kwargs):
         raise MemoryError
@@ -467,7 +467,7 @@ def test_a_run_larger_than_memory_is_refused_with_its_size(lstm, monkeypatch):
     """Model.run and Stream.run size the input copy, scratch and output first: a broadcast input
     of batch 10^9 (no memory of its own) or of 2^32 steps is refused, not copied."""
     model, _ = lstm
-    monkeypatch.setattr("rnnedge.model._physical_memory", lambda: GB16, raising=False)
+    monkeypatch.setattr("rnnedge._memory.physical_memory", lambda: GB16)
     huge_batch = np.broadcast_to(np.zeros(3, np.float32), (2, 10**9, 3))
     with pytest.raises(rnnedge.InputError,
                        match=r"run: batch 1000000000 over T = 2 steps needs \d+\.\d GB .*16\.0 GB"):

@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 try:
     from rnnedge.errors import RnnedgeError  # the installed package
-except ImportError:  # the source tree, with its compiled extension
+except ImportError:  # the source tree (Model needs its build: NotBuiltError names the fix)
     sys.path.insert(0, str(ROOT))
     from rnnedge.errors import RnnedgeError
 from rnnedge.blob.spec import OP_TAKE_LAST  # noqa: E402

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import types
 import zlib
 from pathlib import Path
 
@@ -22,11 +21,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "csrc" / "qtables.c"
-
-# the fixed-point module needs no compiled code: import it without rnnedge/__init__.py
-_pkg = types.ModuleType("rnnedge")
-_pkg.__path__ = [str(ROOT / "rnnedge")]  # type: ignore[attr-defined]
-sys.modules.setdefault("rnnedge", _pkg)
+sys.path.insert(0, str(ROOT))  # this checkout's fixedpoint.py (pure Python: no build needed)
 
 from rnnedge import fixedpoint as fx  # noqa: E402
 

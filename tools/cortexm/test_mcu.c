@@ -100,7 +100,7 @@ static uint32_t crc32_update(uint32_t crc, const void *data, size_t n)
     return ~crc;
 }
 
-/* ---- test_int.c's input generator (tools/make_c_vectors.py int_x), one value at a time ----- */
+/* ---- test_int.c's input generator (tests/make_c_vectors.py int_x), one value at a time ----- */
 
 typedef struct gen {
     uint32_t generator, s;

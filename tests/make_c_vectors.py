@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Write the C library's test vectors: tests/data/c/<case>.rne plus its input and expected output.
 
-    python3 tools/make_c_vectors.py [--out tests/data/c] [--check]
+    python3 tests/make_c_vectors.py [--out tests/data/c] [--check]
+
+It lives beside the tests it feeds (tests/test_c_vectors.py tests it; tests/data/MANIFEST.md lists
+what made each data file) and imports this checkout's pure-Python modules: no build is needed.
 
 Every case of the shared case table (tests/onnx_cases.py: each LSTM/GRU/RNN attribute, every
 layer kind, whole pipelines) plus a few cases aimed at the C kernels' own edges (listed in
@@ -43,29 +46,18 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import types
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-
-def _pure_python_package() -> None:
-    """Make `import rnnedge.x` load the pure-Python modules without running rnnedge/__init__.py,
-    which loads the compiled C library: the vectors that test that library must not need it."""
-    pkg = types.ModuleType("rnnedge")
-    pkg.__path__ = [str(ROOT / "rnnedge")]  # type: ignore[attr-defined]
-    sys.modules.setdefault("rnnedge", pkg)
-
-
-_pure_python_package()
+if __name__ == "__main__":  # a script: this checkout's rnnedge (pure Python, no build needed)
+    sys.path.insert(0, str(ROOT))
 
 import onnxruntime as ort  # noqa: E402
 
-import onnx_cases as oc  # noqa: E402
+import onnx_cases as oc  # noqa: E402  (beside this file: tests/ is the script's directory)
 from rnnedge import fixedpoint as fx  # noqa: E402
 from rnnedge.errors import UnsupportedOpError  # noqa: E402
 from rnnedge.blob.write import write_blob  # noqa: E402

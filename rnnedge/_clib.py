@@ -1,0 +1,63 @@
+"""The compiled C library (the cffi module rnnedge._rnnedge), loaded on first use by the runtime.
+
+Only the runtime (rnnedge/model.py) needs it: `import rnnedge` and every pure-Python module (the
+IR, the oracles, quantization, the blob reader and writer, the converter) import without it, so a
+checkout without a build can still convert, quantize and inspect models. `clib()` imports the
+module the first time a Model is made and binds what the step path calls, once; a missing or
+unloadable build is a NotBuiltError that names the fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BlobError, NotBuiltError
+
+MODULE = __name__.rpartition(".")[0] + "._rnnedge"
+
+
+@dataclass(frozen=True)
+class CLib:
+    """The cffi `ffi` and `lib` of the C library, with what the step path binds once."""
+
+    ffi: Any
+    lib: Any
+    from_buffer: Any  # ffi.from_buffer
+    floats: Any  # ffi.typeof("float[]"): step buffers are typed, rne_step_float takes float pointers
+
+    def check(self, rc: int, what: str) -> None:
+        """Turn a C status code into a BlobError naming `what`."""
+        if rc != self.lib.RNE_OK:
+            raise BlobError(f"{what}: {self.ffi.string(self.lib.rne_strerror(rc)).decode()}", code=rc)
+
+
+def _fix(here: str) -> str:
+    return (
+        f"{here} holds none. Install the package: pip install . (for a checkout you edit: "
+        "pip install -e . or python setup.py build_ext --inplace). Installed, but running from "
+        "the checkout root? Its rnnedge/ directory hides the installed package: run from "
+        "another directory"
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def clib() -> CLib:
+    """The C library, imported on the first call; NotBuiltError if it is not built or cannot load."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        from ._rnnedge import ffi, lib
+    except ModuleNotFoundError as e:
+        if e.name != MODULE:
+            raise
+        raise NotBuiltError(
+            f"rnnedge's compiled module ({MODULE}) is not built: {_fix(here)}"
+        ) from None
+    except ImportError as e:  # built, but for another Python, machine or library version
+        raise NotBuiltError(
+            f"rnnedge's compiled module ({MODULE}) in {here} cannot be loaded ({e}); rebuild it: "
+            "pip install . (or pip install -e . / python setup.py build_ext --inplace in a checkout)"
+        ) from e
+    return CLib(ffi, lib, ffi.from_buffer, ffi.typeof("float[]"))

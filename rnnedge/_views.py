@@ -1,0 +1,121 @@
+"""How the graph's arrays map onto the C library's buffers: `Layout` between the graph's axis
+order and [T, B, F], `state_blocks` and `StateViews` for the named recurrent state inside a
+stream's state buffer (docs/format.md "State and scratch").
+
+Numpy only: the state offsets come from the C library (rne_state_offset), passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .blob.spec import FMT_F32, OP_GRU, OP_LSTM, OP_RNN, LayerRecord
+from .errors import BlobError, InputError
+from .ir.layers import from_tbf, to_tbf
+
+F32 = np.dtype(np.float32)
+_STATE_TYPES = ((F32, F32), (np.dtype(np.int16), np.dtype(np.int32)))  # (h, c) of f32 / integer layers
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Maps between the graph's axis order and the C library's [T, B, F]."""
+
+    axes: str  # e.g. "BTF", "TDBH"
+    dirs: int  # D when F is split into (D, H), else 1
+
+    def to_internal(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(to_tbf(x, self.axes), dtype=F32)
+
+    def from_internal(self, y: np.ndarray) -> np.ndarray:
+        return from_tbf(y, self.axes, self.dirs)
+
+
+Blocks = dict[str, list[tuple[int, str]]]
+
+
+def state_blocks(layers: Sequence[LayerRecord], graph_states: list[dict], source: str) -> Blocks:
+    """Name -> the (layer, "h" | "c") blocks it covers, in layer order. Unnamed blocks are
+    h0, c0, h1, ... by recurrent layer; a graph that carried state names its own (PyTorch's
+    h0 [layers * directions, B, H] covers one block per layer, stacked along axis 0)."""
+    named = {(int(s["layer"]), s["kind"]): s["name"] for s in graph_states}
+    blocks: Blocks = {}
+    k = 0
+    for i, layer in enumerate(layers):
+        if layer.op not in (OP_LSTM, OP_GRU, OP_RNN):
+            continue
+        for kind in "hc" if layer.op == OP_LSTM else "h":
+            blocks.setdefault(named.get((i, kind), f"{kind}{k}"), []).append((i, kind))
+        k += 1
+    for name, parts in blocks.items():
+        if len({layers[i].hidden for i, _ in parts}) != 1:
+            raise BlobError(f"{source}: state {name!r} spans layers of different sizes")
+    return blocks
+
+
+class StateViews:
+    """Named views into a state buffer of `batch` streams; get copies, set checks first.
+
+    `offsets[i]` is layer i's state offset in the buffer (rne_state_offset) for this batch."""
+
+    def __init__(self, blocks: Blocks, layers: Sequence[LayerRecord], offsets: Mapping[int, int],
+                 buf: np.ndarray, batch: int) -> None:  # fmt: skip
+        self.views: dict[str, list[np.ndarray]] = {}
+        for name, parts in blocks.items():
+            for i, kind in parts:
+                layer = layers[i]
+                dirs, hidden = layer.num_directions, layer.hidden
+                h_type, c_type = _STATE_TYPES[layer.fmt != FMT_F32]
+                off = offsets[i]
+                h_bytes = h_type.itemsize * dirs * batch * hidden
+                if kind == "c":  # the c block follows h, at a multiple of 16 bytes
+                    off += (h_bytes + 15) // 16 * 16
+                dtype = h_type if kind == "h" else c_type
+                nbytes = dtype.itemsize * dirs * batch * hidden
+                view = buf[off : off + nbytes].view(dtype).reshape(dirs, batch, hidden)
+                self.views.setdefault(name, []).append(view)
+
+    def shape(self, name: str) -> tuple[int, int, int]:
+        parts = self.views[name]
+        return (sum(v.shape[0] for v in parts),) + parts[0].shape[1:]
+
+    def get(self) -> dict[str, np.ndarray]:
+        return {name: np.concatenate(parts) for name, parts in self.views.items()}
+
+    def set(self, values: Mapping[str, np.ndarray], what: str) -> None:
+        if not isinstance(values, Mapping):
+            raise InputError(
+                f"{what}: expected a mapping of state name -> array (this model has "
+                f"{sorted(self.views)}, as Stream.state returns them), got {type(values).__name__}"
+            )
+        unknown = set(values) - set(self.views)
+        if unknown:
+            raise InputError(
+                f"{what}: unknown state {', '.join(sorted(map(repr, unknown)))}; this model has "
+                f"{sorted(self.views)}"
+            )
+        checked = {}
+        for name, value in values.items():
+            arr = np.asarray(value)
+            dtype = self.views[name][0].dtype
+            kinds = "fiu" if dtype.kind == "f" else "iu"  # integer state is not rounded silently
+            if arr.dtype.kind not in kinds or arr.shape != self.shape(name):
+                raise InputError(
+                    f"{what}[{name!r}]: expected {dtype} values of shape {list(self.shape(name))} "
+                    f"(directions x layers, batch, hidden), got {arr.dtype} {list(arr.shape)}"
+                )
+            if dtype.kind == "i":
+                info = np.iinfo(dtype)
+                if arr.size and (arr.min() < info.min or arr.max() > info.max):
+                    raise InputError(
+                        f"{what}[{name!r}]: expected {dtype} values in [{info.min}, {info.max}], "
+                        f"got values from {arr.min()} to {arr.max()}"
+                    )
+            checked[name] = arr
+        for name, arr in checked.items():  # all checked first: a bad entry changes nothing
+            row = 0
+            for view in self.views[name]:
+                view[...] = arr[row : row + view.shape[0]]
+                row += view.shape[0]
