@@ -1,4 +1,4 @@
-"""tools/fuzz_python.sh and tools/fuzz_python.py (atheris): a finding makes the run exit non-zero,
+"""tools/fuzz_python.sh and tests/fuzz_python.py (atheris): a finding makes the run exit non-zero,
 and a target runs its seed corpus clean. The long runs: docs/robustness.md."""
 
 from __future__ import annotations

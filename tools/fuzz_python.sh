@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz the Python side (tools/fuzz_python.py: the metadata reader, Model.from_bytes, the ONNX
+# Fuzz the Python side (tests/fuzz_python.py: the metadata reader, Model.from_bytes, the ONNX
 # converter) with atheris, every target in turn, for SECONDS in total (an equal share each).
 #
 #   tools/fuzz_python.sh SECONDS [extra libFuzzer flags]
@@ -20,12 +20,12 @@ status=0
 for t in "${targets[@]}"; do
   out=${FUZZ_OUT:-build/fuzz_python}/$t
   mkdir -p "$out/corpus" "$out/seeds"
-  "$python" tools/fuzz_python.py "$t" --seeds "$out/seeds" >"$out/seeds.log" 2>&1 ||
+  "$python" tests/fuzz_python.py "$t" --seeds "$out/seeds" >"$out/seeds.log" 2>&1 ||
     { cat "$out/seeds.log"; status=1; continue; }
   dict=()
   [[ -f "$out/seeds.dict" ]] && dict=(-dict="$out/seeds.dict")
   echo "== $t: ${share}s, $(ls "$out/seeds" | wc -l) seeds, corpus $(ls "$out/corpus" | wc -l)"
-  "$python" tools/fuzz_python.py "$t" "$out/corpus" "$out/seeds" -max_total_time="$share" \
+  "$python" tests/fuzz_python.py "$t" "$out/corpus" "$out/seeds" -max_total_time="$share" \
     -timeout=20 -rss_limit_mb=3072 -max_len=65536 -print_final_stats=1 \
     -artifact_prefix="$out/" "${dict[@]}" "$@" >"$out/last-run.log" 2>&1
   rc=$?

@@ -2,9 +2,9 @@
 """Fuzz the Python side of rnnedge with atheris (libFuzzer, coverage-guided over rnnedge's
 Python code). One target per run:
 
-    python3 tools/fuzz_python.py TARGET [libFuzzer flags] [CORPUS_DIR ...]
-    python3 tools/fuzz_python.py TARGET --seeds DIR      # write TARGET's seed corpus into DIR
-    python3 tools/fuzz_python.py TARGET crash-FILE       # replay one input
+    python3 tests/fuzz_python.py TARGET [libFuzzer flags] [CORPUS_DIR ...]
+    python3 tests/fuzz_python.py TARGET --seeds DIR      # write TARGET's seed corpus into DIR
+    python3 tests/fuzz_python.py TARGET crash-FILE       # replay one input
 
 Targets (tools/fuzz_python.sh runs them all, seeded, for a given total time):
   meta     the input is a blob's metadata JSON (first byte: which seed blob of tests/data gets
@@ -36,8 +36,7 @@ from pathlib import Path
 import atheris
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+ROOT = Path(__file__).resolve().parent.parent  # beside the test helpers it imports (tests/)
 TARGETS = ("meta", "blob", "convert", "onnx")
 
 SEEDING = "--seeds" in sys.argv  # writing seeds needs no coverage instrumentation (slow to add)
