@@ -5,7 +5,7 @@
  * (rne_model_layer: nothing from the blob's tables) and trusts everything rne_model_load
  * proved; its sizes arrive as size_t already checked against overflow by
  * rne_scratch_size/rne_state_size.
- * The integer formats (s16, s8) have their own files (*_q.c, qvec.h) and a case in model.c's
+ * The integer formats (s16, s8) have their own files (*_int.c, qvec.h) and a case in model.c's
  * dispatch.
  */
 #ifndef RNE_INTERNAL_H
@@ -68,7 +68,7 @@ static inline size_t rne__round4(size_t n)
  *          step 0). NULL for the other ops.
  *   work   recurrent layers: the input projection of all steps * batch rows for one direction
  *          (G*H floats each), then, for GRU, a [batch][H] block at rne__round4(rows * 3H); an
- *          integer layer's blocks are in qvec.h (rne__qwork). Sized with overflow checks by
+ *          integer layer's blocks are in qvec.h (rne__work_int). Sized with overflow checks by
  *          model.c, so the kernels' index arithmetic cannot wrap. */
 typedef struct rne__call {
     const rne_model_layer *layer;
@@ -87,13 +87,13 @@ void rne__lstm_f32(const rne__call *k);
 void rne__gru_f32(const rne__call *k);
 void rne__rnn_f32(const rne__call *k);
 
-/* The integer formats (fmt s16 / s8; every layer of an integer model has one): layers_q.c
- * dispatches on op; lstm_q.c, gru_q.c, rnn_q.c, qvec.h hold the rest. x and y are int16. */
-void rne__layer_q(const rne__call *k);
+/* The integer formats (fmt s16 / s8; every layer of an integer model has one): layers_int.c
+ * dispatches on op; lstm_int.c, gru_int.c, rnn_int.c, qvec.h hold the rest. x and y are int16. */
+void rne__layer_int(const rne__call *k);
 
-/* Bytes of work space an integer layer needs for `rows` = steps * batch rows (layers_q.c);
+/* Bytes of work space an integer layer needs for `rows` = steps * batch rows (layers_int.c);
  * 0 and *ok = 0 on size_t overflow. */
-size_t rne__q_work_bytes(const rne_model_layer *l, size_t rows, int *ok);
+size_t rne__work_int_bytes(const rne_model_layer *l, size_t rows, int *ok);
 
 /* rne_model_load's checks of an integer layer (blob_q.c): its op and activations, tensor roles,
  * dtypes and shapes, and every q-tensor value the step path relies on. */

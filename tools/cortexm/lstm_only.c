@@ -35,13 +35,13 @@ int rne__check_layer_q(const rne__blobview *m, const rne_layer *l)
     return RNE_ELAYER;
 }
 
-void rne__layer_q(const rne__call *k)
+void rne__layer_int(const rne__call *k)
 {
     (void)k;
     __builtin_trap();
 }
 
-size_t rne__q_work_bytes(const rne_model_layer *l, size_t rows, int *ok)
+size_t rne__work_int_bytes(const rne_model_layer *l, size_t rows, int *ok)
 {
     (void)l;
     (void)rows;
@@ -57,14 +57,14 @@ void rne__layer_f32(const rne__call *k)
     __builtin_trap();
 }
 
-void rne__gru_q(const rne__call *k, const rne__qwork *w)
+void rne__gru_int(const rne__call *k, const rne__work_int *w)
 {
     (void)k;
     (void)w;
     __builtin_trap();
 }
 
-void rne__rnn_q(const rne__call *k, const rne__qwork *w)
+void rne__rnn_int(const rne__call *k, const rne__work_int *w)
 {
     (void)k;
     (void)w;

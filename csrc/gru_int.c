@@ -1,5 +1,5 @@
 /*
- * gru_q.c - the ONNX GRU in the integer formats (s16 and s8 weights), docs/quantization.md §5:
+ * gru_int.c - the ONNX GRU in the integer formats (s16 and s8 weights), docs/quantization.md §5:
  *
  *   z, r = f(sat(rq32(W x, Mw) + rq32(R h, Mr) + b, +-zlim))             rows z, r (Q0.15)
  *   linear_before_reset = 0:  n_pre = rq32(Wh x) + rq32(Rh rshr(r h, 15)) + b_h  (Wbh + Rbh)
@@ -12,7 +12,7 @@
 #include "qvec.h"
 #include "rne_internal.h"
 
-void rne__gru_q(const rne__call *k, const rne__qwork *w)
+void rne__gru_int(const rne__call *k, const rne__work_int *w)
 {
     const rne_model_layer *l = k->layer;
     const size_t hs = l->hidden, n = 3 * hs, in = l->in_features, dirs = rne__dirs(l);
@@ -25,8 +25,8 @@ void rne__gru_q(const rne__call *k, const rne__qwork *w)
     for (d = 0; d < dirs; d++) {
         const int back = d == 1 || (l->flags & RNE_LF_REVERSE) != 0;
         int16_t *h = (int16_t *)k->state + d * batch * hs;
-        rne__qcell p;
-        rne__q_cell(l, d, &p);
+        rne__cell_int p;
+        rne__cell_int_fill(l, d, &p);
         for (r = 0; r < rows; r++)
             rne__q_matvec(w->wx + r * n, x + r * in, in, &p.w, 0, n, p.mw, p.shift_w, w->acc);
         for (s = 0; s < steps; s++) {

@@ -1,5 +1,5 @@
 /*
- * lstm_q.c - the ONNX LSTM in the integer formats (s16 and s8 weights), docs/quantization.md §5:
+ * lstm_int.c - the ONNX LSTM in the integer formats (s16 and s8 weights), docs/quantization.md §5:
  *
  *   pre = rq32(W x, Mw) + rq32(R h, Mr) + b            (int64 sum; rows i, o, f, g)
  *   zi += rq32(Pi c, Mpi);  zf += rq32(Pf c, Mpf)       (peepholes see the old c)
@@ -23,7 +23,7 @@ static int32_t rne__clampz(int64_t z, int32_t zlim)
  * the formulas above: the gates' pre-activations and then the gates in place of rh (o after c'
  * when it has a peephole, which sees c'), c' into c, the argument of act_h in place of i, then
  * act_h of it, then h'. */
-static void rne__lstm_q_row(const rne__qcell *p, size_t hs, int coupled, const int32_t *wx,
+static void rne__lstm_int_row(const rne__cell_int *p, size_t hs, int coupled, const int32_t *wx,
                             int32_t *rh, int32_t *c, int16_t *h)
 {
     const int32_t *b = p->bias;
@@ -74,7 +74,7 @@ static void rne__lstm_q_row(const rne__qcell *p, size_t hs, int coupled, const i
         h[j] = rne__sat16(rne__rshr(go[j] * gi[j], 15));
 }
 
-void rne__lstm_q(const rne__call *k, const rne__qwork *w)
+void rne__lstm_int(const rne__call *k, const rne__work_int *w)
 {
     const rne_model_layer *l = k->layer;
     const size_t hs = l->hidden, n = 4 * hs, in = l->in_features, dirs = rne__dirs(l);
@@ -87,8 +87,8 @@ void rne__lstm_q(const rne__call *k, const rne__qwork *w)
         const int back = d == 1 || (l->flags & RNE_LF_REVERSE) != 0;
         int16_t *h = (int16_t *)k->state + d * batch * hs;
         int32_t *c = (int32_t *)(void *)((uint8_t *)k->state + k->c_off) + d * batch * hs;
-        rne__qcell p;
-        rne__q_cell(l, d, &p);
+        rne__cell_int p;
+        rne__cell_int_fill(l, d, &p);
         for (r = 0; r < rows; r++)      /* the input terms of every step at once */
             rne__q_matvec(w->wx + r * n, x + r * in, in, &p.w, 0, n, p.mw, p.shift_w, w->acc);
         for (s = 0; s < steps; s++) {
@@ -96,7 +96,7 @@ void rne__lstm_q(const rne__call *k, const rne__qwork *w)
             for (b = 0; b < batch; b++) {
                 int16_t *hb = h + b * hs, *yb = y + (t * batch + b) * ystride + d * hs;
                 rne__q_matvec(w->rq, hb, hs, &p.r, 0, n, p.mr, p.shift_r, w->acc);
-                rne__lstm_q_row(&p, hs, coupled, w->wx + (t * batch + b) * n, w->rq, c + b * hs,
+                rne__lstm_int_row(&p, hs, coupled, w->wx + (t * batch + b) * n, w->rq, c + b * hs,
                                 hb);
                 for (j = 0; j < hs; j++)
                     yb[j] = hb[j];

@@ -1,5 +1,5 @@
 /*
- * rnn_q.c - the ONNX RNN in the integer formats (s16 and s8 weights), docs/quantization.md §5:
+ * rnn_int.c - the ONNX RNN in the integer formats (s16 and s8 weights), docs/quantization.md §5:
  *   h' = f(sat(rq32(W x, Mw) + rq32(R h, Mr) + b, +-zlim))
  * Tanh / Sigmoid / HardSigmoid give Q0.15; Relu gives sat(rshr(pre, 8), 0, 32767) in the hidden
  * state's own (calibrated) units s_h, its pre-activation being in units of s_h / 256 (so that the
@@ -8,7 +8,7 @@
 #include "qvec.h"
 #include "rne_internal.h"
 
-void rne__rnn_q(const rne__call *k, const rne__qwork *w)
+void rne__rnn_int(const rne__call *k, const rne__work_int *w)
 {
     const rne_model_layer *l = k->layer;
     const size_t hs = l->hidden, in = l->in_features, dirs = rne__dirs(l);
@@ -19,8 +19,8 @@ void rne__rnn_q(const rne__call *k, const rne__qwork *w)
     for (d = 0; d < dirs; d++) {
         const int back = d == 1 || (l->flags & RNE_LF_REVERSE) != 0;
         int16_t *h = (int16_t *)k->state + d * batch * hs;
-        rne__qcell p;
-        rne__q_cell(l, d, &p);
+        rne__cell_int p;
+        rne__cell_int_fill(l, d, &p);
         for (r = 0; r < rows; r++)
             rne__q_matvec(w->wx + r * hs, x + r * in, in, &p.w, 0, hs, p.mw, p.shift_w, w->acc);
         for (s = 0; s < steps; s++) {
