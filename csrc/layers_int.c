@@ -369,9 +369,9 @@ void rne__layer_int(const rne__call *k)
     switch (k->layer->op) {
     case RNE_OP_DENSE: rne__dense_int(k, &w); break;
     case RNE_OP_ACT: rne__act_int(k); break;
-    case RNE_OP_LSTM: rne__lstm_int(k, &w); break;
-    case RNE_OP_GRU: rne__gru_int(k, &w); break;
-    case RNE_OP_RNN: rne__rnn_int(k, &w); break;
+    case RNE_OP_LSTM: rne__seq_int(k, &w, rne__lstm_int_step); break;
+    case RNE_OP_GRU: rne__seq_int(k, &w, rne__gru_int_step); break;
+    case RNE_OP_RNN: rne__seq_int(k, &w, rne__rnn_int_step); break;
     case RNE_OP_TAKE_LAST: rne__take_last_int(k); break;
     case RNE_OP_SLICE: rne__slice_int(k); break;
     case RNE_OP_LAYERNORM: rne__layernorm_int(k); break;

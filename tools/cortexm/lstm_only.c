@@ -7,24 +7,26 @@
  * library option would. run.sh links its size probes with this file and runs an LSTM model on
  * each, which proves that the LSTM path needs nothing that was left out.
  *
- *   -DLSTM_ONLY_F32  float LSTM only: GRU and RNN kernels trap; integer layers are refused at
+ *   -DLSTM_ONLY_F32  float LSTM only: the GRU and RNN steps trap; integer layers are refused at
  *                    load (RNE_ELAYER), so no integer code is linked.
- *   -DLSTM_ONLY_Q    integer LSTM only (int8 / int16): the integer GRU and RNN kernels and the
+ *   -DLSTM_ONLY_Q    integer LSTM only (int8 / int16): the integer GRU and RNN steps and the
  *                    whole float layer path trap (an integer model never calls them).
  * Only for these measurements: a product would want the option in the library (docs/embedded.md).
  */
 #include "rne_internal.h"
 
 #if defined(LSTM_ONLY_F32)
-void rne__gru_f32(const rne__call *k)
+void rne__gru_f32_step(const rne__dir_f32 *dir, float *g)
 {
-    (void)k;
+    (void)dir;
+    (void)g;
     __builtin_trap();
 }
 
-void rne__rnn_f32(const rne__call *k)
+void rne__rnn_f32_step(const rne__dir_f32 *dir, float *g)
 {
-    (void)k;
+    (void)dir;
+    (void)g;
     __builtin_trap();
 }
 
@@ -57,17 +59,17 @@ void rne__layer_f32(const rne__call *k)
     __builtin_trap();
 }
 
-void rne__gru_int(const rne__call *k, const rne__work_int *w)
+void rne__gru_int_step(const rne__dir_int *dir, const int32_t *wx)
 {
-    (void)k;
-    (void)w;
+    (void)dir;
+    (void)wx;
     __builtin_trap();
 }
 
-void rne__rnn_int(const rne__call *k, const rne__work_int *w)
+void rne__rnn_int_step(const rne__dir_int *dir, const int32_t *wx)
 {
-    (void)k;
-    (void)w;
+    (void)dir;
+    (void)wx;
     __builtin_trap();
 }
 #else
