@@ -1,5 +1,5 @@
 /*
- * gru_f32.c - the ONNX GRU, float32 (gate order z, r, h along the 3H axis).
+ * gru_f32.c - the ONNX GRU's step, float32 (gate order z, r, h along the 3H axis).
  *
  *   z = f(Xt Wz + Ht-1 Rz + Wbz + Rbz)
  *   r = f(Xt Wr + Ht-1 Rr + Wbr + Rbr)
@@ -8,70 +8,50 @@
  *   Ht = (1 - z) . n + z . Ht-1
  * With clip, the pre-activations of z, r and n are clamped to [-clip, clip].
  * Without linear_before_reset the Rh product needs r first: one product over the z|r columns
- * of R_t, then one over the h columns with r . Ht-1 (same multiply count, two passes).
+ * of R_t, then one over the h columns with r . Ht-1 (same multiply count, two passes). The loop
+ * over directions, time and batch is seq_f32.c's.
  */
-#include <string.h>
-
 #include "rne_internal.h"
 #include "vec.h"
 
-void rne__gru_f32(const rne__call *k)
+void rne__gru_f32_step(const rne__dir_f32 *dir, float *g)
 {
-    const rne_model_layer *l = k->layer;
-    const size_t hs = l->hidden, n = 3 * hs, in = l->in_features, dirs = rne__dirs(l);
-    const size_t steps = k->steps, batch = k->batch, ystride = dirs * hs;
+    const rne_model_layer *l = dir->layer;
+    const size_t hs = l->hidden, n = 3 * hs, batch = dir->batch, d = dir->d;
     const int lbr = (l->flags & RNE_LF_LINEAR_BEFORE_RESET) != 0;
     const int clip = (l->flags & RNE_LF_CLIP) != 0;
-    const float *w = rne__tensor_f32(l, RNE_T_W);
-    const float *r = rne__tensor_f32(l, RNE_T_R);
-    const float *bias = rne__tensor_f32(l, RNE_T_B);
-    float *proj = (float *)k->work;
-    float *tmp = proj + rne__round4(steps * batch * n);     /* [batch][H] */
-    size_t d, s, b, j;
-    for (d = 0; d < dirs; d++) {
-        const int back = d == 1 || (l->flags & RNE_LF_REVERSE) != 0;
-        const float *rt = r + d * hs * n;
-        const float *wb = bias != NULL ? bias + d * 2 * n : NULL;
-        const float *rb = wb != NULL ? wb + n : NULL;
-        const unsigned af = l->act[d][0], ag = l->act[d][1];
-        float *h = (float *)k->state + d * batch * hs;
-        /* Rbh joins the projection unless it must be multiplied by r */
-        rne__project_f32(proj, (const float *)k->x, steps * batch, in, w + d * in * n, n, wb, rb,
-                         lbr ? 2 * hs : n);
-        for (s = 0; s < steps; s++) {
-            const size_t t = back ? steps - 1 - s : s;
-            float *g = proj + t * batch * n;
-            rne__f32_gemm_acc(g, n, h, hs, rt, n, batch, 2 * hs, hs);
-            if (lbr) {
-                for (b = 0; b < batch; b++)
-                    for (j = 0; j < hs; j++)
-                        tmp[b * hs + j] = rb != NULL ? rb[2 * hs + j] : 0.0f;
-                rne__f32_gemm_acc(tmp, hs, h, hs, rt + 2 * hs, n, batch, hs, hs);
-            }
-            for (b = 0; b < batch; b++) {
-                float *gz = g + b * n, *gr = gz + hs, *gh = gr + hs;
-                const float *hb = h + b * hs;
-                if (clip)
-                    rne__f32_clip(gz, 2 * hs, l->clip);
-                rne__f32_act(gz, 2 * hs, af, l->alpha[d][0], l->beta[d][0]);
-                if (lbr)
-                    for (j = 0; j < hs; j++)
-                        gh[j] += gr[j] * tmp[b * hs + j];
-                else
-                    for (j = 0; j < hs; j++)
-                        tmp[b * hs + j] = gr[j] * hb[j];
-            }
-            if (!lbr)
-                rne__f32_gemm_acc(g + 2 * hs, n, tmp, hs, rt + 2 * hs, n, batch, hs, hs);
-            for (b = 0; b < batch; b++) {
-                float *gz = g + b * n, *gh = gz + 2 * hs, *hb = h + b * hs;
-                if (clip)
-                    rne__f32_clip(gh, hs, l->clip);
-                rne__f32_act(gh, hs, ag, l->alpha[d][1], l->beta[d][1]);
-                for (j = 0; j < hs; j++)
-                    hb[j] = (1.0f - gz[j]) * gh[j] + gz[j] * hb[j];
-                memcpy((float *)k->y + (t * batch + b) * ystride + d * hs, hb, hs * sizeof(float));
-            }
-        }
+    const float *rt = dir->r, *rb = dir->rb;
+    const unsigned af = l->act[d][0], ag = l->act[d][1];
+    float *h = dir->h, *tmp = dir->tmp;
+    size_t b, j;
+    rne__f32_gemm_acc(g, n, h, hs, rt, n, batch, 2 * hs, hs);
+    if (lbr) {
+        for (b = 0; b < batch; b++)
+            for (j = 0; j < hs; j++)
+                tmp[b * hs + j] = rb != NULL ? rb[2 * hs + j] : 0.0f;
+        rne__f32_gemm_acc(tmp, hs, h, hs, rt + 2 * hs, n, batch, hs, hs);
+    }
+    for (b = 0; b < batch; b++) {
+        float *gz = g + b * n, *gr = gz + hs, *gh = gr + hs;
+        const float *hb = h + b * hs;
+        if (clip)
+            rne__f32_clip(gz, 2 * hs, l->clip);
+        rne__f32_act(gz, 2 * hs, af, l->alpha[d][0], l->beta[d][0]);
+        if (lbr)
+            for (j = 0; j < hs; j++)
+                gh[j] += gr[j] * tmp[b * hs + j];
+        else
+            for (j = 0; j < hs; j++)
+                tmp[b * hs + j] = gr[j] * hb[j];
+    }
+    if (!lbr)
+        rne__f32_gemm_acc(g + 2 * hs, n, tmp, hs, rt + 2 * hs, n, batch, hs, hs);
+    for (b = 0; b < batch; b++) {
+        float *gz = g + b * n, *gh = gz + 2 * hs, *hb = h + b * hs;
+        if (clip)
+            rne__f32_clip(gh, hs, l->clip);
+        rne__f32_act(gh, hs, ag, l->alpha[d][1], l->beta[d][1]);
+        for (j = 0; j < hs; j++)
+            hb[j] = (1.0f - gz[j]) * gh[j] + gz[j] * hb[j];
     }
 }

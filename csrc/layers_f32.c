@@ -102,9 +102,9 @@ void rne__layer_f32(const rne__call *k)
     switch (k->layer->op) {
     case RNE_OP_DENSE: rne__dense(k); break;
     case RNE_OP_ACT: rne__act(k); break;
-    case RNE_OP_LSTM: rne__lstm_f32(k); break;
-    case RNE_OP_GRU: rne__gru_f32(k); break;
-    case RNE_OP_RNN: rne__rnn_f32(k); break;
+    case RNE_OP_LSTM: rne__seq_f32(k, rne__lstm_f32_step); break;
+    case RNE_OP_GRU: rne__seq_f32(k, rne__gru_f32_step); break;
+    case RNE_OP_RNN: rne__seq_f32(k, rne__rnn_f32_step); break;
     case RNE_OP_TAKE_LAST: rne__take_last(k); break;
     case RNE_OP_SLICE: rne__slice(k); break;
     case RNE_OP_LAYERNORM: rne__layernorm(k); break;

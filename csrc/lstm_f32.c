@@ -1,5 +1,5 @@
 /*
- * lstm_f32.c - the ONNX LSTM, float32 (gate order i, o, f, c along the 4H axis).
+ * lstm_f32.c - the ONNX LSTM's step, float32 (gate order i, o, f, c along the 4H axis).
  *
  *   i = f(Xt Wi + Ht-1 Ri + Pi . Ct-1 + Wbi + Rbi)
  *   f = f(Xt Wf + Ht-1 Rf + Pf . Ct-1 + Wbf + Rbf)      (input_forget: f = 1 - i)
@@ -8,7 +8,8 @@
  *   o = f(Xt Wo + Ht-1 Ro + Po . Ct + Wbo + Rbo)
  *   Ht = o . h(Ct)
  * With clip, every gate pre-activation is clamped to [-clip, clip] before its activation; the
- * cell state and the input of h() are not (onnxruntime's reading of the spec).
+ * cell state and the input of h() are not (onnxruntime's reading of the spec). The loop over
+ * directions, time and batch is seq_f32.c's.
  */
 #include <string.h>
 
@@ -66,35 +67,12 @@ static void rne__lstm_row(const rne_model_layer *l, size_t d, size_t hs, float *
         h[j] = go[j] * gc[j];
 }
 
-void rne__lstm_f32(const rne__call *k)
+void rne__lstm_f32_step(const rne__dir_f32 *dir, float *g)
 {
-    const rne_model_layer *l = k->layer;
-    const size_t hs = l->hidden, n = 4 * hs, in = l->in_features, dirs = rne__dirs(l);
-    const size_t steps = k->steps, batch = k->batch, ystride = dirs * hs;
-    const float *w = rne__tensor_f32(l, RNE_T_W);
-    const float *r = rne__tensor_f32(l, RNE_T_R);
-    const float *bias = rne__tensor_f32(l, RNE_T_B);
-    const float *peep = rne__tensor_f32(l, RNE_T_P);
-    float *proj = (float *)k->work;
-    size_t d, s, b;
-    for (d = 0; d < dirs; d++) {
-        const int back = d == 1 || (l->flags & RNE_LF_REVERSE) != 0;
-        const float *rt = r + d * hs * n;
-        const float *wb = bias != NULL ? bias + d * 2 * n : NULL;
-        const float *p = peep != NULL ? peep + d * 3 * hs : NULL;
-        float *h = (float *)k->state + d * batch * hs;
-        float *c = (float *)(void *)((uint8_t *)k->state + k->c_off) + d * batch * hs;
-        rne__project_f32(proj, (const float *)k->x, steps * batch, in, w + d * in * n, n, wb,
-                         wb != NULL ? wb + n : NULL, n);
-        for (s = 0; s < steps; s++) {
-            const size_t t = back ? steps - 1 - s : s;
-            float *g = proj + t * batch * n;
-            rne__f32_gemm_acc(g, n, h, hs, rt, n, batch, n, hs);
-            for (b = 0; b < batch; b++) {
-                rne__lstm_row(l, d, hs, g + b * n, p, c + b * hs, h + b * hs);
-                memcpy((float *)k->y + (t * batch + b) * ystride + d * hs, h + b * hs,
-                       hs * sizeof(float));
-            }
-        }
-    }
+    const size_t hs = dir->layer->hidden, n = 4 * hs;
+    size_t b;
+    rne__f32_gemm_acc(g, n, dir->h, hs, dir->r, n, dir->batch, n, hs);
+    for (b = 0; b < dir->batch; b++)
+        rne__lstm_row(dir->layer, dir->d, hs, g + b * n, dir->peep, dir->c + b * hs,
+                      dir->h + b * hs);
 }

@@ -10,7 +10,7 @@
  *   buf[0], buf[1]  rows * max_features values each (only as many as n_layers - 1 needs, at most
  *                   2); values are float, or int16 in an integer model
  *   work            max over layers of their work space: f32 recurrent layers rne__rnn_work,
- *                   integer layers rne__q_work_bytes (layers_q.c)
+ *                   integer layers rne__work_int_bytes (layers_int.c)
  * State: per recurrent layer in order, h [D][batch][H] then (LSTM) c [D][batch][H], each block
  * rounded up to 16 bytes, elements in the layer's storage type (f32: float; integer: h int16,
  * c int32).
@@ -140,7 +140,7 @@ static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratc
         size_t w = 0, c_off;
         p->state = rne__mad(1, p->state, rne__state_bytes(l, batch, &c_off, &ok), &ok);
         if (l->fmt != RNE_FMT_F32)
-            w = rne__round4_checked(rne__q_work_bytes(l, rows, &ok) / sizeof(float), &ok);
+            w = rne__round4_checked(rne__work_int_bytes(l, rows, &ok) / sizeof(float), &ok);
         else if (rne__gates(l->op) != 0)
             w = rne__rnn_work(l, steps, batch, &ok);
         p->work = w > p->work ? w : p->work;
@@ -289,7 +289,7 @@ static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t ste
             break;
         case RNE_FMT_S16:
         case RNE_FMT_S8:
-            rne__layer_q(&k);
+            rne__layer_int(&k);
             break;
         default:        /* refused by rne_model_load */
             break;

@@ -1,7 +1,7 @@
 /*
  * qvec.h - the integer primitives of the fixed-point formats (docs/quantization.md §2-§3): the
  * one rounding rule, requantization, saturation, the table activations, and the matrix-vector
- * product every integer kernel (*_q.c) is built from.
+ * product every integer kernel (*_int.c) is built from.
  *
  * Integer-only: no float type appears here or in the integer kernels (`make intonly` compiles them
  * with every float register disabled, and for a Cortex-M0 without an FPU). Each function states the
@@ -167,11 +167,11 @@ void rne__q_matvec_ref(int32_t *out, const int16_t *x, size_t k, const rne__qmat
  * 16 x 16 multiply-accumulates: Cortex-M4/M7/M33, ARMv6) or "scalar". */
 const char *rne__q_simd(void);
 
-/* ---- layer plumbing (layers_q.c) ------------------------------------------------------------- */
+/* ---- layer plumbing (layers_int.c) ----------------------------------------------------------- */
 
 /* One direction of an integer LSTM / GRU / RNN: pointers into its tensors and its q row; the
  * shifts, zlim and acc32 from the copies rne_model_load made (rne_model_layer.q, .qshift). */
-typedef struct rne__qcell {
+typedef struct rne__cell_int {
     rne__qmat w, r;             /* W_t [I][G*H] and R_t [H][G*H] of this direction */
     const int32_t *bias;        /* [G*H]; a GRU with linear_before_reset: [4H], Rbh last */
     const int32_t *mw, *mr;     /* row multipliers of W x and of R h, [G*H] each */
@@ -181,10 +181,10 @@ typedef struct rne__qcell {
     int32_t pm[3];              /* the peepholes' multipliers (i, o, f) ... */
     unsigned pshift;            /*   ... and shift */
     rne__qgate act[3];          /* LSTM f, g, h; GRU f, g; RNN f */
-} rne__qcell;
+} rne__cell_int;
 
 /* Fill *c for direction d of recurrent layer l (tensors as rne_model_load proved them). */
-void rne__q_cell(const rne_model_layer *l, size_t d, rne__qcell *c);
+void rne__cell_int_fill(const rne_model_layer *l, size_t d, rne__cell_int *c);
 
 /* The scratch of an integer layer (rne__call.work), each block 16-byte aligned; n = G*H for a
  * cell, out_features for DENSE, 0 otherwise:
@@ -193,20 +193,44 @@ void rne__q_cell(const rne_model_layer *l, size_t d, rne__qcell *c);
  *   rq    int32 [n]        its requantized column sums
  *   gate  int32 [2H]       GRU only: z and r of one row
  *   tmp   int16 [H]        GRU only: r . h of one row */
-typedef struct rne__qwork {
+typedef struct rne__work_int {
     int32_t *wx;
     void *acc;
     int32_t *rq;
     int32_t *gate;
     int16_t *tmp;
-} rne__qwork;
+} rne__work_int;
 
-/* Carve `work` (rne__q_work_bytes(l, rows) bytes, rne_internal.h; 16-byte aligned) into blocks. */
-void rne__q_work(void *work, const rne_model_layer *l, size_t rows, rne__qwork *w);
+/* Carve `work` (rne__work_int_bytes(l, rows) bytes, rne_internal.h; 16-byte aligned) into
+ * blocks. */
+void rne__work_int_carve(void *work, const rne_model_layer *l, size_t rows, rne__work_int *w);
 
-/* The cells; rne__layer_q carves w from k->work. */
-void rne__lstm_q(const rne__call *k, const rne__qwork *w);
-void rne__gru_q(const rne__call *k, const rne__qwork *w);
-void rne__rnn_q(const rne__call *k, const rne__qwork *w);
+/* ---- the recurrent layers: one sequence loop (seq_int.c), a step per cell -------------------- */
+
+/* One direction of an integer cell over a batch at one time: what a step needs beside the input
+ * terms. rne__seq_int fills it once per direction. */
+typedef struct rne__dir_int {
+    rne__cell_int p;            /* this direction's weights, multipliers, activations */
+    const rne__work_int *w;     /* the layer's scratch: acc, rq (and GRU's gate, tmp) */
+    uint32_t flags;             /* the layer's RNE_LF_* (input_forget, linear_before_reset) */
+    size_t hidden, batch;
+    int16_t *h;                 /* [batch][H] Q0.15 (ReLU RNN: s_h units); in Ht-1, out Ht */
+    int32_t *c;                 /* LSTM: [batch][H] Q11.20; NULL for GRU and RNN */
+} rne__dir_int;
+
+/* A cell's step at one time over the whole batch: wx [batch][G*H] holds rq32(W x) of each row
+ * (no bias); the step adds R h and the bias, applies the gates and updates h (and c) in place.
+ * Called once per time step and direction, never per row. */
+typedef void (*rne__step_int)(const rne__dir_int *dir, const int32_t *wx);
+
+/* The direction x time x batch loop of a recurrent layer (seq_int.c): per direction, the input
+ * terms of every step in one pass, then `step` per time (backward for the reverse direction), each
+ * row of h copied to y. w carved from k->work by rne__layer_int. */
+void rne__seq_int(const rne__call *k, const rne__work_int *w, rne__step_int step);
+
+/* The steps (lstm_int.c, gru_int.c, rnn_int.c); rne__layer_int passes one to rne__seq_int. */
+void rne__lstm_int_step(const rne__dir_int *dir, const int32_t *wx);
+void rne__gru_int_step(const rne__dir_int *dir, const int32_t *wx);
+void rne__rnn_int_step(const rne__dir_int *dir, const int32_t *wx);
 
 #endif /* RNE_QVEC_H */

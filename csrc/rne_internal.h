@@ -5,8 +5,10 @@
  * (rne_model_layer: nothing from the blob's tables) and trusts everything rne_model_load
  * proved; its sizes arrive as size_t already checked against overflow by
  * rne_scratch_size/rne_state_size.
- * The integer formats (s16, s8) have their own files (*_q.c, qvec.h) and a case in model.c's
- * dispatch.
+ * Per number format, one layer dispatch (layers_f32.c, layers_int.c), one sequence loop for the
+ * recurrent layers (seq_f32.c, seq_int.c: directions x time x batch) and a step per cell
+ * (lstm_f32.c ..., lstm_int.c ...): the cells only step. The integer formats (weights s16 or s8,
+ * values and h int16) have their own files (*_int.c, qvec.h) and a case in model.c's dispatch.
  */
 #ifndef RNE_INTERNAL_H
 #define RNE_INTERNAL_H
@@ -68,7 +70,7 @@ static inline size_t rne__round4(size_t n)
  *          step 0). NULL for the other ops.
  *   work   recurrent layers: the input projection of all steps * batch rows for one direction
  *          (G*H floats each), then, for GRU, a [batch][H] block at rne__round4(rows * 3H); an
- *          integer layer's blocks are in qvec.h (rne__qwork). Sized with overflow checks by
+ *          integer layer's blocks are in qvec.h (rne__work_int). Sized with overflow checks by
  *          model.c, so the kernels' index arithmetic cannot wrap. */
 typedef struct rne__call {
     const rne_model_layer *layer;
@@ -81,19 +83,47 @@ typedef struct rne__call {
     size_t batch;
 } rne__call;
 
-/* The f32 kernels (layers_f32.c dispatches on op; model.c dispatches on fmt). */
+/* The f32 layers (layers_f32.c dispatches on op; model.c dispatches on fmt). */
 void rne__layer_f32(const rne__call *k);
-void rne__lstm_f32(const rne__call *k);
-void rne__gru_f32(const rne__call *k);
-void rne__rnn_f32(const rne__call *k);
 
-/* The integer formats (fmt s16 / s8; every layer of an integer model has one): layers_q.c
- * dispatches on op; lstm_q.c, gru_q.c, rnn_q.c, qvec.h hold the rest. x and y are int16. */
-void rne__layer_q(const rne__call *k);
+/* One direction of an f32 cell over a batch: what a step needs beside its gates. rne__seq_f32
+ * fills it once per direction. */
+typedef struct rne__dir_f32 {
+    const rne_model_layer *layer;
+    size_t d;               /* the direction: its row of act, alpha, beta */
+    size_t batch;
+    const float *r;         /* R_t [H][G*H] of this direction */
+    const float *rb;        /* its Rb [G*H], NULL without a bias */
+    const float *peep;      /* LSTM: its P [3H] (i, o, f), NULL without */
+    float *h;               /* [batch][H]: in Ht-1, out Ht */
+    float *c;               /* LSTM: [batch][H] cell state; NULL for GRU and RNN */
+    float *tmp;             /* GRU: [batch][H] of scratch; NULL for LSTM and RNN */
+} rne__dir_f32;
 
-/* Bytes of work space an integer layer needs for `rows` = steps * batch rows (layers_q.c);
+/* A cell's step at one time over the whole batch: g [batch][G*H] holds the rows' input
+ * projections with the biases rne__seq_f32 put in them (all of Wb + Rb but a GRU's Rbh with
+ * linear_before_reset); the step adds R h, applies the gates and updates h (and c) in place; g is
+ * its to overwrite. Called once per time step and direction, never per row. */
+typedef void (*rne__step_f32)(const rne__dir_f32 *dir, float *g);
+
+/* The direction x time x batch loop of an f32 recurrent layer (seq_f32.c): per direction, the
+ * input projection of every step in one product, then `step` per time (backward for the reverse
+ * direction), each row of h copied to y. */
+void rne__seq_f32(const rne__call *k, rne__step_f32 step);
+
+/* The f32 steps (lstm_f32.c, gru_f32.c, rnn_f32.c). */
+void rne__lstm_f32_step(const rne__dir_f32 *dir, float *g);
+void rne__gru_f32_step(const rne__dir_f32 *dir, float *g);
+void rne__rnn_f32_step(const rne__dir_f32 *dir, float *g);
+
+/* The integer formats (fmt s16 / s8; every layer of an integer model has one): layers_int.c
+ * dispatches on op; seq_int.c, lstm_int.c, gru_int.c, rnn_int.c and qvec.h hold the rest. x and
+ * y are int16. */
+void rne__layer_int(const rne__call *k);
+
+/* Bytes of work space an integer layer needs for `rows` = steps * batch rows (layers_int.c);
  * 0 and *ok = 0 on size_t overflow. */
-size_t rne__q_work_bytes(const rne_model_layer *l, size_t rows, int *ok);
+size_t rne__work_int_bytes(const rne_model_layer *l, size_t rows, int *ok);
 
 /* rne_model_load's checks of an integer layer (blob_q.c): its op and activations, tensor roles,
  * dtypes and shapes, and every q-tensor value the step path relies on. */

@@ -7,24 +7,26 @@
  * library option would. run.sh links its size probes with this file and runs an LSTM model on
  * each, which proves that the LSTM path needs nothing that was left out.
  *
- *   -DLSTM_ONLY_F32  float LSTM only: GRU and RNN kernels trap; integer layers are refused at
+ *   -DLSTM_ONLY_F32  float LSTM only: the GRU and RNN steps trap; integer layers are refused at
  *                    load (RNE_ELAYER), so no integer code is linked.
- *   -DLSTM_ONLY_Q    integer LSTM only (int8 / int16): the integer GRU and RNN kernels and the
+ *   -DLSTM_ONLY_Q    integer LSTM only (int8 / int16): the integer GRU and RNN steps and the
  *                    whole float layer path trap (an integer model never calls them).
  * Only for these measurements: a product would want the option in the library (docs/embedded.md).
  */
 #include "rne_internal.h"
 
 #if defined(LSTM_ONLY_F32)
-void rne__gru_f32(const rne__call *k)
+void rne__gru_f32_step(const rne__dir_f32 *dir, float *g)
 {
-    (void)k;
+    (void)dir;
+    (void)g;
     __builtin_trap();
 }
 
-void rne__rnn_f32(const rne__call *k)
+void rne__rnn_f32_step(const rne__dir_f32 *dir, float *g)
 {
-    (void)k;
+    (void)dir;
+    (void)g;
     __builtin_trap();
 }
 
@@ -35,13 +37,13 @@ int rne__check_layer_q(const rne__blobview *m, const rne_layer *l)
     return RNE_ELAYER;
 }
 
-void rne__layer_q(const rne__call *k)
+void rne__layer_int(const rne__call *k)
 {
     (void)k;
     __builtin_trap();
 }
 
-size_t rne__q_work_bytes(const rne_model_layer *l, size_t rows, int *ok)
+size_t rne__work_int_bytes(const rne_model_layer *l, size_t rows, int *ok)
 {
     (void)l;
     (void)rows;
@@ -57,17 +59,17 @@ void rne__layer_f32(const rne__call *k)
     __builtin_trap();
 }
 
-void rne__gru_q(const rne__call *k, const rne__qwork *w)
+void rne__gru_int_step(const rne__dir_int *dir, const int32_t *wx)
 {
-    (void)k;
-    (void)w;
+    (void)dir;
+    (void)wx;
     __builtin_trap();
 }
 
-void rne__rnn_q(const rne__call *k, const rne__qwork *w)
+void rne__rnn_int_step(const rne__dir_int *dir, const int32_t *wx)
 {
-    (void)k;
-    (void)w;
+    (void)dir;
+    (void)wx;
     __builtin_trap();
 }
 #else

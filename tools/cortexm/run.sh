@@ -17,7 +17,7 @@
 #     into librnnedge.a; `arm-none-eabi-nm -u` must show, outside the library's own symbols,
 #     only libgcc's helpers (__aeabi_*, __gnu_thumb1_case_*), memcpy/memset/memcmp/memmove and
 #     the float path's libm functions (expf expm1f log1pf logf sqrtf fabsf); the integer step
-#     path's objects (csrc/*_q.c and csrc/q*.c but the loader's blob_q.c) no float helper and
+#     path's objects (csrc/*_int.c and csrc/q*.c: qvec.c, qtables.c) no float helper and
 #     no libm; no object may hold static mutable data (.data/.bss).
 #  2. tools/cortexm/test_mcu.c runs tests/data/c's vectors (embedded by tools/make_mcu_vectors.py:
 #     float models within the host's tolerance, integer models bit for bit, long integer streams
@@ -167,8 +167,8 @@ check_symbols() {  # core dir: undefined symbols and static data of the library 
     fail "$core: library objects need symbols outside libgcc, mem*, and the float path's libm"
   fi
   local qobjs=() f
-  for f in "$lib"/*_q.o "$lib"/q*.o; do   # the integer step path, not the loader's blob_q.c
-    [ -f "$f" ] && [ "$(basename "$f")" != blob_q.o ] && qobjs+=("$f")
+  for f in "$lib"/*_int.o "$lib"/q*.o; do   # the integer step path (not the loader's blob_q.c)
+    [ -f "$f" ] && qobjs+=("$f")
   done
   if [ ${#qobjs[@]} -gt 0 ]; then
     local qext

@@ -1,5 +1,6 @@
 /*
- * lstm_q.c - the ONNX LSTM in the integer formats (s16 and s8 weights), docs/quantization.md §5:
+ * lstm_int.c - the ONNX LSTM's step in the integer formats (s16 and s8 weights, int16 h),
+ * docs/quantization.md §5:
  *
  *   pre = rq32(W x, Mw) + rq32(R h, Mr) + b            (int64 sum; rows i, o, f, g)
  *   zi += rq32(Pi c, Mpi);  zf += rq32(Pf c, Mpf)       (peepholes see the old c)
@@ -7,7 +8,8 @@
  *   c' = sat32(rshr(f c, 15) + rshr(i g, 10))          (c int32 Q11.20)
  *   zo += rq32(Po c', Mpo);  o = f(zo)
  *   h' = sat16(rshr(o h(sat(rshr(3 c', 8), +-2^20)), 15))
- * h is int16 Q0.15, gates Q0.15, pre-activations in units of 1/12288. Integer-only.
+ * h is int16 Q0.15, gates Q0.15, pre-activations in units of 1/12288. The loop over directions,
+ * time and batch is seq_int.c's. Integer-only.
  */
 #include "qvec.h"
 #include "rne_internal.h"
@@ -23,8 +25,8 @@ static int32_t rne__clampz(int64_t z, int32_t zlim)
  * the formulas above: the gates' pre-activations and then the gates in place of rh (o after c'
  * when it has a peephole, which sees c'), c' into c, the argument of act_h in place of i, then
  * act_h of it, then h'. */
-static void rne__lstm_q_row(const rne__qcell *p, size_t hs, int coupled, const int32_t *wx,
-                            int32_t *rh, int32_t *c, int16_t *h)
+static void rne__lstm_int_row(const rne__cell_int *p, size_t hs, int coupled, const int32_t *wx,
+                              int32_t *rh, int32_t *c, int16_t *h)
 {
     const int32_t *b = p->bias;
     const int16_t *peep = p->peep;
@@ -74,33 +76,16 @@ static void rne__lstm_q_row(const rne__qcell *p, size_t hs, int coupled, const i
         h[j] = rne__sat16(rne__rshr(go[j] * gi[j], 15));
 }
 
-void rne__lstm_q(const rne__call *k, const rne__qwork *w)
+void rne__lstm_int_step(const rne__dir_int *dir, const int32_t *wx)
 {
-    const rne_model_layer *l = k->layer;
-    const size_t hs = l->hidden, n = 4 * hs, in = l->in_features, dirs = rne__dirs(l);
-    const size_t steps = k->steps, batch = k->batch, rows = steps * batch, ystride = dirs * hs;
-    const int coupled = (l->flags & RNE_LF_INPUT_FORGET) != 0;
-    const int16_t *x = (const int16_t *)k->x;
-    int16_t *y = (int16_t *)k->y;
-    size_t d, s, b, r, j;
-    for (d = 0; d < dirs; d++) {
-        const int back = d == 1 || (l->flags & RNE_LF_REVERSE) != 0;
-        int16_t *h = (int16_t *)k->state + d * batch * hs;
-        int32_t *c = (int32_t *)(void *)((uint8_t *)k->state + k->c_off) + d * batch * hs;
-        rne__qcell p;
-        rne__q_cell(l, d, &p);
-        for (r = 0; r < rows; r++)      /* the input terms of every step at once */
-            rne__q_matvec(w->wx + r * n, x + r * in, in, &p.w, 0, n, p.mw, p.shift_w, w->acc);
-        for (s = 0; s < steps; s++) {
-            const size_t t = back ? steps - 1 - s : s;
-            for (b = 0; b < batch; b++) {
-                int16_t *hb = h + b * hs, *yb = y + (t * batch + b) * ystride + d * hs;
-                rne__q_matvec(w->rq, hb, hs, &p.r, 0, n, p.mr, p.shift_r, w->acc);
-                rne__lstm_q_row(&p, hs, coupled, w->wx + (t * batch + b) * n, w->rq, c + b * hs,
-                                hb);
-                for (j = 0; j < hs; j++)
-                    yb[j] = hb[j];
-            }
-        }
+    const rne__cell_int *p = &dir->p;
+    const rne__work_int *w = dir->w;
+    const size_t hs = dir->hidden, n = 4 * hs;
+    const int coupled = (dir->flags & RNE_LF_INPUT_FORGET) != 0;
+    size_t b;
+    for (b = 0; b < dir->batch; b++) {
+        int16_t *hb = dir->h + b * hs;
+        rne__q_matvec(w->rq, hb, hs, &p->r, 0, n, p->mr, p->shift_r, w->acc);
+        rne__lstm_int_row(p, hs, coupled, wx + b * n, w->rq, dir->c + b * hs, hb);
     }
 }

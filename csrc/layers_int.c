@@ -1,5 +1,5 @@
 /*
- * layers_q.c - the integer formats' layer dispatch, scratch layout and cell parameters, and their
+ * layers_int.c - the integer formats' layer dispatch, scratch layout and cell parameters, and their
  * stateless layers: DENSE, ACT (every kind), LAYERNORM, TAKE_LAST and SLICE on int16. Semantics
  * and every formula: docs/quantization.md §5 (rnnedge/fixedpoint.py is the executable form).
  * Integer-only.
@@ -16,7 +16,7 @@ static size_t rne__q_cols(const rne_model_layer *l)
     return l->op == RNE_OP_DENSE ? (size_t)l->out_features : 0u;
 }
 
-/* The blocks of an integer layer's work space (qvec.h, rne__qwork: wx, acc, rq, gate, tmp) for
+/* The blocks of an integer layer's work space (qvec.h, rne__work_int: wx, acc, rq, gate, tmp) for
  * `rows` rows: each block's byte offset in off[], and the total; 0 and *ok = 0 on overflow. */
 static size_t rne__q_layout(const rne_model_layer *l, size_t rows, size_t off[5], int *ok)
 {
@@ -49,19 +49,19 @@ static size_t rne__q_layout(const rne_model_layer *l, size_t rows, size_t off[5]
     return total;
 }
 
-size_t rne__q_work_bytes(const rne_model_layer *l, size_t rows, int *ok)
+size_t rne__work_int_bytes(const rne_model_layer *l, size_t rows, int *ok)
 {
     size_t off[5];
     const size_t total = rne__q_layout(l, rows, off, ok);
     return *ok ? total : 0u;
 }
 
-void rne__q_work(void *work, const rne_model_layer *l, size_t rows, rne__qwork *w)
+void rne__work_int_carve(void *work, const rne_model_layer *l, size_t rows, rne__work_int *w)
 {
     uint8_t *p = (uint8_t *)work;
     size_t off[5];
     int ok = 1;
-    (void)rne__q_layout(l, rows, off, &ok);      /* sized by rne__q_work_bytes: no overflow */
+    (void)rne__q_layout(l, rows, off, &ok);      /* sized by rne__work_int_bytes: no overflow */
     w->wx = (int32_t *)(void *)(p + off[0]);
     w->acc = p + off[1];
     w->rq = (int32_t *)(void *)(p + off[2]);
@@ -78,7 +78,7 @@ static const void *rne__q_tensor(const rne_model_layer *l, int role)
     return l->data[role];
 }
 
-void rne__q_cell(const rne_model_layer *l, size_t d, rne__qcell *c)
+void rne__cell_int_fill(const rne_model_layer *l, size_t d, rne__cell_int *c)
 {
     const size_t hs = l->hidden, gh = (size_t)rne__gates(l->op) * hs, in = l->in_features;
     const int lbr = (l->flags & RNE_LF_LINEAR_BEFORE_RESET) != 0;
@@ -115,7 +115,7 @@ void rne__q_cell(const rne_model_layer *l, size_t d, rne__qcell *c)
 /* ---- DENSE ----------------------------------------------------------------------------------- */
 
 /* y[n] = sat16(rq32(sum_k W[n,k] x[k], M[n]) + b[n]) */
-static void rne__dense_q(const rne__call *k, const rne__qwork *w)
+static void rne__dense_int(const rne__call *k, const rne__work_int *w)
 {
     const rne_model_layer *l = k->layer;
     const size_t rows = k->steps * k->batch, in = l->in_features, n = l->out_features;
@@ -162,7 +162,7 @@ static int32_t rne__q_exp2_neg(int32_t d, const rne__qact *a)
 }
 
 /* Softmax or LogSoftmax of one row of f (< 65536, proved at load) features. */
-static void rne__softmax_q(const int16_t *x, int16_t *y, size_t f, const rne__qact *a, int logsm)
+static void rne__softmax_int(const int16_t *x, int16_t *y, size_t f, const rne__qact *a, int logsm)
 {
     int32_t mx = x[0], total = 0;
     size_t j;
@@ -195,7 +195,7 @@ static void rne__softmax_q(const int16_t *x, int16_t *y, size_t f, const rne__qa
 }
 
 /* One element of an elementwise kind (docs/quantization.md, "Activation layers"). */
-static int16_t rne__act1_q(unsigned kind, int32_t x, const rne__qact *a, const int16_t *lut)
+static int16_t rne__act1_int(unsigned kind, int32_t x, const rne__qact *a, const int16_t *lut)
 {
     int32_t z;
     switch (kind) {
@@ -222,7 +222,7 @@ static int16_t rne__act1_q(unsigned kind, int32_t x, const rne__qact *a, const i
     }
 }
 
-static void rne__act_q(const rne__call *k)
+static void rne__act_int(const rne__call *k)
 {
     const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, rows = k->steps * k->batch;
@@ -241,10 +241,10 @@ static void rne__act_q(const rne__call *k)
     a.k1 = q[7];
     if (kind == RNE_ACT_SOFTMAX || kind == RNE_ACT_LOGSOFTMAX) {
         for (i = 0; i < rows; i++)
-            rne__softmax_q(x + i * f, y + i * f, f, &a, kind == RNE_ACT_LOGSOFTMAX);
+            rne__softmax_int(x + i * f, y + i * f, f, &a, kind == RNE_ACT_LOGSOFTMAX);
     } else {
         for (i = 0; i < rows * f; i++)
-            y[i] = rne__act1_q(kind, x[i], &a, lut);
+            y[i] = rne__act1_int(kind, x[i], &a, lut);
     }
 }
 
@@ -320,7 +320,7 @@ static void rne__layernorm_row(const int16_t *x, int16_t *y, size_t f, const int
     }
 }
 
-static void rne__layernorm_q(const rne__call *k)
+static void rne__layernorm_int(const rne__call *k)
 {
     const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, rows = k->steps * k->batch;
@@ -340,7 +340,7 @@ static void rne__copy16(int16_t *dst, const int16_t *src, size_t n)
         dst[i] = src[i];
 }
 
-static void rne__slice_q(const rne__call *k)
+static void rne__slice_int(const rne__call *k)
 {
     const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, n = l->out_features, rows = k->steps * k->batch;
@@ -350,7 +350,7 @@ static void rne__slice_q(const rne__call *k)
 }
 
 /* features [0, split) from step T-1, [split, F) from step 0 */
-static void rne__take_last_q(const rne__call *k)
+static void rne__take_last_int(const rne__call *k)
 {
     const rne_model_layer *l = k->layer;
     const size_t f = l->in_features, split = l->param[0], last = k->steps - 1;
@@ -362,19 +362,19 @@ static void rne__take_last_q(const rne__call *k)
     }
 }
 
-void rne__layer_q(const rne__call *k)
+void rne__layer_int(const rne__call *k)
 {
-    rne__qwork w;
-    rne__q_work(k->work, k->layer, k->steps * k->batch, &w);
+    rne__work_int w;
+    rne__work_int_carve(k->work, k->layer, k->steps * k->batch, &w);
     switch (k->layer->op) {
-    case RNE_OP_DENSE: rne__dense_q(k, &w); break;
-    case RNE_OP_ACT: rne__act_q(k); break;
-    case RNE_OP_LSTM: rne__lstm_q(k, &w); break;
-    case RNE_OP_GRU: rne__gru_q(k, &w); break;
-    case RNE_OP_RNN: rne__rnn_q(k, &w); break;
-    case RNE_OP_TAKE_LAST: rne__take_last_q(k); break;
-    case RNE_OP_SLICE: rne__slice_q(k); break;
-    case RNE_OP_LAYERNORM: rne__layernorm_q(k); break;
+    case RNE_OP_DENSE: rne__dense_int(k, &w); break;
+    case RNE_OP_ACT: rne__act_int(k); break;
+    case RNE_OP_LSTM: rne__seq_int(k, &w, rne__lstm_int_step); break;
+    case RNE_OP_GRU: rne__seq_int(k, &w, rne__gru_int_step); break;
+    case RNE_OP_RNN: rne__seq_int(k, &w, rne__rnn_int_step); break;
+    case RNE_OP_TAKE_LAST: rne__take_last_int(k); break;
+    case RNE_OP_SLICE: rne__slice_int(k); break;
+    case RNE_OP_LAYERNORM: rne__layernorm_int(k); break;
     default: break;     /* rne_model_load refuses any other op */
     }
 }

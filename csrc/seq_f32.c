@@ -1,0 +1,48 @@
+/*
+ * seq_f32.c - the f32 sequence loop: every recurrent layer walks direction x time x batch here
+ * and calls its cell's step once per time step (CMSIS-NN's arm_lstm_unidirectional_s8 ->
+ * arm_nn_lstm_step_s8). The cells only step (lstm_f32.c, gru_f32.c, rnn_f32.c).
+ */
+#include <string.h>
+
+#include "rne_internal.h"
+
+void rne__seq_f32(const rne__call *k, rne__step_f32 step)
+{
+    const rne_model_layer *l = k->layer;
+    const size_t hs = l->hidden, n = (size_t)rne__gates(l->op) * hs, in = l->in_features;
+    const size_t dirs = rne__dirs(l), steps = k->steps, batch = k->batch, ystride = dirs * hs;
+    /* a GRU with linear_before_reset multiplies Rbh by r: it stays out of the projection */
+    const size_t nrb = (l->flags & RNE_LF_LINEAR_BEFORE_RESET) != 0 ? 2 * hs : n;
+    const float *w = rne__tensor_f32(l, RNE_T_W);
+    const float *r = rne__tensor_f32(l, RNE_T_R);
+    const float *bias = rne__tensor_f32(l, RNE_T_B);
+    const float *peep = rne__tensor_f32(l, RNE_T_P);
+    float *proj = (float *)k->work;
+    float *y = (float *)k->y;
+    rne__dir_f32 dir;
+    size_t d, s, b;
+    dir.layer = l;
+    dir.batch = batch;
+    dir.tmp = l->op == RNE_OP_GRU ? proj + rne__round4(steps * batch * n) : NULL;
+    for (d = 0; d < dirs; d++) {
+        const int back = d == 1 || (l->flags & RNE_LF_REVERSE) != 0;
+        const float *wb = bias != NULL ? bias + d * 2 * n : NULL;
+        dir.d = d;
+        dir.r = r + d * hs * n;
+        dir.rb = wb != NULL ? wb + n : NULL;
+        dir.peep = peep != NULL ? peep + d * 3 * hs : NULL;
+        dir.h = (float *)k->state + d * batch * hs;
+        dir.c = l->op == RNE_OP_LSTM
+                    ? (float *)(void *)((uint8_t *)k->state + k->c_off) + d * batch * hs
+                    : NULL;
+        rne__project_f32(proj, (const float *)k->x, steps * batch, in, w + d * in * n, n, wb,
+                         dir.rb, nrb);
+        for (s = 0; s < steps; s++) {
+            const size_t t = back ? steps - 1 - s : s;
+            step(&dir, proj + t * batch * n);
+            for (b = 0; b < batch; b++)
+                memcpy(y + (t * batch + b) * ystride + d * hs, dir.h + b * hs, hs * sizeof(float));
+        }
+    }
+}
