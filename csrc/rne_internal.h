@@ -96,8 +96,21 @@ void rne__layer_q(const rne__call *k);
 size_t rne__q_work_bytes(const rne_model_layer *l, size_t rows, int *ok);
 
 /* rne_model_load's checks of an integer layer (blob_q.c): its op and activations, tensor roles,
- * dtypes and shapes, and every q-tensor value the step path relies on. */
-int rne__check_layer_q(const rne__blobview *m, const rne_layer *l);
+ * dtypes and shapes, and every q-tensor value the step path relies on; a fault is recorded in
+ * *w (rne__fail, rne__fail_t). */
+int rne__check_layer_q(const rne__blobview *m, const rne_layer *l, rne_fault *w);
+
+/* Record where the loader stops (rne_fault, rnnedge.h) and return rc: rne__fail the field of the
+ * record being checked (the loader has set the section, layer or tensor); rne__fail_t (blob.c) a
+ * field of layer l's tensor of role `role` (its index l->tensor[role]) with element or dimension
+ * `index` (-1: none); a value field (RNE_FF_Q_SLOT and later) moves the section to DATA. */
+static inline int rne__fail(rne_fault *w, int rc, unsigned field)
+{
+    w->field = (uint16_t)field;
+    return rc;
+}
+
+int rne__fail_t(rne_fault *w, int rc, unsigned field, const rne_layer *l, int role, int64_t index);
 
 /* proj[r][j] = wb[j] + (j < nrb ? rb[j] : 0) + sum_p x[r][p] wt[p][j] for r < rows, j < n: the
  * input projection of a cell (wb, rb may be NULL). Shared by the f32 cells. */
