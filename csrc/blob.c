@@ -121,32 +121,32 @@ static int rne__is_little_endian(void)
     return first == 1;
 }
 
-static int rne__check_header(const rne_header *h, const void *blob, size_t size, rne_fault *w)
+static int rne__check_header(const rne_header *h, const void *blob, size_t size)
 {
     if (memcmp(h->magic, "RNNE", 4) != 0)
-        return rne__fail(w, RNE_EMAGIC, RNE_FF_MAGIC);
+        return RNE__AT(RNE_EMAGIC, RNE_FF_MAGIC);
     if (h->version > RNE_FORMAT_VERSION)
-        return rne__fail(w, RNE_EVERSION, RNE_FF_VERSION);
+        return RNE__AT(RNE_EVERSION, RNE_FF_VERSION);
     if (h->version == 0)
-        return rne__fail(w, RNE_EHEADER, RNE_FF_VERSION);
+        return RNE__AT(RNE_EHEADER, RNE_FF_VERSION);
     if (h->header_size != RNE__HEADER_SIZE)
-        return rne__fail(w, RNE_EHEADER, RNE_FF_HEADER_SIZE);
+        return RNE__AT(RNE_EHEADER, RNE_FF_HEADER_SIZE);
     if (h->flags != 0)
-        return rne__fail(w, RNE_EHEADER, RNE_FF_FLAGS);
+        return RNE__AT(RNE_EHEADER, RNE_FF_FLAGS);
     if (h->reserved[0] != 0 || h->reserved[1] != 0 || h->reserved[2] != 0 || h->reserved[3] != 0)
-        return rne__fail(w, RNE_EHEADER, RNE_FF_RESERVED);
+        return RNE__AT(RNE_EHEADER, RNE_FF_RESERVED);
     if (h->alignment < 16 || h->alignment > 4096 || (h->alignment & (h->alignment - 1)) != 0)
-        return rne__fail(w, RNE_EHEADER, RNE_FF_ALIGNMENT);
+        return RNE__AT(RNE_EHEADER, RNE_FF_ALIGNMENT);
     if ((uintptr_t)blob % h->alignment != 0)
-        return rne__fail(w, RNE_EALIGN, RNE_FF_BLOB);
+        return RNE__AT(RNE_EALIGN, RNE_FF_BLOB);
     if (h->file_size < RNE__HEADER_SIZE + 4)
-        return rne__fail(w, RNE_EHEADER, RNE_FF_FILE_SIZE);
+        return RNE__AT(RNE_EHEADER, RNE_FF_FILE_SIZE);
     if (h->n_layers < 1 || h->n_layers > RNE_MAX_LAYERS)
-        return rne__fail(w, RNE_EHEADER, RNE_FF_N_LAYERS);  /* this build's capacity (rnnedge.h) */
+        return RNE__AT(RNE_EHEADER, RNE_FF_N_LAYERS);  /* this build's capacity (rnnedge.h) */
     if (h->n_tensors > RNE_MAX_TENSORS)
-        return rne__fail(w, RNE_EHEADER, RNE_FF_N_TENSORS);
+        return RNE__AT(RNE_EHEADER, RNE_FF_N_TENSORS);
     if (h->file_size > size)
-        return rne__fail(w, RNE_ETRUNC, RNE_FF_FILE_SIZE);
+        return RNE__AT(RNE_ETRUNC, RNE_FF_FILE_SIZE);
     return RNE_OK;
 }
 
@@ -178,7 +178,7 @@ static int rne__section_fail(rne_fault *w, int rc, int i)
 {
     if (i == 1)
         w->section = RNE_SEC_META;
-    return rne__fail(w, rc, i == 1 ? RNE_FF_META : i == 2 ? RNE_FF_LAYER_OFF : RNE_FF_TENSOR_OFF);
+    return RNE__AT(rc, i == 1 ? RNE_FF_META : i == 2 ? RNE_FF_LAYER_OFF : RNE_FF_TENSOR_OFF);
 }
 
 static int rne__check_sections(const rne_header *h, rne_fault *w)
@@ -187,9 +187,9 @@ static int rne__check_sections(const rne_header *h, rne_fault *w)
     rne__span s[4];
     int i, j;
     if (h->layer_off % 8u != 0)
-        return rne__fail(w, RNE_EALIGN, RNE_FF_LAYER_OFF);
+        return RNE__AT(RNE_EALIGN, RNE_FF_LAYER_OFF);
     if (h->tensor_off % 8u != 0)
-        return rne__fail(w, RNE_EALIGN, RNE_FF_TENSOR_OFF);
+        return RNE__AT(RNE_EALIGN, RNE_FF_TENSOR_OFF);
     rne__sections(h, s);
     for (i = 1; i < 4; i++)
         if (s[i].off + s[i].len > end)
@@ -242,32 +242,32 @@ static int rne__check_tensor(const rne_tensor *t, const rne_header *h, rne_fault
     const uint64_t size = rne__dtype_size(t->dtype);
     unsigned d;
     if (!rne__name_ok(t->name))
-        return rne__fail(w, RNE_ETENSOR, RNE_FF_NAME);
+        return RNE__AT(RNE_ETENSOR, RNE_FF_NAME);
     if (size == 0)
-        return rne__fail(w, RNE_ETENSOR, RNE_FF_DTYPE);
+        return RNE__AT(RNE_ETENSOR, RNE_FF_DTYPE);
     if (t->ndim < 1 || t->ndim > 4)
-        return rne__fail(w, RNE_ETENSOR, RNE_FF_NDIM);
+        return RNE__AT(RNE_ETENSOR, RNE_FF_NDIM);
     for (d = 0; d < 4; d++) {
         w->index = (int32_t)d;
         if (t->shape[d] < 1 || (d >= t->ndim && t->shape[d] != 1))
-            return rne__fail(w, RNE_ETENSOR, RNE_FF_SHAPE);
+            return RNE__AT(RNE_ETENSOR, RNE_FF_SHAPE);
         count *= t->shape[d];            /* 4 factors < 2^32 each would overflow: stop early */
         if (count >= ((uint64_t)1 << 31))
-            return rne__fail(w, RNE_ETENSOR, RNE_FF_SHAPE);
+            return RNE__AT(RNE_ETENSOR, RNE_FF_SHAPE);
     }
     w->index = -1;
     if ((uint64_t)t->nbytes != count * size)
-        return rne__fail(w, RNE_ETENSOR, RNE_FF_NBYTES);
+        return RNE__AT(RNE_ETENSOR, RNE_FF_NBYTES);
     if (t->offset % h->alignment != 0)
-        return rne__fail(w, RNE_EALIGN, RNE_FF_OFFSET);
+        return RNE__AT(RNE_EALIGN, RNE_FF_OFFSET);
     if (t->reserved0 != 0 || t->reserved1 != 0)
-        return rne__fail(w, RNE_ETENSOR, RNE_FF_RESERVED);
+        return RNE__AT(RNE_ETENSOR, RNE_FF_RESERVED);
     if (t->dtype == RNE_DT_F32 ? t->scale != 0.0f : !isfinite(t->scale))
-        return rne__fail(w, RNE_ETENSOR, RNE_FF_SCALE);
+        return RNE__AT(RNE_ETENSOR, RNE_FF_SCALE);
     if (t->dtype == RNE_DT_F32 && t->zero_point != 0)
-        return rne__fail(w, RNE_ETENSOR, RNE_FF_ZERO_POINT);
+        return RNE__AT(RNE_ETENSOR, RNE_FF_ZERO_POINT);
     if ((uint64_t)t->offset + t->nbytes > (uint64_t)h->file_size - 4u)
-        return rne__fail(w, RNE_ETRUNC, RNE_FF_OFFSET);
+        return RNE__AT(RNE_ETRUNC, RNE_FF_OFFSET);
     return RNE_OK;
 }
 
@@ -287,7 +287,7 @@ static int rne__check_tensors(const rne_tensor *ts, const rne_header *h, rne_fau
             if (memcmp(ts[i].name, ts[j].name, sizeof ts[i].name) == 0) {
                 w->tensor = (int32_t)j;
                 w->index = (int32_t)i;
-                return rne__fail(w, RNE_ETENSOR, RNE_FF_NAME);
+                return RNE__AT(RNE_ETENSOR, RNE_FF_NAME);
             }
     rne__sections(h, sec);
     for (i = 0; i < h->n_tensors; i++) {
@@ -295,7 +295,7 @@ static int rne__check_tensors(const rne_tensor *ts, const rne_header *h, rne_fau
         for (j = 0; j < 4; j++)
             if (rne__overlap(s, sec[j])) {
                 w->tensor = (int32_t)i;
-                return rne__fail(w, RNE_ETENSOR, RNE_FF_OFFSET);
+                return RNE__AT(RNE_ETENSOR, RNE_FF_OFFSET);
             }
         if (i > 0 && (uint64_t)ts[i - 1].offset + ts[i - 1].nbytes > ts[i].offset)
             sorted = 0;
@@ -307,7 +307,7 @@ static int rne__check_tensors(const rne_tensor *ts, const rne_header *h, rne_fau
             if (rne__overlap(a, b)) {
                 w->tensor = (int32_t)j;
                 w->index = (int32_t)i;
-                return rne__fail(w, RNE_ETENSOR, RNE_FF_OFFSET);
+                return RNE__AT(RNE_ETENSOR, RNE_FF_OFFSET);
             }
         }
     w->tensor = -1;
@@ -350,21 +350,21 @@ static int rne__check_acts(const rne_layer *l, rne_fault *w)
             if (used) {
                 const unsigned last = l->op == RNE_OP_ACT ? RNE_ACT_LOGSOFTMAX : RNE_ACT_CLIP;
                 if (code > last)
-                    return rne__fail(w, RNE_ELAYER, RNE_FF_ACT);
+                    return RNE__AT(RNE_ELAYER, RNE_FF_ACT);
                 if (isnan(a) || isnan(b))
-                    return rne__fail(w, RNE_ELAYER, isnan(a) ? RNE_FF_ALPHA : RNE_FF_BETA);
+                    return RNE__AT(RNE_ELAYER, isnan(a) ? RNE_FF_ALPHA : RNE_FF_BETA);
             } else {
                 /* LAYERNORM keeps epsilon in alpha[0][0] */
                 const int eps = l->op == RNE_OP_LAYERNORM && d == 0 && k == 0;
                 if (code != 0 || (a != 0.0f && !eps) || b != 0.0f)
-                    return rne__fail(w, RNE_ELAYER, field);
+                    return RNE__AT(RNE_ELAYER, field);
             }
         }
     w->index = -1;
     return RNE_OK;
 }
 
-static int rne__check_flags(const rne_layer *l, rne_fault *w)
+static int rne__check_flags(const rne_layer *l)
 {
     uint32_t allowed = 0;
     if (rne__gates(l->op)) {
@@ -374,9 +374,9 @@ static int rne__check_flags(const rne_layer *l, rne_fault *w)
     }
     if ((l->flags & ~allowed) != 0 ||
         ((l->flags & RNE_LF_REVERSE) != 0 && (l->flags & RNE_LF_BIDIR) != 0))
-        return rne__fail(w, RNE_ELAYER, RNE_FF_FLAGS);
+        return RNE__AT(RNE_ELAYER, RNE_FF_FLAGS);
     if ((l->flags & RNE_LF_CLIP) != 0 ? !(isfinite(l->clip) && l->clip > 0.0f) : l->clip != 0.0f)
-        return rne__fail(w, RNE_ELAYER, RNE_FF_CLIP);
+        return RNE__AT(RNE_ELAYER, RNE_FF_CLIP);
     return RNE_OK;
 }
 
@@ -387,11 +387,11 @@ static int rne__check_sizes(const rne_layer *l, rne_fault *w)
     const uint32_t g = rne__gates(l->op);
     int params_ok, sizes_ok;
     if (fin < 1 || fin > RNE_MAX_FEATURES)  /* the cap bounds layers no tensor bounds (ACT...) */
-        return rne__fail(w, RNE_ESHAPE, RNE_FF_IN_FEATURES);
+        return RNE__AT(RNE_ESHAPE, RNE_FF_IN_FEATURES);
     if (fout < 1 || fout > RNE_MAX_FEATURES)
-        return rne__fail(w, RNE_ESHAPE, RNE_FF_OUT_FEATURES);
+        return RNE__AT(RNE_ESHAPE, RNE_FF_OUT_FEATURES);
     if ((l->hidden >= 1) != (g != 0))
-        return rne__fail(w, RNE_ELAYER, RNE_FF_HIDDEN);
+        return RNE__AT(RNE_ELAYER, RNE_FF_HIDDEN);
     switch (l->op) {
     case RNE_OP_TAKE_LAST:
         params_ok = l->param[0] <= fin && l->param[1] == 0;
@@ -408,12 +408,12 @@ static int rne__check_sizes(const rne_layer *l, rne_fault *w)
         break;
     }
     if (!params_ok)
-        return rne__fail(w, RNE_ELAYER, RNE_FF_PARAM);
+        return RNE__AT(RNE_ELAYER, RNE_FF_PARAM);
     if (!sizes_ok)
-        return rne__fail(w, RNE_ESHAPE, RNE_FF_OUT_FEATURES);
+        return RNE__AT(RNE_ESHAPE, RNE_FF_OUT_FEATURES);
     if (l->op == RNE_OP_LAYERNORM && !(isfinite(l->alpha[0][0]) && l->alpha[0][0] > 0.0f)) {
         w->index = 0;                   /* epsilon: alpha[0][0] */
-        return rne__fail(w, RNE_ELAYER, RNE_FF_ALPHA);
+        return RNE__AT(RNE_ELAYER, RNE_FF_ALPHA);
     }
     return RNE_OK;
 }
@@ -456,19 +456,21 @@ static int rne__check_layer_tensors(const rne_layer *l, const rne_tensor *ts, ui
         uint64_t dims[3];
         if (k == -1) {
             if (required & (1u << r))
-                return rne__fail_t(w, RNE_ELAYER, RNE_FF_TENSOR, l, r, -1);
+                return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);
             continue;
         }
         if (!(allowed & (1u << r)) || k < 0 || (uint32_t)k >= n_tensors)
-            return rne__fail_t(w, RNE_ELAYER, RNE_FF_TENSOR, l, r, -1);
+            return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);
         rne__role_shape(l, r, &ndim, dims);
         if (ts[k].dtype != RNE_DT_F32)
-            return rne__fail_t(w, RNE_ESHAPE, RNE_FF_DTYPE, l, r, -1);
+            return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE), l, r);
         if (ts[k].ndim != ndim)
-            return rne__fail_t(w, RNE_ESHAPE, RNE_FF_NDIM, l, r, -1);
+            return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_NDIM), l, r);
         for (i = 0; i < ndim; i++)
-            if (ts[k].shape[i] != dims[i])
-                return rne__fail_t(w, RNE_ESHAPE, RNE_FF_SHAPE, l, r, (int64_t)i);
+            if (ts[k].shape[i] != dims[i]) {
+                w->index = (int32_t)i;
+                return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_SHAPE), l, r);
+            }
     }
     return RNE_OK;
 }
@@ -477,14 +479,14 @@ static int rne__check_layer(const rne__blobview *m, const rne_layer *l, rne_faul
 {
     int rc;
     if (l->op < RNE_OP_DENSE || l->op > RNE_OP_LAYERNORM)
-        return rne__fail(w, RNE_ELAYER, RNE_FF_OP);
+        return RNE__AT(RNE_ELAYER, RNE_FF_OP);
     if (l->fmt > RNE_FMT_S8)
-        return rne__fail(w, RNE_ELAYER, RNE_FF_FMT);
+        return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
     if ((l->flags & ~RNE__LF_ALL) != 0)
-        return rne__fail(w, RNE_ELAYER, RNE_FF_FLAGS);
+        return RNE__AT(RNE_ELAYER, RNE_FF_FLAGS);
     if (l->pad[0] != 0 || l->pad[1] != 0 || l->reserved[0] != 0 || l->reserved[1] != 0)
-        return rne__fail(w, RNE_ELAYER, RNE_FF_RESERVED);
-    if ((rc = rne__check_flags(l, w)) != RNE_OK || (rc = rne__check_acts(l, w)) != RNE_OK ||
+        return RNE__AT(RNE_ELAYER, RNE_FF_RESERVED);
+    if ((rc = rne__check_flags(l)) != RNE_OK || (rc = rne__check_acts(l, w)) != RNE_OK ||
         (rc = rne__check_sizes(l, w)) != RNE_OK)
         return rc;
     if (l->fmt != RNE_FMT_F32)
@@ -507,11 +509,11 @@ static int rne__check_chain(const rne__blobview *v, rne_model *m, rne_fault *w)
         const uint32_t g = rne__gates(l->op);
         w->layer = (int32_t)i;
         if (i > 0 && l->in_features != v->layers[i - 1].out_features)
-            return rne__fail(w, RNE_ESHAPE, RNE_FF_IN_FEATURES);
+            return RNE__AT(RNE_ESHAPE, RNE_FF_IN_FEATURES);
         if ((l->fmt == RNE_FMT_F32) != (v->layers[0].fmt == RNE_FMT_F32))
-            return rne__fail(w, RNE_ELAYER, RNE_FF_FMT);    /* floats or int16, not both */
+            return RNE__AT(RNE_ELAYER, RNE_FF_FMT);    /* floats or int16, not both */
         if ((g != 0 || l->op == RNE_OP_TAKE_LAST) && seen_last)
-            return rne__fail(w, RNE_ELAYER, RNE_FF_OP);     /* a cell or TAKE_LAST after one */
+            return RNE__AT(RNE_ELAYER, RNE_FF_OP);     /* a cell or TAKE_LAST after one */
         if (l->op == RNE_OP_TAKE_LAST)
             seen_last = 1;
         if ((l->flags & (RNE_LF_REVERSE | RNE_LF_BIDIR)) != 0)
@@ -564,16 +566,14 @@ static void rne__copy_layer(const rne__blobview *v, const rne_layer *l, rne_mode
 
 /* ---- the loader ----------------------------------------------------------------------------- */
 
-int rne__fail_t(rne_fault *w, int rc, unsigned field, const rne_layer *l, int role, int64_t index)
+int rne__fail_t(rne_fault *w, int at, const rne_layer *l, int role)
 {
     w->role = (uint8_t)role;
     w->tensor = l->tensor[role];
-    w->index = (int32_t)index;          /* an element of a tensor of < 2^31 elements */
-    if (field >= RNE_FF_Q_SLOT)
+    if (at >> 8 >= RNE_FF_Q_SLOT)       /* a value in the tensor's data */
         w->section = RNE_SEC_DATA;
-    return rne__fail(w, rc, field);
+    return at;
 }
-
 static int rne__load(const void *blob, size_t size, rne_model *model, rne_fault *w)
 {
     const uint8_t *p = (const uint8_t *)blob;
@@ -583,23 +583,23 @@ static int rne__load(const void *blob, size_t size, rne_model *model, rne_fault 
     int rc;
     w->section = RNE_SEC_ARG;
     if (blob == NULL)
-        return rne__fail(w, RNE_EARG, RNE_FF_BLOB);
+        return RNE__AT(RNE_EARG, RNE_FF_BLOB);
     if (model == NULL)
-        return rne__fail(w, RNE_EARG, RNE_FF_MODEL);
+        return RNE__AT(RNE_EARG, RNE_FF_MODEL);
     memset(model, 0, sizeof *model);
     if (!rne__is_little_endian())
-        return rne__fail(w, RNE_EHEADER, RNE_FF_HOST);
+        return RNE__AT(RNE_EHEADER, RNE_FF_HOST);
     w->section = RNE_SEC_HEADER;
     if (size < RNE__HEADER_SIZE)
-        return rne__fail(w, RNE_ETRUNC, RNE_FF_SIZE);
+        return RNE__AT(RNE_ETRUNC, RNE_FF_SIZE);
     memcpy(&h, p, sizeof h);
-    if ((rc = rne__check_header(&h, blob, size, w)) != RNE_OK)
+    if ((rc = rne__check_header(&h, blob, size)) != RNE_OK)
         return rc;
     /* from here on the blob is aligned to >= 16 bytes: records can be read in place */
     memcpy(&stored_crc, p + h.file_size - 4u, 4);
     if (rne__crc32(p, (size_t)h.file_size - 4u) != stored_crc) {
         w->section = RNE_SEC_CRC;
-        return rne__fail(w, RNE_ECRC, RNE_FF_CRC);
+        return RNE__AT(RNE_ECRC, RNE_FF_CRC);
     }
     if ((rc = rne__check_sections(&h, w)) != RNE_OK)
         return rc;
@@ -633,11 +633,14 @@ int rne_model_load_where(const void *blob, size_t size, rne_model *model, rne_fa
 {
     rne_fault local;
     rne_fault *w = where != NULL ? where : &local;
+    int rc;
     w->layer = w->tensor = w->index = -1;
     w->section = RNE_SEC_NONE;
     w->role = 255;
     w->field = RNE_FF_NONE;
-    return rne__load(blob, size, model, w);
+    rc = rne__load(blob, size, model, w);
+    w->field = (uint16_t)(rc >> 8);             /* RNE__AT(status, field) */
+    return rc & 0xFF;
 }
 
 int rne_model_load(const void *blob, size_t size, rne_model *model)
@@ -645,22 +648,31 @@ int rne_model_load(const void *blob, size_t size, rne_model *model)
     return rne_model_load_where(blob, size, model, NULL);
 }
 
+/* The n-th of a list of NUL-separated names, "?" past its end: one char array per list, in its
+ * own section, so that firmware that never asks for a name links none. */
+static const char *rne__nth_name(const char *names, int count, int n)
+{
+    if (n < 0 || n >= count)
+        return "?";
+    for (; n > 0; n--)
+        while (*names++ != '\0') {
+        }
+    return names;
+}
+
 const char *rne_fault_section_name(int section)
 {
-    static const char *const names[] = { "none", "arguments", "header", "metadata", "tensor",
-                                         "layer", "data", "crc" };
-    return section >= 0 && section <= RNE_SEC_CRC ? names[section] : "?";
+    static const char names[] = "none\0arguments\0header\0metadata\0tensor\0layer\0data\0crc";
+    return rne__nth_name(names, RNE_SEC_CRC + 1, section);
 }
 
 const char *rne_fault_field_name(int field)
 {
-    static const char *const names[] = {
-        "none", "blob", "model", "host byte order", "size", "magic", "version", "header_size",
-        "flags", "reserved", "alignment", "file_size", "n_layers", "n_tensors", "crc",
-        "meta_off/meta_size", "layer_off", "tensor_off", "name", "dtype", "ndim", "shape",
-        "nbytes", "offset", "scale", "zero_point", "op", "fmt", "clip", "act", "alpha", "beta",
-        "in_features", "out_features", "hidden", "param", "tensor", "q slot", "multiplier",
-        "acc32", "weight"
-    };
-    return field >= 0 && field <= RNE_FF_WEIGHT ? names[field] : "?";
+    static const char names[] =
+        "none\0blob\0model\0host byte order\0size\0magic\0version\0header_size\0flags\0"
+        "reserved\0alignment\0file_size\0n_layers\0n_tensors\0crc\0meta_off/meta_size\0"
+        "layer_off\0tensor_off\0name\0dtype\0ndim\0shape\0nbytes\0offset\0scale\0zero_point\0"
+        "op\0fmt\0clip\0act\0alpha\0beta\0in_features\0out_features\0hidden\0param\0tensor\0"
+        "q slot\0multiplier\0acc32\0weight";
+    return rne__nth_name(names, RNE_FF_WEIGHT + 1, field);
 }

@@ -113,14 +113,14 @@ static int rne__q_check_roles(const rne__blobview *m, const rne_layer *l, rne_fa
         uint64_t dims[3];
         if (k == -1) {
             if (required & RNE__ROLE(r))
-                return rne__fail_t(w, RNE_ELAYER, RNE_FF_TENSOR, l, r, -1);
+                return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);
             continue;
         }
         if (k < 0 || (uint32_t)k >= m->header->n_tensors ||
             !rne__q_role(l, r, &dtype, &ndim, dims))
-            return rne__fail_t(w, RNE_ELAYER, RNE_FF_TENSOR, l, r, -1);
+            return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);
         if (l->op == RNE_OP_ACT && r == RNE_T_LUT && !(required & RNE__ROLE(RNE_T_LUT)))
-            return rne__fail_t(w, RNE_ELAYER, RNE_FF_TENSOR, l, r, -1);  /* for kinds that read one */
+            return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);  /* for kinds that read one */
     }
     for (r = 0; r < 8; r++) {
         const rne_tensor *t;
@@ -132,14 +132,16 @@ static int rne__q_check_roles(const rne__blobview *m, const rne_layer *l, rne_fa
         t = &m->tensors[l->tensor[r]];
         (void)rne__q_role(l, r, &dtype, &ndim, dims);
         if (t->dtype != dtype)
-            return rne__fail_t(w, RNE_ESHAPE, RNE_FF_DTYPE, l, r, -1);
+            return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE), l, r);
         if (t->ndim != ndim)
-            return rne__fail_t(w, RNE_ESHAPE, RNE_FF_NDIM, l, r, -1);
+            return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_NDIM), l, r);
         if (t->zero_point != 0)
-            return rne__fail_t(w, RNE_ESHAPE, RNE_FF_ZERO_POINT, l, r, -1);
+            return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_ZERO_POINT), l, r);
         for (i = 0; i < ndim; i++)
-            if (t->shape[i] != dims[i])
-                return rne__fail_t(w, RNE_ESHAPE, RNE_FF_SHAPE, l, r, (int64_t)i);
+            if (t->shape[i] != dims[i]) {
+                w->index = (int32_t)i;
+                return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_SHAPE), l, r);
+            }
     }
     return RNE_OK;
 }
@@ -207,10 +209,13 @@ static int rne__q_cols(const rne_layer *l, rne_fault *w, int wr, uint64_t wbase,
                                          q[acc32_at], &at);
     if (f == RNE_FF_NONE)
         return RNE_OK;
-    if (f == RNE_FF_WEIGHT)
-        return rne__fail_t(w, RNE_ELAYER, f, l, wr, (int64_t)(wbase + at));
+    if (f == RNE_FF_WEIGHT) {
+        w->index = (int32_t)(wbase + at);
+        return rne__fail_t(w, RNE__AT(RNE_ELAYER, f), l, wr);
+    }
     /* the row's multiplier (its bound overflows int64 with it, or int32 under acc32) */
-    return rne__fail_t(w, RNE_ELAYER, f, l, RNE_T_Q, (int64_t)(mbase + at));
+    w->index = (int32_t)(mbase + at);
+    return rne__fail_t(w, RNE__AT(RNE_ELAYER, f), l, RNE_T_Q);
 }
 
 /* q[from..to) all 0; else 0 with *at the first nonzero element */
@@ -228,7 +233,8 @@ static int rne__q_zero(const int32_t *q, unsigned from, unsigned to, uint64_t *a
 /* a q slot fault: element base + slot */
 static int rne__q_slot(rne_fault *w, const rne_layer *l, uint64_t element)
 {
-    return rne__fail_t(w, RNE_ELAYER, RNE_FF_Q_SLOT, l, RNE_T_Q, (int64_t)element);
+    w->index = (int32_t)element;
+    return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_Q_SLOT), l, RNE_T_Q);
 }
 
 static int rne__q_check_dense(const rne__blobview *m, const rne_layer *l, const int32_t *q,
@@ -287,9 +293,10 @@ static int rne__q_check_cell(const rne__blobview *m, const rne_layer *l, const i
                     const int32_t v = peep[(d * 3 + g) * hid + j];
                     big = (uint64_t)(v < 0 ? -v : v) > big ? (uint64_t)(v < 0 ? -v : v) : big;
                 }
-                if (!rne__q_fits(big << 31, q[5 + g], q[4]))
-                    return rne__fail_t(w, RNE_ELAYER, RNE_FF_MULTIPLIER, l, RNE_T_Q,
-                                       (int64_t)(base + 5 + g));
+                if (!rne__q_fits(big << 31, q[5 + g], q[4])) {
+                    w->index = (int32_t)(base + 5 + g);
+                    return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_MULTIPLIER), l, RNE_T_Q);
+                }
             }
         }
         for (a = 0; a < 3; a++) {
@@ -339,7 +346,7 @@ static int rne__q_check_act(const rne_layer *l, const int32_t *q, rne_fault *w)
     if (!rne__q_zero(q, 8, RNE__Q_SLOTS, &at))
         return rne__q_slot(w, l, at);
     if (vec && l->in_features >= 65536u)       /* the sum of 32768-sized terms fits int32 */
-        return rne__fail(w, RNE_ELAYER, RNE_FF_IN_FEATURES);
+        return RNE__AT(RNE_ELAYER, RNE_FF_IN_FEATURES);
     return RNE_OK;
 }
 
@@ -367,12 +374,13 @@ static int rne__q_check_layernorm(const rne_layer *l, const int32_t *q, rne_faul
     if (!rne__q_zero(q, 3, RNE__Q_SLOTS, &at))
         return rne__q_slot(w, l, at);
     if (f >= 65536u)
-        return rne__fail(w, RNE_ELAYER, RNE_FF_IN_FEATURES);
+        return RNE__AT(RNE_ELAYER, RNE_FF_IN_FEATURES);
     bound = (rne__q_isqrt_small(6u * f) + 2u) << 23;     /* < 2^33 */
     for (j = 0; j < f; j++)
-        if (!rne__q_fits(bound, q[RNE__Q_SLOTS + j], q[0]))
-            return rne__fail_t(w, RNE_ELAYER, RNE_FF_MULTIPLIER, l, RNE_T_Q,
-                               (int64_t)(RNE__Q_SLOTS + j));
+        if (!rne__q_fits(bound, q[RNE__Q_SLOTS + j], q[0])) {
+            w->index = (int32_t)(RNE__Q_SLOTS + j);
+            return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_MULTIPLIER), l, RNE_T_Q);
+        }
     return RNE_OK;
 }
 
@@ -383,16 +391,16 @@ int rne__check_layer_q(const rne__blobview *m, const rne_layer *l, rne_fault *w)
     unsigned d, a;
     int rc;
     if (l->fmt == RNE_FMT_S8 && l->op != RNE_OP_DENSE && gates == 0)
-        return rne__fail(w, RNE_ELAYER, RNE_FF_FMT);    /* no weights: s16 */
+        return RNE__AT(RNE_ELAYER, RNE_FF_FMT);    /* no weights: s16 */
     for (d = 0; gates != 0 && d < rne__rec_dirs(l); d++)
         for (a = 0; a < (l->op == RNE_OP_LSTM ? 3u : l->op == RNE_OP_GRU ? 2u : 1u); a++) {
             const unsigned k = l->act[d][a];
             w->index = (int32_t)(3 * d + a);            /* the slot act[d][a] */
             if (k != RNE_ACT_SIGMOID && k != RNE_ACT_TANH && k != RNE_ACT_HARDSIGMOID &&
                 !(k == RNE_ACT_RELU && l->op == RNE_OP_RNN))
-                return rne__fail(w, RNE_ELAYER, RNE_FF_ACT);
+                return RNE__AT(RNE_ELAYER, RNE_FF_ACT);
             if ((k == RNE_ACT_RELU) != (l->act[0][0] == RNE_ACT_RELU))
-                return rne__fail(w, RNE_ELAYER, RNE_FF_ACT);  /* Relu in both directions or neither */
+                return RNE__AT(RNE_ELAYER, RNE_FF_ACT);  /* Relu in both directions or neither */
         }
     w->index = -1;
     if ((rc = rne__q_check_roles(m, l, w)) != RNE_OK)
@@ -400,7 +408,7 @@ int rne__check_layer_q(const rne__blobview *m, const rne_layer *l, rne_fault *w)
     if (l->op == RNE_OP_TAKE_LAST || l->op == RNE_OP_SLICE)
         return RNE_OK;
     if (!(m->tensors[l->tensor[RNE_T_Q]].scale > 0.0f))     /* the output scale (finite: blob.c) */
-        return rne__fail_t(w, RNE_ELAYER, RNE_FF_SCALE, l, RNE_T_Q, -1);
+        return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_SCALE), l, RNE_T_Q);
     q = (const int32_t *)rne__q_data(m, l, RNE_T_Q);
     if (l->op == RNE_OP_DENSE)
         return rne__q_check_dense(m, l, q, w);
