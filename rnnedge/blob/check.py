@@ -143,7 +143,8 @@ def _layer_value(rec: tuple, field: str, index: int) -> str:
     if field == "fmt":
         return f"fmt {FMT_NAMES.get(rec[1], rec[1])}"
     if field in ("in_features", "out_features", "hidden"):
-        return f"{field} {rec[2 + ('in_features', 'out_features', 'hidden').index(field)]} ({_sizes(rec)})"
+        value = rec[2 + ("in_features", "out_features", "hidden").index(field)]
+        return f"{field} {value} ({_sizes(rec)})"
     if field == "flags":
         unknown = rec[5] & ~LAYER_FLAGS
         return f"flags 0x{rec[5]:x} ({flag_text(rec[5] & LAYER_FLAGS)}" + (
@@ -152,20 +153,20 @@ def _layer_value(rec: tuple, field: str, index: int) -> str:
         return f"clip {rec[6]} with flags {flag_text(rec[5])}"
     if field == "param":
         return f"param [{rec[7]}, {rec[8]}]"
-    if field == "act":
-        code = act[index] if index >= 0 else None
-        return f"act{slot} is {code} ({ACT_NAMES.get(code, 'unknown')})" if index >= 0 else "act"  # type: ignore[arg-type]
-    if field in ("alpha", "beta"):
-        vals = alpha if field == "alpha" else beta
-        if index >= 0:
-            return f"{field}{slot} is {vals[index]}" + (" (epsilon)" if rec[0] == OP_LAYERNORM and index == 0 else "")
-        return field
-    return f"padding {list(rec[15:17])} / reserved {list(rec[37:39])}" if field == "reserved" else field
+    if field == "act" and index >= 0:
+        return f"act{slot} is {act[index]} ({ACT_NAMES.get(act[index], 'unknown')})"
+    if field in ("alpha", "beta") and index >= 0:
+        eps = " (epsilon)" if rec[0] == OP_LAYERNORM and index == 0 else ""
+        return f"{field}{slot} is {(alpha if field == 'alpha' else beta)[index]}{eps}"
+    if field == "reserved":
+        return f"padding {list(rec[15:17])} / reserved {list(rec[37:39])}"
+    return field
 
 
 def _sizes(rec: tuple) -> str:
     """A layer record's sizes: in_features, out_features, hidden, param."""
-    return f"in_features {rec[2]}, out_features {rec[3]}, hidden {rec[4]}, param [{rec[7]}, {rec[8]}]"
+    return (f"in_features {rec[2]}, out_features {rec[3]}, hidden {rec[4]}, "
+            f"param [{rec[7]}, {rec[8]}]")  # fmt: skip
 
 
 def _element(shape: list[int], index: int) -> str:
@@ -206,7 +207,8 @@ def _row_of(op: str, slot: int, n: int) -> tuple[str, int]:
 def _data_text(view: memoryview, f: tuple, role: str, field: str, index: int, op: str) -> str:
     """A value in a tensor's data (f: its record) of a layer of op `op`."""
     dtype, ndim, shape, off = f[1], f[2], list(f[4:4 + f[2]]), f[8]
-    value = np.frombuffer(view, DTYPES[dtype][1], count=1, offset=off + index * DTYPES[dtype][1].itemsize)[0]
+    item = DTYPES[dtype][1]
+    value = np.frombuffer(view, item, count=1, offset=off + index * item.itemsize)[0]
     at = f"{role}{_element(shape, index)}"
     slot = index % shape[-1] if shape else index
     if field == "q slot":
@@ -285,7 +287,8 @@ def fault_text(view: memoryview, rc: int, f: Fault) -> str:
         if f.field == "name" and other is not None:
             return f"{head}: name also used by tensor {f.index}"
         if f.field == "offset" and other is not None:
-            return f"{head}: data [{t[8]}, {t[8] + t[9]}) overlaps tensor {f.index} ({_tensor_name(other)}) [{other[8]}, {other[8] + other[9]})"
+            return (f"{head}: data [{t[8]}, {t[8] + t[9]}) overlaps tensor {f.index} "
+                    f"({_tensor_name(other)}) [{other[8]}, {other[8] + other[9]})")  # fmt: skip
         if f.field == "offset" and rc == E_TRUNC:
             return f"{head}: data [{t[8]}, {t[8] + t[9]}) runs past the data end {h[5] - 4}"
         if f.field == "offset" and rc != E_ALIGN:
@@ -323,7 +326,8 @@ def _chain_text(view: memoryview, h: tuple, rec: tuple, f: Fault) -> str | None:
     """The faults between layers (the loader's last step), in words; None for the others."""
     prev = LAYER_STRUCT.unpack_from(view, h[8] + (f.layer - 1) * LAYER_SIZE) if f.layer else None
     first = LAYER_STRUCT.unpack_from(view, h[8])
-    if f.field == "in_features" and prev is not None and 1 <= rec[2] <= MAX_FEATURES and rec[2] != prev[3]:
+    sized = 1 <= rec[2] <= MAX_FEATURES
+    if f.field == "in_features" and prev is not None and sized and rec[2] != prev[3]:
         return f"takes {rec[2]} features but layer {f.layer - 1} gives {prev[3]}"
     if f.field == "op" and rec[0] in OP_NAMES:
         what = "a second TAKE_LAST layer" if rec[0] == OP_TAKE_LAST else "a cell"
@@ -333,7 +337,7 @@ def _chain_text(view: memoryview, h: tuple, rec: tuple, f: Fault) -> str | None:
                 "model is f32 throughout or integer throughout")  # fmt: skip
     if f.field == "fmt" and rec[1] == FMT_S8:
         return "fmt s8: a layer without weights is s16"
-    if f.field == "in_features" and rec[0] in OP_NAMES and rec[2] >= 65536 and 1 <= rec[2] <= MAX_FEATURES:
+    if f.field == "in_features" and rec[0] in OP_NAMES and sized and rec[2] >= 65536:
         return f"in_features {rec[2]}: an integer {OP_NAMES[rec[0]]} takes fewer than 65536 features"
     return None
 

@@ -64,10 +64,11 @@ def _read_header(view: memoryview) -> Header:
 
 def _read_tensor(view: memoryview, h: Header, k: int) -> TensorRecord:
     f = TENSOR_STRUCT.unpack_from(view, h.tensor_off + k * TENSOR_SIZE)
-    raw, dtype, ndim, shape4, off, nbytes, scale, zp = f[0], f[1], f[2], f[4:8], f[8], f[9], f[10], f[11]
+    raw, dtype, ndim, shape4, off, nbytes, scale, zp = f[0], f[1], f[2], f[4:8], *f[8:12]
     name = raw.rstrip(b"\0").decode("ascii", "replace")
     dims = shape4[:ndim]
-    if dtype not in DTYPES or not 1 <= ndim <= 4 or nbytes != math.prod(dims) * DTYPES[dtype][1].itemsize:
+    size = DTYPES[dtype][1].itemsize if dtype in DTYPES else 0
+    if not size or not 1 <= ndim <= 4 or nbytes != math.prod(dims) * size:
         raise err(E_TENSOR, f"tensor {k} ({name}): dtype {dtype}, shape {list(dims)} and nbytes "
                             f"{nbytes} do not fit together")  # fmt: skip
     if off + nbytes > h.file_size - 4:
