@@ -345,22 +345,15 @@ static int rne__check_acts(const rne_layer *l, rne_fault *w)
             const float a = l->alpha[d][k], b = l->beta[d][k];
             const int used = l->op == RNE_OP_ACT ? (d == 0 && k == 0)
                                                  : (d < dirs && k < cell_acts);
-            const unsigned field = code != 0 ? RNE_FF_ACT : a != 0.0f ? RNE_FF_ALPHA : RNE_FF_BETA;
-            w->index = (int32_t)(3 * d + k);            /* the slot act[d][k] */
-            if (used) {
-                const unsigned last = l->op == RNE_OP_ACT ? RNE_ACT_LOGSOFTMAX : RNE_ACT_CLIP;
-                if (code > last)
-                    return RNE__AT(RNE_ELAYER, RNE_FF_ACT);
-                if (isnan(a) || isnan(b))
-                    return RNE__AT(RNE_ELAYER, isnan(a) ? RNE_FF_ALPHA : RNE_FF_BETA);
-            } else {
-                /* LAYERNORM keeps epsilon in alpha[0][0] */
-                const int eps = l->op == RNE_OP_LAYERNORM && d == 0 && k == 0;
-                if (code != 0 || (a != 0.0f && !eps) || b != 0.0f)
-                    return RNE__AT(RNE_ELAYER, field);
+            const unsigned last = l->op == RNE_OP_ACT ? RNE_ACT_LOGSOFTMAX : RNE_ACT_CLIP;
+            /* LAYERNORM keeps epsilon in alpha[0][0] */
+            const int eps = l->op == RNE_OP_LAYERNORM && d == 0 && k == 0;
+            if (used ? code > last || isnan(a) || isnan(b)
+                     : code != 0 || (a != 0.0f && !eps) || b != 0.0f) {
+                w->index = (int32_t)(3 * d + k);        /* the slot act[d][k] (alpha, beta) */
+                return RNE__AT(RNE_ELAYER, RNE_FF_ACT);
             }
         }
-    w->index = -1;
     return RNE_OK;
 }
 

@@ -477,7 +477,7 @@ static const corruption corruptions[] = {
     { "layer_linear_before_reset_on_lstm", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_LINEAR_BEFORE_RESET } }, "layer L1 flags" },
     { "layer_softmax_in_a_cell", STACK, 1, RNE_ELAYER, { { LAY(1, act[0][1]), RNE_ACT_SOFTMAX } }, "layer L1 act #1" },
     { "layer_unknown_activation", STACK, 1, RNE_ELAYER, { { LAY(4, act[0][0]), 15 } }, "layer L4 act #0" },
-    { "layer_activation_alpha_nan", STACK, 1, RNE_ELAYER, { { LAY(1, alpha[0][0]), F32BITS_NAN } }, "layer L1 alpha #0" },
+    { "layer_activation_alpha_nan", STACK, 1, RNE_ELAYER, { { LAY(1, alpha[0][0]), F32BITS_NAN } }, "layer L1 act #0" },
     { "layer_unused_activation_slot_set", STACK, 1, RNE_ELAYER, { { LAY(1, act[1][0]), RNE_ACT_TANH } }, "layer L1 act #3" },
     { "layer_padding_set", STACK, 1, RNE_ELAYER, { { LAY(4, pad[1]), 1 } }, "layer L4 reserved" },
     { "layer_reserved_set", STACK, 1, RNE_ELAYER, { { LAY(4, reserved[0]), 1 } }, "layer L4 reserved" },

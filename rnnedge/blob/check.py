@@ -153,8 +153,9 @@ def _layer_value(rec: tuple, field: str, index: int) -> str:
         return f"clip {rec[6]} with flags {flag_text(rec[5])}"
     if field == "param":
         return f"param [{rec[7]}, {rec[8]}]"
-    if field == "act" and index >= 0:
-        return f"act{slot} is {act[index]} ({ACT_NAMES.get(act[index], 'unknown')})"
+    if field == "act" and index >= 0:  # the slot: its code, alpha and beta
+        return (f"act{slot} is {act[index]} ({ACT_NAMES.get(act[index], 'unknown')}), alpha "
+                f"{alpha[index]}, beta {beta[index]}")  # fmt: skip
     if field in ("alpha", "beta") and index >= 0:
         eps = " (epsilon)" if rec[0] == OP_LAYERNORM and index == 0 else ""
         return f"{field}{slot} is {(alpha if field == 'alpha' else beta)[index]}{eps}"
