@@ -2,7 +2,8 @@
  * blob.c - rne_model_load: prove a .rne blob (docs/format.md) sound before anything reads it.
  *
  * Every number in the blob is distrusted and checked in a fixed order; the first fault decides
- * the status (the same order and codes as rnnedge/format.py's read_blob):
+ * the status, and every refusal records where (rne_fault: section, layer, tensor and role, field,
+ * element; rnnedge/blob/check.py turns it into words for Python):
  *   arguments, host byte order                               RNE_EARG / RNE_EHEADER
  *   size >= 64                                               RNE_ETRUNC
  *   magic                                                    RNE_EMAGIC
@@ -123,24 +124,29 @@ static int rne__is_little_endian(void)
 static int rne__check_header(const rne_header *h, const void *blob, size_t size)
 {
     if (memcmp(h->magic, "RNNE", 4) != 0)
-        return RNE_EMAGIC;
+        return RNE__AT(RNE_EMAGIC, RNE_FF_MAGIC);
     if (h->version > RNE_FORMAT_VERSION)
-        return RNE_EVERSION;
-    if (h->version == 0 || h->header_size != RNE__HEADER_SIZE)
-        return RNE_EHEADER;
-    if (h->flags != 0 || h->reserved[0] != 0 || h->reserved[1] != 0 || h->reserved[2] != 0 ||
-        h->reserved[3] != 0)
-        return RNE_EHEADER;
+        return RNE__AT(RNE_EVERSION, RNE_FF_VERSION);
+    if (h->version == 0)
+        return RNE__AT(RNE_EHEADER, RNE_FF_VERSION);
+    if (h->header_size != RNE__HEADER_SIZE)
+        return RNE__AT(RNE_EHEADER, RNE_FF_HEADER_SIZE);
+    if (h->flags != 0)
+        return RNE__AT(RNE_EHEADER, RNE_FF_FLAGS);
+    if (h->reserved[0] != 0 || h->reserved[1] != 0 || h->reserved[2] != 0 || h->reserved[3] != 0)
+        return RNE__AT(RNE_EHEADER, RNE_FF_RESERVED);
     if (h->alignment < 16 || h->alignment > 4096 || (h->alignment & (h->alignment - 1)) != 0)
-        return RNE_EHEADER;
+        return RNE__AT(RNE_EHEADER, RNE_FF_ALIGNMENT);
     if ((uintptr_t)blob % h->alignment != 0)
-        return RNE_EALIGN;
+        return RNE__AT(RNE_EALIGN, RNE_FF_BLOB);
     if (h->file_size < RNE__HEADER_SIZE + 4)
-        return RNE_EHEADER;
-    if (h->n_layers < 1 || h->n_layers > RNE_MAX_LAYERS || h->n_tensors > RNE_MAX_TENSORS)
-        return RNE_EHEADER;         /* RNE_MAX_LAYERS: this build's capacity (rnnedge.h) */
+        return RNE__AT(RNE_EHEADER, RNE_FF_FILE_SIZE);
+    if (h->n_layers < 1 || h->n_layers > RNE_MAX_LAYERS)
+        return RNE__AT(RNE_EHEADER, RNE_FF_N_LAYERS);  /* this build's capacity (rnnedge.h) */
+    if (h->n_tensors > RNE_MAX_TENSORS)
+        return RNE__AT(RNE_EHEADER, RNE_FF_N_TENSORS);
     if (h->file_size > size)
-        return RNE_ETRUNC;
+        return RNE__AT(RNE_ETRUNC, RNE_FF_FILE_SIZE);
     return RNE_OK;
 }
 
@@ -167,21 +173,33 @@ static void rne__sections(const rne_header *h, rne__span s[4])
     s[3].len = (uint64_t)h->n_tensors * RNE__TENSOR_SIZE;
 }
 
-static int rne__check_sections(const rne_header *h)
+/* the field that places section i (1 metadata, 2 layer table, 3 tensor table) */
+static int rne__section_fail(rne_fault *w, int rc, int i)
+{
+    if (i == 1)
+        w->section = RNE_SEC_META;
+    return RNE__AT(rc, i == 1 ? RNE_FF_META : i == 2 ? RNE_FF_LAYER_OFF : RNE_FF_TENSOR_OFF);
+}
+
+static int rne__check_sections(const rne_header *h, rne_fault *w)
 {
     const uint64_t end = (uint64_t)h->file_size - 4u;
     rne__span s[4];
     int i, j;
-    if (h->layer_off % 8u != 0 || h->tensor_off % 8u != 0)
-        return RNE_EALIGN;
+    if (h->layer_off % 8u != 0)
+        return RNE__AT(RNE_EALIGN, RNE_FF_LAYER_OFF);
+    if (h->tensor_off % 8u != 0)
+        return RNE__AT(RNE_EALIGN, RNE_FF_TENSOR_OFF);
     rne__sections(h, s);
     for (i = 1; i < 4; i++)
         if (s[i].off + s[i].len > end)
-            return RNE_ETRUNC;
-    for (i = 0; i < 4; i++)
-        for (j = i + 1; j < 4; j++)
-            if (rne__overlap(s[i], s[j]))
-                return RNE_EHEADER;
+            return rne__section_fail(w, RNE_ETRUNC, i);
+    for (j = 1; j < 4; j++)             /* the later section of an overlapping pair: index the other */
+        for (i = 0; i < j; i++)
+            if (rne__overlap(s[i], s[j])) {
+                w->index = i;
+                return rne__section_fail(w, RNE_EHEADER, j);
+            }
     return RNE_OK;
 }
 
@@ -218,65 +236,81 @@ static int rne__name_ok(const char name[24])
     return 1;
 }
 
-static int rne__check_tensor(const rne_tensor *t, const rne_header *h)
+static int rne__check_tensor(const rne_tensor *t, const rne_header *h, rne_fault *w)
 {
     uint64_t count = 1;
     const uint64_t size = rne__dtype_size(t->dtype);
     unsigned d;
     if (!rne__name_ok(t->name))
-        return RNE_ETENSOR;
+        return RNE__AT(RNE_ETENSOR, RNE_FF_NAME);
     if (size == 0)
-        return RNE_ETENSOR;
+        return RNE__AT(RNE_ETENSOR, RNE_FF_DTYPE);
     if (t->ndim < 1 || t->ndim > 4)
-        return RNE_ETENSOR;
+        return RNE__AT(RNE_ETENSOR, RNE_FF_NDIM);
     for (d = 0; d < 4; d++) {
+        w->index = (int32_t)d;
         if (t->shape[d] < 1 || (d >= t->ndim && t->shape[d] != 1))
-            return RNE_ETENSOR;
+            return RNE__AT(RNE_ETENSOR, RNE_FF_SHAPE);
         count *= t->shape[d];            /* 4 factors < 2^32 each would overflow: stop early */
         if (count >= ((uint64_t)1 << 31))
-            return RNE_ETENSOR;
+            return RNE__AT(RNE_ETENSOR, RNE_FF_SHAPE);
     }
+    w->index = -1;
     if ((uint64_t)t->nbytes != count * size)
-        return RNE_ETENSOR;
+        return RNE__AT(RNE_ETENSOR, RNE_FF_NBYTES);
     if (t->offset % h->alignment != 0)
-        return RNE_EALIGN;
+        return RNE__AT(RNE_EALIGN, RNE_FF_OFFSET);
     if (t->reserved0 != 0 || t->reserved1 != 0)
-        return RNE_ETENSOR;
-    if (t->dtype == RNE_DT_F32 ? (t->scale != 0.0f || t->zero_point != 0) : !isfinite(t->scale))
-        return RNE_ETENSOR;
+        return RNE__AT(RNE_ETENSOR, RNE_FF_RESERVED);
+    if (t->dtype == RNE_DT_F32 ? t->scale != 0.0f : !isfinite(t->scale))
+        return RNE__AT(RNE_ETENSOR, RNE_FF_SCALE);
+    if (t->dtype == RNE_DT_F32 && t->zero_point != 0)
+        return RNE__AT(RNE_ETENSOR, RNE_FF_ZERO_POINT);
     if ((uint64_t)t->offset + t->nbytes > (uint64_t)h->file_size - 4u)
-        return RNE_ETRUNC;
+        return RNE__AT(RNE_ETRUNC, RNE_FF_OFFSET);
     return RNE_OK;
 }
 
-static int rne__check_tensors(const rne_tensor *ts, const rne_header *h)
+static int rne__check_tensors(const rne_tensor *ts, const rne_header *h, rne_fault *w)
 {
     rne__span sec[4];
     uint32_t i, j;
     int sorted = 1, rc;
-    for (i = 0; i < h->n_tensors; i++)
-        if ((rc = rne__check_tensor(&ts[i], h)) != RNE_OK)
+    for (i = 0; i < h->n_tensors; i++) {
+        w->tensor = (int32_t)i;
+        if ((rc = rne__check_tensor(&ts[i], h, w)) != RNE_OK)
             return rc;
-    for (i = 0; i < h->n_tensors; i++)
-        for (j = i + 1; j < h->n_tensors; j++)
-            if (memcmp(ts[i].name, ts[j].name, sizeof ts[i].name) == 0)
-                return RNE_ETENSOR;
+    }
+    /* a fault between two tensors names the later one, and the earlier in index */
+    for (j = 1; j < h->n_tensors; j++)
+        for (i = 0; i < j; i++)
+            if (memcmp(ts[i].name, ts[j].name, sizeof ts[i].name) == 0) {
+                w->tensor = (int32_t)j;
+                w->index = (int32_t)i;
+                return RNE__AT(RNE_ETENSOR, RNE_FF_NAME);
+            }
     rne__sections(h, sec);
     for (i = 0; i < h->n_tensors; i++) {
         const rne__span s = { ts[i].offset, ts[i].nbytes };
         for (j = 0; j < 4; j++)
-            if (rne__overlap(s, sec[j]))
-                return RNE_ETENSOR;
+            if (rne__overlap(s, sec[j])) {
+                w->tensor = (int32_t)i;
+                return RNE__AT(RNE_ETENSOR, RNE_FF_OFFSET);
+            }
         if (i > 0 && (uint64_t)ts[i - 1].offset + ts[i - 1].nbytes > ts[i].offset)
             sorted = 0;
     }
     /* tensors in offset order cannot overlap each other (the writer's case); else check pairs */
-    for (i = 0; !sorted && i < h->n_tensors; i++)
-        for (j = i + 1; j < h->n_tensors; j++) {
+    for (j = 1; !sorted && j < h->n_tensors; j++)
+        for (i = 0; i < j; i++) {
             const rne__span a = { ts[i].offset, ts[i].nbytes }, b = { ts[j].offset, ts[j].nbytes };
-            if (rne__overlap(a, b))
-                return RNE_ETENSOR;
+            if (rne__overlap(a, b)) {
+                w->tensor = (int32_t)j;
+                w->index = (int32_t)i;
+                return RNE__AT(RNE_ETENSOR, RNE_FF_OFFSET);
+            }
         }
+    w->tensor = -1;
     return RNE_OK;
 }
 
@@ -301,7 +335,7 @@ static unsigned rne__roles_required(uint32_t op)
                           : (op == RNE_OP_DENSE || op == RNE_OP_LAYERNORM) ? 1u << RNE_T_W : 0u;
 }
 
-static int rne__check_acts(const rne_layer *l)
+static int rne__check_acts(const rne_layer *l, rne_fault *w)
 {
     const uint32_t cell_acts = rne__cell_acts(l->op), dirs = rne__rec_dirs(l);
     unsigned d, k;
@@ -311,15 +345,13 @@ static int rne__check_acts(const rne_layer *l)
             const float a = l->alpha[d][k], b = l->beta[d][k];
             const int used = l->op == RNE_OP_ACT ? (d == 0 && k == 0)
                                                  : (d < dirs && k < cell_acts);
-            if (used) {
-                const unsigned last = l->op == RNE_OP_ACT ? RNE_ACT_LOGSOFTMAX : RNE_ACT_CLIP;
-                if (code > last || isnan(a) || isnan(b))
-                    return RNE_ELAYER;
-            } else {
-                /* LAYERNORM keeps epsilon in alpha[0][0] */
-                const int eps = l->op == RNE_OP_LAYERNORM && d == 0 && k == 0;
-                if (code != 0 || (a != 0.0f && !eps) || b != 0.0f)
-                    return RNE_ELAYER;
+            const unsigned last = l->op == RNE_OP_ACT ? RNE_ACT_LOGSOFTMAX : RNE_ACT_CLIP;
+            /* LAYERNORM keeps epsilon in alpha[0][0] */
+            const int eps = l->op == RNE_OP_LAYERNORM && d == 0 && k == 0;
+            if (used ? code > last || isnan(a) || isnan(b)
+                     : code != 0 || (a != 0.0f && !eps) || b != 0.0f) {
+                w->index = (int32_t)(3 * d + k);        /* the slot act[d][k] (alpha, beta) */
+                return RNE__AT(RNE_ELAYER, RNE_FF_ACT);
             }
         }
     return RNE_OK;
@@ -335,22 +367,24 @@ static int rne__check_flags(const rne_layer *l)
     }
     if ((l->flags & ~allowed) != 0 ||
         ((l->flags & RNE_LF_REVERSE) != 0 && (l->flags & RNE_LF_BIDIR) != 0))
-        return RNE_ELAYER;
+        return RNE__AT(RNE_ELAYER, RNE_FF_FLAGS);
     if ((l->flags & RNE_LF_CLIP) != 0 ? !(isfinite(l->clip) && l->clip > 0.0f) : l->clip != 0.0f)
-        return RNE_ELAYER;
+        return RNE__AT(RNE_ELAYER, RNE_FF_CLIP);
     return RNE_OK;
 }
 
 /* features, hidden size and params */
-static int rne__check_sizes(const rne_layer *l)
+static int rne__check_sizes(const rne_layer *l, rne_fault *w)
 {
     const uint64_t fin = l->in_features, fout = l->out_features;
     const uint32_t g = rne__gates(l->op);
     int params_ok, sizes_ok;
-    if (fin < 1 || fout < 1 || fin > RNE_MAX_FEATURES || fout > RNE_MAX_FEATURES)
-        return RNE_ESHAPE;              /* the cap bounds layers that no tensor bounds (ACT...) */
+    if (fin < 1 || fin > RNE_MAX_FEATURES)  /* the cap bounds layers no tensor bounds (ACT...) */
+        return RNE__AT(RNE_ESHAPE, RNE_FF_IN_FEATURES);
+    if (fout < 1 || fout > RNE_MAX_FEATURES)
+        return RNE__AT(RNE_ESHAPE, RNE_FF_OUT_FEATURES);
     if ((l->hidden >= 1) != (g != 0))
-        return RNE_ELAYER;
+        return RNE__AT(RNE_ELAYER, RNE_FF_HIDDEN);
     switch (l->op) {
     case RNE_OP_TAKE_LAST:
         params_ok = l->param[0] <= fin && l->param[1] == 0;
@@ -367,11 +401,13 @@ static int rne__check_sizes(const rne_layer *l)
         break;
     }
     if (!params_ok)
-        return RNE_ELAYER;
+        return RNE__AT(RNE_ELAYER, RNE_FF_PARAM);
     if (!sizes_ok)
-        return RNE_ESHAPE;
-    if (l->op == RNE_OP_LAYERNORM && !(isfinite(l->alpha[0][0]) && l->alpha[0][0] > 0.0f))
-        return RNE_ELAYER;
+        return RNE__AT(RNE_ESHAPE, RNE_FF_OUT_FEATURES);
+    if (l->op == RNE_OP_LAYERNORM && !(isfinite(l->alpha[0][0]) && l->alpha[0][0] > 0.0f)) {
+        w->index = 0;                   /* epsilon: alpha[0][0] */
+        return RNE__AT(RNE_ELAYER, RNE_FF_ALPHA);
+    }
     return RNE_OK;
 }
 
@@ -402,7 +438,8 @@ static void rne__role_shape(const rne_layer *l, int r, unsigned *ndim, uint64_t 
     }
 }
 
-static int rne__check_layer_tensors(const rne_layer *l, const rne_tensor *ts, uint32_t n_tensors)
+static int rne__check_layer_tensors(const rne_layer *l, const rne_tensor *ts, uint32_t n_tensors,
+                                    rne_fault *w)
 {
     const unsigned allowed = rne__roles_allowed(l->op), required = rne__roles_required(l->op);
     int r;
@@ -412,43 +449,47 @@ static int rne__check_layer_tensors(const rne_layer *l, const rne_tensor *ts, ui
         uint64_t dims[3];
         if (k == -1) {
             if (required & (1u << r))
-                return RNE_ELAYER;
+                return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);
             continue;
         }
         if (!(allowed & (1u << r)) || k < 0 || (uint32_t)k >= n_tensors)
-            return RNE_ELAYER;
+            return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);
         rne__role_shape(l, r, &ndim, dims);
-        if (ts[k].dtype != RNE_DT_F32 || ts[k].ndim != ndim)
-            return RNE_ESHAPE;
+        if (ts[k].dtype != RNE_DT_F32)
+            return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE), l, r);
+        if (ts[k].ndim != ndim)
+            return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_NDIM), l, r);
         for (i = 0; i < ndim; i++)
-            if (ts[k].shape[i] != dims[i])
-                return RNE_ESHAPE;
+            if (ts[k].shape[i] != dims[i]) {
+                w->index = (int32_t)i;
+                return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_SHAPE), l, r);
+            }
     }
     return RNE_OK;
 }
 
-static int rne__check_layer(const rne__blobview *m, const rne_layer *l)
+static int rne__check_layer(const rne__blobview *m, const rne_layer *l, rne_fault *w)
 {
     int rc;
     if (l->op < RNE_OP_DENSE || l->op > RNE_OP_LAYERNORM)
-        return RNE_ELAYER;
+        return RNE__AT(RNE_ELAYER, RNE_FF_OP);
     if (l->fmt > RNE_FMT_S8)
-        return RNE_ELAYER;
+        return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
     if ((l->flags & ~RNE__LF_ALL) != 0)
-        return RNE_ELAYER;
+        return RNE__AT(RNE_ELAYER, RNE_FF_FLAGS);
     if (l->pad[0] != 0 || l->pad[1] != 0 || l->reserved[0] != 0 || l->reserved[1] != 0)
-        return RNE_ELAYER;
-    if ((rc = rne__check_flags(l)) != RNE_OK || (rc = rne__check_acts(l)) != RNE_OK ||
-        (rc = rne__check_sizes(l)) != RNE_OK)
+        return RNE__AT(RNE_ELAYER, RNE_FF_RESERVED);
+    if ((rc = rne__check_flags(l)) != RNE_OK || (rc = rne__check_acts(l, w)) != RNE_OK ||
+        (rc = rne__check_sizes(l, w)) != RNE_OK)
         return rc;
     if (l->fmt != RNE_FMT_F32)
-        return rne__check_layer_q(m, l);
-    return rne__check_layer_tensors(l, m->tensors, m->header->n_tensors);
+        return rne__check_layer_q(m, l, w);
+    return rne__check_layer_tensors(l, m->tensors, m->header->n_tensors, w);
 }
 
 /* The pipeline: sizes chain, at most one TAKE_LAST, no cell after it; fills the derived figures
  * of m (the caller's model, zeroed). */
-static int rne__check_chain(const rne__blobview *v, rne_model *m)
+static int rne__check_chain(const rne__blobview *v, rne_model *m, rne_fault *w)
 {
     uint32_t i, seen_last = 0;
     m->n_layers = v->header->n_layers;
@@ -459,17 +500,15 @@ static int rne__check_chain(const rne__blobview *v, rne_model *m)
     for (i = 0; i < m->n_layers; i++) {
         const rne_layer *l = &v->layers[i];
         const uint32_t g = rne__gates(l->op);
+        w->layer = (int32_t)i;
         if (i > 0 && l->in_features != v->layers[i - 1].out_features)
-            return RNE_ESHAPE;
+            return RNE__AT(RNE_ESHAPE, RNE_FF_IN_FEATURES);
         if ((l->fmt == RNE_FMT_F32) != (v->layers[0].fmt == RNE_FMT_F32))
-            return RNE_ELAYER;          /* one pipeline passes floats or int16, not both */
-        if (g != 0 && seen_last)
-            return RNE_ELAYER;
-        if (l->op == RNE_OP_TAKE_LAST) {
-            if (seen_last)
-                return RNE_ELAYER;
+            return RNE__AT(RNE_ELAYER, RNE_FF_FMT);    /* floats or int16, not both */
+        if ((g != 0 || l->op == RNE_OP_TAKE_LAST) && seen_last)
+            return RNE__AT(RNE_ELAYER, RNE_FF_OP);     /* a cell or TAKE_LAST after one */
+        if (l->op == RNE_OP_TAKE_LAST)
             seen_last = 1;
-        }
         if ((l->flags & (RNE_LF_REVERSE | RNE_LF_BIDIR)) != 0)
             m->streamable = 0;
         if (l->in_features > m->max_features)
@@ -520,39 +559,57 @@ static void rne__copy_layer(const rne__blobview *v, const rne_layer *l, rne_mode
 
 /* ---- the loader ----------------------------------------------------------------------------- */
 
-int rne_model_load(const void *blob, size_t size, rne_model *model)
+int rne__fail_t(rne_fault *w, int at, const rne_layer *l, int role)
+{
+    w->role = (uint8_t)role;
+    w->tensor = l->tensor[role];
+    if (at >> 8 >= RNE_FF_Q_SLOT)       /* a value in the tensor's data */
+        w->section = RNE_SEC_DATA;
+    return at;
+}
+static int rne__load(const void *blob, size_t size, rne_model *model, rne_fault *w)
 {
     const uint8_t *p = (const uint8_t *)blob;
     rne_header h;
     uint32_t stored_crc, i;
     rne__blobview v;
     int rc;
-    if (blob == NULL || model == NULL)
-        return RNE_EARG;
+    w->section = RNE_SEC_ARG;
+    if (blob == NULL)
+        return RNE__AT(RNE_EARG, RNE_FF_BLOB);
+    if (model == NULL)
+        return RNE__AT(RNE_EARG, RNE_FF_MODEL);
     memset(model, 0, sizeof *model);
     if (!rne__is_little_endian())
-        return RNE_EHEADER;
+        return RNE__AT(RNE_EHEADER, RNE_FF_HOST);
+    w->section = RNE_SEC_HEADER;
     if (size < RNE__HEADER_SIZE)
-        return RNE_ETRUNC;
+        return RNE__AT(RNE_ETRUNC, RNE_FF_SIZE);
     memcpy(&h, p, sizeof h);
     if ((rc = rne__check_header(&h, blob, size)) != RNE_OK)
         return rc;
     /* from here on the blob is aligned to >= 16 bytes: records can be read in place */
     memcpy(&stored_crc, p + h.file_size - 4u, 4);
-    if (rne__crc32(p, (size_t)h.file_size - 4u) != stored_crc)
-        return RNE_ECRC;
-    if ((rc = rne__check_sections(&h)) != RNE_OK)
+    if (rne__crc32(p, (size_t)h.file_size - 4u) != stored_crc) {
+        w->section = RNE_SEC_CRC;
+        return RNE__AT(RNE_ECRC, RNE_FF_CRC);
+    }
+    if ((rc = rne__check_sections(&h, w)) != RNE_OK)
         return rc;
     v.blob = p;
     v.header = (const rne_header *)blob;
     v.layers = (const rne_layer *)(const void *)(p + h.layer_off);
     v.tensors = (const rne_tensor *)(const void *)(p + h.tensor_off);
-    if ((rc = rne__check_tensors(v.tensors, &h)) != RNE_OK)
+    w->section = RNE_SEC_TENSOR;
+    if ((rc = rne__check_tensors(v.tensors, &h, w)) != RNE_OK)
         return rc;
-    for (i = 0; i < h.n_layers; i++)
-        if ((rc = rne__check_layer(&v, &v.layers[i])) != RNE_OK)
+    w->section = RNE_SEC_LAYER;
+    for (i = 0; i < h.n_layers; i++) {
+        w->layer = (int32_t)i;
+        if ((rc = rne__check_layer(&v, &v.layers[i], w)) != RNE_OK)
             return rc;
-    if ((rc = rne__check_chain(&v, model)) != RNE_OK) {
+    }
+    if ((rc = rne__check_chain(&v, model, w)) != RNE_OK) {
         memset(model, 0, sizeof *model);
         return rc;
     }
@@ -560,5 +617,55 @@ int rne_model_load(const void *blob, size_t size, rne_model *model)
         rne__copy_layer(&v, &v.layers[i], &model->layers[i]);
     model->crc = stored_crc;
     model->blob = p;            /* last: a model with blob == NULL is not loaded */
+    w->section = RNE_SEC_NONE;
+    w->layer = -1;
     return RNE_OK;
+}
+
+int rne_model_load_where(const void *blob, size_t size, rne_model *model, rne_fault *where)
+{
+    rne_fault local;
+    rne_fault *w = where != NULL ? where : &local;
+    int rc;
+    w->layer = w->tensor = w->index = -1;
+    w->section = RNE_SEC_NONE;
+    w->role = 255;
+    w->field = RNE_FF_NONE;
+    rc = rne__load(blob, size, model, w);
+    w->field = (uint16_t)(rc >> 8);             /* RNE__AT(status, field) */
+    return rc & 0xFF;
+}
+
+int rne_model_load(const void *blob, size_t size, rne_model *model)
+{
+    return rne_model_load_where(blob, size, model, NULL);
+}
+
+/* The n-th of a list of NUL-separated names, "?" past its end: one char array per list, in its
+ * own section, so that firmware that never asks for a name links none. */
+static const char *rne__nth_name(const char *names, int count, int n)
+{
+    if (n < 0 || n >= count)
+        return "?";
+    for (; n > 0; n--)
+        while (*names++ != '\0') {
+        }
+    return names;
+}
+
+const char *rne_fault_section_name(int section)
+{
+    static const char names[] = "none\0arguments\0header\0metadata\0tensor\0layer\0data\0crc";
+    return rne__nth_name(names, RNE_SEC_CRC + 1, section);
+}
+
+const char *rne_fault_field_name(int field)
+{
+    static const char names[] =
+        "none\0blob\0model\0host byte order\0size\0magic\0version\0header_size\0flags\0"
+        "reserved\0alignment\0file_size\0n_layers\0n_tensors\0crc\0meta_off/meta_size\0"
+        "layer_off\0tensor_off\0name\0dtype\0ndim\0shape\0nbytes\0offset\0scale\0zero_point\0"
+        "op\0fmt\0clip\0act\0alpha\0beta\0in_features\0out_features\0hidden\0param\0tensor\0"
+        "q slot\0multiplier\0acc32\0weight";
+    return rne__nth_name(names, RNE_FF_WEIGHT + 1, field);
 }

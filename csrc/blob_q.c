@@ -2,7 +2,7 @@
  * blob_q.c - rne_model_load's checks of an integer layer (fmt s16 or s8; docs/quantization.md
  * §10), run after blob.c has checked the record's op, flags, activation codes and sizes. The
  * integer step path computes no parameter and checks nothing: what it relies on is proved here,
- * in this order (the first fault decides the status, as rnnedge/format_int.py does):
+ * in this order (the first fault decides the status; each records its field in rne_fault):
  *   op and format: DENSE and the cells s16 or s8; ACT, LAYERNORM, TAKE_LAST, SLICE s16
  *                                                                              RNE_ELAYER
  *   cell activations: Sigmoid, Tanh, HardSigmoid (an RNN also Relu)            RNE_ELAYER
@@ -101,7 +101,7 @@ static unsigned rne__q_required(const rne_layer *l)
     }
 }
 
-static int rne__q_check_roles(const rne__blobview *m, const rne_layer *l)
+static int rne__q_check_roles(const rne__blobview *m, const rne_layer *l, rne_fault *w)
 {
     const unsigned required = rne__q_required(l);
     int r;
@@ -113,14 +113,14 @@ static int rne__q_check_roles(const rne__blobview *m, const rne_layer *l)
         uint64_t dims[3];
         if (k == -1) {
             if (required & RNE__ROLE(r))
-                return RNE_ELAYER;
+                return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);
             continue;
         }
         if (k < 0 || (uint32_t)k >= m->header->n_tensors ||
             !rne__q_role(l, r, &dtype, &ndim, dims))
-            return RNE_ELAYER;
+            return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);
         if (l->op == RNE_OP_ACT && r == RNE_T_LUT && !(required & RNE__ROLE(RNE_T_LUT)))
-            return RNE_ELAYER;          /* a table only for the kinds that read one */
+            return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);  /* for kinds that read one */
     }
     for (r = 0; r < 8; r++) {
         const rne_tensor *t;
@@ -131,11 +131,17 @@ static int rne__q_check_roles(const rne__blobview *m, const rne_layer *l)
             continue;
         t = &m->tensors[l->tensor[r]];
         (void)rne__q_role(l, r, &dtype, &ndim, dims);
-        if (t->dtype != dtype || t->ndim != ndim || t->zero_point != 0)
-            return RNE_ESHAPE;
+        if (t->dtype != dtype)
+            return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE), l, r);
+        if (t->ndim != ndim)
+            return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_NDIM), l, r);
+        if (t->zero_point != 0)
+            return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_ZERO_POINT), l, r);
         for (i = 0; i < ndim; i++)
-            if (t->shape[i] != dims[i])
-                return RNE_ESHAPE;
+            if (t->shape[i] != dims[i]) {
+                w->index = (int32_t)i;
+                return rne__fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_SHAPE), l, r);
+            }
     }
     return RNE_OK;
 }
@@ -161,9 +167,10 @@ static int rne__q_fits(uint64_t bound, int32_t m, int32_t shift)
 
 /* Columns j < n of W_t [k][ldw] (int8 or int16): each column's bound 32768 * sum_p |w| must fit
  * rne__q_fits with m[j], and int32 when acc32; no int16 weight is -32768. Columns in blocks of
- * 32, rows contiguous. */
-static int rne__q_check_cols(const void *w, int s8, uint64_t k, uint64_t ldw, uint64_t n,
-                             const int32_t *m, int32_t shift, int32_t acc32)
+ * 32, rows contiguous. RNE_FF_NONE if they do, else the field at fault (RNE_FF_WEIGHT: *at the
+ * weight's element p * ldw + j; RNE_FF_MULTIPLIER, RNE_FF_ACC32: *at the column j). */
+static unsigned rne__q_check_cols(const void *w, int s8, uint64_t k, uint64_t ldw, uint64_t n,
+                                  const int32_t *m, int32_t shift, int32_t acc32, uint64_t *at)
 {
     uint64_t sums[32], j0, p, j;
     for (j0 = 0; j0 < n; j0 += 32) {
@@ -174,95 +181,146 @@ static int rne__q_check_cols(const void *w, int s8, uint64_t k, uint64_t ldw, ui
             for (j = 0; j < nn; j++) {
                 const int32_t v = s8 ? ((const int8_t *)w)[p * ldw + j0 + j]
                                      : ((const int16_t *)w)[p * ldw + j0 + j];
+                *at = p * ldw + j0 + j;
                 if (v == INT16_MIN)
-                    return 0;
+                    return RNE_FF_WEIGHT;
                 sums[j] += (uint64_t)(v < 0 ? -v : v);
             }
         for (j = 0; j < nn; j++) {
             const uint64_t bound = sums[j] * 32768u;  /* < 2^31 * 2^15 * 2^15 */
-            if (!rne__q_fits(bound, m[j0 + j], shift) || (acc32 && bound > (uint64_t)INT32_MAX))
-                return 0;
+            *at = j0 + j;
+            if (!rne__q_fits(bound, m[j0 + j], shift))
+                return RNE_FF_MULTIPLIER;
+            if (acc32 && bound > (uint64_t)INT32_MAX)
+                return RNE_FF_ACC32;
         }
     }
-    return 1;
+    return RNE_FF_NONE;
 }
 
-static int rne__q_zero(const int32_t *q, unsigned from, unsigned to)
+/* rne__q_check_cols on role wr's weights (w: their element base), multipliers at q element
+ * mbase; a fault names the weight (RNE_FF_WEIGHT) or the q element (multiplier, acc32 slot). */
+static int rne__q_cols(const rne_layer *l, rne_fault *w, int wr, uint64_t wbase, const void *wt,
+                       uint64_t k, uint64_t n, const int32_t *q, uint64_t mbase, int32_t shift,
+                       uint64_t acc32_at)
+{
+    uint64_t at = 0;
+    const unsigned f = rne__q_check_cols(wt, l->fmt == RNE_FMT_S8, k, n, n, q + mbase, shift,
+                                         q[acc32_at], &at);
+    if (f == RNE_FF_NONE)
+        return RNE_OK;
+    if (f == RNE_FF_WEIGHT) {
+        w->index = (int32_t)(wbase + at);
+        return rne__fail_t(w, RNE__AT(RNE_ELAYER, f), l, wr);
+    }
+    /* the row's multiplier (its bound overflows int64 with it, or int32 under acc32) */
+    w->index = (int32_t)(mbase + at);
+    return rne__fail_t(w, RNE__AT(RNE_ELAYER, f), l, RNE_T_Q);
+}
+
+/* q[from..to) all 0; else 0 with *at the first nonzero element */
+static int rne__q_zero(const int32_t *q, unsigned from, unsigned to, uint64_t *at)
 {
     unsigned i;
     for (i = from; i < to; i++)
-        if (q[i] != 0)
+        if (q[i] != 0) {
+            *at = i;
             return 0;
+        }
     return 1;
 }
 
-static int rne__q_check_dense(const rne__blobview *m, const rne_layer *l, const int32_t *q)
+/* a q slot fault: element base + slot */
+static int rne__q_slot(rne_fault *w, const rne_layer *l, uint64_t element)
 {
-    if (!rne__q_shift_ok(q[0]) || (q[2] != 0 && q[2] != 1) || q[1] != 0 ||
-        !rne__q_zero(q, 3, RNE__Q_SLOTS))
-        return RNE_ELAYER;
-    return rne__q_check_cols(rne__q_data(m, l, RNE_T_W), l->fmt == RNE_FMT_S8, l->in_features,
-                             l->out_features, l->out_features, q + RNE__Q_SLOTS, q[0], q[2])
-               ? RNE_OK
-               : RNE_ELAYER;
+    w->index = (int32_t)element;
+    return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_Q_SLOT), l, RNE_T_Q);
 }
 
-static int rne__q_check_cell(const rne__blobview *m, const rne_layer *l, const int32_t *q0)
+static int rne__q_check_dense(const rne__blobview *m, const rne_layer *l, const int32_t *q,
+                              rne_fault *w)
+{
+    uint64_t at = 0;
+    if (!rne__q_shift_ok(q[0]))
+        return rne__q_slot(w, l, 0);
+    if (q[1] != 0)
+        return rne__q_slot(w, l, 1);
+    if (q[2] != 0 && q[2] != 1)
+        return rne__q_slot(w, l, 2);
+    if (!rne__q_zero(q, 3, RNE__Q_SLOTS, &at))
+        return rne__q_slot(w, l, at);
+    return rne__q_cols(l, w, RNE_T_W, 0, rne__q_data(m, l, RNE_T_W), l->in_features,
+                       l->out_features, q, RNE__Q_SLOTS, q[0], 2);
+}
+
+static int rne__q_check_cell(const rne__blobview *m, const rne_layer *l, const int32_t *q0,
+                             rne_fault *w)
 {
     const uint64_t hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid, in = l->in_features;
     const uint64_t row = RNE__Q_SLOTS + 2 * gh;
     const unsigned acts = l->op == RNE_OP_LSTM ? 3u : l->op == RNE_OP_GRU ? 2u : 1u;
-    const int s8 = l->fmt == RNE_FMT_S8;
-    const size_t wsize = s8 ? 1u : 2u;
-    const uint8_t *w = (const uint8_t *)rne__q_data(m, l, RNE_T_W);
-    const uint8_t *r = (const uint8_t *)rne__q_data(m, l, RNE_T_R);
+    const size_t wsize = l->fmt == RNE_FMT_S8 ? 1u : 2u;
+    const uint8_t *wt = (const uint8_t *)rne__q_data(m, l, RNE_T_W);
+    const uint8_t *rt = (const uint8_t *)rne__q_data(m, l, RNE_T_R);
     const int16_t *peep = (const int16_t *)rne__q_data(m, l, RNE_T_P);
     const int32_t zmax = l->op == RNE_OP_RNN && l->act[0][0] == RNE_ACT_RELU ? RNE__RELU_ZMAX
                                                                              : RNE__ZMAX;
-    unsigned d, a, g;
-    uint64_t j;
+    unsigned d, a, g, s;
+    uint64_t j, at = 0;
+    int rc;
     for (d = 0; d < rne__rec_dirs(l); d++) {
         const int32_t *q = q0 + d * row;
-        if (d > 0 && !(q[0] == q0[0] && q[1] == q0[1] && q[2] == q0[2] && q[3] == q0[3] &&
-                       q[4] == q0[4]))
-            return RNE_ELAYER;
-        if (!rne__q_shift_ok(q[0]) || !rne__q_shift_ok(q[1]) || q[2] < 0 || q[2] > zmax ||
-            (q[3] != 0 && q[3] != 1))
-            return RNE_ELAYER;
-        if (peep == NULL && !rne__q_zero(q, 4, 8))
-            return RNE_ELAYER;
+        const uint64_t base = d * row;          /* q elements of this direction */
+        for (s = 0; d > 0 && s < 5; s++)
+            if (q[s] != q0[s])
+                return rne__q_slot(w, l, base + s);     /* per-layer slots differ */
+        if (!rne__q_shift_ok(q[0]))
+            return rne__q_slot(w, l, base);
+        if (!rne__q_shift_ok(q[1]))
+            return rne__q_slot(w, l, base + 1);
+        if (q[2] < 0 || q[2] > zmax)
+            return rne__q_slot(w, l, base + 2);
+        if (q[3] != 0 && q[3] != 1)
+            return rne__q_slot(w, l, base + 3);
+        if (peep == NULL && !rne__q_zero(q, 4, 8, &at))
+            return rne__q_slot(w, l, base + at);
         if (peep != NULL) {
             if (!rne__q_shift_ok(q[4]))
-                return RNE_ELAYER;
+                return rne__q_slot(w, l, base + 4);
             for (g = 0; g < 3; g++) {       /* P (int16) times c (int32): bound max|P| * 2^31 */
                 uint64_t big = 0;
                 for (j = 0; j < hid; j++) {
                     const int32_t v = peep[(d * 3 + g) * hid + j];
                     big = (uint64_t)(v < 0 ? -v : v) > big ? (uint64_t)(v < 0 ? -v : v) : big;
                 }
-                if (!rne__q_fits(big << 31, q[5 + g], q[4]))
-                    return RNE_ELAYER;
+                if (!rne__q_fits(big << 31, q[5 + g], q[4])) {
+                    w->index = (int32_t)(base + 5 + g);
+                    return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_MULTIPLIER), l, RNE_T_Q);
+                }
             }
         }
         for (a = 0; a < 3; a++) {
             const int32_t *hs = q + 8 + 3 * a;
-            if (a < acts && l->act[d][a] == RNE_ACT_HARDSIGMOID ? !rne__q_shift_ok(hs[1])
-                                                                 : !rne__q_zero(hs, 0, 3))
-                return RNE_ELAYER;
+            if (a < acts && l->act[d][a] == RNE_ACT_HARDSIGMOID) {
+                if (!rne__q_shift_ok(hs[1]))
+                    return rne__q_slot(w, l, base + 9 + 3 * a);
+            } else if (!rne__q_zero(hs, 0, 3, &at)) {
+                return rne__q_slot(w, l, base + 8 + 3 * a + at);
+            }
         }
-        if (!rne__q_zero(q, 17, RNE__Q_SLOTS))
-            return RNE_ELAYER;
-        if (!rne__q_check_cols(w + d * in * gh * wsize, s8, in, gh, gh, q + RNE__Q_SLOTS, q[0],
-                               q[3]) ||
-            !rne__q_check_cols(r + d * hid * gh * wsize, s8, hid, gh, gh,
-                               q + RNE__Q_SLOTS + gh, q[1], q[3]))
-            return RNE_ELAYER;
+        if (!rne__q_zero(q, 17, RNE__Q_SLOTS, &at))
+            return rne__q_slot(w, l, base + at);
+        if ((rc = rne__q_cols(l, w, RNE_T_W, d * in * gh, wt + d * in * gh * wsize, in, gh, q0,
+                              base + RNE__Q_SLOTS, q[0], base + 3)) != RNE_OK ||
+            (rc = rne__q_cols(l, w, RNE_T_R, d * hid * gh, rt + d * hid * gh * wsize, hid, gh,
+                              q0, base + RNE__Q_SLOTS + gh, q[1], base + 3)) != RNE_OK)
+            return rc;
     }
     return RNE_OK;
 }
 
 /* An ACT layer's slots: m1 always; m2 (LeakyRelu, LogSoftmax), m3 (LogSoftmax), k0, k1 by kind. */
-static int rne__q_check_act(const rne_layer *l, const int32_t *q)
+static int rne__q_check_act(const rne_layer *l, const int32_t *q, rne_fault *w)
 {
     const unsigned kind = l->act[0][0];
     const int vec = kind == RNE_ACT_SOFTMAX || kind == RNE_ACT_LOGSOFTMAX;
@@ -272,16 +330,23 @@ static int rne__q_check_act(const rne_layer *l, const int32_t *q)
                    kind == RNE_ACT_AFFINE || kind == RNE_ACT_SIGMOID || kind == RNE_ACT_TANH ||
                    kind == RNE_ACT_SCALEDTANH || kind == RNE_ACT_HARDSIGMOID;
     const int k1 = kind == RNE_ACT_CLIP;
-    if (!rne__q_shift_ok(q[1]) || (vec && q[0] < 0))    /* softmax: exponents never negative */
-        return RNE_ELAYER;
-    if (m2 ? !rne__q_shift_ok(q[3]) : !rne__q_zero(q, 2, 4))
-        return RNE_ELAYER;
-    if (m3 ? !rne__q_shift_ok(q[5]) : !rne__q_zero(q, 4, 6))
-        return RNE_ELAYER;
-    if ((!k0 && q[6] != 0) || (!k1 && q[7] != 0) || !rne__q_zero(q, 8, RNE__Q_SLOTS))
-        return RNE_ELAYER;
+    uint64_t at = 0;
+    if (!rne__q_shift_ok(q[1]))
+        return rne__q_slot(w, l, 1);
+    if (vec && q[0] < 0)                /* softmax: exponents never negative */
+        return rne__q_slot(w, l, 0);
+    if (m2 ? !rne__q_shift_ok(q[3]) : !rne__q_zero(q, 2, 4, &at))
+        return rne__q_slot(w, l, m2 ? 3 : at);
+    if (m3 ? !rne__q_shift_ok(q[5]) : !rne__q_zero(q, 4, 6, &at))
+        return rne__q_slot(w, l, m3 ? 5 : at);
+    if (!k0 && q[6] != 0)
+        return rne__q_slot(w, l, 6);
+    if (!k1 && q[7] != 0)
+        return rne__q_slot(w, l, 7);
+    if (!rne__q_zero(q, 8, RNE__Q_SLOTS, &at))
+        return rne__q_slot(w, l, at);
     if (vec && l->in_features >= 65536u)       /* the sum of 32768-sized terms fits int32 */
-        return RNE_ELAYER;
+        return RNE__AT(RNE_ELAYER, RNE_FF_IN_FEATURES);
     return RNE_OK;
 }
 
@@ -296,51 +361,60 @@ static uint64_t rne__q_isqrt_small(uint64_t n)
 
 /* A LAYERNORM's slots: 0 the multipliers' shift; 1, 2 eps_q = q[1] * 2^31 + q[2] in 0..2^61;
  * the rest 0. Then F < 65536 (sum of d^2 < 2^56) and every multiplier on the bound of |n|. */
-static int rne__q_check_layernorm(const rne_layer *l, const int32_t *q)
+static int rne__q_check_layernorm(const rne_layer *l, const int32_t *q, rne_fault *w)
 {
     const uint64_t f = l->in_features;
-    uint64_t bound, j;
-    if (!rne__q_shift_ok(q[0]) || q[1] < 0 || q[1] > RNE__EPS_Q_HI_MAX || q[2] < 0 ||
-        (q[1] == RNE__EPS_Q_HI_MAX && q[2] != 0) || !rne__q_zero(q, 3, RNE__Q_SLOTS))
-        return RNE_ELAYER;
+    uint64_t bound, j, at = 0;
+    if (!rne__q_shift_ok(q[0]))
+        return rne__q_slot(w, l, 0);
+    if (q[1] < 0 || q[1] > RNE__EPS_Q_HI_MAX)
+        return rne__q_slot(w, l, 1);
+    if (q[2] < 0 || (q[1] == RNE__EPS_Q_HI_MAX && q[2] != 0))
+        return rne__q_slot(w, l, 2);
+    if (!rne__q_zero(q, 3, RNE__Q_SLOTS, &at))
+        return rne__q_slot(w, l, at);
     if (f >= 65536u)
-        return RNE_ELAYER;
+        return RNE__AT(RNE_ELAYER, RNE_FF_IN_FEATURES);
     bound = (rne__q_isqrt_small(6u * f) + 2u) << 23;     /* < 2^33 */
     for (j = 0; j < f; j++)
-        if (!rne__q_fits(bound, q[RNE__Q_SLOTS + j], q[0]))
-            return RNE_ELAYER;
+        if (!rne__q_fits(bound, q[RNE__Q_SLOTS + j], q[0])) {
+            w->index = (int32_t)(RNE__Q_SLOTS + j);
+            return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_MULTIPLIER), l, RNE_T_Q);
+        }
     return RNE_OK;
 }
 
-int rne__check_layer_q(const rne__blobview *m, const rne_layer *l)
+int rne__check_layer_q(const rne__blobview *m, const rne_layer *l, rne_fault *w)
 {
     const uint32_t gates = rne__gates(l->op);
     const int32_t *q;
     unsigned d, a;
     int rc;
     if (l->fmt == RNE_FMT_S8 && l->op != RNE_OP_DENSE && gates == 0)
-        return RNE_ELAYER;              /* no weights: s16 */
+        return RNE__AT(RNE_ELAYER, RNE_FF_FMT);    /* no weights: s16 */
     for (d = 0; gates != 0 && d < rne__rec_dirs(l); d++)
         for (a = 0; a < (l->op == RNE_OP_LSTM ? 3u : l->op == RNE_OP_GRU ? 2u : 1u); a++) {
             const unsigned k = l->act[d][a];
+            w->index = (int32_t)(3 * d + a);            /* the slot act[d][a] */
             if (k != RNE_ACT_SIGMOID && k != RNE_ACT_TANH && k != RNE_ACT_HARDSIGMOID &&
                 !(k == RNE_ACT_RELU && l->op == RNE_OP_RNN))
-                return RNE_ELAYER;
+                return RNE__AT(RNE_ELAYER, RNE_FF_ACT);
             if ((k == RNE_ACT_RELU) != (l->act[0][0] == RNE_ACT_RELU))
-                return RNE_ELAYER;      /* Relu in one direction only: both or neither */
+                return RNE__AT(RNE_ELAYER, RNE_FF_ACT);  /* Relu in both directions or neither */
         }
-    if ((rc = rne__q_check_roles(m, l)) != RNE_OK)
+    w->index = -1;
+    if ((rc = rne__q_check_roles(m, l, w)) != RNE_OK)
         return rc;
     if (l->op == RNE_OP_TAKE_LAST || l->op == RNE_OP_SLICE)
         return RNE_OK;
-    if (!(m->tensors[l->tensor[RNE_T_Q]].scale > 0.0f))
-        return RNE_ELAYER;              /* the output scale (finite: blob.c) */
+    if (!(m->tensors[l->tensor[RNE_T_Q]].scale > 0.0f))     /* the output scale (finite: blob.c) */
+        return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_SCALE), l, RNE_T_Q);
     q = (const int32_t *)rne__q_data(m, l, RNE_T_Q);
     if (l->op == RNE_OP_DENSE)
-        return rne__q_check_dense(m, l, q);
+        return rne__q_check_dense(m, l, q, w);
     if (l->op == RNE_OP_ACT)
-        return rne__q_check_act(l, q);
+        return rne__q_check_act(l, q, w);
     if (l->op == RNE_OP_LAYERNORM)
-        return rne__q_check_layernorm(l, q);
-    return rne__q_check_cell(m, l, q);
+        return rne__q_check_layernorm(l, q, w);
+    return rne__q_check_cell(m, l, q, w);
 }

@@ -126,8 +126,19 @@ void rne__layer_int(const rne__call *k);
 size_t rne__work_int_bytes(const rne_model_layer *l, size_t rows, int *ok);
 
 /* rne_model_load's checks of an integer layer (blob_q.c): its op and activations, tensor roles,
- * dtypes and shapes, and every q-tensor value the step path relies on. */
-int rne__check_layer_q(const rne__blobview *m, const rne_layer *l);
+ * dtypes and shapes, and every q-tensor value the step path relies on; a fault is recorded in
+ * *w and the return value (RNE__AT, rne__fail_t). */
+int rne__check_layer_q(const rne__blobview *m, const rne_layer *l, rne_fault *w);
+
+/* Where the loader stops (rne_fault, rnnedge.h). A refusal returns its status and field in one
+ * int, RNE__AT(status, field) = status | field << 8, which rne_model_load_where splits once: one
+ * constant per refusal site, cheap in a microcontroller's flash. The loader sets the section,
+ * layer and tensor it is in; rne__fail_t (blob.c) records layer l's tensor of role `role` (index
+ * l->tensor[role]; the caller sets w->index, the element or dimension, when there is one), and
+ * a value field (RNE_FF_Q_SLOT and later) moves the section to DATA. */
+#define RNE__AT(rc, field) ((int)(rc) | (int)(field) << 8)
+
+int rne__fail_t(rne_fault *w, int at, const rne_layer *l, int role);
 
 /* proj[r][j] = wb[j] + (j < nrb ? rb[j] : 0) + sum_p x[r][p] wt[p][j] for r < rows, j < n: the
  * input projection of a cell (wb, rb may be NULL). Shared by the f32 cells. */

@@ -48,6 +48,7 @@ extern "C" {
 #define RNE__CAT2(a, b) a##b
 #define RNE__CAT(a, b) RNE__CAT2(a, b)
 #define rne_model_load RNE__CAT(rne_model_load_ml, RNE_MAX_LAYERS)
+#define rne_model_load_where RNE__CAT(rne_model_load_where_ml, RNE_MAX_LAYERS)
 
 /* cdef-begin */
 #define RNE_FORMAT_VERSION 1
@@ -127,6 +128,46 @@ enum {
     RNE_T_W = 0, RNE_T_R = 1, RNE_T_B = 2, RNE_T_P = 3, RNE_T_H0 = 4, RNE_T_C0 = 5,
     RNE_T_Q = 6, RNE_T_LUT = 7
 };
+
+/* Where rne_model_load_where stopped (rne_fault): the part of the blob at fault ... */
+enum {
+    RNE_SEC_NONE = 0,     /* no fault (RNE_OK) */
+    RNE_SEC_ARG = 1,      /* the call's arguments or the host */
+    RNE_SEC_HEADER = 2,   /* the 64-byte header, the blob's size and address, the table offsets */
+    RNE_SEC_META = 3,     /* where the metadata lies (meta_off, meta_size; C never reads it) */
+    RNE_SEC_TENSOR = 4,   /* a tensor record (rne_fault.tensor) in the tensor table */
+    RNE_SEC_LAYER = 5,    /* a layer record (rne_fault.layer), its tensors' roles, the chain */
+    RNE_SEC_DATA = 6,     /* a value in an integer layer's tensor data (rne_fault.index) */
+    RNE_SEC_CRC = 7       /* the checksum */
+};
+
+/* ... and the field at fault (rne_fault_field_name gives its name, as docs/format.md spells it). */
+enum {
+    RNE_FF_NONE = 0, RNE_FF_BLOB = 1, RNE_FF_MODEL = 2, RNE_FF_HOST = 3, RNE_FF_SIZE = 4,
+    RNE_FF_MAGIC = 5, RNE_FF_VERSION = 6, RNE_FF_HEADER_SIZE = 7, RNE_FF_FLAGS = 8,
+    RNE_FF_RESERVED = 9, RNE_FF_ALIGNMENT = 10, RNE_FF_FILE_SIZE = 11, RNE_FF_N_LAYERS = 12,
+    RNE_FF_N_TENSORS = 13, RNE_FF_CRC = 14, RNE_FF_META = 15, RNE_FF_LAYER_OFF = 16,
+    RNE_FF_TENSOR_OFF = 17, RNE_FF_NAME = 18, RNE_FF_DTYPE = 19, RNE_FF_NDIM = 20,
+    RNE_FF_SHAPE = 21, RNE_FF_NBYTES = 22, RNE_FF_OFFSET = 23, RNE_FF_SCALE = 24,
+    RNE_FF_ZERO_POINT = 25, RNE_FF_OP = 26, RNE_FF_FMT = 27, RNE_FF_CLIP = 28, RNE_FF_ACT = 29,
+    RNE_FF_ALPHA = 30, RNE_FF_BETA = 31, RNE_FF_IN_FEATURES = 32, RNE_FF_OUT_FEATURES = 33,
+    RNE_FF_HIDDEN = 34, RNE_FF_PARAM = 35, RNE_FF_TENSOR = 36, RNE_FF_Q_SLOT = 37,
+    RNE_FF_MULTIPLIER = 38, RNE_FF_ACC32 = 39, RNE_FF_WEIGHT = 40
+};
+
+/* Where the load stopped: filled by rne_model_load_where on every return (on RNE_OK: section
+ * RNE_SEC_NONE, the rest -1 / RNE_FF_NONE). Set from constants, nothing built at run time. */
+typedef struct rne_fault {
+    int32_t  layer;       /* layer index, -1 if none */
+    int32_t  tensor;      /* tensor index, -1 if none */
+    int32_t  index;       /* detail, -1 if none: the element of the tensor's data (flat, row-major:
+                             a q slot, a multiplier, a weight) for RNE_SEC_DATA; the dimension for
+                             a shape; the other tensor for a duplicate name or an overlap; the
+                             flag, slot or parameter number where a field has several */
+    uint8_t  section;     /* RNE_SEC_* */
+    uint8_t  role;        /* the tensor's role in the layer (RNE_T_*), 255 if none */
+    uint16_t field;       /* RNE_FF_* */
+} rne_fault;
 
 /* On-blob records, read in place (docs/format.md has a comment on every field). */
 typedef struct rne_header {
@@ -241,6 +282,16 @@ typedef struct rne_stream {
  * crash or undefined behaviour; loading another blob into a model that streams use makes those
  * streams refuse to run (RNE_EMODEL) until they are initialized again. */
 int rne_model_load(const void *blob, size_t size, rne_model *model);
+
+/* rne_model_load, and where it stopped: if `where` is not NULL, *where names the section, layer,
+ * tensor (and its role), field and element of the first fault (rne_fault; all -1 / none on
+ * RNE_OK). The same checks, order and status as rne_model_load. */
+int rne_model_load_where(const void *blob, size_t size, rne_model *model, rne_fault *where);
+
+/* A static name for an RNE_FF_* field ("file_size", "shape", "q slot", ...) or RNE_SEC_*
+ * section ("header", "layer", ...); "?" for an unknown code (never NULL). */
+const char *rne_fault_field_name(int field);
+const char *rne_fault_section_name(int section);
 
 /* A static English sentence for a status code (never NULL). */
 const char *rne_strerror(int code);

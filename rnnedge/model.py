@@ -48,7 +48,8 @@ class Model:
     def __init__(self, buffer, source: str = "<bytes>") -> None:
         self.source = source
         self._buffer = buffer  # keeps the blob memory alive for the C model
-        # The Python reader names the first fault in words; the C loader then proves it again.
+        # read_blob has the C loader judge a copy (a refusal names layer, tensor and field) and
+        # checks the metadata; then the C loader loads the blob we keep.
         self.blob: Blob = read_blob(memoryview(buffer), source=source)
         c = clib()  # the C library, imported on the first Model (NotBuiltError if not built)
         self._c: CLib = c

@@ -23,8 +23,24 @@ def spec_name(c_name: str) -> str:
     return name
 
 
+# rne_model_load_where's fault codes are the C API's, not the blob's: Python reads their names
+# from the library (rne_fault_field_name, rne_fault_section_name), never the numbers.
+_FAULT_PREFIXES = ("RNE_FF_", "RNE_SEC_")
+
+
 def c_constants() -> dict[str, int]:
-    return {n: getattr(lib, n) for n in dir(lib) if n.startswith("RNE_") and isinstance(getattr(lib, n), int)}
+    return {n: getattr(lib, n) for n in dir(lib) if n.startswith("RNE_")
+            and not n.startswith(_FAULT_PREFIXES) and isinstance(getattr(lib, n), int)}  # fmt: skip
+
+
+def test_every_fault_field_and_section_has_its_own_name():
+    for prefix, name_of in (("RNE_FF_", lib.rne_fault_field_name),
+                            ("RNE_SEC_", lib.rne_fault_section_name)):  # fmt: skip
+        codes = sorted(getattr(lib, n) for n in dir(lib) if n.startswith(prefix))
+        assert codes == list(range(len(codes))), prefix  # dense: the name tables are arrays
+        names = [ffi.string(name_of(c)).decode() for c in codes]
+        assert "?" not in names and len(set(names)) == len(names), names
+        assert ffi.string(name_of(len(codes))) == b"?" == ffi.string(name_of(-1))
 
 
 def test_every_c_constant_has_its_spec_entry_with_the_same_value():

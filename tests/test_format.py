@@ -364,7 +364,8 @@ def test_wrong_magic():
 def test_future_version_is_refused_by_name():
     with pytest.raises(BlobError) as e:
         read_blob(patched(SMALL, 4, "I", 2))
-    assert str(e.value) == "format version 2 is newer than this rnnedge reads (1)"
+    assert str(e.value) == ("format version 2 is newer than this rnnedge reads (1): blob format "
+                            "version is newer than this library reads")
     assert e.value.code == spec.E_VERSION
 
 
@@ -406,73 +407,76 @@ def _misalign_tensor0(d: bytes) -> bytes:
 # name -> (damage to SMALL (a forward GRU: W, R, B), code, message). Offsets are those of
 # docs/format.md: header fields, rne_tensor (shape at 28, offset 44, nbytes 48, scale 52),
 # rne_layer (in 4, out 8, hidden 12, flags 16, clip 20, param 24, act 32, pad 38, tensor 88).
+# The C loader judges every one (rne_model_load_where); the message names where it stopped (the
+# section, layer, tensor, role and field, with the value the blob holds) and ends with
+# rne_strerror's text. "metadata not JSON" is the one fault only Python sees (C never reads it).
 DAMAGE = {
-    "version 0": (_header(4, "I", 0), spec.E_HEADER, "format version 0 is not valid"),
-    "header_size": (_header(8, "I", 80), spec.E_HEADER, "header_size is 80, expected 64"),
-    "header flags": (_header(12, "I", 1), spec.E_HEADER, "reserved fields are set"),
-    "header reserved": (_header(60, "I", 1), spec.E_HEADER, "reserved fields are set"),
-    "alignment": (_header(16, "I", 48), spec.E_HEADER, "alignment 48 is not a power of two"),
-    "no layers": (_header(36, "I", 0), spec.E_HEADER, r"n_layers 0 is not in 1..64"),
-    "too many tensors": (_header(44, "I", 5000), spec.E_HEADER, "n_tensors 5000 is more than 4096"),
-    "file_size too small": (_header(20, "I", 10), spec.E_HEADER, "file_size 10 is smaller"),
+    "version 0": (_header(4, "I", 0), spec.E_HEADER, r"^header: version is 0 \(versions start at 1\): blob header field"),
+    "header_size": (_header(8, "I", 80), spec.E_HEADER, "^header: header_size is 80, expected 64: "),
+    "header flags": (_header(12, "I", 1), spec.E_HEADER, "^header: flags is 1 "),
+    "header reserved": (_header(60, "I", 1), spec.E_HEADER, r"^header: reserved fields are \[0, 0, 0, 1\]"),
+    "alignment": (_header(16, "I", 48), spec.E_HEADER, r"^header: alignment is 48 \(a power of two in 16..4096\)"),
+    "no layers": (_header(36, "I", 0), spec.E_HEADER, "^header: n_layers is 0 "),
+    "too many tensors": (_header(44, "I", 5000), spec.E_HEADER, "^header: n_tensors is 5000 "),
+    "file_size too small": (_header(20, "I", 10), spec.E_HEADER, "^header: file_size is 10 "),
     "misaligned layer table": (
         _header(32, "I", lambda d: header(d).layer_off + 4), spec.E_ALIGN,
-        r"layer table at \d+ .* is not a multiple of 8"),
+        r"^layer table at \d+ is not a multiple of 8: blob, table or tensor data is not aligned"),
     "metadata past the end": (
-        _header(28, "I", 10**6), spec.E_TRUNC, r"metadata \[64, \d+\) runs past"),
+        _header(28, "I", 10**6), spec.E_TRUNC, r"^metadata \[64, \d+\) runs past the data end \d+: blob is truncated"),
     "tables overlap": (
         _header(40, "I", lambda d: header(d).layer_off), spec.E_HEADER,
-        "layer table and tensor table overlap"),
+        r"^tensor table \[\d+, \d+\) overlaps the layer table \[\d+, \d+\)"),
     "metadata not JSON": (_header(64, "B", 0xFF), spec.E_HEADER, "metadata is not UTF-8 JSON"),
     "tensor name": (
-        _tensor(0, 0, "24s", b"l0.W\0x"), spec.E_TENSOR, "not printable ASCII, NUL-padded"),
-    "tensor dtype": (_tensor(0, 24, "B", 9), spec.E_TENSOR, r"tensor 0 \(l0.W\): unknown dtype 9"),
-    "tensor ndim": (_tensor(0, 25, "B", 5), spec.E_TENSOR, "ndim 5 with shape"),
-    "tensor trailing dim": (_tensor(2, 40, "I", 2), spec.E_TENSOR, "unused trailing dims 1"),
+        _tensor(0, 0, "24s", b"l0.W\0x"), spec.E_TENSOR, r"^tensor 0 \(l0.W\?x\): name b'l0.W\\x00x.*: invalid tensor record"),
+    "tensor dtype": (_tensor(0, 24, "B", 9), spec.E_TENSOR, r"^tensor 0 \(l0.W\): dtype 9: invalid tensor record"),
+    "tensor ndim": (_tensor(0, 25, "B", 5), spec.E_TENSOR, r"^tensor 0 \(l0.W\): ndim 5 \(shape \[1, 3, 15, 1\]\)"),
+    "tensor trailing dim": (_tensor(2, 40, "I", 2), spec.E_TENSOR, r"^tensor 2 \(l0.B\): shape\[3\] is 2 \(shape \[1, 2, 15\]\)"),
     "tensor nbytes": (
-        _tensor(0, 48, "I", 4), spec.E_TENSOR, r"nbytes 4 does not match shape \[1, 3, 15\]"),
+        _tensor(0, 48, "I", 4), spec.E_TENSOR, r"^tensor 0 \(l0.W\): nbytes 4 for f32 \[1, 3, 15\]"),
     "tensor offset alignment": (
-        _misalign_tensor0, spec.E_ALIGN, r"data offset \d+ is not a multiple of 64"),
+        _misalign_tensor0, spec.E_ALIGN, r"^tensor 0 \(l0.W\): data offset \d+ is not a multiple of 64"),
     "tensor past the end": (
         lambda d: patched(d, tensor_at(d, 2) + 44, "I", len(d) // 64 * 64), spec.E_TRUNC,
-        "runs past the data end"),
+        r"^tensor 2 \(l0.B\): data \[\d+, \d+\) runs past the data end"),
     "tensors overlap": (
-        _overlap, spec.E_TENSOR, r"tensor 0 \(l0.W\) and tensor 1 \(l0.R\) overlap"),
+        _overlap, spec.E_TENSOR, r"^tensor 1 \(l0.R\): data \[\d+, \d+\) overlaps tensor 0 \(l0.W\)"),
     "f32 tensor with a scale": (
-        _tensor(0, 52, "f", 0.5), spec.E_TENSOR, "scale 0 and zero_point 0"),
-    "tensor reserved": (_tensor(0, 60, "I", 1), spec.E_TENSOR, "reserved fields are set"),
+        _tensor(0, 52, "f", 0.5), spec.E_TENSOR, r"^tensor 0 \(l0.W\): scale 0.5: "),
+    "tensor reserved": (_tensor(0, 60, "I", 1), spec.E_TENSOR, r"^tensor 0 \(l0.W\): reserved fields 0, 1"),
     "duplicate tensor names": (
-        _dup_name, spec.E_TENSOR, r"tensor name\(s\) l0.W used more than once"),
-    "unknown op": (_layer(0, "H", 99), spec.E_LAYER, "layer 0: unknown op 99"),
+        _dup_name, spec.E_TENSOR, r"^tensor 1 \(l0.W\): name also used by tensor 0"),
+    "unknown op": (_layer(0, "H", 99), spec.E_LAYER, r"^layer 0 \(op 99\): op 99: invalid layer record"),
     "integer layer without its parameters": (
         _layer(2, "H", 2), spec.E_LAYER,
-        r"layer 0 \(GRU\): required tensor role 6 \(q\) of an integer layer is absent"),
-    "unknown flag": (_layer(16, "I", 64), spec.E_LAYER, "unknown flag bits 0x40"),
-    "reverse and bidir": (_layer(16, "I", 3), spec.E_LAYER, "flags reverse,bidir are not valid"),
+        r"^layer 0 \(GRU\): tensor role 6 \(q\) is required but absent"),
+    "unknown flag": (_layer(16, "I", 64), spec.E_LAYER, r"^layer 0 \(GRU\): flags 0x40 \(-, unknown bits 0x40\)"),
+    "reverse and bidir": (_layer(16, "I", 3), spec.E_LAYER, r"^layer 0 \(GRU\): flags 0x3 \(reverse,bidir\)"),
     "input_forget on a GRU": (
-        _layer(16, "I", 4), spec.E_LAYER, "flags input_forget are not valid"),
+        _layer(16, "I", 4), spec.E_LAYER, r"^layer 0 \(GRU\): flags 0x4 \(input_forget\)"),
     "clip flag without clip": (
-        _layer(16, "I", 16), spec.E_LAYER, r"clip 0.0 must be finite and > 0"),
-    "clip without flag": (_layer(20, "f", 2.0), spec.E_LAYER, "clip flag is not set"),
-    "softmax in a cell": (_layer(33, "B", 13), spec.E_LAYER, r"activation code 13 \(slot 0,1\)"),
-    "unknown activation": (_layer(32, "B", 15), spec.E_LAYER, "activation code 15"),
-    "unused activation slot": (_layer(34, "B", 2), spec.E_LAYER, "unused activation slot 0,2"),
-    "pad": (_layer(38, "B", 1), spec.E_LAYER, "padding or reserved"),
-    "layer reserved": (_layer(124, "I", 1), spec.E_LAYER, "padding or reserved"),
-    "param on a cell": (_layer(24, "I", 1), spec.E_LAYER, r"param \[1, 0\] is not valid"),
-    "hidden 0 on a cell": (_layer(12, "I", 0), spec.E_LAYER, "hidden is 0"),
-    "out_features": (_layer(8, "I", 6), spec.E_SHAPE, "3 features in and 6 out do not fit"),
+        _layer(16, "I", 16), spec.E_LAYER, r"^layer 0 \(GRU\): clip 0.0 with flags clip"),
+    "clip without flag": (_layer(20, "f", 2.0), spec.E_LAYER, r"^layer 0 \(GRU\): clip 2.0 with flags -"),
+    "softmax in a cell": (_layer(33, "B", 13), spec.E_LAYER, r"^layer 0 \(GRU\): act\[0\]\[1\] is 13 \(Softmax\)"),
+    "unknown activation": (_layer(32, "B", 15), spec.E_LAYER, r"^layer 0 \(GRU\): act\[0\]\[0\] is 15 \(unknown\)"),
+    "unused activation slot": (_layer(34, "B", 2), spec.E_LAYER, r"^layer 0 \(GRU\): act\[0\]\[2\] is 2 \(Tanh\)"),
+    "pad": (_layer(38, "B", 1), spec.E_LAYER, r"^layer 0 \(GRU\): padding \[1, 0\] / reserved \[0, 0\]"),
+    "layer reserved": (_layer(124, "I", 1), spec.E_LAYER, r"^layer 0 \(GRU\): padding \[0, 0\] / reserved \[0, 1\]"),
+    "param on a cell": (_layer(24, "I", 1), spec.E_LAYER, r"^layer 0 \(GRU\): param \[1, 0\]"),
+    "hidden 0 on a cell": (_layer(12, "I", 0), spec.E_LAYER, r"^layer 0 \(GRU\): hidden 0 \(in_features 3, out_features 5, hidden 0"),
+    "out_features": (_layer(8, "I", 6), spec.E_SHAPE, r"^layer 0 \(GRU\): out_features 6 \(in_features 3, out_features 6, hidden 5"),
     "required tensor absent": (
-        _layer(92, "i", -1), spec.E_LAYER, "required tensor role 1 is absent"),
+        _layer(92, "i", -1), spec.E_LAYER, r"^layer 0 \(GRU\): tensor role 1 \(R\) is required but absent"),
     "tensor index out of range": (
-        _layer(96, "i", 7), spec.E_LAYER, r"tensor index 7 \(role 2\)"),
-    "role the op does not use": (_layer(100, "i", 2), spec.E_LAYER, "tensor role 3 is not used"),
+        _layer(96, "i", 7), spec.E_LAYER, r"^layer 0 \(GRU\): tensor index 7 \(role 2, B\) is out of range"),
+    "role the op does not use": (_layer(100, "i", 2), spec.E_LAYER, r"^layer 0 \(GRU\): tensor 2 in role 3 \(P\), a role this f32 GRU"),
     "tensor shape for the op": (
         _tensor_shape_swap, spec.E_SHAPE,
-        r"tensor l0.W is f32 \[1, 15, 3\], expected f32 \[1, 3, 15\]"),
+        r"^layer 0 \(GRU\), tensor 0 \(l0.W, role W\): shape\[1\] is 15 \(shape \[1, 15, 3\]\) does not fit the layer \(in_features 3, "),
     "in_features": (
         _layer(4, "I", 4), spec.E_SHAPE,
-        r"tensor l0.W is f32 \[1, 3, 15\], expected f32 \[1, 4, 15\]"),
+        r"^layer 0 \(GRU\), tensor 0 \(l0.W, role W\): shape\[1\] is 3 \(shape \[1, 3, 15\]\) does not fit the layer \(in_features 4, "),
 }
 
 
@@ -488,14 +492,14 @@ def test_chain_and_take_last_errors():
     net = _net(Activation(Act.make("Relu"), 3), TakeLast(3, 3), Slice(3, 0, 2))
     data = write_blob(net)
     broken = patched(data, layer_at(data, 2) + 4, "I", 4)  # SLICE takes 4, the ACT gives 3
-    message = r"layer 2 \(SLICE\) takes 4 features but layer 1 gives 3"
+    message = r"^layer 2 \(SLICE\): takes 4 features but layer 1 gives 3: layer tensors or feature"
     with pytest.raises(BlobError, match=message) as e:
         read_blob(broken)
     assert e.value.code == spec.E_SHAPE
     twice = patched(data, layer_at(data, 2), "H", spec.OP_TAKE_LAST)
     twice = patched(twice, layer_at(twice, 2) + 4, "3I", 3, 3, 0)
     twice = patched(twice, layer_at(twice, 2) + 24, "2I", 3, 0)
-    with pytest.raises(BlobError, match="a second TAKE_LAST layer"):
+    with pytest.raises(BlobError, match=r"^layer 2 \(TAKE_LAST\): a second TAKE_LAST layer after"):
         read_blob(twice)
 
 
@@ -549,7 +553,7 @@ def test_save_blob_failure_midway_keeps_the_old_file(tmp_path, monkeypatch, fail
 def test_layernorm_epsilon_and_cell_after_take_last():
     sink = SINK
     bad_eps = patched(sink, layer_at(sink, 3) + 40, "f", 0.0)  # LAYERNORM alpha[0][0] = epsilon
-    with pytest.raises(BlobError, match=r"layer 3 \(LAYERNORM\): epsilon 0.0 must be finite") as e:
+    with pytest.raises(BlobError, match=r"^layer 3 \(LAYERNORM\): alpha\[0\]\[0\] is 0.0 \(epsilon\)") as e:
         read_blob(bad_eps)
     assert e.value.code == spec.E_LAYER
     rnn = CASES_BY_NAME["rnn_forward"].build().network.layers[0]  # 3 -> 5 features
@@ -558,8 +562,27 @@ def test_layernorm_epsilon_and_cell_after_take_last():
     data[a : a + 128], data[b : b + 128] = data[b : b + 128], data[a : a + 128]  # swap 0 and 1
     data[a + 4 : a + 12] = struct.pack("<2I", 3, 3)  # TAKE_LAST 3 -> 3, then the RNN 3 -> 5
     data[a + 24 : a + 28] = struct.pack("<I", 3)
-    with pytest.raises(BlobError, match=r"layer 1 \(RNN\) follows the TAKE_LAST layer"):
+    with pytest.raises(BlobError, match=r"^layer 1 \(RNN\): a cell after the TAKE_LAST layer"):
         read_blob(refresh_crc(data))
+
+
+# -- without the compiled extension: displayed, not judged ---------------------------------------
+def test_without_the_extension_the_reader_displays_and_says_validation_needs_it(monkeypatch):
+    from rnnedge.blob import check
+
+    monkeypatch.setattr(check, "_lib", lambda: None)
+    text = describe(read_blob(SINK))
+    assert "not validated" in text and "rnnedge._rnnedge is not built" in text
+    broken = refresh_crc(bytearray(patched(SMALL, layer_at(SMALL, 0) + 32, "B", 15)))
+    assert "activation codes 15,2,0 | 0,0,0" in describe(read_blob(broken))  # unknown code shown
+    with pytest.raises(BlobError, match="not validated: .* rnnedge._rnnedge is not built"):
+        to_network(read_blob(SINK))
+    with pytest.raises(BlobError, match=f"^truncated: 40 bytes") as e:
+        read_blob(SINK[:40])
+    assert e.value.code == spec.E_TRUNC
+    monkeypatch.undo()
+    with pytest.raises(BlobError, match=r"^layer 0 \(GRU\): act\[0\]\[0\] is 15 \(unknown\)"):
+        read_blob(broken)
 
 
 # -- the C loader agrees (docs/format.md: "the two are tested against each other") ---------------
@@ -597,7 +620,7 @@ def test_a_layer_wider_than_max_features_is_refused_by_the_reader_and_the_c_load
     data = write_blob(_net(Activation(Act.make("Relu"), 3)))
     off = layer_at(data, 0) + 4  # rne_layer.in_features, out_features
     bad = patched(data, off, "II", features, features)
-    with pytest.raises(BlobError, match=rf"in_features {features} and out_features {features} must be in 1..1048576") as e:
+    with pytest.raises(BlobError, match=rf"^layer 0 \(ACT\): in_features {features} \(") as e:
         read_blob(bad)
     assert e.value.code == spec.E_SHAPE
     c = pytest.importorskip("rnnedge._rnnedge", reason="the cffi module is not built")

@@ -29,8 +29,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ir", ("ir",)),  # the layer types, float and integer, and their validation
     ("oracles", ("reference", "fixedpoint")),  # float reference, bit-exact integer reference
     ("quant", ("quant",)),  # float IR -> integer IR: arithmetic, calibration, precision policy
+    ("clib", ("_clib", "_rnnedge")),  # the compiled C library (cffi), loaded on first use: the blob's one judge, and the runtime
     ("blob", ("blob",)),  # spec (codes of rnnedge.h), metadata schema, write, read, show
-    ("runtime", ("model", "_clib", "_memory", "_views", "_rnnedge", "_build")),  # the C library through cffi
+    ("runtime", ("model", "_memory", "_views", "_build")),  # rnnedge.load, Model, Stream over the C library
     ("converter", ("converter",)),  # ONNX -> IR: a branch on base and ir only
     ("tools", ("", "conversion", "cli", "console", "demo", "export_c", "verify", "measure", "ort_step",
                "examples", "__main__")),  # fmt: skip  # "" is rnnedge/__init__.py

@@ -8,6 +8,8 @@
  *
  * The harness rewrites the blob's CRC (when its header's file_size fits the input) so that
  * mutations reach the checks behind the checksum; the checksum itself has its own unit tests.
+ * Every refusal must say where (rne_model_load_where: a section and a field, the layer / tensor in
+ * range when set), and a load must say none; else the harness aborts.
  * This is a test program: it allocates (the library never does).
  */
 #define _POSIX_C_SOURCE 200112L
@@ -92,7 +94,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *blob;
     rne_model m;
+    rne_fault where;
     uint32_t file_size;
+    int rc;
 
     if (size < 64 || size > MAX_BYTES)
         return 0;
@@ -105,7 +109,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint32_t crc = rne__crc32(blob, file_size - 4u);
         memcpy(blob + file_size - 4u, &crc, 4);
     }
-    if (rne_model_load(blob, size, &m) == RNE_OK) {
+    rc = rne_model_load_where(blob, size, &m, &where);
+    if (rc == RNE_OK ? where.section != RNE_SEC_NONE || where.field != RNE_FF_NONE
+                     : where.section == RNE_SEC_NONE || where.field == RNE_FF_NONE ||
+                           where.layer >= RNE_MAX_LAYERS ||
+                           (where.section == RNE_SEC_TENSOR &&
+                            (where.tensor < 0 || where.tensor >= RNE_MAX_TENSORS)))
+        abort();
+    if (rc == RNE_OK) {
         exercise(&m, 1, 3, data, size);
         exercise(&m, 2, 5, data, size);
     }

@@ -397,6 +397,7 @@ typedef struct qcorruption {
     const char *name, *base;
     int expect;
     qedit e[2];
+    const char *where;  /* rne_model_load_where's fault, as fault_text gives it */
 } qcorruption;
 
 #define Q(l, i, v) { AT_Q, l, RNE_T_Q, i, 4, v }
@@ -416,60 +417,60 @@ typedef struct qcorruption {
 #define LN "q16_layernorm"      /* LAYERNORM s16, F = 6, with beta: q [24 + 6], B s32 [6] */
 
 static const qcorruption qcorruptions[] = {
-    { "untouched", PEEP, RNE_OK, { { AT_Q, 0, RNE_T_Q, 0, 0, 0 } } },
-    { "w_shift_zero", PEEP, RNE_ELAYER, { Q(0, 0, 0) } },
-    { "r_shift_63", PEEP, RNE_ELAYER, { Q(0, 1, 63) } },
-    { "zlim_above_2_20", PEEP, RNE_ELAYER, { Q(0, 2, (1 << 20) + 1) } },
-    { "zlim_negative", PEEP, RNE_ELAYER, { Q(0, 2, -1) } },
-    { "acc32_two", PEEP, RNE_ELAYER, { Q(0, 3, 2) } },
-    { "acc32_on_int16_weights", PEEP, RNE_ELAYER, { Q(0, 3, 1) } },
-    { "w_multiplier_overflows_int64", WIDE, RNE_ELAYER, { Q(0, 24 + 1, INT32_MIN), Q(0, 0, 62) } },
-    { "r_multiplier_overflows_int64", LONG, RNE_ELAYER, { Q(0, 24 + 80 + 7, INT32_MIN), Q(0, 1, 62) } },
-    { "peephole_shift_zero", PEEP, RNE_ELAYER, { Q(0, 4, 0) } },
-    { "peephole_multiplier_overflows", PEEP, RNE_ELAYER, { Q(0, 6, INT32_MAX), Q(0, 4, 1) } },
-    { "hardsigmoid_slot_on_sigmoid", PEEP, RNE_ELAYER, { Q(0, 9, 5) } },
-    { "reserved_slot_set", PEEP, RNE_ELAYER, { Q(0, 23, 1) } },
-    { "q_scale_zero", PEEP, RNE_ELAYER, { TREC(0, RNE_T_Q, scale, 0) } },
-    { "q_shape_wrong", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_Q, shape[1], 63), TREC(0, RNE_T_Q, nbytes, 63 * 4) } },
-    { "weights_int8_in_s16_layer", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_R, dtype, RNE_DT_S8), TREC(0, RNE_T_R, nbytes, 5 * 20) } },
-    { "bias_zero_point", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_B, zero_point, 3) } },
-    { "peepholes_int32", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_P, dtype, RNE_DT_S32), TREC(0, RNE_T_P, nbytes, 15 * 4) } },
-    { "q_tensor_absent", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_Q, -1) } },
-    { "bias_absent", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_B, -1) } },
-    { "table_role_on_lstm", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_LUT, 0) } },
-    { "format_three", PEEP, RNE_ELAYER, { LREC(0, fmt, 3) } },
-    { "relu_in_an_lstm", PEEP, RNE_ELAYER, { LREC(0, act[0][1], RNE_ACT_RELU) } },
-    { "directions_disagree_on_shift", BIGRU, RNE_ELAYER, { Q(0, 54 + 0, 7) } },
-    { "second_direction_reserved_set", BIGRU, RNE_ELAYER, { Q(0, 54 + 20, 1) } },
-    { "second_direction_hardsigmoid_slot_set", BIGRU, RNE_ELAYER, { Q(0, 54 + 12, 1) } },
-    { "acc32_cleared_int8_still_loads", BILSTM8, RNE_OK, { Q(0, 3, 0), Q(0, 64 + 3, 0) } },
-    { "dense_shift_zero", STACK, RNE_ELAYER, { Q(3, 0, 0) } },
-    { "dense_unused_slot_set", STACK, RNE_ELAYER, { Q(3, 1, 1) } },
-    { "softmax_negative_exponent_multiplier", STACK, RNE_ELAYER, { Q(4, 0, -5) } },
-    { "softmax_m2_set", STACK, RNE_ELAYER, { Q(4, 3, 5) } },
-    { "softmax_with_a_table", STACK, RNE_ELAYER, { ROLE(4, RNE_T_LUT, 0) } },
-    { "act_in_s8", STACK, RNE_ELAYER, { LREC(4, fmt, RNE_FMT_S8) } },
-    { "take_last_with_a_tensor", STACK, RNE_ELAYER, { ROLE(2, RNE_T_Q, 0) } },
-    { "take_last_f32_in_integer_model", STACK, RNE_ELAYER, { LREC(2, fmt, RNE_FMT_F32) } },
-    { "elu_without_its_table", "q16_act_elu_0p8", RNE_ELAYER, { ROLE(0, RNE_T_LUT, -1) } },
-    { "elu_table_uint16", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, dtype, RNE_DT_U16) } },
-    { "elu_table_short", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, shape[0], 256), TREC(0, RNE_T_LUT, nbytes, 512) } },
-    { "clip_with_k1_but_affine", "q16_act_affine_0p5", RNE_ELAYER, { Q(0, 7, 1) } },
-    { "act_features_past_cap", "q16_act_relu", RNE_ESHAPE, { LREC(0, in_features, RNE_MAX_FEATURES + 1), LREC(0, out_features, RNE_MAX_FEATURES + 1) } },
-    { "act_features_2_31_minus_1", "q16_act_relu", RNE_ESHAPE, { LREC(0, in_features, INT32_MAX), LREC(0, out_features, INT32_MAX) } },
-    { "layernorm_shift_zero", LN, RNE_ELAYER, { Q(0, 0, 0) } },
-    { "layernorm_shift_63", LN, RNE_ELAYER, { Q(0, 0, 63) } },
-    { "layernorm_eps_high_word_past_2_30", LN, RNE_ELAYER, { Q(0, 1, (1 << 30) + 1) } },
-    { "layernorm_eps_past_2_61", LN, RNE_ELAYER, { Q(0, 1, 1 << 30), Q(0, 2, 1) } },
-    { "layernorm_eps_at_2_61_loads", LN, RNE_OK, { Q(0, 1, 1 << 30), Q(0, 2, 0) } },
-    { "layernorm_eps_low_word_negative", LN, RNE_ELAYER, { Q(0, 2, -1) } },
-    { "layernorm_eps_high_word_negative", LN, RNE_ELAYER, { Q(0, 1, -1) } },
-    { "layernorm_unused_slot_set", LN, RNE_ELAYER, { Q(0, 3, 1) } },
-    { "layernorm_in_s8", LN, RNE_ELAYER, { LREC(0, fmt, RNE_FMT_S8) } },
-    { "layernorm_with_a_gamma_tensor", LN, RNE_ELAYER, { ROLE(0, RNE_T_W, 0) } },
-    { "layernorm_without_q", LN, RNE_ELAYER, { ROLE(0, RNE_T_Q, -1) } },
-    { "layernorm_bias_int16", LN, RNE_ESHAPE, { TREC(0, RNE_T_B, dtype, RNE_DT_S16), TREC(0, RNE_T_B, nbytes, 12) } },
-    { "layernorm_q_short", LN, RNE_ESHAPE, { TREC(0, RNE_T_Q, shape[0], 29), TREC(0, RNE_T_Q, nbytes, 29 * 4) } },
+    { "untouched", PEEP, RNE_OK, { { AT_Q, 0, RNE_T_Q, 0, 0, 0 } }, "none" },
+    { "w_shift_zero", PEEP, RNE_ELAYER, { Q(0, 0, 0) } , "data L0 T4 R6 q slot #0" },
+    { "r_shift_63", PEEP, RNE_ELAYER, { Q(0, 1, 63) } , "data L0 T4 R6 q slot #1" },
+    { "zlim_above_2_20", PEEP, RNE_ELAYER, { Q(0, 2, (1 << 20) + 1) } , "data L0 T4 R6 q slot #2" },
+    { "zlim_negative", PEEP, RNE_ELAYER, { Q(0, 2, -1) } , "data L0 T4 R6 q slot #2" },
+    { "acc32_two", PEEP, RNE_ELAYER, { Q(0, 3, 2) } , "data L0 T4 R6 q slot #3" },
+    { "acc32_on_int16_weights", PEEP, RNE_ELAYER, { Q(0, 3, 1) } , "data L0 T4 R6 acc32 #24" },
+    { "w_multiplier_overflows_int64", WIDE, RNE_ELAYER, { Q(0, 24 + 1, INT32_MIN), Q(0, 0, 62) } , "data L0 T1 R6 multiplier #25" },
+    { "r_multiplier_overflows_int64", LONG, RNE_ELAYER, { Q(0, 24 + 80 + 7, INT32_MIN), Q(0, 1, 62) } , "data L0 T3 R6 multiplier #111" },
+    { "peephole_shift_zero", PEEP, RNE_ELAYER, { Q(0, 4, 0) } , "data L0 T4 R6 q slot #4" },
+    { "peephole_multiplier_overflows", PEEP, RNE_ELAYER, { Q(0, 6, INT32_MAX), Q(0, 4, 1) } , "data L0 T4 R6 multiplier #6" },
+    { "hardsigmoid_slot_on_sigmoid", PEEP, RNE_ELAYER, { Q(0, 9, 5) } , "data L0 T4 R6 q slot #9" },
+    { "reserved_slot_set", PEEP, RNE_ELAYER, { Q(0, 23, 1) } , "data L0 T4 R6 q slot #23" },
+    { "q_scale_zero", PEEP, RNE_ELAYER, { TREC(0, RNE_T_Q, scale, 0) } , "layer L0 T4 R6 scale" },
+    { "q_shape_wrong", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_Q, shape[1], 63), TREC(0, RNE_T_Q, nbytes, 63 * 4) } , "layer L0 T4 R6 shape #1" },
+    { "weights_int8_in_s16_layer", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_R, dtype, RNE_DT_S8), TREC(0, RNE_T_R, nbytes, 5 * 20) } , "layer L0 T1 R1 dtype" },
+    { "bias_zero_point", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_B, zero_point, 3) } , "layer L0 T2 R2 zero_point" },
+    { "peepholes_int32", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_P, dtype, RNE_DT_S32), TREC(0, RNE_T_P, nbytes, 15 * 4) } , "layer L0 T3 R3 dtype" },
+    { "q_tensor_absent", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_Q, -1) } , "layer L0 T-1 R6 tensor" },
+    { "bias_absent", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_B, -1) } , "layer L0 T-1 R2 tensor" },
+    { "table_role_on_lstm", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_LUT, 0) } , "layer L0 T0 R7 tensor" },
+    { "format_three", PEEP, RNE_ELAYER, { LREC(0, fmt, 3) } , "layer L0 fmt" },
+    { "relu_in_an_lstm", PEEP, RNE_ELAYER, { LREC(0, act[0][1], RNE_ACT_RELU) } , "layer L0 act #1" },
+    { "directions_disagree_on_shift", BIGRU, RNE_ELAYER, { Q(0, 54 + 0, 7) } , "data L0 T3 R6 q slot #54" },
+    { "second_direction_reserved_set", BIGRU, RNE_ELAYER, { Q(0, 54 + 20, 1) } , "data L0 T3 R6 q slot #74" },
+    { "second_direction_hardsigmoid_slot_set", BIGRU, RNE_ELAYER, { Q(0, 54 + 12, 1) } , "data L0 T3 R6 q slot #66" },
+    { "acc32_cleared_int8_still_loads", BILSTM8, RNE_OK, { Q(0, 3, 0), Q(0, 64 + 3, 0) } , "none" },
+    { "dense_shift_zero", STACK, RNE_ELAYER, { Q(3, 0, 0) } , "data L3 T10 R6 q slot #0" },
+    { "dense_unused_slot_set", STACK, RNE_ELAYER, { Q(3, 1, 1) } , "data L3 T10 R6 q slot #1" },
+    { "softmax_negative_exponent_multiplier", STACK, RNE_ELAYER, { Q(4, 0, -5) } , "data L4 T11 R6 q slot #0" },
+    { "softmax_m2_set", STACK, RNE_ELAYER, { Q(4, 3, 5) } , "data L4 T11 R6 q slot #3" },
+    { "softmax_with_a_table", STACK, RNE_ELAYER, { ROLE(4, RNE_T_LUT, 0) } , "layer L4 T0 R7 tensor" },
+    { "act_in_s8", STACK, RNE_ELAYER, { LREC(4, fmt, RNE_FMT_S8) } , "layer L4 fmt" },
+    { "take_last_with_a_tensor", STACK, RNE_ELAYER, { ROLE(2, RNE_T_Q, 0) } , "layer L2 T0 R6 tensor" },
+    { "take_last_f32_in_integer_model", STACK, RNE_ELAYER, { LREC(2, fmt, RNE_FMT_F32) } , "layer L2 fmt" },
+    { "elu_without_its_table", "q16_act_elu_0p8", RNE_ELAYER, { ROLE(0, RNE_T_LUT, -1) } , "layer L0 T-1 R7 tensor" },
+    { "elu_table_uint16", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, dtype, RNE_DT_U16) } , "layer L0 T0 R7 dtype" },
+    { "elu_table_short", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, shape[0], 256), TREC(0, RNE_T_LUT, nbytes, 512) } , "layer L0 T0 R7 shape #0" },
+    { "clip_with_k1_but_affine", "q16_act_affine_0p5", RNE_ELAYER, { Q(0, 7, 1) } , "data L0 T0 R6 q slot #7" },
+    { "act_features_past_cap", "q16_act_relu", RNE_ESHAPE, { LREC(0, in_features, RNE_MAX_FEATURES + 1), LREC(0, out_features, RNE_MAX_FEATURES + 1) } , "layer L0 in_features" },
+    { "act_features_2_31_minus_1", "q16_act_relu", RNE_ESHAPE, { LREC(0, in_features, INT32_MAX), LREC(0, out_features, INT32_MAX) } , "layer L0 in_features" },
+    { "layernorm_shift_zero", LN, RNE_ELAYER, { Q(0, 0, 0) } , "data L0 T1 R6 q slot #0" },
+    { "layernorm_shift_63", LN, RNE_ELAYER, { Q(0, 0, 63) } , "data L0 T1 R6 q slot #0" },
+    { "layernorm_eps_high_word_past_2_30", LN, RNE_ELAYER, { Q(0, 1, (1 << 30) + 1) } , "data L0 T1 R6 q slot #1" },
+    { "layernorm_eps_past_2_61", LN, RNE_ELAYER, { Q(0, 1, 1 << 30), Q(0, 2, 1) } , "data L0 T1 R6 q slot #2" },
+    { "layernorm_eps_at_2_61_loads", LN, RNE_OK, { Q(0, 1, 1 << 30), Q(0, 2, 0) } , "none" },
+    { "layernorm_eps_low_word_negative", LN, RNE_ELAYER, { Q(0, 2, -1) } , "data L0 T1 R6 q slot #2" },
+    { "layernorm_eps_high_word_negative", LN, RNE_ELAYER, { Q(0, 1, -1) } , "data L0 T1 R6 q slot #1" },
+    { "layernorm_unused_slot_set", LN, RNE_ELAYER, { Q(0, 3, 1) } , "data L0 T1 R6 q slot #3" },
+    { "layernorm_in_s8", LN, RNE_ELAYER, { LREC(0, fmt, RNE_FMT_S8) } , "layer L0 fmt" },
+    { "layernorm_with_a_gamma_tensor", LN, RNE_ELAYER, { ROLE(0, RNE_T_W, 0) } , "layer L0 T0 R0 tensor" },
+    { "layernorm_without_q", LN, RNE_ELAYER, { ROLE(0, RNE_T_Q, -1) } , "layer L0 T-1 R6 tensor" },
+    { "layernorm_bias_int16", LN, RNE_ESHAPE, { TREC(0, RNE_T_B, dtype, RNE_DT_S16), TREC(0, RNE_T_B, nbytes, 12) } , "layer L0 T0 R2 dtype" },
+    { "layernorm_q_short", LN, RNE_ESHAPE, { TREC(0, RNE_T_Q, shape[0], 29), TREC(0, RNE_T_Q, nbytes, 29 * 4) } , "layer L0 T1 R6 shape #0" },
 };
 
 static void put(uint8_t *p, size_t width, int64_t v)
@@ -494,8 +495,7 @@ static void test_corruptions(const char *dir)
         char path[1024], label[128];
         buf b;
         rne_header h;
-        rne_model m;
-        int i, rc;
+        int i;
         snprintf(label, sizeof label, "corrupt_%s", k->name);
         snprintf(path, sizeof path, "%s/%s.rne", dir, k->base);
         if (!read_file(path, &b, 0)) {
@@ -530,9 +530,7 @@ static void test_corruptions(const char *dir)
             }
         }
         put(b.p + h.file_size - 4, 4, rne__crc32(b.p, h.file_size - 4u));
-        rc = rne_model_load(b.p, b.size, &m);
-        check(rc == k->expect, label, "expected %d (%s), got %d (%s)", k->expect,
-              rne_strerror(k->expect), rc, rne_strerror(rc));
+        check_load_fault(label, b.p, b.size, k->expect, k->where);
         buf_free(&b);
     }
 }

@@ -405,6 +405,7 @@ typedef struct corruption {
     int fix_crc;
     int expect;
     edit e[2];
+    const char *where;  /* rne_model_load_where's fault, as fault_text gives it */
 } corruption;
 
 #define HDR(f) AT_HEADER, 0, offsetof(rne_header, f), sizeof(((rne_header *)0)->f)
@@ -416,89 +417,89 @@ typedef struct corruption {
 /* layers of STACK: 0 LSTM bidir 4->10 (tensors 0..3: W R B ...), 1 LSTM 10->6, 2 TAKE_LAST 6,
  * 3 DENSE 6->3, 4 ACT softmax 3 */
 static const corruption corruptions[] = {
-    { "untouched_blob_loads", STACK, 0, RNE_OK, { { AT_SIZE, 0, 0, 0, 0 } } },
-    { "bad_magic", STACK, 0, RNE_EMAGIC, { { HDR(magic[0]) , 'X' } } },
-    { "future_version", STACK, 0, RNE_EVERSION, { { HDR(version), 2 } } },
-    { "version_zero", STACK, 1, RNE_EHEADER, { { HDR(version), 0 } } },
-    { "header_size_not_64", STACK, 1, RNE_EHEADER, { { HDR(header_size), 68 } } },
-    { "header_flags_set", STACK, 1, RNE_EHEADER, { { HDR(flags), 1 } } },
-    { "header_reserved_set", STACK, 1, RNE_EHEADER, { { HDR(reserved[3]), 1 } } },
-    { "alignment_not_power_of_two", STACK, 1, RNE_EHEADER, { { HDR(alignment), 48 } } },
-    { "alignment_too_small", STACK, 1, RNE_EHEADER, { { HDR(alignment), 8 } } },
-    { "alignment_too_large", STACK, 1, RNE_EHEADER, { { HDR(alignment), 8192 } } },
-    { "misaligned_buffer_by_half_alignment", STACK, 0, RNE_EALIGN, { { AT_MISALIGN, 0, 0, 0, 0 } } },
-    { "misaligned_buffer_by_1", STACK, 0, RNE_EALIGN, { { AT_MISALIGN, 0, 0, 0, 1 } } },
-    { "file_size_below_header_and_crc", STACK, 1, RNE_EHEADER, { { HDR(file_size), 67 } } },
-    { "no_layers", STACK, 1, RNE_EHEADER, { { HDR(n_layers), 0 } } },
-    { "too_many_layers", STACK, 1, RNE_EHEADER, { { HDR(n_layers), 65 } } },
-    { "too_many_tensors", STACK, 1, RNE_EHEADER, { { HDR(n_tensors), 4097 } } },
-    { "truncated_to_0", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 0, 0, 0, 0 + 1 } } },
-    { "truncated_inside_header", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 0, 0, 0, 63 + 1 } } },
-    { "truncated_at_metadata", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 1, 0, 0, 0 } } },
-    { "truncated_at_layer_table", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 2, 0, 0, 0 } } },
-    { "truncated_at_tensor_table", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 3, 0, 0, 0 } } },
-    { "truncated_at_tensor_data", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 4, 0, 0, 0 } } },
-    { "truncated_at_crc", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 5, 0, 0, 0 } } },
-    { "truncated_by_one_byte", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 6, 0, 0, 0 } } },
-    { "flipped_byte_in_weights", STACK, 0, RNE_ECRC, { { AT_DATA, 1, 5, 0, 0x10 } } },
-    { "flipped_byte_in_layer_table", STACK, 0, RNE_ECRC, { { AT_LAYER, 3, 9, 0, 0x01 } } },
-    { "flipped_bit_in_metadata", STACK, 0, RNE_ECRC, { { AT_HEADER, 0, 70, 0, 0x80 } } },
-    { "layer_table_offset_not_8_aligned", STACK, 1, RNE_EALIGN, { { HDR(layer_off), 4 } } },
-    { "metadata_past_end", STACK, 1, RNE_ETRUNC, { { HDR(meta_size), 1000000 } } },
-    { "tensor_table_over_layer_table", STACK, 1, RNE_EHEADER, { { AT_SIZE, 7, 0, 0, 0 } } },
-    { "metadata_over_header", STACK, 1, RNE_EHEADER, { { HDR(meta_off), 8 } } },
-    { "tensor_bad_name", STACK, 1, RNE_ETENSOR, { { TEN(0, name[1]), ' ' } } },
-    { "tensor_name_not_terminated", STACK, 1, RNE_ETENSOR, { { TEN(0, name[23]), 'x' } } },
-    { "tensor_duplicate_name", STACK, 1, RNE_ETENSOR, { { AT_SIZE, 8, 0, 0, 0 } } },
-    { "tensor_unknown_dtype", STACK, 1, RNE_ETENSOR, { { TEN(0, dtype), 9 } } },
-    { "tensor_ndim_zero", STACK, 1, RNE_ETENSOR, { { TEN(0, ndim), 0 } } },
-    { "tensor_ndim_five", STACK, 1, RNE_ETENSOR, { { TEN(0, ndim), 5 } } },
-    { "tensor_unused_dim_not_one", STACK, 1, RNE_ETENSOR, { { TEN(0, shape[3]), 2 } } },
-    { "tensor_zero_dim", STACK, 1, RNE_ETENSOR, { { TEN(0, shape[1]), 0 } } },
-    { "tensor_nbytes_wrong", STACK, 1, RNE_ETENSOR, { { TEN(0, nbytes), 4 } } },
-    { "tensor_offset_misaligned", STACK, 1, RNE_EALIGN, { { AT_TENSOR, 0, offsetof(rne_tensor, offset), 0, 0x08 } } },
-    { "tensor_data_past_end", STACK, 1, RNE_ETRUNC, { { TEN(0, offset), 0x7FFFFF00u } } },
-    { "tensor_data_over_header", STACK, 1, RNE_ETENSOR, { { TEN(1, offset), 0 } } },
-    { "tensor_data_overlapping", STACK, 1, RNE_ETENSOR, { { AT_SIZE, 10, 0, 0, 0 } } },
-    { "tensor_reserved_set", STACK, 1, RNE_ETENSOR, { { TEN(2, reserved1), 1 } } },
-    { "tensor_f32_with_scale", STACK, 1, RNE_ETENSOR, { { TEN(2, scale), 0x3F800000u } } },
-    { "tensor_shape_swapped_same_size", STACK, 1, RNE_ESHAPE, { { TEN(0, shape[1]), 20 }, { TEN(0, shape[2]), 4 } } },
-    { "tensor_wrong_dtype_same_size", STACK, 1, RNE_ESHAPE, { { TEN(0, dtype), RNE_DT_S32 } } },
-    { "layer_unknown_op", STACK, 1, RNE_ELAYER, { { LAY(3, op), 99 } } },
-    { "layer_op_zero", STACK, 1, RNE_ELAYER, { { LAY(3, op), 0 } } },
-    { "layer_integer_format", STACK, 1, RNE_ELAYER, { { LAY(0, fmt), RNE_FMT_S16 } } },
-    { "layer_unknown_flag", STACK, 1, RNE_ELAYER, { { LAY(0, flags), 32 | RNE_LF_BIDIR } } },
-    { "layer_reverse_and_bidir", STACK, 1, RNE_ELAYER, { { LAY(0, flags), RNE_LF_REVERSE | RNE_LF_BIDIR } } },
-    { "layer_clip_flag_without_clip", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_CLIP } } },
-    { "layer_clip_without_flag", STACK, 1, RNE_ELAYER, { { LAY(1, clip), 0x3F800000u } } },
-    { "layer_clip_nan", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_CLIP }, { LAY(1, clip), F32BITS_NAN } } },
-    { "layer_flag_on_dense", STACK, 1, RNE_ELAYER, { { LAY(3, flags), RNE_LF_REVERSE } } },
-    { "layer_linear_before_reset_on_lstm", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_LINEAR_BEFORE_RESET } } },
-    { "layer_softmax_in_a_cell", STACK, 1, RNE_ELAYER, { { LAY(1, act[0][1]), RNE_ACT_SOFTMAX } } },
-    { "layer_unknown_activation", STACK, 1, RNE_ELAYER, { { LAY(4, act[0][0]), 15 } } },
-    { "layer_activation_alpha_nan", STACK, 1, RNE_ELAYER, { { LAY(1, alpha[0][0]), F32BITS_NAN } } },
-    { "layer_unused_activation_slot_set", STACK, 1, RNE_ELAYER, { { LAY(1, act[1][0]), RNE_ACT_TANH } } },
-    { "layer_padding_set", STACK, 1, RNE_ELAYER, { { LAY(4, pad[1]), 1 } } },
-    { "layer_reserved_set", STACK, 1, RNE_ELAYER, { { LAY(4, reserved[0]), 1 } } },
-    { "layer_cell_without_hidden", STACK, 1, RNE_ELAYER, { { LAY(1, hidden), 0 } } },
-    { "layer_zero_features", STACK, 1, RNE_ESHAPE, { { LAY(4, in_features), 0 } } },
+    { "untouched_blob_loads", STACK, 0, RNE_OK, { { AT_SIZE, 0, 0, 0, 0 } }, "none" },
+    { "bad_magic", STACK, 0, RNE_EMAGIC, { { HDR(magic[0]) , 'X' } }, "header magic" },
+    { "future_version", STACK, 0, RNE_EVERSION, { { HDR(version), 2 } }, "header version" },
+    { "version_zero", STACK, 1, RNE_EHEADER, { { HDR(version), 0 } }, "header version" },
+    { "header_size_not_64", STACK, 1, RNE_EHEADER, { { HDR(header_size), 68 } }, "header header_size" },
+    { "header_flags_set", STACK, 1, RNE_EHEADER, { { HDR(flags), 1 } }, "header flags" },
+    { "header_reserved_set", STACK, 1, RNE_EHEADER, { { HDR(reserved[3]), 1 } }, "header reserved" },
+    { "alignment_not_power_of_two", STACK, 1, RNE_EHEADER, { { HDR(alignment), 48 } }, "header alignment" },
+    { "alignment_too_small", STACK, 1, RNE_EHEADER, { { HDR(alignment), 8 } }, "header alignment" },
+    { "alignment_too_large", STACK, 1, RNE_EHEADER, { { HDR(alignment), 8192 } }, "header alignment" },
+    { "misaligned_buffer_by_half_alignment", STACK, 0, RNE_EALIGN, { { AT_MISALIGN, 0, 0, 0, 0 } }, "header blob" },
+    { "misaligned_buffer_by_1", STACK, 0, RNE_EALIGN, { { AT_MISALIGN, 0, 0, 0, 1 } }, "header blob" },
+    { "file_size_below_header_and_crc", STACK, 1, RNE_EHEADER, { { HDR(file_size), 67 } }, "header reserved" },
+    { "no_layers", STACK, 1, RNE_EHEADER, { { HDR(n_layers), 0 } }, "header n_layers" },
+    { "too_many_layers", STACK, 1, RNE_EHEADER, { { HDR(n_layers), 65 } }, "header n_layers" },
+    { "too_many_tensors", STACK, 1, RNE_EHEADER, { { HDR(n_tensors), 4097 } }, "header n_tensors" },
+    { "truncated_to_0", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 0, 0, 0, 0 + 1 } }, "header size" },
+    { "truncated_inside_header", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 0, 0, 0, 63 + 1 } }, "header size" },
+    { "truncated_at_metadata", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 1, 0, 0, 0 } }, "header file_size" },
+    { "truncated_at_layer_table", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 2, 0, 0, 0 } }, "header file_size" },
+    { "truncated_at_tensor_table", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 3, 0, 0, 0 } }, "header file_size" },
+    { "truncated_at_tensor_data", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 4, 0, 0, 0 } }, "header file_size" },
+    { "truncated_at_crc", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 5, 0, 0, 0 } }, "header file_size" },
+    { "truncated_by_one_byte", STACK, 0, RNE_ETRUNC, { { AT_SIZE, 6, 0, 0, 0 } }, "header file_size" },
+    { "flipped_byte_in_weights", STACK, 0, RNE_ECRC, { { AT_DATA, 1, 5, 0, 0x10 } }, "crc crc" },
+    { "flipped_byte_in_layer_table", STACK, 0, RNE_ECRC, { { AT_LAYER, 3, 9, 0, 0x01 } }, "crc crc" },
+    { "flipped_bit_in_metadata", STACK, 0, RNE_ECRC, { { AT_HEADER, 0, 70, 0, 0x80 } }, "crc crc" },
+    { "layer_table_offset_not_8_aligned", STACK, 1, RNE_EALIGN, { { HDR(layer_off), 4 } }, "header layer_off" },
+    { "metadata_past_end", STACK, 1, RNE_ETRUNC, { { HDR(meta_size), 1000000 } }, "metadata meta_off/meta_size" },
+    { "tensor_table_over_layer_table", STACK, 1, RNE_EHEADER, { { AT_SIZE, 7, 0, 0, 0 } }, "header tensor_off #2" },
+    { "metadata_over_header", STACK, 1, RNE_EHEADER, { { HDR(meta_off), 8 } }, "metadata meta_off/meta_size #0" },
+    { "tensor_bad_name", STACK, 1, RNE_ETENSOR, { { TEN(0, name[1]), ' ' } }, "tensor T0 name" },
+    { "tensor_name_not_terminated", STACK, 1, RNE_ETENSOR, { { TEN(0, name[23]), 'x' } }, "tensor T0 name" },
+    { "tensor_duplicate_name", STACK, 1, RNE_ETENSOR, { { AT_SIZE, 8, 0, 0, 0 } }, "tensor T1 name #0" },
+    { "tensor_unknown_dtype", STACK, 1, RNE_ETENSOR, { { TEN(0, dtype), 9 } }, "tensor T0 dtype" },
+    { "tensor_ndim_zero", STACK, 1, RNE_ETENSOR, { { TEN(0, ndim), 0 } }, "tensor T0 ndim" },
+    { "tensor_ndim_five", STACK, 1, RNE_ETENSOR, { { TEN(0, ndim), 5 } }, "tensor T0 ndim" },
+    { "tensor_unused_dim_not_one", STACK, 1, RNE_ETENSOR, { { TEN(0, shape[3]), 2 } }, "tensor T0 shape #3" },
+    { "tensor_zero_dim", STACK, 1, RNE_ETENSOR, { { TEN(0, shape[1]), 0 } }, "tensor T0 shape #1" },
+    { "tensor_nbytes_wrong", STACK, 1, RNE_ETENSOR, { { TEN(0, nbytes), 4 } }, "tensor T0 nbytes" },
+    { "tensor_offset_misaligned", STACK, 1, RNE_EALIGN, { { AT_TENSOR, 0, offsetof(rne_tensor, offset), 0, 0x08 } }, "tensor T0 offset" },
+    { "tensor_data_past_end", STACK, 1, RNE_ETRUNC, { { TEN(0, offset), 0x7FFFFF00u } }, "tensor T0 offset" },
+    { "tensor_data_over_header", STACK, 1, RNE_ETENSOR, { { TEN(1, offset), 0 } }, "tensor T1 offset" },
+    { "tensor_data_overlapping", STACK, 1, RNE_ETENSOR, { { AT_SIZE, 10, 0, 0, 0 } }, "tensor T1 offset #0" },
+    { "tensor_reserved_set", STACK, 1, RNE_ETENSOR, { { TEN(2, reserved1), 1 } }, "tensor T2 reserved" },
+    { "tensor_f32_with_scale", STACK, 1, RNE_ETENSOR, { { TEN(2, scale), 0x3F800000u } }, "tensor T2 scale" },
+    { "tensor_shape_swapped_same_size", STACK, 1, RNE_ESHAPE, { { TEN(0, shape[1]), 20 }, { TEN(0, shape[2]), 4 } }, "layer L0 T0 R0 shape #1" },
+    { "tensor_wrong_dtype_same_size", STACK, 1, RNE_ESHAPE, { { TEN(0, dtype), RNE_DT_S32 } }, "layer L0 T0 R0 dtype" },
+    { "layer_unknown_op", STACK, 1, RNE_ELAYER, { { LAY(3, op), 99 } }, "layer L3 op" },
+    { "layer_op_zero", STACK, 1, RNE_ELAYER, { { LAY(3, op), 0 } }, "layer L3 op" },
+    { "layer_integer_format", STACK, 1, RNE_ELAYER, { { LAY(0, fmt), RNE_FMT_S16 } }, "layer L0 T-1 R6 tensor" },
+    { "layer_unknown_flag", STACK, 1, RNE_ELAYER, { { LAY(0, flags), 32 | RNE_LF_BIDIR } }, "layer L0 flags" },
+    { "layer_reverse_and_bidir", STACK, 1, RNE_ELAYER, { { LAY(0, flags), RNE_LF_REVERSE | RNE_LF_BIDIR } }, "layer L0 flags" },
+    { "layer_clip_flag_without_clip", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_CLIP } }, "layer L1 clip" },
+    { "layer_clip_without_flag", STACK, 1, RNE_ELAYER, { { LAY(1, clip), 0x3F800000u } }, "layer L1 clip" },
+    { "layer_clip_nan", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_CLIP }, { LAY(1, clip), F32BITS_NAN } }, "layer L1 clip" },
+    { "layer_flag_on_dense", STACK, 1, RNE_ELAYER, { { LAY(3, flags), RNE_LF_REVERSE } }, "layer L3 flags" },
+    { "layer_linear_before_reset_on_lstm", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_LINEAR_BEFORE_RESET } }, "layer L1 flags" },
+    { "layer_softmax_in_a_cell", STACK, 1, RNE_ELAYER, { { LAY(1, act[0][1]), RNE_ACT_SOFTMAX } }, "layer L1 act #1" },
+    { "layer_unknown_activation", STACK, 1, RNE_ELAYER, { { LAY(4, act[0][0]), 15 } }, "layer L4 act #0" },
+    { "layer_activation_alpha_nan", STACK, 1, RNE_ELAYER, { { LAY(1, alpha[0][0]), F32BITS_NAN } }, "layer L1 act #0" },
+    { "layer_unused_activation_slot_set", STACK, 1, RNE_ELAYER, { { LAY(1, act[1][0]), RNE_ACT_TANH } }, "layer L1 act #3" },
+    { "layer_padding_set", STACK, 1, RNE_ELAYER, { { LAY(4, pad[1]), 1 } }, "layer L4 reserved" },
+    { "layer_reserved_set", STACK, 1, RNE_ELAYER, { { LAY(4, reserved[0]), 1 } }, "layer L4 reserved" },
+    { "layer_cell_without_hidden", STACK, 1, RNE_ELAYER, { { LAY(1, hidden), 0 } }, "layer L1 hidden" },
+    { "layer_zero_features", STACK, 1, RNE_ESHAPE, { { LAY(4, in_features), 0 } }, "layer L4 in_features" },
     /* every feature count in 1..RNE_MAX_FEATURES: an ACT (or SLICE) layer has no tensor to bound it */
-    { "layer_act_features_2_31_minus_1", "act_relu", 1, RNE_ESHAPE, { { LAY(0, in_features), 0x7FFFFFFFu }, { LAY(0, out_features), 0x7FFFFFFFu } } },
-    { "layer_act_features_past_cap", "act_relu", 1, RNE_ESHAPE, { { LAY(0, in_features), RNE_MAX_FEATURES + 1u }, { LAY(0, out_features), RNE_MAX_FEATURES + 1u } } },
-    { "layer_act_features_at_cap_loads", "act_relu", 1, RNE_OK, { { LAY(0, in_features), RNE_MAX_FEATURES }, { LAY(0, out_features), RNE_MAX_FEATURES } } },
-    { "layer_slice_input_past_cap", "slice", 1, RNE_ESHAPE, { { LAY(0, in_features), RNE_MAX_FEATURES + 1u } } },
-    { "layer_out_features_wrong", STACK, 1, RNE_ESHAPE, { { LAY(1, out_features), 7 } } },
-    { "layer_tensor_index_out_of_range", STACK, 1, RNE_ELAYER, { { LAY(3, tensor[0]), 999 } } },
-    { "layer_required_tensor_absent", STACK, 1, RNE_ELAYER, { { LAY(1, tensor[1]), 0xFFFFFFFFu } } },
-    { "layer_tensor_role_not_used", STACK, 1, RNE_ELAYER, { { LAY(3, tensor[6]), 0 } } },
-    { "layer_tensor_of_other_shape", STACK, 1, RNE_ESHAPE, { { LAY(3, tensor[0]), 0 } } },
-    { "layer_take_last_split_too_big", STACK, 1, RNE_ELAYER, { { LAY(2, param[0]), 7 } } },
-    { "layer_params_on_dense", STACK, 1, RNE_ELAYER, { { LAY(3, param[1]), 1 } } },
-    { "layer_slice_empty", "slice", 1, RNE_ELAYER, { { LAY(0, param[1]), 2 } } },
-    { "layer_layernorm_epsilon_zero", "layernorm", 1, RNE_ELAYER, { { LAY(0, alpha[0][0]), 0 } } },
-    { "chain_feature_sizes_differ", STACK, 1, RNE_ESHAPE, { { LAY(4, in_features), 4 }, { LAY(4, out_features), 4 } } },
-    { "chain_second_take_last", STACK, 1, RNE_ELAYER, { { LAY(4, op), RNE_OP_TAKE_LAST }, { LAY(4, act[0][0]), 0 } } },
-    { "chain_cell_after_take_last", "c_rnn_square_last", 1, RNE_ELAYER, { { AT_SWAP_LAYERS, 0, 0, 0, 0 } } },
+    { "layer_act_features_2_31_minus_1", "act_relu", 1, RNE_ESHAPE, { { LAY(0, in_features), 0x7FFFFFFFu }, { LAY(0, out_features), 0x7FFFFFFFu } }, "layer L0 in_features" },
+    { "layer_act_features_past_cap", "act_relu", 1, RNE_ESHAPE, { { LAY(0, in_features), RNE_MAX_FEATURES + 1u }, { LAY(0, out_features), RNE_MAX_FEATURES + 1u } }, "layer L0 in_features" },
+    { "layer_act_features_at_cap_loads", "act_relu", 1, RNE_OK, { { LAY(0, in_features), RNE_MAX_FEATURES }, { LAY(0, out_features), RNE_MAX_FEATURES } }, "none" },
+    { "layer_slice_input_past_cap", "slice", 1, RNE_ESHAPE, { { LAY(0, in_features), RNE_MAX_FEATURES + 1u } }, "layer L0 in_features" },
+    { "layer_out_features_wrong", STACK, 1, RNE_ESHAPE, { { LAY(1, out_features), 7 } }, "layer L1 out_features" },
+    { "layer_tensor_index_out_of_range", STACK, 1, RNE_ELAYER, { { LAY(3, tensor[0]), 999 } }, "layer L3 T999 R0 tensor" },
+    { "layer_required_tensor_absent", STACK, 1, RNE_ELAYER, { { LAY(1, tensor[1]), 0xFFFFFFFFu } }, "layer L1 T-1 R1 tensor" },
+    { "layer_tensor_role_not_used", STACK, 1, RNE_ELAYER, { { LAY(3, tensor[6]), 0 } }, "layer L3 T0 R6 tensor" },
+    { "layer_tensor_of_other_shape", STACK, 1, RNE_ESHAPE, { { LAY(3, tensor[0]), 0 } }, "layer L3 T0 R0 ndim" },
+    { "layer_take_last_split_too_big", STACK, 1, RNE_ELAYER, { { LAY(2, param[0]), 7 } }, "layer L2 param" },
+    { "layer_params_on_dense", STACK, 1, RNE_ELAYER, { { LAY(3, param[1]), 1 } }, "layer L3 param" },
+    { "layer_slice_empty", "slice", 1, RNE_ELAYER, { { LAY(0, param[1]), 2 } }, "layer L0 param" },
+    { "layer_layernorm_epsilon_zero", "layernorm", 1, RNE_ELAYER, { { LAY(0, alpha[0][0]), 0 } }, "layer L0 alpha #0" },
+    { "chain_feature_sizes_differ", STACK, 1, RNE_ESHAPE, { { LAY(4, in_features), 4 }, { LAY(4, out_features), 4 } }, "layer L4 in_features" },
+    { "chain_second_take_last", STACK, 1, RNE_ELAYER, { { LAY(4, op), RNE_OP_TAKE_LAST }, { LAY(4, act[0][0]), 0 } }, "layer L4 op" },
+    { "chain_cell_after_take_last", "c_rnn_square_last", 1, RNE_ELAYER, { { AT_SWAP_LAYERS, 0, 0, 0, 0 } }, "layer L1 op" },
 };
 
 static void put(uint8_t *p, size_t width, uint32_t v)
@@ -549,8 +550,7 @@ static void test_corruptions(const char *dir)
         buf orig, b;
         rne_header h;
         size_t size, misalign = 0;
-        rne_model m;
-        int i, rc;
+        int i;
         snprintf(label, sizeof label, "corrupt_%s", k->name);
         snprintf(path, sizeof path, "%s/%s.rne", dir, k->base);
         if (!read_file(path, &orig, 0)) {
@@ -602,9 +602,7 @@ static void test_corruptions(const char *dir)
         }
         if (k->fix_crc)
             fix_crc(b.p);
-        rc = rne_model_load(b.p, size, &m);
-        check(rc == k->expect, label, "expected %d (%s), got %d (%s)", k->expect,
-              rne_strerror(k->expect), rc, rne_strerror(rc));
+        check_load_fault(label, b.p, size, k->expect, k->where);
         buf_free(&b);
         buf_free(&orig);
     }
@@ -636,6 +634,23 @@ static void test_api(const char *dir)
     check(rne_model_load(NULL, 100, &m) == RNE_EARG &&
           rne_model_load(blob.p, blob.size, NULL) == RNE_EARG,
           "api_load_null_arguments", "NULL blob or model not refused");
+    {
+        rne_fault f;
+        char text[160];
+        check(rne_model_load_where(NULL, 100, &m, &f) == RNE_EARG &&
+                  strcmp(fault_text(&f, text, sizeof text), "arguments blob") == 0 &&
+                  rne_model_load_where(blob.p, blob.size, NULL, &f) == RNE_EARG &&
+                  strcmp(fault_text(&f, text, sizeof text), "arguments model") == 0 &&
+                  rne_model_load_where(blob.p, blob.size, &m, NULL) == RNE_OK &&
+                  rne_model_load_where(blob.p, blob.size, &m, &f) == RNE_OK &&
+                  strcmp(fault_text(&f, text, sizeof text), "none") == 0 &&
+                  strcmp(rne_fault_field_name(RNE_FF_WEIGHT), "weight") == 0 &&
+                  strcmp(rne_fault_field_name(RNE_FF_WEIGHT + 1), "?") == 0 &&
+                  strcmp(rne_fault_field_name(-1), "?") == 0 &&
+                  strcmp(rne_fault_section_name(RNE_SEC_CRC), "crc") == 0 &&
+                  strcmp(rne_fault_section_name(RNE_SEC_CRC + 1), "?") == 0,
+              "api_load_where", "arguments, success and the name tables");
+    }
     check(m.in_features == 4 && m.out_features == 3 && m.streamable == 1 && m.many_to_one == 0 &&
           m.max_features == 8 && m.max_gates == 32 && m.n_layers == 4, "api_model_figures",
           "in %u out %u streamable %u m2o %u max_features %u max_gates %u", m.in_features,

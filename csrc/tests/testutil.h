@@ -49,6 +49,40 @@ static inline void check(int ok, const char *name, const char *fmt, ...)
 }
 
 /* The last line (scripts grep it); main's exit status: 0 if nothing failed, else 1. */
+/* rne_model_load_where's fault as text, for a corruption table to compare: the section, then
+ * L<layer>, T<tensor>, R<role>, the field name and #<index>, each only when set; e.g.
+ * "layer L3 T0 R0 shape #1", "header file_size", "none" (RNE_OK). */
+static inline const char *fault_text(const rne_fault *w, char *out, size_t n)
+{
+    int k = snprintf(out, n, "%s", rne_fault_section_name(w->section));
+    if (w->layer >= 0 && k >= 0 && (size_t)k < n)
+        k += snprintf(out + k, n - (size_t)k, " L%d", (int)w->layer);
+    if (w->role != 255 && k >= 0 && (size_t)k < n)
+        k += snprintf(out + k, n - (size_t)k, " T%d R%u", (int)w->tensor, (unsigned)w->role);
+    else if (w->tensor >= 0 && k >= 0 && (size_t)k < n)
+        k += snprintf(out + k, n - (size_t)k, " T%d", (int)w->tensor);
+    if (w->field != RNE_FF_NONE && k >= 0 && (size_t)k < n)
+        k += snprintf(out + k, n - (size_t)k, " %s", rne_fault_field_name(w->field));
+    if (w->index >= 0 && k >= 0 && (size_t)k < n)
+        snprintf(out + k, n - (size_t)k, " #%d", (int)w->index);
+    return out;
+}
+
+/* Load a corrupted blob and check its status and fault text against `expect`, `where` */
+static inline void check_load_fault(const char *label, const void *blob, size_t size, int expect,
+                                    const char *where)
+{
+    rne_model m;
+    rne_fault f;
+    char text[160];
+    const int rc = rne_model_load_where(blob, size, &m, &f);
+    const int rc_plain = rne_model_load(blob, size, &m);
+    fault_text(&f, text, sizeof text);
+    check(rc == expect && rc_plain == rc && where != NULL && strcmp(text, where) == 0, label,
+          "expected %d (%s) at \"%s\", got %d (%s) at \"%s\" (rne_model_load: %d)", expect,
+          rne_strerror(expect), where ? where : "?", rc, rne_strerror(rc), text, rc_plain);
+}
+
 static inline int test_summary(void)
 {
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -1,11 +1,13 @@
-"""Reading a .rne blob (format version 1, docs/format.md): bytes -> checked records -> IR.
+"""Reading a .rne blob (format version 1, docs/format.md): bytes -> records -> IR.
 
-`read_blob(data)` checks a blob in the C loader's order (the per-record checks are in
-rnnedge/blob/check.py, the metadata schema in rnnedge/blob/meta.py) and returns a `Blob`
-(rnnedge/blob/spec.py) whose tensor arrays are numpy views into `data` (no copy);
-`to_network(blob)` rebuilds the float Network of an f32 blob, `to_qnetwork(blob)` the QNetwork
-of an integer one (rnnedge/ir/layers.py), so that the numpy references run exactly what the C library
-runs. Needs only numpy: no onnx import here (the `info` command and the runtime use this module).
+`read_blob(data)` has the C loader judge the blob (rnnedge/blob/check.py: the one set of checks,
+csrc/blob.c and csrc/blob_q.c, whose refusal names the layer, tensor and field), checks the
+metadata the C library never reads (rnnedge/blob/meta.py, and an integer model's quant and qio),
+and returns a `Blob` (rnnedge/blob/spec.py) whose tensor arrays are numpy views into `data` (no
+copy). Without the compiled extension it parses what it can to display (`rnnedge info`) and says
+that validation needs the extension. `to_network(blob)` rebuilds the float Network of an f32
+blob, `to_qnetwork(blob)` the QNetwork of an integer one (rnnedge/ir/layers.py), so that the
+numpy references run exactly what the C library runs. No onnx import here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import binascii
 import functools
 import math
 import struct
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -25,17 +27,19 @@ from ..ir.layers import (
     QLayerNorm, QNetwork, QRecurrent, QSlice, QTakeLast, Recurrent, Slice, StateSpec, TakeLast,
     TensorSpec, Mult,
 )  # fmt: skip
+from . import check as _check
 from . import meta as _meta
-from .check import check_chain, check_int_meta, check_record, err, qio, scale_of
+from .check import check_int_meta, err, qio, scale_of
 from .spec import (
-    DT_F32, DTYPES, E_ALIGN, E_CRC, E_HEADER, E_LAYER, E_MAGIC, E_TENSOR, E_TRUNC, E_VERSION,
-    FMT_F32, FMT_NAMES, FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LAYER_SIZE, LAYER_STRUCT,
-    LF_BIDIR, LF_CLIP, LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_REVERSE, MAGIC, MAX_ALIGN,
-    MAX_LAYERS, MAX_TENSORS, MIN_ALIGN, OP_ACT, OP_CELLS, OP_DENSE, OP_LAYERNORM, OP_SLICE,
-    OP_TAKE_LAST, Q_SLOTS, T_B, T_C0, T_H0, T_LUT, T_P, T_Q, T_R, T_W, TENSOR_SIZE, TENSOR_STRUCT,
-    Blob, Header, LayerRecord, TensorRecord,
+    DTYPES, E_CRC, E_HEADER, E_LAYER, E_MAGIC, E_TENSOR, E_TRUNC, E_VERSION, FMT_F32, FMT_NAMES,
+    FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LAYER_SIZE, LAYER_STRUCT, LF_BIDIR, LF_CLIP,
+    LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_REVERSE, MAGIC, OP_ACT, OP_CELLS, OP_DENSE,
+    OP_LAYERNORM, OP_SLICE, OP_TAKE_LAST, Q_SLOTS, T_B, T_C0, T_H0, T_LUT, T_P, T_Q, T_R, T_W,
+    TENSOR_SIZE, TENSOR_STRUCT, Blob, Header, LayerRecord, TensorRecord,
 )  # fmt: skip
 
+
+# -- parsing: only what reading the records needs (the C loader judges the rest) ----------------
 def _read_header(view: memoryview) -> Header:
     if len(view) < HEADER_SIZE:
         raise err(E_TRUNC, f"truncated: {len(view)} bytes, shorter than the {HEADER_SIZE}-byte "
@@ -44,86 +48,34 @@ def _read_header(view: memoryview) -> Header:
     h = Header(*f[:12], reserved=tuple(f[12:]))  # type: ignore[arg-type]
     if h.magic != MAGIC:
         raise err(E_MAGIC, f"not an rnnedge blob: magic {h.magic!r}, expected {MAGIC!r}")
-    if h.version > FORMAT_VERSION:
-        newer = f"format version {h.version} is newer than this rnnedge reads ({FORMAT_VERSION})"
-        raise err(E_VERSION, newer)
-    if h.version < 1:
-        raise err(E_HEADER, f"format version {h.version} is not valid (versions start at 1)")
-    if h.header_size != HEADER_SIZE:
-        raise err(E_HEADER, f"header_size is {h.header_size}, expected {HEADER_SIZE}")
-    if h.flags or any(h.reserved):
-        raise err(E_HEADER, "header flags or reserved fields are set (by a newer rnnedge?)")
-    if not (MIN_ALIGN <= h.alignment <= MAX_ALIGN and h.alignment & (h.alignment - 1) == 0):
-        raise err(E_HEADER, f"alignment {h.alignment} is not a power of two in "
-                            f"{MIN_ALIGN}..{MAX_ALIGN}")  # fmt: skip
-    if h.file_size < HEADER_SIZE + 4:
-        raise err(E_HEADER, f"file_size {h.file_size} is smaller than a header and a checksum")
-    if not 1 <= h.n_layers <= MAX_LAYERS:
-        raise err(E_HEADER, f"n_layers {h.n_layers} is not in 1..{MAX_LAYERS}")
-    if h.n_tensors > MAX_TENSORS:
-        raise err(E_HEADER, f"n_tensors {h.n_tensors} is more than {MAX_TENSORS}")
-    if h.file_size > len(view):
+    if h.version != FORMAT_VERSION:
+        raise err(E_VERSION if h.version > FORMAT_VERSION else E_HEADER,
+                  f"format version {h.version}: this rnnedge reads {FORMAT_VERSION}")  # fmt: skip
+    if not HEADER_SIZE + 4 <= h.file_size <= len(view):
         raise err(E_TRUNC, f"truncated: {len(view)} bytes, but the header says {h.file_size}")
+    for name, off, size in (("metadata", h.meta_off, h.meta_size),
+                            ("layer table", h.layer_off, LAYER_SIZE * h.n_layers),
+                            ("tensor table", h.tensor_off, TENSOR_SIZE * h.n_tensors)):  # fmt: skip
+        if off + size > h.file_size - 4:
+            raise err(E_TRUNC, f"{name} [{off}, {off + size}) runs past the data end "
+                               f"{h.file_size - 4}")  # fmt: skip
     return h
-
-
-def _check_sections(h: Header, tensors: Iterable[tuple[str, int, int]]) -> None:
-    """Every section inside [0, file_size - 4), tables 8-aligned, nothing overlapping."""
-    if h.layer_off % 8 or h.tensor_off % 8:
-        raise err(E_ALIGN, f"layer table at {h.layer_off} or tensor table at {h.tensor_off} "
-                           "is not a multiple of 8")  # fmt: skip
-    end = h.file_size - 4
-    spans: list[tuple[str, int, int]] = [
-        ("header", 0, HEADER_SIZE),
-        ("metadata", h.meta_off, h.meta_size),
-        ("layer table", h.layer_off, LAYER_SIZE * h.n_layers),
-        ("tensor table", h.tensor_off, TENSOR_SIZE * h.n_tensors),
-        *tensors,
-    ]
-    for name, off, size in spans:
-        if off + size > end:
-            raise err(E_TRUNC, f"{name} [{off}, {off + size}) runs past the data end {end} "
-                                f"(file_size {h.file_size} minus the checksum)")  # fmt: skip
-    ordered = sorted((off, off + size, name) for name, off, size in spans if size)
-    for (_, a_end, a), (b_off, _, b) in zip(ordered, ordered[1:]):
-        if b_off < a_end:
-            data = any(n.startswith("tensor ") and n != "tensor table" for n in (a, b))
-            raise err(E_TENSOR if data else E_HEADER, f"{a} and {b} overlap")
 
 
 def _read_tensor(view: memoryview, h: Header, k: int) -> TensorRecord:
     f = TENSOR_STRUCT.unpack_from(view, h.tensor_off + k * TENSOR_SIZE)
-    raw, dtype, ndim, res0, shape4, off, nbytes, scale, zp, res1 = (
-        f[0], f[1], f[2], f[3], f[4:8], f[8], f[9], f[10], f[11], f[12],
-    )  # fmt: skip
-    text = raw.rstrip(b"\0")
-    where = f"tensor {k}"
-    if not text or b"\0" in text or not text.isascii() or not all(32 < c < 127 for c in text):
-        raise err(E_TENSOR, f"{where}: name {raw!r} is not printable ASCII, NUL-padded")
-    name = text.decode("ascii")
-    where = f"tensor {k} ({name})"
-    if dtype not in DTYPES:
-        raise err(E_TENSOR, f"{where}: unknown dtype {dtype}")
-    if not 1 <= ndim <= 4 or any(d < 1 for d in shape4) or any(d != 1 for d in shape4[ndim:]):
-        raise err(E_TENSOR, f"{where}: ndim {ndim} with shape {list(shape4)} is invalid "
-                            "(1..4 dims >= 1, unused trailing dims 1)")  # fmt: skip
-    count = math.prod(shape4)
-    itemsize = DTYPES[dtype][1].itemsize
-    if count >= 2**31 or nbytes != count * itemsize:
-        raise err(E_TENSOR, f"{where}: nbytes {nbytes} does not match shape {list(shape4[:ndim])} "
-                            f"of {DTYPES[dtype][0]}")  # fmt: skip
-    if off % h.alignment:
-        raise err(E_ALIGN, f"{where}: data offset {off} is not a multiple of {h.alignment}")
-    if res0 or res1:
-        raise err(E_TENSOR, f"{where}: reserved fields are set")
-    if dtype == DT_F32 and (scale != 0 or zp != 0):
-        raise err(E_TENSOR, f"{where}: an f32 tensor must have scale 0 and zero_point 0")
+    raw, dtype, ndim, shape4, off, nbytes, scale, zp = f[0], f[1], f[2], f[4:8], *f[8:12]
+    name = raw.rstrip(b"\0").decode("ascii", "replace")
+    dims = shape4[:ndim]
+    size = DTYPES[dtype][1].itemsize if dtype in DTYPES else 0
+    if not size or not 1 <= ndim <= 4 or nbytes != math.prod(dims) * size:
+        raise err(E_TENSOR, f"tensor {k} ({name}): dtype {dtype}, shape {list(dims)} and nbytes "
+                            f"{nbytes} do not fit together")  # fmt: skip
     if off + nbytes > h.file_size - 4:
-        raise err(E_TRUNC, f"{where}: data [{off}, {off + nbytes}) runs past the data end "
-                            f"{h.file_size - 4}")  # fmt: skip
-    arr = np.frombuffer(view, dtype=DTYPES[dtype][1], count=count, offset=off)
-    return TensorRecord(k, name, dtype, tuple(shape4[:ndim]), off, nbytes, scale, zp,
-                        arr.reshape(shape4[:ndim]))  # fmt: skip
+        raise err(E_TRUNC, f"tensor {k} ({name}): data [{off}, {off + nbytes}) runs past the data "
+                           f"end {h.file_size - 4}")  # fmt: skip
+    arr = np.frombuffer(view, dtype=DTYPES[dtype][1], count=math.prod(dims), offset=off)
+    return TensorRecord(k, name, dtype, tuple(dims), off, nbytes, scale, zp, arr.reshape(dims))
 
 
 def _read_layer(view: memoryview, h: Header, i: int) -> LayerRecord:
@@ -139,14 +91,15 @@ def _read_layer(view: memoryview, h: Header, i: int) -> LayerRecord:
 def read_blob(
     data: bytes | bytearray | memoryview, verify_crc: bool = True, source: str | None = None
 ) -> Blob:
-    """Check a blob in a fixed order and return it; tensor arrays are views into `data`.
+    """Judge a blob and return it; tensor arrays are views into `data`.
 
-    Order: header size, magic, version, header fields, length, CRC, sections (bounds, alignment,
-    overlap), metadata JSON, tensor records, layer records, the chain of feature sizes, the
-    metadata schema and its agreement with the layers (rnnedge/blob/meta.py). The first
-    fault raises BlobError (with `.code` the matching RNE_E* status), its message prefixed with
-    `source` (e.g. the file name) when given. With verify_crc=False a checksum mismatch is
-    reported in `crc_ok` instead (for `rnnedge info` on a damaged file).
+    The C loader (through the compiled extension) checks everything it reads, in its order
+    (docs/format.md), and its first fault raises BlobError with `.code` the RNE_E* status and a
+    message naming the layer, tensor, role and field; then the metadata schema and its agreement
+    with the layers (rnnedge/blob/meta.py). Messages are prefixed with `source` (e.g. the file
+    name) when given. With verify_crc=False a checksum mismatch is reported in `crc_ok` instead
+    (for `rnnedge info` on a damaged file). Without the extension nothing is judged: the blob is
+    parsed as far as reading its records needs (see check.available()).
     """
     try:
         return _read_blob(memoryview(data).cast("B"), verify_crc)
@@ -157,30 +110,30 @@ def read_blob(
 
 
 def _read_blob(view: memoryview, verify_crc: bool) -> Blob:
+    judged = _check.available()
+    if judged:
+        _check.judge(view, verify_crc)
     h = _read_header(view)
     view = view[: h.file_size]
     (crc,) = struct.unpack_from("<I", view, h.file_size - 4)
-    crc_ok = binascii.crc32(view[: h.file_size - 4]) == crc
-    if verify_crc and not crc_ok:
-        computed = binascii.crc32(view[: h.file_size - 4])
+    computed = binascii.crc32(view[: h.file_size - 4])
+    if verify_crc and computed != crc:
         raise err(E_CRC, f"checksum mismatch: stored 0x{crc:08x}, computed 0x{computed:08x}: "
                          "the blob is corrupt")  # fmt: skip
-    _check_sections(h, [])
     meta = _meta.parse(bytes(view[h.meta_off : h.meta_off + h.meta_size]))
     tensors = [_read_tensor(view, h, k) for k in range(h.n_tensors)]
-    names = [t.name for t in tensors]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise err(E_TENSOR, f"tensor name(s) {', '.join(dup)} used more than once")
-    _check_sections(h, [(f"tensor {t.index} ({t.name})", t.offset, t.nbytes) for t in tensors])
     layers = [_read_layer(view, h, i) for i in range(h.n_layers)]
-    for rec in layers:
-        check_record(rec, tensors)
-    check_chain(layers)
-    _meta.check(meta, layers)
-    if layers[0].fmt != FMT_F32:
-        check_int_meta(meta, layers, tensors)
-    return Blob(h, meta, layers, tensors, crc, crc_ok, view)
+    if judged:
+        _meta.check(meta, layers)
+        if layers[0].fmt != FMT_F32:
+            check_int_meta(meta, layers, tensors)
+    return Blob(h, meta, layers, tensors, crc, computed == crc, view)
+
+
+def _judged() -> None:
+    """The IR is rebuilt only from a blob the C loader has judged."""
+    if not _check.available():
+        raise BlobError(_check.NO_JUDGE)
 
 
 # -- blob -> Network ---------------------------------------------------------------------------
@@ -216,6 +169,7 @@ def _network(blob: Blob, layers: list[FloatLayer]) -> Network:
 def to_network(blob: Blob) -> Network:
     """Rebuild the layer list a blob holds (inverse of write_blob), weights back in ONNX layout.
     An integer blob gives its dequantized float network (see to_qnetwork for the integers)."""
+    _judged()
     if blob.layers[0].fmt != FMT_F32:
         return to_qnetwork(blob).source
     layers: list[FloatLayer] = []
@@ -361,6 +315,7 @@ def _rebuild_cell(rec: LayerRecord, t: Any, q: np.ndarray, s_x: float,
 def to_qnetwork(blob: Blob) -> QNetwork:
     """The QNetwork an integer blob holds (read_blob has checked it): every integer and scale
     as stored, and as `source` the dequantized float Network with the blob's metadata."""
+    _judged()
     if blob.layers[0].fmt == FMT_F32:
         raise BlobError("to_qnetwork: this is an f32 blob; use to_network", code=E_LAYER)
     meta = blob.meta

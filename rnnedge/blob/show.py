@@ -1,10 +1,13 @@
-"""`rnnedge info`: the readable table of a checked blob (header, model, layers, tensors)."""
+"""`rnnedge info`: the readable table of a blob (header, model, layers, tensors). A blob read
+without the compiled extension is not judged (rnnedge/blob/check.py): the table says so, and
+shows unknown codes as numbers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..ir.layers import ACT_USES_ALPHA, ACT_USES_BETA, Act
+from .check import NO_JUDGE, available
 from .spec import (
     FMT_NAMES, LF_BIDIR, LF_CLIP, LF_REVERSE, OP_CELLS, OP_LAYERNORM, OP_SLICE, OP_TAKE_LAST, Blob,
     LayerRecord, flag_text,
@@ -27,6 +30,10 @@ def _layer_detail(rec: LayerRecord) -> str:
         return f"[{rec.param[0]}:{rec.param[1]})"
     if rec.op == OP_LAYERNORM:
         return f"eps {rec.alpha[0][0]:g}"
+    try:
+        acts = rec.acts
+    except KeyError:  # an unknown activation code: only a blob nobody judged has one
+        return "activation codes " + " | ".join(",".join(map(str, a)) for a in rec.act)
     parts = [" ".join(_act_text(a) for a in acts) for acts in rec.acts]
     text = " | ".join(parts)
     if rec.flags & LF_CLIP:
@@ -55,6 +62,7 @@ def describe(blob: Blob) -> str:
         f"{h.file_size - weights} of header, tables, metadata and padding), "
         f"alignment {h.alignment}",
         f"checksum 0x{blob.crc:08x}: {'ok' if blob.crc_ok else 'MISMATCH (the blob is corrupt)'}",
+        *([] if available() else [NO_JUDGE]),
         f"model {meta.get('name', '?')!s}: number format {meta.get('quant', '?')} "
         f"(layers: {', '.join(fmts)})"
         + (f", from {meta['producer']}" if meta.get("producer") else ""),

@@ -30,11 +30,12 @@ void rne__rnn_f32_step(const rne__dir_f32 *dir, float *g)
     __builtin_trap();
 }
 
-int rne__check_layer_q(const rne__blobview *m, const rne_layer *l)
+int rne__check_layer_q(const rne__blobview *m, const rne_layer *l, rne_fault *w)
 {
     (void)m;
     (void)l;
-    return RNE_ELAYER;
+    (void)w;
+    return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
 }
 
 void rne__layer_int(const rne__call *k)
