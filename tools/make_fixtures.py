@@ -101,6 +101,8 @@ class Spec:
     state: bool = False  # h0 (, c0) graph inputs -> hn (, cn) graph outputs
     steps: int | None = None  # a fixed time length (1: a one-step streaming model)
     opset: int = 17
+    center: bool = False  # subtract a constant buffer, unsqueezed to [1, 1, F], from the input
+    fold: bool = True  # torch.onnx.export's do_constant_folding
     keras: str = ""  # the Keras model, for keras2 / keras3 (see keras_model)
     error: str | None = None
 
@@ -155,6 +157,10 @@ SPECS: list[Spec] = [
        ["LSTM", "2 layers", "head on h_n[-1]", "Softmax", "opset 11 (Squeeze/Unsqueeze axes as "
         "attributes, Softmax over a 2-D coerced input)"],
        layers=2, head="hn", head_acts=("softmax",), opset=11),
+    _t("torch_lstm_opset11_unfolded_center_seq",
+       ["LSTM", "2 layers", "opset 11 exported with do_constant_folding=False: attribute-form "
+        "Unsqueeze (and Concat/Slice) on constant paths (an input-centering buffer, the weights)"],
+       layers=2, center=True, fold=False, opset=11),
     Spec("dynamo_lstm_2layer_last_softmax", "dynamo",
          ["dynamo exporter", "LSTM", "2 layers", "head on out[:, -1, :]", "Softmax"],
          layers=2, head="last", head_acts=("softmax",), opset=18),
@@ -215,8 +221,12 @@ def torch_model(spec: Spec):  # -> torch.nn.Module
             self.ln_out = nn.LayerNorm(feats) if spec.ln_after else None
             self.fc = nn.Linear(spec.hidden if spec.head == "hn" else feats, spec.out)
             self.acts = nn.Sequential(*[acts[a]() for a in spec.head_acts])
+            if spec.center:
+                self.register_buffer("center", torch.linspace(-0.2, 0.2, FEATURES))
 
         def forward(self, x, *state):
+            if spec.center:
+                x = x - self.center.unsqueeze(0).unsqueeze(0)
             if self.front is not None:
                 x = self.front(x)
             if self.ln_in is not None:
@@ -295,7 +305,8 @@ def export_torch(spec: Spec, path: Path) -> tuple[np.ndarray, dict[str, np.ndarr
             axes = {"x": seq, "y": seq if spec.head == "seq" else {0: "batch"}}
             axes |= {n: {1: "batch"} for n in in_names[1:] + out_names[1:]}
             torch.onnx.export(model, args, str(path), dynamo=False, input_names=in_names,
-                              output_names=out_names, dynamic_axes=axes, opset_version=spec.opset)  # fmt: skip
+                              output_names=out_names, dynamic_axes=axes, opset_version=spec.opset,
+                              do_constant_folding=spec.fold)  # fmt: skip
         else:
             batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
             shapes = [{b_axis: batch} | ({} if spec.steps else {t_axis: seq})]
