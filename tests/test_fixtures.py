@@ -139,7 +139,7 @@ def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def networks() -> dict[str, Network]:
-    return {e["name"]: to_network(FIXTURES / f"{e['name']}.onnx") for e in GOOD}
+    return {e["name"]: to_network(FIXTURES / f"{e['name']}.onnx", fixed=e.get("fixed")) for e in GOOD}
 
 
 @pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.name)
@@ -211,7 +211,8 @@ def test_fixture_files_are_complete_and_small():
 
 
 # -- issue 18's fixtures: every number format, streaming bit for bit --------------------------------
-ISSUE18 = ["torch_lstm_opset11_unfolded_center_seq"]
+ISSUE18 = ["torch_lstm_opset11_unfolded_center_seq", "dynamo_lstm_side_input_sr16000",
+           "dynamo_lstm_side_input_sr8000"]
 INT_BARS = {"int16": 1e-3, "int8": 1e-2}  # of the float output's range (docs/quantization.md §8)
 
 
@@ -228,7 +229,7 @@ def test_issue18_fixture_meets_the_bars_and_streams_bit_for_bit(name, quant):
     x, expected, state, _ = load(entry)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        conv = rnnedge.convert(FIXTURES / f"{name}.onnx", quant=quant,
+        conv = rnnedge.convert(FIXTURES / f"{name}.onnx", quant=quant, fixed=entry.get("fixed"),
                                calibration=None if quant == "f32" else x)  # fmt: skip
     model = Model.from_bytes(write_blob(conv))
     y = model.run(x)
