@@ -102,8 +102,9 @@ def test_constant_op_folds_in_its_opset_form(form):
     model = const_path_model(op, opset, attrs, consts, keep)
     x = RNG.standard_normal((2, 5, F)).astype(np.float32)
     want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
-    got, _ = run_network(to_network(model), x)
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(want).max())))
+    got, _ = run_network(to_network(model), x.transpose(1, 0, 2))  # run_network takes [T, B, F]
+    np.testing.assert_allclose(got.transpose(1, 0, 2), want, rtol=1e-5,
+                               atol=1e-5 * max(1.0, float(np.abs(want).max())))
 
 
 def _data_model(op: str, opset: int, attrs: dict, extra: list[np.ndarray]) -> onnx.ModelProto:
@@ -134,5 +135,36 @@ def test_axes_attribute_at_an_opset_that_takes_an_input_is_refused_by_name():
     for op, axes in (("Unsqueeze", [3]), ("Squeeze", [2])):
         for opset, attrs, extra in ((11, {"axes": axes}, []), (13, {}, [i64(axes)])):
             x = RNG.standard_normal((2, 5, F)).astype(np.float32)
-            got, _ = run_network(to_network(_data_model(op, opset, attrs, extra)), x)
-            np.testing.assert_array_equal(got, x)
+            got, _ = run_network(to_network(_data_model(op, opset, attrs, extra)), x.transpose(1, 0, 2))
+            np.testing.assert_array_equal(got.transpose(1, 0, 2), x)
+
+
+@pytest.mark.parametrize("opset", [9, 11, 13, 18])
+def test_shape_chain_over_run_time_sizes_in_each_opset_form(opset):
+    """Shape -> Slice -> Concat(Unsqueeze(F)) -> Reshape: the symbolic folding reads Slice's
+    starts/ends and Unsqueeze's axes as attributes or inputs, as the opset defines them."""
+    nodes = [helper.make_node("Shape", ["x"], ["shape"])]
+    if opset < 10:
+        nodes.append(helper.make_node("Slice", ["shape"], ["bt"], starts=[0], ends=[2]))
+    else:
+        nodes.append(helper.make_node("Slice", ["shape", "zero", "two"], ["bt"]))
+    if opset < 13:
+        nodes.append(helper.make_node("Unsqueeze", ["f"], ["f1"], axes=[0]))
+    else:
+        nodes.append(helper.make_node("Unsqueeze", ["f", "zero"], ["f1"]))
+    nodes += [helper.make_node("Concat", ["bt", "f1"], ["target"], axis=0),
+              helper.make_node("Reshape", ["x", "target"], ["r"]),
+              helper.make_node("MatMul", ["r", "w"], ["y"])]
+    w = RNG.standard_normal((F, 3)).astype(np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in
+             ((i64([0]), "zero"), (i64([2]), "two"), (np.array(F, np.int64), "f"), (w, "w"))]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", F])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "time", 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    x = RNG.standard_normal((2, 5, F)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got, _ = run_network(to_network(model), x.transpose(1, 0, 2))
+    np.testing.assert_allclose(got.transpose(1, 0, 2), want, rtol=1e-5, atol=1e-6)
