@@ -168,3 +168,29 @@ def test_shape_chain_over_run_time_sizes_in_each_opset_form(opset):
     want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
     got, _ = run_network(to_network(model), x.transpose(1, 0, 2))
     np.testing.assert_allclose(got.transpose(1, 0, 2), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("opset", [11, 17, 18])
+def test_written_out_layer_norm_reads_reduce_mean_axes_in_the_opset_form(opset):
+    """ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div (axes an attribute before 18, an input from
+    18) on the data path, against onnxruntime."""
+    def mean(src: str, dst: str) -> onnx.NodeProto:
+        if opset < 18:
+            return helper.make_node("ReduceMean", [src], [dst], axes=[-1])
+        return helper.make_node("ReduceMean", [src, "last"], [dst])
+
+    nodes = [mean("x", "m"), helper.make_node("Sub", ["x", "m"], ["d"]),
+             helper.make_node("Pow", ["d", "two"], ["d2"]), mean("d2", "v"),
+             helper.make_node("Add", ["v", "eps"], ["ve"]), helper.make_node("Sqrt", ["ve"], ["s"]),
+             helper.make_node("Div", ["d", "s"], ["y"])]
+    inits = [numpy_helper.from_array(a, n) for a, n in
+             ((np.float32(2), "two"), (np.float32(1e-5), "eps"), (i64([-1]), "last"))]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", F])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "time", F])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    x = RNG.standard_normal((2, 5, F)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got, _ = run_network(to_network(model), x.transpose(1, 0, 2))
+    np.testing.assert_allclose(got.transpose(1, 0, 2), want, rtol=1e-5, atol=1e-5)
