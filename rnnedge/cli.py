@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from ._version import __version__
 from .console import printable, say
-from .errors import RnnedgeError
+from .errors import InputError, RnnedgeError
 from .export_c import add_arguments as export_c_arguments
 from .measure import WARMUP
 
@@ -36,6 +36,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         calibration=args.calib,
         percentile=args.percentile,
         strict_int8=args.strict_int8,
+        fixed=_fixed_args(args.fix),
     )
     with open(out, "rb") as f:
         data = f.read()
@@ -49,6 +50,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
         say(describe_quantized(result))
     return 0
+
+
+def _fixed_args(items: list[str] | None) -> dict | None:
+    """The repeated --fix NAME=VALUE options as convert's `fixed` mapping."""
+    if not items:
+        return None
+    from .converter.fixed import parse_fixed
+
+    fixed: dict = {}
+    for text in items:
+        name, value = parse_fixed(text)
+        if name in fixed:
+            raise InputError(f"--fix {name}=... is given twice")
+        fixed[name] = value
+    return fixed
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -206,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict-int8",
         action="store_true",
         help="with --quant int8, refuse a layer that misses the accuracy bar instead of keeping it at int16",
+    )
+    p.add_argument(
+        "--fix",
+        action="append",
+        metavar="NAME=VALUE",
+        help="make graph input NAME the constant VALUE (a number, or a list: 1,2,3) before converting, "
+        "e.g. --fix sr=16000; an If it decides takes its branch (repeatable)",
     )
     p.set_defaults(func=cmd_convert)
 

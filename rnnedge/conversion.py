@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Union
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 
@@ -61,6 +61,7 @@ def convert(
     *,
     percentile: float = 100.0,
     strict_int8: bool = False,
+    fixed: Mapping[str, Union[int, float, Sequence[Union[int, float]], np.ndarray]] | None = None,
 ) -> Converted:
     """Convert an ONNX model and, if `out_path` is given, write it as a .rne blob.
 
@@ -69,6 +70,11 @@ def convert(
     measure the input and state ranges; without it they fall back to documented defaults and warn.
     percentile: the percentile of |values| taken as a range (100 = the maximum). strict_int8: with
     "int8", refuse a layer that misses the accuracy bar instead of keeping it at int16 weights.
+    fixed: graph inputs made constants before conversion, by name, e.g. {"sr": 16000} for a
+    model whose sample-rate input selects a branch: each value (an int or float, or a list of
+    them) must fit the input's declared element type and shape; an `If` whose condition then
+    folds takes its branch. A name that is not a graph input, or a value that does not fit,
+    raises InputError; an `If` still depending on an unfixed input is refused by name.
     Returns the Network (f32) or the QNetwork (integer formats) that was written.
 
     The blob goes to a temporary file renamed into place, so a failed conversion never leaves a
@@ -89,7 +95,7 @@ def convert(
         raise InputError(
             f"converting needs the onnx package ({e}); install it with pip install 'rnnedge[convert]'"
         ) from None
-    net = to_network(onnx_path, name=name)
+    net = to_network(onnx_path, name=name, fixed=fixed)
     net.quant = quant
     net.producer = f"{net.producer or 'an unnamed exporter'} via rnnedge {__version__}"
     result: Converted = net

@@ -139,7 +139,7 @@ def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def networks() -> dict[str, Network]:
-    return {e["name"]: to_network(FIXTURES / f"{e['name']}.onnx") for e in GOOD}
+    return {e["name"]: to_network(FIXTURES / f"{e['name']}.onnx", fixed=e.get("fixed")) for e in GOOD}
 
 
 @pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.name)
@@ -208,3 +208,42 @@ def test_fixture_files_are_complete_and_small():
             assert (FIXTURES / f"{e['name']}.{suffix}").is_file(), f"{e['name']}.{suffix} is missing"
     total = sum(p.stat().st_size for p in FIXTURES.iterdir())
     assert total < 2 * 1024 * 1024, f"fixtures take {total} bytes"
+
+
+# -- issue 18's fixtures: every number format, streaming bit for bit --------------------------------
+ISSUE18 = ["torch_lstm_opset11_unfolded_center_seq", "dynamo_lstm_side_input_sr16000",
+           "dynamo_lstm_side_input_sr8000"]
+INT_BARS = {"int16": 1e-3, "int8": 1e-2}  # of the float output's range (docs/quantization.md §8)
+
+
+@pytest.mark.parametrize("quant", ["f32", "int16", "int8"])
+@pytest.mark.parametrize("name", ISSUE18)
+def test_issue18_fixture_meets_the_bars_and_streams_bit_for_bit(name, quant):
+    """Converted (calibrated on its own stored input): f32 within TOL of onnxruntime, int16 and
+    int8 within their bars; stepping a stream equals `run` bit for bit."""
+    import warnings
+
+    import rnnedge
+
+    entry = next(e for e in GOOD if e["name"] == name)
+    x, expected, state, _ = load(entry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conv = rnnedge.convert(FIXTURES / f"{name}.onnx", quant=quant, fixed=entry.get("fixed"),
+                               calibration=None if quant == "f32" else x)  # fmt: skip
+    model = Model.from_bytes(write_blob(conv))
+    y = model.run(x)
+    if quant == "f32":
+        assert_close(y, expected, f"{name} f32")
+    else:
+        err = float(np.abs(y - expected).max() / (expected.max() - expected.min()))
+        assert err <= INT_BARS[quant], f"{name} {quant}: {err:.3g} of the range"
+    if entry["streamable"]:
+        net = conv if quant == "f32" else conv.source
+        t_axis = net.input.axes.index("T")
+        s = model.stream(batch=x.shape[net.input.axes.index("B")] if "B" in net.input.axes else 1)
+        steps = [s.step(np.take(x, t, axis=t_axis)) for t in range(x.shape[t_axis])]
+        if "T" in net.output.axes and not net.many_to_one:
+            np.testing.assert_array_equal(np.stack(steps, axis=net.output.axes.index("T")), y)
+        else:
+            np.testing.assert_array_equal(steps[-1].reshape(y.shape), y)

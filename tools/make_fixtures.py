@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import warnings
 from dataclasses import asdict, dataclass
@@ -101,6 +102,10 @@ class Spec:
     state: bool = False  # h0 (, c0) graph inputs -> hn (, cn) graph outputs
     steps: int | None = None  # a fixed time length (1: a one-step streaming model)
     opset: int = 17
+    center: bool = False  # subtract a constant buffer, unsqueezed to [1, 1, F], from the input
+    fold: bool = True  # torch.onnx.export's do_constant_folding
+    side: int | None = None  # a scalar int64 input `sr` choosing one of two nets (torch.cond ->
+    # an ONNX If), fixed to this value at conversion; both fixtures of a pair are one same model
     keras: str = ""  # the Keras model, for keras2 / keras3 (see keras_model)
     error: str | None = None
 
@@ -155,6 +160,10 @@ SPECS: list[Spec] = [
        ["LSTM", "2 layers", "head on h_n[-1]", "Softmax", "opset 11 (Squeeze/Unsqueeze axes as "
         "attributes, Softmax over a 2-D coerced input)"],
        layers=2, head="hn", head_acts=("softmax",), opset=11),
+    _t("torch_lstm_opset11_unfolded_center_seq",
+       ["LSTM", "2 layers", "opset 11 exported with do_constant_folding=False: attribute-form "
+        "Unsqueeze (and Concat/Slice) on constant paths (an input-centering buffer, the weights)"],
+       layers=2, center=True, fold=False, opset=11),
     Spec("dynamo_lstm_2layer_last_softmax", "dynamo",
          ["dynamo exporter", "LSTM", "2 layers", "head on out[:, -1, :]", "Softmax"],
          layers=2, head="last", head_acts=("softmax",), opset=18),
@@ -164,6 +173,12 @@ SPECS: list[Spec] = [
     Spec("dynamo_lstm_front_layernorm_hn_relu", "dynamo",
          ["dynamo exporter", "LSTM", "Linear + ReLU front end", "LayerNorm before", "h_n[-1]", "ReLU"],
          front="relu", ln_before=True, head="hn", head_acts=("relu",), opset=18),
+    Spec("dynamo_lstm_side_input_sr16000", "dynamo",
+         ["dynamo exporter", "LSTM", "side input: scalar sr selects a branch (torch.cond -> If)",
+          "converted with fixed={'sr': 16000}: the then-branch"], side=16000, opset=18),
+    Spec("dynamo_lstm_side_input_sr8000", "dynamo",
+         ["dynamo exporter", "LSTM", "side input: scalar sr selects a branch (torch.cond -> If)",
+          "converted with fixed={'sr': 8000}: the else-branch"], side=8000, opset=18),
     Spec("dynamo_rnn_unrolled", "dynamo", ["dynamo exporter unrolls nn.RNN: refused by name"],
          cell="RNN", opset=18, error="found an unrolled recurrent net"),
     Spec("keras_lstm_dense_softmax", "keras2", ["Keras LSTM", "Dense head", "Softmax"],
@@ -215,8 +230,12 @@ def torch_model(spec: Spec):  # -> torch.nn.Module
             self.ln_out = nn.LayerNorm(feats) if spec.ln_after else None
             self.fc = nn.Linear(spec.hidden if spec.head == "hn" else feats, spec.out)
             self.acts = nn.Sequential(*[acts[a]() for a in spec.head_acts])
+            if spec.center:
+                self.register_buffer("center", torch.linspace(-0.2, 0.2, FEATURES))
 
         def forward(self, x, *state):
+            if spec.center:
+                x = x - self.center.unsqueeze(0).unsqueeze(0)
             if self.front is not None:
                 x = self.front(x)
             if self.ln_in is not None:
@@ -239,8 +258,31 @@ def torch_model(spec: Spec):  # -> torch.nn.Module
                 return (z, *hs) if spec.cell == "LSTM" else (z, hs)
             return z
 
-    torch.manual_seed(sum(map(ord, spec.name)))
+    torch.manual_seed(sum(map(ord, seed_name(spec))))
+    if spec.side is not None:
+        return SideInputNet(Net, spec)
     return Net()
+
+
+def seed_name(spec: Spec) -> str:
+    """The name that seeds a fixture's weights and data: a side-input pair shares one model."""
+    return spec.name.rsplit("_sr", 1)[0] if spec.side is not None else spec.name
+
+
+def SideInputNet(net_class, spec: Spec):  # -> torch.nn.Module
+    """forward(x, sr): the first of two nets of the spec's shape when sr == 16000, else the
+    second (torch.cond, which the dynamo exporter writes as an ONNX If)."""
+    import torch
+
+    class Side(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net16, self.net8 = net_class(), net_class()
+
+        def forward(self, x, sr):
+            return torch.cond(sr == 16000, lambda x: self.net16(x), lambda x: self.net8(x), (x,))
+
+    return Side()
 
 
 def _layout(x: np.ndarray, batch_first: bool) -> np.ndarray:
@@ -251,7 +293,7 @@ def _layout(x: np.ndarray, batch_first: bool) -> np.ndarray:
 def train_torch(spec: Spec, model) -> None:
     import torch
 
-    rng = np.random.default_rng(sum(map(ord, spec.name)))
+    rng = np.random.default_rng(sum(map(ord, seed_name(spec))))
     t = spec.steps or TRAIN_T
     x = signals(rng, TRAIN_N, t)
     y = targets(x, spec.out, spec.final_act, spec.head == "seq")
@@ -261,7 +303,10 @@ def train_torch(spec: Spec, model) -> None:
     model.train()
     for _ in range(TRAIN_STEPS):
         opt.zero_grad()
-        out = model(xt)
+        if spec.side is not None:  # both nets, each on its own half of the task
+            out = torch.cat([model.net16(xt[: len(xt) // 2]), model.net8(xt[len(xt) // 2 :])])
+        else:
+            out = model(xt)
         loss = torch.nn.functional.mse_loss(out, yt)
         loss.backward()
         opt.step()
@@ -275,18 +320,30 @@ def state_shapes(spec: Spec) -> list[tuple[str, tuple[int, int, int]]]:
     return [(n, (rows, BATCH, spec.hidden)) for n in names]
 
 
+_SIDE_EXPORTS: dict[str, tuple[Path, np.ndarray]] = {}  # a side-input pair's one export
+
+
 def export_torch(spec: Spec, path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Train, export; returns the stored input (graph layout) and the state feeds."""
+    """Train, export; returns the stored input (graph layout) and the state feeds. The fixtures
+    of a side-input pair are one model, exported once and copied (a second torch.cond export in
+    the same process came out with the time axis fixed at the traced length)."""
     import torch
+
+    if spec.side is not None and seed_name(spec) in _SIDE_EXPORTS:
+        first, x = _SIDE_EXPORTS[seed_name(spec)]
+        shutil.copyfile(first, path)
+        return x, {}
 
     model = torch_model(spec)
     train_torch(spec, model)
-    rng = np.random.default_rng(sum(map(ord, spec.name)) + 1)
+    rng = np.random.default_rng(sum(map(ord, seed_name(spec))) + 1)
     x = _layout(signals(rng, BATCH, spec.steps or STEPS), spec.batch_first)
     states = {n: (0.5 * rng.standard_normal(shape)).astype(np.float32) for n, shape in state_shapes(spec)} if spec.state else {}
     args = (torch.from_numpy(x), *[torch.from_numpy(a) for a in states.values()])
+    side = {"sr": torch.tensor(spec.side)} if spec.side is not None else {}
+    args += tuple(side.values())
     b_axis, t_axis = (0, 1) if spec.batch_first else (1, 0)
-    in_names = ["x", *states]
+    in_names = ["x", *states, *side]
     out_names = ["y"] + ([n.replace("0", "n") for n in states] if spec.state else [])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -295,16 +352,40 @@ def export_torch(spec: Spec, path: Path) -> tuple[np.ndarray, dict[str, np.ndarr
             axes = {"x": seq, "y": seq if spec.head == "seq" else {0: "batch"}}
             axes |= {n: {1: "batch"} for n in in_names[1:] + out_names[1:]}
             torch.onnx.export(model, args, str(path), dynamo=False, input_names=in_names,
-                              output_names=out_names, dynamic_axes=axes, opset_version=spec.opset)  # fmt: skip
+                              output_names=out_names, dynamic_axes=axes, opset_version=spec.opset,
+                              do_constant_folding=spec.fold)  # fmt: skip
         else:
             batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
             shapes = [{b_axis: batch} | ({} if spec.steps else {t_axis: seq})]
-            shapes += [{1: batch} for _ in states]
+            shapes += [{1: batch} for _ in states] + [None for _ in side]
             program = torch.onnx.export(model, args, dynamo=True, input_names=in_names,
                                         output_names=out_names, dynamic_shapes=tuple(shapes),
                                         opset_version=spec.opset)  # fmt: skip
             program.save(str(path), external_data=False)
+            if spec.side is not None:
+                strip_metadata(path)
+                _SIDE_EXPORTS[seed_name(spec)] = (path, x)
     return x, states
+
+
+def strip_metadata(path: Path) -> None:
+    """Drop the dynamo exporter's per-node metadata (stack traces, FX node text: 90% of the
+    file of a two-net torch.cond model); the graph itself is unchanged."""
+    import onnx
+
+    def strip(graph) -> None:
+        for info in list(graph.value_info) + list(graph.input) + list(graph.output):
+            del info.metadata_props[:]
+        for node in graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+            for a in node.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    strip(a.g)
+
+    model = onnx.load(str(path))
+    strip(model.graph)
+    onnx.save(model, str(path))
 
 
 # --- Keras (runs in the TensorFlow interpreter) ------------------------------------------------
@@ -380,6 +461,8 @@ def finish(spec: Spec) -> dict:
     state_file = OUT / f"{spec.name}.state.npz"
     if spec.state:
         feeds |= dict(np.load(state_file))
+    if spec.side is not None:
+        feeds["sr"] = np.array(spec.side, np.int64)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     first_input = session.get_inputs()[0].name
     feeds[first_input] = feeds.pop("x")
@@ -401,6 +484,7 @@ def finish(spec: Spec) -> dict:
         "outputs": names,
         "streamable": spec.streamable,
         "error": spec.error,
+        **({"fixed": {"sr": spec.side}} if spec.side is not None else {}),
     }
 
 

@@ -12,6 +12,7 @@ import math
 from typing import Callable
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
@@ -44,11 +45,61 @@ def fold_constant(node: Node, ins: list[Value | None]) -> list[Value]:
     }
     _check_output_size(node, [feeds.get(name) for name in node.proto.input])
     try:
-        evaluator = ReferenceEvaluator(node.proto, opsets={"": node.opset})
+        evaluator = ReferenceEvaluator(_one_node_model(node, list(feeds)))
         outs = evaluator.run(None, feeds)
     except Exception as e:  # noqa: BLE001 - any failure of the reference op is reported by name
         raise ConvertError(f"cannot evaluate this constant {node.op} at conversion time: {e}") from None
     return [Const(np.asarray(o)) for o in outs]
+
+
+def _one_node_model(node: Node, inputs: list[str]) -> onnx.ModelProto:
+    """The node alone in a model that imports the graph's opset, in its newest form.
+
+    The reference evaluator picks an op's version from a model's opset import (given a bare node
+    it runs the newest version, which refuses the attribute forms of older opsets: Unsqueeze
+    `axes` before 13, TopK `k` before 10, Clip `min`/`max` before 11). The few old forms it
+    cannot run at all are rewritten to the newer op that computes the same (`modern_form`).
+    """
+    protos, opset = modern_form(node)
+    any_type = onnx.TypeProto()
+    graph = helper.make_graph(
+        protos, "fold",
+        [helper.make_value_info(name, any_type) for name in dict.fromkeys(inputs)],
+        [helper.make_value_info(name, any_type) for name in protos[-1].output if name],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def modern_form(node: Node) -> tuple[list[onnx.NodeProto], int]:
+    """(nodes, opset) to evaluate: the node as it is, or its old-opset form that the reference
+    evaluator lacks or gets wrong rewritten as the newer op: BatchNormalization before 14 (the
+    reference runs versions 6 to 13 with batch statistics whenever `momentum` is set, which
+    is not what onnxruntime computes in inference; `spatial`=1 before 9) as BatchNormalization-14
+    in inference mode; Upsample before 9 (`scales` an attribute) as a Resize."""
+    p = node.proto
+    if p.op_type == "BatchNormalization" and node.opset < 14:
+        if node.int_attr("spatial", 1) != 1:
+            raise node.refuse_attr("spatial", node.attr("spatial"), "1 (per-channel statistics)")
+        if len([o for o in p.output if o]) > 1:
+            raise UnsupportedOpError("BatchNormalization in training mode (it has statistics outputs)")
+        eps = node.float_attr("epsilon", 1e-5)
+        return [helper.make_node("BatchNormalization", list(p.input), list(p.output)[:1], epsilon=eps,
+                                 training_mode=0)], 14
+    if p.op_type == "Upsample" and node.opset < 9:
+        scales = node.floats_attr("scales")
+        if scales is None:
+            raise ConvertError("Upsample before opset 9 needs its scales attribute")
+        mode = node.str_attr("mode", "nearest")
+        if mode not in ("nearest", "linear"):
+            raise node.refuse_attr("mode", mode, "nearest, linear")
+        scales_in = helper.make_tensor(f"{p.output[0]}::scales", TensorProto.FLOAT, [len(scales)], scales)
+        const = helper.make_node("Constant", [], [scales_in.name], value=scales_in)
+        resize = helper.make_node(
+            "Resize", [p.input[0], "", scales_in.name], list(p.output), mode=mode,
+            coordinate_transformation_mode="asymmetric", nearest_mode="floor",
+        )
+        return [const, resize], 13
+    return [p], node.opset
 
 
 def _check_output_size(node: Node, ins: list[np.ndarray | None]) -> None:

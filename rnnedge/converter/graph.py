@@ -15,7 +15,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import onnx
@@ -24,6 +24,7 @@ from onnx import defs, numpy_helper
 from ..errors import ConvertError, ConvertWarning, RnnedgeError, UnsupportedOpError
 from ..ir.layers import Act, Activation, Network, Recurrent, StateSpec, TensorSpec
 from . import heads, layout, recurrent
+from .fixed import FixedValue, fix_inputs
 from .fold import fold_constant, fold_symbolic
 from .load import Loaded, load_model, producer_text
 from .node import Node
@@ -554,12 +555,28 @@ def _input_guesses(info: onnx.ValueInfoProto, label: str) -> list[str]:
     if len(dims) != 3:
         raise ConvertError(
             f"{label}: input {info.name!r} has {len(dims)} axes; rnnedge takes [batch, time, "
-            "features], [time, batch, features] or [time, features]"
+            "features], [time, batch, features] or [time, features]" + _fix_hint([info])
         )
     roles = [_role_hint(d.dim_param) for d in dims[:2]]
     if roles[0] == "T" or roles[1] == "B":
         return ["TBF", "BTF"]
     return ["BTF", "TBF"]
+
+
+def _fix_hint(inputs: list[onnx.ValueInfoProto]) -> str:
+    """How to fix the side inputs (scalars or single values: a sample rate, a flag) among
+    `inputs` at conversion, or "" when there are none."""
+    side = [i.name for i in inputs
+            if i.type.tensor_type.HasField("shape")
+            and all(d.HasField("dim_value") and d.dim_value == 1 for d in i.type.tensor_type.shape.dim)]  # fmt: skip
+    if not side:
+        return ""
+    return (
+        f"; {', '.join(repr(n) for n in side)} {'is a side input' if len(side) == 1 else 'are side inputs'} "
+        f"of one value: fix {'it' if len(side) == 1 else 'them'} at conversion with "
+        + " ".join(f"--fix {n}=VALUE" for n in side)
+        + " (Python: rnnedge.convert(..., fixed={" + ", ".join(f"{n!r}: VALUE" for n in side) + "}))"
+    )
 
 
 def _role_hint(name: str) -> str:
@@ -572,13 +589,19 @@ def _role_hint(name: str) -> str:
     return ""
 
 
-def to_network(model: str | os.PathLike | onnx.ModelProto, name: str | None = None) -> Network:
+def to_network(model: str | os.PathLike | onnx.ModelProto, name: str | None = None,
+               fixed: Mapping[str, FixedValue] | None = None) -> Network:
     """Convert an ONNX model (a path or a loaded ModelProto) into a Network.
 
+    fixed: graph inputs to turn into constants before anything else, by name (a sample rate
+    `{"sr": 16000}`: an int/float or a list, checked against the input's declared type and
+    shape); an `If` whose condition then folds takes its branch (fixed.py).
+
     Raises ConvertError (UnsupportedOpError for ops and attribute values rnnedge does not run)
-    with a message naming the file, node and value at fault.
+    with a message naming the file, node and value at fault; InputError for a `fixed` name that
+    is not a graph input or a value that does not fit it.
     """
-    loaded = load_model(model)
+    loaded = fix_inputs(load_model(model), fixed)
     graph = loaded.model.graph
     initializers = {t.name for t in graph.initializer}
     consumers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
@@ -594,7 +617,7 @@ def to_network(model: str | os.PathLike | onnx.ModelProto, name: str | None = No
                 "the graph has no data input" if not data else
                 f"the graph has {len(data)} independent inputs ({', '.join(repr(i.name) for i in data)}); "
                 "rnnedge maps one data input plus recurrent state inputs (h0/c0 feeding "
-                "initial_h/initial_c)"
+                "initial_h/initial_c)" + _fix_hint(data)
             )
         )
     for info in data + states:
@@ -625,6 +648,7 @@ def to_network(model: str | os.PathLike | onnx.ModelProto, name: str | None = No
                     "any batch and length"), stacklevel=2)
             net.name = name or loaded.stem or graph.name or "model"
             net.folded += [f"input {data[0].name!r}: {k} = {v} fixed by a Reshape" for k, v in fixed.items()]
+            net.folded += loaded.notes
             return net
     progress, error = max(errors, key=lambda pe: pe[0])
     raise error

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ConvertError, UnsupportedOpError
 from ..ir.layers import Slice, TakeLast
 from .fold import as_ints, onnx_range, reshape_target, slice_args
-from .node import Node, OpContext, const_of, int_array, ints_of
+from .node import Node, OpContext, const_of, int_array, ints_arg
 from .values import (
     CellState,
     Const,
@@ -194,9 +194,7 @@ def op_squeeze(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Valu
             raise ConvertError(f"Squeeze of a {describe(value)}")
         return [replace(value, squeezed=True)]
     data = data_in(ins)
-    given = node.ints_attr("axes") if node.opset < 13 else None
-    if len(ins) > 1 and ins[1] is not None:
-        given = ints_of(ins[1], "Squeeze axes")
+    given = ints_arg(node, ins, 1, "axes")
     if given is None:
         axes = [i for i, d in enumerate(data.shape) if d == 1]
     else:
@@ -218,9 +216,7 @@ def op_unsqueeze(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Va
             raise ConvertError(f"Unsqueeze of a {describe(value)}")
         return [replace(value, squeezed=False)]
     data = data_in(ins)
-    given = node.ints_attr("axes") if node.opset < 13 else None
-    if len(ins) > 1 and ins[1] is not None:
-        given = ints_of(ins[1], "Unsqueeze axes")
+    given = ints_arg(node, ins, 1, "axes")
     if not given:
         raise ConvertError("Unsqueeze without axes")
     rank = data.rank + len(given)  # type: ignore[arg-type]

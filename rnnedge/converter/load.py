@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import onnx
@@ -20,6 +20,7 @@ class Loaded:
     label: str  # how error messages name the model: its file name, or "the ONNX model"
     stem: str | None  # the file name without extension, when loaded from a file
     opset: int  # the default-domain opset
+    notes: list[str] = field(default_factory=list)  # what fixing inputs changed (fixed.py)
 
 
 def load_model(source: str | os.PathLike | onnx.ModelProto) -> Loaded:

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import defs, helper
 
 from ..errors import ConvertError, UnsupportedOpError
 from ..ir.layers import Recurrent
@@ -164,10 +164,35 @@ def floats_of(value: Value | None, what: str, dtype: type = np.float64) -> np.nd
 
 
 def ints_arg(node: Node, ins: list[Value | None], index: int, attr: str) -> list[int] | None:
-    """An integer list given as input `index` (newer opsets) or as attribute `attr` (older)."""
-    if index < len(ins) and ins[index] is not None:
-        return ints_of(ins[index], f"input {index} ({attr})")
-    return node.ints_attr(attr)
+    """An integer list given as input `index` (newer opsets) or as attribute `attr` (older):
+    the form the op's version at the model's opset defines (Unsqueeze/Squeeze/Reduce* `axes`
+    before 13 (ReduceSum) or 18 (the other Reduce*), Slice `starts`/`ends`/`axes` before 10);
+    the other form is refused by name, as onnxruntime refuses it."""
+    given = index < len(ins) and ins[index] is not None
+    if attr_form(node, attr):
+        if given:
+            raise ConvertError(
+                f"{node.op} at opset {node.opset} takes {attr} as an attribute, but the node gives "
+                f"it as input {index} (that form starts with a later {node.op} version)"
+            )
+        return node.ints_attr(attr)
+    if node.has(attr):
+        raise ConvertError(
+            f"{node.op} at opset {node.opset} takes {attr} as input {index}, but the node gives it "
+            "as an attribute (the form of older opsets): re-export at the opset its producer targets"
+        )
+    return ints_of(ins[index], f"input {index} ({attr})") if given else None
+
+
+def attr_form(node: Node, attr: str) -> bool:
+    """Whether the version of the node's op at the model's opset has an attribute `attr` (the
+    older form of an argument that later versions take as an input). An op unknown at that
+    opset (exporters use newer ones) is judged by whether the node has the attribute."""
+    try:
+        schema = defs.get_schema(node.op, max(node.opset, 1), "")
+    except defs.SchemaError:
+        return node.has(attr)
+    return attr in schema.attributes
 
 
 def scalar_arg(ins: list[Value | None], index: int, what: str) -> float | None:

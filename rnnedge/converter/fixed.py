@@ -1,0 +1,301 @@
+"""Side inputs fixed at conversion, and the `If` nodes whose condition is then known.
+
+`fix_inputs` turns graph inputs named in `fixed` (a sample rate, a mode flag) into initializers,
+after checking each value against the input's declared element type and shape. `inline_ifs`
+then folds every constant path of the graph far enough to learn each `If`'s condition, and
+replaces an `If` whose condition is known by the nodes of the branch it takes (the branch's
+outputs renamed to the If's outputs; names of the outer graph resolve as they did inside the
+branch). An `If` that the first output needs and whose condition still depends on a graph
+input is refused by name, with the `--fix` that would settle it.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence, Union
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..errors import ConvertError, InputError, RnnedgeError, UnsupportedOpError
+from .fold import fold_constant
+from .load import Loaded
+from .node import Node
+from .values import Const
+
+FixedValue = Union[int, float, bool, Sequence[Union[int, float, bool]], np.ndarray]
+MAX_INLINED = 64  # If nodes taken in one model: a bound on the loop, far above real models
+
+
+def fix_inputs(loaded: Loaded, fixed: Mapping[str, FixedValue] | None) -> Loaded:
+    """The model with the `fixed` inputs as constants and every decidable If inlined (a copy;
+    `loaded` is unchanged). Without `fixed` and without If nodes, `loaded` itself."""
+    graph = loaded.model.graph
+    if not fixed and not _has_if(graph):
+        return loaded
+    model = onnx.ModelProto()
+    model.CopyFrom(loaded.model)
+    graph = model.graph
+    initializers = {t.name for t in graph.initializer}
+    inputs = {i.name: i for i in graph.input if i.name not in initializers}
+    notes: list[str] = []
+    for name, value in (fixed or {}).items():
+        if name not in inputs:
+            raise InputError(
+                f"{loaded.label}: fixed input {name!r} is not an input of the graph "
+                f"(its inputs: {', '.join(repr(n) for n in inputs) or 'none'})"
+            )
+        array = fixed_array(loaded.label, inputs[name], value)
+        graph.input.remove(inputs[name])
+        graph.initializer.append(numpy_helper.from_array(array, name))
+        notes.append(f"input {name!r}: fixed to {_short(array)}")
+    out = Loaded(model, loaded.label, loaded.stem, loaded.opset, notes)
+    inline_ifs(out, list(fixed or {}))
+    try:
+        out.model = onnx.shape_inference.infer_shapes(out.model, strict_mode=False)
+    except Exception:  # noqa: BLE001 - as in load_model: inference is a help, not a requirement
+        pass
+    return out
+
+
+def parse_fixed(text: str) -> tuple[str, FixedValue]:
+    """`NAME=VALUE` of the command line: VALUE an integer, a number, or a list of them
+    (`1,2,3` or `[1, 2, 3]`)."""
+    name, sep, raw = text.partition("=")
+    name, raw = name.strip(), raw.strip()
+    if not sep or not name or not raw:
+        raise InputError(f"--fix {text!r}: expected NAME=VALUE, e.g. --fix sr=16000")
+    body = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    items = [p.strip() for p in body.split(",")]
+    try:
+        numbers = [_number(p) for p in items]
+    except ValueError:
+        raise InputError(
+            f"--fix {text!r}: {raw!r} is not a number or a list of numbers (e.g. 16000, 0.5, 1,2,3)"
+        ) from None
+    listed = raw.startswith("[") or len(numbers) > 1
+    return name, numbers if listed else numbers[0]
+
+
+def _number(text: str) -> int | float:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return int(lowered == "true")
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def fixed_array(label: str, info: onnx.ValueInfoProto, value: FixedValue) -> np.ndarray:
+    """A fixed value as an array of the input's element type, its shape checked against the
+    declared one (a symbolic size accepts any length)."""
+    what = f"{label}: fixed input {info.name!r}"
+    t = info.type.tensor_type
+    if not info.type.HasField("tensor_type") or t.elem_type == 0:
+        raise InputError(f"{what}: the graph declares no tensor element type for it")
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type))
+    except Exception:  # noqa: BLE001 - an element type numpy has no dtype for
+        raise InputError(f"{what}: element type {t.elem_type} cannot be given a value") from None
+    try:
+        given = np.asarray(value)
+    except Exception as e:  # noqa: BLE001 - ragged lists and the like
+        raise InputError(f"{what}: value {value!r} is not a number or a list of numbers ({e})") from None
+    if given.dtype.kind not in "biuf" or given.size == 0:
+        raise InputError(f"{what}: value {_short(value)} is not a number or a non-empty list of numbers")
+    type_name = helper.tensor_dtype_to_string(t.elem_type).replace("TensorProto.", "").lower()
+    if dtype.kind in "iub":
+        if given.dtype.kind == "f" and not np.all(np.isfinite(given) & (given == np.round(given))):
+            raise InputError(f"{what} is {type_name}; value {_short(value)} is not a whole number")
+        if dtype.kind != "b":
+            info_i = np.iinfo(dtype)
+            if np.any(given < info_i.min) or np.any(given > info_i.max):
+                raise InputError(f"{what} is {type_name}; value {_short(value)} is out of its range")
+    elif dtype.kind == "f":
+        if not np.all(np.isfinite(given)):
+            raise InputError(f"{what}: value {_short(value)} is not finite")
+    else:
+        raise InputError(f"{what}: element type {type_name} cannot be given a number")
+    array = given.astype(dtype)
+    if t.HasField("shape"):
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        fits = array.ndim == len(dims) and all(d is None or d == n for d, n in zip(dims, array.shape))
+        if not fits:
+            declared = "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+            raise InputError(
+                f"{what} has shape {declared}; value {_short(value)} has shape {list(array.shape)}"
+                + (" (give one number)" if not dims else "")
+            )
+    return array
+
+
+def _short(value: object) -> str:
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _has_if(graph: onnx.GraphProto) -> bool:
+    return any(n.op_type == "If" and n.domain in ("", "ai.onnx") for n in graph.node)
+
+
+def inline_ifs(loaded: Loaded, fixed: list[str]) -> None:
+    """Replace, in place, each If whose condition folds to a constant by the branch it takes;
+    refuse an If the first output needs whose condition stays dynamic."""
+    graph = loaded.model.graph
+    for _ in range(MAX_INLINED):
+        consts = _fold_constants(loaded)
+        target = next((n for n in graph.node if n.op_type == "If" and n.domain in ("", "ai.onnx")
+                       and n.input and n.input[0] in consts), None)  # fmt: skip
+        if target is None:
+            break
+        cond = np.asarray(consts[target.input[0]])
+        if cond.size != 1:
+            raise ConvertError(f"{loaded.label}: If node {target.name!r}: condition of {cond.size} values")
+        taken = _inline(graph, target, bool(cond.ravel()[0]), loaded.label)
+        loaded.notes.append(f"If {target.name or '(unnamed)'}: condition {target.input[0]!r} is "
+                            f"{bool(cond.ravel()[0])}, took its {taken}")
+    else:
+        raise ConvertError(f"{loaded.label}: more than {MAX_INLINED} If nodes to take")
+    needed = _needed(graph, graph.output[0].name) if graph.output else set()
+    for i, node in enumerate(graph.node):
+        if node.op_type == "If" and i in needed:
+            behind = _graph_inputs_behind(graph, node.input[0])
+            sources = [i.name for i in behind if _all_static(i)]
+            data = [i.name for i in behind if not _all_static(i)]
+            hint = (
+                "; its condition depends on graph input(s) "
+                + ", ".join(repr(s) for s in sources)
+                + f": fix {'it' if len(sources) == 1 else 'them'} at conversion, e.g. "
+                + " ".join(f"--fix {s}=VALUE" for s in sources)
+                + " (Python: fixed={"
+                + ", ".join(f"{s!r}: VALUE" for s in sources)
+                + "})"
+            ) if sources else (
+                f"; it depends on the data ({', '.join(repr(d) for d in data)}): rnnedge runs one "
+                "fixed pipeline, not a branch chosen per input" if data else ""
+            )
+            raise UnsupportedOpError(
+                f"{loaded.label}: node {node.name or '(unnamed)'!r} (op If, #{i + 1} of "
+                f"{len(graph.node)} in the graph): its condition {node.input[0]!r} is not known at "
+                f"conversion time{hint}"
+                + (f" (fixed: {', '.join(fixed)})" if fixed else "")
+            )
+
+
+def _fold_constants(loaded: Loaded) -> dict[str, np.ndarray]:
+    """Every tensor computable from initializers and Constant nodes alone, by name."""
+    graph = loaded.model.graph
+    values: dict[str, np.ndarray] = {}
+    for init in graph.initializer:
+        try:
+            values[init.name] = numpy_helper.to_array(init)
+        except Exception:  # noqa: BLE001 - a corrupt initializer: the walk reports it by name
+            continue
+    for i, proto in enumerate(graph.node):
+        if proto.domain not in ("", "ai.onnx") or proto.op_type in ("If", "Loop", "Scan"):
+            continue
+        if not all(name in values for name in proto.input if name):
+            continue
+        ins = [Const(values[name]) if name else None for name in proto.input]
+        try:
+            outs = fold_constant(Node(proto, i, loaded.opset), ins)
+        except RnnedgeError:
+            continue  # left for the walk, which reports it by name if the output needs it
+        for name, value in zip(proto.output, outs):
+            if name and isinstance(value, Const):
+                values[name] = value.array
+    return values
+
+
+def _inline(graph: onnx.GraphProto, node: onnx.NodeProto, cond: bool, label: str) -> str:
+    """Put the taken branch's nodes where `node` was; its outputs become the If's outputs.
+    Returns the branch's attribute name."""
+    key = "then_branch" if cond else "else_branch"
+    branch = next((a.g for a in node.attribute if a.name == key), None)
+    if branch is None or len(branch.output) != len(node.output):
+        raise ConvertError(f"{label}: If node {node.name!r} has no {key} with {len(node.output)} outputs")
+    rename = {b.name: o for b, o in zip(branch.output, node.output)}
+    produced = {name for n in branch.node for name in n.output}
+    nodes: list[onnx.NodeProto] = []
+    for n in branch.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(n)
+        for k, name in enumerate(copy.output):
+            if name in rename:
+                copy.output[k] = rename[name]
+        for k, name in enumerate(copy.input):
+            if name in rename and name in produced:
+                copy.input[k] = rename[name]
+        nodes.append(copy)
+    for b, o in zip(branch.output, node.output):
+        if b.name not in produced and o:  # the branch returns an outer or initializer name
+            nodes.append(helper.make_node("Identity", [b.name], [o], name=f"{node.name}/{key}/{o}"))
+    graph.initializer.extend(branch.initializer)
+    at = list(graph.node).index(node)
+    rest = list(graph.node)
+    graph.ClearField("node")
+    graph.node.extend(rest[:at] + nodes + rest[at + 1 :])
+    return key
+
+
+def _outer_names(graph: onnx.GraphProto) -> set[str]:
+    """Names a subgraph reads that it does not define (outer-scope references)."""
+    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    used: set[str] = set()
+    for n in graph.node:
+        used.update(x for x in n.input if x)
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                used |= _outer_names(a.g)
+            for g in a.graphs:
+                used |= _outer_names(g)
+        defined.update(n.output)
+    used.update(o.name for o in graph.output)
+    return used - defined
+
+
+def _reads(node: onnx.NodeProto) -> list[str]:
+    names = [x for x in node.input if x]
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.GRAPH:
+            names += sorted(_outer_names(a.g))
+    return names
+
+
+def _needed(graph: onnx.GraphProto, output: str) -> set[int]:
+    """Indices of the nodes `output` depends on, counting the outer names their branches read."""
+    nodes = list(graph.node)
+    producer = {name: i for i, n in enumerate(nodes) for name in n.output if name}
+    needed: set[int] = set()
+    stack = [producer[output]] if output in producer else []
+    while stack:
+        i = stack.pop()
+        if i in needed:
+            continue
+        needed.add(i)
+        stack.extend(producer[x] for x in _reads(nodes[i]) if x in producer)
+    return needed
+
+
+def _all_static(info: onnx.ValueInfoProto) -> bool:
+    """Whether an input's declared shape is all static sizes (a side input, not the data)."""
+    t = info.type.tensor_type
+    return t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim)
+
+
+def _graph_inputs_behind(graph: onnx.GraphProto, name: str) -> list[onnx.ValueInfoProto]:
+    """The graph inputs (not initializers) a tensor depends on."""
+    inits = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in inits]
+    producer = {o: n for n in graph.node for o in n.output if o}
+    seen: set[str] = set()
+    stack = [name]
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        if x in producer:
+            stack.extend(_reads(producer[x]))
+    return [i for i in inputs if i.name in seen]
