@@ -1,7 +1,7 @@
 /*
  * test_int.c - the integer formats' test program (docs/quantization.md).
  *
- *   test_int DATA_DIR        (DATA_DIR = tests/data/c/int, written by tools/make_c_vectors.py)
+ *   test_int DATA_DIR        (DATA_DIR = tests/data/c/int, written by tests/make_c_vectors.py)
  *
  * Prints one line per test ("ok   name" or "FAIL name: why") and a last line "N passed, M failed";
  * exits non-zero if anything failed. Every comparison is exact: the expected integers come from
@@ -296,7 +296,7 @@ done:
 
 /* ---- long streams ---------------------------------------------------------------------------------- */
 
-/* tools/make_c_vectors.py int_x: generator 1 sweeps every int16 value; generator 0 is an LCG in
+/* tests/make_c_vectors.py int_x: generator 1 sweeps every int16 value; generator 0 is an LCG in
  * four phases of steps/4 (uniform; half at +32767; all -32768; small values) */
 static void gen_x(int16_t *x, uint32_t generator, uint32_t seed, size_t steps, size_t per_step)
 {

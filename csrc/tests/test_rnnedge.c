@@ -1,7 +1,7 @@
 /*
  * test_rnnedge.c - the C library's test program.
  *
- *   test_rnnedge DATA_DIR        (DATA_DIR = tests/data/c, written by tools/make_c_vectors.py)
+ *   test_rnnedge DATA_DIR        (DATA_DIR = tests/data/c, written by tests/make_c_vectors.py)
  *
  * Prints one line per test ("ok   name" or "FAIL name: why"), a "note" line with the largest
  * error against the expected outputs, and a last line "N passed, M failed"; exits non-zero if

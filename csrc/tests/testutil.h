@@ -146,7 +146,7 @@ static inline size_t round16(size_t n)
 
 /* ---- random numbers and time ------------------------------------------------------------------ */
 
-/* The LCG of the tests and of tools/make_c_vectors.py: the next state. */
+/* The LCG of the tests and of tests/make_c_vectors.py: the next state. */
 static inline uint32_t lcg_next(uint32_t *s)
 {
     *s = *s * 1664525u + 1013904223u;
