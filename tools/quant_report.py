@@ -49,14 +49,17 @@ class Case:
     calib: np.ndarray  # the ONNX input's own layout
     x: np.ndarray
     sizes: bool = True  # a row of the size table (a second calibration of a model: no)
+    fixed: dict | None = None  # side inputs fixed at conversion (index.json "fixed"), fed to onnxruntime too
 
 
 class Float:
     """onnxruntime on the ONNX model; zeros for state inputs. A graph exported with a static batch
     size gets the input in chunks of that size."""
 
-    def __init__(self, onnx: Path, in_axes: str, out_axes: str) -> None:
+    def __init__(self, onnx: Path, in_axes: str, out_axes: str, fixed: dict | None = None) -> None:
         import onnxruntime as ort
+
+        self.fixed = fixed or {}
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
@@ -69,6 +72,10 @@ class Float:
         inputs = self.session.get_inputs()
         feeds = {inputs[0].name: x}
         for i in inputs[1:]:
+            if i.name in self.fixed:
+                dtype = np.int64 if "int64" in i.type else np.float32
+                feeds[i.name] = np.asarray(self.fixed[i.name], dtype).reshape([d for d in i.shape if isinstance(d, int)])
+                continue
             feeds[i.name] = np.zeros([d if isinstance(d, int) else x.shape[self.b_in] for d in i.shape], np.float32)
         return self.session.run([self.session.get_outputs()[0].name], feeds)[0]
 
@@ -80,12 +87,12 @@ class Float:
         return np.concatenate([self._run(p) for p in parts], axis=self.b_out)
 
 
-def task_inputs(onnx: Path, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def task_inputs(onnx: Path, seed: int, fixed: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(calibration, measurement) sequences of the fixture's task, in the graph's input layout
     (which the converter reads off the graph)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        spec = rnnedge.convert(onnx, None).input
+        spec = rnnedge.convert(onnx, None, fixed=fixed).input
     axes, shape = spec.axes, list(spec.shape)
     steps = shape[axes.index("T")] or STEPS
     rng = np.random.default_rng(seed)
@@ -110,8 +117,9 @@ def cases() -> list[Case]:
         if e["error"]:
             continue
         onnx = FIXTURES / f"{e['name']}.onnx"
-        calib, xm = task_inputs(onnx, 1000 + i)
-        out.append(Case(e["name"] + (" (state inputs: zeros)" if e["state"] else ""), onnx, calib, xm))
+        calib, xm = task_inputs(onnx, 1000 + i, e.get("fixed"))
+        out.append(Case(e["name"] + (" (state inputs: zeros)" if e["state"] else ""), onnx, calib, xm,
+                        fixed=e.get("fixed")))
     return out
 
 
@@ -145,12 +153,13 @@ def measure(case: Case, tmp: str) -> dict:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                q = rnnedge.convert(case.onnx, path, quant=quant, calibration=None if quant == "f32" else case.calib)
+                q = rnnedge.convert(case.onnx, path, quant=quant, fixed=case.fixed,
+                                    calibration=None if quant == "f32" else case.calib)
         except rnnedge.RnnedgeError as e:
             row[quant] = {"refused": str(e).split(":")[-1].split(";")[0].strip()}
             continue
         model = rnnedge.load(path)
-        ref = Float(case.onnx, model.input_spec["axes"], model.output_spec["axes"])
+        ref = Float(case.onnx, model.input_spec["axes"], model.output_spec["axes"], case.fixed)
         c = compare(quant, *outputs(model, ref, case.x))
         weights = [r.wfmt for r in q.report if r.error is not None and r.kind in ("Dense", "LSTM", "GRU", "RNN")] if quant != "f32" else []
         row[quant] = {"max": c.max_error, "argmax": c.argmax_agreement, "weights": weights, **size_split(path)}
