@@ -359,6 +359,26 @@ def test_layernorm_fixture_meets_the_bar_and_equals_reference(name, quant, bar):
     check_bit_exact(to_qnetwork(read_blob(blob)), xq)
 
 
+GOOD_FIXTURES = [e for e in json.loads((FIXTURES / "index.json").read_text()) if not e["error"]]
+
+
+@pytest.mark.parametrize("quant", QUANTS)
+@pytest.mark.parametrize("entry", GOOD_FIXTURES, ids=[e["name"] for e in GOOD_FIXTURES])
+def test_every_fixture_in_c_equals_the_reference_bit_for_bit(entry, quant):
+    """Every convertible exporter fixture (side inputs fixed where its index entry says), quantized
+    on its stored input: the C library's integers equal the numpy reference's, in sequence mode
+    and stepped."""
+    from rnnedge.blob.read import read_blob, to_qnetwork
+    from rnnedge.converter import to_network
+
+    name = entry["name"]
+    x = np.load(FIXTURES / f"{name}.input.npy")
+    q = quantize(to_network(FIXTURES / f"{name}.onnx", fixed=entry.get("fixed")), quant, x)
+    blob = write_blob(q)
+    xq = fx.quantize(to_tbf(x, q.source.input.axes), q.in_scale)
+    check_bit_exact(to_qnetwork(read_blob(blob)), xq)
+
+
 # -- the bundled example ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("quant", QUANTS)
 def test_har_example_equals_reference(quant):
