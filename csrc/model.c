@@ -117,6 +117,16 @@ size_t rne_state_offset(const rne_model *model, uint32_t layer, uint32_t batch)
     return ok ? off : (size_t)-1;
 }
 
+size_t rne_state_c_offset(const rne_model *model, uint32_t layer, uint32_t batch)
+{
+    size_t off = rne_state_offset(model, layer, batch), c_off;
+    int ok = 1;
+    if (off == (size_t)-1 || model->layers[layer].op != RNE_OP_LSTM)
+        return (size_t)-1;
+    (void)rne__state_bytes(&model->layers[layer], batch, &c_off, &ok);
+    return ok ? rne__mad(1, off, c_off, &ok) : (size_t)-1;
+}
+
 /* Scratch layout in floats: ping-pong buffer size (each), number of them, work size; total and
  * state: the bytes of scratch and of state (rne_scratch_size, rne_state_size). */
 typedef struct rne__scratch_plan {

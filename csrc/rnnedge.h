@@ -306,6 +306,10 @@ size_t rne_state_size(const rne_model *model, uint32_t batch);
  * for `batch` streams; (size_t)-1 if that layer keeps no state. */
 size_t rne_state_offset(const rne_model *model, uint32_t layer, uint32_t batch);
 
+/* Byte offset of an LSTM layer's c block within the state buffer for `batch` streams (after its
+ * h block, at a multiple of 16 bytes); (size_t)-1 if `layer` is not an LSTM. */
+size_t rne_state_c_offset(const rne_model *model, uint32_t layer, uint32_t batch);
+
 /* Bytes of scratch for a call over `steps` timesteps of `batch` streams (steps = 1 for rne_step);
  * 0 on arithmetic overflow or batch == 0, else at least 16; steps = 0 counts as 1. */
 size_t rne_scratch_size(const rne_model *model, uint32_t batch, uint32_t steps);

@@ -58,9 +58,10 @@ def state_blocks(layers: Sequence[LayerRecord], graph_states: list[dict], source
 class StateViews:
     """Named views into a state buffer of `batch` streams; get copies, set checks first.
 
-    `offsets[i]` is layer i's state offset in the buffer (rne_state_offset) for this batch."""
+    `offsets[(i, kind)]` is where layer i's h or c block starts in the buffer for this batch
+    (rne_state_offset, rne_state_c_offset: the C library's layout, not re-derived here)."""
 
-    def __init__(self, blocks: Blocks, layers: Sequence[LayerRecord], offsets: Mapping[int, int],
+    def __init__(self, blocks: Blocks, layers: Sequence[LayerRecord], offsets: Mapping[tuple[int, str], int],
                  buf: np.ndarray, batch: int) -> None:  # fmt: skip
         self.views: dict[str, list[np.ndarray]] = {}
         for name, parts in blocks.items():
@@ -68,10 +69,7 @@ class StateViews:
                 layer = layers[i]
                 dirs, hidden = layer.num_directions, layer.hidden
                 h_type, c_type = _STATE_TYPES[layer.fmt != FMT_F32]
-                off = offsets[i]
-                h_bytes = h_type.itemsize * dirs * batch * hidden
-                if kind == "c":  # the c block follows h, at a multiple of 16 bytes
-                    off += (h_bytes + 15) // 16 * 16
+                off = offsets[(i, kind)]
                 dtype = h_type if kind == "h" else c_type
                 nbytes = dtype.itemsize * dirs * batch * hidden
                 view = buf[off : off + nbytes].view(dtype).reshape(dirs, batch, hidden)

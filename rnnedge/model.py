@@ -283,8 +283,9 @@ class Stream:
             ),
             what,
         )
-        offsets = {i: int(lib.rne_state_offset(model._cmodel, i, batch))
-                   for parts in model._state_blocks.values() for i, _ in parts}  # fmt: skip
+        where = {"h": lib.rne_state_offset, "c": lib.rne_state_c_offset}
+        offsets = {(i, kind): int(where[kind](model._cmodel, i, batch))
+                   for parts in model._state_blocks.values() for i, kind in parts}  # fmt: skip
         self._views = StateViews(model._state_blocks, model.blob.layers, offsets, self._state, batch)
         self._x_shape = tuple(batch if a == "B" else model.in_features for a in self._x_axes)
         y_axes = model._out.axes.replace("T", "")

@@ -549,7 +549,8 @@ static void test_api(const char *dir)
         return;
     /* LSTM H = 16: h int16 [1][3][16] = 96 bytes, c int32 = 192 bytes */
     ss = rne_state_size(&m, 3);
-    check(ss == 96 + 192 && rne_state_offset(&m, 0, 3) == 0 && rne_state_size(&m, 1) == 32 + 64,
+    check(ss == 96 + 192 && rne_state_offset(&m, 0, 3) == 0 && rne_state_size(&m, 1) == 32 + 64 &&
+              rne_state_c_offset(&m, 0, 3) == 96 && rne_state_c_offset(&m, 0, 1) == 32,
           "api_state_layout_int16_h_int32_c", "state size %zu", ss);
     sc = rne_scratch_size(&m, 1, 1);
     mem = buf_new(4096 + sc, 0);

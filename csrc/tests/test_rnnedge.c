@@ -664,6 +664,11 @@ static void test_api(const char *dir)
           rne_state_offset(&m, 9, 3) == (size_t)-1 && rne_state_offset(&m, 0, 0) == (size_t)-1,
           "api_state_layout", "state size %zu, offsets %zu %zu", ss, rne_state_offset(&m, 0, 3),
           rne_state_offset(&m, 1, 3));
+    check(rne_state_c_offset(&m, 0, 3) == 24 * 4 && rne_state_c_offset(&m, 1, 3) == (size_t)-1 &&
+              rne_state_c_offset(&m, 2, 3) == (size_t)-1 && rne_state_c_offset(&m, 9, 3) == (size_t)-1 &&
+              rne_state_c_offset(&m, 0, 0) == (size_t)-1 && rne_state_c_offset(NULL, 0, 3) == (size_t)-1,
+          "api_state_c_offset", "LSTM c at %zu, GRU %zu", rne_state_c_offset(&m, 0, 3),
+          rne_state_c_offset(&m, 1, 3));
     check(rne_state_size(&m, 0) == 0 && rne_scratch_size(&m, 0, 1) == 0 &&
           rne_state_size(NULL, 1) == 0 && rne_scratch_size(NULL, 1, 1) == 0,
           "api_sizes_zero_batch", "zero batch or NULL model not refused");
