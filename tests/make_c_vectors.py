@@ -253,7 +253,7 @@ def crc32(data: bytes) -> int:
     return binascii.crc32(data)
 
 
-def c_state(qnet: QNetwork, state: list[tuple[np.ndarray, ...]]) -> bytes:
+def c_state(state: list[tuple[np.ndarray, ...]]) -> bytes:
     """The C state buffer of `state` (run_int's layout): per recurrent layer h int16 [D][B][H]
     then, for an LSTM, c int32, each block padded to 16 bytes; 16 zero bytes (rne_state_size's
     minimum) for a model without state."""
@@ -297,9 +297,9 @@ def int_case_files(name: str, net: Network, quant: str, calibration: np.ndarray,
         f"{stem}.y.npy": npy_bytes(yq, "<i2"),
     }
     if st is not None:
-        files[f"{stem}.state.npy"] = npy_bytes(np.frombuffer(c_state(q, st), np.uint8), "|u1")
+        files[f"{stem}.state.npy"] = npy_bytes(np.frombuffer(c_state(st), np.uint8), "|u1")
     if final:
-        files[f"{stem}.final.npy"] = npy_bytes(np.frombuffer(c_state(q, final), np.uint8), "|u1")
+        files[f"{stem}.final.npy"] = npy_bytes(np.frombuffer(c_state(final), np.uint8), "|u1")
     return files
 
 
@@ -312,7 +312,7 @@ def long_case_files(name: str, net: Network, quant: str, generator: int, steps: 
     stem = f"{INT_DIR}/{QUANT_TAG[quant]}_{name}"
     xq = int_x(generator, seed, steps, batch, net.in_features)
     yq, final = fx.run_int(q, xq)
-    spec = [steps, batch, generator, seed, crc32(yq.tobytes()), crc32(c_state(q, final))]
+    spec = [steps, batch, generator, seed, crc32(yq.tobytes()), crc32(c_state(final))]
     return {f"{stem}.rne": write_blob(q, alignment=16),
             f"{stem}.long.npy": npy_bytes(np.array(spec, np.uint32), "<u4")}  # fmt: skip
 

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 import onnx_cases as oc
+from make_c_vectors import c_state  # the C state buffer of a run_int state (docs/format.md)
 from rnnedge import convert as rnnedge_convert, fixedpoint as fx, load as rnnedge_load
 from rnnedge._rnnedge import ffi, lib
 from rnnedge.blob.write import write_blob
@@ -83,17 +84,6 @@ class CModel:
             rc = lib.rne_step(self.s, ffi.from_buffer(x), ffi.from_buffer(ys[t]))
             assert rc == lib.RNE_OK
         return ys[-1:] if self.m.many_to_one else ys
-
-
-def c_state(state: list[tuple[np.ndarray, ...]]) -> bytes:
-    """The C state buffer of a run_int state: per recurrent layer h int16 [D][B][H], then (LSTM)
-    c int32, each block padded to 16 bytes (docs/format.md); 16 zero bytes without state."""
-    out = b""
-    for arrays in state:
-        for a in arrays:
-            raw = np.ascontiguousarray(a).tobytes()
-            out += raw + bytes(-len(raw) % 16)
-    return out or bytes(16)
 
 
 def int_state(q: QNetwork, state: list | None) -> list | None:
