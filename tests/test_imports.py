@@ -246,6 +246,17 @@ else:
 """
 
 
+def _env_without_this_checkout() -> dict[str, str]:
+    """The environment with no PYTHONPATH entry that holds an rnnedge package (this checkout, or a
+    copy of it), keeping the others (where the emulated aarch64 run keeps numpy and onnx)."""
+    keep = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+            if p and not (Path(p) / "rnnedge").is_dir()]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if keep:
+        env["PYTHONPATH"] = os.pathsep.join(keep)
+    return env
+
+
 def test_the_package_imports_and_converts_without_its_build(tmp_path: Path) -> None:
     """A copy of the package without its compiled module (as a checkout is before its build, or
     as the checkout root shadows an installed rnnedge): `import rnnedge` and the pure-Python
@@ -254,7 +265,7 @@ def test_the_package_imports_and_converts_without_its_build(tmp_path: Path) -> N
     shutil.copytree(PKG, tmp_path / "rnnedge",
                     ignore=shutil.ignore_patterns("_rnnedge*", "__pycache__", "*.npz"))  # fmt: skip
     onnx_file = PKG / "examples" / "har_lstm.onnx"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = _env_without_this_checkout()
     run = subprocess.run(
         [sys.executable, "-c", WITHOUT_BUILD, str(tmp_path / "rnnedge"), str(onnx_file)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
@@ -321,7 +332,7 @@ def test_the_generators_run_without_a_build(script: str, args: list[str], tmp_pa
     """The C vectors' generator (its imports: --help exits after them) and the C tables'
     generator run as scripts from anywhere, on this checkout's modules, with the compiled
     module unavailable."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = _env_without_this_checkout()
     run = subprocess.run([sys.executable, "-c", AS_SCRIPT, str(PKG.parent / script), *args],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr
