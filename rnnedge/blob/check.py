@@ -58,10 +58,12 @@ def judge(view: memoryview, verify_crc: bool = True) -> None:
     c = _lib()
     if c is None:
         raise NotBuiltError(NO_JUDGE)
-    raw = np.zeros(len(view) + MAX_ALIGN, np.uint8)  # the loader wants the blob at its alignment
-    start = (-raw.ctypes.data) % MAX_ALIGN
-    buf = raw[start : start + len(view)]
-    buf[:] = np.frombuffer(view, np.uint8)
+    buf = np.frombuffer(view, np.uint8)
+    if not verify_crc or buf.ctypes.data % MAX_ALIGN:  # judged in place when nothing needs changing
+        raw = np.zeros(len(view) + MAX_ALIGN, np.uint8)  # the loader wants the blob at its alignment
+        start = (-raw.ctypes.data) % MAX_ALIGN
+        buf = raw[start : start + len(view)]
+        buf[:] = np.frombuffer(view, np.uint8)
     if not verify_crc and len(view) >= HEADER_SIZE:
         file_size = struct.unpack_from("<I", view, 20)[0]
         if HEADER_SIZE + 4 <= file_size <= len(view):
