@@ -187,6 +187,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     say(describe(blob))
     if not blob.crc_ok:
         raise RnnedgeError(f"{args.model}: checksum mismatch: the blob is corrupt")
+    from .blob.check import available
+
+    if available():  # the sizes are the C library's (docs/c-api.md: size static buffers from them)
+        from .model import Model
+
+        model = Model.from_bytes(data, source=args.model)
+        say(f"per stream of batch 1: state {model.state_bytes(1)} B, step scratch "
+            f"{model.scratch_bytes(1, 1)} B, scratch of a 100-step rne_run "
+            f"{model.scratch_bytes(1, 100)} B")
     return 0
 
 

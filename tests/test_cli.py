@@ -13,6 +13,8 @@ import numpy as np
 import onnx
 import pytest
 
+import rnnedge
+
 from rnnedge.cli import build_parser, main
 from rnnedge.examples import EXAMPLE_ONNX, load_test_set
 
@@ -45,6 +47,9 @@ def test_info(blob, capsys):
     assert main(["info", blob]) == 0
     text = capsys.readouterr().out
     assert "checksum" in text and "ok" in text and "TAKE_LAST" in text
+    model = rnnedge.load(blob)  # the sizes docs/c-api.md says info prints: the C library's
+    assert (f"state {model.state_bytes(1)} B, step scratch {model.scratch_bytes(1, 1)} B, "
+            f"scratch of a 100-step rne_run {model.scratch_bytes(1, 100)} B") in text
 
 
 def test_info_reports_a_corrupt_blob(blob, tmp_path, capsys):
