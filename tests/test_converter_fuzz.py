@@ -352,3 +352,14 @@ def test_external_data_outside_the_model_directory_is_refused(tmp_path):
     path.write_bytes(_with_init(_lstm(), "W", _external).SerializeToString())
     with pytest.raises(ConvertError, match=r"m.onnx': cannot load its external weight data: .*/etc/hostname"):
         rnnedge.convert(path)
+
+
+def test_a_subgraph_name_that_is_not_utf8_is_refused(tmp_path):
+    """Found by CI's 60 s atheris run of tests/fuzz_python.py (convert target): a non-UTF-8 output name in
+    an If branch reached fixed.py's name sorting (TypeError). The text check covers subgraphs now."""
+    src = Path(__file__).parent / "data" / "fixtures" / "dynamo_lstm_side_input_sr16000.onnx"
+    path = tmp_path / "m.onnx"
+    path.write_bytes(src.read_bytes().replace(b"linear_false_graph_0", b"linear_false_graph\xff0"))
+    with pytest.raises(ConvertError, match=r"m.onnx' is corrupt: .* of a subgraph of node #\d+ is not valid "
+                                           r"UTF-8 text \(b'linear_false_graph\\xff0'\)"):
+        rnnedge.convert(path, fixed={"sr": 16000})

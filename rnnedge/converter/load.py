@@ -166,13 +166,27 @@ def _check_text(model: onnx.ModelProto, label: str) -> None:
         fields += [(f"a dimension name of graph {kind} #{k}", d.dim_param)
                    for k, i in enumerate(infos) for d in i.type.tensor_type.shape.dim]  # fmt: skip
     fields += [("an initializer name", t.name) for t in graph.initializer]
-    for i, node in enumerate(graph.node):
-        where = f"node #{i + 1}"
-        fields += [(f"the op type of {where}", node.op_type), (f"the name of {where}", node.name),
-                   (f"the domain of {where}", node.domain)]  # fmt: skip
-        fields += [(f"an input name of {where}", n) for n in node.input]
-        fields += [(f"an output name of {where}", n) for n in node.output]
-        fields += [(f"an attribute name of {where}", a.name) for a in node.attribute]
+
+    def nodes(g: onnx.GraphProto, inside: str) -> None:
+        """The names of g's nodes, and of the nodes, inputs and outputs of their subgraphs
+        (If branches, Loop bodies), which the converter reads too."""
+        for i, node in enumerate(g.node):
+            where = f"node #{i + 1}{inside}"
+            fields.extend([(f"the op type of {where}", node.op_type),
+                           (f"the name of {where}", node.name),
+                           (f"the domain of {where}", node.domain)])  # fmt: skip
+            fields.extend((f"an input name of {where}", n) for n in node.input)
+            fields.extend((f"an output name of {where}", n) for n in node.output)
+            for a in node.attribute:
+                fields.append((f"an attribute name of {where}", a.name))
+                for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else []) + list(a.graphs):
+                    sub_where = f" of a subgraph of {where}"
+                    fields.extend((f"a subgraph input or output name{sub_where}", v.name)
+                                  for v in list(sub.input) + list(sub.output))  # fmt: skip
+                    fields.extend((f"an initializer name{sub_where}", t.name) for t in sub.initializer)
+                    nodes(sub, sub_where)
+
+    nodes(graph, "")
     for what, value in fields:
         if not isinstance(value, str):
             raise ConvertError(
