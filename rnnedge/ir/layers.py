@@ -256,11 +256,14 @@ class TakeLast(SameWidth):
 
 @dataclass
 class Slice(SameWidth):
-    """Keep features [start, stop) of each timestep."""
+    """Keep features [start, stop) of each timestep; in a graph, elements start, start + step, ...
+    below stop along per-step axis `axis` (-1: the last; docs/graph.md)."""
 
     features: int
     start: int
     stop: int
+    axis: int = -1
+    step: int = 1
 
     @property
     def out_features(self) -> int:
@@ -458,6 +461,8 @@ class QSlice(SameWidth, PassScale):
     stop: int
     scale: float
     wfmt: str = "s16"
+    axis: int = -1
+    step: int = 1
 
     @property
     def out_features(self) -> int:
