@@ -364,6 +364,54 @@ int rne_step_float(rne_stream *stream, const float *x, double in_scale, int16_t 
                    int16_t *yq, double out_scale, float *y);
 /* cdef-end */
 
+/* Format version 2 records and codes (docs/graph.md section 5), declared here ahead of the
+ * loader that reads them; they join the cdef region when the loader switches to version 2. */
+#define RNE_NONE 0xFFFF
+enum { RNE_OP_BINARY = 9, RNE_OP_CONCAT = 10, RNE_OP_TRANSPOSE = 11, RNE_OP_COPY = 12,
+       RNE_OP_GATHER = 13, RNE_OP_REDUCE = 14 };
+enum { RNE_BIN_ADD = 0, RNE_BIN_SUB = 1, RNE_BIN_MUL = 2, RNE_BIN_DIV = 3, RNE_BIN_MIN = 4,
+       RNE_BIN_MAX = 5, RNE_BIN_POW = 6 };
+enum { RNE_RED_SUM = 0, RNE_RED_MEAN = 1, RNE_RED_MAX = 2, RNE_RED_MIN = 3 };
+enum { RNE_V_TEMP = 0, RNE_V_INPUT = 1, RNE_V_OUTPUT = 2, RNE_V_STATE = 3 };
+enum { RNE_VF_LAST = 1 };
+enum { RNE_ACT_ABS = 15, RNE_ACT_NEG = 16, RNE_ACT_SQRT = 17, RNE_ACT_RECIPROCAL = 18,
+       RNE_ACT_EXP = 19, RNE_ACT_LOG = 20, RNE_ACT_ERF = 21, RNE_ACT_POW = 22 };
+enum { RNE_EINPUT = 14 };
+enum { RNE_SEC_VALUE = 8 };
+enum { RNE_FF_N_VALUES = 41, RNE_FF_VALUE_OFF = 42, RNE_FF_ARENA = 43, RNE_FF_KIND = 44,
+       RNE_FF_UPDATE = 45, RNE_FF_INIT = 46, RNE_FF_IN = 47, RNE_FF_OUT = 48,
+       RNE_FF_LIFETIME = 49 };
+
+typedef struct rne_value {
+    uint8_t  kind;
+    uint8_t  dtype;
+    uint8_t  ndim;
+    uint8_t  flags;
+    uint32_t shape[4];
+    uint32_t offset;
+    int32_t  update;
+    int32_t  init;
+    float    scale;
+    uint32_t reserved[3];
+} rne_value;
+
+typedef struct rne_node {
+    uint16_t op;
+    uint16_t fmt;
+    uint32_t flags;
+    uint32_t hidden;
+    float    clip;
+    int32_t  param[8];
+    uint8_t  act[2][3];
+    uint8_t  pad[2];
+    float    alpha[2][3];
+    float    beta[2][3];
+    int32_t  tensor[8];
+    uint16_t in[4];
+    uint16_t out[4];
+    uint32_t reserved[2];
+} rne_node;
+
 #ifdef __cplusplus
 }
 #endif
