@@ -25,6 +25,7 @@ from .layers import (
     IntLayer,
     LayerNorm,
     LayerReport,
+    Mult,
     Network,
     QNetwork,
     Recurrent,
@@ -90,8 +91,51 @@ class Reduce:
     axes: tuple[int, ...]
 
 
+@dataclass
+class QBinary:
+    """Binary in integers (docs/graph.md section 3). ADD / SUB / MIN / MAX: each side times its
+    multiplier (ma, mb) with one shift; MUL / DIV: one multiplier ma (mb = 0)."""
+
+    kind: str
+    ma: int
+    mb: int
+    shift: int
+    in_scales: tuple[float, float]
+    out_scale: float
+
+
+@dataclass
+class QConcat:
+    """Concat in integers: input k requantized by mults[k] (a scalar Mult) to the output scale."""
+
+    axis: int
+    mults: list[Mult]
+    out_scale: float
+
+
+@dataclass
+class QReduce:
+    """Reduce in integers: SUM / MEAN accumulate in int64 and requantize by `mult` (1/n folded in
+    for MEAN); MAX / MIN pick, then requantize."""
+
+    kind: str
+    axes: tuple[int, ...]
+    mult: Mult
+    in_scale: float
+    out_scale: float
+
+
+@dataclass
+class QGather:
+    """Embedding in integers: the table int16 [V, E] at out_scale."""
+
+    table: np.ndarray
+    out_scale: float
+
+
 GraphOp = Union[Binary, Concat, Transpose, Copy, Gather, Reduce]
-NodeOp = Union[FloatLayer, IntLayer, GraphOp]
+QGraphOp = Union[QBinary, QConcat, QReduce, QGather]
+NodeOp = Union[FloatLayer, IntLayer, GraphOp, QGraphOp]
 
 
 @dataclass
@@ -319,7 +363,7 @@ def check_graph(g: Graph) -> None:
 
 
 __all__ = [
-    "Binary", "Concat", "Copy", "Gather", "Graph", "GraphOp", "Node", "NodeOp", "Reduce",
+    "Binary", "Concat", "QBinary", "QConcat", "QGather", "QReduce", "QGraphOp", "Copy", "Gather", "Graph", "GraphOp", "Node", "NodeOp", "Reduce",
     "Transpose", "Value", "arena_row", "check_graph", "from_network", "lifetimes", "plan_arena",
     "Activation", "Dense", "LayerNorm", "Recurrent", "Slice", "TakeLast",
 ]  # fmt: skip
