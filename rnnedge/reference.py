@@ -450,6 +450,9 @@ def graph_op(op: object, ins: list[np.ndarray | None], out_shapes: list[tuple[in
     T, B = x.shape[:2]
     shape = out_shapes[0]
     if isinstance(op, Binary):
+        if op.const is not None:
+            c = np.asarray(op.const, F32)[None, None]
+            return _binary(op.kind, c, x, shape) if op.const_left else _binary(op.kind, x, c, shape)
         assert ins[1] is not None
         return _binary(op.kind, x, ins[1], shape)
     if isinstance(op, Concat):
