@@ -316,6 +316,23 @@ def test_recurrent_node_with_its_state_in_values():
         _quantize(g, "int16", _x(g))
 
 
+def test_a_computed_h_init_is_requantized_to_the_cells_h_scale():
+    """An LSTM whose h_init is computed (a Dense of x, at its own calibrated scale): the integer
+    cell writes h in Q0.15, so its h_init is requantized to Q0.15 by an Identity node before it
+    (read at the Dense's scale instead, the error was 3.6e-1 of the output range; now 1.3e-4)."""
+    rng = np.random.default_rng(8)
+    H, I = 4, 3
+    L = Recurrent("lstm", "forward", _w(rng, 1, 4 * H, I), _w(rng, 1, 4 * H, H))
+    vals = [Value("x", (I,), kind="input"), Value("h0", (H,)), Value("y", (H,), kind="output")]
+    g = _graph(vals, [Node(Dense(_w(rng, H, I, scale=0.2)), [0], [1], "init"),
+                      Node(L, [0, 1], [2], "lstm")])  # fmt: skip
+    qg = _quantize(g, "int16", _x(g))
+    lstm = qg.nodes[-1]
+    assert qg.values[lstm.inputs[1]].scale == lstm.op.out_scale == np.float32(2.0**-15)
+    assert qg.nodes[1].name == "lstm/h_init" and qg.nodes[1].inputs == [1]
+    assert _err(qg, g, _x(g, seed=2)) <= 1e-3
+
+
 # -- the policy ----------------------------------------------------------------------------------
 def _bad_int8_graph() -> Graph:
     """A Dense whose int8 weights miss the bar: one weight 1000x the others in each row."""

@@ -216,7 +216,8 @@ Builder = Callable[[str], IntLayer]  # wfmt -> the integer op of a weighted node
 def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], list[int | None]]:
     """The integer nodes (weighted ones as builders), the integer values, in order. A node whose
     output is a state's update but comes at another scale (an op that fixes its scale) is followed
-    by an Identity activation that requantizes it to the state's scale."""
+    by an Identity activation that requantizes it to the state's scale; a computed h_init at
+    another scale than its node's h is requantized the same way before the node."""
     g, sc = p.g, p.sc
     nodes: list[Node] = []
     origin: list[int | None] = []  # the float node each integer node comes from
@@ -247,13 +248,24 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
                     "write it as a value (c_init / Y_c); convert with the cell state absorbed by "
                     "the node (a stream's state), or keep this model in f32"
                 )
-            if len(ins) > 1 and ins[1] is not None:
-                s_h = sc[ins[1]]
+            h_in = ins[1] if len(ins) > 1 else None
+            if h_in is not None and g.values[h_in].kind == "state":
+                s_h = sc[h_in]  # the state's scale is this node's h scale (_state_scale)
             elif op.activations[0][0].kind == "Relu":
-                s_h = range_scale(p.ranges.of(p.obs(*n.outputs[:2]), DEFAULT_RELU_RANGE,
+                s_h = range_scale(p.ranges.of(p.obs(*n.outputs[:2], h_in), DEFAULT_RELU_RANGE,
                                               f"{where} hidden |h|"))  # fmt: skip
             else:
-                s_h = Q15
+                s_h = Q15  # the cell writes h in Q0.15 whatever it reads
+            if h_in is not None and sc[h_in] != s_h:  # a computed h_init: requantized to s_h
+                tmp = len(g.values) + len(extra)
+                extra.append(Value(f"{g.values[h_in].name}/h_scaled", g.values[h_in].shape,
+                                   "s16", scale=s_h, last=g.values[h_in].last))  # fmt: skip
+                m = make_mult(sc[h_in] / s_h, 65536, f"{where} (h_init requantized)")
+                nodes.append(Node(QActivation("Identity", g.values[h_in].features, sc[h_in], s_h,
+                                              m), [h_in], [tmp], f"{n.name or 'h_init'}/h_init"))
+                origin.append(None)
+                sc[tmp] = s_h
+                ins[1] = tmp
             builders[len(nodes)] = (lambda op, s_in, s_h, where: lambda wf: quantize_recurrent(
                 op, wf, s_in, s_h, where))(op, s_in, s_h, where)  # fmt: skip
             q = None
@@ -297,7 +309,7 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
             q, outs = quantize_binary(op, s_in, s_b, s_out, where), {o: s_out}
         else:
             raise ConvertError(f"{where}: {type(op).__name__} has no integer form")
-        nodes.append(Node(q, list(n.inputs), list(n.outputs), n.name))
+        nodes.append(Node(q, ins, list(n.outputs), n.name))
         origin.append(k)
         for v, s in outs.items():  # an update at another scale than its state's: requantize
             sc[v] = sc[p.update_of[v]] if v in p.update_of else s
