@@ -655,6 +655,30 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
     return vals[qg.output]
 
 
+def _checked_qstate(qg: Graph, state: QGraphState, batch: int) -> QGraphState:
+    """A copy of a caller's state, its layout checked against initial_qgraph_state's."""
+    want = initial_qgraph_state(qg, batch)
+    if not isinstance(state, dict) or set(state) != {"nodes", "values"}:
+        raise InputError("state: expected {'nodes': [...], 'values': [...]} as run_qgraph returns it")
+    out: QGraphState = {"nodes": [], "values": []}
+    for key in ("nodes", "values"):
+        got = list(state[key])
+        if len(got) != len(want[key]):
+            raise InputError(f"state[{key!r}]: expected {len(want[key])} entries, got {len(got)}")
+        for k, (g_, w) in enumerate(zip(got, want[key])):
+            gs = tuple(g_) if key == "nodes" else (g_,)
+            ws = w if key == "nodes" else (w,)
+            if len(gs) != len(ws) or any(np.asarray(a).shape != b.shape or np.asarray(a).dtype != b.dtype
+                                         for a, b in zip(gs, ws)):  # fmt: skip
+                raise InputError(
+                    f"state[{key!r}][{k}]: expected {[(str(b.dtype), list(b.shape)) for b in ws]}, "
+                    f"got {[(str(np.asarray(a).dtype), list(np.asarray(a).shape)) for a in gs]}"
+                )
+            copies = tuple(np.array(a) for a in gs)
+            out[key].append(copies if key == "nodes" else copies[0])
+    return out
+
+
 def run_qgraph(
     qg: Graph, xq: np.ndarray, state: QGraphState | None = None,
     seen: dict[int, list[np.ndarray]] | None = None,
@@ -666,6 +690,10 @@ def run_qgraph(
     collects every computed value as `rnnedge.reference.run_graph` does; `state` defaults to
     `initial_qgraph_state(qg, B)` and is not modified."""
     check_graph(qg)
+    for v in qg.values:
+        if v.dtype == "f32":
+            raise InputError(f"run_qgraph runs an integer graph; value {v.name!r} is f32 (quantize "
+                             "the graph first: rnnedge.quant.graph.quantize_graph)")  # fmt: skip
     v_in = qg.values[qg.input]
     xq = np.asarray(xq)
     if xq.ndim != len(v_in.shape) + 2 or tuple(xq.shape[2:]) != v_in.shape:
@@ -676,11 +704,7 @@ def run_qgraph(
     if v_in.dtype == "s16" and xq.dtype != np.int16:
         raise InputError(f"x: expected int16 (quantized at the input scale), got {xq.dtype}")
     B = xq.shape[1]
-    if state is None:
-        st = initial_qgraph_state(qg, B)
-    else:
-        st = {"nodes": [tuple(np.array(a) for a in s) for s in state["nodes"]],
-              "values": [np.array(a, np.int16) for a in state["values"]]}  # fmt: skip
+    st = initial_qgraph_state(qg, B) if state is None else _checked_qstate(qg, state, B)
     if not qg.explicit_state:
         return _qnodes(qg, xq, st, seen), st
     ys = [_qnodes(qg, xq[t : t + 1], st, seen) for t in range(xq.shape[0])]

@@ -160,6 +160,21 @@ def test_run_qgraph_is_deterministic_and_streams():
             np.testing.assert_array_equal(a, b)
 
 
+def test_run_qgraph_refuses_a_float_graph_and_a_wrong_state():
+    g = step_function()
+    with pytest.raises(InputError, match="integer graph; value 'x' is f32"):
+        fx.run_qgraph(g, np.zeros((2, 1, 3), np.int16))
+    qg = _quantize(g, "int16", _x(g))
+    xq = np.zeros((2, 3, 3), np.int16)
+    _, st = fx.run_qgraph(qg, xq)
+    with pytest.raises(InputError, match="state\\['values'\\]\\[0\\]: expected \\[\\('int16', \\[3, 5\\]\\)\\]"):
+        fx.run_qgraph(qg, xq, {"nodes": [], "values": [st["values"][0][:1]]})
+    with pytest.raises(InputError, match="state\\['values'\\]: expected 1 entries, got 0"):
+        fx.run_qgraph(qg, xq, {"nodes": [], "values": []})
+    with pytest.raises(InputError, match="expected int16"):
+        fx.run_qgraph(qg, xq.astype(F32))
+
+
 def test_state_and_update_share_one_scale():
     """A state value and its update have one scale: the fixed Q0.15 of a Tanh; the calibrated
     range of a Dense's output (a free scale); and for a Clip (which passes its input's scale, while
