@@ -348,6 +348,13 @@ def test_a_computed_h_init_is_requantized_to_the_cells_h_scale():
     assert _err(qg, g, _x(g, seed=2)) <= 1e-3
 
 
+def test_ids_are_read_by_a_gather_only():
+    vals = [Value("ids", (2,), dtype="s32", kind="input"), Value("y", (3,), kind="output")]
+    g = _graph(vals, [Node(Dense(np.ones((3, 2), F32)), [0], [1], "dense_of_ids")])
+    with pytest.raises(ConvertError, match="dense_of_ids.*s32 value.*Gather"):
+        quantize_graph(g, "int16", np.zeros((2, 1, 2), np.int64))
+
+
 # -- the policy ----------------------------------------------------------------------------------
 def _bad_int8_graph() -> Graph:
     """A Dense whose int8 weights miss the bar: one weight 1000x the others in each row."""

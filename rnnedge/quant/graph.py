@@ -226,6 +226,10 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
     for k, n in enumerate(g.nodes):
         op, where = n.op, f"node {k} ({n.name or _kind(n.op)})"
         ins = list(n.inputs)
+        ids = [v is not None and g.values[v].dtype == "s32" for v in ins]
+        if any(ids) != isinstance(op, Gather) or (isinstance(op, Gather) and not ids[0]):
+            raise ConvertError(f"{where}: integer ids (an s32 value) are read by a Gather, and a "
+                               "Gather reads nothing else")  # fmt: skip
         s_in = sc.get(ins[0]) if ins[0] is not None else None
         o = n.outputs[0]
         assert o is not None
