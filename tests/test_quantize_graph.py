@@ -355,6 +355,22 @@ def test_ids_are_read_by_a_gather_only():
         quantize_graph(g, "int16", np.zeros((2, 1, 2), np.int64))
 
 
+def test_a_relu_rnn_state_covers_its_initial_value():
+    """A ReLU RNN reading its h from a state value whose initial value (3.0) is far beyond what
+    the cell writes afterwards: the state's (and the node's h) scale covers the initial value."""
+    rng = np.random.default_rng(12)
+    H, I = 4, 3
+    L = Recurrent("rnn", "forward", _w(rng, 1, H, I, scale=0.1), _w(rng, 1, H, H, scale=0.1),
+                  activations=[[Act.make("Relu")]])  # fmt: skip
+    vals = [Value("x", (I,), kind="input"),
+            Value("h", (1, H), kind="state", update=3, init=np.full(H, 3.0, F32)),
+            Value("y", (H,), kind="output"), Value("hn", (1, H), last=True)]  # fmt: skip
+    g = _graph(vals, [Node(L, [0, 1], [2, 3], "relu_rnn")])
+    qg = _quantize(g, "int16", _x(g))
+    assert 32767 * qg.values[1].scale >= 3.0
+    assert _err(qg, g, _x(g, seed=2)) <= 1e-3
+
+
 # -- the policy ----------------------------------------------------------------------------------
 def _bad_int8_graph() -> Graph:
     """A Dense whose int8 weights miss the bar: one weight 1000x the others in each row."""
@@ -374,7 +390,8 @@ def test_int8_keeps_a_node_that_misses_the_bar_at_int16_weights():
     with pytest.warns(UserWarning, match="node 0 \\(wide\\): kept at int16 weights"):
         qg = quantize_graph(g, "int8", x)
     assert qg.report[0].wfmt == "s16" and qg.nodes[0].op.wfmt == "s16"
-    assert qg.report[0].output_error is not None and qg.report[0].output_error > 5e-3
+    assert "int8 weights gave 0.0" in qg.report[0].note  # 1.9e-2
+    assert qg.report[0].output_error is not None and qg.report[0].output_error <= 5e-3
     assert qg.accuracy["rel_max_err"] <= 5e-3
     with pytest.raises(ConvertError, match="node 0 \\(wide\\): int8 weights give .*strict"):
         quantize_graph(g, "int8", x, strict=True)

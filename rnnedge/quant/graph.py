@@ -178,17 +178,22 @@ class _Planner:
             if isinstance(n.op, Recurrent) and len(n.inputs) > 1 and n.inputs[1] == i:
                 if n.op.activations[0][0].kind != "Relu":
                     return Q15
-                vals = self.obs(*[o for o in n.outputs[:2]], v.update)
+                vals = self._with_init(self.obs(*[o for o in n.outputs[:2]], v.update), v)
                 return range_scale(self.ranges.of(vals, DEFAULT_RELU_RANGE,
                                                   f"{n.name or 'RNN'} hidden |h|"))  # fmt: skip
         if v.update is not None and v.update in prod:
             fixed = _fixed_scale(g.nodes[prod[v.update]].op)
             if fixed is not None:
                 return fixed
-        vals = self.obs(v.update)
-        if vals is not None and v.init is not None:
-            vals = np.concatenate([vals, np.abs(np.asarray(v.init, np.float64)).ravel()])
+        vals = self._with_init(self.obs(v.update), v)
         return range_scale(self.ranges.of(vals, DEFAULT_VALUE_RANGE, f"state {v.name!r} |value|"))
+
+    @staticmethod
+    def _with_init(vals: np.ndarray | None, v: Value) -> np.ndarray | None:
+        """A state holds its initial value and then its updates: the range covers both."""
+        if vals is None or v.init is None:
+            return vals
+        return np.concatenate([vals, np.abs(np.asarray(v.init, np.float64)).ravel()])
 
     def out_range(self, v: int, default: float, what: str) -> float:
         return self.ranges.of(self.obs(v), default, what)
@@ -455,6 +460,14 @@ def quantize_dataflow(
 
     wf = {k: WFMT[quant] for k in builders}
     effects: dict[int, dict[str, float]] = {}
+    baseline: list[dict[str, float]] = []
+
+    def all16() -> dict[str, float]:
+        """Every weighted node at int16: a kept node's effect (measured once)."""
+        if not baseline:
+            baseline.append(measure({j: "s16" for j in builders}))
+        return baseline[0]
+
     notes: dict[int, str] = {}
     if quant == "int8":
         for k in builders:  # this node's int8 weights, the other weighted nodes at int16
@@ -465,8 +478,9 @@ def quantize_dataflow(
                 raise ConvertError(f"{name(k)}: int8 weights give {effect(a8)}, missing the bar "
                                    f"({bar}); strict int8 refuses (without strict this node "
                                    "keeps int16 weights)")  # fmt: skip
-            wf[k] = "s16"
-            notes[k] = f"kept at int16 weights: int8 weights gave {effect(a8)} (bar: {bar})"
+            wf[k], effects[k] = "s16", all16()
+            notes[k] = (f"kept at int16 weights: int8 weights gave {effect(a8)} (bar: {bar}); "
+                        f"int16 weights give {effect(all16())}")  # fmt: skip
             warnings.warn(f"{name(k)}: {notes[k]}", stacklevel=2)
         total = measure(wf)
         while misses(total) and any(w == "s8" for w in wf.values()):
@@ -476,6 +490,7 @@ def quantize_dataflow(
                                    f"({bar}); the largest part is {name(worst)}'s; strict int8 "
                                    "refuses")  # fmt: skip
             wf[worst] = "s16"
+            effects[worst] = all16()
             notes[worst] = (f"kept at int16 weights: the int8 nodes together gave {effect(total)} "
                             f"(bar: {bar}), this one the largest part")  # fmt: skip
             warnings.warn(f"{name(worst)}: {notes[worst]}", stacklevel=2)
