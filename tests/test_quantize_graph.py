@@ -371,6 +371,26 @@ def test_a_relu_rnn_state_covers_its_initial_value():
     assert _err(qg, g, _x(g, seed=2)) <= 1e-3
 
 
+def test_two_updates_of_one_node_are_both_requantized():
+    """A ReLU RNN (h scale set by its initial state's 3.0) whose Y and Y_h update two state
+    values of smaller ranges: each update gets its own requantizing Identity after the node."""
+    rng = np.random.default_rng(13)
+    H, I = 4, 3
+    L = Recurrent("rnn", "forward", _w(rng, 1, H, I, scale=0.1), _w(rng, 1, H, H, scale=0.1),
+                  activations=[[Act.make("Relu")]])  # fmt: skip
+    vals = [Value("x", (I,), kind="input"), Value("h0", (1, H), kind="state", init=np.full(H, 3.0, F32)),
+            Value("s1", (H,), kind="state", update=4), Value("s2", (1, H), kind="state", update=5),
+            Value("y", (H,), kind="output"), Value("hn", (1, H), last=True)]  # fmt: skip
+    g = _graph(vals, [Node(L, [0, 1], [4, 5], "relu_rnn")])
+    qg = _quantize(g, "int16", _x(g))
+    req = [n for n in qg.nodes if n.name.endswith("/requantize")]
+    assert sorted(n.outputs[0] for n in req) == [4, 5]
+    assert [v for v in qg.nodes[0].outputs] == [n.inputs[0] for n in req]
+    for i in (2, 3):
+        assert qg.values[i].scale == qg.values[qg.values[i].update].scale
+    assert _err(qg, g, _x(g, seed=2)) <= 1e-3
+
+
 # -- the policy ----------------------------------------------------------------------------------
 def _bad_int8_graph() -> Graph:
     """A Dense whose int8 weights miss the bar: one weight 1000x the others in each row."""

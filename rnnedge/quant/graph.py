@@ -318,7 +318,8 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
             q, outs = quantize_binary(op, s_in, s_b, s_out, where), {o: s_out}
         else:
             raise ConvertError(f"{where}: {type(op).__name__} has no integer form")
-        nodes.append(Node(q, ins, list(n.outputs), n.name))
+        producer = Node(q, ins, list(n.outputs), n.name)
+        nodes.append(producer)
         origin.append(k)
         for v, s in outs.items():  # an update at another scale than its state's: requantize
             sc[v] = sc[p.update_of[v]] if v in p.update_of else s
@@ -326,7 +327,7 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
                 tmp = len(g.values) + len(extra)
                 extra.append(Value(f"{g.values[v].name}/unscaled", g.values[v].shape, "s16",
                                    scale=s, last=g.values[v].last))  # fmt: skip
-                nodes[-1].outputs = [tmp if u == v else u for u in nodes[-1].outputs]
+                producer.outputs = [tmp if u == v else u for u in producer.outputs]
                 s_st = sc[p.update_of[v]]
                 m = make_mult(s / s_st, 65536, f"{where} (requantized to state "
                               f"{g.values[p.update_of[v]].name!r})")  # fmt: skip
