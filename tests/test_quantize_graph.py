@@ -391,6 +391,28 @@ def test_two_updates_of_one_node_are_both_requantized():
     assert _err(qg, g, _x(g, seed=2)) <= 1e-3
 
 
+def test_a_many_to_one_graph_is_calibrated_and_measured_at_every_step():
+    """As for pipelines (docs/quantization.md section 8): a streamable many-to-one graph outputs
+    at every step of a stream, so the values after its TakeLast are calibrated and the accuracy
+    measured on every step, not only the last (here 100x smaller than the others)."""
+    from rnnedge.quant.graph import per_step
+
+    rng = np.random.default_rng(14)
+    vals = [Value("x", (3,), kind="input"), Value("d", (4,)), Value("dl", (4,), last=True),
+            Value("y", (4,), kind="output", last=True)]  # fmt: skip
+    g = _graph(vals, [Node(Dense(_w(rng, 4, 3)), [0], [1]), Node(TakeLast(4, 4), [1], [2]),
+                      Node(Binary("Mul", np.full(4, 2.0, F32)), [2], [3], "scale")])  # fmt: skip
+    x = _x(g)
+    x[-1] *= 0.01
+    qg = _quantize(g, "int16", x)
+    y_steps, _ = run_graph(per_step(g), x)
+    assert y_steps.shape[0] == x.shape[0] and qg.values[3].last
+    assert 32767 * qg.values[3].scale >= float(np.abs(y_steps).max())
+    assert qg.accuracy["rel_max_err"] <= 1e-3
+    y_last = run_float(qg, x)
+    np.testing.assert_allclose(y_last, y_steps[-1:], atol=4 * qg.out_scale)
+
+
 # -- the policy ----------------------------------------------------------------------------------
 def _bad_int8_graph() -> Graph:
     """A Dense whose int8 weights miss the bar: one weight 1000x the others in each row."""

@@ -31,7 +31,7 @@ from ..ir.graph import (
 )  # fmt: skip
 from ..ir.layers import (
     WFMT, Activation, Dense, IntLayer, LayerNorm, LayerReport, Network, QActivation, QSlice,
-    QTakeLast, Recurrent, Slice, TakeLast,
+    QTakeLast, Recurrent, RecurrentShape, Slice, TakeLast,
 )  # fmt: skip
 from ..reference import run_graph
 from .arith import (
@@ -90,6 +90,36 @@ def _from_pipeline(qnet: object, g: Graph) -> Graph:
             qn.name = n.name
         qg.source = g
     return qg
+
+
+def per_step(g: Graph) -> Graph:
+    """A streamable many-to-one graph as `Stream.step` runs it: its output at every step. Each
+    TakeLast of all features becomes a pass-through Slice, each recurrent node's Y_h a Copy of
+    its Y (forward nodes: h after step t is Y[t]), and no value is LAST. The value indices stay
+    (calibration reads `seen` by index). Any other graph is returned as it is; so is one whose
+    recurrent node writes Y_c, which the integer formats refuse anyway (policy.per_step is the
+    pipeline's)."""
+    if not g.many_to_one or not g.streamable or g.explicit_state:
+        return g
+    nodes: list[Node] = []
+    for n in g.nodes:
+        op = n.op
+        if isinstance(op, (TakeLast, QTakeLast)):
+            if op.split != op.features:
+                return g
+            full = (Slice(op.features, 0, op.features) if isinstance(op, TakeLast)
+                    else QSlice(op.features, 0, op.features, op.scale))  # fmt: skip
+            nodes.append(replace(n, op=full))
+        elif isinstance(op, RecurrentShape) and len(n.outputs) > 1 and any(
+                v is not None for v in n.outputs[1:]):  # fmt: skip
+            if len(n.outputs) > 2 and n.outputs[2] is not None or n.outputs[0] is None:
+                return g
+            nodes.append(replace(n, outputs=[n.outputs[0], None]))
+            nodes.append(Node(Copy(), [n.outputs[0]], [n.outputs[1]], f"{n.name}/Y_h per step"))
+        else:
+            nodes.append(n)
+    values = [replace(v, last=False) for v in g.values]
+    return replace(g, values=values, nodes=nodes)
 
 
 # -- calibration data -----------------------------------------------------------------------------
@@ -153,7 +183,7 @@ class _Planner:
     def __init__(self, g: Graph, x: np.ndarray, ranges: Ranges) -> None:
         self.g, self.ranges = g, ranges
         self.seen: dict[int, list[np.ndarray]] = {}
-        self.y_f, _ = run_graph(g, x, seen=self.seen)
+        self.y_f, _ = run_graph(per_step(g), x, seen=self.seen)  # every step a stream outputs
         self.sc: dict[int, float] = {}
         vin = g.values[g.input]
         if vin.dtype != "s32":
@@ -441,7 +471,7 @@ def quantize_dataflow(
                      source=g, calibrated=ranges.calibrated)  # fmt: skip
 
     def measure(wf: dict[int, str]) -> dict[str, float]:
-        return accuracy(run_float(build(wf), x), p.y_f)
+        return accuracy(run_float(per_step(build(wf)), x), p.y_f)
 
     def misses(a: dict[str, float]) -> bool:
         return bar.misses(a["rel_max_err"], a.get("argmax_agreement"))
@@ -498,7 +528,7 @@ def quantize_dataflow(
             total = measure(wf)
     qg = build(wf)
     seen: dict[int, list[np.ndarray]] = {}
-    y_q = run_float(qg, x, seen)
+    y_q = run_float(per_step(qg), x, seen)
     qg.accuracy = accuracy(y_q, p.y_f)
     if quant != "int8" and misses(qg.accuracy):
         notes[len(nodes) - 1] = f"the model output misses the bar ({bar}): {effect(qg.accuracy)}"
