@@ -413,6 +413,26 @@ def test_a_many_to_one_graph_is_calibrated_and_measured_at_every_step():
     np.testing.assert_allclose(y_last, y_steps[-1:], atol=4 * qg.out_scale)
 
 
+def test_int16_folds_a_dense_into_the_recurrent_node_it_feeds():
+    """As fold_dense does for pipelines (docs/quantization.md section 7), in a graph with a
+    residual: int16 folds the Dense into the LSTM's input weights; int8 keeps it."""
+    rng = np.random.default_rng(15)
+    H, I, F = 4, 3, 5
+    L = Recurrent("lstm", "forward", _w(rng, 1, 4 * H, F), _w(rng, 1, 4 * H, H))
+    vals = [Value("x", (I,), kind="input"), Value("p", (F,)), Value("h", (H,)), Value("s", (H,)),
+            Value("y", (H,), kind="output")]  # fmt: skip
+    g = _graph(vals, [Node(Dense(_w(rng, F, I), np.full(F, 0.3, F32)), [0], [1], "pre"),
+                      Node(L, [1], [2], "lstm"), Node(Dense(_w(rng, H, I)), [0], [3], "skip"),
+                      Node(Binary("Add"), [2, 3], [4], "residual")])  # fmt: skip
+    q16 = _quantize(g, "int16", _x(g))
+    assert [n.name for n in q16.nodes] == ["lstm", "skip", "residual"]
+    assert q16.folded == ["Dense node 0 (3 -> 5) into the input weights of the LSTM node after it (int16)"]
+    assert q16.nodes[0].inputs == [0] and len(q16.values) == 4
+    assert _err(q16, g, _x(g, seed=2)) <= 1e-3
+    q8 = _quantize(g, "int8", _x(g))
+    assert [n.name for n in q8.nodes] == ["pre", "lstm", "skip", "residual"]
+
+
 # -- the policy ----------------------------------------------------------------------------------
 def _bad_int8_graph() -> Graph:
     """A Dense whose int8 weights miss the bar: one weight 1000x the others in each row."""
@@ -468,7 +488,9 @@ GOOD = [e for e in json.loads((FIXTURES / "index.json").read_text()) if not e["e
 def test_fixture_pipelines_as_graphs(entry, quant):
     """Every convertible fixture as a graph: run_qgraph(from_network(qnet)) equals the pipeline
     oracle run_int bit for bit; quantize_graph of the graph is quantize_network's result; the
-    general path (quantize_dataflow) meets the bar on the fixture's data."""
+    general path (quantize_dataflow: Dense folding in int16, per-step calibration and
+    measurement of many-to-one graphs, the per-node policy) reaches the same scales, weights,
+    accuracy and integers."""
     from rnnedge.converter import to_network
 
     x = np.load(FIXTURES / f"{entry['name']}.input.npy")
@@ -489,6 +511,10 @@ def test_fixture_pipelines_as_graphs(entry, quant):
     assert [v.scale for v in qg.values] == [v.scale for v in from_network(qnet).values]
     assert qg.accuracy == qnet.accuracy
     assert qd.accuracy["rel_max_err"] <= (1e-3 if quant == "int16" else 1e-2)
+    assert [v.scale for v in qd.values] == [v.scale for v in qg.values]
+    assert [r.wfmt for r in qd.report] == [r.wfmt for r in qg.report]
+    assert qd.accuracy == pytest.approx(qg.accuracy, rel=1e-12, abs=0)
+    np.testing.assert_array_equal(fx.run_qgraph(qd, xq)[0], y_pipe)
 
 
 def test_a_straight_graph_with_graph_ops_is_not_a_pipeline():

@@ -44,7 +44,8 @@ from .calibrate import (
     Ranges, to_tbf,
 )  # fmt: skip
 from .policy import (
-    CLASSIFIER_HEADS, LAYER_TOL, MIN_AGREEMENT, SAFETY, _Bar, _error, accuracy, quantize_network,
+    CLASSIFIER_HEADS, LAYER_TOL, MIN_AGREEMENT, SAFETY, _Bar, _error, accuracy, fold_pair,
+    quantize_network,
 )  # fmt: skip
 
 DEFAULT_VALUE_RANGE = 8.0  # |v| assumed without calibration data where no static bound exists
@@ -120,6 +121,69 @@ def per_step(g: Graph) -> Graph:
             nodes.append(n)
     values = [replace(v, last=False) for v in g.values]
     return replace(g, values=values, nodes=nodes)
+
+
+def fold_dense_graph(g: Graph) -> Graph:
+    """`policy.fold_dense` for a graph (int16): a Dense node whose 1-D output is a temp value
+    read only by a recurrent node's x is folded into that node's input weights
+    (`policy.fold_pair`); the Dense node and its value go, the recurrent node reads the Dense's
+    input. `folded` says what was folded; StateSpec.layer (a node index) follows."""
+    readers: dict[int, list[int]] = {}
+    for j, n in enumerate(g.nodes):
+        for v in n.inputs:
+            if v is not None:
+                readers.setdefault(v, []).append(j)
+    updates = {v.update for v in g.values if v.kind == "state"}
+    drop_nodes: set[int] = set()
+    drop_values: set[int] = set()
+    new_ops: dict[int, tuple[Recurrent, int]] = {}
+    folded = list(g.folded)
+    for k, n in enumerate(g.nodes):
+        o, xin = n.outputs[0], n.inputs[0]
+        if not isinstance(n.op, Dense) or o is None or xin is None:
+            continue
+        vo, vx = g.values[o], g.values[xin]
+        if vo.kind != "temp" or o in updates or len(vo.shape) != 1 or len(vx.shape) != 1:
+            continue
+        rd = readers.get(o, [])
+        if len(rd) != 1 or rd[0] in new_ops:
+            continue
+        r = g.nodes[rd[0]]
+        if not isinstance(r.op, Recurrent) or r.inputs[0] != o or o in r.inputs[1:]:
+            continue
+        f = fold_pair(n.op, r.op)
+        if f is None:
+            continue
+        new_ops[rd[0]] = (f, xin)
+        drop_nodes.add(k)
+        drop_values.add(o)
+        folded.append(f"Dense node {k} ({n.op.in_features} -> {n.op.out_features}) into the "
+                      f"input weights of the {r.op.cell.upper()} node after it (int16)")  # fmt: skip
+    if not new_ops:
+        return g
+    keep = [i for i in range(len(g.values)) if i not in drop_values]
+    idx = {old: new for new, old in enumerate(keep)}
+
+    def m(v: int | None) -> int | None:
+        return None if v is None else idx[v]
+
+    values = [replace(g.values[i], update=m(g.values[i].update)) for i in keep]
+    nodes: list[Node] = []
+    moved: dict[int, int] = {}
+    for j, n in enumerate(g.nodes):
+        if j in drop_nodes:
+            continue
+        op, ins = n.op, list(n.inputs)
+        if j in new_ops:
+            op, ins[0] = new_ops[j]
+        moved[j] = len(nodes)
+        nodes.append(Node(op, [m(v) for v in ins], [m(v) for v in n.outputs], n.name))
+    state = [replace(s, layer=moved.get(s.layer, s.layer)) for s in g.state]
+    fg = replace(g, values=values, nodes=nodes, input=idx[g.input], output=idx[g.output],
+                 state=state, folded=folded)  # fmt: skip
+    plan_arena(fg)
+    check_graph(fg)
+    return fg
 
 
 # -- calibration data -----------------------------------------------------------------------------
@@ -457,6 +521,8 @@ def quantize_dataflow(
 ) -> Graph:  # fmt: skip
     """quantize_graph's general path (any graph, pipelines included: the tests compare the two)."""
     check_graph(g)
+    if quant == "int16":
+        g = fold_dense_graph(g)
     ranges = Ranges(calibration is not None, percentile, headroom)
     x = graph_input(g, calibration)
     p = _Planner(g, x, ranges)
