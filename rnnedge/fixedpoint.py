@@ -591,7 +591,11 @@ def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]
                / (b 2^shift) rounded half up); b == 0: 32767, -32768 or 0 by the sign of a m_a.
     POW has no integer form (rnnedge/quant refuses it; the C loader too)."""
     x0, x1 = _binary_operands(a, b, out_shape)
+    _check(x0, INT16_MIN, INT16_MAX, "binary input a")
+    _check(x1, INT16_MIN, INT16_MAX, "binary input b")
     ma, mb, s, k = int(op.ma), int(op.mb), int(op.shift), op.kind
+    if not (INT32_MIN <= ma <= INT32_MAX and INT32_MIN <= mb <= INT32_MAX):
+        raise FixedPointOverflow(f"binary {k}: multipliers {ma}, {mb} outside int32")
     if not 1 <= s <= 62:
         raise FixedPointOverflow(f"binary {k}: shift {s} outside 1..62")
     if k in ("Add", "Sub"):
@@ -621,7 +625,7 @@ def concat_q(op: QConcat, xs: Sequence[np.ndarray]) -> np.ndarray:
     the per-step axis op.axis (arrays [rows, *shape])."""
     parts = []
     for k, (x, mult) in enumerate(zip(xs, op.mults)):
-        x = np.asarray(x, I64)
+        x = _check(np.asarray(x, I64), INT16_MIN, INT16_MAX, f"concat input {k}")
         parts.append(sat16(_rshr_checked(x * int(np.asarray(mult.m).reshape(-1)[0]), mult.shift,
                                          f"concat input {k}")))
     return np.concatenate(parts, axis=op.axis + 1)
@@ -631,7 +635,7 @@ def reduce_q(op: QReduce, x: np.ndarray) -> np.ndarray:
     """REDUCE in integers over the per-step axes op.axes of x [rows, *shape], keeping them as size
     1 (reshape to the value's shape): SUM / MEAN sat16(rshr(sum m, shift)) with the sum in int64
     (MEAN's 1/n is folded into m), MAX / MIN sat16(rshr(v m, shift)) of the picked v."""
-    x = np.asarray(x, I64)
+    x = _check(np.asarray(x, I64), INT16_MIN, INT16_MAX, "reduce input")
     axes = tuple(a + 1 for a in op.axes)
     if op.kind in ("Sum", "Mean"):
         v = np.sum(x, axis=axes, keepdims=True)
@@ -642,6 +646,13 @@ def reduce_q(op: QReduce, x: np.ndarray) -> np.ndarray:
     else:
         raise AssertionError(f"reduce_q: no kind {op.kind}")
     m = int(np.asarray(op.mult.m).reshape(-1)[0])
+    # the load-time rule (csrc/ops_check.c): n 2^15 |m| + 2^(shift-1) <= INT64_MAX, checked in
+    # Python integers before the int64 product could wrap
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    if n * 32768 * abs(m) + (1 << (op.mult.shift - 1)) > INT64_MAX:
+        raise FixedPointOverflow(
+            f"reduce {op.kind}: {n} elements * 32768 * |m| {abs(m)} overflows int64"
+        )
     return sat16(_rshr_checked(v * m, op.mult.shift, f"reduce {op.kind}"))
 
 
