@@ -351,9 +351,12 @@ void rne__f32_act(float *x, size_t n, unsigned kind, float alpha, float beta)
             x[i] = v > beta ? beta : v;
         }
         break;
+#ifndef RNE_NO_GRAPH_OPS
     /* the kinds of format version 2 (docs/graph.md section 2): one IEEE operation (ABS, NEG,
      * SQRT, RECIPROCAL: the same bits as numpy float32) or libm's float function (EXP, LOG,
-     * ERF, POW with the exponent alpha: within a few ulp of the exact function) */
+     * ERF, POW with the exponent alpha: within a few ulp of the exact function). Compiled out
+     * with the graph ops (-DRNE_NO_GRAPH_OPS: the loader then refuses these kinds), which keeps
+     * erff and powf (4.4 KB of newlib on a Cortex-M4) out of small firmware. */
     case RNE_ACT_ABS:
         for (i = 0; i < n; i++)
             x[i] = fabsf(x[i]);
@@ -386,6 +389,7 @@ void rne__f32_act(float *x, size_t n, unsigned kind, float alpha, float beta)
         for (i = 0; i < n; i++)
             x[i] = powf(x[i], alpha);
         break;
+#endif
     default: /* RNE_ACT_IDENTITY; vector kinds are handled by the ACT layer */
         break;
     }

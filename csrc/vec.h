@@ -72,8 +72,9 @@ const char *rne__f32_simd(void);
 void rne__f32_clip(float *x, size_t n, float lim);
 
 /* Apply an elementwise activation (RNE_ACT_IDENTITY .. RNE_ACT_CLIP, and RNE_ACT_ABS ..
- * RNE_ACT_POW of format version 2, POW's exponent in alpha) in place. alpha and beta as in
- * docs/format.md. Kinds outside those ranges are ignored (the loader refuses them). */
+ * RNE_ACT_POW of format version 2, POW's exponent in alpha, unless built with
+ * -DRNE_NO_GRAPH_OPS) in place. alpha and beta as in docs/format.md. Kinds outside those ranges
+ * are ignored (the loader refuses them). */
 void rne__f32_act(float *x, size_t n, unsigned kind, float alpha, float beta);
 
 /* Softmax / log-softmax of one feature vector, in place (max subtracted first; libm expf/logf). */
