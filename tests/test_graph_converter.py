@@ -1,0 +1,229 @@
+"""The converter's dataflow graphs (rnnedge.converter.to_graph, docs/converter.md): the exporter
+fixtures of tests/data/fixtures/graph/ (tests/make_graph_fixtures.py) against onnxruntime, whole
+sequence and step by step, streaming equal to one run; state pairing; refusals by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from rnnedge.converter import to_graph  # noqa: E402
+from rnnedge.converter.dag import name_pair  # noqa: E402
+from rnnedge.errors import ConvertError, InputError, UnsupportedOpError  # noqa: E402
+from rnnedge.ir.graph import Binary, Copy, Dense, Gather, Recurrent  # noqa: E402
+from rnnedge.reference import run_graph  # noqa: E402
+
+GRAPH = Path(__file__).parent / "data" / "fixtures" / "graph"
+INDEX = json.loads((GRAPH / "index.json").read_text())
+RTOL = 1e-5
+
+
+def session(path: Path) -> "ort.InferenceSession":
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def ort_run(name: str, x: np.ndarray) -> np.ndarray:
+    """onnxruntime over x [T, B, ...] as the package's user would call it: a step function once
+    per step with its state fed back (zeros first), a sequence model once on [B, T, ...]."""
+    s = session(GRAPH / f"{name}.onnx")
+    if not INDEX[name]["step_function"]:
+        y = s.run(None, {s.get_inputs()[0].name: np.swapaxes(x, 0, 1)})[0]
+        return np.swapaxes(y, 0, 1)
+    ins, outs = s.get_inputs(), s.get_outputs()
+    B = x.shape[1]
+    state = {}
+    for i in ins[1:]:
+        shape = [B if isinstance(d, str) or d is None else d for d in i.shape]
+        state[i.name] = np.zeros(shape, np.float32)
+    ys = []
+    for t in range(x.shape[0]):
+        res = s.run(None, {ins[0].name: x[t], **state})
+        ys.append(res[0])
+        for i, o in zip(ins[1:], outs[1:]):
+            state[i.name] = res[[p.name for p in outs].index(o.name)]
+    return np.stack(ys)
+
+
+def rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+@pytest.mark.parametrize("name", sorted(INDEX))
+def test_fixture_matches_onnxruntime_whole_and_streamed(name: str) -> None:
+    g = to_graph(GRAPH / f"{name}.onnx")
+    x = np.load(GRAPH / f"{name}.input.npy")
+    want = ort_run(name, x)
+    x = x.reshape(x.shape[:2] + g.values[g.input].shape)  # ids [T, B] -> [T, B, 1]
+    y, _ = run_graph(g, x)
+    assert y.reshape(want.shape).shape == want.shape
+    assert rel_err(y.reshape(want.shape), want) < RTOL
+    # step by step, the state carried: the same numbers bit for bit
+    st = None
+    steps = []
+    for t in range(x.shape[0]):
+        yt, st = run_graph(g, x[t : t + 1], st)
+        steps.append(yt)
+    np.testing.assert_array_equal(np.concatenate(steps), y)
+    # uneven chunks
+    st, parts = None, []
+    for a, b in ((0, 2), (2, 7), (7, x.shape[0])):
+        yc, st = run_graph(g, x[a:b], st)
+        parts.append(yc)
+    np.testing.assert_array_equal(np.concatenate(parts), y)
+
+
+def test_fixture_files_are_small_and_listed() -> None:
+    for name in INDEX:
+        assert (GRAPH / f"{name}.onnx").stat().st_size < 100_000
+        assert (GRAPH / f"{name}.input.npy").exists()
+    covered = {(v["exporter"], v["opset"]) for v in INDEX.values()}
+    assert any("dynamo=True" in e for e, _ in covered) and any("dynamo=False" in e for e, _ in covered)
+    assert any(o in (11, 13) for _, o in covered)
+
+
+def test_step_function_state_pairs_and_notes() -> None:
+    g = to_graph(GRAPH / "step_lstm.onnx")
+    states = {g.values[i].name: g.values[g.values[i].update].name for i in g.state_values}
+    assert states == {"h": "hn", "c": "cn"}
+    assert g.explicit_state
+    assert any("state: input 'h' <- output 'hn' (by name" in n for n in g.folded)
+    rec = [n for n in g.nodes if isinstance(n.op, Recurrent)]
+    assert len(rec) == 1 and rec[0].inputs[1] is not None and rec[0].inputs[2] is not None
+
+
+def test_packed_state_is_one_value_sliced_inside() -> None:
+    g = to_graph(GRAPH / "step_lstm_packed.onnx")
+    (s,) = g.state_values
+    assert g.values[s].name == "state" and g.values[s].shape == (2, 12)
+    assert g.values[g.values[s].update].name == "next_state"
+
+
+def test_token_model_reads_s32_ids_through_gather() -> None:
+    g = to_graph(GRAPH / "tokens_lstm2.onnx")
+    assert g.values[g.input].dtype == "s32"
+    assert isinstance(g.nodes[0].op, Gather)
+    assert sum(isinstance(n.op, Recurrent) for n in g.nodes) == 2
+
+
+def test_hand_cell_has_no_recurrent_op() -> None:
+    g = to_graph(GRAPH / "hand_cell.onnx")
+    assert not any(isinstance(n.op, Recurrent) for n in g.nodes)
+    assert {g.values[i].name for i in g.state_values} == {"h", "c"}
+    assert sum(isinstance(n.op, Dense) for n in g.nodes) == 3
+
+
+@pytest.mark.parametrize("inp,out", [("h", "hn"), ("h0", "hn"), ("c0", "cn"), ("state", "stateN"),
+                                     ("state", "next_state"), ("state_in", "state_out"),
+                                     ("cache_0", "next_cache_0"), ("input_3", "output_3"),
+                                     ("x", "x_out")])  # fmt: skip
+def test_name_patterns(inp: str, out: str) -> None:
+    assert name_pair(inp, out)
+
+
+@pytest.mark.parametrize("inp,out", [("h", "y"), ("input_3", "output_4"), ("x", "x")])
+def test_name_patterns_not(inp: str, out: str) -> None:
+    assert not name_pair(inp, out)
+
+
+# -- small hand-made graphs ----------------------------------------------------------------------
+def _model(nodes, inputs, outputs, inits=(), opset=17):
+    g = helper.make_graph(nodes, "g", inputs, outputs, [numpy_helper.from_array(a, n) for n, a in inits])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def _vi(name, shape, t=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, t, shape)
+
+
+def _cell(extra_out=()):
+    """y = tanh(x @ W + s @ R); s' = y: an RNN cell written out, state s [B, 3]."""
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((2, 3)).astype(np.float32)
+    R = rng.standard_normal((3, 3)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["a"]), helper.make_node("MatMul", ["s", "R"], ["b"]),
+             helper.make_node("Add", ["a", "b"], ["z"]), helper.make_node("Tanh", ["z"], ["y"]),
+             helper.make_node("Identity", ["y"], ["s_out"])]
+    return nodes, [("W", W), ("R", R)]
+
+
+def test_explicit_state_argument_and_by_shape() -> None:
+    nodes, inits = _cell()
+    nodes[-1] = helper.make_node("Identity", ["y"], ["carry"])
+    m = _model(nodes, [_vi("x", ["B", 2]), _vi("s", ["B", 3])], [_vi("y", ["B", 3]), _vi("carry", ["B", 3])], inits)
+    g = to_graph(m)  # paired by shape: 'carry' is the one other output shaped like 's'
+    (s,) = g.state_values
+    assert g.values[g.values[s].update].name == "carry"
+    assert any("(by shape" in n for n in g.folded)
+    g2 = to_graph(m, state={"s": "carry"})
+    assert any("(given" in n for n in g2.folded)
+    x = np.random.default_rng(1).standard_normal((5, 2, 2)).astype(np.float32)
+    y, _ = run_graph(g, x)
+    st = np.zeros((2, 3), np.float32)
+    for t in range(5):
+        st = np.tanh(x[t] @ inits[0][1] + st @ inits[1][1])
+        np.testing.assert_allclose(y[t], st, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="'nope' is not an output"):
+        to_graph(m, state={"s": "nope"})
+
+
+def test_ambiguous_pairing_is_refused_naming_the_candidates() -> None:
+    nodes, inits = _cell()
+    nodes.append(helper.make_node("Identity", ["y"], ["s_n"]))
+    m = _model(nodes, [_vi("x", ["B", 2]), _vi("s", ["B", 3])],
+               [_vi("y", ["B", 3]), _vi("s_out", ["B", 3]), _vi("s_n", ["B", 3])], inits)
+    with pytest.raises(ConvertError, match=r"'s' could pair with several outputs \('s_out', 's_n'\).*--state s="):
+        to_graph(m)
+
+
+def test_several_inputs_are_refused_by_name() -> None:
+    nodes, inits = _cell()
+    m = _model(nodes[:4], [_vi("x", ["B", 2]), _vi("s", ["B", 3])], [_vi("y", ["B", 3])], inits)
+    with pytest.raises(ConvertError, match=r"2 inputs that are neither fixed nor paired.*'x', 's'.*--state"):
+        to_graph(m)
+
+
+def test_unknown_op_is_refused_by_name_and_data_input() -> None:
+    m = _model([helper.make_node("Sin", ["x"], ["y"], name="sine")], [_vi("x", ["T", "B", 2])],
+               [_vi("y", ["T", "B", 2])])
+    with pytest.raises(UnsupportedOpError, match=r"node 'sine' \(op Sin.*'Sin' on the data path \(input 0 'x' is data\)"):
+        to_graph(m)
+
+
+def test_binary_broadcast_and_constants() -> None:
+    """Two data tensors with broadcasting over feature axes, constant operands of every form."""
+    rng = np.random.default_rng(3)
+    k = rng.standard_normal((1, 4)).astype(np.float32)
+    nodes = [
+        helper.make_node("Unsqueeze", ["x", "ax"], ["xu"]),  # [T, B, 1, 4]
+        helper.make_node("ReduceMean", ["xu", "ax3"], ["m"], keepdims=1),  # [T, B, 1, 1]
+        helper.make_node("Sub", ["xu", "m"], ["c"]),
+        helper.make_node("Mul", ["c", "k"], ["d"]),
+        helper.make_node("Div", ["two", "d"], ["e"]),
+        helper.make_node("Pow", ["x", "three"], ["p"]),
+        helper.make_node("Max", ["e", "half"], ["f"]),
+        helper.make_node("Squeeze", ["f", "ax"], ["g"]),
+        helper.make_node("Add", ["g", "p"], ["h"]),
+        helper.make_node("Where", ["mask", "h", "x"], ["y"]),
+    ]
+    inits = [("ax", np.array([2], np.int64)), ("ax3", np.array([3], np.int64)), ("k", k),
+             ("two", np.array(2.0, np.float32)), ("three", np.array(3.0, np.float32)),
+             ("half", np.array(0.5, np.float32)), ("mask", np.array([True, False, True, True]))]
+    m = _model(nodes, [_vi("x", ["T", "B", 4])], [_vi("y", ["T", "B", 4])], inits, opset=18)
+    g = to_graph(m)
+    x = rng.standard_normal((6, 3, 4)).astype(np.float32)
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = s.run(None, {"x": x})[0]
+    y, _ = run_graph(g, x)
+    assert rel_err(y, want) < RTOL
+    assert any(isinstance(n.op, Binary) and n.op.const is None for n in g.nodes)
