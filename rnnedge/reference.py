@@ -576,3 +576,47 @@ def run_graph(
     if g.many_to_one:
         return ys[-1], st
     return np.concatenate(ys, axis=0) if ys else np.zeros((0, B) + g.values[g.output].shape, F32), st
+
+
+def graph_rows(x: np.ndarray, axes: str) -> np.ndarray:
+    """An array in a graph input's ONNX layout (TensorSpec.axes: T time, B batch, F a per-step
+    axis) -> [T, B, *per-step shape]: T and B moved to the front, added with size 1 if absent."""
+    x = np.asarray(x)
+    if x.ndim != len(axes):
+        raise InputError(f"expected an array of {len(axes)} axes ({axes}), got shape {list(x.shape)}")
+    for letter in "BT":
+        if letter not in axes:
+            x, axes = x[None], letter + axes
+    order = [axes.index("T"), axes.index("B")] + [i for i, a in enumerate(axes) if a == "F"]
+    return np.ascontiguousarray(x.transpose(order))
+
+
+def graph_layout(y: np.ndarray, axes: str) -> np.ndarray:
+    """run_graph's [T, B, *per-step shape] -> a graph output's ONNX layout (TensorSpec.axes). An
+    output without a time axis keeps T in front when T > 1 (a step function run over a sequence)
+    and drops it when T = 1; one without a batch axis drops B (it must be 1)."""
+    y = np.asarray(y)
+    have = "TB" + "F" * (y.ndim - 2)
+    if "B" not in axes:
+        if y.shape[1] != 1:
+            raise InputError(f"the output's layout {axes} has no batch axis, but the batch is {y.shape[1]}")
+        y, have = y[:, 0], have.replace("B", "", 1)
+    if "T" not in axes:
+        if y.shape[0] == 1:
+            y, have = y[0], have.replace("T", "", 1)
+        else:
+            axes = "T" + axes
+    return _place(y, have, axes)
+
+
+def _place(y: np.ndarray, have: str, axes: str) -> np.ndarray:
+    """Move the T and B axes of y (letters `have`, F axes in order) to where `axes` has them."""
+    src_f = [i for i, a in enumerate(have) if a == "F"]
+    order, k = [], 0
+    for a in axes:
+        if a == "F":
+            order.append(src_f[k])
+            k += 1
+        else:
+            order.append(have.index(a))
+    return np.ascontiguousarray(y.transpose(order))

@@ -227,3 +227,43 @@ def test_binary_broadcast_and_constants() -> None:
     y, _ = run_graph(g, x)
     assert rel_err(y, want) < RTOL
     assert any(isinstance(n.op, Binary) and n.op.const is None for n in g.nodes)
+
+
+# -- the pipeline fixtures (tests/data/fixtures/, tools/make_fixtures.py) as graphs ---------------
+FIXTURES = Path(__file__).parent / "data" / "fixtures"
+PIPELINE = [e for e in json.loads((FIXTURES / "index.json").read_text()) if not e["error"]]
+NOT_YET = {"keras_lstm_hard_sigmoid_go_backwards": "ReverseSequence"}
+
+
+@pytest.mark.parametrize("entry", PIPELINE, ids=[e["name"] for e in PIPELINE])
+def test_pipeline_fixture_as_graph_matches_onnxruntime(entry: dict) -> None:
+    from rnnedge.reference import graph_layout, graph_rows, initial_graph_state
+
+    name = entry["name"]
+    if name in NOT_YET:
+        with pytest.raises(UnsupportedOpError, match=NOT_YET[name]):
+            to_graph(FIXTURES / f"{name}.onnx", fixed=entry.get("fixed"))
+        return
+    g = to_graph(FIXTURES / f"{name}.onnx", fixed=entry.get("fixed"))
+    x = np.load(FIXTURES / f"{name}.input.npy")
+    want = np.load(FIXTURES / f"{name}.expected.npy")
+    rows = graph_rows(x, g.input_spec.axes)
+    st = initial_graph_state(g, rows.shape[1])
+    if entry["state"]:
+        feeds = dict(np.load(FIXTURES / f"{name}.state.npz"))
+        for k, i in enumerate(g.state_values):
+            v = g.values[i]
+            st["values"][k] = graph_rows(feeds[v.name], g.value_specs[v.name].axes)[0].reshape(st["values"][k].shape)
+    y, fin = run_graph(g, rows, st)
+    got = graph_layout(y, g.output_spec.axes)
+    assert got.shape == want.shape
+    assert rel_err(got, want) < 1e-4, rel_err(got, want)
+    if entry["state"]:
+        final = dict(np.load(FIXTURES / f"{name}.final.npz"))
+        for k, i in enumerate(g.state_values):
+            out = g.values[g.values[i].update].name
+            if out in final:
+                spec = g.value_specs[g.values[i].name]
+                shaped = fin["values"][k].reshape((fin["values"][k].shape[0],) + tuple(
+                    d for a, d in zip(spec.axes, final[out].shape) if a == "F"))
+                np.testing.assert_allclose(graph_layout(shaped[None], spec.axes), final[out], rtol=1e-4, atol=1e-5)

@@ -206,6 +206,8 @@ class DagWalk:
     folded: list[str] = field(default_factory=list)
     node: Node | None = None
     progress: int = -1
+    atom_size: dict[str, Dim] = field(default_factory=dict)  # the run-time lengths T and B
+    value_specs: dict[str, TensorSpec] = field(default_factory=dict)  # state inputs' layouts
 
     @property
     def graph(self) -> onnx.GraphProto:
@@ -337,6 +339,7 @@ class DagWalk:
                        [d if isinstance(d, int) else None for d in out.shape]),
             producer=producer_text(self.loaded.model, self.loaded.opset),  # type: ignore[attr-defined]
             folded=self.folded + self.notes,
+            value_specs=self.value_specs,
         )
         _prune(g)
         try:
@@ -360,6 +363,8 @@ class DagWalk:
             else:
                 shape.append(d)
         f = Flow(0, tuple(self.axes), tuple(shape))
+        self.atom_size = {r: d for r, d in zip(f.roles, f.shape) if r != "F"}
+        self.atom_size.setdefault("B", Sym(1, ("B",)))
         v = self.new_value(info.name, f.step_shape, dtype="s32" if ids else "f32", kind="input")
         if not ids and elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, 0):
             raise ConvertError(f"{self.label}: input {info.name!r} has element type "
@@ -394,6 +399,8 @@ class DagWalk:
                 shape.append(d)
         f = Flow(0, roles, tuple(shape))
         v = self.new_value(info.name, f.step_shape, kind="state")
+        self.value_specs[info.name] = TensorSpec(info.name, "".join(roles),
+                                                 [d if isinstance(d, int) else None for d in shape])
         return replace(f, value=v)
 
     def where(self, node: Node, total: int) -> str:
@@ -505,7 +512,7 @@ def _axis(a: int, rank: int, what: str) -> int:
 def _f_index(f: Flow, axis: int, what: str) -> int:
     """The per-step axis of ONNX axis `axis` (a feature axis), or refuse by role."""
     if f.roles[axis] != "F":
-        name = {"T": "time", "B": "batch"}[f.roles[axis]]
+        name = _role_name(f.roles[axis])
         raise UnsupportedOpError(f"{what} over axis {axis}, the {name} axis of [{f.layout()}]: "
                                  "only over the axes of one step")
     return f.f_axes.index(axis)
@@ -644,30 +651,54 @@ def op_transpose(w: DagWalk, node: Node, ins: list) -> list:
     return [_transpose(w, x, tuple(perm))]
 
 
-def _regroup(x: Flow, out: list[Dim], what: str) -> Flow:
-    """x's elements under the ONNX shape `out`: the time and batch axes must survive as axes of
-    their own, with the same features before, between and after them."""
-    anchors = [i for i, r in enumerate(x.roles) if r != "F"]
+def _role_name(r: str) -> str:
+    return " and ".join({"T": "time", "B": "batch"}[a] for a in r)
+
+
+def _regroup(w: DagWalk, x: Flow, out: list[Dim], what: str) -> Flow:
+    """x's elements under the ONNX shape `out`. The time and batch axes must survive in order,
+    as axes of their own or merged with each other (B*T, as Keras TimeDistributed writes), with
+    the same features before, between and after them. A static size where x has the run-time
+    length (an exporter that baked the traced length into a Reshape) stands for it."""
+    atoms: list[tuple[str, Dim, Dim]] = []  # (atom, size, product of the feature sizes before it)
+    acc: Dim = 1
+    for i, r in enumerate(x.roles):
+        if r == "F":
+            acc = dim_prod([acc, x.shape[i]])
+            continue
+        for k, a in enumerate(r):
+            atoms.append((a, x.shape[i] if len(r) == 1 else w.atom_size[a], acc if k == 0 else 1))
+            acc = 1
+    tail = acc
     roles = ["F"] * len(out)
-    prev_in, prev_out = -1, -1
-    for a in anchors:
-        seg = dim_prod([x.shape[i] for i in range(prev_in + 1, a)])
-        found = None
-        for j in range(prev_out + 1, len(out)):
-            if out[j] == x.shape[a] and dim_prod(list(out[prev_out + 1 : j])) == seg:
-                found = j
-                break
-        if found is None:
-            raise UnsupportedOpError(
-                f"{what} to {shape_str(out)} mixes the {'time' if x.roles[a] == 'T' else 'batch'} axis "
-                f"of [{x.layout()}] with other axes: rnnedge keeps time and batch apart from a step's "
-                "features"
-            )
-        roles[found] = x.roles[a]
-        prev_in, prev_out = a, found
-    tail_in = dim_prod([x.shape[i] for i in range(prev_in + 1, len(x.shape))])
-    tail_out = dim_prod(list(out[prev_out + 1 :]))
-    if tail_in != tail_out or any(not isinstance(out[j], int) for j in range(len(out)) if roles[j] == "F"):
+    k, acc = 0, 1
+    for j, d in enumerate(out):
+        if k < len(atoms) and acc == atoms[k][2]:
+            hit = 0
+            for m in range(len(atoms) - k, 0, -1):
+                group = atoms[k : k + m]
+                if any(g[2] != 1 for g in group[1:]):
+                    continue
+                prod = dim_prod([g[1] for g in group])
+                baked = m == 1 and isinstance(d, int) and d > 1 and not isinstance(prod, int)
+                if d == prod or baked:
+                    hit = m
+                    if baked:
+                        w.notes.append(f"{what}: a static size {d} stands for the run-time "
+                                       f"{_role_name(group[0][0])} length (baked in by the exporter)")
+                    break
+            if hit:
+                roles[j] = "".join(g[0] for g in atoms[k : k + hit])
+                k, acc = k + hit, 1
+                continue
+        acc = dim_prod([acc, d])
+    if k != len(atoms):
+        a = atoms[k][0]
+        raise UnsupportedOpError(
+            f"{what} to {shape_str(out)} mixes the {_role_name(a)} axis of [{x.layout()}] with other "
+            "axes: rnnedge keeps time and batch apart from a step's features"
+        )
+    if acc != tail or any(not isinstance(out[j], int) for j in range(len(out)) if roles[j] == "F"):
         raise UnsupportedOpError(f"{what} of [{x.layout()}] to {shape_str(out)}: the features of one step "
                                  "do not stay within the step")
     return Flow(x.value, tuple(roles), tuple(out))
@@ -683,24 +714,24 @@ def op_reshape(w: DagWalk, node: Node, ins: list) -> list:
     else:
         raise UnsupportedOpError(f"Reshape to a {_describe(t)}")
     out = reshape_target(target, x.shape, bool(node.int_attr("allowzero", 0)))
-    return [_regroup(x, out, "Reshape")]
+    return [_regroup(w, x, out, "Reshape")]
 
 
 def op_flatten(w: DagWalk, node: Node, ins: list) -> list:
     x = _flow(ins)
     axis = _axis(node.int_attr("axis", 1), len(x.roles) + 1, "Flatten axis")
     out = [dim_prod(list(x.shape[:axis])), dim_prod(list(x.shape[axis:]))]
-    return [_regroup(x, out, "Flatten")]
+    return [_regroup(w, x, out, "Flatten")]
 
 
 def op_squeeze(w: DagWalk, node: Node, ins: list) -> list:
     x = _flow(ins)
-    return [_regroup(x, list(squeeze_shape(node, ins, x.shape)), "Squeeze")]
+    return [_regroup(w, x, list(squeeze_shape(node, ins, x.shape)), "Squeeze")]
 
 
 def op_unsqueeze(w: DagWalk, node: Node, ins: list) -> list:
     x = _flow(ins)
-    return [_regroup(x, list(unsqueeze_shape(node, ins, x.shape)), "Unsqueeze")]
+    return [_regroup(w, x, list(unsqueeze_shape(node, ins, x.shape)), "Unsqueeze")]
 
 
 def op_identity(w: DagWalk, node: Node, ins: list) -> list:
@@ -760,7 +791,7 @@ def op_slice(w: DagWalk, node: Node, ins: list) -> list:
             x = _take_last(w, x, axis, True)
         else:
             raise UnsupportedOpError(
-                f"Slice [{start}:{stop}:{step}] of the {'time' if x.roles[axis] == 'T' else 'batch'} "
+                f"Slice [{start}:{stop}:{step}] of the {_role_name(x.roles[axis])} "
                 f"axis of [{x.layout()}]: only the whole axis, or the last step ([-1:])"
             )
     return [x]
@@ -899,12 +930,12 @@ def _bcast_roles(a: Flow | None, ash: tuple, b: Flow | None, bsh: tuple) -> tupl
         rb = b.roles[j - (n - len(bsh))] if b is not None and j >= n - len(bsh) else None
         da = ash[j - (n - len(ash))] if j >= n - len(ash) else 1
         db = bsh[j - (n - len(bsh))] if j >= n - len(bsh) else 1
-        role = next((r for r in (ra, rb) if r in ("T", "B")), "F")
-        if ra in ("T", "B") and rb in ("T", "B") and ra != rb:
+        role = next((r for r in (ra, rb) if r not in (None, "F")), "F")
+        if ra not in (None, "F") and rb not in (None, "F") and ra != rb:
             raise UnsupportedOpError("the two operands' time and batch axes do not line up")
         for r, d in ((ra, da), (rb, db)):
             if role != "F" and r == "F" and d != 1:
-                raise UnsupportedOpError(f"an operand varies along the {'time' if role == 'T' else 'batch'} axis "
+                raise UnsupportedOpError(f"an operand varies along the {_role_name(role)} axis "
                                          "of the other in a way rnnedge cannot broadcast per step")
         roles.append(role)
         if da == 1:
