@@ -620,3 +620,61 @@ def _place(y: np.ndarray, have: str, axes: str) -> np.ndarray:
         else:
             order.append(have.index(a))
     return np.ascontiguousarray(y.transpose(order))
+
+
+def _spec_step_shape(g: Graph, name: str) -> tuple[int, ...]:
+    spec = g.value_specs[name]
+    return tuple(int(d) for a, d in zip(spec.axes, spec.shape) if a == "F" and d is not None)
+
+
+def graph_state(g: Graph, feeds: dict[str, np.ndarray], batch: int) -> GraphState:
+    """A run_graph state from graph state inputs by name, each in its ONNX layout
+    (Graph.value_specs): an absorbed input (Graph.state: rows of it per recurrent node, in node
+    order, h before c) goes into its nodes' states, an explicit one into its STATE value. Inputs
+    not in `feeds` start as `initial_graph_state` has them."""
+    st = initial_graph_state(g, batch)
+    rec = [i for i, n in enumerate(g.nodes) if isinstance(n.op, Recurrent)]
+    used: dict[str, int] = {}
+    for spec in sorted(g.state, key=lambda s: (s.layer, s.kind != "h")):
+        if spec.name not in feeds:
+            continue
+        layer = g.nodes[spec.layer].op
+        arr = graph_rows(feeds[spec.name], g.value_specs[spec.name].axes)[0].reshape(batch, -1, layer.hidden)
+        r0 = used.get(spec.name, 0)
+        used[spec.name] = r0 + layer.num_directions
+        k = rec.index(spec.layer)
+        s = list(st["nodes"][k])
+        s[0 if spec.kind == "h" else 1] = np.ascontiguousarray(
+            arr[:, r0 : r0 + layer.num_directions].transpose(1, 0, 2), F32)
+        st["nodes"][k] = tuple(s)
+    for k, i in enumerate(g.state_values):
+        v = g.values[i]
+        if v.name in feeds:
+            st["values"][k] = graph_rows(feeds[v.name], g.value_specs[v.name].axes)[0].reshape(
+                (batch,) + v.shape).astype(F32)
+    return st
+
+
+def graph_state_outputs(g: Graph, st: GraphState) -> dict[str, np.ndarray]:
+    """The final states of a run_graph state by graph output name (hn, next_state, ...), each in
+    the ONNX layout of its paired input."""
+    rec = [i for i, n in enumerate(g.nodes) if isinstance(n.op, Recurrent)]
+    blocks: dict[str, list[np.ndarray]] = {}
+    names: dict[str, str] = {}
+    for spec in sorted(g.state, key=lambda s: (s.layer, s.kind != "h")):
+        if spec.output:
+            a = st["nodes"][rec.index(spec.layer)][0 if spec.kind == "h" else 1]  # [D, B, H]
+            blocks.setdefault(spec.output, []).append(a.transpose(1, 0, 2))
+            names[spec.output] = spec.name
+    out = {}
+    for o, parts in blocks.items():
+        arr = np.concatenate(parts, axis=1)  # [B, rows, H]
+        shape = _spec_step_shape(g, names[o])
+        out[o] = graph_layout(arr.reshape((1, arr.shape[0]) + shape), g.value_specs[names[o]].axes)
+    for k, i in enumerate(g.state_values):
+        v = g.values[i]
+        if v.update is not None:
+            a = st["values"][k]
+            out[g.values[v.update].name] = graph_layout(
+                a.reshape((1, a.shape[0]) + _spec_step_shape(g, v.name)), g.value_specs[v.name].axes)
+    return out

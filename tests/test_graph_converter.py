@@ -90,21 +90,56 @@ def test_fixture_files_are_small_and_listed() -> None:
     assert any(o in (11, 13) for _, o in covered)
 
 
-def test_step_function_state_pairs_and_notes() -> None:
+def test_step_function_state_is_absorbed_by_its_lstm() -> None:
+    """h -> initial_h, c -> initial_c, hn = Y_h, cn = Y_c: the LSTM node keeps the state, the
+    graph runs over whole chunks (no explicit state left)."""
     g = to_graph(GRAPH / "step_lstm.onnx")
-    states = {g.values[i].name: g.values[g.values[i].update].name for i in g.state_values}
-    assert states == {"h": "hn", "c": "cn"}
-    assert g.explicit_state
+    assert [(s.name, s.kind, s.output) for s in g.state] == [("h", "h", "hn"), ("c", "c", "cn")]
+    assert not g.explicit_state and not g.state_values
     assert any("state: input 'h' <- output 'hn' (by name" in n for n in g.folded)
-    rec = [n for n in g.nodes if isinstance(n.op, Recurrent)]
-    assert len(rec) == 1 and rec[0].inputs[1] is not None and rec[0].inputs[2] is not None
+    assert any("'h' / output 'hn' is the state of 1 recurrent node" in n for n in g.folded)
+    (rec,) = [n for n in g.nodes if isinstance(n.op, Recurrent)]
+    assert rec.inputs[1:] == [None, None]
 
 
-def test_packed_state_is_one_value_sliced_inside() -> None:
+def test_packed_state_is_absorbed_row_by_row() -> None:
     g = to_graph(GRAPH / "step_lstm_packed.onnx")
-    (s,) = g.state_values
-    assert g.values[s].name == "state" and g.values[s].shape == (2, 12)
-    assert g.values[g.values[s].update].name == "next_state"
+    assert [(s.name, s.kind, s.output) for s in g.state] == [("state", "h", "next_state"),
+                                                             ("state", "c", "next_state")]
+    assert not g.explicit_state
+
+
+def _lstm_step_model(y_from_state: bool):
+    """x [B, 2] -> LSTM(H=3) with h, c [1, B, 3] in and hn, cn out; y is Y_h itself (so the
+    final state feeds the output too) or Y."""
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((1, 12, 2)).astype(np.float32)
+    R = rng.standard_normal((1, 12, 3)).astype(np.float32)
+    nodes = [helper.make_node("Unsqueeze", ["x", "zero"], ["x3"]),
+             helper.make_node("LSTM", ["x3", "W", "R", "", "", "h", "c"], ["Y", "hn", "cn"], hidden_size=3),
+             helper.make_node("Squeeze", ["hn" if y_from_state else "Y", "zero"], ["y"])]
+    if not y_from_state:
+        nodes[-1] = helper.make_node("Squeeze", ["Y", "zero1"], ["y"])
+    ins = [_vi("x", ["B", 2]), _vi("h", [1, "B", 3]), _vi("c", [1, "B", 3])]
+    outs = [_vi("y", (["B", 3] if y_from_state else [1, "B", 3])), _vi("hn", [1, "B", 3]), _vi("cn", [1, "B", 3])]
+    inits = [("W", W), ("R", R), ("zero", np.array([0], np.int64)), ("zero1", np.array([1], np.int64))]
+    return _model(nodes, ins, outs, inits)
+
+
+@pytest.mark.parametrize("y_from_state", [True, False])
+def test_state_read_by_the_output_stays_explicit(y_from_state: bool) -> None:
+    m = _lstm_step_model(y_from_state)
+    g = to_graph(m)
+    assert g.explicit_state == y_from_state
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(6).standard_normal((7, 2, 2)).astype(np.float32)
+    h = c = np.zeros((1, 2, 3), np.float32)
+    want = []
+    for t in range(7):
+        y, h, c = s.run(None, {"x": x[t], "h": h, "c": c})
+        want.append(y.reshape(2, 3))
+    got, _ = run_graph(g, x)
+    assert rel_err(got.reshape(7, 2, 3), np.stack(want)) < RTOL
 
 
 def test_token_model_reads_s32_ids_through_gather() -> None:
@@ -237,7 +272,7 @@ NOT_YET = {"keras_lstm_hard_sigmoid_go_backwards": "ReverseSequence"}
 
 @pytest.mark.parametrize("entry", PIPELINE, ids=[e["name"] for e in PIPELINE])
 def test_pipeline_fixture_as_graph_matches_onnxruntime(entry: dict) -> None:
-    from rnnedge.reference import graph_layout, graph_rows, initial_graph_state
+    from rnnedge.reference import graph_layout, graph_rows, graph_state, graph_state_outputs
 
     name = entry["name"]
     if name in NOT_YET:
@@ -248,22 +283,14 @@ def test_pipeline_fixture_as_graph_matches_onnxruntime(entry: dict) -> None:
     x = np.load(FIXTURES / f"{name}.input.npy")
     want = np.load(FIXTURES / f"{name}.expected.npy")
     rows = graph_rows(x, g.input_spec.axes)
-    st = initial_graph_state(g, rows.shape[1])
-    if entry["state"]:
-        feeds = dict(np.load(FIXTURES / f"{name}.state.npz"))
-        for k, i in enumerate(g.state_values):
-            v = g.values[i]
-            st["values"][k] = graph_rows(feeds[v.name], g.value_specs[v.name].axes)[0].reshape(st["values"][k].shape)
-    y, fin = run_graph(g, rows, st)
+    feeds = dict(np.load(FIXTURES / f"{name}.state.npz")) if entry["state"] else {}
+    y, fin = run_graph(g, rows, graph_state(g, feeds, rows.shape[1]))
     got = graph_layout(y, g.output_spec.axes)
     assert got.shape == want.shape
     assert rel_err(got, want) < 1e-4, rel_err(got, want)
     if entry["state"]:
         final = dict(np.load(FIXTURES / f"{name}.final.npz"))
-        for k, i in enumerate(g.state_values):
-            out = g.values[g.values[i].update].name
-            if out in final:
-                spec = g.value_specs[g.values[i].name]
-                shaped = fin["values"][k].reshape((fin["values"][k].shape[0],) + tuple(
-                    d for a, d in zip(spec.axes, final[out].shape) if a == "F"))
-                np.testing.assert_allclose(graph_layout(shaped[None], spec.axes), final[out], rtol=1e-4, atol=1e-5)
+        outs = graph_state_outputs(g, fin)
+        assert set(final) <= set(outs)
+        for k in final:
+            assert rel_err(outs[k], final[k]) < 1e-4

@@ -27,7 +27,7 @@ import onnx
 from ..errors import ConvertError, InputError, RnnedgeError, UnsupportedOpError
 from ..ir.graph import Binary, Concat, Copy, Gather, Graph, Node as GNode, Reduce, Transpose, Value
 from ..ir.graph import check_graph, plan_arena
-from ..ir.layers import Act, Activation, Dense, LayerNorm, Recurrent, Slice, TakeLast, TensorSpec
+from ..ir.layers import Act, Activation, Dense, LayerNorm, Recurrent, Slice, StateSpec, TakeLast, TensorSpec
 from . import heads, recurrent
 from .fixed import FixedValue, fix_inputs
 from .fold import (fold_constant, fold_symbolic, ints_value, onnx_range, reshape_target, slice_args,
@@ -342,6 +342,9 @@ class DagWalk:
             value_specs=self.value_specs,
         )
         _prune(g)
+        for note in _absorb(g):
+            self.notes.append(note)
+            g.folded.append(note)
         try:
             check_graph(g)
         except ConvertError as e:
@@ -454,6 +457,106 @@ def _describe(v: object) -> str:
     if isinstance(v, Flow):
         return f"data tensor [{v.layout()}]"
     return describe(v)  # type: ignore[arg-type]
+
+
+def _readers(g: Graph, v: int) -> list[tuple[GNode, int]]:
+    return [(n, k) for n in g.nodes for k, i in enumerate(n.inputs) if i == v]
+
+
+def _through_copies(g: Graph, v: int) -> list[tuple[GNode, int]]:
+    """The readers of v, following COPY nodes (Squeeze/Unsqueeze/Reshape of the same rows)."""
+    out = []
+    for n, k in _readers(g, v):
+        if isinstance(n.op, Copy) and n.outputs[0] is not None:
+            out += _through_copies(g, n.outputs[0])
+        else:
+            out.append((n, k))
+    return out
+
+
+def _absorb(g: Graph) -> list[str]:
+    """State inputs that only feed recurrent nodes' h_init / c_init (whole, or rows sliced per
+    node) and whose paired output is those nodes' final states (Y_h / Y_c, concatenated in the
+    same row order): the nodes keep the state themselves (Graph.state), as for a sequence model's
+    h0 / c0, and the graph runs over whole chunks again. Returns a note per absorbed input."""
+    notes: list[str] = []
+    producers = g.producers()
+    for s in list(g.state_values):
+        sv = g.values[s]
+        if sv.update is None or g.values[sv.update].kind == "output":
+            continue
+        rows = sv.shape[0] if len(sv.shape) >= 2 else 1
+        # who reads which rows
+        reads: list[tuple[int, GNode, int]] = []  # (first row, recurrent node, slot)
+        ok = True
+        for n, k in _through_copies(g, s):
+            if isinstance(n.op, Recurrent) and k in (1, 2):
+                reads.append((0, n, k))
+            elif isinstance(n.op, Slice) and n.op.axis in (0, -len(sv.shape)) and n.op.step == 1 and len(sv.shape) >= 2:
+                after = _through_copies(g, n.outputs[0]) if n.outputs[0] is not None else []
+                if len(after) == 1 and isinstance(after[0][0].op, Recurrent) and after[0][1] in (1, 2):
+                    reads.append((n.op.start, after[0][0], after[0][1]))
+                else:
+                    ok = False
+            else:
+                ok = False
+        # where the update's rows come from: final states, through COPY and CONCAT (axis 0)
+        chain: set[int] = set()
+
+        def finals(v: int) -> list[tuple[GNode, int]] | None:
+            p = producers.get(v)
+            if p is None:
+                return None
+            n = g.nodes[p]
+            if isinstance(n.op, Recurrent):
+                return [(n, n.outputs.index(v))] if n.outputs.index(v) in (1, 2) else None
+            chain.add(id(n))
+            if isinstance(n.op, Copy):
+                return finals(n.inputs[0])  # type: ignore[arg-type]
+            if isinstance(n.op, Concat) and n.op.axis == 0:
+                parts = [finals(i) for i in n.inputs if i is not None]
+                return None if any(q is None for q in parts) else [x for q in parts for x in q]  # type: ignore[union-attr]
+            return None
+
+        made = finals(sv.update)
+        if not ok or not reads or made is None:
+            continue
+        where = {id(n): i for i, n in enumerate(g.nodes)}
+        reads.sort(key=lambda r: r[0])
+        key = [(where[id(n)], k) for n, k in made]
+        if [(where[id(n)], k) for _, n, k in reads] != key or key != sorted(key):
+            continue
+        starts = [0]
+        for _, n, _k in reads[:-1]:
+            starts.append(starts[-1] + n.op.num_directions)
+        if [r[0] for r in reads] != starts or starts[-1] + reads[-1][1].op.num_directions != rows:
+            continue
+        # the final states must feed only the update
+        if any(id(n) not in chain for n0, k in made for n, _ in _readers(g, n0.outputs[k])):  # type: ignore[arg-type]
+            continue
+        out_name = g.values[sv.update].name
+        for _, n, k in reads:
+            n.inputs[k] = None
+            g.state.append(StateSpec(sv.name, 0, "h" if k == 1 else "c", out_name))
+            g.state[-1].layer = id(n)  # resolved to a node index below
+        sv.update = None
+        sv.kind = "temp"
+        notes.append(f"state: input {sv.name!r} / output {out_name!r} is the state of "
+                     f"{len(reads)} recurrent node input(s); the nodes keep it (streamable in chunks)")
+    if notes:
+        _prune(g)
+        ids = {id(n): i for i, n in enumerate(g.nodes)}
+        for spec in g.state:
+            if spec.layer in ids:
+                spec.layer = ids[spec.layer]
+        g.state.sort(key=lambda spec: (spec.layer, spec.kind != "h"))
+        if not g.explicit_state:
+            for n in g.nodes:
+                if isinstance(n.op, Recurrent):
+                    for v in n.outputs[1:]:
+                        if v is not None:
+                            g.values[v].last = True
+    return notes
 
 
 def _shape_op(node: Node, x: Flow) -> list:
