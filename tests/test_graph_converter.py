@@ -294,3 +294,49 @@ def test_pipeline_fixture_as_graph_matches_onnxruntime(entry: dict) -> None:
         assert set(final) <= set(outs)
         for k in final:
             assert rel_err(outs[k], final[k]) < 1e-4
+
+
+# -- the six models of the issue: today's message is gone ----------------------------------------
+TODAY = {
+    "step_lstm": r"input X is \[B,T,F\], but LSTM with layout=0 reads \[T,B,F\]",
+    "step_lstm_packed": r"input X is \[B,T,F\], but LSTM with layout=0 reads \[T,B,F\]",
+    "tokens_lstm2": r"the feature size \(last axis\) of input 'ids' is not fixed",
+    "glu_gru": r"unsupported op 'Split' on the data path",
+    "residual_lstm": r"Add of two data tensors \(a residual or skip connection\)",
+    "hand_cell": r"the graph has 3 independent inputs \('x_t', 'h', 'c'\)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TODAY))
+def test_the_pipeline_message_is_gone(name: str, tmp_path: Path) -> None:
+    import rnnedge
+    from rnnedge.converter import to_network
+    from rnnedge.ir.graph import Graph
+
+    with pytest.raises(ConvertError, match=TODAY[name]):
+        to_network(GRAPH / f"{name}.onnx")  # the straight pipeline converter (what convert() said)
+    g = rnnedge.convert(GRAPH / f"{name}.onnx")
+    assert isinstance(g, Graph) and "via rnnedge" in g.producer
+    out = tmp_path / "m.rne"
+    with pytest.raises(ConvertError, match=r"converts to a dataflow graph .* blob format version 2") as e:
+        rnnedge.convert(GRAPH / f"{name}.onnx", out)
+    assert not out.exists()
+    import re
+
+    assert not re.search(TODAY[name], str(e.value))
+
+
+def test_cli_state_option(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from rnnedge.cli import main
+
+    out = tmp_path / "m.rne"
+    assert main(["convert", str(GRAPH / "hand_cell.onnx"), "-o", str(out), "--state", "h=h_out",
+                 "--state", "c=c_out"]) == 1
+    err = capsys.readouterr().err
+    assert "dataflow graph" in err
+    assert "state: input 'h' <- output 'h_out' (given" in err and "state: input 'c' <- output 'c_out' (given" in err
+    for bad, message in ((["--state", "h"], "expected INPUT=OUTPUT"),
+                         (["--state", "h=a", "--state", "h=b"], "--state h=... is given twice"),
+                         (["--state", "q=h_out"], "'q' is not an input of the graph")):  # fmt: skip
+        assert main(["convert", str(GRAPH / "hand_cell.onnx"), "-o", str(out), *bad]) == 1
+        assert message in capsys.readouterr().err
