@@ -588,7 +588,8 @@ def graph_rows(x: np.ndarray, axes: str) -> np.ndarray:
         if letter not in axes:
             x, axes = x[None], letter + axes
     order = [axes.index("T"), axes.index("B")] + [i for i, a in enumerate(axes) if a == "F"]
-    return np.ascontiguousarray(x.transpose(order))
+    x = np.ascontiguousarray(x.transpose(order))
+    return x[..., None] if "F" not in axes else x  # no per-step axis: one value per step
 
 
 def graph_layout(y: np.ndarray, axes: str) -> np.ndarray:
@@ -596,6 +597,8 @@ def graph_layout(y: np.ndarray, axes: str) -> np.ndarray:
     output without a time axis keeps T in front when T > 1 (a step function run over a sequence)
     and drops it when T = 1; one without a batch axis drops B (it must be 1)."""
     y = np.asarray(y)
+    if "F" not in axes and y.ndim == 3 and y.shape[2] == 1:
+        y = y[..., 0]  # one value per step
     have = "TB" + "F" * (y.ndim - 2)
     if "B" not in axes:
         if y.shape[1] != 1:

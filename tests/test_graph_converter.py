@@ -340,3 +340,116 @@ def test_cli_state_option(tmp_path: Path, capsys: pytest.CaptureFixture) -> None
                          (["--state", "q=h_out"], "'q' is not an input of the graph")):  # fmt: skip
         assert main(["convert", str(GRAPH / "hand_cell.onnx"), "-o", str(out), *bad]) == 1
         assert message in capsys.readouterr().err
+
+
+# -- graph ops, each opset form, against onnxruntime ---------------------------------------------
+_R = np.random.default_rng(11)
+_W = _R.standard_normal((4, 6)).astype(np.float32)
+_C = np.array([[1.0, 0.0], [0.5, 2.0], [0.0, -1.0]], np.float32)
+
+
+def _i64(*v):
+    return np.array(v, np.int64)
+
+
+OP_CASES = {
+    # name: (opset, nodes, initializers, output shape after [T, B])
+    "gemm_transB_alpha_beta": (17, [helper.make_node("Gemm", ["x2", "Wt", "b"], ["y"], transB=1, alpha=0.5, beta=2.0)],
+                               [("Wt", _W.T.copy()), ("b", np.arange(6, dtype=np.float32))], None),
+    "const_matmul_data": (17, [helper.make_node("Reshape", ["x", "s"], ["r"]),  # [T, B, 2, 2]
+                               helper.make_node("MatMul", ["C", "r"], ["y"])],
+                          [("s", _i64(0, 0, 2, 2)), ("C", _C)], [3, 2]),
+    "transpose_in_step": (17, [helper.make_node("Reshape", ["x", "s"], ["r"]),
+                               helper.make_node("Transpose", ["r"], ["y"], perm=[0, 1, 3, 2])],
+                          [("s", _i64(0, 0, 2, 2))], [2, 2]),
+    "transpose_time_batch": (17, [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]),
+                                  helper.make_node("Relu", ["t"], ["y"])], [], "BT"),
+    "split_attr_opset11": (11, [helper.make_node("Split", ["x"], ["a", "b"], axis=2, split=[1, 3]),
+                                helper.make_node("ReduceSum", ["b"], ["s"], axes=[2], keepdims=1),
+                                helper.make_node("Mul", ["a", "s"], ["y"])], [], [1]),
+    "split_input_opset13": (13, [helper.make_node("Split", ["x", "sp"], ["a", "b"], axis=-1),
+                                 helper.make_node("Concat", ["b", "a"], ["y"], axis=-1)], [("sp", _i64(3, 1))], [4]),
+    "split_num_outputs_opset18": (18, [helper.make_node("Split", ["x"], ["a", "b"], axis=2, num_outputs=2),
+                                       helper.make_node("Sub", ["a", "b"], ["y"])], [], [2]),
+    "slice_attr_opset9": (9, [helper.make_node("Slice", ["x"], ["y"], starts=[1], ends=[4], axes=[2])], [], [3]),
+    "slice_steps_opset13": (13, [helper.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["y"])],
+                            [("st", _i64(0)), ("en", _i64(4)), ("ax", _i64(-1)), ("sp", _i64(2))], [2]),
+    "slice_last_step": (13, [helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"])],
+                        [("st", _i64(-1)), ("en", _i64(2**62)), ("ax", _i64(0))], "last"),
+    "squeeze_unsqueeze_attr_opset11": (11, [helper.make_node("Unsqueeze", ["x"], ["u"], axes=[2]),
+                                            helper.make_node("Exp", ["u"], ["e"]),
+                                            helper.make_node("Squeeze", ["e"], ["y"], axes=[2])], [], [4]),
+    "squeeze_unsqueeze_input_opset13": (13, [helper.make_node("Unsqueeze", ["x", "a"], ["u"]),
+                                             helper.make_node("Abs", ["u"], ["e"]),
+                                             helper.make_node("Squeeze", ["e", "a"], ["y"])], [("a", _i64(3))], [4]),
+    "reduce_attr_opset13": (13, [helper.make_node("ReduceMax", ["x"], ["m"], axes=[-1], keepdims=0),
+                                 helper.make_node("ReduceMean", ["x"], ["n"], axes=[2], keepdims=0),
+                                 helper.make_node("Sub", ["m", "n"], ["y"])], [], []),
+    "reduce_input_opset18": (18, [helper.make_node("ReduceSum", ["x", "a"], ["s"], keepdims=1),
+                                  helper.make_node("ReduceMin", ["x", "a"], ["m"], keepdims=1),
+                                  helper.make_node("Div", ["s", "m"], ["y"])], [("a", _i64(2))], [1]),
+    "unary_chain": (17, [helper.make_node("Abs", ["x"], ["a"]), helper.make_node("Sqrt", ["a"], ["b"]),
+                         helper.make_node("Reciprocal", ["b"], ["c"]), helper.make_node("Log", ["c"], ["d"]),
+                         helper.make_node("Neg", ["d"], ["e"]), helper.make_node("Erf", ["e"], ["y"])], [], [4]),
+    "clip_inputs_opset11": (11, [helper.make_node("Clip", ["x", "lo", "hi"], ["y"])],
+                            [("lo", np.array(-0.5, np.float32)), ("hi", np.array(0.7, np.float32))], [4]),
+    "clip_attrs_opset6": (6, [helper.make_node("Clip", ["x"], ["y"], min=-0.5, max=0.7)], [], [4]),
+    "softmax_logsoftmax": (13, [helper.make_node("Softmax", ["x"], ["s"], axis=-1),
+                                helper.make_node("LogSoftmax", ["s"], ["y"], axis=2)], [], [4]),
+    "layernorm_dropout_cast_identity": (17, [helper.make_node("LayerNormalization", ["x", "g", "b"], ["l"], epsilon=1e-3),
+                                             helper.make_node("Dropout", ["l"], ["d"]),
+                                             helper.make_node("Cast", ["d"], ["c"], to=TensorProto.FLOAT),
+                                             helper.make_node("Identity", ["c"], ["y"])],
+                                        [("g", _R.standard_normal(4).astype(np.float32)),
+                                         ("b", _R.standard_normal(4).astype(np.float32))], [4]),
+    "flatten": (13, [helper.make_node("Unsqueeze", ["x", "a"], ["u"]),  # [T, B, 4, 1]
+                     helper.make_node("Transpose", ["u"], ["t"], perm=[1, 0, 2, 3]),  # [B, T, 4, 1]
+                     helper.make_node("Flatten", ["t"], ["f"], axis=2),  # [B*T, 4]
+                     helper.make_node("Shape", ["t"], ["sh"]),
+                     helper.make_node("Slice", ["sh", "z", "two"], ["bt"]),
+                     helper.make_node("Concat", ["bt", "four"], ["s"], axis=0),
+                     helper.make_node("Reshape", ["f", "s"], ["y"])],  # [B, T, 4] (B*T merged, split)
+                [("a", _i64(3)), ("z", _i64(0)), ("two", _i64(2)), ("four", _i64(4))], "BT"),
+    "gather_feature": (13, [helper.make_node("Reshape", ["x", "s"], ["r"]),
+                                    helper.make_node("Gather", ["r", "i"], ["g"], axis=2),  # [T, B, 2]
+                                    helper.make_node("Max", ["g", "g", "half"], ["y"])],
+                               [("s", _i64(0, 0, 2, 2)), ("i", np.array(1, np.int64)),
+                                ("half", np.array(0.1, np.float32))], [2]),
+    "min_broadcast_data": (17, [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2], keepdims=1),
+                                helper.make_node("Min", ["x", "m"], ["y"])], [], [4]),
+    "where_const_cond_two_data": (17, [helper.make_node("Neg", ["x"], ["n"]),
+                                       helper.make_node("Where", ["c", "x", "n"], ["y"])],
+                                  [("c", np.array([True, False, False, True]))], [4]),
+    "div_sub_const_left": (17, [helper.make_node("Div", ["one", "x"], ["a"]),
+                                helper.make_node("Sub", ["k", "a"], ["y"])],
+                           [("one", np.array(1.0, np.float32)), ("k", _R.standard_normal(4).astype(np.float32))], [4]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OP_CASES))
+def test_graph_op_matches_onnxruntime(case: str) -> None:
+    from rnnedge.reference import graph_layout, graph_rows
+
+    opset, nodes, inits, out = OP_CASES[case]
+    if case.startswith("gemm"):  # Gemm takes 2 axes: [T, F] (no batch axis)
+        nodes[0].input[0] = "x"
+        ins, outs = [_vi("x", ["T", 4])], [_vi("y", ["T", 6])]
+    else:
+        ins = [_vi("x", ["T", "B", 4])]
+        if out == "BT":
+            outs = [_vi("y", ["B", "T", 4])]
+        elif out == "last":
+            outs = [_vi("y", [1, "B", 4])]
+        else:
+            outs = [_vi("y", ["T", "B", *out])]
+    m = _model(nodes, ins, outs, inits, opset=opset)
+    x = _R.standard_normal((5, 3, 4)).astype(np.float32) + (0.2 if "unary" in case else 0.0)
+    if case.startswith("gemm"):
+        x = x[:, 0]
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = s.run(None, {"x": x})[0]
+    g = to_graph(m)
+    y, _ = run_graph(g, graph_rows(x, g.input_spec.axes))
+    got = graph_layout(y, g.output_spec.axes)
+    assert got.shape == want.shape, (g.output_spec, got.shape, want.shape)
+    assert rel_err(got, want) < RTOL
