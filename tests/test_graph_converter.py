@@ -453,3 +453,42 @@ def test_graph_op_matches_onnxruntime(case: str) -> None:
     got = graph_layout(y, g.output_spec.axes)
     assert got.shape == want.shape, (g.output_spec, got.shape, want.shape)
     assert rel_err(got, want) < RTOL
+
+
+REFUSED = [e for e in json.loads((FIXTURES / "index.json").read_text()) if e["error"]]
+
+
+@pytest.mark.parametrize("entry", REFUSED, ids=[e["name"] for e in REFUSED])
+def test_unrolled_fixtures_are_refused_through_convert(entry: dict) -> None:
+    import rnnedge
+
+    with pytest.raises(UnsupportedOpError, match=r"unrolled recurrent net.*step function") as e:
+        rnnedge.convert(FIXTURES / f"{entry['name']}.onnx")
+    assert entry["name"] in str(e.value)
+
+
+REFUSALS = {
+    "matmul_two_data": ([helper.make_node("MatMul", ["x", "xt"], ["y"], name="mm"),
+                         helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1])],
+                        r"node 'mm' \(op MatMul.*MatMul of two data tensors"),
+    "softmax_time_axis": ([helper.make_node("Softmax", ["x"], ["y"], axis=0, name="sm")],
+                          r"node 'sm' \(op Softmax.*over axis 0"),
+    "reduce_batch_axis": ([helper.make_node("ReduceSum", ["x", "a"], ["y"], name="rs")],
+                          r"node 'rs' \(op ReduceSum.*the batch axis"),
+    "where_data_condition": ([helper.make_node("Greater", ["x", "z"], ["c"]),
+                              helper.make_node("Where", ["c", "x", "z"], ["y"], name="wh")],
+                             r"unsupported op 'Greater' on the data path \(input 0 'x' is data\)"),
+    "cast_to_int": ([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.INT32, name="ci")],
+                    r"node 'ci' \(op Cast.*only float to float"),
+    "gather_first_step": ([helper.make_node("Gather", ["x", "z0"], ["y"], axis=0, name="g0")],
+                          r"node 'g0' \(op Gather.*step 0 along the time axis.*step function"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_graph_refusals_name_the_node(case: str) -> None:
+    nodes, message = REFUSALS[case]
+    inits = [("a", _i64(1)), ("z", np.array(0.0, np.float32)), ("z0", np.array(0, np.int64))]
+    m = _model(nodes, [_vi("x", ["T", "B", 4])], [_vi("y", None)], inits)
+    with pytest.raises(ConvertError, match=message):
+        to_graph(m)

@@ -33,7 +33,8 @@ from .fixed import FixedValue, fix_inputs
 from .fold import (fold_constant, fold_symbolic, ints_value, onnx_range, reshape_target, slice_args,
                    squeeze_shape, unsqueeze_shape)
 from .graph import (_check_arity, _check_static_sizes, _dims, _fix_hint, _initializer_array,
-                    _node_text, _op_name, _role_hint, _topological, _needed, UNROLLED_OPS, LayoutMismatch)
+                    _node_text, _op_name, _role_hint, _topological, _needed, HOW_TO_EXPORT, UNROLLED_OPS,
+                    LayoutMismatch)
 from .load import load_model, producer_text
 from .node import Node, floats_of, ints_arg, ints_of
 from .values import Const, Data, Dim, Filled, Sym, SymInts, describe, dim_prod, shape_str
@@ -883,6 +884,11 @@ def _whole(dim: Dim, start: int, stop: int, step: int) -> bool:
                                                                len(onnx_range(dim, start, stop, step)) == dim and step == 1)
 
 
+_UNROLLED = ("; a graph that takes single steps out of the sequence is an unrolled recurrent net: "
+             f"{HOW_TO_EXPORT}; or export one step as a step function forward(x_t, state) -> "
+             "(y_t, next_state)")
+
+
 def op_slice(w: DagWalk, node: Node, ins: list) -> list:
     x = _flow(ins)
     for axis, start, stop, step in slice_args(node, ins, len(x.roles)):  # type: ignore[arg-type]
@@ -895,7 +901,7 @@ def op_slice(w: DagWalk, node: Node, ins: list) -> list:
         else:
             raise UnsupportedOpError(
                 f"Slice [{start}:{stop}:{step}] of the {_role_name(x.roles[axis])} "
-                f"axis of [{x.layout()}]: only the whole axis, or the last step ([-1:])"
+                f"axis of [{x.layout()}]: only the whole axis, or the last step ([-1:])" + _UNROLLED
             )
     return [x]
 
@@ -974,7 +980,7 @@ def op_gather(w: DagWalk, node: Node, ins: list) -> list:
     if x.roles[axis] == "T":
         if i == -1 or (isinstance(x.shape[axis], int) and i == x.shape[axis] - 1):
             return [_take_last(w, x, axis, keep)]
-        raise UnsupportedOpError(f"Gather of step {i} along the time axis: only the last step (-1)")
+        raise UnsupportedOpError(f"Gather of step {i} along the time axis: only the last step (-1)" + _UNROLLED)
     if x.roles[axis] == "B":
         if x.shape[axis] == 1 and i in (0, -1):
             return [Flow(x.value, x.roles[:axis] + x.roles[axis + 1 :], x.shape[:axis] + x.shape[axis + 1 :])]
@@ -1239,8 +1245,9 @@ def to_graph(model: str | os.PathLike | onnx.ModelProto, name: str | None = None
     for i in needed:
         if nodes[i].op_type in UNROLLED_OPS:
             raise UnsupportedOpError(
-                f"{loaded.label}: node {nodes[i].name!r} (op {nodes[i].op_type}): a {nodes[i].op_type} on the "
-                "data path (an exporter's loop over the sequence) is not supported"
+                f"{loaded.label}: node {nodes[i].name!r} (op {nodes[i].op_type}): found an unrolled "
+                f"recurrent net: a {nodes[i].op_type} that iterates over the sequence; {HOW_TO_EXPORT}; "
+                "or export one step as a step function forward(x_t, state) -> (y_t, next_state)"
             )
     errors: list[tuple[int, ConvertError]] = []
     for axes in _guesses(pairing.signal, bool(pairing.pairs), loaded.label):
