@@ -287,13 +287,13 @@ def test_pipeline_fixture_as_graph_matches_onnxruntime(entry: dict) -> None:
     y, fin = run_graph(g, rows, graph_state(g, feeds, rows.shape[1]))
     got = graph_layout(y, g.output_spec.axes)
     assert got.shape == want.shape
-    assert rel_err(got, want) < 1e-4, rel_err(got, want)
+    assert rel_err(got, want) < RTOL, rel_err(got, want)
     if entry["state"]:
         final = dict(np.load(FIXTURES / f"{name}.final.npz"))
         outs = graph_state_outputs(g, fin)
         assert set(final) <= set(outs)
         for k in final:
-            assert rel_err(outs[k], final[k]) < 1e-4
+            assert rel_err(outs[k], final[k]) < RTOL
 
 
 # -- the six models of the issue: today's message is gone ----------------------------------------
