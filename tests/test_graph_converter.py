@@ -492,3 +492,11 @@ def test_graph_refusals_name_the_node(case: str) -> None:
     m = _model(nodes, [_vi("x", ["T", "B", 4])], [_vi("y", None)], inits)
     with pytest.raises(ConvertError, match=message):
         to_graph(m)
+
+
+@pytest.mark.parametrize("name", ["residual_lstm", "tokens_lstm2", "glu_gru"])
+def test_linear_bias_adds_fold_into_dense(name: str) -> None:
+    """MatMul + Add(bias) (torch writes the bias on the left) is one DENSE with a bias."""
+    g = to_graph(GRAPH / f"{name}.onnx")
+    assert not [n.name for n in g.nodes if isinstance(n.op, Binary) and n.op.const is not None]
+    assert all(n.op.bias is not None for n in g.nodes if isinstance(n.op, Dense))

@@ -66,6 +66,12 @@ class Flow:
         return ",".join(f"{r}{'' if r != 'F' else d}" for r, d in zip(self.roles, self.shape))
 
 
+def _same(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Equal shapes but for leading 1s (numpy broadcasting aligns them right)."""
+    n = max(len(a), len(b))
+    return (1,) * (n - len(a)) + tuple(a) == (1,) * (n - len(b)) + tuple(b)
+
+
 def _features(shape: tuple[int, ...]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
@@ -268,6 +274,11 @@ class DagWalk:
             raise ConvertError(f"internal: reshaping {list(v.shape)} to {list(want)}")
         return self.add(Copy(), [f.value], [want], f"{v.name}/copy")[0]  # type: ignore[return-value]
 
+    def loose(self, f: Flow, shape: tuple[int, ...]) -> int:
+        """f's value for an elementwise op that broadcasts it to `shape` (aligned right): as it is
+        when its declared shape differs from `shape` only by leading 1s, else shaped."""
+        return f.value if _same(self.values[f.value].shape, shape) else self.shaped(f, shape)
+
     def last_axis(self, f: Flow, what: str) -> int:
         """A value for an op over the last axis (Dense, activations, norms)."""
         if not f.roles or f.roles[-1] != "F":
@@ -342,6 +353,7 @@ class DagWalk:
             folded=self.folded + self.notes,
             value_specs=self.value_specs,
         )
+        _fold_bias(g)
         _prune(g)
         for note in _absorb(g):
             self.notes.append(note)
@@ -458,6 +470,38 @@ def _describe(v: object) -> str:
     if isinstance(v, Flow):
         return f"data tensor [{v.layout()}]"
     return describe(v)  # type: ignore[arg-type]
+
+
+def _fold_bias(g: Graph) -> None:
+    """DENSE then BINARY ADD / SUB of a constant over the last axis (MatMul + Add, as exporters
+    write a Linear): the constant joins the Dense's bias, the Binary goes."""
+    kept: list[GNode] = []
+    producers = {v: n for n in g.nodes for v in n.outputs if v is not None}
+    special = {g.output} | {v.update for v in g.values if v.update is not None}
+    reads: dict[int, int] = {}
+    for n in g.nodes:
+        for v in n.inputs:
+            if v is not None:
+                reads[v] = reads.get(v, 0) + 1
+    for n in g.nodes:
+        op = n.op
+        src = n.inputs[0]
+        d = producers.get(src) if src is not None else None
+        if (isinstance(op, Binary) and op.const is not None and not op.const_left and op.kind in ("Add", "Sub")
+                and d is not None and isinstance(d.op, Dense) and reads.get(src, 0) == 1  # type: ignore[arg-type]
+                and src not in special and n.outputs[0] is not None
+                and g.values[n.outputs[0]].shape == g.values[src].shape):  # type: ignore[index]
+            c = np.asarray(op.const, np.float32)
+            nout = d.op.weight.shape[0]
+            if all(s == 1 for s in c.shape[:-1]) and c.shape[-1] in (1, nout):
+                c = np.broadcast_to(c.reshape(-1), (nout,)) * (1.0 if op.kind == "Add" else -1.0)
+                bias = c if d.op.bias is None else np.asarray(d.op.bias, np.float32) + c
+                d.op = Dense(d.op.weight, np.ascontiguousarray(bias, np.float32))
+                d.outputs[0] = n.outputs[0]
+                producers[n.outputs[0]] = d  # type: ignore[index]
+                continue
+        kept.append(n)
+    g.nodes = kept
 
 
 def _readers(g: Graph, v: int) -> list[tuple[GNode, int]]:
@@ -1081,19 +1125,21 @@ def _binary(w: DagWalk, kind: str, a: object, b: object) -> Flow:
     if fa is not None and fb is not None:
         if w.values[fa.value].last != w.values[fb.value].last:
             raise UnsupportedOpError(f"{kind} of a whole-sequence tensor and a last-step one")
-        va = w.shaped(fa, _operand_shape(roles, fa.shape, fa.roles))
-        vb = w.shaped(fb, _operand_shape(roles, fb.shape, fb.roles))
-        v = w.add(Binary(kind), [va, vb], [y.step_shape], name)[0]
+        va = w.loose(fa, _operand_shape(roles, fa.shape, fa.roles))
+        vb = w.loose(fb, _operand_shape(roles, fb.shape, fb.roles))
+        shape = np.broadcast_shapes(w.values[va].shape, w.values[vb].shape)
+        v = w.add(Binary(kind), [va, vb], [tuple(int(d) for d in shape)], name)[0]
         return replace(y, value=v)
     x, c, left = (fa, cb, False) if fa is not None else (fb, ca, True)
     assert x is not None and c is not None
+    left = left and kind not in ("Add", "Mul", "Min", "Max")  # commutative: the constant goes right
     # the constant over the output's feature axes (time and batch axes must be 1 in it)
     n = len(roles)
     full = c.reshape((1,) * (n - c.ndim) + c.shape)
     if any(full.shape[j] != 1 for j in range(n) if roles[j] != "F"):
         raise UnsupportedOpError("a constant operand that varies over time or batch")
     per = full.reshape(tuple(full.shape[j] for j in range(n) if roles[j] == "F") or (1,))
-    xv = w.shaped(x, _operand_shape(roles, x.shape, x.roles))
+    xv = w.loose(x, _operand_shape(roles, x.shape, x.roles))
     if per.size == 1:
         s = float(per.ravel()[0])
         act = None
@@ -1111,12 +1157,13 @@ def _binary(w: DagWalk, kind: str, a: object, b: object) -> Flow:
             act = Act.make("Clip", s, math.inf)
         elif kind == "Min":
             act = Act.make("Clip", -math.inf, s)
-        if act is not None and w.values[xv].shape == y.step_shape:
-            v = w.add(Activation(act, _features(y.step_shape)), [xv], [y.step_shape], name)[0]
+        if act is not None and _same(w.values[xv].shape, y.step_shape):
+            v = w.add(Activation(act, _features(y.step_shape)), [xv], [w.values[xv].shape], name)[0]
             return replace(y, value=v)
     k = len(y.step_shape)
     per = per.reshape((1,) * (k - per.ndim) + per.shape) if per.ndim < k else per
-    v = w.add(Binary(kind, np.ascontiguousarray(per, np.float32), left), [xv], [y.step_shape], name)[0]
+    shape = tuple(int(d) for d in np.broadcast_shapes(w.values[xv].shape, per.shape))
+    v = w.add(Binary(kind, np.ascontiguousarray(per, np.float32), left), [xv], [shape], name)[0]
     return replace(y, value=v)
 
 
