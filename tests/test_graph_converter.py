@@ -267,7 +267,7 @@ def test_binary_broadcast_and_constants() -> None:
 # -- the pipeline fixtures (tests/data/fixtures/, tools/make_fixtures.py) as graphs ---------------
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 PIPELINE = [e for e in json.loads((FIXTURES / "index.json").read_text()) if not e["error"]]
-NOT_YET = {"keras_lstm_hard_sigmoid_go_backwards": "ReverseSequence"}
+NOT_YET: dict[str, str] = {}  # fixture name -> what to_graph refuses in it
 
 
 @pytest.mark.parametrize("entry", PIPELINE, ids=[e["name"] for e in PIPELINE])
@@ -500,3 +500,14 @@ def test_linear_bias_adds_fold_into_dense(name: str) -> None:
     g = to_graph(GRAPH / f"{name}.onnx")
     assert not [n.name for n in g.nodes if isinstance(n.op, Binary) and n.op.const is not None]
     assert all(n.op.bias is not None for n in g.nodes if isinstance(n.op, Dense))
+
+
+def test_reversed_output_is_refused() -> None:
+    nodes = [helper.make_node("ReverseSequence", ["x", "n"], ["y"], time_axis=1, batch_axis=0)]
+    m = _model(nodes, [_vi("x", [5, 2, 4])], [_vi("y", [5, 2, 4])], [("n", _i64(*[2] * 5))])
+    with pytest.raises(UnsupportedOpError, match=r"output 'y' lists the steps in reverse time order"):
+        to_graph(m)
+    nodes.append(helper.make_node("Add", ["x", "y"], ["z"], name="mix"))
+    m = _model(nodes, [_vi("x", [5, 2, 4])], [_vi("z", [5, 2, 4])], [("n", _i64(*[2] * 5))])
+    with pytest.raises(UnsupportedOpError, match=r"node 'mix' .*time-reversed tensor"):
+        to_graph(m)

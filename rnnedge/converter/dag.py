@@ -52,6 +52,7 @@ class Flow:
     value: int
     roles: tuple[str, ...]
     shape: tuple[Dim, ...]
+    reversed: bool = False  # the rows hold the steps in reverse time order (ReverseSequence)
 
     @property
     def step_shape(self) -> tuple[int, ...]:
@@ -318,6 +319,12 @@ class DagWalk:
                 f"{self.label}: the output {self.pairing.output!r} is a {_describe(out)}, not computed "
                 f"from the data input {sig.name!r}"
             )
+        if out.reversed:
+            raise UnsupportedOpError(
+                f"{self.label}: the output {self.pairing.output!r} lists the steps in reverse time order "
+                "(Keras go_backwards=True with return_sequences=True); rnnedge returns steps in "
+                "input order: reverse the output in the model, or use return_sequences=False"
+            )
         y = self.shaped(out)
         if self.values[y].kind != "temp":
             y = self.add(Copy(), [y], [self.values[y].shape], f"{self.pairing.output}/copy")[0]  # type: ignore[assignment]
@@ -461,9 +468,20 @@ class DagWalk:
             raise UnsupportedOpError(f"{self.where(node, total)}: {e}") from None
         except RnnedgeError as e:
             raise ConvertError(f"{self.where(node, total)}: {e}") from None
+        rev = {ins[k].reversed for k in flows}  # type: ignore[union-attr]
+        if node.op not in RECURRENT and node.op != "ReverseSequence":
+            if len(rev) > 1:
+                raise UnsupportedOpError(f"{self.where(node, total)}: {node.op} of a time-reversed tensor "
+                                         "(after a ReverseSequence) and one in time order")
+            if True in rev:
+                outs = [replace(o, reversed=not self.values[o.value].last) if isinstance(o, Flow) else o
+                        for o in outs]
         for name, value in zip(node.outputs, outs):
             if name:
                 self.env[name] = value
+
+
+RECURRENT = ("LSTM", "GRU", "RNN")
 
 
 def _describe(v: object) -> str:
@@ -679,7 +697,8 @@ def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
             f"[{'T,B,F' if layout == 0 else 'B,T,F'}]"
         )
     sizes = {"T": x.shape[t_at] if x.roles[t_at] == "T" else 1, "B": x.shape[b_at], "F": int(x.shape[2]), "1": 1}
-    fake = Data((), (("T",), ("B",), ("F",)) if layout == 0 else (("B",), ("T",), ("F",)), sizes)
+    fake = Data((), (("T",), ("B",), ("F",)) if layout == 0 else (("B",), ("T",), ("F",)), sizes,
+                reversed=x.reversed)  # over a reversed input: the other direction, output reversed
     inits: list[int | None] = [None, None]
     plain = list(ins)
     plain[0] = fake
@@ -712,10 +731,10 @@ def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
             w.values[vals[k]].last = last  # type: ignore[index]
     b = x.shape[b_at]
     if layout == 0:
-        y = Flow(vals[0], (t_role, "F", "B", "F"), (x.shape[t_at], d, b, h))  # type: ignore[arg-type]
+        y = Flow(vals[0], (t_role, "F", "B", "F"), (x.shape[t_at], d, b, h), x.reversed)  # type: ignore[arg-type]
         hs = [None if v is None else Flow(v, ("F", "B", "F"), (d, b, h)) for v in vals[1:]]
     else:
-        y = Flow(vals[0], ("B", t_role, "F", "F"), (b, x.shape[t_at], d, h))  # type: ignore[arg-type]
+        y = Flow(vals[0], ("B", t_role, "F", "F"), (b, x.shape[t_at], d, h), x.reversed)  # type: ignore[arg-type]
         hs = [None if v is None else Flow(v, ("B", "F", "F"), (b, d, h)) for v in vals[1:]]
     return [y] + hs
 
@@ -882,6 +901,25 @@ def op_unsqueeze(w: DagWalk, node: Node, ins: list) -> list:
     return [_regroup(w, x, list(unsqueeze_shape(node, ins, x.shape)), "Unsqueeze")]
 
 
+def op_reverse_sequence(w: DagWalk, node: Node, ins: list) -> list:
+    """Every whole sequence reversed in time (Keras go_backwards): a flag on the tensor that the
+    next recurrent op absorbs by running the other way (as in the pipeline converter)."""
+    x = _flow(ins)
+    t_axis, b_axis = node.int_attr("time_axis", 0), node.int_attr("batch_axis", 1)
+    if not (0 <= t_axis < len(x.roles) and 0 <= b_axis < len(x.roles)):
+        raise ConvertError(f"time_axis={t_axis}, batch_axis={b_axis} do not fit [{x.layout()}]")
+    if x.roles[t_axis] != "T" or x.roles[b_axis] != "B":
+        raise UnsupportedOpError(f"ReverseSequence with time_axis={t_axis}, batch_axis={b_axis} on [{x.layout()}]")
+    lengths, t = ins[1], x.shape[t_axis]
+    full = ((isinstance(lengths, Filled) and lengths.value == t)
+            or (isinstance(lengths, SymInts) and all(v == t for v in lengths.items))
+            or (isinstance(lengths, Const) and bool(np.all(np.asarray(lengths.array) == t))))
+    if not full:
+        raise UnsupportedOpError(f"ReverseSequence with sequence_lens = {_describe(lengths)}: only the "
+                                 f"reversal of every whole sequence (length T)")
+    return [replace(x, reversed=not x.reversed)]
+
+
 def op_identity(w: DagWalk, node: Node, ins: list) -> list:
     x = _flow(ins)
     if node.op == "Cast":
@@ -897,7 +935,8 @@ def _take_last(w: DagWalk, x: Flow, axis: int, keep: bool) -> Flow:
         raise UnsupportedOpError("selecting the last step of a value that already holds one step")
     v = w.shaped(x)
     f = _features(x.step_shape)
-    out = w.add(TakeLast(f, f), [v], [x.step_shape], w.node.name if w.node else "last", last=True)[0]
+    split = 0 if x.reversed else f  # the last step of a reversed sequence is the first row
+    out = w.add(TakeLast(f, split), [v], [x.step_shape], w.node.name if w.node else "last", last=True)[0]
     roles = x.roles if keep else x.roles[:axis] + x.roles[axis + 1 :]
     shape = x.shape[:axis] + ((1,) if keep else ()) + x.shape[axis + 1 :]
     roles = roles[:axis] + ("F",) + roles[axis + 1 :] if keep else roles
@@ -1244,7 +1283,7 @@ OPS: dict[str, OpFn] = {
     "Concat": op_concat, "Split": op_split, "Slice": op_slice, "Transpose": op_transpose,
     "Reshape": op_reshape, "Flatten": op_flatten, "Squeeze": op_squeeze, "Unsqueeze": op_unsqueeze,
     "Identity": op_identity, "Dropout": op_identity, "Cast": op_identity,
-    "Gather": op_gather, "Where": op_where,
+    "Gather": op_gather, "Where": op_where, "ReverseSequence": op_reverse_sequence,
 }  # fmt: skip
 
 
