@@ -417,6 +417,8 @@ OP_CASES = {
                                 ("half", np.array(0.1, np.float32))], [2]),
     "min_broadcast_data": (17, [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2], keepdims=1),
                                 helper.make_node("Min", ["x", "m"], ["y"])], [], [4]),
+    "expand_noop": (17, [helper.make_node("Expand", ["x", "e"], ["t"]), helper.make_node("Relu", ["t"], ["y"])],
+                    [("e", _i64(1, 1, 4))], [4]),
     "where_const_cond_two_data": (17, [helper.make_node("Neg", ["x"], ["n"]),
                                        helper.make_node("Where", ["c", "x", "n"], ["y"])],
                                   [("c", np.array([True, False, False, True]))], [4]),
@@ -480,6 +482,10 @@ REFUSALS = {
                              r"unsupported op 'Greater' on the data path \(input 0 'x' is data\)"),
     "cast_to_int": ([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.INT32, name="ci")],
                     r"node 'ci' \(op Cast.*only float to float"),
+    "dropout_training": ([helper.make_node("Dropout", ["x", "", "yes"], ["y"], name="dr")],
+                         r"node 'dr' \(op Dropout.*training_mode"),
+    "expand_batch": ([helper.make_node("Expand", ["x", "big"], ["y"], name="ex")],
+                     r"node 'ex' \(op Expand.*only an Expand that copies nothing"),
     "gather_first_step": ([helper.make_node("Gather", ["x", "z0"], ["y"], axis=0, name="g0")],
                           r"node 'g0' \(op Gather.*step 0 along the time axis.*step function"),
 }
@@ -488,7 +494,8 @@ REFUSALS = {
 @pytest.mark.parametrize("case", sorted(REFUSALS))
 def test_graph_refusals_name_the_node(case: str) -> None:
     nodes, message = REFUSALS[case]
-    inits = [("a", _i64(1)), ("z", np.array(0.0, np.float32)), ("z0", np.array(0, np.int64))]
+    inits = [("a", _i64(1)), ("z", np.array(0.0, np.float32)), ("z0", np.array(0, np.int64)),
+             ("yes", np.array(True)), ("big", _i64(2, 1, 4, 4))]
     m = _model(nodes, [_vi("x", ["T", "B", 4])], [_vi("y", None)], inits)
     with pytest.raises(ConvertError, match=message):
         to_graph(m)

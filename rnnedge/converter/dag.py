@@ -920,8 +920,29 @@ def op_reverse_sequence(w: DagWalk, node: Node, ins: list) -> list:
     return [replace(x, reversed=not x.reversed)]
 
 
+def op_expand(w: DagWalk, node: Node, ins: list) -> list:
+    """Expand that changes nothing per step (a target of 1s and the tensor's own sizes)."""
+    x = _flow(ins)
+    t = ins[1]
+    target: list[Dim] = (list(t.items) if isinstance(t, SymInts)
+                         else [int(v) for v in ints_of(t, "input shape")])  # fmt: skip
+    n = max(len(target), len(x.shape))
+    shape = (1,) * (n - len(x.shape)) + tuple(x.shape)
+    target = [1] * (n - len(target)) + target
+    if n != len(x.shape) or any(d not in (1, s) for d, s in zip(target, shape)):
+        raise UnsupportedOpError(f"Expand of the data tensor {shape_str(x.shape)} to {shape_str(target)}: "
+                                 "only an Expand that copies nothing")
+    return [x]
+
+
 def op_identity(w: DagWalk, node: Node, ins: list) -> list:
     x = _flow(ins)
+    if node.op == "Dropout" and len(ins) > 2 and ins[2] is not None:
+        mode = np.asarray(floats_of(ins[2], "Dropout training_mode"))
+        if mode.size != 1:
+            raise ConvertError(f"Dropout training_mode has shape {list(mode.shape)}, expected one value")
+        if bool(mode.ravel()[0]):
+            raise node.refuse_attr("training_mode", True, "false")
     if node.op == "Cast":
         to = node.int_attr("to", 1)
         if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
@@ -1284,6 +1305,7 @@ OPS: dict[str, OpFn] = {
     "Reshape": op_reshape, "Flatten": op_flatten, "Squeeze": op_squeeze, "Unsqueeze": op_unsqueeze,
     "Identity": op_identity, "Dropout": op_identity, "Cast": op_identity,
     "Gather": op_gather, "Where": op_where, "ReverseSequence": op_reverse_sequence,
+    "Expand": op_expand,
 }  # fmt: skip
 
 
