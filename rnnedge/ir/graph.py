@@ -191,6 +191,9 @@ class Graph:
     producer: str = ""
     quant: str = "f32"
     state: list[StateSpec] = field(default_factory=list)  # graph state inputs absorbed by nodes
+    # the ONNX layout of each STATE value's graph input, by value name: axes letters B (the batch
+    # axis, if the input has one) and F (per-step axes, in the value's shape order)
+    value_specs: dict[str, TensorSpec] = field(default_factory=dict)
     folded: list[str] = field(default_factory=list)
     source: "Graph | None" = None  # an integer graph: the float graph it was made from
     report: list[LayerReport] = field(default_factory=list)

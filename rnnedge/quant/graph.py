@@ -1,6 +1,6 @@
 """`quantize_graph`: from a float dataflow Graph (rnnedge/ir/graph.py) to an integer one.
 
-docs/quantization.md section 11 is the specification. In short:
+docs/quantization.md section 12 is the specification. In short:
 - A graph that is a straight pipeline (`as_network`) is quantized by `quantize_network`, so a
   model keeps the blob, the per-layer policy and the measured accuracy it had as a pipeline.
 - Otherwise calibration runs the float graph (`rnnedge.reference.run_graph(..., seen=...)`) and
