@@ -396,7 +396,8 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
         elif isinstance(op, Concat):
             s_ins = [sc[v] for v in ins if v is not None]
             s_out = sc[p.update_of[o]] if o in p.update_of else max(s_ins)
-            q, outs = quantize_concat(op, s_ins, s_out, where), {o: s_out}
+            q = quantize_concat(op, s_ins, s_out, len(g.values[o].shape), where)
+            outs = {o: s_out}
         elif isinstance(op, Reduce):
             shape = g.values[ins[0]].shape
             cnt = int(np.prod([shape[a % len(shape)] for a in op.axes]))
@@ -405,7 +406,7 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
             else:
                 bound = 32767 * s_in * (cnt if op.kind == "Sum" else 1)
                 s_out = p.free_scale(o, bound, f"{where} |y|")
-            q, outs = quantize_reduce(op, cnt, s_in, s_out, where), {o: s_out}
+            q, outs = quantize_reduce(op, cnt, s_in, s_out, len(shape), where), {o: s_out}
         elif isinstance(op, Binary):
             s_b = sc[ins[1]] if len(ins) > 1 and ins[1] is not None else None
             s_out = _binary_scale(p, op, s_in, s_b, o, where)
