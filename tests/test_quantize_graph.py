@@ -525,3 +525,34 @@ def test_a_straight_graph_with_graph_ops_is_not_a_pipeline():
     net = Network([Dense(_w(rng, 4, 3)), LayerNorm(np.ones(4, F32)), TakeLast(4, 4)],
                   TensorSpec("x", "TBF", [None, None, 3]), TensorSpec("y", "BF", [None, 4]))
     assert as_network(from_network(net)) is not None
+
+
+# -- the converter's graph fixtures (tests/make_graph_fixtures.py) ---------------------------------
+GRAPH = FIXTURES / "graph"
+GRAPH_NAMES = sorted(json.loads((GRAPH / "index.json").read_text()))
+
+
+@pytest.mark.parametrize("name", GRAPH_NAMES)
+def test_converter_graph_fixtures_quantize(name):
+    """Each of to_graph's fixtures (step functions with their state absorbed or explicit, token
+    ids, a GLU gate, residual blocks, a hand-written cell), calibrated on its input in the
+    model's own layout: int16 within 1e-3 and int8 within 1e-2 of the float graph's output range.
+    An absorbed LSTM state leaves a Y_c nothing reads: dropped, not refused."""
+    from rnnedge.converter.dag import to_graph
+    from rnnedge.reference import graph_layout
+
+    g = to_graph(GRAPH / f"{name}.onnx")
+    x = np.load(GRAPH / f"{name}.input.npy")
+    x = x.reshape(x.shape[:2] + g.values[g.input].shape)  # run_graph's [T, B, *shape]
+    cal = graph_layout(x, g.input_spec.axes)  # the model's own layout, as a caller has it
+    y_f, _ = run_graph(g, x)
+    for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
+        qg = _quantize(g, quant, cal)
+        y_q = run_float(qg, x)
+        err = float(np.abs(y_q - y_f).max() / (y_f.max() - y_f.min()))
+        assert err <= bar, (quant, err)
+        check_graph(qg)
+    if name in ("step_lstm", "step_lstm_packed"):
+        assert not g.explicit_state and len(qg.values) == len(g.values) - 1
+        assert all(len(n.outputs) < 3 or n.outputs[2] is None for n in qg.nodes)
+

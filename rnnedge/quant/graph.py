@@ -33,7 +33,7 @@ from ..ir.layers import (
     WFMT, Activation, Dense, IntLayer, LayerNorm, LayerReport, Network, QActivation, QSlice,
     QTakeLast, Recurrent, RecurrentShape, Slice, TakeLast,
 )  # fmt: skip
-from ..reference import run_graph
+from ..reference import graph_rows, run_graph
 from .arith import (
     UNBOUNDED_LUT_KINDS, make_mult, quantize_activation, quantize_binary,
     quantize_concat, quantize_dense, quantize_gather, quantize_layernorm, quantize_recurrent,
@@ -41,7 +41,7 @@ from .arith import (
 )  # fmt: skip
 from .calibrate import (
     DEFAULT_INPUT_RANGE, DEFAULT_RELU_RANGE, HEADROOM, SYNTH_BATCH, SYNTH_STEPS, CalibrationWarning,
-    Ranges, to_tbf,
+    Ranges,
 )  # fmt: skip
 from .policy import (
     CLASSIFIER_HEADS, LAYER_TOL, MIN_AGREEMENT, SAFETY, _Bar, _error, accuracy, fold_pair,
@@ -161,11 +161,31 @@ def fold_dense_graph(g: Graph) -> Graph:
                       f"input weights of the {r.op.cell.upper()} node after it (int16)")  # fmt: skip
     if not new_ops:
         return g
+    return _rewired(g, drop_nodes, drop_values, new_ops, folded)
+
+
+def drop_dead_cell_outputs(g: Graph) -> Graph:
+    """The graph without the Y_c values that nothing reads (no node, no state update, not the
+    output): a converter that absorbed a step function's state pair into an LSTM node (the
+    node keeps c) leaves its Y_c written but unused. The integer cell's c is int32 Q11.20 and
+    has no int16 value to go to; a Y_c that something reads is refused by name instead."""
+    read = {v for n in g.nodes for v in n.inputs if v is not None}
+    read |= {v.update for v in g.values if v.kind == "state" and v.update is not None}
+    read.add(g.output)
+    dead = {n.outputs[2] for n in g.nodes if isinstance(n.op, Recurrent) and len(n.outputs) > 2
+            and n.outputs[2] is not None and n.outputs[2] not in read}  # fmt: skip
+    return _rewired(g, set(), dead, {}, list(g.folded)) if dead else g
+
+
+def _rewired(g: Graph, drop_nodes: set[int], drop_values: set[int],
+             new_ops: dict[int, tuple[Recurrent, int]], folded: list[str]) -> Graph:  # fmt: skip
+    """g without some nodes and values (indices renumbered), recurrent nodes given new ops and
+    inputs; a dropped value is absent from the outputs that wrote it."""
     keep = [i for i in range(len(g.values)) if i not in drop_values]
     idx = {old: new for new, old in enumerate(keep)}
 
     def m(v: int | None) -> int | None:
-        return None if v is None else idx[v]
+        return None if v is None or v in drop_values else idx[v]
 
     values = [replace(g.values[i], update=m(g.values[i].update)) for i in keep]
     nodes: list[Node] = []
@@ -205,21 +225,22 @@ def graph_input(g: Graph, calibration: np.ndarray | None) -> np.ndarray:
 
 
 def _calibration_input(g: Graph, v: Value, c: np.ndarray, ids: bool) -> np.ndarray:
+    """Calibration data in the model's own input layout (g.input_spec.axes, as quantize_network
+    takes it: `reference.graph_rows`), or, with another number of axes, as run_graph takes it."""
     axes = g.input_spec.axes
-    if ids:
-        if c.dtype.kind not in "iu":
-            raise InputError(f"calibration: input {v.name!r} takes integer ids, got {c.dtype}")
-    elif len(v.shape) == 1 and c.ndim == len(axes) and not set(axes) - set("TBF"):
-        c = to_tbf(c, axes)  # the model's own layout, as quantize_network takes it
-    else:
-        if c.dtype.kind not in "fiu":
-            raise InputError(f"calibration: expected a numeric array, got {c.dtype}")
+    if c.dtype.kind not in ("iu" if ids else "fiu"):
+        raise InputError(f"calibration: input {v.name!r} takes "
+                         f"{'integer ids' if ids else 'numbers'}, got {c.dtype}")  # fmt: skip
+    if c.ndim == len(axes) and not set(axes) - set("TBF"):
+        c = graph_rows(c, axes)
+    if not ids:
         c = c.astype(np.float32)
         if not np.all(np.isfinite(c)):
             raise InputError("calibration: the data holds NaN or infinite values")
     if c.ndim != len(v.shape) + 2 or tuple(c.shape[2:]) != v.shape:
-        raise InputError(f"calibration: expected [T, B, {', '.join(map(str, v.shape))}] (the "
-                         f"model's input {v.name!r}), got {list(c.shape)}")  # fmt: skip
+        raise InputError(f"calibration: expected the model's layout {axes!r} or [T, B, "
+                         f"{', '.join(map(str, v.shape))}] (input {v.name!r}), got "
+                         f"{list(c.shape)}")  # fmt: skip
     if c.size == 0:
         raise InputError("calibration: the data is empty")
     return c
@@ -522,6 +543,7 @@ def quantize_dataflow(
 ) -> Graph:  # fmt: skip
     """quantize_graph's general path (any graph, pipelines included: the tests compare the two)."""
     check_graph(g)
+    g = drop_dead_cell_outputs(g)
     if quant == "int16":
         g = fold_dense_graph(g)
     ranges = Ranges(calibration is not None, percentile, headroom)
