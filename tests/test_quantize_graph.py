@@ -470,7 +470,7 @@ def test_bad_arguments_are_refused():
     g = residual_glu()
     with pytest.raises(InputError, match="quant='int4'"):
         quantize_graph(g, "int4")
-    with pytest.raises(InputError, match="calibration: expected \\[T, B, 6\\]"):
+    with pytest.raises(InputError, match="calibration: expected the model.s layout .TBF. or \\[T, B, 6\\]"):
         quantize_graph(g, "int16", np.zeros((3, 2, 5), F32))
     with pytest.raises(InputError, match="NaN"):
         quantize_dataflow(g, "int16", np.full((3, 2, 6), np.nan, F32))
