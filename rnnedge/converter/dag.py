@@ -67,6 +67,14 @@ class Flow:
         return ",".join(f"{r}{'' if r != 'F' else d}" for r, d in zip(self.roles, self.shape))
 
 
+
+def _dtype_name(code: int) -> str:
+    """An ONNX element type's name, or its number when it is none ONNX defines (a damaged file)."""
+    try:
+        return str(onnx.TensorProto.DataType.Name(code))
+    except ValueError:
+        return f"code {code} (not an ONNX element type)"
+
 def _same(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     """Equal shapes but for leading 1s (numpy broadcasting aligns them right)."""
     n = max(len(a), len(b))
@@ -391,7 +399,7 @@ class DagWalk:
         v = self.new_value(info.name, f.step_shape, dtype="s32" if ids else "f32", kind="input")
         if not ids and elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, 0):
             raise ConvertError(f"{self.label}: input {info.name!r} has element type "
-                               f"{onnx.TensorProto.DataType.Name(elem)}; rnnedge takes float signals or integer ids")
+                               f"{_dtype_name(elem)}; rnnedge takes float signals or integer ids")
         return replace(f, value=v)
 
     def _state_flow(self, info: onnx.ValueInfoProto) -> Flow:
@@ -946,7 +954,7 @@ def op_identity(w: DagWalk, node: Node, ins: list) -> list:
     if node.op == "Cast":
         to = node.int_attr("to", 1)
         if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
-            raise UnsupportedOpError(f"Cast of the data tensor to {onnx.TensorProto.DataType.Name(to)}: "
+            raise UnsupportedOpError(f"Cast of the data tensor to {_dtype_name(to)}: "
                                      "only float to float")
     return [x] + [None] * (len(node.outputs) - 1)
 
