@@ -518,3 +518,14 @@ def test_reversed_output_is_refused() -> None:
     m = _model(nodes, [_vi("x", [5, 2, 4])], [_vi("z", [5, 2, 4])], [("n", _i64(*[2] * 5))])
     with pytest.raises(UnsupportedOpError, match=r"node 'mix' .*time-reversed tensor"):
         to_graph(m)
+
+
+def test_impossible_pairing_is_refused_naming_both() -> None:
+    nodes, inits = _cell()
+    nodes += [helper.make_node("ReduceSum", ["y", "one"], ["small"], keepdims=1)]
+    m = _model(nodes, [_vi("x", ["B", 2]), _vi("s", ["B", 3])],
+               [_vi("y", ["B", 3]), _vi("s_out", ["B", 3]), _vi("small", ["B", 1])], inits + [("one", _i64(1))])
+    with pytest.raises(ConvertError, match=r"state output 'small' has 1 values per step .* its input 's' has 3"):
+        to_graph(m, state={"s": "small"})
+    with pytest.raises(InputError, match=r"state output 's_out' is paired with two inputs"):
+        to_graph(m, state={"s": "s_out", "x": "s_out"})

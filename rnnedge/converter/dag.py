@@ -287,9 +287,6 @@ class DagWalk:
         v = self.values[f.value]
         return f.value if v.shape[-1] == f.step_shape[-1] else self.shaped(f)
 
-    def flow(self, like: Flow, value: int, roles: tuple[str, ...], shape: tuple[Dim, ...]) -> Flow:
-        return Flow(value, roles, shape)
-
     # -- the walk
     def run(self) -> Graph:
         for init in self.graph.initializer:
@@ -1237,10 +1234,6 @@ def op_binary(w: DagWalk, node: Node, ins: list) -> list:
             acc = _binary(w, node.op, acc, v)
         return [acc]
     return [_binary(w, node.op, ins[0], ins[1])]
-
-
-def op_clip(w: DagWalk, node: Node, ins: list) -> list:
-    return op_activation(w, node, ins)
 
 
 def op_reduce(w: DagWalk, node: Node, ins: list) -> list:
