@@ -529,3 +529,10 @@ def test_impossible_pairing_is_refused_naming_both() -> None:
         to_graph(m, state={"s": "small"})
     with pytest.raises(InputError, match=r"state output 's_out' is paired with two inputs"):
         to_graph(m, state={"s": "s_out", "x": "s_out"})
+
+
+def test_unknown_input_element_type_is_a_convert_error() -> None:
+    """Found by tests/test_converter_fuzz.py: an element type code ONNX has no name for."""
+    m = _model([helper.make_node("Relu", ["x"], ["y"])], [_vi("x", ["T", "B", 4], 999)], [_vi("y", ["T", "B", 4])])
+    with pytest.raises(ConvertError, match=r"input 'x' has element type code 999 \(not an ONNX type\)"):
+        to_graph(m)

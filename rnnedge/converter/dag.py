@@ -67,6 +67,14 @@ class Flow:
         return ",".join(f"{r}{'' if r != 'F' else d}" for r, d in zip(self.roles, self.shape))
 
 
+def _type_name(code: int) -> str:
+    """An ONNX element type's name, or its code when it is none."""
+    try:
+        return str(onnx.TensorProto.DataType.Name(code))
+    except ValueError:
+        return f"code {code} (not an ONNX type)"
+
+
 def _same(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     """Equal shapes but for leading 1s (numpy broadcasting aligns them right)."""
     n = max(len(a), len(b))
@@ -388,7 +396,7 @@ class DagWalk:
         v = self.new_value(info.name, f.step_shape, dtype="s32" if ids else "f32", kind="input")
         if not ids and elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, 0):
             raise ConvertError(f"{self.label}: input {info.name!r} has element type "
-                               f"{onnx.TensorProto.DataType.Name(elem)}; rnnedge takes float signals or integer ids")
+                               f"{_type_name(elem)}; rnnedge takes float signals or integer ids")
         return replace(f, value=v)
 
     def _state_flow(self, info: onnx.ValueInfoProto) -> Flow:
@@ -943,7 +951,7 @@ def op_identity(w: DagWalk, node: Node, ins: list) -> list:
     if node.op == "Cast":
         to = node.int_attr("to", 1)
         if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
-            raise UnsupportedOpError(f"Cast of the data tensor to {onnx.TensorProto.DataType.Name(to)}: "
+            raise UnsupportedOpError(f"Cast of the data tensor to {_type_name(to)}: "
                                      "only float to float")
     return [x] + [None] * (len(node.outputs) - 1)
 
