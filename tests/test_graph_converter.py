@@ -536,3 +536,23 @@ def test_unknown_input_element_type_is_a_convert_error() -> None:
     m = _model([helper.make_node("Relu", ["x"], ["y"])], [_vi("x", ["T", "B", 4], 999)], [_vi("y", ["T", "B", 4])])
     with pytest.raises(ConvertError, match=r"input 'x' has element type code 999 \(not an ONNX type\)"):
         to_graph(m)
+
+
+def test_from_network_records_the_state_inputs_layout() -> None:
+    """A pipeline's h0 / c0 as a graph: graph_state feeds them by name like to_graph's."""
+    from rnnedge.converter import to_network
+    from rnnedge.ir.graph import from_network
+    from rnnedge.reference import graph_rows, graph_state, graph_state_outputs
+
+    path = FIXTURES / "torch_lstm_state_2layer_seq.onnx"
+    a, b = to_graph(path), from_network(to_network(path))
+    assert a.value_specs == b.value_specs
+    x = graph_rows(np.load(FIXTURES / "torch_lstm_state_2layer_seq.input.npy"), a.input_spec.axes)
+    feeds = dict(np.load(FIXTURES / "torch_lstm_state_2layer_seq.state.npz"))
+    ya, sa = run_graph(a, x, graph_state(a, feeds, x.shape[1]))
+    yb, sb = run_graph(b, x, graph_state(b, feeds, x.shape[1]))
+    np.testing.assert_allclose(ya.reshape(yb.shape), yb, rtol=1e-6, atol=1e-7)
+    oa, ob = graph_state_outputs(a, sa), graph_state_outputs(b, sb)
+    assert set(oa) == set(ob) == {"hn", "cn"}
+    for k in oa:
+        np.testing.assert_allclose(oa[k], ob[k], rtol=1e-6, atol=1e-7)
