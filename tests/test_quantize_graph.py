@@ -509,6 +509,7 @@ def test_fixture_pipelines_as_graphs(entry, quant):
             np.testing.assert_array_equal(u, v)
     np.testing.assert_array_equal(fx.run_qgraph(qg, xq)[0], y_pipe)
     assert [v.scale for v in qg.values] == [v.scale for v in from_network(qnet).values]
+    assert qg.value_specs == from_network(net).value_specs == qd.value_specs
     assert qg.accuracy == qnet.accuracy
     assert qd.accuracy["rel_max_err"] <= (1e-3 if quant == "int16" else 1e-2)
     assert [v.scale for v in qd.values] == [v.scale for v in qg.values]
@@ -552,6 +553,7 @@ def test_converter_graph_fixtures_quantize(name):
         err = float(np.abs(y_q - y_f).max() / (y_f.max() - y_f.min()))
         assert err <= bar, (quant, err)
         check_graph(qg)
+        assert qg.value_specs == g.value_specs and qg.state == g.state
     if name in ("step_lstm", "step_lstm_packed"):
         assert not g.explicit_state and len(qg.values) == len(g.values) - 1
         assert all(len(n.outputs) < 3 or n.outputs[2] is None for n in qg.nodes)

@@ -84,6 +84,7 @@ def as_network(g: Graph) -> Network | None:
 
 def _from_pipeline(qnet: object, g: Graph) -> Graph:
     qg = from_network(qnet)  # type: ignore[arg-type]
+    qg.value_specs.update(g.value_specs)  # the converter's record of the state inputs' layout
     if len(qg.nodes) == len(g.nodes):  # nothing folded: the graph's own names and source
         for qv, v in zip(qg.values, g.values):
             qv.name = v.name
@@ -555,9 +556,9 @@ def quantize_dataflow(
     def build(wf: dict[int, str]) -> Graph:
         ns = [replace(n, op=builders[k](wf[k])) if k in builders else n
               for k, n in enumerate(nodes)]  # fmt: skip
-        return Graph(values, ns, g.input, g.output, g.input_spec, g.output_spec, name=g.name,
-                     producer=g.producer, quant=quant, state=list(g.state), folded=list(g.folded),
-                     source=g, calibrated=ranges.calibrated)  # fmt: skip
+        return replace(g, values=values, nodes=ns, quant=quant, state=list(g.state),
+                       value_specs=dict(g.value_specs), folded=list(g.folded), source=g,
+                       report=[], accuracy={}, calibrated=ranges.calibrated)  # fmt: skip
 
     def measure(wf: dict[int, str]) -> dict[str, float]:
         return accuracy(run_float(per_step(build(wf)), x), p.y_f)
