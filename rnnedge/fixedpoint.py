@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InputError, RnnedgeError
-from .ir.graph import Copy, Graph, QBinary, QConcat, QGather, QReduce, Transpose, check_graph
+from .ir.graph import Copy, Graph, Transpose, check_graph
 from .ir.layers import (
     Mult, QActivation, QDense, QLayerNorm, QNetwork, QRecurrent, QSlice, QTakeLast,
 )  # fmt: skip
