@@ -141,6 +141,24 @@ def test_hand_built_graphs_meet_the_bar(name):
         assert len(qg.report) == len(qg.nodes)
 
 
+@pytest.mark.parametrize("name", GRAPHS)
+def test_hostile_inputs_never_overflow(name):
+    """int16 inputs at the rails and random: every intermediate stays inside its C type (the
+    oracles raise FixedPointOverflow otherwise), so the multipliers' bounds hold for any input."""
+    g = GRAPHS[name]()
+    rng = np.random.default_rng(21)
+    for quant in ("int16", "int8"):
+        qg = _quantize(g, quant, _x(g))
+        v = qg.values[qg.input]
+        if v.dtype == "s32":
+            xq = rng.integers(0, 20, (30, 3) + v.shape)
+        else:
+            xq = rng.choice(np.array([-32768, 32767, 0, 1, -1], np.int16), (30, 3) + v.shape)
+            xq[::2] = rng.integers(-32768, 32768, xq[::2].shape)
+        y, _ = fx.run_qgraph(qg, xq)
+        assert y.dtype == np.int16
+
+
 def test_run_qgraph_is_deterministic_and_streams():
     """Two runs give the same integers; a run in two chunks with the state carried over equals
     the whole run (an LSTM node and an explicit-state graph)."""
