@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .blob.spec import FMT_F32, OP_GRU, OP_LSTM, OP_RNN, LayerRecord
+from .blob.spec import FMT_F32, OP_GRU, OP_LSTM, OP_RNN, NodeRecord
 from .errors import BlobError, InputError
 from .ir.layers import from_tbf, to_tbf
 
@@ -36,7 +36,7 @@ class Layout:
 Blocks = dict[str, list[tuple[int, str]]]
 
 
-def state_blocks(layers: Sequence[LayerRecord], graph_states: list[dict], source: str) -> Blocks:
+def state_blocks(layers: Sequence[NodeRecord], graph_states: list[dict], source: str) -> Blocks:
     """Name -> the (layer, "h" | "c") blocks it covers, in layer order. Unnamed blocks are
     h0, c0, h1, ... by recurrent layer; a graph that carried state names its own (PyTorch's
     h0 [layers * directions, B, H] covers one block per layer, stacked along axis 0)."""
@@ -61,7 +61,7 @@ class StateViews:
     `offsets[(i, kind)]` is where layer i's h or c block starts in the buffer for this batch
     (rne_state_offset, rne_state_c_offset: the C library's layout, not re-derived here)."""
 
-    def __init__(self, blocks: Blocks, layers: Sequence[LayerRecord], offsets: Mapping[tuple[int, str], int],
+    def __init__(self, blocks: Blocks, layers: Sequence[NodeRecord], offsets: Mapping[tuple[int, str], int],
                  buf: np.ndarray, batch: int) -> None:  # fmt: skip
         self.views: dict[str, list[np.ndarray]] = {}
         for name, parts in blocks.items():
