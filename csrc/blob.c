@@ -105,6 +105,13 @@ uint32_t rne__gates(uint32_t op)
     }
 }
 
+/* The last ACT kind this build runs: ABS .. POW come with the graph ops (vec.c). */
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+#define RNE__ACT_LAST RNE_ACT_POW
+#else
+#define RNE__ACT_LAST RNE_ACT_LOGSOFTMAX
+#endif
+
 /* Activations per direction of a cell (LSTM f,g,h; GRU f,g; RNN f). */
 static uint32_t rne__cell_acts(uint32_t op)
 {
@@ -399,7 +406,7 @@ static int rne__check_value(const rne__blobview *m, uint32_t i, rne_fault *w)
         const rne_value *u = &m->values[v->update];
         w->index = v->update;
         if (!(u->kind == RNE_V_TEMP || u->kind == RNE_V_OUTPUT) || u->dtype != v->dtype ||
-            (u->flags & RNE_VF_LAST) != 0 || u->ndim > 4 ||
+            u->ndim > 4 ||
             rne__value_features(u) != features || !(u->scale == v->scale))
             return RNE__AT(RNE_ESHAPE, RNE_FF_UPDATE);
         w->index = -1;
@@ -494,7 +501,7 @@ static int rne__check_acts(const rne__layer *l, rne_fault *w)
             const float a = l->alpha[d][k], b = l->beta[d][k];
             const int used = l->op == RNE_OP_ACT ? (d == 0 && k == 0)
                                                  : (d < dirs && k < cell_acts);
-            const unsigned last = l->op == RNE_OP_ACT ? RNE_ACT_LOGSOFTMAX : RNE_ACT_CLIP;
+            const unsigned last = l->op == RNE_OP_ACT ? RNE__ACT_LAST : RNE_ACT_CLIP;
             /* LAYERNORM keeps epsilon in alpha[0][0] */
             const int eps = l->op == RNE_OP_LAYERNORM && d == 0 && k == 0;
             if (used ? code > last || isnan(a) || isnan(b)
@@ -640,7 +647,7 @@ static void rne__io_slots(const rne_node *n, unsigned *in_need, unsigned *in_may
         *in_may = n->op == RNE_OP_LSTM ? 7u : 3u;       /* x, h_init, c_init */
         *out_may = n->op == RNE_OP_LSTM ? 7u : 3u;      /* Y, Y_h, Y_c */
     } else if (n->op == RNE_OP_BINARY) {
-        *in_need = *in_may = 3u;
+        *in_may = 3u;                   /* b, or a constant tensor (rne__check_op) */
     } else if (n->op == RNE_OP_CONCAT) {
         *in_need = 3u;
         *in_may = 15u;

@@ -402,6 +402,10 @@ int rne__check_layer_q(const rne__blobview *m, const rne__layer *l, rne_fault *w
             if ((k == RNE_ACT_RELU) != (l->act[0][0] == RNE_ACT_RELU))
                 return RNE__AT(RNE_ELAYER, RNE_FF_ACT);  /* Relu in both directions or neither */
         }
+    if (l->op == RNE_OP_ACT && l->act[0][0] > RNE_ACT_LOGSOFTMAX) {
+        w->index = 0;                   /* ABS .. POW: no integer kernel yet */
+        return RNE__AT(RNE_ELAYER, RNE_FF_ACT);
+    }
     w->index = -1;
     if ((rc = rne__q_check_roles(m, l, w)) != RNE_OK)
         return rc;

@@ -27,6 +27,7 @@
  */
 #include <string.h>
 
+#include "ops.h"
 #include "rne_internal.h"
 
 /* a * b + c without wrapping; 0 (and *ok = 0) on overflow */
@@ -371,6 +372,43 @@ static void rne__state_io(uint8_t *block, uint8_t *val, size_t dirs, size_t batc
         }
 }
 
+/* 1 if node l runs on a graph-op kernel (csrc/ops.h): ops 9..14, SLICE off the last axis or with
+ * a step (the loader routed the same nodes to rne__check_op). */
+static int rne__graph_op(const rne_model *m, const rne_model_layer *l)
+{
+    if (l->op == RNE_OP_SLICE)
+        return l->param[0] != (int32_t)m->values[l->in[0]].ndim - 1 || l->param[3] != 1;
+    return l->op >= RNE_OP_BINARY && l->op <= RNE_OP_REDUCE;
+}
+
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+/* A graph op over the chunk's rows of its values. */
+static void rne__run_op(const rne_model *m, const rne_model_layer *l, const rne__chunk *c)
+{
+    rne__opcall k;
+    const rne_model_value *y = &m->values[l->out[0]];
+    uint32_t i;
+    memset(&k, 0, sizeof k);
+    k.node = l;
+    k.param = l->param;
+    for (i = 0; i < 4; i++)
+        if (l->in[i] != RNE_NONE) {
+            const rne_model_value *v = &m->values[l->in[i]];
+            k.in[i] = rne__value_ptr(m, l->in[i], c);
+            memcpy(k.in_shape[i], v->shape, sizeof v->shape);
+            k.in_ndim[i] = v->ndim;
+        }
+    k.out = rne__value_ptr(m, l->out[0], c);
+    memcpy(k.out_shape, y->shape, sizeof y->shape);
+    k.out_ndim = y->ndim;
+    k.rows = (y->flags & RNE_VF_LAST) != 0 ? c->batch : c->rows;
+    if (l->fmt == RNE_FMT_F32)
+        rne__op_f32(&k);
+    else
+        rne__op_int(&k);
+}
+#endif
+
 /* Run every node over one chunk of `steps` timesteps. */
 static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, void *work,
                        uint8_t *cells)
@@ -384,6 +422,12 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
         rne__call k;
         int ok = 1;
         const size_t nstate = rne__state_bytes(l, s->batch, &k.c_off, &ok);
+        if (rne__graph_op(m, l)) {
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+            rne__run_op(m, l, c);
+#endif
+            continue;                   /* else refused by rne_model_load */
+        }
         k.layer = l;
         k.x = rne__value_ptr(m, l->in[0], c);
         k.y = rne__value_ptr(m, l->out[0], c);
@@ -427,8 +471,11 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
         const rne_model_value *v = &m->values[i];
         if (v->kind == RNE_V_STATE && v->update >= 0) {
             const size_t n = (size_t)v->features * rne__elem(v->dtype) * s->batch;
+            const rne_model_value *u = &m->values[v->update];
             const uint8_t *src = (const uint8_t *)rne__value_ptr(m, (uint32_t)v->update, c);
-            memcpy(rne__value_ptr(m, i, c), src + (steps - 1) * n, n);
+            /* the update's last step: its only rows if it is LAST (a Y_h) */
+            memcpy(rne__value_ptr(m, i, c), src + ((u->flags & RNE_VF_LAST) ? 0u : steps - 1) * n,
+                   n);
         }
     }
 }
@@ -461,6 +508,16 @@ static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t ste
     }
     if (!fits || plan.state > s->state_size)
         return RNE_EMODEL;
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+    if (m->in_dtype == RNE_DT_S32) {    /* every id of the call in range before anything runs */
+        uint32_t i;
+        for (i = 0; i < m->n_nodes; i++)
+            if (m->nodes[i].op == RNE_OP_GATHER && m->nodes[i].in[0] == m->input &&
+                rne__check_ids((const int32_t *)x, steps * s->batch * m->in_features,
+                               (uint32_t)m->nodes[i].param[0]) != RNE_OK)
+                return RNE_EINPUT;
+    }
+#endif
     for (t = 0; t < steps; t += chunk) {
         const size_t n = steps - t < chunk ? steps - t : chunk;
         rne__chunk c;

@@ -265,3 +265,32 @@ void rne__q_matvec(int32_t *out, const int16_t *x, size_t k, const rne__qmat *w,
 #endif
 }
 
+
+/* ---- the graph op BINARY ADD / MUL of equal shapes ------------------------------------------- */
+
+static void rne__bin_s16_tail(int16_t *y, const int16_t *a, const int16_t *b, size_t j, size_t n,
+                              int mul, int32_t ma, int32_t mb, unsigned shift)
+{
+    if (mul)
+        for (; j < n; j++)
+            y[j] = rne__sat16(rne__rshr((int64_t)a[j] * b[j] * ma, shift));
+    else
+        for (; j < n; j++)
+            y[j] = rne__sat16(rne__rshr((int64_t)a[j] * ma + (int64_t)b[j] * mb, shift));
+}
+
+void rne__bin_s16_ref(int16_t *y, const int16_t *a, const int16_t *b, size_t n, int mul,
+                      int32_t ma, int32_t mb, unsigned shift)
+{
+    rne__bin_s16_tail(y, a, b, 0, n, mul, ma, mb, shift);
+}
+
+void rne__bin_s16(int16_t *y, const int16_t *a, const int16_t *b, size_t n, int mul, int32_t ma,
+                  int32_t mb, unsigned shift)
+{
+    size_t j = 0;
+#if defined(RNE__Q_BIN_SIMD)
+    j = rne__bin_simd(y, a, b, n, mul, ma, mb, shift);
+#endif
+    rne__bin_s16_tail(y, a, b, j, n, mul, ma, mb, shift);
+}

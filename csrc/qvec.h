@@ -167,6 +167,17 @@ void rne__q_matvec_ref(int32_t *out, const int16_t *x, size_t k, const rne__qmat
  * 16 x 16 multiply-accumulates: Cortex-M4/M7/M33, ARMv6) or "scalar". */
 const char *rne__q_simd(void);
 
+/* ---- the graph op BINARY ADD / MUL of equal shapes (ops_int.c) ----------------------------- */
+
+/* y[i] = sat16(rshr(a[i] ma + b[i] mb, shift)) (mul 0: ADD) or sat16(rshr(a[i] b[i] ma, shift))
+ * (mul 1: MUL) for i < n, in int64 (|.| <= 2^47 and 2^61: shift in 1..62 leaves room for the
+ * rounding term). rne__bin_s16 is the SIMD variant qvec.c compiled in (AVX2, NEON), or the
+ * reference; the two give the same integers (csrc/tests/test_ops.c). */
+void rne__bin_s16(int16_t *y, const int16_t *a, const int16_t *b, size_t n, int mul, int32_t ma,
+                  int32_t mb, unsigned shift);
+void rne__bin_s16_ref(int16_t *y, const int16_t *a, const int16_t *b, size_t n, int mul,
+                      int32_t ma, int32_t mb, unsigned shift);
+
 /* ---- layer plumbing (layers_int.c) ----------------------------------------------------------- */
 
 /* One direction of an integer LSTM / GRU / RNN: pointers into its tensors and its q row; the

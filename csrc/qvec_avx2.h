@@ -15,6 +15,7 @@
  *   pair).
  *   Requantization 8 columns at a time (acc32; with AVX-512F also acc64, in int64 lanes), the gate
  *   pre-activations with AVX-512F, sigmoid and tanh 8 at a time through a gather from the table.
+ *   The graph op BINARY ADD / MUL of equal shapes (rne__bin_simd) 8 elements at a time.
  */
 #ifndef RNE_QVEC_AVX2_H
 #define RNE_QVEC_AVX2_H
@@ -369,5 +370,57 @@ static size_t rne__act_simd(int32_t *v, size_t n, int tanh)
     }
     return j;
 }
+
+/* ---- the graph op BINARY ADD / MUL of equal shapes ------------------------------------------- */
+
+/* sat16(rshr(v, shift)) of each int64 lane (|v| <= 2^61, so v + 2^(shift-1) fits): the rounding
+ * term, an arithmetic shift (AVX2 shifts int64 logically only: floor(v / 2^c) is
+ * ~floor(~v / 2^c) for v < 0, where ~v >= 0), the clamp to int16 */
+static __m256i rne__avx2_bin_lanes(__m256i v, __m256i half, __m128i c)
+{
+    const __m256i hi = _mm256_set1_epi64x(INT16_MAX), lo = _mm256_set1_epi64x(INT16_MIN);
+    __m256i neg;
+    v = _mm256_add_epi64(v, half);
+    neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+    v = _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(v, neg), c), neg);
+    v = _mm256_blendv_epi8(v, hi, _mm256_cmpgt_epi64(v, hi));
+    return _mm256_blendv_epi8(v, lo, _mm256_cmpgt_epi64(lo, v));
+}
+
+/* y[j] for j < n - n % 8, as rne__bin_s16_ref: the 8 elements widened to int32 lanes; vpmuldq
+ * multiplies the even lanes by m into int64 (the odd ones shifted down first), exactly; MUL forms
+ * a b in int32 first (|a b| <= 2^30). The two halves' results (int16 values in int64 lanes) are
+ * interleaved back into int32 lanes and packed to int16 (vpackssdw, in range already). */
+static size_t rne__bin_simd(int16_t *y, const int16_t *a, const int16_t *b, size_t n, int mul,
+                            int32_t ma, int32_t mb, unsigned shift)
+{
+    const __m256i half = _mm256_set1_epi64x((long long)((int64_t)1 << (shift - 1u)));
+    const __m128i c = _mm_cvtsi32_si128((int)shift);
+    const __m256i vma = _mm256_set1_epi32(ma), vmb = _mm256_set1_epi32(mb);
+    size_t j;
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m256i xa =
+            _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(a + j)));
+        const __m256i xb =
+            _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b + j)));
+        __m256i even, odd, r;
+        if (mul) {
+            const __m256i ab = _mm256_mullo_epi32(xa, xb);
+            even = _mm256_mul_epi32(ab, vma);
+            odd = _mm256_mul_epi32(_mm256_srli_epi64(ab, 32), vma);
+        } else {
+            even = _mm256_add_epi64(_mm256_mul_epi32(xa, vma), _mm256_mul_epi32(xb, vmb));
+            odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(xa, 32), vma),
+                                   _mm256_mul_epi32(_mm256_srli_epi64(xb, 32), vmb));
+        }
+        even = rne__avx2_bin_lanes(even, half, c);
+        odd = rne__avx2_bin_lanes(odd, half, c);
+        r = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+        r = _mm256_permute4x64_epi64(_mm256_packs_epi32(r, r), 0x08);
+        _mm_storeu_si128((__m128i *)(void *)(y + j), _mm256_castsi256_si128(r));
+    }
+    return j;
+}
+#define RNE__Q_BIN_SIMD 1
 
 #endif /* RNE_QVEC_AVX2_H */

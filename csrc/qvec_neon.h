@@ -13,7 +13,8 @@
  *   Requantization 4 columns at a time (acc32): smull to int64, srshl (a rounding right shift:
  *   exactly rshr, whose sum cannot overflow by qvec.h's contract), sqxtn (saturating narrow:
  *   sat32). Gate pre-activations 4 at a time; sigmoid and tanh with one table read per lane (no
- *   gather) and the interpolation on 4 lanes.
+ *   gather) and the interpolation on 4 lanes. The graph op BINARY ADD / MUL of equal shapes
+ *   (rne__bin_simd) 4 elements at a time: smull / smlal to int64, srshl, sqxtn twice (sat16).
  */
 #ifndef RNE_QVEC_NEON_H
 #define RNE_QVEC_NEON_H
@@ -283,5 +284,40 @@ static size_t rne__act_simd(int32_t *v, size_t n, int tanh)
     }
     return j;
 }
+
+/* ---- the graph op BINARY ADD / MUL of equal shapes ------------------------------------------- */
+
+/* int64 lanes v (|v| <= 2^61) -> sat16(rshr(v, shift)): srshl by -shift is rshr exactly; the two
+ * saturating narrows give sat16(sat32(.)) = sat16(.) */
+static RNE__Q_INLINE int16x4_t rne__neon_bin_narrow(int64x2_t lo, int64x2_t hi, int64x2_t sh)
+{
+    return vqmovn_s32(vcombine_s32(vqmovn_s64(vrshlq_s64(lo, sh)), vqmovn_s64(vrshlq_s64(hi, sh))));
+}
+
+/* y[j] for j < n - n % 4, as rne__bin_s16_ref: ADD a ma + b mb by smull / smlal of the widened
+ * values (exact in int64), MUL (a b exact in int32 by smull of int16) times m by smull. */
+static size_t rne__bin_simd(int16_t *y, const int16_t *a, const int16_t *b, size_t n, int mul,
+                            int32_t ma, int32_t mb, unsigned shift)
+{
+    const int64x2_t sh = vdupq_n_s64(-(int64_t)shift);
+    const int32x2_t vma = vdup_n_s32(ma), vmb = vdup_n_s32(mb);
+    size_t j;
+    for (j = 0; j + 4 <= n; j += 4) {
+        const int16x4_t xa = vld1_s16(a + j), xb = vld1_s16(b + j);
+        int64x2_t lo, hi;
+        if (mul) {
+            const int32x4_t ab = vmull_s16(xa, xb);
+            lo = vmull_s32(vget_low_s32(ab), vma);
+            hi = vmull_s32(vget_high_s32(ab), vma);
+        } else {
+            const int32x4_t wa = vmovl_s16(xa), wb = vmovl_s16(xb);
+            lo = vmlal_s32(vmull_s32(vget_low_s32(wa), vma), vget_low_s32(wb), vmb);
+            hi = vmlal_s32(vmull_s32(vget_high_s32(wa), vma), vget_high_s32(wb), vmb);
+        }
+        vst1_s16(y + j, rne__neon_bin_narrow(lo, hi, sh));
+    }
+    return j;
+}
+#define RNE__Q_BIN_SIMD 1
 
 #endif /* RNE_QVEC_NEON_H */

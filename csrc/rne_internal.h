@@ -18,11 +18,12 @@
 
 #include "rnnedge.h"
 
-/* The graph ops of csrc/ops.h (BINARY ... REDUCE, SLICE along any axis): 1 once their files
- * (ops_f32.c, ops_int.c, ops_check.c) are part of the library; 0 keeps them refused by the
- * loader (RNE_ELAYER, field op) as -DRNE_NO_GRAPH_OPS does. */
+/* The graph ops of csrc/ops.h (BINARY ... REDUCE, SLICE along any axis, the ACT kinds ABS ..
+ * POW): 1 while their files (ops_f32.c, ops_int.c, ops_check.c, ops_move.c) are part of the
+ * library; -DRNE_NO_GRAPH_OPS compiles them out and the loader refuses them (RNE_ELAYER, field
+ * op or act). */
 #ifndef RNE__GRAPH_OPS
-#define RNE__GRAPH_OPS 0
+#define RNE__GRAPH_OPS 1
 #endif
 
 /* CRC-32 (zlib's) of n bytes. */

@@ -146,6 +146,7 @@ enum {
     RNE_ACT_CLIP = 12,
     RNE_ACT_SOFTMAX = 13,
     RNE_ACT_LOGSOFTMAX = 14,
+    /* elementwise kinds of format version 2's graphs (docs/graph.md); POW: alpha = exponent */
     RNE_ACT_ABS = 15,
     RNE_ACT_NEG = 16,
     RNE_ACT_SQRT = 17,

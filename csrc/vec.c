@@ -351,6 +351,45 @@ void rne__f32_act(float *x, size_t n, unsigned kind, float alpha, float beta)
             x[i] = v > beta ? beta : v;
         }
         break;
+#ifndef RNE_NO_GRAPH_OPS
+    /* the kinds of format version 2 (docs/graph.md section 2): one IEEE operation (ABS, NEG,
+     * SQRT, RECIPROCAL: the same bits as numpy float32) or libm's float function (EXP, LOG,
+     * ERF, POW with the exponent alpha: within a few ulp of the exact function). Compiled out
+     * with the graph ops (-DRNE_NO_GRAPH_OPS: the loader then refuses these kinds), which keeps
+     * erff and powf (4.4 KB of newlib on a Cortex-M4) out of small firmware. */
+    case RNE_ACT_ABS:
+        for (i = 0; i < n; i++)
+            x[i] = fabsf(x[i]);
+        break;
+    case RNE_ACT_NEG:
+        for (i = 0; i < n; i++)
+            x[i] = -x[i];
+        break;
+    case RNE_ACT_SQRT:
+        for (i = 0; i < n; i++)
+            x[i] = sqrtf(x[i]);
+        break;
+    case RNE_ACT_RECIPROCAL:
+        for (i = 0; i < n; i++)
+            x[i] = 1.0f / x[i];
+        break;
+    case RNE_ACT_EXP:
+        for (i = 0; i < n; i++)
+            x[i] = expf(x[i]);
+        break;
+    case RNE_ACT_LOG:
+        for (i = 0; i < n; i++)
+            x[i] = logf(x[i]);
+        break;
+    case RNE_ACT_ERF:
+        for (i = 0; i < n; i++)
+            x[i] = erff(x[i]);
+        break;
+    case RNE_ACT_POW:
+        for (i = 0; i < n; i++)
+            x[i] = powf(x[i], alpha);
+        break;
+#endif
     default: /* RNE_ACT_IDENTITY; vector kinds are handled by the ACT layer */
         break;
     }
@@ -382,3 +421,28 @@ void rne__f32_logsoftmax(float *x, size_t n)
     for (i = 0; i < n; i++)
         x[i] = (x[i] - mx) - lse;
 }
+
+/* ---- the graph op BINARY ADD / MUL of equal shapes ------------------------------------------- */
+
+void rne__bin_f32_ref(float *y, const float *a, const float *b, size_t n, int mul)
+{
+    size_t i;
+    if (mul)
+        for (i = 0; i < n; i++)
+            y[i] = a[i] * b[i];
+    else
+        for (i = 0; i < n; i++)
+            y[i] = a[i] + b[i];
+}
+
+#ifdef RNE__SIMD_BIN
+void rne__bin_f32(float *y, const float *a, const float *b, size_t n, int mul)
+{
+    RNE__SIMD_BIN(y, a, b, n, mul);
+}
+#else
+void rne__bin_f32(float *y, const float *a, const float *b, size_t n, int mul)
+{
+    rne__bin_f32_ref(y, a, b, n, mul);
+}
+#endif

@@ -30,7 +30,8 @@
  *               ARMv7 without FMA uses the reference. The one-element versions go through the
  *               same lanes as the vector ones, so the two always agree bit for bit.
  * - libm is used only for ELU (expm1f), SOFTPLUS (expf, log1pf), softmax / log-softmax (expf,
- *   logf) and, outside this file, LayerNorm (sqrtf). Sigmoid and tanh, which dominate the cells,
+ *   logf), the version-2 kinds SQRT, EXP, LOG, ERF, POW (sqrtf, expf, logf, erff, powf) and,
+ *   outside this file, LayerNorm (sqrtf) and the graph op BINARY POW (powf). Sigmoid and tanh, which dominate the cells,
  *   are our own branch-free approximations (vec.c documents them): max abs error under 1e-7 over
  *   all floats against the exact function (the bound tested is 2e-7), saturating to exactly
  *   0/1 and -1/1, NaN in -> NaN out, tanh(-0) = -0.
@@ -70,12 +71,20 @@ const char *rne__f32_simd(void);
 /* x[i] = min(lim, max(-lim, x[i])), in place (NaN stays NaN). */
 void rne__f32_clip(float *x, size_t n, float lim);
 
-/* Apply an elementwise activation (RNE_ACT_IDENTITY .. RNE_ACT_CLIP) in place. alpha and beta as
- * in docs/format.md. Kinds outside that range are ignored (the loader refuses them). */
+/* Apply an elementwise activation (RNE_ACT_IDENTITY .. RNE_ACT_CLIP, and RNE_ACT_ABS ..
+ * RNE_ACT_POW of format version 2, POW's exponent in alpha, unless built with
+ * -DRNE_NO_GRAPH_OPS) in place. alpha and beta as in docs/format.md. Kinds outside those ranges
+ * are ignored (the loader refuses them). */
 void rne__f32_act(float *x, size_t n, unsigned kind, float alpha, float beta);
 
 /* Softmax / log-softmax of one feature vector, in place (max subtracted first; libm expf/logf). */
 void rne__f32_softmax(float *x, size_t n);
 void rne__f32_logsoftmax(float *x, size_t n);
+
+/* The graph op BINARY ADD / MUL of equal shapes (ops_f32.c): y[i] = a[i] + b[i] (mul 0) or
+ * a[i] * b[i] (mul 1), i < n: one IEEE operation each, so the SIMD variant and the reference give
+ * the same bits. y may be a or b. */
+void rne__bin_f32(float *y, const float *a, const float *b, size_t n, int mul);
+void rne__bin_f32_ref(float *y, const float *a, const float *b, size_t n, int mul);
 
 #endif /* RNE_VEC_H */

@@ -22,6 +22,7 @@
 #define RNE__SIMD_GEMM rne__avx2_gemm_acc
 #define RNE__SIMD_SIGMOID rne__avx2_sigmoid
 #define RNE__SIMD_TANH rne__avx2_tanh
+#define RNE__SIMD_BIN rne__avx2_bin
 
 /* kept out of line where inlining would run out of general registers (gcc spills in the loop) */
 #if defined(__GNUC__)
@@ -310,6 +311,21 @@ static void rne__avx2_tanh(float *x, size_t n)
         _mm256_storeu_ps(t, rne__avx2_tanh8(_mm256_loadu_ps(t)));
         memcpy(x + i, t, (n - i) * sizeof(float));
     }
+}
+
+/* The graph op BINARY ADD / MUL of equal shapes: 8 lanes of one IEEE add or multiply each (the
+ * reference's bits), the tail in scalar code. y may be a or b. */
+static void rne__avx2_bin(float *y, const float *a, const float *b, size_t n, int mul)
+{
+    size_t i = 0;
+    if (mul)
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    else
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    for (; i < n; i++)
+        y[i] = mul ? a[i] * b[i] : a[i] + b[i];
 }
 
 #endif /* RNE_VEC_AVX2_H */

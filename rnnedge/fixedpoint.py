@@ -30,6 +30,7 @@ from .errors import InputError, RnnedgeError
 from .ir.layers import (
     Mult, QActivation, QDense, QLayerNorm, QNetwork, QRecurrent, QSlice, QTakeLast,
 )  # fmt: skip
+from .ir.graph import QBinary, QConcat, QGather, QReduce
 
 I64 = np.int64
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
@@ -555,3 +556,116 @@ def run_quantized(
     yq, final = run_int(qnet, quantize(x, qnet.in_scale), state)
     y = dequantize(yq, qnet.out_scale)
     return (y, final) if return_state else y
+
+
+# -- graph ops (docs/quantization.md "Graph ops"; csrc/ops_int.c executes the same integers) ------
+# Arrays are the C layout: one leading axis of rows (steps * batch), then the value's per-step
+# shape ([rows, *shape]). SLICE, TRANSPOSE and COPY move int16 values unchanged (numpy indexing,
+# transpose, reshape), so they need no oracle here.
+DIV_MAX_SHIFT = 31  # BINARY DIV: D = |b| 2^shift <= 2^46
+
+
+def _rshr_checked(v: np.ndarray, shift: int, what: str) -> np.ndarray:
+    """rshr(v, shift) where v + 2^(shift-1) must fit int64 (raises FixedPointOverflow if not)."""
+    _check(v, -INT64_MAX - 1, INT64_MAX - (1 << (shift - 1)), what)
+    return rshr(v, shift)
+
+
+def _binary_operands(a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """a [rows, *sa], b [rows, *sb] broadcast to [rows, *out_shape] (per-step shapes aligned right)."""
+    nd = len(out_shape)
+    a = np.asarray(a, I64)
+    b = np.asarray(b, I64)
+    a = a.reshape(a.shape[:1] + (1,) * (nd + 1 - a.ndim) + a.shape[1:])
+    b = b.reshape(b.shape[:1] + (1,) * (nd + 1 - b.ndim) + b.shape[1:])
+    shape = (a.shape[0], *out_shape)
+    return np.broadcast_to(a, shape), np.broadcast_to(b, shape)
+
+
+def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]) -> np.ndarray:
+    """BINARY in integers, int16 [rows, *out_shape] (numpy broadcasting of the per-step shapes):
+    ADD / SUB  sat16(rshr(a m_a +- b m_b, shift))
+    MIN / MAX  sat16(min / max(rshr(a m_a, shift), rshr(b m_b, shift)))
+    MUL        sat16(rshr(a b m_a, shift))
+    DIV        b != 0: sat16(floor((2 a m_a s + D) / (2 D))) with D = |b| 2^shift, s = sign(b) (a m_a
+               / (b 2^shift) rounded half up); b == 0: 32767, -32768 or 0 by the sign of a m_a.
+    POW has no integer form (rnnedge/quant refuses it; the C loader too)."""
+    x0, x1 = _binary_operands(a, b, out_shape)
+    _check(x0, INT16_MIN, INT16_MAX, "binary input a")
+    _check(x1, INT16_MIN, INT16_MAX, "binary input b")
+    ma, mb, s, k = int(op.ma), int(op.mb), int(op.shift), op.kind
+    if not (INT32_MIN <= ma <= INT32_MAX and INT32_MIN <= mb <= INT32_MAX):
+        raise FixedPointOverflow(f"binary {k}: multipliers {ma}, {mb} outside int32")
+    if not 1 <= s <= 62:
+        raise FixedPointOverflow(f"binary {k}: shift {s} outside 1..62")
+    if k in ("Add", "Sub"):
+        v = x0 * ma + x1 * mb if k == "Add" else x0 * ma - x1 * mb
+        return sat16(_rshr_checked(v, s, f"binary {k}"))
+    if k in ("Min", "Max"):
+        ra = _rshr_checked(x0 * ma, s, f"binary {k}")
+        rb = _rshr_checked(x1 * mb, s, f"binary {k}")
+        return sat16(np.minimum(ra, rb) if k == "Min" else np.maximum(ra, rb))
+    if k == "Mul":
+        return sat16(_rshr_checked(x0 * x1 * ma, s, "binary Mul"))
+    if k == "Div":
+        if s > DIV_MAX_SHIFT:
+            raise FixedPointOverflow(f"binary Div: shift {s} outside 1..{DIV_MAX_SHIFT}")
+        num = x0 * ma
+        sign = np.where(x1 < 0, -1, 1)
+        den = np.abs(x1) << s  # <= 2^46
+        safe = np.where(den == 0, 1, den)
+        q = (2 * num * sign + safe) // (2 * safe)  # a floor division, as the C kernel writes it out
+        zero = np.where(num > 0, INT16_MAX, np.where(num < 0, INT16_MIN, 0))
+        return np.where(x1 == 0, zero, sat16(q))
+    raise AssertionError(f"binary_q: no integer form for {k}")  # rnnedge/quant refuses Pow
+
+
+def concat_q(op: QConcat, xs: Sequence[np.ndarray]) -> np.ndarray:
+    """CONCAT in integers: input k requantized, sat16(rshr(x_k m_k, shift_k)), then joined along
+    the per-step axis op.axis (arrays [rows, *shape])."""
+    parts = []
+    for k, (x, mult) in enumerate(zip(xs, op.mults)):
+        x = _check(np.asarray(x, I64), INT16_MIN, INT16_MAX, f"concat input {k}")
+        parts.append(sat16(_rshr_checked(x * int(np.asarray(mult.m).reshape(-1)[0]), mult.shift,
+                                         f"concat input {k}")))
+    return np.concatenate(parts, axis=op.axis + 1)
+
+
+def reduce_q(op: QReduce, x: np.ndarray) -> np.ndarray:
+    """REDUCE in integers over the per-step axes op.axes of x [rows, *shape], keeping them as size
+    1 (reshape to the value's shape): SUM / MEAN sat16(rshr(sum m, shift)) with the sum in int64
+    (MEAN's 1/n is folded into m), MAX / MIN sat16(rshr(v m, shift)) of the picked v."""
+    x = _check(np.asarray(x, I64), INT16_MIN, INT16_MAX, "reduce input")
+    axes = tuple(a + 1 for a in op.axes)
+    if op.kind in ("Sum", "Mean"):
+        v = np.sum(x, axis=axes, keepdims=True)
+    elif op.kind == "Max":
+        v = np.max(x, axis=axes, keepdims=True)
+    elif op.kind == "Min":
+        v = np.min(x, axis=axes, keepdims=True)
+    else:
+        raise AssertionError(f"reduce_q: no kind {op.kind}")
+    m = int(np.asarray(op.mult.m).reshape(-1)[0])
+    # the load-time rule (csrc/ops_check.c): n 2^15 |m| + 2^(shift-1) <= INT64_MAX, checked in
+    # Python integers before the int64 product could wrap
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    if n * 32768 * abs(m) + (1 << (op.mult.shift - 1)) > INT64_MAX:
+        raise FixedPointOverflow(
+            f"reduce {op.kind}: {n} elements * 32768 * |m| {abs(m)} overflows int64"
+        )
+    return sat16(_rshr_checked(v * m, op.mult.shift, f"reduce {op.kind}"))
+
+
+def gather_q(op: QGather, ids: np.ndarray) -> np.ndarray:
+    """GATHER in integers: rows of the int16 table [V, E] by id, ids [rows, n] -> [rows, n, E].
+    An id outside [0, V) raises InputError (the C library's RNE_EINPUT)."""
+    ids = np.asarray(ids)
+    table = np.asarray(op.table)
+    if ids.dtype.kind not in "iu":
+        raise InputError(f"gather ids: expected integers, got {ids.dtype}")
+    bad = (ids < 0) | (ids >= table.shape[0])
+    if np.any(bad):
+        raise InputError(
+            f"gather ids: {int(ids[bad].reshape(-1)[0])} is outside the table's rows [0, {table.shape[0]})"
+        )
+    return table.astype(I64)[ids.astype(I64)]

@@ -460,6 +460,7 @@ static const qcorruption qcorruptions[] = {
     { "clip_with_k1_but_affine", "q16_act_affine_0p5", RNE_ELAYER, { Q(0, 7, 1) } , "data L0 T0 R6 q slot #7" },
     { "act_features_past_cap", "q16_act_relu", RNE_ESHAPE, { VREC(0, shape[0], RNE_MAX_FEATURES + 1), VREC(1, shape[0], RNE_MAX_FEATURES + 1) } , "value V0 shape #0" },
     { "act_features_2_31_minus_1", "q16_act_relu", RNE_ESHAPE, { VREC(0, shape[0], INT32_MAX), VREC(1, shape[0], INT32_MAX) } , "value V0 shape #0" },
+    { "act_abs_has_no_integer_kernel", "q16_act_relu", RNE_ELAYER, { LREC(0, act[0][0], RNE_ACT_ABS) } , "node L0 act #0" },
     { "integer_value_in_f32_node", "q16_act_relu", RNE_ESHAPE, { LREC(0, fmt, RNE_FMT_F32) } , "node L0 V0 dtype #0" },
     { "layernorm_shift_zero", LN, RNE_ELAYER, { Q(0, 0, 0) } , "data L0 T1 R6 q slot #0" },
     { "layernorm_shift_63", LN, RNE_ELAYER, { Q(0, 0, 63) } , "data L0 T1 R6 q slot #0" },

@@ -521,6 +521,8 @@ static const corruption corruptions[] = {
 #if !RNE__GRAPH_OPS
     { "node_graph_op_not_built", STACK, 1, RNE_ELAYER, { { LAY(3, op), RNE_OP_COPY }, { LAY(3, tensor[0]), 0xFFFFFFFFu } }, "node L3 op" },
 #endif
+    { "node_graph_op_checked_by_its_checker", STACK, 1, RNE_ESHAPE, { { LAY(3, op), RNE_OP_COPY }, { LAY(3, tensor[0]), 0xFFFFFFFFu } }, "node L3 out" },
+    { "node_f32_act_abs_loads", "act_relu", 1, RNE_OK, { { LAY(0, act[0][0]), RNE_ACT_ABS } }, "none" },
     { "node_integer_format", STACK, 1, RNE_ESHAPE, { { LAY(0, fmt), RNE_FMT_S16 } }, "node L0 V0 dtype #0" },
     { "node_unknown_flag", STACK, 1, RNE_ELAYER, { { LAY(0, flags), 32 | RNE_LF_BIDIR } }, "node L0 flags" },
     { "node_reverse_and_bidir", STACK, 1, RNE_ELAYER, { { LAY(0, flags), RNE_LF_REVERSE | RNE_LF_BIDIR } }, "node L0 flags" },

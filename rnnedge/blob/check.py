@@ -171,8 +171,8 @@ def _value_text(view: memoryview, h: tuple, rc: int, f: "Fault") -> str:
     if f.field == "arena_row":
         return f"{head}: arena bytes [{v[8]}, ...) run past the header's arena_row {h[14]}"
     if f.field == "update":
-        return (f"{head}: update {v[9]}: a state's update is -1 or a computed (temp or output, "
-                "not last) value of its dtype, size and scale")  # fmt: skip
+        return (f"{head}: update {v[9]}: a state's update is -1 or a computed (temp or output) "
+                "value of its dtype, size and scale")  # fmt: skip
     if f.field == "init":
         return (f"{head}: init {v[10]}: a state's init is -1 or a tensor of its dtype and "
                 "size")  # fmt: skip

@@ -139,6 +139,9 @@ class _Builder:
         """A float graph op's record fields (docs/graph.md section 2)."""
         if isinstance(op, Binary):
             rec.op, rec.param[0] = OP_BINARY, BINARY_KINDS.index(op.kind)
+            if op.const is not None:  # one input; the other operand a constant (role 0)
+                rec.param[1] = int(op.const_left)
+                self.tensor(rec, T_W, op.const, "const")
         elif isinstance(op, Concat):
             rec.op, rec.param[0] = OP_CONCAT, op.axis
         elif isinstance(op, Transpose):
@@ -147,7 +150,7 @@ class _Builder:
         elif isinstance(op, Copy):
             rec.op = OP_COPY
         elif isinstance(op, Gather):
-            rec.op = OP_GATHER
+            rec.op, rec.param[0] = OP_GATHER, int(np.shape(op.table)[0])  # param[0] = V
             self.tensor(rec, T_W, op.table, "table")
         elif isinstance(op, Reduce):
             rec.op, rec.param[0] = OP_REDUCE, REDUCE_KINDS.index(op.kind)

@@ -16,7 +16,7 @@
 #  1. csrc/*.c compile freestanding (-ffreestanding $OPT, the csrc Makefile's warnings as errors)
 #     into librnnedge.a; `arm-none-eabi-nm -u` must show, outside the library's own symbols,
 #     only libgcc's helpers (__aeabi_*, __gnu_thumb1_case_*), memcpy/memset/memcmp/memmove and
-#     the float path's libm functions (expf expm1f log1pf logf sqrtf fabsf); the integer step
+#     the float path's libm functions (expf expm1f log1pf logf sqrtf fabsf erff powf); the integer step
 #     path's objects (csrc/*_int.c and csrc/q*.c: qvec.c, qtables.c) no float helper and
 #     no libm; no object may hold static mutable data (.data/.bss).
 #  2. tools/cortexm/test_mcu.c runs tests/data/c's vectors (embedded by tools/make_mcu_vectors.py:
@@ -166,7 +166,7 @@ check_symbols() {  # core dir: undefined symbols and static data of the library 
   ext=$(comm -23 "$lib/undefined.txt" "$lib/defined.txt")
   echo "$ext" > "$lib/external.txt"
   echo "   needs from outside: $(echo $ext)"
-  if echo "$ext" | grep -v -E '^(__aeabi_[a-z0-9]+|__gnu_thumb1_case_[a-z0-9]+|mem(cpy|set|cmp|move)|(expf|expm1f|log1pf|logf|sqrtf|fabsf))$' | grep -q .; then
+  if echo "$ext" | grep -v -E '^(__aeabi_[a-z0-9]+|__gnu_thumb1_case_[a-z0-9]+|mem(cpy|set|cmp|move)|(expf|expm1f|log1pf|logf|sqrtf|fabsf|erff|powf))$' | grep -q .; then
     fail "$core: library objects need symbols outside libgcc, mem*, and the float path's libm"
   fi
   local qobjs=() f
@@ -177,7 +177,7 @@ check_symbols() {  # core dir: undefined symbols and static data of the library 
     local qext
     qext=$(arm-none-eabi-nm -u "${qobjs[@]}" | awk 'NF == 2 {print $2}' | sort -u | comm -23 - "$lib/defined.txt")
     echo "   integer step path needs: $(echo $qext)"
-    if echo "$qext" | grep -E '^(__aeabi_([fd][a-z0-9]+|[iu]l?2[fd]|[fd]2[a-z0-9]+)|expf|expm1f|log1pf|logf|sqrtf|fabsf)$' | grep -q .; then
+    if echo "$qext" | grep -E '^(__aeabi_([fd][a-z0-9]+|[iu]l?2[fd]|[fd]2[a-z0-9]+)|expf|expm1f|log1pf|logf|sqrtf|fabsf|erff|powf)$' | grep -q .; then
       fail "$core: the integer step path calls a float helper or libm"
     fi
   fi

@@ -1,0 +1,227 @@
+/*
+ * ops_int.c - the graph ops on int16 values (docs/quantization.md "Graph ops" is the
+ * specification, rnnedge/fixedpoint.py's "graph ops" section its numpy oracle; contract in
+ * ops.h). Integer-only, like every *_int.c file (`make intonly`, the Cortex-M0 check).
+ *
+ * Every product and sum is int64 and bounded by what rne__check_op proved (q slots copied into
+ * node->q at load, so they cannot change afterwards):
+ *   BINARY ADD / SUB  sat16(rshr(a m_a +- b m_b, shift))           |.| <= 2 * 2^15 * 2^31 = 2^47
+ *   BINARY MIN / MAX  sat16(min / max(rshr(a m_a, shift), rshr(b m_b, shift)))
+ *   BINARY MUL        sat16(rshr(a b m, shift))                     |.| <= 2^30 * 2^31 = 2^61
+ *   BINARY DIV        b != 0: sat16(floor((2 a m s + D) / (2 D))), D = |b| 2^shift, s = sign b
+ *                     (a m / (b 2^shift) rounded half up), shift 1..31, so D <= 2^46;
+ *                     b == 0: 32767 if a m > 0, -32768 if a m < 0, 0 if a m == 0
+ *   CONCAT            input k: sat16(rshr(x m_k, shift_k))
+ *   REDUCE SUM / MEAN sat16(rshr(sum m, shift)), sum of n <= 2^20 values: |sum| <= 2^35, and
+ *                     rne__check_op proved 2^15 n |m| + 2^(shift-1) <= INT64_MAX
+ *   REDUCE MAX / MIN  sat16(rshr(v m, shift)) of the picked v
+ * with 2^(shift-1) added: shift <= 62 leaves room for all of them. The data-movement ops (SLICE,
+ * TRANSPOSE, COPY, GATHER) are ops_move.c's on 2-byte elements.
+ */
+#include "ops.h"
+#include "qvec.h"
+
+#ifndef RNE_NO_GRAPH_OPS
+
+/* the q slots of a BINARY node */
+typedef struct rne__qbin {
+    unsigned kind;
+    int32_t ma, mb;
+    unsigned shift;
+} rne__qbin;
+
+static inline int16_t rne__qdiv(int64_t a, int64_t b, int32_t m, unsigned shift)
+{
+    int64_t num = a * m, den, q2, d2;
+    if (b == 0)
+        return num > 0 ? INT16_MAX : num < 0 ? INT16_MIN : 0;
+    if (b < 0) {
+        num = -num;
+        b = -b;
+    }
+    den = b * ((int64_t)1 << shift);            /* <= 2^46 */
+    q2 = 2 * num + den;                         /* |.| <= 2^48 */
+    d2 = 2 * den;
+    /* floor division: C's `/` truncates toward zero */
+    return rne__sat16(q2 / d2 - (q2 % d2 != 0 && q2 < 0 ? 1 : 0));
+}
+
+/* y[i] = a[i * sa] (kind) b[i * sb] for i < n (sa, sb 0 or 1) */
+static void rne__qbin_strided(const rne__qbin *p, int16_t *y, const int16_t *a, size_t sa,
+                              const int16_t *b, size_t sb, size_t n)
+{
+    const int64_t ma = p->ma, mb = p->mb;
+    const unsigned s = p->shift;
+    size_t i;
+#define RNE__QBIN_LOOP(expr)                                                                   \
+    for (i = 0; i < n; i++) {                                                                  \
+        const int64_t x0 = a[i * sa], x1 = b[i * sb];                                          \
+        y[i] = (expr);                                                                         \
+    }                                                                                          \
+    break
+    switch (p->kind) {
+    case RNE_BIN_ADD: RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * ma + x1 * mb, s)));
+    case RNE_BIN_SUB: RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * ma - x1 * mb, s)));
+    case RNE_BIN_MUL: RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * x1 * ma, s)));
+    case RNE_BIN_DIV: RNE__QBIN_LOOP(rne__qdiv(x0, x1, p->ma, s));
+    case RNE_BIN_MIN: {
+        RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * ma, s) < rne__rshr(x1 * mb, s)
+                                      ? rne__rshr(x0 * ma, s) : rne__rshr(x1 * mb, s)));
+    }
+    default: {                                  /* RNE_BIN_MAX (POW is refused at load) */
+        RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * ma, s) > rne__rshr(x1 * mb, s)
+                                      ? rne__rshr(x0 * ma, s) : rne__rshr(x1 * mb, s)));
+    }
+    }
+#undef RNE__QBIN_LOOP
+}
+
+static void rne__binary_int(const rne__opcall *k)
+{
+    const size_t fa = rne__op_count(k->in_shape[0], k->in_ndim[0]);
+    const size_t fb = rne__op_count(k->in_shape[1], k->in_ndim[1]);
+    const size_t fy = rne__op_count(k->out_shape, k->out_ndim);
+    const int16_t *a = (const int16_t *)k->in[0], *b = (const int16_t *)k->in[1];
+    int16_t *y = (int16_t *)k->out;
+    rne__qbin p;
+    size_t da[4], db[4], dy[4], sa[4], sb[4], r, i0, i1, i2;
+    int j;
+    p.kind = (unsigned)k->param[0];
+    p.ma = k->node->q[0];
+    p.mb = k->node->q[1];
+    p.shift = (unsigned)k->node->q[2];
+    if (fa == fy && fb == fy) {                 /* equal shapes: all rows in one pass */
+        if (p.kind == RNE_BIN_ADD || p.kind == RNE_BIN_MUL)
+            rne__bin_s16(y, a, b, k->rows * fy, p.kind == RNE_BIN_MUL, p.ma, p.mb, p.shift);
+        else
+            rne__qbin_strided(&p, y, a, 1, b, 1, k->rows * fy);
+        return;
+    }
+    if (fa == 1 || fb == 1) {                   /* one side a single element per row */
+        for (r = 0; r < k->rows; r++)
+            rne__qbin_strided(&p, y + r * fy, a + r * fa, fa == 1 ? 0u : 1u, b + r * fb,
+                              fb == 1 ? 0u : 1u, fy);
+        return;
+    }
+    rne__op_dims(k->in_shape[0], k->in_ndim[0], da);
+    rne__op_dims(k->in_shape[1], k->in_ndim[1], db);
+    rne__op_dims(k->out_shape, k->out_ndim, dy);
+    sa[3] = sb[3] = 1;
+    for (j = 3; j > 0; j--) {
+        sa[j - 1] = sa[j] * da[j];
+        sb[j - 1] = sb[j] * db[j];
+    }
+    for (j = 0; j < 4; j++) {                   /* a broadcast axis does not advance */
+        sa[j] = da[j] == 1 ? 0u : sa[j];
+        sb[j] = db[j] == 1 ? 0u : sb[j];
+    }
+    for (r = 0; r < k->rows; r++) {
+        const int16_t *ar = a + r * fa, *br = b + r * fb;
+        int16_t *yr = y + r * fy;
+        for (i0 = 0; i0 < dy[0]; i0++)
+            for (i1 = 0; i1 < dy[1]; i1++)
+                for (i2 = 0; i2 < dy[2]; i2++) {
+                    rne__qbin_strided(&p, yr, ar + i0 * sa[0] + i1 * sa[1] + i2 * sa[2], sa[3],
+                                      br + i0 * sb[0] + i1 * sb[1] + i2 * sb[2], sb[3], dy[3]);
+                    yr += dy[3];
+                }
+    }
+}
+
+/* REDUCE: x's 4 dims aligned right, each kept (the outer walk, over y's elements in order) or
+ * reduced (the inner walk); the sum in int64 (exact: its order does not matter), or the pick. */
+static void rne__reduce_int(const rne__opcall *k)
+{
+    const unsigned kind = (unsigned)k->param[0], mask = (unsigned)k->param[1];
+    const uint32_t nd = k->in_ndim[0];
+    const size_t fx = rne__op_count(k->in_shape[0], nd), fy = rne__op_count(k->out_shape,
+                                                                             k->out_ndim);
+    const int64_t m = k->node->q[0];
+    const unsigned shift = (unsigned)k->node->q[1];
+    size_t d[4], st[4], ko[4], ki[4], r;
+    uint32_t a;
+    rne__op_dims(k->in_shape[0], nd, d);
+    st[3] = 1;
+    for (a = 3; a > 0; a--)
+        st[a - 1] = st[a] * d[a];
+    for (a = 0; a < 4; a++) {
+        const int red = a >= 4u - nd && ((mask >> (a - (4u - nd))) & 1u);
+        ko[a] = red ? 1u : d[a];
+        ki[a] = red ? d[a] : 1u;
+    }
+    for (r = 0; r < k->rows; r++) {
+        const int16_t *x = (const int16_t *)k->in[0] + r * fx;
+        int16_t *y = (int16_t *)k->out + r * fy;
+        size_t o0, o1, o2, o3, i0, i1, i2, i3;
+        for (o0 = 0; o0 < ko[0]; o0++)
+            for (o1 = 0; o1 < ko[1]; o1++)
+                for (o2 = 0; o2 < ko[2]; o2++)
+                    for (o3 = 0; o3 < ko[3]; o3++) {
+                        const int16_t *xo = x + o0 * st[0] + o1 * st[1] + o2 * st[2] + o3 * st[3];
+                        int64_t acc = kind == RNE_RED_SUM || kind == RNE_RED_MEAN ? 0 : xo[0];
+                        for (i0 = 0; i0 < ki[0]; i0++)
+                            for (i1 = 0; i1 < ki[1]; i1++)
+                                for (i2 = 0; i2 < ki[2]; i2++)
+                                    for (i3 = 0; i3 < ki[3]; i3++) {
+                                        const int64_t v = xo[i0 * st[0] + i1 * st[1] +
+                                                             i2 * st[2] + i3 * st[3]];
+                                        if (kind == RNE_RED_SUM || kind == RNE_RED_MEAN)
+                                            acc += v;
+                                        else if (kind == RNE_RED_MAX)
+                                            acc = v > acc ? v : acc;
+                                        else
+                                            acc = v < acc ? v : acc;
+                                    }
+                        *y++ = rne__sat16(rne__rshr(acc * m, shift));
+                    }
+    }
+}
+
+/* CONCAT: per row, per index before the axis, each input's block requantized by its slots
+ * (2k: m_k, 2k + 1: shift_k). */
+static void rne__concat_int(const rne__opcall *k)
+{
+    const uint32_t nd = k->out_ndim, axis = (uint32_t)k->param[0];
+    const size_t fout = rne__op_count(k->out_shape, nd);
+    size_t outer = 1, inner = 1, block[4] = {0, 0, 0, 0}, fin[4] = {0, 0, 0, 0}, r, o, i;
+    uint32_t a, j;
+    for (a = 0; a < axis; a++)
+        outer *= k->out_shape[a];
+    for (a = axis + 1; a < nd; a++)
+        inner *= k->out_shape[a];
+    for (j = 0; j < 4 && k->in[j] != NULL; j++) {
+        block[j] = (size_t)k->in_shape[j][axis] * inner;
+        fin[j] = block[j] * outer;
+    }
+    for (r = 0; r < k->rows; r++) {
+        int16_t *y = (int16_t *)k->out + r * fout;
+        for (o = 0; o < outer; o++)
+            for (j = 0; j < 4 && k->in[j] != NULL; j++) {
+                const int16_t *x = (const int16_t *)k->in[j] + r * fin[j] + o * block[j];
+                const int64_t m = k->node->q[2 * j];
+                const unsigned s = (unsigned)k->node->q[2 * j + 1];
+                for (i = 0; i < block[j]; i++)
+                    y[i] = rne__sat16(rne__rshr(x[i] * m, s));
+                y += block[j];
+            }
+    }
+}
+
+void rne__op_int(const rne__opcall *k)
+{
+    switch (k->node->op) {
+    case RNE_OP_BINARY: rne__binary_int(k); break;
+    case RNE_OP_REDUCE: rne__reduce_int(k); break;
+    case RNE_OP_CONCAT: rne__concat_int(k); break;
+    default: rne__op_move(k, 2); break;         /* SLICE, TRANSPOSE, COPY, GATHER */
+    }
+}
+
+#else
+
+void rne__op_int(const rne__opcall *k)
+{
+    (void)k;
+}
+
+#endif /* RNE_NO_GRAPH_OPS */

@@ -1,0 +1,208 @@
+"""The integer oracles of the graph ops (rnnedge/fixedpoint.py, "graph ops"; docs/quantization.md
+section 11) against float math within the documented error, against a second oracle written
+with Python integers element by element (hypothesis: extreme values and multipliers), and the
+C kernels' vectors (tests/make_op_vectors.py) against what the generator writes today."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import make_op_vectors
+from rnnedge import fixedpoint as fx
+from rnnedge.errors import InputError
+from rnnedge.ir.graph import QBinary, QConcat, QGather, QReduce
+from rnnedge.ir.layers import Mult
+from rnnedge.quant.arith import make_mult
+
+I16 = st.integers(-32768, 32767)
+M32 = st.integers(fx.INT32_MIN, fx.INT32_MAX)
+
+
+def _rshr(v: int, s: int) -> int:
+    return (v + (1 << (s - 1))) >> s
+
+
+def _sat16(v: int) -> int:
+    return max(-32768, min(32767, v))
+
+
+def _binary_int(kind: str, a: int, b: int, ma: int, mb: int, s: int) -> int:
+    """docs/quantization.md section 11, one element, Python integers (no overflow possible)."""
+    if kind == "Add":
+        return _sat16(_rshr(a * ma + b * mb, s))
+    if kind == "Sub":
+        return _sat16(_rshr(a * ma - b * mb, s))
+    if kind == "Min":
+        return _sat16(min(_rshr(a * ma, s), _rshr(b * mb, s)))
+    if kind == "Max":
+        return _sat16(max(_rshr(a * ma, s), _rshr(b * mb, s)))
+    if kind == "Mul":
+        return _sat16(_rshr(a * b * ma, s))
+    assert kind == "Div"
+    if b == 0:
+        return 32767 if a * ma > 0 else -32768 if a * ma < 0 else 0
+    # a ma / (b 2^s) rounded half up, as an exact rational
+    num, den = a * ma, b << s
+    if den < 0:
+        num, den = -num, -den
+    return _sat16((2 * num + den) // (2 * den))
+
+
+# -- a second oracle, element by element, on the int16 edges and extreme multipliers --------------
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(["Add", "Sub", "Min", "Max", "Mul", "Div"]),
+       a=st.lists(I16, min_size=1, max_size=12), b=st.lists(I16, min_size=1, max_size=12),
+       ma=M32, mb=M32, shift=st.integers(1, 62))
+def test_binary_q_is_the_documented_formula_for_any_int16_and_multiplier(kind, a, b, ma, mb, shift):
+    if kind == "Div":
+        shift = min(shift, fx.DIV_MAX_SHIFT)
+    if kind in ("Mul", "Div"):
+        mb = 0
+    n = min(len(a), len(b))
+    x0 = np.array([a[:n]], np.int64)
+    x1 = np.array([b[:n]], np.int64)
+    y = fx.binary_q(QBinary(kind, ma, mb, shift, (1.0, 1.0), 1.0), x0, x1, (n,))
+    want = [_binary_int(kind, int(p), int(q), ma, mb, shift) for p, q in zip(x0[0], x1[0])]
+    assert y[0].tolist() == want
+
+
+@pytest.mark.parametrize("kind", ["Add", "Sub", "Min", "Max", "Mul"])
+def test_binary_q_extremes_fit_int64(kind):
+    """-32768 against -32768 with m = INT32_MIN at shift 62: the largest products (2^47, 2^61)
+    plus the rounding term stay in int64 (the oracle would raise FixedPointOverflow)."""
+    edge = np.array([[-32768, 32767, -32768, 0, -1]], np.int64)
+    mb = 0 if kind == "Mul" else fx.INT32_MIN
+    for m, s in ((fx.INT32_MIN, 62), (fx.INT32_MAX, 62), (fx.INT32_MIN, 1), (1, 1)):
+        y = fx.binary_q(QBinary(kind, m, mb if m != 1 else 1, s, (1.0, 1.0), 1.0), edge, edge[:, ::-1], (5,))
+        want = [_binary_int(kind, int(p), int(q), m, mb if m != 1 else 1, s) for p, q in zip(edge[0], edge[0, ::-1])]
+        assert y[0].tolist() == want
+
+
+def test_binary_q_div_by_zero_saturates_by_sign():
+    a = np.array([[5, -5, 0, -32768]], np.int64)
+    b = np.zeros_like(a)
+    y = fx.binary_q(QBinary("Div", -3, 0, 4, (1.0, 1.0), 1.0), a, b, (4,))
+    assert y[0].tolist() == [-32768, 32767, 0, 32767]
+
+
+def test_binary_q_refuses_pow_and_a_div_shift_past_31():
+    a = np.ones((1, 2), np.int64)
+    with pytest.raises(AssertionError, match="Pow"):
+        fx.binary_q(QBinary("Pow", 1, 0, 1, (1.0, 1.0), 1.0), a, a, (2,))
+    with pytest.raises(fx.FixedPointOverflow, match="Div"):
+        fx.binary_q(QBinary("Div", 1, 0, 32, (1.0, 1.0), 1.0), a, a, (2,))
+
+
+def test_binary_q_broadcasts_per_step_shapes_aligned_right():
+    rng = np.random.default_rng(1)
+    a = rng.integers(-32768, 32768, (3, 2, 1, 4))
+    b = rng.integers(-32768, 32768, (3, 5, 1))
+    op = QBinary("Add", 12345, -6789, 15, (1.0, 1.0), 1.0)
+    y = fx.binary_q(op, a, b, (2, 5, 4))
+    assert y.shape == (3, 2, 5, 4)
+    for r, i, j, k in np.ndindex(*y.shape):
+        assert y[r, i, j, k] == _binary_int("Add", int(a[r, i, 0, k]), int(b[r, j, 0]), 12345, -6789, 15)
+
+
+# -- against float math: the documented error ----------------------------------------------------
+def _scales(rng):
+    return [float(np.float32(2.0 ** rng.uniform(-12, 2))) for _ in range(3)]
+
+
+@pytest.mark.parametrize("kind", ["Add", "Sub", "Min", "Max", "Mul", "Div"])
+def test_binary_q_is_within_half_a_unit_plus_the_multipliers_rounding(kind):
+    """|y s_y - (a s_a) op (b s_b)| <= s_y (1/2 + sum |x| 2^-(shift+1)) where y is not saturated:
+    the one final rounding plus each multiplier's (|m 2^-shift - M| <= 2^-(shift+1))."""
+    rng = np.random.default_rng(["Add", "Sub", "Min", "Max", "Mul", "Div"].index(kind))
+    for _ in range(20):
+        sa, sb, sy = _scales(rng)
+        a = rng.integers(-32768, 32768, (4, 16))
+        b = rng.integers(-32768, 32768, (4, 16))
+        if kind == "Div":
+            b[b == 0] = 1
+        fa, fb = a * sa, b * sb
+        if kind in ("Mul", "Div"):
+            M = sa * sb / sy if kind == "Mul" else sa / (sb * sy)
+            bound = np.abs(a * b) if kind == "Mul" else np.abs(a / b)
+            mult = make_mult(np.array([M]), float(bound.max()) * (32768 if kind == "Div" else 1), kind)
+            s = min(mult.shift, fx.DIV_MAX_SHIFT) if kind == "Div" else mult.shift
+            m = int(fx.round_half_up(M * 2.0**s)) if kind == "Div" else int(mult.m[0])
+            op = QBinary(kind, m, 0, s, (sa, sb), sy)
+            err = 0.5 + bound * 2.0 ** -(s + 1)
+        else:
+            mult = make_mult(np.array([sa / sy, sb / sy]), 65536.0, kind)
+            op = QBinary(kind, int(mult.m[0]), int(mult.m[1]), mult.shift, (sa, sb), sy)
+            err = 0.5 + (np.abs(a) + np.abs(b)) * 2.0 ** -(mult.shift + 1)
+        real = {"Add": fa + fb, "Sub": fa - fb, "Min": np.minimum(fa, fb), "Max": np.maximum(fa, fb),
+                "Mul": fa * fb, "Div": fa / np.where(fb == 0, 1, fb)}[kind] / sy
+        y = fx.binary_q(op, a, b, (16,))
+        ok = np.abs(real) < 32767
+        assert np.all(np.abs(y - real)[ok] <= err[ok] + 1e-9)
+        assert np.all(y[~ok] == np.where(real[~ok] > 0, 32767, -32768))
+
+
+def test_concat_q_requantizes_each_input_and_joins_along_the_axis():
+    rng = np.random.default_rng(5)
+    xs = [rng.integers(-32768, 32768, (3, 2, k)) for k in (1, 3, 2)]
+    scales = [0.01, 0.002, 0.5]
+    sy = 0.05
+    mults = [make_mult(np.array([s / sy]), 32768.0, "concat") for s in scales]
+    y = fx.concat_q(QConcat(1, mults, sy), xs)
+    assert y.shape == (3, 2, 6)
+    real = np.concatenate([x * s / sy for x, s in zip(xs, scales)], axis=2)
+    err = 0.5 + np.concatenate([np.abs(x) * 2.0 ** -(m.shift + 1) for x, m in zip(xs, mults)], axis=2)
+    ok = np.abs(real) < 32767
+    assert np.all(np.abs(y - real)[ok] <= err[ok])
+    assert np.all(y[~ok] == np.sign(real[~ok]).astype(np.int64) * 32767 - (real[~ok] < 0))
+
+
+@pytest.mark.parametrize("kind", ["Sum", "Mean", "Max", "Min"])
+def test_reduce_q_is_within_half_a_unit_plus_the_multipliers_rounding(kind):
+    rng = np.random.default_rng(7)
+    x = rng.integers(-32768, 32768, (3, 4, 5, 6))
+    axes = (0, 2)
+    n = 4 * 6
+    sx, sy = 0.001, 0.01 * (n if kind == "Sum" else 1)
+    M = sx / sy / (n if kind == "Mean" else 1)
+    mult = make_mult(np.array([M]), 32768.0 * n, kind)
+    y = fx.reduce_q(QReduce(kind, axes, mult, sx, sy), x)
+    assert y.shape == (3, 1, 5, 1)
+    pick = {"Sum": np.sum, "Mean": np.sum, "Max": np.max, "Min": np.min}[kind]
+    v = pick(x, axis=(1, 3), keepdims=True)
+    real = v * M
+    err = 0.5 + np.abs(v) * 2.0 ** -(mult.shift + 1)
+    assert np.all(np.abs(y - real) <= err)
+
+
+def test_reduce_q_largest_bound_fits_and_one_more_overflows():
+    """n 2^15 |m| + 2^(shift-1) <= INT64_MAX is the load-time rule (csrc/ops_check.c): the oracle
+    refuses the multiplier one past it, before an int64 product could wrap."""
+    n = 100_000
+    x = np.full((1, n), -32768, np.int64)
+    m = (fx.INT64_MAX - (1 << 61)) // (32768 * n)
+    assert m < 2**31
+    y = fx.reduce_q(QReduce("Sum", (0,), Mult(np.array([-m]), 62), 1.0, 1.0), x)
+    assert y.tolist() == [[_sat16(_rshr(-32768 * n * -m, 62))]]
+    with pytest.raises(fx.FixedPointOverflow, match="overflows int64"):
+        fx.reduce_q(QReduce("Sum", (0,), Mult(np.array([m + 1]), 62), 1.0, 1.0), x)
+
+
+def test_gather_q_takes_rows_and_refuses_ids_outside_the_table():
+    table = np.arange(12, dtype=np.int16).reshape(4, 3)
+    ids = np.array([[3, 0], [1, 1]])
+    y = fx.gather_q(QGather(table, 1.0), ids)
+    assert y.shape == (2, 2, 3) and y[0, 0].tolist() == [9, 10, 11] and y[1, 1].tolist() == [3, 4, 5]
+    for bad in (4, -1):
+        with pytest.raises(InputError, match=rf"{bad} is outside the table's rows \[0, 4\)"):
+            fx.gather_q(QGather(table, 1.0), np.array([[0, bad]]))
+    with pytest.raises(InputError, match="expected integers"):
+        fx.gather_q(QGather(table, 1.0), np.array([[0.5]]))
+
+
+# -- the C kernels' vectors ------------------------------------------------------------------------
+def test_op_vectors_on_disk_are_what_the_generator_writes(capsys):
+    """tests/data/ops/ops.bin (csrc/tests/test_ops.c reads it) is regenerated byte for byte."""
+    assert make_op_vectors.main(["--check"]) == 0, capsys.readouterr().out
