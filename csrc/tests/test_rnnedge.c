@@ -735,6 +735,14 @@ static void test_api(const char *dir)
               rne_state_c_offset(&m, 0, 0) == (size_t)-1 && rne_state_c_offset(NULL, 0, 3) == (size_t)-1,
           "api_state_c_offset", "LSTM c at %zu, GRU %zu", rne_state_c_offset(&m, 0, 3),
           rne_state_c_offset(&m, 1, 3));
+    /* a pipeline has no STATE values: every value index answers (size_t)-1 */
+    check(rne_value_state_offset(&m, 0, 3) == (size_t)-1 &&
+              rne_value_state_offset(&m, m.output, 3) == (size_t)-1 &&
+              rne_value_state_offset(&m, 999, 3) == (size_t)-1 &&
+              rne_value_state_offset(NULL, 0, 3) == (size_t)-1 && m.explicit_state == 0 &&
+              m.n_values == m.n_nodes + 1 && m.input == 0 && m.output == m.n_nodes,
+          "api_value_state_offset", "a pipeline's values: %u of them, input %u output %u",
+          m.n_values, m.input, m.output);
     check(rne_state_size(&m, 0) == 0 && rne_scratch_size(&m, 0, 1) == 0 &&
           rne_state_size(NULL, 1) == 0 && rne_scratch_size(NULL, 1, 1) == 0,
           "api_sizes_zero_batch", "zero batch or NULL model not refused");

@@ -47,6 +47,7 @@ from .spec import (
 )  # fmt: skip
 
 _KIND_CODES = {"temp": V_TEMP, "input": V_INPUT, "output": V_OUTPUT, "state": V_STATE}
+_GRAPH_OPS = (Binary, Concat, Transpose, Copy, Gather, Reduce)
 _VALUE_DTYPES = {"f32": DT_F32, "s16": DT_S16, "s32": DT_S32}
 
 # -- writer --------------------------------------------------------------------------------------
@@ -135,13 +136,15 @@ class _Builder:
         self.layers.append(rec)
         return rec
 
-    def add_graph_op(self, rec: _RecordOut, op: object) -> None:
-        """A float graph op's record fields (docs/graph.md section 2)."""
+    def add_graph_op(self, rec: _RecordOut, op: object, tensors: bool = True) -> None:
+        """A graph op's record fields (docs/graph.md section 2), from its float form; tensors:
+        store its float tensors (an integer node's come from blob_tensors)."""
         if isinstance(op, Binary):
             rec.op, rec.param[0] = OP_BINARY, BINARY_KINDS.index(op.kind)
             if op.const is not None:  # one input; the other operand a constant (role 0)
                 rec.param[1] = int(op.const_left)
-                self.tensor(rec, T_W, op.const, "const")
+                if tensors:
+                    self.tensor(rec, T_W, op.const, "const")
         elif isinstance(op, Concat):
             rec.op, rec.param[0] = OP_CONCAT, op.axis
         elif isinstance(op, Transpose):
@@ -151,7 +154,8 @@ class _Builder:
             rec.op = OP_COPY
         elif isinstance(op, Gather):
             rec.op, rec.param[0] = OP_GATHER, int(np.shape(op.table)[0])  # param[0] = V
-            self.tensor(rec, T_W, op.table, "table")
+            if tensors:
+                self.tensor(rec, T_W, op.table, "table")
         elif isinstance(op, Reduce):
             rec.op, rec.param[0] = OP_REDUCE, REDUCE_KINDS.index(op.kind)
             rec.param[1] = sum(1 << a for a in op.axes)
@@ -440,7 +444,11 @@ def blob_tensors(q: IntLayer) -> list[BlobTensor]:
 def _int_record(q: IntLayer, src: FloatLayer, b: _Builder, axis: int = 0) -> _RecordOut:
     """The node record of one integer layer (check_qnetwork has matched it to its float source
     layer, which gives the informative fields)."""
-    rec = _RecordOut(op=0, fmt=FMT_CODES[q.wfmt])
+    rec = _RecordOut(op=0, fmt=FMT_CODES[getattr(q, "wfmt", "s16")])
+    if isinstance(src, _GRAPH_OPS):  # its fields from the float op; tensors: blob_tensors(q)
+        rec.param[:4] = [0, 0, 0, 0]
+        b.add_graph_op(rec, src, tensors=False)
+        return rec
     if isinstance(q, QDense):
         rec.op = OP_DENSE
     elif isinstance(q, QActivation):
@@ -453,9 +461,11 @@ def _int_record(q: IntLayer, src: FloatLayer, b: _Builder, axis: int = 0) -> _Re
         rec.op, rec.param[0] = OP_TAKE_LAST, q.split
     elif isinstance(q, QSlice):
         rec.op, rec.param[:4] = OP_SLICE, [axis, q.start, q.stop, q.step]
-    else:
-        assert isinstance(q, QRecurrent) and isinstance(src, Recurrent)
+    elif isinstance(q, QRecurrent) and isinstance(src, Recurrent):
         b.cell_record(rec, src)
+    else:
+        raise ConvertError(f"{type(q).__name__} (from {type(src).__name__}) has no integer record "
+                           "the format holds")  # fmt: skip
     return rec
 
 
