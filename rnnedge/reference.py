@@ -576,3 +576,108 @@ def run_graph(
     if g.many_to_one:
         return ys[-1], st
     return np.concatenate(ys, axis=0) if ys else np.zeros((0, B) + g.values[g.output].shape, F32), st
+
+
+def graph_rows(x: np.ndarray, axes: str) -> np.ndarray:
+    """An array in a graph input's ONNX layout (TensorSpec.axes: T time, B batch, F a per-step
+    axis) -> [T, B, *per-step shape]: T and B moved to the front, added with size 1 if absent."""
+    x = np.asarray(x)
+    if x.ndim != len(axes):
+        raise InputError(f"expected an array of {len(axes)} axes ({axes}), got shape {list(x.shape)}")
+    for letter in "BT":
+        if letter not in axes:
+            x, axes = x[None], letter + axes
+    order = [axes.index("T"), axes.index("B")] + [i for i, a in enumerate(axes) if a == "F"]
+    x = np.ascontiguousarray(x.transpose(order))
+    return x[..., None] if "F" not in axes else x  # no per-step axis: one value per step
+
+
+def graph_layout(y: np.ndarray, axes: str) -> np.ndarray:
+    """run_graph's [T, B, *per-step shape] -> a graph output's ONNX layout (TensorSpec.axes). An
+    output without a time axis keeps T in front when T > 1 (a step function run over a sequence)
+    and drops it when T = 1; one without a batch axis drops B (it must be 1)."""
+    y = np.asarray(y)
+    if "F" not in axes and y.ndim == 3 and y.shape[2] == 1:
+        y = y[..., 0]  # one value per step
+    have = "TB" + "F" * (y.ndim - 2)
+    if "B" not in axes:
+        if y.shape[1] != 1:
+            raise InputError(f"the output's layout {axes} has no batch axis, but the batch is {y.shape[1]}")
+        y, have = y[:, 0], have.replace("B", "", 1)
+    if "T" not in axes:
+        if y.shape[0] == 1:
+            y, have = y[0], have.replace("T", "", 1)
+        else:
+            axes = "T" + axes
+    return _place(y, have, axes)
+
+
+def _place(y: np.ndarray, have: str, axes: str) -> np.ndarray:
+    """Move the T and B axes of y (letters `have`, F axes in order) to where `axes` has them."""
+    src_f = [i for i, a in enumerate(have) if a == "F"]
+    order, k = [], 0
+    for a in axes:
+        if a == "F":
+            order.append(src_f[k])
+            k += 1
+        else:
+            order.append(have.index(a))
+    return np.ascontiguousarray(y.transpose(order))
+
+
+def _spec_step_shape(g: Graph, name: str) -> tuple[int, ...]:
+    spec = g.value_specs[name]
+    return tuple(int(d) for a, d in zip(spec.axes, spec.shape) if a == "F" and d is not None)
+
+
+def graph_state(g: Graph, feeds: dict[str, np.ndarray], batch: int) -> GraphState:
+    """A run_graph state from graph state inputs by name, each in its ONNX layout
+    (Graph.value_specs): an absorbed input (Graph.state: rows of it per recurrent node, in node
+    order, h before c) goes into its nodes' states, an explicit one into its STATE value. Inputs
+    not in `feeds` start as `initial_graph_state` has them."""
+    st = initial_graph_state(g, batch)
+    rec = [i for i, n in enumerate(g.nodes) if isinstance(n.op, Recurrent)]
+    used: dict[str, int] = {}
+    for spec in sorted(g.state, key=lambda s: (s.layer, s.kind != "h")):
+        if spec.name not in feeds:
+            continue
+        layer = g.nodes[spec.layer].op
+        arr = graph_rows(feeds[spec.name], g.value_specs[spec.name].axes)[0].reshape(batch, -1, layer.hidden)
+        r0 = used.get(spec.name, 0)
+        used[spec.name] = r0 + layer.num_directions
+        k = rec.index(spec.layer)
+        s = list(st["nodes"][k])
+        s[0 if spec.kind == "h" else 1] = np.ascontiguousarray(
+            arr[:, r0 : r0 + layer.num_directions].transpose(1, 0, 2), F32)
+        st["nodes"][k] = tuple(s)
+    for k, i in enumerate(g.state_values):
+        v = g.values[i]
+        if v.name in feeds:
+            st["values"][k] = graph_rows(feeds[v.name], g.value_specs[v.name].axes)[0].reshape(
+                (batch,) + v.shape).astype(F32)
+    return st
+
+
+def graph_state_outputs(g: Graph, st: GraphState) -> dict[str, np.ndarray]:
+    """The final states of a run_graph state by graph output name (hn, next_state, ...), each in
+    the ONNX layout of its paired input."""
+    rec = [i for i, n in enumerate(g.nodes) if isinstance(n.op, Recurrent)]
+    blocks: dict[str, list[np.ndarray]] = {}
+    names: dict[str, str] = {}
+    for spec in sorted(g.state, key=lambda s: (s.layer, s.kind != "h")):
+        if spec.output:
+            a = st["nodes"][rec.index(spec.layer)][0 if spec.kind == "h" else 1]  # [D, B, H]
+            blocks.setdefault(spec.output, []).append(a.transpose(1, 0, 2))
+            names[spec.output] = spec.name
+    out = {}
+    for o, parts in blocks.items():
+        arr = np.concatenate(parts, axis=1)  # [B, rows, H]
+        shape = _spec_step_shape(g, names[o])
+        out[o] = graph_layout(arr.reshape((1, arr.shape[0]) + shape), g.value_specs[names[o]].axes)
+    for k, i in enumerate(g.state_values):
+        v = g.values[i]
+        if v.update is not None:
+            a = st["values"][k]
+            out[g.values[v.update].name] = graph_layout(
+                a.reshape((1, a.shape[0]) + _spec_step_shape(g, v.name)), g.value_specs[v.name].axes)
+    return out
