@@ -134,7 +134,9 @@ def test_hand_built_graphs_meet_the_bar(name):
     cal, held = _x(g, seed=0), _x(g, seed=1)
     for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
         qg = _quantize(g, quant, cal)
-        assert qg.quant == quant and qg.source is g and qg.calibrated
+        assert qg.quant == quant and qg.calibrated
+        assert qg.source is not None and len(qg.source.nodes) == len(qg.nodes)  # node for node
+        np.testing.assert_array_equal(run_graph(qg.source, held)[0], run_graph(g, held)[0])
         assert all((v.dtype == "s16" and v.scale > 0) or v.dtype == "s32" for v in qg.values)
         assert qg.accuracy["rel_max_err"] <= bar, (quant, qg.accuracy)
         assert _err(qg, g, held) <= bar, quant
@@ -546,6 +548,37 @@ def test_a_straight_graph_with_graph_ops_is_not_a_pipeline():
     assert as_network(from_network(net)) is not None
 
 
+# -- the C library -----------------------------------------------------------------------------------
+def _clip_step() -> Graph:
+    return step_function(act=Act.make("Clip", -0.5, 0.5))
+
+
+C_GRAPHS = {"residual_glu": residual_glu, "concat_two_scales": concat_two_scales,
+            "step_function": step_function, "reduce_mean_center": reduce_mean_center,
+            "clip_step_requantized": _clip_step}  # fmt: skip
+
+
+@pytest.mark.parametrize("quant", ["int16", "int8"])
+@pytest.mark.parametrize("name", C_GRAPHS)
+def test_integer_graphs_in_c_equal_run_qgraph(name, quant):
+    """write_blob of an integer graph (the q tensors of BINARY / CONCAT / REDUCE, node for node
+    with its float source, the inserted requantizing Identity included) loads in the C library,
+    whose integers equal run_qgraph's, run and stepped."""
+    import rnnedge
+    from rnnedge.blob.write import write_blob
+
+    g = C_GRAPHS[name]()
+    qg = _quantize(g, quant, _x(g))
+    model = rnnedge.Model.from_bytes(write_blob(qg))
+    x = _x(g, T=12, B=3, seed=5)
+    want = run_float(qg, x)
+    flat = x.reshape(x.shape[:2] + (-1,))
+    np.testing.assert_array_equal(model.run(flat).reshape(want.shape), want)
+    stream = model.stream(3)
+    steps = np.stack([stream.step(flat[t]).copy() for t in range(flat.shape[0])])
+    np.testing.assert_array_equal(steps.reshape(want.shape), want)
+
+
 # -- the converter's graph fixtures (tests/make_graph_fixtures.py) ---------------------------------
 GRAPH = FIXTURES / "graph"
 GRAPH_NAMES = sorted(json.loads((GRAPH / "index.json").read_text()))
@@ -572,6 +605,12 @@ def test_converter_graph_fixtures_quantize(name):
         assert err <= bar, (quant, err)
         check_graph(qg)
         assert qg.value_specs == g.value_specs and qg.state == g.state
+        if name in ("glu_gru", "residual_lstm"):  # the C library's integers equal run_qgraph's
+            import rnnedge
+            from rnnedge.blob.write import write_blob
+
+            model = rnnedge.Model.from_bytes(write_blob(qg))
+            np.testing.assert_array_equal(model.run(cal), graph_layout(y_q, g.output_spec.axes))
     if name in ("step_lstm", "step_lstm_packed"):
         assert not g.explicit_state and len(qg.values) == len(g.values) - 1
         assert all(len(n.outputs) < 3 or n.outputs[2] is None for n in qg.nodes)

@@ -30,7 +30,7 @@ from ..ir.graph import (
     from_network, plan_arena,
 )  # fmt: skip
 from ..ir.layers import (
-    WFMT, Activation, Dense, IntLayer, LayerNorm, LayerReport, Network, QActivation, QSlice,
+    WFMT, Act, Activation, Dense, IntLayer, LayerNorm, LayerReport, Network, QActivation, QSlice,
     QTakeLast, Recurrent, RecurrentShape, Slice, TakeLast,
 )  # fmt: skip
 from ..reference import graph_rows, run_graph
@@ -463,6 +463,32 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
     return nodes, values, builders, origin
 
 
+def _float_twin(g: Graph, nodes: list[Node], origin: list[int | None],
+                values: list[Value]) -> Graph:  # fmt: skip
+    """The float graph node for node with the integer one (its `source`: the blob writer takes
+    each integer node's record fields from it): the float ops, an Identity activation for each
+    requantization the quantizer inserted, Concat and Reduce axes counted from the front."""
+    fvals = [replace(v) for v in g.values]
+    fvals += [replace(v, dtype="f32", scale=0.0, init=None) for v in values[len(g.values):]]
+    fnodes = []
+    for n, o in zip(nodes, origin):
+        out = values[n.outputs[0]]
+        if o is None:
+            op: object = Activation(Act.make("Identity"), out.features)
+        else:
+            op = g.nodes[o].op
+            if isinstance(op, Concat):
+                op = Concat(op.axis % len(out.shape))
+            elif isinstance(op, Reduce):
+                nd = len(values[n.inputs[0]].shape)
+                op = Reduce(op.kind, tuple(sorted(a % nd for a in op.axes)))
+        fnodes.append(Node(op, list(n.inputs), list(n.outputs), n.name))
+    twin = replace(g, values=fvals, nodes=fnodes)
+    plan_arena(twin)
+    check_graph(twin)
+    return twin
+
+
 def _binary_scale(p: _Planner, op: Binary, s_a: float, s_b: float | None, o: int,
                   where: str) -> float:  # fmt: skip
     if o in p.update_of:
@@ -551,13 +577,14 @@ def quantize_dataflow(
     x = graph_input(g, calibration)
     p = _Planner(g, x, ranges)
     nodes, values, builders, origin = _plan(p)
+    twin = _float_twin(g, nodes, origin, values)
     bar = _graph_bar(g, quant, layer_tol)
 
     def build(wf: dict[int, str]) -> Graph:
         ns = [replace(n, op=builders[k](wf[k])) if k in builders else n
               for k, n in enumerate(nodes)]  # fmt: skip
         return replace(g, values=values, nodes=ns, quant=quant, state=list(g.state),
-                       value_specs=dict(g.value_specs), folded=list(g.folded), source=g,
+                       value_specs=dict(g.value_specs), folded=list(g.folded), source=twin,
                        report=[], accuracy={}, calibrated=ranges.calibrated)  # fmt: skip
 
     def measure(wf: dict[int, str]) -> dict[str, float]:
