@@ -8,9 +8,12 @@
  * the SIMD variant, vec.h's rne__bin_f32), one side a single element, and the general walk whose
  * innermost axis is contiguous or broadcast.
  * REDUCE: for each output element, the reduced elements in x's row-major order, summed left to
- * right from the first (SUM), that sum divided by the count (MEAN), or the first of the largest /
- * smallest (MAX, MIN; NaN if any is NaN). The sum's rounding error is at most (n - 1) 2^-24
- * sum |x| (n reduced elements; docs/quantization.md "Graph ops").
+ * right in double and rounded to float once (SUM), that double sum divided by the count and
+ * rounded once (MEAN), or the largest / smallest (MAX, MIN; NaN if any is NaN). A double sum of
+ * n <= 2^20 floats is within n 2^-53 sum |x| of the exact one, so the result is within
+ * 2^-24 |exact| + n 2^-53 sum |x| (docs/quantization.md section 11): numpy's float32 pairwise sum
+ * is less accurate than that. (Double is software arithmetic on FPU-less and single-precision
+ * cores: a reduction is rare and short beside a recurrent step.)
  * The data-movement ops are ops_move.c's on 4-byte elements.
  */
 #include <math.h>
@@ -131,26 +134,24 @@ static void rne__reduce_f32(const rne__opcall *k)
                 for (o2 = 0; o2 < ko[2]; o2++)
                     for (o3 = 0; o3 < ko[3]; o3++) {
                         const float *xo = x + o0 * st[0] + o1 * st[1] + o2 * st[2] + o3 * st[3];
-                        float acc = xo[0];
-                        int first = 1;
+                        double sum = 0.0;
+                        float pick = xo[0];
                         for (i0 = 0; i0 < ki[0]; i0++)
                             for (i1 = 0; i1 < ki[1]; i1++)
                                 for (i2 = 0; i2 < ki[2]; i2++)
                                     for (i3 = 0; i3 < ki[3]; i3++) {
                                         const float v = xo[i0 * st[0] + i1 * st[1] +
                                                            i2 * st[2] + i3 * st[3]];
-                                        if (first) {
-                                            first = 0;
-                                            continue;
-                                        }
                                         if (kind == RNE_RED_SUM || kind == RNE_RED_MEAN)
-                                            acc = acc + v;
+                                            sum += (double)v;
                                         else if (kind == RNE_RED_MAX)
-                                            acc = rne__max1(acc, v);
+                                            pick = rne__max1(pick, v);
                                         else
-                                            acc = rne__min1(acc, v);
+                                            pick = rne__min1(pick, v);
                                     }
-                        *y++ = kind == RNE_RED_MEAN ? acc / (float)n : acc;
+                        *y++ = kind == RNE_RED_SUM    ? (float)sum
+                               : kind == RNE_RED_MEAN ? (float)(sum / (double)n)
+                                                      : pick;
                     }
     }
 }
