@@ -119,7 +119,16 @@ enum {
     RNE_ACT_AFFINE = 11,
     RNE_ACT_CLIP = 12,
     RNE_ACT_SOFTMAX = 13,
-    RNE_ACT_LOGSOFTMAX = 14
+    RNE_ACT_LOGSOFTMAX = 14,
+    /* elementwise kinds of format version 2's graphs (docs/graph.md); POW: alpha = exponent */
+    RNE_ACT_ABS = 15,
+    RNE_ACT_NEG = 16,
+    RNE_ACT_SQRT = 17,
+    RNE_ACT_RECIPROCAL = 18,
+    RNE_ACT_EXP = 19,
+    RNE_ACT_LOG = 20,
+    RNE_ACT_ERF = 21,
+    RNE_ACT_POW = 22
 };
 
 /* Tensor roles (index into rne_layer.tensor). Q and LUT belong to the integer formats: a layer's
@@ -374,8 +383,6 @@ enum { RNE_BIN_ADD = 0, RNE_BIN_SUB = 1, RNE_BIN_MUL = 2, RNE_BIN_DIV = 3, RNE_B
 enum { RNE_RED_SUM = 0, RNE_RED_MEAN = 1, RNE_RED_MAX = 2, RNE_RED_MIN = 3 };
 enum { RNE_V_TEMP = 0, RNE_V_INPUT = 1, RNE_V_OUTPUT = 2, RNE_V_STATE = 3 };
 enum { RNE_VF_LAST = 1 };
-enum { RNE_ACT_ABS = 15, RNE_ACT_NEG = 16, RNE_ACT_SQRT = 17, RNE_ACT_RECIPROCAL = 18,
-       RNE_ACT_EXP = 19, RNE_ACT_LOG = 20, RNE_ACT_ERF = 21, RNE_ACT_POW = 22 };
 enum { RNE_EINPUT = 14 };
 enum { RNE_SEC_VALUE = 8 };
 enum { RNE_FF_N_VALUES = 41, RNE_FF_VALUE_OFF = 42, RNE_FF_ARENA = 43, RNE_FF_KIND = 44,

@@ -37,6 +37,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         percentile=args.percentile,
         strict_int8=args.strict_int8,
         fixed=_fixed_args(args.fix),
+        state=_state_args(args.state),
     )
     with open(out, "rb") as f:
         data = f.read()
@@ -65,6 +66,22 @@ def _fixed_args(items: list[str] | None) -> dict | None:
             raise InputError(f"--fix {name}=... is given twice")
         fixed[name] = value
     return fixed
+
+
+def _state_args(items: list[str] | None) -> dict[str, str] | None:
+    """The repeated --state INPUT=OUTPUT options as convert's `state` mapping."""
+    if not items:
+        return None
+    pairs: dict[str, str] = {}
+    for text in items:
+        name, sep, out = text.partition("=")
+        name, out = name.strip(), out.strip()
+        if not sep or not name or not out:
+            raise InputError(f"--state {text!r}: expected INPUT=OUTPUT, e.g. --state h=hn")
+        if name in pairs:
+            raise InputError(f"--state {name}=... is given twice")
+        pairs[name] = out
+    return pairs
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -238,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="make graph input NAME the constant VALUE (a number, or a list: 1,2,3) before converting, "
         "e.g. --fix sr=16000; an If it decides takes its branch (repeatable)",
+    )
+    p.add_argument(
+        "--state",
+        action="append",
+        metavar="INPUT=OUTPUT",
+        help="a step function's state: graph input INPUT takes the value output OUTPUT had the "
+        "step before, e.g. --state h=hn (repeatable; pairs plain from names or shapes are found "
+        "without it, and listed)",
     )
     p.set_defaults(func=cmd_convert)
 

@@ -1,4 +1,4 @@
-"""`rnnedge.convert`: ONNX file -> layer list -> (quantize) -> .rne blob on disk."""
+"""`rnnedge.convert`: ONNX file -> layer pipeline or dataflow graph -> (quantize) -> .rne blob."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import numpy as np
 
 from ._version import __version__
 from .blob.write import save_blob
-from .errors import InputError
+from .errors import ConvertError, InputError
 from .files import read_regular_file
+from .ir.graph import Graph
 from .ir.layers import QUANTS, Network, QNetwork
 
-Converted = Union[Network, QNetwork]
+Converted = Union[Network, QNetwork, Graph]
 
 
 def check_not_same_file(source: str | os.PathLike, output: str | os.PathLike) -> None:
@@ -62,6 +63,7 @@ def convert(
     percentile: float = 100.0,
     strict_int8: bool = False,
     fixed: Mapping[str, Union[int, float, Sequence[Union[int, float]], np.ndarray]] | None = None,
+    state: Mapping[str, str] | None = None,
 ) -> Converted:
     """Convert an ONNX model and, if `out_path` is given, write it as a .rne blob.
 
@@ -75,7 +77,12 @@ def convert(
     them) must fit the input's declared element type and shape; an `If` whose condition then
     folds takes its branch. A name that is not a graph input, or a value that does not fit,
     raises InputError; an `If` still depending on an unfixed input is refused by name.
-    Returns the Network (f32) or the QNetwork (integer formats) that was written.
+    state: a step function's state inputs paired with the outputs that carry their next value,
+    e.g. {"h": "hn"} (pairs the names or shapes make plain are found without it; docs/converter.md).
+    Returns the Network (f32) or the QNetwork (integer formats) that was written. A model that
+    is no straight pipeline (residuals, gates, step functions, token ids, ...) converts to a
+    float dataflow `Graph` (rnnedge.converter.to_graph), returned when `out_path` is None and
+    quant is "f32"; writing it needs blob format version 2 (not yet in this build).
 
     The blob goes to a temporary file renamed into place, so a failed conversion never leaves a
     half-written file nor replaces an existing one. Needs the `onnx` package.
@@ -90,12 +97,30 @@ def convert(
     if out_path is not None and isinstance(onnx_path, (str, os.PathLike)):
         check_not_same_file(onnx_path, out_path)
     try:
-        from .converter import to_network
+        from .converter import to_graph, to_network
     except ImportError as e:  # pragma: no cover - depends on the installation
         raise InputError(
             f"converting needs the onnx package ({e}); install it with pip install 'rnnedge[convert]'"
         ) from None
-    net = to_network(onnx_path, name=name, fixed=fixed)
+    try:
+        if state:
+            raise ConvertError("state pairs given: a step function")
+        net = to_network(onnx_path, name=name, fixed=fixed)
+    except ConvertError:
+        # not a straight pipeline: the dataflow graph (its own error, naming the node, if not)
+        graph = to_graph(onnx_path, name=name, fixed=fixed, state=state)
+        graph.producer = f"{graph.producer or 'an unnamed exporter'} via rnnedge {__version__}"
+        if out_path is not None or quant != "f32":
+            ops = sorted({type(n.op).__name__ for n in graph.nodes})
+            raise ConvertError(
+                f"{os.fspath(onnx_path) if isinstance(onnx_path, (str, os.PathLike)) else graph.name}: "
+                f"converts to a dataflow graph ({len(graph.nodes)} nodes: {', '.join(ops)}), not a "
+                "straight layer pipeline; writing it (and quantizing it) needs blob format version "
+                "2, which this build does not write yet. rnnedge.convert(path) without an output "
+                "returns the float graph (rnnedge.reference.run_graph runs it)"
+                + "".join(f"\n  {n}" for n in graph.folded if n.startswith("state: "))
+            ) from None
+        return graph
     net.quant = quant
     net.producer = f"{net.producer or 'an unnamed exporter'} via rnnedge {__version__}"
     result: Converted = net

@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InputError, RnnedgeError
+from .ir.graph import Copy, Graph, QBinary, QConcat, QGather, QReduce, Transpose, check_graph
 from .ir.layers import (
     Mult, QActivation, QDense, QLayerNorm, QNetwork, QRecurrent, QSlice, QTakeLast,
 )  # fmt: skip
@@ -55,7 +56,8 @@ EXP_LIMIT = 16 << EXP_FRAC  # 2^-16 and below is 0 in Q0.15
 LUT_SIZE = 257  # generic activation table: one entry per 256 input units over int16, plus one
 
 GATE_KINDS = ("Sigmoid", "Tanh", "HardSigmoid")  # a cell's activations with an integer form (+ Relu in an RNN)
-LUT_KINDS = ("Elu", "Softsign", "Softplus")  # activations computed through a LUT_SIZE table
+LUT_KINDS = ("Elu", "Softsign", "Softplus",  # activations computed through a LUT_SIZE table
+             "Sqrt", "Reciprocal", "Exp", "Log", "Erf", "Pow")  # (the last six: graph models)
 
 LN_SUB = 16  # LayerNorm: the mean and the deviations in units of s_in / 16
 LN_FRAC = 24  # LayerNorm: the normalized value in Q24
@@ -285,6 +287,8 @@ def act_q(layer: QActivation, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, I64)
     if k in ("Identity", "Relu"):
         return sat16(rq32(np.maximum(x, 0) if k == "Relu" else x, layer.m1))
+    if k in ("Abs", "Neg"):  # exact: m1 = 1; -(-32768) saturates to 32767
+        return sat16(rq32(np.abs(x) if k == "Abs" else -x, layer.m1))
     if k == "LeakyRelu":
         assert layer.m2 is not None
         return sat16(np.where(x >= 0, rq32(x, layer.m1), rq32(x, layer.m2)))
@@ -501,6 +505,215 @@ def layer_initial_state(L: QRecurrent, batch: int) -> IntState:
 def initial_state_q(qnet: QNetwork, batch: int) -> list[IntState]:
     """The state a run starts from: every recurrent layer's `layer_initial_state`, in order."""
     return [layer_initial_state(L, batch) for L in qnet.layers if isinstance(L, QRecurrent)]
+
+
+# -- the integer dataflow graph (docs/graph.md) ---------------------------------------------------
+QGraphState = dict[str, list]  # {"nodes": [IntState per recurrent node], "values": [int16 [B, *shape]]}
+
+
+def initial_qgraph_state(qg: Graph, batch: int) -> QGraphState:
+    """Recurrent nodes' initial states (`layer_initial_state`, in node order) and the state values'
+    inits (int16 at the value's scale) broadcast over the batch, or zeros."""
+    nodes = [layer_initial_state(n.op, batch) for n in qg.nodes if isinstance(n.op, QRecurrent)]
+    values = []
+    for i in qg.state_values:
+        v = qg.values[i]
+        init = np.zeros(v.features, np.int16) if v.init is None else np.asarray(v.init, np.int16)
+        values.append(np.broadcast_to(init.reshape(v.shape), (batch,) + v.shape).copy())
+    return {"nodes": nodes, "values": values}
+
+
+def _rows(a: np.ndarray, ndim: int) -> np.ndarray:
+    """[T, B, *s] int64 with the per-step shape padded on the left to ndim axes (numpy
+    broadcasting aligns the shapes right, as docs/graph.md's BINARY does)."""
+    a = np.asarray(a, I64)
+    extra = ndim - (a.ndim - 2)
+    return a.reshape(a.shape[:2] + (1,) * extra + a.shape[2:]) if extra > 0 else a
+
+
+def _div_round(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """p / q rounded half up for q != 0 (the sign moved onto p first): floor((2p' + q') / 2q')."""
+    s = np.where(q < 0, -1, 1)
+    p, q = p * s, q * s
+    return (2 * p + q) // (2 * q)
+
+
+# The per-op integer forms below follow docs/quantization.md "Graph ops" (binary_q, concat_q,
+# reduce_q and gather_q at the end of this module are engineer 3's per-op oracles; these are the
+# executor's, written against the same formulas, until the two are merged into one).
+def _qbinary(op: QBinary, a: np.ndarray, b: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    if op.const is not None:
+        c = np.asarray(op.const, I64)[None, None]
+        a, b = (c, a) if op.const_left else (a, c)
+    assert b is not None
+    a, b = _rows(a, len(shape)), _rows(b, len(shape))
+    k = op.kind
+    if k in ("Add", "Sub"):
+        y = rshr(a * op.ma + (b * op.mb if k == "Add" else -(b * op.mb)), op.shift)
+    elif k in ("Min", "Max"):
+        ya, yb = rshr(a * op.ma, op.shift), rshr(b * op.mb, op.shift)
+        y = np.minimum(ya, yb) if k == "Min" else np.maximum(ya, yb)
+    elif k == "Mul":
+        y = rshr(a * b * op.ma, op.shift)  # |a b| <= 2^30, |m| < 2^31
+    elif k == "Div":  # b = 0: the sign of a at full scale (0 / 0 = 0), as quantize() does +-inf
+        a, b = np.broadcast_arrays(a, b)
+        safe = np.where(b == 0, 1, b)
+        y = np.where(b == 0, np.sign(a) * Q15_ONE, rshr(_div_round(a * op.ma, safe), op.shift))
+    else:
+        raise AssertionError(f"no integer form for binary {k}")  # rnnedge/quant refuses it by name
+    return sat16(y)
+
+
+def _qconcat(op: QConcat, ins: list[np.ndarray], ndim: int) -> np.ndarray:
+    parts = [sat16(rq(x, m, "concat")) for x, m in zip(ins, op.mults)]
+    return np.concatenate(parts, axis=op.axis % ndim + 2)
+
+
+def _qreduce(op: QReduce, x: np.ndarray) -> np.ndarray:
+    axes = tuple(a % (x.ndim - 2) + 2 for a in op.axes)
+    x = np.asarray(x, I64)
+    if op.kind in ("Sum", "Mean"):  # 1/n is folded into the multiplier for Mean
+        v = np.sum(x, axis=axes, keepdims=True)  # |sum| <= n 2^15
+    else:
+        v = (np.max if op.kind == "Max" else np.min)(x, axis=axes, keepdims=True)
+    return sat16(rq(v, op.mult, f"reduce {op.kind}"))
+
+
+def _qgather(op: QGather, ids: np.ndarray) -> np.ndarray:
+    ids = np.asarray(ids, I64)
+    V = op.table.shape[0]
+    bad = (ids < 0) | (ids >= V)
+    if bad.any():
+        raise InputError(f"input id {int(ids[bad][0])} is outside the embedding table [0, {V})")
+    return op.table.astype(np.int16)[ids]
+
+
+def _qslice(op: QSlice, x: np.ndarray) -> np.ndarray:
+    index = [slice(None)] * x.ndim
+    index[op.axis % (x.ndim - 2) + 2] = slice(op.start, op.stop, op.step)
+    return x[tuple(index)].copy()
+
+
+def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
+            seen: dict[int, list[np.ndarray]] | None) -> np.ndarray:  # fmt: skip
+    """All nodes once over x [T, B, *in shape] (T = 1 for an explicit-state graph); updates
+    `state` in place (the integer twin of rnnedge.reference's graph executor)."""
+    T, B = x.shape[:2]
+    vals: dict[int, np.ndarray] = {qg.input: x}
+    for k, i in enumerate(qg.state_values):
+        vals[i] = state["values"][k][None]
+    r = 0
+    for n in qg.nodes:
+        ins = [None if v is None else vals[v] for v in n.inputs]
+        outs = [() if v is None else qg.values[v].shape for v in n.outputs]
+        op, x0 = n.op, ins[0]
+        assert x0 is not None
+        rows = x0.shape[0]
+        results: list[np.ndarray | None]
+        if isinstance(op, QRecurrent):
+            D, H = op.num_directions, op.hidden
+            s = list(state["nodes"][r])
+            if len(ins) > 1 and ins[1] is not None:  # h_init: the value's first row of the chunk
+                s[0] = np.asarray(ins[1][0]).reshape(B, D, H).transpose(1, 0, 2).astype(np.int16)
+            if (len(ins) > 2 and ins[2] is not None) or (len(outs) > 2 and n.outputs[2] is not None):
+                raise InputError(f"node {n.name!r}: an integer LSTM keeps its cell state (Q11.20) "
+                                 "to itself; it reads or writes no cell value")  # fmt: skip
+            y, fin = recurrent_q(op, x0.reshape(rows, B, -1), tuple(s))
+            state["nodes"][r] = fin
+            r += 1
+            results = [y.reshape((rows, B) + outs[0])]
+            if len(n.outputs) > 1 and n.outputs[1] is not None:
+                results.append(fin[0].transpose(1, 0, 2).reshape((1, B) + outs[1]))
+        elif isinstance(op, QBinary):
+            results = [_qbinary(op, x0, ins[1] if len(ins) > 1 else None, outs[0])]
+        elif isinstance(op, QConcat):
+            results = [_qconcat(op, [a for a in ins if a is not None], len(outs[0]))]
+        elif isinstance(op, QReduce):
+            results = [_qreduce(op, x0)]
+        elif isinstance(op, QGather):
+            results = [_qgather(op, x0)]
+        elif isinstance(op, QSlice):
+            results = [_qslice(op, x0)]
+        elif isinstance(op, QTakeLast):
+            results = [layer_q(op, x0.reshape(rows, B, -1))]
+        elif isinstance(op, (Copy, Transpose)):
+            results = [x0 if isinstance(op, Copy) else x0.transpose(
+                (0, 1) + tuple(p + 2 for p in op.perm))]  # fmt: skip
+        elif isinstance(op, (QDense, QActivation, QLayerNorm)):
+            results = [layer_q(op, x0)]
+        else:
+            raise TypeError(f"node {n.name!r}: {type(op).__name__} is not an integer graph op")
+        for v, a in zip(n.outputs, results):
+            if v is not None and a is not None:
+                a = np.ascontiguousarray(a.reshape(a.shape[:2] + qg.values[v].shape), np.int16)
+                vals[v] = a
+                if seen is not None:
+                    seen.setdefault(v, []).append(a)
+    for k, i in enumerate(qg.state_values):
+        u = qg.values[i].update
+        if u is not None:
+            state["values"][k] = vals[u][-1].reshape((B,) + qg.values[i].shape).copy()
+    return vals[qg.output]
+
+
+def _checked_qstate(qg: Graph, state: QGraphState, batch: int) -> QGraphState:
+    """A copy of a caller's state, its layout checked against initial_qgraph_state's."""
+    want = initial_qgraph_state(qg, batch)
+    if not isinstance(state, dict) or set(state) != {"nodes", "values"}:
+        raise InputError("state: expected {'nodes': [...], 'values': [...]} as run_qgraph returns it")
+    out: QGraphState = {"nodes": [], "values": []}
+    for key in ("nodes", "values"):
+        got = list(state[key])
+        if len(got) != len(want[key]):
+            raise InputError(f"state[{key!r}]: expected {len(want[key])} entries, got {len(got)}")
+        for k, (g_, w) in enumerate(zip(got, want[key])):
+            gs = tuple(g_) if key == "nodes" else (g_,)
+            ws = w if key == "nodes" else (w,)
+            if len(gs) != len(ws) or any(np.asarray(a).shape != b.shape or np.asarray(a).dtype != b.dtype
+                                         for a, b in zip(gs, ws)):  # fmt: skip
+                raise InputError(
+                    f"state[{key!r}][{k}]: expected {[(str(b.dtype), list(b.shape)) for b in ws]}, "
+                    f"got {[(str(np.asarray(a).dtype), list(np.asarray(a).shape)) for a in gs]}"
+                )
+            copies = tuple(np.array(a) for a in gs)
+            out[key].append(copies if key == "nodes" else copies[0])
+    return out
+
+
+def run_qgraph(
+    qg: Graph, xq: np.ndarray, state: QGraphState | None = None,
+    seen: dict[int, list[np.ndarray]] | None = None,
+) -> tuple[np.ndarray, QGraphState]:
+    """The integer graph (docs/graph.md, rnnedge/quant `quantize_graph`): xq [T, B, *input shape]
+    int16 at the input value's scale (integer ids for an s32 input) -> (yq int16 [T, B, *output
+    shape], [1, B, ...] for a LAST output, at the output value's scale; the final state). This is
+    exactly what the C library computes. An explicit-state graph runs one step at a time; `seen`
+    collects every computed value as `rnnedge.reference.run_graph` does; `state` defaults to
+    `initial_qgraph_state(qg, B)` and is not modified."""
+    check_graph(qg)
+    for v in qg.values:
+        if v.dtype == "f32":
+            raise InputError(f"run_qgraph runs an integer graph; value {v.name!r} is f32 (quantize "
+                             "the graph first: rnnedge.quant.graph.quantize_graph)")  # fmt: skip
+    v_in = qg.values[qg.input]
+    xq = np.asarray(xq)
+    if xq.ndim != len(v_in.shape) + 2 or tuple(xq.shape[2:]) != v_in.shape:
+        raise InputError(f"x: expected an array of shape [T, B, {', '.join(map(str, v_in.shape))}],"
+                         f" got {list(xq.shape)}")  # fmt: skip
+    if v_in.dtype == "s32" and xq.dtype.kind not in "iu":
+        raise InputError(f"input {v_in.name!r} takes integer ids, got {xq.dtype}")
+    if v_in.dtype == "s16" and xq.dtype != np.int16:
+        raise InputError(f"x: expected int16 (quantized at the input scale), got {xq.dtype}")
+    B = xq.shape[1]
+    st = initial_qgraph_state(qg, B) if state is None else _checked_qstate(qg, state, B)
+    if not qg.explicit_state:
+        return _qnodes(qg, xq, st, seen), st
+    ys = [_qnodes(qg, xq[t : t + 1], st, seen) for t in range(xq.shape[0])]
+    if qg.many_to_one:
+        return ys[-1], st
+    if not ys:
+        return np.zeros((0, B) + qg.values[qg.output].shape, np.int16), st
+    return np.concatenate(ys, axis=0), st
 
 
 def run_int(

@@ -26,12 +26,14 @@ final state is the one after step 0 (ONNX Y_h), as the C library does.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import numpy as np
 
 from .errors import InputError, UnsupportedOpError
 from .ir.check import check_network
+from .ir.graph import Binary, Concat, Copy, Gather, Graph, Reduce, Transpose, check_graph
 from .ir.layers import (
     CELL_ACTIVATIONS, DEFAULT_CELL_ACTIVATIONS, Act, Activation, Dense, FloatLayer, LayerNorm,
     Network, Recurrent, Slice, TakeLast,
@@ -70,6 +72,11 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     return s - np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
 
 
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, each element through math.erf in double, rounded to float32."""
+    return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64)).astype(F32)
+
+
 _Func = Callable[[np.ndarray, np.float32, np.float32], np.ndarray]
 ACTIVATION_FUNCS: dict[str, _Func] = {
     "Identity": lambda x, a, b: x.copy(),
@@ -87,6 +94,14 @@ ACTIVATION_FUNCS: dict[str, _Func] = {
     "Clip": lambda x, a, b: np.minimum(b, np.maximum(a, x)),
     "Softmax": lambda x, a, b: softmax(x),
     "LogSoftmax": lambda x, a, b: log_softmax(x),
+    "Abs": lambda x, a, b: np.abs(x),
+    "Neg": lambda x, a, b: -x,
+    "Sqrt": lambda x, a, b: np.sqrt(x),
+    "Reciprocal": lambda x, a, b: F32(1) / x,
+    "Exp": lambda x, a, b: np.exp(x),
+    "Log": lambda x, a, b: np.log(x),
+    "Erf": lambda x, a, b: erf(x),
+    "Pow": lambda x, a, b: np.power(x, a),
 }
 
 
@@ -395,3 +410,274 @@ def run_network(
         else:
             y = run_layer(layer, y)
     return y, final
+
+
+# -- the dataflow graph (docs/graph.md) ----------------------------------------------------------
+GraphState = dict[str, list]  # {"nodes": [LayerState per recurrent node], "values": [array]}
+
+
+def _as_rows(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """[T, B, *s] -> [T, B, *s'] with the per-step shape padded on the left to len(shape) dims."""
+    extra = len(shape) - (a.ndim - 2)
+    return a.reshape(a.shape[:2] + (1,) * extra + a.shape[2:]) if extra > 0 else a
+
+
+def _binary(kind: str, a: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    a, b = _as_rows(a, shape), _as_rows(b, shape)
+    if kind == "Add":
+        y = a + b
+    elif kind == "Sub":
+        y = a - b
+    elif kind == "Mul":
+        y = a * b
+    elif kind == "Div":
+        y = a / b
+    elif kind == "Min":
+        y = np.minimum(a, b)
+    elif kind == "Max":
+        y = np.maximum(a, b)
+    elif kind == "Pow":
+        y = np.power(a, b)
+    else:
+        raise UnsupportedOpError(f"binary op {kind!r} is not one rnnedge runs")
+    return y.astype(F32, copy=False)
+
+
+def graph_op(op: object, ins: list[np.ndarray | None], out_shapes: list[tuple[int, ...]]) -> np.ndarray:
+    """One stateless graph node over arrays [T, B, *per-step shape] (docs/graph.md section 2)."""
+    x = ins[0]
+    assert x is not None
+    T, B = x.shape[:2]
+    shape = out_shapes[0]
+    if isinstance(op, Binary):
+        if op.const is not None:
+            c = np.asarray(op.const, F32)[None, None]
+            return _binary(op.kind, c, x, shape) if op.const_left else _binary(op.kind, x, c, shape)
+        assert ins[1] is not None
+        return _binary(op.kind, x, ins[1], shape)
+    if isinstance(op, Concat):
+        return np.concatenate([a for a in ins if a is not None], axis=op.axis % len(shape) + 2)
+    if isinstance(op, Transpose):
+        return np.ascontiguousarray(x.transpose((0, 1) + tuple(p + 2 for p in op.perm)))
+    if isinstance(op, Copy):
+        return x.reshape((T, B) + shape).copy()
+    if isinstance(op, Gather):
+        return np.asarray(op.table, F32)[x.astype(np.int64)].reshape((T, B) + shape)
+    if isinstance(op, Reduce):
+        axes = tuple(a + 2 for a in op.axes)
+        fn = {"Sum": np.sum, "Mean": np.mean, "Max": np.max, "Min": np.min}[op.kind]
+        return fn(x, axis=axes, keepdims=True).astype(F32).reshape((T, B) + shape)
+    if isinstance(op, Slice):
+        ax = op.axis % (x.ndim - 2) + 2
+        index = [slice(None)] * x.ndim
+        index[ax] = slice(op.start, op.stop, op.step)
+        return x[tuple(index)].copy()
+    if isinstance(op, TakeLast):
+        flat = x.reshape(T, B, -1)
+        return run_layer(op, flat).reshape((1, B) + shape)
+    if isinstance(op, (Dense, Activation, LayerNorm)):
+        return run_layer(op, x.astype(F32, copy=False))
+    raise UnsupportedOpError(f"graph node {type(op).__name__} is not one the float reference runs")
+
+
+def initial_graph_state(g: Graph, batch: int) -> GraphState:
+    """Recurrent nodes' initial states (as `initial_state`) and state values' inits, or zeros."""
+    nodes = initial_state(
+        Network([n.op for n in g.nodes if isinstance(n.op, Recurrent)], g.input_spec,
+                g.output_spec),
+        batch,
+    )
+    values = []
+    for i in g.state_values:
+        v = g.values[i]
+        init = np.zeros(v.features, F32) if v.init is None else np.asarray(v.init, F32)
+        values.append(np.broadcast_to(init.reshape(v.shape), (batch,) + v.shape).copy())
+    return {"nodes": nodes, "values": values}
+
+
+def _run_nodes(g: Graph, x: np.ndarray, state: GraphState,
+               seen: dict[int, list[np.ndarray]] | None) -> np.ndarray:
+    """All nodes once over x [T, B, *in shape] (T = 1 for an explicit-state graph); updates
+    `state` in place."""
+    T, B = x.shape[:2]
+    vals: dict[int, np.ndarray] = {g.input: x}
+    for k, i in enumerate(g.state_values):
+        vals[i] = state["values"][k][None]
+    r = 0
+    for n in g.nodes:
+        ins = [None if v is None else vals[v] for v in n.inputs]
+        outs = [() if v is None else g.values[v].shape for v in n.outputs]
+        if isinstance(n.op, Recurrent):
+            L, dirs = n.op, n.op.num_directions
+            s = list(state["nodes"][r])
+            for j in (1, 2):  # h_init, c_init: [rows, B, D, H] -> [D, B, H], first row
+                if j < len(ins) and ins[j] is not None:
+                    s[j - 1] = np.asarray(ins[j], F32)[0].reshape(B, dirs, L.hidden).transpose(1, 0, 2).copy()
+            x0 = ins[0]
+            assert x0 is not None
+            y, fin = run_recurrent(L, x0.reshape(x0.shape[0], B, -1).astype(F32), tuple(s))
+            state["nodes"][r] = fin
+            r += 1
+            results = [y.reshape((y.shape[0], B) + outs[0])]
+            for j in (1, 2):
+                if j < len(n.outputs) and n.outputs[j] is not None:
+                    results.append(fin[j - 1].transpose(1, 0, 2).reshape((1, B) + outs[j]))
+                elif j < len(n.outputs):
+                    results.append(None)
+        else:
+            results = [graph_op(n.op, ins, outs)]
+        for v, a in zip(n.outputs, results):
+            if v is not None and a is not None:
+                vals[v] = a
+                if seen is not None:
+                    seen.setdefault(v, [])
+                    seen[v].append(a)
+    for k, i in enumerate(g.state_values):
+        u = g.values[i].update
+        if u is not None:
+            state["values"][k] = vals[u][-1].reshape((B,) + g.values[i].shape).copy()
+    return vals[g.output]
+
+
+def run_graph(
+    g: Graph, x: np.ndarray, state: GraphState | None = None,
+    seen: dict[int, list[np.ndarray]] | None = None,
+) -> tuple[np.ndarray, GraphState]:
+    """Run a float graph over x [T, B, *input shape] (float, or integer ids for an s32 input).
+
+    Returns y [T, B, *output shape] ([1, B, ...] when the output is a LAST value) and the final
+    state. An explicit-state graph (a step function) runs one step at a time. `seen`, if given,
+    collects every computed value (value index -> list of arrays, one per call of the nodes), for
+    calibration. `state` defaults to `initial_graph_state(g, B)` and is not modified.
+    """
+    check_graph(g)
+    v_in = g.values[g.input]
+    x = np.asarray(x)
+    if x.ndim != len(v_in.shape) + 2 or tuple(x.shape[2:]) != v_in.shape:
+        raise InputError(
+            f"x: expected an array of shape [T, B, {', '.join(map(str, v_in.shape))}], got "
+            f"{list(x.shape)}"
+        )
+    if v_in.dtype == "s32":
+        if x.dtype.kind not in "iu":
+            raise InputError(f"input {v_in.name!r} takes integer ids, got {x.dtype}")
+    elif x.dtype.kind not in "fiu":
+        raise InputError(f"x: expected a float array, got {x.dtype}")
+    else:
+        x = x.astype(F32)
+    B = x.shape[1]
+    st = initial_graph_state(g, B) if state is None else {
+        "nodes": [tuple(np.array(a, F32) for a in s) for s in state["nodes"]],
+        "values": [np.array(a, F32) for a in state["values"]],
+    }
+    if not g.explicit_state:
+        return _run_nodes(g, x, st, seen), st
+    ys = [_run_nodes(g, x[t : t + 1], st, seen) for t in range(x.shape[0])]
+    if g.many_to_one:
+        return ys[-1], st
+    return np.concatenate(ys, axis=0) if ys else np.zeros((0, B) + g.values[g.output].shape, F32), st
+
+
+def graph_rows(x: np.ndarray, axes: str) -> np.ndarray:
+    """An array in a graph input's ONNX layout (TensorSpec.axes: T time, B batch, F a per-step
+    axis) -> [T, B, *per-step shape]: T and B moved to the front, added with size 1 if absent."""
+    x = np.asarray(x)
+    if x.ndim != len(axes):
+        raise InputError(f"expected an array of {len(axes)} axes ({axes}), got shape {list(x.shape)}")
+    for letter in "BT":
+        if letter not in axes:
+            x, axes = x[None], letter + axes
+    order = [axes.index("T"), axes.index("B")] + [i for i, a in enumerate(axes) if a == "F"]
+    x = np.ascontiguousarray(x.transpose(order))
+    return x[..., None] if "F" not in axes else x  # no per-step axis: one value per step
+
+
+def graph_layout(y: np.ndarray, axes: str) -> np.ndarray:
+    """run_graph's [T, B, *per-step shape] -> a graph output's ONNX layout (TensorSpec.axes). An
+    output without a time axis keeps T in front when T > 1 (a step function run over a sequence)
+    and drops it when T = 1; one without a batch axis drops B (it must be 1)."""
+    y = np.asarray(y)
+    if "F" not in axes and y.ndim == 3 and y.shape[2] == 1:
+        y = y[..., 0]  # one value per step
+    have = "TB" + "F" * (y.ndim - 2)
+    if "B" not in axes:
+        if y.shape[1] != 1:
+            raise InputError(f"the output's layout {axes} has no batch axis, but the batch is {y.shape[1]}")
+        y, have = y[:, 0], have.replace("B", "", 1)
+    if "T" not in axes:
+        if y.shape[0] == 1:
+            y, have = y[0], have.replace("T", "", 1)
+        else:
+            axes = "T" + axes
+    return _place(y, have, axes)
+
+
+def _place(y: np.ndarray, have: str, axes: str) -> np.ndarray:
+    """Move the T and B axes of y (letters `have`, F axes in order) to where `axes` has them."""
+    src_f = [i for i, a in enumerate(have) if a == "F"]
+    order, k = [], 0
+    for a in axes:
+        if a == "F":
+            order.append(src_f[k])
+            k += 1
+        else:
+            order.append(have.index(a))
+    return np.ascontiguousarray(y.transpose(order))
+
+
+def _spec_step_shape(g: Graph, name: str) -> tuple[int, ...]:
+    spec = g.value_specs[name]
+    return tuple(int(d) for a, d in zip(spec.axes, spec.shape) if a == "F" and d is not None)
+
+
+def graph_state(g: Graph, feeds: dict[str, np.ndarray], batch: int) -> GraphState:
+    """A run_graph state from graph state inputs by name, each in its ONNX layout
+    (Graph.value_specs): an absorbed input (Graph.state: rows of it per recurrent node, in node
+    order, h before c) goes into its nodes' states, an explicit one into its STATE value. Inputs
+    not in `feeds` start as `initial_graph_state` has them."""
+    st = initial_graph_state(g, batch)
+    rec = [i for i, n in enumerate(g.nodes) if isinstance(n.op, Recurrent)]
+    used: dict[str, int] = {}
+    for spec in sorted(g.state, key=lambda s: (s.layer, s.kind != "h")):
+        if spec.name not in feeds:
+            continue
+        layer = g.nodes[spec.layer].op
+        arr = graph_rows(feeds[spec.name], g.value_specs[spec.name].axes)[0].reshape(batch, -1, layer.hidden)
+        r0 = used.get(spec.name, 0)
+        used[spec.name] = r0 + layer.num_directions
+        k = rec.index(spec.layer)
+        s = list(st["nodes"][k])
+        s[0 if spec.kind == "h" else 1] = np.ascontiguousarray(
+            arr[:, r0 : r0 + layer.num_directions].transpose(1, 0, 2), F32)
+        st["nodes"][k] = tuple(s)
+    for k, i in enumerate(g.state_values):
+        v = g.values[i]
+        if v.name in feeds:
+            st["values"][k] = graph_rows(feeds[v.name], g.value_specs[v.name].axes)[0].reshape(
+                (batch,) + v.shape).astype(F32)
+    return st
+
+
+def graph_state_outputs(g: Graph, st: GraphState) -> dict[str, np.ndarray]:
+    """The final states of a run_graph state by graph output name (hn, next_state, ...), each in
+    the ONNX layout of its paired input."""
+    rec = [i for i, n in enumerate(g.nodes) if isinstance(n.op, Recurrent)]
+    blocks: dict[str, list[np.ndarray]] = {}
+    names: dict[str, str] = {}
+    for spec in sorted(g.state, key=lambda s: (s.layer, s.kind != "h")):
+        if spec.output:
+            a = st["nodes"][rec.index(spec.layer)][0 if spec.kind == "h" else 1]  # [D, B, H]
+            blocks.setdefault(spec.output, []).append(a.transpose(1, 0, 2))
+            names[spec.output] = spec.name
+    out = {}
+    for o, parts in blocks.items():
+        arr = np.concatenate(parts, axis=1)  # [B, rows, H]
+        shape = _spec_step_shape(g, names[o])
+        out[o] = graph_layout(arr.reshape((1, arr.shape[0]) + shape), g.value_specs[names[o]].axes)
+    for k, i in enumerate(g.state_values):
+        v = g.values[i]
+        if v.update is not None:
+            a = st["values"][k]
+            out[g.values[v.update].name] = graph_layout(
+                a.reshape((1, a.shape[0]) + _spec_step_shape(g, v.name)), g.value_specs[v.name].axes)
+    return out

@@ -459,7 +459,7 @@ DAMAGE = {
         _layer(16, "I", 16), spec.E_LAYER, r"^layer 0 \(GRU\): clip 0.0 with flags clip"),
     "clip without flag": (_layer(20, "f", 2.0), spec.E_LAYER, r"^layer 0 \(GRU\): clip 2.0 with flags -"),
     "softmax in a cell": (_layer(33, "B", 13), spec.E_LAYER, r"^layer 0 \(GRU\): act\[0\]\[1\] is 13 \(Softmax\)"),
-    "unknown activation": (_layer(32, "B", 15), spec.E_LAYER, r"^layer 0 \(GRU\): act\[0\]\[0\] is 15 \(unknown\)"),
+    "unknown activation": (_layer(32, "B", 99), spec.E_LAYER, r"^layer 0 \(GRU\): act\[0\]\[0\] is 99 \(unknown\)"),
     "unused activation slot": (_layer(34, "B", 2), spec.E_LAYER, r"^layer 0 \(GRU\): act\[0\]\[2\] is 2 \(Tanh\)"),
     "pad": (_layer(38, "B", 1), spec.E_LAYER, r"^layer 0 \(GRU\): padding \[1, 0\] / reserved \[0, 0\]"),
     "layer reserved": (_layer(124, "I", 1), spec.E_LAYER, r"^layer 0 \(GRU\): padding \[0, 0\] / reserved \[0, 1\]"),
@@ -573,15 +573,15 @@ def test_without_the_extension_the_reader_displays_and_says_validation_needs_it(
     monkeypatch.setattr(check, "_lib", lambda: None)
     text = describe(read_blob(SINK))
     assert "not validated" in text and "rnnedge._rnnedge is not built" in text
-    broken = refresh_crc(bytearray(patched(SMALL, layer_at(SMALL, 0) + 32, "B", 15)))
-    assert "activation codes 15,2,0 | 0,0,0" in describe(read_blob(broken))  # unknown code shown
+    broken = refresh_crc(bytearray(patched(SMALL, layer_at(SMALL, 0) + 32, "B", 99)))
+    assert "activation codes 99,2,0 | 0,0,0" in describe(read_blob(broken))  # unknown code shown
     with pytest.raises(BlobError, match="not validated: .* rnnedge._rnnedge is not built"):
         to_network(read_blob(SINK))
     with pytest.raises(BlobError, match=f"^truncated: 40 bytes") as e:
         read_blob(SINK[:40])
     assert e.value.code == spec.E_TRUNC
     monkeypatch.undo()
-    with pytest.raises(BlobError, match=r"^layer 0 \(GRU\): act\[0\]\[0\] is 15 \(unknown\)"):
+    with pytest.raises(BlobError, match=r"^layer 0 \(GRU\): act\[0\]\[0\] is 99 \(unknown\)"):
         read_blob(broken)
 
 

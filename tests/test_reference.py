@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import onnx.reference
@@ -10,7 +11,9 @@ import pytest
 
 from onnx_cases import CASES, RECURRENT_CASES, Built, assert_close, onnx_outputs, to_tbf
 from rnnedge.errors import ConvertError, InputError, UnsupportedOpError
-from rnnedge.ir.layers import Act, Activation, Dense, Network, Recurrent, TakeLast, TensorSpec
+from rnnedge.ir.layers import (
+    GRAPH_ACTIVATIONS, Act, Activation, Dense, Network, Recurrent, TakeLast, TensorSpec,
+)
 from rnnedge.reference import (
     ACTIVATION_FUNCS,
     activate,
@@ -116,7 +119,7 @@ def _exact(kind: str, x: np.ndarray, a: float, b: float) -> np.ndarray:
     return table[kind]
 
 
-@pytest.mark.parametrize("kind", sorted(ACTIVATION_FUNCS))
+@pytest.mark.parametrize("kind", sorted(set(ACTIVATION_FUNCS) - set(GRAPH_ACTIVATIONS)))
 def test_activation_formula_and_range(kind):
     """float32 result equal to the float64 formula, and no overflow even at |x| = 100."""
     x = np.concatenate([np.linspace(-8, 8, 97), [-100, -30, -0.0, 0.0, 30, 100]]).astype(np.float32)
@@ -126,6 +129,24 @@ def test_activation_formula_and_range(kind):
         y = activate(x, Act(kind, a, b))
     assert y.dtype == np.float32 and y.shape == x.shape
     want = _exact(kind, x, np.float32(a), np.float32(b))
+    np.testing.assert_allclose(y, want, rtol=2e-6, atol=2e-7, err_msg=kind)
+
+
+@pytest.mark.parametrize("kind", GRAPH_ACTIVATIONS)
+def test_graph_activation_formula(kind):
+    """The elementwise kinds of graphs, against float64 math on their domain."""
+    x = np.linspace(0.05, 8, 101).astype(np.float32)
+    if kind in ("Abs", "Neg", "Erf", "Exp"):
+        x = np.concatenate([-x, x])
+    want = {
+        "Abs": np.abs(x.astype(np.float64)), "Neg": -x.astype(np.float64),
+        "Sqrt": np.sqrt(x.astype(np.float64)), "Reciprocal": 1 / x.astype(np.float64),
+        "Exp": np.exp(x.astype(np.float64)), "Log": np.log(x.astype(np.float64)),
+        "Erf": np.array([math.erf(v) for v in x.astype(np.float64)]),
+        "Pow": np.power(x.astype(np.float64), 1.5),
+    }[kind]
+    y = activate(x, Act.make(kind, 1.5 if kind == "Pow" else None))
+    assert y.dtype == np.float32
     np.testing.assert_allclose(y, want, rtol=2e-6, atol=2e-7, err_msg=kind)
 
 

@@ -65,12 +65,15 @@ FLAG_NAMES = {
 ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKYRELU = 0, 1, 2, 3, 4
 ACT_THRESHOLDEDRELU, ACT_SCALEDTANH, ACT_HARDSIGMOID, ACT_ELU, ACT_SOFTSIGN = 5, 6, 7, 8, 9
 ACT_SOFTPLUS, ACT_AFFINE, ACT_CLIP, ACT_SOFTMAX, ACT_LOGSOFTMAX = 10, 11, 12, 13, 14
+ACT_ABS, ACT_NEG, ACT_SQRT, ACT_RECIPROCAL, ACT_EXP, ACT_LOG, ACT_ERF, ACT_POW = range(15, 23)
 ACT_CODES = {  # an activation kind (ONNX name, rnnedge/ir/layers.py ACTIVATIONS) -> its code
     "Identity": ACT_IDENTITY, "Sigmoid": ACT_SIGMOID, "Tanh": ACT_TANH, "Relu": ACT_RELU,
     "LeakyRelu": ACT_LEAKYRELU, "ThresholdedRelu": ACT_THRESHOLDEDRELU,
     "ScaledTanh": ACT_SCALEDTANH, "HardSigmoid": ACT_HARDSIGMOID, "Elu": ACT_ELU,
     "Softsign": ACT_SOFTSIGN, "Softplus": ACT_SOFTPLUS, "Affine": ACT_AFFINE, "Clip": ACT_CLIP,
-    "Softmax": ACT_SOFTMAX, "LogSoftmax": ACT_LOGSOFTMAX,
+    "Softmax": ACT_SOFTMAX, "LogSoftmax": ACT_LOGSOFTMAX, "Abs": ACT_ABS, "Neg": ACT_NEG,
+    "Sqrt": ACT_SQRT, "Reciprocal": ACT_RECIPROCAL, "Exp": ACT_EXP, "Log": ACT_LOG, "Erf": ACT_ERF,
+    "Pow": ACT_POW,
 }  # fmt: skip
 ACT_NAMES = {code: name for name, code in ACT_CODES.items()}
 

@@ -1,9 +1,10 @@
-"""ONNX model -> rnnedge.ir.layers.Network. Needs the `onnx` package (the `[convert]` extra).
+"""ONNX model -> rnnedge.ir.graph.Graph (to_graph) or rnnedge.ir.layers.Network (to_network). Needs the `onnx` package (the `[convert]` extra).
 
     from rnnedge.converter import to_network
     net = to_network("model.onnx")      # or an onnx.ModelProto
 """
 
+from .dag import to_graph
 from .graph import DATA_OPS, to_network
 
-__all__ = ["DATA_OPS", "to_network"]
+__all__ = ["DATA_OPS", "to_graph", "to_network"]

@@ -51,9 +51,13 @@ DTYPE_BYTES = {"f32": 4, "s16": 2, "s32": 4}
 
 @dataclass
 class Binary:
-    """y = a (kind) b with numpy broadcasting of the two per-step shapes to y's shape."""
+    """y = a (kind) b with numpy broadcasting of the two per-step shapes to y's shape. With
+    `const`, the node has one input and the other operand is this constant (the same in every
+    row; `const_left`: it is a, the left operand)."""
 
     kind: str
+    const: np.ndarray | None = None
+    const_left: bool = False
 
 
 @dataclass
@@ -102,6 +106,8 @@ class QBinary:
     shift: int
     in_scales: tuple[float, float]
     out_scale: float
+    const: np.ndarray | None = None  # int16, at in_scales[1] (in_scales[0] if const_left)
+    const_left: bool = False
 
 
 @dataclass
@@ -185,6 +191,9 @@ class Graph:
     producer: str = ""
     quant: str = "f32"
     state: list[StateSpec] = field(default_factory=list)  # graph state inputs absorbed by nodes
+    # the ONNX layout of each STATE value's graph input, by value name: axes letters B (the batch
+    # axis, if the input has one) and F (per-step axes, in the value's shape order)
+    value_specs: dict[str, TensorSpec] = field(default_factory=dict)
     folded: list[str] = field(default_factory=list)
     source: "Graph | None" = None  # an integer graph: the float graph it was made from
     report: list[LayerReport] = field(default_factory=list)

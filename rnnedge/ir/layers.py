@@ -37,11 +37,21 @@ ACTIVATIONS: dict[str, tuple[float, float]] = {
     "Clip": (float("-inf"), float("inf")),
     "Softmax": (0.0, 0.0),
     "LogSoftmax": (0.0, 0.0),
+    # graph ops (format version 2, docs/graph.md): elementwise; Pow's alpha is the exponent
+    "Abs": (0.0, 0.0),
+    "Neg": (0.0, 0.0),
+    "Sqrt": (0.0, 0.0),
+    "Reciprocal": (0.0, 0.0),
+    "Exp": (0.0, 0.0),
+    "Log": (0.0, 0.0),
+    "Erf": (0.0, 0.0),
+    "Pow": (1.0, 0.0),
 }
+GRAPH_ACTIVATIONS = ("Abs", "Neg", "Sqrt", "Reciprocal", "Exp", "Log", "Erf", "Pow")
 VECTOR_ACTIVATIONS = ("Softmax", "LogSoftmax")
 # which activations read alpha / beta (docs/format.md, activation table)
 ACT_USES_ALPHA = {
-    "LeakyRelu", "ThresholdedRelu", "ScaledTanh", "HardSigmoid", "Elu", "Affine", "Clip"
+    "LeakyRelu", "ThresholdedRelu", "ScaledTanh", "HardSigmoid", "Elu", "Affine", "Clip", "Pow"
 }  # fmt: skip
 ACT_USES_BETA = {"ScaledTanh", "HardSigmoid", "Affine", "Clip"}
 

@@ -24,6 +24,7 @@ from ..errors import ConvertError, UnsupportedOpError
 from ..ir.layers import (
     Act, Activation, Dense, LayerNorm, Mult, QActivation, QDense, QLayerNorm, QRecurrent, Recurrent,
 )  # fmt: skip
+from ..ir.graph import Binary, Concat, Gather, QBinary, QConcat, QGather, QReduce, Reduce
 from ..reference import activate
 
 QMAX = {"s8": 127, "s16": 32767}
@@ -194,12 +195,24 @@ def quantize_recurrent(layer: Recurrent, wfmt: str, s_x: float, s_h: float, wher
     return q
 
 
-def _lut(kind: str, alpha: float, beta: float, s_in: float) -> tuple[np.ndarray, float]:
-    """Table of f over the whole int16 input (entry j at x = s_in * (256 j - 32768))."""
+UNBOUNDED_LUT_KINDS = ("Reciprocal", "Exp", "Log", "Pow")  # tables whose s_out is calibrated
+
+
+def _lut(kind: str, alpha: float, beta: float, s_in: float,
+         out_range: float | None = None) -> tuple[np.ndarray, float]:  # fmt: skip
+    """Table of f over the whole int16 input (entry j at x = s_in * (256 j - 32768)). s_out
+    covers the largest finite |f| of the table, or `out_range` (a calibrated |y|) when given;
+    entries beyond it saturate. Where f is not finite (outside the domain of Sqrt, Log, Pow; 1/0)
+    the entry is its limit: +-inf saturates, NaN gives 0."""
     x = s_in * (256.0 * np.arange(fx.LUT_SIZE) - 32768.0)
-    y = activate(x.astype(np.float32), Act(kind, alpha, beta)).astype(np.float64)
-    s_out = range_scale(max(float(np.abs(y).max()), 1e-12))
-    table = np.clip(fx.round_half_up(y / s_out), -32767, 32767).astype(np.int16)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        y = activate(x.astype(np.float32), Act(kind, alpha, beta)).astype(np.float64)
+    finite = np.abs(y[np.isfinite(y)])
+    rng = out_range if out_range is not None else float(finite.max(initial=0.0))
+    s_out = range_scale(max(rng, 1e-12))
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = fx.round_half_up(y / s_out)
+    table = np.clip(np.where(np.isnan(q), 0.0, q), -32767, 32767).astype(np.int16)
     return table, s_out
 
 
@@ -207,7 +220,7 @@ def quantize_activation(
     layer: Activation, s_in: float, out_range: float | None, where: str
 ) -> QActivation:
     """Integer parameters of one activation layer. out_range: calibrated |y| (Affine,
-    LogSoftmax) or None for the static bound."""
+    LogSoftmax, and the tables of Reciprocal, Exp, Log, Pow) or None for the static bound."""
     k, a, b, F = layer.act.kind, layer.act.alpha, layer.act.beta, layer.features
     if k in ("Softmax", "LogSoftmax") and F >= 65536:  # the integer sum of exponentials would overflow
         raise UnsupportedOpError(f"{where}: an integer {k} takes fewer than 65536 features, not {F}")
@@ -241,8 +254,10 @@ def quantize_activation(
     if k == "HardSigmoid":
         beta_q = int(np.clip(fx.round_half_up(b * 32768), fx.INT32_MIN, fx.INT32_MAX))
         return QActivation(k, F, s_in, q15, one(a * s_in * 32768), k0=beta_q, alpha=a, beta=b)
+    if k in ("Abs", "Neg"):
+        return QActivation(k, F, s_in, s_in, one(1.0), alpha=a, beta=b)
     if k in fx.LUT_KINDS:
-        table, s_out = _lut(k, a, b, s_in)
+        table, s_out = _lut(k, a, b, s_in, out_range if k in UNBOUNDED_LUT_KINDS else None)
         return QActivation(k, F, s_in, s_out, one(1.0), table=table, alpha=a, beta=b)
     if k == "Softmax":
         m_exp = one(s_in * math.log2(math.e) * 2.0**fx.EXP_FRAC, " exponent")
@@ -283,3 +298,59 @@ def quantize_layernorm(layer: LayerNorm, s_in: float, out_range: float | None,
     mult = make_mult(M, fx.layernorm_bound(F), f"{where} (LayerNorm)")
     bias = None if layer.beta is None else _bias32(layer.beta, s_out)
     return QLayerNorm(F, mult, bias, eps_q, eps, s_in, s_out)
+
+
+# -- graph ops (docs/graph.md section 3, docs/quantization.md "Graph ops") -------------------------
+def quantize_binary(op: Binary, s_a: float, s_b: float | None, s_y: float, where: str) -> QBinary:
+    """A Binary node's multipliers from its input scales and its output scale. A constant operand
+    is quantized at its own scale (its |max| on the grid, rounded up) and stands in for the
+    missing input's scale (s_b; s_a when it is the left operand)."""
+    k = op.kind
+    if k == "Pow":
+        raise UnsupportedOpError(f"{where}: Pow of two tensors has no integer form (a constant "
+                                 "exponent is an activation); keep this model in f32")  # fmt: skip
+    const = None
+    if op.const is not None:
+        c = np.asarray(op.const, np.float64)
+        s_c = range_scale(max(float(np.abs(c).max(initial=0.0)), 1e-12))
+        const = fx.quantize(c, s_c)
+        s_a, s_b = (s_c, s_a) if op.const_left else (s_a, s_c)
+    assert s_b is not None
+    if k in ("Add", "Sub", "Min", "Max"):  # |a m_a| + |b m_b| <= 2 * 2^61
+        m = make_mult(np.array([s_a / s_y, s_b / s_y]), 65536, f"{where} ({k})")
+        ma, mb, shift = int(m.m[0]), int(m.m[1]), m.shift
+    elif k == "Mul":
+        m = make_mult(s_a * s_b / s_y, 1 << 30, f"{where} (Mul)")
+        ma, mb, shift = int(m.m), 0, m.shift
+    elif k == "Div":  # a m / b first (|a m| < 2^46), then the shift
+        m = make_mult(s_a / (s_b * s_y), 32768, f"{where} (Div)")
+        ma, mb, shift = int(m.m), 0, m.shift
+    else:
+        raise UnsupportedOpError(f"{where}: binary op {k!r} has no integer form")
+    return QBinary(k, ma, mb, shift, (_f32(s_a), _f32(s_b)), _f32(s_y), const, op.const_left)
+
+
+def quantize_concat(op: Concat, s_ins: list[float], s_y: float, where: str) -> QConcat:
+    """Each input requantized from its own scale to the output's."""
+    mults = [make_mult(s / s_y, 32768, f"{where} (Concat input {k})") for k, s in enumerate(s_ins)]
+    return QConcat(op.axis, mults, _f32(s_y))
+
+
+def quantize_reduce(op: Reduce, n: int, s_in: float, s_y: float, where: str) -> QReduce:
+    """Sum / Mean of n elements (1/n folded into the multiplier of Mean), or Max / Min picked
+    and then requantized."""
+    if op.kind in ("Sum", "Mean"):
+        M = s_in / s_y / (n if op.kind == "Mean" else 1)
+        mult = make_mult(M, n * 32768, f"{where} (Reduce{op.kind})")
+    else:
+        mult = make_mult(s_in / s_y, 32768, f"{where} (Reduce{op.kind})")
+    return QReduce(op.kind, op.axes, mult, _f32(s_in), _f32(s_y))
+
+
+def quantize_gather(op: Gather, where: str) -> QGather:
+    """The embedding table int16 at its own |max| (on the grid, rounded up): the output scale."""
+    t = np.asarray(op.table, np.float64)
+    if not np.all(np.isfinite(t)):
+        raise ConvertError(f"{where}: the embedding table holds NaN or infinite values")
+    s = range_scale(max(float(np.abs(t).max(initial=0.0)), 1e-12))
+    return QGather(fx.quantize(t, s), s)

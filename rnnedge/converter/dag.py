@@ -1,0 +1,1377 @@
+"""ONNX graph -> rnnedge.ir.graph.Graph (docs/graph.md): the data path walked as a DAG.
+
+Every ONNX tensor computed from the signal input (or from a state input) is a `Flow`: a graph
+value plus the role of each of its ONNX axes: "T" time, "B" batch, or "F" a per-step (feature)
+axis. A value's per-step shape is its F axes in order; the rows (time and batch) are implicit, so
+moving T or B costs nothing and an op that mixes them with features is refused by name.
+Constants and shape chains fold as in the pipeline converter (fold.py).
+
+Step functions (docs/graph.md section 1): graph inputs other than the signal are either fixed
+(`fixed=`), or state inputs paired with a graph output (explicit `state=`, then name patterns,
+then the one output of the same shape). A state input becomes a STATE value whose `update` is its
+paired output; recurrent ops read it as h_init / c_init. The one input left is the signal.
+Graph outputs other than the first non-state output are not computed (a note says so).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
+
+import numpy as np
+import onnx
+
+from ..errors import ConvertError, InputError, RnnedgeError, UnsupportedOpError
+from ..ir.graph import Binary, Concat, Copy, Gather, Graph, Node as GNode, Reduce, Transpose, Value
+from ..ir.graph import check_graph, plan_arena
+from ..ir.layers import Act, Activation, Dense, LayerNorm, Recurrent, Slice, StateSpec, TakeLast, TensorSpec
+from . import heads, recurrent
+from .fixed import FixedValue, fix_inputs
+from .fold import (fold_constant, fold_symbolic, ints_value, onnx_range, reshape_target, slice_args,
+                   squeeze_shape, unsqueeze_shape)
+from .graph import (_check_arity, _check_static_sizes, _dims, _fix_hint, _initializer_array,
+                    _node_text, _op_name, _role_hint, _topological, _needed, HOW_TO_EXPORT, UNROLLED_OPS,
+                    LayoutMismatch)
+from .load import load_model, producer_text
+from .node import Node, floats_of, ints_arg, ints_of
+from .values import Const, Data, Dim, Filled, Sym, SymInts, describe, dim_prod, shape_str
+
+ROLES = ("T", "B", "F")
+UNARY_ACTS = ("Sqrt", "Reciprocal", "Exp", "Log", "Abs", "Neg", "Erf")
+BINARY_OPS = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Pow")
+REDUCE_OPS = {"ReduceMean": "Mean", "ReduceSum": "Sum", "ReduceMax": "Max", "ReduceMin": "Min"}
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A tensor on the data path: graph value `value`, ONNX shape `shape`, a role per axis."""
+
+    value: int
+    roles: tuple[str, ...]
+    shape: tuple[Dim, ...]
+    reversed: bool = False  # the rows hold the steps in reverse time order (ReverseSequence)
+
+    @property
+    def step_shape(self) -> tuple[int, ...]:
+        dims = tuple(int(d) for d, r in zip(self.shape, self.roles) if r == "F")  # type: ignore[arg-type]
+        return dims or (1,)
+
+    @property
+    def f_axes(self) -> list[int]:
+        return [i for i, r in enumerate(self.roles) if r == "F"]
+
+    def layout(self) -> str:
+        return ",".join(f"{r}{'' if r != 'F' else d}" for r, d in zip(self.roles, self.shape))
+
+
+def _same(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Equal shapes but for leading 1s (numpy broadcasting aligns them right)."""
+    n = max(len(a), len(b))
+    return (1,) * (n - len(a)) + tuple(a) == (1,) * (n - len(b)) + tuple(b)
+
+
+def _features(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+# -- pairing state inputs with outputs ---------------------------------------------------------
+
+_IN_SUFFIX = ("_in", "in", "0", "_0", "_prev", "_old", "")
+_OUT_SUFFIX = ("_out", "out", "n", "_n", "N", "_N", "_next", "_new", "1", "_1")
+
+
+def name_pair(inp: str, out: str) -> bool:
+    """Whether a graph output's name says it is the next value of the input (h/hn, h0/hn,
+    c0/cn, state/stateN, state/next_state, state_in/state_out, cache_0/next_cache_0,
+    input_3/output_3, x/x_out ...)."""
+    if inp == out:
+        return False
+    for prefix in ("next_", "new_", "next", "out_", "updated_"):
+        if out == prefix + inp:
+            return True
+    for si in _IN_SUFFIX:
+        if si and not inp.endswith(si):
+            continue
+        base = inp[: len(inp) - len(si)] if si else inp
+        if not base:
+            continue
+        for so in _OUT_SUFFIX:
+            if out == base + so:
+                return True
+    m_in = re.fullmatch(r"(.*?)(in|input|inp)([_.:]?\d*)", inp, re.IGNORECASE)
+    if m_in:
+        for word in ("out", "output", "outp"):
+            if out.lower() == (m_in.group(1) + word + m_in.group(3)).lower():
+                return True
+    return False
+
+
+def _shape_key(info: onnx.ValueInfoProto) -> tuple | None:
+    t = info.type.tensor_type
+    if not info.type.HasField("tensor_type") or not t.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim)
+
+
+@dataclass
+class Pairing:
+    signal: onnx.ValueInfoProto
+    pairs: list[tuple[onnx.ValueInfoProto, str, str]]  # (input, output name, how)
+    output: str  # the signal output
+
+
+def pair_states(graph: onnx.GraphProto, label: str, state: Mapping[str, str] | None) -> Pairing:
+    initializers = {t.name for t in graph.initializer}
+    used = {n for node in graph.node for n in node.input} | {o.name for o in graph.output}
+    inputs = [i for i in graph.input if i.name not in initializers and i.name in used]
+    in_names = {i.name: i for i in inputs}
+    outputs = [o.name for o in graph.output]
+    if not outputs:
+        raise ConvertError(f"{label}: the graph has no output")
+    pairs: list[tuple[onnx.ValueInfoProto, str, str]] = []
+    taken_out: set[str] = set()
+    for i_name, o_name in (state or {}).items():
+        if i_name not in in_names:
+            raise InputError(f"{label}: state {i_name}={o_name}: {i_name!r} is not an input of the graph "
+                             f"(its inputs: {', '.join(repr(n) for n in in_names) or 'none'})")
+        if o_name not in outputs:
+            raise InputError(f"{label}: state {i_name}={o_name}: {o_name!r} is not an output of the graph "
+                             f"(its outputs: {', '.join(repr(n) for n in outputs)})")
+        if o_name in taken_out:
+            raise InputError(f"{label}: state output {o_name!r} is paired with two inputs")
+        pairs.append((in_names[i_name], o_name, "given"))
+        taken_out.add(o_name)
+    rest = [i for i in inputs if i.name not in (state or {})]
+    # by name
+    by_name: list[tuple[onnx.ValueInfoProto, str]] = []
+    for i in rest:
+        cands = [o for o in outputs if o not in taken_out and name_pair(i.name, o)]
+        if len(cands) > 1:
+            raise ConvertError(
+                f"{label}: state input {i.name!r} could pair with several outputs "
+                f"({', '.join(repr(c) for c in cands)}); say which with --state {i.name}=OUTPUT "
+                f"(Python: state={{{i.name!r}: OUTPUT}})"
+            )
+        if cands:
+            by_name.append((i, cands[0]))
+    for o in {c for _, c in by_name}:
+        who = [i.name for i, c in by_name if c == o]
+        if len(who) > 1:
+            raise ConvertError(
+                f"{label}: output {o!r} could be the next value of several inputs "
+                f"({', '.join(repr(w) for w in who)}); say which with --state INPUT={o}"
+            )
+    for i, o in by_name:
+        pairs.append((i, o, "by name"))
+        taken_out.add(o)
+    paired = {p[0].name for p in pairs}
+    left = [i for i in inputs if i.name not in paired]
+    signal_out = next((o for o in outputs if o not in taken_out), None)
+    if signal_out is None:
+        raise ConvertError(f"{label}: every graph output is paired with a state input; none is left "
+                           "for the model's output")
+    # by shape: an input whose shape only one unpaired output (not the signal output) has
+    if len(left) > 1:
+        infos = {o.name: o for o in graph.output}
+        free = [o for o in outputs if o not in taken_out and o != signal_out]
+        matches = {i.name: [o for o in free if _shape_key(i) is not None and _shape_key(i) == _shape_key(infos[o])]
+                   for i in left}
+        for i in left:
+            m = matches[i.name]
+            if len(m) == 1 and sum(1 for j in left if m[0] in matches[j.name]) == 1:
+                pairs.append((i, m[0], "by shape"))
+                taken_out.add(m[0])
+        paired = {p[0].name for p in pairs}
+        left = [i for i in inputs if i.name not in paired]
+    if not left:
+        raise ConvertError(f"{label}: the graph has no data input left once the state inputs "
+                           f"({', '.join(repr(p[0].name) for p in pairs)}) are paired")
+    if len(left) > 1:
+        raise ConvertError(
+            f"{label}: the graph has {len(left)} inputs that are neither fixed nor paired with an "
+            f"output as state ({', '.join(repr(i.name) for i in left)}); rnnedge takes one signal "
+            "input: fix side inputs with --fix NAME=VALUE, pair state inputs with --state "
+            "INPUT=OUTPUT (Python: fixed={...}, state={...})" + _fix_hint(left)
+        )
+    return Pairing(left[0], pairs, signal_out)
+
+
+# -- the walk ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DagWalk:
+    loaded: object  # Loaded
+    pairing: Pairing
+    axes: str  # roles of the signal input's axes
+    values: list[Value] = field(default_factory=list)
+    nodes: list[GNode] = field(default_factory=list)
+    env: dict[str, object] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    folded: list[str] = field(default_factory=list)
+    node: Node | None = None
+    progress: int = -1
+    atom_size: dict[str, Dim] = field(default_factory=dict)  # the run-time lengths T and B
+    value_specs: dict[str, TensorSpec] = field(default_factory=dict)  # state inputs' layouts
+
+    @property
+    def graph(self) -> onnx.GraphProto:
+        return self.loaded.model.graph  # type: ignore[attr-defined]
+
+    @property
+    def label(self) -> str:
+        return self.loaded.label  # type: ignore[attr-defined]
+
+    @property
+    def stepwise(self) -> bool:
+        return bool(self.pairing.pairs)
+
+    @property
+    def has_time(self) -> bool:
+        return "T" in self.axes
+
+    # the OpContext the pipeline converter's helpers ask for
+    has_recurrent_op = True
+
+    def note(self, node: Node, text: str) -> None:
+        self.notes.append(f"{node.op} {node.name}: {text}")
+
+    def unproven(self, text: str) -> None:
+        self.notes.append(f"unproven: {text}")
+
+    def bind_state(self, rec: Recurrent, kind: str, value: object) -> None:  # pragma: no cover
+        raise ConvertError("internal: a state binding in the graph converter")
+
+    def layout_mismatch(self, text: str) -> ConvertError:
+        return LayoutMismatch(text)
+
+    # -- values and nodes
+    def new_value(self, name: str, shape: tuple[int, ...], last: bool = False, dtype: str = "f32",
+                  kind: str = "temp") -> int:
+        self.values.append(Value(name, tuple(int(d) for d in shape), dtype, kind, last=last))
+        return len(self.values) - 1
+
+    def add(self, op: object, ins: list[int | None], shapes: list[tuple[int, ...] | None], name: str,
+            last: bool | None = None) -> list[int | None]:
+        if last is None:
+            last = any(v is not None and self.values[v].last for v in ins)
+        outs: list[int | None] = []
+        for k, s in enumerate(shapes):
+            outs.append(None if s is None else self.new_value(f"{name}:{k}" if k else name, s, last))
+        self.nodes.append(GNode(op, list(ins), outs, name=self.node.name if self.node else name))
+        return outs
+
+    def shaped(self, f: Flow, shape: tuple[int, ...] | None = None) -> int:
+        """f's value with the declared shape `shape` (default f's per-step shape): a COPY when the
+        value was declared with another shape."""
+        want = f.step_shape if shape is None else shape
+        v = self.values[f.value]
+        if v.shape == want:
+            return f.value
+        if _features(want) != v.features:  # pragma: no cover - guarded by the callers
+            raise ConvertError(f"internal: reshaping {list(v.shape)} to {list(want)}")
+        return self.add(Copy(), [f.value], [want], f"{v.name}/copy")[0]  # type: ignore[return-value]
+
+    def loose(self, f: Flow, shape: tuple[int, ...]) -> int:
+        """f's value for an elementwise op that broadcasts it to `shape` (aligned right): as it is
+        when its declared shape differs from `shape` only by leading 1s, else shaped."""
+        return f.value if _same(self.values[f.value].shape, shape) else self.shaped(f, shape)
+
+    def last_axis(self, f: Flow, what: str) -> int:
+        """A value for an op over the last axis (Dense, activations, norms)."""
+        if not f.roles or f.roles[-1] != "F":
+            raise UnsupportedOpError(f"{what} acts on the last axis of [{f.layout()}], which is not a feature axis")
+        v = self.values[f.value]
+        return f.value if v.shape[-1] == f.step_shape[-1] else self.shaped(f)
+
+    def flow(self, like: Flow, value: int, roles: tuple[str, ...], shape: tuple[Dim, ...]) -> Flow:
+        return Flow(value, roles, shape)
+
+    # -- the walk
+    def run(self) -> Graph:
+        for init in self.graph.initializer:
+            self.env[init.name] = Const(_initializer_array(init, self.label))
+        sig = self.pairing.signal
+        self.env[sig.name] = self._input_flow(sig)
+        state_vals: list[tuple[int, str]] = []
+        for info, out, how in self.pairing.pairs:
+            f = self._state_flow(info)
+            self.env[info.name] = f
+            state_vals.append((f.value, out))
+            self.notes.append(f"state: input {info.name!r} <- output {out!r} ({how}; per-step shape "
+                              f"{list(f.step_shape)})")
+        nodes = _topological(self.graph)
+        wanted = [self.pairing.output] + [o for _, o in state_vals]
+        needed = _needed(nodes, wanted)
+        for i, proto in enumerate(nodes):
+            if i in needed:
+                self._eval(Node(proto, i, self.loaded.opset), len(nodes))  # type: ignore[attr-defined]
+        for o in self.graph.output:
+            if o.name not in wanted:
+                self.notes.append(f"output {o.name!r}: not computed (rnnedge returns one output, "
+                                  f"{self.pairing.output!r}, and the state outputs)")
+        out = self.env.get(self.pairing.output)
+        if not isinstance(out, Flow):
+            raise ConvertError(
+                f"{self.label}: the output {self.pairing.output!r} is a {_describe(out)}, not computed "
+                f"from the data input {sig.name!r}"
+            )
+        if out.reversed:
+            raise UnsupportedOpError(
+                f"{self.label}: the output {self.pairing.output!r} lists the steps in reverse time order "
+                "(Keras go_backwards=True with return_sequences=True); rnnedge returns steps in "
+                "input order: reverse the output in the model, or use return_sequences=False"
+            )
+        y = self.shaped(out)
+        if self.values[y].kind != "temp":
+            y = self.add(Copy(), [y], [self.values[y].shape], f"{self.pairing.output}/copy")[0]  # type: ignore[assignment]
+        assert y is not None
+        for s, o in state_vals:
+            f = self.env.get(o)
+            if not isinstance(f, Flow):
+                raise ConvertError(f"{self.label}: state output {o!r} is a {_describe(f)}, not computed "
+                                   "from the inputs")
+            sv = self.values[s]
+            if _features(f.step_shape) != sv.features:
+                raise ConvertError(
+                    f"{self.label}: state output {o!r} has {_features(f.step_shape)} values per "
+                    f"step and batch item ([{f.layout()}]); its input {sv.name!r} has {sv.features}"
+                )
+            u = self.shaped(f, sv.shape)
+            if self.values[u].kind != "temp" or u == y:
+                u = self.add(Copy(), [u], [sv.shape], f"{o}/copy")[0]  # type: ignore[assignment]
+            sv.update = u
+            self.values[u].name = o
+        self.values[y].kind = "output"
+        self.values[y].name = self.pairing.output
+        if self.values[y].last and self.stepwise:
+            self.values[y].last = False
+        in_v = self.env[sig.name]
+        assert isinstance(in_v, Flow)
+        g = Graph(
+            self.values, self.nodes, in_v.value, y,
+            TensorSpec(sig.name, "".join(in_v.roles), [d if isinstance(d, int) else None for d in in_v.shape]),
+            TensorSpec(self.pairing.output, "".join(out.roles),
+                       [d if isinstance(d, int) else None for d in out.shape]),
+            producer=producer_text(self.loaded.model, self.loaded.opset),  # type: ignore[attr-defined]
+            folded=self.folded + self.notes,
+            value_specs=self.value_specs,
+        )
+        _fold_bias(g)
+        _prune(g)
+        for note in _absorb(g):
+            self.notes.append(note)
+            g.folded.append(note)
+        try:
+            check_graph(g)
+        except ConvertError as e:
+            raise ConvertError(f"{self.label}: {e}") from None
+        plan_arena(g)
+        return g
+
+    def _input_flow(self, info: onnx.ValueInfoProto) -> Flow:
+        dims = _dims(info)
+        elem = info.type.tensor_type.elem_type
+        ids = elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+        shape: list[Dim] = []
+        for r, d in zip(self.axes, dims):
+            if r in "TB":
+                shape.append(d if isinstance(d, int) else Sym(1, (r,)))
+            elif not isinstance(d, int):
+                raise ConvertError(f"{self.label}: the feature axis of input {info.name!r} "
+                                   f"({'x'.join(self.axes)}) has no fixed size in the graph")
+            else:
+                shape.append(d)
+        f = Flow(0, tuple(self.axes), tuple(shape))
+        self.atom_size = {r: d for r, d in zip(f.roles, f.shape) if r != "F"}
+        self.atom_size.setdefault("B", Sym(1, ("B",)))
+        v = self.new_value(info.name, f.step_shape, dtype="s32" if ids else "f32", kind="input")
+        if not ids and elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, 0):
+            raise ConvertError(f"{self.label}: input {info.name!r} has element type "
+                               f"{onnx.TensorProto.DataType.Name(elem)}; rnnedge takes float signals or integer ids")
+        return replace(f, value=v)
+
+    def _state_flow(self, info: onnx.ValueInfoProto) -> Flow:
+        dims = _dims(info)
+        sig_dims = self.pairing.signal.type.tensor_type.shape.dim
+        batch_name = next((d.dim_param for r, d in zip(self.axes, sig_dims) if r == "B" and d.dim_param), None)
+        names = [d.dim_param if d.HasField("dim_param") else None for d in info.type.tensor_type.shape.dim]
+        b_axis: int | None = None
+        if batch_name is not None and batch_name in names:
+            b_axis = names.index(batch_name)
+        else:
+            sym = [i for i, d in enumerate(dims) if not isinstance(d, int)]
+            if len(sym) == 1:
+                b_axis = sym[0]
+            elif not sym and "B" in self.axes:
+                b_axis = 1 if len(dims) == 3 else 0 if len(dims) == 2 else None
+        roles = tuple("B" if i == b_axis else "F" for i in range(len(dims)))
+        shape: list[Dim] = []
+        for i, d in enumerate(dims):
+            if roles[i] == "B":
+                shape.append(Sym(1, ("B",)) if not isinstance(d, int) else d)
+            elif not isinstance(d, int):
+                raise ConvertError(
+                    f"{self.label}: state input {info.name!r} has a run-time size on axis {i} "
+                    f"({[str(x) for x in dims]}) besides the batch; its per-step size must be fixed"
+                )
+            else:
+                shape.append(d)
+        f = Flow(0, roles, tuple(shape))
+        v = self.new_value(info.name, f.step_shape, kind="state")
+        self.value_specs[info.name] = TensorSpec(info.name, "".join(roles),
+                                                 [d if isinstance(d, int) else None for d in shape])
+        return replace(f, value=v)
+
+    def where(self, node: Node, total: int) -> str:
+        return f"{self.label}: {_node_text(node, total)}"
+
+    def _eval(self, node: Node, total: int) -> None:
+        self.progress, self.node = node.index, node
+        ins: list[object] = []
+        for name in node.proto.input:
+            if not name:
+                ins.append(None)
+            elif self.env.get(name) is None:
+                raise ConvertError(f"{self.where(node, total)}: its input {name!r} is not available "
+                                   "(a graph input neither the signal, fixed, nor a paired state)")
+            else:
+                ins.append(self.env[name])
+        _check_arity(node, ins, self.where(node, total))  # type: ignore[arg-type]
+        flows = [k for k, v in enumerate(ins) if isinstance(v, Flow)]
+        try:
+            if node.op in ("Shape", "Size"):
+                outs = _shape_op(node, ins[0]) if isinstance(ins[0], Flow) else fold_symbolic(node, ins)  # type: ignore[arg-type]
+                self.folded.append(f"{node.op} {node.name}")
+            elif flows:
+                fn = OPS.get(node.op) if node.proto.domain in ("", "ai.onnx") else None
+                if fn is None:
+                    raise UnsupportedOpError(
+                        f"unsupported op {_op_name(node.proto)!r} on the data path (input "
+                        f"{', '.join(f'{k} {node.proto.input[k]!r}' for k in flows)} is data); "
+                        f"rnnedge's graphs support: {', '.join(sorted(OPS))} (and fold any op on "
+                        "constants and shapes)"
+                    )
+                outs = fn(self, node, ins)
+            elif any(isinstance(v, (SymInts, Filled)) for v in ins):
+                outs = fold_symbolic(node, ins)  # type: ignore[arg-type]
+                self.folded.append(f"{node.op} {node.name}")
+            else:
+                outs = fold_constant(node, ins)  # type: ignore[arg-type]
+                self.folded.append(f"{node.op} {node.name}")
+        except LayoutMismatch as e:
+            raise LayoutMismatch(f"{self.where(node, total)}: {e}") from None
+        except UnsupportedOpError as e:
+            raise UnsupportedOpError(f"{self.where(node, total)}: {e}") from None
+        except RnnedgeError as e:
+            raise ConvertError(f"{self.where(node, total)}: {e}") from None
+        rev = {ins[k].reversed for k in flows}  # type: ignore[union-attr]
+        if node.op not in RECURRENT and node.op != "ReverseSequence":
+            if len(rev) > 1:
+                raise UnsupportedOpError(f"{self.where(node, total)}: {node.op} of a time-reversed tensor "
+                                         "(after a ReverseSequence) and one in time order")
+            if True in rev:
+                outs = [replace(o, reversed=not self.values[o.value].last) if isinstance(o, Flow) else o
+                        for o in outs]
+        for name, value in zip(node.outputs, outs):
+            if name:
+                self.env[name] = value
+
+
+RECURRENT = ("LSTM", "GRU", "RNN")
+
+
+def _describe(v: object) -> str:
+    if isinstance(v, Flow):
+        return f"data tensor [{v.layout()}]"
+    return describe(v)  # type: ignore[arg-type]
+
+
+def _fold_bias(g: Graph) -> None:
+    """DENSE then BINARY ADD / SUB of a constant over the last axis (MatMul + Add, as exporters
+    write a Linear): the constant joins the Dense's bias, the Binary goes."""
+    kept: list[GNode] = []
+    producers = {v: n for n in g.nodes for v in n.outputs if v is not None}
+    special = {g.output} | {v.update for v in g.values if v.update is not None}
+    reads: dict[int, int] = {}
+    for n in g.nodes:
+        for v in n.inputs:
+            if v is not None:
+                reads[v] = reads.get(v, 0) + 1
+    for n in g.nodes:
+        op = n.op
+        src = n.inputs[0]
+        d = producers.get(src) if src is not None else None
+        if (isinstance(op, Binary) and op.const is not None and not op.const_left and op.kind in ("Add", "Sub")
+                and d is not None and isinstance(d.op, Dense) and reads.get(src, 0) == 1  # type: ignore[arg-type]
+                and src not in special and n.outputs[0] is not None
+                and g.values[n.outputs[0]].shape == g.values[src].shape):  # type: ignore[index]
+            c = np.asarray(op.const, np.float32)
+            nout = d.op.weight.shape[0]
+            if all(s == 1 for s in c.shape[:-1]) and c.shape[-1] in (1, nout):
+                c = np.broadcast_to(c.reshape(-1), (nout,)) * (1.0 if op.kind == "Add" else -1.0)
+                bias = c if d.op.bias is None else np.asarray(d.op.bias, np.float32) + c
+                d.op = Dense(d.op.weight, np.ascontiguousarray(bias, np.float32))
+                d.outputs[0] = n.outputs[0]
+                producers[n.outputs[0]] = d  # type: ignore[index]
+                continue
+        kept.append(n)
+    g.nodes = kept
+
+
+def _readers(g: Graph, v: int) -> list[tuple[GNode, int]]:
+    return [(n, k) for n in g.nodes for k, i in enumerate(n.inputs) if i == v]
+
+
+def _through_copies(g: Graph, v: int) -> list[tuple[GNode, int]]:
+    """The readers of v, following COPY nodes (Squeeze/Unsqueeze/Reshape of the same rows)."""
+    out = []
+    for n, k in _readers(g, v):
+        if isinstance(n.op, Copy) and n.outputs[0] is not None:
+            out += _through_copies(g, n.outputs[0])
+        else:
+            out.append((n, k))
+    return out
+
+
+def _absorb(g: Graph) -> list[str]:
+    """State inputs that only feed recurrent nodes' h_init / c_init (whole, or rows sliced per
+    node) and whose paired output is those nodes' final states (Y_h / Y_c, concatenated in the
+    same row order): the nodes keep the state themselves (Graph.state), as for a sequence model's
+    h0 / c0, and the graph runs over whole chunks again. Returns a note per absorbed input."""
+    notes: list[str] = []
+    producers = g.producers()
+    for s in list(g.state_values):
+        sv = g.values[s]
+        if sv.update is None or g.values[sv.update].kind == "output":
+            continue
+        rows = sv.shape[0] if len(sv.shape) >= 2 else 1
+        # who reads which rows
+        reads: list[tuple[int, GNode, int]] = []  # (first row, recurrent node, slot)
+        ok = True
+        for n, k in _through_copies(g, s):
+            if isinstance(n.op, Recurrent) and k in (1, 2):
+                reads.append((0, n, k))
+            elif isinstance(n.op, Slice) and n.op.axis in (0, -len(sv.shape)) and n.op.step == 1 and len(sv.shape) >= 2:
+                after = _through_copies(g, n.outputs[0]) if n.outputs[0] is not None else []
+                if len(after) == 1 and isinstance(after[0][0].op, Recurrent) and after[0][1] in (1, 2):
+                    reads.append((n.op.start, after[0][0], after[0][1]))
+                else:
+                    ok = False
+            else:
+                ok = False
+        # where the update's rows come from: final states, through COPY and CONCAT (axis 0)
+        chain: set[int] = set()
+
+        def finals(v: int) -> list[tuple[GNode, int]] | None:
+            p = producers.get(v)
+            if p is None:
+                return None
+            n = g.nodes[p]
+            if isinstance(n.op, Recurrent):
+                return [(n, n.outputs.index(v))] if n.outputs.index(v) in (1, 2) else None
+            chain.add(id(n))
+            if isinstance(n.op, Copy):
+                return finals(n.inputs[0])  # type: ignore[arg-type]
+            if isinstance(n.op, Concat) and n.op.axis == 0:
+                parts = [finals(i) for i in n.inputs if i is not None]
+                return None if any(q is None for q in parts) else [x for q in parts for x in q]  # type: ignore[union-attr]
+            return None
+
+        made = finals(sv.update)
+        if not ok or not reads or made is None:
+            continue
+        where = {id(n): i for i, n in enumerate(g.nodes)}
+        reads.sort(key=lambda r: r[0])
+        key = [(where[id(n)], k) for n, k in made]
+        if [(where[id(n)], k) for _, n, k in reads] != key or key != sorted(key):
+            continue
+        starts = [0]
+        for _, n, _k in reads[:-1]:
+            starts.append(starts[-1] + n.op.num_directions)
+        if [r[0] for r in reads] != starts or starts[-1] + reads[-1][1].op.num_directions != rows:
+            continue
+        # the final states must feed only the update
+        if any(id(n) not in chain for n0, k in made for n, _ in _readers(g, n0.outputs[k])):  # type: ignore[arg-type]
+            continue
+        out_name = g.values[sv.update].name
+        for _, n, k in reads:
+            n.inputs[k] = None
+            g.state.append(StateSpec(sv.name, 0, "h" if k == 1 else "c", out_name))
+            g.state[-1].layer = id(n)  # resolved to a node index below
+        sv.update = None
+        sv.kind = "temp"
+        notes.append(f"state: input {sv.name!r} / output {out_name!r} is the state of "
+                     f"{len(reads)} recurrent node input(s); the nodes keep it (streamable in chunks)")
+    if notes:
+        _prune(g)
+        ids = {id(n): i for i, n in enumerate(g.nodes)}
+        for spec in g.state:
+            if spec.layer in ids:
+                spec.layer = ids[spec.layer]
+        g.state.sort(key=lambda spec: (spec.layer, spec.kind != "h"))
+        if not g.explicit_state:
+            for n in g.nodes:
+                if isinstance(n.op, Recurrent):
+                    for v in n.outputs[1:]:
+                        if v is not None:
+                            g.values[v].last = True
+    return notes
+
+
+def _shape_op(node: Node, x: Flow) -> list:
+    """Shape / Size of a data tensor: its sizes, the time and batch lengths symbolic."""
+    if node.op == "Size":
+        return [ints_value((), [dim_prod(list(x.shape))])]
+    dims = list(x.shape)
+    start = node.int_attr("start", 0)
+    end = node.int_attr("end", len(dims)) if node.has("end") else len(dims)
+    dims = dims[start:end]
+    return [ints_value((len(dims),), dims)]
+
+
+def _prune(g: Graph) -> None:
+    """Drop nodes whose outputs nothing reads (a Copy made for an output later copied again)."""
+    while True:
+        read = {v for n in g.nodes for v in n.inputs if v is not None}
+        read |= {g.output} | {v.update for v in g.values if v.update is not None}
+        dead = [i for i, n in enumerate(g.nodes) if not any(v in read for v in n.outputs if v is not None)]
+        if not dead:
+            break
+        g.nodes = [n for i, n in enumerate(g.nodes) if i not in dead]
+    used = {g.input, g.output} | set(g.state_values)
+    for n in g.nodes:
+        used |= {v for v in n.inputs + n.outputs if v is not None}
+    keep = [i for i in range(len(g.values)) if i in used]
+    remap = {old: new for new, old in enumerate(keep)}
+    g.values = [g.values[i] for i in keep]
+    for n in g.nodes:
+        n.inputs = [None if v is None else remap[v] for v in n.inputs]
+        n.outputs = [None if v is None else remap[v] for v in n.outputs]
+    for v in g.values:
+        if v.update is not None:
+            v.update = remap[v.update]
+    g.input, g.output = remap[g.input], remap[g.output]
+
+
+# -- the ops -----------------------------------------------------------------------------------
+
+OpFn = Callable[[DagWalk, Node, list], list]
+
+
+def _flow(ins: list, i: int = 0, what: str = "input 0") -> Flow:
+    v = ins[i] if i < len(ins) else None
+    if not isinstance(v, Flow):
+        raise ConvertError(f"{what} must be the data tensor, got a {_describe(v)}")
+    return v
+
+
+def _axis(a: int, rank: int, what: str) -> int:
+    if not -rank <= a < rank:
+        raise ConvertError(f"{what} {a} out of range for rank {rank}")
+    return a + rank if a < 0 else a
+
+
+def _f_index(f: Flow, axis: int, what: str) -> int:
+    """The per-step axis of ONNX axis `axis` (a feature axis), or refuse by role."""
+    if f.roles[axis] != "F":
+        name = _role_name(f.roles[axis])
+        raise UnsupportedOpError(f"{what} over axis {axis}, the {name} axis of [{f.layout()}]: "
+                                 "only over the axes of one step")
+    return f.f_axes.index(axis)
+
+
+def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins, 0, "input X")
+    layout = node.int_attr("layout", 0)
+    if layout not in (0, 1) or len(x.roles) != 3:
+        raise UnsupportedOpError(f"{node.op} input X [{x.layout()}] with layout {layout}: expected 3 axes, layout 0 or 1")
+    t_at, b_at = (0, 1) if layout == 0 else (1, 0)
+    t_ok = x.roles[t_at] == "T" or (not w.has_time and x.roles[t_at] == "F" and x.shape[t_at] == 1)
+    if not t_ok or x.roles[b_at] != "B" or x.roles[2] != "F":
+        raise w.layout_mismatch(
+            f"input X is [{x.layout()}], but {node.op} with layout={layout} reads "
+            f"[{'T,B,F' if layout == 0 else 'B,T,F'}]"
+        )
+    sizes = {"T": x.shape[t_at] if x.roles[t_at] == "T" else 1, "B": x.shape[b_at], "F": int(x.shape[2]), "1": 1}
+    fake = Data((), (("T",), ("B",), ("F",)) if layout == 0 else (("B",), ("T",), ("F",)), sizes,
+                reversed=x.reversed)  # over a reversed input: the other direction, output reversed
+    inits: list[int | None] = [None, None]
+    plain = list(ins)
+    plain[0] = fake
+    for k, j in enumerate((5, 6)):
+        if j < len(ins) and isinstance(ins[j], Flow):
+            f = ins[j]
+            plain[j] = None
+            inits[k] = f.value
+    outs = recurrent.op_recurrent(w, node, plain)  # type: ignore[arg-type]
+    rec = outs[0].layers[-1]
+    assert isinstance(rec, Recurrent)
+    d, h = rec.num_directions, rec.hidden
+    for k, v in enumerate(inits):
+        if v is not None and w.values[v].features != d * h:
+            raise ConvertError(f"input initial_{'hc'[k]} has {w.values[v].features} values per batch "
+                               f"item; the {node.op} needs {d} x {h}")
+    xv = w.last_axis(x, node.op)
+    t_role = x.roles[t_at]
+    y_shape = (1, d, h) if t_role == "F" else (d, h)
+    last = not w.stepwise
+    names = [n for n in node.outputs] + [""] * 3
+    want = [bool(names[k]) and names[k] in _read_names(w) for k in range(3)]
+    shapes: list[tuple[int, ...] | None] = [y_shape, (d, h) if want[1] else None]
+    if rec.cell == "lstm":
+        shapes.append((d, h) if want[2] else None)
+    vals = w.add(rec, [xv, inits[0], inits[1] if rec.cell == "lstm" else None][: 3 if rec.cell == "lstm" else 2],
+                 shapes, names[0] or f"{node.name}:Y")
+    for k in (1, 2):
+        if k < len(vals) and vals[k] is not None:
+            w.values[vals[k]].last = last  # type: ignore[index]
+    b = x.shape[b_at]
+    if layout == 0:
+        y = Flow(vals[0], (t_role, "F", "B", "F"), (x.shape[t_at], d, b, h), x.reversed)  # type: ignore[arg-type]
+        hs = [None if v is None else Flow(v, ("F", "B", "F"), (d, b, h)) for v in vals[1:]]
+    else:
+        y = Flow(vals[0], ("B", t_role, "F", "F"), (b, x.shape[t_at], d, h), x.reversed)  # type: ignore[arg-type]
+        hs = [None if v is None else Flow(v, ("B", "F", "F"), (b, d, h)) for v in vals[1:]]
+    return [y] + hs
+
+
+def _read_names(w: DagWalk) -> set[str]:
+    names = {n for node in w.graph.node for n in node.input}
+    return names | {o.name for o in w.graph.output}
+
+
+def _dense(w: DagWalk, x: Flow, weight: np.ndarray, bias: np.ndarray | None, what: str) -> Flow:
+    k = x.step_shape[-1] if x.roles and x.roles[-1] == "F" else None
+    if k is None or weight.shape[1] != k:
+        raise ConvertError(f"{what}: weight {list(weight.T.shape)} takes {weight.shape[1]} features; "
+                           f"the data tensor [{x.layout()}] has {k} on its last axis")
+    v = w.last_axis(x, what)
+    shape = w.values[v].shape[:-1] + (int(weight.shape[0]),)
+    layer = Dense(np.ascontiguousarray(weight, np.float32),
+                  None if bias is None else np.ascontiguousarray(bias, np.float32))
+    out = w.add(layer, [v], [shape], w.node.name if w.node else "dense")[0]
+    return Flow(out, x.roles, x.shape[:-1] + (int(weight.shape[0]),))  # type: ignore[arg-type]
+
+
+def op_gemm(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins, 0, "input A")
+    if node.int_attr("transA", 0):
+        raise UnsupportedOpError("Gemm with transA=1 on the data tensor")
+    if len(x.roles) != 2:
+        raise UnsupportedOpError(f"Gemm of a data tensor [{x.layout()}] (Gemm takes 2 axes)")
+    b = floats_of(ins[1], "input B")
+    b = b.T if node.int_attr("transB", 0) else b
+    weight = node.float_attr("alpha", 1.0) * b.T
+    bias = None
+    if len(ins) > 2 and ins[2] is not None:
+        c = floats_of(ins[2], "input C") * node.float_attr("beta", 1.0)
+        if c.size not in (1, weight.shape[0]) or (c.ndim == 2 and c.shape[0] != 1):
+            raise UnsupportedOpError(f"Gemm input C of shape {list(c.shape)}: only a bias per output feature")
+        bias = np.broadcast_to(c.reshape(-1), (weight.shape[0],))
+    return [_dense(w, x, weight, bias, "Gemm")]
+
+
+def op_matmul(w: DagWalk, node: Node, ins: list) -> list:
+    a, b = ins[0], ins[1]
+    if isinstance(a, Flow) and isinstance(b, Flow):
+        raise UnsupportedOpError("MatMul of two data tensors (attention-like products) is not supported; "
+                                 "one operand must be a constant weight")
+    if isinstance(a, Flow):
+        wt = floats_of(b, "input B")
+        if wt.ndim != 2:
+            raise UnsupportedOpError(f"MatMul by a constant of shape {list(wt.shape)}: only a 2-D weight")
+        return [_dense(w, a, wt.T, None, "MatMul")]
+    # constant @ data: contracts the data's second-last axis: transpose, Dense, transpose back
+    x = _flow(ins, 1, "input B")
+    wt = floats_of(a, "input A")
+    if wt.ndim != 2 or len(x.roles) < 2 or x.roles[-2:] != ("F", "F"):
+        raise UnsupportedOpError(f"MatMul of a constant {list(wt.shape)} by the data tensor [{x.layout()}]: "
+                                 "only a 2-D weight over a feature axis")
+    n = len(x.roles)
+    perm = tuple(range(n - 2)) + (n - 1, n - 2)
+    t = _transpose(w, x, perm)
+    y = _dense(w, t, wt, None, "MatMul")
+    return [_transpose(w, y, perm)]
+
+
+def _transpose(w: DagWalk, x: Flow, perm: tuple[int, ...]) -> Flow:
+    roles = tuple(x.roles[p] for p in perm)
+    shape = tuple(x.shape[p] for p in perm)
+    f_old = x.f_axes
+    order = [f_old.index(p) for p in perm if x.roles[p] == "F"]
+    if order == sorted(order):
+        return Flow(x.value, roles, shape)
+    y = Flow(0, roles, shape)
+    v = w.add(Transpose(tuple(order)), [w.shaped(x)], [y.step_shape], w.node.name if w.node else "transpose")[0]
+    return replace(y, value=v)
+
+
+def op_transpose(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    perm = node.ints_attr("perm") if node.has("perm") else list(range(len(x.roles)))[::-1]
+    if sorted(perm) != list(range(len(x.roles))):
+        raise node.refuse_attr("perm", perm, f"a permutation of {len(x.roles)} axes")
+    return [_transpose(w, x, tuple(perm))]
+
+
+def _role_name(r: str) -> str:
+    return " and ".join({"T": "time", "B": "batch"}[a] for a in r)
+
+
+def _regroup(w: DagWalk, x: Flow, out: list[Dim], what: str) -> Flow:
+    """x's elements under the ONNX shape `out`. The time and batch axes must survive in order,
+    as axes of their own or merged with each other (B*T, as Keras TimeDistributed writes), with
+    the same features before, between and after them. A static size where x has the run-time
+    length (an exporter that baked the traced length into a Reshape) stands for it."""
+    atoms: list[tuple[str, Dim, Dim]] = []  # (atom, size, product of the feature sizes before it)
+    acc: Dim = 1
+    for i, r in enumerate(x.roles):
+        if r == "F":
+            acc = dim_prod([acc, x.shape[i]])
+            continue
+        for k, a in enumerate(r):
+            atoms.append((a, x.shape[i] if len(r) == 1 else w.atom_size[a], acc if k == 0 else 1))
+            acc = 1
+    tail = acc
+    roles = ["F"] * len(out)
+    k, acc = 0, 1
+    for j, d in enumerate(out):
+        if k < len(atoms) and acc == atoms[k][2]:
+            hit = 0
+            for m in range(len(atoms) - k, 0, -1):
+                group = atoms[k : k + m]
+                if any(g[2] != 1 for g in group[1:]):
+                    continue
+                prod = dim_prod([g[1] for g in group])
+                baked = m == 1 and isinstance(d, int) and d > 1 and not isinstance(prod, int)
+                if d == prod or baked:
+                    hit = m
+                    if baked:
+                        w.notes.append(f"{what}: a static size {d} stands for the run-time "
+                                       f"{_role_name(group[0][0])} length (baked in by the exporter)")
+                    break
+            if hit:
+                roles[j] = "".join(g[0] for g in atoms[k : k + hit])
+                k, acc = k + hit, 1
+                continue
+        acc = dim_prod([acc, d])
+    if k != len(atoms):
+        a = atoms[k][0]
+        raise UnsupportedOpError(
+            f"{what} to {shape_str(out)} mixes the {_role_name(a)} axis of [{x.layout()}] with other "
+            "axes: rnnedge keeps time and batch apart from a step's features"
+        )
+    if acc != tail or any(not isinstance(out[j], int) for j in range(len(out)) if roles[j] == "F"):
+        raise UnsupportedOpError(f"{what} of [{x.layout()}] to {shape_str(out)}: the features of one step "
+                                 "do not stay within the step")
+    return Flow(x.value, tuple(roles), tuple(out))
+
+
+def op_reshape(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    t = ins[1]
+    if isinstance(t, Const):
+        target: list[Dim] = [int(v) for v in np.asarray(t.array).ravel()]
+    elif isinstance(t, SymInts):
+        target = list(t.items)
+    else:
+        raise UnsupportedOpError(f"Reshape to a {_describe(t)}")
+    out = reshape_target(target, x.shape, bool(node.int_attr("allowzero", 0)))
+    return [_regroup(w, x, out, "Reshape")]
+
+
+def op_flatten(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    axis = _axis(node.int_attr("axis", 1), len(x.roles) + 1, "Flatten axis")
+    out = [dim_prod(list(x.shape[:axis])), dim_prod(list(x.shape[axis:]))]
+    return [_regroup(w, x, out, "Flatten")]
+
+
+def op_squeeze(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    return [_regroup(w, x, list(squeeze_shape(node, ins, x.shape)), "Squeeze")]
+
+
+def op_unsqueeze(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    return [_regroup(w, x, list(unsqueeze_shape(node, ins, x.shape)), "Unsqueeze")]
+
+
+def op_reverse_sequence(w: DagWalk, node: Node, ins: list) -> list:
+    """Every whole sequence reversed in time (Keras go_backwards): a flag on the tensor that the
+    next recurrent op absorbs by running the other way (as in the pipeline converter)."""
+    x = _flow(ins)
+    t_axis, b_axis = node.int_attr("time_axis", 0), node.int_attr("batch_axis", 1)
+    if not (0 <= t_axis < len(x.roles) and 0 <= b_axis < len(x.roles)):
+        raise ConvertError(f"time_axis={t_axis}, batch_axis={b_axis} do not fit [{x.layout()}]")
+    if x.roles[t_axis] != "T" or x.roles[b_axis] != "B":
+        raise UnsupportedOpError(f"ReverseSequence with time_axis={t_axis}, batch_axis={b_axis} on [{x.layout()}]")
+    lengths, t = ins[1], x.shape[t_axis]
+    full = ((isinstance(lengths, Filled) and lengths.value == t)
+            or (isinstance(lengths, SymInts) and all(v == t for v in lengths.items))
+            or (isinstance(lengths, Const) and bool(np.all(np.asarray(lengths.array) == t))))
+    if not full:
+        raise UnsupportedOpError(f"ReverseSequence with sequence_lens = {_describe(lengths)}: only the "
+                                 f"reversal of every whole sequence (length T)")
+    return [replace(x, reversed=not x.reversed)]
+
+
+def op_expand(w: DagWalk, node: Node, ins: list) -> list:
+    """Expand that changes nothing per step (a target of 1s and the tensor's own sizes)."""
+    x = _flow(ins)
+    t = ins[1]
+    target: list[Dim] = (list(t.items) if isinstance(t, SymInts)
+                         else [int(v) for v in ints_of(t, "input shape")])  # fmt: skip
+    n = max(len(target), len(x.shape))
+    shape = (1,) * (n - len(x.shape)) + tuple(x.shape)
+    target = [1] * (n - len(target)) + target
+    if n != len(x.shape) or any(d not in (1, s) for d, s in zip(target, shape)):
+        raise UnsupportedOpError(f"Expand of the data tensor {shape_str(x.shape)} to {shape_str(target)}: "
+                                 "only an Expand that copies nothing")
+    return [x]
+
+
+def op_identity(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    if node.op == "Dropout" and len(ins) > 2 and ins[2] is not None:
+        mode = np.asarray(floats_of(ins[2], "Dropout training_mode"))
+        if mode.size != 1:
+            raise ConvertError(f"Dropout training_mode has shape {list(mode.shape)}, expected one value")
+        if bool(mode.ravel()[0]):
+            raise node.refuse_attr("training_mode", True, "false")
+    if node.op == "Cast":
+        to = node.int_attr("to", 1)
+        if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
+            raise UnsupportedOpError(f"Cast of the data tensor to {onnx.TensorProto.DataType.Name(to)}: "
+                                     "only float to float")
+    return [x] + [None] * (len(node.outputs) - 1)
+
+
+def _take_last(w: DagWalk, x: Flow, axis: int, keep: bool) -> Flow:
+    if w.values[x.value].last:
+        raise UnsupportedOpError("selecting the last step of a value that already holds one step")
+    v = w.shaped(x)
+    f = _features(x.step_shape)
+    split = 0 if x.reversed else f  # the last step of a reversed sequence is the first row
+    out = w.add(TakeLast(f, split), [v], [x.step_shape], w.node.name if w.node else "last", last=True)[0]
+    roles = x.roles if keep else x.roles[:axis] + x.roles[axis + 1 :]
+    shape = x.shape[:axis] + ((1,) if keep else ()) + x.shape[axis + 1 :]
+    roles = roles[:axis] + ("F",) + roles[axis + 1 :] if keep else roles
+    return Flow(out, tuple(roles), tuple(shape))  # type: ignore[arg-type]
+
+
+def _slice_f(w: DagWalk, x: Flow, axis: int, start: int, stop: int, step: int) -> Flow:
+    k = _f_index(x, axis, "Slice")
+    n = int(x.shape[axis])  # type: ignore[arg-type]
+    r = onnx_range(n, start, stop, step)
+    if len(r) == n and step == 1:
+        return x
+    if step < 1:
+        raise UnsupportedOpError(f"Slice with step {step} (only forward steps) along a feature axis")
+    if len(r) == 0:
+        raise UnsupportedOpError(f"Slice [{start}:{stop}:{step}] of an axis of {n} is empty")
+    shape = list(x.shape)
+    shape[axis] = len(r)
+    y = Flow(0, x.roles, tuple(shape))
+    src = w.shaped(x)
+    op = Slice(_features(x.step_shape), r.start, r.stop if r.step == 1 else r[-1] + 1, k, r.step)
+    v = w.add(op, [src], [y.step_shape], w.node.name if w.node else "slice")[0]
+    return replace(y, value=v)
+
+
+def _whole(dim: Dim, start: int, stop: int, step: int) -> bool:
+    return step == 1 and start == 0 and stop >= 2**31 - 1 or (isinstance(dim, int) and
+                                                               len(onnx_range(dim, start, stop, step)) == dim and step == 1)
+
+
+_UNROLLED = ("; a graph that takes single steps out of the sequence is an unrolled recurrent net: "
+             f"{HOW_TO_EXPORT}; or export one step as a step function forward(x_t, state) -> "
+             "(y_t, next_state)")
+
+
+def op_slice(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    for axis, start, stop, step in slice_args(node, ins, len(x.roles)):  # type: ignore[arg-type]
+        if x.roles[axis] == "F":
+            x = _slice_f(w, x, axis, start, stop, step)
+        elif _whole(x.shape[axis], start, stop, step):
+            continue
+        elif x.roles[axis] == "T" and step == 1 and start == -1 and stop >= 2**31 - 1:
+            x = _take_last(w, x, axis, True)
+        else:
+            raise UnsupportedOpError(
+                f"Slice [{start}:{stop}:{step}] of the {_role_name(x.roles[axis])} "
+                f"axis of [{x.layout()}]: only the whole axis, or the last step ([-1:])" + _UNROLLED
+            )
+    return [x]
+
+
+def op_split(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    axis = _axis(node.int_attr("axis", 0), len(x.roles), "Split axis")
+    _f_index(x, axis, "Split")
+    n = int(x.shape[axis])  # type: ignore[arg-type]
+    parts = ints_arg(node, ins, 1, "split")
+    count = len(node.outputs)
+    if parts is None:
+        k = node.int_attr("num_outputs", count) if node.has("num_outputs") else count
+        size = -(-n // k)
+        parts = [min(size, n - i * size) for i in range(k)]
+    if sum(parts) != n or len(parts) != count:
+        raise ConvertError(f"Split sizes {parts} do not cut {n} into {count} outputs")
+    outs, at = [], 0
+    for p in parts:
+        outs.append(_slice_f(w, x, axis, at, at + p, 1))
+        at += p
+    return outs
+
+
+def op_concat(w: DagWalk, node: Node, ins: list) -> list:
+    flows = [v for v in ins if v is not None]
+    if not all(isinstance(v, Flow) for v in flows):
+        bad = next(v for v in flows if not isinstance(v, Flow))
+        raise UnsupportedOpError(f"Concat of the data tensor with a {_describe(bad)}: only of data tensors")
+    first = flows[0]
+    axis = _axis(node.int_attr("axis", 0), len(first.roles), "Concat axis")
+    for f in flows:
+        if f.roles != first.roles or any(f.shape[i] != first.shape[i] for i in range(len(f.roles)) if i != axis):
+            raise UnsupportedOpError(f"Concat of [{first.layout()}] and [{f.layout()}] along axis {axis}")
+    k = _f_index(first, axis, "Concat")
+    if len(flows) == 1:
+        return [first]
+    lasts = {w.values[f.value].last for f in flows}
+    if len(lasts) > 1:
+        raise UnsupportedOpError("Concat of a whole-sequence tensor with a last-step one")
+    acc = flows[0]
+    rest = flows[1:]
+    while rest:
+        group, rest = [acc] + rest[:3], rest[3:]
+        shape = list(acc.shape)
+        shape[axis] = sum(int(g.shape[axis]) for g in group)  # type: ignore[arg-type]
+        y = Flow(0, first.roles, tuple(shape))
+        v = w.add(Concat(k), [w.shaped(g) for g in group], [y.step_shape], node.name)[0]
+        acc = replace(y, value=v)
+    return [acc]
+
+
+def op_gather(w: DagWalk, node: Node, ins: list) -> list:
+    data, idx = ins[0], ins[1]
+    axis_attr = node.int_attr("axis", 0)
+    if isinstance(idx, Flow) and isinstance(data, Const):
+        table = floats_of(data, "input data (the embedding table)", np.float32)
+        if table.ndim != 2 or axis_attr not in (0, -2):
+            raise UnsupportedOpError(f"Gather of ids from a constant of shape {list(table.shape)} along axis "
+                                     f"{axis_attr}: only rows of a 2-D table (an embedding)")
+        if w.values[idx.value].kind != "input" or w.values[idx.value].dtype != "s32":
+            raise UnsupportedOpError("Gather by computed indices: only integer ids given as the model's input")
+        y = Flow(0, idx.roles + ("F",), idx.shape + (int(table.shape[1]),))
+        v = w.add(Gather(np.ascontiguousarray(table)), [idx.value], [(_features(idx.step_shape), table.shape[1])],
+                  node.name)[0]
+        return [replace(y, value=v)]
+    x = _flow(ins, 0, "input data")
+    if isinstance(idx, Flow):
+        raise UnsupportedOpError("Gather with data-dependent indices")
+    ind = np.asarray(floats_of(idx, "input indices")).astype(np.int64)
+    axis = _axis(axis_attr, len(x.roles), "Gather axis")
+    keep = ind.ndim == 1
+    if ind.size != 1:
+        raise UnsupportedOpError(f"Gather of {ind.size} indices {ind.ravel().tolist()[:8]}: only one index")
+    i = int(ind.ravel()[0])
+    if x.roles[axis] == "T":
+        if i == -1 or (isinstance(x.shape[axis], int) and i == x.shape[axis] - 1):
+            return [_take_last(w, x, axis, keep)]
+        raise UnsupportedOpError(f"Gather of step {i} along the time axis: only the last step (-1)" + _UNROLLED)
+    if x.roles[axis] == "B":
+        if x.shape[axis] == 1 and i in (0, -1):
+            return [Flow(x.value, x.roles[:axis] + x.roles[axis + 1 :], x.shape[:axis] + x.shape[axis + 1 :])]
+        raise UnsupportedOpError("Gather along the batch axis")
+    y = _slice_f(w, x, axis, i, i + 1 if i != -1 else 2**31 - 1, 1)
+    if keep:
+        return [y]
+    return [Flow(y.value, y.roles[:axis] + y.roles[axis + 1 :], y.shape[:axis] + y.shape[axis + 1 :])]
+
+
+def _act(w: DagWalk, x: Flow, act: Act) -> Flow:
+    v = w.last_axis(x, act.kind) if act.kind in ("Softmax", "LogSoftmax") else x.value
+    shape = w.values[v].shape
+    out = w.add(Activation(act, _features(shape)), [v], [shape], w.node.name if w.node else act.kind)[0]
+    return Flow(out, x.roles, x.shape)  # type: ignore[arg-type]
+
+
+def op_activation(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    if node.op in UNARY_ACTS:
+        return [_act(w, x, Act.make(node.op))]
+    return [_act(w, x, heads.ACT_OPS[node.op](node, ins))]
+
+
+def op_softmax(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    axis = _axis(node.int_attr("axis", -1 if node.opset >= 13 else 1), len(x.roles), f"{node.op} axis")
+    if axis != len(x.roles) - 1 or x.roles[axis] != "F":
+        raise UnsupportedOpError(f"{node.op} over axis {axis} of [{x.layout()}]: only over the last axis of a step")
+    if node.opset < 13 and axis != len(x.roles) - 1:  # pragma: no cover - refused above
+        raise UnsupportedOpError(f"{node.op} (opset < 13) flattens from axis {axis}")
+    return [_act(w, x, Act.make(node.op))]
+
+
+def op_layer_norm(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    axis = node.int_attr("axis", -1)
+    if _axis(axis, len(x.roles), "LayerNormalization axis") != len(x.roles) - 1:
+        raise node.refuse_attr("axis", axis, "-1 (the last axis)")
+    v = w.last_axis(x, "LayerNormalization")
+    f = w.values[v].shape[-1]
+    gamma = np.broadcast_to(floats_of(ins[1], "scale").reshape(-1), (f,))
+    beta = None if len(ins) < 3 or ins[2] is None else np.broadcast_to(floats_of(ins[2], "bias").reshape(-1), (f,))
+    layer = LayerNorm(np.ascontiguousarray(gamma, np.float32),
+                      None if beta is None else np.ascontiguousarray(beta, np.float32),
+                      node.float_attr("epsilon", 1e-5))
+    out = w.add(layer, [v], [w.values[v].shape], node.name)[0]
+    return [Flow(out, x.roles, x.shape)]  # type: ignore[arg-type]
+
+
+def _bcast_roles(a: Flow | None, ash: tuple, b: Flow | None, bsh: tuple) -> tuple[tuple[str, ...], tuple[Dim, ...]]:
+    n = max(len(ash), len(bsh))
+    roles, shape = [], []
+    for j in range(n):
+        ra = a.roles[j - (n - len(ash))] if a is not None and j >= n - len(ash) else None
+        rb = b.roles[j - (n - len(bsh))] if b is not None and j >= n - len(bsh) else None
+        da = ash[j - (n - len(ash))] if j >= n - len(ash) else 1
+        db = bsh[j - (n - len(bsh))] if j >= n - len(bsh) else 1
+        role = next((r for r in (ra, rb) if r not in (None, "F")), "F")
+        if ra not in (None, "F") and rb not in (None, "F") and ra != rb:
+            raise UnsupportedOpError("the two operands' time and batch axes do not line up")
+        for r, d in ((ra, da), (rb, db)):
+            if role != "F" and r == "F" and d != 1:
+                raise UnsupportedOpError(f"an operand varies along the {_role_name(role)} axis "
+                                         "of the other in a way rnnedge cannot broadcast per step")
+        roles.append(role)
+        if da == 1:
+            shape.append(db)
+        elif db == 1 or da == db:
+            shape.append(da)
+        else:
+            raise ConvertError(f"operand shapes {shape_str(ash)} and {shape_str(bsh)} do not broadcast")
+    return tuple(roles), tuple(shape)
+
+
+def _operand_shape(roles: tuple[str, ...], f: tuple, fr: tuple[str, ...] | None) -> tuple[int, ...]:
+    """An operand's per-step shape in the output's frame: its size on each output feature axis."""
+    n = len(roles)
+    out = []
+    for j in range(n):
+        if roles[j] != "F":
+            continue
+        k = j - (n - len(f))
+        out.append(int(f[k]) if k >= 0 else 1)
+    return tuple(out) or (1,)
+
+
+def _binary(w: DagWalk, kind: str, a: object, b: object) -> Flow:
+    fa = a if isinstance(a, Flow) else None
+    fb = b if isinstance(b, Flow) else None
+    ca = None if fa else floats_of(a, "the constant operand", np.float32)
+    cb = None if fb else floats_of(b, "the constant operand", np.float32)
+    ash = fa.shape if fa else tuple(ca.shape)  # type: ignore[union-attr]
+    bsh = fb.shape if fb else tuple(cb.shape)  # type: ignore[union-attr]
+    roles, shape = _bcast_roles(fa, ash, fb, bsh)
+    y = Flow(0, roles, shape)
+    name = w.node.name if w.node else kind
+    if fa is not None and fb is not None:
+        if w.values[fa.value].last != w.values[fb.value].last:
+            raise UnsupportedOpError(f"{kind} of a whole-sequence tensor and a last-step one")
+        va = w.loose(fa, _operand_shape(roles, fa.shape, fa.roles))
+        vb = w.loose(fb, _operand_shape(roles, fb.shape, fb.roles))
+        shape = np.broadcast_shapes(w.values[va].shape, w.values[vb].shape)
+        v = w.add(Binary(kind), [va, vb], [tuple(int(d) for d in shape)], name)[0]
+        return replace(y, value=v)
+    x, c, left = (fa, cb, False) if fa is not None else (fb, ca, True)
+    assert x is not None and c is not None
+    left = left and kind not in ("Add", "Mul", "Min", "Max")  # commutative: the constant goes right
+    # the constant over the output's feature axes (time and batch axes must be 1 in it)
+    n = len(roles)
+    full = c.reshape((1,) * (n - c.ndim) + c.shape)
+    if any(full.shape[j] != 1 for j in range(n) if roles[j] != "F"):
+        raise UnsupportedOpError("a constant operand that varies over time or batch")
+    per = full.reshape(tuple(full.shape[j] for j in range(n) if roles[j] == "F") or (1,))
+    xv = w.loose(x, _operand_shape(roles, x.shape, x.roles))
+    if per.size == 1:
+        s = float(per.ravel()[0])
+        act = None
+        if kind == "Add":
+            act = Act.make("Affine", 1.0, s)
+        elif kind == "Sub":
+            act = Act.make("Affine", -1.0, s) if left else Act.make("Affine", 1.0, -s)
+        elif kind == "Mul":
+            act = Act.make("Affine", s, 0.0)
+        elif kind == "Div" and not left and s != 0:
+            act = Act.make("Affine", 1.0 / s, 0.0) if (1.0 / s) * s == 1.0 else None
+        elif kind == "Pow" and not left:
+            act = Act.make("Pow", s)
+        elif kind == "Max":
+            act = Act.make("Clip", s, math.inf)
+        elif kind == "Min":
+            act = Act.make("Clip", -math.inf, s)
+        if act is not None and _same(w.values[xv].shape, y.step_shape):
+            v = w.add(Activation(act, _features(y.step_shape)), [xv], [w.values[xv].shape], name)[0]
+            return replace(y, value=v)
+    k = len(y.step_shape)
+    per = per.reshape((1,) * (k - per.ndim) + per.shape) if per.ndim < k else per
+    shape = tuple(int(d) for d in np.broadcast_shapes(w.values[xv].shape, per.shape))
+    v = w.add(Binary(kind, np.ascontiguousarray(per, np.float32), left), [xv], [shape], name)[0]
+    return replace(y, value=v)
+
+
+def op_binary(w: DagWalk, node: Node, ins: list) -> list:
+    live = [v for v in ins if v is not None]
+    if node.op in ("Min", "Max") and len(live) != 2:
+        if len(live) == 1:
+            return [live[0]]
+        acc = live[0]
+        for v in live[1:]:
+            acc = _binary(w, node.op, acc, v)
+        return [acc]
+    return [_binary(w, node.op, ins[0], ins[1])]
+
+
+def op_clip(w: DagWalk, node: Node, ins: list) -> list:
+    return op_activation(w, node, ins)
+
+
+def op_reduce(w: DagWalk, node: Node, ins: list) -> list:
+    x = _flow(ins)
+    axes = ints_arg(node, ins, 1, "axes")
+    if not axes:
+        if node.int_attr("noop_with_empty_axes", 0):
+            return [x]
+        raise UnsupportedOpError(f"{node.op} over every axis of [{x.layout()}] (time and batch included)")
+    axes = sorted(_axis(a, len(x.roles), f"{node.op} axes") for a in axes)
+    ks = tuple(_f_index(x, a, node.op) for a in axes)
+    keep = bool(node.int_attr("keepdims", 1))
+    roles = tuple(r for i, r in enumerate(x.roles) if keep or i not in axes)
+    shape = tuple((1 if i in axes else d) for i, d in enumerate(x.shape) if keep or i not in axes)
+    y = Flow(0, roles, shape)
+    v = w.add(Reduce(REDUCE_OPS[node.op], ks), [w.shaped(x)], [y.step_shape], node.name)[0]
+    return [replace(y, value=v)]
+
+
+def op_where(w: DagWalk, node: Node, ins: list) -> list:
+    cond, a, b = ins
+    if isinstance(cond, Flow):
+        raise UnsupportedOpError("Where with a condition computed from the data: only a constant condition")
+    m = np.asarray(const_bool(cond))
+    if m.all() and isinstance(a, Flow) and m.ndim <= len(a.shape):
+        return [a]
+    if not m.any() and isinstance(b, Flow) and m.ndim <= len(b.shape):
+        return [b]
+    return [_sel(w, m, a, b)]
+
+
+def const_bool(v: object) -> np.ndarray:
+    if not isinstance(v, Const):
+        raise UnsupportedOpError(f"Where with a condition that is a {_describe(v)}")
+    return np.asarray(v.array).astype(bool)
+
+
+def _sel(w: DagWalk, m: np.ndarray, a: object, b: object) -> Flow:
+    """where(m, a, b) = a * m + b * (1 - m) for a constant mask m."""
+    mf = m.astype(np.float32)
+    terms = []
+    for v, mask in ((a, mf), (b, 1.0 - mf)):
+        if isinstance(v, Flow):
+            terms.append(_binary(w, "Mul", v, Const(mask)) if not np.all(mask == 1) else v)
+        else:
+            terms.append(Const(floats_of(v, "a Where operand", np.float32) * mask))
+    fa, fb = terms
+    if isinstance(fa, Const) and isinstance(fb, Const):  # pragma: no cover - Where folds when nothing is data
+        raise ConvertError("internal: a constant Where on the data path")
+    return _binary(w, "Add", fa, fb)
+
+
+OPS: dict[str, OpFn] = {
+    "LSTM": op_recurrent, "GRU": op_recurrent, "RNN": op_recurrent,
+    "Gemm": op_gemm, "MatMul": op_matmul,
+    **{op: op_binary for op in BINARY_OPS},
+    **{op: op_activation for op in list(heads.ACT_OPS) + list(UNARY_ACTS)},
+    "Softmax": op_softmax, "LogSoftmax": op_softmax,
+    "LayerNormalization": op_layer_norm,
+    **{op: op_reduce for op in REDUCE_OPS},
+    "Concat": op_concat, "Split": op_split, "Slice": op_slice, "Transpose": op_transpose,
+    "Reshape": op_reshape, "Flatten": op_flatten, "Squeeze": op_squeeze, "Unsqueeze": op_unsqueeze,
+    "Identity": op_identity, "Dropout": op_identity, "Cast": op_identity,
+    "Gather": op_gather, "Where": op_where, "ReverseSequence": op_reverse_sequence,
+    "Expand": op_expand,
+}  # fmt: skip
+
+
+def _guesses(info: onnx.ValueInfoProto, stepwise: bool, label: str) -> list[str]:
+    dims = info.type.tensor_type.shape.dim
+    elem = info.type.tensor_type.elem_type
+    ids = elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+    hints = [_role_hint(d.dim_param) for d in dims]
+    n = len(dims)
+    if ids:
+        if n == 1:
+            return ["B"] if stepwise else ["T"]
+        if n == 2:
+            return ["TB", "BT"] if hints[0] == "T" or hints[1] == "B" else ["BT", "TB"]
+        raise ConvertError(f"{label}: id input {info.name!r} has {n} axes; expected [T, B], [B, T] or [T]")
+    if n == 2:
+        return ["BF"] if stepwise else ["TF", "BF"]
+    if n == 3:
+        if stepwise:
+            return ["TBF", "BTF", "FBF", "BFF"]
+        return ["TBF", "BTF"] if hints[0] == "T" or hints[1] == "B" else ["BTF", "TBF"]
+    if n == 1:
+        return ["F"]
+    raise ConvertError(f"{label}: input {info.name!r} has {n} axes; rnnedge takes [batch, time, features], "
+                       "[time, batch, features], [time, features] or, for a step function, [batch, features]")
+
+
+def to_graph(model: str | os.PathLike | onnx.ModelProto, name: str | None = None,
+             fixed: Mapping[str, FixedValue] | None = None,
+             state: Mapping[str, str] | None = None) -> Graph:
+    """Convert an ONNX model into a float dataflow graph (docs/graph.md, docs/converter.md).
+
+    fixed: graph inputs made constants first (as `to_network`). state: {input: output} pairs
+    of a step function's state (others are found by name, then by shape). Raises ConvertError
+    (UnsupportedOpError for ops rnnedge does not run) naming the file, node and value at fault;
+    InputError for a `fixed` or `state` name that is not in the graph.
+    """
+    loaded = fix_inputs(load_model(model), fixed)
+    graph = loaded.model.graph
+    pairing = pair_states(graph, loaded.label, state)
+    for info in [pairing.signal] + [p[0] for p in pairing.pairs]:
+        _check_static_sizes(info, loaded.label)
+    nodes = _topological(graph)
+    needed = _needed(nodes, [pairing.output] + [p[1] for p in pairing.pairs])
+    for i in needed:
+        if nodes[i].op_type in UNROLLED_OPS:
+            raise UnsupportedOpError(
+                f"{loaded.label}: node {nodes[i].name!r} (op {nodes[i].op_type}): found an unrolled "
+                f"recurrent net: a {nodes[i].op_type} that iterates over the sequence; {HOW_TO_EXPORT}; "
+                "or export one step as a step function forward(x_t, state) -> (y_t, next_state)"
+            )
+    errors: list[tuple[int, ConvertError]] = []
+    for axes in _guesses(pairing.signal, bool(pairing.pairs), loaded.label):
+        walk = DagWalk(loaded, pairing, axes)
+        try:
+            g = walk.run()
+        except LayoutMismatch as e:
+            errors.append((walk.progress, e))
+            continue
+        except ConvertError as e:
+            errors.append((walk.progress + 1, e))
+            continue
+        g.name = name or loaded.stem or graph.name or "model"
+        g.folded += loaded.notes
+        return g
+    raise max(errors, key=lambda pe: pe[0])[1]
+
+
+__all__ = ["Flow", "name_pair", "pair_states", "to_graph"]

@@ -1,0 +1,553 @@
+"""`quantize_graph`: from a float dataflow Graph (rnnedge/ir/graph.py) to an integer one.
+
+docs/quantization.md section 12 is the specification. In short:
+- A graph that is a straight pipeline (`as_network`) is quantized by `quantize_network`, so a
+  model keeps the blob, the per-layer policy and the measured accuracy it had as a pipeline.
+- Otherwise calibration runs the float graph (`rnnedge.reference.run_graph(..., seen=...)`) and
+  gives every value a scale: the pipeline's rules per layer (inputs, Dense outputs, activations,
+  recurrent h at 2^-15, ...), static bounds without data; a state value and its update share one
+  scale; shape ops pass their input's scale; Concat and Min/Max take the largest input scale;
+  Gather's table sets its output scale. Each node is quantized with its own input scales
+  (rnnedge/quant/arith.py) and the integer graph runs in `rnnedge.fixedpoint.run_qgraph`.
+- Accuracy is measured with that integer executor on the calibration data: with "int8", a Dense
+  or recurrent node whose int8 weights (the other weighted nodes at int16) miss the bar at the
+  model output keeps int16 weights (strict: refused), then the int8 nodes with the largest
+  effect move to int16 until the whole graph meets the bar.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from .. import fixedpoint as fx
+from ..errors import ConvertError, InputError
+from ..ir.graph import (
+    Binary, Concat, Copy, Gather, Graph, Node, Reduce, Transpose, Value, check_graph,
+    from_network, plan_arena,
+)  # fmt: skip
+from ..ir.layers import (
+    WFMT, Activation, Dense, IntLayer, LayerNorm, LayerReport, Network, QActivation, QSlice,
+    QTakeLast, Recurrent, RecurrentShape, Slice, TakeLast,
+)  # fmt: skip
+from ..reference import run_graph
+from .arith import (
+    UNBOUNDED_LUT_KINDS, make_mult, quantize_activation, quantize_binary,
+    quantize_concat, quantize_dense, quantize_gather, quantize_layernorm, quantize_recurrent,
+    quantize_reduce, range_scale,
+)  # fmt: skip
+from .calibrate import (
+    DEFAULT_INPUT_RANGE, DEFAULT_RELU_RANGE, HEADROOM, SYNTH_BATCH, SYNTH_STEPS, CalibrationWarning,
+    Ranges, to_tbf,
+)  # fmt: skip
+from .policy import (
+    CLASSIFIER_HEADS, LAYER_TOL, MIN_AGREEMENT, SAFETY, _Bar, _error, accuracy, quantize_network,
+)  # fmt: skip
+
+DEFAULT_VALUE_RANGE = 8.0  # |v| assumed without calibration data where no static bound exists
+PIPELINE_OPS = (Dense, Activation, LayerNorm, Recurrent, TakeLast, Slice)
+Q15 = float(np.float32(fx.Q15_SCALE))
+
+
+# -- a straight pipeline keeps the pipeline's quantizer -------------------------------------------
+def as_network(g: Graph) -> Network | None:
+    """The Network a graph is, when it is a straight pipeline of layers over 1-D float values
+    (node i reads what node i-1 wrote, one input and one output each, no state values); else
+    None."""
+    if g.state_values or g.values[g.input].dtype != "f32":
+        return None
+    if any(len(v.shape) != 1 for v in g.values):
+        return None
+    prev = g.input
+    for n in g.nodes:
+        ins = [v for v in n.inputs if v is not None]
+        outs = [v for v in n.outputs if v is not None]
+        if not isinstance(n.op, PIPELINE_OPS) or ins != [prev] or len(outs) != 1 or n.inputs[0] != prev:
+            return None
+        if n.outputs[0] != outs[0] or (isinstance(n.op, Slice) and n.op.step != 1):
+            return None
+        prev = outs[0]
+    if prev != g.output:
+        return None
+    net = Network([n.op for n in g.nodes], g.input_spec, g.output_spec, g.name, g.producer,
+                  g.quant, list(g.state), list(g.folded))  # fmt: skip
+    try:
+        net.check()
+    except ConvertError:
+        return None
+    return net
+
+
+def _from_pipeline(qnet: object, g: Graph) -> Graph:
+    qg = from_network(qnet)  # type: ignore[arg-type]
+    if len(qg.nodes) == len(g.nodes):  # nothing folded: the graph's own names and source
+        for qv, v in zip(qg.values, g.values):
+            qv.name = v.name
+        for qn, n in zip(qg.nodes, g.nodes):
+            qn.name = n.name
+        qg.source = g
+    return qg
+
+
+def per_step(g: Graph) -> Graph:
+    """A streamable many-to-one graph as `Stream.step` runs it: its output at every step. Each
+    TakeLast of all features becomes a pass-through Slice, each recurrent node's Y_h a Copy of
+    its Y (forward nodes: h after step t is Y[t]), and no value is LAST. The value indices stay
+    (calibration reads `seen` by index). Any other graph is returned as it is; so is one whose
+    recurrent node writes Y_c, which the integer formats refuse anyway (policy.per_step is the
+    pipeline's)."""
+    if not g.many_to_one or not g.streamable or g.explicit_state:
+        return g
+    nodes: list[Node] = []
+    for n in g.nodes:
+        op = n.op
+        if isinstance(op, (TakeLast, QTakeLast)):
+            if op.split != op.features:
+                return g
+            full = (Slice(op.features, 0, op.features) if isinstance(op, TakeLast)
+                    else QSlice(op.features, 0, op.features, op.scale))  # fmt: skip
+            nodes.append(replace(n, op=full))
+        elif isinstance(op, RecurrentShape) and len(n.outputs) > 1 and any(
+                v is not None for v in n.outputs[1:]):  # fmt: skip
+            if len(n.outputs) > 2 and n.outputs[2] is not None or n.outputs[0] is None:
+                return g
+            nodes.append(replace(n, outputs=[n.outputs[0], None]))
+            nodes.append(Node(Copy(), [n.outputs[0]], [n.outputs[1]], f"{n.name}/Y_h per step"))
+        else:
+            nodes.append(n)
+    values = [replace(v, last=False) for v in g.values]
+    return replace(g, values=values, nodes=nodes)
+
+
+# -- calibration data -----------------------------------------------------------------------------
+def graph_input(g: Graph, calibration: np.ndarray | None) -> np.ndarray:
+    """The calibration data as run_graph takes it ([T, B, *input shape]; ids for an s32 input),
+    or a synthetic set without it: N(0, 2^2) clipped to +-8 (ids uniform over the table)."""
+    v = g.values[g.input]
+    rng = np.random.default_rng(0)
+    ids = v.dtype == "s32"
+    if calibration is not None:
+        return _calibration_input(g, v, np.asarray(calibration), ids)
+    size = (SYNTH_STEPS, SYNTH_BATCH) + v.shape
+    if ids:
+        V = min((n.op.table.shape[0] for n in g.nodes if isinstance(n.op, Gather)
+                 and g.input in n.inputs), default=1)  # fmt: skip
+        return rng.integers(0, V, size)
+    x = rng.normal(0, DEFAULT_INPUT_RANGE / 4, size)
+    return np.clip(x, -DEFAULT_INPUT_RANGE, DEFAULT_INPUT_RANGE).astype(np.float32)
+
+
+def _calibration_input(g: Graph, v: Value, c: np.ndarray, ids: bool) -> np.ndarray:
+    axes = g.input_spec.axes
+    if ids:
+        if c.dtype.kind not in "iu":
+            raise InputError(f"calibration: input {v.name!r} takes integer ids, got {c.dtype}")
+    elif len(v.shape) == 1 and c.ndim == len(axes) and not set(axes) - set("TBF"):
+        c = to_tbf(c, axes)  # the model's own layout, as quantize_network takes it
+    else:
+        if c.dtype.kind not in "fiu":
+            raise InputError(f"calibration: expected a numeric array, got {c.dtype}")
+        c = c.astype(np.float32)
+        if not np.all(np.isfinite(c)):
+            raise InputError("calibration: the data holds NaN or infinite values")
+    if c.ndim != len(v.shape) + 2 or tuple(c.shape[2:]) != v.shape:
+        raise InputError(f"calibration: expected [T, B, {', '.join(map(str, v.shape))}] (the "
+                         f"model's input {v.name!r}), got {list(c.shape)}")  # fmt: skip
+    if c.size == 0:
+        raise InputError("calibration: the data is empty")
+    return c
+
+
+# -- scales ---------------------------------------------------------------------------------------
+def _fixed_scale(op: object) -> float | None:
+    """The output scale an op fixes whatever its input (None: it follows the input or a range)."""
+    if isinstance(op, Activation):
+        k = op.act.kind
+        if k in ("Sigmoid", "Tanh", "HardSigmoid", "Softmax"):
+            return Q15
+        if k == "ScaledTanh":
+            return float(np.float32(max(abs(op.act.alpha), 1e-12) * fx.Q15_SCALE))
+    if isinstance(op, Recurrent) and op.activations[0][0].kind != "Relu":  # Y and Y_h
+        return Q15
+    if isinstance(op, Gather):
+        return quantize_gather(op, "").out_scale
+    return None
+
+
+class _Planner:
+    """Scales of every value, in node order, and the integer op of every node."""
+
+    def __init__(self, g: Graph, x: np.ndarray, ranges: Ranges) -> None:
+        self.g, self.ranges = g, ranges
+        self.seen: dict[int, list[np.ndarray]] = {}
+        self.y_f, _ = run_graph(per_step(g), x, seen=self.seen)  # every step a stream outputs
+        self.sc: dict[int, float] = {}
+        vin = g.values[g.input]
+        if vin.dtype != "s32":
+            self.sc[g.input] = range_scale(ranges.of(x, DEFAULT_INPUT_RANGE, "input |x|"))
+        self.update_of = {v.update: i for i, v in enumerate(g.values)
+                          if v.kind == "state" and v.update is not None}  # fmt: skip
+        prod = g.producers()
+        for i in g.state_values:
+            self.sc[i] = self._state_scale(i, prod)
+
+    def obs(self, *vals: int | None) -> np.ndarray | None:
+        """Every value the float run computed for these values (None without calibration)."""
+        if not self.ranges.calibrated:
+            return None
+        parts = [np.abs(np.asarray(a, np.float64)).ravel() for v in vals if v is not None
+                 for a in self.seen.get(v, [])]  # fmt: skip
+        return np.concatenate(parts) if parts else np.zeros(1)
+
+    def _state_scale(self, i: int, prod: dict[int, int]) -> float:
+        g, v = self.g, self.g.values[i]
+        for n in g.nodes:  # a recurrent node's h_init: the node's h scale
+            if isinstance(n.op, Recurrent) and len(n.inputs) > 1 and n.inputs[1] == i:
+                if n.op.activations[0][0].kind != "Relu":
+                    return Q15
+                vals = self._with_init(self.obs(*[o for o in n.outputs[:2]], v.update), v)
+                return range_scale(self.ranges.of(vals, DEFAULT_RELU_RANGE,
+                                                  f"{n.name or 'RNN'} hidden |h|"))  # fmt: skip
+        if v.update is not None and v.update in prod:
+            fixed = _fixed_scale(g.nodes[prod[v.update]].op)
+            if fixed is not None:
+                return fixed
+        vals = self._with_init(self.obs(v.update), v)
+        return range_scale(self.ranges.of(vals, DEFAULT_VALUE_RANGE, f"state {v.name!r} |value|"))
+
+    @staticmethod
+    def _with_init(vals: np.ndarray | None, v: Value) -> np.ndarray | None:
+        """A state holds its initial value and then its updates: the range covers both."""
+        if vals is None or v.init is None:
+            return vals
+        return np.concatenate([vals, np.abs(np.asarray(v.init, np.float64)).ravel()])
+
+    def out_range(self, v: int, default: float, what: str) -> float:
+        return self.ranges.of(self.obs(v), default, what)
+
+    def free_scale(self, v: int, default: float, what: str) -> float:
+        """The scale of a value whose range is calibrated (or a state's, when it is an update)."""
+        if v in self.update_of:
+            return self.sc[self.update_of[v]]
+        return range_scale(self.out_range(v, default, what))
+
+
+def _kind(op: object) -> str:
+    if isinstance(op, Recurrent):
+        return op.cell.upper()
+    if isinstance(op, Activation):
+        return op.act.kind
+    if isinstance(op, (Binary, Reduce)):
+        return f"{type(op).__name__}{op.kind}"
+    return type(op).__name__
+
+
+Builder = Callable[[str], IntLayer]  # wfmt -> the integer op of a weighted node
+
+
+def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], list[int | None]]:
+    """The integer nodes (weighted ones as builders), the integer values, in order. A node whose
+    output is a state's update but comes at another scale (an op that fixes its scale) is followed
+    by an Identity activation that requantizes it to the state's scale; a computed h_init at
+    another scale than its node's h is requantized the same way before the node."""
+    g, sc = p.g, p.sc
+    nodes: list[Node] = []
+    origin: list[int | None] = []  # the float node each integer node comes from
+    extra: list[Value] = []
+    builders: dict[int, Builder] = {}
+    for k, n in enumerate(g.nodes):
+        op, where = n.op, f"node {k} ({n.name or _kind(n.op)})"
+        ins = list(n.inputs)
+        ids = [v is not None and g.values[v].dtype == "s32" for v in ins]
+        if any(ids) != isinstance(op, Gather) or (isinstance(op, Gather) and not ids[0]):
+            raise ConvertError(f"{where}: integer ids (an s32 value) are read by a Gather, and a "
+                               "Gather reads nothing else")  # fmt: skip
+        s_in = sc.get(ins[0]) if ins[0] is not None else None
+        o = n.outputs[0]
+        assert o is not None
+        q: object
+        outs: dict[int, float] = {}
+        if isinstance(op, Dense):
+            if p.ranges.calibrated or o in p.update_of:
+                s_out = p.free_scale(o, 0.0, "")
+            else:  # the pipeline's static bound
+                w = np.abs(np.asarray(op.weight, np.float64)).sum(axis=1) * 32767 * s_in
+                b = 0.0 if op.bias is None else np.abs(np.asarray(op.bias, np.float64))
+                s_out = range_scale(max(float((w + b).max(initial=0)), 1e-6))
+            builders[len(nodes)] = (lambda op, s_in, s_out, where: lambda wf: quantize_dense(
+                op, wf, s_in, s_out, where))(op, s_in, s_out, where)  # fmt: skip
+            q, outs = None, {o: s_out}
+        elif isinstance(op, Recurrent):
+            if (len(ins) > 2 and ins[2] is not None) or (len(n.outputs) > 2 and n.outputs[2] is not None):
+                raise ConvertError(
+                    f"{where}: an integer LSTM keeps its cell state in Q11.20 and cannot read or "
+                    "write it as a value (c_init / Y_c); convert with the cell state absorbed by "
+                    "the node (a stream's state), or keep this model in f32"
+                )
+            h_in = ins[1] if len(ins) > 1 else None
+            if h_in is not None and g.values[h_in].kind == "state":
+                s_h = sc[h_in]  # the state's scale is this node's h scale (_state_scale)
+            elif op.activations[0][0].kind == "Relu":
+                s_h = range_scale(p.ranges.of(p.obs(*n.outputs[:2], h_in), DEFAULT_RELU_RANGE,
+                                              f"{where} hidden |h|"))  # fmt: skip
+            else:
+                s_h = Q15  # the cell writes h in Q0.15 whatever it reads
+            if h_in is not None and sc[h_in] != s_h:  # a computed h_init: requantized to s_h
+                tmp = len(g.values) + len(extra)
+                extra.append(Value(f"{g.values[h_in].name}/h_scaled", g.values[h_in].shape,
+                                   "s16", scale=s_h, last=g.values[h_in].last))  # fmt: skip
+                m = make_mult(sc[h_in] / s_h, 65536, f"{where} (h_init requantized)")
+                nodes.append(Node(QActivation("Identity", g.values[h_in].features, sc[h_in], s_h,
+                                              m), [h_in], [tmp], f"{n.name or 'h_init'}/h_init"))
+                origin.append(None)
+                sc[tmp] = s_h
+                ins[1] = tmp
+            builders[len(nodes)] = (lambda op, s_in, s_h, where: lambda wf: quantize_recurrent(
+                op, wf, s_in, s_h, where))(op, s_in, s_h, where)  # fmt: skip
+            q = None
+            outs = {v: s_h for v in n.outputs[:2] if v is not None}
+        elif isinstance(op, Activation):
+            rng = None
+            if p.ranges.calibrated and op.act.kind in ("Affine", "LogSoftmax") + UNBOUNDED_LUT_KINDS:
+                rng = p.out_range(o, 0.0, "")
+            q = quantize_activation(op, s_in, rng, where)
+            outs = {o: q.out_scale}
+        elif isinstance(op, LayerNorm):
+            rng = p.out_range(o, 0.0, "") if p.ranges.calibrated else None
+            q = quantize_layernorm(op, s_in, rng, where)
+            outs = {o: q.out_scale}
+        elif isinstance(op, TakeLast):
+            q, outs = QTakeLast(op.features, op.split, s_in), {o: s_in}
+        elif isinstance(op, Slice):
+            q = QSlice(op.features, op.start, op.stop, s_in, axis=op.axis, step=op.step)
+            outs = {o: s_in}
+        elif isinstance(op, (Transpose, Copy)):
+            q, outs = op, {o: s_in}
+        elif isinstance(op, Gather):
+            q = quantize_gather(op, where)
+            outs = {o: q.out_scale}
+        elif isinstance(op, Concat):
+            s_ins = [sc[v] for v in ins if v is not None]
+            s_out = sc[p.update_of[o]] if o in p.update_of else max(s_ins)
+            q, outs = quantize_concat(op, s_ins, s_out, where), {o: s_out}
+        elif isinstance(op, Reduce):
+            shape = g.values[ins[0]].shape
+            cnt = int(np.prod([shape[a % len(shape)] for a in op.axes]))
+            if op.kind in ("Max", "Min") and o not in p.update_of:
+                s_out = s_in
+            else:
+                bound = 32767 * s_in * (cnt if op.kind == "Sum" else 1)
+                s_out = p.free_scale(o, bound, f"{where} |y|")
+            q, outs = quantize_reduce(op, cnt, s_in, s_out, where), {o: s_out}
+        elif isinstance(op, Binary):
+            s_b = sc[ins[1]] if len(ins) > 1 and ins[1] is not None else None
+            s_out = _binary_scale(p, op, s_in, s_b, o, where)
+            q, outs = quantize_binary(op, s_in, s_b, s_out, where), {o: s_out}
+        else:
+            raise ConvertError(f"{where}: {type(op).__name__} has no integer form")
+        producer = Node(q, ins, list(n.outputs), n.name)
+        nodes.append(producer)
+        origin.append(k)
+        for v, s in outs.items():  # an update at another scale than its state's: requantize
+            sc[v] = sc[p.update_of[v]] if v in p.update_of else s
+            if s != sc[v]:
+                tmp = len(g.values) + len(extra)
+                extra.append(Value(f"{g.values[v].name}/unscaled", g.values[v].shape, "s16",
+                                   scale=s, last=g.values[v].last))  # fmt: skip
+                producer.outputs = [tmp if u == v else u for u in producer.outputs]
+                s_st = sc[p.update_of[v]]
+                m = make_mult(s / s_st, 65536, f"{where} (requantized to state "
+                              f"{g.values[p.update_of[v]].name!r})")  # fmt: skip
+                feats = g.values[v].features
+                nodes.append(Node(QActivation("Identity", feats, s, s_st, m), [tmp], [v],
+                                  f"{n.name or _kind(op)}/requantize"))  # fmt: skip
+                origin.append(None)
+                sc[tmp] = s
+    values = []
+    for i, v in enumerate(g.values):
+        ids = v.dtype == "s32"
+        s = 0.0 if ids else sc[i]
+        init = None if v.init is None else fx.quantize(np.asarray(v.init), s)
+        values.append(replace(v, dtype="s32" if ids else "s16", scale=s, init=init))
+    values.extend(extra)
+    return nodes, values, builders, origin
+
+
+def _binary_scale(p: _Planner, op: Binary, s_a: float, s_b: float | None, o: int,
+                  where: str) -> float:  # fmt: skip
+    if o in p.update_of:
+        return p.sc[p.update_of[o]]
+    r_a = 32767 * s_a
+    if op.const is not None:
+        r_b = float(np.abs(np.asarray(op.const, np.float64)).max(initial=0.0))
+        s_b = range_scale(max(r_b, 1e-12))
+    else:
+        assert s_b is not None
+        r_b = 32767 * s_b
+    if op.kind in ("Min", "Max"):
+        return max(s_a, s_b)
+    bound = {"Add": r_a + r_b, "Sub": r_a + r_b, "Mul": r_a * r_b}.get(op.kind, DEFAULT_VALUE_RANGE)
+    return range_scale(p.out_range(o, bound, f"{where} |y|"))
+
+
+# -- the accuracy policy --------------------------------------------------------------------------
+def _graph_bar(g: Graph, quant: str, layer_tol: float | None) -> _Bar:
+    """The pipeline's bar (policy._bar), with the head found as the node writing the output."""
+    if layer_tol is not None:
+        return _Bar(layer_tol)
+    if quant != "int8":
+        return _Bar(LAYER_TOL[WFMT[quant]])
+    head = g.nodes[g.producers()[g.output]].op
+    out = g.values[g.output]
+    if isinstance(head, Activation) and head.act.kind in CLASSIFIER_HEADS and out.shape[-1] > 1:
+        return _Bar(LAYER_TOL["s8"], (1.0 - MIN_AGREEMENT) / SAFETY)
+    return _Bar(LAYER_TOL["s8"] / SAFETY)
+
+
+def run_float(qg: Graph, x: np.ndarray,
+              seen: dict[int, list[np.ndarray]] | None = None) -> np.ndarray:  # fmt: skip
+    """Float in, float out through the integer graph: x quantized at the input scale (ids as
+    they are), `fixedpoint.run_qgraph`, the output dequantized."""
+    vin = qg.values[qg.input]
+    xq = np.asarray(x) if vin.dtype == "s32" else fx.quantize(x, vin.scale)
+    yq, _ = fx.run_qgraph(qg, xq, seen=seen)
+    return fx.dequantize(yq, qg.out_scale)
+
+
+def quantize_graph(
+    g: Graph,
+    quant: str = "int8",
+    calibration: np.ndarray | None = None,
+    *,
+    percentile: float = 100.0,
+    strict: bool = False,
+    layer_tol: float | None = None,
+    headroom: float = HEADROOM,
+) -> Graph:
+    """Quantize a float Graph for `quant` ("int8" or "int16"); the arguments are
+    `quantize_network`'s. calibration: representative inputs, [T, B, *input shape] (for a 1-D
+    input, the model's own layout `g.input_spec.axes`, as quantize_network takes them); integer
+    ids for an s32 input. Returns the integer Graph (s16 values with scales, integer nodes,
+    `source` the float graph, `report` per node, `accuracy` end to end on the same data)."""
+    if quant not in WFMT:
+        raise InputError(f"quant={quant!r}: the integer formats are {', '.join(WFMT)}")
+    if not 0 < percentile <= 100:
+        raise InputError(f"percentile={percentile}: must be in (0, 100]")
+    if not headroom >= 1:
+        raise InputError(f"headroom={headroom}: must be >= 1")
+    check_graph(g)
+    if g.quant != "f32":
+        raise InputError(f"the graph is already {g.quant}; quantize its float source")
+    net = as_network(g)
+    if net is not None:
+        qnet = quantize_network(net, quant, calibration, percentile=percentile, strict=strict,
+                                layer_tol=layer_tol, headroom=headroom)  # fmt: skip
+        return _from_pipeline(qnet, g)
+    return quantize_dataflow(g, quant, calibration, percentile=percentile, strict=strict,
+                             layer_tol=layer_tol, headroom=headroom)  # fmt: skip
+
+
+def quantize_dataflow(
+    g: Graph, quant: str = "int8", calibration: np.ndarray | None = None, *,
+    percentile: float = 100.0, strict: bool = False, layer_tol: float | None = None,
+    headroom: float = HEADROOM,
+) -> Graph:  # fmt: skip
+    """quantize_graph's general path (any graph, pipelines included: the tests compare the two)."""
+    check_graph(g)
+    ranges = Ranges(calibration is not None, percentile, headroom)
+    x = graph_input(g, calibration)
+    p = _Planner(g, x, ranges)
+    nodes, values, builders, origin = _plan(p)
+    bar = _graph_bar(g, quant, layer_tol)
+
+    def build(wf: dict[int, str]) -> Graph:
+        ns = [replace(n, op=builders[k](wf[k])) if k in builders else n
+              for k, n in enumerate(nodes)]  # fmt: skip
+        return Graph(values, ns, g.input, g.output, g.input_spec, g.output_spec, name=g.name,
+                     producer=g.producer, quant=quant, state=list(g.state), folded=list(g.folded),
+                     source=g, calibrated=ranges.calibrated)  # fmt: skip
+
+    def measure(wf: dict[int, str]) -> dict[str, float]:
+        return accuracy(run_float(per_step(build(wf)), x), p.y_f)
+
+    def misses(a: dict[str, float]) -> bool:
+        return bar.misses(a["rel_max_err"], a.get("argmax_agreement"))
+
+    def effect(a: dict[str, float]) -> str:
+        text = f"{a['rel_max_err']:.3g} of the model output's range"
+        if "argmax_agreement" in a:
+            text += f", argmax agreement {100 * a['argmax_agreement']:.2f}%"
+        return text
+
+    def kind(k: int) -> str:
+        o = origin[k]
+        return "Identity (requantize)" if o is None else _kind(g.nodes[o].op)
+
+    def name(k: int) -> str:
+        return f"node {k} ({nodes[k].name or kind(k)})"
+
+    wf = {k: WFMT[quant] for k in builders}
+    effects: dict[int, dict[str, float]] = {}
+    baseline: list[dict[str, float]] = []
+
+    def all16() -> dict[str, float]:
+        """Every weighted node at int16: a kept node's effect (measured once)."""
+        if not baseline:
+            baseline.append(measure({j: "s16" for j in builders}))
+        return baseline[0]
+
+    notes: dict[int, str] = {}
+    if quant == "int8":
+        for k in builders:  # this node's int8 weights, the other weighted nodes at int16
+            effects[k] = a8 = measure({j: "s8" if j == k else "s16" for j in builders})
+            if not misses(a8):
+                continue
+            if strict:
+                raise ConvertError(f"{name(k)}: int8 weights give {effect(a8)}, missing the bar "
+                                   f"({bar}); strict int8 refuses (without strict this node "
+                                   "keeps int16 weights)")  # fmt: skip
+            wf[k], effects[k] = "s16", all16()
+            notes[k] = (f"kept at int16 weights: int8 weights gave {effect(a8)} (bar: {bar}); "
+                        f"int16 weights give {effect(all16())}")  # fmt: skip
+            warnings.warn(f"{name(k)}: {notes[k]}", stacklevel=2)
+        total = measure(wf)
+        while misses(total) and any(w == "s8" for w in wf.values()):
+            worst = max((k for k in wf if wf[k] == "s8"), key=lambda k: effects[k]["rel_max_err"])
+            if strict:
+                raise ConvertError(f"the int8 nodes together give {effect(total)}, missing the bar "
+                                   f"({bar}); the largest part is {name(worst)}'s; strict int8 "
+                                   "refuses")  # fmt: skip
+            wf[worst] = "s16"
+            effects[worst] = all16()
+            notes[worst] = (f"kept at int16 weights: the int8 nodes together gave {effect(total)} "
+                            f"(bar: {bar}), this one the largest part")  # fmt: skip
+            warnings.warn(f"{name(worst)}: {notes[worst]}", stacklevel=2)
+            total = measure(wf)
+    qg = build(wf)
+    seen: dict[int, list[np.ndarray]] = {}
+    y_q = run_float(per_step(qg), x, seen)
+    qg.accuracy = accuracy(y_q, p.y_f)
+    if quant != "int8" and misses(qg.accuracy):
+        notes[len(nodes) - 1] = f"the model output misses the bar ({bar}): {effect(qg.accuracy)}"
+    for k, n in enumerate(qg.nodes):
+        o = n.outputs[0]
+        err = None
+        if o is not None and o in p.seen and o in seen:
+            yq = np.concatenate([fx.dequantize(a, qg.values[o].scale) for a in seen[o]])
+            err = _error(yq, np.concatenate(p.seen[o]))
+        wfmt = wf.get(k, getattr(n.op, "wfmt", "s16"))
+        out_err = effects[k]["rel_max_err"] if k in effects else None
+        qg.report.append(LayerReport(k, kind(k), wfmt, err, out_err, notes.get(k, "")))
+    if ranges.defaults:
+        warnings.warn("no calibration data: assumed " + "; ".join(ranges.defaults)
+                      + ". Pass calibration= (representative inputs) to measure these ranges.",
+                      CalibrationWarning, stacklevel=2)  # fmt: skip
+    plan_arena(qg)
+    check_graph(qg)
+    return qg
+
+
+__all__ = ["as_network", "graph_input", "quantize_dataflow", "quantize_graph", "run_float"]

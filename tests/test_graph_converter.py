@@ -1,0 +1,520 @@
+"""The converter's dataflow graphs (rnnedge.converter.to_graph, docs/converter.md): the exporter
+fixtures of tests/data/fixtures/graph/ (tests/make_graph_fixtures.py) against onnxruntime, whole
+sequence and step by step, streaming equal to one run; state pairing; refusals by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from rnnedge.converter import to_graph  # noqa: E402
+from rnnedge.converter.dag import name_pair  # noqa: E402
+from rnnedge.errors import ConvertError, InputError, UnsupportedOpError  # noqa: E402
+from rnnedge.ir.graph import Binary, Copy, Dense, Gather, Recurrent  # noqa: E402
+from rnnedge.reference import run_graph  # noqa: E402
+
+GRAPH = Path(__file__).parent / "data" / "fixtures" / "graph"
+INDEX = json.loads((GRAPH / "index.json").read_text())
+RTOL = 1e-5
+
+
+def session(path: Path) -> "ort.InferenceSession":
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def ort_run(name: str, x: np.ndarray) -> np.ndarray:
+    """onnxruntime over x [T, B, ...] as the package's user would call it: a step function once
+    per step with its state fed back (zeros first), a sequence model once on [B, T, ...]."""
+    s = session(GRAPH / f"{name}.onnx")
+    if not INDEX[name]["step_function"]:
+        y = s.run(None, {s.get_inputs()[0].name: np.swapaxes(x, 0, 1)})[0]
+        return np.swapaxes(y, 0, 1)
+    ins, outs = s.get_inputs(), s.get_outputs()
+    B = x.shape[1]
+    state = {}
+    for i in ins[1:]:
+        shape = [B if isinstance(d, str) or d is None else d for d in i.shape]
+        state[i.name] = np.zeros(shape, np.float32)
+    ys = []
+    for t in range(x.shape[0]):
+        res = s.run(None, {ins[0].name: x[t], **state})
+        ys.append(res[0])
+        for i, o in zip(ins[1:], outs[1:]):
+            state[i.name] = res[[p.name for p in outs].index(o.name)]
+    return np.stack(ys)
+
+
+def rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+@pytest.mark.parametrize("name", sorted(INDEX))
+def test_fixture_matches_onnxruntime_whole_and_streamed(name: str) -> None:
+    g = to_graph(GRAPH / f"{name}.onnx")
+    x = np.load(GRAPH / f"{name}.input.npy")
+    want = ort_run(name, x)
+    x = x.reshape(x.shape[:2] + g.values[g.input].shape)  # ids [T, B] -> [T, B, 1]
+    y, _ = run_graph(g, x)
+    assert y.reshape(want.shape).shape == want.shape
+    assert rel_err(y.reshape(want.shape), want) < RTOL
+    # step by step, the state carried: the same numbers bit for bit
+    st = None
+    steps = []
+    for t in range(x.shape[0]):
+        yt, st = run_graph(g, x[t : t + 1], st)
+        steps.append(yt)
+    np.testing.assert_array_equal(np.concatenate(steps), y)
+    # uneven chunks
+    st, parts = None, []
+    for a, b in ((0, 2), (2, 7), (7, x.shape[0])):
+        yc, st = run_graph(g, x[a:b], st)
+        parts.append(yc)
+    np.testing.assert_array_equal(np.concatenate(parts), y)
+
+
+def test_fixture_files_are_small_and_listed() -> None:
+    for name in INDEX:
+        assert (GRAPH / f"{name}.onnx").stat().st_size < 100_000
+        assert (GRAPH / f"{name}.input.npy").exists()
+    covered = {(v["exporter"], v["opset"]) for v in INDEX.values()}
+    assert any("dynamo=True" in e for e, _ in covered) and any("dynamo=False" in e for e, _ in covered)
+    assert any(o in (11, 13) for _, o in covered)
+
+
+def test_step_function_state_is_absorbed_by_its_lstm() -> None:
+    """h -> initial_h, c -> initial_c, hn = Y_h, cn = Y_c: the LSTM node keeps the state, the
+    graph runs over whole chunks (no explicit state left)."""
+    g = to_graph(GRAPH / "step_lstm.onnx")
+    assert [(s.name, s.kind, s.output) for s in g.state] == [("h", "h", "hn"), ("c", "c", "cn")]
+    assert not g.explicit_state and not g.state_values
+    assert any("state: input 'h' <- output 'hn' (by name" in n for n in g.folded)
+    assert any("'h' / output 'hn' is the state of 1 recurrent node" in n for n in g.folded)
+    (rec,) = [n for n in g.nodes if isinstance(n.op, Recurrent)]
+    assert rec.inputs[1:] == [None, None]
+
+
+def test_packed_state_is_absorbed_row_by_row() -> None:
+    g = to_graph(GRAPH / "step_lstm_packed.onnx")
+    assert [(s.name, s.kind, s.output) for s in g.state] == [("state", "h", "next_state"),
+                                                             ("state", "c", "next_state")]
+    assert not g.explicit_state
+
+
+def _lstm_step_model(y_from_state: bool):
+    """x [B, 2] -> LSTM(H=3) with h, c [1, B, 3] in and hn, cn out; y is Y_h itself (so the
+    final state feeds the output too) or Y."""
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((1, 12, 2)).astype(np.float32)
+    R = rng.standard_normal((1, 12, 3)).astype(np.float32)
+    nodes = [helper.make_node("Unsqueeze", ["x", "zero"], ["x3"]),
+             helper.make_node("LSTM", ["x3", "W", "R", "", "", "h", "c"], ["Y", "hn", "cn"], hidden_size=3),
+             helper.make_node("Squeeze", ["hn" if y_from_state else "Y", "zero"], ["y"])]
+    if not y_from_state:
+        nodes[-1] = helper.make_node("Squeeze", ["Y", "zero1"], ["y"])
+    ins = [_vi("x", ["B", 2]), _vi("h", [1, "B", 3]), _vi("c", [1, "B", 3])]
+    outs = [_vi("y", (["B", 3] if y_from_state else [1, "B", 3])), _vi("hn", [1, "B", 3]), _vi("cn", [1, "B", 3])]
+    inits = [("W", W), ("R", R), ("zero", np.array([0], np.int64)), ("zero1", np.array([1], np.int64))]
+    return _model(nodes, ins, outs, inits)
+
+
+@pytest.mark.parametrize("y_from_state", [True, False])
+def test_state_read_by_the_output_stays_explicit(y_from_state: bool) -> None:
+    m = _lstm_step_model(y_from_state)
+    g = to_graph(m)
+    assert g.explicit_state == y_from_state
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(6).standard_normal((7, 2, 2)).astype(np.float32)
+    h = c = np.zeros((1, 2, 3), np.float32)
+    want = []
+    for t in range(7):
+        y, h, c = s.run(None, {"x": x[t], "h": h, "c": c})
+        want.append(y.reshape(2, 3))
+    got, _ = run_graph(g, x)
+    assert rel_err(got.reshape(7, 2, 3), np.stack(want)) < RTOL
+
+
+def test_token_model_reads_s32_ids_through_gather() -> None:
+    g = to_graph(GRAPH / "tokens_lstm2.onnx")
+    assert g.values[g.input].dtype == "s32"
+    assert isinstance(g.nodes[0].op, Gather)
+    assert sum(isinstance(n.op, Recurrent) for n in g.nodes) == 2
+
+
+def test_hand_cell_has_no_recurrent_op() -> None:
+    g = to_graph(GRAPH / "hand_cell.onnx")
+    assert not any(isinstance(n.op, Recurrent) for n in g.nodes)
+    assert {g.values[i].name for i in g.state_values} == {"h", "c"}
+    assert sum(isinstance(n.op, Dense) for n in g.nodes) == 3
+
+
+@pytest.mark.parametrize("inp,out", [("h", "hn"), ("h0", "hn"), ("c0", "cn"), ("state", "stateN"),
+                                     ("state", "next_state"), ("state_in", "state_out"),
+                                     ("cache_0", "next_cache_0"), ("input_3", "output_3"),
+                                     ("x", "x_out")])  # fmt: skip
+def test_name_patterns(inp: str, out: str) -> None:
+    assert name_pair(inp, out)
+
+
+@pytest.mark.parametrize("inp,out", [("h", "y"), ("input_3", "output_4"), ("x", "x")])
+def test_name_patterns_not(inp: str, out: str) -> None:
+    assert not name_pair(inp, out)
+
+
+# -- small hand-made graphs ----------------------------------------------------------------------
+def _model(nodes, inputs, outputs, inits=(), opset=17):
+    g = helper.make_graph(nodes, "g", inputs, outputs, [numpy_helper.from_array(a, n) for n, a in inits])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def _vi(name, shape, t=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, t, shape)
+
+
+def _cell(extra_out=()):
+    """y = tanh(x @ W + s @ R); s' = y: an RNN cell written out, state s [B, 3]."""
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((2, 3)).astype(np.float32)
+    R = rng.standard_normal((3, 3)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["a"]), helper.make_node("MatMul", ["s", "R"], ["b"]),
+             helper.make_node("Add", ["a", "b"], ["z"]), helper.make_node("Tanh", ["z"], ["y"]),
+             helper.make_node("Identity", ["y"], ["s_out"])]
+    return nodes, [("W", W), ("R", R)]
+
+
+def test_explicit_state_argument_and_by_shape() -> None:
+    nodes, inits = _cell()
+    nodes[-1] = helper.make_node("Identity", ["y"], ["carry"])
+    m = _model(nodes, [_vi("x", ["B", 2]), _vi("s", ["B", 3])], [_vi("y", ["B", 3]), _vi("carry", ["B", 3])], inits)
+    g = to_graph(m)  # paired by shape: 'carry' is the one other output shaped like 's'
+    (s,) = g.state_values
+    assert g.values[g.values[s].update].name == "carry"
+    assert any("(by shape" in n for n in g.folded)
+    g2 = to_graph(m, state={"s": "carry"})
+    assert any("(given" in n for n in g2.folded)
+    x = np.random.default_rng(1).standard_normal((5, 2, 2)).astype(np.float32)
+    y, _ = run_graph(g, x)
+    st = np.zeros((2, 3), np.float32)
+    for t in range(5):
+        st = np.tanh(x[t] @ inits[0][1] + st @ inits[1][1])
+        np.testing.assert_allclose(y[t], st, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="'nope' is not an output"):
+        to_graph(m, state={"s": "nope"})
+
+
+def test_ambiguous_pairing_is_refused_naming_the_candidates() -> None:
+    nodes, inits = _cell()
+    nodes.append(helper.make_node("Identity", ["y"], ["s_n"]))
+    m = _model(nodes, [_vi("x", ["B", 2]), _vi("s", ["B", 3])],
+               [_vi("y", ["B", 3]), _vi("s_out", ["B", 3]), _vi("s_n", ["B", 3])], inits)
+    with pytest.raises(ConvertError, match=r"'s' could pair with several outputs \('s_out', 's_n'\).*--state s="):
+        to_graph(m)
+
+
+def test_several_inputs_are_refused_by_name() -> None:
+    nodes, inits = _cell()
+    m = _model(nodes[:4], [_vi("x", ["B", 2]), _vi("s", ["B", 3])], [_vi("y", ["B", 3])], inits)
+    with pytest.raises(ConvertError, match=r"2 inputs that are neither fixed nor paired.*'x', 's'.*--state"):
+        to_graph(m)
+
+
+def test_unknown_op_is_refused_by_name_and_data_input() -> None:
+    m = _model([helper.make_node("Sin", ["x"], ["y"], name="sine")], [_vi("x", ["T", "B", 2])],
+               [_vi("y", ["T", "B", 2])])
+    with pytest.raises(UnsupportedOpError, match=r"node 'sine' \(op Sin.*'Sin' on the data path \(input 0 'x' is data\)"):
+        to_graph(m)
+
+
+def test_binary_broadcast_and_constants() -> None:
+    """Two data tensors with broadcasting over feature axes, constant operands of every form."""
+    rng = np.random.default_rng(3)
+    k = rng.standard_normal((1, 4)).astype(np.float32)
+    nodes = [
+        helper.make_node("Unsqueeze", ["x", "ax"], ["xu"]),  # [T, B, 1, 4]
+        helper.make_node("ReduceMean", ["xu", "ax3"], ["m"], keepdims=1),  # [T, B, 1, 1]
+        helper.make_node("Sub", ["xu", "m"], ["c"]),
+        helper.make_node("Mul", ["c", "k"], ["d"]),
+        helper.make_node("Div", ["two", "d"], ["e"]),
+        helper.make_node("Pow", ["x", "three"], ["p"]),
+        helper.make_node("Max", ["e", "half"], ["f"]),
+        helper.make_node("Squeeze", ["f", "ax"], ["g"]),
+        helper.make_node("Add", ["g", "p"], ["h"]),
+        helper.make_node("Where", ["mask", "h", "x"], ["y"]),
+    ]
+    inits = [("ax", np.array([2], np.int64)), ("ax3", np.array([3], np.int64)), ("k", k),
+             ("two", np.array(2.0, np.float32)), ("three", np.array(3.0, np.float32)),
+             ("half", np.array(0.5, np.float32)), ("mask", np.array([True, False, True, True]))]
+    m = _model(nodes, [_vi("x", ["T", "B", 4])], [_vi("y", ["T", "B", 4])], inits, opset=18)
+    g = to_graph(m)
+    x = rng.standard_normal((6, 3, 4)).astype(np.float32)
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = s.run(None, {"x": x})[0]
+    y, _ = run_graph(g, x)
+    assert rel_err(y, want) < RTOL
+    assert any(isinstance(n.op, Binary) and n.op.const is None for n in g.nodes)
+
+
+# -- the pipeline fixtures (tests/data/fixtures/, tools/make_fixtures.py) as graphs ---------------
+FIXTURES = Path(__file__).parent / "data" / "fixtures"
+PIPELINE = [e for e in json.loads((FIXTURES / "index.json").read_text()) if not e["error"]]
+NOT_YET: dict[str, str] = {}  # fixture name -> what to_graph refuses in it
+
+
+@pytest.mark.parametrize("entry", PIPELINE, ids=[e["name"] for e in PIPELINE])
+def test_pipeline_fixture_as_graph_matches_onnxruntime(entry: dict) -> None:
+    from rnnedge.reference import graph_layout, graph_rows, graph_state, graph_state_outputs
+
+    name = entry["name"]
+    if name in NOT_YET:
+        with pytest.raises(UnsupportedOpError, match=NOT_YET[name]):
+            to_graph(FIXTURES / f"{name}.onnx", fixed=entry.get("fixed"))
+        return
+    g = to_graph(FIXTURES / f"{name}.onnx", fixed=entry.get("fixed"))
+    x = np.load(FIXTURES / f"{name}.input.npy")
+    want = np.load(FIXTURES / f"{name}.expected.npy")
+    rows = graph_rows(x, g.input_spec.axes)
+    feeds = dict(np.load(FIXTURES / f"{name}.state.npz")) if entry["state"] else {}
+    y, fin = run_graph(g, rows, graph_state(g, feeds, rows.shape[1]))
+    got = graph_layout(y, g.output_spec.axes)
+    assert got.shape == want.shape
+    assert rel_err(got, want) < RTOL, rel_err(got, want)
+    if entry["state"]:
+        final = dict(np.load(FIXTURES / f"{name}.final.npz"))
+        outs = graph_state_outputs(g, fin)
+        assert set(final) <= set(outs)
+        for k in final:
+            assert rel_err(outs[k], final[k]) < RTOL
+
+
+# -- the six models of the issue: today's message is gone ----------------------------------------
+TODAY = {
+    "step_lstm": r"input X is \[B,T,F\], but LSTM with layout=0 reads \[T,B,F\]",
+    "step_lstm_packed": r"input X is \[B,T,F\], but LSTM with layout=0 reads \[T,B,F\]",
+    "tokens_lstm2": r"the feature size \(last axis\) of input 'ids' is not fixed",
+    "glu_gru": r"unsupported op 'Split' on the data path",
+    "residual_lstm": r"Add of two data tensors \(a residual or skip connection\)",
+    "hand_cell": r"the graph has 3 independent inputs \('x_t', 'h', 'c'\)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TODAY))
+def test_the_pipeline_message_is_gone(name: str, tmp_path: Path) -> None:
+    import rnnedge
+    from rnnedge.converter import to_network
+    from rnnedge.ir.graph import Graph
+
+    with pytest.raises(ConvertError, match=TODAY[name]):
+        to_network(GRAPH / f"{name}.onnx")  # the straight pipeline converter (what convert() said)
+    g = rnnedge.convert(GRAPH / f"{name}.onnx")
+    assert isinstance(g, Graph) and "via rnnedge" in g.producer
+    out = tmp_path / "m.rne"
+    with pytest.raises(ConvertError, match=r"converts to a dataflow graph .* blob format version 2") as e:
+        rnnedge.convert(GRAPH / f"{name}.onnx", out)
+    assert not out.exists()
+    import re
+
+    assert not re.search(TODAY[name], str(e.value))
+
+
+def test_cli_state_option(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from rnnedge.cli import main
+
+    out = tmp_path / "m.rne"
+    assert main(["convert", str(GRAPH / "hand_cell.onnx"), "-o", str(out), "--state", "h=h_out",
+                 "--state", "c=c_out"]) == 1
+    err = capsys.readouterr().err
+    assert "dataflow graph" in err
+    assert "state: input 'h' <- output 'h_out' (given" in err and "state: input 'c' <- output 'c_out' (given" in err
+    for bad, message in ((["--state", "h"], "expected INPUT=OUTPUT"),
+                         (["--state", "h=a", "--state", "h=b"], "--state h=... is given twice"),
+                         (["--state", "q=h_out"], "'q' is not an input of the graph")):  # fmt: skip
+        assert main(["convert", str(GRAPH / "hand_cell.onnx"), "-o", str(out), *bad]) == 1
+        assert message in capsys.readouterr().err
+
+
+# -- graph ops, each opset form, against onnxruntime ---------------------------------------------
+_R = np.random.default_rng(11)
+_W = _R.standard_normal((4, 6)).astype(np.float32)
+_C = np.array([[1.0, 0.0], [0.5, 2.0], [0.0, -1.0]], np.float32)
+
+
+def _i64(*v):
+    return np.array(v, np.int64)
+
+
+OP_CASES = {
+    # name: (opset, nodes, initializers, output shape after [T, B])
+    "gemm_transB_alpha_beta": (17, [helper.make_node("Gemm", ["x2", "Wt", "b"], ["y"], transB=1, alpha=0.5, beta=2.0)],
+                               [("Wt", _W.T.copy()), ("b", np.arange(6, dtype=np.float32))], None),
+    "const_matmul_data": (17, [helper.make_node("Reshape", ["x", "s"], ["r"]),  # [T, B, 2, 2]
+                               helper.make_node("MatMul", ["C", "r"], ["y"])],
+                          [("s", _i64(0, 0, 2, 2)), ("C", _C)], [3, 2]),
+    "transpose_in_step": (17, [helper.make_node("Reshape", ["x", "s"], ["r"]),
+                               helper.make_node("Transpose", ["r"], ["y"], perm=[0, 1, 3, 2])],
+                          [("s", _i64(0, 0, 2, 2))], [2, 2]),
+    "transpose_time_batch": (17, [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]),
+                                  helper.make_node("Relu", ["t"], ["y"])], [], "BT"),
+    "split_attr_opset11": (11, [helper.make_node("Split", ["x"], ["a", "b"], axis=2, split=[1, 3]),
+                                helper.make_node("ReduceSum", ["b"], ["s"], axes=[2], keepdims=1),
+                                helper.make_node("Mul", ["a", "s"], ["y"])], [], [1]),
+    "split_input_opset13": (13, [helper.make_node("Split", ["x", "sp"], ["a", "b"], axis=-1),
+                                 helper.make_node("Concat", ["b", "a"], ["y"], axis=-1)], [("sp", _i64(3, 1))], [4]),
+    "split_num_outputs_opset18": (18, [helper.make_node("Split", ["x"], ["a", "b"], axis=2, num_outputs=2),
+                                       helper.make_node("Sub", ["a", "b"], ["y"])], [], [2]),
+    "slice_attr_opset9": (9, [helper.make_node("Slice", ["x"], ["y"], starts=[1], ends=[4], axes=[2])], [], [3]),
+    "slice_steps_opset13": (13, [helper.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["y"])],
+                            [("st", _i64(0)), ("en", _i64(4)), ("ax", _i64(-1)), ("sp", _i64(2))], [2]),
+    "slice_last_step": (13, [helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"])],
+                        [("st", _i64(-1)), ("en", _i64(2**62)), ("ax", _i64(0))], "last"),
+    "squeeze_unsqueeze_attr_opset11": (11, [helper.make_node("Unsqueeze", ["x"], ["u"], axes=[2]),
+                                            helper.make_node("Exp", ["u"], ["e"]),
+                                            helper.make_node("Squeeze", ["e"], ["y"], axes=[2])], [], [4]),
+    "squeeze_unsqueeze_input_opset13": (13, [helper.make_node("Unsqueeze", ["x", "a"], ["u"]),
+                                             helper.make_node("Abs", ["u"], ["e"]),
+                                             helper.make_node("Squeeze", ["e", "a"], ["y"])], [("a", _i64(3))], [4]),
+    "reduce_attr_opset13": (13, [helper.make_node("ReduceMax", ["x"], ["m"], axes=[-1], keepdims=0),
+                                 helper.make_node("ReduceMean", ["x"], ["n"], axes=[2], keepdims=0),
+                                 helper.make_node("Sub", ["m", "n"], ["y"])], [], []),
+    "reduce_input_opset18": (18, [helper.make_node("ReduceSum", ["x", "a"], ["s"], keepdims=1),
+                                  helper.make_node("ReduceMin", ["x", "a"], ["m"], keepdims=1),
+                                  helper.make_node("Div", ["s", "m"], ["y"])], [("a", _i64(2))], [1]),
+    "unary_chain": (17, [helper.make_node("Abs", ["x"], ["a"]), helper.make_node("Sqrt", ["a"], ["b"]),
+                         helper.make_node("Reciprocal", ["b"], ["c"]), helper.make_node("Log", ["c"], ["d"]),
+                         helper.make_node("Neg", ["d"], ["e"]), helper.make_node("Erf", ["e"], ["y"])], [], [4]),
+    "clip_inputs_opset11": (11, [helper.make_node("Clip", ["x", "lo", "hi"], ["y"])],
+                            [("lo", np.array(-0.5, np.float32)), ("hi", np.array(0.7, np.float32))], [4]),
+    "clip_attrs_opset6": (6, [helper.make_node("Clip", ["x"], ["y"], min=-0.5, max=0.7)], [], [4]),
+    "softmax_logsoftmax": (13, [helper.make_node("Softmax", ["x"], ["s"], axis=-1),
+                                helper.make_node("LogSoftmax", ["s"], ["y"], axis=2)], [], [4]),
+    "layernorm_dropout_cast_identity": (17, [helper.make_node("LayerNormalization", ["x", "g", "b"], ["l"], epsilon=1e-3),
+                                             helper.make_node("Dropout", ["l"], ["d"]),
+                                             helper.make_node("Cast", ["d"], ["c"], to=TensorProto.FLOAT),
+                                             helper.make_node("Identity", ["c"], ["y"])],
+                                        [("g", _R.standard_normal(4).astype(np.float32)),
+                                         ("b", _R.standard_normal(4).astype(np.float32))], [4]),
+    "flatten": (13, [helper.make_node("Unsqueeze", ["x", "a"], ["u"]),  # [T, B, 4, 1]
+                     helper.make_node("Transpose", ["u"], ["t"], perm=[1, 0, 2, 3]),  # [B, T, 4, 1]
+                     helper.make_node("Flatten", ["t"], ["f"], axis=2),  # [B*T, 4]
+                     helper.make_node("Shape", ["t"], ["sh"]),
+                     helper.make_node("Slice", ["sh", "z", "two"], ["bt"]),
+                     helper.make_node("Concat", ["bt", "four"], ["s"], axis=0),
+                     helper.make_node("Reshape", ["f", "s"], ["y"])],  # [B, T, 4] (B*T merged, split)
+                [("a", _i64(3)), ("z", _i64(0)), ("two", _i64(2)), ("four", _i64(4))], "BT"),
+    "gather_feature": (13, [helper.make_node("Reshape", ["x", "s"], ["r"]),
+                                    helper.make_node("Gather", ["r", "i"], ["g"], axis=2),  # [T, B, 2]
+                                    helper.make_node("Max", ["g", "g", "half"], ["y"])],
+                               [("s", _i64(0, 0, 2, 2)), ("i", np.array(1, np.int64)),
+                                ("half", np.array(0.1, np.float32))], [2]),
+    "min_broadcast_data": (17, [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2], keepdims=1),
+                                helper.make_node("Min", ["x", "m"], ["y"])], [], [4]),
+    "expand_noop": (17, [helper.make_node("Expand", ["x", "e"], ["t"]), helper.make_node("Relu", ["t"], ["y"])],
+                    [("e", _i64(1, 1, 4))], [4]),
+    "where_const_cond_two_data": (17, [helper.make_node("Neg", ["x"], ["n"]),
+                                       helper.make_node("Where", ["c", "x", "n"], ["y"])],
+                                  [("c", np.array([True, False, False, True]))], [4]),
+    "div_sub_const_left": (17, [helper.make_node("Div", ["one", "x"], ["a"]),
+                                helper.make_node("Sub", ["k", "a"], ["y"])],
+                           [("one", np.array(1.0, np.float32)), ("k", _R.standard_normal(4).astype(np.float32))], [4]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OP_CASES))
+def test_graph_op_matches_onnxruntime(case: str) -> None:
+    from rnnedge.reference import graph_layout, graph_rows
+
+    opset, nodes, inits, out = OP_CASES[case]
+    if case.startswith("gemm"):  # Gemm takes 2 axes: [T, F] (no batch axis)
+        nodes[0].input[0] = "x"
+        ins, outs = [_vi("x", ["T", 4])], [_vi("y", ["T", 6])]
+    else:
+        ins = [_vi("x", ["T", "B", 4])]
+        if out == "BT":
+            outs = [_vi("y", ["B", "T", 4])]
+        elif out == "last":
+            outs = [_vi("y", [1, "B", 4])]
+        else:
+            outs = [_vi("y", ["T", "B", *out])]
+    m = _model(nodes, ins, outs, inits, opset=opset)
+    x = _R.standard_normal((5, 3, 4)).astype(np.float32) + (0.2 if "unary" in case else 0.0)
+    if case.startswith("gemm"):
+        x = x[:, 0]
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = s.run(None, {"x": x})[0]
+    g = to_graph(m)
+    y, _ = run_graph(g, graph_rows(x, g.input_spec.axes))
+    got = graph_layout(y, g.output_spec.axes)
+    assert got.shape == want.shape, (g.output_spec, got.shape, want.shape)
+    assert rel_err(got, want) < RTOL
+
+
+REFUSED = [e for e in json.loads((FIXTURES / "index.json").read_text()) if e["error"]]
+
+
+@pytest.mark.parametrize("entry", REFUSED, ids=[e["name"] for e in REFUSED])
+def test_unrolled_fixtures_are_refused_through_convert(entry: dict) -> None:
+    import rnnedge
+
+    with pytest.raises(UnsupportedOpError, match=r"unrolled recurrent net.*step function") as e:
+        rnnedge.convert(FIXTURES / f"{entry['name']}.onnx")
+    assert entry["name"] in str(e.value)
+
+
+REFUSALS = {
+    "matmul_two_data": ([helper.make_node("MatMul", ["x", "xt"], ["y"], name="mm"),
+                         helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1])],
+                        r"node 'mm' \(op MatMul.*MatMul of two data tensors"),
+    "softmax_time_axis": ([helper.make_node("Softmax", ["x"], ["y"], axis=0, name="sm")],
+                          r"node 'sm' \(op Softmax.*over axis 0"),
+    "reduce_batch_axis": ([helper.make_node("ReduceSum", ["x", "a"], ["y"], name="rs")],
+                          r"node 'rs' \(op ReduceSum.*the batch axis"),
+    "where_data_condition": ([helper.make_node("Greater", ["x", "z"], ["c"]),
+                              helper.make_node("Where", ["c", "x", "z"], ["y"], name="wh")],
+                             r"unsupported op 'Greater' on the data path \(input 0 'x' is data\)"),
+    "cast_to_int": ([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.INT32, name="ci")],
+                    r"node 'ci' \(op Cast.*only float to float"),
+    "dropout_training": ([helper.make_node("Dropout", ["x", "", "yes"], ["y"], name="dr")],
+                         r"node 'dr' \(op Dropout.*training_mode"),
+    "expand_batch": ([helper.make_node("Expand", ["x", "big"], ["y"], name="ex")],
+                     r"node 'ex' \(op Expand.*only an Expand that copies nothing"),
+    "gather_first_step": ([helper.make_node("Gather", ["x", "z0"], ["y"], axis=0, name="g0")],
+                          r"node 'g0' \(op Gather.*step 0 along the time axis.*step function"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_graph_refusals_name_the_node(case: str) -> None:
+    nodes, message = REFUSALS[case]
+    inits = [("a", _i64(1)), ("z", np.array(0.0, np.float32)), ("z0", np.array(0, np.int64)),
+             ("yes", np.array(True)), ("big", _i64(2, 1, 4, 4))]
+    m = _model(nodes, [_vi("x", ["T", "B", 4])], [_vi("y", None)], inits)
+    with pytest.raises(ConvertError, match=message):
+        to_graph(m)
+
+
+@pytest.mark.parametrize("name", ["residual_lstm", "tokens_lstm2", "glu_gru"])
+def test_linear_bias_adds_fold_into_dense(name: str) -> None:
+    """MatMul + Add(bias) (torch writes the bias on the left) is one DENSE with a bias."""
+    g = to_graph(GRAPH / f"{name}.onnx")
+    assert not [n.name for n in g.nodes if isinstance(n.op, Binary) and n.op.const is not None]
+    assert all(n.op.bias is not None for n in g.nodes if isinstance(n.op, Dense))
+
+
+def test_reversed_output_is_refused() -> None:
+    nodes = [helper.make_node("ReverseSequence", ["x", "n"], ["y"], time_axis=1, batch_axis=0)]
+    m = _model(nodes, [_vi("x", [5, 2, 4])], [_vi("y", [5, 2, 4])], [("n", _i64(*[2] * 5))])
+    with pytest.raises(UnsupportedOpError, match=r"output 'y' lists the steps in reverse time order"):
+        to_graph(m)
+    nodes.append(helper.make_node("Add", ["x", "y"], ["z"], name="mix"))
+    m = _model(nodes, [_vi("x", [5, 2, 4])], [_vi("z", [5, 2, 4])], [("n", _i64(*[2] * 5))])
+    with pytest.raises(UnsupportedOpError, match=r"node 'mix' .*time-reversed tensor"):
+        to_graph(m)
