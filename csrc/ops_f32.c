@@ -59,28 +59,41 @@ static void rne__bin_strided(unsigned kind, float *y, const float *a, size_t sa,
 static void rne__binary_f32(const rne__opcall *k)
 {
     const unsigned kind = (unsigned)k->param[0];
-    const size_t fa = rne__op_count(k->in_shape[0], k->in_ndim[0]);
-    const size_t fb = rne__op_count(k->in_shape[1], k->in_ndim[1]);
     const size_t fy = rne__op_count(k->out_shape, k->out_ndim);
-    const float *a = (const float *)k->in[0], *b = (const float *)k->in[1];
+    rne__binop o;
+    const float *a, *b;
     float *y = (float *)k->out;
     size_t da[4], db[4], dy[4], sa[4], sb[4], r, i0, i1, i2;
     int j;
-    if (fa == fy && fb == fy) {                 /* equal shapes: all rows in one pass */
+    rne__binop_of(k, &o);
+    a = (const float *)o.a;
+    b = (const float *)o.b;
+    if (o.ra == fy && o.rb == fy) {             /* equal shapes: all rows in one pass */
         if (kind == RNE_BIN_ADD || kind == RNE_BIN_MUL)
             rne__bin_f32(y, a, b, k->rows * fy, kind == RNE_BIN_MUL);
         else
             rne__bin_strided(kind, y, a, 1, b, 1, k->rows * fy);
         return;
     }
-    if (fa == 1 || fb == 1) {                   /* one side a single element per row */
-        for (r = 0; r < k->rows; r++)
-            rne__bin_strided(kind, y + r * fy, a + r * fa, fa == 1 ? 0u : 1u, b + r * fb,
-                             fb == 1 ? 0u : 1u, fy);
+    if (o.fa == fy && o.fb == fy) {             /* equal shapes, one side a constant row */
+        for (r = 0; r < k->rows; r++) {
+            float *yr = y + r * fy;
+            const float *ar = a + r * o.ra, *br = b + r * o.rb;
+            if (kind == RNE_BIN_ADD || kind == RNE_BIN_MUL)
+                rne__bin_f32(yr, ar, br, fy, kind == RNE_BIN_MUL);
+            else
+                rne__bin_strided(kind, yr, ar, 1, br, 1, fy);
+        }
         return;
     }
-    rne__op_dims(k->in_shape[0], k->in_ndim[0], da);
-    rne__op_dims(k->in_shape[1], k->in_ndim[1], db);
+    if (o.fa == 1 || o.fb == 1) {               /* one side a single element per row */
+        for (r = 0; r < k->rows; r++)
+            rne__bin_strided(kind, y + r * fy, a + r * o.ra, o.fa == 1 ? 0u : 1u, b + r * o.rb,
+                             o.fb == 1 ? 0u : 1u, fy);
+        return;
+    }
+    rne__op_dims(o.sa, o.na, da);
+    rne__op_dims(o.sb, o.nb, db);
     rne__op_dims(k->out_shape, k->out_ndim, dy);
     sa[3] = sb[3] = 1;
     for (j = 3; j > 0; j--) {
@@ -92,7 +105,7 @@ static void rne__binary_f32(const rne__opcall *k)
         sb[j] = db[j] == 1 ? 0u : sb[j];
     }
     for (r = 0; r < k->rows; r++) {
-        const float *ar = a + r * fa, *br = b + r * fb;
+        const float *ar = a + r * o.ra, *br = b + r * o.rb;
         float *yr = y + r * fy;
         for (i0 = 0; i0 < dy[0]; i0++)
             for (i1 = 0; i1 < dy[1]; i1++)

@@ -37,10 +37,12 @@
 #include "testutil.h"
 #include "vec.h"
 
-#define META 49
+#define META 50
 
+#ifndef RNE_NO_GRAPH_OPS
 /* the largest |C - exact| / |exact| of the f32 reductions (a note, beside the bound tested) */
 static double worst_reduce_rel;
+#endif
 enum { T_F32 = 0, T_I16 = 1, T_I32 = 2 };
 
 typedef struct op_array {
@@ -144,11 +146,16 @@ static void run_case(const op_case *c)
         table = exact_copy(&c->a[4]);
         node.data[RNE_T_W] = table;
     }
+    if (m[49]) {                /* a constant operand: input 1 is the node's tensor of role 0 */
+        in[1] = exact_copy(&c->a[1]);
+        node.data[RNE_T_W] = in[1];
+    }
     k.node = &node;
     k.param = m + 4;
     k.rows = (size_t)m[2];
     for (i = 0; i < n_in; i++) {
-        in[i] = exact_copy(&c->a[i]);
+        if (in[i] == NULL)
+            in[i] = exact_copy(&c->a[i]);
         k.in[i] = in[i];
         k.in_ndim[i] = (uint32_t)m[20 + i];
         for (j = 0; j < 4; j++)
@@ -231,7 +238,7 @@ static void make_blob(const op_case *c, op_blob *b)
     for (i = 0; i < 8; i++)
         b->node.tensor[i] = -1;
     for (i = 0; i < 4; i++) {
-        b->node.in[i] = i < n_in ? (uint16_t)i : RNE_NONE;
+        b->node.in[i] = i < n_in && !(m[49] && i == 1) ? (uint16_t)i : RNE_NONE;
         b->node.out[i] = i == 0 ? (uint16_t)n_in : RNE_NONE;
     }
     for (i = 0; i <= n_in; i++) {
@@ -259,6 +266,11 @@ static void make_blob(const op_case *c, op_blob *b)
     memcpy(b->blob, m + 12, 8 * sizeof(int32_t));
     if (m[0] == RNE_OP_GATHER)
         b->node.tensor[RNE_T_W] = 0;
+    if (m[49]) {                /* the constant operand: tensor 0 of input 1's shape */
+        b->node.tensor[RNE_T_W] = 0;
+        b->tensors[0].ndim = b->vals[1].ndim;
+        memcpy(b->tensors[0].shape, b->vals[1].shape, sizeof b->tensors[0].shape);
+    }
     if (needs_q)
         b->node.tensor[RNE_T_Q] = 1;
 }
@@ -340,6 +352,19 @@ static const mutation MUTATIONS[] = {
     {"f32_binary_add_4", M_VNDIM, 2, 0, 4, N, RNE_FF_OUT, -1, 255},
     {"f32_binary_add_4", M_TENSOR, RNE_T_Q, 0, 1, L, RNE_FF_TENSOR, -1, RNE_T_Q},
     {"f32_binary_pow_0", M_FMT, 0, 0, RNE_FMT_S16, L, RNE_FF_PARAM, 0, 255},  /* POW: f32 only */
+    {"f32_binary_add_4", M_PARAM, 1, 0, 1, L, RNE_FF_PARAM, 1, 255},  /* left, no constant */
+    {"f32_const_add_r0", M_PARAM, 1, 0, 2, L, RNE_FF_PARAM, 1, 255},
+    {"f32_const_add_r0", M_IN, 1, 0, 1, L, RNE_FF_IN, 1, 255},       /* a constant and in[1] */
+    {"f32_const_add_r0", M_TENSOR, RNE_T_W, 0, 2, L, RNE_FF_TENSOR, -1, RNE_T_W},
+    {"f32_const_add_r0", M_TENSOR, RNE_T_W, 0, -1, L, RNE_FF_IN, 1, 255},  /* neither */
+    {"f32_const_add_r0", M_TNDIM, 0, 0, 0, N, RNE_FF_NDIM, -1, RNE_T_W},
+    {"f32_const_add_r0", M_TNDIM, 0, 0, 5, N, RNE_FF_NDIM, -1, RNE_T_W},
+    {"f32_const_add_r0", M_TSHAPE, 0, 0, 0, N, RNE_FF_SHAPE, 0, RNE_T_W},
+    {"f32_const_add_r0", M_TSHAPE, 0, 0, 3, N, RNE_FF_SHAPE, 0, RNE_T_W},  /* [3] vs y's 4 */
+    {"f32_const_add_r0", M_TDTYPE, 0, 0, RNE_DT_S16, N, RNE_FF_DTYPE, -1, RNE_T_W},
+    {"f32_const_add_r0", M_TZERO, 0, 0, 2, N, RNE_FF_ZERO_POINT, -1, RNE_T_W},
+    {"q16_const_mul_l1", M_TDTYPE, 0, 0, RNE_DT_F32, N, RNE_FF_DTYPE, -1, RNE_T_W},
+    {"q16_const_mul_l1", M_Q, 1, 0, 3, L, RNE_FF_Q_SLOT, 1, RNE_T_Q},
     {"q16_binary_add_0", M_PARAM, 0, 0, RNE_BIN_POW, L, RNE_FF_PARAM, 0, 255},
     {"q16_binary_add_0", M_Q, 2, 0, 0, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
     {"q16_binary_add_0", M_Q, 2, 0, 63, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
@@ -356,7 +381,8 @@ static const mutation MUTATIONS[] = {
     {"q16_binary_add_0", M_VDTYPE, 0, 0, RNE_DT_F32, N, RNE_FF_IN, 0, 255},
     {"q16_binary_mul_0", M_Q, 1, 0, 5, L, RNE_FF_Q_SLOT, 1, RNE_T_Q},
     {"q16_binary_div_0", M_Q, 1, 0, 5, L, RNE_FF_Q_SLOT, 1, RNE_T_Q},
-    {"q16_binary_div_0", M_Q, 2, 0, 32, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
+    {"q16_binary_div_0", M_Q, 2, 0, 62, RNE_OK, RNE_FF_NONE, -1, 255},
+    {"q16_binary_div_0", M_Q, 2, 0, 63, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
     {"q16_binary_max_0", M_Q, 2, 0, 62, RNE_OK, RNE_FF_NONE, -1, 255},
     {"f32_concat_2", M_PARAM, 0, 0, 2, L, RNE_FF_PARAM, 0, 255},
     {"f32_concat_2", M_PARAM, 1, 0, 1, L, RNE_FF_PARAM, 1, 255},
@@ -582,7 +608,7 @@ static void fuzz_ops(void)
 {
     static const uint16_t ops[7] = {RNE_OP_SLICE, RNE_OP_BINARY, RNE_OP_CONCAT, RNE_OP_TRANSPOSE,
                                     RNE_OP_COPY, RNE_OP_GATHER, RNE_OP_REDUCE};
-    uint32_t s = 777u, iter, accepted = 0, per_op[15][2], least = UINT32_MAX;
+    uint32_t s = 777u, iter, accepted = 0, per_op[15][2], least = UINT32_MAX, n_const = 0;
     memset(per_op, 0, sizeof per_op);
     for (iter = 0; iter < 200000; iter++) {
         op_blob b;
@@ -593,6 +619,7 @@ static void fuzz_ops(void)
         const int integer = (int)fz_pick(&s, 2);
         const size_t es = integer ? 2u : 4u, rows = 1 + fz_pick(&s, 3);
         uint32_t i, n_in, j;
+        int konst;
         memset(&b, 0, sizeof b);
         b.node.op = ops[fz_pick(&s, 7)];
         b.node.fmt = (uint16_t)(integer ? RNE_FMT_S16 : RNE_FMT_F32);
@@ -668,6 +695,14 @@ static void fuzz_ops(void)
             b.blob[fz_pick(&s, 8)] = fz_q(&s);
         if (b.node.op == RNE_OP_GATHER)
             b.node.tensor[RNE_T_W] = 0;
+        konst = b.node.op == RNE_OP_BINARY && fz_pick(&s, 3) == 0;
+        if (konst) {            /* input 1 becomes a constant operand, on either side */
+            b.node.tensor[RNE_T_W] = 0;
+            b.node.in[1] = RNE_NONE;
+            b.node.param[1] = (int32_t)fz_pick(&s, 2);
+            b.tensors[0].ndim = b.vals[1].ndim;
+            memcpy(b.tensors[0].shape, b.vals[1].shape, sizeof b.tensors[0].shape);
+        }
         if (integer && (b.node.op == RNE_OP_BINARY || b.node.op == RNE_OP_CONCAT ||
                         b.node.op == RNE_OP_REDUCE))
             b.node.tensor[RNE_T_Q] = 1;
@@ -688,8 +723,11 @@ static void fuzz_ops(void)
         for (i = 0; i < n_in; i++) {
             const size_t f = (size_t)val_features(&b.vals[i]);
             const size_t ies = b.node.op == RNE_OP_GATHER ? 4u : es;
-            in[i] = exact_alloc(rows * f * ies);
-            for (j = 0; j < rows * f; j++) {
+            const size_t nrows = konst && i == 1 ? 1u : rows;     /* a constant: one row */
+            in[i] = exact_alloc(nrows * f * ies);
+            if (konst && i == 1)
+                node.data[RNE_T_W] = in[i];
+            for (j = 0; j < nrows * f; j++) {
                 if (b.node.op == RNE_OP_GATHER)
                     ((int32_t *)in[i])[j] = (int32_t)fz_pick(&s, (uint32_t)b.node.param[0] + 3) - 1;
                 else if (integer)
@@ -711,6 +749,7 @@ static void fuzz_ops(void)
         k.out_ndim = b.vals[n_in].ndim;
         memcpy(k.out_shape, b.vals[n_in].shape, sizeof k.out_shape);
         out = exact_alloc(rows * (size_t)val_features(&b.vals[n_in]) * es);
+        n_const += (uint32_t)konst;
         k.out = out;
         if (integer)
             rne__op_int(&k);
@@ -729,10 +768,11 @@ static void fuzz_ops(void)
         least = c[0] < least ? c[0] : least;
         least = c[1] < least ? c[1] : least;
     }
-    printf("\n");
+    printf("; BINARY with a constant operand: %u\n", (unsigned)n_const);
     /* a fault would have stopped the program (ASan, UBSan): here, every op and format ran often */
-    check(least >= 100, "fuzz_ops_accepted_nodes_run_in_bounds", "an op or format ran %u times",
-          (unsigned)least);
+    check(least >= 100 && n_const >= 100, "fuzz_ops_accepted_nodes_run_in_bounds",
+          "an op or format ran %u times, a constant operand %u", (unsigned)least,
+          (unsigned)n_const);
 }
 #endif
 
