@@ -2,8 +2,9 @@
  * ops_f32.c - the graph ops on f32 values (docs/graph.md section 2; contract in ops.h).
  *
  * BINARY: numpy broadcasting over up to 4 dims, each element one IEEE float operation (a + b,
- * a - b, a * b, a / b, powf(a, b); MIN / MAX give NaN if either side is NaN, as numpy.minimum /
- * maximum), so that the result equals numpy float32's bit for bit (POW: libm's powf, which numpy
+ * a - b, a * b, a / b, powf(a, b); MIN / MAX give NaN if either side is NaN and b of two equal
+ * values, +0 and -0 too, as numpy.minimum / maximum), so that the result equals numpy float32's
+ * bit for bit (POW: libm's powf, which numpy
  * float32 power also calls). Fast paths: equal shapes (one pass over all rows: ADD and MUL through
  * the SIMD variant, vec.h's rne__bin_f32), one side a single element, and the general walk whose
  * innermost axis is contiguous or broadcast.

@@ -154,6 +154,9 @@ def f32_binary(c: Cases, rng: np.random.Generator) -> None:
                 if kind in ("Min", "Max") and a.size > 2:
                     a.reshape(-1)[0] = np.nan  # NaN wins, as numpy.minimum / maximum
                     b.reshape(-1)[-1] = np.nan
+                    if sa == sb:  # equal values (+0 against -0): numpy gives b, bit for bit
+                        a.reshape(-1)[1:3] = (0.0, -0.0)
+                        b.reshape(-1)[1:3] = (-0.0, 0.0)
                 x0, x1 = _bcast(a, b, sy)
                 tol = None
                 if kind == "Pow":  # libm powf: within 2 ulp of the exact power (numpy float32's
