@@ -118,7 +118,7 @@ def convert(
                 "straight layer pipeline; writing it (and quantizing it) needs blob format version "
                 "2, which this build does not write yet. rnnedge.convert(path) without an output "
                 "returns the float graph (rnnedge.reference.run_graph runs it)"
-                + "".join(f"\n  {n}" for n in graph.folded if n.startswith("state: "))
+                + "".join(f"; {n}" for n in graph.folded if n.startswith("state: "))
             ) from None
         return graph
     net.quant = quant

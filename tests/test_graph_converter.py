@@ -518,3 +518,41 @@ def test_reversed_output_is_refused() -> None:
     m = _model(nodes, [_vi("x", [5, 2, 4])], [_vi("z", [5, 2, 4])], [("n", _i64(*[2] * 5))])
     with pytest.raises(UnsupportedOpError, match=r"node 'mix' .*time-reversed tensor"):
         to_graph(m)
+
+
+def test_impossible_pairing_is_refused_naming_both() -> None:
+    nodes, inits = _cell()
+    nodes += [helper.make_node("ReduceSum", ["y", "one"], ["small"], keepdims=1)]
+    m = _model(nodes, [_vi("x", ["B", 2]), _vi("s", ["B", 3])],
+               [_vi("y", ["B", 3]), _vi("s_out", ["B", 3]), _vi("small", ["B", 1])], inits + [("one", _i64(1))])
+    with pytest.raises(ConvertError, match=r"state output 'small' has 1 values per step .* its input 's' has 3"):
+        to_graph(m, state={"s": "small"})
+    with pytest.raises(InputError, match=r"state output 's_out' is paired with two inputs"):
+        to_graph(m, state={"s": "s_out", "x": "s_out"})
+
+
+def test_unknown_input_element_type_is_a_convert_error() -> None:
+    """Found by tests/test_converter_fuzz.py: an element type code ONNX has no name for."""
+    m = _model([helper.make_node("Relu", ["x"], ["y"])], [_vi("x", ["T", "B", 4], 999)], [_vi("y", ["T", "B", 4])])
+    with pytest.raises(ConvertError, match=r"input 'x' has element type code 999 \(not an ONNX type\)"):
+        to_graph(m)
+
+
+def test_from_network_records_the_state_inputs_layout() -> None:
+    """A pipeline's h0 / c0 as a graph: graph_state feeds them by name like to_graph's."""
+    from rnnedge.converter import to_network
+    from rnnedge.ir.graph import from_network
+    from rnnedge.reference import graph_rows, graph_state, graph_state_outputs
+
+    path = FIXTURES / "torch_lstm_state_2layer_seq.onnx"
+    a, b = to_graph(path), from_network(to_network(path))
+    assert a.value_specs == b.value_specs
+    x = graph_rows(np.load(FIXTURES / "torch_lstm_state_2layer_seq.input.npy"), a.input_spec.axes)
+    feeds = dict(np.load(FIXTURES / "torch_lstm_state_2layer_seq.state.npz"))
+    ya, sa = run_graph(a, x, graph_state(a, feeds, x.shape[1]))
+    yb, sb = run_graph(b, x, graph_state(b, feeds, x.shape[1]))
+    np.testing.assert_allclose(ya.reshape(yb.shape), yb, rtol=1e-6, atol=1e-7)
+    oa, ob = graph_state_outputs(a, sa), graph_state_outputs(b, sb)
+    assert set(oa) == set(ob) == {"hn", "cn"}
+    for k in oa:
+        np.testing.assert_allclose(oa[k], ob[k], rtol=1e-6, atol=1e-7)

@@ -298,7 +298,7 @@ LUT_CASES = {  # kind: alpha, calibration data (a domain where it is defined), b
 def test_new_activations_through_the_table(kind):
     """The graph activations Sqrt ... Pow go through the 257-entry table; the unbounded ones take
     their output scale from the calibrated range. The int16 errors measured here (of the output's
-    range; docs/quantization.md §11) are the table's linear interpolation: Sqrt and Reciprocal,
+    range; docs/quantization.md §12) are the table's linear interpolation: Sqrt and Reciprocal,
     steep near 0, miss 1e-3."""
     alpha, data, bar = LUT_CASES[kind]
     x = data(np.random.default_rng(0)).astype(F32)

@@ -67,6 +67,14 @@ class Flow:
         return ",".join(f"{r}{'' if r != 'F' else d}" for r, d in zip(self.roles, self.shape))
 
 
+def _type_name(code: int) -> str:
+    """An ONNX element type's name, or its code when it is none."""
+    try:
+        return str(onnx.TensorProto.DataType.Name(code))
+    except ValueError:
+        return f"code {code} (not an ONNX type)"
+
+
 def _same(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     """Equal shapes but for leading 1s (numpy broadcasting aligns them right)."""
     n = max(len(a), len(b))
@@ -287,9 +295,6 @@ class DagWalk:
         v = self.values[f.value]
         return f.value if v.shape[-1] == f.step_shape[-1] else self.shaped(f)
 
-    def flow(self, like: Flow, value: int, roles: tuple[str, ...], shape: tuple[Dim, ...]) -> Flow:
-        return Flow(value, roles, shape)
-
     # -- the walk
     def run(self) -> Graph:
         for init in self.graph.initializer:
@@ -391,7 +396,7 @@ class DagWalk:
         v = self.new_value(info.name, f.step_shape, dtype="s32" if ids else "f32", kind="input")
         if not ids and elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, 0):
             raise ConvertError(f"{self.label}: input {info.name!r} has element type "
-                               f"{onnx.TensorProto.DataType.Name(elem)}; rnnedge takes float signals or integer ids")
+                               f"{_type_name(elem)}; rnnedge takes float signals or integer ids")
         return replace(f, value=v)
 
     def _state_flow(self, info: onnx.ValueInfoProto) -> Flow:
@@ -946,7 +951,7 @@ def op_identity(w: DagWalk, node: Node, ins: list) -> list:
     if node.op == "Cast":
         to = node.int_attr("to", 1)
         if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
-            raise UnsupportedOpError(f"Cast of the data tensor to {onnx.TensorProto.DataType.Name(to)}: "
+            raise UnsupportedOpError(f"Cast of the data tensor to {_type_name(to)}: "
                                      "only float to float")
     return [x] + [None] * (len(node.outputs) - 1)
 
@@ -1237,10 +1242,6 @@ def op_binary(w: DagWalk, node: Node, ins: list) -> list:
             acc = _binary(w, node.op, acc, v)
         return [acc]
     return [_binary(w, node.op, ins[0], ins[1])]
-
-
-def op_clip(w: DagWalk, node: Node, ins: list) -> list:
-    return op_activation(w, node, ins)
 
 
 def op_reduce(w: DagWalk, node: Node, ins: list) -> list:

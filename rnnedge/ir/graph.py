@@ -263,6 +263,10 @@ def from_network(net: Network | QNetwork) -> Graph:
     g = Graph(values, nodes, 0, len(values) - 1, src.input, src.output, name=src.name,
               producer=src.producer, quant=net.quant if integer else src.quant,
               state=list(src.state), folded=list(src.folded))
+    for spec in src.state:  # a pipeline's state input is [rows, B, H] (PyTorch h0 / c0)
+        rows = sum(src.layers[t.layer].num_directions for t in src.state if t.name == spec.name)
+        hidden = src.layers[spec.layer].hidden
+        g.value_specs[spec.name] = TensorSpec(spec.name, "FBF", [rows, None, hidden])
     if isinstance(net, QNetwork):
         g.source = from_network(src)
         g.report, g.accuracy, g.calibrated = net.report, net.accuracy, net.calibrated
