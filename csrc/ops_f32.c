@@ -7,7 +7,8 @@
  * bit for bit (POW: libm's powf, which numpy
  * float32 power also calls). Fast paths: equal shapes (one pass over all rows: ADD and MUL through
  * the SIMD variant, vec.h's rne__bin_f32), one side a single element, and the general walk whose
- * innermost axis is contiguous or broadcast.
+ * innermost axis is contiguous or broadcast (ADD and MUL of two contiguous runs, e.g. a bias row
+ * over [.., F], through rne__bin_f32 too).
  * REDUCE: for each output element, the reduced elements in x's row-major order, summed left to
  * right in double and rounded to float once (SUM), that double sum divided by the count and
  * rounded once (MEAN), or the largest / smallest (MAX, MIN; NaN if any is NaN). A double sum of
@@ -111,8 +112,12 @@ static void rne__binary_f32(const rne__opcall *k)
         for (i0 = 0; i0 < dy[0]; i0++)
             for (i1 = 0; i1 < dy[1]; i1++)
                 for (i2 = 0; i2 < dy[2]; i2++) {
-                    rne__bin_strided(kind, yr, ar + i0 * sa[0] + i1 * sa[1] + i2 * sa[2], sa[3],
-                                     br + i0 * sb[0] + i1 * sb[1] + i2 * sb[2], sb[3], dy[3]);
+                    const float *ai = ar + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
+                    const float *bi = br + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
+                    if (sa[3] == 1 && sb[3] == 1 && (kind == RNE_BIN_ADD || kind == RNE_BIN_MUL))
+                        rne__bin_f32(yr, ai, bi, dy[3], kind == RNE_BIN_MUL);  /* a row of each */
+                    else
+                        rne__bin_strided(kind, yr, ai, sa[3], bi, sb[3], dy[3]);
                     yr += dy[3];
                 }
     }

@@ -137,8 +137,14 @@ static void rne__binary_int(const rne__opcall *k)
         for (i0 = 0; i0 < dy[0]; i0++)
             for (i1 = 0; i1 < dy[1]; i1++)
                 for (i2 = 0; i2 < dy[2]; i2++) {
-                    rne__qbin_strided(&p, yr, ar + i0 * sa[0] + i1 * sa[1] + i2 * sa[2], sa[3],
-                                      br + i0 * sb[0] + i1 * sb[1] + i2 * sb[2], sb[3], dy[3]);
+                    const int16_t *ai = ar + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
+                    const int16_t *bi = br + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
+                    if (sa[3] == 1 && sb[3] == 1 &&
+                        (p.kind == RNE_BIN_ADD || p.kind == RNE_BIN_MUL))       /* two runs */
+                        rne__bin_s16(yr, ai, bi, dy[3], p.kind == RNE_BIN_MUL, p.ma, p.mb,
+                                     p.shift);
+                    else
+                        rne__qbin_strided(&p, yr, ai, sa[3], bi, sb[3], dy[3]);
                     yr += dy[3];
                 }
     }

@@ -140,6 +140,8 @@ BIN_SHAPES = [  # (a, b, y): equal, scalar, row broadcast, general, 4-D
     ((2, 3, 4, 5), (3, 1, 5), (2, 3, 4, 5)),
     ((1, 3, 1), (2, 1, 5), (2, 3, 5)),
     ((37,), (37,), (37,)),
+    ((3, 20), (20,), (3, 20)),  # a bias row: SIMD runs of 20 in the general walk
+    ((2, 1, 19), (3, 19), (2, 3, 19)),
 ]
 
 
