@@ -8,10 +8,10 @@
  *   flags, hidden, clip, act / alpha / beta, reserved all 0    RNE_ELAYER  flags, hidden, clip,
  *                                                                          act, alpha, beta,
  *                                                                          reserved (index: slot)
+ *   which inputs and outputs are present                        RNE_ELAYER  in / out (index: slot)
  *   params: kind, axis, perm, bounds, mask; unused ones 0       RNE_ELAYER  param (index: which);
  *                                                                          an integer BINARY POW
  *                                                                          is refused here
- *   which inputs and outputs are present                        RNE_ELAYER  in / out (index: slot)
  *   each input's dtype and LAST flag (those of the output)      RNE_ESHAPE  in (index: slot)
  *   the output's dtype                                          RNE_ESHAPE  out (index -1)
  *   the shapes: an input that does not fit                      RNE_ESHAPE  in (index: slot)
