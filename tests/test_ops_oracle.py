@@ -267,3 +267,18 @@ def test_run_qgraph_concat_reduce_gather_agree_with_the_per_op_oracles():
     ids = rng.integers(0, 7, (2, 3, 4))
     gop = QGather(table, 1.0)
     assert np.array_equal(fx._qgather(gop, ids), fx.gather_q(gop, ids.reshape(6, 4)).reshape(2, 3, 4, 3))
+
+
+def test_the_oracles_refuse_inputs_outside_int16_and_multipliers_outside_int32():
+    """Values reach the kernels as int16 and multipliers as int32 slots: anything else is a
+    caller's bug that the oracle names instead of computing numbers C never would."""
+    big = np.array([[40000, 0]], np.int64)
+    ok = np.zeros((1, 2), np.int64)
+    with pytest.raises(fx.FixedPointOverflow, match="binary input a"):
+        fx.binary_q(QBinary("Add", 1, 1, 1, (1.0, 1.0), 1.0), big, ok, (2,))
+    with pytest.raises(fx.FixedPointOverflow, match="outside int32"):
+        fx.binary_q(QBinary("Add", 2**31, 1, 1, (1.0, 1.0), 1.0), ok, ok, (2,))
+    with pytest.raises(fx.FixedPointOverflow, match="concat input 1"):
+        fx.concat_q(QConcat(0, [Mult(np.array([1]), 1)] * 2, 1.0), [ok, -big])
+    with pytest.raises(fx.FixedPointOverflow, match="reduce input"):
+        fx.reduce_q(QReduce("Max", (0,), Mult(np.array([1]), 1), 1.0, 1.0), big)
