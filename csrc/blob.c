@@ -10,7 +10,7 @@
  *   version (> RNE_FORMAT_VERSION: RNE_EVERSION, 0: RNE_EHEADER)
  *   header_size, flags and reserved, alignment               RNE_EHEADER
  *   the blob pointer aligned to header.alignment             RNE_EALIGN
- *   file_size >= header + CRC, layer and tensor counts       RNE_EHEADER
+ *   file_size >= header + CRC, node, tensor and value counts, arena_row RNE_EHEADER
  *   file_size <= size                                        RNE_ETRUNC
  *   CRC-32                                                   RNE_ECRC
  *   table offsets multiple of 8                              RNE_EALIGN
@@ -34,10 +34,12 @@
 #include <math.h>
 #include <string.h>
 
+#include "ops.h"
 #include "rne_internal.h"
 
 #define RNE__HEADER_SIZE 64u
-#define RNE__LAYER_SIZE 128u
+#define RNE__NODE_SIZE 160u
+#define RNE__VALUE_SIZE 48u
 #define RNE__TENSOR_SIZE 64u
 #define RNE__LF_ALL 31u
 
@@ -49,20 +51,23 @@ const char *rne_strerror(int code)
     case RNE_OK: return "success";
     case RNE_EARG: return "invalid argument (NULL pointer, zero batch or bad value)";
     case RNE_EMAGIC: return "not an rnnedge blob (bad magic)";
-    case RNE_EVERSION: return "blob format version is newer than this library reads";
+    case RNE_EVERSION:
+        return "blob format version is not the one this library reads (version 1 blobs: reconvert the model)";
     case RNE_ETRUNC: return "blob is truncated (shorter than its header or file_size says)";
     case RNE_ECRC: return "blob checksum mismatch: the blob is corrupt";
     case RNE_EALIGN: return "blob, table or tensor data is not aligned as required";
     case RNE_EHEADER:
         return "blob header field out of range, reserved field set, or big-endian host";
     case RNE_ETENSOR: return "invalid tensor record (dtype, shape, offset, size or name)";
-    case RNE_ELAYER: return "invalid layer record (op, number format, flags, activation or params)";
-    case RNE_ESHAPE: return "layer tensors or feature sizes do not fit together";
+    case RNE_ELAYER:
+        return "invalid node or value record (op, number format, flags, activation, params, values)";
+    case RNE_ESHAPE: return "node tensors, value shapes or the arena plan do not fit together";
     case RNE_ESTREAM: return "the model reads the sequence backwards and cannot be stepped";
     case RNE_ESIZE: return "a caller buffer is too small or misaligned";
     case RNE_EMODEL:
         return "the stream's model was re-loaded with another blob (or failed to load): "
                "initialize the stream again";
+    case RNE_EINPUT: return "an input id is out of range (nothing was written)";
     default: return "unknown rnnedge status code";
     }
 }
@@ -100,6 +105,13 @@ uint32_t rne__gates(uint32_t op)
     }
 }
 
+/* The last ACT kind this build runs: ABS .. POW come with the graph ops (vec.c). */
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+#define RNE__ACT_LAST RNE_ACT_POW
+#else
+#define RNE__ACT_LAST RNE_ACT_LOGSOFTMAX
+#endif
+
 /* Activations per direction of a cell (LSTM f,g,h; GRU f,g; RNN f). */
 static uint32_t rne__cell_acts(uint32_t op)
 {
@@ -125,15 +137,15 @@ static int rne__check_header(const rne_header *h, const void *blob, size_t size)
 {
     if (memcmp(h->magic, "RNNE", 4) != 0)
         return RNE__AT(RNE_EMAGIC, RNE_FF_MAGIC);
-    if (h->version > RNE_FORMAT_VERSION)
-        return RNE__AT(RNE_EVERSION, RNE_FF_VERSION);
     if (h->version == 0)
         return RNE__AT(RNE_EHEADER, RNE_FF_VERSION);
+    if (h->version != RNE_FORMAT_VERSION)           /* version 1: the layer pipeline, reconvert */
+        return RNE__AT(RNE_EVERSION, RNE_FF_VERSION);
     if (h->header_size != RNE__HEADER_SIZE)
         return RNE__AT(RNE_EHEADER, RNE_FF_HEADER_SIZE);
     if (h->flags != 0)
         return RNE__AT(RNE_EHEADER, RNE_FF_FLAGS);
-    if (h->reserved[0] != 0 || h->reserved[1] != 0 || h->reserved[2] != 0 || h->reserved[3] != 0)
+    if (h->reserved != 0)
         return RNE__AT(RNE_EHEADER, RNE_FF_RESERVED);
     if (h->alignment < 16 || h->alignment > 4096 || (h->alignment & (h->alignment - 1)) != 0)
         return RNE__AT(RNE_EHEADER, RNE_FF_ALIGNMENT);
@@ -141,10 +153,14 @@ static int rne__check_header(const rne_header *h, const void *blob, size_t size)
         return RNE__AT(RNE_EALIGN, RNE_FF_BLOB);
     if (h->file_size < RNE__HEADER_SIZE + 4)
         return RNE__AT(RNE_EHEADER, RNE_FF_FILE_SIZE);
-    if (h->n_layers < 1 || h->n_layers > RNE_MAX_LAYERS)
-        return RNE__AT(RNE_EHEADER, RNE_FF_N_LAYERS);  /* this build's capacity (rnnedge.h) */
+    if (h->n_nodes < 1 || h->n_nodes > RNE_MAX_NODES)
+        return RNE__AT(RNE_EHEADER, RNE_FF_N_NODES);   /* this build's capacity (rnnedge.h) */
     if (h->n_tensors > RNE_MAX_TENSORS)
         return RNE__AT(RNE_EHEADER, RNE_FF_N_TENSORS);
+    if (h->n_values < 2 || h->n_values > RNE_MAX_VALUES)
+        return RNE__AT(RNE_EHEADER, RNE_FF_N_VALUES);
+    if (h->arena_row % 16u != 0)
+        return RNE__AT(RNE_EHEADER, RNE_FF_ARENA);
     if (h->file_size > size)
         return RNE__AT(RNE_ETRUNC, RNE_FF_FILE_SIZE);
     return RNE_OK;
@@ -160,41 +176,49 @@ static int rne__overlap(rne__span a, rne__span b)
     return a.len != 0 && b.len != 0 && a.off < b.off + b.len && b.off < a.off + a.len;
 }
 
-/* Header (0), metadata (1), layer table (2), tensor table (3). */
-static void rne__sections(const rne_header *h, rne__span s[4])
+/* Header (0), metadata (1), node table (2), tensor table (3), value table (4). */
+#define RNE__NSEC 5
+static void rne__sections(const rne_header *h, rne__span s[RNE__NSEC])
 {
     s[0].off = 0;
     s[0].len = RNE__HEADER_SIZE;
     s[1].off = h->meta_off;
     s[1].len = h->meta_size;
-    s[2].off = h->layer_off;
-    s[2].len = (uint64_t)h->n_layers * RNE__LAYER_SIZE;
+    s[2].off = h->node_off;
+    s[2].len = (uint64_t)h->n_nodes * RNE__NODE_SIZE;
     s[3].off = h->tensor_off;
     s[3].len = (uint64_t)h->n_tensors * RNE__TENSOR_SIZE;
+    s[4].off = h->value_off;
+    s[4].len = (uint64_t)h->n_values * RNE__VALUE_SIZE;
 }
 
-/* the field that places section i (1 metadata, 2 layer table, 3 tensor table) */
+/* the field that places section i (1 metadata, 2 node table, 3 tensor table, 4 value table) */
 static int rne__section_fail(rne_fault *w, int rc, int i)
 {
     if (i == 1)
         w->section = RNE_SEC_META;
-    return RNE__AT(rc, i == 1 ? RNE_FF_META : i == 2 ? RNE_FF_LAYER_OFF : RNE_FF_TENSOR_OFF);
+    return RNE__AT(rc, i == 1   ? RNE_FF_META
+                       : i == 2 ? RNE_FF_NODE_OFF
+                       : i == 3 ? RNE_FF_TENSOR_OFF
+                                : RNE_FF_VALUE_OFF);
 }
 
 static int rne__check_sections(const rne_header *h, rne_fault *w)
 {
     const uint64_t end = (uint64_t)h->file_size - 4u;
-    rne__span s[4];
+    rne__span s[RNE__NSEC];
     int i, j;
-    if (h->layer_off % 8u != 0)
-        return RNE__AT(RNE_EALIGN, RNE_FF_LAYER_OFF);
+    if (h->node_off % 8u != 0)
+        return RNE__AT(RNE_EALIGN, RNE_FF_NODE_OFF);
     if (h->tensor_off % 8u != 0)
         return RNE__AT(RNE_EALIGN, RNE_FF_TENSOR_OFF);
+    if (h->value_off % 8u != 0)
+        return RNE__AT(RNE_EALIGN, RNE_FF_VALUE_OFF);
     rne__sections(h, s);
-    for (i = 1; i < 4; i++)
+    for (i = 1; i < RNE__NSEC; i++)
         if (s[i].off + s[i].len > end)
             return rne__section_fail(w, RNE_ETRUNC, i);
-    for (j = 1; j < 4; j++)             /* the later section of an overlapping pair: index the other */
+    for (j = 1; j < RNE__NSEC; j++)             /* the later section of an overlapping pair: index the other */
         for (i = 0; i < j; i++)
             if (rne__overlap(s[i], s[j])) {
                 w->index = i;
@@ -273,7 +297,7 @@ static int rne__check_tensor(const rne_tensor *t, const rne_header *h, rne_fault
 
 static int rne__check_tensors(const rne_tensor *ts, const rne_header *h, rne_fault *w)
 {
-    rne__span sec[4];
+    rne__span sec[RNE__NSEC];
     uint32_t i, j;
     int sorted = 1, rc;
     for (i = 0; i < h->n_tensors; i++) {
@@ -292,7 +316,7 @@ static int rne__check_tensors(const rne_tensor *ts, const rne_header *h, rne_fau
     rne__sections(h, sec);
     for (i = 0; i < h->n_tensors; i++) {
         const rne__span s = { ts[i].offset, ts[i].nbytes };
-        for (j = 0; j < 4; j++)
+        for (j = 0; j < RNE__NSEC; j++)
             if (rne__overlap(s, sec[j])) {
                 w->tensor = (int32_t)i;
                 return RNE__AT(RNE_ETENSOR, RNE_FF_OFFSET);
@@ -314,7 +338,139 @@ static int rne__check_tensors(const rne_tensor *ts, const rne_header *h, rne_fau
     return RNE_OK;
 }
 
-/* ---- layers --------------------------------------------------------------------------------- */
+/* ---- values (docs/graph.md section 1) ------------------------------------------------------- */
+
+static uint64_t rne__round16(uint64_t n)
+{
+    return (n + 15u) & ~(uint64_t)15u;
+}
+
+static uint64_t rne__value_features(const rne_value *v)
+{
+    return (uint64_t)v->shape[0] * v->shape[1] * v->shape[2] * v->shape[3];
+}
+
+/* bytes of one row of a value (its shape was proved: < 2^22) */
+static uint64_t rne__value_row(const rne_value *v)
+{
+    return rne__value_features(v) * rne__dtype_size(v->dtype);
+}
+
+/* the tensor dtype of a value's elements (f32 or s16 values; init tensors have it) */
+static int rne__check_value(const rne__blobview *m, uint32_t i, rne_fault *w)
+{
+    const rne_header *h = m->header;
+    const rne_value *v = &m->values[i];
+    uint64_t features = 1;
+    unsigned d;
+    if (v->kind > RNE_V_STATE)
+        return RNE__AT(RNE_ELAYER, RNE_FF_KIND);
+    if (!(v->dtype == RNE_DT_F32 || v->dtype == RNE_DT_S16 ||
+          (v->dtype == RNE_DT_S32 && v->kind == RNE_V_INPUT)))
+        return RNE__AT(RNE_ELAYER, RNE_FF_DTYPE);
+    if ((v->flags & ~(unsigned)RNE_VF_LAST) != 0 ||
+        ((v->flags & RNE_VF_LAST) != 0 && (v->kind == RNE_V_INPUT || v->kind == RNE_V_STATE)))
+        return RNE__AT(RNE_ELAYER, RNE_FF_FLAGS);
+    if (v->reserved[0] != 0 || v->reserved[1] != 0 || v->reserved[2] != 0)
+        return RNE__AT(RNE_ELAYER, RNE_FF_RESERVED);
+    if (v->ndim < 1 || v->ndim > 4)
+        return RNE__AT(RNE_ESHAPE, RNE_FF_NDIM);
+    for (d = 0; d < 4; d++) {
+        if (v->shape[d] < 1 || (d >= v->ndim && v->shape[d] != 1) ||
+            v->shape[d] > RNE_MAX_FEATURES) {
+            w->index = (int32_t)d;
+            return RNE__AT(RNE_ESHAPE, RNE_FF_SHAPE);
+        }
+        features *= v->shape[d];        /* < 2^21 * 2^20 after any factor: no wrap */
+        if (features > RNE_MAX_FEATURES)
+            return RNE__AT(RNE_ESHAPE, RNE_FF_SHAPE);  /* index -1: the product */
+    }
+    if (v->dtype == RNE_DT_S16 ? !(isfinite(v->scale) && v->scale > 0.0f) : v->scale != 0.0f)
+        return RNE__AT(RNE_ELAYER, RNE_FF_SCALE);
+    if (v->kind == RNE_V_TEMP || v->kind == RNE_V_STATE) {
+        if (v->offset % 16u != 0)
+            return RNE__AT(RNE_EALIGN, RNE_FF_OFFSET);
+        if (v->kind == RNE_V_TEMP &&
+            (uint64_t)v->offset + rne__round16(rne__value_row(v)) > h->arena_row)
+            return RNE__AT(RNE_ESHAPE, RNE_FF_ARENA);
+    } else if (v->offset != 0) {
+        return RNE__AT(RNE_ELAYER, RNE_FF_OFFSET);
+    }
+    if (v->kind != RNE_V_STATE ? v->update != -1
+                               : v->update != -1 && (v->update < 0 ||
+                                                     (uint32_t)v->update >= h->n_values)) {
+        w->index = v->update;
+        return RNE__AT(RNE_ELAYER, RNE_FF_UPDATE);
+    }
+    if (v->kind == RNE_V_STATE && v->update != -1) {
+        const rne_value *u = &m->values[v->update];
+        w->index = v->update;
+        if (!(u->kind == RNE_V_TEMP || u->kind == RNE_V_OUTPUT) || u->dtype != v->dtype ||
+            u->ndim > 4 ||
+            rne__value_features(u) != features || !(u->scale == v->scale))
+            return RNE__AT(RNE_ESHAPE, RNE_FF_UPDATE);
+        w->index = -1;
+    }
+    if (v->init != -1) {
+        const rne_tensor *t;
+        if (v->kind != RNE_V_STATE || v->init < 0 || (uint32_t)v->init >= h->n_tensors)
+            return RNE__AT(RNE_ELAYER, RNE_FF_INIT);
+        t = &m->tensors[v->init];
+        w->tensor = v->init;
+        if (t->dtype != v->dtype || (uint64_t)t->nbytes != features * rne__dtype_size(v->dtype))
+            return RNE__AT(RNE_ESHAPE, RNE_FF_INIT);
+        w->tensor = -1;
+    }
+    return RNE_OK;
+}
+
+/* every value record; one INPUT, one OUTPUT; one family of dtypes (f32, or s16; an s32 INPUT
+ * aside); STATE blocks disjoint */
+static int rne__check_values(const rne__blobview *m, rne_model *model, rne_fault *w)
+{
+    const rne_header *h = m->header;
+    uint32_t i, j, n_in = 0, n_out = 0, family = 255;
+    int rc;
+    for (i = 0; i < h->n_values; i++) {
+        const rne_value *v = &m->values[i];
+        w->value = (int32_t)i;
+        if ((rc = rne__check_value(m, i, w)) != RNE_OK)
+            return rc;
+        if (v->dtype != RNE_DT_S32) {
+            if (family == 255)
+                family = v->dtype;
+            else if (v->dtype != family)
+                return RNE__AT(RNE_ELAYER, RNE_FF_DTYPE);  /* floats or int16, not both */
+        }
+        if (v->kind == RNE_V_INPUT && n_in++ != 0)
+            return RNE__AT(RNE_ELAYER, RNE_FF_KIND);       /* a second INPUT */
+        if (v->kind == RNE_V_OUTPUT && n_out++ != 0)
+            return RNE__AT(RNE_ELAYER, RNE_FF_KIND);
+        if (v->kind == RNE_V_INPUT)
+            model->input = i;
+        if (v->kind == RNE_V_OUTPUT)
+            model->output = i;
+        if (v->kind == RNE_V_STATE)
+            model->explicit_state = 1;
+    }
+    w->value = -1;
+    if (n_in != 1 || n_out != 1 || family == 255)
+        return RNE__AT(RNE_ELAYER, RNE_FF_KIND);           /* none: value -1 */
+    for (j = 1; j < h->n_values; j++)
+        for (i = 0; i < j && m->values[j].kind == RNE_V_STATE; i++) {
+            const rne_value *a = &m->values[i], *b = &m->values[j];
+            const rne__span sa = { a->offset, rne__round16(rne__value_row(a)) };
+            const rne__span sb = { b->offset, rne__round16(rne__value_row(b)) };
+            if (a->kind == RNE_V_STATE && rne__overlap(sa, sb)) {
+                w->value = (int32_t)j;
+                w->index = (int32_t)i;
+                return RNE__AT(RNE_ESHAPE, RNE_FF_OFFSET);
+            }
+        }
+    return RNE_OK;
+}
+
+/* ---- nodes ---------------------------------------------------------------------------------- */
 
 /* tensor roles each op uses, and those it requires (bit r = role r) */
 static unsigned rne__roles_allowed(uint32_t op)
@@ -335,7 +491,7 @@ static unsigned rne__roles_required(uint32_t op)
                           : (op == RNE_OP_DENSE || op == RNE_OP_LAYERNORM) ? 1u << RNE_T_W : 0u;
 }
 
-static int rne__check_acts(const rne_layer *l, rne_fault *w)
+static int rne__check_acts(const rne__layer *l, rne_fault *w)
 {
     const uint32_t cell_acts = rne__cell_acts(l->op), dirs = rne__rec_dirs(l);
     unsigned d, k;
@@ -345,7 +501,7 @@ static int rne__check_acts(const rne_layer *l, rne_fault *w)
             const float a = l->alpha[d][k], b = l->beta[d][k];
             const int used = l->op == RNE_OP_ACT ? (d == 0 && k == 0)
                                                  : (d < dirs && k < cell_acts);
-            const unsigned last = l->op == RNE_OP_ACT ? RNE_ACT_LOGSOFTMAX : RNE_ACT_CLIP;
+            const unsigned last = l->op == RNE_OP_ACT ? RNE__ACT_LAST : RNE_ACT_CLIP;
             /* LAYERNORM keeps epsilon in alpha[0][0] */
             const int eps = l->op == RNE_OP_LAYERNORM && d == 0 && k == 0;
             if (used ? code > last || isnan(a) || isnan(b)
@@ -357,7 +513,7 @@ static int rne__check_acts(const rne_layer *l, rne_fault *w)
     return RNE_OK;
 }
 
-static int rne__check_flags(const rne_layer *l)
+static int rne__check_flags(const rne__layer *l)
 {
     uint32_t allowed = 0;
     if (rne__gates(l->op)) {
@@ -373,33 +529,38 @@ static int rne__check_flags(const rne_layer *l)
     return RNE_OK;
 }
 
-/* features, hidden size and params */
-static int rne__check_sizes(const rne_layer *l, rne_fault *w)
+/* hidden size, params, and the kernel row widths against the op (its values' shapes are
+ * proved: in_features, out_features in 1..RNE_MAX_FEATURES) */
+static int rne__check_sizes(const rne__layer *l, rne_fault *w)
 {
     const uint64_t fin = l->in_features, fout = l->out_features;
     const uint32_t g = rne__gates(l->op);
-    int params_ok, sizes_ok;
-    if (fin < 1 || fin > RNE_MAX_FEATURES)  /* the cap bounds layers no tensor bounds (ACT...) */
-        return RNE__AT(RNE_ESHAPE, RNE_FF_IN_FEATURES);
-    if (fout < 1 || fout > RNE_MAX_FEATURES)
-        return RNE__AT(RNE_ESHAPE, RNE_FF_OUT_FEATURES);
+    int params_ok = 1, sizes_ok, p;
     if ((l->hidden >= 1) != (g != 0))
         return RNE__AT(RNE_ELAYER, RNE_FF_HIDDEN);
     switch (l->op) {
     case RNE_OP_TAKE_LAST:
-        params_ok = l->param[0] <= fin && l->param[1] == 0;
+        params_ok = l->param[0] >= 0 && (uint64_t)l->param[0] <= fin;
         sizes_ok = fout == fin;
+        p = 1;
         break;
-    case RNE_OP_SLICE:
-        params_ok = l->param[0] < l->param[1] && l->param[1] <= fin;
-        sizes_ok = params_ok && fout == (uint64_t)l->param[1] - l->param[0];
+    case RNE_OP_SLICE:        /* along the last axis, step 1 (the others: rne__check_op) */
+        params_ok = l->param[1] >= 0 && l->param[1] < l->param[2] &&
+                    (uint64_t)l->param[2] <= fin;
+        sizes_ok = params_ok && fout == (uint64_t)l->param[2] - (uint64_t)l->param[1];
+        p = 4;
         break;
     default:
-        params_ok = l->param[0] == 0 && l->param[1] == 0;
         sizes_ok = g ? fout == (uint64_t)rne__rec_dirs(l) * l->hidden
                      : (l->op == RNE_OP_DENSE || fout == fin);
+        p = 0;
         break;
     }
+    for (; params_ok && p < 8; p++)
+        if (l->param[p] != 0) {
+            w->index = p;
+            params_ok = 0;
+        }
     if (!params_ok)
         return RNE__AT(RNE_ELAYER, RNE_FF_PARAM);
     if (!sizes_ok)
@@ -412,7 +573,7 @@ static int rne__check_sizes(const rne_layer *l, rne_fault *w)
 }
 
 /* The shape the op table gives role r (ndim 0: the op has no such role). */
-static void rne__role_shape(const rne_layer *l, int r, unsigned *ndim, uint64_t dims[3])
+static void rne__role_shape(const rne__layer *l, int r, unsigned *ndim, uint64_t dims[3])
 {
     const uint64_t d = rne__rec_dirs(l), hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid;
     *ndim = 0;
@@ -438,7 +599,7 @@ static void rne__role_shape(const rne_layer *l, int r, unsigned *ndim, uint64_t 
     }
 }
 
-static int rne__check_layer_tensors(const rne_layer *l, const rne_tensor *ts, uint32_t n_tensors,
+static int rne__check_layer_tensors(const rne__layer *l, const rne_tensor *ts, uint32_t n_tensors,
                                     rne_fault *w)
 {
     const unsigned allowed = rne__roles_allowed(l->op), required = rne__roles_required(l->op);
@@ -468,110 +629,371 @@ static int rne__check_layer_tensors(const rne_layer *l, const rne_tensor *ts, ui
     return RNE_OK;
 }
 
-static int rne__check_layer(const rne__blobview *m, const rne_layer *l, rne_fault *w)
+/* An op the graph-op kernels (csrc/ops.h) run: 9..14, and SLICE along another axis than the
+ * last or with a step. */
+static int rne__is_graph_op(const rne_node *n, const rne_value *x)
+{
+    if (n->op == RNE_OP_SLICE)
+        return n->param[0] != (int32_t)x->ndim - 1 || n->param[3] != 1;
+    return n->op >= RNE_OP_BINARY && n->op <= RNE_OP_REDUCE;
+}
+
+/* Which inputs and outputs op has: bit k of *need (must be present), *may (may be present). */
+static void rne__io_slots(const rne_node *n, unsigned *in_need, unsigned *in_may,
+                          unsigned *out_need, unsigned *out_may)
+{
+    *in_need = *in_may = *out_need = *out_may = 1u;
+    if (rne__gates(n->op) != 0) {
+        *in_may = n->op == RNE_OP_LSTM ? 7u : 3u;       /* x, h_init, c_init */
+        *out_may = n->op == RNE_OP_LSTM ? 7u : 3u;      /* Y, Y_h, Y_c */
+    } else if (n->op == RNE_OP_BINARY) {
+        *in_may = 3u;                   /* b, or a constant tensor (rne__check_op) */
+    } else if (n->op == RNE_OP_CONCAT) {
+        *in_need = 3u;
+        *in_may = 15u;
+    }
+}
+
+/* A node's value slots (docs/graph.md section 2): indices in range, present or absent as the op
+ * says, inputs written before (or INPUT / STATE), outputs TEMP / OUTPUT written once, dtypes of
+ * the model's family, the LAST rules. Marks the outputs in written[]. */
+static int rne__check_node_values(const rne__blobview *m, const rne_node *n,
+                                  rne_model_value *written, rne_fault *w)
+{
+    const rne_value *vals = m->values;
+    const uint32_t nv = m->header->n_values;
+    const int integer = n->fmt != RNE_FMT_F32;
+    unsigned in_need, in_may, out_need, out_may, k, any_last = 0, all_last = 1;
+    rne__io_slots(n, &in_need, &in_may, &out_need, &out_may);
+    for (k = 0; k < 4; k++) {
+        const uint16_t i = n->in[k];
+        const rne_value *v = &vals[i < nv ? i : 0];
+        w->index = (int32_t)k;
+        if (i == RNE_NONE ? (in_need >> k & 1u) != 0 : (in_may >> k & 1u) == 0 || i >= nv)
+            return RNE__AT(RNE_ELAYER, RNE_FF_IN);
+        if (i == RNE_NONE)
+            continue;
+        w->value = (int32_t)i;
+        if (!(v->kind == RNE_V_INPUT || v->kind == RNE_V_STATE || written[i].flags))
+            return RNE__AT(RNE_ELAYER, RNE_FF_IN);          /* read before written */
+        if (v->dtype == RNE_DT_S32 ? !(n->op == RNE_OP_GATHER && k == 0)
+                                   : n->op == RNE_OP_GATHER ||
+                                         (v->dtype == RNE_DT_S16) != integer)
+            return RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE);
+        if (integer && rne__gates(n->op) != 0 && k == 2)
+            return RNE__AT(RNE_ELAYER, RNE_FF_IN);          /* c is int32 in integers */
+        if (k == 0 || rne__gates(n->op) == 0) {             /* h_init / c_init: any row */
+            any_last |= vals[i].flags & RNE_VF_LAST;
+            all_last &= vals[i].flags & RNE_VF_LAST;
+        }
+        w->value = -1;
+    }
+    /* a recurrent node or TAKE_LAST reads a sequence; the others' inputs agree */
+    if (any_last != all_last || (any_last && (rne__gates(n->op) != 0 ||
+                                              n->op == RNE_OP_TAKE_LAST))) {
+        w->index = 0;
+        w->value = n->in[0];
+        return RNE__AT(RNE_ELAYER, RNE_FF_IN);
+    }
+    for (k = 0; k < 4; k++) {
+        const uint16_t i = n->out[k];
+        const rne_value *v = &vals[i < nv ? i : 0];
+        unsigned last;
+        w->index = (int32_t)k;
+        if (i == RNE_NONE ? (out_need >> k & 1u) != 0 : (out_may >> k & 1u) == 0 || i >= nv)
+            return RNE__AT(RNE_ELAYER, RNE_FF_OUT);
+        if (i == RNE_NONE)
+            continue;
+        w->value = (int32_t)i;
+        if (!(v->kind == RNE_V_TEMP || v->kind == RNE_V_OUTPUT) || written[i].flags)
+            return RNE__AT(RNE_ELAYER, RNE_FF_OUT);         /* written twice, or INPUT / STATE */
+        if (v->dtype == RNE_DT_S32 || (v->dtype == RNE_DT_S16) != integer)
+            return RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE);
+        if (integer && rne__gates(n->op) != 0 && k == 2)
+            return RNE__AT(RNE_ELAYER, RNE_FF_OUT);
+        /* Y_h, Y_c and TAKE_LAST's y are LAST; else as the inputs */
+        last = (rne__gates(n->op) != 0 && k > 0) || n->op == RNE_OP_TAKE_LAST ? 1u : any_last;
+        if ((v->flags & RNE_VF_LAST) != last)
+            return RNE__AT(RNE_ELAYER, RNE_FF_FLAGS);
+        written[i].flags = 1;
+        w->value = -1;
+    }
+    w->index = -1;
+    return RNE_OK;
+}
+
+/* the last-axis size of a value, and the leading rows; 0 if the two values' leading axes differ */
+static uint32_t rne__lead(const rne_value *x, const rne_value *y)
+{
+    unsigned d;
+    uint32_t lead = 1;
+    if (x->ndim != y->ndim)
+        return 0;
+    for (d = 0; d + 1u < x->ndim; d++) {
+        if (x->shape[d] != y->shape[d])
+            return 0;
+        lead *= x->shape[d];
+    }
+    return lead;
+}
+
+/* The rne__layer of a node whose values are proved: the record's fields, the kernel row widths */
+static int rne__node_layer(const rne__blobview *m, const rne_node *n, rne__layer *l,
+                           rne_fault *w)
+{
+    const rne_value *x = &m->values[n->in[0]], *y = &m->values[n->out[0]];
+    const int rowwise = n->op == RNE_OP_DENSE || n->op == RNE_OP_ACT ||
+                        n->op == RNE_OP_LAYERNORM || n->op == RNE_OP_SLICE;
+    l->op = n->op;
+    l->fmt = n->fmt;
+    l->hidden = n->hidden;
+    l->flags = n->flags;
+    l->clip = n->clip;
+    memcpy(l->param, n->param, sizeof l->param);
+    memcpy(l->act, n->act, sizeof l->act);
+    memcpy(l->pad, n->pad, sizeof l->pad);
+    memcpy(l->alpha, n->alpha, sizeof l->alpha);
+    memcpy(l->beta, n->beta, sizeof l->beta);
+    memcpy(l->tensor, n->tensor, sizeof l->tensor);
+    memcpy(l->reserved, n->reserved, sizeof l->reserved);
+    if (rowwise) {
+        l->in_features = x->shape[x->ndim - 1];
+        l->out_features = y->shape[y->ndim - 1];
+        l->lead = rne__lead(x, y);
+        if (l->lead == 0) {             /* the leading axes of x and y differ */
+            w->value = n->out[0];
+            return RNE__AT(RNE_ESHAPE, RNE_FF_SHAPE);
+        }
+    } else {
+        l->in_features = (uint32_t)rne__value_features(x);
+        l->out_features = (uint32_t)rne__value_features(y);
+        l->lead = 1;
+    }
+    return RNE_OK;
+}
+
+/* a recurrent node's h_init / c_init inputs and Y_h / Y_c outputs: [D, H] each (D * H elements) */
+static int rne__check_state_io(const rne__blobview *m, const rne_node *n, const rne__layer *l,
+                               rne_fault *w)
+{
+    const uint64_t dh = (uint64_t)rne__rec_dirs(l) * l->hidden;
+    unsigned k;
+    for (k = 1; k < 3; k++) {
+        if (n->in[k] != RNE_NONE && rne__value_features(&m->values[n->in[k]]) != dh) {
+            w->index = (int32_t)k;
+            w->value = n->in[k];
+            return RNE__AT(RNE_ESHAPE, RNE_FF_IN);
+        }
+        if (n->out[k] != RNE_NONE && rne__value_features(&m->values[n->out[k]]) != dh) {
+            w->index = (int32_t)k;
+            w->value = n->out[k];
+            return RNE__AT(RNE_ESHAPE, RNE_FF_OUT);
+        }
+    }
+    return RNE_OK;
+}
+
+static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_value *written,
+                           rne__layer *l, rne_fault *w)
 {
     int rc;
-    if (l->op < RNE_OP_DENSE || l->op > RNE_OP_LAYERNORM)
+    if (n->op < RNE_OP_DENSE || n->op > RNE_OP_REDUCE)
         return RNE__AT(RNE_ELAYER, RNE_FF_OP);
-    if (l->fmt > RNE_FMT_S8)
+    if (n->fmt > RNE_FMT_S8)
         return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
-    if ((l->flags & ~RNE__LF_ALL) != 0)
+    if ((n->flags & ~RNE__LF_ALL) != 0)
         return RNE__AT(RNE_ELAYER, RNE_FF_FLAGS);
-    if (l->pad[0] != 0 || l->pad[1] != 0 || l->reserved[0] != 0 || l->reserved[1] != 0)
+    if (n->pad[0] != 0 || n->pad[1] != 0 || n->reserved[0] != 0 || n->reserved[1] != 0)
         return RNE__AT(RNE_ELAYER, RNE_FF_RESERVED);
+    if ((rc = rne__check_node_values(m, n, written, w)) != RNE_OK)
+        return rc;
+    if (rne__is_graph_op(n, &m->values[n->in[0]])) {
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+        return rne__check_op(m, n, m->values, w);
+#else
+        return RNE__AT(RNE_ELAYER, RNE_FF_OP);        /* compiled out (ops.h) */
+#endif
+    }
+    if ((rc = rne__node_layer(m, n, l, w)) != RNE_OK)
+        return rc;
     if ((rc = rne__check_flags(l)) != RNE_OK || (rc = rne__check_acts(l, w)) != RNE_OK ||
         (rc = rne__check_sizes(l, w)) != RNE_OK)
+        return rc;
+    if (rne__gates(l->op) != 0 && (rc = rne__check_state_io(m, n, l, w)) != RNE_OK)
         return rc;
     if (l->fmt != RNE_FMT_F32)
         return rne__check_layer_q(m, l, w);
     return rne__check_layer_tensors(l, m->tensors, m->header->n_tensors, w);
 }
 
-/* The pipeline: sizes chain, at most one TAKE_LAST, no cell after it; fills the derived figures
- * of m (the caller's model, zeroed). */
-static int rne__check_chain(const rne__blobview *v, rne_model *m, rne_fault *w)
+/* ---- the arena plan ------------------------------------------------------------------------- */
+
+/* Every TEMP and OUTPUT value written by some node; two TEMP values whose lifetimes (from the node
+ * that writes one to the last node that reads it; a STATE's update lives to the end) overlap
+ * never share arena bytes. The loader's per-value notes live in the model's value array until
+ * the copies replace them (no stack in proportion to RNE_MAX_VALUES): flags = written,
+ * features = the node that writes it, offset = the last node that reads it. */
+static int rne__check_arena(const rne__blobview *m, rne_model_value *note, rne_fault *w)
 {
-    uint32_t i, seen_last = 0;
-    m->n_layers = v->header->n_layers;
+    const rne_header *h = m->header;
+    uint32_t i, j, k;
+    for (i = 0; i < h->n_values; i++)
+        if ((m->values[i].kind == RNE_V_TEMP || m->values[i].kind == RNE_V_OUTPUT) &&
+            !note[i].flags) {
+            w->section = RNE_SEC_VALUE;
+            w->value = (int32_t)i;
+            return RNE__AT(RNE_ELAYER, RNE_FF_OUT);         /* never written */
+        }
+    for (i = 0; i < h->n_nodes; i++)
+        for (k = 0; k < 4; k++) {
+            const uint16_t o = m->nodes[i].out[k], x = m->nodes[i].in[k];
+            if (o != RNE_NONE)
+                note[o].features = note[o].offset = i;
+            if (x != RNE_NONE)
+                note[x].offset = i;             /* nodes in order: the last read wins */
+        }
+    for (i = 0; i < h->n_values; i++)
+        if (m->values[i].kind == RNE_V_STATE && m->values[i].update >= 0)
+            note[m->values[i].update].offset = h->n_nodes;
+    for (j = 1; j < h->n_values; j++)
+        for (i = 0; i < j && m->values[j].kind == RNE_V_TEMP; i++) {
+            const rne_value *a = &m->values[i], *b = &m->values[j];
+            const rne__span sa = { a->offset, rne__round16(rne__value_row(a)) };
+            const rne__span sb = { b->offset, rne__round16(rne__value_row(b)) };
+            if (a->kind == RNE_V_TEMP &&
+                !(note[i].offset < note[j].features || note[j].offset < note[i].features) &&
+                rne__overlap(sa, sb)) {
+                w->section = RNE_SEC_VALUE;
+                w->value = (int32_t)j;
+                w->index = (int32_t)i;
+                return RNE__AT(RNE_ESHAPE, RNE_FF_LIFETIME);
+            }
+        }
+    return RNE_OK;
+}
+
+/* The model's figures from its proved nodes and values. */
+static void rne__figures(const rne__blobview *v, rne_model *m)
+{
+    uint32_t i;
+    m->n_nodes = v->header->n_nodes;
+    m->n_values = v->header->n_values;
+    m->arena_row = v->header->arena_row;
     m->streamable = 1;
-    m->many_to_one = 0;
-    m->max_features = 0;
-    m->max_gates = 0;
-    for (i = 0; i < m->n_layers; i++) {
-        const rne_layer *l = &v->layers[i];
+    for (i = 0; i < m->n_values; i++) {
+        const uint32_t f = (uint32_t)rne__value_features(&v->values[i]);
+        m->max_features = f > m->max_features ? f : m->max_features;
+    }
+    for (i = 0; i < m->n_nodes; i++) {
+        const rne_model_layer *l = &m->nodes[i];
         const uint32_t g = rne__gates(l->op);
-        w->layer = (int32_t)i;
-        if (i > 0 && l->in_features != v->layers[i - 1].out_features)
-            return RNE__AT(RNE_ESHAPE, RNE_FF_IN_FEATURES);
-        if ((l->fmt == RNE_FMT_F32) != (v->layers[0].fmt == RNE_FMT_F32))
-            return RNE__AT(RNE_ELAYER, RNE_FF_FMT);    /* floats or int16, not both */
-        if ((g != 0 || l->op == RNE_OP_TAKE_LAST) && seen_last)
-            return RNE__AT(RNE_ELAYER, RNE_FF_OP);     /* a cell or TAKE_LAST after one */
-        if (l->op == RNE_OP_TAKE_LAST)
-            seen_last = 1;
         if ((l->flags & (RNE_LF_REVERSE | RNE_LF_BIDIR)) != 0)
             m->streamable = 0;
-        if (l->in_features > m->max_features)
-            m->max_features = l->in_features;
-        if (l->out_features > m->max_features)
-            m->max_features = l->out_features;
         /* g * hidden fits: the W tensor [D, I, g*H] was proved to hold < 2^31 elements */
         if (g * l->hidden > m->max_gates)
             m->max_gates = g * l->hidden;
     }
-    m->many_to_one = seen_last;
-    m->in_features = v->layers[0].in_features;
-    m->out_features = v->layers[m->n_layers - 1].out_features;
-    return RNE_OK;
+    m->in_dtype = v->values[m->input].dtype;
+    m->many_to_one = (v->values[m->output].flags & RNE_VF_LAST) != 0;
+    m->in_features = m->values[m->input].features;
+    m->out_features = m->values[m->output].features;
 }
 
-/* Copy a proved layer record into the model: the fields the step path reads, each role's tensor
- * data address, and an integer layer's q slots 0..7 (direction 0) and each direction's
- * activation shifts (slot 9 + 3a). */
-static void rne__copy_layer(const rne__blobview *v, const rne_layer *l, rne_model_layer *c)
+/* Copy a proved node into the model: the fields the step path reads, each role's tensor data
+ * address, its values, and an integer node's q slots 0..7 (direction 0) and each direction's
+ * activation shifts (slot 9 + 3a). A graph op's node has no rne__layer: its fields come from
+ * the record (in_features, out_features: all elements of in[0], out[0]). */
+static void rne__copy_layer(const rne__blobview *v, const rne_node *n, const rne__layer *l,
+                            int graph_op, rne_model_layer *c)
 {
     unsigned r, d, a;
     for (r = 0; r < 8; r++)
-        c->data[r] = l->tensor[r] < 0 ? NULL : v->blob + v->tensors[l->tensor[r]].offset;
-    c->op = l->op;
-    c->fmt = l->fmt;
-    c->flags = l->flags;
-    c->in_features = l->in_features;
-    c->out_features = l->out_features;
-    c->hidden = l->hidden;
-    c->param[0] = l->param[0];
-    c->param[1] = l->param[1];
-    c->clip = l->clip;
-    memcpy(c->act, l->act, sizeof c->act);
-    memcpy(c->alpha, l->alpha, sizeof c->alpha);
-    memcpy(c->beta, l->beta, sizeof c->beta);
+        c->data[r] = n->tensor[r] < 0 ? NULL : v->blob + v->tensors[n->tensor[r]].offset;
+    c->op = n->op;
+    c->fmt = n->fmt;
+    c->flags = n->flags;
+    c->in_features = graph_op ? (uint32_t)rne__value_features(&v->values[n->in[0]])
+                              : l->in_features;
+    c->out_features = graph_op ? (uint32_t)rne__value_features(&v->values[n->out[0]])
+                               : l->out_features;
+    c->lead = graph_op ? 1u : l->lead;
+    c->hidden = n->hidden;
+    memcpy(c->param, n->param, sizeof c->param);
+    memcpy(c->in, n->in, sizeof c->in);
+    memcpy(c->out, n->out, sizeof c->out);
+    c->clip = n->clip;
+    memcpy(c->act, n->act, sizeof c->act);
+    memcpy(c->alpha, n->alpha, sizeof c->alpha);
+    memcpy(c->beta, n->beta, sizeof c->beta);
     memset(c->qshift, 0, sizeof c->qshift);
     memset(c->q, 0, sizeof c->q);
-    if (l->fmt != RNE_FMT_F32 && c->data[RNE_T_Q] != NULL) {
+    if (n->fmt != RNE_FMT_F32 && c->data[RNE_T_Q] != NULL) {
         const int32_t *q = (const int32_t *)c->data[RNE_T_Q];   /* >= RNE__Q_SLOTS (24) slots */
-        const uint64_t row = 24u + 2u * (uint64_t)rne__gates(l->op) * l->hidden;
+        const uint64_t row = 24u + 2u * (uint64_t)rne__gates(n->op) * n->hidden;
         memcpy(c->q, q, sizeof c->q);
-        for (d = 0; rne__gates(l->op) != 0 && d < rne__rec_dirs(l); d++)
+        for (d = 0; rne__gates(n->op) != 0 && d < ((n->flags & RNE_LF_BIDIR) ? 2u : 1u); d++)
             for (a = 0; a < 3; a++)
                 c->qshift[d][a] = (uint8_t)q[d * row + 9u + 3u * a];    /* 0 or 1..62 */
     }
 }
 
+static void rne__copy_value(const rne__blobview *v, const rne_value *r, rne_model_value *c)
+{
+    c->init = r->init < 0 ? NULL : v->blob + v->tensors[r->init].offset;
+    c->kind = r->kind;
+    c->dtype = r->dtype;
+    c->flags = r->flags;
+    c->ndim = r->ndim;
+    memcpy(c->shape, r->shape, sizeof c->shape);
+    c->features = (uint32_t)rne__value_features(r);
+    c->offset = r->offset;
+    c->update = r->update;
+}
+
 /* ---- the loader ----------------------------------------------------------------------------- */
 
-int rne__fail_t(rne_fault *w, int at, const rne_layer *l, int role)
+int rne__fail_t(rne_fault *w, int at, const rne__layer *l, int role)
 {
     w->role = (uint8_t)role;
     w->tensor = l->tensor[role];
-    if (at >> 8 >= RNE_FF_Q_SLOT)       /* a value in the tensor's data */
+    if (at >> 8 >= RNE_FF_Q_SLOT && at >> 8 <= RNE_FF_WEIGHT)   /* a value in the tensor's data */
         w->section = RNE_SEC_DATA;
     return at;
 }
+
+/* The node and value checks and the copies into *model (zeroed by the caller: the notes of
+ * rne__check_arena start at 0). */
+static int rne__load_graph(const rne__blobview *v, rne_model *model, rne_fault *w)
+{
+    const rne_header *h = v->header;
+    uint32_t i;
+    int rc;
+    w->section = RNE_SEC_VALUE;
+    if ((rc = rne__check_values(v, model, w)) != RNE_OK)
+        return rc;
+    w->section = RNE_SEC_LAYER;
+    for (i = 0; i < h->n_nodes; i++) {
+        rne__layer l;
+        w->layer = (int32_t)i;
+        if ((rc = rne__check_node(v, &v->nodes[i], model->values, &l, w)) != RNE_OK)
+            return rc;
+        rne__copy_layer(v, &v->nodes[i], &l, rne__is_graph_op(&v->nodes[i],
+                        &v->values[v->nodes[i].in[0]]), &model->nodes[i]);
+    }
+    w->layer = -1;
+    if ((rc = rne__check_arena(v, model->values, w)) != RNE_OK)
+        return rc;
+    for (i = 0; i < h->n_values; i++)
+        rne__copy_value(v, &v->values[i], &model->values[i]);
+    rne__figures(v, model);
+    return RNE_OK;
+}
+
 static int rne__load(const void *blob, size_t size, rne_model *model, rne_fault *w)
 {
     const uint8_t *p = (const uint8_t *)blob;
     rne_header h;
-    uint32_t stored_crc, i;
+    uint32_t stored_crc;
     rne__blobview v;
     int rc;
     w->section = RNE_SEC_ARG;
@@ -598,23 +1020,16 @@ static int rne__load(const void *blob, size_t size, rne_model *model, rne_fault 
         return rc;
     v.blob = p;
     v.header = (const rne_header *)blob;
-    v.layers = (const rne_layer *)(const void *)(p + h.layer_off);
+    v.nodes = (const rne_node *)(const void *)(p + h.node_off);
     v.tensors = (const rne_tensor *)(const void *)(p + h.tensor_off);
+    v.values = (const rne_value *)(const void *)(p + h.value_off);
     w->section = RNE_SEC_TENSOR;
     if ((rc = rne__check_tensors(v.tensors, &h, w)) != RNE_OK)
         return rc;
-    w->section = RNE_SEC_LAYER;
-    for (i = 0; i < h.n_layers; i++) {
-        w->layer = (int32_t)i;
-        if ((rc = rne__check_layer(&v, &v.layers[i], w)) != RNE_OK)
-            return rc;
-    }
-    if ((rc = rne__check_chain(&v, model, w)) != RNE_OK) {
+    if ((rc = rne__load_graph(&v, model, w)) != RNE_OK) {
         memset(model, 0, sizeof *model);
         return rc;
     }
-    for (i = 0; i < h.n_layers; i++)
-        rne__copy_layer(&v, &v.layers[i], &model->layers[i]);
     model->crc = stored_crc;
     model->blob = p;            /* last: a model with blob == NULL is not loaded */
     w->section = RNE_SEC_NONE;
@@ -627,7 +1042,7 @@ int rne_model_load_where(const void *blob, size_t size, rne_model *model, rne_fa
     rne_fault local;
     rne_fault *w = where != NULL ? where : &local;
     int rc;
-    w->layer = w->tensor = w->index = -1;
+    w->layer = w->tensor = w->index = w->value = -1;
     w->section = RNE_SEC_NONE;
     w->role = 255;
     w->field = RNE_FF_NONE;
@@ -655,17 +1070,19 @@ static const char *rne__nth_name(const char *names, int count, int n)
 
 const char *rne_fault_section_name(int section)
 {
-    static const char names[] = "none\0arguments\0header\0metadata\0tensor\0layer\0data\0crc";
-    return rne__nth_name(names, RNE_SEC_CRC + 1, section);
+    static const char names[] =
+        "none\0arguments\0header\0metadata\0tensor\0node\0data\0crc\0value";
+    return rne__nth_name(names, RNE_SEC_VALUE + 1, section);
 }
 
 const char *rne_fault_field_name(int field)
 {
     static const char names[] =
         "none\0blob\0model\0host byte order\0size\0magic\0version\0header_size\0flags\0"
-        "reserved\0alignment\0file_size\0n_layers\0n_tensors\0crc\0meta_off/meta_size\0"
-        "layer_off\0tensor_off\0name\0dtype\0ndim\0shape\0nbytes\0offset\0scale\0zero_point\0"
+        "reserved\0alignment\0file_size\0n_nodes\0n_tensors\0crc\0meta_off/meta_size\0"
+        "node_off\0tensor_off\0name\0dtype\0ndim\0shape\0nbytes\0offset\0scale\0zero_point\0"
         "op\0fmt\0clip\0act\0alpha\0beta\0in_features\0out_features\0hidden\0param\0tensor\0"
-        "q slot\0multiplier\0acc32\0weight";
-    return rne__nth_name(names, RNE_FF_WEIGHT + 1, field);
+        "q slot\0multiplier\0acc32\0weight\0n_values\0value_off\0arena_row\0kind\0update\0init\0"
+        "in\0out\0lifetime";
+    return rne__nth_name(names, RNE_FF_LIFETIME + 1, field);
 }

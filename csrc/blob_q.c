@@ -25,7 +25,7 @@
 #define RNE__EPS_Q_HI_MAX (1 << 30)   /* LAYERNORM: eps_q <= 2^61, its high word (eps_q >> 31) */
 
 /* the dtype, rank and dims of role r of an integer layer; 0 if the op has no such role */
-static int rne__q_role(const rne_layer *l, int r, uint8_t *dtype, unsigned *ndim, uint64_t d[3])
+static int rne__q_role(const rne__layer *l, int r, uint8_t *dtype, unsigned *ndim, uint64_t d[3])
 {
     const uint64_t dirs = rne__rec_dirs(l), hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid;
     const uint8_t wtype = l->fmt == RNE_FMT_S8 ? RNE_DT_S8 : RNE_DT_S16;
@@ -84,7 +84,7 @@ static int rne__q_role(const rne_layer *l, int r, uint8_t *dtype, unsigned *ndim
     }
 }
 
-static unsigned rne__q_required(const rne_layer *l)
+static unsigned rne__q_required(const rne__layer *l)
 {
     const unsigned kind = l->act[0][0];
     switch (l->op) {
@@ -101,7 +101,7 @@ static unsigned rne__q_required(const rne_layer *l)
     }
 }
 
-static int rne__q_check_roles(const rne__blobview *m, const rne_layer *l, rne_fault *w)
+static int rne__q_check_roles(const rne__blobview *m, const rne__layer *l, rne_fault *w)
 {
     const unsigned required = rne__q_required(l);
     int r;
@@ -146,7 +146,7 @@ static int rne__q_check_roles(const rne__blobview *m, const rne_layer *l, rne_fa
     return RNE_OK;
 }
 
-static const void *rne__q_data(const rne__blobview *m, const rne_layer *l, int role)
+static const void *rne__q_data(const rne__blobview *m, const rne__layer *l, int role)
 {
     const int32_t k = l->tensor[role];
     return k < 0 ? NULL : (const void *)(m->blob + m->tensors[k].offset);
@@ -200,7 +200,7 @@ static unsigned rne__q_check_cols(const void *w, int s8, uint64_t k, uint64_t ld
 
 /* rne__q_check_cols on role wr's weights (w: their element base), multipliers at q element
  * mbase; a fault names the weight (RNE_FF_WEIGHT) or the q element (multiplier, acc32 slot). */
-static int rne__q_cols(const rne_layer *l, rne_fault *w, int wr, uint64_t wbase, const void *wt,
+static int rne__q_cols(const rne__layer *l, rne_fault *w, int wr, uint64_t wbase, const void *wt,
                        uint64_t k, uint64_t n, const int32_t *q, uint64_t mbase, int32_t shift,
                        uint64_t acc32_at)
 {
@@ -231,13 +231,13 @@ static int rne__q_zero(const int32_t *q, unsigned from, unsigned to, uint64_t *a
 }
 
 /* a q slot fault: element base + slot */
-static int rne__q_slot(rne_fault *w, const rne_layer *l, uint64_t element)
+static int rne__q_slot(rne_fault *w, const rne__layer *l, uint64_t element)
 {
     w->index = (int32_t)element;
     return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_Q_SLOT), l, RNE_T_Q);
 }
 
-static int rne__q_check_dense(const rne__blobview *m, const rne_layer *l, const int32_t *q,
+static int rne__q_check_dense(const rne__blobview *m, const rne__layer *l, const int32_t *q,
                               rne_fault *w)
 {
     uint64_t at = 0;
@@ -253,7 +253,7 @@ static int rne__q_check_dense(const rne__blobview *m, const rne_layer *l, const 
                        l->out_features, q, RNE__Q_SLOTS, q[0], 2);
 }
 
-static int rne__q_check_cell(const rne__blobview *m, const rne_layer *l, const int32_t *q0,
+static int rne__q_check_cell(const rne__blobview *m, const rne__layer *l, const int32_t *q0,
                              rne_fault *w)
 {
     const uint64_t hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid, in = l->in_features;
@@ -320,7 +320,7 @@ static int rne__q_check_cell(const rne__blobview *m, const rne_layer *l, const i
 }
 
 /* An ACT layer's slots: m1 always; m2 (LeakyRelu, LogSoftmax), m3 (LogSoftmax), k0, k1 by kind. */
-static int rne__q_check_act(const rne_layer *l, const int32_t *q, rne_fault *w)
+static int rne__q_check_act(const rne__layer *l, const int32_t *q, rne_fault *w)
 {
     const unsigned kind = l->act[0][0];
     const int vec = kind == RNE_ACT_SOFTMAX || kind == RNE_ACT_LOGSOFTMAX;
@@ -361,7 +361,7 @@ static uint64_t rne__q_isqrt_small(uint64_t n)
 
 /* A LAYERNORM's slots: 0 the multipliers' shift; 1, 2 eps_q = q[1] * 2^31 + q[2] in 0..2^61;
  * the rest 0. Then F < 65536 (sum of d^2 < 2^56) and every multiplier on the bound of |n|. */
-static int rne__q_check_layernorm(const rne_layer *l, const int32_t *q, rne_fault *w)
+static int rne__q_check_layernorm(const rne__layer *l, const int32_t *q, rne_fault *w)
 {
     const uint64_t f = l->in_features;
     uint64_t bound, j, at = 0;
@@ -384,7 +384,7 @@ static int rne__q_check_layernorm(const rne_layer *l, const int32_t *q, rne_faul
     return RNE_OK;
 }
 
-int rne__check_layer_q(const rne__blobview *m, const rne_layer *l, rne_fault *w)
+int rne__check_layer_q(const rne__blobview *m, const rne__layer *l, rne_fault *w)
 {
     const uint32_t gates = rne__gates(l->op);
     const int32_t *q;
@@ -402,6 +402,10 @@ int rne__check_layer_q(const rne__blobview *m, const rne_layer *l, rne_fault *w)
             if ((k == RNE_ACT_RELU) != (l->act[0][0] == RNE_ACT_RELU))
                 return RNE__AT(RNE_ELAYER, RNE_FF_ACT);  /* Relu in both directions or neither */
         }
+    if (l->op == RNE_OP_ACT && l->act[0][0] > RNE_ACT_LOGSOFTMAX) {
+        w->index = 0;                   /* ABS .. POW: no integer kernel yet */
+        return RNE__AT(RNE_ELAYER, RNE_FF_ACT);
+    }
     w->index = -1;
     if ((rc = rne__q_check_roles(m, l, w)) != RNE_OK)
         return rc;

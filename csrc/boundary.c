@@ -47,8 +47,9 @@ int rne_step_float(rne_stream *stream, const float *x, double in_scale, int16_t 
     if ((rc = rne__stream_check(stream)) != RNE_OK)
         return rc;                      /* before x is quantized into xq at the model's size */
     m = stream->model;
-    if (m->layers[0].fmt == RNE_FMT_F32)
-        return RNE_EARG;                /* a float model takes float x in rne_step itself */
+    if (m->in_dtype != RNE_DT_S16)
+        return RNE_EARG;                /* a float model takes float x in rne_step itself (and
+                                           a model of ids takes ids) */
     rne_quantize_s16(x, (size_t)stream->batch * m->in_features, in_scale, xq);
     rc = rne_step(stream, xq, yq);
     if (rc == RNE_OK)

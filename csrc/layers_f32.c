@@ -79,14 +79,14 @@ static void rne__slice(const rne__call *k)
     const size_t f = l->in_features, n = l->out_features, rows = k->steps * k->batch;
     size_t r;
     for (r = 0; r < rows; r++)
-        memcpy((float *)k->y + r * n, (const float *)k->x + r * f + l->param[0], n * sizeof(float));
+        memcpy((float *)k->y + r * n, (const float *)k->x + r * f + (size_t)l->param[1], n * sizeof(float));
 }
 
 /* features [0, split) from step T-1, [split, F) from step 0 */
 static void rne__take_last(const rne__call *k)
 {
     const rne_model_layer *l = k->layer;
-    const size_t f = l->in_features, split = l->param[0], last = k->steps - 1;
+    const size_t f = l->in_features, split = (size_t)l->param[0], last = k->steps - 1;
     size_t b;
     for (b = 0; b < k->batch; b++) {
         float *y = (float *)k->y + b * f;

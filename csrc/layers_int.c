@@ -346,14 +346,14 @@ static void rne__slice_int(const rne__call *k)
     const size_t f = l->in_features, n = l->out_features, rows = k->steps * k->batch;
     size_t r;
     for (r = 0; r < rows; r++)
-        rne__copy16((int16_t *)k->y + r * n, (const int16_t *)k->x + r * f + l->param[0], n);
+        rne__copy16((int16_t *)k->y + r * n, (const int16_t *)k->x + r * f + (size_t)l->param[1], n);
 }
 
 /* features [0, split) from step T-1, [split, F) from step 0 */
 static void rne__take_last_int(const rne__call *k)
 {
     const rne_model_layer *l = k->layer;
-    const size_t f = l->in_features, split = l->param[0], last = k->steps - 1;
+    const size_t f = l->in_features, split = (size_t)l->param[0], last = k->steps - 1;
     size_t b;
     for (b = 0; b < k->batch; b++) {
         int16_t *y = (int16_t *)k->y + b * f;

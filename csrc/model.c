@@ -1,27 +1,33 @@
 /*
- * model.c - the pipeline: state and scratch sizes, streams, rne_step and rne_run.
+ * model.c - the graph executor (docs/graph.md section 4): state and scratch sizes, streams,
+ * rne_step and rne_run.
  *
- * rne_run goes layer by layer over the whole sequence (a recurrent layer projects all T*B input
- * rows in one matrix product, then runs its recurrence); rne_step is the same code with T = 1.
- * Intermediate sequences ping-pong between two scratch buffers; the first layer reads the
- * caller's x and the last writes the caller's y directly.
+ * rne_run runs the node list, in table order, over chunks of timesteps: each node processes all
+ * the chunk's rows at once (a recurrent node projects them in one matrix product, then runs its
+ * recurrence); rne_step is a chunk of one step. A streamable model without STATE values and
+ * without a TAKE_LAST that reads the first step runs in the largest chunk whose scratch fits
+ * the caller's buffer; a model with STATE values runs one step at a time (the updates are copied
+ * into the states after every step, in value order); the others in one chunk of all steps.
  *
- * Scratch for `steps` x `batch` (each block 16-byte aligned, sizes in floats):
- *   buf[0], buf[1]  rows * max_features values each (only as many as n_layers - 1 needs, at most
- *                   2); values are float, or int16 in an integer model
- *   work            max over layers of their work space: f32 recurrent layers rne__rnn_work,
- *                   integer layers rne__work_int_bytes (layers_int.c)
- * State: per recurrent layer in order, h [D][batch][H] then (LSTM) c [D][batch][H], each block
- * rounded up to 16 bytes, elements in the layer's storage type (f32: float; integer: h int16,
- * c int32).
+ * Values: the INPUT is the caller's x, the OUTPUT the caller's y; a TEMP value of the chunk's
+ * rows = steps * batch rows (batch rows for a LAST value) starts at arena + offset * rows, a
+ * STATE value at its block of the state buffer.
+ * Scratch for `steps` x `batch` (bytes, 16-byte aligned blocks):
+ *   arena           arena_row * rows (the converter's plan, proved by rne_model_load)
+ *   work            max over nodes of their work space: f32 recurrent nodes rne__rnn_work,
+ *                   integer nodes rne__work_int_bytes (layers_int.c)
+ * State: per recurrent node in order, h [D][batch][H] then (LSTM) c [D][batch][H], each block
+ * rounded up to 16 bytes, elements in the node's storage type (f32: float; integer: h int16,
+ * c int32); then the STATE values, value v at offset(v) * batch, [batch][features].
  * Every size is computed with overflow checks, so the kernels' index arithmetic cannot wrap.
- * Everything here reads the layer copies in rne_model (rne_model_load made them), never the
- * blob's records: a blob changed after load cannot change a size. A stream remembers its model's
- * blob CRC and the buffer sizes it was given; rne__stream_check refuses to run it (RNE_EMODEL)
- * once the model has been re-loaded with another blob.
+ * Everything here reads the node and value copies in rne_model (rne_model_load made them), never
+ * the blob's records: a blob changed after load cannot change a size. A stream remembers its
+ * model's blob CRC and the buffer sizes it was given; rne__stream_check refuses to run it
+ * (RNE_EMODEL) once the model has been re-loaded with another blob.
  */
 #include <string.h>
 
+#include "ops.h"
 #include "rne_internal.h"
 
 /* a * b + c without wrapping; 0 (and *ok = 0) on overflow */
@@ -69,11 +75,17 @@ static size_t rne__state_bytes(const rne_model_layer *l, size_t batch, size_t *c
     return rne__mad(1, hblock, rne__mad(n, rne__state_elem(l, 1), 15, ok) & ~(size_t)15, ok);
 }
 
-/* Bytes of one value passed between layers: float, or int16 in an integer model (rne_model_load
- * proved that every layer of a model has the first layer's family of formats). */
+/* Bytes of one element of a value (f32, s16, s32). */
+static size_t rne__elem(uint8_t dtype)
+{
+    return dtype == RNE_DT_S16 ? sizeof(int16_t) : sizeof(float);
+}
+
+/* Bytes of one value element passed between nodes: float, or int16 in an integer model
+ * (rne_model_load proved that every value has the OUTPUT's family of dtypes). */
 static size_t rne__value_size(const rne_model *m)
 {
-    return m->layers[0].fmt == RNE_FMT_F32 ? sizeof(float) : sizeof(int16_t);
+    return rne__elem(m->values[m->output].dtype);
 }
 
 /* Floats of work space for a recurrent layer (layout in rne_internal.h, rne__call.work) */
@@ -88,49 +100,87 @@ static size_t rne__rnn_work(const rne_model_layer *l, size_t steps, size_t batch
 
 static int rne__model_ok(const rne_model *m)
 {
-    return m != NULL && m->blob != NULL && m->n_layers >= 1 && m->n_layers <= RNE_MAX_LAYERS;
+    return m != NULL && m->blob != NULL && m->n_nodes >= 1 && m->n_nodes <= RNE_MAX_NODES &&
+           m->n_values <= RNE_MAX_VALUES && m->input < m->n_values && m->output < m->n_values;
+}
+
+/* Bytes of the recurrent nodes' blocks (before the STATE values' blocks). */
+static size_t rne__cell_state(const rne_model *m, size_t batch, int *ok)
+{
+    size_t total = 0, c_off;
+    uint32_t i;
+    for (i = 0; i < m->n_nodes; i++)
+        total = rne__mad(1, total, rne__state_bytes(&m->nodes[i], batch, &c_off, ok), ok);
+    return total;
+}
+
+/* Bytes of the STATE values' blocks: batch * the largest end of one (offsets 16-aligned). */
+static size_t rne__value_state(const rne_model *m, size_t batch, int *ok)
+{
+    size_t end = 0;
+    uint32_t i;
+    for (i = 0; i < m->n_values; i++) {
+        const rne_model_value *v = &m->values[i];
+        if (v->kind == RNE_V_STATE) {
+            const size_t e = rne__mad(v->features, rne__elem(v->dtype), 15u + v->offset, ok) &
+                             ~(size_t)15;
+            end = e > end ? e : end;
+        }
+    }
+    return rne__mad(end, batch, 0, ok);
 }
 
 size_t rne_state_size(const rne_model *model, uint32_t batch)
 {
-    size_t total = 0, c_off;
-    uint32_t i;
+    size_t total;
     int ok = 1;
     if (!rne__model_ok(model) || batch == 0)
         return 0;
-    for (i = 0; i < model->n_layers; i++)
-        total = rne__mad(1, total, rne__state_bytes(&model->layers[i], batch, &c_off, &ok), &ok);
+    total = rne__mad(1, rne__cell_state(model, batch, &ok), rne__value_state(model, batch, &ok),
+                     &ok);
     /* at least one 16-byte block, so that 0 always means an error */
     return ok ? (total == 0 ? 16u : total) : 0;
 }
 
-size_t rne_state_offset(const rne_model *model, uint32_t layer, uint32_t batch)
+size_t rne_state_offset(const rne_model *model, uint32_t node, uint32_t batch)
 {
     size_t off = 0, c_off;
     uint32_t i;
     int ok = 1;
-    if (!rne__model_ok(model) || batch == 0 || layer >= model->n_layers ||
-        rne__gates(model->layers[layer].op) == 0)
+    if (!rne__model_ok(model) || batch == 0 || node >= model->n_nodes ||
+        rne__gates(model->nodes[node].op) == 0)
         return (size_t)-1;
-    for (i = 0; i < layer; i++)
-        off = rne__mad(1, off, rne__state_bytes(&model->layers[i], batch, &c_off, &ok), &ok);
+    for (i = 0; i < node; i++)
+        off = rne__mad(1, off, rne__state_bytes(&model->nodes[i], batch, &c_off, &ok), &ok);
     return ok ? off : (size_t)-1;
 }
 
-size_t rne_state_c_offset(const rne_model *model, uint32_t layer, uint32_t batch)
+size_t rne_state_c_offset(const rne_model *model, uint32_t node, uint32_t batch)
 {
-    size_t off = rne_state_offset(model, layer, batch), c_off;
+    size_t off = rne_state_offset(model, node, batch), c_off;
     int ok = 1;
-    if (off == (size_t)-1 || model->layers[layer].op != RNE_OP_LSTM)
+    if (off == (size_t)-1 || model->nodes[node].op != RNE_OP_LSTM)
         return (size_t)-1;
-    (void)rne__state_bytes(&model->layers[layer], batch, &c_off, &ok);
+    (void)rne__state_bytes(&model->nodes[node], batch, &c_off, &ok);
     return ok ? rne__mad(1, off, c_off, &ok) : (size_t)-1;
 }
 
-/* Scratch layout in floats: ping-pong buffer size (each), number of them, work size; total and
- * state: the bytes of scratch and of state (rne_scratch_size, rne_state_size). */
+size_t rne_value_state_offset(const rne_model *model, uint32_t value, uint32_t batch)
+{
+    size_t off;
+    int ok = 1;
+    if (!rne__model_ok(model) || batch == 0 || value >= model->n_values ||
+        model->values[value].kind != RNE_V_STATE)
+        return (size_t)-1;
+    off = rne__mad(model->values[value].offset, batch, rne__cell_state(model, batch, &ok), &ok);
+    return ok ? off : (size_t)-1;
+}
+
+/* Scratch layout in bytes: the arena (arena_row * rows), then the work space of the node that
+ * needs the most; total and state: the bytes of scratch and of state (rne_scratch_size,
+ * rne_state_size). */
 typedef struct rne__scratch_plan {
-    size_t buf, nbuf, work, total, state;
+    size_t arena, work, total, state, cells;
 } rne__scratch_plan;
 
 static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratch_plan *p)
@@ -138,28 +188,39 @@ static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratc
     uint32_t i;
     int ok = 1;
     const size_t rows = rne__mad(steps, batch, 0, &ok);
-    const size_t values = rne__mad(rows, m->max_features, 0, &ok);
-    /* in floats: int16 values take half as many, rounded up */
-    const size_t floats = rne__value_size(m) == sizeof(float) ? values : values / 2 + values % 2;
-    p->buf = rne__round4_checked(floats, &ok);
-    p->nbuf = m->n_layers >= 3 ? 2u : m->n_layers - 1u;
+    p->arena = rne__mad(rows, m->arena_row, 0, &ok);       /* arena_row: a multiple of 16 */
     p->work = 0;
-    p->state = 0;
-    for (i = 0; i < m->n_layers; i++) {
-        const rne_model_layer *l = &m->layers[i];
-        size_t w = 0, c_off;
-        p->state = rne__mad(1, p->state, rne__state_bytes(l, batch, &c_off, &ok), &ok);
+    for (i = 0; i < m->n_nodes; i++) {
+        const rne_model_layer *l = &m->nodes[i];
+        size_t w = 0;
         if (l->fmt != RNE_FMT_F32)
-            w = rne__round4_checked(rne__work_int_bytes(l, rows, &ok) / sizeof(float), &ok);
+            w = rne__work_int_bytes(l, rne__mad(rows, l->lead, 0, &ok), &ok);
         else if (rne__gates(l->op) != 0)
-            w = rne__rnn_work(l, steps, batch, &ok);
+            w = rne__mad(rne__rnn_work(l, steps, batch, &ok), sizeof(float), 0, &ok);
+        w = rne__mad(1, w, 15, &ok) & ~(size_t)15;
         p->work = w > p->work ? w : p->work;
     }
-    p->total = rne__mad(p->buf, p->nbuf, p->work, &ok);
-    p->total = p->total == 0 ? 4u : p->total;         /* never 0: 0 means an error */
-    p->total = rne__mad(p->total, sizeof(float), 0, &ok);
+    p->total = rne__mad(1, p->arena, p->work, &ok);
+    p->total = p->total == 0 ? 16u : p->total;         /* never 0: 0 means an error */
+    p->cells = rne__cell_state(m, batch, &ok);
+    p->state = rne__mad(1, p->cells, rne__value_state(m, batch, &ok), &ok);
     p->state = p->state == 0 ? 16u : p->state;        /* as rne_state_size */
     return ok;
+}
+
+/* 1 if rne_run may split a call into chunks of steps (docs/graph.md section 4): the model reads
+ * the sequence forwards, keeps no STATE values (those run one step at a time), and no TAKE_LAST
+ * takes features from the first step (split < F). */
+static int rne__chunkable(const rne_model *m)
+{
+    uint32_t i;
+    if (!m->streamable || m->explicit_state)
+        return 0;
+    for (i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].op == RNE_OP_TAKE_LAST &&
+            (uint32_t)m->nodes[i].param[0] != m->nodes[i].in_features)
+            return 0;
+    return 1;
 }
 
 size_t rne_scratch_size(const rne_model *model, uint32_t batch, uint32_t steps)
@@ -167,7 +228,8 @@ size_t rne_scratch_size(const rne_model *model, uint32_t batch, uint32_t steps)
     rne__scratch_plan p;
     if (!rne__model_ok(model) || batch == 0)
         return 0;
-    if (!rne__plan(model, batch, steps == 0 ? 1u : steps, &p))
+    /* a model with STATE values runs one step at a time, whatever the call's steps */
+    if (!rne__plan(model, batch, steps == 0 || model->explicit_state ? 1u : steps, &p))
         return 0;
     return p.total;
 }
@@ -238,18 +300,18 @@ int rne_stream_reset(rne_stream *stream)
 {
     const rne_model *m;
     uint8_t *state;
+    size_t base;
     uint32_t i;
-    int rc;
+    int rc, ok = 1;
     if ((rc = rne__stream_check(stream)) != RNE_OK)
         return rc;
     m = stream->model;
     if (rne_state_size(m, stream->batch) > stream->state_size)
         return RNE_EMODEL;
     state = (uint8_t *)stream->state;
-    for (i = 0; i < m->n_layers; i++) {
-        const rne_model_layer *l = &m->layers[i];
+    for (i = 0; i < m->n_nodes; i++) {
+        const rne_model_layer *l = &m->nodes[i];
         size_t c_off;
-        int ok = 1;
         const size_t n = rne__state_bytes(l, stream->batch, &c_off, &ok);
         if (n == 0)
             continue;
@@ -261,38 +323,127 @@ int rne_stream_reset(rne_stream *stream)
                             stream->batch, l->hidden, rne__state_elem(l, 1));
         state += n;
     }
+    base = (size_t)(state - (uint8_t *)stream->state);
+    for (i = 0; i < m->n_values; i++) {
+        const rne_model_value *v = &m->values[i];
+        if (v->kind == RNE_V_STATE)         /* [batch][features] from init [features], or 0 */
+            rne__fill_state((uint8_t *)stream->state + base + (size_t)v->offset * stream->batch,
+                            (const uint8_t *)v->init, 1, stream->batch, v->features,
+                            rne__elem(v->dtype));
+    }
     return RNE_OK;
 }
 
-/* Run every layer over `steps` timesteps; scratch laid out by rne__plan. RNE_EMODEL (nothing
- * touched) if the model now needs more state or scratch than the stream's buffers hold. */
-static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t steps, void *scratch,
-                         size_t scratch_size)
+/* Where one chunk's values live: the caller's x and y, the arena, the state. */
+typedef struct rne__chunk {
+    const void *x;
+    void *y;
+    uint8_t *arena;
+    uint8_t *state;             /* the STATE values' blocks (after the recurrent nodes') */
+    size_t rows;                /* steps * batch */
+    size_t batch;
+} rne__chunk;
+
+static void *rne__value_ptr(const rne_model *m, uint32_t i, const rne__chunk *c)
+{
+    const rne_model_value *v = &m->values[i];
+    switch (v->kind) {
+    case RNE_V_INPUT: return (void *)(uintptr_t)c->x;      /* read only: never written */
+    case RNE_V_OUTPUT: return c->y;
+    case RNE_V_STATE: return c->state + (size_t)v->offset * c->batch;
+    default: return c->arena + (size_t)v->offset * c->rows;
+    }
+}
+
+/* A recurrent node's h_init / c_init: the first row of the chunk of value `v` ([D*H] per batch
+ * row) into its state block [D][batch][H]; Y_h / Y_c (to = 1): the block into the value. */
+static void rne__state_io(uint8_t *block, uint8_t *val, size_t dirs, size_t batch, size_t h,
+                          size_t elem, int to_value)
+{
+    const size_t row = h * elem;
+    size_t d, b;
+    for (d = 0; d < dirs; d++)
+        for (b = 0; b < batch; b++) {
+            uint8_t *s = block + (d * batch + b) * row, *v = val + (b * dirs + d) * row;
+            if (to_value)
+                memcpy(v, s, row);
+            else
+                memcpy(s, v, row);
+        }
+}
+
+/* 1 if node l runs on a graph-op kernel (csrc/ops.h): ops 9..14, SLICE off the last axis or with
+ * a step (the loader routed the same nodes to rne__check_op). */
+static int rne__graph_op(const rne_model *m, const rne_model_layer *l)
+{
+    if (l->op == RNE_OP_SLICE)
+        return l->param[0] != (int32_t)m->values[l->in[0]].ndim - 1 || l->param[3] != 1;
+    return l->op >= RNE_OP_BINARY && l->op <= RNE_OP_REDUCE;
+}
+
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+/* A graph op over the chunk's rows of its values. */
+static void rne__run_op(const rne_model *m, const rne_model_layer *l, const rne__chunk *c)
+{
+    rne__opcall k;
+    const rne_model_value *y = &m->values[l->out[0]];
+    uint32_t i;
+    memset(&k, 0, sizeof k);
+    k.node = l;
+    k.param = l->param;
+    for (i = 0; i < 4; i++)
+        if (l->in[i] != RNE_NONE) {
+            const rne_model_value *v = &m->values[l->in[i]];
+            k.in[i] = rne__value_ptr(m, l->in[i], c);
+            memcpy(k.in_shape[i], v->shape, sizeof v->shape);
+            k.in_ndim[i] = v->ndim;
+        }
+    k.out = rne__value_ptr(m, l->out[0], c);
+    memcpy(k.out_shape, y->shape, sizeof y->shape);
+    k.out_ndim = y->ndim;
+    k.rows = (y->flags & RNE_VF_LAST) != 0 ? c->batch : c->rows;
+    if (l->fmt == RNE_FMT_F32)
+        rne__op_f32(&k);
+    else
+        rne__op_int(&k);
+}
+#endif
+
+/* Run every node over one chunk of `steps` timesteps. */
+static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, void *work,
+                       uint8_t *cells)
 {
     const rne_model *m = s->model;
-    rne__scratch_plan plan;
-    float *buf[2], *work;
-    uint8_t *state = (uint8_t *)s->state;
-    const void *in = x;
+    uint8_t *state = cells;
     uint32_t i;
-    if (!rne__plan(m, s->batch, steps, &plan) || plan.total > scratch_size ||
-        plan.state > s->state_size)
-        return RNE_EMODEL;
-    buf[0] = (float *)scratch;
-    buf[1] = plan.nbuf == 2 ? buf[0] + plan.buf : buf[0];
-    work = buf[0] + plan.buf * plan.nbuf;
-    for (i = 0; i < m->n_layers; i++) {
-        const rne_model_layer *l = &m->layers[i];
+    for (i = 0; i < m->n_nodes; i++) {
+        const rne_model_layer *l = &m->nodes[i];
+        const int last_in = (m->values[l->in[0]].flags & RNE_VF_LAST) != 0;
         rne__call k;
         int ok = 1;
         const size_t nstate = rne__state_bytes(l, s->batch, &k.c_off, &ok);
+        if (rne__graph_op(m, l)) {
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+            rne__run_op(m, l, c);
+#endif
+            continue;                   /* else refused by rne_model_load */
+        }
         k.layer = l;
-        k.x = in;
-        k.y = i + 1 == m->n_layers ? y : (void *)buf[i % 2];
+        k.x = rne__value_ptr(m, l->in[0], c);
+        k.y = rne__value_ptr(m, l->out[0], c);
         k.state = nstate != 0 ? (void *)state : NULL;
         k.work = work;
-        k.steps = steps;
-        k.batch = s->batch;
+        k.steps = last_in ? 1u : steps;
+        k.batch = s->batch * (size_t)l->lead;
+        if (nstate != 0) {
+            const size_t dirs = rne__dirs(l);
+            if (l->in[1] != RNE_NONE)
+                rne__state_io(state, (uint8_t *)rne__value_ptr(m, l->in[1], c), dirs, s->batch,
+                              l->hidden, rne__state_elem(l, 0), 0);
+            if (l->in[2] != RNE_NONE)
+                rne__state_io(state + k.c_off, (uint8_t *)rne__value_ptr(m, l->in[2], c), dirs,
+                              s->batch, l->hidden, rne__state_elem(l, 1), 0);
+        }
         switch (l->fmt) {
         case RNE_FMT_F32:
             rne__layer_f32(&k);
@@ -304,10 +455,79 @@ static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t ste
         default:        /* refused by rne_model_load */
             break;
         }
+        if (nstate != 0) {
+            const size_t dirs = rne__dirs(l);
+            if (l->out[1] != RNE_NONE)
+                rne__state_io(state, (uint8_t *)rne__value_ptr(m, l->out[1], c), dirs, s->batch,
+                              l->hidden, rne__state_elem(l, 0), 1);
+            if (l->out[2] != RNE_NONE)
+                rne__state_io(state + k.c_off, (uint8_t *)rne__value_ptr(m, l->out[2], c), dirs,
+                              s->batch, l->hidden, rne__state_elem(l, 1), 1);
+        }
         state += nstate;
-        if (l->op == RNE_OP_TAKE_LAST)
-            steps = 1;
-        in = k.y;
+    }
+    /* every STATE value takes its update's last row block, in value order */
+    for (i = 0; i < m->n_values; i++) {
+        const rne_model_value *v = &m->values[i];
+        if (v->kind == RNE_V_STATE && v->update >= 0) {
+            const size_t n = (size_t)v->features * rne__elem(v->dtype) * s->batch;
+            const rne_model_value *u = &m->values[v->update];
+            const uint8_t *src = (const uint8_t *)rne__value_ptr(m, (uint32_t)v->update, c);
+            /* the update's last step: its only rows if it is LAST (a Y_h) */
+            memcpy(rne__value_ptr(m, i, c), src + ((u->flags & RNE_VF_LAST) ? 0u : steps - 1) * n,
+                   n);
+        }
+    }
+}
+
+/* Run the model over `steps` timesteps in chunks whose scratch fits scratch_size (one chunk of
+ * all steps unless the model may be chunked; one step at a time for a model with STATE values).
+ * RNE_EMODEL (nothing touched) if the model now needs more state or scratch than the stream's
+ * buffers hold. */
+static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t steps, void *scratch,
+                         size_t scratch_size)
+{
+    const rne_model *m = s->model;
+    const size_t vsize = rne__value_size(m);
+    const size_t in_row = (size_t)m->in_features * rne__elem((uint8_t)m->in_dtype) * s->batch;
+    const size_t out_row = (size_t)m->out_features * vsize * s->batch;
+    rne__scratch_plan plan;
+    size_t chunk = m->explicit_state ? 1u : steps, t;
+    int fits = rne__plan(m, s->batch, chunk, &plan) && plan.total <= scratch_size;
+    if (!fits && rne__chunkable(m)) {
+        size_t lo = 1, hi = chunk;          /* the largest chunk that fits: plan grows with it */
+        while (lo < hi) {
+            const size_t mid = lo + (hi - lo + 1) / 2;
+            if (rne__plan(m, s->batch, mid, &plan) && plan.total <= scratch_size)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        chunk = lo;
+        fits = rne__plan(m, s->batch, chunk, &plan) && plan.total <= scratch_size;
+    }
+    if (!fits || plan.state > s->state_size)
+        return RNE_EMODEL;
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+    if (m->in_dtype == RNE_DT_S32) {    /* every id of the call in range before anything runs */
+        uint32_t i;
+        for (i = 0; i < m->n_nodes; i++)
+            if (m->nodes[i].op == RNE_OP_GATHER && m->nodes[i].in[0] == m->input &&
+                rne__check_ids((const int32_t *)x, steps * s->batch * m->in_features,
+                               (uint32_t)m->nodes[i].param[0]) != RNE_OK)
+                return RNE_EINPUT;
+    }
+#endif
+    for (t = 0; t < steps; t += chunk) {
+        const size_t n = steps - t < chunk ? steps - t : chunk;
+        rne__chunk c;
+        c.x = (const uint8_t *)x + t * in_row;
+        c.y = (uint8_t *)y + (m->many_to_one ? 0u : t * out_row);
+        c.arena = (uint8_t *)scratch;
+        c.state = (uint8_t *)s->state + plan.cells;
+        c.rows = n * s->batch;
+        c.batch = s->batch;
+        rne__nodes(s, &c, n, (uint8_t *)scratch + plan.arena, (uint8_t *)s->state);
     }
     return RNE_OK;
 }
@@ -319,7 +539,7 @@ int rne_step(rne_stream *stream, const void *x, void *y)
         return rc;
     if (x == NULL || y == NULL)
         return RNE_EARG;
-    if (!rne__aligned(x, rne__value_size(stream->model)) ||
+    if (!rne__aligned(x, rne__elem((uint8_t)stream->model->in_dtype)) ||
         !rne__aligned(y, rne__value_size(stream->model)))
         return RNE_ESIZE;
     if (!stream->model->streamable)
@@ -338,10 +558,12 @@ int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
         return stream->model->many_to_one ? RNE_EARG : RNE_OK;
     if (x == NULL || y == NULL || scratch == NULL)
         return RNE_EARG;
-    need = rne_scratch_size(stream->model, stream->batch, steps);
-    if (need == 0)
+    /* a model that may run in chunks needs scratch for one step; the others for all */
+    need = rne_scratch_size(stream->model, stream->batch,
+                            rne__chunkable(stream->model) ? 1u : steps);
+    if (need == 0 || rne_scratch_size(stream->model, stream->batch, steps) == 0)
         return RNE_EARG;                              /* steps * batch too large to address */
-    if (!rne__aligned(x, rne__value_size(stream->model)) ||
+    if (!rne__aligned(x, rne__elem((uint8_t)stream->model->in_dtype)) ||
         !rne__aligned(y, rne__value_size(stream->model)) || !rne__aligned(scratch, 16) ||
         scratch_size < need)
         return RNE_ESIZE;

@@ -18,6 +18,14 @@
 
 #include "rnnedge.h"
 
+/* The graph ops of csrc/ops.h (BINARY ... REDUCE, SLICE along any axis, the ACT kinds ABS ..
+ * POW): 1 while their files (ops_f32.c, ops_int.c, ops_check.c, ops_move.c) are part of the
+ * library; -DRNE_NO_GRAPH_OPS compiles them out and the loader refuses them (RNE_ELAYER, field
+ * op or act). */
+#ifndef RNE__GRAPH_OPS
+#define RNE__GRAPH_OPS 1
+#endif
+
 /* CRC-32 (zlib's) of n bytes. */
 uint32_t rne__crc32(const uint8_t *p, size_t n);
 
@@ -30,7 +38,28 @@ static inline uint32_t rne__dirs(const rne_model_layer *l)
     return (l->flags & RNE_LF_BIDIR) ? 2u : 1u;
 }
 
-static inline uint32_t rne__rec_dirs(const rne_layer *l)
+/* A node record as the per-op checks (blob.c, blob_q.c) read it: the record's fields, and the
+ * kernel row widths and rows per value row that rne_model_layer will hold (in_features,
+ * out_features, lead), derived from its values by the loader. */
+typedef struct rne__layer {
+    uint16_t op;
+    uint16_t fmt;
+    uint32_t in_features;
+    uint32_t out_features;
+    uint32_t lead;
+    uint32_t hidden;
+    uint32_t flags;
+    float    clip;
+    int32_t  param[8];
+    uint8_t  act[2][3];
+    uint8_t  pad[2];
+    float    alpha[2][3];
+    float    beta[2][3];
+    int32_t  tensor[8];
+    uint32_t reserved[2];
+} rne__layer;
+
+static inline uint32_t rne__rec_dirs(const rne__layer *l)
 {
     return (l->flags & RNE_LF_BIDIR) ? 2u : 1u;
 }
@@ -46,8 +75,9 @@ static inline const float *rne__tensor_f32(const rne_model_layer *l, int role)
 typedef struct rne__blobview {
     const uint8_t *blob;
     const rne_header *header;
-    const rne_layer *layers;
+    const rne_node *nodes;
     const rne_tensor *tensors;
+    const rne_value *values;
 } rne__blobview;
 
 /* RNE_OK if the stream may run: initialized, and its model is still the one it was initialized
@@ -62,7 +92,8 @@ static inline size_t rne__round4(size_t n)
     return (n + 3u) & ~(size_t)3u;
 }
 
-/* One layer applied to `steps` timesteps of `batch` rows. Buffers never overlap.
+/* One node applied to `steps` timesteps of `batch` rows (model.c passes batch * lead for a
+ * row-wise node). Buffers never overlap.
  *   x      [steps][batch][in_features]
  *   y      [steps][batch][out_features]  ([1][batch][F] for TAKE_LAST)
  *   state  recurrent layers: h [D][batch][H], then (LSTM) c [D][batch][H] c_off bytes further;
@@ -128,7 +159,7 @@ size_t rne__work_int_bytes(const rne_model_layer *l, size_t rows, int *ok);
 /* rne_model_load's checks of an integer layer (blob_q.c): its op and activations, tensor roles,
  * dtypes and shapes, and every q-tensor value the step path relies on; a fault is recorded in
  * *w and the return value (RNE__AT, rne__fail_t). */
-int rne__check_layer_q(const rne__blobview *m, const rne_layer *l, rne_fault *w);
+int rne__check_layer_q(const rne__blobview *m, const rne__layer *l, rne_fault *w);
 
 /* Where the loader stops (rne_fault, rnnedge.h). A refusal returns its status and field in one
  * int, RNE__AT(status, field) = status | field << 8, which rne_model_load_where splits once: one
@@ -138,7 +169,7 @@ int rne__check_layer_q(const rne__blobview *m, const rne_layer *l, rne_fault *w)
  * a value field (RNE_FF_Q_SLOT and later) moves the section to DATA. */
 #define RNE__AT(rc, field) ((int)(rc) | (int)(field) << 8)
 
-int rne__fail_t(rne_fault *w, int at, const rne_layer *l, int role);
+int rne__fail_t(rne_fault *w, int at, const rne__layer *l, int role);
 
 /* proj[r][j] = wb[j] + (j < nrb ? rb[j] : 0) + sum_p x[r][p] wt[p][j] for r < rows, j < n: the
  * input projection of a cell (wb, rb may be NULL). Shared by the f32 cells. */

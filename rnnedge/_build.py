@@ -14,13 +14,15 @@ CSRC = Path(__file__).resolve().parent.parent / "csrc"
 
 
 def _cdef(header: Path) -> str:
-    """The header's cdef region. RNE_MAX_LAYERS is a build-time option defined above the region
-    (#ifndef): cffi takes its value, and the length of rne_model.layers, from the compiler."""
+    """The header's cdef region. RNE_MAX_NODES and RNE_MAX_VALUES are build-time options defined
+    above the region (#ifndef): cffi takes their values, and the lengths of rne_model.nodes and
+    rne_model.values, from the compiler."""
     text = header.read_text()
     match = re.search(r"/\* cdef-begin \*/(.*?)/\* cdef-end \*/", text, re.S)
     if match is None:
         raise RuntimeError(f"{header}: no /* cdef-begin */ ... /* cdef-end */ region")
-    return "#define RNE_MAX_LAYERS ...\n" + match.group(1).replace("[RNE_MAX_LAYERS]", "[...]")
+    return "#define RNE_MAX_NODES ...\n#define RNE_MAX_VALUES ...\n" + match.group(1).replace(
+        "[RNE_MAX_NODES]", "[...]").replace("[RNE_MAX_VALUES]", "[...]")
 
 
 def _compiler() -> list[str]:

@@ -1,8 +1,10 @@
 """How the graph's arrays map onto the C library's buffers: `Layout` between the graph's axis
-order and [T, B, F], `state_blocks` and `StateViews` for the named recurrent state inside a
-stream's state buffer (docs/format.md "State and scratch").
+order and [T, B, F], `state_blocks` and `StateViews` for the named state inside a stream's state
+buffer: the recurrent nodes' h / c blocks and the graph's STATE values (docs/format.md "State
+and scratch").
 
-Numpy only: the state offsets come from the C library (rne_state_offset), passed in."""
+Numpy only: the state offsets come from the C library (rne_state_offset, rne_state_c_offset,
+rne_value_state_offset), passed in."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .blob.spec import FMT_F32, OP_GRU, OP_LSTM, OP_RNN, LayerRecord
+from .blob.spec import FMT_F32, OP_GRU, OP_LSTM, OP_RNN, NodeRecord
 from .errors import BlobError, InputError
 from .ir.layers import from_tbf, to_tbf
 
@@ -26,8 +28,8 @@ class Layout:
     axes: str  # e.g. "BTF", "TDBH"
     dirs: int  # D when F is split into (D, H), else 1
 
-    def to_internal(self, x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(to_tbf(x, self.axes), dtype=F32)
+    def to_internal(self, x: np.ndarray, dtype: np.dtype = F32) -> np.ndarray:
+        return np.ascontiguousarray(to_tbf(x, self.axes), dtype=dtype)
 
     def from_internal(self, y: np.ndarray) -> np.ndarray:
         return from_tbf(y, self.axes, self.dirs)
@@ -36,7 +38,7 @@ class Layout:
 Blocks = dict[str, list[tuple[int, str]]]
 
 
-def state_blocks(layers: Sequence[LayerRecord], graph_states: list[dict], source: str) -> Blocks:
+def state_blocks(layers: Sequence[NodeRecord], graph_states: list[dict], source: str) -> Blocks:
     """Name -> the (layer, "h" | "c") blocks it covers, in layer order. Unnamed blocks are
     h0, c0, h1, ... by recurrent layer; a graph that carried state names its own (PyTorch's
     h0 [layers * directions, B, H] covers one block per layer, stacked along axis 0)."""
@@ -55,15 +57,23 @@ def state_blocks(layers: Sequence[LayerRecord], graph_states: list[dict], source
     return blocks
 
 
+# a STATE value's view: (byte offset in the state buffer, element type, shape [B, *per-step shape])
+ValueBlocks = dict[str, tuple[int, np.dtype, tuple[int, ...]]]
+
+
 class StateViews:
     """Named views into a state buffer of `batch` streams; get copies, set checks first.
 
-    `offsets[(i, kind)]` is where layer i's h or c block starts in the buffer for this batch
-    (rne_state_offset, rne_state_c_offset: the C library's layout, not re-derived here)."""
+    `offsets[(i, kind)]` is where node i's h or c block starts in the buffer for this batch
+    (rne_state_offset, rne_state_c_offset: the C library's layout, not re-derived here);
+    `values[name]` a STATE value's block (rne_value_state_offset), shown as [B, *its shape]."""
 
-    def __init__(self, blocks: Blocks, layers: Sequence[LayerRecord], offsets: Mapping[tuple[int, str], int],
-                 buf: np.ndarray, batch: int) -> None:  # fmt: skip
+    def __init__(self, blocks: Blocks, layers: Sequence[NodeRecord], offsets: Mapping[tuple[int, str], int],
+                 buf: np.ndarray, batch: int, values: ValueBlocks | None = None) -> None:  # fmt: skip
         self.views: dict[str, list[np.ndarray]] = {}
+        for name, (off, dtype, shape) in (values or {}).items():
+            nbytes = dtype.itemsize * int(np.prod(shape))
+            self.views[name] = [buf[off : off + nbytes].view(dtype).reshape(shape)]
         for name, parts in blocks.items():
             for i, kind in parts:
                 layer = layers[i]
@@ -102,7 +112,7 @@ class StateViews:
             if arr.dtype.kind not in kinds or arr.shape != self.shape(name):
                 raise InputError(
                     f"{what}[{name!r}]: expected {dtype} values of shape {list(self.shape(name))} "
-                    f"(directions x layers, batch, hidden), got {arr.dtype} {list(arr.shape)}"
+                    f"(as Stream.state gives it), got {arr.dtype} {list(arr.shape)}"
                 )
             if dtype.kind == "i":
                 info = np.iinfo(dtype)

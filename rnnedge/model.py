@@ -33,13 +33,23 @@ from ._views import F32 as _F32
 from ._views import Layout, StateViews, state_blocks
 from .blob.read import read_blob
 from .blob.show import describe
-from .blob.spec import MAX_ALIGN, Blob
+from .blob.spec import DT_S16, DT_S32, E_INPUT, MAX_ALIGN, OP_GATHER, OP_TAKE_LAST, V_STATE, Blob
 from .errors import BlobError, InputError, NotStreamableError, StreamBusyError
 from .files import file_kind, open_nonblocking
 
 _POOL = 64  # step outputs per allocated block, at most
 _POOL_BYTES = 64 * 1024  # ... and at most this many bytes of them (one slot if an output is larger)
 _U32 = 2**32 - 1  # the format holds files under 4 GiB; batch and steps are uint32_t in the C API
+_RUN_CHUNK = 256  # steps per chunk of a run, for a model the C library may run in chunks
+_I32 = np.dtype(np.int32)
+
+
+def _check_count(name: str, n, what: str) -> None:
+    """A batch or step count the C API takes (uint32), else InputError."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= _U32:
+        raise InputError(
+            f"{what}: {name} must be an integer from 1 to {_U32} (the C API's uint32), got {n!r}"
+        )
 
 
 class Model:
@@ -70,6 +80,19 @@ class Model:
         dirs = self.output_spec["shape"][out_axes.index("D")] if "D" in out_axes else 1
         self._out = Layout(out_axes, int(dirs))
         self._state_blocks = state_blocks(self.blob.layers, meta.get("state", []), source)
+        # the graph's STATE values, by name (Stream.state shows them beside the cells' state)
+        self._state_values = {v.name: v for v in self.blob.values if v.kind == V_STATE}
+        clash = set(self._state_values) & set(self._state_blocks)
+        if clash:
+            raise BlobError(f"{source}: state {sorted(clash)[0]!r} names both a state value and "
+                            "a recurrent node's state")  # fmt: skip
+        # an s32 input: integer ids (a GATHER's), passed to C as int32, never quantized
+        self._ids = self.blob.input.dtype == DT_S32
+        self._x_dtype = _I32 if self._ids else _F32
+        # rne_run splits a long run into chunks for these (csrc/model.c rne__chunkable): scratch
+        # for _RUN_CHUNK steps instead of all of them
+        self._chunkable = self.streamable and not self._state_values and all(
+            n.param[0] == n.in_features for n in self.blob.nodes if n.op == OP_TAKE_LAST)
         # Integer models take and give int16 at these scales; the binding converts floats.
         self._qio: tuple[float, float] | None = None
         if self.quant != "f32":
@@ -122,11 +145,7 @@ class Model:
         """(state, scratch) bytes from the C library; InputError for a batch or step count the
         C API cannot take (uint32) or whose sizes overflow size_t (the C functions return 0)."""
         for name, n in (("batch", batch), ("steps", steps)):
-            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= _U32:
-                raise InputError(
-                    f"{what}: {name} must be an integer from 1 to {_U32} (the C API's uint32), "
-                    f"got {n!r}"
-                )
+            _check_count(name, n, what)
         lib = self._c.lib
         state = int(lib.rne_state_size(self._cmodel, int(batch)))
         scratch = int(lib.rne_scratch_size(self._cmodel, int(batch), int(steps)))
@@ -151,7 +170,15 @@ class Model:
     # -- running ---------------------------------------------------------------------------
     def _check_input(self, x, axes: str, what: str) -> np.ndarray:
         x = np.asarray(x)
-        if x.dtype.kind not in "fiub":
+        if self._ids:
+            name = self.blob.input.name
+            if x.dtype.kind not in "iu":
+                raise InputError(f"{what}: input {name!r} takes integer ids (int32), got dtype "
+                                 f"{x.dtype}")  # fmt: skip
+            if x.size and (x.min() < -(2**31) or x.max() > 2**31 - 1):
+                bad = x.min() if x.min() < -(2**31) else x.max()
+                raise InputError(f"{what}: input {name!r}: id {int(bad)} does not fit int32")
+        elif x.dtype.kind not in "fiub":
             raise InputError(f"{what}: expected a float32 array, got dtype {x.dtype}")
         if x.ndim != len(axes) or x.shape[-1] != self.in_features:
             shape = ", ".join(str(self.in_features) if a == "F" else a for a in axes)
@@ -177,7 +204,7 @@ class Model:
         nbytes = self._stream_bytes(batch, what) + self._run_bytes(batch, steps, what)
         _check_memory(what, needs, nbytes)
         try:
-            x = self._in.to_internal(x)
+            x = self._in.to_internal(x, self._x_dtype)
             stream = Stream(self, batch, _what=what)
             if state is not None:
                 stream.state = state
@@ -214,10 +241,31 @@ class Model:
         qbufs = 2 * batch * (self.in_features + self.out_features) if self._qio else 0
         return state + scratch + outputs + qbufs + 2 * _ALIGN
 
+    def _run_steps(self, steps: int) -> int:
+        """The steps of scratch a run over `steps` timesteps is given: a chunk of at most
+        _RUN_CHUNK for a model the C library runs in chunks (docs/c-api.md, rne_run), else all."""
+        return max(1, min(steps, _RUN_CHUNK) if self._chunkable else steps)
+
+    def _ids_fault(self, x: np.ndarray, what: str) -> InputError:
+        """The InputError for ids the C library refused (RNE_EINPUT): the first one outside a
+        GATHER's vocabulary, where it is."""
+        for i, n in enumerate(self.blob.nodes):
+            if n.op == OP_GATHER and n.inputs[0] == self.blob.input.index:
+                bad = np.flatnonzero((x < 0) | (x >= n.param[0]))
+                if bad.size:
+                    at = [int(k) for k in np.unravel_index(bad[0], x.shape)]
+                    return InputError(
+                        f"{what}: input {self.blob.input.name!r}: id {int(x.flat[bad[0]])} at "
+                        f"[t, b, i] = {at} is outside [0, {n.param[0]}), the vocabulary of node "
+                        f"{i} (GATHER)"
+                    )
+        return InputError(f"{what}: input {self.blob.input.name!r}: an id is out of range")
+
     def _run_bytes(self, batch: int, steps: int, what: str) -> int:
         """Bytes a run over `steps` timesteps allocates beyond the stream's own: its scratch, the
         float32 input copy and the output (integer models: their int16 copies as well)."""
-        scratch = self._sizes(batch, max(steps, 1), what)[1]
+        _check_count("steps", max(steps, 1), what)
+        scratch = self._sizes(batch, self._run_steps(steps), what)[1]
         inputs = steps * batch * self.in_features
         outputs = (1 if self.many_to_one else steps) * batch * self.out_features
         per_value = 6 if self._qio else 4
@@ -286,7 +334,13 @@ class Stream:
         where = {"h": lib.rne_state_offset, "c": lib.rne_state_c_offset}
         offsets = {(i, kind): int(where[kind](model._cmodel, i, batch))
                    for parts in model._state_blocks.values() for i, kind in parts}  # fmt: skip
-        self._views = StateViews(model._state_blocks, model.blob.layers, offsets, self._state, batch)
+        values = {
+            name: (int(lib.rne_value_state_offset(model._cmodel, v.index, batch)),
+                   np.dtype(np.int16) if v.dtype == DT_S16 else _F32, (batch,) + v.shape)
+            for name, v in model._state_values.items()
+        }  # fmt: skip
+        self._views = StateViews(model._state_blocks, model.blob.layers, offsets, self._state,
+                                 batch, values)  # fmt: skip
         self._x_shape = tuple(batch if a == "B" else model.in_features for a in self._x_axes)
         y_axes = model._out.axes.replace("T", "")
         if y_axes in ("BF", "F"):  # same memory as [1, B, F]: the C library writes it directly
@@ -302,6 +356,8 @@ class Stream:
         # thread reads a matching pair even while another replaces it.
         self._x_cache: tuple[object, object] = (None, c.ffi.NULL)
         self._step, self._step_float = lib.rne_step, lib.rne_step_float
+        self._x_dtype = model._x_dtype
+        self._x_ctype = "int32_t[]" if model._ids else c.floats
         self._qio = model._qio
         self._qargs: tuple | None = None
         if self._qio is not None:  # int16 in/out buffers of one step, with their pointers
@@ -320,14 +376,15 @@ class Stream:
         """One timestep: x in the graph's input layout without its time axis. Returns an array of
         its own (see the class docstring): valid and unchanged for as long as it is held."""
         try:  # fast path: C-contiguous float32 of the right shape (from_buffer checks contiguity)
-            if x.dtype is not _F32 or x.shape != self._x_shape:
+            if x.dtype is not self._x_dtype or x.shape != self._x_shape:
                 raise TypeError
             cached, xp = self._x_cache
             if x is not cached:
-                xp = self._from_buffer(self._floats, x)
+                xp = self._from_buffer(self._x_ctype, x)
                 self._x_cache = (x, xp)
         except (AttributeError, TypeError, ValueError, BufferError):
-            xp = self._from_buffer(self._floats, self._coerce(x))
+            x = self._coerce(x)
+            xp = self._from_buffer(self._x_ctype, x)
         # Claim the stream first: a refused call must touch nothing (not the output pool, not
         # the int16 buffers) that the winner's C call, which runs without the GIL, writes.
         if not self._claim(False):
@@ -340,11 +397,19 @@ class Stream:
             pool, yp = self._pool, self._pool_ptr + i * self._y_size
             if self._qargs is None:
                 rc = self._step(self._cstream, xp, yp)
+            elif self.model._ids:  # integer model of ids: step, then dequantize y
+                s_in, xq, yq, s_out = self._qargs
+                rc = self._step(self._cstream, xp, yq)
+                if rc == 0:
+                    self._c.lib.rne_dequantize_s16(yq, self._y_size, s_out, yp)
             else:  # integer model: quantize, step, dequantize in one C call (rne_step_float)
                 s_in, xq, yq, s_out = self._qargs
                 rc = self._step_float(self._cstream, xp, s_in, xq, yq, s_out, yp)
         finally:
             self._release()
+        if rc == E_INPUT:  # an id out of range: nothing was written
+            raise self.model._ids_fault(np.asarray(x)[None, ...].reshape(1, self.batch, -1),
+                                        f"{self.model.name}.step")  # fmt: skip
         if rc:  # never on a loaded Model (its rne_model is never re-loaded); no unwritten output
             self._c.check(rc, f"{self.model.name}.step")
         y = pool[i]
@@ -357,7 +422,7 @@ class Stream:
                 f"{self.model.name}.step: this stream has batch {self.batch}: expected shape "
                 f"{list(self._x_shape)} (axes {self._x_axes}), got {list(x.shape)}"
             )
-        return np.ascontiguousarray(x, dtype=_F32)
+        return np.ascontiguousarray(x, dtype=self._x_dtype)
 
     def run(self, x) -> np.ndarray:
         """Push a chunk of timesteps (graph layout, with its time axis) through the stream; returns
@@ -372,22 +437,24 @@ class Stream:
         needs, nbytes = f"batch {batch} over T = {steps} steps", model._run_bytes(batch, steps, what)
         _check_memory(what, needs, nbytes)
         try:
-            return self._run_internal(model._in.to_internal(x), what)
+            return self._run_internal(model._in.to_internal(x, model._x_dtype), what)
         except MemoryError:
             raise _refuse_memory(what, needs, nbytes, failed=True) from None
 
     def _run_internal(self, x: np.ndarray, what: str) -> np.ndarray:
-        """x: contiguous float32 [T, B, F] -> the output in the graph's layout."""
+        """x: contiguous float32 (int32 ids) [T, B, F] -> the output in the graph's layout. The
+        scratch is for a chunk of steps where the C library runs the call in chunks."""
         model, steps = self.model, x.shape[0]
         lib, from_buffer = self._c.lib, self._from_buffer
         if steps == 0 and model.many_to_one:
             raise InputError(
                 f"{what}: the sequence is empty (T = 0) and the model outputs its last step"
             )
-        scratch = _aligned_bytes(model.scratch_bytes(self.batch, max(steps, 1)))
+        scratch = _aligned_bytes(model.scratch_bytes(self.batch, model._run_steps(steps)))
         shape = (1 if model.many_to_one else steps, self.batch, model.out_features)
         y = np.empty(shape, _F32 if self._qio is None else np.int16)
-        if self._qio is not None:
+        ids = x
+        if self._qio is not None and not model._ids:
             xq = np.empty(x.shape, np.int16)
             lib.rne_quantize_s16(
                 from_buffer("float[]", x), x.size, self._qio[0], from_buffer("int16_t[]", xq)
@@ -397,6 +464,8 @@ class Stream:
             rc = lib.rne_run(
                 self._cstream, from_buffer(x), steps, from_buffer(y), from_buffer(scratch), len(scratch)
             )
+        if rc == E_INPUT:  # an id out of range: nothing was written
+            raise model._ids_fault(ids, what)
         self._c.check(rc, what)
         if self._qio is not None:
             yf = np.empty(y.shape, _F32)
@@ -414,10 +483,12 @@ class Stream:
 
     @property
     def state(self) -> dict[str, np.ndarray]:
-        """A copy of the recurrent state: name -> [D, B, H] (h0, c0, h1, ... by recurrent layer, or
-        the names of the graph's state inputs, [layers * D, B, H] where one covers several layers,
-        as PyTorch's h0 does). float32 for f32 layers; for integer layers the stored integers:
-        h int16 (Q0.15), LSTM c int32 (Q11.20), see docs/quantization.md."""
+        """A copy of the state: the recurrent nodes' as name -> [D, B, H] (h0, c0, h1, ... by
+        recurrent node, or the names of the graph's state inputs, [layers * D, B, H] where one
+        covers several layers, as PyTorch's h0 does), and each STATE value of the graph (a step
+        function's state) under its graph name as [B, *its per-step shape]. float32 for f32
+        models; for integer ones the stored integers: h and state values int16, LSTM c int32
+        (Q11.20), see docs/quantization.md. Settable with the same names and shapes."""
         with self._owned("state"):
             return self._views.get()
 

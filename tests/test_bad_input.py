@@ -177,7 +177,7 @@ def test_unreadable_onnx_file(files, tmp_path, monkeypatch):
 
 
 def _future(blob: bytes) -> bytes:
-    return blob[:4] + struct.pack("<I", 2) + blob[8:]
+    return blob[:4] + struct.pack("<I", 3) + blob[8:]
 
 
 BAD_BLOBS = {
@@ -185,7 +185,7 @@ BAD_BLOBS = {
     "empty": (lambda b: b"", "empty|truncated: 0 bytes, shorter than the 64-byte header"),
     "truncated": (lambda b: b[: len(b) // 2], "truncated"),
     "not-a-blob": (lambda b: b"PK\x03\x04 a zip, not a blob" * 4, "magic"),
-    "future-version": (_future, r"format version 2 is newer than this rnnedge reads \(1\)"),
+    "future-version": (_future, r"format version 3 is newer than this rnnedge reads \(2\)"),
     "directory": ("dir", "is a directory, not an rnnedge blob"),
 }
 

@@ -13,7 +13,7 @@ from rnnedge.ir.layers import ACTIVATIONS
 ROOT = Path(__file__).resolve().parent.parent
 # spec.py's name for a C constant: RNE_OP_DENSE -> OP_DENSE, RNE_EMAGIC -> E_MAGIC, RNE_OK -> OK
 _C_PREFIXES = ("OP_", "FMT_", "DT_", "LF_", "ACT_", "T_")
-_SPEC_CODE = re.compile(r"(?:OP|FMT|DT|LF|ACT|T|E)_[A-Z0-9_]+\Z")
+_SPEC_CODE = re.compile(r"(?:OP|FMT|DT|LF|ACT|T|E|BIN|RED|V|VF)_[A-Z0-9_]+\Z")
 
 
 def spec_name(c_name: str) -> str:
@@ -61,10 +61,27 @@ def test_every_spec_code_is_a_c_constant():
 
 def test_tables_and_sizes_agree_with_the_header():
     assert spec.HEADER_SIZE == ffi.sizeof("rne_header") == spec.HEADER_STRUCT.size
-    assert spec.LAYER_SIZE == ffi.sizeof("rne_layer") == spec.LAYER_STRUCT.size
+    assert spec.NODE_SIZE == ffi.sizeof("rne_node") == spec.NODE_STRUCT.size
     assert spec.TENSOR_SIZE == ffi.sizeof("rne_tensor") == spec.TENSOR_STRUCT.size
+    assert spec.VALUE_SIZE == ffi.sizeof("rne_value") == spec.VALUE_STRUCT.size
     assert spec.NAME_LEN + 1 == len(ffi.new("rne_tensor *").name)
-    assert len(ffi.new("rne_layer *").tensor) == spec.N_ROLES == len(spec.ROLE_NAMES)
+    assert len(ffi.new("rne_node *").tensor) == spec.N_ROLES == len(spec.ROLE_NAMES)
+    assert len(ffi.new("rne_node *").param) == 8 and len(ffi.new("rne_node *").out) == 4
+    # the struct fields in the C order (offsets of docs/format.md)
+    for struct_name, names in (
+        ("rne_node", ["op", "fmt", "flags", "hidden", "clip", "param", "act", "pad", "alpha",
+                      "beta", "tensor", "in", "out", "reserved"]),
+        ("rne_value", ["kind", "dtype", "ndim", "flags", "shape", "offset", "update", "init",
+                       "scale", "reserved"]),
+        ("rne_header", ["magic", "version", "header_size", "flags", "alignment", "file_size",
+                        "meta_off", "meta_size", "node_off", "n_nodes", "tensor_off", "n_tensors",
+                        "value_off", "n_values", "arena_row", "reserved"]),
+    ):  # fmt: skip
+        fields = ffi.typeof(struct_name).fields
+        assert [f for f, _ in fields] == names, struct_name
+        assert [t.offset for _, t in fields] == sorted(t.offset for _, t in fields)
+    for code, name in spec.KIND_NAMES.items():
+        assert getattr(lib, "RNE_V_" + name.upper()) == code
     assert set(spec.ACT_CODES) == set(ACTIVATIONS)  # every IR activation has a blob code
     for name, code in spec.ACT_CODES.items():
         assert getattr(lib, "RNE_ACT_" + name.upper()) == code, name

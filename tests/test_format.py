@@ -76,7 +76,11 @@ def header(data: bytes) -> spec.Header:
 
 
 def layer_at(data: bytes, i: int) -> int:
-    return header(data).layer_off + i * spec.LAYER_SIZE
+    return header(data).node_off + i * spec.NODE_SIZE
+
+
+def value_at(data: bytes, i: int) -> int:
+    return header(data).value_off + i * spec.VALUE_SIZE
 
 
 def tensor_at(data: bytes, k: int) -> int:
@@ -111,7 +115,8 @@ def test_records_and_blob_layout_of_tensors():
     assert blob.layers[1].flags == spec.LF_LINEAR_BEFORE_RESET
     assert blob.layers[2].flags == spec.LF_REVERSE and blob.layers[2].tensor[2:] == (-1,) * 6
     assert blob.layers[4].alpha[0][0] == -np.inf and blob.layers[4].beta[0][0] == np.inf
-    assert blob.layers[5].param == (1, 3) and blob.layers[7].param == (1, 0)
+    assert blob.layers[5].param == (0, 1, 3, 1, 0, 0, 0, 0)  # SLICE: axis, start, stop, step
+    assert blob.layers[7].param == (1, 0, 0, 0, 0, 0, 0, 0)  # TAKE_LAST: split
     assert blob.layers[3].alpha[0][0] == np.float32(1e-3)
     # weights: ONNX layout -> blob layout
     W_t, R_t, B, P = (blob.tensor(0, r) for r in (spec.T_W, spec.T_R, spec.T_B, spec.T_P))
@@ -135,13 +140,15 @@ def test_records_and_blob_layout_of_tensors():
 def test_header_sections_alignment_padding_and_crc(alignment):
     data = write_blob(kitchen_sink(), alignment=alignment)
     h = read_blob(data).header
-    assert data[:4] == b"RNNE" and (h.version, h.header_size, h.flags) == (1, 64, 0)
+    assert data[:4] == b"RNNE" and (h.version, h.header_size, h.flags) == (2, 64, 0)
     assert h.alignment == alignment and h.file_size == len(data)
-    assert h.meta_off == 64 and h.layer_off % 8 == 0 and h.tensor_off % 8 == 0
+    assert h.meta_off == 64 and h.node_off % 8 == 0 and h.tensor_off % 8 == 0
+    assert h.value_off % 8 == 0 and h.arena_row % 16 == 0
     assert struct.unpack("<I", data[-4:])[0] == zlib.crc32(data[:-4])
     covered = np.zeros(len(data), bool)
-    spans = [(0, 64), (h.meta_off, h.meta_size), (h.layer_off, 128 * h.n_layers),
-             (h.tensor_off, 64 * h.n_tensors), (len(data) - 4, 4)]  # fmt: skip
+    spans = [(0, 64), (h.meta_off, h.meta_size), (h.node_off, 160 * h.n_nodes),
+             (h.tensor_off, 64 * h.n_tensors), (h.value_off, 48 * h.n_values),
+             (len(data) - 4, 4)]  # fmt: skip
     for t in read_blob(data).tensors:
         assert t.offset % alignment == 0
         spans.append((t.offset, t.nbytes))
@@ -160,6 +167,7 @@ def test_metadata_keys():
         "quant": "f32",
         "input": {"name": "x", "axes": "BTF", "shape": [None, None, 3]},
         "output": {"name": "y", "axes": "BF", "shape": [None, 3]},
+        "values": ["x", "l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9", "l10", "y"],
         "state": [{"name": "h_in", "layer": 1, "kind": "h", "output": "h_out"},
                   {"name": "c_in", "layer": 0, "kind": "c"}],
     }  # fmt: skip  (the folded node list is not written: docs/format.md, Metadata)
@@ -190,10 +198,11 @@ def test_trailing_bytes_after_file_size_are_ignored():
 def test_describe():
     text = describe(read_blob(SINK))
     needles = [
-        "rnnedge blob v1", "checksum 0x", ": ok", "model kitchen_sink", "input x: axes BTF",
-        "not streamable", "many-to-one", "state h_in: layer 1 h -> h_out", "layers (12):",
+        "rnnedge blob v2", "checksum 0x", ": ok", "model kitchen_sink", "input x: axes BTF",
+        "not streamable", "many-to-one", "state h_in: layer 1 h -> h_out", "nodes (12):",
         "LSTM", "bidir", "input_forget", "HardSigmoid(0.25,0.375)", "clip 3", "TAKE_LAST",
-        "split 1", "[1:3)", "Clip(-inf,inf)", "tensors (", "l0.W", "2x3x20", "l8.W",
+        "split 1", "axis 0 [1:3)", "Clip(-inf,inf)", "tensors (", "l0.W", "2x3x20", "l8.W",
+        "0 -> 1", "values (13, arena ", "output", "last",
     ]  # fmt: skip
     for needle in needles:
         assert needle in text, needle
@@ -281,7 +290,7 @@ BAD_NETWORKS = {
         r"layer 1 \(Dense\) takes 4 features but layer 0",
     ),
     "no layers": (_net(), "no layers"),
-    "too many layers": (_net(*[_RELU] * 65), "65 layers; a blob holds at most 64"),
+    "too many nodes": (_net(*[_RELU] * 257), r"the graph has 257 nodes; a blob holds 1..256"),
     "integer format on a float Network": (
         _net(_lstm(), quant="int8"), r"number format 'int8' is not written from a float Network"),
     "state of a stateless layer": (
@@ -295,7 +304,7 @@ BAD_NETWORKS = {
     "not a layer": (_net("dense"), r"layer 0: str is not a layer the format can hold"),
     "wider than RNE_MAX_FEATURES": (
         _net(Activation(Act.make("Relu"), 2**20 + 1)),
-        r"layer 0 \(Activation\): its input has 1048577 features; the format holds at most 1048576",
+        r"value 0 \('x'\): it has 1048577 features per timestep; the format holds at most 1048576",
     ),
 }
 
@@ -319,8 +328,9 @@ def _boundaries(data: bytes) -> dict[str, int]:
     first = read_blob(data).tensors[0]
     return {
         "empty": 0, "inside the header": 40, "after the header": 64,
-        "inside the metadata": 64 + h.meta_size // 2, "at the layer table": h.layer_off,
-        "inside the layer table": h.layer_off + 100, "at the tensor table": h.tensor_off,
+        "inside the metadata": 64 + h.meta_size // 2, "at the node table": h.node_off,
+        "inside the node table": h.node_off + 100, "at the tensor table": h.tensor_off,
+        "at the value table": h.value_off, "inside the value table": h.value_off + 50,
         "at the tensor data": first.offset, "inside a tensor": first.offset + 8,
         "before the checksum": len(data) - 4, "inside the checksum": len(data) - 1,
     }  # fmt: skip
@@ -363,9 +373,10 @@ def test_wrong_magic():
 
 def test_future_version_is_refused_by_name():
     with pytest.raises(BlobError) as e:
-        read_blob(patched(SMALL, 4, "I", 2))
-    assert str(e.value) == ("format version 2 is newer than this rnnedge reads (1): blob format "
-                            "version is newer than this library reads")
+        read_blob(patched(SMALL, 4, "I", 3))
+    assert str(e.value) == ("format version 3 is newer than this rnnedge reads (2): blob format "
+                            "version is not the one this library reads (version 1 blobs: "
+                            "reconvert the model)")
     assert e.value.code == spec.E_VERSION
 
 
@@ -386,8 +397,13 @@ def _overlap(data: bytes) -> bytes:
 
 
 def _layer(field_offset: int, spec: str, *values):
-    """Damage: write `values` into layer 0's record at field_offset."""
+    """Damage: write `values` into node 0's record at field_offset."""
     return lambda d: patched(d, layer_at(d, 0) + field_offset, spec, *values)
+
+
+def _value(i: int, field_offset: int, spec: str, *values):
+    """Damage: write `values` into value i's record at field_offset."""
+    return lambda d: patched(d, value_at(d, i) + field_offset, spec, *values)
 
 
 def _tensor(k: int, field_offset: int, spec: str, *values):
@@ -404,29 +420,36 @@ def _misalign_tensor0(d: bytes) -> bytes:
     return patched(d, tensor_at(d, 0) + 44, "I", read_blob(d).tensors[0].offset + 4)
 
 
-# name -> (damage to SMALL (a forward GRU: W, R, B), code, message). Offsets are those of
-# docs/format.md: header fields, rne_tensor (shape at 28, offset 44, nbytes 48, scale 52),
-# rne_layer (in 4, out 8, hidden 12, flags 16, clip 20, param 24, act 32, pad 38, tensor 88).
+# name -> (damage to SMALL (a forward GRU: W, R, B; values 0 input [3], 1 output [5]), code,
+# message). Offsets are those of docs/format.md: header fields, rne_tensor (shape at 28, offset
+# 44, nbytes 48, scale 52), rne_node (fmt 2, flags 4, hidden 8, clip 12, param 16, act 48, pad 54,
+# alpha 56, tensor 104, in 136, out 144, reserved 152), rne_value (kind 0, shape 4, update 24).
 # The C loader judges every one (rne_model_load_where); the message names where it stopped (the
-# section, layer, tensor, role and field, with the value the blob holds) and ends with
+# section, node, value, tensor, role and field, with the value the blob holds) and ends with
 # rne_strerror's text. "metadata not JSON" is the one fault only Python sees (C never reads it).
 DAMAGE = {
     "version 0": (_header(4, "I", 0), spec.E_HEADER, r"^header: version is 0 \(versions start at 1\): blob header field"),
+    "version 1": (_header(4, "I", 1), spec.E_VERSION, r"^format version 1 \(a layer pipeline\): this rnnedge reads version 2 \(dataflow graphs\); reconvert it with rnnedge convert"),
     "header_size": (_header(8, "I", 80), spec.E_HEADER, "^header: header_size is 80, expected 64: "),
     "header flags": (_header(12, "I", 1), spec.E_HEADER, "^header: flags is 1 "),
-    "header reserved": (_header(60, "I", 1), spec.E_HEADER, r"^header: reserved fields are \[0, 0, 0, 1\]"),
+    "header reserved": (_header(60, "I", 1), spec.E_HEADER, r"^header: the reserved field is 1 "),
     "alignment": (_header(16, "I", 48), spec.E_HEADER, r"^header: alignment is 48 \(a power of two in 16..4096\)"),
-    "no layers": (_header(36, "I", 0), spec.E_HEADER, "^header: n_layers is 0 "),
+    "no nodes": (_header(36, "I", 0), spec.E_HEADER, "^header: n_nodes is 0 "),
     "too many tensors": (_header(44, "I", 5000), spec.E_HEADER, "^header: n_tensors is 5000 "),
+    "one value": (_header(52, "I", 1), spec.E_HEADER, r"^header: n_values is 1 \(2 up to"),
+    "arena_row": (_header(56, "I", 8), spec.E_HEADER, r"^header: arena_row is 8 \(a multiple of 16\)"),
     "file_size too small": (_header(20, "I", 10), spec.E_HEADER, "^header: file_size is 10 "),
-    "misaligned layer table": (
-        _header(32, "I", lambda d: header(d).layer_off + 4), spec.E_ALIGN,
-        r"^layer table at \d+ is not a multiple of 8: blob, table or tensor data is not aligned"),
+    "misaligned node table": (
+        _header(32, "I", lambda d: header(d).node_off + 4), spec.E_ALIGN,
+        r"^node table at \d+ is not a multiple of 8: blob, table or tensor data is not aligned"),
+    "misaligned value table": (
+        _header(48, "I", lambda d: header(d).value_off + 4), spec.E_ALIGN,
+        r"^value table at \d+ is not a multiple of 8"),
     "metadata past the end": (
         _header(28, "I", 10**6), spec.E_TRUNC, r"^metadata \[64, \d+\) runs past the data end \d+: blob is truncated"),
     "tables overlap": (
-        _header(40, "I", lambda d: header(d).layer_off), spec.E_HEADER,
-        r"^tensor table \[\d+, \d+\) overlaps the layer table \[\d+, \d+\)"),
+        _header(40, "I", lambda d: header(d).node_off), spec.E_HEADER,
+        r"^tensor table \[\d+, \d+\) overlaps the node table \[\d+, \d+\)"),
     "metadata not JSON": (_header(64, "B", 0xFF), spec.E_HEADER, "metadata is not UTF-8 JSON"),
     "tensor name": (
         _tensor(0, 0, "24s", b"l0.W\0x"), spec.E_TENSOR, r"^tensor 0 \(l0.W\?x\): name b'l0.W\\x00x.*: invalid tensor record"),
@@ -447,36 +470,48 @@ DAMAGE = {
     "tensor reserved": (_tensor(0, 60, "I", 1), spec.E_TENSOR, r"^tensor 0 \(l0.W\): reserved fields 0, 1"),
     "duplicate tensor names": (
         _dup_name, spec.E_TENSOR, r"^tensor 1 \(l0.W\): name also used by tensor 0"),
-    "unknown op": (_layer(0, "H", 99), spec.E_LAYER, r"^layer 0 \(op 99\): op 99: invalid layer record"),
-    "integer layer without its parameters": (
-        _layer(2, "H", 2), spec.E_LAYER,
-        r"^layer 0 \(GRU\): tensor role 6 \(q\) is required but absent"),
-    "unknown flag": (_layer(16, "I", 64), spec.E_LAYER, r"^layer 0 \(GRU\): flags 0x40 \(-, unknown bits 0x40\)"),
-    "reverse and bidir": (_layer(16, "I", 3), spec.E_LAYER, r"^layer 0 \(GRU\): flags 0x3 \(reverse,bidir\)"),
+    "value kind": (_value(1, 0, "B", 9), spec.E_LAYER, r"^value 1 \(kind 9 f32 \[5\]\): kind 9: a graph has exactly one input and one output value"),
+    "two inputs": (_value(1, 0, "B", 1), spec.E_LAYER, r"^value 1 \(input f32 \[5\]\): kind 1: a graph has exactly one input"),
+    "value shape past the cap": (
+        _value(0, 4, "I", 2**20 + 1), spec.E_SHAPE, r"^value 0 \(input f32 \[1048577\]\): shape\[0\] is 1048577"),
+    "value update on the output": (
+        _value(1, 24, "i", 0), spec.E_LAYER, r"^value 1 \(output f32 \[5\]\): update 0: a state's update is -1 or"),
+    "value s16 without a scale": (
+        _value(1, 1, "B", spec.DT_S16), spec.E_LAYER, r"^value 1 \(output s16 \[5\]\): scale 0.0 \(s16 values: finite and > 0"),
+    "node input absent": (
+        _layer(136, "H", 0xFFFF), spec.E_LAYER, r"^node 0 \(GRU\): in\[0\] is 65535: absent where the op needs one"),
+    "node writes the input": (
+        _layer(144, "H", 0), spec.E_LAYER, r"^node 0 \(GRU\): out\[0\] writes value 0 \(input f32 \[3\]\): an input, a state"),
+    "unknown op": (_layer(0, "H", 99), spec.E_LAYER, r"^node 0 \(op 99\): op 99: invalid node or value record"),
+    "integer node in a float graph": (
+        _layer(2, "H", 2), spec.E_SHAPE,
+        r"^node 0 \(GRU\): value 0 \(input f32 \[3\]\): its dtype does not fit this s8 node"),
+    "unknown flag": (_layer(4, "I", 64), spec.E_LAYER, r"^node 0 \(GRU\): flags 0x40 \(-, unknown bits 0x40\)"),
+    "reverse and bidir": (_layer(4, "I", 3), spec.E_LAYER, r"^node 0 \(GRU\): flags 0x3 \(reverse,bidir\)"),
     "input_forget on a GRU": (
-        _layer(16, "I", 4), spec.E_LAYER, r"^layer 0 \(GRU\): flags 0x4 \(input_forget\)"),
+        _layer(4, "I", 4), spec.E_LAYER, r"^node 0 \(GRU\): flags 0x4 \(input_forget\)"),
     "clip flag without clip": (
-        _layer(16, "I", 16), spec.E_LAYER, r"^layer 0 \(GRU\): clip 0.0 with flags clip"),
-    "clip without flag": (_layer(20, "f", 2.0), spec.E_LAYER, r"^layer 0 \(GRU\): clip 2.0 with flags -"),
-    "softmax in a cell": (_layer(33, "B", 13), spec.E_LAYER, r"^layer 0 \(GRU\): act\[0\]\[1\] is 13 \(Softmax\)"),
-    "unknown activation": (_layer(32, "B", 99), spec.E_LAYER, r"^layer 0 \(GRU\): act\[0\]\[0\] is 99 \(unknown\)"),
-    "unused activation slot": (_layer(34, "B", 2), spec.E_LAYER, r"^layer 0 \(GRU\): act\[0\]\[2\] is 2 \(Tanh\)"),
-    "pad": (_layer(38, "B", 1), spec.E_LAYER, r"^layer 0 \(GRU\): padding \[1, 0\] / reserved \[0, 0\]"),
-    "layer reserved": (_layer(124, "I", 1), spec.E_LAYER, r"^layer 0 \(GRU\): padding \[0, 0\] / reserved \[0, 1\]"),
-    "param on a cell": (_layer(24, "I", 1), spec.E_LAYER, r"^layer 0 \(GRU\): param \[1, 0\]"),
-    "hidden 0 on a cell": (_layer(12, "I", 0), spec.E_LAYER, r"^layer 0 \(GRU\): hidden 0 \(in_features 3, out_features 5, hidden 0"),
-    "out_features": (_layer(8, "I", 6), spec.E_SHAPE, r"^layer 0 \(GRU\): out_features 6 \(in_features 3, out_features 6, hidden 5"),
+        _layer(4, "I", 16), spec.E_LAYER, r"^node 0 \(GRU\): clip 0.0 with flags clip"),
+    "clip without flag": (_layer(12, "f", 2.0), spec.E_LAYER, r"^node 0 \(GRU\): clip 2.0 with flags -"),
+    "softmax in a cell": (_layer(49, "B", 13), spec.E_LAYER, r"^node 0 \(GRU\): act\[0\]\[1\] is 13 \(Softmax\)"),
+    "unknown activation": (_layer(48, "B", 99), spec.E_LAYER, r"^node 0 \(GRU\): act\[0\]\[0\] is 99 \(unknown\)"),
+    "unused activation slot": (_layer(50, "B", 2), spec.E_LAYER, r"^node 0 \(GRU\): act\[0\]\[2\] is 2 \(Tanh\)"),
+    "pad": (_layer(54, "B", 1), spec.E_LAYER, r"^node 0 \(GRU\): padding \[1, 0\] / reserved \[0, 0\]"),
+    "node reserved": (_layer(156, "I", 1), spec.E_LAYER, r"^node 0 \(GRU\): padding \[0, 0\] / reserved \[0, 1\]"),
+    "param on a cell": (_layer(16, "i", 1), spec.E_LAYER, r"^node 0 \(GRU\): param \[1, 0, 0, 0, 0, 0, 0, 0\] \(param\[0\]\)"),
+    "hidden 0 on a cell": (_layer(8, "I", 0), spec.E_LAYER, r"^node 0 \(GRU\): hidden 0 \(in_features 3, out_features 5, hidden 0"),
+    "out_features": (_value(1, 4, "I", 6), spec.E_SHAPE, r"^node 0 \(GRU\): out_features 6 \(in_features 3, out_features 6, hidden 5"),
     "required tensor absent": (
-        _layer(92, "i", -1), spec.E_LAYER, r"^layer 0 \(GRU\): tensor role 1 \(R\) is required but absent"),
+        _layer(108, "i", -1), spec.E_LAYER, r"^node 0 \(GRU\): tensor role 1 \(R\) is required but absent"),
     "tensor index out of range": (
-        _layer(96, "i", 7), spec.E_LAYER, r"^layer 0 \(GRU\): tensor index 7 \(role 2, B\) is out of range"),
-    "role the op does not use": (_layer(100, "i", 2), spec.E_LAYER, r"^layer 0 \(GRU\): tensor 2 in role 3 \(P\), a role this f32 GRU"),
+        _layer(112, "i", 7), spec.E_LAYER, r"^node 0 \(GRU\): tensor index 7 \(role 2, B\) is out of range"),
+    "role the op does not use": (_layer(116, "i", 2), spec.E_LAYER, r"^node 0 \(GRU\): tensor 2 in role 3 \(P\), a role this f32 GRU"),
     "tensor shape for the op": (
         _tensor_shape_swap, spec.E_SHAPE,
-        r"^layer 0 \(GRU\), tensor 0 \(l0.W, role W\): shape\[1\] is 15 \(shape \[1, 15, 3\]\) does not fit the layer \(in_features 3, "),
+        r"^node 0 \(GRU\), tensor 0 \(l0.W, role W\): shape\[1\] is 15 \(shape \[1, 15, 3\]\) does not fit the node \(in_features 3, "),
     "in_features": (
-        _layer(4, "I", 4), spec.E_SHAPE,
-        r"^layer 0 \(GRU\), tensor 0 \(l0.W, role W\): shape\[1\] is 3 \(shape \[1, 3, 15\]\) does not fit the layer \(in_features 4, "),
+        _value(0, 4, "I", 4), spec.E_SHAPE,
+        r"^node 0 \(GRU\), tensor 0 \(l0.W, role W\): shape\[1\] is 3 \(shape \[1, 3, 15\]\) does not fit the node \(in_features 4, "),
 }
 
 
@@ -488,19 +523,26 @@ def test_damage_gives_its_own_clear_error(name):
     assert e.value.code == code, f"{name}: code {e.value.code}, expected {code}"
 
 
-def test_chain_and_take_last_errors():
+def test_value_and_last_errors():
     net = _net(Activation(Act.make("Relu"), 3), TakeLast(3, 3), Slice(3, 0, 2))
-    data = write_blob(net)
-    broken = patched(data, layer_at(data, 2) + 4, "I", 4)  # SLICE takes 4, the ACT gives 3
-    message = r"^layer 2 \(SLICE\): takes 4 features but layer 1 gives 3: layer tensors or feature"
+    data = write_blob(net)  # values: 0 x, 1 relu [3], 2 last [3] (last), 3 y [2] (last)
+    broken = patched(data, value_at(data, 3) + 4, "I", 3)  # the SLICE gives 3, its params 2
+    message = r"^node 2 \(SLICE\): out_features 3 \(in_features 3, out_features 3, .*: node tensors"
     with pytest.raises(BlobError, match=message) as e:
         read_blob(broken)
     assert e.value.code == spec.E_SHAPE
-    twice = patched(data, layer_at(data, 2), "H", spec.OP_TAKE_LAST)
-    twice = patched(twice, layer_at(twice, 2) + 4, "3I", 3, 3, 0)
-    twice = patched(twice, layer_at(twice, 2) + 24, "2I", 3, 0)
-    with pytest.raises(BlobError, match=r"^layer 2 \(TAKE_LAST\): a second TAKE_LAST layer after"):
+    twice = patched(data, layer_at(data, 2), "H", spec.OP_TAKE_LAST)  # reads a LAST value
+    twice = patched(twice, layer_at(twice, 2) + 16, "4i", 2, 0, 0, 0)
+    with pytest.raises(BlobError, match=r"^node 2 \(TAKE_LAST\): in\[0\] reads value 2 \(temp f32 "
+                                        r"\[3\], last\): not written by an earlier node, or \(last\)"):
         read_blob(twice)
+    lifetime = patched(data, value_at(data, 2) + 20, "I", header(data).arena_row - 16)
+    lifetime = patched(lifetime, value_at(lifetime, 1) + 20, "I", header(data).arena_row - 16)
+    with pytest.raises(BlobError, match=r"^value 2 \(temp f32 \[3\], last\): its arena bytes at "
+                                        r"offset \d+ overlap those of value 1 \(temp f32 \[3\]\), "
+                                        "which is live at the same time") as e:
+        read_blob(lifetime)
+    assert e.value.code == spec.E_SHAPE
 
 
 # -- save_blob: atomic ---------------------------------------------------------------------------
@@ -550,19 +592,18 @@ def test_save_blob_failure_midway_keeps_the_old_file(tmp_path, monkeypatch, fail
     assert _listing(tmp_path) == []
 
 
-def test_layernorm_epsilon_and_cell_after_take_last():
+def test_layernorm_epsilon_and_nodes_out_of_order():
     sink = SINK
-    bad_eps = patched(sink, layer_at(sink, 3) + 40, "f", 0.0)  # LAYERNORM alpha[0][0] = epsilon
-    with pytest.raises(BlobError, match=r"^layer 3 \(LAYERNORM\): alpha\[0\]\[0\] is 0.0 \(epsilon\)") as e:
+    bad_eps = patched(sink, layer_at(sink, 3) + 56, "f", 0.0)  # LAYERNORM alpha[0][0] = epsilon
+    with pytest.raises(BlobError, match=r"^node 3 \(LAYERNORM\): alpha\[0\]\[0\] is 0.0 \(epsilon\)") as e:
         read_blob(bad_eps)
     assert e.value.code == spec.E_LAYER
     rnn = CASES_BY_NAME["rnn_forward"].build().network.layers[0]  # 3 -> 5 features
     data = bytearray(write_blob(_net(rnn, TakeLast(5, 5), Slice(5, 0, 3))))
     a, b = layer_at(data, 0), layer_at(data, 1)
-    data[a : a + 128], data[b : b + 128] = data[b : b + 128], data[a : a + 128]  # swap 0 and 1
-    data[a + 4 : a + 12] = struct.pack("<2I", 3, 3)  # TAKE_LAST 3 -> 3, then the RNN 3 -> 5
-    data[a + 24 : a + 28] = struct.pack("<I", 3)
-    with pytest.raises(BlobError, match=r"^layer 1 \(RNN\): a cell after the TAKE_LAST layer"):
+    data[a : a + 160], data[b : b + 160] = data[b : b + 160], data[a : a + 160]  # swap 0 and 1
+    with pytest.raises(BlobError, match=r"^node 0 \(TAKE_LAST\): in\[0\] reads value 1 "
+                                        r"\(temp f32 \[5\]\): not written by an earlier node"):
         read_blob(refresh_crc(data))
 
 
@@ -573,7 +614,7 @@ def test_without_the_extension_the_reader_displays_and_says_validation_needs_it(
     monkeypatch.setattr(check, "_lib", lambda: None)
     text = describe(read_blob(SINK))
     assert "not validated" in text and "rnnedge._rnnedge is not built" in text
-    broken = refresh_crc(bytearray(patched(SMALL, layer_at(SMALL, 0) + 32, "B", 99)))
+    broken = refresh_crc(bytearray(patched(SMALL, layer_at(SMALL, 0) + 48, "B", 99)))
     assert "activation codes 99,2,0 | 0,0,0" in describe(read_blob(broken))  # unknown code shown
     with pytest.raises(BlobError, match="not validated: .* rnnedge._rnnedge is not built"):
         to_network(read_blob(SINK))
@@ -581,7 +622,7 @@ def test_without_the_extension_the_reader_displays_and_says_validation_needs_it(
         read_blob(SINK[:40])
     assert e.value.code == spec.E_TRUNC
     monkeypatch.undo()
-    with pytest.raises(BlobError, match=r"^layer 0 \(GRU\): act\[0\]\[0\] is 99 \(unknown\)"):
+    with pytest.raises(BlobError, match=r"^node 0 \(GRU\): act\[0\]\[0\] is 99 \(unknown\)"):
         read_blob(broken)
 
 
@@ -618,9 +659,9 @@ def test_a_layer_wider_than_max_features_is_refused_by_the_reader_and_the_c_load
     """A 2^31 - 1 feature activation layer once loaded, and a stream then asked numpy for 512 GiB:
     both readers now refuse any in/out feature count above RNE_MAX_FEATURES (2^20)."""
     data = write_blob(_net(Activation(Act.make("Relu"), 3)))
-    off = layer_at(data, 0) + 4  # rne_layer.in_features, out_features
-    bad = patched(data, off, "II", features, features)
-    with pytest.raises(BlobError, match=rf"^layer 0 \(ACT\): in_features {features} \(") as e:
+    bad = patched(data, value_at(data, 0) + 4, "I", features)  # rne_value.shape[0]
+    bad = patched(bad, value_at(bad, 1) + 4, "I", features)
+    with pytest.raises(BlobError, match=rf"^value 0 \(input f32 \[{features}\]\): shape\[0\] is {features} ") as e:
         read_blob(bad)
     assert e.value.code == spec.E_SHAPE
     c = pytest.importorskip("rnnedge._rnnedge", reason="the cffi module is not built")

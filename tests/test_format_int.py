@@ -110,7 +110,7 @@ def test_mixed_precision_int8_model_with_int16_layers():
 
 
 # -- faults: the Python reader and the C loader agree --------------------------------------------------
-_LAYER_FIELDS = {"fmt": (2, "<H"), "act01": (33, "<B"), "act10": (35, "<B"), "tensor": (88, "<i")}
+_LAYER_FIELDS = {"fmt": (2, "<H"), "act01": (49, "<B"), "act10": (51, "<B"), "tensor": (104, "<i")}
 _TENSOR_FIELDS = {"dtype": (24, "<B"), "shape1": (32, "<I"), "shape0": (28, "<I"),
                   "nbytes": (48, "<I"), "scale": (52, "<f"), "zero_point": (56, "<i")}  # fmt: skip
 
@@ -125,7 +125,7 @@ def corrupt(data: bytes, *edits: tuple) -> bytes:
     buf = bytearray(data)
     for e in edits:
         rec = blob.layers[e[1]]
-        at = h.layer_off + e[1] * spec.LAYER_SIZE
+        at = h.node_off + e[1] * spec.NODE_SIZE
         if e[0] == "q":
             struct.pack_into("<i", buf, blob.tensors[rec.tensor[spec.T_Q]].offset + 4 * e[2], e[3])
         elif e[0] == "t":
@@ -135,7 +135,7 @@ def corrupt(data: bytes, *edits: tuple) -> bytes:
             off, code = _LAYER_FIELDS[e[2]]
             struct.pack_into(code, buf, at + off, e[3])
         else:
-            struct.pack_into("<i", buf, at + 88 + 4 * e[2], e[3])
+            struct.pack_into("<i", buf, at + 104 + 4 * e[2], e[3])
     struct.pack_into("<I", buf, len(buf) - 4, binascii.crc32(bytes(buf[:-4])))
     return bytes(buf)
 
@@ -154,53 +154,53 @@ LN = ("layernorm", "int16")
 RELU, BIRNN = ("rnn_relu", "int8"), ("rnn_bidirectional", "int16")
 E_L, E_S = spec.E_LAYER, spec.E_SHAPE
 FAULTS = [
-    (PEEP, "w shift 0", [("q", 0, 0, 0)], E_L, r"^layer 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 0 \(the W shift, q\[0, 0\]\) is 0: invalid layer record"),
-    (PEEP, "r shift 63", [("q", 0, 1, 63)], E_L, r"^layer 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 1 \(the R shift, q\[0, 1\]\) is 63"),
-    (PEEP, "zlim too big", [("q", 0, 2, (1 << 20) + 1)], E_L, r"^layer 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 2 \(zlim, q\[0, 2\]\) is 1048577"),
-    (PEEP, "acc32 2", [("q", 0, 3, 2)], E_L, r"^layer 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 3 \(acc32, q\[0, 3\]\) is 2"),
-    (PEEP, "acc32 on int16 weights", [("q", 0, 3, 1)], E_L, r"^layer 0 \(LSTM\), tensor 4 \(l0\.q, role q\): acc32 is set, but the bound of W row 0 \(multiplier q\[0, 24\]\) does not fit int32"),
-    (PEEP, "peephole shift 0", [("q", 0, 4, 0)], E_L, r"^layer 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 4 \(the peephole shift, q\[0, 4\]\) is 0"),
+    (PEEP, "w shift 0", [("q", 0, 0, 0)], E_L, r"^node 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 0 \(the W shift, q\[0, 0\]\) is 0: invalid node or value record"),
+    (PEEP, "r shift 63", [("q", 0, 1, 63)], E_L, r"^node 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 1 \(the R shift, q\[0, 1\]\) is 63"),
+    (PEEP, "zlim too big", [("q", 0, 2, (1 << 20) + 1)], E_L, r"^node 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 2 \(zlim, q\[0, 2\]\) is 1048577"),
+    (PEEP, "acc32 2", [("q", 0, 3, 2)], E_L, r"^node 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 3 \(acc32, q\[0, 3\]\) is 2"),
+    (PEEP, "acc32 on int16 weights", [("q", 0, 3, 1)], E_L, r"^node 0 \(LSTM\), tensor 4 \(l0\.q, role q\): acc32 is set, but the bound of W row 0 \(multiplier q\[0, 24\]\) does not fit int32"),
+    (PEEP, "peephole shift 0", [("q", 0, 4, 0)], E_L, r"^node 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 4 \(the peephole shift, q\[0, 4\]\) is 0"),
     (PEEP, "peephole multiplier", [("q", 0, 4, 1), ("q", 0, 6, 2**31 - 1)], E_L,
-     r"^layer 0 \(LSTM\), tensor 4 \(l0\.q, role q\): multiplier q\[0, 6\] = 2147483647 \(peephole o\) with shift 1 overflows int64"),
-    (PEEP, "hardsigmoid slot on sigmoid", [("q", 0, 9, 5)], E_L, r"^layer 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 9 \(the shift of activation f's HardSigmoid, q\[0, 9\]\) is 5"),
-    (PEEP, "reserved slot", [("q", 0, 23, 1)], E_L, r"^layer 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 23 \(reserved, q\[0, 23\]\) is 1"),
-    (PEEP, "q scale 0", [("t", 0, spec.T_Q, "scale", 0.0)], E_L, r"^layer 0 \(LSTM\), tensor 4 \(l0\.q, role q\): the output scale 0\.0 must be finite and > 0"),
+     r"^node 0 \(LSTM\), tensor 4 \(l0\.q, role q\): multiplier q\[0, 6\] = 2147483647 \(peephole o\) with shift 1 overflows int64"),
+    (PEEP, "hardsigmoid slot on sigmoid", [("q", 0, 9, 5)], E_L, r"^node 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 9 \(the shift of activation f's HardSigmoid, q\[0, 9\]\) is 5"),
+    (PEEP, "reserved slot", [("q", 0, 23, 1)], E_L, r"^node 0 \(LSTM\), tensor 4 \(l0\.q, role q\): q slot 23 \(reserved, q\[0, 23\]\) is 1"),
+    (PEEP, "q scale 0", [("t", 0, spec.T_Q, "scale", 0.0)], E_L, r"^node 0 \(LSTM\), tensor 4 \(l0\.q, role q\): the output scale 0\.0 must be finite and > 0"),
     (PEEP, "q shape", [("t", 0, spec.T_Q, "shape1", 63), ("t", 0, spec.T_Q, "nbytes", 252)], E_S,
-     r"^layer 0 \(LSTM\), tensor 4 \(l0\.q, role q\): shape\[1\] is 63 \(shape \[1, 63\]\) does not fit the layer \(in_features 3, out_features 5, hidden 5"),
+     r"^node 0 \(LSTM\), tensor 4 \(l0\.q, role q\): shape\[1\] is 63 \(shape \[1, 63\]\) does not fit the node \(in_features 3, out_features 5, hidden 5"),
     (PEEP, "int8 R in an s16 layer", [("t", 0, spec.T_R, "dtype", 1), ("t", 0, spec.T_R, "nbytes", 100)],
-     E_S, r"^layer 0 \(LSTM\), tensor 1 \(l0\.R, role R\): dtype s8 does not fit the layer"),
-    (PEEP, "bias zero point", [("t", 0, spec.T_B, "zero_point", 3)], E_S, r"^layer 0 \(LSTM\), tensor 2 \(l0\.B, role B\): zero_point 3 does not fit the layer"),
-    (PEEP, "no q", [("role", 0, spec.T_Q, -1)], E_L, r"^layer 0 \(LSTM\): tensor role 6 \(q\) is required but absent"),
-    (PEEP, "no bias", [("role", 0, spec.T_B, -1)], E_L, r"^layer 0 \(LSTM\): tensor role 2 \(B\) is required but absent"),
-    (PEEP, "table on an lstm", [("role", 0, spec.T_LUT, 0)], E_L, r"^layer 0 \(LSTM\): tensor 0 in role 7 \(lut\), a role this s16 LSTM layer does not use"),
-    (PEEP, "format 3", [("l", 0, "fmt", 3)], E_L, r"^layer 0 \(LSTM\): fmt 3: invalid layer record"),
-    (PEEP, "relu in an lstm", [("l", 0, "act01", 3)], E_L, r"^layer 0 \(LSTM\): act\[0\]\[1\] is 3 \(Relu\)"),
-    (RELU, "relu zlim past 2^23", [("q", 0, 2, (1 << 23) + 1)], E_L, r"^layer 0 \(RNN\), tensor 3 \(l0\.q, role q\): q slot 2 \(zlim, q\[0, 2\]\) is 8388609"),
-    (BIRNN, "relu in one direction only", [("l", 0, "act10", 3)], E_L, r"^layer 0 \(RNN\): act\[1\]\[0\] is 3 \(Relu\)"),
-    (BIGRU, "directions disagree", [("q", 0, 54, 7)], E_L, r"^layer 0 \(GRU\), tensor 3 \(l0\.q, role q\): q slot 0 \(the W shift, q\[1, 0\]\) is 7, direction 0 has \d+ \(slots 0..4"),
-    (BIGRU, "second direction reserved", [("q", 0, 54 + 20, 1)], E_L, r"^layer 0 \(GRU\), tensor 3 \(l0\.q, role q\): q slot 20 \(reserved, q\[1, 20\]\) is 1"),
-    (STACK, "dense shift 0", [("q", 3, 0, 0)], E_L, r"^layer 3 \(DENSE\), tensor 10 \(l3\.q, role q\): q slot 0 \(the shift, q\[0\]\) is 0"),
-    (STACK, "dense unused slot", [("q", 3, 1, 1)], E_L, r"^layer 3 \(DENSE\), tensor 10 \(l3\.q, role q\): q slot 1 \(unused, q\[1\]\) is 1"),
-    (STACK, "softmax exponent negative", [("q", 4, 0, -5)], E_L, r"^layer 4 \(ACT\), tensor 11 \(l4\.q, role q\): q slot 0 \(m1, q\[0\]\) is -5"),
-    (STACK, "softmax m2", [("q", 4, 3, 5)], E_L, r"^layer 4 \(ACT\), tensor 11 \(l4\.q, role q\): q slot 3 \(m2's shift, q\[3\]\) is 5"),
-    (STACK, "softmax table", [("role", 4, spec.T_LUT, 0)], E_L, r"^layer 4 \(ACT\): tensor 0 in role 7 \(lut\), a role this s16 ACT layer does not use"),
-    (STACK, "act in s8", [("l", 4, "fmt", 2)], E_L, r"^layer 4 \(ACT\): fmt s8: a layer without weights is s16"),
-    (STACK, "take_last tensor", [("role", 2, spec.T_Q, 0)], E_L, r"^layer 2 \(TAKE_LAST\): tensor 0 in role 6 \(q\), a role this s16 TAKE_LAST layer"),
-    (STACK, "f32 layer in an integer model", [("l", 2, "fmt", 0)], E_L,
-     r"^layer 2 \(TAKE_LAST\): fmt f32 but layer 0 is s8: a model is f32 throughout or integer throughout"),
-    (ELU, "elu without table", [("role", 0, spec.T_LUT, -1)], E_L, r"^layer 0 \(ACT\): tensor role 7 \(lut\) is required but absent"),
-    (ELU, "elu table uint16", [("t", 0, spec.T_LUT, "dtype", 5)], E_S, r"^layer 0 \(ACT\), tensor 0 \(l0\.lut, role lut\): dtype u16 does not fit the layer"),
-    (LN, "layernorm shift 0", [("q", 0, 0, 0)], E_L, r"^layer 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 0 \(the multipliers' shift, q\[0\]\) is 0"),
-    (LN, "layernorm eps high word", [("q", 0, 1, (1 << 30) + 1)], E_L, r"^layer 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 1 \(eps_q's high word, q\[1\]\) is 1073741825"),
-    (LN, "layernorm eps high word negative", [("q", 0, 1, -1)], E_L, r"^layer 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 1 \(eps_q's high word, q\[1\]\) is -1"),
-    (LN, "layernorm eps past 2^61", [("q", 0, 1, 1 << 30), ("q", 0, 2, 1)], E_L, r"^layer 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 2 \(eps_q's low word, q\[2\]\) is 1: "),
-    (LN, "layernorm eps low word negative", [("q", 0, 2, -1)], E_L, r"^layer 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 2 \(eps_q's low word, q\[2\]\) is -1"),
-    (LN, "layernorm unused slot", [("q", 0, 3, 1)], E_L, r"^layer 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 3 \(reserved, q\[3\]\) is 1"),
-    (LN, "layernorm in s8", [("l", 0, "fmt", 2)], E_L, r"^layer 0 \(LAYERNORM\): fmt s8: a layer without weights is s16"),
-    (LN, "layernorm gamma tensor", [("role", 0, spec.T_W, 0)], E_L, r"^layer 0 \(LAYERNORM\): tensor 0 in role 0 \(W\), a role this s16 LAYERNORM layer does not use"),
-    (LN, "layernorm without q", [("role", 0, spec.T_Q, -1)], E_L, r"^layer 0 \(LAYERNORM\): tensor role 6 \(q\) is required but absent"),
+     E_S, r"^node 0 \(LSTM\), tensor 1 \(l0\.R, role R\): dtype s8 does not fit the node"),
+    (PEEP, "bias zero point", [("t", 0, spec.T_B, "zero_point", 3)], E_S, r"^node 0 \(LSTM\), tensor 2 \(l0\.B, role B\): zero_point 3 does not fit the node"),
+    (PEEP, "no q", [("role", 0, spec.T_Q, -1)], E_L, r"^node 0 \(LSTM\): tensor role 6 \(q\) is required but absent"),
+    (PEEP, "no bias", [("role", 0, spec.T_B, -1)], E_L, r"^node 0 \(LSTM\): tensor role 2 \(B\) is required but absent"),
+    (PEEP, "table on an lstm", [("role", 0, spec.T_LUT, 0)], E_L, r"^node 0 \(LSTM\): tensor 0 in role 7 \(lut\), a role this s16 LSTM node does not use"),
+    (PEEP, "format 3", [("l", 0, "fmt", 3)], E_L, r"^node 0 \(LSTM\): fmt 3: invalid node or value record"),
+    (PEEP, "relu in an lstm", [("l", 0, "act01", 3)], E_L, r"^node 0 \(LSTM\): act\[0\]\[1\] is 3 \(Relu\)"),
+    (RELU, "relu zlim past 2^23", [("q", 0, 2, (1 << 23) + 1)], E_L, r"^node 0 \(RNN\), tensor 3 \(l0\.q, role q\): q slot 2 \(zlim, q\[0, 2\]\) is 8388609"),
+    (BIRNN, "relu in one direction only", [("l", 0, "act10", 3)], E_L, r"^node 0 \(RNN\): act\[1\]\[0\] is 3 \(Relu\)"),
+    (BIGRU, "directions disagree", [("q", 0, 54, 7)], E_L, r"^node 0 \(GRU\), tensor 3 \(l0\.q, role q\): q slot 0 \(the W shift, q\[1, 0\]\) is 7, direction 0 has \d+ \(slots 0..4"),
+    (BIGRU, "second direction reserved", [("q", 0, 54 + 20, 1)], E_L, r"^node 0 \(GRU\), tensor 3 \(l0\.q, role q\): q slot 20 \(reserved, q\[1, 20\]\) is 1"),
+    (STACK, "dense shift 0", [("q", 3, 0, 0)], E_L, r"^node 3 \(DENSE\), tensor 10 \(l3\.q, role q\): q slot 0 \(the shift, q\[0\]\) is 0"),
+    (STACK, "dense unused slot", [("q", 3, 1, 1)], E_L, r"^node 3 \(DENSE\), tensor 10 \(l3\.q, role q\): q slot 1 \(unused, q\[1\]\) is 1"),
+    (STACK, "softmax exponent negative", [("q", 4, 0, -5)], E_L, r"^node 4 \(ACT\), tensor 11 \(l4\.q, role q\): q slot 0 \(m1, q\[0\]\) is -5"),
+    (STACK, "softmax m2", [("q", 4, 3, 5)], E_L, r"^node 4 \(ACT\), tensor 11 \(l4\.q, role q\): q slot 3 \(m2's shift, q\[3\]\) is 5"),
+    (STACK, "softmax table", [("role", 4, spec.T_LUT, 0)], E_L, r"^node 4 \(ACT\): tensor 0 in role 7 \(lut\), a role this s16 ACT node does not use"),
+    (STACK, "act in s8", [("l", 4, "fmt", 2)], E_L, r"^node 4 \(ACT\): fmt s8: a node without weights is s16"),
+    (STACK, "take_last tensor", [("role", 2, spec.T_Q, 0)], E_L, r"^node 2 \(TAKE_LAST\): tensor 0 in role 6 \(q\), a role this s16 TAKE_LAST node"),
+    (STACK, "f32 node in an integer model", [("l", 2, "fmt", 0)], E_S,
+     r"^node 2 \(TAKE_LAST\): value 2 \(temp s16 \[6\]\): its dtype does not fit this f32 node"),
+    (ELU, "elu without table", [("role", 0, spec.T_LUT, -1)], E_L, r"^node 0 \(ACT\): tensor role 7 \(lut\) is required but absent"),
+    (ELU, "elu table uint16", [("t", 0, spec.T_LUT, "dtype", 5)], E_S, r"^node 0 \(ACT\), tensor 0 \(l0\.lut, role lut\): dtype u16 does not fit the node"),
+    (LN, "layernorm shift 0", [("q", 0, 0, 0)], E_L, r"^node 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 0 \(the multipliers' shift, q\[0\]\) is 0"),
+    (LN, "layernorm eps high word", [("q", 0, 1, (1 << 30) + 1)], E_L, r"^node 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 1 \(eps_q's high word, q\[1\]\) is 1073741825"),
+    (LN, "layernorm eps high word negative", [("q", 0, 1, -1)], E_L, r"^node 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 1 \(eps_q's high word, q\[1\]\) is -1"),
+    (LN, "layernorm eps past 2^61", [("q", 0, 1, 1 << 30), ("q", 0, 2, 1)], E_L, r"^node 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 2 \(eps_q's low word, q\[2\]\) is 1: "),
+    (LN, "layernorm eps low word negative", [("q", 0, 2, -1)], E_L, r"^node 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 2 \(eps_q's low word, q\[2\]\) is -1"),
+    (LN, "layernorm unused slot", [("q", 0, 3, 1)], E_L, r"^node 0 \(LAYERNORM\), tensor 1 \(l0\.q, role q\): q slot 3 \(reserved, q\[3\]\) is 1"),
+    (LN, "layernorm in s8", [("l", 0, "fmt", 2)], E_L, r"^node 0 \(LAYERNORM\): fmt s8: a node without weights is s16"),
+    (LN, "layernorm gamma tensor", [("role", 0, spec.T_W, 0)], E_L, r"^node 0 \(LAYERNORM\): tensor 0 in role 0 \(W\), a role this s16 LAYERNORM node does not use"),
+    (LN, "layernorm without q", [("role", 0, spec.T_Q, -1)], E_L, r"^node 0 \(LAYERNORM\): tensor role 6 \(q\) is required but absent"),
     (LN, "layernorm bias int16", [("t", 0, spec.T_B, "dtype", 2), ("t", 0, spec.T_B, "nbytes", 12)],
-     E_S, r"^layer 0 \(LAYERNORM\), tensor 0 \(l0\.B, role B\): dtype s16 does not fit the layer \(in_features 6"),
+     E_S, r"^node 0 \(LAYERNORM\), tensor 0 \(l0\.B, role B\): dtype s16 does not fit the node \(in_features 6"),
 ]
 
 
@@ -229,7 +229,7 @@ def test_multiplier_that_overflows_int64_is_refused_by_both():
     data = write_blob(_multiplier_fault(), alignment=16)
     assert c_load(data) == lib.RNE_OK
     bad = corrupt(data, ("q", 0, 0, 62), ("q", 0, 24 + 1, -(2**31)))
-    with pytest.raises(BlobError, match=r"^layer 0 \(DENSE\), tensor 1 \(l0\.q, role q\): multiplier q\[25\] = -2147483648 \(W row 1\) with shift 62 overflows int64"):
+    with pytest.raises(BlobError, match=r"^node 0 \(DENSE\), tensor 1 \(l0\.q, role q\): multiplier q\[25\] = -2147483648 \(W row 1\) with shift 62 overflows int64"):
         read_blob(bad)
     assert c_load(bad) == spec.E_LAYER
 
@@ -250,7 +250,7 @@ def test_layernorm_multiplier_that_overflows_int64_is_refused_by_both():
     data = write_blob(_layernorm_qnet(24576), alignment=16)
     assert c_load(data) == lib.RNE_OK
     bad = corrupt(data, ("q", 0, 0, 62), ("q", 0, 24 + 5, -(2**31)))
-    with pytest.raises(BlobError, match=r"^layer 0 \(LAYERNORM\), tensor 0 \(l0\.q, role q\): multiplier q\[29\] = -2147483648 \(feature 5\) with shift 62 overflows"):
+    with pytest.raises(BlobError, match=r"^node 0 \(LAYERNORM\), tensor 0 \(l0\.q, role q\): multiplier q\[29\] = -2147483648 \(feature 5\) with shift 62 overflows"):
         read_blob(bad)
     assert c_load(bad) == spec.E_LAYER
     edge = (2**63 - 1 - 2**61) // fx.layernorm_bound(24576)  # the largest m that fits, < 2^31
@@ -265,7 +265,7 @@ def test_layernorm_of_65536_features_is_refused_by_both(monkeypatch):
     monkeypatch.setattr(write, "read_blob", lambda data: None)  # the writer's own proof
     data = write_blob(_layernorm_qnet(65536), alignment=16)
     monkeypatch.undo()
-    with pytest.raises(BlobError, match=r"^layer 0 \(LAYERNORM\): in_features 65536: an integer LAYERNORM takes fewer "
+    with pytest.raises(BlobError, match=r"^node 0 \(LAYERNORM\): in_features 65536: an integer LAYERNORM takes fewer "
                                         "than 65536 features") as e:  # fmt: skip
         read_blob(data)
     assert e.value.code == spec.E_LAYER and c_load(data) == spec.E_LAYER
@@ -281,7 +281,7 @@ def test_int16_weight_minus_32768_is_refused_by_both():
     bad = bytearray(data)
     struct.pack_into("<h", bad, off + 2 * 3, -32768)  # R_t[0, 0, 3]: row 3 of R
     struct.pack_into("<I", bad, len(bad) - 4, binascii.crc32(bytes(bad[:-4])))
-    with pytest.raises(BlobError, match=r"^layer 0 \(RNN\), tensor 1 \(l0\.R, role R\): weight R\[0, 0, 3\] is -32768: R row 3 \(direction 0\) holds -32768"):
+    with pytest.raises(BlobError, match=r"^node 0 \(RNN\), tensor 1 \(l0\.R, role R\): weight R\[0, 0, 3\] is -32768: R row 3 \(direction 0\) holds -32768"):
         read_blob(bytes(bad))
     assert c_load(bytes(bad)) == spec.E_LAYER
 
@@ -293,12 +293,12 @@ def test_metadata_of_an_integer_model_is_checked_by_the_python_reader():
     for meta, message in [
         ({k: v for k, v in blob.meta.items() if k != "qio"}, "an integer model needs"),
         (blob.meta | {"qio": {"input_scale": -1.0, "output_scale": 1.0}}, "an integer model needs"),
-        (blob.meta | {"quant": "int16"}, "expected int8, or int16 when every layer is s16"),
+        (blob.meta | {"quant": "int16"}, "expected int8, or int16 when every node is s16"),
         (blob.meta | {"qio": {"input_scale": q.in_scale, "output_scale": 0.5}},
-         "output_scale 0.5 differs from the last layer's output scale"),
+         "output_scale 0.5 differs from the output value's scale"),
     ]:  # fmt: skip
         with pytest.raises(BlobError, match=message) as e:
-            check_int_meta(meta, blob.layers, blob.tensors)
+            check_int_meta(meta, blob)
         assert e.value.code == spec.E_HEADER
     assert c_load(data) == lib.RNE_OK  # the C library reads no metadata
 
@@ -312,12 +312,12 @@ def test_writer_refuses_what_it_cannot_store():
     bad = quantized("dense", "int8")[0]
     assert isinstance(bad.layers[0], QDense)
     bad.layers[0].W = bad.layers[0].W.astype(np.float64)
-    with pytest.raises(ConvertError, match=r"layer 0 \(QDense\): tensor W has dtype float64"):
+    with pytest.raises(ConvertError, match=r"node 0 \(QDense\): tensor W has dtype float64"):
         write_blob(bad)
     over = _multiplier_fault()
     over.layers[0].mult.m[1] = -(2**31)
     over.layers[0].mult = Mult(over.layers[0].mult.m, 62)
-    with pytest.raises(ConvertError, match="cannot be stored: layer 0 .* overflows int64"):
+    with pytest.raises(ConvertError, match="cannot be stored: node 0 .* overflows int64"):
         write_blob(over)
     q.source.layers = q.source.layers[:0]
     with pytest.raises(ConvertError, match="its float source 0"):

@@ -96,7 +96,7 @@ HOSTILE: dict[str, tuple[str, Callable[[dict], Any], str]] = {
     "shape too short": ("lstm", _set("input.shape", [None, 3]), r"meta\.input\.shape: expected a list of 3 sizes"),
     "dynamic directions": ("bidir", _set("output.shape", [None, None, None, 5]), r"meta\.output\.shape\[1\]: expected a number of directions that divides"),
     # what the layers say
-    "input features": ("lstm", _set("input.shape", [None, None, 4]), r"meta\.input\.shape\[2\]: expected 3 \(the first layer's in_features\) or null, got 4"),
+    "input features": ("lstm", _set("input.shape", [None, None, 4]), r"meta\.input\.shape\[2\]: expected 3 \(the input value's features\) or null, got 4"),
     "output features": ("bidir", _set("output.shape", [None, 2, None, 4]), r"meta\.output\.shape\[3\]: expected 5 \(out_features 10 / 2 directions\) or null, got 4"),
     "directions": ("bidir", _set("output.shape", [None, 3, None, 5]), r"meta\.output\.shape\[1\]: expected a number of directions that divides the last layer's out_features 10, got 3"),
     "state on no layer": ("lstm", _set("state.0.layer", 5), r"meta\.state\[0\]\.layer: expected the index of a recurrent layer \(one of \[0\]\), got 5"),

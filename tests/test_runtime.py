@@ -311,12 +311,16 @@ def test_from_bytes_copies_a_misaligned_buffer(blob):
         (lambda p, b: (p.mkdir(), p)[1], "directory"),
         (lambda p, b: (p.write_bytes(b[: len(b) // 2]), p)[1], "trunc|shorter"),
         (lambda p, b: (p.write_bytes(b"not a model at all" * 8), p)[1], "magic"),
-        (lambda p, b: (p.write_bytes(b[:4] + struct.pack("<I", 2) + b[8:]), p)[1],
-         "format version 2 is newer"),
+        (lambda p, b: (p.write_bytes(b[:4] + struct.pack("<I", 3) + b[8:]), p)[1],
+         "format version 3 is newer"),
+        # a version-1 blob (the layer pipeline): refused with the way out
+        (lambda p, b: (p.write_bytes(b[:4] + struct.pack("<I", 1) + b[8:]), p)[1],
+         r"format version 1 .*reconvert it with rnnedge convert"),
         (lambda p, b: (p.write_bytes(b[:100] + bytes([b[100] ^ 1]) + b[101:]), p)[1],
          "checksum"),
     ],
-    ids=["missing", "empty", "directory", "truncated", "not-a-blob", "future-version", "bit-flip"],
+    ids=["missing", "empty", "directory", "truncated", "not-a-blob", "future-version",
+             "version-1", "bit-flip"],
 )
 def test_load_errors(tmp_path, blob, make, match):
     path = make(tmp_path / "m.rne", blob)

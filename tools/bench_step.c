@@ -85,7 +85,7 @@ static int time_model(const rne_model *model, const char *path, long steps, long
 {
     size_t state_size = rne_state_size(model, 1), scratch_size = rne_scratch_size(model, 1, 1);
     /* an integer model takes and gives int16 (rnnedge.h); a float one float */
-    int integer = model->layers[0].fmt != RNE_FMT_F32, rc, status = 0;
+    int integer = model->nodes[0].fmt != RNE_FMT_F32, rc, status = 0;
     size_t row = model->in_features * (integer ? sizeof(int16_t) : sizeof(float));
     long i, n_inputs = 64;
     void *state = aligned_zeroed(state_size, 64), *scratch = aligned_zeroed(scratch_size, 64);

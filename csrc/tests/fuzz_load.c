@@ -112,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = rne_model_load_where(blob, size, &m, &where);
     if (rc == RNE_OK ? where.section != RNE_SEC_NONE || where.field != RNE_FF_NONE
                      : where.section == RNE_SEC_NONE || where.field == RNE_FF_NONE ||
-                           where.layer >= RNE_MAX_LAYERS ||
+                           where.layer >= RNE_MAX_NODES || where.value >= RNE_MAX_VALUES ||
                            (where.section == RNE_SEC_TENSOR &&
                             (where.tensor < 0 || where.tensor >= RNE_MAX_TENSORS)))
         abort();

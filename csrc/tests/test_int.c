@@ -127,8 +127,8 @@ static int load_case(const char *dir, const char *name, buf *blob, rne_model *m)
         return 0;
     }
     rc = rne_model_load(blob->p, blob->size, m);
-    check(rc == RNE_OK && m->layers[0].fmt != RNE_FMT_F32, label, "rne_model_load: %s (fmt %u)",
-          rne_strerror(rc), rc == RNE_OK ? m->layers[0].fmt : 0u);
+    check(rc == RNE_OK && m->nodes[0].fmt != RNE_FMT_F32, label, "rne_model_load: %s (fmt %u)",
+          rne_strerror(rc), rc == RNE_OK ? m->nodes[0].fmt : 0u);
     if (rc != RNE_OK)
         buf_free(blob);
     return rc == RNE_OK;
@@ -380,11 +380,12 @@ static void test_long(const char *dir, const char *name)
 
 /* ---- corruptions ----------------------------------------------------------------------------------- */
 
-enum { AT_Q, AT_TENSOR_REC, AT_LAYER_REC, AT_ROLE };
+enum { AT_Q, AT_TENSOR_REC, AT_LAYER_REC, AT_ROLE, AT_VALUE_REC };
 
 /* Write `value` at: AT_Q element `index` of layer `layer`'s q tensor; AT_TENSOR_REC byte `index`
  * (width bytes) of the record of that layer's tensor `role`; AT_LAYER_REC byte `index` of the
- * layer record; AT_ROLE: tensor[index] of the layer record. */
+ * layer record; AT_ROLE: tensor[index] of the layer record; AT_VALUE_REC byte `index` of value
+ * record `layer`. */
 typedef struct qedit {
     int at;
     uint32_t layer;
@@ -402,8 +403,9 @@ typedef struct qcorruption {
 
 #define Q(l, i, v) { AT_Q, l, RNE_T_Q, i, 4, v }
 #define TREC(l, r, f, v) { AT_TENSOR_REC, l, r, offsetof(rne_tensor, f), sizeof(((rne_tensor *)0)->f), v }
-#define LREC(l, f, v) { AT_LAYER_REC, l, 0, offsetof(rne_layer, f), sizeof(((rne_layer *)0)->f), v }
+#define LREC(l, f, v) { AT_LAYER_REC, l, 0, offsetof(rne_node, f), sizeof(((rne_node *)0)->f), v }
 #define ROLE(l, r, v) { AT_ROLE, l, 0, (size_t)(r), 4, v }
+#define VREC(i, f, v) { AT_VALUE_REC, i, 0, offsetof(rne_value, f), sizeof(((rne_value *)0)->f), v }
 /* bases: LSTM s16 I 3 H 5 with peepholes (q row 24 + 2 * 20); LSTM s16 I 4 H 20 (R rows of 20
  * weights: a bound past 2^32); GRU s16 H 5 bidirectional (q rows 24 + 2 * 15); LSTM s8 H 5
  * bidirectional (q rows 24 + 2 * 20); DENSE s8 2100 -> 3 (a bound past 2^32); the pipeline
@@ -430,16 +432,16 @@ static const qcorruption qcorruptions[] = {
     { "peephole_multiplier_overflows", PEEP, RNE_ELAYER, { Q(0, 6, INT32_MAX), Q(0, 4, 1) } , "data L0 T4 R6 multiplier #6" },
     { "hardsigmoid_slot_on_sigmoid", PEEP, RNE_ELAYER, { Q(0, 9, 5) } , "data L0 T4 R6 q slot #9" },
     { "reserved_slot_set", PEEP, RNE_ELAYER, { Q(0, 23, 1) } , "data L0 T4 R6 q slot #23" },
-    { "q_scale_zero", PEEP, RNE_ELAYER, { TREC(0, RNE_T_Q, scale, 0) } , "layer L0 T4 R6 scale" },
-    { "q_shape_wrong", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_Q, shape[1], 63), TREC(0, RNE_T_Q, nbytes, 63 * 4) } , "layer L0 T4 R6 shape #1" },
-    { "weights_int8_in_s16_layer", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_R, dtype, RNE_DT_S8), TREC(0, RNE_T_R, nbytes, 5 * 20) } , "layer L0 T1 R1 dtype" },
-    { "bias_zero_point", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_B, zero_point, 3) } , "layer L0 T2 R2 zero_point" },
-    { "peepholes_int32", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_P, dtype, RNE_DT_S32), TREC(0, RNE_T_P, nbytes, 15 * 4) } , "layer L0 T3 R3 dtype" },
-    { "q_tensor_absent", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_Q, -1) } , "layer L0 T-1 R6 tensor" },
-    { "bias_absent", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_B, -1) } , "layer L0 T-1 R2 tensor" },
-    { "table_role_on_lstm", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_LUT, 0) } , "layer L0 T0 R7 tensor" },
-    { "format_three", PEEP, RNE_ELAYER, { LREC(0, fmt, 3) } , "layer L0 fmt" },
-    { "relu_in_an_lstm", PEEP, RNE_ELAYER, { LREC(0, act[0][1], RNE_ACT_RELU) } , "layer L0 act #1" },
+    { "q_scale_zero", PEEP, RNE_ELAYER, { TREC(0, RNE_T_Q, scale, 0) } , "node L0 T4 R6 scale" },
+    { "q_shape_wrong", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_Q, shape[1], 63), TREC(0, RNE_T_Q, nbytes, 63 * 4) } , "node L0 T4 R6 shape #1" },
+    { "weights_int8_in_s16_layer", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_R, dtype, RNE_DT_S8), TREC(0, RNE_T_R, nbytes, 5 * 20) } , "node L0 T1 R1 dtype" },
+    { "bias_zero_point", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_B, zero_point, 3) } , "node L0 T2 R2 zero_point" },
+    { "peepholes_int32", PEEP, RNE_ESHAPE, { TREC(0, RNE_T_P, dtype, RNE_DT_S32), TREC(0, RNE_T_P, nbytes, 15 * 4) } , "node L0 T3 R3 dtype" },
+    { "q_tensor_absent", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_Q, -1) } , "node L0 T-1 R6 tensor" },
+    { "bias_absent", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_B, -1) } , "node L0 T-1 R2 tensor" },
+    { "table_role_on_lstm", PEEP, RNE_ELAYER, { ROLE(0, RNE_T_LUT, 0) } , "node L0 T0 R7 tensor" },
+    { "format_three", PEEP, RNE_ELAYER, { LREC(0, fmt, 3) } , "node L0 fmt" },
+    { "relu_in_an_lstm", PEEP, RNE_ELAYER, { LREC(0, act[0][1], RNE_ACT_RELU) } , "node L0 act #1" },
     { "directions_disagree_on_shift", BIGRU, RNE_ELAYER, { Q(0, 54 + 0, 7) } , "data L0 T3 R6 q slot #54" },
     { "second_direction_reserved_set", BIGRU, RNE_ELAYER, { Q(0, 54 + 20, 1) } , "data L0 T3 R6 q slot #74" },
     { "second_direction_hardsigmoid_slot_set", BIGRU, RNE_ELAYER, { Q(0, 54 + 12, 1) } , "data L0 T3 R6 q slot #66" },
@@ -448,16 +450,18 @@ static const qcorruption qcorruptions[] = {
     { "dense_unused_slot_set", STACK, RNE_ELAYER, { Q(3, 1, 1) } , "data L3 T10 R6 q slot #1" },
     { "softmax_negative_exponent_multiplier", STACK, RNE_ELAYER, { Q(4, 0, -5) } , "data L4 T11 R6 q slot #0" },
     { "softmax_m2_set", STACK, RNE_ELAYER, { Q(4, 3, 5) } , "data L4 T11 R6 q slot #3" },
-    { "softmax_with_a_table", STACK, RNE_ELAYER, { ROLE(4, RNE_T_LUT, 0) } , "layer L4 T0 R7 tensor" },
-    { "act_in_s8", STACK, RNE_ELAYER, { LREC(4, fmt, RNE_FMT_S8) } , "layer L4 fmt" },
-    { "take_last_with_a_tensor", STACK, RNE_ELAYER, { ROLE(2, RNE_T_Q, 0) } , "layer L2 T0 R6 tensor" },
-    { "take_last_f32_in_integer_model", STACK, RNE_ELAYER, { LREC(2, fmt, RNE_FMT_F32) } , "layer L2 fmt" },
-    { "elu_without_its_table", "q16_act_elu_0p8", RNE_ELAYER, { ROLE(0, RNE_T_LUT, -1) } , "layer L0 T-1 R7 tensor" },
-    { "elu_table_uint16", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, dtype, RNE_DT_U16) } , "layer L0 T0 R7 dtype" },
-    { "elu_table_short", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, shape[0], 256), TREC(0, RNE_T_LUT, nbytes, 512) } , "layer L0 T0 R7 shape #0" },
+    { "softmax_with_a_table", STACK, RNE_ELAYER, { ROLE(4, RNE_T_LUT, 0) } , "node L4 T0 R7 tensor" },
+    { "act_in_s8", STACK, RNE_ELAYER, { LREC(4, fmt, RNE_FMT_S8) } , "node L4 fmt" },
+    { "take_last_with_a_tensor", STACK, RNE_ELAYER, { ROLE(2, RNE_T_Q, 0) } , "node L2 T0 R6 tensor" },
+    { "take_last_f32_in_integer_model", STACK, RNE_ESHAPE, { LREC(2, fmt, RNE_FMT_F32) } , "node L2 V2 dtype #0" },
+    { "elu_without_its_table", "q16_act_elu_0p8", RNE_ELAYER, { ROLE(0, RNE_T_LUT, -1) } , "node L0 T-1 R7 tensor" },
+    { "elu_table_uint16", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, dtype, RNE_DT_U16) } , "node L0 T0 R7 dtype" },
+    { "elu_table_short", "q16_act_elu_0p8", RNE_ESHAPE, { TREC(0, RNE_T_LUT, shape[0], 256), TREC(0, RNE_T_LUT, nbytes, 512) } , "node L0 T0 R7 shape #0" },
     { "clip_with_k1_but_affine", "q16_act_affine_0p5", RNE_ELAYER, { Q(0, 7, 1) } , "data L0 T0 R6 q slot #7" },
-    { "act_features_past_cap", "q16_act_relu", RNE_ESHAPE, { LREC(0, in_features, RNE_MAX_FEATURES + 1), LREC(0, out_features, RNE_MAX_FEATURES + 1) } , "layer L0 in_features" },
-    { "act_features_2_31_minus_1", "q16_act_relu", RNE_ESHAPE, { LREC(0, in_features, INT32_MAX), LREC(0, out_features, INT32_MAX) } , "layer L0 in_features" },
+    { "act_features_past_cap", "q16_act_relu", RNE_ESHAPE, { VREC(0, shape[0], RNE_MAX_FEATURES + 1), VREC(1, shape[0], RNE_MAX_FEATURES + 1) } , "value V0 shape #0" },
+    { "act_features_2_31_minus_1", "q16_act_relu", RNE_ESHAPE, { VREC(0, shape[0], INT32_MAX), VREC(1, shape[0], INT32_MAX) } , "value V0 shape #0" },
+    { "act_abs_has_no_integer_kernel", "q16_act_relu", RNE_ELAYER, { LREC(0, act[0][0], RNE_ACT_ABS) } , "node L0 act #0" },
+    { "integer_value_in_f32_node", "q16_act_relu", RNE_ESHAPE, { LREC(0, fmt, RNE_FMT_F32) } , "node L0 V0 dtype #0" },
     { "layernorm_shift_zero", LN, RNE_ELAYER, { Q(0, 0, 0) } , "data L0 T1 R6 q slot #0" },
     { "layernorm_shift_63", LN, RNE_ELAYER, { Q(0, 0, 63) } , "data L0 T1 R6 q slot #0" },
     { "layernorm_eps_high_word_past_2_30", LN, RNE_ELAYER, { Q(0, 1, (1 << 30) + 1) } , "data L0 T1 R6 q slot #1" },
@@ -466,11 +470,11 @@ static const qcorruption qcorruptions[] = {
     { "layernorm_eps_low_word_negative", LN, RNE_ELAYER, { Q(0, 2, -1) } , "data L0 T1 R6 q slot #2" },
     { "layernorm_eps_high_word_negative", LN, RNE_ELAYER, { Q(0, 1, -1) } , "data L0 T1 R6 q slot #1" },
     { "layernorm_unused_slot_set", LN, RNE_ELAYER, { Q(0, 3, 1) } , "data L0 T1 R6 q slot #3" },
-    { "layernorm_in_s8", LN, RNE_ELAYER, { LREC(0, fmt, RNE_FMT_S8) } , "layer L0 fmt" },
-    { "layernorm_with_a_gamma_tensor", LN, RNE_ELAYER, { ROLE(0, RNE_T_W, 0) } , "layer L0 T0 R0 tensor" },
-    { "layernorm_without_q", LN, RNE_ELAYER, { ROLE(0, RNE_T_Q, -1) } , "layer L0 T-1 R6 tensor" },
-    { "layernorm_bias_int16", LN, RNE_ESHAPE, { TREC(0, RNE_T_B, dtype, RNE_DT_S16), TREC(0, RNE_T_B, nbytes, 12) } , "layer L0 T0 R2 dtype" },
-    { "layernorm_q_short", LN, RNE_ESHAPE, { TREC(0, RNE_T_Q, shape[0], 29), TREC(0, RNE_T_Q, nbytes, 29 * 4) } , "layer L0 T1 R6 shape #0" },
+    { "layernorm_in_s8", LN, RNE_ELAYER, { LREC(0, fmt, RNE_FMT_S8) } , "node L0 fmt" },
+    { "layernorm_with_a_gamma_tensor", LN, RNE_ELAYER, { ROLE(0, RNE_T_W, 0) } , "node L0 T0 R0 tensor" },
+    { "layernorm_without_q", LN, RNE_ELAYER, { ROLE(0, RNE_T_Q, -1) } , "node L0 T-1 R6 tensor" },
+    { "layernorm_bias_int16", LN, RNE_ESHAPE, { TREC(0, RNE_T_B, dtype, RNE_DT_S16), TREC(0, RNE_T_B, nbytes, 12) } , "node L0 T0 R2 dtype" },
+    { "layernorm_q_short", LN, RNE_ESHAPE, { TREC(0, RNE_T_Q, shape[0], 29), TREC(0, RNE_T_Q, nbytes, 29 * 4) } , "node L0 T1 R6 shape #0" },
 };
 
 static void put(uint8_t *p, size_t width, int64_t v)
@@ -505,11 +509,11 @@ static void test_corruptions(const char *dir)
         memcpy(&h, b.p, sizeof h);
         for (i = 0; i < 2; i++) {
             const qedit *e = &k->e[i];
-            uint8_t *rec = b.p + h.layer_off + e->layer * sizeof(rne_layer);
+            uint8_t *rec = b.p + h.node_off + e->layer * sizeof(rne_node);
             int32_t ti;
             if (e->width == 0)
                 continue;
-            memcpy(&ti, rec + offsetof(rne_layer, tensor) + (size_t)e->role * 4, 4);
+            memcpy(&ti, rec + offsetof(rne_node, tensor) + (size_t)e->role * 4, 4);
             switch (e->at) {
             case AT_Q: {
                 rne_tensor t;
@@ -524,8 +528,12 @@ static void test_corruptions(const char *dir)
             case AT_LAYER_REC:
                 put(rec + e->index, e->width, e->value);
                 break;
+            case AT_VALUE_REC:
+                put(b.p + h.value_off + e->layer * sizeof(rne_value) + e->index, e->width,
+                    (uint32_t)e->value);
+                break;
             default:
-                put(rec + offsetof(rne_layer, tensor) + e->index * 4, 4, e->value);
+                put(rec + offsetof(rne_node, tensor) + e->index * 4, 4, e->value);
                 break;
             }
         }
@@ -634,7 +642,7 @@ static void test_acc32_weights_changed(const char *dir)
     char path[1024];
     buf b;
     rne_header h;
-    rne_layer l;
+    rne_node l;
     rne_tensor tw, tq;
     rne_model m;
     runner r;
@@ -648,15 +656,15 @@ static void test_acc32_weights_changed(const char *dir)
         return;
     }
     memcpy(&h, b.p, sizeof h);
-    memcpy(&l, b.p + h.layer_off, sizeof l);
+    memcpy(&l, b.p + h.node_off, sizeof l);
     memcpy(&tw, b.p + h.tensor_off + (size_t)l.tensor[RNE_T_W] * sizeof tw, sizeof tw);
     memcpy(&tq, b.p + h.tensor_off + (size_t)l.tensor[RNE_T_Q] * sizeof tq, sizeof tq);
-    ok = l.op == RNE_OP_DENSE && l.fmt == RNE_FMT_S8 && l.in_features == 2100 &&
-         l.out_features <= 3;
+    ok = l.op == RNE_OP_DENSE && l.fmt == RNE_FMT_S8;
     memset(b.p + tw.offset, 0, tw.nbytes);                    /* every column sum 0 ... */
     memcpy(b.p + tq.offset + 2 * sizeof(int32_t), &one, 4);   /* ... so acc32 (q slot 2) loads */
     put(b.p + h.file_size - 4, 4, rne__crc32(b.p, h.file_size - 4u));
-    ok = ok && rne_model_load(b.p, b.size, &m) == RNE_OK && m.layers[0].q[2] == 1 &&
+    ok = ok && rne_model_load(b.p, b.size, &m) == RNE_OK && m.nodes[0].q[2] == 1 &&
+         m.nodes[0].in_features == 2100 && m.nodes[0].out_features <= 3 &&
          runner_init(&r, &m, 1, 1);
     if (ok) {
         for (i = 0; i < 2100; i++)

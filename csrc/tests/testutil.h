@@ -51,12 +51,14 @@ static inline void check(int ok, const char *name, const char *fmt, ...)
 /* The last line (scripts grep it); main's exit status: 0 if nothing failed, else 1. */
 /* rne_model_load_where's fault as text, for a corruption table to compare: the section, then
  * L<layer>, T<tensor>, R<role>, the field name and #<index>, each only when set; e.g.
- * "layer L3 T0 R0 shape #1", "header file_size", "none" (RNE_OK). */
+ * "node L3 T0 R0 shape #1", "header file_size", "none" (RNE_OK). */
 static inline const char *fault_text(const rne_fault *w, char *out, size_t n)
 {
     int k = snprintf(out, n, "%s", rne_fault_section_name(w->section));
     if (w->layer >= 0 && k >= 0 && (size_t)k < n)
         k += snprintf(out + k, n - (size_t)k, " L%d", (int)w->layer);
+    if (w->value >= 0 && k >= 0 && (size_t)k < n)
+        k += snprintf(out + k, n - (size_t)k, " V%d", (int)w->value);
     if (w->role != 255 && k >= 0 && (size_t)k < n)
         k += snprintf(out + k, n - (size_t)k, " T%d R%u", (int)w->tensor, (unsigned)w->role);
     else if (w->tensor >= 0 && k >= 0 && (size_t)k < n)
@@ -331,8 +333,8 @@ static inline void state_take_batch(const rne_model *m, const uint8_t *full, uin
                                     uint32_t b, uint8_t *one)
 {
     uint32_t i;
-    for (i = 0; i < m->n_layers; i++) {
-        const rne_model_layer *l = &m->layers[i];
+    for (i = 0; i < m->n_nodes; i++) {
+        const rne_model_layer *l = &m->nodes[i];
         const size_t off = rne_state_offset(m, i, batch), off1 = rne_state_offset(m, i, 1);
         const size_t hs = l->hidden, dirs = rne__dirs(l);
         const size_t he = l->fmt == RNE_FMT_F32 ? 4 : 2;    /* bytes of an h element; c: 4 */
@@ -354,8 +356,9 @@ static inline void state_take_batch(const rne_model *m, const uint8_t *full, uin
 static inline int take_last_full(const rne_model *m)
 {
     uint32_t i;
-    for (i = 0; i < m->n_layers; i++)
-        if (m->layers[i].op == RNE_OP_TAKE_LAST && m->layers[i].param[0] != m->layers[i].in_features)
+    for (i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].op == RNE_OP_TAKE_LAST &&
+            (uint32_t)m->nodes[i].param[0] != m->nodes[i].in_features)
             return 0;
     return 1;
 }
@@ -432,7 +435,7 @@ static inline void test_blob_changes(const char *dir, const char *a, const char 
         buf_free(&ba), buf_free(&bb), buf_free(&orig);
         return;
     }
-    integer = m.layers[0].fmt != RNE_FMT_F32;
+    integer = m.nodes[0].fmt != RNE_FMT_F32;
     vsize = integer ? sizeof(int16_t) : sizeof(float);
     ss = rne_state_size(&m, 1);
     sc = rne_scratch_size(&m, 1, 1);
@@ -509,7 +512,7 @@ static inline void test_blob_changes(const char *dir, const char *a, const char 
     rc = rne_model_load(ba.p, orig.size, &m);
     rc2 = rne_step(&s, x, y);
     snprintf(name, sizeof name, "%s_failed_load_refused", label);
-    check(rc == RNE_EMAGIC && m.blob == NULL && m.n_layers == 0 && rc2 == RNE_EMODEL, name,
+    check(rc == RNE_EMAGIC && m.blob == NULL && m.n_nodes == 0 && rc2 == RNE_EMODEL, name,
           "load %d, step %d", rc, rc2);
 
     /* 5. the original blob again: the same identity, the stream runs */

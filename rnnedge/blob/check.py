@@ -2,9 +2,9 @@
 
 `judge(view, verify_crc)` runs `rne_model_load_where` (csrc/blob.c, csrc/blob_q.c) on an aligned
 copy of the blob and turns a refusal into a BlobError (`.code` the C status) whose message names
-where the loader stopped: the section, layer, tensor and role, field and element, with the value
-the blob holds there, e.g. "layer 0 (GRU), tensor 1 (l0.R, role R): shape[1] is 15 (shape [1, 15,
-3])", then the C status text. Python does not restate the loader's checks: it only reads the
+where the loader stopped: the section, node, value, tensor and role, field and element, with the
+value the blob holds there, e.g. "node 0 (GRU), tensor 1 (l0.R, role R): shape[1] is 15 (shape
+[1, 15, 3])", then the C status text. Python does not restate the loader's checks: it only reads the
 fields the fault names. `check_int_meta` checks what C never reads: an integer model's metadata
 (quant, qio) against its layers. Without the extension `available()` is False: the reader then
 parses and displays a blob but cannot validate it.
@@ -23,10 +23,22 @@ from .._clib import clib
 from ..errors import BlobError, NotBuiltError
 from ..ir.layers import WFMT
 from .spec import (
-    ACT_NAMES, DTYPES, E_ALIGN, E_HEADER, E_TRUNC, FMT_NAMES, FMT_S8, HEADER_SIZE, HEADER_STRUCT,
-    LAYER_FLAGS, LAYER_SIZE, LAYER_STRUCT, MAX_ALIGN, MAX_FEATURES, OP_LAYERNORM, OP_NAMES,
-    OP_TAKE_LAST, ROLE_NAMES, T_Q, TENSOR_SIZE, TENSOR_STRUCT, LayerRecord, TensorRecord, flag_text,
+    ACT_NAMES, DTYPES, E_ALIGN, E_HEADER, E_TRUNC, FMT_NAMES, FMT_S8, FORMAT_VERSION, HEADER_SIZE,
+    HEADER_STRUCT, KIND_NAMES, LAYER_FLAGS, MAX_ALIGN, MAX_FEATURES, NODE_SIZE, NODE_STRUCT, NONE,
+    OP_LAYERNORM, OP_NAMES, ROLE_NAMES, T_Q, TENSOR_SIZE, TENSOR_STRUCT, VALUE_SIZE, VALUE_STRUCT,
+    Blob, NodeRecord, TensorRecord, flag_text,
 )  # fmt: skip
+
+
+def version_text(version: int) -> str:
+    """Why a blob of another format version is not read."""
+    if version == 1:
+        return ("format version 1 (a layer pipeline): this rnnedge reads version "
+                f"{FORMAT_VERSION} (dataflow graphs); reconvert it with rnnedge convert from "
+                "its ONNX model")  # fmt: skip
+    if version == 0:
+        return "header: version is 0 (versions start at 1)"
+    return f"format version {version} is newer than this rnnedge reads ({FORMAT_VERSION})"
 
 
 def err(code: int, msg: str) -> BlobError:
@@ -76,7 +88,8 @@ def judge(view: memoryview, verify_crc: bool = True) -> None:
         text = c.ffi.string(c.lib.rne_strerror(rc)).decode()
         field = c.ffi.string(c.lib.rne_fault_field_name(where.field)).decode()
         section = c.ffi.string(c.lib.rne_fault_section_name(where.section)).decode()
-        fault = Fault(section, field, where.layer, where.tensor, where.role, where.index)
+        fault = Fault(section, field, where.layer, where.tensor, where.role, where.index,
+                      where.value)
         raise err(rc, f"{fault_text(view, rc, fault)}: {text}")
 
 
@@ -85,20 +98,90 @@ class Fault:
     """rne_fault with its names: section and field as the C library spells them."""
 
     def __init__(self, section: str, field: str, layer: int, tensor: int, role: int,
-                 index: int) -> None:  # fmt: skip
+                 index: int, value: int = -1) -> None:  # fmt: skip
         self.section, self.field = section, field
         self.layer, self.tensor, self.role, self.index = layer, tensor, role, index
+        self.value = value
 
 
-_SECTIONS = ("header", "metadata", "layer table", "tensor table")
+_SECTIONS = ("header", "metadata", "node table", "tensor table", "value table")
+_SECTION_FIELDS = ("meta_off/meta_size", "node_off", "tensor_off", "value_off")
 
 
 def _span(h: tuple, i: int) -> tuple[int, int]:
-    """[start, end) of section i (0 header, 1 metadata, 2 layer table, 3 tensor table)."""
-    meta_off, meta_size, layer_off, n_layers, tensor_off, n_tensors = h[6:12]
-    off, size = ((0, HEADER_SIZE), (meta_off, meta_size), (layer_off, LAYER_SIZE * n_layers),
-                 (tensor_off, TENSOR_SIZE * n_tensors))[i]  # fmt: skip
+    """[start, end) of section i (0 header, 1 metadata, 2 node, 3 tensor, 4 value table)."""
+    meta_off, meta_size, node_off, n_nodes, tensor_off, n_tensors, value_off, n_values = h[6:14]
+    off, size = ((0, HEADER_SIZE), (meta_off, meta_size), (node_off, NODE_SIZE * n_nodes),
+                 (tensor_off, TENSOR_SIZE * n_tensors), (value_off, VALUE_SIZE * n_values))[i]  # fmt: skip
     return off, off + size
+
+
+def _value_fields(view: memoryview, h: tuple, i: int) -> tuple | None:
+    """Value record i's fields, None if i is not in the table."""
+    if not 0 <= i < h[13]:
+        return None
+    return VALUE_STRUCT.unpack_from(view, h[12] + i * VALUE_SIZE)
+
+
+def _value_features(v: tuple) -> int:
+    return int(np.prod(v[4:8], dtype=np.int64))
+
+
+def _value_head(view: memoryview, h: tuple, i: int) -> str:
+    v = _value_fields(view, h, i)
+    if v is None:
+        return f"value {i} (not in the table of {h[13]})"
+    kind = KIND_NAMES.get(v[0], f"kind {v[0]}")
+    dtype = DTYPES[v[1]][0] if v[1] in DTYPES else f"dtype {v[1]}"
+    ndim = v[2] if 1 <= v[2] <= 4 else 4
+    last = ", last" if v[3] & 1 else ""
+    return f"value {i} ({kind} {dtype} {list(v[4:4 + ndim])}{last})"
+
+
+def _value_text(view: memoryview, h: tuple, rc: int, f: "Fault") -> str:
+    """A value record's fault (section value) in words."""
+    v = _value_fields(view, h, f.value)
+    if v is None:
+        counts = "exactly one input value and one output value (kind 1 and 2)"
+        return f"values: {counts}" if f.field == "kind" else f"value {f.value}: {f.field}"
+    head = _value_head(view, h, f.value)
+    if f.field == "kind":
+        return (f"{head}: kind {v[0]}: a graph has exactly one input and one output value, "
+                "kinds 0..3")  # fmt: skip
+    if f.field == "dtype":
+        return (f"{head}: dtype {v[1]}: values are f32 throughout or s16 throughout (an s32 "
+                "input of ids aside)")  # fmt: skip
+    if f.field == "flags":
+        return f"{head}: flags {v[3]} (last = 1, not on an input or a state)"
+    if f.field == "reserved":
+        return f"{head}: reserved fields are {list(v[12:15])}"
+    if f.field == "ndim":
+        return f"{head}: ndim {v[2]} (1..4)"
+    if f.field == "shape":
+        if f.index >= 0:
+            return f"{head}: shape[{f.index}] is {v[4 + f.index]} (shape {list(v[4:8])})"
+        return f"{head}: {_value_features(v)} features per step; at most {MAX_FEATURES}"
+    if f.field == "scale":
+        return f"{head}: scale {v[11]} (s16 values: finite and > 0; others 0)"
+    if f.field == "offset" and f.index >= 0:
+        return f"{head}: state block at {v[8]} overlaps value {f.index}'s"
+    if f.field == "offset":
+        what = "a multiple of 16" if rc == E_ALIGN else "0 for an input or output"
+        return f"{head}: offset {v[8]} ({what})"
+    if f.field == "arena_row":
+        return f"{head}: arena bytes [{v[8]}, ...) run past the header's arena_row {h[14]}"
+    if f.field == "update":
+        return (f"{head}: update {v[9]}: a state's update is -1 or a computed (temp or output) "
+                "value of its dtype, size and scale")  # fmt: skip
+    if f.field == "init":
+        return (f"{head}: init {v[10]}: a state's init is -1 or a tensor of its dtype and "
+                "size")  # fmt: skip
+    if f.field == "out":
+        return f"{head}: no node writes it"
+    if f.field == "lifetime":
+        return (f"{head}: its arena bytes at offset {v[8]} overlap those of "
+                f"{_value_head(view, h, f.index)}, which is live at the same time")  # fmt: skip
+    return f"{head}: {f.field}"
 
 
 def _tensor_fields(view: memoryview, h: tuple, k: int) -> tuple | None:
@@ -136,40 +219,76 @@ def _tensor_value(f: tuple, field: str, index: int) -> str:
     return f"reserved fields {f[3]}, {f[12]}" if field == "reserved" else field
 
 
-def _layer_value(rec: tuple, field: str, index: int) -> str:
-    """A layer record's field as text (rec: LAYER_STRUCT fields)."""
-    act, alpha, beta = rec[9:15], rec[17:23], rec[23:29]
+def _node(view: memoryview, h: tuple, i: int) -> dict[str, Any]:
+    """Node record i's fields by name, with in_features / out_features (the elements per step of
+    its values in[0], out[0]; 0 where they are not in the table)."""
+    r = NODE_STRUCT.unpack_from(view, h[8] + i * NODE_SIZE)
+    ins, outs = r[41:45], r[45:49]
+    size = lambda k: _value_features(v) if (v := _value_fields(view, h, k)) else 0  # noqa: E731
+    return {"op": r[0], "fmt": r[1], "flags": r[2], "hidden": r[3], "clip": r[4],
+            "param": list(r[5:13]), "act": r[13:19], "pad": r[19:21], "alpha": r[21:27],
+            "beta": r[27:33], "tensor": r[33:41], "in": ins, "out": outs, "reserved": r[49:51],
+            "in_features": size(ins[0]), "out_features": size(outs[0])}  # fmt: skip
+
+
+def _layer_value(view: memoryview, h: tuple, rec: dict[str, Any], field: str, index: int,
+                 value: int) -> str:  # fmt: skip
+    """A node record's field as text."""
+    act, alpha, beta = rec["act"], rec["alpha"], rec["beta"]
     slot = f"[{index // 3}][{index % 3}]"
     if field == "op":
-        return f"op {rec[0]}"
+        return f"op {rec['op']}" + (" (a graph op this build does not run)"
+                                     if rec["op"] in OP_NAMES else "")  # fmt: skip
     if field == "fmt":
-        return f"fmt {FMT_NAMES.get(rec[1], rec[1])}"
+        if rec["fmt"] == FMT_S8:
+            return "fmt s8: a node without weights is s16"
+        return f"fmt {FMT_NAMES.get(rec['fmt'], rec['fmt'])}"
     if field in ("in_features", "out_features", "hidden"):
-        value = rec[2 + ("in_features", "out_features", "hidden").index(field)]
-        return f"{field} {value} ({_sizes(rec)})"
+        if field == "in_features" and rec["fmt"] != 0 and rec["in_features"] >= 65536:
+            return (f"in_features {rec['in_features']}: an integer "
+                    f"{OP_NAMES.get(rec['op'], '')} takes fewer than 65536 features")  # fmt: skip
+        return f"{field} {rec[field]} ({_sizes(rec)})"
+    if field == "flags" and value >= 0:
+        return f"{_value_head(view, h, value)} has the wrong last flag for this node's output"
     if field == "flags":
-        unknown = rec[5] & ~LAYER_FLAGS
-        return f"flags 0x{rec[5]:x} ({flag_text(rec[5] & LAYER_FLAGS)}" + (
+        unknown = rec["flags"] & ~LAYER_FLAGS
+        return f"flags 0x{rec['flags']:x} ({flag_text(rec['flags'] & LAYER_FLAGS)}" + (
             f", unknown bits 0x{unknown:x})" if unknown else ")")
     if field == "clip":
-        return f"clip {rec[6]} with flags {flag_text(rec[5])}"
+        return f"clip {rec['clip']} with flags {flag_text(rec['flags'])}"
     if field == "param":
-        return f"param [{rec[7]}, {rec[8]}]"
+        return f"param {rec['param']}" + (f" (param[{index}])" if index >= 0 else "")
     if field == "act" and index >= 0:  # the slot: its code, alpha and beta
         return (f"act{slot} is {act[index]} ({ACT_NAMES.get(act[index], 'unknown')}), alpha "
                 f"{alpha[index]}, beta {beta[index]}")  # fmt: skip
     if field in ("alpha", "beta") and index >= 0:
-        eps = " (epsilon)" if rec[0] == OP_LAYERNORM and index == 0 else ""
+        eps = " (epsilon)" if rec["op"] == OP_LAYERNORM and index == 0 else ""
         return f"{field}{slot} is {(alpha if field == 'alpha' else beta)[index]}{eps}"
     if field == "reserved":
-        return f"padding {list(rec[15:17])} / reserved {list(rec[37:39])}"
+        return f"padding {list(rec['pad'])} / reserved {list(rec['reserved'])}"
+    if field in ("in", "out"):
+        k = rec[field][index] if 0 <= index < 4 else NONE
+        what = "input" if field == "in" else "output"
+        if value < 0:
+            return (f"{field}[{index}] is {k}: absent where the op needs one, present where it "
+                    f"has none, or not a value index (< {h[13]})")  # fmt: skip
+        if field == "in":
+            return (f"{field}[{index}] reads {_value_head(view, h, value)}: not written by an "
+                    "earlier node, or (last) not readable here, or not its size")  # fmt: skip
+        return (f"{field}[{index}] writes {_value_head(view, h, value)}: an input, a state, a "
+                f"value written before, or not its size")  # fmt: skip
+    if field == "dtype" and value >= 0:
+        return (f"{_value_head(view, h, value)}: its dtype does not fit this "
+                f"{FMT_NAMES.get(rec['fmt'], '')} node")  # fmt: skip
+    if field == "shape" and value >= 0:
+        return f"{_value_head(view, h, value)}: its leading axes differ from the input's"
     return field
 
 
-def _sizes(rec: tuple) -> str:
-    """A layer record's sizes: in_features, out_features, hidden, param."""
-    return (f"in_features {rec[2]}, out_features {rec[3]}, hidden {rec[4]}, "
-            f"param [{rec[7]}, {rec[8]}]")  # fmt: skip
+def _sizes(rec: dict[str, Any]) -> str:
+    """A node record's sizes: in_features, out_features, hidden, param."""
+    return (f"in_features {rec['in_features']}, out_features {rec['out_features']}, hidden "
+            f"{rec['hidden']}, param {rec['param']}")  # fmt: skip
 
 
 def _element(shape: list[int], index: int) -> str:
@@ -246,24 +365,26 @@ def fault_text(view: memoryview, rc: int, f: Fault) -> str:
     h = HEADER_STRUCT.unpack_from(view, 0)
     if f.section == "header":
         names = ("magic", "version", "header_size", "flags", "alignment", "file_size")  # h[0..5]
-        hints = {"version": " (versions start at 1)", "header_size": f", expected {HEADER_SIZE}",
+        hints = {"header_size": f", expected {HEADER_SIZE}",
                  "alignment": " (a power of two in 16..4096)",
                  "file_size": " (at least a header and a checksum)",
-                 "n_layers": " (1 up to this build's RNE_MAX_LAYERS)",
-                 "n_tensors": " (at most 4096)", "flags": " (a newer rnnedge?)"}  # fmt: skip
+                 "n_nodes": " (1 up to this build's RNE_MAX_NODES)",
+                 "n_tensors": " (at most 4096)",
+                 "n_values": " (2 up to this build's RNE_MAX_VALUES)",
+                 "arena_row": " (a multiple of 16)", "flags": " (a newer rnnedge?)"}  # fmt: skip
+        counts = {"n_nodes": 9, "n_tensors": 11, "n_values": 13, "arena_row": 14}
         if f.field == "file_size" and rc == E_TRUNC:
             return f"truncated: {n} bytes, but the header says {h[5]}"
         if f.field == "magic":
             return f"not an rnnedge blob: magic {h[0]!r}, expected b'RNNE'"
-        if f.field == "version" and rc != E_HEADER:
-            return f"format version {h[1]} is newer than this rnnedge reads (1)"
+        if f.field == "version":
+            return version_text(h[1])
         if f.field in names:
             return f"header: {f.field} is {h[names.index(f.field)]}{hints.get(f.field, '')}"
-        if f.field in ("n_layers", "n_tensors"):
-            value = h[9] if f.field == "n_layers" else h[11]
-            return f"header: {f.field} is {value}{hints[f.field]}"
+        if f.field in counts:
+            return f"header: {f.field} is {h[counts[f.field]]}{hints[f.field]}"
         if f.field == "reserved":
-            return f"header: reserved fields are {list(h[12:16])} (a newer rnnedge?)"
+            return f"header: the reserved field is {h[15]} (a newer rnnedge?)"
         if f.field == "blob":
             return f"header: the blob's address is not a multiple of its alignment {h[4]}"
         if f.field == "host byte order":
@@ -272,8 +393,8 @@ def fault_text(view: memoryview, rc: int, f: Fault) -> str:
         stored = struct.unpack_from("<I", view, h[5] - 4)[0]
         computed = binascii.crc32(view[: h[5] - 4])
         return f"checksum mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}"
-    if f.field in ("meta_off/meta_size", "layer_off", "tensor_off"):
-        i = ("meta_off/meta_size", "layer_off", "tensor_off").index(f.field) + 1
+    if f.field in _SECTION_FIELDS:
+        i = _SECTION_FIELDS.index(f.field) + 1
         a, b = _span(h, i)
         if rc == E_TRUNC:
             return f"{_SECTIONS[i]} [{a}, {b}) runs past the data end {h[5] - 4}"
@@ -299,13 +420,18 @@ def fault_text(view: memoryview, rc: int, f: Fault) -> str:
         if f.field == "offset":
             return f"{head}: data offset {t[8]} is not a multiple of {h[4]}"
         return f"{head}: {_tensor_value(t, f.field, f.index)}"
-    # a layer record (section layer or data)
+    if f.section == "value":
+        return _value_text(view, h, rc, f)
+    # a node record (section node or data)
     if not 0 <= f.layer < h[9]:
-        return f"layer {f.layer}: {f.field}"
-    rec = LAYER_STRUCT.unpack_from(view, h[8] + f.layer * LAYER_SIZE)
-    head = f"layer {f.layer} ({OP_NAMES.get(rec[0], f'op {rec[0]}')})"
+        return f"node {f.layer}: {f.field}"
+    rec = _node(view, h, f.layer)
+    op = rec["op"]
+    head = f"node {f.layer} ({OP_NAMES.get(op, f'op {op}')})"
+    if f.role == 255 and f.field in ("init", "update"):
+        return _value_text(view, h, rc, f)
     if f.role == 255:
-        return f"{head}: {_chain_text(view, h, rec, f) or _layer_value(rec, f.field, f.index)}"
+        return f"{head}: {_layer_value(view, h, rec, f.field, f.index, f.value)}"
     role = ROLE_NAMES.get(f.role, str(f.role))
     t = _tensor_fields(view, h, f.tensor)
     if f.field == "tensor":
@@ -314,39 +440,19 @@ def fault_text(view: memoryview, rc: int, f: Fault) -> str:
         if t is None:
             return f"{head}: tensor index {f.tensor} (role {f.role}, {role}) is out of range"
         return (f"{head}: tensor {f.tensor} in role {f.role} ({role}), a role this "
-                f"{FMT_NAMES.get(rec[1], '')} {OP_NAMES.get(rec[0], '')} layer does not use")
+                f"{FMT_NAMES.get(rec['fmt'], '')} {OP_NAMES.get(rec['op'], '')} node does not use")
     if t is None:
         return f"{head}: tensor {f.tensor} (role {role}): {f.field}"
     head = f"{head}, tensor {f.tensor} ({_tensor_name(t)}, role {role})"
     if f.section == "data":
-        return f"{head}: {_data_text(view, t, role, f.field, f.index, OP_NAMES.get(rec[0], ''))}"
+        return f"{head}: {_data_text(view, t, role, f.field, f.index, OP_NAMES.get(rec['op'], ''))}"
     if f.field == "scale":
         return f"{head}: the output scale {t[10]} must be finite and > 0"
-    return f"{head}: {_tensor_value(t, f.field, f.index)} does not fit the layer ({_sizes(rec)})"
-
-
-def _chain_text(view: memoryview, h: tuple, rec: tuple, f: Fault) -> str | None:
-    """The faults between layers (the loader's last step), in words; None for the others."""
-    prev = LAYER_STRUCT.unpack_from(view, h[8] + (f.layer - 1) * LAYER_SIZE) if f.layer else None
-    first = LAYER_STRUCT.unpack_from(view, h[8])
-    sized = 1 <= rec[2] <= MAX_FEATURES
-    if f.field == "in_features" and prev is not None and sized and rec[2] != prev[3]:
-        return f"takes {rec[2]} features but layer {f.layer - 1} gives {prev[3]}"
-    if f.field == "op" and rec[0] in OP_NAMES:
-        what = "a second TAKE_LAST layer" if rec[0] == OP_TAKE_LAST else "a cell"
-        return f"{what} after the TAKE_LAST layer"
-    if f.field == "fmt" and rec[1] in FMT_NAMES and (rec[1] == 0) != (first[1] == 0):
-        return (f"fmt {FMT_NAMES[rec[1]]} but layer 0 is {FMT_NAMES.get(first[1], first[1])}: a "
-                "model is f32 throughout or integer throughout")  # fmt: skip
-    if f.field == "fmt" and rec[1] == FMT_S8:
-        return "fmt s8: a layer without weights is s16"
-    if f.field == "in_features" and rec[0] in OP_NAMES and sized and rec[2] >= 65536:
-        return f"in_features {rec[2]}: an integer {OP_NAMES[rec[0]]} takes fewer than 65536 features"
-    return None
+    return f"{head}: {_tensor_value(t, f.field, f.index)} does not fit the node ({_sizes(rec)})"
 
 
 # -- an integer model's metadata (C never reads it) ---------------------------------------------
-def scale_of(rec: LayerRecord, tensors: list[TensorRecord], s_in: float) -> float:
+def scale_of(rec: NodeRecord, tensors: list[TensorRecord], s_in: float) -> float:
     """The scale of a layer's int16 output: its q tensor's, or its input's (TakeLast, Slice)."""
     k = rec.tensor[T_Q]
     return s_in if k < 0 else float(tensors[k].scale)
@@ -363,19 +469,16 @@ def qio(meta: dict[str, Any]) -> tuple[float, float]:
     return float(scales[0]), float(scales[1])  # type: ignore[arg-type]
 
 
-def check_int_meta(meta: dict[str, Any], layers: list[LayerRecord],
-                   tensors: list[TensorRecord]) -> None:  # fmt: skip
-    """An integer model's metadata: "quant" int16 (every layer s16) or int8, and "qio" with the
-    input and output scales, the output scale that of the last layer's output."""
+def check_int_meta(meta: dict[str, Any], blob: Blob) -> None:
+    """An integer model's metadata: "quant" int16 (every node s16) or int8, and "qio" with the
+    input and output scales, those of the input and output values."""
     quant = meta.get("quant")
-    if quant not in WFMT or (quant == "int16" and any(l.fmt == FMT_S8 for l in layers)):
-        raise err(E_HEADER, f"metadata \"quant\" is {quant!r}, but the layers are "
-                            f"{sorted({FMT_NAMES.get(l.fmt, str(l.fmt)) for l in layers})}: "
-                            "expected int8, or int16 when every layer is s16")  # fmt: skip
-    s, out = qio(meta)
-    for rec in layers:
-        s = scale_of(rec, tensors, s)
-    if np.float32(s) != np.float32(out):
-        raise err(E_HEADER, f"metadata \"qio\" output_scale {out} differs from the last layer's "
-                            f"output scale {s}")  # fmt: skip
-
+    if quant not in WFMT or (quant == "int16" and any(l.fmt == FMT_S8 for l in blob.nodes)):
+        raise err(E_HEADER, f"metadata \"quant\" is {quant!r}, but the nodes are "
+                            f"{sorted({FMT_NAMES.get(l.fmt, str(l.fmt)) for l in blob.nodes})}: "
+                            "expected int8, or int16 when every node is s16")  # fmt: skip
+    s_in, s_out = qio(meta)
+    for key, given, v in (("input_scale", s_in, blob.input), ("output_scale", s_out, blob.output)):
+        if v.dtype == 2 and np.float32(given) != np.float32(v.scale):  # s16 values
+            raise err(E_HEADER, f"metadata \"qio\" {key} {given} differs from the {v.kind_name} "
+                                f"value's scale {v.scale}")  # fmt: skip

@@ -2,7 +2,7 @@
 
 `parse(raw)` turns the metadata bytes into a dict, refusing before `json` recurses what is too
 large or too deeply nested; `check(meta, layers)` proves every field the readers use (type,
-range) and cross-checks it against the layer records where the two overlap. Both raise
+range) and cross-checks it against the node and value records where the two overlap. Both raise
 BlobError (code E_HEADER) whose message names the field, e.g.
 "meta.input.axes: expected ..., got 'XX'". After `check`, `meta["input"]`, `meta["output"]`,
 `meta.get("state", [])` and, for an integer blob, `meta["qio"]` can be used without a check.
@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from ..errors import BlobError
 from ..ir.layers import QUANTS
 from . import spec
-from .spec import LayerRecord
+from .spec import Blob, NodeRecord
 
 MAX_BYTES = 1 << 20  # metadata larger than this is refused (a writer's is a few hundred bytes)
 MAX_DEPTH = 16  # nesting of arrays and objects (the writer's is 3)
@@ -158,35 +158,34 @@ def _size(field: str, sizes: dict[str, int | None], letter: str, axes: str, want
         _fail(f"{field}.shape[{axes.index(letter)}]", f"{want} ({what}) or null", d)
 
 
-def _check_input(meta: dict[str, Any], layers: list[LayerRecord]) -> str:
+def _check_input(meta: dict[str, Any], blob: Blob) -> str:
     axes, sizes = _tensor_spec(meta, "input", INPUT_AXES, "with T, and F exactly once and last")
-    _size("meta.input", sizes, "F", axes, layers[0].in_features,
-          "the first layer's in_features")
+    _size("meta.input", sizes, "F", axes, blob.in_features, "the input value's features")
     return axes
 
 
-def _check_output(meta: dict[str, Any], layers: list[LayerRecord], in_axes: str) -> None:
+def _check_output(meta: dict[str, Any], blob: Blob, in_axes: str) -> None:
     field = "meta.output"
     axes, sizes = _tensor_spec(meta, "output", OUTPUT_AXES,
                                "with F exactly once, or D and H instead of F")
-    out = layers[-1].out_features
+    out = blob.out_features
     if "F" in axes:
-        _size(field, sizes, "F", axes, out, "the last layer's out_features")
+        _size(field, sizes, "F", axes, out, "the output value's features")
     else:
         d = sizes["D"]
         if d is None or out % d:
             _fail(f"{field}.shape[{axes.index('D')}]",
                   f"a number of directions that divides the last layer's out_features {out}", d)
         _size(field, sizes, "H", axes, out // d, f"out_features {out} / {d} directions")
-    if "T" not in axes and not any(l.op == spec.OP_TAKE_LAST for l in layers):
-        _fail(f"{field}.axes", "a T axis (the model gives a sequence: it has no TAKE_LAST layer)",
-              axes)
+    if "T" not in axes and not blob.many_to_one:
+        _fail(f"{field}.axes", "a T axis (the model gives a sequence: its output is not a last-"
+              "step value)", axes)
     in_sizes = dict(zip(in_axes, meta["input"]["shape"]))
     if "B" not in axes and "B" in in_axes and in_sizes["B"] != 1:
         _fail(f"{field}.axes", "a B axis (the input has a batch axis not fixed at 1)", axes)
 
 
-def _check_quant(meta: dict[str, Any], layers: list[LayerRecord]) -> str:
+def _check_quant(meta: dict[str, Any], layers: list[NodeRecord]) -> str:
     quant = meta.get("quant", "f32")
     if quant not in QUANTS:
         _fail("meta.quant", f"one of {', '.join(QUANTS)}", quant)
@@ -205,7 +204,7 @@ def _check_quant(meta: dict[str, Any], layers: list[LayerRecord]) -> str:
     return quant
 
 
-def _check_state(meta: dict[str, Any], layers: list[LayerRecord]) -> None:
+def _check_state(meta: dict[str, Any], layers: list[NodeRecord]) -> None:
     state = meta.get("state", [])
     cells = [i for i, l in enumerate(layers) if l.op in spec.OP_CELLS]
     if not isinstance(state, list) or len(state) > 2 * len(cells):
@@ -243,14 +242,20 @@ def _check_state(meta: dict[str, Any], layers: list[LayerRecord]) -> None:
                   f"{name!r} covers {sorted(kinds)} (kind, hidden)", state)  # fmt: skip
 
 
-def check(meta: dict[str, Any], layers: list[LayerRecord]) -> None:
-    """Every field of `meta` that a reader uses, and where it overlaps the layers, agreement."""
+def check(meta: dict[str, Any], blob: Blob) -> None:
+    """Every field of `meta` that a reader uses, and where it overlaps the nodes and values,
+    agreement."""
+    layers = blob.nodes
     for key in ("name", "producer"):
         _str(meta, key, "meta", required=False)
     folded = meta.get("folded", [])
     if not isinstance(folded, list) or not all(isinstance(f, str) for f in folded):
         _fail("meta.folded", "a list of strings", folded)
+    names = meta.get("values", MISSING)
+    if names is not MISSING and not (isinstance(names, list) and len(names) == len(blob.values)
+                                     and all(isinstance(n, str) for n in names)):  # fmt: skip
+        _fail("meta.values", f"a list of {len(blob.values)} value names (strings)", names)
     _check_quant(meta, layers)
-    in_axes = _check_input(meta, layers)
-    _check_output(meta, layers, in_axes)
+    in_axes = _check_input(meta, blob)
+    _check_output(meta, blob, in_axes)
     _check_state(meta, layers)

@@ -1,7 +1,7 @@
-"""Reading a .rne blob (format version 1, docs/format.md): bytes -> records -> IR.
+"""Reading a .rne blob (format version 2, docs/format.md): bytes -> records -> IR.
 
 `read_blob(data)` has the C loader judge the blob (rnnedge/blob/check.py: the one set of checks,
-csrc/blob.c and csrc/blob_q.c, whose refusal names the layer, tensor and field), checks the
+csrc/blob.c and csrc/blob_q.c, whose refusal names the node, value, tensor and field), checks the
 metadata the C library never reads (rnnedge/blob/meta.py, and an integer model's quant and qio),
 and returns a `Blob` (rnnedge/blob/spec.py) whose tensor arrays are numpy views into `data` (no
 copy). Without the compiled extension it parses what it can to display (`rnnedge info`) and says
@@ -29,13 +29,14 @@ from ..ir.layers import (
 )  # fmt: skip
 from . import check as _check
 from . import meta as _meta
-from .check import check_int_meta, err, qio, scale_of
+from .check import check_int_meta, err, qio, scale_of, version_text
 from .spec import (
     DTYPES, E_CRC, E_HEADER, E_LAYER, E_MAGIC, E_TENSOR, E_TRUNC, E_VERSION, FMT_F32, FMT_NAMES,
-    FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LAYER_SIZE, LAYER_STRUCT, LF_BIDIR, LF_CLIP,
-    LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_REVERSE, MAGIC, OP_ACT, OP_CELLS, OP_DENSE,
+    FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LF_BIDIR, LF_CLIP, LF_INPUT_FORGET,
+    LF_LINEAR_BEFORE_RESET, LF_REVERSE, MAGIC, NODE_SIZE, NODE_STRUCT, OP_ACT, OP_CELLS, OP_DENSE,
     OP_LAYERNORM, OP_SLICE, OP_TAKE_LAST, Q_SLOTS, T_B, T_C0, T_H0, T_LUT, T_P, T_Q, T_R, T_W,
-    TENSOR_SIZE, TENSOR_STRUCT, Blob, Header, LayerRecord, TensorRecord,
+    TENSOR_SIZE, TENSOR_STRUCT, VALUE_SIZE, VALUE_STRUCT, Blob, Header, NodeRecord, TensorRecord,
+    ValueRecord,
 )  # fmt: skip
 
 
@@ -44,18 +45,17 @@ def _read_header(view: memoryview) -> Header:
     if len(view) < HEADER_SIZE:
         raise err(E_TRUNC, f"truncated: {len(view)} bytes, shorter than the {HEADER_SIZE}-byte "
                            "header")  # fmt: skip
-    f = HEADER_STRUCT.unpack_from(view, 0)
-    h = Header(*f[:12], reserved=tuple(f[12:]))  # type: ignore[arg-type]
+    h = Header(*HEADER_STRUCT.unpack_from(view, 0))
     if h.magic != MAGIC:
         raise err(E_MAGIC, f"not an rnnedge blob: magic {h.magic!r}, expected {MAGIC!r}")
     if h.version != FORMAT_VERSION:
-        raise err(E_VERSION if h.version > FORMAT_VERSION else E_HEADER,
-                  f"format version {h.version}: this rnnedge reads {FORMAT_VERSION}")  # fmt: skip
+        raise err(E_VERSION if h.version else E_HEADER, version_text(h.version))
     if not HEADER_SIZE + 4 <= h.file_size <= len(view):
         raise err(E_TRUNC, f"truncated: {len(view)} bytes, but the header says {h.file_size}")
     for name, off, size in (("metadata", h.meta_off, h.meta_size),
-                            ("layer table", h.layer_off, LAYER_SIZE * h.n_layers),
-                            ("tensor table", h.tensor_off, TENSOR_SIZE * h.n_tensors)):  # fmt: skip
+                            ("node table", h.node_off, NODE_SIZE * h.n_nodes),
+                            ("tensor table", h.tensor_off, TENSOR_SIZE * h.n_tensors),
+                            ("value table", h.value_off, VALUE_SIZE * h.n_values)):  # fmt: skip
         if off + size > h.file_size - 4:
             raise err(E_TRUNC, f"{name} [{off}, {off + size}) runs past the data end "
                                f"{h.file_size - 4}")  # fmt: skip
@@ -78,13 +78,24 @@ def _read_tensor(view: memoryview, h: Header, k: int) -> TensorRecord:
     return TensorRecord(k, name, dtype, tuple(dims), off, nbytes, scale, zp, arr.reshape(dims))
 
 
-def _read_layer(view: memoryview, h: Header, i: int) -> LayerRecord:
-    f = LAYER_STRUCT.unpack_from(view, h.layer_off + i * LAYER_SIZE)
-    return LayerRecord(
-        index=i, op=f[0], fmt=f[1], in_features=f[2], out_features=f[3], hidden=f[4], flags=f[5],
-        clip=f[6], param=(f[7], f[8]), act=(tuple(f[9:12]), tuple(f[12:15])), pad=(f[15], f[16]),
-        alpha=(tuple(f[17:20]), tuple(f[20:23])), beta=(tuple(f[23:26]), tuple(f[26:29])),
-        tensor=tuple(f[29:37]), reserved=(f[37], f[38]),
+def _read_value(view: memoryview, h: Header, i: int, names: list[str]) -> ValueRecord:
+    f = VALUE_STRUCT.unpack_from(view, h.value_off + i * VALUE_SIZE)
+    ndim = f[2] if 1 <= f[2] <= 4 else 4
+    return ValueRecord(index=i, kind=f[0], dtype=f[1], flags=f[3], shape=tuple(f[4 : 4 + ndim]),
+                       offset=f[8], update=f[9], init=f[10], scale=f[11],
+                       name=names[i] if i < len(names) else f"v{i}")  # fmt: skip
+
+
+def _read_node(view: memoryview, h: Header, i: int, values: list[ValueRecord]) -> NodeRecord:
+    f = NODE_STRUCT.unpack_from(view, h.node_off + i * NODE_SIZE)
+    ins, outs = tuple(f[41:45]), tuple(f[45:49])
+    size = lambda k: values[k].features if k < len(values) else 0  # noqa: E731
+    return NodeRecord(
+        index=i, op=f[0], fmt=f[1], flags=f[2], hidden=f[3], clip=f[4], param=tuple(f[5:13]),
+        act=(tuple(f[13:16]), tuple(f[16:19])), pad=(f[19], f[20]),
+        alpha=(tuple(f[21:24]), tuple(f[24:27])), beta=(tuple(f[27:30]), tuple(f[30:33])),
+        tensor=tuple(f[33:41]), inputs=ins, outputs=outs, reserved=(f[49], f[50]),
+        in_features=size(ins[0]), out_features=size(outs[0]),
     )  # type: ignore[arg-type]  # fmt: skip
 
 
@@ -123,12 +134,16 @@ def _read_blob(view: memoryview, verify_crc: bool) -> Blob:
                          "the blob is corrupt")  # fmt: skip
     meta = _meta.parse(bytes(view[h.meta_off : h.meta_off + h.meta_size]))
     tensors = [_read_tensor(view, h, k) for k in range(h.n_tensors)]
-    layers = [_read_layer(view, h, i) for i in range(h.n_layers)]
+    names = meta.get("values")
+    names = [str(n) for n in names] if isinstance(names, list) else []
+    values = [_read_value(view, h, i, names) for i in range(h.n_values)]
+    nodes = [_read_node(view, h, i, values) for i in range(h.n_nodes)]
+    blob = Blob(h, meta, nodes, tensors, crc, computed == crc, view, values)
     if judged:
-        _meta.check(meta, layers)
-        if layers[0].fmt != FMT_F32:
-            check_int_meta(meta, layers, tensors)
-    return Blob(h, meta, layers, tensors, crc, computed == crc, view)
+        _meta.check(meta, blob)
+        if nodes[0].fmt != FMT_F32:
+            check_int_meta(meta, blob)
+    return blob
 
 
 def _judged() -> None:
@@ -167,10 +182,19 @@ def _network(blob: Blob, layers: list[FloatLayer]) -> Network:
     )
 
 
+def _pipeline(blob: Blob) -> None:
+    """A Network is a straight pipeline: a graph blob of another shape is refused."""
+    if not blob.pipeline:
+        raise BlobError("this blob holds a dataflow graph, not a straight pipeline of layers: "
+                        "it has no Network form (run it with rnnedge.load)", code=E_LAYER)
+
+
 def to_network(blob: Blob) -> Network:
     """Rebuild the layer list a blob holds (inverse of write_blob), weights back in ONNX layout.
-    An integer blob gives its dequantized float network (see to_qnetwork for the integers)."""
+    An integer blob gives its dequantized float network (see to_qnetwork for the integers).
+    The blob must be a straight pipeline (Blob.pipeline)."""
     _judged()
+    _pipeline(blob)
     if blob.layers[0].fmt != FMT_F32:
         return to_qnetwork(blob).source
     layers: list[FloatLayer] = []
@@ -186,7 +210,7 @@ def to_network(blob: Blob) -> Network:
         elif rec.op == OP_TAKE_LAST:
             layers.append(TakeLast(rec.in_features, rec.param[0]))
         elif rec.op == OP_SLICE:
-            layers.append(Slice(rec.in_features, rec.param[0], rec.param[1]))
+            layers.append(Slice(rec.in_features, rec.param[1], rec.param[2]))
         else:
             cell = OP_CELLS[rec.op]
             D = rec.num_directions
@@ -221,14 +245,14 @@ def _acc_bound(*mats: np.ndarray) -> int:
     return max(int(np.abs(w.astype(np.int64)).sum(axis=-2).max(initial=0)) * 32768 for w in mats)
 
 
-def _rebuild(rec: LayerRecord, t: Any, s_in: float, s_out: float) -> tuple[IntLayer, FloatLayer]:
+def _rebuild(rec: NodeRecord, t: Any, s_in: float, s_out: float) -> tuple[IntLayer, FloatLayer]:
     """One integer layer and its dequantized float counterpart. t(role): the tensor or None."""
     wfmt = FMT_NAMES[rec.fmt]
     if rec.op == OP_TAKE_LAST:
         split = rec.param[0]
         return QTakeLast(rec.in_features, split, s_in), TakeLast(rec.in_features, split)
     if rec.op == OP_SLICE:
-        p0, p1 = rec.param
+        p0, p1 = rec.param[1], rec.param[2]
         return QSlice(rec.in_features, p0, p1, s_in), Slice(rec.in_features, p0, p1)
     q = t(T_Q).astype(np.int64)
     if rec.op == OP_ACT:
@@ -261,7 +285,7 @@ def _rebuild(rec: LayerRecord, t: Any, s_in: float, s_out: float) -> tuple[IntLa
     return _rebuild_cell(rec, t, q, s_in, s_out)
 
 
-def _rebuild_cell(rec: LayerRecord, t: Any, q: np.ndarray, s_x: float,
+def _rebuild_cell(rec: NodeRecord, t: Any, q: np.ndarray, s_x: float,
                   s_h: float) -> tuple[IntLayer, FloatLayer]:  # fmt: skip
     cell, D, H = OP_CELLS[rec.op], rec.num_directions, rec.hidden
     G = CELL_GATES[cell]
@@ -319,6 +343,7 @@ def to_qnetwork(blob: Blob) -> QNetwork:
     _judged()
     if blob.layers[0].fmt == FMT_F32:
         raise BlobError("to_qnetwork: this is an f32 blob; use to_network", code=E_LAYER)
+    _pipeline(blob)
     meta = blob.meta
     s_in, s_out = qio(meta)
     s = s_in

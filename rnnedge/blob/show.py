@@ -1,4 +1,4 @@
-"""`rnnedge info`: the readable table of a blob (header, model, layers, tensors). A blob read
+"""`rnnedge info`: the readable table of a blob (header, model, nodes, values, tensors). A blob read
 without the compiled extension is not judged (rnnedge/blob/check.py): the table says so, and
 shows unknown codes as numbers."""
 
@@ -9,9 +9,13 @@ from typing import Any
 from ..ir.layers import ACT_USES_ALPHA, ACT_USES_BETA, Act
 from .check import NO_JUDGE, available
 from .spec import (
-    FMT_NAMES, LF_BIDIR, LF_CLIP, LF_REVERSE, OP_CELLS, OP_LAYERNORM, OP_SLICE, OP_TAKE_LAST, Blob,
-    LayerRecord, flag_text,
+    BIN_ADD, DTYPES, FMT_NAMES, LF_BIDIR, LF_CLIP, LF_REVERSE, NONE, OP_BINARY, OP_CELLS,
+    OP_CONCAT, OP_LAYERNORM, OP_REDUCE, OP_SLICE, OP_TAKE_LAST, OP_TRANSPOSE, Blob, NodeRecord,
+    flag_text,
 )  # fmt: skip
+
+_BINARY = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Pow")
+_REDUCE = ("Sum", "Mean", "Max", "Min")
 
 
 def _act_text(act: Act) -> str:
@@ -23,11 +27,23 @@ def _act_text(act: Act) -> str:
     return act.kind + (f"({','.join(params)})" if params else "")
 
 
-def _layer_detail(rec: LayerRecord) -> str:
+def _layer_detail(rec: NodeRecord) -> str:
+    p = rec.param
     if rec.op == OP_TAKE_LAST:
-        return f"split {rec.param[0]}"
+        return f"split {p[0]}"
     if rec.op == OP_SLICE:
-        return f"[{rec.param[0]}:{rec.param[1]})"
+        return f"axis {p[0]} [{p[1]}:{p[2]}" + (f":{p[3]})" if p[3] != 1 else ")")
+    if rec.op == OP_BINARY:
+        return _BINARY[p[0] - BIN_ADD] if 0 <= p[0] < len(_BINARY) else f"kind {p[0]}"
+    if rec.op == OP_CONCAT:
+        return f"axis {p[0]}"
+    if rec.op == OP_TRANSPOSE:
+        return f"perm {list(p[:4])}"
+    if rec.op == OP_REDUCE:
+        kind = _REDUCE[p[0]] if 0 <= p[0] < len(_REDUCE) else f"kind {p[0]}"
+        return f"{kind} axes {[a for a in range(4) if p[1] >> a & 1]}"
+    if rec.op not in OP_CELLS and rec.op != 2:  # ACT (2) and the cells have activations
+        return ""
     if rec.op == OP_LAYERNORM:
         return f"eps {rec.alpha[0][0]:g}"
     try:
@@ -64,7 +80,7 @@ def describe(blob: Blob) -> str:
         f"checksum 0x{blob.crc:08x}: {'ok' if blob.crc_ok else 'MISMATCH (the blob is corrupt)'}",
         *([] if available() else [NO_JUDGE]),
         f"model {meta.get('name', '?')!s}: number format {meta.get('quant', '?')} "
-        f"(layers: {', '.join(fmts)})"
+        f"(nodes: {', '.join(fmts)})"
         + (f", from {meta['producer']}" if meta.get("producer") else ""),
     ]
     qio = meta.get("qio")
@@ -84,16 +100,27 @@ def describe(blob: Blob) -> str:
     for s in meta.get("state", []):
         lines.append(f"state {s.get('name')}: layer {s.get('layer')} {s.get('kind')}"
                      + (f" -> {s['output']}" if s.get("output") else ""))  # fmt: skip
-    rows = [["#", "op", "in", "out", "hidden", "dir", "fmt", "flags", "activations / params"]]
-    for l in blob.layers:
+    ids = lambda xs: ",".join(str(x) for x in xs if x != NONE) or "-"  # noqa: E731
+    rows = [["#", "op", "in", "out", "values", "hidden", "dir", "fmt", "flags",
+             "activations / params"]]  # fmt: skip
+    for l in blob.nodes:
         direction = ("bidir" if l.flags & LF_BIDIR else "reverse" if l.flags & LF_REVERSE
                      else "forward") if l.op in OP_CELLS else ""  # fmt: skip
         rows.append([
             str(l.index), l.op_name, str(l.in_features), str(l.out_features),
-            str(l.hidden) if l.hidden else "", direction, FMT_NAMES.get(l.fmt, str(l.fmt)),
+            f"{ids(l.inputs)} -> {ids(l.outputs)}", str(l.hidden) if l.hidden else "",
+            direction, FMT_NAMES.get(l.fmt, str(l.fmt)),
             flag_text(l.flags & ~(LF_REVERSE | LF_BIDIR | LF_CLIP)), _layer_detail(l),
         ])  # fmt: skip
-    lines += [f"layers ({len(blob.layers)}):", *_table(rows)]
+    lines += [f"nodes ({len(blob.nodes)}):", *_table(rows)]
+    rows = [["#", "name", "kind", "dtype", "shape", "last", "offset", "update", "init"]]
+    for v in blob.values:
+        rows.append([
+            str(v.index), v.name, v.kind_name, DTYPES[v.dtype][0] if v.dtype in DTYPES else
+            str(v.dtype), "x".join(map(str, v.shape)), "last" if v.last else "",
+            str(v.offset), "" if v.update < 0 else str(v.update), "" if v.init < 0 else str(v.init),
+        ])  # fmt: skip
+    lines += [f"values ({len(blob.values)}, arena {h.arena_row} bytes per row):", *_table(rows)]
     if blob.tensors:
         rows = [["#", "name", "dtype", "shape", "bytes", "offset"]]
         for t in blob.tensors:

@@ -1,14 +1,16 @@
 """The .rne format's codes and record layouts, mirrored from csrc/rnnedge.h (docs/format.md).
 
-One home for every number the blob stores: status codes, ops, number formats, dtypes, layer
-flags, activation codes, tensor roles, sizes and limits, and the record structs with their
-read-side dataclasses (Header, LayerRecord, TensorRecord, Blob). Each integer constant named like
+One home for every number the blob stores (format version 2, docs/graph.md section 5): status
+codes, ops, number formats, dtypes, node flags, activation codes, tensor roles, value kinds, sizes
+and limits, and the record structs with their read-side dataclasses (Header, NodeRecord,
+ValueRecord, TensorRecord, Blob). Each integer constant named like
 a C enum (`OP_DENSE` for RNE_OP_DENSE, `E_MAGIC` for RNE_EMAGIC) equals it:
 tests/test_blob_spec.py compares them with the compiled library's `lib.RNE_*`.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +20,12 @@ import numpy as np
 from ..ir.layers import CELL_ACTIVATIONS, Act, Pipeline
 
 MAGIC = b"RNNE"
-FORMAT_VERSION = 1
-HEADER_SIZE, LAYER_SIZE, TENSOR_SIZE = 64, 128, 64  # sizeof rne_header, rne_layer, rne_tensor
-MAX_LAYERS, MAX_TENSORS = 64, 4096
-MAX_FEATURES = 1 << 20  # the most features a layer's input or output has (RNE_MAX_FEATURES)
+FORMAT_VERSION = 2
+# sizeof rne_header, rne_node, rne_tensor, rne_value
+HEADER_SIZE, NODE_SIZE, TENSOR_SIZE, VALUE_SIZE = 64, 160, 64, 48
+MAX_NODES, MAX_TENSORS, MAX_VALUES = 256, 4096, 1024  # the C library's defaults (build options)
+MAX_FEATURES = 1 << 20  # the most elements per step of a value (RNE_MAX_FEATURES)
+NONE = 0xFFFF  # rne_node.in / out: no value (RNE_NONE)
 MIN_ALIGN, MAX_ALIGN = 16, 4096
 NAME_LEN = 23  # tensor name bytes, NUL excluded
 Q_SLOTS = 24  # leading int32 scalars of a layer's q tensor (csrc/qvec.h RNE__Q_SLOTS)
@@ -29,12 +33,23 @@ Q_SLOTS = 24  # leading int32 scalars of a layer's q tensor (csrc/qvec.h RNE__Q_
 # status codes (BlobError.code)
 OK, E_ARG, E_MAGIC, E_VERSION, E_TRUNC, E_CRC, E_ALIGN = 0, 1, 2, 3, 4, 5, 6
 E_HEADER, E_TENSOR, E_LAYER, E_SHAPE, E_STREAM, E_SIZE, E_MODEL = 7, 8, 9, 10, 11, 12, 13
+E_INPUT = 14
 
 OP_DENSE, OP_ACT, OP_LSTM, OP_GRU, OP_RNN, OP_TAKE_LAST, OP_SLICE, OP_LAYERNORM = range(1, 9)
+OP_BINARY, OP_CONCAT, OP_TRANSPOSE, OP_COPY, OP_GATHER, OP_REDUCE = range(9, 15)
 OP_NAMES = {
     OP_DENSE: "DENSE", OP_ACT: "ACT", OP_LSTM: "LSTM", OP_GRU: "GRU", OP_RNN: "RNN",
     OP_TAKE_LAST: "TAKE_LAST", OP_SLICE: "SLICE", OP_LAYERNORM: "LAYERNORM",
+    OP_BINARY: "BINARY", OP_CONCAT: "CONCAT", OP_TRANSPOSE: "TRANSPOSE", OP_COPY: "COPY",
+    OP_GATHER: "GATHER", OP_REDUCE: "REDUCE",
 }  # fmt: skip
+BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_MIN, BIN_MAX, BIN_POW = range(7)  # BINARY param[0]
+RED_SUM, RED_MEAN, RED_MAX, RED_MIN = range(4)  # REDUCE param[0]
+
+# value kinds (rne_value.kind, rnnedge/ir/graph.py VALUE_KINDS) and flags
+V_TEMP, V_INPUT, V_OUTPUT, V_STATE = range(4)
+KIND_NAMES = {V_TEMP: "temp", V_INPUT: "input", V_OUTPUT: "output", V_STATE: "state"}
+VF_LAST = 1
 CELL_OPS = {"lstm": OP_LSTM, "gru": OP_GRU, "rnn": OP_RNN}
 OP_CELLS = {op: cell for cell, op in CELL_OPS.items()}
 
@@ -77,17 +92,20 @@ ACT_CODES = {  # an activation kind (ONNX name, rnnedge/ir/layers.py ACTIVATIONS
 }  # fmt: skip
 ACT_NAMES = {code: name for name, code in ACT_CODES.items()}
 
-# tensor roles (rne_layer.tensor index) and their names per op; Q and LUT: integer layers only
+# tensor roles (rne_node.tensor index) and their names per op; Q and LUT: integer layers only
 T_W, T_R, T_B, T_P, T_H0, T_C0, T_Q, T_LUT = range(8)
 N_ROLES = 8
 ROLE_NAMES = {T_W: "W", T_R: "R", T_B: "B", T_P: "P", T_H0: "H0", T_C0: "C0", T_Q: "q", T_LUT: "lut"}
 LAYERNORM_ROLE_NAMES = {T_W: "gamma", T_B: "beta"}
 
-HEADER_STRUCT = struct.Struct("<4s11I4I")
-LAYER_STRUCT = struct.Struct("<HH4If2I6B2B6f6f8i2I")
+HEADER_STRUCT = struct.Struct("<4s15I")
+# op fmt flags hidden clip param[8] act[6] pad[2] alpha[6] beta[6] tensor[8] in[4] out[4] reserved[2]
+NODE_STRUCT = struct.Struct("<HHIIf8i6B2B6f6f8i4H4H2I")
 TENSOR_STRUCT = struct.Struct("<24sBBH4IIIfiI")
-assert (HEADER_STRUCT.size, LAYER_STRUCT.size, TENSOR_STRUCT.size) == (
-    HEADER_SIZE, LAYER_SIZE, TENSOR_SIZE)  # fmt: skip
+# kind dtype ndim flags shape[4] offset update init scale reserved[3]
+VALUE_STRUCT = struct.Struct("<4B4IIiif3I")
+assert (HEADER_STRUCT.size, NODE_STRUCT.size, TENSOR_STRUCT.size, VALUE_STRUCT.size) == (
+    HEADER_SIZE, NODE_SIZE, TENSOR_SIZE, VALUE_SIZE)  # fmt: skip
 
 
 def align(n: int, a: int) -> int:
@@ -95,7 +113,7 @@ def align(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
 
-# -- the records as read (rne_header, rne_layer, rne_tensor) -------------------------------------
+# -- the records as read (rne_header, rne_node, rne_tensor, rne_value) ---------------------------
 
 # -- reader --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -108,15 +126,47 @@ class Header:
     file_size: int
     meta_off: int
     meta_size: int
-    layer_off: int
-    n_layers: int
+    node_off: int
+    n_nodes: int
     tensor_off: int
     n_tensors: int
-    reserved: tuple[int, int, int, int]
+    value_off: int
+    n_values: int
+    arena_row: int
+    reserved: int
 
 
 @dataclass(frozen=True)
-class LayerRecord:
+class ValueRecord:
+    index: int
+    kind: int  # V_TEMP ...
+    dtype: int  # DT_F32, DT_S16, DT_S32
+    shape: tuple[int, ...]  # ndim entries: the per-step shape
+    flags: int  # VF_LAST
+    offset: int
+    update: int  # -1: none
+    init: int  # tensor index, -1: zeros
+    scale: float
+    name: str = ""  # from the metadata's "values"
+
+    @property
+    def features(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def last(self) -> bool:
+        return bool(self.flags & VF_LAST)
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES.get(self.kind, f"kind{self.kind}")
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """A node record; in_features / out_features are the elements per step of its values in[0]
+    and out[0] (as a version-1 layer's were)."""
+
     index: int
     op: int
     fmt: int
@@ -125,11 +175,13 @@ class LayerRecord:
     hidden: int
     flags: int
     clip: float
-    param: tuple[int, int]
+    param: tuple[int, ...]  # 8 ints
     act: tuple[tuple[int, int, int], tuple[int, int, int]]
     alpha: tuple[tuple[float, float, float], tuple[float, float, float]]
     beta: tuple[tuple[float, float, float], tuple[float, float, float]]
     tensor: tuple[int, ...]  # 8 role slots, -1 = absent
+    inputs: tuple[int, ...] = (NONE,) * 4  # value indices, NONE = absent
+    outputs: tuple[int, ...] = (NONE,) * 4
     pad: tuple[int, int] = (0, 0)
     reserved: tuple[int, int] = (0, 0)
 
@@ -175,19 +227,53 @@ class TensorRecord:
 
 @dataclass
 class Blob(Pipeline):
-    """A checked blob: header fields, metadata, layer and tensor records. Arrays are views."""
+    """A checked blob: header fields, metadata, node, tensor and value records. Arrays are
+    views."""
 
     header: Header
     meta: dict[str, Any]
-    layers: list[LayerRecord]
+    nodes: list[NodeRecord]
     tensors: list[TensorRecord]
     crc: int  # as stored
     crc_ok: bool
     data: memoryview  # the blob's bytes (file_size of them)
+    values: list[ValueRecord]
+
+    @property
+    def layers(self) -> list[NodeRecord]:
+        """The nodes, in run order (a straight pipeline's layers)."""
+        return self.nodes
 
     @property
     def metadata(self) -> dict[str, Any]:
         return self.meta
+
+    @property
+    def input(self) -> ValueRecord:
+        return next(v for v in self.values if v.kind == V_INPUT)
+
+    @property
+    def output(self) -> ValueRecord:
+        return next(v for v in self.values if v.kind == V_OUTPUT)
+
+    @property
+    def in_features(self) -> int:
+        return self.input.features
+
+    @property
+    def out_features(self) -> int:
+        return self.output.features
+
+    @property
+    def pipeline(self) -> bool:
+        """A straight pipeline: node i reads the value node i-1 wrote (what from_network makes),
+        each node one input and one output, no STATE values."""
+        prev = self.input.index
+        for n in self.nodes:
+            if n.inputs[0] != prev or any(i != NONE for i in n.inputs[1:] + n.outputs[1:]):
+                return False
+            prev = n.outputs[0]
+        return prev == self.output.index and not any(v.kind == V_STATE for v in self.values)
 
     @property
     def streamable(self) -> bool:
@@ -195,7 +281,7 @@ class Blob(Pipeline):
 
     @property
     def many_to_one(self) -> bool:
-        return any(l.op == OP_TAKE_LAST for l in self.layers)
+        return self.output.last
 
     def tensor(self, layer: int, role: int) -> np.ndarray | None:
         """The array for `role` (T_W, T_R, ...) of layer `layer`, or None if absent."""
@@ -204,6 +290,6 @@ class Blob(Pipeline):
 
 
 def flag_text(flags: int) -> str:
-    """Layer flags by name, "reverse,clip"; "-" for none."""
+    """Node flags by name, "reverse,clip"; "-" for none."""
     names = [n for bit, n in FLAG_NAMES.items() if flags & bit]
     return ",".join(names) if names else "-"

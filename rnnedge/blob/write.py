@@ -1,9 +1,11 @@
-"""Writing a .rne blob (format version 1, docs/format.md): float and integer networks.
+"""Writing a .rne blob (format version 2, docs/format.md, docs/graph.md): float and integer graphs.
 
-`write_blob(net)` turns a float `Network` (ONNX layout, rnnedge/ir/layers.py) into an f32 blob, or a
-`QNetwork` into an integer one (docs/quantization.md §10: the integer tensors and the q tensor of
-each layer, `blob_tensors`); `save_blob(net, path)` writes it atomically. The IR is validated
-first (rnnedge/ir/check.py: check_network, check_qnetwork); what only the format limits (layer count,
+`write_blob(g)` turns a `Graph` (rnnedge/ir/graph.py) into a blob: its nodes in run order, its
+values (the arena plan of `plan_arena`) and tensors; a float `Network` or an integer `QNetwork`
+(a straight pipeline, rnnedge/ir/layers.py) goes through `from_network`. An integer node's
+tensors and q tensor are `blob_tensors` (docs/quantization.md §10). `save_blob(g, path)` writes
+it atomically. The IR is validated first (rnnedge/ir/check.py: check_network, check_qnetwork;
+rnnedge/ir/graph.py: check_graph); what only the format limits (node and value counts,
 alignment, 4 GiB) is checked here, and an integer blob is proved with the reader, the checks the
 C loader makes. Every code comes from rnnedge/blob/spec.py.
 """
@@ -23,6 +25,10 @@ from .. import fixedpoint as fx
 from ..errors import BlobError, ConvertError
 from ..files import write_atomic
 from ..ir.check import check_network, check_qnetwork, check_state
+from ..ir.graph import (
+    BINARY_KINDS, REDUCE_KINDS, Binary, Concat, Copy, Gather, Graph, Reduce, Transpose,
+    check_graph, from_network, plan_arena,
+)  # fmt: skip
 from ..ir.layers import (
     Act, Activation, Dense, FloatLayer, IntLayer, LayerNorm, Network, QActivation, QDense,
     QLayerNorm, QNetwork, QRecurrent, QSlice, QTakeLast, Recurrent, Slice, TakeLast, TensorSpec,
@@ -30,12 +36,19 @@ from ..ir.layers import (
 )  # fmt: skip
 from .read import read_blob
 from .spec import (
-    ACT_CODES, CELL_OPS, DT_CODES, DT_F32, DTYPES, FMT_CODES, FMT_F32, FORMAT_VERSION, HEADER_SIZE,
-    HEADER_STRUCT, LAYER_SIZE, LAYER_STRUCT, LAYERNORM_ROLE_NAMES, LF_BIDIR, LF_CLIP,
-    LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_REVERSE, MAGIC, MAX_ALIGN, MAX_FEATURES, MAX_LAYERS, MIN_ALIGN,
-    N_ROLES, NAME_LEN, OP_ACT, OP_DENSE, OP_LAYERNORM, OP_SLICE, OP_TAKE_LAST, Q_SLOTS, ROLE_NAMES,
-    T_B, T_C0, T_H0, T_LUT, T_P, T_Q, T_R, T_W, TENSOR_SIZE, TENSOR_STRUCT, align,
+    ACT_CODES, CELL_OPS, DT_CODES, DT_F32, DT_S16, DT_S32, DTYPES, FMT_CODES, FMT_F32,
+    FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LAYERNORM_ROLE_NAMES, LF_BIDIR, LF_CLIP,
+    LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_REVERSE, MAGIC, MAX_ALIGN, MAX_FEATURES,
+    MAX_NODES, MAX_VALUES, MIN_ALIGN, N_ROLES, NAME_LEN, NODE_SIZE, NODE_STRUCT, NONE, OP_ACT,
+    OP_BINARY, OP_CONCAT, OP_COPY, OP_DENSE, OP_GATHER, OP_LAYERNORM, OP_REDUCE, OP_SLICE,
+    OP_TAKE_LAST, OP_TRANSPOSE, Q_SLOTS, ROLE_NAMES, T_B, T_C0, T_H0, T_LUT, T_P, T_Q, T_R, T_W,
+    TENSOR_SIZE, TENSOR_STRUCT, V_INPUT, V_OUTPUT, V_STATE, V_TEMP, VALUE_SIZE, VALUE_STRUCT,
+    VF_LAST, align,
 )  # fmt: skip
+
+_KIND_CODES = {"temp": V_TEMP, "input": V_INPUT, "output": V_OUTPUT, "state": V_STATE}
+_GRAPH_OPS = (Binary, Concat, Transpose, Copy, Gather, Reduce)
+_VALUE_DTYPES = {"f32": DT_F32, "s16": DT_S16, "s32": DT_S32}
 
 # -- writer --------------------------------------------------------------------------------------
 @dataclass
@@ -50,32 +63,35 @@ class _TensorOut:
 @dataclass
 class _RecordOut:
     op: int
-    in_features: int
-    out_features: int
     fmt: int = FMT_F32
     hidden: int = 0
     flags: int = 0
     clip: float = 0.0
-    param: tuple[int, int] = (0, 0)
+    param: list[int] = field(default_factory=lambda: [0] * 8)
     act: list[list[int]] = field(default_factory=lambda: [[0, 0, 0], [0, 0, 0]])
     alpha: list[list[float]] = field(default_factory=lambda: [[0.0] * 3, [0.0] * 3])
     beta: list[list[float]] = field(default_factory=lambda: [[0.0] * 3, [0.0] * 3])
     tensor: list[int] = field(default_factory=lambda: [-1] * N_ROLES)
+    inputs: list[int] = field(default_factory=lambda: [NONE] * 4)
+    outputs: list[int] = field(default_factory=lambda: [NONE] * 4)
 
     def pack(self) -> bytes:
-        return LAYER_STRUCT.pack(
-            self.op, self.fmt, self.in_features, self.out_features, self.hidden, self.flags,
-            self.clip, *self.param, *self.act[0], *self.act[1], 0, 0,
-            *self.alpha[0], *self.alpha[1], *self.beta[0], *self.beta[1], *self.tensor, 0, 0,
+        return NODE_STRUCT.pack(
+            self.op, self.fmt, self.flags, self.hidden, self.clip, *self.param,
+            *self.act[0], *self.act[1], 0, 0, *self.alpha[0], *self.alpha[1], *self.beta[0],
+            *self.beta[1], *self.tensor, *self.inputs, *self.outputs, 0, 0,
         )  # fmt: skip
 
 
 class _Builder:
-    """Collects layer records and tensors in table order, then lays the blob out once."""
+    """Collects node records, tensors and value records in table order, then lays the blob out
+    once."""
 
     def __init__(self) -> None:
-        self.layers: list[_RecordOut] = []
+        self.layers: list[_RecordOut] = []  # the node records
         self.tensors: list[_TensorOut] = []
+        self.values: list[bytes] = []
+        self.arena_row = 0
 
     def tensor(self, rec: _RecordOut, role: int, a: np.ndarray | None, name: str = "",
                dtype: int = DT_F32, scale: float = 0.0) -> None:  # fmt: skip
@@ -94,9 +110,12 @@ class _Builder:
         rec.alpha[d][k] = act.alpha if act.kind in ACT_USES_ALPHA else 0.0
         rec.beta[d][k] = act.beta if act.kind in ACT_USES_BETA else 0.0
 
-    def add(self, layer: FloatLayer) -> None:
-        rec = _RecordOut(op=0, in_features=layer.in_features, out_features=layer.out_features)
-        if isinstance(layer, Dense):
+    def add(self, layer: FloatLayer, axis: int = 0) -> _RecordOut:
+        """The record of a float layer (or graph op); axis: a Slice's, as an index."""
+        rec = _RecordOut(op=0)
+        if isinstance(layer, (Binary, Concat, Transpose, Copy, Gather, Reduce)):
+            self.add_graph_op(rec, layer)
+        elif isinstance(layer, Dense):
             rec.op = OP_DENSE
             self.tensor(rec, T_W, np.asarray(layer.weight).T)  # [N, K] -> W_t [K, N]
             self.tensor(rec, T_B, layer.bias)
@@ -109,12 +128,37 @@ class _Builder:
             self.tensor(rec, T_W, layer.gamma, LAYERNORM_ROLE_NAMES[T_W])
             self.tensor(rec, T_B, layer.beta, LAYERNORM_ROLE_NAMES[T_B])
         elif isinstance(layer, TakeLast):
-            rec.op, rec.param = OP_TAKE_LAST, (layer.split, 0)
+            rec.op, rec.param[0] = OP_TAKE_LAST, layer.split
         elif isinstance(layer, Slice):
-            rec.op, rec.param = OP_SLICE, (layer.start, layer.stop)
+            rec.op, rec.param[:4] = OP_SLICE, [axis, layer.start, layer.stop, layer.step]
         else:
             self.add_recurrent(rec, layer)
         self.layers.append(rec)
+        return rec
+
+    def add_graph_op(self, rec: _RecordOut, op: object, tensors: bool = True) -> None:
+        """A graph op's record fields (docs/graph.md section 2), from its float form; tensors:
+        store its float tensors (an integer node's come from blob_tensors)."""
+        if isinstance(op, Binary):
+            rec.op, rec.param[0] = OP_BINARY, BINARY_KINDS.index(op.kind)
+            if op.const is not None:  # one input; the other operand a constant (role 0)
+                rec.param[1] = int(op.const_left)
+                if tensors:
+                    self.tensor(rec, T_W, op.const, "const")
+        elif isinstance(op, Concat):
+            rec.op, rec.param[0] = OP_CONCAT, op.axis
+        elif isinstance(op, Transpose):
+            rec.op = OP_TRANSPOSE
+            rec.param[: len(op.perm)] = list(op.perm)
+        elif isinstance(op, Copy):
+            rec.op = OP_COPY
+        elif isinstance(op, Gather):
+            rec.op, rec.param[0] = OP_GATHER, int(np.shape(op.table)[0])  # param[0] = V
+            if tensors:
+                self.tensor(rec, T_W, op.table, "table")
+        elif isinstance(op, Reduce):
+            rec.op, rec.param[0] = OP_REDUCE, REDUCE_KINDS.index(op.kind)
+            rec.param[1] = sum(1 << a for a in op.axes)
 
     def cell_record(self, rec: _RecordOut, l: Recurrent) -> None:
         """A recurrent layer's record fields: op, hidden, flags, clip, activations (the same in
@@ -145,8 +189,9 @@ class _Builder:
 
     def finish(self, meta: bytes, alignment: int) -> bytes:
         layer_off = align(HEADER_SIZE + len(meta), 8)
-        tensor_off = layer_off + LAYER_SIZE * len(self.layers)
-        end = tensor_off + TENSOR_SIZE * len(self.tensors)
+        tensor_off = layer_off + NODE_SIZE * len(self.layers)
+        value_off = tensor_off + TENSOR_SIZE * len(self.tensors)
+        end = value_off + VALUE_SIZE * len(self.values)
         offsets = []
         for t in self.tensors:
             offsets.append(align(end, alignment))
@@ -157,12 +202,15 @@ class _Builder:
             raise ConvertError(f"the blob would be {file_size} bytes; the format holds < 4 GiB")
         buf = bytearray(file_size)
         HEADER_STRUCT.pack_into(
-            buf, 0, MAGIC, FORMAT_VERSION, HEADER_SIZE, 0, alignment, file_size, HEADER_SIZE, len(meta),
-            layer_off, len(self.layers), tensor_off, len(self.tensors), 0, 0, 0, 0,
+            buf, 0, MAGIC, FORMAT_VERSION, HEADER_SIZE, 0, alignment, file_size, HEADER_SIZE,
+            len(meta), layer_off, len(self.layers), tensor_off, len(self.tensors), value_off,
+            len(self.values), self.arena_row, 0,
         )  # fmt: skip
         buf[HEADER_SIZE : HEADER_SIZE + len(meta)] = meta
         for k, rec in enumerate(self.layers):
-            buf[layer_off + k * LAYER_SIZE : layer_off + (k + 1) * LAYER_SIZE] = rec.pack()
+            buf[layer_off + k * NODE_SIZE : layer_off + (k + 1) * NODE_SIZE] = rec.pack()
+        for k, v in enumerate(self.values):
+            buf[value_off + k * VALUE_SIZE : value_off + (k + 1) * VALUE_SIZE] = v
         for k, (t, off) in enumerate(zip(self.tensors, offsets)):
             shape = list(t.data.shape) + [1] * (4 - t.data.ndim)
             TENSOR_STRUCT.pack_into(
@@ -178,20 +226,21 @@ def _spec_json(s: TensorSpec) -> dict[str, Any]:
     return {"name": s.name, "axes": s.axes, "shape": list(s.shape)}
 
 
-def metadata(net: Network) -> dict[str, Any]:
-    """The metadata JSON object written for `net` (docs/format.md, Metadata)."""
+def metadata(g: Graph) -> dict[str, Any]:
+    """The metadata JSON object written for graph `g` (docs/format.md, Metadata)."""
     meta: dict[str, Any] = {
-        "name": net.name,
-        "producer": net.producer,
-        "quant": net.quant,
-        "input": _spec_json(net.input),
-        "output": _spec_json(net.output),
+        "name": g.name,
+        "producer": g.producer,
+        "quant": g.quant,
+        "input": _spec_json(g.input_spec),
+        "output": _spec_json(g.output_spec),
+        "values": [v.name for v in g.values],
     }
-    if net.state:
+    if g.state:
         meta["state"] = [
             {"name": s.name, "layer": s.layer, "kind": s.kind}
             | ({"output": s.output} if s.output is not None else {})
-            for s in net.state
+            for s in g.state
         ]
     return meta
 
@@ -203,27 +252,36 @@ def metadata_bytes(meta: dict[str, Any]) -> bytes:
         raise ConvertError(f"the model's metadata cannot be stored as JSON: {e}") from None
 
 
-def default_alignment(net: Network | QNetwork) -> int:
+def default_alignment(net: Network | QNetwork | Graph) -> int:
     """The writer's tensor alignment: 64 bytes (a cache line, AVX-512's width) for f32 weights,
     16 for the integer formats, whose int8 tensors are small enough for padding to show."""
+    if isinstance(net, Graph):
+        return 64 if net.quant == "f32" else MIN_ALIGN
     return 64 if isinstance(net, Network) else MIN_ALIGN
 
 
-def _check_widths(layers: Sequence[FloatLayer | IntLayer]) -> None:
-    """Every layer's input and output within the C library's RNE_MAX_FEATURES."""
-    for i, layer in enumerate(layers):
-        for side, n in (("input", layer.in_features), ("output", layer.out_features)):
-            if n > MAX_FEATURES:
-                raise ConvertError(
-                    f"layer {i} ({type(layer).__name__}): its {side} has {n} features; the "
-                    f"format holds at most {MAX_FEATURES} (2^20) per timestep"
-                )
+def _check_widths(g: Graph) -> None:
+    """Every value within the C library's RNE_MAX_FEATURES elements per step."""
+    for i, v in enumerate(g.values):
+        if v.features > MAX_FEATURES:
+            raise ConvertError(
+                f"value {i} ({v.name!r}): it has {v.features} features per timestep; the format "
+                f"holds at most {MAX_FEATURES} (2^20)"
+            )
 
 
-def write_blob(net: Network | QNetwork, alignment: int | None = None) -> bytes:
-    """The blob (format v1) holding `net`: a float Network in f32, or a QNetwork (rnnedge/quant)
-    in its integer format. alignment: of tensor data and of the blob
-    itself (default: `default_alignment`). Raises ConvertError, naming the layer, for anything
+def _check_counts(g: Graph) -> None:
+    if not 1 <= len(g.nodes) <= MAX_NODES:
+        raise ConvertError(f"the graph has {len(g.nodes)} nodes; a blob holds 1..{MAX_NODES}")
+    if len(g.values) > MAX_VALUES:
+        raise ConvertError(f"the graph has {len(g.values)} values; a blob holds at most "
+                           f"{MAX_VALUES}")  # fmt: skip
+
+
+def write_blob(net: Network | QNetwork | Graph, alignment: int | None = None) -> bytes:
+    """The blob (format v2) holding `net`: a Graph, or a float Network / integer QNetwork (a
+    straight pipeline, through `from_network`). alignment: of tensor data and of the blob itself
+    (default: `default_alignment`). Raises ConvertError, naming the node or value, for anything
     the format cannot hold."""
     if alignment is None:
         alignment = default_alignment(net)
@@ -232,29 +290,71 @@ def write_blob(net: Network | QNetwork, alignment: int | None = None) -> bytes:
         raise ConvertError(
             f"alignment must be a power of two in {MIN_ALIGN}..{MAX_ALIGN}, got {alignment}"
         )
-    if not isinstance(net, Network):
-        _check_widths(net.layers)
-        return _write_int(net, alignment)
-    check_network(net)
-    _check_widths(net.layers)
-    if net.quant != "f32":
-        raise ConvertError(
-            f"number format {net.quant!r} is not written from a float Network: quantize it "
-            "(rnnedge.quant.policy.quantize_network) and write the QNetwork"
-        )
-    if len(net.layers) > MAX_LAYERS:
-        raise ConvertError(
-            f"the network has {len(net.layers)} layers; a blob holds at most {MAX_LAYERS}"
-        )
-    check_state(net)
-    meta = metadata_bytes(metadata(net))
-    builder = _Builder()
-    for layer in net.layers:
-        builder.add(layer)
-    return builder.finish(meta, alignment)
+    if isinstance(net, QNetwork):
+        check_qnetwork(net)
+        if not net.layers:
+            raise ConvertError(f"the network has no layers; a blob holds 1..{MAX_NODES} nodes")
+        net = from_network(net)
+    elif isinstance(net, Network):
+        check_network(net)
+        if net.quant != "f32":
+            raise ConvertError(
+                f"number format {net.quant!r} is not written from a float Network: quantize it "
+                "(rnnedge.quant.policy.quantize_network) and write the QNetwork"
+            )
+        check_state(net)
+        net = from_network(net)
+    g = net
+    _check_widths(g)
+    _check_counts(g)
+    check_graph(g)
+    if g.quant == "f32":
+        return _write_graph(g, alignment, None)
+    return _write_int(g, alignment)
 
 
-def save_blob(net: Network | QNetwork, path: str | os.PathLike, alignment: int | None = None) -> None:
+def _values(g: Graph, b: _Builder) -> None:
+    """The value records (and the init tensors of STATE values) of a planned graph."""
+    b.arena_row = plan_arena(g)
+    for i, v in enumerate(g.values):
+        init = -1
+        if v.init is not None:
+            init = len(b.tensors)
+            data = np.ascontiguousarray(v.init, dtype=DTYPES[_VALUE_DTYPES[v.dtype]][1]).ravel()
+            b.tensors.append(_TensorOut(f"v{i}.init", data, _VALUE_DTYPES[v.dtype],
+                                        v.scale if v.dtype == "s16" else 0.0))  # fmt: skip
+        shape = list(v.shape) + [1] * (4 - len(v.shape))
+        b.values.append(VALUE_STRUCT.pack(
+            _KIND_CODES[v.kind], _VALUE_DTYPES[v.dtype], len(v.shape), VF_LAST if v.last else 0,
+            *shape, v.offset, -1 if v.update is None else v.update, init,
+            v.scale if v.dtype == "s16" else 0.0, 0, 0, 0,
+        ))  # fmt: skip
+
+
+def _slice_axis(g: Graph, node: Any) -> int:
+    layer = node.op
+    ndim = len(g.values[node.inputs[0]].shape)
+    return getattr(layer, "axis", -1) % ndim
+
+
+def _io(rec: _RecordOut, node: Any) -> None:
+    rec.inputs = [NONE if v is None else v for v in node.inputs] + [NONE] * (4 - len(node.inputs))
+    rec.outputs = [NONE if v is None else v for v in node.outputs] + [NONE] * (
+        4 - len(node.outputs))
+
+
+def _write_graph(g: Graph, alignment: int, meta: dict[str, Any] | None) -> bytes:
+    """The f32 blob of graph `g` (checked by write_blob)."""
+    b = _Builder()
+    for node in g.nodes:
+        rec = b.add(node.op, _slice_axis(g, node))
+        _io(rec, node)
+    _values(g, b)
+    return b.finish(metadata_bytes(meta or metadata(g)), alignment)
+
+
+def save_blob(net: Network | QNetwork | Graph, path: str | os.PathLike,
+              alignment: int | None = None) -> None:  # fmt: skip
     """Write `net` to `path` atomically (`write_atomic`)."""
     write_atomic(path, write_blob(net, alignment))
 
@@ -341,11 +441,14 @@ def blob_tensors(q: IntLayer) -> list[BlobTensor]:
     return out
 
 
-def _int_record(q: IntLayer, src: FloatLayer, b: _Builder) -> _RecordOut:
-    """The layer record of one integer layer (check_qnetwork has matched it to its float source
+def _int_record(q: IntLayer, src: FloatLayer, b: _Builder, axis: int = 0) -> _RecordOut:
+    """The node record of one integer layer (check_qnetwork has matched it to its float source
     layer, which gives the informative fields)."""
-    rec = _RecordOut(op=0, in_features=q.in_features, out_features=q.out_features,
-                     fmt=FMT_CODES[q.wfmt])  # fmt: skip
+    rec = _RecordOut(op=0, fmt=FMT_CODES[getattr(q, "wfmt", "s16")])
+    if isinstance(src, _GRAPH_OPS):  # its fields from the float op; tensors: blob_tensors(q)
+        rec.param[:4] = [0, 0, 0, 0]
+        b.add_graph_op(rec, src, tensors=False)
+        return rec
     if isinstance(q, QDense):
         rec.op = OP_DENSE
     elif isinstance(q, QActivation):
@@ -355,39 +458,40 @@ def _int_record(q: IntLayer, src: FloatLayer, b: _Builder) -> _RecordOut:
         rec.op = OP_LAYERNORM
         rec.alpha[0][0] = q.epsilon  # informative: the kernel reads eps_q from the q tensor
     elif isinstance(q, QTakeLast):
-        rec.op, rec.param = OP_TAKE_LAST, (q.split, 0)
+        rec.op, rec.param[0] = OP_TAKE_LAST, q.split
     elif isinstance(q, QSlice):
-        rec.op, rec.param = OP_SLICE, (q.start, q.stop)
-    else:
-        assert isinstance(q, QRecurrent) and isinstance(src, Recurrent)
+        rec.op, rec.param[:4] = OP_SLICE, [axis, q.start, q.stop, q.step]
+    elif isinstance(q, QRecurrent) and isinstance(src, Recurrent):
         b.cell_record(rec, src)
+    else:
+        raise ConvertError(f"{type(q).__name__} (from {type(src).__name__}) has no integer record "
+                           "the format holds")  # fmt: skip
     return rec
 
 
-def _write_int(qnet: QNetwork, alignment: int) -> bytes:
-    """The integer blob of `qnet` (alignment already checked by write_blob). Raises
-    ConvertError naming the layer for anything the format cannot hold; the bytes are proved
-    with read_blob, the checks the C loader makes."""
-    check_qnetwork(qnet)
-    src = qnet.source
-    if not qnet.layers or len(qnet.layers) > MAX_LAYERS:
-        raise ConvertError(
-            f"the network has {len(qnet.layers)} layers; a blob holds 1..{MAX_LAYERS}"
-        )
+def _write_int(g: Graph, alignment: int) -> bytes:
+    """The integer blob of graph `g` (its nodes' ops integer layers; g.source the float graph
+    they came from, node for node). Raises ConvertError naming the node for anything the format
+    cannot hold; the bytes are proved with read_blob, the checks the C loader makes."""
+    src = g.source
+    if src is None or len(src.nodes) != len(g.nodes):
+        raise ConvertError("an integer graph needs its float source graph, node for node")
     b = _Builder()
-    for i, (q, f) in enumerate(zip(qnet.layers, src.layers)):
-        rec = _int_record(q, f, b)
-        for t in blob_tensors(q):
+    for i, (node, f) in enumerate(zip(g.nodes, src.nodes)):
+        rec = _int_record(node.op, f.op, b, _slice_axis(g, node))
+        for t in blob_tensors(node.op):
             data = np.asarray(t.data)
             code = DT_CODES.get(data.dtype.newbyteorder("<"))
             if code is None or code == DT_F32:
-                raise ConvertError(f"layer {i} ({type(q).__name__}): tensor {t.suffix} has dtype "
-                                   f"{data.dtype}, not an integer type of the format")  # fmt: skip
+                raise ConvertError(f"node {i} ({type(node.op).__name__}): tensor {t.suffix} has "
+                                   f"dtype {data.dtype}, not an integer type of the format")  # fmt: skip
             b.tensor(rec, t.role, data, t.suffix, dtype=code, scale=t.scale)
+        _io(rec, node)
         b.layers.append(rec)
-    meta = metadata(src) | {
-        "quant": qnet.quant,
-        "qio": {"input_scale": float(qnet.in_scale), "output_scale": float(qnet.out_scale)},
+    _values(g, b)
+    meta = metadata(g) | {
+        "quant": g.quant,
+        "qio": {"input_scale": float(g.in_scale), "output_scale": float(g.out_scale)},
     }
     data = b.finish(metadata_bytes(meta), alignment)
     try:

@@ -11,7 +11,7 @@ A `QNetwork` is the same pipeline in integers (QDense, QRecurrent, ...): what qu
 beside the float one it stands for; both derive from `Layer`.
 
 Words: a *layer* is one step of this pipeline (`FloatLayer` or `IntLayer`); the blob's entry for
-it is a *record* (rnnedge/blob: LayerRecord); `StateSpec.layer` is an index into the pipeline.
+it is a *record* (rnnedge/blob: NodeRecord); `StateSpec.layer` is an index into the pipeline.
 `hidden` is a recurrent layer's hidden size H throughout (the blob's field; ONNX's attribute is
 hidden_size). `quant` names a model's number format (QUANTS), `wfmt` a layer's weight storage.
 

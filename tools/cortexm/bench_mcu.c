@@ -80,7 +80,7 @@ int main(void)
         out_nl();
         return 1;
     }
-    integer = m.layers[0].fmt != RNE_FMT_F32;
+    integer = m.nodes[0].fmt != RNE_FMT_F32;
     ss = (rne_state_size(&m, 1) + 15u) & ~(size_t)15u;
     sc = (rne_scratch_size(&m, 1, 1) + 15u) & ~(size_t)15u;
     io = ((size_t)m.in_features * 4u + 15u) & ~(size_t)15u;

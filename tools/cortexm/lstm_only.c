@@ -30,7 +30,7 @@ void rne__rnn_f32_step(const rne__dir_f32 *dir, float *g)
     __builtin_trap();
 }
 
-int rne__check_layer_q(const rne__blobview *m, const rne_layer *l, rne_fault *w)
+int rne__check_layer_q(const rne__blobview *m, const rne__layer *l, rne_fault *w)
 {
     (void)m;
     (void)l;

@@ -41,7 +41,8 @@
 # counts; with full or quick a counting plugin that cannot be built fails the run);
 # BENCH_STEPS (10); BENCH_QUANT (the benchmark models' formats, f32,int8; e.g. int8,int16);
 # KEEP_ELF (non-empty: keep the benchmark programs, else only their maps and
-# logs stay); MAX_LAYERS (8: -DRNE_MAX_LAYERS for every build); PYTHON (python3).
+# logs stay); MAX_NODES (8: -DRNE_MAX_NODES for every build), MAX_VALUES (16: -DRNE_MAX_VALUES);
+# PYTHON (python3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -73,10 +74,12 @@ spec() {
 }
 for c in $CORES; do spec "$c" >/dev/null; done
 
-# rne_model holds a copy of each layer (rnnedge.h): firmware sets its capacity, here 8 layers
+# rne_model holds a copy of each node and value (rnnedge.h): firmware sets its capacity, here 8
+# nodes and 16 values
 # (every vector and benchmark model has at most 5), for the library and every program alike
-MAX_LAYERS=${MAX_LAYERS:-8}
-STD="-std=c99 -ffp-contract=off -DRNE_MAX_LAYERS=$MAX_LAYERS"
+MAX_NODES=${MAX_NODES:-8}
+MAX_VALUES=${MAX_VALUES:-16}
+STD="-std=c99 -ffp-contract=off -DRNE_MAX_NODES=$MAX_NODES -DRNE_MAX_VALUES=$MAX_VALUES"
 WARN="-Wall -Wextra -Werror -Wdouble-promotion -Wshadow -Wconversion -Wpedantic"
 FREE="-ffreestanding -ffunction-sections -fdata-sections"
 CC=arm-none-eabi-gcc

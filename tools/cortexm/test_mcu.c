@@ -38,7 +38,8 @@ static float worst_all;
 static const char *worst_case;
 
 static unsigned char arena[MCU_ARENA] __attribute__((aligned(64)));
-/* the model of the case under test (rne_model holds a copy of each layer: RNE_MAX_LAYERS) */
+/* the model of the case under test (rne_model holds a copy of each node and value: RNE_MAX_NODES,
+ * RNE_MAX_VALUES) */
 static rne_model mcu_model;
 static size_t arena_used;
 
@@ -140,8 +141,9 @@ static void gen_fill(gen *g, int16_t *x, size_t n)
 static int take_last_full(const rne_model *m)
 {
     uint32_t i;
-    for (i = 0; i < m->n_layers; i++)
-        if (m->layers[i].op == RNE_OP_TAKE_LAST && m->layers[i].param[0] != m->layers[i].in_features)
+    for (i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].op == RNE_OP_TAKE_LAST &&
+            (uint32_t)m->nodes[i].param[0] != m->nodes[i].in_features)
             return 0;
     return 1;
 }

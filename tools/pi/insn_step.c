@@ -78,7 +78,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "insn_step: %s: %s\n", argv[1], rne_strerror(rc));
         return 1;
     }
-    integer = m.layers[0].fmt != RNE_FMT_F32;
+    integer = m.nodes[0].fmt != RNE_FMT_F32;
     ss = rne_state_size(&m, 1);
     sc = rne_scratch_size(&m, 1, 1);
     state = zeroed(ss);

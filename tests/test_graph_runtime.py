@@ -1,0 +1,192 @@
+"""The C graph executor (csrc/model.c, blob format version 2) on hand-built graphs, against the
+float reference rnnedge.reference.run_graph: a residual Add, a step function with an explicit
+state pair, a recurrent node fed h_init / c_init from state values with Y_h / Y_c as their
+updates, LAST values, integer ids into a GATHER; chunked runs equal one-chunk runs and stepping
+equals running, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rnnedge
+import rnnedge.model
+from rnnedge.blob.read import read_blob
+from rnnedge.blob.write import write_blob
+from rnnedge.ir.graph import Binary, Gather, Graph, Node, Value, check_graph, plan_arena
+from rnnedge.ir.layers import Act, Activation, Dense, Network, Recurrent, TakeLast, TensorSpec
+from rnnedge.reference import run_graph
+
+F32 = np.float32
+TOL = dict(rtol=2e-5, atol=2e-6)  # C and numpy float kernels round differently
+rng = np.random.default_rng(11)
+
+
+def _graph(values: list[Value], nodes: list[Node], out_axes: str = "TBF") -> Graph:
+    kinds = [v.kind for v in values]
+    g = Graph(values, nodes, kinds.index("input"), kinds.index("output"),
+              TensorSpec("x", "TBF", [None, None, values[kinds.index("input")].features]),
+              TensorSpec("y", out_axes, [None] * len(out_axes)))  # fmt: skip
+    plan_arena(g)
+    check_graph(g)
+    return g
+
+
+def _model(g: Graph) -> rnnedge.Model:
+    return rnnedge.Model.from_bytes(write_blob(g))
+
+
+def _w(*shape: int, scale: float = 0.5) -> np.ndarray:
+    return (rng.standard_normal(shape) * scale).astype(F32)
+
+
+def _step_all(stream, x: np.ndarray) -> np.ndarray:
+    return np.stack([stream.step(x[t]).copy() for t in range(x.shape[0])])
+
+
+def test_residual_add() -> None:
+    W = _w(4, 4)
+    vals = [Value("x", (4,), kind="input"), Value("d", (4,)), Value("t", (4,)),
+            Value("y", (4,), kind="output")]
+    nodes = [Node(Dense(W, _w(4)), [0], [1]), Node(Activation(Act.make("Tanh"), 4), [1], [2]),
+             Node(Binary("Add"), [0, 2], [3])]
+    g = _graph(vals, nodes)
+    model = _model(g)
+    x = _w(9, 3, 4, scale=1.0)
+    want, _ = run_graph(g, x)
+    y = model.run(x)
+    np.testing.assert_allclose(y, want, **TOL)
+    np.testing.assert_array_equal(_step_all(model.stream(3), x), y)  # step == run, bit for bit
+    # x is read by the first node and the Add: the arena plan keeps d/t apart from nothing live
+    assert read_blob(write_blob(g)).header.arena_row > 0
+
+
+def _step_function(init: np.ndarray | None = None) -> Graph:
+    """h' = tanh(W x + U h): a step function whose state pair is the STATE value h (updated by
+    the output hn)."""
+    W, U = _w(5, 3), _w(5, 5, scale=0.3)
+    vals = [Value("x", (3,), kind="input"), Value("h", (5,), kind="state", update=5, init=init),
+            Value("wx", (5,)), Value("uh", (5,)), Value("s", (5,)), Value("hn", (5,), kind="output")]
+    nodes = [Node(Dense(W), [0], [2]), Node(Dense(U), [1], [3]), Node(Binary("Add"), [2, 3], [4]),
+             Node(Activation(Act.make("Tanh"), 5), [4], [5])]
+    return _graph(vals, nodes)
+
+
+def test_step_function_with_an_explicit_state_pair() -> None:
+    init = _w(5)
+    g = _step_function(init)
+    assert g.explicit_state
+    model = _model(g)
+    x = _w(8, 2, 3, scale=1.0)
+    want, st = run_graph(g, x)
+    y = model.run(x)
+    np.testing.assert_allclose(y, want, **TOL)
+    s = model.stream(2)
+    np.testing.assert_array_equal(s.state["h"], np.broadcast_to(init, (2, 5)))  # the init tensor
+    np.testing.assert_array_equal(_step_all(s, x), y)  # step == run, bit for bit
+    np.testing.assert_allclose(s.state["h"], st["values"][0], **TOL)  # [B, 5], the graph's name
+    # the state is settable; a run from it continues the sequence
+    s2 = model.stream(2)
+    s2.state = {"h": s.state["h"]}
+    x2 = _w(3, 2, 3, scale=1.0)
+    want2, _ = run_graph(g, x2, st)
+    np.testing.assert_allclose(s2.run(x2), want2, **TOL)
+    s2.reset()
+    np.testing.assert_array_equal(s2.state["h"], np.broadcast_to(init, (2, 5)))
+    with pytest.raises(rnnedge.InputError, match=r"state\['h'\]: expected float32 values of shape \[2, 5\]"):
+        s2.state = {"h": np.zeros((5,), F32)}
+
+
+def test_recurrent_node_fed_h_init_and_c_init_from_state_values() -> None:
+    """An LSTM whose initial state comes from STATE values each step, its Y_h / Y_c their
+    updates: the same numbers as the LSTM over the whole sequence."""
+    H, I = 4, 3
+    L = Recurrent("lstm", "forward", _w(1, 4 * H, I), _w(1, 4 * H, H), _w(1, 8 * H))
+    vals = [Value("x", (I,), kind="input"), Value("h", (1, H), kind="state", update=4),
+            Value("c", (1, H), kind="state", update=5), Value("y", (H,), kind="output"),
+            Value("hn", (1, H), last=True), Value("cn", (1, H), last=True)]
+    g = _graph(vals, [Node(L, [0, 1, 2], [3, 4, 5])])
+    model = _model(g)
+    x = _w(7, 2, I, scale=1.0)
+    want, st = run_graph(g, x)
+    y = model.run(x)
+    np.testing.assert_allclose(y, want, **TOL)
+    s = model.stream(2)
+    np.testing.assert_array_equal(_step_all(s, x), y)
+    np.testing.assert_allclose(s.state["h"], st["values"][0], **TOL)
+    np.testing.assert_allclose(s.state["c"], st["values"][1], **TOL)
+    # the same cell as a plain pipeline layer gives the same sequence
+    plain = rnnedge.Model.from_bytes(write_blob(Network(
+        [L], TensorSpec("x", "TBF", [None, None, I]), TensorSpec("y", "TBF", [None, None, H]))))
+    np.testing.assert_allclose(plain.run(x), y, **TOL)
+
+
+def test_last_values_from_y_h() -> None:
+    """A GRU's Y_h (LAST) through a Dense to the output: many-to-one, rows = batch."""
+    H, I = 5, 3
+    L = Recurrent("gru", "forward", _w(1, 3 * H, I), _w(1, 3 * H, H), _w(1, 6 * H))
+    W = _w(2, H)
+    vals = [Value("x", (I,), kind="input"), Value("seq", (H,)), Value("hn", (1, H), last=True),
+            Value("y", (1, 2), kind="output", last=True)]
+    g = _graph(vals, [Node(L, [0, None, None], [1, 2, None]), Node(Dense(W), [2], [3])], "BF")
+    assert g.many_to_one
+    model = _model(g)
+    x = _w(6, 3, I, scale=1.0)
+    want, _ = run_graph(g, x)
+    y = model.run(x)
+    np.testing.assert_allclose(y.reshape(want.shape), want, **TOL)
+    s = model.stream(3)
+    last = [s.step(x[t]).copy() for t in range(6)][-1]
+    np.testing.assert_array_equal(last, y.reshape(last.shape))
+
+
+def _long_gru() -> Network:
+    net_layers = [
+        Recurrent("gru", "forward", _w(1, 3 * 48, 6), _w(1, 3 * 48, 48, scale=0.2), _w(1, 6 * 48)),
+        Recurrent("gru", "forward", _w(1, 3 * 48, 48), _w(1, 3 * 48, 48, scale=0.2), _w(1, 6 * 48)),
+    ]
+    return Network(net_layers, TensorSpec("x", "TBF", [None, None, 6]),
+                   TensorSpec("y", "TBF", [None, None, 48]))  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 256])
+def test_a_chunked_run_equals_a_one_chunk_run_bit_for_bit(monkeypatch, chunk) -> None:
+    net = _long_gru()
+    net_last = Network(net.layers + [TakeLast(48, 48)], net.input, TensorSpec("y", "BF", [None, 48]))
+    x = _w(300, 2, 6, scale=1.0)
+    for n in (net, net_last):
+        model = rnnedge.Model.from_bytes(write_blob(n))
+        monkeypatch.setattr(rnnedge.model, "_RUN_CHUNK", 10**9)
+        whole = model.run(x)  # scratch for all 300 steps: one chunk
+        monkeypatch.setattr(rnnedge.model, "_RUN_CHUNK", chunk)
+        assert model.scratch_bytes(2, chunk) < model.scratch_bytes(2, 300)
+        np.testing.assert_array_equal(model.run(x), whole)
+        s = model.stream(2)
+        np.testing.assert_array_equal(np.concatenate([s.run(x[:150]), s.run(x[150:])])[-len(whole):]
+                                      if n is net_last else
+                                      np.concatenate([s.run(x[:150]), s.run(x[150:])]), whole)
+
+
+def test_ids_into_a_gather() -> None:
+    table = _w(10, 3)
+    vals = [Value("ids", (1,), dtype="s32", kind="input"), Value("e", (1, 3)),
+            Value("y", (1, 3), kind="output")]
+    g = _graph(vals, [Node(Gather(table), [0], [1]), Node(Activation(Act.make("Relu"), 3), [1], [2])])
+    model = _model(g)
+    ids = rng.integers(0, 10, (6, 2, 1))
+    want, _ = run_graph(g, ids)
+    y = model.run(ids)
+    np.testing.assert_array_equal(y.reshape(want.shape), want)
+    s = model.stream(2)
+    np.testing.assert_array_equal(_step_all(s, ids).reshape(want.shape), want)
+    with pytest.raises(rnnedge.InputError, match=r"input 'ids' takes integer ids \(int32\), got dtype float32"):
+        model.run(ids.astype(F32))
+    bad = ids.copy()
+    bad[4, 1, 0] = 10
+    with pytest.raises(rnnedge.InputError, match=r"input 'ids': id 10 at \[t, b, i\] = \[4, 1, 0\] is "
+                                                 r"outside \[0, 10\), the vocabulary of node 0"):
+        model.run(bad)
+    before = s.state
+    with pytest.raises(rnnedge.InputError, match=r"input 'ids': id -3 .* outside \[0, 10\)"):
+        s.step(np.array([[0], [-3]]))
+    assert s.state == before
