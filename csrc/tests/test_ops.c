@@ -183,6 +183,9 @@ static void run_case(const op_case *c)
         } else if (m[48]) {
             if (!f32_same(((const float *)out)[i], ((const float *)want->data)[i]))
                 bad = i;
+        } else if (!isfinite(((const float *)want->data)[i])) {   /* inf, NaN: exactly */
+            if (!f32_same(((const float *)out)[i], ((const float *)want->data)[i]))
+                bad = i;
         } else {
             const double d = fabs((double)((const float *)out)[i] -
                                   (double)((const float *)want->data)[i]);
