@@ -725,7 +725,6 @@ def run_quantized(
 # Arrays are the C layout: one leading axis of rows (steps * batch), then the value's per-step
 # shape ([rows, *shape]). SLICE, TRANSPOSE and COPY move int16 values unchanged (numpy indexing,
 # transpose, reshape), so they need no oracle here.
-DIV_MAX_SHIFT = 31  # BINARY DIV: D = |b| 2^shift <= 2^46
 
 
 def _rshr_checked(v: np.ndarray, shift: int, what: str) -> np.ndarray:
@@ -741,18 +740,25 @@ def _binary_operands(a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]) -> 
     b = np.asarray(b, I64)
     a = a.reshape(a.shape[:1] + (1,) * (nd + 1 - a.ndim) + a.shape[1:])
     b = b.reshape(b.shape[:1] + (1,) * (nd + 1 - b.ndim) + b.shape[1:])
-    shape = (a.shape[0], *out_shape)
+    shape = (max(a.shape[0], b.shape[0]), *out_shape)
     return np.broadcast_to(a, shape), np.broadcast_to(b, shape)
 
 
-def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]) -> np.ndarray:
-    """BINARY in integers, int16 [rows, *out_shape] (numpy broadcasting of the per-step shapes):
+def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray | None, out_shape: Sequence[int]) -> np.ndarray:
+    """BINARY in integers, int16 [rows, *out_shape] (numpy broadcasting of the per-step shapes).
+    With a constant operand (op.const, int16 [*shape], the same in every row) b is None: the
+    constant is b, or a when op.const_left, and `a` the input value.
     ADD / SUB  sat16(rshr(a m_a +- b m_b, shift))
     MIN / MAX  sat16(min / max(rshr(a m_a, shift), rshr(b m_b, shift)))
     MUL        sat16(rshr(a b m_a, shift))
-    DIV        b != 0: sat16(floor((2 a m_a s + D) / (2 D))) with D = |b| 2^shift, s = sign(b) (a m_a
-               / (b 2^shift) rounded half up); b == 0: 32767, -32768 or 0 by the sign of a m_a.
+    DIV        b != 0: sat16(rshr(rdiv(a m_a, b), shift)), rdiv = the quotient rounded half up with
+               b's sign moved onto a m_a: floor((2 p + q) / (2 q)), q = |b|; b == 0: 32767, -32768
+               or 0 by the sign of a.
     POW has no integer form (rnnedge/quant refuses it; the C loader too)."""
+    if op.const is not None:
+        c = np.asarray(op.const, I64)[None]
+        a, b = (c, a) if op.const_left else (a, c)
+    assert b is not None, "binary_q: two inputs, or one and op.const"
     x0, x1 = _binary_operands(a, b, out_shape)
     _check(x0, INT16_MIN, INT16_MAX, "binary input a")
     _check(x1, INT16_MIN, INT16_MAX, "binary input b")
@@ -771,15 +777,11 @@ def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]
     if k == "Mul":
         return sat16(_rshr_checked(x0 * x1 * ma, s, "binary Mul"))
     if k == "Div":
-        if s > DIV_MAX_SHIFT:
-            raise FixedPointOverflow(f"binary Div: shift {s} outside 1..{DIV_MAX_SHIFT}")
-        num = x0 * ma
-        sign = np.where(x1 < 0, -1, 1)
-        den = np.abs(x1) << s  # <= 2^46
-        safe = np.where(den == 0, 1, den)
-        q = (2 * num * sign + safe) // (2 * safe)  # a floor division, as the C kernel writes it out
-        zero = np.where(num > 0, INT16_MAX, np.where(num < 0, INT16_MIN, 0))
-        return np.where(x1 == 0, zero, sat16(q))
+        num = x0 * ma * np.where(x1 < 0, -1, 1)  # |a m| <= 2^46
+        den = np.where(x1 == 0, 1, np.abs(x1))
+        q = (2 * num + den) // (2 * den)  # a floor division, as the C kernel writes it out
+        zero = np.where(x0 > 0, INT16_MAX, np.where(x0 < 0, INT16_MIN, 0))
+        return np.where(x1 == 0, zero, sat16(rshr(q, s)))
     raise AssertionError(f"binary_q: no integer form for {k}")  # rnnedge/quant refuses Pow
 
 
