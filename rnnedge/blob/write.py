@@ -236,6 +236,10 @@ def metadata(g: Graph) -> dict[str, Any]:
         "output": _spec_json(g.output_spec),
         "values": [v.name for v in g.values],
     }
+    specs = {v.name: g.value_specs[v.name] for v in g.values
+             if v.kind == "state" and v.name in g.value_specs}  # fmt: skip
+    if specs:  # the ONNX layout of each STATE value's graph input (Stream.state shows it so)
+        meta["value_specs"] = {n: {"axes": s.axes, "shape": list(s.shape)} for n, s in specs.items()}
     if g.state:
         meta["state"] = [
             {"name": s.name, "layer": s.layer, "kind": s.kind}
