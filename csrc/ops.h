@@ -57,13 +57,6 @@ static inline size_t rne__op_count(const uint32_t *shape, uint32_t ndim)
     return n;
 }
 
-/* 1 once the executor (model.c) passes BINARY's constant operand as described above; until then
- * rne__check_op refuses a BINARY node with a constant (RNE_ELAYER, field tensor, role 0: the
- * Python side names the node), so that no blob that loads runs a kernel on a NULL operand. The
- * kernels themselves handle the constant (csrc/tests/test_ops.c runs them on it directly). */
-#ifndef RNE__OPS_BINARY_CONST
-#define RNE__OPS_BINARY_CONST 0
-#endif
 
 /* BINARY's two operands as the kernels walk them: a and b, their per-step shapes, elements per
  * row (fa, fb) and row strides in elements (ra, rb: 0 for a constant operand, the same row for

@@ -18,8 +18,7 @@
  *               the output's shape                              RNE_ESHAPE  out (index: its dim,
  *                                                                          -1 for ndim / size)
  *   integer: y's scale equals x's (SLICE, TRANSPOSE, COPY)      RNE_ELAYER  scale (index: slot)
- *   (BINARY's constant operand, role 0: refused until the executor passes it,
- *   RNE__OPS_BINARY_CONST in ops.h; then its index, ndim 1..4 and dims >= 1 with the shapes,
+ *   (BINARY's constant operand, role 0: its index, ndim 1..4 and dims >= 1 with the shapes,
  *   as RNE_ELAYER tensor / RNE_ESHAPE ndim, shape (index: its dim) for role 0)
  *   tensor roles: the ones the op needs present, no other       RNE_ELAYER  tensor (role)
  *   each tensor's dtype, ndim, zero point, shape                RNE_ESHAPE  dtype, ndim,
@@ -184,7 +183,7 @@ static int rne__op_operand_b(const rne__blobview *m, const rne_node *n, const rn
         *shape = vals[n->in[1]].shape;
         return RNE_OK;
     }
-    if (!RNE__OPS_BINARY_CONST || k < 0 || (uint32_t)k >= m->header->n_tensors)  /* (ops.h) */
+    if (k < 0 || (uint32_t)k >= m->header->n_tensors)
         return rne__op_fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), n, RNE_T_W);
     t = &m->tensors[k];
     if (t->ndim < 1 || t->ndim > 4)

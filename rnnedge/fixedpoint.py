@@ -568,12 +568,9 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
             if len(n.outputs) > 1 and n.outputs[1] is not None:
                 results.append(fin[0].transpose(1, 0, 2).reshape((1, B) + outs[1]))
         elif isinstance(op, QBinary):  # the per-op oracles ("graph ops") take [rows, *shape]
+            # with a constant operand binary_q puts it on its side (op.const_left) itself
             a, b = _flat(x0), None if len(ins) < 2 or ins[1] is None else _flat(ins[1])
-            if op.const is not None:
-                c = np.asarray(op.const, I64)
-                c = np.broadcast_to(c, (a.shape[0],) + c.shape)  # binary_q takes equal rows
-                a, b = (c, a) if op.const_left else (a, c)
-            assert b is not None
+            assert b is not None or op.const is not None
             results = [binary_q(op, a, b, outs[0]).reshape((-1, B) + outs[0])]
         elif isinstance(op, QConcat):
             y = concat_q(op, [_flat(a) for a in ins if a is not None])

@@ -141,17 +141,13 @@ def _const(what: str) -> subprocess.CompletedProcess:
 
 
 def test_binary_with_a_constant_operand_is_refused_by_name_or_runs():
-    """Never a crash: until the executor passes the constant (csrc/ops.h RNE__OPS_BINARY_CONST)
-    the loader refuses the node with a BlobError naming it; then the run equals the reference."""
+    """Never a crash: the blob loads and the run equals the reference."""
     r = _const("run")
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     out = r.stdout.strip()
     assert out == "ok" or (out.startswith("refused:") and "node 0 (BINARY)" in out), out
 
 
-@pytest.mark.xfail(strict=True, reason="csrc/model.c does not pass BINARY's constant operand "
-                   "(in[1] = node->data[RNE_T_W] with the tensor's shape, csrc/ops.h) yet, so "
-                   "rne__check_op refuses it (RNE__OPS_BINARY_CONST 0; engineer 1's executor)")
 def test_binary_with_a_constant_operand_runs_in_c():
     r = _const("run")
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stdout, r.stderr[-2000:])

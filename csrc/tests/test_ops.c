@@ -308,12 +308,6 @@ static void accept_case(const op_case *c)
 #ifdef RNE_NO_GRAPH_OPS
     check(rc == RNE__AT(RNE_ELAYER, RNE_FF_OP), name, "rc 0x%x, expected ELAYER op", (unsigned)rc);
 #else
-    if (c->meta[49] && !RNE__OPS_BINARY_CONST) {    /* refused until the executor passes it */
-        check(rc == RNE__AT(RNE_ELAYER, RNE_FF_TENSOR) && w.role == RNE_T_W, name,
-              "a constant operand: status %d field %s, expected ELAYER tensor (ops.h)", rc & 0xFF,
-              rne_fault_field_name(rc >> 8));
-        return;
-    }
     check(rc == RNE_OK, name, "refused: status %d field %s index %d", rc & 0xFF,
           rne_fault_field_name(rc >> 8), (int)w.index);
 #endif
@@ -501,8 +495,6 @@ static void refusals(const op_case *cases, size_t n_cases)
             check(0, name, "no case %s", mu->base);
             continue;
         }
-        if (cases[j].meta[49] && !RNE__OPS_BINARY_CONST)
-            continue;           /* constant operands are refused as such for now (ops.h) */
         make_blob(&cases[j], &b);
         mutate(&b, mu);
         rc = check_blob(&b, &w);
@@ -781,7 +773,7 @@ static void fuzz_ops(void)
     }
     printf("; BINARY with a constant operand: %u\n", (unsigned)n_const);
     /* a fault would have stopped the program (ASan, UBSan): here, every op and format ran often */
-    check(least >= 100 && (n_const >= 100 || !RNE__OPS_BINARY_CONST),
+    check(least >= 100 && n_const >= 100,
           "fuzz_ops_accepted_nodes_run_in_bounds",
           "an op or format ran %u times, a constant operand %u", (unsigned)least,
           (unsigned)n_const);

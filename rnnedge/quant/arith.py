@@ -58,10 +58,9 @@ def range_scale(r: float) -> float:
     return _f32(grid_range(r) / 32767)
 
 
-def make_mult(M: np.ndarray | float, bound: np.ndarray | float, what: str,
-              max_shift: int = 62) -> Mult:  # fmt: skip
+def make_mult(M: np.ndarray | float, bound: np.ndarray | float, what: str) -> Mult:
     """Real multipliers M (one shared shift) as m * 2^-shift with |m| < 2^31, shift in
-    1..max_shift (62; BINARY DIV's 31), and the largest shift for which |v| <= bound gives
+    1..62, and the largest shift for which |v| <= bound gives
     |v * m| <= 2^62 (so v*m + 2^(shift-1) cannot overflow int64)."""
     M = np.asarray(M, np.float64)
     B = np.broadcast_to(np.asarray(bound, np.float64), M.shape)
@@ -72,7 +71,7 @@ def make_mult(M: np.ndarray | float, bound: np.ndarray | float, what: str,
             f"{what}: multiplier {float(np.abs(M).max()):.3g} is too large for the integer "
             "kernels (scales out of proportion: check the calibration ranges)"
         )
-    for n in range(max_shift, 0, -1):
+    for n in range(62, 0, -1):
         m = fx.round_half_up(M * 2.0**n)
         if m.size and float(np.abs(m).max()) > fx.INT32_MAX:
             continue
@@ -323,8 +322,8 @@ def quantize_binary(op: Binary, s_a: float, s_b: float | None, s_y: float, where
     elif k == "Mul":
         m = make_mult(s_a * s_b / s_y, 1 << 30, f"{where} (Mul)")
         ma, mb, shift = int(m.m), 0, m.shift
-    elif k == "Div":  # a m / (b 2^shift) rounded once; D = |b| 2^shift <= 2^46 (§11)
-        m = make_mult(s_a / (s_b * s_y), 32768, f"{where} (Div)", max_shift=fx.DIV_MAX_SHIFT)
+    elif k == "Div":  # rshr(rdiv(a m, b), shift): |a m| <= 2^46 whatever the shift (§11)
+        m = make_mult(s_a / (s_b * s_y), 32768, f"{where} (Div)")
         ma, mb, shift = int(m.m), 0, m.shift
     else:
         raise UnsupportedOpError(f"{where}: binary op {k!r} has no integer form")
