@@ -8,8 +8,9 @@ and in chunks equal to one run bit for bit; int16 within 1e-3, int8 within docs/
 bar (1e-2 of the range) of onnxruntime's float output; the C library's integer output and final
 state equal run_qgraph's bit for bit. `rnnedge info` and `rnnedge verify` take every blob.
 
-What the runtime on main does not do yet is marked xfail(strict=True), with the file and function
-at fault (a fix turns the mark into a failure to remove)."""
+What the runtime on main does not do yet is marked xfail(strict=True, raises=...), with the file
+and function at fault (a fix turns the mark into a failure to remove); what crashes the process
+is xfail(run=False)."""
 
 from __future__ import annotations
 
@@ -160,62 +161,84 @@ def rel(a: np.ndarray, want: np.ndarray) -> float:
 
 
 # -- what the runtime on main refuses (engineer 1's files), by fixture ----------------------------
-_AXES = ("rnnedge/blob/meta.py _check_input/_check_output refuse a step function's axes 'BF' (no T "
-         "axis; meta.input.axes 'expected ... with T')")
-_IDS = ("rnnedge/blob/meta.py _check_input refuses token ids' axes 'BT' (no F); model.py "
-        "Model._check_input then wants x.shape[-1] == in_features of an id input [B, T]")
-_CONST = ("csrc loader on main: BINARY with a constant operand (one input, tensor role 0) is "
-          "refused 'in[1] is 65535' (engineer 3's g3 branch implements it)")
-F32_BLOCKED = {"step_lstm": _AXES, "step_lstm_packed": _AXES, "hand_cell": _AXES + "; " + _CONST,
-               "tokens_lstm2": _IDS}
-_QWRITER = ("rnnedge/blob/write.py qparams/blob_tensors store no q tensor for QBinary/QConcat/"
-            "QReduce and no table for QGather: 'tensor role 6 (q) is required but absent'")
-INT_BLOCKED = {n: _QWRITER for n in ("glu_gru", "residual_lstm", "tokens_lstm2", "hand_cell",
-                                     *HAND)} | {n: F32_BLOCKED[n] for n in F32_BLOCKED if n.startswith("step")}  # fmt: skip
+_RUN = ("rnnedge/model.py Model.run / Stream.run of a step function (input axes 'BF') take one call "
+        "[B, F] only, not the calls stacked on a first axis T (docs/graph.md section 7): "
+        "'expected shape [B, 4] ..., got [9, 2, 4]'")
+_PACKED = ("rnnedge/blob/meta.py (state names) refuses one state name over an integer LSTM's h "
+           "(int16) and c (int32): 'each state name on blocks ... of one kind in an integer model; "
+           "'state' covers [('c', 12), ('h', 12)]': the packed state [2, B, H] of an int model")
+_QIO = ("rnnedge/blob/write.py _write_int writes qio input_scale 0.0 for an s32 (ids) input, which "
+        "blob/meta.py refuses: 'meta.qio.input_scale: expected a finite number > 0, got 0.0'")
+_ABS = ("csrc/blob_q.c refuses an integer ACT of the version-2 kinds ABS .. POW ('no integer "
+        "kernel yet'), which quantize_graph makes (docs/graph.md section 3: ABS / NEG exact "
+        "through m1, the others through the table): 'node 3 (ACT): act[0][0] is 15 (Abs) ...'")
+_SEGV = ("csrc/model.c rne__run_op does not pass a BINARY's constant operand (node->data[RNE_T_W]) "
+         "in k.in[1] / in_shape[1] / in_ndim[1] as csrc/ops.h's contract says, so rne__binop_of "
+         "reads a NULL operand: SIGSEGV in Stream.step and Model.run (f32 and integer) of any graph "
+         "with a constant operand (hand_cell's bias Add); not run, it would kill the test process")
+CRASH = {"hand_cell": _SEGV}  # xfail(run=False): the C library segfaults on these
+RUN_BLOCKED = {n: _RUN for n in NAMES if step_function(n)}
+INT_BLOCKED = {"step_lstm_packed": _PACKED, "tokens_lstm2": _QIO, "hand_lstm_layernorm_sub": _ABS}
 
 
-_YC = ("rnnedge/quant/graph.py _plan refuses the Y_c output an absorbed step-function state "
-       "leaves unread: 'an integer LSTM keeps its cell state in Q11.20 and cannot read or write it "
-       "as a value' (engineer 5's g5 branch drops it: commit 3a9f706)")
-QUANT_BLOCKED = {"step_lstm": _YC, "step_lstm_packed": _YC}
-
-
-def _marks(name: str, blocked: dict[str, str]) -> list:
+def _marks(name: str, blocked: dict[str, str], raises: type = ConvertError) -> list:
+    if name in CRASH:
+        return [pytest.mark.xfail(run=False, strict=True, reason=CRASH[name])]
     if name not in blocked:
         return []
-    return [pytest.mark.xfail(strict=True, raises=ConvertError, reason=blocked[name])]
+    return [pytest.mark.xfail(strict=True, raises=raises, reason=blocked[name])]
 
 
-def _params(blocked: dict[str, str]) -> list:
-    return [pytest.param(n, marks=_marks(n, blocked)) for n in NAMES]
+def _params(blocked: dict[str, str], raises: type = ConvertError) -> list:
+    return [pytest.param(n, marks=_marks(n, blocked, raises)) for n in NAMES]
+
+
+def batch_of(name: str, x: np.ndarray) -> int:
+    return x.shape[1] if step_function(name) else x.shape[0]
+
+
+def c_steps(s, x: np.ndarray, step: bool) -> np.ndarray:
+    """Stream.step over every step of x (Model.run's input), stacked as Model.run stacks them."""
+    t_axis = 0 if step else 1
+    ys = [s.step(np.take(x, t, axis=t_axis)).copy() for t in range(x.shape[t_axis])]
+    return np.stack(ys, axis=t_axis)
 
 
 # -- f32 ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", _params(F32_BLOCKED))
-def test_f32_run_step_and_chunks(name: str, onnx_paths, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", _params({}))
+def test_f32_step_by_step(name: str, onnx_paths, tmp_path: Path) -> None:
+    """Stream.step within 1e-5 of onnxruntime's output range; stream.state under the graph's
+    state names."""
     path, out = onnx_paths[name], tmp_path / f"{name}.rne"
     g = rnnedge.convert(path, out)
     assert isinstance(g, Graph)
     m = rnnedge.load(out)
     x = model_input(name)
     want = ort_reference(path, x, step_function(name))
-    y = m.run(x)
+    s = m.stream(batch_of(name, x))
+    y = c_steps(s, x, step_function(name))
     assert y.shape == want.shape
     assert rel(y, want) < F32_TOL
-    # step by step: the same numbers bit for bit
-    t_axis = 0 if step_function(name) else 1
-    batch = x.shape[1] if step_function(name) else x.shape[0]
-    s = m.stream(batch)
-    ys = [s.step(np.take(x, t, axis=t_axis)).copy() for t in range(x.shape[t_axis])]
-    np.testing.assert_array_equal(np.stack(ys, axis=t_axis), y)
-    # in chunks, the state carried
-    s = m.stream(batch)
+    names = {sp.name for sp in g.state} | {g.values[i].name for i in g.state_values}
+    assert names <= set(s.state)
+
+
+@pytest.mark.parametrize("name", _params(RUN_BLOCKED, InputError))
+def test_f32_run_and_chunks_equal_the_steps(name: str, onnx_paths, tmp_path: Path) -> None:
+    """Model.run within 1e-5 of onnxruntime; Stream.step and Stream.run over uneven chunks (the
+    state carried) give the same numbers bit for bit."""
+    path, out = onnx_paths[name], tmp_path / f"{name}.rne"
+    rnnedge.convert(path, out)
+    m = rnnedge.load(out)
+    x, step = model_input(name), step_function(name)
+    y = m.run(x)
+    assert rel(y, ort_reference(path, x, step)) < F32_TOL
+    np.testing.assert_array_equal(c_steps(m.stream(batch_of(name, x)), x, step), y)
+    t_axis = 0 if step else 1
+    s = m.stream(batch_of(name, x))
     cuts = [0, 2, 7, x.shape[t_axis]]
     parts = [s.run(np.take(x, np.arange(a, b), axis=t_axis)) for a, b in zip(cuts, cuts[1:])]
     np.testing.assert_array_equal(np.concatenate(parts, axis=t_axis), y)
-    # the state is shown under the graph's state names
-    names = {sp.name for sp in g.state} | {g.values[i].name for i in g.state_values}
-    assert names <= set(s.state)
 
 
 # -- integer: convert's quantization (Python) --------------------------------------------------
@@ -233,7 +256,7 @@ def _tbf(qg: Graph, x: np.ndarray, step: bool) -> np.ndarray:
 
 
 @pytest.mark.parametrize("quant", ["int16", "int8"])
-@pytest.mark.parametrize("name", _params(QUANT_BLOCKED))
+@pytest.mark.parametrize("name", NAMES)
 def test_integer_graph_within_the_bar(name: str, quant: str, onnx_paths) -> None:
     """convert(quant=...) quantizes a graph (calibration as Model.run takes its input) and the
     oracle run_qgraph keeps int16 within 1e-3, int8 within 1e-2 of onnxruntime's range."""
@@ -276,9 +299,8 @@ def test_integer_c_equals_run_qgraph(name: str, quant: str, onnx_paths, tmp_path
     want = fx.dequantize(yq, qg.out_scale)
     want = want.reshape(want.shape[:2] + (-1,))
     want = want if step else np.swapaxes(want, 0, 1)
-    batch = x.shape[1] if step else x.shape[0]
-    s = m.stream(batch)
-    y = s.run(x)
+    s = m.stream(batch_of(name, x))
+    y = c_steps(s, x, step) if step else s.run(x)  # a step function's run: test_f32_run_...
     np.testing.assert_array_equal(y, want.reshape(y.shape))  # output, bit for bit
     got = s.state
     for k, v in _expected_state(qg, st).items():
@@ -287,14 +309,12 @@ def test_integer_c_equals_run_qgraph(name: str, quant: str, onnx_paths, tmp_path
 
 
 # -- the CLI: convert prints the notes, info and verify take every graph blob -------------------
-@pytest.mark.parametrize("name", _params(F32_BLOCKED))
+@pytest.mark.parametrize("name", _params(RUN_BLOCKED, InputError))
 def test_cli_convert_info_verify(name: str, onnx_paths, tmp_path: Path,
                                  capsys: pytest.CaptureFixture) -> None:  # fmt: skip
     out, xin = tmp_path / f"{name}.rne", tmp_path / "x.npy"
-    rc = main(["convert", str(onnx_paths[name]), "-o", str(out)])
+    assert main(["convert", str(onnx_paths[name]), "-o", str(out)]) == 0
     err = capsys.readouterr()
-    if rc:  # the error the CLI printed, as the exception the xfail mark names
-        raise ConvertError(err.err)
     g = rnnedge.convert(onnx_paths[name])
     text = err.out + err.err
     for note in g.folded:  # state pairings, absorbed states, dropped outputs: printed
@@ -302,9 +322,11 @@ def test_cli_convert_info_verify(name: str, onnx_paths, tmp_path: Path,
     assert main(["info", str(out)]) == 0
     assert "state" in capsys.readouterr().out
     np.save(xin, model_input(name))
-    assert main(["verify", str(out), str(onnx_paths[name]), "--input", str(xin),
-                 "--long-steps", "50"]) == 0  # fmt: skip
-    table = capsys.readouterr().out
+    rc = main(["verify", str(out), str(onnx_paths[name]), "--input", str(xin),
+               "--long-steps", "50"])  # fmt: skip
+    table, err = capsys.readouterr()
+    if rc:  # the error the CLI printed, as the exception the xfail mark names
+        raise InputError(err)
     rows = [r for r in table.splitlines() if r.startswith("| sequence") or r.startswith("| step")]
     assert len(rows) == 2
     for r in rows:
@@ -326,18 +348,27 @@ def test_verify_runs_onnxruntime_as_the_user_would(name: str) -> None:
     np.testing.assert_array_equal(_Float(str(GRAPH / f"{name}.onnx"), fake).run(x), want)
 
 
-def test_convert_writes_a_graph_and_refuses_an_unloadable_one(tmp_path: Path) -> None:
+def test_convert_writes_a_graph_and_refuses_an_unloadable_one(tmp_path: Path, monkeypatch) -> None:
     """A graph blob is read back as rnnedge.load reads it before it is written: one this build
-    cannot load is a ConvertError naming why, and no file is left."""
+    cannot load is a ConvertError naming why, and no file is left (nor an old one replaced)."""
+    import rnnedge.conversion as conversion
+    from rnnedge.errors import BlobError
+
     out = tmp_path / "m.rne"
     g = rnnedge.convert(GRAPH / "glu_gru.onnx", out)
     assert out.exists() and rnnedge.load(out).blob.header.n_nodes == len(g.nodes)
-    bad = tmp_path / "bad.rne"
-    if "hand_cell" in F32_BLOCKED:
-        with pytest.raises(ConvertError, match=r"hand_cell: .*cannot be stored as a loadable blob|"
-                                                r"cannot be stored as a loadable blob"):
-            rnnedge.convert(GRAPH / "hand_cell.onnx", bad)
-        assert not bad.exists()
+    before = out.read_bytes()
+
+    def refuse(data, **kw):
+        raise BlobError("node 4 (BINARY): something this build cannot load")
+
+    monkeypatch.setattr(conversion, "read_blob", refuse)
+    with pytest.raises(ConvertError, match=r"cannot be stored as a loadable blob: node 4 \(BINARY\)"):
+        rnnedge.convert(GRAPH / "glu_gru.onnx", out)
+    assert out.read_bytes() == before
+    with pytest.raises(ConvertError, match="loadable blob"):
+        rnnedge.convert(GRAPH / "glu_gru.onnx", tmp_path / "new.rne")
+    assert not (tmp_path / "new.rne").exists()
 
 
 def test_token_calibration_in_the_models_layout() -> None:
@@ -349,7 +380,7 @@ def test_token_calibration_in_the_models_layout() -> None:
 
 
 # -- step functions and tokens in the runtime (docs/graph.md "API") -----------------------------
-@pytest.mark.xfail(strict=True, raises=ConvertError, reason=_AXES)
+@pytest.mark.xfail(strict=True, raises=InputError, reason=_RUN)
 def test_step_function_layouts(tmp_path: Path) -> None:
     """run(x) takes the calls stacked on a new first axis T; step(x) one call's input in the
     graph's own layout [B, F]; the result likewise [T, B, out] / [B, out]."""
@@ -367,7 +398,6 @@ def test_step_function_layouts(tmp_path: Path) -> None:
         s.step(x)  # the stacked form is run's, not step's
 
 
-@pytest.mark.xfail(strict=True, raises=ConvertError, reason=_IDS)
 def test_token_ids_out_of_range_are_an_input_error(tmp_path: Path) -> None:
     out = tmp_path / "t.rne"
     g = rnnedge.convert(GRAPH / "tokens_lstm2.onnx", out)
@@ -382,7 +412,7 @@ def test_token_ids_out_of_range_are_an_input_error(tmp_path: Path) -> None:
         m.run(bad)
 
 
-@pytest.mark.xfail(strict=True, raises=ConvertError, reason=_AXES)
+@pytest.mark.xfail(strict=True, raises=InputError, reason=_RUN)
 def test_the_readme_step_function_block_runs(tmp_path: Path, monkeypatch) -> None:
     import re
     import shutil
