@@ -31,7 +31,6 @@ from rnnedge.cli import main  # noqa: E402
 from rnnedge.converter import pair_states  # noqa: E402
 from rnnedge.errors import ConvertError, InputError  # noqa: E402
 from rnnedge.ir.graph import Graph  # noqa: E402
-from rnnedge.ir.layers import Recurrent  # noqa: E402
 from rnnedge.quant.graph import run_float  # noqa: E402
 from rnnedge.reference import graph_rows  # noqa: E402
 from rnnedge.verify import output_range  # noqa: E402
