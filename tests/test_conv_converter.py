@@ -1,0 +1,261 @@
+"""Convolutional front ends in the graph converter (rnnedge/converter/conv.py, docs/converter.md
+"Convolutions", docs/graph.md section 6): the trained fixtures of tests/data/fixtures/conv/
+(tests/make_conv_fixtures.py) against onnxruntime in one run and step by step (latency
+accounted), chunked streaming equal to one run; hand-built graphs for the feature-axis convs,
+Pad, BatchNormalization, PRelu and Gelu; refusals by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from rnnedge.converter import to_graph  # noqa: E402
+from rnnedge.errors import UnsupportedOpError  # noqa: E402
+from rnnedge.ir.graph import Binary, Conv  # noqa: E402
+from rnnedge.reference import initial_graph_state, run_graph  # noqa: E402
+
+CONV = Path(__file__).parent / "data" / "fixtures" / "conv"
+INDEX = json.loads((CONV / "index.json").read_text())
+RTOL = 1e-5
+
+
+def ort_seq(model: Path | onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """onnxruntime over x [T, B, ...] (the model takes [B, T, ...]) -> [T, B, ...]."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    src = str(model) if isinstance(model, Path) else model.SerializeToString()
+    s = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+    return np.swapaxes(s.run(None, {s.get_inputs()[0].name: np.swapaxes(x, 0, 1)})[0], 0, 1)
+
+
+def rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+@pytest.mark.parametrize("name", sorted(INDEX))
+def test_fixture_run_equals_onnxruntime(name: str) -> None:
+    x = np.load(CONV / f"{name}.input.npy")
+    g = to_graph(CONV / f"{name}.onnx")
+    assert any(isinstance(n.op, Conv) for n in g.nodes)
+    assert g.latency == INDEX[name]["latency"]
+    ref = ort_seq(CONV / f"{name}.onnx", x)
+    y, _ = run_graph(g, x, flush=True)
+    assert y.shape == ref.shape
+    assert rel_err(y, ref) < RTOL
+
+
+@pytest.mark.parametrize("name", sorted(INDEX))
+def test_fixture_streams(name: str) -> None:
+    """Step by step: the output lags ONNX's by the latency (zeros first); chunks of any size
+    equal one streamed run bit for bit."""
+    x = np.load(CONV / f"{name}.input.npy")
+    g = to_graph(CONV / f"{name}.onnx")
+    L = g.latency
+    ref = ort_seq(CONV / f"{name}.onnx", x)
+    whole, _ = run_graph(g, x)
+    st = initial_graph_state(g, x.shape[1])
+    steps = []
+    for t in range(x.shape[0]):
+        y, st = run_graph(g, x[t : t + 1], st)
+        steps.append(y)
+    stepped = np.concatenate(steps)
+    assert np.array_equal(stepped, whole)
+    st = initial_graph_state(g, x.shape[1])
+    parts = []
+    for a, b in ((0, 3), (3, 4), (4, 9), (9, x.shape[0])):
+        y, st = run_graph(g, x[a:b], st)
+        parts.append(y)
+    assert np.array_equal(np.concatenate(parts), whole)
+    assert not np.any(whole[:L])
+    assert rel_err(whole[L:], ref[: x.shape[0] - L]) < RTOL
+
+
+@pytest.mark.parametrize("name", ["kws_chomp", "crnn_conv2d"])
+def test_batchnorm_folds_into_conv(name: str) -> None:
+    """The legacy exporter's BatchNormalization nodes after a Conv vanish into it: no Binary
+    affine before the first recurrent node."""
+    assert any(n.op_type == "BatchNormalization" for n in onnx.load(CONV / f"{name}.onnx").graph.node)
+    g = to_graph(CONV / f"{name}.onnx")
+    assert sum("BatchNormalization" in f for f in g.folded) == (2 if name == "kws_chomp" else 1)
+    assert not any(isinstance(n.op, Binary) for n in g.nodes[:3])
+
+
+# -- hand-built graphs --------------------------------------------------------------------------
+def _model(nodes: list, inits: dict[str, np.ndarray], x_shape: list, y_shape: list, opset: int = 17) -> onnx.ModelProto:
+    g = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
+    )  # fmt: skip
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _check(m: onnx.ModelProto, x: np.ndarray, latency: int = 0) -> None:
+    g = to_graph(m)
+    assert g.latency == latency
+    y, _ = run_graph(g, x, flush=True)
+    ref = ort_seq(m, x)
+    assert y.shape == ref.shape
+    assert rel_err(y, ref) < RTOL
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(7)
+
+
+def _seq_conv(conv_nodes: list, inits: dict, c_in: int, c_out: int, w_in: int, w_out: int) -> onnx.ModelProto:
+    """x [B, T, c_in * w_in] -> [B, 1... ]: reshape to [B, T, c_in, w_in], to [B, c_in, T, w_in],
+    the conv node(s) from 'a' to 'b' [B, c_out, T, w_out], back to [B, T, c_out * w_out]."""
+    inits = dict(inits, s1=np.array([0, 0, c_in, w_in], np.int64), s2=np.array([0, 0, -1], np.int64))
+    nodes = [helper.make_node("Reshape", ["x", "s1"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["a"], perm=[0, 2, 1, 3]),
+             *conv_nodes,
+             helper.make_node("Transpose", ["b"], ["bt"], perm=[0, 2, 1, 3]),
+             helper.make_node("Reshape", ["bt", "s2"], ["y"])]  # fmt: skip
+    return _model(nodes, inits, ["B", "T", c_in * w_in], ["B", "T", c_out * w_out])
+
+
+@pytest.mark.parametrize("k,s,pads,d,groups", [
+    (3, 2, (1, 1), 1, 1), (3, 1, (2, 0), 2, 2), (2, 3, (0, 1), 1, 4), (5, 1, (2, 2), 1, 1),
+])  # fmt: skip
+def test_conv_over_features(k: int, s: int, pads: tuple, d: int, groups: int) -> None:
+    """A Conv2d with time kernel 1 over the features of each step: stride, pads, dilation, groups."""
+    rng = _rng()
+    c_in, c_out, w_in = 4, 8, 9
+    w_out = (w_in + sum(pads) - (k - 1) * d - 1) // s + 1
+    wt = rng.standard_normal((c_out, c_in // groups, 1, k)).astype(np.float32)
+    b = rng.standard_normal(c_out).astype(np.float32)
+    node = helper.make_node("Conv", ["a", "w", "b0"], ["b"], kernel_shape=[1, k], strides=[1, s],
+                            pads=[0, pads[0], 0, pads[1]], dilations=[1, d], group=groups)
+    m = _seq_conv([node], {"w": wt, "b0": b}, c_in, c_out, w_in, w_out)
+    _check(m, rng.standard_normal((5, 2, c_in * w_in)).astype(np.float32))
+
+
+@pytest.mark.parametrize("k,s,pads,outpad,groups", [(3, 2, (1, 1), 1, 1), (4, 2, (1, 1), 0, 2), (3, 1, (0, 0), 0, 1)])
+def test_conv_transpose_over_features(k: int, s: int, pads: tuple, outpad: int, groups: int) -> None:
+    rng = _rng()
+    c_in, c_out, w_in = 4, 6, 5
+    w_out = (w_in - 1) * s + k - sum(pads) + outpad
+    wt = rng.standard_normal((c_in, c_out // groups, 1, k)).astype(np.float32)
+    b = rng.standard_normal(c_out).astype(np.float32)
+    node = helper.make_node("ConvTranspose", ["a", "w", "b0"], ["b"], kernel_shape=[1, k], strides=[1, s],
+                            pads=[0, pads[0], 0, pads[1]], output_padding=[0, outpad], group=groups)
+    m = _seq_conv([node], {"w": wt, "b0": b}, c_in, c_out, w_in, w_out)
+    _check(m, rng.standard_normal((5, 2, c_in * w_in)).astype(np.float32))
+
+
+def test_conv_time_and_features_with_auto_pad_and_time_last() -> None:
+    """A Conv2d over [B, C, F, T] (time the last axis): causal in time by a Pad, SAME over F."""
+    rng = _rng()
+    c_in, c_out, w = 2, 3, 6
+    wt = rng.standard_normal((c_out, c_in, 3, 2)).astype(np.float32)  # [M, C, kF, kT]
+    inits = {"w": wt, "s1": np.array([0, 0, c_in, w], np.int64), "s2": np.array([0, 0, -1], np.int64),
+             "p": np.array([0, 0, 0, 1, 0, 0, 0, 0], np.int64)}
+    nodes = [helper.make_node("Reshape", ["x", "s1"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["a"], perm=[0, 2, 3, 1]),  # [B, C, F, T]
+             helper.make_node("Pad", ["a", "p"], ["ap"]),
+             helper.make_node("Conv", ["ap", "w"], ["b"], kernel_shape=[3, 2], pads=[1, 0, 1, 0]),
+             helper.make_node("Transpose", ["b"], ["bt"], perm=[0, 3, 1, 2]),
+             helper.make_node("Reshape", ["bt", "s2"], ["y"])]  # fmt: skip
+    m = _model(nodes, inits, ["B", "T", c_in * w], ["B", "T", c_out * w])
+    _check(m, rng.standard_normal((7, 2, c_in * w)).astype(np.float32))
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
+def test_pad_over_features(mode: str) -> None:
+    rng = _rng()
+    inits = {"p": np.array([0, 0, 2, 0, 0, 1], np.int64), "v": np.array(0.5, np.float32)}
+    ins = ["x", "p", "v"] if mode == "constant" else ["x", "p"]
+    m = _model([helper.make_node("Pad", ins, ["y"], mode=mode)], inits, ["B", "T", 5], ["B", "T", 8])
+    _check(m, rng.standard_normal((4, 2, 5)).astype(np.float32))
+
+
+def test_batchnorm_unfoldable_is_an_affine_and_prelu_gelu() -> None:
+    """BatchNormalization after a Relu (nothing to fold into): per-channel Mul and Add; PRelu per
+    channel and scalar; Gelu (opset 20) both forms; HardSwish."""
+    rng = _rng()
+    C = 4
+    inits = {
+        "sc": rng.uniform(0.5, 2, C).astype(np.float32), "bb": rng.standard_normal(C).astype(np.float32),
+        "mu": rng.standard_normal(C).astype(np.float32), "var": rng.uniform(0.5, 2, C).astype(np.float32),
+        "sl": rng.uniform(0, 0.5, (C, 1)).astype(np.float32), "s1": np.array(0.2, np.float32),
+        "w": rng.standard_normal((C, 3, 3)).astype(np.float32),
+    }  # fmt: skip
+    nodes = [helper.make_node("Transpose", ["x"], ["a"], perm=[0, 2, 1]),  # [B, 3, T]
+             helper.make_node("Conv", ["a", "w"], ["c"], pads=[1, 1]),  # lookahead 1
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("BatchNormalization", ["r", "sc", "bb", "mu", "var"], ["n"]),
+             helper.make_node("PRelu", ["n", "sl"], ["p"]),
+             helper.make_node("PRelu", ["p", "s1"], ["p2"]),
+             helper.make_node("Gelu", ["p2"], ["g1"]),
+             helper.make_node("Gelu", ["g1"], ["g2"], approximate="tanh"),
+             helper.make_node("HardSwish", ["g2"], ["h"]),
+             helper.make_node("Transpose", ["h"], ["y"], perm=[0, 2, 1])]  # fmt: skip
+    m = _model(nodes, inits, ["B", "T", 3], ["B", "T", C], opset=20)
+    g = to_graph(m)
+    assert any(isinstance(n.op, Binary) and n.op.kind == "Mul" for n in g.nodes)
+    _check(m, rng.standard_normal((6, 2, 3)).astype(np.float32), latency=1)
+
+
+def _time_conv(attrs: dict, pre: list | None = None, post: list | None = None, k: int = 3) -> onnx.ModelProto:
+    rng = _rng()
+    nodes = [helper.make_node("Transpose", ["x"], ["a0"], perm=[0, 2, 1]), *(pre or []),
+             helper.make_node("Conv", ["a", "w"], ["c"], **attrs), *(post or []),
+             helper.make_node("Transpose", ["c2" if post else "c"], ["y"], perm=[0, 2, 1])]  # fmt: skip
+    if not pre:
+        nodes[0].output[0] = "a"
+    return _model(nodes, {"w": rng.standard_normal((2, 3, k)).astype(np.float32),
+                          "p": np.array([0, 0, 2, 0, 0, 0], np.int64)}, ["B", "T", 3], ["B", "T", 2])
+
+
+def test_refuses_stride_over_time() -> None:
+    with pytest.raises(UnsupportedOpError, match="strides.*time axis"):
+        to_graph(_time_conv({"strides": [2], "pads": [2, 0]}))
+
+
+def test_refuses_a_conv_that_shortens_time() -> None:
+    with pytest.raises(UnsupportedOpError, match="2 steps shorter"):
+        to_graph(_time_conv({"pads": [0, 0]}))
+
+
+def test_refuses_padding_before_more_than_the_kernel() -> None:
+    with pytest.raises(UnsupportedOpError, match="more than"):
+        to_graph(_time_conv({"pads": [3, 0]}))
+
+
+def test_refuses_a_time_pad_read_by_another_op() -> None:
+    pre = [helper.make_node("Pad", ["a0", "p"], ["a1"]), helper.make_node("Relu", ["a1"], ["a"])]
+    with pytest.raises(UnsupportedOpError, match="Relu of a tensor with time padding"):
+        to_graph(_time_conv({}, pre=pre))
+
+
+def test_refuses_a_wrong_chomp_and_an_unchomped_output() -> None:
+    post = [helper.make_node("Slice", ["c", "st", "en", "ax"], ["c2"])]
+    m = _time_conv({"pads": [2, 2]}, post=post)
+    m.graph.initializer.extend([numpy_helper.from_array(np.array([0], np.int64), "st"),
+                                numpy_helper.from_array(np.array([-1], np.int64), "en"),
+                                numpy_helper.from_array(np.array([2], np.int64), "ax")])
+    with pytest.raises(UnsupportedOpError, match=r"only \[0:-2\]"):
+        to_graph(m)
+    with pytest.raises(UnsupportedOpError, match="Transpose of a tensor with time padding"):
+        to_graph(_time_conv({"pads": [2, 2]}))
+
+
+def test_refuses_paths_with_different_delays() -> None:
+    """x + conv(x) where the conv looks ahead: the two paths lag by 0 and 1 steps."""
+    rng = _rng()
+    nodes = [helper.make_node("Transpose", ["x"], ["a"], perm=[0, 2, 1]),
+             helper.make_node("Conv", ["a", "w"], ["c"], pads=[1, 1]),
+             helper.make_node("Add", ["a", "c"], ["s"]),
+             helper.make_node("Transpose", ["s"], ["y"], perm=[0, 2, 1])]  # fmt: skip
+    m = _model(nodes, {"w": rng.standard_normal((3, 3, 3)).astype(np.float32)}, ["B", "T", 3], ["B", "T", 3])
+    with pytest.raises(UnsupportedOpError, match=r"node 'Add'|Add.*lag the signal by different"):
+        to_graph(m)
