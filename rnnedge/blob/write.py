@@ -26,8 +26,8 @@ from ..errors import BlobError, ConvertError
 from ..files import write_atomic
 from ..ir.check import check_network, check_qnetwork, check_state
 from ..ir.graph import (
-    BINARY_KINDS, REDUCE_KINDS, Binary, Concat, Copy, Gather, Graph, Reduce, Transpose,
-    check_graph, from_network, plan_arena,
+    BINARY_KINDS, REDUCE_KINDS, Binary, Concat, Copy, Gather, Graph, QBinary, QConcat, QGather,
+    QReduce, Reduce, Transpose, check_graph, from_network, plan_arena,
 )  # fmt: skip
 from ..ir.layers import (
     Act, Activation, Dense, FloatLayer, IntLayer, LayerNorm, Network, QActivation, QDense,
@@ -236,6 +236,10 @@ def metadata(g: Graph) -> dict[str, Any]:
         "output": _spec_json(g.output_spec),
         "values": [v.name for v in g.values],
     }
+    specs = {v.name: g.value_specs[v.name] for v in g.values
+             if v.kind == "state" and v.name in g.value_specs}  # fmt: skip
+    if specs:  # the ONNX layout of each STATE value's graph input (Stream.state shows it so)
+        meta["value_specs"] = {n: {"axes": s.axes, "shape": list(s.shape)} for n, s in specs.items()}
     if g.state:
         meta["state"] = [
             {"name": s.name, "layer": s.layer, "kind": s.kind}
@@ -396,6 +400,19 @@ def qparams(q: IntLayer) -> np.ndarray | None:
                 s[2 * j], s[2 * j + 1] = int(m.m), m.shift
         s[6], s[7] = q.k0, q.k1
         return s.astype(np.int32)
+    if isinstance(q, QBinary):  # docs/quantization.md §11: m_a, m_b, shift
+        s = _slots()
+        s[0], s[1], s[2] = q.ma, q.mb, q.shift
+        return s.astype(np.int32)
+    if isinstance(q, QConcat):  # input k: slot 2k m_k, 2k + 1 shift_k
+        s = _slots()
+        for k, m in enumerate(q.mults):
+            s[2 * k], s[2 * k + 1] = int(np.asarray(m.m).reshape(-1)[0]), m.shift
+        return s.astype(np.int32)
+    if isinstance(q, QReduce):
+        s = _slots()
+        s[0], s[1] = int(np.asarray(q.mult.m).reshape(-1)[0]), q.mult.shift
+        return s.astype(np.int32)
     if isinstance(q, QRecurrent):
         rows = []
         for d in range(q.num_directions):
@@ -436,6 +453,11 @@ def blob_tensors(q: IntLayer) -> list[BlobTensor]:
             out.append(BlobTensor(T_C0, q.c0, fx.C_SCALE))
     elif isinstance(q, QActivation) and q.table is not None:
         out.append(BlobTensor(T_LUT, q.table))
+    elif isinstance(q, QBinary) and q.const is not None:  # at its own scale
+        out.append(BlobTensor(T_W, np.asarray(q.const, np.int16),
+                              q.in_scales[0 if q.const_left else 1]))  # fmt: skip
+    elif isinstance(q, QGather):  # the table at the output scale
+        out.append(BlobTensor(T_W, np.asarray(q.table, np.int16), q.out_scale))
     if qp is not None:
         out.append(BlobTensor(T_Q, qp, q.out_scale))
     return out

@@ -58,10 +58,11 @@ def range_scale(r: float) -> float:
     return _f32(grid_range(r) / 32767)
 
 
-def make_mult(M: np.ndarray | float, bound: np.ndarray | float, what: str) -> Mult:
-    """Real multipliers M (one shared shift) as m * 2^-shift with |m| < 2^31, shift in 1..62, and
-    the largest shift for which |v| <= bound gives |v * m| <= 2^62 (so v*m + 2^(shift-1) cannot
-    overflow int64)."""
+def make_mult(M: np.ndarray | float, bound: np.ndarray | float, what: str,
+              max_shift: int = 62) -> Mult:  # fmt: skip
+    """Real multipliers M (one shared shift) as m * 2^-shift with |m| < 2^31, shift in
+    1..max_shift (62; BINARY DIV's 31), and the largest shift for which |v| <= bound gives
+    |v * m| <= 2^62 (so v*m + 2^(shift-1) cannot overflow int64)."""
     M = np.asarray(M, np.float64)
     B = np.broadcast_to(np.asarray(bound, np.float64), M.shape)
     if not np.all(np.isfinite(M)):
@@ -71,7 +72,7 @@ def make_mult(M: np.ndarray | float, bound: np.ndarray | float, what: str) -> Mu
             f"{what}: multiplier {float(np.abs(M).max()):.3g} is too large for the integer "
             "kernels (scales out of proportion: check the calibration ranges)"
         )
-    for n in range(62, 0, -1):
+    for n in range(max_shift, 0, -1):
         m = fx.round_half_up(M * 2.0**n)
         if m.size and float(np.abs(m).max()) > fx.INT32_MAX:
             continue
@@ -322,29 +323,32 @@ def quantize_binary(op: Binary, s_a: float, s_b: float | None, s_y: float, where
     elif k == "Mul":
         m = make_mult(s_a * s_b / s_y, 1 << 30, f"{where} (Mul)")
         ma, mb, shift = int(m.m), 0, m.shift
-    elif k == "Div":  # a m / b first (|a m| < 2^46), then the shift
-        m = make_mult(s_a / (s_b * s_y), 32768, f"{where} (Div)")
+    elif k == "Div":  # a m / (b 2^shift) rounded once; D = |b| 2^shift <= 2^46 (§11)
+        m = make_mult(s_a / (s_b * s_y), 32768, f"{where} (Div)", max_shift=fx.DIV_MAX_SHIFT)
         ma, mb, shift = int(m.m), 0, m.shift
     else:
         raise UnsupportedOpError(f"{where}: binary op {k!r} has no integer form")
     return QBinary(k, ma, mb, shift, (_f32(s_a), _f32(s_b)), _f32(s_y), const, op.const_left)
 
 
-def quantize_concat(op: Concat, s_ins: list[float], s_y: float, where: str) -> QConcat:
-    """Each input requantized from its own scale to the output's."""
+def quantize_concat(op: Concat, s_ins: list[float], s_y: float, ndim: int, where: str) -> QConcat:
+    """Each input requantized from its own scale to the output's; the axis counted from the
+    front (0..ndim-1), as the blob's param[0] and fixedpoint.concat_q take it."""
     mults = [make_mult(s / s_y, 32768, f"{where} (Concat input {k})") for k, s in enumerate(s_ins)]
-    return QConcat(op.axis, mults, _f32(s_y))
+    return QConcat(op.axis % ndim, mults, _f32(s_y))
 
 
-def quantize_reduce(op: Reduce, n: int, s_in: float, s_y: float, where: str) -> QReduce:
+def quantize_reduce(op: Reduce, n: int, s_in: float, s_y: float, ndim: int,
+                    where: str) -> QReduce:  # fmt: skip
     """Sum / Mean of n elements (1/n folded into the multiplier of Mean), or Max / Min picked
-    and then requantized."""
+    and then requantized; the axes counted from the front (0..ndim-1 of x)."""
     if op.kind in ("Sum", "Mean"):
         M = s_in / s_y / (n if op.kind == "Mean" else 1)
         mult = make_mult(M, n * 32768, f"{where} (Reduce{op.kind})")
     else:
         mult = make_mult(s_in / s_y, 32768, f"{where} (Reduce{op.kind})")
-    return QReduce(op.kind, op.axes, mult, _f32(s_in), _f32(s_y))
+    axes = tuple(sorted(a % ndim for a in op.axes))
+    return QReduce(op.kind, axes, mult, _f32(s_in), _f32(s_y))
 
 
 def quantize_gather(op: Gather, where: str) -> QGather:
