@@ -259,3 +259,41 @@ def test_refuses_paths_with_different_delays() -> None:
     m = _model(nodes, {"w": rng.standard_normal((3, 3, 3)).astype(np.float32)}, ["B", "T", 3], ["B", "T", 3])
     with pytest.raises(UnsupportedOpError, match=r"node 'Add'|Add.*lag the signal by different"):
         to_graph(m)
+
+
+# -- quantization (QDense's rules per output channel) -------------------------------------------
+@pytest.mark.parametrize("transpose,groups", [(False, 1), (False, 2), (True, 1), (True, 2)])
+@pytest.mark.parametrize("wfmt,qmax", [("s8", 127), ("s16", 32767)])
+def test_quantize_conv_per_output_channel(transpose: bool, groups: int, wfmt: str, qmax: int) -> None:
+    from rnnedge.quant.arith import conv_channels, quantize_conv
+
+    rng = _rng()
+    shape = (4, 6 // groups, 1, 3) if transpose else (6, 4 // groups, 3, 2)
+    # channels of very different sizes: one scale per output channel keeps the small ones
+    w = rng.standard_normal(shape) * (10.0 ** rng.integers(-3, 1, (shape[0], 1, 1, 1)))
+    if transpose:
+        w = rng.standard_normal(shape) * (10.0 ** rng.integers(-3, 1, (1, shape[1], 1, 1)))
+    conv = Conv(w.astype(np.float32), rng.standard_normal(6).astype(np.float32), groups=groups, transpose=transpose)
+    s_in, s_out = 2.0**-10, 2.0**-8
+    q = quantize_conv(conv, wfmt, s_in, s_out, "node 0")
+    assert q.W.dtype == (np.int8 if wfmt == "s8" else np.int16) and q.W.shape == w.shape
+    rows = conv_channels(conv, np.asarray(conv.weight, np.float64) * s_in)
+    qrows = conv_channels(conv, q.W.astype(np.int64))
+    assert rows.shape[0] == 6
+    assert np.all(np.abs(qrows).max(axis=1) == qmax)  # every channel uses its whole range
+    sigma = np.abs(rows).max(axis=1) / qmax
+    assert np.all(np.abs(qrows * sigma[:, None] - rows) <= sigma[:, None] / 2 + 1e-12)
+    assert np.all(np.abs(q.mult.real() - sigma / s_out) <= 2.0 ** -(q.mult.shift + 1))  # one shared shift
+    assert np.array_equal(q.bias, np.floor(conv.bias.astype(np.float64) / s_out + 0.5).astype(np.int32))
+    assert q.acc_bound == int((np.abs(qrows).sum(axis=1) * 32768).max())
+
+
+def test_quantize_graph_names_a_conv_without_the_oracle() -> None:
+    from rnnedge import fixedpoint as fx
+    from rnnedge.quant.graph import quantize_graph
+
+    if hasattr(fx, "conv_q"):
+        pytest.skip("the integer conv oracle exists: quantize_graph runs convs")
+    g = to_graph(CONV / "kws_dynamo.onnx")
+    with pytest.raises(UnsupportedOpError, match=r"node 0 .*integer CONV.*keep this model in f32"):
+        quantize_graph(g, "int8")

@@ -187,17 +187,18 @@ class Conv:
 
 @dataclass
 class QConv:
-    """Conv in integers (docs/graph.md section 6, docs/quantization.md): weight int8 [C_out,
-    C_in / groups, kt, kw] per output channel, bias int32 at in_scale * w_scale[c], and one
-    multiplier per output channel (`mult`, as QDense) to out_scale."""
+    """Conv in integers, with QDense's rules (docs/graph.md section 6, docs/quantization.md):
+    W int8 / int16 in the float conv's layout, one scale per output channel; y[c] =
+    sat16(rq32(acc[c], mult[c]) + bias[c]) with acc the int64 sum of W x over the taps."""
 
-    conv: Conv  # the float conv's geometry (its weight and bias are the float ones)
-    weight: np.ndarray
-    bias: np.ndarray
-    w_scale: np.ndarray
-    mult: Mult
+    conv: Conv  # the float conv (its geometry; dt, groups, sw, pad_w, dw, transpose, out_pad)
+    W: np.ndarray  # int8 / int16, conv.weight's shape
+    bias: np.ndarray | None  # int32 [C_out], in output units
+    mult: Mult  # m [C_out]
+    wfmt: str
     in_scale: float
     out_scale: float
+    acc_bound: int  # max over output channels of sum |W[c]| * 32768 (the taps feeding it)
 
 
 GraphOp = Union[Binary, Concat, Transpose, Copy, Gather, Reduce, Conv]
