@@ -297,3 +297,40 @@ def test_quantize_graph_names_a_conv_without_the_oracle() -> None:
     g = to_graph(CONV / "kws_dynamo.onnx")
     with pytest.raises(UnsupportedOpError, match=r"node 0 .*integer CONV.*keep this model in f32"):
         quantize_graph(g, "int8")
+
+
+def test_step_function_with_its_own_conv_cache() -> None:
+    """A step function forward(x_t, cache) that concatenates its cache with the new frame, runs a
+    Conv over the window and returns the window's last frames as the next cache (the exporters'
+    streaming form): a conv over a feature axis within the step, the cache a STATE value; equal
+    to onnxruntime called once per step with the cache fed back."""
+    rng = _rng()
+    C, M, K = 3, 4, 3
+    inits = {"w": rng.standard_normal((M, C, K)).astype(np.float32), "b": rng.standard_normal(M).astype(np.float32),
+             "ax2": np.array([2], np.int64), "one": np.array([1], np.int64), "big": np.array([K], np.int64)}
+    nodes = [helper.make_node("Unsqueeze", ["x_t", "ax2"], ["xu"]),
+             helper.make_node("Concat", ["cache", "xu"], ["win"], axis=2),  # [B, C, K]
+             helper.make_node("Conv", ["win", "w", "b"], ["c"]),  # [B, M, 1]
+             helper.make_node("Squeeze", ["c", "ax2"], ["y_t"]),
+             helper.make_node("Slice", ["win", "one", "big", "ax2"], ["next_cache"])]  # fmt: skip
+    g = helper.make_graph(
+        nodes, "step",
+        [helper.make_tensor_value_info("x_t", TensorProto.FLOAT, ["B", C]),
+         helper.make_tensor_value_info("cache", TensorProto.FLOAT, ["B", C, K - 1])],
+        [helper.make_tensor_value_info("y_t", TensorProto.FLOAT, ["B", M]),
+         helper.make_tensor_value_info("next_cache", TensorProto.FLOAT, ["B", C, K - 1])],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )  # fmt: skip
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    graph = to_graph(m)
+    assert graph.explicit_state and any(isinstance(n.op, Conv) and n.op.kt == 1 for n in graph.nodes)
+    x = rng.standard_normal((6, 2, C)).astype(np.float32)
+    y, _ = run_graph(graph, x)
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    cache = np.zeros((2, C, K - 1), np.float32)
+    ref = []
+    for t in range(x.shape[0]):
+        yt, cache = s.run(None, {"x_t": x[t], "cache": cache})
+        ref.append(yt)
+    assert rel_err(y, np.stack(ref)) < RTOL
+
