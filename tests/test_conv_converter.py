@@ -334,3 +334,23 @@ def test_step_function_with_its_own_conv_cache() -> None:
         ref.append(yt)
     assert rel_err(y, np.stack(ref)) < RTOL
 
+
+def test_blob_writer_conv_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer's CONV record (docs/graph.md section 6): params kt, dt, groups, kw, sw, pads
+    along W, dw; the node's skip (its input's delay) in reserved[0]; latency_steps in the
+    metadata. A build whose blob format has no conv op code refuses the node by name."""
+    from rnnedge.blob import spec
+    from rnnedge.blob.write import _RecordOut, conv_record, metadata, write_blob
+
+    g = to_graph(CONV / "lookahead_gru.onnx")
+    assert metadata(g)["latency_steps"] == 2
+    conv = next(n.op for n in g.nodes if isinstance(n.op, Conv))
+    rec = _RecordOut(op=0, skip=2)
+    if not hasattr(spec, "OP_CONV"):
+        with pytest.raises(UnsupportedOpError, match=r"node 0 \(.*\): CONV node: .*no conv op"):
+            write_blob(g)
+        monkeypatch.setattr(spec, "OP_CONV", 15, raising=False)  # the code section 6 plans
+    conv_record(rec, conv)
+    assert rec.op == spec.OP_CONV and rec.param == [5, 1, 1, 1, 1, 0, 0, 1]
+    fields = spec.NODE_STRUCT.unpack(rec.pack())
+    assert fields[-2:] == (2, 0)
