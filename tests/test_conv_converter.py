@@ -17,7 +17,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from rnnedge.converter import to_graph  # noqa: E402
-from rnnedge.errors import UnsupportedOpError  # noqa: E402
+from rnnedge.errors import ConvertError, UnsupportedOpError  # noqa: E402
 from rnnedge.ir.graph import Binary, Conv  # noqa: E402
 from rnnedge.reference import initial_graph_state, run_graph  # noqa: E402
 
@@ -354,3 +354,34 @@ def test_blob_writer_conv_records(monkeypatch: pytest.MonkeyPatch) -> None:
     assert rec.op == spec.OP_CONV and rec.param == [5, 1, 1, 1, 1, 0, 0, 1]
     fields = spec.NODE_STRUCT.unpack(rec.pack())
     assert fields[-2:] == (2, 0)
+
+
+def test_recurrent_weight_computed_from_data_is_refused() -> None:
+    """Found by a mutation fuzz of the conv fixtures: a conv output wired into an LSTM's R input
+    was an AttributeError; now an UnsupportedOpError naming the node and the input."""
+    m = onnx.load(CONV / "frame_conv_lstm.onnx")
+    conv_out = next(n.output[0] for n in m.graph.node if n.op_type == "Conv")
+    lstm = next(n for n in m.graph.node if n.op_type == "LSTM")
+    lstm.input[2] = conv_out
+    with pytest.raises(UnsupportedOpError, match=r"LSTM.*input 2 \(R\) is computed from the data"):
+        to_graph(m)
+
+
+@pytest.mark.parametrize("attrs,match", [
+    ({"strides": [1, 1]}, r"strides.*1 values >= 1"), ({"dilations": [0]}, r"dilations.*1 values >= 1"),
+    ({"pads": [-1, 0]}, r"pads.*2 values >= 0"), ({"pads": [2]}, r"pads.*2 values >= 0"),
+])  # fmt: skip
+def test_bad_conv_attributes_are_named(attrs: dict, match: str) -> None:
+    with pytest.raises(UnsupportedOpError, match=match):
+        to_graph(_time_conv(attrs))
+
+
+def test_batchnorm_with_mismatched_parameters_is_named() -> None:
+    rng = _rng()
+    nodes = [helper.make_node("Transpose", ["x"], ["a"], perm=[0, 2, 1]),
+             helper.make_node("BatchNormalization", ["a", "sc", "bb", "mu", "var"], ["n"]),
+             helper.make_node("Transpose", ["n"], ["y"], perm=[0, 2, 1])]  # fmt: skip
+    inits = {"sc": np.ones(3, np.float32), "bb": np.zeros(2, np.float32), "mu": np.zeros(3, np.float32),
+             "var": rng.uniform(1, 2, 3).astype(np.float32)}
+    with pytest.raises(ConvertError, match=r"BatchNormalization scale, B, mean, var of 3, 2, 3, 3"):
+        to_graph(_model(nodes, inits, ["B", "T", 3], ["B", "T", 3]))

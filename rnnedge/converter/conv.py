@@ -43,8 +43,8 @@ def _conv_pads(node: Node, n_sp: int, in_sizes: list, kernel: list[int], strides
     auto = node.str_attr("auto_pad", "NOTSET")
     if auto == "NOTSET":
         pads = node.ints_attr("pads") or [0] * (2 * n_sp)
-        if len(pads) != 2 * n_sp:
-            raise node.refuse_attr("pads", pads, f"{2 * n_sp} values (begin and end per spatial axis)")
+        if len(pads) != 2 * n_sp or min(pads, default=0) < 0:
+            raise node.refuse_attr("pads", pads, f"{2 * n_sp} values >= 0 (begin and end per spatial axis)")
         return list(pads)
     if auto == "VALID":
         return [0] * (2 * n_sp)
@@ -96,6 +96,11 @@ def op_conv(w, node: Node, ins: list) -> list:
         raise node.refuse_attr("kernel_shape", node.ints_attr("kernel_shape"), f"the weight's {kernel}")
     strides = list(node.ints_attr("strides") or [1] * n_sp)
     dil = list(node.ints_attr("dilations") or [1] * n_sp)
+    for key, vals in (("strides", strides), ("dilations", dil)):
+        if len(vals) != n_sp or min(vals) < 1:
+            raise node.refuse_attr(key, vals, f"{n_sp} values >= 1")
+    if min(kernel, default=1) < 1:
+        raise ConvertError(f"{node.op} weight of shape {list(wt.shape)} has an empty kernel")
     groups = node.int_attr("group", 1)
     c_in = int(x.shape[1])  # type: ignore[arg-type]
     if groups < 1 or c_in % groups:
@@ -158,6 +163,8 @@ def op_conv(w, node: Node, ins: list) -> list:
     out_pad = 0
     if transpose:
         op_attr = node.ints_attr("output_padding") or [0] * n_sp
+        if len(op_attr) != n_sp or min(op_attr) < 0:
+            raise node.refuse_attr("output_padding", op_attr, f"{n_sp} values >= 0")
         out_pad = op_attr[iw] if iw is not None else 0
     conv = Conv(np.ascontiguousarray(w4, np.float32), bias, dt=dt, groups=groups, sw=sw, pad_w=pw, dw=dw,
                 transpose=transpose, out_pad=out_pad)
@@ -301,7 +308,12 @@ def op_batchnorm(w, node: Node, ins: list) -> list:
         raise node.refuse_attr("training_mode", 1, "0 (inference)")
     scale, bias, mean, var = (floats_of(ins[k], n).reshape(-1) for k, n in
                               ((1, "scale"), (2, "B"), (3, "input_mean"), (4, "input_var")))
+    if not scale.size == bias.size == mean.size == var.size:
+        raise ConvertError(f"BatchNormalization scale, B, mean, var of {scale.size}, {bias.size}, "
+                           f"{mean.size}, {var.size} values: one per channel each")
     eps = node.float_attr("epsilon", 1e-5)
+    if np.any(var + eps <= 0):
+        raise ConvertError(f"BatchNormalization input_var + epsilon is not positive: {(var + eps).min()}")
     a = scale / np.sqrt(var + eps)
     c = bias - mean * a
     ch = 1 if len(x.roles) > 1 else 0

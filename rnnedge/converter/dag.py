@@ -736,6 +736,10 @@ def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
             f = ins[j]
             plain[j] = None
             inits[k] = f.value
+    for j in (1, 2, 3):  # W, R, B: constants (an initial state may be data; a weight may not)
+        if j < len(plain) and isinstance(plain[j], Flow):
+            raise UnsupportedOpError(f"{node.op} input {j} ({('W', 'R', 'B')[j - 1]}) is computed from the "
+                                     "data; rnnedge takes constant recurrent weights")
     outs = recurrent.op_recurrent(w, node, plain)  # type: ignore[arg-type]
     rec = outs[0].layers[-1]
     assert isinstance(rec, Recurrent)
