@@ -385,3 +385,19 @@ def test_batchnorm_with_mismatched_parameters_is_named() -> None:
              "var": rng.uniform(1, 2, 3).astype(np.float32)}
     with pytest.raises(ConvertError, match=r"BatchNormalization scale, B, mean, var of 3, 2, 3, 3"):
         to_graph(_model(nodes, inits, ["B", "T", 3], ["B", "T", 3]))
+
+
+def test_bad_output_padding_and_variance_are_named() -> None:
+    rng = _rng()
+    node = helper.make_node("ConvTranspose", ["a", "w"], ["b"], kernel_shape=[1, 3], strides=[1, 2],
+                            output_padding=[0, -1])
+    m = _seq_conv([node], {"w": rng.standard_normal((2, 2, 1, 3)).astype(np.float32)}, 2, 2, 3, 7)
+    with pytest.raises(UnsupportedOpError, match=r"output_padding.*2 values >= 0"):
+        to_graph(m)
+    nodes = [helper.make_node("Transpose", ["x"], ["a"], perm=[0, 2, 1]),
+             helper.make_node("BatchNormalization", ["a", "sc", "bb", "mu", "var"], ["n"], epsilon=0.0),
+             helper.make_node("Transpose", ["n"], ["y"], perm=[0, 2, 1])]  # fmt: skip
+    inits = {"sc": np.ones(3, np.float32), "bb": np.zeros(3, np.float32), "mu": np.zeros(3, np.float32),
+             "var": np.array([1.0, 0.0, 2.0], np.float32)}
+    with pytest.raises(ConvertError, match=r"input_var \+ epsilon is not positive"):
+        to_graph(_model(nodes, inits, ["B", "T", 3], ["B", "T", 3]))
