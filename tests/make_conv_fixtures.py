@@ -228,6 +228,15 @@ def fold_pads(src: Path, dst: Path) -> None:
         drop.append(pad)
     for pad in drop:
         g.node.remove(pad)
+    while True:  # the Pads' shape chains and constants are dead now
+        used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        dead = [n for n in g.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            g.node.remove(n)
+    for init in [i for i in g.initializer if i.name not in used]:
+        g.initializer.remove(init)
     onnx.checker.check_model(m)
     onnx.save(m, str(dst))
 
