@@ -15,6 +15,9 @@ A Conv whose spatial axes include the time axis becomes a causal CONV node that 
 
 Everything else over time (strides, padding that is neither) is refused by name. The other
 spatial axis (at most one) is a feature axis of the step: any stride, padding, dilation, groups.
+
+This module builds on dag.py's walk (Flow, the helpers) and adds its ops to `dag.OPS` when it is
+imported (rnnedge/converter/__init__.py imports it, so every use of the converter has them).
 """
 
 from __future__ import annotations
@@ -24,18 +27,11 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import ConvertError, UnsupportedOpError
-from ..ir.graph import Binary, Concat, Conv
+from ..ir.graph import Concat, Conv
 from ..ir.layers import Act, Dense
+from .dag import OPS, DagWalk, Flow, _act, _axis, _binary, _f_index, _flow, _role_name, _slice_f, pending
 from .node import Node, floats_of, ints_arg
-
-# ops that may see a Flow with pending time padding (tpad) or extra trailing frames (tail)
-TIME_PAD_OPS = ("Conv", "Slice", "Identity", "Dropout")
-
-
-def pending(x) -> bool:
-    """A data tensor whose time axis carries a Pad not yet absorbed or ONNX frames not yet
-    dropped (only a Conv, or a Slice over time, may read it)."""
-    return bool(x.tpad != (0, 0) or x.tail)
+from .values import Const
 
 
 def _conv_pads(node: Node, n_sp: int, in_sizes: list, kernel: list[int], strides: list[int],
@@ -66,10 +62,9 @@ def _conv_pads(node: Node, n_sp: int, in_sizes: list, kernel: list[int], strides
     return begin + end
 
 
-def op_conv(w, node: Node, ins: list) -> list:
-    from .dag import Flow, _flow, _role_name
+def op_conv(w: DagWalk, node: Node, ins: list) -> list:
 
-    x: Flow = _flow(ins, 0, "input X")
+    x = _flow(ins, 0, "input X")
     transpose = node.op == "ConvTranspose"
     if len(x.roles) < 3:
         raise UnsupportedOpError(f"{node.op} of a data tensor [{x.layout()}]: expected [N, C, spatial...]")
@@ -190,7 +185,6 @@ def op_conv(w, node: Node, ins: list) -> list:
 
 
 def op_pad(w, node: Node, ins: list) -> list:
-    from .dag import _f_index, _flow
 
     x = _flow(ins, 0, "input data")
     mode = node.str_attr("mode", "constant")
@@ -200,7 +194,6 @@ def op_pad(w, node: Node, ins: list) -> list:
         raise ConvertError("Pad without pads")
     axes = list(range(n))
     if len(ins) > 3 and ins[3] is not None:
-        from .dag import _axis
 
         axes = [_axis(a, n, "Pad axes") for a in ints_arg(node, ins, 3, "axes") or []]
     if len(pads) != 2 * len(axes):
@@ -234,7 +227,6 @@ def op_pad(w, node: Node, ins: list) -> list:
 def _pad_f(w, x, axis: int, b: int, e: int, mode: str, value: float):
     """Pad along a feature axis: slices and concats of the tensor (reflect, edge) or of a constant
     row (constant)."""
-    from .dag import _slice_f
 
     n = int(x.shape[axis])
     pieces_b, pieces_e = [], []
@@ -260,20 +252,17 @@ def _step_shape_with(x, axis: int, size: int) -> tuple[int, ...]:
 
 def _const_like(w, x, axis: int, const: np.ndarray):
     """A data tensor equal to `const` in every row: x's one-element slice times 0 plus const."""
-    from .dag import _binary, _slice_f
 
     zero = _slice_f(w, x, axis, 0, 1, 1)
     return _binary(w, "Add", _binary(w, "Mul", zero, _const(0.0)), _const_f(x, axis, const))
 
 
 def _const(v: float):
-    from .values import Const
 
     return Const(np.asarray(v, np.float32))
 
 
 def _const_f(x, axis: int, const: np.ndarray):
-    from .values import Const
 
     full = const.reshape(tuple(int(d) if r == "F" and i != axis else 1 for i, (d, r) in
                                enumerate(zip(x.shape, x.roles))))
@@ -281,7 +270,6 @@ def _const_f(x, axis: int, const: np.ndarray):
 
 
 def _concat(w, parts: list, axis: int):
-    from .dag import _f_index
 
     if len(parts) == 1:
         return parts[0]
@@ -291,7 +279,7 @@ def _concat(w, parts: list, axis: int):
         group, rest = [acc] + rest[:3], rest[3:]
         shape = list(acc.shape)
         shape[axis] = sum(int(g.shape[axis]) for g in group)
-        y = type(acc)(0, acc.roles, tuple(shape))
+        y = Flow(0, acc.roles, tuple(shape))
         v = w.add(Concat(k), [w.shaped(g) for g in group], [y.step_shape], w.node.name if w.node else "pad")[0]
         acc = replace(y, value=v)
     return acc
@@ -301,7 +289,6 @@ def op_batchnorm(w, node: Node, ins: list) -> list:
     """BatchNormalization (inference): y = (x - mean) / sqrt(var + eps) * scale + B over axis 1.
     Folded into the Conv or Dense that wrote x when x has no other reader (exact up to float
     rounding of the folded weights); otherwise a per-channel affine (Binary Mul, Binary Add)."""
-    from .dag import _binary, _flow
 
     x = _flow(ins, 0, "input X")
     if node.int_attr("training_mode", 0):
@@ -324,7 +311,6 @@ def op_batchnorm(w, node: Node, ins: list) -> list:
         w.folded.append(f"BatchNormalization {node.name} (into the node before)")
         return [x]
     sh = tuple(a.size if i == ch else 1 for i in range(len(x.roles)))
-    from .values import Const
 
     y = _binary(w, "Mul", x, Const(a.reshape(sh).astype(np.float32)))
     return [_binary(w, "Add", y, Const(c.reshape(sh).astype(np.float32)))]
@@ -355,8 +341,6 @@ def _fold_into_writer(w, x, ch: int, a: np.ndarray, c: np.ndarray) -> bool:
 
 def op_prelu(w, node: Node, ins: list) -> list:
     """PRelu: a scalar slope is a LeakyRelu; a slope per channel is max(x, 0) + slope * min(x, 0)."""
-    from .dag import _act, _binary, _flow
-    from .values import Const
 
     x = _flow(ins, 0, "input X")
     slope = floats_of(ins[1], "input slope", np.float32)
@@ -370,8 +354,6 @@ def op_prelu(w, node: Node, ins: list) -> list:
 def op_gelu(w, node: Node, ins: list) -> list:
     """Gelu (opset 20): 0.5 x (1 + erf(x / sqrt 2)); approximate='tanh':
     0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
-    from .dag import _act, _binary, _flow
-    from .values import Const
 
     x = _flow(ins, 0, "input X")
 
@@ -392,7 +374,6 @@ def op_gelu(w, node: Node, ins: list) -> list:
 
 def op_silu(w, node: Node, ins: list) -> list:
     """HardSwish: x * HardSigmoid(x; 1/6, 0.5)."""
-    from .dag import _act, _binary, _flow
 
     x = _flow(ins, 0, "input X")
     return [_binary(w, "Mul", x, _act(w, x, Act.make("HardSigmoid", 1 / 6, 0.5)))]
@@ -402,3 +383,4 @@ CONV_OPS = {
     "Conv": op_conv, "ConvTranspose": op_conv, "Pad": op_pad, "BatchNormalization": op_batchnorm,
     "PRelu": op_prelu, "Gelu": op_gelu, "HardSwish": op_silu,
 }  # fmt: skip
+OPS.update(CONV_OPS)

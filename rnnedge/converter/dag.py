@@ -28,7 +28,7 @@ from ..errors import ConvertError, InputError, RnnedgeError, UnsupportedOpError
 from ..ir.graph import Binary, Concat, Copy, Gather, Graph, Node as GNode, Reduce, Transpose, Value
 from ..ir.graph import check_graph, plan_arena
 from ..ir.layers import Act, Activation, Dense, LayerNorm, Recurrent, Slice, StateSpec, TakeLast, TensorSpec
-from . import conv, heads, recurrent
+from . import heads, recurrent
 from .fixed import FixedValue, fix_inputs
 from .fold import (fold_constant, fold_symbolic, ints_value, onnx_range, reshape_target, slice_args,
                    squeeze_shape, unsqueeze_shape)
@@ -67,6 +67,16 @@ class Flow:
 
     def layout(self) -> str:
         return ",".join(f"{r}{'' if r != 'F' else d}" for r, d in zip(self.roles, self.shape))
+
+
+# ops that may read a Flow with pending time padding (tpad) or extra trailing frames (tail)
+TIME_PAD_OPS = ("Conv", "Slice", "Identity", "Dropout")
+
+
+def pending(x: Flow) -> bool:
+    """A data tensor whose time axis carries a Pad not yet absorbed or ONNX frames not yet
+    dropped (only a Conv, or a Slice over time, may read it; conv.py)."""
+    return bool(x.tpad != (0, 0) or x.tail)
 
 
 def _type_name(code: int) -> str:
@@ -334,7 +344,7 @@ class DagWalk:
                 f"{self.label}: the output {self.pairing.output!r} is a {_describe(out)}, not computed "
                 f"from the data input {sig.name!r}"
             )
-        if conv.pending(out):
+        if pending(out):
             raise UnsupportedOpError(
                 f"{self.label}: the output {self.pairing.output!r} [{out.layout()}] still has time padding "
                 f"({list(out.tpad)} frames from a Pad, {out.tail} past the end from a padded Conv): "
@@ -469,8 +479,8 @@ class DagWalk:
                 self.folded.append(f"{node.op} {node.name}")
             elif flows:
                 fn = OPS.get(node.op) if node.proto.domain in ("", "ai.onnx") else None
-                busy = [k for k in flows if conv.pending(ins[k])]  # type: ignore[arg-type]
-                if busy and node.op not in conv.TIME_PAD_OPS:
+                busy = [k for k in flows if pending(ins[k])]  # type: ignore[arg-type]
+                if busy and node.op not in TIME_PAD_OPS:
                     f = ins[busy[0]]
                     raise UnsupportedOpError(
                         f"{node.op} of a tensor with time padding ({list(f.tpad)} frames from a Pad, "  # type: ignore[union-attr]
@@ -1350,8 +1360,7 @@ OPS: dict[str, OpFn] = {
     "Identity": op_identity, "Dropout": op_identity, "Cast": op_identity,
     "Gather": op_gather, "Where": op_where, "ReverseSequence": op_reverse_sequence,
     "Expand": op_expand,
-    **conv.CONV_OPS,
-}  # fmt: skip
+}  # fmt: skip  # conv.py adds Conv, ConvTranspose, Pad, BatchNormalization, PRelu, Gelu, HardSwish
 
 
 def _guesses(info: onnx.ValueInfoProto, stepwise: bool, label: str) -> list[str]:
