@@ -401,3 +401,34 @@ def test_bad_output_padding_and_variance_are_named() -> None:
              "var": np.array([1.0, 0.0, 2.0], np.float32)}
     with pytest.raises(ConvertError, match=r"input_var \+ epsilon is not positive"):
         to_graph(_model(nodes, inits, ["B", "T", 3], ["B", "T", 3]))
+
+
+def test_chained_lookahead_convs_and_a_last_step_equal_onnx() -> None:
+    """Two 'same' convs with a Relu between (lookahead 1 + 2 = latency 3), then a GRU whose last
+    step is the output: run_graph(flush=True) equals onnxruntime, because each conv reads zeros
+    past its own input's end and the GRU stops at its input's last real step (docs/graph.md
+    section 6 refinements); zeros fed at the model input alone would not."""
+    rng = _rng()
+    H = 5
+    inits = {"w1": rng.standard_normal((4, 3, 3)).astype(np.float32), "b1": rng.standard_normal(4).astype(np.float32),
+             "w2": rng.standard_normal((4, 4, 5)).astype(np.float32), "b2": rng.standard_normal(4).astype(np.float32),
+             "W": rng.standard_normal((1, 3 * H, 4)).astype(np.float32) * 0.5,
+             "R": rng.standard_normal((1, 3 * H, H)).astype(np.float32) * 0.5}
+    nodes = [helper.make_node("Transpose", ["x"], ["a"], perm=[0, 2, 1]),  # [B, 3, T]
+             helper.make_node("Conv", ["a", "w1", "b1"], ["c1"], pads=[1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[2, 2]),
+             helper.make_node("Transpose", ["c2"], ["tb"], perm=[2, 0, 1]),  # [T, B, 4]
+             helper.make_node("GRU", ["tb", "W", "R"], ["Y", "Y_h"], hidden_size=H),
+             helper.make_node("Squeeze", ["Y_h", "zero"], ["y"])]  # fmt: skip
+    inits["zero"] = np.array([0], np.int64)
+    m = _model(nodes, inits, ["B", "T", 3], ["B", H])
+    g = to_graph(m)
+    assert g.latency == 3 and g.many_to_one
+    x = rng.standard_normal((8, 2, 3)).astype(np.float32)
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = s.run(None, {"x": np.swapaxes(x, 0, 1)})[0]
+    y, _ = run_graph(g, x, flush=True)
+    assert rel_err(y[0], ref) < RTOL
+    naive, _ = run_graph(g, np.concatenate([x, np.zeros((3, 2, 3), np.float32)]))
+    assert rel_err(naive[0], ref) > 1e-3  # zero input frames are not ONNX's end padding here
