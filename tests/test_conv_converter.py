@@ -432,3 +432,21 @@ def test_chained_lookahead_convs_and_a_last_step_equal_onnx() -> None:
     assert rel_err(y[0], ref) < RTOL
     naive, _ = run_graph(g, np.concatenate([x, np.zeros((3, 2, 3), np.float32)]))
     assert rel_err(naive[0], ref) > 1e-3  # zero input frames are not ONNX's end padding here
+
+
+def test_zero_pad_of_the_feature_axis_folds_into_the_conv() -> None:
+    """nn.ZeroPad2d before a Conv2d (time kernel 1): the zeros become the conv's W pads (no
+    SLICE / CONCAT nodes), equal to onnxruntime."""
+    from rnnedge.ir.graph import Concat
+
+    rng = _rng()
+    c_in, c_out, w_in = 2, 3, 6
+    wt = rng.standard_normal((c_out, c_in, 1, 3)).astype(np.float32)
+    nodes = [helper.make_node("Pad", ["a", "p"], ["ap"]),
+             helper.make_node("Conv", ["ap", "w"], ["b"], kernel_shape=[1, 3], strides=[1, 2], pads=[0, 1, 0, 0])]
+    m = _seq_conv(nodes, {"w": wt, "p": np.array([0, 0, 0, 2, 0, 0, 0, 1], np.int64)}, c_in, c_out, w_in, 5)
+    g = to_graph(m)
+    assert not any(isinstance(n.op, Concat) for n in g.nodes)
+    conv = next(n.op for n in g.nodes if isinstance(n.op, Conv))
+    assert conv.pad_w == (3, 1)
+    _check(m, rng.standard_normal((5, 2, c_in * w_in)).astype(np.float32))

@@ -149,6 +149,8 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
     sw = strides[iw] if iw is not None else 1
     dw = dil[iw] if iw is not None else 1
     pw = (pads[iw], pads[n_sp + iw]) if iw is not None else (0, 0)
+    if x.wpad != (0, 0):  # a zero Pad of W folded into the conv (op_pad checked the axis)
+        pw = (pw[0] + x.wpad[0], pw[1] + x.wpad[1])
     # the weight as [C_out, C_in / g, kt, kw] (transpose: [C_in, C_out / g, 1, kw])
     if n_sp == 1:
         w4 = wt[:, :, :, None] if it is not None else wt[:, :, None, :]
@@ -165,14 +167,14 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
                 transpose=transpose, out_pad=out_pad)
     if bias is not None and bias.shape[0] != conv.c_out:
         raise ConvertError(f"{node.op} bias of {bias.shape[0]} values for {conv.c_out} output channels")
-    w_in = int(x.shape[2 + iw]) if iw is not None else 1  # type: ignore[arg-type]
+    w_in = int(x.shape[2 + iw]) - x.wpad[0] - x.wpad[1] if iw is not None else 1  # type: ignore[arg-type]
     w_out = conv.w_out(w_in)
     if w_out < 1:
         raise ConvertError(f"{node.op} over {w_in} features with kernel {kw}, stride {sw}, pads {list(pw)}, "
                            f"dilation {dw} has no output")
     in_shape = (c_in, w_in) if iw is not None else (c_in,)
     out_shape = (conv.c_out, w_out) if iw is not None else (conv.c_out,)
-    src = w.shaped(replace(x, tpad=(0, 0)), in_shape)
+    src = w.shaped(replace(x, tpad=(0, 0), wpad=(0, 0)), in_shape)
     v = w.add(conv, [src], [out_shape], node.name)[0]
     w.values[v].delay += lookahead
     shape = list(x.shape)
@@ -220,8 +222,28 @@ def op_pad(w, node: Node, ins: list) -> list:
             x = replace(x, tpad=(tb + b, te + e))
             continue
         _f_index(x, a, "Pad")
+        if mode == "constant" and value == 0.0 and _conv_pads_axis(w, node, x, a):
+            x = replace(x, wpad=(x.wpad[0] + b, x.wpad[1] + e))
+            shape = list(x.shape)
+            shape[a] = int(shape[a]) + b + e  # type: ignore[call-overload]
+            x = replace(x, shape=tuple(shape))
+            continue
         x = _pad_f(w, x, a, b, e, mode, value)
     return [x]
+
+
+def _conv_pads_axis(w: DagWalk, node: Node, x: Flow, axis: int) -> bool:
+    """Whether zeros padded along `axis` can be the pads of the Pad's only reader: a Conv (not a
+    ConvTranspose) whose one feature spatial axis it is, the Pad's output no graph output."""
+    out = node.outputs[0]
+    readers = [n for n in w.graph.node if out in n.input]
+    if len(readers) != 1 or out in {o.name for o in w.graph.output}:
+        return False
+    r = readers[0]
+    if r.op_type != "Conv" or r.domain not in ("", "ai.onnx") or list(r.input).index(out) != 0:
+        return False
+    spatial = [i for i in range(2, len(x.roles)) if x.roles[i] == "F"]
+    return spatial == [axis]
 
 
 def _pad_f(w, x, axis: int, b: int, e: int, mode: str, value: float):

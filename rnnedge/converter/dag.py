@@ -55,6 +55,7 @@ class Flow:
     reversed: bool = False  # the rows hold the steps in reverse time order (ReverseSequence)
     tpad: tuple[int, int] = (0, 0)  # zero frames a Pad put before / after the time axis (conv.py)
     tail: int = 0  # ONNX frames past the input's end (a padded Conv over time, before its chomp)
+    wpad: tuple[int, int] = (0, 0)  # zeros a Pad put around the feature axis its only reader, a Conv, pads
 
     @property
     def step_shape(self) -> tuple[int, ...]:
