@@ -450,3 +450,20 @@ def test_zero_pad_of_the_feature_axis_folds_into_the_conv() -> None:
     conv = next(n.op for n in g.nodes if isinstance(n.op, Conv))
     assert conv.pad_w == (3, 1)
     _check(m, rng.standard_normal((5, 2, c_in * w_in)).astype(np.float32))
+
+
+def test_conv_weight_from_data_and_an_if_without_condition_are_named() -> None:
+    """Found by a mutation fuzz of the conv fixtures: a Conv weight wired to a data tensor was an
+    AttributeError (describe() did not know the graph converter's data tensors), an If node
+    without inputs an IndexError; both are ConvertErrors naming what is wrong."""
+    m = onnx.load(CONV / "kws_pads.onnx")
+    first = next(n for n in m.graph.node if n.op_type == "Conv")
+    second = [n for n in m.graph.node if n.op_type == "Conv"][1]
+    second.input[1] = first.input[0]
+    with pytest.raises(ConvertError, match=r"input W \(the weight\) must be a constant, got a data tensor \["):
+        to_graph(m)
+    m = onnx.load(CONV / "crnn_conv2d.onnx")
+    const = next(n for n in m.graph.node if n.op_type == "Constant" and n.output[0].startswith("/gru"))
+    const.op_type = "If"
+    with pytest.raises(ConvertError, match=r"If node .* has no condition input"):
+        to_graph(m)
