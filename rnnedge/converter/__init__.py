@@ -4,6 +4,7 @@
     net = to_network("model.onnx")      # or an onnx.ModelProto
 """
 
+from . import conv  # noqa: F401  (adds the convolutional ops to the graph converter's table)
 from .dag import pair_states, to_graph
 from .graph import DATA_OPS, to_network
 

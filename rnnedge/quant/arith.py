@@ -24,7 +24,7 @@ from ..errors import ConvertError, UnsupportedOpError
 from ..ir.layers import (
     Act, Activation, Dense, LayerNorm, Mult, QActivation, QDense, QLayerNorm, QRecurrent, Recurrent,
 )  # fmt: skip
-from ..ir.graph import Binary, Concat, Gather, QBinary, QConcat, QGather, QReduce, Reduce
+from ..ir.graph import Binary, Concat, Conv, Gather, QBinary, QConcat, QConv, QGather, QReduce, Reduce
 from ..reference import activate
 
 QMAX = {"s8": 127, "s16": 32767}
@@ -105,6 +105,35 @@ def quantize_dense(layer: Dense, wfmt: str, s_in: float, s_out: float, where: st
     mult = make_mult(sigma / s_out, bound, f"{where} (Dense rows)")
     bias = None if layer.bias is None else _bias32(layer.bias, s_out)
     return QDense(Wq, bias, mult, wfmt, s_in, s_out, int(bound.max(initial=0)))
+
+
+def conv_channels(conv: Conv, w: np.ndarray) -> np.ndarray:
+    """A conv weight (its layout: [C_out, C_in/g, kt, kw], or ConvTranspose's [C_in, C_out/g, 1,
+    kw]) as [C_out, taps]: the weights that feed each output channel."""
+    if not conv.transpose:
+        return w.reshape(w.shape[0], -1)
+    g, cg, mg = conv.groups, w.shape[0] // conv.groups, w.shape[1]
+    return w.reshape(g, cg, mg, -1).transpose(0, 2, 1, 3).reshape(g * mg, -1)
+
+
+def quantize_conv(conv: Conv, wfmt: str, s_in: float, s_out: float, where: str) -> QConv:
+    """QDense's rules per output channel: the weights times s_in at one scale per channel (the
+    largest to +-qmax), the channel's multiplier sigma[c] / s_out, the bias in output units."""
+    qmax = QMAX[wfmt]
+    w = np.asarray(conv.weight, np.float64) * s_in
+    rows = conv_channels(conv, w)
+    sigma = np.abs(rows).max(axis=1) / qmax if rows.size else np.zeros(rows.shape[0])
+    if conv.transpose:  # each weight's output channel, in the weight's own layout
+        g, cg, mg = conv.groups, w.shape[0] // conv.groups, w.shape[1]
+        per = sigma.reshape(g, 1, mg, 1, 1).repeat(cg, axis=1).reshape(g * cg, mg, 1, 1)
+    else:
+        per = sigma.reshape(-1, 1, 1, 1)
+    safe = np.where(per > 0, per, 1.0)
+    Wq = np.clip(fx.round_half_up(w / safe), -qmax, qmax).astype(_wdtype(wfmt))
+    bound = np.abs(conv_channels(conv, Wq.astype(np.int64))).sum(axis=1) * 32768
+    mult = make_mult(sigma / s_out, bound, f"{where} (Conv channels)")
+    bias = None if conv.bias is None else _bias32(conv.bias, s_out)
+    return QConv(conv, Wq, bias, mult, wfmt, s_in, s_out, int(bound.max(initial=0)))
 
 
 def _check_acts(layer: Recurrent, where: str) -> list[tuple[str, ...]]:

@@ -24,9 +24,9 @@ from typing import Callable
 import numpy as np
 
 from .. import fixedpoint as fx
-from ..errors import ConvertError, InputError
+from ..errors import ConvertError, InputError, UnsupportedOpError
 from ..ir.graph import (
-    Binary, Concat, Copy, Gather, Graph, Node, Reduce, Transpose, Value, check_graph,
+    Binary, Concat, Conv, Copy, Gather, Graph, Node, Reduce, Transpose, Value, check_graph,
     from_network, plan_arena,
 )  # fmt: skip
 from ..ir.layers import (
@@ -35,8 +35,8 @@ from ..ir.layers import (
 )  # fmt: skip
 from ..reference import graph_rows, run_graph
 from .arith import (
-    UNBOUNDED_LUT_KINDS, make_mult, quantize_activation, quantize_binary,
-    quantize_concat, quantize_dense, quantize_gather, quantize_layernorm, quantize_recurrent,
+    UNBOUNDED_LUT_KINDS, conv_channels, make_mult, quantize_activation, quantize_binary,
+    quantize_concat, quantize_conv, quantize_dense, quantize_gather, quantize_layernorm, quantize_recurrent,
     quantize_reduce, range_scale,
 )  # fmt: skip
 from .calibrate import (
@@ -364,6 +364,22 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
                 b = 0.0 if op.bias is None else np.abs(np.asarray(op.bias, np.float64))
                 s_out = range_scale(max(float((w + b).max(initial=0)), 1e-6))
             builders[len(nodes)] = (lambda op, s_in, s_out, where: lambda wf: quantize_dense(
+                op, wf, s_in, s_out, where))(op, s_in, s_out, where)  # fmt: skip
+            q, outs = None, {o: s_out}
+        elif isinstance(op, Conv):
+            if not hasattr(fx, "conv_q"):
+                raise UnsupportedOpError(
+                    f"{where}: an integer CONV needs the integer conv oracle (fixedpoint.conv_q, "
+                    "docs/graph.md section 6), which this rnnedge does not have yet; keep this model "
+                    "in f32"
+                )
+            if p.ranges.calibrated or o in p.update_of:
+                s_out = p.free_scale(o, 0.0, "")
+            else:  # QDense's static bound, per output channel
+                w = np.abs(conv_channels(op, np.asarray(op.weight, np.float64))).sum(axis=1) * 32767 * s_in
+                b = 0.0 if op.bias is None else np.abs(np.asarray(op.bias, np.float64))
+                s_out = range_scale(max(float((w + b).max(initial=0)), 1e-6))
+            builders[len(nodes)] = (lambda op, s_in, s_out, where: lambda wf: quantize_conv(
                 op, wf, s_in, s_out, where))(op, s_in, s_out, where)  # fmt: skip
             q, outs = None, {o: s_out}
         elif isinstance(op, Recurrent):
