@@ -724,6 +724,8 @@ def run_quantized(
 # transpose, reshape), so they need no oracle here.
 
 
+
+
 def _rshr_checked(v: np.ndarray, shift: int, what: str) -> np.ndarray:
     """rshr(v, shift) where v + 2^(shift-1) must fit int64 (raises FixedPointOverflow if not)."""
     _check(v, -INT64_MAX - 1, INT64_MAX - (1 << (shift - 1)), what)
@@ -743,8 +745,9 @@ def _binary_operands(a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]) -> 
 
 def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray | None, out_shape: Sequence[int]) -> np.ndarray:
     """BINARY in integers, int16 [rows, *out_shape] (numpy broadcasting of the per-step shapes).
-    With a constant operand (op.const, int16 [*shape], the same in every row) b is None: the
-    constant is b, or a when op.const_left, and `a` the input value.
+    With a constant operand (op.const, int16 [*shape], the same in every row) and b None, the
+    constant is b, or a when op.const_left, and `a` the input value; a caller that passes both
+    operands (run_qgraph places the constant itself) gets them as given.
     ADD / SUB  sat16(rshr(a m_a +- b m_b, shift))
     MIN / MAX  sat16(min / max(rshr(a m_a, shift), rshr(b m_b, shift)))
     MUL        sat16(rshr(a b m_a, shift))
@@ -752,7 +755,7 @@ def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray | None, out_shape: Sequen
                b's sign moved onto a m_a: floor((2 p + q) / (2 q)), q = |b|; b == 0: 32767, -32768
                or 0 by the sign of a.
     POW has no integer form (rnnedge/quant refuses it; the C loader too)."""
-    if op.const is not None:
+    if op.const is not None and b is None:  # else the caller has placed the constant itself
         c = np.asarray(op.const, I64)[None]
         a, b = (c, a) if op.const_left else (a, c)
     assert b is not None, "binary_q: two inputs, or one and op.const"

@@ -264,6 +264,21 @@ def test_run_qgraph_binary_agrees_with_binary_q(kind, seed, ma, mb, shift, const
     assert np.array_equal(got, want)
 
 
+# -- run_qgraph calls these oracles (8d03961); a caller may place the constant operand itself ----
+@pytest.mark.parametrize("left", [False, True])
+def test_binary_q_takes_a_constant_placed_by_the_caller_as_given(left):
+    """run_qgraph broadcasts op.const over the rows and passes both operands: binary_q must not
+    apply the constant a second time (it did, and the Add of a left constant came out 1.03 off
+    in test_quantize_graph.py::test_graph_op_forms_against_float_math)."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(-32768, 32768, (4, 3))
+    c = rng.integers(-32768, 32768, (3,))
+    op = QBinary("Sub", 1 << 14, 1 << 13, 14, (1.0, 1.0), 1.0, const=c, const_left=left)
+    cc = np.broadcast_to(c, x.shape)
+    placed = fx.binary_q(op, cc, x, (3,)) if left else fx.binary_q(op, x, cc, (3,))
+    assert np.array_equal(placed, fx.binary_q(op, x, None, (3,)))
+
+
 def test_the_oracles_refuse_inputs_outside_int16_and_multipliers_outside_int32():
     """Values reach the kernels as int16 and multipliers as int32 slots: anything else is a
     caller's bug that the oracle names instead of computing numbers C never would."""
