@@ -219,9 +219,7 @@ def test_state_value_in_its_graph_inputs_layout() -> None:
 
 
 FIXTURES = ["tokens_lstm2", "glu_gru", "residual_lstm", "step_lstm", "step_lstm_packed",
-            pytest.param("hand_cell", marks=pytest.mark.xfail(
-                strict=True, reason="BINARY with a constant operand: csrc/ops_check.c does not "
-                "take it yet (the writer stores it as docs/graph.md says: role 0, param[1])"))]
+            "hand_cell"]  # hand_cell: BINARY with a constant operand, a STATE pair h, c
 
 
 @pytest.mark.parametrize("name", FIXTURES)

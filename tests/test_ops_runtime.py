@@ -16,7 +16,6 @@ import pytest
 import rnnedge
 from rnnedge import fixedpoint as fx
 from rnnedge.blob.write import write_blob
-from rnnedge.errors import ConvertError
 from rnnedge.ir.graph import (
     Binary, Concat, Copy, Gather, Graph, Node, Reduce, Transpose, Value, check_graph, plan_arena,
 )  # fmt: skip
@@ -73,8 +72,6 @@ CASES = {
 }
 # the integer writer stores no q tensor for these ops yet (rnnedge/blob/write.py's qparams /
 # blob_tensors know QDense, QRecurrent, QActivation, QLayerNorm only): the loader refuses them
-NO_Q_WRITER = {"binary_mul_broadcast", "binary_sub_general", "binary_max_equal", "concat_axis0",
-               "concat_axis1_three", "reduce_mean", "reduce_max_keep", "reduce_sum_all"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -86,11 +83,7 @@ def test_graph_op_in_c_equals_the_float_reference(name):
     np.testing.assert_allclose(got.reshape(want.shape), want, **TOL)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, raises=ConvertError, reason=(
-        "rnnedge/blob/write.py stores no q tensor for integer BINARY / CONCAT / REDUCE "
-        "(engineer 1): rne__check_op refuses the node")))
-    if n in NO_Q_WRITER else n for n in sorted(CASES)])
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_graph_op_in_c_equals_run_qgraph_bit_for_bit(name):
     g = CASES[name]()
     x = np.random.default_rng(len(name) + 100).standard_normal((6, 2, g.in_features)).astype(F32)
@@ -130,16 +123,13 @@ _CONST = textwrap.dedent("""
                   TensorSpec("x", "TBF", [None, None, 12]), TensorSpec("y", "TBF", [None, None, None]))
         plan_arena(g); check_graph(g)
         x = np.random.default_rng(1).standard_normal((4, 2, 12)).astype(np.float32)
-        want, _ = run_graph(g, x)
+        want, _ = run_graph(g, x.reshape(4, 2, 3, 4))  # run_graph takes the per-step shape
         got = rnnedge.Model.from_bytes(write_blob(g)).run(x)
         np.testing.assert_array_equal(got.reshape(want.shape), want)
     print("ok")
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="csrc/model.c does not pass BINARY's constant operand "
-                   "(in[1] = node->data[RNE_T_W] with the tensor's shape, csrc/ops.h) yet: the "
-                   "process dies (engineer 1's executor and loader)")
 def test_binary_with_a_constant_operand_runs_in_c():
     r = subprocess.run([sys.executable, "-c", _CONST], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
