@@ -934,12 +934,12 @@ static void rne__copy_layer(const rne__blobview *v, const rne_node *n, const rne
     memcpy(c->beta, n->beta, sizeof c->beta);
     memset(c->qshift, 0, sizeof c->qshift);
     memset(c->q, 0, sizeof c->q);
-    memset(c->kshape, 0, sizeof c->kshape);
-    c->kndim = 0;
-    if (n->op == RNE_OP_BINARY && n->tensor[RNE_T_W] >= 0) {   /* shape proved by rne__check_op */
+    memset(c->wshape, 0, sizeof c->wshape);
+    c->wndim = 0;
+    if (n->tensor[RNE_T_W] >= 0) {      /* its shape, for a BINARY's constant operand */
         const rne_tensor *t = &v->tensors[n->tensor[RNE_T_W]];
-        memcpy(c->kshape, t->shape, sizeof c->kshape);
-        c->kndim = t->ndim;
+        memcpy(c->wshape, t->shape, sizeof c->wshape);
+        c->wndim = t->ndim;
     }
     if (n->fmt != RNE_FMT_F32 && c->data[RNE_T_Q] != NULL) {
         const int32_t *q = (const int32_t *)c->data[RNE_T_Q];   /* >= RNE__Q_SLOTS (24) slots */

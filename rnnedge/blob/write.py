@@ -546,7 +546,9 @@ def _write_int(g: Graph, alignment: int) -> bytes:
     _values(g, b)
     meta = metadata(g) | {
         "quant": g.quant,
-        "qio": {"input_scale": float(g.in_scale), "output_scale": float(g.out_scale)},
+        # an input of ids (s32) is not quantized: its qio scale is 1, unused
+        "qio": {"input_scale": float(g.in_scale) if g.values[g.input].dtype == "s16" else 1.0,
+                "output_scale": float(g.out_scale)},
     }
     data = b.finish(metadata_bytes(meta), alignment)
     try:
