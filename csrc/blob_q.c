@@ -84,6 +84,14 @@ static int rne__q_role(const rne__layer *l, int r, uint8_t *dtype, unsigned *ndi
     }
 }
 
+/* The kinds an integer ACT computes through its 257-entry table (role RNE_T_LUT, required):
+ * rnnedge/fixedpoint.py LUT_KINDS. */
+static int rne__act_lut(unsigned kind)
+{
+    return kind == RNE_ACT_ELU || kind == RNE_ACT_SOFTSIGN || kind == RNE_ACT_SOFTPLUS ||
+           (kind >= RNE_ACT_SQRT && kind <= RNE_ACT_POW);
+}
+
 static unsigned rne__q_required(const rne__layer *l)
 {
     const unsigned kind = l->act[0][0];
@@ -91,8 +99,7 @@ static unsigned rne__q_required(const rne__layer *l)
     case RNE_OP_DENSE: return RNE__ROLE(RNE_T_W) | RNE__ROLE(RNE_T_Q);
     case RNE_OP_LAYERNORM: return RNE__ROLE(RNE_T_Q);
     case RNE_OP_ACT:
-        return RNE__ROLE(RNE_T_Q) | (kind == RNE_ACT_ELU || kind == RNE_ACT_SOFTSIGN ||
-                                     kind == RNE_ACT_SOFTPLUS ? RNE__ROLE(RNE_T_LUT) : 0u);
+        return RNE__ROLE(RNE_T_Q) | (rne__act_lut(kind) ? RNE__ROLE(RNE_T_LUT) : 0u);
     case RNE_OP_LSTM:
     case RNE_OP_GRU:
     case RNE_OP_RNN:
@@ -402,10 +409,6 @@ int rne__check_layer_q(const rne__blobview *m, const rne__layer *l, rne_fault *w
             if ((k == RNE_ACT_RELU) != (l->act[0][0] == RNE_ACT_RELU))
                 return RNE__AT(RNE_ELAYER, RNE_FF_ACT);  /* Relu in both directions or neither */
         }
-    if (l->op == RNE_OP_ACT && l->act[0][0] > RNE_ACT_LOGSOFTMAX) {
-        w->index = 0;                   /* ABS .. POW: no integer kernel yet */
-        return RNE__AT(RNE_ELAYER, RNE_FF_ACT);
-    }
     w->index = -1;
     if ((rc = rne__q_check_roles(m, l, w)) != RNE_OK)
         return rc;

@@ -214,7 +214,9 @@ static int16_t rne__act1_int(unsigned kind, int32_t x, const rne__qact *a, const
         z = kind == RNE_ACT_SIGMOID ? rne__sigmoid_q15(z) : rne__tanh_q15(z);
         return (int16_t)(a->k0 < 0 ? -z : z);
     case RNE_ACT_HARDSIGMOID: return (int16_t)rne__hardsigmoid_q15(x, a->m[0], a->s[0], a->k0);
-    default: {      /* ELU, SOFTSIGN, SOFTPLUS: the layer's table over the whole int16 input */
+    case RNE_ACT_ABS: return rne__sat16(rne__rq32(x < 0 ? -x : x, a->m[0], a->s[0]));
+    case RNE_ACT_NEG: return rne__sat16(rne__rq32(-x, a->m[0], a->s[0]));
+    default: {      /* ELU, SOFTSIGN, SOFTPLUS, SQRT .. POW: the layer's table over the int16 input */
         const int32_t u = x + 32768, i = u >> 8, f = u & 255;
         const int32_t t0 = lut[i], t1 = lut[i + 1];
         return rne__sat16(t0 + rne__rshr((int64_t)(t1 - t0) * f, 8));

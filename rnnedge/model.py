@@ -79,6 +79,13 @@ class Model:
         out_axes = self.output_spec["axes"]
         dirs = self.output_spec["shape"][out_axes.index("D")] if "D" in out_axes else 1
         self._out = Layout(out_axes, int(dirs))
+        # run's layouts: a step function's input has no time axis (one call = one step), so
+        # run takes the calls stacked on a new first axis T and gives the outputs so stacked
+        # (docs/graph.md section 7); every other model runs in its graph's own layout
+        step_fn = "T" not in self._in.axes
+        self._run_in = Layout("T" + self._in.axes, 1) if step_fn else self._in
+        self._run_out = (Layout("T" + out_axes, int(dirs))
+                         if step_fn and "T" not in out_axes and not self.many_to_one else self._out)
         self._state_blocks = state_blocks(self.blob.layers, meta.get("state", []), source)
         # the graph's STATE values, by name (Stream.state shows them beside the cells' state)
         self._state_values = {v.name: v for v in self.blob.values if v.kind == V_STATE}
@@ -195,8 +202,8 @@ class Model:
         shapes of `Stream.state`) where given; entries not given keep the initial state.
         """
         what = f"{self.name}.run"
-        x = self._check_input(x, self._in.axes, what)
-        dims = dict(zip(self._in.axes, x.shape))
+        x = self._check_input(x, self._run_in.axes, what)
+        dims = dict(zip(self._run_in.axes, x.shape))
         batch, steps = dims.get("B", 1), dims.get("T", 1)
         if batch == 0:
             raise InputError(f"{what}: the batch is empty (B = 0)")
@@ -204,7 +211,7 @@ class Model:
         nbytes = self._stream_bytes(batch, what) + self._run_bytes(batch, steps, what)
         _check_memory(what, needs, nbytes)
         try:
-            x = self._in.to_internal(x, self._x_dtype)
+            x = self._run_in.to_internal(x, self._x_dtype)
             stream = Stream(self, batch, _what=what)
             if state is not None:
                 stream.state = state
@@ -433,15 +440,15 @@ class Stream:
         what `Model.run` would for them, continuing from (and updating) the stream's state."""
         what = f"{self.model.name}.stream.run"
         model = self.model
-        x = model._check_input(x, model._in.axes, what)
-        dims = dict(zip(model._in.axes, x.shape))
+        x = model._check_input(x, model._run_in.axes, what)
+        dims = dict(zip(model._run_in.axes, x.shape))
         batch, steps = dims.get("B", 1), dims.get("T", 1)
         if batch != self.batch:
             raise InputError(f"{what}: this stream has batch {self.batch}, the input {batch}")
         needs, nbytes = f"batch {batch} over T = {steps} steps", model._run_bytes(batch, steps, what)
         _check_memory(what, needs, nbytes)
         try:
-            return self._run_internal(model._in.to_internal(x, model._x_dtype), what)
+            return self._run_internal(model._run_in.to_internal(x, model._x_dtype), what)
         except MemoryError:
             raise _refuse_memory(what, needs, nbytes, failed=True) from None
 
@@ -477,7 +484,7 @@ class Stream:
                 from_buffer("int16_t[]", y), y.size, self._qio[1], from_buffer("float[]", yf)
             )
             y = yf
-        return np.ascontiguousarray(model._out.from_internal(y))
+        return np.ascontiguousarray(model._run_out.from_internal(y))
 
     def reset(self) -> None:
         """Back to the model's initial state (its initial_h/initial_c, or zeros)."""

@@ -160,24 +160,12 @@ def rel(a: np.ndarray, want: np.ndarray) -> float:
 
 
 # -- what the runtime on main refuses (engineer 1's files), by fixture ----------------------------
-_RUN = ("rnnedge/model.py Model.run / Stream.run of a step function (input axes 'BF') take one call "
-        "[B, F] only, not the calls stacked on a first axis T (docs/graph.md section 7): "
-        "'expected shape [B, 4] ..., got [9, 2, 4]'")
 _PACKED = ("rnnedge/blob/meta.py (state names) refuses one state name over an integer LSTM's h "
            "(int16) and c (int32): 'each state name on blocks ... of one kind in an integer model; "
            "'state' covers [('c', 12), ('h', 12)]': the packed state [2, B, H] of an int model")
-_QIO = ("rnnedge/blob/write.py _write_int writes qio input_scale 0.0 for an s32 (ids) input, which "
-        "blob/meta.py refuses: 'meta.qio.input_scale: expected a finite number > 0, got 0.0'")
-_ABS = ("csrc/blob_q.c refuses an integer ACT of the version-2 kinds ABS .. POW ('no integer "
-        "kernel yet'), which quantize_graph makes (docs/graph.md section 3: ABS / NEG exact "
-        "through m1, the others through the table): 'node 3 (ACT): act[0][0] is 15 (Abs) ...'")
-_SEGV = ("csrc/model.c rne__run_op does not pass a BINARY's constant operand (node->data[RNE_T_W]) "
-         "in k.in[1] / in_shape[1] / in_ndim[1] as csrc/ops.h's contract says, so rne__binop_of "
-         "reads a NULL operand: SIGSEGV in Stream.step and Model.run (f32 and integer) of any graph "
-         "with a constant operand (hand_cell's bias Add); not run, it would kill the test process")
-CRASH = {"hand_cell": _SEGV}  # xfail(run=False): the C library segfaults on these
-RUN_BLOCKED = {n: _RUN for n in NAMES if step_function(n)}
-INT_BLOCKED = {"step_lstm_packed": _PACKED, "tokens_lstm2": _QIO, "hand_lstm_layernorm_sub": _ABS}
+CRASH: dict[str, str] = {}  # xfail(run=False): the C library would crash on these (none now)
+RUN_BLOCKED: dict[str, str] = {}
+INT_BLOCKED = {"step_lstm_packed": _PACKED}
 
 
 def _marks(name: str, blocked: dict[str, str], raises: type = ConvertError) -> list:
@@ -379,7 +367,6 @@ def test_token_calibration_in_the_models_layout() -> None:
 
 
 # -- step functions and tokens in the runtime (docs/graph.md "API") -----------------------------
-@pytest.mark.xfail(strict=True, raises=InputError, reason=_RUN)
 def test_step_function_layouts(tmp_path: Path) -> None:
     """run(x) takes the calls stacked on a new first axis T; step(x) one call's input in the
     graph's own layout [B, F]; the result likewise [T, B, out] / [B, out]."""
@@ -411,7 +398,6 @@ def test_token_ids_out_of_range_are_an_input_error(tmp_path: Path) -> None:
         m.run(bad)
 
 
-@pytest.mark.xfail(strict=True, raises=InputError, reason=_RUN)
 def test_the_readme_step_function_block_runs(tmp_path: Path, monkeypatch) -> None:
     import re
     import shutil
