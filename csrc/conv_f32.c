@@ -6,9 +6,9 @@
  * (0 outside [0, W); frames before the chunk come from the cache, those before the stream's
  * start are the cache's zeros) times W_t, through vec.h's rne__f32_gemm_acc (the SIMD variant):
  *   y[co][wo] = b[co] + sum_p P[p] W_t[p][co], summed from the bias in p order (scalar build).
- * Fast paths: a pointwise conv over [C] values (kt = kw = 1, one group) is one matrix product
- * over all the chunk's rows; a depthwise conv over [C] values (groups = C_in = C_out) is a
- * per-channel loop over the kt taps (the same sums in the same order as the general path).
+ * Fast paths, over [C] values (or [C, 1] with one output position and no pad before it): a
+ * pointwise conv (kt = kw = 1, one group) is one matrix product over all the chunk's rows; a
+ * depthwise conv (groups = C_in = C_out) is a per-channel loop over the kt taps (the same sums in the same order as the general path).
  * After the chunk the cache keeps its last (kt - 1) dt frames (of cache + chunk).
  * CONV_T: y[co][wi sw - pb + i dw] += x[ci][wi] W[ci][co - g C_out/g][i] for the ci of co's group,
  * from the bias, in ci, wi, i order (scalar; output positions no term reaches keep the bias).
@@ -81,7 +81,10 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
     const float *bias = (const float *)k->node->data[RNE_T_B];
     float *y = (float *)k->y, *patch = (float *)k->work, *prod = patch + wout * kk;
     size_t t, b, gi, wo, c, j, i, co;
-    if (kt == 1 && kw == 1 && g == 1 && win == 1) {         /* pointwise: one matrix product */
+    /* a [C] value (or [C, 1] whose one output position is the input: no pad before it, one
+     * output) */
+    const int single = win == 1 && wout == 1 && pb == 0;
+    if (kt == 1 && kw == 1 && g == 1 && single) {           /* pointwise: one matrix product */
         for (t = 0; t < rows; t++)
             for (co = 0; co < cout; co++)
                 y[t * cout + co] = bias != NULL ? bias[co] : 0.0f;
@@ -91,7 +94,7 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
     for (t = 0; t < k->steps; t++)
         for (b = 0; b < k->batch; b++) {
             float *yr = y + (t * k->batch + b) * cout * wout;
-            if (win == 1 && g == k->c_in && g == cout) {    /* depthwise over [C] */
+            if (single && g == k->c_in && g == cout) {      /* depthwise over [C] */
                 for (co = 0; co < cout; co++) {
                     float s = bias != NULL ? bias[co] : 0.0f;
                     for (j = 0; j < kt; j++)

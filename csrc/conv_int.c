@@ -53,7 +53,8 @@ static void rne__qconv_fwd(const rne__convcall *k)
             for (gi = 0; gi < g; gi++)
                 for (wo = 0; wo < wout; wo++) {
                     const int16_t *src = patch;
-                    if (kt == 1 && kw == 1 && win == 1) {   /* pointwise over [C]: the row */
+                    if (kt == 1 && kw == 1 && win == 1 && wout == 1 && pb == 0) {
+                        /* pointwise over [C] (or [C, 1] without pads): the row is the patch */
                         src = (const int16_t *)k->x + (t * k->batch + b) * k->c_in + gi * cg;
                     } else {
                         for (j = 0; j < kt; j++) {

@@ -101,6 +101,13 @@ CASES = [
              pads=(0, 2), groups=6, steps=3),
     ConvCase("feature_pointwise", False, 5, 6, 7, steps=3),
     ConvCase("feature_wide", False, 16, 12, 36, kw=3, pads=(1, 1), steps=2),
+    # a [C, 1] value with pads: W_out > 1, or 1 reading a pad (not the pointwise / depthwise
+    # fast paths, which assume the one output position is the input's)
+    ConvCase("width1_padded", False, 4, 1, 3, pads=(1, 1), steps=3),
+    ConvCase("width1_padded_strided_depthwise", False, 4, 1, 4, groups=4, pads=(1, 0),
+             stride=2, steps=3),
+    ConvCase("time_depthwise_width1_padded", False, 3, 1, 3, kt=2, groups=3, pads=(0, 1),
+             steps=5),
     ConvCase("transpose_strided", True, 4, 5, 6, kw=3, stride=2, pads=(1, 0), output_padding=1,
              groups=2, steps=3),
     ConvCase("transpose_dilated", True, 3, 4, 2, kw=2, dilation=2, output_padding=1, steps=3),
