@@ -15,8 +15,8 @@
  *   x's dtype; kt > 1 on a LAST value; y's dtype and LAST      RNE_ESHAPE  in (0), out (-1)
  *   x [C_in] or [C_in, W], C_in divisible by groups            RNE_ESHAPE  in (index 0)
  *   y's ndim = x's (out -1), C_out divisible by groups (out 0), W_out by the formula (out 1)
- *   the patch K = C_in / g kt kw and the cache (kt - 1) dt C_in W elements <= 2^26
- *                                                               RNE_ESHAPE  in (index 0)
+ *   the patch K = C_in / g kt kw, the cache (kt - 1) dt C_in W and the work W_out (K + C_out / g)
+ *   elements <= 2^26                                            RNE_ESHAPE  in (index 0)
  *   tensor roles: W, integer q present, bias optional, no other RNE_ELAYER  tensor (role)
  *   each tensor's dtype, ndim, zero point, shape                RNE_ESHAPE  dtype, ndim,
  *                                                                           zero_point, shape
@@ -128,8 +128,12 @@ static int rne__cv_shapes(const rne_node *n, const rne_value *x, const rne_value
         return rne__cv_at(w, RNE__AT(RNE_ESHAPE, RNE_FF_OUT), 0);
     if ((y->ndim == 2 ? y->shape[1] : 1u) != rne__conv_w_out(n->op == RNE_OP_CONV_T, win, p))
         return rne__cv_at(w, RNE__AT(RNE_ESHAPE, RNE_FF_OUT), 1);
+    /* the patch, the cache, and the f32 work of one row (W_out patches and products): their
+     * byte counts then fit a 32-bit size_t */
     if (cin / g * (uint64_t)p[0] * (uint64_t)p[3] > RNE__CV_ELEMS ||
-        (uint64_t)(p[0] - 1) * (uint64_t)p[1] * cin * win > RNE__CV_ELEMS)
+        (uint64_t)(p[0] - 1) * (uint64_t)p[1] * cin * win > RNE__CV_ELEMS ||
+        (y->ndim == 2 ? y->shape[1] : 1u) *
+                (cin / g * (uint64_t)p[0] * (uint64_t)p[3] + y->shape[0] / g) > RNE__CV_ELEMS)
         return rne__cv_at(w, RNE__AT(RNE_ESHAPE, RNE_FF_IN), 0);
     return RNE_OK;
 }

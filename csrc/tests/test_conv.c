@@ -386,6 +386,37 @@ static void run_mutations(const cv_case *cases, size_t n)
     }
 }
 
+/* A node whose f32 work for one row, W_out (K + C_out / g) elements, passes 2^26 (x [1, 65536],
+ * kw 2048: 63,489 x 2,049) is refused: its byte count would wrap a 32-bit size_t. */
+static void refuses_work_too_large(void)
+{
+    static const float zeros[2048];
+    cv_case c;
+    cv_blob b;
+    rne_fault w;
+    int rc;
+    memset(&c, 0, sizeof c);
+    strcpy(c.name, "work_too_large");
+    c.meta[0] = RNE_OP_CONV;
+    c.meta[1] = RNE_FMT_F32;
+    c.meta[4] = 2;
+    c.meta[5] = 1;                              /* C_in */
+    c.meta[6] = 65536;                          /* W */
+    c.meta[7] = 1;                              /* C_out */
+    c.meta[8] = 65536 - 2047;                   /* W_out */
+    c.meta[9] = c.meta[10] = c.meta[11] = c.meta[13] = c.meta[16] = 1;
+    c.meta[12] = 2048;                          /* kw */
+    c.a[A_W].dtype = T_F32;
+    c.a[A_W].count = 2048;
+    c.a[A_W].data = zeros;
+    make_blob(&c, &b);
+    rc = check_blob(&b, &w);
+    check(rc == RNE__AT(RNE_ESHAPE, RNE_FF_IN) && w.index == 0, "refuses_work_too_large",
+          "rc: status %d field %s index %d", rc & 0xFF, rne_fault_field_name(rc >> 8),
+          (int)w.index);
+    free(b.blob);
+}
+
 #endif /* RNE_NO_CONV */
 
 int main(int argc, char **argv)
@@ -422,6 +453,7 @@ int main(int argc, char **argv)
         run_case(&cases[i]);
 #ifndef RNE_NO_CONV
     run_mutations(cases, n);
+    refuses_work_too_large();
     printf("f32: max |C - float64 direct convolution| %.3g\n", worst_f32);
 #endif
     free(cases);
