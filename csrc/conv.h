@@ -9,11 +9,12 @@
  *
  * The record (docs/graph.md section 6): x [C_in] or [C_in, W] -> y [C_out] or [C_out, W_out]
  * (the same ndim). CONV params: 0 kt, 1 dt, 2 groups, 3 kw, 4 sw, 5 pad before, 6 pad after,
- * 7 dw. CONV_T params: 0 kt (= 1), 1 output_padding, 2 groups, 3 kw, 4 sw, 5, 6 pads, 7 dw.
+ * 7 dw. CONV_T params: the same with kt = dt = 1; its output_padding is not stored: y's W_out
+ * gives it (0 .. max(sw, dw) - 1 more than the formula below).
  * Tensors: CONV W_t [(C_in / g) kt kw, C_out] (role 0: ONNX's W [C_out, C_in / g, kt, kw]
  * reshaped to [C_out, K] and transposed, so that row p = (c kt + j) kw + i holds the weights of
  * patch element p for every output channel: the layout of DENSE's W_t, which the matrix products
- * of vec.h / qvec.h take); CONV_T W [C_in, C_out / g, kw] (ONNX's, time axis dropped); bias
+ * of vec.h / qvec.h take); CONV_T W [C_in, C_out / g, 1, kw] (ONNX's ConvTranspose); bias
  * [C_out] (role 2, optional). Integer: W s8 (fmt S8) or s16 (fmt S16), bias s32, q (role 6) s32
  * [24 + C_out]: slot 0 the shift, slot 2 acc32 (CONV only), slots 24 + co the multipliers.
  */
@@ -63,8 +64,8 @@ int rne__check_conv(const rne__blobview *m, const rne_node *n, const rne_value *
                     rne_fault *w);
 
 /* W_out of CONV: floor((W + pb + pa - dw (kw - 1) - 1) / sw) + 1, or 0 if the padded input is
- * shorter than the dilated kernel; of CONV_T: (W - 1) sw - pb - pa + dw (kw - 1) + op + 1, or 0
- * if that is < 1. In uint64_t / int64_t: nothing a blob holds makes it wrap. */
+ * shorter than the dilated kernel; of CONV_T without output padding: (W - 1) sw - pb - pa +
+ * dw (kw - 1) + 1, or 0 if that is < 1. In int64_t: nothing a checked param makes it wrap. */
 static inline uint64_t rne__conv_w_out(int transpose, uint64_t w, const int32_t *p)
 {
     const int64_t kw = p[3], sw = p[4], pb = p[5], pa = p[6], dw = p[7];
@@ -73,7 +74,7 @@ static inline uint64_t rne__conv_w_out(int transpose, uint64_t w, const int32_t 
         span = (int64_t)w + pb + pa - dw * (kw - 1);
         return span < 1 ? 0u : (uint64_t)((span - 1) / sw + 1);
     }
-    v = ((int64_t)w - 1) * sw - pb - pa + dw * (kw - 1) + p[1] + 1;
+    v = ((int64_t)w - 1) * sw - pb - pa + dw * (kw - 1) + 1;
     return v < 1 ? 0u : (uint64_t)v;
 }
 

@@ -10,11 +10,12 @@
  *                                                                           reserved (index)
  *   inputs: in[0] only; outputs: out[0] only                    RNE_ELAYER  in / out (index)
  *   params: kt, dt, groups, kw, sw, dw in 1..2^20, pads in      RNE_ELAYER  param (index: which)
- *   0..2^20, (kt - 1) dt <= 2^20; CONV_T: kt 1, output_padding
- *   in 0..max(sw, dw) - 1; a [C] value: kw, sw, dw 1, pads 0
+ *   0..2^20, (kt - 1) dt <= 2^20; CONV_T: kt and dt 1; a [C] value:
+ *   kw, sw, dw 1, pads 0
  *   x's dtype; kt > 1 on a LAST value; y's dtype and LAST      RNE_ESHAPE  in (0), out (-1)
  *   x [C_in] or [C_in, W], C_in divisible by groups            RNE_ESHAPE  in (index 0)
- *   y's ndim = x's (out -1), C_out divisible by groups (out 0), W_out by the formula (out 1)
+ *   y's ndim = x's (out -1), C_out divisible by groups (out 0), W_out by the formula (out 1;
+ *   CONV_T: the formula plus an output_padding 0..max(sw, dw) - 1)
  *   the patch K = C_in / g kt kw, the cache (kt - 1) dt C_in W and the work W_out (K + C_out / g)
  *   elements <= 2^26                                            RNE_ESHAPE  in (index 0)
  *   tensor roles: W, integer q present, bias optional, no other RNE_ELAYER  tensor (role)
@@ -95,15 +96,13 @@ static int rne__cv_params(const rne_node *n, const rne_value *x, rne_fault *w)
     const int transpose = n->op == RNE_OP_CONV_T;
     unsigned i;
     for (i = 0; i < 8; i++) {
-        const int32_t lo = (i == 5 || i == 6 || (i == 1 && transpose)) ? 0 : 1;
+        const int32_t lo = (i == 5 || i == 6) ? 0 : 1;
         if (p[i] < lo || p[i] > RNE__CV_MAX)
             return rne__cv_at(w, RNE__AT(RNE_ELAYER, RNE_FF_PARAM), (int32_t)i);
     }
     if (transpose) {
-        if (p[0] != 1)
-            return rne__cv_at(w, RNE__AT(RNE_ELAYER, RNE_FF_PARAM), 0);
-        if (p[1] >= (p[4] > p[7] ? p[4] : p[7]))        /* output_padding < max(sw, dw) */
-            return rne__cv_at(w, RNE__AT(RNE_ELAYER, RNE_FF_PARAM), 1);
+        if (p[0] != 1 || p[1] != 1)                     /* over W only */
+            return rne__cv_at(w, RNE__AT(RNE_ELAYER, RNE_FF_PARAM), p[0] != 1 ? 0 : 1);
     } else if ((uint64_t)(p[0] - 1) * (uint64_t)p[1] > RNE__CV_MAX) {
         return rne__cv_at(w, RNE__AT(RNE_ELAYER, RNE_FF_PARAM), 1);
     }
@@ -126,8 +125,13 @@ static int rne__cv_shapes(const rne_node *n, const rne_value *x, const rne_value
         return rne__cv_at(w, RNE__AT(RNE_ESHAPE, RNE_FF_OUT), -1);
     if (y->shape[0] % g != 0)
         return rne__cv_at(w, RNE__AT(RNE_ESHAPE, RNE_FF_OUT), 0);
-    if ((y->ndim == 2 ? y->shape[1] : 1u) != rne__conv_w_out(n->op == RNE_OP_CONV_T, win, p))
-        return rne__cv_at(w, RNE__AT(RNE_ESHAPE, RNE_FF_OUT), 1);
+    {
+        const uint64_t wo = y->ndim == 2 ? y->shape[1] : 1u;
+        const uint64_t base = rne__conv_w_out(n->op == RNE_OP_CONV_T, win, p);
+        const uint64_t most = n->op == RNE_OP_CONV_T ? (uint64_t)(p[4] > p[7] ? p[4] : p[7]) : 1u;
+        if (base == 0 || wo < base || wo - base >= most)    /* CONV_T: + output_padding */
+            return rne__cv_at(w, RNE__AT(RNE_ESHAPE, RNE_FF_OUT), 1);
+    }
     /* the patch, the cache, and the f32 work of one row (W_out patches and products): their
      * byte counts then fit a 32-bit size_t */
     if (cin / g * (uint64_t)p[0] * (uint64_t)p[3] > RNE__CV_ELEMS ||
@@ -187,7 +191,7 @@ static int rne__cv_q(const rne__blobview *m, const rne_node *n, uint64_t cin, ui
         const uint64_t terms = transpose ? cg * kw : kk;
         for (s = 0; s < terms; s++) {
             int32_t v;
-            /* CONV: W_t [K][C_out] column co; CONV_T: W [C_in][ng][kw], ci of co's group */
+            /* CONV: W_t [K][C_out] column co; CONV_T: W [C_in][ng][1][kw], ci of co's group */
             e = transpose ? ((gi * cg + s / kw) * ng + cl) * kw + s % kw : s * cout + co;
             v = s8 ? ((const int8_t *)wt)[e] : ((const int16_t *)wt)[e];
             if (v == INT16_MIN)
@@ -211,7 +215,7 @@ static int rne__cv_tensors(const rne__blobview *m, const rne_node *n, const rne_
     const int integer = n->fmt != RNE_FMT_F32, transpose = n->op == RNE_OP_CONV_T;
     const uint64_t g = (uint64_t)n->param[2], cin = x->shape[0], cout = y->shape[0];
     const uint64_t kk = cin / g * (uint64_t)n->param[0] * (uint64_t)n->param[3];
-    uint64_t d[3];
+    uint64_t d[4];
     int r, rc;
     for (r = 0; r < 8; r++) {
         const int32_t k = n->tensor[r];
@@ -223,11 +227,12 @@ static int rne__cv_tensors(const rne__blobview *m, const rne_node *n, const rne_
     }
     d[0] = transpose ? cin : kk;
     d[1] = transpose ? cout / g : cout;
-    d[2] = (uint64_t)n->param[3];
+    d[2] = 1;
+    d[3] = (uint64_t)n->param[3];
     if ((rc = rne__cv_tensor(n, &m->tensors[n->tensor[RNE_T_W]], RNE_T_W,
                              !integer ? RNE_DT_F32 : n->fmt == RNE_FMT_S8 ? RNE_DT_S8
                                                                           : RNE_DT_S16,
-                             transpose ? 3u : 2u, d, w)) != RNE_OK)
+                             transpose ? 4u : 2u, d, w)) != RNE_OK)
         return rc;
     d[0] = cout;
     if (n->tensor[RNE_T_B] != -1 &&

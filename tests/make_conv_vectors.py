@@ -16,7 +16,7 @@ are written to one file of little-endian 32-bit words (each array padded to 4 by
     meta int32 [META]: op, fmt, steps, batch, x_ndim, c_in, w_in, c_out, w_out, param[8] (9..16),
          acc32 (17), has_bias (18), exact (19), 0 (20..23)
     6 arrays in this order: x, W (the blob's layout: CONV W_t [K, C_out], CONV_T [C_in, C_out/g,
-         kw]), bias, q (s32 [24 + C_out]; empty for f32), expected y, tol (empty if exact);
+         1, kw]), bias, q (s32 [24 + C_out]; empty for f32), expected y, tol (empty if exact);
          each: dtype (0 f32, 1 int16, 2 int32, 3 int8), count, data
 
 With --check nothing is written: the file is regenerated in memory and compared byte for byte.
@@ -167,7 +167,8 @@ def direct(c: ConvCase, x: np.ndarray, W: np.ndarray, b: np.ndarray | None,
 
 
 def blob_weights(c: ConvCase, W: np.ndarray) -> np.ndarray:
-    """ONNX's W in the blob's layout: CONV W_t [K, C_out]; CONV_T [C_in, C_out/g, kw]."""
+    """ONNX's W in the blob's layout: CONV W_t [K, C_out]; CONV_T [C_in, C_out/g, 1, kw] (the
+    same elements as [C_in, C_out/g, kw])."""
     return W if c.transpose else W.reshape(c.c_out, -1).T.copy()
 
 
@@ -187,8 +188,7 @@ def _arr(dtype: int, a: np.ndarray | None) -> bytes:
 
 def _meta(c: ConvCase, fmt: str, acc32: int) -> np.ndarray:
     m = np.zeros(META, np.int32)
-    p = [c.kt, c.output_padding if c.transpose else c.dt, c.groups, c.kw, c.stride, c.pads[0],
-         c.pads[1], c.dilation]
+    p = [c.kt, c.dt, c.groups, c.kw, c.stride, c.pads[0], c.pads[1], c.dilation]  # CONV_T: kt = dt = 1
     m[:9] = [OP_CONV_T if c.transpose else OP_CONV, FMT[fmt], c.steps, c.batch,
              2 if c.w else 1, c.c_in, max(c.w, 1), c.c_out, _w_out(c)]
     m[9:17] = p

@@ -141,16 +141,17 @@ static void make_blob(const cv_case *c, cv_blob *b)
         b->node.tensor[i == 0 ? RNE_T_W : i == 1 ? RNE_T_B : RNE_T_Q] = (int32_t)i;
         off += round16(sizes[i]);
     }
-    /* W's shape: CONV [K, C_out], CONV_T [C_in, C_out / g, kw] */
+    /* W's shape: CONV [K, C_out], CONV_T [C_in, C_out / g, 1, kw] */
     if (m[0] == RNE_OP_CONV) {
         b->tensors[0].ndim = 2;
         b->tensors[0].shape[0] = c->a[A_W].count / (uint32_t)m[7];
         b->tensors[0].shape[1] = (uint32_t)m[7];
     } else {
-        b->tensors[0].ndim = 3;
+        b->tensors[0].ndim = 4;
         b->tensors[0].shape[0] = (uint32_t)m[5];
         b->tensors[0].shape[1] = (uint32_t)(m[7] / m[11]);
-        b->tensors[0].shape[2] = (uint32_t)m[12];
+        b->tensors[0].shape[2] = 1;
+        b->tensors[0].shape[3] = (uint32_t)m[12];
     }
 }
 
@@ -316,9 +317,10 @@ static const mutation MUTATIONS[] = {
     {"time_dense_f32", M_ROLE, RNE_T_Q, 2, RNE_ELAYER, RNE_FF_TENSOR, -1},  /* q on f32 */
     {"time_dense_s16", M_ROLE, RNE_T_Q, -1, RNE_ELAYER, RNE_FF_TENSOR, -1}, /* no q */
     {"time_dense_s16", M_ROLE, RNE_T_R, 0, RNE_ELAYER, RNE_FF_TENSOR, -1},  /* a role it lacks */
-    {"transpose_strided_f32", M_PARAM, 1, 2, RNE_ELAYER, RNE_FF_PARAM, 1},  /* op >= sw */
+    {"transpose_strided_f32", M_PARAM, 1, 2, RNE_ELAYER, RNE_FF_PARAM, 1},  /* dt 2 */
     {"transpose_strided_f32", M_PARAM, 0, 2, RNE_ELAYER, RNE_FF_PARAM, 0},  /* kt 2 */
-    {"transpose_strided_f32", M_YSHAPE, 1, 10, RNE_ESHAPE, RNE_FF_OUT, 1},
+    {"transpose_strided_f32", M_YSHAPE, 1, 12, RNE_ESHAPE, RNE_FF_OUT, 1},  /* op 2 >= sw */
+    {"transpose_strided_f32", M_YSHAPE, 1, 9, RNE_ESHAPE, RNE_FF_OUT, 1},   /* op -1 */
     {"time_dense_f32", M_WDTYPE, 0, RNE_DT_S16, RNE_ESHAPE, RNE_FF_DTYPE, -1},
     {"time_dense_s8", M_WDTYPE, 0, RNE_DT_S16, RNE_ESHAPE, RNE_FF_DTYPE, -1},
     {"time_dense_s16", M_BSHAPE, 0, 4, RNE_ESHAPE, RNE_FF_SHAPE, 0},
