@@ -2,12 +2,12 @@
  * blob.c - rne_model_load: prove a .rne blob (docs/format.md) sound before anything reads it.
  *
  * Every number in the blob is distrusted and checked in a fixed order; the first fault decides
- * the status, and every refusal records where (rne_fault: section, layer, tensor and role, field,
- * element; rnnedge/blob/check.py turns it into words for Python):
+ * the status, and every refusal records where (rne_fault: section, node, value, tensor and role,
+ * field, element; rnnedge/blob/check.py turns it into words for Python):
  *   arguments, host byte order                               RNE_EARG / RNE_EHEADER
  *   size >= 64                                               RNE_ETRUNC
  *   magic                                                    RNE_EMAGIC
- *   version (> RNE_FORMAT_VERSION: RNE_EVERSION, 0: RNE_EHEADER)
+ *   version (0: RNE_EHEADER; anything but RNE_FORMAT_VERSION, 1 included: RNE_EVERSION)
  *   header_size, flags and reserved, alignment               RNE_EHEADER
  *   the blob pointer aligned to header.alignment             RNE_EALIGN
  *   file_size >= header + CRC, node, tensor and value counts, arena_row RNE_EHEADER
@@ -18,16 +18,23 @@
  *   sections overlapping each other or the header            RNE_EHEADER
  *   each tensor record (name, dtype, dims, nbytes, offset alignment (RNE_EALIGN), reserved,
  *   f32 scale/zero point, data inside (RNE_ETRUNC)), unique names, no overlap  RNE_ETENSOR
- *   each layer record (op, fmt, flags, padding, clip, activations, features, params, tensors)
+ *   each value record (section value): kind, dtype, flags, reserved, scale, offset of an
+ *   INPUT / OUTPUT, update and init (RNE_ELAYER); ndim, shape, features <= 2^20, TEMP inside
+ *   arena_row, update / init of another size (RNE_ESHAPE); offsets 16-aligned (RNE_EALIGN);
+ *   one INPUT, one OUTPUT, one family of dtypes; STATE blocks disjoint
+ *   each node record (section node): op, fmt, flags, padding; its value slots (present as the
+ *   op says, read after written, written once, dtypes, LAST rules)  RNE_ELAYER / RNE_ESHAPE
+ *     a graph op (ops 9..14, SLICE off the last axis): rne__check_op (ops_check.c)
+ *     else flags, clip, activations, sizes against its values, params, tensors
  *                                                            RNE_ELAYER / RNE_ESHAPE
- *     an integer layer (fmt s16 / s8): blob_q.c, which also proves every q-tensor value
- *     every in_features / out_features in 1..RNE_MAX_FEATURES (2^20)   RNE_ESHAPE
- *   the chain of feature sizes, one TAKE_LAST, no cell after it, one family of number formats
- *   (all f32 or all integer)                                 RNE_ESHAPE / RNE_ELAYER
+ *     an integer node (fmt s16 / s8): blob_q.c, which also proves every q-tensor value
+ *   every TEMP / OUTPUT value written (RNE_ELAYER), the arena plan: live TEMP values disjoint
+ *   (RNE_ESHAPE, field lifetime)
  * All arithmetic on blob fields is done in uint64_t, so nothing can wrap, also where size_t has
  * 32 bits. Reads before the alignment check go through memcpy (the pointer may be misaligned).
- * Only when every check has passed is *model filled: each layer record's fields the step path
- * uses, its tensors' data addresses and an integer layer's small q values (rne_model_layer) are
+ * Only when every check has passed is *model filled: each node record's fields the step path
+ * uses, its tensors' data addresses, its values and an integer node's small q values
+ * (rne_model_layer), and each value's kind, shape, offsets and init data (rne_model_value) are
  * copied into it, so that nothing the blob holds after load can change a size, an index, a shift
  * or a loop bound of the step path.
  */
@@ -936,6 +943,13 @@ static void rne__copy_layer(const rne__blobview *v, const rne_node *n, const rne
     memcpy(c->beta, n->beta, sizeof c->beta);
     memset(c->qshift, 0, sizeof c->qshift);
     memset(c->q, 0, sizeof c->q);
+    memset(c->kshape, 0, sizeof c->kshape);
+    c->kndim = 0;
+    if (n->op == RNE_OP_BINARY && n->tensor[RNE_T_W] >= 0) {   /* shape proved by rne__check_op */
+        const rne_tensor *t = &v->tensors[n->tensor[RNE_T_W]];
+        memcpy(c->kshape, t->shape, sizeof c->kshape);
+        c->kndim = t->ndim;
+    }
     if (n->fmt != RNE_FMT_F32 && c->data[RNE_T_Q] != NULL) {
         const int32_t *q = (const int32_t *)c->data[RNE_T_Q];   /* >= RNE__Q_SLOTS (24) slots */
         const uint64_t row = 24u + 2u * (uint64_t)rne__gates(n->op) * n->hidden;

@@ -446,6 +446,11 @@ static void rne__run_op(const rne_model *m, const rne_model_layer *l, const rne_
             memcpy(k.in_shape[i], v->shape, sizeof v->shape);
             k.in_ndim[i] = v->ndim;
         }
+    if (l->kndim != 0) {                /* BINARY's constant operand: in[1] (csrc/ops.h) */
+        k.in[1] = l->data[RNE_T_W];
+        memcpy(k.in_shape[1], l->kshape, sizeof l->kshape);
+        k.in_ndim[1] = l->kndim;
+    }
     k.out = rne__value_ptr(m, l->out[0], c);
     memcpy(k.out_shape, y->shape, sizeof y->shape);
     k.out_ndim = y->ndim;

@@ -13,7 +13,9 @@
  * rne__opcall.param (the executor passes its copy of the node record's param[8]), the q slots
  * 0..7 from node->q, and GATHER its table from node->data[RNE_T_W]; GATHER's param[0] is V, the
  * table's rows (rne__check_op proves it equal to the table's shape[0]: the executor passes it to
- * rne__check_ids).
+ * rne__check_ids). A BINARY node with a constant operand (tensor role 0, in[1] absent, param[1]
+ * = 1 if it is the left operand) gets it as in[1], with the tensor's shape in in_shape[1] /
+ * in_ndim[1]: one row, the same for every row (rne__binop below).
  */
 #ifndef RNE_OPS_H
 #define RNE_OPS_H
@@ -53,6 +55,34 @@ static inline size_t rne__op_count(const uint32_t *shape, uint32_t ndim)
     for (i = 0; i < ndim; i++)
         n *= shape[i];
     return n;
+}
+
+
+/* BINARY's two operands as the kernels walk them: a and b, their per-step shapes, elements per
+ * row (fa, fb) and row strides in elements (ra, rb: 0 for a constant operand, the same row for
+ * every row). A node with a constant (node->data[RNE_T_W] != NULL) has it in in[1] (the executor
+ * passes the constant's data and shape there); param[1] = 1 makes it the left operand a. */
+typedef struct rne__binop {
+    const void *a, *b;
+    const uint32_t *sa, *sb;
+    uint32_t na, nb;
+    size_t fa, fb, ra, rb;
+} rne__binop;
+
+static inline void rne__binop_of(const rne__opcall *k, rne__binop *o)
+{
+    const int konst = k->node->data[RNE_T_W] != NULL, left = konst && k->param[1] == 1;
+    const unsigned ia = left ? 1u : 0u, ib = left ? 0u : 1u;
+    o->a = k->in[ia];
+    o->b = k->in[ib];
+    o->sa = k->in_shape[ia];
+    o->sb = k->in_shape[ib];
+    o->na = k->in_ndim[ia];
+    o->nb = k->in_ndim[ib];
+    o->fa = rne__op_count(o->sa, o->na);
+    o->fb = rne__op_count(o->sb, o->nb);
+    o->ra = konst && left ? 0u : o->fa;
+    o->rb = konst && !left ? 0u : o->fb;
 }
 
 /* f32 (values float; GATHER's ids int32) and integer (values int16, GATHER's ids int32, q

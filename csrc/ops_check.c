@@ -8,16 +8,18 @@
  *   flags, hidden, clip, act / alpha / beta, reserved all 0    RNE_ELAYER  flags, hidden, clip,
  *                                                                          act, alpha, beta,
  *                                                                          reserved (index: slot)
+ *   which inputs and outputs are present                        RNE_ELAYER  in / out (index: slot)
  *   params: kind, axis, perm, bounds, mask; unused ones 0       RNE_ELAYER  param (index: which);
  *                                                                          an integer BINARY POW
  *                                                                          is refused here
- *   which inputs and outputs are present                        RNE_ELAYER  in / out (index: slot)
  *   each input's dtype and LAST flag (those of the output)      RNE_ESHAPE  in (index: slot)
  *   the output's dtype                                          RNE_ESHAPE  out (index -1)
  *   the shapes: an input that does not fit                      RNE_ESHAPE  in (index: slot)
  *               the output's shape                              RNE_ESHAPE  out (index: its dim,
  *                                                                          -1 for ndim / size)
  *   integer: y's scale equals x's (SLICE, TRANSPOSE, COPY)      RNE_ELAYER  scale (index: slot)
+ *   (BINARY's constant operand, role 0: its index, ndim 1..4 and dims >= 1 with the shapes,
+ *   as RNE_ELAYER tensor / RNE_ESHAPE ndim, shape (index: its dim) for role 0)
  *   tensor roles: the ones the op needs present, no other       RNE_ELAYER  tensor (role)
  *   each tensor's dtype, ndim, zero point, shape                RNE_ESHAPE  dtype, ndim,
  *                                                                          zero_point, shape
@@ -97,7 +99,9 @@ static int rne__op_params(const rne_node *n, const rne_value *vals, rne_fault *w
         if (p[0] < RNE_BIN_ADD || p[0] > RNE_BIN_POW ||
             (p[0] == RNE_BIN_POW && n->fmt != RNE_FMT_F32))     /* POW: f32 only */
             return rne__op_at(w, RNE__AT(RNE_ELAYER, RNE_FF_PARAM), 0);
-        used = 1;
+        if (p[1] != 0 && (p[1] != 1 || n->tensor[RNE_T_W] == -1))  /* the constant on the left */
+            return rne__op_at(w, RNE__AT(RNE_ELAYER, RNE_FF_PARAM), 1);
+        used = 2;
         break;
     case RNE_OP_CONCAT:
         if (p[0] < 0 || (uint32_t)p[0] >= vals[n->out[0]].ndim)
@@ -166,24 +170,61 @@ static int rne__op_dtypes(const rne_node *n, const rne_value *vals, rne_fault *w
 #define RNE__OP_IN(i) rne__op_at(w, RNE__AT(RNE_ESHAPE, RNE_FF_IN), (int32_t)(i))
 #define RNE__OP_OUT(d) rne__op_at(w, RNE__AT(RNE_ESHAPE, RNE_FF_OUT), (int32_t)(d))
 
-static int rne__op_shapes(const rne_node *n, const rne_value *vals, rne_fault *w)
+/* BINARY's second operand b: in[1], or the constant tensor of role 0 (its index, ndim 1..4 and
+ * dims >= 1 checked here, before its shape is used) */
+static int rne__op_operand_b(const rne__blobview *m, const rne_node *n, const rne_value *vals,
+                             uint32_t *nd, const uint32_t **shape, rne_fault *w)
+{
+    const int32_t k = n->tensor[RNE_T_W];
+    const rne_tensor *t;
+    unsigned i;
+    if (k == -1) {
+        *nd = vals[n->in[1]].ndim;
+        *shape = vals[n->in[1]].shape;
+        return RNE_OK;
+    }
+    if (k < 0 || (uint32_t)k >= m->header->n_tensors)
+        return rne__op_fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), n, RNE_T_W);
+    t = &m->tensors[k];
+    if (t->ndim < 1 || t->ndim > 4)
+        return rne__op_fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_NDIM), n, RNE_T_W);
+    for (i = 0; i < t->ndim; i++)
+        if (t->shape[i] < 1) {
+            w->index = (int32_t)i;
+            return rne__op_fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_SHAPE), n, RNE_T_W);
+        }
+    *nd = t->ndim;
+    *shape = t->shape;
+    return RNE_OK;
+}
+
+static int rne__op_shapes(const rne__blobview *m, const rne_node *n, const rne_value *vals,
+                          rne_fault *w)
 {
     const int32_t *p = n->param;
     const rne_value *y = &vals[n->out[0]], *x = &vals[n->in[0]];
     unsigned i, j;
     switch (n->op) {
     case RNE_OP_BINARY: {
-        const rne_value *b = &vals[n->in[1]];
-        const unsigned nd = x->ndim > b->ndim ? x->ndim : b->ndim;
+        const uint32_t *sb;
+        uint32_t nb, nd;
+        int rc;
+        if ((rc = rne__op_operand_b(m, n, vals, &nb, &sb, w)) != RNE_OK)
+            return rc;
+        nd = x->ndim > nb ? x->ndim : nb;
         if (y->ndim != nd)
             return RNE__OP_OUT(-1);
         for (i = 0; i < nd; i++) {          /* aligned right: dim i of y */
             const uint32_t da = i + x->ndim >= nd ? x->shape[i + x->ndim - nd] : 1u;
-            const uint32_t db = i + b->ndim >= nd ? b->shape[i + b->ndim - nd] : 1u;
+            const uint32_t db = i + nb >= nd ? sb[i + nb - nd] : 1u;
             if (da != 1 && da != y->shape[i])
                 return RNE__OP_IN(0);
-            if (db != 1 && db != y->shape[i])
-                return RNE__OP_IN(1);
+            if (db != 1 && db != y->shape[i]) {
+                if (n->tensor[RNE_T_W] == -1)
+                    return RNE__OP_IN(1);
+                w->index = (int32_t)(i + nb - nd);      /* the constant's dim */
+                return rne__op_fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_SHAPE), n, RNE_T_W);
+            }
             if (y->shape[i] != (da == 1 ? db : da))
                 return RNE__OP_OUT(i);
         }
@@ -276,7 +317,7 @@ static int rne__op_qslots(const rne_node *n, const rne_value *vals, const int32_
     unsigned j;
     switch (n->op) {
     case RNE_OP_BINARY:
-        if (!rne__op_shift(q[2], n->param[0] == RNE_BIN_DIV ? 31 : 62))
+        if (!rne__op_shift(q[2], 62))
             return rne__op_qslot(w, n, 2);
         if ((n->param[0] == RNE_BIN_MUL || n->param[0] == RNE_BIN_DIV) && q[1] != 0)
             return rne__op_qslot(w, n, 1);
@@ -317,7 +358,9 @@ static int rne__op_tensors(const rne__blobview *m, const rne_node *n, const rne_
     int r;
     for (r = 0; r < 8; r++) {
         const int32_t k = n->tensor[r];
-        const int needed = (r == RNE_T_W && n->op == RNE_OP_GATHER) || (r == RNE_T_Q && needs_q);
+        const int needed = (r == RNE_T_W && (n->op == RNE_OP_GATHER ||
+                                             (n->op == RNE_OP_BINARY && k != -1))) ||
+                           (r == RNE_T_Q && needs_q);
         if (k == -1 && !needed)
             continue;
         if (k < 0 || (uint32_t)k >= m->header->n_tensors || !needed)
@@ -337,6 +380,13 @@ static int rne__op_tensors(const rne__blobview *m, const rne_node *n, const rne_
         }
         if (integer && t->scale != y->scale)
             return rne__op_fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_SCALE), n, RNE_T_W);
+    }
+    if (n->op == RNE_OP_BINARY && n->tensor[RNE_T_W] != -1) {  /* the constant operand */
+        const rne_tensor *t = &m->tensors[n->tensor[RNE_T_W]];
+        if (t->dtype != (integer ? RNE_DT_S16 : RNE_DT_F32))
+            return rne__op_fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE), n, RNE_T_W);
+        if (t->zero_point != 0)
+            return rne__op_fail_t(w, RNE__AT(RNE_ESHAPE, RNE_FF_ZERO_POINT), n, RNE_T_W);
     }
     if (needs_q) {
         const rne_tensor *t = &m->tensors[n->tensor[RNE_T_Q]];
@@ -386,11 +436,12 @@ int rne__check_op(const rne__blobview *m, const rne_node *n, const rne_value *va
             return RNE__AT(RNE_ELAYER, RNE_FF_RESERVED);
     }
     w->index = -1;
-    if ((rc = rne__op_slots(n, n->op == RNE_OP_BINARY || n->op == RNE_OP_CONCAT ? 2u : 1u,
+    if ((rc = rne__op_slots(n, n->op == RNE_OP_CONCAT ||
+                                   (n->op == RNE_OP_BINARY && n->tensor[RNE_T_W] == -1) ? 2u : 1u,
                             n->op == RNE_OP_CONCAT ? 4u : 0u, w)) != RNE_OK ||
         (rc = rne__op_params(n, vals, w)) != RNE_OK ||
         (rc = rne__op_dtypes(n, vals, w)) != RNE_OK ||
-        (rc = rne__op_shapes(n, vals, w)) != RNE_OK)
+        (rc = rne__op_shapes(m, n, vals, w)) != RNE_OK)
         return rc;
     w->index = -1;
     if (n->fmt == RNE_FMT_S16 && (n->op == RNE_OP_SLICE || n->op == RNE_OP_TRANSPOSE ||

@@ -2,21 +2,33 @@
  * ops_f32.c - the graph ops on f32 values (docs/graph.md section 2; contract in ops.h).
  *
  * BINARY: numpy broadcasting over up to 4 dims, each element one IEEE float operation (a + b,
- * a - b, a * b, a / b, powf(a, b); MIN / MAX give NaN if either side is NaN, as numpy.minimum /
- * maximum), so that the result equals numpy float32's bit for bit (POW: libm's powf, which numpy
+ * a - b, a * b, a / b, powf(a, b); MIN / MAX give NaN if either side is NaN and b of two equal
+ * values, +0 and -0 too, as numpy.minimum / maximum), so that the result equals numpy float32's
+ * bit for bit (POW: libm's powf, which numpy
  * float32 power also calls). Fast paths: equal shapes (one pass over all rows: ADD and MUL through
  * the SIMD variant, vec.h's rne__bin_f32), one side a single element, and the general walk whose
- * innermost axis is contiguous or broadcast.
+ * innermost axis is contiguous or broadcast (ADD and MUL of two contiguous runs, e.g. a bias row
+ * over [.., F], through rne__bin_f32 too).
  * REDUCE: for each output element, the reduced elements in x's row-major order, summed left to
- * right from the first (SUM), that sum divided by the count (MEAN), or the first of the largest /
- * smallest (MAX, MIN; NaN if any is NaN). The sum's rounding error is at most (n - 1) 2^-24
- * sum |x| (n reduced elements; docs/quantization.md "Graph ops").
+ * right in float with Neumaier's compensation (the rounding error of every addition is kept in a
+ * second float and added once at the end: SUM), that sum divided by the count (MEAN), or the
+ * largest / smallest (MAX, MIN; NaN if any is NaN). The compensated sum is within
+ * 2^-23 |exact| + n 2^-46 sum |x| of the exact one (n reduced elements; docs/quantization.md
+ * section 11), i.e. an ulp or so unless the sum cancels, in float arithmetic only: no double,
+ * which FPU-less and single-precision cores would emulate (2.1 KB of libgcc on a Cortex-M4F). A
+ * sum that is not finite (an inf or NaN element, or overflow) is the plain float sum.
  * The data-movement ops are ops_move.c's on 4-byte elements.
  */
 #include <math.h>
 
 #include "ops.h"
 #include "vec.h"
+
+/* the compensated sum needs every a + b and a - b rounded on its own (gcc never contracts in ISO
+ * C mode; clang would) */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 #ifndef RNE_NO_GRAPH_OPS
 
@@ -56,28 +68,41 @@ static void rne__bin_strided(unsigned kind, float *y, const float *a, size_t sa,
 static void rne__binary_f32(const rne__opcall *k)
 {
     const unsigned kind = (unsigned)k->param[0];
-    const size_t fa = rne__op_count(k->in_shape[0], k->in_ndim[0]);
-    const size_t fb = rne__op_count(k->in_shape[1], k->in_ndim[1]);
     const size_t fy = rne__op_count(k->out_shape, k->out_ndim);
-    const float *a = (const float *)k->in[0], *b = (const float *)k->in[1];
+    rne__binop o;
+    const float *a, *b;
     float *y = (float *)k->out;
     size_t da[4], db[4], dy[4], sa[4], sb[4], r, i0, i1, i2;
     int j;
-    if (fa == fy && fb == fy) {                 /* equal shapes: all rows in one pass */
+    rne__binop_of(k, &o);
+    a = (const float *)o.a;
+    b = (const float *)o.b;
+    if (o.ra == fy && o.rb == fy) {             /* equal shapes: all rows in one pass */
         if (kind == RNE_BIN_ADD || kind == RNE_BIN_MUL)
             rne__bin_f32(y, a, b, k->rows * fy, kind == RNE_BIN_MUL);
         else
             rne__bin_strided(kind, y, a, 1, b, 1, k->rows * fy);
         return;
     }
-    if (fa == 1 || fb == 1) {                   /* one side a single element per row */
-        for (r = 0; r < k->rows; r++)
-            rne__bin_strided(kind, y + r * fy, a + r * fa, fa == 1 ? 0u : 1u, b + r * fb,
-                             fb == 1 ? 0u : 1u, fy);
+    if (o.fa == fy && o.fb == fy) {             /* equal shapes, one side a constant row */
+        for (r = 0; r < k->rows; r++) {
+            float *yr = y + r * fy;
+            const float *ar = a + r * o.ra, *br = b + r * o.rb;
+            if (kind == RNE_BIN_ADD || kind == RNE_BIN_MUL)
+                rne__bin_f32(yr, ar, br, fy, kind == RNE_BIN_MUL);
+            else
+                rne__bin_strided(kind, yr, ar, 1, br, 1, fy);
+        }
         return;
     }
-    rne__op_dims(k->in_shape[0], k->in_ndim[0], da);
-    rne__op_dims(k->in_shape[1], k->in_ndim[1], db);
+    if (o.fa == 1 || o.fb == 1) {               /* one side a single element per row */
+        for (r = 0; r < k->rows; r++)
+            rne__bin_strided(kind, y + r * fy, a + r * o.ra, o.fa == 1 ? 0u : 1u, b + r * o.rb,
+                             o.fb == 1 ? 0u : 1u, fy);
+        return;
+    }
+    rne__op_dims(o.sa, o.na, da);
+    rne__op_dims(o.sb, o.nb, db);
     rne__op_dims(k->out_shape, k->out_ndim, dy);
     sa[3] = sb[3] = 1;
     for (j = 3; j > 0; j--) {
@@ -89,13 +114,17 @@ static void rne__binary_f32(const rne__opcall *k)
         sb[j] = db[j] == 1 ? 0u : sb[j];
     }
     for (r = 0; r < k->rows; r++) {
-        const float *ar = a + r * fa, *br = b + r * fb;
+        const float *ar = a + r * o.ra, *br = b + r * o.rb;
         float *yr = y + r * fy;
         for (i0 = 0; i0 < dy[0]; i0++)
             for (i1 = 0; i1 < dy[1]; i1++)
                 for (i2 = 0; i2 < dy[2]; i2++) {
-                    rne__bin_strided(kind, yr, ar + i0 * sa[0] + i1 * sa[1] + i2 * sa[2], sa[3],
-                                     br + i0 * sb[0] + i1 * sb[1] + i2 * sb[2], sb[3], dy[3]);
+                    const float *ai = ar + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
+                    const float *bi = br + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
+                    if (sa[3] == 1 && sb[3] == 1 && (kind == RNE_BIN_ADD || kind == RNE_BIN_MUL))
+                        rne__bin_f32(yr, ai, bi, dy[3], kind == RNE_BIN_MUL);  /* a row of each */
+                    else
+                        rne__bin_strided(kind, yr, ai, sa[3], bi, sb[3], dy[3]);
                     yr += dy[3];
                 }
     }
@@ -131,26 +160,29 @@ static void rne__reduce_f32(const rne__opcall *k)
                 for (o2 = 0; o2 < ko[2]; o2++)
                     for (o3 = 0; o3 < ko[3]; o3++) {
                         const float *xo = x + o0 * st[0] + o1 * st[1] + o2 * st[2] + o3 * st[3];
-                        float acc = xo[0];
-                        int first = 1;
+                        float sum = 0.0f, comp = 0.0f, pick = xo[0];
                         for (i0 = 0; i0 < ki[0]; i0++)
                             for (i1 = 0; i1 < ki[1]; i1++)
                                 for (i2 = 0; i2 < ki[2]; i2++)
                                     for (i3 = 0; i3 < ki[3]; i3++) {
                                         const float v = xo[i0 * st[0] + i1 * st[1] +
                                                            i2 * st[2] + i3 * st[3]];
-                                        if (first) {
-                                            first = 0;
-                                            continue;
-                                        }
-                                        if (kind == RNE_RED_SUM || kind == RNE_RED_MEAN)
-                                            acc = acc + v;
-                                        else if (kind == RNE_RED_MAX)
-                                            acc = rne__max1(acc, v);
+                                        if (kind == RNE_RED_SUM || kind == RNE_RED_MEAN) {
+                                            const float t = sum + v;    /* Neumaier */
+                                            comp += fabsf(sum) >= fabsf(v) ? (sum - t) + v
+                                                                           : (v - t) + sum;
+                                            sum = t;
+                                        } else if (kind == RNE_RED_MAX)
+                                            pick = rne__max1(pick, v);
                                         else
-                                            acc = rne__min1(acc, v);
+                                            pick = rne__min1(pick, v);
                                     }
-                        *y++ = kind == RNE_RED_MEAN ? acc / (float)n : acc;
+                        if (kind == RNE_RED_SUM || kind == RNE_RED_MEAN) {
+                            const float total = sum - sum == 0.0f ? sum + comp : sum;  /* finite */
+                            *y++ = kind == RNE_RED_SUM ? total : total / (float)n;
+                        } else {
+                            *y++ = pick;
+                        }
                     }
     }
 }

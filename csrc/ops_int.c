@@ -8,9 +8,9 @@
  *   BINARY ADD / SUB  sat16(rshr(a m_a +- b m_b, shift))           |.| <= 2 * 2^15 * 2^31 = 2^47
  *   BINARY MIN / MAX  sat16(min / max(rshr(a m_a, shift), rshr(b m_b, shift)))
  *   BINARY MUL        sat16(rshr(a b m, shift))                     |.| <= 2^30 * 2^31 = 2^61
- *   BINARY DIV        b != 0: sat16(floor((2 a m s + D) / (2 D))), D = |b| 2^shift, s = sign b
- *                     (a m / (b 2^shift) rounded half up), shift 1..31, so D <= 2^46;
- *                     b == 0: 32767 if a m > 0, -32768 if a m < 0, 0 if a m == 0
+ *   BINARY DIV        b != 0: sat16(rshr(rdiv(a m, b), shift)), rdiv rounding half up with
+ *                     b's sign moved onto a m (|a m| <= 2^46, the quotient too);
+ *                     b == 0: 32767 if a > 0, -32768 if a < 0, 0 if a == 0
  *   CONCAT            input k: sat16(rshr(x m_k, shift_k))
  *   REDUCE SUM / MEAN sat16(rshr(sum m, shift)), sum of n <= 2^20 values: |sum| <= 2^35, and
  *                     rne__check_op proved 2^15 n |m| + 2^(shift-1) <= INT64_MAX
@@ -30,20 +30,23 @@ typedef struct rne__qbin {
     unsigned shift;
 } rne__qbin;
 
+/* DIV: b != 0: sat16(rshr(rdiv(a m, b), shift)), rdiv(p, q) = p / q rounded half up with the
+ * sign of q moved onto p: floor((2p + q) / 2q) for q > 0 (|a m| <= 2^46, so |2p + q| < 2^48 and
+ * the quotient <= 2^46 + 1); b == 0: 32767 if a > 0, -32768 if a < 0, 0 if a == 0 (as +-inf and
+ * 0 / 0 -> 0 quantize) */
 static inline int16_t rne__qdiv(int64_t a, int64_t b, int32_t m, unsigned shift)
 {
-    int64_t num = a * m, den, q2, d2;
+    int64_t num = a * m, q2, d2, q;
     if (b == 0)
-        return num > 0 ? INT16_MAX : num < 0 ? INT16_MIN : 0;
+        return a > 0 ? INT16_MAX : a < 0 ? INT16_MIN : 0;
     if (b < 0) {
         num = -num;
         b = -b;
     }
-    den = b * ((int64_t)1 << shift);            /* <= 2^46 */
-    q2 = 2 * num + den;                         /* |.| <= 2^48 */
-    d2 = 2 * den;
-    /* floor division: C's `/` truncates toward zero */
-    return rne__sat16(q2 / d2 - (q2 % d2 != 0 && q2 < 0 ? 1 : 0));
+    q2 = 2 * num + b;
+    d2 = 2 * b;
+    q = q2 / d2 - (q2 % d2 != 0 && q2 < 0 ? 1 : 0);    /* floor: C's `/` truncates */
+    return rne__sat16(rne__rshr(q, shift));
 }
 
 /* y[i] = a[i * sa] (kind) b[i * sb] for i < n (sa, sb 0 or 1) */
@@ -78,33 +81,46 @@ static void rne__qbin_strided(const rne__qbin *p, int16_t *y, const int16_t *a, 
 
 static void rne__binary_int(const rne__opcall *k)
 {
-    const size_t fa = rne__op_count(k->in_shape[0], k->in_ndim[0]);
-    const size_t fb = rne__op_count(k->in_shape[1], k->in_ndim[1]);
     const size_t fy = rne__op_count(k->out_shape, k->out_ndim);
-    const int16_t *a = (const int16_t *)k->in[0], *b = (const int16_t *)k->in[1];
+    rne__binop o;
+    const int16_t *a, *b;
     int16_t *y = (int16_t *)k->out;
     rne__qbin p;
     size_t da[4], db[4], dy[4], sa[4], sb[4], r, i0, i1, i2;
     int j;
+    rne__binop_of(k, &o);
+    a = (const int16_t *)o.a;
+    b = (const int16_t *)o.b;
     p.kind = (unsigned)k->param[0];
     p.ma = k->node->q[0];
     p.mb = k->node->q[1];
     p.shift = (unsigned)k->node->q[2];
-    if (fa == fy && fb == fy) {                 /* equal shapes: all rows in one pass */
+    if (o.ra == fy && o.rb == fy) {             /* equal shapes: all rows in one pass */
         if (p.kind == RNE_BIN_ADD || p.kind == RNE_BIN_MUL)
             rne__bin_s16(y, a, b, k->rows * fy, p.kind == RNE_BIN_MUL, p.ma, p.mb, p.shift);
         else
             rne__qbin_strided(&p, y, a, 1, b, 1, k->rows * fy);
         return;
     }
-    if (fa == 1 || fb == 1) {                   /* one side a single element per row */
-        for (r = 0; r < k->rows; r++)
-            rne__qbin_strided(&p, y + r * fy, a + r * fa, fa == 1 ? 0u : 1u, b + r * fb,
-                              fb == 1 ? 0u : 1u, fy);
+    if (o.fa == fy && o.fb == fy) {             /* equal shapes, one side a constant row */
+        for (r = 0; r < k->rows; r++) {
+            int16_t *yr = y + r * fy;
+            const int16_t *ar = a + r * o.ra, *br = b + r * o.rb;
+            if (p.kind == RNE_BIN_ADD || p.kind == RNE_BIN_MUL)
+                rne__bin_s16(yr, ar, br, fy, p.kind == RNE_BIN_MUL, p.ma, p.mb, p.shift);
+            else
+                rne__qbin_strided(&p, yr, ar, 1, br, 1, fy);
+        }
         return;
     }
-    rne__op_dims(k->in_shape[0], k->in_ndim[0], da);
-    rne__op_dims(k->in_shape[1], k->in_ndim[1], db);
+    if (o.fa == 1 || o.fb == 1) {               /* one side a single element per row */
+        for (r = 0; r < k->rows; r++)
+            rne__qbin_strided(&p, y + r * fy, a + r * o.ra, o.fa == 1 ? 0u : 1u, b + r * o.rb,
+                              o.fb == 1 ? 0u : 1u, fy);
+        return;
+    }
+    rne__op_dims(o.sa, o.na, da);
+    rne__op_dims(o.sb, o.nb, db);
     rne__op_dims(k->out_shape, k->out_ndim, dy);
     sa[3] = sb[3] = 1;
     for (j = 3; j > 0; j--) {
@@ -116,13 +132,19 @@ static void rne__binary_int(const rne__opcall *k)
         sb[j] = db[j] == 1 ? 0u : sb[j];
     }
     for (r = 0; r < k->rows; r++) {
-        const int16_t *ar = a + r * fa, *br = b + r * fb;
+        const int16_t *ar = a + r * o.ra, *br = b + r * o.rb;
         int16_t *yr = y + r * fy;
         for (i0 = 0; i0 < dy[0]; i0++)
             for (i1 = 0; i1 < dy[1]; i1++)
                 for (i2 = 0; i2 < dy[2]; i2++) {
-                    rne__qbin_strided(&p, yr, ar + i0 * sa[0] + i1 * sa[1] + i2 * sa[2], sa[3],
-                                      br + i0 * sb[0] + i1 * sb[1] + i2 * sb[2], sb[3], dy[3]);
+                    const int16_t *ai = ar + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
+                    const int16_t *bi = br + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
+                    if (sa[3] == 1 && sb[3] == 1 &&
+                        (p.kind == RNE_BIN_ADD || p.kind == RNE_BIN_MUL))       /* two runs */
+                        rne__bin_s16(yr, ai, bi, dy[3], p.kind == RNE_BIN_MUL, p.ma, p.mb,
+                                     p.shift);
+                    else
+                        rne__qbin_strided(&p, yr, ai, sa[3], bi, sb[3], dy[3]);
                     yr += dy[3];
                 }
     }

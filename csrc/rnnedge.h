@@ -299,6 +299,9 @@ typedef struct rne_model_layer {
     float    beta[2][3];
     int32_t  q[8];                  /* integer layer: its q tensor's slots 0..7 (a cell's of
                                        direction 0; slots 0..4 are equal in both) */
+    uint32_t kshape[4];             /* BINARY with a constant operand (role 0): its per-step
+                                       shape as the tensor record gives it; else 0 */
+    uint32_t kndim;                 /* its number of dims (1..4), 0 without a constant */
 } rne_model_layer;
 
 /* One value as rne_model_load proved it (docs/graph.md section 1). */

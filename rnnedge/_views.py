@@ -57,8 +57,9 @@ def state_blocks(layers: Sequence[NodeRecord], graph_states: list[dict], source:
     return blocks
 
 
-# a STATE value's view: (byte offset in the state buffer, element type, shape [B, *per-step shape])
-ValueBlocks = dict[str, tuple[int, np.dtype, tuple[int, ...]]]
+# a STATE value's view: (byte offset in the state buffer, element type, shape [B, *per-step
+# shape], where its B axis goes in the layout shown)
+ValueBlocks = dict[str, tuple[int, np.dtype, tuple[int, ...], int]]
 
 
 class StateViews:
@@ -71,9 +72,10 @@ class StateViews:
     def __init__(self, blocks: Blocks, layers: Sequence[NodeRecord], offsets: Mapping[tuple[int, str], int],
                  buf: np.ndarray, batch: int, values: ValueBlocks | None = None) -> None:  # fmt: skip
         self.views: dict[str, list[np.ndarray]] = {}
-        for name, (off, dtype, shape) in (values or {}).items():
+        for name, (off, dtype, shape, b_axis) in (values or {}).items():
             nbytes = dtype.itemsize * int(np.prod(shape))
-            self.views[name] = [buf[off : off + nbytes].view(dtype).reshape(shape)]
+            view = buf[off : off + nbytes].view(dtype).reshape(shape)
+            self.views[name] = [np.moveaxis(view, 0, b_axis)]
         for name, parts in blocks.items():
             for i, kind in parts:
                 layer = layers[i]

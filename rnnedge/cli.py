@@ -93,7 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     x = _load_npy(args.input)
     if args.stream:
         stream = model.stream(batch=_stream_batch(model, x))
-        t_axis = model.input_spec["axes"].index("T")
+        axes = _run_axes(model)
+        t_axis = axes.index("T")
         steps = [stream.step(np.take(x, t, axis=t_axis)) for t in range(x.shape[t_axis])]
         out_axes = model.output_spec["axes"]
         y = np.stack(steps, axis=out_axes.index("T") if "T" in out_axes else 0)
@@ -113,8 +114,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     x = _load_npy(args.input) if args.input else None
     if x is None:
-        print("no --input: using a random standard-normal sequence (pass real data for real figures)")
-    print(verify(args.model, args.onnx, x, long_steps=args.long_steps).table())
+        print("no --input: using a random sequence (standard-normal, or token ids uniform over the "
+              "vocabulary; pass real data for real figures)")
+    report = verify(args.model, args.onnx, x, long_steps=args.long_steps,
+                    state=_state_args(args.state))  # fmt: skip
+    print(report.table())
     return 0
 
 
@@ -178,8 +182,15 @@ def _load_npy(path: str):
     return load_npy(path, "input")
 
 
-def _stream_batch(model, x) -> int:
+def _run_axes(model) -> str:
+    """The axes of Model.run's input: the graph input's; a step function's (no time axis) with
+    its calls stacked on a new first axis T."""
     axes = model.input_spec["axes"]
+    return axes if "T" in axes else "T" + axes
+
+
+def _stream_batch(model, x) -> int:
+    axes = _run_axes(model)
     if x.ndim != len(axes):
         raise RnnedgeError(
             f"the input has {x.ndim} axes; the model takes {len(axes)} ({axes}: T time, B batch, "
@@ -276,8 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="compare a .rne model with its ONNX model run in float by onnxruntime")
     p.add_argument("model", help="the .rne file (any number format)")
     p.add_argument("onnx", help="the ONNX model it was converted from")
-    p.add_argument("--input", metavar="X.npy", help="input in the ONNX input's layout (default: random)")
+    p.add_argument("--input", metavar="X.npy", help="input in the ONNX input's layout (a step function: "
+                   "its calls stacked on a new first axis T; default: random)")
     p.add_argument("--long-steps", type=int, default=2000, help="length of the drift stream (default 2000)")
+    p.add_argument(
+        "--state",
+        action="append",
+        metavar="INPUT=OUTPUT",
+        help="a step function's state pairs as given to convert (onnxruntime is then called once per "
+        "step with its state fed back; the input's calls stacked on a new first axis T)",
+    )
     p.set_defaults(func=cmd_verify)
 
     from . import demo  # stdlib and numpy only at import

@@ -9,9 +9,10 @@ from typing import Mapping, Sequence, Union
 import numpy as np
 
 from ._version import __version__
-from .blob.write import save_blob
-from .errors import ConvertError, InputError
-from .files import read_regular_file
+from .blob.read import read_blob
+from .blob.write import save_blob, write_blob
+from .errors import BlobError, ConvertError, InputError
+from .files import read_regular_file, write_atomic
 from .ir.graph import Graph
 from .ir.layers import QUANTS, Network, QNetwork
 
@@ -53,6 +54,31 @@ def load_calibration(calibration: np.ndarray | str | os.PathLike | None) -> np.n
     return load_npy(calibration, "calibration inputs")
 
 
+def checked_blob(g: Graph) -> bytes:
+    """The blob of graph `g`, read back as `rnnedge.load` reads it (the C loader's checks where
+    the library is built): a blob this build cannot load is a ConvertError, never written."""
+    data = write_blob(g)
+    try:
+        read_blob(data, source=g.name)
+    except BlobError as e:
+        raise ConvertError(f"the converted graph cannot be stored as a loadable blob: {e}") from None
+    return data
+
+
+def graph_calibration(g: Graph, c: np.ndarray | None) -> np.ndarray | None:
+    """Calibration inputs for `quantize_graph`: as the user gives them, in the ONNX input's layout
+    (a step function's calls stacked on a new first axis T, as `Model.run` takes them), except
+    token ids without a feature axis ([B, T] or [T, B]), which become run_graph's [T, B, 1]."""
+    if c is None:
+        return None
+    axes = g.input_spec.axes
+    if g.values[g.input].dtype == "s32" and c.ndim == len(axes) and "F" not in axes:
+        from .reference import graph_rows
+
+        return graph_rows(c, axes)
+    return c
+
+
 def convert(
     onnx_path: str | os.PathLike,
     out_path: str | os.PathLike | None = None,
@@ -81,8 +107,9 @@ def convert(
     e.g. {"h": "hn"} (pairs the names or shapes make plain are found without it; docs/converter.md).
     Returns the Network (f32) or the QNetwork (integer formats) that was written. A model that
     is no straight pipeline (residuals, gates, step functions, token ids, ...) converts to a
-    float dataflow `Graph` (rnnedge.converter.to_graph), returned when `out_path` is None and
-    quant is "f32"; writing it needs blob format version 2 (not yet in this build).
+    dataflow `Graph` (rnnedge.converter.to_graph; integer formats: rnnedge.quant.graph.
+    quantize_graph, calibration as above, a step function's calls stacked on a new first axis),
+    written as a blob of format version 2 (docs/graph.md) and returned.
 
     The blob goes to a temporary file renamed into place, so a failed conversion never leaves a
     half-written file nor replaces an existing one. Needs the `onnx` package.
@@ -110,17 +137,17 @@ def convert(
         # not a straight pipeline: the dataflow graph (its own error, naming the node, if not)
         graph = to_graph(onnx_path, name=name, fixed=fixed, state=state)
         graph.producer = f"{graph.producer or 'an unnamed exporter'} via rnnedge {__version__}"
-        if out_path is not None or quant != "f32":
-            ops = sorted({type(n.op).__name__ for n in graph.nodes})
-            raise ConvertError(
-                f"{os.fspath(onnx_path) if isinstance(onnx_path, (str, os.PathLike)) else graph.name}: "
-                f"converts to a dataflow graph ({len(graph.nodes)} nodes: {', '.join(ops)}), not a "
-                "straight layer pipeline; writing it (and quantizing it) needs blob format version "
-                "2, which this build does not write yet. rnnedge.convert(path) without an output "
-                "returns the float graph (rnnedge.reference.run_graph runs it)"
-                + "".join(f"; {n}" for n in graph.folded if n.startswith("state: "))
-            ) from None
-        return graph
+        qgraph = graph
+        if quant != "f32":
+            from .quant.graph import quantize_graph  # numpy work: only for an integer format
+
+            qgraph = quantize_graph(
+                graph, quant, graph_calibration(graph, load_calibration(calibration)),
+                percentile=percentile, strict=strict_int8,
+            )  # fmt: skip
+        if out_path is not None:
+            write_atomic(out_path, checked_blob(qgraph))
+        return qgraph
     net.quant = quant
     net.producer = f"{net.producer or 'an unnamed exporter'} via rnnedge {__version__}"
     result: Converted = net

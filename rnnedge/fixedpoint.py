@@ -27,7 +27,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .errors import InputError, RnnedgeError
-from .ir.graph import Copy, Graph, QBinary, QConcat, QGather, QReduce, Transpose, check_graph
+from .ir.graph import Copy, Graph, Transpose, check_graph
 from .ir.layers import (
     Mult, QActivation, QDense, QLayerNorm, QNetwork, QRecurrent, QSlice, QTakeLast,
 )  # fmt: skip
@@ -523,69 +523,9 @@ def initial_qgraph_state(qg: Graph, batch: int) -> QGraphState:
     return {"nodes": nodes, "values": values}
 
 
-def _rows(a: np.ndarray, ndim: int) -> np.ndarray:
-    """[T, B, *s] int64 with the per-step shape padded on the left to ndim axes (numpy
-    broadcasting aligns the shapes right, as docs/graph.md's BINARY does)."""
-    a = np.asarray(a, I64)
-    extra = ndim - (a.ndim - 2)
-    return a.reshape(a.shape[:2] + (1,) * extra + a.shape[2:]) if extra > 0 else a
-
-
-def _div_round(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """p / q rounded half up for q != 0 (the sign moved onto p first): floor((2p' + q') / 2q')."""
-    s = np.where(q < 0, -1, 1)
-    p, q = p * s, q * s
-    return (2 * p + q) // (2 * q)
-
-
-# The per-op integer forms below follow docs/quantization.md "Graph ops" (binary_q, concat_q,
-# reduce_q and gather_q at the end of this module are engineer 3's per-op oracles; these are the
-# executor's, written against the same formulas, until the two are merged into one).
-def _qbinary(op: QBinary, a: np.ndarray, b: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    if op.const is not None:
-        c = np.asarray(op.const, I64)[None, None]
-        a, b = (c, a) if op.const_left else (a, c)
-    assert b is not None
-    a, b = _rows(a, len(shape)), _rows(b, len(shape))
-    k = op.kind
-    if k in ("Add", "Sub"):
-        y = rshr(a * op.ma + (b * op.mb if k == "Add" else -(b * op.mb)), op.shift)
-    elif k in ("Min", "Max"):
-        ya, yb = rshr(a * op.ma, op.shift), rshr(b * op.mb, op.shift)
-        y = np.minimum(ya, yb) if k == "Min" else np.maximum(ya, yb)
-    elif k == "Mul":
-        y = rshr(a * b * op.ma, op.shift)  # |a b| <= 2^30, |m| < 2^31
-    elif k == "Div":  # b = 0: the sign of a at full scale (0 / 0 = 0), as quantize() does +-inf
-        a, b = np.broadcast_arrays(a, b)
-        safe = np.where(b == 0, 1, b)
-        y = np.where(b == 0, np.sign(a) * Q15_ONE, rshr(_div_round(a * op.ma, safe), op.shift))
-    else:
-        raise AssertionError(f"no integer form for binary {k}")  # rnnedge/quant refuses it by name
-    return sat16(y)
-
-
-def _qconcat(op: QConcat, ins: list[np.ndarray], ndim: int) -> np.ndarray:
-    parts = [sat16(rq(x, m, "concat")) for x, m in zip(ins, op.mults)]
-    return np.concatenate(parts, axis=op.axis % ndim + 2)
-
-
-def _qreduce(op: QReduce, x: np.ndarray) -> np.ndarray:
-    axes = tuple(a % (x.ndim - 2) + 2 for a in op.axes)
-    x = np.asarray(x, I64)
-    if op.kind in ("Sum", "Mean"):  # 1/n is folded into the multiplier for Mean
-        v = np.sum(x, axis=axes, keepdims=True)  # |sum| <= n 2^15
-    else:
-        v = (np.max if op.kind == "Max" else np.min)(x, axis=axes, keepdims=True)
-    return sat16(rq(v, op.mult, f"reduce {op.kind}"))
-
-
-def _qgather(op: QGather, ids: np.ndarray) -> np.ndarray:
-    ids = np.asarray(ids, I64)
-    V = op.table.shape[0]
-    bad = (ids < 0) | (ids >= V)
-    if bad.any():
-        raise InputError(f"input id {int(ids[bad][0])} is outside the embedding table [0, {V})")
-    return op.table.astype(np.int16)[ids]
+def _flat(a: np.ndarray) -> np.ndarray:
+    """[T, B, *shape] -> [T * B, *shape]: the rows of the per-op oracles (and of the C arrays)."""
+    return a.reshape((-1,) + a.shape[2:])
 
 
 def _qslice(op: QSlice, x: np.ndarray) -> np.ndarray:
@@ -605,6 +545,9 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
     r = 0
     for n in qg.nodes:
         ins = [None if v is None else vals[v] for v in n.inputs]
+        if isinstance(n.op, (QBinary, QConcat)):  # a state value's one row meets a chunk's rows
+            T0 = max(a.shape[0] for a in ins if a is not None)
+            ins = [None if a is None else np.broadcast_to(a, (T0,) + a.shape[1:]) for a in ins]
         outs = [() if v is None else qg.values[v].shape for v in n.outputs]
         op, x0 = n.op, ins[0]
         assert x0 is not None
@@ -624,14 +567,18 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
             results = [y.reshape((rows, B) + outs[0])]
             if len(n.outputs) > 1 and n.outputs[1] is not None:
                 results.append(fin[0].transpose(1, 0, 2).reshape((1, B) + outs[1]))
-        elif isinstance(op, QBinary):
-            results = [_qbinary(op, x0, ins[1] if len(ins) > 1 else None, outs[0])]
+        elif isinstance(op, QBinary):  # the per-op oracles ("graph ops") take [rows, *shape]
+            # with a constant operand binary_q puts it on its side (op.const_left) itself
+            a, b = _flat(x0), None if len(ins) < 2 or ins[1] is None else _flat(ins[1])
+            assert b is not None or op.const is not None
+            results = [binary_q(op, a, b, outs[0]).reshape((-1, B) + outs[0])]
         elif isinstance(op, QConcat):
-            results = [_qconcat(op, [a for a in ins if a is not None], len(outs[0]))]
+            y = concat_q(op, [_flat(a) for a in ins if a is not None])
+            results = [y.reshape((rows, B) + outs[0])]
         elif isinstance(op, QReduce):
-            results = [_qreduce(op, x0)]
+            results = [reduce_q(op, _flat(x0)).reshape((rows, B) + outs[0])]
         elif isinstance(op, QGather):
-            results = [_qgather(op, x0)]
+            results = [gather_q(op, _flat(x0)).reshape((rows, B) + outs[0])]
         elif isinstance(op, QSlice):
             results = [_qslice(op, x0)]
         elif isinstance(op, QTakeLast):
@@ -775,7 +722,8 @@ def run_quantized(
 # Arrays are the C layout: one leading axis of rows (steps * batch), then the value's per-step
 # shape ([rows, *shape]). SLICE, TRANSPOSE and COPY move int16 values unchanged (numpy indexing,
 # transpose, reshape), so they need no oracle here.
-DIV_MAX_SHIFT = 31  # BINARY DIV: D = |b| 2^shift <= 2^46
+
+
 
 
 def _rshr_checked(v: np.ndarray, shift: int, what: str) -> np.ndarray:
@@ -791,18 +739,26 @@ def _binary_operands(a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]) -> 
     b = np.asarray(b, I64)
     a = a.reshape(a.shape[:1] + (1,) * (nd + 1 - a.ndim) + a.shape[1:])
     b = b.reshape(b.shape[:1] + (1,) * (nd + 1 - b.ndim) + b.shape[1:])
-    shape = (a.shape[0], *out_shape)
+    shape = (max(a.shape[0], b.shape[0]), *out_shape)
     return np.broadcast_to(a, shape), np.broadcast_to(b, shape)
 
 
-def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]) -> np.ndarray:
-    """BINARY in integers, int16 [rows, *out_shape] (numpy broadcasting of the per-step shapes):
+def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray | None, out_shape: Sequence[int]) -> np.ndarray:
+    """BINARY in integers, int16 [rows, *out_shape] (numpy broadcasting of the per-step shapes).
+    With a constant operand (op.const, int16 [*shape], the same in every row) and b None, the
+    constant is b, or a when op.const_left, and `a` the input value; a caller that passes both
+    operands (run_qgraph places the constant itself) gets them as given.
     ADD / SUB  sat16(rshr(a m_a +- b m_b, shift))
     MIN / MAX  sat16(min / max(rshr(a m_a, shift), rshr(b m_b, shift)))
     MUL        sat16(rshr(a b m_a, shift))
-    DIV        b != 0: sat16(floor((2 a m_a s + D) / (2 D))) with D = |b| 2^shift, s = sign(b) (a m_a
-               / (b 2^shift) rounded half up); b == 0: 32767, -32768 or 0 by the sign of a m_a.
+    DIV        b != 0: sat16(rshr(rdiv(a m_a, b), shift)), rdiv = the quotient rounded half up with
+               b's sign moved onto a m_a: floor((2 p + q) / (2 q)), q = |b|; b == 0: 32767, -32768
+               or 0 by the sign of a.
     POW has no integer form (rnnedge/quant refuses it; the C loader too)."""
+    if op.const is not None and b is None:  # else the caller has placed the constant itself
+        c = np.asarray(op.const, I64)[None]
+        a, b = (c, a) if op.const_left else (a, c)
+    assert b is not None, "binary_q: two inputs, or one and op.const"
     x0, x1 = _binary_operands(a, b, out_shape)
     _check(x0, INT16_MIN, INT16_MAX, "binary input a")
     _check(x1, INT16_MIN, INT16_MAX, "binary input b")
@@ -821,15 +777,11 @@ def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]
     if k == "Mul":
         return sat16(_rshr_checked(x0 * x1 * ma, s, "binary Mul"))
     if k == "Div":
-        if s > DIV_MAX_SHIFT:
-            raise FixedPointOverflow(f"binary Div: shift {s} outside 1..{DIV_MAX_SHIFT}")
-        num = x0 * ma
-        sign = np.where(x1 < 0, -1, 1)
-        den = np.abs(x1) << s  # <= 2^46
-        safe = np.where(den == 0, 1, den)
-        q = (2 * num * sign + safe) // (2 * safe)  # a floor division, as the C kernel writes it out
-        zero = np.where(num > 0, INT16_MAX, np.where(num < 0, INT16_MIN, 0))
-        return np.where(x1 == 0, zero, sat16(q))
+        num = x0 * ma * np.where(x1 < 0, -1, 1)  # |a m| <= 2^46
+        den = np.where(x1 == 0, 1, np.abs(x1))
+        q = (2 * num + den) // (2 * den)  # a floor division, as the C kernel writes it out
+        zero = np.where(x0 > 0, INT16_MAX, np.where(x0 < 0, INT16_MIN, 0))
+        return np.where(x1 == 0, zero, sat16(rshr(q, s)))
     raise AssertionError(f"binary_q: no integer form for {k}")  # rnnedge/quant refuses Pow
 
 

@@ -180,7 +180,7 @@ class Model:
                 raise InputError(f"{what}: input {name!r}: id {int(bad)} does not fit int32")
         elif x.dtype.kind not in "fiub":
             raise InputError(f"{what}: expected a float32 array, got dtype {x.dtype}")
-        if x.ndim != len(axes) or x.shape[-1] != self.in_features:
+        if x.ndim != len(axes) or ("F" in axes and x.shape[axes.index("F")] != self.in_features):
             shape = ", ".join(str(self.in_features) if a == "F" else a for a in axes)
             raise InputError(
                 f"{what}: expected shape [{shape}] (T time, B batch, then {self.in_features} "
@@ -334,11 +334,15 @@ class Stream:
         where = {"h": lib.rne_state_offset, "c": lib.rne_state_c_offset}
         offsets = {(i, kind): int(where[kind](model._cmodel, i, batch))
                    for parts in model._state_blocks.values() for i, kind in parts}  # fmt: skip
-        values = {
-            name: (int(lib.rne_value_state_offset(model._cmodel, v.index, batch)),
-                   np.dtype(np.int16) if v.dtype == DT_S16 else _F32, (batch,) + v.shape)
-            for name, v in model._state_values.items()
-        }  # fmt: skip
+        values = {}
+        for name, v in model._state_values.items():  # in its graph input's layout, if recorded
+            spec = model.blob.meta.get("value_specs", {}).get(name)
+            axes = spec["axes"] if spec else "B" + "F" * len(v.shape)
+            fdims = tuple(d for a, d in zip(axes, spec["shape"]) if a == "F") if spec else v.shape
+            b_axis = axes.index("B") if "B" in axes else 0
+            values[name] = (int(lib.rne_value_state_offset(model._cmodel, v.index, batch)),
+                            np.dtype(np.int16) if v.dtype == DT_S16 else _F32, (batch,) + fdims,
+                            b_axis)
         self._views = StateViews(model._state_blocks, model.blob.layers, offsets, self._state,
                                  batch, values)  # fmt: skip
         self._x_shape = tuple(batch if a == "B" else model.in_features for a in self._x_axes)

@@ -33,7 +33,7 @@ import numpy as np
 
 from .errors import InputError, UnsupportedOpError
 from .ir.check import check_network
-from .ir.graph import Binary, Concat, Copy, Gather, Graph, Reduce, Transpose, check_graph
+from .ir.graph import Binary, Concat, Conv, Copy, Gather, Graph, Reduce, Transpose, check_graph
 from .ir.layers import (
     CELL_ACTIVATIONS, DEFAULT_CELL_ACTIVATIONS, Act, Activation, Dense, FloatLayer, LayerNorm,
     Network, Recurrent, Slice, TakeLast,
@@ -413,7 +413,9 @@ def run_network(
 
 
 # -- the dataflow graph (docs/graph.md) ----------------------------------------------------------
-GraphState = dict[str, list]  # {"nodes": [LayerState per recurrent node], "values": [array]}
+# {"nodes": [LayerState per recurrent node], "values": [array per state value],
+#  "convs": [frame cache [(kt - 1) * dt, B, *x shape] per Conv node], "step": [steps seen]}
+GraphState = dict[str, list]
 
 
 def _as_rows(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -480,8 +482,63 @@ def graph_op(op: object, ins: list[np.ndarray | None], out_shapes: list[tuple[in
     raise UnsupportedOpError(f"graph node {type(op).__name__} is not one the float reference runs")
 
 
+def _conv_w(op: Conv, x: np.ndarray) -> np.ndarray:
+    """The feature-axis part of a conv: x [R, kt, C_in, W] (the kt time taps of each row) ->
+    y [R, C_out, W_out], float64."""
+    R, kt, C, W = x.shape
+    g = op.groups
+    wt = np.asarray(op.weight, np.float64)
+    if op.transpose:  # ConvTranspose over W: weight [C_in, C_out / g, 1, kw]
+        cg, mg = C // g, wt.shape[1]
+        full = (W - 1) * op.sw + (op.kw - 1) * op.dw + 1 + op.out_pad
+        y = np.zeros((R, g, mg, max(full, op.pad_w[0] + op.w_out(W))), np.float64)
+        xg = x[:, 0].reshape(R, g, cg, W).astype(np.float64)
+        wg = wt[:, :, 0, :].reshape(g, cg, mg, op.kw)
+        for i in range(op.kw):
+            contrib = np.einsum("rgcw,gcm->rgmw", xg, wg[..., i])
+            start = i * op.dw
+            y[..., start : start + (W - 1) * op.sw + 1 : op.sw] += contrib
+        y = y[..., op.pad_w[0] : op.pad_w[0] + op.w_out(W)].reshape(R, g * mg, -1)
+    else:
+        xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (0, 0), op.pad_w))
+        wo = op.w_out(W)
+        idx = np.arange(wo)[:, None] * op.sw + np.arange(op.kw)[None, :] * op.dw  # [W_out, kw]
+        win = xp[..., idx]  # [R, kt, C, W_out, kw]
+        cg = C // g
+        win = win.reshape(R, kt, g, cg, wo, op.kw)
+        wg = wt.reshape(g, -1, cg, kt, op.kw)  # [g, M / g, C / g, kt, kw]
+        y = np.einsum("rjgcok,gmcjk->rgmo", win, wg).reshape(R, -1, wo)
+    if op.bias is not None:
+        y = y + np.asarray(op.bias, np.float64)[None, :, None]
+    return y
+
+
+def run_conv(op: Conv, x: np.ndarray, cache: np.ndarray, shape: tuple[int, ...],
+             skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A CONV node over x [T, B, *x shape] with its frame cache [(kt - 1) dt, B, *x shape]
+    (docs/graph.md section 6): causal over time, the first `skip` rows skipped (no state kept
+    from them, zeros out). Returns y [T, B, *shape] and the new cache."""
+    T, B = x.shape[:2]
+    P = op.cache_frames
+    y = np.zeros((T, B) + shape, F32)
+    skip = min(skip, T)
+    xs = x[skip:]
+    n = xs.shape[0]
+    if n == 0:
+        return y, cache
+    full = np.concatenate([cache, xs.astype(F32)], axis=0)  # [P + n, B, ...]
+    taps = np.stack([full[j * op.dt : j * op.dt + n] for j in range(op.kt)], axis=2)  # [n, B, kt, ...]
+    c_in = x.shape[2]
+    taps = taps.reshape(n * B, op.kt, c_in, -1)
+    out = _conv_w(op, taps).astype(F32)
+    y[skip:] = out.reshape((n, B) + shape)
+    new = full[full.shape[0] - P :].copy() if P else cache
+    return y, new
+
+
 def initial_graph_state(g: Graph, batch: int) -> GraphState:
-    """Recurrent nodes' initial states (as `initial_state`) and state values' inits, or zeros."""
+    """Recurrent nodes' initial states (as `initial_state`), state values' inits or zeros, conv
+    nodes' frame caches (zeros) and the step count (0)."""
     nodes = initial_state(
         Network([n.op for n in g.nodes if isinstance(n.op, Recurrent)], g.input_spec,
                 g.output_spec),
@@ -492,22 +549,71 @@ def initial_graph_state(g: Graph, batch: int) -> GraphState:
         v = g.values[i]
         init = np.zeros(v.features, F32) if v.init is None else np.asarray(v.init, F32)
         values.append(np.broadcast_to(init.reshape(v.shape), (batch,) + v.shape).copy())
-    return {"nodes": nodes, "values": values}
+    convs = [np.zeros((n.op.cache_frames, batch) + g.values[n.inputs[0]].shape, F32)
+             for n in g.nodes if isinstance(n.op, Conv)]
+    return {"nodes": nodes, "values": values, "convs": convs, "step": [0]}
+
+
+def _delay(g: Graph, n: object) -> int:
+    """The delay of a node's data input (docs/graph.md section 6: the steps it skips)."""
+    ins = [v for v in n.inputs if v is not None]  # type: ignore[attr-defined]
+    return max((g.values[v].delay for v in ins), default=0)
 
 
 def _run_nodes(g: Graph, x: np.ndarray, state: GraphState,
-               seen: dict[int, list[np.ndarray]] | None) -> np.ndarray:
+               seen: dict[int, list[np.ndarray]] | None, end: int | None = None) -> np.ndarray:
     """All nodes once over x [T, B, *in shape] (T = 1 for an explicit-state graph); updates
-    `state` in place."""
+    `state` in place. A node whose input has delay D skips the stream's first D steps; with
+    `end` (the real input's length: the rows after it are the zero frames that flush a model's
+    latency), it also stops after step end + D - 1 (a recurrent node keeps no state from the
+    rows after; a conv reads zeros there, ONNX's end padding)."""
     T, B = x.shape[:2]
+    t0 = state.setdefault("step", [0])[0]
+    convs = state.setdefault("convs", [])
     vals: dict[int, np.ndarray] = {g.input: x}
     for k, i in enumerate(g.state_values):
         vals[i] = state["values"][k][None]
-    r = 0
+    r = c = 0
     for n in g.nodes:
         ins = [None if v is None else vals[v] for v in n.inputs]
         outs = [() if v is None else g.values[v].shape for v in n.outputs]
-        if isinstance(n.op, Recurrent):
+        D = _delay(g, n)
+        lo = min(T, max(0, D - t0))
+        hi = T if end is None else max(lo, min(T, end + D - t0))
+        if isinstance(n.op, Conv):
+            x0 = ins[0]
+            assert x0 is not None
+            if hi < T:  # past the real input: ONNX's end padding (zeros)
+                x0 = x0.copy()
+                x0[hi:] = 0
+            y, convs[c] = run_conv(n.op, x0, convs[c], outs[0], lo)
+            c += 1
+            results = [y]
+        elif isinstance(n.op, Recurrent) and (lo > 0 or hi < T):
+            x0 = ins[0]
+            assert x0 is not None
+            if n.inputs[1:] and any(v is not None for v in n.inputs[1:]):
+                raise UnsupportedOpError("a recurrent node with state inputs after a delayed value")
+            L = n.op
+            full = np.zeros((T, B) + outs[0], F32)
+            fin = tuple(state["nodes"][r])
+            if hi > lo:
+                y, fin = run_recurrent(L, x0[lo:hi].reshape(hi - lo, B, -1).astype(F32), fin)
+                full[lo:hi] = y.reshape((hi - lo, B) + outs[0])
+            state["nodes"][r] = fin
+            r += 1
+            results = [full]
+            for j in (1, 2):
+                if j < len(n.outputs) and n.outputs[j] is not None:
+                    results.append(fin[j - 1].transpose(1, 0, 2).reshape((1, B) + outs[j]))
+                elif j < len(n.outputs):
+                    results.append(None)
+        elif isinstance(n.op, TakeLast) and hi < T:
+            x0 = ins[0]
+            assert x0 is not None
+            results = [graph_op(n.op, [x0[:hi]] + ins[1:], outs)] if hi > 0 else [
+                np.zeros((1, B) + outs[0], F32)]
+        elif isinstance(n.op, Recurrent):
             L, dirs = n.op, n.op.num_directions
             s = list(state["nodes"][r])
             for j in (1, 2):  # h_init, c_init: [rows, B, D, H] -> [D, B, H], first row
@@ -526,6 +632,9 @@ def _run_nodes(g: Graph, x: np.ndarray, state: GraphState,
                     results.append(None)
         else:
             results = [graph_op(n.op, ins, outs)]
+            if lo > 0 and results[0].shape[0] == T and not g.values[n.outputs[0]].last:
+                results[0] = results[0].copy()
+                results[0][:lo] = 0  # the skipped steps write zeros
         for v, a in zip(n.outputs, results):
             if v is not None and a is not None:
                 vals[v] = a
@@ -536,12 +645,13 @@ def _run_nodes(g: Graph, x: np.ndarray, state: GraphState,
         u = g.values[i].update
         if u is not None:
             state["values"][k] = vals[u][-1].reshape((B,) + g.values[i].shape).copy()
+    state["step"] = [t0 + T]
     return vals[g.output]
 
 
 def run_graph(
     g: Graph, x: np.ndarray, state: GraphState | None = None,
-    seen: dict[int, list[np.ndarray]] | None = None,
+    seen: dict[int, list[np.ndarray]] | None = None, flush: bool = False,
 ) -> tuple[np.ndarray, GraphState]:
     """Run a float graph over x [T, B, *input shape] (float, or integer ids for an s32 input).
 
@@ -549,6 +659,11 @@ def run_graph(
     state. An explicit-state graph (a step function) runs one step at a time. `seen`, if given,
     collects every computed value (value index -> list of arrays, one per call of the nodes), for
     calibration. `state` defaults to `initial_graph_state(g, B)` and is not modified.
+
+    A graph with latency (g.latency > 0, docs/graph.md section 6) streams: row t of y is ONNX's
+    step t - latency (zeros before). `flush=True` returns ONNX's whole-sequence output instead:
+    the call is the whole sequence, the latency's zero frames are fed after x (each conv reading
+    zeros past the real input, as ONNX pads) and the first `latency` rows dropped.
     """
     check_graph(g)
     v_in = g.values[g.input]
@@ -569,7 +684,16 @@ def run_graph(
     st = initial_graph_state(g, B) if state is None else {
         "nodes": [tuple(np.array(a, F32) for a in s) for s in state["nodes"]],
         "values": [np.array(a, F32) for a in state["values"]],
+        "convs": [np.array(a, F32) for a in state.get("convs", [])],
+        "step": list(state.get("step", [0])),
     }
+    if flush and g.latency:
+        if g.explicit_state:
+            raise InputError("flush: a step function with latency runs step by step only")
+        end = st["step"][0] + x.shape[0]
+        xf = np.concatenate([x, np.zeros((g.latency,) + x.shape[1:], x.dtype)], axis=0)
+        y = _run_nodes(g, xf, st, seen, end)
+        return (y if g.many_to_one else y[g.latency :]), st
     if not g.explicit_state:
         return _run_nodes(g, x, st, seen), st
     ys = [_run_nodes(g, x[t : t + 1], st, seen) for t in range(x.shape[0])]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .blob.spec import DT_S32, OP_GATHER
 from .errors import InputError, RnnedgeError
 from .model import Model, load
 
@@ -78,9 +79,12 @@ def compare(what: str, y: np.ndarray, y_float: np.ndarray, scale: float | None =
 
 
 class _Float:
-    """onnxruntime on the ONNX model, one thread, zero state for any state inputs."""
+    """onnxruntime on the ONNX model, one thread. A sequence model runs once on the whole input,
+    zero state for any state inputs (h0, c0), as the blob's initial state. A step function (an
+    input without a time axis: its state inputs paired with outputs as the converter pairs them,
+    `state` as convert's) runs once per step, its state fed back, starting from zeros."""
 
-    def __init__(self, onnx_path: str, model: Model) -> None:
+    def __init__(self, onnx_path: str, model: Model, state: dict[str, str] | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -97,15 +101,54 @@ class _Float:
         if self.data_name not in [i.name for i in self.inputs]:
             raise InputError(f"{onnx_path}: has no input {self.data_name!r}; is it the model the blob came from?")
         self.batch_axis = model.input_spec["axes"].find("B")
+        self.x_type = _ONNX_TYPES.get(
+            next(i.type for i in self.inputs if i.name == self.data_name), np.float32)
+        self.y_name = self.session.get_outputs()[0].name
+        self.pairs: list[tuple[str, str]] = []  # a step function's (state input, its output)
+        if "T" not in model.input_spec["axes"]:
+            from .converter import pair_states
+            from .converter.load import load_model
+
+            pairing = pair_states(load_model(onnx_path).model.graph, onnx_path, state)
+            self.y_name = pairing.output
+            self.pairs = [(i.name, o) for i, o, _ in pairing.pairs]
+
+    def _zeros(self, name: str, batch: int) -> np.ndarray:
+        i = next(i for i in self.inputs if i.name == name)
+        shape = [d if isinstance(d, int) else batch for d in i.shape]
+        return np.zeros(shape, _ONNX_TYPES.get(i.type, np.float32))
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        feeds = {self.data_name: x.astype(np.float32)}
+        """x in the blob's input layout (a step function's calls stacked on a first axis T)."""
+        x = x.astype(self.x_type)
+        if self.pairs:
+            batch = x.shape[1 + self.batch_axis] if self.batch_axis >= 0 else 1
+            state = {i: self._zeros(i, batch) for i, _ in self.pairs}
+            outs, ys = [self.y_name] + [o for _, o in self.pairs], []
+            for t in range(x.shape[0]):
+                y, *new = self.session.run(outs, {self.data_name: x[t], **state})
+                state = {i: v for (i, _), v in zip(self.pairs, new)}
+                ys.append(y)
+            return np.stack(ys)
+        feeds = {self.data_name: x}
         batch = x.shape[self.batch_axis] if self.batch_axis >= 0 else 1
         for i in self.inputs:  # state inputs (h0, c0): zeros, as the blob's initial state
             if i.name != self.data_name:
-                shape = [d if isinstance(d, int) else batch for d in i.shape]
-                feeds[i.name] = np.zeros(shape, np.float32)
-        return self.session.run([self.session.get_outputs()[0].name], feeds)[0]
+                feeds[i.name] = self._zeros(i.name, batch)
+        return self.session.run([self.y_name], feeds)[0]
+
+
+_ONNX_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
+
+
+def vocabulary(model: Model) -> int | None:
+    """A model of token ids (an s32 input): the smallest vocabulary of the GATHER nodes that read
+    them; else None."""
+    blob = model.blob
+    if blob.input.dtype != DT_S32:
+        return None
+    sizes = [n.param[0] for n in blob.nodes if n.op == OP_GATHER and blob.input.index in n.inputs]
+    return min(sizes, default=None)
 
 
 def _take(x: np.ndarray, axis: int, stop: int) -> np.ndarray:
@@ -118,21 +161,33 @@ def verify(
     x: np.ndarray | None = None,
     long_steps: int = 2000,
     seed: int = 0,
+    state: dict[str, str] | None = None,
 ) -> Report:
     """Compare the blob with the float ONNX model. x: the input in the ONNX layout (default: a
-    standard-normal sequence of T=100, B=1, which is not a realistic input: pass real data)."""
+    standard-normal sequence of T=100, B=1, which is not a realistic input: pass real data; token
+    ids uniform over the vocabulary); a step function's input (no time axis) takes its calls
+    stacked on a new first axis T, as `Model.run` does, and onnxruntime is called once per step
+    with its state fed back. state: a step function's pairs as given to convert (--state)."""
     model = load(blob_path)
-    ref = _Float(os.fspath(onnx_path), model)
+    ref = _Float(os.fspath(onnx_path), model, state)
     axes = model.input_spec["axes"]
+    stacked = "T" not in axes  # a step function: the calls on a new first axis
+    vocab = vocabulary(model)
+    run_axes = "T" + axes if stacked else axes
     if x is None:
-        shape = [100 if a == "T" else 1 if a == "B" else model.in_features for a in axes]
-        x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-    x = np.asarray(x, np.float32)
-    if x.ndim != len(axes):
-        raise InputError(f"the input has shape {list(x.shape)}; the model takes axes {axes}")
-    t_in = axes.index("T")
+        rng = np.random.default_rng(seed)
+        shape = [100 if a == "T" else 1 if a == "B" else model.in_features for a in run_axes]
+        x = (rng.integers(0, vocab, shape) if vocab is not None
+             else rng.standard_normal(shape).astype(np.float32))  # fmt: skip
+    x = np.asarray(x)
+    if vocab is None:
+        x = x.astype(np.float32)
+    if x.ndim != len(run_axes):
+        raise InputError(f"the input has shape {list(x.shape)}; the model takes axes {run_axes}"
+                         + (" (a step function's calls stacked on a first axis T)" if stacked else ""))
+    t_in = run_axes.index("T")
     steps = x.shape[t_in]
-    batch = x.shape[axes.index("B")] if "B" in axes else 1
+    batch = x.shape[run_axes.index("B")] if "B" in run_axes else 1
     report = Report(model.name, model.quant, steps, batch)
     y_float = ref.run(x)
     report.comparisons.append(compare("sequence", model.run(x), y_float))
@@ -146,9 +201,8 @@ def verify(
             want = np.stack([ref.run(_take(x, t_in, t)) for t in marks])
             report.comparisons.append(compare(f"step by step ({len(marks)} prefixes)", got, want))
         else:
-            report.comparisons.append(
-                compare("step by step", np.stack(ys, axis=out_axes.index("T")), y_float)
-            )
+            t_out = out_axes.index("T") if "T" in out_axes else 0
+            report.comparisons.append(compare("step by step", np.stack(ys, axis=t_out), y_float))
         report.drift = _drift(model, ref, x, t_in, long_steps)
     return report
 
@@ -167,7 +221,8 @@ def _drift(model: Model, ref: _Float, x: np.ndarray, t_in: int, long_steps: int)
                 for t in np.linspace(steps - tenth + 1, steps, 3, dtype=int)]  # fmt: skip
         return max(first), max(last)
     y, y_float = model.run(xl), ref.run(xl)
-    t_out, scale = model.output_spec["axes"].index("T"), output_range(y_float)
+    out_axes = model.output_spec["axes"]
+    t_out, scale = out_axes.index("T") if "T" in out_axes else 0, output_range(y_float)
     head = compare("", _take(y, t_out, tenth), _take(y_float, t_out, tenth), scale).max_error
     tail_idx = np.arange(steps - tenth, steps)
     tail = compare("", *(np.take(a, tail_idx, axis=t_out) for a in (y, y_float)), scale)

@@ -28,6 +28,12 @@ float expected outputs (<case>.y.npy of the f32 cases), which are compared withi
 their scale: onnxruntime's and numpy's float kernels round differently on other CPUs and BLAS
 builds. Every integer file, and every other file, must be identical.
 
+Converted dataflow graphs (format version 2 beyond a pipeline: BINARY, SLICE, graph layouts) go
+to tests/data/c/graph: tests/data/fixtures/graph's non-step float fixtures (GRAPH_CASES),
+converted with rnnedge.converter.dag.to_graph, x their stored input, y onnxruntime's output on
+the ONNX model, both in [T, B, F]; the float reference rnnedge.reference.run_graph must agree
+within AGREE.
+
 The integer formats' vectors go to tests/data/c/int (read by csrc/tests/test_int.c), named
 q16_<case> / q8_<case> for int16 / int8; expected values come from the bit-exact reference
 rnnedge.fixedpoint.run_int and are compared exactly:
@@ -217,6 +223,43 @@ def case_files(case, index: int) -> dict[str, bytes]:
         files[f"{case.name}.state.npy"] = npy_bytes(state_buffer(net, built.state))
     print(f"  {case.name}: x {list(x.shape)} -> y {list(y.shape)} from {source} "
           f"(reference within {diff:.1e})")  # fmt: skip
+    return files
+
+
+# -- converted graphs (tests/data/c/graph) ---------------------------------------------------------
+GRAPH_DIR = "graph"
+GRAPH_CASES = ["glu_gru", "residual_lstm"]  # f32, a time axis, float input
+FIXTURES = ROOT / "tests" / "data" / "fixtures" / "graph"
+
+
+def graph_files() -> dict[str, bytes]:
+    from rnnedge.converter.dag import to_graph
+    from rnnedge.ir.layers import to_tbf
+    from rnnedge.reference import run_graph
+
+    files: dict[str, bytes] = {}
+    for name in GRAPH_CASES:
+        onnx_path = FIXTURES / f"{name}.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = to_graph(onnx_path)
+        x_graph = np.load(FIXTURES / f"{name}.input.npy").astype(np.float32)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        y_graph = sess.run(None, {sess.get_inputs()[0].name: x_graph})[0]
+        x = np.ascontiguousarray(to_tbf(x_graph, g.input_spec.axes), np.float32)
+        y = np.ascontiguousarray(to_tbf(np.asarray(y_graph, np.float32), g.output_spec.axes))
+        y_ref, _ = run_graph(g, x.reshape(x.shape[:2] + g.values[g.input].shape))
+        diff = float(np.max(np.abs(y - y_ref.reshape(y.shape)))) / max(1.0, float(np.max(np.abs(y))))
+        if diff > AGREE:
+            raise SystemExit(f"graph {name}: onnxruntime and the reference differ by {diff:.2e}")
+        stem = f"{GRAPH_DIR}/{name}"
+        files[f"{stem}.rne"] = write_blob(g)
+        files[f"{stem}.x.npy"] = npy_bytes(x)
+        files[f"{stem}.y.npy"] = npy_bytes(y)
+        print(f"  graph {name}: {len(g.nodes)} nodes, x {list(x.shape)} -> y {list(y.shape)} from "
+              f"onnxruntime (reference within {diff:.1e})")  # fmt: skip
     return files
 
 
@@ -461,6 +504,7 @@ def main() -> int:
     files: dict[str, bytes] = {}
     for i, case in enumerate(oc.CASES + C_CASES):
         files.update(case_files(case, i))
+    files.update(graph_files())
     n_float = len(files)
     float_y = {n for n in files if n.endswith(".y.npy")}
     files.update(int_files())
@@ -476,6 +520,7 @@ def main() -> int:
             print(f"not generated: {n}")
         return 1 if stale or extra else 0
     (args.out / INT_DIR).mkdir(parents=True, exist_ok=True)
+    (args.out / GRAPH_DIR).mkdir(parents=True, exist_ok=True)
     for n in on_disk - set(files):
         if n.endswith((".rne", ".npy")):
             (args.out / n).unlink()

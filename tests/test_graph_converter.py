@@ -318,23 +318,26 @@ def test_the_pipeline_message_is_gone(name: str, tmp_path: Path) -> None:
     g = rnnedge.convert(GRAPH / f"{name}.onnx")
     assert isinstance(g, Graph) and "via rnnedge" in g.producer
     out = tmp_path / "m.rne"
-    with pytest.raises(ConvertError, match=r"converts to a dataflow graph .* blob format version 2") as e:
-        rnnedge.convert(GRAPH / f"{name}.onnx", out)
-    assert not out.exists()
     import re
 
-    assert not re.search(TODAY[name], str(e.value))
+    try:  # written as a format-2 blob (tests/test_graph_e2e.py), or refused as unloadable
+        rnnedge.convert(GRAPH / f"{name}.onnx", out)
+    except ConvertError as e:  # what the runtime cannot load yet (test_graph_e2e's xfail marks)
+        assert "cannot be stored as a loadable blob" in str(e) and not out.exists()
+        assert not re.search(TODAY[name], str(e))
+    else:
+        assert out.exists()
 
 
 def test_cli_state_option(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from rnnedge.cli import main
 
+    import rnnedge
+
     out = tmp_path / "m.rne"
-    assert main(["convert", str(GRAPH / "hand_cell.onnx"), "-o", str(out), "--state", "h=h_out",
-                 "--state", "c=c_out"]) == 1
-    err = capsys.readouterr().err
-    assert "dataflow graph" in err
-    assert "state: input 'h' <- output 'h_out' (given" in err and "state: input 'c' <- output 'c_out' (given" in err
+    g = rnnedge.convert(GRAPH / "hand_cell.onnx", state={"h": "h_out", "c": "c_out"})
+    notes = "\n".join(g.folded)  # the CLI prints them (tests/test_graph_e2e.py)
+    assert "state: input 'h' <- output 'h_out' (given" in notes and "state: input 'c' <- output 'c_out' (given" in notes
     for bad, message in ((["--state", "h"], "expected INPUT=OUTPUT"),
                          (["--state", "h=a", "--state", "h=b"], "--state h=... is given twice"),
                          (["--state", "q=h_out"], "'q' is not an input of the graph")):  # fmt: skip

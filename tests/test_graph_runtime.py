@@ -11,6 +11,7 @@ import pytest
 
 import rnnedge
 import rnnedge.model
+from blob_edit import edit_metadata
 from rnnedge.blob.read import read_blob
 from rnnedge.blob.write import write_blob
 from rnnedge.ir.graph import Binary, Gather, Graph, Node, Value, check_graph, plan_arena
@@ -190,3 +191,59 @@ def test_ids_into_a_gather() -> None:
     with pytest.raises(rnnedge.InputError, match=r"input 'ids': id -3 .* outside \[0, 10\)"):
         s.step(np.array([[0], [-3]]))
     assert s.state == before
+
+
+def test_state_value_in_its_graph_inputs_layout() -> None:
+    """Graph.value_specs records the ONNX layout of a state input ([1, B, 5] here, as PyTorch's
+    h0): the blob keeps it in its metadata and Stream.state shows and takes the state so."""
+    g = _step_function()
+    g.value_specs["h"] = TensorSpec("h", "FBF", [1, None, 5])
+    model = _model(g)
+    assert model.blob.meta["value_specs"] == {"h": {"axes": "FBF", "shape": [1, None, 5]}}
+    x = _w(4, 2, 3, scale=1.0)
+    s = model.stream(2)
+    _step_all(s, x)
+    _, st = run_graph(g, x)
+    assert s.state["h"].shape == (1, 2, 5)
+    np.testing.assert_allclose(s.state["h"][0], st["values"][0], **TOL)
+    h = _w(1, 2, 5)
+    s.state = {"h": h}
+    np.testing.assert_array_equal(s.state["h"], h)
+    with pytest.raises(rnnedge.InputError, match=r"state\['h'\]: expected float32 values of shape \[1, 2, 5\]"):
+        s.state = {"h": np.zeros((2, 5), F32)}
+    # a layout whose F sizes do not give the value's 5 elements is refused by name
+    bad = edit_metadata(write_blob(g), value_specs={"h": {"axes": "FBF", "shape": [2, None, 5]}})
+    with pytest.raises(rnnedge.BlobError, match=r"meta\.value_specs\.h\.shape: expected F sizes "
+                                                r"multiplying to the value's 5 elements per step"):
+        rnnedge.Model.from_bytes(bad)
+
+
+FIXTURES = ["tokens_lstm2", "glu_gru", "residual_lstm", "step_lstm", "step_lstm_packed",
+            "hand_cell"]
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_converted_graph_fixtures_run_in_c_as_in_the_reference(name) -> None:
+    """tests/data/fixtures/graph (rnnedge.converter.dag.to_graph): the blob the writer makes
+    loads, and the C library's outputs are the float reference's (stepped for a step function,
+    whose input has no time axis)."""
+    import warnings
+    from pathlib import Path
+
+    from rnnedge.converter.dag import to_graph
+
+    d = Path(__file__).parent / "data" / "fixtures" / "graph"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = to_graph(d / f"{name}.onnx")
+    x = np.load(d / f"{name}.input.npy")
+    model = _model(g)
+    if "T" in g.input_spec.axes:
+        xi = model._in.to_internal(x, model._x_dtype)
+        want, _ = run_graph(g, xi.reshape(xi.shape[:2] + g.values[g.input].shape))
+        y = model._out.to_internal(model.run(x))
+    else:  # a step function: x is [T, B, F], one step per call
+        want, _ = run_graph(g, x.astype(F32))
+        s = model.stream(x.shape[1])
+        y = np.stack([s.step(x[t].astype(F32)).copy() for t in range(x.shape[0])])
+    np.testing.assert_allclose(y.reshape(want.shape), want, **TOL)

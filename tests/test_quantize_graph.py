@@ -134,11 +134,31 @@ def test_hand_built_graphs_meet_the_bar(name):
     cal, held = _x(g, seed=0), _x(g, seed=1)
     for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
         qg = _quantize(g, quant, cal)
-        assert qg.quant == quant and qg.source is g and qg.calibrated
+        assert qg.quant == quant and qg.calibrated
+        assert qg.source is not None and len(qg.source.nodes) == len(qg.nodes)  # node for node
+        np.testing.assert_array_equal(run_graph(qg.source, held)[0], run_graph(g, held)[0])
         assert all((v.dtype == "s16" and v.scale > 0) or v.dtype == "s32" for v in qg.values)
         assert qg.accuracy["rel_max_err"] <= bar, (quant, qg.accuracy)
         assert _err(qg, g, held) <= bar, quant
         assert len(qg.report) == len(qg.nodes)
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_hostile_inputs_never_overflow(name):
+    """int16 inputs at the rails and random: every intermediate stays inside its C type (the
+    oracles raise FixedPointOverflow otherwise), so the multipliers' bounds hold for any input."""
+    g = GRAPHS[name]()
+    rng = np.random.default_rng(21)
+    for quant in ("int16", "int8"):
+        qg = _quantize(g, quant, _x(g))
+        v = qg.values[qg.input]
+        if v.dtype == "s32":
+            xq = rng.integers(0, 20, (30, 3) + v.shape)
+        else:
+            xq = rng.choice(np.array([-32768, 32767, 0, 1, -1], np.int16), (30, 3) + v.shape)
+            xq[::2] = rng.integers(-32768, 32768, xq[::2].shape)
+        y, _ = fx.run_qgraph(qg, xq)
+        assert y.dtype == np.int16
 
 
 def test_run_qgraph_is_deterministic_and_streams():
@@ -260,15 +280,15 @@ def test_graph_op_forms_against_float_math():
     op = qg.nodes[0].op
     assert isinstance(op, QGather) and qg.values[1].scale == op.out_scale
     assert op.table.dtype == np.int16 and int(np.abs(op.table).max()) >= 16384
-    with pytest.raises(InputError, match="outside the embedding table"):
+    with pytest.raises(InputError, match="gather ids: 20 is outside the table"):
         fx.run_qgraph(qg, np.full((2, 1, 1), 20))
 
 
 def test_div_by_zero_saturates_and_binary_pow_is_refused():
     q = QBinary("Div", 1 << 30, 0, 30, (1.0, 1.0), 1.0)
-    a = np.array([[[5, -5, 0, 7]]], np.int64)
-    b = np.array([[[0, 0, 0, 2]]], np.int64)
-    np.testing.assert_array_equal(fx._qbinary(q, a, b, (4,)), [[[32767, -32768, 0, 4]]])
+    a = np.array([[5, -5, 0, 7]], np.int64)
+    b = np.array([[0, 0, 0, 2]], np.int64)
+    np.testing.assert_array_equal(fx.binary_q(q, a, b, (4,)), [[32767, -32768, 0, 4]])
     vals = [Value("x", (2,), kind="input"), Value("a", (2,)), Value("y", (2,), kind="output")]
     g = _graph(vals, [Node(Activation(Act.make("Sigmoid"), 2), [0], [1]),
                       Node(Binary("Pow"), [1, 0], [2], "pow_node")])  # fmt: skip
@@ -413,6 +433,26 @@ def test_a_many_to_one_graph_is_calibrated_and_measured_at_every_step():
     np.testing.assert_allclose(y_last, y_steps[-1:], atol=4 * qg.out_scale)
 
 
+def test_int16_folds_a_dense_into_the_recurrent_node_it_feeds():
+    """As fold_dense does for pipelines (docs/quantization.md section 7), in a graph with a
+    residual: int16 folds the Dense into the LSTM's input weights; int8 keeps it."""
+    rng = np.random.default_rng(15)
+    H, I, F = 4, 3, 5
+    L = Recurrent("lstm", "forward", _w(rng, 1, 4 * H, F), _w(rng, 1, 4 * H, H))
+    vals = [Value("x", (I,), kind="input"), Value("p", (F,)), Value("h", (H,)), Value("s", (H,)),
+            Value("y", (H,), kind="output")]  # fmt: skip
+    g = _graph(vals, [Node(Dense(_w(rng, F, I), np.full(F, 0.3, F32)), [0], [1], "pre"),
+                      Node(L, [1], [2], "lstm"), Node(Dense(_w(rng, H, I)), [0], [3], "skip"),
+                      Node(Binary("Add"), [2, 3], [4], "residual")])  # fmt: skip
+    q16 = _quantize(g, "int16", _x(g))
+    assert [n.name for n in q16.nodes] == ["lstm", "skip", "residual"]
+    assert q16.folded == ["Dense node 0 (3 -> 5) into the input weights of the LSTM node after it (int16)"]
+    assert q16.nodes[0].inputs == [0] and len(q16.values) == 4
+    assert _err(q16, g, _x(g, seed=2)) <= 1e-3
+    q8 = _quantize(g, "int8", _x(g))
+    assert [n.name for n in q8.nodes] == ["pre", "lstm", "skip", "residual"]
+
+
 # -- the policy ----------------------------------------------------------------------------------
 def _bad_int8_graph() -> Graph:
     """A Dense whose int8 weights miss the bar: one weight 1000x the others in each row."""
@@ -450,7 +490,7 @@ def test_bad_arguments_are_refused():
     g = residual_glu()
     with pytest.raises(InputError, match="quant='int4'"):
         quantize_graph(g, "int4")
-    with pytest.raises(InputError, match="calibration: expected \\[T, B, 6\\]"):
+    with pytest.raises(InputError, match="calibration: expected the model.s layout .TBF. or \\[T, B, 6\\]"):
         quantize_graph(g, "int16", np.zeros((3, 2, 5), F32))
     with pytest.raises(InputError, match="NaN"):
         quantize_dataflow(g, "int16", np.full((3, 2, 6), np.nan, F32))
@@ -468,7 +508,9 @@ GOOD = [e for e in json.loads((FIXTURES / "index.json").read_text()) if not e["e
 def test_fixture_pipelines_as_graphs(entry, quant):
     """Every convertible fixture as a graph: run_qgraph(from_network(qnet)) equals the pipeline
     oracle run_int bit for bit; quantize_graph of the graph is quantize_network's result; the
-    general path (quantize_dataflow) meets the bar on the fixture's data."""
+    general path (quantize_dataflow: Dense folding in int16, per-step calibration and
+    measurement of many-to-one graphs, the per-node policy) reaches the same scales, weights,
+    accuracy and integers."""
     from rnnedge.converter import to_network
 
     x = np.load(FIXTURES / f"{entry['name']}.input.npy")
@@ -487,8 +529,13 @@ def test_fixture_pipelines_as_graphs(entry, quant):
             np.testing.assert_array_equal(u, v)
     np.testing.assert_array_equal(fx.run_qgraph(qg, xq)[0], y_pipe)
     assert [v.scale for v in qg.values] == [v.scale for v in from_network(qnet).values]
+    assert qg.value_specs == from_network(net).value_specs == qd.value_specs
     assert qg.accuracy == qnet.accuracy
     assert qd.accuracy["rel_max_err"] <= (1e-3 if quant == "int16" else 1e-2)
+    assert [v.scale for v in qd.values] == [v.scale for v in qg.values]
+    assert [r.wfmt for r in qd.report] == [r.wfmt for r in qg.report]
+    assert qd.accuracy == pytest.approx(qg.accuracy, rel=1e-12, abs=0)
+    np.testing.assert_array_equal(fx.run_qgraph(qd, xq)[0], y_pipe)
 
 
 def test_a_straight_graph_with_graph_ops_is_not_a_pipeline():
@@ -499,3 +546,72 @@ def test_a_straight_graph_with_graph_ops_is_not_a_pipeline():
     net = Network([Dense(_w(rng, 4, 3)), LayerNorm(np.ones(4, F32)), TakeLast(4, 4)],
                   TensorSpec("x", "TBF", [None, None, 3]), TensorSpec("y", "BF", [None, 4]))
     assert as_network(from_network(net)) is not None
+
+
+# -- the C library -----------------------------------------------------------------------------------
+def _clip_step() -> Graph:
+    return step_function(act=Act.make("Clip", -0.5, 0.5))
+
+
+C_GRAPHS = {"residual_glu": residual_glu, "concat_two_scales": concat_two_scales,
+            "step_function": step_function, "reduce_mean_center": reduce_mean_center,
+            "clip_step_requantized": _clip_step}  # fmt: skip
+
+
+@pytest.mark.parametrize("quant", ["int16", "int8"])
+@pytest.mark.parametrize("name", C_GRAPHS)
+def test_integer_graphs_in_c_equal_run_qgraph(name, quant):
+    """write_blob of an integer graph (the q tensors of BINARY / CONCAT / REDUCE, node for node
+    with its float source, the inserted requantizing Identity included) loads in the C library,
+    whose integers equal run_qgraph's, run and stepped."""
+    import rnnedge
+    from rnnedge.blob.write import write_blob
+
+    g = C_GRAPHS[name]()
+    qg = _quantize(g, quant, _x(g))
+    model = rnnedge.Model.from_bytes(write_blob(qg))
+    x = _x(g, T=12, B=3, seed=5)
+    want = run_float(qg, x)
+    flat = x.reshape(x.shape[:2] + (-1,))
+    np.testing.assert_array_equal(model.run(flat).reshape(want.shape), want)
+    stream = model.stream(3)
+    steps = np.stack([stream.step(flat[t]).copy() for t in range(flat.shape[0])])
+    np.testing.assert_array_equal(steps.reshape(want.shape), want)
+
+
+# -- the converter's graph fixtures (tests/make_graph_fixtures.py) ---------------------------------
+GRAPH = FIXTURES / "graph"
+GRAPH_NAMES = sorted(json.loads((GRAPH / "index.json").read_text()))
+
+
+@pytest.mark.parametrize("name", GRAPH_NAMES)
+def test_converter_graph_fixtures_quantize(name):
+    """Each of to_graph's fixtures (step functions with their state absorbed or explicit, token
+    ids, a GLU gate, residual blocks, a hand-written cell), calibrated on its input in the
+    model's own layout: int16 within 1e-3 and int8 within 1e-2 of the float graph's output range.
+    An absorbed LSTM state leaves a Y_c nothing reads: dropped, not refused."""
+    from rnnedge.converter.dag import to_graph
+    from rnnedge.reference import graph_layout
+
+    g = to_graph(GRAPH / f"{name}.onnx")
+    x = np.load(GRAPH / f"{name}.input.npy")
+    x = x.reshape(x.shape[:2] + g.values[g.input].shape)  # run_graph's [T, B, *shape]
+    cal = graph_layout(x, g.input_spec.axes)  # the model's own layout, as a caller has it
+    y_f, _ = run_graph(g, x)
+    for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
+        qg = _quantize(g, quant, cal)
+        y_q = run_float(qg, x)
+        err = float(np.abs(y_q - y_f).max() / (y_f.max() - y_f.min()))
+        assert err <= bar, (quant, err)
+        check_graph(qg)
+        assert qg.value_specs == g.value_specs and qg.state == g.state
+        if name in ("glu_gru", "residual_lstm"):  # the C library's integers equal run_qgraph's
+            import rnnedge
+            from rnnedge.blob.write import write_blob
+
+            model = rnnedge.Model.from_bytes(write_blob(qg))
+            np.testing.assert_array_equal(model.run(cal), graph_layout(y_q, g.output_spec.axes))
+    if name in ("step_lstm", "step_lstm_packed"):
+        assert not g.explicit_state and len(qg.values) == len(g.values) - 1
+        assert all(len(n.outputs) < 3 or n.outputs[2] is None for n in qg.nodes)
+

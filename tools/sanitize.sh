@@ -18,7 +18,8 @@ done
 
 echo "== C tests under valgrind (an AVX2 build: valgrind does not emulate AVX-512)"
 make -s -C csrc CC=gcc ARCH_FLAGS="-mavx2 -mfma" BUILD=valgrind all >/dev/null
-for run in "test_rnnedge tests/data/c" "test_int tests/data/c/int" "test_vec" "test_qvec"; do
+for run in "test_rnnedge tests/data/c" "test_int tests/data/c/int" "test_vec" "test_qvec" \
+           "test_ops tests/data/ops"; do
   set -- $run
   valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all \
     "csrc/build/valgrind/$1" "${@:2}" | tail -n 1

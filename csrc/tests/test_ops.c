@@ -13,6 +13,12 @@
  * - the load checks' refusals: one field of a valid case changed at a time (MUTATIONS below), each
  *   refused with the status, field, index (and section, tensor, role where they apply) ops_check.c
  *   documents;
+ * - 200000 random nodes (every op, both formats, random shapes, params and q slots near the
+ *   valid ones): each one rne__check_op accepts is run on 1..3 rows in buffers of exactly the
+ *   sizes it proved, with int16 extremes and GATHER ids outside the table, so that under
+ *   `make asan` an accepted node that reads or writes out of bounds or overflows stops the
+ *   program (a SLICE check weakened to let stop pass the axis' end does: tried); every op and
+ *   format must run at least 100 times;
  * - rne__bin_f32 / rne__bin_s16 (the SIMD variant compiled in) against their scalar references on
  *   every length 0 .. 100 at offsets 0 .. 3, random and extreme operands and multipliers, nothing
  *   written past n; rne__check_ids.
@@ -31,7 +37,12 @@
 #include "testutil.h"
 #include "vec.h"
 
-#define META 49
+#define META 50
+
+#ifndef RNE_NO_GRAPH_OPS
+/* the largest |C - exact| / |exact| of the f32 reductions (a note, beside the bound tested) */
+static double worst_reduce_rel;
+#endif
 enum { T_F32 = 0, T_I16 = 1, T_I32 = 2 };
 
 typedef struct op_array {
@@ -135,11 +146,16 @@ static void run_case(const op_case *c)
         table = exact_copy(&c->a[4]);
         node.data[RNE_T_W] = table;
     }
+    if (m[49]) {                /* a constant operand: input 1 is the node's tensor of role 0 */
+        in[1] = exact_copy(&c->a[1]);
+        node.data[RNE_T_W] = in[1];
+    }
     k.node = &node;
     k.param = m + 4;
     k.rows = (size_t)m[2];
     for (i = 0; i < n_in; i++) {
-        in[i] = exact_copy(&c->a[i]);
+        if (in[i] == NULL)
+            in[i] = exact_copy(&c->a[i]);
         k.in[i] = in[i];
         k.in_ndim[i] = (uint32_t)m[20 + i];
         for (j = 0; j < 4; j++)
@@ -167,11 +183,17 @@ static void run_case(const op_case *c)
         } else if (m[48]) {
             if (!f32_same(((const float *)out)[i], ((const float *)want->data)[i]))
                 bad = i;
+        } else if (!isfinite(((const float *)want->data)[i])) {   /* inf, NaN: exactly */
+            if (!f32_same(((const float *)out)[i], ((const float *)want->data)[i]))
+                bad = i;
         } else {
             const double d = fabs((double)((const float *)out)[i] -
                                   (double)((const float *)want->data)[i]);
             const double tol = (double)((const float *)c->a[6].data)[i];
+            const double e = fabs((double)((const float *)want->data)[i]);
             worst = d / (tol > 0 ? tol : 1e-300) > worst ? d / (tol > 0 ? tol : 1e-300) : worst;
+            if (op == RNE_OP_REDUCE && e > 0 && d / e > worst_reduce_rel)
+                worst_reduce_rel = d / e;
             if (!(d <= tol))
                 bad = i;
         }
@@ -219,7 +241,7 @@ static void make_blob(const op_case *c, op_blob *b)
     for (i = 0; i < 8; i++)
         b->node.tensor[i] = -1;
     for (i = 0; i < 4; i++) {
-        b->node.in[i] = i < n_in ? (uint16_t)i : RNE_NONE;
+        b->node.in[i] = i < n_in && !(m[49] && i == 1) ? (uint16_t)i : RNE_NONE;
         b->node.out[i] = i == 0 ? (uint16_t)n_in : RNE_NONE;
     }
     for (i = 0; i <= n_in; i++) {
@@ -247,6 +269,11 @@ static void make_blob(const op_case *c, op_blob *b)
     memcpy(b->blob, m + 12, 8 * sizeof(int32_t));
     if (m[0] == RNE_OP_GATHER)
         b->node.tensor[RNE_T_W] = 0;
+    if (m[49]) {                /* the constant operand: tensor 0 of input 1's shape */
+        b->node.tensor[RNE_T_W] = 0;
+        b->tensors[0].ndim = b->vals[1].ndim;
+        memcpy(b->tensors[0].shape, b->vals[1].shape, sizeof b->tensors[0].shape);
+    }
     if (needs_q)
         b->node.tensor[RNE_T_Q] = 1;
 }
@@ -328,6 +355,19 @@ static const mutation MUTATIONS[] = {
     {"f32_binary_add_4", M_VNDIM, 2, 0, 4, N, RNE_FF_OUT, -1, 255},
     {"f32_binary_add_4", M_TENSOR, RNE_T_Q, 0, 1, L, RNE_FF_TENSOR, -1, RNE_T_Q},
     {"f32_binary_pow_0", M_FMT, 0, 0, RNE_FMT_S16, L, RNE_FF_PARAM, 0, 255},  /* POW: f32 only */
+    {"f32_binary_add_4", M_PARAM, 1, 0, 1, L, RNE_FF_PARAM, 1, 255},  /* left, no constant */
+    {"f32_const_add_r0", M_PARAM, 1, 0, 2, L, RNE_FF_PARAM, 1, 255},
+    {"f32_const_add_r0", M_IN, 1, 0, 1, L, RNE_FF_IN, 1, 255},       /* a constant and in[1] */
+    {"f32_const_add_r0", M_TENSOR, RNE_T_W, 0, 2, L, RNE_FF_TENSOR, -1, RNE_T_W},
+    {"f32_const_add_r0", M_TENSOR, RNE_T_W, 0, -1, L, RNE_FF_IN, 1, 255},  /* neither */
+    {"f32_const_add_r0", M_TNDIM, 0, 0, 0, N, RNE_FF_NDIM, -1, RNE_T_W},
+    {"f32_const_add_r0", M_TNDIM, 0, 0, 5, N, RNE_FF_NDIM, -1, RNE_T_W},
+    {"f32_const_add_r0", M_TSHAPE, 0, 0, 0, N, RNE_FF_SHAPE, 0, RNE_T_W},
+    {"f32_const_add_r0", M_TSHAPE, 0, 0, 3, N, RNE_FF_SHAPE, 0, RNE_T_W},  /* [3] vs y's 4 */
+    {"f32_const_add_r0", M_TDTYPE, 0, 0, RNE_DT_S16, N, RNE_FF_DTYPE, -1, RNE_T_W},
+    {"f32_const_add_r0", M_TZERO, 0, 0, 2, N, RNE_FF_ZERO_POINT, -1, RNE_T_W},
+    {"q16_const_mul_l1", M_TDTYPE, 0, 0, RNE_DT_F32, N, RNE_FF_DTYPE, -1, RNE_T_W},
+    {"q16_const_mul_l1", M_Q, 1, 0, 3, L, RNE_FF_Q_SLOT, 1, RNE_T_Q},
     {"q16_binary_add_0", M_PARAM, 0, 0, RNE_BIN_POW, L, RNE_FF_PARAM, 0, 255},
     {"q16_binary_add_0", M_Q, 2, 0, 0, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
     {"q16_binary_add_0", M_Q, 2, 0, 63, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
@@ -344,7 +384,8 @@ static const mutation MUTATIONS[] = {
     {"q16_binary_add_0", M_VDTYPE, 0, 0, RNE_DT_F32, N, RNE_FF_IN, 0, 255},
     {"q16_binary_mul_0", M_Q, 1, 0, 5, L, RNE_FF_Q_SLOT, 1, RNE_T_Q},
     {"q16_binary_div_0", M_Q, 1, 0, 5, L, RNE_FF_Q_SLOT, 1, RNE_T_Q},
-    {"q16_binary_div_0", M_Q, 2, 0, 32, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
+    {"q16_binary_div_0", M_Q, 2, 0, 62, RNE_OK, RNE_FF_NONE, -1, 255},
+    {"q16_binary_div_0", M_Q, 2, 0, 63, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
     {"q16_binary_max_0", M_Q, 2, 0, 62, RNE_OK, RNE_FF_NONE, -1, 255},
     {"f32_concat_2", M_PARAM, 0, 0, 2, L, RNE_FF_PARAM, 0, 255},
     {"f32_concat_2", M_PARAM, 1, 0, 1, L, RNE_FF_PARAM, 1, 255},
@@ -475,6 +516,270 @@ static void refusals(const op_case *cases, size_t n_cases)
     }
 }
 
+/* ---- random nodes: whatever rne__check_op accepts runs in bounds and without UB ---------------- */
+
+#ifndef RNE_NO_GRAPH_OPS
+static size_t val_features(const rne_value *v)
+{
+    return rne__op_count(v->shape, v->ndim);
+}
+
+static uint32_t fz_pick(uint32_t *s, uint32_t n)
+{
+    return lcg(s) % n;
+}
+
+static void fz_shape(uint32_t *s, rne_value *v)
+{
+    uint32_t i;
+    v->ndim = (uint8_t)(1 + fz_pick(s, 4));
+    for (i = 0; i < 4; i++)
+        v->shape[i] = i < v->ndim ? 1 + fz_pick(s, 4) : 1u;
+}
+
+static int32_t fz_q(uint32_t *s)
+{
+    switch (fz_pick(s, 6)) {
+    case 0: return INT32_MIN;
+    case 1: return INT32_MAX;
+    case 2: return (int32_t)fz_pick(s, 64);
+    case 3: return 1 + (int32_t)fz_pick(s, 62);
+    case 4: return 0;
+    default: return (int32_t)(lcg(s) << 8 ^ lcg(s));
+    }
+}
+
+/* y's shape as the op would make it (most of the time), or something near it */
+static void fz_out(uint32_t *s, const op_blob *b, rne_value *y, uint32_t n_in)
+{
+    const rne_node *n = &b->node;
+    const rne_value *x = &b->vals[0];
+    uint32_t i, j, nd = 0;
+    *y = *x;
+    y->kind = RNE_V_OUTPUT;
+    y->dtype = n->fmt == RNE_FMT_F32 ? RNE_DT_F32 : RNE_DT_S16;
+    y->scale = n->fmt == RNE_FMT_F32 ? 0.0f : 0.5f;
+    switch (n->op) {
+    case RNE_OP_BINARY: {
+        const rne_value *v = &b->vals[1];
+        nd = x->ndim > v->ndim ? x->ndim : v->ndim;
+        y->ndim = (uint8_t)nd;
+        for (i = 0; i < 4; i++) {
+            const uint32_t da = i < nd && i + x->ndim >= nd ? x->shape[i + x->ndim - nd] : 1u;
+            const uint32_t db = i < nd && i + v->ndim >= nd ? v->shape[i + v->ndim - nd] : 1u;
+            y->shape[i] = da > db ? da : db;
+        }
+        break;
+    }
+    case RNE_OP_CONCAT:
+        if (n->param[0] >= 0 && n->param[0] < 4)
+            for (j = 1; j < n_in; j++)
+                y->shape[n->param[0]] += b->vals[j].shape[n->param[0]];
+        break;
+    case RNE_OP_TRANSPOSE:
+        for (i = 0; i < x->ndim; i++)
+            if (n->param[i] >= 0 && n->param[i] < 4)
+                y->shape[i] = x->shape[n->param[i]];
+        break;
+    case RNE_OP_GATHER:
+        y->ndim = 2;
+        y->shape[0] = x->shape[0];
+        y->shape[1] = b->tensors[0].shape[1];
+        y->shape[2] = y->shape[3] = 1;
+        break;
+    case RNE_OP_REDUCE:
+        for (i = 0; i < x->ndim; i++)
+            if ((n->param[1] >> i) & 1)
+                y->shape[i] = 1;
+        break;
+    case RNE_OP_SLICE:
+        if (n->param[0] >= 0 && n->param[0] < 4 && n->param[3] > 0 && n->param[2] > n->param[1])
+            y->shape[n->param[0]] = (uint32_t)((n->param[2] - n->param[1] + n->param[3] - 1) /
+                                               n->param[3]);
+        break;
+    default: /* COPY */
+        y->ndim = 1;
+        y->shape[0] = (uint32_t)val_features(x);
+        y->shape[1] = y->shape[2] = y->shape[3] = 1;
+        break;
+    }
+    if (fz_pick(s, 10) == 0)
+        y->shape[fz_pick(s, 4)] = 1 + fz_pick(s, 5);
+}
+
+static void fuzz_ops(void)
+{
+    static const uint16_t ops[7] = {RNE_OP_SLICE, RNE_OP_BINARY, RNE_OP_CONCAT, RNE_OP_TRANSPOSE,
+                                    RNE_OP_COPY, RNE_OP_GATHER, RNE_OP_REDUCE};
+    uint32_t s = 777u, iter, accepted = 0, per_op[15][2], least = UINT32_MAX, n_const = 0;
+    memset(per_op, 0, sizeof per_op);
+    for (iter = 0; iter < 200000; iter++) {
+        op_blob b;
+        rne_fault w;
+        rne_model_layer node;
+        rne__opcall k;
+        void *in[4] = {NULL, NULL, NULL, NULL}, *out, *table = NULL;
+        const int integer = (int)fz_pick(&s, 2);
+        const size_t es = integer ? 2u : 4u, rows = 1 + fz_pick(&s, 3);
+        uint32_t i, n_in, j;
+        int konst;
+        memset(&b, 0, sizeof b);
+        b.node.op = ops[fz_pick(&s, 7)];
+        b.node.fmt = (uint16_t)(integer ? RNE_FMT_S16 : RNE_FMT_F32);
+        n_in = b.node.op == RNE_OP_BINARY ? 2u : b.node.op == RNE_OP_CONCAT ? 2 + fz_pick(&s, 3) : 1u;
+        for (i = 0; i < 8; i++) {
+            b.node.tensor[i] = -1;
+            b.node.param[i] = fz_pick(&s, 8) == 0 ? (int32_t)fz_pick(&s, 9) - 2 : 0;
+        }
+        switch (b.node.op) {
+        case RNE_OP_BINARY: b.node.param[0] = (int32_t)fz_pick(&s, 7); break;
+        case RNE_OP_REDUCE:
+            b.node.param[0] = (int32_t)fz_pick(&s, 4);
+            b.node.param[1] = (int32_t)fz_pick(&s, 17);
+            break;
+        case RNE_OP_TRANSPOSE:
+            for (i = 0; i < 4; i++)
+                b.node.param[i] = (int32_t)((i + fz_pick(&s, 2)) % 4);
+            break;
+        case RNE_OP_SLICE:
+            b.node.param[0] = (int32_t)fz_pick(&s, 4);
+            b.node.param[1] = (int32_t)fz_pick(&s, 4);
+            b.node.param[2] = b.node.param[1] + 1 + (int32_t)fz_pick(&s, 4);
+            b.node.param[3] = 1 + (int32_t)fz_pick(&s, 3);
+            break;
+        case RNE_OP_GATHER: b.node.param[0] = 1 + (int32_t)fz_pick(&s, 5); break;
+        default: b.node.param[0] = (int32_t)fz_pick(&s, 4); break;
+        }
+        for (i = 0; i < 4; i++) {
+            b.node.in[i] = i < n_in ? (uint16_t)i : RNE_NONE;
+            b.node.out[i] = i == 0 ? (uint16_t)n_in : RNE_NONE;
+        }
+        for (i = 0; i < n_in; i++) {
+            fz_shape(&s, &b.vals[i]);
+            b.vals[i].dtype = b.node.op == RNE_OP_GATHER ? RNE_DT_S32
+                                                           : integer ? RNE_DT_S16 : RNE_DT_F32;
+            b.vals[i].scale = integer ? 0.5f : 0.0f;
+            if (b.node.op == RNE_OP_CONCAT && i > 0 && fz_pick(&s, 4) != 0) {
+                const uint32_t ax = (uint32_t)b.node.param[0] & 3u, keep = b.vals[i].shape[ax];
+                memcpy(b.vals[i].shape, b.vals[0].shape, sizeof b.vals[i].shape);
+                b.vals[i].ndim = b.vals[0].ndim;
+                b.vals[i].shape[ax] = ax < b.vals[0].ndim ? keep : 1u;
+            }
+        }
+        if (b.node.op == RNE_OP_GATHER) {
+            b.vals[0].ndim = 1;
+            b.vals[0].shape[1] = b.vals[0].shape[2] = b.vals[0].shape[3] = 1;
+        }
+        b.header.n_tensors = 2;
+        b.tensors[0].dtype = integer ? RNE_DT_S16 : RNE_DT_F32;
+        b.tensors[0].ndim = 2;
+        b.tensors[0].shape[0] = (uint32_t)(b.node.param[0] > 0 ? b.node.param[0] : 1);
+        b.tensors[0].shape[1] = 1 + fz_pick(&s, 4);
+        b.tensors[0].scale = integer ? 0.5f : 0.0f;
+        b.tensors[1].dtype = RNE_DT_S32;
+        b.tensors[1].ndim = 1;
+        b.tensors[1].shape[0] = RNE__Q_SLOTS;
+        /* the q slots the op reads (multipliers anywhere in int32, shifts 1..62), the rest 0;
+         * now and then one slot anything */
+        if (b.node.op == RNE_OP_CONCAT)
+            for (i = 0; i < n_in; i++) {
+                b.blob[2 * i] = fz_q(&s);
+                b.blob[2 * i + 1] = 1 + (int32_t)fz_pick(&s, 62);
+            }
+        else if (b.node.op == RNE_OP_REDUCE) {
+            b.blob[0] = fz_q(&s);
+            b.blob[1] = 1 + (int32_t)fz_pick(&s, 62);
+        } else if (b.node.op == RNE_OP_BINARY) {
+            b.blob[0] = fz_q(&s);
+            b.blob[1] = b.node.param[0] == RNE_BIN_MUL || b.node.param[0] == RNE_BIN_DIV ? 0 : fz_q(&s);
+            b.blob[2] = 1 + (int32_t)fz_pick(&s, 62);
+        }
+        if (fz_pick(&s, 8) == 0)
+            b.blob[fz_pick(&s, 8)] = fz_q(&s);
+        if (b.node.op == RNE_OP_GATHER)
+            b.node.tensor[RNE_T_W] = 0;
+        konst = b.node.op == RNE_OP_BINARY && fz_pick(&s, 3) == 0;
+        if (konst) {            /* input 1 becomes a constant operand, on either side */
+            b.node.tensor[RNE_T_W] = 0;
+            b.node.in[1] = RNE_NONE;
+            b.node.param[1] = (int32_t)fz_pick(&s, 2);
+            b.tensors[0].ndim = b.vals[1].ndim;
+            memcpy(b.tensors[0].shape, b.vals[1].shape, sizeof b.tensors[0].shape);
+        }
+        if (integer && (b.node.op == RNE_OP_BINARY || b.node.op == RNE_OP_CONCAT ||
+                        b.node.op == RNE_OP_REDUCE))
+            b.node.tensor[RNE_T_Q] = 1;
+        fz_out(&s, &b, &b.vals[n_in], n_in);
+        if (check_blob(&b, &w) != RNE_OK)
+            continue;
+        accepted++;
+        per_op[b.node.op][integer]++;
+        /* run it on buffers of exactly the proved sizes */
+        memset(&node, 0, sizeof node);
+        memset(&k, 0, sizeof k);
+        node.op = b.node.op;
+        node.fmt = b.node.fmt;
+        memcpy(node.q, b.blob, sizeof node.q);
+        k.node = &node;
+        k.param = b.node.param;
+        k.rows = rows;
+        for (i = 0; i < n_in; i++) {
+            const size_t f = (size_t)val_features(&b.vals[i]);
+            const size_t ies = b.node.op == RNE_OP_GATHER ? 4u : es;
+            const size_t nrows = konst && i == 1 ? 1u : rows;     /* a constant: one row */
+            in[i] = exact_alloc(nrows * f * ies);
+            if (konst && i == 1)
+                node.data[RNE_T_W] = in[i];
+            for (j = 0; j < nrows * f; j++) {
+                if (b.node.op == RNE_OP_GATHER)
+                    ((int32_t *)in[i])[j] = (int32_t)fz_pick(&s, (uint32_t)b.node.param[0] + 3) - 1;
+                else if (integer)
+                    ((int16_t *)in[i])[j] = (int16_t)(fz_pick(&s, 4) == 0
+                                                          ? (fz_pick(&s, 2) ? INT16_MIN : INT16_MAX)
+                                                          : (int32_t)fz_pick(&s, 65536) - 32768);
+                else
+                    ((float *)in[i])[j] = lcg_float(&s);
+            }
+            k.in[i] = in[i];
+            k.in_ndim[i] = b.vals[i].ndim;
+            memcpy(k.in_shape[i], b.vals[i].shape, sizeof k.in_shape[i]);
+        }
+        if (b.node.op == RNE_OP_GATHER) {
+            const size_t tn = (size_t)b.tensors[0].shape[0] * b.tensors[0].shape[1];
+            table = exact_alloc(tn * es);
+            node.data[RNE_T_W] = table;
+        }
+        k.out_ndim = b.vals[n_in].ndim;
+        memcpy(k.out_shape, b.vals[n_in].shape, sizeof k.out_shape);
+        out = exact_alloc(rows * (size_t)val_features(&b.vals[n_in]) * es);
+        n_const += (uint32_t)konst;
+        k.out = out;
+        if (integer)
+            rne__op_int(&k);
+        else
+            rne__op_f32(&k);
+        free(out);
+        free(table);
+        for (i = 0; i < 4; i++)
+            free(in[i]);
+    }
+    printf("note fuzz_ops: %u of 200000 random nodes accepted and run; f32 / int16 per op:",
+           (unsigned)accepted);
+    for (iter = 0; iter < 7; iter++) {
+        const uint32_t *c = per_op[ops[iter]];
+        printf(" %u: %u / %u", (unsigned)ops[iter], (unsigned)c[0], (unsigned)c[1]);
+        least = c[0] < least ? c[0] : least;
+        least = c[1] < least ? c[1] : least;
+    }
+    printf("; BINARY with a constant operand: %u\n", (unsigned)n_const);
+    /* a fault would have stopped the program (ASan, UBSan): here, every op and format ran often */
+    check(least >= 100 && n_const >= 100,
+          "fuzz_ops_accepted_nodes_run_in_bounds",
+          "an op or format ran %u times, a constant operand %u", (unsigned)least,
+          (unsigned)n_const);
+}
+#endif
+
 /* ---- the SIMD primitives against their references; rne__check_ids ---------------------------- */
 
 static void simd_bin(void)
@@ -566,6 +871,11 @@ int main(int argc, char **argv)
     }
     if (p == end)
         refusals(cases, n_cases);
+#ifndef RNE_NO_GRAPH_OPS
+    printf("note largest relative error of an f32 REDUCE SUM / MEAN against float64: %.3g\n",
+           worst_reduce_rel);
+    fuzz_ops();
+#endif
     simd_bin();
     ids();
     free(cases);

@@ -23,7 +23,7 @@ from .spec import Blob, NodeRecord
 MAX_BYTES = 1 << 20  # metadata larger than this is refused (a writer's is a few hundred bytes)
 MAX_DEPTH = 16  # nesting of arrays and objects (the writer's is 3)
 MAX_DIM = 2**31 - 1  # static sizes, as the C library counts them
-INPUT_AXES = "TBF"  # each at most once; T, and F exactly once and last: TBF, BTF or TF
+INPUT_AXES = "TBF"  # each at most once; F last where present (TBF, BTF, TF, BF, BT, ...)
 OUTPUT_AXES = "TBFDH"  # each at most once; F exactly once, or D and H instead of F
 
 # One pass: a string (to its closing quote, or to the end when unterminated, so that no match is
@@ -120,8 +120,8 @@ def _object(meta: dict[str, Any], key: str, field: str) -> dict[str, Any]:
 def _axes(spec: dict[str, Any], field: str, letters: str, rule: str) -> str:
     axes = spec.get("axes")
     ok = isinstance(axes, str) and len(set(axes)) == len(axes) and set(axes) <= set(letters)
-    if ok and letters == INPUT_AXES:
-        ok = axes.endswith("F") and "T" in axes
+    if ok and letters == INPUT_AXES:  # no T: one step per call (a step function); no F: one
+        ok = axes.endswith("F") or "F" not in axes  # element per step (ids), checked by _check_input
     elif ok:
         ok = ("F" in axes) != ("D" in axes and "H" in axes) and ("D" in axes) == ("H" in axes)
     if not ok:
@@ -159,8 +159,11 @@ def _size(field: str, sizes: dict[str, int | None], letter: str, axes: str, want
 
 
 def _check_input(meta: dict[str, Any], blob: Blob) -> str:
-    axes, sizes = _tensor_spec(meta, "input", INPUT_AXES, "with T, and F exactly once and last")
+    axes, sizes = _tensor_spec(meta, "input", INPUT_AXES, "with F last where it is present")
     _size("meta.input", sizes, "F", axes, blob.in_features, "the input value's features")
+    if "F" not in axes and blob.in_features != 1:
+        _fail("meta.input.axes", f"an F axis (the input value has {blob.in_features} elements "
+              "per step)", axes)
     return axes
 
 
@@ -177,7 +180,7 @@ def _check_output(meta: dict[str, Any], blob: Blob, in_axes: str) -> None:
             _fail(f"{field}.shape[{axes.index('D')}]",
                   f"a number of directions that divides the last layer's out_features {out}", d)
         _size(field, sizes, "H", axes, out // d, f"out_features {out} / {d} directions")
-    if "T" not in axes and not blob.many_to_one:
+    if "T" not in axes and "T" in in_axes and not blob.many_to_one:
         _fail(f"{field}.axes", "a T axis (the model gives a sequence: its output is not a last-"
               "step value)", axes)
     in_sizes = dict(zip(in_axes, meta["input"]["shape"]))
@@ -230,16 +233,44 @@ def _check_state(meta: dict[str, Any], layers: list[NodeRecord]) -> None:
                   f"{named[layer, kind]!r} already", s)  # fmt: skip
         named[layer, kind] = s["name"]
     # Every name (given, or a runtime default h0, c0, h1, ... by recurrent layer) covers blocks
-    # of one kind and one hidden size, so that Stream.state can stack them.
+    # of one hidden size, and in an integer model of one kind (h int16, c int32), so that
+    # Stream.state can stack them (an f32 graph's packed state [2, B, H] covers h and c).
+    integer = bool(layers) and layers[0].fmt != spec.FMT_F32
     blocks: dict[str, set[tuple[str, int]]] = {}
     for k, i in enumerate(cells):
         for kind in "hc" if layers[i].op == spec.OP_LSTM else "h":
             name = named.get((i, kind), f"{kind}{k}")
             blocks.setdefault(name, set()).add((kind, layers[i].hidden))
     for name, kinds in blocks.items():
-        if len(kinds) > 1:
-            _fail("meta.state", f"each state name on blocks of one kind and hidden size; "
-                  f"{name!r} covers {sorted(kinds)} (kind, hidden)", state)  # fmt: skip
+        if len({h for _, h in kinds}) > 1 or (integer and len({k for k, _ in kinds}) > 1):
+            _fail("meta.state", f"each state name on blocks of one hidden size (and of one kind in "
+                  f"an integer model); {name!r} covers {sorted(kinds)} (kind, hidden)", state)  # fmt: skip
+
+
+def _check_value_specs(meta: dict[str, Any], blob: Blob) -> None:
+    """"value_specs": STATE value name -> {"axes": B (at most once) and F letters, "shape": one
+    entry per axis, the F sizes (int) multiplying to the value's features, B null or a size}."""
+    specs = meta.get("value_specs", {})
+    if not isinstance(specs, dict):
+        _fail("meta.value_specs", "an object (state value name -> layout)", specs)
+    states = {v.name: v for v in blob.values if v.kind == spec.V_STATE}
+    for name, s in specs.items():
+        field = f"meta.value_specs.{name}"
+        if name not in states:
+            _fail("meta.value_specs", f"names of state values (one of {sorted(states)})", name)
+        if not isinstance(s, dict):
+            _fail(field, "an object", s)
+        axes, shape = s.get("axes"), s.get("shape")
+        if not (isinstance(axes, str) and axes and set(axes) <= set("BF") and axes.count("B") <= 1):
+            _fail(f"{field}.axes", "letters B (at most once) and F", axes)
+        fdims = [d for a, d in zip(axes, shape or []) if a == "F"]
+        if not (isinstance(shape, list) and len(shape) == len(axes) and all(
+                _is_int(d) and 1 <= d <= MAX_DIM for d in fdims) and all(
+                d is None or (_is_int(d) and 1 <= d <= MAX_DIM) for d in shape)):  # fmt: skip
+            _fail(f"{field}.shape", f"a list of {len(axes)} sizes, the F ones integers", shape)
+        if math.prod(fdims) != states[name].features:
+            _fail(f"{field}.shape", f"F sizes multiplying to the value's {states[name].features} "
+                  "elements per step", shape)  # fmt: skip
 
 
 def check(meta: dict[str, Any], blob: Blob) -> None:
@@ -255,6 +286,7 @@ def check(meta: dict[str, Any], blob: Blob) -> None:
     if names is not MISSING and not (isinstance(names, list) and len(names) == len(blob.values)
                                      and all(isinstance(n, str) for n in names)):  # fmt: skip
         _fail("meta.values", f"a list of {len(blob.values)} value names (strings)", names)
+    _check_value_specs(meta, blob)
     _check_quant(meta, layers)
     in_axes = _check_input(meta, blob)
     _check_output(meta, blob, in_axes)

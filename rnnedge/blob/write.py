@@ -22,18 +22,19 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import fixedpoint as fx
-from ..errors import BlobError, ConvertError
+from ..errors import BlobError, ConvertError, UnsupportedOpError
 from ..files import write_atomic
 from ..ir.check import check_network, check_qnetwork, check_state
 from ..ir.graph import (
-    BINARY_KINDS, REDUCE_KINDS, Binary, Concat, Copy, Gather, Graph, Reduce, Transpose,
-    check_graph, from_network, plan_arena,
+    BINARY_KINDS, REDUCE_KINDS, Binary, Concat, Conv, Copy, Gather, Graph, QBinary, QConcat, QGather,
+    QReduce, Reduce, Transpose, check_graph, from_network, plan_arena,
 )  # fmt: skip
 from ..ir.layers import (
     Act, Activation, Dense, FloatLayer, IntLayer, LayerNorm, Network, QActivation, QDense,
     QLayerNorm, QNetwork, QRecurrent, QSlice, QTakeLast, Recurrent, Slice, TakeLast, TensorSpec,
     ACT_USES_ALPHA, ACT_USES_BETA,
 )  # fmt: skip
+from . import spec
 from .read import read_blob
 from .spec import (
     ACT_CODES, CELL_OPS, DT_CODES, DT_F32, DT_S16, DT_S32, DTYPES, FMT_CODES, FMT_F32,
@@ -47,7 +48,7 @@ from .spec import (
 )  # fmt: skip
 
 _KIND_CODES = {"temp": V_TEMP, "input": V_INPUT, "output": V_OUTPUT, "state": V_STATE}
-_GRAPH_OPS = (Binary, Concat, Transpose, Copy, Gather, Reduce)
+_GRAPH_OPS = (Binary, Concat, Transpose, Copy, Gather, Reduce, Conv)
 _VALUE_DTYPES = {"f32": DT_F32, "s16": DT_S16, "s32": DT_S32}
 
 # -- writer --------------------------------------------------------------------------------------
@@ -74,12 +75,13 @@ class _RecordOut:
     tensor: list[int] = field(default_factory=lambda: [-1] * N_ROLES)
     inputs: list[int] = field(default_factory=lambda: [NONE] * 4)
     outputs: list[int] = field(default_factory=lambda: [NONE] * 4)
+    skip: int = 0  # reserved[0]: the steps of a stream the node skips (its input's delay)
 
     def pack(self) -> bytes:
         return NODE_STRUCT.pack(
             self.op, self.fmt, self.flags, self.hidden, self.clip, *self.param,
             *self.act[0], *self.act[1], 0, 0, *self.alpha[0], *self.alpha[1], *self.beta[0],
-            *self.beta[1], *self.tensor, *self.inputs, *self.outputs, 0, 0,
+            *self.beta[1], *self.tensor, *self.inputs, *self.outputs, self.skip, 0,
         )  # fmt: skip
 
 
@@ -113,7 +115,7 @@ class _Builder:
     def add(self, layer: FloatLayer, axis: int = 0) -> _RecordOut:
         """The record of a float layer (or graph op); axis: a Slice's, as an index."""
         rec = _RecordOut(op=0)
-        if isinstance(layer, (Binary, Concat, Transpose, Copy, Gather, Reduce)):
+        if isinstance(layer, (Binary, Concat, Transpose, Copy, Gather, Reduce, Conv)):
             self.add_graph_op(rec, layer)
         elif isinstance(layer, Dense):
             rec.op = OP_DENSE
@@ -159,6 +161,11 @@ class _Builder:
         elif isinstance(op, Reduce):
             rec.op, rec.param[0] = OP_REDUCE, REDUCE_KINDS.index(op.kind)
             rec.param[1] = sum(1 << a for a in op.axes)
+        elif isinstance(op, Conv):
+            conv_record(rec, op)
+            if tensors:
+                self.tensor(rec, T_W, op.weight, "W")
+                self.tensor(rec, T_B, op.bias, "B")
 
     def cell_record(self, rec: _RecordOut, l: Recurrent) -> None:
         """A recurrent layer's record fields: op, hidden, flags, clip, activations (the same in
@@ -236,6 +243,12 @@ def metadata(g: Graph) -> dict[str, Any]:
         "output": _spec_json(g.output_spec),
         "values": [v.name for v in g.values],
     }
+    if g.latency:  # docs/graph.md section 6: the stream's output lags ONNX's by this many steps
+        meta["latency_steps"] = g.latency
+    specs = {v.name: g.value_specs[v.name] for v in g.values
+             if v.kind == "state" and v.name in g.value_specs}  # fmt: skip
+    if specs:  # the ONNX layout of each STATE value's graph input (Stream.state shows it so)
+        meta["value_specs"] = {n: {"axes": s.axes, "shape": list(s.shape)} for n, s in specs.items()}
     if g.state:
         meta["state"] = [
             {"name": s.name, "layer": s.layer, "kind": s.kind}
@@ -331,6 +344,20 @@ def _values(g: Graph, b: _Builder) -> None:
         ))  # fmt: skip
 
 
+def conv_record(rec: _RecordOut, op: Conv) -> None:
+    """A CONV / CONV_T node's op and params (docs/graph.md section 6): kt, dt, groups, kw, sw,
+    pad before / after along W, dw. The op codes come with the C kernels (csrc/rnnedge.h,
+    spec.OP_CONV / OP_CONV_T); a build without them refuses the node by name."""
+    code = getattr(spec, "OP_CONV_T" if op.transpose else "OP_CONV", None)
+    if code is None:
+        raise UnsupportedOpError(
+            f"{'CONV_T' if op.transpose else 'CONV'} node: this rnnedge's blob format has no conv "
+            "op yet (docs/graph.md section 6); run the float graph with rnnedge.reference.run_graph"
+        )
+    rec.op = code
+    rec.param[:8] = [op.kt, op.dt, op.groups, op.kw, op.sw, op.pad_w[0], op.pad_w[1], op.dw]
+
+
 def _slice_axis(g: Graph, node: Any) -> int:
     layer = node.op
     ndim = len(g.values[node.inputs[0]].shape)
@@ -346,11 +373,20 @@ def _io(rec: _RecordOut, node: Any) -> None:
 def _write_graph(g: Graph, alignment: int, meta: dict[str, Any] | None) -> bytes:
     """The f32 blob of graph `g` (checked by write_blob)."""
     b = _Builder()
-    for node in g.nodes:
-        rec = b.add(node.op, _slice_axis(g, node))
+    for i, node in enumerate(g.nodes):
+        try:
+            rec = b.add(node.op, _slice_axis(g, node))
+        except UnsupportedOpError as e:
+            raise UnsupportedOpError(f"node {i} ({node.name}): {e}") from None
         _io(rec, node)
+        rec.skip = _skip(g, node)
     _values(g, b)
     return b.finish(metadata_bytes(meta or metadata(g)), alignment)
+
+
+def _skip(g: Graph, node: Any) -> int:
+    """The steps a node skips at the start of a stream: its data input's delay (section 6)."""
+    return max((g.values[v].delay for v in node.inputs if v is not None), default=0)
 
 
 def save_blob(net: Network | QNetwork | Graph, path: str | os.PathLike,
@@ -396,6 +432,19 @@ def qparams(q: IntLayer) -> np.ndarray | None:
                 s[2 * j], s[2 * j + 1] = int(m.m), m.shift
         s[6], s[7] = q.k0, q.k1
         return s.astype(np.int32)
+    if isinstance(q, QBinary):  # docs/quantization.md §11: m_a, m_b, shift
+        s = _slots()
+        s[0], s[1], s[2] = q.ma, q.mb, q.shift
+        return s.astype(np.int32)
+    if isinstance(q, QConcat):  # input k: slot 2k m_k, 2k + 1 shift_k
+        s = _slots()
+        for k, m in enumerate(q.mults):
+            s[2 * k], s[2 * k + 1] = int(np.asarray(m.m).reshape(-1)[0]), m.shift
+        return s.astype(np.int32)
+    if isinstance(q, QReduce):
+        s = _slots()
+        s[0], s[1] = int(np.asarray(q.mult.m).reshape(-1)[0]), q.mult.shift
+        return s.astype(np.int32)
     if isinstance(q, QRecurrent):
         rows = []
         for d in range(q.num_directions):
@@ -436,6 +485,11 @@ def blob_tensors(q: IntLayer) -> list[BlobTensor]:
             out.append(BlobTensor(T_C0, q.c0, fx.C_SCALE))
     elif isinstance(q, QActivation) and q.table is not None:
         out.append(BlobTensor(T_LUT, q.table))
+    elif isinstance(q, QBinary) and q.const is not None:  # at its own scale
+        out.append(BlobTensor(T_W, np.asarray(q.const, np.int16),
+                              q.in_scales[0 if q.const_left else 1]))  # fmt: skip
+    elif isinstance(q, QGather):  # the table at the output scale
+        out.append(BlobTensor(T_W, np.asarray(q.table, np.int16), q.out_scale))
     if qp is not None:
         out.append(BlobTensor(T_Q, qp, q.out_scale))
     return out
@@ -487,6 +541,7 @@ def _write_int(g: Graph, alignment: int) -> bytes:
                                    f"dtype {data.dtype}, not an integer type of the format")  # fmt: skip
             b.tensor(rec, t.role, data, t.suffix, dtype=code, scale=t.scale)
         _io(rec, node)
+        rec.skip = _skip(g, node)
         b.layers.append(rec)
     _values(g, b)
     meta = metadata(g) | {

@@ -4,7 +4,8 @@
     net = to_network("model.onnx")      # or an onnx.ModelProto
 """
 
-from .dag import to_graph
+from . import conv  # noqa: F401  (adds the convolutional ops to the graph converter's table)
+from .dag import pair_states, to_graph
 from .graph import DATA_OPS, to_network
 
-__all__ = ["DATA_OPS", "to_graph", "to_network"]
+__all__ = ["DATA_OPS", "pair_states", "to_graph", "to_network"]

@@ -53,6 +53,9 @@ class Flow:
     roles: tuple[str, ...]
     shape: tuple[Dim, ...]
     reversed: bool = False  # the rows hold the steps in reverse time order (ReverseSequence)
+    tpad: tuple[int, int] = (0, 0)  # zero frames a Pad put before / after the time axis (conv.py)
+    tail: int = 0  # ONNX frames past the input's end (a padded Conv over time, before its chomp)
+    wpad: tuple[int, int] = (0, 0)  # zeros a Pad put around the feature axis its only reader, a Conv, pads
 
     @property
     def step_shape(self) -> tuple[int, ...]:
@@ -65,6 +68,16 @@ class Flow:
 
     def layout(self) -> str:
         return ",".join(f"{r}{'' if r != 'F' else d}" for r, d in zip(self.roles, self.shape))
+
+
+# ops that may read a Flow with pending time padding (tpad) or extra trailing frames (tail)
+TIME_PAD_OPS = ("Conv", "Slice", "Identity", "Dropout")
+
+
+def pending(x: Flow) -> bool:
+    """A data tensor whose time axis carries a Pad not yet absorbed or ONNX frames not yet
+    dropped (only a Conv, or a Slice over time, may read it; conv.py)."""
+    return bool(x.tpad != (0, 0) or x.tail)
 
 
 def _type_name(code: int) -> str:
@@ -266,9 +279,17 @@ class DagWalk:
             last: bool | None = None) -> list[int | None]:
         if last is None:
             last = any(v is not None and self.values[v].last for v in ins)
+        delays = {self.values[v].delay for v in ins if v is not None and self.values[v].kind != "state"}
+        if len(delays) > 1:
+            raise UnsupportedOpError(
+                f"its inputs lag the signal by different numbers of steps ({sorted(delays)}: after a "
+                "Conv over time that looks ahead on one path only); rnnedge cannot align them"
+            )
         outs: list[int | None] = []
         for k, s in enumerate(shapes):
             outs.append(None if s is None else self.new_value(f"{name}:{k}" if k else name, s, last))
+            if outs[-1] is not None:
+                self.values[outs[-1]].delay = max(delays, default=0)  # type: ignore[index]
         self.nodes.append(GNode(op, list(ins), outs, name=self.node.name if self.node else name))
         return outs
 
@@ -323,6 +344,12 @@ class DagWalk:
             raise ConvertError(
                 f"{self.label}: the output {self.pairing.output!r} is a {_describe(out)}, not computed "
                 f"from the data input {sig.name!r}"
+            )
+        if pending(out):
+            raise UnsupportedOpError(
+                f"{self.label}: the output {self.pairing.output!r} [{out.layout()}] still has time padding "
+                f"({list(out.tpad)} frames from a Pad, {out.tail} past the end from a padded Conv): "
+                "rnnedge streams outputs with the input's steps"
             )
         if out.reversed:
             raise UnsupportedOpError(
@@ -453,6 +480,14 @@ class DagWalk:
                 self.folded.append(f"{node.op} {node.name}")
             elif flows:
                 fn = OPS.get(node.op) if node.proto.domain in ("", "ai.onnx") else None
+                busy = [k for k in flows if pending(ins[k])]  # type: ignore[arg-type]
+                if busy and node.op not in TIME_PAD_OPS:
+                    f = ins[busy[0]]
+                    raise UnsupportedOpError(
+                        f"{node.op} of a tensor with time padding ({list(f.tpad)} frames from a Pad, "  # type: ignore[union-attr]
+                        f"{f.tail} past the end from a padded Conv): only a Conv over time (or a Slice "  # type: ignore[union-attr]
+                        "that drops the extra frames) may read it"
+                    )
                 if fn is None:
                     raise UnsupportedOpError(
                         f"unsupported op {_op_name(node.proto)!r} on the data path (input "
@@ -712,6 +747,10 @@ def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
             f = ins[j]
             plain[j] = None
             inits[k] = f.value
+    for j in (1, 2, 3):  # W, R, B: constants (an initial state may be data; a weight may not)
+        if j < len(plain) and isinstance(plain[j], Flow):
+            raise UnsupportedOpError(f"{node.op} input {j} ({('W', 'R', 'B')[j - 1]}) is computed from the "
+                                     "data; rnnedge takes constant recurrent weights")
     outs = recurrent.op_recurrent(w, node, plain)  # type: ignore[arg-type]
     rec = outs[0].layers[-1]
     assert isinstance(rec, Recurrent)
@@ -1001,7 +1040,9 @@ _UNROLLED = ("; a graph that takes single steps out of the sequence is an unroll
 def op_slice(w: DagWalk, node: Node, ins: list) -> list:
     x = _flow(ins)
     for axis, start, stop, step in slice_args(node, ins, len(x.roles)):  # type: ignore[arg-type]
-        if x.roles[axis] == "F":
+        if x.roles[axis] == "T" and (x.tail or x.tpad != (0, 0)):
+            x = _chomp(x, axis, start, stop, step)
+        elif x.roles[axis] == "F":
             x = _slice_f(w, x, axis, start, stop, step)
         elif _whole(x.shape[axis], start, stop, step):
             continue
@@ -1013,6 +1054,19 @@ def op_slice(w: DagWalk, node: Node, ins: list) -> list:
                 f"axis of [{x.layout()}]: only the whole axis, or the last step ([-1:])" + _UNROLLED
             )
     return [x]
+
+
+def _chomp(x: Flow, axis: int, start: int, stop: int, step: int) -> Flow:
+    """A Slice over the time axis of a padded Conv's output that drops its `tail` frames past the
+    input's end (pad-then-chomp: x[..., :-chomp]): the stream never computes them."""
+    if x.tpad != (0, 0):
+        raise UnsupportedOpError(f"Slice over the time axis of a Pad's output [{x.layout()}]: only a Conv may read it")
+    if step == 1 and start == 0 and stop == -x.tail:
+        return replace(x, tail=0)
+    raise UnsupportedOpError(
+        f"Slice [{start}:{stop}:{step}] over the time axis of a Conv output with {x.tail} frames past the "
+        f"input's end: only [0:-{x.tail}] (the chomp that makes the Conv causal)"
+    )
 
 
 def op_split(w: DagWalk, node: Node, ins: list) -> list:
@@ -1307,7 +1361,7 @@ OPS: dict[str, OpFn] = {
     "Identity": op_identity, "Dropout": op_identity, "Cast": op_identity,
     "Gather": op_gather, "Where": op_where, "ReverseSequence": op_reverse_sequence,
     "Expand": op_expand,
-}  # fmt: skip
+}  # fmt: skip  # conv.py adds Conv, ConvTranspose, Pad, BatchNormalization, PRelu, Gelu, HardSwish
 
 
 def _guesses(info: onnx.ValueInfoProto, stepwise: bool, label: str) -> list[str]:

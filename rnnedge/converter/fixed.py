@@ -159,6 +159,8 @@ def inline_ifs(loaded: Loaded, fixed: list[str]) -> None:
         raise ConvertError(f"{loaded.label}: more than {MAX_INLINED} If nodes to take")
     needed = _needed(graph, graph.output[0].name) if graph.output else set()
     for i, node in enumerate(graph.node):
+        if node.op_type == "If" and i in needed and not node.input:
+            raise ConvertError(f"{loaded.label}: If node {node.name!r} (#{i + 1}) has no condition input")
         if node.op_type == "If" and i in needed:
             behind = _graph_inputs_behind(graph, node.input[0])
             sources = [i.name for i in behind if _all_static(i)]

@@ -253,4 +253,6 @@ def describe(value: Value | None) -> str:
         return "LSTM final cell state"
     if isinstance(value, Stack):
         return f"stack of {len(value.parts)} final states"
+    if hasattr(value, "layout") and hasattr(value, "roles"):  # the graph converter's dag.Flow
+        return f"data tensor [{value.layout()}]"  # type: ignore[union-attr]
     return f"layer-norm step {value.kind!r}"

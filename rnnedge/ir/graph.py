@@ -139,8 +139,70 @@ class QGather:
     out_scale: float
 
 
-GraphOp = Union[Binary, Concat, Transpose, Copy, Gather, Reduce]
-QGraphOp = Union[QBinary, QConcat, QReduce, QGather]
+@dataclass
+class Conv:
+    """CONV / CONV_T (docs/graph.md section 6). x [C_in] or [C_in, W] per step -> y [C_out] or
+    [C_out, W_out]. `weight` [C_out, C_in / groups, kt, kw] (float32; for `transpose` the ONNX
+    ConvTranspose weight [C_in, C_out / groups, 1, kw]), `bias` [C_out] or None.
+
+    Over time (kt > 1) the conv is causal: y[t] = b + sum_j W[:, :, j] x[t - (kt - 1 - j) dt],
+    keeping the last (kt - 1) dt input frames as node state (zeros at reset). Along W (a feature
+    axis of the step): stride `sw`, pads `pad_w` (before, after), dilation `dw`; a transpose conv
+    (ConvTranspose over W; kt = 1) adds `out_pad` after."""
+
+    weight: np.ndarray
+    bias: np.ndarray | None
+    dt: int = 1
+    groups: int = 1
+    sw: int = 1
+    pad_w: tuple[int, int] = (0, 0)
+    dw: int = 1
+    transpose: bool = False
+    out_pad: int = 0
+
+    @property
+    def kt(self) -> int:
+        return int(self.weight.shape[2])
+
+    @property
+    def kw(self) -> int:
+        return int(self.weight.shape[3])
+
+    @property
+    def cache_frames(self) -> int:
+        """Input frames kept across steps: (kt - 1) * dt."""
+        return (self.kt - 1) * self.dt
+
+    @property
+    def c_out(self) -> int:
+        return int(self.weight.shape[1] * self.groups if self.transpose else self.weight.shape[0])
+
+    def w_out(self, w_in: int) -> int:
+        """The output's size along W for an input of w_in."""
+        span = (self.kw - 1) * self.dw + 1
+        if self.transpose:
+            return (w_in - 1) * self.sw + span - self.pad_w[0] - self.pad_w[1] + self.out_pad
+        return (w_in + self.pad_w[0] + self.pad_w[1] - span) // self.sw + 1
+
+
+@dataclass
+class QConv:
+    """Conv in integers, with QDense's rules (docs/graph.md section 6, docs/quantization.md):
+    W int8 / int16 in the float conv's layout, one scale per output channel; y[c] =
+    sat16(rq32(acc[c], mult[c]) + bias[c]) with acc the int64 sum of W x over the taps."""
+
+    conv: Conv  # the float conv (its geometry; dt, groups, sw, pad_w, dw, transpose, out_pad)
+    W: np.ndarray  # int8 / int16, conv.weight's shape
+    bias: np.ndarray | None  # int32 [C_out], in output units
+    mult: Mult  # m [C_out]
+    wfmt: str
+    in_scale: float
+    out_scale: float
+    acc_bound: int  # max over output channels of sum |W[c]| * 32768 (the taps feeding it)
+
+
+GraphOp = Union[Binary, Concat, Transpose, Copy, Gather, Reduce, Conv]
+QGraphOp = Union[QBinary, QConcat, QReduce, QGather, QConv]
 NodeOp = Union[FloatLayer, IntLayer, GraphOp, QGraphOp]
 
 
@@ -157,6 +219,9 @@ class Value:
     init: np.ndarray | None = None  # state: initial value [features] (None: zeros)
     update: int | None = None  # state: the value copied into it after every step
     offset: int = 0  # temp: arena bytes per row (plan_arena); state: bytes per batch row
+    # steps this value lags the input (docs/graph.md section 6): row t of a stream holds ONNX's
+    # step t - delay; the steps before are skipped (zeros)
+    delay: int = 0
 
     @property
     def features(self) -> int:
@@ -220,6 +285,11 @@ class Graph:
     @property
     def streamable(self) -> bool:
         return all(n.op.streamable for n in self.nodes if isinstance(n.op, RecurrentShape))
+
+    @property
+    def latency(self) -> int:
+        """latency_steps: the output's delay (steps a stream's output lags ONNX's)."""
+        return self.values[self.output].delay
 
     @property
     def many_to_one(self) -> bool:
@@ -376,7 +446,7 @@ def check_graph(g: Graph) -> None:
 
 
 __all__ = [
-    "Binary", "Concat", "QBinary", "QConcat", "QGather", "QReduce", "QGraphOp", "Copy", "Gather", "Graph", "GraphOp", "Node", "NodeOp", "Reduce",
+    "Binary", "Concat", "Conv", "QConv", "QBinary", "QConcat", "QGather", "QReduce", "QGraphOp", "Copy", "Gather", "Graph", "GraphOp", "Node", "NodeOp", "Reduce",
     "Transpose", "Value", "arena_row", "check_graph", "from_network", "lifetimes", "plan_arena",
     "Activation", "Dense", "LayerNorm", "Recurrent", "Slice", "TakeLast",
 ]  # fmt: skip

@@ -24,7 +24,7 @@ from ..errors import ConvertError, UnsupportedOpError
 from ..ir.layers import (
     Act, Activation, Dense, LayerNorm, Mult, QActivation, QDense, QLayerNorm, QRecurrent, Recurrent,
 )  # fmt: skip
-from ..ir.graph import Binary, Concat, Gather, QBinary, QConcat, QGather, QReduce, Reduce
+from ..ir.graph import Binary, Concat, Conv, Gather, QBinary, QConcat, QConv, QGather, QReduce, Reduce
 from ..reference import activate
 
 QMAX = {"s8": 127, "s16": 32767}
@@ -59,9 +59,9 @@ def range_scale(r: float) -> float:
 
 
 def make_mult(M: np.ndarray | float, bound: np.ndarray | float, what: str) -> Mult:
-    """Real multipliers M (one shared shift) as m * 2^-shift with |m| < 2^31, shift in 1..62, and
-    the largest shift for which |v| <= bound gives |v * m| <= 2^62 (so v*m + 2^(shift-1) cannot
-    overflow int64)."""
+    """Real multipliers M (one shared shift) as m * 2^-shift with |m| < 2^31, shift in
+    1..62, and the largest shift for which |v| <= bound gives
+    |v * m| <= 2^62 (so v*m + 2^(shift-1) cannot overflow int64)."""
     M = np.asarray(M, np.float64)
     B = np.broadcast_to(np.asarray(bound, np.float64), M.shape)
     if not np.all(np.isfinite(M)):
@@ -105,6 +105,35 @@ def quantize_dense(layer: Dense, wfmt: str, s_in: float, s_out: float, where: st
     mult = make_mult(sigma / s_out, bound, f"{where} (Dense rows)")
     bias = None if layer.bias is None else _bias32(layer.bias, s_out)
     return QDense(Wq, bias, mult, wfmt, s_in, s_out, int(bound.max(initial=0)))
+
+
+def conv_channels(conv: Conv, w: np.ndarray) -> np.ndarray:
+    """A conv weight (its layout: [C_out, C_in/g, kt, kw], or ConvTranspose's [C_in, C_out/g, 1,
+    kw]) as [C_out, taps]: the weights that feed each output channel."""
+    if not conv.transpose:
+        return w.reshape(w.shape[0], -1)
+    g, cg, mg = conv.groups, w.shape[0] // conv.groups, w.shape[1]
+    return w.reshape(g, cg, mg, -1).transpose(0, 2, 1, 3).reshape(g * mg, -1)
+
+
+def quantize_conv(conv: Conv, wfmt: str, s_in: float, s_out: float, where: str) -> QConv:
+    """QDense's rules per output channel: the weights times s_in at one scale per channel (the
+    largest to +-qmax), the channel's multiplier sigma[c] / s_out, the bias in output units."""
+    qmax = QMAX[wfmt]
+    w = np.asarray(conv.weight, np.float64) * s_in
+    rows = conv_channels(conv, w)
+    sigma = np.abs(rows).max(axis=1) / qmax if rows.size else np.zeros(rows.shape[0])
+    if conv.transpose:  # each weight's output channel, in the weight's own layout
+        g, cg, mg = conv.groups, w.shape[0] // conv.groups, w.shape[1]
+        per = sigma.reshape(g, 1, mg, 1, 1).repeat(cg, axis=1).reshape(g * cg, mg, 1, 1)
+    else:
+        per = sigma.reshape(-1, 1, 1, 1)
+    safe = np.where(per > 0, per, 1.0)
+    Wq = np.clip(fx.round_half_up(w / safe), -qmax, qmax).astype(_wdtype(wfmt))
+    bound = np.abs(conv_channels(conv, Wq.astype(np.int64))).sum(axis=1) * 32768
+    mult = make_mult(sigma / s_out, bound, f"{where} (Conv channels)")
+    bias = None if conv.bias is None else _bias32(conv.bias, s_out)
+    return QConv(conv, Wq, bias, mult, wfmt, s_in, s_out, int(bound.max(initial=0)))
 
 
 def _check_acts(layer: Recurrent, where: str) -> list[tuple[str, ...]]:
@@ -322,7 +351,7 @@ def quantize_binary(op: Binary, s_a: float, s_b: float | None, s_y: float, where
     elif k == "Mul":
         m = make_mult(s_a * s_b / s_y, 1 << 30, f"{where} (Mul)")
         ma, mb, shift = int(m.m), 0, m.shift
-    elif k == "Div":  # a m / b first (|a m| < 2^46), then the shift
+    elif k == "Div":  # rshr(rdiv(a m, b), shift): |a m| <= 2^46 whatever the shift (§11)
         m = make_mult(s_a / (s_b * s_y), 32768, f"{where} (Div)")
         ma, mb, shift = int(m.m), 0, m.shift
     else:
@@ -330,21 +359,24 @@ def quantize_binary(op: Binary, s_a: float, s_b: float | None, s_y: float, where
     return QBinary(k, ma, mb, shift, (_f32(s_a), _f32(s_b)), _f32(s_y), const, op.const_left)
 
 
-def quantize_concat(op: Concat, s_ins: list[float], s_y: float, where: str) -> QConcat:
-    """Each input requantized from its own scale to the output's."""
+def quantize_concat(op: Concat, s_ins: list[float], s_y: float, ndim: int, where: str) -> QConcat:
+    """Each input requantized from its own scale to the output's; the axis counted from the
+    front (0..ndim-1), as the blob's param[0] and fixedpoint.concat_q take it."""
     mults = [make_mult(s / s_y, 32768, f"{where} (Concat input {k})") for k, s in enumerate(s_ins)]
-    return QConcat(op.axis, mults, _f32(s_y))
+    return QConcat(op.axis % ndim, mults, _f32(s_y))
 
 
-def quantize_reduce(op: Reduce, n: int, s_in: float, s_y: float, where: str) -> QReduce:
+def quantize_reduce(op: Reduce, n: int, s_in: float, s_y: float, ndim: int,
+                    where: str) -> QReduce:  # fmt: skip
     """Sum / Mean of n elements (1/n folded into the multiplier of Mean), or Max / Min picked
-    and then requantized."""
+    and then requantized; the axes counted from the front (0..ndim-1 of x)."""
     if op.kind in ("Sum", "Mean"):
         M = s_in / s_y / (n if op.kind == "Mean" else 1)
         mult = make_mult(M, n * 32768, f"{where} (Reduce{op.kind})")
     else:
         mult = make_mult(s_in / s_y, 32768, f"{where} (Reduce{op.kind})")
-    return QReduce(op.kind, op.axes, mult, _f32(s_in), _f32(s_y))
+    axes = tuple(sorted(a % ndim for a in op.axes))
+    return QReduce(op.kind, axes, mult, _f32(s_in), _f32(s_y))
 
 
 def quantize_gather(op: Gather, where: str) -> QGather:

@@ -24,27 +24,28 @@ from typing import Callable
 import numpy as np
 
 from .. import fixedpoint as fx
-from ..errors import ConvertError, InputError
+from ..errors import ConvertError, InputError, UnsupportedOpError
 from ..ir.graph import (
-    Binary, Concat, Copy, Gather, Graph, Node, Reduce, Transpose, Value, check_graph,
+    Binary, Concat, Conv, Copy, Gather, Graph, Node, Reduce, Transpose, Value, check_graph,
     from_network, plan_arena,
 )  # fmt: skip
 from ..ir.layers import (
-    WFMT, Activation, Dense, IntLayer, LayerNorm, LayerReport, Network, QActivation, QSlice,
+    WFMT, Act, Activation, Dense, IntLayer, LayerNorm, LayerReport, Network, QActivation, QSlice,
     QTakeLast, Recurrent, RecurrentShape, Slice, TakeLast,
 )  # fmt: skip
-from ..reference import run_graph
+from ..reference import graph_rows, run_graph
 from .arith import (
-    UNBOUNDED_LUT_KINDS, make_mult, quantize_activation, quantize_binary,
-    quantize_concat, quantize_dense, quantize_gather, quantize_layernorm, quantize_recurrent,
+    UNBOUNDED_LUT_KINDS, conv_channels, make_mult, quantize_activation, quantize_binary,
+    quantize_concat, quantize_conv, quantize_dense, quantize_gather, quantize_layernorm, quantize_recurrent,
     quantize_reduce, range_scale,
 )  # fmt: skip
 from .calibrate import (
     DEFAULT_INPUT_RANGE, DEFAULT_RELU_RANGE, HEADROOM, SYNTH_BATCH, SYNTH_STEPS, CalibrationWarning,
-    Ranges, to_tbf,
+    Ranges,
 )  # fmt: skip
 from .policy import (
-    CLASSIFIER_HEADS, LAYER_TOL, MIN_AGREEMENT, SAFETY, _Bar, _error, accuracy, quantize_network,
+    CLASSIFIER_HEADS, LAYER_TOL, MIN_AGREEMENT, SAFETY, _Bar, _error, accuracy, fold_pair,
+    quantize_network,
 )  # fmt: skip
 
 DEFAULT_VALUE_RANGE = 8.0  # |v| assumed without calibration data where no static bound exists
@@ -83,6 +84,7 @@ def as_network(g: Graph) -> Network | None:
 
 def _from_pipeline(qnet: object, g: Graph) -> Graph:
     qg = from_network(qnet)  # type: ignore[arg-type]
+    qg.value_specs.update(g.value_specs)  # the converter's record of the state inputs' layout
     if len(qg.nodes) == len(g.nodes):  # nothing folded: the graph's own names and source
         for qv, v in zip(qg.values, g.values):
             qv.name = v.name
@@ -122,6 +124,89 @@ def per_step(g: Graph) -> Graph:
     return replace(g, values=values, nodes=nodes)
 
 
+def fold_dense_graph(g: Graph) -> Graph:
+    """`policy.fold_dense` for a graph (int16): a Dense node whose 1-D output is a temp value
+    read only by a recurrent node's x is folded into that node's input weights
+    (`policy.fold_pair`); the Dense node and its value go, the recurrent node reads the Dense's
+    input. `folded` says what was folded; StateSpec.layer (a node index) follows."""
+    readers: dict[int, list[int]] = {}
+    for j, n in enumerate(g.nodes):
+        for v in n.inputs:
+            if v is not None:
+                readers.setdefault(v, []).append(j)
+    updates = {v.update for v in g.values if v.kind == "state"}
+    drop_nodes: set[int] = set()
+    drop_values: set[int] = set()
+    new_ops: dict[int, tuple[Recurrent, int]] = {}
+    folded = list(g.folded)
+    for k, n in enumerate(g.nodes):
+        o, xin = n.outputs[0], n.inputs[0]
+        if not isinstance(n.op, Dense) or o is None or xin is None:
+            continue
+        vo, vx = g.values[o], g.values[xin]
+        if vo.kind != "temp" or o in updates or len(vo.shape) != 1 or len(vx.shape) != 1:
+            continue
+        rd = readers.get(o, [])
+        if len(rd) != 1 or rd[0] in new_ops:
+            continue
+        r = g.nodes[rd[0]]
+        if not isinstance(r.op, Recurrent) or r.inputs[0] != o or o in r.inputs[1:]:
+            continue
+        f = fold_pair(n.op, r.op)
+        if f is None:
+            continue
+        new_ops[rd[0]] = (f, xin)
+        drop_nodes.add(k)
+        drop_values.add(o)
+        folded.append(f"Dense node {k} ({n.op.in_features} -> {n.op.out_features}) into the "
+                      f"input weights of the {r.op.cell.upper()} node after it (int16)")  # fmt: skip
+    if not new_ops:
+        return g
+    return _rewired(g, drop_nodes, drop_values, new_ops, folded)
+
+
+def drop_dead_cell_outputs(g: Graph) -> Graph:
+    """The graph without the Y_c values that nothing reads (no node, no state update, not the
+    output): a converter that absorbed a step function's state pair into an LSTM node (the
+    node keeps c) leaves its Y_c written but unused. The integer cell's c is int32 Q11.20 and
+    has no int16 value to go to; a Y_c that something reads is refused by name instead."""
+    read = {v for n in g.nodes for v in n.inputs if v is not None}
+    read |= {v.update for v in g.values if v.kind == "state" and v.update is not None}
+    read.add(g.output)
+    dead = {n.outputs[2] for n in g.nodes if isinstance(n.op, Recurrent) and len(n.outputs) > 2
+            and n.outputs[2] is not None and n.outputs[2] not in read}  # fmt: skip
+    return _rewired(g, set(), dead, {}, list(g.folded)) if dead else g
+
+
+def _rewired(g: Graph, drop_nodes: set[int], drop_values: set[int],
+             new_ops: dict[int, tuple[Recurrent, int]], folded: list[str]) -> Graph:  # fmt: skip
+    """g without some nodes and values (indices renumbered), recurrent nodes given new ops and
+    inputs; a dropped value is absent from the outputs that wrote it."""
+    keep = [i for i in range(len(g.values)) if i not in drop_values]
+    idx = {old: new for new, old in enumerate(keep)}
+
+    def m(v: int | None) -> int | None:
+        return None if v is None or v in drop_values else idx[v]
+
+    values = [replace(g.values[i], update=m(g.values[i].update)) for i in keep]
+    nodes: list[Node] = []
+    moved: dict[int, int] = {}
+    for j, n in enumerate(g.nodes):
+        if j in drop_nodes:
+            continue
+        op, ins = n.op, list(n.inputs)
+        if j in new_ops:
+            op, ins[0] = new_ops[j]
+        moved[j] = len(nodes)
+        nodes.append(Node(op, [m(v) for v in ins], [m(v) for v in n.outputs], n.name))
+    state = [replace(s, layer=moved.get(s.layer, s.layer)) for s in g.state]
+    fg = replace(g, values=values, nodes=nodes, input=idx[g.input], output=idx[g.output],
+                 state=state, folded=folded)  # fmt: skip
+    plan_arena(fg)
+    check_graph(fg)
+    return fg
+
+
 # -- calibration data -----------------------------------------------------------------------------
 def graph_input(g: Graph, calibration: np.ndarray | None) -> np.ndarray:
     """The calibration data as run_graph takes it ([T, B, *input shape]; ids for an s32 input),
@@ -141,21 +226,22 @@ def graph_input(g: Graph, calibration: np.ndarray | None) -> np.ndarray:
 
 
 def _calibration_input(g: Graph, v: Value, c: np.ndarray, ids: bool) -> np.ndarray:
+    """Calibration data in the model's own input layout (g.input_spec.axes, as quantize_network
+    takes it: `reference.graph_rows`), or, with another number of axes, as run_graph takes it."""
     axes = g.input_spec.axes
-    if ids:
-        if c.dtype.kind not in "iu":
-            raise InputError(f"calibration: input {v.name!r} takes integer ids, got {c.dtype}")
-    elif len(v.shape) == 1 and c.ndim == len(axes) and not set(axes) - set("TBF"):
-        c = to_tbf(c, axes)  # the model's own layout, as quantize_network takes it
-    else:
-        if c.dtype.kind not in "fiu":
-            raise InputError(f"calibration: expected a numeric array, got {c.dtype}")
+    if c.dtype.kind not in ("iu" if ids else "fiu"):
+        raise InputError(f"calibration: input {v.name!r} takes "
+                         f"{'integer ids' if ids else 'numbers'}, got {c.dtype}")  # fmt: skip
+    if c.ndim == len(axes) and not set(axes) - set("TBF"):
+        c = graph_rows(c, axes)
+    if not ids:
         c = c.astype(np.float32)
         if not np.all(np.isfinite(c)):
             raise InputError("calibration: the data holds NaN or infinite values")
     if c.ndim != len(v.shape) + 2 or tuple(c.shape[2:]) != v.shape:
-        raise InputError(f"calibration: expected [T, B, {', '.join(map(str, v.shape))}] (the "
-                         f"model's input {v.name!r}), got {list(c.shape)}")  # fmt: skip
+        raise InputError(f"calibration: expected the model's layout {axes!r} or [T, B, "
+                         f"{', '.join(map(str, v.shape))}] (input {v.name!r}), got "
+                         f"{list(c.shape)}")  # fmt: skip
     if c.size == 0:
         raise InputError("calibration: the data is empty")
     return c
@@ -280,6 +366,22 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
             builders[len(nodes)] = (lambda op, s_in, s_out, where: lambda wf: quantize_dense(
                 op, wf, s_in, s_out, where))(op, s_in, s_out, where)  # fmt: skip
             q, outs = None, {o: s_out}
+        elif isinstance(op, Conv):
+            if not hasattr(fx, "conv_q"):
+                raise UnsupportedOpError(
+                    f"{where}: an integer CONV needs the integer conv oracle (fixedpoint.conv_q, "
+                    "docs/graph.md section 6), which this rnnedge does not have yet; keep this model "
+                    "in f32"
+                )
+            if p.ranges.calibrated or o in p.update_of:
+                s_out = p.free_scale(o, 0.0, "")
+            else:  # QDense's static bound, per output channel
+                w = np.abs(conv_channels(op, np.asarray(op.weight, np.float64))).sum(axis=1) * 32767 * s_in
+                b = 0.0 if op.bias is None else np.abs(np.asarray(op.bias, np.float64))
+                s_out = range_scale(max(float((w + b).max(initial=0)), 1e-6))
+            builders[len(nodes)] = (lambda op, s_in, s_out, where: lambda wf: quantize_conv(
+                op, wf, s_in, s_out, where))(op, s_in, s_out, where)  # fmt: skip
+            q, outs = None, {o: s_out}
         elif isinstance(op, Recurrent):
             if (len(ins) > 2 and ins[2] is not None) or (len(n.outputs) > 2 and n.outputs[2] is not None):
                 raise ConvertError(
@@ -332,7 +434,8 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
         elif isinstance(op, Concat):
             s_ins = [sc[v] for v in ins if v is not None]
             s_out = sc[p.update_of[o]] if o in p.update_of else max(s_ins)
-            q, outs = quantize_concat(op, s_ins, s_out, where), {o: s_out}
+            q = quantize_concat(op, s_ins, s_out, len(g.values[o].shape), where)
+            outs = {o: s_out}
         elif isinstance(op, Reduce):
             shape = g.values[ins[0]].shape
             cnt = int(np.prod([shape[a % len(shape)] for a in op.axes]))
@@ -341,7 +444,7 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
             else:
                 bound = 32767 * s_in * (cnt if op.kind == "Sum" else 1)
                 s_out = p.free_scale(o, bound, f"{where} |y|")
-            q, outs = quantize_reduce(op, cnt, s_in, s_out, where), {o: s_out}
+            q, outs = quantize_reduce(op, cnt, s_in, s_out, len(shape), where), {o: s_out}
         elif isinstance(op, Binary):
             s_b = sc[ins[1]] if len(ins) > 1 and ins[1] is not None else None
             s_out = _binary_scale(p, op, s_in, s_b, o, where)
@@ -374,6 +477,32 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
         values.append(replace(v, dtype="s32" if ids else "s16", scale=s, init=init))
     values.extend(extra)
     return nodes, values, builders, origin
+
+
+def _float_twin(g: Graph, nodes: list[Node], origin: list[int | None],
+                values: list[Value]) -> Graph:  # fmt: skip
+    """The float graph node for node with the integer one (its `source`: the blob writer takes
+    each integer node's record fields from it): the float ops, an Identity activation for each
+    requantization the quantizer inserted, Concat and Reduce axes counted from the front."""
+    fvals = [replace(v) for v in g.values]
+    fvals += [replace(v, dtype="f32", scale=0.0, init=None) for v in values[len(g.values):]]
+    fnodes = []
+    for n, o in zip(nodes, origin):
+        out = values[n.outputs[0]]
+        if o is None:
+            op: object = Activation(Act.make("Identity"), out.features)
+        else:
+            op = g.nodes[o].op
+            if isinstance(op, Concat):
+                op = Concat(op.axis % len(out.shape))
+            elif isinstance(op, Reduce):
+                nd = len(values[n.inputs[0]].shape)
+                op = Reduce(op.kind, tuple(sorted(a % nd for a in op.axes)))
+        fnodes.append(Node(op, list(n.inputs), list(n.outputs), n.name))
+    twin = replace(g, values=fvals, nodes=fnodes)
+    plan_arena(twin)
+    check_graph(twin)
+    return twin
 
 
 def _binary_scale(p: _Planner, op: Binary, s_a: float, s_b: float | None, o: int,
@@ -457,18 +586,22 @@ def quantize_dataflow(
 ) -> Graph:  # fmt: skip
     """quantize_graph's general path (any graph, pipelines included: the tests compare the two)."""
     check_graph(g)
+    g = drop_dead_cell_outputs(g)
+    if quant == "int16":
+        g = fold_dense_graph(g)
     ranges = Ranges(calibration is not None, percentile, headroom)
     x = graph_input(g, calibration)
     p = _Planner(g, x, ranges)
     nodes, values, builders, origin = _plan(p)
+    twin = _float_twin(g, nodes, origin, values)
     bar = _graph_bar(g, quant, layer_tol)
 
     def build(wf: dict[int, str]) -> Graph:
         ns = [replace(n, op=builders[k](wf[k])) if k in builders else n
               for k, n in enumerate(nodes)]  # fmt: skip
-        return Graph(values, ns, g.input, g.output, g.input_spec, g.output_spec, name=g.name,
-                     producer=g.producer, quant=quant, state=list(g.state), folded=list(g.folded),
-                     source=g, calibrated=ranges.calibrated)  # fmt: skip
+        return replace(g, values=values, nodes=ns, quant=quant, state=list(g.state),
+                       value_specs=dict(g.value_specs), folded=list(g.folded), source=twin,
+                       report=[], accuracy={}, calibrated=ranges.calibrated)  # fmt: skip
 
     def measure(wf: dict[int, str]) -> dict[str, float]:
         return accuracy(run_float(per_step(build(wf)), x), p.y_f)

@@ -81,6 +81,20 @@ def _dot64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def fold_pair(layer: Dense, nxt: Recurrent) -> Recurrent | None:
+    """`nxt` with the Dense before it folded into its input weights (see fold_dense), or None
+    where the folded W would hold more weights than the two."""
+    D, GH, F = nxt.W.shape
+    K = layer.in_features
+    if D * GH * K > D * GH * F + F * K:
+        return None
+    W = _dot64(nxt.W, layer.weight)  # [D, GH, K]
+    B = np.zeros((D, 2 * GH)) if nxt.B is None else np.array(nxt.B, np.float64)
+    if layer.bias is not None:
+        B[:, :GH] += _dot64(nxt.W, np.asarray(layer.bias, np.float64)[:, None])[..., 0]
+    return replace(nxt, W=W.astype(np.float32), B=B.astype(np.float32))
+
+
 def fold_dense(net: Network) -> Network:
     """The network with each Dense that directly feeds a recurrent layer folded into that
     layer's input weights: W' = W A, Wb' = Wb + W a (float64 in a fixed order, then float32).
@@ -97,16 +111,11 @@ def fold_dense(net: Network) -> Network:
     while i < len(net.layers):
         layer, nxt = net.layers[i], net.layers[i + 1] if i + 1 < len(net.layers) else None
         if isinstance(layer, Dense) and isinstance(nxt, Recurrent):
-            D, GH, F = nxt.W.shape
-            K = layer.in_features
-            if D * GH * K <= D * GH * F + F * K:
-                W = _dot64(nxt.W, layer.weight)  # [D, GH, K]
-                B = np.zeros((D, 2 * GH)) if nxt.B is None else np.array(nxt.B, np.float64)
-                if layer.bias is not None:
-                    B[:, :GH] += _dot64(nxt.W, np.asarray(layer.bias, np.float64)[:, None])[..., 0]
-                layers.append(replace(nxt, W=W.astype(np.float32), B=B.astype(np.float32)))
-                folded.append(f"Dense layer {i} ({K} -> {F}) into the input weights of the "
-                              f"{nxt.cell.upper()} after it (int16)")  # fmt: skip
+            f = fold_pair(layer, nxt)
+            if f is not None:
+                layers.append(f)
+                folded.append(f"Dense layer {i} ({layer.in_features} -> {layer.out_features}) "
+                              f"into the input weights of the {nxt.cell.upper()} after it (int16)")
                 shift[i + 1] = len(layers) - 1
                 i += 2
                 continue

@@ -11,9 +11,41 @@
  *                    load (RNE_ELAYER), so no integer code is linked.
  *   -DLSTM_ONLY_Q    integer LSTM only (int8 / int16): the integer GRU and RNN steps and the
  *                    whole float layer path trap (an integer model never calls them).
+ * Both leave the graph ops of format version 2 out (csrc/ops.h): rne__check_op refuses them at
+ * load as a -DRNE_NO_GRAPH_OPS build does, the kernels trap.
  * Only for these measurements: a product would want the option in the library (docs/embedded.md).
  */
+#include "ops.h"
 #include "rne_internal.h"
+
+int rne__check_op(const rne__blobview *m, const rne_node *n, const rne_value *vals, rne_fault *w)
+{
+    (void)m;
+    (void)n;
+    (void)vals;
+    (void)w;
+    return RNE__AT(RNE_ELAYER, RNE_FF_OP);
+}
+
+int rne__check_ids(const int32_t *ids, size_t n, uint32_t vocab)
+{
+    (void)ids;
+    (void)n;
+    (void)vocab;
+    return RNE_EINPUT;
+}
+
+void rne__op_f32(const rne__opcall *k)
+{
+    (void)k;
+    __builtin_trap();
+}
+
+void rne__op_int(const rne__opcall *k)
+{
+    (void)k;
+    __builtin_trap();
+}
 
 #if defined(LSTM_ONLY_F32)
 void rne__gru_f32_step(const rne__dir_f32 *dir, float *g)
