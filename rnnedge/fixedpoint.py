@@ -837,6 +837,10 @@ def gather_q(op: QGather, ids: np.ndarray) -> np.ndarray:
 
 
 # -- convolutions (docs/quantization.md "Convolutions"; csrc/conv_int.c) --------------------------
+# run_qgraph (_qnodes) has no QConv branch and its state no conv caches yet: until it has,
+# quant.graph.quantize_graph refuses an integer conv by name (it checks this flag, not conv_q).
+QGRAPH_RUNS_CONV = False
+
 # Arrays are [steps, batch, C(, W)]: a conv over time needs the steps apart from the streams.
 class ConvSpec(Protocol):
     """What conv_q reads of an integer conv node (engineer 8's QConv, docs/graph.md section 6):
