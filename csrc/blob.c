@@ -41,6 +41,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "conv.h"
 #include "ops.h"
 #include "rne_internal.h"
 
@@ -637,12 +638,12 @@ static int rne__check_layer_tensors(const rne__layer *l, const rne_tensor *ts, u
 }
 
 /* An op the graph-op kernels (csrc/ops.h) run: 9..14, and SLICE along another axis than the
- * last or with a step. */
+ * last or with a step; and the convs (csrc/conv.h), whose records are read the same way. */
 static int rne__is_graph_op(const rne_node *n, const rne_value *x)
 {
     if (n->op == RNE_OP_SLICE)
         return n->param[0] != (int32_t)x->ndim - 1 || n->param[3] != 1;
-    return n->op >= RNE_OP_BINARY && n->op <= RNE_OP_REDUCE;
+    return n->op >= RNE_OP_BINARY && n->op <= RNE_OP_CONV_T;
 }
 
 /* Which inputs and outputs op has: bit k of *need (must be present), *may (may be present). */
@@ -804,7 +805,11 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
                            rne__layer *l, rne_fault *w)
 {
     int rc;
-    if (n->op < RNE_OP_DENSE || n->op > RNE_OP_REDUCE)
+#ifndef RNE_NO_CONV
+    if (n->op < RNE_OP_DENSE || n->op > RNE_OP_CONV_T)
+#else
+    if (n->op < RNE_OP_DENSE || n->op > RNE_OP_REDUCE)          /* convs compiled out (conv.h) */
+#endif
         return RNE__AT(RNE_ELAYER, RNE_FF_OP);
     if (n->fmt > RNE_FMT_S8)
         return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
@@ -814,6 +819,10 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
         return RNE__AT(RNE_ELAYER, RNE_FF_RESERVED);
     if ((rc = rne__check_node_values(m, n, written, w)) != RNE_OK)
         return rc;
+#ifndef RNE_NO_CONV
+    if (n->op == RNE_OP_CONV || n->op == RNE_OP_CONV_T)
+        return rne__check_conv(m, n, m->values, w);
+#endif
     if (rne__is_graph_op(n, &m->values[n->in[0]])) {
 #if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
         return rne__check_op(m, n, m->values, w);

@@ -15,9 +15,10 @@
  * Scratch for `steps` x `batch` (bytes, 16-byte aligned blocks):
  *   arena           arena_row * rows (the converter's plan, proved by rne_model_load)
  *   work            max over nodes of their work space: f32 recurrent nodes rne__rnn_work,
- *                   integer nodes rne__work_int_bytes (layers_int.c)
+ *                   integer nodes rne__work_int_bytes (layers_int.c), convs rne__conv_work_bytes
  * State: per recurrent node in order, h [D][batch][H] then (LSTM) c [D][batch][H], each block
- * rounded up to 16 bytes, elements in the node's storage type (f32: float; integer: h int16,
+ * rounded up to 16 bytes (a CONV node with kt > 1 has its frame cache [(kt-1) dt][batch][C_in W]
+ * in node order among them, zeros at reset), elements in the node's storage type (f32: float; integer: h int16,
  * c int32); then the STATE values, value v at offset(v) * batch, [batch][features].
  * Every size is computed with overflow checks, so the kernels' index arithmetic cannot wrap.
  * Everything here reads the node and value copies in rne_model (rne_model_load made them), never
@@ -27,6 +28,7 @@
  */
 #include <string.h>
 
+#include "conv.h"
 #include "ops.h"
 #include "rne_internal.h"
 
@@ -65,6 +67,11 @@ static size_t rne__state_bytes(const rne_model_layer *l, size_t batch, size_t *c
 {
     size_t n, hblock;
     *c_off = 0;
+#ifndef RNE_NO_CONV
+    if (l->op == RNE_OP_CONV)   /* its frame cache [(kt-1) dt][batch][in_features], 0 if kt 1 */
+        return rne__mad(rne__conv_cache_bytes(l, l->in_features, 1), batch, 15, ok) &
+               ~(size_t)15;
+#endif
     if (rne__gates(l->op) == 0)
         return 0;
     n = rne__mad(rne__mad(rne__dirs(l), batch, 0, ok), l->hidden, 0, ok);
@@ -193,6 +200,13 @@ static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratc
     for (i = 0; i < m->n_nodes; i++) {
         const rne_model_layer *l = &m->nodes[i];
         size_t w = 0;
+#ifndef RNE_NO_CONV
+        if (l->op == RNE_OP_CONV || l->op == RNE_OP_CONV_T) {
+            const rne_model_value *x = &m->values[l->in[0]], *y = &m->values[l->out[0]];
+            w = rne__conv_work_bytes(l, x->shape[0], x->ndim == 2 ? x->shape[1] : 1u,
+                                     y->shape[0], y->ndim == 2 ? y->shape[1] : 1u);
+        } else
+#endif
         if (l->fmt != RNE_FMT_F32)
             w = rne__work_int_bytes(l, rne__mad(rows, l->lead, 0, &ok), &ok);
         else if (rne__gates(l->op) != 0)
@@ -315,6 +329,13 @@ int rne_stream_reset(rne_stream *stream)
         const size_t n = rne__state_bytes(l, stream->batch, &c_off, &ok);
         if (n == 0)
             continue;
+#ifndef RNE_NO_CONV
+        if (l->op == RNE_OP_CONV) {     /* a conv's frame cache: zeros */
+            memset(state, 0, n);
+            state += n;
+            continue;
+        }
+#endif
         /* H0 and C0 have the state's element types (proved by rne_model_load) */
         rne__fill_state(state, (const uint8_t *)l->data[RNE_T_H0], rne__dirs(l), stream->batch,
                         l->hidden, rne__state_elem(l, 0));
@@ -381,6 +402,33 @@ static int rne__graph_op(const rne_model *m, const rne_model_layer *l)
     return l->op >= RNE_OP_BINARY && l->op <= RNE_OP_REDUCE;
 }
 
+#ifndef RNE_NO_CONV
+/* A conv node (csrc/conv.h) over the chunk's rows; cache: its frame cache in the state buffer
+ * (NULL when kt is 1). */
+static void rne__run_conv(const rne_model *m, const rne_model_layer *l, const rne__chunk *c,
+                          size_t steps, void *cache, void *work)
+{
+    const rne_model_value *x = &m->values[l->in[0]], *y = &m->values[l->out[0]];
+    rne__convcall k;
+    k.node = l;
+    k.param = l->param;
+    k.x = rne__value_ptr(m, l->in[0], c);
+    k.y = rne__value_ptr(m, l->out[0], c);
+    k.cache = cache;
+    k.work = work;
+    k.c_in = x->shape[0];
+    k.w_in = x->ndim == 2 ? x->shape[1] : 1u;
+    k.c_out = y->shape[0];
+    k.w_out = y->ndim == 2 ? y->shape[1] : 1u;
+    k.steps = (x->flags & RNE_VF_LAST) != 0 ? 1u : steps;
+    k.batch = c->batch;
+    if (l->fmt == RNE_FMT_F32)
+        rne__conv_f32(&k);
+    else
+        rne__conv_int(&k);
+}
+#endif
+
 #if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
 /* A graph op over the chunk's rows of its values. */
 static void rne__run_op(const rne_model *m, const rne_model_layer *l, const rne__chunk *c)
@@ -427,6 +475,13 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
         rne__call k;
         int ok = 1;
         const size_t nstate = rne__state_bytes(l, s->batch, &k.c_off, &ok);
+#ifndef RNE_NO_CONV
+        if (l->op == RNE_OP_CONV || l->op == RNE_OP_CONV_T) {
+            rne__run_conv(m, l, c, steps, nstate != 0 ? (void *)state : NULL, work);
+            state += nstate;
+            continue;
+        }
+#endif
         if (rne__graph_op(m, l)) {
 #if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
             rne__run_op(m, l, c);

@@ -100,7 +100,9 @@ enum {
     RNE_OP_TRANSPOSE = 11,
     RNE_OP_COPY = 12,
     RNE_OP_GATHER = 13,
-    RNE_OP_REDUCE = 14
+    RNE_OP_REDUCE = 14,
+    RNE_OP_CONV = 15,
+    RNE_OP_CONV_T = 16
 };
 
 /* BINARY kinds (rne_node.param[0]) and REDUCE kinds (param[0]). */

@@ -22,7 +22,7 @@ Conventions (docs/quantization.md has the full text):
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -834,3 +834,110 @@ def gather_q(op: QGather, ids: np.ndarray) -> np.ndarray:
             f"gather ids: {int(ids[bad].reshape(-1)[0])} is outside the table's rows [0, {table.shape[0]})"
         )
     return table.astype(I64)[ids.astype(I64)]
+
+
+# -- convolutions (docs/quantization.md "Convolutions"; csrc/conv_int.c) --------------------------
+# run_qgraph (_qnodes) has no QConv branch and its state no conv caches yet: until it has,
+# quant.graph.quantize_graph refuses an integer conv by name (it checks this flag, not conv_q).
+QGRAPH_RUNS_CONV = False
+
+# Arrays are [steps, batch, C(, W)]: a conv over time needs the steps apart from the streams.
+class ConvSpec(Protocol):
+    """What conv_q reads of an integer conv node (engineer 8's QConv, docs/graph.md section 6):
+    W ONNX's int weights (CONV [C_out, C_in/g, kt, kw]; CONV_T [C_in, C_out/g, kw]), bias int32
+    [C_out] or None, mult (m [C_out], one shift), and the params."""
+
+    transpose: bool
+    W: np.ndarray
+    bias: np.ndarray | None
+    mult: Mult
+    kt: int
+    dt: int
+    groups: int
+    stride: int
+    pads: tuple[int, int]
+    dilation: int
+    output_padding: int
+
+
+def conv_w_out(op: ConvSpec, w: int, kw: int) -> int:
+    """W_out: CONV floor((W + pb + pa - dw (kw - 1) - 1) / sw) + 1; CONV_T (W - 1) sw - pb - pa +
+    dw (kw - 1) + output_padding + 1 (csrc/conv.h's rne__conv_w_out)."""
+    pb, pa = op.pads
+    if op.transpose:
+        return (w - 1) * op.stride - pb - pa + op.dilation * (kw - 1) + op.output_padding + 1
+    return (w + pb + pa - op.dilation * (kw - 1) - 1) // op.stride + 1
+
+
+def conv_q(op: ConvSpec, x: np.ndarray, cache: np.ndarray | None = None,
+           acc32: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """A conv node in integers over x int16 [T, B, C_in] or [T, B, C_in, W] -> (y int16 [T, B,
+    C_out(, W_out)], the new cache). DENSE's rule per output channel co:
+        acc[co] = sum over the patch of W * x                       exact (int64; int32 under acc32)
+        y[co]   = sat16(rq32(acc[co], m[co], shift) + b[co])
+    CONV: the patch of output (t, wo) is x_{t - (kt - 1 - j) dt}[g C_in/g + c][wo sw - pb + i dw]
+    (zeros outside [0, W) and before the stream: `cache` [(kt - 1) dt, B, C_in(, W)] holds the
+    frames before x, zeros if None); the new cache is the last (kt - 1) dt frames of cache + x.
+    CONV_T: x[ci][wi] W[ci][co - g C_out/g][i] summed into y[co][wi sw - pb + i dw].
+    Raises FixedPointOverflow where the load-time rule (csrc/conv_check.c) would refuse: a channel
+    whose 32768 sum |w| times |m| plus 2^(shift-1) leaves int64 (int32 under acc32)."""
+    x = _check(np.asarray(x, I64), INT16_MIN, INT16_MAX, "conv input")
+    feat = x.ndim == 4
+    xw = x if feat else x[..., None]
+    T, B, cin, win = xw.shape
+    W = np.asarray(op.W, I64)
+    g, sw, dw, (pb, pa) = op.groups, op.stride, op.dilation, op.pads
+    cout = W.shape[1] * g if op.transpose else W.shape[0]
+    cg, ng = cin // g, cout // g
+    m = np.asarray(op.mult.m, I64).reshape(-1)
+    shift = int(op.mult.shift)
+    if not 1 <= shift <= 62:
+        raise FixedPointOverflow(f"conv: shift {shift} outside 1..62")
+    absw = np.abs(W)
+    per_co = (absw.reshape(g, cg, ng, -1).sum(axis=(1, 3)).reshape(-1) if op.transpose
+              else absw.reshape(cout, -1).sum(axis=1))
+    for co in range(cout):
+        bound = int(per_co[co]) * 32768
+        if bound * abs(int(m[co])) + (1 << (shift - 1)) > INT64_MAX:
+            raise FixedPointOverflow(f"conv: channel {co}: 32768 sum|w| {bound} * |m| {abs(int(m[co]))} overflows int64")
+        if acc32 and bound > INT32_MAX:
+            raise FixedPointOverflow(f"conv: channel {co}: acc32 with a bound {bound} beyond int32")
+    new_cache = None
+    if op.transpose:
+        kw = W.shape[2]
+        wout = conv_w_out(op, win, kw)
+        acc = np.zeros((T, B, cout, wout), I64)
+        pos = np.arange(win) * sw - pb
+        for i in range(kw):
+            p = pos + i * dw
+            ok = (p >= 0) & (p < wout)
+            for gi in range(g):
+                part = np.einsum("tbcw,co->tbow", xw[:, :, gi * cg:(gi + 1) * cg, :],
+                                 W[gi * cg:(gi + 1) * cg, :, i])
+                acc[:, :, gi * ng:(gi + 1) * ng, p[ok]] += part[..., ok]
+    else:
+        kt, kw = W.shape[2], W.shape[3]
+        f = (kt - 1) * op.dt
+        if cache is None:
+            cache = np.zeros((f, B, cin, win), I64)
+        cache = np.asarray(cache, I64).reshape(f, B, cin, win)
+        xs = np.concatenate([cache, xw], axis=0)
+        new_cache = xs[xs.shape[0] - f:]
+        if not feat:
+            new_cache = new_cache[..., 0]
+        wout = conv_w_out(op, win, kw)
+        xp = np.zeros(xs.shape[:3] + (win + pb + pa,), I64)
+        xp[..., pb:pb + win] = xs
+        acc = np.zeros((T, B, cout, wout), I64)
+        for j in range(kt):
+            frames = xp[j * op.dt:j * op.dt + T]
+            for i in range(kw):
+                cols = frames[..., i * dw:i * dw + sw * (wout - 1) + 1:sw]
+                for gi in range(g):
+                    acc[:, :, gi * ng:(gi + 1) * ng] += np.einsum(
+                        "tbcw,oc->tbow", cols[:, :, gi * cg:(gi + 1) * cg], W[gi * ng:(gi + 1) * ng, :, j, i])
+    y = sat32(rshr(acc * m[:, None], shift))  # rq32 per channel (|acc m| bounded above)
+    if op.bias is not None:
+        y = y + np.asarray(op.bias, I64)[:, None]
+    y = sat16(y)
+    return (y if feat else y[..., 0]), new_cache

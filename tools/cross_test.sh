@@ -28,7 +28,9 @@
 # (every float model of tests/data/c within tolerance of onnxruntime's outputs, step = run, batch =
 # single streams, the corruption tests), test_int (every integer model of tests/data/c/int bit
 # for bit equal to the numpy reference, long streams by CRC), test_qvec, and test_ops (the graph
-# ops on tests/data/ops, their load checks, their SIMD variant against the scalar reference).
+# ops on tests/data/ops, their load checks, their SIMD variant against the scalar reference), and
+# test_conv (the conv kernels on tests/data/conv: f32 within bound of a float64 convolution,
+# integer bit for bit equal to fixedpoint.conv_q, chunked = one chunk; their load checks).
 # Installs what the ARM targets lack
 # with apt-get (Debian/Ubuntu, as root or with sudo): gcc-aarch64-linux-gnu,
 # gcc-arm-linux-gnueabihf (and their libc6-dev), gcc-arm-none-eabi and libnewlib-arm-none-eabi,
@@ -164,23 +166,24 @@ for t in $TARGETS; do
   fi
   make -s -j1 -C "$CSRC" CC="$cc" ARCH_FLAGS="$flags" LDFLAGS="$ldflags" BUILD="cross-$t" \
     "build/cross-$t/test_vec" "build/cross-$t/test_rnnedge" "build/cross-$t/test_int" \
-    "build/cross-$t/test_qvec" "build/cross-$t/test_ops"
+    "build/cross-$t/test_qvec" "build/cross-$t/test_ops" "build/cross-$t/test_conv"
   built=$(now_ms)
   vec_out=$(timeout "$QEMU_TIMEOUT" ${run[@]+"${run[@]}"} "$out/test_vec" 2>&1) || ok=0
   all_out=$(timeout "$QEMU_TIMEOUT" ${run[@]+"${run[@]}"} "$out/test_rnnedge" "$DATA" 2>&1) || ok=0
   int_out=$(timeout "$QEMU_TIMEOUT" ${run[@]+"${run[@]}"} "$out/test_int" "$DATA/int" 2>&1) || ok=0
   qvec_out=$(timeout "$QEMU_TIMEOUT" ${run[@]+"${run[@]}"} "$out/test_qvec" 2>&1) || ok=0
   ops_out=$(timeout "$QEMU_TIMEOUT" ${run[@]+"${run[@]}"} "$out/test_ops" "$PWD/tests/data/ops" 2>&1) || ok=0
+  conv_out=$(timeout "$QEMU_TIMEOUT" ${run[@]+"${run[@]}"} "$out/test_conv" "$PWD/tests/data/conv" 2>&1) || ok=0
   ran=$(now_ms)
-  printf '%s\n' "$vec_out" "$all_out" "$int_out" "$qvec_out" "$ops_out" | grep -E '^(FAIL|note)' || true
+  printf '%s\n' "$vec_out" "$all_out" "$int_out" "$qvec_out" "$ops_out" "$conv_out" | grep -E '^(FAIL|note)' || true
   variant=$(printf '%s\n' "$vec_out" | sed -n 's/^note variant: //p')
   qvariant=$(printf '%s\n' "$qvec_out" | sed -n 's/^note qvec variant: //p')
   if [ "$variant" != "$want_f32" ] || [ "$qvariant" != "$want_q" ]; then
     echo "FAIL $t: compiled variant ${variant:-none} / ${qvariant:-none}, expected $want_f32 / $want_q"
     ok=0
   fi
-  line=$(printf '%-10s %-25s test_vec: %s; test_rnnedge: %s; test_int: %s; test_qvec: %s; test_ops: %s%s; build %s s, run %s s' \
-    "$t" "${variant:-?}/${qvariant:-?}" "$(last "$vec_out")" "$(last "$all_out")" "$(last "$int_out")" "$(last "$qvec_out")" "$(last "$ops_out")" "$control" \
+  line=$(printf '%-10s %-25s test_vec: %s; test_rnnedge: %s; test_int: %s; test_qvec: %s; test_ops: %s; test_conv: %s%s; build %s s, run %s s' \
+    "$t" "${variant:-?}/${qvariant:-?}" "$(last "$vec_out")" "$(last "$all_out")" "$(last "$int_out")" "$(last "$qvec_out")" "$(last "$ops_out")" "$(last "$conv_out")" "$control" \
     "$(secs $((built - start)))" "$(secs $((ran - built)))")
   summary+=("$line")
   [ "$ok" -eq 1 ] || failed+=("$t")

@@ -367,11 +367,11 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
                 op, wf, s_in, s_out, where))(op, s_in, s_out, where)  # fmt: skip
             q, outs = None, {o: s_out}
         elif isinstance(op, Conv):
-            if not hasattr(fx, "conv_q"):
+            if not getattr(fx, "QGRAPH_RUNS_CONV", False):
                 raise UnsupportedOpError(
-                    f"{where}: an integer CONV needs the integer conv oracle (fixedpoint.conv_q, "
-                    "docs/graph.md section 6), which this rnnedge does not have yet; keep this model "
-                    "in f32"
+                    f"{where}: an integer CONV needs run_qgraph to run conv nodes (their oracle is "
+                    "fixedpoint.conv_q, docs/graph.md section 6), which this rnnedge does not do "
+                    "yet; keep this model in f32"
                 )
             if p.ranges.calibrated or o in p.update_of:
                 s_out = p.free_scale(o, 0.0, "")

@@ -1,0 +1,197 @@
+/*
+ * conv_f32.c - CONV and CONV_T on f32 values (docs/graph.md section 6; contract in conv.h).
+ *
+ * CONV, for each row (step t, stream b), group g and output position wo: the patch
+ *   P[(c kt + j) kw + i] = x_{t - (kt - 1 - j) dt}[g C_in/g + c][wo sw - pb + i dw]
+ * (0 outside [0, W); frames before the chunk come from the cache, those before the stream's
+ * start are the cache's zeros) times W_t, through vec.h's rne__f32_gemm_acc (the SIMD variant):
+ *   y[co][wo] = b[co] + sum_p P[p] W_t[p][co], summed from the bias in p order (scalar build).
+ * Fast paths, over [C] values (or [C, 1] with one output position and no pad before it): a
+ * pointwise conv (kt = kw = 1, one group) is one matrix product over all the chunk's rows; a
+ * depthwise conv (groups = C_in = C_out) is a per-channel loop over the kt taps (the same sums in the same order as the general path).
+ * After the chunk the cache keeps its last (kt - 1) dt frames (of cache + chunk).
+ * CONV_T: y[co][wi sw - pb + i dw] += x[ci][wi] W[ci][co - g C_out/g][i] for the ci of co's group,
+ * from the bias, in ci, wi, i order (scalar; output positions no term reaches keep the bias).
+ */
+#include <string.h>
+
+#include "conv.h"
+#include "vec.h"
+
+#ifndef RNE_NO_CONV
+
+size_t rne__conv_work_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t w_in,
+                            uint32_t c_out, uint32_t w_out)
+{
+    const size_t g = (size_t)node->param[2];
+    const size_t kk = (size_t)(c_in / g) * (size_t)node->param[0] * (size_t)node->param[3];
+    const size_t ng = c_out / g;
+    (void)w_in;
+    if (node->op == RNE_OP_CONV_T)
+        return node->fmt == RNE_FMT_F32 ? 0u : (size_t)c_out * w_out * sizeof(int64_t);
+    if (node->fmt == RNE_FMT_F32)
+        return (size_t)w_out * (kk + ng) * sizeof(float);
+    /* integer: patch int16 [K], products int32 [ng], accumulators int64 [ng] */
+    return rne__round4(kk) * sizeof(int16_t) + ((ng + 1u) & ~(size_t)1) * sizeof(int32_t) +
+           ng * sizeof(int64_t);
+}
+
+size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t w_in)
+{
+    if (node->op != RNE_OP_CONV)
+        return 0;
+    return (size_t)(node->param[0] - 1) * (size_t)node->param[1] * c_in * w_in *
+           (node->fmt == RNE_FMT_F32 ? sizeof(float) : sizeof(int16_t));
+}
+
+/* the frame of tap j for row (t, b): from the chunk, or from the cache before it */
+static const float *rne__conv_frame(const rne__convcall *k, size_t t, size_t b, size_t j)
+{
+    const size_t kt = (size_t)k->param[0], dt = (size_t)k->param[1];
+    const size_t fr = (size_t)k->c_in * k->w_in, back = (kt - 1 - j) * dt, f = (kt - 1) * dt;
+    if (t >= back)
+        return (const float *)k->x + ((t - back) * k->batch + b) * fr;
+    return (const float *)k->cache + ((f + t - back) * k->batch + b) * fr;
+}
+
+void rne__conv_keep_tail(const rne__convcall *k, size_t esize)
+{
+    const size_t f = (size_t)(k->param[0] - 1) * (size_t)k->param[1];
+    const size_t frame = k->batch * k->c_in * k->w_in * esize;
+    uint8_t *c = (uint8_t *)k->cache;
+    const uint8_t *x = (const uint8_t *)k->x;
+    if (f == 0 || k->steps == 0)
+        return;
+    if (k->steps >= f) {
+        memcpy(c, x + (k->steps - f) * frame, f * frame);
+    } else {
+        memmove(c, c + k->steps * frame, (f - k->steps) * frame);
+        memcpy(c + (f - k->steps) * frame, x, k->steps * frame);
+    }
+}
+
+static void rne__conv_fwd_f32(const rne__convcall *k)
+{
+    const int32_t *p = k->param;
+    const size_t kt = (size_t)p[0], g = (size_t)p[2], kw = (size_t)p[3], sw = (size_t)p[4];
+    const size_t dw = (size_t)p[7], cg = k->c_in / g, ng = k->c_out / g, kk = cg * kt * kw;
+    const size_t win = k->w_in, wout = k->w_out, cout = k->c_out, rows = k->steps * k->batch;
+    const int64_t pb = p[5];
+    const float *wt = (const float *)k->node->data[RNE_T_W];
+    const float *bias = (const float *)k->node->data[RNE_T_B];
+    float *y = (float *)k->y, *patch = (float *)k->work, *prod = patch + wout * kk;
+    size_t t, b, gi, wo, c, j, i, co;
+    /* a [C] value (or [C, 1] whose one output position is the input: no pad before it, one
+     * output) */
+    const int single = win == 1 && wout == 1 && pb == 0;
+    if (kt == 1 && kw == 1 && g == 1 && single) {           /* pointwise: one matrix product */
+        for (t = 0; t < rows; t++)
+            for (co = 0; co < cout; co++)
+                y[t * cout + co] = bias != NULL ? bias[co] : 0.0f;
+        rne__f32_gemm_acc(y, cout, (const float *)k->x, k->c_in, wt, cout, rows, cout, kk);
+        return;
+    }
+    for (t = 0; t < k->steps; t++)
+        for (b = 0; b < k->batch; b++) {
+            float *yr = y + (t * k->batch + b) * cout * wout;
+            if (single && g == k->c_in && g == cout) {      /* depthwise over [C] */
+                for (co = 0; co < cout; co++) {
+                    float s = bias != NULL ? bias[co] : 0.0f;
+                    for (j = 0; j < kt; j++)
+                        s += rne__conv_frame(k, t, b, j)[co] * wt[j * cout + co];
+                    yr[co] = s;
+                }
+                continue;
+            }
+            for (gi = 0; gi < g; gi++) {
+                for (wo = 0; wo < wout; wo++) {
+                    float *pr = patch + wo * kk;
+                    for (j = 0; j < kt; j++) {
+                        const float *fr = rne__conv_frame(k, t, b, j) + gi * cg * win;
+                        for (c = 0; c < cg; c++)
+                            for (i = 0; i < kw; i++) {
+                                const int64_t pos = (int64_t)(wo * sw + i * dw) - pb;
+                                pr[(c * kt + j) * kw + i] =
+                                    pos >= 0 && pos < (int64_t)win ? fr[c * win + (size_t)pos]
+                                                                   : 0.0f;
+                            }
+                    }
+                    for (co = 0; co < ng; co++)
+                        prod[wo * ng + co] = bias != NULL ? bias[gi * ng + co] : 0.0f;
+                }
+                rne__f32_gemm_acc(prod, ng, patch, kk, wt + gi * ng, cout, wout, ng, kk);
+                for (co = 0; co < ng; co++)
+                    for (wo = 0; wo < wout; wo++)
+                        yr[(gi * ng + co) * wout + wo] = prod[wo * ng + co];
+            }
+        }
+    rne__conv_keep_tail(k, sizeof(float));
+}
+
+static void rne__conv_t_f32(const rne__convcall *k)
+{
+    const int32_t *p = k->param;
+    const size_t g = (size_t)p[2], kw = (size_t)p[3], sw = (size_t)p[4], dw = (size_t)p[7];
+    const size_t cg = k->c_in / g, ng = k->c_out / g, win = k->w_in, wout = k->w_out;
+    const size_t rows = k->steps * k->batch;
+    const int64_t pb = p[5];
+    const float *wt = (const float *)k->node->data[RNE_T_W];
+    const float *bias = (const float *)k->node->data[RNE_T_B];
+    size_t r, ci, wi, i, co, wo;
+    for (r = 0; r < rows; r++) {
+        const float *xr = (const float *)k->x + r * k->c_in * win;
+        float *yr = (float *)k->y + r * k->c_out * wout;
+        for (co = 0; co < k->c_out; co++)
+            for (wo = 0; wo < wout; wo++)
+                yr[co * wout + wo] = bias != NULL ? bias[co] : 0.0f;
+        for (ci = 0; ci < k->c_in; ci++) {
+            const size_t gi = ci / cg;
+            for (wi = 0; wi < win; wi++) {
+                const float v = xr[ci * win + wi];
+                for (i = 0; i < kw; i++) {
+                    const int64_t pos = (int64_t)(wi * sw + i * dw) - pb;
+                    if (pos < 0 || pos >= (int64_t)wout)
+                        continue;
+                    for (co = 0; co < ng; co++)
+                        yr[(gi * ng + co) * wout + (size_t)pos] += v * wt[(ci * ng + co) * kw + i];
+                }
+            }
+        }
+    }
+}
+
+void rne__conv_f32(const rne__convcall *k)
+{
+    if (k->node->op == RNE_OP_CONV_T)
+        rne__conv_t_f32(k);
+    else
+        rne__conv_fwd_f32(k);
+}
+
+#else
+
+size_t rne__conv_work_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t w_in,
+                            uint32_t c_out, uint32_t w_out)
+{
+    (void)node;
+    (void)c_in;
+    (void)w_in;
+    (void)c_out;
+    (void)w_out;
+    return 0;
+}
+
+size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t w_in)
+{
+    (void)node;
+    (void)c_in;
+    (void)w_in;
+    return 0;
+}
+
+void rne__conv_f32(const rne__convcall *k)
+{
+    (void)k;
+}
+
+#endif /* RNE_NO_CONV */

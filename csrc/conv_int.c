@@ -1,0 +1,138 @@
+/*
+ * conv_int.c - CONV and CONV_T on int16 values (docs/quantization.md "Convolutions" is the
+ * specification, rnnedge/fixedpoint.py's conv_q its numpy oracle; contract in conv.h).
+ * Integer-only, like every *_int.c file (`make intonly`, the Cortex-M0 check).
+ *
+ * DENSE's rule per output channel co (weights int8 or int16, q slots copied into node->q at load):
+ *   acc[co] = sum_p P[p] W_t[p][co]                         exact: int32 under acc32, else int64
+ *   y[co]   = sat16(rq32(acc[co], m[co], shift) + b[co])    m[co] = q element 24 + co
+ * CONV: P is the patch of conv_f32.c (zeros outside the input and before the stream's start), and
+ * the product goes through qvec.h's rne__q_matvec (the SIMD variant: AVX2, NEON, Cortex-M DSP),
+ * whose sum is exact, so its order does not matter. CONV_T: acc[co][wo] = the sum over the
+ * (ci, wi, i) with wi sw - pb + i dw = wo of x[ci][wi] W[ci][co - g C_out/g][i], int64 (scalar).
+ * rne__check_conv proved 32768 sum |w| |m[co]| + 2^(shift-1) <= INT64_MAX for every channel (and
+ * the sum within int32 under acc32), so nothing here overflows.
+ */
+#include "conv.h"
+#include "qvec.h"
+
+#ifndef RNE_NO_CONV
+
+static const int16_t *rne__qconv_frame(const rne__convcall *k, size_t t, size_t b, size_t j)
+{
+    const size_t kt = (size_t)k->param[0], dt = (size_t)k->param[1];
+    const size_t fr = (size_t)k->c_in * k->w_in, back = (kt - 1 - j) * dt, f = (kt - 1) * dt;
+    if (t >= back)
+        return (const int16_t *)k->x + ((t - back) * k->batch + b) * fr;
+    return (const int16_t *)k->cache + ((f + t - back) * k->batch + b) * fr;
+}
+
+static void rne__qconv_fwd(const rne__convcall *k)
+{
+    const int32_t *p = k->param;
+    const rne_model_layer *l = k->node;
+    const size_t kt = (size_t)p[0], g = (size_t)p[2], kw = (size_t)p[3], sw = (size_t)p[4];
+    const size_t dw = (size_t)p[7], cg = k->c_in / g, ng = k->c_out / g, kk = cg * kt * kw;
+    const size_t win = k->w_in, wout = k->w_out, cout = k->c_out;
+    const int64_t pb = p[5];
+    const int32_t *m = (const int32_t *)l->data[RNE_T_Q] + RNE__Q_SLOTS;
+    const int32_t *bias = (const int32_t *)l->data[RNE_T_B];
+    const unsigned shift = (unsigned)l->q[0];
+    int16_t *y = (int16_t *)k->y, *patch = (int16_t *)k->work;
+    int32_t *rq = (int32_t *)(void *)(patch + rne__round4(kk));
+    void *acc = rq + ((ng + 1u) & ~(size_t)1);
+    rne__qmat mat;
+    size_t t, b, gi, wo, c, j, i, co;
+    mat.w = l->data[RNE_T_W];
+    mat.ldw = cout;
+    mat.s8 = l->fmt == RNE_FMT_S8;
+    mat.acc32 = l->q[2];
+    for (t = 0; t < k->steps; t++)
+        for (b = 0; b < k->batch; b++) {
+            int16_t *yr = y + (t * k->batch + b) * cout * wout;
+            for (gi = 0; gi < g; gi++)
+                for (wo = 0; wo < wout; wo++) {
+                    const int16_t *src = patch;
+                    if (kt == 1 && kw == 1 && win == 1 && wout == 1 && pb == 0) {
+                        /* pointwise over [C] (or [C, 1] without pads): the row is the patch */
+                        src = (const int16_t *)k->x + (t * k->batch + b) * k->c_in + gi * cg;
+                    } else {
+                        for (j = 0; j < kt; j++) {
+                            const int16_t *fr = rne__qconv_frame(k, t, b, j) + gi * cg * win;
+                            for (c = 0; c < cg; c++)
+                                for (i = 0; i < kw; i++) {
+                                    const int64_t pos = (int64_t)(wo * sw + i * dw) - pb;
+                                    patch[(c * kt + j) * kw + i] =
+                                        pos >= 0 && pos < (int64_t)win
+                                            ? fr[c * win + (size_t)pos] : (int16_t)0;
+                                }
+                        }
+                    }
+                    rne__q_matvec(rq, src, kk, &mat, gi * ng, ng, m + gi * ng, shift, acc);
+                    for (co = 0; co < ng; co++)
+                        yr[(gi * ng + co) * wout + wo] = rne__sat16(
+                            (int64_t)rq[co] + (bias != NULL ? bias[gi * ng + co] : 0));
+                }
+        }
+    rne__conv_keep_tail(k, sizeof(int16_t));
+}
+
+static void rne__qconv_t(const rne__convcall *k)
+{
+    const int32_t *p = k->param;
+    const rne_model_layer *l = k->node;
+    const size_t g = (size_t)p[2], kw = (size_t)p[3], sw = (size_t)p[4], dw = (size_t)p[7];
+    const size_t cg = k->c_in / g, ng = k->c_out / g, win = k->w_in, wout = k->w_out;
+    const size_t rows = k->steps * k->batch, ny = (size_t)k->c_out * wout;
+    const int64_t pb = p[5];
+    const int32_t *m = (const int32_t *)l->data[RNE_T_Q] + RNE__Q_SLOTS;
+    const int32_t *bias = (const int32_t *)l->data[RNE_T_B];
+    const unsigned shift = (unsigned)l->q[0];
+    const int s8 = l->fmt == RNE_FMT_S8;
+    int64_t *acc = (int64_t *)k->work;
+    size_t r, ci, wi, i, co, wo;
+    for (r = 0; r < rows; r++) {
+        const int16_t *xr = (const int16_t *)k->x + r * k->c_in * win;
+        int16_t *yr = (int16_t *)k->y + r * ny;
+        for (i = 0; i < ny; i++)
+            acc[i] = 0;
+        for (ci = 0; ci < k->c_in; ci++) {
+            const size_t gi = ci / cg;
+            for (wi = 0; wi < win; wi++) {
+                const int64_t v = xr[ci * win + wi];
+                for (i = 0; i < kw; i++) {
+                    const int64_t pos = (int64_t)(wi * sw + i * dw) - pb;
+                    if (pos < 0 || pos >= (int64_t)wout)
+                        continue;
+                    for (co = 0; co < ng; co++) {
+                        const size_t e = (ci * ng + co) * kw + i;
+                        const int64_t wv = s8 ? ((const int8_t *)l->data[RNE_T_W])[e]
+                                              : ((const int16_t *)l->data[RNE_T_W])[e];
+                        acc[(gi * ng + co) * wout + (size_t)pos] += v * wv;
+                    }
+                }
+            }
+        }
+        for (co = 0; co < k->c_out; co++)
+            for (wo = 0; wo < wout; wo++)
+                yr[co * wout + wo] = rne__sat16((int64_t)rne__rq32(acc[co * wout + wo], m[co], shift) +
+                                                (bias != NULL ? bias[co] : 0));
+    }
+}
+
+void rne__conv_int(const rne__convcall *k)
+{
+    if (k->node->op == RNE_OP_CONV_T)
+        rne__qconv_t(k);
+    else
+        rne__qconv_fwd(k);
+}
+
+#else
+
+void rne__conv_int(const rne__convcall *k)
+{
+    (void)k;
+}
+
+#endif /* RNE_NO_CONV */
