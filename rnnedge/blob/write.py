@@ -163,8 +163,9 @@ class _Builder:
             rec.param[1] = sum(1 << a for a in op.axes)
         elif isinstance(op, Conv):
             conv_record(rec, op)
-            if tensors:
-                self.tensor(rec, T_W, op.weight, "W")
+            if tensors:  # CONV: W_t [(C_in/g) kt kw, C_out] as DENSE's; CONV_T: ONNX's layout
+                w = np.asarray(op.weight)
+                self.tensor(rec, T_W, w if op.transpose else w.reshape(w.shape[0], -1).T, "W")
                 self.tensor(rec, T_B, op.bias, "B")
 
     def cell_record(self, rec: _RecordOut, l: Recurrent) -> None:
