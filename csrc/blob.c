@@ -815,7 +815,12 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
         return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
     if ((n->flags & ~RNE__LF_ALL) != 0)
         return RNE__AT(RNE_ELAYER, RNE_FF_FLAGS);
-    if (n->pad[0] != 0 || n->pad[1] != 0 || n->reserved[0] != 0 || n->reserved[1] != 0)
+    /* reserved[0]: the node's skip (docs/graph.md section 6: the steps of a stream it skips,
+     * its input's delay), any value; a recurrent node fed its state by values cannot skip */
+    if (n->pad[0] != 0 || n->pad[1] != 0 || n->reserved[1] != 0 ||
+        (n->reserved[0] != 0 && (n->op == RNE_OP_LSTM || n->op == RNE_OP_GRU ||
+                                 n->op == RNE_OP_RNN) &&
+         (n->in[1] != RNE_NONE || n->in[2] != RNE_NONE)))
         return RNE__AT(RNE_ELAYER, RNE_FF_RESERVED);
     if ((rc = rne__check_node_values(m, n, written, w)) != RNE_OK)
         return rc;
@@ -945,6 +950,7 @@ static void rne__copy_layer(const rne__blobview *v, const rne_node *n, const rne
     memset(c->q, 0, sizeof c->q);
     memset(c->wshape, 0, sizeof c->wshape);
     c->wndim = 0;
+    c->skip = n->reserved[0];
     if (n->tensor[RNE_T_W] >= 0) {      /* its shape, for a BINARY's constant operand */
         const rne_tensor *t = &v->tensors[n->tensor[RNE_T_W]];
         memcpy(c->wshape, t->shape, sizeof c->wshape);

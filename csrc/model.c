@@ -19,7 +19,12 @@
  * State: per recurrent node in order, h [D][batch][H] then (LSTM) c [D][batch][H], each block
  * rounded up to 16 bytes (a CONV node with kt > 1 has its frame cache [(kt-1) dt][batch][C_in W]
  * in node order among them, zeros at reset), elements in the node's storage type (f32: float; integer: h int16,
- * c int32); then the STATE values, value v at offset(v) * batch, [batch][features].
+ * c int32); then the STATE values, value v at offset(v) * batch, [batch][features]; then, for a
+ * model with a node that skips steps (node reserved[0] > 0, docs/graph.md section 6), the
+ * stream's step counter (a uint64_t in a 16-byte block, 0 at reset).
+ * Skips: a node whose skip D is larger than the stream's step count t keeps no state from steps
+ * t < D and writes zeros for them (a recurrent node or a conv runs on the rows from step D on;
+ * any other node runs on every row and its output's rows before step D are zeroed).
  * Every size is computed with overflow checks, so the kernels' index arithmetic cannot wrap.
  * Everything here reads the node and value copies in rne_model (rne_model_load made them), never
  * the blob's records: a blob changed after load cannot change a size. A stream remembers its
@@ -137,6 +142,16 @@ static size_t rne__value_state(const rne_model *m, size_t batch, int *ok)
     return rne__mad(end, batch, 0, ok);
 }
 
+/* Bytes of the step counter block: 16 if a node skips steps (rne_model_layer.skip > 0), else 0. */
+static size_t rne__counter_bytes(const rne_model *m)
+{
+    uint32_t i;
+    for (i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].skip != 0)
+            return 16u;
+    return 0u;
+}
+
 size_t rne_state_size(const rne_model *model, uint32_t batch)
 {
     size_t total;
@@ -145,6 +160,7 @@ size_t rne_state_size(const rne_model *model, uint32_t batch)
         return 0;
     total = rne__mad(1, rne__cell_state(model, batch, &ok), rne__value_state(model, batch, &ok),
                      &ok);
+    total = rne__mad(1, total, rne__counter_bytes(model), &ok);
     /* at least one 16-byte block, so that 0 always means an error */
     return ok ? (total == 0 ? 16u : total) : 0;
 }
@@ -187,7 +203,7 @@ size_t rne_value_state_offset(const rne_model *model, uint32_t value, uint32_t b
  * needs the most; total and state: the bytes of scratch and of state (rne_scratch_size,
  * rne_state_size). */
 typedef struct rne__scratch_plan {
-    size_t arena, work, total, state, cells;
+    size_t arena, work, total, state, cells, counter;
 } rne__scratch_plan;
 
 static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratch_plan *p)
@@ -217,7 +233,8 @@ static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratc
     p->total = rne__mad(1, p->arena, p->work, &ok);
     p->total = p->total == 0 ? 16u : p->total;         /* never 0: 0 means an error */
     p->cells = rne__cell_state(m, batch, &ok);
-    p->state = rne__mad(1, p->cells, rne__value_state(m, batch, &ok), &ok);
+    p->counter = rne__mad(1, p->cells, rne__value_state(m, batch, &ok), &ok);
+    p->state = rne__mad(1, p->counter, rne__counter_bytes(m), &ok);
     p->state = p->state == 0 ? 16u : p->state;        /* as rne_state_size */
     return ok;
 }
@@ -352,6 +369,8 @@ int rne_stream_reset(rne_stream *stream)
                             (const uint8_t *)v->init, 1, stream->batch, v->features,
                             rne__elem(v->dtype));
     }
+    if (rne__counter_bytes(m) != 0)     /* the step counter after the STATE values: 0 */
+        memset((uint8_t *)stream->state + base + rne__value_state(m, stream->batch, &ok), 0, 16);
     return RNE_OK;
 }
 
@@ -402,26 +421,45 @@ static int rne__graph_op(const rne_model *m, const rne_model_layer *l)
     return l->op >= RNE_OP_BINARY && l->op <= RNE_OP_REDUCE;
 }
 
+/* Bytes of one step of value v for `batch` streams (its rows of one timestep). */
+static size_t rne__row_bytes(const rne_model_value *v, size_t batch)
+{
+    return (size_t)v->features * rne__elem(v->dtype) * batch;
+}
+
+/* The skip (docs/graph.md section 6): zeros in the first `lo` steps of node l's output (not of
+ * a LAST value: one row per call, computed from inputs that hold the zeros). */
+static void rne__zero_skipped(const rne_model *m, const rne_model_layer *l, const rne__chunk *c,
+                              size_t lo)
+{
+    const rne_model_value *y = &m->values[l->out[0]];
+    if (lo != 0 && (y->flags & RNE_VF_LAST) == 0)
+        memset(rne__value_ptr(m, l->out[0], c), 0, lo * rne__row_bytes(y, c->batch));
+}
+
 #ifndef RNE_NO_CONV
-/* A conv node (csrc/conv.h) over the chunk's rows; cache: its frame cache in the state buffer
+/* A conv node (csrc/conv.h) over the chunk's rows from step lo on (the steps before are
+ * skipped: not read, not kept in the cache); cache: its frame cache in the state buffer
  * (NULL when kt is 1). */
 static void rne__run_conv(const rne_model *m, const rne_model_layer *l, const rne__chunk *c,
-                          size_t steps, void *cache, void *work)
+                          size_t steps, size_t lo, void *cache, void *work)
 {
     const rne_model_value *x = &m->values[l->in[0]], *y = &m->values[l->out[0]];
     rne__convcall k;
     k.node = l;
     k.param = l->param;
-    k.x = rne__value_ptr(m, l->in[0], c);
-    k.y = rne__value_ptr(m, l->out[0], c);
+    k.x = (const uint8_t *)rne__value_ptr(m, l->in[0], c) + lo * rne__row_bytes(x, c->batch);
+    k.y = (uint8_t *)rne__value_ptr(m, l->out[0], c) + lo * rne__row_bytes(y, c->batch);
     k.cache = cache;
     k.work = work;
     k.c_in = x->shape[0];
     k.w_in = x->ndim == 2 ? x->shape[1] : 1u;
     k.c_out = y->shape[0];
     k.w_out = y->ndim == 2 ? y->shape[1] : 1u;
-    k.steps = (x->flags & RNE_VF_LAST) != 0 ? 1u : steps;
+    k.steps = (x->flags & RNE_VF_LAST) != 0 ? 1u : steps - lo;
     k.batch = c->batch;
+    if (k.steps == 0)
+        return;                         /* every row skipped: the caller zeroed y */
     if (l->fmt == RNE_FMT_F32)
         rne__conv_f32(&k);
     else
@@ -464,7 +502,7 @@ static void rne__run_op(const rne_model *m, const rne_model_layer *l, const rne_
 
 /* Run every node over one chunk of `steps` timesteps. */
 static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, void *work,
-                       uint8_t *cells)
+                       uint8_t *cells, uint64_t t0)
 {
     const rne_model *m = s->model;
     uint8_t *state = cells;
@@ -472,12 +510,16 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
     for (i = 0; i < m->n_nodes; i++) {
         const rne_model_layer *l = &m->nodes[i];
         const int last_in = (m->values[l->in[0]].flags & RNE_VF_LAST) != 0;
+        /* the steps of this chunk the node skips: those before step reserved[0] */
+        const uint64_t d = l->skip;
+        const size_t lo = last_in || d <= t0 ? 0u : (d - t0 < steps ? (size_t)(d - t0) : steps);
         rne__call k;
         int ok = 1;
         const size_t nstate = rne__state_bytes(l, s->batch, &k.c_off, &ok);
 #ifndef RNE_NO_CONV
         if (l->op == RNE_OP_CONV || l->op == RNE_OP_CONV_T) {
-            rne__run_conv(m, l, c, steps, nstate != 0 ? (void *)state : NULL, work);
+            rne__zero_skipped(m, l, c, lo);
+            rne__run_conv(m, l, c, steps, lo, nstate != 0 ? (void *)state : NULL, work);
             state += nstate;
             continue;
         }
@@ -485,6 +527,7 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
         if (rne__graph_op(m, l)) {
 #if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
             rne__run_op(m, l, c);
+            rne__zero_skipped(m, l, c, lo);
 #endif
             continue;                   /* else refused by rne_model_load */
         }
@@ -494,6 +537,13 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
         k.state = nstate != 0 ? (void *)state : NULL;
         k.work = work;
         k.steps = last_in ? 1u : steps;
+        if (nstate != 0 && lo != 0) {   /* a recurrent node runs from step lo on (rne_model_load:
+                                           no state inputs) */
+            rne__zero_skipped(m, l, c, lo);
+            k.x = (const uint8_t *)k.x + lo * rne__row_bytes(&m->values[l->in[0]], s->batch);
+            k.y = (uint8_t *)k.y + lo * rne__row_bytes(&m->values[l->out[0]], s->batch);
+            k.steps = steps - lo;
+        }
         k.batch = s->batch * (size_t)l->lead;
         if (nstate != 0) {
             const size_t dirs = rne__dirs(l);
@@ -504,17 +554,21 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
                 rne__state_io(state + k.c_off, (uint8_t *)rne__value_ptr(m, l->in[2], c), dirs,
                               s->batch, l->hidden, rne__state_elem(l, 1), 0);
         }
-        switch (l->fmt) {
-        case RNE_FMT_F32:
-            rne__layer_f32(&k);
-            break;
-        case RNE_FMT_S16:
-        case RNE_FMT_S8:
-            rne__layer_int(&k);
-            break;
-        default:        /* refused by rne_model_load */
-            break;
+        if (k.steps != 0) {             /* 0: every step of the chunk skipped */
+            switch (l->fmt) {
+            case RNE_FMT_F32:
+                rne__layer_f32(&k);
+                break;
+            case RNE_FMT_S16:
+            case RNE_FMT_S8:
+                rne__layer_int(&k);
+                break;
+            default:    /* refused by rne_model_load */
+                break;
+            }
         }
+        if (nstate == 0)
+            rne__zero_skipped(m, l, c, lo);
         if (nstate != 0) {
             const size_t dirs = rne__dirs(l);
             if (l->out[1] != RNE_NONE)
@@ -578,6 +632,11 @@ static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t ste
                 return RNE_EINPUT;
     }
 #endif
+    uint64_t t0 = 0;
+    uint8_t *counter = (uint8_t *)s->state + plan.counter;
+    const int counts = rne__counter_bytes(m) != 0;
+    if (counts)
+        memcpy(&t0, counter, sizeof t0);
     for (t = 0; t < steps; t += chunk) {
         const size_t n = steps - t < chunk ? steps - t : chunk;
         rne__chunk c;
@@ -587,7 +646,12 @@ static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t ste
         c.state = (uint8_t *)s->state + plan.cells;
         c.rows = n * s->batch;
         c.batch = s->batch;
-        rne__nodes(s, &c, n, (uint8_t *)scratch + plan.arena, (uint8_t *)s->state);
+        rne__nodes(s, &c, n, (uint8_t *)scratch + plan.arena, (uint8_t *)s->state,
+                   t0 > UINT64_MAX - t ? UINT64_MAX : t0 + t);
+    }
+    if (counts) {                       /* saturates: a stream never wraps back into a skip */
+        t0 = t0 + steps < t0 ? UINT64_MAX : t0 + steps;
+        memcpy(counter, &t0, sizeof t0);
     }
     return RNE_OK;
 }

@@ -5,8 +5,8 @@
  * can read or write outside its rows or overflow. In this order (the first fault decides; each
  * refusal is RNE__AT(status, field) with the detail in *w):
  *   op (built without RNE_NO_GRAPH_OPS), fmt f32 or s16        RNE_ELAYER  op, fmt
- *   flags, hidden, clip, act / alpha / beta, reserved all 0    RNE_ELAYER  flags, hidden, clip,
- *                                                                          act, alpha, beta,
+ *   flags, hidden, clip, act / alpha / beta, pad, reserved[1]  RNE_ELAYER  flags, hidden, clip,
+ *   all 0 (reserved[0] is the node's skip, docs/graph.md 6)                act, alpha, beta,
  *                                                                          reserved (index: slot)
  *   which inputs and outputs are present                        RNE_ELAYER  in / out (index: slot)
  *   params: kind, axis, perm, bounds, mask; unused ones 0       RNE_ELAYER  param (index: which);
@@ -432,7 +432,7 @@ int rne__check_op(const rne__blobview *m, const rne_node *n, const rne_value *va
         }
     for (d = 0; d < 2; d++) {
         w->index = (int32_t)d;
-        if (n->pad[d] != 0 || n->reserved[d] != 0)
+        if (n->pad[d] != 0 || (d == 1 && n->reserved[d] != 0))     /* reserved[0]: the skip */
             return RNE__AT(RNE_ELAYER, RNE_FF_RESERVED);
     }
     w->index = -1;

@@ -301,6 +301,8 @@ typedef struct rne_model_layer {
                                        direction 0; slots 0..4 are equal in both) */
     uint32_t wshape[4];             /* the role-0 tensor's shape (a BINARY's constant operand) */
     uint32_t wndim;                 /*   ... and rank; 0 if the node has none */
+    uint32_t skip;                  /* the record's reserved[0]: the first steps of a stream the
+                                       node skips (docs/graph.md section 6), 0 for most */
 } rne_model_layer;
 
 /* One value as rne_model_load proved it (docs/graph.md section 1). */

@@ -33,7 +33,8 @@ from ._views import F32 as _F32
 from ._views import Layout, StateViews, state_blocks
 from .blob.read import read_blob
 from .blob.show import describe
-from .blob.spec import DT_S16, DT_S32, E_INPUT, MAX_ALIGN, OP_GATHER, OP_TAKE_LAST, V_STATE, Blob
+from .blob.spec import (DT_S16, DT_S32, E_INPUT, MAX_ALIGN, OP_CONV, OP_GATHER, OP_TAKE_LAST,
+                        V_STATE, Blob)
 from .errors import BlobError, InputError, NotStreamableError, StreamBusyError
 from .files import file_kind, open_nonblocking
 
@@ -100,6 +101,12 @@ class Model:
         # for _RUN_CHUNK steps instead of all of them
         self._chunkable = self.streamable and not self._state_values and all(
             n.param[0] == n.in_features for n in self.blob.nodes if n.op == OP_TAKE_LAST)
+        # latency (docs/graph.md section 6): a stream's output lags ONNX's by this many steps
+        lat = meta.get("latency_steps", 0)
+        if not isinstance(lat, int) or isinstance(lat, bool) or not 0 <= lat <= _U32:
+            raise BlobError(f"{source}: metadata latency_steps must be an integer 0..{_U32}, got {lat!r}")
+        self.latency_steps: int = lat
+        self._flush_refusal = self._flush_check() if lat else None
         # Integer models take and give int16 at these scales; the binding converts floats.
         self._qio: tuple[float, float] | None = None
         if self.quant != "f32":
@@ -138,6 +145,26 @@ class Model:
             copy.flags.writeable = False
             arr = copy
         return cls(arr, source)
+
+    def _flush_check(self) -> str | None:
+        """Why `run` cannot be exact for this model with latency, or None. `run` feeds the
+        latency's zero frames after x and drops as many first outputs: ONNX's end padding exactly
+        when every conv with lookahead reads the model input (docs/graph.md section 6's
+        refinements; the general per-node rule is not implemented in C)."""
+        if self._state_values:
+            return "a step function with latency runs step by step only (Model.stream)"
+        nodes = self.blob.nodes
+        for n in nodes:
+            if n.op != OP_CONV:
+                continue
+            after = [m.reserved[0] for m in nodes if n.outputs[0] in m.inputs]
+            ahead = (max(after) if after else self.latency_steps) - n.reserved[0]
+            if ahead > 0 and n.inputs[0] != self.blob.input.index:
+                return (f"node {n.index} (CONV) looks {ahead} steps ahead but reads value "
+                        f"{self.blob.values[n.inputs[0]].name!r}, not the model input: an exact "
+                        "whole-sequence run is implemented only for lookahead convs on the input; "
+                        "stream the sequence (Model.stream) and feed the zero frames yourself")
+        return None
 
     # -- description -----------------------------------------------------------------------
     def state_bytes(self, batch: int = 1) -> int:
@@ -202,20 +229,24 @@ class Model:
         shapes of `Stream.state`) where given; entries not given keep the initial state.
         """
         what = f"{self.name}.run"
+        if self._flush_refusal is not None:
+            raise InputError(f"{what}: this model has latency_steps {self.latency_steps} and "
+                             f"{self._flush_refusal}")
         x = self._check_input(x, self._run_in.axes, what)
         dims = dict(zip(self._run_in.axes, x.shape))
         batch, steps = dims.get("B", 1), dims.get("T", 1)
         if batch == 0:
             raise InputError(f"{what}: the batch is empty (B = 0)")
         needs = f"batch {batch} over T = {steps} steps"
-        nbytes = self._stream_bytes(batch, what) + self._run_bytes(batch, steps, what)
+        nbytes = self._stream_bytes(batch, what) + self._run_bytes(batch, steps + self.latency_steps,
+                                                                   what)
         _check_memory(what, needs, nbytes)
         try:
             x = self._run_in.to_internal(x, self._x_dtype)
             stream = Stream(self, batch, _what=what)
             if state is not None:
                 stream.state = state
-            return stream._run_internal(x, what)
+            return stream._run_internal(x, what, flush=self.latency_steps)
         except MemoryError:
             raise _refuse_memory(what, needs, nbytes, failed=True) from None
 
@@ -452,9 +483,13 @@ class Stream:
         except MemoryError:
             raise _refuse_memory(what, needs, nbytes, failed=True) from None
 
-    def _run_internal(self, x: np.ndarray, what: str) -> np.ndarray:
+    def _run_internal(self, x: np.ndarray, what: str, flush: int = 0) -> np.ndarray:
         """x: contiguous float32 (int32 ids) [T, B, F] -> the output in the graph's layout. The
-        scratch is for a chunk of steps where the C library runs the call in chunks."""
+        scratch is for a chunk of steps where the C library runs the call in chunks. `flush`
+        (Model.run of a model with latency): that many zero frames are fed after x and as many
+        first output rows dropped, so that the rows are ONNX's (docs/graph.md section 6)."""
+        if flush and x.shape[0]:
+            x = np.concatenate([x, np.zeros((flush,) + x.shape[1:], x.dtype)], axis=0)
         model, steps = self.model, x.shape[0]
         lib, from_buffer = self._c.lib, self._from_buffer
         if steps == 0 and model.many_to_one:
@@ -484,7 +519,15 @@ class Stream:
                 from_buffer("int16_t[]", y), y.size, self._qio[1], from_buffer("float[]", yf)
             )
             y = yf
+        if flush and not model.many_to_one:
+            y = y[flush:]
         return np.ascontiguousarray(model._run_out.from_internal(y))
+
+    @property
+    def latency_steps(self) -> int:
+        """Steps the outputs lag ONNX's (docs/graph.md section 6): `step` returns ONNX's output
+        for step t - latency_steps (the rows before are the skipped steps' zeros)."""
+        return self.model.latency_steps
 
     def reset(self) -> None:
         """Back to the model's initial state (its initial_h/initial_c, or zeros)."""

@@ -1,0 +1,133 @@
+"""Convolution models end to end (issue "Streaming graphs II", docs/graph.md section 6): each
+conv fixture of tests/data/fixtures/conv/ through rnnedge.convert -> .rne blob -> Model in the C
+library, against onnxruntime: Model.run within 1e-5 relative, step by step with the latency
+accounted (the stream's first latency_steps outputs are the skipped steps' zeros, then ONNX's
+output for step t - latency), streaming equal to run bit for bit, chunks equal to steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import rnnedge  # noqa: E402
+from rnnedge.converter import to_graph  # noqa: E402
+from rnnedge.errors import InputError  # noqa: E402
+from rnnedge.reference import run_graph  # noqa: E402
+
+CONV = Path(__file__).parent / "data" / "fixtures" / "conv"
+INDEX = json.loads((CONV / "index.json").read_text())
+RTOL = 1e-5
+
+
+def _ort(model: Path | onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """onnxruntime over x in the model's layout [B, T, ...]."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    src = str(model) if isinstance(model, Path) else model.SerializeToString()
+    s = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x})[0]
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def _load(src: Path | onnx.ModelProto, tmp_path: Path, quant: str = "f32", calibration=None) -> rnnedge.Model:
+    if not isinstance(src, Path):
+        p = tmp_path / "m.onnx"
+        onnx.save(src, p)
+        src = p
+    out = tmp_path / f"m_{quant}.rne"
+    rnnedge.convert(src, out, quant=quant, calibration=calibration)
+    return rnnedge.load(out)
+
+
+def _steps(m: rnnedge.Model, x: np.ndarray, extra: int) -> np.ndarray:
+    """Stream.step over x [B, T, ...] and `extra` zero frames after it -> [B, T + extra, ...]."""
+    s = m.stream(x.shape[0])
+    frames = [x[:, t] for t in range(x.shape[1])] + [np.zeros_like(x[:, 0])] * extra
+    return np.stack([s.step(f).copy() for f in frames], axis=1)
+
+
+@pytest.mark.parametrize("name", sorted(INDEX))
+def test_fixture_f32_runs_and_streams_as_onnxruntime(name: str, tmp_path: Path) -> None:
+    x = np.swapaxes(np.load(CONV / f"{name}.input.npy"), 0, 1)  # [B, T, ...], ONNX's layout
+    ref = _ort(CONV / f"{name}.onnx", x)
+    m = _load(CONV / f"{name}.onnx", tmp_path)
+    L = INDEX[name]["latency"]
+    assert m.latency_steps == L and m.stream().latency_steps == L
+    y = m.run(x)
+    assert y.shape == ref.shape
+    assert _rel(y, ref) < RTOL
+    ys = _steps(m, x, L)
+    assert not ys[:, :L].any()  # the skipped steps write zeros
+    assert np.array_equal(ys[:, L:], y)  # streaming equals run bit for bit
+    assert _rel(ys[:, L:], ref) < RTOL
+
+
+def test_a_lookahead_stream_in_chunks_equals_its_steps(tmp_path: Path) -> None:
+    """Chunks that end inside, at and after the skipped steps: Stream.run equals Stream.step bit
+    for bit (the step counter carries across calls), and reset starts the skip again."""
+    x = np.swapaxes(np.load(CONV / "lookahead_gru.input.npy"), 0, 1)
+    m = _load(CONV / "lookahead_gru.onnx", tmp_path)
+    ys = _steps(m, x, 0)
+    for cuts in ([1, 1, 5], [3, 4], [2, 9], [14]):
+        s = m.stream(x.shape[0])
+        parts, t = [], 0
+        for n in cuts + [x.shape[1] - sum(cuts)]:
+            if n:
+                parts.append(s.run(x[:, t : t + n]))
+            t += n
+        assert np.array_equal(np.concatenate(parts, axis=1), ys), cuts
+        s.reset()
+        assert np.array_equal(s.run(x), ys)
+
+
+def _chained_lookahead() -> onnx.ModelProto:
+    """Two 'same' convs with a Relu between (lookahead 1 + 2 = latency 3), then a GRU: the second
+    conv does not read the model input."""
+    rng = np.random.default_rng(7)
+    H = 5
+    inits = {"w1": rng.standard_normal((4, 3, 3)).astype(np.float32), "b1": rng.standard_normal(4).astype(np.float32),
+             "w2": rng.standard_normal((4, 4, 5)).astype(np.float32), "b2": rng.standard_normal(4).astype(np.float32),
+             "W": rng.standard_normal((1, 3 * H, 4)).astype(np.float32) * 0.5,
+             "R": rng.standard_normal((1, 3 * H, H)).astype(np.float32) * 0.5}
+    nodes = [helper.make_node("Transpose", ["x"], ["a"], perm=[0, 2, 1]),
+             helper.make_node("Conv", ["a", "w1", "b1"], ["c1"], pads=[1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[2, 2]),
+             helper.make_node("Transpose", ["c2"], ["tb"], perm=[2, 0, 1]),
+             helper.make_node("GRU", ["tb", "W", "R"], ["Y", "Y_h"], hidden_size=H),
+             helper.make_node("Squeeze", ["Y", "one"], ["ys"]),
+             helper.make_node("Transpose", ["ys"], ["y"], perm=[1, 0, 2])]  # fmt: skip
+    inits["one"] = np.array([1], np.int64)
+    g = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", "T", H])],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_chained_lookahead_streams_and_run_is_refused_by_name(tmp_path: Path) -> None:
+    """Model.run's exact end is implemented for lookahead convs on the input only: a second
+    lookahead conv is refused by name (zero input frames would give other numbers than ONNX);
+    the stream skips per node as run_graph does and lags ONNX by the latency."""
+    mp = _chained_lookahead()
+    m = _load(mp, tmp_path)
+    assert m.latency_steps == 3
+    x = np.random.default_rng(1).standard_normal((2, 9, 3)).astype(np.float32)
+    with pytest.raises(InputError, match=r"node \d+ \(CONV\) looks 2 steps ahead .* not the model input"):
+        m.run(x)
+    ys = _steps(m, x, 0)
+    ref, _ = run_graph(to_graph(mp), np.swapaxes(x, 0, 1))  # the float reference, streaming
+    assert _rel(ys, np.swapaxes(ref, 0, 1)) < RTOL
+    assert not ys[:, :3].any()
+    onnx_y = _ort(mp, x)  # step t is ONNX's step t - 3 (whose inputs are all real frames)
+    assert _rel(ys[:, 3:], onnx_y[:, :-3]) < RTOL
