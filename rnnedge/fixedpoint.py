@@ -31,7 +31,7 @@ from .ir.graph import Copy, Graph, Transpose, check_graph
 from .ir.layers import (
     Mult, QActivation, QDense, QLayerNorm, QNetwork, QRecurrent, QSlice, QTakeLast,
 )  # fmt: skip
-from .ir.graph import QBinary, QConcat, QGather, QReduce
+from .ir.graph import QBinary, QConcat, QConv, QGather, QReduce
 
 I64 = np.int64
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
@@ -508,7 +508,9 @@ def initial_state_q(qnet: QNetwork, batch: int) -> list[IntState]:
 
 
 # -- the integer dataflow graph (docs/graph.md) ---------------------------------------------------
-QGraphState = dict[str, list]  # {"nodes": [IntState per recurrent node], "values": [int16 [B, *shape]]}
+# {"nodes": [IntState per recurrent node], "values": [int16 [B, *shape]], "convs": [int16
+# [(kt - 1) dt, B, *x shape] per QConv node in node order], "step": [steps run so far]}
+QGraphState = dict[str, list]
 
 
 def initial_qgraph_state(qg: Graph, batch: int) -> QGraphState:
@@ -520,7 +522,9 @@ def initial_qgraph_state(qg: Graph, batch: int) -> QGraphState:
         v = qg.values[i]
         init = np.zeros(v.features, np.int16) if v.init is None else np.asarray(v.init, np.int16)
         values.append(np.broadcast_to(init.reshape(v.shape), (batch,) + v.shape).copy())
-    return {"nodes": nodes, "values": values}
+    convs = [np.zeros((n.op.conv.cache_frames, batch) + qg.values[n.inputs[0]].shape, np.int16)
+             for n in qg.nodes if isinstance(n.op, QConv)]
+    return {"nodes": nodes, "values": values, "convs": convs, "step": [0]}
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -539,11 +543,15 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
     """All nodes once over x [T, B, *in shape] (T = 1 for an explicit-state graph); updates
     `state` in place (the integer twin of rnnedge.reference's graph executor)."""
     T, B = x.shape[:2]
+    t0 = state.setdefault("step", [0])[0]
+    convs = state.setdefault("convs", [])
     vals: dict[int, np.ndarray] = {qg.input: x}
     for k, i in enumerate(qg.state_values):
         vals[i] = state["values"][k][None]
-    r = 0
+    r = c = 0
     for n in qg.nodes:
+        # the node's skip (docs/graph.md section 6): the stream's steps before its input's delay
+        lo = min(T, max(0, max((qg.values[v].delay for v in n.inputs if v is not None), default=0) - t0))
         ins = [None if v is None else vals[v] for v in n.inputs]
         if isinstance(n.op, (QBinary, QConcat)):  # a state value's one row meets a chunk's rows
             T0 = max(a.shape[0] for a in ins if a is not None)
@@ -553,7 +561,30 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
         assert x0 is not None
         rows = x0.shape[0]
         results: list[np.ndarray | None]
-        if isinstance(op, QRecurrent):
+        if isinstance(op, QConv):  # rows from lo on; the skipped ones neither read nor cached
+            y = np.zeros((rows, B) + outs[0], np.int16)
+            if lo < rows:
+                y[lo:], new = conv_q(qconv_spec(op), x0[lo:], convs[c] if op.conv.cache_frames else None,
+                                     acc32=op.acc_bound <= INT32_MAX)
+                if op.conv.cache_frames:
+                    convs[c] = new.astype(np.int16)
+            c += 1
+            results = [y]
+        elif isinstance(op, QRecurrent) and lo > 0:  # the skipped steps: no state kept, zeros
+            if any(v is not None for v in n.inputs[1:]):
+                raise InputError(f"node {n.name!r}: a recurrent node with state inputs after a "
+                                 "delayed value")  # fmt: skip
+            y = np.zeros((rows, B) + outs[0], np.int16)
+            fin = state["nodes"][r]
+            if lo < rows:
+                yr, fin = recurrent_q(op, x0[lo:].reshape(rows - lo, B, -1), tuple(state["nodes"][r]))
+                y[lo:] = yr.reshape((rows - lo, B) + outs[0])
+            state["nodes"][r] = fin
+            r += 1
+            results = [y]
+            if len(n.outputs) > 1 and n.outputs[1] is not None:
+                results.append(fin[0].transpose(1, 0, 2).reshape((1, B) + outs[1]))
+        elif isinstance(op, QRecurrent):
             D, H = op.num_directions, op.hidden
             s = list(state["nodes"][r])
             if len(ins) > 1 and ins[1] is not None:  # h_init: the value's first row of the chunk
@@ -590,6 +621,9 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
             results = [layer_q(op, x0)]
         else:
             raise TypeError(f"node {n.name!r}: {type(op).__name__} is not an integer graph op")
+        if lo and not isinstance(op, (QConv, QRecurrent)) and not qg.values[n.outputs[0]].last:
+            results[0] = np.array(results[0])
+            results[0][:lo] = 0  # the skipped steps write zeros
         for v, a in zip(n.outputs, results):
             if v is not None and a is not None:
                 a = np.ascontiguousarray(a.reshape(a.shape[:2] + qg.values[v].shape), np.int16)
@@ -600,16 +634,21 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
         u = qg.values[i].update
         if u is not None:
             state["values"][k] = vals[u][-1].reshape((B,) + qg.values[i].shape).copy()
+    state["step"] = [t0 + T]
     return vals[qg.output]
 
 
 def _checked_qstate(qg: Graph, state: QGraphState, batch: int) -> QGraphState:
     """A copy of a caller's state, its layout checked against initial_qgraph_state's."""
     want = initial_qgraph_state(qg, batch)
-    if not isinstance(state, dict) or set(state) != {"nodes", "values"}:
-        raise InputError("state: expected {'nodes': [...], 'values': [...]} as run_qgraph returns it")
-    out: QGraphState = {"nodes": [], "values": []}
-    for key in ("nodes", "values"):
+    if not isinstance(state, dict) or not {"nodes", "values"} <= set(state) <= {"nodes", "values",
+                                                                               "convs", "step"}:
+        raise InputError("state: expected {'nodes': [...], 'values': [...], 'convs': [...], "
+                         "'step': [n]} as run_qgraph returns it")
+    out: QGraphState = {"nodes": [], "values": [], "convs": [], "step": [int(state.get("step", [0])[0])]}
+    if "convs" not in state:
+        state = dict(state, convs=want["convs"])
+    for key in ("nodes", "values", "convs"):
         got = list(state[key])
         if len(got) != len(want[key]):
             raise InputError(f"state[{key!r}]: expected {len(want[key])} entries, got {len(got)}")
@@ -837,9 +876,9 @@ def gather_q(op: QGather, ids: np.ndarray) -> np.ndarray:
 
 
 # -- convolutions (docs/quantization.md "Convolutions"; csrc/conv_int.c) --------------------------
-# run_qgraph (_qnodes) has no QConv branch and its state no conv caches yet: until it has,
-# quant.graph.quantize_graph refuses an integer conv by name (it checks this flag, not conv_q).
-QGRAPH_RUNS_CONV = False
+# run_qgraph runs QConv nodes (conv_q, the caches in its state's "convs"); quant.graph's
+# quantize_graph checks this flag before it makes an integer conv.
+QGRAPH_RUNS_CONV = True
 
 # Arrays are [steps, batch, C(, W)]: a conv over time needs the steps apart from the streams.
 class ConvSpec(Protocol):
@@ -858,6 +897,23 @@ class ConvSpec(Protocol):
     pads: tuple[int, int]
     dilation: int
     output_padding: int
+
+
+class _QConvSpec:
+    """conv_q's view (ConvSpec) of an integer conv node (ir.graph.QConv): its float conv's
+    geometry, W in ONNX's layout (CONV_T [C_in, C_out/g, kw]: the time axis of 1 dropped)."""
+
+    def __init__(self, q: QConv) -> None:
+        cv = q.conv
+        self.transpose, self.bias, self.mult = cv.transpose, q.bias, q.mult
+        self.W = np.asarray(q.W).reshape(q.W.shape[0], q.W.shape[1], -1) if cv.transpose else q.W
+        self.kt, self.dt, self.groups, self.stride = cv.kt, cv.dt, cv.groups, cv.sw
+        self.pads, self.dilation, self.output_padding = tuple(cv.pad_w), cv.dw, cv.out_pad
+
+
+def qconv_spec(q: QConv) -> ConvSpec:
+    """The ConvSpec conv_q reads of an integer conv node (run_qgraph's adapter)."""
+    return _QConvSpec(q)  # type: ignore[return-value]
 
 
 def conv_w_out(op: ConvSpec, w: int, kw: int) -> int:

@@ -2,11 +2,15 @@
 conv fixture of tests/data/fixtures/conv/ through rnnedge.convert -> .rne blob -> Model in the C
 library, against onnxruntime: Model.run within 1e-5 relative, step by step with the latency
 accounted (the stream's first latency_steps outputs are the skipped steps' zeros, then ONNX's
-output for step t - latency), streaming equal to run bit for bit, chunks equal to steps."""
+output for step t - latency), streaming equal to run bit for bit, chunks equal to steps; int16
+within 1e-3 and int8 within 1e-2 (docs/quantization.md's bar) of onnxruntime's output range, and
+the C library's integer output equal to the oracle fixedpoint.run_qgraph bit for bit (run and
+step)."""
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import rnnedge  # noqa: E402
+from rnnedge import fixedpoint as fx  # noqa: E402
 from rnnedge.converter import to_graph  # noqa: E402
 from rnnedge.errors import InputError  # noqa: E402
 from rnnedge.reference import run_graph  # noqa: E402
@@ -24,6 +29,7 @@ from rnnedge.reference import run_graph  # noqa: E402
 CONV = Path(__file__).parent / "data" / "fixtures" / "conv"
 INDEX = json.loads((CONV / "index.json").read_text())
 RTOL = 1e-5
+QTOL = {"int16": 1e-3, "int8": 1e-2}  # of the float output's range (max - min)
 
 
 def _ort(model: Path | onnx.ModelProto, x: np.ndarray) -> np.ndarray:
@@ -131,3 +137,24 @@ def test_chained_lookahead_streams_and_run_is_refused_by_name(tmp_path: Path) ->
     assert not ys[:, :3].any()
     onnx_y = _ort(mp, x)  # step t is ONNX's step t - 3 (whose inputs are all real frames)
     assert _rel(ys[:, 3:], onnx_y[:, :-3]) < RTOL
+
+
+@pytest.mark.parametrize("quant", ["int16", "int8"])
+@pytest.mark.parametrize("name", sorted(INDEX))
+def test_fixture_integer_within_the_bar_and_c_equals_run_qgraph(name: str, quant: str, tmp_path: Path) -> None:
+    x = np.swapaxes(np.load(CONV / f"{name}.input.npy"), 0, 1)  # [B, T, ...]
+    ref = _ort(CONV / f"{name}.onnx", x)
+    out = tmp_path / f"{name}.{quant}.rne"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # int8 nodes kept at int16 weights
+        qg = rnnedge.convert(CONV / f"{name}.onnx", out, quant=quant, calibration=x)
+    m = rnnedge.load(out)
+    L = m.latency_steps
+    xt = np.swapaxes(x, 0, 1)  # [T, B, ...] with the latency's zero frames after it
+    xt = np.concatenate([xt, np.zeros((L,) + xt.shape[1:], xt.dtype)])
+    yq, _ = fx.run_qgraph(qg, fx.quantize(xt, qg.in_scale))
+    want = np.swapaxes(fx.dequantize(yq, qg.out_scale), 0, 1).reshape((x.shape[0], -1) + ref.shape[2:])
+    y = m.run(x)
+    np.testing.assert_array_equal(y, want[:, L:])  # C run == oracle, bit for bit
+    np.testing.assert_array_equal(_steps(m, x, L), want)  # C steps == oracle, bit for bit
+    assert float(np.abs(y - ref).max()) / float(ref.max() - ref.min()) < QTOL[quant]

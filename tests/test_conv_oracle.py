@@ -71,22 +71,3 @@ def test_conv_q_refuses_what_the_loader_refuses():
 
 def test_the_c_vectors_are_what_the_generator_writes_today():
     assert mcv.main(["--check"]) == 0
-
-
-def test_quantize_graph_refuses_an_integer_conv_by_name_until_run_qgraph_runs_it():
-    """With conv_q present, quantize_graph let a conv graph through to run_qgraph, which has no
-    QConv branch: a TypeError from fixedpoint (found when g7 merged main's conv converter)."""
-    import warnings
-    from pathlib import Path
-
-    from rnnedge.converter import to_graph
-    from rnnedge.errors import UnsupportedOpError
-    from rnnedge.quant.graph import quantize_graph
-
-    conv = Path(__file__).parent / "data" / "fixtures" / "conv"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        g = to_graph(conv / "kws_pads.onnx")
-    x = np.load(conv / "kws_pads.input.npy")
-    with pytest.raises(UnsupportedOpError, match=r"node 0 .*integer CONV.*keep this model in f32"):
-        quantize_graph(g, "int8", x)

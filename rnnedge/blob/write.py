@@ -26,8 +26,8 @@ from ..errors import BlobError, ConvertError, UnsupportedOpError
 from ..files import write_atomic
 from ..ir.check import check_network, check_qnetwork, check_state
 from ..ir.graph import (
-    BINARY_KINDS, REDUCE_KINDS, Binary, Concat, Conv, Copy, Gather, Graph, QBinary, QConcat, QGather,
-    QReduce, Reduce, Transpose, check_graph, from_network, plan_arena,
+    BINARY_KINDS, REDUCE_KINDS, Binary, Concat, Conv, Copy, Gather, Graph, QBinary, QConcat, QConv,
+    QGather, QReduce, Reduce, Transpose, check_graph, from_network, plan_arena,
 )  # fmt: skip
 from ..ir.layers import (
     Act, Activation, Dense, FloatLayer, IntLayer, LayerNorm, Network, QActivation, QDense,
@@ -418,10 +418,11 @@ def _slots() -> np.ndarray:
 
 def qparams(q: IntLayer) -> np.ndarray | None:
     """The layer's int32 q tensor (role T_Q), exactly as docs/quantization.md lays it out."""
-    if isinstance(q, QDense):
+    if isinstance(q, (QDense, QConv)):  # CONV_T: the kernel reads no acc32 (int64 always)
         s = _slots()
-        s[0], s[2] = q.mult.shift, int(q.acc_bound <= fx.INT32_MAX)
-        return np.concatenate([s, q.mult.m]).astype(np.int32)
+        s[0] = q.mult.shift
+        s[2] = int(q.acc_bound <= fx.INT32_MAX and not (isinstance(q, QConv) and q.conv.transpose))
+        return np.concatenate([s, np.asarray(q.mult.m).reshape(-1)]).astype(np.int32)
     if isinstance(q, QLayerNorm):
         s = _slots()
         s[0], s[1], s[2] = q.mult.shift, q.eps_q >> 31, q.eps_q & fx.INT32_MAX
@@ -474,6 +475,12 @@ def blob_tensors(q: IntLayer) -> list[BlobTensor]:
     elif isinstance(q, QLayerNorm):
         if q.bias is not None:
             out.append(BlobTensor(T_B, q.bias.astype(np.int32)))
+    elif isinstance(q, QConv):  # CONV W_t [(C_in/g) kt kw, C_out]; CONV_T ONNX's (section 6)
+        w = np.asarray(q.W)
+        out.append(BlobTensor(T_W, w if q.conv.transpose else np.ascontiguousarray(
+            w.reshape(w.shape[0], -1).T)))  # fmt: skip
+        if q.bias is not None:
+            out.append(BlobTensor(T_B, np.asarray(q.bias).astype(np.int32)))
     elif isinstance(q, QRecurrent):
         out.append(BlobTensor(T_W, np.ascontiguousarray(q.W.transpose(0, 2, 1))))
         out.append(BlobTensor(T_R, np.ascontiguousarray(q.R.transpose(0, 2, 1))))
