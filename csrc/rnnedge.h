@@ -388,8 +388,9 @@ const char *rne_strerror(int code);
 /* Bytes of state for `batch` streams; 0 on arithmetic overflow or batch == 0. At least 16 even
  * for a model without state, so that 0 always means an error. Per recurrent node, in node order:
  * h [D][batch][H] (f32: float; integer: int16), then for LSTM c [D][batch][H] (f32: float;
- * integer: int32 Q11.20), each block starting at a multiple of 16 bytes; then the STATE values'
- * blocks ([batch][features] each, rne_value_state_offset). */
+ * integer: int32 Q11.20), each block starting at a multiple of 16 bytes (a CONV's frame cache
+ * among them); then the STATE values' blocks ([batch][features] each, rne_value_state_offset);
+ * then, if a node skips steps (rne_model_layer.skip), the step count (uint64, a 16-byte block). */
 size_t rne_state_size(const rne_model *model, uint32_t batch);
 
 /* Byte offset of node `node`'s state (h block, then c block for LSTM) within the state buffer
