@@ -288,18 +288,6 @@ def test_quantize_conv_per_output_channel(transpose: bool, groups: int, wfmt: st
     assert q.acc_bound == int((np.abs(qrows).sum(axis=1) * 32768).max())
 
 
-def test_quantize_graph_names_a_conv_without_the_oracle() -> None:
-    from rnnedge import fixedpoint as fx
-    from rnnedge.quant.graph import quantize_graph
-
-    # run_qgraph has no integer CONV yet (fixedpoint.QGRAPH_RUNS_CONV): when it has, this test
-    # becomes the integer conv tests' business
-    assert not fx.QGRAPH_RUNS_CONV
-    g = to_graph(CONV / "kws_dynamo.onnx")
-    with pytest.raises(UnsupportedOpError, match=r"node 0 .*integer CONV.*keep this model in f32"):
-        quantize_graph(g, "int8")
-
-
 def test_step_function_with_its_own_conv_cache() -> None:
     """A step function forward(x_t, cache) that concatenates its cache with the new frame, runs a
     Conv over the window and returns the window's last frames as the next cache (the exporters'
