@@ -422,9 +422,11 @@ static void rne__run_conv(const rne_model *m, const rne_model_layer *l, const rn
     k.w_out = y->ndim == 2 ? y->shape[1] : 1u;
     k.steps = (x->flags & RNE_VF_LAST) != 0 ? 1u : steps;
     k.batch = c->batch;
+#ifndef RNE_NO_F32
     if (l->fmt == RNE_FMT_F32)
         rne__conv_f32(&k);
     else
+#endif
         rne__conv_int(&k);
 }
 #endif
@@ -455,9 +457,11 @@ static void rne__run_op(const rne_model *m, const rne_model_layer *l, const rne_
     memcpy(k.out_shape, y->shape, sizeof y->shape);
     k.out_ndim = y->ndim;
     k.rows = (y->flags & RNE_VF_LAST) != 0 ? c->batch : c->rows;
+#ifndef RNE_NO_F32
     if (l->fmt == RNE_FMT_F32)
         rne__op_f32(&k);
     else
+#endif
         rne__op_int(&k);
 }
 #endif
@@ -505,9 +509,11 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
                               s->batch, l->hidden, rne__state_elem(l, 1), 0);
         }
         switch (l->fmt) {
+#ifndef RNE_NO_F32
         case RNE_FMT_F32:
             rne__layer_f32(&k);
             break;
+#endif
         case RNE_FMT_S16:
         case RNE_FMT_S8:
             rne__layer_int(&k);
