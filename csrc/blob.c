@@ -837,6 +837,10 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
     if (n->fmt == RNE_FMT_S16)
         return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
 #endif
+#ifdef RNE_NO_S8
+    if (n->fmt == RNE_FMT_S8)
+        return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
+#endif
     if (0
 #ifdef RNE_NO_DENSE
         || n->op == RNE_OP_DENSE
@@ -880,6 +884,8 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
         return rc;
 #ifdef RNE_NO_F32
     return rne__check_layer_q(m, l, w);         /* every node is integer here (above) */
+#elif defined(RNE__NO_INT)
+    return rne__check_layer_tensors(l, m->tensors, m->header->n_tensors, w);  /* every one f32 */
 #else
     if (l->fmt != RNE_FMT_F32)
         return rne__check_layer_q(m, l, w);

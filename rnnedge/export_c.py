@@ -30,6 +30,7 @@ from .blob.spec import (
     ACT_POW,
     FMT_F32,
     FMT_S16,
+    FMT_S8,
     OP_ACT,
     OP_BINARY,
     OP_CONV,
@@ -60,7 +61,7 @@ _PER_LINE = 16
 
 
 # the build configuration macros (csrc/rne_internal.h), each with what a model needs it for
-_NO_FMT = {"RNE_NO_F32": FMT_F32, "RNE_NO_S16": FMT_S16}
+_NO_FMT = {"RNE_NO_F32": FMT_F32, "RNE_NO_S16": FMT_S16, "RNE_NO_S8": FMT_S8}
 _NO_OP = {
     "RNE_NO_DENSE": OP_DENSE,
     "RNE_NO_ACT": OP_ACT,

@@ -161,12 +161,12 @@ def test_c_program_loads_the_array_in_place_and_steps(f32_header, tmp_path, conf
         ("int/q8_lstm_no_bias.rne", "-DRNE_NO_F32 -DRNE_NO_S16 -DRNE_NO_DENSE -DRNE_NO_ACT "
          "-DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV"),
         ("c_stack_lstm_gru_dense_layernorm.rne",
-         "-DRNE_NO_S16 -DRNE_NO_ACT -DRNE_NO_RNN -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV"),
+         "-DRNE_NO_S16 -DRNE_NO_S8 -DRNE_NO_ACT -DRNE_NO_RNN -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV"),
         ("int/q16_rnn_relu_layernorm_dense.rne",
-         "-DRNE_NO_F32 -DRNE_NO_LSTM -DRNE_NO_GRU -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV"),
+         "-DRNE_NO_F32 -DRNE_NO_S8 -DRNE_NO_LSTM -DRNE_NO_GRU -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV"),
         # a residual add: the graph ops stay
         ("graph/residual_lstm.rne",
-         "-DRNE_NO_S16 -DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_CONV"),
+         "-DRNE_NO_S16 -DRNE_NO_S8 -DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_CONV"),
     ],
 )  # fmt: skip
 def test_build_config_leaves_out_what_the_model_does_not_use(tmp_path, blob, flags):

@@ -28,6 +28,11 @@
 #else
 #define NO_S16 0
 #endif
+#ifdef RNE_NO_S8
+#define NO_S8 1
+#else
+#define NO_S8 0
+#endif
 #ifdef RNE_NO_DENSE
 #define NO_DENSE 1
 #else
@@ -85,7 +90,8 @@ static const config_case CASES[] = {
 
 static int fmt_out(int fmt)
 {
-    return (fmt == RNE_FMT_F32 && NO_F32) || (fmt == RNE_FMT_S16 && NO_S16);
+    return (fmt == RNE_FMT_F32 && NO_F32) || (fmt == RNE_FMT_S16 && NO_S16) ||
+           (fmt == RNE_FMT_S8 && NO_S8);
 }
 
 static int op_out(int op)
