@@ -53,6 +53,12 @@
 
 /* ---- status strings ------------------------------------------------------------------------- */
 
+#ifdef RNE_NO_FAULT_NAMES
+const char *rne_strerror(int code)      /* the names compiled out (rne_internal.h) */
+{
+    return code == RNE_OK ? "success" : "rnnedge error (RNE_NO_FAULT_NAMES build: see the code)";
+}
+#else
 const char *rne_strerror(int code)
 {
     switch (code) {
@@ -79,6 +85,7 @@ const char *rne_strerror(int code)
     default: return "unknown rnnedge status code";
     }
 }
+#endif
 
 /* ---- CRC-32 --------------------------------------------------------------------------------- */
 
@@ -481,6 +488,7 @@ static int rne__check_values(const rne__blobview *m, rne_model *model, rne_fault
 /* ---- nodes ---------------------------------------------------------------------------------- */
 
 /* tensor roles each op uses, and those it requires (bit r = role r) */
+#ifndef RNE_NO_F32 /* the float layers' tensor checks (rne__check_layer_tensors) */
 static unsigned rne__roles_allowed(uint32_t op)
 {
     switch (op) {
@@ -498,6 +506,7 @@ static unsigned rne__roles_required(uint32_t op)
     return rne__gates(op) ? (1u << RNE_T_W | 1u << RNE_T_R)
                           : (op == RNE_OP_DENSE || op == RNE_OP_LAYERNORM) ? 1u << RNE_T_W : 0u;
 }
+#endif
 
 static int rne__check_acts(const rne__layer *l, rne_fault *w)
 {
@@ -581,6 +590,7 @@ static int rne__check_sizes(const rne__layer *l, rne_fault *w)
 }
 
 /* The shape the op table gives role r (ndim 0: the op has no such role). */
+#ifndef RNE_NO_F32
 static void rne__role_shape(const rne__layer *l, int r, unsigned *ndim, uint64_t dims[3])
 {
     const uint64_t d = rne__rec_dirs(l), hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid;
@@ -636,6 +646,8 @@ static int rne__check_layer_tensors(const rne__layer *l, const rne_tensor *ts, u
     }
     return RNE_OK;
 }
+
+#endif /* RNE_NO_F32 */
 
 /* An op the graph-op kernels (csrc/ops.h) run: 9..14, and SLICE along another axis than the
  * last or with a step; and the convs (csrc/conv.h), whose records are read the same way. */
@@ -822,6 +834,39 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
                                  n->op == RNE_OP_RNN) &&
          (n->in[1] != RNE_NONE || n->in[2] != RNE_NONE)))
         return RNE__AT(RNE_ELAYER, RNE_FF_RESERVED);
+#ifdef RNE_NO_F32
+    if (n->fmt == RNE_FMT_F32)                  /* compiled out (rne_internal.h) */
+        return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
+#endif
+#ifdef RNE_NO_S16
+    if (n->fmt == RNE_FMT_S16)
+        return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
+#endif
+#ifdef RNE_NO_S8
+    if (n->fmt == RNE_FMT_S8)
+        return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
+#endif
+    if (0
+#ifdef RNE_NO_DENSE
+        || n->op == RNE_OP_DENSE
+#endif
+#ifdef RNE_NO_ACT
+        || n->op == RNE_OP_ACT
+#endif
+#ifdef RNE_NO_LSTM
+        || n->op == RNE_OP_LSTM
+#endif
+#ifdef RNE_NO_GRU
+        || n->op == RNE_OP_GRU
+#endif
+#ifdef RNE_NO_RNN
+        || n->op == RNE_OP_RNN
+#endif
+#ifdef RNE_NO_LAYERNORM
+        || n->op == RNE_OP_LAYERNORM
+#endif
+    )
+        return RNE__AT(RNE_ELAYER, RNE_FF_OP);  /* compiled out (rne_internal.h) */
     if ((rc = rne__check_node_values(m, n, written, w)) != RNE_OK)
         return rc;
 #ifndef RNE_NO_CONV
@@ -842,9 +887,15 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
         return rc;
     if (rne__gates(l->op) != 0 && (rc = rne__check_state_io(m, n, l, w)) != RNE_OK)
         return rc;
+#ifdef RNE_NO_F32
+    return rne__check_layer_q(m, l, w);         /* every node is integer here (above) */
+#elif defined(RNE__NO_INT)
+    return rne__check_layer_tensors(l, m->tensors, m->header->n_tensors, w);  /* every one f32 */
+#else
     if (l->fmt != RNE_FMT_F32)
         return rne__check_layer_q(m, l, w);
     return rne__check_layer_tensors(l, m->tensors, m->header->n_tensors, w);
+#endif
 }
 
 /* ---- the arena plan ------------------------------------------------------------------------- */
@@ -1085,6 +1136,19 @@ int rne_model_load(const void *blob, size_t size, rne_model *model)
     return rne_model_load_where(blob, size, model, NULL);
 }
 
+#ifdef RNE_NO_FAULT_NAMES
+const char *rne_fault_section_name(int section)
+{
+    (void)section;
+    return "?";       /* the names compiled out (rne_internal.h) */
+}
+
+const char *rne_fault_field_name(int field)
+{
+    (void)field;
+    return "?";
+}
+#else
 /* The n-th of a list of NUL-separated names, "?" past its end: one char array per list, in its
  * own section, so that firmware that never asks for a name links none. */
 static const char *rne__nth_name(const char *names, int count, int n)
@@ -1115,3 +1179,4 @@ const char *rne_fault_field_name(int field)
         "in\0out\0lifetime";
     return rne__nth_name(names, RNE_FF_LIFETIME + 1, field);
 }
+#endif /* RNE_NO_FAULT_NAMES */

@@ -244,6 +244,7 @@ static int rne__q_slot(rne_fault *w, const rne__layer *l, uint64_t element)
     return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_Q_SLOT), l, RNE_T_Q);
 }
 
+#ifndef RNE_NO_DENSE
 static int rne__q_check_dense(const rne__blobview *m, const rne__layer *l, const int32_t *q,
                               rne_fault *w)
 {
@@ -259,6 +260,7 @@ static int rne__q_check_dense(const rne__blobview *m, const rne__layer *l, const
     return rne__q_cols(l, w, RNE_T_W, 0, rne__q_data(m, l, RNE_T_W), l->in_features,
                        l->out_features, q, RNE__Q_SLOTS, q[0], 2);
 }
+#endif /* RNE_NO_DENSE */
 
 static int rne__q_check_cell(const rne__blobview *m, const rne__layer *l, const int32_t *q0,
                              rne_fault *w)
@@ -326,6 +328,7 @@ static int rne__q_check_cell(const rne__blobview *m, const rne__layer *l, const 
     return RNE_OK;
 }
 
+#ifndef RNE_NO_ACT
 /* An ACT layer's slots: m1 always; m2 (LeakyRelu, LogSoftmax), m3 (LogSoftmax), k0, k1 by kind. */
 static int rne__q_check_act(const rne__layer *l, const int32_t *q, rne_fault *w)
 {
@@ -357,6 +360,9 @@ static int rne__q_check_act(const rne__layer *l, const int32_t *q, rne_fault *w)
     return RNE_OK;
 }
 
+#endif /* RNE_NO_ACT */
+
+#ifndef RNE_NO_LAYERNORM
 /* floor(sqrt(n)) for the small n of a feature count */
 static uint64_t rne__q_isqrt_small(uint64_t n)
 {
@@ -390,6 +396,7 @@ static int rne__q_check_layernorm(const rne__layer *l, const int32_t *q, rne_fau
         }
     return RNE_OK;
 }
+#endif /* RNE_NO_LAYERNORM */
 
 int rne__check_layer_q(const rne__blobview *m, const rne__layer *l, rne_fault *w)
 {
@@ -417,11 +424,17 @@ int rne__check_layer_q(const rne__blobview *m, const rne__layer *l, rne_fault *w
     if (!(m->tensors[l->tensor[RNE_T_Q]].scale > 0.0f))     /* the output scale (finite: blob.c) */
         return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_SCALE), l, RNE_T_Q);
     q = (const int32_t *)rne__q_data(m, l, RNE_T_Q);
+#ifndef RNE_NO_DENSE   /* an op compiled out never gets here: blob.c refuses it first */
     if (l->op == RNE_OP_DENSE)
         return rne__q_check_dense(m, l, q, w);
+#endif
+#ifndef RNE_NO_ACT
     if (l->op == RNE_OP_ACT)
         return rne__q_check_act(l, q, w);
+#endif
+#ifndef RNE_NO_LAYERNORM
     if (l->op == RNE_OP_LAYERNORM)
         return rne__q_check_layernorm(l, q, w);
+#endif
     return rne__q_check_cell(m, l, q, w);
 }

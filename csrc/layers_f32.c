@@ -22,6 +22,7 @@ void rne__project_f32(float *proj, const float *x, size_t rows, size_t in, const
 }
 
 /* y = x W + b: W_t [K][N] */
+#ifndef RNE_NO_DENSE
 static void rne__dense(const rne__call *k)
 {
     const rne_model_layer *l = k->layer;
@@ -30,7 +31,9 @@ static void rne__dense(const rne__call *k)
     rne__project_f32((float *)k->y, (const float *)k->x, rows, l->in_features,
                      rne__tensor_f32(l, RNE_T_W), n, b, NULL, 0);
 }
+#endif /* RNE_NO_DENSE */
 
+#ifndef RNE_NO_ACT
 static void rne__act(const rne__call *k)
 {
     const rne_model_layer *l = k->layer;
@@ -48,7 +51,9 @@ static void rne__act(const rne__call *k)
         rne__f32_act(y, rows * f, l->act[0][0], l->alpha[0][0], l->beta[0][0]);
     }
 }
+#endif /* RNE_NO_ACT */
 
+#ifndef RNE_NO_LAYERNORM
 /* (x - mean) / sqrt(var + eps) * gamma + beta per row; population variance, two passes */
 static void rne__layernorm(const rne__call *k)
 {
@@ -72,6 +77,7 @@ static void rne__layernorm(const rne__call *k)
             y[j] = (x[j] - mean) * inv * gamma[j] + (beta != NULL ? beta[j] : 0.0f);
     }
 }
+#endif /* RNE_NO_LAYERNORM */
 
 static void rne__slice(const rne__call *k)
 {
@@ -100,14 +106,26 @@ static void rne__take_last(const rne__call *k)
 void rne__layer_f32(const rne__call *k)
 {
     switch (k->layer->op) {
+#ifndef RNE_NO_DENSE
     case RNE_OP_DENSE: rne__dense(k); break;
+#endif
+#ifndef RNE_NO_ACT
     case RNE_OP_ACT: rne__act(k); break;
+#endif
+#ifndef RNE_NO_LSTM
     case RNE_OP_LSTM: rne__seq_f32(k, rne__lstm_f32_step); break;
+#endif
+#ifndef RNE_NO_GRU
     case RNE_OP_GRU: rne__seq_f32(k, rne__gru_f32_step); break;
+#endif
+#ifndef RNE_NO_RNN
     case RNE_OP_RNN: rne__seq_f32(k, rne__rnn_f32_step); break;
+#endif
     case RNE_OP_TAKE_LAST: rne__take_last(k); break;
     case RNE_OP_SLICE: rne__slice(k); break;
+#ifndef RNE_NO_LAYERNORM
     case RNE_OP_LAYERNORM: rne__layernorm(k); break;
+#endif
     default: break;     /* refused by rne_model_load */
     }
 }

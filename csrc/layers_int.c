@@ -112,6 +112,7 @@ void rne__cell_int_fill(const rne_model_layer *l, size_t d, rne__cell_int *c)
     }
 }
 
+#ifndef RNE_NO_DENSE
 /* ---- DENSE ----------------------------------------------------------------------------------- */
 
 /* y[n] = sat16(rq32(sum_k W[n,k] x[k], M[n]) + b[n]) */
@@ -135,7 +136,9 @@ static void rne__dense_int(const rne__call *k, const rne__work_int *w)
             y[r * n + j] = rne__sat16((int64_t)w->rq[j] + (b != NULL ? b[j] : 0));
     }
 }
+#endif /* RNE_NO_DENSE */
 
+#ifndef RNE_NO_ACT
 /* ---- ACT ------------------------------------------------------------------------------------- */
 
 /* The q tensor of an ACT layer: m1, m2, m3 as (m, shift) pairs in slots 0..5, k0, k1 in 6, 7. */
@@ -249,7 +252,9 @@ static void rne__act_int(const rne__call *k)
             y[i] = rne__act1_int(kind, x[i], &a, lut);
     }
 }
+#endif /* RNE_NO_ACT */
 
+#ifndef RNE_NO_LAYERNORM
 /* ---- LAYERNORM ------------------------------------------------------------------------------- */
 
 /* a / b rounded half up, b > 0: floor((2a + b) / (2b)). C division truncates towards zero, so a
@@ -332,6 +337,7 @@ static void rne__layernorm_int(const rne__call *k)
     for (r = 0; r < rows; r++)      /* slots 0..2 (shift, eps_q) from the copy, multipliers not */
         rne__layernorm_row((const int16_t *)k->x + r * f, (int16_t *)k->y + r * f, f, l->q, m, b);
 }
+#endif /* RNE_NO_LAYERNORM */
 
 /* ---- TAKE_LAST, SLICE: int16 copies ---------------------------------------------------------- */
 
@@ -369,14 +375,26 @@ void rne__layer_int(const rne__call *k)
     rne__work_int w;
     rne__work_int_carve(k->work, k->layer, k->steps * k->batch, &w);
     switch (k->layer->op) {
+#ifndef RNE_NO_DENSE
     case RNE_OP_DENSE: rne__dense_int(k, &w); break;
+#endif
+#ifndef RNE_NO_ACT
     case RNE_OP_ACT: rne__act_int(k); break;
+#endif
+#ifndef RNE_NO_LSTM
     case RNE_OP_LSTM: rne__seq_int(k, &w, rne__lstm_int_step); break;
+#endif
+#ifndef RNE_NO_GRU
     case RNE_OP_GRU: rne__seq_int(k, &w, rne__gru_int_step); break;
+#endif
+#ifndef RNE_NO_RNN
     case RNE_OP_RNN: rne__seq_int(k, &w, rne__rnn_int_step); break;
+#endif
     case RNE_OP_TAKE_LAST: rne__take_last_int(k); break;
     case RNE_OP_SLICE: rne__slice_int(k); break;
+#ifndef RNE_NO_LAYERNORM
     case RNE_OP_LAYERNORM: rne__layernorm_int(k); break;
+#endif
     default: break;     /* rne_model_load refuses any other op */
     }
 }

@@ -223,9 +223,12 @@ static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratc
                                      y->shape[0], y->ndim == 2 ? y->shape[1] : 1u);
         } else
 #endif
+#ifndef RNE__NO_INT
         if (l->fmt != RNE_FMT_F32)
             w = rne__work_int_bytes(l, rne__mad(rows, l->lead, 0, &ok), &ok);
-        else if (rne__gates(l->op) != 0)
+        else
+#endif
+        if (rne__gates(l->op) != 0)
             w = rne__mad(rne__rnn_work(l, steps, batch, &ok), sizeof(float), 0, &ok);
         w = rne__mad(1, w, 15, &ok) & ~(size_t)15;
         p->work = w > p->work ? w : p->work;
@@ -460,10 +463,18 @@ static void rne__run_conv(const rne_model *m, const rne_model_layer *l, const rn
     k.batch = c->batch;
     if (k.steps == 0)
         return;                         /* every row skipped: the caller zeroed y */
+#if !defined(RNE_NO_F32) && !defined(RNE__NO_INT)
     if (l->fmt == RNE_FMT_F32)
         rne__conv_f32(&k);
     else
         rne__conv_int(&k);
+#elif !defined(RNE_NO_F32)
+    rne__conv_f32(&k);                   /* every node is f32 (rne_internal.h) */
+#elif !defined(RNE__NO_INT)
+    rne__conv_int(&k);                   /* every node is integer */
+#else
+    (void)k;                            /* no number format built in: every node refused */
+#endif
 }
 #endif
 
@@ -493,10 +504,18 @@ static void rne__run_op(const rne_model *m, const rne_model_layer *l, const rne_
     memcpy(k.out_shape, y->shape, sizeof y->shape);
     k.out_ndim = y->ndim;
     k.rows = (y->flags & RNE_VF_LAST) != 0 ? c->batch : c->rows;
+#if !defined(RNE_NO_F32) && !defined(RNE__NO_INT)
     if (l->fmt == RNE_FMT_F32)
         rne__op_f32(&k);
     else
         rne__op_int(&k);
+#elif !defined(RNE_NO_F32)
+    rne__op_f32(&k);                   /* every node is f32 (rne_internal.h) */
+#elif !defined(RNE__NO_INT)
+    rne__op_int(&k);                   /* every node is integer */
+#else
+    (void)k;                            /* no number format built in: every node refused */
+#endif
 }
 #endif
 
@@ -556,13 +575,17 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
         }
         if (k.steps != 0) {             /* 0: every step of the chunk skipped */
             switch (l->fmt) {
+#ifndef RNE_NO_F32
             case RNE_FMT_F32:
                 rne__layer_f32(&k);
                 break;
+#endif
+#ifndef RNE__NO_INT
             case RNE_FMT_S16:
             case RNE_FMT_S8:
                 rne__layer_int(&k);
                 break;
+#endif
             default:    /* refused by rne_model_load */
                 break;
             }

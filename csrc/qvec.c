@@ -172,6 +172,9 @@ static void rne__mac_s16_i64(int64_t *restrict acc, const int16_t *restrict x, s
 static void rne__mac_ref(void *acc, const int16_t *x, size_t k, const void *wt, int s8,
                          int acc32, size_t ldw, size_t j0, size_t n)
 {
+#ifdef RNE_NO_S16
+    s8 = 1;     /* s16 weights compiled out: the loader refuses them (rne_internal.h) */
+#endif
     if (j0 >= n)
         return;
     if (RNE__S8_I32_SIGNED && acc32 && s8 && k < RNE__S8_I32_SAFE_ROWS)

@@ -192,8 +192,12 @@ static RNE__Q_NOINLINE void rne__dsp_s8_i64(int64_t *acc, const int16_t *x, size
 static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t *w, int s8,
                             int acc32, size_t ldw, size_t n)
 {
-    const size_t es = s8 ? 1u : 2u, row = ldw * es;
-    size_t j;
+    size_t es, row, j;
+#ifdef RNE_NO_S16
+    s8 = 1;     /* s16 weights compiled out: the loader refuses them (rne_internal.h) */
+#endif
+    es = s8 ? 1u : 2u;
+    row = ldw * es;
     for (j = 0; j + 4 <= n; j += 4) {
         if (acc32 && s8)
             rne__dsp_s8_i32((int32_t *)acc + j, x, k, w + j, row);

@@ -26,6 +26,22 @@
 #define RNE__GRAPH_OPS 1
 #endif
 
+/* Build configuration (docs/c-api.md, "Build configuration"; `rnnedge export-c` prints the set a
+ * model needs): each macro compiles a family out of the library, so that firmware built for one
+ * model links only what that model runs. rne_model_load refuses a node that needs a family that
+ * was compiled out with RNE_ELAYER, field op (an op) or fmt (a number format), as it refuses an
+ * unknown op: the checks of what stays built in are unchanged.
+ *   RNE_NO_F32          the float format (integer-only firmware); field fmt
+ *   RNE_NO_S16, RNE_NO_S8   an integer format (both: float-only firmware, RNE__NO_INT); fmt
+ *   RNE_NO_LSTM, RNE_NO_GRU, RNE_NO_RNN, RNE_NO_LAYERNORM      that layer op; field op
+ *   RNE_NO_GRAPH_OPS    the graph ops of ops.h (above); RNE_NO_CONV the convs of conv.h
+ *   RNE_NO_FAULT_NAMES  rne_strerror, rne_fault_section_name and rne_fault_field_name return
+ *                       one short string for every code (the codes themselves stay) */
+
+#if defined(RNE_NO_S16) && defined(RNE_NO_S8)
+#define RNE__NO_INT 1   /* no integer format: the integer step path is not referenced */
+#endif
+
 /* CRC-32 (zlib's) of n bytes. */
 uint32_t rne__crc32(const uint8_t *p, size_t n);
 

@@ -7,6 +7,12 @@ The header holds the blob as a `const unsigned char NAME[]` aligned to the blob'
 feature counts and the state and scratch bytes one stream needs (computed by the C library
 itself, `rne_state_size(&model, 1)` and `rne_scratch_size(&model, 1, 1)`), so that firmware
 allocates exactly that, statically. docs/embedded.md shows the firmware side.
+
+The header also names the library build configuration the model needs (`build_config`): the
+`-DRNE_NO_*` flags that leave out of csrc/ every op family and number format the model does not
+use (docs/c-api.md, "Build configuration"), as a comment and as PREFIX_RNE_CFLAGS; the command
+prints them. A library built with them links only what this model runs, and refuses at load
+(RNE_ELAYER, field op or fmt) a model that needs more.
 """
 
 from __future__ import annotations
@@ -19,6 +25,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .blob.spec import (
+    ACT_ABS,
+    ACT_POW,
+    FMT_F32,
+    FMT_S16,
+    FMT_S8,
+    OP_ACT,
+    OP_BINARY,
+    OP_CONV,
+    OP_CONV_T,
+    OP_DENSE,
+    OP_GRU,
+    OP_LAYERNORM,
+    OP_LSTM,
+    OP_REDUCE,
+    OP_RNN,
+    OP_SLICE,
+    Blob,
+    NodeRecord,
+)
 from .errors import InputError, RnnedgeError
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -32,6 +58,46 @@ _C_KEYWORDS = frozenset(
 )
 _HEX = [f"0x{i:02x}," for i in range(256)]
 _PER_LINE = 16
+
+
+# the build configuration macros (csrc/rne_internal.h), each with what a model needs it for
+_NO_FMT = {"RNE_NO_F32": FMT_F32, "RNE_NO_S16": FMT_S16, "RNE_NO_S8": FMT_S8}
+_NO_OP = {
+    "RNE_NO_DENSE": OP_DENSE,
+    "RNE_NO_ACT": OP_ACT,
+    "RNE_NO_LSTM": OP_LSTM,
+    "RNE_NO_GRU": OP_GRU,
+    "RNE_NO_RNN": OP_RNN,
+    "RNE_NO_LAYERNORM": OP_LAYERNORM,
+}
+
+
+def _graph_op(blob: Blob, node: NodeRecord) -> bool:
+    """A node that needs the graph ops of csrc/ops.h (blob.c's rne__is_graph_op, and the ACT
+    kinds ABS .. POW, which come with them)."""
+    if node.op == OP_SLICE:
+        x = blob.values[node.inputs[0]]
+        return node.param[0] != len(x.shape) - 1 or node.param[3] != 1
+    if node.op == OP_ACT:
+        return ACT_ABS <= node.act[0][0] <= ACT_POW
+    return OP_BINARY <= node.op <= OP_REDUCE
+
+
+def build_config(blob: Blob, fault_names: bool = True) -> list[str]:
+    """The -D flags of the smallest library that runs `blob`: every RNE_NO_* macro whose family
+    no node uses (csrc/rne_internal.h). fault_names False adds RNE_NO_FAULT_NAMES (rne_strerror
+    and the fault names become one short string; the codes stay), which no model needs."""
+    fmts = {n.fmt for n in blob.nodes}
+    ops = {n.op for n in blob.nodes}
+    flags = [m for m, f in _NO_FMT.items() if f not in fmts]
+    flags += [m for m, o in _NO_OP.items() if o not in ops]
+    if not any(_graph_op(blob, n) for n in blob.nodes):
+        flags.append("RNE_NO_GRAPH_OPS")
+    if not ops & {OP_CONV, OP_CONV_T}:
+        flags.append("RNE_NO_CONV")
+    if not fault_names:
+        flags.append("RNE_NO_FAULT_NAMES")
+    return ["-D" + m for m in flags]
 
 
 @dataclass(frozen=True)
@@ -50,6 +116,7 @@ class Exported:
     scratch_bytes: int
     streamable: bool
     quant: str
+    cflags: tuple[str, ...] = ()  # build_config: the library's -D flags for this model
 
 
 def default_symbol(blob_path: str | os.PathLike) -> str:
@@ -135,6 +202,10 @@ def header_text(data: bytes, info: Exported, source: str, description: str, sect
         f" *   static unsigned char scratch[{p}_SCRATCH_BYTES] __attribute__((aligned(16)));",
         " *   rne_stream_init(&stream, &model, 1, state, sizeof state, scratch, sizeof scratch);",
         f" *   rne_step(&stream, x, y);    x: {buf_type}[{p}_IN_FEATURES], y: {buf_type}[{p}_OUT_FEATURES]",
+        " * The smallest library that runs this model (docs/c-api.md, \"Build configuration\"):",
+        *_comment("  " + " ".join(info.cflags) if info.cflags else "  (every family: no flags)"),
+        f" * ({p}_RNE_CFLAGS below): the library's sources built with them link only what this model",
+        " * runs, and refuse at load a model that needs more (RNE_ELAYER, field op or fmt).",
         " * Include this header in one .c file, which then defines the array; other files that need",
         f" * only the #defines and the declaration define {p}_DECLARE_ONLY before including it.",
         " */",
@@ -165,6 +236,13 @@ def header_text(data: bytes, info: Exported, source: str, description: str, sect
             f"{info.quant}: " + ("int16 x and y at the scales below" if qio else "float x and y"),
         ),
     ]
+    lines.append(
+        _define(
+            f"{p}_RNE_CFLAGS",
+            '"' + " ".join(info.cflags) + '"',
+            "the library's -D flags for this model",
+        )
+    )
     if qio is not None:
         lines += [
             _define(
@@ -201,11 +279,13 @@ def export_c(
     out_path: str | os.PathLike,
     symbol: str | None = None,
     section: str | None = None,
+    fault_names: bool = True,
 ) -> Exported:
     """Write the blob at `blob_path` as a C header at `out_path` (atomically).
 
     symbol: the array's name (default: from the file name); its upper-case form prefixes the
     #defines. section: a linker section for the array, e.g. ".rodata.model" (GCC/clang syntax).
+    fault_names False: the build configuration also leaves out the status and fault names.
     The blob is loaded and validated by the C library first (BlobError if it is corrupt), which
     also gives the state and scratch sizes. Returns the figures written.
     """
@@ -233,6 +313,7 @@ def export_c(
         scratch_bytes=model.scratch_bytes(1, 1),
         streamable=model.streamable,
         quant=model.quant,
+        cflags=tuple(build_config(model.blob, fault_names=fault_names)),
     )
     if info.state_bytes == 0 or info.scratch_bytes == 0:
         raise RnnedgeError(
@@ -259,18 +340,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SECTION",
         help="linker section for the array, e.g. .rodata.model (GCC/clang attribute)",
     )
+    p.add_argument(
+        "--no-fault-names",
+        action="store_true",
+        help="the build configuration also drops the status and fault names "
+        "(-DRNE_NO_FAULT_NAMES: rne_strerror gives one short string; the codes stay)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """`rnnedge export-c`: write the header and say what is in it."""
     from .console import say
 
-    e = export_c(args.model, args.output, symbol=args.symbol, section=args.section)
+    e = export_c(
+        args.model,
+        args.output,
+        symbol=args.symbol,
+        section=args.section,
+        fault_names=not args.no_fault_names,
+    )
     say(
         f"wrote {e.path}: {e.symbol}[{e.size}] aligned {e.alignment}, {e.quant}, "
         f"{e.in_features} -> {e.out_features} features; one stream needs {e.prefix}_STATE_BYTES = "
         f"{e.state_bytes} and {e.prefix}_SCRATCH_BYTES = {e.scratch_bytes} bytes"
     )
+    say(f"build the library for this model with: {' '.join(e.cflags) or '(no flags)'}")
     return 0
 
 

@@ -4,6 +4,7 @@ so every machine's branch runs on any host."""
 
 from __future__ import annotations
 
+import re
 import stat
 import sys
 from pathlib import Path
@@ -95,3 +96,47 @@ def test_the_flags_picked_here_compile_the_library(tmp_path):
         capture_output=True, text=True, check=False,
     )
     assert out.returncode == 0, out.stderr
+
+
+# -- the build configuration macros (csrc/rne_internal.h, docs/c-api.md "Build configuration") --
+def _config_flags(blob: Path, fault_names: bool = True) -> str:
+    """What `rnnedge export-c` names for the model (rnnedge/export_c.py build_config)."""
+    import rnnedge
+    from rnnedge.export_c import build_config
+
+    return " ".join(build_config(rnnedge.load(blob).blob, fault_names=fault_names))
+
+
+@pytest.mark.parametrize(
+    "label, flags",
+    [
+        # the int8 LSTM-only firmware (docs/embedded.md): what export-c names for an s8 LSTM
+        ("int8_lstm", lambda: _config_flags(_build.CSRC.parent / "tests/data/c/int/q8_lstm_no_bias.rne",
+                                            fault_names=False)),
+        # every family of csrc/tests/test_config.c compiled out at once (no format left: the
+        # library still builds and refuses every model)
+        ("everything_out", lambda: "-DRNE_NO_F32 -DRNE_NO_S16 -DRNE_NO_S8 -DRNE_NO_DENSE -DRNE_NO_ACT "
+         "-DRNE_NO_LSTM -DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_FAULT_NAMES"),
+    ],
+)  # fmt: skip
+def test_library_built_with_macros_refuses_what_it_left_out(label, flags):
+    """csrc/tests/test_config.c (`make config-set`): each one-node model whose op or number
+    format the build left out is refused at load (RNE_ELAYER, node 0, field op or fmt), every
+    other one runs as its reference says. `make -C csrc configs` runs each macro alone."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None or shutil.which("cc") is None:
+        pytest.skip("no make or cc")
+    config = flags()
+    assert config
+    out = subprocess.run(
+        ["make", "-s", "-C", str(_build.CSRC), "config-set", f"CONFIG={config}", "CFLAGS=-O1",
+         f"BUILD=config-{label}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert re.search(r"^[1-9]\d* passed, 0 failed$", out.stdout, re.M), out.stdout[-2000:]
+    if label == "int8_lstm":
+        assert "int/q8_lstm_no_bias_runs_as_the_reference" in out.stdout
+        assert "int/q16_lstm_forward_refused_compiled_out" in out.stdout

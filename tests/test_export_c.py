@@ -129,25 +129,60 @@ const unsigned char *elsewhere(void) { return lstm16; }
 
 
 @needs_cc
-def test_c_program_loads_the_array_in_place_and_steps(f32_header, tmp_path):
+@pytest.mark.parametrize("configured", [False, True], ids=["whole_library", "export_c_flags"])
+def test_c_program_loads_the_array_in_place_and_steps(f32_header, tmp_path, configured):
     """Two translation units (one defines the array, one only declares it), the library's
     sources, warnings as errors: the model loads from the array and steps in exactly the
-    exported sizes, and gives the Python API's first output."""
-    header, _ = f32_header
+    exported sizes, and gives the Python API's first output; also with the library built with
+    the -D flags the header names for this model (every other family compiled out)."""
+    header, text = f32_header
+    flags = defines(text.replace('"', "")) and re.search(r'LSTM16_RNE_CFLAGS "([^"]*)"', text)[1]
+    assert "-DRNE_NO_GRU" in flags.split() and "-DRNE_NO_LSTM" not in flags.split()
     (tmp_path / "model_data.h").write_bytes(header.read_bytes())
     (tmp_path / "main.c").write_text(PROGRAM)
     (tmp_path / "other.c").write_text(OTHER_UNIT)
     exe = tmp_path / "prog"
     sources = [str(p) for p in sorted((ROOT / "csrc").glob("*.c"))]
     cmd = [CC, "-std=c99", "-O1", "-Wall", "-Wextra", "-Wpedantic", "-Werror", f"-I{tmp_path}",
-           f"-I{ROOT / 'csrc'}", str(tmp_path / "main.c"), str(tmp_path / "other.c"), *sources,
-           "-lm", "-o", str(exe)]  # fmt: skip
+           f"-I{ROOT / 'csrc'}", *(flags.split() if configured else []), str(tmp_path / "main.c"),
+           str(tmp_path / "other.c"), *sources, "-lm", "-o", str(exe)]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
     m = re.match(r"rc 0 aligned 1 crc 1 state 1 scratch 1 same 1 y0 (\S+)", out)
     assert m, out
     want = rnnedge.load(F32_BLOB).stream(batch=1).step(np.zeros((1, 7), np.float32))
     assert float(m[1]) == pytest.approx(float(want.ravel()[0]), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "blob, flags",
+    [
+        # the int8 LSTM-only firmware of docs/embedded.md: everything but s8 LSTM out
+        ("int/q8_lstm_no_bias.rne", "-DRNE_NO_F32 -DRNE_NO_S16 -DRNE_NO_DENSE -DRNE_NO_ACT "
+         "-DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV"),
+        ("c_stack_lstm_gru_dense_layernorm.rne",
+         "-DRNE_NO_S16 -DRNE_NO_S8 -DRNE_NO_ACT -DRNE_NO_RNN -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV"),
+        ("int/q16_rnn_relu_layernorm_dense.rne",
+         "-DRNE_NO_F32 -DRNE_NO_S8 -DRNE_NO_LSTM -DRNE_NO_GRU -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV"),
+        # a residual add: the graph ops stay
+        ("graph/residual_lstm.rne",
+         "-DRNE_NO_S16 -DRNE_NO_S8 -DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_CONV"),
+    ],
+)  # fmt: skip
+def test_build_config_leaves_out_what_the_model_does_not_use(tmp_path, blob, flags):
+    out = tmp_path / "m.h"
+    info = export_c(DATA / blob, out, symbol="m")
+    assert " ".join(info.cflags) == flags
+    assert f'#define M_RNE_CFLAGS "{flags}"' in out.read_text()
+    info = export_c(DATA / blob, out, symbol="m", fault_names=False)
+    assert " ".join(info.cflags) == flags + " -DRNE_NO_FAULT_NAMES"
+
+
+def test_command_prints_the_build_flags(tmp_path, capsys):
+    assert main([str(INT_BLOB), "-o", str(tmp_path / "q.h"), "--no-fault-names"]) == 0
+    out = capsys.readouterr()
+    assert "build the library for this model with: -DRNE_NO_F32 -DRNE_NO_S16" in out.out + out.err
+    assert "-DRNE_NO_CONV -DRNE_NO_FAULT_NAMES" in out.out + out.err
 
 
 @needs_cc

@@ -24,8 +24,10 @@
 #     by CRC) under qemu with semihosting; it must print "N passed, 0 failed" and exit 0.
 #  3. examples/firmware (the bundled activity LSTM exported by `rnnedge export-c`, f32 and int8)
 #     builds and runs; its printed outputs must match the Python API's Stream.step.
-#  4. Size probes: tools/cortexm/bench_mcu.c linked with the whole library, and "LSTM only"
-#     (tools/cortexm/lstm_only.c) for f32 and int8; flash/RAM of the library part from the map.
+#  4. Size probes: tools/cortexm/bench_mcu.c linked with the whole library, and "LSTM only" for
+#     the f32 and int8 LSTMs: the library built with the configuration `rnnedge export-c
+#     --no-fault-names` names for the model (the -DRNE_NO_* flags of docs/c-api.md "Build
+#     configuration"); flash/RAM of the library part from the map; each program runs one step.
 #  5. Instructions per rne_step (BENCH != none): a qemu TCG plugin (tools/cortexm/insn_count.c,
 #     built against the qemu source's plugin header, fetched with apt-get source) counts the
 #     instructions of N = 0 and N = BENCH_STEPS steps; the difference / BENCH_STEPS.
@@ -272,28 +274,33 @@ run_core() {
   # 10 KiB, which its largest benchmark model, lstm-128-int8, fits with its 1.3 KiB rne_model)
   $CC $STD $WARN $FREE $OPT $flags -DMCU_ARENA=$([ "$core" = m0 ] && echo 10240 || echo 65536) \
     -Icsrc -I$CM -c $CM/bench_mcu.c -o "$dir/bench_mcu.o"
-  local only
-  for only in F32 Q; do
-    $CC $STD $WARN $FREE $OPT $flags -DLSTM_ONLY_$only -Icsrc -I$CM -c $CM/lstm_only.c -o "$dir/lstm_only_$only.o"
-  done
-  local model blob variant extra
+  local model blob variant lib cfg key
   for model in $(tail -n +2 "$OUT/models/models.tsv" | cut -f1); do
     blob=$OUT/models/$model.rne
     printf '\t.section .rodata.model,"a"\n\t.balign 64\n\t.global bench_blob\nbench_blob:\n\t.incbin "%s"\nbench_blob_end:\n\t.section .rodata\n\t.balign 4\n\t.global bench_blob_size\nbench_blob_size:\n\t.word bench_blob_end - bench_blob\n' \
       "$blob" > "$dir/$model.S"
     $CC $flags -c "$dir/$model.S" -o "$dir/$model.blob.o"
     for variant in all lstm-only; do
-      extra=()
+      lib=$dir/librnnedge.a
       if [ "$variant" = lstm-only ]; then
         case "$model" in
-          lstm-*-f32) extra=("$dir/lstm_only_F32.o") ;;
-          lstm-*-int8) extra=("$dir/lstm_only_Q.o") ;;
+          lstm-*-f32|lstm-*-int8) ;;
           *) continue ;;
         esac
+        # the library for this model alone: the flags export-c writes into its header
+        $PY -m rnnedge export-c "$blob" -o "$dir/$model.h" --no-fault-names >/dev/null
+        cfg=$(sed -n 's/^#define [A-Z0-9_]*_RNE_CFLAGS "\(.*\)".*/\1/p' "$dir/$model.h")
+        [ -n "$cfg" ] || { fail "$core: export-c names no configuration for $model"; continue; }
+        key=only-$(printf '%s' "$cfg" | md5sum | cut -c1-8)      # one build per configuration
+        if [ ! -f "$dir/$key/librnnedge.a" ]; then
+          build_lib "$core" "$flags $cfg" "$OPT" "$dir/$key" || continue
+          echo "   $model: library built with $cfg"
+        fi
+        lib=$dir/$key/librnnedge.a
       fi
       local elf=$dir/bench-$model-$variant.elf
-      if ! link "$flags" "$ld" "$elf" "${RT[@]}" "$dir/bench_mcu.o" "$dir/$model.blob.o" "${extra[@]}" \
-             "$dir/librnnedge.a" 2>"$elf.ldlog"; then
+      if ! link "$flags" "$ld" "$elf" "${RT[@]}" "$dir/bench_mcu.o" "$dir/$model.blob.o" \
+             "$lib" 2>"$elf.ldlog"; then
         if grep -q "overflowed\|will not fit" "$elf.ldlog"; then
           echo "$core $model $variant nofit flash" >> "$OUT/results.txt"
           continue
