@@ -662,3 +662,33 @@ def test_keras_step_of_batch_and_time_one_streams_as_a_sequence_model(tmp_path: 
     model = rnnedge.load(tmp_path / "m.rne")
     y = model.run(x)
     assert rel_err(y.reshape(-1), np.concatenate(want, axis=1).reshape(-1)) < RTOL
+
+
+def test_keras_unrolled_cell_of_one_step_keeps_batch_and_step_axes_apart() -> None:
+    """tf2onnx's unrolled Keras RNN of one step (DTLN stage 2): x [1, 1, 4] -> Transpose [T, B, F]
+    -> Split / Squeeze axis 0 -> cell -> Unsqueeze axis 0 -> Concat axis 0 -> Transpose back. An
+    Unsqueeze adds a per-step axis where it says (the batch of static size 1 was taken for the
+    new axis, and the Concat refused as one over the batch axis)."""
+    rng = np.random.default_rng(4)
+    W, R = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("Split", ["xt"], ["xs"], axis=0),
+             helper.make_node("Squeeze", ["xs", "zero"], ["x2"]),
+             helper.make_node("MatMul", ["x2", "W"], ["a"]), helper.make_node("MatMul", ["s", "R"], ["b"]),
+             helper.make_node("Add", ["a", "b"], ["z"]), helper.make_node("Tanh", ["z"], ["h"]),
+             helper.make_node("Unsqueeze", ["h", "zero"], ["h3"]),
+             helper.make_node("Concat", ["h3"], ["hc"], axis=0),
+             helper.make_node("Transpose", ["hc"], ["y"], perm=[1, 0, 2]),
+             helper.make_node("Identity", ["h"], ["s_out"])]
+    m = _model(nodes, [_vi("x", [1, 1, 4]), _vi("s", [1, 3])], [_vi("y", [1, 1, 3]), _vi("s_out", [1, 3])],
+               [("W", W), ("R", R), ("zero", np.array([0], np.int64))])
+    g = to_graph(m, state={"s": "s_out"})
+    x = rng.standard_normal((5, 1, 4)).astype(np.float32)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    st, want = np.zeros((1, 3), np.float32), []
+    for t in range(5):
+        yt, st = sess.run(None, {"x": x[t][None], "s": st})
+        want.append(yt)
+    rows = x.reshape((5, 1) + g.values[g.input].shape)
+    y, _ = run_graph(g, rows)
+    assert rel_err(y.reshape(-1), np.stack(want).reshape(-1)) < RTOL

@@ -981,13 +981,26 @@ def op_flatten(w: DagWalk, node: Node, ins: list) -> list:
 
 
 def op_squeeze(w: DagWalk, node: Node, ins: list) -> list:
+    """Squeeze of per-step axes only: the other axes keep their roles (a time or batch axis of
+    static size 1 beside a feature axis of size 1 is not guessed); else as a Reshape."""
     x = _flow(ins)
-    return [_regroup(w, x, list(squeeze_shape(node, ins, x.shape)), "Squeeze")]
+    out = squeeze_shape(node, ins, x.shape)
+    axes = ints_arg(node, ins, 1, "axes")
+    if axes is not None:
+        gone = {a + len(x.shape) if a < 0 else a for a in axes}
+        if all(x.roles[a] == "F" for a in gone):
+            return [Flow(x.value, tuple(r for i, r in enumerate(x.roles) if i not in gone), out)]
+    return [_regroup(w, x, list(out), "Squeeze")]
 
 
 def op_unsqueeze(w: DagWalk, node: Node, ins: list) -> list:
+    """New per-step axes of size 1 where the node says, the others keep their roles."""
     x = _flow(ins)
-    return [_regroup(w, x, list(unsqueeze_shape(node, ins, x.shape)), "Unsqueeze")]
+    out = unsqueeze_shape(node, ins, x.shape)
+    roles = list(x.roles)
+    for a in sorted(b + len(out) if b < 0 else b for b in ints_arg(node, ins, 1, "axes") or []):
+        roles.insert(a, "F")
+    return [Flow(x.value, tuple(roles), out)]
 
 
 def op_reverse_sequence(w: DagWalk, node: Node, ins: list) -> list:
