@@ -927,11 +927,7 @@ def _regroup(w: DagWalk, x: Flow, out: list[Dim], what: str) -> Flow:
     for j, d in enumerate(out):
         if k < len(atoms) and acc == atoms[k][2]:
             hit = 0
-            # longest group first (B*T merged), but static size-1 atoms (a batch and time of 1,
-            # as Keras exports a step [1, 1, F]) stay apart where enough size-1 axes remain
-            ones = sum(1 for e in out[j:] if e == 1)
-            spread = all(a[1] == 1 for a in atoms[k:]) and ones >= len(atoms) - k
-            for m in (range(1, len(atoms) - k + 1) if spread else range(len(atoms) - k, 0, -1)):
+            for m in range(len(atoms) - k, 0, -1):
                 group = atoms[k : k + m]
                 if any(g[2] != 1 for g in group[1:]):
                     continue
