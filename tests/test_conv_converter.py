@@ -456,3 +456,37 @@ def test_conv_weight_from_data_and_an_if_without_condition_are_named() -> None:
     const.op_type = "If"
     with pytest.raises(ConvertError, match=r"If node .* has no condition input"):
         to_graph(m)
+
+
+@pytest.mark.parametrize("form", ["time", "one_position"])
+def test_pointwise_conv_of_one_position_is_a_dense_and_quantizes(form: str) -> None:
+    """A 1x1 Conv1d over time ([B, C, T], kernel 1) or over a per-step axis of size 1 ([N, C, 1],
+    Keras Conv1D k1 on a step: DTLN stage 2) is a Dense over the channels: no CONV node, so
+    int16 / int8 quantize it (an integer CONV was refused: run_qgraph has no conv oracle yet)."""
+    from rnnedge.ir.graph import Dense
+    from rnnedge.quant.graph import quantize_graph
+
+    rng = np.random.default_rng(3)
+    W, b = rng.standard_normal((3, 4, 1)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    if form == "time":
+        nodes = [helper.make_node("Transpose", ["x"], ["xc"], perm=[0, 2, 1]),
+                 helper.make_node("Conv", ["xc", "W", "b"], ["yc"], kernel_shape=[1]),
+                 helper.make_node("Transpose", ["yc"], ["y"], perm=[0, 2, 1])]
+        m = _model(nodes, {"W": W, "b": b}, ["B", "T", 4], ["B", "T", 3])
+    else:
+        nodes = [helper.make_node("Unsqueeze", ["x", "two"], ["xc"]),
+                 helper.make_node("Conv", ["xc", "W", "b"], ["yc"], kernel_shape=[1]),
+                 helper.make_node("Squeeze", ["yc", "two"], ["y"])]
+        m = _model(nodes, {"W": W, "b": b, "two": np.array([2], np.int64)}, ["T", 4], ["T", 3])
+    g = to_graph(m)
+    assert not any(isinstance(n.op, Conv) for n in g.nodes) and any(isinstance(n.op, Dense) for n in g.nodes)
+    x = rng.standard_normal((6, 2, 4)).astype(np.float32)
+    if form == "time":
+        want = ort_seq(m, x)
+    else:
+        s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        want = np.stack([s.run(None, {"x": x[:, b]})[0] for b in range(2)], axis=1)
+    y, _ = run_graph(g, x)
+    assert rel_err(y.reshape(want.shape), want) < RTOL
+    for quant in ("int16", "int8"):
+        assert quantize_graph(g, quant, x).quant == quant

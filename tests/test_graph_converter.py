@@ -559,3 +559,136 @@ def test_from_network_records_the_state_inputs_layout() -> None:
     assert set(oa) == set(ob) == {"hn", "cn"}
     for k in oa:
         np.testing.assert_allclose(oa[k], ob[k], rtol=1e-6, atol=1e-7)
+
+
+def _dtln_packed_model(keras: bool = False):
+    """DTLN stage 1's state packing: x [B, 2] -> LSTM(H=3) -> LSTM(H=3) -> y; the state s
+    [1, layer 2, H 3, h/c 2] read per layer and h/c by Slice + Reshape, written back as
+    Concat(Y_h) and Concat(Y_c) (axis 0), stacked on a new last axis, then Transpose. `keras`:
+    x and y [1, 1, F] (batch, time) moved in and out of the LSTMs' [T, B, F] by Transpose and
+    Squeeze, as tf2onnx writes DTLN."""
+    rng = np.random.default_rng(7)
+    inits = [("zero", np.array([0], np.int64)), ("one", np.array([1], np.int64)),
+             ("three", np.array([3], np.int64)), ("hshape", np.array([1, 1, 3], np.int64))]
+    nodes = [helper.make_node("Transpose", ["x"], ["x3"], perm=[1, 0, 2]) if keras
+             else helper.make_node("Unsqueeze", ["x", "zero"], ["x3"])]
+    inp = "x3"
+    for l in range(2):
+        for kind, k in (("h", 0), ("c", 1)):
+            inits += [(f"st{l}{k}", np.array([l, k], np.int64)), (f"sp{l}{k}", np.array([l + 1, k + 1], np.int64)),
+                      ("ax13", np.array([1, 3], np.int64))]
+            nodes += [helper.make_node("Slice", ["s", f"st{l}{k}", f"sp{l}{k}", "ax13"], [f"s{l}{kind}4"]),
+                      helper.make_node("Reshape", [f"s{l}{kind}4", "hshape"], [f"s{l}{kind}"])]
+        inits += [(f"W{l}", rng.standard_normal((1, 12, 2 if l == 0 else 3)).astype(np.float32)),
+                  (f"R{l}", rng.standard_normal((1, 12, 3)).astype(np.float32))]
+        nodes += [helper.make_node("LSTM", [inp, f"W{l}", f"R{l}", "", "", f"s{l}h", f"s{l}c"],
+                                   [f"Y{l}", f"hn{l}", f"cn{l}"], hidden_size=3),
+                  helper.make_node("Squeeze", [f"Y{l}", "one"], [f"Y{l}s"])]
+        if keras:  # [T, D, B, H] -> [B, D, T, H] -> [B, T, H] (-> [T, B, H] for the next LSTM)
+            nodes[-1:] = [helper.make_node("Transpose", [f"Y{l}"], [f"Y{l}t"], perm=[2, 1, 0, 3]),
+                          helper.make_node("Squeeze", [f"Y{l}t", "one"], [f"Y{l}b"]),
+                          helper.make_node("Transpose", [f"Y{l}b"], [f"Y{l}s"], perm=[1, 0, 2])]
+        inp = f"Y{l}s"
+    inits = list(dict(inits).items())
+    nodes += [helper.make_node("Identity", ["Y1b"], ["y"]) if keras else helper.make_node("Squeeze", ["Y1s", "zero"], ["y"]),
+              helper.make_node("Concat", ["hn0", "hn1"], ["hs"], axis=0),
+              helper.make_node("Concat", ["cn0", "cn1"], ["cs"], axis=0),
+              helper.make_node("Unsqueeze", ["hs", "three"], ["hs4"]),
+              helper.make_node("Unsqueeze", ["cs", "three"], ["cs4"]),
+              helper.make_node("Concat", ["hs4", "cs4"], ["s4"], axis=3),
+              helper.make_node("Transpose", ["s4"], ["sn"], perm=[1, 0, 2, 3])]
+    x, y = ([1, 1, 2], [1, 1, 3]) if keras else (["B", 2], [1, 3])
+    return _model(nodes, [_vi("x", x), _vi("s", [1, 2, 3, 2])], [_vi("y", y), _vi("sn", [1, 2, 3, 2])], inits)
+
+
+def test_dtln_packed_state_is_absorbed_and_quantizes(tmp_path: Path) -> None:
+    """A state packed [1, layer, H, h/c] (not rows in node order) is absorbed too: the LSTMs keep
+    it (blocks named s.h / s.c), the graph matches onnxruntime stepped with the state fed back,
+    and int16 quantizes (an explicit c value was refused: Q11.20 cell state)."""
+    from rnnedge.quant.graph import quantize_graph
+
+    m = _dtln_packed_model()
+    path = tmp_path / "dtln_packed.onnx"
+    onnx.save(m, str(path))
+    g = to_graph(path, state={"s": "sn"})
+    assert not g.state_values and not g.explicit_state
+    assert [(s.name, s.kind) for s in g.state] == [("s.h", "h"), ("s.c", "c"), ("s.h", "h"), ("s.c", "c")]
+    assert any("packed [1, 2, 3, 2]" in n for n in g.folded)
+    x = np.random.default_rng(1).standard_normal((9, 1, 2)).astype(np.float32)
+    sess, st, want = session(path), np.zeros((1, 2, 3, 2), np.float32), []
+    for t in range(x.shape[0]):
+        yt, st = sess.run(None, {"x": x[t], "s": st})
+        want.append(yt)
+    y, _ = run_graph(g, x)
+    assert rel_err(y.reshape(-1), np.stack(want).reshape(-1)) < RTOL
+    # the C library runs it, each format as its oracle (integers bit for bit), streamed == run
+    import rnnedge
+    from rnnedge import fixedpoint as fx
+    from rnnedge.blob.write import save_blob
+
+    for quant in ("f32", "int16", "int8"):
+        q = g if quant == "f32" else quantize_graph(g, quant, x)
+        save_blob(q, tmp_path / f"{quant}.rne")
+        model = rnnedge.load(tmp_path / f"{quant}.rne")
+        yc = model.run(x)
+        stream = model.stream()
+        np.testing.assert_array_equal(np.stack([stream.step(x[t]) for t in range(x.shape[0])]), yc)
+        assert {k: v.shape for k, v in stream.state.items()} == {"s.h": (2, 1, 3), "s.c": (2, 1, 3)}
+        if quant == "f32":
+            assert rel_err(yc.reshape(-1), y.reshape(-1)) < RTOL
+        else:
+            want_q = fx.run_qgraph(q, fx.quantize(x, q.values[q.input].scale))[0]
+            np.testing.assert_array_equal(yc.reshape(-1), fx.dequantize(want_q, q.out_scale).reshape(-1))
+
+
+def test_keras_step_of_batch_and_time_one_streams_as_a_sequence_model(tmp_path: Path) -> None:
+    """DTLN's input [1, 1, F] (Keras batch, time) with its state absorbed: read as [B, T, F]
+    (the Squeeze of the LSTM output [B, 1, T, H] keeps the batch and time of 1 apart; they were
+    merged into one B*T axis and the layout fell back to [B, F, F], which the blob cannot
+    describe), so the C library runs it over a whole sequence of steps as onnxruntime steps it."""
+    import rnnedge
+    from rnnedge.blob.write import save_blob
+
+    path = tmp_path / "dtln_keras.onnx"
+    onnx.save(_dtln_packed_model(keras=True), str(path))
+    g = to_graph(path, state={"s": "sn"})
+    assert g.input_spec.axes == "BTF" and g.output_spec.axes == "BTF" and not g.state_values
+    x = np.random.default_rng(2).standard_normal((1, 9, 2)).astype(np.float32)
+    sess, st, want = session(path), np.zeros((1, 2, 3, 2), np.float32), []
+    for t in range(x.shape[1]):
+        yt, st = sess.run(None, {"x": x[:, t : t + 1], "s": st})
+        want.append(yt)
+    save_blob(g, tmp_path / "m.rne")
+    model = rnnedge.load(tmp_path / "m.rne")
+    y = model.run(x)
+    assert rel_err(y.reshape(-1), np.concatenate(want, axis=1).reshape(-1)) < RTOL
+
+
+def test_keras_unrolled_cell_of_one_step_keeps_batch_and_step_axes_apart() -> None:
+    """tf2onnx's unrolled Keras RNN of one step (DTLN stage 2): x [1, 1, 4] -> Transpose [T, B, F]
+    -> Split / Squeeze axis 0 -> cell -> Unsqueeze axis 0 -> Concat axis 0 -> Transpose back. An
+    Unsqueeze adds a per-step axis where it says (the batch of static size 1 was taken for the
+    new axis, and the Concat refused as one over the batch axis)."""
+    rng = np.random.default_rng(4)
+    W, R = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("Split", ["xt"], ["xs"], axis=0),
+             helper.make_node("Squeeze", ["xs", "zero"], ["x2"]),
+             helper.make_node("MatMul", ["x2", "W"], ["a"]), helper.make_node("MatMul", ["s", "R"], ["b"]),
+             helper.make_node("Add", ["a", "b"], ["z"]), helper.make_node("Tanh", ["z"], ["h"]),
+             helper.make_node("Unsqueeze", ["h", "zero"], ["h3"]),
+             helper.make_node("Concat", ["h3"], ["hc"], axis=0),
+             helper.make_node("Transpose", ["hc"], ["y"], perm=[1, 0, 2]),
+             helper.make_node("Identity", ["h"], ["s_out"])]
+    m = _model(nodes, [_vi("x", [1, 1, 4]), _vi("s", [1, 3])], [_vi("y", [1, 1, 3]), _vi("s_out", [1, 3])],
+               [("W", W), ("R", R), ("zero", np.array([0], np.int64))])
+    g = to_graph(m, state={"s": "s_out"})
+    x = rng.standard_normal((5, 1, 4)).astype(np.float32)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    st, want = np.zeros((1, 3), np.float32), []
+    for t in range(5):
+        yt, st = sess.run(None, {"x": x[t][None], "s": st})
+        want.append(yt)
+    rows = x.reshape((5, 1) + g.values[g.input].shape)
+    y, _ = run_graph(g, rows)
+    assert rel_err(y.reshape(-1), np.stack(want).reshape(-1)) < RTOL

@@ -40,7 +40,6 @@ REFUSED: dict[str, tuple[type[Exception], str]] = {
     "faster_whisper_silero_v6": (UnsupportedOpError, "node '/encoder/feature_extractor/padding/Pad' (op Pad, #1 of 25 in the graph): unsupported op 'Pad' on the data path (input 0 'input' is data)"),  # noqa: E501
     "faster_whisper_silero_v5": (UnsupportedOpError, "node 'If_0_then_branch__Inline_0__/If' (op If, #86 of 117 in the graph): its condition 'If_0_then_branch__Inline_0__/Equal_output_0' is not known at conversion time; it depends on the data ('input'): rnnedge runs one fixed pipeline, not a branch chosen per input (fixed: sr)"),  # noqa: E501
     "silero_vad_v4": (UnsupportedOpError, "node 'If_69' (op If, #14 of 89 in the graph): its condition '172' is not known at conversion time; it depends on the data ('input'): rnnedge runs one fixed pipeline, not a branch chosen per input (fixed: sr)"),  # noqa: E501
-    "dtln_2": (UnsupportedOpError, "node 'model_2/lstm_6/stack_concat' (op Concat, #43 of 78 in the graph): Concat over axis 0, the batch axis of [B,F1,F128]: only over the axes of one step"),  # noqa: E501
     "gtcrn": (ConvertError, "input 'mix' has 4 axes; rnnedge takes [batch, time, features], [time, batch, features], [time, features] or, for a step function, [batch, features]"),  # noqa: E501
     "fsmn_vad": (UnsupportedOpError, "node '/encoder/fsmn.0/fsmn_block/Concat' (op Concat, #11 of 86 in the graph): Concat of [F1,F128,F19,F1] and [T,F128,B,F1] along axis 2"),  # noqa: E501
 }
@@ -48,13 +47,12 @@ REFUSED: dict[str, tuple[type[Exception], str]] = {
 # a few times today's measured figure (docs/real-models.md); a format that fails is pinned.
 BARS: dict[str, dict[str, float | str | tuple[type[Exception], str]]] = {
     # a dataflow graph
-    "dtln_1": {"f32": 1e-4,
-               # the C loader refuses the written graph (main 4775948): measured in the oracles
-               "c_refuses": "value 11 (temp f32 [1, 128]) has the wrong last flag for this node's output",
-               "int16": (ConvertError, "an integer LSTM keeps its cell state in Q11.20 and cannot read "
-                                       "or write it as a value (c_init / Y_c)"),
-               "int8": (ConvertError, "an integer LSTM keeps its cell state in Q11.20 and cannot read "
-                                      "or write it as a value (c_init / Y_c)")},
+    "dtln_1": {"f32": 1e-4, "int16": 1e-2, "int8": 1e-2},  # 1.2e-6; 2.8e-3 / 2.8e-3 on the 4 s input
+    # a step function (its hand-written LSTMs keep an explicit state): 4.5e-7; int16 / int8 4.5e-2
+    # on the 4 s input, far above the yardstick (the quantizer's report: the instant layer norm's
+    # Div and the state Slices); the C loader refuses its [1, 1, 512] input's axes 'BFF'
+    "dtln_2": {"f32": 1e-4, "int16": 0.1, "int8": 0.1,
+               "c_refuses": "meta.input.axes: expected a string of distinct letters from T,B,F"},
     "nsnet2_16k": {"f32": 1e-4, "int16": 2e-3, "int8": 2e-2},
     "nsnet2_48k": {"f32": 1e-4,
                    # which product overflows first depends on the calibration data

@@ -27,7 +27,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import ConvertError, UnsupportedOpError
-from ..ir.graph import Concat, Conv
+from ..ir.graph import Concat, Conv, Copy
 from ..ir.layers import Act, Dense
 from .dag import OPS, DagWalk, Flow, _act, _axis, _binary, _f_index, _flow, _role_name, _slice_f, pending
 from .node import Node, floats_of, ints_arg
@@ -174,6 +174,18 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
                            f"dilation {dw} has no output")
     in_shape = (c_in, w_in) if iw is not None else (c_in,)
     out_shape = (conv.c_out, w_out) if iw is not None else (conv.c_out,)
+    if not transpose and kt == 1 and groups == 1 and w_in == 1 and w_out == 1 and pw == (0, 0) and not lookahead:
+        # a 1x1 conv of one position (Keras Conv1D k1 on a [C, 1] step): a Dense over the channels,
+        # which every format runs (an integer CONV needs run_qgraph's conv oracle)
+        src = w.shaped(replace(x, tpad=(0, 0), wpad=(0, 0)), (c_in,))
+        v = w.add(Dense(np.ascontiguousarray(w4.reshape(conv.c_out, c_in), np.float32), bias), [src],
+                  [(conv.c_out,)], node.name)[0]
+        if iw is not None:
+            v = w.add(Copy(), [v], [out_shape], f"{node.name}/copy")[0]
+        shape = list(x.shape)
+        shape[1] = conv.c_out
+        w.note(node, "a 1x1 conv of one position: a Dense over its channels")
+        return [Flow(v, x.roles, tuple(shape), x.reversed, tail=tail)]  # type: ignore[arg-type]
     src = w.shaped(replace(x, tpad=(0, 0), wpad=(0, 0)), in_shape)
     v = w.add(conv, [src], [out_shape], node.name)[0]
     w.values[v].delay += lookahead

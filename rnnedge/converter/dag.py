@@ -578,74 +578,115 @@ def _through_copies(g: Graph, v: int) -> list[tuple[GNode, int]]:
 
 
 def _absorb(g: Graph) -> list[str]:
-    """State inputs that only feed recurrent nodes' h_init / c_init (whole, or rows sliced per
-    node) and whose paired output is those nodes' final states (Y_h / Y_c, concatenated in the
-    same row order): the nodes keep the state themselves (Graph.state), as for a sequence model's
-    h0 / c0, and the graph runs over whole chunks again. Returns a note per absorbed input."""
+    """State inputs that only feed recurrent nodes' h_init / c_init (whole, or parts of it
+    through Slice / Squeeze / Unsqueeze / Reshape, in any packing: rows per node, or DTLN's
+    [1, layer, H, h/c]) and whose paired output puts each of those nodes' final states (Y_h /
+    Y_c, through Copy / Concat / Transpose) back at the very elements it read: the nodes keep
+    the state themselves (Graph.state), as for a sequence model's h0 / c0, and the graph runs
+    over whole chunks again. Returns a note per absorbed input.
+
+    Graph.state names the blocks: the input's own name when the packing is rows in node order,
+    h before c (PyTorch's h0 / Silero's state: Stream.state shows it under that name); else
+    NAME.h and NAME.c, each the h (c) blocks in node order (Stream.state's [rows, B, H])."""
     notes: list[str] = []
     producers = g.producers()
     for s in list(g.state_values):
         sv = g.values[s]
         if sv.update is None or g.values[sv.update].kind == "output":
             continue
-        rows = sv.shape[0] if len(sv.shape) >= 2 else 1
-        # who reads which rows
-        reads: list[tuple[int, GNode, int]] = []  # (first row, recurrent node, slot)
+        n_el = int(np.prod(sv.shape))
+        # which elements of the state each recurrent (node, slot) reads, in [D, H] order
+        reads: dict[tuple[int, int], np.ndarray] = {}
         ok = True
-        for n, k in _through_copies(g, s):
-            if isinstance(n.op, Recurrent) and k in (1, 2):
-                reads.append((0, n, k))
-            elif isinstance(n.op, Slice) and n.op.axis in (0, -len(sv.shape)) and n.op.step == 1 and len(sv.shape) >= 2:
-                after = _through_copies(g, n.outputs[0]) if n.outputs[0] is not None else []
-                if len(after) == 1 and isinstance(after[0][0].op, Recurrent) and after[0][1] in (1, 2):
-                    reads.append((n.op.start, after[0][0], after[0][1]))
+
+        def follow(v: int, idx: np.ndarray) -> None:
+            nonlocal ok
+            for n, k in _readers(g, v):
+                out = n.outputs[0]
+                if isinstance(n.op, Recurrent) and k in (1, 2):
+                    key = (id(n), k)
+                    if key in reads or idx.size != n.op.num_directions * n.op.hidden:
+                        ok = False
+                    reads[key] = idx.reshape(-1)
+                elif isinstance(n.op, Copy) and out is not None:
+                    follow(out, idx.reshape(g.values[out].shape))
+                elif (isinstance(n.op, Slice) and out is not None and n.op.step >= 1
+                      and -idx.ndim <= n.op.axis < idx.ndim):
+                    sl = [slice(None)] * idx.ndim
+                    sl[n.op.axis] = slice(n.op.start, n.op.stop, n.op.step)
+                    follow(out, idx[tuple(sl)])
                 else:
                     ok = False
-            else:
-                ok = False
-        # where the update's rows come from: final states, through COPY and CONCAT (axis 0)
-        chain: set[int] = set()
 
-        def finals(v: int) -> list[tuple[GNode, int]] | None:
+        follow(s, np.arange(n_el).reshape(sv.shape))
+        # where the update's elements come from: codes of the final states' elements
+        chain: set[int] = set()
+        base: dict[tuple[int, int], int] = {}
+
+        def finals(v: int) -> np.ndarray | None:
             p = producers.get(v)
             if p is None:
                 return None
             n = g.nodes[p]
+            shape = g.values[v].shape
             if isinstance(n.op, Recurrent):
-                return [(n, n.outputs.index(v))] if n.outputs.index(v) in (1, 2) else None
+                k = n.outputs.index(v)
+                if k not in (1, 2) or (id(n), k) in base:
+                    return None
+                base[(id(n), k)] = code = 1 + len(base) * (1 << 24)
+                return (code + np.arange(int(np.prod(shape)))).reshape(shape)
             chain.add(id(n))
             if isinstance(n.op, Copy):
-                return finals(n.inputs[0])  # type: ignore[arg-type]
-            if isinstance(n.op, Concat) and n.op.axis == 0:
+                x = finals(n.inputs[0])  # type: ignore[arg-type]
+                return None if x is None or x.size != int(np.prod(shape)) else x.reshape(shape)
+            if isinstance(n.op, Transpose):
+                x = finals(n.inputs[0])  # type: ignore[arg-type]
+                return None if x is None else np.transpose(x, n.op.perm)
+            if isinstance(n.op, Concat):
                 parts = [finals(i) for i in n.inputs if i is not None]
-                return None if any(q is None for q in parts) else [x for q in parts for x in q]  # type: ignore[union-attr]
+                if any(q is None for q in parts):
+                    return None
+                try:
+                    return np.concatenate(parts, axis=n.op.axis)  # type: ignore[arg-type]
+                except ValueError:
+                    return None
             return None
 
         made = finals(sv.update)
-        if not ok or not reads or made is None:
+        if not ok or not reads or made is None or made.size != n_el:
             continue
-        where = {id(n): i for i, n in enumerate(g.nodes)}
-        reads.sort(key=lambda r: r[0])
-        key = [(where[id(n)], k) for n, k in made]
-        if [(where[id(n)], k) for _, n, k in reads] != key or key != sorted(key):
+        made = made.reshape(-1)
+        # every element read by exactly one slot, and written back from that slot's final
+        # state at the same place
+        covered = np.concatenate(list(reads.values()))
+        if set(reads) != set(base) or covered.size != n_el or np.unique(covered).size != n_el:
             continue
-        starts = [0]
-        for _, n, _k in reads[:-1]:
-            starts.append(starts[-1] + n.op.num_directions)
-        if [r[0] for r in reads] != starts or starts[-1] + reads[-1][1].op.num_directions != rows:
+        if any(not np.array_equal(made[idx], base[key] + np.arange(idx.size)) for key, idx in reads.items()):
             continue
         # the final states must feed only the update
-        if any(id(n) not in chain for n0, k in made for n, _ in _readers(g, n0.outputs[k])):  # type: ignore[arg-type]
+        nodes = {id(n): n for n in g.nodes}
+        if any(id(r) not in chain for (nid, k) in base for r, _ in _readers(g, nodes[nid].outputs[k])):  # type: ignore[arg-type]
             continue
+        where = {id(n): i for i, n in enumerate(g.nodes)}
+        order = sorted(reads, key=lambda key: (where[key[0]], key[1]))
+        rows = bool(np.array_equal(np.concatenate([reads[key] for key in order]), np.arange(n_el)))
         out_name = g.values[sv.update].name
-        for _, n, k in reads:
+        for nid, k in order:
+            n = nodes[nid]
             n.inputs[k] = None
-            g.state.append(StateSpec(sv.name, 0, "h" if k == 1 else "c", out_name))
-            g.state[-1].layer = id(n)  # resolved to a node index below
+            kind = "h" if k == 1 else "c"
+            if rows:
+                g.state.append(StateSpec(sv.name, 0, kind, out_name))
+            else:
+                g.state.append(StateSpec(f"{sv.name}.{kind}", 0, kind, None))
+            g.state[-1].layer = nid  # resolved to a node index below
         sv.update = None
         sv.kind = "temp"
+        packing = "rows in node order" if rows else f"packed {list(sv.shape)}: Stream.state names " \
+            f"{', '.join(sorted({f'{sv.name}.' + ('h' if k == 1 else 'c') for _, k in order}))}"
         notes.append(f"state: input {sv.name!r} / output {out_name!r} is the state of "
-                     f"{len(reads)} recurrent node input(s); the nodes keep it (streamable in chunks)")
+                     f"{len(reads)} recurrent node input(s) ({packing}); the nodes keep it "
+                     "(streamable in chunks)")
     if notes:
         _prune(g)
         ids = {id(n): i for i, n in enumerate(g.nodes)}
@@ -936,13 +977,26 @@ def op_flatten(w: DagWalk, node: Node, ins: list) -> list:
 
 
 def op_squeeze(w: DagWalk, node: Node, ins: list) -> list:
+    """Squeeze of per-step axes only: the other axes keep their roles (a time or batch axis of
+    static size 1 beside a feature axis of size 1 is not guessed); else as a Reshape."""
     x = _flow(ins)
-    return [_regroup(w, x, list(squeeze_shape(node, ins, x.shape)), "Squeeze")]
+    out = squeeze_shape(node, ins, x.shape)
+    axes = ints_arg(node, ins, 1, "axes")
+    if axes is not None:
+        gone = {a + len(x.shape) if a < 0 else a for a in axes}
+        if all(x.roles[a] == "F" for a in gone):
+            return [Flow(x.value, tuple(r for i, r in enumerate(x.roles) if i not in gone), out)]
+    return [_regroup(w, x, list(out), "Squeeze")]
 
 
 def op_unsqueeze(w: DagWalk, node: Node, ins: list) -> list:
+    """New per-step axes of size 1 where the node says, the others keep their roles."""
     x = _flow(ins)
-    return [_regroup(w, x, list(unsqueeze_shape(node, ins, x.shape)), "Unsqueeze")]
+    out = unsqueeze_shape(node, ins, x.shape)
+    roles = list(x.roles)
+    for a in sorted(b + len(out) if b < 0 else b for b in ints_arg(node, ins, 1, "axes") or []):
+        roles.insert(a, "F")
+    return [Flow(x.value, tuple(roles), out)]
 
 
 def op_reverse_sequence(w: DagWalk, node: Node, ins: list) -> list:
