@@ -97,7 +97,14 @@ def rq(v: np.ndarray, mult: Mult, what: str = "requantize") -> np.ndarray:
     vmax = int(np.abs(v).max()) if v.size else 0
     mmax = int(np.abs(mult.m).max()) if mult.m.size else 0
     if vmax * mmax + (1 << (mult.shift - 1)) > INT64_MAX:
-        raise FixedPointOverflow(f"{what}: |v| {vmax} * |m| {mmax} overflows int64")
+        # the largest |v| and the largest |m| may sit in different rows (per-row multipliers):
+        # check each product v * m as numpy pairs them, exactly, where a float estimate is close
+        big = np.abs(v).astype(np.float64) * np.abs(np.asarray(mult.m)).astype(np.float64)
+        for i in np.flatnonzero(big.reshape(-1) >= 2.0**62):
+            vi = int(np.broadcast_to(v, big.shape).reshape(-1)[i])
+            mi = int(np.broadcast_to(mult.m, big.shape).reshape(-1)[i])
+            if abs(vi) * abs(mi) + (1 << (mult.shift - 1)) > INT64_MAX:
+                raise FixedPointOverflow(f"{what}: |v| {abs(vi)} * |m| {abs(mi)} overflows int64")
     return rshr(v * mult.m, mult.shift)
 
 

@@ -565,3 +565,14 @@ def test_layernorm_accuracy_bars(name):
         assert err <= bar, f"{name} {quant}: {err:.3g}"
     if name == "layernorm_wide":  # the input default range (8) covers N(0, 1)
         assert rel_err(fx.run_quantized(quiet_quantize(net, "int16", None), x), y_float) <= 1e-2
+
+
+def test_rq_checks_each_product_not_the_largest_v_times_the_largest_m():
+    """Per-row multipliers: the largest |v| and the largest |m| may sit in different rows, and
+    make_mult bounds each row's own product (NSNet2 48k's GRU was refused by a check of
+    max|v| * max|m|, 1.3e11 * 7.2e7); a product that does overflow is still named."""
+    m = Mult(np.array([2**31 - 1, 3], np.int64), 40)
+    v = np.array([[3, 2**40], [5, 2**41]], np.int64)  # a large v only where m is small
+    np.testing.assert_array_equal(fx.rq(v, m), fx.rshr(v * m.m, 40))
+    with pytest.raises(fx.FixedPointOverflow, match=r"\|v\| 1099511627776 \* \|m\| 2147483647"):
+        fx.rq(np.array([[2**40, 1]], np.int64), m)
