@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 
 from rnnedge.errors import ConvertError, UnsupportedOpError
-from rnnedge.fixedpoint import FixedPointOverflow
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -54,10 +53,9 @@ BARS: dict[str, dict[str, float | str | tuple[type[Exception], str]]] = {
     "dtln_2": {"f32": 1e-4, "int16": 0.1, "int8": 0.1,
                "c_refuses": "meta.input.axes: expected a string of distinct letters from T,B,F"},
     "nsnet2_16k": {"f32": 1e-4, "int16": 2e-3, "int8": 2e-2},
-    "nsnet2_48k": {"f32": 1e-4,
-                   # which product overflows first depends on the calibration data
-                   "int16": (FixedPointOverflow, "overflows int64"),
-                   "int8": (FixedPointOverflow, "overflows int64")},
+    # 2.6e-6; int16 / int8 4.2e-3 / 4.2e-3 on 2 s of input (int16 misses the 1e-3 yardstick);
+    # a false FixedPointOverflow refused both until fixedpoint.rq checked each product
+    "nsnet2_48k": {"f32": 1e-4, "int16": 1e-2, "int8": 2e-2},
 }
 PRESENT = [m for m in rm.MODELS if rm.model_path(m) is not None]
 
