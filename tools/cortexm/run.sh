@@ -287,8 +287,10 @@ run_core() {
           lstm-*-f32|lstm-*-int8) ;;
           *) continue ;;
         esac
-        # the library for this model alone: the flags export-c writes into its header
-        $PY -m rnnedge export-c "$blob" -o "$dir/$model.h" --no-fault-names >/dev/null
+        # the library for this model alone: the flags export-c writes into its header (run from
+        # $dir: from the checkout root, `python -m rnnedge` would find the checkout's rnnedge/,
+        # which has no compiled module unless built in place, instead of the installed package)
+        (cd "$dir" && $PY -m rnnedge export-c "$blob" -o "$dir/$model.h" --no-fault-names >/dev/null)
         cfg=$(sed -n 's/^#define [A-Z0-9_]*_RNE_CFLAGS "\(.*\)".*/\1/p' "$dir/$model.h")
         [ -n "$cfg" ] || { fail "$core: export-c names no configuration for $model"; continue; }
         key=only-$(printf '%s' "$cfg" | md5sum | cut -c1-8)      # one build per configuration
