@@ -424,6 +424,18 @@ def _as_rows(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return a.reshape(a.shape[:2] + (1,) * extra + a.shape[2:]) if extra > 0 else a
 
 
+def f32_min(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """csrc/ops_f32.c's MIN: NaN if either side is NaN, else a if a < b, else b (b of two equal
+    values, +0 and -0 too). Spelled out rather than numpy.minimum, whose SIMD loops follow the CPU
+    (x86 minps gives b of +0 and -0, Arm's fmin gives -0): the oracle is the same on every machine."""
+    return np.where(np.isnan(a) | np.isnan(b), F32(np.nan), np.where(a < b, a, b)).astype(F32, copy=False)
+
+
+def f32_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """MAX as f32_min: NaN if either side is NaN, else a if a > b, else b."""
+    return np.where(np.isnan(a) | np.isnan(b), F32(np.nan), np.where(a > b, a, b)).astype(F32, copy=False)
+
+
 def _binary(kind: str, a: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     a, b = _as_rows(a, shape), _as_rows(b, shape)
     if kind == "Add":
@@ -435,9 +447,9 @@ def _binary(kind: str, a: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> 
     elif kind == "Div":
         y = a / b
     elif kind == "Min":
-        y = np.minimum(a, b)
+        y = f32_min(a, b)
     elif kind == "Max":
-        y = np.maximum(a, b)
+        y = f32_max(a, b)
     elif kind == "Pow":
         y = np.power(a, b)
     else:

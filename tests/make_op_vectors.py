@@ -42,6 +42,7 @@ if __name__ == "__main__":  # a script: this checkout's rnnedge (pure Python, no
 from rnnedge import fixedpoint as fx  # noqa: E402
 from rnnedge.ir.graph import QBinary, QConcat, QGather, QReduce  # noqa: E402
 from rnnedge.ir.layers import Mult  # noqa: E402
+from rnnedge.reference import f32_max, f32_min  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "ops"
 OP = {"act": 2, "slice": 7, "binary": 9, "concat": 10, "transpose": 11, "copy": 12, "gather": 13,
@@ -154,9 +155,9 @@ def f32_binary(c: Cases, rng: np.random.Generator) -> None:
                 if kind == "Div" and b.size > 2:
                     b.reshape(-1)[1] = 0.0  # +-inf or NaN, as IEEE says
                 if kind in ("Min", "Max") and a.size > 2:
-                    a.reshape(-1)[0] = np.nan  # NaN wins, as numpy.minimum / maximum
+                    a.reshape(-1)[0] = np.nan  # NaN wins (rnnedge.reference.f32_min / f32_max)
                     b.reshape(-1)[-1] = np.nan
-                    if sa == sb:  # equal values (+0 against -0): numpy gives b, bit for bit
+                    if sa == sb:  # equal values (+0 against -0): the C gives b, bit for bit
                         a.reshape(-1)[1:3] = (0.0, -0.0)
                         b.reshape(-1)[1:3] = (-0.0, 0.0)
                 x0, x1 = _bcast(a, b, sy)
@@ -168,7 +169,7 @@ def f32_binary(c: Cases, rng: np.random.Generator) -> None:
                     tol = 2 * np.spacing(np.abs(y)).astype(np.float64) + 2.0**-149
                 else:
                     fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide,
-                          "Min": np.minimum, "Max": np.maximum}[kind]
+                          "Min": f32_min, "Max": f32_max}[kind]
                     y = fn(x0, x1).astype("<f4")
                 assert y.shape == (ROWS, *sy)
                 c.add(f"f32_binary_{kind.lower()}_{i}",
@@ -188,7 +189,7 @@ CONST_SHAPES = [  # (value, constant, y): a bias row, a scalar, equal shapes, a 
 def const_binary(c: Cases, rng: np.random.Generator) -> None:
     """BINARY with a constant operand (tensor role 0: one row for every row), on either side."""
     fns = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide,
-           "Min": np.minimum, "Max": np.maximum}
+           "Min": f32_min, "Max": f32_max}
     with np.errstate(all="ignore"):
         for kind in ("Add", "Sub", "Mul", "Div", "Min", "Max"):
             for i, (sx, sc, sy) in enumerate(CONST_SHAPES):
