@@ -834,6 +834,10 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
                                  n->op == RNE_OP_RNN) &&
          (n->in[1] != RNE_NONE || n->in[2] != RNE_NONE)))
         return RNE__AT(RNE_ELAYER, RNE_FF_RESERVED);
+#ifdef RNE_NO_CONV
+    if (n->reserved[0] != 0)        /* skips come from lookahead convs: compiled out with them */
+        return RNE__AT(RNE_ELAYER, RNE_FF_RESERVED);
+#endif
 #ifdef RNE_NO_F32
     if (n->fmt == RNE_FMT_F32)                  /* compiled out (rne_internal.h) */
         return RNE__AT(RNE_ELAYER, RNE_FF_FMT);
@@ -964,7 +968,18 @@ static void rne__figures(const rne__blobview *v, rne_model *m)
         /* g * hidden fits: the W tensor [D, I, g*H] was proved to hold < 2^31 elements */
         if (g * l->hidden > m->max_gates)
             m->max_gates = g * l->hidden;
+#ifndef RNE_NO_CONV
+        if (l->skip != 0)           /* a lookahead conv's delay (refused without convs) */
+            m->skips = 1;
+#endif
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+        if (l->op == RNE_OP_GATHER && l->in[0] == m->input)
+            m->checks_ids = 1;
+#endif
     }
+    for (i = 0; i < m->n_values; i++)
+        if (m->values[i].kind == RNE_V_STATE && m->values[i].update >= 0)
+            m->updates++;
     m->in_dtype = v->values[m->input].dtype;
     m->many_to_one = (v->values[m->output].flags & RNE_VF_LAST) != 0;
     m->in_features = m->values[m->input].features;

@@ -12,10 +12,22 @@ void rne__project_f32(float *proj, const float *x, size_t rows, size_t in, const
                       size_t n, const float *wb, const float *rb, size_t nrb)
 {
     size_t r, j;
+    const size_t nr = rb != NULL ? nrb : 0u;  /* elements with a recurrent bias (nrb <= n) */
     if (rows == 0)
         return;
-    for (j = 0; j < n; j++)
-        proj[j] = (wb != NULL ? wb[j] : 0.0f) + (rb != NULL && j < nrb ? rb[j] : 0.0f);
+    /* proj = Wb + Rb, each absent one as 0.0f (so that -0.0 + 0.0f gives +0.0 as ever); two
+     * plain loops, which the compiler vectorises */
+    if (wb != NULL) {
+        for (j = 0; j < nr; j++)
+            proj[j] = wb[j] + rb[j];
+        for (j = nr; j < n; j++)
+            proj[j] = wb[j] + 0.0f;
+    } else {
+        for (j = 0; j < nr; j++)
+            proj[j] = 0.0f + rb[j];
+        for (j = nr; j < n; j++)
+            proj[j] = 0.0f;
+    }
     for (r = 1; r < rows; r++)
         memcpy(proj + r * n, proj, n * sizeof(float));
     rne__f32_gemm_acc(proj, n, x, in, wt, n, rows, n, in);

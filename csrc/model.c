@@ -28,7 +28,9 @@
  * Every size is computed with overflow checks, so the kernels' index arithmetic cannot wrap.
  * Everything here reads the node and value copies in rne_model (rne_model_load made them), never
  * the blob's records: a blob changed after load cannot change a size. A stream remembers its
- * model's blob CRC and the buffer sizes it was given; rne__stream_check refuses to run it
+ * model's identity (blob CRC and address, feature, node and value counts, arena row), the
+ * buffer sizes it was given and the layout of one step at its batch (rne__scratch_plan, made
+ * once by rne_stream_init: a step does no planning); rne__stream_check refuses to run it
  * (RNE_EMODEL) once the model has been re-loaded with another blob.
  */
 #include <string.h>
@@ -47,6 +49,7 @@ static size_t rne__mad(size_t a, size_t b, size_t c, int *ok)
     return a * b + c;
 }
 
+#ifndef RNE_NO_F32                      /* for rne__rnn_work */
 /* rne__round4(n) without wrapping */
 static size_t rne__round4_checked(size_t n, int *ok)
 {
@@ -56,6 +59,7 @@ static size_t rne__round4_checked(size_t n, int *ok)
     }
     return rne__round4(n);
 }
+#endif
 
 /* Bytes of one h (c: 1) state element: the layer's number format decides (f32: float; integer:
  * h int16, c int32). */
@@ -100,6 +104,7 @@ static size_t rne__value_size(const rne_model *m)
     return rne__elem(m->values[m->output].dtype);
 }
 
+#ifndef RNE_NO_F32
 /* Floats of work space for a recurrent layer (layout in rne_internal.h, rne__call.work) */
 static size_t rne__rnn_work(const rne_model_layer *l, size_t steps, size_t batch, int *ok)
 {
@@ -109,6 +114,7 @@ static size_t rne__rnn_work(const rne_model_layer *l, size_t steps, size_t batch
         n = rne__mad(1, n, rne__round4_checked(rne__mad(batch, l->hidden, 0, ok), ok), ok);
     return n;
 }
+#endif
 
 static int rne__model_ok(const rne_model *m)
 {
@@ -145,11 +151,12 @@ static size_t rne__value_state(const rne_model *m, size_t batch, int *ok)
 /* Bytes of the step counter block: 16 if a node skips steps (rne_model_layer.skip > 0), else 0. */
 static size_t rne__counter_bytes(const rne_model *m)
 {
-    uint32_t i;
-    for (i = 0; i < m->n_nodes; i++)
-        if (m->nodes[i].skip != 0)
-            return 16u;
+#ifdef RNE_NO_CONV
+    (void)m;                            /* no skips without convs (rne_model_load refuses them) */
     return 0u;
+#else
+    return m->skips != 0 ? 16u : 0u;
+#endif
 }
 
 size_t rne_state_size(const rne_model *model, uint32_t batch)
@@ -226,10 +233,14 @@ static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratc
 #ifndef RNE__NO_INT
         if (l->fmt != RNE_FMT_F32)
             w = rne__work_int_bytes(l, rne__mad(rows, l->lead, 0, &ok), &ok);
+#ifndef RNE_NO_F32
         else
 #endif
+#endif
+#ifndef RNE_NO_F32                      /* else every node is integer (rne_model_load) */
         if (rne__gates(l->op) != 0)
             w = rne__mad(rne__rnn_work(l, steps, batch, &ok), sizeof(float), 0, &ok);
+#endif
         w = rne__mad(1, w, 15, &ok) & ~(size_t)15;
         p->work = w > p->work ? w : p->work;
     }
@@ -240,6 +251,26 @@ static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratc
     p->state = rne__mad(1, p->counter, rne__counter_bytes(m), &ok);
     p->state = p->state == 0 ? 16u : p->state;        /* as rne_state_size */
     return ok;
+}
+
+/* The plan of one step in rne_stream.step_plan, and back. */
+static void rne__plan_put(size_t *slot, const rne__scratch_plan *p)
+{
+    slot[0] = p->arena;
+    slot[1] = p->total;
+    slot[2] = p->state;
+    slot[3] = p->cells;
+    slot[4] = p->counter;
+}
+
+static void rne__plan_get(const size_t *slot, rne__scratch_plan *p)
+{
+    p->arena = slot[0];
+    p->total = slot[1];
+    p->state = slot[2];
+    p->cells = slot[3];
+    p->counter = slot[4];
+    p->work = slot[1] - slot[0];
 }
 
 /* 1 if rne_run may split a call into chunks of steps (docs/graph.md section 4): the model reads
@@ -295,6 +326,16 @@ int rne_stream_init(rne_stream *stream, const rne_model *model, uint32_t batch,
     stream->model_crc = model->crc;
     stream->model_in = model->in_features;
     stream->model_out = model->out_features;
+    stream->model_blob = model->blob;
+    stream->model_nodes = model->n_nodes;
+    stream->model_values = model->n_values;
+    stream->model_arena_row = model->arena_row;
+    {
+        rne__scratch_plan p;
+        if (!rne__plan(model, batch, 1, &p))
+            return RNE_EARG;                          /* not reached: sized above */
+        rne__plan_put(stream->step_plan, &p);
+    }
     return rne_stream_reset(stream);
 }
 
@@ -309,7 +350,9 @@ int rne__stream_check(const rne_stream *stream)
         return RNE_EARG;
     m = stream->model;
     if (!rne__model_ok(m) || m->crc != stream->model_crc || m->in_features != stream->model_in ||
-        m->out_features != stream->model_out)
+        m->out_features != stream->model_out || m->blob != stream->model_blob ||
+        m->n_nodes != stream->model_nodes || m->n_values != stream->model_values ||
+        m->arena_row != stream->model_arena_row)
         return RNE_EMODEL;
     return RNE_OK;
 }
@@ -415,6 +458,7 @@ static void rne__state_io(uint8_t *block, uint8_t *val, size_t dirs, size_t batc
         }
 }
 
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
 /* 1 if node l runs on a graph-op kernel (csrc/ops.h): ops 9..14, SLICE off the last axis or with
  * a step (the loader routed the same nodes to rne__check_op). */
 static int rne__graph_op(const rne_model *m, const rne_model_layer *l)
@@ -423,6 +467,7 @@ static int rne__graph_op(const rne_model *m, const rne_model_layer *l)
         return l->param[0] != (int32_t)m->values[l->in[0]].ndim - 1 || l->param[3] != 1;
     return l->op >= RNE_OP_BINARY && l->op <= RNE_OP_REDUCE;
 }
+#endif
 
 /* Bytes of one step of value v for `batch` streams (its rows of one timestep). */
 static size_t rne__row_bytes(const rne_model_value *v, size_t batch)
@@ -530,8 +575,13 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
         const rne_model_layer *l = &m->nodes[i];
         const int last_in = (m->values[l->in[0]].flags & RNE_VF_LAST) != 0;
         /* the steps of this chunk the node skips: those before step reserved[0] */
+#ifdef RNE_NO_CONV
+        const size_t lo = 0u;           /* no skips without convs (rne_model_load refuses them) */
+        (void)t0;
+#else
         const uint64_t d = l->skip;
         const size_t lo = last_in || d <= t0 ? 0u : (d - t0 < steps ? (size_t)(d - t0) : steps);
+#endif
         rne__call k;
         int ok = 1;
         const size_t nstate = rne__state_bytes(l, s->batch, &k.c_off, &ok);
@@ -543,13 +593,13 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
             continue;
         }
 #endif
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)   /* else refused by rne_model_load */
         if (rne__graph_op(m, l)) {
-#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
             rne__run_op(m, l, c);
             rne__zero_skipped(m, l, c, lo);
-#endif
-            continue;                   /* else refused by rne_model_load */
+            continue;
         }
+#endif
         k.layer = l;
         k.x = rne__value_ptr(m, l->in[0], c);
         k.y = rne__value_ptr(m, l->out[0], c);
@@ -604,7 +654,7 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
         state += nstate;
     }
     /* every STATE value takes its update's last row block, in value order */
-    for (i = 0; i < m->n_values; i++) {
+    for (i = 0; m->updates != 0 && i < m->n_values; i++) {
         const rne_model_value *v = &m->values[i];
         if (v->kind == RNE_V_STATE && v->update >= 0) {
             const size_t n = (size_t)v->features * rne__elem(v->dtype) * s->batch;
@@ -630,7 +680,13 @@ static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t ste
     const size_t out_row = (size_t)m->out_features * vsize * s->batch;
     rne__scratch_plan plan;
     size_t chunk = m->explicit_state ? 1u : steps, t;
-    int fits = rne__plan(m, s->batch, chunk, &plan) && plan.total <= scratch_size;
+    int fits;
+    if (chunk == 1) {                   /* a step: the plan rne_stream_init made */
+        rne__plan_get(s->step_plan, &plan);
+        fits = plan.total <= scratch_size;
+    } else {
+        fits = rne__plan(m, s->batch, chunk, &plan) && plan.total <= scratch_size;
+    }
     if (!fits && rne__chunkable(m)) {
         size_t lo = 1, hi = chunk;          /* the largest chunk that fits: plan grows with it */
         while (lo < hi) {
@@ -646,7 +702,7 @@ static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t ste
     if (!fits || plan.state > s->state_size)
         return RNE_EMODEL;
 #if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
-    if (m->in_dtype == RNE_DT_S32) {    /* every id of the call in range before anything runs */
+    if (m->checks_ids) {                /* every id of the call in range before anything runs */
         uint32_t i;
         for (i = 0; i < m->n_nodes; i++)
             if (m->nodes[i].op == RNE_OP_GATHER && m->nodes[i].in[0] == m->input &&

@@ -339,6 +339,10 @@ typedef struct rne_model {
     uint32_t many_to_one;           /* 1 if the OUTPUT is a LAST value (one row per call) */
     uint32_t max_features;          /* widest per-timestep value */
     uint32_t max_gates;             /* widest gate vector of a recurrent node (G*H, one direction) */
+    uint32_t skips;                 /* 1 if a node skips steps (rne_model_layer.skip > 0): the
+                                       state ends with the step counter */
+    uint32_t updates;               /* STATE values with an update (taken after every step) */
+    uint32_t checks_ids;            /* 1 if a GATHER reads the (int32) INPUT: ids checked first */
     rne_model_layer nodes[RNE_MAX_NODES];
     rne_model_value values[RNE_MAX_VALUES];
 } rne_model;
@@ -353,9 +357,16 @@ typedef struct rne_stream {
     size_t   state_size;            /* bytes of state and scratch given to rne_stream_init */
     size_t   scratch_size;
     uint32_t batch;
-    uint32_t model_crc;             /* model->crc, in_features and out_features at ... */
+    uint32_t model_crc;             /* model->crc, in_features, out_features, blob, n_nodes, ... */
     uint32_t model_in;
-    uint32_t model_out;             /*   ... rne_stream_init */
+    uint32_t model_out;
+    const uint8_t *model_blob;
+    uint32_t model_nodes;
+    uint32_t model_values;
+    uint32_t model_arena_row;       /*   ... n_values and arena_row at rne_stream_init */
+    size_t   step_plan[5];          /* internal: one step's scratch and state layout at this batch
+                                       (arena, total, state, recurrent blocks, step counter
+                                       offsets), made once by rne_stream_init */
 } rne_stream;
 
 /* Validate `blob` (size bytes) and fill *model. Checks, in order (the first fault decides the

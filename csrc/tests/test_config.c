@@ -10,11 +10,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rnnedge.h"
+#include "rne_internal.h"
 #include "tests/testutil.h"
 
 /* what this build left out */
@@ -154,6 +156,45 @@ static void check_runs(const char *dir, const config_case *c, const rne_model *m
     buf_free(&y.file);
 }
 
+/* A node that skips steps (rne_node.reserved[0] > 0: a lookahead conv's delay, docs/graph.md
+ * section 6) loads only where convs are built: without them (RNE_NO_CONV) the step counter and the
+ * skips are compiled out, and the loader refuses the field. */
+static void check_skip(const char *dir)
+{
+    char path[512];
+    buf blob;
+    rne_model m;
+    rne_fault w;
+    rne_header h;
+    uint32_t skip = 3, fs, crc;
+    int rc;
+    snprintf(path, sizeof path, "%s/%s.rne", dir, CASES[0].name);
+    if (!read_file(path, &blob, 0)) {
+        check(0, "skip_needs_convs", "cannot read %s", path);
+        return;
+    }
+    memcpy(&h, blob.p, sizeof h);
+    memcpy((uint8_t *)blob.p + h.node_off + offsetof(rne_node, reserved), &skip, 4);
+    memcpy(&fs, (uint8_t *)blob.p + offsetof(rne_header, file_size), 4);
+    crc = rne__crc32((const uint8_t *)blob.p, fs - 4u);
+    memcpy((uint8_t *)blob.p + fs - 4u, &crc, 4);
+    rc = rne_model_load_where(blob.p, blob.size, &m, &w);
+    if (fmt_out(CASES[0].fmt) || op_out(CASES[0].op)) {     /* refused for its op or format */
+        check(rc == RNE_ELAYER, "skip_needs_convs", "rc %d", rc);
+        buf_free(&blob);
+        return;
+    }
+#ifdef RNE_NO_CONV
+    check(rc == RNE_ELAYER && w.field == RNE_FF_RESERVED && w.layer == 0, "skip_needs_convs",
+          "a node with a skip: expected RNE_ELAYER at node 0, field reserved; got rc %d, field %d",
+          rc, (int)w.field);
+#else
+    check(rc == RNE_OK && m.skips == 1 && rne_state_size(&m, 1) % 16 == 0, "skip_needs_convs",
+          "a node with a skip: rc %d (%s), field %d", rc, rne_strerror(rc), (int)w.field);
+#endif
+    buf_free(&blob);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "../tests/data/c";
@@ -188,5 +229,6 @@ int main(int argc, char **argv)
         }
         buf_free(&blob);
     }
+    check_skip(dir);
     return test_summary();
 }
