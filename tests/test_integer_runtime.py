@@ -430,3 +430,24 @@ def test_step_outputs_are_kept_across_output_pools(quant, tmp_path):
     held = [stream.step(x[:, t]) for t in range(x.shape[1])]
     assert len({id(h) for h in held}) == len(held)
     np.testing.assert_array_equal(np.stack(held, axis=1), model.run(x))
+
+
+@pytest.mark.parametrize("quant", ("f32", "int16", "int8"))
+def test_step_into_writes_what_step_returns(quant, tmp_path):
+    """Stream.step_into(x, out) gives step's numbers in the caller's array (rne_step_float for
+    integer models), the same `out` every call; a batch-first model's [B, F] step layout."""
+    onnx = Path(__file__).parent / "data" / "fixtures" / "torch_lstm_batchfirst_seq_linear.onnx"
+    x = np.random.default_rng(4).normal(0, 1, (2, 40, 4)).astype(np.float32)  # [B, T, F]
+    path = tmp_path / f"m.{quant}.rne"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rnnedge_convert(onnx, path, quant=quant, calibration=None if quant == "f32" else x)
+    model = rnnedge_load(path)
+    a, b = model.stream(2), model.stream(2)
+    out = np.full(a.step(x[:, 0]).shape, np.nan, np.float32)
+    a.reset()
+    for t in range(x.shape[1]):
+        want = a.step(x[:, t])
+        got = b.step_into(x[:, t].copy() if t % 2 else x[:, t], out)  # new arrays and a view
+        assert got is out
+        np.testing.assert_array_equal(out, want)

@@ -75,6 +75,51 @@ def test_stream_equals_run(case):
         np.testing.assert_array_equal(np.stack(steps, axis=t_out), y)
 
 
+@pytest.mark.parametrize("case", STREAMABLE, ids=lambda c: c.name)
+def test_step_into_equals_step(case):
+    """step_into(x, out) writes into `out` what step(x) returns, bit for bit, step after step,
+    whatever the output layout (a layout the C library does not write takes the checked path)."""
+    built = BUILT[case.name]
+    model = model_of(built)
+    x = graph_input(built)
+    a, b = model.stream(batch=batch_of(built)), model.stream(batch=batch_of(built))
+    if graph_state(built):
+        a.state = b.state = graph_state(built)
+    t_axis = built.network.input.axes.index("T")
+    out = None
+    for t in range(x.shape[t_axis]):
+        want = a.step(np.take(x, t, axis=t_axis))
+        if out is None:
+            out = np.empty_like(want)
+        assert b.step_into(np.take(x, t, axis=t_axis), out) is out
+        np.testing.assert_array_equal(out, want)
+
+
+def test_step_into_refuses_an_out_it_cannot_write(lstm):
+    model, _ = lstm
+    s = model.stream(batch=2)
+    x = np.zeros((2, 3), np.float32)
+    shape = s.step(x).shape
+    ro = np.zeros(shape, np.float32)
+    ro.flags.writeable = False
+    bad = [
+        ([0.0] * 10, "must be a numpy array, got list"),
+        (np.zeros(shape, np.float64), "float32 array; got dtype float64"),
+        (np.zeros(shape[:-1] + (shape[-1] * 2,), np.float32)[..., ::2], "not C-contiguous"),
+        (ro, "read-only"),
+        (np.zeros((7,), np.float32), rf"out has shape \[7\]; a step's output has shape {re.escape(str(list(shape)))}"),
+    ]
+    before = s.state
+    for out, match in bad:
+        with pytest.raises(rnnedge.InputError, match=match):
+            s.step_into(x, out)
+    after = s.state  # refused before the C call: the state did not move
+    for k in before:
+        np.testing.assert_array_equal(before[k], after[k])
+    with pytest.raises(rnnedge.InputError, match="batch 2"):
+        s.step_into(np.zeros((3, 3), np.float32), np.zeros(shape, np.float32))
+
+
 def test_not_streamable_refuses_stream():
     built = BUILT["lstm_bidirectional"]
     with pytest.raises(rnnedge.NotStreamableError, match="backwards"):
@@ -337,7 +382,9 @@ def test_a_stream_busy_in_another_thread_is_refused():
     x = np.zeros((2, 3), np.float32)
     assert s._claim(False)  # as rne_step in flight on another thread would
     try:
-        for call in (lambda: s.step(x), lambda: s.run(x[None]), s.reset, lambda: s.state):
+        out = np.zeros((1, 2, 5), np.float32)
+        for call in (lambda: s.step(x), lambda: s.step_into(x, out), lambda: s.run(x[None]),
+                     s.reset, lambda: s.state):
             with pytest.raises(rnnedge.StreamBusyError, match="another thread is using this stream"):
                 call()
     finally:

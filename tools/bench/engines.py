@@ -65,6 +65,15 @@ class RnnedgeEngine(Engine):
     def stepper(self) -> Step:
         return self.model.stream(1).step
 
+    def stepper_into(self) -> Step:
+        """Stream.step_into with one output array for every step (the step's result is out)."""
+        stream = self.model.stream(1)
+        out = np.empty_like(stream.step(self.step_inputs(np.zeros((1, 1, self.model.in_features),
+                                                                  np.float32))[0]))  # fmt: skip
+        stream.reset()
+        into = stream.step_into
+        return lambda x: into(x, out)
+
     def step_output(self, y: np.ndarray) -> np.ndarray:
         return to_tbf(y, self.out_axes.replace("T", ""))
 

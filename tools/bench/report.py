@@ -97,23 +97,26 @@ def _md_floor(results: dict[str, Any]) -> str:
     for c in results["cases"]:
         for f in _formats(results):
             r = _get(c, "engines", f"rnnedge-{f}") or {}
-            py, cs, goal = (
+            py, cs, goal, into = (
                 _get(r, "step", "median_us"),
                 _get(r, "c_step", "median_us"),
                 r.get("target_us"),
+                _get(r, "step_into", "median_us"),
             )
             met = "-" if py is None or not goal else "yes" if py <= goal else "no"
             overhead = py - cs if py and cs else None
+            into_overhead = into - cs if into and cs else None
             rows.append([c["case"]["name"], f, _size(r.get("weight_bytes")), _us(r.get("floor_us"))]
-                        + [_us(v) for v in (goal, cs, py, overhead)]
+                        + [_us(v) for v in (goal, cs, py, overhead, into, into_overhead)]
                         + [_us(_get(r, "step", "p99_us")), met])  # fmt: skip
     note = (
         "floor: the blob's tensor bytes streamed once at this machine's cache bandwidth measured "
         "for that size; target: 1.2 x floor + 0.4 us; C: `rne_step` with no Python "
-        "(tools/bench_step.c); Python: `Stream.step`; overhead: Python - C."
+        "(tools/bench_step.c); Python: `Stream.step`; overhead: Python - C; step_into: "
+        "`Stream.step_into(x, out)`, one `out` for every step (a new x each step)."
     )
     header = ["case", "format", "weights", "floor", "target", "C step", "Python step"]
-    header += ["overhead", "Python p99", "met"]
+    header += ["overhead", "step_into", "its overhead", "Python p99", "met"]
     return _table("Where a step's time goes (us, median)", header, rows, note)
 
 

@@ -148,6 +148,8 @@ def bench_case(
                 tick(f"{eng.name} step")
                 inputs = eng.step_inputs(x_tbf[:n_steps])
                 r["step"] = time_steps(eng.stepper(), inputs, config.warmup)
+                if isinstance(eng, RnnedgeEngine):  # the same steps into one caller array
+                    r["step_into"] = time_steps(eng.stepper_into(), inputs, config.warmup)
             if eng.name != "ort-iobinding":
                 r["seq"] = {}
                 for t in config.seq_lengths:
