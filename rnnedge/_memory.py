@@ -5,6 +5,7 @@ Numpy and the standard library only (no compiled code)."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -27,8 +28,9 @@ def fmt_size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 10**6 else f"{n} bytes"
 
 
+@functools.lru_cache(maxsize=1)
 def physical_memory() -> int | None:
-    """Bytes of RAM of this machine, where the OS says (POSIX); None elsewhere."""
+    """Bytes of RAM of this machine, where the OS says (POSIX); None elsewhere. Asked once."""
     try:
         n = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):

@@ -42,6 +42,9 @@ _POOL = 64  # step outputs per allocated block, at most
 _POOL_BYTES = 64 * 1024  # ... and at most this many bytes of them (one slot if an output is larger)
 _U32 = 2**32 - 1  # the format holds files under 4 GiB; batch and steps are uint32_t in the C API
 _RUN_CHUNK = 256  # steps per chunk of a run, for a model the C library may run in chunks
+_RUN_FREE = 2  # Model.run's streams kept per batch size for the next run
+_SCRATCH_KEEP = 1 << 20  # a stream keeps its run scratch up to this many bytes for the next run
+_STREAM_KEEP = 1 << 22  # Model.run keeps a stream of at most this many bytes for the next run
 _I32 = np.dtype(np.int32)
 
 
@@ -114,6 +117,10 @@ class Model:
             if not isinstance(qio, dict) or not {"input_scale", "output_scale"} <= set(qio):
                 raise BlobError(f"{source}: an {self.quant} blob without its input/output scales (qio)")
             self._qio = (float(qio["input_scale"]), float(qio["output_scale"]))
+        # Model.run's streams, kept for the next run of the same batch (at most _RUN_FREE each;
+        # a list's pop and append are atomic, so threads running at once each get their own)
+        self._run_free: dict[int, list[Stream]] = {}
+        self._size_cache: dict[tuple[int, int], tuple[int, int]] = {}  # _sizes, by (batch, steps)
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, source: str = "<bytes>") -> "Model":
@@ -178,6 +185,10 @@ class Model:
     def _sizes(self, batch: int, steps: int, what: str) -> tuple[int, int]:
         """(state, scratch) bytes from the C library; InputError for a batch or step count the
         C API cannot take (uint32) or whose sizes overflow size_t (the C functions return 0)."""
+        known = self._size_cache.get((batch, steps)) if type(batch) is int and type(steps) is int \
+            else None  # fmt: skip
+        if known is not None:  # sizes depend on the model, batch and steps alone
+            return known
         for name, n in (("batch", batch), ("steps", steps)):
             _check_count(name, n, what)
         lib = self._c.lib
@@ -188,6 +199,8 @@ class Model:
                 f"{what}: batch {batch} over {steps} steps needs more state and scratch than "
                 "this machine can address"
             )
+        if len(self._size_cache) < 64:
+            self._size_cache[(int(batch), int(steps))] = (state, scratch)
         return state, scratch
 
     @property
@@ -238,17 +251,31 @@ class Model:
         if batch == 0:
             raise InputError(f"{what}: the batch is empty (B = 0)")
         needs = f"batch {batch} over T = {steps} steps"
-        nbytes = self._stream_bytes(batch, what) + self._run_bytes(batch, steps + self.latency_steps,
-                                                                   what)
-        _check_memory(what, needs, nbytes)
+        free = self._run_free.setdefault(batch, [])
+        nbytes = 0
+        if not free or (steps + self.latency_steps) * batch > _RUN_CHUNK:
+            # the memory rule, before allocating (a kept stream and a short run allocate little)
+            nbytes = self._stream_bytes(batch, what) + self._run_bytes(
+                batch, steps + self.latency_steps, what)  # fmt: skip
+            _check_memory(what, needs, nbytes)
         try:
             x = self._run_in.to_internal(x, self._x_dtype)
-            stream = Stream(self, batch, _what=what)
+            try:  # a stream of an earlier run (this call's alone now), back at the initial state
+                stream = free.pop()
+                self._c.check(self._c.lib.rne_stream_reset(stream._cstream), what)
+            except IndexError:
+                stream = Stream(self, batch, _what=what)
             if state is not None:
                 stream.state = state
-            return stream._run_internal(x, what, flush=self.latency_steps)
+            y = stream._run_internal(x, what, flush=self.latency_steps)
         except MemoryError:
+            nbytes = nbytes or self._stream_bytes(batch, what) + self._run_bytes(
+                batch, steps + self.latency_steps, what)  # fmt: skip
             raise _refuse_memory(what, needs, nbytes, failed=True) from None
+        # kept only after a run that finished (nothing half-done is reused), and only a small one
+        if len(free) < _RUN_FREE and self._stream_bytes(batch, what) <= _STREAM_KEEP:
+            free.append(stream)
+        return y
 
     def stream(self, batch: int = 1) -> "Stream":
         """A stream of `batch` independent sequences, stepped one timestep at a time."""
@@ -348,6 +375,7 @@ class Stream:
         lock = threading.Lock()  # not to wait on: to detect a second thread and refuse it
         self._claim, self._release = lock.acquire, lock.release
         self.step_into = self._make_step_into()  # shadows the method of that name (its docs)
+        self._run_scratch: np.ndarray | None = None  # _run_internal's scratch, kept for the next
 
     def _bind(self, model: Model, batch: int, state_size: int, scratch_size: int, what: str) -> None:
         """Allocate the stream's buffers and bind them to a C stream, and bind once what the step
@@ -588,7 +616,12 @@ class Stream:
             raise InputError(
                 f"{what}: the sequence is empty (T = 0) and the model outputs its last step"
             )
-        scratch = _aligned_bytes(model.scratch_bytes(self.batch, model._run_steps(steps)))
+        need = model.scratch_bytes(self.batch, model._run_steps(steps))
+        scratch = self._run_scratch  # the last run's, if large enough (only this call uses it:
+        if scratch is None or len(scratch) < need:  # the stream is held below, or Model.run's)
+            scratch = _aligned_bytes(need)
+            if need <= _SCRATCH_KEEP:
+                self._run_scratch = scratch
         shape = (1 if model.many_to_one else steps, self.batch, model.out_features)
         y = np.empty(shape, _F32 if self._qio is None else np.int16)
         ids = x
@@ -598,10 +631,14 @@ class Stream:
                 from_buffer("float[]", x), x.size, self._qio[0], from_buffer("int16_t[]", xq)
             )
             x = xq
-        with self._owned("run"):
+        if not self._claim(False):  # as _owned("run"), without a context manager's cost
+            raise self._busy("run")
+        try:
             rc = lib.rne_run(
                 self._cstream, from_buffer(x), steps, from_buffer(y), from_buffer(scratch), len(scratch)
             )
+        finally:
+            self._release()
         if rc == E_INPUT:  # an id out of range: nothing was written
             raise model._ids_fault(ids, what)
         self._c.check(rc, what)

@@ -485,6 +485,50 @@ def test_a_batch_the_c_api_cannot_take_is_refused(lstm):
             call()
 
 
+def test_model_run_keeps_no_state_between_calls(lstm):
+    """Model.run keeps its streams (and their scratch) for the next run of that batch: each run
+    still starts from the initial state, or the state given to that call only."""
+    model, built = lstm
+    x = graph_input(built)
+    fresh = model_of(built).run(x)
+    s = model.stream(batch=2)
+    s.run(x)  # some state that is not the initial one
+    moved = s.state
+    with_state = model.run(x, state=moved)
+    assert not np.array_equal(with_state, fresh)
+    for _ in range(3):
+        np.testing.assert_array_equal(model.run(x), fresh)
+    np.testing.assert_array_equal(model.run(x, state=moved), with_state)
+    np.testing.assert_array_equal(model.run(x[:, :1]), model_of(built).run(x[:, :1]))  # batch 1
+    np.testing.assert_array_equal(model.run(x), fresh)
+    assert all(len(kept) <= 2 for kept in model._run_free.values())
+
+
+def test_model_run_from_threads_at_once(lstm):
+    """Threads running one model at once each get a stream of their own (kept ones or new)."""
+    model, built = lstm
+    rng = np.random.default_rng(7)
+    xs = [rng.standard_normal(graph_input(built).shape).astype(np.float32) for _ in range(8)]
+    want = [model_of(built).run(x) for x in xs]
+    got: list = [None] * len(xs)
+    errors: list = []
+
+    def work(i: int) -> None:
+        try:
+            for _ in range(50):
+                got[i] = model.run(xs[i])
+                np.testing.assert_array_equal(got[i], want[i])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
 def test_a_stream_larger_than_memory_is_refused_with_its_size(lstm, monkeypatch):
     """The rule: a stream whose state, scratch and buffers exceed the machine's physical memory
     is refused before anything is allocated, with the figure (the old code let numpy raise

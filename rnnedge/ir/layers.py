@@ -9,6 +9,7 @@ layout and the pipeline's [T, B, F]. Needs numpy only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -291,7 +292,7 @@ def to_tbf(a: np.ndarray, axes: str) -> np.ndarray:
         if letter not in axes:
             a, axes = a[..., None], axes + letter
     a = a.transpose([axes.index(c) for c in order])
-    return a.reshape(a.shape[0], a.shape[1], int(np.prod(a.shape[2:])))
+    return a.reshape(a.shape[0], a.shape[1], math.prod(a.shape[2:]))
 
 
 def from_tbf(y: np.ndarray, axes: str, dirs: int = 1) -> np.ndarray:
