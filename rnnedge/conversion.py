@@ -91,7 +91,8 @@ def convert(
     fixed: Mapping[str, Union[int, float, Sequence[Union[int, float]], np.ndarray]] | None = None,
     state: Mapping[str, str] | None = None,
 ) -> Converted:
-    """Convert an ONNX model and, if `out_path` is given, write it as a .rne blob.
+    """Convert an ONNX model, or a Keras model file (.keras, .h5: docs/keras.md, no TensorFlow
+    needed), and, if `out_path` is given, write it as a .rne blob.
 
     quant: "f32", "int16" or "int8" (docs/quantization.md). calibration: representative inputs
     in the ONNX model's input layout (an array, or a .npy path) from which the integer formats
@@ -125,15 +126,23 @@ def convert(
         check_not_same_file(onnx_path, out_path)
     try:
         from .converter import to_graph, to_network
+        from .converter.keras import is_keras_file, keras_to_network
     except ImportError as e:  # pragma: no cover - depends on the installation
         raise InputError(
             f"converting needs the onnx package ({e}); install it with pip install 'rnnedge[convert]'"
         ) from None
     try:
-        if state:
+        if is_keras_file(onnx_path):
+            if fixed or state:
+                raise InputError("fixed and state apply to ONNX models, not to a Keras model file")
+            net = keras_to_network(onnx_path, name=name)
+        elif state:
             raise ConvertError("state pairs given: a step function")
-        net = to_network(onnx_path, name=name, fixed=fixed)
+        else:
+            net = to_network(onnx_path, name=name, fixed=fixed)
     except ConvertError:
+        if is_keras_file(onnx_path):
+            raise  # the Keras importer's own error, naming the layer
         # not a straight pipeline: the dataflow graph (its own error, naming the node, if not)
         graph = to_graph(onnx_path, name=name, fixed=fixed, state=state)
         graph.producer = f"{graph.producer or 'an unnamed exporter'} via rnnedge {__version__}"
