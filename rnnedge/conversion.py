@@ -126,25 +126,32 @@ def convert(
         check_not_same_file(onnx_path, out_path)
     try:
         from .converter import to_graph, to_network
-        from .converter.keras import is_keras_file, keras_to_network
+        from .converter.keras import is_keras_file, keras_to_model
     except ImportError as e:  # pragma: no cover - depends on the installation
         raise InputError(
             f"converting needs the onnx package ({e}); install it with pip install 'rnnedge[convert]'"
         ) from None
+    keras = is_keras_file(onnx_path)
+    graph: Graph | None = None
     try:
-        if is_keras_file(onnx_path):
+        if keras:
             if fixed or state:
                 raise InputError("fixed and state apply to ONNX models, not to a Keras model file")
-            net = keras_to_network(onnx_path, name=name)
+            model = keras_to_model(onnx_path, name=name)
+            if isinstance(model, Graph):
+                graph = model
+            else:
+                net = model
         elif state:
             raise ConvertError("state pairs given: a step function")
         else:
             net = to_network(onnx_path, name=name, fixed=fixed)
     except ConvertError:
-        if is_keras_file(onnx_path):
+        if keras:
             raise  # the Keras importer's own error, naming the layer
         # not a straight pipeline: the dataflow graph (its own error, naming the node, if not)
         graph = to_graph(onnx_path, name=name, fixed=fixed, state=state)
+    if graph is not None:
         graph.producer = f"{graph.producer or 'an unnamed exporter'} via rnnedge {__version__}"
         qgraph = graph
         if quant != "f32":

@@ -24,8 +24,15 @@ T, F = 8, 3
 H5_TOO = ("k3_lstm_seq", "k3_gru_after_fn", "k3_bidi_stack")
 
 
+VOCAB = 20  # the Embedding fixture's token ids: 0 .. VOCAB - 1
+
+
 def fixed_input() -> np.ndarray:
     return np.random.default_rng(15).normal(0, 1, (2, T, F)).astype(np.float32)
+
+
+def fixed_ids() -> np.ndarray:
+    return np.random.default_rng(15).integers(0, VOCAB, (2, T)).astype(np.int32)
 
 
 def train(model, seed: int) -> None:
@@ -33,7 +40,10 @@ def train(model, seed: int) -> None:
     initial values."""
     rng = np.random.default_rng(seed)
     batch = model.inputs[0].shape[0] or 8
-    x = rng.normal(0, 1, (4 * batch, T, F)).astype(np.float32)
+    if len(model.inputs[0].shape) == 2:  # token ids
+        x = rng.integers(0, VOCAB, (4 * batch, T)).astype(np.int32)
+    else:
+        x = rng.normal(0, 1, (4 * batch, T, F)).astype(np.float32)
     shape = [T if d is None else d for d in model.outputs[0].shape[1:]]  # None: the time axis
     y = rng.normal(0, 1, (4 * batch, *shape)).astype(np.float32)
     model.compile(optimizer="adam", loss="mse")
@@ -88,6 +98,25 @@ def keras3_models() -> dict:
         L.LSTM(5, stateful=True, return_sequences=True, use_bias=False),
         L.Dense(2),
     ], name="k3_stateful")  # fmt: skip
+    # graph ops: token ids, convolutions over time, the product of two directions
+    m["k3_embed_gru"] = keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        L.Embedding(VOCAB, 4),
+        L.GRU(5, return_sequences=True),
+        L.Dense(2),
+    ], name="k3_embed_gru")  # fmt: skip
+    m["k3_conv_lstm"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.Conv1D(4, 3, padding="same"),
+        L.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu"),
+        L.LSTM(5, return_sequences=True),
+        L.Dense(2),
+    ], name="k3_conv_lstm")  # fmt: skip
+    m["k3_bidi_mul"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.Bidirectional(L.GRU(4, return_sequences=True), merge_mode="mul"),
+        L.Dense(2),
+    ], name="k3_bidi_mul")  # fmt: skip
     return m
 
 
@@ -112,12 +141,14 @@ def keras2_models() -> dict:
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     x = fixed_input()
+    ids = fixed_ids()
     np.save(OUT / "input.npy", x)
+    np.save(OUT / "input_ids.npy", ids)
     for k, (name, model) in enumerate(keras3_models().items()):
         train(model, k)
         if name == "k3_stateful":
             model.layers[0].reset_states()
-        y = np.asarray(model.predict(x, verbose=0), np.float32)
+        y = np.asarray(model.predict(ids if "embed" in name else x, verbose=0), np.float32)
         model.save(OUT / f"{name}.keras")
         if name in H5_TOO:
             model.save(OUT / f"{name}.h5")

@@ -22,15 +22,24 @@ import rnnedge  # noqa: E402
 from rnnedge import fixedpoint as fx  # noqa: E402
 from rnnedge.cli import main  # noqa: E402
 from rnnedge.conversion import convert  # noqa: E402
-from rnnedge.converter.keras import SUPPORTED, keras_to_network  # noqa: E402
+from rnnedge.converter.keras import SUPPORTED, keras_to_model  # noqa: E402
 from rnnedge.errors import ConvertError, InputError, UnsupportedOpError  # noqa: E402
+from rnnedge.ir.graph import Graph  # noqa: E402
 from rnnedge.ir.layers import Recurrent, from_tbf, to_tbf  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "keras"
 X = np.load(DATA / "input.npy")  # [2, 8, 3], batch first as Keras takes it
+IDS = np.load(DATA / "input_ids.npy")  # [2, 8] token ids, the Embedding fixture's input
 FILES = sorted(p.name for p in DATA.iterdir() if p.suffix in (".keras", ".h5"))
 # bidirectional and go_backwards layers need the whole sequence: no step-by-step run
-STREAMABLE = ("k3_lstm_seq", "k3_gru_after_fn", "k3_gru_before", "k3_rnn", "k3_stateful", "k2_lstm_hard")
+STREAMABLE = ("k3_lstm_seq", "k3_gru_after_fn", "k3_gru_before", "k3_rnn", "k3_stateful", "k2_lstm_hard",
+              "k3_embed_gru", "k3_conv_lstm")
+# graph ops (docs/graph.md): these convert to a dataflow Graph, not a layer pipeline
+GRAPHS = ("k3_embed_gru", "k3_conv_lstm", "k3_bidi_mul")
+
+
+def x_for(name: str) -> np.ndarray:
+    return IDS if "embed" in name else X
 
 
 def keras_out(name: str) -> np.ndarray:
@@ -42,28 +51,33 @@ def rel(y: np.ndarray, want: np.ndarray) -> float:
 
 
 def test_every_fixture_is_listed():
-    assert len(FILES) == 12
+    assert len(FILES) == 15
     assert {f.rsplit(".", 1)[0] for f in FILES} == {p.name[: -len(".out.npy")] for p in DATA.glob("*.out.npy")}
 
 
 @pytest.mark.parametrize("fname", FILES)
 def test_f32_equals_keras(fname, tmp_path):
     out = tmp_path / "m.rne"
+    stem = fname.rsplit(".", 1)[0]
+    x = x_for(stem)
     net = convert(DATA / fname, out)
     assert net.producer.startswith("keras ")
+    assert isinstance(net, Graph) == (stem in GRAPHS)
     m = rnnedge.load(out)
     want = keras_out(fname)
-    y = m.run(X)
+    y = m.run(x)
     assert y.shape == want.shape
     assert rel(y, want) <= 1e-5, rel(y, want)
-    stem = fname.rsplit(".", 1)[0]
     assert m.streamable == (stem in STREAMABLE)
     if stem in STREAMABLE:
         s = m.stream(batch=2)
-        steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=1)
+        steps = np.stack([s.step(x[:, t]).copy() for t in range(x.shape[1])], axis=1)
         if want.ndim == 2:  # many-to-one: the last step's output
             steps = steps[:, -1]
-        assert rel(steps, want) <= 1e-5, rel(steps, want)
+        lag = m.latency_steps  # Conv1D padding "same" looks ahead: a stream lags by its lookahead
+        assert lag == (1 if stem == "k3_conv_lstm" else 0)
+        assert not steps[:, :lag].any()
+        assert rel(steps[:, lag:], want[:, : want.shape[1] - lag]) <= 1e-5
 
 
 # k3_gru_after_fn's GRU uses softsign, which has no integer form (test_softsign_gru_stays_f32)
@@ -76,15 +90,25 @@ def test_integer_within_the_bar(fname, quant, bar, tmp_path):
     out = tmp_path / "m.rne"
     with warnings.catch_warnings():  # an int8 layer kept at int16 weights warns: the bar is the test
         warnings.simplefilter("ignore")
-        qnet = convert(DATA / fname, out, quant=quant, calibration=X)
+        qnet = convert(DATA / fname, out, quant=quant, calibration=x_for(fname))
     m = rnnedge.load(out)
-    y = m.run(X)
+    y = m.run(x_for(fname))
     want = keras_out(fname)
     err = float(np.abs(y - want).max() / (want.max() - want.min()))
     assert err <= bar, f"{quant} {fname}: {err:.3g} of the output range"
     # the C library computes the integers of the numpy oracle, bit for bit
-    axes = qnet.source.output.axes
-    oracle = from_tbf(fx.run_quantized(qnet, to_tbf(X, "BTF")), axes)
+    if isinstance(qnet, Graph):
+        if qnet.latency:
+            return  # Model.run flushes the lookahead; test_graph_e2e covers that path
+        xs = x_for(fname)
+        if "embed" in fname:
+            xq = xs.T[..., None]  # [T, B, 1] ids
+        else:
+            xq = fx.quantize(to_tbf(xs, "BTF"), qnet.in_scale)
+        yq, _ = fx.run_qgraph(qnet, xq)
+        oracle = from_tbf(fx.dequantize(yq, qnet.out_scale), qnet.output_spec.axes)
+    else:
+        oracle = from_tbf(fx.run_quantized(qnet, to_tbf(X, "BTF")), qnet.source.output.axes)
     np.testing.assert_array_equal(y, oracle)
 
 
@@ -96,7 +120,7 @@ def test_softsign_gru_stays_f32():
 def test_weights_in_onnx_layout():
     """Keras LSTM gates i, f, c, o become ONNX i, o, f, c; GRU z, r, h stay; reset_after is
     linear_before_reset with the recurrent bias in the second half."""
-    net = keras_to_network(DATA / "k3_lstm_seq.keras")
+    net = keras_to_model(DATA / "k3_lstm_seq.keras")
     lstm = net.layers[0]
     assert isinstance(lstm, Recurrent) and lstm.cell == "lstm" and lstm.direction == "forward"
     with zipfile.ZipFile(DATA / "k3_lstm_seq.keras") as z:
@@ -110,18 +134,18 @@ def test_weights_in_onnx_layout():
         np.testing.assert_array_equal(lstm.B[0, onnx_gate * H : (onnx_gate + 1) * H],
                                       bias[keras_gate * H : (keras_gate + 1) * H])  # fmt: skip
     assert not lstm.B[0, 4 * H :].any()  # Keras has one bias: the recurrent one is zero
-    gru = keras_to_network(DATA / "k3_gru_after_fn.keras").layers[0]
+    gru = keras_to_model(DATA / "k3_gru_after_fn.keras").layers[0]
     assert gru.linear_before_reset and gru.B[0, 9 * 2 :].any()
-    assert not keras_to_network(DATA / "k3_gru_before.keras").layers[0].linear_before_reset
+    assert not keras_to_model(DATA / "k3_gru_before.keras").layers[0].linear_before_reset
 
 
 def test_hard_sigmoid_follows_the_keras_version(tmp_path):
     """Keras 2's hard_sigmoid is clip(0.2 x + 0.5), Keras 3's clip(x / 6 + 0.5): the version the
     file records decides, and the other slope would miss Keras's numbers."""
-    k2 = keras_to_network(DATA / "k2_lstm_hard.h5").layers[0]
+    k2 = keras_to_model(DATA / "k2_lstm_hard.h5").layers[0]
     assert [a.kind for a in k2.activations[0]] == ["HardSigmoid"] * 3
     assert k2.activations[0][0].alpha == pytest.approx(0.2)
-    k3 = keras_to_network(DATA / "k3_lstm_seq.keras").layers[0]
+    k3 = keras_to_model(DATA / "k3_lstm_seq.keras").layers[0]
     assert k3.activations[0][0].kind == "HardSigmoid"
     assert k3.activations[0][0].alpha == pytest.approx(1 / 6)
     wrong = tmp_path / "k2_as_k3.h5"
@@ -165,14 +189,32 @@ def test_unsupported_layer_refused_by_name_and_class(tmp_path):
     assert "supported: " + ", ".join(SUPPORTED) in msg
 
 
-def test_merge_mode_mul_refused(tmp_path):
-    def to_mul(cfg):
+def test_merge_mode_none_refused(tmp_path):
+    def to_none(cfg):
         layer = cfg["config"]["layers"][3]
         assert layer["class_name"] == "Bidirectional"
-        layer["config"]["merge_mode"] = "mul"
+        layer["config"]["merge_mode"] = None
 
-    with pytest.raises(ConvertError, match=r"'bidirectional\w*' \(Bidirectional\) has merge_mode='mul'"):
-        convert(edited(tmp_path, "k3_bidi_stack.keras", to_mul))
+    with pytest.raises(ConvertError, match=r"'bidirectional\w*' \(Bidirectional\) has merge_mode=None"):
+        convert(edited(tmp_path, "k3_bidi_stack.keras", to_none))
+
+
+def test_valid_conv_refused(tmp_path):
+    def to_valid(cfg):
+        layer = cfg["config"]["layers"][1]
+        assert layer["class_name"] == "Conv1D"
+        layer["config"]["padding"] = "valid"
+
+    with pytest.raises(ConvertError, match=r"'conv1d\w*' \(Conv1D\) has padding='valid', which shortens"):
+        convert(edited(tmp_path, "k3_conv_lstm.keras", to_valid))
+
+
+def test_masked_embedding_refused(tmp_path):
+    def mask(cfg):
+        cfg["config"]["layers"][1]["config"]["mask_zero"] = True
+
+    with pytest.raises(ConvertError, match=r"\(Embedding\) has mask_zero=True"):
+        convert(edited(tmp_path, "k3_embed_gru.keras", mask))
 
 
 def test_go_backwards_with_sequences_refused(tmp_path):

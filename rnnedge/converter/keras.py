@@ -1,9 +1,10 @@
-"""Keras model file (.keras of Keras 3, legacy .h5 of Keras 2 or 3) -> rnnedge.ir.layers.Network,
+"""Keras model file (.keras of Keras 3, legacy .h5 of Keras 2 or 3) -> rnnedge.ir.layers.Network
+(or, with graph ops, an rnnedge.ir.graph.Graph),
 read with h5py and json: no TensorFlow (docs/keras.md). Needs the `h5py` package (the `[keras]`
 extra).
 
-    from rnnedge.converter.keras import keras_to_network
-    net = keras_to_network("model.keras")
+    from rnnedge.converter.keras import keras_to_model
+    model = keras_to_model("model.keras")   # a Network, or a Graph (Embedding, Conv1D, merge mul)
 
 Sequential models and Functional models that are one straight chain of layers become the same
 layer pipeline an ONNX model does (weights moved into ONNX's layout and gate order). A layer the
@@ -18,23 +19,25 @@ import os
 import re
 import zipfile
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import numpy as np
 
 from ..errors import ConvertError
 from ..files import read_regular_file
+from ..ir.graph import Binary, Conv, Copy, Gather, Graph, Node, Value, check_graph, plan_arena
 from ..ir.layers import (
-    Act, Activation, Dense, FloatLayer, LayerNorm, Network, Recurrent, TakeLast, TensorSpec,
+    Act, Activation, Dense, FloatLayer, LayerNorm, Network, Recurrent, Slice, TakeLast, TensorSpec,
 )
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 # What the importer converts (docs/keras.md keeps the same list, with the options of each).
 SUPPORTED = (
-    "InputLayer", "LSTM", "GRU", "SimpleRNN", "Bidirectional (merge_mode concat, sum, ave)",
+    "InputLayer", "LSTM", "GRU", "SimpleRNN", "Bidirectional (merge_mode concat, sum, ave, mul)",
     "Dense", "TimeDistributed(Dense)", "Activation", "Dropout", "SpatialDropout1D",
-    "LayerNormalization", "BatchNormalization",
+    "LayerNormalization", "BatchNormalization", "Embedding (first layer, mask_zero=False)",
+    "Conv1D (padding causal or same, dilation, strides 1, channels_last)",
 )  # fmt: skip
 _SKIPPED = ("Dropout", "SpatialDropout1D")  # inactive at inference
 _RNN = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn"}
@@ -196,6 +199,11 @@ def _chain(kf: KerasFile) -> tuple[list[_Layer], list[Any], str]:
         shape = build
     if not chain:
         raise ConvertError(f"{kf.label}: the model has no layers")
+    if chain[0].cls == "Embedding":  # token ids [batch, time]
+        if shape is not None and len(shape) != 2:
+            raise ConvertError(f"{kf.label}: the model's input shape is {shape!r}; an Embedding "
+                               "takes token ids [batch, time]")  # fmt: skip
+        return chain, [None, None, 1], name
     if shape is None or len(shape) != 3 or not isinstance(shape[2], int):
         raise ConvertError(
             f"{kf.label}: the model's input shape is {shape!r}; rnnedge takes a sequence "
@@ -312,6 +320,66 @@ def _act(kf: KerasFile, spec: Any, where: str) -> Act:
     )
 
 
+# -- graph-only steps (a model with one of them becomes a dataflow Graph, docs/graph.md) ----------
+
+
+@dataclass
+class _MulHalves:
+    """Bidirectional merge_mode "mul": the product of the forward and backward halves."""
+
+    hidden: int
+
+
+@dataclass
+class _Lookahead:
+    """A Conv over time and the frames it looks ahead (Conv1D padding "same"): the graph computes
+    it causally, its output lagging by `steps` (Value.delay)."""
+
+    conv: Conv
+    steps: int
+
+
+Step = Union[FloatLayer, Gather, Conv, _MulHalves, _Lookahead]
+
+
+def _to_graph(steps: list[Step], net: Network, ids: bool) -> Graph:
+    """The chain of steps as a dataflow graph: each node reads the value the one before wrote."""
+    values = [Value(net.input.name, (1,) if ids else (net.input.shape[-1] or 1,),
+                    "s32" if ids else "f32", "input")]  # fmt: skip
+    nodes: list[Node] = []
+
+    def add(op: object, ins: list[int], shape: tuple[int, ...], name: str) -> int:
+        last = any(values[i].last for i in ins) or isinstance(op, TakeLast)
+        values.append(Value(name, shape, "f32", "temp", last=last, delay=values[ins[0]].delay))
+        nodes.append(Node(op, list(ins), [len(values) - 1], name=name))
+        return len(values) - 1
+
+    cur = 0
+    for i, op in enumerate(steps):
+        name = f"layer {i}"
+        if isinstance(op, _MulHalves):
+            H = op.hidden
+            a = add(Slice(2 * H, 0, H), [cur], (H,), f"{name}/forward")
+            b = add(Slice(2 * H, H, 2 * H), [cur], (H,), f"{name}/backward")
+            cur = add(Binary("Mul"), [a, b], (H,), name)
+        elif isinstance(op, _Lookahead):
+            cur = add(op.conv, [cur], (op.conv.c_out,), name)
+            values[cur].delay += op.steps
+        elif isinstance(op, Conv):
+            cur = add(op, [cur], (op.c_out,), name)
+        elif isinstance(op, Gather):
+            E = int(op.table.shape[1])
+            cur = add(op, [cur], (1, E), name)
+            cur = add(Copy(), [cur], (E,), f"{name}/copy")
+        else:
+            cur = add(op, [cur], (op.out_features,), name)
+    values[cur].kind, values[cur].name = "output", net.output.name
+    g = Graph(values, nodes, 0, cur, net.input, net.output, name=net.name, producer=net.producer)
+    check_graph(g)
+    plan_arena(g)
+    return g
+
+
 # -- layers -----------------------------------------------------------------------------------------
 
 
@@ -386,12 +454,14 @@ def _cell(kf: KerasFile, l: _Layer, cfg: dict, w: list[np.ndarray], features: in
             "B": bias, "acts": acts, "units": units, "lbr": bool(gru_after)}  # fmt: skip
 
 
-def keras_to_network(path: str | os.PathLike, name: str | None = None) -> Network:
-    """Read a Keras model file and return the layer pipeline (Network) it computes."""
+def keras_to_model(path: str | os.PathLike, name: str | None = None) -> Network | Graph:
+    """Read a Keras model file and return the layer pipeline (Network) it computes, or the
+    dataflow Graph when it needs graph ops (Embedding, Conv1D, Bidirectional merge_mode mul)."""
     kf = read_keras(path)
     chain, shape, in_name = _chain(kf)
     features = int(shape[2])
-    layers: list[FloatLayer] = []
+    ids = chain[0].cls == "Embedding"
+    layers: list[Step] = []
     sequence = True  # the value is still [batch, time, features]
     out_name = in_name
 
@@ -420,9 +490,9 @@ def keras_to_network(path: str | os.PathLike, name: str | None = None) -> Networ
                     raise _unsupported(kf, l, f"wraps {fwd_cfg['class_name']} / "
                                               f"{bwd_cfg['class_name']}: rnnedge converts a "
                                               "Bidirectional LSTM, GRU or SimpleRNN (the same class both ways)")  # fmt: skip
-                if mode not in ("concat", "sum", "ave"):
+                if mode not in ("concat", "sum", "ave", "mul"):
                     raise _unsupported(kf, l, f"has merge_mode={mode!r}; rnnedge converts "
-                                              "merge_mode concat, sum and ave")  # fmt: skip
+                                              "merge_mode concat, sum, ave and mul")  # fmt: skip
                 fc = {**fwd_cfg["config"], "_cls": fwd_cfg["class_name"]}
                 bc = {**bwd_cfg["config"], "_cls": bwd_cfg["class_name"]}
                 if fc.get("go_backwards") or not bc.get("go_backwards"):
@@ -450,6 +520,9 @@ def keras_to_network(path: str | os.PathLike, name: str | None = None) -> Networ
                 if mode in ("sum", "ave"):
                     eye = np.eye(H, dtype=_F32) * (_F32(0.5) if mode == "ave" else _F32(1.0))
                     layers.append(Dense(np.concatenate([eye, eye], axis=1)))
+                    features = H
+                elif mode == "mul":
+                    layers.append(_MulHalves(H))
                     features = H
                 else:
                     features = 2 * H
@@ -516,6 +589,44 @@ def keras_to_network(path: str | os.PathLike, name: str | None = None) -> Networ
                 s = 1.0 / np.sqrt(var + eps) * (1.0 if gamma is None else gamma.astype(np.float64))
                 shift = (0.0 if beta is None else beta.astype(np.float64)) - mean * s
                 layers.append(Dense(np.diag(s).astype(_F32), shift.astype(_F32)))
+        elif l.cls == "Embedding":
+            if layers:
+                raise _unsupported(kf, l, "is not the first layer: rnnedge takes token ids as "
+                                          "the model's input only")  # fmt: skip
+            if cfg.get("mask_zero"):
+                raise _unsupported(kf, l, "has mask_zero=True: masked steps would be skipped, "
+                                          "which rnnedge does not do")  # fmt: skip
+            _count(kf, l, w, 1)
+            table = np.ascontiguousarray(w[0].astype(_F32))
+            layers.append(Gather(table))
+            features = int(table.shape[1])
+        elif l.cls == "Conv1D":
+            if not sequence:
+                raise _unsupported(kf, l, "is applied to a value without a time axis")
+            k = int(np.ravel(cfg.get("kernel_size"))[0])
+            d = int(np.ravel(cfg.get("dilation_rate", 1))[0])
+            pad = cfg.get("padding", "valid")
+            if int(np.ravel(cfg.get("strides", 1))[0]) != 1 or cfg.get("groups", 1) != 1:
+                raise _unsupported(kf, l, "has strides or groups other than 1")
+            if cfg.get("data_format", "channels_last") != "channels_last":
+                raise _unsupported(kf, l, "is channels_first: rnnedge reads [batch, time, channels]")
+            if pad not in ("causal", "same"):
+                raise _unsupported(kf, l, f"has padding={pad!r}, which shortens the sequence; "
+                                          "rnnedge streams outputs with the input's steps: use "
+                                          "padding 'causal' or 'same'")  # fmt: skip
+            use_bias = cfg.get("use_bias", True)
+            _count(kf, l, w, 2 if use_bias else 1)
+            kernel = w[0].astype(_F32)  # [k, C_in, C_out]
+            if kernel.shape[:2] != (k, features):
+                raise ConvertError(f"{kf.label}: {_what(l)}: kernel {list(kernel.shape)} does not "
+                                   f"take {features} channels")  # fmt: skip
+            conv = Conv(np.ascontiguousarray(kernel.transpose(2, 1, 0)[..., None]),
+                        w[1].astype(_F32) if use_bias else None, dt=d)  # fmt: skip
+            span = (k - 1) * d
+            ahead = span - span // 2 if pad == "same" else 0  # Keras pads span // 2 before
+            layers.append(_Lookahead(conv, ahead) if ahead else conv)
+            features = int(kernel.shape[2])
+            add_act(cfg.get("activation", "linear"), f"{_what(l)} (activation)", features)
         else:
             raise _unsupported(kf, l)
 
@@ -523,14 +634,17 @@ def keras_to_network(path: str | os.PathLike, name: str | None = None) -> Networ
         layers.append(Activation(Act.make("Identity"), features))
     axes = "BTF" if sequence else "BF"
     out_shape: list[int | None] = [None, None, features] if sequence else [None, features]
+    pipeline = all(isinstance(op, (Dense, Activation, LayerNorm, Recurrent, TakeLast)) for op in layers)
     net = Network(
-        layers=layers,
-        input=TensorSpec(in_name, "BTF", [None, None, int(shape[2])]),
+        layers=layers if pipeline else [],  # type: ignore[arg-type]
+        input=TensorSpec(in_name, "BT", [None, None]) if ids else TensorSpec(in_name, "BTF", [None, None, int(shape[2])]),
         output=TensorSpec(out_name, axes, out_shape),
         name=name or kf.config.get("config", {}).get("name") or kf.stem,
         producer=f"keras {kf.version}",
     )
     try:
+        if not pipeline:
+            return _to_graph(layers, net, ids)
         net.check()
     except ConvertError as e:
         raise ConvertError(f"{kf.label}: {e}") from None
