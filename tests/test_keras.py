@@ -247,3 +247,23 @@ def test_cli_converts_a_keras_file(tmp_path, capsys):
     assert main(["convert", str(DATA / "k3_gru_after_fn.keras"), "-o", str(out)]) == 0
     assert "k3_gru_after_fn.keras" in capsys.readouterr().out
     assert rel(rnnedge.load(out).run(X), keras_out("k3_gru_after_fn")) <= 1e-5
+
+
+def test_weights_found_by_class_without_recorded_names(tmp_path):
+    """A .keras file whose weight groups do not record the layer names (Keras 3 names the groups
+    by class: lstm, lstm_1, ...) is read by that naming, to the same numbers."""
+    src = DATA / "k3_bidi_stack.keras"
+    out = tmp_path / src.name
+    with zipfile.ZipFile(src) as zin:
+        weights = tmp_path / "w.h5"
+        weights.write_bytes(zin.read("model.weights.h5"))
+        with h5py.File(weights, "r+") as f:
+            for g in f["layers"]:
+                if "vars" in f["layers"][g]:
+                    del f["layers"][g]["vars"].attrs["name"]
+        with zipfile.ZipFile(out, "w") as zout:
+            for item in zin.namelist():
+                data = weights.read_bytes() if item == "model.weights.h5" else zin.read(item)
+                zout.writestr(item, data)
+    convert(out, tmp_path / "m.rne")
+    assert rel(rnnedge.load(tmp_path / "m.rne").run(X), keras_out("k3_bidi_stack")) <= 1e-5

@@ -124,9 +124,20 @@ def _read_zip(data: bytes, label: str, stem: str, h5py: Any) -> KerasFile:
 
         f.visititems(visit)
     version = str(meta.get("keras_version", "3"))
+    # Keras 3 names a layer's group by its class in snake case, numbered from the second of a
+    # class on (lstm, lstm_1, ...), in the model's layer order; recent versions also record the
+    # layer's own name in its vars group (`groups`), which is read first
+    by_class: dict[str, str] = {}
+    used: dict[str, int] = {}
+    for entry in config.get("config", {}).get("layers", []):
+        cls = str(entry.get("class_name", ""))
+        snake = re.sub(r"([a-z])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", cls)).lower()
+        used[snake] = used.get(snake, -1) + 1
+        layer_name = (entry.get("config") or {}).get("name") or entry.get("name")
+        by_class[str(layer_name)] = f"layers/{snake}_{used[snake]}" if used[snake] else f"layers/{snake}"
 
     def weights(layer: str) -> list[np.ndarray]:
-        group = groups.get(layer, f"layers/{layer}")
+        group = groups.get(layer) or by_class.get(layer, f"layers/{layer}")
         out: list[np.ndarray] = []
         for sub in ("", "/cell", "/forward_layer/cell", "/backward_layer/cell", "/layer"):
             k = 0
@@ -247,7 +258,15 @@ def _inbound(layer: dict, label: str) -> list[str]:
                 f"{', '.join(sorted(kwargs))}; rnnedge reads layers called on one input only"
             )
         return _history(node.get("args", []))
-    return [entry[0] for entry in node]  # Keras 2: [[name, node, tensor, kwargs], ...]
+    for entry in node:  # Keras 2: [[name, node index, tensor index, kwargs], ...]
+        kwargs = entry[3] if len(entry) > 3 and isinstance(entry[3], dict) else {}
+        extra = sorted(k for k in kwargs if k not in ("training", "mask"))
+        if extra:
+            raise ConvertError(
+                f"{label}: layer {layer.get('name')!r} ({layer['class_name']}) is called with "
+                f"{', '.join(extra)}; rnnedge reads layers called on one input only"
+            )
+    return [entry[0] for entry in node]
 
 
 def _ends(spec: Any) -> list[str]:
