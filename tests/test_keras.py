@@ -267,3 +267,29 @@ def test_weights_found_by_class_without_recorded_names(tmp_path):
                 zout.writestr(item, data)
     convert(out, tmp_path / "m.rne")
     assert rel(rnnedge.load(tmp_path / "m.rne").run(X), keras_out("k3_bidi_stack")) <= 1e-5
+
+
+def test_branching_functional_refused(tmp_path):
+    """A layer that takes two tensors (a residual, a merge) is no straight chain."""
+
+    def two_inputs(cfg):
+        node = cfg["config"]["layers"][2]["inbound_nodes"][0]
+        node["args"] = [node["args"] + node["args"]]  # called on [gru_a, gru_a]
+
+    with pytest.raises(ConvertError, match=r"layer 'probs' \(Dense\) takes 2 inputs; rnnedge reads"):
+        convert(edited(tmp_path, "k3_gru_after_fn.keras", two_inputs))
+
+
+def test_keras2_call_arguments_refused(tmp_path):
+    """A Keras 2 .h5 layer called with an argument beyond its input (initial_state, ...) is
+    refused, not converted without it."""
+    path = tmp_path / "k2.h5"
+    shutil.copy(DATA / "k2_bidi_gru.h5", path)
+    with h5py.File(path, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        layer = cfg["config"]["layers"][1]
+        assert layer["class_name"] == "Bidirectional"
+        layer["inbound_nodes"][0][0][3] = {"initial_state": [["input_1", 0, 0]]}
+        f.attrs["model_config"] = json.dumps(cfg)
+    with pytest.raises(ConvertError, match=r"'bidirectional' \(Bidirectional\) is called with initial_state"):
+        convert(path)
