@@ -113,7 +113,8 @@ def convert(
     written as a blob of format version 2 (docs/graph.md) and returned.
 
     The blob goes to a temporary file renamed into place, so a failed conversion never leaves a
-    half-written file nor replaces an existing one. Needs the `onnx` package.
+    half-written file nor replaces an existing one. Needs the `onnx` package (and `h5py` for a
+    Keras file: the `[keras]` extra).
     """
     if quant not in QUANTS:
         raise InputError(
