@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("convert", help="convert an ONNX model to a .rne blob")
-    p.add_argument("model", help="the ONNX model file")
+    p.add_argument("model", help="the ONNX model file, or a Keras .keras / .h5 file (docs/keras.md)")
     p.add_argument("-o", "--output", help="the .rne file to write (default: MODEL with .rne)")
     p.add_argument(
         "--quant", default="f32", help="number format: f32 (default), int16 or int8 (integer-only kernels)"

@@ -91,7 +91,8 @@ def convert(
     fixed: Mapping[str, Union[int, float, Sequence[Union[int, float]], np.ndarray]] | None = None,
     state: Mapping[str, str] | None = None,
 ) -> Converted:
-    """Convert an ONNX model and, if `out_path` is given, write it as a .rne blob.
+    """Convert an ONNX model, or a Keras model file (.keras, .h5: docs/keras.md, no TensorFlow
+    needed), and, if `out_path` is given, write it as a .rne blob.
 
     quant: "f32", "int16" or "int8" (docs/quantization.md). calibration: representative inputs
     in the ONNX model's input layout (an array, or a .npy path) from which the integer formats
@@ -112,7 +113,8 @@ def convert(
     written as a blob of format version 2 (docs/graph.md) and returned.
 
     The blob goes to a temporary file renamed into place, so a failed conversion never leaves a
-    half-written file nor replaces an existing one. Needs the `onnx` package.
+    half-written file nor replaces an existing one. Needs the `onnx` package (and `h5py` for a
+    Keras file: the `[keras]` extra).
     """
     if quant not in QUANTS:
         raise InputError(
@@ -125,17 +127,32 @@ def convert(
         check_not_same_file(onnx_path, out_path)
     try:
         from .converter import to_graph, to_network
+        from .converter.keras import is_keras_file, keras_to_model
     except ImportError as e:  # pragma: no cover - depends on the installation
         raise InputError(
             f"converting needs the onnx package ({e}); install it with pip install 'rnnedge[convert]'"
         ) from None
+    keras = is_keras_file(onnx_path)
+    graph: Graph | None = None
     try:
-        if state:
+        if keras:
+            if fixed or state:
+                raise InputError("fixed and state apply to ONNX models, not to a Keras model file")
+            model = keras_to_model(onnx_path, name=name)
+            if isinstance(model, Graph):
+                graph = model
+            else:
+                net = model
+        elif state:
             raise ConvertError("state pairs given: a step function")
-        net = to_network(onnx_path, name=name, fixed=fixed)
+        else:
+            net = to_network(onnx_path, name=name, fixed=fixed)
     except ConvertError:
+        if keras:
+            raise  # the Keras importer's own error, naming the layer
         # not a straight pipeline: the dataflow graph (its own error, naming the node, if not)
         graph = to_graph(onnx_path, name=name, fixed=fixed, state=state)
+    if graph is not None:
         graph.producer = f"{graph.producer or 'an unnamed exporter'} via rnnedge {__version__}"
         qgraph = graph
         if quant != "f32":

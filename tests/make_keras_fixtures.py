@@ -1,0 +1,167 @@
+"""Make the Keras fixtures of tests/test_keras.py: small recurrent models built with Keras 3 (and
+Keras 2 through tf_keras), trained a few steps, saved as .keras (Keras 3) and .h5, with Keras's
+own outputs on a fixed input. Needs tensorflow-cpu, keras and tf-keras: a developer's tool, never
+a test or run-time dependency (the tests read the committed files with h5py only).
+
+    python tests/make_keras_fixtures.py     # rewrites tests/data/keras/
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parent / "data" / "keras"
+T, F = 8, 3
+# the Keras 3 models also saved as legacy .h5 (each file is 20-70 KB of mostly HDF5 structure:
+# three cover that reader, Sequential and Functional, recurrent, bidirectional and dense weights)
+H5_TOO = ("k3_lstm_seq", "k3_gru_after_fn", "k3_bidi_stack")
+
+
+VOCAB = 20  # the Embedding fixture's token ids: 0 .. VOCAB - 1
+
+
+def fixed_input() -> np.ndarray:
+    return np.random.default_rng(15).normal(0, 1, (2, T, F)).astype(np.float32)
+
+
+def fixed_ids() -> np.ndarray:
+    return np.random.default_rng(15).integers(0, VOCAB, (2, T)).astype(np.int32)
+
+
+def train(model, seed: int) -> None:
+    """A few optimizer steps on random data, so that biases, norms and statistics leave their
+    initial values."""
+    rng = np.random.default_rng(seed)
+    batch = model.inputs[0].shape[0] or 8
+    if len(model.inputs[0].shape) == 2:  # token ids
+        x = rng.integers(0, VOCAB, (4 * batch, T)).astype(np.int32)
+    else:
+        x = rng.normal(0, 1, (4 * batch, T, F)).astype(np.float32)
+    shape = [T if d is None else d for d in model.outputs[0].shape[1:]]  # None: the time axis
+    y = rng.normal(0, 1, (4 * batch, *shape)).astype(np.float32)
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.learning_rate = 0.05
+    model.fit(x, y, batch_size=batch, epochs=3, verbose=0, shuffle=False)
+
+
+def keras3_models() -> dict:
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(15)
+    m = {}
+    m["k3_lstm_seq"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.LSTM(6, return_sequences=True, recurrent_activation="hard_sigmoid", dropout=0.2,
+               recurrent_dropout=0.2, unit_forget_bias=True),
+        L.Dropout(0.3),
+        L.TimeDistributed(L.Dense(4)),
+        L.Activation("tanh"),
+    ], name="k3_lstm_seq")  # fmt: skip
+    inp = keras.Input((None, F), name="frames")
+    x = L.GRU(6, reset_after=True, activation="softsign", name="gru_a")(inp)
+    out = L.Dense(3, activation="softmax", name="probs")(x)
+    m["k3_gru_after_fn"] = keras.Model(inp, out, name="k3_gru_after_fn")
+    m["k3_gru_before"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.GRU(5, reset_after=False, return_sequences=True, recurrent_activation="hard_sigmoid"),
+        L.SpatialDropout1D(0.2),
+        L.Dense(2, activation="elu"),
+    ], name="k3_gru_before")  # fmt: skip
+    m["k3_rnn"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.SimpleRNN(5, activation="relu", use_bias=False, return_sequences=True),
+        L.Dense(2, use_bias=False, activation="sigmoid"),
+    ], name="k3_rnn")  # fmt: skip
+    inp = keras.Input((None, F))
+    x = L.Bidirectional(L.LSTM(4, return_sequences=True))(inp)
+    x = L.LayerNormalization()(x)
+    x = L.Bidirectional(L.GRU(3), merge_mode="ave")(x)
+    out = L.Dense(2)(x)
+    m["k3_bidi_stack"] = keras.Model(inp, out, name="k3_bidi_stack")
+    m["k3_bidi_sum_back"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.Bidirectional(L.SimpleRNN(4, return_sequences=True), merge_mode="sum"),
+        L.BatchNormalization(),
+        L.LSTM(4, go_backwards=True),
+        L.Dense(1),
+    ], name="k3_bidi_sum_back")  # fmt: skip
+    m["k3_stateful"] = keras.Sequential([
+        keras.Input(batch_shape=(2, None, F)),
+        L.LSTM(5, stateful=True, return_sequences=True, use_bias=False),
+        L.Dense(2),
+    ], name="k3_stateful")  # fmt: skip
+    # graph ops: token ids, convolutions over time, the product of two directions
+    m["k3_embed_gru"] = keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        L.Embedding(VOCAB, 4),
+        L.GRU(5, return_sequences=True),
+        L.Dense(2),
+    ], name="k3_embed_gru")  # fmt: skip
+    m["k3_conv_lstm"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.Conv1D(4, 3, padding="same"),
+        L.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu"),
+        L.LSTM(5, return_sequences=True),
+        L.Dense(2),
+    ], name="k3_conv_lstm")  # fmt: skip
+    m["k3_bidi_mul"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.Bidirectional(L.GRU(4, return_sequences=True), merge_mode="mul"),
+        L.Dense(2),
+    ], name="k3_bidi_mul")  # fmt: skip
+    return m
+
+
+def keras2_models() -> dict:
+    import tf_keras as keras
+    from tf_keras import layers as L
+
+    keras.utils.set_random_seed(16)
+    m = {}
+    m["k2_lstm_hard"] = keras.Sequential([
+        L.LSTM(6, recurrent_activation="hard_sigmoid", activation="hard_sigmoid",
+               return_sequences=True, input_shape=(None, F)),
+        L.Dense(2),
+    ], name="k2_lstm_hard")  # fmt: skip
+    inp = keras.Input((None, F))
+    x = L.Bidirectional(L.GRU(4, reset_after=False, recurrent_activation="hard_sigmoid"))(inp)
+    out = L.Dense(2)(x)
+    m["k2_bidi_gru"] = keras.Model(inp, out, name="k2_bidi_gru")
+    return m
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    x = fixed_input()
+    ids = fixed_ids()
+    np.save(OUT / "input.npy", x)
+    np.save(OUT / "input_ids.npy", ids)
+    for k, (name, model) in enumerate(keras3_models().items()):
+        train(model, k)
+        if name == "k3_stateful":
+            model.layers[0].reset_states()
+        y = np.asarray(model.predict(ids if "embed" in name else x, verbose=0), np.float32)
+        model.save(OUT / f"{name}.keras")
+        if name in H5_TOO:
+            model.save(OUT / f"{name}.h5")
+        np.save(OUT / f"{name}.out.npy", y)
+        print(f"{name}: output {list(y.shape)}")
+    for k, (name, model) in enumerate(keras2_models().items()):
+        train(model, 100 + k)
+        y = np.asarray(model.predict(x, verbose=0), np.float32)
+        model.save(OUT / f"{name}.h5")
+        np.save(OUT / f"{name}.out.npy", y)
+        print(f"{name}: output {list(y.shape)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
