@@ -162,10 +162,14 @@ class Model:
             after = [m.reserved[0] for m in nodes if n.outputs[0] in m.inputs]
             ahead = (max(after) if after else self.latency_steps) - n.reserved[0]
             if ahead > 0 and n.inputs[0] != self.blob.input.index:
-                return (f"node {n.index} (CONV) looks {ahead} steps ahead but reads value "
-                        f"{self.blob.values[n.inputs[0]].name!r}, not the model input: an exact "
-                        "whole-sequence run is implemented only for lookahead convs on the input; "
-                        "stream the sequence (Model.stream) and feed the zero frames yourself")
+                L = self.latency_steps
+                return (f"node {n.index} (CONV {self.blob.values[n.outputs[0]].name!r}) looks "
+                        f"{ahead} steps ahead but reads value {self.blob.values[n.inputs[0]].name!r}"
+                        ", not the model input: Model.run is exact only when every lookahead conv "
+                        "reads the model input (ONNX's end padding of a computed value needs "
+                        "zeros past that value's end, which the C library does not do); "
+                        f"Model.stream runs it: step t returns ONNX's output for step t - {L}, "
+                        f"exact while real frames come (ONNX's last {L} steps are not given)")
         return None
 
     # -- description -----------------------------------------------------------------------
