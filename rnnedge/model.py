@@ -90,9 +90,10 @@ class Model:
         self._state_blocks = state_blocks(self.blob.layers, meta.get("state", []), source)
         # the graph's STATE values, by name (Stream.state shows them beside the cells' state)
         self._state_values = {v.name: v for v in self.blob.values if v.kind == V_STATE}
-        # each causal conv's frame cache, shown as NAME.cache (NAME: the conv's output value)
-        caches = {cache_name(self.blob, n) for n in self.blob.nodes if n.op == OP_CONV and n.param[0] > 1}
-        clash = (set(self._state_values) | caches) & set(self._state_blocks) | caches & set(self._state_values)
+        # each causal conv's frame cache, by node index: its Stream.state name (_cache_names)
+        self._cache_names = _cache_names(self.blob, [*self._state_values, *self._state_blocks])
+        names = [*self._state_values, *self._state_blocks, *self._cache_names.values()]
+        clash = {name for name in names if names.count(name) > 1}
         if clash:
             raise BlobError(f"{source}: state {sorted(clash)[0]!r} names two of a state value, a "
                             "recurrent node's state and a conv's frame cache")  # fmt: skip
@@ -316,10 +317,14 @@ class Model:
         return scratch + per_value * (inputs + outputs) + _ALIGN
 
 
-def cache_name(blob: Blob, node) -> str:
-    """Stream.state's name of a CONV node's frame cache: its output value's name + ".cache" (the
-    converter names that value after the ONNX Conv node)."""
-    return f"{blob.values[node.outputs[0]].name}.cache"
+def _cache_names(blob: Blob, taken: list[str]) -> dict[int, str]:
+    """Stream.state's name of each causal CONV node's frame cache (kt > 1), by node index: its
+    output value's name + ".cache" (the converter names that value after the ONNX Conv node), or
+    "node<i>.cache" where that name is not unique (ONNX nodes without names) or names other state."""
+    convs = [n for n in blob.nodes if n.op == OP_CONV and n.param[0] > 1]
+    names = [f"{blob.values[n.outputs[0]].name}.cache" for n in convs]
+    return {n.index: name if names.count(name) == 1 and name not in taken else f"node{n.index}.cache"
+            for n, name in zip(convs, names)}  # fmt: skip
 
 
 def _conv_caches(model: Model, batch: int) -> dict[str, tuple[int, np.dtype, tuple[int, ...], int]]:
@@ -352,7 +357,7 @@ def _conv_caches(model: Model, batch: int) -> dict[str, tuple[int, np.dtype, tup
             frames = (n.param[0] - 1) * n.param[1]
             dtype = _F32 if n.fmt == FMT_F32 else np.dtype(np.int16)
             x = blob.values[n.inputs[0]]
-            caches[cache_name(blob, n)] = (off, dtype, (frames, batch) + tuple(x.shape), 1)
+            caches[model._cache_names[n.index]] = (off, dtype, (frames, batch) + tuple(x.shape), 1)
             off += r16(frames * batch * n.in_features * dtype.itemsize)
     if caches:
         states = [v for v in blob.values if v.kind == V_STATE]
@@ -600,7 +605,7 @@ class Stream:
         covers several layers, as PyTorch's h0 does), and each STATE value of the graph (a step
         function's state) under its graph name as [B, *its per-step shape], and each causal
         conv's frame cache (a CONV with a time kernel kt > 1) as NAME.cache (NAME: the conv's
-        output value) [B, (kt - 1) dt, *its input's per-step shape]: the last input frames the
+        output value; node<i> where that is not unique) [B, (kt - 1) dt, *its input's per-step shape]: the last input frames the
         conv has seen, oldest first (zeros before the stream's start; docs/graph.md section 7).
         float32 for f32 models; for integer ones the stored integers: h, state values and conv
         caches int16, LSTM c int32 (Q11.20), see docs/quantization.md. Settable with the same

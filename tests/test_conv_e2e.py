@@ -24,6 +24,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 import rnnedge  # noqa: E402
 from rnnedge import fixedpoint as fx  # noqa: E402
 from rnnedge.converter import to_graph  # noqa: E402
+from rnnedge.blob.spec import OP_CONV  # noqa: E402
 from rnnedge.errors import InputError  # noqa: E402
 from rnnedge.ir.graph import Conv  # noqa: E402
 from rnnedge.reference import run_graph  # noqa: E402
@@ -149,6 +150,10 @@ def test_chained_lookahead_streams_and_run_is_refused_by_name(tmp_path: Path) ->
     assert not ys[:, :3].any()
     onnx_y = _ort(mp, x)  # step t is ONNX's step t - 3 (whose inputs are all real frames)
     assert _rel(ys[:, 3:], onnx_y[:, :-3]) < RTOL
+    # its ONNX nodes have no names: the two conv caches are named by node index instead
+    convs = [n.index for n in m.blob.nodes if n.op == OP_CONV]
+    s = m.stream(2)
+    assert sorted(k for k in s.state if k.endswith(".cache")) == [f"node{i}.cache" for i in convs]
 
 
 @pytest.mark.parametrize("quant", ["int16", "int8"])
