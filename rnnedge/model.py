@@ -33,8 +33,8 @@ from ._views import F32 as _F32
 from ._views import Layout, StateViews, state_blocks
 from .blob.read import read_blob
 from .blob.show import describe
-from .blob.spec import (DT_S16, DT_S32, E_INPUT, MAX_ALIGN, OP_CONV, OP_GATHER, OP_TAKE_LAST,
-                        V_STATE, Blob)
+from .blob.spec import (DT_S16, DT_S32, E_INPUT, FMT_F32, MAX_ALIGN, OP_CONV, OP_GATHER, OP_GRU,
+                        OP_LSTM, OP_RNN, OP_TAKE_LAST, V_STATE, Blob)
 from .errors import BlobError, InputError, NotStreamableError, StreamBusyError
 from .files import file_kind, open_nonblocking
 
@@ -93,10 +93,13 @@ class Model:
         self._state_blocks = state_blocks(self.blob.layers, meta.get("state", []), source)
         # the graph's STATE values, by name (Stream.state shows them beside the cells' state)
         self._state_values = {v.name: v for v in self.blob.values if v.kind == V_STATE}
-        clash = set(self._state_values) & set(self._state_blocks)
+        # each causal conv's frame cache, by node index: its Stream.state name (_cache_names)
+        self._cache_names = _cache_names(self.blob, [*self._state_values, *self._state_blocks])
+        names = [*self._state_values, *self._state_blocks, *self._cache_names.values()]
+        clash = {name for name in names if names.count(name) > 1}
         if clash:
-            raise BlobError(f"{source}: state {sorted(clash)[0]!r} names both a state value and "
-                            "a recurrent node's state")  # fmt: skip
+            raise BlobError(f"{source}: state {sorted(clash)[0]!r} names two of a state value, a "
+                            "recurrent node's state and a conv's frame cache")  # fmt: skip
         # an s32 input: integer ids (a GATHER's), passed to C as int32, never quantized
         self._ids = self.blob.input.dtype == DT_S32
         self._x_dtype = _I32 if self._ids else _F32
@@ -167,10 +170,14 @@ class Model:
             after = [m.reserved[0] for m in nodes if n.outputs[0] in m.inputs]
             ahead = (max(after) if after else self.latency_steps) - n.reserved[0]
             if ahead > 0 and n.inputs[0] != self.blob.input.index:
-                return (f"node {n.index} (CONV) looks {ahead} steps ahead but reads value "
-                        f"{self.blob.values[n.inputs[0]].name!r}, not the model input: an exact "
-                        "whole-sequence run is implemented only for lookahead convs on the input; "
-                        "stream the sequence (Model.stream) and feed the zero frames yourself")
+                L = self.latency_steps
+                return (f"node {n.index} (CONV {self.blob.values[n.outputs[0]].name!r}) looks "
+                        f"{ahead} steps ahead but reads value {self.blob.values[n.inputs[0]].name!r}"
+                        ", not the model input: Model.run is exact only when every lookahead conv "
+                        "reads the model input (ONNX's end padding of a computed value needs "
+                        "zeros past that value's end, which the C library does not do); "
+                        f"Model.stream runs it: step t returns ONNX's output for step t - {L}, "
+                        f"exact while real frames come (ONNX's last {L} steps are not given)")
         return None
 
     # -- description -----------------------------------------------------------------------
@@ -337,6 +344,61 @@ class Model:
         return scratch + per_value * (inputs + outputs) + _ALIGN
 
 
+def _cache_names(blob: Blob, taken: list[str]) -> dict[int, str]:
+    """Stream.state's name of each causal CONV node's frame cache (kt > 1), by node index: its
+    output value's name + ".cache" (the converter names that value after the ONNX Conv node), or
+    "node<i>.cache" where that name is not unique (ONNX nodes without names) or names other state."""
+    convs = [n for n in blob.nodes if n.op == OP_CONV and n.param[0] > 1]
+    names = [f"{blob.values[n.outputs[0]].name}.cache" for n in convs]
+    return {n.index: name if names.count(name) == 1 and name not in taken else f"node{n.index}.cache"
+            for n, name in zip(convs, names)}  # fmt: skip
+
+
+def _conv_caches(model: Model, batch: int) -> dict[str, tuple[int, np.dtype, tuple[int, ...], int]]:
+    """The frame cache of each CONV node with a time kernel (kt > 1) in a state buffer of `batch`
+    streams, as StateViews takes a STATE value's block: name -> (byte offset, element type,
+    the stored shape [(kt - 1) dt, B, *x's per-step shape], B shown first: [B, frames, *x]).
+
+    The C library gives no offset for a conv (rne_state_offset answers recurrent nodes only), so
+    the node blocks are laid out here as csrc/model.c's rne__state_bytes does (docs/graph.md
+    section 6, csrc/rnnedge.h rne_state_size), and the layout is checked against every offset
+    the C library does give: each recurrent node's, and where the node blocks end (the STATE
+    values' start, or the state size). A disagreement is a BlobError, never a wrong view."""
+    lib, cm, blob = model._c.lib, model._cmodel, model.blob
+
+    def r16(n: int) -> int:
+        return (n + 15) & ~15
+
+    caches: dict[str, tuple[int, np.dtype, tuple[int, ...], int]] = {}
+    off = 0
+    for n in blob.nodes:
+        if n.op in (OP_LSTM, OP_GRU, OP_RNN):
+            c_off = int(lib.rne_state_offset(cm, n.index, batch))
+            if c_off != off:
+                raise BlobError(f"{model.source}: node {n.index}'s state is at byte {c_off} of the "
+                                f"state buffer, not {off} as the conv caches' layout has it")  # fmt: skip
+            cells = n.num_directions * batch * n.hidden
+            f32 = n.fmt == FMT_F32
+            off += r16(cells * (4 if f32 else 2)) + (r16(cells * 4) if n.op == OP_LSTM else 0)
+        elif n.op == OP_CONV and n.param[0] > 1:
+            frames = (n.param[0] - 1) * n.param[1]
+            dtype = _F32 if n.fmt == FMT_F32 else np.dtype(np.int16)
+            x = blob.values[n.inputs[0]]
+            caches[model._cache_names[n.index]] = (off, dtype, (frames, batch) + tuple(x.shape), 1)
+            off += r16(frames * batch * n.in_features * dtype.itemsize)
+    if caches:
+        states = [v for v in blob.values if v.kind == V_STATE]
+        if states:
+            end = int(lib.rne_value_state_offset(cm, states[0].index, batch)) - states[0].offset * batch
+        else:
+            counter = 16 if any(n.reserved[0] for n in blob.nodes) else 0
+            end = int(lib.rne_state_size(cm, batch)) - counter
+        if end != off:
+            raise BlobError(f"{model.source}: the state buffer's node blocks end at byte {end}, "
+                            f"not {off} as the conv caches' layout has it")  # fmt: skip
+    return caches
+
+
 class Stream:
     """`batch` independent streams over one model; keeps their recurrent state between calls.
 
@@ -410,6 +472,7 @@ class Stream:
             values[name] = (int(lib.rne_value_state_offset(model._cmodel, v.index, batch)),
                             np.dtype(np.int16) if v.dtype == DT_S16 else _F32, (batch,) + fdims,
                             b_axis)
+        values.update(_conv_caches(model, batch))
         self._views = StateViews(model._state_blocks, model.blob.layers, offsets, self._state,
                                  batch, values)  # fmt: skip
         self._x_shape = tuple(batch if a == "B" else model.in_features for a in self._x_axes)
@@ -669,9 +732,13 @@ class Stream:
         """A copy of the state: the recurrent nodes' as name -> [D, B, H] (h0, c0, h1, ... by
         recurrent node, or the names of the graph's state inputs, [layers * D, B, H] where one
         covers several layers, as PyTorch's h0 does), and each STATE value of the graph (a step
-        function's state) under its graph name as [B, *its per-step shape]. float32 for f32
-        models; for integer ones the stored integers: h and state values int16, LSTM c int32
-        (Q11.20), see docs/quantization.md. Settable with the same names and shapes."""
+        function's state) under its graph name as [B, *its per-step shape], and each causal
+        conv's frame cache (a CONV with a time kernel kt > 1) as NAME.cache (NAME: the conv's
+        output value; node<i> where that is not unique) [B, (kt - 1) dt, *its input's per-step shape]: the last input frames the
+        conv has seen, oldest first (zeros before the stream's start; docs/graph.md section 7).
+        float32 for f32 models; for integer ones the stored integers: h, state values and conv
+        caches int16, LSTM c int32 (Q11.20), see docs/quantization.md. Settable with the same
+        names and shapes."""
         with self._owned("state"):
             return self._views.get()
 

@@ -145,6 +145,21 @@ def build(name: str):  # -> (module, example input, input names, output names, p
                 return self.head(y)
 
         m = La()
+    elif name == "chained_lookahead":  # 'same' Conv1d -> ReLU -> 'same' Conv1d: the second looks
+        class Ch(nn.Module):              # ahead from a value the first computes, not the input
+            def __init__(self) -> None:
+                super().__init__()
+                self.c1 = nn.Conv1d(I, 12, 3, padding=1)
+                self.c2 = nn.Conv1d(12, 12, 5, padding=2)
+                self.gru = nn.GRU(12, H, batch_first=True)
+                self.head = nn.Linear(H, O)
+
+            def forward(self, x):
+                z = self.c2(torch.relu(self.c1(x.transpose(1, 2)))).transpose(1, 2)
+                y, _ = self.gru(torch.tanh(z))
+                return self.head(y)
+
+        m = Ch()
     elif name == "frame_conv_lstm":  # a Conv1d over the FR samples of each frame (time kernel 1)
         feat = FR
 
@@ -201,6 +216,7 @@ FIXTURES = {
     "tcn_residual": ("torch", 17, 0, "TCN: a 1x1 Conv1d and three residual blocks of causal dilated (1, 2, 4) convs -> LSTM"),
     "dwsep_lstm": ("torch", 17, 0, "depthwise (groups = channels, k 5) causal Conv1d + pointwise Conv1d + SiLU -> LSTM"),
     "lookahead_gru": ("torch", 17, 2, "a non-causal Conv1d over time (k 5, padding 2: 2 steps of lookahead) + GELU (erf) -> GRU"),
+    "chained_lookahead": ("torch", 17, 3, "two non-causal Conv1d over time (k 3 pad 1, then k 5 pad 2: 1 + 2 steps of lookahead) with a ReLU between -> Tanh -> GRU: the second conv looks ahead from a computed value, so Model.run refuses it by name (docs/graph.md section 6) and only the stream runs in C"),
     "frame_conv_lstm": ("torch", 17, 0, "a Conv over the 6 samples of each frame (Conv2d kernel (1, 3), pad 1) + Tanh -> LSTM"),
 }  # fmt: skip
 

@@ -10,6 +10,7 @@ step)."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -23,12 +24,17 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 import rnnedge  # noqa: E402
 from rnnedge import fixedpoint as fx  # noqa: E402
 from rnnedge.converter import to_graph  # noqa: E402
+from rnnedge.blob.spec import OP_CONV  # noqa: E402
 from rnnedge.errors import InputError  # noqa: E402
+from rnnedge.ir.graph import Conv  # noqa: E402
 from rnnedge.reference import run_graph  # noqa: E402
 
 CONV = Path(__file__).parent / "data" / "fixtures" / "conv"
 INDEX = json.loads((CONV / "index.json").read_text())
 RTOL = 1e-5
+# fixtures whose Model.run is refused (a lookahead conv reads a computed value, docs/graph.md
+# section 6): the stream gives ONNX's steps 0 .. T - latency - 1 exactly, and no more
+RUN_REFUSED = {"chained_lookahead": r"node \d+ \(CONV '/c2/Conv'\) looks 2 steps ahead but reads value '/Relu'"}
 QTOL = {"int16": 1e-3, "int8": 1e-2}  # of the float output's range (max - min)
 
 
@@ -69,11 +75,18 @@ def test_fixture_f32_runs_and_streams_as_onnxruntime(name: str, tmp_path: Path) 
     m = _load(CONV / f"{name}.onnx", tmp_path)
     L = INDEX[name]["latency"]
     assert m.latency_steps == L and m.stream().latency_steps == L
+    ys = _steps(m, x, L)
+    assert not ys[:, :L].any()  # the skipped steps write zeros
+    if name in RUN_REFUSED:
+        with pytest.raises(InputError, match=RUN_REFUSED[name]):
+            m.run(x)
+        T = x.shape[1]
+        assert _rel(ys[:, L:T], ref[:, : T - L]) < RTOL  # while real frames come
+        assert _rel(ys[:, T:], ref[:, T - L :]) > 1e-3  # zero frames are not ONNX's end padding
+        return
     y = m.run(x)
     assert y.shape == ref.shape
     assert _rel(y, ref) < RTOL
-    ys = _steps(m, x, L)
-    assert not ys[:, :L].any()  # the skipped steps write zeros
     assert np.array_equal(ys[:, L:], y)  # streaming equals run bit for bit
     assert _rel(ys[:, L:], ref) < RTOL
 
@@ -129,7 +142,7 @@ def test_chained_lookahead_streams_and_run_is_refused_by_name(tmp_path: Path) ->
     m = _load(mp, tmp_path)
     assert m.latency_steps == 3
     x = np.random.default_rng(1).standard_normal((2, 9, 3)).astype(np.float32)
-    with pytest.raises(InputError, match=r"node \d+ \(CONV\) looks 2 steps ahead .* not the model input"):
+    with pytest.raises(InputError, match=r"node \d+ \(CONV '\S+'\) looks 2 steps ahead but reads value '\S+', not the model input"):
         m.run(x)
     ys = _steps(m, x, 0)
     ref, _ = run_graph(to_graph(mp), np.swapaxes(x, 0, 1))  # the float reference, streaming
@@ -137,6 +150,10 @@ def test_chained_lookahead_streams_and_run_is_refused_by_name(tmp_path: Path) ->
     assert not ys[:, :3].any()
     onnx_y = _ort(mp, x)  # step t is ONNX's step t - 3 (whose inputs are all real frames)
     assert _rel(ys[:, 3:], onnx_y[:, :-3]) < RTOL
+    # its ONNX nodes have no names: the two conv caches are named by node index instead
+    convs = [n.index for n in m.blob.nodes if n.op == OP_CONV]
+    s = m.stream(2)
+    assert sorted(k for k in s.state if k.endswith(".cache")) == [f"node{i}.cache" for i in convs]
 
 
 @pytest.mark.parametrize("quant", ["int16", "int8"])
@@ -154,9 +171,15 @@ def test_fixture_integer_within_the_bar_and_c_equals_run_qgraph(name: str, quant
     xt = np.concatenate([xt, np.zeros((L,) + xt.shape[1:], xt.dtype)])
     yq, _ = fx.run_qgraph(qg, fx.quantize(xt, qg.in_scale))
     want = np.swapaxes(fx.dequantize(yq, qg.out_scale), 0, 1).reshape((x.shape[0], -1) + ref.shape[2:])
-    y = m.run(x)
-    np.testing.assert_array_equal(y, want[:, L:])  # C run == oracle, bit for bit
     np.testing.assert_array_equal(_steps(m, x, L), want)  # C steps == oracle, bit for bit
+    if name in RUN_REFUSED:  # the stream, while real frames come
+        with pytest.raises(InputError, match=RUN_REFUSED[name]):
+            m.run(x)
+        T = x.shape[1]
+        y, ref = want[:, L:T], ref[:, : T - L]
+    else:
+        y = m.run(x)
+        np.testing.assert_array_equal(y, want[:, L:])  # C run == oracle, bit for bit
     assert float(np.abs(y - ref).max()) / float(ref.max() - ref.min()) < QTOL[quant]
 
 
@@ -204,3 +227,83 @@ def test_conv_transpose_over_features_in_c(k: int, s: int, pads: tuple, outpad: 
     yq, _ = fx.run_qgraph(g, fx.quantize(np.swapaxes(x, 0, 1), g.in_scale))
     np.testing.assert_array_equal(y, np.swapaxes(fx.dequantize(yq, g.out_scale), 0, 1).reshape(y.shape))
     assert float(np.abs(y - ref).max()) / float(ref.max() - ref.min()) < QTOL[quant]
+
+
+def _conv_cache_names(g) -> list[tuple[str, int, int]]:
+    """(Stream.state name, input value, cache frames) of each causal conv of graph g, in node order."""
+    return [(g.values[n.outputs[0]].name + ".cache", n.inputs[0], n.op.cache_frames)
+            for n in g.nodes if isinstance(n.op, Conv) and n.op.cache_frames]
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(INDEX) if n != "frame_conv_lstm"])
+def test_stream_state_shows_each_conv_cache(name: str, tmp_path: Path) -> None:
+    """Stream.state shows each causal conv's frame cache as NAME.cache [B, (kt - 1) dt, *x shape]
+    (docs/graph.md section 7): after k steps the last (kt - 1) dt frames of the conv's input in
+    run_graph (zeros before the stream's start and in a skipped step), oldest first; reset
+    zeroes it."""
+    x = np.load(CONV / f"{name}.input.npy")  # [T, B, ...]
+    g = to_graph(CONV / f"{name}.onnx")
+    caches = _conv_cache_names(g)
+    assert caches
+    seen: dict[int, list[np.ndarray]] = {}
+    run_graph(g, x, seen=seen)
+    m = _load(CONV / f"{name}.onnx", tmp_path)
+    for k in (1, 3, x.shape[0]):
+        s = m.stream(x.shape[1])
+        for t in range(k):
+            s.step(np.ascontiguousarray(np.swapaxes(x[t : t + 1], 0, 1)[:, 0]))
+        st = s.state
+        for key, v, frames in caches:
+            xin = x if v == g.input else seen[v][0]  # [T, B, *shape]
+            padded = np.concatenate([np.zeros((frames,) + xin.shape[1:], np.float32), xin[:k]])
+            want = np.swapaxes(padded[-frames:], 0, 1)
+            assert st[key].shape == want.shape and st[key].dtype == np.float32, key
+            assert _rel(st[key], want) < RTOL if want.any() else not st[key].any(), (key, k)
+        s.reset()
+        assert not any(s.state[key].any() for key, _, _ in caches)
+
+
+def test_stream_state_sets_the_conv_caches(tmp_path: Path) -> None:
+    """The caches are settable like h / c: a new stream given another's whole state continues it
+    bit for bit (without the caches it would start from zero frames); a cache of the wrong shape
+    is refused by name and changes nothing."""
+    name = "tcn_residual"  # six causal dilated convs between an input conv and an LSTM
+    x = np.swapaxes(np.load(CONV / f"{name}.input.npy"), 0, 1)  # [B, T, I]
+    m = _load(CONV / f"{name}.onnx", tmp_path)
+    a = m.stream(x.shape[0])
+    for t in range(6):
+        a.step(x[:, t])
+    b = m.stream(x.shape[0])
+    b.state = a.state
+    assert all(np.array_equal(v, b.state[k]) for k, v in a.state.items())
+    for t in range(6, x.shape[1]):
+        assert np.array_equal(a.step(x[:, t]), b.step(x[:, t])), t
+    key = next(k for k in a.state if k.endswith(".cache"))
+    before = b.state
+    with pytest.raises(InputError, match=re.escape(repr(key))):
+        b.state = {key: np.zeros((1, 1), np.float32)}
+    assert all(np.array_equal(v, b.state[k]) for k, v in before.items())
+    c = m.stream(x.shape[0])
+    c.state = {k: v for k, v in a.state.items() if not k.endswith(".cache")}
+    assert not np.array_equal(c.step(x[:, 0]), a.step(x[:, 0]))
+
+
+@pytest.mark.parametrize("quant", ["int16", "int8"])
+def test_integer_conv_caches_are_the_oracles(quant: str, tmp_path: Path) -> None:
+    """An integer model's caches are the int16 frames run_qgraph keeps (state["convs"]), bit for bit."""
+    name = "kws_pad"
+    x = np.swapaxes(np.load(CONV / f"{name}.input.npy"), 0, 1)  # [B, T, I]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        qg = rnnedge.convert(CONV / f"{name}.onnx", tmp_path / "m.rne", quant=quant, calibration=x)
+    m = rnnedge.load(tmp_path / "m.rne")
+    k = 5
+    s = m.stream(x.shape[0])
+    for t in range(k):
+        s.step(x[:, t])
+    _, st = fx.run_qgraph(qg, fx.quantize(np.swapaxes(x[:, :k], 0, 1), qg.in_scale))
+    names = [qg.values[n.outputs[0]].name + ".cache" for n in qg.nodes if isinstance(n.op, fx.QConv)]
+    assert len(names) == 2
+    for key, want in zip(names, st["convs"]):
+        assert s.state[key].dtype == np.int16
+        np.testing.assert_array_equal(s.state[key], np.swapaxes(want, 0, 1))

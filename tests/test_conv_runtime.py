@@ -16,8 +16,8 @@ from make_conv_vectors import QConvSpec
 from rnnedge import fixedpoint as fx
 from rnnedge.blob.read import read_blob
 from rnnedge.blob.write import write_blob
-from rnnedge.errors import BlobError
-from rnnedge.ir.graph import Graph, Node, Value, check_graph, plan_arena
+from rnnedge.errors import BlobError, ConvertError
+from rnnedge.ir.graph import Binary, Conv, Copy, Graph, Node, Value, check_graph, plan_arena
 from rnnedge.ir.layers import Dense, Mult, TensorSpec
 from rnnedge.quant.graph import quantize_graph
 
@@ -92,3 +92,61 @@ def test_an_integer_conv_runs_and_streams_bit_for_bit_as_conv_q(quant):
     assert np.array_equal(np.round(y.astype(np.float64) / s_out), want)
     stream = model.stream(2)
     assert np.array_equal(np.stack([stream.step(x[t]).copy() for t in range(11)]), y)
+
+
+def _lookahead_state_graph() -> Graph:
+    """x [3] -> a conv over time with 1 step of lookahead (value delay 1) -> a Copy whose output is
+    the update of state s (init 20, outside the copy's range: the quantizer requantizes the
+    update to s's scale with an Identity) -> y = copy + s."""
+    r = np.random.default_rng(3)
+    conv = Conv(r.standard_normal((4, 3, 3, 1)).astype(np.float32), r.standard_normal(4).astype(np.float32))
+    vals = [Value("x", (3,), kind="input"), Value("c", (4,), delay=1), Value("r", (4,), delay=1),
+            Value("s", (4,), kind="state", update=2, init=np.full(4, 20.0, np.float32)),
+            Value("y", (4,), kind="output", delay=1)]  # fmt: skip
+    nodes = [Node(conv, [0], [1], "conv"), Node(Copy(), [1], [2], "copy"),
+             Node(Binary("Add"), [2, 3], [4], "add")]  # fmt: skip
+    g = Graph(vals, nodes, 0, 4, TensorSpec("x", "TBF", [None, None, 3]),
+              TensorSpec("y", "TBF", [None, None, 4]))  # fmt: skip
+    plan_arena(g)
+    check_graph(g)
+    return g
+
+
+def test_check_graph_refuses_a_delay_that_does_not_follow_the_node() -> None:
+    """docs/graph.md section 6: a node's outputs lag as its inputs do (a conv's by up to its
+    cache frames more); a value that does not is refused naming node and value."""
+    g = _lookahead_state_graph()
+    g.values[2].delay = 0
+    with pytest.raises(ConvertError, match=r"node 1 \(copy\): value 2 \('r'\) has delay 0, but the node "
+                                           r"reads values of delay 1"):  # fmt: skip
+        check_graph(g)
+    g = _lookahead_state_graph()
+    g.values[1].delay = 3  # the conv keeps 2 frames: 2 steps of lookahead at most
+    with pytest.raises(ConvertError, match=r"node 0 \(conv\): .* lags its input by 0 to 2 steps"):
+        check_graph(g)
+
+
+@pytest.mark.parametrize("quant", ["int16", "int8"])
+def test_a_requantizing_identity_after_a_lookahead_conv_keeps_the_delay(quant: str) -> None:
+    """The quantizer's Identity that requantizes a state's update reads the producer's output at
+    the producer's scale: that value lags as the producer's output does (delay 1 here, not 0),
+    so the Identity's node record skips the step its input skips; the C library's steps equal
+    run_qgraph's bit for bit and the state takes zeros for the skipped step."""
+    g = _lookahead_state_graph()
+    x = rng.standard_normal((12, 2, 3)).astype(np.float32)
+    qg = quantize_graph(g, quant, x)
+    ident = [i for i, n in enumerate(qg.nodes) if n.name == "copy/requantize"]
+    assert len(ident) == 1
+    n = qg.nodes[ident[0]]
+    assert [qg.values[v].delay for v in n.inputs + n.outputs] == [1, 1]
+    blob = write_blob(qg)
+    assert read_blob(blob).nodes[ident[0]].reserved[0] == 1  # the Identity skips step 0
+    model = rnnedge.Model.from_bytes(blob)
+    assert model.latency_steps == 1
+    s = model.stream(2)
+    ys = np.stack([s.step(x[t]).copy() for t in range(x.shape[0])])
+    yq, _ = fx.run_qgraph(qg, fx.quantize(x, qg.in_scale))
+    np.testing.assert_array_equal(ys, fx.dequantize(yq, qg.out_scale))
+    s.reset()
+    s.step(x[0])
+    assert not s.state["s"].any()  # the skipped step's update: zeros

@@ -435,6 +435,21 @@ def check_graph(g: Graph) -> None:
                 raise ConvertError(f"node {i} ({n.name}): value {v} ({g.values[v].name!r}) is "
                                    "written twice or is an input or a state")
             written.add(v)
+    for i, n in enumerate(g.nodes):  # delays (docs/graph.md section 6)
+        delays = {g.values[v].delay for v in n.inputs if v is not None and g.values[v].kind != "state"}
+        if len(delays) > 1:
+            raise ConvertError(f"node {i} ({n.name}): its inputs lag the input by different "
+                               f"numbers of steps ({sorted(delays)})")
+        d = max(delays, default=0)
+        conv = n.op.conv if isinstance(n.op, QConv) else n.op if isinstance(n.op, Conv) else None
+        top = d + (conv.cache_frames if conv is not None else 0)
+        for v in n.outputs:
+            if v is not None and not d <= g.values[v].delay <= top:
+                raise ConvertError(
+                    f"node {i} ({n.name}): value {v} ({g.values[v].name!r}) has delay "
+                    f"{g.values[v].delay}, but the node reads values of delay {d}"
+                    + (f": a conv's output lags its input by 0 to {top - d} steps"
+                       if conv is not None else ": a node's outputs lag as its inputs do"))
     for i, v in enumerate(g.values):
         if v.kind in ("temp", "output") and i not in written:
             raise ConvertError(f"value {i} ({v.name!r}) is never written")

@@ -338,7 +338,8 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
     """The integer nodes (weighted ones as builders), the integer values, in order. A node whose
     output is a state's update but comes at another scale (an op that fixes its scale) is followed
     by an Identity activation that requantizes it to the state's scale; a computed h_init at
-    another scale than its node's h is requantized the same way before the node."""
+    another scale than its node's h is requantized the same way before the node. A value the
+    quantizer adds keeps the delay of the value it stands for (docs/graph.md section 6)."""
     g, sc = p.g, p.sc
     nodes: list[Node] = []
     origin: list[int | None] = []  # the float node each integer node comes from
@@ -400,7 +401,8 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
             if h_in is not None and sc[h_in] != s_h:  # a computed h_init: requantized to s_h
                 tmp = len(g.values) + len(extra)
                 extra.append(Value(f"{g.values[h_in].name}/h_scaled", g.values[h_in].shape,
-                                   "s16", scale=s_h, last=g.values[h_in].last))  # fmt: skip
+                                   "s16", scale=s_h, last=g.values[h_in].last,
+                                   delay=g.values[h_in].delay))  # fmt: skip
                 m = make_mult(sc[h_in] / s_h, 65536, f"{where} (h_init requantized)")
                 nodes.append(Node(QActivation("Identity", g.values[h_in].features, sc[h_in], s_h,
                                               m), [h_in], [tmp], f"{n.name or 'h_init'}/h_init"))
@@ -458,8 +460,10 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
             sc[v] = sc[p.update_of[v]] if v in p.update_of else s
             if s != sc[v]:
                 tmp = len(g.values) + len(extra)
+                # the producer's output: its delay (a node after a lookahead conv lags the
+                # input: docs/graph.md section 6), so that the Identity skips as its reader does
                 extra.append(Value(f"{g.values[v].name}/unscaled", g.values[v].shape, "s16",
-                                   scale=s, last=g.values[v].last))  # fmt: skip
+                                   scale=s, last=g.values[v].last, delay=g.values[v].delay))  # fmt: skip
                 producer.outputs = [tmp if u == v else u for u in producer.outputs]
                 s_st = sc[p.update_of[v]]
                 m = make_mult(s / s_st, 65536, f"{where} (requantized to state "
