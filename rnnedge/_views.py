@@ -23,15 +23,51 @@ _STATE_TYPES = ((F32, F32), (np.dtype(np.int16), np.dtype(np.int32)))  # (h, c) 
 
 @dataclass(frozen=True)
 class Layout:
-    """Maps between the graph's axis order and the C library's [T, B, F]."""
+    """Maps between the graph's axis order and the C library's [T, B, F]. A layout with several
+    F axes (a per-step shape, e.g. ONNX [1, 1, 512] as "BFF") has their sizes in `fdims`."""
 
-    axes: str  # e.g. "BTF", "TDBH"
+    axes: str  # e.g. "BTF", "TDBH", "BFF"
     dirs: int  # D when F is split into (D, H), else 1
+    fdims: tuple[int, ...] = ()  # the F axes' sizes, in order, where axes has more than one F
+
+    @staticmethod
+    def of(spec: Mapping, prefix: str = "") -> "Layout":
+        """The layout of a blob's meta input or output spec (checked by blob/meta.py), `prefix`
+        (e.g. "T") put before its axes."""
+        axes, shape = spec["axes"], spec["shape"]
+        dirs = int(shape[axes.index("D")]) if "D" in axes else 1
+        fdims = tuple(int(d) for a, d in zip(axes, shape) if a == "F") if axes.count("F") > 1 else ()
+        return Layout(prefix + axes, dirs, fdims)
+
+    def without(self, letter: str) -> "Layout":
+        return Layout(self.axes.replace(letter, ""), self.dirs, self.fdims)
+
+    def sizes(self, features: int, batch: int | None = None) -> list[int | str]:
+        """The shape this layout expects: `features` (or fdims) on F, `batch` on B (else "B"),
+        "T" on T; H, D as D and features / D."""
+        f = iter(self.fdims or (features,) * self.axes.count("F"))
+        known: dict[str, int | str] = {"T": "T", "B": "B" if batch is None else batch,
+                                       "D": self.dirs, "H": features // self.dirs}  # fmt: skip
+        return [next(f) if a == "F" else known[a] for a in self.axes]
 
     def to_internal(self, x: np.ndarray, dtype: np.dtype = F32) -> np.ndarray:
+        if self.fdims:  # T and B to the front (size 1 if absent), the F axes in order after
+            axes = self.axes
+            for letter in "BT":
+                if letter not in axes:
+                    x, axes = x[None], letter + axes
+            x = x.transpose([axes.index("T"), axes.index("B")] + [i for i, a in enumerate(axes) if a == "F"])
+            return np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=dtype)
         return np.ascontiguousarray(to_tbf(x, self.axes), dtype=dtype)
 
     def from_internal(self, y: np.ndarray) -> np.ndarray:
+        if self.fdims:
+            y, have = y.reshape(y.shape[:2] + self.fdims), "TB" + "F" * len(self.fdims)
+            for letter in "TB":
+                if letter not in self.axes:
+                    y, have = y.squeeze(have.index(letter)), have.replace(letter, "")
+            f = iter(i for i, a in enumerate(have) if a == "F")
+            return y.transpose([next(f) if a == "F" else have.index(a) for a in self.axes])
         return from_tbf(y, self.axes, self.dirs)
 
 
