@@ -213,6 +213,9 @@ def test_several_f_axes_give_a_per_step_shape():
     np.testing.assert_array_equal(step_fn.run(x.reshape(5, 3, 1, 6)), plain.run(x).reshape(5, 3, 4, 1))
     np.testing.assert_array_equal(step_fn.stream(3).step(x[0].reshape(3, 1, 6)),
                                   plain.run(x[:1])[0].reshape(3, 4, 1))
+    from rnnedge.measure import step_latency  # its random inputs in the per-step shape
+
+    assert step_latency(step_fn, steps=3, warmup=1)["steps"] == 3
 
 
 # -- hypothesis: any JSON value at any place of a valid metadata object ---------------------------
