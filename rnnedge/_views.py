@@ -127,6 +127,10 @@ class StateViews:
         parts = self.views[name]
         return (sum(v.shape[0] for v in parts),) + parts[0].shape[1:]
 
+    def dtype(self, name: str) -> np.dtype:
+        """The type `get` shows: its blocks' widest (an integer LSTM's packed h and c: int32)."""
+        return np.result_type(*self.views[name])
+
     def get(self) -> dict[str, np.ndarray]:
         return {name: np.concatenate(parts) for name, parts in self.views.items()}
 
@@ -145,19 +149,25 @@ class StateViews:
         checked = {}
         for name, value in values.items():
             arr = np.asarray(value)
-            dtype = self.views[name][0].dtype
+            dtype = self.dtype(name)
             kinds = "fiu" if dtype.kind == "f" else "iu"  # integer state is not rounded silently
             if arr.dtype.kind not in kinds or arr.shape != self.shape(name):
                 raise InputError(
                     f"{what}[{name!r}]: expected {dtype} values of shape {list(self.shape(name))} "
                     f"(as Stream.state gives it), got {arr.dtype} {list(arr.shape)}"
                 )
-            if dtype.kind == "i":
-                info = np.iinfo(dtype)
-                if arr.size and (arr.min() < info.min or arr.max() > info.max):
+            row = 0
+            for view in self.views[name]:  # each block in its own type's range (packed: h int16)
+                part = arr[row : row + view.shape[0]]
+                row += view.shape[0]
+                if view.dtype.kind != "i" or not part.size:
+                    continue
+                info = np.iinfo(view.dtype)
+                if part.min() < info.min or part.max() > info.max:
+                    rows = f"rows {row - view.shape[0]}..{row - 1}" if len(self.views[name]) > 1 else "values"
                     raise InputError(
-                        f"{what}[{name!r}]: expected {dtype} values in [{info.min}, {info.max}], "
-                        f"got values from {arr.min()} to {arr.max()}"
+                        f"{what}[{name!r}]: expected {view.dtype} {rows} in [{info.min}, "
+                        f"{info.max}], got values from {part.min()} to {part.max()}"
                     )
             checked[name] = arr
         for name, arr in checked.items():  # all checked first: a bad entry changes nothing

@@ -29,6 +29,7 @@ BLOBS = {
     "int8": (DATA / "int" / "q8_lstm_state_inputs.rne").read_bytes(),  # the same in int8
     "yh": (DATA / "lstm_yh.rne").read_bytes(),  # many-to-one: output hn [D, B, H]
     "bidir": (DATA / "lstm_bidirectional.rne").read_bytes(),  # output Y [T, D=2, B, H=5]
+    "stack": (DATA / "stack_bilstm_lstm_last_dense_softmax.rne").read_bytes(),  # LSTM 5 (bidir), LSTM 6
 }
 DEEP = 100_000
 
@@ -106,7 +107,7 @@ HOSTILE: dict[str, tuple[str, Callable[[dict], Any], str]] = {
     "state on no layer": ("lstm", _set("state.0.layer", 5), r"meta\.state\[0\]\.layer: expected the index of a recurrent layer \(one of \[0\]\), got 5"),
     "state kind": ("lstm", _set("state.0.kind", "x"), r"meta\.state\[0\]\.kind: expected \"h\" or, for an LSTM, \"c\", got 'x'"),
     "state twice": ("lstm", _set("state.1.kind", "h"), r"meta\.state\[1\]: expected one entry per \(layer, kind\)"),
-    "state name mixes kinds (int8)": ("int8", _set("state.0.name", "c0"), r"meta\.state: expected each state name on blocks of one hidden size \(and of one kind in an integer model\)"),
+    "state name over two hidden sizes": ("stack", _set("state", [{"name": "h", "layer": 0, "kind": "h"}, {"name": "h", "layer": 1, "kind": "h"}]), r"meta\.state: expected each state name on blocks of one hidden size; 'h' covers \[\('h', 5\), \('h', 6\)\] \(kind, hidden\)"),
     "quant int8 on f32 layers": ("lstm", _set("quant", "int8"), r"meta\.quant: expected f32 \(the layers are f32\), got 'int8'"),
     "quant f32 on int8 layers": ("int8", _set("quant", "f32"), r"meta\.quant: expected int16 or int8 \(the layers are integer\), got 'f32'"),
     "qio zero": ("int8", _set("qio.output_scale", 0), r"meta\.qio\.output_scale: expected a finite number > 0, got 0"),
@@ -216,6 +217,24 @@ def test_several_f_axes_give_a_per_step_shape():
     from rnnedge.measure import step_latency  # its random inputs in the per-step shape
 
     assert step_latency(step_fn, steps=3, warmup=1)["steps"] == 3
+
+
+def test_one_state_name_over_an_integer_lstms_h_and_c():
+    """A packed state (PyTorch's or Silero's [2, B, H]: h then c under one name) in an int8 model:
+    Stream.state shows int32 (h int16, c int32), and setting it checks each block's range."""
+    meta = json.loads(metadata(BLOBS["int8"]))
+    meta["state"] = [{"name": "state", "layer": 0, "kind": "h"}, {"name": "state", "layer": 0, "kind": "c"}]
+    s = rnnedge.Model.from_bytes(with_metadata(BLOBS["int8"], meta)).stream(2)
+    s.step(np.ones((2, 3), np.float32))
+    got = s.state["state"]
+    assert got.dtype == np.int32 and got.shape == (2, 2, 5) and got.any()
+    new = np.arange(20, dtype=np.int32).reshape(2, 2, 5) * np.array([1, 100_000])[:, None, None]
+    s.state = {"state": new}
+    np.testing.assert_array_equal(s.state["state"], new)
+    bad = r"\['state'\]: expected int16 rows 0\.\.0 in \[-32768, 32767\], got values from 0 to 36000"
+    with pytest.raises(rnnedge.InputError, match=bad):
+        s.state = {"state": new * np.array([4000, 1])[:, None, None]}
+    np.testing.assert_array_equal(s.state["state"], new)  # refused: nothing changed
 
 
 # -- hypothesis: any JSON value at any place of a valid metadata object ---------------------------

@@ -248,18 +248,17 @@ def _check_state(meta: dict[str, Any], layers: list[NodeRecord]) -> None:
                   f"{named[layer, kind]!r} already", s)  # fmt: skip
         named[layer, kind] = s["name"]
     # Every name (given, or a runtime default h0, c0, h1, ... by recurrent layer) covers blocks
-    # of one hidden size, and in an integer model of one kind (h int16, c int32), so that
-    # Stream.state can stack them (an f32 graph's packed state [2, B, H] covers h and c).
-    integer = bool(layers) and layers[0].fmt != spec.FMT_F32
+    # of one hidden size, so that Stream.state can stack them (a packed state [2, B, H] covers an
+    # LSTM's h and c: in an integer model int16 and int32, shown as int32).
     blocks: dict[str, set[tuple[str, int]]] = {}
     for k, i in enumerate(cells):
         for kind in "hc" if layers[i].op == spec.OP_LSTM else "h":
             name = named.get((i, kind), f"{kind}{k}")
             blocks.setdefault(name, set()).add((kind, layers[i].hidden))
     for name, kinds in blocks.items():
-        if len({h for _, h in kinds}) > 1 or (integer and len({k for k, _ in kinds}) > 1):
-            _fail("meta.state", f"each state name on blocks of one hidden size (and of one kind in "
-                  f"an integer model); {name!r} covers {sorted(kinds)} (kind, hidden)", state)  # fmt: skip
+        if len({h for _, h in kinds}) > 1:
+            _fail("meta.state", f"each state name on blocks of one hidden size; {name!r} covers "
+                  f"{sorted(kinds)} (kind, hidden)", state)  # fmt: skip
 
 
 def _check_value_specs(meta: dict[str, Any], blob: Blob) -> None:
