@@ -23,15 +23,51 @@ _STATE_TYPES = ((F32, F32), (np.dtype(np.int16), np.dtype(np.int32)))  # (h, c) 
 
 @dataclass(frozen=True)
 class Layout:
-    """Maps between the graph's axis order and the C library's [T, B, F]."""
+    """Maps between the graph's axis order and the C library's [T, B, F]. A layout with several
+    F axes (a per-step shape, e.g. ONNX [1, 1, 512] as "BFF") has their sizes in `fdims`."""
 
-    axes: str  # e.g. "BTF", "TDBH"
+    axes: str  # e.g. "BTF", "TDBH", "BFF"
     dirs: int  # D when F is split into (D, H), else 1
+    fdims: tuple[int, ...] = ()  # the F axes' sizes, in order, where axes has more than one F
+
+    @staticmethod
+    def of(spec: Mapping, prefix: str = "") -> "Layout":
+        """The layout of a blob's meta input or output spec (checked by blob/meta.py), `prefix`
+        (e.g. "T") put before its axes."""
+        axes, shape = spec["axes"], spec["shape"]
+        dirs = int(shape[axes.index("D")]) if "D" in axes else 1
+        fdims = tuple(int(d) for a, d in zip(axes, shape) if a == "F") if axes.count("F") > 1 else ()
+        return Layout(prefix + axes, dirs, fdims)
+
+    def without(self, letter: str) -> "Layout":
+        return Layout(self.axes.replace(letter, ""), self.dirs, self.fdims)
+
+    def sizes(self, features: int, batch: int | None = None) -> list[int | str]:
+        """The shape this layout expects: `features` (or fdims) on F, `batch` on B (else "B"),
+        "T" on T; H, D as D and features / D."""
+        f = iter(self.fdims or (features,) * self.axes.count("F"))
+        known: dict[str, int | str] = {"T": "T", "B": "B" if batch is None else batch,
+                                       "D": self.dirs, "H": features // self.dirs}  # fmt: skip
+        return [next(f) if a == "F" else known[a] for a in self.axes]
 
     def to_internal(self, x: np.ndarray, dtype: np.dtype = F32) -> np.ndarray:
+        if self.fdims:  # T and B to the front (size 1 if absent), the F axes in order after
+            axes = self.axes
+            for letter in "BT":
+                if letter not in axes:
+                    x, axes = x[None], letter + axes
+            x = x.transpose([axes.index("T"), axes.index("B")] + [i for i, a in enumerate(axes) if a == "F"])
+            return np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=dtype)
         return np.ascontiguousarray(to_tbf(x, self.axes), dtype=dtype)
 
     def from_internal(self, y: np.ndarray) -> np.ndarray:
+        if self.fdims:
+            y, have = y.reshape(y.shape[:2] + self.fdims), "TB" + "F" * len(self.fdims)
+            for letter in "TB":
+                if letter not in self.axes:
+                    y, have = y.squeeze(have.index(letter)), have.replace(letter, "")
+            f = iter(i for i, a in enumerate(have) if a == "F")
+            return y.transpose([next(f) if a == "F" else have.index(a) for a in self.axes])
         return from_tbf(y, self.axes, self.dirs)
 
 
@@ -91,6 +127,10 @@ class StateViews:
         parts = self.views[name]
         return (sum(v.shape[0] for v in parts),) + parts[0].shape[1:]
 
+    def dtype(self, name: str) -> np.dtype:
+        """The type `get` shows: its blocks' widest (an integer LSTM's packed h and c: int32)."""
+        return np.result_type(*self.views[name])
+
     def get(self) -> dict[str, np.ndarray]:
         return {name: np.concatenate(parts) for name, parts in self.views.items()}
 
@@ -109,19 +149,25 @@ class StateViews:
         checked = {}
         for name, value in values.items():
             arr = np.asarray(value)
-            dtype = self.views[name][0].dtype
+            dtype = self.dtype(name)
             kinds = "fiu" if dtype.kind == "f" else "iu"  # integer state is not rounded silently
             if arr.dtype.kind not in kinds or arr.shape != self.shape(name):
                 raise InputError(
                     f"{what}[{name!r}]: expected {dtype} values of shape {list(self.shape(name))} "
                     f"(as Stream.state gives it), got {arr.dtype} {list(arr.shape)}"
                 )
-            if dtype.kind == "i":
-                info = np.iinfo(dtype)
-                if arr.size and (arr.min() < info.min or arr.max() > info.max):
+            row = 0
+            for view in self.views[name]:  # each block in its own type's range (packed: h int16)
+                part = arr[row : row + view.shape[0]]
+                row += view.shape[0]
+                if view.dtype.kind != "i" or not part.size:
+                    continue
+                info = np.iinfo(view.dtype)
+                if part.min() < info.min or part.max() > info.max:
+                    rows = f"rows {row - view.shape[0]}..{row - 1}" if len(self.views[name]) > 1 else "values"
                     raise InputError(
-                        f"{what}[{name!r}]: expected {dtype} values in [{info.min}, {info.max}], "
-                        f"got values from {arr.min()} to {arr.max()}"
+                        f"{what}[{name!r}]: expected {view.dtype} {rows} in [{info.min}, "
+                        f"{info.max}], got values from {part.min()} to {part.max()}"
                     )
             checked[name] = arr
         for name, arr in checked.items():  # all checked first: a bad entry changes nothing

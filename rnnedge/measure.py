@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator, Sequence, TextIO
 
 import numpy as np
 
+from ._views import Layout
+
 WARMUP = 200  # untimed steps before `step_latency` times any
 
 
@@ -51,8 +53,7 @@ def step_latency(model, steps: int = 2000, warmup: int = WARMUP, seed: int = 0) 
     at a time: median and p90 microseconds per step, and steps per second (the timed steps over
     their total time). Raises NotStreamableError for a model that cannot be stepped."""
     stream = model.stream(1)
-    axes = model.input_spec["axes"].replace("T", "")
-    shape = tuple(1 if a == "B" else model.in_features for a in axes)
+    shape = tuple(Layout.of(model.input_spec).without("T").sizes(model.in_features, 1))
     xs = np.random.default_rng(seed).standard_normal((warmup + steps, *shape)).astype(np.float32)
     us = time_each(stream.step, list(xs), warmup) / 1e3
     return {

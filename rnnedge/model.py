@@ -79,16 +79,15 @@ class Model:
         self.many_to_one = bool(self._cmodel.many_to_one)
         self.input_spec = meta["input"]
         self.output_spec = meta["output"]
-        self._in = Layout(self.input_spec["axes"], 1)
+        self._in = Layout.of(self.input_spec)
         out_axes = self.output_spec["axes"]
-        dirs = self.output_spec["shape"][out_axes.index("D")] if "D" in out_axes else 1
-        self._out = Layout(out_axes, int(dirs))
+        self._out = Layout.of(self.output_spec)
         # run's layouts: a step function's input has no time axis (one call = one step), so
         # run takes the calls stacked on a new first axis T and gives the outputs so stacked
         # (docs/graph.md section 7); every other model runs in its graph's own layout
         step_fn = "T" not in self._in.axes
-        self._run_in = Layout("T" + self._in.axes, 1) if step_fn else self._in
-        self._run_out = (Layout("T" + out_axes, int(dirs))
+        self._run_in = Layout.of(self.input_spec, "T") if step_fn else self._in
+        self._run_out = (Layout.of(self.output_spec, "T")
                          if step_fn and "T" not in out_axes and not self.many_to_one else self._out)
         self._state_blocks = state_blocks(self.blob.layers, meta.get("state", []), source)
         # the graph's STATE values, by name (Stream.state shows them beside the cells' state)
@@ -234,8 +233,9 @@ class Model:
                 raise InputError(f"{what}: input {name!r}: id {int(bad)} does not fit int32")
         elif x.dtype.kind not in "fiub":
             raise InputError(f"{what}: expected a float32 array, got dtype {x.dtype}")
-        if x.ndim != len(axes) or ("F" in axes and x.shape[axes.index("F")] != self.in_features):
-            shape = ", ".join(str(self.in_features) if a == "F" else a for a in axes)
+        want = Layout(axes, 1, self._in.fdims).sizes(self.in_features)  # F: the per-step sizes
+        if x.ndim != len(axes) or any(a == "F" and d != w for a, d, w in zip(axes, x.shape, want)):
+            shape = ", ".join(map(str, want))
             raise InputError(
                 f"{what}: expected shape [{shape}] (T time, B batch, then {self.in_features} "
                 f"features), got {list(x.shape)}"
@@ -475,14 +475,14 @@ class Stream:
         values.update(_conv_caches(model, batch))
         self._views = StateViews(model._state_blocks, model.blob.layers, offsets, self._state,
                                  batch, values)  # fmt: skip
-        self._x_shape = tuple(batch if a == "B" else model.in_features for a in self._x_axes)
+        self._x_shape = tuple(model._in.without("T").sizes(model.in_features, batch))
         y_axes = model._out.axes.replace("T", "")
         if y_axes in ("BF", "F"):  # same memory as [1, B, F]: the C library writes it directly
             self._y_shape: tuple[int, ...] = (batch, model.out_features)[2 - len(y_axes) :]
             self._y_layout: Layout | None = None
         else:
             self._y_shape = (1, batch, model.out_features)
-            self._y_layout = Layout(y_axes, model._out.dirs)
+            self._y_layout = model._out.without("T")
         self._y_size = batch * model.out_features  # floats per step output
         self._pool_slots = model._pool_slots(batch)
         self._pool, self._pool_ptr, self._pool_next = self._new_pool()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._views import Layout
 from .blob.spec import DT_S32, OP_GATHER
 from .errors import InputError, RnnedgeError
 from .model import Model, load
@@ -176,7 +177,8 @@ def verify(
     run_axes = "T" + axes if stacked else axes
     if x is None:
         rng = np.random.default_rng(seed)
-        shape = [100 if a == "T" else 1 if a == "B" else model.in_features for a in run_axes]
+        shape = [100 if a == "T" else d for a, d in zip(
+            run_axes, Layout.of(model.input_spec, "T" if stacked else "").sizes(model.in_features, 1))]
         x = (rng.integers(0, vocab, shape) if vocab is not None
              else rng.standard_normal(shape).astype(np.float32))  # fmt: skip
     x = np.asarray(x)

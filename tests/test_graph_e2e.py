@@ -160,12 +160,9 @@ def rel(a: np.ndarray, want: np.ndarray) -> float:
 
 
 # -- what the runtime on main refuses (engineer 1's files), by fixture ----------------------------
-_PACKED = ("rnnedge/blob/meta.py (state names) refuses one state name over an integer LSTM's h "
-           "(int16) and c (int32): 'each state name on blocks ... of one kind in an integer model; "
-           "'state' covers [('c', 12), ('h', 12)]': the packed state [2, B, H] of an int model")
 CRASH: dict[str, str] = {}  # xfail(run=False): the C library would crash on these (none now)
 RUN_BLOCKED: dict[str, str] = {}
-INT_BLOCKED = {"step_lstm_packed": _PACKED}
+INT_BLOCKED: dict[str, str] = {}
 
 
 def _marks(name: str, blocked: dict[str, str], raises: type = ConvertError) -> list:

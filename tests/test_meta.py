@@ -29,6 +29,7 @@ BLOBS = {
     "int8": (DATA / "int" / "q8_lstm_state_inputs.rne").read_bytes(),  # the same in int8
     "yh": (DATA / "lstm_yh.rne").read_bytes(),  # many-to-one: output hn [D, B, H]
     "bidir": (DATA / "lstm_bidirectional.rne").read_bytes(),  # output Y [T, D=2, B, H=5]
+    "stack": (DATA / "stack_bilstm_lstm_last_dense_softmax.rne").read_bytes(),  # LSTM 5 (bidir), LSTM 6
 }
 DEEP = 100_000
 
@@ -80,8 +81,12 @@ HOSTILE: dict[str, tuple[str, Callable[[dict], Any], str]] = {
     "qio scale a string": ("int8", _set("qio.input_scale", "1"), r"meta\.qio\.input_scale: expected a finite number > 0"),
     "folded not strings": ("lstm", _set("folded", [1]), r"meta\.folded: expected a list of strings"),
     # odd axes
-    "axes XX": ("lstm", _set("input.axes", "XX"), r"meta\.input\.axes: expected a string of distinct letters from T,B,F with F last where it is present, got 'XX'"),
-    "axes repeated": ("lstm", _set("input.axes", "TFF"), r"meta\.input\.axes: .*got 'TFF'"),
+    "axes XX": ("lstm", _set("input.axes", "XX"), r"meta\.input\.axes: expected a string of letters from T,B,F, T and B at most once, the F axes \(one or more\) last where present, got 'XX'"),
+    "axes repeated": ("lstm", _set("input.axes", "TTF"), r"meta\.input\.axes: .*got 'TTF'"),
+    "output B repeated": ("lstm", _set("output.axes", "TDBB"), r"meta\.output\.axes: .*got 'TDBB'"),
+    "several F, one dynamic": ("lstm", _set("input", {"name": "X", "axes": "TBFF", "shape": [None, None, None, 3]}), r"meta\.input\.shape: expected static sizes on the 2 F axes of 'TBFF' multiplying to 3 \(the input value's features\), got \[None, None, None, 3\]"),
+    "several F, wrong product": ("lstm", _set("input", {"name": "X", "axes": "TBFF", "shape": [None, None, 2, 3]}), r"meta\.input\.shape: expected static sizes on the 2 F axes of 'TBFF' multiplying to 3"),
+    "input F axes apart": ("lstm", _set("input", {"name": "X", "axes": "FTBF", "shape": [1, None, None, 3]}), r"meta\.input\.axes: .*last where present, got 'FTBF'"),
     "input F not last": ("lstm", _set("input.axes", "FTB"), r"meta\.input\.axes: .*got 'FTB'"),
     "input without F": ("lstm", _set("input", {"name": "X", "axes": "BT", "shape": [None, None]}), r"meta\.input\.axes: expected an F axis \(the input value has 3 elements per step\), got 'BT'"),
     "output F and D": ("lstm", _set("output.axes", "TDBF"), r"meta\.output\.axes: .*D and H instead of F, got 'TDBF'"),
@@ -102,7 +107,7 @@ HOSTILE: dict[str, tuple[str, Callable[[dict], Any], str]] = {
     "state on no layer": ("lstm", _set("state.0.layer", 5), r"meta\.state\[0\]\.layer: expected the index of a recurrent layer \(one of \[0\]\), got 5"),
     "state kind": ("lstm", _set("state.0.kind", "x"), r"meta\.state\[0\]\.kind: expected \"h\" or, for an LSTM, \"c\", got 'x'"),
     "state twice": ("lstm", _set("state.1.kind", "h"), r"meta\.state\[1\]: expected one entry per \(layer, kind\)"),
-    "state name mixes kinds (int8)": ("int8", _set("state.0.name", "c0"), r"meta\.state: expected each state name on blocks of one hidden size \(and of one kind in an integer model\)"),
+    "state name over two hidden sizes": ("stack", _set("state", [{"name": "h", "layer": 0, "kind": "h"}, {"name": "h", "layer": 1, "kind": "h"}]), r"meta\.state: expected each state name on blocks of one hidden size; 'h' covers \[\('h', 5\), \('h', 6\)\] \(kind, hidden\)"),
     "quant int8 on f32 layers": ("lstm", _set("quant", "int8"), r"meta\.quant: expected f32 \(the layers are f32\), got 'int8'"),
     "quant f32 on int8 layers": ("int8", _set("quant", "f32"), r"meta\.quant: expected int16 or int8 \(the layers are integer\), got 'f32'"),
     "qio zero": ("int8", _set("qio.output_scale", 0), r"meta\.qio\.output_scale: expected a finite number > 0, got 0"),
@@ -179,6 +184,57 @@ def test_a_valid_edit_still_loads_and_runs():
     model = rnnedge.Model.from_bytes(with_metadata(BLOBS["lstm"], meta))
     y = model.run(np.zeros((4, 2, 3), np.float32))
     assert y.shape == (4, 1, 2, 5) and set(model.stream(2).state) == {"hidden", "c0"}
+
+
+def test_several_f_axes_give_a_per_step_shape():
+    """Input and output with a per-step shape of several axes (ONNX [B, 1, 512] as 'BFF'): run,
+    stream.run and step take and give the user's shape, the same numbers as the one-F layout;
+    another shape is refused by name (docs/format.md, `input.axes`)."""
+    data = (DATA / "dense.rne").read_bytes()  # TBF [T, B, 6] -> TBF [T, B, 4]
+    meta = json.loads(metadata(data))
+    meta["input"] = {"name": "X", "axes": "TBFF", "shape": [None, None, 2, 3]}
+    meta["output"] = {"name": "Y", "axes": "FTBF", "shape": [2, None, None, 2]}
+    plain, model = rnnedge.Model.from_bytes(data), rnnedge.Model.from_bytes(with_metadata(data, meta))
+    x = np.random.default_rng(0).standard_normal((5, 3, 6)).astype(np.float32)
+    want = plain.run(x).reshape(5, 3, 2, 2).transpose(2, 0, 1, 3)
+    np.testing.assert_array_equal(model.run(x.reshape(5, 3, 2, 3)), want)
+    np.testing.assert_array_equal(model.stream(3).run(x.reshape(5, 3, 2, 3)), want)
+    s = model.stream(3)
+    steps = [s.step(x[t].reshape(3, 2, 3)) for t in range(5)]
+    assert steps[0].shape == (2, 3, 2)
+    np.testing.assert_array_equal(np.stack(steps, axis=1), want)
+    with pytest.raises(rnnedge.InputError, match=r"expected shape \[T, B, 2, 3\] .* got \[5, 3, 3, 2\]"):
+        model.run(x.reshape(5, 3, 3, 2))
+    with pytest.raises(rnnedge.InputError, match=r"expected shape \[B, 2, 3\] .* got \[3, 6\]"):
+        s.step(x[0])
+    # a step function's 'BFF' (dtln_2's [1, 1, 512]): run stacks the calls on a new T axis
+    meta["input"] = {"name": "X", "axes": "BFF", "shape": [None, 1, 6]}
+    meta["output"] = {"name": "Y", "axes": "BFF", "shape": [None, 4, 1]}
+    step_fn = rnnedge.Model.from_bytes(with_metadata(data, meta))
+    np.testing.assert_array_equal(step_fn.run(x.reshape(5, 3, 1, 6)), plain.run(x).reshape(5, 3, 4, 1))
+    np.testing.assert_array_equal(step_fn.stream(3).step(x[0].reshape(3, 1, 6)),
+                                  plain.run(x[:1])[0].reshape(3, 4, 1))
+    from rnnedge.measure import step_latency  # its random inputs in the per-step shape
+
+    assert step_latency(step_fn, steps=3, warmup=1)["steps"] == 3
+
+
+def test_one_state_name_over_an_integer_lstms_h_and_c():
+    """A packed state (PyTorch's or Silero's [2, B, H]: h then c under one name) in an int8 model:
+    Stream.state shows int32 (h int16, c int32), and setting it checks each block's range."""
+    meta = json.loads(metadata(BLOBS["int8"]))
+    meta["state"] = [{"name": "state", "layer": 0, "kind": "h"}, {"name": "state", "layer": 0, "kind": "c"}]
+    s = rnnedge.Model.from_bytes(with_metadata(BLOBS["int8"], meta)).stream(2)
+    s.step(np.ones((2, 3), np.float32))
+    got = s.state["state"]
+    assert got.dtype == np.int32 and got.shape == (2, 2, 5) and got.any()
+    new = np.arange(20, dtype=np.int32).reshape(2, 2, 5) * np.array([1, 100_000])[:, None, None]
+    s.state = {"state": new}
+    np.testing.assert_array_equal(s.state["state"], new)
+    bad = r"\['state'\]: expected int16 rows 0\.\.0 in \[-32768, 32767\], got values from 0 to 36000"
+    with pytest.raises(rnnedge.InputError, match=bad):
+        s.state = {"state": new * np.array([4000, 1])[:, None, None]}
+    np.testing.assert_array_equal(s.state["state"], new)  # refused: nothing changed
 
 
 # -- hypothesis: any JSON value at any place of a valid metadata object ---------------------------

@@ -47,11 +47,10 @@ REFUSED: dict[str, tuple[type[Exception], str]] = {
 BARS: dict[str, dict[str, float | str | tuple[type[Exception], str]]] = {
     # a dataflow graph
     "dtln_1": {"f32": 1e-4, "int16": 1e-2, "int8": 1e-2},  # 1.2e-6; 2.8e-3 / 2.8e-3 on the 4 s input
-    # a step function (its hand-written LSTMs keep an explicit state): 4.5e-7; int16 / int8 4.5e-2
-    # on the 4 s input, far above the yardstick (the quantizer's report: the instant layer norm's
-    # Div and the state Slices); the C loader refuses its [1, 1, 512] input's axes 'BFF'
-    "dtln_2": {"f32": 1e-4, "int16": 0.1, "int8": 0.1,
-               "c_refuses": "meta.input.axes: expected a string of distinct letters from T,B,F"},
+    # a step function (its hand-written LSTMs keep an explicit state), run by the C library (input
+    # and output [1, 1, 512]: axes 'BFF'): 4.9e-7; int16 / int8 7.8e-3 / 7.8e-3 on 2 s (7.6e-3 on
+    # the 4 s input; 4.5e-2 before its instant layer norm was quantized as one LayerNorm)
+    "dtln_2": {"f32": 1e-4, "int16": 3e-2, "int8": 3e-2},
     "nsnet2_16k": {"f32": 1e-4, "int16": 2e-3, "int8": 2e-2},
     # 2.6e-6; int16 / int8 4.2e-3 / 4.2e-3 on 2 s of input (int16 misses the 1e-3 yardstick);
     # a false FixedPointOverflow refused both until fixedpoint.rq checked each product

@@ -23,8 +23,8 @@ from .spec import Blob, NodeRecord
 MAX_BYTES = 1 << 20  # metadata larger than this is refused (a writer's is a few hundred bytes)
 MAX_DEPTH = 16  # nesting of arrays and objects (the writer's is 3)
 MAX_DIM = 2**31 - 1  # static sizes, as the C library counts them
-INPUT_AXES = "TBF"  # each at most once; F last where present (TBF, BTF, TF, BF, BT, ...)
-OUTPUT_AXES = "TBFDH"  # each at most once; F exactly once, or D and H instead of F
+INPUT_AXES = "TBF"  # T, B at most once; F (one or more) last where present (TBF, BTF, BF, BFF, BT...)
+OUTPUT_AXES = "TBFDH"  # T, B, D, H at most once; F one or more times, or D and H instead of F
 
 # One pass: a string (to its closing quote, or to the end when unterminated, so that no match is
 # retried from inside it: linear time) or one bracket.
@@ -118,14 +118,17 @@ def _object(meta: dict[str, Any], key: str, field: str) -> dict[str, Any]:
 
 
 def _axes(spec: dict[str, Any], field: str, letters: str, rule: str) -> str:
+    """The axes string: letters from `letters`, each at most once except F (several F axes: a
+    per-step shape of more than one axis, e.g. ONNX [1, 1, 512] as 'BFF')."""
     axes = spec.get("axes")
-    ok = isinstance(axes, str) and len(set(axes)) == len(axes) and set(axes) <= set(letters)
+    ok = isinstance(axes, str) and set(axes) <= set(letters) and all(
+        axes.count(a) == 1 for a in set(axes) - {"F"})  # fmt: skip
     if ok and letters == INPUT_AXES:  # no T: one step per call (a step function); no F: one
-        ok = axes.endswith("F") or "F" not in axes  # element per step (ids), checked by _check_input
+        ok = "F" not in axes.rstrip("F")  # element per step (ids), checked by _check_input
     elif ok:
         ok = ("F" in axes) != ("D" in axes and "H" in axes) and ("D" in axes) == ("H" in axes)
     if not ok:
-        _fail(f"{field}.axes", f"a string of distinct letters from {','.join(letters)} {rule}",
+        _fail(f"{field}.axes", f"a string of letters from {','.join(letters)}, {rule}",
               axes if "axes" in spec else MISSING)
     return axes  # type: ignore[return-value]
 
@@ -139,7 +142,7 @@ def _shape(spec: dict[str, Any], field: str, axes: str) -> dict[str, int | None]
     for i, d in enumerate(shape):
         if d is not None and not (_is_int(d) and 1 <= d <= MAX_DIM):
             _fail(f"{field}.shape[{i}]", f"null or a size 1..{MAX_DIM} (axis {axes[i]})", d)
-    return dict(zip(axes, shape))
+    return dict(zip(axes, shape))  # several F: the last one's (_features checks them all)
 
 
 def _tensor_spec(meta: dict[str, Any], key: str, letters: str, rule: str
@@ -158,9 +161,21 @@ def _size(field: str, sizes: dict[str, int | None], letter: str, axes: str, want
         _fail(f"{field}.shape[{axes.index(letter)}]", f"{want} ({what}) or null", d)
 
 
+def _features(field: str, spec: dict[str, Any], axes: str, want: int, what: str) -> None:
+    """The F axes' sizes: one F null or `want`; several F (a per-step shape) all static,
+    multiplying to `want`."""
+    fdims = [d for a, d in zip(axes, spec["shape"]) if a == "F"]
+    if len(fdims) == 1:
+        _size(field, {"F": fdims[0]}, "F", axes, want, what)
+    elif len(fdims) > 1 and (None in fdims or math.prod(fdims) != want):
+        _fail(f"{field}.shape", f"static sizes on the {len(fdims)} F axes of {axes!r} "
+              f"multiplying to {want} ({what})", spec["shape"])  # fmt: skip
+
+
 def _check_input(meta: dict[str, Any], blob: Blob) -> str:
-    axes, sizes = _tensor_spec(meta, "input", INPUT_AXES, "with F last where it is present")
-    _size("meta.input", sizes, "F", axes, blob.in_features, "the input value's features")
+    axes, _ = _tensor_spec(meta, "input", INPUT_AXES,
+                           "T and B at most once, the F axes (one or more) last where present")
+    _features("meta.input", meta["input"], axes, blob.in_features, "the input value's features")
     if "F" not in axes and blob.in_features != 1:
         _fail("meta.input.axes", f"an F axis (the input value has {blob.in_features} elements "
               "per step)", axes)
@@ -170,10 +185,10 @@ def _check_input(meta: dict[str, Any], blob: Blob) -> str:
 def _check_output(meta: dict[str, Any], blob: Blob, in_axes: str) -> None:
     field = "meta.output"
     axes, sizes = _tensor_spec(meta, "output", OUTPUT_AXES,
-                               "with F exactly once, or D and H instead of F")
+                               "T, B, D, H at most once: F (one or more), or D and H instead of F")
     out = blob.out_features
     if "F" in axes:
-        _size(field, sizes, "F", axes, out, "the output value's features")
+        _features(field, meta["output"], axes, out, "the output value's features")
     else:
         d = sizes["D"]
         if d is None or out % d:
@@ -233,18 +248,17 @@ def _check_state(meta: dict[str, Any], layers: list[NodeRecord]) -> None:
                   f"{named[layer, kind]!r} already", s)  # fmt: skip
         named[layer, kind] = s["name"]
     # Every name (given, or a runtime default h0, c0, h1, ... by recurrent layer) covers blocks
-    # of one hidden size, and in an integer model of one kind (h int16, c int32), so that
-    # Stream.state can stack them (an f32 graph's packed state [2, B, H] covers h and c).
-    integer = bool(layers) and layers[0].fmt != spec.FMT_F32
+    # of one hidden size, so that Stream.state can stack them (a packed state [2, B, H] covers an
+    # LSTM's h and c: in an integer model int16 and int32, shown as int32).
     blocks: dict[str, set[tuple[str, int]]] = {}
     for k, i in enumerate(cells):
         for kind in "hc" if layers[i].op == spec.OP_LSTM else "h":
             name = named.get((i, kind), f"{kind}{k}")
             blocks.setdefault(name, set()).add((kind, layers[i].hidden))
     for name, kinds in blocks.items():
-        if len({h for _, h in kinds}) > 1 or (integer and len({k for k, _ in kinds}) > 1):
-            _fail("meta.state", f"each state name on blocks of one hidden size (and of one kind in "
-                  f"an integer model); {name!r} covers {sorted(kinds)} (kind, hidden)", state)  # fmt: skip
+        if len({h for _, h in kinds}) > 1:
+            _fail("meta.state", f"each state name on blocks of one hidden size; {name!r} covers "
+                  f"{sorted(kinds)} (kind, hidden)", state)  # fmt: skip
 
 
 def _check_value_specs(meta: dict[str, Any], blob: Blob) -> None:

@@ -165,6 +165,113 @@ def fold_dense_graph(g: Graph) -> Graph:
     return _rewired(g, drop_nodes, drop_values, new_ops, folded)
 
 
+def fuse_layer_norms(g: Graph) -> Graph:
+    """A layer norm written out in ops (DTLN's instant layer norm: ReduceMean, Sub, Mul(d, d),
+    ReduceMean, Add eps, Sqrt, Div, then optionally Mul gamma and Add beta, all over the last axis
+    of x) becomes one LayerNorm node over x. Quantized op by op, the squares and the variance
+    span more decades than an int16 scale holds (DTLN stage 2: variance 1.8e-5 to 0.44; squares
+    below half the Square's step are 0), so a quiet frame divides by a rounded-away deviation;
+    the integer LayerNorm sums the squares in 64 bits (docs/quantization.md). The norm's
+    intermediate values must be read by nothing else. `folded` says what was fused."""
+    prod = g.producers()
+    readers: dict[int, set[int]] = {}
+    for j, n in enumerate(g.nodes):
+        for v in n.inputs:
+            if v is not None:
+                readers.setdefault(v, set()).add(j)
+    kept = {v.update for v in g.values if v.kind == "state"} | {g.output}
+
+    def node(v: int | None, kind: type, test: Callable[[object], bool] = lambda op: True) -> int | None:
+        if v is None or v not in prod or v in kept or g.values[v].kind != "temp":
+            return None
+        k = prod[v]
+        return k if isinstance(g.nodes[k].op, kind) and test(g.nodes[k].op) else None
+
+    def last_axis_mean(v: int) -> Callable[[object], bool]:
+        shape = g.values[g.nodes[prod[v]].inputs[0]].shape if v in prod else ()
+
+        def test(op: object) -> bool:
+            axes = {a % len(shape) for a in op.axes} if shape else set()  # type: ignore[attr-defined]
+            return (op.kind == "Mean" and len(shape) - 1 in axes  # type: ignore[attr-defined]
+                    and all(shape[a] == 1 for a in axes - {len(shape) - 1}))  # fmt: skip
+        return test
+
+    def binary(kind: str, const: bool) -> Callable[[object], bool]:
+        return lambda op: op.kind == kind and (op.const is not None) == const  # type: ignore[attr-defined]
+
+    def act(kind: str) -> Callable[[object], bool]:
+        return lambda op: op.act.kind == kind  # type: ignore[attr-defined]
+
+    def per_feature(op: Binary, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The constant of a Mul / Add over the last axis as [F], if it is one."""
+        c = np.asarray(op.const, np.float32)
+        if c.ndim > len(shape) or any(d != 1 for d in c.shape[:-1]) or c.size not in (1, shape[-1]):
+            return None
+        return np.broadcast_to(c.reshape(-1), (shape[-1],)).copy()
+
+    drop_nodes: set[int] = set()
+    drop_values: set[int] = set()
+    new_ops: dict[int, tuple[object, int]] = {}
+    folded = list(g.folded)
+    for k, n in enumerate(g.nodes):
+        if not (isinstance(n.op, Binary) and n.op.kind == "Div" and n.op.const is None):
+            continue
+        d1, q = n.inputs[0], n.inputs[1]
+        kq = node(q, Activation, act("Sqrt"))
+        ke = node(g.nodes[kq].inputs[0], Activation, act("Affine")) if kq is not None else None
+        if ke is None or g.nodes[ke].op.act.alpha != 1 or not g.nodes[ke].op.act.beta >= 0:
+            continue
+        var = g.nodes[ke].inputs[0]
+        kv = node(var, Reduce, last_axis_mean(var)) if var is not None else None
+        sq = g.nodes[kv].inputs[0] if kv is not None else None
+        ks = node(sq, Binary, binary("Mul", False))
+        if ks is None or g.nodes[ks].inputs[0] != g.nodes[ks].inputs[1]:
+            continue
+        d2 = g.nodes[ks].inputs[0]
+        k1, k2 = node(d1, Binary, binary("Sub", False)), node(d2, Binary, binary("Sub", False))
+        if k1 is None or k2 is None or g.nodes[k1].inputs != g.nodes[k2].inputs:
+            continue
+        x, mean = g.nodes[k1].inputs
+        km = node(mean, Reduce, last_axis_mean(mean))
+        if km is None or g.nodes[km].inputs[0] != x or x is None:
+            continue
+        shape = g.values[x].shape
+        if any(g.values[v].shape != shape for v in (d1, d2, sq, n.outputs[0])):
+            continue
+        chain = [km, k1, k2, ks, kv, ke, kq, k]
+        out, gamma, beta = n.outputs[0], np.ones(shape[-1], np.float32), None
+        for kind in ("Mul", "Add"):  # gamma, then beta
+            kn = next(iter(readers.get(out, ())), None) if len(readers.get(out, ())) == 1 else None
+            if kn is None or out in kept or not isinstance(g.nodes[kn].op, Binary) or not binary(
+                    kind, True)(g.nodes[kn].op):  # fmt: skip
+                break
+            c = per_feature(g.nodes[kn].op, shape)
+            if c is None or g.values[g.nodes[kn].outputs[0]].shape != shape:
+                break
+            if kind == "Mul":
+                gamma = c
+            else:
+                beta = c
+            chain.append(kn)
+            out = g.nodes[kn].outputs[0]
+        inner = {v for j in chain[:-1] for v in g.nodes[j].outputs if v is not None}
+        if any(v in kept or not readers.get(v, set()) <= set(chain) for v in inner):
+            continue
+        if drop_nodes & set(chain):
+            continue
+        eps = float(g.nodes[ke].op.act.beta)
+        new_ops[chain[-1]] = (LayerNorm(gamma, beta, eps), x)
+        drop_nodes.update(chain[:-1])
+        drop_values.update(inner)
+        folded.append(f"a layer norm written out in {len(chain)} nodes (node {km} "
+                      f"{g.nodes[km].name or 'ReduceMean'} to node {chain[-1]} "
+                      f"{g.nodes[chain[-1]].name or 'Div'}) fused into one LayerNorm over its "
+                      f"{shape[-1]} features (eps {eps:g})")  # fmt: skip
+    if not new_ops:
+        return g
+    return _rewired(g, drop_nodes, drop_values, new_ops, folded)
+
+
 def drop_dead_cell_outputs(g: Graph) -> Graph:
     """The graph without the Y_c values that nothing reads (no node, no state update, not the
     output): a converter that absorbed a step function's state pair into an LSTM node (the
@@ -179,9 +286,10 @@ def drop_dead_cell_outputs(g: Graph) -> Graph:
 
 
 def _rewired(g: Graph, drop_nodes: set[int], drop_values: set[int],
-             new_ops: dict[int, tuple[Recurrent, int]], folded: list[str]) -> Graph:  # fmt: skip
-    """g without some nodes and values (indices renumbered), recurrent nodes given new ops and
-    inputs; a dropped value is absent from the outputs that wrote it."""
+             new_ops: dict[int, tuple[object, int]], folded: list[str]) -> Graph:  # fmt: skip
+    """g without some nodes and values (indices renumbered), some nodes given new ops and first
+    inputs (a folded recurrent node, a fused LayerNorm); a dropped value is absent from the
+    outputs that wrote it."""
     keep = [i for i in range(len(g.values)) if i not in drop_values]
     idx = {old: new for new, old in enumerate(keep)}
 
@@ -196,7 +304,8 @@ def _rewired(g: Graph, drop_nodes: set[int], drop_values: set[int],
             continue
         op, ins = n.op, list(n.inputs)
         if j in new_ops:
-            op, ins[0] = new_ops[j]
+            op, first = new_ops[j]  # a recurrent node keeps its other inputs; a LayerNorm has one
+            ins = [first] + ins[1:] if isinstance(op, Recurrent) else [first]
         moved[j] = len(nodes)
         nodes.append(Node(op, [m(v) for v in ins], [m(v) for v in n.outputs], n.name))
     state = [replace(s, layer=moved.get(s.layer, s.layer)) for s in g.state]
@@ -590,7 +699,7 @@ def quantize_dataflow(
 ) -> Graph:  # fmt: skip
     """quantize_graph's general path (any graph, pipelines included: the tests compare the two)."""
     check_graph(g)
-    g = drop_dead_cell_outputs(g)
+    g = fuse_layer_norms(drop_dead_cell_outputs(g))
     if quant == "int16":
         g = fold_dense_graph(g)
     ranges = Ranges(calibration is not None, percentile, headroom)
@@ -687,4 +796,4 @@ def quantize_dataflow(
     return qg
 
 
-__all__ = ["as_network", "graph_input", "quantize_dataflow", "quantize_graph", "run_float"]
+__all__ = ["as_network", "fuse_layer_norms", "graph_input", "quantize_dataflow", "quantize_graph", "run_float"]
