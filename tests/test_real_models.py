@@ -33,8 +33,6 @@ REFUSED: dict[str, tuple[type[Exception], str]] = {
     "silero_vad_v6": (UnsupportedOpError, "node 'If_0_then_branch__Inline_0__/decoder/If' (op If, #86 of 117 in the graph): its condition 'If_0_then_branch__Inline_0__/decoder/Equal_output_0' is not known at conversion time; it depends on the data ('input'): rnnedge runs one fixed pipeline, not a branch chosen per input (fixed: sr)"),  # noqa: E501
     "silero_vad_v6_16k_op15": (UnsupportedOpError, "node '/model/decoder/If' (op If, #90 of 121 in the graph): its condition '/model/decoder/Equal_output_0' is not known at conversion time; it depends on the data ('input'): rnnedge runs one fixed pipeline, not a branch chosen per input (fixed: sr)"),  # noqa: E501
     "silero_vad_half": (UnsupportedOpError, "node '/decoder/If' (op If, #69 of 96 in the graph): its condition '/decoder/Equal_output_0' is not known at conversion time; it depends on the data ('input'): rnnedge runs one fixed pipeline, not a branch chosen per input"),  # noqa: E501
-    "silero_vad_v6_op18_ifless": (ConvertError, "every graph output is paired with a state input; none is left for the model's output"),  # noqa: E501
-    "silero_vad_v6_openvino_16k": (ConvertError, "every graph output is paired with a state input; none is left for the model's output"),  # noqa: E501
     "faster_whisper_silero_v5": (UnsupportedOpError, "node 'If_0_then_branch__Inline_0__/If' (op If, #86 of 117 in the graph): its condition 'If_0_then_branch__Inline_0__/Equal_output_0' is not known at conversion time; it depends on the data ('input'): rnnedge runs one fixed pipeline, not a branch chosen per input (fixed: sr)"),  # noqa: E501
     "silero_vad_v4": (UnsupportedOpError, "node 'If_69' (op If, #14 of 89 in the graph): its condition '172' is not known at conversion time; it depends on the data ('input'): rnnedge runs one fixed pipeline, not a branch chosen per input (fixed: sr)"),  # noqa: E501
     "gtcrn": (ConvertError, "input 'mix' has 4 axes; rnnedge takes [batch, time, features], [time, batch, features], [time, features] or, for a step function, [batch, features]"),  # noqa: E501
@@ -57,6 +55,20 @@ BARS: dict[str, dict[str, float | str | tuple[type[Exception], str]]] = {
     # (3e-2) fed to the first encoder Conv, whose weights reach 31.7 (5.8e-1): a quantizer matter
     "silero_vad_v6_16k_sequence": {"f32": 1e-5, "int16": 0.8, "int8": 0.8},
     "faster_whisper_silero_v6": {"f32": 1e-5, "int16": 0.6, "int8": 0.6},
+    # step functions once the signal input is no longer paired with the output by name (its
+    # shape [1, 576] is not the output's [1, 1]; with --state given, no name pattern may leave the
+    # model without an output). op18: the LSTM cell written as ops, the window given as
+    # --input input=B,576 (the registry's inputs); f32 2.2e-7 on these 2 s, int16 / int8 6.3e-1
+    # (the sequence forms' quantizer matter)
+    "silero_vad_v6_op18_ifless": {"f32": 1e-5, "int16": 0.9, "int8": 0.9},
+    # openvino: static shapes, f32 1.8e-7 in the oracle; the C loader refuses the LSTM's Y_h
+    # written as a value in a step function (its last flag), and the integer LSTM cannot read or
+    # write its cell state as a value (c_init / Y_c: state[1] in, the Concat of Y_h, Y_c out)
+    "silero_vad_v6_openvino_16k": {
+        "f32": 1e-5,
+        "int16": (ConvertError, "an integer LSTM keeps its cell state in Q11.20 and cannot read or write it as a value"),
+        "int8": (ConvertError, "an integer LSTM keeps its cell state in Q11.20 and cannot read or write it as a value"),
+        "c_refuses": "has the wrong last flag for this node's output"},
     "nsnet2_16k": {"f32": 1e-4, "int16": 2e-3, "int8": 2e-2},
     # 2.6e-6; int16 / int8 4.2e-3 / 4.2e-3 on 2 s of input (int16 misses the 1e-3 yardstick);
     # a false FixedPointOverflow refused both until fixedpoint.rq checked each product

@@ -138,6 +138,16 @@ def _shape_key(info: onnx.ValueInfoProto) -> tuple | None:
     return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim)
 
 
+def _shapes_differ(a: onnx.ValueInfoProto, b: onnx.ValueInfoProto) -> bool:
+    """Whether two declared shapes provably differ: another rank, or two static sizes that differ
+    (Silero's signal input [1, 576] is no state of its output [1, 1], whatever the names say)."""
+    ka, kb = _shape_key(a), _shape_key(b)
+    if ka is None or kb is None:
+        return False
+    return len(ka) != len(kb) or any(isinstance(x, int) and isinstance(y, int) and x and y and x != y
+                                     for x, y in zip(ka, kb))
+
+
 @dataclass
 class Pairing:
     signal: onnx.ValueInfoProto
@@ -169,8 +179,10 @@ def pair_states(graph: onnx.GraphProto, label: str, state: Mapping[str, str] | N
     rest = [i for i in inputs if i.name not in (state or {})]
     # by name
     by_name: list[tuple[onnx.ValueInfoProto, str]] = []
+    infos = {o.name: o for o in graph.output}
     for i in rest:
-        cands = [o for o in outputs if o not in taken_out and name_pair(i.name, o)]
+        cands = [o for o in outputs if o not in taken_out and name_pair(i.name, o)
+                 and not _shapes_differ(i, infos[o])]
         if len(cands) > 1:
             raise ConvertError(
                 f"{label}: state input {i.name!r} could pair with several outputs "
@@ -186,6 +198,8 @@ def pair_states(graph: onnx.GraphProto, label: str, state: Mapping[str, str] | N
                 f"{label}: output {o!r} could be the next value of several inputs "
                 f"({', '.join(repr(w) for w in who)}); say which with --state INPUT={o}"
             )
+    if by_name and all(o in taken_out or o in {c for _, c in by_name} for o in outputs):
+        by_name = []  # a name pattern that leaves no output for the model (input -> output) is no pair
     for i, o in by_name:
         pairs.append((i, o, "by name"))
         taken_out.add(o)
@@ -197,7 +211,6 @@ def pair_states(graph: onnx.GraphProto, label: str, state: Mapping[str, str] | N
                            "for the model's output")
     # by shape: an input whose shape only one unpaired output (not the signal output) has
     if len(left) > 1:
-        infos = {o.name: o for o in graph.output}
         free = [o for o in outputs if o not in taken_out and o != signal_out]
         matches = {i.name: [o for o in free if _shape_key(i) is not None and _shape_key(i) == _shape_key(infos[o])]
                    for i in left}
