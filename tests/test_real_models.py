@@ -52,7 +52,8 @@ BARS: dict[str, dict[str, float | str | tuple[type[Exception], str]]] = {
     # reflect Pad as two Dense copies, output speech_probs [T]. f32 2.8e-7 / 9.4e-7 on the 4 s
     # input; int16 and int8 miss the 1e-3 yardstick by far (5.5e-1 / 3.8e-1 on 4 s, 5.5e-1 /
     # 1.6e-1 on these 2 s): the quantizer's report puts the loss at the magnitude's Sqrt near 0
-    # (3e-2) fed to the first encoder Conv, whose weights reach 31.7 (5.8e-1): a quantizer matter
+    # (3e-2: the integer Sqrt table's first segment) fed to the first encoder Conv, whose weights
+    # reach 31.7 (5.8e-1): a quantizer matter
     "silero_vad_v6_16k_sequence": {"f32": 1e-5, "int16": 0.8, "int8": 0.8},
     "faster_whisper_silero_v6": {"f32": 1e-5, "int16": 0.6, "int8": 0.6},
     # step functions once the signal input is no longer paired with the output by name (its
