@@ -38,6 +38,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         strict_int8=args.strict_int8,
         fixed=_fixed_args(args.fix),
         state=_state_args(args.state),
+        inputs=_input_args(args.input),
     )
     with open(out, "rb") as f:
         data = f.read()
@@ -82,6 +83,21 @@ def _state_args(items: list[str] | None) -> dict[str, str] | None:
             raise InputError(f"--state {name}=... is given twice")
         pairs[name] = out
     return pairs
+
+
+def _input_args(items: list[str] | None) -> dict[str, str] | None:
+    """The repeated --input NAME=AXES options as convert's `inputs` mapping."""
+    if not items:
+        return None
+    from .converter.inputs import parse_input_arg
+
+    axes: dict[str, str] = {}
+    for text in items:
+        name, spec = parse_input_arg(text)
+        if name in axes:
+            raise InputError(f"--input {name}=... is given twice")
+        axes[name] = spec
+    return axes
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -274,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a step function's state: graph input INPUT takes the value output OUTPUT had the "
         "step before, e.g. --state h=hn (repeatable; pairs plain from names or shapes are found "
         "without it, and listed)",
+    )
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="NAME=AXES",
+        help="what the signal input's axes are, one item per axis: T (time), B (batch), a number "
+        "(a per-step axis of that size) or F (the graph's size), e.g. --input input=T,576 for "
+        "[sequence_length, 576] windows (default: guessed from the graph)",
     )
     p.set_defaults(func=cmd_convert)
 

@@ -90,6 +90,7 @@ def convert(
     strict_int8: bool = False,
     fixed: Mapping[str, Union[int, float, Sequence[Union[int, float]], np.ndarray]] | None = None,
     state: Mapping[str, str] | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> Converted:
     """Convert an ONNX model, or a Keras model file (.keras, .h5: docs/keras.md, no TensorFlow
     needed), and, if `out_path` is given, write it as a .rne blob.
@@ -106,6 +107,12 @@ def convert(
     raises InputError; an `If` still depending on an unfixed input is refused by name.
     state: a step function's state inputs paired with the outputs that carry their next value,
     e.g. {"h": "hn"} (pairs the names or shapes make plain are found without it; docs/converter.md).
+    inputs: what the signal input's axes are, by name, when its shape leaves it open: one item
+    per axis, T (time), B (batch), a number (a per-step axis of that size) or F (a per-step axis
+    of the graph's size), e.g. {"input": "T,576"} for [sequence_length, 576] windows, or
+    {"input": "B,576"} for a step function's [batch, sequence] input of 576-sample windows (the
+    size is written into the input's shape first: a Shape of it folds). Without it the converter
+    guesses (a 2-axis input whose first axis reaches a recurrent node's time axis is [T, F]).
     Returns the Network (f32) or the QNetwork (integer formats) that was written. A model that
     is no straight pipeline (residuals, gates, step functions, token ids, ...) converts to a
     dataflow `Graph` (rnnedge.converter.to_graph; integer formats: rnnedge.quant.graph.
@@ -136,8 +143,9 @@ def convert(
     graph: Graph | None = None
     try:
         if keras:
-            if fixed or state:
-                raise InputError("fixed and state apply to ONNX models, not to a Keras model file")
+            if fixed or state or inputs:
+                raise InputError("fixed, state and inputs apply to ONNX models, not to a Keras "
+                                 "model file")
             model = keras_to_model(onnx_path, name=name)
             if isinstance(model, Graph):
                 graph = model
@@ -146,12 +154,12 @@ def convert(
         elif state:
             raise ConvertError("state pairs given: a step function")
         else:
-            net = to_network(onnx_path, name=name, fixed=fixed)
+            net = to_network(onnx_path, name=name, fixed=fixed, inputs=inputs)
     except ConvertError:
         if keras:
             raise  # the Keras importer's own error, naming the layer
         # not a straight pipeline: the dataflow graph (its own error, naming the node, if not)
-        graph = to_graph(onnx_path, name=name, fixed=fixed, state=state)
+        graph = to_graph(onnx_path, name=name, fixed=fixed, state=state, inputs=inputs)
     if graph is not None:
         graph.producer = f"{graph.producer or 'an unnamed exporter'} via rnnedge {__version__}"
         qgraph = graph

@@ -212,6 +212,22 @@ def test_explicit_state_argument_and_by_shape() -> None:
         to_graph(m, state={"s": "nope"})
 
 
+@pytest.mark.parametrize("x_shape", [[1, 2], ["B", "S"]])
+def test_the_signal_input_is_not_paired_with_the_output_by_name(x_shape) -> None:
+    """Silero's step forms: 'input' -> 'output' is the in/out name pattern, but 'output' is the
+    model's output: shapes that differ ([1, 2] vs [1, 3]) or, with the state given, a pattern that
+    would leave no output make no pair."""
+    nodes, inits = _cell()
+    names = {"x": "input", "y": "output", "s_out": "sN"}
+    nodes = [helper.make_node(n.op_type, [names.get(i, i) for i in n.input],
+                              [names.get(o, o) for o in n.output]) for n in nodes]
+    ins = [_vi("input", x_shape), _vi("s", [x_shape[0], 3])]
+    m = _model(nodes, ins, [_vi("output", [x_shape[0], 3]), _vi("sN", [x_shape[0], 3])], inits)
+    g = to_graph(m, state={"s": "sN"}, inputs={"input": "B,2"} if x_shape[1] == "S" else None)
+    assert (g.input_spec.name, g.output_spec.name) == ("input", "output")
+    assert [g.values[g.values[s].update].name for s in g.state_values] == ["sN"]
+
+
 def test_ambiguous_pairing_is_refused_naming_the_candidates() -> None:
     nodes, inits = _cell()
     nodes.append(helper.make_node("Identity", ["y"], ["s_n"]))

@@ -79,6 +79,7 @@ class RealModel:
     committed: bool = False  # a copy lives in tests/data/real/
     also_in: str = ""  # other wheels that ship the same bytes
     note: str = ""
+    inputs: tuple[tuple[str, str], ...] = ()  # the signal input's axes: rnnedge inputs= (--input NAME=AXES)
 
 
 SILERO_URL = "https://github.com/snakers4/silero-vad"
@@ -97,7 +98,7 @@ MODELS: tuple[RealModel, ...] = (
               "silero_vad/data/silero_vad_16k_sequence.onnx",
               "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85", 1246165,
               "MIT", SILERO_URL, "voice activity detection (16 kHz), frames batched", 16000,
-              "silero_sequence", (), {}, False, note="h, c [1,1,128] start at zeros (sequence_vad.py)"),
+              "silero_sequence", (), {}, True, note="h, c [1,1,128] start at zeros (sequence_vad.py)"),
     RealModel("silero_vad_half", "silero-vad", "6.2.3", "silero_vad/data/silero_vad_half.onnx",
               "1e0b195ad4806595ef4466f419d16fca7e4afcfc6669b8c0b5f76ea87547c769", 1280395,
               "MIT", SILERO_URL, "voice activity detection (16 kHz)", 16000, "silero_context",
@@ -106,7 +107,8 @@ MODELS: tuple[RealModel, ...] = (
               "silero_vad/data/silero_vad_op18_ifless.onnx",
               "7671cd04b004e9076da0d4a7b1a5aec36adf161c39230c1cb94a4fd5db6bbd28", 2845718,
               "MIT", SILERO_URL, "voice activity detection (8/16 kHz), LSTM cell written as ops",
-              16000, "silero_context", (("state", "stateN"),), {"sr": 16000}, False),
+              16000, "silero_context", (("state", "stateN"),), {"sr": 16000}, False,
+              inputs=(("input", "B,576"),)),
     RealModel("silero_vad_v6_openvino_16k", "silero-vad", "6.2.3",
               "silero_vad/data/silero_vad_openvino_16k.onnx",
               "7776b81ad1b0350c15d7f1555943b9232eb53e9ca5d989c6d0cea9ebc8664d87", 1288203,
@@ -115,7 +117,7 @@ MODELS: tuple[RealModel, ...] = (
     RealModel("faster_whisper_silero_v6", "faster-whisper", "1.2.1", "faster_whisper/assets/silero_vad_v6.onnx",
               "4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2", 1245151,
               "MIT", "https://github.com/SYSTRAN/faster-whisper", "voice activity detection (16 kHz), frames batched",
-              16000, "faster_whisper_batched", (), {}, False, note="h, c [1,1,128] start at zeros (vad.py)"),
+              16000, "faster_whisper_batched", (), {}, True, note="h, c [1,1,128] start at zeros (vad.py)"),
     RealModel("faster_whisper_silero_v5", "faster-whisper", "1.0.3", "faster_whisper/assets/silero_vad.onnx",
               "6b99cbfd39246b6706f98ec13c7c50c6b299181f2474fa05cbc8046acc274396", 2313101,
               "MIT", "https://github.com/SYSTRAN/faster-whisper", "voice activity detection (8/16 kHz)",
@@ -272,7 +274,7 @@ def list_models(models: list[RealModel], as_json: bool) -> int:
                                "sha256": m.sha256, "size": m.size, "license": m.license, "url": m.url,
                                "task": m.task, "rate": m.rate,
                                "state": [f"{i}->{o}" for i, o in m.state], "fixed": m.fixed,
-                               "also_in": m.also_in, "present": str(path) if path else None}
+                               "inputs": dict(m.inputs), "also_in": m.also_in, "present": str(path) if path else None}
         if path is not None:
             row.update(describe(m, path))
         rows.append(row)
@@ -557,13 +559,15 @@ def first_line(e: BaseException) -> str:
 
 
 def convert(path: Path, m: RealModel, *, state: bool = True, **kw: Any):
-    """rnnedge.convert as a user would call it: the registry's side inputs fixed and, with
-    `state`, its state pairs given (`--state IN=OUT`)."""
+    """rnnedge.convert as a user would call it: the registry's side inputs fixed, its input axes
+    given where it has them (`--input NAME=AXES`) and, with `state`, its state pairs given
+    (`--state IN=OUT`)."""
     import rnnedge
 
     pairs = dict(m.state) if state and m.state else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        kw.setdefault("inputs", dict(m.inputs) or None)
         return rnnedge.convert(str(path), fixed=dict(m.fixed) or None, state=pairs, **kw)
 
 

@@ -24,7 +24,8 @@ MAX_BYTES = 1 << 20  # metadata larger than this is refused (a writer's is a few
 MAX_DEPTH = 16  # nesting of arrays and objects (the writer's is 3)
 MAX_DIM = 2**31 - 1  # static sizes, as the C library counts them
 INPUT_AXES = "TBF"  # T, B at most once; F (one or more) last where present (TBF, BTF, BF, BFF, BT...)
-OUTPUT_AXES = "TBFDH"  # T, B, D, H at most once; F one or more times, or D and H instead of F
+OUTPUT_AXES = "TBFDH"  # T, B, D, H at most once; F one or more times, or D and H instead of F,
+# or neither (one element per step)
 
 # One pass: a string (to its closing quote, or to the end when unterminated, so that no match is
 # retried from inside it: linear time) or one bracket.
@@ -125,8 +126,8 @@ def _axes(spec: dict[str, Any], field: str, letters: str, rule: str) -> str:
         axes.count(a) == 1 for a in set(axes) - {"F"})  # fmt: skip
     if ok and letters == INPUT_AXES:  # no T: one step per call (a step function); no F: one
         ok = "F" not in axes.rstrip("F")  # element per step (ids), checked by _check_input
-    elif ok:
-        ok = ("F" in axes) != ("D" in axes and "H" in axes) and ("D" in axes) == ("H" in axes)
+    elif ok:  # no F, D nor H: one element per step (Silero's speech_probs [T]), checked by _check_output
+        ok = ("D" in axes) == ("H" in axes) and not ("F" in axes and "D" in axes)
     if not ok:
         _fail(f"{field}.axes", f"a string of letters from {','.join(letters)}, {rule}",
               axes if "axes" in spec else MISSING)
@@ -185,10 +186,14 @@ def _check_input(meta: dict[str, Any], blob: Blob) -> str:
 def _check_output(meta: dict[str, Any], blob: Blob, in_axes: str) -> None:
     field = "meta.output"
     axes, sizes = _tensor_spec(meta, "output", OUTPUT_AXES,
-                               "T, B, D, H at most once: F (one or more), or D and H instead of F")
+                               "T, B, D, H at most once: F (one or more), or D and H instead of F, "
+                               "or neither")
     out = blob.out_features
     if "F" in axes:
         _features(field, meta["output"], axes, out, "the output value's features")
+    elif "D" not in axes:
+        if out != 1:
+            _fail(f"{field}.axes", f"an F axis (the output value has {out} elements per step)", axes)
     else:
         d = sizes["D"]
         if d is None or out % d:

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import ConvertError, UnsupportedOpError
 from ..ir.graph import Concat, Conv, Copy
 from ..ir.layers import Act, Dense
-from .dag import OPS, DagWalk, Flow, _act, _axis, _binary, _f_index, _flow, _role_name, _slice_f, pending
+from .dag import OPS, DagWalk, Flow, _act, _axis, _binary, _dense, _f_index, _flow, _role_name, _slice_f, pending
 from .node import Node, floats_of, ints_arg
 from .values import Const
 
@@ -271,6 +271,11 @@ def _pad_f(w, x, axis: int, b: int, e: int, mode: str, value: float):
     else:
         if mode == "reflect" and (b >= n or e >= n):
             raise UnsupportedOpError(f"Pad reflect of {b}/{e} elements of an axis of {n}")
+        if axis == len(x.roles) - 1 and b + e > PICK_SLICES:  # a long pad: a copy by Dense, not per element
+            pick_b = [0] * b if mode == "edge" else list(range(b, 0, -1))
+            pick_e = [n - 1] * e if mode == "edge" else list(range(n - 2, n - 2 - e, -1))
+            parts = ([_pick(w, x, pick_b)] if b else []) + [x] + ([_pick(w, x, pick_e)] if e else [])
+            return _concat(w, parts, axis)
         for i in range(b):
             j = 0 if mode == "edge" else b - i
             pieces_b.append(_slice_f(w, x, axis, j, j + 1, 1))
@@ -278,6 +283,20 @@ def _pad_f(w, x, axis: int, b: int, e: int, mode: str, value: float):
             j = n - 1 if mode == "edge" else n - 2 - i
             pieces_e.append(_slice_f(w, x, axis, j, j + 1, 1))
     return _concat(w, pieces_b + [x] + pieces_e, axis)
+
+
+PICK_SLICES = 8  # a reflect or edge Pad of more elements copies them with one Dense per side
+
+
+def _pick(w, x, picks: list[int]):
+    """x's elements `picks` of its last axis, in that order: the range they span (a Slice), then a
+    Dense whose weights are 0 and 1 (each output one input times 1: exact in float)."""
+
+    lo, hi = min(picks), max(picks) + 1
+    src = _slice_f(w, x, len(x.roles) - 1, lo, hi, 1)
+    weight = np.zeros((len(picks), hi - lo), np.float32)  # Dense weights are [out, in]
+    weight[np.arange(len(picks)), np.asarray(picks) - lo] = 1.0
+    return _dense(w, src, weight, None, "Pad")
 
 
 def _step_shape_with(x, axis: int, size: int) -> tuple[int, ...]:

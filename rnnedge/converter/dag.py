@@ -30,6 +30,7 @@ from ..ir.graph import check_graph, plan_arena
 from ..ir.layers import Act, Activation, Dense, LayerNorm, Recurrent, Slice, StateSpec, TakeLast, TensorSpec
 from . import heads, recurrent
 from .fixed import FixedValue, fix_inputs
+from .inputs import set_input_axes
 from .fold import (fold_constant, fold_symbolic, ints_value, onnx_range, reshape_target, slice_args,
                    squeeze_shape, unsqueeze_shape)
 from .graph import (_check_arity, _check_static_sizes, _dims, _fix_hint, _initializer_array,
@@ -137,6 +138,16 @@ def _shape_key(info: onnx.ValueInfoProto) -> tuple | None:
     return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim)
 
 
+def _shapes_differ(a: onnx.ValueInfoProto, b: onnx.ValueInfoProto) -> bool:
+    """Whether two declared shapes provably differ: another rank, or two static sizes that differ
+    (Silero's signal input [1, 576] is no state of its output [1, 1], whatever the names say)."""
+    ka, kb = _shape_key(a), _shape_key(b)
+    if ka is None or kb is None:
+        return False
+    return len(ka) != len(kb) or any(isinstance(x, int) and isinstance(y, int) and x and y and x != y
+                                     for x, y in zip(ka, kb))
+
+
 @dataclass
 class Pairing:
     signal: onnx.ValueInfoProto
@@ -168,8 +179,10 @@ def pair_states(graph: onnx.GraphProto, label: str, state: Mapping[str, str] | N
     rest = [i for i in inputs if i.name not in (state or {})]
     # by name
     by_name: list[tuple[onnx.ValueInfoProto, str]] = []
+    infos = {o.name: o for o in graph.output}
     for i in rest:
-        cands = [o for o in outputs if o not in taken_out and name_pair(i.name, o)]
+        cands = [o for o in outputs if o not in taken_out and name_pair(i.name, o)
+                 and not _shapes_differ(i, infos[o])]
         if len(cands) > 1:
             raise ConvertError(
                 f"{label}: state input {i.name!r} could pair with several outputs "
@@ -185,6 +198,8 @@ def pair_states(graph: onnx.GraphProto, label: str, state: Mapping[str, str] | N
                 f"{label}: output {o!r} could be the next value of several inputs "
                 f"({', '.join(repr(w) for w in who)}); say which with --state INPUT={o}"
             )
+    if by_name and all(o in taken_out or o in {c for _, c in by_name} for o in outputs):
+        by_name = []  # a name pattern that leaves no output for the model (input -> output) is no pair
     for i, o in by_name:
         pairs.append((i, o, "by name"))
         taken_out.add(o)
@@ -196,7 +211,6 @@ def pair_states(graph: onnx.GraphProto, label: str, state: Mapping[str, str] | N
                            "for the model's output")
     # by shape: an input whose shape only one unpaired output (not the signal output) has
     if len(left) > 1:
-        infos = {o.name: o for o in graph.output}
         free = [o for o in outputs if o not in taken_out and o != signal_out]
         matches = {i.name: [o for o in free if _shape_key(i) is not None and _shape_key(i) == _shape_key(infos[o])]
                    for i in left}
@@ -772,7 +786,9 @@ def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
         raise UnsupportedOpError(f"{node.op} input X [{x.layout()}] with layout {layout}: expected 3 axes, layout 0 or 1")
     t_at, b_at = (0, 1) if layout == 0 else (1, 0)
     t_ok = x.roles[t_at] == "T" or (not w.has_time and x.roles[t_at] == "F" and x.shape[t_at] == 1)
-    if not t_ok or x.roles[b_at] != "B" or x.roles[2] != "F":
+    # an input without a batch axis ([T, F]) reaches the LSTM with a per-step axis of size 1 there
+    b_role = "F" if "B" not in x.roles and x.roles[b_at] == "F" and x.shape[b_at] == 1 else "B"
+    if not t_ok or x.roles[b_at] != b_role or x.roles[2] != "F":
         raise w.layout_mismatch(
             f"input X is [{x.layout()}], but {node.op} with layout={layout} reads "
             f"[{'T,B,F' if layout == 0 else 'B,T,F'}]"
@@ -919,6 +935,8 @@ def _regroup(w: DagWalk, x: Flow, out: list[Dim], what: str) -> Flow:
             acc = dim_prod([acc, x.shape[i]])
             continue
         for k, a in enumerate(r):
+            if a == "B" and "B" not in w.axes:  # the size-1 batch a recurrent node gave a [T, F] input
+                continue
             atoms.append((a, x.shape[i] if len(r) == 1 else w.atom_size[a], acc if k == 0 else 1))
             acc = 1
     tail = acc
@@ -1430,8 +1448,10 @@ def _guesses(info: onnx.ValueInfoProto, stepwise: bool, label: str) -> list[str]
         if n == 2:
             return ["TB", "BT"] if hints[0] == "T" or hints[1] == "B" else ["BT", "TB"]
         raise ConvertError(f"{label}: id input {info.name!r} has {n} axes; expected [T, B], [B, T] or [T]")
-    if n == 2:
-        return ["BF"] if stepwise else ["TF", "BF"]
+    if n == 2:  # a step function's [B, F] window, or [T, F] steps (a recurrent node tells)
+        if stepwise:
+            return ["TF", "BF"] if hints[0] == "T" else ["BF", "TF"]
+        return ["TF", "BF"]
     if n == 3:
         if stepwise:
             return ["TBF", "BTF", "FBF", "BFF"]
@@ -1444,17 +1464,23 @@ def _guesses(info: onnx.ValueInfoProto, stepwise: bool, label: str) -> list[str]
 
 def to_graph(model: str | os.PathLike | onnx.ModelProto, name: str | None = None,
              fixed: Mapping[str, FixedValue] | None = None,
-             state: Mapping[str, str] | None = None) -> Graph:
+             state: Mapping[str, str] | None = None,
+             inputs: Mapping[str, str] | None = None) -> Graph:
     """Convert an ONNX model into a float dataflow graph (docs/graph.md, docs/converter.md).
 
     fixed: graph inputs made constants first (as `to_network`). state: {input: output} pairs
-    of a step function's state (others are found by name, then by shape). Raises ConvertError
-    (UnsupportedOpError for ops rnnedge does not run) naming the file, node and value at fault;
-    InputError for a `fixed` or `state` name that is not in the graph.
+    of a step function's state (others are found by name, then by shape). inputs: the signal
+    input's axes, {"input": "T,576"} (converter/inputs.py), instead of the guesses. Raises
+    ConvertError (UnsupportedOpError for ops rnnedge does not run) naming the file, node and value
+    at fault; InputError for a `fixed`, `state` or `inputs` name that is not in the graph.
     """
-    loaded = fix_inputs(load_model(model), fixed)
+    loaded, given = set_input_axes(load_model(model), inputs)
+    loaded = fix_inputs(loaded, fixed)
     graph = loaded.model.graph
     pairing = pair_states(graph, loaded.label, state)
+    for other in given.keys() - {pairing.signal.name}:
+        raise InputError(f"{loaded.label}: input axes are given for {other!r}, which is not the signal input "
+                         f"(that is {pairing.signal.name!r}; the others are state pairs or fixed)")
     for info in [pairing.signal] + [p[0] for p in pairing.pairs]:
         _check_static_sizes(info, loaded.label)
     nodes = _topological(graph)
@@ -1467,7 +1493,8 @@ def to_graph(model: str | os.PathLike | onnx.ModelProto, name: str | None = None
                 "or export one step as a step function forward(x_t, state) -> (y_t, next_state)"
             )
     errors: list[tuple[int, ConvertError]] = []
-    for axes in _guesses(pairing.signal, bool(pairing.pairs), loaded.label):
+    guesses = [given[pairing.signal.name]] if given else _guesses(pairing.signal, bool(pairing.pairs), loaded.label)
+    for axes in guesses:
         walk = DagWalk(loaded, pairing, axes)
         try:
             g = walk.run()

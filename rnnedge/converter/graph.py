@@ -26,6 +26,7 @@ from ..ir.layers import Act, Activation, Network, Recurrent, StateSpec, TensorSp
 from . import heads, layout, recurrent
 from .fixed import FixedValue, fix_inputs
 from .fold import fold_constant, fold_symbolic
+from .inputs import set_input_axes
 from .load import Loaded, load_model, producer_text
 from .node import Node
 from .values import (
@@ -590,7 +591,8 @@ def _role_hint(name: str) -> str:
 
 
 def to_network(model: str | os.PathLike | onnx.ModelProto, name: str | None = None,
-               fixed: Mapping[str, FixedValue] | None = None) -> Network:
+               fixed: Mapping[str, FixedValue] | None = None,
+               inputs: Mapping[str, str] | None = None) -> Network:
     """Convert an ONNX model (a path or a loaded ModelProto) into a Network.
 
     fixed: graph inputs to turn into constants before anything else, by name (a sample rate
@@ -599,9 +601,12 @@ def to_network(model: str | os.PathLike | onnx.ModelProto, name: str | None = No
 
     Raises ConvertError (UnsupportedOpError for ops and attribute values rnnedge does not run)
     with a message naming the file, node and value at fault; InputError for a `fixed` name that
-    is not a graph input or a value that does not fit it.
+    is not a graph input or a value that does not fit it. inputs: the data input's axes,
+    {"input": "T,576"} (converter/inputs.py), instead of the guesses; naming any other input
+    is a ConvertError (the graph converter takes state inputs).
     """
-    loaded = fix_inputs(load_model(model), fixed)
+    loaded, given = set_input_axes(load_model(model), inputs)
+    loaded = fix_inputs(loaded, fixed)
     graph = loaded.model.graph
     initializers = {t.name for t in graph.initializer}
     consumers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
@@ -623,7 +628,10 @@ def to_network(model: str | os.PathLike | onnx.ModelProto, name: str | None = No
     for info in data + states:
         _check_static_sizes(info, loaded.label)
     errors: list[tuple[int, ConvertError]] = []
-    for axes in _input_guesses(data[0], loaded.label):
+    if given.keys() - {data[0].name}:
+        raise ConvertError(f"{loaded.label}: input axes given for {', '.join(repr(n) for n in given)}: "
+                           f"the layer pipeline's data input is {data[0].name!r}")
+    for axes in [given[data[0].name]] if given else _input_guesses(data[0], loaded.label):
         fixed: dict[str, int] = {}
         while True:
             walk = Walk(loaded, data[0], states, axes, fixed)
