@@ -186,8 +186,8 @@ def _check_input(meta: dict[str, Any], blob: Blob) -> str:
 def _check_output(meta: dict[str, Any], blob: Blob, in_axes: str) -> None:
     field = "meta.output"
     axes, sizes = _tensor_spec(meta, "output", OUTPUT_AXES,
-                               "T, B, D, H at most once: F (one or more), or D and H instead of F, "
-                               "or neither")
+                               "T, B, D, H at most once: F (one or more), none (one element "
+                               "per step), or D and H instead of F")
     out = blob.out_features
     if "F" in axes:
         _features(field, meta["output"], axes, out, "the output value's features")
