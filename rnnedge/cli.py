@@ -119,6 +119,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise VerifyError(str(e), "input") from None
     report = verify(args.model, args.onnx, x, long_steps=args.long_steps,
                     state=_state_args(args.state), tol=_tol_args(args.tol))  # fmt: skip
+    if args.input:
+        report.data = args.input
     print(printable(report.table()))
     return 0 if report.passed else 1
 

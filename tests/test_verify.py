@@ -58,7 +58,7 @@ def test_pass_prints_the_figure_against_the_bar(files, capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "| sequence |" in text and "drift" in text and "100.00%" in text
-    assert "errors over the float output's range" in text and "on the given input" in text
+    assert "errors over the float output's range" in text and f"on {files['x4']}" in text
     verdict = text.strip().splitlines()[-1]
     assert verdict.startswith("PASS: max error ") and "<= 1e-05 of the float output's range" in verdict
     assert "the documented f32 bar" in verdict
