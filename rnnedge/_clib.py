@@ -35,12 +35,34 @@ class CLib:
 
 
 def _fix(here: str) -> str:
+    other = _hidden_install(here)
+    if other is not None:
+        return (
+            f"{here} holds none: it is a source checkout's rnnedge/ directory (the current "
+            f"directory, or one on sys.path before site-packages) and it hides the installed "
+            f"package at {other}. Run from another directory, or build the checkout in place: "
+            "pip install -e . (or python setup.py build_ext --inplace)"
+        )
     return (
         f"{here} holds none. Install the package: pip install . (for a checkout you edit: "
         "pip install -e . or python setup.py build_ext --inplace). Installed, but running from "
         "the checkout root? Its rnnedge/ directory hides the installed package: run from "
         "another directory"
     )
+
+
+def _hidden_install(here: str) -> str | None:
+    """Another rnnedge package on sys.path, with a compiled module, that the one at `here` (the
+    one Python imported) hides: what `pip install .` put in site-packages, when Python runs from
+    the checkout root."""
+    import glob
+    import sys
+
+    for entry in sys.path:
+        pkg = os.path.join(os.path.abspath(entry or os.curdir), "rnnedge")
+        if os.path.realpath(pkg) != os.path.realpath(here) and glob.glob(os.path.join(pkg, "_rnnedge*")):
+            return pkg
+    return None
 
 
 @functools.lru_cache(maxsize=None)

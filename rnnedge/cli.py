@@ -1,6 +1,8 @@
 """The `rnnedge` command: argparse subcommands, one function each.
 
-Exit status 0 on success, 1 on a user error (one line on stderr, no traceback unless --debug).
+Exit status 0 on success, 1 on a user error (one line on stderr, no traceback unless --debug);
+`verify` exits 1 on FAIL and 2 when it cannot compare. A closed output pipe (`| head -1`) ends a
+command quietly with status 141, as SIGPIPE would.
 """
 
 from __future__ import annotations
@@ -103,17 +105,14 @@ def _input_args(items: list[str] | None) -> dict[str, str] | None:
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .model import load
-
-    model = load(args.model)
+    model = _load_model(args.model)
     x = _load_npy(args.input)
     if args.stream:
         stream = model.stream(batch=_stream_batch(model, x))
         axes = _run_axes(model)
         t_axis = axes.index("T")
         steps = [stream.step(np.take(x, t, axis=t_axis)) for t in range(x.shape[t_axis])]
-        out_axes = model.output_spec["axes"]
-        y = np.stack(steps, axis=out_axes.index("T") if "T" in out_axes else 0)
+        y = np.stack(steps, axis=_stream_time_axis(axes, model.output_spec["axes"]))
     else:
         y = model.run(x)
     if args.output:
@@ -126,16 +125,48 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 on PASS, 1 on FAIL, 2 (set by the parser) for what cannot be compared."""
+    from .errors import VerifyError
     from .verify import verify
 
-    x = _load_npy(args.input) if args.input else None
-    if x is None:
-        print("no --input: using a random sequence (standard-normal, or token ids uniform over the "
-              "vocabulary; pass real data for real figures)")
+    try:
+        x = _load_npy(args.input) if args.input else None
+    except RnnedgeError as e:
+        raise VerifyError(str(e), "input") from None
     report = verify(args.model, args.onnx, x, long_steps=args.long_steps,
-                    state=_state_args(args.state))  # fmt: skip
-    print(report.table())
-    return 0
+                    state=_state_args(args.state), tol=_tol_args(args.tol))  # fmt: skip
+    if args.input:
+        report.data = args.input
+    print(printable(report.table()))
+    return 0 if report.passed else 1
+
+
+def _tol_args(items: list[str] | None) -> float | dict[str, float] | None:
+    """The repeated --tol options: one number (the blob's format) or FORMAT=NUMBER per format."""
+    if not items:
+        return None
+    from .errors import VerifyError
+    from .quant.policy import BARS
+
+    plain: float | None = None
+    per: dict[str, float] = {}
+    for text in items:
+        name, sep, value = text.rpartition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not number > 0 or number == float("inf") or (sep and name.strip() not in BARS):
+            raise VerifyError(f"--tol {text!r}: expected a positive number (the max error over the "
+                              "float output's range) or FORMAT=NUMBER with FORMAT one of "
+                              f"{', '.join(BARS)}", "input")  # fmt: skip
+        if sep:
+            per[name.strip()] = number
+        else:
+            plain = number
+    if plain is not None and per:
+        raise VerifyError("--tol: give either one number or FORMAT=NUMBER options, not both", "input")
+    return plain if plain is not None else per
 
 
 def cmd_export_c(args: argparse.Namespace) -> int:
@@ -147,19 +178,13 @@ def cmd_export_c(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from .files import read_regular_file
     from .errors import InputError, NotStreamableError
     from .measure import machine, step_latency
     from .model import Model
 
     if args.steps < 10:
         raise InputError(f"--steps {args.steps}: give at least 10")
-    try:  # not rnnedge.load: it would block on a FIFO
-        data = read_regular_file(args.model, args.model, RnnedgeError)
-    except IsADirectoryError:
-        raise RnnedgeError(f"{args.model}: is a directory, not an rnnedge blob") from None
-    except OSError as e:
-        raise RnnedgeError(f"{args.model}: cannot read: {e.strerror or e}") from None
+    data = _read_blob_file(args.model)
     model = Model.from_bytes(data, source=args.model)
     if not model.streamable:
         raise NotStreamableError(
@@ -192,6 +217,37 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_model(path: str):
+    """rnnedge.load; an ONNX model given instead of a blob is refused naming `rnnedge convert`."""
+    from .errors import BlobError
+    from .files import onnx_instead_of_blob
+    from .model import load
+
+    try:
+        return load(path)
+    except BlobError:
+        hint = onnx_instead_of_blob(path)
+        if hint:
+            raise BlobError(hint) from None
+        raise
+
+
+def _read_blob_file(path: str) -> bytes:
+    """The bytes of a blob file for info and bench (not rnnedge.load: it would block on a FIFO)."""
+    from .files import onnx_instead_of_blob, read_regular_file
+
+    try:
+        data = read_regular_file(path, path, RnnedgeError)
+    except IsADirectoryError:
+        raise RnnedgeError(f"{path}: is a directory, not an rnnedge blob") from None
+    except OSError as e:
+        raise RnnedgeError(f"{path}: cannot read: {e.strerror or e}") from None
+    hint = onnx_instead_of_blob(path, data)
+    if hint:
+        raise RnnedgeError(hint)
+    return data
+
+
 def _load_npy(path: str):
     from .conversion import load_npy
 
@@ -205,6 +261,16 @@ def _run_axes(model) -> str:
     return axes if "T" in axes else "T" + axes
 
 
+def _stream_time_axis(in_axes: str, out_axes: str) -> int:
+    """Where `run --stream` stacks the step outputs: the output's own time axis; for an output
+    without one (many-to-one: one output per step), where the input has it, before the first
+    output axis that follows T in the input (batch-first input [B, T, F] -> [B, T, C])."""
+    if "T" in out_axes:
+        return out_axes.index("T")
+    after = in_axes[in_axes.index("T") + 1 :]
+    return next((k for k, a in enumerate(out_axes) if a in after), len(out_axes))
+
+
 def _stream_batch(model, x) -> int:
     axes = _run_axes(model)
     if x.ndim != len(axes):
@@ -216,16 +282,10 @@ def _stream_batch(model, x) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .files import read_regular_file
     from .blob.read import read_blob
     from .blob.show import describe
 
-    try:
-        data = read_regular_file(args.model, args.model, RnnedgeError)
-    except IsADirectoryError:
-        raise RnnedgeError(f"{args.model}: is a directory, not an rnnedge blob") from None
-    except OSError as e:
-        raise RnnedgeError(f"{args.model}: cannot read: {e.strerror or e}") from None
+    data = _read_blob_file(args.model)
     blob = read_blob(data, verify_crc=False, source=args.model)
     say(f"{args.model}: {_fmt_bytes(len(data))}")
     say(describe(blob))
@@ -240,6 +300,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         say(f"per stream of batch 1: state {model.state_bytes(1)} B, step scratch "
             f"{model.scratch_bytes(1, 1)} B, scratch of a 100-step rne_run "
             f"{model.scratch_bytes(1, 100)} B")
+    else:
+        say("per stream: state and scratch sizes not shown: they are the C library's "
+            "(rne_state_size, rne_scratch_size), and its Python module rnnedge._rnnedge is not built")
     return 0
 
 
@@ -308,7 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", action="store_true", help="step through the sequence one timestep at a time")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("verify", help="compare a .rne model with its ONNX model run in float by onnxruntime")
+    p = sub.add_parser(
+        "verify",
+        help="compare a .rne model with its ONNX model run in float by onnxruntime: PASS or FAIL",
+        description="Run a .rne blob and its ONNX model (onnxruntime, float) on the same input and "
+        "hold the error to the bar of the blob's number format. Exit status 0 PASS, 1 FAIL, 2 "
+        "when the two cannot be compared (one line naming the side at fault).",
+    )
     p.add_argument("model", help="the .rne file (any number format)")
     p.add_argument("onnx", help="the ONNX model it was converted from")
     p.add_argument("--input", metavar="X.npy", help="input in the ONNX input's layout (a step function: "
@@ -321,7 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a step function's state pairs as given to convert (onnxruntime is then called once per "
         "step with its state fed back; the input's calls stacked on a new first axis T)",
     )
-    p.set_defaults(func=cmd_verify)
+    p.add_argument(
+        "--tol",
+        action="append",
+        metavar="[FORMAT=]MAX_ERROR",
+        help="the bar: a max error over the float output's range, for the blob's number format "
+        "(--tol 2e-3) or per format (--tol int8=2e-2, repeatable); default: the documented bars, "
+        "f32 1e-5, int16 1e-3, int8 1e-2 (an int8 classifier: argmax agreement >= 99%%)",
+    )
+    p.set_defaults(func=cmd_verify, error_status=2)
 
     from . import demo  # stdlib and numpy only at import
 
@@ -369,22 +446,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(printable(f"rnnedge {args.command}: warning: {message}", newlines=False), file=sys.stderr)
+        text = message.for_cli() if hasattr(message, "for_cli") else message  # CalibrationWarning
+        print(printable(f"rnnedge {args.command}: warning: {text}", newlines=False), file=sys.stderr)
 
     warnings.showwarning = show
     terminate = _on_termination()
     try:
-        return func(args)
+        status = func(args)
+        sys.stdout.flush()  # inside the try: a reader that went away shows here for short output
+        return status
+    except BrokenPipeError:  # the reader went away (rnnedge info X.rne | head -1): stop quietly
+        _silence_stdout()
+        return 128 + 13  # as a shell reports a process ended by SIGPIPE
     except (RnnedgeError, OSError) as e:
         if args.debug:
             raise
         message = str(e) if isinstance(e, RnnedgeError) else f"{e.filename or ''}: {e.strerror or e}"
         print(printable(f"rnnedge {args.command}: error: {message}", newlines=False), file=sys.stderr)
-        return 1
+        return getattr(args, "error_status", 1)
     except KeyboardInterrupt:
         return 130
     finally:
         terminate()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's flush at exit does not fail again on
+    the closed pipe (and print "Exception ignored ... BrokenPipeError")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor behind sys.stdout (a test's capture)
+        pass
 
 
 def _on_termination() -> Callable[[], None]:

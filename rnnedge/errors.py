@@ -35,6 +35,16 @@ class InputError(RnnedgeError, ValueError):
     """An input array, state or argument has the wrong shape, dtype or value."""
 
 
+class VerifyError(RnnedgeError):
+    """`rnnedge verify` cannot compare a blob with an ONNX model. `side` names the side at fault:
+    "rnnedge" (the blob), "onnxruntime" (the ONNX model or its run), "pair" (the two are not the
+    same model), "input" (the data or an option); the message says why and what to do."""
+
+    def __init__(self, message: str, side: str) -> None:
+        super().__init__(message)
+        self.side = side
+
+
 class NotStreamableError(RnnedgeError):
     """The model reads the sequence backwards (bidirectional or reverse) and cannot be stepped."""
 

@@ -99,3 +99,25 @@ def _process_exists(pid: int) -> bool:
     except (PermissionError, OverflowError, ValueError):
         return True  # another user's process, or an id this system cannot test: keep its file
     return True
+
+
+def onnx_instead_of_blob(path: str | os.PathLike, data: bytes | None = None) -> str | None:
+    """The message for an ONNX model given where a .rne blob is expected, if the file (`data`, or
+    the first bytes of a regular file at `path`) looks like one: not a blob's magic b"RNNE", and
+    a name ending in .onnx or the first bytes of an ONNX ModelProto (field 1, ir_version, a
+    varint 1..15: bytes 0x08 0x01..0x0f). Else None."""
+    if data is None:
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return None
+            with open(path, "rb") as f:
+                data = f.read(16)
+        except OSError:
+            return None
+    if data[:4] == b"RNNE":
+        return None
+    proto = len(data) > 1 and data[0] == 0x08 and 1 <= data[1] <= 15
+    if not (proto or os.fspath(path).lower().endswith(".onnx")):
+        return None
+    return (f"{os.fspath(path)} is an ONNX model, not an rnnedge blob: convert it first: "
+            f"rnnedge convert {os.fspath(path)} -o MODEL.rne")

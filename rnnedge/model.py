@@ -236,9 +236,10 @@ class Model:
         want = Layout(axes, 1, self._in.fdims).sizes(self.in_features)  # F: the per-step sizes
         if x.ndim != len(axes) or any(a == "F" and d != w for a, d, w in zip(axes, x.shape, want)):
             shape = ", ".join(map(str, want))
+            legend = ", ".join(w for a, w in (("T", "T time"), ("B", "B batch")) if a in axes)
             raise InputError(
-                f"{what}: expected shape [{shape}] (T time, B batch, then {self.in_features} "
-                f"features), got {list(x.shape)}"
+                f"{what}: expected shape [{shape}] ({legend + ', then ' if legend else ''}"
+                f"{self.in_features} features), got {list(x.shape)}"
             )
         return x
 
@@ -484,6 +485,8 @@ class Stream:
             self._y_shape = (1, batch, model.out_features)
             self._y_layout = model._out.without("T")
         self._y_size = batch * model.out_features  # floats per step output
+        # a batch-1 step given its frame without the batch axis returns its output without it
+        self._y_batch_axis = y_axes.index("B") if "B" in y_axes else None
         self._pool_slots = model._pool_slots(batch)
         self._pool, self._pool_ptr, self._pool_next = self._new_pool()
         # The last input array and its pointer, reused when passed again: one attribute, so a
@@ -507,8 +510,11 @@ class Stream:
         return pool, self._from_buffer(self._floats, pool), 0
 
     def step(self, x) -> np.ndarray:
-        """One timestep: x in the graph's input layout without its time axis. Returns an array of
-        its own (see the class docstring): valid and unchanged for as long as it is held."""
+        """One timestep: x in the graph's input layout without its time axis. A stream of batch 1
+        also takes the frame without its batch axis ([F] for [1, F]) and then returns the output
+        without its batch axis. Returns an array of its own (see the class docstring): valid and
+        unchanged for as long as it is held."""
+        unbatched = False
         try:  # fast path: C-contiguous float32 of the right shape (from_buffer checks contiguity)
             if x.dtype is not self._x_dtype or x.shape != self._x_shape:
                 raise TypeError
@@ -517,7 +523,7 @@ class Stream:
                 xp = self._from_buffer(self._x_ctype, x)
                 self._x_cache = (x, xp)
         except (AttributeError, TypeError, ValueError, BufferError):
-            x = self._coerce(x)
+            x, unbatched = self._coerce(x)
             xp = self._from_buffer(self._x_ctype, x)
         # Claim the stream first: a refused call must touch nothing (not the output pool, not
         # the int16 buffers) that the winner's C call, which runs without the GIL, writes.
@@ -547,7 +553,10 @@ class Stream:
         if rc:  # never on a loaded Model (its rne_model is never re-loaded); no unwritten output
             self._c.check(rc, f"{self.model.name}.step")
         y = pool[i]
-        return y if self._y_layout is None else self._y_layout.from_internal(y)
+        y = y if self._y_layout is None else self._y_layout.from_internal(y)
+        if unbatched and self._y_batch_axis is not None:
+            return np.squeeze(y, axis=self._y_batch_axis)
+        return y
 
     def step_into(self, x, out: np.ndarray) -> np.ndarray:
         """`step(x)` written into `out` instead of a new array: the same numbers, no allocation and
@@ -594,7 +603,10 @@ class Stream:
                     xp = from_buffer(x_ctype, x)
                     last_x[0] = (x, xp)
                 except (AttributeError, TypeError, ValueError, BufferError):
-                    x = self._coerce(x)
+                    given = x
+                    x, unbatched = self._coerce(x)
+                    if unbatched:  # a frame without its batch axis: out has none either
+                        return self._step_into_checked(given, out)
                     xp = from_buffer(x_ctype, x)
             if not claim(False):
                 raise self._busy("step_into")
@@ -634,20 +646,36 @@ class Stream:
             )
         shape = self._y_shape if self._y_layout is None else \
             self._y_layout.from_internal(np.empty(self._y_shape, _F32)).shape
+        if self._coerce(x)[1] and self._y_batch_axis is not None:  # a frame without its batch
+            shape = shape[: self._y_batch_axis] + shape[self._y_batch_axis + 1 :]  # axis: as step
         if out.shape != shape:
             raise InputError(f"{what}: out has shape {list(out.shape)}; a step's output has shape "
                              f"{list(shape)}")  # fmt: skip
         out[...] = self.step(x)
         return out
 
-    def _coerce(self, x) -> np.ndarray:
-        x = self.model._check_input(x, self._x_axes, f"{self.model.name}.step")
+    def _coerce(self, x) -> tuple[np.ndarray, bool]:
+        """x as the C step takes it, and whether it came without its batch axis (batch 1)."""
+        what = f"{self.model.name}.step"
+        axes = self._x_axes
+        b = axes.find("B")
+        frame = self._x_shape[:b] + self._x_shape[b + 1 :] if self.batch == 1 and b >= 0 else None
+        unbatched = frame is not None and np.shape(x) == frame
+        if unbatched:
+            x = np.expand_dims(np.asarray(x), b)
+        try:
+            x = self.model._check_input(x, axes, what)
+        except InputError as e:
+            if frame is None or unbatched:
+                raise
+            raise InputError(f"{e}; a stream of batch 1 also takes one frame without its batch "
+                             f"axis, shape {list(frame)}") from None  # fmt: skip
         if x.shape != self._x_shape:
             raise InputError(
-                f"{self.model.name}.step: this stream has batch {self.batch}: expected shape "
-                f"{list(self._x_shape)} (axes {self._x_axes}), got {list(x.shape)}"
+                f"{what}: this stream has batch {self.batch}: expected shape "
+                f"{list(self._x_shape)} (axes {axes}), got {list(x.shape)}"
             )
-        return np.ascontiguousarray(x, dtype=self._x_dtype)
+        return np.ascontiguousarray(x, dtype=self._x_dtype), unbatched
 
     def run(self, x) -> np.ndarray:
         """Push a chunk of timesteps (graph layout, with its time axis) through the stream; returns

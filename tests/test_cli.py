@@ -68,8 +68,10 @@ def test_run_sequence_and_stream_agree(blob, x_npy, tmp_path, capsys):
     assert main(["run", blob, "--input", x_npy, "-o", str(y_seq)]) == 0
     assert main(["run", blob, "--input", x_npy, "-o", str(y_stream), "--stream"]) == 0
     seq, stream = np.load(y_seq), np.load(y_stream)
-    assert seq.shape == (4, 4) and stream.shape == (20, 4, 4)  # many-to-one: one output per step
-    np.testing.assert_array_equal(stream[-1], seq)
+    # many-to-one: one output per step, stacked on a time axis placed as in the batch-first
+    # input [B, T, F]: [B, T, C] (issue 14, item 8)
+    assert seq.shape == (4, 4) and stream.shape == (4, 20, 4)
+    np.testing.assert_array_equal(stream[:, -1], seq)
 
 
 def test_verify(blob, x_npy, capsys):
@@ -349,3 +351,41 @@ def test_an_empty_or_cut_npy_is_one_line(content, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not a .npy array of calibration inputs" in err and str(bad) in err
     assert not out.exists()
+
+
+# -- issue 14, item 8: small snags of the command line --------------------------------------------
+def test_info_on_an_onnx_model_names_rnnedge_convert(tmp_path):
+    done = _cli_in_subprocess(["info", str(EXAMPLE_ONNX)], tmp_path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done
+    assert f"{EXAMPLE_ONNX} is an ONNX model, not an rnnedge blob: convert it first: rnnedge convert" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["info", "run"])
+def test_a_closed_output_pipe_ends_quietly(command, blob, x_npy, tmp_path):
+    """`rnnedge info X.rne | head -1`: the reader is gone before the command writes; no "Broken
+    pipe" error and no traceback, exit status 141 as SIGPIPE would give."""
+    args = {"info": ["info", blob], "run": ["run", blob, "--input", x_npy]}[command]
+    p = subprocess.Popen([sys.executable, "-m", "rnnedge", *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=tmp_path)  # fmt: skip
+    p.stdout.close()  # before the interpreter has even started: every write meets a closed pipe
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=300) == 141, err
+    assert err == "", err
+
+
+def test_info_says_why_it_shows_no_sizes_without_the_build(blob, monkeypatch, capsys):
+    import rnnedge.blob.check
+
+    monkeypatch.setattr(rnnedge.blob.check, "available", lambda: False)
+    assert main(["info", blob]) == 0
+    text = capsys.readouterr().out
+    assert "state and scratch sizes not shown" in text and "rnnedge._rnnedge is not built" in text
+
+
+def test_the_missing_calibration_warning_names_the_cli_option(tmp_path, capsys):
+    assert main(["convert", str(EXAMPLE_ONNX), "-o", str(tmp_path / "m.rne"), "--quant", "int16"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no calibration data" in err and "Pass --calib X.npy" in err
+    assert "calibration=" not in err
+    with pytest.warns(UserWarning, match="Pass calibration="):  # the Python API names its own
+        rnnedge.convert(EXAMPLE_ONNX, tmp_path / "n.rne", quant="int16")

@@ -360,3 +360,41 @@ def test_a_missing_or_broken_build_is_a_not_built_error(error, says, monkeypatch
     with pytest.raises(rnnedge.NotBuiltError, match="pip install") as info:
         clib.__wrapped__()  # the uncached call
     assert says in str(info.value) and isinstance(info.value, ImportError)
+
+
+AS_MODULE = NO_BUILD + r"""
+import runpy
+sys.argv = ["rnnedge", *sys.argv[1:]]
+runpy.run_module("rnnedge", run_name="__main__", alter_sys=True)  # python -m rnnedge ARGS
+"""
+
+
+def test_the_checkout_root_hiding_an_installed_package_names_the_fix(tmp_path: Path) -> None:
+    """Issue 14, item 5: after `pip install .`, Python started in the checkout root imports the
+    checkout's rnnedge/ (no compiled module) instead of the installed one. `import rnnedge`
+    works; running a model through `python -m rnnedge` is one line, exit 1, naming the installed
+    package it hides and the fixes (run elsewhere; pip install -e . / build_ext --inplace)."""
+    import numpy as np
+
+    import rnnedge
+
+    checkout, site = tmp_path / "checkout", tmp_path / "site"
+    shutil.copytree(PKG, checkout / "rnnedge",
+                    ignore=shutil.ignore_patterns("_rnnedge*", "__pycache__", "*.npz"))  # fmt: skip
+    (site / "rnnedge").mkdir(parents=True)  # what pip install . left in site-packages
+    (site / "rnnedge" / "_rnnedge.abi3.so").write_bytes(b"")
+    rnnedge.convert(PKG / "examples" / "har_lstm.onnx", tmp_path / "m.rne")
+    np.save(tmp_path / "x.npy", np.zeros((1, 5, 6), np.float32))
+    env = _env_without_this_checkout()
+    env["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [env.get("PYTHONPATH")])])
+    run = subprocess.run(
+        [sys.executable, "-c", AS_MODULE, "run", str(tmp_path / "m.rne"), "--input", str(tmp_path / "x.npy")],
+        cwd=checkout, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 1, run
+    err = run.stderr
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("rnnedge run: error: rnnedge's compiled module (rnnedge._rnnedge) is not built"), err
+    assert f"hides the installed package at {site / 'rnnedge'}" in err, err
+    assert "Run from another directory" in err and "pip install -e ." in err, err
+    assert "python setup.py build_ext --inplace" in err, err

@@ -616,3 +616,21 @@ def test_a_graph_with_its_batch_fixed_at_one_runs_batch_one_only(tmp_path):
         model.run(np.zeros((5, 2, 4), np.float32))
     with pytest.raises(rnnedge.InputError, match="output has no batch axis.*not 2"):
         model.stream(2)
+
+
+def test_a_batch_1_stream_takes_the_frame_without_its_batch_axis(lstm):
+    """issue 14, item 8: step(np.zeros(F)) on a batch-1 stream is the frame [1, F] and returns
+    the output without its batch axis; [1, F] keeps returning [1, out]."""
+    model, _ = lstm
+    x = np.random.default_rng(1).standard_normal((6, model.in_features)).astype(np.float32)
+    s, t = model.stream(batch=1), model.stream(batch=1)
+    for frame in x:
+        y1, y = s.step(frame[None]), t.step(frame)
+        b = model.output_spec["axes"].replace("T", "").index("B")  # ONNX LSTM Y: [dirs, B, H]
+        assert y.shape == y1.shape[:b] + y1.shape[b + 1 :] and y1.shape[b] == 1
+        np.testing.assert_array_equal(y, np.squeeze(y1, axis=b))
+    with pytest.raises(rnnedge.InputError, match=r"got \[2\]; a stream of batch 1 also takes one "
+                       r"frame without its batch axis, shape \[3\]"):  # fmt: skip
+        s.step(np.zeros(2, np.float32))
+    with pytest.raises(rnnedge.InputError, match=r"expected shape \[B, 3\] \(B batch, then 3 features\)"):
+        model.stream(batch=2).step(np.zeros(3, np.float32))  # batch 2: no time axis named

@@ -27,7 +27,18 @@ HEADROOM = 2.0  # calibrated ranges are multiplied by this: real data outlives t
 SYNTH_STEPS, SYNTH_BATCH = 64, 8  # synthetic input for the per-layer error without calibration
 
 class CalibrationWarning(UserWarning):
-    """A range fell back to its default because no calibration data was given."""
+    """A range fell back to its default because no calibration data was given. The message names
+    the Python fix (API_FIX); the command line prints it with its own (`for_cli`)."""
+
+    API_FIX = "Pass calibration= (representative inputs) to measure these ranges."
+    CLI_FIX = "Pass --calib X.npy (representative inputs, in the ONNX input's layout) to measure these ranges."
+
+    @classmethod
+    def assumed(cls, defaults: list[str]) -> "CalibrationWarning":
+        return cls("no calibration data: assumed " + "; ".join(defaults) + ". " + cls.API_FIX)
+
+    def for_cli(self) -> str:
+        return str(self).replace(self.API_FIX, self.CLI_FIX)
 
 
 # -- calibration ------------------------------------------------------------------------------

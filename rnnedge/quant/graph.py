@@ -788,9 +788,7 @@ def quantize_dataflow(
         out_err = effects[k]["rel_max_err"] if k in effects else None
         qg.report.append(LayerReport(k, kind(k), wfmt, err, out_err, notes.get(k, "")))
     if ranges.defaults:
-        warnings.warn("no calibration data: assumed " + "; ".join(ranges.defaults)
-                      + ". Pass calibration= (representative inputs) to measure these ranges.",
-                      CalibrationWarning, stacklevel=2)  # fmt: skip
+        warnings.warn(CalibrationWarning.assumed(ranges.defaults), stacklevel=2)
     plan_arena(qg)
     check_graph(qg)
     return qg
