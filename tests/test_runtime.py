@@ -95,6 +95,22 @@ def test_step_into_equals_step(case):
         np.testing.assert_array_equal(out, want)
 
 
+def test_step_into_takes_a_frame_without_its_batch_axis(lstm):
+    """At batch 1 step takes [F] and returns its output without the batch axis; step_into then
+    wants `out` of that shape too, and writes what step returns."""
+    model, built = lstm
+    x = graph_input(built)[:, 0]  # [T, F] of one stream
+    a, b = model.stream(1), model.stream(1)
+    out = np.empty_like(a.step(x[0]))
+    a.reset()
+    for t in range(len(x)):
+        want = a.step(x[t])
+        assert b.step_into(x[t], out) is out
+        np.testing.assert_array_equal(out, want)
+    with pytest.raises(rnnedge.InputError, match="out has shape"):
+        b.step_into(x[0], np.empty(want.shape + (1,), np.float32))
+
+
 def test_step_into_refuses_an_out_it_cannot_write(lstm):
     model, _ = lstm
     s = model.stream(batch=2)
