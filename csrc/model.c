@@ -178,8 +178,8 @@ size_t rne_state_offset(const rne_model *model, uint32_t node, uint32_t batch)
     uint32_t i;
     int ok = 1;
     if (!rne__model_ok(model) || batch == 0 || node >= model->n_nodes ||
-        rne__gates(model->nodes[node].op) == 0)
-        return (size_t)-1;
+        rne__state_bytes(&model->nodes[node], batch, &c_off, &ok) == 0)
+        return (size_t)-1;              /* no state: not a recurrent node nor a conv with a cache */
     for (i = 0; i < node; i++)
         off = rne__mad(1, off, rne__state_bytes(&model->nodes[i], batch, &c_off, &ok), &ok);
     return ok ? off : (size_t)-1;

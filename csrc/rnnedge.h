@@ -404,8 +404,9 @@ const char *rne_strerror(int code);
  * then, if a node skips steps (rne_model_layer.skip), the step count (uint64, a 16-byte block). */
 size_t rne_state_size(const rne_model *model, uint32_t batch);
 
-/* Byte offset of node `node`'s state (h block, then c block for LSTM) within the state buffer
- * for `batch` streams; (size_t)-1 if that node keeps no state. */
+/* Byte offset of node `node`'s state (h block, then c block for LSTM; a CONV's frame cache
+ * [(kt - 1) dt][batch][C_in W], oldest frame first) within the state buffer for `batch` streams;
+ * (size_t)-1 if that node keeps no state. */
 size_t rne_state_offset(const rne_model *model, uint32_t node, uint32_t batch);
 
 /* Byte offset of an LSTM node's c block within the state buffer for `batch` streams (after its

@@ -33,8 +33,8 @@ from ._views import F32 as _F32
 from ._views import Layout, StateViews, state_blocks
 from .blob.read import read_blob
 from .blob.show import describe
-from .blob.spec import (DT_S16, DT_S32, E_INPUT, FMT_F32, MAX_ALIGN, OP_CONV, OP_GATHER, OP_GRU,
-                        OP_LSTM, OP_RNN, OP_TAKE_LAST, V_STATE, Blob)
+from .blob.spec import (DT_S16, DT_S32, E_INPUT, FMT_F32, MAX_ALIGN, OP_CONV, OP_GATHER,
+                        OP_TAKE_LAST, V_STATE, Blob)
 from .errors import BlobError, InputError, NotStreamableError, StreamBusyError
 from .files import file_kind, open_nonblocking
 
@@ -357,46 +357,22 @@ def _cache_names(blob: Blob, taken: list[str]) -> dict[int, str]:
 
 def _conv_caches(model: Model, batch: int) -> dict[str, tuple[int, np.dtype, tuple[int, ...], int]]:
     """The frame cache of each CONV node with a time kernel (kt > 1) in a state buffer of `batch`
-    streams, as StateViews takes a STATE value's block: name -> (byte offset, element type,
-    the stored shape [(kt - 1) dt, B, *x's per-step shape], B shown first: [B, frames, *x]).
-
-    The C library gives no offset for a conv (rne_state_offset answers recurrent nodes only), so
-    the node blocks are laid out here as csrc/model.c's rne__state_bytes does (docs/graph.md
-    section 6, csrc/rnnedge.h rne_state_size), and the layout is checked against every offset
-    the C library does give: each recurrent node's, and where the node blocks end (the STATE
-    values' start, or the state size). A disagreement is a BlobError, never a wrong view."""
+    streams, as StateViews takes a STATE value's block: name -> (byte offset from the C library's
+    rne_state_offset, element type, the stored shape [(kt - 1) dt, B, *x's per-step shape], B
+    shown first: [B, frames, *x])."""
     lib, cm, blob = model._c.lib, model._cmodel, model.blob
-
-    def r16(n: int) -> int:
-        return (n + 15) & ~15
-
+    none = int(model._c.ffi.cast("size_t", -1))  # (size_t)-1: no state
     caches: dict[str, tuple[int, np.dtype, tuple[int, ...], int]] = {}
-    off = 0
     for n in blob.nodes:
-        if n.op in (OP_LSTM, OP_GRU, OP_RNN):
-            c_off = int(lib.rne_state_offset(cm, n.index, batch))
-            if c_off != off:
-                raise BlobError(f"{model.source}: node {n.index}'s state is at byte {c_off} of the "
-                                f"state buffer, not {off} as the conv caches' layout has it")  # fmt: skip
-            cells = n.num_directions * batch * n.hidden
-            f32 = n.fmt == FMT_F32
-            off += r16(cells * (4 if f32 else 2)) + (r16(cells * 4) if n.op == OP_LSTM else 0)
-        elif n.op == OP_CONV and n.param[0] > 1:
+        if n.op == OP_CONV and n.param[0] > 1:
+            off = int(lib.rne_state_offset(cm, n.index, batch))
+            if off == none:  # pragma: no cover - the loader proved the cache
+                raise BlobError(f"{model.source}: node {n.index} (CONV, kt {n.param[0]}) has no "
+                                "frame cache in the C library's state layout")  # fmt: skip
             frames = (n.param[0] - 1) * n.param[1]
             dtype = _F32 if n.fmt == FMT_F32 else np.dtype(np.int16)
             x = blob.values[n.inputs[0]]
             caches[model._cache_names[n.index]] = (off, dtype, (frames, batch) + tuple(x.shape), 1)
-            off += r16(frames * batch * n.in_features * dtype.itemsize)
-    if caches:
-        states = [v for v in blob.values if v.kind == V_STATE]
-        if states:
-            end = int(lib.rne_value_state_offset(cm, states[0].index, batch)) - states[0].offset * batch
-        else:
-            counter = 16 if any(n.reserved[0] for n in blob.nodes) else 0
-            end = int(lib.rne_state_size(cm, batch)) - counter
-        if end != off:
-            raise BlobError(f"{model.source}: the state buffer's node blocks end at byte {end}, "
-                            f"not {off} as the conv caches' layout has it")  # fmt: skip
     return caches
 
 

@@ -340,8 +340,8 @@ static inline void state_take_batch(const rne_model *m, const uint8_t *full, uin
         const size_t he = l->fmt == RNE_FMT_F32 ? 4 : 2;    /* bytes of an h element; c: 4 */
         const size_t cfull = round16(dirs * batch * hs * he), c1 = round16(dirs * hs * he);
         size_t d;
-        if (off == (size_t)-1)
-            continue;
+        if (off == (size_t)-1 || rne__gates(l->op) == 0)
+            continue;                   /* no state, or a conv's frame cache */
         for (d = 0; d < dirs; d++) {
             memcpy(one + off1 + d * hs * he, full + off + (d * batch + b) * hs * he, hs * he);
             if (l->op == RNE_OP_LSTM)
