@@ -413,7 +413,8 @@ class Stream:
         self._bind(model, batch, state_size, scratch_size, what)
         lock = threading.Lock()  # not to wait on: to detect a second thread and refuse it
         self._claim, self._release = lock.acquire, lock.release
-        self.step_into = self._make_step_into()  # shadows the method of that name (its docs)
+        self.step = self._make_step()  # shadow the methods of those names (their docs)
+        self.step_into = self._make_step_into()
         self._run_scratch: np.ndarray | None = None  # _run_internal's scratch, kept for the next
 
     def _bind(self, model: Model, batch: int, state_size: int, scratch_size: int, what: str) -> None:
@@ -464,10 +465,6 @@ class Stream:
         # a batch-1 step given its frame without the batch axis returns its output without it
         self._y_batch_axis = y_axes.index("B") if "B" in y_axes else None
         self._pool_slots = model._pool_slots(batch)
-        self._pool, self._pool_ptr, self._pool_next = self._new_pool()
-        # The last input array and its pointer, reused when passed again: one attribute, so a
-        # thread reads a matching pair even while another replaces it.
-        self._x_cache: tuple[object, object] = (None, c.ffi.NULL)
         self._step, self._step_float = lib.rne_step, lib.rne_step_float
         self._x_dtype = model._x_dtype
         self._x_ctype = "int32_t[]" if model._ids else c.floats
@@ -489,50 +486,67 @@ class Stream:
         """One timestep: x in the graph's input layout without its time axis. A stream of batch 1
         also takes the frame without its batch axis ([F] for [1, F]) and then returns the output
         without its batch axis. Returns an array of its own (see the class docstring): valid and
-        unchanged for as long as it is held."""
-        unbatched = False
-        try:  # fast path: C-contiguous float32 of the right shape (from_buffer checks contiguity)
-            if x.dtype is not self._x_dtype or x.shape != self._x_shape:
-                raise TypeError
-            cached, xp = self._x_cache
-            if x is not cached:
-                xp = self._from_buffer(self._x_ctype, x)
-                self._x_cache = (x, xp)
-        except (AttributeError, TypeError, ValueError, BufferError):
-            x, unbatched = self._coerce(x)
-            xp = self._from_buffer(self._x_ctype, x)
-        # Claim the stream first: a refused call must touch nothing (not the output pool, not
-        # the int16 buffers) that the winner's C call, which runs without the GIL, writes.
-        if not self._claim(False):
-            raise self._busy("step")
-        try:
-            i = self._pool_next
-            if i == self._pool_slots:
-                self._pool, self._pool_ptr, i = self._new_pool()
-            self._pool_next = i + 1
-            pool, yp = self._pool, self._pool_ptr + i * self._y_size
-            if self._qargs is None:
-                rc = self._step(self._cstream, xp, yp)
-            elif self.model._ids:  # integer model of ids: step, then dequantize y
-                s_in, xq, yq, s_out = self._qargs
-                rc = self._step(self._cstream, xp, yq)
-                if rc == 0:
-                    self._c.lib.rne_dequantize_s16(yq, self._y_size, s_out, yp)
-            else:  # integer model: quantize, step, dequantize in one C call (rne_step_float)
-                s_in, xq, yq, s_out = self._qargs
-                rc = self._step_float(self._cstream, xp, s_in, xq, yq, s_out, yp)
-        finally:
-            self._release()
-        if rc == E_INPUT:  # an id out of range: nothing was written
-            raise self.model._ids_fault(np.asarray(x)[None, ...].reshape(1, self.batch, -1),
-                                        f"{self.model.name}.step")  # fmt: skip
-        if rc:  # never on a loaded Model (its rne_model is never re-loaded); no unwritten output
-            self._c.check(rc, f"{self.model.name}.step")
-        y = pool[i]
-        y = y if self._y_layout is None else self._y_layout.from_internal(y)
-        if unbatched and self._y_batch_axis is not None:
-            return np.squeeze(y, axis=self._y_batch_axis)
-        return y
+        unchanged for as long as it is held. (Each stream replaces this method by a closure over
+        its C call, `_make_step`, as it does step_into.)"""
+        return self._make_step()(x)
+
+    def _make_step(self) -> Callable[[Any], np.ndarray]:
+        """The body of step, with everything it reads bound once (see _make_step_into): the
+        output pool's block views, their pointer and the next free slot live in one list that
+        only the thread holding the stream changes."""
+        cstream, c_step, c_step_float, from_buffer = self._cstream, self._step, self._step_float, \
+            self._from_buffer
+        x_dtype, x_shape, x_ctype = self._x_dtype, self._x_shape, self._x_ctype
+        slots, y_size, layout, b_axis = self._pool_slots, self._y_size, self._y_layout, \
+            self._y_batch_axis
+        qargs, ids, claim, release = self._qargs, self.model._ids, self._claim, self._release
+        dequantize, new_pool = self._c.lib.rne_dequantize_s16, self._new_pool
+        last_x: list[tuple[object, object]] = [(None, self._c.ffi.NULL)]
+        pool, ptr, _ = new_pool()
+        block: list = [list(pool), ptr, 0]  # the block's arrays (views), its pointer, next slot
+
+        def step(x) -> np.ndarray:
+            unbatched = False
+            seen, xp = last_x[0]
+            if x is not seen or x.dtype is not x_dtype:  # the last call's array: its dtype only
+                try:  # fast path: C-contiguous, the dtype and shape (from_buffer: contiguity)
+                    if x.dtype is not x_dtype or x.shape != x_shape:
+                        raise TypeError
+                    xp = from_buffer(x_ctype, x)
+                    last_x[0] = (x, xp)
+                except (AttributeError, TypeError, ValueError, BufferError):
+                    x, unbatched = self._coerce(x)
+                    xp = from_buffer(x_ctype, x)
+            # Claim the stream first: a refused call must touch nothing (not the output pool, not
+            # the int16 buffers) that the winner's C call, which runs without the GIL, writes.
+            if not claim(False):
+                raise self._busy("step")
+            try:
+                i = block[2]
+                if i == slots:
+                    pool, block[1], i = new_pool()
+                    block[0] = list(pool)
+                block[2] = i + 1
+                y, yp = block[0][i], block[1] + i * y_size
+                if qargs is None:
+                    rc = c_step(cstream, xp, yp)
+                elif ids:  # integer model of ids: step, then dequantize y
+                    rc = c_step(cstream, xp, qargs[2])
+                    if rc == 0:
+                        dequantize(qargs[2], y_size, qargs[3], yp)
+                else:  # integer model: quantize, step, dequantize in one C call (rne_step_float)
+                    rc = c_step_float(cstream, xp, qargs[0], qargs[1], qargs[2], qargs[3], yp)
+            finally:
+                release()
+            if rc:  # an id out of range (nothing written), or never on a loaded Model
+                self._step_fault(rc, x, "step")
+            if layout is not None:
+                y = layout.from_internal(y)
+            if unbatched and b_axis is not None:
+                return np.squeeze(y, axis=b_axis)
+            return y
+
+        return step
 
     def step_into(self, x, out: np.ndarray) -> np.ndarray:
         """`step(x)` written into `out` instead of a new array: the same numbers, no allocation and
@@ -598,16 +612,17 @@ class Stream:
             finally:
                 release()
             if rc:
-                self._step_into_fault(rc, x)
+                self._step_fault(rc, x, "step_into")
             return out
 
         return step_into
 
-    def _step_into_fault(self, rc: int, x) -> None:
+    def _step_fault(self, rc: int, x, what: str) -> None:
+        """The error of a step's C call (rc != 0): ids out of range, else the status."""
         if rc == E_INPUT:  # an id out of range: nothing was written
             raise self.model._ids_fault(np.asarray(x)[None, ...].reshape(1, self.batch, -1),
-                                        f"{self.model.name}.step_into")  # fmt: skip
-        self._c.check(rc, f"{self.model.name}.step_into")
+                                        f"{self.model.name}.{what}")  # fmt: skip
+        self._c.check(rc, f"{self.model.name}.{what}")
 
     def _step_into_checked(self, x, out) -> np.ndarray:
         """step_into for an `out` the fast path did not take: checked, then step and copy."""
