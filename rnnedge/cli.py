@@ -227,6 +227,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+class _BuildInfo(argparse.Action):
+    """`rnnedge --build-info`: what the installed C library was built with, then exit (as
+    --version does; exit 1 with one line if the compiled module is missing)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[no-untyped-def]
+        from ._clib import build_info
+
+        try:
+            info = build_info()
+        except RnnedgeError as e:
+            parser.exit(1, printable(f"rnnedge: error: {e}", newlines=False) + "\n")
+        width = max(len(k) for k in info)
+        sys.stdout.write("".join(f"{k:<{width}}  {v}\n" for k, v in info.items()))
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnedge",
@@ -234,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rnnedge {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument(
+        "--build-info",
+        action=_BuildInfo,
+        nargs=0,
+        help="print the SIMD kernels (NEON, AVX2, ...) and compiler flags the C library was built "
+        "with, and exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
