@@ -133,11 +133,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from .files import read_regular_file
     from .errors import InputError, NotStreamableError
-    from .measure import machine, step_latency
+    from .measure import PLOT_MISSING, latency_summary, machine, module_available, step_times
     from .model import Model
 
     if args.steps < 10:
         raise InputError(f"--steps {args.steps}: give at least 10")
+    if args.plot and not module_available("matplotlib"):
+        raise InputError(PLOT_MISSING)  # before the work, not after it
     try:  # not rnnedge.load: it would block on a FIFO
         data = read_regular_file(args.model, args.model, RnnedgeError)
     except IsADirectoryError:
@@ -150,12 +152,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"{args.model}: a layer reads the sequence backwards (bidirectional or "
             "direction=reverse), so Stream.step cannot run it; time Model.run on whole sequences"
         )
-    r = step_latency(model, args.steps, WARMUP)
+    us = step_times(model, args.steps, WARMUP)
+    r = latency_summary(us, WARMUP)
     host = machine()
+    if args.plot:
+        from .measure import plot_step_times
+
+        plot_step_times(us, args.plot, f"{os.path.basename(args.model)}: {model.name}, {model.quant}, "
+                        f"batch 1, {len(us)} steps; {host['cpu']} ({host['arch']})")
     if args.json:
         sizes = {"weight_bytes": model.weight_bytes, "state_bytes": model.state_bytes(1)}
         about = {"model": args.model, "name": model.name, "format": model.quant, **sizes}
-        print(json.dumps({**about, **r, "machine": host}))
+        print(json.dumps({**about, **r, "machine": host, **({"plot": args.plot} if args.plot else {})}))
         return 0
     say(
         f"{args.model}: {model.name}, {model.quant}, {model.in_features} inputs per step; "
@@ -173,6 +181,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     ]
     print("\n".join(f"  {k:<8} {v}" for k, v in rows))
     say(f"machine: {host['cpu']} ({host['arch']}, {host['cores']} cores), Python {host['python']}")
+    if args.plot:
+        say(f"plot: {args.plot}")
     return 0
 
 
@@ -347,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--json", action="store_true", help="print the figures as one JSON object instead of the table"
+    )
+    p.add_argument(
+        "--plot", metavar="OUT.png", help="also draw every timed step and their histogram into a PNG "
+        "(needs matplotlib: pip install 'rnnedge[plot]')",
     )
     p.set_defaults(func=cmd_bench)
 

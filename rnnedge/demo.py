@@ -239,17 +239,32 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(head + lines + [""] + result["notes"])
 
 
+# The demo's last lines: the same two steps for the user's own model.
+NEXT_STEPS = """Your own model, in two commands (calibrate int8 on inputs of your own that you do not
+score, as above; verify on held-out ones; docs/quantization.md):
+  rnnedge convert model.onnx -o model.rne --quant int8 --calib train_inputs.npy
+  rnnedge verify model.rne model.onnx --input test_inputs.npy"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit", type=int, metavar="N", help="stream only the first N test recordings"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument(
+        "-q", "--quiet", "--no-progress", dest="no_progress", action="store_true",
+        help="no progress bar on stderr (there is none when stderr is not a terminal)",
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """`rnnedge demo` from parsed arguments: prints the table."""
+    """`rnnedge demo` from parsed arguments: prints the table, the total time, then the two
+    commands that do the same for the user's own model."""
+    start = time.monotonic()
     result = run_demo(args.limit, progress=not args.no_progress)
-    print(report(result), file=out or sys.stdout)
+    out = out or sys.stdout
+    print(report(result), file=out)
+    print(f"\nDone in {time.monotonic() - start:.1f} s (converting, streaming and timing).", file=out)
+    print(f"\n{NEXT_STEPS}", file=out)
     return 0
 
 

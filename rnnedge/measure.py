@@ -1,11 +1,13 @@
 """Measuring on this host, for `rnnedge bench` and `rnnedge demo` (the benchmark in tools/bench
 builds on it): the per-call timing loop, `Stream.step`'s latency, a progress line for long runs,
-what machine this is, and whether an optional package is installed. Stdlib and numpy only.
+what machine this is, whether an optional package is installed, and the plot of `rnnedge bench
+--plot`. Stdlib and numpy only at import (matplotlib, an optional extra, when plotting).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import gc
 import os
 import platform
@@ -46,15 +48,20 @@ def time_each(step: Callable[[Any], Any], inputs: Sequence, warmup: int) -> np.n
     return np.diff(np.array(stamps, dtype=np.int64))
 
 
-def step_latency(model, steps: int = 2000, warmup: int = WARMUP, seed: int = 0) -> dict[str, float]:
+def step_times(model, steps: int = 2000, warmup: int = WARMUP, seed: int = 0) -> np.ndarray:
     """`Stream.step` of `model` (an rnnedge.Model) at batch 1 on standard-normal inputs, one call
-    at a time: median and p90 microseconds per step, and steps per second (the timed steps over
-    their total time). Raises NotStreamableError for a model that cannot be stepped."""
+    at a time, after `warmup` untimed calls: the microseconds of each of the `steps` timed calls.
+    Raises NotStreamableError for a model that cannot be stepped."""
     stream = model.stream(1)
     axes = model.input_spec["axes"].replace("T", "")
     shape = tuple(1 if a == "B" else model.in_features for a in axes)
     xs = np.random.default_rng(seed).standard_normal((warmup + steps, *shape)).astype(np.float32)
-    us = time_each(stream.step, list(xs), warmup) / 1e3
+    return time_each(stream.step, list(xs), warmup) / 1e3
+
+
+def latency_summary(us: np.ndarray, warmup: int = WARMUP) -> dict[str, float]:
+    """Median and p90 microseconds per step of `step_times`' figures, and steps per second (the
+    timed steps over their total time)."""
     return {
         "median_us": float(np.median(us)),
         "p90_us": float(np.percentile(us, 90)),
@@ -62,6 +69,50 @@ def step_latency(model, steps: int = 2000, warmup: int = WARMUP, seed: int = 0) 
         "steps": int(len(us)),
         "warmup": int(warmup),
     }
+
+
+def step_latency(model, steps: int = 2000, warmup: int = WARMUP, seed: int = 0) -> dict[str, float]:
+    """`latency_summary` of `step_times`."""
+    return latency_summary(step_times(model, steps, warmup, seed), warmup)
+
+
+PLOT_MISSING = "--plot needs matplotlib, an optional extra: pip install 'rnnedge[plot]'"
+
+
+def plot_step_times(us: np.ndarray, path: str, title: str) -> None:
+    """Write a PNG of `step_times`' figures to `path`: each timed step in call order (left) and
+    their histogram (right), the median and p90 marked on both. InputError naming the extra if
+    matplotlib is not installed; OSError if the file cannot be written."""
+    from .errors import InputError
+
+    if not module_available("matplotlib"):
+        raise InputError(PLOT_MISSING)
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    med, p90 = float(np.median(us)), float(np.percentile(us, 90))
+    top = float(np.percentile(us, 99.5)) * 1.2  # the view; the few slower calls are counted below
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2, 1]})
+    left.plot(np.arange(len(us)), np.minimum(us, top), ".", markersize=2, color="tab:blue")
+    right.hist(np.minimum(us, top), bins=60, range=(0, top), color="tab:blue")
+    for ax, line in ((left, left.axhline), (right, right.axvline)):
+        line(med, color="black", linewidth=1, label=f"median {med:.2f} us")
+        line(p90, color="tab:red", linewidth=1, linestyle="--", label=f"p90 {p90:.2f} us")
+    slow = int((us > top).sum())
+    left.set(xlabel="timed step (call order)", ylabel="us per step", ylim=(0, top))
+    left.set_title(f"each Stream.step call ({slow} slower than {top:.1f} us drawn at the top)"
+                   if slow else "each Stream.step call", fontsize=9)
+    right.set(xlabel="us per step", ylabel="steps")
+    right.set_title("how many steps took how long", fontsize=9)
+    left.legend(loc="upper right", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def cpu_name() -> str:
@@ -95,9 +146,29 @@ def module_available(name: str) -> bool:
         return False
 
 
+# Whether Progress bars may draw: `rnnedge --quiet` / `convert --quiet` (and `quiet_progress()`)
+# turn them off for the work that follows; a bar never draws when stderr is not a terminal.
+PROGRESS_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar("rnnedge_progress", default=True)
+
+
+@contextlib.contextmanager
+def quiet_progress() -> Iterator[None]:
+    """No progress bar inside the block (what --quiet does)."""
+    token = PROGRESS_ALLOWED.set(False)
+    try:
+        yield
+    finally:
+        PROGRESS_ALLOWED.reset(token)
+
+
 class Progress:
-    """A plain-text progress bar on stderr, redrawn in place on a terminal; elsewhere (a log, a
-    pipe) one line when it finishes. Draws nothing during its first `delay` seconds."""
+    """A progress bar on stderr for long work (calibration, the per-layer accuracy checks, the
+    demo, the benchmark): tqdm's where it is installed (it comes with the `convert` extra; the
+    runtime does not need it), else a plain one redrawn in place. Only on a terminal: when the
+    stream is not one (a log, a pipe, a test), when `enabled` is false, or under --quiet
+    (`quiet_progress`), nothing at all is written. Draws nothing during its first `delay`
+    seconds, so quick work shows no bar. Closing it erases the bar; use it as a context manager
+    so that an error erases it too."""
 
     def __init__(
         self,
@@ -106,11 +177,12 @@ class Progress:
         stream: TextIO | None = None,
         delay: float = 1.0,
         enabled: bool = True,
+        plain: bool = False,
     ) -> None:
         self.total, self.label, self.done = max(total, 1), label, 0
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.enabled = enabled and PROGRESS_ALLOWED.get()
+        self.tty = self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.start, self.delay, self.drawn, self._last, self._width = (
             time.monotonic(),
             delay,
@@ -118,9 +190,28 @@ class Progress:
             0.0,
             0,
         )
+        self._tqdm: Any = None
+        if self.tty and not plain and module_available("tqdm"):
+            from tqdm import tqdm
+
+            self._tqdm = tqdm(
+                total=self.total, desc=label, file=self.stream, delay=delay, leave=False,
+                dynamic_ncols=True, bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}",
+            )
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def update(self, step: str = "", advance: int = 1) -> None:
+        """Advance by `advance` items; `step` says what is being done now."""
         self.done = min(self.done + advance, self.total)
+        if self._tqdm is not None:
+            self._tqdm.set_postfix_str(step, refresh=False)
+            self._tqdm.update(advance)
+            return
         now = time.monotonic()
         due = now - self._last >= 0.1 or self.done == self.total
         if self.tty and due and now - self.start >= self.delay:
@@ -132,9 +223,11 @@ class Progress:
             self._width, self.drawn, self._last = len(text), True, now
 
     def close(self) -> None:
-        elapsed = time.monotonic() - self.start
-        if self.drawn:
+        """Erase the bar (the caller prints its results, and the time if it wants to)."""
+        if self._tqdm is not None:
+            self._tqdm.close()
+            self._tqdm = None
+        elif self.drawn:
             self.stream.write("\r" + " " * self._width + "\r")
-        if self.enabled and elapsed >= self.delay:
-            self.stream.write(f"{self.label}: done in {elapsed:.1f} s\n")
-        self.stream.flush()
+            self.stream.flush()
+            self.drawn = False

@@ -368,6 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --blob: the ONNX model it came from: adds onnxruntime (step-wise and "
         "sequence) and checks the outputs against it",
     )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress bar on stderr (there is none when stderr is not a terminal)",
+    )
     args = parser.parse_args(argv)
     cases = standard_cases()
     if args.list:
@@ -382,7 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise InputError(f"--onnx {args.onnx}: give the blob converted from it with --blob")
         else:
             cases = select_cases(cases, args.cases)
-        results = run_benchmark(cases, _config(args), Path(args.keep) if args.keep else None)
+        results = run_benchmark(
+            cases, _config(args), Path(args.keep) if args.keep else None, progress=not args.quiet
+        )
         for line in write_outputs(results, Path(args.out)):
             print(line if line.startswith("matplotlib") else f"wrote {line}")
         if args.json:
