@@ -308,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
         "step before, e.g. --state h=hn (repeatable; pairs plain from names or shapes are found "
         "without it, and listed)",
     )
+    p.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress bars on stderr (calibration, the per-layer accuracy checks; there are "
+        "none when stderr is not a terminal)",
+    )
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("run", help="run a .rne model on an input array")
@@ -387,6 +392,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = show
     terminate = _on_termination()
     try:
+        if getattr(args, "quiet", False):
+            from .measure import quiet_progress
+
+            with quiet_progress():
+                return func(args)
         return func(args)
     except (RnnedgeError, OSError) as e:
         if args.debug:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence, TextIO
 import numpy as np
 
 from .errors import InputError
-from .measure import Progress, machine
+from .measure import Progress, machine, quiet_progress
 from .measure import module_available as _module_available
 from .ort_step import SteppedSession
 
@@ -89,7 +89,7 @@ def _convert(onnx_path: Path, out: Path, quant: str, calibration: np.ndarray) ->
     kwargs: dict[str, Any] = {}
     if quant != "f32" and "calibration" in inspect.signature(convert).parameters:
         kwargs["calibration"] = calibration
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_progress():  # the demo's own bar says what it does
         warnings.simplefilter("ignore")  # calibration notes: the demo's table says what was done
         convert(onnx_path, out, quant=quant, **kwargs)
 

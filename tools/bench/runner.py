@@ -97,7 +97,9 @@ def convert_quiet(
         and "calibration" in inspect.signature(convert).parameters
     ):
         kwargs["calibration"] = calibration
-    with warnings.catch_warnings(record=True) as caught:
+    from rnnedge.measure import quiet_progress
+
+    with warnings.catch_warnings(record=True) as caught, quiet_progress():  # the run's bar shows
         warnings.simplefilter("always")
         convert(onnx_path, out, quant=quant, **kwargs)
     return [f"{quant}: {w.message}" for w in caught]
