@@ -393,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     terminate = _on_termination()
     try:
         if getattr(args, "quiet", False):
-            from .measure import quiet_progress
+            from .progress import quiet_progress
 
             with quiet_progress():
                 return func(args)

@@ -24,7 +24,8 @@ from typing import Any, Callable, Sequence, TextIO
 import numpy as np
 
 from .errors import InputError
-from .measure import Progress, machine, quiet_progress
+from .measure import machine
+from .progress import Progress, quiet_progress
 from .measure import module_available as _module_available
 from .ort_step import SteppedSession
 

@@ -1,5 +1,5 @@
 """`rnnedge demo` (rnnedge/demo.py) on a few recordings, with and without onnxruntime and onnx,
-and the plain-text progress bar it shares with the benchmark (rnnedge.measure). No timed
+and the progress bar it shares with the benchmark and the converter (rnnedge.progress). No timed
 assertions."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from rnnedge import demo
 from rnnedge.errors import InputError
 from rnnedge.ir.layers import QUANTS
-from rnnedge.measure import Progress
+from rnnedge.progress import Progress
 from rnnedge.quant.policy import LAYER_TOL, MIN_AGREEMENT
 
 
@@ -143,7 +143,7 @@ def test_tqdm_draws_the_bar_on_a_terminal_when_installed():
 
 @pytest.mark.parametrize("plain", [True, False])
 def test_progress_writes_nothing_off_a_terminal_disabled_or_quiet(plain):
-    from rnnedge.measure import quiet_progress
+    from rnnedge.progress import quiet_progress
 
     log = io.StringIO()  # a log or a pipe: not a terminal
     with Progress(2, "work", stream=log, delay=0, plain=plain) as bar:

@@ -1,6 +1,6 @@
 """Progress bars on long work (issue 14 item 3): calibration and the per-layer accuracy checks of
 an integer convert draw one on a terminal's stderr; nothing extra is written when stderr is not a
-terminal, and `--quiet` turns them off. measure.Progress itself: tests/test_demo.py."""
+terminal, and `--quiet` turns them off. rnnedge.progress.Progress itself: tests/test_demo.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from rnnedge.cli import main
 from rnnedge.examples import EXAMPLE_ONNX, load_train_set
-from rnnedge.measure import Progress
+from rnnedge.progress import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -56,7 +56,7 @@ class Trace:
 def trace_network(net: Network, x: np.ndarray) -> list[Trace]:
     """Run the float reference layer by layer over x [T, B, F] from the initial state, keeping
     each layer's input and output."""
-    from ..measure import Progress
+    from ..progress import Progress
 
     traces = []
     with Progress(len(net.layers), "calibrating: the float model, layer by layer") as bar:

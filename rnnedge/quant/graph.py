@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import fixedpoint as fx
 from ..errors import ConvertError, InputError, UnsupportedOpError
-from ..measure import Progress
+from ..progress import Progress
 from ..ir.graph import (
     Binary, Concat, Conv, Copy, Gather, Graph, Node, Reduce, Transpose, Value, check_graph,
     from_network, plan_arena,

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import fixedpoint as fx
 from ..errors import ConvertError, InputError
-from ..measure import Progress
+from ..progress import Progress
 from ..ir.layers import (
     WFMT, Activation, Dense, IntLayer, LayerNorm, LayerReport, Network, QNetwork, QSlice, QTakeLast,
     QRecurrent, Recurrent, Slice, TakeLast,

@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rnnedge.errors import InputError, RnnedgeError
-from rnnedge.measure import Progress, module_available
+from rnnedge.measure import module_available
+from rnnedge.progress import Progress, quiet_progress
 
 from .cases import CHECK_STEPS, SEQ_LENGTHS, Case, _F32, blob_case, build_onnx, select_cases
 from .cases import standard_cases, to_graph
@@ -97,8 +98,6 @@ def convert_quiet(
         and "calibration" in inspect.signature(convert).parameters
     ):
         kwargs["calibration"] = calibration
-    from rnnedge.measure import quiet_progress
-
     with warnings.catch_warnings(record=True) as caught, quiet_progress():  # the run's bar shows
         warnings.simplefilter("always")
         convert(onnx_path, out, quant=quant, **kwargs)
