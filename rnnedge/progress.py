@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib.util
+import shutil
 import sys
 import time
 from typing import Any, Iterator, TextIO
@@ -68,9 +69,11 @@ class Progress:
         if self.tty and not plain and _have_tqdm():
             from tqdm import tqdm
 
+            size = shutil.get_terminal_size()  # a terminal that reports no size (some ptys): 80 x 24
             self._tqdm = tqdm(
                 total=self.total, desc=label, file=self.stream, delay=delay, leave=False,
-                dynamic_ncols=True, bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}",
+                ncols=size.columns, nrows=size.lines,
+                bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}",
             )
 
     def __enter__(self) -> "Progress":
