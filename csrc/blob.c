@@ -981,6 +981,8 @@ static void rne__figures(const rne__blobview *v, rne_model *m)
         if (m->values[i].kind == RNE_V_STATE && m->values[i].update >= 0)
             m->updates++;
     m->in_dtype = v->values[m->input].dtype;
+    m->in_scale = v->values[m->input].scale;    /* proved: s16 finite > 0, else 0 */
+    m->out_scale = v->values[m->output].scale;
     m->many_to_one = (v->values[m->output].flags & RNE_VF_LAST) != 0;
     m->in_features = m->values[m->input].features;
     m->out_features = m->values[m->output].features;
@@ -1195,3 +1197,39 @@ const char *rne_fault_field_name(int field)
     return rne__nth_name(names, RNE_FF_LIFETIME + 1, field);
 }
 #endif /* RNE_NO_FAULT_NAMES */
+
+/* ---- the model's input and output (rne_model_io) ------------------------------------------- */
+
+int rne_model_io(const rne_model *model, int which, rne_io *io)
+{
+    const rne_model_value *v;
+    uint32_t i;
+    if (io != NULL)
+        memset(io, 0, sizeof *io);
+    if (model == NULL || io == NULL || model->blob == NULL ||
+        (which != RNE_V_INPUT && which != RNE_V_OUTPUT))
+        return RNE_EARG;
+    io->value = which == RNE_V_INPUT ? model->input : model->output;
+    if (model->n_values > RNE_MAX_VALUES || io->value >= model->n_values) {
+        memset(io, 0, sizeof *io);  /* not a model rne_model_load filled */
+        return RNE_EARG;
+    }
+    v = &model->values[io->value];
+    io->dtype = v->dtype;
+    io->scale = which == RNE_V_INPUT ? model->in_scale : model->out_scale;
+    io->ndim = v->ndim;
+    for (i = 0; i < v->ndim && i < 4; i++)
+        io->shape[i] = v->shape[i];
+    io->features = v->features;
+    io->last = which == RNE_V_OUTPUT && (v->flags & RNE_VF_LAST) != 0;
+    io->fmt = RNE_FMT_F32;
+    for (i = 0; i < model->n_nodes; i++) {
+        if (model->nodes[i].fmt == RNE_FMT_S8)
+            io->fmt = RNE_FMT_S8;
+        else if (model->nodes[i].fmt == RNE_FMT_S16 && io->fmt == RNE_FMT_F32)
+            io->fmt = RNE_FMT_S16;
+    }
+    if (io->fmt == RNE_FMT_F32 && v->dtype == RNE_DT_S16)
+        io->fmt = RNE_FMT_S16;      /* an integer graph of nodes without weights */
+    return RNE_OK;
+}

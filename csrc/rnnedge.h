@@ -343,6 +343,8 @@ typedef struct rne_model {
                                        state ends with the step counter */
     uint32_t updates;               /* STATE values with an update (taken after every step) */
     uint32_t checks_ids;            /* 1 if a GATHER reads the (int32) INPUT: ids checked first */
+    float    in_scale;              /* the INPUT value's scale (s16: real = scale * q), else 0 */
+    float    out_scale;             /* the OUTPUT value's scale (s16), else 0 (rne_model_io) */
     rne_model_layer nodes[RNE_MAX_NODES];
     rne_model_value values[RNE_MAX_VALUES];
 } rne_model;
@@ -474,6 +476,30 @@ void rne_dequantize_s16(const int16_t *q, size_t n, double scale, float *y);
  * (y is written only on RNE_OK), or RNE_EARG for NULL pointers or a float model. */
 int rne_step_float(rne_stream *stream, const float *x, double in_scale, int16_t *xq,
                    int16_t *yq, double out_scale, float *y);
+
+/* The model's input or output as the blob states it (rne_model_io): what a caller needs to fill x
+ * and read y, an integer model's scales included (the blob metadata's qio, without reading JSON;
+ * the names are in the metadata only: the C library reads none). */
+typedef struct rne_io {
+    uint32_t value;                 /* the INPUT or OUTPUT value's index */
+    uint32_t dtype;                 /* RNE_DT_F32 (a float model), RNE_DT_S16 (an integer model),
+                                       RNE_DT_S32 (an INPUT of token ids) */
+    uint32_t fmt;                   /* the model's number format: RNE_FMT_F32; RNE_FMT_S8 if a node
+                                       has int8 weights (some may keep int16); else RNE_FMT_S16
+                                       (also an int8 conversion whose every node kept int16) */
+    float    scale;                 /* RNE_DT_S16: real value = scale * q (finite, > 0); else 0 */
+    uint32_t ndim;                  /* the per-step shape: 1 to 4 feature axes (time and batch */
+    uint32_t shape[4];              /*   are not in it), shape[ndim..3] = 0 */
+    uint32_t features;              /* elements per step and stream: the product of shape */
+    uint32_t last;                  /* OUTPUT: 1 if it is one row per call (many-to-one), else 0 */
+} rne_io;
+
+/* Fill *io with the model's input (which = RNE_V_INPUT) or output (RNE_V_OUTPUT), from the
+ * figures rne_model_load copied. RNE_EARG: NULL model or io, model not loaded, another `which`
+ * (*io zeroed). An integer model's x is int16 at io.scale of the input: q = round(x / scale),
+ * saturated (rne_quantize_s16, or the integer-only path of examples/firmware/main.c); its y is
+ * real = scale * q at the output's scale. */
+int rne_model_io(const rne_model *model, int which, rne_io *io);
 /* cdef-end */
 
 #ifdef __cplusplus

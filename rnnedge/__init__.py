@@ -12,6 +12,7 @@ fixedpoint, conversion) needs no compiled code; the C library (rnnedge._rnnedge)
 when the first Model is made, and a missing build is a NotBuiltError naming the fix.
 """
 
+from ._clib import build_info
 from ._version import __version__
 from .conversion import convert
 from .errors import (
@@ -38,6 +39,7 @@ __all__ = [
     "Stream",
     "StreamBusyError",
     "UnsupportedOpError",
+    "build_info",
     "convert",
     "load",
     "__version__",

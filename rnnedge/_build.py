@@ -78,14 +78,34 @@ def _cflags() -> list[str]:
     return ["-std=c99", "-O3", "-ffp-contract=off", *_target_flags(platform.machine(), _compiler())]
 
 
+# What the build chose, for rnnedge.build_info() and `rnnedge --build-info`: the SIMD variants
+# vec.c and qvec.c compiled in (internal functions of csrc/vec.h and csrc/qvec.h) and the flags.
+_BUILD_INFO_CDEF = """
+const char *rne__f32_simd(void);
+const char *rne__q_simd(void);
+const char *rnnedge_build_cflags(void);
+"""
+
+
+def _build_info_source(cflags: list[str]) -> str:
+    """C for the module's preamble: the variant functions' prototypes and the flags as a string."""
+    text = " ".join(cflags).replace("\\", "\\\\").replace('"', '\\"')
+    return (
+        "const char *rne__f32_simd(void);\n"
+        "const char *rne__q_simd(void);\n"
+        f'static const char *rnnedge_build_cflags(void) {{ return "{text}"; }}\n'
+    )
+
+
+_CFLAGS = _cflags()
 ffibuilder = FFI()
-ffibuilder.cdef(_cdef(CSRC / "rnnedge.h"))
+ffibuilder.cdef(_cdef(CSRC / "rnnedge.h") + _BUILD_INFO_CDEF)
 ffibuilder.set_source(
     "rnnedge._rnnedge",
-    '#include "rnnedge.h"',
+    '#include "rnnedge.h"\n' + _build_info_source(_CFLAGS),
     sources=[str(p.relative_to(CSRC.parent)) for p in sorted(CSRC.glob("*.c"))],
     include_dirs=[str(CSRC.relative_to(CSRC.parent))],
-    extra_compile_args=_cflags(),
+    extra_compile_args=_CFLAGS,
     libraries=["m"],
 )
 

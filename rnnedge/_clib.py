@@ -83,3 +83,29 @@ def clib() -> CLib:
             "pip install . (or pip install -e . / python setup.py build_ext --inplace in a checkout)"
         ) from e
     return CLib(ffi, lib, ffi.from_buffer, ffi.typeof("float[]"))
+
+
+def build_info() -> dict[str, str]:
+    """What the installed C library was built with: the compiled module's path, the machine, the
+    SIMD variant of the float kernels (csrc/vec.h: "avx512+fma", "avx2+fma", "neon-aarch64",
+    "neon-armv7+fma", "neon-armv7" or "scalar") and of the integer kernels (csrc/qvec.h: "avx2",
+    "avx2+avx512f", "neon-aarch64", "neon-armv7", "arm-dsp" or "scalar"), and the compiler flags
+    rnnedge/_build.py chose. NotBuiltError if the module is not built."""
+    import importlib
+    import platform
+
+    from ._version import __version__
+
+    c = clib()
+
+    def text(p: Any) -> str:
+        return str(c.ffi.string(p).decode())
+
+    return {
+        "version": __version__,
+        "module": str(importlib.import_module(MODULE).__file__),
+        "machine": platform.machine(),
+        "f32_kernels": text(c.lib.rne__f32_simd()),
+        "int_kernels": text(c.lib.rne__q_simd()),
+        "cflags": text(c.lib.rnnedge_build_cflags()),
+    }

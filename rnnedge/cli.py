@@ -179,11 +179,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
     from .errors import InputError, NotStreamableError
-    from .measure import machine, step_latency
+    from .measure import PLOT_MISSING, latency_summary, machine, module_available, step_times
     from .model import Model
 
     if args.steps < 10:
         raise InputError(f"--steps {args.steps}: give at least 10")
+    if args.plot and not module_available("matplotlib"):
+        raise InputError(PLOT_MISSING)  # before the work, not after it
     data = _read_blob_file(args.model)
     model = Model.from_bytes(data, source=args.model)
     if not model.streamable:
@@ -191,12 +193,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"{args.model}: a layer reads the sequence backwards (bidirectional or "
             "direction=reverse), so Stream.step cannot run it; time Model.run on whole sequences"
         )
-    r = step_latency(model, args.steps, WARMUP)
+    us = step_times(model, args.steps, WARMUP)
+    r = latency_summary(us, WARMUP)
     host = machine()
+    if args.plot:
+        from .measure import plot_step_times
+
+        plot_step_times(us, args.plot, f"{os.path.basename(args.model)}: {model.name}, {model.quant}, "
+                        f"batch 1, {len(us)} steps; {host['cpu']} ({host['arch']})")
     if args.json:
         sizes = {"weight_bytes": model.weight_bytes, "state_bytes": model.state_bytes(1)}
         about = {"model": args.model, "name": model.name, "format": model.quant, **sizes}
-        print(json.dumps({**about, **r, "machine": host}))
+        print(json.dumps({**about, **r, "machine": host, **({"plot": args.plot} if args.plot else {})}))
         return 0
     say(
         f"{args.model}: {model.name}, {model.quant}, {model.in_features} inputs per step; "
@@ -214,6 +222,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     ]
     print("\n".join(f"  {k:<8} {v}" for k, v in rows))
     say(f"machine: {host['cpu']} ({host['arch']}, {host['cores']} cores), Python {host['python']}")
+    if args.plot:
+        say(f"plot: {args.plot}")
     return 0
 
 
@@ -306,6 +316,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+class _BuildInfo(argparse.Action):
+    """`rnnedge --build-info`: what the installed C library was built with, then exit (as
+    --version does; exit 1 with one line if the compiled module is missing)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[no-untyped-def]
+        from ._clib import build_info
+
+        try:
+            info = build_info()
+        except RnnedgeError as e:
+            parser.exit(1, printable(f"rnnedge: error: {e}", newlines=False) + "\n")
+        width = max(len(k) for k in info)
+        sys.stdout.write("".join(f"{k:<{width}}  {v}\n" for k, v in info.items()))
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnedge",
@@ -313,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rnnedge {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument(
+        "--build-info",
+        action=_BuildInfo,
+        nargs=0,
+        help="print the SIMD kernels (NEON, AVX2, ...) and compiler flags the C library was built "
+        "with, and exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -361,6 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the signal input's axes are, one item per axis: T (time), B (batch), a number "
         "(a per-step axis of that size) or F (the graph's size), e.g. --input input=T,576 for "
         "[sequence_length, 576] windows (default: guessed from the graph)",
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress bars on stderr (calibration, the per-layer accuracy checks; there are "
+        "none when stderr is not a terminal)",
     )
     p.set_defaults(func=cmd_convert)
 
@@ -426,6 +464,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json", action="store_true", help="print the figures as one JSON object instead of the table"
     )
+    p.add_argument(
+        "--plot", metavar="OUT.png", help="also draw every timed step and their histogram into a PNG "
+        "(needs matplotlib: pip install 'rnnedge[plot]')",
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(
@@ -452,7 +494,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = show
     terminate = _on_termination()
     try:
-        status = func(args)
+        if getattr(args, "quiet", False):
+            from .progress import quiet_progress
+
+            with quiet_progress():
+                status = func(args)
+        else:
+            status = func(args)
         sys.stdout.flush()  # inside the try: a reader that went away shows here for short output
         return status
     except BrokenPipeError:  # the reader went away (rnnedge info X.rne | head -1): stop quietly

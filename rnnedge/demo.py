@@ -24,7 +24,8 @@ from typing import Any, Callable, Sequence, TextIO
 import numpy as np
 
 from .errors import InputError
-from .measure import Progress, machine
+from .measure import machine
+from .progress import Progress, quiet_progress
 from .measure import module_available as _module_available
 from .ort_step import SteppedSession
 
@@ -89,7 +90,7 @@ def _convert(onnx_path: Path, out: Path, quant: str, calibration: np.ndarray) ->
     kwargs: dict[str, Any] = {}
     if quant != "f32" and "calibration" in inspect.signature(convert).parameters:
         kwargs["calibration"] = calibration
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_progress():  # the demo's own bar says what it does
         warnings.simplefilter("ignore")  # calibration notes: the demo's table says what was done
         convert(onnx_path, out, quant=quant, **kwargs)
 
@@ -239,17 +240,32 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(head + lines + [""] + result["notes"])
 
 
+# The demo's last lines: the same two steps for the user's own model.
+NEXT_STEPS = """Your own model, in two commands (calibrate int8 on inputs of your own that you do not
+score, as above; verify on held-out ones; docs/quantization.md):
+  rnnedge convert model.onnx -o model.rne --quant int8 --calib train_inputs.npy
+  rnnedge verify model.rne model.onnx --input test_inputs.npy"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit", type=int, metavar="N", help="stream only the first N test recordings"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument(
+        "-q", "--quiet", "--no-progress", dest="no_progress", action="store_true",
+        help="no progress bar on stderr (there is none when stderr is not a terminal)",
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """`rnnedge demo` from parsed arguments: prints the table."""
+    """`rnnedge demo` from parsed arguments: prints the table, the total time, then the two
+    commands that do the same for the user's own model."""
+    start = time.monotonic()
     result = run_demo(args.limit, progress=not args.no_progress)
-    print(report(result), file=out or sys.stdout)
+    out = out or sys.stdout
+    print(report(result), file=out)
+    print(f"\nDone in {time.monotonic() - start:.1f} s (converting, streaming and timing).", file=out)
+    print(f"\n{NEXT_STEPS}", file=out)
     return 0
 
 

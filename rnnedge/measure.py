@@ -1,6 +1,8 @@
 """Measuring on this host, for `rnnedge bench` and `rnnedge demo` (the benchmark in tools/bench
 builds on it): the per-call timing loop, `Stream.step`'s latency, a progress line for long runs,
-what machine this is, and whether an optional package is installed. Stdlib and numpy only.
+what machine this is, whether an optional package is installed, and the plot of `rnnedge bench
+--plot` (progress bars: rnnedge.progress). Stdlib and numpy only at import (matplotlib, an
+optional extra, when plotting).
 """
 
 from __future__ import annotations
@@ -48,14 +50,19 @@ def time_each(step: Callable[[Any], Any], inputs: Sequence, warmup: int) -> np.n
     return np.diff(np.array(stamps, dtype=np.int64))
 
 
-def step_latency(model, steps: int = 2000, warmup: int = WARMUP, seed: int = 0) -> dict[str, float]:
+def step_times(model, steps: int = 2000, warmup: int = WARMUP, seed: int = 0) -> np.ndarray:
     """`Stream.step` of `model` (an rnnedge.Model) at batch 1 on standard-normal inputs, one call
-    at a time: median and p90 microseconds per step, and steps per second (the timed steps over
-    their total time). Raises NotStreamableError for a model that cannot be stepped."""
+    at a time, after `warmup` untimed calls: the microseconds of each of the `steps` timed calls.
+    Raises NotStreamableError for a model that cannot be stepped."""
     stream = model.stream(1)
     shape = tuple(Layout.of(model.input_spec).without("T").sizes(model.in_features, 1))
     xs = np.random.default_rng(seed).standard_normal((warmup + steps, *shape)).astype(np.float32)
-    us = time_each(stream.step, list(xs), warmup) / 1e3
+    return time_each(stream.step, list(xs), warmup) / 1e3
+
+
+def latency_summary(us: np.ndarray, warmup: int = WARMUP) -> dict[str, float]:
+    """Median and p90 microseconds per step of `step_times`' figures, and steps per second (the
+    timed steps over their total time)."""
     return {
         "median_us": float(np.median(us)),
         "p90_us": float(np.percentile(us, 90)),
@@ -63,6 +70,50 @@ def step_latency(model, steps: int = 2000, warmup: int = WARMUP, seed: int = 0) 
         "steps": int(len(us)),
         "warmup": int(warmup),
     }
+
+
+def step_latency(model, steps: int = 2000, warmup: int = WARMUP, seed: int = 0) -> dict[str, float]:
+    """`latency_summary` of `step_times`."""
+    return latency_summary(step_times(model, steps, warmup, seed), warmup)
+
+
+PLOT_MISSING = "--plot needs matplotlib, an optional extra: pip install 'rnnedge[plot]'"
+
+
+def plot_step_times(us: np.ndarray, path: str, title: str) -> None:
+    """Write a PNG of `step_times`' figures to `path`: each timed step in call order (left) and
+    their histogram (right), the median and p90 marked on both. InputError naming the extra if
+    matplotlib is not installed; OSError if the file cannot be written."""
+    from .errors import InputError
+
+    if not module_available("matplotlib"):
+        raise InputError(PLOT_MISSING)
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    med, p90 = float(np.median(us)), float(np.percentile(us, 90))
+    top = float(np.percentile(us, 99.5)) * 1.2  # the view; the few slower calls are counted below
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2, 1]})
+    left.plot(np.arange(len(us)), np.minimum(us, top), ".", markersize=2, color="tab:blue")
+    right.hist(np.minimum(us, top), bins=60, range=(0, top), color="tab:blue")
+    for ax, line in ((left, left.axhline), (right, right.axvline)):
+        line(med, color="black", linewidth=1, label=f"median {med:.2f} us")
+        line(p90, color="tab:red", linewidth=1, linestyle="--", label=f"p90 {p90:.2f} us")
+    slow = int((us > top).sum())
+    left.set(xlabel="timed step (call order)", ylabel="us per step", ylim=(0, top))
+    left.set_title(f"each Stream.step call ({slow} slower than {top:.1f} us drawn at the top)"
+                   if slow else "each Stream.step call", fontsize=9)
+    right.set(xlabel="us per step", ylabel="steps")
+    right.set_title("how many steps took how long", fontsize=9)
+    left.legend(loc="upper right", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def cpu_name() -> str:
@@ -94,48 +145,3 @@ def module_available(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
-
-
-class Progress:
-    """A plain-text progress bar on stderr, redrawn in place on a terminal; elsewhere (a log, a
-    pipe) one line when it finishes. Draws nothing during its first `delay` seconds."""
-
-    def __init__(
-        self,
-        total: int,
-        label: str,
-        stream: TextIO | None = None,
-        delay: float = 1.0,
-        enabled: bool = True,
-    ) -> None:
-        self.total, self.label, self.done = max(total, 1), label, 0
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start, self.delay, self.drawn, self._last, self._width = (
-            time.monotonic(),
-            delay,
-            False,
-            0.0,
-            0,
-        )
-
-    def update(self, step: str = "", advance: int = 1) -> None:
-        self.done = min(self.done + advance, self.total)
-        now = time.monotonic()
-        due = now - self._last >= 0.1 or self.done == self.total
-        if self.tty and due and now - self.start >= self.delay:
-            filled = 24 * self.done // self.total
-            bar = "#" * filled + "." * (24 - filled)
-            text = f"\r{self.label} [{bar}] {self.done}/{self.total} {step}"[:120]
-            self.stream.write(text.ljust(self._width))  # blank out a longer previous line
-            self.stream.flush()
-            self._width, self.drawn, self._last = len(text), True, now
-
-    def close(self) -> None:
-        elapsed = time.monotonic() - self.start
-        if self.drawn:
-            self.stream.write("\r" + " " * self._width + "\r")
-        if self.enabled and elapsed >= self.delay:
-            self.stream.write(f"{self.label}: done in {elapsed:.1f} s\n")
-        self.stream.flush()

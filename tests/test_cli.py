@@ -139,6 +139,30 @@ def test_bench_json_holds_the_figures(blob, capsys):
     assert r["weight_bytes"] > 0 and r["machine"]["cores"] >= 1
 
 
+def test_bench_plot_draws_a_png_and_says_where(blob, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "steps.png"
+    assert main(["bench", blob, "--steps", "50", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith(f"plot: {png}")
+    assert "floor" not in out and "target" not in out and "met" not in out.split()
+    png.unlink()
+    assert main(["bench", blob, "--steps", "50", "--plot", str(png), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plot"] == str(png) and png.exists()
+
+
+def test_bench_plot_without_matplotlib_names_the_extra_before_measuring(blob, tmp_path, monkeypatch, capsys):
+    import rnnedge.measure
+
+    monkeypatch.setattr(rnnedge.measure, "module_available", lambda name: name != "matplotlib")
+    monkeypatch.setattr(rnnedge.measure, "step_times", lambda *a: pytest.fail("measured first"))
+    assert main(["bench", blob, "--plot", str(tmp_path / "p.png")]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and not (tmp_path / "p.png").exists()
+    assert err == "rnnedge bench: error: --plot needs matplotlib, an optional extra: pip install 'rnnedge[plot]'\n"
+
+
 def test_bench_needs_neither_onnxruntime_nor_a_compiler(blob, monkeypatch, capsys):
     for name in ("onnx", "onnxruntime", "torch"):
         monkeypatch.setitem(sys.modules, name, None)  # importing it raises ImportError

@@ -1,5 +1,5 @@
 """`rnnedge demo` (rnnedge/demo.py) on a few recordings, with and without onnxruntime and onnx,
-and the plain-text progress bar it shares with the benchmark (rnnedge.measure). No timed
+and the progress bar it shares with the benchmark and the converter (rnnedge.progress). No timed
 assertions."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from rnnedge import demo
 from rnnedge.errors import InputError
 from rnnedge.ir.layers import QUANTS
-from rnnedge.measure import Progress
+from rnnedge.progress import Progress
 from rnnedge.quant.policy import LAYER_TOL, MIN_AGREEMENT
 
 
@@ -28,6 +28,21 @@ def test_demo_prints_accuracy_size_and_latency_for_every_format(capsys):
         assert " KiB " in row and " us (" in row and ("faster" in row or "slower" in row)
     f32 = next(l for l in lines if l.startswith("rnnedge ") and " f32 " in l)
     assert "(3/3)" in f32
+
+
+def test_demo_prints_results_then_the_time_then_the_two_commands_for_your_model(capsys):
+    """The results first, the total time after them, the next step last; nothing on stderr when
+    it is not a terminal (capsys' is not), with or without -q."""
+    for argv in (["--limit", "1"], ["--limit", "1", "-q"], ["--limit", "1", "--quiet"]):
+        assert demo.main(argv) == 0
+        out, err = capsys.readouterr()
+        assert err == ""
+        table = out.index("\nrnnedge ")
+        done = out.index("Done in ")
+        assert table < done < out.index(demo.NEXT_STEPS)
+        assert out.endswith(demo.NEXT_STEPS + "\n")
+    assert "rnnedge convert model.onnx -o model.rne --quant int8 --calib train_inputs.npy" in demo.NEXT_STEPS
+    assert "rnnedge verify model.rne model.onnx --input test_inputs.npy" in demo.NEXT_STEPS
 
 
 def test_demo_agrees_with_onnxruntime_on_every_step_within_the_documented_bars():
@@ -104,25 +119,43 @@ class _Tty(io.StringIO):
         return True
 
 
-def test_progress_bar_redraws_in_place_on_a_terminal_and_leaves_one_line():
+def test_progress_bar_redraws_in_place_on_a_terminal_and_erases_itself():
     tty = _Tty()
-    bar = Progress(4, "work", stream=tty, delay=0)
-    for i in range(4):
-        bar.update(f"item {i}")
-    bar.close()
+    with Progress(4, "work", stream=tty, delay=0, plain=True) as bar:
+        for i in range(4):
+            bar.update(f"item {i}")
     text = tty.getvalue()
     assert "\rwork [######" in text and "4/4 item 3" in text
-    assert text.endswith("work: done in 0.0 s\n")
+    last = text.rindex("\rwork")
+    assert text[last:].endswith("\r") and text[last:].count("\r") == 3  # drawn, then blanked out
 
 
-def test_progress_bar_in_a_log_writes_only_the_final_line_and_nothing_when_quick():
-    log = io.StringIO()
-    bar = Progress(2, "work", stream=log, delay=0)
-    bar.update()
-    bar.close()
-    assert log.getvalue() == "work: done in 0.0 s\n"
-    log = io.StringIO()
-    bar = Progress(2, "work", stream=log, delay=60)
-    bar.update()
-    bar.close()
+def test_tqdm_draws_the_bar_on_a_terminal_when_installed():
+    pytest.importorskip("tqdm")
+    tty = _Tty()
+    with Progress(3, "work", stream=tty, delay=0) as bar:
+        assert bar._tqdm is not None
+        for i in range(3):
+            bar.update(f"item {i}")
+    text = tty.getvalue()
+    assert text.startswith("\rwork ") and "/3 [" in text and text.endswith("\r")  # erased at the end
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_progress_writes_nothing_off_a_terminal_disabled_or_quiet(plain):
+    from rnnedge.progress import quiet_progress
+
+    log = io.StringIO()  # a log or a pipe: not a terminal
+    with Progress(2, "work", stream=log, delay=0, plain=plain) as bar:
+        bar.update("a")
+        bar.update("b")
     assert log.getvalue() == ""
+    tty = _Tty()
+    with Progress(2, "work", stream=tty, delay=0, enabled=False, plain=plain) as bar:
+        bar.update()
+    with quiet_progress(), Progress(2, "work", stream=tty, delay=0, plain=plain) as bar:
+        bar.update()
+    assert tty.getvalue() == ""
+    with Progress(2, "work", stream=tty, delay=60, plain=plain) as bar:  # quick work: no bar
+        bar.update()
+    assert tty.getvalue() == ""

@@ -25,7 +25,7 @@ PKG = Path(__file__).resolve().parent.parent / "rnnedge"
 # except the layers in ONLY, which may import just the layers named there. A module's layer is
 # found by the longest matching name: "quant" holds rnnedge.quant and every rnnedge.quant.*.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("_version", "errors", "files")),  # no rnnedge import but each other
+    ("base", ("_version", "errors", "files", "progress")),  # no rnnedge import but each other
     ("ir", ("ir",)),  # the layer types, float and integer, and their validation
     ("oracles", ("reference", "fixedpoint")),  # float reference, bit-exact integer reference
     ("quant", ("quant",)),  # float IR -> integer IR: arithmetic, calibration, precision policy

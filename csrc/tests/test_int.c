@@ -574,6 +574,64 @@ static void test_api(const char *dir)
     buf_free(&blob);
 }
 
+/* rne_model_io: an integer model's input and output scales are the value records' (what the
+ * metadata's qio says), the shapes and formats the loaded figures; a float model's scales are 0;
+ * bad arguments are RNE_EARG with *io zeroed. */
+static void check_io(const char *dir, const char *name, uint32_t fmt)
+{
+    buf blob;
+    rne_model m;
+    rne_io in, out;
+    const rne_header *h;
+    const rne_value *vals;
+    int ok;
+    if (!load_case(dir, name, &blob, &m))
+        return;
+    h = (const rne_header *)(const void *)blob.p;
+    vals = (const rne_value *)(const void *)(blob.p + h->value_off);
+    ok = rne_model_io(&m, RNE_V_INPUT, &in) == RNE_OK && rne_model_io(&m, RNE_V_OUTPUT, &out) == RNE_OK;
+    check(ok && in.value == m.input && out.value == m.output && vals[in.value].kind == RNE_V_INPUT &&
+              vals[out.value].kind == RNE_V_OUTPUT && in.scale == vals[in.value].scale &&
+              out.scale == vals[out.value].scale && in.scale > 0.0f && out.scale > 0.0f,
+          name, "rne_model_io scales %g %g, value records %g %g", (double)in.scale,
+          (double)out.scale, (double)vals[in.value].scale, (double)vals[out.value].scale);
+    check(in.dtype == RNE_DT_S16 && out.dtype == RNE_DT_S16 && in.fmt == fmt && out.fmt == fmt &&
+              in.features == m.in_features && out.features == m.out_features &&
+              in.ndim == vals[in.value].ndim && in.shape[0] == vals[in.value].shape[0] &&
+              out.last == ((vals[out.value].flags & RNE_VF_LAST) != 0) && in.last == 0,
+          name, "rne_model_io: dtype %u/%u fmt %u/%u features %u/%u", in.dtype, out.dtype, in.fmt,
+          out.fmt, in.features, out.features);
+    buf_free(&blob);
+}
+
+static void test_model_io(const char *dir)
+{
+    buf fblob;
+    rne_model fm, none;
+    rne_io io;
+    char up[1024];
+    check_io(dir, "q8_lstm_hidden16_batch3", RNE_FMT_S8);
+    check_io(dir, "q16_c_lstm17_peepholes_logsoftmax", RNE_FMT_S16);
+    check_io(dir, "q8_c_lstm17_peepholes_logsoftmax", RNE_FMT_S8);
+    memset(&fblob, 0, sizeof fblob);
+    snprintf(up, sizeof up, "%s/../lstm_forward.rne", dir);   /* a float model of tests/data/c */
+    if (!read_file(up, &fblob, 0) || rne_model_load(fblob.p, fblob.size, &fm) != RNE_OK)
+        check(0, "api_model_io_float", "cannot load %s", up);
+    else
+        check(rne_model_io(&fm, RNE_V_OUTPUT, &io) == RNE_OK && io.dtype == RNE_DT_F32 &&
+                  io.fmt == RNE_FMT_F32 && io.scale == 0.0f && io.features == fm.out_features,
+              "api_model_io_float", "dtype %u fmt %u scale %g", io.dtype, io.fmt, (double)io.scale);
+    memset(&none, 0, sizeof none);                              /* not loaded: blob == NULL */
+    memset(&io, 0xAB, sizeof io);
+    check(rne_model_io(NULL, RNE_V_INPUT, &io) == RNE_EARG && io.dtype == 0 && io.scale == 0.0f &&
+              rne_model_io(&fm, RNE_V_INPUT, NULL) == RNE_EARG &&
+              rne_model_io(&fm, RNE_V_TEMP, &io) == RNE_EARG &&
+              rne_model_io(&fm, RNE_V_STATE, &io) == RNE_EARG && rne_model_io(&fm, -1, &io) == RNE_EARG &&
+              rne_model_io(&none, RNE_V_INPUT, &io) == RNE_EARG && io.features == 0,
+          "api_model_io_bad_arguments", "a bad argument was not refused with RNE_EARG");
+    buf_free(&fblob);
+}
+
 /* rne_step_float gives exactly rne_quantize_s16 + rne_step + rne_dequantize_s16, over a few steps
  * of inputs with NaN, infinities and values past int16; refuses NULL pointers and float models. */
 static void test_step_float(const char *dir)
@@ -713,6 +771,7 @@ int main(int argc, char **argv)
         free(names);
         test_corruptions(dir);
         test_api(dir);
+        test_model_io(dir);
         test_step_float(dir);
         test_blob_changes(dir, "q16_c_stack_lstm_gru_dense_layernorm",
                           "q16_c_lstm17_peepholes_logsoftmax", "qblob_change_stack");

@@ -67,11 +67,16 @@ class Trace:
 def trace_network(net: Network, x: np.ndarray) -> list[Trace]:
     """Run the float reference layer by layer over x [T, B, F] from the initial state, keeping
     each layer's input and output."""
+    from ..progress import Progress
+
     traces = []
-    for layer in net.layers:
-        y = run_float_layer(net, layer, x)
-        traces.append(Trace(x, y))
-        x = y
+    with Progress(len(net.layers), "calibrating: the float model, layer by layer") as bar:
+        for i, layer in enumerate(net.layers):
+            bar.update(f"layer {i} {type(layer).__name__}", advance=0)
+            y = run_float_layer(net, layer, x)
+            traces.append(Trace(x, y))
+            x = y
+            bar.update(f"layer {i} {type(layer).__name__}")
     return traces
 
 

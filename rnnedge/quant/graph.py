@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import fixedpoint as fx
 from ..errors import ConvertError, InputError, UnsupportedOpError
+from ..progress import Progress
 from ..ir.graph import (
     Binary, Concat, Conv, Copy, Gather, Graph, Node, Reduce, Transpose, Value, check_graph,
     from_network, plan_arena,
@@ -747,18 +748,20 @@ def quantize_dataflow(
 
     notes: dict[int, str] = {}
     if quant == "int8":
-        for k in builders:  # this node's int8 weights, the other weighted nodes at int16
-            effects[k] = a8 = measure({j: "s8" if j == k else "s16" for j in builders})
-            if not misses(a8):
-                continue
-            if strict:
-                raise ConvertError(f"{name(k)}: int8 weights give {effect(a8)}, missing the bar "
-                                   f"({bar}); strict int8 refuses (without strict this node "
-                                   "keeps int16 weights)")  # fmt: skip
-            wf[k], effects[k] = "s16", all16()
-            notes[k] = (f"kept at int16 weights: int8 weights gave {effect(a8)} (bar: {bar}); "
-                        f"int16 weights give {effect(all16())}")  # fmt: skip
-            warnings.warn(f"{name(k)}: {notes[k]}", stacklevel=2)
+        with Progress(len(builders), "int8: checking each weighted node's accuracy") as checks:
+            for k in builders:  # this node's int8 weights, the other weighted nodes at int16
+                checks.update(name(k))
+                effects[k] = a8 = measure({j: "s8" if j == k else "s16" for j in builders})
+                if not misses(a8):
+                    continue
+                if strict:
+                    raise ConvertError(f"{name(k)}: int8 weights give {effect(a8)}, missing the bar "
+                                       f"({bar}); strict int8 refuses (without strict this node "
+                                       "keeps int16 weights)")  # fmt: skip
+                wf[k], effects[k] = "s16", all16()
+                notes[k] = (f"kept at int16 weights: int8 weights gave {effect(a8)} (bar: {bar}); "
+                            f"int16 weights give {effect(all16())}")  # fmt: skip
+                warnings.warn(f"{name(k)}: {notes[k]}", stacklevel=2)
         total = measure(wf)
         while misses(total) and any(w == "s8" for w in wf.values()):
             worst = max((k for k in wf if wf[k] == "s8"), key=lambda k: effects[k]["rel_max_err"])

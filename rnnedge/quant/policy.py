@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import fixedpoint as fx
 from ..errors import ConvertError, InputError
+from ..progress import Progress
 from ..ir.layers import (
     WFMT, Activation, Dense, IntLayer, LayerNorm, LayerReport, Network, QNetwork, QSlice, QTakeLast,
     QRecurrent, Recurrent, Slice, TakeLast,
@@ -343,36 +344,39 @@ def quantize_network(
     s_in = q_in = range_scale(ranges.of(x, DEFAULT_INPUT_RANGE, "input |x|"))
     layers: list[IntLayer] = []
     report: list[LayerReport] = []
-    for i, (layer, tr) in enumerate(zip(net.layers, traces)):
-        where, kind = _layer_name(i, layer)
-        q: IntLayer
-        err: float | None = None
-        note = ""
-        out_err: float | None = None
-        if isinstance(layer, (Dense, Recurrent)):
-            m, note = _choose_precision(layer, i, mnet, quant, s_in, tr, y_out, ranges, bar, strict, where)
-            q, err, out_err = m.q, m.error, m.output_error
-            if note.startswith("kept"):
-                warnings.warn(f"{where}: {note}", stacklevel=2)
-        elif isinstance(layer, Activation):
-            out_range = None
-            if ranges.calibrated and layer.act.kind in ("Affine", "LogSoftmax"):
-                out_range = ranges.of(tr.y, 0.0, "")
-            q = quantize_activation(layer, s_in, out_range, where)
-            err = _error(_run_q_layer(q, tr.x, s_in), tr.y)
-        elif isinstance(layer, TakeLast):
-            q = QTakeLast(layer.features, layer.split, s_in)
-        elif isinstance(layer, Slice):
-            q = QSlice(layer.features, layer.start, layer.stop, s_in)
-        elif isinstance(layer, LayerNorm):
-            out_range = ranges.of(tr.y, 0.0, "") if ranges.calibrated else None
-            q = quantize_layernorm(layer, s_in, out_range, where)
-            err = _error(_run_q_layer(q, tr.x, s_in), tr.y)
-        else:  # pragma: no cover - Network.check() knows every layer type
-            raise ConvertError(f"{where}: unknown layer type")
-        layers.append(q)
-        report.append(LayerReport(i, kind, q.wfmt, err, out_err, note))
-        s_in = q.out_scale
+    with Progress(len(net.layers), f"{quant}: quantizing and checking each layer's accuracy") as checks:
+        for i, (layer, tr) in enumerate(zip(net.layers, traces)):
+            where, kind = _layer_name(i, layer)
+            checks.update(where, advance=0)
+            q: IntLayer
+            err: float | None = None
+            note = ""
+            out_err: float | None = None
+            if isinstance(layer, (Dense, Recurrent)):
+                m, note = _choose_precision(layer, i, mnet, quant, s_in, tr, y_out, ranges, bar, strict, where)
+                q, err, out_err = m.q, m.error, m.output_error
+                if note.startswith("kept"):
+                    warnings.warn(f"{where}: {note}", stacklevel=2)
+            elif isinstance(layer, Activation):
+                out_range = None
+                if ranges.calibrated and layer.act.kind in ("Affine", "LogSoftmax"):
+                    out_range = ranges.of(tr.y, 0.0, "")
+                q = quantize_activation(layer, s_in, out_range, where)
+                err = _error(_run_q_layer(q, tr.x, s_in), tr.y)
+            elif isinstance(layer, TakeLast):
+                q = QTakeLast(layer.features, layer.split, s_in)
+            elif isinstance(layer, Slice):
+                q = QSlice(layer.features, layer.start, layer.stop, s_in)
+            elif isinstance(layer, LayerNorm):
+                out_range = ranges.of(tr.y, 0.0, "") if ranges.calibrated else None
+                q = quantize_layernorm(layer, s_in, out_range, where)
+                err = _error(_run_q_layer(q, tr.x, s_in), tr.y)
+            else:  # pragma: no cover - Network.check() knows every layer type
+                raise ConvertError(f"{where}: unknown layer type")
+            layers.append(q)
+            report.append(LayerReport(i, kind, q.wfmt, err, out_err, note))
+            s_in = q.out_scale
+            checks.update(where)
     qnet = QNetwork(layers, q_in, s_in, quant, net, report, calibrated=ranges.calibrated)
     if ranges.defaults:
         warnings.warn(CalibrationWarning.assumed(ranges.defaults), stacklevel=2)

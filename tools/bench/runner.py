@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rnnedge.errors import InputError, RnnedgeError
-from rnnedge.measure import Progress, module_available
+from rnnedge.measure import module_available
+from rnnedge.progress import Progress, quiet_progress
 
 from .cases import CHECK_STEPS, SEQ_LENGTHS, Case, _F32, blob_case, build_onnx, select_cases
 from .cases import standard_cases, to_graph
@@ -97,7 +98,7 @@ def convert_quiet(
         and "calibration" in inspect.signature(convert).parameters
     ):
         kwargs["calibration"] = calibration
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, quiet_progress():  # the run's bar shows
         warnings.simplefilter("always")
         convert(onnx_path, out, quant=quant, **kwargs)
     return [f"{quant}: {w.message}" for w in caught]
@@ -370,6 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --blob: the ONNX model it came from: adds onnxruntime (step-wise and "
         "sequence) and checks the outputs against it",
     )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress bar on stderr (there is none when stderr is not a terminal)",
+    )
     args = parser.parse_args(argv)
     cases = standard_cases()
     if args.list:
@@ -384,7 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise InputError(f"--onnx {args.onnx}: give the blob converted from it with --blob")
         else:
             cases = select_cases(cases, args.cases)
-        results = run_benchmark(cases, _config(args), Path(args.keep) if args.keep else None)
+        results = run_benchmark(
+            cases, _config(args), Path(args.keep) if args.keep else None, progress=not args.quiet
+        )
         for line in write_outputs(results, Path(args.out)):
             print(line if line.startswith("matplotlib") else f"wrote {line}")
         if args.json:

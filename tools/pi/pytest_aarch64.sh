@@ -22,7 +22,7 @@
 #    finds no ARM core and crashes at import (SIGSEGV). qemu -L (QEMU_LD_PREFIX) looks up every
 #    absolute path under the root first, so the guest reads the root's /proc/cpuinfo; empty
 #    dist-packages directories there keep the host's Debian Python packages out of sys.path.
-# 3. aarch64 wheels of numpy, cffi, pytest, hypothesis, onnx, onnxruntime, setuptools from PyPI
+# 3. aarch64 wheels of numpy, cffi, pytest, hypothesis, onnx, onnxruntime, setuptools, tqdm from PyPI
 #    (pip install --target --platform ... --only-binary=:all:), at the versions this machine's
 #    python3 has (pip list), into $OUT/site.
 # 4. A copy of the source tree in $OUT/src (the source tree keeps its own x86 extension), whose
@@ -50,7 +50,7 @@ PY=${PYTHON:-python3}
 PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-1800}
 PI_SUBSET=(tests/test_runtime.py tests/test_integer_runtime.py tests/test_format.py
            tests/test_format_int.py tests/test_cli.py tests/test_build_flags.py)
-WHEELS=(numpy cffi pytest hypothesis onnx onnxruntime setuptools)
+WHEELS=(numpy cffi pytest hypothesis onnx onnxruntime setuptools tqdm)
 DEBS=python3.11,libpython3.11-dev,libstdc++6
 
 mode=full
@@ -121,7 +121,8 @@ chmod +x "$BIN/python3"
 ln -s "$(command -v aarch64-linux-gnu-gcc)" "$BIN/aarch64-linux-gnu-gcc"
 
 # ---- 3. the aarch64 wheels at this machine's versions --------------------------------------------
-"$PY" -m pip list --format=freeze 2>/dev/null | grep -v '^-e ' > "$OUT/constraints.txt" || true
+{ "$PY" -m pip list --format=freeze 2>/dev/null | grep -v '^-e ' || true
+  echo "# wheels: ${WHEELS[*]}"; } > "$OUT/constraints.txt"  # a new wheel in the list reinstalls too
 if ! cmp -s "$OUT/constraints.txt" "$OUT/site.stamp" || [ ! -d "$OUT/site" ]; then
   step "aarch64 wheels: ${WHEELS[*]}"
   plats=(--platform manylinux2014_aarch64)
