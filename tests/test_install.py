@@ -18,10 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def _console(*args: str) -> subprocess.CompletedProcess:
     """The `rnnedge` console script of this Python (python -m rnnedge if it has none), run away from
     the checkout root, whose rnnedge/ would otherwise be imported."""
+    import rnnedge
+
     script = Path(sys.executable).with_name("rnnedge")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "rnnedge"]
-    path = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}  # the package under test first
+    # the package under test first: the one this process imported (installed, editable, or a
+    # checkout built in place), never the checkout root's by accident
+    here = str(Path(rnnedge.__file__).resolve().parent.parent)
+    path = [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     return subprocess.run(
         [*cmd, *args], capture_output=True, text=True, timeout=120, cwd=ROOT / "tests", env=env
     )

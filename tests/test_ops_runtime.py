@@ -5,10 +5,12 @@ and the param layouts the writer, the loader (rne__check_op) and the kernels sha
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,6 +130,12 @@ _CONST = textwrap.dedent("""
 """)
 
 
-def test_binary_with_a_constant_operand_runs_in_c():
-    r = subprocess.run([sys.executable, "-c", _CONST], capture_output=True, text=True, timeout=120)
+def test_binary_with_a_constant_operand_runs_in_c(tmp_path):
+    # away from the checkout root (whose rnnedge/ has no compiled module when the package is
+    # installed), with the package this process imported first on the path
+    here = str(Path(rnnedge.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", _CONST], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path, env=env)  # fmt: skip
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
