@@ -15,6 +15,7 @@ allocated, and a size this machine cannot hold is an InputError naming the figur
 
 from __future__ import annotations
 
+import functools
 import mmap as _mmap
 import os
 import threading
@@ -490,17 +491,37 @@ class Stream:
         its C call, `_make_step`, as it does step_into.)"""
         return self._make_step()(x)
 
+    def _c_step_call(self) -> Callable[[Any, Any], int]:
+        """The C call of one step, xp -> float32 yp, for this stream's number format, bound once
+        (step and step_into call it): rne_step for float models; for integer ones rne_step_float
+        (quantize, step, dequantize in one call), or, for a model of ids, rne_step into the int16
+        buffer and then its dequantization."""
+        cstream, c_step = self._cstream, self._step
+        if self._qargs is None:
+            return functools.partial(c_step, cstream)
+        s_in, xq, yq, s_out = self._qargs
+        if not self.model._ids:
+            c_step_float = self._step_float
+            return lambda xp, yp: c_step_float(cstream, xp, s_in, xq, yq, s_out, yp)
+        dequantize, y_size = self._c.lib.rne_dequantize_s16, self._y_size
+
+        def ids_step(xp, yp) -> int:
+            rc = c_step(cstream, xp, yq)
+            if rc == 0:
+                dequantize(yq, y_size, s_out, yp)
+            return rc
+
+        return ids_step
+
     def _make_step(self) -> Callable[[Any], np.ndarray]:
         """The body of step, with everything it reads bound once (see _make_step_into): the
         output pool's block views, their pointer and the next free slot live in one list that
         only the thread holding the stream changes."""
-        cstream, c_step, c_step_float, from_buffer = self._cstream, self._step, self._step_float, \
-            self._from_buffer
+        c_call, from_buffer = self._c_step_call(), self._from_buffer
         x_dtype, x_shape, x_ctype = self._x_dtype, self._x_shape, self._x_ctype
         slots, y_size, layout, b_axis = self._pool_slots, self._y_size, self._y_layout, \
             self._y_batch_axis
-        qargs, ids, claim, release = self._qargs, self.model._ids, self._claim, self._release
-        dequantize, new_pool = self._c.lib.rne_dequantize_s16, self._new_pool
+        claim, release, new_pool = self._claim, self._release, self._new_pool
         last_x: list[tuple[object, object]] = [(None, self._c.ffi.NULL)]
         pool, ptr, _ = new_pool()
         block: list = [list(pool), ptr, 0]  # the block's arrays (views), its pointer, next slot
@@ -528,14 +549,7 @@ class Stream:
                     block[0] = list(pool)
                 block[2] = i + 1
                 y, yp = block[0][i], block[1] + i * y_size
-                if qargs is None:
-                    rc = c_step(cstream, xp, yp)
-                elif ids:  # integer model of ids: step, then dequantize y
-                    rc = c_step(cstream, xp, qargs[2])
-                    if rc == 0:
-                        dequantize(qargs[2], y_size, qargs[3], yp)
-                else:  # integer model: quantize, step, dequantize in one C call (rne_step_float)
-                    rc = c_step_float(cstream, xp, qargs[0], qargs[1], qargs[2], qargs[3], yp)
+                rc = c_call(xp, yp)
             finally:
                 release()
             if rc:  # an id out of range (nothing written), or never on a loaded Model
@@ -561,13 +575,10 @@ class Stream:
         """The body of step_into, with everything it reads bound once: the C stream and function,
         the input and output checks' expectations, the stream's lock, the last input and output
         with their pointers (each pair in one cell, so a racing thread reads a matching pair)."""
-        cstream, c_step, c_step_float, from_buffer = self._cstream, self._step, self._step_float, \
-            self._from_buffer
+        c_call, from_buffer = self._c_step_call(), self._from_buffer
         x_dtype, x_shape, x_ctype, floats = self._x_dtype, self._x_shape, self._x_ctype, self._floats
-        y_shape, direct, qargs, ids = self._y_shape, self._y_layout is None, self._qargs, \
-            self.model._ids
-        claim, release, y_size = self._claim, self._release, self._y_size
-        dequantize = self._c.lib.rne_dequantize_s16
+        y_shape, direct = self._y_shape, self._y_layout is None
+        claim, release = self._claim, self._release
         null = self._c.ffi.NULL
         last_x: list[tuple[object, object]] = [(None, null)]
         last_out: list[tuple[object, object]] = [(None, null)]
@@ -601,14 +612,7 @@ class Stream:
             if not claim(False):
                 raise self._busy("step_into")
             try:
-                if qargs is None:
-                    rc = c_step(cstream, xp, yp)
-                elif ids:  # integer model of ids: step, then dequantize y
-                    rc = c_step(cstream, xp, qargs[2])
-                    if rc == 0:
-                        dequantize(qargs[2], y_size, qargs[3], yp)
-                else:  # integer model: quantize, step, dequantize in one C call
-                    rc = c_step_float(cstream, xp, qargs[0], qargs[1], qargs[2], qargs[3], yp)
+                rc = c_call(xp, yp)
             finally:
                 release()
             if rc:
