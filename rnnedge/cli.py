@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 import warnings
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from ._version import __version__
 from .console import printable, say
@@ -56,50 +56,48 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named(items: list[str] | None, flag: str, parse: Callable[[str], tuple[str, Any]]) -> dict | None:
+    """Repeated NAME=... options (--fix, --state, --input) as a mapping, each name once."""
+    if not items:
+        return None
+    named: dict = {}
+    for text in items:
+        name, value = parse(text)
+        if name in named:
+            raise InputError(f"{flag} {name}=... is given twice")
+        named[name] = value
+    return named
+
+
 def _fixed_args(items: list[str] | None) -> dict | None:
     """The repeated --fix NAME=VALUE options as convert's `fixed` mapping."""
-    if not items:
+    if not items:  # the converter (and onnx) only when the option is given
         return None
     from .converter.fixed import parse_fixed
 
-    fixed: dict = {}
-    for text in items:
-        name, value = parse_fixed(text)
-        if name in fixed:
-            raise InputError(f"--fix {name}=... is given twice")
-        fixed[name] = value
-    return fixed
+    return _named(items, "--fix", parse_fixed)
+
+
+def _state_pair(text: str) -> tuple[str, str]:
+    name, sep, out = text.partition("=")
+    name, out = name.strip(), out.strip()
+    if not sep or not name or not out:
+        raise InputError(f"--state {text!r}: expected INPUT=OUTPUT, e.g. --state h=hn")
+    return name, out
 
 
 def _state_args(items: list[str] | None) -> dict[str, str] | None:
     """The repeated --state INPUT=OUTPUT options as convert's `state` mapping."""
-    if not items:
-        return None
-    pairs: dict[str, str] = {}
-    for text in items:
-        name, sep, out = text.partition("=")
-        name, out = name.strip(), out.strip()
-        if not sep or not name or not out:
-            raise InputError(f"--state {text!r}: expected INPUT=OUTPUT, e.g. --state h=hn")
-        if name in pairs:
-            raise InputError(f"--state {name}=... is given twice")
-        pairs[name] = out
-    return pairs
+    return _named(items, "--state", _state_pair)
 
 
 def _input_args(items: list[str] | None) -> dict[str, str] | None:
     """The repeated --input NAME=AXES options as convert's `inputs` mapping."""
-    if not items:
+    if not items:  # the converter (and onnx) only when the option is given
         return None
     from .converter.inputs import parse_input_arg
 
-    axes: dict[str, str] = {}
-    for text in items:
-        name, spec = parse_input_arg(text)
-        if name in axes:
-            raise InputError(f"--input {name}=... is given twice")
-        axes[name] = spec
-    return axes
+    return _named(items, "--input", parse_input_arg)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
