@@ -415,17 +415,22 @@ def test_c_boundary_equals_the_reference_quantize_and_dequantize():
         np.testing.assert_array_equal(y, fixedpoint.dequantize(allq, scale))
 
 
+def _batchfirst_lstm(quant: str, x: np.ndarray, tmp_path: Path):
+    """torch_lstm_batchfirst_seq_linear converted to `quant` (calibrated on x) and loaded."""
+    onnx = Path(__file__).parent / "data" / "fixtures" / "torch_lstm_batchfirst_seq_linear.onnx"
+    path = tmp_path / f"m.{quant}.rne"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rnnedge_convert(onnx, path, quant=quant, calibration=None if quant == "f32" else x)
+    return rnnedge_load(path)
+
+
 @pytest.mark.parametrize("quant", ("f32", "int8"))
 def test_step_outputs_are_kept_across_output_pools(quant, tmp_path):
     """Stream.step hands out arrays cut from blocks of 64 (rne_step_float for integer models):
     150 steps held at once each keep their own values, equal to sequence mode's."""
-    onnx = Path(__file__).parent / "data" / "fixtures" / "torch_lstm_batchfirst_seq_linear.onnx"
     x = np.random.default_rng(3).normal(0, 1, (2, 150, 4)).astype(np.float32)  # [B, T, F]
-    out = tmp_path / f"m.{quant}.rne"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rnnedge_convert(onnx, out, quant=quant, calibration=None if quant == "f32" else x)
-    model = rnnedge_load(out)
+    model = _batchfirst_lstm(quant, x, tmp_path)
     stream = model.stream(2)
     held = [stream.step(x[:, t]) for t in range(x.shape[1])]
     assert len({id(h) for h in held}) == len(held)
@@ -436,13 +441,8 @@ def test_step_outputs_are_kept_across_output_pools(quant, tmp_path):
 def test_step_into_writes_what_step_returns(quant, tmp_path):
     """Stream.step_into(x, out) gives step's numbers in the caller's array (rne_step_float for
     integer models), the same `out` every call; a batch-first model's [B, F] step layout."""
-    onnx = Path(__file__).parent / "data" / "fixtures" / "torch_lstm_batchfirst_seq_linear.onnx"
     x = np.random.default_rng(4).normal(0, 1, (2, 40, 4)).astype(np.float32)  # [B, T, F]
-    path = tmp_path / f"m.{quant}.rne"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rnnedge_convert(onnx, path, quant=quant, calibration=None if quant == "f32" else x)
-    model = rnnedge_load(path)
+    model = _batchfirst_lstm(quant, x, tmp_path)
     a, b = model.stream(2), model.stream(2)
     out = np.full(a.step(x[:, 0]).shape, np.nan, np.float32)
     a.reset()
