@@ -7,7 +7,7 @@ What each figure measures (docs/benchmarks.md says more):
   (initial_h/initial_c graph inputs, Y_h/Y_c outputs: one `run()` per step, and with IO binding);
   PyTorch one module call per step.
 - c_step: `rne_step` in C with no Python around it (tools/bench_step.c).
-- seq: one call over a whole sequence of T steps (T = 100, 1000), microseconds per step.
+- seq: one call over a whole sequence of T steps (T = 1, 100, 1000), microseconds per step.
 - floor: the time to stream the blob's tensor bytes once through the core, at the cache bandwidth
   measured on this machine for a buffer of that size.
 - rss: peak resident memory of a fresh process that imports one engine, loads the model and runs
