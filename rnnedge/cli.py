@@ -434,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(--tol 2e-3) or per format (--tol int8=2e-2, repeatable); default: the documented bars, "
         "f32 1e-5, int16 1e-3, int8 1e-2 (an int8 classifier: argmax agreement >= 99%%)",
     )
+    p.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress bar on stderr (there is none when stderr is not a terminal)",
+    )
     p.set_defaults(func=cmd_verify, error_status=2)
 
     from . import demo  # stdlib and numpy only at import

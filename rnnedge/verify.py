@@ -26,6 +26,7 @@ from .blob.spec import ACT_LOGSOFTMAX, ACT_SOFTMAX, DT_S32, OP_ACT, OP_GATHER
 from .errors import BlobError, RnnedgeError, VerifyError
 from .files import onnx_instead_of_blob
 from .model import Model, load
+from .progress import Progress
 from .quant.policy import BARS, MIN_AGREEMENT, output_range
 
 # A many-to-one model's step outputs are compared with onnxruntime on the prefix ending at that
@@ -367,33 +368,61 @@ def verify(
     batch = x.shape[run_axes.index("B")] if "B" in run_axes else 1
     report = Report(model.name, model.quant, steps, batch, bar=bar, data=data)
     fixed_t = None if stacked else ref.fixed_time
-    y_float = ref.run(x)
-    report.comparisons.append(compare("sequence", _rnnedge(model.run, x), y_float))
-    if model.streamable:
-        stream = model.stream(batch)
-        ys = [_rnnedge(stream.step, np.take(x, t, axis=t_in)) for t in range(steps)]
-        out_axes = model.output_spec["axes"]
-        if model.many_to_one and fixed_t is not None:
-            report.comparisons.append(compare("step by step (the last step)", ys[-1], y_float))
-            report.notes.append(f"not compared: the steps before the last and the drift: "
-                                f"{os.fspath(onnx_path)} fixes the time axis at {fixed_t} steps, "
-                                "so onnxruntime cannot run shorter or longer sequences (export "
-                                "it with a dynamic time axis to compare them)")  # fmt: skip
-            return report
-        if model.many_to_one:  # each step against the float model on the prefix ending there
-            marks = sorted({max(1, steps * k // PREFIXES) for k in range(1, PREFIXES + 1)})
-            got = np.stack([ys[t - 1] for t in marks])
-            want = np.stack([ref.run(_take(x, t_in, t)) for t in marks])
-            report.comparisons.append(compare(f"step by step ({len(marks)} prefixes)", got, want))
-        else:
-            t_out = out_axes.index("T") if "T" in out_axes else 0
-            report.comparisons.append(compare("step by step", np.stack(ys, axis=t_out), y_float))
-        if fixed_t is not None:
-            report.notes.append(f"not measured: the drift over a long stream: {os.fspath(onnx_path)} "
-                                f"fixes the time axis at {fixed_t} steps")  # fmt: skip
-        else:
-            report.drift = _drift(model, ref, x, t_in, long_steps)
+    stepped = steps if model.streamable else 0
+    with Progress(2 + stepped + (PREFIXES + 1 if model.many_to_one else 1),
+                  f"verify {model.name}") as progress:  # fmt: skip
+        _compare_all(report, model, ref, x, t_in, batch, fixed_t, long_steps, onnx_path, progress)
     return report
+
+
+STEP_UPDATE = 64  # steps between two updates of the progress bar while stepping
+
+
+def _compare_all(report: Report, model: Model, ref: _Float, x: np.ndarray, t_in: int, batch: int,
+                 fixed_t: int | None, long_steps: int, onnx_path: str | os.PathLike,
+                 progress: Progress) -> None:  # fmt: skip
+    """verify's comparisons, in order, each one advancing the progress bar: the float model, `run`, each
+    step, the many-to-one prefixes, the drift."""
+    steps = x.shape[t_in]
+    progress.update("onnxruntime: the float model", 0)
+    y_float = ref.run(x)
+    progress.update("rnnedge: Model.run")
+    report.comparisons.append(compare("sequence", _rnnedge(model.run, x), y_float))
+    progress.update("rnnedge: Stream.step")
+    if not model.streamable:
+        return
+    stream = model.stream(batch)
+    ys = []
+    for t in range(steps):
+        ys.append(_rnnedge(stream.step, np.take(x, t, axis=t_in)))
+        if (t + 1) % STEP_UPDATE == 0 or t + 1 == steps:
+            progress.update(f"rnnedge: Stream.step {t + 1}/{steps}", (t % STEP_UPDATE) + 1)
+    out_axes = model.output_spec["axes"]
+    if model.many_to_one and fixed_t is not None:
+        report.comparisons.append(compare("step by step (the last step)", ys[-1], y_float))
+        report.notes.append(f"not compared: the steps before the last and the drift: "
+                            f"{os.fspath(onnx_path)} fixes the time axis at {fixed_t} steps, "
+                            "so onnxruntime cannot run shorter or longer sequences (export "
+                            "it with a dynamic time axis to compare them)")  # fmt: skip
+        return
+    if model.many_to_one:  # each step against the float model on the prefix ending there
+        marks = sorted({max(1, steps * k // PREFIXES) for k in range(1, PREFIXES + 1)})
+        got = np.stack([ys[t - 1] for t in marks])
+        want = []
+        for t in marks:
+            want.append(ref.run(_take(x, t_in, t)))
+            progress.update(f"onnxruntime: the prefix of {t} steps", PREFIXES // len(marks))
+        report.comparisons.append(compare(f"step by step ({len(marks)} prefixes)", got, np.stack(want)))
+    else:
+        t_out = out_axes.index("T") if "T" in out_axes else 0
+        report.comparisons.append(compare("step by step", np.stack(ys, axis=t_out), y_float))
+    if fixed_t is not None:
+        report.notes.append(f"not measured: the drift over a long stream: {os.fspath(onnx_path)} "
+                            f"fixes the time axis at {fixed_t} steps")  # fmt: skip
+    else:
+        progress.update(f"the drift over {long_steps}+ steps", 0)
+        report.drift = _drift(model, ref, x, t_in, long_steps)
+        progress.update("done")
 
 
 def _rnnedge(call, x: np.ndarray) -> np.ndarray:

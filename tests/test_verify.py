@@ -4,6 +4,8 @@ and exit 2 with one line naming the side at fault for anything it cannot compare
 
 from __future__ import annotations
 
+import functools
+import io
 import subprocess
 import sys
 import warnings
@@ -16,6 +18,7 @@ import pytest
 import rnnedge
 from rnnedge.cli import main
 from rnnedge.errors import VerifyError
+from rnnedge.progress import Progress
 from rnnedge.examples import EXAMPLE_ONNX, load_test_set, load_train_set
 from rnnedge.quant.policy import BARS, MIN_AGREEMENT, accuracy
 from rnnedge.verify import verify
@@ -164,3 +167,22 @@ def test_the_python_api_raises_verify_error_naming_the_side(files):
     with pytest.raises(VerifyError, match="is an ONNX model") as info:
         verify(EXAMPLE_ONNX, EXAMPLE_ONNX)
     assert info.value.side == "rnnedge"
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_long_verify_shows_its_progress_on_a_terminal_and_quiet_hides_it(files, monkeypatch, capsys):
+    tty = _Tty()
+    monkeypatch.setattr("rnnedge.verify.Progress", functools.partial(Progress, stream=tty, delay=0, plain=True))
+    args = ["verify", str(files["f32"]), str(EXAMPLE_ONNX), "--input", str(files["x1_50"]), "--long-steps", "100"]
+    assert main(args) == 0
+    text = tty.getvalue()
+    assert "\rverify har_lstm [" in text and "onnxruntime: the float model" in text
+    assert text.endswith("\r")  # erased before the table is printed
+    assert "| sequence |" in capsys.readouterr().out
+    tty.seek(0), tty.truncate()
+    assert main([*args, "--quiet"]) == 0
+    assert tty.getvalue() == ""
