@@ -415,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
         "when the two cannot be compared (one line naming the side at fault).",
     )
     p.add_argument("model", help="the .rne file (any number format)")
-    p.add_argument("onnx", help="the ONNX model it was converted from")
+    p.add_argument("onnx", help="the ONNX model it was converted from, or its .keras / .h5 file (Keras then runs "
+                   "it: needs tensorflow-cpu)")
     p.add_argument("--input", metavar="X.npy", help="input in the ONNX input's layout (a step function: "
                    "its calls stacked on a new first axis T; default: random)")
     p.add_argument("--long-steps", type=int, default=2000, help="length of the drift stream (default 2000)")

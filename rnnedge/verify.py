@@ -292,6 +292,83 @@ class _Float:
         return self._run([self.y_name], feeds)[0]
 
 
+class _Keras:
+    """Keras itself on the .keras / .h5 file a blob was converted from (`rnnedge.convert` reads
+    those without TensorFlow; running them needs Keras and a backend: `pip install tensorflow-cpu`).
+    The model is called on the whole input, batch first as Keras takes it, its stateful layers reset
+    first, so that every call starts from zero state as the blob's `run` does."""
+
+    def __init__(self, path: str, model: Model, state: dict[str, str] | None = None) -> None:
+        if state:
+            raise VerifyError(f"{path} is a Keras file: --state pairs an ONNX step function's "
+                              "inputs and outputs, a Keras model has none", "input")  # fmt: skip
+        if not os.path.isfile(path):
+            raise VerifyError(f"{path}: no such Keras file", "keras")
+        try:
+            import keras
+        except ImportError:
+            raise VerifyError(f"{path} is a Keras file, and verify runs it with Keras, which is not "
+                              "installed here: pip install tensorflow-cpu (Keras and its backend), "
+                              "or verify against an ONNX export of the model", "keras") from None  # fmt: skip
+        try:
+            self.net = keras.models.load_model(path, compile=False)
+        except Exception as e:  # Keras raises many types
+            raise VerifyError(f"keras {keras.__version__} cannot load {path}: {_first_line(e)}", "keras") from None
+        self.path, self.keras_version = path, str(keras.__version__)
+        self.data_name = model.input_spec["name"]
+        self.axes = model.input_spec["axes"]
+        self.x_type = np.float32 if vocabulary(model) is None else np.int64
+        if self.axes[:1] != "B":
+            raise VerifyError(f"the blob takes axes {self.axes}; a blob converted from {path} takes "
+                              "batch first: is it the model the blob was converted from?", "pair")  # fmt: skip
+
+    def declared(self, name: str) -> list[int | None]:
+        """The input's dimensions as the Keras model declares them: an int where it fixes one."""
+        shape = list(self.net.inputs[0].shape)
+        return [d if isinstance(d, int) and d > 0 else None for d in shape]
+
+    @property
+    def fixed_time(self) -> int | None:
+        dims, t = self.declared(self.data_name), self.axes.find("T")
+        return dims[t] if 0 <= t < len(dims) else None
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        dims = self.declared(self.data_name)
+        for k, (want, got) in enumerate(zip(dims, x.shape)):
+            if want is not None and want != got:
+                raise VerifyError(f"keras: {self.path} fixes axis {k} of its input at {want}; the "
+                                  f"input has {got} there", "input")  # fmt: skip
+        for layer in self.net.layers:
+            if getattr(layer, "stateful", False):
+                for reset in ("reset_states", "reset_state"):
+                    if hasattr(layer, reset):
+                        getattr(layer, reset)()
+                        break
+        try:
+            y = self.net(x.astype(self.x_type), training=False)
+        except Exception as e:  # Keras raises many types
+            raise VerifyError(f"keras cannot run {self.path} on {list(x.shape)}: {_first_line(e)}",
+                              "keras") from None  # fmt: skip
+        return np.asarray(y, dtype=np.float32)
+
+    def note(self) -> str:
+        """What ran as the float reference; a file written by another Keras major version computes
+        some activations differently when loaded here (Keras 3's hard_sigmoid is not Keras 2's),
+        which the blob, converted by the version the file records, does not."""
+        from .converter.keras import read_keras
+
+        text = f"the float reference: Keras {self.keras_version} on {self.path}"
+        try:
+            written = read_keras(self.path).version
+        except Exception:  # the figure stands without it
+            return text
+        if written.split(".")[0].strip() != self.keras_version.split(".")[0]:
+            text += (f" (written by Keras {written}: Keras {self.keras_version} may compute some "
+                     "activations differently, e.g. hard_sigmoid; the blob computes them as Keras "
+                     f"{written} did)")  # fmt: skip
+        return text
+
+
 def _first_line(e: BaseException) -> str:
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     return " ".join(lines[:3]) if lines else type(e).__name__
@@ -324,6 +401,8 @@ def verify(
     tol: float | Mapping[str, float] | None = None,
 ) -> Report:
     """Compare the blob with the float ONNX model and judge it (`Report.passed`, `Report.verdict()`).
+    onnx_path may name the .keras / .h5 file the blob was converted from instead: Keras itself is
+    then the float reference (it needs Keras and a backend installed; VerifyError says so).
     x: the input in the ONNX layout (default: a standard-normal sequence of T=100, B=1, or the
     sizes the ONNX model fixes, which is not a realistic input: pass real data; token ids uniform
     over the vocabulary); a step function's input (no time axis) takes its calls stacked on a new
@@ -340,7 +419,13 @@ def verify(
             raise VerifyError(f"{hint} (verify takes the blob, then the ONNX model)", "rnnedge") from None
         raise VerifyError(f"rnnedge cannot load the blob {os.fspath(blob_path)}: {why}", "rnnedge") from None
     bar = bar_for(model, tol)
-    ref = _Float(os.fspath(onnx_path), model, state)
+    from .converter.keras import is_keras_file
+
+    ref: _Float | _Keras
+    if is_keras_file(onnx_path):
+        ref = _Keras(os.fspath(onnx_path), model, state)
+    else:
+        ref = _Float(os.fspath(onnx_path), model, state)
     axes = model.input_spec["axes"]
     stacked = "T" not in axes  # a step function: the calls on a new first axis
     vocab = vocabulary(model)
@@ -367,6 +452,8 @@ def verify(
     steps = x.shape[t_in]
     batch = x.shape[run_axes.index("B")] if "B" in run_axes else 1
     report = Report(model.name, model.quant, steps, batch, bar=bar, data=data)
+    if isinstance(ref, _Keras):
+        report.notes.append(ref.note())
     fixed_t = None if stacked else ref.fixed_time
     stepped = steps if model.streamable else 0
     with Progress(2 + stepped + (PREFIXES + 1 if model.many_to_one else 1),

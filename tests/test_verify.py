@@ -186,3 +186,75 @@ def test_a_long_verify_shows_its_progress_on_a_terminal_and_quiet_hides_it(files
     tty.seek(0), tty.truncate()
     assert main([*args, "--quiet"]) == 0
     assert tty.getvalue() == ""
+
+
+KERAS = Path(__file__).resolve().parent / "data" / "keras"
+
+
+class _FakeKeras:
+    """Stands in for the `keras` module (TensorFlow is not a test dependency): its model is the
+    f32 blob converted from the same file, plus `offset`; `resets` counts the stateful resets."""
+
+    __version__ = "3.99.0"
+
+    def __init__(self, f32: Path, offset: float = 0.0) -> None:
+        self.models, self.resets, self.loaded = self, 0, []
+        self.blob, self.offset = rnnedge.load(f32), offset
+
+    def load_model(self, path: str, compile: bool = True):
+        assert compile is False
+        self.loaded.append(path)
+        fake = self
+
+        class Layer:
+            stateful = True
+
+            def reset_states(self) -> None:
+                fake.resets += 1
+
+        class Net:
+            inputs = [type("In", (), {"shape": (None, None, 3)})()]
+            layers = [Layer()]
+
+            def __call__(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+                assert training is False and x.dtype == np.float32 and x.shape[0] == 2  # batch first
+                return fake.blob.run(x) + fake.offset
+
+        return Net()
+
+
+@pytest.fixture(scope="module")
+def keras_blobs(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("keras_verify")
+    src = KERAS / "k3_lstm_seq.keras"
+    out = {"f32": d / "f32.rne", "int16": d / "int16.rne", "x": d / "x.npy"}
+    x = np.load(KERAS / "input.npy")
+    np.save(out["x"], x)
+    rnnedge.convert(src, out["f32"])
+    rnnedge.convert(src, out["int16"], quant="int16", calibration=x)
+    return out
+
+
+def test_verify_takes_the_keras_file_as_the_float_reference(keras_blobs, monkeypatch, capsys):
+    src = str(KERAS / "k3_lstm_seq.keras")
+    fake = _FakeKeras(keras_blobs["f32"])
+    monkeypatch.setitem(sys.modules, "keras", fake)
+    report = verify(keras_blobs["int16"], src, np.load(keras_blobs["x"]), long_steps=40)
+    assert report.passed and fake.loaded == [src] and fake.resets == 2  # the sequence, then the drift: each from zero state
+    assert 0 < report.worst.max_error <= BARS["int16"]
+    assert any("Keras 3.99.0 on" in n and src in n for n in report.notes)
+    fake.offset = 0.5  # a reference the blob does not match: FAIL, exit 1
+    assert main(["verify", str(keras_blobs["int16"]), src, "--input", str(keras_blobs["x"]), "--long-steps", "40"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_verify_with_a_keras_file_and_no_keras_says_what_to_install(keras_blobs, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "keras", None)  # import keras raises ImportError
+    src = str(KERAS / "k3_lstm_seq.keras")
+    with pytest.raises(VerifyError, match="Keras, which is not installed here: pip install tensorflow-cpu"):
+        verify(keras_blobs["f32"], src)
+    assert main(["verify", str(keras_blobs["f32"]), src]) == 2
+    err = capsys.readouterr().err
+    assert "k3_lstm_seq.keras is a Keras file" in err and "Traceback" not in err
+    with pytest.raises(VerifyError, match="--state pairs an ONNX step function"):
+        verify(keras_blobs["f32"], src, state={"h": "hn"})
