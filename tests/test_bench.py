@@ -313,3 +313,18 @@ def test_the_plot_is_a_png_when_matplotlib_is_installed(tmp_path):
     results["cases"][0]["case"]["features"] = 40
     assert bench.write_png(results, tmp_path / "p.png") is None
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rtneural_compare_skips_by_name_without_rtneural(tmp_path, capsys, monkeypatch):
+    """tools/rtneural_compare.py: a directory that is not an RTNeural checkout is named, and the
+    comparison is skipped (exit 0; 3 with --require) rather than failing a machine without it."""
+    import rtneural_compare as rc
+
+    monkeypatch.delenv("RTNEURAL_DIR", raising=False)
+    assert rc.main(["--rtneural", str(tmp_path), "--cases", "lstm-8"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("rtneural_compare: skipped: --rtneural") and str(tmp_path) in out
+    assert rc.main(["--rtneural", str(tmp_path), "--require"]) == rc.SKIPPED
+    with pytest.raises(SystemExit):
+        rc.main(["--rtneural", str(tmp_path), "--cases", "lstm"])  # not CELL-HIDDEN: argparse's error
+    assert "expected lstm-H or gru-H" in capsys.readouterr().err
