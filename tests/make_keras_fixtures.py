@@ -3,7 +3,12 @@ Keras 2 through tf_keras), trained a few steps, saved as .keras (Keras 3) and .h
 own outputs on a fixed input. Needs tensorflow-cpu, keras and tf-keras: a developer's tool, never
 a test or run-time dependency (the tests read the committed files with h5py only).
 
-    python tests/make_keras_fixtures.py     # rewrites tests/data/keras/
+The tf2onnx fixtures of tests/test_keras_tf2onnx.py (Keras 3 GRU and SimpleRNN layers, which
+tf2onnx 1.17 writes as ONNX Loops) are exported with tf2onnx.convert.from_function (from_keras
+fails under Keras 3), also with Keras's outputs; they need tf2onnx too.
+
+    python tests/make_keras_fixtures.py             # rewrites tests/data/keras/
+    python tests/make_keras_fixtures.py tf2onnx     # only the tf2onnx fixtures
 """
 
 from __future__ import annotations
@@ -138,9 +143,60 @@ def keras2_models() -> dict:
     return m
 
 
-def main() -> int:
+def tf2onnx_models() -> dict:
+    """Keras 3 layers that tf2onnx writes as a Loop: GRU with reset_after True and False, SimpleRNN."""
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(17)
+    m = {}
+    m["tf2onnx_gru_after"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.GRU(5, return_sequences=True),
+        L.Dense(2),
+    ], name="tf2onnx_gru_after")  # fmt: skip
+    m["tf2onnx_gru_before"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.GRU(4, reset_after=False, return_sequences=True),
+        L.Dense(2, activation="tanh"),
+    ], name="tf2onnx_gru_before")  # fmt: skip
+    m["tf2onnx_rnn"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.SimpleRNN(4),
+        L.Dense(2),
+    ], name="tf2onnx_rnn")  # fmt: skip
+    return m
+
+
+def export_tf2onnx(model, path: Path) -> None:
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = (tf.TensorSpec((None, None, F), tf.float32, name="x"),)
+    fn = tf.function(lambda x: model(x, training=False))
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=17)
+    onnx.save(proto, path)
+
+
+def make_tf2onnx(x: np.ndarray) -> None:
+    for k, (name, model) in enumerate(tf2onnx_models().items()):
+        train(model, 200 + k)
+        y = np.asarray(model.predict(x, verbose=0), np.float32)
+        export_tf2onnx(model, OUT / f"{name}.onnx")
+        np.save(OUT / f"{name}.out.npy", y)
+        print(f"{name}: output {list(y.shape)}")
+
+
+def main(argv: list[str]) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     x = fixed_input()
+    if argv == ["tf2onnx"]:
+        make_tf2onnx(x)
+        return 0
+    if argv:
+        print(__doc__)
+        return 2
     ids = fixed_ids()
     np.save(OUT / "input.npy", x)
     np.save(OUT / "input_ids.npy", ids)
@@ -160,8 +216,9 @@ def main() -> int:
         model.save(OUT / f"{name}.h5")
         np.save(OUT / f"{name}.out.npy", y)
         print(f"{name}: output {list(y.shape)}")
+    make_tf2onnx(x)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
