@@ -114,7 +114,10 @@ def test_one_minus_z_must_be_one_minus(tmp_path):
         (one,) = [t for t in body.initializer if t.name == sub.input[0]]
         one.CopyFrom(onnx.numpy_helper.from_array(np.array(2.0, np.float32), one.name))
 
-    assert "not 1" in refused(body_edit(tmp_path, "tf2onnx_gru_after", edit))
+    path = body_edit(tmp_path, "tf2onnx_gru_after", edit)
+    assert "not 1" in refused(path)
+    with pytest.raises(UnsupportedOpError, match=r"\(op Loop.*subtracts from \[2\.\], not 1"):
+        rnnedge.convert(path)  # the reason, not the graph converter's refusal of every Loop
 
 
 def test_gates_with_two_activations_refused(tmp_path):
@@ -141,3 +144,17 @@ def test_a_body_that_is_no_cell_refused(tmp_path):
         node_of(body, "Tanh").op_type = "Exp"
 
     assert "Exp" in refused(body_edit(tmp_path, "tf2onnx_rnn", edit))
+
+
+def test_less_of_sizes_decided_only_when_provable():
+    """The loop bound tf2onnx checks (0 < T) folds: a run-time size is at least its coefficient."""
+    from rnnedge.converter.fold import dim_less
+    from rnnedge.converter.values import Sym
+    from rnnedge.errors import ConvertError
+
+    t = Sym(1, ("T",))
+    assert dim_less(0, t) and not dim_less(t, 1) and not dim_less(t, t) and dim_less(2, 3)
+    assert dim_less(1, Sym(2, ("T",))) and not dim_less(Sym(2, ("T",)), 2)
+    for a, b in ((1, t), (t, 2), (t, Sym(1, ("B",)))):
+        with pytest.raises(ConvertError, match="cannot tell at conversion time whether"):
+            dim_less(a, b)

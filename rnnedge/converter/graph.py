@@ -274,8 +274,8 @@ class Walk:
             raise  # to_network restarts the walk with that size fixed
         except LayoutMismatch as e:
             raise LayoutMismatch(f"{self.where(node, total)}: {e}") from None
-        except UnsupportedOpError as e:
-            raise UnsupportedOpError(f"{self.where(node, total)}: {e}") from None
+        except UnsupportedOpError as e:  # (of its kind: tf2onnx_loop.LoopNotACell)
+            raise type(e)(f"{self.where(node, total)}: {e}") from None
         except RnnedgeError as e:
             raise ConvertError(f"{self.where(node, total)}: {e}") from None
         for name, value in zip(node.outputs, outs):

@@ -49,6 +49,12 @@ class NotTheCell(Exception):
     """The body is not the cell this module recognises (the reason is the message)."""
 
 
+class LoopNotACell(UnsupportedOpError):
+    """A Loop over the data that is not tf2onnx's form of a Keras GRU or SimpleRNN: the reason
+    names what did not match (rnnedge.convert reports it rather than the graph converter's
+    refusal of every Loop)."""
+
+
 @dataclass(eq=False)
 class Leaf:
     """The step's input frame x [B, F] or the carried state h [B, H]."""
@@ -87,7 +93,7 @@ class Counter:
 
 
 Term = Union[Leaf, Gate, Affine]
-Sym_ = Union[Term, Counter, Const, Data]
+Symbolic = Union[Term, Counter, Const, Data]
 
 
 def _as_affine(t: Term) -> Affine:
@@ -128,7 +134,7 @@ class _Body:
         if not isinstance(body, onnx.GraphProto):
             raise NotTheCell("the Loop has no body graph")
         self.body = body
-        self.env: dict[str, Sym_] = {}
+        self.env: dict[str, Symbolic] = {}
         self.frame: Leaf | None = None
         self.data: Data | None = None
         self.state: Leaf | None = None
@@ -168,7 +174,7 @@ class _Body:
         for i, proto in enumerate(_ordered(b, set(self.env) | set(self.outer))):
             self.eval(Node(proto, i, self.opset))
 
-    def value(self, name: str) -> Sym_ | None:
+    def value(self, name: str) -> Symbolic | None:
         if not name:
             return None
         if name in self.env:
@@ -189,7 +195,7 @@ class _Body:
             if name:
                 self.env[name] = v
 
-    def apply(self, node: Node, args: list[Sym_ | None]) -> list[Sym_]:
+    def apply(self, node: Node, args: list[Symbolic | None]) -> list[Symbolic]:
         op = node.op
         where = f"{op} {node.name!r} in the body"
         live = [a for a in args if a is not None]
@@ -257,7 +263,7 @@ class _Body:
         raise NotTheCell(f"{where} on {', '.join(_what(a) for a in args)} is not part of the cells "
                          "tf2onnx writes")  # fmt: skip
 
-    def gather(self, node: Node, args: list[Sym_ | None], where: str) -> Sym_:
+    def gather(self, node: Node, args: list[Symbolic | None], where: str) -> Symbolic:
         data, index = args[0], args[1]
         if not isinstance(data, Data) or not isinstance(index, Counter) or node.int_attr("axis", 0) != 0:
             raise NotTheCell(f"{where} is not the read of one step of the input")
@@ -274,7 +280,7 @@ class _Body:
         self.frame = Leaf("x", data.features)
         return self.frame
 
-    def slice(self, node: Node, args: list[Sym_ | None], where: str) -> Affine:
+    def slice(self, node: Node, args: list[Symbolic | None], where: str) -> Affine:
         t = _as_affine(args[0])  # type: ignore[arg-type]
         if node.opset < 10:
             starts, ends = node.ints_attr("starts"), node.ints_attr("ends")
@@ -309,7 +315,7 @@ class _Body:
                 raise NotTheCell(f"{where} slices axis {ax} of a [batch, units] tensor")
         return _columns(t, *cols)
 
-    def split(self, node: Node, args: list[Sym_ | None], where: str) -> list[Sym_]:
+    def split(self, node: Node, args: list[Symbolic | None], where: str) -> list[Symbolic]:
         t = _as_affine(args[0])  # type: ignore[arg-type]
         axis = node.int_attr("axis", 0)
         if axis not in (1, -1):
@@ -568,12 +574,17 @@ def op_loop(ctx: "LoopContext", node: Node, ins: list[Value | None]) -> list[Val
             raise NotTheCell(f"the new state has {out.width} units, the state {h.width}")
         _run_counters(ins, body, node.opset)
     except NotTheCell as e:
-        raise UnsupportedOpError(
+        raise LoopNotACell(
             "found an unrolled recurrent net: a Loop that iterates over the sequence, "
             f"whose body is not a Keras GRU or SimpleRNN cell as tf2onnx writes it ({e}); {ADVICE}"
         ) from None
     except RnnedgeError as e:
         raise ConvertError(f"in the Loop body: {e}") from None
+    except (ValueError, TypeError, IndexError, KeyError) as e:  # a body of other shapes and kinds
+        raise LoopNotACell(
+            "found an unrolled recurrent net: a Loop that iterates over the sequence, whose body "
+            f"could not be read as a Keras GRU or SimpleRNN cell ({type(e).__name__}: {e}); {ADVICE}"
+        ) from None
     data = body.data
     ctx.note(node, f"tf2onnx Loop of a Keras {rec.cell.upper()} read as the native cell")
     y = Data(data.layers + (rec,), data.axes, {**data.sizes, "F": h.width}, reversed=False)
