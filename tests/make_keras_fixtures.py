@@ -169,7 +169,8 @@ def keras2_models() -> dict:
 
 
 def tf2onnx_models() -> dict:
-    """Keras 3 layers that tf2onnx writes as a Loop: GRU with reset_after True and False, SimpleRNN."""
+    """Keras 3 layers that tf2onnx writes as a Loop: GRU with reset_after True and False (and one
+    going backwards), SimpleRNN."""
     import keras
     from keras import layers as L
 
@@ -190,6 +191,12 @@ def tf2onnx_models() -> dict:
         L.SimpleRNN(4),
         L.Dense(2),
     ], name="tf2onnx_rnn")  # fmt: skip
+    # go_backwards: tf2onnx reverses the input before the Loop
+    m["tf2onnx_gru_back"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.GRU(3, go_backwards=True),
+        L.Dense(2),
+    ], name="tf2onnx_gru_back")  # fmt: skip
     return m
 
 

@@ -267,8 +267,10 @@ class _Body:
         data, index = args[0], args[1]
         if not isinstance(data, Data) or not isinstance(index, Counter) or node.int_attr("axis", 0) != 0:
             raise NotTheCell(f"{where} is not the read of one step of the input")
-        if data.axes != (("T",), ("B",), ("F",)) or data.taken or data.reversed:
+        if data.axes != (("T",), ("B",), ("F",)):
             raise NotTheCell(f"{where} reads steps of a [{data.layout()}] tensor, not time-major [T,B,F]")
+        if data.taken:
+            raise NotTheCell(f"{where} reads steps of a tensor whose last step was already taken")
         if self.frame is not None:
             raise NotTheCell(f"{where} reads the input a second time")
         name = node.proto.input[1]
@@ -586,8 +588,11 @@ def op_loop(ctx: "LoopContext", node: Node, ins: list[Value | None]) -> list[Val
             f"could not be read as a Keras GRU or SimpleRNN cell ({type(e).__name__}: {e}); {ADVICE}"
         ) from None
     data = body.data
-    ctx.note(node, f"tf2onnx Loop of a Keras {rec.cell.upper()} read as the native cell")
-    y = Data(data.layers + (rec,), data.axes, {**data.sizes, "F": h.width}, reversed=False)
+    if data.reversed:  # over a time-reversed input (Keras go_backwards): the reverse direction,
+        rec.direction = "reverse"  # its output in reversed order too (as recurrent.op_recurrent)
+    ctx.note(node, f"tf2onnx Loop of a Keras {rec.cell.upper()} read as the native cell"
+                   + (", run backwards" if data.reversed else ""))
+    y = Data(data.layers + (rec,), data.axes, {**data.sizes, "F": h.width}, reversed=data.reversed)
     return [None] * (len(ins) - 2) + [y]  # type: ignore[list-item]
 
 
