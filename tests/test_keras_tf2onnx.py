@@ -162,3 +162,44 @@ def test_less_of_sizes_decided_only_when_provable():
     for a, b in ((1, t), (t, 2), (t, Sym(1, ("B",)))):
         with pytest.raises(ConvertError, match="cannot tell at conversion time whether"):
             dim_less(a, b)
+
+
+def test_edited_bodies_refused_or_exact():
+    """Random edits of the fixtures' loop bodies (an op changed, an input rewired, two inputs
+    swapped): each is refused by name, or what converts computes what onnxruntime computes for
+    the edited model (an edit that keeps the cell, e.g. swapping the terms of a sum)."""
+    ort = pytest.importorskip("onnxruntime")
+    from rnnedge.errors import RnnedgeError
+    from rnnedge.reference import run_network
+
+    rng = np.random.default_rng(15)
+    ops = ["Add", "Mul", "Sub", "Sigmoid", "Tanh", "Relu", "MatMul", "Identity", "Slice", "Split", "Gather"]
+    converted = refused = 0
+    for _ in range(60):
+        name = str(rng.choice(sorted(CELLS)))
+        m = onnx.load(DATA / f"{name}.onnx")
+        (loop,) = [n for n in m.graph.node if n.op_type == "Loop"]
+        body = loop.attribute[0].g
+        names = ([i.name for i in body.input] + [o for n in body.node for o in n.output]
+                 + [t.name for t in body.initializer])  # fmt: skip
+        node = body.node[int(rng.integers(len(body.node)))]
+        kind = rng.integers(3)
+        if kind == 0:
+            node.op_type = str(rng.choice(ops))
+        elif kind == 1:
+            node.input[int(rng.integers(len(node.input)))] = str(rng.choice(names))
+        elif len(node.input) >= 2:
+            node.input[0], node.input[1] = node.input[1], node.input[0]
+        try:
+            net = to_network(m)
+        except RnnedgeError:
+            refused += 1
+            continue
+        try:
+            (want,) = ort.InferenceSession(m.SerializeToString()).run(None, {"x": X})
+        except Exception:  # noqa: BLE001 - an edit onnxruntime rejects as an invalid model
+            continue
+        y = from_tbf(run_network(net, to_tbf(X, net.input.axes))[0], net.output.axes)
+        assert y.shape == want.shape and rel(y, want) <= 1e-5, name
+        converted += 1
+    assert refused > 30 and converted > 3  # both outcomes are exercised
