@@ -135,6 +135,7 @@ def convert(
     try:
         from .converter import to_graph, to_network
         from .converter.keras import is_keras_file, keras_to_model
+        from .converter.tf2onnx_loop import LoopNotACell
     except ImportError as e:  # pragma: no cover - depends on the installation
         raise InputError(
             f"converting needs the onnx package ({e}); install it with pip install 'rnnedge[convert]'"
@@ -155,11 +156,17 @@ def convert(
             raise ConvertError("state pairs given: a step function")
         else:
             net = to_network(onnx_path, name=name, fixed=fixed, inputs=inputs)
-    except ConvertError:
+    except ConvertError as e:
         if keras:
             raise  # the Keras importer's own error, naming the layer
-        # not a straight pipeline: the dataflow graph (its own error, naming the node, if not)
-        graph = to_graph(onnx_path, name=name, fixed=fixed, state=state, inputs=inputs)
+        # not a straight pipeline: the dataflow graph (its own error, naming the node, if not;
+        # but a Loop only the pipeline reads is better explained by what did not match in it)
+        try:
+            graph = to_graph(onnx_path, name=name, fixed=fixed, state=state, inputs=inputs)
+        except ConvertError:
+            if isinstance(e, LoopNotACell):
+                raise e from None
+            raise
     if graph is not None:
         graph.producer = f"{graph.producer or 'an unnamed exporter'} via rnnedge {__version__}"
         qgraph = graph

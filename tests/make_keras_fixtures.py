@@ -3,7 +3,14 @@ Keras 2 through tf_keras), trained a few steps, saved as .keras (Keras 3) and .h
 own outputs on a fixed input. Needs tensorflow-cpu, keras and tf-keras: a developer's tool, never
 a test or run-time dependency (the tests read the committed files with h5py only).
 
-    python tests/make_keras_fixtures.py     # rewrites tests/data/keras/
+The tf2onnx fixtures of tests/test_keras_tf2onnx.py (Keras 3 GRU and SimpleRNN layers, which
+tf2onnx 1.17 writes as ONNX Loops) are exported with tf2onnx.convert.from_function (from_keras
+fails under Keras 3), also with Keras's outputs; they need tf2onnx too.
+
+    python tests/make_keras_fixtures.py             # rewrites tests/data/keras/
+    python tests/make_keras_fixtures.py tf2onnx     # only the tf2onnx fixtures
+    python tests/make_keras_fixtures.py NAME...     # only these Keras fixtures (every model is
+                                                    # still built, so each keeps its weights)
 """
 
 from __future__ import annotations
@@ -31,6 +38,15 @@ def fixed_input() -> np.ndarray:
     return np.random.default_rng(15).normal(0, 1, (2, T, F)).astype(np.float32)
 
 
+MASKED_STEPS = (2, 5)  # the steps of fixed_input that the Masking fixture's input masks (zeros)
+
+
+def masked_input() -> np.ndarray:
+    x = fixed_input()
+    x[:, list(MASKED_STEPS)] = 0.0
+    return x
+
+
 def fixed_ids() -> np.ndarray:
     return np.random.default_rng(15).integers(0, VOCAB, (2, T)).astype(np.int32)
 
@@ -44,7 +60,7 @@ def train(model, seed: int) -> None:
         x = rng.integers(0, VOCAB, (4 * batch, T)).astype(np.int32)
     else:
         x = rng.normal(0, 1, (4 * batch, T, F)).astype(np.float32)
-    shape = [T if d is None else d for d in model.outputs[0].shape[1:]]  # None: the time axis
+    shape = list(model.predict(x[:1], verbose=0).shape[1:])  # a "valid" conv shortens the time axis
     y = rng.normal(0, 1, (4 * batch, *shape)).astype(np.float32)
     model.compile(optimizer="adam", loss="mse")
     model.optimizer.learning_rate = 0.05
@@ -117,6 +133,20 @@ def keras3_models() -> dict:
         L.Bidirectional(L.GRU(4, return_sequences=True), merge_mode="mul"),
         L.Dense(2),
     ], name="k3_bidi_mul")  # fmt: skip
+    # a conv that shortens the sequence by (3 - 1) * 1 steps, then per-step layers
+    m["k3_conv_valid"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.Conv1D(4, 3, padding="valid", activation="tanh"),
+        L.GRU(5, return_sequences=True),
+        L.Dense(2),
+    ], name="k3_conv_valid")  # fmt: skip
+    # Masking: refused; its output is Keras's on masked_input()
+    m["k3_masking"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.Masking(0.0),
+        L.GRU(4, return_sequences=True),
+        L.Dense(2),
+    ], name="k3_masking")  # fmt: skip
     return m
 
 
@@ -138,30 +168,98 @@ def keras2_models() -> dict:
     return m
 
 
-def main() -> int:
+def tf2onnx_models() -> dict:
+    """Keras 3 layers that tf2onnx writes as a Loop: GRU with reset_after True and False (and one
+    going backwards), SimpleRNN."""
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(17)
+    m = {}
+    m["tf2onnx_gru_after"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.GRU(5, return_sequences=True),
+        L.Dense(2),
+    ], name="tf2onnx_gru_after")  # fmt: skip
+    m["tf2onnx_gru_before"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.GRU(4, reset_after=False, return_sequences=True),
+        L.Dense(2, activation="tanh"),
+    ], name="tf2onnx_gru_before")  # fmt: skip
+    m["tf2onnx_rnn"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.SimpleRNN(4),
+        L.Dense(2),
+    ], name="tf2onnx_rnn")  # fmt: skip
+    # go_backwards: tf2onnx reverses the input before the Loop
+    m["tf2onnx_gru_back"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.GRU(3, go_backwards=True),
+        L.Dense(2),
+    ], name="tf2onnx_gru_back")  # fmt: skip
+    return m
+
+
+def export_tf2onnx(model, path: Path) -> None:
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = (tf.TensorSpec((None, None, F), tf.float32, name="x"),)
+    fn = tf.function(lambda x: model(x, training=False))
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=17)
+    onnx.save(proto, path)
+
+
+def make_tf2onnx(x: np.ndarray) -> None:
+    for k, (name, model) in enumerate(tf2onnx_models().items()):
+        train(model, 200 + k)
+        y = np.asarray(model.predict(x, verbose=0), np.float32)
+        export_tf2onnx(model, OUT / f"{name}.onnx")
+        np.save(OUT / f"{name}.out.npy", y)
+        print(f"{name}: output {list(y.shape)}")
+
+
+def main(argv: list[str]) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     x = fixed_input()
+    if argv == ["tf2onnx"]:
+        make_tf2onnx(x)
+        return 0
     ids = fixed_ids()
-    np.save(OUT / "input.npy", x)
-    np.save(OUT / "input_ids.npy", ids)
-    for k, (name, model) in enumerate(keras3_models().items()):
+    if not argv:
+        np.save(OUT / "input.npy", x)
+        np.save(OUT / "input_ids.npy", ids)
+    k3, k2 = keras3_models(), keras2_models()
+    unknown = set(argv) - set(k3) - set(k2)
+    if unknown:
+        print(f"no such fixture: {', '.join(sorted(unknown))}\n{__doc__}")
+        return 2
+    for k, (name, model) in enumerate(k3.items()):
+        if argv and name not in argv:
+            continue
         train(model, k)
         if name == "k3_stateful":
             model.layers[0].reset_states()
-        y = np.asarray(model.predict(ids if "embed" in name else x, verbose=0), np.float32)
+        inp = ids if "embed" in name else masked_input() if name == "k3_masking" else x
+        y = np.asarray(model.predict(inp, verbose=0), np.float32)
         model.save(OUT / f"{name}.keras")
         if name in H5_TOO:
             model.save(OUT / f"{name}.h5")
         np.save(OUT / f"{name}.out.npy", y)
         print(f"{name}: output {list(y.shape)}")
-    for k, (name, model) in enumerate(keras2_models().items()):
+    for k, (name, model) in enumerate(k2.items()):
+        if argv and name not in argv:
+            continue
         train(model, 100 + k)
         y = np.asarray(model.predict(x, verbose=0), np.float32)
         model.save(OUT / f"{name}.h5")
         np.save(OUT / f"{name}.out.npy", y)
         print(f"{name}: output {list(y.shape)}")
+    if not argv:
+        make_tf2onnx(x)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

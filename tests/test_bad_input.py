@@ -235,7 +235,7 @@ def test_calibration_of_the_wrong_shape_cli(files, tmp_path, capsys):
 
 
 # -- a failed conversion loses nothing ---------------------------------------------------------------
-UNSUPPORTED = FIXTURES / "keras_simplernn_unrolled.onnx"
+UNSUPPORTED = FIXTURES / "dynamo_rnn_unrolled.onnx"
 
 
 def test_failed_conversion_keeps_the_existing_blob_api(files, tmp_path, monkeypatch):
@@ -262,10 +262,10 @@ def test_failed_conversion_keeps_the_existing_blob_cli(files, tmp_path, capsys):
     out = tmp_path / "m.rne"
     out.write_bytes(good)
     err = _one_line_error(["convert", str(src), "-o", str(out)], capsys)
-    assert "found an unrolled recurrent net" in err
+    assert "unrolled recurrent net" in err
     assert out.read_bytes() == good
     err = _one_line_error(["convert", str(src)], capsys)  # the default output, bad.rne, is not made
-    assert "found an unrolled recurrent net" in err
+    assert "unrolled recurrent net" in err
     src.write_bytes(files["onnx"].read_bytes()[:300])  # truncated
     err = _one_line_error(["convert", str(src), "-o", str(out)], capsys)
     assert "is not an ONNX model, or it is truncated" in err

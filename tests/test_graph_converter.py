@@ -283,7 +283,12 @@ def test_binary_broadcast_and_constants() -> None:
 # -- the pipeline fixtures (tests/data/fixtures/, tools/make_fixtures.py) as graphs ---------------
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 PIPELINE = [e for e in json.loads((FIXTURES / "index.json").read_text()) if not e["error"]]
-NOT_YET: dict[str, str] = {}  # fixture name -> what to_graph refuses in it
+NOT_YET: dict[str, str] = {  # fixture name -> what to_graph refuses in it
+    # tf2onnx's Loop of a Keras RNN / GRU: the layer pipeline reads it (tf2onnx_loop.py), the
+    # dataflow graph converter still refuses every Loop by name
+    "keras_simplernn_unrolled": r"\(op Loop\): found an unrolled recurrent net",
+    "keras_gru_reset_before_unrolled": r"\(op Loop\): found an unrolled recurrent net",
+}
 
 
 @pytest.mark.parametrize("entry", PIPELINE, ids=[e["name"] for e in PIPELINE])

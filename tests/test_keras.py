@@ -30,12 +30,18 @@ from rnnedge.ir.layers import Recurrent, from_tbf, to_tbf  # noqa: E402
 DATA = Path(__file__).resolve().parent / "data" / "keras"
 X = np.load(DATA / "input.npy")  # [2, 8, 3], batch first as Keras takes it
 IDS = np.load(DATA / "input_ids.npy")  # [2, 8] token ids, the Embedding fixture's input
-FILES = sorted(p.name for p in DATA.iterdir() if p.suffix in (".keras", ".h5"))
+ALL_FILES = sorted(p.name for p in DATA.iterdir() if p.suffix in (".keras", ".h5"))
+REFUSED = ("k3_masking",)  # test_masking_refused_with_what_to_do
+FILES = [f for f in ALL_FILES if f.rsplit(".", 1)[0] not in REFUSED]
 # bidirectional and go_backwards layers need the whole sequence: no step-by-step run
 STREAMABLE = ("k3_lstm_seq", "k3_gru_after_fn", "k3_gru_before", "k3_rnn", "k3_stateful", "k2_lstm_hard",
-              "k3_embed_gru", "k3_conv_lstm")
+              "k3_embed_gru", "k3_conv_lstm", "k3_conv_valid")
 # graph ops (docs/graph.md): these convert to a dataflow Graph, not a layer pipeline
-GRAPHS = ("k3_embed_gru", "k3_conv_lstm", "k3_bidi_mul")
+GRAPHS = ("k3_embed_gru", "k3_conv_lstm", "k3_bidi_mul", "k3_conv_valid")
+# a stream lags by the lookahead of its convs: Conv1D "same" (k3_conv_lstm: k 3, d 1 after a
+# causal one) and "valid" (k3_conv_valid: k 3, whose Keras output is 2 steps shorter)
+LATENCY = {"k3_conv_lstm": 1, "k3_conv_valid": 2}
+SHORTER = {"k3_conv_valid": 2}  # Keras's output is that many steps shorter than the input
 
 
 def x_for(name: str) -> np.ndarray:
@@ -51,8 +57,10 @@ def rel(y: np.ndarray, want: np.ndarray) -> float:
 
 
 def test_every_fixture_is_listed():
-    assert len(FILES) == 15
-    assert {f.rsplit(".", 1)[0] for f in FILES} == {p.name[: -len(".out.npy")] for p in DATA.glob("*.out.npy")}
+    assert len(ALL_FILES) == 17
+    outs = {p.name[: -len(".out.npy")] for p in DATA.glob("*.out.npy")}
+    tf2onnx = {p.stem for p in DATA.glob("*.onnx")}  # tests/test_keras_tf2onnx.py reads those
+    assert {f.rsplit(".", 1)[0] for f in ALL_FILES} == outs - tf2onnx
 
 
 @pytest.mark.parametrize("fname", FILES)
@@ -66,7 +74,13 @@ def test_f32_equals_keras(fname, tmp_path):
     m = rnnedge.load(out)
     want = keras_out(fname)
     y = m.run(x)
-    assert y.shape == want.shape
+    short = SHORTER.get(stem, 0)
+    assert y.shape[0] == want.shape[0] and y.shape[2:] == want.shape[2:]
+    if want.ndim == 3:
+        # Model.run gives a row per input step: after a "valid" conv, Keras's rows and then
+        # `short` more (the conv over zeros past the end), docs/keras.md
+        assert y.shape[1] == want.shape[1] + short
+        y = y[:, : y.shape[1] - short]
     assert rel(y, want) <= 1e-5, rel(y, want)
     assert m.streamable == (stem in STREAMABLE)
     if stem in STREAMABLE:
@@ -74,10 +88,10 @@ def test_f32_equals_keras(fname, tmp_path):
         steps = np.stack([s.step(x[:, t]).copy() for t in range(x.shape[1])], axis=1)
         if want.ndim == 2:  # many-to-one: the last step's output
             steps = steps[:, -1]
-        lag = m.latency_steps  # Conv1D padding "same" looks ahead: a stream lags by its lookahead
-        assert lag == (1 if stem == "k3_conv_lstm" else 0)
+        lag = m.latency_steps  # Conv1D padding "same" or "valid" looks ahead: a stream lags by that
+        assert lag == LATENCY.get(stem, 0)
         assert not steps[:, :lag].any()
-        assert rel(steps[:, lag:], want[:, : want.shape[1] - lag]) <= 1e-5
+        assert rel(steps[:, lag:], want[:, : x.shape[1] - lag]) <= 1e-5  # "valid": all of Keras's
 
 
 # k3_gru_after_fn's GRU uses softsign, which has no integer form (test_softsign_gru_stays_f32)
@@ -94,6 +108,7 @@ def test_integer_within_the_bar(fname, quant, bar, tmp_path):
     m = rnnedge.load(out)
     y = m.run(x_for(fname))
     want = keras_out(fname)
+    y = y[:, : want.shape[1]] if want.ndim == 3 else y  # a "valid" conv: Keras's rows come first
     err = float(np.abs(y - want).max() / (want.max() - want.min()))
     assert err <= bar, f"{quant} {fname}: {err:.3g} of the output range"
     # the C library computes the integers of the numpy oracle, bit for bit
@@ -174,19 +189,46 @@ def edited(tmp_path: Path, source: str, edit) -> Path:
 def test_unsupported_layer_refused_by_name_and_class(tmp_path):
     names = []
 
-    def to_masking(cfg):
+    def to_noise(cfg):
         layer = cfg["config"]["layers"][2]
         names.append(layer["config"]["name"])
         assert layer["class_name"] == "Dropout"
-        layer["class_name"] = "Masking"
-        layer["config"] = {"name": layer["config"]["name"], "mask_value": 0.0}
+        layer["class_name"] = "GaussianNoise"
+        layer["config"] = {"name": layer["config"]["name"], "stddev": 0.1}
 
-    path = edited(tmp_path, "k3_lstm_seq.keras", to_masking)
+    path = edited(tmp_path, "k3_lstm_seq.keras", to_noise)
     with pytest.raises(ConvertError) as e:
         convert(path)
     msg = str(e.value)
-    assert f"{names[0]!r} (Masking)" in msg and "is not a layer the Keras importer converts" in msg
+    assert f"{names[0]!r} (GaussianNoise)" in msg and "is not a layer the Keras importer converts" in msg
     assert "supported: " + ", ".join(SUPPORTED) in msg
+
+
+MASKED_STEPS = (2, 5)  # tests/make_keras_fixtures.py: k3_masking's input is input.npy with these zeroed
+
+
+def test_masking_refused_with_what_to_do(tmp_path):
+    """Masking is refused by name; what the message advises gives Keras's numbers: the model
+    without its Masking layer (the same weights) run on the unmasked steps only."""
+    with pytest.raises(ConvertError) as e:
+        convert(DATA / "k3_masking.keras")
+    msg = str(e.value)
+    assert "layer 'masking' (Masking) has mask_value=0.0: Keras skips every step" in msg
+    assert "save the model without the Masking layer" in msg and "only the unmasked steps" in msg
+
+    def unmask(cfg):
+        layers = cfg["config"]["layers"]
+        assert layers[1]["class_name"] == "Masking"
+        del layers[1]
+
+    out = tmp_path / "m.rne"
+    convert(edited(tmp_path, "k3_masking.keras", unmask), out)
+    kept = [t for t in range(X.shape[1]) if t not in MASKED_STEPS]
+    y = rnnedge.load(out).run(X[:, kept])
+    want = keras_out("k3_masking")  # Keras's output on the masked input, [2, 8, 2]
+    assert rel(y, want[:, kept]) <= 1e-5
+    for t in MASKED_STEPS:  # Keras repeats the previous step's output at a masked step
+        np.testing.assert_array_equal(want[:, t], want[:, t - 1])
 
 
 def test_merge_mode_none_refused(tmp_path):
@@ -199,14 +241,22 @@ def test_merge_mode_none_refused(tmp_path):
         convert(edited(tmp_path, "k3_bidi_stack.keras", to_none))
 
 
-def test_valid_conv_refused(tmp_path):
-    def to_valid(cfg):
-        layer = cfg["config"]["layers"][1]
-        assert layer["class_name"] == "Conv1D"
-        layer["config"]["padding"] = "valid"
+@pytest.mark.parametrize("change,what", [
+    ({"return_sequences": False}, "takes the last step"),
+    ({"go_backwards": True, "return_sequences": False}, "runs backwards from the end of the sequence"),
+])  # fmt: skip
+def test_valid_conv_then_the_sequence_end_refused(tmp_path, change, what):
+    """After a "valid" conv Keras's sequence ends before the input's: a layer that needs its end
+    (the last step, a backward run) would not get Keras's numbers from Model.run."""
 
-    with pytest.raises(ConvertError, match=r"'conv1d\w*' \(Conv1D\) has padding='valid', which shortens"):
-        convert(edited(tmp_path, "k3_conv_lstm.keras", to_valid))
+    def edit(cfg):
+        layer = cfg["config"]["layers"][2]
+        assert layer["class_name"] == "GRU"
+        layer["config"].update(change)
+
+    with pytest.raises(ConvertError, match=rf"'gru\w*' \(GRU\) {what} after layer 'conv1d\w*' \(Conv1D\) "
+                                           r"with padding='valid': Keras's sequence there ends 2 steps"):
+        convert(edited(tmp_path, "k3_conv_valid.keras", edit))
 
 
 def test_masked_embedding_refused(tmp_path):

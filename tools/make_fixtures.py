@@ -197,11 +197,11 @@ SPECS: list[Spec] = [
          head_acts=("relu",)),
     Spec("keras3_lstm_dense", "keras3", ["Keras 3 LSTM", "Dense head"], keras="lstm_dense"),
     Spec("keras_simplernn_unrolled", "keras2",
-         ["Keras SimpleRNN: tf2onnx writes a Loop; refused by name"], keras="simplernn",
-         error="found an unrolled recurrent net"),
+         ["Keras SimpleRNN: tf2onnx writes a Loop, read as the RNN cell (tf2onnx_loop.py)"],
+         keras="simplernn"),
     Spec("keras_gru_reset_before_unrolled", "keras2",
-         ["Keras GRU reset_after=False: tf2onnx writes a Loop; refused by name"],
-         keras="gru_reset_before", error="found an unrolled recurrent net"),
+         ["Keras GRU reset_after=False: tf2onnx writes a Loop, read as the GRU cell (tf2onnx_loop.py)"],
+         keras="gru_reset_before"),
 ]
 
 

@@ -438,6 +438,39 @@ def op_equal(node: Node, ins: list[Value | None]) -> list[Value]:
     return [Const(np.array([dim_eq(x, y) for x, y in zip(a, b)], dtype=bool).reshape(shape))]
 
 
+def dim_less(a: Dim, b: Dim) -> bool:
+    """Whether a < b, when that is decidable now (a run-time size coef * sizes is >= coef >= 1)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a < b
+    if a == b:
+        return False
+    if isinstance(b, Sym) and isinstance(a, int) and b.coef >= 1 and a < b.coef:
+        return True
+    if isinstance(a, Sym) and isinstance(b, int) and a.coef >= 1 and a.coef >= b:
+        return False
+    raise ConvertError(f"cannot tell at conversion time whether {dim_str(a)} < {dim_str(b)}")
+
+
+def _number_items(value: Value | None, what: str) -> tuple[tuple[int, ...], list[Dim]]:
+    """as_ints, and also a float constant of whole numbers (a loop bound cast to float)."""
+    if isinstance(value, Const) and value.array.dtype.kind == "f" and value.array.ndim <= 1:
+        a = value.array.ravel()
+        if np.all(np.isfinite(a)) and np.all(a == np.round(a)):
+            return tuple(value.array.shape), [int(v) for v in a]
+    return as_ints(value, what)
+
+
+def op_less(node: Node, ins: list[Value | None]) -> list[Value]:
+    """Less of sizes: a loop's bound check (tf2onnx compares 0 with the time length T)."""
+    (sa, a), (sb, b) = _number_items(ins[0], "Less A"), _number_items(ins[1], "Less B")
+    n = max(len(a), len(b))
+    if len(a) not in (1, n) or len(b) not in (1, n):
+        raise ConvertError(f"Less of shapes {list(sa)} and {list(sb)}")
+    a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
+    shape = max((sa, sb), key=len)
+    return [Const(np.array([dim_less(x, y) for x, y in zip(a, b)], dtype=bool).reshape(shape))]
+
+
 def op_where(node: Node, ins: list[Value | None]) -> list[Value]:
     cond = np.asarray(const_of(ins[0], "Where condition")).astype(bool)
     (sa, a), (sb, b) = as_ints(ins[1], "Where X"), as_ints(ins[2], "Where Y")
@@ -551,6 +584,7 @@ SYM_OPS: dict[str, Callable[[Node, list[Value | None]], list[Value]]] = {
     "Mul": _binary(dim_mul),
     "Div": _binary(_div),
     "Equal": op_equal,
+    "Less": op_less,
     "Where": op_where,
     "ConstantOfShape": op_constant_of_shape,
     "Expand": op_expand,

@@ -23,7 +23,7 @@ from onnx import defs, numpy_helper
 
 from ..errors import ConvertError, ConvertWarning, RnnedgeError, UnsupportedOpError
 from ..ir.layers import Act, Activation, Network, Recurrent, StateSpec, TensorSpec
-from . import heads, layout, recurrent
+from . import heads, layout, recurrent, tf2onnx_loop
 from .fixed import FixedValue, fix_inputs
 from .fold import fold_constant, fold_symbolic
 from .inputs import set_input_axes
@@ -88,9 +88,8 @@ STATE_PATH_OPS = ("Slice", "Gather", "Squeeze", "Unsqueeze", "Identity", "Cast")
 HOW_TO_EXPORT = (
     "export the recurrent layer as one ONNX LSTM/GRU/RNN op instead: from PyTorch, "
     "torch.onnx.export(..., dynamo=False) of nn.LSTM / nn.GRU / nn.RNN modules (not cells called "
-    "in a Python loop; the dynamo exporter unrolls nn.RNN); from Keras, tf2onnx maps LSTM and "
-    "GRU(reset_after=True) layers (best under Keras 2 / tf_keras), not SimpleRNN nor "
-    "GRU(reset_after=False)"
+    "in a Python loop; the dynamo exporter unrolls nn.RNN); from Keras, convert the .keras or .h5 "
+    "file directly (docs/keras.md)"
 )
 
 
@@ -147,8 +146,8 @@ class Walk:
     def loop_error(self, where: str, op: str) -> UnsupportedOpError:
         return UnsupportedOpError(
             f"{where}: found an unrolled recurrent net: a {op} that iterates over the sequence "
-            "(tf2onnx writes one for a Keras layer it cannot map onto an ONNX recurrent op, e.g. "
-            f"SimpleRNN or GRU(reset_after=False), and for TimeDistributed under Keras 3); {HOW_TO_EXPORT}"
+            "(rnnedge reads the Loop tf2onnx writes for a Keras GRU or SimpleRNN, not other "
+            f"loops); {HOW_TO_EXPORT}"
         )
 
     # --- the walk ---
@@ -232,11 +231,12 @@ class Walk:
         return [self.fixed.get(a, d) for a, d in zip(self.axes, _static_dims(self.data_input))]
 
     def _refuse_loops(self, nodes: list[onnx.NodeProto], needed: set[int]) -> None:
-        """A Loop or Scan over the data is an exporter's unrolled (or iterated) recurrent net."""
+        """A Scan over the data is an exporter's unrolled (or iterated) recurrent net; so is a
+        Loop, which _dispatch reads when it is tf2onnx's Keras GRU or SimpleRNN (tf2onnx_loop)."""
         tainted = {self.data_input.name}
         for i, node in enumerate(nodes):
-            if i in needed and any(n in tainted for n in node.input):
-                if node.op_type in UNROLLED_OPS:
+            if i in needed and any(n in tainted for n in [*node.input, *tf2onnx_loop.captured(node)]):
+                if node.op_type in UNROLLED_OPS and node.op_type != "Loop":
                     where = self.where(Node(node, i, self.loaded.opset), len(nodes))
                     raise self.loop_error(where, node.op_type)
                 tainted.update(node.output)
@@ -274,8 +274,8 @@ class Walk:
             raise  # to_network restarts the walk with that size fixed
         except LayoutMismatch as e:
             raise LayoutMismatch(f"{self.where(node, total)}: {e}") from None
-        except UnsupportedOpError as e:
-            raise UnsupportedOpError(f"{self.where(node, total)}: {e}") from None
+        except UnsupportedOpError as e:  # (of its kind: tf2onnx_loop.LoopNotACell)
+            raise type(e)(f"{self.where(node, total)}: {e}") from None
         except RnnedgeError as e:
             raise ConvertError(f"{self.where(node, total)}: {e}") from None
         for name, value in zip(node.outputs, outs):
@@ -287,6 +287,10 @@ class Walk:
 
     def _dispatch(self, node: Node, ins: list[Value | None]) -> list[Value]:
         live = [v for v in ins if v is not None]
+        if node.op == "Loop" and node.proto.domain in ("", "ai.onnx"):
+            reads = [self.values.get(n) for n in tf2onnx_loop.captured(node.proto)]
+            if any(not isinstance(v, Const) for v in live + reads):
+                return tf2onnx_loop.op_loop(self, node, ins)
         if node.op in ("Shape", "Size"):
             return fold_symbolic(node, ins)
         if any(isinstance(v, (Data, StateIn, Stack, CellState, NormPart)) for v in live):
@@ -523,7 +527,8 @@ def _needed(nodes: list[onnx.NodeProto], outputs: list[str]) -> set[int]:
         if i in needed:
             continue
         needed.add(i)
-        stack.extend(producer[n] for n in nodes[i].input if n in producer)
+        reads = list(nodes[i].input) + tf2onnx_loop.captured(nodes[i])  # with a Loop body's
+        stack.extend(producer[n] for n in reads if n in producer)
     return needed
 
 

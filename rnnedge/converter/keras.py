@@ -37,7 +37,7 @@ SUPPORTED = (
     "InputLayer", "LSTM", "GRU", "SimpleRNN", "Bidirectional (merge_mode concat, sum, ave, mul)",
     "Dense", "TimeDistributed(Dense)", "Activation", "Dropout", "SpatialDropout1D",
     "LayerNormalization", "BatchNormalization", "Embedding (first layer, mask_zero=False)",
-    "Conv1D (padding causal or same, dilation, strides 1, channels_last)",
+    "Conv1D (padding causal, same or valid, dilation, strides 1, channels_last)",
 )  # fmt: skip
 _SKIPPED = ("Dropout", "SpatialDropout1D")  # inactive at inference
 _RNN = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn"}
@@ -483,6 +483,19 @@ def keras_to_model(path: str | os.PathLike, name: str | None = None) -> Network 
     layers: list[Step] = []
     sequence = True  # the value is still [batch, time, features]
     out_name = in_name
+    valid: tuple[_Layer, int] | None = None  # a Conv1D padding "valid" and the steps it shortens by
+
+    def after_valid(l: _Layer, what: str) -> None:
+        """A layer that needs the end of the sequence, after a shortening conv: refused."""
+        if valid is None:
+            return
+        conv, span = valid
+        raise _unsupported(kf, l, (
+            f"{what} after {_what(conv)} with padding='valid': Keras's sequence there ends {span} "
+            f"steps before the input's, rnnedge's with the input (a stream gives Keras's step t - {span} "
+            f"at step t, but Model.run has {span} more steps, computed on zeros past the end); after a "
+            "valid conv use forward recurrent layers with return_sequences=True, or pad the conv "
+            "'causal' or 'same'"))  # fmt: skip
 
     def add_act(spec: Any, where: str, width: int) -> None:
         act = _act(kf, spec, where)
@@ -498,6 +511,10 @@ def keras_to_model(path: str | os.PathLike, name: str | None = None) -> Network 
         if l.cls in _RNN or l.cls == "Bidirectional":
             if not sequence:
                 raise _unsupported(kf, l, "follows a layer that already took the last time step")
+            if l.cls == "Bidirectional" or cfg.get("go_backwards"):
+                after_valid(l, "runs backwards from the end of the sequence")
+            if not cfg.get("return_sequences"):
+                after_valid(l, "takes the last step")
             if l.cls == "Bidirectional":
                 fwd_cfg = cfg["layer"]
                 bwd_cfg = cfg.get("backward_layer") or {
@@ -613,8 +630,10 @@ def keras_to_model(path: str | os.PathLike, name: str | None = None) -> Network 
                 raise _unsupported(kf, l, "is not the first layer: rnnedge takes token ids as "
                                           "the model's input only")  # fmt: skip
             if cfg.get("mask_zero"):
-                raise _unsupported(kf, l, "has mask_zero=True: masked steps would be skipped, "
-                                          "which rnnedge does not do")  # fmt: skip
+                raise _unsupported(kf, l, "has mask_zero=True: Keras skips the steps of token 0 (the "
+                                          "state carries over), which rnnedge does not do; save the "
+                                          "model with mask_zero=False and give rnnedge only the "
+                                          "unmasked steps (the ids without their padding)")  # fmt: skip
             _count(kf, l, w, 1)
             table = np.ascontiguousarray(w[0].astype(_F32))
             layers.append(Gather(table))
@@ -629,10 +648,9 @@ def keras_to_model(path: str | os.PathLike, name: str | None = None) -> Network 
                 raise _unsupported(kf, l, "has strides or groups other than 1")
             if cfg.get("data_format", "channels_last") != "channels_last":
                 raise _unsupported(kf, l, "is channels_first: rnnedge reads [batch, time, channels]")
-            if pad not in ("causal", "same"):
-                raise _unsupported(kf, l, f"has padding={pad!r}, which shortens the sequence; "
-                                          "rnnedge streams outputs with the input's steps: use "
-                                          "padding 'causal' or 'same'")  # fmt: skip
+            if pad not in ("causal", "same", "valid"):
+                raise _unsupported(kf, l, f"has padding={pad!r}; rnnedge converts Conv1D padding "
+                                          "'causal', 'same' and 'valid'")  # fmt: skip
             use_bias = cfg.get("use_bias", True)
             _count(kf, l, w, 2 if use_bias else 1)
             kernel = w[0].astype(_F32)  # [k, C_in, C_out]
@@ -642,10 +660,23 @@ def keras_to_model(path: str | os.PathLike, name: str | None = None) -> Network 
             conv = Conv(np.ascontiguousarray(kernel.transpose(2, 1, 0)[..., None]),
                         w[1].astype(_F32) if use_bias else None, dt=d)  # fmt: skip
             span = (k - 1) * d
-            ahead = span - span // 2 if pad == "same" else 0  # Keras pads span // 2 before
+            # the conv computed causally looks ahead: "same" pads span // 2 before (and the rest
+            # after), "valid" nothing, so its output u reads steps u .. u + span (a stream gives
+            # it at step u + span, and Keras's sequence is span steps shorter: `after_valid`)
+            ahead = {"same": span - span // 2, "valid": span, "causal": 0}[pad]
+            if pad == "valid" and span:
+                valid = (l, span if valid is None else valid[1] + span)
             layers.append(_Lookahead(conv, ahead) if ahead else conv)
             features = int(kernel.shape[2])
             add_act(cfg.get("activation", "linear"), f"{_what(l)} (activation)", features)
+        elif l.cls == "Masking":
+            raise _unsupported(kf, l, (
+                f"has mask_value={cfg.get('mask_value', 0.0)!r}: Keras skips every step whose features "
+                "all equal it (the recurrent state carries over and the step repeats the previous "
+                "output), a per-step branch rnnedge does not run; save the model without the Masking "
+                "layer (the weights are the same) and give rnnedge only the unmasked steps: Model.run "
+                "on each sequence without its padding, or Stream.step skipping the masked frames, "
+                "gives Keras's outputs at those steps"))  # fmt: skip
         else:
             raise _unsupported(kf, l)
 
