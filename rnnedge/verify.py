@@ -161,9 +161,9 @@ class Report:
 
 def compare(what: str, y: np.ndarray, y_float: np.ndarray, scale: float | None = None) -> Comparison:
     if y.shape != y_float.shape:
-        raise VerifyError(f"{what}: rnnedge gave shape {list(y.shape)}, onnxruntime "
-                          f"{list(y_float.shape)}: is the ONNX model the one the blob was "
-                          "converted from?", "pair")  # fmt: skip
+        raise VerifyError(f"{what}: rnnedge gave shape {list(y.shape)}, the float model "
+                          f"{list(y_float.shape)}: is it the model the blob was converted "
+                          "from?", "pair")  # fmt: skip
     y64, f64 = y.astype(np.float64), y_float.astype(np.float64)
     scale = output_range(f64) if scale is None else scale
     err = np.abs(y64 - f64) / scale

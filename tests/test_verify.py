@@ -258,3 +258,13 @@ def test_verify_with_a_keras_file_and_no_keras_says_what_to_install(keras_blobs,
     assert "k3_lstm_seq.keras is a Keras file" in err and "Traceback" not in err
     with pytest.raises(VerifyError, match="--state pairs an ONNX step function"):
         verify(keras_blobs["f32"], src, state={"h": "hn"})
+
+
+def test_a_keras_file_that_is_not_the_blobs_model_is_named_as_the_pair(keras_blobs, monkeypatch, capsys):
+    fake = _FakeKeras(keras_blobs["f32"])
+    fake.blob.run = lambda x: np.zeros((x.shape[0], 3), np.float32)  # another model: [B, 3]
+    monkeypatch.setitem(sys.modules, "keras", fake)
+    src = str(KERAS / "k3_lstm_seq.keras")
+    assert main(["verify", str(keras_blobs["f32"]), src, "--input", str(keras_blobs["x"])]) == 2
+    err = capsys.readouterr().err
+    assert "rnnedge gave shape [2, 8, 4], the float model [2, 3]: is it the model the blob was" in err
