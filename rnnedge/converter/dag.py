@@ -31,7 +31,7 @@ from ..ir.layers import Act, Activation, Dense, LayerNorm, Recurrent, Slice, Sta
 from . import heads, recurrent
 from .fixed import FixedValue, fix_inputs
 from .inputs import set_input_axes
-from .fold import (fold_constant, fold_symbolic, ints_value, onnx_range, reshape_target, slice_args,
+from .fold import (fold_constant, fold_symbolic, onnx_range, reshape_target, shape_value, slice_args,
                    squeeze_shape, unsqueeze_shape)
 from .graph import (_check_arity, _check_static_sizes, _dims, _fix_hint, _initializer_array,
                     _node_text, _op_name, _role_hint, _topological, _needed, HOW_TO_EXPORT, UNROLLED_OPS,
@@ -490,7 +490,10 @@ class DagWalk:
         flows = [k for k, v in enumerate(ins) if isinstance(v, Flow)]
         try:
             if node.op in ("Shape", "Size"):
-                outs = _shape_op(node, ins[0]) if isinstance(ins[0], Flow) else fold_symbolic(node, ins)  # type: ignore[arg-type]
+                if isinstance(ins[0], Flow):
+                    outs = shape_value(node, ins[0].shape)
+                else:
+                    outs = fold_symbolic(node, ins)  # type: ignore[arg-type]
                 self.folded.append(f"{node.op} {node.name}")
             elif flows:
                 fn = OPS.get(node.op) if node.proto.domain in ("", "ai.onnx") else None
@@ -715,17 +718,6 @@ def _absorb(g: Graph) -> list[str]:
                         if v is not None:
                             g.values[v].last = True
     return notes
-
-
-def _shape_op(node: Node, x: Flow) -> list:
-    """Shape / Size of a data tensor: its sizes, the time and batch lengths symbolic."""
-    if node.op == "Size":
-        return [ints_value((), [dim_prod(list(x.shape))])]
-    dims = list(x.shape)
-    start = node.int_attr("start", 0)
-    end = node.int_attr("end", len(dims)) if node.has("end") else len(dims)
-    dims = dims[start:end]
-    return [ints_value((len(dims),), dims)]
 
 
 def _prune(g: Graph) -> None:
