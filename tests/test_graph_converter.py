@@ -109,28 +109,29 @@ def test_packed_state_is_absorbed_row_by_row() -> None:
     assert not g.explicit_state
 
 
-def _lstm_step_model(y_from_state: bool):
-    """x [B, 2] -> LSTM(H=3) with h, c [1, B, 3] in and hn, cn out; y is Y_h itself (so the
-    final state feeds the output too) or Y."""
+def _lstm_step_model(read: str):
+    """x [B, 2] -> LSTM(H=3) with h, c [1, B, 3] in and hn, cn out; y is the final h (`hn`: the
+    final state feeds the output too), the final c (`cn`) or Y, squeezed."""
     rng = np.random.default_rng(5)
     W = rng.standard_normal((1, 12, 2)).astype(np.float32)
     R = rng.standard_normal((1, 12, 3)).astype(np.float32)
     nodes = [helper.make_node("Unsqueeze", ["x", "zero"], ["x3"]),
              helper.make_node("LSTM", ["x3", "W", "R", "", "", "h", "c"], ["Y", "hn", "cn"], hidden_size=3),
-             helper.make_node("Squeeze", ["hn" if y_from_state else "Y", "zero"], ["y"])]
-    if not y_from_state:
-        nodes[-1] = helper.make_node("Squeeze", ["Y", "zero1"], ["y"])
+             helper.make_node("Squeeze", [read, "zero" if read != "Y" else "zero1"], ["y"])]
     ins = [_vi("x", ["B", 2]), _vi("h", [1, "B", 3]), _vi("c", [1, "B", 3])]
-    outs = [_vi("y", (["B", 3] if y_from_state else [1, "B", 3])), _vi("hn", [1, "B", 3]), _vi("cn", [1, "B", 3])]
+    outs = [_vi("y", (["B", 3] if read != "Y" else [1, "B", 3])), _vi("hn", [1, "B", 3]), _vi("cn", [1, "B", 3])]
     inits = [("W", W), ("R", R), ("zero", np.array([0], np.int64)), ("zero1", np.array([1], np.int64))]
     return _model(nodes, ins, outs, inits)
 
 
-@pytest.mark.parametrize("y_from_state", [True, False])
-def test_state_read_by_the_output_stays_explicit(y_from_state: bool) -> None:
-    m = _lstm_step_model(y_from_state)
+@pytest.mark.parametrize("read", ["hn", "Y", "cn"])
+def test_state_read_by_the_output_is_absorbed_unless_it_is_the_cell_state(read: str) -> None:
+    """The final h read by the output as well (Silero's step forms) is absorbed, that read becoming
+    the per-step Y (the same h at each step); a final c read elsewhere keeps the state explicit.
+    Each against onnxruntime stepped with its state fed back."""
+    m = _lstm_step_model(read)
     g = to_graph(m)
-    assert g.explicit_state == y_from_state
+    assert g.explicit_state == (read == "cn")
     s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(6).standard_normal((7, 2, 2)).astype(np.float32)
     h = c = np.zeros((1, 2, 3), np.float32)

@@ -680,10 +680,17 @@ def _absorb(g: Graph) -> list[str]:
             continue
         if any(not np.array_equal(made[idx], base[key] + np.arange(idx.size)) for key, idx in reads.items()):
             continue
-        # the final states must feed only the update
+        # the final states must feed only the update; but a forward node's final h read elsewhere
+        # as well (Silero's step forms: the decoder reads the h they also return) is its per-step
+        # output Y there, which holds the same h at every step
         nodes = {id(n): n for n in g.nodes}
-        if any(id(r) not in chain for (nid, k) in base for r, _ in _readers(g, nodes[nid].outputs[k])):  # type: ignore[arg-type]
+        others = {(nid, k): [(r, slot) for r, slot in _readers(g, nodes[nid].outputs[k])  # type: ignore[arg-type]
+                             if id(r) not in chain] for (nid, k) in base}
+        if any(readers and (k != 1 or nodes[nid].op.direction != "forward") for (nid, k), readers in others.items()):
             continue
+        for (nid, _k), readers in others.items():
+            if readers:
+                _read_h_per_step(g, nodes[nid], readers)
         where = {id(n): i for i, n in enumerate(g.nodes)}
         order = sorted(reads, key=lambda key: (where[key[0]], key[1]))
         rows = bool(np.array_equal(np.concatenate([reads[key] for key in order]), np.arange(n_el)))
@@ -718,6 +725,21 @@ def _absorb(g: Graph) -> list[str]:
                         if v is not None:
                             g.values[v].last = True
     return notes
+
+
+def _read_h_per_step(g: Graph, node: GNode, readers: list[tuple[GNode, int]]) -> None:
+    """Point `readers` of a forward recurrent node's final h (Y_h) at its per-step output Y
+    under Y_h's shape (a Copy of Y after the node, or Y itself when nothing read it)."""
+    h = g.values[node.outputs[1]]  # type: ignore[index]
+    g.values.append(Value(f"{h.name}:per_step", h.shape, h.dtype, delay=h.delay))
+    per_step = len(g.values) - 1
+    if node.outputs[0] is None:
+        node.outputs[0] = per_step
+    else:
+        at = next(i for i, n in enumerate(g.nodes) if n is node) + 1
+        g.nodes.insert(at, GNode(Copy(), [node.outputs[0]], [per_step], name=node.name))
+    for r, slot in readers:
+        r.inputs[slot] = per_step
 
 
 def _prune(g: Graph) -> None:
@@ -1341,6 +1363,8 @@ def _binary(w: DagWalk, kind: str, a: object, b: object) -> Flow:
         elif kind == "Min":
             act = Act.make("Clip", -math.inf, s)
         if act is not None and _same(w.values[xv].shape, y.step_shape):
+            if act == Act.make("Affine", 1.0, 0.0):  # x + 0, x * 1 (op15 Silero's state + a folded 0)
+                return replace(y, value=xv)
             v = w.add(Activation(act, _features(y.step_shape)), [xv], [w.values[xv].shape], name)[0]
             return replace(y, value=v)
     k = len(y.step_shape)
