@@ -709,3 +709,34 @@ def test_keras_unrolled_cell_of_one_step_keeps_batch_and_step_axes_apart() -> No
     rows = x.reshape((5, 1) + g.values[g.input].shape)
     y, _ = run_graph(g, rows)
     assert rel_err(y.reshape(-1), np.stack(want).reshape(-1)) < RTOL
+
+
+def _reversed_slices_model(per_step: list[int]):
+    """y = Concat(x[..., ::-1], x[..., 5:1:-2]) along axis 2 of x [T, B, *per_step] (a reflect pad
+    written out, as Silero v4's adaptive normalisation does)."""
+    def ints(name, v):
+        return (name, np.array(v, np.int64))
+
+    nodes = [helper.make_node("Slice", ["x", "s0", "e0", "a", "m1"], ["all"]),
+             helper.make_node("Slice", ["x", "s1", "e1", "a", "m2"], ["two"]),
+             helper.make_node("Concat", ["all", "two"], ["y"], axis=2)]
+    inits = [ints("s0", [-1]), ints("e0", [-(2**63)]), ints("s1", [5]), ints("e1", [1]), ints("a", [2]),
+             ints("m1", [-1]), ints("m2", [-2])]
+    out = [per_step[0] + 2] + per_step[1:]
+    return _model(nodes, [_vi("x", ["T", "B"] + per_step)], [_vi("y", ["T", "B"] + out)], inits)
+
+
+def test_backwards_slices_along_a_feature_axis() -> None:
+    """x[..., ::-1] of 10 elements (a Slice and a 0/1 Dense) and x[..., 5:1:-2] (one-element
+    Slices and a Concat) against onnxruntime; 10 elements backwards along an axis that is not the
+    last is refused by name."""
+    m = _reversed_slices_model([10])
+    g = to_graph(m, inputs={"x": "T,B,F"})
+    assert sum(isinstance(n.op, Dense) for n in g.nodes) == 1
+    x = np.random.default_rng(8).standard_normal((4, 3, 10)).astype(np.float32)
+    want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got, _ = run_graph(g, x)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+    with pytest.raises(UnsupportedOpError, match=r"Slice with step -1 of 10 elements along a feature axis that is "
+                                                 r"not the last"):
+        to_graph(_reversed_slices_model([10, 2]), inputs={"x": "T,B,F,F"})

