@@ -220,5 +220,5 @@ def test_an_if_on_the_batch_size_is_refused_naming_the_axis(tmp_path):
     # without the window's size, the per-step axis is named as well, with the --input to give
     onnx.save(shape_if_model(-1), path)
     with pytest.raises(UnsupportedOpError, match=r"it needs the size of axis 1 of 'p', known only at run time.*"
-                       r"--input x=B,576"):
+                       r"--input x=AXES, one item per axis: T, B or a per-step size"):
         rnnedge.convert(path)

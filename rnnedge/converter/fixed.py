@@ -340,7 +340,8 @@ def _axes_hint(axes: list[str], data: list[str]) -> str:
                 "fixed pipeline, not a branch chosen per input")
     return (f"; it needs the size of {', '.join(axes)}, known only at run time: a batch or time "
             "length stays dynamic; a per-step size is known once the data input's axes are given "
-            f"(e.g. --input {data[0]}=B,576; Python: inputs={{{data[0]!r}: 'B,576'}})")
+            f"(--input {data[0]}=AXES, one item per axis: T, B or a per-step size, e.g. B,576; "
+            f"Python: inputs={{{data[0]!r}: AXES}})")
 
 
 def _outer_names(graph: onnx.GraphProto) -> set[str]:
