@@ -164,3 +164,61 @@ def test_the_callers_model_is_left_unchanged():
     before = model.SerializeToString()
     to_network(model, fixed={"sr": 16000})
     assert model.SerializeToString() == before
+
+
+def shape_if_model(axis: int) -> onnx.ModelProto:
+    """y = If(Shape(p)[axis] == 8, then: p * 2, else: p), p = Relu(Pad(x)) with x [batch, n] and
+    the pads [0, 1, 0, 1] built by a Concat of constants (as Silero's stft builds them): only the
+    folded pads give p's per-step size, n + 2."""
+    def const(name: str, value) -> onnx.NodeProto:
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value), name))
+
+    then = helper.make_graph([helper.make_node("Mul", ["p", "two"], ["then_y"])], "then", [],
+                             [helper.make_tensor_value_info("then_y", TensorProto.FLOAT, None)])
+    other = helper.make_graph([helper.make_node("Identity", ["p"], ["else_y"])], "else", [],
+                              [helper.make_tensor_value_info("else_y", TensorProto.FLOAT, None)])
+    nodes = [
+        const("lo", np.array([0, 1], np.int64)), const("hi", np.array([0, 1], np.int64)),
+        helper.make_node("Concat", ["lo", "hi"], ["pads"], axis=0),
+        helper.make_node("Pad", ["x", "pads"], ["padded"], mode="constant"),
+        helper.make_node("Relu", ["padded"], ["p"]),
+        helper.make_node("Shape", ["p"], ["shape"]),
+        const("axis", np.array(axis, np.int64)), const("eight", np.array(8, np.int64)),
+        const("two", np.array(2.0, np.float32)),
+        helper.make_node("Gather", ["shape", "axis"], ["size"], axis=0),
+        helper.make_node("Equal", ["size", "eight"], ["cond"]),
+        helper.make_node("If", ["cond"], ["y"], name="by_shape", then_branch=then, else_branch=other),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "n"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "m"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+@pytest.mark.parametrize("n", [6, 5])
+def test_an_if_on_a_per_step_size_takes_its_branch_once_the_input_axes_are_given(tmp_path, n):
+    """Shape of a computed tensor folds where ONNX shape inference knows the axis (the window
+    given as inputs=): n = 6 takes the then branch (8 == 8), n = 5 the else branch."""
+    path = tmp_path / "shape_if.onnx"
+    onnx.save(shape_if_model(-1), path)
+    x = RNG.standard_normal((3, n)).astype(np.float32)
+    want = ort_run(path, {"x": x})
+    converted = rnnedge.convert(path, tmp_path / "shape_if.rne", inputs={"x": f"B,{n}"})
+    assert any(f"If by_shape: condition 'cond' is {n == 6}" in note for note in converted.folded)
+    got = rnnedge.load(tmp_path / "shape_if.rne").run(x[None])  # one step of [B, n]: [T = 1, B, n + 2]
+    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-6)
+
+
+def test_an_if_on_the_batch_size_is_refused_naming_the_axis(tmp_path):
+    path = tmp_path / "batch_if.onnx"
+    onnx.save(shape_if_model(0), path)
+    with pytest.raises(UnsupportedOpError, match=r"node 'by_shape' \(op If.*its condition 'cond' is not known at "
+                       r"conversion time; it needs the size of axis 0 of 'p', known only at run time"):
+        rnnedge.convert(path, inputs={"x": "B,6"})
+    # without the window's size, the per-step axis is named as well, with the --input to give
+    onnx.save(shape_if_model(-1), path)
+    with pytest.raises(UnsupportedOpError, match=r"it needs the size of axis 1 of 'p', known only at run time.*"
+                       r"--input x=AXES, one item per axis: T, B or a per-step size"):
+        rnnedge.convert(path)

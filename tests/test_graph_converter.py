@@ -109,28 +109,29 @@ def test_packed_state_is_absorbed_row_by_row() -> None:
     assert not g.explicit_state
 
 
-def _lstm_step_model(y_from_state: bool):
-    """x [B, 2] -> LSTM(H=3) with h, c [1, B, 3] in and hn, cn out; y is Y_h itself (so the
-    final state feeds the output too) or Y."""
+def _lstm_step_model(read: str):
+    """x [B, 2] -> LSTM(H=3) with h, c [1, B, 3] in and hn, cn out; y is the final h (`hn`: the
+    final state feeds the output too), the final c (`cn`) or Y, squeezed."""
     rng = np.random.default_rng(5)
     W = rng.standard_normal((1, 12, 2)).astype(np.float32)
     R = rng.standard_normal((1, 12, 3)).astype(np.float32)
     nodes = [helper.make_node("Unsqueeze", ["x", "zero"], ["x3"]),
              helper.make_node("LSTM", ["x3", "W", "R", "", "", "h", "c"], ["Y", "hn", "cn"], hidden_size=3),
-             helper.make_node("Squeeze", ["hn" if y_from_state else "Y", "zero"], ["y"])]
-    if not y_from_state:
-        nodes[-1] = helper.make_node("Squeeze", ["Y", "zero1"], ["y"])
+             helper.make_node("Squeeze", [read, "zero" if read != "Y" else "zero1"], ["y"])]
     ins = [_vi("x", ["B", 2]), _vi("h", [1, "B", 3]), _vi("c", [1, "B", 3])]
-    outs = [_vi("y", (["B", 3] if y_from_state else [1, "B", 3])), _vi("hn", [1, "B", 3]), _vi("cn", [1, "B", 3])]
+    outs = [_vi("y", (["B", 3] if read != "Y" else [1, "B", 3])), _vi("hn", [1, "B", 3]), _vi("cn", [1, "B", 3])]
     inits = [("W", W), ("R", R), ("zero", np.array([0], np.int64)), ("zero1", np.array([1], np.int64))]
     return _model(nodes, ins, outs, inits)
 
 
-@pytest.mark.parametrize("y_from_state", [True, False])
-def test_state_read_by_the_output_stays_explicit(y_from_state: bool) -> None:
-    m = _lstm_step_model(y_from_state)
+@pytest.mark.parametrize("read", ["hn", "Y", "cn"])
+def test_state_read_by_the_output_is_absorbed_unless_it_is_the_cell_state(read: str) -> None:
+    """The final h read by the output as well (Silero's step forms) is absorbed, that read becoming
+    the per-step Y (the same h at each step); a final c read elsewhere keeps the state explicit.
+    Each against onnxruntime stepped with its state fed back."""
+    m = _lstm_step_model(read)
     g = to_graph(m)
-    assert g.explicit_state == y_from_state
+    assert g.explicit_state == (read == "cn")
     s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(6).standard_normal((7, 2, 2)).astype(np.float32)
     h = c = np.zeros((1, 2, 3), np.float32)
@@ -713,3 +714,34 @@ def test_keras_unrolled_cell_of_one_step_keeps_batch_and_step_axes_apart() -> No
     rows = x.reshape((5, 1) + g.values[g.input].shape)
     y, _ = run_graph(g, rows)
     assert rel_err(y.reshape(-1), np.stack(want).reshape(-1)) < RTOL
+
+
+def _reversed_slices_model(per_step: list[int]):
+    """y = Concat(x[..., ::-1], x[..., 5:1:-2]) along axis 2 of x [T, B, *per_step] (a reflect pad
+    written out, as Silero v4's adaptive normalisation does)."""
+    def ints(name, v):
+        return (name, np.array(v, np.int64))
+
+    nodes = [helper.make_node("Slice", ["x", "s0", "e0", "a", "m1"], ["all"]),
+             helper.make_node("Slice", ["x", "s1", "e1", "a", "m2"], ["two"]),
+             helper.make_node("Concat", ["all", "two"], ["y"], axis=2)]
+    inits = [ints("s0", [-1]), ints("e0", [-(2**63)]), ints("s1", [5]), ints("e1", [1]), ints("a", [2]),
+             ints("m1", [-1]), ints("m2", [-2])]
+    out = [per_step[0] + 2] + per_step[1:]
+    return _model(nodes, [_vi("x", ["T", "B"] + per_step)], [_vi("y", ["T", "B"] + out)], inits)
+
+
+def test_backwards_slices_along_a_feature_axis() -> None:
+    """x[..., ::-1] of 10 elements (a Slice and a 0/1 Dense) and x[..., 5:1:-2] (one-element
+    Slices and a Concat) against onnxruntime; 10 elements backwards along an axis that is not the
+    last is refused by name."""
+    m = _reversed_slices_model([10])
+    g = to_graph(m, inputs={"x": "T,B,F"})
+    assert sum(isinstance(n.op, Dense) for n in g.nodes) == 1
+    x = np.random.default_rng(8).standard_normal((4, 3, 10)).astype(np.float32)
+    want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got, _ = run_graph(g, x)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+    with pytest.raises(UnsupportedOpError, match=r"Slice with step -1 of 10 elements along a feature axis that is "
+                                                 r"not the last"):
+        to_graph(_reversed_slices_model([10, 2]), inputs={"x": "T,B,F,F"})

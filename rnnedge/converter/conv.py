@@ -29,7 +29,8 @@ import numpy as np
 from ..errors import ConvertError, UnsupportedOpError
 from ..ir.graph import Concat, Conv, Copy
 from ..ir.layers import Act, Dense
-from .dag import OPS, DagWalk, Flow, _act, _axis, _binary, _dense, _f_index, _flow, _role_name, _slice_f, pending
+from .dag import (OPS, PICK_SLICES, DagWalk, Flow, _act, _axis, _binary, _concat, _dense, _f_index, _flow, _pick,
+                  _role_name, _slice_f, pending)
 from .node import Node, floats_of, ints_arg
 from .values import Const
 
@@ -274,7 +275,7 @@ def _pad_f(w, x, axis: int, b: int, e: int, mode: str, value: float):
         if axis == len(x.roles) - 1 and b + e > PICK_SLICES:  # a long pad: a copy by Dense, not per element
             pick_b = [0] * b if mode == "edge" else list(range(b, 0, -1))
             pick_e = [n - 1] * e if mode == "edge" else list(range(n - 2, n - 2 - e, -1))
-            parts = ([_pick(w, x, pick_b)] if b else []) + [x] + ([_pick(w, x, pick_e)] if e else [])
+            parts = ([_pick(w, x, pick_b, "Pad")] if b else []) + [x] + ([_pick(w, x, pick_e, "Pad")] if e else [])
             return _concat(w, parts, axis)
         for i in range(b):
             j = 0 if mode == "edge" else b - i
@@ -283,20 +284,6 @@ def _pad_f(w, x, axis: int, b: int, e: int, mode: str, value: float):
             j = n - 1 if mode == "edge" else n - 2 - i
             pieces_e.append(_slice_f(w, x, axis, j, j + 1, 1))
     return _concat(w, pieces_b + [x] + pieces_e, axis)
-
-
-PICK_SLICES = 8  # a reflect or edge Pad of more elements copies them with one Dense per side
-
-
-def _pick(w, x, picks: list[int]):
-    """x's elements `picks` of its last axis, in that order: the range they span (a Slice), then a
-    Dense whose weights are 0 and 1 (each output one input times 1: exact in float)."""
-
-    lo, hi = min(picks), max(picks) + 1
-    src = _slice_f(w, x, len(x.roles) - 1, lo, hi, 1)
-    weight = np.zeros((len(picks), hi - lo), np.float32)  # Dense weights are [out, in]
-    weight[np.arange(len(picks)), np.asarray(picks) - lo] = 1.0
-    return _dense(w, src, weight, None, "Pad")
 
 
 def _step_shape_with(x, axis: int, size: int) -> tuple[int, ...]:
@@ -320,22 +307,6 @@ def _const_f(x, axis: int, const: np.ndarray):
     full = const.reshape(tuple(int(d) if r == "F" and i != axis else 1 for i, (d, r) in
                                enumerate(zip(x.shape, x.roles))))
     return Const(np.ascontiguousarray(full, np.float32))
-
-
-def _concat(w, parts: list, axis: int):
-
-    if len(parts) == 1:
-        return parts[0]
-    acc, rest = parts[0], parts[1:]
-    k = _f_index(acc, axis, "Pad")
-    while rest:
-        group, rest = [acc] + rest[:3], rest[3:]
-        shape = list(acc.shape)
-        shape[axis] = sum(int(g.shape[axis]) for g in group)
-        y = Flow(0, acc.roles, tuple(shape))
-        v = w.add(Concat(k), [w.shaped(g) for g in group], [y.step_shape], w.node.name if w.node else "pad")[0]
-        acc = replace(y, value=v)
-    return acc
 
 
 def op_batchnorm(w, node: Node, ins: list) -> list:

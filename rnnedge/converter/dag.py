@@ -31,7 +31,7 @@ from ..ir.layers import Act, Activation, Dense, LayerNorm, Recurrent, Slice, Sta
 from . import heads, recurrent
 from .fixed import FixedValue, fix_inputs
 from .inputs import set_input_axes
-from .fold import (fold_constant, fold_symbolic, ints_value, onnx_range, reshape_target, slice_args,
+from .fold import (fold_constant, fold_symbolic, onnx_range, reshape_target, shape_value, slice_args,
                    squeeze_shape, unsqueeze_shape)
 from .graph import (_check_arity, _check_static_sizes, _dims, _fix_hint, _initializer_array,
                     _node_text, _op_name, _role_hint, _topological, _needed, HOW_TO_EXPORT, UNROLLED_OPS,
@@ -490,7 +490,10 @@ class DagWalk:
         flows = [k for k, v in enumerate(ins) if isinstance(v, Flow)]
         try:
             if node.op in ("Shape", "Size"):
-                outs = _shape_op(node, ins[0]) if isinstance(ins[0], Flow) else fold_symbolic(node, ins)  # type: ignore[arg-type]
+                if isinstance(ins[0], Flow):
+                    outs = shape_value(node, ins[0].shape)
+                else:
+                    outs = fold_symbolic(node, ins)  # type: ignore[arg-type]
                 self.folded.append(f"{node.op} {node.name}")
             elif flows:
                 fn = OPS.get(node.op) if node.proto.domain in ("", "ai.onnx") else None
@@ -677,10 +680,17 @@ def _absorb(g: Graph) -> list[str]:
             continue
         if any(not np.array_equal(made[idx], base[key] + np.arange(idx.size)) for key, idx in reads.items()):
             continue
-        # the final states must feed only the update
+        # the final states must feed only the update; but a forward node's final h read elsewhere
+        # as well (Silero's step forms: the decoder reads the h they also return) is its per-step
+        # output Y there, which holds the same h at every step
         nodes = {id(n): n for n in g.nodes}
-        if any(id(r) not in chain for (nid, k) in base for r, _ in _readers(g, nodes[nid].outputs[k])):  # type: ignore[arg-type]
+        others = {(nid, k): [(r, slot) for r, slot in _readers(g, nodes[nid].outputs[k])  # type: ignore[arg-type]
+                             if id(r) not in chain] for (nid, k) in base}
+        if any(readers and (k != 1 or nodes[nid].op.direction != "forward") for (nid, k), readers in others.items()):
             continue
+        for (nid, _k), readers in others.items():
+            if readers:
+                _read_h_per_step(g, nodes[nid], readers)
         where = {id(n): i for i, n in enumerate(g.nodes)}
         order = sorted(reads, key=lambda key: (where[key[0]], key[1]))
         rows = bool(np.array_equal(np.concatenate([reads[key] for key in order]), np.arange(n_el)))
@@ -717,15 +727,19 @@ def _absorb(g: Graph) -> list[str]:
     return notes
 
 
-def _shape_op(node: Node, x: Flow) -> list:
-    """Shape / Size of a data tensor: its sizes, the time and batch lengths symbolic."""
-    if node.op == "Size":
-        return [ints_value((), [dim_prod(list(x.shape))])]
-    dims = list(x.shape)
-    start = node.int_attr("start", 0)
-    end = node.int_attr("end", len(dims)) if node.has("end") else len(dims)
-    dims = dims[start:end]
-    return [ints_value((len(dims),), dims)]
+def _read_h_per_step(g: Graph, node: GNode, readers: list[tuple[GNode, int]]) -> None:
+    """Point `readers` of a forward recurrent node's final h (Y_h) at its per-step output Y
+    under Y_h's shape (a Copy of Y after the node, or Y itself when nothing read it)."""
+    h = g.values[node.outputs[1]]  # type: ignore[index]
+    g.values.append(Value(f"{h.name}:per_step", h.shape, h.dtype, delay=h.delay))
+    per_step = len(g.values) - 1
+    if node.outputs[0] is None:
+        node.outputs[0] = per_step
+    else:
+        at = next(i for i, n in enumerate(g.nodes) if n is node) + 1
+        g.nodes.insert(at, GNode(Copy(), [node.outputs[0]], [per_step], name=node.name))
+    for r, slot in readers:
+        r.inputs[slot] = per_step
 
 
 def _prune(g: Graph) -> None:
@@ -1086,10 +1100,15 @@ def _slice_f(w: DagWalk, x: Flow, axis: int, start: int, stop: int, step: int) -
     r = onnx_range(n, start, stop, step)
     if len(r) == n and step == 1:
         return x
-    if step < 1:
-        raise UnsupportedOpError(f"Slice with step {step} (only forward steps) along a feature axis")
     if len(r) == 0:
         raise UnsupportedOpError(f"Slice [{start}:{stop}:{step}] of an axis of {n} is empty")
+    if step < 1:  # backwards (Silero v4's reflect pad, written out): one-element slices, or a 0/1 Dense
+        if len(r) <= PICK_SLICES:
+            return _concat(w, [_slice_f(w, x, axis, j, j + 1, 1) for j in r], axis)
+        if axis == len(x.roles) - 1:
+            return _pick(w, x, list(r), "Slice")
+        raise UnsupportedOpError(f"Slice with step {step} of {len(r)} elements along a feature axis that is "
+                                 f"not the last (backwards: up to {PICK_SLICES} elements, or along the last axis)")
     shape = list(x.shape)
     shape[axis] = len(r)
     y = Flow(0, x.roles, tuple(shape))
@@ -1097,6 +1116,36 @@ def _slice_f(w: DagWalk, x: Flow, axis: int, start: int, stop: int, step: int) -
     op = Slice(_features(x.step_shape), r.start, r.stop if r.step == 1 else r[-1] + 1, k, r.step)
     v = w.add(op, [src], [y.step_shape], w.node.name if w.node else "slice")[0]
     return replace(y, value=v)
+
+
+PICK_SLICES = 8  # a reflect or edge Pad, or a reversed Slice, of more elements: one Dense copies them
+
+
+def _pick(w: DagWalk, x: Flow, picks: list[int], what: str) -> Flow:
+    """x's elements `picks` of its last axis, in that order: the range they span (a Slice), then a
+    Dense whose weights are 0 and 1 (each output one input times 1: exact in float)."""
+
+    lo, hi = min(picks), max(picks) + 1
+    src = _slice_f(w, x, len(x.roles) - 1, lo, hi, 1)
+    weight = np.zeros((len(picks), hi - lo), np.float32)  # Dense weights are [out, in]
+    weight[np.arange(len(picks)), np.asarray(picks) - lo] = 1.0
+    return _dense(w, src, weight, None, what)
+
+
+def _concat(w: DagWalk, parts: list[Flow], axis: int) -> Flow:
+    """`parts` joined along feature axis `axis`: CONCAT nodes of up to 4 inputs, chained."""
+    if len(parts) == 1:
+        return parts[0]
+    acc, rest = parts[0], parts[1:]
+    k = _f_index(acc, axis, "Concat")
+    while rest:
+        group, rest = [acc] + rest[:3], rest[3:]
+        shape = list(acc.shape)
+        shape[axis] = sum(int(g.shape[axis]) for g in group)
+        y = Flow(0, acc.roles, tuple(shape))
+        v = w.add(Concat(k), [w.shaped(g) for g in group], [y.step_shape], w.node.name if w.node else "concat")[0]
+        acc = replace(y, value=v)
+    return acc
 
 
 def _whole(dim: Dim, start: int, stop: int, step: int) -> bool:
@@ -1349,6 +1398,8 @@ def _binary(w: DagWalk, kind: str, a: object, b: object) -> Flow:
         elif kind == "Min":
             act = Act.make("Clip", -math.inf, s)
         if act is not None and _same(w.values[xv].shape, y.step_shape):
+            if act == Act.make("Affine", 1.0, 0.0):  # x + 0, x * 1 (op15 Silero's state + a folded 0)
+                return replace(y, value=xv)
             v = w.add(Activation(act, _features(y.step_shape)), [xv], [w.values[xv].shape], name)[0]
             return replace(y, value=v)
     k = len(y.step_shape)

@@ -2,15 +2,19 @@
 
 `fix_inputs` turns graph inputs named in `fixed` (a sample rate, a mode flag) into initializers,
 after checking each value against the input's declared element type and shape. `inline_ifs`
-then folds every constant path of the graph far enough to learn each `If`'s condition, and
-replaces an `If` whose condition is known by the nodes of the branch it takes (the branch's
-outputs renamed to the If's outputs; names of the outer graph resolve as they did inside the
-branch). An `If` that the first output needs and whose condition still depends on a graph
-input is refused by name, with the `--fix` that would settle it.
+then folds every constant path of the graph far enough to learn each `If`'s condition, and the
+Shape / Size of the other tensors where ONNX shape inference (with those constants in place and
+the per-step sizes `inputs=` gave) knows their axes: an axis it leaves open is a run-time size
+(`Sym`), and shape arithmetic folds where it does not need one. An `If` whose condition is known
+is replaced by the nodes of the branch it takes (the branch's outputs renamed to the If's
+outputs; names of the outer graph resolve as they did inside the branch). An `If` that the first
+output needs and whose condition is still open is refused by name: with the `--fix` that would
+settle it, or naming the run-time axes it needs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence, Union
 
 import numpy as np
@@ -18,10 +22,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ConvertError, InputError, RnnedgeError, UnsupportedOpError
-from .fold import fold_constant
-from .load import Loaded
+from .fold import fold_constant, fold_symbolic, shape_value
+from .load import Loaded, declared_shapes
 from .node import Node
-from .values import Const
+from .values import Const, Dim, Sym, SymInts, Value
 
 FixedValue = Union[int, float, bool, Sequence[Union[int, float, bool]], np.ndarray]
 MAX_INLINED = 64  # If nodes taken in one model: a bound on the loop, far above real models
@@ -144,12 +148,12 @@ def inline_ifs(loaded: Loaded, fixed: list[str]) -> None:
     refuse an If the first output needs whose condition stays dynamic."""
     graph = loaded.model.graph
     for _ in range(MAX_INLINED):
-        consts = _fold_constants(loaded)
+        folded = _fold_constants(loaded)
         target = next((n for n in graph.node if n.op_type == "If" and n.domain in ("", "ai.onnx")
-                       and n.input and n.input[0] in consts), None)  # fmt: skip
+                       and n.input and folded.const(n.input[0]) is not None), None)  # fmt: skip
         if target is None:
             break
-        cond = np.asarray(consts[target.input[0]])
+        cond = np.asarray(folded.const(target.input[0]))
         if cond.size != 1:
             raise ConvertError(f"{loaded.label}: If node {target.name!r}: condition of {cond.size} values")
         taken = _inline(graph, target, bool(cond.ravel()[0]), loaded.label)
@@ -173,10 +177,9 @@ def inline_ifs(loaded: Loaded, fixed: list[str]) -> None:
                 + " (Python: fixed={"
                 + ", ".join(f"{s!r}: VALUE" for s in sources)
                 + "})"
-            ) if sources else (
-                f"; it depends on the data ({', '.join(repr(d) for d in data)}): rnnedge runs one "
-                "fixed pipeline, not a branch chosen per input" if data else ""
-            )
+            ) if sources else _axes_hint(
+                _runtime_axes(graph, node.input[0], folded), data
+            ) if data else ""
             raise UnsupportedOpError(
                 f"{loaded.label}: node {node.name or '(unnamed)'!r} (op If, #{i + 1} of "
                 f"{len(graph.node)} in the graph): its condition {node.input[0]!r} is not known at "
@@ -185,29 +188,117 @@ def inline_ifs(loaded: Loaded, fixed: list[str]) -> None:
             )
 
 
-def _fold_constants(loaded: Loaded) -> dict[str, np.ndarray]:
-    """Every tensor computable from initializers and Constant nodes alone, by name."""
+@dataclass
+class _Folded:
+    """What the fold knows: each tensor's value (a constant, or a shape value with run-time
+    sizes), and for each run-time size (a `Sym` name) the axis whose Shape it came from."""
+
+    values: dict[str, Value] = field(default_factory=dict)
+    axes: dict[str, str] = field(default_factory=dict)
+
+    def const(self, name: str) -> np.ndarray | None:
+        value = self.values.get(name)
+        return value.array if isinstance(value, Const) else None
+
+
+def _fold_constants(loaded: Loaded) -> _Folded:
+    """Every tensor computable from initializers and Constant nodes alone, then the Shape and
+    Size of the other tensors where ONNX shape inference (run on the graph with those constants
+    in place, so a Pad or Slice of the data has its size) knows the axes they ask for; the
+    arithmetic on them folds where it needs only known sizes (fold.SYM_OPS)."""
     graph = loaded.model.graph
-    values: dict[str, np.ndarray] = {}
+    folded = _Folded()
     for init in graph.initializer:
         try:
-            values[init.name] = numpy_helper.to_array(init)
+            folded.values[init.name] = Const(numpy_helper.to_array(init))
         except Exception:  # noqa: BLE001 - a corrupt initializer: the walk reports it by name
             continue
-    for i, proto in enumerate(graph.node):
+    _fold_pass(loaded, folded, None)
+    if any(n.op_type in ("Shape", "Size") and n.input and n.input[0] not in folded.values for n in graph.node):
+        _fold_pass(loaded, folded, _inferred_shapes(loaded.model, folded.values))
+    return folded
+
+
+def _fold_pass(loaded: Loaded, folded: _Folded, shapes: dict[str, list[int | str | None]] | None) -> None:
+    """One walk of the nodes in order: constant nodes folded, and with `shapes` the Shape/Size
+    of a tensor of known rank (its unknown sizes as `Sym`s named after the ONNX dimension)."""
+    values = folded.values
+    for i, proto in enumerate(loaded.model.graph.node):
         if proto.domain not in ("", "ai.onnx") or proto.op_type in ("If", "Loop", "Scan"):
             continue
-        if not all(name in values for name in proto.input if name):
+        if all(name in values for name in proto.output if name):
             continue
-        ins = [Const(values[name]) if name else None for name in proto.input]
+        node = Node(proto, i, loaded.opset)
         try:
-            outs = fold_constant(Node(proto, i, loaded.opset), ins)
+            if (shapes is not None and proto.op_type in ("Shape", "Size") and proto.input
+                    and proto.input[0] not in values and proto.input[0] in shapes):  # fmt: skip
+                dims: list[Dim] = []
+                for k, d in enumerate(shapes[proto.input[0]]):
+                    if isinstance(d, int):
+                        dims.append(d)
+                        continue
+                    sym = d or f"{proto.input[0]}:{k}"
+                    folded.axes.setdefault(sym, f"axis {k} of {proto.input[0]!r}")
+                    dims.append(Sym(1, (sym,)))
+                outs = shape_value(node, dims)
+            elif not all(name in values for name in proto.input if name):
+                continue
+            else:
+                ins: list[Value | None] = [values[name] if name else None for name in proto.input]
+                if all(isinstance(v, Const) or v is None for v in ins):
+                    outs = fold_constant(node, ins)
+                elif shapes is None:
+                    continue
+                else:
+                    outs = fold_symbolic(node, ins)
         except RnnedgeError:
             continue  # left for the walk, which reports it by name if the output needs it
         for name, value in zip(proto.output, outs):
-            if name and isinstance(value, Const):
-                values[name] = value.array
-    return values
+            if name and isinstance(value, (Const, SymInts)):
+                values[name] = value
+
+
+def _inferred_shapes(model: onnx.ModelProto, values: Mapping[str, Value]) -> dict[str, list[int | str | None]]:
+    """Each tensor's shape as ONNX shape inference gives it once the folded constants the other
+    nodes read (a Pad's pads, a Reshape's target) are initializers; {} when inference fails."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    graph = copy.graph
+    del graph.value_info[:]
+    have = {t.name for t in graph.initializer}
+    read = {name for n in graph.node for name in n.input if name}
+    for name in sorted(read - have):
+        value = values.get(name)
+        if isinstance(value, Const):
+            graph.initializer.append(numpy_helper.from_array(np.asarray(value.array), name))
+    try:
+        copy = onnx.shape_inference.infer_shapes(copy, strict_mode=False)
+    except Exception:  # noqa: BLE001 - as in load_model: inference is a help, not a requirement
+        return {}
+    return declared_shapes(copy.graph)
+
+
+def _runtime_axes(graph: onnx.GraphProto, name: str, folded: _Folded) -> list[str]:
+    """The run-time sizes a tensor's value needs: the axes (of the tensors whose Shape was taken)
+    behind the nearest shape values with a `Sym` on the way back from `name`."""
+    producer = {o: n for n in graph.node for o in n.output if o}
+    found: list[str] = []
+    seen: set[str] = set()
+    stack = [name]
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        value = folded.values.get(x)
+        if isinstance(value, SymInts):
+            for d in value.items:
+                if isinstance(d, Sym):
+                    found += [folded.axes.get(s, repr(s)) for s in d.names]
+            continue
+        if x in producer:
+            stack.extend(_reads(producer[x]))
+    return list(dict.fromkeys(found))
 
 
 def _inline(graph: onnx.GraphProto, node: onnx.NodeProto, cond: bool, label: str) -> str:
@@ -239,6 +330,18 @@ def _inline(graph: onnx.GraphProto, node: onnx.NodeProto, cond: bool, label: str
     graph.ClearField("node")
     graph.node.extend(rest[:at] + nodes + rest[at + 1 :])
     return key
+
+
+def _axes_hint(axes: list[str], data: list[str]) -> str:
+    """Why a condition computed from the data input is not known: the run-time axes it reads, or
+    the data's values."""
+    if not axes:
+        return (f"; it depends on the data ({', '.join(repr(d) for d in data)}): rnnedge runs one "
+                "fixed pipeline, not a branch chosen per input")
+    return (f"; it needs the size of {', '.join(axes)}, known only at run time: a batch or time "
+            "length stays dynamic; a per-step size is known once the data input's axes are given "
+            f"(--input {data[0]}=AXES, one item per axis: T, B or a per-step size, e.g. B,576; "
+            f"Python: inputs={{{data[0]!r}: AXES}})")
 
 
 def _outer_names(graph: onnx.GraphProto) -> set[str]:

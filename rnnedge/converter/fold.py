@@ -253,15 +253,22 @@ def _shape_of(value: Value | None) -> tuple[Dim, ...]:
 
 
 def op_shape(node: Node, ins: list[Value | None]) -> list[Value]:
-    shape = list(_shape_of(ins[0]))
-    start = node.int_attr("start", 0)
-    end = node.int_attr("end", len(shape)) if node.has("end") else len(shape)
-    dims = shape[start:end]
-    return [ints_value((len(dims),), dims)]
+    return shape_value(node, _shape_of(ins[0]))
 
 
 def op_size(node: Node, ins: list[Value | None]) -> list[Value]:
-    return [ints_value((), [dim_prod(_shape_of(ins[0]))])]
+    return shape_value(node, _shape_of(ins[0]))
+
+
+def shape_value(node: Node, shape: tuple[Dim, ...] | list[Dim]) -> list[Value]:
+    """What a Shape (its `start`/`end` applied) or a Size node gives for a tensor of `shape`."""
+    if node.op == "Size":
+        return [ints_value((), [dim_prod(list(shape))])]
+    dims = list(shape)
+    start = node.int_attr("start", 0)
+    end = node.int_attr("end", len(dims)) if node.has("end") else len(dims)
+    dims = dims[start:end]
+    return [ints_value((len(dims),), dims)]
 
 
 def op_identity(node: Node, ins: list[Value | None]) -> list[Value]:

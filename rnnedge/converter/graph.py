@@ -27,7 +27,7 @@ from . import heads, layout, recurrent, tf2onnx_loop
 from .fixed import FixedValue, fix_inputs
 from .fold import fold_constant, fold_symbolic
 from .inputs import set_input_axes
-from .load import Loaded, load_model, producer_text
+from .load import Loaded, declared_shapes, load_model, producer_text
 from .node import Node
 from .values import (
     CellState,
@@ -152,7 +152,7 @@ class Walk:
 
     # --- the walk ---
     def run(self) -> Network:
-        declared = _declared_shapes(self.graph)
+        declared = declared_shapes(self.graph)
         for init in self.graph.initializer:
             self.values[init.name] = Const(_initializer_array(init, self.loaded.label))
             self._check_declared(f"initializer {init.name!r}", init.name, self.values[init.name], declared)
@@ -397,18 +397,6 @@ def _initializer_array(init: onnx.TensorProto, label: str) -> np.ndarray:
 
 def _node_text(node: Node, total: int) -> str:
     return f"node {node.name!r} (op {_op_name(node.proto)}, #{node.index + 1} of {total} in the graph)"
-
-
-def _declared_shapes(graph: onnx.GraphProto) -> dict[str, list[int | str | None]]:
-    """The shapes the graph states for its tensors (value_info, inputs, outputs): per axis a
-    static size, a symbolic name, or None; tensors without a stated shape are left out."""
-    shapes: dict[str, list[int | str | None]] = {}
-    for info in list(graph.input) + list(graph.value_info) + list(graph.output):
-        t = info.type.tensor_type
-        if info.type.HasField("tensor_type") and t.HasField("shape"):
-            shapes[info.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                                 for d in t.shape.dim]  # fmt: skip
-    return shapes
 
 
 def _dim_text(d: int | str | None) -> str:

@@ -194,6 +194,18 @@ def _check_text(model: onnx.ModelProto, label: str) -> None:
             )
 
 
+def declared_shapes(graph: onnx.GraphProto) -> dict[str, list[int | str | None]]:
+    """The shapes the graph states for its tensors (value_info, inputs, outputs): per axis a
+    static size, a symbolic name, or None; tensors without a stated shape are left out."""
+    shapes: dict[str, list[int | str | None]] = {}
+    for info in list(graph.input) + list(graph.value_info) + list(graph.output):
+        t = info.type.tensor_type
+        if info.type.HasField("tensor_type") and t.HasField("shape"):
+            shapes[info.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                                 for d in t.shape.dim]  # fmt: skip
+    return shapes
+
+
 def producer_text(model: onnx.ModelProto, opset: int) -> str:
     """e.g. "pytorch 2.13.0 (onnx opset 17)"."""
     who = " ".join(p for p in (model.producer_name, model.producer_version) if p) or "unknown"
