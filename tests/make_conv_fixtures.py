@@ -217,7 +217,7 @@ FIXTURES = {
     "tcn_residual": ("torch", 17, 0, "TCN: a 1x1 Conv1d and three residual blocks of causal dilated (1, 2, 4) convs -> LSTM"),
     "dwsep_lstm": ("torch", 17, 0, "depthwise (groups = channels, k 5) causal Conv1d + pointwise Conv1d + SiLU -> LSTM"),
     "lookahead_gru": ("torch", 17, 2, "a non-causal Conv1d over time (k 5, padding 2: 2 steps of lookahead) + GELU (erf) -> GRU"),
-    "chained_lookahead": ("torch", 17, 3, "two non-causal Conv1d over time (k 3 pad 1, then k 5 pad 2: 1 + 2 steps of lookahead) with a ReLU between -> Tanh -> GRU: the second conv looks ahead from a computed value, so Model.run refuses it by name (docs/graph.md section 6) and only the stream runs in C"),
+    "chained_lookahead": ("torch", 17, 3, "two non-causal Conv1d over time (k 3 pad 1, then k 5 pad 2: 1 + 2 steps of lookahead) with a ReLU between -> Tanh -> GRU: the second conv looks ahead from a computed value, so Model.run is exact only with each node's own end (rne_run_end, docs/graph.md section 6), and the stream's zero frames after x do not give ONNX's last steps"),
     "frame_conv_lstm": ("torch", 17, 0, "a Conv over the 6 samples of each frame (Conv2d kernel (1, 3), pad 1) + Tanh -> LSTM"),
 }  # fmt: skip
 
