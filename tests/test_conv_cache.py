@@ -79,6 +79,10 @@ def _cache_keys(m: rnnedge.Model, s) -> list[str]:
 
 def test_the_caches_become_the_convs_frame_caches():
     g = to_graph(PATH, state=STATE)
+    found = to_graph(PATH)  # in_cacheN / out_cacheN pair by name (FunASR's names)
+    assert [type(n.op) for n in found.nodes] == [type(n.op) for n in g.nodes]
+    assert all(f"input 'in_cache{i}' <- output 'out_cache{i}' (by name" in " ".join(found.folded)
+               for i in range(len(FRAMES)))
     assert not g.explicit_state and not g.state_values  # no STATE value left: a sequence graph
     assert (g.input_spec.axes, g.output_spec.axes) == ("BTF", "BTF")
     convs = [n.op for n in g.nodes if isinstance(n.op, Conv)]

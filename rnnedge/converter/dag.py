@@ -122,9 +122,12 @@ _OUT_SUFFIX = ("_out", "out", "n", "_n", "N", "_N", "_next", "_new", "1", "_1")
 def name_pair(inp: str, out: str) -> bool:
     """Whether a graph output's name says it is the next value of the input (h/hn, h0/hn,
     c0/cn, state/stateN, state/next_state, state_in/state_out, cache_0/next_cache_0,
-    input_3/output_3, x/x_out ...)."""
+    input_3/output_3, in_cache0/out_cache0, x/x_out ...)."""
     if inp == out:
         return False
+    for a, b in (("in_", "out_"), ("input_", "output_")):  # FunASR's in_cache0 / out_cache0
+        if inp.startswith(a) and len(inp) > len(a) and out == b + inp[len(a):]:
+            return True
     for prefix in ("next_", "new_", "next", "out_", "updated_"):
         if out == prefix + inp:
             return True
