@@ -276,6 +276,15 @@ static void rne__plan_get(const size_t *slot, rne__scratch_plan *p)
 /* 1 if rne_run may split a call into chunks of steps (docs/graph.md section 4): the model reads
  * the sequence forwards, keeps no STATE values (those run one step at a time), and no TAKE_LAST
  * takes features from the first step (split < F). */
+static int rne__has_take_last(const rne_model *m)
+{
+    uint32_t i;
+    for (i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].op == RNE_OP_TAKE_LAST)
+            return 1;
+    return 0;
+}
+
 static int rne__chunkable(const rne_model *m)
 {
     uint32_t i;
@@ -485,6 +494,16 @@ static void rne__zero_skipped(const rne_model *m, const rne_model_layer *l, cons
         memset(rne__value_ptr(m, l->out[0], c), 0, lo * rne__row_bytes(y, c->batch));
 }
 
+/* Zeros in steps hi .. steps - 1 of value v's rows in the chunk (not of a LAST value). */
+static void rne__zero_from(const rne_model *m, uint32_t v, const rne__chunk *c, size_t hi,
+                           size_t steps)
+{
+    const rne_model_value *x = &m->values[v];
+    if (hi < steps && (x->flags & RNE_VF_LAST) == 0)
+        memset((uint8_t *)rne__value_ptr(m, v, c) + hi * rne__row_bytes(x, c->batch), 0,
+               (steps - hi) * rne__row_bytes(x, c->batch));
+}
+
 #ifndef RNE_NO_CONV
 /* A conv node (csrc/conv.h) over the chunk's rows from step lo on (the steps before are
  * skipped: not read, not kept in the cache); cache: its frame cache in the state buffer
@@ -564,9 +583,15 @@ static void rne__run_op(const rne_model *m, const rne_model_layer *l, const rne_
 }
 #endif
 
-/* Run every node over one chunk of `steps` timesteps. */
+/* Run every node over one chunk of `steps` timesteps, the chunk's first at stream step t0.
+ * end (rne_run_end; UINT64_MAX: none): the stream step where the real input ends; a node whose
+ * input has delay D sees its input end at step end + D (docs/graph.md section 6): a conv reads
+ * zeros from there on (its input's rows are zeroed in place: every other reader of that value
+ * has the same delay and reads none of those rows but as zeros, or computes rows that are past
+ * the end of their own readers' inputs too; the INPUT's rows there are the caller's zeros), a
+ * recurrent node stops before it (zeros after, no state kept), TAKE_LAST takes the step before. */
 static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, void *work,
-                       uint8_t *cells, uint64_t t0)
+                       uint8_t *cells, uint64_t t0, uint64_t end)
 {
     const rne_model *m = s->model;
     uint8_t *state = cells;
@@ -582,11 +607,17 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
         const uint64_t d = l->skip;
         const size_t lo = last_in || d <= t0 ? 0u : (d - t0 < steps ? (size_t)(d - t0) : steps);
 #endif
+        /* the steps of this chunk past the node's input's end: from step end + skip on */
+        const uint64_t e = end == UINT64_MAX || end > UINT64_MAX - l->skip ? UINT64_MAX : end + l->skip;
+        const size_t hi = last_in || e == UINT64_MAX ? steps :
+                          e <= t0 || e - t0 <= lo ? lo : (e - t0 < steps ? (size_t)(e - t0) : steps);
         rne__call k;
         int ok = 1;
         const size_t nstate = rne__state_bytes(l, s->batch, &k.c_off, &ok);
 #ifndef RNE_NO_CONV
         if (l->op == RNE_OP_CONV || l->op == RNE_OP_CONV_T) {
+            if (l->in[0] != m->input)
+                rne__zero_from(m, l->in[0], c, hi, steps);
             rne__zero_skipped(m, l, c, lo);
             rne__run_conv(m, l, c, steps, lo, nstate != 0 ? (void *)state : NULL, work);
             state += nstate;
@@ -606,12 +637,17 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
         k.state = nstate != 0 ? (void *)state : NULL;
         k.work = work;
         k.steps = last_in ? 1u : steps;
-        if (nstate != 0 && lo != 0) {   /* a recurrent node runs from step lo on (rne_model_load:
-                                           no state inputs) */
+        if (nstate != 0 && (lo != 0 || hi != steps)) {  /* a recurrent node runs over steps
+                                           lo .. hi - 1 (rne_model_load: a skip, no state inputs) */
             rne__zero_skipped(m, l, c, lo);
+            rne__zero_from(m, l->out[0], c, hi, steps);
             k.x = (const uint8_t *)k.x + lo * rne__row_bytes(&m->values[l->in[0]], s->batch);
             k.y = (uint8_t *)k.y + lo * rne__row_bytes(&m->values[l->out[0]], s->batch);
-            k.steps = steps - lo;
+            k.steps = hi - lo;
+        } else if (l->op == RNE_OP_TAKE_LAST && hi != steps) {
+            k.steps = hi;               /* the step before its input's end; none: zeros */
+            if (hi == 0)
+                memset(k.y, 0, rne__row_bytes(&m->values[l->out[0]], s->batch));
         }
         k.batch = s->batch * (size_t)l->lead;
         if (nstate != 0) {
@@ -672,7 +708,7 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
  * RNE_EMODEL (nothing touched) if the model now needs more state or scratch than the stream's
  * buffers hold. */
 static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t steps, void *scratch,
-                         size_t scratch_size)
+                         size_t scratch_size, size_t end)
 {
     const rne_model *m = s->model;
     const size_t vsize = rne__value_size(m);
@@ -687,7 +723,7 @@ static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t ste
     } else {
         fits = rne__plan(m, s->batch, chunk, &plan) && plan.total <= scratch_size;
     }
-    if (!fits && rne__chunkable(m)) {
+    if (!fits && rne__chunkable(m) && (end >= steps || !rne__has_take_last(m))) {
         size_t lo = 1, hi = chunk;          /* the largest chunk that fits: plan grows with it */
         while (lo < hi) {
             const size_t mid = lo + (hi - lo + 1) / 2;
@@ -726,7 +762,8 @@ static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t ste
         c.rows = n * s->batch;
         c.batch = s->batch;
         rne__nodes(s, &c, n, (uint8_t *)scratch + plan.arena, (uint8_t *)s->state,
-                   t0 > UINT64_MAX - t ? UINT64_MAX : t0 + t);
+                   t0 > UINT64_MAX - t ? UINT64_MAX : t0 + t,
+                   end >= steps ? UINT64_MAX : (t0 > UINT64_MAX - end ? UINT64_MAX : t0 + end));
     }
     if (counts) {                       /* saturates: a stream never wraps back into a skip */
         t0 = t0 + steps < t0 ? UINT64_MAX : t0 + steps;
@@ -747,28 +784,38 @@ int rne_step(rne_stream *stream, const void *x, void *y)
         return RNE_ESIZE;
     if (!stream->model->streamable)
         return RNE_ESTREAM;
-    return rne__pipeline(stream, x, y, 1, stream->scratch, stream->scratch_size);
+    return rne__pipeline(stream, x, y, 1, stream->scratch, stream->scratch_size, 1);
 }
 
 int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
             void *scratch, size_t scratch_size)
 {
+    return rne_run_end(stream, x, steps, steps, y, scratch, scratch_size);
+}
+
+int rne_run_end(rne_stream *stream, const void *x, uint32_t steps, uint32_t end, void *y,
+                void *scratch, size_t scratch_size)
+{
     size_t need;
     int rc;
     if ((rc = rne__stream_check(stream)) != RNE_OK)
         return rc;
+    if (end > steps)
+        return RNE_EARG;
     if (steps == 0)
         return stream->model->many_to_one ? RNE_EARG : RNE_OK;
     if (x == NULL || y == NULL || scratch == NULL)
         return RNE_EARG;
-    /* a model that may run in chunks needs scratch for one step; the others for all */
+    /* a model that may run in chunks needs scratch for one step; the others (and a TAKE_LAST
+       model run with an end before its last step) for all */
     need = rne_scratch_size(stream->model, stream->batch,
-                            rne__chunkable(stream->model) ? 1u : steps);
+                            rne__chunkable(stream->model) &&
+                            (end == steps || !rne__has_take_last(stream->model)) ? 1u : steps);
     if (need == 0 || rne_scratch_size(stream->model, stream->batch, steps) == 0)
         return RNE_EARG;                              /* steps * batch too large to address */
     if (!rne__aligned(x, rne__elem((uint8_t)stream->model->in_dtype)) ||
         !rne__aligned(y, rne__value_size(stream->model)) || !rne__aligned(scratch, 16) ||
         scratch_size < need)
         return RNE_ESIZE;
-    return rne__pipeline(stream, x, y, steps, scratch, scratch_size);
+    return rne__pipeline(stream, x, y, steps, scratch, scratch_size, end);
 }

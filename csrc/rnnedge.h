@@ -462,6 +462,20 @@ int rne_step(rne_stream *stream, const void *x, void *y);
 int rne_run(rne_stream *stream, const void *x, uint32_t steps, void *y,
             void *scratch, size_t scratch_size);
 
+/* rne_run over x's `steps` timesteps of which the first `end` are the sequence and the other
+ * steps - end are zeros after it that flush a model's latency (Model.run feeds latency_steps
+ * zero frames; docs/graph.md section 6): each node runs as if its input ended there, exactly
+ * ONNX's whole-sequence output in rows latency_steps .. steps - 1. A node whose input lags the
+ * signal by D steps (its skip) sees its input end at stream step t0 + end + D (t0: the stream's
+ * step count at the call): a conv reads zeros from there on (zeroing those rows of its input
+ * value in place; the INPUT's rows after `end` must be zeros), a recurrent node stops before it
+ * (zeros after, its state the one at that step), TAKE_LAST takes the step before it. end == steps
+ * is rne_run. Meant for a model without STATE values. Scratch as rne_run's, except that a model
+ * with a TAKE_LAST run with end < steps needs rne_scratch_size(model, B, steps) (one chunk).
+ * RNE_EARG for end > steps; the other codes as rne_run. */
+int rne_run_end(rne_stream *stream, const void *x, uint32_t steps, uint32_t end, void *y,
+                void *scratch, size_t scratch_size);
+
 /* The float <-> int16 boundary of an integer model, for hosts with an FPU (docs/quantization.md
  * section 4; the scales are the blob metadata's qio): q[i] = clamp(floor(x[i] / scale + 0.5),
  * -32768, 32767) computed in double, NaN -> 0, +-inf saturating; y[i] = (float)(q[i] * scale).

@@ -546,9 +546,10 @@ def _qslice(op: QSlice, x: np.ndarray) -> np.ndarray:
 
 
 def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
-            seen: dict[int, list[np.ndarray]] | None) -> np.ndarray:  # fmt: skip
+            seen: dict[int, list[np.ndarray]] | None, end: int | None = None) -> np.ndarray:  # fmt: skip
     """All nodes once over x [T, B, *in shape] (T = 1 for an explicit-state graph); updates
-    `state` in place (the integer twin of rnnedge.reference's graph executor)."""
+    `state` in place (the integer twin of rnnedge.reference's graph executor, `end` as there:
+    the real input's length, after which each node's input ends lagged by its delay)."""
     T, B = x.shape[:2]
     t0 = state.setdefault("step", [0])[0]
     convs = state.setdefault("convs", [])
@@ -558,7 +559,9 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
     r = c = 0
     for n in qg.nodes:
         # the node's skip (docs/graph.md section 6): the stream's steps before its input's delay
-        lo = min(T, max(0, max((qg.values[v].delay for v in n.inputs if v is not None), default=0) - t0))
+        D = max((qg.values[v].delay for v in n.inputs if v is not None), default=0)
+        lo = min(T, max(0, D - t0))
+        hi = T if end is None else max(lo, min(T, end + D - t0))  # past it: the input has ended
         ins = [None if v is None else vals[v] for v in n.inputs]
         if isinstance(n.op, (QBinary, QConcat)):  # a state value's one row meets a chunk's rows
             T0 = max(a.shape[0] for a in ins if a is not None)
@@ -569,6 +572,9 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
         rows = x0.shape[0]
         results: list[np.ndarray | None]
         if isinstance(op, QConv):  # rows from lo on; the skipped ones neither read nor cached
+            if hi < rows and not qg.values[n.inputs[0]].last:  # past the input's end: zeros
+                x0 = x0.copy()
+                x0[hi:] = 0
             y = np.zeros((rows, B) + outs[0], np.int16)
             if lo < rows:
                 y[lo:], new = conv_q(qconv_spec(op), x0[lo:], convs[c] if op.conv.cache_frames else None,
@@ -577,15 +583,15 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
                     convs[c] = new.astype(np.int16)
             c += 1
             results = [y]
-        elif isinstance(op, QRecurrent) and lo > 0:  # the skipped steps: no state kept, zeros
-            if any(v is not None for v in n.inputs[1:]):
+        elif isinstance(op, QRecurrent) and (lo > 0 or hi < rows):  # the skipped steps and those
+            if any(v is not None for v in n.inputs[1:]):          # past the end: zeros, no state
                 raise InputError(f"node {n.name!r}: a recurrent node with state inputs after a "
                                  "delayed value")  # fmt: skip
             y = np.zeros((rows, B) + outs[0], np.int16)
             fin = state["nodes"][r]
-            if lo < rows:
-                yr, fin = recurrent_q(op, x0[lo:].reshape(rows - lo, B, -1), tuple(state["nodes"][r]))
-                y[lo:] = yr.reshape((rows - lo, B) + outs[0])
+            if lo < hi:
+                yr, fin = recurrent_q(op, x0[lo:hi].reshape(hi - lo, B, -1), tuple(state["nodes"][r]))
+                y[lo:hi] = yr.reshape((hi - lo, B) + outs[0])
             state["nodes"][r] = fin
             r += 1
             results = [y]
@@ -619,6 +625,8 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
             results = [gather_q(op, _flat(x0)).reshape((rows, B) + outs[0])]
         elif isinstance(op, QSlice):
             results = [_qslice(op, x0)]
+        elif isinstance(op, QTakeLast) and hi < rows:  # the step before its input's end
+            results = [layer_q(op, x0[:hi].reshape(hi, B, -1)) if hi else np.zeros((1, B) + outs[0], np.int16)]
         elif isinstance(op, QTakeLast):
             results = [layer_q(op, x0.reshape(rows, B, -1))]
         elif isinstance(op, (Copy, Transpose)):
@@ -675,14 +683,17 @@ def _checked_qstate(qg: Graph, state: QGraphState, batch: int) -> QGraphState:
 
 def run_qgraph(
     qg: Graph, xq: np.ndarray, state: QGraphState | None = None,
-    seen: dict[int, list[np.ndarray]] | None = None,
+    seen: dict[int, list[np.ndarray]] | None = None, flush: bool = False,
 ) -> tuple[np.ndarray, QGraphState]:
     """The integer graph (docs/graph.md, rnnedge/quant `quantize_graph`): xq [T, B, *input shape]
     int16 at the input value's scale (integer ids for an s32 input) -> (yq int16 [T, B, *output
     shape], [1, B, ...] for a LAST output, at the output value's scale; the final state). This is
     exactly what the C library computes. An explicit-state graph runs one step at a time; `seen`
     collects every computed value as `rnnedge.reference.run_graph` does; `state` defaults to
-    `initial_qgraph_state(qg, B)` and is not modified."""
+    `initial_qgraph_state(qg, B)` and is not modified. `flush=True` (a graph with latency, as
+    `rnnedge.reference.run_graph`'s): qg.latency zero frames after xq, each node's input ending
+    where xq's does (lagged by its delay), the first latency rows dropped: what the C library's
+    Model.run (rne_run_end) computes."""
     check_graph(qg)
     for v in qg.values:
         if v.dtype == "f32":
@@ -699,6 +710,13 @@ def run_qgraph(
         raise InputError(f"x: expected int16 (quantized at the input scale), got {xq.dtype}")
     B = xq.shape[1]
     st = initial_qgraph_state(qg, B) if state is None else _checked_qstate(qg, state, B)
+    if flush and qg.latency:
+        if qg.explicit_state:
+            raise InputError("flush: a step function with latency runs step by step only")
+        end = st.setdefault("step", [0])[0] + xq.shape[0]
+        xf = np.concatenate([xq, np.zeros((qg.latency,) + xq.shape[1:], xq.dtype)], axis=0)
+        y = _qnodes(qg, xf, st, seen, end)
+        return (y if qg.many_to_one else y[qg.latency :]), st
     if not qg.explicit_state:
         return _qnodes(qg, xq, st, seen), st
     ys = [_qnodes(qg, xq[t : t + 1], st, seen) for t in range(xq.shape[0])]

@@ -103,15 +103,17 @@ class Model:
         # an s32 input: integer ids (a GATHER's), passed to C as int32, never quantized
         self._ids = self.blob.input.dtype == DT_S32
         self._x_dtype = _I32 if self._ids else _F32
-        # rne_run splits a long run into chunks for these (csrc/model.c rne__chunkable): scratch
-        # for _RUN_CHUNK steps instead of all of them
-        self._chunkable = self.streamable and not self._state_values and all(
-            n.param[0] == n.in_features for n in self.blob.nodes if n.op == OP_TAKE_LAST)
         # latency (docs/graph.md section 6): a stream's output lags ONNX's by this many steps
         lat = meta.get("latency_steps", 0)
         if not isinstance(lat, int) or isinstance(lat, bool) or not 0 <= lat <= _U32:
             raise BlobError(f"{source}: metadata latency_steps must be an integer 0..{_U32}, got {lat!r}")
         self.latency_steps: int = lat
+        # rne_run splits a long run into chunks for these (csrc/model.c rne__chunkable): scratch
+        # for _RUN_CHUNK steps instead of all of them; not a model with latency and a TAKE_LAST,
+        # whose Model.run (rne_run_end before its flush frames) runs in one chunk
+        takes = [n for n in self.blob.nodes if n.op == OP_TAKE_LAST]
+        self._chunkable = self.streamable and not self._state_values and all(
+            n.param[0] == n.in_features for n in takes) and not (lat and takes)
         self._flush_refusal = self._flush_check() if lat else None
         # Integer models take and give int16 at these scales; the binding converts floats.
         self._qio: tuple[float, float] | None = None
@@ -158,26 +160,11 @@ class Model:
 
     def _flush_check(self) -> str | None:
         """Why `run` cannot be exact for this model with latency, or None. `run` feeds the
-        latency's zero frames after x and drops as many first outputs: ONNX's end padding exactly
-        when every conv with lookahead reads the model input (docs/graph.md section 6's
-        refinements; the general per-node rule is not implemented in C)."""
+        latency's zero frames after x, runs them with rne_run_end (each node's input ends where
+        the real input's does, lagged by its skip: docs/graph.md section 6) and drops as many
+        first outputs."""
         if self._state_values:
             return "a step function with latency runs step by step only (Model.stream)"
-        nodes = self.blob.nodes
-        for n in nodes:
-            if n.op != OP_CONV:
-                continue
-            after = [m.reserved[0] for m in nodes if n.outputs[0] in m.inputs]
-            ahead = (max(after) if after else self.latency_steps) - n.reserved[0]
-            if ahead > 0 and n.inputs[0] != self.blob.input.index:
-                L = self.latency_steps
-                return (f"node {n.index} (CONV {self.blob.values[n.outputs[0]].name!r}) looks "
-                        f"{ahead} steps ahead but reads value {self.blob.values[n.inputs[0]].name!r}"
-                        ", not the model input: Model.run is exact only when every lookahead conv "
-                        "reads the model input (ONNX's end padding of a computed value needs "
-                        "zeros past that value's end, which the C library does not do); "
-                        f"Model.stream runs it: step t returns ONNX's output for step t - {L}, "
-                        f"exact while real frames come (ONNX's last {L} steps are not given)")
         return None
 
     # -- description -----------------------------------------------------------------------
@@ -693,7 +680,9 @@ class Stream:
         """x: contiguous float32 (int32 ids) [T, B, F] -> the output in the graph's layout. The
         scratch is for a chunk of steps where the C library runs the call in chunks. `flush`
         (Model.run of a model with latency): that many zero frames are fed after x and as many
-        first output rows dropped, so that the rows are ONNX's (docs/graph.md section 6)."""
+        first output rows dropped, so that the rows are ONNX's (docs/graph.md section 6): the C
+        library runs them with rne_run_end, each node's input ending where the real input's does."""
+        end = x.shape[0]
         if flush and x.shape[0]:
             x = np.concatenate([x, np.zeros((flush,) + x.shape[1:], x.dtype)], axis=0)
         model, steps = self.model, x.shape[0]
@@ -720,9 +709,8 @@ class Stream:
         if not self._claim(False):  # as _owned("run"), without a context manager's cost
             raise self._busy("run")
         try:
-            rc = lib.rne_run(
-                self._cstream, from_buffer(x), steps, from_buffer(y), from_buffer(scratch), len(scratch)
-            )
+            rc = lib.rne_run_end(self._cstream, from_buffer(x), steps, end, from_buffer(y),
+                                 from_buffer(scratch), len(scratch))
         finally:
             self._release()
         if rc == E_INPUT:  # an id out of range: nothing was written

@@ -1,6 +1,7 @@
 """Make the convolutional fixtures of tests/data/fixtures/conv/ (provenance: tests/data/MANIFEST.md).
 
     python tests/make_conv_fixtures.py [NAME ...]      # needs torch (2.13 CPU) with onnxscript
+    python tests/make_conv_fixtures.py fsmn_cache      # onnx.helper only (fsmn_cache below)
 
 Small PyTorch models with convolutional front ends, trained briefly (150 Adam steps, seeded by
 name) on a toy task (a squashed running sum of a random signal, delayed so that causal models can
@@ -216,7 +217,7 @@ FIXTURES = {
     "tcn_residual": ("torch", 17, 0, "TCN: a 1x1 Conv1d and three residual blocks of causal dilated (1, 2, 4) convs -> LSTM"),
     "dwsep_lstm": ("torch", 17, 0, "depthwise (groups = channels, k 5) causal Conv1d + pointwise Conv1d + SiLU -> LSTM"),
     "lookahead_gru": ("torch", 17, 2, "a non-causal Conv1d over time (k 5, padding 2: 2 steps of lookahead) + GELU (erf) -> GRU"),
-    "chained_lookahead": ("torch", 17, 3, "two non-causal Conv1d over time (k 3 pad 1, then k 5 pad 2: 1 + 2 steps of lookahead) with a ReLU between -> Tanh -> GRU: the second conv looks ahead from a computed value, so Model.run refuses it by name (docs/graph.md section 6) and only the stream runs in C"),
+    "chained_lookahead": ("torch", 17, 3, "two non-causal Conv1d over time (k 3 pad 1, then k 5 pad 2: 1 + 2 steps of lookahead) with a ReLU between -> Tanh -> GRU: the second conv looks ahead from a computed value, so Model.run is exact only with each node's own end (rne_run_end, docs/graph.md section 6), and the stream's zero frames after x do not give ONNX's last steps"),
     "frame_conv_lstm": ("torch", 17, 0, "a Conv over the 6 samples of each frame (Conv2d kernel (1, 3), pad 1) + Tanh -> LSTM"),
 }  # fmt: skip
 
@@ -292,9 +293,86 @@ def export(name: str) -> dict:
             "opset": opset, "latency": latency, "covers": covers}
 
 
+# the FSMN memory block (FunASR's FSMN VAD, tools/real_models.py `fsmn_vad`) as a step function
+# written with onnx.helper, random weights (no torch): chunks of T frames in, each block's cache
+# state Concat-ed before them along time, a depthwise Conv over time without padding, the next
+# cache the last (kt - 1) dt frames (Slice [-n:]). Not in index.json: a step function with state
+# pairs, which the sequence fixtures' tests do not feed (tests/test_conv_cache.py reads it).
+CACHE_NAME = "fsmn_cache"
+CACHE_BLOCKS = ((4, 1), (3, 2))  # (kt, dt) per memory block: caches of 3 and 4 frames
+CACHE_I, CACHE_C, CACHE_O = 6, 8, 3
+
+
+def fsmn_cache(batch: str | int = "B"):
+    """x [B, T, 6] -> Linear -> ReLU -> 2 memory blocks (Linear, Unsqueeze, Transpose to
+    [B, C, T, 1], Cast(in_cacheN), Concat along time, depthwise Conv (kt, 1) dilation (dt, 1),
+    + residual, Transpose back, Squeeze, Linear, ReLU) -> Linear -> Softmax; in_cacheN
+    [B, C, (kt - 1) dt, 1] -> out_cacheN, as the FSMN VAD (opset 14) spells it."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(sum(map(ord, CACHE_NAME)))
+
+    def w(*shape: int, scale: float = 0.5) -> np.ndarray:
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    inits = {"w_in": w(CACHE_I, CACHE_C), "b_in": w(CACHE_C), "w_out": w(CACHE_C, CACHE_O), "b_out": w(CACHE_O),
+             "ax1": np.array([1], np.int64), "ax2": np.array([2], np.int64), "one": np.array([1], np.int64),
+             "end": np.array([2**63 - 1], np.int64)}
+    nodes = [helper.make_node("MatMul", ["x", "w_in"], ["h0m"]), helper.make_node("Add", ["b_in", "h0m"], ["h0a"]),
+             helper.make_node("Relu", ["h0a"], ["h0"])]
+    ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, "T", CACHE_I])]
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, "T", CACHE_O])]
+    h = "h0"
+    for i, (kt, dt) in enumerate(CACHE_BLOCKS):
+        n = (kt - 1) * dt
+        inits |= {f"wl{i}": w(CACHE_C, CACHE_C), f"wc{i}": w(CACHE_C, 1, kt, 1), f"wa{i}": w(CACHE_C, CACHE_C),
+                  f"ba{i}": w(CACHE_C), f"start{i}": np.array([-n], np.int64)}
+        b = f"b{i}/"
+        nodes += [
+            helper.make_node("MatMul", [h, f"wl{i}"], [b + "p"]),
+            helper.make_node("Unsqueeze", [b + "p", "ax1"], [b + "u"]),
+            helper.make_node("Transpose", [b + "u"], [b + "t"], perm=[0, 3, 2, 1]),
+            helper.make_node("Cast", [f"in_cache{i}"], [b + "c"], to=TensorProto.FLOAT),
+            helper.make_node("Concat", [b + "c", b + "t"], [b + "cat"], axis=2),
+            helper.make_node("Slice", [b + "cat", f"start{i}", "end", "ax2", "one"], [f"out_cache{i}"]),
+            helper.make_node("Conv", [b + "cat", f"wc{i}"], [b + "conv"], name=f"{b}conv", kernel_shape=[kt, 1],
+                             dilations=[dt, 1], group=CACHE_C, pads=[0, 0, 0, 0], strides=[1, 1]),
+            helper.make_node("Add", [b + "t", b + "conv"], [b + "sum"]),
+            helper.make_node("Transpose", [b + "sum"], [b + "t1"], perm=[0, 3, 2, 1]),
+            helper.make_node("Squeeze", [b + "t1", "ax1"], [b + "sq"]),
+            helper.make_node("MatMul", [b + "sq", f"wa{i}"], [b + "am"]),
+            helper.make_node("Add", [f"ba{i}", b + "am"], [b + "aa"]),
+            helper.make_node("Relu", [b + "aa"], [b + "h"]),
+        ]  # fmt: skip
+        ins.append(helper.make_tensor_value_info(f"in_cache{i}", TensorProto.FLOAT, [batch, CACHE_C, n, 1]))
+        outs.append(helper.make_tensor_value_info(f"out_cache{i}", TensorProto.FLOAT, [batch, CACHE_C, n, 1]))
+        h = b + "h"
+    nodes += [helper.make_node("MatMul", [h, "w_out"], ["ym"]), helper.make_node("Add", ["b_out", "ym"], ["ya"]),
+              helper.make_node("Softmax", ["ya"], ["y"], axis=-1)]
+    g = helper.make_graph(nodes, CACHE_NAME, ins, outs, [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], producer_name="onnx.helper")
+    onnx.checker.check_model(m)
+    return m
+
+
+def export_cache() -> None:
+    import onnx
+
+    onnx.save(fsmn_cache(), str(OUT / f"{CACHE_NAME}.onnx"))
+    x, _ = toy(np.random.default_rng(sum(map(ord, CACHE_NAME)) + 7), B, T, CACHE_I)
+    np.save(OUT / f"{CACHE_NAME}.input.npy", x.transpose(1, 0, 2))  # [T, B, F]
+    print(CACHE_NAME, (OUT / f"{CACHE_NAME}.onnx").stat().st_size, "bytes")
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    if sys.argv[1:] == [CACHE_NAME]:
+        export_cache()
+        return
     index = {name: export(name) for name in (sys.argv[1:] or FIXTURES)}
+    if not sys.argv[1:]:
+        export_cache()
     old = json.loads((OUT / "index.json").read_text()) if (OUT / "index.json").exists() else {}
     (OUT / "index.json").write_text(json.dumps(old | index, indent=1) + "\n")
     for name in index:

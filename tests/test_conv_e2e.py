@@ -32,9 +32,10 @@ from rnnedge.reference import run_graph  # noqa: E402
 CONV = Path(__file__).parent / "data" / "fixtures" / "conv"
 INDEX = json.loads((CONV / "index.json").read_text())
 RTOL = 1e-5
-# fixtures whose Model.run is refused (a lookahead conv reads a computed value, docs/graph.md
-# section 6): the stream gives ONNX's steps 0 .. T - latency - 1 exactly, and no more
-RUN_REFUSED = {"chained_lookahead": r"node \d+ \(CONV '/c2/Conv'\) looks 2 steps ahead but reads value '/Relu'"}
+# fixtures where a lookahead conv reads a computed value (docs/graph.md section 6): Model.run is
+# exact (rne_run_end ends each node's input where the real input's does), while the stream, fed
+# zero frames after x, gives ONNX's steps 0 .. T - latency - 1 exactly, and not the last ones
+CHAINED = {"chained_lookahead"}
 QTOL = {"int16": 1e-3, "int8": 1e-2}  # of the float output's range (max - min)
 
 
@@ -77,16 +78,14 @@ def test_fixture_f32_runs_and_streams_as_onnxruntime(name: str, tmp_path: Path) 
     assert m.latency_steps == L and m.stream().latency_steps == L
     ys = _steps(m, x, L)
     assert not ys[:, :L].any()  # the skipped steps write zeros
-    if name in RUN_REFUSED:
-        with pytest.raises(InputError, match=RUN_REFUSED[name]):
-            m.run(x)
-        T = x.shape[1]
-        assert _rel(ys[:, L:T], ref[:, : T - L]) < RTOL  # while real frames come
-        assert _rel(ys[:, T:], ref[:, T - L :]) > 1e-3  # zero frames are not ONNX's end padding
-        return
     y = m.run(x)
     assert y.shape == ref.shape
     assert _rel(y, ref) < RTOL
+    T = x.shape[1]
+    if name in CHAINED:
+        assert np.array_equal(ys[:, L:T], y[:, : T - L])  # while real frames come: bit for bit
+        assert _rel(ys[:, T:], ref[:, T - L :]) > 1e-3  # zero frames are not ONNX's end padding
+        return
     assert np.array_equal(ys[:, L:], y)  # streaming equals run bit for bit
     assert _rel(ys[:, L:], ref) < RTOL
 
@@ -134,16 +133,21 @@ def _chained_lookahead() -> onnx.ModelProto:
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def test_chained_lookahead_streams_and_run_is_refused_by_name(tmp_path: Path) -> None:
-    """Model.run's exact end is implemented for lookahead convs on the input only: a second
-    lookahead conv is refused by name (zero input frames would give other numbers than ONNX);
-    the stream skips per node as run_graph does and lags ONNX by the latency."""
+def test_chained_lookahead_runs_exactly_and_streams(tmp_path: Path) -> None:
+    """Model.run ends each node's input where the real input's does (rne_run_end): the second
+    lookahead conv reads zeros past its own input's end, as ONNX pads it, so run is ONNX's output
+    (and run_graph(flush=True)'s); the stream skips per node as run_graph does and lags ONNX by
+    the latency."""
     mp = _chained_lookahead()
     m = _load(mp, tmp_path)
     assert m.latency_steps == 3
     x = np.random.default_rng(1).standard_normal((2, 9, 3)).astype(np.float32)
-    with pytest.raises(InputError, match=r"node \d+ \(CONV '\S+'\) looks 2 steps ahead but reads value '\S+', not the model input"):
-        m.run(x)
+    y = m.run(x)
+    assert _rel(y, _ort(mp, x)) < RTOL
+    flushed, _ = run_graph(to_graph(mp), np.swapaxes(x, 0, 1), flush=True)
+    assert _rel(y, np.swapaxes(flushed, 0, 1)) < RTOL
+    for cut in (1, 4):  # shorter sequences: every node's end moves with them
+        assert _rel(m.run(x[:, :cut]), _ort(mp, x[:, :cut])) < RTOL, cut
     ys = _steps(m, x, 0)
     ref, _ = run_graph(to_graph(mp), np.swapaxes(x, 0, 1))  # the float reference, streaming
     assert _rel(ys, np.swapaxes(ref, 0, 1)) < RTOL
@@ -154,6 +158,59 @@ def test_chained_lookahead_streams_and_run_is_refused_by_name(tmp_path: Path) ->
     convs = [n.index for n in m.blob.nodes if n.op == OP_CONV]
     s = m.stream(2)
     assert sorted(k for k in s.state if k.endswith(".cache")) == [f"node{i}.cache" for i in convs]
+
+
+def _chained_last() -> onnx.ModelProto:
+    """_chained_lookahead with its GRU's last step (Slice [-1:] over time) as the output: a
+    many-to-one model whose TAKE_LAST reads a value lagging by the latency."""
+    mp = _chained_lookahead()
+    g = mp.graph
+    y = g.node[-1]
+    y.output[0] = "yseq"
+    g.initializer.extend([numpy_helper.from_array(np.array([v], np.int64), k) for k, v in
+                          (("m1", -1), ("big", 2**62), ("ax1", 1))])
+    g.node.extend([helper.make_node("Slice", ["yseq", "m1", "big", "ax1"], ["ylast"]),
+                   helper.make_node("Squeeze", ["ylast", "ax1"], ["y"])])
+    g.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", 5]))
+    return mp
+
+
+def _run_end(m: rnnedge.Model, x: np.ndarray, steps: int, end: int) -> tuple[int, np.ndarray]:
+    """rne_run_end on a new stream: x [B, end, F] and steps - end zero frames after it."""
+    from rnnedge._memory import aligned_bytes
+
+    s = m.stream(x.shape[0])
+    lib, ffi = s._c.lib, s._c.ffi
+    xt = np.zeros((steps, x.shape[0], x.shape[2]), np.float32)
+    xt[:end] = np.swapaxes(x, 0, 1)
+    y = np.zeros((1 if m.many_to_one else steps, x.shape[0], m.out_features), np.float32)
+    need = lib.rne_scratch_size(m._cmodel, x.shape[0], steps)
+    scratch = aligned_bytes(need)
+    rc = lib.rne_run_end(s._cstream, ffi.from_buffer(xt), steps, end, ffi.from_buffer(y),
+                         ffi.from_buffer(scratch), need)  # fmt: skip
+    return rc, np.swapaxes(y, 0, 1)
+
+
+@pytest.mark.parametrize("last", [False, True])
+def test_rne_run_end_ends_each_node_where_its_input_ends(last: bool, tmp_path: Path) -> None:
+    """rne_run_end with more zero frames after the end than the latency: the rows up to each
+    node's end are Model.run's, bit for bit (the recurrent node stops at its end, TAKE_LAST takes
+    the step before it, in one chunk); end == steps is rne_run; end > steps is RNE_EARG."""
+    mp = _chained_last() if last else _chained_lookahead()
+    m = _load(mp, tmp_path)
+    L = m.latency_steps
+    x = np.random.default_rng(2).standard_normal((2, 7, 3)).astype(np.float32)
+    y = m.run(x)
+    assert _rel(y, _ort(mp, x)) < RTOL
+    assert not m._chunkable if last else m._chunkable  # TAKE_LAST with latency: one chunk
+    for extra in (L, L + 4):
+        rc, ye = _run_end(m, x, x.shape[1] + extra, x.shape[1])
+        assert rc == 0
+        assert np.array_equal(ye[:, 0] if last else ye[:, L : L + x.shape[1]], y), extra
+    rc, ye = _run_end(m, x, x.shape[1], x.shape[1])
+    ys = _steps(m, x, 0)
+    assert rc == 0 and np.array_equal(ye[:, 0] if last else ye, ys[:, -1] if last else ys)
+    assert _run_end(m, x, x.shape[1], x.shape[1] + 1)[0] == 1  # RNE_EARG
 
 
 @pytest.mark.parametrize("quant", ["int16", "int8"])
@@ -172,14 +229,12 @@ def test_fixture_integer_within_the_bar_and_c_equals_run_qgraph(name: str, quant
     yq, _ = fx.run_qgraph(qg, fx.quantize(xt, qg.in_scale))
     want = np.swapaxes(fx.dequantize(yq, qg.out_scale), 0, 1).reshape((x.shape[0], -1) + ref.shape[2:])
     np.testing.assert_array_equal(_steps(m, x, L), want)  # C steps == oracle, bit for bit
-    if name in RUN_REFUSED:  # the stream, while real frames come
-        with pytest.raises(InputError, match=RUN_REFUSED[name]):
-            m.run(x)
-        T = x.shape[1]
-        y, ref = want[:, L:T], ref[:, : T - L]
-    else:
-        y = m.run(x)
-        np.testing.assert_array_equal(y, want[:, L:])  # C run == oracle, bit for bit
+    y = m.run(x)
+    yq_run, _ = fx.run_qgraph(qg, fx.quantize(np.swapaxes(x, 0, 1), qg.in_scale), flush=True)
+    np.testing.assert_array_equal(  # C run == oracle with each node's end, bit for bit
+        y, np.swapaxes(fx.dequantize(yq_run, qg.out_scale), 0, 1).reshape(ref.shape))
+    if name not in CHAINED:
+        np.testing.assert_array_equal(y, want[:, L:])  # and == the stream fed zero frames
     assert float(np.abs(y - ref).max()) / float(ref.max() - ref.min()) < QTOL[quant]
 
 

@@ -160,12 +160,13 @@ def test_hand_cell_has_no_recurrent_op() -> None:
 @pytest.mark.parametrize("inp,out", [("h", "hn"), ("h0", "hn"), ("c0", "cn"), ("state", "stateN"),
                                      ("state", "next_state"), ("state_in", "state_out"),
                                      ("cache_0", "next_cache_0"), ("input_3", "output_3"),
-                                     ("x", "x_out")])  # fmt: skip
+                                     ("in_cache0", "out_cache0"), ("x", "x_out")])  # fmt: skip
 def test_name_patterns(inp: str, out: str) -> None:
     assert name_pair(inp, out)
 
 
-@pytest.mark.parametrize("inp,out", [("h", "y"), ("input_3", "output_4"), ("x", "x")])
+@pytest.mark.parametrize("inp,out", [("h", "y"), ("input_3", "output_4"), ("x", "x"), ("in_a", "out_b"),
+                                     ("in_cache0", "out_cache1")])
 def test_name_patterns_not(inp: str, out: str) -> None:
     assert not name_pair(inp, out)
 

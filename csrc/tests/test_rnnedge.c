@@ -777,6 +777,31 @@ static void test_api(const char *dir)
               (rne_scratch_size(&m, 1, 0xFFFFFFFFu) == 0 ? RNE_EARG : RNE_ESIZE) &&
           rne_run(&s, x, 2, y, big.p + 2048, sc) == RNE_OK,
           "api_run_bad_arguments", "bad rne_run argument accepted (or a chunked run refused)");
+    {   /* rne_run_end (docs/c-api.md): end > steps refused; end == steps is rne_run; with
+           end < steps the recurrent nodes stop at end: the first end rows and the state are
+           those of an end-step run (the rows after: x's zeros) */
+        float y1[64], y2[64];
+        unsigned char st[1024];
+        int i, same = 1;
+        for (i = 0; i < 20; i++)
+            x[i] = i < 12 ? (float)((i * 7) % 5) * 0.25f - 0.5f : 0.0f;
+        ok = ok && ss <= sizeof st && rne_run_end(&s, x, 2, 3, y, big.p + 2048, sc) == RNE_EARG;
+        ok = ok && rne_stream_reset(&s) == RNE_OK && rne_run(&s, x, 5, y1, big.p + 2048, sc) == RNE_OK &&
+             rne_stream_reset(&s) == RNE_OK &&
+             rne_run_end(&s, x, 5, 5, y2, big.p + 2048, sc) == RNE_OK;
+        for (i = 0; ok && i < 15; i++)
+            same = same && y1[i] == y2[i];
+        ok = ok && same && rne_stream_reset(&s) == RNE_OK &&
+             rne_run(&s, x, 3, y1, big.p + 2048, sc) == RNE_OK;
+        if (ok)
+            memcpy(st, big.p, ss);
+        ok = ok && rne_stream_reset(&s) == RNE_OK &&
+             rne_run_end(&s, x, 5, 3, y2, big.p + 2048, sc) == RNE_OK;
+        for (i = 0; ok && i < 9; i++)
+            same = same && y1[i] == y2[i];
+        check(ok && same && memcmp(st, big.p, ss) == 0, "api_run_end",
+              "rne_run_end: end > steps accepted, or not rne_run's rows and state");
+    }
     /* many-to-one: zero steps have no last step */
     ss = rne_state_size(&mb, 1);
     sc = rne_scratch_size(&mb, 1, 1);

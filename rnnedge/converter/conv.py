@@ -11,7 +11,10 @@ A Conv whose spatial axes include the time axis becomes a causal CONV node that 
 - more at the end than L (pad-then-chomp: both sides (kt - 1) * dt, then a Slice that drops the
   last frames): the Flow carries the extra ONNX frames (`tail`) until a Slice over time drops
   them; any other op on such a tensor is refused;
-- a `Pad` over the time axis (zeros) before the Conv: its frames join the Conv's pads.
+- a `Pad` over the time axis (zeros) before the Conv: its frames join the Conv's pads;
+- a cache Concat (dag.py `_cache_concat`: a step function's state of n frames Concat-ed before
+  the steps along time) read without time padding, n the window (kt - 1) * dt: the causal conv,
+  its frame cache the state (the pair leaves the graph, docs/graph.md section 6).
 
 Everything else over time (strides, padding that is neither) is refused by name. The other
 spatial axis (at most one) is a feature axis of the step: any stride, padding, dilation, groups.
@@ -117,6 +120,21 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
     it = t_axes[0] if t_axes else None
     iw = f_axes[0] if f_axes else None
     tp_b, tp_e = x.tpad
+    cache = x.cache
+    if cache is not None:  # Concat(state, x) over time: the state's frames are the conv's window
+        tp_b, x = tp_b + cache[1], replace(x, cache=None)
+        if it is None:  # pragma: no cover - a cache Concat is over the time axis
+            raise ConvertError("internal: a cache Concat without a time axis")
+        causal = (kernel[it] - 1) * dil[it]
+        if pads[it] or pads[n_sp + it] or tp_e or cache[1] != causal or cache[0] in w.cache_convs:
+            why = ("its cache is read by another Conv too" if cache[0] in w.cache_convs else
+                   f"the cache must be the conv's whole window, (kernel - 1) * dilation = {causal} frames, "
+                   "and the conv unpadded over time")
+            raise UnsupportedOpError(
+                f"{node.op} over a cache Concat of {cache[1]} frames of state {w.values[cache[0]].name!r} "
+                f"before the steps, kernel {kernel[it]}, dilation {dil[it]}, time pads "
+                f"{[pads[it], pads[n_sp + it]]}: {why}"
+            )
     if it is None and (tp_b or tp_e):  # pragma: no cover - a time Pad has a time axis
         raise ConvertError("internal: time padding without a time axis")
     kt = kernel[it] if it is not None else 1
@@ -189,6 +207,8 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
         return [Flow(v, x.roles, tuple(shape), x.reversed, tail=tail)]  # type: ignore[arg-type]
     src = w.shaped(replace(x, tpad=(0, 0), wpad=(0, 0)), in_shape)
     v = w.add(conv, [src], [out_shape], node.name)[0]
+    if cache is not None:
+        w.cache_convs[cache[0]] = w.nodes[-1]
     w.values[v].delay += lookahead
     shape = list(x.shape)
     shape[1] = conv.c_out

@@ -9,7 +9,9 @@ Constants and shape chains fold as in the pipeline converter (fold.py).
 Step functions (docs/graph.md section 1): graph inputs other than the signal are either fixed
 (`fixed=`), or state inputs paired with a graph output (explicit `state=`, then name patterns,
 then the one output of the same shape). A state input becomes a STATE value whose `update` is its
-paired output; recurrent ops read it as h_init / c_init. The one input left is the signal.
+paired output; recurrent ops read it as h_init / c_init. The one input left is the signal. A
+state Concat-ed before the steps along time whose next value is the Slice of its last frames is
+a causal conv's frame cache instead (`CacheSlice`, conv.py): no STATE value is left for it.
 Graph outputs other than the first non-state output are not computed (a note says so).
 """
 
@@ -57,6 +59,7 @@ class Flow:
     tpad: tuple[int, int] = (0, 0)  # zero frames a Pad put before / after the time axis (conv.py)
     tail: int = 0  # ONNX frames past the input's end (a padded Conv over time, before its chomp)
     wpad: tuple[int, int] = (0, 0)  # zeros a Pad put around the feature axis its only reader, a Conv, pads
+    cache: tuple[int, int] | None = None  # (state value, frames): a cache Concat(state, x) over time (conv.py)
 
     @property
     def step_shape(self) -> tuple[int, ...]:
@@ -71,14 +74,25 @@ class Flow:
         return ",".join(f"{r}{'' if r != 'F' else d}" for r, d in zip(self.roles, self.shape))
 
 
-# ops that may read a Flow with pending time padding (tpad) or extra trailing frames (tail)
+# ops that may read a Flow with pending time padding (tpad), extra trailing frames (tail) or a
+# state's frames before it (cache)
 TIME_PAD_OPS = ("Conv", "Slice", "Identity", "Dropout")
 
 
 def pending(x: Flow) -> bool:
-    """A data tensor whose time axis carries a Pad not yet absorbed or ONNX frames not yet
-    dropped (only a Conv, or a Slice over time, may read it; conv.py)."""
-    return bool(x.tpad != (0, 0) or x.tail)
+    """A data tensor whose time axis carries a Pad not yet absorbed, ONNX frames not yet dropped,
+    or a cache state's frames before it (only a Conv, or a Slice over time, may read it; conv.py)."""
+    return bool(x.tpad != (0, 0) or x.tail or x.cache is not None)
+
+
+@dataclass(frozen=True)
+class CacheSlice:
+    """The last `frames` frames of a cache Concat(state, x) over time (a Slice [-frames:]): the
+    next value of STATE value `state`, which the Conv over time that reads the Concat keeps as
+    its frame cache (docs/graph.md section 6, "cache Concat")."""
+
+    state: int
+    frames: int
 
 
 def _type_name(code: int) -> str:
@@ -108,9 +122,12 @@ _OUT_SUFFIX = ("_out", "out", "n", "_n", "N", "_N", "_next", "_new", "1", "_1")
 def name_pair(inp: str, out: str) -> bool:
     """Whether a graph output's name says it is the next value of the input (h/hn, h0/hn,
     c0/cn, state/stateN, state/next_state, state_in/state_out, cache_0/next_cache_0,
-    input_3/output_3, x/x_out ...)."""
+    input_3/output_3, in_cache0/out_cache0, x/x_out ...)."""
     if inp == out:
         return False
+    for a, b in (("in_", "out_"), ("input_", "output_")):  # FunASR's in_cache0 / out_cache0
+        if inp.startswith(a) and len(inp) > len(a) and out == b + inp[len(a):]:
+            return True
     for prefix in ("next_", "new_", "next", "out_", "updated_"):
         if out == prefix + inp:
             return True
@@ -251,6 +268,7 @@ class DagWalk:
     progress: int = -1
     atom_size: dict[str, Dim] = field(default_factory=dict)  # the run-time lengths T and B
     value_specs: dict[str, TensorSpec] = field(default_factory=dict)  # state inputs' layouts
+    cache_convs: dict[int, GNode] = field(default_factory=dict)  # state value -> the Conv keeping it (conv.py)
 
     @property
     def graph(self) -> onnx.GraphProto:
@@ -361,9 +379,8 @@ class DagWalk:
             )
         if pending(out):
             raise UnsupportedOpError(
-                f"{self.label}: the output {self.pairing.output!r} [{out.layout()}] still has time padding "
-                f"({list(out.tpad)} frames from a Pad, {out.tail} past the end from a padded Conv): "
-                "rnnedge streams outputs with the input's steps"
+                f"{self.label}: the output {self.pairing.output!r} [{out.layout()}] still has "
+                f"{_pending_text(self, out)}: rnnedge streams outputs with the input's steps"
             )
         if out.reversed:
             raise UnsupportedOpError(
@@ -375,8 +392,13 @@ class DagWalk:
         if self.values[y].kind != "temp":
             y = self.add(Copy(), [y], [self.values[y].shape], f"{self.pairing.output}/copy")[0]  # type: ignore[assignment]
         assert y is not None
+        explicit = False
         for s, o in state_vals:
             f = self.env.get(o)
+            if isinstance(f, CacheSlice):
+                self._cache_state(s, o, f)
+                continue
+            explicit = True
             if not isinstance(f, Flow):
                 raise ConvertError(f"{self.label}: state output {o!r} is a {_describe(f)}, not computed "
                                    "from the inputs")
@@ -393,7 +415,7 @@ class DagWalk:
             self.values[u].name = o
         self.values[y].kind = "output"
         self.values[y].name = self.pairing.output
-        if self.values[y].last and self.stepwise:
+        if self.values[y].last and explicit:
             self.values[y].last = False
         in_v = self.env[sig.name]
         assert isinstance(in_v, Flow)
@@ -417,6 +439,31 @@ class DagWalk:
             raise ConvertError(f"{self.label}: {e}") from None
         plan_arena(g)
         return g
+
+    def _cache_state(self, s: int, out: str, f: CacheSlice) -> None:
+        """State `s` paired with output `out`, the last frames of a cache Concat: the Conv over
+        time that read the Concat keeps them as its frame cache (zeros at reset, like the state
+        fed from zeros), so the pair leaves the graph (Stream.state shows the conv's cache)."""
+        sv = self.values[s]
+        conv = self.cache_convs.get(f.state)
+        if f.state != s:
+            raise ConvertError(f"{self.label}: state output {out!r} is the last {f.frames} frames of the cache "
+                               f"Concat of state {self.values[f.state].name!r}, not of its input {sv.name!r}")
+        if conv is None:
+            raise UnsupportedOpError(
+                f"{self.label}: state output {out!r} is the last {f.frames} frames of a cache Concat of "
+                f"{sv.name!r} that no Conv over time reads: rnnedge keeps such a cache as a causal conv's "
+                "frames"
+            )
+        if any(s in n.inputs for n in self.nodes):
+            raise UnsupportedOpError(f"{self.label}: state {sv.name!r} is a Conv's cache and is also read "
+                                     "elsewhere; rnnedge keeps a cache only as the conv's own frames")
+        sv.kind = "temp"
+        self.value_specs.pop(sv.name, None)
+        conv_name = self.values[conv.outputs[0]].name  # type: ignore[index]
+        self.notes.append(f"state: input {sv.name!r} / output {out!r} is the last {f.frames} frames before "
+                          f"the steps of Conv {conv.name!r}: the conv keeps them as its frame cache "
+                          f"(Stream.state {conv_name + '.cache'!r})")
 
     def _input_flow(self, info: onnx.ValueInfoProto) -> Flow:
         dims = _dims(info)
@@ -487,6 +534,13 @@ class DagWalk:
             else:
                 ins.append(self.env[name])
         _check_arity(node, ins, self.where(node, total))  # type: ignore[arg-type]
+        for k, v in enumerate(ins):
+            if isinstance(v, CacheSlice):
+                raise UnsupportedOpError(
+                    f"{self.where(node, total)}: its input {node.proto.input[k]!r} is the last {v.frames} "
+                    f"frames of a cache Concat of state {self.values[v.state].name!r}: only that state's "
+                    "paired output may be it (a Conv over time keeps the frames)"
+                )
         flows = [k for k, v in enumerate(ins) if isinstance(v, Flow)]
         try:
             if node.op in ("Shape", "Size"):
@@ -501,9 +555,8 @@ class DagWalk:
                 if busy and node.op not in TIME_PAD_OPS:
                     f = ins[busy[0]]
                     raise UnsupportedOpError(
-                        f"{node.op} of a tensor with time padding ({list(f.tpad)} frames from a Pad, "  # type: ignore[union-attr]
-                        f"{f.tail} past the end from a padded Conv): only a Conv over time (or a Slice "  # type: ignore[union-attr]
-                        "that drops the extra frames) may read it"
+                        f"{node.op} of a tensor with {_pending_text(self, f)}: only a Conv over time "  # type: ignore[arg-type]
+                        "(or a Slice that drops the extra frames) may read it"
                     )
                 if fn is None:
                     raise UnsupportedOpError(
@@ -541,9 +594,20 @@ class DagWalk:
 RECURRENT = ("LSTM", "GRU", "RNN")
 
 
+def _pending_text(w: DagWalk, f: Flow) -> str:
+    """What a pending Flow carries along time, for refusals."""
+    if f.cache is not None:
+        s, n = f.cache
+        return (f"the {n} frames of state {w.values[s].name!r} before its steps (a cache Concat over "
+                f"time; its Slice [-{n}:] is the next cache)")
+    return f"time padding ({list(f.tpad)} frames from a Pad, {f.tail} past the end from a padded Conv)"
+
+
 def _describe(v: object) -> str:
     if isinstance(v, Flow):
         return f"data tensor [{v.layout()}]"
+    if isinstance(v, CacheSlice):
+        return f"cache of {v.frames} frames"
     return describe(v)  # type: ignore[arg-type]
 
 
@@ -1160,6 +1224,8 @@ _UNROLLED = ("; a graph that takes single steps out of the sequence is an unroll
 
 def op_slice(w: DagWalk, node: Node, ins: list) -> list:
     x = _flow(ins)
+    if x.cache is not None:
+        return [_cache_slice(x, slice_args(node, ins, len(x.roles)))]  # type: ignore[arg-type]
     for axis, start, stop, step in slice_args(node, ins, len(x.roles)):  # type: ignore[arg-type]
         if x.roles[axis] == "T" and (x.tail or x.tpad != (0, 0)):
             x = _chomp(x, axis, start, stop, step)
@@ -1175,6 +1241,26 @@ def op_slice(w: DagWalk, node: Node, ins: list) -> list:
                 f"axis of [{x.layout()}]: only the whole axis, or the last step ([-1:])" + _UNROLLED
             )
     return [x]
+
+
+def _cache_slice(x: Flow, args: list) -> CacheSlice:
+    """A Slice of a cache Concat: only its last `frames` frames along time (the next cache), the
+    other axes whole."""
+    assert x.cache is not None
+    s, n = x.cache
+    for axis, start, stop, step in args:
+        if x.roles[axis] == "T" and step == 1 and start == -n and stop >= 2**31 - 1:
+            continue
+        if x.roles[axis] != "T" and _whole(x.shape[axis], start, stop, step):
+            continue
+        raise UnsupportedOpError(
+            f"Slice [{start}:{stop}:{step}] on axis {axis} of a cache Concat [{x.layout()}] (the {n} frames "
+            f"of a state before the steps): only [-{n}:] along time, the last {n} frames (the next cache)"
+        )
+    if not any(x.roles[a] == "T" for a, *_ in args):
+        raise UnsupportedOpError(f"Slice of a cache Concat [{x.layout()}] that keeps its whole time axis: "
+                                 f"only [-{n}:] along time, the last {n} frames (the next cache)")
+    return CacheSlice(s, n)
 
 
 def _chomp(x: Flow, axis: int, start: int, stop: int, step: int) -> Flow:
@@ -1217,6 +1303,8 @@ def op_concat(w: DagWalk, node: Node, ins: list) -> list:
         raise UnsupportedOpError(f"Concat of the data tensor with a {_describe(bad)}: only of data tensors")
     first = flows[0]
     axis = _axis(node.int_attr("axis", 0), len(first.roles), "Concat axis")
+    if len(flows) == 2 and w.values[first.value].kind == "state" and flows[1].roles[axis] == "T":
+        return [_cache_concat(w, first, flows[1], axis)]
     for f in flows:
         if f.roles != first.roles or any(f.shape[i] != first.shape[i] for i in range(len(f.roles)) if i != axis):
             raise UnsupportedOpError(f"Concat of [{first.layout()}] and [{f.layout()}] along axis {axis}")
@@ -1236,6 +1324,30 @@ def op_concat(w: DagWalk, node: Node, ins: list) -> list:
         v = w.add(Concat(k), [w.shaped(g) for g in group], [y.step_shape], node.name)[0]
         acc = replace(y, value=v)
     return [acc]
+
+
+def _cache_concat(w: DagWalk, state: Flow, x: Flow, axis: int) -> Flow:
+    """Concat(state, x) along x's time axis in a step function: the state holds the frames
+    before this call's (a cache), so a Conv over time without time padding whose window is the
+    state's frames is a causal conv that keeps them itself (conv.py), and the Slice of the last
+    frames the next cache (CacheSlice). The state's other axes are x's features, in x's order
+    (size 1 where x has its batch of 1)."""
+    n = state.shape[axis]
+    where = f"Concat of state {w.values[state.value].name!r} [{state.layout()}] before the steps of [{x.layout()}]"
+    if len(state.roles) != len(x.roles) or state.roles[axis] != "F":
+        raise UnsupportedOpError(f"{where} along axis {axis}: the state needs x's axes, frames on the time axis")
+    for i, (r, d) in enumerate(zip(x.roles, x.shape)):
+        if i == axis:
+            continue
+        if r == "F" and (state.roles[i] != "F" or state.shape[i] != d) or r == "T" or (
+                r == "B" and state.roles[i] != "B" and (state.shape[i] != 1 or d != 1)):
+            raise UnsupportedOpError(f"{where} along axis {axis}: axis {i} differs (the state must hold "
+                                     "frames of x's per-step shape)")
+    if pending(x) or x.reversed or w.values[x.value].last:
+        raise UnsupportedOpError(f"{where}: x must be plain steps in time order")
+    if any(f.cache is not None and f.cache[0] == state.value for f in w.env.values() if isinstance(f, Flow)):
+        raise UnsupportedOpError(f"{where}: the state is concatenated before the steps twice")
+    return replace(x, cache=(state.value, int(n)))  # type: ignore[arg-type]
 
 
 def op_gather(w: DagWalk, node: Node, ins: list) -> list:
@@ -1561,4 +1673,4 @@ def to_graph(model: str | os.PathLike | onnx.ModelProto, name: str | None = None
     raise max(errors, key=lambda pe: pe[0])[1]
 
 
-__all__ = ["Flow", "name_pair", "pair_states", "to_graph"]
+__all__ = ["CacheSlice", "Flow", "name_pair", "pair_states", "to_graph"]
