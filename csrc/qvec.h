@@ -49,6 +49,25 @@ static inline int64_t rne__rshr(int64_t v, unsigned n)
     return (int64_t)((uint64_t)v + ((uint64_t)1 << (n - 1u))) >> n;
 }
 
+/* floor(sqrt(v)), exact for every uint64 v: one result bit per step (the digit-by-digit method
+ * in base 4), integers only (LayerNorm's 1 / sqrt, BINARY HYPOT). */
+static inline uint64_t rne__isqrt64(uint64_t v)
+{
+    uint64_t r = 0, bit = (uint64_t)1 << 62;
+    while (bit > v)
+        bit >>= 2;
+    while (bit != 0) {
+        if (v >= r + bit) {
+            v -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+        bit >>= 2;
+    }
+    return r;
+}
+
 static inline int64_t rne__sat(int64_t v, int64_t lo, int64_t hi)
 {
     return v < lo ? lo : v > hi ? hi : v;

@@ -778,6 +778,9 @@ def _rshr_checked(v: np.ndarray, shift: int, what: str) -> np.ndarray:
     return rshr(v, shift)
 
 
+HYPOT_MMAX = 1 << 30  # HYPOT's multipliers: a^2 m_a + b^2 m_b < 2^61, times 4 inside int64
+
+
 def _binary_operands(a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """a [rows, *sa], b [rows, *sb] broadcast to [rows, *out_shape] (per-step shapes aligned right)."""
     nd = len(out_shape)
@@ -800,6 +803,8 @@ def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray | None, out_shape: Sequen
     DIV        b != 0: sat16(rshr(rdiv(a m_a, b), shift)), rdiv = the quotient rounded half up with
                b's sign moved onto a m_a: floor((2 p + q) / (2 q)), q = |b|; b == 0: 32767, -32768
                or 0 by the sign of a.
+    HYPOT      sat16(rshr(isqrt(4 (a^2 m_a + b^2 m_b)), shift / 2 + 1)): sqrt(a^2 + b^2) rounded
+               half up, the squares exact in int64 (0 <= m_a, m_b < 2^30, shift even in 2..62)
     POW has no integer form (rnnedge/quant refuses it; the C loader too)."""
     if op.const is not None and b is None:  # else the caller has placed the constant itself
         c = np.asarray(op.const, I64)[None]
@@ -822,6 +827,11 @@ def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray | None, out_shape: Sequen
         return sat16(np.minimum(ra, rb) if k == "Min" else np.maximum(ra, rb))
     if k == "Mul":
         return sat16(_rshr_checked(x0 * x1 * ma, s, "binary Mul"))
+    if k == "Hypot":
+        if not (0 <= ma < HYPOT_MMAX and 0 <= mb < HYPOT_MMAX and s % 2 == 0):
+            raise FixedPointOverflow(f"binary Hypot: multipliers {ma}, {mb} outside [0, 2^30) or "
+                                     f"shift {s} odd")  # fmt: skip
+        return sat16(rshr(isqrt(4 * (x0 * x0 * ma + x1 * x1 * mb)), s // 2 + 1))
     if k == "Div":
         num = x0 * ma * np.where(x1 < 0, -1, 1)  # |a m| <= 2^46
         den = np.where(x1 == 0, 1, np.abs(x1))
