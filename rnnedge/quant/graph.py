@@ -322,10 +322,10 @@ def fuse_magnitudes(g: Graph) -> Graph:
         if ka is None or not (isinstance(g.nodes[ka].op, Binary) and g.nodes[ka].op.kind == "Add"
                               and g.nodes[ka].op.const is None):  # fmt: skip
             continue
-        sq = [squared(v, ka) for v in g.nodes[ka].inputs]
-        if any(s is None for s in sq) or sq[0][0] == sq[1][0]:  # type: ignore[index]
-            continue  # a Pow read twice (a^2 + a^2) stays as it is
-        (k1, a), (k2, b) = sq  # type: ignore[misc]
+        s1, s2 = (squared(v, ka) for v in g.nodes[ka].inputs)
+        if s1 is None or s2 is None or s1[0] == s2[0]:
+            continue  # a square read twice (a^2 + a^2) stays as it is
+        (k1, a), (k2, b) = s1, s2
         chain = {k1, k2, ka}
         if drop_nodes & (chain | {k}):
             continue
