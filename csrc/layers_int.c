@@ -276,22 +276,6 @@ static unsigned rne__bits64(uint64_t v)
     return n;
 }
 
-/* floor(sqrt(v)), exact, for v in [2^60, 2^62): one result bit per step, integers only. */
-static uint64_t rne__isqrt64(uint64_t v)
-{
-    uint64_t r = 0, bit = (uint64_t)1 << 60;
-    while (bit != 0) {
-        if (v >= r + bit) {
-            v -= r + bit;
-            r = (r >> 1) + bit;
-        } else {
-            r >>= 1;
-        }
-        bit >>= 2;
-    }
-    return r;
-}
-
 /* One row of F < 65536 features (docs/quantization.md §5, LayerNorm):
  *   mu = rdiv(16 S, F); d = 16 x - mu (|d| < 2^20); V = max(1, rdiv(sum d^2, F) + eps_q) < 2^62;
  *   e even with V 2^e in [2^60, 2^62); inv = floor(2^61 / isqrt(V 2^e)) in (2^30, 2^31];

@@ -96,8 +96,9 @@ static int rne__op_params(const rne_node *n, const rne_value *vals, rne_fault *w
     unsigned i, used = 0;
     switch (n->op) {
     case RNE_OP_BINARY:
-        if (p[0] < RNE_BIN_ADD || p[0] > RNE_BIN_POW ||
-            (p[0] == RNE_BIN_POW && n->fmt != RNE_FMT_F32))     /* POW: f32 only */
+        if (p[0] < RNE_BIN_ADD || p[0] > RNE_BIN_HYPOT ||
+            (p[0] == RNE_BIN_POW && n->fmt != RNE_FMT_F32) ||   /* POW: f32 only */
+            (p[0] == RNE_BIN_HYPOT && n->fmt == RNE_FMT_F32))   /* HYPOT: integer only */
             return rne__op_at(w, RNE__AT(RNE_ELAYER, RNE_FF_PARAM), 0);
         if (p[1] != 0 && (p[1] != 1 || n->tensor[RNE_T_W] == -1))  /* the constant on the left */
             return rne__op_at(w, RNE__AT(RNE_ELAYER, RNE_FF_PARAM), 1);
@@ -321,6 +322,13 @@ static int rne__op_qslots(const rne_node *n, const rne_value *vals, const int32_
             return rne__op_qslot(w, n, 2);
         if ((n->param[0] == RNE_BIN_MUL || n->param[0] == RNE_BIN_DIV) && q[1] != 0)
             return rne__op_qslot(w, n, 1);
+        if (n->param[0] == RNE_BIN_HYPOT) {     /* a^2 m_a + b^2 m_b < 2^61; the root takes shift/2 */
+            for (j = 0; j < 2; j++)
+                if (q[j] < 0 || q[j] >= (int32_t)1 << 30)
+                    return rne__op_qslot(w, n, j);
+            if (q[2] % 2 != 0)
+                return rne__op_qslot(w, n, 2);
+        }
         return rne__op_qzero(n, q, 3, w);
     case RNE_OP_CONCAT:
         for (j = 0; j < 4; j++)

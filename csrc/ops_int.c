@@ -8,6 +8,8 @@
  *   BINARY ADD / SUB  sat16(rshr(a m_a +- b m_b, shift))           |.| <= 2 * 2^15 * 2^31 = 2^47
  *   BINARY MIN / MAX  sat16(min / max(rshr(a m_a, shift), rshr(b m_b, shift)))
  *   BINARY MUL        sat16(rshr(a b m, shift))                     |.| <= 2^30 * 2^31 = 2^61
+ *   BINARY HYPOT      sat16(rshr(isqrt(4 (a^2 m_a + b^2 m_b)), shift/2 + 1)), 0 <= m_a, m_b < 2^30
+ *                     and shift even (rne__check_op): the sum < 2^61, times 4 < 2^63
  *   BINARY DIV        b != 0: sat16(rshr(rdiv(a m, b), shift)), rdiv rounding half up with
  *                     b's sign moved onto a m (|a m| <= 2^46, the quotient too);
  *                     b == 0: 32767 if a > 0, -32768 if a < 0, 0 if a == 0
@@ -49,6 +51,13 @@ static inline int16_t rne__qdiv(int64_t a, int64_t b, int32_t m, unsigned shift)
     return rne__sat16(rne__rshr(q, shift));
 }
 
+/* HYPOT: sqrt(a^2 + b^2) at the output scale, rounded half up: the squares exact in int64 */
+static inline int16_t rne__qhypot(int64_t a, int64_t b, int64_t ma, int64_t mb, unsigned shift)
+{
+    const uint64_t v = (uint64_t)(a * a * ma + b * b * mb);
+    return rne__sat16(rne__rshr((int64_t)rne__isqrt64(v << 2), shift / 2 + 1));
+}
+
 /* y[i] = a[i * sa] (kind) b[i * sb] for i < n (sa, sb 0 or 1) */
 static void rne__qbin_strided(const rne__qbin *p, int16_t *y, const int16_t *a, size_t sa,
                               const int16_t *b, size_t sb, size_t n)
@@ -67,6 +76,7 @@ static void rne__qbin_strided(const rne__qbin *p, int16_t *y, const int16_t *a, 
     case RNE_BIN_SUB: RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * ma - x1 * mb, s)));
     case RNE_BIN_MUL: RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * x1 * ma, s)));
     case RNE_BIN_DIV: RNE__QBIN_LOOP(rne__qdiv(x0, x1, p->ma, s));
+    case RNE_BIN_HYPOT: RNE__QBIN_LOOP(rne__qhypot(x0, x1, ma, mb, s));
     case RNE_BIN_MIN: {
         RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * ma, s) < rne__rshr(x1 * mb, s)
                                       ? rne__rshr(x0 * ma, s) : rne__rshr(x1 * mb, s)));

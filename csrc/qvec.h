@@ -49,6 +49,25 @@ static inline int64_t rne__rshr(int64_t v, unsigned n)
     return (int64_t)((uint64_t)v + ((uint64_t)1 << (n - 1u))) >> n;
 }
 
+/* floor(sqrt(v)), exact for every uint64 v: one result bit per step (the digit-by-digit method
+ * in base 4), integers only (LayerNorm's 1 / sqrt, BINARY HYPOT). */
+static inline uint64_t rne__isqrt64(uint64_t v)
+{
+    uint64_t r = 0, bit = (uint64_t)1 << 62;
+    while (bit > v)
+        bit >>= 2;
+    while (bit != 0) {
+        if (v >= r + bit) {
+            v -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+        bit >>= 2;
+    }
+    return r;
+}
+
 static inline int64_t rne__sat(int64_t v, int64_t lo, int64_t hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
@@ -88,6 +107,28 @@ static inline int32_t rne__sigmoid_q15(int32_t z)
     const int32_t mag = z < 0 ? -z : z;
     const int32_t s = rne__sig_interp(mag < RNE__SIG_LIMIT ? mag : RNE__SIG_LIMIT, 1);
     return z >= 0 ? (s < INT16_MAX ? s : INT16_MAX) : RNE__Q15_ONE - s;
+}
+
+/* 1 - sigmoid(x) = sigmoid(-x) of z (units of 1/12288, |z| <= 2^20) in Q0.31, 0..2^31 - 1:
+ * s = sigmoid(|x|) in Q0.16 (32768..65535); z <= 0: s 2^15; z > 0: 2^(-|x| log2 e) s, with
+ * t = rshr(|z| L2E_M, 24) (|x| log2 e in Q16), e = the exp2 table at t's fraction (Q0.15,
+ * 16384..32768), rshr(s e, min(t >> 16, 32)) (s e < 2^31). A GRU's update gate near 1. */
+#define RNE__L2E_M 129090167  /* round(log2(e) 2^16 / 12288 2^24) < 2^27: |z| m < 2^47 */
+static inline int32_t rne__sigmoid_tail_q31(int32_t z)
+{
+    const int32_t a = z < 0 ? -z : z;
+    const int64_t s = rne__sig_interp(a < RNE__SIG_LIMIT ? a : RNE__SIG_LIMIT, 0);
+    int64_t t, e;
+    unsigned k;
+    int32_t i, f;
+    if (z <= 0)
+        return (int32_t)(s << 15);
+    t = rne__rshr((int64_t)a * RNE__L2E_M, 24);
+    i = (int32_t)((t & 65535) >> 8);
+    f = (int32_t)(t & 255);
+    e = ((int32_t)rne__q_exp2[i] * (256 - f) + (int32_t)rne__q_exp2[i + 1] * f + 128) >> 8;
+    k = (t >> 16) < 32 ? (unsigned)(t >> 16) : 32u;
+    return (int32_t)(k == 0 ? s * e : rne__rshr(s * e, k));
 }
 
 /* tanh of z (units of 1/12288, |z| <= 2^20) in Q0.15: -32767..32767. tanh x = 2 sigmoid(2x) - 1. */

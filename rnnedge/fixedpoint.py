@@ -180,6 +180,27 @@ def sigmoid_q15(z: np.ndarray) -> np.ndarray:
     return np.where(z >= 0, np.minimum(s, INT16_MAX), Q15_ONE - s)
 
 
+# |x| log2(e) in Q16 from a pre-activation in units of 1/12288: rshr(|z| L2E_M, L2E_SHIFT)
+L2E_SHIFT = 24
+L2E_M = int(np.floor(math.log2(math.e) * 65536 / 12288 * 2.0**L2E_SHIFT + 0.5))  # < 2^27: |z| m < 2^47
+
+
+def sigmoid_tail_q31(z: np.ndarray) -> np.ndarray:
+    """1 - sigmoid(x) = sigmoid(-x) of a pre-activation z (int32, units 1/12288, |z| <= 2^20) in
+    Q0.31, with a relative precision of about 2^-15 down to 2^-31 (a GRU's update gate z near 1:
+    Q0.15 stops at 1 - 2^-15, and h then leaks 2^-15 of itself every step where the float
+    keeps it). s = interp(|z|) in Q0.16 (sigmoid(|x|), 32768..65535); z <= 0: s 2^15;
+    z > 0: sigmoid(-x) = 2^(-x log2 e) sigmoid(x): t = rshr(|z| L2E_M, 24) (|x| log2 e in
+    Q16), e = interp(EXP2_TABLE, t & 65535) in Q0.15, rshr(s e, min(t >> 16, 32))."""
+    a = np.abs(np.asarray(z, I64))
+    s = _interp(SIGMOID_TABLE, np.minimum(a, SIG_LIMIT), SIG_FRAC, 0)
+    t = rshr(a * L2E_M, L2E_SHIFT)
+    e = _interp(EXP2_TABLE, t & ((1 << EXP_FRAC) - 1), 8, 0)
+    k = np.minimum(t >> EXP_FRAC, 32)
+    tail = (s * e + ((np.int64(1) << k) >> 1)) >> k  # rshr(s e, k) with a per-element k (k = 0: s e)
+    return np.where(z <= 0, s << 15, tail)
+
+
 def tanh_q15(z: np.ndarray) -> np.ndarray:
     """tanh(x) = 2 sigmoid(2x) - 1 of a pre-activation z (units 1/12288) -> Q0.15 in
     [-32767, 32767]: v = interp(min(2|z|, limit)) in Q0.16 (>= 32768); t = v - 32768; sign of z."""
@@ -430,6 +451,9 @@ def gru_step_q(L: QRecurrent, d: int, x: np.ndarray, h: np.ndarray) -> np.ndarra
         n_pre = n_w + rq32(hr @ R[2 * H :].T, L.row_mult(d, "r", 2 * H), "gru h R (r*h)")
         n_pre = n_pre + b[2 * H : 3 * H]
     n = _gate_act(g_kind, sat(n_pre, -L.zlim, L.zlim), hs_g)
+    if f_kind == "Sigmoid":  # h + (1 - z)(n - h), 1 - z in Q0.31 (sigmoid_tail_q31); < 2^47
+        zc = sigmoid_tail_q31(sat(pre_zr[:, :H], -L.zlim, L.zlim))
+        return sat16(h + rshr(zc * (n - h), 31))
     return sat16(n + rshr(i32(z * (h - n), "z*(h-n)"), 15))
 
 
@@ -796,6 +820,9 @@ def _rshr_checked(v: np.ndarray, shift: int, what: str) -> np.ndarray:
     return rshr(v, shift)
 
 
+HYPOT_MMAX = 1 << 30  # HYPOT's multipliers: a^2 m_a + b^2 m_b < 2^61, times 4 inside int64
+
+
 def _binary_operands(a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """a [rows, *sa], b [rows, *sb] broadcast to [rows, *out_shape] (per-step shapes aligned right)."""
     nd = len(out_shape)
@@ -818,6 +845,8 @@ def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray | None, out_shape: Sequen
     DIV        b != 0: sat16(rshr(rdiv(a m_a, b), shift)), rdiv = the quotient rounded half up with
                b's sign moved onto a m_a: floor((2 p + q) / (2 q)), q = |b|; b == 0: 32767, -32768
                or 0 by the sign of a.
+    HYPOT      sat16(rshr(isqrt(4 (a^2 m_a + b^2 m_b)), shift / 2 + 1)): sqrt(a^2 + b^2) rounded
+               half up, the squares exact in int64 (0 <= m_a, m_b < 2^30, shift even in 2..62)
     POW has no integer form (rnnedge/quant refuses it; the C loader too)."""
     if op.const is not None and b is None:  # else the caller has placed the constant itself
         c = np.asarray(op.const, I64)[None]
@@ -840,6 +869,11 @@ def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray | None, out_shape: Sequen
         return sat16(np.minimum(ra, rb) if k == "Min" else np.maximum(ra, rb))
     if k == "Mul":
         return sat16(_rshr_checked(x0 * x1 * ma, s, "binary Mul"))
+    if k == "Hypot":
+        if not (0 <= ma < HYPOT_MMAX and 0 <= mb < HYPOT_MMAX and s % 2 == 0):
+            raise FixedPointOverflow(f"binary Hypot: multipliers {ma}, {mb} outside [0, 2^30) or "
+                                     f"shift {s} odd")  # fmt: skip
+        return sat16(rshr(isqrt(4 * (x0 * x0 * ma + x1 * x1 * mb)), s // 2 + 1))
     if k == "Div":
         num = x0 * ma * np.where(x1 < 0, -1, 1)  # |a m| <= 2^46
         den = np.where(x1 == 0, 1, np.abs(x1))

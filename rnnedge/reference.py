@@ -452,6 +452,8 @@ def _binary(kind: str, a: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> 
         y = f32_max(a, b)
     elif kind == "Pow":
         y = np.power(a, b)
+    elif kind == "Hypot":  # the quantizer's fused magnitude (quant.graph.fuse_magnitudes)
+        y = np.sqrt(a * a + b * b)
     else:
         raise UnsupportedOpError(f"binary op {kind!r} is not one rnnedge runs")
     return y.astype(F32, copy=False)

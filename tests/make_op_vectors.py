@@ -47,7 +47,7 @@ from rnnedge.reference import f32_max, f32_min  # noqa: E402
 OUT = ROOT / "tests" / "data" / "ops"
 OP = {"act": 2, "slice": 7, "binary": 9, "concat": 10, "transpose": 11, "copy": 12, "gather": 13,
       "reduce": 14}
-BIN = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Min": 4, "Max": 5, "Pow": 6}
+BIN = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Min": 4, "Max": 5, "Pow": 6, "Hypot": 7}
 RED = {"Sum": 0, "Mean": 1, "Max": 2, "Min": 3}
 ACT = {"Abs": 15, "Neg": 16, "Sqrt": 17, "Reciprocal": 18, "Exp": 19, "Log": 20, "Erf": 21,
        "Pow": 22}
@@ -152,6 +152,8 @@ BIN_SHAPES = [  # (a, b, y): equal, scalar, row broadcast, general, 4-D
 def f32_binary(c: Cases, rng: np.random.Generator) -> None:
     with np.errstate(all="ignore"):
         for kind, code in BIN.items():
+            if kind == "Hypot":  # integer only (q_hypot)
+                continue
             for i, (sa, sb, sy) in enumerate(BIN_SHAPES):
                 a = f32(rng, (ROWS, *sa), 0.1 if kind == "Pow" else -2.0)
                 b = f32(rng, (ROWS, *sb), -3.0 if kind == "Pow" else -2.0, 3.0 if kind == "Pow" else 2.0)
@@ -236,6 +238,27 @@ def q_binary_cases(rng: np.random.Generator) -> list[tuple[str, QBinary]]:
 
 def q_binary(c: Cases, rng: np.random.Generator) -> None:
     for name, op in q_binary_cases(rng):
+        for i, (sa, sb, sy) in enumerate(BIN_SHAPES):
+            a = s16(rng, (ROWS, *sa))
+            b = s16(rng, (ROWS, *sb))
+            y = fx.binary_q(op, a, b, sy).astype("<i2")
+            c.add(f"q16_binary_{name}_{i}",
+                  _meta(OP["binary"], 1, ROWS, [a, b], sy, [BIN[op.kind]], [op.ma, op.mb, op.shift]),
+                  [a, b], y)
+
+
+def q_hypot(c: Cases, rng: np.random.Generator) -> None:
+    """HYPOT (integer only): random multipliers, the largest (2^30 - 1 on both sides at the
+    largest shift: the sum of squares at its bound 2^61, times 4 just inside int64), zero ones,
+    and the smallest shift; the extremes -32768 and 32767 in every input (s16)."""
+    top = fx.HYPOT_MMAX - 1
+    s = 2 * int(rng.integers(6, 16))
+    cases = [("hypot", QBinary("Hypot", int(rng.integers(0, 2**s)), int(rng.integers(0, 2**s)), s,
+                               (1.0, 1.0), 1.0)),
+             ("hypot_mmax", QBinary("Hypot", top, top, 62, (1.0, 1.0), 1.0)),
+             ("hypot_zero", QBinary("Hypot", 0, top, 40, (1.0, 1.0), 1.0)),
+             ("hypot_s2", QBinary("Hypot", 3, 1, 2, (1.0, 1.0), 1.0))]
+    for name, op in cases:
         for i, (sa, sb, sy) in enumerate(BIN_SHAPES):
             a = s16(rng, (ROWS, *sa))
             b = s16(rng, (ROWS, *sb))
@@ -410,6 +433,7 @@ def build() -> Cases:
     movement(c, rng)
     reduce_(c, rng)
     acts(c, rng)
+    q_hypot(c, np.random.default_rng(20261208))  # its own generator: the cases above keep their bytes
     return c
 
 

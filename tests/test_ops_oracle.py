@@ -5,6 +5,8 @@ C kernels' vectors (tests/make_op_vectors.py) against what the generator writes 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -292,3 +294,45 @@ def test_the_oracles_refuse_inputs_outside_int16_and_multipliers_outside_int32()
         fx.concat_q(QConcat(0, [Mult(np.array([1]), 1)] * 2, 1.0), [ok, -big])
     with pytest.raises(fx.FixedPointOverflow, match="reduce input"):
         fx.reduce_q(QReduce("Max", (0,), Mult(np.array([1]), 1), 1.0, 1.0), big)
+
+
+# -- HYPOT: the quantizer's fused magnitude (rnnedge.quant.graph.fuse_magnitudes) -----------------
+def _hypot_int(a: int, b: int, ma: int, mb: int, s: int) -> int:
+    """sqrt((a^2 m_a + b^2 m_b) / 2^s) rounded half up, in Python integers: the largest y with
+    (2y - 1)^2 2^s <= 4 (a^2 m_a + b^2 m_b), i.e. y - 1/2 <= the root."""
+    v = a * a * ma + b * b * mb
+    y = math.isqrt(v >> s) + 1
+    while y > 0 and (2 * y - 1) ** 2 << s > 4 * v:
+        y -= 1
+    return _sat16(y)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=st.lists(I16, min_size=1, max_size=12), b=st.lists(I16, min_size=1, max_size=12),
+       ma=st.integers(0, fx.HYPOT_MMAX - 1), mb=st.integers(0, fx.HYPOT_MMAX - 1),
+       half=st.integers(1, 31))
+def test_binary_q_hypot_is_the_root_rounded_half_up(a, b, ma, mb, half):
+    n = min(len(a), len(b))
+    x0 = np.array([a[:n]], np.int64)
+    x1 = np.array([b[:n]], np.int64)
+    y = fx.binary_q(QBinary("Hypot", ma, mb, 2 * half, (1.0, 1.0), 1.0), x0, x1, (n,))
+    assert y[0].tolist() == [_hypot_int(int(p), int(q), ma, mb, 2 * half) for p, q in zip(x0[0], x1[0])]
+
+
+def test_binary_q_hypot_at_its_bounds_and_its_refusals():
+    """The largest sum of squares (both m at 2^30 - 1, shift 62) stays inside int64 and
+    saturates where the root passes 32767; a negative or too large m, or an odd shift, is
+    refused (as the C loader refuses them)."""
+    edge = np.array([[-32768, 32767, -32768, 0, 3]], np.int64)
+    top = fx.HYPOT_MMAX - 1
+    for ma, mb, s in ((top, top, 62), (top, 0, 2), (1 << 20, 1 << 20, 40), (4, 4, 2)):
+        y = fx.binary_q(QBinary("Hypot", ma, mb, s, (1.0, 1.0), 1.0), edge, edge[:, ::-1], (5,))
+        assert y[0].tolist() == [_hypot_int(int(p), int(q), ma, mb, s) for p, q in zip(edge[0], edge[0, ::-1])]
+    # m = 2^s: sqrt(a^2 + b^2) itself; 3-4-5 exactly, and 32767 for the saturated corner
+    y = fx.binary_q(QBinary("Hypot", 1 << 20, 1 << 20, 20, (1.0, 1.0), 1.0),
+                    np.array([[3, -32768, 1]]), np.array([[-4, -32768, 1]]), (3,))
+    assert y[0].tolist() == [5, 32767, 1]
+    for ma, mb, s in ((-1, 0, 2), (0, fx.HYPOT_MMAX, 2), (1, 1, 3)):
+        with pytest.raises(fx.FixedPointOverflow, match="Hypot"):
+            fx.binary_q(QBinary("Hypot", ma, mb, s, (1.0, 1.0), 1.0), edge, edge, (5,))
+

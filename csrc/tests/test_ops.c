@@ -338,7 +338,8 @@ static const mutation MUTATIONS[] = {
     {"f32_binary_add_4", M_ACT, 1, 2, 1, L, RNE_FF_ACT, 5, 255},
     {"f32_binary_add_4", M_ALPHA, 0, 1, 1, L, RNE_FF_ALPHA, 1, 255},
     {"f32_binary_add_4", M_RESERVED, 1, 0, 1, L, RNE_FF_RESERVED, 1, 255},
-    {"f32_binary_add_4", M_PARAM, 0, 0, 7, L, RNE_FF_PARAM, 0, 255},
+    {"f32_binary_add_4", M_PARAM, 0, 0, 8, L, RNE_FF_PARAM, 0, 255},
+    {"f32_binary_add_4", M_PARAM, 0, 0, RNE_BIN_HYPOT, L, RNE_FF_PARAM, 0, 255},  /* integer only */
     {"f32_binary_add_4", M_PARAM, 0, 0, -1, L, RNE_FF_PARAM, 0, 255},
     {"f32_binary_add_4", M_PARAM, 7, 0, 1, L, RNE_FF_PARAM, 7, 255},
     {"f32_binary_add_4", M_IN, 1, 0, RNE_NONE, L, RNE_FF_IN, 1, 255},
@@ -369,6 +370,10 @@ static const mutation MUTATIONS[] = {
     {"q16_const_mul_l1", M_TDTYPE, 0, 0, RNE_DT_F32, N, RNE_FF_DTYPE, -1, RNE_T_W},
     {"q16_const_mul_l1", M_Q, 1, 0, 3, L, RNE_FF_Q_SLOT, 1, RNE_T_Q},
     {"q16_binary_add_0", M_PARAM, 0, 0, RNE_BIN_POW, L, RNE_FF_PARAM, 0, 255},
+    {"q16_binary_hypot_0", M_Q, 0, 0, -1, L, RNE_FF_Q_SLOT, 0, RNE_T_Q},      /* m_a in [0, 2^30) */
+    {"q16_binary_hypot_0", M_Q, 1, 0, 1 << 30, L, RNE_FF_Q_SLOT, 1, RNE_T_Q},
+    {"q16_binary_hypot_0", M_Q, 2, 0, 61, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},      /* an even shift */
+    {"q16_binary_hypot_0", M_Q, 2, 0, 64, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
     {"q16_binary_add_0", M_Q, 2, 0, 0, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
     {"q16_binary_add_0", M_Q, 2, 0, 63, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
     {"q16_binary_add_0", M_Q, 3, 0, 1, L, RNE_FF_Q_SLOT, 3, RNE_T_Q},
@@ -632,7 +637,7 @@ static void fuzz_ops(void)
             b.node.param[i] = fz_pick(&s, 8) == 0 ? (int32_t)fz_pick(&s, 9) - 2 : 0;
         }
         switch (b.node.op) {
-        case RNE_OP_BINARY: b.node.param[0] = (int32_t)fz_pick(&s, 7); break;
+        case RNE_OP_BINARY: b.node.param[0] = (int32_t)fz_pick(&s, 8); break;
         case RNE_OP_REDUCE:
             b.node.param[0] = (int32_t)fz_pick(&s, 4);
             b.node.param[1] = (int32_t)fz_pick(&s, 17);

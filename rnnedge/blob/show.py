@@ -14,7 +14,7 @@ from .spec import (
     flag_text,
 )  # fmt: skip
 
-_BINARY = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Pow")
+_BINARY = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Pow", "Hypot")
 _REDUCE = ("Sum", "Mean", "Max", "Min")
 
 

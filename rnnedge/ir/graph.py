@@ -38,7 +38,7 @@ from .layers import (
 
 VALUE_KINDS = ("temp", "input", "output", "state")  # blob codes 0..3, in this order
 VALUE_DTYPES = ("f32", "s16", "s32")
-BINARY_KINDS = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Pow")  # blob codes 0..6
+BINARY_KINDS = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Pow", "Hypot")  # blob codes 0..7
 REDUCE_KINDS = ("Sum", "Mean", "Max", "Min")  # blob codes 0..3
 MAX_DIMS = 4
 MAX_FEATURES = 1 << 20
@@ -53,7 +53,9 @@ DTYPE_BYTES = {"f32": 4, "s16": 2, "s32": 4}
 class Binary:
     """y = a (kind) b with numpy broadcasting of the two per-step shapes to y's shape. With
     `const`, the node has one input and the other operand is this constant (the same in every
-    row; `const_left`: it is a, the left operand)."""
+    row; `const_left`: it is a, the left operand). Hypot, sqrt(a^2 + b^2), is no ONNX op: the
+    quantizer fuses a magnitude written out in ops into it (rnnedge.quant.graph.fuse_magnitudes),
+    and only its integer form runs in the C library."""
 
     kind: str
     const: np.ndarray | None = None

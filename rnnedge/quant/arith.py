@@ -354,9 +354,24 @@ def quantize_binary(op: Binary, s_a: float, s_b: float | None, s_y: float, where
     elif k == "Div":  # rshr(rdiv(a m, b), shift): |a m| <= 2^46 whatever the shift (§11)
         m = make_mult(s_a / (s_b * s_y), 32768, f"{where} (Div)")
         ma, mb, shift = int(m.m), 0, m.shift
+    elif k == "Hypot":
+        ma, mb, shift = hypot_mults(s_a, s_b, s_y, where)
     else:
         raise UnsupportedOpError(f"{where}: binary op {k!r} has no integer form")
     return QBinary(k, ma, mb, shift, (_f32(s_a), _f32(s_b)), _f32(s_y), const, op.const_left)
+
+
+def hypot_mults(s_a: float, s_b: float, s_y: float, where: str) -> tuple[int, int, int]:
+    """HYPOT's m_a = round((s_a / s_y)^2 2^shift), m_b likewise, with the largest even shift
+    <= 62 that keeps both below 2^30 (fixedpoint.binary_q: y = sqrt of the sum over 2^shift, so
+    y's root takes shift / 2)."""
+    M = np.array([(s_a / s_y) ** 2, (s_b / s_y) ** 2], np.float64)
+    for shift in range(62, 0, -2):
+        m = fx.round_half_up(M * 2.0**shift)
+        if float(m.max()) < fx.HYPOT_MMAX:
+            return int(m[0]), int(m[1]), shift
+    raise ConvertError(f"{where} (Hypot): the input scales are {math.sqrt(M.max()):.3g} times "
+                       "the output's; no shift keeps the squares' multipliers below 2^30")  # fmt: skip
 
 
 def quantize_concat(op: Concat, s_ins: list[float], s_y: float, ndim: int, where: str) -> QConcat:
