@@ -678,7 +678,8 @@ static void rne__io_slots(const rne_node *n, unsigned *in_need, unsigned *in_may
  * says, inputs written before (or INPUT / STATE), outputs TEMP / OUTPUT written once, dtypes of
  * the model's family, the LAST rules. Marks the outputs in written[]. */
 static int rne__check_node_values(const rne__blobview *m, const rne_node *n,
-                                  rne_model_value *written, rne_fault *w)
+                                  rne_model_value *written, uint32_t explicit_state,
+                                  rne_fault *w)
 {
     const rne_value *vals = m->values;
     const uint32_t nv = m->header->n_values;
@@ -731,9 +732,12 @@ static int rne__check_node_values(const rne__blobview *m, const rne_node *n,
             return RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE);
         if (integer && rne__gates(n->op) != 0 && k == 2)
             return RNE__AT(RNE_ELAYER, RNE_FF_OUT);
-        /* Y_h, Y_c and TAKE_LAST's y are LAST; else as the inputs */
+        /* Y_h, Y_c and TAKE_LAST's y are LAST; else as the inputs. A model with STATE values
+           runs one step per chunk, so there a Y_h / Y_c has one row per stream either way and
+           may be non-LAST too (a step function's graph: its values are all one step) */
         last = (rne__gates(n->op) != 0 && k > 0) || n->op == RNE_OP_TAKE_LAST ? 1u : any_last;
-        if ((v->flags & RNE_VF_LAST) != last)
+        if ((v->flags & RNE_VF_LAST) != last &&
+            !(explicit_state && rne__gates(n->op) != 0 && k > 0))
             return RNE__AT(RNE_ELAYER, RNE_FF_FLAGS);
         written[i].flags = 1;
         w->value = -1;
@@ -814,7 +818,7 @@ static int rne__check_state_io(const rne__blobview *m, const rne_node *n, const 
 }
 
 static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_value *written,
-                           rne__layer *l, rne_fault *w)
+                           uint32_t explicit_state, rne__layer *l, rne_fault *w)
 {
     int rc;
 #ifndef RNE_NO_CONV
@@ -871,7 +875,7 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
 #endif
     )
         return RNE__AT(RNE_ELAYER, RNE_FF_OP);  /* compiled out (rne_internal.h) */
-    if ((rc = rne__check_node_values(m, n, written, w)) != RNE_OK)
+    if ((rc = rne__check_node_values(m, n, written, explicit_state, w)) != RNE_OK)
         return rc;
 #ifndef RNE_NO_CONV
     if (n->op == RNE_OP_CONV || n->op == RNE_OP_CONV_T)
@@ -1072,7 +1076,8 @@ static int rne__load_graph(const rne__blobview *v, rne_model *model, rne_fault *
     for (i = 0; i < h->n_nodes; i++) {
         rne__layer l;
         w->layer = (int32_t)i;
-        if ((rc = rne__check_node(v, &v->nodes[i], model->values, &l, w)) != RNE_OK)
+        if ((rc = rne__check_node(v, &v->nodes[i], model->values, model->explicit_state, &l,
+                                  w)) != RNE_OK)
             return rc;
         rne__copy_layer(v, &v->nodes[i], &l, rne__is_graph_op(&v->nodes[i],
                         &v->values[v->nodes[i].in[0]]), &model->nodes[i]);
