@@ -701,8 +701,6 @@ static int rne__check_node_values(const rne__blobview *m, const rne_node *n,
                                    : n->op == RNE_OP_GATHER ||
                                          (v->dtype == RNE_DT_S16) != integer)
             return RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE);
-        if (integer && rne__gates(n->op) != 0 && k == 2)
-            return RNE__AT(RNE_ELAYER, RNE_FF_IN);          /* c is int32 in integers */
         if (k == 0 || rne__gates(n->op) == 0) {             /* h_init / c_init: any row */
             any_last |= vals[i].flags & RNE_VF_LAST;
             all_last &= vals[i].flags & RNE_VF_LAST;
@@ -730,8 +728,6 @@ static int rne__check_node_values(const rne__blobview *m, const rne_node *n,
             return RNE__AT(RNE_ELAYER, RNE_FF_OUT);         /* written twice, or INPUT / STATE */
         if (v->dtype == RNE_DT_S32 || (v->dtype == RNE_DT_S16) != integer)
             return RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE);
-        if (integer && rne__gates(n->op) != 0 && k == 2)
-            return RNE__AT(RNE_ELAYER, RNE_FF_OUT);
         /* Y_h, Y_c and TAKE_LAST's y are LAST; else as the inputs. A model with STATE values
            runs one step per chunk, so there a Y_h / Y_c has one row per stream either way and
            may be non-LAST too (a step function's graph: its values are all one step) */
@@ -780,6 +776,7 @@ static int rne__node_layer(const rne__blobview *m, const rne_node *n, rne__layer
     memcpy(l->beta, n->beta, sizeof l->beta);
     memcpy(l->tensor, n->tensor, sizeof l->tensor);
     memcpy(l->reserved, n->reserved, sizeof l->reserved);
+    l->cio = (uint8_t)((n->in[2] != RNE_NONE) | (n->out[2] != RNE_NONE) << 1);
     if (rowwise) {
         l->in_features = x->shape[x->ndim - 1];
         l->out_features = y->shape[y->ndim - 1];

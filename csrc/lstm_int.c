@@ -89,3 +89,26 @@ void rne__lstm_int_step(const rne__dir_int *dir, const int32_t *wx)
         rne__lstm_int_row(p, hs, coupled, wx + b * n, w->rq, dir->c + b * hs, hb);
     }
 }
+
+void rne__lstm_int_cell_io(const rne_model_layer *l, int32_t *block, int16_t *val, size_t batch,
+                           int to_value)
+{
+    const size_t dirs = (l->flags & RNE_LF_BIDIR) ? 2u : 1u, hs = l->hidden;
+    size_t d, b, j;
+    for (d = 0; d < dirs; d++) {
+        const int32_t *q = (const int32_t *)l->data[RNE_T_Q] + d * (RNE__Q_SLOTS + 8 * hs) +
+                           (to_value ? 19 : 17);
+        const int32_t m = q[0];
+        const unsigned shift = (unsigned)q[1];
+        for (b = 0; b < batch; b++) {
+            int32_t *c = block + (d * batch + b) * hs;
+            int16_t *v = val + (b * dirs + d) * hs;
+            for (j = 0; j < hs; j++) {
+                if (to_value)
+                    v[j] = rne__sat16(rne__rq32(c[j], m, shift));
+                else
+                    c[j] = rne__rq32(v[j], m, shift);
+            }
+        }
+    }
+}

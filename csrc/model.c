@@ -458,6 +458,20 @@ static void rne__state_io(uint8_t *block, uint8_t *val, size_t dirs, size_t batc
         }
 }
 
+/* An LSTM's c_init (Y_c: to_value = 1) as rne__state_io moves h: a float cell state is the
+ * value's floats; an integer one (Q11.20) is requantized to and from the value's int16. */
+static void rne__cell_io(const rne_model_layer *l, uint8_t *block, void *val, size_t dirs,
+                         size_t batch, int to_value)
+{
+#ifndef RNE__NO_INT
+    if (l->fmt != RNE_FMT_F32) {
+        rne__lstm_int_cell_io(l, (int32_t *)(void *)block, (int16_t *)val, batch, to_value);
+        return;
+    }
+#endif
+    rne__state_io(block, (uint8_t *)val, dirs, batch, l->hidden, sizeof(float), to_value);
+}
+
 #if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
 /* 1 if node l runs on a graph-op kernel (csrc/ops.h): ops 9..14, SLICE off the last axis or with
  * a step (the loader routed the same nodes to rne__check_op). */
@@ -620,8 +634,8 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
                 rne__state_io(state, (uint8_t *)rne__value_ptr(m, l->in[1], c), dirs, s->batch,
                               l->hidden, rne__state_elem(l, 0), 0);
             if (l->in[2] != RNE_NONE)
-                rne__state_io(state + k.c_off, (uint8_t *)rne__value_ptr(m, l->in[2], c), dirs,
-                              s->batch, l->hidden, rne__state_elem(l, 1), 0);
+                rne__cell_io(l, state + k.c_off, rne__value_ptr(m, l->in[2], c), dirs, s->batch,
+                             0);
         }
         if (k.steps != 0) {             /* 0: every step of the chunk skipped */
             switch (l->fmt) {
@@ -648,8 +662,8 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
                 rne__state_io(state, (uint8_t *)rne__value_ptr(m, l->out[1], c), dirs, s->batch,
                               l->hidden, rne__state_elem(l, 0), 1);
             if (l->out[2] != RNE_NONE)
-                rne__state_io(state + k.c_off, (uint8_t *)rne__value_ptr(m, l->out[2], c), dirs,
-                              s->batch, l->hidden, rne__state_elem(l, 1), 1);
+                rne__cell_io(l, state + k.c_off, rne__value_ptr(m, l->out[2], c), dirs, s->batch,
+                             1);
         }
         state += nstate;
     }

@@ -73,6 +73,8 @@ typedef struct rne__layer {
     float    beta[2][3];
     int32_t  tensor[8];
     uint32_t reserved[2];
+    uint8_t  cio;           /* an LSTM's cell state as a value: bit 0 c_init (in[2]), bit 1 Y_c
+                               (out[2]); an integer one has their q slots 17..20 */
 } rne__layer;
 
 static inline uint32_t rne__rec_dirs(const rne__layer *l)
@@ -167,6 +169,13 @@ void rne__rnn_f32_step(const rne__dir_f32 *dir, float *g);
  * dispatches on op; seq_int.c, lstm_int.c, gru_int.c, rnn_int.c and qvec.h hold the rest. x and
  * y are int16. */
 void rne__layer_int(const rne__call *k);
+
+/* An integer LSTM's cell state as a value (lstm_int.c; docs/quantization.md section 14): c_init's
+ * rows (int16, [batch][D*H]) into the Q11.20 state block ([D][batch][H]), c = sat32(rshr(v * m,
+ * shift)) by q slots 17, 18; or (to_value) the block into Y_c, y = sat16(rshr(c * m, shift)) by
+ * slots 19, 20. */
+void rne__lstm_int_cell_io(const rne_model_layer *l, int32_t *block, int16_t *val, size_t batch,
+                           int to_value);
 
 /* Bytes of work space an integer layer needs for `rows` = steps * batch rows (layers_int.c);
  * 0 and *ok = 0 on size_t overflow. */

@@ -168,6 +168,49 @@ def test_a_non_last_y_h_in_a_model_without_state_values_is_refused() -> None:
         _model(g)
 
 
+@pytest.mark.parametrize("quant", ["int16", "int8"])
+def test_an_integer_lstm_reads_and_writes_its_cell_state_as_a_value(quant) -> None:
+    """The sliced-state LSTM in integers: c_init (the state's int16) to Q11.20 and Q11.20 to Y_c
+    by the node's q slots 17..20 (docs/quantization.md section 14). The C library's outputs are
+    run_qgraph's bit for bit, run and stepped; the loader refuses a c_init without its shift."""
+    import struct
+    import warnings
+    import zlib
+
+    from rnnedge.blob import spec
+    from rnnedge.fixedpoint import run_qgraph
+    from rnnedge.quant.graph import quantize_graph
+
+    g = _sliced_state_lstm(H=6, I=3)
+    x = _w(40, 2, 3, scale=2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qg = quantize_graph(g, quant, x)
+    (lstm,) = [n for n in qg.nodes if type(n.op).__name__ == "QRecurrent"]
+    assert lstm.op.c_in is not None and lstm.op.c_out is not None
+    blob = write_blob(qg)
+    model = rnnedge.Model.from_bytes(blob)
+    v_in, v_out = qg.values[qg.input], qg.values[qg.output]
+    xq = np.clip(np.floor(x.astype(np.float64) / v_in.scale + 0.5), -32768, 32767).astype(np.int16)
+    want, st = run_qgraph(qg, xq.reshape(xq.shape[:2] + v_in.shape))
+    want = (want.astype(np.float64) * v_out.scale).astype(F32)
+    y = model.run(x)
+    np.testing.assert_array_equal(y.reshape(want.shape), want)
+    s = model.stream(2)
+    np.testing.assert_array_equal(_step_all(s, x).reshape(want.shape), want)
+    # the state after the last step: h and the requantized c, as the oracle's
+    np.testing.assert_array_equal(np.asarray(s.state["state"]), st["values"][0])
+    assert np.abs(st["values"][0][:, 1]).max() > 0  # c's half is there
+    # the loader proves the slots: a c_init without its shift (slot 18) is refused
+    b = read_blob(blob)
+    k = qg.nodes.index(lstm)
+    buf = bytearray(blob)
+    struct.pack_into("<i", buf, b.tensors[b.layers[k].tensor[spec.T_Q]].offset + 4 * 18, 0)
+    struct.pack_into("<I", buf, len(buf) - 4, zlib.crc32(bytes(buf[:-4])))
+    with pytest.raises(rnnedge.BlobError, match=f"node {k} \\(LSTM\\).*the c_init shift"):
+        rnnedge.Model.from_bytes(bytes(buf))
+
+
 def test_last_values_from_y_h() -> None:
     """A GRU's Y_h (LAST) through a Dense to the output: many-to-one, rows = batch."""
     H, I = 5, 3

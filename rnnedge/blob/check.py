@@ -304,7 +304,8 @@ _CELL_SLOTS = ["the W shift", "the R shift", "zlim", "acc32", "the peephole shif
                "the peephole i multiplier", "the peephole o multiplier",
                "the peephole f multiplier"] + [
     f"{what} of activation {a}'s HardSigmoid" for a in "fgh"
-    for what in ("the multiplier", "the shift", "the offset")]  # fmt: skip
+    for what in ("the multiplier", "the shift", "the offset")] + [
+    "the c_init multiplier", "the c_init shift", "the Y_c multiplier", "the Y_c shift"]  # fmt: skip
 _Q_SLOTS = {
     "DENSE": ["the shift", "unused", "acc32"],
     "LAYERNORM": ["the multipliers' shift", "eps_q's high word", "eps_q's low word"],
