@@ -35,8 +35,19 @@
  *   RNE_NO_S16, RNE_NO_S8   an integer format (both: float-only firmware, RNE__NO_INT); fmt
  *   RNE_NO_LSTM, RNE_NO_GRU, RNE_NO_RNN, RNE_NO_LAYERNORM      that layer op; field op
  *   RNE_NO_GRAPH_OPS    the graph ops of ops.h (above); RNE_NO_CONV the convs of conv.h
+ *   RNE_NO_STATE_IO     a recurrent node's state as values (h_init / c_init, Y_h / Y_c: the
+ *                       explicit-state step functions); field in / out, index 1 or 2
  *   RNE_NO_FAULT_NAMES  rne_strerror, rne_fault_section_name and rne_fault_field_name return
  *                       one short string for every code (the codes themselves stay) */
+
+/* Thumb-1 (Cortex-M0, ARMv6-M) code size: GCC's -Os inlines a static function called once into
+ * its caller, where the eight low registers spill around it; kept out of line there the pair is
+ * smaller (docs/embedded.md, "Flash"). Every other target compiles as before. */
+#if defined(__GNUC__) && defined(__thumb__) && !defined(__thumb2__)
+#define RNE__THUMB1_OUTLINE __attribute__((noinline))
+#else
+#define RNE__THUMB1_OUTLINE
+#endif
 
 #if defined(RNE_NO_S16) && defined(RNE_NO_S8)
 #define RNE__NO_INT 1   /* no integer format: the integer step path is not referenced */
