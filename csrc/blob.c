@@ -372,6 +372,7 @@ static uint64_t rne__value_row(const rne_value *v)
 }
 
 /* the tensor dtype of a value's elements (f32 or s16 values; init tensors have it) */
+RNE__THUMB1_OUTLINE
 static int rne__check_value(const rne__blobview *m, uint32_t i, rne_fault *w)
 {
     const rne_header *h = m->header;
@@ -664,8 +665,10 @@ static void rne__io_slots(const rne_node *n, unsigned *in_need, unsigned *in_may
 {
     *in_need = *in_may = *out_need = *out_may = 1u;
     if (rne__gates(n->op) != 0) {
+#ifndef RNE_NO_STATE_IO     /* else x and Y alone (rne_internal.h) */
         *in_may = n->op == RNE_OP_LSTM ? 7u : 3u;       /* x, h_init, c_init */
         *out_may = n->op == RNE_OP_LSTM ? 7u : 3u;      /* Y, Y_h, Y_c */
+#endif
     } else if (n->op == RNE_OP_BINARY) {
         *in_may = 3u;                   /* b, or a constant tensor (rne__check_op) */
     } else if (n->op == RNE_OP_CONCAT) {
@@ -678,7 +681,8 @@ static void rne__io_slots(const rne_node *n, unsigned *in_need, unsigned *in_may
  * says, inputs written before (or INPUT / STATE), outputs TEMP / OUTPUT written once, dtypes of
  * the model's family, the LAST rules. Marks the outputs in written[]. */
 static int rne__check_node_values(const rne__blobview *m, const rne_node *n,
-                                  rne_model_value *written, rne_fault *w)
+                                  rne_model_value *written, uint32_t explicit_state,
+                                  rne_fault *w)
 {
     const rne_value *vals = m->values;
     const uint32_t nv = m->header->n_values;
@@ -700,8 +704,6 @@ static int rne__check_node_values(const rne__blobview *m, const rne_node *n,
                                    : n->op == RNE_OP_GATHER ||
                                          (v->dtype == RNE_DT_S16) != integer)
             return RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE);
-        if (integer && rne__gates(n->op) != 0 && k == 2)
-            return RNE__AT(RNE_ELAYER, RNE_FF_IN);          /* c is int32 in integers */
         if (k == 0 || rne__gates(n->op) == 0) {             /* h_init / c_init: any row */
             any_last |= vals[i].flags & RNE_VF_LAST;
             all_last &= vals[i].flags & RNE_VF_LAST;
@@ -729,11 +731,12 @@ static int rne__check_node_values(const rne__blobview *m, const rne_node *n,
             return RNE__AT(RNE_ELAYER, RNE_FF_OUT);         /* written twice, or INPUT / STATE */
         if (v->dtype == RNE_DT_S32 || (v->dtype == RNE_DT_S16) != integer)
             return RNE__AT(RNE_ESHAPE, RNE_FF_DTYPE);
-        if (integer && rne__gates(n->op) != 0 && k == 2)
-            return RNE__AT(RNE_ELAYER, RNE_FF_OUT);
-        /* Y_h, Y_c and TAKE_LAST's y are LAST; else as the inputs */
+        /* Y_h, Y_c and TAKE_LAST's y are LAST; else as the inputs. A model with STATE values
+           runs one step per chunk, so there a Y_h / Y_c has one row per stream either way and
+           may be non-LAST too (a step function's graph: its values are all one step) */
         last = (rne__gates(n->op) != 0 && k > 0) || n->op == RNE_OP_TAKE_LAST ? 1u : any_last;
-        if ((v->flags & RNE_VF_LAST) != last)
+        if ((v->flags & RNE_VF_LAST) != last &&
+            !(explicit_state && rne__gates(n->op) != 0 && k > 0))
             return RNE__AT(RNE_ELAYER, RNE_FF_FLAGS);
         written[i].flags = 1;
         w->value = -1;
@@ -776,6 +779,11 @@ static int rne__node_layer(const rne__blobview *m, const rne_node *n, rne__layer
     memcpy(l->beta, n->beta, sizeof l->beta);
     memcpy(l->tensor, n->tensor, sizeof l->tensor);
     memcpy(l->reserved, n->reserved, sizeof l->reserved);
+#ifndef RNE_NO_STATE_IO
+    l->cio = (uint8_t)((n->in[2] != RNE_NONE) | (n->out[2] != RNE_NONE) << 1);
+#else
+    l->cio = 0;
+#endif
     if (rowwise) {
         l->in_features = x->shape[x->ndim - 1];
         l->out_features = y->shape[y->ndim - 1];
@@ -792,6 +800,7 @@ static int rne__node_layer(const rne__blobview *m, const rne_node *n, rne__layer
     return RNE_OK;
 }
 
+#ifndef RNE_NO_STATE_IO
 /* a recurrent node's h_init / c_init inputs and Y_h / Y_c outputs: [D, H] each (D * H elements) */
 static int rne__check_state_io(const rne__blobview *m, const rne_node *n, const rne__layer *l,
                                rne_fault *w)
@@ -812,9 +821,11 @@ static int rne__check_state_io(const rne__blobview *m, const rne_node *n, const 
     }
     return RNE_OK;
 }
+#endif
 
+RNE__THUMB1_OUTLINE
 static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_value *written,
-                           rne__layer *l, rne_fault *w)
+                           uint32_t explicit_state, rne__layer *l, rne_fault *w)
 {
     int rc;
 #ifndef RNE_NO_CONV
@@ -871,7 +882,7 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
 #endif
     )
         return RNE__AT(RNE_ELAYER, RNE_FF_OP);  /* compiled out (rne_internal.h) */
-    if ((rc = rne__check_node_values(m, n, written, w)) != RNE_OK)
+    if ((rc = rne__check_node_values(m, n, written, explicit_state, w)) != RNE_OK)
         return rc;
 #ifndef RNE_NO_CONV
     if (n->op == RNE_OP_CONV || n->op == RNE_OP_CONV_T)
@@ -889,8 +900,10 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
     if ((rc = rne__check_flags(l)) != RNE_OK || (rc = rne__check_acts(l, w)) != RNE_OK ||
         (rc = rne__check_sizes(l, w)) != RNE_OK)
         return rc;
+#ifndef RNE_NO_STATE_IO
     if (rne__gates(l->op) != 0 && (rc = rne__check_state_io(m, n, l, w)) != RNE_OK)
         return rc;
+#endif
 #ifdef RNE_NO_F32
     return rne__check_layer_q(m, l, w);         /* every node is integer here (above) */
 #elif defined(RNE__NO_INT)
@@ -909,6 +922,7 @@ static int rne__check_node(const rne__blobview *m, const rne_node *n, rne_model_
  * never share arena bytes. The loader's per-value notes live in the model's value array until
  * the copies replace them (no stack in proportion to RNE_MAX_VALUES): flags = written,
  * features = the node that writes it, offset = the last node that reads it. */
+RNE__THUMB1_OUTLINE
 static int rne__check_arena(const rne__blobview *m, rne_model_value *note, rne_fault *w)
 {
     const rne_header *h = m->header;
@@ -992,6 +1006,7 @@ static void rne__figures(const rne__blobview *v, rne_model *m)
  * address, its values, and an integer node's q slots 0..7 (direction 0) and each direction's
  * activation shifts (slot 9 + 3a). A graph op's node has no rne__layer: its fields come from
  * the record (in_features, out_features: all elements of in[0], out[0]). */
+RNE__THUMB1_OUTLINE
 static void rne__copy_layer(const rne__blobview *v, const rne_node *n, const rne__layer *l,
                             int graph_op, rne_model_layer *c)
 {
@@ -1060,6 +1075,7 @@ int rne__fail_t(rne_fault *w, int at, const rne__layer *l, int role)
 
 /* The node and value checks and the copies into *model (zeroed by the caller: the notes of
  * rne__check_arena start at 0). */
+RNE__THUMB1_OUTLINE
 static int rne__load_graph(const rne__blobview *v, rne_model *model, rne_fault *w)
 {
     const rne_header *h = v->header;
@@ -1072,7 +1088,8 @@ static int rne__load_graph(const rne__blobview *v, rne_model *model, rne_fault *
     for (i = 0; i < h->n_nodes; i++) {
         rne__layer l;
         w->layer = (int32_t)i;
-        if ((rc = rne__check_node(v, &v->nodes[i], model->values, &l, w)) != RNE_OK)
+        if ((rc = rne__check_node(v, &v->nodes[i], model->values, model->explicit_state, &l,
+                                  w)) != RNE_OK)
             return rc;
         rne__copy_layer(v, &v->nodes[i], &l, rne__is_graph_op(&v->nodes[i],
                         &v->values[v->nodes[i].in[0]]), &model->nodes[i]);

@@ -262,6 +262,7 @@ static int rne__q_check_dense(const rne__blobview *m, const rne__layer *l, const
 }
 #endif /* RNE_NO_DENSE */
 
+RNE__THUMB1_OUTLINE
 static int rne__q_check_cell(const rne__blobview *m, const rne__layer *l, const int32_t *q0,
                              rne_fault *w)
 {
@@ -317,7 +318,15 @@ static int rne__q_check_cell(const rne__blobview *m, const rne__layer *l, const 
                 return rne__q_slot(w, l, base + 8 + 3 * a + at);
             }
         }
-        if (!rne__q_zero(q, 17, RNE__Q_SLOTS, &at))
+#ifndef RNE_NO_STATE_IO
+        for (s = 0; s < 2; s++)     /* 17, 18: c_init to Q11.20; 19, 20: Q11.20 to Y_c */
+            if ((l->cio >> s & 1u) ? !rne__q_shift_ok(q[18 + 2 * s])
+                                   : !rne__q_zero(q, 17 + 2 * s, 19 + 2 * s, &at))
+                return rne__q_slot(w, l, base + ((l->cio >> s & 1u) ? 18 + 2 * s : at));
+        if (!rne__q_zero(q, 21, RNE__Q_SLOTS, &at))
+#else
+        if (!rne__q_zero(q, 17, RNE__Q_SLOTS, &at))     /* no c_init / Y_c: slots 17.. are 0 */
+#endif
             return rne__q_slot(w, l, base + at);
         if ((rc = rne__q_cols(l, w, RNE_T_W, d * in * gh, wt + d * in * gh * wsize, in, gh, q0,
                               base + RNE__Q_SLOTS, q[0], base + 3)) != RNE_OK ||

@@ -25,6 +25,7 @@ static int32_t rne__clampz(int64_t z, int32_t zlim)
  * the formulas above: the gates' pre-activations and then the gates in place of rh (o after c'
  * when it has a peephole, which sees c'), c' into c, the argument of act_h in place of i, then
  * act_h of it, then h'. */
+RNE__THUMB1_OUTLINE
 static void rne__lstm_int_row(const rne__cell_int *p, size_t hs, int coupled, const int32_t *wx,
                               int32_t *rh, int32_t *c, int16_t *h)
 {
@@ -89,3 +90,27 @@ void rne__lstm_int_step(const rne__dir_int *dir, const int32_t *wx)
         rne__lstm_int_row(p, hs, coupled, wx + b * n, w->rq, dir->c + b * hs, hb);
     }
 }
+
+#ifndef RNE_NO_STATE_IO
+void rne__lstm_int_cell_io(const rne_model_layer *l, int32_t *block, int16_t *val, size_t batch,
+                           int to_value)
+{
+    const size_t dirs = (l->flags & RNE_LF_BIDIR) ? 2u : 1u, hs = l->hidden;
+    size_t d, b, j;
+    for (d = 0; d < dirs; d++) {
+        const int32_t *q = (const int32_t *)l->data[RNE_T_Q] + d * (RNE__Q_SLOTS + 8 * hs) +
+                           (to_value ? 19 : 17);
+        for (b = 0; b < batch; b++) {
+            int32_t *c = block + (d * batch + b) * hs;
+            int16_t *v = val + (b * dirs + d) * hs;
+            for (j = 0; j < hs; j++) {  /* sat16(sat32(r)) = sat16(r): one requantization */
+                const int32_t r = rne__rq32(to_value ? c[j] : v[j], q[0], (unsigned)q[1]);
+                if (to_value)
+                    v[j] = rne__sat16(r);
+                else
+                    c[j] = r;
+            }
+        }
+    }
+}
+#endif

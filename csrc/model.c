@@ -450,6 +450,7 @@ static void *rne__value_ptr(const rne_model *m, uint32_t i, const rne__chunk *c)
     }
 }
 
+#ifndef RNE_NO_STATE_IO
 /* A recurrent node's h_init / c_init: the first row of the chunk of value `v` ([D*H] per batch
  * row) into its state block [D][batch][H]; Y_h / Y_c (to = 1): the block into the value. */
 static void rne__state_io(uint8_t *block, uint8_t *val, size_t dirs, size_t batch, size_t h,
@@ -466,6 +467,21 @@ static void rne__state_io(uint8_t *block, uint8_t *val, size_t dirs, size_t batc
                 memcpy(s, v, row);
         }
 }
+
+/* An LSTM's c_init (Y_c: to_value = 1) as rne__state_io moves h: a float cell state is the
+ * value's floats; an integer one (Q11.20) is requantized to and from the value's int16. */
+static void rne__cell_io(const rne_model_layer *l, uint8_t *block, void *val, size_t dirs,
+                         size_t batch, int to_value)
+{
+#ifndef RNE__NO_INT
+    if (l->fmt != RNE_FMT_F32) {
+        rne__lstm_int_cell_io(l, (int32_t *)(void *)block, (int16_t *)val, batch, to_value);
+        return;
+    }
+#endif
+    rne__state_io(block, (uint8_t *)val, dirs, batch, l->hidden, sizeof(float), to_value);
+}
+#endif
 
 #if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
 /* 1 if node l runs on a graph-op kernel (csrc/ops.h): ops 9..14, SLICE off the last axis or with
@@ -650,15 +666,17 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
                 memset(k.y, 0, rne__row_bytes(&m->values[l->out[0]], s->batch));
         }
         k.batch = s->batch * (size_t)l->lead;
+#ifndef RNE_NO_STATE_IO
         if (nstate != 0) {
             const size_t dirs = rne__dirs(l);
             if (l->in[1] != RNE_NONE)
                 rne__state_io(state, (uint8_t *)rne__value_ptr(m, l->in[1], c), dirs, s->batch,
                               l->hidden, rne__state_elem(l, 0), 0);
             if (l->in[2] != RNE_NONE)
-                rne__state_io(state + k.c_off, (uint8_t *)rne__value_ptr(m, l->in[2], c), dirs,
-                              s->batch, l->hidden, rne__state_elem(l, 1), 0);
+                rne__cell_io(l, state + k.c_off, rne__value_ptr(m, l->in[2], c), dirs, s->batch,
+                             0);
         }
+#endif
         if (k.steps != 0) {             /* 0: every step of the chunk skipped */
             switch (l->fmt) {
 #ifndef RNE_NO_F32
@@ -678,15 +696,17 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
         }
         if (nstate == 0)
             rne__zero_skipped(m, l, c, lo);
+#ifndef RNE_NO_STATE_IO
         if (nstate != 0) {
             const size_t dirs = rne__dirs(l);
             if (l->out[1] != RNE_NONE)
                 rne__state_io(state, (uint8_t *)rne__value_ptr(m, l->out[1], c), dirs, s->batch,
                               l->hidden, rne__state_elem(l, 0), 1);
             if (l->out[2] != RNE_NONE)
-                rne__state_io(state + k.c_off, (uint8_t *)rne__value_ptr(m, l->out[2], c), dirs,
-                              s->batch, l->hidden, rne__state_elem(l, 1), 1);
+                rne__cell_io(l, state + k.c_off, rne__value_ptr(m, l->out[2], c), dirs, s->batch,
+                             1);
         }
+#endif
         state += nstate;
     }
     /* every STATE value takes its update's last row block, in value order */

@@ -35,8 +35,19 @@
  *   RNE_NO_S16, RNE_NO_S8   an integer format (both: float-only firmware, RNE__NO_INT); fmt
  *   RNE_NO_LSTM, RNE_NO_GRU, RNE_NO_RNN, RNE_NO_LAYERNORM      that layer op; field op
  *   RNE_NO_GRAPH_OPS    the graph ops of ops.h (above); RNE_NO_CONV the convs of conv.h
+ *   RNE_NO_STATE_IO     a recurrent node's state as values (h_init / c_init, Y_h / Y_c: the
+ *                       explicit-state step functions); field in / out, index 1 or 2
  *   RNE_NO_FAULT_NAMES  rne_strerror, rne_fault_section_name and rne_fault_field_name return
  *                       one short string for every code (the codes themselves stay) */
+
+/* Thumb-1 (Cortex-M0, ARMv6-M) code size: GCC's -Os inlines a static function called once into
+ * its caller, where the eight low registers spill around it; kept out of line there the pair is
+ * smaller (docs/embedded.md, "Flash"). Every other target compiles as before. */
+#if defined(__GNUC__) && defined(__thumb__) && !defined(__thumb2__)
+#define RNE__THUMB1_OUTLINE __attribute__((noinline))
+#else
+#define RNE__THUMB1_OUTLINE
+#endif
 
 #if defined(RNE_NO_S16) && defined(RNE_NO_S8)
 #define RNE__NO_INT 1   /* no integer format: the integer step path is not referenced */
@@ -73,6 +84,8 @@ typedef struct rne__layer {
     float    beta[2][3];
     int32_t  tensor[8];
     uint32_t reserved[2];
+    uint8_t  cio;           /* an LSTM's cell state as a value: bit 0 c_init (in[2]), bit 1 Y_c
+                               (out[2]); an integer one has their q slots 17..20 */
 } rne__layer;
 
 static inline uint32_t rne__rec_dirs(const rne__layer *l)
@@ -167,6 +180,13 @@ void rne__rnn_f32_step(const rne__dir_f32 *dir, float *g);
  * dispatches on op; seq_int.c, lstm_int.c, gru_int.c, rnn_int.c and qvec.h hold the rest. x and
  * y are int16. */
 void rne__layer_int(const rne__call *k);
+
+/* An integer LSTM's cell state as a value (lstm_int.c; docs/quantization.md section 14): c_init's
+ * rows (int16, [batch][D*H]) into the Q11.20 state block ([D][batch][H]), c = sat32(rshr(v * m,
+ * shift)) by q slots 17, 18; or (to_value) the block into Y_c, y = sat16(rshr(c * m, shift)) by
+ * slots 19, 20. */
+void rne__lstm_int_cell_io(const rne_model_layer *l, int32_t *block, int16_t *val, size_t batch,
+                           int to_value);
 
 /* Bytes of work space an integer layer needs for `rows` = steps * batch rows (layers_int.c);
  * 0 and *ok = 0 on size_t overflow. */

@@ -42,6 +42,7 @@ from .blob.spec import (
     OP_REDUCE,
     OP_RNN,
     OP_SLICE,
+    NONE,
     Blob,
     NodeRecord,
 )
@@ -95,6 +96,9 @@ def build_config(blob: Blob, fault_names: bool = True) -> list[str]:
         flags.append("RNE_NO_GRAPH_OPS")
     if not ops & {OP_CONV, OP_CONV_T}:
         flags.append("RNE_NO_CONV")
+    if not any(n.op in (OP_LSTM, OP_GRU, OP_RNN) and
+               any(v != NONE for v in n.inputs[1:3] + n.outputs[1:3]) for n in blob.nodes):
+        flags.append("RNE_NO_STATE_IO")  # no recurrent node's h_init / c_init / Y_h / Y_c
     if not fault_names:
         flags.append("RNE_NO_FAULT_NAMES")
     return ["-D" + m for m in flags]

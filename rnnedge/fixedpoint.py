@@ -428,6 +428,21 @@ def lstm_step_q(
     return h_new, c_new
 
 
+def cell_from_value(L: QRecurrent, v: np.ndarray) -> np.ndarray:
+    """An LSTM's c_init value (int16 at its scale s) as its cell state, int32 Q11.20:
+    sat32(rshr(v * m, shift)) with the product in int64, (m, shift) = L.c_in ~ s * 2^20
+    (docs/quantization.md section 14)."""
+    assert L.c_in is not None
+    return rq32(np.asarray(v, I64), L.c_in, "c_init to Q11.20").astype(np.int32)
+
+
+def cell_to_value(L: QRecurrent, c: np.ndarray) -> np.ndarray:
+    """An LSTM's cell state (int32 Q11.20) as its Y_c value, int16 at that value's scale s:
+    sat16(rshr(c * m, shift)) with the product in int64, (m, shift) = L.c_out ~ 2^-20 / s."""
+    assert L.c_out is not None
+    return sat16(rq(np.asarray(c, I64), L.c_out, "Q11.20 to Y_c")).astype(np.int16)
+
+
 def gru_step_q(L: QRecurrent, d: int, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     """One integer GRU step of direction d (gates z, r, h). The h gate's recurrent term is
     R_h (r*h) (linear_before_reset 0) or r * (R_h h + Rbh) (linear_before_reset 1)."""
@@ -621,20 +636,33 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
             results = [y]
             if len(n.outputs) > 1 and n.outputs[1] is not None:
                 results.append(fin[0].transpose(1, 0, 2).reshape((1, B) + outs[1]))
+            if len(n.outputs) > 2 and n.outputs[2] is not None:
+                if op.c_out is None:
+                    raise InputError(f"node {n.name!r}: writes its cell state as a value without "
+                                     "the multiplier for it (c_out)")  # fmt: skip
+                results.append(cell_to_value(op, fin[1]).transpose(1, 0, 2).reshape(
+                    (1, B) + outs[2]))
         elif isinstance(op, QRecurrent):
             D, H = op.num_directions, op.hidden
             s = list(state["nodes"][r])
             if len(ins) > 1 and ins[1] is not None:  # h_init: the value's first row of the chunk
                 s[0] = np.asarray(ins[1][0]).reshape(B, D, H).transpose(1, 0, 2).astype(np.int16)
-            if (len(ins) > 2 and ins[2] is not None) or (len(outs) > 2 and n.outputs[2] is not None):
-                raise InputError(f"node {n.name!r}: an integer LSTM keeps its cell state (Q11.20) "
-                                 "to itself; it reads or writes no cell value")  # fmt: skip
+            c_in = ins[2] if len(ins) > 2 else None
+            y_c = len(n.outputs) > 2 and n.outputs[2] is not None
+            if (c_in is not None and op.c_in is None) or (y_c and op.c_out is None):
+                raise InputError(f"node {n.name!r}: reads or writes its cell state as a value "
+                                 "without the multiplier for it (c_in / c_out)")  # fmt: skip
+            if c_in is not None:  # c_init: the first row, to Q11.20
+                s[1] = cell_from_value(op, np.asarray(c_in[0]).reshape(B, D, H).transpose(1, 0, 2))
             y, fin = recurrent_q(op, x0.reshape(rows, B, -1), tuple(s))
             state["nodes"][r] = fin
             r += 1
             results = [y.reshape((rows, B) + outs[0])]
             if len(n.outputs) > 1 and n.outputs[1] is not None:
                 results.append(fin[0].transpose(1, 0, 2).reshape((1, B) + outs[1]))
+            if y_c:
+                results.append(cell_to_value(op, fin[1]).transpose(1, 0, 2).reshape(
+                    (1, B) + outs[2]))
         elif isinstance(op, QBinary):  # the per-op oracles ("graph ops") take [rows, *shape]
             # with a constant operand binary_q puts it on its side (op.const_left) itself
             a, b = _flat(x0), None if len(ins) < 2 or ins[1] is None else _flat(ins[1])

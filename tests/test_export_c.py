@@ -159,14 +159,18 @@ def test_c_program_loads_the_array_in_place_and_steps(f32_header, tmp_path, conf
     [
         # the int8 LSTM-only firmware of docs/embedded.md: everything but s8 LSTM out
         ("int/q8_lstm_no_bias.rne", "-DRNE_NO_F32 -DRNE_NO_S16 -DRNE_NO_DENSE -DRNE_NO_ACT "
-         "-DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV"),
+         "-DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV "
+         "-DRNE_NO_STATE_IO"),
         ("c_stack_lstm_gru_dense_layernorm.rne",
-         "-DRNE_NO_S16 -DRNE_NO_S8 -DRNE_NO_ACT -DRNE_NO_RNN -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV"),
+         "-DRNE_NO_S16 -DRNE_NO_S8 -DRNE_NO_ACT -DRNE_NO_RNN -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV "
+         "-DRNE_NO_STATE_IO"),
         ("int/q16_rnn_relu_layernorm_dense.rne",
-         "-DRNE_NO_F32 -DRNE_NO_S8 -DRNE_NO_LSTM -DRNE_NO_GRU -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV"),
+         "-DRNE_NO_F32 -DRNE_NO_S8 -DRNE_NO_LSTM -DRNE_NO_GRU -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV "
+         "-DRNE_NO_STATE_IO"),
         # a residual add: the graph ops stay
         ("graph/residual_lstm.rne",
-         "-DRNE_NO_S16 -DRNE_NO_S8 -DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_CONV"),
+         "-DRNE_NO_S16 -DRNE_NO_S8 -DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_CONV "
+         "-DRNE_NO_STATE_IO"),
     ],
 )  # fmt: skip
 def test_build_config_leaves_out_what_the_model_does_not_use(tmp_path, blob, flags):
@@ -182,7 +186,7 @@ def test_command_prints_the_build_flags(tmp_path, capsys):
     assert main([str(INT_BLOB), "-o", str(tmp_path / "q.h"), "--no-fault-names"]) == 0
     out = capsys.readouterr()
     assert "build the library for this model with: -DRNE_NO_F32 -DRNE_NO_S16" in out.out + out.err
-    assert "-DRNE_NO_CONV -DRNE_NO_FAULT_NAMES" in out.out + out.err
+    assert "-DRNE_NO_CONV -DRNE_NO_STATE_IO -DRNE_NO_FAULT_NAMES" in out.out + out.err
 
 
 @needs_cc
@@ -255,3 +259,57 @@ def test_command_line(tmp_path, capsys):
     assert main([str(F32_BLOB), "-o", str(out), "--symbol", "9lives"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("rnnedge export-c: error: --symbol '9lives'") and err.count("\n") == 1
+
+
+STATE_IO_PROGRAM = r"""
+#include <stdio.h>
+#include "st.h"
+#include "rnnedge.h"
+
+int main(void)
+{
+    rne_model m;
+    rne_fault w;
+    int rc = rne_model_load_where(st, ST_SIZE, &m, &w);
+    printf("ok %d elayer %d node %d in %d index %d\n", rc == RNE_OK, rc == RNE_ELAYER,
+           (int)w.layer, (int)(w.field == RNE_FF_IN), (int)w.index);
+    return 0;
+}
+"""
+
+
+@needs_cc
+def test_state_io_is_left_out_only_for_a_model_without_it(tmp_path):
+    """RNE_NO_STATE_IO (a recurrent node's h_init / c_init / Y_h / Y_c as values) is in the set
+    export-c names only where no recurrent node has them: an LSTM fed its state by STATE values
+    loads in the library built with that set, and a library built with RNE_NO_STATE_IO refuses
+    it at its h_init (RNE_ELAYER, node 0, field in, index 1)."""
+    from rnnedge.blob.write import write_blob
+    from rnnedge.ir.graph import Graph, Node, Value, check_graph, plan_arena
+    from rnnedge.ir.layers import Recurrent, TensorSpec
+
+    rng = np.random.default_rng(3)
+    H, I = 4, 3
+    w = lambda *s: (rng.standard_normal(s) * 0.5).astype(np.float32)  # noqa: E731
+    vals = [Value("x", (I,), kind="input"), Value("h", (1, H), kind="state", update=4),
+            Value("c", (1, H), kind="state", update=5), Value("y", (H,), kind="output"),
+            Value("hn", (1, H), last=True), Value("cn", (1, H), last=True)]
+    lstm = Recurrent("lstm", "forward", w(1, 4 * H, I), w(1, 4 * H, H))
+    g = Graph(vals, [Node(lstm, [0, 1, 2], [3, 4, 5])], 0, 3,
+              TensorSpec("x", "TBF", [None, None, I]), TensorSpec("y", "TBF", [None, None, H]))
+    plan_arena(g)
+    check_graph(g)
+    blob = tmp_path / "st.rne"
+    blob.write_bytes(write_blob(g))
+    info = export_c(blob, tmp_path / "st.h", symbol="st")
+    assert "-DRNE_NO_STATE_IO" not in info.cflags and "-DRNE_NO_GRU" in info.cflags
+    (tmp_path / "main.c").write_text(STATE_IO_PROGRAM)
+    sources = [str(p) for p in sorted((ROOT / "csrc").glob("*.c"))]
+    for flags, want in ((list(info.cflags), "ok 1 elayer 0"),
+                        ([*info.cflags, "-DRNE_NO_STATE_IO"], "ok 0 elayer 1 node 0 in 1 index 1")):
+        exe = tmp_path / "prog"
+        subprocess.run([CC, "-std=c99", "-O1", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
+                        f"-I{tmp_path}", f"-I{ROOT / 'csrc'}", *flags, str(tmp_path / "main.c"),
+                        *sources, "-lm", "-o", str(exe)], check=True, capture_output=True, text=True)
+        out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+        assert out.startswith(want), (flags, out)

@@ -625,3 +625,23 @@ def test_rq_checks_each_product_not_the_largest_v_times_the_largest_m():
     np.testing.assert_array_equal(fx.rq(v, m), fx.rshr(v * m.m, 40))
     with pytest.raises(fx.FixedPointOverflow, match=r"\|v\| 1099511627776 \* \|m\| 2147483647"):
         fx.rq(np.array([[2**40, 1]], np.int64), m)
+
+
+def test_the_lstm_cell_state_as_a_value_rounds_half_up_and_saturates():
+    """cell_from_value / cell_to_value (docs/quantization.md section 14) against the rule in
+    Python integers: sat32 / sat16 of floor((v m + 2^(shift-1)) / 2^shift)."""
+    from rnnedge.fixedpoint import cell_from_value, cell_to_value
+    from rnnedge.ir.layers import Mult, QRecurrent
+
+    L = QRecurrent.__new__(QRecurrent)
+    L.c_in = Mult(np.array(1_717_986_918, np.int64), 14)  # 104857.6: 32767 saturates int32
+    L.c_out = Mult(np.array(-1_073_741_825, np.int64), 44)  # ~ -2^-14: +-2^31 saturate int16
+    v = np.array([-32768, -3, -1, 0, 1, 2, 3, 12345, 32767], np.int64)
+    c = np.array([-(2**31), -(2**31) + 1, -7, -1, 0, 1, 8192, 2**26, 2**31 - 1], np.int64)
+
+    def rule(a: int, m: Mult, lo: int, hi: int) -> int:
+        return min(max((a * int(m.m) + (1 << (m.shift - 1))) >> m.shift, lo), hi)
+
+    assert cell_from_value(L, v).tolist() == [rule(int(a), L.c_in, -(2**31), 2**31 - 1) for a in v]
+    assert cell_to_value(L, c).tolist() == [rule(int(a), L.c_out, -32768, 32767) for a in c]
+    assert {-32768, 32767} <= set(cell_to_value(L, c).tolist())  # it saturates both ways

@@ -14,8 +14,9 @@ import rnnedge.model
 from blob_edit import edit_metadata
 from rnnedge.blob.read import read_blob
 from rnnedge.blob.write import write_blob
-from rnnedge.ir.graph import Binary, Gather, Graph, Node, Value, check_graph, plan_arena
-from rnnedge.ir.layers import Act, Activation, Dense, Network, Recurrent, TakeLast, TensorSpec
+from rnnedge.ir.graph import Binary, Concat, Gather, Graph, Node, Value, check_graph, plan_arena
+from rnnedge.ir.layers import (Act, Activation, Dense, Network, Recurrent, Slice, TakeLast,
+                               TensorSpec)
 from rnnedge.reference import run_graph
 
 F32 = np.float32
@@ -122,6 +123,94 @@ def test_recurrent_node_fed_h_init_and_c_init_from_state_values() -> None:
     np.testing.assert_allclose(plain.run(x), y, **TOL)
 
 
+def _sliced_state_lstm(H: int = 4, I: int = 3, explicit: bool = True) -> Graph:
+    """The openvino Silero form of a step function: one STATE value [2, H] sliced into the
+    LSTM's h_init / c_init, its update the Concat of Y_h and Y_c, and Y_h also read on (a Dense
+    to the output). A step function's converter writes Y_h / Y_c non-LAST (every value is one
+    step). `explicit=False`: the same LSTM without the STATE value, its Y_h to the Dense."""
+    L = Recurrent("lstm", "forward", _w(1, 4 * H, I), _w(1, 4 * H, H), _w(1, 8 * H))
+    W = _w(2, H)
+    if not explicit:
+        vals = [Value("x", (I,), kind="input"), Value("seq", (1, 1, H)), Value("hn", (1, H)),
+                Value("y", (1, 2), kind="output")]
+        return _graph(vals, [Node(L, [0, None, None], [1, 2, None]), Node(Dense(W), [2], [3])])
+    vals = [Value("x", (I,), kind="input"), Value("state", (2, H), kind="state", update=7),
+            Value("h0", (1, H)), Value("c0", (1, H)), Value("seq", (1, 1, H)),
+            Value("hn", (1, H)), Value("cn", (1, H)), Value("staten", (2, H)),
+            Value("y", (1, 2), kind="output")]
+    nodes = [Node(Slice(2 * H, 0, 1, axis=0), [1], [2]), Node(Slice(2 * H, 1, 2, axis=0), [1], [3]),
+             Node(L, [0, 2, 3], [4, 5, 6]), Node(Concat(0), [5, 6], [7]), Node(Dense(W), [5], [8])]
+    return _graph(vals, nodes)
+
+
+def test_a_step_functions_non_last_y_h_and_y_c_in_a_model_with_state_values() -> None:
+    """In a model with STATE values (one step per chunk) a recurrent node's Y_h / Y_c may be
+    non-LAST: they hold one row per stream either way. run and step agree with the reference."""
+    g = _sliced_state_lstm()
+    assert g.explicit_state and not any(v.last for v in g.values)
+    model = _model(g)
+    x = _w(7, 2, 3, scale=1.0)
+    want, st = run_graph(g, x)
+    y = model.run(x)
+    np.testing.assert_allclose(y.reshape(want.shape), want, **TOL)
+    s = model.stream(2)
+    np.testing.assert_array_equal(_step_all(s, x), y)
+    np.testing.assert_allclose(s.state["state"], st["values"][0], **TOL)
+
+
+def test_a_non_last_y_h_in_a_model_without_state_values_is_refused() -> None:
+    """Without STATE values a chunk has many steps and a non-LAST Y_h would have a row per step
+    of which the node writes one: the loader refuses its flag."""
+    g = _sliced_state_lstm(explicit=False)
+    assert not g.explicit_state
+    with pytest.raises(rnnedge.BlobError, match=r"node 0 \(LSTM\): value 2 \(temp f32 \[1, 4\]\) "
+                       r"has the wrong last flag for this node's output"):
+        _model(g)
+
+
+@pytest.mark.parametrize("quant", ["int16", "int8"])
+def test_an_integer_lstm_reads_and_writes_its_cell_state_as_a_value(quant) -> None:
+    """The sliced-state LSTM in integers: c_init (the state's int16) to Q11.20 and Q11.20 to Y_c
+    by the node's q slots 17..20 (docs/quantization.md section 14). The C library's outputs are
+    run_qgraph's bit for bit, run and stepped; the loader refuses a c_init without its shift."""
+    import struct
+    import warnings
+    import zlib
+
+    from rnnedge.blob import spec
+    from rnnedge.fixedpoint import run_qgraph
+    from rnnedge.quant.graph import quantize_graph
+
+    g = _sliced_state_lstm(H=6, I=3)
+    x = _w(40, 2, 3, scale=2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qg = quantize_graph(g, quant, x)
+    (lstm,) = [n for n in qg.nodes if type(n.op).__name__ == "QRecurrent"]
+    assert lstm.op.c_in is not None and lstm.op.c_out is not None
+    blob = write_blob(qg)
+    model = rnnedge.Model.from_bytes(blob)
+    v_in, v_out = qg.values[qg.input], qg.values[qg.output]
+    xq = np.clip(np.floor(x.astype(np.float64) / v_in.scale + 0.5), -32768, 32767).astype(np.int16)
+    want, st = run_qgraph(qg, xq.reshape(xq.shape[:2] + v_in.shape))
+    want = (want.astype(np.float64) * v_out.scale).astype(F32)
+    y = model.run(x)
+    np.testing.assert_array_equal(y.reshape(want.shape), want)
+    s = model.stream(2)
+    np.testing.assert_array_equal(_step_all(s, x).reshape(want.shape), want)
+    # the state after the last step: h and the requantized c, as the oracle's
+    np.testing.assert_array_equal(np.asarray(s.state["state"]), st["values"][0])
+    assert np.abs(st["values"][0][:, 1]).max() > 0  # c's half is there
+    # the loader proves the slots: a c_init without its shift (slot 18) is refused
+    b = read_blob(blob)
+    k = qg.nodes.index(lstm)
+    buf = bytearray(blob)
+    struct.pack_into("<i", buf, b.tensors[b.layers[k].tensor[spec.T_Q]].offset + 4 * 18, 0)
+    struct.pack_into("<I", buf, len(buf) - 4, zlib.crc32(bytes(buf[:-4])))
+    with pytest.raises(rnnedge.BlobError, match=f"node {k} \\(LSTM\\).*the c_init shift"):
+        rnnedge.Model.from_bytes(bytes(buf))
+
+
 def test_last_values_from_y_h() -> None:
     """A GRU's Y_h (LAST) through a Dense to the output: many-to-one, rows = batch."""
     H, I = 5, 3
@@ -129,7 +218,7 @@ def test_last_values_from_y_h() -> None:
     W = _w(2, H)
     vals = [Value("x", (I,), kind="input"), Value("seq", (H,)), Value("hn", (1, H), last=True),
             Value("y", (1, 2), kind="output", last=True)]
-    g = _graph(vals, [Node(L, [0, None, None], [1, 2, None]), Node(Dense(W), [2], [3])], "BF")
+    g = _graph(vals, [Node(L, [0, None, None], [1, 2, None]), Node(Dense(W), [2], [3])])
     assert g.many_to_one
     model = _model(g)
     x = _w(6, 3, I, scale=1.0)

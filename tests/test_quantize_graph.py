@@ -360,8 +360,9 @@ def test_new_activations_through_the_table(kind):
 
 def test_recurrent_node_with_its_state_in_values():
     """An LSTM whose h_init comes from a state value updated by its Y_h: the state's scale is the
-    node's h scale (Q0.15); an LSTM that reads or writes its cell state as a value is refused by
-    name (the integer cell is Q11.20)."""
+    node's h scale (Q0.15). An LSTM that reads and writes its cell state as a value (a state
+    updated by its Y_c) quantizes too: the state's scale is Y_c's, calibrated, and the node's
+    c_in / c_out move c between it and Q11.20 (docs/quantization.md section 14)."""
     rng = np.random.default_rng(6)
     H, I = 4, 3
     L = Recurrent("lstm", "forward", _w(rng, 1, 4 * H, I), _w(rng, 1, 4 * H, H))
@@ -375,8 +376,13 @@ def test_recurrent_node_with_its_state_in_values():
             Value("c", (1, H), kind="state", update=5), Value("y", (H,), kind="output"),
             Value("hn", (1, H), last=True), Value("cn", (1, H), last=True)]  # fmt: skip
     g = _graph(vals, [Node(L, [0, 1, 2], [3, 4, 5], "cell_node")])
-    with pytest.raises(ConvertError, match="cell_node.*cell state.*c_init / Y_c"):
-        _quantize(g, "int16", _x(g))
+    qg = _quantize(g, "int16", _x(g))
+    op = qg.nodes[0].op
+    s_c = float(qg.values[2].scale)
+    assert qg.values[5].scale == np.float32(s_c) and s_c != 2.0**-15
+    assert op.c_in.real() == pytest.approx(s_c * 2.0**20, rel=1e-9)
+    assert op.c_out.real() == pytest.approx(2.0**-20 / s_c, rel=1e-9)
+    assert _err(qg, g, _x(g, seed=2)) <= 1e-3  # 1.5e-4 measured
 
 
 def test_a_computed_h_init_is_requantized_to_the_cells_h_scale():

@@ -305,11 +305,14 @@ _CELL_SLOTS = ["the W shift", "the R shift", "zlim", "acc32", "the peephole shif
                "the peephole f multiplier"] + [
     f"{what} of activation {a}'s HardSigmoid" for a in "fgh"
     for what in ("the multiplier", "the shift", "the offset")]  # fmt: skip
+# an LSTM's cell state as a value (docs/quantization.md section 14)
+_LSTM_SLOTS = _CELL_SLOTS + ["the c_init multiplier", "the c_init shift", "the Y_c multiplier",
+                             "the Y_c shift"]  # fmt: skip
 _Q_SLOTS = {
     "DENSE": ["the shift", "unused", "acc32"],
     "LAYERNORM": ["the multipliers' shift", "eps_q's high word", "eps_q's low word"],
     "ACT": ["m1", "m1's shift", "m2", "m2's shift", "m3", "m3's shift", "k0", "k1"],
-    "LSTM": _CELL_SLOTS, "GRU": _CELL_SLOTS, "RNN": _CELL_SLOTS,
+    "LSTM": _LSTM_SLOTS, "GRU": _CELL_SLOTS, "RNN": _CELL_SLOTS,
 }
 
 

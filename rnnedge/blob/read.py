@@ -312,6 +312,8 @@ def _rebuild_cell(rec: NodeRecord, t: Any, q: np.ndarray, s_x: float,
         h0=None if t(T_H0) is None else np.array(t(T_H0), np.int16),
         c0=None if t(T_C0) is None else np.array(t(T_C0), np.int32),
         clip=float(rec.clip) if rec.flags & LF_CLIP else None,
+        c_in=_mult(q[0, 17], q[0, 18]) if q[0, 18] else None,
+        c_out=_mult(q[0, 19], q[0, 20]) if q[0, 20] else None,
     )  # fmt: skip
     # the float layer these integers stand for: weights times their scales
     s_z = s_h / (1 << fx.RELU_FRAC) if kinds[0][0] == "Relu" else fx.Z_SCALE

@@ -459,6 +459,9 @@ def qparams(q: IntLayer) -> np.ndarray | None:
             for slot, hs in enumerate(q.hs[d]):
                 if hs is not None:
                     s[8 + 3 * slot : 11 + 3 * slot] = (int(hs[0].m), hs[0].shift, hs[1])
+            for at, cm in ((17, q.c_in), (19, q.c_out)):  # the cell state as a value
+                if cm is not None:
+                    s[at], s[at + 1] = int(np.asarray(cm.m).reshape(-1)[0]), cm.shift
             rows.append(np.concatenate([s, q.mult_w.m[d], q.mult_r.m[d]]))
         return np.stack(rows).astype(np.int32)
     return None

@@ -442,6 +442,10 @@ class QRecurrent(RecurrentShape):
     h0: np.ndarray | None = None  # int16 [D, H]
     c0: np.ndarray | None = None  # int32 [D, H], Q11.20
     clip: float | None = None
+    # an LSTM's cell state as a graph value (docs/quantization.md section 14): c_init (int16 at
+    # its value's scale) -> Q11.20 by c_in, Q11.20 -> Y_c (int16) by c_out; None: no such value
+    c_in: Mult | None = None
+    c_out: Mult | None = None
 
     def row_mult(self, d: int, path: str, a: int = 0, b: int | None = None) -> Mult:
         """Direction d's multipliers of rows [a, b) of W x (path "w") or R h (path "r")."""

@@ -474,7 +474,10 @@ class _Planner:
                 return range_scale(self.ranges.of(vals, DEFAULT_RELU_RANGE,
                                                   f"{n.name or 'RNN'} hidden |h|"))  # fmt: skip
         if v.update is not None and v.update in prod:
-            fixed = _fixed_scale(g.nodes[prod[v.update]].op)
+            up = g.nodes[prod[v.update]]
+            # a recurrent node's Y_c (its cell state) has a range of its own, not Y / Y_h's
+            y_c = isinstance(up.op, Recurrent) and up.outputs[2:3] == [v.update]
+            fixed = None if y_c else _fixed_scale(up.op)
             if fixed is not None:
                 return fixed
         vals = self._with_init(self.obs(v.update), v)
@@ -560,12 +563,17 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
                 op, wf, s_in, s_out, where))(op, s_in, s_out, where)  # fmt: skip
             q, outs = None, {o: s_out}
         elif isinstance(op, Recurrent):
-            if (len(ins) > 2 and ins[2] is not None) or (len(n.outputs) > 2 and n.outputs[2] is not None):
-                raise ConvertError(
-                    f"{where}: an integer LSTM keeps its cell state in Q11.20 and cannot read or "
-                    "write it as a value (c_init / Y_c); convert with the cell state absorbed by "
-                    "the node (a stream's state), or keep this model in f32"
-                )
+            # the cell state as a value (docs/quantization.md section 14): c_init (at its value's
+            # scale) to Q11.20, Q11.20 to Y_c at a scale of its own (its state's, when it is an
+            # update; else its calibrated range)
+            c_v = ins[2] if len(ins) > 2 else None
+            yc_v = n.outputs[2] if len(n.outputs) > 2 else None
+            c_in = None if c_v is None else make_mult(sc[c_v] * 2.0**fx.C_FRAC, 32768,
+                                                      f"{where} (c_init to Q11.20)")  # fmt: skip
+            s_c = None if yc_v is None else p.free_scale(yc_v, DEFAULT_VALUE_RANGE,
+                                                          f"{where} cell |c|")  # fmt: skip
+            c_out = None if s_c is None else make_mult(2.0**-fx.C_FRAC / s_c, 2.0**31,
+                                                       f"{where} (Q11.20 to Y_c)")  # fmt: skip
             h_in = ins[1] if len(ins) > 1 else None
             if h_in is not None and g.values[h_in].kind == "state":
                 s_h = sc[h_in]  # the state's scale is this node's h scale (_state_scale)
@@ -585,10 +593,13 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
                 origin.append(None)
                 sc[tmp] = s_h
                 ins[1] = tmp
-            builders[len(nodes)] = (lambda op, s_in, s_h, where: lambda wf: quantize_recurrent(
-                op, wf, s_in, s_h, where))(op, s_in, s_h, where)  # fmt: skip
+            builders[len(nodes)] = (lambda op, s_in, s_h, where, c_in, c_out: lambda wf: replace(
+                quantize_recurrent(op, wf, s_in, s_h, where), c_in=c_in, c_out=c_out))(
+                op, s_in, s_h, where, c_in, c_out)  # fmt: skip
             q = None
             outs = {v: s_h for v in n.outputs[:2] if v is not None}
+            if yc_v is not None and s_c is not None:
+                outs[yc_v] = s_c
         elif isinstance(op, Activation):
             rng = None
             if p.ranges.calibrated and op.act.kind in ("Affine", "LogSoftmax") + UNBOUNDED_LUT_KINDS:
