@@ -20,7 +20,7 @@ import mmap as _mmap
 import os
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
@@ -47,6 +47,7 @@ _RUN_FREE = 2  # Model.run's streams kept per batch size for the next run
 _SCRATCH_KEEP = 1 << 20  # a stream keeps its run scratch up to this many bytes for the next run
 _STREAM_KEEP = 1 << 22  # Model.run keeps a stream of at most this many bytes for the next run
 _I32 = np.dtype(np.int32)
+_PLAN_SIZE = 1 << 16  # Model.run's fast path: inputs and outputs of at most this many elements
 
 
 def _check_count(name: str, n, what: str) -> None:
@@ -124,6 +125,10 @@ class Model:
         # a list's pop and append are atomic, so threads running at once each get their own)
         self._run_free: dict[int, list[Stream]] = {}
         self._size_cache: dict[tuple[int, int], tuple[int, int]] = {}  # _sizes, by (batch, steps)
+        # run's plans, by input shape (_run_plan): what a run of an input of that shape, once
+        # checked, needs; a later run of an array of the same shape and dtype skips the checks
+        self._run_plans: dict[tuple[int, ...], _RunPlan] = {}
+        self._run_what = f"{self.name}.run"
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, source: str = "<bytes>") -> "Model":
@@ -250,12 +255,27 @@ class Model:
         Starts from the model's initial state, or from `state` (name -> array, the names and
         shapes of `Stream.state`) where given; entries not given keep the initial state.
         """
-        what = f"{self.name}.run"
+        # The fast path: an array of a shape checked before (its plan), in the dtype the C library
+        # takes, C-contiguous, in a layout whose conversion to [T, B, F] moves nothing; run on a
+        # kept stream. Anything else (or a state to start from) takes the checked path below.
+        if state is None and type(x) is np.ndarray and x.dtype is self._x_dtype:
+            plan = self._run_plans.get(x.shape)
+            if plan is not None and x.flags.c_contiguous:
+                free = self._run_free.get(plan.batch)
+                if free:
+                    try:
+                        stream = free.pop()
+                    except IndexError:  # another thread took it meanwhile
+                        pass
+                    else:
+                        return stream._run_planned(x, plan, free)
+        what = self._run_what
         if self._flush_refusal is not None:
             raise InputError(f"{what}: this model has latency_steps {self.latency_steps} and "
                              f"{self._flush_refusal}")
         x = self._check_input(x, self._run_in.axes, what)
-        dims = dict(zip(self._run_in.axes, x.shape))
+        shape, plannable = x.shape, state is None and x.dtype is self._x_dtype
+        dims = dict(zip(self._run_in.axes, shape))
         batch, steps = dims.get("B", 1), dims.get("T", 1)
         if batch == 0:
             raise InputError(f"{what}: the batch is empty (B = 0)")
@@ -284,7 +304,34 @@ class Model:
         # kept only after a run that finished (nothing half-done is reused), and only a small one
         if len(free) < _RUN_FREE and self._stream_bytes(batch, what) <= _STREAM_KEEP:
             free.append(stream)
+            if plannable and shape not in self._run_plans:
+                self._run_plan(shape, batch, steps, y.shape)
         return y
+
+    def _run_plan(self, shape: tuple[int, ...], batch: int, steps: int,
+                  y_shape: tuple[int, ...]) -> None:
+        """Record run's plan for an input of this shape that has just run (checked, its stream
+        kept), if the fast path can take it: no latency (its flush concatenates), at least one
+        step, at most _PLAN_SIZE elements in and out (a longer run's checks cost nothing beside
+        it), and a layout whose conversion to [T, B, F] and back only reshapes (probed once on
+        numbered arrays)."""
+        y_internal = (1 if self.many_to_one else steps, batch, self.out_features)
+        size, y_size = int(np.prod(shape)), int(np.prod(y_internal))
+        if self.latency_steps or steps < 1 or max(size, y_size) > _PLAN_SIZE \
+                or len(self._run_plans) >= 64:  # fmt: skip
+            return
+        probe = np.arange(size, dtype=np.int64).reshape(shape)
+        internal = self._run_in.to_internal(probe, np.dtype(np.int64))
+        numbered = np.arange(y_size, dtype=np.int64).reshape(y_internal)
+        out = np.ascontiguousarray(self._run_out.from_internal(numbered))
+        if out.shape != y_shape or not (np.array_equal(internal.ravel(), probe.ravel())
+                                        and np.array_equal(out.ravel(), numbered.ravel())):
+            return
+        what = self._run_what
+        nbytes = self._stream_bytes(batch, what) + self._run_bytes(batch, steps, what)
+        self._run_plans[tuple(shape)] = _RunPlan(
+            batch, steps, internal.shape, y_shape, self.scratch_bytes(batch, self._run_steps(steps)),
+            nbytes if steps * batch > _RUN_CHUNK else 0)  # fmt: skip
 
     def stream(self, batch: int = 1) -> "Stream":
         """A stream of `batch` independent sequences, stepped one timestep at a time."""
@@ -377,6 +424,17 @@ def _conv_caches(model: Model, batch: int) -> dict[str, tuple[int, np.dtype, tup
     return caches
 
 
+class _RunPlan(NamedTuple):
+    """What Model.run's fast path needs for an input of one shape (Model._run_plan)."""
+
+    batch: int
+    steps: int
+    x_internal: tuple[int, ...]  # the input as [T, B, F] (a reshape of the graph's layout)
+    y_shape: tuple[int, ...]  # the output in the graph's layout (a reshape of [T or 1, B, O])
+    scratch: int  # bytes of scratch the run is given
+    nbytes: int  # what the memory rule checks on every call (0: a short run, none)
+
+
 class Stream:
     """`batch` independent streams over one model; keeps their recurrent state between calls.
 
@@ -417,6 +475,9 @@ class Stream:
         self.step = self._make_step()  # shadow the methods of those names (their docs)
         self.step_into = self._make_step_into()
         self._run_scratch: np.ndarray | None = None  # _run_internal's scratch, kept for the next
+        # _run_planned's buffers of the last plan: (plan, scratch pointer, and for an integer
+        # model the int16 input's pointer (None for ids), the int16 output and its pointer)
+        self._run_bufs: tuple | None = None
 
     def _bind(self, model: Model, batch: int, state_size: int, scratch_size: int, what: str) -> None:
         """Allocate the stream's buffers and bind them to a C stream, and bind once what the step
@@ -688,6 +749,68 @@ class Stream:
             return self._run_internal(model._run_in.to_internal(x, model._x_dtype), what)
         except MemoryError:
             raise _refuse_memory(what, needs, nbytes, failed=True) from None
+
+    def _run_planned(self, x: np.ndarray, plan: _RunPlan, free: list["Stream"]) -> np.ndarray:
+        """Model.run's fast path (Model.run checked x's type, dtype, contiguity and, through its
+        plan, its shape): this stream, one of Model.run's own (no other caller holds it), reset,
+        runs x into a new array of the output's shape and goes back to `free`. The same C calls
+        and results as _run_internal, with the buffers of the last run of this plan reused."""
+        model, c = self.model, self._c
+        lib, from_buffer, what = c.lib, self._from_buffer, model._run_what
+        if plan.nbytes:  # the memory rule, for a long run
+            _check_memory(what, f"batch {plan.batch} over T = {plan.steps} steps", plan.nbytes)
+        bufs = self._run_bufs
+        try:
+            if bufs is None or bufs[0] is not plan:
+                bufs = self._run_buffers(plan)
+            _, sp, xqp, yq, yqp = bufs
+            c.check(lib.rne_stream_reset(self._cstream), what)
+            y = np.empty(plan.y_shape, _F32)
+            yp = from_buffer(self._floats, y)
+            if xqp is None:  # floats of a float model, or ids: as they are
+                xp = from_buffer(self._x_ctype, x)
+            else:  # floats of an integer model: quantized first
+                lib.rne_quantize_s16(from_buffer(self._floats, x), x.size, self._qio[0], xqp)
+                xp = xqp
+            rc = lib.rne_run(self._cstream, xp, plan.steps, yp if yq is None else yqp, sp,
+                             plan.scratch)  # fmt: skip
+            if rc == E_INPUT:  # an id out of range: nothing was written
+                raise model._ids_fault(x.reshape(plan.x_internal), what)
+            c.check(rc, what)
+            if yq is not None:
+                lib.rne_dequantize_s16(yqp, y.size, self._qio[1], yp)
+        except MemoryError:
+            nbytes = model._stream_bytes(plan.batch, what) + model._run_bytes(plan.batch, plan.steps,
+                                                                              what)  # fmt: skip
+            raise _refuse_memory(what, f"batch {plan.batch} over T = {plan.steps} steps", nbytes,
+                                 failed=True) from None  # fmt: skip
+        if len(free) < _RUN_FREE:  # after a run that finished, as Model.run's checked path
+            free.append(self)
+        return y
+
+    def _run_buffers(self, plan: _RunPlan) -> tuple:
+        """_run_planned's buffers for `plan`: its scratch and, for an integer model, the int16
+        input (floats only; None for ids) and output, with their pointers; kept for the next run
+        of the same plan when they are small (_SCRATCH_KEEP)."""
+        from_buffer = self._from_buffer
+        scratch = self._run_scratch
+        if scratch is None or len(scratch) < plan.scratch:
+            scratch = _aligned_bytes(plan.scratch)
+            if plan.scratch <= _SCRATCH_KEEP:
+                self._run_scratch = scratch
+        xqp = yq = yqp = None
+        n_x = n_y = 0
+        if self._qio is not None:
+            n_y = int(np.prod(plan.y_shape))
+            yq = np.empty(n_y, np.int16)
+            yqp = from_buffer("int16_t[]", yq)
+            if not self.model._ids:
+                n_x = int(np.prod(plan.x_internal))
+                xqp = from_buffer("int16_t[]", np.empty(n_x, np.int16))  # the pointer keeps it
+        bufs = (plan, from_buffer(scratch), xqp, yq, yqp)
+        if plan.scratch <= _SCRATCH_KEEP and 2 * (n_x + n_y) <= _SCRATCH_KEEP:
+            self._run_bufs = bufs
+        return bufs
 
     def _run_internal(self, x: np.ndarray, what: str, flush: int = 0) -> np.ndarray:
         """x: contiguous float32 (int32 ids) [T, B, F] -> the output in the graph's layout. The

@@ -520,6 +520,44 @@ def test_model_run_keeps_no_state_between_calls(lstm):
     assert all(len(kept) <= 2 for kept in model._run_free.values())
 
 
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_repeated_run_equals_the_first(case):
+    """A run of an array of a shape that ran before (float32, C-contiguous: Model.run's fast
+    path, where the layout allows it) gives the same numbers as the first, in memory of its own."""
+    built = BUILT[case.name]
+    model = model_of(built)
+    x = np.ascontiguousarray(graph_input(built), dtype=np.float32)
+    first = model.run(x)
+    again = [model.run(x) for _ in range(3)]
+    for y in again:
+        np.testing.assert_array_equal(y, first)
+        assert y.flags.c_contiguous and y.flags.writeable and y.dtype == np.float32
+        assert not any(np.shares_memory(y, other) for other in [first, *again] if other is not y)
+    np.testing.assert_array_equal(model.run(x.copy(order="F")), first)  # not contiguous: checked
+    np.testing.assert_array_equal(model.run(x.astype(np.float64)), first)
+
+
+def test_planned_runs_check_what_the_plan_does_not_cover(lstm):
+    """After a plan for a shape exists: another shape, a dtype to convert and a state to start
+    from still go through the checks (the same refusals), and batch 1 (a layout that is a
+    reshape of [T, B, F] here) takes the plan."""
+    model, built = lstm
+    x = np.ascontiguousarray(graph_input(built)[:, :1])  # [T, 1, 3]: TDBH output, a reshape
+    want = model_of(built).run(x)
+    for _ in range(3):
+        np.testing.assert_array_equal(model.run(x), want)
+    assert x.shape in model._run_plans  # the fast path ran (a test of it, not of a timing)
+    with pytest.raises(rnnedge.InputError, match=r"expected shape \[T, B, 3\].*got \[4, 1, 5\]"):
+        model.run(np.zeros((4, 1, 5), np.float32))
+    with pytest.raises(rnnedge.InputError, match="expected a float32 array, got dtype <U1"):
+        model.run(np.full(x.shape, "a"))
+    state = {k: np.ones_like(v) for k, v in model.stream().state.items()}
+    stream = model.stream()
+    stream.state = state
+    np.testing.assert_array_equal(model.run(x, state=state), stream.run(x))
+    np.testing.assert_array_equal(model.run(x), want)
+
+
 def test_model_run_from_threads_at_once(lstm):
     """Threads running one model at once each get a stream of their own (kept ones or new)."""
     model, built = lstm
