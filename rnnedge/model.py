@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import mmap as _mmap
 import os
-import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
@@ -351,7 +350,7 @@ class Model:
             raise _refuse_memory(what, needs, nbytes, failed=True) from None
 
     def _pool_slots(self, batch: int) -> int:
-        """Step outputs per block of a stream's output pool (see Stream._new_pool)."""
+        """Step outputs per block of a stream's output pool (see Stream._new_slots)."""
         return max(1, min(_POOL, _POOL_BYTES // (4 * batch * self.out_features or 1)))
 
     def _stream_bytes(self, batch: int, what: str) -> int:
@@ -470,8 +469,11 @@ class Stream:
         # Model.stream and Model.run check the sizes against memory first (_check_memory).
         state_size, scratch_size = model._sizes(batch, 1, what)
         self._bind(model, batch, state_size, scratch_size, what)
-        lock = threading.Lock()  # not to wait on: to detect a second thread and refuse it
-        self._claim, self._release = lock.acquire, lock.release
+        # The stream's one token: a call takes it (list.pop, atomic) and gives it back (append);
+        # a second thread meanwhile finds none and is refused (not a lock: nobody waits on it,
+        # and a pop and an append cost a third of a Lock's acquire(False) and release)
+        token = [True]
+        self._take, self._give = token.pop, token.append
         self.step = self._make_step()  # shadow the methods of those names (their docs)
         self.step_into = self._make_step_into()
         self._run_scratch: np.ndarray | None = None  # _run_internal's scratch, kept for the next
@@ -538,11 +540,13 @@ class Stream:
             xq, yq = from_buffer("int16_t[]", self._xq_buf), from_buffer("int16_t[]", self._yq_buf)
             self._qargs = (self._qio[0], xq, yq, self._qio[1])
 
-    def _new_pool(self) -> tuple[np.ndarray, object, int]:
+    def _new_slots(self) -> Callable[[], tuple[np.ndarray, object]]:
         """Step outputs are cut from blocks of `_pool_slots` arrays: cheaper than one allocation
-        each. Called only by the thread that holds the stream (or by __init__)."""
+        each. A new block, as the __next__ of an iterator over its (output view, pointer) slots,
+        each slot given once. Called only by the thread that holds the stream (or by __init__)."""
         pool = np.empty((self._pool_slots,) + self._y_shape, _F32)
-        return pool, self._from_buffer(self._floats, pool), 0
+        ptr, y_size = self._from_buffer(self._floats, pool), self._y_size
+        return iter([(y, ptr + i * y_size) for i, y in enumerate(pool)]).__next__
 
     def step(self, x) -> np.ndarray:
         """One timestep: x in the graph's input layout without its time axis. A stream of batch 1
@@ -574,18 +578,27 @@ class Stream:
 
         return ids_step
 
+    def _c_step_bound(self, xp, yp) -> Callable[[], int]:
+        """The C call of one step (as _c_step_call) with its pointers bound: for step_into's last
+        input and output. A partial of the cffi function itself where the format allows."""
+        cstream = self._cstream
+        if self._qargs is None:
+            return functools.partial(self._step, cstream, xp, yp)
+        if not self.model._ids:
+            s_in, xq, yq, s_out = self._qargs
+            return functools.partial(self._step_float, cstream, xp, s_in, xq, yq, s_out, yp)
+        return functools.partial(self._c_step_call(), xp, yp)
+
     def _make_step(self) -> Callable[[Any], np.ndarray]:
         """The body of step, with everything it reads bound once (see _make_step_into): the
         output pool's block views, their pointer and the next free slot live in one list that
         only the thread holding the stream changes."""
         c_call, from_buffer = self._c_step_call(), self._from_buffer
         x_dtype, x_shape, x_ctype = self._x_dtype, self._x_shape, self._x_ctype
-        slots, y_size, layout, b_axis = self._pool_slots, self._y_size, self._y_layout, \
-            self._y_batch_axis
-        claim, release, new_pool = self._claim, self._release, self._new_pool
+        layout, b_axis = self._y_layout, self._y_batch_axis
+        take, give, new_slots = self._take, self._give, self._new_slots
         last_x: list[tuple[object, object]] = [(None, self._c.ffi.NULL)]
-        pool, ptr, _ = new_pool()
-        block: list = [list(pool), ptr, 0]  # the block's arrays (views), its pointer, next slot
+        slots = [new_slots()]  # the current block's next (output, pointer), as an iterator's __next__
 
         def step(x) -> np.ndarray:
             unbatched = False
@@ -601,18 +614,19 @@ class Stream:
                     xp = from_buffer(x_ctype, x)
             # Claim the stream first: a refused call must touch nothing (not the output pool, not
             # the int16 buffers) that the winner's C call, which runs without the GIL, writes.
-            if not claim(False):
-                raise self._busy("step")
             try:
-                i = block[2]
-                if i == slots:
-                    pool, block[1], i = new_pool()
-                    block[0] = list(pool)
-                block[2] = i + 1
-                y, yp = block[0][i], block[1] + i * y_size
+                take()
+            except IndexError:
+                raise self._busy("step") from None
+            try:
+                try:
+                    y, yp = slots[0]()
+                except StopIteration:  # the block is used up: a new one
+                    slots[0] = new_slots()
+                    y, yp = slots[0]()
                 rc = c_call(xp, yp)
             finally:
-                release()
+                give(True)
             if rc:  # an id out of range (nothing written), or never on a loaded Model
                 self._step_fault(rc, x, "step")
             if layout is not None:
@@ -633,54 +647,68 @@ class Stream:
         return self._make_step_into()(x, out)
 
     def _make_step_into(self) -> Callable[[Any, np.ndarray], np.ndarray]:
-        """The body of step_into, with everything it reads bound once: the C stream and function,
-        the input and output checks' expectations, the stream's lock, the last input and output
-        with their pointers (each pair in one cell, so a racing thread reads a matching pair)."""
-        c_call, from_buffer = self._c_step_call(), self._from_buffer
-        x_dtype, x_shape, x_ctype, floats = self._x_dtype, self._x_shape, self._x_ctype, self._floats
-        y_shape, direct = self._y_shape, self._y_layout is None
-        claim, release = self._claim, self._release
-        null = self._c.ffi.NULL
-        last_x: list[tuple[object, object]] = [(None, null)]
-        last_out: list[tuple[object, object]] = [(None, null)]
+        """The body of step_into, with everything it reads bound once: the stream's token and, in
+        one cell (so that a racing thread reads a matching triple), the last input and output
+        with the C call bound to both their pointers (_c_step_bound): a call with the same two
+        arrays makes no cffi conversion and no Python frame but its own."""
+        take, give, x_dtype = self._take, self._give, self._x_dtype
+        last: list[tuple[object, object, Callable[[], int]]] = [(None, None, int)]
+        bind = self._bind_into(last)
 
         def step_into(x, out: np.ndarray) -> np.ndarray:
             # The arrays of the last call are checked again only for their dtype (an array's
-            # shape can change in place only to one of the same size: the same bytes); a new one
-            # is checked whole, then kept with its pointer.
-            seen, yp = last_out[0]
-            if out is not seen or out.dtype is not _F32:
-                try:  # fast path: out is what the C library writes (no layout conversion)
-                    if out.dtype is not _F32 or out.shape != y_shape or not direct:
-                        raise TypeError
-                    yp = from_buffer(floats, out, require_writable=True)
-                    last_out[0] = (out, yp)
-                except (AttributeError, TypeError, ValueError, BufferError):
+            # shape can change in place only to one of the same size: the same bytes); new ones
+            # are checked whole, then kept with the call bound to them.
+            seen_x, seen_out, call = last[0]
+            if x is not seen_x or out is not seen_out or x.dtype is not x_dtype \
+                    or out.dtype is not _F32:  # fmt: skip
+                call = bind(x, out)
+                if call is None:  # an out or a frame the checked path handles
                     return self._step_into_checked(x, out)
-            seen, xp = last_x[0]
-            if x is not seen or x.dtype is not x_dtype:
-                try:  # the input as in step
-                    if x.dtype is not x_dtype or x.shape != x_shape:
-                        raise TypeError
-                    xp = from_buffer(x_ctype, x)
-                    last_x[0] = (x, xp)
-                except (AttributeError, TypeError, ValueError, BufferError):
-                    given = x
-                    x, unbatched = self._coerce(x)
-                    if unbatched:  # a frame without its batch axis: out has none either
-                        return self._step_into_checked(given, out)
-                    xp = from_buffer(x_ctype, x)
-            if not claim(False):
-                raise self._busy("step_into")
             try:
-                rc = c_call(xp, yp)
+                take()
+            except IndexError:
+                raise self._busy("step_into") from None
+            try:
+                rc = call()
             finally:
-                release()
+                give(True)
             if rc:
                 self._step_fault(rc, x, "step_into")
             return out
 
         return step_into
+
+    def _bind_into(self, last: list) -> Callable[[Any, np.ndarray], Callable[[], int] | None]:
+        """step_into's check of a new input or output: the C call bound to their pointers (kept
+        in `last` with them when x is used as it is), or None for what _step_into_checked does
+        (an out that is not the C library's own layout, dtype, shape or writable; a frame
+        without its batch axis)."""
+        from_buffer, bound = self._from_buffer, self._c_step_bound
+        x_dtype, x_shape, x_ctype, floats = self._x_dtype, self._x_shape, self._x_ctype, self._floats
+        y_shape, direct = self._y_shape, self._y_layout is None
+        errors = (AttributeError, TypeError, ValueError, BufferError)
+
+        def bind(x, out: np.ndarray) -> Callable[[], int] | None:
+            try:  # out is what the C library writes (no layout conversion)
+                if out.dtype is not _F32 or out.shape != y_shape or not direct:
+                    return None
+                yp = from_buffer(floats, out, require_writable=True)
+            except errors:
+                return None
+            try:  # the input as in step: C-contiguous, the dtype and shape
+                if x.dtype is not x_dtype or x.shape != x_shape:
+                    raise TypeError
+                call = bound(from_buffer(x_ctype, x), yp)
+                last[0] = (x, out, call)
+                return call
+            except errors:
+                x, unbatched = self._coerce(x)
+                if unbatched:  # a frame without its batch axis: out has none either
+                    return None
+                return bound(from_buffer(x_ctype, x), yp)  # a converted copy: not kept
+
+        return bind
 
     def _step_fault(self, rc: int, x, what: str) -> None:
         """The error of a step's C call (rc != 0): ids out of range, else the status."""
@@ -840,7 +868,7 @@ class Stream:
                 from_buffer("float[]", x), x.size, self._qio[0], from_buffer("int16_t[]", xq)
             )
             x = xq
-        if not self._claim(False):  # as _owned("run"), without a context manager's cost
+        if not self._claim():  # as _owned("run"), without a context manager's cost
             raise self._busy("run")
         try:
             rc = lib.rne_run(
@@ -893,6 +921,17 @@ class Stream:
         with self._owned("state"):
             self._views.set(values, f"{self.model.name}.state")
 
+    def _claim(self) -> bool:
+        """Take the stream's token: False if another thread holds it (see __init__)."""
+        try:
+            self._take()
+        except IndexError:
+            return False
+        return True
+
+    def _release(self) -> None:
+        self._give(True)
+
     def _busy(self, what: str) -> StreamBusyError:
         return StreamBusyError(
             f"{self.model.name}.stream.{what}: another thread is using this stream right now; a "
@@ -902,7 +941,7 @@ class Stream:
     @contextmanager
     def _owned(self, what: str) -> Iterator[None]:
         """Hold the stream for one call; a second thread meanwhile gets StreamBusyError."""
-        if not self._claim(False):
+        if not self._claim():
             raise self._busy(what)
         try:
             yield

@@ -95,6 +95,32 @@ def test_step_into_equals_step(case):
         np.testing.assert_array_equal(out, want)
 
 
+def test_step_into_rebinds_when_either_array_changes(lstm):
+    """step_into keeps the C call bound to its last input and output: a new input, a new out,
+    both, an input it converts (float64, a list) or an array whose dtype changed in place are each
+    checked again; every call writes what step returns into the out it was given."""
+    model, built = lstm
+    x = graph_input(built)  # [T, 2, 3]
+    a, b = model.stream(batch=2), model.stream(batch=2)
+    shape = a.step(x[0]).shape
+    a.reset()
+    outs = [np.empty(shape, np.float32), np.empty(shape, np.float32)]
+    frames = [np.ascontiguousarray(x[0]), np.ascontiguousarray(x[1])]
+    calls = [(frames[0], outs[0]), (frames[0], outs[0]), (frames[1], outs[0]), (frames[1], outs[1]),
+             (frames[0], outs[1]), (frames[1].astype(np.float64), outs[1]), (frames[0].tolist(), outs[0]),
+             (frames[0], outs[0])]
+    for frame, out in calls:
+        want = a.step(frame)
+        assert b.step_into(frame, out) is out
+        np.testing.assert_array_equal(out, want)
+    changed = frames[0].copy()
+    b.step_into(changed, outs[0])
+    a.step(changed)
+    changed.dtype = np.int32  # the same bytes, read as another dtype: converted, not reused
+    want = a.step(changed)
+    np.testing.assert_array_equal(b.step_into(changed, outs[0]), want)
+
+
 def test_step_into_takes_a_frame_without_its_batch_axis(lstm):
     """At batch 1 step takes [F] and returns its output without the batch axis; step_into then
     wants `out` of that shape too, and writes what step returns."""
@@ -396,7 +422,7 @@ def test_a_stream_busy_in_another_thread_is_refused():
     model = model_of(BUILT["lstm_forward"])
     s = model.stream(batch=2)
     x = np.zeros((2, 3), np.float32)
-    assert s._claim(False)  # as rne_step in flight on another thread would
+    assert s._claim()  # as rne_step in flight on another thread would
     try:
         out = np.zeros((1, 2, 5), np.float32)
         for call in (lambda: s.step(x), lambda: s.step_into(x, out), lambda: s.run(x[None]),
