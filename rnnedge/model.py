@@ -19,7 +19,7 @@ import functools
 import mmap as _mmap
 import os
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, NamedTuple
+from typing import Any, Callable, Iterator, Literal, Mapping, NamedTuple, overload
 
 import numpy as np
 
@@ -248,16 +248,30 @@ class Model:
             )
         return x
 
-    def run(self, x, state: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    @overload
+    def run(self, x, state: Mapping[str, np.ndarray] | None = None, *,
+            return_state: Literal[False] = False) -> np.ndarray: ...
+
+    @overload
+    def run(self, x, state: Mapping[str, np.ndarray] | None = None, *,
+            return_state: Literal[True]) -> tuple[np.ndarray, dict[str, np.ndarray]]: ...
+
+    def run(self, x, state: Mapping[str, np.ndarray] | None = None, *, return_state: bool = False
+            ) -> np.ndarray | tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
         """Run whole sequences; x and the result in the graph's layout.
 
         Starts from the model's initial state, or from `state` (name -> array, the names and
         shapes of `Stream.state`) where given; entries not given keep the initial state.
+
+        `return_state=True` returns (output, final state): the graph's other outputs that
+        rnnedge computes, its final recurrent states (an ONNX LSTM's Y_h and Y_c, PyTorch's hn
+        and cn, a step function's new state), as `Stream.state` names and shapes them after the
+        run (a state the graph carried as an input under that input's name).
         """
         # The fast path: an array of a shape checked before (its plan), in the dtype the C library
         # takes, C-contiguous, in a layout whose conversion to [T, B, F] moves nothing; run on a
         # kept stream. Anything else (or a state to start from) takes the checked path below.
-        if state is None and type(x) is np.ndarray and x.dtype is self._x_dtype:
+        if state is None and not return_state and type(x) is np.ndarray and x.dtype is self._x_dtype:
             plan = self._run_plans.get(x.shape)
             if plan is not None and x.flags.c_contiguous:
                 free = self._run_free.get(plan.batch)
@@ -272,6 +286,12 @@ class Model:
         if self._flush_refusal is not None:
             raise InputError(f"{what}: this model has latency_steps {self.latency_steps} and "
                              f"{self._flush_refusal}")
+        if return_state and self.latency_steps:
+            raise InputError(
+                f"{what}: return_state: this model has latency_steps {self.latency_steps}, so its "
+                f"run feeds {self.latency_steps} zero frames after x (docs/graph.md section 6) and "
+                "its final state is not the state after x; step it with Model.stream and read "
+                "Stream.state")
         x = self._check_input(x, self._run_in.axes, what)
         shape, plannable = x.shape, state is None and x.dtype is self._x_dtype
         dims = dict(zip(self._run_in.axes, shape))
@@ -296,6 +316,7 @@ class Model:
             if state is not None:
                 stream.state = state
             y = stream._run_internal(x, what, flush=self.latency_steps)
+            final = stream._views.get() if return_state else None  # this call holds the stream
         except MemoryError:
             nbytes = nbytes or self._stream_bytes(batch, what) + self._run_bytes(
                 batch, steps + self.latency_steps, what)  # fmt: skip
@@ -305,7 +326,7 @@ class Model:
             free.append(stream)
             if plannable and shape not in self._run_plans:
                 self._run_plan(shape, batch, steps, y.shape)
-        return y
+        return y if final is None else (y, final)
 
     def _run_plan(self, shape: tuple[int, ...], batch: int, steps: int,
                   y_shape: tuple[int, ...]) -> None:
@@ -763,20 +784,39 @@ class Stream:
 
     def run(self, x) -> np.ndarray:
         """Push a chunk of timesteps (graph layout, with its time axis) through the stream; returns
-        what `Model.run` would for them, continuing from (and updating) the stream's state."""
+        what `Model.run` would for them, continuing from (and updating) the stream's state. A
+        stream of batch 1 also takes the chunk without its batch axis (as `step` takes a frame
+        without it: [T, F] for [T, 1, F]) and then returns the output without its batch axis."""
         what = f"{self.model.name}.stream.run"
         model = self.model
-        x = model._check_input(x, model._run_in.axes, what)
-        dims = dict(zip(model._run_in.axes, x.shape))
+        axes = model._run_in.axes
+        b = axes.find("B")
+        unbatched = self.batch == 1 and b >= 0 and np.ndim(x) == len(axes) - 1
+        if unbatched:
+            given = np.shape(x)
+            try:
+                x = model._check_input(np.expand_dims(np.asarray(x), b), axes, what)
+            except InputError as e:
+                if "expected shape" not in str(e):  # a dtype or an id: as it is
+                    raise
+                full, want = (", ".join(map(str, layout.sizes(model.in_features)))
+                              for layout in (model._run_in, model._run_in.without("B")))
+                raise InputError(f"{what}: a stream of batch 1 takes shape [{full}] or, without "
+                                 f"the batch axis, [{want}]; got {list(given)}") from None
+        else:
+            x = model._check_input(x, axes, what)
+        dims = dict(zip(axes, x.shape))
         batch, steps = dims.get("B", 1), dims.get("T", 1)
         if batch != self.batch:
             raise InputError(f"{what}: this stream has batch {self.batch}, the input {batch}")
         needs, nbytes = f"batch {batch} over T = {steps} steps", model._run_bytes(batch, steps, what)
         _check_memory(what, needs, nbytes)
         try:
-            return self._run_internal(model._run_in.to_internal(x, model._x_dtype), what)
+            y = self._run_internal(model._run_in.to_internal(x, model._x_dtype), what)
         except MemoryError:
             raise _refuse_memory(what, needs, nbytes, failed=True) from None
+        b_out = model._run_out.axes.find("B")
+        return np.squeeze(y, axis=b_out) if unbatched and b_out >= 0 else y
 
     def _run_planned(self, x: np.ndarray, plan: _RunPlan, free: list["Stream"]) -> np.ndarray:
         """Model.run's fast path (Model.run checked x's type, dtype, contiguity and, through its

@@ -121,6 +121,61 @@ def test_step_into_rebinds_when_either_array_changes(lstm):
     np.testing.assert_array_equal(b.step_into(changed, outs[0]), want)
 
 
+STATE_OUT = [c for c in CASES if any(s.output for s in BUILT[c.name].network.state)]
+
+
+@pytest.mark.parametrize("case", STATE_OUT, ids=lambda c: c.name)
+def test_run_returns_the_final_state_as_the_graph_outputs_it(case):
+    """Model.run(..., return_state=True): the output as without it, and the final state under
+    Stream.state's names, equal to the graph's state outputs (hn, cn) by onnxruntime."""
+    built = BUILT[case.name]
+    model = model_of(built)
+    x, start = graph_input(built), graph_state(built)
+    want = onnx_outputs(built)
+    y, final = model.run(x, state=start, return_state=True)
+    np.testing.assert_array_equal(y, model.run(x, state=start))
+    assert_close(y, want[built.model.graph.output[0].name], case.name)
+    assert {s.name for s in built.network.state} <= set(final)
+    for s in built.network.state:
+        if s.output:
+            assert_close(final[s.name], want[s.output], f"{case.name} {s.output}")
+    y2, again = model.run(x, state=start, return_state=True)  # the same from a kept stream
+    np.testing.assert_array_equal(y2, y)
+    for name in final:
+        np.testing.assert_array_equal(again[name], final[name])
+
+
+def test_run_return_state_continues_as_a_stream(lstm):
+    """The final state of Model.run(return_state=True) is Stream.state after the same steps: a
+    run from it continues the sequence."""
+    model, built = lstm
+    x = graph_input(built)
+    s = model.stream(batch=2)
+    whole = s.run(np.concatenate([x, x]))
+    y, final = model.run(x, return_state=True)
+    np.testing.assert_array_equal(y, whole[: len(x)])
+    np.testing.assert_array_equal(model.run(x, state=final), whole[len(x):])
+    for name, value in model.stream(batch=2).state.items():
+        assert final[name].shape == value.shape and final[name].dtype == value.dtype
+
+
+def test_stream_run_takes_steps_without_their_batch_axis(lstm):
+    """At batch 1 Stream.run takes [T, F] for [T, 1, F] (as step takes [F]) and returns the
+    output without its batch axis; a batch-2 stream does not, and a wrong shape names both."""
+    model, built = lstm
+    x = graph_input(built)[:, :1]  # [T, 1, 3]
+    a, b = model.stream(1), model.stream(1)
+    want = a.run(x)
+    got = b.run(x[:, 0].tolist())
+    np.testing.assert_array_equal(got, np.squeeze(want, axis=model._run_out.axes.index("B")))
+    np.testing.assert_array_equal(a.state["h0"], b.state["h0"])
+    with pytest.raises(rnnedge.InputError, match=r"batch 1 takes shape \[T, B, 3\] or, without the "
+                                                 r"batch axis, \[T, 3\]; got \[4, 5\]"):
+        b.run(np.zeros((4, 5), np.float32))
+    with pytest.raises(rnnedge.InputError, match=r"expected shape \[T, B, 3\].*got \[4, 3\]"):
+        model.stream(2).run(np.zeros((4, 3), np.float32))
+
+
 def test_step_into_takes_a_frame_without_its_batch_axis(lstm):
     """At batch 1 step takes [F] and returns its output without the batch axis; step_into then
     wants `out` of that shape too, and writes what step returns."""
