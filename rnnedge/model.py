@@ -599,17 +599,6 @@ class Stream:
 
         return ids_step
 
-    def _c_step_bound(self, xp, yp) -> Callable[[], int]:
-        """The C call of one step (as _c_step_call) with its pointers bound: for step_into's last
-        input and output. A partial of the cffi function itself where the format allows."""
-        cstream = self._cstream
-        if self._qargs is None:
-            return functools.partial(self._step, cstream, xp, yp)
-        if not self.model._ids:
-            s_in, xq, yq, s_out = self._qargs
-            return functools.partial(self._step_float, cstream, xp, s_in, xq, yq, s_out, yp)
-        return functools.partial(self._c_step_call(), xp, yp)
-
     def _make_step(self) -> Callable[[Any], np.ndarray]:
         """The body of step, with everything it reads bound once (see _make_step_into): the
         output pool's block views, their pointer and the next free slot live in one list that
@@ -668,30 +657,49 @@ class Stream:
         return self._make_step_into()(x, out)
 
     def _make_step_into(self) -> Callable[[Any, np.ndarray], np.ndarray]:
-        """The body of step_into, with everything it reads bound once: the stream's token and, in
-        one cell (so that a racing thread reads a matching triple), the last input and output
-        with the C call bound to both their pointers (_c_step_bound): a call with the same two
-        arrays makes no cffi conversion and no Python frame but its own."""
-        take, give, x_dtype = self._take, self._give, self._x_dtype
-        last: list[tuple[object, object, Callable[[], int]]] = [(None, None, int)]
-        bind = self._bind_into(last)
+        """The body of step_into, with everything it reads bound once: the C stream and function,
+        the input and output checks' expectations, the stream's token, the last input and output
+        with their pointers (each pair in one cell, so a racing thread reads a matching pair)."""
+        c_call, from_buffer = self._c_step_call(), self._from_buffer
+        x_dtype, x_shape, x_ctype, floats = self._x_dtype, self._x_shape, self._x_ctype, self._floats
+        y_shape, direct = self._y_shape, self._y_layout is None
+        take, give = self._take, self._give
+        null = self._c.ffi.NULL
+        last_x: list[tuple[object, object]] = [(None, null)]
+        last_out: list[tuple[object, object]] = [(None, null)]
 
         def step_into(x, out: np.ndarray) -> np.ndarray:
             # The arrays of the last call are checked again only for their dtype (an array's
-            # shape can change in place only to one of the same size: the same bytes); new ones
-            # are checked whole, then kept with the call bound to them.
-            seen_x, seen_out, call = last[0]
-            if x is not seen_x or out is not seen_out or x.dtype is not x_dtype \
-                    or out.dtype is not _F32:  # fmt: skip
-                call = bind(x, out)
-                if call is None:  # an out or a frame the checked path handles
+            # shape can change in place only to one of the same size: the same bytes); a new one
+            # is checked whole, then kept with its pointer.
+            seen, yp = last_out[0]
+            if out is not seen or out.dtype is not _F32:
+                try:  # fast path: out is what the C library writes (no layout conversion)
+                    if out.dtype is not _F32 or out.shape != y_shape or not direct:
+                        raise TypeError
+                    yp = from_buffer(floats, out, require_writable=True)
+                    last_out[0] = (out, yp)
+                except (AttributeError, TypeError, ValueError, BufferError):
                     return self._step_into_checked(x, out)
+            seen, xp = last_x[0]
+            if x is not seen or x.dtype is not x_dtype:
+                try:  # the input as in step
+                    if x.dtype is not x_dtype or x.shape != x_shape:
+                        raise TypeError
+                    xp = from_buffer(x_ctype, x)
+                    last_x[0] = (x, xp)
+                except (AttributeError, TypeError, ValueError, BufferError):
+                    given = x
+                    x, unbatched = self._coerce(x)
+                    if unbatched:  # a frame without its batch axis: out has none either
+                        return self._step_into_checked(given, out)
+                    xp = from_buffer(x_ctype, x)
             try:
                 take()
             except IndexError:
                 raise self._busy("step_into") from None
             try:
-                rc = call()
+                rc = c_call(xp, yp)
             finally:
                 give(True)
             if rc:
@@ -700,36 +708,6 @@ class Stream:
 
         return step_into
 
-    def _bind_into(self, last: list) -> Callable[[Any, np.ndarray], Callable[[], int] | None]:
-        """step_into's check of a new input or output: the C call bound to their pointers (kept
-        in `last` with them when x is used as it is), or None for what _step_into_checked does
-        (an out that is not the C library's own layout, dtype, shape or writable; a frame
-        without its batch axis)."""
-        from_buffer, bound = self._from_buffer, self._c_step_bound
-        x_dtype, x_shape, x_ctype, floats = self._x_dtype, self._x_shape, self._x_ctype, self._floats
-        y_shape, direct = self._y_shape, self._y_layout is None
-        errors = (AttributeError, TypeError, ValueError, BufferError)
-
-        def bind(x, out: np.ndarray) -> Callable[[], int] | None:
-            try:  # out is what the C library writes (no layout conversion)
-                if out.dtype is not _F32 or out.shape != y_shape or not direct:
-                    return None
-                yp = from_buffer(floats, out, require_writable=True)
-            except errors:
-                return None
-            try:  # the input as in step: C-contiguous, the dtype and shape
-                if x.dtype is not x_dtype or x.shape != x_shape:
-                    raise TypeError
-                call = bound(from_buffer(x_ctype, x), yp)
-                last[0] = (x, out, call)
-                return call
-            except errors:
-                x, unbatched = self._coerce(x)
-                if unbatched:  # a frame without its batch axis: out has none either
-                    return None
-                return bound(from_buffer(x_ctype, x), yp)  # a converted copy: not kept
-
-        return bind
 
     def _step_fault(self, rc: int, x, what: str) -> None:
         """The error of a step's C call (rc != 0): ids out of range, else the status."""
