@@ -18,9 +18,8 @@ from __future__ import annotations
 import functools
 import mmap as _mmap
 import os
-import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Literal, Mapping, NamedTuple, overload
 
 import numpy as np
 
@@ -47,6 +46,7 @@ _RUN_FREE = 2  # Model.run's streams kept per batch size for the next run
 _SCRATCH_KEEP = 1 << 20  # a stream keeps its run scratch up to this many bytes for the next run
 _STREAM_KEEP = 1 << 22  # Model.run keeps a stream of at most this many bytes for the next run
 _I32 = np.dtype(np.int32)
+_PLAN_SIZE = 1 << 16  # Model.run's fast path: inputs and outputs of at most this many elements
 
 
 def _check_count(name: str, n, what: str) -> None:
@@ -126,6 +126,10 @@ class Model:
         # a list's pop and append are atomic, so threads running at once each get their own)
         self._run_free: dict[int, list[Stream]] = {}
         self._size_cache: dict[tuple[int, int], tuple[int, int]] = {}  # _sizes, by (batch, steps)
+        # run's plans, by input shape (_run_plan): what a run of an input of that shape, once
+        # checked, needs; a later run of an array of the same shape and dtype skips the checks
+        self._run_plans: dict[tuple[int, ...], _RunPlan] = {}
+        self._run_what = f"{self.name}.run"
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, source: str = "<bytes>") -> "Model":
@@ -231,18 +235,53 @@ class Model:
             )
         return x
 
-    def run(self, x, state: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    @overload
+    def run(self, x, state: Mapping[str, np.ndarray] | None = None, *,
+            return_state: Literal[False] = False) -> np.ndarray: ...
+
+    @overload
+    def run(self, x, state: Mapping[str, np.ndarray] | None = None, *,
+            return_state: Literal[True]) -> tuple[np.ndarray, dict[str, np.ndarray]]: ...
+
+    def run(self, x, state: Mapping[str, np.ndarray] | None = None, *, return_state: bool = False
+            ) -> np.ndarray | tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
         """Run whole sequences; x and the result in the graph's layout.
 
         Starts from the model's initial state, or from `state` (name -> array, the names and
         shapes of `Stream.state`) where given; entries not given keep the initial state.
+
+        `return_state=True` returns (output, final state): the graph's other outputs that
+        rnnedge computes, its final recurrent states (an ONNX LSTM's Y_h and Y_c, PyTorch's hn
+        and cn, a step function's new state), as `Stream.state` names and shapes them after the
+        run (a state the graph carried as an input under that input's name).
         """
-        what = f"{self.name}.run"
+        # The fast path: an array of a shape checked before (its plan), in the dtype the C library
+        # takes, C-contiguous, in a layout whose conversion to [T, B, F] moves nothing; run on a
+        # kept stream. Anything else (or a state to start from) takes the checked path below.
+        if state is None and not return_state and type(x) is np.ndarray and x.dtype is self._x_dtype:
+            plan = self._run_plans.get(x.shape)
+            if plan is not None and x.flags.c_contiguous:
+                free = self._run_free.get(plan.batch)
+                if free:
+                    try:
+                        stream = free.pop()
+                    except IndexError:  # another thread took it meanwhile
+                        pass
+                    else:
+                        return stream._run_planned(x, plan, free)
+        what = self._run_what
         if self._flush_refusal is not None:
             raise InputError(f"{what}: this model has latency_steps {self.latency_steps} and "
                              f"{self._flush_refusal}")
+        if return_state and self.latency_steps:
+            raise InputError(
+                f"{what}: return_state: this model has latency_steps {self.latency_steps}, so its "
+                f"run feeds {self.latency_steps} zero frames after x (docs/graph.md section 6) and "
+                "its final state is not the state after x; step it with Model.stream and read "
+                "Stream.state")
         x = self._check_input(x, self._run_in.axes, what)
-        dims = dict(zip(self._run_in.axes, x.shape))
+        shape, plannable = x.shape, state is None and x.dtype is self._x_dtype
+        dims = dict(zip(self._run_in.axes, shape))
         batch, steps = dims.get("B", 1), dims.get("T", 1)
         if batch == 0:
             raise InputError(f"{what}: the batch is empty (B = 0)")
@@ -264,6 +303,7 @@ class Model:
             if state is not None:
                 stream.state = state
             y = stream._run_internal(x, what, flush=self.latency_steps)
+            final = stream._views.get() if return_state else None  # this call holds the stream
         except MemoryError:
             nbytes = nbytes or self._stream_bytes(batch, what) + self._run_bytes(
                 batch, steps + self.latency_steps, what)  # fmt: skip
@@ -271,7 +311,34 @@ class Model:
         # kept only after a run that finished (nothing half-done is reused), and only a small one
         if len(free) < _RUN_FREE and self._stream_bytes(batch, what) <= _STREAM_KEEP:
             free.append(stream)
-        return y
+            if plannable and shape not in self._run_plans:
+                self._run_plan(shape, batch, steps, y.shape)
+        return y if final is None else (y, final)
+
+    def _run_plan(self, shape: tuple[int, ...], batch: int, steps: int,
+                  y_shape: tuple[int, ...]) -> None:
+        """Record run's plan for an input of this shape that has just run (checked, its stream
+        kept), if the fast path can take it: no latency (its flush concatenates), at least one
+        step, at most _PLAN_SIZE elements in and out (a longer run's checks cost nothing beside
+        it), and a layout whose conversion to [T, B, F] and back only reshapes (probed once on
+        numbered arrays)."""
+        y_internal = (1 if self.many_to_one else steps, batch, self.out_features)
+        size, y_size = int(np.prod(shape)), int(np.prod(y_internal))
+        if self.latency_steps or steps < 1 or max(size, y_size) > _PLAN_SIZE \
+                or len(self._run_plans) >= 64:  # fmt: skip
+            return
+        probe = np.arange(size, dtype=np.int64).reshape(shape)
+        internal = self._run_in.to_internal(probe, np.dtype(np.int64))
+        numbered = np.arange(y_size, dtype=np.int64).reshape(y_internal)
+        out = np.ascontiguousarray(self._run_out.from_internal(numbered))
+        if out.shape != y_shape or not (np.array_equal(internal.ravel(), probe.ravel())
+                                        and np.array_equal(out.ravel(), numbered.ravel())):
+            return
+        what = self._run_what
+        nbytes = self._stream_bytes(batch, what) + self._run_bytes(batch, steps, what)
+        self._run_plans[tuple(shape)] = _RunPlan(
+            batch, steps, internal.shape, y_shape, self.scratch_bytes(batch, self._run_steps(steps)),
+            nbytes if steps * batch > _RUN_CHUNK else 0)  # fmt: skip
 
     def stream(self, batch: int = 1) -> "Stream":
         """A stream of `batch` independent sequences, stepped one timestep at a time."""
@@ -291,7 +358,7 @@ class Model:
             raise _refuse_memory(what, needs, nbytes, failed=True) from None
 
     def _pool_slots(self, batch: int) -> int:
-        """Step outputs per block of a stream's output pool (see Stream._new_pool)."""
+        """Step outputs per block of a stream's output pool (see Stream._new_slots)."""
         return max(1, min(_POOL, _POOL_BYTES // (4 * batch * self.out_features or 1)))
 
     def _stream_bytes(self, batch: int, what: str) -> int:
@@ -364,6 +431,17 @@ def _conv_caches(model: Model, batch: int) -> dict[str, tuple[int, np.dtype, tup
     return caches
 
 
+class _RunPlan(NamedTuple):
+    """What Model.run's fast path needs for an input of one shape (Model._run_plan)."""
+
+    batch: int
+    steps: int
+    x_internal: tuple[int, ...]  # the input as [T, B, F] (a reshape of the graph's layout)
+    y_shape: tuple[int, ...]  # the output in the graph's layout (a reshape of [T or 1, B, O])
+    scratch: int  # bytes of scratch the run is given
+    nbytes: int  # what the memory rule checks on every call (0: a short run, none)
+
+
 class Stream:
     """`batch` independent streams over one model; keeps their recurrent state between calls.
 
@@ -399,11 +477,17 @@ class Stream:
         # Model.stream and Model.run check the sizes against memory first (_check_memory).
         state_size, scratch_size = model._sizes(batch, 1, what)
         self._bind(model, batch, state_size, scratch_size, what)
-        lock = threading.Lock()  # not to wait on: to detect a second thread and refuse it
-        self._claim, self._release = lock.acquire, lock.release
+        # The stream's one token: a call takes it (list.pop, atomic) and gives it back (append);
+        # a second thread meanwhile finds none and is refused (not a lock: nobody waits on it,
+        # and a pop and an append cost a third of a Lock's acquire(False) and release)
+        token = [True]
+        self._take, self._give = token.pop, token.append
         self.step = self._make_step()  # shadow the methods of those names (their docs)
         self.step_into = self._make_step_into()
         self._run_scratch: np.ndarray | None = None  # _run_internal's scratch, kept for the next
+        # _run_planned's buffers of the last plan: (plan, scratch pointer, and for an integer
+        # model the int16 input's pointer (None for ids), the int16 output and its pointer)
+        self._run_bufs: tuple | None = None
 
     def _bind(self, model: Model, batch: int, state_size: int, scratch_size: int, what: str) -> None:
         """Allocate the stream's buffers and bind them to a C stream, and bind once what the step
@@ -464,11 +548,13 @@ class Stream:
             xq, yq = from_buffer("int16_t[]", self._xq_buf), from_buffer("int16_t[]", self._yq_buf)
             self._qargs = (self._qio[0], xq, yq, self._qio[1])
 
-    def _new_pool(self) -> tuple[np.ndarray, object, int]:
+    def _new_slots(self) -> Callable[[], tuple[np.ndarray, object]]:
         """Step outputs are cut from blocks of `_pool_slots` arrays: cheaper than one allocation
-        each. Called only by the thread that holds the stream (or by __init__)."""
+        each. A new block, as the __next__ of an iterator over its (output view, pointer) slots,
+        each slot given once. Called only by the thread that holds the stream (or by __init__)."""
         pool = np.empty((self._pool_slots,) + self._y_shape, _F32)
-        return pool, self._from_buffer(self._floats, pool), 0
+        ptr, y_size = self._from_buffer(self._floats, pool), self._y_size
+        return iter([(y, ptr + i * y_size) for i, y in enumerate(pool)]).__next__
 
     def step(self, x) -> np.ndarray:
         """One timestep: x in the graph's input layout without its time axis. A stream of batch 1
@@ -506,12 +592,10 @@ class Stream:
         only the thread holding the stream changes."""
         c_call, from_buffer = self._c_step_call(), self._from_buffer
         x_dtype, x_shape, x_ctype = self._x_dtype, self._x_shape, self._x_ctype
-        slots, y_size, layout, b_axis = self._pool_slots, self._y_size, self._y_layout, \
-            self._y_batch_axis
-        claim, release, new_pool = self._claim, self._release, self._new_pool
+        layout, b_axis = self._y_layout, self._y_batch_axis
+        take, give, new_slots = self._take, self._give, self._new_slots
         last_x: list[tuple[object, object]] = [(None, self._c.ffi.NULL)]
-        pool, ptr, _ = new_pool()
-        block: list = [list(pool), ptr, 0]  # the block's arrays (views), its pointer, next slot
+        slots = [new_slots()]  # the current block's next (output, pointer), as an iterator's __next__
 
         def step(x) -> np.ndarray:
             unbatched = False
@@ -527,18 +611,19 @@ class Stream:
                     xp = from_buffer(x_ctype, x)
             # Claim the stream first: a refused call must touch nothing (not the output pool, not
             # the int16 buffers) that the winner's C call, which runs without the GIL, writes.
-            if not claim(False):
-                raise self._busy("step")
             try:
-                i = block[2]
-                if i == slots:
-                    pool, block[1], i = new_pool()
-                    block[0] = list(pool)
-                block[2] = i + 1
-                y, yp = block[0][i], block[1] + i * y_size
+                take()
+            except IndexError:
+                raise self._busy("step") from None
+            try:
+                try:
+                    y, yp = slots[0]()
+                except StopIteration:  # the block is used up: a new one
+                    slots[0] = new_slots()
+                    y, yp = slots[0]()
                 rc = c_call(xp, yp)
             finally:
-                release()
+                give(True)
             if rc:  # an id out of range (nothing written), or never on a loaded Model
                 self._step_fault(rc, x, "step")
             if layout is not None:
@@ -560,12 +645,12 @@ class Stream:
 
     def _make_step_into(self) -> Callable[[Any, np.ndarray], np.ndarray]:
         """The body of step_into, with everything it reads bound once: the C stream and function,
-        the input and output checks' expectations, the stream's lock, the last input and output
+        the input and output checks' expectations, the stream's token, the last input and output
         with their pointers (each pair in one cell, so a racing thread reads a matching pair)."""
         c_call, from_buffer = self._c_step_call(), self._from_buffer
         x_dtype, x_shape, x_ctype, floats = self._x_dtype, self._x_shape, self._x_ctype, self._floats
         y_shape, direct = self._y_shape, self._y_layout is None
-        claim, release = self._claim, self._release
+        take, give = self._take, self._give
         null = self._c.ffi.NULL
         last_x: list[tuple[object, object]] = [(None, null)]
         last_out: list[tuple[object, object]] = [(None, null)]
@@ -596,17 +681,20 @@ class Stream:
                     if unbatched:  # a frame without its batch axis: out has none either
                         return self._step_into_checked(given, out)
                     xp = from_buffer(x_ctype, x)
-            if not claim(False):
-                raise self._busy("step_into")
+            try:
+                take()
+            except IndexError:
+                raise self._busy("step_into") from None
             try:
                 rc = c_call(xp, yp)
             finally:
-                release()
+                give(True)
             if rc:
                 self._step_fault(rc, x, "step_into")
             return out
 
         return step_into
+
 
     def _step_fault(self, rc: int, x, what: str) -> None:
         """The error of a step's C call (rc != 0): ids out of range, else the status."""
@@ -661,20 +749,104 @@ class Stream:
 
     def run(self, x) -> np.ndarray:
         """Push a chunk of timesteps (graph layout, with its time axis) through the stream; returns
-        what `Model.run` would for them, continuing from (and updating) the stream's state."""
+        what `Model.run` would for them, continuing from (and updating) the stream's state. A
+        stream of batch 1 also takes the chunk without its batch axis (as `step` takes a frame
+        without it: [T, F] for [T, 1, F]) and then returns the output without its batch axis."""
         what = f"{self.model.name}.stream.run"
         model = self.model
-        x = model._check_input(x, model._run_in.axes, what)
-        dims = dict(zip(model._run_in.axes, x.shape))
+        axes = model._run_in.axes
+        b = axes.find("B")
+        unbatched = self.batch == 1 and b >= 0 and np.ndim(x) == len(axes) - 1
+        if unbatched:
+            given = np.shape(x)
+            try:
+                x = model._check_input(np.expand_dims(np.asarray(x), b), axes, what)
+            except InputError as e:
+                if "expected shape" not in str(e):  # a dtype or an id: as it is
+                    raise
+                full, want = (", ".join(map(str, layout.sizes(model.in_features)))
+                              for layout in (model._run_in, model._run_in.without("B")))
+                raise InputError(f"{what}: a stream of batch 1 takes shape [{full}] or, without "
+                                 f"the batch axis, [{want}]; got {list(given)}") from None
+        else:
+            x = model._check_input(x, axes, what)
+        dims = dict(zip(axes, x.shape))
         batch, steps = dims.get("B", 1), dims.get("T", 1)
         if batch != self.batch:
             raise InputError(f"{what}: this stream has batch {self.batch}, the input {batch}")
         needs, nbytes = f"batch {batch} over T = {steps} steps", model._run_bytes(batch, steps, what)
         _check_memory(what, needs, nbytes)
         try:
-            return self._run_internal(model._run_in.to_internal(x, model._x_dtype), what)
+            y = self._run_internal(model._run_in.to_internal(x, model._x_dtype), what)
         except MemoryError:
             raise _refuse_memory(what, needs, nbytes, failed=True) from None
+        b_out = model._run_out.axes.find("B")
+        return np.squeeze(y, axis=b_out) if unbatched and b_out >= 0 else y
+
+    def _run_planned(self, x: np.ndarray, plan: _RunPlan, free: list["Stream"]) -> np.ndarray:
+        """Model.run's fast path (Model.run checked x's type, dtype, contiguity and, through its
+        plan, its shape): this stream, one of Model.run's own (no other caller holds it), reset,
+        runs x into a new array of the output's shape and goes back to `free`. The same C calls
+        and results as _run_internal, with the buffers of the last run of this plan reused."""
+        model, c = self.model, self._c
+        lib, from_buffer, what = c.lib, self._from_buffer, model._run_what
+        if plan.nbytes:  # the memory rule, for a long run
+            _check_memory(what, f"batch {plan.batch} over T = {plan.steps} steps", plan.nbytes)
+        bufs = self._run_bufs
+        try:
+            if bufs is None or bufs[0] is not plan:
+                bufs = self._run_buffers(plan)
+            _, sp, xqp, yq, yqp = bufs
+            rc = lib.rne_stream_reset(self._cstream)
+            if rc:  # never on a loaded model (c.check's call spared when it is 0)
+                c.check(rc, what)
+            y = np.empty(plan.y_shape, _F32)
+            yp = from_buffer(self._floats, y)
+            if xqp is None:  # floats of a float model, or ids: as they are
+                xp = from_buffer(self._x_ctype, x)
+            else:  # floats of an integer model: quantized first
+                lib.rne_quantize_s16(from_buffer(self._floats, x), x.size, self._qio[0], xqp)
+                xp = xqp
+            rc = lib.rne_run(self._cstream, xp, plan.steps, yp if yq is None else yqp, sp,
+                             plan.scratch)  # fmt: skip
+            if rc == E_INPUT:  # an id out of range: nothing was written
+                raise model._ids_fault(x.reshape(plan.x_internal), what)
+            if rc:
+                c.check(rc, what)
+            if yq is not None:
+                lib.rne_dequantize_s16(yqp, y.size, self._qio[1], yp)
+        except MemoryError:
+            nbytes = model._stream_bytes(plan.batch, what) + model._run_bytes(plan.batch, plan.steps,
+                                                                              what)  # fmt: skip
+            raise _refuse_memory(what, f"batch {plan.batch} over T = {plan.steps} steps", nbytes,
+                                 failed=True) from None  # fmt: skip
+        if len(free) < _RUN_FREE:  # after a run that finished, as Model.run's checked path
+            free.append(self)
+        return y
+
+    def _run_buffers(self, plan: _RunPlan) -> tuple:
+        """_run_planned's buffers for `plan`: its scratch and, for an integer model, the int16
+        input (floats only; None for ids) and output, with their pointers; kept for the next run
+        of the same plan when they are small (_SCRATCH_KEEP)."""
+        from_buffer = self._from_buffer
+        scratch = self._run_scratch
+        if scratch is None or len(scratch) < plan.scratch:
+            scratch = _aligned_bytes(plan.scratch)
+            if plan.scratch <= _SCRATCH_KEEP:
+                self._run_scratch = scratch
+        xqp = yq = yqp = None
+        n_x = n_y = 0
+        if self._qio is not None:
+            n_y = int(np.prod(plan.y_shape))
+            yq = np.empty(n_y, np.int16)
+            yqp = from_buffer("int16_t[]", yq)
+            if not self.model._ids:
+                n_x = int(np.prod(plan.x_internal))
+                xqp = from_buffer("int16_t[]", np.empty(n_x, np.int16))  # the pointer keeps it
+        bufs = (plan, from_buffer(scratch), xqp, yq, yqp)
+        if plan.scratch <= _SCRATCH_KEEP and 2 * (n_x + n_y) <= _SCRATCH_KEEP:
+            self._run_bufs = bufs
+        return bufs
 
     def _run_internal(self, x: np.ndarray, what: str, flush: int = 0) -> np.ndarray:
         """x: contiguous float32 (int32 ids) [T, B, F] -> the output in the graph's layout. The
@@ -706,7 +878,7 @@ class Stream:
                 from_buffer("float[]", x), x.size, self._qio[0], from_buffer("int16_t[]", xq)
             )
             x = xq
-        if not self._claim(False):  # as _owned("run"), without a context manager's cost
+        if not self._claim():  # as _owned("run"), without a context manager's cost
             raise self._busy("run")
         try:
             rc = lib.rne_run_end(self._cstream, from_buffer(x), steps, end, from_buffer(y),
@@ -758,6 +930,17 @@ class Stream:
         with self._owned("state"):
             self._views.set(values, f"{self.model.name}.state")
 
+    def _claim(self) -> bool:
+        """Take the stream's token: False if another thread holds it (see __init__)."""
+        try:
+            self._take()
+        except IndexError:
+            return False
+        return True
+
+    def _release(self) -> None:
+        self._give(True)
+
     def _busy(self, what: str) -> StreamBusyError:
         return StreamBusyError(
             f"{self.model.name}.stream.{what}: another thread is using this stream right now; a "
@@ -767,7 +950,7 @@ class Stream:
     @contextmanager
     def _owned(self, what: str) -> Iterator[None]:
         """Hold the stream for one call; a second thread meanwhile gets StreamBusyError."""
-        if not self._claim(False):
+        if not self._claim():
             raise self._busy(what)
         try:
             yield

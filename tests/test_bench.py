@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -265,6 +266,55 @@ def test_targets_compare_with_the_faster_onnxruntime_step():
     assert verdict["int8 step faster than f32"] == (0.5, True)
     rows = bench.targets(fake_results(f32=1.0, int8=None, ort_run=12.0, ort_bound=8.0))
     assert not any("int8" in r["target"] for r in rows)
+
+
+def test_model_runs_fixed_cost_is_a_target_and_every_t_has_its_ratio():
+    """Issue 17: Model.run no slower than onnxruntime at T = 1 and faster at T = 10; the ratio
+    table has every format at every T."""
+    results = fake_results(f32=1.0, int8=None, ort_run=12.0, ort_bound=8.0)
+    results["config"]["seq_lengths"] = [1, 10, 1000]
+    engines = results["cases"][0]["engines"]
+    engines["rnnedge-f32"]["seq"].update({"1": {"per_step_us": 4.0}, "10": {"per_step_us": 0.8}})
+    engines["ort"]["seq"].update({"1": {"per_step_us": 4.0}, "10": {"per_step_us": 0.5}})
+    results["cases"].append(results["cases"][0])  # each case its own targets, the same ones
+    rows = bench.targets(results)
+    verdict = {r["target"]: (r["value"], r["met"]) for r in rows}
+    assert verdict["f32 sequence T=1 no slower than onnxruntime (us/step)"] == (4.0, True)  # equal
+    assert verdict["f32 sequence T=10 faster than onnxruntime (us/step)"] == (0.8, False)
+    assert verdict["f32 sequence T=1000 no slower than onnxruntime (us/step)"] == (2.0, True)
+    assert len(rows) == 2 * len(verdict)
+    from bench import report
+
+    text = report._md_seq(results)
+    assert "### Sequence mode: rnnedge / onnxruntime" in text
+    assert "| lstm-128 | 1 (1.0x) | 1.6 (1.6x slower) | 0.667 (1.5x) |" in text
+
+
+def test_interleaved_calls_time_every_engine_in_every_round():
+    seen: list[str] = []
+    calls = {"a": (seen.append, "a"), "b": (seen.append, "b")}
+    stats = bench.time_interleaved(calls, budget_s=0.0, repeats=(7, 9))
+    assert set(stats) == {"a", "b"} and all(s["n"] == 7 and s["min_us"] >= 0 for s in stats.values())
+    assert seen == ["a", "b"] * 8  # one warm-up round, then 7 rounds, a and b in turn
+
+
+def test_the_python_around_a_step_is_measured_against_its_cffi_call(tmp_path):
+    """cffi_overhead times step, step_into and the bare C call they make (rne_step, or
+    rne_step_float for an integer model); the stream still steps as before afterwards."""
+    import rnnedge
+
+    onnx_path = save(tiny("lstm"), tmp_path)
+    for quant in ("f32", "int8"):
+        blob = tmp_path / f"lstm.{quant}.rne"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rnnedge.convert(onnx_path, blob, quant=quant, calibration=None if quant == "f32" else X)
+        stream = rnnedge.load(blob).stream()
+        r = bench.cffi_overhead(stream, rounds=2, n=50)
+        assert set(r) == {"cffi_ns", "step_ns", "step_into_ns", "step_above_ns", "step_into_above_ns"}
+        assert all(r[k] > 0 for k in ("cffi_ns", "step_ns", "step_into_ns"))
+        assert r["step_above_ns"] == r["step_ns"] - r["cffi_ns"]
+        assert stream.step(X[0]).shape == (1, 8)
 
 
 def test_outputs_are_written_and_a_missing_matplotlib_is_said(tmp_path, monkeypatch):

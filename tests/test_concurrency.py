@@ -119,7 +119,7 @@ def test_a_refused_step_touches_nothing(model):
     x = _inputs(model, 1, 1, seed=4)[0]
     first = s.step(x)
     before = (s._pool, s._pool_next) if hasattr(s, "_pool") else None
-    assert s._claim(False)  # as a C call in flight on another thread would
+    assert s._claim()  # as a C call in flight on another thread would
     try:
         for _ in range(100):  # more than one block of outputs
             with pytest.raises(rnnedge.StreamBusyError):

@@ -235,6 +235,10 @@ def test_fixture_integer_within_the_bar_and_c_equals_run_qgraph(name: str, quant
         y, np.swapaxes(fx.dequantize(yq_run, qg.out_scale), 0, 1).reshape(ref.shape))
     if name not in CHAINED:
         np.testing.assert_array_equal(y, want[:, L:])  # and == the stream fed zero frames
+    if L:  # its final state is the flush's, not x's: refused, with the way to get it
+        with pytest.raises(InputError, match=rf"return_state: this model has latency_steps {L}.*"
+                                             "step it with Model.stream"):
+            m.run(x, return_state=True)
     assert float(np.abs(y - ref).max()) / float(ref.max() - ref.min()) < QTOL[quant]
 
 

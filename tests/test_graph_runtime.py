@@ -276,6 +276,14 @@ def test_ids_into_a_gather() -> None:
     with pytest.raises(rnnedge.InputError, match=r"input 'ids': id 10 at \[t, b, i\] = \[4, 1, 0\] is "
                                                  r"outside \[0, 10\), the vocabulary of node 0"):
         model.run(bad)
+    ids32, bad32 = ids.astype(np.int32), bad.astype(np.int32)  # int32: Model.run's fast path
+    for _ in range(2):  # the checked run that records the plan, then the planned one
+        np.testing.assert_array_equal(model.run(ids32), y)
+    assert ids32.shape in model._run_plans
+    with pytest.raises(rnnedge.InputError, match=r"input 'ids': id 10 at \[t, b, i\] = \[4, 1, 0\] is "
+                                                 r"outside \[0, 10\), the vocabulary of node 0"):
+        model.run(bad32)
+    np.testing.assert_array_equal(model.run(ids32), y)
     before = s.state
     with pytest.raises(rnnedge.InputError, match=r"input 'ids': id -3 .* outside \[0, 10\)"):
         s.step(np.array([[0], [-3]]))
@@ -372,6 +380,9 @@ def test_quantized_graph_fixtures_run_in_c_as_run_qgraph_bit_for_bit(name, quant
         y = np.stack([s.step(x[t]).copy() for t in range(x.shape[0])])
     else:
         y = model._out.to_internal(model.run(x))
+        xc = np.ascontiguousarray(x, dtype=model._x_dtype)  # run again: Model.run's fast path
+        for _ in range(2):  # where the layout allows (the first of these records its plan)
+            np.testing.assert_array_equal(model._out.to_internal(model.run(xc)), y)
     np.testing.assert_array_equal(y.reshape(want.shape), want)
 
 

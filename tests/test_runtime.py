@@ -95,6 +95,87 @@ def test_step_into_equals_step(case):
         np.testing.assert_array_equal(out, want)
 
 
+def test_step_into_rebinds_when_either_array_changes(lstm):
+    """step_into keeps the C call bound to its last input and output: a new input, a new out,
+    both, an input it converts (float64, a list) or an array whose dtype changed in place are each
+    checked again; every call writes what step returns into the out it was given."""
+    model, built = lstm
+    x = graph_input(built)  # [T, 2, 3]
+    a, b = model.stream(batch=2), model.stream(batch=2)
+    shape = a.step(x[0]).shape
+    a.reset()
+    outs = [np.empty(shape, np.float32), np.empty(shape, np.float32)]
+    frames = [np.ascontiguousarray(x[0]), np.ascontiguousarray(x[1])]
+    calls = [(frames[0], outs[0]), (frames[0], outs[0]), (frames[1], outs[0]), (frames[1], outs[1]),
+             (frames[0], outs[1]), (frames[1].astype(np.float64), outs[1]), (frames[0].tolist(), outs[0]),
+             (frames[0], outs[0])]
+    for frame, out in calls:
+        want = a.step(frame)
+        assert b.step_into(frame, out) is out
+        np.testing.assert_array_equal(out, want)
+    changed = frames[0].copy()
+    b.step_into(changed, outs[0])
+    a.step(changed)
+    changed.dtype = np.int32  # the same bytes, read as another dtype: converted, not reused
+    want = a.step(changed)
+    np.testing.assert_array_equal(b.step_into(changed, outs[0]), want)
+
+
+STATE_OUT = [c for c in CASES if any(s.output for s in BUILT[c.name].network.state)]
+
+
+@pytest.mark.parametrize("case", STATE_OUT, ids=lambda c: c.name)
+def test_run_returns_the_final_state_as_the_graph_outputs_it(case):
+    """Model.run(..., return_state=True): the output as without it, and the final state under
+    Stream.state's names, equal to the graph's state outputs (hn, cn) by onnxruntime."""
+    built = BUILT[case.name]
+    model = model_of(built)
+    x, start = graph_input(built), graph_state(built)
+    want = onnx_outputs(built)
+    y, final = model.run(x, state=start, return_state=True)
+    np.testing.assert_array_equal(y, model.run(x, state=start))
+    assert_close(y, want[built.model.graph.output[0].name], case.name)
+    assert {s.name for s in built.network.state} <= set(final)
+    for s in built.network.state:
+        if s.output:
+            assert_close(final[s.name], want[s.output], f"{case.name} {s.output}")
+    y2, again = model.run(x, state=start, return_state=True)  # the same from a kept stream
+    np.testing.assert_array_equal(y2, y)
+    for name in final:
+        np.testing.assert_array_equal(again[name], final[name])
+
+
+def test_run_return_state_continues_as_a_stream(lstm):
+    """The final state of Model.run(return_state=True) is Stream.state after the same steps: a
+    run from it continues the sequence."""
+    model, built = lstm
+    x = graph_input(built)
+    s = model.stream(batch=2)
+    whole = s.run(np.concatenate([x, x]))
+    y, final = model.run(x, return_state=True)
+    np.testing.assert_array_equal(y, whole[: len(x)])
+    np.testing.assert_array_equal(model.run(x, state=final), whole[len(x):])
+    for name, value in model.stream(batch=2).state.items():
+        assert final[name].shape == value.shape and final[name].dtype == value.dtype
+
+
+def test_stream_run_takes_steps_without_their_batch_axis(lstm):
+    """At batch 1 Stream.run takes [T, F] for [T, 1, F] (as step takes [F]) and returns the
+    output without its batch axis; a batch-2 stream does not, and a wrong shape names both."""
+    model, built = lstm
+    x = graph_input(built)[:, :1]  # [T, 1, 3]
+    a, b = model.stream(1), model.stream(1)
+    want = a.run(x)
+    got = b.run(x[:, 0].tolist())
+    np.testing.assert_array_equal(got, np.squeeze(want, axis=model._run_out.axes.index("B")))
+    np.testing.assert_array_equal(a.state["h0"], b.state["h0"])
+    with pytest.raises(rnnedge.InputError, match=r"batch 1 takes shape \[T, B, 3\] or, without the "
+                                                 r"batch axis, \[T, 3\]; got \[4, 5\]"):
+        b.run(np.zeros((4, 5), np.float32))
+    with pytest.raises(rnnedge.InputError, match=r"expected shape \[T, B, 3\].*got \[4, 3\]"):
+        model.stream(2).run(np.zeros((4, 3), np.float32))
+
+
 def test_step_into_takes_a_frame_without_its_batch_axis(lstm):
     """At batch 1 step takes [F] and returns its output without the batch axis; step_into then
     wants `out` of that shape too, and writes what step returns."""
@@ -396,7 +477,7 @@ def test_a_stream_busy_in_another_thread_is_refused():
     model = model_of(BUILT["lstm_forward"])
     s = model.stream(batch=2)
     x = np.zeros((2, 3), np.float32)
-    assert s._claim(False)  # as rne_step in flight on another thread would
+    assert s._claim()  # as rne_step in flight on another thread would
     try:
         out = np.zeros((1, 2, 5), np.float32)
         for call in (lambda: s.step(x), lambda: s.step_into(x, out), lambda: s.run(x[None]),
@@ -518,6 +599,44 @@ def test_model_run_keeps_no_state_between_calls(lstm):
     np.testing.assert_array_equal(model.run(x[:, :1]), model_of(built).run(x[:, :1]))  # batch 1
     np.testing.assert_array_equal(model.run(x), fresh)
     assert all(len(kept) <= 2 for kept in model._run_free.values())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_repeated_run_equals_the_first(case):
+    """A run of an array of a shape that ran before (float32, C-contiguous: Model.run's fast
+    path, where the layout allows it) gives the same numbers as the first, in memory of its own."""
+    built = BUILT[case.name]
+    model = model_of(built)
+    x = np.ascontiguousarray(graph_input(built), dtype=np.float32)
+    first = model.run(x)
+    again = [model.run(x) for _ in range(3)]
+    for y in again:
+        np.testing.assert_array_equal(y, first)
+        assert y.flags.c_contiguous and y.flags.writeable and y.dtype == np.float32
+        assert not any(np.shares_memory(y, other) for other in [first, *again] if other is not y)
+    np.testing.assert_array_equal(model.run(x.copy(order="F")), first)  # not contiguous: checked
+    np.testing.assert_array_equal(model.run(x.astype(np.float64)), first)
+
+
+def test_planned_runs_check_what_the_plan_does_not_cover(lstm):
+    """After a plan for a shape exists: another shape, a dtype to convert and a state to start
+    from still go through the checks (the same refusals), and batch 1 (a layout that is a
+    reshape of [T, B, F] here) takes the plan."""
+    model, built = lstm
+    x = np.ascontiguousarray(graph_input(built)[:, :1])  # [T, 1, 3]: TDBH output, a reshape
+    want = model_of(built).run(x)
+    for _ in range(3):
+        np.testing.assert_array_equal(model.run(x), want)
+    assert x.shape in model._run_plans  # the fast path ran (a test of it, not of a timing)
+    with pytest.raises(rnnedge.InputError, match=r"expected shape \[T, B, 3\].*got \[4, 1, 5\]"):
+        model.run(np.zeros((4, 1, 5), np.float32))
+    with pytest.raises(rnnedge.InputError, match="expected a float32 array, got dtype <U1"):
+        model.run(np.full(x.shape, "a"))
+    state = {k: np.ones_like(v) for k, v in model.stream().state.items()}
+    stream = model.stream()
+    stream.state = state
+    np.testing.assert_array_equal(model.run(x, state=state), stream.run(x))
+    np.testing.assert_array_equal(model.run(x), want)
 
 
 def test_model_run_from_threads_at_once(lstm):

@@ -43,4 +43,4 @@ from .probes import bandwidth, build_c_bench, c_step_time, machine, peak_rss_mib
 from .report import DOCS_BEGIN, DOCS_END, markdown, ratio_text, targets, update_docs
 from .report import write_outputs, write_png
 from .runner import Config, bench_case, main, run_benchmark
-from .timing import harness_overhead, time_calls, time_steps
+from .timing import cffi_overhead, harness_overhead, time_interleaved, time_steps

@@ -19,7 +19,7 @@ from rnnedge.ir.layers import from_tbf
 
 FEATURES = 40
 HIDDEN_SIZES = (32, 64, 128, 256, 512)
-SEQ_LENGTHS = (1, 100, 1000)  # T = 1: Model.run's fixed cost per call
+SEQ_LENGTHS = (1, 10, 100, 1000)  # T = 1: Model.run's fixed cost per call
 CHECK_STEPS = 100  # steps compared with onnxruntime before timing
 _F32 = np.float32
 

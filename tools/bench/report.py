@@ -106,17 +106,24 @@ def _md_floor(results: dict[str, Any]) -> str:
             met = "-" if py is None or not goal else "yes" if py <= goal else "no"
             overhead = py - cs if py and cs else None
             into_overhead = into - cs if into and cs else None
+            above = [_get(r, "cffi", k) for k in ("step_above_ns", "step_into_above_ns")]
             rows.append([c["case"]["name"], f, _size(r.get("weight_bytes")), _us(r.get("floor_us"))]
                         + [_us(v) for v in (goal, cs, py, overhead, into, into_overhead)]
+                        + ["-" if v is None else f"{v:.0f}" for v in above]
                         + [_us(_get(r, "step", "p99_us")), met])  # fmt: skip
     note = (
         "floor: the blob's tensor bytes streamed once at this machine's cache bandwidth measured "
         "for that size; target: 1.2 x floor + 0.4 us; C: `rne_step` with no Python "
         "(tools/bench_step.c); Python: `Stream.step`; overhead: Python - C; step_into: "
-        "`Stream.step_into(x, out)`, one `out` for every step (a new x each step)."
+        "`Stream.step_into(x, out)`, one `out` for every step (a new x each step); above cffi: "
+        "`step(x)` and `step_into(x, out)` (the same x and out every call) minus the bare cffi "
+        "call they make on the same buffers, in CPU time (ns, the best of 30 rounds of 2000 "
+        "calls each, interleaved): the price of the Python API with the C call's own Python "
+        "cost taken out."
     )
     header = ["case", "format", "weights", "floor", "target", "C step", "Python step"]
-    header += ["overhead", "step_into", "its overhead", "Python p99", "met"]
+    header += ["overhead", "step_into", "its overhead", "step above cffi (ns)",
+               "step_into above cffi (ns)", "Python p99", "met"]  # fmt: skip
     return _table("Where a step's time goes (us, median)", header, rows, note)
 
 
@@ -136,7 +143,24 @@ def _md_seq(results: dict[str, Any]) -> str:
     header = ["case", *(f"{_title(e)} T={t}" for e in engines for t in lengths)]
     header += [f"{f} / onnxruntime T={lengths[-1]}" for f in fmts]
     title = f"Sequence mode, one call per sequence (us per step, fastest call; T = {', '.join(lengths)})"
-    return _table(title, header, rows)
+    return _table(title, header, rows) + _md_seq_ratios(results)
+
+
+def _md_seq_ratios(results: dict[str, Any]) -> str:
+    """Model.run / onnxruntime's run at every T, each format (the calls timed interleaved)."""
+    fmts, lengths = _formats(results), [str(t) for t in results["config"]["seq_lengths"]]
+    if not _present(results, ["ort"]) or len(lengths) < 2:
+        return ""
+    rows = []
+    for c in results["cases"]:
+        theirs = {t: _get(c, "engines", "ort", "seq", t, "per_step_us") for t in lengths}
+        rows.append([c["case"]["name"], *(
+            ratio_text(_get(c, "engines", f"rnnedge-{f}", "seq", t, "per_step_us"), theirs[t])
+            for f in fmts for t in lengths)])  # fmt: skip
+    header = ["case", *(f"{f} T={t}" for f in fmts for t in lengths)]
+    note = ("`Model.run` / `InferenceSession.run` on the same sequence, the fastest call of each, "
+            "their calls interleaved; below 1 is faster, in brackets how many times.")
+    return "\n\n" + _table("Sequence mode: rnnedge / onnxruntime", header, rows, note)
 
 
 def _md_sizes(results: dict[str, Any]) -> str:
@@ -218,6 +242,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 theirs,
                 ours <= theirs,
             )
+        for short, strict in (("1", False), ("10", True)):  # issue 17: Model.run's fixed cost
+            ours = _get(c, "engines", "rnnedge-f32", "seq", short, "per_step_us")
+            theirs = _get(c, "engines", "ort", "seq", short, "per_step_us")
+            if ours and theirs and short != t:
+                ok = ours < theirs if strict else ours <= theirs
+                word = "faster than" if strict else "no slower than"
+                add(f"f32 sequence T={short} {word} onnxruntime (us/step)", ours, theirs, ok)
         if step.get("int8") and step.get("f32"):
             add("int8 step faster than f32", step["int8"], step["f32"], step["int8"] < step["f32"])
     return rows
@@ -227,7 +258,7 @@ def _md_targets(results: dict[str, Any]) -> str:
     rows = targets(results)
     body = [[r["case"], r["target"], f"{r['value']:.2f}", f"{r['goal']:.2f}",
              "yes" if r["met"] else "**no**"] for r in rows]  # fmt: skip
-    title = f"Targets of issue 5 (reported, not asserted): {sum(r['met'] for r in rows)} of {len(rows)} met"
+    title = f"Targets of issues 5 and 17 (reported, not asserted): {sum(r['met'] for r in rows)} of {len(rows)} met"
     return _table(title, ["case", "target", "measured", "goal", "met"], body) if rows else ""
 
 

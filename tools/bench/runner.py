@@ -27,7 +27,7 @@ from .engines import Engine, OrtEngine, RnnedgeEngine, TorchEngine, ort_int8_eng
 from .probes import bandwidth, build_c_bench, c_step_time, extension_cflags, machine
 from .probes import peak_rss_mib, source_root
 from .report import markdown, update_docs, write_outputs
-from .timing import harness_overhead, time_calls, time_steps
+from .timing import cffi_overhead, harness_overhead, time_interleaved, time_steps
 
 @dataclass
 class Config:
@@ -41,6 +41,7 @@ class Config:
     torch: bool = True
     rss: bool = True
     c_bench: bool = True
+    cffi_rounds: int = 30  # rounds of cffi_overhead (the Python around a step's C call)
     seed: int = 0
 
     @staticmethod
@@ -54,6 +55,7 @@ class Config:
             ort_int8=False,
             torch=False,
             rss=False,
+            cffi_rounds=3,
         )
 
 
@@ -151,23 +153,35 @@ def bench_case(
                 r["step"] = time_steps(eng.stepper(), inputs, config.warmup)
                 if isinstance(eng, RnnedgeEngine):  # the same steps into one caller array
                     r["step_into"] = time_steps(eng.stepper_into(), inputs, config.warmup)
-            if eng.name != "ort-iobinding":
-                r["seq"] = {}
-                for t in config.seq_lengths:
-                    tick(f"{eng.name} sequence T={t}")
-                    stats = time_calls(eng.run, eng.seq_input(x_tbf[:t]), config.seq_budget_s)
-                    # the fastest call: the least disturbed by other work on a shared machine
-                    per_step = {"per_step_us": stats["min_us"] / t}
-                    r["seq"][str(t)] = {
-                        **stats,
-                        **per_step,
-                        "per_step_median_us": stats["median_us"] / t,
-                    }
         if isinstance(eng, RnnedgeEngine):
             _rnnedge_extras(eng, blobs[eng.model.quant], r, config, tools, tick)
+    _sequence_mode(engines, x_tbf, config, result, tick)
     if config.rss:
         _peak_memory(case, engines, blobs, onnx_path, result, tick)
     return result
+
+
+def _sequence_mode(engines: list[Engine], x_tbf: np.ndarray, config: Config,
+                   result: dict[str, Any], tick: Callable[[str], None]) -> None:
+    """Sequence mode: for each T, every engine's calls interleaved (time_interleaved), under
+    every engine's context at once; per step: the fastest call / T (the least disturbed by other
+    work on a shared machine), and the median."""
+    seq = [e for e in engines if e.name != "ort-iobinding"]  # its sequence mode is plain ort's
+    for e in seq:
+        result["engines"][e.name]["seq"] = {}
+    with contextlib.ExitStack() as stack:
+        for e in seq:
+            stack.enter_context(e.context())
+        for t in config.seq_lengths:
+            tick(f"sequence T={t}")
+            calls = {e.name: (e.run, e.seq_input(x_tbf[:t])) for e in seq}
+            budget = config.seq_budget_s * len(calls)
+            for name, stats in time_interleaved(calls, budget).items():
+                result["engines"][name]["seq"][str(t)] = {
+                    **stats,
+                    "per_step_us": stats["min_us"] / t,
+                    "per_step_median_us": stats["median_us"] / t,
+                }
 
 
 def _onnx_model(case: Case, config: Config, work: Path, tick: Callable[[str], None]):
@@ -258,6 +272,9 @@ def _rnnedge_extras(
     if model.streamable and config.c_bench and tools.exe is not None:
         tick(f"{eng.name} C step")
         r["c_step"] = c_step_time(tools.exe, blob, config.steps, config.warmup)
+    if model.streamable:
+        tick(f"{eng.name} Python around the C call")
+        r["cffi"] = cffi_overhead(model.stream(1), rounds=config.cffi_rounds)
 
 
 def _peak_memory(
