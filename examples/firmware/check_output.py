@@ -3,16 +3,19 @@
 
     python3 examples/firmware/check_output.py DIR LOG
 
-DIR is one of make_firmware_data.py's output directories (har.rne, frames.npy); LOG the
-firmware's output under qemu. Every "step S T: p0 p1 p2 p3" line must equal what
-rnnedge.load(har.rne).stream().step() gives after frame T of sequence S, within 2e-6 (the
+DIR is one of make_firmware_data.py's output directories (har.rne, frames.npy, counts.npy,
+io.json); LOG the firmware's output under qemu. Every "step S T: p0 p1 p2 p3" line must equal
+what rnnedge.load(har.rne).stream().step() gives after frame T of sequence S, within 2e-6 (the
 printed 6 decimals, and float sums that may differ in the last bit between the host's SIMD
-kernels and the microcontroller's scalar ones); each "sequence S: CLASS" line the arg-max.
-Exits 1 with the first difference.
+kernels and the microcontroller's scalar ones); each "sequence S: CLASS" line the arg-max. For
+an integer model the frames are the firmware's own integer inputs (its counts times the Q32
+multiplier, rounded as main.c does), given to the stream at the model's input scale, which
+quantizes them back to the same int16 values. Exits 1 with the first difference.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -37,6 +40,11 @@ def main(argv: list[str]) -> int:
         return 2
     d, log = Path(argv[0]), Path(argv[1]).read_text()
     model, frames = rnnedge.load(d / "har.rne"), np.load(d / "frames.npy")
+    io = json.loads((d / "io.json").read_text())
+    if "in_mult" in io:  # main.c's to_model: round(count * mult / 2^32), halves up, saturated
+        p = np.load(d / "counts.npy").astype(np.int64) * int(io["in_mult"]) + (1 << 31)
+        q = np.clip(np.floor_divide(p, 1 << 32), -32768, 32767)
+        frames = (q * float(model.blob.meta["qio"]["input_scale"])).astype(np.float32)
     names = load_test_set()[2]
     steps = [(int(m[1]), int(m[2]), [float(v) for v in m[3].split()])
              for m in re.finditer(r"^step (\d+) (\d+):((?: [0-9.]+)+)$", log, re.M)]  # fmt: skip
