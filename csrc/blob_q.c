@@ -85,11 +85,11 @@ static int rne__q_role(const rne__layer *l, int r, uint8_t *dtype, unsigned *ndi
 }
 
 /* The kinds an integer ACT computes through its 257-entry table (role RNE_T_LUT, required):
- * rnnedge/fixedpoint.py LUT_KINDS. */
+ * rnnedge/fixedpoint.py LUT_KINDS (Log is not one: it computes log2 from the bit length). */
 static int rne__act_lut(unsigned kind)
 {
     return kind == RNE_ACT_ELU || kind == RNE_ACT_SOFTSIGN || kind == RNE_ACT_SOFTPLUS ||
-           (kind >= RNE_ACT_SQRT && kind <= RNE_ACT_POW);
+           (kind >= RNE_ACT_SQRT && kind <= RNE_ACT_POW && kind != RNE_ACT_LOG);
 }
 
 static unsigned rne__q_required(const rne__layer *l)
@@ -347,7 +347,7 @@ static int rne__q_check_act(const rne__layer *l, const int32_t *q, rne_fault *w)
     const int m3 = kind == RNE_ACT_LOGSOFTMAX;
     const int k0 = kind == RNE_ACT_THRESHOLDEDRELU || kind == RNE_ACT_CLIP ||
                    kind == RNE_ACT_AFFINE || kind == RNE_ACT_SIGMOID || kind == RNE_ACT_TANH ||
-                   kind == RNE_ACT_SCALEDTANH || kind == RNE_ACT_HARDSIGMOID;
+                   kind == RNE_ACT_SCALEDTANH || kind == RNE_ACT_HARDSIGMOID || kind == RNE_ACT_LOG;
     const int k1 = kind == RNE_ACT_CLIP;
     uint64_t at = 0;
     if (!rne__q_shift_ok(q[1]))

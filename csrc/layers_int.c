@@ -164,6 +164,20 @@ static int32_t rne__q_exp2_neg(int32_t d, const rne__qact *a)
     return (v + (((int32_t)1 << ip) >> 1)) >> ip;
 }
 
+/* log2(v) in Q15 for 1 <= v < 2^31 (fixedpoint.log2_q15): p = bit length - 1, the mantissa's
+ * fraction fr = ((v - 2^p) << 16) >> p in Q16 (0..65535), p 32768 + the log2 table interpolated
+ * at fr. At most 30 * 32768 + 32768 < 2^20. */
+static int32_t rne__log2_q15(int32_t v)
+{
+    int32_t p = 0, fr, i;
+    while (p < 30 && (v >> (p + 1)) != 0)
+        p++;
+    fr = (int32_t)((((int64_t)v - ((int64_t)1 << p)) << 16) >> p);
+    i = fr >> 8;
+    return p * 32768 + (((int32_t)rne__q_log2[i] * (256 - (fr & 255)) +
+                         (int32_t)rne__q_log2[i + 1] * (fr & 255) + 128) >> 8);
+}
+
 /* Softmax or LogSoftmax of one row of f (< 65536, proved at load) features. */
 static void rne__softmax_int(const int16_t *x, int16_t *y, size_t f, const rne__qact *a, int logsm)
 {
@@ -180,17 +194,7 @@ static void rne__softmax_int(const int16_t *x, int16_t *y, size_t f, const rne__
             y[j] = (int16_t)(p < (uint32_t)INT16_MAX ? p : (uint32_t)INT16_MAX);
         }
     } else {
-        /* lg = log2(total / 32768) in Q15: exponent, then the log2 table on the mantissa */
-        int32_t p = 15, lg, i, fr16;
-        int64_t fr;
-        while (p < 30 && (total >> (p + 1)) != 0)
-            p++;
-        fr = (((int64_t)total - ((int64_t)1 << p)) << 16) >> p;   /* 0..65535 */
-        fr16 = (int32_t)fr;
-        i = fr16 >> 8;
-        lg = (p - 15) * 32768 +
-             (((int32_t)rne__q_log2[i] * (256 - (fr16 & 255)) +
-               (int32_t)rne__q_log2[i + 1] * (fr16 & 255) + 128) >> 8);
+        const int32_t lg = rne__log2_q15(total) - 15 * 32768;   /* log2(total / 32768), Q15 */
         for (j = 0; j < f; j++)
             y[j] = rne__sat16((int64_t)rne__rq32(-(int64_t)(mx - x[j]), a->m[1], a->s[1]) -
                               rne__rq32(lg, a->m[2], a->s[2]));
@@ -219,7 +223,11 @@ static int16_t rne__act1_int(unsigned kind, int32_t x, const rne__qact *a, const
     case RNE_ACT_HARDSIGMOID: return (int16_t)rne__hardsigmoid_q15(x, a->m[0], a->s[0], a->k0);
     case RNE_ACT_ABS: return rne__sat16(rne__rq32(x < 0 ? -x : x, a->m[0], a->s[0]));
     case RNE_ACT_NEG: return rne__sat16(rne__rq32(-x, a->m[0], a->s[0]));
-    default: {      /* ELU, SOFTSIGN, SOFTPLUS, SQRT .. POW: the layer's table over the int16 input */
+    case RNE_ACT_LOG:     /* ln: log2 in Q15 requantized, ln(s_in) added; ln 0 -> -32767; x < 0: 0 */
+        if (x <= 0)
+            return (int16_t)(x == 0 ? -INT16_MAX : 0);
+        return rne__sat16((int64_t)rne__rq32(rne__log2_q15(x), a->m[0], a->s[0]) + a->k0);
+    default: {      /* ELU, SOFTSIGN, SOFTPLUS, SQRT .. POW but LOG: the layer's table over int16 */
         const int32_t u = x + 32768, i = u >> 8, f = u & 255;
         const int32_t t0 = lut[i], t1 = lut[i + 1];
         return rne__sat16(t0 + rne__rshr((int64_t)(t1 - t0) * f, 8));

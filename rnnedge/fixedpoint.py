@@ -57,7 +57,8 @@ LUT_SIZE = 257  # generic activation table: one entry per 256 input units over i
 
 GATE_KINDS = ("Sigmoid", "Tanh", "HardSigmoid")  # a cell's activations with an integer form (+ Relu in an RNN)
 LUT_KINDS = ("Elu", "Softsign", "Softplus",  # activations computed through a LUT_SIZE table
-             "Sqrt", "Reciprocal", "Exp", "Log", "Erf", "Pow")  # (the last six: graph models)
+             "Sqrt", "Reciprocal", "Exp", "Erf", "Pow")  # (the last five: graph models; Log: log_q)
+LOG_BOUND = 15 * (1 << 15)  # log2_q15 of an int16 q >= 1 is at most 14 * 32768 + 32768
 
 LN_SUB = 16  # LayerNorm: the mean and the deviations in units of s_in / 16
 LN_FRAC = 24  # LayerNorm: the normalized value in Q24
@@ -223,6 +224,25 @@ def lut_q(x: np.ndarray, table: np.ndarray) -> np.ndarray:
     return t[i] + rshr((t[i + 1] - t[i]) * f, 8)
 
 
+def log2_q15(v: np.ndarray) -> np.ndarray:
+    """log2(v) in Q15 of int64 values 1 <= v < 2^31: p = bit length - 1, fr = ((v - 2^p) << 16)
+    >> p (the mantissa's fraction in Q16, 0..65535), p 32768 + interp(L, fr, 8, 0). The error is
+    the table's rounding (1/2 unit) plus the interpolation's (log2 is concave: under 0.1 unit)."""
+    v = np.asarray(v, I64)
+    p = _bit_length(v) - 1
+    fr = ((v - (np.int64(1) << p)) << 16) >> p
+    return p * Q15_ONE + _interp(LOG2_TABLE, fr, 8, 0)
+
+
+def log_q(x: np.ndarray, mult: Mult, k0: int) -> np.ndarray:
+    """ln of an int16 x at s_in -> int16 at s_out: x >= 1: sat16(rq32(log2_q15(x), m1) + k0)
+    with m1 = ln2 / (2^15 s_out), k0 = round(ln(s_in) / s_out); x = 0: -32767 (ln 0 = -inf,
+    saturated); x < 0: 0 (NaN, as the float quantizer maps it)."""
+    x = np.asarray(x, I64)
+    y = sat16(rq32(log2_q15(np.maximum(x, 1)), mult, "log") + k0)
+    return np.where(x > 0, y, np.where(x == 0, -INT16_MAX, 0))
+
+
 def _gate_act(kind: str, z: np.ndarray, hs: tuple[Mult, int] | None) -> np.ndarray:
     """A bounded activation of a gate pre-activation z (units 1/12288) -> Q0.15; hs holds a
     HardSigmoid's (multiplier, beta in Q0.15)."""
@@ -335,6 +355,8 @@ def act_q(layer: QActivation, x: np.ndarray) -> np.ndarray:
     if k in LUT_KINDS:
         assert layer.table is not None
         return lut_q(x, layer.table)
+    if k == "Log":
+        return log_q(x, layer.m1, layer.k0)
     if k == "Softmax":
         _, e = _softmax_exp(x, layer.m1)
         total = np.sum(e, axis=-1, keepdims=True)  # >= 32768 (the max has e = 32768)
@@ -343,9 +365,7 @@ def act_q(layer: QActivation, x: np.ndarray) -> np.ndarray:
         assert layer.m2 is not None
         d, e = _softmax_exp(x, layer.m1)
         total = np.sum(e, axis=-1, keepdims=True)  # int32: F * 32768 < 2^31
-        p = _bit_length(total) - 1  # >= 15
-        frac = ((total - (np.int64(1) << p)) << 16) >> p  # mantissa - 1 in Q16, 0..65535
-        lg = (p - 15) * Q15_ONE + _interp(LOG2_TABLE, frac, 8, 0)  # log2(total / 32768), Q15
+        lg = log2_q15(total) - 15 * Q15_ONE  # log2(total / 32768) in Q15 (total >= 32768)
         assert layer.m3 is not None
         return sat16(rq32(-d, layer.m2) - rq32(lg, layer.m3))
     raise AssertionError(f"act_q: no integer form for {k}")

@@ -428,7 +428,8 @@ def sweep_networks() -> list[tuple[str, Network, str, int]]:
     rng = np.random.default_rng(99)
     acts = [("Identity",), ("Relu",), ("LeakyRelu", 0.1), ("ThresholdedRelu", 0.4),
             ("ScaledTanh", -1.5, 0.7), ("HardSigmoid", 0.2, 0.5), ("Elu", 0.9), ("Softsign",),
-            ("Softplus",), ("Affine", -0.75, 0.3), ("Clip", -1.0, 2.5), ("Sigmoid",), ("Tanh",)]
+            ("Softplus",), ("Affine", -0.75, 0.3), ("Clip", -1.0, 2.5), ("Sigmoid",), ("Tanh",),
+            ("Log",)]
     out = [(f"sweep_act_{a[0].lower()}", _net([Activation(Act.make(*a), 16)], 16), "int16",
             GEN_SWEEP) for a in acts]  # fmt: skip
     for kind in ("Softmax", "LogSoftmax"):

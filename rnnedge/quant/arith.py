@@ -224,7 +224,7 @@ def quantize_recurrent(layer: Recurrent, wfmt: str, s_x: float, s_h: float, wher
     return q
 
 
-UNBOUNDED_LUT_KINDS = ("Reciprocal", "Exp", "Log", "Pow")  # tables whose s_out is calibrated
+UNBOUNDED_LUT_KINDS = ("Reciprocal", "Exp", "Log", "Pow")  # s_out calibrated (Log: no table)
 
 
 def _lut(kind: str, alpha: float, beta: float, s_in: float,
@@ -285,6 +285,12 @@ def quantize_activation(
         return QActivation(k, F, s_in, q15, one(a * s_in * 32768), k0=beta_q, alpha=a, beta=b)
     if k in ("Abs", "Neg"):
         return QActivation(k, F, s_in, s_in, one(1.0), alpha=a, beta=b)
+    if k == "Log":  # fixedpoint.log_q: log2 from the bit length and a mantissa table, then ln
+        rng = out_range if out_range is not None else max(abs(math.log(s_in)), abs(math.log(r_in)))
+        s_out = range_scale(max(rng, 1e-12))
+        m_log = make_mult(math.log(2) / (32768 * s_out), fx.LOG_BOUND, f"{where} (Log)")
+        k0 = int(np.clip(fx.round_half_up(math.log(s_in) / s_out), fx.INT32_MIN, fx.INT32_MAX))
+        return QActivation(k, F, s_in, s_out, m_log, k0=k0, alpha=a, beta=b)
     if k in fx.LUT_KINDS:
         table, s_out = _lut(k, a, b, s_in, out_range if k in UNBOUNDED_LUT_KINDS else None)
         return QActivation(k, F, s_in, s_out, one(1.0), table=table, alpha=a, beta=b)

@@ -267,7 +267,7 @@ run_core() {
         fail "$core: firmware example ($q) calls soft-float helpers: $soft"
       fi
       if [ "$rc" -eq 0 ] && $PY examples/firmware/check_output.py "$OUT/firmware/$q" "$fw/run.log"; then
-        echo "   firmware example ($q): ok ($(grep -c '^step' "$fw/run.log") outputs match the Python API$([ "$q" = int8 ] && echo ', no float in main.o')"
+        echo "   firmware example ($q): ok ($(grep -c '^step' "$fw/run.log") outputs match the Python API$([ "$q" = int8 ] && echo ', no float in main.o'))"
       else
         sed 's/^/     /' "$fw/run.log" | tail -5
         fail "$core: firmware example ($q)"
