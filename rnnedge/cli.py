@@ -111,8 +111,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         t_axis = axes.index("T")
         steps = [stream.step(np.take(x, t, axis=t_axis)) for t in range(x.shape[t_axis])]
         y = np.stack(steps, axis=_stream_time_axis(axes, model.output_spec["axes"]))
+        final = stream.state
+    elif args.state_out:
+        y, final = model.run(x, return_state=True)
     else:
         y = model.run(x)
+    if args.state_out:  # the graph's other outputs: its final states, by Stream.state's names
+        with open(args.state_out, "wb") as f:  # np.savez would add ".npz" to another suffix
+            np.savez(f, **final)
+        shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in final.items()) or "none"
+        print(f"wrote {args.state_out}: the final state ({shapes})")
     if args.output:
         np.save(args.output, y)
         print(f"wrote {args.output}: {y.dtype} {list(y.shape)}")
@@ -405,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, metavar="X.npy", help="input in the ONNX input's layout")
     p.add_argument("-o", "--output", metavar="Y.npy", help="write the output here (default: print it)")
     p.add_argument("--stream", action="store_true", help="step through the sequence one timestep at a time")
+    p.add_argument("--state-out", metavar="STATE.npz",
+                   help="also write the final state (the graph's other outputs: an LSTM's Y_h and Y_c, a "
+                   "step function's new state) by the names and shapes Stream.state gives")  # fmt: skip
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

@@ -117,14 +117,15 @@ def plot_step_times(us: np.ndarray, path: str, title: str) -> None:
 
 
 def cpu_name() -> str:
-    """The CPU's model name (/proc/cpuinfo where there is one)."""
-    cpu = platform.processor() or platform.machine()
+    """The CPU's model name (/proc/cpuinfo where there is one, else what `platform` says:
+    platform.processor() runs `uname -p` on Linux, so it is the fallback only)."""
+    cpu = ""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
     except OSError:
         pass
-    return cpu
+    return cpu or platform.processor() or platform.machine()
 
 
 def machine() -> dict[str, Any]:

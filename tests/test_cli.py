@@ -74,6 +74,22 @@ def test_run_sequence_and_stream_agree(blob, x_npy, tmp_path, capsys):
     np.testing.assert_array_equal(stream[:, -1], seq)
 
 
+def test_run_writes_the_final_state_by_name_when_asked(blob, x_npy, tmp_path, capsys):
+    """Issue 14, item 8: the graph's other outputs (its final states), in sequence mode and
+    stepped, equal to what the API gives."""
+    model, x = rnnedge.load(blob), np.load(x_npy)
+    _, want = model.run(x, return_state=True)
+    for extra in ([], ["--stream"]):
+        out = tmp_path / f"state{len(extra)}.data"  # any suffix: the file is written as named
+        assert main(["run", blob, "--input", x_npy, "--state-out", str(out), *extra, "-o",
+                     str(tmp_path / "y.npy")]) == 0  # fmt: skip
+        got = np.load(out)
+        assert sorted(got.files) == sorted(want) and want
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name])
+        assert f"wrote {out}: the final state (" in capsys.readouterr().out
+
+
 def test_verify(blob, x_npy, capsys):
     assert main(["verify", blob, str(EXAMPLE_ONNX), "--input", x_npy, "--long-steps", "200"]) == 0
     text = capsys.readouterr().out
