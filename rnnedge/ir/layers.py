@@ -408,7 +408,7 @@ class QActivation(SameWidth):
     m3: Mult | None = None
     k0: int = 0
     k1: int = 0
-    table: np.ndarray | None = None  # int16 [257] for Elu / Softsign / Softplus
+    table: np.ndarray | None = None  # int16 [257] for fixedpoint.LUT_KINDS (not Log: log_q)
     alpha: float = 0.0
     beta: float = 0.0
     wfmt: str = "s16"
