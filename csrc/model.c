@@ -273,9 +273,8 @@ static void rne__plan_get(const size_t *slot, rne__scratch_plan *p)
     p->work = slot[1] - slot[0];
 }
 
-/* 1 if rne_run may split a call into chunks of steps (docs/graph.md section 4): the model reads
- * the sequence forwards, keeps no STATE values (those run one step at a time), and no TAKE_LAST
- * takes features from the first step (split < F). */
+/* 1 if the model has a TAKE_LAST node (rne_run_end with an end before the last step then runs
+ * in one chunk: the step before the end must be in it). */
 static int rne__has_take_last(const rne_model *m)
 {
     uint32_t i;
@@ -285,6 +284,9 @@ static int rne__has_take_last(const rne_model *m)
     return 0;
 }
 
+/* 1 if rne_run may split a call into chunks of steps (docs/graph.md section 4): the model reads
+ * the sequence forwards, keeps no STATE values (those run one step at a time), and no TAKE_LAST
+ * takes features from the first step (split < F). */
 static int rne__chunkable(const rne_model *m)
 {
     uint32_t i;

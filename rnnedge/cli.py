@@ -56,16 +56,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _named(items: list[str] | None, flag: str, parse: Callable[[str], tuple[str, Any]]) -> dict | None:
-    """Repeated NAME=... options (--fix, --state, --input) as a mapping, each name once."""
+def _named(items: list[str] | None, flag: str, form: str, example: str,
+           value: Callable[[str, str], Any] = lambda text, raw: raw) -> dict | None:
+    """Repeated NAME=VALUE options (--fix, --state, --input) as a mapping, each name once; `form`
+    and `example` name what is expected (NAME=VALUE, sr=16000); value(text, raw) reads a VALUE."""
     if not items:
         return None
     named: dict = {}
     for text in items:
-        name, value = parse(text)
+        name, sep, raw = text.partition("=")
+        name, raw = name.strip(), raw.strip()
+        if not sep or not name or not raw:
+            raise InputError(f"{flag} {text!r}: expected {form}, e.g. {flag} {example}")
         if name in named:
             raise InputError(f"{flag} {name}=... is given twice")
-        named[name] = value
+        named[name] = value(text, raw)
     return named
 
 
@@ -73,31 +78,20 @@ def _fixed_args(items: list[str] | None) -> dict | None:
     """The repeated --fix NAME=VALUE options as convert's `fixed` mapping."""
     if not items:  # the converter (and onnx) only when the option is given
         return None
-    from .converter.fixed import parse_fixed
+    from .converter.fixed import fixed_value
 
-    return _named(items, "--fix", parse_fixed)
-
-
-def _state_pair(text: str) -> tuple[str, str]:
-    name, sep, out = text.partition("=")
-    name, out = name.strip(), out.strip()
-    if not sep or not name or not out:
-        raise InputError(f"--state {text!r}: expected INPUT=OUTPUT, e.g. --state h=hn")
-    return name, out
+    return _named(items, "--fix", "NAME=VALUE", "sr=16000", fixed_value)
 
 
 def _state_args(items: list[str] | None) -> dict[str, str] | None:
     """The repeated --state INPUT=OUTPUT options as convert's `state` mapping."""
-    return _named(items, "--state", _state_pair)
+    return _named(items, "--state", "INPUT=OUTPUT", "h=hn")
 
 
 def _input_args(items: list[str] | None) -> dict[str, str] | None:
-    """The repeated --input NAME=AXES options as convert's `inputs` mapping."""
-    if not items:  # the converter (and onnx) only when the option is given
-        return None
-    from .converter.inputs import parse_input_arg
-
-    return _named(items, "--input", parse_input_arg)
+    """The repeated --input NAME=AXES options as convert's `inputs` mapping (the axes are read by
+    the converter, rnnedge.converter.inputs.parse_axes)."""
+    return _named(items, "--input", "NAME=AXES", "input=T,576")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -695,7 +695,6 @@ class Stream:
 
         return step_into
 
-
     def _step_fault(self, rc: int, x, what: str) -> None:
         """The error of a step's C call (rc != 0): ids out of range, else the status."""
         if rc == E_INPUT:  # an id out of range: nothing was written

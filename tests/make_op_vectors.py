@@ -236,8 +236,9 @@ def q_binary_cases(rng: np.random.Generator) -> list[tuple[str, QBinary]]:
     return out
 
 
-def q_binary(c: Cases, rng: np.random.Generator) -> None:
-    for name, op in q_binary_cases(rng):
+def _q_binary_vectors(c: Cases, rng: np.random.Generator, cases: list[tuple[str, QBinary]]) -> None:
+    """Each integer BINARY case over every BIN_SHAPES broadcast, on random int16 inputs."""
+    for name, op in cases:
         for i, (sa, sb, sy) in enumerate(BIN_SHAPES):
             a = s16(rng, (ROWS, *sa))
             b = s16(rng, (ROWS, *sb))
@@ -245,6 +246,10 @@ def q_binary(c: Cases, rng: np.random.Generator) -> None:
             c.add(f"q16_binary_{name}_{i}",
                   _meta(OP["binary"], 1, ROWS, [a, b], sy, [BIN[op.kind]], [op.ma, op.mb, op.shift]),
                   [a, b], y)
+
+
+def q_binary(c: Cases, rng: np.random.Generator) -> None:
+    _q_binary_vectors(c, rng, q_binary_cases(rng))
 
 
 def q_hypot(c: Cases, rng: np.random.Generator) -> None:
@@ -258,14 +263,7 @@ def q_hypot(c: Cases, rng: np.random.Generator) -> None:
              ("hypot_mmax", QBinary("Hypot", top, top, 62, (1.0, 1.0), 1.0)),
              ("hypot_zero", QBinary("Hypot", 0, top, 40, (1.0, 1.0), 1.0)),
              ("hypot_s2", QBinary("Hypot", 3, 1, 2, (1.0, 1.0), 1.0))]
-    for name, op in cases:
-        for i, (sa, sb, sy) in enumerate(BIN_SHAPES):
-            a = s16(rng, (ROWS, *sa))
-            b = s16(rng, (ROWS, *sb))
-            y = fx.binary_q(op, a, b, sy).astype("<i2")
-            c.add(f"q16_binary_{name}_{i}",
-                  _meta(OP["binary"], 1, ROWS, [a, b], sy, [BIN[op.kind]], [op.ma, op.mb, op.shift]),
-                  [a, b], y)
+    _q_binary_vectors(c, rng, cases)
 
 
 CONCAT_CASES = [  # shapes, axis

@@ -14,9 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import rnnedge
 from rnnedge.blob.write import write_blob
-from rnnedge.cli import main
+from rnnedge.cli import _fixed_args, main
 from rnnedge.converter import to_network
-from rnnedge.converter.fixed import parse_fixed
 from rnnedge.errors import ConvertError, InputError, UnsupportedOpError
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
@@ -81,13 +80,14 @@ def test_a_name_that_is_not_a_graph_input_is_an_input_error():
 
 
 def test_parse_fixed():
-    assert parse_fixed("sr=16000") == ("sr", 16000)
-    assert parse_fixed("gain = 0.5") == ("gain", 0.5)
-    assert parse_fixed("w=1,2,3") == ("w", [1, 2, 3])
-    assert parse_fixed("w=[0.5]") == ("w", [0.5])
+    """--fix NAME=VALUE as the command line reads it (rnnedge.cli._fixed_args)."""
+    assert _fixed_args(["sr=16000"]) == {"sr": 16000}
+    assert _fixed_args(["gain = 0.5"]) == {"gain": 0.5}
+    assert _fixed_args(["w=1,2,3"]) == {"w": [1, 2, 3]}
+    assert _fixed_args(["w=[0.5]"]) == {"w": [0.5]}
     for bad in ("sr", "=1", "sr=", "sr=1,,2"):
         with pytest.raises(InputError, match="--fix"):
-            parse_fixed(bad)
+            _fixed_args([bad])
 
 
 # -- hand-built graphs: the If forms exporters write -----------------------------------------------

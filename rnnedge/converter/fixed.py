@@ -15,7 +15,7 @@ settle it, or naming the run-time axes it needs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence, Union
+from typing import Callable, Mapping, Sequence, Union
 
 import numpy as np
 import onnx
@@ -62,13 +62,9 @@ def fix_inputs(loaded: Loaded, fixed: Mapping[str, FixedValue] | None) -> Loaded
     return out
 
 
-def parse_fixed(text: str) -> tuple[str, FixedValue]:
-    """`NAME=VALUE` of the command line: VALUE an integer, a number, or a list of them
-    (`1,2,3` or `[1, 2, 3]`)."""
-    name, sep, raw = text.partition("=")
-    name, raw = name.strip(), raw.strip()
-    if not sep or not name or not raw:
-        raise InputError(f"--fix {text!r}: expected NAME=VALUE, e.g. --fix sr=16000")
+def fixed_value(text: str, raw: str) -> FixedValue:
+    """The VALUE `raw` of the command line's `--fix NAME=VALUE` (`text`, for the message): an
+    integer, a number, or a list of them (`1,2,3` or `[1, 2, 3]`)."""
     body = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
     items = [p.strip() for p in body.split(",")]
     try:
@@ -78,7 +74,7 @@ def parse_fixed(text: str) -> tuple[str, FixedValue]:
             f"--fix {text!r}: {raw!r} is not a number or a list of numbers (e.g. 16000, 0.5, 1,2,3)"
         ) from None
     listed = raw.startswith("[") or len(numbers) > 1
-    return name, numbers if listed else numbers[0]
+    return numbers if listed else numbers[0]
 
 
 def _number(text: str) -> int | float:
@@ -281,23 +277,16 @@ def _inferred_shapes(model: onnx.ModelProto, values: Mapping[str, Value]) -> dic
 def _runtime_axes(graph: onnx.GraphProto, name: str, folded: _Folded) -> list[str]:
     """The run-time sizes a tensor's value needs: the axes (of the tensors whose Shape was taken)
     behind the nearest shape values with a `Sym` on the way back from `name`."""
-    producer = {o: n for n in graph.node for o in n.output if o}
+    def shape_value(x: str) -> bool:
+        return isinstance(folded.values.get(x), SymInts)
+
     found: list[str] = []
-    seen: set[str] = set()
-    stack = [name]
-    while stack:
-        x = stack.pop()
-        if x in seen:
-            continue
-        seen.add(x)
+    for x in _upstream(graph, name, stop=shape_value):
         value = folded.values.get(x)
         if isinstance(value, SymInts):
             for d in value.items:
                 if isinstance(d, Sym):
                     found += [folded.axes.get(s, repr(s)) for s in d.names]
-            continue
-        if x in producer:
-            stack.extend(_reads(producer[x]))
     return list(dict.fromkeys(found))
 
 
@@ -389,11 +378,12 @@ def _all_static(info: onnx.ValueInfoProto) -> bool:
     return t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim)
 
 
-def _graph_inputs_behind(graph: onnx.GraphProto, name: str) -> list[onnx.ValueInfoProto]:
-    """The graph inputs (not initializers) a tensor depends on."""
-    inits = {t.name for t in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in inits]
+def _upstream(graph: onnx.GraphProto, name: str,
+              stop: Callable[[str], bool] | None = None) -> list[str]:  # fmt: skip
+    """The tensors `name` depends on, itself first, in the order of a depth-first walk back
+    through their producers; the walk goes no further back than a tensor for which stop(x)."""
     producer = {o: n for n in graph.node for o in n.output if o}
+    order: list[str] = []
     seen: set[str] = set()
     stack = [name]
     while stack:
@@ -401,6 +391,14 @@ def _graph_inputs_behind(graph: onnx.GraphProto, name: str) -> list[onnx.ValueIn
         if x in seen:
             continue
         seen.add(x)
-        if x in producer:
+        order.append(x)
+        if (stop is None or not stop(x)) and x in producer:
             stack.extend(_reads(producer[x]))
-    return [i for i in inputs if i.name in seen]
+    return order
+
+
+def _graph_inputs_behind(graph: onnx.GraphProto, name: str) -> list[onnx.ValueInfoProto]:
+    """The graph inputs (not initializers) a tensor depends on."""
+    inits = {t.name for t in graph.initializer}
+    seen = set(_upstream(graph, name))
+    return [i for i in graph.input if i.name not in inits and i.name in seen]

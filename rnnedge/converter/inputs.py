@@ -62,15 +62,6 @@ def parse_axes(name: str, spec: str) -> InputAxes:
     return InputAxes("".join(roles), tuple(sizes))
 
 
-def parse_input_arg(text: str) -> tuple[str, str]:
-    """`NAME=SPEC` of the command line (--input input=T,576)."""
-    name, sep, spec = text.partition("=")
-    name, spec = name.strip(), spec.strip()
-    if not sep or not name or not spec:
-        raise InputError(f"--input {text!r}: expected NAME=AXES, e.g. --input input=T,576")
-    return name, spec
-
-
 def set_input_axes(loaded: Loaded, inputs: Mapping[str, str] | None) -> tuple[Loaded, dict[str, str]]:
     """The model with the given per-step sizes written into its inputs' declarations (a copy;
     `loaded` is unchanged), and each named input's axis roles. An input that is not in the
@@ -119,4 +110,4 @@ def set_input_axes(loaded: Loaded, inputs: Mapping[str, str] | None) -> tuple[Lo
     return Loaded(model, loaded.label, loaded.stem, loaded.opset, list(loaded.notes) + notes), roles
 
 
-__all__ = ["InputAxes", "parse_axes", "parse_input_arg", "set_input_axes"]
+__all__ = ["InputAxes", "parse_axes", "set_input_axes"]

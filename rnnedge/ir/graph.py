@@ -315,6 +315,15 @@ class Graph:
                     out[v] = i
         return out
 
+    def readers(self) -> dict[int, set[int]]:
+        """value index -> indices of the nodes that read it (values nobody reads: absent)."""
+        out: dict[int, set[int]] = {}
+        for i, n in enumerate(self.nodes):
+            for v in n.inputs:
+                if v is not None:
+                    out.setdefault(v, set()).add(i)
+        return out
+
 
 def from_network(net: Network | QNetwork) -> Graph:
     """A straight pipeline as a graph: node i reads the value node i-1 wrote."""

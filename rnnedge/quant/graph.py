@@ -131,11 +131,7 @@ def fold_dense_graph(g: Graph) -> Graph:
     read only by a recurrent node's x is folded into that node's input weights
     (`policy.fold_pair`); the Dense node and its value go, the recurrent node reads the Dense's
     input. `folded` says what was folded; StateSpec.layer (a node index) follows."""
-    readers: dict[int, list[int]] = {}
-    for j, n in enumerate(g.nodes):
-        for v in n.inputs:
-            if v is not None:
-                readers.setdefault(v, []).append(j)
+    readers = g.readers()
     updates = {v.update for v in g.values if v.kind == "state"}
     drop_nodes: set[int] = set()
     drop_values: set[int] = set()
@@ -148,7 +144,7 @@ def fold_dense_graph(g: Graph) -> Graph:
         vo, vx = g.values[o], g.values[xin]
         if vo.kind != "temp" or o in updates or len(vo.shape) != 1 or len(vx.shape) != 1:
             continue
-        rd = readers.get(o, [])
+        rd = sorted(readers.get(o, ()))
         if len(rd) != 1 or rd[0] in new_ops:
             continue
         r = g.nodes[rd[0]]
@@ -176,11 +172,7 @@ def fuse_layer_norms(g: Graph) -> Graph:
     the integer LayerNorm sums the squares in 64 bits (docs/quantization.md). The norm's
     intermediate values must be read by nothing else. `folded` says what was fused."""
     prod = g.producers()
-    readers: dict[int, set[int]] = {}
-    for j, n in enumerate(g.nodes):
-        for v in n.inputs:
-            if v is not None:
-                readers.setdefault(v, set()).add(j)
+    readers = g.readers()
     kept = {v.update for v in g.values if v.kind == "state"} | {g.output}
 
     def node(v: int | None, kind: type, test: Callable[[object], bool] = lambda op: True) -> int | None:
@@ -283,11 +275,7 @@ def fuse_magnitudes(g: Graph) -> Graph:
     wrong and the model's speech probability up to 0.54; HYPOT sums the exact squares in int64
     (docs/quantization.md). The squares and the sum must be read by nothing else."""
     prod = g.producers()
-    readers: dict[int, set[int]] = {}
-    for j, n in enumerate(g.nodes):
-        for v in n.inputs:
-            if v is not None:
-                readers.setdefault(v, set()).add(j)
+    readers = g.readers()
     kept = {v.update for v in g.values if v.kind == "state"} | {g.output}
 
     def inner(v: int | None, reader: int) -> int | None:
