@@ -751,8 +751,14 @@ class Stream:
         what `Model.run` would for them, continuing from (and updating) the stream's state. A
         stream of batch 1 also takes the chunk without its batch axis (as `step` takes a frame
         without it: [T, F] for [T, 1, F]) and then returns the output without its batch axis."""
-        what = f"{self.model.name}.stream.run"
         model = self.model
+        # The fast path: an array of a shape run before at this batch (a plan of Model._run_plan,
+        # recorded by Model.run or by this method), as Model.run's fast path takes it.
+        if type(x) is np.ndarray and x.dtype is model._x_dtype and x.flags.c_contiguous:
+            plan = model._run_plans.get(x.shape)
+            if plan is not None and plan.batch == self.batch:
+                return self._run_planned(x, plan, None)
+        what = f"{self.model.name}.stream.run"
         axes = model._run_in.axes
         b = axes.find("B")
         unbatched = self.batch == 1 and b >= 0 and np.ndim(x) == len(axes) - 1
@@ -775,30 +781,51 @@ class Stream:
             raise InputError(f"{what}: this stream has batch {self.batch}, the input {batch}")
         needs, nbytes = f"batch {batch} over T = {steps} steps", model._run_bytes(batch, steps, what)
         _check_memory(what, needs, nbytes)
+        plannable = not unbatched and x.dtype is model._x_dtype and x.shape not in model._run_plans
+        shape = x.shape
         try:
             y = self._run_internal(model._run_in.to_internal(x, model._x_dtype), what)
         except MemoryError:
             raise _refuse_memory(what, needs, nbytes, failed=True) from None
+        if plannable:
+            model._run_plan(shape, batch, steps, y.shape)
         b_out = model._run_out.axes.find("B")
         return np.squeeze(y, axis=b_out) if unbatched and b_out >= 0 else y
 
-    def _run_planned(self, x: np.ndarray, plan: _RunPlan, free: list["Stream"]) -> np.ndarray:
-        """Model.run's fast path (Model.run checked x's type, dtype, contiguity and, through its
-        plan, its shape): this stream, one of Model.run's own (no other caller holds it), reset,
-        runs x into a new array of the output's shape and goes back to `free`. The same C calls
-        and results as _run_internal, with the buffers of the last run of this plan reused."""
-        model, c = self.model, self._c
-        lib, from_buffer, what = c.lib, self._from_buffer, model._run_what
+    def _run_planned(self, x: np.ndarray, plan: _RunPlan, free: list["Stream"] | None
+                     ) -> np.ndarray:  # fmt: skip
+        """The fast path of Model.run and Stream.run (the caller checked x's type, dtype,
+        contiguity and, through its plan, its shape and batch) runs x into a new array of the
+        output's shape: the same C calls and results as _run_internal, with the buffers of the
+        last run of this plan reused. For Model.run (`free` given) this stream is one of its own
+        (no other caller holds it): reset first, then back to `free`. For Stream.run (`free`
+        None) the stream goes on from its state, held for the call like any other."""
+        model = self.model
+        what = model._run_what if free is not None else f"{model.name}.stream.run"
         if plan.nbytes:  # the memory rule, for a long run
             _check_memory(what, f"batch {plan.batch} over T = {plan.steps} steps", plan.nbytes)
+        if free is None and not self._claim():
+            raise self._busy("run")
+        try:
+            return self._run_planned_held(x, plan, free, what)
+        finally:
+            if free is None:
+                self._release()
+
+    def _run_planned_held(self, x: np.ndarray, plan: _RunPlan, free: list["Stream"] | None,
+                          what: str) -> np.ndarray:  # fmt: skip
+        """_run_planned's body, with the stream held."""
+        model, c = self.model, self._c
+        lib, from_buffer = c.lib, self._from_buffer
         bufs = self._run_bufs
         try:
             if bufs is None or bufs[0] is not plan:
                 bufs = self._run_buffers(plan)
             _, sp, xqp, yq, yqp = bufs
-            rc = lib.rne_stream_reset(self._cstream)
-            if rc:  # never on a loaded model (c.check's call spared when it is 0)
-                c.check(rc, what)
+            if free is not None:
+                rc = lib.rne_stream_reset(self._cstream)
+                if rc:  # never on a loaded model (c.check's call spared when it is 0)
+                    c.check(rc, what)
             y = np.empty(plan.y_shape, _F32)
             yp = from_buffer(self._floats, y)
             if xqp is None:  # floats of a float model, or ids: as they are
@@ -819,8 +846,8 @@ class Stream:
                                                                               what)  # fmt: skip
             raise _refuse_memory(what, f"batch {plan.batch} over T = {plan.steps} steps", nbytes,
                                  failed=True) from None  # fmt: skip
-        if len(free) < _RUN_FREE:  # after a run that finished, as Model.run's checked path
-            free.append(self)
+        if free is not None and len(free) < _RUN_FREE:  # after a run that finished, as
+            free.append(self)  # Model.run's checked path
         return y
 
     def _run_buffers(self, plan: _RunPlan) -> tuple:

@@ -618,6 +618,38 @@ def test_a_repeated_run_equals_the_first(case):
     np.testing.assert_array_equal(model.run(x.astype(np.float64)), first)
 
 
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_stream_run_chunks_of_a_planned_shape_go_on_from_the_state(case):
+    """Stream.run of chunks of one shape (float32, C-contiguous: the fast path once a plan for
+    that shape exists, made by the first chunk) goes on from the stream's state exactly as the
+    checked path does: the same numbers, chunk by chunk, and the same state, as a stream fed
+    each chunk in another dtype (checked every time)."""
+    built = BUILT[case.name]
+    model = model_of(built)
+    if not model.streamable:
+        pytest.skip("not streamable")
+    axes = model._run_in.axes
+    x = graph_input(built)
+    if "B" in axes:  # batch 1: a layout whose conversion to [T, B, F] is a reshape (plannable)
+        x = np.take(x, [0], axis=axes.find("B"))
+    chunks = [np.ascontiguousarray(c, dtype=np.float32)
+              for c in np.array_split(x, 3, axis=axes.find("T"))]
+    chunk = chunks[0].shape
+    chunks = [c for c in chunks if c.shape == chunk]  # one shape: the first plans, the rest use it
+    fast, checked = model.stream(), model.stream()
+    for c in chunks:
+        np.testing.assert_array_equal(fast.run(c), checked.run(c.astype(np.float64)))
+    # the fast path ran (a test of it, not of a timing); a model with latency plans nothing
+    assert (chunk in model._run_plans) == (model.latency_steps == 0)
+    for name, v in checked.state.items():
+        np.testing.assert_array_equal(fast.state[name], v)
+    fast.reset()
+    np.testing.assert_array_equal(fast.run(chunks[0]), model.run(chunks[0]))
+    other = model.stream(batch=fast.batch + 1)  # another batch: the plan is not taken
+    with pytest.raises(rnnedge.InputError, match=f"this stream has batch {fast.batch + 1}"):
+        other.run(chunks[0])
+
+
 def test_planned_runs_check_what_the_plan_does_not_cover(lstm):
     """After a plan for a shape exists: another shape, a dtype to convert and a state to start
     from still go through the checks (the same refusals), and batch 1 (a layout that is a
