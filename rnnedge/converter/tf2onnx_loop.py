@@ -24,7 +24,8 @@ Keras model file directly (docs/keras.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Protocol, Union
 
 import numpy as np
@@ -32,7 +33,7 @@ import onnx
 from onnx import helper
 
 from ..errors import ConvertError, RnnedgeError, UnsupportedOpError
-from ..ir.layers import Act, Recurrent
+from ..ir.layers import Act, Dense, Recurrent, TakeLast
 from .fold import fold_constant
 from .heads import ACT_OPS
 from .node import Node
@@ -241,6 +242,10 @@ class _Body:
                 if isinstance(a, Gate) and isinstance(b, Gate):
                     return [Gate("Add", (a, b), a.width)]
                 return [_add(_as_affine(a), _as_affine(b))]
+        if op == "Mul" and len(live) == 2 and any(isinstance(a, Const) for a in args):
+            return [self.scale(args, where)]
+        if op in ("Min", "Max") and len(live) == 2:
+            return [self.bound(op, args, where)]
         if op in ("Mul", "Sub") and len(live) == 2:
             a, b = args
             if op == "Sub" and isinstance(a, Const) and isinstance(b, (Leaf, Gate, Affine)):
@@ -262,6 +267,39 @@ class _Body:
             return self.split(node, args, where)
         raise NotTheCell(f"{where} on {', '.join(_what(a) for a in args)} is not part of the cells "
                          "tf2onnx writes")  # fmt: skip
+
+    def scale(self, args: list[Symbolic | None], where: str) -> Term:
+        """A term times a constant: a weighted sum scaled (0.2 x of Keras 2's hard sigmoid), or a
+        clip to [0, hi] times 1 / hi (Keras 3's relu6(x + 3) / 6): a hard sigmoid of alpha 1 / hi."""
+        c, t = (args[0], args[1]) if isinstance(args[0], Const) else (args[1], args[0])
+        assert isinstance(c, Const)
+        k = c.array.astype(np.float32)
+        if not isinstance(t, (Leaf, Gate, Affine)) or k.size not in (1, t.width) or (
+                k.ndim > 1 and k.shape[:-1] != (1,) * (k.ndim - 1)):
+            raise NotTheCell(f"{where} multiplies {_what(t)} by a {list(k.shape)} constant")
+        k = k.reshape(-1)
+        if isinstance(t, Gate):
+            act = t.op
+            if (k.size == 1 and isinstance(act, Act) and act.kind == "Clip" and act.alpha == 0
+                    and 0 < act.beta < math.inf and abs(float(k[0]) * act.beta - 1) <= 1e-6):
+                return Gate(Act.make("HardSigmoid", float(k[0]), 0.0), t.args, t.width)
+            raise NotTheCell(f"{where} scales a gate (only a clip to [0, hi] by 1 / hi, a hard sigmoid)")
+        a = _as_affine(t)
+        return Affine({s: m * k for s, m in a.maps.items()}, None if a.bias is None else a.bias * k)
+
+    def bound(self, op: str, args: list[Symbolic | None], where: str) -> Gate:
+        """Min / Max of a term and a scalar constant: a Clip (merged with a Clip it bounds)."""
+        c, t = (args[0], args[1]) if isinstance(args[0], Const) else (args[1], args[0])
+        if not isinstance(c, Const) or c.array.size != 1 or not isinstance(t, (Leaf, Gate, Affine)):
+            raise NotTheCell(f"{where} is not a bound of the cell's values by a scalar constant")
+        v = float(c.array.ravel()[0])
+        lo, hi, inner = -math.inf, math.inf, t
+        if isinstance(t, Gate) and isinstance(t.op, Act) and t.op.kind == "Clip":
+            lo, hi, inner = t.op.alpha, t.op.beta, t.args[0]
+        lo, hi = (lo, min(hi, v)) if op == "Min" else (max(lo, v), hi)
+        if lo > hi:
+            raise NotTheCell(f"{where} bounds to the empty range [{lo}, {hi}]")
+        return Gate(Act.make("Clip", lo, hi), (inner,), t.width)
 
     def gather(self, node: Node, args: list[Symbolic | None], where: str) -> Symbolic:
         data, index = args[0], args[1]
@@ -376,6 +414,14 @@ def _ordered(g: onnx.GraphProto, known: set[str]) -> list[onnx.NodeProto]:
 # -- the cells ------------------------------------------------------------------------------------
 
 
+def _cell_act(act: Act) -> Act:
+    """A clip to [0, 1] (Keras 2's hard sigmoid, 0.2 x + 0.5 clipped, its scale and shift in the
+    weighted sum) is the hard sigmoid of alpha 1, beta 0; other activations as they are."""
+    if act.kind == "Clip" and (act.alpha, act.beta) == (0.0, 1.0):
+        return Act.make("HardSigmoid", 1.0, 0.0)
+    return act
+
+
 def _gate_act(t: object, x: Leaf, h: Leaf | None, what: str) -> tuple[Act, Affine]:
     """t = act(x Wx + h Rh + b) (h optional): the activation and the sum."""
     if not isinstance(t, Gate) or not isinstance(t.op, Act):
@@ -383,7 +429,7 @@ def _gate_act(t: object, x: Leaf, h: Leaf | None, what: str) -> tuple[Act, Affin
     s = t.args[0]
     if not isinstance(s, Affine) or x not in s.maps or set(s.maps) - {x, h}:
         raise NotTheCell(f"{what} is not an activation of the step's input and the state, weighted")
-    return t.op, s
+    return _cell_act(t.op), s
 
 
 def _map(s: Affine, src: Union[Leaf, Gate], rows: int, width: int) -> np.ndarray:
@@ -425,7 +471,7 @@ def match_gru(out: Term, x: Leaf, h: Leaf) -> Recurrent:
     f, sz = _gate_act(z, x, h, "the update gate z")
     if not isinstance(hh, Gate) or not isinstance(hh.op, Act):
         raise NotTheCell("the candidate hh is not an activation")
-    g = hh.op
+    g = _cell_act(hh.op)
     inner = hh.args[0]
     r: object = None
     # x Wh + bx plus one more source: (r * h) Rh (reset_after=False) or r * (h Rh + bh) (True)
@@ -592,8 +638,75 @@ def op_loop(ctx: "LoopContext", node: Node, ins: list[Value | None]) -> list[Val
         rec.direction = "reverse"  # its output in reversed order too (as recurrent.op_recurrent)
     ctx.note(node, f"tf2onnx Loop of a Keras {rec.cell.upper()} read as the native cell"
                    + (", run backwards" if data.reversed else ""))
-    y = Data(data.layers + (rec,), data.axes, {**data.sizes, "F": h.width}, reversed=data.reversed)
-    return [None] * (len(ins) - 2) + [y]  # type: ignore[list-item]
+    H = h.width
+    y = Data(data.layers + (rec,), data.axes, {**data.sizes, "F": H}, reversed=data.reversed)
+    # the carried state's final value (Keras return_state) is the cell's Y_h: its last step,
+    # the first in time when it ran backwards (as recurrent.op_recurrent's)
+    y_h = Data(data.layers + (rec, TakeLast(H, 0 if data.reversed else H)), (("B",), ("F",)),
+               {**data.sizes, "F": H, "T": 1}, True, rec)  # fmt: skip
+    finals: list[Value | None] = [None] * (len(ins) - 2)
+    finals[body.state_slot] = y_h
+    return finals + [y]  # type: ignore[return-value]
+
+
+def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Data | None:
+    """A Concat along the features, or an Add, of a forward recurrent layer's output and a
+    reverse one's over the same input (tf2onnx's Keras Bidirectional: a Loop over the input and
+    one over it reversed, merge_mode concat or sum), both whole sequences or both their last step:
+    the one bidirectional layer (the two halves added by a Dense of two identity blocks for the
+    Add, as the Keras reader's sum); None if it is not that. Layers whose state a graph input
+    sets (ids in `bound`) are not joined."""
+    if node.op not in ("Concat", "Add") or len(ins) != 2:
+        return None
+    a, b = ins
+    if not (isinstance(a, Data) and isinstance(b, Data)) or (a.axes, a.sizes, a.reversed, a.taken) != (
+            b.axes, b.sizes, b.reversed, b.taken) or len(a.layers) != len(b.layers):
+        return None
+    if node.op == "Concat":
+        axis = node.int_attr("axis", 0)
+        axis = axis + a.rank if axis < 0 else axis
+        if not 0 <= axis < a.rank or a.axes[axis] != ("F",):
+            return None
+
+    def split(d: Data) -> tuple[Recurrent, TakeLast | None] | None:
+        *rest, last = d.layers
+        tail = last if isinstance(last, TakeLast) else None
+        rec = rest[-1] if tail is not None and rest else last
+        return (rec, tail) if isinstance(rec, Recurrent) else None
+
+    pa, pb = split(a), split(b)
+    if pa is None or pb is None:
+        return None
+    (f, tf), (r, tr) = pa, pb
+    if node.op == "Add" and f.direction == "reverse":
+        (f, tf), (r, tr) = (r, tr), (f, tf)
+    n = len(a.layers) - (2 if tf is not None else 1)
+    if (f.direction, r.direction) != ("forward", "reverse") or any(
+            x is not y for x, y in zip(a.layers[:n], b.layers[:n])):
+        return None
+    if (f.cell, f.hidden, f.in_features, f.linear_before_reset, f.clip, f.input_forget) != (
+            r.cell, r.hidden, r.in_features, r.linear_before_reset, r.clip, r.input_forget):
+        return None
+    if any(v is not None for v in (f.P, r.P, f.initial_h, r.initial_h, f.initial_c, r.initial_c)) or (
+            id(f) in bound or id(r) in bound):
+        return None
+    H = f.hidden
+    if (tf is None) != (tr is None) or (tf is not None and tr is not None and (
+            (tf.features, tf.split, tr.features, tr.split) != (H, H, H, 0))):
+        return None
+
+    def both(p: np.ndarray | None, q: np.ndarray | None) -> np.ndarray | None:
+        return None if p is None and q is None else np.concatenate([p if p is not None else np.zeros_like(q),
+                                                                    q if q is not None else np.zeros_like(p)])
+
+    rec = Recurrent(cell=f.cell, direction="bidirectional", W=both(f.W, r.W), R=both(f.R, r.R),
+                    B=both(f.B, r.B), activations=[*f.activations, *r.activations], clip=f.clip,
+                    input_forget=f.input_forget, linear_before_reset=f.linear_before_reset)  # fmt: skip
+    layers = a.layers[:n] + (rec,) + ((TakeLast(2 * H, H),) if tf is not None else ())
+    if node.op == "Add":
+        eye = np.eye(H, dtype=np.float32)
+        layers += (Dense(np.concatenate([eye, eye], axis=1)),)
+    return replace(a, layers=layers, sizes={**a.sizes, "F": H if node.op == "Add" else 2 * H}, final=None)
 
 
 class LoopContext(Protocol):
