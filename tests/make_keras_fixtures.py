@@ -5,8 +5,8 @@ a test or run-time dependency (the tests read the committed files with h5py only
 
 The tf2onnx fixtures of tests/test_keras_tf2onnx.py (Keras 3 GRU and SimpleRNN layers, which
 tf2onnx 1.17 writes as ONNX Loops, alone, Bidirectional, with hard_sigmoid gates, returning their
-state; one Keras 2 GRU through tf_keras; an LSTM returning its state, which tf2onnx writes as the
-ONNX LSTM op) are exported with tf2onnx.convert.from_function (from_keras fails under Keras 3),
+state, stateful; one Keras 2 GRU through tf_keras; an LSTM returning its state, which tf2onnx
+writes as the ONNX LSTM op) are exported with tf2onnx.convert.from_function (from_keras fails under Keras 3),
 also with Keras's outputs (NAME.out.npy; a model returning its state: NAME.state.npz, h and c);
 they need tf2onnx too.
 
@@ -64,7 +64,7 @@ def train(model, seed: int) -> None:
         x = rng.integers(0, VOCAB, (4 * batch, T)).astype(np.int32)
     else:
         x = rng.normal(0, 1, (4 * batch, T, F)).astype(np.float32)
-    shape = list(model.predict(x[:1], verbose=0).shape[1:])  # a "valid" conv shortens the time axis
+    shape = list(model.predict(x[:batch], verbose=0).shape[1:])  # a "valid" conv shortens the time axis
     y = rng.normal(0, 1, (4 * batch, *shape)).astype(np.float32)
     model.compile(optimizer="adam", loss="mse")
     model.optimizer.learning_rate = 0.05
@@ -230,6 +230,13 @@ def tf2onnx_models() -> dict:
         y, *states = layer(inp)
         out = L.Dense(2)(y)
         m[name] = (keras.Model(inp, out), keras.Model(inp, [out, *states], name=name))
+    # stateful (batch 2): its state variable, reset before predict and export, is the Loop's
+    # initial state, a zeros constant
+    m["tf2onnx_gru_stateful"] = keras.Sequential([
+        keras.Input(batch_shape=(2, None, F)),
+        L.GRU(4, stateful=True, return_sequences=True),
+        L.Dense(2),
+    ], name="tf2onnx_gru_stateful")  # fmt: skip
     return m
 
 
@@ -272,8 +279,13 @@ def make_tf2onnx(x: np.ndarray, names: list[str]) -> int:
             continue
         trained, model = model if isinstance(model, tuple) else (model, model)
         train(trained, 200 + k)
+        stateful = [layer for layer in model.layers if getattr(layer, "stateful", False)]
+        for layer in stateful:
+            layer.reset_states()
         ys = model.predict(x, verbose=0)
         y, *states = [np.asarray(v, np.float32) for v in (ys if isinstance(ys, list) else [ys])]
+        for layer in stateful:
+            layer.reset_states()
         export_tf2onnx(model, OUT / f"{name}.onnx")
         np.save(OUT / f"{name}.out.npy", y)
         if states:

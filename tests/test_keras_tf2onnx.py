@@ -21,7 +21,7 @@ import rnnedge
 from rnnedge import fixedpoint as fx
 from rnnedge.conversion import convert
 from rnnedge.converter import to_network
-from rnnedge.errors import NotStreamableError, UnsupportedOpError
+from rnnedge.errors import ConvertWarning, NotStreamableError, UnsupportedOpError
 from rnnedge.ir.layers import Act, Recurrent, from_tbf, to_tbf
 
 DATA = Path(__file__).resolve().parent / "data" / "keras"
@@ -39,6 +39,7 @@ CELLS = {  # fixture -> (cell, linear_before_reset, direction): reset_after=True
     "tf2onnx_k2_gru_hard": ("gru", False, "forward"),  # Keras 2 (tf_keras) hard_sigmoid z, r
     "tf2onnx_gru_state": ("gru", True, "forward"),  # return_state=True
     "tf2onnx_lstm_state": ("lstm", False, "forward"),  # return_state=True (tf2onnx: the LSTM op)
+    "tf2onnx_gru_stateful": ("gru", True, "forward"),  # stateful: the initial state a constant
 }
 HARD = {  # the gates' activation: Keras 3's relu6(x + 3) / 6 and Keras 2's clip(0.2 x + 0.5, 0, 1)
     "tf2onnx_gru_hard": Act.make("HardSigmoid", np.float32(1 / 6), 0.0),  # (the + 3 in the bias)
@@ -299,3 +300,42 @@ def test_a_hard_sigmoid_needs_its_own_scale(tmp_path):
 
     msg = refused(body_edit(tmp_path, "tf2onnx_gru_hard", edit))
     assert "scales a gate (only a clip to [0, hi] by 1 / hi, a hard sigmoid)" in msg
+
+
+def stateful_with(tmp_path: Path, rows: np.ndarray) -> Path:
+    """The stateful fixture with its exported state (the Loop's initial state, a [2, 4] constant
+    initializer: zeros after reset_states()) replaced by `rows`."""
+    m = onnx.load(DATA / "tf2onnx_gru_stateful.onnx")
+    (loop,) = [n for n in m.graph.node if n.op_type == "Loop"]
+    (init,) = [t for t in m.graph.initializer if t.name in loop.input[2:] and list(t.dims) == [2, 4]]
+    assert not onnx.numpy_helper.to_array(init).any()
+    init.CopyFrom(onnx.numpy_helper.from_array(rows.astype(np.float32), init.name))
+    out = tmp_path / "stateful.onnx"
+    onnx.save(m, out)
+    return out
+
+
+def test_a_stateful_model_starts_from_its_exported_state(tmp_path):
+    """A state every batch item shares is the layer's initial_h: Model.run and a stream start from
+    it (and a reset returns to it), as onnxruntime runs the file."""
+    ort = pytest.importorskip("onnxruntime")
+    row = np.array([0.5, -0.25, 0.75, -1.0], np.float32)
+    path = stateful_with(tmp_path, np.stack([row, row]))
+    with pytest.warns(ConvertWarning, match=r"declares a static size .* \[unk__0, 2, 4\]"):
+        net = convert(path, tmp_path / "m.rne")  # the stateful model's batch, 2, in the graph
+    np.testing.assert_array_equal(net.layers[0].initial_h, row[None])
+    m = rnnedge.load(tmp_path / "m.rne")
+    want = ort.InferenceSession(str(path)).run(None, {"x": X})[0]
+    assert rel(m.run(X), want) <= 1e-5
+    s = m.stream(batch=2)
+    s.step(X[:, 0])
+    s.reset()
+    steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=1)
+    assert rel(steps, want) <= 1e-5
+
+
+def test_a_state_that_differs_between_batch_items_refused(tmp_path):
+    path = stateful_with(tmp_path, np.arange(8, dtype=np.float32).reshape(2, 4) / 8)
+    msg = refused(path)
+    assert "the initial state is a [2, 4] constant that differs between batch items" in msg
+    assert "reset_states() before exporting, or set Stream.state" in msg
