@@ -339,3 +339,19 @@ def test_a_state_that_differs_between_batch_items_refused(tmp_path):
     msg = refused(path)
     assert "the initial state is a [2, 4] constant that differs between batch items" in msg
     assert "reset_states() before exporting, or set Stream.state" in msg
+
+
+@pytest.mark.parametrize("name", ["tf2onnx_rnn", "tf2onnx_gru_after"])
+def test_a_linear_activation_is_identity(name, tmp_path):
+    """Keras activation="linear" leaves the weighted sum as it is: the body's Tanh made an
+    Identity reads as the Identity activation, and computes what onnxruntime computes."""
+    ort = pytest.importorskip("onnxruntime")
+
+    def edit(body):
+        node_of(body, "Tanh").op_type = "Identity"
+
+    path = body_edit(tmp_path, name, edit)
+    net = convert(path, tmp_path / "m.rne")
+    assert net.layers[0].activations[0][-1] == Act.make("Identity")
+    want = ort.InferenceSession(str(path)).run(None, {"x": X})[0]
+    assert rel(rnnedge.load(tmp_path / "m.rne").run(X), want) <= 1e-5

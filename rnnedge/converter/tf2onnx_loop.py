@@ -474,8 +474,14 @@ def _cell_act(act: Act) -> Act:
     return act
 
 
+def _activated(t: object) -> object:
+    """A weighted sum with no activation (Keras "linear") as the Identity activation of it."""
+    return Gate(Act.make("Identity"), (t,), t.width) if isinstance(t, Affine) else t
+
+
 def _gate_act(t: object, x: Leaf, h: Leaf | None, what: str) -> tuple[Act, Affine]:
     """t = act(x Wx + h Rh + b) (h optional): the activation and the sum."""
+    t = _activated(t)
     if not isinstance(t, Gate) or not isinstance(t.op, Act):
         raise NotTheCell(f"{what} is not an activation of a weighted sum")
     s = t.args[0]
@@ -521,6 +527,7 @@ def match_gru(out: Term, x: Leaf, h: Leaf) -> Recurrent:
         raise NotTheCell("the new state is not z * h + (1 - z) * hh")
     H = h.width
     f, sz = _gate_act(z, x, h, "the update gate z")
+    hh = _activated(hh)
     if not isinstance(hh, Gate) or not isinstance(hh.op, Act):
         raise NotTheCell("the candidate hh is not an activation")
     g = _cell_act(hh.op)
