@@ -355,3 +355,17 @@ def test_a_linear_activation_is_identity(name, tmp_path):
     assert net.layers[0].activations[0][-1] == Act.make("Identity")
     want = ort.InferenceSession(str(path)).run(None, {"x": X})[0]
     assert rel(rnnedge.load(tmp_path / "m.rne").run(X), want) <= 1e-5
+
+
+def test_joining_the_input_with_itself_refused():
+    """A Concat / Add of the model input with itself (no layers on either side: neither a
+    Bidirectional's two directions nor slices of one tensor) is the refusal of joining data."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    for node, match in ((helper.make_node("Concat", ["x", "x"], ["y"], axis=-1), "joining data tensors"),
+                        (helper.make_node("Add", ["x", "x"], ["y"]), "Add of two data tensors")):
+        g = helper.make_graph([node], "g", [x], [y])
+        with pytest.raises(UnsupportedOpError, match=match):
+            to_network(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))

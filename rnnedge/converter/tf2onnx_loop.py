@@ -731,6 +731,8 @@ def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Dat
             return None
 
     def split(d: Data) -> tuple[Recurrent, TakeLast | None] | None:
+        if not d.layers:
+            return None
         *rest, last = d.layers
         tail = last if isinstance(last, TakeLast) else None
         rec = rest[-1] if tail is not None and rest else last
