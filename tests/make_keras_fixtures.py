@@ -4,11 +4,15 @@ own outputs on a fixed input. Needs tensorflow-cpu, keras and tf-keras: a develo
 a test or run-time dependency (the tests read the committed files with h5py only).
 
 The tf2onnx fixtures of tests/test_keras_tf2onnx.py (Keras 3 GRU and SimpleRNN layers, which
-tf2onnx 1.17 writes as ONNX Loops) are exported with tf2onnx.convert.from_function (from_keras
-fails under Keras 3), also with Keras's outputs; they need tf2onnx too.
+tf2onnx 1.17 writes as ONNX Loops, alone, Bidirectional, with hard_sigmoid gates, returning their
+state, stateful; one Keras 2 GRU through tf_keras; an LSTM returning its state, which tf2onnx
+writes as the ONNX LSTM op) are exported with tf2onnx.convert.from_function (from_keras fails under Keras 3),
+also with Keras's outputs (NAME.out.npy; a model returning its state: NAME.state.npz, h and c);
+they need tf2onnx too.
 
     python tests/make_keras_fixtures.py             # rewrites tests/data/keras/
     python tests/make_keras_fixtures.py tf2onnx     # only the tf2onnx fixtures
+    python tests/make_keras_fixtures.py tf2onnx NAME...  # only these tf2onnx fixtures
     python tests/make_keras_fixtures.py NAME...     # only these Keras fixtures (every model is
                                                     # still built, so each keeps its weights)
 """
@@ -60,7 +64,7 @@ def train(model, seed: int) -> None:
         x = rng.integers(0, VOCAB, (4 * batch, T)).astype(np.int32)
     else:
         x = rng.normal(0, 1, (4 * batch, T, F)).astype(np.float32)
-    shape = list(model.predict(x[:1], verbose=0).shape[1:])  # a "valid" conv shortens the time axis
+    shape = list(model.predict(x[:batch], verbose=0).shape[1:])  # a "valid" conv shortens the time axis
     y = rng.normal(0, 1, (4 * batch, *shape)).astype(np.float32)
     model.compile(optimizer="adam", loss="mse")
     model.optimizer.learning_rate = 0.05
@@ -197,7 +201,57 @@ def tf2onnx_models() -> dict:
         L.GRU(3, go_backwards=True),
         L.Dense(2),
     ], name="tf2onnx_gru_back")  # fmt: skip
+    # Bidirectional: a forward Loop and one over the reversed input, joined by a Concat or an Add
+    m["tf2onnx_bidi_gru_concat"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.Bidirectional(L.GRU(4, return_sequences=True)),
+        L.Dense(2),
+    ], name="tf2onnx_bidi_gru_concat")  # fmt: skip
+    m["tf2onnx_bidi_gru_sum"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.Bidirectional(L.GRU(3, reset_after=False, return_sequences=True), merge_mode="sum"),
+        L.Dense(2),
+    ], name="tf2onnx_bidi_gru_sum")  # fmt: skip
+    m["tf2onnx_bidi_rnn"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.Bidirectional(L.SimpleRNN(4)),
+        L.Dense(2),
+    ], name="tf2onnx_bidi_rnn")  # fmt: skip
+    # Keras 3's hard_sigmoid: relu6(x + 3) / 6, spelled out in the body
+    m["tf2onnx_gru_hard"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.GRU(4, recurrent_activation="hard_sigmoid", return_sequences=True),
+        L.Dense(2),
+    ], name="tf2onnx_gru_hard")  # fmt: skip
+    # return_state=True: the Loop's carried final state (GRU); the LSTM op's Y_h and Y_c
+    for name, layer in (("tf2onnx_gru_state", L.GRU(4, return_sequences=True, return_state=True)),
+                        ("tf2onnx_lstm_state", L.LSTM(4, return_sequences=True, return_state=True))):
+        inp = keras.Input((None, F))
+        y, *states = layer(inp)
+        out = L.Dense(2)(y)
+        m[name] = (keras.Model(inp, out), keras.Model(inp, [out, *states], name=name))
+    # stateful (batch 2): its state variable, reset before predict and export, is the Loop's
+    # initial state, a zeros constant
+    m["tf2onnx_gru_stateful"] = keras.Sequential([
+        keras.Input(batch_shape=(2, None, F)),
+        L.GRU(4, stateful=True, return_sequences=True),
+        L.Dense(2),
+    ], name="tf2onnx_gru_stateful")  # fmt: skip
     return m
+
+
+def keras2_tf2onnx_models() -> dict:
+    """A Keras 2 (tf_keras) GRU whose hard_sigmoid is 0.2 x + 0.5 clipped, spelled out in the
+    Loop body."""
+    import tf_keras as keras
+    from tf_keras import layers as L
+
+    keras.utils.set_random_seed(18)
+    return {"tf2onnx_k2_gru_hard": keras.Sequential([
+        L.GRU(4, recurrent_activation="hard_sigmoid", reset_after=False, return_sequences=True,
+              input_shape=(None, F)),
+        L.Dense(2),
+    ], name="tf2onnx_k2_gru_hard")}  # fmt: skip
 
 
 def export_tf2onnx(model, path: Path) -> None:
@@ -211,21 +265,40 @@ def export_tf2onnx(model, path: Path) -> None:
     onnx.save(proto, path)
 
 
-def make_tf2onnx(x: np.ndarray) -> None:
-    for k, (name, model) in enumerate(tf2onnx_models().items()):
-        train(model, 200 + k)
-        y = np.asarray(model.predict(x, verbose=0), np.float32)
+def make_tf2onnx(x: np.ndarray, names: list[str]) -> int:
+    """The tf2onnx fixtures (those named, or all): a model returning its state is trained
+    through its single-output twin (the same layers) and saved with the states."""
+    k3 = tf2onnx_models()
+    k2 = keras2_tf2onnx_models() if not names or "tf2onnx_k2_gru_hard" in names else {}
+    unknown = set(names) - set(k3) - {"tf2onnx_k2_gru_hard"}
+    if unknown:
+        print(f"no such fixture: {', '.join(sorted(unknown))}\n{__doc__}")
+        return 2
+    for k, (name, model) in enumerate({**k3, **k2}.items()):
+        if names and name not in names:
+            continue
+        trained, model = model if isinstance(model, tuple) else (model, model)
+        train(trained, 200 + k)
+        stateful = [layer for layer in model.layers if getattr(layer, "stateful", False)]
+        for layer in stateful:
+            layer.reset_states()
+        ys = model.predict(x, verbose=0)
+        y, *states = [np.asarray(v, np.float32) for v in (ys if isinstance(ys, list) else [ys])]
+        for layer in stateful:
+            layer.reset_states()
         export_tf2onnx(model, OUT / f"{name}.onnx")
         np.save(OUT / f"{name}.out.npy", y)
-        print(f"{name}: output {list(y.shape)}")
+        if states:
+            np.savez(OUT / f"{name}.state.npz", **dict(zip("hc", states)))
+        print(f"{name}: output {list(y.shape)}" + "".join(f", state {list(s.shape)}" for s in states))
+    return 0
 
 
 def main(argv: list[str]) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     x = fixed_input()
-    if argv == ["tf2onnx"]:
-        make_tf2onnx(x)
-        return 0
+    if argv[:1] == ["tf2onnx"]:
+        return make_tf2onnx(x, argv[1:])
     ids = fixed_ids()
     if not argv:
         np.save(OUT / "input.npy", x)
@@ -257,7 +330,7 @@ def main(argv: list[str]) -> int:
         np.save(OUT / f"{name}.out.npy", y)
         print(f"{name}: output {list(y.shape)}")
     if not argv:
-        make_tf2onnx(x)
+        return make_tf2onnx(x, [])
     return 0
 
 

@@ -1,8 +1,11 @@
 """Keras GRU and SimpleRNN layers exported by tf2onnx 1.17 as ONNX Loops, read as the native cells
-(rnnedge/converter/tf2onnx_loop.py, docs/keras.md "Through tf2onnx").
+(rnnedge/converter/tf2onnx_loop.py, docs/keras.md "Through tf2onnx"): alone, going backwards,
+Bidirectional (two Loops joined by a Concat or an Add), with Keras 3's and Keras 2's hard_sigmoid
+spelled out, and returning their final state (the Loop's carried state).
 
 The fixtures (tests/data/keras/tf2onnx_*.onnx) were made by `tests/make_keras_fixtures.py tf2onnx`
-with Keras 3.15 and tf2onnx 1.17; each carries Keras's own output on input.npy.
+with Keras 3.15 (one with Keras 2 through tf_keras 2.21) and tf2onnx 1.17; each carries Keras's
+own output on input.npy (and its returned state, NAME.state.npz).
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import rnnedge
 from rnnedge import fixedpoint as fx
 from rnnedge.conversion import convert
 from rnnedge.converter import to_network
-from rnnedge.errors import UnsupportedOpError
-from rnnedge.ir.layers import Recurrent, from_tbf, to_tbf
+from rnnedge.errors import ConvertWarning, NotStreamableError, UnsupportedOpError
+from rnnedge.ir.layers import Act, Recurrent, from_tbf, to_tbf
 
 DATA = Path(__file__).resolve().parent / "data" / "keras"
 X = np.load(DATA / "input.npy")  # [2, 8, 3]
@@ -29,7 +32,20 @@ CELLS = {  # fixture -> (cell, linear_before_reset, direction): reset_after=True
     "tf2onnx_gru_before": ("gru", False, "forward"),
     "tf2onnx_rnn": ("rnn", False, "forward"),
     "tf2onnx_gru_back": ("gru", True, "reverse"),
+    "tf2onnx_bidi_gru_concat": ("gru", True, "bidirectional"),  # merge_mode concat
+    "tf2onnx_bidi_gru_sum": ("gru", False, "bidirectional"),  # merge_mode sum
+    "tf2onnx_bidi_rnn": ("rnn", False, "bidirectional"),  # many-to-one, concat
+    "tf2onnx_gru_hard": ("gru", True, "forward"),  # Keras 3 hard_sigmoid z, r
+    "tf2onnx_k2_gru_hard": ("gru", False, "forward"),  # Keras 2 (tf_keras) hard_sigmoid z, r
+    "tf2onnx_gru_state": ("gru", True, "forward"),  # return_state=True
+    "tf2onnx_lstm_state": ("lstm", False, "forward"),  # return_state=True (tf2onnx: the LSTM op)
+    "tf2onnx_gru_stateful": ("gru", True, "forward"),  # stateful: the initial state a constant
 }
+HARD = {  # the gates' activation: Keras 3's relu6(x + 3) / 6 and Keras 2's clip(0.2 x + 0.5, 0, 1)
+    "tf2onnx_gru_hard": Act.make("HardSigmoid", np.float32(1 / 6), 0.0),  # (the + 3 in the bias)
+    "tf2onnx_k2_gru_hard": Act.make("HardSigmoid", 1.0, 0.0),  # (0.2 and 0.5 in the weights)
+}
+LOOPS = sorted(n for n in CELLS if n != "tf2onnx_lstm_state" and "bidi" not in n)  # one Loop each
 
 
 def rel(y: np.ndarray, want: np.ndarray) -> float:
@@ -45,7 +61,10 @@ def test_the_loop_is_the_native_cell(name):
     net = to_network(DATA / f"{name}.onnx")
     recs = [l for l in net.layers if isinstance(l, Recurrent)]
     assert [(r.cell, r.linear_before_reset, r.direction) for r in recs] == [CELLS[name]]
-    assert any("tf2onnx Loop of a Keras" in n for n in net.folded)
+    loops = sum("tf2onnx Loop of a Keras" in n for n in net.folded)
+    assert loops == (0 if CELLS[name][0] == "lstm" else 2 if "bidi" in name else 1)
+    if name in HARD:
+        assert recs[0].activations == [[HARD[name], Act.make("Tanh")]]
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))
@@ -58,16 +77,36 @@ def test_f32_equals_keras_and_onnxruntime(name, tmp_path):
     y = m.run(X)
     assert y.shape == want.shape
     assert rel(y, want) <= 1e-5, rel(y, want)
-    (want_ort,) = ort.InferenceSession(str(DATA / f"{name}.onnx")).run(None, {"x": X})
+    want_ort = ort.InferenceSession(str(DATA / f"{name}.onnx")).run(None, {"x": X})[0]
     assert rel(y, want_ort) <= 1e-5, rel(y, want_ort)
     assert m.streamable == (CELLS[name][2] == "forward")
-    if not m.streamable:  # going backwards needs the whole sequence
+    if not m.streamable:  # going backwards needs the whole sequence: stream() says so
+        with pytest.raises(NotStreamableError, match=r"reads the sequence backwards \(bidirectional"):
+            m.stream(batch=2)
         return
     s = m.stream(batch=2)
     steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=1)
     if want.ndim == 2:  # SimpleRNN without return_sequences: the last step
         steps = steps[:, -1]
     assert rel(steps, want) <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["tf2onnx_gru_state", "tf2onnx_lstm_state"])
+def test_the_returned_state_is_keras_state(name, tmp_path):
+    """return_state=True: the GRU Loop's carried final state is the cell's Y_h (the graph output
+    is the final state, read from the state, as the LSTM op's Y_h and Y_c): Model.run's final
+    state and a stream's state after the last step are Keras's h (and c)."""
+    net = convert(DATA / f"{name}.onnx", tmp_path / "m.rne")
+    assert "output 'Identity_1:0': final recurrent state, read it from Stream.state" in net.folded
+    m = rnnedge.load(tmp_path / "m.rne")
+    want = np.load(DATA / f"{name}.state.npz")
+    _, state = m.run(X, return_state=True)
+    s = m.stream(batch=2)
+    for t in range(X.shape[1]):
+        s.step(X[:, t])
+    for k in want.files:  # h, c
+        assert rel(state[f"{k}0"][0], want[k]) <= 1e-5, k
+        assert rel(s.state[f"{k}0"][0], want[k]) <= 1e-5, k
 
 
 @pytest.mark.parametrize("quant,bar", [("int16", 1e-3), ("int8", 1e-2)])
@@ -176,7 +215,7 @@ def test_edited_bodies_refused_or_exact():
     ops = ["Add", "Mul", "Sub", "Sigmoid", "Tanh", "Relu", "MatMul", "Identity", "Slice", "Split", "Gather"]
     converted = refused = 0
     for _ in range(60):
-        name = str(rng.choice(sorted(CELLS)))
+        name = str(rng.choice(LOOPS))
         m = onnx.load(DATA / f"{name}.onnx")
         (loop,) = [n for n in m.graph.node if n.op_type == "Loop"]
         body = loop.attribute[0].g
@@ -196,10 +235,137 @@ def test_edited_bodies_refused_or_exact():
             refused += 1
             continue
         try:
-            (want,) = ort.InferenceSession(m.SerializeToString()).run(None, {"x": X})
+            want = ort.InferenceSession(m.SerializeToString()).run(None, {"x": X})[0]
         except Exception:  # noqa: BLE001 - an edit onnxruntime rejects as an invalid model
             continue
         y = from_tbf(run_network(net, to_tbf(X, net.input.axes))[0], net.output.axes)
         assert y.shape == want.shape and rel(y, want) <= 1e-5, name
         converted += 1
     assert refused > 30 and converted > 3  # both outcomes are exercised
+
+
+def graph_edit(tmp_path: Path, name: str, op: str, edit) -> Path:
+    """A copy of a fixture whose node of kind `op` joining the Bidirectional's two directions
+    `edit` changed, in place."""
+    m = onnx.load(DATA / f"{name}.onnx")
+    (node,) = [n for n in m.graph.node if n.op_type == op and n.name.endswith(("/concat", "/add"))]
+    edit(node)
+    out = tmp_path / f"{name}.onnx"
+    onnx.save(m, out)
+    return out
+
+
+def test_a_sum_of_directions_in_either_order(tmp_path):
+    """merge_mode sum's Add is commutative: backward + forward is the same bidirectional layer."""
+    ort = pytest.importorskip("onnxruntime")
+
+    def swap(node):
+        node.input[0], node.input[1] = node.input[1], node.input[0]
+
+    path = graph_edit(tmp_path, "tf2onnx_bidi_gru_sum", "Add", swap)
+    convert(path, tmp_path / "m.rne")
+    y = rnnedge.load(tmp_path / "m.rne").run(X)
+    want = ort.InferenceSession(str(path)).run(None, {"x": X})[0]
+    assert rel(y, want) <= 1e-5
+
+
+def test_directions_that_are_no_bidirectional_layer_refused(tmp_path):
+    """The join needs the forward direction first (ONNX's order) and a reverse one over the same
+    input: backward-then-forward, or one direction twice, stays the refusal of joining data."""
+
+    def swap(node):
+        node.input[0], node.input[1] = node.input[1], node.input[0]
+
+    def twice(node):
+        node.input[1] = node.input[0]
+
+    for name, edit in (("tf2onnx_bidi_gru_concat", swap), ("tf2onnx_bidi_rnn", twice)):
+        with pytest.raises(UnsupportedOpError, match=r"\(op Concat.*joining data tensors is not a straight pipeline"):
+            to_network(graph_edit(tmp_path, name, "Concat", edit))
+
+    def forward_twice(node):
+        node.input[1] = node.input[0]
+
+    with pytest.raises(UnsupportedOpError, match=r"\(op Add.*Add of two data tensors"):
+        to_network(graph_edit(tmp_path, "tf2onnx_bidi_gru_sum", "Add", forward_twice))
+
+
+def test_a_hard_sigmoid_needs_its_own_scale(tmp_path):
+    """Keras 3's relu6(x + 3) / 6: a clip to [0, 6] times 1/5 is no hard sigmoid; refused by name."""
+
+    def edit(body):
+        mul = next(n for n in body.node if n.op_type == "Mul" and "truediv" in n.output[0])
+        (k,) = [t for t in body.initializer if t.name == mul.input[1]]
+        k.CopyFrom(onnx.numpy_helper.from_array(np.array(0.2, np.float32), k.name))
+
+    msg = refused(body_edit(tmp_path, "tf2onnx_gru_hard", edit))
+    assert "scales a gate (only a clip to [0, hi] by 1 / hi, a hard sigmoid)" in msg
+
+
+def stateful_with(tmp_path: Path, rows: np.ndarray) -> Path:
+    """The stateful fixture with its exported state (the Loop's initial state, a [2, 4] constant
+    initializer: zeros after reset_states()) replaced by `rows`."""
+    m = onnx.load(DATA / "tf2onnx_gru_stateful.onnx")
+    (loop,) = [n for n in m.graph.node if n.op_type == "Loop"]
+    (init,) = [t for t in m.graph.initializer if t.name in loop.input[2:] and list(t.dims) == [2, 4]]
+    assert not onnx.numpy_helper.to_array(init).any()
+    init.CopyFrom(onnx.numpy_helper.from_array(rows.astype(np.float32), init.name))
+    out = tmp_path / "stateful.onnx"
+    onnx.save(m, out)
+    return out
+
+
+def test_a_stateful_model_starts_from_its_exported_state(tmp_path):
+    """A state every batch item shares is the layer's initial_h: Model.run and a stream start from
+    it (and a reset returns to it), as onnxruntime runs the file."""
+    ort = pytest.importorskip("onnxruntime")
+    row = np.array([0.5, -0.25, 0.75, -1.0], np.float32)
+    path = stateful_with(tmp_path, np.stack([row, row]))
+    with pytest.warns(ConvertWarning, match=r"declares a static size .* \[unk__0, 2, 4\]"):
+        net = convert(path, tmp_path / "m.rne")  # the stateful model's batch, 2, in the graph
+    np.testing.assert_array_equal(net.layers[0].initial_h, row[None])
+    m = rnnedge.load(tmp_path / "m.rne")
+    want = ort.InferenceSession(str(path)).run(None, {"x": X})[0]
+    assert rel(m.run(X), want) <= 1e-5
+    s = m.stream(batch=2)
+    s.step(X[:, 0])
+    s.reset()
+    steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=1)
+    assert rel(steps, want) <= 1e-5
+
+
+def test_a_state_that_differs_between_batch_items_refused(tmp_path):
+    path = stateful_with(tmp_path, np.arange(8, dtype=np.float32).reshape(2, 4) / 8)
+    msg = refused(path)
+    assert "the initial state is a [2, 4] constant that differs between batch items" in msg
+    assert "reset_states() before exporting, or set Stream.state" in msg
+
+
+@pytest.mark.parametrize("name", ["tf2onnx_rnn", "tf2onnx_gru_after"])
+def test_a_linear_activation_is_identity(name, tmp_path):
+    """Keras activation="linear" leaves the weighted sum as it is: the body's Tanh made an
+    Identity reads as the Identity activation, and computes what onnxruntime computes."""
+    ort = pytest.importorskip("onnxruntime")
+
+    def edit(body):
+        node_of(body, "Tanh").op_type = "Identity"
+
+    path = body_edit(tmp_path, name, edit)
+    net = convert(path, tmp_path / "m.rne")
+    assert net.layers[0].activations[0][-1] == Act.make("Identity")
+    want = ort.InferenceSession(str(path)).run(None, {"x": X})[0]
+    assert rel(rnnedge.load(tmp_path / "m.rne").run(X), want) <= 1e-5
+
+
+def test_joining_the_input_with_itself_refused():
+    """A Concat / Add of the model input with itself (no layers on either side: neither a
+    Bidirectional's two directions nor slices of one tensor) is the refusal of joining data."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    for node, match in ((helper.make_node("Concat", ["x", "x"], ["y"], axis=-1), "joining data tensors"),
+                        (helper.make_node("Add", ["x", "x"], ["y"]), "Add of two data tensors")):
+        g = helper.make_graph([node], "g", [x], [y])
+        with pytest.raises(UnsupportedOpError, match=match):
+            to_network(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))

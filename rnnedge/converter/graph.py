@@ -291,6 +291,10 @@ class Walk:
             reads = [self.values.get(n) for n in tf2onnx_loop.captured(node.proto)]
             if any(not isinstance(v, Const) for v in live + reads):
                 return tf2onnx_loop.op_loop(self, node, ins)
+        if node.op in ("Concat", "Add"):  # two directions' outputs (tf2onnx's Keras Bidirectional)
+            joined = tf2onnx_loop.join_directions(node, ins, {id(rec) for rec, _, _ in self.bindings})
+            if joined is not None:
+                return [joined]
         if node.op in ("Shape", "Size"):
             return fold_symbolic(node, ins)
         if any(isinstance(v, (Data, StateIn, Stack, CellState, NormPart)) for v in live):

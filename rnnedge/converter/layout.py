@@ -370,7 +370,7 @@ def _rejoin(ins: list[Value | None], axis: int) -> Data | None:
     axis = axis_index(axis, first.rank)
     if any(p.axes != first.axes or p.reversed != first.reversed for p in parts):
         return None
-    if first.axes[axis] != ("F",) or not all(isinstance(p.layers[-1], Slice) for p in parts if p.layers):
+    if first.axes[axis] != ("F",) or not all(p.layers and isinstance(p.layers[-1], Slice) for p in parts):
         return None
     prefix = first.layers[:-1]
     if any(len(p.layers) != len(first.layers) or any(a is not b for a, b in zip(p.layers, prefix)) for p in parts):

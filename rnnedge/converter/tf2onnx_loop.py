@@ -16,15 +16,23 @@ difference of such terms). The cell is then read off the state's new value:
       reset_after=True         hh = g(x Wh + bxh + r * (h Rh + bhh))      (ONNX linear_before_reset=1)
       reset_after=False        hh = g(x Wh + (r * h) Rh + bh)             (ONNX linear_before_reset=0)
 
-which are exactly ONNX's RNN and GRU (gates z, r, h) with the matched weights. The counters are
-checked by running them: the loop visits steps 0 .. T-1 in order for every length T. Anything
-else is refused by name (the Loop node and what did not match), with the advice to convert the
-Keras model file directly (docs/keras.md).
+which are exactly ONNX's RNN and GRU (gates z, r, h) with the matched weights. f may be a hard
+sigmoid spelled out: Keras 3's relu6(x + 3) / 6 (a Clip to [0, 6] times 1/6) or Keras 2's
+clip(0.2 x + 0.5, 0, 1) (Mul, Add, Min, Max). The counters are checked by running them: the loop
+visits steps 0 .. T-1 in order for every length T. The scan output is the layer's output, the
+carried state's final value its Y_h (Keras return_state). Anything else is refused by name (the
+Loop node and what did not match), with the advice to convert the Keras model file directly
+(docs/keras.md).
+
+A Keras Bidirectional is two such Loops, the second over the reversed input, joined by a Concat
+or an Add: `join_directions` (called by graph.Walk for those two ops) makes them one
+bidirectional layer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Protocol, Union
 
 import numpy as np
@@ -32,7 +40,7 @@ import onnx
 from onnx import helper
 
 from ..errors import ConvertError, RnnedgeError, UnsupportedOpError
-from ..ir.layers import Act, Recurrent
+from ..ir.layers import Act, Dense, Recurrent, TakeLast
 from .fold import fold_constant
 from .heads import ACT_OPS
 from .node import Node
@@ -140,6 +148,7 @@ class _Body:
         self.state: Leaf | None = None
         self.index_slot: int | None = None  # the carried slot the frame is gathered at
         self.state_slot = -1  # the carried slot of the state
+        self.initial: np.ndarray | None = None  # the state's initial value [H], None: zeros
 
     def run(self) -> None:
         b, ins = self.body, self.ins
@@ -154,16 +163,15 @@ class _Body:
         for j in range(carried):
             v = ins[2 + j]
             name = b.input[2 + j].name
-            if isinstance(v, Const) and v.array.ndim >= 1 and v.array.dtype.kind == "f":
+            if isinstance(v, Const) and v.array.ndim >= 1 and v.array.dtype.kind == "f" and _passes(b, j):
                 self.env[name] = v  # the weights, carried unchanged
-            elif isinstance(v, (Filled, Const)) and len(_shape(v)) == 2:
+            elif isinstance(v, (Filled, Const)) and len(_shape(v)) == 2 and _is_float(v):
                 if self.state is not None:
                     raise NotTheCell("two carried tensors could be the state")
-                if _fill(v) != 0:
-                    raise NotTheCell(f"the initial state is {describe(v)}, not zeros")
                 width = _shape(v)[1]
                 if not isinstance(width, int):
                     raise NotTheCell("the state's width is not fixed")
+                self.initial = _initial_state(v, width)
                 self.state = Leaf("h", width)
                 self.state_slot = j
                 self.env[name] = self.state
@@ -215,32 +223,36 @@ class _Body:
                 raise NotTheCell(f"{where} casts the cell's float values")
             return [args[0]]
         if op == "MatMul":
-            a, w = args
-            if not isinstance(w, Const) or w.array.ndim != 2 or not isinstance(a, (Leaf, Gate, Affine)):
-                raise NotTheCell(f"{where} is not a product of the cell's values with a constant matrix")
-            aa = _as_affine(a)
-            m = w.array.astype(np.float32)
-            if m.shape[0] != aa.width:
-                raise NotTheCell(f"{where} multiplies a width {aa.width} by a {list(m.shape)} matrix")
-            return [Affine({s: mm @ m for s, mm in aa.maps.items()}, None if aa.bias is None else aa.bias @ m)]
+            return [_matmul(args[0], args[1], False, where)]
+        if op == "Gemm":  # alpha A B' + beta C (tf2onnx fuses MatMul and bias when shapes are fixed)
+            if node.int_attr("transA", 0):
+                raise NotTheCell(f"{where} transposes the cell's values")
+            y = _matmul(args[0], args[1], bool(node.int_attr("transB", 0)), where)
+            alpha, beta = node.float_attr("alpha", 1.0), node.float_attr("beta", 1.0)
+            if alpha != 1:
+                y = self.scale([Const(np.float32(alpha)), y], where)  # type: ignore[assignment]
+            c = args[2] if len(args) > 2 else None
+            if c is None:
+                return [y]
+            if not isinstance(c, Const):
+                raise NotTheCell(f"{where} adds {_what(c)}, not a constant bias")
+            return [_add_bias(y, c.array.astype(np.float32) * np.float32(beta), where)]
         if op == "Add":
             a, b = args
             if isinstance(b, Const):
                 a, b = b, a
             if isinstance(a, Const) and isinstance(b, (Leaf, Gate, Affine)):
-                bias = a.array.astype(np.float32)
-                if bias.ndim > 1 and bias.shape[:-1] != (1,) * (bias.ndim - 1):
-                    raise NotTheCell(f"{where} adds a {list(bias.shape)} constant, not one per unit")
-                bias = bias.reshape(-1)
-                if bias.size not in (1, b.width):
-                    raise NotTheCell(f"{where} adds {bias.size} values to {b.width} units")
-                return [_add(_as_affine(b), Affine({}, np.broadcast_to(bias, (b.width,)).copy()))]
+                return [_add_bias(b, a.array.astype(np.float32), where)]
             if isinstance(a, Affine) and isinstance(b, Affine):
                 return [_add(a, b)]
             if isinstance(a, (Leaf, Gate, Affine)) and isinstance(b, (Leaf, Gate, Affine)):
                 if isinstance(a, Gate) and isinstance(b, Gate):
                     return [Gate("Add", (a, b), a.width)]
                 return [_add(_as_affine(a), _as_affine(b))]
+        if op == "Mul" and len(live) == 2 and any(isinstance(a, Const) for a in args):
+            return [self.scale(args, where)]
+        if op in ("Min", "Max") and len(live) == 2:
+            return [self.bound(op, args, where)]
         if op in ("Mul", "Sub") and len(live) == 2:
             a, b = args
             if op == "Sub" and isinstance(a, Const) and isinstance(b, (Leaf, Gate, Affine)):
@@ -262,6 +274,39 @@ class _Body:
             return self.split(node, args, where)
         raise NotTheCell(f"{where} on {', '.join(_what(a) for a in args)} is not part of the cells "
                          "tf2onnx writes")  # fmt: skip
+
+    def scale(self, args: list[Symbolic | None], where: str) -> Term:
+        """A term times a constant: a weighted sum scaled (0.2 x of Keras 2's hard sigmoid), or a
+        clip to [0, hi] times 1 / hi (Keras 3's relu6(x + 3) / 6): a hard sigmoid of alpha 1 / hi."""
+        c, t = (args[0], args[1]) if isinstance(args[0], Const) else (args[1], args[0])
+        assert isinstance(c, Const)
+        k = c.array.astype(np.float32)
+        if not isinstance(t, (Leaf, Gate, Affine)) or k.size not in (1, t.width) or (
+                k.ndim > 1 and k.shape[:-1] != (1,) * (k.ndim - 1)):
+            raise NotTheCell(f"{where} multiplies {_what(t)} by a {list(k.shape)} constant")
+        k = k.reshape(-1)
+        if isinstance(t, Gate):
+            act = t.op
+            if (k.size == 1 and isinstance(act, Act) and act.kind == "Clip" and act.alpha == 0
+                    and 0 < act.beta < math.inf and abs(float(k[0]) * act.beta - 1) <= 1e-6):
+                return Gate(Act.make("HardSigmoid", float(k[0]), 0.0), t.args, t.width)
+            raise NotTheCell(f"{where} scales a gate (only a clip to [0, hi] by 1 / hi, a hard sigmoid)")
+        a = _as_affine(t)
+        return Affine({s: m * k for s, m in a.maps.items()}, None if a.bias is None else a.bias * k)
+
+    def bound(self, op: str, args: list[Symbolic | None], where: str) -> Gate:
+        """Min / Max of a term and a scalar constant: a Clip (merged with a Clip it bounds)."""
+        c, t = (args[0], args[1]) if isinstance(args[0], Const) else (args[1], args[0])
+        if not isinstance(c, Const) or c.array.size != 1 or not isinstance(t, (Leaf, Gate, Affine)):
+            raise NotTheCell(f"{where} is not a bound of the cell's values by a scalar constant")
+        v = float(c.array.ravel()[0])
+        lo, hi, inner = -math.inf, math.inf, t
+        if isinstance(t, Gate) and isinstance(t.op, Act) and t.op.kind == "Clip":
+            lo, hi, inner = t.op.alpha, t.op.beta, t.args[0]
+        lo, hi = (lo, min(hi, v)) if op == "Min" else (max(lo, v), hi)
+        if lo > hi:
+            raise NotTheCell(f"{where} bounds to the empty range [{lo}, {hi}]")
+        return Gate(Act.make("Clip", lo, hi), (inner,), t.width)
 
     def gather(self, node: Node, args: list[Symbolic | None], where: str) -> Symbolic:
         data, index = args[0], args[1]
@@ -338,15 +383,60 @@ class _Body:
         return [_columns(t, int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
+def _matmul(a: Symbolic | None, w: Symbolic | None, trans: bool, where: str) -> Affine:
+    """A term times a constant matrix (transposed first when `trans`)."""
+    if not isinstance(w, Const) or w.array.ndim != 2 or not isinstance(a, (Leaf, Gate, Affine)):
+        raise NotTheCell(f"{where} is not a product of the cell's values with a constant matrix")
+    aa = _as_affine(a)
+    m = w.array.astype(np.float32)
+    m = m.T if trans else m
+    if m.shape[0] != aa.width:
+        raise NotTheCell(f"{where} multiplies a width {aa.width} by a {list(m.shape)} matrix")
+    return Affine({s: mm @ m for s, mm in aa.maps.items()}, None if aa.bias is None else aa.bias @ m)
+
+
+def _add_bias(t: Term, bias: np.ndarray, where: str) -> Affine:
+    """t plus a constant: one value, or one per unit."""
+    if bias.ndim > 1 and bias.shape[:-1] != (1,) * (bias.ndim - 1):
+        raise NotTheCell(f"{where} adds a {list(bias.shape)} constant, not one per unit")
+    bias = bias.reshape(-1)
+    if bias.size not in (1, t.width):
+        raise NotTheCell(f"{where} adds {bias.size} values to {t.width} units")
+    return _add(_as_affine(t), Affine({}, np.broadcast_to(bias, (t.width,)).copy()))
+
+
 def _shape(v: Value) -> tuple:
     return tuple(v.array.shape) if isinstance(v, Const) else tuple(v.shape)  # type: ignore[union-attr]
 
 
-def _fill(v: Value) -> object:
+def _passes(b: onnx.GraphProto, j: int) -> bool:
+    """Carried value j leaves the body as it came in (directly or through Identity nodes)."""
+    producer = {o: n for n in b.node for o in n.output}
+    name = b.output[1 + j].name
+    while name in producer and producer[name].op_type == "Identity":
+        name = producer[name].input[0]
+    return name == b.input[2 + j].name
+
+
+def _is_float(v: Value) -> bool:
+    if isinstance(v, Const):
+        return v.array.dtype.kind == "f"
+    return isinstance(v, Filled) and isinstance(v.value, (int, float))
+
+
+def _initial_state(v: Value, width: int) -> np.ndarray | None:
+    """The carried state's initial value: None for zeros; one [H] row when every batch item starts
+    from it (a stateful Keras model exports its state at that time as a constant)."""
     if isinstance(v, Filled):
-        return v.value
-    a = v.array  # type: ignore[union-attr]
-    return 0 if not a.any() else None
+        return None if v.value == 0 else np.full(width, float(v.value), np.float32)  # type: ignore[arg-type]
+    a = v.array.astype(np.float32)  # type: ignore[union-attr]
+    if not a.any():
+        return None
+    if not np.all(a == a[:1]):
+        raise NotTheCell(f"the initial state is a {list(a.shape)} constant that differs between batch "
+                         "items (a stateful model's state at export?), and rnnedge keeps one initial state "
+                         "per layer: reset_states() before exporting, or set Stream.state")  # fmt: skip
+    return np.ascontiguousarray(a[0])
 
 
 def _what(a: object) -> str:
@@ -376,14 +466,28 @@ def _ordered(g: onnx.GraphProto, known: set[str]) -> list[onnx.NodeProto]:
 # -- the cells ------------------------------------------------------------------------------------
 
 
+def _cell_act(act: Act) -> Act:
+    """A clip to [0, 1] (Keras 2's hard sigmoid, 0.2 x + 0.5 clipped, its scale and shift in the
+    weighted sum) is the hard sigmoid of alpha 1, beta 0; other activations as they are."""
+    if act.kind == "Clip" and (act.alpha, act.beta) == (0.0, 1.0):
+        return Act.make("HardSigmoid", 1.0, 0.0)
+    return act
+
+
+def _activated(t: object) -> object:
+    """A weighted sum with no activation (Keras "linear") as the Identity activation of it."""
+    return Gate(Act.make("Identity"), (t,), t.width) if isinstance(t, Affine) else t
+
+
 def _gate_act(t: object, x: Leaf, h: Leaf | None, what: str) -> tuple[Act, Affine]:
     """t = act(x Wx + h Rh + b) (h optional): the activation and the sum."""
+    t = _activated(t)
     if not isinstance(t, Gate) or not isinstance(t.op, Act):
         raise NotTheCell(f"{what} is not an activation of a weighted sum")
     s = t.args[0]
     if not isinstance(s, Affine) or x not in s.maps or set(s.maps) - {x, h}:
         raise NotTheCell(f"{what} is not an activation of the step's input and the state, weighted")
-    return t.op, s
+    return _cell_act(t.op), s
 
 
 def _map(s: Affine, src: Union[Leaf, Gate], rows: int, width: int) -> np.ndarray:
@@ -423,9 +527,10 @@ def match_gru(out: Term, x: Leaf, h: Leaf) -> Recurrent:
         raise NotTheCell("the new state is not z * h + (1 - z) * hh")
     H = h.width
     f, sz = _gate_act(z, x, h, "the update gate z")
+    hh = _activated(hh)
     if not isinstance(hh, Gate) or not isinstance(hh.op, Act):
         raise NotTheCell("the candidate hh is not an activation")
-    g = hh.op
+    g = _cell_act(hh.op)
     inner = hh.args[0]
     r: object = None
     # x Wh + bx plus one more source: (r * h) Rh (reset_after=False) or r * (h Rh + bh) (True)
@@ -543,7 +648,8 @@ def captured(node: onnx.NodeProto) -> list[str]:
 
 def op_loop(ctx: "LoopContext", node: Node, ins: list[Value | None]) -> list[Value]:
     """A Loop: tf2onnx's Keras GRU / SimpleRNN -> the scan output as Data through a Recurrent
-    layer; the carried finals are not mapped (None). Anything else: UnsupportedOpError."""
+    layer, the carried state's final value as its Y_h (the other carried finals, counters and
+    weights, are not mapped: None). Anything else: UnsupportedOpError."""
     try:
         body = _Body(node, ins, {n: ctx.values.get(n) for n in captured(node.proto)}, node.opset)
         body.run()
@@ -588,12 +694,83 @@ def op_loop(ctx: "LoopContext", node: Node, ins: list[Value | None]) -> list[Val
             f"could not be read as a Keras GRU or SimpleRNN cell ({type(e).__name__}: {e}); {ADVICE}"
         ) from None
     data = body.data
+    if body.initial is not None:
+        rec.initial_h = body.initial[None]
     if data.reversed:  # over a time-reversed input (Keras go_backwards): the reverse direction,
         rec.direction = "reverse"  # its output in reversed order too (as recurrent.op_recurrent)
     ctx.note(node, f"tf2onnx Loop of a Keras {rec.cell.upper()} read as the native cell"
                    + (", run backwards" if data.reversed else ""))
-    y = Data(data.layers + (rec,), data.axes, {**data.sizes, "F": h.width}, reversed=data.reversed)
-    return [None] * (len(ins) - 2) + [y]  # type: ignore[list-item]
+    H = h.width
+    y = Data(data.layers + (rec,), data.axes, {**data.sizes, "F": H}, reversed=data.reversed)
+    # the carried state's final value (Keras return_state) is the cell's Y_h: its last step,
+    # the first in time when it ran backwards (as recurrent.op_recurrent's)
+    y_h = Data(data.layers + (rec, TakeLast(H, 0 if data.reversed else H)), (("B",), ("F",)),
+               {**data.sizes, "F": H, "T": 1}, True, rec)  # fmt: skip
+    finals: list[Value | None] = [None] * (len(ins) - 2)
+    finals[body.state_slot] = y_h
+    return finals + [y]  # type: ignore[return-value]
+
+
+def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Data | None:
+    """A Concat along the features, or an Add, of a forward recurrent layer's output and a
+    reverse one's over the same input (tf2onnx's Keras Bidirectional: a Loop over the input and
+    one over it reversed, merge_mode concat or sum), both whole sequences or both their last step:
+    the one bidirectional layer (the two halves added by a Dense of two identity blocks for the
+    Add, as the Keras reader's sum); None if it is not that. Layers whose state a graph input
+    sets (ids in `bound`) are not joined; constant initial states are stacked (zeros for None)."""
+    if node.op not in ("Concat", "Add") or len(ins) != 2:
+        return None
+    a, b = ins
+    if not (isinstance(a, Data) and isinstance(b, Data)) or (a.axes, a.sizes, a.reversed, a.taken) != (
+            b.axes, b.sizes, b.reversed, b.taken) or len(a.layers) != len(b.layers):
+        return None
+    if node.op == "Concat":
+        axis = node.int_attr("axis", 0)
+        axis = axis + a.rank if axis < 0 else axis
+        if not 0 <= axis < a.rank or a.axes[axis] != ("F",):
+            return None
+
+    def split(d: Data) -> tuple[Recurrent, TakeLast | None] | None:
+        if not d.layers:
+            return None
+        *rest, last = d.layers
+        tail = last if isinstance(last, TakeLast) else None
+        rec = rest[-1] if tail is not None and rest else last
+        return (rec, tail) if isinstance(rec, Recurrent) else None
+
+    pa, pb = split(a), split(b)
+    if pa is None or pb is None:
+        return None
+    (f, tf), (r, tr) = pa, pb
+    if node.op == "Add" and f.direction == "reverse":
+        (f, tf), (r, tr) = (r, tr), (f, tf)
+    n = len(a.layers) - (2 if tf is not None else 1)
+    if (f.direction, r.direction) != ("forward", "reverse") or any(
+            x is not y for x, y in zip(a.layers[:n], b.layers[:n])):
+        return None
+    if (f.cell, f.hidden, f.in_features, f.linear_before_reset, f.clip, f.input_forget) != (
+            r.cell, r.hidden, r.in_features, r.linear_before_reset, r.clip, r.input_forget):
+        return None
+    if any(v is not None for v in (f.P, r.P, f.initial_c, r.initial_c)) or id(f) in bound or id(r) in bound:
+        return None
+    H = f.hidden
+    if (tf is None) != (tr is None) or (tf is not None and tr is not None and (
+            (tf.features, tf.split, tr.features, tr.split) != (H, H, H, 0))):
+        return None
+
+    def both(p: np.ndarray | None, q: np.ndarray | None) -> np.ndarray | None:
+        return None if p is None and q is None else np.concatenate([p if p is not None else np.zeros_like(q),
+                                                                    q if q is not None else np.zeros_like(p)])
+
+    rec = Recurrent(cell=f.cell, direction="bidirectional", W=both(f.W, r.W), R=both(f.R, r.R),
+                    B=both(f.B, r.B), initial_h=both(f.initial_h, r.initial_h),
+                    activations=[*f.activations, *r.activations], clip=f.clip,
+                    input_forget=f.input_forget, linear_before_reset=f.linear_before_reset)  # fmt: skip
+    layers = a.layers[:n] + (rec,) + ((TakeLast(2 * H, H),) if tf is not None else ())
+    if node.op == "Add":
+        eye = np.eye(H, dtype=np.float32)
+        layers += (Dense(np.concatenate([eye, eye], axis=1)),)
+    return replace(a, layers=layers, sizes={**a.sizes, "F": H if node.op == "Add" else 2 * H}, final=None)
 
 
 class LoopContext(Protocol):
