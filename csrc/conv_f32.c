@@ -31,9 +31,10 @@ size_t rne__conv_work_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t
         return node->fmt == RNE_FMT_F32 ? 0u : (size_t)c_out * w_out * sizeof(int64_t);
     if (node->fmt == RNE_FMT_F32)
         return (size_t)w_out * (kk + ng) * sizeof(float);
-    /* integer: patch int16 [K], products int32 [ng], accumulators int64 [ng] */
+    /* integer: patch int16 [K], products int32 [ng], then int64 accumulators: [ng] <= [C_out] for the
+     * matrix product, [C_out] for a depthwise conv over [C], [W_out] for one tap by tap */
     return rne__round4(kk) * sizeof(int16_t) + ((ng + 1u) & ~(size_t)1) * sizeof(int32_t) +
-           ng * sizeof(int64_t);
+           (c_out > w_out ? (size_t)c_out : (size_t)w_out) * sizeof(int64_t);
 }
 
 size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t w_in)
@@ -42,6 +43,25 @@ size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_
         return 0;
     return (size_t)(node->param[0] - 1) * (size_t)node->param[1] * c_in * w_in *
            (node->fmt == RNE_FMT_F32 ? sizeof(float) : sizeof(int16_t));
+}
+
+/* y[i] += a * x[i], i < n: a multiply, then an add, as the scalar code writes them (the build's
+ * -ffp-contract=off keeps them apart), so that the loop the compiler vectorises (AVX2, AVX-512,
+ * NEON) gives the bits of the scalar loop */
+static void rne__conv_axpy(float *restrict y, float a, const float *restrict x, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+/* y[i] += x[i] * w[i], i < n (the depthwise taps; vectorised like rne__conv_axpy) */
+static void rne__conv_madd(float *restrict y, const float *restrict x, const float *restrict w,
+                           size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        y[i] += x[i] * w[i];
 }
 
 /* the frame of tap j for row (t, b): from the chunk, or from the cache before it */
@@ -95,11 +115,30 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
         for (b = 0; b < k->batch; b++) {
             float *yr = y + (t * k->batch + b) * cout * wout;
             if (single && g == k->c_in && g == cout) {      /* depthwise over [C] */
+                for (co = 0; co < cout; co++)
+                    yr[co] = bias != NULL ? bias[co] : 0.0f;
+                for (j = 0; j < kt; j++)
+                    rne__conv_madd(yr, rne__conv_frame(k, t, b, j), wt + j * cout, cout);
+                continue;
+            }
+            if (sw == 1 && wout >= RNE__CONV_DIRECT_W) {    /* stride 1 over W: tap by tap */
                 for (co = 0; co < cout; co++) {
-                    float s = bias != NULL ? bias[co] : 0.0f;
-                    for (j = 0; j < kt; j++)
-                        s += rne__conv_frame(k, t, b, j)[co] * wt[j * cout + co];
-                    yr[co] = s;
+                    float *yo = yr + co * wout;
+                    const size_t gc = co / ng;
+                    for (wo = 0; wo < wout; wo++)
+                        yo[wo] = bias != NULL ? bias[co] : 0.0f;
+                    for (c = 0; c < cg; c++)
+                        for (j = 0; j < kt; j++) {
+                            const float *fr = rne__conv_frame(k, t, b, j) + (gc * cg + c) * win;
+                            for (i = 0; i < kw; i++) {
+                                const int64_t off = (int64_t)(i * dw) - pb;
+                                size_t lo, hi;
+                                rne__conv_span(off, 1, win, wout, &lo, &hi);
+                                if (hi > lo)
+                                    rne__conv_axpy(yo + lo, wt[((c * kt + j) * kw + i) * cout + co],
+                                                   fr + (size_t)((int64_t)lo + off), hi - lo);
+                            }
+                        }
                 }
                 continue;
             }
@@ -128,7 +167,7 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
     rne__conv_keep_tail(k, sizeof(float));
 }
 
-static void rne__conv_t_f32(const rne__convcall *k)
+void rne__conv_t_f32_ref(const rne__convcall *k)
 {
     const int32_t *p = k->param;
     const size_t g = (size_t)p[2], kw = (size_t)p[3], sw = (size_t)p[4], dw = (size_t)p[7];
@@ -156,6 +195,49 @@ static void rne__conv_t_f32(const rne__convcall *k)
                         yr[(gi * ng + co) * wout + (size_t)pos] += v * wt[(ci * ng + co) * kw + i];
                 }
             }
+        }
+    }
+}
+
+/* CONV_T by output channel: its row from the bias, then for each input channel ci of its group
+ * and tap i, y[co][wi sw + i dw - pb] += W[ci][co][i] x[ci][wi] over the wi it reaches: a
+ * vectorised multiply-add along W for stride 1 (rne__conv_axpy), a strided loop otherwise. */
+static void rne__conv_t_f32(const rne__convcall *k)
+{
+    const int32_t *p = k->param;
+    const size_t g = (size_t)p[2], kw = (size_t)p[3], sw = (size_t)p[4], dw = (size_t)p[7];
+    const size_t cg = k->c_in / g, ng = k->c_out / g, win = k->w_in, wout = k->w_out;
+    const size_t rows = k->steps * k->batch;
+    const int64_t pb = p[5];
+    const float *wt = (const float *)k->node->data[RNE_T_W];
+    const float *bias = (const float *)k->node->data[RNE_T_B];
+    size_t r, c, i, co, wo, n;
+    for (r = 0; r < rows; r++) {
+        const float *xr = (const float *)k->x + r * k->c_in * win;
+        float *yr = (float *)k->y + r * k->c_out * wout;
+        for (co = 0; co < k->c_out; co++) {
+            const size_t gi = co / ng;
+            float *yo = yr + co * wout;
+            for (wo = 0; wo < wout; wo++)
+                yo[wo] = bias != NULL ? bias[co] : 0.0f;
+            for (c = gi * cg; c < (gi + 1) * cg; c++)
+                for (i = 0; i < kw; i++) {
+                    const float w = wt[(c * ng + co - gi * ng) * kw + i];
+                    const int64_t off = (int64_t)(i * dw) - pb;
+                    size_t lo, hi;
+                    rne__conv_span(off, sw, wout, win, &lo, &hi);
+                    if (hi <= lo)
+                        continue;
+                    if (sw == 1) {
+                        rne__conv_axpy(yo + (size_t)((int64_t)lo + off), w, xr + c * win + lo,
+                                       hi - lo);
+                    } else {
+                        float *yb = yo + (size_t)((int64_t)(lo * sw) + off);
+                        const float *xb = xr + c * win + lo;
+                        for (n = 0; n < hi - lo; n++)
+                            yb[n * sw] += w * xb[n];
+                    }
+                }
         }
     }
 }
@@ -190,6 +272,11 @@ size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_
 }
 
 void rne__conv_f32(const rne__convcall *k)
+{
+    (void)k;
+}
+
+void rne__conv_t_f32_ref(const rne__convcall *k)
 {
     (void)k;
 }

@@ -186,8 +186,10 @@ static void copy_layer(const cv_blob *b, rne_model_layer *l)
 
 /* ---- running a case in chunks ---------------------------------------------------------------- */
 
-/* y [steps * batch * C_out * W_out] from chunks of `chunk` steps, every buffer exactly sized */
-static void run_chunks(const cv_case *c, const rne_model_layer *l, size_t chunk, uint8_t *y)
+/* y [steps * batch * C_out * W_out] from chunks of `chunk` steps, every buffer exactly sized;
+ * `ref`: CONV_T through its scalar reference (rne__conv_t_*_ref) instead of the kernel */
+static void run_chunks(const cv_case *c, const rne_model_layer *l, size_t chunk, uint8_t *y,
+                       int ref)
 {
     const int32_t *m = c->meta;
     const size_t steps = (size_t)m[2], batch = (size_t)m[3];
@@ -215,7 +217,11 @@ static void run_chunks(const cv_case *c, const rne_model_layer *l, size_t chunk,
         k.w_out = (uint32_t)m[8];
         k.steps = n;
         k.batch = batch;
-        if (m[1] == RNE_FMT_F32)
+        if (ref && m[1] == RNE_FMT_F32)
+            rne__conv_t_f32_ref(&k);
+        else if (ref)
+            rne__conv_t_int_ref(&k);
+        else if (m[1] == RNE_FMT_F32)
             rne__conv_f32(&k);
         else
             rne__conv_int(&k);
@@ -256,7 +262,7 @@ static void run_case(const cv_case *c)
           rne_fault_field_name(rc >> 8), (int)w.index);
 #endif
     copy_layer(&b, &l);
-    run_chunks(c, &l, (size_t)m[2], whole);
+    run_chunks(c, &l, (size_t)m[2], whole, 0);
     for (i = 0; i < n; i++) {
         if (m[19]) {
             bad += ((const int16_t *)(const void *)whole)[i] !=
@@ -272,9 +278,27 @@ static void run_case(const cv_case *c)
     snprintf(name, sizeof name, "conv_%s", c->name);
     check(bad == 0, name, "%zu of %zu elements differ (max |err| %g)", bad, n, err);
     for (j = 0; j < 3; j++) {
-        run_chunks(c, &l, chunks[j], part);
+        run_chunks(c, &l, chunks[j], part, 0);
         snprintf(name, sizeof name, "chunks_of_%zu_%s", chunks[j], c->name);
         check(memcmp(whole, part, n * es) == 0, name, "differs from one chunk");
+    }
+    if (m[0] == RNE_OP_CONV_T) {
+        /* the kernel's vector path against the scalar reference: integer bit for bit; f32 the
+         * same terms in another order, each within the case's bound of the float64 result */
+        run_chunks(c, &l, (size_t)m[2], part, 1);
+        for (i = 0, bad = 0, err = 0.0; i < n; i++) {
+            if (m[19]) {
+                bad += ((const int16_t *)(const void *)whole)[i] !=
+                       ((const int16_t *)(const void *)part)[i];
+            } else {
+                const double d = fabs((double)((const float *)(const void *)whole)[i] -
+                                      (double)((const float *)(const void *)part)[i]);
+                err = d > err ? d : err;
+                bad += !(d <= 2.0 * (double)((const float *)c->a[A_TOL].data)[i]);
+            }
+        }
+        snprintf(name, sizeof name, "conv_t_vector_equals_reference_%s", c->name);
+        check(bad == 0, name, "%zu of %zu elements differ (max |err| %g)", bad, n, err);
     }
     free(b.blob);
     free(whole);
