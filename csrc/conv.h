@@ -52,8 +52,23 @@ size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_
  * `esize` bytes; conv_f32.c, integer-only code, shared by both kernels). */
 void rne__conv_keep_tail(const rne__convcall *k, size_t esize);
 
+/* p[q] = x[q - pb] for q < n, zeros where q - pb is outside [0, w) (elements of `esize` bytes;
+ * conv_f32.c, integer-only code, shared by both kernels): an input row with its pads */
+void rne__conv_pad_row(void *p, const void *x, size_t w, int64_t pb, size_t n, size_t esize);
+
 void rne__conv_f32(const rne__convcall *k);
 void rne__conv_int(const rne__convcall *k);
+
+/* The tap-by-tap path of a stride-1 CONV over W (conv_f32.c), nc <= 4 output channels at once:
+ *   y[q wout + wo] = b[q] + sum over r < nr, i < kw of w[(r kw + i) ldw + q] pad[r np + wo + i dw]
+ * summed from b[q] in that order, a multiply then an add per term; pad holds nr padded input rows
+ * of np >= wout + (kw - 1) dw elements, w the weights of channel q at w[p ldw + q]. rne__conv_taps
+ * is the SIMD variant (4 channels, 8 positions at a time; wout >= 8), rne__conv_taps_ref the
+ * scalar loop: the same bits (csrc/tests/test_conv.c). */
+void rne__conv_taps(float *y, size_t wout, size_t nc, const float *b, const float *pad,
+                    size_t np, size_t nr, size_t kw, size_t dw, const float *w, size_t ldw);
+void rne__conv_taps_ref(float *y, size_t wout, size_t nc, const float *b, const float *pad,
+                        size_t np, size_t nr, size_t kw, size_t dw, const float *w, size_t ldw);
 
 /* CONV_T's scalar references, always compiled (without RNE_NO_CONV), for the tests to run beside
  * the kernels above: f32 from the bias in ci, wi, i order (the kernel's vector path sums in ci, i,
@@ -81,8 +96,8 @@ static inline void rne__conv_span(int64_t off, uint64_t s, uint64_t limit, uint6
                                   size_t *lo, size_t *hi)
 {
     const int64_t st = (int64_t)s, rest = (int64_t)limit - off;
-    int64_t a = off >= 0 ? 0 : (-off + st - 1) / st;
-    int64_t z = rest <= 0 ? 0 : (rest + st - 1) / st;
+    int64_t a = off >= 0 ? 0 : st == 1 ? -off : (-off + st - 1) / st;   /* no divide at stride 1 */
+    int64_t z = rest <= 0 ? 0 : st == 1 ? rest : (rest + st - 1) / st;
     if (z > (int64_t)count)
         z = (int64_t)count;
     if (a > z)

@@ -91,8 +91,9 @@ static void rne__qconv_out(int16_t *y, size_t sy, const void *acc, int acc32, si
 }
 
 /* The depthwise conv over [C] (groups = C_in = C_out, one position): acc[co] over the kt taps,
- * all channels at once; and a stride-1 conv over W wide enough (conv.h RNE__CONV_DIRECT_W), by
- * output channel, tap by tap along W. Both into `acc` (int32 or int64 [max(C_out, W_out)]). */
+ * all channels at once; and a stride-1 conv over W wide enough (conv.h RNE__CONV_DIRECT_W), tap
+ * by tap along W for every output channel of the tap's group. Both into `acc` (int32 under
+ * acc32, else int64; [C_out] and [C_out][W_out]). */
 static void rne__qconv_depthwise(const rne__convcall *k, size_t t, size_t b, void *acc,
                                  int16_t *yr)
 {
@@ -126,31 +127,32 @@ static void rne__qconv_direct(const rne__convcall *k, size_t t, size_t b, void *
     const int acc32 = l->q[2];
     const int32_t *m = (const int32_t *)l->data[RNE_T_Q] + RNE__Q_SLOTS;
     const int32_t *bias = (const int32_t *)l->data[RNE_T_B];
-    size_t co, c, j, i;
-    for (co = 0; co < cout; co++) {
-        const size_t gc = co / ng;
-        memset(acc, 0, wout * (acc32 ? sizeof(int32_t) : sizeof(int64_t)));
+    const size_t esz = acc32 ? sizeof(int32_t) : sizeof(int64_t);
+    size_t gi, co, c, j, i;
+    int16_t *pad = (int16_t *)(void *)((uint8_t *)acc + cout * wout * sizeof(int64_t));
+    const size_t np = wout + (kw - 1) * dw;
+    memset(acc, 0, cout * wout * esz);
+    for (gi = 0; gi < g; gi++)
         for (c = 0; c < cg; c++)
             for (j = 0; j < kt; j++) {
-                const int16_t *fr = rne__qconv_frame(k, t, b, j) + (gc * cg + c) * win;
+                /* the frame's channel with its pads (zeros): every tap then spans all of W_out */
+                rne__conv_pad_row(pad, rne__qconv_frame(k, t, b, j) + (gi * cg + c) * win, win,
+                                  pb, np, sizeof(int16_t));
                 for (i = 0; i < kw; i++) {
-                    const int64_t off = (int64_t)(i * dw) - pb;
-                    const int32_t w = rne__qconv_w(l, ((c * kt + j) * kw + i) * cout + co);
-                    const int16_t *xs;
-                    size_t lo, hi;
-                    rne__conv_span(off, 1, win, wout, &lo, &hi);
-                    if (hi <= lo)
-                        continue;
-                    xs = fr + (size_t)((int64_t)lo + off);
-                    if (acc32)
-                        rne__qaxpy32((int32_t *)acc + lo, w, xs, hi - lo);
-                    else
-                        rne__qaxpy64((int64_t *)acc + lo, w, xs, hi - lo);
+                    const size_t e = ((c * kt + j) * kw + i) * cout;
+                    for (co = gi * ng; co < (gi + 1) * ng; co++) {
+                        if (acc32)
+                            rne__qaxpy32((int32_t *)acc + co * wout, rne__qconv_w(l, e + co),
+                                         pad + i * dw, wout);
+                        else
+                            rne__qaxpy64((int64_t *)acc + co * wout, rne__qconv_w(l, e + co),
+                                         pad + i * dw, wout);
+                    }
                 }
             }
-        rne__qconv_out(yr + co * wout, 1, acc, acc32, wout, m + co, bias != NULL ? bias + co : NULL,
-                       0, (unsigned)l->q[0]);
-    }
+    for (co = 0; co < cout; co++)
+        rne__qconv_out(yr + co * wout, 1, (const uint8_t *)acc + co * wout * esz, acc32, wout,
+                       m + co, bias != NULL ? bias + co : NULL, 0, (unsigned)l->q[0]);
 }
 
 static void rne__qconv_fwd(const rne__convcall *k)
@@ -254,9 +256,10 @@ void rne__conv_t_int_ref(const rne__convcall *k)
     }
 }
 
-/* CONV_T by output channel (conv_f32.c's order; integer sums, so bit for bit the reference's):
- * acc[wo] int64 from 0, + W[ci][co][i] x[ci][wi] at wo = wi sw + i dw - pb for each ci of the
- * group and tap i, along W (vectorised for stride 1, strided otherwise), then requantized. */
+/* CONV_T along W (conv_f32.c's loops; integer sums, so bit for bit the reference's): acc int64
+ * [C_out][W_out] from 0, + W[ci][co][i] x[ci][wi] at wo = wi sw + i dw - pb for each input
+ * channel ci, tap i and output channel co of ci's group (vectorised along W for stride 1,
+ * strided otherwise), then requantized. */
 static void rne__qconv_t(const rne__convcall *k)
 {
     const int32_t *p = k->param;
@@ -272,29 +275,30 @@ static void rne__qconv_t(const rne__convcall *k)
     for (r = 0; r < rows; r++) {
         const int16_t *xr = (const int16_t *)k->x + r * k->c_in * win;
         int16_t *yr = (int16_t *)k->y + r * (size_t)k->c_out * wout;
-        for (co = 0; co < k->c_out; co++) {
-            const size_t gi = co / ng;
-            memset(acc, 0, wout * sizeof(int64_t));
-            for (c = gi * cg; c < (gi + 1) * cg; c++)
-                for (i = 0; i < kw; i++) {
+        memset(acc, 0, (size_t)k->c_out * wout * sizeof(int64_t));
+        for (c = 0; c < k->c_in; c++)
+            for (i = 0; i < kw; i++) {
+                const size_t gi = c / cg;
+                const int64_t off = (int64_t)(i * dw) - pb;
+                const int16_t *xb = xr + c * win;
+                size_t lo, hi;
+                rne__conv_span(off, sw, wout, win, &lo, &hi);
+                if (hi <= lo)
+                    continue;
+                xb += lo;
+                for (co = gi * ng; co < (gi + 1) * ng; co++) {
                     const int32_t w = rne__qconv_w(l, (c * ng + co - gi * ng) * kw + i);
-                    const int64_t off = (int64_t)(i * dw) - pb;
-                    size_t lo, hi;
-                    rne__conv_span(off, sw, wout, win, &lo, &hi);
-                    if (hi <= lo)
-                        continue;
-                    if (sw == 1) {
-                        rne__qaxpy64(acc + (size_t)((int64_t)lo + off), w, xr + c * win + lo, hi - lo);
-                    } else {
-                        int64_t *ab = acc + (size_t)((int64_t)(lo * sw) + off);
-                        const int16_t *xb = xr + c * win + lo;
+                    int64_t *ab = acc + co * wout + (size_t)((int64_t)(lo * sw) + off);
+                    if (sw == 1)
+                        rne__qaxpy64(ab, w, xb, hi - lo);
+                    else
                         for (n = 0; n < hi - lo; n++)
                             ab[n * sw] += (int64_t)((int32_t)xb[n] * w);
-                    }
                 }
-            rne__qconv_out(yr + co * wout, 1, acc, 0, wout, m + co,
+            }
+        for (co = 0; co < k->c_out; co++)
+            rne__qconv_out(yr + co * wout, 1, acc + co * wout, 0, wout, m + co,
                            bias != NULL ? bias + co : NULL, 0, (unsigned)l->q[0]);
-        }
     }
 }
 

@@ -443,6 +443,55 @@ static void refuses_work_too_large(void)
     free(b.blob);
 }
 
+/* The tap-by-tap path's SIMD variant against its scalar loop, bit for bit, on random operands
+ * (subnormal and huge magnitudes among them) over the shapes its blocks and edges meet: W_out a
+ * multiple of 8 and not, 1 to 4 channels, dilations, padded rows longer than needed. */
+static void taps_simd_equals_reference(void)
+{
+    static const size_t shapes[][5] = {/* wout, nc, nr, kw, dw */
+                                       {8, 4, 1, 1, 1},  {40, 4, 8, 3, 1}, {38, 4, 1, 5, 1},
+                                       {13, 4, 6, 3, 2}, {64, 3, 2, 2, 4}, {9, 1, 3, 4, 1},
+                                       {17, 4, 5, 1, 1}, {129, 4, 3, 3, 3}};
+    uint32_t lcg = 2463534242u;
+    size_t s, e, bad;
+    char name[96];
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const size_t wout = shapes[s][0], nc = shapes[s][1], nr = shapes[s][2];
+        const size_t kw = shapes[s][3], dw = shapes[s][4], np = wout + (kw - 1) * dw + 3;
+        const size_t ldw = nc + 2, nw = nr * kw * ldw, npad = nr * np;
+        float *pad = (float *)xmalloc(npad * sizeof(float)), *w = (float *)xmalloc(nw * sizeof(float));
+        float *y = (float *)xmalloc(4 * wout * sizeof(float));
+        float *yr = (float *)xmalloc(4 * wout * sizeof(float));
+        float b[4];
+        for (e = 0; e < npad + nw + 4; e++) {
+            float v;
+            lcg = lcg * 1664525u + 1013904223u;
+            v = (float)(lcg >> 8) / 8388608.0f - 1.0f;
+            if ((lcg & 31u) == 0)
+                v *= 1e-38f; /* subnormal */
+            else if ((lcg & 31u) == 1)
+                v *= 1e30f;
+            if (e < npad)
+                pad[e] = v;
+            else if (e < npad + nw)
+                w[e - npad] = v;
+            else
+                b[e - npad - nw] = v;
+        }
+        rne__conv_taps(y, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
+        rne__conv_taps_ref(yr, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
+        for (e = 0, bad = 0; e < nc * wout; e++)
+            bad += memcmp(&y[e], &yr[e], sizeof(float)) != 0;
+        snprintf(name, sizeof name, "taps_simd_equals_reference_w%zu_c%zu_r%zu_k%zu_d%zu", wout,
+                 nc, nr, kw, dw);
+        check(bad == 0, name, "%zu of %zu elements differ", bad, nc * wout);
+        free(pad);
+        free(w);
+        free(y);
+        free(yr);
+    }
+}
+
 #endif /* RNE_NO_CONV */
 
 int main(int argc, char **argv)
@@ -480,6 +529,7 @@ int main(int argc, char **argv)
 #ifndef RNE_NO_CONV
     run_mutations(cases, n);
     refuses_work_too_large();
+    taps_simd_equals_reference();
     printf("f32: max |C - float64 direct convolution| %.3g\n", worst_f32);
 #endif
     free(cases);
