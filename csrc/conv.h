@@ -52,8 +52,29 @@ size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_
  * `esize` bytes; conv_f32.c, integer-only code, shared by both kernels). */
 void rne__conv_keep_tail(const rne__convcall *k, size_t esize);
 
+/* p[q] = x[q - pb] for q < n, zeros where q - pb is outside [0, w) (elements of `esize` bytes;
+ * conv_f32.c, integer-only code, shared by both kernels): an input row with its pads */
+void rne__conv_pad_row(void *p, const void *x, size_t w, int64_t pb, size_t n, size_t esize);
+
 void rne__conv_f32(const rne__convcall *k);
 void rne__conv_int(const rne__convcall *k);
+
+/* The tap-by-tap path of a stride-1 CONV over W (conv_f32.c), nc <= 4 output channels at once:
+ *   y[q wout + wo] = b[q] + sum over r < nr, i < kw of w[(r kw + i) ldw + q] pad[r np + wo + i dw]
+ * summed from b[q] in that order, a multiply then an add per term; pad holds nr padded input rows
+ * of np >= wout + (kw - 1) dw elements, w the weights of channel q at w[p ldw + q]. rne__conv_taps
+ * is the SIMD variant (4 channels, 8 positions at a time; wout >= 8), rne__conv_taps_ref the
+ * scalar loop: the same bits (csrc/tests/test_conv.c). */
+void rne__conv_taps(float *y, size_t wout, size_t nc, const float *b, const float *pad,
+                    size_t np, size_t nr, size_t kw, size_t dw, const float *w, size_t ldw);
+void rne__conv_taps_ref(float *y, size_t wout, size_t nc, const float *b, const float *pad,
+                        size_t np, size_t nr, size_t kw, size_t dw, const float *w, size_t ldw);
+
+/* CONV_T's scalar references, always compiled (without RNE_NO_CONV), for the tests to run beside
+ * the kernels above: f32 from the bias in ci, wi, i order (the kernel's vector path sums in ci, i,
+ * wi order: the same terms, so within rounding), integer bit for bit what the kernel gives. */
+void rne__conv_t_f32_ref(const rne__convcall *k);
+void rne__conv_t_int_ref(const rne__convcall *k);
 
 /* rne_model_load's checks of a conv node (conv_check.c lists them): params, the shapes of x
  * and y (C_in and C_out divisible by groups, W_out by the formula), the LAST flags, its tensors'
@@ -62,6 +83,28 @@ void rne__conv_int(const rne__convcall *k);
  * rne__check_op (ops.h). RNE_OK, or RNE__AT(status, field) with w->tensor / role / index. */
 int rne__check_conv(const rne__blobview *m, const rne_node *n, const rne_value *vals,
                     rne_fault *w);
+
+/* A CONV over W with stride 1 and at least this many output positions goes tap by tap along W
+ * (each tap one multiply-add over the output positions it reaches: conv_f32.c, conv_int.c), a
+ * narrower or strided one through a patch per output position and a matrix product. */
+#define RNE__CONV_DIRECT_W 8u
+
+/* The indices n in [lo, hi) of [0, count) whose position n s + off lies in [0, limit) (lo = hi
+ * when none does; s >= 1). CONV: n an output position, the position an input one; CONV_T: n an
+ * input position, the position an output one. */
+static inline void rne__conv_span(int64_t off, uint64_t s, uint64_t limit, uint64_t count,
+                                  size_t *lo, size_t *hi)
+{
+    const int64_t st = (int64_t)s, rest = (int64_t)limit - off;
+    int64_t a = off >= 0 ? 0 : st == 1 ? -off : (-off + st - 1) / st;   /* no divide at stride 1 */
+    int64_t z = rest <= 0 ? 0 : st == 1 ? rest : (rest + st - 1) / st;
+    if (z > (int64_t)count)
+        z = (int64_t)count;
+    if (a > z)
+        a = z;
+    *lo = (size_t)a;
+    *hi = (size_t)z;
+}
 
 /* W_out of CONV: floor((W + pb + pa - dw (kw - 1) - 1) / sw) + 1, or 0 if the padded input is
  * shorter than the dilated kernel; of CONV_T without output padding: (W - 1) sw - pb - pa +

@@ -18,6 +18,17 @@
 #include "conv.h"
 #include "vec.h"
 
+/* The tap-by-tap path's SIMD variant (rne__conv_taps): AVX2 (also under AVX-512), or NEON on
+ * aarch64 (AArch32 NEON flushes subnormals to zero, so it keeps the scalar loop); the same bits
+ * as rne__conv_taps_ref either way */
+#if !defined(RNE_NO_SIMD) && defined(__AVX2__)
+#include <immintrin.h>
+#define RNE__CONV_AVX2 1
+#elif !defined(RNE_NO_SIMD) && defined(__ARM_NEON) && defined(__aarch64__)
+#include <arm_neon.h>
+#define RNE__CONV_NEON 1
+#endif
+
 #ifndef RNE_NO_CONV
 
 size_t rne__conv_work_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t w_in,
@@ -26,14 +37,19 @@ size_t rne__conv_work_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t
     const size_t g = (size_t)node->param[2];
     const size_t kk = (size_t)(c_in / g) * (size_t)node->param[0] * (size_t)node->param[3];
     const size_t ng = c_out / g;
+    /* the padded input rows of one group (the tap-by-tap path) */
+    const size_t pad = (size_t)(c_in / g) * (size_t)node->param[0] *
+                       ((size_t)w_out + (size_t)(node->param[3] - 1) * (size_t)node->param[7]);
     (void)w_in;
     if (node->op == RNE_OP_CONV_T)
         return node->fmt == RNE_FMT_F32 ? 0u : (size_t)c_out * w_out * sizeof(int64_t);
     if (node->fmt == RNE_FMT_F32)
-        return (size_t)w_out * (kk + ng) * sizeof(float);
-    /* integer: patch int16 [K], products int32 [ng], accumulators int64 [ng] */
+        return ((size_t)w_out * (kk + ng) + pad) * sizeof(float);
+    /* integer: patch int16 [K], products int32 [ng], then int64 accumulators: [ng] for the
+     * matrix product, [C_out] for a depthwise conv over [C], [C_out][W_out] tap by tap; and the
+     * padded rows int16 (tap by tap) */
     return rne__round4(kk) * sizeof(int16_t) + ((ng + 1u) & ~(size_t)1) * sizeof(int32_t) +
-           ng * sizeof(int64_t);
+           (size_t)c_out * w_out * sizeof(int64_t) + pad * sizeof(int16_t);
 }
 
 size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t w_in)
@@ -42,6 +58,115 @@ size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_
         return 0;
     return (size_t)(node->param[0] - 1) * (size_t)node->param[1] * c_in * w_in *
            (node->fmt == RNE_FMT_F32 ? sizeof(float) : sizeof(int16_t));
+}
+
+/* y[i] += a * x[i], i < n: a multiply, then an add, as the scalar code writes them (the build's
+ * -ffp-contract=off keeps them apart), so that the loop the compiler vectorises (AVX2, AVX-512,
+ * NEON) gives the bits of the scalar loop */
+static void rne__conv_axpy(float *restrict y, float a, const float *restrict x, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+/* y[i] += x[i] * w[i], i < n (the depthwise taps; vectorised like rne__conv_axpy) */
+static void rne__conv_madd(float *restrict y, const float *restrict x, const float *restrict w,
+                           size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        y[i] += x[i] * w[i];
+}
+
+void rne__conv_taps_ref(float *y, size_t wout, size_t nc, const float *b, const float *pad,
+                        size_t np, size_t nr, size_t kw, size_t dw, const float *w, size_t ldw)
+{
+    size_t q, wo, r, i;
+    for (q = 0; q < nc; q++)
+        for (wo = 0; wo < wout; wo++) {
+            float s = b[q];
+            for (r = 0; r < nr; r++)
+                for (i = 0; i < kw; i++)
+                    s += w[(r * kw + i) * ldw + q] * pad[r * np + wo + i * dw];
+            y[q * wout + wo] = s;
+        }
+}
+
+void rne__conv_taps(float *y, size_t wout, size_t nc, const float *b, const float *pad,
+                    size_t np, size_t nr, size_t kw, size_t dw, const float *w, size_t ldw)
+{
+#if defined(RNE__CONV_AVX2) || defined(RNE__CONV_NEON)
+    size_t wo = 0, r, i;
+    if (nc == 4 && wout >= 8)
+        for (;;) {
+            const float *wp = w;
+#if defined(RNE__CONV_AVX2)
+            __m256 a0 = _mm256_set1_ps(b[0]), a1 = _mm256_set1_ps(b[1]);
+            __m256 a2 = _mm256_set1_ps(b[2]), a3 = _mm256_set1_ps(b[3]);
+#else
+            float32x4_t a0 = vdupq_n_f32(b[0]), a1 = vdupq_n_f32(b[1]);
+            float32x4_t a2 = vdupq_n_f32(b[2]), a3 = vdupq_n_f32(b[3]);
+            float32x4_t h0 = a0, h1 = a1, h2 = a2, h3 = a3;
+#endif
+            if (wo + 8 > wout)
+                wo = wout - 8;
+            for (r = 0; r < nr; r++) {
+                const float *src = pad + r * np + wo;
+                for (i = 0; i < kw; i++, wp += ldw, src += dw) {
+#if defined(RNE__CONV_AVX2)   /* a multiply, then an add: the reference's two roundings */
+                    const __m256 v = _mm256_loadu_ps(src);
+                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(wp[0]), v));
+                    a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_set1_ps(wp[1]), v));
+                    a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_set1_ps(wp[2]), v));
+                    a3 = _mm256_add_ps(a3, _mm256_mul_ps(_mm256_set1_ps(wp[3]), v));
+#else
+                    const float32x4_t v = vld1q_f32(src), u = vld1q_f32(src + 4);
+                    a0 = vaddq_f32(a0, vmulq_n_f32(v, wp[0]));
+                    h0 = vaddq_f32(h0, vmulq_n_f32(u, wp[0]));
+                    a1 = vaddq_f32(a1, vmulq_n_f32(v, wp[1]));
+                    h1 = vaddq_f32(h1, vmulq_n_f32(u, wp[1]));
+                    a2 = vaddq_f32(a2, vmulq_n_f32(v, wp[2]));
+                    h2 = vaddq_f32(h2, vmulq_n_f32(u, wp[2]));
+                    a3 = vaddq_f32(a3, vmulq_n_f32(v, wp[3]));
+                    h3 = vaddq_f32(h3, vmulq_n_f32(u, wp[3]));
+#endif
+                }
+            }
+#if defined(RNE__CONV_AVX2)
+            _mm256_storeu_ps(y + wo, a0);
+            _mm256_storeu_ps(y + wout + wo, a1);
+            _mm256_storeu_ps(y + 2 * wout + wo, a2);
+            _mm256_storeu_ps(y + 3 * wout + wo, a3);
+#else
+            vst1q_f32(y + wo, a0);
+            vst1q_f32(y + wo + 4, h0);
+            vst1q_f32(y + wout + wo, a1);
+            vst1q_f32(y + wout + wo + 4, h1);
+            vst1q_f32(y + 2 * wout + wo, a2);
+            vst1q_f32(y + 2 * wout + wo + 4, h2);
+            vst1q_f32(y + 3 * wout + wo, a3);
+            vst1q_f32(y + 3 * wout + wo + 4, h3);
+#endif
+            if (wo + 8 >= wout)
+                return;
+            wo += 8;
+        }
+#endif
+    rne__conv_taps_ref(y, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
+}
+
+/* p[q] = x[q - pb] for q < n (zeros outside x's w elements); esize-byte elements (f32, int16) */
+void rne__conv_pad_row(void *p, const void *x, size_t w, int64_t pb, size_t n, size_t esize)
+{
+    const size_t before = pb > 0 ? ((size_t)pb < n ? (size_t)pb : n) : 0u;
+    const size_t skip = pb < 0 ? (size_t)-pb : 0u;      /* x elements before p[0] */
+    size_t copy = skip < w ? w - skip : 0u;
+    if (copy > n - before)
+        copy = n - before;
+    memset(p, 0, before * esize);
+    memcpy((uint8_t *)p + before * esize, (const uint8_t *)x + skip * esize, copy * esize);
+    memset((uint8_t *)p + (before + copy) * esize, 0, (n - before - copy) * esize);
 }
 
 /* the frame of tap j for row (t, b): from the chunk, or from the cache before it */
@@ -80,6 +205,7 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
     const float *wt = (const float *)k->node->data[RNE_T_W];
     const float *bias = (const float *)k->node->data[RNE_T_B];
     float *y = (float *)k->y, *patch = (float *)k->work, *prod = patch + wout * kk;
+    float *pad = prod + wout * ng;
     size_t t, b, gi, wo, c, j, i, co;
     /* a [C] value (or [C, 1] whose one output position is the input: no pad before it, one
      * output) */
@@ -95,11 +221,29 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
         for (b = 0; b < k->batch; b++) {
             float *yr = y + (t * k->batch + b) * cout * wout;
             if (single && g == k->c_in && g == cout) {      /* depthwise over [C] */
-                for (co = 0; co < cout; co++) {
-                    float s = bias != NULL ? bias[co] : 0.0f;
-                    for (j = 0; j < kt; j++)
-                        s += rne__conv_frame(k, t, b, j)[co] * wt[j * cout + co];
-                    yr[co] = s;
+                for (co = 0; co < cout; co++)
+                    yr[co] = bias != NULL ? bias[co] : 0.0f;
+                for (j = 0; j < kt; j++)
+                    rne__conv_madd(yr, rne__conv_frame(k, t, b, j), wt + j * cout, cout);
+                continue;
+            }
+            if (sw == 1 && wout >= RNE__CONV_DIRECT_W) {    /* stride 1 over W: tap by tap */
+                const size_t np = wout + (kw - 1) * dw;
+                for (gi = 0; gi < g; gi++) {
+                    /* the group's input rows with their pads: every tap spans all of W_out */
+                    for (c = 0; c < cg; c++)
+                        for (j = 0; j < kt; j++)
+                            rne__conv_pad_row(pad + (c * kt + j) * np,
+                                              rne__conv_frame(k, t, b, j) + (gi * cg + c) * win,
+                                              win, pb, np, sizeof(float));
+                    for (co = gi * ng; co < (gi + 1) * ng; co += 4) {
+                        const size_t nc = (gi + 1) * ng - co < 4 ? (gi + 1) * ng - co : 4;
+                        float b4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                        for (i = 0; i < nc && bias != NULL; i++)
+                            b4[i] = bias[co + i];
+                        rne__conv_taps(yr + co * wout, wout, nc, b4, pad, np, cg * kt, kw, dw,
+                                       wt + co, cout);
+                    }
                 }
                 continue;
             }
@@ -128,7 +272,7 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
     rne__conv_keep_tail(k, sizeof(float));
 }
 
-static void rne__conv_t_f32(const rne__convcall *k)
+void rne__conv_t_f32_ref(const rne__convcall *k)
 {
     const int32_t *p = k->param;
     const size_t g = (size_t)p[2], kw = (size_t)p[3], sw = (size_t)p[4], dw = (size_t)p[7];
@@ -157,6 +301,49 @@ static void rne__conv_t_f32(const rne__convcall *k)
                 }
             }
         }
+    }
+}
+
+/* CONV_T along W: every output row from its bias, then for each input channel ci and tap i, for
+ * each output channel co of ci's group, y[co][wi sw + i dw - pb] += W[ci][co][i] x[ci][wi] over
+ * the wi it reaches: a vectorised multiply-add along W for stride 1 (rne__conv_axpy), a strided
+ * loop otherwise. */
+static void rne__conv_t_f32(const rne__convcall *k)
+{
+    const int32_t *p = k->param;
+    const size_t g = (size_t)p[2], kw = (size_t)p[3], sw = (size_t)p[4], dw = (size_t)p[7];
+    const size_t cg = k->c_in / g, ng = k->c_out / g, win = k->w_in, wout = k->w_out;
+    const size_t rows = k->steps * k->batch;
+    const int64_t pb = p[5];
+    const float *wt = (const float *)k->node->data[RNE_T_W];
+    const float *bias = (const float *)k->node->data[RNE_T_B];
+    size_t r, c, i, co, wo, n;
+    for (r = 0; r < rows; r++) {
+        const float *xr = (const float *)k->x + r * k->c_in * win;
+        float *yr = (float *)k->y + r * k->c_out * wout;
+        for (co = 0; co < k->c_out; co++)
+            for (wo = 0; wo < wout; wo++)
+                yr[co * wout + wo] = bias != NULL ? bias[co] : 0.0f;
+        for (c = 0; c < k->c_in; c++)
+            for (i = 0; i < kw; i++) {
+                const size_t gi = c / cg;
+                const int64_t off = (int64_t)(i * dw) - pb;
+                const float *xb = xr + c * win;
+                size_t lo, hi;
+                rne__conv_span(off, sw, wout, win, &lo, &hi);
+                if (hi <= lo)
+                    continue;
+                xb += lo;
+                for (co = gi * ng; co < (gi + 1) * ng; co++) {
+                    const float w = wt[(c * ng + co - gi * ng) * kw + i];
+                    float *yb = yr + co * wout + (size_t)((int64_t)(lo * sw) + off);
+                    if (sw == 1)
+                        rne__conv_axpy(yb, w, xb, hi - lo);
+                    else
+                        for (n = 0; n < hi - lo; n++)
+                            yb[n * sw] += w * xb[n];
+                }
+            }
     }
 }
 
@@ -190,6 +377,11 @@ size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_
 }
 
 void rne__conv_f32(const rne__convcall *k)
+{
+    (void)k;
+}
+
+void rne__conv_t_f32_ref(const rne__convcall *k)
 {
     (void)k;
 }

@@ -13,6 +13,8 @@
  * rne__check_conv proved 32768 sum |w| |m[co]| + 2^(shift-1) <= INT64_MAX for every channel (and
  * the sum within int32 under acc32), so nothing here overflows.
  */
+#include <string.h>
+
 #include "conv.h"
 #include "qvec.h"
 
@@ -25,6 +27,132 @@ static const int16_t *rne__qconv_frame(const rne__convcall *k, size_t t, size_t 
     if (t >= back)
         return (const int16_t *)k->x + ((t - back) * k->batch + b) * fr;
     return (const int16_t *)k->cache + ((f + t - back) * k->batch + b) * fr;
+}
+
+/* The element e of an integer weight tensor (int8 or int16) */
+static int32_t rne__qconv_w(const rne_model_layer *l, size_t e)
+{
+    return l->fmt == RNE_FMT_S8 ? ((const int8_t *)l->data[RNE_T_W])[e]
+                                : ((const int16_t *)l->data[RNE_T_W])[e];
+}
+
+/* acc[i] += x[i] w (or x[i] w[i]), i < n, stepping `sx` elements through x: one product of two
+ * int16-range values (|x w| <= 2^30, an int32), added in int32 (acc32: the load proved every
+ * partial sum of the channel fits) or int64. Plain loops the compiler vectorises (AVX2, AVX-512,
+ * NEON); integer sums are exact in any order, so they give what the scalar loop gives. */
+static void rne__qaxpy32(int32_t *restrict acc, int32_t w, const int16_t *restrict x, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        acc[i] += (int32_t)x[i] * w;
+}
+
+static void rne__qaxpy64(int64_t *restrict acc, int32_t w, const int16_t *restrict x, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        acc[i] += (int64_t)((int32_t)x[i] * w);
+}
+
+static void rne__qmadd32(int32_t *restrict acc, const int16_t *restrict x, const void *w, int s8,
+                         size_t n)
+{
+    size_t i;
+    if (s8)
+        for (i = 0; i < n; i++)
+            acc[i] += (int32_t)x[i] * ((const int8_t *)w)[i];
+    else
+        for (i = 0; i < n; i++)
+            acc[i] += (int32_t)x[i] * ((const int16_t *)w)[i];
+}
+
+static void rne__qmadd64(int64_t *restrict acc, const int16_t *restrict x, const void *w, int s8,
+                         size_t n)
+{
+    size_t i;
+    if (s8)
+        for (i = 0; i < n; i++)
+            acc[i] += (int64_t)((int32_t)x[i] * ((const int8_t *)w)[i]);
+    else
+        for (i = 0; i < n; i++)
+            acc[i] += (int64_t)((int32_t)x[i] * ((const int16_t *)w)[i]);
+}
+
+/* y[i * sy] = sat16(rq32(acc[i], m[i * sm], shift) + b[i * sm]) for i < n (acc int32 or int64) */
+static void rne__qconv_out(int16_t *y, size_t sy, const void *acc, int acc32, size_t n,
+                           const int32_t *m, const int32_t *bias, size_t sm, unsigned shift)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const int64_t a = acc32 ? ((const int32_t *)acc)[i] : ((const int64_t *)acc)[i];
+        y[i * sy] = rne__sat16((int64_t)rne__rq32(a, m[i * sm], shift) +
+                               (bias != NULL ? bias[i * sm] : 0));
+    }
+}
+
+/* The depthwise conv over [C] (groups = C_in = C_out, one position): acc[co] over the kt taps,
+ * all channels at once; and a stride-1 conv over W wide enough (conv.h RNE__CONV_DIRECT_W), tap
+ * by tap along W for every output channel of the tap's group. Both into `acc` (int32 under
+ * acc32, else int64; [C_out] and [C_out][W_out]). */
+static void rne__qconv_depthwise(const rne__convcall *k, size_t t, size_t b, void *acc,
+                                 int16_t *yr)
+{
+    const rne_model_layer *l = k->node;
+    const size_t kt = (size_t)k->param[0], cout = k->c_out, esize = l->fmt == RNE_FMT_S8 ? 1u : 2u;
+    const int s8 = l->fmt == RNE_FMT_S8, acc32 = l->q[2];
+    size_t j;
+    if (acc32)
+        memset(acc, 0, cout * sizeof(int32_t));
+    else
+        memset(acc, 0, cout * sizeof(int64_t));
+    for (j = 0; j < kt; j++) {
+        const void *w = (const uint8_t *)l->data[RNE_T_W] + j * cout * esize;
+        if (acc32)
+            rne__qmadd32((int32_t *)acc, rne__qconv_frame(k, t, b, j), w, s8, cout);
+        else
+            rne__qmadd64((int64_t *)acc, rne__qconv_frame(k, t, b, j), w, s8, cout);
+    }
+    rne__qconv_out(yr, 1, acc, acc32, cout, (const int32_t *)l->data[RNE_T_Q] + RNE__Q_SLOTS,
+                   (const int32_t *)l->data[RNE_T_B], 1, (unsigned)l->q[0]);
+}
+
+static void rne__qconv_direct(const rne__convcall *k, size_t t, size_t b, void *acc, int16_t *yr)
+{
+    const int32_t *p = k->param;
+    const rne_model_layer *l = k->node;
+    const size_t kt = (size_t)p[0], g = (size_t)p[2], kw = (size_t)p[3], dw = (size_t)p[7];
+    const size_t cg = k->c_in / g, ng = k->c_out / g, win = k->w_in, wout = k->w_out;
+    const size_t cout = k->c_out;
+    const int64_t pb = p[5];
+    const int acc32 = l->q[2];
+    const int32_t *m = (const int32_t *)l->data[RNE_T_Q] + RNE__Q_SLOTS;
+    const int32_t *bias = (const int32_t *)l->data[RNE_T_B];
+    const size_t esz = acc32 ? sizeof(int32_t) : sizeof(int64_t);
+    size_t gi, co, c, j, i;
+    int16_t *pad = (int16_t *)(void *)((uint8_t *)acc + cout * wout * sizeof(int64_t));
+    const size_t np = wout + (kw - 1) * dw;
+    memset(acc, 0, cout * wout * esz);
+    for (gi = 0; gi < g; gi++)
+        for (c = 0; c < cg; c++)
+            for (j = 0; j < kt; j++) {
+                /* the frame's channel with its pads (zeros): every tap then spans all of W_out */
+                rne__conv_pad_row(pad, rne__qconv_frame(k, t, b, j) + (gi * cg + c) * win, win,
+                                  pb, np, sizeof(int16_t));
+                for (i = 0; i < kw; i++) {
+                    const size_t e = ((c * kt + j) * kw + i) * cout;
+                    for (co = gi * ng; co < (gi + 1) * ng; co++) {
+                        if (acc32)
+                            rne__qaxpy32((int32_t *)acc + co * wout, rne__qconv_w(l, e + co),
+                                         pad + i * dw, wout);
+                        else
+                            rne__qaxpy64((int64_t *)acc + co * wout, rne__qconv_w(l, e + co),
+                                         pad + i * dw, wout);
+                    }
+                }
+            }
+    for (co = 0; co < cout; co++)
+        rne__qconv_out(yr + co * wout, 1, (const uint8_t *)acc + co * wout * esz, acc32, wout,
+                       m + co, bias != NULL ? bias + co : NULL, 0, (unsigned)l->q[0]);
 }
 
 static void rne__qconv_fwd(const rne__convcall *k)
@@ -50,6 +178,14 @@ static void rne__qconv_fwd(const rne__convcall *k)
     for (t = 0; t < k->steps; t++)
         for (b = 0; b < k->batch; b++) {
             int16_t *yr = y + (t * k->batch + b) * cout * wout;
+            if (win == 1 && wout == 1 && pb == 0 && g == k->c_in && g == cout) {
+                rne__qconv_depthwise(k, t, b, acc, yr);
+                continue;
+            }
+            if (sw == 1 && wout >= RNE__CONV_DIRECT_W) {
+                rne__qconv_direct(k, t, b, acc, yr);
+                continue;
+            }
             for (gi = 0; gi < g; gi++)
                 for (wo = 0; wo < wout; wo++) {
                     const int16_t *src = patch;
@@ -77,7 +213,7 @@ static void rne__qconv_fwd(const rne__convcall *k)
     rne__conv_keep_tail(k, sizeof(int16_t));
 }
 
-static void rne__qconv_t(const rne__convcall *k)
+void rne__conv_t_int_ref(const rne__convcall *k)
 {
     const int32_t *p = k->param;
     const rne_model_layer *l = k->node;
@@ -120,6 +256,52 @@ static void rne__qconv_t(const rne__convcall *k)
     }
 }
 
+/* CONV_T along W (conv_f32.c's loops; integer sums, so bit for bit the reference's): acc int64
+ * [C_out][W_out] from 0, + W[ci][co][i] x[ci][wi] at wo = wi sw + i dw - pb for each input
+ * channel ci, tap i and output channel co of ci's group (vectorised along W for stride 1,
+ * strided otherwise), then requantized. */
+static void rne__qconv_t(const rne__convcall *k)
+{
+    const int32_t *p = k->param;
+    const rne_model_layer *l = k->node;
+    const size_t g = (size_t)p[2], kw = (size_t)p[3], sw = (size_t)p[4], dw = (size_t)p[7];
+    const size_t cg = k->c_in / g, ng = k->c_out / g, win = k->w_in, wout = k->w_out;
+    const size_t rows = k->steps * k->batch;
+    const int64_t pb = p[5];
+    const int32_t *m = (const int32_t *)l->data[RNE_T_Q] + RNE__Q_SLOTS;
+    const int32_t *bias = (const int32_t *)l->data[RNE_T_B];
+    int64_t *acc = (int64_t *)k->work;
+    size_t r, c, i, co, n;
+    for (r = 0; r < rows; r++) {
+        const int16_t *xr = (const int16_t *)k->x + r * k->c_in * win;
+        int16_t *yr = (int16_t *)k->y + r * (size_t)k->c_out * wout;
+        memset(acc, 0, (size_t)k->c_out * wout * sizeof(int64_t));
+        for (c = 0; c < k->c_in; c++)
+            for (i = 0; i < kw; i++) {
+                const size_t gi = c / cg;
+                const int64_t off = (int64_t)(i * dw) - pb;
+                const int16_t *xb = xr + c * win;
+                size_t lo, hi;
+                rne__conv_span(off, sw, wout, win, &lo, &hi);
+                if (hi <= lo)
+                    continue;
+                xb += lo;
+                for (co = gi * ng; co < (gi + 1) * ng; co++) {
+                    const int32_t w = rne__qconv_w(l, (c * ng + co - gi * ng) * kw + i);
+                    int64_t *ab = acc + co * wout + (size_t)((int64_t)(lo * sw) + off);
+                    if (sw == 1)
+                        rne__qaxpy64(ab, w, xb, hi - lo);
+                    else
+                        for (n = 0; n < hi - lo; n++)
+                            ab[n * sw] += (int64_t)((int32_t)xb[n] * w);
+                }
+            }
+        for (co = 0; co < k->c_out; co++)
+            rne__qconv_out(yr + co * wout, 1, acc + co * wout, 0, wout, m + co,
+                           bias != NULL ? bias + co : NULL, 0, (unsigned)l->q[0]);
+    }
+}
+
 void rne__conv_int(const rne__convcall *k)
 {
     if (k->node->op == RNE_OP_CONV_T)
@@ -131,6 +313,11 @@ void rne__conv_int(const rne__convcall *k)
 #else
 
 void rne__conv_int(const rne__convcall *k)
+{
+    (void)k;
+}
+
+void rne__conv_t_int_ref(const rne__convcall *k)
 {
     (void)k;
 }

@@ -101,6 +101,11 @@ CASES = [
              pads=(0, 2), groups=6, steps=3),
     ConvCase("feature_pointwise", False, 5, 6, 7, steps=3),
     ConvCase("feature_wide", False, 16, 12, 36, kw=3, pads=(1, 1), steps=2),
+    # stride 1 and W_out >= 8: tap by tap along W (csrc/conv.h RNE__CONV_DIRECT_W), frames from
+    # the cache, pads cutting taps at both ends, a depthwise one
+    ConvCase("time_and_feature_direct", False, 3, 16, 4, kt=2, kw=5, pads=(2, 2), steps=6),
+    ConvCase("feature_depthwise_direct", False, 8, 20, 8, kw=3, dilation=2, pads=(2, 2),
+             groups=8, steps=3),
     # a [C, 1] value with pads: W_out > 1, or 1 reading a pad (not the pointwise / depthwise
     # fast paths, which assume the one output position is the input's)
     ConvCase("width1_padded", False, 4, 1, 3, pads=(1, 1), steps=3),
@@ -114,6 +119,10 @@ CASES = [
     ConvCase("transpose_pointwise", True, 5, 0, 3, steps=4, bias=False),
     ConvCase("transpose_padded", True, 2, 6, 4, kw=4, stride=3, pads=(2, 3), steps=2),
     ConvCase("transpose_wide", True, 16, 4, 8, kw=3, stride=2, steps=2),
+    ConvCase("transpose_depthwise_stride1", True, 16, 9, 16, kw=3, pads=(1, 1), groups=16,
+             steps=2),
+    ConvCase("transpose_grouped_upsample", True, 16, 9, 16, kw=5, stride=2, pads=(2, 2),
+             groups=2, steps=2),
 ]
 
 

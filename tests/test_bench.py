@@ -378,3 +378,73 @@ def test_rtneural_compare_skips_by_name_without_rtneural(tmp_path, capsys, monke
     with pytest.raises(SystemExit):
         rc.main(["--rtneural", str(tmp_path), "--cases", "lstm"])  # not CELL-HIDDEN: argparse's error
     assert "expected lstm-H or gru-H" in capsys.readouterr().err
+
+
+# -- the conv front ends (tools/bench.py --conv) ------------------------------------------------------
+def _converted(case: "bench.ConvCase", tmp_path: Path):
+    import rnnedge
+
+    path = tmp_path / f"{case.name}.onnx"
+    onnx.save(bench.build_conv_onnx(case), str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rnnedge.convert(str(path))
+
+
+def test_conv_cases_count_their_multiply_adds_by_hand(tmp_path):
+    cases = {c.name: c for c in bench.conv_cases()}
+    # pointwise 40 -> 64, three (depthwise 64 x k 3 + pointwise 64 x 64); GRU 3 H (I + H); head
+    front = 40 * 64 + 3 * (64 * 3 + 64 * 64)
+    assert bench.macs_per_step(_converted(cases["kws-dwsep-front"], tmp_path)) == front
+    gru = 3 * 64 * (64 + 64) + 64 * 12
+    assert bench.macs_per_step(_converted(cases["kws-dwsep-gru"], tmp_path)) == front + gru
+    # over the 40 features: 8 channels x 40 positions x (1 x 5), then x (8 x 3); LSTM 4 H (I + H)
+    frame = 8 * 40 * 5 + 8 * 40 * 8 * 3
+    assert bench.macs_per_step(_converted(cases["frame-conv-front"], tmp_path)) == frame
+    lstm = 4 * 64 * (8 * 40 + 64)
+    assert bench.macs_per_step(_converted(cases["frame-conv-lstm"], tmp_path)) == frame + lstm
+
+
+def test_a_transposed_conv_counts_each_input_element_times_its_taps():
+    from rnnedge.ir.graph import Conv, Graph, Node, Value
+    from rnnedge.ir.layers import TensorSpec
+
+    w = np.zeros((6, 2, 1, 3), np.float32)  # ConvTranspose W [C_in 6, C_out / g 2, 1, kw 3], g 2
+    op = Conv(w, None, groups=2, sw=2, transpose=True)
+    values = [Value("x", (6, 5), kind="input"), Value("y", (4, op.w_out(5)), kind="output")]
+    spec = TensorSpec("x", "TF", [None, 30])
+    g = Graph(values, [Node(op, [0], [1])], 0, 1, spec, TensorSpec("y", "TF", [None, 44]))
+    assert bench.macs_per_step(g) == 6 * 5 * 2 * 3
+
+
+@pytest.mark.skipif(not HAVE_CC, reason="no C compiler")
+def test_the_multiply_add_floor_times_a_product_of_that_size(tmp_path):
+    exe = bench.build_c_bench(tmp_path / "c", ROOT)
+    r = bench.mac_floor(exe, 1000)
+    assert r["macs"] == 1024 and r["k"] == 16 and r["n"] == 64  # rounded up to 64 columns
+    assert r["product_us"] > 0 and r["gmacs"] > 0
+
+
+def test_a_conv_case_is_checked_against_onnxruntime_and_timed(tmp_path):
+    case = next(c for c in bench.conv_cases() if c.name == "kws-dwsep-front")
+    exe = bench.build_c_bench(tmp_path / "c", ROOT) if HAVE_CC else None
+    r = bench.conv.bench_conv_case(case, ("f32", "int8"), 30, 5, tmp_path / "w", exe)
+    json.dumps(r)
+    assert r["macs"] == 40 * 64 + 3 * (64 * 3 + 64 * 64)
+    assert r["formats"]["f32"]["max_abs_err"] < 1e-5
+    assert r["formats"]["int8"]["max_abs_err"] < 0.05  # int8 over outputs of a few units
+    for fmt in ("f32", "int8"):
+        assert r["formats"][fmt]["step"]["n"] == 30 and r["formats"][fmt]["step"]["median_us"] > 0
+    assert r["ort"]["ort"]["step"]["median_us"] > 0 and r["ort"]["ort-int8"]["step"]["n"] == 30
+    if exe is not None:
+        assert r["floor"]["product_us"] > 0 and r["formats"]["int8"]["c_step"]["median_us"] > 0
+    text = bench.conv_markdown({"machine": {"cpu": "x"}, "steps": 30, "warmup": 5, "cases": [r]})
+    assert "| kws-dwsep-front | int8 | 15,424 |" in text
+
+
+def test_the_conv_benchmark_lists_and_names_unknown_cases(capsys):
+    assert runner.main(["--conv", "--list"]) == 0
+    assert capsys.readouterr().out.split() == [c.name for c in bench.conv_cases()]
+    assert runner.main(["--conv", "--cases", "kws-dwsep-gru,nope"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown conv case(s) nope" in err and "silero_vad_v6" in err

@@ -6,6 +6,7 @@
     python tools/bench.py --cases lstm-128,gru-128 --out /tmp/b
     python tools/bench.py --list          # the case names
     python tools/bench.py --blob MODEL.rne --onnx MODEL.onnx   # one model of your own
+    python tools/bench.py --conv          # the conv front ends against their multiply-add floor
 
 The benchmark is the package tools/bench/ (cases, engines, timing, probes, report, runner); this
 script only runs it. It imports the rnnedge package: from a source checkout the extension built in

@@ -6,6 +6,10 @@
  *                                           200 of warm-up); prints one JSON object
  *   bench_step --bandwidth BYTES            stream a BYTES buffer through the core repeatedly;
  *                                           prints one JSON object
+ *   bench_step --macs MACS                  the multiply-add floor: a plain f32 matrix-vector
+ *                                           product y[64] += x[K] W[K][64] with K = MACS / 64
+ *                                           (rounded up), weights read once per product, as the
+ *                                           compiler vectorises it; prints one JSON object
  *
  * Built by tools/bench.py (tools/bench/probes.py; or `make -C tools`): the csrc/ sources with
  * the Python extension's flags, this file with -O3 -march=native so that the bandwidth loop uses
@@ -207,6 +211,63 @@ static int bench_bandwidth(long bytes)
     return 0;
 }
 
+/* y[n] += sum_k x[k] w[k][n]: the loop a compiler turns into broadcast-and-FMA over n */
+static void matvec(float *restrict y, const float *restrict x, const float *restrict w, size_t k,
+                   size_t n)
+{
+    size_t i, j;
+    for (i = 0; i < k; i++) {
+        const float v = x[i];
+        const float *wr = w + i * n;
+        for (j = 0; j < n; j++)
+            y[j] += v * wr[j];
+    }
+}
+
+static int bench_macs(long macs)
+{
+    const size_t n = 64, k = ((size_t)macs + n - 1) / n;
+    float *w = aligned_zeroed(k * n * sizeof(float), 64), *x = aligned_zeroed(k * sizeof(float), 64);
+    float *y = aligned_zeroed(n * sizeof(float), 64);
+    volatile float sink = 0.0f;
+    double best = 1e300, block_ns;
+    long passes = 1, block, i;
+
+    if (w == NULL || x == NULL || y == NULL)
+        return fail("--macs", "out of memory");
+    for (i = 0; i < (long)(k * n); i++)
+        w[i] = (float)(i % 7) * 0.01f - 0.03f;
+    for (i = 0; i < (long)k; i++)
+        x[i] = (float)(i % 5) * 0.1f - 0.2f;
+    for (;;) { /* enough products per timed block for 20 us */
+        double t0 = now_ns();
+        for (i = 0; i < passes; i++)
+            matvec(y, x, w, k, n);
+        block_ns = now_ns() - t0;
+        if (block_ns >= 20e3 || passes >= (1L << 24))
+            break;
+        passes *= 2;
+    }
+    for (block = 0; block < 50; block++) {
+        double t0 = now_ns();
+        for (i = 0; i < passes; i++)
+            matvec(y, x, w, k, n);
+        block_ns = (now_ns() - t0) / (double)passes;
+        if (block_ns < best)
+            best = block_ns;
+    }
+    for (i = 0; i < (long)n; i++)
+        sink += y[i];
+    printf("{\"macs\": %zu, \"k\": %zu, \"n\": %zu, \"passes_per_block\": %ld, "
+           "\"product_us\": %.4f, \"gmacs\": %.2f}\n",
+           k * n, k, n, passes, best / 1e3, (double)(k * n) / best);
+    free(y);
+    free(x);
+    free(w);
+    (void)sink;
+    return 0;
+}
+
 static long parse_count(const char *s, const char *what)
 {
     char *end;
@@ -224,10 +285,13 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--bandwidth") == 0)
         return bench_bandwidth(parse_count(argv[2], "BYTES"));
+    if (argc == 3 && strcmp(argv[1], "--macs") == 0)
+        return bench_macs(parse_count(argv[2], "MACS"));
     if (argc >= 2 && argc <= 4 && argv[1][0] != '-')
         return bench_model(argv[1], argc > 2 ? parse_count(argv[2], "STEPS") : 2000,
                            argc > 3 ? parse_count(argv[3], "WARMUP") : 200);
     fprintf(stderr, "usage: bench_step MODEL.rne [STEPS [WARMUP]]\n"
-                    "       bench_step --bandwidth BYTES\n");
+                    "       bench_step --bandwidth BYTES\n"
+                    "       bench_step --macs MACS\n");
     return 2;
 }

@@ -186,8 +186,10 @@ static void copy_layer(const cv_blob *b, rne_model_layer *l)
 
 /* ---- running a case in chunks ---------------------------------------------------------------- */
 
-/* y [steps * batch * C_out * W_out] from chunks of `chunk` steps, every buffer exactly sized */
-static void run_chunks(const cv_case *c, const rne_model_layer *l, size_t chunk, uint8_t *y)
+/* y [steps * batch * C_out * W_out] from chunks of `chunk` steps, every buffer exactly sized;
+ * `ref`: CONV_T through its scalar reference (rne__conv_t_*_ref) instead of the kernel */
+static void run_chunks(const cv_case *c, const rne_model_layer *l, size_t chunk, uint8_t *y,
+                       int ref)
 {
     const int32_t *m = c->meta;
     const size_t steps = (size_t)m[2], batch = (size_t)m[3];
@@ -215,7 +217,11 @@ static void run_chunks(const cv_case *c, const rne_model_layer *l, size_t chunk,
         k.w_out = (uint32_t)m[8];
         k.steps = n;
         k.batch = batch;
-        if (m[1] == RNE_FMT_F32)
+        if (ref && m[1] == RNE_FMT_F32)
+            rne__conv_t_f32_ref(&k);
+        else if (ref)
+            rne__conv_t_int_ref(&k);
+        else if (m[1] == RNE_FMT_F32)
             rne__conv_f32(&k);
         else
             rne__conv_int(&k);
@@ -256,7 +262,7 @@ static void run_case(const cv_case *c)
           rne_fault_field_name(rc >> 8), (int)w.index);
 #endif
     copy_layer(&b, &l);
-    run_chunks(c, &l, (size_t)m[2], whole);
+    run_chunks(c, &l, (size_t)m[2], whole, 0);
     for (i = 0; i < n; i++) {
         if (m[19]) {
             bad += ((const int16_t *)(const void *)whole)[i] !=
@@ -272,9 +278,27 @@ static void run_case(const cv_case *c)
     snprintf(name, sizeof name, "conv_%s", c->name);
     check(bad == 0, name, "%zu of %zu elements differ (max |err| %g)", bad, n, err);
     for (j = 0; j < 3; j++) {
-        run_chunks(c, &l, chunks[j], part);
+        run_chunks(c, &l, chunks[j], part, 0);
         snprintf(name, sizeof name, "chunks_of_%zu_%s", chunks[j], c->name);
         check(memcmp(whole, part, n * es) == 0, name, "differs from one chunk");
+    }
+    if (m[0] == RNE_OP_CONV_T) {
+        /* the kernel's vector path against the scalar reference: integer bit for bit; f32 the
+         * same terms in another order, each within the case's bound of the float64 result */
+        run_chunks(c, &l, (size_t)m[2], part, 1);
+        for (i = 0, bad = 0, err = 0.0; i < n; i++) {
+            if (m[19]) {
+                bad += ((const int16_t *)(const void *)whole)[i] !=
+                       ((const int16_t *)(const void *)part)[i];
+            } else {
+                const double d = fabs((double)((const float *)(const void *)whole)[i] -
+                                      (double)((const float *)(const void *)part)[i]);
+                err = d > err ? d : err;
+                bad += !(d <= 2.0 * (double)((const float *)c->a[A_TOL].data)[i]);
+            }
+        }
+        snprintf(name, sizeof name, "conv_t_vector_equals_reference_%s", c->name);
+        check(bad == 0, name, "%zu of %zu elements differ (max |err| %g)", bad, n, err);
     }
     free(b.blob);
     free(whole);
@@ -419,6 +443,55 @@ static void refuses_work_too_large(void)
     free(b.blob);
 }
 
+/* The tap-by-tap path's SIMD variant against its scalar loop, bit for bit, on random operands
+ * (subnormal and huge magnitudes among them) over the shapes its blocks and edges meet: W_out a
+ * multiple of 8 and not, 1 to 4 channels, dilations, padded rows longer than needed. */
+static void taps_simd_equals_reference(void)
+{
+    static const size_t shapes[][5] = {/* wout, nc, nr, kw, dw */
+                                       {8, 4, 1, 1, 1},  {40, 4, 8, 3, 1}, {38, 4, 1, 5, 1},
+                                       {13, 4, 6, 3, 2}, {64, 3, 2, 2, 4}, {9, 1, 3, 4, 1},
+                                       {17, 4, 5, 1, 1}, {129, 4, 3, 3, 3}};
+    uint32_t lcg = 2463534242u;
+    size_t s, e, bad;
+    char name[96];
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const size_t wout = shapes[s][0], nc = shapes[s][1], nr = shapes[s][2];
+        const size_t kw = shapes[s][3], dw = shapes[s][4], np = wout + (kw - 1) * dw + 3;
+        const size_t ldw = nc + 2, nw = nr * kw * ldw, npad = nr * np;
+        float *pad = (float *)xmalloc(npad * sizeof(float)), *w = (float *)xmalloc(nw * sizeof(float));
+        float *y = (float *)xmalloc(4 * wout * sizeof(float));
+        float *yr = (float *)xmalloc(4 * wout * sizeof(float));
+        float b[4];
+        for (e = 0; e < npad + nw + 4; e++) {
+            float v;
+            lcg = lcg * 1664525u + 1013904223u;
+            v = (float)(lcg >> 8) / 8388608.0f - 1.0f;
+            if ((lcg & 31u) == 0)
+                v *= 1e-38f; /* subnormal */
+            else if ((lcg & 31u) == 1)
+                v *= 1e30f;
+            if (e < npad)
+                pad[e] = v;
+            else if (e < npad + nw)
+                w[e - npad] = v;
+            else
+                b[e - npad - nw] = v;
+        }
+        rne__conv_taps(y, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
+        rne__conv_taps_ref(yr, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
+        for (e = 0, bad = 0; e < nc * wout; e++)
+            bad += memcmp(&y[e], &yr[e], sizeof(float)) != 0;
+        snprintf(name, sizeof name, "taps_simd_equals_reference_w%zu_c%zu_r%zu_k%zu_d%zu", wout,
+                 nc, nr, kw, dw);
+        check(bad == 0, name, "%zu of %zu elements differ", bad, nc * wout);
+        free(pad);
+        free(w);
+        free(y);
+        free(yr);
+    }
+}
+
 #endif /* RNE_NO_CONV */
 
 int main(int argc, char **argv)
@@ -456,6 +529,7 @@ int main(int argc, char **argv)
 #ifndef RNE_NO_CONV
     run_mutations(cases, n);
     refuses_work_too_large();
+    taps_simd_equals_reference();
     printf("f32: max |C - float64 direct convolution| %.3g\n", worst_f32);
 #endif
     free(cases);

@@ -20,7 +20,8 @@ is timed (`max_abs_err`), so a fast wrong answer shows.
 
 Modules, by concern: cases (the cases, the ONNX models built from them), engines (rnnedge,
 onnxruntime, PyTorch), timing, probes (the C step timer, bandwidth, peak memory, the machine),
-report (markdown, JSON, PNG, the docs section), runner (one case, a whole run, the command line).
+report (markdown, JSON, PNG, the docs section), runner (one case, a whole run, the command line),
+conv (the conv front ends against their multiply-add floor: `tools/bench.py --conv`).
 They import the rnnedge package only (what it exports and its helpers), never tests/.
 """
 
@@ -38,9 +39,11 @@ from .cases import (
     standard_cases,
     to_graph,
 )
+from .conv import ConvCase, build_conv_onnx, conv_cases, conv_markdown, macs_per_step, mac_floor
+from .conv import run_conv, select_conv_cases
 from .engines import Engine, OrtEngine, RnnedgeEngine, TorchEngine, step_outputs
 from .probes import bandwidth, build_c_bench, c_step_time, machine, peak_rss_mib, source_root
-from .report import DOCS_BEGIN, DOCS_END, markdown, ratio_text, targets, update_docs
+from .report import CONV_BEGIN, CONV_END, DOCS_BEGIN, DOCS_END, markdown, ratio_text, targets, update_docs
 from .report import write_outputs, write_png
 from .runner import Config, bench_case, main, run_benchmark
 from .timing import cffi_overhead, harness_overhead, time_interleaved, time_steps

@@ -351,12 +351,16 @@ def write_outputs(results: dict[str, Any], out_dir: Path) -> list[str]:
 DOCS_BEGIN, DOCS_END = "<!-- bench-results: begin -->", "<!-- bench-results: end -->"
 
 
-def update_docs(path: Path, text: str) -> None:
-    """Replace what stands between the DOCS_BEGIN and DOCS_END markers in `path` with `text`."""
+CONV_BEGIN, CONV_END = "<!-- conv-results: begin -->", "<!-- conv-results: end -->"
+
+
+def update_docs(path: Path, text: str, markers: tuple[str, str] = (DOCS_BEGIN, DOCS_END)) -> None:
+    """Replace what stands between the two markers (DOCS_BEGIN and DOCS_END; the conv run's
+    CONV_BEGIN and CONV_END) in `path` with `text`."""
     doc = path.read_text()
-    begin, end = doc.find(DOCS_BEGIN), doc.find(DOCS_END)
+    (b, e), (begin, end) = markers, (doc.find(markers[0]), doc.find(markers[1]))
     if begin < 0 or end < begin:
-        raise InputError(f"{path}: no {DOCS_BEGIN} ... {DOCS_END} section to replace")
-    path.write_text(doc[: begin + len(DOCS_BEGIN)] + "\n" + text.strip() + "\n" + doc[end:])
+        raise InputError(f"{path}: no {b} ... {e} section to replace")
+    path.write_text(doc[: begin + len(b)] + "\n" + text.strip() + "\n" + doc[end:])
 
 

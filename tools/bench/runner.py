@@ -389,10 +389,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sequence) and checks the outputs against it",
     )
     parser.add_argument(
+        "--conv",
+        action="store_true",
+        help="the conv front ends instead (issue 13): per step against the multiply-add floor "
+        "and onnxruntime, f32 and int8; --cases picks among them; writes conv.md and conv.json",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true",
         help="no progress bar on stderr (there is none when stderr is not a terminal)",
     )
     args = parser.parse_args(argv)
+    if args.conv:
+        return _conv_main(args)
     cases = standard_cases()
     if args.list:
         print("\n".join(c.name for c in cases))
@@ -420,4 +428,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tools/bench.py: error: {e}", file=sys.stderr)
         return 1
     print(markdown(results))
+    return 0
+
+
+def _conv_main(args: argparse.Namespace) -> int:
+    """`tools/bench.py --conv`: the conv front ends (tools/bench/conv.py)."""
+    from .conv import conv_cases, conv_markdown, run_conv, select_conv_cases
+    from .report import CONV_BEGIN, CONV_END
+
+    if args.list:
+        print("\n".join(c.name for c in conv_cases()))
+        return 0
+    try:
+        if args.blob or args.onnx:
+            raise InputError("--conv runs its own cases: --blob / --onnx are for the recurrent ones")
+        config = _config(args)
+        results = run_conv(select_conv_cases(args.cases), steps=config.steps,
+                           warmup=config.warmup, work=Path(args.keep) if args.keep else None)  # fmt: skip
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        text = conv_markdown(results)
+        (out / "conv.md").write_text(text + "\n")
+        (out / "conv.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+        print(f"wrote {out / 'conv.md'}\nwrote {out / 'conv.json'}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1, default=str) + "\n")
+        if args.docs:
+            update_docs(Path(args.docs), text, (CONV_BEGIN, CONV_END))
+            print(f"updated {args.docs}")
+    except RnnedgeError as e:
+        print(f"tools/bench.py: error: {e}", file=sys.stderr)
+        return 1
+    print(text)
     return 0
