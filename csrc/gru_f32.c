@@ -24,7 +24,8 @@ void rne__gru_f32_step(const rne__dir_f32 *dir, float *g)
     const unsigned af = l->act[d][0], ag = l->act[d][1];
     float *h = dir->h, *tmp = dir->tmp;
     size_t b, j;
-    rne__f32_gemm_acc(g, n, h, hs, rt, n, batch, 2 * hs, hs);
+    if (!dir->rh)
+        rne__f32_gemm_acc(g, n, h, hs, rt, n, batch, 2 * hs, hs);
     if (lbr) {
         for (b = 0; b < batch; b++)
             for (j = 0; j < hs; j++)
