@@ -339,6 +339,37 @@ void rne__f32_lstm_cell(float *g, float *c, float *h, size_t hs)
         rne__lstm_cols(g, c, h, hs, j0, rne__f32_sigmoid, rne__f32_tanh);
 }
 
+/* Columns j0 .. H - 1 of a GRU row (vec.h, gru_cell) through the given sigmoid and tanh. */
+static void rne__gru_cols(float *g, const float *t, float *h, size_t hs, size_t j0,
+                          void (*sig)(float *, size_t), void (*th)(float *, size_t))
+{
+    const size_t r = hs - j0;
+    float *gz = g + j0, *gr = gz + hs, *gh = gr + hs;
+    size_t j;
+    sig(gz, r);
+    sig(gr, r);
+    for (j = 0; j < r; j++)
+        gh[j] += gr[j] * t[j0 + j];
+    th(gh, r);
+    for (j = 0; j < r; j++)
+        h[j0 + j] = (1.0f - gz[j]) * gh[j] + gz[j] * h[j0 + j];
+}
+
+void rne__f32_gru_cell_scalar(float *g, const float *t, float *h, size_t hs)
+{
+    rne__gru_cols(g, t, h, hs, 0, rne__f32_sigmoid_scalar, rne__f32_tanh_scalar);
+}
+
+void rne__f32_gru_cell(float *g, const float *t, float *h, size_t hs)
+{
+    size_t j0 = 0;
+#ifdef RNE__SIMD_GRU_CELL
+    j0 = RNE__SIMD_GRU_CELL(g, t, h, hs);
+#endif
+    if (j0 < hs)
+        rne__gru_cols(g, t, h, hs, j0, rne__f32_sigmoid, rne__f32_tanh);
+}
+
 void rne__f32_clip(float *x, size_t n, float lim)
 {
     size_t i;

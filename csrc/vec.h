@@ -62,6 +62,11 @@ void rne__f32_gemm_acc(float *c, size_t ldc, const float *x, size_t ldx,
  *              products and a sum, one vector of H at a time (AVX2 and AVX-512 8 lanes, aarch64 4;
  *              the columns after the last whole vector, and the variants without
  *              vector sigmoid, take the same functions one gate slice at a time).
+ *   gru_cell   a GRU row with linear_before_reset, the default activations (sigmoid, tanh) and
+ *              no clip: g [3H] holds the pre-activations of z, r and the h gate's W x + Wbh
+ *              (overwritten), t [H] its Rh h + Rbh; then n = tanh(gh + sigmoid(r) t) and
+ *              h = (1 - sigmoid(z)) n + sigmoid(z) h, h [H] updated in place: as lstm_cell, the
+ *              variant's sigmoid and tanh with plain products and sums, a vector at a time.
  * Their _scalar forms are the reference's (two rne__f32_gemm_acc_scalar rows; the scalar
  * sigmoid and tanh): csrc/tests/test_vec.c checks each variant against the composition of its own
  * primitives bit for bit and against the reference within the primitives' bounds. */
@@ -72,6 +77,8 @@ void rne__f32_gemv2_acc_scalar(float *c, const float *x, size_t kx, const float 
                                size_t nh);
 void rne__f32_lstm_cell(float *g, float *c, float *h, size_t hs);
 void rne__f32_lstm_cell_scalar(float *g, float *c, float *h, size_t hs);
+void rne__f32_gru_cell(float *g, const float *t, float *h, size_t hs);
+void rne__f32_gru_cell_scalar(float *g, const float *t, float *h, size_t hs);
 
 /* x[i] = 1 / (1 + e^-x[i]), in place. */
 void rne__f32_sigmoid(float *x, size_t n);

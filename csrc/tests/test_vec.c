@@ -26,7 +26,8 @@
  * - lstm_cell bit for bit equal to the variant's sigmoid / tanh with plain loops (written out
  *   here), its _scalar form to the reference's; within (|c| + 2) 1.3e-7 + 4e-7 |c| (c) and 2.6e-7
  *   more (h) of the scalar form, which is the activations' 1.2e-7 carried through; every H from
- *   1 to 128 across the vector widths; nothing written outside c and h.
+ *   1 to 128 across the vector widths; nothing written outside c and h. gru_cell likewise
+ *   (h within 1.3e-7 (2 + 2 |t| + |h|) + 2.4e-7 of the scalar form; nothing written outside h).
  * Sigmoid and tanh (rne__f32_sigmoid / rne__f32_tanh):
  * - against the reference on 2^20 points of [-100, 100], every power of two and its neighbours
  *   and the special values: |simd - scalar| <= 1.2e-7 (exact division; measured over all 2^32
@@ -397,6 +398,98 @@ static void test_lstm_cell(void)
     printf("note lstm_cell (%s): largest |h - scalar h| %.3g\n", rne__f32_simd(), worst);
 }
 
+/* The GRU row of vec.h's gru_cell, written out: sig on z and r, gh + r t, th, then
+ * (1 - z) n + z h. */
+static void gru_cell_oracle(float *g, const float *t, float *h, size_t hs,
+                            void (*sig)(float *, size_t), void (*th)(float *, size_t))
+{
+    size_t j;
+    sig(g, 2 * hs);
+    for (j = 0; j < hs; j++) {
+        const float rt = g[hs + j] * t[j];
+        g[2 * hs + j] = g[2 * hs + j] + rt;
+    }
+    th(g + 2 * hs, hs);
+    for (j = 0; j < hs; j++) {
+        const float a = (1.0f - g[j]) * g[2 * hs + j], b = g[j] * h[j];
+        h[j] = a + b;
+    }
+}
+
+static void test_gru_cell(void)
+{
+    static const size_t sizes[] = { 1, 3, 4, 5, 7, 8, 9, 12, 16, 17, 31, 32, 33, 64, 128 };
+    uint32_t seed = 7u;
+    int ok[4] = { 1, 1, 1, 1 };     /* variant = oracle, scalar = oracle, bound, guards */
+    char why[4][200] = { "", "", "", "" };
+    double worst = 0.0;
+    size_t t, j, rep;
+    for (t = 0; t < sizeof sizes / sizeof sizes[0]; t++)
+        for (rep = 0; rep < 20; rep++) {
+            const size_t hs = sizes[t], len = hs + 2 * GUARD;
+            float *g[4], *h[4], *tt = xmalloc(hs * sizeof(float));
+            size_t v;
+            for (v = 0; v < 4; v++) {
+                g[v] = xmalloc(3 * hs * sizeof(float));
+                h[v] = xmalloc(len * sizeof(float));
+            }
+            for (j = 0; j < 3 * hs; j++) {
+                const float a = 12.0f * lcg_float(&seed);
+                g[0][j] = rep == 19 && j % 5 == 0 ? 100.0f * a : a;
+                for (v = 1; v < 4; v++)
+                    g[v][j] = g[0][j];
+            }
+            for (j = 0; j < hs; j++)
+                tt[j] = 3.0f * lcg_float(&seed);
+            for (j = 0; j < len; j++) {
+                const int inside = j >= GUARD && j < GUARD + hs;
+                const float h0 = inside ? lcg_float(&seed) : SENTINEL;
+                for (v = 0; v < 4; v++)
+                    h[v][j] = h0;
+            }
+            rne__f32_gru_cell(g[0], tt, h[0] + GUARD, hs);
+            gru_cell_oracle(g[1], tt, h[1] + GUARD, hs, rne__f32_sigmoid, rne__f32_tanh);
+            rne__f32_gru_cell_scalar(g[2], tt, h[2] + GUARD, hs);
+            gru_cell_oracle(g[3], tt, h[3] + GUARD, hs, rne__f32_sigmoid_scalar,
+                            rne__f32_tanh_scalar);
+            for (j = GUARD; j < GUARD + hs; j++) {
+                /* z, r, n each within 1.2e-7 of the reference's; r's carried through t */
+                const double dh = fabs((double)h[0][j] - (double)h[2][j]);
+                const double bh = 1.3e-7 * (2.0 + 2.0 * fabs((double)tt[j - GUARD]) +
+                                            fabs((double)h[2][j])) + 2.4e-7;
+                if (ok[0] && !same_bits(h[0][j], h[1][j])) {
+                    ok[0] = 0;
+                    snprintf(why[0], sizeof why[0], "H %zu, column %zu: h %.9g, oracle %.9g", hs,
+                             j - GUARD, (double)h[0][j], (double)h[1][j]);
+                }
+                if (ok[1] && !same_bits(h[2][j], h[3][j])) {
+                    ok[1] = 0;
+                    snprintf(why[1], sizeof why[1], "H %zu, column %zu: scalar h %.9g, oracle "
+                             "%.9g", hs, j - GUARD, (double)h[2][j], (double)h[3][j]);
+                }
+                if (ok[2] && !(dh <= bh)) {
+                    ok[2] = 0;
+                    snprintf(why[2], sizeof why[2], "H %zu, column %zu: |dh| %.3g (bound %.3g)",
+                             hs, j - GUARD, dh, bh);
+                }
+                worst = dh > worst ? dh : worst;
+            }
+            for (j = 0; j < len; j++)
+                if (ok[3] && (j < GUARD || j >= GUARD + hs) && !same_bits(h[0][j], SENTINEL)) {
+                    ok[3] = 0;
+                    snprintf(why[3], sizeof why[3], "H %zu: a float outside h changed", hs);
+                }
+            for (v = 0; v < 4; v++)
+                free(g[v]), free(h[v]);
+            free(tt);
+        }
+    check(ok[0], "gru_cell_equals_its_primitives", "%s", why[0]);
+    check(ok[1], "gru_cell_scalar_equals_the_reference_primitives", "%s", why[1]);
+    check(ok[2], "gru_cell_within_bound_of_scalar", "%s", why[2]);
+    check(ok[3], "gru_cell_writes_only_h", "%s", why[3]);
+    printf("note gru_cell (%s): largest |h - scalar h| %.3g\n", rne__f32_simd(), worst);
+}
+
 /* ---- sigmoid and tanh ------------------------------------------------------------------------ */
 
 typedef struct act_fn {
@@ -595,6 +688,7 @@ int main(int argc, char **argv)
     test_gemm();
     test_gemv2();
     test_lstm_cell();
+    test_gru_cell();
     test_act(&sigmoid, tol);
     test_act(&tanh_fn, tol);
     if (argc > 1 && strcmp(argv[1], "--bench") == 0)
