@@ -24,12 +24,18 @@ void rne__gru_f32_step(const rne__dir_f32 *dir, float *g)
     const unsigned af = l->act[d][0], ag = l->act[d][1];
     float *h = dir->h, *tmp = dir->tmp;
     size_t b, j;
-    rne__f32_gemm_acc(g, n, h, hs, rt, n, batch, 2 * hs, hs);
+    if (!dir->rh)
+        rne__f32_gemm_acc(g, n, h, hs, rt, n, batch, 2 * hs, hs);
     if (lbr) {
         for (b = 0; b < batch; b++)
             for (j = 0; j < hs; j++)
                 tmp[b * hs + j] = rb != NULL ? rb[2 * hs + j] : 0.0f;
         rne__f32_gemm_acc(tmp, hs, h, hs, rt + 2 * hs, n, batch, hs, hs);
+    }
+    if (lbr && !clip && af == RNE_ACT_SIGMOID && ag == RNE_ACT_TANH) {
+        for (b = 0; b < batch; b++)     /* the common cell, one vector at a time */
+            rne__f32_gru_cell(g + b * n, tmp + b * hs, h + b * hs, hs);
+        return;
     }
     for (b = 0; b < batch; b++) {
         float *gz = g + b * n, *gr = gz + hs, *gh = gr + hs;

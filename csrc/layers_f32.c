@@ -8,13 +8,10 @@
 #include "rne_internal.h"
 #include "vec.h"
 
-void rne__project_f32(float *proj, const float *x, size_t rows, size_t in, const float *wt,
-                      size_t n, const float *wb, const float *rb, size_t nrb)
+void rne__bias_f32(float *proj, size_t n, const float *wb, const float *rb, size_t nrb)
 {
-    size_t r, j;
+    size_t j;
     const size_t nr = rb != NULL ? nrb : 0u;  /* elements with a recurrent bias (nrb <= n) */
-    if (rows == 0)
-        return;
     /* proj = Wb + Rb, each absent one as 0.0f (so that -0.0 + 0.0f gives +0.0 as ever); two
      * plain loops, which the compiler vectorises */
     if (wb != NULL) {
@@ -28,6 +25,15 @@ void rne__project_f32(float *proj, const float *x, size_t rows, size_t in, const
         for (j = nr; j < n; j++)
             proj[j] = 0.0f;
     }
+}
+
+void rne__project_f32(float *proj, const float *x, size_t rows, size_t in, const float *wt,
+                      size_t n, const float *wb, const float *rb, size_t nrb)
+{
+    size_t r;
+    if (rows == 0)
+        return;
+    rne__bias_f32(proj, n, wb, rb, nrb);
     for (r = 1; r < rows; r++)
         memcpy(proj + r * n, proj, n * sizeof(float));
     rne__f32_gemm_acc(proj, n, x, in, wt, n, rows, n, in);

@@ -69,10 +69,22 @@ static void rne__lstm_row(const rne_model_layer *l, size_t d, size_t hs, float *
 
 void rne__lstm_f32_step(const rne__dir_f32 *dir, float *g)
 {
-    const size_t hs = dir->layer->hidden, n = 4 * hs;
+    const rne_model_layer *l = dir->layer;
+    const size_t hs = l->hidden, n = 4 * hs;
+    const uint8_t *act = l->act[dir->d];
+    /* the common cell (vec.h, lstm_cell): no peepholes, clip or input_forget, the default
+     * activations; decided here, so that its step calls nothing else */
+    const int common = dir->peep == NULL &&
+                       (l->flags & (RNE_LF_CLIP | RNE_LF_INPUT_FORGET)) == 0 &&
+                       act[0] == RNE_ACT_SIGMOID && act[1] == RNE_ACT_TANH &&
+                       act[2] == RNE_ACT_TANH;
     size_t b;
-    rne__f32_gemm_acc(g, n, dir->h, hs, dir->r, n, dir->batch, n, hs);
-    for (b = 0; b < dir->batch; b++)
-        rne__lstm_row(dir->layer, dir->d, hs, g + b * n, dir->peep, dir->c + b * hs,
-                      dir->h + b * hs);
+    if (!dir->rh)
+        rne__f32_gemm_acc(g, n, dir->h, hs, dir->r, n, dir->batch, n, hs);
+    for (b = 0; b < dir->batch; b++) {
+        if (common)
+            rne__f32_lstm_cell(g + b * n, dir->c + b * hs, dir->h + b * hs, hs);
+        else
+            rne__lstm_row(l, dir->d, hs, g + b * n, dir->peep, dir->c + b * hs, dir->h + b * hs);
+    }
 }

@@ -253,7 +253,8 @@ static int rne__plan(const rne_model *m, size_t batch, size_t steps, rne__scratc
     return ok;
 }
 
-/* The plan of one step in rne_stream.step_plan, and back. */
+/* The plan of one step in rne_stream.step_plan, and back (slot 5, the plain path, is
+ * rne__plain's). */
 static void rne__plan_put(size_t *slot, const rne__scratch_plan *p)
 {
     slot[0] = p->arena;
@@ -297,6 +298,51 @@ static int rne__chunkable(const rne_model *m)
             (uint32_t)m->nodes[i].param[0] != m->nodes[i].in_features)
             return 0;
     return 1;
+}
+
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+/* 1 if node l runs on a graph-op kernel (csrc/ops.h): ops 9..14, SLICE off the last axis or with
+ * a step (the loader routed the same nodes to rne__check_op). */
+static int rne__graph_op(const rne_model *m, const rne_model_layer *l)
+{
+    if (l->op == RNE_OP_SLICE)
+        return l->param[0] != (int32_t)m->values[l->in[0]].ndim - 1 || l->param[3] != 1;
+    return l->op >= RNE_OP_BINARY && l->op <= RNE_OP_REDUCE;
+}
+#endif
+
+/* 1 if a step of the model may take the plain path (rne__step_plain): a chain of nodes that
+ * rne__layer_f32 / rne__layer_int run alone, each reading the value before it (the first the
+ * INPUT, the last writing the OUTPUT), none a conv or a graph op, none skipping steps or taking
+ * or giving its state as values, no LAST value, no STATE value, no ids to check. Such a step is
+ * rne__nodes' with nothing of its skips, ends, state values and chunks to decide: the same
+ * kernels on the same buffers, so the same bits. */
+static int rne__plain(const rne_model *m)
+{
+    uint32_t i, j, prev = m->input;
+    if (!m->streamable || m->explicit_state || m->updates != 0 || m->many_to_one ||
+        rne__counter_bytes(m) != 0 || m->checks_ids)
+        return 0;
+    for (i = 0; i < m->n_nodes; i++) {
+        const rne_model_layer *l = &m->nodes[i];
+        if (l->op == RNE_OP_TAKE_LAST || l->skip != 0 || l->in[0] != prev ||
+            (m->values[l->in[0]].flags & RNE_VF_LAST) != 0 ||
+            (m->values[l->out[0]].flags & RNE_VF_LAST) != 0)
+            return 0;
+#ifndef RNE_NO_CONV
+        if (l->op == RNE_OP_CONV || l->op == RNE_OP_CONV_T)
+            return 0;
+#endif
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+        if (rne__graph_op(m, l))
+            return 0;
+#endif
+        for (j = 1; j < 4; j++)
+            if (l->in[j] != RNE_NONE || l->out[j] != RNE_NONE)
+                return 0;
+        prev = l->out[0];
+    }
+    return prev == m->output;
 }
 
 size_t rne_scratch_size(const rne_model *model, uint32_t batch, uint32_t steps)
@@ -346,6 +392,7 @@ int rne_stream_init(rne_stream *stream, const rne_model *model, uint32_t batch,
         if (!rne__plan(model, batch, 1, &p))
             return RNE_EARG;                          /* not reached: sized above */
         rne__plan_put(stream->step_plan, &p);
+        stream->step_plan[5] = (size_t)rne__plain(model);
     }
     return rne_stream_reset(stream);
 }
@@ -485,16 +532,6 @@ static void rne__cell_io(const rne_model_layer *l, uint8_t *block, void *val, si
 }
 #endif
 
-#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
-/* 1 if node l runs on a graph-op kernel (csrc/ops.h): ops 9..14, SLICE off the last axis or with
- * a step (the loader routed the same nodes to rne__check_op). */
-static int rne__graph_op(const rne_model *m, const rne_model_layer *l)
-{
-    if (l->op == RNE_OP_SLICE)
-        return l->param[0] != (int32_t)m->values[l->in[0]].ndim - 1 || l->param[3] != 1;
-    return l->op >= RNE_OP_BINARY && l->op <= RNE_OP_REDUCE;
-}
-#endif
 
 /* Bytes of one step of value v for `batch` streams (its rows of one timestep). */
 static size_t rne__row_bytes(const rne_model_value *v, size_t batch)
@@ -794,6 +831,55 @@ static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t ste
     return RNE_OK;
 }
 
+/* A step on the plain path (rne__plain): each node's kernel on its values in turn. RNE_EMODEL
+ * (nothing touched) as rne__pipeline's. */
+static int rne__step_plain(const rne_stream *s, const void *x, void *y)
+{
+    const rne_model *m = s->model;
+    const size_t *plan = s->step_plan;      /* arena, total, state (rne__plan_put) */
+    uint8_t *state = (uint8_t *)s->state;
+    rne__chunk c;
+    uint32_t i;
+    if (plan[1] > s->scratch_size || plan[2] > s->state_size)
+        return RNE_EMODEL;
+    c.x = x;
+    c.y = y;
+    c.arena = (uint8_t *)s->scratch;
+    c.state = NULL;                     /* no STATE values */
+    c.rows = s->batch;
+    c.batch = s->batch;
+    for (i = 0; i < m->n_nodes; i++) {
+        const rne_model_layer *l = &m->nodes[i];
+        rne__call k;
+        int ok = 1;
+        const size_t nstate = rne__state_bytes(l, s->batch, &k.c_off, &ok);
+        k.layer = l;
+        k.x = rne__value_ptr(m, l->in[0], &c);
+        k.y = rne__value_ptr(m, l->out[0], &c);
+        k.state = nstate != 0 ? (void *)state : NULL;
+        k.work = (uint8_t *)s->scratch + plan[0];
+        k.steps = 1;
+        k.batch = s->batch * (size_t)l->lead;
+        switch (l->fmt) {
+#ifndef RNE_NO_F32
+        case RNE_FMT_F32:
+            rne__layer_f32(&k);
+            break;
+#endif
+#ifndef RNE__NO_INT
+        case RNE_FMT_S16:
+        case RNE_FMT_S8:
+            rne__layer_int(&k);
+            break;
+#endif
+        default:    /* refused by rne_model_load */
+            break;
+        }
+        state += nstate;
+    }
+    return RNE_OK;
+}
+
 int rne_step(rne_stream *stream, const void *x, void *y)
 {
     int rc;
@@ -806,6 +892,8 @@ int rne_step(rne_stream *stream, const void *x, void *y)
         return RNE_ESIZE;
     if (!stream->model->streamable)
         return RNE_ESTREAM;
+    if (stream->step_plan[5] != 0)
+        return rne__step_plain(stream, x, y);
     return rne__pipeline(stream, x, y, 1, stream->scratch, stream->scratch_size, 1);
 }
 

@@ -158,17 +158,22 @@ typedef struct rne__dir_f32 {
     float *h;               /* [batch][H]: in Ht-1, out Ht */
     float *c;               /* LSTM: [batch][H] cell state; NULL for GRU and RNN */
     float *tmp;             /* GRU: [batch][H] of scratch; NULL for LSTM and RNN */
+    int rh;                 /* 1: g already holds R h over the columns of the step's first
+                               product (all G*H; a GRU's z, r): rne__seq_f32 at one step */
 } rne__dir_f32;
 
 /* A cell's step at one time over the whole batch: g [batch][G*H] holds the rows' input
  * projections with the biases rne__seq_f32 put in them (all of Wb + Rb but a GRU's Rbh with
- * linear_before_reset); the step adds R h, applies the gates and updates h (and c) in place; g is
- * its to overwrite. Called once per time step and direction, never per row. */
+ * linear_before_reset); the step adds R h (unless dir->rh: already added, in the same order),
+ * applies the gates and updates h (and c) in place; g is its to overwrite. Called once per time
+ * step and direction, never per row. */
 typedef void (*rne__step_f32)(const rne__dir_f32 *dir, float *g);
 
 /* The direction x time x batch loop of an f32 recurrent layer (seq_f32.c): per direction, the
  * input projection of every step in one product, then `step` per time (backward for the reverse
- * direction), each row of h copied to y. */
+ * direction), each row of h copied to y. A call of one step (rne_step) takes each row's bias,
+ * input and recurrent products in one pass instead (rne__f32_gemv2_acc: the same sums in the same
+ * order, so the same bits as a step of a longer call). */
 void rne__seq_f32(const rne__call *k, rne__step_f32 step);
 
 /* The f32 steps (lstm_f32.c, gru_f32.c, rnn_f32.c). */
@@ -208,8 +213,10 @@ int rne__check_layer_q(const rne__blobview *m, const rne__layer *l, rne_fault *w
 int rne__fail_t(rne_fault *w, int at, const rne__layer *l, int role);
 
 /* proj[r][j] = wb[j] + (j < nrb ? rb[j] : 0) + sum_p x[r][p] wt[p][j] for r < rows, j < n: the
- * input projection of a cell (wb, rb may be NULL). Shared by the f32 cells. */
+ * input projection of a cell (wb, rb may be NULL). Shared by the f32 cells. rne__bias_f32 is
+ * its first part, one row of wb[j] + (j < nrb ? rb[j] : 0) (an absent one as 0.0f). */
 void rne__project_f32(float *proj, const float *x, size_t rows, size_t in, const float *wt,
                       size_t n, const float *wb, const float *rb, size_t nrb);
+void rne__bias_f32(float *proj, size_t n, const float *wb, const float *rb, size_t nrb);
 
 #endif /* RNE_INTERNAL_H */

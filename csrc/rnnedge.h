@@ -366,9 +366,10 @@ typedef struct rne_stream {
     uint32_t model_nodes;
     uint32_t model_values;
     uint32_t model_arena_row;       /*   ... n_values and arena_row at rne_stream_init */
-    size_t   step_plan[5];          /* internal: one step's scratch and state layout at this batch
+    size_t   step_plan[6];          /* internal: one step's scratch and state layout at this batch
                                        (arena, total, state, recurrent blocks, step counter
-                                       offsets), made once by rne_stream_init */
+                                       offsets) and whether a step may take the plain path
+                                       (model.c), made once by rne_stream_init */
 } rne_stream;
 
 /* Validate `blob` (size bytes) and fill *model. Checks, in order (the first fault decides the

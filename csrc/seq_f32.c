@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rne_internal.h"
+#include "vec.h"
 
 void rne__seq_f32(const rne__call *k, rne__step_f32 step)
 {
@@ -14,6 +15,8 @@ void rne__seq_f32(const rne__call *k, rne__step_f32 step)
     const size_t dirs = rne__dirs(l), steps = k->steps, batch = k->batch, ystride = dirs * hs;
     /* a GRU with linear_before_reset multiplies Rbh by r: it stays out of the projection */
     const size_t nrb = (l->flags & RNE_LF_LINEAR_BEFORE_RESET) != 0 ? 2 * hs : n;
+    /* the columns of the step's first R h product: a GRU's z and r, else all */
+    const size_t nh = l->op == RNE_OP_GRU ? 2 * hs : n;
     const float *w = rne__tensor_f32(l, RNE_T_W);
     const float *r = rne__tensor_f32(l, RNE_T_R);
     const float *bias = rne__tensor_f32(l, RNE_T_B);
@@ -36,8 +39,17 @@ void rne__seq_f32(const rne__call *k, rne__step_f32 step)
         dir.c = l->op == RNE_OP_LSTM
                     ? (float *)(void *)((uint8_t *)k->state + k->c_off) + d * batch * hs
                     : NULL;
-        rne__project_f32(proj, (const float *)k->x, steps * batch, in, w + d * in * n, n, wb,
-                         dir.rb, nrb);
+        dir.rh = steps == 1;
+        if (dir.rh) {       /* one step: bias, W x and R h of each row in one pass */
+            for (b = 0; b < batch; b++) {
+                rne__bias_f32(proj + b * n, n, wb, dir.rb, nrb);
+                rne__f32_gemv2_acc(proj + b * n, (const float *)k->x + b * in, in,
+                                   w + d * in * n, dir.h + b * hs, hs, dir.r, n, n, nh);
+            }
+        } else {
+            rne__project_f32(proj, (const float *)k->x, steps * batch, in, w + d * in * n, n,
+                             wb, dir.rb, nrb);
+        }
         for (s = 0; s < steps; s++) {
             const size_t t = back ? steps - 1 - s : s;
             step(&dir, proj + t * batch * n);

@@ -283,6 +283,93 @@ float rne__f32_tanh1(float x)
 }
 #endif
 
+/* ---- the one-row step kernels (vec.h) --------------------------------------------------------- */
+
+void rne__f32_gemv2_acc_scalar(float *c, const float *x, size_t kx, const float *wx,
+                               const float *h, size_t kh, const float *wh, size_t ldw, size_t n,
+                               size_t nh)
+{
+    rne__f32_gemm_acc_scalar(c, n, x, kx, wx, ldw, 1, n, kx);
+    rne__f32_gemm_acc_scalar(c, nh, h, kh, wh, ldw, 1, nh, kh);
+}
+
+void rne__f32_gemv2_acc(float *c, const float *x, size_t kx, const float *wx, const float *h,
+                        size_t kh, const float *wh, size_t ldw, size_t n, size_t nh)
+{
+#ifdef RNE__SIMD_GEMV2
+    if (RNE__SIMD_GEMV2(c, x, kx, wx, h, kh, wh, ldw, n, nh))
+        return;                         /* the row stayed in registers */
+#endif
+    rne__f32_gemm_acc(c, n, x, kx, wx, ldw, 1, n, kx);
+    rne__f32_gemm_acc(c, nh, h, kh, wh, ldw, 1, nh, kh);
+}
+
+/* Columns j0 .. H - 1 of an LSTM row (vec.h, lstm_cell) through the given sigmoid and tanh, one
+ * gate slice at a time. */
+static void rne__lstm_cols(float *g, float *c, float *h, size_t hs, size_t j0,
+                           void (*sig)(float *, size_t), void (*th)(float *, size_t))
+{
+    const size_t r = hs - j0;
+    float *gi = g + j0, *go = gi + hs, *gf = go + hs, *gc = gf + hs;
+    size_t j;
+    sig(gi, r);
+    sig(go, r);
+    sig(gf, r);
+    th(gc, r);
+    for (j = 0; j < r; j++)
+        c[j0 + j] = gf[j] * c[j0 + j] + gi[j] * gc[j];
+    memcpy(gc, c + j0, r * sizeof(float));
+    th(gc, r);
+    for (j = 0; j < r; j++)
+        h[j0 + j] = go[j] * gc[j];
+}
+
+void rne__f32_lstm_cell_scalar(float *g, float *c, float *h, size_t hs)
+{
+    rne__lstm_cols(g, c, h, hs, 0, rne__f32_sigmoid_scalar, rne__f32_tanh_scalar);
+}
+
+void rne__f32_lstm_cell(float *g, float *c, float *h, size_t hs)
+{
+    size_t j0 = 0;
+#ifdef RNE__SIMD_LSTM_CELL
+    j0 = RNE__SIMD_LSTM_CELL(g, c, h, hs);   /* the whole vectors: columns 0 .. j0 - 1 */
+#endif
+    if (j0 < hs)
+        rne__lstm_cols(g, c, h, hs, j0, rne__f32_sigmoid, rne__f32_tanh);
+}
+
+/* Columns j0 .. H - 1 of a GRU row (vec.h, gru_cell) through the given sigmoid and tanh. */
+static void rne__gru_cols(float *g, const float *t, float *h, size_t hs, size_t j0,
+                          void (*sig)(float *, size_t), void (*th)(float *, size_t))
+{
+    const size_t r = hs - j0;
+    float *gz = g + j0, *gr = gz + hs, *gh = gr + hs;
+    size_t j;
+    sig(gz, r);
+    sig(gr, r);
+    for (j = 0; j < r; j++)
+        gh[j] += gr[j] * t[j0 + j];
+    th(gh, r);
+    for (j = 0; j < r; j++)
+        h[j0 + j] = (1.0f - gz[j]) * gh[j] + gz[j] * h[j0 + j];
+}
+
+void rne__f32_gru_cell_scalar(float *g, const float *t, float *h, size_t hs)
+{
+    rne__gru_cols(g, t, h, hs, 0, rne__f32_sigmoid_scalar, rne__f32_tanh_scalar);
+}
+
+void rne__f32_gru_cell(float *g, const float *t, float *h, size_t hs)
+{
+    size_t j0 = 0;
+#ifdef RNE__SIMD_GRU_CELL
+    j0 = RNE__SIMD_GRU_CELL(g, t, h, hs);
+#endif
+    if (j0 < hs)
+        rne__gru_cols(g, t, h, hs, j0, rne__f32_sigmoid, rne__f32_tanh);
+}
+
 void rne__f32_clip(float *x, size_t n, float lim)
 {
     size_t i;

@@ -47,6 +47,39 @@
 void rne__f32_gemm_acc(float *c, size_t ldc, const float *x, size_t ldx,
                        const float *wt, size_t ldw, size_t m, size_t n, size_t k);
 
+/* The one-row step kernels of a recurrent cell (issue 17: a step of a small cell is as much
+ * overhead as arithmetic). Each gives the bits of the primitives it replaces, in every variant:
+ *   gemv2_acc  c[j] += sum_p x[p] wx[p][j] (p < kx) for j < n, then += sum_q h[q] wh[q][j]
+ *              (q < kh) for j < nh <= n: one row of rne__f32_gemm_acc over x, then one over h,
+ *              the same fused or separate multiply-adds in the same order; a variant keeps the
+ *              row in registers across both products when it is short (AVX2: n, nh multiples of
+ *              8 up to 64; AVX-512: of 16 up to 128, else AVX2's), else calls the two products.
+ *              Rows of wx and wh are ldw floats apart. c overlaps none of the others.
+ *   lstm_cell  an LSTM row with the default activations and neither peepholes, clip nor
+ *              input_forget: g [4H] holds the pre-activations of i, o, f, c (overwritten); then
+ *              c = sigmoid(f) c + sigmoid(i) tanh(gc) and h = sigmoid(o) tanh(c), c and h [H]
+ *              updated in place: rne__f32_sigmoid and rne__f32_tanh of the variant and two plain
+ *              products and a sum, one vector of H at a time (AVX2 and AVX-512 8 lanes, aarch64 4;
+ *              the columns after the last whole vector, and the variants without
+ *              vector sigmoid, take the same functions one gate slice at a time).
+ *   gru_cell   a GRU row with linear_before_reset, the default activations (sigmoid, tanh) and
+ *              no clip: g [3H] holds the pre-activations of z, r and the h gate's W x + Wbh
+ *              (overwritten), t [H] its Rh h + Rbh; then n = tanh(gh + sigmoid(r) t) and
+ *              h = (1 - sigmoid(z)) n + sigmoid(z) h, h [H] updated in place: as lstm_cell, the
+ *              variant's sigmoid and tanh with plain products and sums, a vector at a time.
+ * Their _scalar forms are the reference's (two rne__f32_gemm_acc_scalar rows; the scalar
+ * sigmoid and tanh): csrc/tests/test_vec.c checks each variant against the composition of its own
+ * primitives bit for bit and against the reference within the primitives' bounds. */
+void rne__f32_gemv2_acc(float *c, const float *x, size_t kx, const float *wx, const float *h,
+                        size_t kh, const float *wh, size_t ldw, size_t n, size_t nh);
+void rne__f32_gemv2_acc_scalar(float *c, const float *x, size_t kx, const float *wx,
+                               const float *h, size_t kh, const float *wh, size_t ldw, size_t n,
+                               size_t nh);
+void rne__f32_lstm_cell(float *g, float *c, float *h, size_t hs);
+void rne__f32_lstm_cell_scalar(float *g, float *c, float *h, size_t hs);
+void rne__f32_gru_cell(float *g, const float *t, float *h, size_t hs);
+void rne__f32_gru_cell_scalar(float *g, const float *t, float *h, size_t hs);
+
 /* x[i] = 1 / (1 + e^-x[i]), in place. */
 void rne__f32_sigmoid(float *x, size_t n);
 

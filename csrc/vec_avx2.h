@@ -328,4 +328,138 @@ static void rne__avx2_bin(float *y, const float *a, const float *b, size_t n, in
         y[i] = mul ? a[i] * b[i] : a[i] + b[i];
 }
 
+/* ---- the one-row step kernels (vec.h: gemv2_acc, lstm_cell) ----------------------------------
+ * gemv2_acc: blocks of up to 64 columns held in nv <= 8 registers over every row of wx, then of
+ * wh: one load and one store of c per step instead of one per eight inputs, and no call per eight
+ * inputs; the same fused multiply-adds in the same order as two rne__avx2_row sweeps. Longer
+ * rows (whose weights no longer sit in L1) keep the sweeps. */
+#define RNE__SIMD_GEMV2 rne__avx2_gemv2
+#define RNE__SIMD_LSTM_CELL rne__avx2_lstm_cell
+
+#if defined(__GNUC__)
+#define RNE__AVX2_INLINE inline __attribute__((always_inline))
+#else
+#define RNE__AVX2_INLINE inline
+#endif
+
+/* columns 0 .. 8 nv - 1 of c: + x wx (kx rows), then + h wh (kh rows; 0: none). Named
+ * accumulators, each behind `nv > v` (a constant once inlined): gcc keeps an array of them on the
+ * stack, storing it every row. */
+#define RNE__AVX2_ACC8(OP)                                                                        \
+    OP(0); OP(1); OP(2); OP(3); OP(4); OP(5); OP(6); OP(7)
+static RNE__AVX2_INLINE void rne__avx2_strip(float *c, const float *x, size_t kx,
+                                             const float *wx, const float *h, size_t kh,
+                                             const float *wh, size_t ldw, size_t nv)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+           a7 = a0, xp;
+    size_t p;
+#define RNE__LOAD(v) if (nv > v) a##v = _mm256_loadu_ps(c + 8 * v)
+#define RNE__FMA(v) if (nv > v) a##v = _mm256_fmadd_ps(xp, _mm256_loadu_ps(w + 8 * v), a##v)
+#define RNE__STORE(v) if (nv > v) _mm256_storeu_ps(c + 8 * v, a##v)
+    RNE__AVX2_ACC8(RNE__LOAD);
+    for (p = 0; p < kx; p++) {          /* two rows per turn: less loop per multiply-add */
+        const float *w = wx + p * ldw;
+        xp = _mm256_broadcast_ss(x + p);
+        RNE__AVX2_ACC8(RNE__FMA);
+        if (++p == kx)
+            break;
+        w += ldw;
+        xp = _mm256_broadcast_ss(x + p);
+        RNE__AVX2_ACC8(RNE__FMA);
+    }
+    for (p = 0; p < kh; p++) {
+        const float *w = wh + p * ldw;
+        xp = _mm256_broadcast_ss(h + p);
+        RNE__AVX2_ACC8(RNE__FMA);
+        if (++p == kh)
+            break;
+        w += ldw;
+        xp = _mm256_broadcast_ss(h + p);
+        RNE__AVX2_ACC8(RNE__FMA);
+    }
+    RNE__AVX2_ACC8(RNE__STORE);
+#undef RNE__LOAD
+#undef RNE__FMA
+#undef RNE__STORE
+}
+
+/* one strip of nv (1 .. 8) registers: a constant per case, so that the accumulators unroll */
+static void rne__avx2_strips(float *c, const float *x, size_t kx, const float *wx,
+                             const float *h, size_t kh, const float *wh, size_t ldw, size_t nv)
+{
+    switch (nv) {
+    case 1: rne__avx2_strip(c, x, kx, wx, h, kh, wh, ldw, 1); break;
+    case 2: rne__avx2_strip(c, x, kx, wx, h, kh, wh, ldw, 2); break;
+    case 3: rne__avx2_strip(c, x, kx, wx, h, kh, wh, ldw, 3); break;
+    case 4: rne__avx2_strip(c, x, kx, wx, h, kh, wh, ldw, 4); break;
+    case 5: rne__avx2_strip(c, x, kx, wx, h, kh, wh, ldw, 5); break;
+    case 6: rne__avx2_strip(c, x, kx, wx, h, kh, wh, ldw, 6); break;
+    case 7: rne__avx2_strip(c, x, kx, wx, h, kh, wh, ldw, 7); break;
+    default: rne__avx2_strip(c, x, kx, wx, h, kh, wh, ldw, 8); break;
+    }
+}
+
+/* columns 0 .. n - 1 (a multiple of 8) in blocks of 64, h's product over the first nh */
+static void rne__avx2_blocks(float *c, const float *x, size_t kx, const float *wx,
+                             const float *h, size_t kh, const float *wh, size_t ldw, size_t n,
+                             size_t nh)
+{
+    size_t j, nv;
+    for (j = 0; j < n; j += nv * 8) {
+        nv = (n - j) / 8 < 8 ? (n - j) / 8 : 8;
+        if (j < nh && nh - j < nv * 8)
+            nv = (nh - j) / 8;          /* a block ends where h's product does */
+        rne__avx2_strips(c + j, x, kx, wx + j, h, j < nh ? kh : 0, wh + j, ldw, nv);
+    }
+}
+
+/* Rows this short stay in registers (128 columns: two blocks, an LSTM of H = 32); longer ones
+ * keep the sweeps, whose weights stream from L2 in order. */
+#define RNE__AVX2_GEMV2_MAX 128
+
+/* 1 if done (n and nh multiples of 8, n <= RNE__AVX2_GEMV2_MAX), else 0 and nothing touched */
+static int rne__avx2_gemv2(float *c, const float *x, size_t kx, const float *wx, const float *h,
+                           size_t kh, const float *wh, size_t ldw, size_t n, size_t nh)
+{
+    if (n % 8 != 0 || nh % 8 != 0 || n > RNE__AVX2_GEMV2_MAX || nh > n)
+        return 0;
+    rne__avx2_blocks(c, x, kx, wx, h, kh, wh, ldw, n, nh);
+    return 1;
+}
+
+/* lstm_cell over the whole vectors of H; returns the columns done (H rounded down to 8) */
+static size_t rne__avx2_lstm_cell(float *g, float *c, float *h, size_t hs)
+{
+    size_t j = 0;
+    for (; j + 8 <= hs; j += 8) {
+        const __m256 i = rne__avx2_sigmoid8(_mm256_loadu_ps(g + j));
+        const __m256 o = rne__avx2_sigmoid8(_mm256_loadu_ps(g + hs + j));
+        const __m256 f = rne__avx2_sigmoid8(_mm256_loadu_ps(g + 2 * hs + j));
+        const __m256 t = rne__avx2_tanh8(_mm256_loadu_ps(g + 3 * hs + j));
+        const __m256 cn = _mm256_add_ps(_mm256_mul_ps(f, _mm256_loadu_ps(c + j)),
+                                        _mm256_mul_ps(i, t));
+        _mm256_storeu_ps(c + j, cn);
+        _mm256_storeu_ps(h + j, _mm256_mul_ps(o, rne__avx2_tanh8(cn)));
+    }
+    return j;
+}
+
+/* gru_cell over the whole vectors of H; returns the columns done */
+#define RNE__SIMD_GRU_CELL rne__avx2_gru_cell
+static size_t rne__avx2_gru_cell(float *g, const float *t, float *h, size_t hs)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    size_t j = 0;
+    for (; j + 8 <= hs; j += 8) {
+        const __m256 z = rne__avx2_sigmoid8(_mm256_loadu_ps(g + j));
+        const __m256 r = rne__avx2_sigmoid8(_mm256_loadu_ps(g + hs + j));
+        const __m256 n = rne__avx2_tanh8(_mm256_add_ps(_mm256_loadu_ps(g + 2 * hs + j),
+                                                       _mm256_mul_ps(r, _mm256_loadu_ps(t + j))));
+        _mm256_storeu_ps(h + j, _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(one, z), n),
+                                              _mm256_mul_ps(z, _mm256_loadu_ps(h + j))));
+    }
+    return j;
+}
+
 #endif /* RNE_VEC_AVX2_H */

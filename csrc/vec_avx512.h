@@ -125,4 +125,80 @@ static void rne__avx512_gemm_acc(float *c, size_t ldc, const float *x, size_t ld
     }
 }
 
+/* ---- gemv2_acc: vec_avx2.h's register-held row, 16 lanes -------------------------------------- */
+#undef RNE__SIMD_GEMV2
+#define RNE__SIMD_GEMV2 rne__avx512_gemv2
+
+static RNE__AVX2_INLINE void rne__avx512_strip(float *c, const float *x, size_t kx,
+                                               const float *wx, const float *h, size_t kh,
+                                               const float *wh, size_t ldw, size_t nv)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+           a7 = a0, xp;
+    size_t p;
+#define RNE__LOAD(v) if (nv > v) a##v = _mm512_loadu_ps(c + 16 * v)
+#define RNE__FMA(v) if (nv > v) a##v = _mm512_fmadd_ps(xp, _mm512_loadu_ps(w + 16 * v), a##v)
+#define RNE__STORE(v) if (nv > v) _mm512_storeu_ps(c + 16 * v, a##v)
+    RNE__AVX2_ACC8(RNE__LOAD);
+    for (p = 0; p < kx; p++) {          /* two rows per turn: less loop per multiply-add */
+        const float *w = wx + p * ldw;
+        xp = _mm512_set1_ps(x[p]);
+        RNE__AVX2_ACC8(RNE__FMA);
+        if (++p == kx)
+            break;
+        w += ldw;
+        xp = _mm512_set1_ps(x[p]);
+        RNE__AVX2_ACC8(RNE__FMA);
+    }
+    for (p = 0; p < kh; p++) {
+        const float *w = wh + p * ldw;
+        xp = _mm512_set1_ps(h[p]);
+        RNE__AVX2_ACC8(RNE__FMA);
+        if (++p == kh)
+            break;
+        w += ldw;
+        xp = _mm512_set1_ps(h[p]);
+        RNE__AVX2_ACC8(RNE__FMA);
+    }
+    RNE__AVX2_ACC8(RNE__STORE);
+#undef RNE__LOAD
+#undef RNE__FMA
+#undef RNE__STORE
+}
+
+static void rne__avx512_strips(float *c, const float *x, size_t kx, const float *wx,
+                               const float *h, size_t kh, const float *wh, size_t ldw, size_t nv)
+{
+    switch (nv) {
+    case 1: rne__avx512_strip(c, x, kx, wx, h, kh, wh, ldw, 1); break;
+    case 2: rne__avx512_strip(c, x, kx, wx, h, kh, wh, ldw, 2); break;
+    case 3: rne__avx512_strip(c, x, kx, wx, h, kh, wh, ldw, 3); break;
+    case 4: rne__avx512_strip(c, x, kx, wx, h, kh, wh, ldw, 4); break;
+    case 5: rne__avx512_strip(c, x, kx, wx, h, kh, wh, ldw, 5); break;
+    case 6: rne__avx512_strip(c, x, kx, wx, h, kh, wh, ldw, 6); break;
+    case 7: rne__avx512_strip(c, x, kx, wx, h, kh, wh, ldw, 7); break;
+    default: rne__avx512_strip(c, x, kx, wx, h, kh, wh, ldw, 8); break;
+    }
+}
+
+#define RNE__AVX512_GEMV2_MAX 256
+
+/* n and nh multiples of 16 up to RNE__AVX512_GEMV2_MAX here (blocks of 128 columns), else
+ * vec_avx2.h's (multiples of 8), else 0 */
+static int rne__avx512_gemv2(float *c, const float *x, size_t kx, const float *wx,
+                             const float *h, size_t kh, const float *wh, size_t ldw, size_t n,
+                             size_t nh)
+{
+    size_t j, nv;
+    if (n % 16 != 0 || nh % 16 != 0 || n > RNE__AVX512_GEMV2_MAX || nh > n)
+        return rne__avx2_gemv2(c, x, kx, wx, h, kh, wh, ldw, n, nh);
+    for (j = 0; j < n; j += nv * 16) {
+        nv = (n - j) / 16 < 8 ? (n - j) / 16 : 8;
+        if (j < nh && nh - j < nv * 16)
+            nv = (nh - j) / 16;
+        rne__avx512_strips(c + j, x, kx, wx + j, h, j < nh ? kh : 0, wh + j, ldw, nv);
+    }
+    return 1;
+}
+
 #endif /* RNE_VEC_AVX512_H */

@@ -331,6 +331,42 @@ static void rne__neon_tanh(float *x, size_t n)
         memcpy(x + i, t, (n - i) * sizeof(float));
     }
 }
+
+#if defined(__aarch64__)   /* not on ARMv7: its vector products flush subnormals to zero */
+/* vec.h's lstm_cell over the whole vectors of H (4 lanes); returns the columns done */
+#define RNE__SIMD_LSTM_CELL rne__neon_lstm_cell
+static size_t rne__neon_lstm_cell(float *g, float *c, float *h, size_t hs)
+{
+    size_t j = 0;
+    for (; j + 4 <= hs; j += 4) {
+        const float32x4_t i = rne__neon_sigmoid4(vld1q_f32(g + j));
+        const float32x4_t o = rne__neon_sigmoid4(vld1q_f32(g + hs + j));
+        const float32x4_t f = rne__neon_sigmoid4(vld1q_f32(g + 2 * hs + j));
+        const float32x4_t t = rne__neon_tanh4(vld1q_f32(g + 3 * hs + j));
+        const float32x4_t cn = vaddq_f32(vmulq_f32(f, vld1q_f32(c + j)), vmulq_f32(i, t));
+        vst1q_f32(c + j, cn);
+        vst1q_f32(h + j, vmulq_f32(o, rne__neon_tanh4(cn)));
+    }
+    return j;
+}
+
+/* vec.h's gru_cell over the whole vectors of H (4 lanes); returns the columns done */
+#define RNE__SIMD_GRU_CELL rne__neon_gru_cell
+static size_t rne__neon_gru_cell(float *g, const float *t, float *h, size_t hs)
+{
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    size_t j = 0;
+    for (; j + 4 <= hs; j += 4) {
+        const float32x4_t z = rne__neon_sigmoid4(vld1q_f32(g + j));
+        const float32x4_t r = rne__neon_sigmoid4(vld1q_f32(g + hs + j));
+        const float32x4_t n = rne__neon_tanh4(vaddq_f32(vld1q_f32(g + 2 * hs + j),
+                                                        vmulq_f32(r, vld1q_f32(t + j))));
+        vst1q_f32(h + j, vaddq_f32(vmulq_f32(vsubq_f32(one, z), n),
+                                   vmulq_f32(z, vld1q_f32(h + j))));
+    }
+    return j;
+}
+#endif
 #endif /* RNE__NEON_FUSED */
 
 #if defined(__aarch64__)

@@ -19,6 +19,15 @@
  * - the scalar reference bit for bit equal to the multiply-then-add loop;
  * - nothing written outside the m x n block of c (guards around and between rows), nothing read
  *   from x past column k - 1 (NaN there would show).
+ * The one-row step kernels (rne__f32_gemv2_acc, rne__f32_lstm_cell):
+ * - gemv2_acc bit for bit equal to two rows of rne__f32_gemm_acc (over x, then h's first nh
+ *   columns), on rows that stay in registers (every block size of AVX2 and AVX-512), that do not
+ *   (too long, not whole vectors) and on weights off a 64-byte boundary; nothing written outside c;
+ * - lstm_cell bit for bit equal to the variant's sigmoid / tanh with plain loops (written out
+ *   here), its _scalar form to the reference's; within (|c| + 2) 1.3e-7 + 4e-7 |c| (c) and 2.6e-7
+ *   more (h) of the scalar form, which is the activations' 1.2e-7 carried through; every H from
+ *   1 to 128 across the vector widths; nothing written outside c and h. gru_cell likewise
+ *   (h within 1.3e-7 (2 + 2 |t| + |h|) + 2.4e-7 of the scalar form; nothing written outside h).
  * Sigmoid and tanh (rne__f32_sigmoid / rne__f32_tanh):
  * - against the reference on 2^20 points of [-100, 100], every power of two and its neighbours
  *   and the special values: |simd - scalar| <= 1.2e-7 (exact division; measured over all 2^32
@@ -230,6 +239,257 @@ static void test_gemm(void)
            fused ? "fused" : "unfused", worst);
 }
 
+/* ---- the one-row step kernels (gemv2_acc, lstm_cell) ---------------------------------------- */
+
+/* c[n] += x wx (kx rows), then the first nh columns += h wh (kh rows); ldw = n + pad, wx and wh
+ * starting woff floats past a 64-byte boundary */
+typedef struct gemv2_case {
+    size_t n, nh, kx, kh, pad, woff;
+} gemv2_case;
+
+static const gemv2_case gemv2_cases[] = {
+    { 32, 32, 40, 8, 0, 0 }, { 24, 16, 40, 8, 0, 0 }, { 64, 64, 40, 16, 0, 0 },
+    { 128, 128, 40, 32, 0, 0 }, { 96, 64, 40, 32, 0, 0 }, { 256, 256, 40, 64, 0, 0 },
+    { 256, 128, 7, 64, 0, 0 }, { 72, 72, 3, 9, 0, 0 }, { 48, 48, 40, 12, 0, 0 },
+    { 120, 80, 5, 40, 0, 0 }, { 512, 512, 40, 128, 0, 0 }, { 40, 40, 5, 3, 0, 0 },
+    { 12, 8, 4, 4, 0, 0 }, { 8, 0, 3, 5, 0, 0 }, { 16, 16, 0, 0, 0, 0 }, { 32, 32, 40, 8, 8, 0 },
+    { 32, 32, 40, 8, 0, 4 }, { 128, 128, 17, 32, 16, 12 }, { 3, 3, 2, 1, 0, 0 },
+};
+
+static void test_gemv2(void)
+{
+    uint32_t seed = 77u;
+    int ok[2] = { 1, 1 };           /* equal to two gemm rows, guards */
+    char why[2][200] = { "", "" };
+    size_t t, j;
+    for (t = 0; t < sizeof gemv2_cases / sizeof gemv2_cases[0]; t++) {
+        const gemv2_case *q = &gemv2_cases[t];
+        const size_t ldw = q->n + q->pad, len = q->n + 2 * GUARD;
+        float *c0 = xmalloc(len * sizeof(float)), *c1 = xmalloc(len * sizeof(float));
+        float *x = xmalloc((q->kx + 1) * sizeof(float)), *h = xmalloc((q->kh + 1) * sizeof(float));
+        float *wx = xmalloc_aligned((q->kx * ldw + 16) * sizeof(float));
+        float *wh = xmalloc_aligned((q->kh * ldw + 16) * sizeof(float));
+        for (j = 0; j < len; j++)
+            c0[j] = c1[j] = j < GUARD || j >= GUARD + q->n ? SENTINEL : lcg_float(&seed);
+        for (j = 0; j <= q->kx; j++)
+            x[j] = j < q->kx ? lcg_float(&seed) : NAN;     /* nothing read past kx - 1 */
+        for (j = 0; j <= q->kh; j++)
+            h[j] = j < q->kh ? lcg_float(&seed) : NAN;
+        for (j = 0; j < q->kx * ldw + 16; j++)
+            wx[j] = lcg_float(&seed);
+        for (j = 0; j < q->kh * ldw + 16; j++)
+            wh[j] = lcg_float(&seed);
+        rne__f32_gemv2_acc(c0 + GUARD, x, q->kx, wx + q->woff, h, q->kh, wh + q->woff, ldw, q->n,
+                           q->nh);
+        rne__f32_gemm_acc(c1 + GUARD, q->n, x, q->kx, wx + q->woff, ldw, 1, q->n, q->kx);
+        rne__f32_gemm_acc(c1 + GUARD, q->nh, h, q->kh, wh + q->woff, ldw, 1, q->nh, q->kh);
+        for (j = 0; j < len; j++) {
+            const int inside = j >= GUARD && j < GUARD + q->n;
+            if (ok[0] && inside && !same_bits(c0[j], c1[j])) {
+                ok[0] = 0;
+                snprintf(why[0], sizeof why[0], "n %zu nh %zu kx %zu kh %zu: c[%zu] = %.9g, two "
+                         "rows %.9g", q->n, q->nh, q->kx, q->kh, j - GUARD, (double)c0[j],
+                         (double)c1[j]);
+            }
+            if (ok[1] && !inside && !same_bits(c0[j], SENTINEL)) {
+                ok[1] = 0;
+                snprintf(why[1], sizeof why[1], "n %zu nh %zu: a float outside c changed", q->n,
+                         q->nh);
+            }
+        }
+        free(c0), free(c1), free(x), free(h), free(wx), free(wh);
+    }
+    check(ok[0], "gemv2_equals_two_gemm_rows", "%s", why[0]);
+    check(ok[1], "gemv2_writes_only_c", "%s", why[1]);
+}
+
+/* The LSTM row of the composition vec.h describes, written out: sig / th on each gate slice,
+ * c = f c + i t, h = o tanh(c) (plain C: a product, a product, a sum). */
+static void lstm_cell_oracle(float *g, float *c, float *h, size_t hs,
+                             void (*sig)(float *, size_t), void (*th)(float *, size_t))
+{
+    size_t j;
+    sig(g, 3 * hs);
+    th(g + 3 * hs, hs);
+    for (j = 0; j < hs; j++) {
+        const float fc = g[2 * hs + j] * c[j], it = g[j] * g[3 * hs + j];
+        c[j] = fc + it;
+        g[3 * hs + j] = c[j];
+    }
+    th(g + 3 * hs, hs);
+    for (j = 0; j < hs; j++)
+        h[j] = g[hs + j] * g[3 * hs + j];
+}
+
+static void test_lstm_cell(void)
+{
+    static const size_t sizes[] = { 1, 3, 4, 5, 7, 8, 9, 12, 16, 17, 31, 32, 33, 64, 128 };
+    uint32_t seed = 99u;
+    int ok[4] = { 1, 1, 1, 1 };     /* variant = oracle, scalar = oracle, bound, guards */
+    char why[4][200] = { "", "", "", "" };
+    double worst = 0.0;
+    size_t t, j, rep;
+    for (t = 0; t < sizeof sizes / sizeof sizes[0]; t++)
+        for (rep = 0; rep < 20; rep++) {
+            const size_t hs = sizes[t], len = hs + 2 * GUARD;
+            float *g[4], *c[4], *h[4];
+            size_t v;
+            for (v = 0; v < 4; v++) {
+                g[v] = xmalloc(4 * hs * sizeof(float));
+                c[v] = xmalloc(len * sizeof(float));
+                h[v] = xmalloc(len * sizeof(float));
+            }
+            for (j = 0; j < 4 * hs; j++) {       /* pre-activations over [-12, 12], some huge */
+                const float a = 12.0f * lcg_float(&seed);
+                g[0][j] = rep == 19 && j % 5 == 0 ? 100.0f * a : a;
+                for (v = 1; v < 4; v++)
+                    g[v][j] = g[0][j];
+            }
+            for (j = 0; j < len; j++) {
+                const int inside = j >= GUARD && j < GUARD + hs;
+                const float c0 = inside ? 4.0f * lcg_float(&seed) : SENTINEL;
+                for (v = 0; v < 4; v++)
+                    c[v][j] = c0, h[v][j] = inside ? 0.0f : SENTINEL;
+            }
+            rne__f32_lstm_cell(g[0], c[0] + GUARD, h[0] + GUARD, hs);
+            lstm_cell_oracle(g[1], c[1] + GUARD, h[1] + GUARD, hs, rne__f32_sigmoid, rne__f32_tanh);
+            rne__f32_lstm_cell_scalar(g[2], c[2] + GUARD, h[2] + GUARD, hs);
+            lstm_cell_oracle(g[3], c[3] + GUARD, h[3] + GUARD, hs, rne__f32_sigmoid_scalar,
+                             rne__f32_tanh_scalar);
+            for (j = GUARD; j < GUARD + hs; j++) {
+                /* each activation within 1.2e-7 of the reference's: c within (|c| + 2) of
+                 * that (the products' roundings aside), h within 2.4e-7 more */
+                const double dc = fabs((double)c[0][j] - (double)c[2][j]);
+                const double dh = fabs((double)h[0][j] - (double)h[2][j]);
+                const double bc = 1.3e-7 * (fabs((double)c[2][j]) + 2.0) + 4e-7 * fabs((double)c[2][j]);
+                const double bh = 2.6e-7 + bc;
+                if (ok[0] && !(same_bits(c[0][j], c[1][j]) && same_bits(h[0][j], h[1][j]))) {
+                    ok[0] = 0;
+                    snprintf(why[0], sizeof why[0], "H %zu, column %zu: c %.9g h %.9g, oracle "
+                             "c %.9g h %.9g", hs, j - GUARD, (double)c[0][j], (double)h[0][j],
+                             (double)c[1][j], (double)h[1][j]);
+                }
+                if (ok[1] && !(same_bits(c[2][j], c[3][j]) && same_bits(h[2][j], h[3][j]))) {
+                    ok[1] = 0;
+                    snprintf(why[1], sizeof why[1], "H %zu, column %zu: scalar c %.9g h %.9g, "
+                             "oracle c %.9g h %.9g", hs, j - GUARD, (double)c[2][j],
+                             (double)h[2][j], (double)c[3][j], (double)h[3][j]);
+                }
+                if (ok[2] && !(dc <= bc && dh <= bh)) {
+                    ok[2] = 0;
+                    snprintf(why[2], sizeof why[2], "H %zu, column %zu: |dc| %.3g (bound %.3g), "
+                             "|dh| %.3g (bound %.3g)", hs, j - GUARD, dc, bc, dh, bh);
+                }
+                worst = dh > worst ? dh : worst;
+            }
+            for (j = 0; j < len; j++)
+                if (ok[3] && (j < GUARD || j >= GUARD + hs) &&
+                    !(same_bits(c[0][j], SENTINEL) && same_bits(h[0][j], SENTINEL))) {
+                    ok[3] = 0;
+                    snprintf(why[3], sizeof why[3], "H %zu: a float outside c or h changed", hs);
+                }
+            for (v = 0; v < 4; v++)
+                free(g[v]), free(c[v]), free(h[v]);
+        }
+    check(ok[0], "lstm_cell_equals_its_primitives", "%s", why[0]);
+    check(ok[1], "lstm_cell_scalar_equals_the_reference_primitives", "%s", why[1]);
+    check(ok[2], "lstm_cell_within_bound_of_scalar", "%s", why[2]);
+    check(ok[3], "lstm_cell_writes_only_c_and_h", "%s", why[3]);
+    printf("note lstm_cell (%s): largest |h - scalar h| %.3g\n", rne__f32_simd(), worst);
+}
+
+/* The GRU row of vec.h's gru_cell, written out: sig on z and r, gh + r t, th, then
+ * (1 - z) n + z h. */
+static void gru_cell_oracle(float *g, const float *t, float *h, size_t hs,
+                            void (*sig)(float *, size_t), void (*th)(float *, size_t))
+{
+    size_t j;
+    sig(g, 2 * hs);
+    for (j = 0; j < hs; j++) {
+        const float rt = g[hs + j] * t[j];
+        g[2 * hs + j] = g[2 * hs + j] + rt;
+    }
+    th(g + 2 * hs, hs);
+    for (j = 0; j < hs; j++) {
+        const float a = (1.0f - g[j]) * g[2 * hs + j], b = g[j] * h[j];
+        h[j] = a + b;
+    }
+}
+
+static void test_gru_cell(void)
+{
+    static const size_t sizes[] = { 1, 3, 4, 5, 7, 8, 9, 12, 16, 17, 31, 32, 33, 64, 128 };
+    uint32_t seed = 7u;
+    int ok[4] = { 1, 1, 1, 1 };     /* variant = oracle, scalar = oracle, bound, guards */
+    char why[4][200] = { "", "", "", "" };
+    double worst = 0.0;
+    size_t t, j, rep;
+    for (t = 0; t < sizeof sizes / sizeof sizes[0]; t++)
+        for (rep = 0; rep < 20; rep++) {
+            const size_t hs = sizes[t], len = hs + 2 * GUARD;
+            float *g[4], *h[4], *tt = xmalloc(hs * sizeof(float));
+            size_t v;
+            for (v = 0; v < 4; v++) {
+                g[v] = xmalloc(3 * hs * sizeof(float));
+                h[v] = xmalloc(len * sizeof(float));
+            }
+            for (j = 0; j < 3 * hs; j++) {
+                const float a = 12.0f * lcg_float(&seed);
+                g[0][j] = rep == 19 && j % 5 == 0 ? 100.0f * a : a;
+                for (v = 1; v < 4; v++)
+                    g[v][j] = g[0][j];
+            }
+            for (j = 0; j < hs; j++)
+                tt[j] = 3.0f * lcg_float(&seed);
+            for (j = 0; j < len; j++) {
+                const int inside = j >= GUARD && j < GUARD + hs;
+                const float h0 = inside ? lcg_float(&seed) : SENTINEL;
+                for (v = 0; v < 4; v++)
+                    h[v][j] = h0;
+            }
+            rne__f32_gru_cell(g[0], tt, h[0] + GUARD, hs);
+            gru_cell_oracle(g[1], tt, h[1] + GUARD, hs, rne__f32_sigmoid, rne__f32_tanh);
+            rne__f32_gru_cell_scalar(g[2], tt, h[2] + GUARD, hs);
+            gru_cell_oracle(g[3], tt, h[3] + GUARD, hs, rne__f32_sigmoid_scalar,
+                            rne__f32_tanh_scalar);
+            for (j = GUARD; j < GUARD + hs; j++) {
+                /* z, r, n each within 1.2e-7 of the reference's; r's carried through t */
+                const double dh = fabs((double)h[0][j] - (double)h[2][j]);
+                const double bh = 1.3e-7 * (2.0 + 2.0 * fabs((double)tt[j - GUARD]) +
+                                            fabs((double)h[2][j])) + 2.4e-7;
+                if (ok[0] && !same_bits(h[0][j], h[1][j])) {
+                    ok[0] = 0;
+                    snprintf(why[0], sizeof why[0], "H %zu, column %zu: h %.9g, oracle %.9g", hs,
+                             j - GUARD, (double)h[0][j], (double)h[1][j]);
+                }
+                if (ok[1] && !same_bits(h[2][j], h[3][j])) {
+                    ok[1] = 0;
+                    snprintf(why[1], sizeof why[1], "H %zu, column %zu: scalar h %.9g, oracle "
+                             "%.9g", hs, j - GUARD, (double)h[2][j], (double)h[3][j]);
+                }
+                if (ok[2] && !(dh <= bh)) {
+                    ok[2] = 0;
+                    snprintf(why[2], sizeof why[2], "H %zu, column %zu: |dh| %.3g (bound %.3g)",
+                             hs, j - GUARD, dh, bh);
+                }
+                worst = dh > worst ? dh : worst;
+            }
+            for (j = 0; j < len; j++)
+                if (ok[3] && (j < GUARD || j >= GUARD + hs) && !same_bits(h[0][j], SENTINEL)) {
+                    ok[3] = 0;
+                    snprintf(why[3], sizeof why[3], "H %zu: a float outside h changed", hs);
+                }
+            for (v = 0; v < 4; v++)
+                free(g[v]), free(h[v]);
+            free(tt);
+        }
+    check(ok[0], "gru_cell_equals_its_primitives", "%s", why[0]);
+    check(ok[1], "gru_cell_scalar_equals_the_reference_primitives", "%s", why[1]);
+    check(ok[2], "gru_cell_within_bound_of_scalar", "%s", why[2]);
+    check(ok[3], "gru_cell_writes_only_h", "%s", why[3]);
+    printf("note gru_cell (%s): largest |h - scalar h| %.3g\n", rne__f32_simd(), worst);
+}
+
 /* ---- sigmoid and tanh ------------------------------------------------------------------------ */
 
 typedef struct act_fn {
@@ -426,6 +686,9 @@ int main(int argc, char **argv)
     const act_fn tanh_fn = { "tanh", rne__f32_tanh, rne__f32_tanh_scalar, rne__f32_tanh1, tanh };
     printf("note variant: %s\n", v);
     test_gemm();
+    test_gemv2();
+    test_lstm_cell();
+    test_gru_cell();
     test_act(&sigmoid, tol);
     test_act(&tanh_fn, tol);
     if (argc > 1 && strcmp(argv[1], "--bench") == 0)
