@@ -20,7 +20,7 @@ from rnnedge.ir.layers import (
     to_tbf,
 )  # fmt: skip
 from rnnedge.quant.calibrate import CalibrationWarning
-from rnnedge.quant.graph import quantize_dataflow, quantize_graph, run_float
+from rnnedge.quant.graph import as_network, quantize_dataflow, quantize_graph, run_float
 from rnnedge.quant.policy import quantize_network
 from rnnedge.reference import run_graph
 
@@ -605,6 +605,62 @@ def test_a_magnitude_whose_squares_are_read_elsewhere_is_left_as_ops():
     assert fuse_magnitudes(g) is g
 
 
+def sliced_relu(seed: int = 7) -> Graph:
+    """Dense(x) [12], of which only features 4..12 are read (a Slice), through a Relu, by a
+    Dense with large weights (Silero's STFT, whose sliced-away bins reach 19.1 where the read
+    ones reach 11.7, and its first encoder Conv, whose output reaches -110 and +16)."""
+    rng = np.random.default_rng(seed)
+    w = _w(rng, 12, 6)
+    w[:4] *= 20.0  # the features no one reads: 20x the others
+    vals = [Value("x", (6,), kind="input"), Value("spec", (12,)), Value("part", (8,)),
+            Value("pos", (8,)), Value("y", (3,), kind="output")]
+    nodes = [Node(Dense(w, (rng.standard_normal(12) - 1.0).astype(F32)), [0], [1], "spec"),
+             Node(Slice(12, 4, 12), [1], [2], "part"),
+             Node(Activation(Act.make("Relu"), 8), [2], [3], "relu"),
+             Node(Dense(_w(rng, 3, 8, scale=30.0)), [3], [4], "enc")]  # fmt: skip
+    return _graph(vals, nodes)
+
+
+def test_a_value_read_through_slices_and_relus_is_scaled_by_what_is_read():
+    """A temp value whose readers only pass its elements on at its scale (Slice, Copy,
+    Transpose) or zero the negative ones (Relu) is ranged over what they pass on: the sliced-away
+    features and the negative values may saturate. Here 2^4 finer than over all of |spec|,
+    and the error at the output with it. (A straight pipeline like this one keeps the pipeline
+    quantizer in quantize_graph: the rule is quantize_dataflow's.)"""
+    from rnnedge.quant.arith import grid_range, range_scale
+
+    g = sliced_relu()
+    x = _x(g, T=60)
+    seen: dict[int, list[np.ndarray]] = {}
+    run_graph(g, x, seen=seen)
+    spec = np.concatenate(seen[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        qg = quantize_dataflow(g, "int16", x)
+    read = float(np.maximum(spec[..., 4:], 0).max())
+    assert qg.values[1].scale == range_scale(grid_range(2.0 * read, up=False))
+    assert qg.values[1].scale == qg.values[2].scale == qg.values[3].scale
+    assert 32767 * qg.values[1].scale < np.abs(spec).max() / 8  # the rest saturates
+    assert _err(qg, g, x) < 1e-4 and _err(qg, g, _x(g, T=60, seed=1)) < 1e-4
+
+
+def test_a_value_read_by_anything_else_keeps_its_whole_range():
+    """The same Dense output read by the Slice and by a Dense too: all of |spec|."""
+    g = sliced_relu()
+    rng = np.random.default_rng(8)
+    vals = g.values[:4] + [Value("e", (3,)), Value("w", (3,)), Value("y", (3,), kind="output")]
+    nodes = g.nodes[:3] + [Node(Dense(_w(rng, 3, 8)), [3], [4], "enc"),
+                           Node(Dense(_w(rng, 3, 12)), [1], [5], "whole"),
+                           Node(Binary("Add"), [4, 5], [6], "sum")]  # fmt: skip
+    g2 = _graph(vals, nodes)
+    x = _x(g2, T=60)
+    seen: dict[int, list[np.ndarray]] = {}
+    run_graph(g2, x, seen=seen)
+    qg = _quantize(g2, "int16", x)
+    assert as_network(g2) is None
+    assert 32767 * qg.values[1].scale >= np.abs(np.concatenate(seen[1])).max()
+
+
 # -- the policy ----------------------------------------------------------------------------------
 def _bad_int8_graph() -> Graph:
     """A Dense whose int8 weights miss the bar: one weight 1000x the others in each row."""
@@ -708,7 +764,7 @@ def _clip_step() -> Graph:
 C_GRAPHS = {"residual_glu": residual_glu, "concat_two_scales": concat_two_scales,
             "step_function": step_function, "reduce_mean_center": reduce_mean_center,
             "clip_step_requantized": _clip_step, "written_layer_norm": written_layer_norm,
-            "written_magnitude": written_magnitude}  # fmt: skip
+            "written_magnitude": written_magnitude, "sliced_relu": sliced_relu}  # fmt: skip
 
 
 @pytest.mark.parametrize("quant", ["int16", "int8"])

@@ -443,6 +443,9 @@ class _Planner:
         prod = g.producers()
         for i in g.state_values:
             self.sc[i] = self._state_scale(i, prod)
+        self.readers = g.readers()
+        self.kept = set(self.update_of) | {g.output}
+        self._read: dict[int, np.ndarray] = {}
 
     def obs(self, *vals: int | None) -> np.ndarray | None:
         """Every value the float run computed for these values (None without calibration)."""
@@ -478,8 +481,29 @@ class _Planner:
             return vals
         return np.concatenate([vals, np.abs(np.asarray(v.init, np.float64)).ravel()])
 
+    def read_part(self, v: int) -> np.ndarray:
+        """|v| where something reads it: a temp value whose readers are all Slices, Copies,
+        Transposes and Relus (ops that pass their input's scale) needs only the elements they
+        pass on, and of those only what their own readers read; the rest may saturate (a
+        negative value read by a Relu becomes 0 all the same). Anything else reads all of v."""
+        if v in self._read:
+            return self._read[v]
+        ks = self.readers.get(v, set())
+        passing = (Slice, Copy, Transpose)
+        if (v in self.kept or self.g.values[v].kind != "temp" or not ks
+                or not all(isinstance(self.g.nodes[k].op, passing) or (
+                    isinstance(self.g.nodes[k].op, Activation)
+                    and self.g.nodes[k].op.act.kind == "Relu") for k in ks)):  # fmt: skip
+            out = self.obs(v)
+        else:
+            out = np.concatenate([np.zeros(1)] + [self.read_part(self.g.nodes[k].outputs[0])
+                                                  for k in sorted(ks)])  # fmt: skip
+        assert out is not None
+        self._read[v] = out
+        return out
+
     def out_range(self, v: int, default: float, what: str) -> float:
-        return self.ranges.of(self.obs(v), default, what)
+        return self.ranges.of(self.read_part(v) if self.ranges.calibrated else None, default, what)
 
     def free_scale(self, v: int, default: float, what: str) -> float:
         """The scale of a value whose range is calibrated (or a state's, when it is an update)."""
