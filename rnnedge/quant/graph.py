@@ -328,6 +328,65 @@ def fuse_magnitudes(g: Graph) -> Graph:
     return _rewired(g, drop_nodes, drop_values, new_ops, folded)  # type: ignore[arg-type]
 
 
+def fuse_log_magnitudes(g: Graph) -> Graph:
+    """A Log of a magnitude, Log(Affine(...Affine(Hypot(a, b)))) with any number of Affines
+    (alpha x + beta, alpha > 0 all told), becomes one Binary LogHypot(a, b) = ln(alpha sqrt(a^2 +
+    b^2) + beta) (Silero v4's log spectrum: /stft Sqrt, Mul by 2^20, Add 1, Log). An int16
+    magnitude holds the quiet bins in a few units (v4: 5e-4 at a step of 9.8e-4), whose Log is
+    then off by the whole grid; LOGHYPOT takes the log of the exact root of the int64 sum of
+    squares (docs/quantization.md section 12). The Affines' outputs must be read by the chain
+    alone; the Hypot stays when something else reads it too."""
+    prod = g.producers()
+    readers = g.readers()
+    kept = {v.update for v in g.values if v.kind == "state"} | {g.output}
+
+    def only_by(v: int, reader: int) -> bool:
+        return v not in kept and g.values[v].kind == "temp" and readers.get(v) == {reader}
+
+    drop_nodes: set[int] = set()
+    drop_values: set[int] = set()
+    new_ops: dict[int, tuple[object, list[int]]] = {}
+    folded = list(g.folded)
+    for k, n in enumerate(g.nodes):
+        if not (isinstance(n.op, Activation) and n.op.act.kind == "Log"):
+            continue
+        chain: list[int] = []  # the Affines, last first
+        v, reader = n.inputs[0], k
+        while (v is not None and v in prod and only_by(v, reader)
+               and isinstance(g.nodes[prod[v]].op, Activation)
+               and g.nodes[prod[v]].op.act.kind == "Affine"):  # fmt: skip
+            reader = prod[v]
+            chain.append(reader)
+            v = g.nodes[reader].inputs[0]
+        if v is None or v not in prod or v in kept:
+            continue
+        kh = prod[v]
+        hyp = g.nodes[kh]
+        if not (isinstance(hyp.op, Binary) and hyp.op.kind == "Hypot") or drop_nodes & {kh, *chain}:
+            continue
+        alpha, beta = 1.0, 0.0
+        for j in reversed(chain):  # from the Hypot's side: x -> a x + b
+            a_j, b_j = g.nodes[j].op.act.alpha, g.nodes[j].op.act.beta
+            alpha, beta = a_j * alpha, a_j * beta + b_j
+        if not alpha > 0:
+            continue
+        new_ops[k] = (Binary("LogHypot", alpha=alpha, beta=beta), list(hyp.inputs))
+        drop_nodes.update(chain)
+        drop_values.update(g.nodes[j].outputs[0] for j in chain)
+        names = [f"node {j} {g.nodes[j].name or 'Affine'}" for j in reversed(chain)]
+        alone = readers.get(v) == {chain[-1] if chain else k}
+        if alone:
+            drop_nodes.add(kh)
+            drop_values.add(v)
+        names.insert(0, f"node {kh} {hyp.name or 'Hypot'}{'' if alone else ' (kept: read elsewhere)'}")
+        names.append(f"node {k} {n.name or 'Log'}")
+        folded.append(f"a log of a magnitude ({', '.join(names)}) fused into one LogHypot, "
+                      f"ln({alpha:g} sqrt(a^2 + b^2) + {beta:g})")  # fmt: skip
+    if not new_ops:
+        return g
+    return _rewired(g, drop_nodes, drop_values, new_ops, folded)  # type: ignore[arg-type]
+
+
 def drop_dead_cell_outputs(g: Graph) -> Graph:
     """The graph without the Y_c values that nothing reads (no node, no state update, not the
     output): a converter that absorbed a step function's state pair into an LSTM node (the
@@ -723,6 +782,9 @@ def _binary_scale(p: _Planner, op: Binary, s_a: float, s_b: float | None, o: int
         return max(s_a, s_b)
     bound = {"Add": r_a + r_b, "Sub": r_a + r_b, "Mul": r_a * r_b,
              "Hypot": math.hypot(r_a, r_b)}.get(op.kind, DEFAULT_VALUE_RANGE)  # fmt: skip
+    if op.kind == "LogHypot":  # ln over the magnitude's range (its smallest step to its largest)
+        ends = [op.alpha * m + op.beta for m in (min(s_a, s_b), math.hypot(r_a, r_b))]
+        bound = max([abs(math.log(x)) for x in ends if x > 0], default=DEFAULT_VALUE_RANGE)
     return range_scale(p.out_range(o, bound, f"{where} |y|"))
 
 
@@ -790,7 +852,7 @@ def quantize_dataflow(
 ) -> Graph:  # fmt: skip
     """quantize_graph's general path (any graph, pipelines included: the tests compare the two)."""
     check_graph(g)
-    g = fuse_magnitudes(fuse_layer_norms(drop_dead_cell_outputs(g)))
+    g = fuse_log_magnitudes(fuse_magnitudes(fuse_layer_norms(drop_dead_cell_outputs(g))))
     if quant == "int16":
         g = fold_dense_graph(g)
     ranges = Ranges(calibration is not None, percentile, headroom)
@@ -887,4 +949,4 @@ def quantize_dataflow(
     return qg
 
 
-__all__ = ["as_network", "fuse_layer_norms", "fuse_magnitudes", "graph_input", "quantize_dataflow", "quantize_graph", "run_float"]
+__all__ = ["as_network", "fuse_layer_norms", "fuse_log_magnitudes", "fuse_magnitudes", "graph_input", "quantize_dataflow", "quantize_graph", "run_float"]
