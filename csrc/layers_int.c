@@ -164,20 +164,6 @@ static int32_t rne__q_exp2_neg(int32_t d, const rne__qact *a)
     return (v + (((int32_t)1 << ip) >> 1)) >> ip;
 }
 
-/* log2(v) in Q15 for 1 <= v < 2^31 (fixedpoint.log2_q15): p = bit length - 1, the mantissa's
- * fraction fr = ((v - 2^p) << 16) >> p in Q16 (0..65535), p 32768 + the log2 table interpolated
- * at fr. At most 30 * 32768 + 32768 < 2^20. */
-static int32_t rne__log2_q15(int32_t v)
-{
-    int32_t p = 0, fr, i;
-    while (p < 30 && (v >> (p + 1)) != 0)
-        p++;
-    fr = (int32_t)((((int64_t)v - ((int64_t)1 << p)) << 16) >> p);
-    i = fr >> 8;
-    return p * 32768 + (((int32_t)rne__q_log2[i] * (256 - (fr & 255)) +
-                         (int32_t)rne__q_log2[i + 1] * (fr & 255) + 128) >> 8);
-}
-
 /* Softmax or LogSoftmax of one row of f (< 65536, proved at load) features. */
 static void rne__softmax_int(const int16_t *x, int16_t *y, size_t f, const rne__qact *a, int logsm)
 {

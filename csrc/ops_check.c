@@ -96,9 +96,9 @@ static int rne__op_params(const rne_node *n, const rne_value *vals, rne_fault *w
     unsigned i, used = 0;
     switch (n->op) {
     case RNE_OP_BINARY:
-        if (p[0] < RNE_BIN_ADD || p[0] > RNE_BIN_HYPOT ||
+        if (p[0] < RNE_BIN_ADD || p[0] > RNE_BIN_LOGHYPOT ||
             (p[0] == RNE_BIN_POW && n->fmt != RNE_FMT_F32) ||   /* POW: f32 only */
-            (p[0] == RNE_BIN_HYPOT && n->fmt == RNE_FMT_F32))   /* HYPOT: integer only */
+            (p[0] >= RNE_BIN_HYPOT && n->fmt == RNE_FMT_F32))   /* (LOG)HYPOT: integer only */
             return rne__op_at(w, RNE__AT(RNE_ELAYER, RNE_FF_PARAM), 0);
         if (p[1] != 0 && (p[1] != 1 || n->tensor[RNE_T_W] == -1))  /* the constant on the left */
             return rne__op_at(w, RNE__AT(RNE_ELAYER, RNE_FF_PARAM), 1);
@@ -328,6 +328,17 @@ static int rne__op_qslots(const rne_node *n, const rne_value *vals, const int32_
                     return rne__op_qslot(w, n, j);
             if (q[2] % 2 != 0)
                 return rne__op_qslot(w, n, 2);
+        }
+        if (n->param[0] == RNE_BIN_LOGHYPOT) {  /* the sum < 2^59; v < 2^47 (ops_int.c) */
+            for (j = 0; j < 2; j++)
+                if (q[j] < 0 || q[j] >= (int32_t)1 << 28)
+                    return rne__op_qslot(w, n, j);
+            if (q[4] < -((int32_t)1 << 15) || q[4] > (int32_t)1 << 15 ||     /* e = hi 2^31 + lo */
+                (q[4] == (int32_t)1 << 15 && q[5] != 0))                     /* |e| <= 2^46 */
+                return rne__op_qslot(w, n, 4);
+            if (q[5] < 0)
+                return rne__op_qslot(w, n, 5);
+            return rne__op_qzero(n, q, 7, w);   /* slots 3 (m1) and 6 (k0): any int32 */
         }
         return rne__op_qzero(n, q, 3, w);
     case RNE_OP_CONCAT:

@@ -10,6 +10,9 @@
  *   BINARY MUL        sat16(rshr(a b m, shift))                     |.| <= 2^30 * 2^31 = 2^61
  *   BINARY HYPOT      sat16(rshr(isqrt(4 (a^2 m_a + b^2 m_b)), shift/2 + 1)), 0 <= m_a, m_b < 2^30
  *                     and shift even (rne__check_op): the sum < 2^61, times 4 < 2^63
+ *   BINARY LOGHYPOT   v = (rshr(isqrt(4 (a^2 m_a + b^2 m_b)), 1) << 16) + e, 0 <= m_a, m_b < 2^28
+ *                     and |e| <= 2^46 (the sum < 2^59, the root < 2^29.5 + 1, v < 2^47); v > 0:
+ *                     sat16(rq32(log2_q15(v), m1, shift) + k0), v == 0: -32767, v < 0: 0
  *   BINARY DIV        b != 0: sat16(rshr(rdiv(a m, b), shift)), rdiv rounding half up with
  *                     b's sign moved onto a m (|a m| <= 2^46, the quotient too);
  *                     b == 0: 32767 if a > 0, -32768 if a < 0, 0 if a == 0
@@ -30,6 +33,8 @@ typedef struct rne__qbin {
     unsigned kind;
     int32_t ma, mb;
     unsigned shift;
+    int32_t m1, k0;         /* LOGHYPOT only */
+    int64_t e;
 } rne__qbin;
 
 /* DIV: b != 0: sat16(rshr(rdiv(a m, b), shift)), rdiv(p, q) = p / q rounded half up with the
@@ -58,6 +63,17 @@ static inline int16_t rne__qhypot(int64_t a, int64_t b, int64_t ma, int64_t mb, 
     return rne__sat16(rne__rshr((int64_t)rne__isqrt64(v << 2), shift / 2 + 1));
 }
 
+/* LOGHYPOT: ln(alpha sqrt(a^2 + b^2) + beta) at the output scale: the Log of the root of the
+ * exact sum plus e, as the integer Log activation takes an int16 (fixedpoint.binary_q) */
+static inline int16_t rne__qloghypot(int64_t a, int64_t b, const rne__qbin *p)
+{
+    const uint64_t v = (uint64_t)(a * a * p->ma + b * b * p->mb);
+    const int64_t r = (rne__rshr((int64_t)rne__isqrt64(v << 2), 1) << 16) + p->e;
+    if (r <= 0)
+        return (int16_t)(r == 0 ? -INT16_MAX : 0);
+    return rne__sat16((int64_t)rne__rq32(rne__log2_q15(r), p->m1, p->shift) + p->k0);
+}
+
 /* y[i] = a[i * sa] (kind) b[i * sb] for i < n (sa, sb 0 or 1) */
 static void rne__qbin_strided(const rne__qbin *p, int16_t *y, const int16_t *a, size_t sa,
                               const int16_t *b, size_t sb, size_t n)
@@ -77,6 +93,7 @@ static void rne__qbin_strided(const rne__qbin *p, int16_t *y, const int16_t *a, 
     case RNE_BIN_MUL: RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * x1 * ma, s)));
     case RNE_BIN_DIV: RNE__QBIN_LOOP(rne__qdiv(x0, x1, p->ma, s));
     case RNE_BIN_HYPOT: RNE__QBIN_LOOP(rne__qhypot(x0, x1, ma, mb, s));
+    case RNE_BIN_LOGHYPOT: RNE__QBIN_LOOP(rne__qloghypot(x0, x1, p));
     case RNE_BIN_MIN: {
         RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * ma, s) < rne__rshr(x1 * mb, s)
                                       ? rne__rshr(x0 * ma, s) : rne__rshr(x1 * mb, s)));
@@ -105,6 +122,9 @@ static void rne__binary_int(const rne__opcall *k)
     p.ma = k->node->q[0];
     p.mb = k->node->q[1];
     p.shift = (unsigned)k->node->q[2];
+    p.m1 = k->node->q[3];
+    p.e = (int64_t)k->node->q[4] * ((int64_t)1 << 31) + k->node->q[5];  /* |e| <= 2^46 */
+    p.k0 = k->node->q[6];
     if (o.ra == fy && o.rb == fy) {             /* equal shapes: all rows in one pass */
         if (p.kind == RNE_BIN_ADD || p.kind == RNE_BIN_MUL)
             rne__bin_s16(y, a, b, k->rows * fy, p.kind == RNE_BIN_MUL, p.ma, p.mb, p.shift);

@@ -49,8 +49,23 @@ static inline int64_t rne__rshr(int64_t v, unsigned n)
     return (int64_t)((uint64_t)v + ((uint64_t)1 << (n - 1u))) >> n;
 }
 
+/* log2(v) in Q15 for 1 <= v < 2^47 (fixedpoint.log2_q15): p = bit length - 1, the mantissa's
+ * fraction fr = ((v - 2^p) << 16) >> p in Q16 (0..65535; the shifted difference < 2^62), p 32768
+ * + the log2 table interpolated at fr (the integer Log, LogSoftmax, BINARY LOGHYPOT). At most
+ * 46 * 32768 + 32768 < 2^21. */
+static inline int32_t rne__log2_q15(int64_t v)
+{
+    int32_t p = 0, fr, i;
+    while (p < 46 && (v >> (p + 1)) != 0)
+        p++;
+    fr = (int32_t)(((v - ((int64_t)1 << p)) << 16) >> p);
+    i = fr >> 8;
+    return p * 32768 + (((int32_t)rne__q_log2[i] * (256 - (fr & 255)) +
+                         (int32_t)rne__q_log2[i + 1] * (fr & 255) + 128) >> 8);
+}
+
 /* floor(sqrt(v)), exact for every uint64 v: one result bit per step (the digit-by-digit method
- * in base 4), integers only (LayerNorm's 1 / sqrt, BINARY HYPOT). */
+ * in base 4), integers only (LayerNorm's 1 / sqrt, BINARY HYPOT and LOGHYPOT). */
 static inline uint64_t rne__isqrt64(uint64_t v)
 {
     uint64_t r = 0, bit = (uint64_t)1 << 62;

@@ -107,7 +107,7 @@ enum {
 
 /* BINARY kinds (rne_node.param[0]) and REDUCE kinds (param[0]). */
 enum { RNE_BIN_ADD = 0, RNE_BIN_SUB = 1, RNE_BIN_MUL = 2, RNE_BIN_DIV = 3, RNE_BIN_MIN = 4,
-       RNE_BIN_MAX = 5, RNE_BIN_POW = 6, RNE_BIN_HYPOT = 7 };
+       RNE_BIN_MAX = 5, RNE_BIN_POW = 6, RNE_BIN_HYPOT = 7, RNE_BIN_LOGHYPOT = 8 };
 enum { RNE_RED_SUM = 0, RNE_RED_MEAN = 1, RNE_RED_MAX = 2, RNE_RED_MIN = 3 };
 
 /* Value kinds (rne_value.kind) and flags (rne_value.flags). */

@@ -225,7 +225,7 @@ def lut_q(x: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 
 def log2_q15(v: np.ndarray) -> np.ndarray:
-    """log2(v) in Q15 of int64 values 1 <= v < 2^31: p = bit length - 1, fr = ((v - 2^p) << 16)
+    """log2(v) in Q15 of int64 values 1 <= v < 2^47: p = bit length - 1, fr = ((v - 2^p) << 16)
     >> p (the mantissa's fraction in Q16, 0..65535), p 32768 + interp(L, fr, 8, 0). The error is
     the table's rounding (1/2 unit) plus the interpolation's (log2 is concave: under 0.1 unit)."""
     v = np.asarray(v, I64)
@@ -869,6 +869,12 @@ def _rshr_checked(v: np.ndarray, shift: int, what: str) -> np.ndarray:
 
 
 HYPOT_MMAX = 1 << 30  # HYPOT's multipliers: a^2 m_a + b^2 m_b < 2^61, times 4 inside int64
+# LOGHYPOT's: the root r < 2^29.5 + 1, in 16 more fraction bits, and |e| <= 2^46 keep
+# v = r 2^16 + e < 2^47 (log2_q15's domain)
+LOGHYPOT_MMAX = 1 << 28
+LOGHYPOT_FRAC = 16
+LOGHYPOT_EMAX = 1 << 46
+LOGHYPOT_BOUND = 47 * (1 << 15)  # log2_q15 of v < 2^47 is at most 46 * 32768 + 32768
 
 
 def _binary_operands(a: np.ndarray, b: np.ndarray, out_shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -895,6 +901,9 @@ def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray | None, out_shape: Sequen
                or 0 by the sign of a.
     HYPOT      sat16(rshr(isqrt(4 (a^2 m_a + b^2 m_b)), shift / 2 + 1)): sqrt(a^2 + b^2) rounded
                half up, the squares exact in int64 (0 <= m_a, m_b < 2^30, shift even in 2..62)
+    LOGHYPOT   log_q((rshr(isqrt(4 (a^2 m_a + b^2 m_b)), 1) << 16) + e, (m1, shift), k0): the
+               Log of the root of the exact sum, not of an int16 magnitude, plus e in units of
+               the root's 2^-16 (0 <= m_a, m_b < 2^28, |e| <= 2^46)
     POW has no integer form (rnnedge/quant refuses it; the C loader too)."""
     if op.const is not None and b is None:  # else the caller has placed the constant itself
         c = np.asarray(op.const, I64)[None]
@@ -922,6 +931,13 @@ def binary_q(op: QBinary, a: np.ndarray, b: np.ndarray | None, out_shape: Sequen
             raise FixedPointOverflow(f"binary Hypot: multipliers {ma}, {mb} outside [0, 2^30) or "
                                      f"shift {s} odd")  # fmt: skip
         return sat16(rshr(isqrt(4 * (x0 * x0 * ma + x1 * x1 * mb)), s // 2 + 1))
+    if k == "LogHypot":
+        if not (0 <= ma < LOGHYPOT_MMAX and 0 <= mb < LOGHYPOT_MMAX and abs(op.e) <= LOGHYPOT_EMAX
+                and INT32_MIN <= op.m1 <= INT32_MAX and INT32_MIN <= op.k0 <= INT32_MAX):  # fmt: skip
+            raise FixedPointOverflow(f"binary LogHypot: multipliers {ma}, {mb} outside [0, 2^28), "
+                                     f"|e| {abs(op.e)} above 2^46 or m1, k0 outside int32")  # fmt: skip
+        r = rshr(isqrt(4 * (x0 * x0 * ma + x1 * x1 * mb)), 1)
+        return log_q((r << LOGHYPOT_FRAC) + op.e, Mult(np.int64(op.m1), s), op.k0)
     if k == "Div":
         num = x0 * ma * np.where(x1 < 0, -1, 1)  # |a m| <= 2^46
         den = np.where(x1 == 0, 1, np.abs(x1))

@@ -436,7 +436,8 @@ def f32_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(a) | np.isnan(b), F32(np.nan), np.where(a > b, a, b)).astype(F32, copy=False)
 
 
-def _binary(kind: str, a: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def _binary(kind: str, a: np.ndarray, b: np.ndarray, shape: tuple[int, ...],
+            alpha: float = 1.0, beta: float = 0.0) -> np.ndarray:  # fmt: skip
     a, b = _as_rows(a, shape), _as_rows(b, shape)
     if kind == "Add":
         y = a + b
@@ -454,6 +455,9 @@ def _binary(kind: str, a: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> 
         y = np.power(a, b)
     elif kind == "Hypot":  # the quantizer's fused magnitude (quant.graph.fuse_magnitudes)
         y = np.sqrt(a * a + b * b)
+    elif kind == "LogHypot":  # quant.graph.fuse_log_magnitudes: ln(alpha hypot + beta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.log(F32(alpha) * np.sqrt(a * a + b * b) + F32(beta))
     else:
         raise UnsupportedOpError(f"binary op {kind!r} is not one rnnedge runs")
     return y.astype(F32, copy=False)
@@ -470,7 +474,7 @@ def graph_op(op: object, ins: list[np.ndarray | None], out_shapes: list[tuple[in
             c = np.asarray(op.const, F32)[None, None]
             return _binary(op.kind, c, x, shape) if op.const_left else _binary(op.kind, x, c, shape)
         assert ins[1] is not None
-        return _binary(op.kind, x, ins[1], shape)
+        return _binary(op.kind, x, ins[1], shape, op.alpha, op.beta)
     if isinstance(op, Concat):
         return np.concatenate([a for a in ins if a is not None], axis=op.axis % len(shape) + 2)
     if isinstance(op, Transpose):

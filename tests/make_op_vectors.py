@@ -47,7 +47,7 @@ from rnnedge.reference import f32_max, f32_min  # noqa: E402
 OUT = ROOT / "tests" / "data" / "ops"
 OP = {"act": 2, "slice": 7, "binary": 9, "concat": 10, "transpose": 11, "copy": 12, "gather": 13,
       "reduce": 14}
-BIN = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Min": 4, "Max": 5, "Pow": 6, "Hypot": 7}
+BIN = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Min": 4, "Max": 5, "Pow": 6, "Hypot": 7, "LogHypot": 8}
 RED = {"Sum": 0, "Mean": 1, "Max": 2, "Min": 3}
 ACT = {"Abs": 15, "Neg": 16, "Sqrt": 17, "Reciprocal": 18, "Exp": 19, "Log": 20, "Erf": 21,
        "Pow": 22}
@@ -152,7 +152,7 @@ BIN_SHAPES = [  # (a, b, y): equal, scalar, row broadcast, general, 4-D
 def f32_binary(c: Cases, rng: np.random.Generator) -> None:
     with np.errstate(all="ignore"):
         for kind, code in BIN.items():
-            if kind == "Hypot":  # integer only (q_hypot)
+            if kind in ("Hypot", "LogHypot"):  # integer only (q_hypot, q_loghypot)
                 continue
             for i, (sa, sb, sy) in enumerate(BIN_SHAPES):
                 a = f32(rng, (ROWS, *sa), 0.1 if kind == "Pow" else -2.0)
@@ -243,8 +243,10 @@ def _q_binary_vectors(c: Cases, rng: np.random.Generator, cases: list[tuple[str,
             a = s16(rng, (ROWS, *sa))
             b = s16(rng, (ROWS, *sb))
             y = fx.binary_q(op, a, b, sy).astype("<i2")
-            c.add(f"q16_binary_{name}_{i}",
-                  _meta(OP["binary"], 1, ROWS, [a, b], sy, [BIN[op.kind]], [op.ma, op.mb, op.shift]),
+            q = [op.ma, op.mb, op.shift]
+            if op.kind == "LogHypot":  # e as write.qparams stores it: e >> 31, e & (2^31 - 1)
+                q += [op.m1, op.e >> 31, op.e & (2**31 - 1), op.k0]
+            c.add(f"q16_binary_{name}_{i}", _meta(OP["binary"], 1, ROWS, [a, b], sy, [BIN[op.kind]], q),
                   [a, b], y)
 
 
@@ -263,6 +265,29 @@ def q_hypot(c: Cases, rng: np.random.Generator) -> None:
              ("hypot_mmax", QBinary("Hypot", top, top, 62, (1.0, 1.0), 1.0)),
              ("hypot_zero", QBinary("Hypot", 0, top, 40, (1.0, 1.0), 1.0)),
              ("hypot_s2", QBinary("Hypot", 3, 1, 2, (1.0, 1.0), 1.0))]
+    _q_binary_vectors(c, rng, cases)
+
+
+def q_loghypot(c: Cases, rng: np.random.Generator) -> None:
+    """LOGHYPOT (integer only): random multipliers and Log parameters; the largest multipliers
+    (2^28 - 1) with the largest offset e = 2^46 (v = root 2^16 + e at its bound, below 2^47); a
+    negative e that takes v through 0 (ln of v < 0: 0); zero multipliers (v = e: 0 gives
+    -32767, -1 gives 0); k0 at the int32 ends (saturation)."""
+    top = fx.LOGHYPOT_MMAX - 1
+
+    def op(ma: int, mb: int, shift: int, m1: int, e: int, k0: int) -> QBinary:
+        return QBinary("LogHypot", ma, mb, shift, (1.0, 1.0), 1.0, m1=m1, e=e, k0=k0)
+
+    r = lambda lo, hi: int(rng.integers(lo, hi))  # noqa: E731
+    cases = [("loghypot", op(r(0, 1 << 27), r(0, 1 << 27), r(20, 40), r(1 << 29, 1 << 31), r(0, 1 << 40),
+                             r(-(1 << 20), 1 << 20))),
+             ("loghypot_max", op(top, top, 40, (1 << 31) - 1, fx.LOGHYPOT_EMAX, 0)),
+             ("loghypot_neg", op(1, 1, 30, r(1 << 29, 1 << 31), -20000 << 16, r(-(1 << 16), 1 << 16))),
+             ("loghypot_zero", op(0, 0, 1, 1, 0, 0)),
+             ("loghypot_below", op(0, 0, 62, -(1 << 31), -1, 0)),
+             ("loghypot_k0max", op(r(0, 1 << 28), top, 9, r(-(1 << 31), 1 << 31), r(-(1 << 46), 1 << 46),
+                                   (1 << 31) - 1)),
+             ("loghypot_k0min", op(top, 0, 62, 1, 7, -(1 << 31)))]
     _q_binary_vectors(c, rng, cases)
 
 
@@ -432,6 +457,7 @@ def build() -> Cases:
     reduce_(c, rng)
     acts(c, rng)
     q_hypot(c, np.random.default_rng(20261208))  # its own generator: the cases above keep their bytes
+    q_loghypot(c, np.random.default_rng(20261209))  # likewise
     return c
 
 

@@ -20,7 +20,7 @@ from rnnedge.ir.layers import (
     to_tbf,
 )  # fmt: skip
 from rnnedge.quant.calibrate import CalibrationWarning
-from rnnedge.quant.graph import quantize_dataflow, quantize_graph, run_float
+from rnnedge.quant.graph import as_network, quantize_dataflow, quantize_graph, run_float
 from rnnedge.quant.policy import quantize_network
 from rnnedge.reference import run_graph
 
@@ -605,6 +605,136 @@ def test_a_magnitude_whose_squares_are_read_elsewhere_is_left_as_ops():
     assert fuse_magnitudes(g) is g
 
 
+def log_magnitude(shared: bool = False) -> Graph:
+    """Silero v4's log spectrum in small: y = Dense(ln(2^20 sqrt(re^2 + im^2) + 1)), [re, im] =
+    Dense(x), the 2^20 and the + 1 two Affines (the converter's Mul and Add by constants), the
+    magnitude written out in ops (Pow, Pow, Add, Sqrt). shared: the magnitude is read by a second
+    Dense too, whose output is added (v4 concatenates it with the log)."""
+    g = written_magnitude()
+    K = 8
+    rng = np.random.default_rng(9)
+    vals = g.values[:8] + [Value("scaled", (K,)), Value("plus1", (K,)), Value("log", (K,)),
+                           Value("y", (4,), kind="output")]  # fmt: skip
+    nodes = g.nodes[:7] + [Node(Activation(Act.make("Affine", 2.0**20, 0.0), K), [7], [8], "mul"),
+                           Node(Activation(Act.make("Affine", 1.0, 1.0), K), [8], [9], "add1"),
+                           Node(Activation(Act.make("Log"), K), [9], [10], "log"),
+                           Node(Dense(_w(rng, 4, K)), [10], [11], "enc")]  # fmt: skip
+    if shared:
+        vals[11] = Value("e", (4,))
+        vals += [Value("m", (4,)), Value("y", (4,), kind="output")]
+        nodes += [Node(Dense(_w(rng, 4, K)), [7], [12], "mag_dense"),
+                  Node(Binary("Add"), [11, 12], [13], "join")]
+    return _graph(vals, nodes)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_log_of_a_magnitude_is_quantized_as_one_loghypot(shared, monkeypatch):
+    """fuse_log_magnitudes: Hypot, Affine, Affine, Log become one Binary LogHypot(re, im) =
+    ln(2^20 sqrt(re^2 + im^2) + 1) (the Hypot stays when something else reads it); the same
+    function in float. In int16 the Log reads the exact root of the int64 sum of squares plus
+    e = 1 / (2^20 u): a silent step (re = im = 0) gives ln 1 = 0, where op by op the + 1 is below
+    half the step of 2^20 |.| (1024) and the Log of 0 saturates at -32767 units. On steps whose
+    loudness spans 2 decades, 1.4e-3 of the output's range against 3.0e-3 op by op (calibration
+    data; held out, both are the int16 re and im's grid near 0: 2.4e-2 / 1.7e-2)."""
+    import rnnedge.quant.graph as qgraph
+    from rnnedge.quant.graph import fuse_log_magnitudes, fuse_magnitudes
+
+    g = log_magnitude(shared)
+    fused = fuse_log_magnitudes(fuse_magnitudes(g))
+    names = [n.name for n in fused.nodes]
+    assert names == (["stft", "re", "im", "sqrt", "log", "enc", "mag_dense", "join"] if shared
+                     else ["stft", "re", "im", "log", "enc"])  # fmt: skip
+    lh = fused.nodes[names.index("log")]
+    assert lh.op == Binary("LogHypot", alpha=2.0**20, beta=1.0)
+    assert [fused.values[v].name for v in lh.inputs] == ["re", "im"]
+    kept = " (kept: read elsewhere)" if shared else ""
+    assert fused.folded[-1] == (f"a log of a magnitude (node 3 sqrt{kept}, node 4 mul, node 5 add1, "
+                                f"node 6 log) fused into one LogHypot, ln(1.04858e+06 sqrt(a^2 + b^2) "
+                                f"+ 1)")  # fmt: skip
+    x = _wide(g)
+    np.testing.assert_allclose(run_graph(fused, x)[0], run_graph(g, x)[0], rtol=1e-5, atol=1e-4)
+    qg = _quantize(g, "int16", x)
+    k = next(i for i, n in enumerate(qg.nodes) if n.name == "log")
+    assert isinstance(qg.nodes[k].op, QBinary) and qg.nodes[k].op.kind == "LogHypot"
+    silent = np.zeros((1, 1, 16), F32)
+    seen: dict[int, list[np.ndarray]] = {}
+    run_float(qg, silent, seen)
+    assert np.all(np.abs(seen[qg.nodes[k].outputs[0]][0]) <= 1)  # ln 1 = 0, in units
+    assert _err(qg, g, x) < 2e-3
+    monkeypatch.setattr(qgraph, "fuse_log_magnitudes", lambda g: g)
+    ops = _quantize(g, "int16", x)
+    assert not any(isinstance(n.op, QBinary) and n.op.kind == "LogHypot" for n in ops.nodes)
+    assert _err(ops, g, x) > 2 * _err(qg, g, x)
+    seen = {}
+    run_float(ops, silent, seen)
+    assert np.all(seen[ops.nodes[[n.name for n in ops.nodes].index("log")].outputs[0]][0] == -32767)
+
+
+def test_a_log_of_a_magnitude_through_a_negative_scale_is_left_as_ops():
+    from rnnedge.quant.graph import fuse_log_magnitudes, fuse_magnitudes
+
+    g = log_magnitude()
+    g.nodes[7] = Node(Activation(Act.make("Affine", -1.0, 4.0), 8), [7], [8], "mul")
+    hyp = fuse_magnitudes(g)
+    assert fuse_log_magnitudes(hyp) is hyp
+
+
+def sliced_relu(seed: int = 7) -> Graph:
+    """Dense(x) [12], of which only features 4..12 are read (a Slice), through a Relu, by a
+    Dense with large weights (Silero's STFT, whose sliced-away bins reach 19.1 where the read
+    ones reach 11.7, and its first encoder Conv, whose output reaches -110 and +16)."""
+    rng = np.random.default_rng(seed)
+    w = _w(rng, 12, 6)
+    w[:4] *= 20.0  # the features no one reads: 20x the others
+    vals = [Value("x", (6,), kind="input"), Value("spec", (12,)), Value("part", (8,)),
+            Value("pos", (8,)), Value("y", (3,), kind="output")]
+    nodes = [Node(Dense(w, (rng.standard_normal(12) - 1.0).astype(F32)), [0], [1], "spec"),
+             Node(Slice(12, 4, 12), [1], [2], "part"),
+             Node(Activation(Act.make("Relu"), 8), [2], [3], "relu"),
+             Node(Dense(_w(rng, 3, 8, scale=30.0)), [3], [4], "enc")]  # fmt: skip
+    return _graph(vals, nodes)
+
+
+def test_a_value_read_through_slices_and_relus_is_scaled_by_what_is_read():
+    """A temp value whose readers only pass its elements on at its scale (Slice, Copy,
+    Transpose) or zero the negative ones (Relu) is ranged over what they pass on: the sliced-away
+    features and the negative values may saturate. Here 2^4 finer than over all of |spec|,
+    and the error at the output with it. (A straight pipeline like this one keeps the pipeline
+    quantizer in quantize_graph: the rule is quantize_dataflow's.)"""
+    from rnnedge.quant.arith import grid_range, range_scale
+
+    g = sliced_relu()
+    x = _x(g, T=60)
+    seen: dict[int, list[np.ndarray]] = {}
+    run_graph(g, x, seen=seen)
+    spec = np.concatenate(seen[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        qg = quantize_dataflow(g, "int16", x)
+    read = float(np.maximum(spec[..., 4:], 0).max())
+    assert qg.values[1].scale == range_scale(grid_range(2.0 * read, up=False))
+    assert qg.values[1].scale == qg.values[2].scale == qg.values[3].scale
+    assert 32767 * qg.values[1].scale < np.abs(spec).max() / 8  # the rest saturates
+    assert _err(qg, g, x) < 1e-4 and _err(qg, g, _x(g, T=60, seed=1)) < 1e-4
+
+
+def test_a_value_read_by_anything_else_keeps_its_whole_range():
+    """The same Dense output read by the Slice and by a Dense too: all of |spec|."""
+    g = sliced_relu()
+    rng = np.random.default_rng(8)
+    vals = g.values[:4] + [Value("e", (3,)), Value("w", (3,)), Value("y", (3,), kind="output")]
+    nodes = g.nodes[:3] + [Node(Dense(_w(rng, 3, 8)), [3], [4], "enc"),
+                           Node(Dense(_w(rng, 3, 12)), [1], [5], "whole"),
+                           Node(Binary("Add"), [4, 5], [6], "sum")]  # fmt: skip
+    g2 = _graph(vals, nodes)
+    x = _x(g2, T=60)
+    seen: dict[int, list[np.ndarray]] = {}
+    run_graph(g2, x, seen=seen)
+    qg = _quantize(g2, "int16", x)
+    assert as_network(g2) is None
+    assert 32767 * qg.values[1].scale >= np.abs(np.concatenate(seen[1])).max()
+
+
 # -- the policy ----------------------------------------------------------------------------------
 def _bad_int8_graph() -> Graph:
     """A Dense whose int8 weights miss the bar: one weight 1000x the others in each row."""
@@ -708,7 +838,8 @@ def _clip_step() -> Graph:
 C_GRAPHS = {"residual_glu": residual_glu, "concat_two_scales": concat_two_scales,
             "step_function": step_function, "reduce_mean_center": reduce_mean_center,
             "clip_step_requantized": _clip_step, "written_layer_norm": written_layer_norm,
-            "written_magnitude": written_magnitude}  # fmt: skip
+            "written_magnitude": written_magnitude, "sliced_relu": sliced_relu,
+            "log_magnitude": log_magnitude}  # fmt: skip
 
 
 @pytest.mark.parametrize("quant", ["int16", "int8"])

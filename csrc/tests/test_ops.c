@@ -338,8 +338,9 @@ static const mutation MUTATIONS[] = {
     {"f32_binary_add_4", M_ACT, 1, 2, 1, L, RNE_FF_ACT, 5, 255},
     {"f32_binary_add_4", M_ALPHA, 0, 1, 1, L, RNE_FF_ALPHA, 1, 255},
     {"f32_binary_add_4", M_RESERVED, 1, 0, 1, L, RNE_FF_RESERVED, 1, 255},
-    {"f32_binary_add_4", M_PARAM, 0, 0, 8, L, RNE_FF_PARAM, 0, 255},
+    {"f32_binary_add_4", M_PARAM, 0, 0, 9, L, RNE_FF_PARAM, 0, 255},
     {"f32_binary_add_4", M_PARAM, 0, 0, RNE_BIN_HYPOT, L, RNE_FF_PARAM, 0, 255},  /* integer only */
+    {"f32_binary_add_4", M_PARAM, 0, 0, RNE_BIN_LOGHYPOT, L, RNE_FF_PARAM, 0, 255},
     {"f32_binary_add_4", M_PARAM, 0, 0, -1, L, RNE_FF_PARAM, 0, 255},
     {"f32_binary_add_4", M_PARAM, 7, 0, 1, L, RNE_FF_PARAM, 7, 255},
     {"f32_binary_add_4", M_IN, 1, 0, RNE_NONE, L, RNE_FF_IN, 1, 255},
@@ -374,6 +375,14 @@ static const mutation MUTATIONS[] = {
     {"q16_binary_hypot_0", M_Q, 1, 0, 1 << 30, L, RNE_FF_Q_SLOT, 1, RNE_T_Q},
     {"q16_binary_hypot_0", M_Q, 2, 0, 61, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},      /* an even shift */
     {"q16_binary_hypot_0", M_Q, 2, 0, 64, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
+    {"q16_binary_loghypot_0", M_Q, 0, 0, 1 << 28, L, RNE_FF_Q_SLOT, 0, RNE_T_Q},  /* [0, 2^28) */
+    {"q16_binary_loghypot_0", M_Q, 1, 0, -1, L, RNE_FF_Q_SLOT, 1, RNE_T_Q},
+    {"q16_binary_loghypot_0", M_Q, 4, 0, (1 << 15) + 1, L, RNE_FF_Q_SLOT, 4, RNE_T_Q}, /* |e| */
+    {"q16_binary_loghypot_0", M_Q, 4, 0, -(1 << 15) - 1, L, RNE_FF_Q_SLOT, 4, RNE_T_Q},
+    {"q16_binary_loghypot_0", M_Q, 5, 0, -1, L, RNE_FF_Q_SLOT, 5, RNE_T_Q},
+    {"q16_binary_loghypot_max_0", M_Q, 5, 0, 1, L, RNE_FF_Q_SLOT, 4, RNE_T_Q},    /* 2^46 + 1 */
+    {"q16_binary_loghypot_0", M_Q, 2, 0, 0, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
+    {"q16_binary_loghypot_0", M_Q, 7, 0, 1, L, RNE_FF_Q_SLOT, 7, RNE_T_Q},
     {"q16_binary_add_0", M_Q, 2, 0, 0, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
     {"q16_binary_add_0", M_Q, 2, 0, 63, L, RNE_FF_Q_SLOT, 2, RNE_T_Q},
     {"q16_binary_add_0", M_Q, 3, 0, 1, L, RNE_FF_Q_SLOT, 3, RNE_T_Q},

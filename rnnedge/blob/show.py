@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..ir.layers import ACT_USES_ALPHA, ACT_USES_BETA, Act
+from ..ir.graph import BINARY_KINDS
 from .check import NO_JUDGE, available
 from .spec import (
     BIN_ADD, DTYPES, FMT_NAMES, LF_BIDIR, LF_CLIP, LF_REVERSE, NONE, OP_BINARY, OP_CELLS,
@@ -14,7 +15,7 @@ from .spec import (
     flag_text,
 )  # fmt: skip
 
-_BINARY = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Pow", "Hypot")
+_BINARY = BINARY_KINDS
 _REDUCE = ("Sum", "Mean", "Max", "Min")
 
 

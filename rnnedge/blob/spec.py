@@ -44,7 +44,7 @@ OP_NAMES = {
     OP_BINARY: "BINARY", OP_CONCAT: "CONCAT", OP_TRANSPOSE: "TRANSPOSE", OP_COPY: "COPY",
     OP_GATHER: "GATHER", OP_REDUCE: "REDUCE", OP_CONV: "CONV", OP_CONV_T: "CONV_T",
 }  # fmt: skip
-BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_MIN, BIN_MAX, BIN_POW, BIN_HYPOT = range(8)  # BINARY param[0]
+BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_MIN, BIN_MAX, BIN_POW, BIN_HYPOT, BIN_LOGHYPOT = range(9)  # BINARY param[0]
 RED_SUM, RED_MEAN, RED_MAX, RED_MIN = range(4)  # REDUCE param[0]
 
 # value kinds (rne_value.kind, rnnedge/ir/graph.py VALUE_KINDS) and flags

@@ -434,9 +434,10 @@ def qparams(q: IntLayer) -> np.ndarray | None:
                 s[2 * j], s[2 * j + 1] = int(m.m), m.shift
         s[6], s[7] = q.k0, q.k1
         return s.astype(np.int32)
-    if isinstance(q, QBinary):  # docs/quantization.md §11: m_a, m_b, shift
+    if isinstance(q, QBinary):  # docs/quantization.md §11: m_a, m_b, shift (LOGHYPOT: m1, e, k0)
         s = _slots()
-        s[0], s[1], s[2] = q.ma, q.mb, q.shift
+        s[0], s[1], s[2], s[3], s[4], s[5], s[6] = (q.ma, q.mb, q.shift, q.m1, q.e >> 31,
+                                                    q.e & fx.INT32_MAX, q.k0)  # fmt: skip
         return s.astype(np.int32)
     if isinstance(q, QConcat):  # input k: slot 2k m_k, 2k + 1 shift_k
         s = _slots()

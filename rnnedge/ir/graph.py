@@ -38,7 +38,7 @@ from .layers import (
 
 VALUE_KINDS = ("temp", "input", "output", "state")  # blob codes 0..3, in this order
 VALUE_DTYPES = ("f32", "s16", "s32")
-BINARY_KINDS = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Pow", "Hypot")  # blob codes 0..7
+BINARY_KINDS = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Pow", "Hypot", "LogHypot")  # blob codes 0..8
 REDUCE_KINDS = ("Sum", "Mean", "Max", "Min")  # blob codes 0..3
 MAX_DIMS = 4
 MAX_FEATURES = 1 << 20
@@ -55,11 +55,15 @@ class Binary:
     `const`, the node has one input and the other operand is this constant (the same in every
     row; `const_left`: it is a, the left operand). Hypot, sqrt(a^2 + b^2), is no ONNX op: the
     quantizer fuses a magnitude written out in ops into it (rnnedge.quant.graph.fuse_magnitudes),
-    and only its integer form runs in the C library."""
+    and only its integer form runs in the C library. LogHypot, ln(alpha sqrt(a^2 + b^2) + beta)
+    (alpha > 0), likewise: a magnitude, Affines and a Log (rnnedge.quant.graph.fuse_log_magnitudes);
+    alpha and beta are LogHypot's alone."""
 
     kind: str
     const: np.ndarray | None = None
     const_left: bool = False
+    alpha: float = 1.0
+    beta: float = 0.0
 
 
 @dataclass
@@ -100,7 +104,8 @@ class Reduce:
 @dataclass
 class QBinary:
     """Binary in integers (docs/graph.md section 3). ADD / SUB / MIN / MAX: each side times its
-    multiplier (ma, mb) with one shift; MUL / DIV: one multiplier ma (mb = 0)."""
+    multiplier (ma, mb) with one shift; MUL / DIV: one multiplier ma (mb = 0); LOGHYPOT: the
+    squares' ma, mb, then the Log's multiplier m1 with `shift`, the offset e and k0."""
 
     kind: str
     ma: int
@@ -110,6 +115,9 @@ class QBinary:
     out_scale: float
     const: np.ndarray | None = None  # int16, at in_scales[1] (in_scales[0] if const_left)
     const_left: bool = False
+    m1: int = 0  # LOGHYPOT only (q slots 3; 4 and 5: e >> 31, e & (2^31 - 1); 6)
+    e: int = 0
+    k0: int = 0
 
 
 @dataclass

@@ -362,9 +362,31 @@ def quantize_binary(op: Binary, s_a: float, s_b: float | None, s_y: float, where
         ma, mb, shift = int(m.m), 0, m.shift
     elif k == "Hypot":
         ma, mb, shift = hypot_mults(s_a, s_b, s_y, where)
+    elif k == "LogHypot":
+        return _quantize_loghypot(op, s_a, s_b, s_y, where)
     else:
         raise UnsupportedOpError(f"{where}: binary op {k!r} has no integer form")
     return QBinary(k, ma, mb, shift, (_f32(s_a), _f32(s_b)), _f32(s_y), const, op.const_left)
+
+
+def _quantize_loghypot(op: Binary, s_a: float, s_b: float, s_y: float, where: str) -> QBinary:
+    """LOGHYPOT's parameters: the root r = sqrt(a^2 m_a + b^2 m_b) in units u, the magnitude's
+    own scale over 2^14 - 1 (m = (s / u)^2 < 2^28; u coarser only when |beta| / alpha would
+    take e past 2^46), e = beta / (alpha u 2^-16) (the root takes 16 fraction bits before e is
+    added), and the Log's m1 = ln2 / (2^15 s_y), k0 = ln(alpha u 2^-16) / s_y: an activation
+    Log at input scale alpha u 2^-16 (fixedpoint.log_q)."""
+    if op.const is not None or not op.alpha > 0:
+        raise ConvertError(f"{where} (LogHypot): two inputs and alpha > 0, got alpha {op.alpha}"
+                           f"{' and a constant operand' if op.const is not None else ''}")  # fmt: skip
+    f = 2.0**fx.LOGHYPOT_FRAC
+    u = max(max(s_a, s_b) / ((1 << 14) - 1), abs(op.beta) * f / (op.alpha * fx.LOGHYPOT_EMAX))
+    ma, mb = (int(min(fx.round_half_up((s / u) ** 2), fx.LOGHYPOT_MMAX - 1)) for s in (s_a, s_b))
+    e = int(np.clip(fx.round_half_up(op.beta * f / (op.alpha * u)), -fx.LOGHYPOT_EMAX,
+                    fx.LOGHYPOT_EMAX))  # fmt: skip
+    m1 = make_mult(math.log(2) / (32768 * s_y), fx.LOGHYPOT_BOUND, f"{where} (LogHypot log)")
+    k0 = int(np.clip(fx.round_half_up(math.log(op.alpha * u / f) / s_y), fx.INT32_MIN, fx.INT32_MAX))
+    return QBinary("LogHypot", ma, mb, m1.shift, (_f32(s_a), _f32(s_b)), _f32(s_y),
+                   m1=int(m1.m), e=e, k0=k0)  # fmt: skip
 
 
 def hypot_mults(s_a: float, s_b: float, s_y: float, where: str) -> tuple[int, int, int]:

@@ -328,6 +328,65 @@ def fuse_magnitudes(g: Graph) -> Graph:
     return _rewired(g, drop_nodes, drop_values, new_ops, folded)  # type: ignore[arg-type]
 
 
+def fuse_log_magnitudes(g: Graph) -> Graph:
+    """A Log of a magnitude, Log(Affine(...Affine(Hypot(a, b)))) with any number of Affines
+    (alpha x + beta, alpha > 0 all told), becomes one Binary LogHypot(a, b) = ln(alpha sqrt(a^2 +
+    b^2) + beta) (Silero v4's log spectrum: /stft Sqrt, Mul by 2^20, Add 1, Log). An int16
+    magnitude holds the quiet bins in a few units (v4: 5e-4 at a step of 9.8e-4), whose Log is
+    then off by the whole grid; LOGHYPOT takes the log of the exact root of the int64 sum of
+    squares (docs/quantization.md section 12). The Affines' outputs must be read by the chain
+    alone; the Hypot stays when something else reads it too."""
+    prod = g.producers()
+    readers = g.readers()
+    kept = {v.update for v in g.values if v.kind == "state"} | {g.output}
+
+    def only_by(v: int, reader: int) -> bool:
+        return v not in kept and g.values[v].kind == "temp" and readers.get(v) == {reader}
+
+    drop_nodes: set[int] = set()
+    drop_values: set[int] = set()
+    new_ops: dict[int, tuple[object, list[int]]] = {}
+    folded = list(g.folded)
+    for k, n in enumerate(g.nodes):
+        if not (isinstance(n.op, Activation) and n.op.act.kind == "Log"):
+            continue
+        chain: list[int] = []  # the Affines, last first
+        v, reader = n.inputs[0], k
+        while (v is not None and v in prod and only_by(v, reader)
+               and isinstance(g.nodes[prod[v]].op, Activation)
+               and g.nodes[prod[v]].op.act.kind == "Affine"):  # fmt: skip
+            reader = prod[v]
+            chain.append(reader)
+            v = g.nodes[reader].inputs[0]
+        if v is None or v not in prod or v in kept:
+            continue
+        kh = prod[v]
+        hyp = g.nodes[kh]
+        if not (isinstance(hyp.op, Binary) and hyp.op.kind == "Hypot") or drop_nodes & {kh, *chain}:
+            continue
+        alpha, beta = 1.0, 0.0
+        for j in reversed(chain):  # from the Hypot's side: x -> a x + b
+            a_j, b_j = g.nodes[j].op.act.alpha, g.nodes[j].op.act.beta
+            alpha, beta = a_j * alpha, a_j * beta + b_j
+        if not alpha > 0:
+            continue
+        new_ops[k] = (Binary("LogHypot", alpha=alpha, beta=beta), list(hyp.inputs))
+        drop_nodes.update(chain)
+        drop_values.update(g.nodes[j].outputs[0] for j in chain)
+        names = [f"node {j} {g.nodes[j].name or 'Affine'}" for j in reversed(chain)]
+        alone = readers.get(v) == {chain[-1] if chain else k}
+        if alone:
+            drop_nodes.add(kh)
+            drop_values.add(v)
+        names.insert(0, f"node {kh} {hyp.name or 'Hypot'}{'' if alone else ' (kept: read elsewhere)'}")
+        names.append(f"node {k} {n.name or 'Log'}")
+        folded.append(f"a log of a magnitude ({', '.join(names)}) fused into one LogHypot, "
+                      f"ln({alpha:g} sqrt(a^2 + b^2) + {beta:g})")  # fmt: skip
+    if not new_ops:
+        return g
+    return _rewired(g, drop_nodes, drop_values, new_ops, folded)  # type: ignore[arg-type]
+
+
 def drop_dead_cell_outputs(g: Graph) -> Graph:
     """The graph without the Y_c values that nothing reads (no node, no state update, not the
     output): a converter that absorbed a step function's state pair into an LSTM node (the
@@ -443,6 +502,9 @@ class _Planner:
         prod = g.producers()
         for i in g.state_values:
             self.sc[i] = self._state_scale(i, prod)
+        self.readers = g.readers()
+        self.kept = set(self.update_of) | {g.output}
+        self._read: dict[int, np.ndarray] = {}
 
     def obs(self, *vals: int | None) -> np.ndarray | None:
         """Every value the float run computed for these values (None without calibration)."""
@@ -478,8 +540,29 @@ class _Planner:
             return vals
         return np.concatenate([vals, np.abs(np.asarray(v.init, np.float64)).ravel()])
 
+    def read_part(self, v: int) -> np.ndarray:
+        """|v| where something reads it: a temp value whose readers are all Slices, Copies,
+        Transposes and Relus (ops that pass their input's scale) needs only the elements they
+        pass on, and of those only what their own readers read; the rest may saturate (a
+        negative value read by a Relu becomes 0 all the same). Anything else reads all of v."""
+        if v in self._read:
+            return self._read[v]
+        ks = self.readers.get(v, set())
+        passing = (Slice, Copy, Transpose)
+        if (v in self.kept or self.g.values[v].kind != "temp" or not ks
+                or not all(isinstance(self.g.nodes[k].op, passing) or (
+                    isinstance(self.g.nodes[k].op, Activation)
+                    and self.g.nodes[k].op.act.kind == "Relu") for k in ks)):  # fmt: skip
+            out = self.obs(v)
+        else:
+            out = np.concatenate([np.zeros(1)] + [self.read_part(self.g.nodes[k].outputs[0])
+                                                  for k in sorted(ks)])  # fmt: skip
+        assert out is not None
+        self._read[v] = out
+        return out
+
     def out_range(self, v: int, default: float, what: str) -> float:
-        return self.ranges.of(self.obs(v), default, what)
+        return self.ranges.of(self.read_part(v) if self.ranges.calibrated else None, default, what)
 
     def free_scale(self, v: int, default: float, what: str) -> float:
         """The scale of a value whose range is calibrated (or a state's, when it is an update)."""
@@ -699,6 +782,9 @@ def _binary_scale(p: _Planner, op: Binary, s_a: float, s_b: float | None, o: int
         return max(s_a, s_b)
     bound = {"Add": r_a + r_b, "Sub": r_a + r_b, "Mul": r_a * r_b,
              "Hypot": math.hypot(r_a, r_b)}.get(op.kind, DEFAULT_VALUE_RANGE)  # fmt: skip
+    if op.kind == "LogHypot":  # ln over the magnitude's range (its smallest step to its largest)
+        ends = [op.alpha * m + op.beta for m in (min(s_a, s_b), math.hypot(r_a, r_b))]
+        bound = max([abs(math.log(x)) for x in ends if x > 0], default=DEFAULT_VALUE_RANGE)
     return range_scale(p.out_range(o, bound, f"{where} |y|"))
 
 
@@ -766,7 +852,7 @@ def quantize_dataflow(
 ) -> Graph:  # fmt: skip
     """quantize_graph's general path (any graph, pipelines included: the tests compare the two)."""
     check_graph(g)
-    g = fuse_magnitudes(fuse_layer_norms(drop_dead_cell_outputs(g)))
+    g = fuse_log_magnitudes(fuse_magnitudes(fuse_layer_norms(drop_dead_cell_outputs(g))))
     if quant == "int16":
         g = fold_dense_graph(g)
     ranges = Ranges(calibration is not None, percentile, headroom)
@@ -863,4 +949,4 @@ def quantize_dataflow(
     return qg
 
 
-__all__ = ["as_network", "fuse_layer_norms", "fuse_magnitudes", "graph_input", "quantize_dataflow", "quantize_graph", "run_float"]
+__all__ = ["as_network", "fuse_layer_norms", "fuse_log_magnitudes", "fuse_magnitudes", "graph_input", "quantize_dataflow", "quantize_graph", "run_float"]
