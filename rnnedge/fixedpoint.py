@@ -293,6 +293,16 @@ def quantize(x: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(q, INT16_MIN, INT16_MAX).astype(np.int16)
 
 
+def quantize_input(g: Graph, x: np.ndarray) -> np.ndarray:
+    """An integer graph's int16 input from float x [..., features] (ids as they are): `quantize`
+    at the INPUT value's scale, or feature k at g.input_scales[k] when the graph has them."""
+    if g.values[g.input].dtype == "s32":
+        return np.asarray(x)
+    if g.input_scales is None:
+        return quantize(x, g.values[g.input].scale)
+    return quantize(x, np.asarray(g.input_scales, np.float64))
+
+
 def quantize_cell(c: np.ndarray) -> np.ndarray:
     """float LSTM cell state -> int32 Q11.20, the same rule as `quantize` (NaN -> 0, saturating)."""
     c = np.asarray(c, np.float64)
