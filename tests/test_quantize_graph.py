@@ -899,3 +899,130 @@ def test_converter_graph_fixtures_quantize(name):
         assert not g.explicit_state and len(qg.values) == len(g.values) - 1
         assert all(len(n.outputs) < 3 or n.outputs[2] is None for n in qg.nodes)
 
+
+
+# -- per-feature input scales (docs/quantization.md section 4) -----------------------------------
+def spectrum_lstm(seed: int = 9, reader: str = "lstm") -> Graph:
+    """x [8] whose features' ranges differ widely (a magnitude spectrum's bins: _spectrum_x),
+    read by an LSTM (or a Dense, or, reader="add", a Binary), then a Dense and a Copy to [1, 3]
+    (so that it is no straight pipeline, which keeps one input scale)."""
+    rng = np.random.default_rng(seed)
+    H, I = 6, 8
+    first = (Recurrent("lstm", "forward", _w(rng, 1, 4 * H, I), _w(rng, 1, 4 * H, H))
+             if reader == "lstm" else Dense(_w(rng, H, I)) if reader == "dense"
+             else Binary("Add", const=np.ones(I, F32)))  # fmt: skip
+    w = H if reader != "add" else I
+    vals = [Value("x", (I,), kind="input"), Value("h", (w,)), Value("d", (3,)),
+            Value("y", (1, 3), kind="output")]  # fmt: skip
+    return _graph(vals, [Node(first, [0], [1], reader), Node(Dense(_w(rng, 3, w)), [1], [2]),
+                         Node(Copy(), [2], [3])])  # fmt: skip
+
+
+def _spectrum_x(T: int = 60, B: int = 4, seed: int = 0, spread: float = 200.0) -> np.ndarray:
+    """Features k = 0..7 at 100 spread^(-k/7): the loudest 100, the quietest 100 / spread."""
+    rng = np.random.default_rng(seed)
+    gain = 100.0 * spread ** (-np.arange(8) / 7.0)
+    return (np.abs(rng.standard_normal((T, B, 8))) * gain).astype(F32)
+
+
+@pytest.mark.parametrize("reader", ["lstm", "dense"])
+def test_an_input_of_uneven_features_takes_a_scale_per_feature(reader, monkeypatch):
+    """In quantize_graph's general path (quantize_dataflow; a straight pipeline keeps the
+    pipeline's quantizer and one scale), features whose calibrated ranges differ by more than
+    INPUT_SPREAD_MIN get a scale each (the largest the INPUT value's), the reading node's W
+    columns scaled by scale_k / largest: the quiet features no longer sit on the loudest one's
+    grid. One scale (INPUT_SPREAD_MIN made infinite) is measurably worse on the same graph."""
+    import rnnedge.quant.graph as qgraph
+
+    g = spectrum_lstm(reader=reader)
+    x, held = _spectrum_x(), _spectrum_x(seed=3)
+    qg = quantize_dataflow(g, "int16", x)
+    sc = np.asarray(qg.input_scales)
+    assert sc.shape == (8,) and sc.dtype == np.float32
+    assert sc.max() == np.float32(qg.in_scale) and sc.max() / sc.min() > 100
+    assert np.all(np.diff(sc) <= 0)  # the quieter the feature, the finer its grid
+    per_feature = _err(qg, g, held)
+    monkeypatch.setattr(qgraph, "INPUT_SPREAD_MIN", float("inf"))
+    one = quantize_dataflow(g, "int16", x)
+    assert one.input_scales is None
+    one_scale = _err(one, g, held)
+    # measured: LSTM 5.4e-4 against 2.6e-3, Dense 6.4e-5 against 1.2e-4
+    assert per_feature <= 1e-3 and per_feature < one_scale / 1.5, (per_feature, one_scale)
+
+
+@pytest.mark.parametrize("spread, reader", [(1.5, "lstm"), (1e4, "add")])
+def test_one_input_scale_where_features_are_even_or_a_reader_cannot_take_it(spread, reader):
+    """Ranges within INPUT_SPREAD_MIN of each other keep one scale, and so does an input read by
+    a node whose weights cannot absorb the factors (a Binary); without calibration data, too."""
+    g = spectrum_lstm(reader=reader)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert quantize_dataflow(g, "int16", _spectrum_x(spread=spread)).input_scales is None
+        assert quantize_dataflow(spectrum_lstm(), "int16", None).input_scales is None
+
+
+@pytest.mark.parametrize("quant", ["int16", "int8"])
+def test_per_feature_input_scales_in_the_blob_and_the_c_library(quant, tmp_path):
+    """The scales go into metadata qio.input_scales; Model.run, Stream.step and Stream.run quantize
+    feature by feature (rne_quantize_s16_features) and give run_qgraph's integers; export-c
+    writes them as <P>_INPUT_SCALES; to_qnetwork refuses the blob by name."""
+    import rnnedge
+    from rnnedge.blob.read import read_blob, to_qnetwork
+    from rnnedge.blob.write import write_blob
+    from rnnedge.errors import BlobError
+    from rnnedge.export_c import export_c
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        qg = quantize_dataflow(spectrum_lstm(), quant, _spectrum_x())
+    data = write_blob(qg)
+    meta = read_blob(data).meta
+    assert meta["qio"]["input_scales"] == [float(v) for v in qg.input_scales]
+    model = rnnedge.Model.from_bytes(data)
+    x = _spectrum_x(T=12, B=3, seed=5)
+    x[0, 0, :3] = [np.nan, np.inf, -1e30]  # the boundary's rails, feature by feature
+    want = fx.dequantize(fx.run_qgraph(qg, fx.quantize_input(qg, x))[0], qg.out_scale)
+    np.testing.assert_array_equal(model.run(x).reshape(want.shape), want)
+    stream = model.stream(3)
+    steps = np.stack([stream.step(x[t]).copy() for t in range(12)])
+    np.testing.assert_array_equal(steps.reshape(want.shape), want)
+    stream.reset()
+    np.testing.assert_array_equal(stream.run(x).reshape(want.shape), want)
+    with pytest.raises(BlobError, match="input_scales"):
+        to_qnetwork(read_blob(data))
+    (tmp_path / "m.rne").write_bytes(data)
+    export_c(tmp_path / "m.rne", tmp_path / "m.h")
+    text = (tmp_path / "m.h").read_text()
+    assert "_INPUT_SCALES {" in text and "_INPUT_SCALE " not in text
+
+
+def test_c_quantize_by_feature_equals_the_reference():
+    """rne_quantize_s16_features is fixedpoint.quantize at each feature's scale, bit for bit
+    (halves, rails, NaN, infinities)."""
+    from rnnedge._rnnedge import ffi, lib
+
+    rng = np.random.default_rng(4)
+    scales = np.array([2.7e-3, 6.48e-5, 1.0, 0.1, 3.0517578125e-05], F32)
+    x = (rng.standard_normal((40, 5)) * 40000 * scales).astype(F32)
+    x[0] = [np.nan, np.inf, -np.inf, 0.5 * scales[3], -32768.5 * scales[4]]
+    q = np.empty(x.shape, np.int16)
+    lib.rne_quantize_s16_features(ffi.from_buffer("float[]", x), 40, 5,
+                                  ffi.from_buffer("float[]", scales), ffi.from_buffer("int16_t[]", q))  # fmt: skip
+    np.testing.assert_array_equal(q, fx.quantize(x, scales.astype(np.float64)))
+
+
+def test_blob_metadata_input_scales_are_checked():
+    """A wrong qio.input_scales is refused by name: not a list of numbers > 0 (the schema), or
+    not one per INPUT feature with the largest the INPUT's scale (check_int_meta)."""
+    from rnnedge.blob.read import read_blob
+    from rnnedge.blob.write import write_blob
+    from rnnedge.errors import BlobError
+    from blob_edit import edit_metadata  # tests/blob_edit.py
+
+    data = write_blob(quantize_dataflow(spectrum_lstm(), "int16", _spectrum_x()))
+    meta = read_blob(data).meta
+    for bad, msg in (("x", "meta.qio.input_scales"), ([1.0, -1.0], "meta.qio.input_scales"),
+                     ([1e-3] * 7, "do not fit the INPUT"),
+                     (meta["qio"]["input_scales"][:-1] + [1.0], "do not fit the INPUT")):  # fmt: skip
+        with pytest.raises(BlobError, match=msg):
+            read_blob(edit_metadata(data, qio=dict(meta["qio"], input_scales=bad)))
