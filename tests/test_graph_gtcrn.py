@@ -2,8 +2,9 @@
 a step"), each in a small onnx.helper graph matched against onnxruntime: a step input with several
 per-step axes ([1, F, 1, 2]: batch, bins, one frame, re/im), Gather of constant index arrays (its
 nn.Unfold), a Conv over two per-step axes where one has one element (the frame) or is the whole
-window of a cache Concat within the step (folded into the channels), and the caches written back
-by ScatterND into a copy of the state (a box: Slices and Concats). f32 through the C library
+window of a cache Concat within the step (folded into the channels), the caches written back
+by ScatterND into a copy of the state (a box: Slices and Concats), and a GRU of one step whose
+batch is a per-step axis (the bins: the cell written as graph nodes). f32 through the C library
 within 1e-5 of onnxruntime stepped with the state fed back; int16 / int8 within the bars and equal
 to fixedpoint.run_qgraph bit for bit; what is none of these refused by name."""
 
@@ -234,3 +235,72 @@ def test_what_is_none_of_these_is_refused_by_name():
                                                  r"\(X \[F5,B,F3\], axis 0\) is 5 elements of one step.*both ways"):
         to_graph(gru, state={"h": "h_out"}, inputs={"x": "B,F,F"})
 
+
+def inter_gru() -> onnx.ModelProto:
+    """gtcrn's inter-frame GRUs: x [1, 5, 1, 6] (batch, bins, frame, features) -> [1, 5, 6] whose 5
+    bins are the GRUs' batch and whose axis of one (the batch of 1) their one step; h from the
+    state hc [2, 1, 5, 3] by Gather, the final h back by Concat. One GRU each with
+    linear_before_reset 1 and 0, and one from a zero initial state."""
+    rng = np.random.default_rng(9)
+    n = helper.make_node
+    inits = {"s3": _i64(1, 5, 6), "z": _i64(0), "four": _i64(4), "six": _i64(6), "last": _i64(-1), "ax0": _i64(0),
+             "ax1": _i64(1), "i0": np.array(0, np.int64), "i1": np.array(1, np.int64)}
+    for k, i in ((0, 4), (1, 2), (2, 2)):
+        inits[f"W{k}"] = rng.standard_normal((1, 9, i)).astype(np.float32)
+        inits[f"R{k}"] = rng.standard_normal((1, 9, 3)).astype(np.float32)
+        inits[f"B{k}"] = rng.standard_normal((1, 18)).astype(np.float32)
+    nodes = [
+        n("Transpose", ["mix", ], ["t"], perm=[0, 2, 1, 3]), n("Reshape", ["t", "s3"], ["x"]),  # [1, 5, 6]
+        n("Slice", ["x", "z", "four", "last"], ["xa"]), n("Slice", ["x", "four", "six", "last"], ["xb"]),
+        n("Gather", ["hc", "i0"], ["h0"], axis=0), n("Gather", ["hc", "i1"], ["h1"], axis=0),  # [1, 5, 3]
+        n("GRU", ["xa", "W0", "R0", "B0", "", "h0"], ["y0", "hn0"], hidden_size=3, linear_before_reset=1, name="gru0"),
+        n("GRU", ["xb", "W1", "R1", "B1", "", "h1"], ["y1", "hn1"], hidden_size=3, name="gru1"),
+        n("GRU", ["xb", "W2", "R2", "B2"], ["y2"], hidden_size=3, linear_before_reset=1, name="gru2"),
+        n("Concat", ["y0", "y1", "y2"], ["ys"], axis=-1),  # [1, 1, 5, 9]
+        n("Squeeze", ["ys", "ax1"], ["enh"]),
+        n("Unsqueeze", ["hn0", "ax0"], ["u0"]), n("Unsqueeze", ["hn1", "ax0"], ["u1"]),
+        n("Concat", ["u0", "u1"], ["hc_out"], axis=0),
+    ]
+    g = helper.make_graph(nodes, "inter_gru", [_vi("mix", [1, 5, 1, 6]), _vi("hc", [2, 1, 5, 3])],
+                          [_vi("enh", [1, 5, 9]), _vi("hc_out", [2, 1, 5, 3])],
+                          [numpy_helper.from_array(a, k) for k, a in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("quant", ["f32", "int16", "int8"])
+def test_gru_whose_batch_is_a_per_step_axis(quant: str, tmp_path: Path):
+    """Written out as graph nodes (no recurrent node: the cell over [5, 3]), f32 within 1e-5 of
+    onnxruntime stepped with hc fed back, its state the final h's; int16 / int8 within the bars,
+    equal to the oracle."""
+    m = inter_gru()
+    x = np.random.default_rng(5).standard_normal((7, 1, 5, 1, 6)).astype(np.float32)
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    hc, ys = np.zeros((2, 1, 5, 3), np.float32), []
+    for t in range(x.shape[0]):
+        y, hc = s.run(None, {"mix": x[t], "hc": hc})
+        ys.append(y)
+    want = np.stack(ys)
+    g = to_graph(m, state={"hc": "hc_out"})
+    assert not any(type(node.op).__name__ == "Recurrent" for node in g.nodes)
+    assert sum("one step with its batch axis a per-step axis of 5: the GRU cell written as graph nodes" in note
+               for note in g.folded) == 3
+    onnx.save(m, tmp_path / "m.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        qg = rnnedge.convert(tmp_path / "m.onnx", tmp_path / "m.rne", state={"hc": "hc_out"}, quant=quant,
+                             calibration=None if quant == "f32" else x)
+    model = rnnedge.load(tmp_path / "m.rne")
+    got = model.run(x)
+    assert got.shape == want.shape
+    if quant == "f32":
+        assert _rel(got, want) < RTOL
+        st = model.stream(1)
+        for t in range(x.shape[0]):
+            st.step(x[t])
+        assert _rel(st.state["hc"], hc) < RTOL
+        return
+    yq, _ = fx.run_qgraph(qg, fx.quantize(x, qg.in_scale))
+    np.testing.assert_array_equal(got, fx.dequantize(yq, qg.out_scale).reshape(got.shape))
+    assert _rel(got, want) < QBAR[quant]

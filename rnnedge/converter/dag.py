@@ -868,6 +868,9 @@ def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
         raise UnsupportedOpError(f"{node.op} input X [{x.layout()}] with layout {layout}: expected 3 axes, layout 0 or 1")
     t_at, b_at = (0, 1) if layout == 0 else (1, 0)
     t_ok = x.roles[t_at] == "T" or (not w.has_time and x.roles[t_at] == "F" and x.shape[t_at] == 1)
+    if (x.roles[t_at] in ("F", "B") and x.shape[t_at] == 1 and not w.has_time and x.roles[b_at] == "F"
+            and x.shape[b_at] != 1 and x.roles[2] == "F"):  # the sequence axis the step (or its batch of 1)
+        return _step_with_feature_batch(w, node, ins, x, layout)
     # an input without a batch axis ([T, F]) reaches the LSTM with a per-step axis of size 1 there
     b_role = "F" if "B" not in x.roles and x.roles[b_at] == "F" and x.shape[b_at] == 1 else "B"
     if x.roles[t_at] == "F" and x.shape[t_at] != 1 and x.roles[b_at] in ("B", "F") and x.roles[2] == "F":
@@ -927,6 +930,64 @@ def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
         y = Flow(vals[0], ("B", t_role, "F", "F"), (b, x.shape[t_at], d, h), x.reversed)  # type: ignore[arg-type]
         hs = [None if v is None else Flow(v, ("B", "F", "F"), (b, d, h)) for v in vals[1:]]
     return [y] + hs
+
+
+def _step_with_feature_batch(w: DagWalk, node: Node, ins: list, x: Flow, layout: int) -> list:
+    """One step of a GRU whose batch axis is a per-step axis (gtcrn's inter-frame GRUs: the 33
+    frequency bins of a step are its batch, h from the state): the cell written as graph nodes
+    over x [.., I] and h [.., H] (DENSE over the last axis, SLICE, BINARY, ACT), which every
+    format runs. Forward GRUs without clip only; other cells refused by name."""
+    t_at, b_at = (0, 1) if layout == 0 else (1, 0)
+    if node.op != "GRU":
+        raise UnsupportedOpError(f"{node.op} whose batch axis (X [{x.layout()}], axis {b_at}) is a per-step axis of "
+                                 f"{x.shape[b_at]}: only a GRU's one step is written out as graph nodes")
+    if len(ins) > 4 and ins[4] is not None:
+        raise UnsupportedOpError(f"{node.op} with sequence_lens whose batch axis is a per-step axis")
+    sizes = {"T": 1, "B": x.shape[b_at], "F": int(x.shape[2]), "1": 1}
+    fake = Data((), (("T",), ("B",), ("F",)) if layout == 0 else (("B",), ("T",), ("F",)), sizes)
+    h_in = ins[5] if len(ins) > 5 and isinstance(ins[5], Flow) else None
+    plain = [fake] + [None if isinstance(v, Flow) else v for v in ins[1:]]
+    rec = recurrent.op_recurrent(w, node, plain)[0].layers[-1]  # type: ignore[arg-type]
+    assert isinstance(rec, Recurrent)
+    if rec.num_directions != 1 or rec.clip is not None:
+        raise UnsupportedOpError(f"a {rec.direction} GRU{' with clip' if rec.clip is not None else ''} whose batch "
+                                 f"axis is a per-step axis: only a forward one without clip")
+    H = rec.hidden
+    f, g = rec.activations[0]
+    bias = rec.B[0] if rec.B is not None else np.zeros(6 * H, np.float32)
+    wb, rb = bias[: 3 * H], bias[3 * H :]
+    R = rec.R[0]
+    if h_in is not None:
+        h: Flow | Const = h_in
+        if int(h_in.shape[-1]) != H or _features(h_in.step_shape) != _features(x.step_shape) // int(x.shape[2]) * H:
+            raise ConvertError(f"input initial_h [{h_in.layout()}] for X [{x.layout()}] and hidden size {H}")
+        gh: Flow | Const = _dense(w, h_in, R, rb, node.op)
+    else:
+        h0 = rec.initial_h[0] if rec.initial_h is not None else np.zeros(H, np.float32)
+        h = Const(np.asarray(h0, np.float32))
+        gh = Const((R @ h0 + rb).astype(np.float32))
+    gx = _dense(w, x, rec.W[0], wb, node.op)
+
+    def part(v: Flow | Const, k: int) -> Flow | Const:
+        if isinstance(v, Const):
+            return Const(np.ascontiguousarray(np.asarray(v.array)[..., k * H : (k + 1) * H]))
+        return _slice_f(w, v, len(v.roles) - 1, k * H, (k + 1) * H, 1)
+
+    z = _act(w, _binary(w, "Add", part(gx, 0), part(gh, 0)), f)
+    r = _act(w, _binary(w, "Add", part(gx, 1), part(gh, 1)), f)
+    if rec.linear_before_reset:
+        rn: Flow | Const = _binary(w, "Mul", r, part(gh, 2))
+    else:
+        rh = _binary(w, "Mul", r, h)
+        rn = _dense(w, rh, R[2 * H :], rb[2 * H :], node.op)
+    n = _act(w, _binary(w, "Add", part(gx, 2), rn), g)
+    y = _binary(w, "Add", n, _binary(w, "Mul", z, _binary(w, "Sub", h, n)))  # (1 - z) n + z h
+    b = x.shape[b_at]
+    w.note(node, f"one step with its batch axis a per-step axis of {b}: the GRU cell written as graph nodes")
+    t = x.roles[t_at]  # Y [1, 1, b, H] (layout 1: [b, 1, 1, H]), Y_h [1, b, H] ([b, 1, H])
+    if layout == 0:
+        return [Flow(y.value, (t, "F", "F", "F"), (1, 1, b, H)), Flow(y.value, ("F", "F", "F"), (1, b, H))]
+    return [Flow(y.value, ("F", t, "F", "F"), (b, 1, 1, H)), Flow(y.value, ("F", "F", "F"), (b, 1, H))]
 
 
 def _read_names(w: DagWalk) -> set[str]:
