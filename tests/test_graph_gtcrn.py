@@ -31,7 +31,10 @@ RTOL = 1e-5
 QBAR = {"int16": 1e-3, "int8": 1e-2}  # of the float output's range, as tests/test_conv_cache.py
 STATE = {"cache": "cache_out"}
 C, W = 4, 3  # channels and bins after the first conv
-SLOTS = [(0, 2, 1), (2, 6, 2)]  # (first, end) frame of each dilated conv's cache in the state, its dilation
+# (first, end) frame of each dilated conv's cache slot in the state, its dilation, its op (gtcrn's decoder
+# writes ConvTranspose, stride 1, pads (k - 1) d along time: a Conv with the kernel flipped)
+SLOTS = [(0, 2, 1, "Conv"), (2, 6, 2, "Conv"), (6, 10, 2, "ConvTranspose")]
+FRAMES = SLOTS[-1][1]
 
 
 def _i64(*v: int) -> np.ndarray:
@@ -51,17 +54,21 @@ def _vi(name: str, shape: list) -> onnx.ValueInfoProto:
 def mini_gtcrn(box: np.ndarray | None = None) -> onnx.ModelProto:
     """mix [1, 6, 1, 2] (batch, bins, frame, re/im) -> re, im by Gather -> [1, 2, 1, 6] -> a zero
     Pad and the unfold Gathers -> [1, 6, 1, 6] -> Conv k(1, 3) stride (1, 2) -> PRelu -> two
-    grouped convs k(3, 3), dilation 1 and 2 over time, each reading Concat(its cache slot, frame)
-    within the step; the slots written back by ScatterND; cache [2, 1, C, 6, W] (slot 1 unused)."""
+    grouped convs k(3, 3), dilation 1 and 2 over time and a ConvTranspose (dilation 2, pads 4 over
+    time, then a BatchNormalization), each reading Concat(its cache slot, frame) within the step;
+    the slots written back by ScatterND; cache [2, 1, C, 10, W] (slot 1 unused); the output
+    Reshape-d to [W, 1, C], the batch of 1 moved between the step's axes, as gtcrn's decoder does."""
     rng = np.random.default_rng(7)
     n = helper.make_node
     inits = {
         "i0": np.array(0, np.int64), "i1": np.array(1, np.int64), "ax1": _i64(1), "i00": np.array([[0]], np.int64),
         "pads": _i64(0, 0, 0, 1, 0, 0, 0, 1), "win": np.stack([np.arange(k, k + 6) for k in range(3)]).astype(np.int64),
-        "s6": _i64(1, 6, 1, 6), "s5": _i64(1, 1, C, 6, W), "ax2": _i64(2), "one": _i64(1), "end": _i64(2**62),
+        "s6": _i64(1, 6, 1, 6), "s5": _i64(1, 1, C, FRAMES, W), "sw": _i64(W, 1, C), "ax2": _i64(2), "one": _i64(1), "end": _i64(2**62),
         "Wa": rng.standard_normal((C, 6, 1, 3)).astype(np.float32), "ba": rng.standard_normal(C).astype(np.float32),
         "slope": np.array([0.25], np.float32),
-        "box0": _box(0, 2) if box is None else box, "box1": _box(2, 6),
+        "box0": _box(0, 2) if box is None else box, "box1": _box(2, 6), "box2": _box(6, 10),
+        "bn_s": rng.uniform(0.5, 2, C).astype(np.float32), "bn_b": rng.standard_normal(C).astype(np.float32),
+        "bn_m": rng.standard_normal(C).astype(np.float32), "bn_v": rng.uniform(0.5, 2, C).astype(np.float32),
     }
     nodes = [
         n("Gather", ["mix", "i0"], ["re"], axis=3), n("Gather", ["mix", "i1"], ["im"], axis=3),
@@ -75,26 +82,30 @@ def mini_gtcrn(box: np.ndarray | None = None) -> onnx.ModelProto:
         n("Reshape", ["g3", "s6"], ["unfolded"]),  # [1, 6, 1, 6]
         n("Conv", ["unfolded", "Wa", "ba"], ["a"], kernel_shape=[1, 3], pads=[0, 1, 0, 1], strides=[1, 2]),
         n("PRelu", ["a", "slope"], ["frame0"]),  # [1, C, 1, W]
-        n("Gather", ["cache", "i0"], ["c0"], axis=0),  # [1, C, 6, W]
+        n("Gather", ["cache", "i0"], ["c0"], axis=0),  # [1, C, FRAMES, W]
     ]
     state, frame = "c0", "frame0"
-    for k, (lo, hi, d) in enumerate(SLOTS):
+    for k, (lo, hi, d, op) in enumerate(SLOTS):
         inits[f"lo{k}"], inits[f"hi{k}"] = _i64(lo), _i64(hi)
         inits[f"W{k}"] = rng.standard_normal((C, 1, 3, 3)).astype(np.float32)
         inits[f"b{k}"] = rng.standard_normal(C).astype(np.float32)
         nodes += [
             n("Slice", [state, f"lo{k}", f"hi{k}", "ax2"], [f"slot{k}"]),
             n("Concat", [f"slot{k}", frame], [f"win{k}"], axis=2),  # [1, C, 1 + 2 d, W]
-            n("Conv", [f"win{k}", f"W{k}", f"b{k}"], [f"frame{k + 1}"], kernel_shape=[3, 3], pads=[0, 1, 0, 1],
-              group=C, dilations=[d, 1], name=f"dilated{k}"),
+            n(op, [f"win{k}", f"W{k}", f"b{k}"], [f"out{k}" if op == "ConvTranspose" else f"frame{k + 1}"],
+              kernel_shape=[3, 3], pads=[0, 1, 0, 1] if op == "Conv" else [2 * d, 1, 2 * d, 1], group=C,
+              dilations=[d, 1], name=f"dilated{k}"),
             n("Slice", [f"win{k}", "one", "end", "ax2"], [f"next{k}"]),
             n("ScatterND", [state, f"box{k}", f"next{k}"], [f"c{k + 1}"], name=f"write{k}"),
         ]
+        if op == "ConvTranspose":
+            nodes.append(n("BatchNormalization", [f"out{k}", "bn_s", "bn_b", "bn_m", "bn_v"], [f"frame{k + 1}"]))
         state, frame = f"c{k + 1}", f"frame{k + 1}"
-    nodes += [n("Identity", [frame], ["enh"]), n("Reshape", [state, "s5"], ["c_all"]),
+    nodes += [n("Transpose", [frame], ["ft"], perm=[0, 2, 3, 1]), n("Reshape", ["ft", "sw"], ["enh"]),
+              n("Reshape", [state, "s5"], ["c_all"]),
               n("ScatterND", ["cache", "i00", "c_all"], ["cache_out"])]
-    g = helper.make_graph(nodes, "mini_gtcrn", [_vi("mix", [1, 6, 1, 2]), _vi("cache", [2, 1, C, 6, W])],
-                          [_vi("enh", [1, C, 1, W]), _vi("cache_out", [2, 1, C, 6, W])],
+    g = helper.make_graph(nodes, "mini_gtcrn", [_vi("mix", [1, 6, 1, 2]), _vi("cache", [2, 1, C, FRAMES, W])],
+                          [_vi("enh", [W, 1, C]), _vi("cache_out", [2, 1, C, FRAMES, W])],
                           [numpy_helper.from_array(a, k) for k, a in inits.items()])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 8
@@ -107,7 +118,7 @@ def _mix(steps: int = 9) -> np.ndarray:
 
 def _ort_steps(m: onnx.ModelProto, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-    cache = np.zeros((2, 1, C, 6, W), np.float32)
+    cache = np.zeros((2, 1, C, FRAMES, W), np.float32)
     ys = []
     for t in range(x.shape[0]):
         y, cache = s.run(None, {"mix": x[t], "cache": cache})
@@ -129,19 +140,24 @@ def _convert(m: onnx.ModelProto, tmp_path: Path, quant: str = "f32", calibration
 
 
 def test_the_graph_it_becomes():
-    """Axes BFFF in and out (no --input needed); the window convs folded into the channels (their
-    notes say so), the cache an explicit STATE value [2, C, 6, W] (the batch of 1 in it taken as the
-    batch) updated by the ScatterND writes: Slices around the box and a Concat."""
+    """Axes BFFF in (no --input needed) and FFF out (the batch of 1 moved between the step's
+    axes); the window convs folded into the channels (their notes say so), the ConvTranspose the
+    Conv it equals, its BatchNormalization folded into it; the cache an explicit STATE value
+    [2, C, 10, W] (the batch of 1 in it taken as the batch) updated by the ScatterND writes:
+    Slices around the box and a Concat."""
     g = to_graph(mini_gtcrn())
-    assert (g.input_spec.axes, g.input_spec.shape, g.output_spec.axes) == ("BFFF", [1, 6, 1, 2], "BFFF")
+    assert (g.input_spec.axes, g.input_spec.shape, g.output_spec.axes) == ("BFFF", [1, 6, 1, 2], "FFF")
     (s,) = g.state_values
-    assert g.values[s].shape == (2, C, 6, W) and g.explicit_state
+    assert g.values[s].shape == (2, C, FRAMES, W) and g.explicit_state
     convs = [n.op for n in g.nodes if isinstance(n.op, Conv)]
-    assert [(c.weight.shape[1] * c.groups, c.kt, c.groups, c.sw) for c in convs] == [
-        (6, 1, 1, 2), (3 * C, 1, C, 1), (3 * C, 1, C, 1)]
-    for k in range(len(SLOTS)):
-        assert any(f"Conv dilated{k}: its window over axis 2 (all {1 + 2 * SLOTS[k][2]} elements, one output) "
+    assert [(c.weight.shape[1] * c.groups, c.kt, c.groups, c.sw, c.transpose) for c in convs] == [
+        (6, 1, 1, 2, False)] + [(3 * C, 1, C, 1, False)] * 3
+    for k, (_, _, d, op) in enumerate(SLOTS):
+        assert any(f"{op} dilated{k}: its window over axis 2 (all {1 + 2 * d} elements, one output) "
                    "is folded into the input channels" in note for note in g.folded)
+    assert any("ConvTranspose dilated2: stride 1: the Conv it equals (the kernel flipped, the channel axes swapped, "
+               "pads [0, 1, 0, 1])" in note for note in g.folded)
+    assert any(note.startswith("BatchNormalization") and "into the node before" in note for note in g.folded)
     assert any(isinstance(n.op, Slice) and n.name == "write0" for n in g.nodes)
     assert any(isinstance(n.op, Concat) and n.name == "write0" for n in g.nodes)
     x = _mix()

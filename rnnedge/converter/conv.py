@@ -99,6 +99,14 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
         raise ConvertError(f"{node.op} weight of shape {list(wt.shape)} has an empty kernel")
     groups = node.int_attr("group", 1)
     c_in = int(x.shape[1])  # type: ignore[arg-type]
+    given_pads = None
+    if transpose and sum(1 for i in f_axes if x.shape[2 + i] != 1) > 1:
+        as_conv = _transpose_as_conv(node, wt, kernel, strides, dil, groups, c_in)
+        if as_conv is not None:  # gtcrn's decoder: stride 1 over the cached window of a step
+            wt, given_pads = as_conv
+            transpose = False
+            w.note(node, "stride 1: the Conv it equals (the kernel flipped, the channel axes swapped, pads "
+                         f"{given_pads})")
     if groups < 1 or c_in % groups:
         raise node.refuse_attr("group", groups, f"a divisor of the {c_in} input channels")
     if transpose:
@@ -113,7 +121,7 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
     elif wt.shape[1] * groups != c_in or wt.shape[0] % groups:
         raise ConvertError(f"{node.op} weight {list(wt.shape)} with group={groups} for {c_in} input channels")
     sizes = sizes0 = [x.shape[2 + i] for i in range(n_sp)]
-    pads = _conv_pads(node, n_sp, sizes, kernel, strides, dil)
+    pads = given_pads if given_pads is not None else _conv_pads(node, n_sp, sizes, kernel, strides, dil)
     out_pads = (node.ints_attr("output_padding") or [0] * n_sp) if transpose else [0] * n_sp
     # a feature axis of one element, kernel 1, no padding (gtcrn's time axis of one frame within a
     # step): its output is that element, so the conv is one over the other axes
@@ -243,6 +251,28 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
         w.note(node, f"its window over axis {2 + window} (all {int(sizes0[window])} elements, one output) is "
                      "folded into the input channels: a conv over the other axis")
     return [_unfold(Flow(v, x.roles, tuple(shape), x.reversed, tail=tail), window)]  # type: ignore[arg-type]
+
+
+def _transpose_as_conv(node: Node, wt: np.ndarray, kernel: list[int], strides: list[int], dil: list[int],
+                       groups: int, c_in: int) -> tuple[np.ndarray, list[int]] | None:
+    """A ConvTranspose of stride 1 (no output padding, explicit pads p <= (k - 1) d) as the Conv
+    it equals: the kernel flipped, the channel axes swapped within each group, pads (k - 1) d - p;
+    None when it is not one."""
+    n_sp = len(kernel)
+    if any(s != 1 for s in strides) or any(node.ints_attr("output_padding") or []) or node.has("output_shape") \
+            or node.str_attr("auto_pad", "NOTSET") != "NOTSET" or wt.shape[0] != c_in or c_in % groups:
+        return None
+    pads = list(node.ints_attr("pads") or [0] * (2 * n_sp))
+    if len(pads) != 2 * n_sp:
+        return None
+    span = [(kernel[i] - 1) * dil[i] for i in range(n_sp)]
+    new = [span[i % n_sp] - p for i, p in enumerate(pads)]
+    if min(new) < 0:
+        return None
+    cig, cog = c_in // groups, wt.shape[1]
+    w = wt.reshape((groups, cig, cog) + wt.shape[2:]).swapaxes(1, 2)
+    w = w[(slice(None),) * 3 + (slice(None, None, -1),) * n_sp]
+    return np.ascontiguousarray(w.reshape((groups * cog, cig) + wt.shape[2:]), np.float32), new
 
 
 def _fold_window(w: DagWalk, x: Flow, wt: np.ndarray, axis: int, k: int, d: int) -> tuple[Flow, np.ndarray]:
@@ -415,12 +445,13 @@ def op_batchnorm(w, node: Node, ins: list) -> list:
 
 def _fold_into_writer(w, x, ch: int, a: np.ndarray, c: np.ndarray) -> bool:
     """Scale the output channels of the Conv / Dense that wrote x by a, shift by c, if nothing
-    else reads x and the channel axis is the conv's channels (or the dense's outputs)."""
-    if not w.nodes or w.nodes[-1].outputs[0] != x.value or pending(x):
+    reads x yet and the channel axis is the conv's channels (or the dense's outputs)."""
+    writer = next((n for n in w.nodes if n.outputs and n.outputs[0] == x.value), None)
+    if writer is None or pending(x):  # (gtcrn writes its cache between a conv and its BatchNormalization)
         return False
     if any(x.value in n.inputs for n in w.nodes) or w.values[x.value].kind != "temp":
         return False
-    op = w.nodes[-1].op
+    op = writer.op
     if isinstance(op, Conv) and ch == 1 and not op.transpose:
         op.weight = np.ascontiguousarray(op.weight * a.astype(np.float32)[:, None, None, None], np.float32)
         b = np.zeros(a.size, np.float64) if op.bias is None else op.bias.astype(np.float64)

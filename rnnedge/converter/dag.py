@@ -1086,6 +1086,23 @@ def _role_name(r: str) -> str:
 
 
 def _regroup(w: DagWalk, x: Flow, out: list[Dim], what: str) -> Flow:
+    """_regroup_axes; when that mixes the batch with a step's axes and the batch is a fixed 1 in a
+    step function (gtcrn's Reshape of [B, 33, 1, 16] to [33, 1, 16]: one stream's [33, 16]), the
+    batch axis taken as a per-step axis of one element (every row is one stream's either way)."""
+    try:
+        return _regroup_axes(w, x, out, what)
+    except UnsupportedOpError:
+        if w.has_time or x.roles.count("B") != 1 or x.shape[x.roles.index("B")] != 1:
+            raise
+        i = x.roles.index("B")
+        try:
+            return _regroup_axes(w, replace(x, roles=x.roles[:i] + ("F",) + x.roles[i + 1 :]), out, what)
+        except UnsupportedOpError:
+            pass
+        raise
+
+
+def _regroup_axes(w: DagWalk, x: Flow, out: list[Dim], what: str) -> Flow:
     """x's elements under the ONNX shape `out`. The time and batch axes must survive in order,
     as axes of their own or merged with each other (B*T, as Keras TimeDistributed writes), with
     the same features before, between and after them. A static size where x has the run-time
