@@ -363,3 +363,34 @@ def test_gtcrns_first_nodes_match_onnxruntime(tmp_path: Path):
         else:
             yq, _ = fx.run_qgraph(g, fx.quantize(x, g.in_scale))
             np.testing.assert_array_equal(got, fx.dequantize(yq, g.out_scale).reshape(got.shape))
+
+
+def _one_node(node: onnx.NodeProto, x_shape: list, inits: dict) -> onnx.ModelProto:
+    m = helper.make_model(helper.make_graph([node], "g", [_vi("x", x_shape)], [_vi("y", None)],
+                                            [numpy_helper.from_array(a, k) for k, a in inits.items()]),
+                          opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+def test_the_new_paths_refuse_what_they_do_not_cover():
+    rng = np.random.default_rng(8)
+    # a window fold whose other spatial axis sits between the channels and the window
+    m = _one_node(helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 0, 1, 0], name="c"), [1, 4, 5, 3],
+                  {"w": rng.standard_normal((2, 4, 3, 3)).astype(np.float32)})
+    with pytest.raises(UnsupportedOpError, match=r"node 'c' \(op Conv.*a Conv window over axis 3 of "
+                                                 r"\[B,F4,F5,F3\] that is not next to the channels"):
+        to_graph(m, inputs={"x": "B,F,F,F"})
+    # more than 8 runs of indices along a feature axis that is not the last
+    m = _one_node(helper.make_node("Gather", ["x", "i"], ["y"], axis=2, name="g"), ["T", "B", 10, 2],
+                  {"i": np.arange(10)[::-1].astype(np.int64)})
+    with pytest.raises(UnsupportedOpError, match=r"node 'g' \(op Gather.*10 indices in 10 runs along a feature "
+                                                 r"axis that is not the last"):
+        to_graph(m)
+    # an LSTM whose batch is a per-step axis
+    m = _one_node(helper.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=2, name="l"), [1, 5, 3],
+                  {"W": rng.standard_normal((1, 8, 3)).astype(np.float32),
+                   "R": rng.standard_normal((1, 8, 2)).astype(np.float32)})
+    with pytest.raises(UnsupportedOpError, match=r"node 'l' \(op LSTM.*LSTM whose batch axis \(X \[B,F5,F3\], "
+                                                 r"axis 1\) is a per-step axis of 5: only a GRU's one step"):
+        to_graph(m, inputs={"x": "B,F,F"})
