@@ -30,7 +30,7 @@ SECONDS = 2.0  # of the committed recording: the tests stay fast
 # Today's first refusal per model, converted with the registry's --fix and --state (the path
 # prefix "'FILE': " removed; for unsupported ops the text before "; rnnedge's graphs support: ...").
 REFUSED: dict[str, tuple[type[Exception], str]] = {
-    "gtcrn": (ConvertError, "input 'mix' has 4 axes; rnnedge takes [batch, time, features], [time, batch, features], [time, features] or, for a step function, [batch, features]"),  # noqa: E501
+    "gtcrn": (UnsupportedOpError, "node 'GRU_700' (op GRU, #147 of 415 in the graph): GRU over a per-step axis: its sequence axis (X [F33,B,F8], axis 0) is 33 elements of one step, not time (a recurrence within each step both ways, as gtcrn's intra-frame GRUs over the frequency bins); rnnedge's recurrent nodes run over time only"),  # noqa: E501
 }
 # What converts: the bars (max |rnnedge - onnxruntime| over the output's range, run and stepped),
 # a few times today's measured figure (docs/real-models.md); a format that fails is pinned.

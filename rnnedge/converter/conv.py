@@ -87,9 +87,6 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
     if any(sp_roles[i] != "T" for i in t_axes) or len(t_axes) > 1:
         raise UnsupportedOpError(f"{node.op} over the {', '.join(_role_name(sp_roles[i]) for i in t_axes)} "
                                  f"axis of [{x.layout()}]: only over time and the features of a step")
-    if len(f_axes) > 1:
-        raise UnsupportedOpError(f"{node.op} over {len(f_axes)} feature axes of [{x.layout()}]: at most one "
-                                 "(with or without the time axis)")
     kernel = list(wt.shape[2:])
     if node.has("kernel_shape") and list(node.ints_attr("kernel_shape") or []) != kernel:
         raise node.refuse_attr("kernel_shape", node.ints_attr("kernel_shape"), f"the weight's {kernel}")
@@ -102,6 +99,14 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
         raise ConvertError(f"{node.op} weight of shape {list(wt.shape)} has an empty kernel")
     groups = node.int_attr("group", 1)
     c_in = int(x.shape[1])  # type: ignore[arg-type]
+    given_pads = None
+    if transpose and sum(1 for i in f_axes if x.shape[2 + i] != 1) > 1:
+        as_conv = _transpose_as_conv(node, wt, kernel, strides, dil, groups, c_in)
+        if as_conv is not None:  # gtcrn's decoder: stride 1 over the cached window of a step
+            wt, given_pads = as_conv
+            transpose = False
+            w.note(node, "stride 1: the Conv it equals (the kernel flipped, the channel axes swapped, pads "
+                         f"{given_pads})")
     if groups < 1 or c_in % groups:
         raise node.refuse_attr("group", groups, f"a divisor of the {c_in} input channels")
     if transpose:
@@ -115,8 +120,36 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
             raise node.refuse_attr("output_shape", node.ints_attr("output_shape"), "pads and output_padding")
     elif wt.shape[1] * groups != c_in or wt.shape[0] % groups:
         raise ConvertError(f"{node.op} weight {list(wt.shape)} with group={groups} for {c_in} input channels")
-    sizes = [x.shape[2 + i] for i in range(n_sp)]
-    pads = _conv_pads(node, n_sp, sizes, kernel, strides, dil)
+    sizes = sizes0 = [x.shape[2 + i] for i in range(n_sp)]
+    pads = given_pads if given_pads is not None else _conv_pads(node, n_sp, sizes, kernel, strides, dil)
+    out_pads = (node.ints_attr("output_padding") or [0] * n_sp) if transpose else [0] * n_sp
+    # a feature axis of one element, kernel 1, no padding (gtcrn's time axis of one frame within a
+    # step): its output is that element, so the conv is one over the other axes
+    unit = [i for i in f_axes if sizes[i] == 1 and kernel[i] == 1 and not pads[i] and not pads[n_sp + i]
+            and not (i < len(out_pads) and out_pads[i])] if len(f_axes) > 1 else []
+    if unit and len(unit) == len(f_axes):  # all of one element: the last stays the conv's W
+        unit = unit[:-1]
+    window = None  # a feature axis whose whole extent is the kernel's window: folded into the channels
+    if len(f_axes) - len(unit) == 2 and not transpose and x.cache is None and x.tpad == (0, 0) and x.wpad == (0, 0):
+        window = next((i for i in f_axes if i not in unit and not pads[i] and not pads[n_sp + i]
+                       and (kernel[i] - 1) * dil[i] + 1 == sizes[i]), None)
+    if window is not None:  # gtcrn's cached frames within a step: Concat(cache, frame) [C, 1 + 2 dt, F]
+        x, wt = _fold_window(w, x, wt, 2 + window, kernel[window], dil[window])
+        c_in = int(x.shape[1])  # type: ignore[arg-type]
+        keep = [i for i in range(n_sp) if i != window]
+        sp_roles = tuple(sp_roles[i] for i in keep)
+        kernel, strides, dil, sizes = ([a[i] for i in keep] for a in (kernel, strides, dil, sizes))
+        pads = [pads[i] for i in keep] + [pads[n_sp + i] for i in keep]
+        out_pads = [out_pads[i] for i in keep]
+        f_axes = [keep.index(i) for i in f_axes if i != window]
+        t_axes = [keep.index(i) for i in t_axes]
+        unit = [keep.index(i) for i in unit]
+        n_sp -= 1
+    if len(f_axes) - len(unit) > 1:
+        raise UnsupportedOpError(f"{node.op} over {len(f_axes) - len(unit)} feature axes of [{x.layout()}]: at "
+                                 "most one (with or without the time axis; besides axes of one element, "
+                                 "kernel 1 and no padding)")
+    f_axes = [i for i in f_axes if i not in unit]
     it = t_axes[0] if t_axes else None
     iw = f_axes[0] if f_axes else None
     tp_b, tp_e = x.tpad
@@ -171,10 +204,8 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
     if x.wpad != (0, 0):  # a zero Pad of W folded into the conv (op_pad checked the axis)
         pw = (pw[0] + x.wpad[0], pw[1] + x.wpad[1])
     # the weight as [C_out, C_in / g, kt, kw] (transpose: [C_in, C_out / g, 1, kw])
-    if n_sp == 1:
-        w4 = wt[:, :, :, None] if it is not None else wt[:, :, None, :]
-    else:
-        w4 = wt.transpose(0, 1, 3, 2) if it is not None and iw is not None and it > iw else wt
+    perm = [0, 1] + [2 + i for i in (it, iw) if i is not None] + [2 + i for i in unit]
+    w4 = wt.transpose(perm).reshape(wt.shape[0], wt.shape[1], kt, kw)
     bias = None if len(ins) < 3 or ins[2] is None else floats_of(ins[2], "input B (the bias)", np.float32).reshape(-1)
     out_pad = 0
     if transpose:
@@ -204,7 +235,7 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
         shape = list(x.shape)
         shape[1] = conv.c_out
         w.note(node, "a 1x1 conv of one position: a Dense over its channels")
-        return [Flow(v, x.roles, tuple(shape), x.reversed, tail=tail)]  # type: ignore[arg-type]
+        return [_unfold(Flow(v, x.roles, tuple(shape), x.reversed, tail=tail), window)]  # type: ignore[arg-type]
     src = w.shaped(replace(x, tpad=(0, 0), wpad=(0, 0)), in_shape)
     v = w.add(conv, [src], [out_shape], node.name)[0]
     if cache is not None:
@@ -216,7 +247,59 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
         shape[2 + iw] = w_out
     if lookahead:
         w.note(node, f"looks {lookahead} steps ahead: the stream's output lags by {lookahead} more steps")
-    return [Flow(v, x.roles, tuple(shape), x.reversed, tail=tail)]  # type: ignore[arg-type]
+    if window is not None:
+        w.note(node, f"its window over axis {2 + window} (all {int(sizes0[window])} elements, one output) is "
+                     "folded into the input channels: a conv over the other axis")
+    return [_unfold(Flow(v, x.roles, tuple(shape), x.reversed, tail=tail), window)]  # type: ignore[arg-type]
+
+
+def _transpose_as_conv(node: Node, wt: np.ndarray, kernel: list[int], strides: list[int], dil: list[int],
+                       groups: int, c_in: int) -> tuple[np.ndarray, list[int]] | None:
+    """A ConvTranspose of stride 1 (no output padding, explicit pads p <= (k - 1) d) as the Conv
+    it equals: the kernel flipped, the channel axes swapped within each group, pads (k - 1) d - p;
+    None when it is not one."""
+    n_sp = len(kernel)
+    if any(s != 1 for s in strides) or any(node.ints_attr("output_padding") or []) or node.has("output_shape") \
+            or node.str_attr("auto_pad", "NOTSET") != "NOTSET" or wt.shape[0] != c_in or c_in % groups:
+        return None
+    pads = list(node.ints_attr("pads") or [0] * (2 * n_sp))
+    if len(pads) != 2 * n_sp:
+        return None
+    span = [(kernel[i] - 1) * dil[i] for i in range(n_sp)]
+    new = [span[i % n_sp] - p for i, p in enumerate(pads)]
+    if min(new) < 0:
+        return None
+    cig, cog = c_in // groups, wt.shape[1]
+    w = wt.reshape((groups, cig, cog) + wt.shape[2:]).swapaxes(1, 2)
+    w = w[(slice(None),) * 3 + (slice(None, None, -1),) * n_sp]
+    return np.ascontiguousarray(w.reshape((groups * cog, cig) + wt.shape[2:]), np.float32), new
+
+
+def _fold_window(w: DagWalk, x: Flow, wt: np.ndarray, axis: int, k: int, d: int) -> tuple[Flow, np.ndarray]:
+    """x [N, C, ..., H (axis), ...] read by a kernel of k taps, dilation d, that spans all of H
+    (no padding: one output): the k rows it reads (a Slice of step d) moved into the channels,
+    [N, C k, ...]; the weight [C_out, C_in / g, ..., k, ...] likewise [C_out, C_in / g * k, ...].
+    The axes between C and H must be of one element (the channels and H are adjacent in memory)."""
+    if any(x.shape[i] != 1 for i in range(2, axis)):
+        raise UnsupportedOpError(f"a Conv window over axis {axis} of [{x.layout()}] that is not next to the "
+                                 "channels (axis 1)")
+    rows = _slice_f(w, x, axis, 0, (k - 1) * d + 1, d) if d > 1 else x
+    roles = rows.roles[:axis] + rows.roles[axis + 1 :]
+    shape = list(rows.shape[:axis] + rows.shape[axis + 1 :])
+    shape[1] = int(shape[1]) * k  # type: ignore[call-overload]
+    sp = axis - 2
+    perm = [0, 1, 2 + sp] + [2 + i for i in range(wt.ndim - 2) if i != sp]
+    w2 = wt.transpose(perm)
+    w2 = w2.reshape((w2.shape[0], w2.shape[1] * k) + w2.shape[3:])
+    return Flow(rows.value, roles, tuple(shape)), np.ascontiguousarray(w2, np.float32)
+
+
+def _unfold(y: Flow, window: int | None) -> Flow:
+    """A conv's output with the window axis that _fold_window took out back, of one element."""
+    if window is None:
+        return y
+    a = 2 + window
+    return replace(y, roles=y.roles[:a] + ("F",) + y.roles[a:], shape=y.shape[:a] + (1,) + y.shape[a:])
 
 
 def op_pad(w, node: Node, ins: list) -> list:
@@ -275,7 +358,7 @@ def _conv_pads_axis(w: DagWalk, node: Node, x: Flow, axis: int) -> bool:
     r = readers[0]
     if r.op_type != "Conv" or r.domain not in ("", "ai.onnx") or list(r.input).index(out) != 0:
         return False
-    spatial = [i for i in range(2, len(x.roles)) if x.roles[i] == "F"]
+    spatial = [i for i in range(2, len(x.roles)) if x.roles[i] == "F" and (i == axis or x.shape[i] != 1)]
     return spatial == [axis]
 
 
@@ -362,12 +445,13 @@ def op_batchnorm(w, node: Node, ins: list) -> list:
 
 def _fold_into_writer(w, x, ch: int, a: np.ndarray, c: np.ndarray) -> bool:
     """Scale the output channels of the Conv / Dense that wrote x by a, shift by c, if nothing
-    else reads x and the channel axis is the conv's channels (or the dense's outputs)."""
-    if not w.nodes or w.nodes[-1].outputs[0] != x.value or pending(x):
+    reads x yet and the channel axis is the conv's channels (or the dense's outputs)."""
+    writer = next((n for n in w.nodes if n.outputs and n.outputs[0] == x.value), None)
+    if writer is None or pending(x):  # (gtcrn writes its cache between a conv and its BatchNormalization)
         return False
     if any(x.value in n.inputs for n in w.nodes) or w.values[x.value].kind != "temp":
         return False
-    op = w.nodes[-1].op
+    op = writer.op
     if isinstance(op, Conv) and ch == 1 and not op.transpose:
         op.weight = np.ascontiguousarray(op.weight * a.astype(np.float32)[:, None, None, None], np.float32)
         b = np.zeros(a.size, np.float64) if op.bias is None else op.bias.astype(np.float64)

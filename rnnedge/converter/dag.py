@@ -45,6 +45,7 @@ from .values import Const, Data, Dim, Filled, Sym, SymInts, describe, dim_prod, 
 ROLES = ("T", "B", "F")
 UNARY_ACTS = ("Sqrt", "Reciprocal", "Exp", "Log", "Abs", "Neg", "Erf")
 BINARY_OPS = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Pow")
+MAX_STEP_AXES = 4  # a value's per-step shape has 1 to 4 axes (docs/graph.md section 1)
 REDUCE_OPS = {"ReduceMean": "Mean", "ReduceSum": "Sum", "ReduceMax": "Max", "ReduceMin": "Min"}
 
 
@@ -501,6 +502,9 @@ class DagWalk:
                 b_axis = sym[0]
             elif not sym and "B" in self.axes:
                 b_axis = 1 if len(dims) == 3 else 0 if len(dims) == 2 else None
+                if len(dims) > MAX_STEP_AXES:  # too many for a per-step shape: the batch of 1 in it (gtcrn's
+                    # caches [2, 1, 16, 16, 33], [2, 3, 1, 1, 16]: the first axis of one after the leading one)
+                    b_axis = next((i for i in range(1, len(dims)) if dims[i] == 1), None)
         roles = tuple("B" if i == b_axis else "F" for i in range(len(dims)))
         shape: list[Dim] = []
         for i, d in enumerate(dims):
@@ -864,8 +868,18 @@ def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
         raise UnsupportedOpError(f"{node.op} input X [{x.layout()}] with layout {layout}: expected 3 axes, layout 0 or 1")
     t_at, b_at = (0, 1) if layout == 0 else (1, 0)
     t_ok = x.roles[t_at] == "T" or (not w.has_time and x.roles[t_at] == "F" and x.shape[t_at] == 1)
+    if (x.roles[t_at] in ("F", "B") and x.shape[t_at] == 1 and not w.has_time and x.roles[b_at] == "F"
+            and x.shape[b_at] != 1 and x.roles[2] == "F"):  # the sequence axis the step (or its batch of 1)
+        return _step_with_feature_batch(w, node, ins, x, layout)
     # an input without a batch axis ([T, F]) reaches the LSTM with a per-step axis of size 1 there
     b_role = "F" if "B" not in x.roles and x.roles[b_at] == "F" and x.shape[b_at] == 1 else "B"
+    if x.roles[t_at] == "F" and x.shape[t_at] != 1 and x.roles[b_at] in ("B", "F") and x.roles[2] == "F":
+        both = " both ways" if node.str_attr("direction", "forward") == "bidirectional" else ""
+        raise UnsupportedOpError(
+            f"{node.op} over a per-step axis: its sequence axis (X [{x.layout()}], axis {t_at}) is {x.shape[t_at]} "
+            f"elements of one step, not time (a recurrence within each step{both}, as gtcrn's intra-frame GRUs over "
+            "the frequency bins); rnnedge's recurrent nodes run over time only"
+        )
     if not t_ok or x.roles[b_at] != b_role or x.roles[2] != "F":
         raise w.layout_mismatch(
             f"input X is [{x.layout()}], but {node.op} with layout={layout} reads "
@@ -916,6 +930,64 @@ def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
         y = Flow(vals[0], ("B", t_role, "F", "F"), (b, x.shape[t_at], d, h), x.reversed)  # type: ignore[arg-type]
         hs = [None if v is None else Flow(v, ("B", "F", "F"), (b, d, h)) for v in vals[1:]]
     return [y] + hs
+
+
+def _step_with_feature_batch(w: DagWalk, node: Node, ins: list, x: Flow, layout: int) -> list:
+    """One step of a GRU whose batch axis is a per-step axis (gtcrn's inter-frame GRUs: the 33
+    frequency bins of a step are its batch, h from the state): the cell written as graph nodes
+    over x [.., I] and h [.., H] (DENSE over the last axis, SLICE, BINARY, ACT), which every
+    format runs. Forward GRUs without clip only; other cells refused by name."""
+    t_at, b_at = (0, 1) if layout == 0 else (1, 0)
+    if node.op != "GRU":
+        raise UnsupportedOpError(f"{node.op} whose batch axis (X [{x.layout()}], axis {b_at}) is a per-step axis of "
+                                 f"{x.shape[b_at]}: only a GRU's one step is written out as graph nodes")
+    if len(ins) > 4 and ins[4] is not None:
+        raise UnsupportedOpError(f"{node.op} with sequence_lens whose batch axis is a per-step axis")
+    sizes = {"T": 1, "B": x.shape[b_at], "F": int(x.shape[2]), "1": 1}
+    fake = Data((), (("T",), ("B",), ("F",)) if layout == 0 else (("B",), ("T",), ("F",)), sizes)
+    h_in = ins[5] if len(ins) > 5 and isinstance(ins[5], Flow) else None
+    plain = [fake] + [None if isinstance(v, Flow) else v for v in ins[1:]]
+    rec = recurrent.op_recurrent(w, node, plain)[0].layers[-1]  # type: ignore[arg-type]
+    assert isinstance(rec, Recurrent)
+    if rec.num_directions != 1 or rec.clip is not None:
+        raise UnsupportedOpError(f"a {rec.direction} GRU{' with clip' if rec.clip is not None else ''} whose batch "
+                                 f"axis is a per-step axis: only a forward one without clip")
+    H = rec.hidden
+    f, g = rec.activations[0]
+    bias = rec.B[0] if rec.B is not None else np.zeros(6 * H, np.float32)
+    wb, rb = bias[: 3 * H], bias[3 * H :]
+    R = rec.R[0]
+    if h_in is not None:
+        h: Flow | Const = h_in
+        if int(h_in.shape[-1]) != H or _features(h_in.step_shape) != _features(x.step_shape) // int(x.shape[2]) * H:
+            raise ConvertError(f"input initial_h [{h_in.layout()}] for X [{x.layout()}] and hidden size {H}")
+        gh: Flow | Const = _dense(w, h_in, R, rb, node.op)
+    else:
+        h0 = rec.initial_h[0] if rec.initial_h is not None else np.zeros(H, np.float32)
+        h = Const(np.asarray(h0, np.float32))
+        gh = Const((R @ h0 + rb).astype(np.float32))
+    gx = _dense(w, x, rec.W[0], wb, node.op)
+
+    def part(v: Flow | Const, k: int) -> Flow | Const:
+        if isinstance(v, Const):
+            return Const(np.ascontiguousarray(np.asarray(v.array)[..., k * H : (k + 1) * H]))
+        return _slice_f(w, v, len(v.roles) - 1, k * H, (k + 1) * H, 1)
+
+    z = _act(w, _binary(w, "Add", part(gx, 0), part(gh, 0)), f)
+    r = _act(w, _binary(w, "Add", part(gx, 1), part(gh, 1)), f)
+    if rec.linear_before_reset:
+        rn: Flow | Const = _binary(w, "Mul", r, part(gh, 2))
+    else:
+        rh = _binary(w, "Mul", r, h)
+        rn = _dense(w, rh, R[2 * H :], rb[2 * H :], node.op)
+    n = _act(w, _binary(w, "Add", part(gx, 2), rn), g)
+    y = _binary(w, "Add", n, _binary(w, "Mul", z, _binary(w, "Sub", h, n)))  # (1 - z) n + z h
+    b = x.shape[b_at]
+    w.note(node, f"one step with its batch axis a per-step axis of {b}: the GRU cell written as graph nodes")
+    t = x.roles[t_at]  # Y [1, 1, b, H] (layout 1: [b, 1, 1, H]), Y_h [1, b, H] ([b, 1, H])
+    if layout == 0:
+        return [Flow(y.value, (t, "F", "F", "F"), (1, 1, b, H)), Flow(y.value, ("F", "F", "F"), (1, b, H))]
+    return [Flow(y.value, ("F", t, "F", "F"), (b, 1, 1, H)), Flow(y.value, ("F", "F", "F"), (b, 1, H))]
 
 
 def _read_names(w: DagWalk) -> set[str]:
@@ -984,9 +1056,21 @@ def _transpose(w: DagWalk, x: Flow, perm: tuple[int, ...]) -> Flow:
     order = [f_old.index(p) for p in perm if x.roles[p] == "F"]
     if order == sorted(order):
         return Flow(x.value, roles, shape)
-    y = Flow(0, roles, shape)
-    v = w.add(Transpose(tuple(order)), [w.shaped(x)], [y.step_shape], w.node.name if w.node else "transpose")[0]
-    return replace(y, value=v)
+    if len(f_old) <= MAX_STEP_AXES:
+        y = Flow(0, roles, shape)
+        v = w.add(Transpose(tuple(order)), [w.shaped(x)], [y.step_shape], w.node.name if w.node else "transpose")[0]
+        return replace(y, value=v)
+    # more per-step axes than a value holds (gtcrn's unfold [3, 1, 1, 3, 129]): those of one element
+    # move no element, so the order of the others decides, and they are left out of the node
+    big = [i for i in f_old if x.shape[i] != 1]
+    order = [big.index(p) for p in perm if p in big]
+    if order == sorted(order):
+        return Flow(x.value, roles, shape)
+    keep = [i for i in range(len(x.roles)) if x.roles[i] != "F" or i in big]
+    src = Flow(x.value, tuple(x.roles[i] for i in keep), tuple(x.shape[i] for i in keep))
+    out = tuple(int(x.shape[p]) for p in perm if p in big)  # type: ignore[arg-type]
+    v = w.add(Transpose(tuple(order)), [w.shaped(src)], [out], w.node.name if w.node else "transpose")[0]
+    return Flow(v, roles, shape)
 
 
 def op_transpose(w: DagWalk, node: Node, ins: list) -> list:
@@ -1002,6 +1086,23 @@ def _role_name(r: str) -> str:
 
 
 def _regroup(w: DagWalk, x: Flow, out: list[Dim], what: str) -> Flow:
+    """_regroup_axes; when that mixes the batch with a step's axes and the batch is a fixed 1 in a
+    step function (gtcrn's Reshape of [B, 33, 1, 16] to [33, 1, 16]: one stream's [33, 16]), the
+    batch axis taken as a per-step axis of one element (every row is one stream's either way)."""
+    try:
+        return _regroup_axes(w, x, out, what)
+    except UnsupportedOpError:
+        if w.has_time or x.roles.count("B") != 1 or x.shape[x.roles.index("B")] != 1:
+            raise
+        i = x.roles.index("B")
+        try:
+            return _regroup_axes(w, replace(x, roles=x.roles[:i] + ("F",) + x.roles[i + 1 :]), out, what)
+        except UnsupportedOpError:
+            pass
+        raise
+
+
+def _regroup_axes(w: DagWalk, x: Flow, out: list[Dim], what: str) -> Flow:
     """x's elements under the ONNX shape `out`. The time and batch axes must survive in order,
     as axes of their own or merged with each other (B*T, as Keras TimeDistributed writes), with
     the same features before, between and after them. A static size where x has the run-time
@@ -1305,6 +1406,10 @@ def op_concat(w: DagWalk, node: Node, ins: list) -> list:
     axis = _axis(node.int_attr("axis", 0), len(first.roles), "Concat axis")
     if len(flows) == 2 and w.values[first.value].kind == "state" and flows[1].roles[axis] == "T":
         return [_cache_concat(w, first, flows[1], axis)]
+    batched = next((f for f in flows if "B" in f.roles), None)
+    if batched is not None:
+        flows = [_batch_axis_as(f, batched) for f in flows]
+        first = flows[0]
     for f in flows:
         if f.roles != first.roles or any(f.shape[i] != first.shape[i] for i in range(len(f.roles)) if i != axis):
             raise UnsupportedOpError(f"Concat of [{first.layout()}] and [{f.layout()}] along axis {axis}")
@@ -1324,6 +1429,19 @@ def op_concat(w: DagWalk, node: Node, ins: list) -> list:
         v = w.add(Concat(k), [w.shaped(g) for g in group], [y.step_shape], node.name)[0]
         acc = replace(y, value=v)
     return [acc]
+
+
+def _batch_axis_as(f: Flow, ref: Flow) -> Flow:
+    """f with its feature axis of one element where `ref` has the batch axis taken as the batch,
+    when f has no batch axis: a value read from a STATE value (one row per stream) whose ONNX
+    shape holds the batch of 1 as a fixed size (gtcrn's caches [2, 1, 16, 16, 33]). Else f."""
+    if "B" in f.roles or len(f.roles) != len(ref.roles):
+        return f
+    i = ref.roles.index("B")
+    if f.roles[i] != "F" or f.shape[i] != 1:
+        return f
+    return replace(f, roles=f.roles[:i] + ("B",) + f.roles[i + 1 :],
+                   shape=f.shape[:i] + (ref.shape[i],) + f.shape[i + 1 :])
 
 
 def _cache_concat(w: DagWalk, state: Flow, x: Flow, axis: int) -> Flow:
@@ -1369,22 +1487,117 @@ def op_gather(w: DagWalk, node: Node, ins: list) -> list:
         raise UnsupportedOpError("Gather with data-dependent indices")
     ind = np.asarray(floats_of(idx, "input indices")).astype(np.int64)
     axis = _axis(axis_attr, len(x.roles), "Gather axis")
-    keep = ind.ndim == 1
     if ind.size != 1:
-        raise UnsupportedOpError(f"Gather of {ind.size} indices {ind.ravel().tolist()[:8]}: only one index")
+        return [_gather_f(w, x, axis, ind)]
     i = int(ind.ravel()[0])
     if x.roles[axis] == "T":
         if i == -1 or (isinstance(x.shape[axis], int) and i == x.shape[axis] - 1):
-            return [_take_last(w, x, axis, keep)]
+            return [_as_index_shape(_take_last(w, x, axis, True), axis, ind.shape)]
         raise UnsupportedOpError(f"Gather of step {i} along the time axis: only the last step (-1)" + _UNROLLED)
     if x.roles[axis] == "B":
         if x.shape[axis] == 1 and i in (0, -1):
-            return [Flow(x.value, x.roles[:axis] + x.roles[axis + 1 :], x.shape[:axis] + x.shape[axis + 1 :])]
+            return [_as_index_shape(x, axis, ind.shape)]
         raise UnsupportedOpError("Gather along the batch axis")
-    y = _slice_f(w, x, axis, i, i + 1 if i != -1 else 2**31 - 1, 1)
-    if keep:
-        return [y]
-    return [Flow(y.value, y.roles[:axis] + y.roles[axis + 1 :], y.shape[:axis] + y.shape[axis + 1 :])]
+    return [_as_index_shape(_slice_f(w, x, axis, i, i + 1 if i != -1 else 2**31 - 1, 1), axis, ind.shape)]
+
+
+def op_scatternd(w: DagWalk, node: Node, ins: list) -> list:
+    """ScatterND with constant indices that name a box of the data (a range per axis, listed in
+    row-major order; PyTorch's `cache[..., a:b, :] = x` as exported, gtcrn's 18 cache writes): the
+    data with the box replaced by the updates, as Slices of the data around it and Concats."""
+    data, idx, upd = ins[0], ins[1], ins[2]
+    if node.str_attr("reduction", "none") != "none":
+        raise node.refuse_attr("reduction", node.str_attr("reduction", "none"), "none")
+    if isinstance(idx, Flow):
+        raise UnsupportedOpError("ScatterND with data-dependent indices")
+    if not isinstance(data, Flow) or not isinstance(upd, Flow):
+        raise UnsupportedOpError(f"ScatterND of {_describe(upd)} into a {_describe(data)}: only data into data")
+    ind = np.asarray(floats_of(idx, "input indices")).astype(np.int64)
+    q, r = int(ind.shape[-1]) if ind.ndim else 0, len(data.roles)
+    if ind.ndim < 1 or not 1 <= q <= r:
+        raise ConvertError(f"ScatterND indices of shape {list(ind.shape)} for data of rank {r}")
+    dims = [int(d) if isinstance(d, int) else None for d in data.shape]
+    pts = ind.reshape(-1, q)
+    box: list[tuple[int, int]] = []
+    for a in range(q):
+        n = dims[a]
+        col = pts[:, a] + (n if n is not None else 0) * (pts[:, a] < 0)
+        lo, hi = int(col.min()), int(col.max()) + 1
+        box.append((lo, hi))
+    box += [(0, d) if d is not None else (0, 2**31 - 1) for d in dims[q:]]
+    sizes = [hi - lo for lo, hi in box[:q]]
+    grid = np.stack(np.meshgrid(*[np.arange(lo, hi) for lo, hi in box[:q]], indexing="ij"), -1).reshape(-1, q)
+    norm = np.where(pts < 0, pts + np.array([d or 0 for d in dims[:q]]), pts)
+    if norm.shape != grid.shape or not np.array_equal(norm, grid):
+        raise UnsupportedOpError(f"ScatterND of {len(pts)} index tuples that are not one box of the data "
+                                 f"[{data.layout()}] in row-major order (only a write of a range per axis: "
+                                 "x[a:b, c:d] = u)")
+    for a, (lo, hi) in enumerate(box):
+        if data.roles[a] != "F" and (lo != 0 or hi != (dims[a] or 2**31 - 1)):
+            raise UnsupportedOpError(f"ScatterND into part of the {_role_name(data.roles[a])} axis of "
+                                     f"[{data.layout()}]")
+    shape = tuple(sizes) + tuple(data.shape[q:])
+    want = _features(tuple(int(d) for d, rl in zip(shape, data.roles) if rl == "F"))
+    if any(rl != "F" and d != 1 for rl, d in zip(upd.roles, upd.shape) if rl not in data.roles) or \
+            _features(upd.step_shape) != want or w.values[upd.value].last != w.values[data.value].last:
+        raise UnsupportedOpError(f"ScatterND updates [{upd.layout()}] for a box {list(shape)} of [{data.layout()}]")
+    update = Flow(upd.value, data.roles, shape)  # type: ignore[arg-type]
+    return [_write_box(w, data, update, box)]
+
+
+def _write_box(w: DagWalk, data: Flow, upd: Flow, box: list[tuple[int, int]]) -> Flow:
+    """data with its box (a range per axis) replaced by upd (shaped as the box)."""
+    part = next((a for a, (lo, hi) in enumerate(box) if data.roles[a] == "F" and (lo, hi) != (0, int(data.shape[a]))),
+                None)  # type: ignore[arg-type]
+    if part is None:
+        return upd
+    lo, hi = box[part]
+    n = int(data.shape[part])  # type: ignore[arg-type]
+    inner = box[:part] + [(0, hi - lo)] + box[part + 1 :]
+    middle = _write_box(w, _slice_f(w, data, part, lo, hi, 1), upd, inner)
+    pieces = ([_slice_f(w, data, part, 0, lo, 1)] if lo else []) + [middle] + (
+        [_slice_f(w, data, part, hi, n, 1)] if hi < n else [])
+    return _concat(w, pieces, part)
+
+
+def _as_index_shape(y: Flow, axis: int, shape: tuple[int, ...]) -> Flow:
+    """y (axis `axis` of size prod(shape)) with that axis replaced by axes `shape`, as Gather's
+    output puts the indices' shape there: per-step axes of their own (none for a scalar index;
+    a time or batch axis of one element gathered stays that axis for a 1-D index)."""
+    if len(shape) == 1:
+        return y
+    roles = y.roles[:axis] + ("F",) * len(shape) + y.roles[axis + 1 :]
+    return Flow(y.value, roles, y.shape[:axis] + tuple(int(d) for d in shape) + y.shape[axis + 1 :])
+
+
+def _gather_f(w: DagWalk, x: Flow, axis: int, ind: np.ndarray) -> Flow:
+    """Gather of constant indices `ind` (any shape) along feature axis `axis`: the runs of
+    consecutive indices as Slices joined by Concat (gtcrn's nn.Unfold of 3 shifted windows), or a
+    0/1 Dense along the last axis when there are more than PICK_SLICES runs."""
+    if x.roles[axis] != "F":
+        raise UnsupportedOpError(f"Gather of {ind.size} indices along the {_role_name(x.roles[axis])} axis: only "
+                                 "one index there")
+    n = int(x.shape[axis])  # type: ignore[arg-type]
+    flat = [int(i) for i in ind.ravel()]
+    bad = [i for i in flat if not -n <= i < n]
+    if bad:
+        raise ConvertError(f"Gather index {bad[0]} out of range for an axis of {n}")
+    flat = [i + n if i < 0 else i for i in flat]
+    runs: list[list[int]] = [[flat[0]]]
+    for i in flat[1:]:
+        if i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    if len(runs) <= PICK_SLICES:
+        y = _concat(w, [_slice_f(w, x, axis, r[0], r[-1] + 1, 1) for r in runs], axis)
+    elif axis == len(x.roles) - 1:
+        y = _pick(w, x, flat, "Gather")
+    else:
+        raise UnsupportedOpError(f"Gather of {ind.size} indices in {len(runs)} runs along a feature axis that is "
+                                 f"not the last: up to {PICK_SLICES} runs of consecutive indices, or along "
+                                 "the last axis")
+    return _as_index_shape(y, axis, ind.shape)
 
 
 def _act(w: DagWalk, x: Flow, act: Act) -> Flow:
@@ -1594,7 +1807,7 @@ OPS: dict[str, OpFn] = {
     "Concat": op_concat, "Split": op_split, "Slice": op_slice, "Transpose": op_transpose,
     "Reshape": op_reshape, "Flatten": op_flatten, "Squeeze": op_squeeze, "Unsqueeze": op_unsqueeze,
     "Identity": op_identity, "Dropout": op_identity, "Cast": op_identity,
-    "Gather": op_gather, "Where": op_where, "ReverseSequence": op_reverse_sequence,
+    "Gather": op_gather, "ScatterND": op_scatternd, "Where": op_where, "ReverseSequence": op_reverse_sequence,
     "Expand": op_expand,
 }  # fmt: skip  # conv.py adds Conv, ConvTranspose, Pad, BatchNormalization, PRelu, Gelu, HardSwish
 
@@ -1621,8 +1834,13 @@ def _guesses(info: onnx.ValueInfoProto, stepwise: bool, label: str) -> list[str]
         return ["TBF", "BTF"] if hints[0] == "T" or hints[1] == "B" else ["BTF", "TBF"]
     if n == 1:
         return ["F"]
+    if n <= 2 + MAX_STEP_AXES:  # several per-step axes (gtcrn's step input [1, 257, 1, 2]: batch, 3 F)
+        seq = ["TB", "BT"] if hints[0] == "T" or hints[1] == "B" else ["BT", "TB"]
+        guesses = [g + "F" * (n - 2) for g in seq]
+        return (["B" + "F" * (n - 1)] if stepwise and n - 1 <= MAX_STEP_AXES else []) + guesses
     raise ConvertError(f"{label}: input {info.name!r} has {n} axes; rnnedge takes [batch, time, features], "
-                       "[time, batch, features], [time, features] or, for a step function, [batch, features]")
+                       "[time, batch, features], [time, features] or, for a step function, [batch, features], "
+                       f"each with up to {MAX_STEP_AXES} feature axes")
 
 
 def to_graph(model: str | os.PathLike | onnx.ModelProto, name: str | None = None,
