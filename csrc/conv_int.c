@@ -13,7 +13,6 @@
  * rne__check_conv proved 32768 sum |w| |m[co]| + 2^(shift-1) <= INT64_MAX for every channel (and
  * the sum within int32 under acc32), so nothing here overflows.
  */
-#include <string.h>
 
 #include "conv.h"
 #include "qvec.h"
@@ -52,6 +51,17 @@ static void rne__qaxpy64(int64_t *restrict acc, int32_t w, const int16_t *restri
     size_t i;
     for (i = 0; i < n; i++)
         acc[i] += (int64_t)((int32_t)x[i] * w);
+}
+
+/* Zero `words` int32 words of accumulators: a loop, since the integer step path includes no
+ * C library header (make intonly: a Cortex-M0 build's undefined symbols may name only our own
+ * functions and the integer helpers). */
+static void rne__qzero(void *acc, size_t words)
+{
+    int32_t *a = (int32_t *)acc;
+    size_t i;
+    for (i = 0; i < words; i++)
+        a[i] = 0;
 }
 
 static void rne__qmadd32(int32_t *restrict acc, const int16_t *restrict x, const void *w, int s8,
@@ -102,9 +112,9 @@ static void rne__qconv_depthwise(const rne__convcall *k, size_t t, size_t b, voi
     const int s8 = l->fmt == RNE_FMT_S8, acc32 = l->q[2];
     size_t j;
     if (acc32)
-        memset(acc, 0, cout * sizeof(int32_t));
+        rne__qzero(acc, cout);
     else
-        memset(acc, 0, cout * sizeof(int64_t));
+        rne__qzero(acc, 2 * cout);
     for (j = 0; j < kt; j++) {
         const void *w = (const uint8_t *)l->data[RNE_T_W] + j * cout * esize;
         if (acc32)
@@ -131,7 +141,7 @@ static void rne__qconv_direct(const rne__convcall *k, size_t t, size_t b, void *
     size_t gi, co, c, j, i;
     int16_t *pad = (int16_t *)(void *)((uint8_t *)acc + cout * wout * sizeof(int64_t));
     const size_t np = wout + (kw - 1) * dw;
-    memset(acc, 0, cout * wout * esz);
+    rne__qzero(acc, cout * wout * (esz / sizeof(int32_t)));
     for (gi = 0; gi < g; gi++)
         for (c = 0; c < cg; c++)
             for (j = 0; j < kt; j++) {
@@ -275,7 +285,7 @@ static void rne__qconv_t(const rne__convcall *k)
     for (r = 0; r < rows; r++) {
         const int16_t *xr = (const int16_t *)k->x + r * k->c_in * win;
         int16_t *yr = (int16_t *)k->y + r * (size_t)k->c_out * wout;
-        memset(acc, 0, (size_t)k->c_out * wout * sizeof(int64_t));
+        rne__qzero(acc, 2 * (size_t)k->c_out * wout);
         for (c = 0; c < k->c_in; c++)
             for (i = 0; i < kw; i++) {
                 const size_t gi = c / cg;
