@@ -1,7 +1,8 @@
 """Keras GRU and SimpleRNN layers exported by tf2onnx 1.17 as ONNX Loops, read as the native cells
 (rnnedge/converter/tf2onnx_loop.py, docs/keras.md "Through tf2onnx"): alone, going backwards,
 Bidirectional (two Loops joined by a Concat or an Add), with Keras 3's and Keras 2's hard_sigmoid
-spelled out, and returning their final state (the Loop's carried state).
+spelled out, returning their final state (the Loop's carried state), stateful (the exported state
+the initial state).
 
 The fixtures (tests/data/keras/tf2onnx_*.onnx) were made by `tests/make_keras_fixtures.py tf2onnx`
 with Keras 3.15 (one with Keras 2 through tf_keras 2.21) and tf2onnx 1.17; each carries Keras's
