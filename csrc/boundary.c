@@ -8,38 +8,25 @@
  */
 #include "rne_internal.h"
 
-static int16_t rne__quantize1(float x, double scale)
-{
-    double v = (double)x / scale + 0.5;
-    int32_t t;
-    if (v != v)                         /* NaN: converting it to an integer would be undefined */
-        t = 0;
-    else if (v >= 32767.0)              /* floor(v) >= 32767, +inf included */
-        t = 32767;
-    else if (v < -32768.0)              /* floor(v) < -32768, -inf included */
-        t = -32768;
-    else {                              /* in range: truncate, then step down to the floor */
-        t = (int32_t)v;
-        if ((double)t > v)
-            t -= 1;
-    }
-    return (int16_t)t;
-}
-
 void rne_quantize_s16(const float *x, size_t n, double scale, int16_t *q)
 {
     size_t i;
-    for (i = 0; i < n; i++)
-        q[i] = rne__quantize1(x[i], scale);
-}
-
-void rne_quantize_s16_features(const float *x, size_t rows, size_t features,
-                               const float *scales, int16_t *q)
-{
-    size_t r, k;
-    for (r = 0; r < rows; r++)
-        for (k = 0; k < features; k++)
-            q[r * features + k] = rne__quantize1(x[r * features + k], (double)scales[k]);
+    for (i = 0; i < n; i++) {
+        double v = (double)x[i] / scale + 0.5;
+        int32_t t;
+        if (v != v)                     /* NaN: converting it to an integer would be undefined */
+            t = 0;
+        else if (v >= 32767.0)          /* floor(v) >= 32767, +inf included */
+            t = 32767;
+        else if (v < -32768.0)          /* floor(v) < -32768, -inf included */
+            t = -32768;
+        else {                          /* in range: truncate, then step down to the floor */
+            t = (int32_t)v;
+            if ((double)t > v)
+                t -= 1;
+        }
+        q[i] = (int16_t)t;
+    }
 }
 
 void rne_dequantize_s16(const int16_t *q, size_t n, double scale, float *y)

@@ -4,11 +4,8 @@
  *
  *   pre = rq32(W x, Mw) + rq32(R h, Mr) + b            (int64 sum; rows i, o, f, g)
  *   zi += rq32(Pi c, Mpi);  zf += rq32(Pf c, Mpf)       (peepholes see the old c)
- *   g = g(zg)                                          (z clamped to zlim)
- *   Sigmoid gates: i = sigmoid_tail_q31(-zi), fc = 1 - f = input_forget ? i : sigmoid_tail_q31(zf)
- *                  (both Q0.31); c' = sat32(c - rshr(fc c, 31) + rshr(i g, 26))
- *   HardSigmoid:   i = f(zi);  f = input_forget ? min(32768 - i, 32767) : f(zf)   (Q0.15)
- *                  c' = sat32(rshr(f c, 15) + rshr(i g, 10))          (c int32 Q11.20)
+ *   i = f(zi);  f = input_forget ? min(32768 - i, 32767) : f(zf);  g = g(zg)   (z clamped to zlim)
+ *   c' = sat32(rshr(f c, 15) + rshr(i g, 10))          (c int32 Q11.20)
  *   zo += rq32(Po c', Mpo);  o = f(zo)
  *   h' = sat16(rshr(o h(sat(rshr(3 c', 8), +-2^20)), 15))
  * h is int16 Q0.15, gates Q0.15, pre-activations in units of 1/12288. The loop over directions,
@@ -51,39 +48,22 @@ static void rne__lstm_int_row(const rne__cell_int *p, size_t hs, int coupled, co
         }
         rne__q_pre(gg, wx + 3 * hs, gg, b + 3 * hs, zl, hs);
     }
-    if (p->act[0].kind == RNE_ACT_SIGMOID) {  /* i and 1 - f in Q0.31 (a unit that keeps its
-                                                 cell for hundreds of steps: f near 1) */
-        if (peep == NULL)
-            rne__q_act_rows(&p->act[0], go, hs);
-        for (j = 0; j < hs; j++) {
-            gi[j] = rne__sigmoid_tail_q31(-gi[j]);   /* sigmoid(x) = 1 - sigmoid(-x) */
-            gf[j] = coupled ? gi[j] : rne__sigmoid_tail_q31(gf[j]);
-        }
-        rne__q_act_rows(&p->act[1], gg, hs);
-        for (j = 0; j < hs; j++) {
-            const int32_t cn = rne__sat32((int64_t)c[j] - rne__rshr((int64_t)gf[j] * c[j], 31) +
-                                          rne__rshr((int64_t)gi[j] * gg[j], 26));
-            c[j] = cn;
-            gi[j] = (int32_t)rne__sat(rne__rshr((int64_t)3 * cn, 8), -RNE__ZMAX, RNE__ZMAX);
-        }
+    if (coupled) {
+        rne__q_act_rows(&p->act[0], gi, peep == NULL ? 2 * hs : hs);
+        for (j = 0; j < hs; j++)
+            gf[j] = RNE__Q15_ONE - gi[j] < INT16_MAX ? RNE__Q15_ONE - gi[j] : INT16_MAX;
+    } else if (peep == NULL) {
+        rne__q_act_rows(&p->act[0], gi, 3 * hs);
     } else {
-        if (coupled) {
-            rne__q_act_rows(&p->act[0], gi, peep == NULL ? 2 * hs : hs);
-            for (j = 0; j < hs; j++)
-                gf[j] = RNE__Q15_ONE - gi[j] < INT16_MAX ? RNE__Q15_ONE - gi[j] : INT16_MAX;
-        } else if (peep == NULL) {
-            rne__q_act_rows(&p->act[0], gi, 3 * hs);
-        } else {
-            rne__q_act_rows(&p->act[0], gi, hs);
-            rne__q_act_rows(&p->act[0], gf, hs);
-        }
-        rne__q_act_rows(&p->act[1], gg, hs);
-        for (j = 0; j < hs; j++) {
-            const int32_t cn = rne__sat32(rne__rshr((int64_t)gf[j] * c[j], 15) +
-                                          rne__rshr(gi[j] * gg[j], 10));
-            c[j] = cn;
-            gi[j] = (int32_t)rne__sat(rne__rshr((int64_t)3 * cn, 8), -RNE__ZMAX, RNE__ZMAX);
-        }
+        rne__q_act_rows(&p->act[0], gi, hs);
+        rne__q_act_rows(&p->act[0], gf, hs);
+    }
+    rne__q_act_rows(&p->act[1], gg, hs);
+    for (j = 0; j < hs; j++) {
+        const int32_t cn = rne__sat32(rne__rshr((int64_t)gf[j] * c[j], 15) +
+                                      rne__rshr(gi[j] * gg[j], 10));
+        c[j] = cn;
+        gi[j] = (int32_t)rne__sat(rne__rshr((int64_t)3 * cn, 8), -RNE__ZMAX, RNE__ZMAX);
     }
     if (peep != NULL) {
         for (j = 0; j < hs; j++)

@@ -484,13 +484,6 @@ int rne_run_end(rne_stream *stream, const void *x, uint32_t steps, uint32_t end,
 void rne_quantize_s16(const float *x, size_t n, double scale, int16_t *q);
 void rne_dequantize_s16(const int16_t *q, size_t n, double scale, float *y);
 
-/* The same with a scale per feature, for a model whose metadata has qio.input_scales (its INPUT
- * quantized feature by feature, docs/quantization.md section 4): x float[rows][features],
- * q[r][k] = rne_quantize_s16's rule at scales[k]. rne_step_float takes one scale: for such a
- * model call this, then rne_step. */
-void rne_quantize_s16_features(const float *x, size_t rows, size_t features,
-                               const float *scales, int16_t *q);
-
 /* rne_step of an integer model with float input and output, for hosts with an FPU, in one call:
  * x float[B][in_features] -> rne_quantize_s16 at in_scale into xq int16[B][in_features] ->
  * rne_step -> yq int16[B][out_features] -> rne_dequantize_s16 at out_scale into y

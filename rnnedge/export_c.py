@@ -46,7 +46,6 @@ from .blob.spec import (
     Blob,
     NodeRecord,
 )
-from .blob.check import input_scales
 from .errors import InputError, RnnedgeError
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -186,10 +185,8 @@ def _define(name: str, value: str, comment: str) -> str:
 
 
 def header_text(data: bytes, info: Exported, source: str, description: str, section: str | None,
-                qio: tuple[float, float] | None,
-                in_scales: Sequence[float] | None = None) -> str:  # fmt: skip
-    """The whole header for `data` (the blob's bytes); `in_scales`: an integer model's
-    per-feature input scales (metadata qio.input_scales), if it has them."""
+                qio: tuple[float, float] | None) -> str:  # fmt: skip
+    """The whole header for `data` (the blob's bytes)."""
     p, sym = info.prefix, info.symbol
     attrs = [f"aligned({info.alignment})"] + ([f'section("{section}")'] if section else [])
     buf_type = "int16_t" if info.quant != "f32" else "float"
@@ -250,18 +247,11 @@ def header_text(data: bytes, info: Exported, source: str, description: str, sect
             "the library's -D flags for this model",
         )
     )
-    if qio is not None and in_scales is None:
+    if qio is not None:
         lines += [
             _define(
                 f"{p}_INPUT_SCALE", _f32(qio[0]), "x = clamp(floor(value / scale + 0.5), int16)"
             ),
-            _define(f"{p}_OUTPUT_SCALE", _f32(qio[1]), "value = y * scale"),
-        ]
-    elif qio is not None:
-        lines += [
-            _define(f"{p}_INPUT_SCALES", "{" + ", ".join(_f32(float(v)) for v in in_scales) + "}",
-                    "a scale per feature: x[k] = clamp(floor(value[k] / scales[k] + 0.5), int16) "
-                    "(rne_quantize_s16_features)"),
             _define(f"{p}_OUTPUT_SCALE", _f32(qio[1]), "value = y * scale"),
         ]
     lines += [
@@ -336,9 +326,7 @@ def export_c(
     from .blob.show import describe
     from .files import write_atomic
 
-    scales = input_scales(model.blob.meta) if qio is not None else None
-    text = header_text(data, info, os.fspath(blob_path), describe(model.blob), section, qio,
-                       None if scales is None else [float(v) for v in scales])  # fmt: skip
+    text = header_text(data, info, os.fspath(blob_path), describe(model.blob), section, qio)
     write_atomic(out_path, text.encode("ascii"))
     return info
 

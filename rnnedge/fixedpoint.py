@@ -293,16 +293,6 @@ def quantize(x: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(q, INT16_MIN, INT16_MAX).astype(np.int16)
 
 
-def quantize_input(g: Graph, x: np.ndarray) -> np.ndarray:
-    """An integer graph's int16 input from float x [..., features] (ids as they are): `quantize`
-    at the INPUT value's scale, or feature k at g.input_scales[k] when the graph has them."""
-    if g.values[g.input].dtype == "s32":
-        return np.asarray(x)
-    if g.input_scales is None:
-        return quantize(x, g.values[g.input].scale)
-    return quantize(x, np.asarray(g.input_scales, np.float64))
-
-
 def quantize_cell(c: np.ndarray) -> np.ndarray:
     """float LSTM cell state -> int32 Q11.20, the same rule as `quantize` (NaN -> 0, saturating)."""
     c = np.asarray(c, np.float64)
@@ -428,9 +418,7 @@ def lstm_step_q(
     L: QRecurrent, d: int, x: np.ndarray, h: np.ndarray, c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """One integer LSTM step of direction d: x [B, I], h [B, H] int16 Q0.15, c [B, H] int32
-    Q11.20. Rows of the accumulator: i, o, f, g (ONNX order i, o, f, c). With Sigmoid gates, i
-    and 1 - f are Q0.31 (`sigmoid_tail_q31`: i = sigmoid(-(-x)), 1 - f = sigmoid(-x)) and
-    c' = c - (1 - f) c + i g; with HardSigmoid gates i and f are Q0.15."""
+    Q11.20. Rows of the accumulator: i, o, f, g (ONNX order i, o, f, c)."""
     H = L.hidden
     acc_w = x @ L.W[d].astype(I64).T  # [B, 4H], exact
     acc_r = h @ L.R[d].astype(I64).T
@@ -443,20 +431,14 @@ def lstm_step_q(
         P = L.P[d].astype(I64)
         zi = zi + rq32(P[0] * c, L.peep_mult(d, 0), "peephole i")  # int16 x int32: int64
         zf = zf + rq32(P[2] * c, L.peep_mult(d, 2), "peephole f")
-    g = _gate_act(g_kind, sat(zg, -L.zlim, L.zlim), hs_g)
-    if f_kind == "Sigmoid":  # i and 1 - f in Q0.31: c' = c - rshr((1-f) c, 31) + rshr(i g, 26)
-        i = sigmoid_tail_q31(-sat(zi, -L.zlim, L.zlim))  # sigmoid(x) = 1 - sigmoid(-x)
-        fc = i if L.input_forget else sigmoid_tail_q31(sat(zf, -L.zlim, L.zlim))
-        c64 = np.asarray(c, I64)  # (1-f) c < 2^62, i g < 2^46: int64
-        c_new = sat32(c64 - rshr(fc * c64, 31) + rshr(i * g, 31 + 15 - C_FRAC))
+    i = _gate_act(f_kind, sat(zi, -L.zlim, L.zlim), hs_f)
+    if L.input_forget:
+        f = np.minimum(Q15_ONE - i, INT16_MAX)
     else:
-        i = _gate_act(f_kind, sat(zi, -L.zlim, L.zlim), hs_f)
-        if L.input_forget:
-            f = np.minimum(Q15_ONE - i, INT16_MAX)
-        else:
-            f = _gate_act(f_kind, sat(zf, -L.zlim, L.zlim), hs_f)
-        # f*c: Q0.15 x Q11.20 in int64, back to Q11.20; i*g: Q0.30 -> Q11.20 is a shift by 10
-        c_new = sat32(rshr(f * c, 15) + rshr(i32(i * g, "i*g"), 30 - C_FRAC))
+        f = _gate_act(f_kind, sat(zf, -L.zlim, L.zlim), hs_f)
+    g = _gate_act(g_kind, sat(zg, -L.zlim, L.zlim), hs_g)
+    # f*c: Q0.15 x Q11.20 in int64, back to Q11.20; i*g: Q0.30 -> Q11.20 is a shift by 10
+    c_new = sat32(rshr(f * c, 15) + rshr(i32(i * g, "i*g"), 30 - C_FRAC))
     if L.P is not None:
         zo = zo + rq32(P[1] * c_new, L.peep_mult(d, 1), "peephole o")
     o = _gate_act(f_kind, sat(zo, -L.zlim, L.zlim), hs_f)

@@ -31,7 +31,6 @@ from ._memory import fmt_size as _fmt_size
 from ._memory import refuse_memory as _refuse_memory
 from ._views import F32 as _F32
 from ._views import Layout, StateViews, state_blocks
-from .blob.check import input_scales
 from .blob.read import read_blob
 from .blob.show import describe
 from .blob.spec import (DT_S16, DT_S32, E_INPUT, FMT_F32, MAX_ALIGN, OP_CONV, OP_GATHER,
@@ -123,12 +122,6 @@ class Model:
             if not isinstance(qio, dict) or not {"input_scale", "output_scale"} <= set(qio):
                 raise BlobError(f"{source}: an {self.quant} blob without its input/output scales (qio)")
             self._qio = (float(qio["input_scale"]), float(qio["output_scale"]))
-        # an INPUT quantized feature by feature (metadata qio.input_scales): its scales, kept
-        # alive with their pointer for rne_quantize_s16_features; else None
-        scales = input_scales(meta) if self._qio is not None else None
-        self._in_scales = None if scales is None else np.ascontiguousarray(scales, _F32)
-        self._in_scales_p = (None if self._in_scales is None
-                             else c.ffi.from_buffer("float[]", self._in_scales))  # fmt: skip
         # Model.run's streams, kept for the next run of the same batch (at most _RUN_FREE each;
         # a list's pop and append are atomic, so threads running at once each get their own)
         self._run_free: dict[int, list[Stream]] = {}
@@ -168,15 +161,6 @@ class Model:
             copy.flags.writeable = False
             arr = copy
         return cls(arr, source)
-
-    def _quantize_x(self, xp: Any, n: int, xqp: Any) -> None:
-        """n floats at xp -> the int16 input at xqp (docs/quantization.md section 4): at the
-        input scale, or feature by feature at qio.input_scales."""
-        if self._in_scales_p is None:
-            self._c.lib.rne_quantize_s16(xp, n, self._qio[0], xqp)  # type: ignore[index]
-        else:
-            f = self.in_features
-            self._c.lib.rne_quantize_s16_features(xp, n // f, f, self._in_scales_p, xqp)
 
     def _flush_check(self) -> str | None:
         """Why `run` cannot be exact for this model with latency, or None. `run` feeds the
@@ -583,29 +567,16 @@ class Stream:
     def _c_step_call(self) -> Callable[[Any, Any], int]:
         """The C call of one step, xp -> float32 yp, for this stream's number format, bound once
         (step and step_into call it): rne_step for float models; for integer ones rne_step_float
-        (quantize, step, dequantize in one call), or, for a model of ids or one whose input takes
-        a scale per feature (rne_quantize_s16_features first), rne_step into the int16 buffer
-        and then its dequantization."""
+        (quantize, step, dequantize in one call), or, for a model of ids, rne_step into the int16
+        buffer and then its dequantization."""
         cstream, c_step = self._cstream, self._step
         if self._qargs is None:
             return functools.partial(c_step, cstream)
         s_in, xq, yq, s_out = self._qargs
-        model = self.model
-        if not model._ids and model._in_scales_p is None:
+        if not self.model._ids:
             c_step_float = self._step_float
             return lambda xp, yp: c_step_float(cstream, xp, s_in, xq, yq, s_out, yp)
         dequantize, y_size = self._c.lib.rne_dequantize_s16, self._y_size
-        if not model._ids:  # per-feature input scales: quantize, step, dequantize
-            quantize, n_x = model._quantize_x, self.batch * model.in_features
-
-            def features_step(xp, yp) -> int:
-                quantize(xp, n_x, xq)
-                rc = c_step(cstream, xq, yq)
-                if rc == 0:
-                    dequantize(yq, y_size, s_out, yp)
-                return rc
-
-            return features_step
 
         def ids_step(xp, yp) -> int:
             rc = c_step(cstream, xp, yq)
@@ -860,7 +831,7 @@ class Stream:
             if xqp is None:  # floats of a float model, or ids: as they are
                 xp = from_buffer(self._x_ctype, x)
             else:  # floats of an integer model: quantized first
-                model._quantize_x(from_buffer(self._floats, x), x.size, xqp)
+                lib.rne_quantize_s16(from_buffer(self._floats, x), x.size, self._qio[0], xqp)
                 xp = xqp
             rc = lib.rne_run(self._cstream, xp, plan.steps, yp if yq is None else yqp, sp,
                              plan.scratch)  # fmt: skip
@@ -929,7 +900,9 @@ class Stream:
         ids = x
         if self._qio is not None and not model._ids:
             xq = np.empty(x.shape, np.int16)
-            model._quantize_x(from_buffer("float[]", x), x.size, from_buffer("int16_t[]", xq))
+            lib.rne_quantize_s16(
+                from_buffer("float[]", x), x.size, self._qio[0], from_buffer("int16_t[]", xq)
+            )
             x = xq
         if not self._claim():  # as _owned("run"), without a context manager's cost
             raise self._busy("run")

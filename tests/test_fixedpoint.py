@@ -273,15 +273,10 @@ def _s_step(L: QRecurrent, d: int, x: list[int], h: list[int], c: list[int] | No
                 pm, ps = L.peep.m[d], L.peep.shift
                 zi += _s_rq32(int(L.P[d, 0, j]) * c[j], int(pm[0]), ps)
                 zf += _s_rq32(int(L.P[d, 2, j]) * c[j], int(pm[2]), ps)
+            i = _s_act(acts[0], clamp(zi), hs[0])
+            f = min(32768 - i, 32767) if L.input_forget else _s_act(acts[0], clamp(zf), hs[0])
             g = _s_act(acts[1], clamp(zg), hs[1])
-            if acts[0] == "Sigmoid":  # c - (1 - f) c + i g, i and 1 - f in Q0.31
-                i = _s_tail(-clamp(zi))
-                fc = i if L.input_forget else _s_tail(clamp(zf))
-                c_new[j] = _s_sat(c[j] - _s_rshr(fc * c[j], 31) + _s_rshr(i * g, 26), -(2**31), 2**31 - 1)
-            else:
-                i = _s_act(acts[0], clamp(zi), hs[0])
-                f = min(32768 - i, 32767) if L.input_forget else _s_act(acts[0], clamp(zf), hs[0])
-                c_new[j] = _s_sat(_s_rshr(f * c[j], 15) + _s_rshr(i * g, 10), -(2**31), 2**31 - 1)
+            c_new[j] = _s_sat(_s_rshr(f * c[j], 15) + _s_rshr(i * g, 10), -(2**31), 2**31 - 1)
             if L.P is not None:
                 zo += _s_rq32(int(L.P[d, 1, j]) * c_new[j], int(pm[1]), ps)
             o = _s_act(acts[0], clamp(zo), hs[0])
@@ -312,7 +307,6 @@ def _s_step(L: QRecurrent, d: int, x: list[int], h: list[int], c: list[int] | No
 
 ORACLE_LAYERS = {
     "lstm_peepholes_clip": lambda: realistic("lstm", 5, 6, 1, P=np.random.default_rng(1).normal(0, 0.5, (1, 18)).astype(np.float32), clip=1.5),
-    "lstm_input_forget_sigmoid": lambda: realistic("lstm", 5, 6, 7, input_forget=True),
     "lstm_input_forget_hardsigmoid": lambda: realistic("lstm", 5, 6, 2, input_forget=True, activations=[[Act.make("HardSigmoid", 0.25, 0.45), Act.make("Tanh"), Act.make("Sigmoid")]]),
     "gru_linear_before_reset_0": lambda: realistic("gru", 5, 6, 3),
     "gru_linear_before_reset_1_clip": lambda: realistic("gru", 5, 6, 4, linear_before_reset=True, clip=2.0),

@@ -662,14 +662,15 @@ def _oracle_runners(result: Any, steps: list[np.ndarray]) -> tuple[Callable, Cal
             return np.concatenate(ys)
 
         return run, step, "rnnedge.reference.run_graph"
+    scale_in = result.values[result.input].scale
+
     def qrun() -> np.ndarray:
-        yq = fx.run_qgraph(result, fx.quantize_input(result, rows))[0]
-        return fx.dequantize(yq, result.out_scale)
+        return fx.dequantize(fx.run_qgraph(result, fx.quantize(rows, scale_in))[0], result.out_scale)
 
     def qstep() -> np.ndarray:
         st, ys = None, []
         for c in calls:
-            y, st = fx.run_qgraph(result, fx.quantize_input(result, c), st)
+            y, st = fx.run_qgraph(result, fx.quantize(c, scale_in), st)
             ys.append(fx.dequantize(y, result.out_scale))
         return np.concatenate(ys)
 

@@ -667,20 +667,6 @@ static void test_step_float(const char *dir)
                memcmp(yq, yq2, n_out * sizeof *yq) == 0 && memcmp(y1, y2, n_out * sizeof *y1) == 0;
     }
     check(ok && same, "api_step_float_equals_the_three_calls", "ok %d, same %d", ok, same);
-    {   /* rne_quantize_s16_features: feature k at scales[k], rne_quantize_s16's rule, row by row */
-        static const float scales[3] = { 1e-3f, 2.5e-5f, 0.75f };
-        int16_t qf[6], q1;
-        int fsame = 1;
-        size_t r, k;
-        rne_quantize_s16_features(x, 2, 3, scales, qf);
-        for (r = 0; r < 2; r++)
-            for (k = 0; k < 3; k++) {
-                rne_quantize_s16(&x[r * 3 + k], 1, (double)scales[k], &q1);
-                fsame = fsame && qf[r * 3 + k] == q1;
-            }
-        check(fsame, "api_quantize_features_per_feature_scale", "a feature was quantized at "
-              "another scale");
-    }
     check(rne_step_float(NULL, x, 1e-3, xq, yq, 1e-3, y1) == RNE_EARG &&
           rne_step_float(&s1, NULL, 1e-3, xq, yq, 1e-3, y1) == RNE_EARG &&
           rne_step_float(&s1, x, 1e-3, NULL, yq, 1e-3, y1) == RNE_EARG &&

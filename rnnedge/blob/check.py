@@ -485,20 +485,3 @@ def check_int_meta(meta: dict[str, Any], blob: Blob) -> None:
         if v.dtype == 2 and np.float32(given) != np.float32(v.scale):  # s16 values
             raise err(E_HEADER, f"metadata \"qio\" {key} {given} differs from the {v.kind_name} "
                                 f"value's scale {v.scale}")  # fmt: skip
-    scales, v = input_scales(meta), blob.input
-    if scales is not None and (v.dtype != 2 or len(v.shape) != 1 or scales.size != v.features
-                               or scales.max() != np.float32(v.scale)):  # fmt: skip
-        kind = DTYPES.get(v.dtype, (str(v.dtype),))[0]
-        raise err(E_HEADER, f"metadata \"qio\" input_scales ({scales.size} scales, the largest "
-                            f"{scales.max()}) do not fit the INPUT value ({kind} "
-                            f"{list(v.shape)}, scale {v.scale}): expected a 1-D int16 input, "
-                            "one scale per feature, the largest its scale")  # fmt: skip
-
-
-def input_scales(meta: dict[str, Any]) -> np.ndarray | None:
-    """An integer model's per-feature input scales (metadata qio.input_scales, float32), or None:
-    the INPUT quantized at qio.input_scale (docs/quantization.md section 4)."""
-    qio = meta.get("qio")
-    if not isinstance(qio, dict) or "input_scales" not in qio:
-        return None
-    return np.asarray(qio["input_scales"], np.float32)

@@ -224,12 +224,6 @@ def _check_quant(meta: dict[str, Any], layers: list[NodeRecord]) -> str:
                     and s > 0):  # fmt: skip
                 _fail(f"meta.qio.{key}", "a finite number > 0",
                       s if key in qio else MISSING)
-        if "input_scales" in qio:
-            ss = qio["input_scales"]
-            if not (isinstance(ss, list) and ss and all(
-                    isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s)
-                    and s > 0 for s in ss)):  # fmt: skip
-                _fail("meta.qio.input_scales", "a non-empty list of finite numbers > 0", ss)
     return quant
 
 

@@ -29,7 +29,7 @@ from ..ir.layers import (
 )  # fmt: skip
 from . import check as _check
 from . import meta as _meta
-from .check import check_int_meta, err, input_scales, qio, scale_of, version_text
+from .check import check_int_meta, err, qio, scale_of, version_text
 from .spec import (
     DTYPES, E_CRC, E_HEADER, E_LAYER, E_MAGIC, E_TENSOR, E_TRUNC, E_VERSION, FMT_F32, FMT_NAMES,
     FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LF_BIDIR, LF_CLIP, LF_INPUT_FORGET,
@@ -348,10 +348,6 @@ def to_qnetwork(blob: Blob) -> QNetwork:
     _pipeline(blob)
     meta = blob.meta
     s_in, s_out = qio(meta)
-    if input_scales(meta) is not None:
-        raise BlobError("to_qnetwork: this blob's INPUT takes a scale per feature (metadata "
-                        "qio.input_scales), which a QNetwork does not hold; run it with "
-                        "rnnedge.load", code=E_HEADER)  # fmt: skip
     s = s_in
     qlayers: list[IntLayer] = []
     flayers: list[FloatLayer] = []

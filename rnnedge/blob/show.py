@@ -86,11 +86,7 @@ def describe(blob: Blob) -> str:
     ]
     qio = meta.get("qio")
     if isinstance(qio, dict):
-        ss = qio.get("input_scales")
-        what = (f"a scale per feature ({len(ss)}, {min(ss):.4g} to {max(ss):.4g})"
-                if isinstance(ss, list) and ss and all(isinstance(v, (int, float)) for v in ss)
-                else f"scale {qio.get('input_scale')}")  # fmt: skip
-        lines.append(f"int16 input at {what}, int16 output at scale "
+        lines.append(f"int16 input at scale {qio.get('input_scale')}, int16 output at scale "
                      f"{qio.get('output_scale')} (metadata qio)")  # fmt: skip
     for key in ("input", "output"):
         s = meta.get(key)

@@ -562,8 +562,6 @@ def _write_int(g: Graph, alignment: int) -> bytes:
         "qio": {"input_scale": float(g.in_scale) if g.values[g.input].dtype == "s16" else 1.0,
                 "output_scale": float(g.out_scale)},
     }
-    if g.input_scales is not None:  # the INPUT quantized feature by feature (quantize_graph)
-        meta["qio"]["input_scales"] = [float(s) for s in np.asarray(g.input_scales, np.float32)]
     data = b.finish(metadata_bytes(meta), alignment)
     try:
         read_blob(data)

@@ -274,11 +274,6 @@ class Graph:
     report: list[LayerReport] = field(default_factory=list)
     accuracy: dict[str, float] = field(default_factory=dict)
     calibrated: bool = False
-    # an integer graph whose 1-D INPUT takes one scale per feature (docs/quantization.md section
-    # 4): float32 [features], feature k quantized at input_scales[k]; the INPUT value's scale is
-    # their largest, and the nodes reading the INPUT took input_scales[k] / that into their
-    # weights. None: every feature at the INPUT value's scale
-    input_scales: np.ndarray | None = None
 
     # -- what the runtime and the writer ask ------------------------------------------------------
     @property
@@ -444,15 +439,6 @@ def check_graph(g: Graph) -> None:
         if v.features > MAX_FEATURES:
             raise ConvertError(f"value {i} ({v.name!r}): {v.features} features per step; at "
                                f"most {MAX_FEATURES}")
-    if g.input_scales is not None:
-        vin, sc = g.values[g.input], np.asarray(g.input_scales)
-        if (vin.dtype != "s16" or len(vin.shape) != 1 or sc.shape != vin.shape
-                or not np.all(np.isfinite(sc) & (sc > 0))
-                or np.float32(sc.max()) != np.float32(vin.scale)):  # fmt: skip
-            raise ConvertError(f"input {vin.name!r} ({vin.dtype} {list(vin.shape)}, scale "
-                               f"{vin.scale}): per-feature input scales need a 1-D int16 input "
-                               f"and one finite scale > 0 per feature, the largest the input's "
-                               f"scale; got {sc.dtype} {list(sc.shape)}")  # fmt: skip
     written: set[int] = set()
     for i, n in enumerate(g.nodes):
         for v in n.inputs:

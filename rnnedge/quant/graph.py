@@ -495,10 +495,7 @@ class _Planner:
         self.y_f, _ = run_graph(per_step(g), x, seen=self.seen)  # every step a stream outputs
         self.sc: dict[int, float] = {}
         vin = g.values[g.input]
-        self.in_scales = _input_scales(g, x, ranges)
-        if self.in_scales is not None:
-            self.sc[g.input] = float(self.in_scales.max())
-        elif vin.dtype != "s32":
+        if vin.dtype != "s32":
             self.sc[g.input] = range_scale(ranges.of(x, DEFAULT_INPUT_RANGE, "input |x|"))
         self.update_of = {v.update: i for i, v in enumerate(g.values)
                           if v.kind == "state" and v.update is not None}  # fmt: skip
@@ -574,45 +571,6 @@ class _Planner:
         return range_scale(self.out_range(v, default, what))
 
 
-INPUT_SPREAD = 256  # per-feature input scales: a feature's range floored at the largest / this
-INPUT_SPREAD_MIN = 2.0  # ... and used only where the features' ranges differ by more than this
-
-
-def _input_scales(g: Graph, x: np.ndarray, ranges: Ranges) -> np.ndarray | None:
-    """One input scale per feature (docs/quantization.md section 4), or None for one scale.
-    Taken when calibration data is given, the input is 1-D float, the graph is no straight
-    pipeline (`as_network`: those keep quantize_network's one scale), every node that reads the
-    input is a Dense or a recurrent node reading it as x (so that the factors scale_k / max go into
-    the columns of its W, exactly), and the features' calibrated ranges (each floored at the
-    largest / INPUT_SPREAD) differ by more than INPUT_SPREAD_MIN: with one scale, a quiet feature
-    would sit on the grid of the loudest (DTLN stage 1's 257 |rfft| bins: the loudest 44, the
-    median 0.39)."""
-    vin = g.values[g.input]
-    if not ranges.calibrated or vin.dtype != "f32" or len(vin.shape) != 1:
-        return None
-    if as_network(g) is not None:  # a straight pipeline: quantize_network's one scale (its blob
-        return None  # and accuracy as a pipeline; the tests compare the two paths on it)
-    readers = [n for n in g.nodes if g.input in n.inputs]
-    if not readers or any(not isinstance(n.op, (Dense, Recurrent)) or n.inputs[0] != g.input
-                          or g.input in n.inputs[1:] for n in readers):  # fmt: skip
-        return None
-    feats = np.asarray(x, np.float32).reshape(-1, vin.features)
-    r = np.array([ranges.of(feats[:, k], 0.0, "") for k in range(vin.features)])
-    r = np.maximum(r, r.max() / INPUT_SPREAD)
-    if r.max() <= INPUT_SPREAD_MIN * r.min():
-        return None
-    return np.array([range_scale(float(v)) for v in r], np.float32)
-
-
-def _input_absorbed(op: object, factors: np.ndarray) -> object:
-    """A Dense or recurrent node reading an input at per-feature scales s_k, quantized at the
-    largest scale s: its W columns times s_k / s (W x = W' q s with q_k = x_k / s_k)."""
-    if isinstance(op, Dense):
-        return replace(op, weight=(np.asarray(op.weight, np.float64) * factors).astype(np.float32))
-    assert isinstance(op, Recurrent)
-    return replace(op, W=(np.asarray(op.W, np.float64) * factors).astype(np.float32))
-
-
 def _kind(op: object) -> str:
     if isinstance(op, Recurrent):
         return op.cell.upper()
@@ -645,8 +603,6 @@ def _plan(p: _Planner) -> tuple[list[Node], list[Value], dict[int, Builder], lis
             raise ConvertError(f"{where}: integer ids (an s32 value) are read by a Gather, and a "
                                "Gather reads nothing else")  # fmt: skip
         s_in = sc.get(ins[0]) if ins[0] is not None else None
-        if ins[0] == g.input and p.in_scales is not None:  # _input_scales: Dense or recurrent
-            op = _input_absorbed(op, np.asarray(p.in_scales, np.float64) / sc[g.input])
         o = n.outputs[0]
         assert o is not None
         q: object
@@ -848,10 +804,11 @@ def _graph_bar(g: Graph, quant: str, layer_tol: float | None) -> _Bar:
 
 def run_float(qg: Graph, x: np.ndarray,
               seen: dict[int, list[np.ndarray]] | None = None) -> np.ndarray:  # fmt: skip
-    """Float in, float out through the integer graph: x quantized at the input scale, or its
-    per-feature scales (ids as they are: `fixedpoint.quantize_input`), `fixedpoint.run_qgraph`,
-    the output dequantized."""
-    yq, _ = fx.run_qgraph(qg, fx.quantize_input(qg, x), seen=seen)
+    """Float in, float out through the integer graph: x quantized at the input scale (ids as
+    they are), `fixedpoint.run_qgraph`, the output dequantized."""
+    vin = qg.values[qg.input]
+    xq = np.asarray(x) if vin.dtype == "s32" else fx.quantize(x, vin.scale)
+    yq, _ = fx.run_qgraph(qg, xq, seen=seen)
     return fx.dequantize(yq, qg.out_scale)
 
 
@@ -910,8 +867,7 @@ def quantize_dataflow(
               for k, n in enumerate(nodes)]  # fmt: skip
         return replace(g, values=values, nodes=ns, quant=quant, state=list(g.state),
                        value_specs=dict(g.value_specs), folded=list(g.folded), source=twin,
-                       report=[], accuracy={}, calibrated=ranges.calibrated,
-                       input_scales=p.in_scales)  # fmt: skip
+                       report=[], accuracy={}, calibrated=ranges.calibrated)  # fmt: skip
 
     def measure(wf: dict[int, str]) -> dict[str, float]:
         return accuracy(run_float(per_step(build(wf)), x), p.y_f)
