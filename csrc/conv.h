@@ -84,10 +84,18 @@ void rne__conv_t_int_ref(const rne__convcall *k);
 int rne__check_conv(const rne__blobview *m, const rne_node *n, const rne_value *vals,
                     rne_fault *w);
 
-/* A CONV over W with stride 1 and at least this many output positions goes tap by tap along W
- * (each tap one multiply-add over the output positions it reaches: conv_f32.c, conv_int.c), a
- * narrower or strided one through a patch per output position and a matrix product. */
+/* A CONV over W with stride 1 and at least RNE__CONV_DIRECT_W output positions goes tap by tap
+ * along W (conv_f32.c, conv_int.c: its input rows padded once, then every tap a multiply-add over
+ * all output positions), a narrower or strided one through a patch per output position and a
+ * matrix product. Its work (rne__conv_work_bytes) holds the padded rows of one group,
+ * (C_in / g) kt (W_out + (kw - 1) dw) elements, and integer accumulators [C_out][W_out]; the
+ * load check bounds both by 2^26 elements. */
 #define RNE__CONV_DIRECT_W 8u
+
+static inline int rne__conv_direct(unsigned op, const int32_t *param, uint64_t w_out)
+{
+    return op == RNE_OP_CONV && param[4] == 1 && w_out >= RNE__CONV_DIRECT_W;
+}
 
 /* The indices n in [lo, hi) of [0, count) whose position n s + off lies in [0, limit) (lo = hi
  * when none does; s >= 1). CONV: n an output position, the position an input one; CONV_T: n an

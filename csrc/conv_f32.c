@@ -37,9 +37,12 @@ size_t rne__conv_work_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t
     const size_t g = (size_t)node->param[2];
     const size_t kk = (size_t)(c_in / g) * (size_t)node->param[0] * (size_t)node->param[3];
     const size_t ng = c_out / g;
-    /* the padded input rows of one group (the tap-by-tap path) */
-    const size_t pad = (size_t)(c_in / g) * (size_t)node->param[0] *
-                       ((size_t)w_out + (size_t)(node->param[3] - 1) * (size_t)node->param[7]);
+    /* the tap-by-tap path (conv.h rne__conv_direct): the padded input rows of one group */
+    const int direct = rne__conv_direct(node->op, node->param, w_out);
+    const size_t pad = direct ? (size_t)(c_in / g) * (size_t)node->param[0] *
+                                    ((size_t)w_out + (size_t)(node->param[3] - 1) *
+                                                         (size_t)node->param[7])
+                              : 0u;
     (void)w_in;
     if (node->op == RNE_OP_CONV_T)
         return node->fmt == RNE_FMT_F32 ? 0u : (size_t)c_out * w_out * sizeof(int64_t);
@@ -49,7 +52,7 @@ size_t rne__conv_work_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t
      * matrix product, [C_out] for a depthwise conv over [C], [C_out][W_out] tap by tap; and the
      * padded rows int16 (tap by tap) */
     return rne__round4(kk) * sizeof(int16_t) + ((ng + 1u) & ~(size_t)1) * sizeof(int32_t) +
-           (size_t)c_out * w_out * sizeof(int64_t) + pad * sizeof(int16_t);
+           (direct ? (size_t)c_out * w_out : c_out) * sizeof(int64_t) + pad * sizeof(int16_t);
 }
 
 size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t w_in)
@@ -227,7 +230,7 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
                     rne__conv_madd(yr, rne__conv_frame(k, t, b, j), wt + j * cout, cout);
                 continue;
             }
-            if (sw == 1 && wout >= RNE__CONV_DIRECT_W) {    /* stride 1 over W: tap by tap */
+            if (rne__conv_direct(RNE_OP_CONV, p, wout)) {   /* stride 1 over W: tap by tap */
                 const size_t np = wout + (kw - 1) * dw;
                 for (gi = 0; gi < g; gi++) {
                     /* the group's input rows with their pads: every tap spans all of W_out */

@@ -182,7 +182,7 @@ static void rne__qconv_fwd(const rne__convcall *k)
                 rne__qconv_depthwise(k, t, b, acc, yr);
                 continue;
             }
-            if (sw == 1 && wout >= RNE__CONV_DIRECT_W) {
+            if (rne__conv_direct(RNE_OP_CONV, p, wout)) {
                 rne__qconv_direct(k, t, b, acc, yr);
                 continue;
             }
