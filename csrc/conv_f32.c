@@ -8,10 +8,20 @@
  *   y[co][wo] = b[co] + sum_p P[p] W_t[p][co], summed from the bias in p order (scalar build).
  * Fast paths, over [C] values (or [C, 1] with one output position and no pad before it): a
  * pointwise conv (kt = kw = 1, one group) is one matrix product over all the chunk's rows; a
- * depthwise conv (groups = C_in = C_out) is a per-channel loop over the kt taps (the same sums in the same order as the general path).
+ * depthwise conv (groups = C_in = C_out) multiplies and adds tap by tap over all channels at once
+ * (the same sums in the same order as the general path, a loop the compiler vectorises).
+ * Tap by tap along W (conv.h rne__conv_direct: stride 1, W_out >= 8): each input row of the
+ * group padded once per row (zeros), then rne__conv_taps sums the same terms from the bias in p
+ * order, the pads' zero terms included, 4 output channels x 8 positions at a time (AVX2 or
+ * aarch64 NEON beside rne__conv_taps_ref, the same bits). The two paths differ in rounding only
+ * (the patch's product fuses multiply-adds where vec.h does); which one runs depends on the
+ * node's shape alone, so a step and a run give the same bits.
  * After the chunk the cache keeps its last (kt - 1) dt frames (of cache + chunk).
  * CONV_T: y[co][wi sw - pb + i dw] += x[ci][wi] W[ci][co - g C_out/g][i] for the ci of co's group,
- * from the bias, in ci, wi, i order (scalar; output positions no term reaches keep the bias).
+ * from the bias (output positions no term reaches keep it). The kernel sums in ci, i, wi order,
+ * along W for each output channel (rne__conv_axpy, vectorised by the compiler at stride 1);
+ * rne__conv_t_f32_ref, the scalar reference beside it, in ci, wi, i order: the same terms, so the
+ * two agree within rounding (csrc/tests/test_conv.c).
  */
 #include <string.h>
 
