@@ -18,8 +18,6 @@
  * rne__check_conv proved 32768 sum |w| |m[co]| + 2^(shift-1) <= INT64_MAX for every channel (and
  * the sum within int32 under acc32), so nothing here overflows.
  */
-#include <string.h>
-
 #include "conv.h"
 #include "qvec.h"
 
@@ -83,6 +81,18 @@ static void rne__qmadd64(int64_t *restrict acc, const int16_t *restrict x, const
             acc[i] += (int64_t)((int32_t)x[i] * ((const int16_t *)w)[i]);
 }
 
+/* acc[i] = 0, i < n, int32 (acc32) or int64 (no string.h: the Cortex-M0 check is freestanding) */
+static void rne__qzero(void *acc, size_t n, int acc32)
+{
+    size_t i;
+    if (acc32)
+        for (i = 0; i < n; i++)
+            ((int32_t *)acc)[i] = 0;
+    else
+        for (i = 0; i < n; i++)
+            ((int64_t *)acc)[i] = 0;
+}
+
 /* y[i * sy] = sat16(rq32(acc[i], m[i * sm], shift) + b[i * sm]) for i < n (acc int32 or int64) */
 static void rne__qconv_out(int16_t *y, size_t sy, const void *acc, int acc32, size_t n,
                            const int32_t *m, const int32_t *bias, size_t sm, unsigned shift)
@@ -106,10 +116,7 @@ static void rne__qconv_depthwise(const rne__convcall *k, size_t t, size_t b, voi
     const size_t kt = (size_t)k->param[0], cout = k->c_out, esize = l->fmt == RNE_FMT_S8 ? 1u : 2u;
     const int s8 = l->fmt == RNE_FMT_S8, acc32 = l->q[2];
     size_t j;
-    if (acc32)
-        memset(acc, 0, cout * sizeof(int32_t));
-    else
-        memset(acc, 0, cout * sizeof(int64_t));
+    rne__qzero(acc, cout, acc32);
     for (j = 0; j < kt; j++) {
         const void *w = (const uint8_t *)l->data[RNE_T_W] + j * cout * esize;
         if (acc32)
@@ -136,7 +143,7 @@ static void rne__qconv_direct(const rne__convcall *k, size_t t, size_t b, void *
     size_t gi, co, c, j, i;
     int16_t *pad = (int16_t *)(void *)((uint8_t *)acc + cout * wout * sizeof(int64_t));
     const size_t np = wout + (kw - 1) * dw;
-    memset(acc, 0, cout * wout * esz);
+    rne__qzero(acc, cout * wout, acc32);
     for (gi = 0; gi < g; gi++)
         for (c = 0; c < cg; c++)
             for (j = 0; j < kt; j++) {
@@ -280,7 +287,7 @@ static void rne__qconv_t(const rne__convcall *k)
     for (r = 0; r < rows; r++) {
         const int16_t *xr = (const int16_t *)k->x + r * k->c_in * win;
         int16_t *yr = (int16_t *)k->y + r * (size_t)k->c_out * wout;
-        memset(acc, 0, (size_t)k->c_out * wout * sizeof(int64_t));
+        rne__qzero(acc, (size_t)k->c_out * wout, 0);
         for (c = 0; c < k->c_in; c++)
             for (i = 0; i < kw; i++) {
                 const size_t gi = c / cg;
