@@ -178,7 +178,8 @@ void rne__conv_pad_row(void *p, const void *x, size_t w, int64_t pb, size_t n, s
     if (copy > n - before)
         copy = n - before;
     memset(p, 0, before * esize);
-    memcpy((uint8_t *)p + before * esize, (const uint8_t *)x + skip * esize, copy * esize);
+    if (copy > 0)
+        memcpy((uint8_t *)p + before * esize, (const uint8_t *)x + skip * esize, copy * esize);
     memset((uint8_t *)p + (before + copy) * esize, 0, (n - before - copy) * esize);
 }
 

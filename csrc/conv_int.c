@@ -39,9 +39,9 @@ static int32_t rne__qconv_w(const rne_model_layer *l, size_t e)
                                 : ((const int16_t *)l->data[RNE_T_W])[e];
 }
 
-/* acc[i] += x[i] w (or x[i] w[i]), i < n, stepping `sx` elements through x: one product of two
- * int16-range values (|x w| <= 2^30, an int32), added in int32 (acc32: the load proved every
- * partial sum of the channel fits) or int64. Plain loops the compiler vectorises (AVX2, AVX-512,
+/* acc[i] += x[i] w (axpy; madd: x[i] w[i], w int8 or int16), i < n: one product of an int16 and
+ * a weight (|x w| <= 32768 * 32767 < 2^31, an int32; the load refuses int16 weights of -32768),
+ * added in int32 (acc32: the load proved every partial sum of the channel fits) or int64. Plain loops the compiler vectorises (AVX2, AVX-512,
  * NEON); integer sums are exact in any order, so they give what the scalar loop gives. */
 static void rne__qaxpy32(int32_t *restrict acc, int32_t w, const int16_t *restrict x, size_t n)
 {
