@@ -70,6 +70,14 @@ void rne__conv_taps(float *y, size_t wout, size_t nc, const float *b, const floa
 void rne__conv_taps_ref(float *y, size_t wout, size_t nc, const float *b, const float *pad,
                         size_t np, size_t nr, size_t kw, size_t dw, const float *w, size_t ldw);
 
+/* Its integer form (conv_int.c, under acc32): acc[q wout + wo] = the int32 sum over r < nr,
+ * i < kw of w[(r kw + i) ldw + q] pad[r np + wo + i dw], w int8 (s8) or int16; exact, so the
+ * SIMD variant rne__qconv_taps32 (AVX2, aarch64 NEON) and rne__qconv_taps32_ref agree bit for bit. */
+void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad, size_t np,
+                       size_t nr, size_t kw, size_t dw, const void *w, int s8, size_t ldw);
+void rne__qconv_taps32_ref(int32_t *acc, size_t wout, size_t nc, const int16_t *pad, size_t np,
+                           size_t nr, size_t kw, size_t dw, const void *w, int s8, size_t ldw);
+
 /* CONV_T's scalar references, always compiled (without RNE_NO_CONV), for the tests to run beside
  * the kernels above: f32 from the bias in ci, wi, i order (the kernel's vector path sums in ci, i,
  * wi order: the same terms, so within rounding), integer bit for bit what the kernel gives. */

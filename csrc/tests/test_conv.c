@@ -483,8 +483,8 @@ static void refuses_tap_rows_too_large(void)
     free(b.blob);
 }
 
-/* The tap-by-tap path's SIMD variant against its scalar loop, bit for bit, on random operands
- * (subnormal and huge magnitudes among them) over the shapes its blocks and edges meet: W_out a
+/* The tap-by-tap path's SIMD variants (f32 and integer) against their scalar loops, bit for bit,
+ * on random operands (f32: subnormal and huge magnitudes among them) over the shapes its blocks and edges meet: W_out a
  * multiple of 8 and not, 1 to 4 channels, dilations, padded rows longer than needed. */
 static void taps_simd_equals_reference(void)
 {
@@ -519,6 +519,35 @@ static void taps_simd_equals_reference(void)
                 b[e - npad - nw] = v;
         }
         rne__conv_taps(y, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
+        {   /* the integer form, int8 and int16 weights (sums within int32, as acc32 proves) */
+            int16_t *qp = (int16_t *)xmalloc(npad * sizeof(int16_t));
+            int8_t *w8 = (int8_t *)xmalloc(nw);
+            int16_t *w16 = (int16_t *)xmalloc(nw * sizeof(int16_t));
+            int32_t *qa = (int32_t *)xmalloc(4 * wout * sizeof(int32_t));
+            int32_t *qr = (int32_t *)xmalloc(4 * wout * sizeof(int32_t));
+            int s8;
+            for (e = 0; e < npad; e++)
+                qp[e] = (int16_t)((int32_t)(lcg = lcg * 1664525u + 1013904223u) >> 16);
+            for (e = 0; e < nw; e++) {
+                lcg = lcg * 1664525u + 1013904223u;
+                w8[e] = (int8_t)(lcg >> 24);
+                w16[e] = (int16_t)((int32_t)(lcg >> 16 & 2047u) - 1024);
+            }
+            for (s8 = 0; s8 < 2; s8++) {
+                rne__qconv_taps32(qa, wout, nc, qp, np, nr, kw, dw, s8 ? (const void *)w8 : w16,
+                                  s8, ldw);
+                rne__qconv_taps32_ref(qr, wout, nc, qp, np, nr, kw, dw,
+                                      s8 ? (const void *)w8 : w16, s8, ldw);
+                snprintf(name, sizeof name, "qtaps_simd_equals_reference_%s_w%zu_c%zu_r%zu_k%zu_d%zu",
+                         s8 ? "s8" : "s16", wout, nc, nr, kw, dw);
+                check(memcmp(qa, qr, nc * wout * sizeof(int32_t)) == 0, name, "differs");
+            }
+            free(qp);
+            free(w8);
+            free(w16);
+            free(qa);
+            free(qr);
+        }
         rne__conv_taps_ref(yr, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
         for (e = 0, bad = 0; e < nc * wout; e++)
             bad += memcmp(&y[e], &yr[e], sizeof(float)) != 0;
