@@ -9,9 +9,10 @@
  * CONV: P is the patch of conv_f32.c (zeros outside the input and before the stream's start), and
  * the product goes through qvec.h's rne__q_matvec (the SIMD variant: AVX2, NEON, Cortex-M DSP),
  * whose sum is exact, so its order does not matter. conv_f32.c's other paths, in integers: a
- * depthwise conv over [C] all channels at once, and tap by tap along W (conv.h rne__conv_direct:
- * padded rows, then acc[co][wo] += x w along W), both loops the compiler vectorises; exact sums,
- * so every path gives the bits of conv_q. CONV_T: acc[co][wo] = the sum over the (ci, wi, i) with
+ * depthwise conv over [C] all channels at once (a loop the compiler vectorises), and tap by tap
+ * along W (conv.h rne__conv_direct: padded rows, then under acc32 rne__qconv_taps32, 4 output
+ * channels x 8 positions in int32 registers, AVX2 / aarch64 NEON beside its scalar loop; int64
+ * sums along W per tap); exact sums, so every path gives the bits of conv_q. CONV_T: acc[co][wo] = the sum over the (ci, wi, i) with
  * wi sw - pb + i dw = wo of x[ci][wi] W[ci][co - g C_out/g][i], int64, along W for each output
  * channel (vectorised at stride 1); rne__conv_t_int_ref, the scalar loop over (ci, wi, i), gives
  * the same bits (csrc/tests/test_conv.c).
