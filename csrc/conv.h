@@ -70,6 +70,14 @@ void rne__conv_taps(float *y, size_t wout, size_t nc, const float *b, const floa
 void rne__conv_taps_ref(float *y, size_t wout, size_t nc, const float *b, const float *pad,
                         size_t np, size_t nr, size_t kw, size_t dw, const float *w, size_t ldw);
 
+/* Its integer form (conv_int.c, under acc32): acc[q wout + wo] = the int32 sum over r < nr,
+ * i < kw of w[(r kw + i) ldw + q] pad[r np + wo + i dw], w int8 (s8) or int16; exact, so the
+ * SIMD variant rne__qconv_taps32 (AVX2, aarch64 NEON) and rne__qconv_taps32_ref agree bit for bit. */
+void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad, size_t np,
+                       size_t nr, size_t kw, size_t dw, const void *w, int s8, size_t ldw);
+void rne__qconv_taps32_ref(int32_t *acc, size_t wout, size_t nc, const int16_t *pad, size_t np,
+                           size_t nr, size_t kw, size_t dw, const void *w, int s8, size_t ldw);
+
 /* CONV_T's scalar references, always compiled (without RNE_NO_CONV), for the tests to run beside
  * the kernels above: f32 from the bias in ci, wi, i order (the kernel's vector path sums in ci, i,
  * wi order: the same terms, so within rounding), integer bit for bit what the kernel gives. */
@@ -84,10 +92,18 @@ void rne__conv_t_int_ref(const rne__convcall *k);
 int rne__check_conv(const rne__blobview *m, const rne_node *n, const rne_value *vals,
                     rne_fault *w);
 
-/* A CONV over W with stride 1 and at least this many output positions goes tap by tap along W
- * (each tap one multiply-add over the output positions it reaches: conv_f32.c, conv_int.c), a
- * narrower or strided one through a patch per output position and a matrix product. */
+/* A CONV over W with stride 1 and at least RNE__CONV_DIRECT_W output positions goes tap by tap
+ * along W (conv_f32.c, conv_int.c: its input rows padded once, then every tap a multiply-add over
+ * all output positions), a narrower or strided one through a patch per output position and a
+ * matrix product. Its work (rne__conv_work_bytes) holds the padded rows of one group,
+ * (C_in / g) kt (W_out + (kw - 1) dw) elements, and integer accumulators [C_out][W_out]; the
+ * load check bounds both by 2^26 elements. */
 #define RNE__CONV_DIRECT_W 8u
+
+static inline int rne__conv_direct(unsigned op, const int32_t *param, uint64_t w_out)
+{
+    return op == RNE_OP_CONV && param[4] == 1 && w_out >= RNE__CONV_DIRECT_W;
+}
 
 /* The indices n in [lo, hi) of [0, count) whose position n s + off lies in [0, limit) (lo = hi
  * when none does; s >= 1). CONV: n an output position, the position an input one; CONV_T: n an

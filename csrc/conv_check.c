@@ -17,7 +17,8 @@
  *   y's ndim = x's (out -1), C_out divisible by groups (out 0), W_out by the formula (out 1;
  *   CONV_T: the formula plus an output_padding 0..max(sw, dw) - 1)
  *   the patch K = C_in / g kt kw, the cache (kt - 1) dt C_in W and the work W_out (K + C_out / g)
- *   elements <= 2^26                                            RNE_ESHAPE  in (index 0)
+ *   elements <= 2^26; a CONV tap by tap along W (conv.h rne__conv_direct) also its padded rows
+ *   (C_in / g) kt (W_out + (kw - 1) dw) and C_out W_out        RNE_ESHAPE  in (index 0)
  *   tensor roles: W, integer q present, bias optional, no other RNE_ELAYER  tensor (role)
  *   each tensor's dtype, ndim, zero point, shape                RNE_ESHAPE  dtype, ndim,
  *                                                                           zero_point, shape
@@ -138,6 +139,11 @@ static int rne__cv_shapes(const rne_node *n, const rne_value *x, const rne_value
         (uint64_t)(p[0] - 1) * (uint64_t)p[1] * cin * win > RNE__CV_ELEMS ||
         (y->ndim == 2 ? y->shape[1] : 1u) *
                 (cin / g * (uint64_t)p[0] * (uint64_t)p[3] + y->shape[0] / g) > RNE__CV_ELEMS)
+        return rne__cv_at(w, RNE__AT(RNE_ESHAPE, RNE_FF_IN), 0);
+    if (y->ndim == 2 && rne__conv_direct(n->op, p, y->shape[1]) &&    /* tap by tap (conv.h) */
+        (cin / g * (uint64_t)p[0] * (y->shape[1] + (uint64_t)(p[3] - 1) * (uint64_t)p[7]) >
+             RNE__CV_ELEMS ||
+         y->shape[0] * y->shape[1] > RNE__CV_ELEMS))
         return rne__cv_at(w, RNE__AT(RNE_ESHAPE, RNE_FF_IN), 0);
     return RNE_OK;
 }

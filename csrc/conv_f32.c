@@ -8,10 +8,20 @@
  *   y[co][wo] = b[co] + sum_p P[p] W_t[p][co], summed from the bias in p order (scalar build).
  * Fast paths, over [C] values (or [C, 1] with one output position and no pad before it): a
  * pointwise conv (kt = kw = 1, one group) is one matrix product over all the chunk's rows; a
- * depthwise conv (groups = C_in = C_out) is a per-channel loop over the kt taps (the same sums in the same order as the general path).
+ * depthwise conv (groups = C_in = C_out) multiplies and adds tap by tap over all channels at once
+ * (the same sums in the same order as the general path, a loop the compiler vectorises).
+ * Tap by tap along W (conv.h rne__conv_direct: stride 1, W_out >= 8): each input row of the
+ * group padded once per row (zeros), then rne__conv_taps sums the same terms from the bias in p
+ * order, the pads' zero terms included, 4 output channels x 8 positions at a time (AVX2 or
+ * aarch64 NEON beside rne__conv_taps_ref, the same bits). The two paths differ in rounding only
+ * (the patch's product fuses multiply-adds where vec.h does); which one runs depends on the
+ * node's shape alone, so a step and a run give the same bits.
  * After the chunk the cache keeps its last (kt - 1) dt frames (of cache + chunk).
  * CONV_T: y[co][wi sw - pb + i dw] += x[ci][wi] W[ci][co - g C_out/g][i] for the ci of co's group,
- * from the bias, in ci, wi, i order (scalar; output positions no term reaches keep the bias).
+ * from the bias (output positions no term reaches keep it). The kernel sums in ci, i, wi order,
+ * along W for each output channel (rne__conv_axpy, vectorised by the compiler at stride 1);
+ * rne__conv_t_f32_ref, the scalar reference beside it, in ci, wi, i order: the same terms, so the
+ * two agree within rounding (csrc/tests/test_conv.c).
  */
 #include <string.h>
 
@@ -37,9 +47,12 @@ size_t rne__conv_work_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t
     const size_t g = (size_t)node->param[2];
     const size_t kk = (size_t)(c_in / g) * (size_t)node->param[0] * (size_t)node->param[3];
     const size_t ng = c_out / g;
-    /* the padded input rows of one group (the tap-by-tap path) */
-    const size_t pad = (size_t)(c_in / g) * (size_t)node->param[0] *
-                       ((size_t)w_out + (size_t)(node->param[3] - 1) * (size_t)node->param[7]);
+    /* the tap-by-tap path (conv.h rne__conv_direct): the padded input rows of one group */
+    const int direct = rne__conv_direct(node->op, node->param, w_out);
+    const size_t pad = direct ? (size_t)(c_in / g) * (size_t)node->param[0] *
+                                    ((size_t)w_out + (size_t)(node->param[3] - 1) *
+                                                         (size_t)node->param[7])
+                              : 0u;
     (void)w_in;
     if (node->op == RNE_OP_CONV_T)
         return node->fmt == RNE_FMT_F32 ? 0u : (size_t)c_out * w_out * sizeof(int64_t);
@@ -49,7 +62,7 @@ size_t rne__conv_work_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t
      * matrix product, [C_out] for a depthwise conv over [C], [C_out][W_out] tap by tap; and the
      * padded rows int16 (tap by tap) */
     return rne__round4(kk) * sizeof(int16_t) + ((ng + 1u) & ~(size_t)1) * sizeof(int32_t) +
-           (size_t)c_out * w_out * sizeof(int64_t) + pad * sizeof(int16_t);
+           (direct ? (size_t)c_out * w_out : c_out) * sizeof(int64_t) + pad * sizeof(int16_t);
 }
 
 size_t rne__conv_cache_bytes(const rne_model_layer *node, uint32_t c_in, uint32_t w_in)
@@ -165,7 +178,8 @@ void rne__conv_pad_row(void *p, const void *x, size_t w, int64_t pb, size_t n, s
     if (copy > n - before)
         copy = n - before;
     memset(p, 0, before * esize);
-    memcpy((uint8_t *)p + before * esize, (const uint8_t *)x + skip * esize, copy * esize);
+    if (copy > 0)
+        memcpy((uint8_t *)p + before * esize, (const uint8_t *)x + skip * esize, copy * esize);
     memset((uint8_t *)p + (before + copy) * esize, 0, (n - before - copy) * esize);
 }
 
@@ -227,7 +241,7 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
                     rne__conv_madd(yr, rne__conv_frame(k, t, b, j), wt + j * cout, cout);
                 continue;
             }
-            if (sw == 1 && wout >= RNE__CONV_DIRECT_W) {    /* stride 1 over W: tap by tap */
+            if (rne__conv_direct(RNE_OP_CONV, p, wout)) {   /* stride 1 over W: tap by tap */
                 const size_t np = wout + (kw - 1) * dw;
                 for (gi = 0; gi < g; gi++) {
                     /* the group's input rows with their pads: every tap spans all of W_out */

@@ -8,14 +8,29 @@
  *   y[co]   = sat16(rq32(acc[co], m[co], shift) + b[co])    m[co] = q element 24 + co
  * CONV: P is the patch of conv_f32.c (zeros outside the input and before the stream's start), and
  * the product goes through qvec.h's rne__q_matvec (the SIMD variant: AVX2, NEON, Cortex-M DSP),
- * whose sum is exact, so its order does not matter. CONV_T: acc[co][wo] = the sum over the
- * (ci, wi, i) with wi sw - pb + i dw = wo of x[ci][wi] W[ci][co - g C_out/g][i], int64 (scalar).
+ * whose sum is exact, so its order does not matter. conv_f32.c's other paths, in integers: a
+ * depthwise conv over [C] all channels at once (a loop the compiler vectorises), and tap by tap
+ * along W (conv.h rne__conv_direct: padded rows, then under acc32 rne__qconv_taps32, 4 output
+ * channels x 8 positions in int32 registers, AVX2 / aarch64 NEON beside its scalar loop; int64
+ * sums along W per tap); exact sums, so every path gives the bits of conv_q. CONV_T: acc[co][wo] = the sum over the (ci, wi, i) with
+ * wi sw - pb + i dw = wo of x[ci][wi] W[ci][co - g C_out/g][i], int64, along W for each output
+ * channel (vectorised at stride 1); rne__conv_t_int_ref, the scalar loop over (ci, wi, i), gives
+ * the same bits (csrc/tests/test_conv.c).
  * rne__check_conv proved 32768 sum |w| |m[co]| + 2^(shift-1) <= INT64_MAX for every channel (and
  * the sum within int32 under acc32), so nothing here overflows.
  */
-
 #include "conv.h"
 #include "qvec.h"
+
+/* rne__qconv_taps32's SIMD variant: AVX2, or NEON on aarch64 (integer sums: the same bits as
+ * rne__qconv_taps32_ref on any core) */
+#if !defined(RNE_NO_SIMD) && defined(__AVX2__)
+#include <immintrin.h>
+#define RNE__QCONV_AVX2 1
+#elif !defined(RNE_NO_SIMD) && defined(__ARM_NEON) && defined(__aarch64__)
+#include <arm_neon.h>
+#define RNE__QCONV_NEON 1
+#endif
 
 #ifndef RNE_NO_CONV
 
@@ -35,33 +50,15 @@ static int32_t rne__qconv_w(const rne_model_layer *l, size_t e)
                                 : ((const int16_t *)l->data[RNE_T_W])[e];
 }
 
-/* acc[i] += x[i] w (or x[i] w[i]), i < n, stepping `sx` elements through x: one product of two
- * int16-range values (|x w| <= 2^30, an int32), added in int32 (acc32: the load proved every
- * partial sum of the channel fits) or int64. Plain loops the compiler vectorises (AVX2, AVX-512,
+/* acc[i] += x[i] w (axpy, int64 sums; madd: x[i] w[i], w int8 or int16), i < n: one product of an int16 and
+ * a weight (|x w| <= 32768 * 32767 < 2^31, an int32; the load refuses int16 weights of -32768),
+ * added in int32 (acc32: the load proved every partial sum of the channel fits) or int64. Plain loops the compiler vectorises (AVX2, AVX-512,
  * NEON); integer sums are exact in any order, so they give what the scalar loop gives. */
-static void rne__qaxpy32(int32_t *restrict acc, int32_t w, const int16_t *restrict x, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        acc[i] += (int32_t)x[i] * w;
-}
-
 static void rne__qaxpy64(int64_t *restrict acc, int32_t w, const int16_t *restrict x, size_t n)
 {
     size_t i;
     for (i = 0; i < n; i++)
         acc[i] += (int64_t)((int32_t)x[i] * w);
-}
-
-/* Zero `words` int32 words of accumulators: a loop, since the integer step path includes no
- * C library header (make intonly: a Cortex-M0 build's undefined symbols may name only our own
- * functions and the integer helpers). */
-static void rne__qzero(void *acc, size_t words)
-{
-    int32_t *a = (int32_t *)acc;
-    size_t i;
-    for (i = 0; i < words; i++)
-        a[i] = 0;
 }
 
 static void rne__qmadd32(int32_t *restrict acc, const int16_t *restrict x, const void *w, int s8,
@@ -88,6 +85,107 @@ static void rne__qmadd64(int64_t *restrict acc, const int16_t *restrict x, const
             acc[i] += (int64_t)((int32_t)x[i] * ((const int16_t *)w)[i]);
 }
 
+void rne__qconv_taps32_ref(int32_t *acc, size_t wout, size_t nc, const int16_t *pad, size_t np,
+                           size_t nr, size_t kw, size_t dw, const void *w, int s8, size_t ldw)
+{
+    size_t q, wo, r, i;
+    for (q = 0; q < nc; q++)
+        for (wo = 0; wo < wout; wo++) {
+            int32_t s = 0;
+            for (r = 0; r < nr; r++)
+                for (i = 0; i < kw; i++) {
+                    const size_t e = (r * kw + i) * ldw + q;
+                    const int32_t wv = s8 ? ((const int8_t *)w)[e] : ((const int16_t *)w)[e];
+                    s += (int32_t)pad[r * np + wo + i * dw] * wv;
+                }
+            acc[q * wout + wo] = s;
+        }
+}
+
+void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad, size_t np,
+                       size_t nr, size_t kw, size_t dw, const void *w, int s8, size_t ldw)
+{
+#if defined(RNE__QCONV_AVX2) || defined(RNE__QCONV_NEON)
+    size_t wo = 0, r, i, e;
+    if (nc == 4 && wout >= 8)
+        for (;;) {
+#if defined(RNE__QCONV_AVX2)
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+#else
+            int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+            int32x4_t h0 = a0, h1 = a0, h2 = a0, h3 = a0;
+#endif
+            if (wo + 8 > wout)
+                wo = wout - 8;
+            for (r = 0, e = 0; r < nr; r++) {
+                const int16_t *src = pad + r * np + wo;
+                for (i = 0; i < kw; i++, e += ldw, src += dw) {
+                    int32_t w0, w1, w2, w3;
+                    if (s8) {
+                        const int8_t *wp = (const int8_t *)w + e;
+                        w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3];
+                    } else {
+                        const int16_t *wp = (const int16_t *)w + e;
+                        w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3];
+                    }
+                    {
+#if defined(RNE__QCONV_AVX2)
+                        const __m256i v =
+                            _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(const void *)src));
+                        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_set1_epi32(w0), v));
+                        a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(_mm256_set1_epi32(w1), v));
+                        a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_set1_epi32(w2), v));
+                        a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(_mm256_set1_epi32(w3), v));
+#else
+                        const int16x8_t x8 = vld1q_s16(src);
+                        const int16x4_t lo = vget_low_s16(x8), hi = vget_high_s16(x8);
+                        a0 = vmlal_n_s16(a0, lo, (int16_t)w0);
+                        h0 = vmlal_n_s16(h0, hi, (int16_t)w0);
+                        a1 = vmlal_n_s16(a1, lo, (int16_t)w1);
+                        h1 = vmlal_n_s16(h1, hi, (int16_t)w1);
+                        a2 = vmlal_n_s16(a2, lo, (int16_t)w2);
+                        h2 = vmlal_n_s16(h2, hi, (int16_t)w2);
+                        a3 = vmlal_n_s16(a3, lo, (int16_t)w3);
+                        h3 = vmlal_n_s16(h3, hi, (int16_t)w3);
+#endif
+                    }
+                }
+            }
+#if defined(RNE__QCONV_AVX2)
+            _mm256_storeu_si256((__m256i *)(void *)(acc + wo), a0);
+            _mm256_storeu_si256((__m256i *)(void *)(acc + wout + wo), a1);
+            _mm256_storeu_si256((__m256i *)(void *)(acc + 2 * wout + wo), a2);
+            _mm256_storeu_si256((__m256i *)(void *)(acc + 3 * wout + wo), a3);
+#else
+            vst1q_s32(acc + wo, a0);
+            vst1q_s32(acc + wo + 4, h0);
+            vst1q_s32(acc + wout + wo, a1);
+            vst1q_s32(acc + wout + wo + 4, h1);
+            vst1q_s32(acc + 2 * wout + wo, a2);
+            vst1q_s32(acc + 2 * wout + wo + 4, h2);
+            vst1q_s32(acc + 3 * wout + wo, a3);
+            vst1q_s32(acc + 3 * wout + wo + 4, h3);
+#endif
+            if (wo + 8 >= wout)
+                return;
+            wo += 8;
+        }
+#endif
+    rne__qconv_taps32_ref(acc, wout, nc, pad, np, nr, kw, dw, w, s8, ldw);
+}
+
+/* acc[i] = 0, i < n, int32 (acc32) or int64 (no string.h: the Cortex-M0 check is freestanding) */
+static void rne__qzero(void *acc, size_t n, int acc32)
+{
+    size_t i;
+    if (acc32)
+        for (i = 0; i < n; i++)
+            ((int32_t *)acc)[i] = 0;
+    else
+        for (i = 0; i < n; i++)
+            ((int64_t *)acc)[i] = 0;
+}
+
 /* y[i * sy] = sat16(rq32(acc[i], m[i * sm], shift) + b[i * sm]) for i < n (acc int32 or int64) */
 static void rne__qconv_out(int16_t *y, size_t sy, const void *acc, int acc32, size_t n,
                            const int32_t *m, const int32_t *bias, size_t sm, unsigned shift)
@@ -111,10 +209,7 @@ static void rne__qconv_depthwise(const rne__convcall *k, size_t t, size_t b, voi
     const size_t kt = (size_t)k->param[0], cout = k->c_out, esize = l->fmt == RNE_FMT_S8 ? 1u : 2u;
     const int s8 = l->fmt == RNE_FMT_S8, acc32 = l->q[2];
     size_t j;
-    if (acc32)
-        rne__qzero(acc, cout);
-    else
-        rne__qzero(acc, 2 * cout);
+    rne__qzero(acc, cout, acc32);
     for (j = 0; j < kt; j++) {
         const void *w = (const uint8_t *)l->data[RNE_T_W] + j * cout * esize;
         if (acc32)
@@ -141,25 +236,35 @@ static void rne__qconv_direct(const rne__convcall *k, size_t t, size_t b, void *
     size_t gi, co, c, j, i;
     int16_t *pad = (int16_t *)(void *)((uint8_t *)acc + cout * wout * sizeof(int64_t));
     const size_t np = wout + (kw - 1) * dw;
-    rne__qzero(acc, cout * wout * (esz / sizeof(int32_t)));
-    for (gi = 0; gi < g; gi++)
-        for (c = 0; c < cg; c++)
-            for (j = 0; j < kt; j++) {
-                /* the frame's channel with its pads (zeros): every tap then spans all of W_out */
-                rne__conv_pad_row(pad, rne__qconv_frame(k, t, b, j) + (gi * cg + c) * win, win,
-                                  pb, np, sizeof(int16_t));
-                for (i = 0; i < kw; i++) {
-                    const size_t e = ((c * kt + j) * kw + i) * cout;
-                    for (co = gi * ng; co < (gi + 1) * ng; co++) {
-                        if (acc32)
-                            rne__qaxpy32((int32_t *)acc + co * wout, rne__qconv_w(l, e + co),
-                                         pad + i * dw, wout);
-                        else
+    if (acc32) {   /* 4 output channels x 8 positions at a time over the group's padded rows */
+        const size_t esize = l->fmt == RNE_FMT_S8 ? 1u : 2u;
+        for (gi = 0; gi < g; gi++) {
+            for (c = 0; c < cg; c++)
+                for (j = 0; j < kt; j++)
+                    rne__conv_pad_row(pad + (c * kt + j) * np,
+                                      rne__qconv_frame(k, t, b, j) + (gi * cg + c) * win, win, pb,
+                                      np, sizeof(int16_t));
+            for (co = gi * ng; co < (gi + 1) * ng; co += 4)
+                rne__qconv_taps32((int32_t *)acc + co * wout, wout,
+                                  (gi + 1) * ng - co < 4 ? (gi + 1) * ng - co : 4, pad, np, cg * kt,
+                                  kw, dw, (const uint8_t *)l->data[RNE_T_W] + co * esize,
+                                  l->fmt == RNE_FMT_S8, cout);
+        }
+    } else {       /* int64 sums: along W, one padded row at a time */
+        rne__qzero(acc, cout * wout, 0);
+        for (gi = 0; gi < g; gi++)
+            for (c = 0; c < cg; c++)
+                for (j = 0; j < kt; j++) {
+                    rne__conv_pad_row(pad, rne__qconv_frame(k, t, b, j) + (gi * cg + c) * win,
+                                      win, pb, np, sizeof(int16_t));
+                    for (i = 0; i < kw; i++) {
+                        const size_t e = ((c * kt + j) * kw + i) * cout;
+                        for (co = gi * ng; co < (gi + 1) * ng; co++)
                             rne__qaxpy64((int64_t *)acc + co * wout, rne__qconv_w(l, e + co),
                                          pad + i * dw, wout);
                     }
                 }
-            }
+    }
     for (co = 0; co < cout; co++)
         rne__qconv_out(yr + co * wout, 1, (const uint8_t *)acc + co * wout * esz, acc32, wout,
                        m + co, bias != NULL ? bias + co : NULL, 0, (unsigned)l->q[0]);
@@ -192,7 +297,7 @@ static void rne__qconv_fwd(const rne__convcall *k)
                 rne__qconv_depthwise(k, t, b, acc, yr);
                 continue;
             }
-            if (sw == 1 && wout >= RNE__CONV_DIRECT_W) {
+            if (rne__conv_direct(RNE_OP_CONV, p, wout)) {
                 rne__qconv_direct(k, t, b, acc, yr);
                 continue;
             }
@@ -285,7 +390,7 @@ static void rne__qconv_t(const rne__convcall *k)
     for (r = 0; r < rows; r++) {
         const int16_t *xr = (const int16_t *)k->x + r * k->c_in * win;
         int16_t *yr = (int16_t *)k->y + r * (size_t)k->c_out * wout;
-        rne__qzero(acc, 2 * (size_t)k->c_out * wout);
+        rne__qzero(acc, (size_t)k->c_out * wout, 0);
         for (c = 0; c < k->c_in; c++)
             for (i = 0; i < kw; i++) {
                 const size_t gi = c / cg;

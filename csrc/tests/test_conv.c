@@ -443,8 +443,48 @@ static void refuses_work_too_large(void)
     free(b.blob);
 }
 
-/* The tap-by-tap path's SIMD variant against its scalar loop, bit for bit, on random operands
- * (subnormal and huge magnitudes among them) over the shapes its blocks and edges meet: W_out a
+/* A stride-1 conv over W goes tap by tap (conv.h rne__conv_direct): its padded input rows,
+ * (C_in / g) kt (W_out + (kw - 1) dw) elements, are bounded like the patch: 64 channels and a
+ * dilation of 2^20 make them 2^26 + 512 while the patch and the work stay small */
+static void refuses_tap_rows_too_large(void)
+{
+    static const float zeros[128];
+    cv_case c;
+    cv_blob b;
+    rne_fault w;
+    int rc;
+    memset(&c, 0, sizeof c);
+    strcpy(c.name, "tap_rows_too_large");
+    c.meta[0] = RNE_OP_CONV;
+    c.meta[1] = RNE_FMT_F32;
+    c.meta[4] = 2;
+    c.meta[5] = 64;                             /* C_in */
+    c.meta[6] = (1 << 20) + 8;                  /* W */
+    c.meta[7] = 1;                              /* C_out */
+    c.meta[8] = 8;                              /* W_out = W - dw (kw - 1) */
+    c.meta[9] = c.meta[10] = c.meta[11] = c.meta[13] = 1;
+    c.meta[12] = 2;                             /* kw */
+    c.meta[16] = 1 << 20;                       /* dw */
+    c.a[A_W].dtype = T_F32;
+    c.a[A_W].count = 128;
+    c.a[A_W].data = zeros;
+    make_blob(&c, &b);
+    rc = check_blob(&b, &w);
+    check(rc == RNE__AT(RNE_ESHAPE, RNE_FF_IN) && w.index == 0, "refuses_tap_rows_too_large",
+          "rc: status %d field %s index %d", rc & 0xFF, rne_fault_field_name(rc >> 8),
+          (int)w.index);
+    free(b.blob);
+    c.meta[6] = (1 << 19) + 8;                  /* half the dilation: 2^25 + 512, accepted */
+    c.meta[16] = 1 << 19;
+    make_blob(&c, &b);
+    rc = check_blob(&b, &w);
+    check(rc == RNE_OK, "accepts_tap_rows_within_bound", "rc: status %d field %s index %d",
+          rc & 0xFF, rne_fault_field_name(rc >> 8), (int)w.index);
+    free(b.blob);
+}
+
+/* The tap-by-tap path's SIMD variants (f32 and integer) against their scalar loops, bit for bit,
+ * on random operands (f32: subnormal and huge magnitudes among them) over the shapes its blocks and edges meet: W_out a
  * multiple of 8 and not, 1 to 4 channels, dilations, padded rows longer than needed. */
 static void taps_simd_equals_reference(void)
 {
@@ -479,6 +519,35 @@ static void taps_simd_equals_reference(void)
                 b[e - npad - nw] = v;
         }
         rne__conv_taps(y, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
+        {   /* the integer form, int8 and int16 weights (sums within int32, as acc32 proves) */
+            int16_t *qp = (int16_t *)xmalloc(npad * sizeof(int16_t));
+            int8_t *w8 = (int8_t *)xmalloc(nw);
+            int16_t *w16 = (int16_t *)xmalloc(nw * sizeof(int16_t));
+            int32_t *qa = (int32_t *)xmalloc(4 * wout * sizeof(int32_t));
+            int32_t *qr = (int32_t *)xmalloc(4 * wout * sizeof(int32_t));
+            int s8;
+            for (e = 0; e < npad; e++)
+                qp[e] = (int16_t)((int32_t)(lcg = lcg * 1664525u + 1013904223u) >> 16);
+            for (e = 0; e < nw; e++) {
+                lcg = lcg * 1664525u + 1013904223u;
+                w8[e] = (int8_t)(lcg >> 24);
+                w16[e] = (int16_t)((int32_t)(lcg >> 16 & 2047u) - 1024);
+            }
+            for (s8 = 0; s8 < 2; s8++) {
+                rne__qconv_taps32(qa, wout, nc, qp, np, nr, kw, dw, s8 ? (const void *)w8 : w16,
+                                  s8, ldw);
+                rne__qconv_taps32_ref(qr, wout, nc, qp, np, nr, kw, dw,
+                                      s8 ? (const void *)w8 : w16, s8, ldw);
+                snprintf(name, sizeof name, "qtaps_simd_equals_reference_%s_w%zu_c%zu_r%zu_k%zu_d%zu",
+                         s8 ? "s8" : "s16", wout, nc, nr, kw, dw);
+                check(memcmp(qa, qr, nc * wout * sizeof(int32_t)) == 0, name, "differs");
+            }
+            free(qp);
+            free(w8);
+            free(w16);
+            free(qa);
+            free(qr);
+        }
         rne__conv_taps_ref(yr, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
         for (e = 0, bad = 0; e < nc * wout; e++)
             bad += memcmp(&y[e], &yr[e], sizeof(float)) != 0;
@@ -529,6 +598,7 @@ int main(int argc, char **argv)
 #ifndef RNE_NO_CONV
     run_mutations(cases, n);
     refuses_work_too_large();
+    refuses_tap_rows_too_large();
     taps_simd_equals_reference();
     printf("f32: max |C - float64 direct convolution| %.3g\n", worst_f32);
 #endif

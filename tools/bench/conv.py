@@ -408,12 +408,16 @@ def conv_markdown(results: dict[str, Any]) -> str:
                 f"{r['max_abs_err']:.1e}",
             ])  # fmt: skip
     m = results["machine"]
+    load = m.get("load_average")
+    gmacs = [f"{c['case']} {c['floor']['gmacs']:.1f}" for c in results["cases"] if c.get("floor")]
     note = (
-        f"{m['cpu']}, {results['steps']} steps after {results['warmup']} of warm-up, batch 1, "
-        "median us. floor: a plain f32 matrix-vector product of the step's multiply-adds "
-        "(`bench_step --macs`); C: `rne_step`; Python: `Stream.step`; onnxruntime: one `run()` "
-        "per step (int8 rows: its quantize_dynamic model); err: max |rnnedge - onnxruntime| over "
-        "100 steps."
+        f"{m.get('date', '')} {m['cpu']}, load average at the start "
+        f"{', '.join(f'{v:.2f}' for v in load) if load else '-'}; {results['steps']} steps after "
+        f"{results['warmup']} of warm-up, batch 1, median us. floor: a plain f32 matrix-vector "
+        "product of the step's multiply-adds (`bench_step --macs`; GMAC/s: "
+        f"{', '.join(gmacs) or '-'}); C: `rne_step`; Python: `Stream.step`; onnxruntime: one "
+        "`run()` per step (int8 rows: its quantize_dynamic model); err: max |rnnedge - "
+        "onnxruntime| over 100 steps."
     )
     header = ["case", "format", "MACs / step", "floor", "C step", "C / floor", "Python step",
               "Python / floor", "onnxruntime step", "err"]  # fmt: skip
