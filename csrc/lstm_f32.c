@@ -81,10 +81,11 @@ void rne__lstm_f32_step(const rne__dir_f32 *dir, float *g)
     size_t b;
     if (!dir->rh)
         rne__f32_gemm_acc(g, n, dir->h, hs, dir->r, n, dir->batch, n, hs);
-    for (b = 0; b < dir->batch; b++) {
-        if (common)
+    if (common) {       /* apart from the other loop, whose set-up the compiler hoists */
+        for (b = 0; b < dir->batch; b++)
             rne__f32_lstm_cell(g + b * n, dir->c + b * hs, dir->h + b * hs, hs);
-        else
-            rne__lstm_row(l, dir->d, hs, g + b * n, dir->peep, dir->c + b * hs, dir->h + b * hs);
+        return;
     }
+    for (b = 0; b < dir->batch; b++)
+        rne__lstm_row(l, dir->d, hs, g + b * n, dir->peep, dir->c + b * hs, dir->h + b * hs);
 }

@@ -532,7 +532,6 @@ static void rne__cell_io(const rne_model_layer *l, uint8_t *block, void *val, si
 }
 #endif
 
-
 /* Bytes of one step of value v for `batch` streams (its rows of one timestep). */
 static size_t rne__row_bytes(const rne_model_value *v, size_t batch)
 {
@@ -638,6 +637,26 @@ static void rne__run_op(const rne_model *m, const rne_model_layer *l, const rne_
 }
 #endif
 
+/* A node that rne__layer_f32 / rne__layer_int runs, by its number format. */
+static void rne__run_layer(const rne__call *k)
+{
+    switch (k->layer->fmt) {
+#ifndef RNE_NO_F32
+    case RNE_FMT_F32:
+        rne__layer_f32(k);
+        break;
+#endif
+#ifndef RNE__NO_INT
+    case RNE_FMT_S16:
+    case RNE_FMT_S8:
+        rne__layer_int(k);
+        break;
+#endif
+    default:    /* refused by rne_model_load */
+        break;
+    }
+}
+
 /* Run every node over one chunk of `steps` timesteps, the chunk's first at stream step t0.
  * end (rne_run_end; UINT64_MAX: none): the stream step where the real input ends; a node whose
  * input has delay D sees its input end at step end + D (docs/graph.md section 6): a conv reads
@@ -716,23 +735,8 @@ static void rne__nodes(const rne_stream *s, const rne__chunk *c, size_t steps, v
                              0);
         }
 #endif
-        if (k.steps != 0) {             /* 0: every step of the chunk skipped */
-            switch (l->fmt) {
-#ifndef RNE_NO_F32
-            case RNE_FMT_F32:
-                rne__layer_f32(&k);
-                break;
-#endif
-#ifndef RNE__NO_INT
-            case RNE_FMT_S16:
-            case RNE_FMT_S8:
-                rne__layer_int(&k);
-                break;
-#endif
-            default:    /* refused by rne_model_load */
-                break;
-            }
-        }
+        if (k.steps != 0)               /* 0: every step of the chunk skipped */
+            rne__run_layer(&k);
         if (nstate == 0)
             rne__zero_skipped(m, l, c, lo);
 #ifndef RNE_NO_STATE_IO
@@ -860,21 +864,7 @@ static int rne__step_plain(const rne_stream *s, const void *x, void *y)
         k.work = (uint8_t *)s->scratch + plan[0];
         k.steps = 1;
         k.batch = s->batch * (size_t)l->lead;
-        switch (l->fmt) {
-#ifndef RNE_NO_F32
-        case RNE_FMT_F32:
-            rne__layer_f32(&k);
-            break;
-#endif
-#ifndef RNE__NO_INT
-        case RNE_FMT_S16:
-        case RNE_FMT_S8:
-            rne__layer_int(&k);
-            break;
-#endif
-        default:    /* refused by rne_model_load */
-            break;
-        }
+        rne__run_layer(&k);
         state += nstate;
     }
     return RNE_OK;

@@ -285,14 +285,6 @@ float rne__f32_tanh1(float x)
 
 /* ---- the one-row step kernels (vec.h) --------------------------------------------------------- */
 
-void rne__f32_gemv2_acc_scalar(float *c, const float *x, size_t kx, const float *wx,
-                               const float *h, size_t kh, const float *wh, size_t ldw, size_t n,
-                               size_t nh)
-{
-    rne__f32_gemm_acc_scalar(c, n, x, kx, wx, ldw, 1, n, kx);
-    rne__f32_gemm_acc_scalar(c, nh, h, kh, wh, ldw, 1, nh, kh);
-}
-
 void rne__f32_gemv2_acc(float *c, const float *x, size_t kx, const float *wx, const float *h,
                         size_t kh, const float *wh, size_t ldw, size_t n, size_t nh)
 {

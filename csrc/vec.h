@@ -53,7 +53,8 @@ void rne__f32_gemm_acc(float *c, size_t ldc, const float *x, size_t ldx,
  *              (q < kh) for j < nh <= n: one row of rne__f32_gemm_acc over x, then one over h,
  *              the same fused or separate multiply-adds in the same order; a variant keeps the
  *              row in registers across both products when it is short (AVX2: n, nh multiples of
- *              8 up to 64; AVX-512: of 16 up to 128, else AVX2's), else calls the two products.
+ *              8, n up to 128, in blocks of 64; AVX-512: of 16 up to 256, in blocks of 128, else
+ *              AVX2's), else calls the two products.
  *              Rows of wx and wh are ldw floats apart. c overlaps none of the others.
  *   lstm_cell  an LSTM row with the default activations and neither peepholes, clip nor
  *              input_forget: g [4H] holds the pre-activations of i, o, f, c (overwritten); then
@@ -67,14 +68,12 @@ void rne__f32_gemm_acc(float *c, size_t ldc, const float *x, size_t ldx,
  *              (overwritten), t [H] its Rh h + Rbh; then n = tanh(gh + sigmoid(r) t) and
  *              h = (1 - sigmoid(z)) n + sigmoid(z) h, h [H] updated in place: as lstm_cell, the
  *              variant's sigmoid and tanh with plain products and sums, a vector at a time.
- * Their _scalar forms are the reference's (two rne__f32_gemm_acc_scalar rows; the scalar
- * sigmoid and tanh): csrc/tests/test_vec.c checks each variant against the composition of its own
- * primitives bit for bit and against the reference within the primitives' bounds. */
+ * The cells' _scalar forms are the reference's (the scalar sigmoid and tanh; gemv2_acc's is two
+ * rne__f32_gemm_acc_scalar rows): csrc/tests/test_vec.c checks each variant against the
+ * composition of its own primitives bit for bit, and the cells against the reference within the
+ * activations' bounds. */
 void rne__f32_gemv2_acc(float *c, const float *x, size_t kx, const float *wx, const float *h,
                         size_t kh, const float *wh, size_t ldw, size_t n, size_t nh);
-void rne__f32_gemv2_acc_scalar(float *c, const float *x, size_t kx, const float *wx,
-                               const float *h, size_t kh, const float *wh, size_t ldw, size_t n,
-                               size_t nh);
 void rne__f32_lstm_cell(float *g, float *c, float *h, size_t hs);
 void rne__f32_lstm_cell_scalar(float *g, float *c, float *h, size_t hs);
 void rne__f32_gru_cell(float *g, const float *t, float *h, size_t hs);
