@@ -521,3 +521,89 @@ def test_external_data_in_a_subgraph_is_read_from_the_model_directory_only(tmp_p
     with pytest.raises(ConvertError, match=r"attribute '(then|else)_branch' of node 'if' \(op If\), subgraph: "
                        r"initializer 'bt', file 'sub.bin'"):
         to_network(path)
+
+
+# -- final states joined along axis 0: a stack of states (h_n) or a join along the batch ---------
+def _two_lstms_with_joined_finals(join: str) -> onnx.ModelProto:
+    """Two stacked LSTMs (H 4) reading rows of state inputs h0 / c0 [2 D, B, H]; output 0 the
+    second one's Y as [T, B, D H], output "joined" a Concat along axis 0 of their final h:
+    "stack": Y_h as it is, [D, B, H] (PyTorch's h_n: [2 D, B, H]); "squeezed": Squeeze(Y_h, 0),
+    [B, H] each, joined along the batch ([2 B, H]); "batch-first": a bidirectional pair's
+    Transpose(Y_h) [B, D, H], joined along the batch ([2 B, D, H])."""
+    rng = np.random.default_rng(7)
+    dirs = 2 if join == "batch-first" else 1
+    nodes, inits, finals, x = [], [], [], "x"
+    for k in range(2):
+        size = F if k == 0 else dirs * H
+        inits += [_init(f"W{k}", rng.uniform(-0.5, 0.5, (dirs, 4 * H, size)).astype(np.float32)),
+                  _init(f"R{k}", rng.uniform(-0.5, 0.5, (dirs, 4 * H, H)).astype(np.float32)),
+                  _init(f"B{k}", rng.uniform(-0.5, 0.5, (dirs, 8 * H)).astype(np.float32)),
+                  _init(f"start{k}", np.array([k * dirs])), _init(f"stop{k}", np.array([k * dirs + dirs])),
+                  _init(f"ax{k}", np.array([0])),
+                  _init(f"shape{k}", np.array([0, 0, dirs * H]))]  # fmt: skip
+        for s in ("h", "c"):
+            nodes.append(helper.make_node("Slice", [f"{s}0", f"start{k}", f"stop{k}", f"ax{k}"], [f"{s}0_{k}"]))
+        nodes.append(helper.make_node(
+            "LSTM", [x, f"W{k}", f"R{k}", f"B{k}", "", f"h0_{k}", f"c0_{k}"], [f"y{k}", f"yh{k}", ""],
+            hidden_size=H, direction="bidirectional" if dirs == 2 else "forward"))  # fmt: skip
+        nodes += [helper.make_node("Transpose", [f"y{k}"], [f"yt{k}"], perm=[0, 2, 1, 3]),
+                  helper.make_node("Reshape", [f"yt{k}", f"shape{k}"], [f"x{k + 1}"])]  # fmt: skip
+        x = f"x{k + 1}"
+        if join == "stack":
+            finals.append(f"yh{k}")
+        elif join == "squeezed":
+            nodes.append(helper.make_node("Squeeze", [f"yh{k}", f"ax{k}"], [f"f{k}"]))
+            finals.append(f"f{k}")
+        else:
+            nodes.append(helper.make_node("Transpose", [f"yh{k}"], [f"f{k}"], perm=[1, 0, 2]))
+            finals.append(f"f{k}")
+    nodes.append(helper.make_node("Concat", finals, ["joined"], axis=0))
+    joined = {"stack": [2 * dirs, "B", H], "squeezed": ["2B", H], "batch-first": ["2B", dirs, H]}[join]
+    ins = [_vi("x", ["T", "B", F]), _vi("h0", [2 * dirs, "B", H]), _vi("c0", [2 * dirs, "B", H])]
+    return _model(nodes, ins, [_vi(x, ["T", "B", dirs * H]), _vi("joined", joined)], inits)
+
+
+@pytest.mark.parametrize("join", ["stack", "squeezed", "batch-first"])
+def test_final_states_joined_along_axis_0_are_a_state_output_only_when_stacked(join):
+    """A Concat along axis 0 of final states is PyTorch's h_n only when axis 0 is their
+    directions: the stack is h0's state output, equal to onnxruntime's at batch 3; a join of
+    squeezed [B, H] (or [B, D, H]) states runs along the batch, so it is no state output (it was
+    once read as one: a [2 B, D, H] output mapped onto h0's [2 D, B, H] rows, other numbers)."""
+    import onnxruntime as ort
+
+    from rnnedge import Model
+    from rnnedge.blob.write import write_blob
+
+    m = _two_lstms_with_joined_finals(join)
+    onnx.checker.check_model(m)
+    net = to_network(m)
+    rng = np.random.default_rng(8)
+    dirs = 2 if join == "batch-first" else 1
+    feeds = {"x": rng.standard_normal((5, 3, F)).astype(np.float32),
+             "h0": rng.standard_normal((2 * dirs, 3, H)).astype(np.float32),
+             "c0": rng.standard_normal((2 * dirs, 3, H)).astype(np.float32)}  # fmt: skip
+    y_ort, joined = ort.InferenceSession(m.SerializeToString()).run(None, feeds)
+    model = Model.from_bytes(write_blob(net), source="joined")
+    y, final = model.run(feeds["x"], {"h0": feeds["h0"], "c0": feeds["c0"]}, return_state=True)
+    np.testing.assert_allclose(y, y_ort, rtol=1e-5, atol=1e-6)
+    outputs = {(s.name, s.layer, s.kind): s.output for s in net.state}
+    if join == "stack":
+        assert outputs[("h0", 0, "h")] == outputs[("h0", 1, "h")] == "joined"
+        np.testing.assert_allclose(final["h0"], joined, rtol=1e-5, atol=1e-6)
+    else:
+        assert set(outputs.values()) == {None}
+        assert "output 'joined': not produced by rnnedge (only the first output is)" in net.folded
+        # the same states (Stream.state's h0 [2 D, B, H]), joined along the batch: not its rows
+        layers = [final["h0"][k * dirs : (k + 1) * dirs].transpose(1, 0, 2) for k in range(2)]
+        along_batch = np.concatenate(layers, axis=0).reshape(joined.shape)
+        np.testing.assert_allclose(along_batch, joined, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("join, where", [("squeezed", r"\[B,F\] \[B, 4\]"), ("batch-first", r"\[B,D,H\] \[B, 2, 4\]")])
+def test_final_states_joined_along_the_batch_as_the_output_are_refused_by_name(join, where):
+    m = _two_lstms_with_joined_finals(join)
+    del m.graph.output[0]
+    with pytest.raises(UnsupportedOpError, match=rf"op Concat.*Concat along axis 0 of the final state {where}: "
+                       "axis 0 is its batch axis, not the directions"):  # fmt: skip
+        to_network(m)
+

@@ -400,9 +400,38 @@ def op_concat(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value
                 f"Concat of a {describe(v)}: rnnedge concatenates only final states along axis 0 "
                 "(h_n); joining data tensors is not a straight pipeline"
             )
-    if axis != 0:
+    if axis not in (0, -3):
         raise UnsupportedOpError(f"Concat of final states along axis {axis} (only 0)")
-    return [parts[0] if len(parts) == 1 else Stack(tuple(parts))]
+    if len(parts) == 1:  # a Concat of one tensor is that tensor
+        return [parts[0]]
+    for part in parts:
+        _check_state_rows(part)
+    return [Stack(tuple(parts))]
+
+
+def _check_state_rows(part: Data | CellState) -> None:
+    """A final state joined into a stack along axis 0 (PyTorch's h_n) must be laid out [D, B, H]
+    (axis 0 its directions, or a size-1 axis of a one-direction layer): a squeezed [B, H] or a
+    transposed [B, D, H] joined along axis 0 is joined along its batch, which is no stack of
+    states (the flat rows would be read as directions)."""
+    if isinstance(part, CellState):  # [D, B, H]
+        return
+    dirs = part.sizes.get("D", 1)
+    lead = part.axes[0]
+    if (
+        part.rank == 3
+        and part.axes[1] == ("B",)
+        and part.axes[2] in (("H",), ("F",))
+        and (lead == ("D",) or (dirs == 1 and part.axis_size(0) == 1))
+    ):
+        return
+    where = f"[{part.layout()}] {shape_str(part.shape)}"
+    axis0 = "its batch axis" if lead == ("B",) else f"its {'*'.join(lead)} axis"
+    raise UnsupportedOpError(
+        f"Concat along axis 0 of the final state {where}: axis 0 is {axis0}, not the "
+        "directions; rnnedge stacks final states [D, B, H] along their direction axis (h_n) "
+        "only, and a join along the batch is not a pipeline"
+    )
 
 
 def op_expand(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
