@@ -607,3 +607,62 @@ def test_final_states_joined_along_the_batch_as_the_output_are_refused_by_name(j
                        "axis 0 is its batch axis, not the directions"):  # fmt: skip
         to_network(m)
 
+
+def _lstm_with_squeezed_c(direction: str, axes: list[int]) -> onnx.ModelProto:
+    """An LSTM whose final cell state leaves the graph squeezed, as tf2onnx writes Keras's
+    return_state c: Squeeze(Y_c, axes) as output "c"."""
+    dirs = 2 if direction == "bidirectional" else 1
+    nodes = [_lstm(("x", "W", "R"), ("y", "", "yc"), direction=direction),
+             helper.make_node("Squeeze", ["yc", "axes"], ["c"])]  # fmt: skip
+    inits = _lstm_inits(dirs=dirs) + [_init("axes", np.array(axes))]
+    return _model(nodes, [_vi("x", ["T", "B", F])], [_vi("y", None), _vi("c", None)], inits)
+
+
+@pytest.mark.parametrize("direction, axes, note", [
+    ("forward", [0], "final recurrent state, read it from Stream.state"),
+    ("forward", [-3], "final recurrent state, read it from Stream.state"),
+    ("forward", [1], "not produced by rnnedge (only the first output is)"),
+    ("bidirectional", [0], "not produced by rnnedge (only the first output is)"),
+])  # fmt: skip
+def test_a_squeezed_cell_state_is_a_final_state_output_of_one_direction_only(direction, axes, note):
+    net = to_network(_lstm_with_squeezed_c(direction, axes))
+    assert f"output 'c': {note}" in net.folded
+
+
+@pytest.mark.parametrize("op, direction, axes, match", [
+    ("Squeeze", "bidirectional", [0], r"Squeeze of axes \[0\] of a LSTM final cell state \[D, B, H\] with D = 2: "
+                                      r"only its direction axis \(axis 0\) of one direction"),
+    ("Squeeze", "forward", [2], r"Squeeze of axes \[2\] of a LSTM final cell state"),
+    ("Squeeze", "forward", None, r"Squeeze of axes \(not given\) of a LSTM final cell state"),
+    ("Unsqueeze", "forward", [1], r"Unsqueeze of axes \[1\] of a LSTM final cell state \[B, H\] \(squeezed\): "
+                                  r"only axis 0 of a squeezed one"),
+])  # fmt: skip
+def test_squeeze_and_unsqueeze_of_a_cell_state_move_only_its_direction_axis(op, direction, axes, match):
+    from rnnedge.converter import layout
+    from rnnedge.converter.node import Node
+    from rnnedge.converter.values import CellState, Const
+
+    rec = to_network(_lstm_with_squeezed_c(direction, [0])).layers[0]
+    assert isinstance(rec, Recurrent)
+    cell = CellState(rec, squeezed=op == "Unsqueeze")
+    ins = [cell] + ([] if axes is None else [Const(np.array(axes))])
+    node = Node(helper.make_node(op, ["c", "axes"][: len(ins)], ["o"]), 0, 17)
+    fn = layout.op_squeeze if op == "Squeeze" else layout.op_unsqueeze
+    with pytest.raises(UnsupportedOpError, match=match):
+        fn(None, node, ins)  # type: ignore[arg-type]
+    if op == "Unsqueeze":  # its direction axis back: the [D, B, H] state again
+        assert fn(None, node, [cell, Const(np.array([0]))]) == [CellState(rec)]  # type: ignore[arg-type]
+
+
+def test_squeezed_cell_states_joined_along_axis_0_are_refused_by_name():
+    """Two squeezed Y_c [B, H] joined along axis 0 are joined along the batch: no stack of states."""
+    from rnnedge.converter import layout
+    from rnnedge.converter.node import Node
+    from rnnedge.converter.values import CellState, Stack
+
+    rec = to_network(_lstm_with_squeezed_c("forward", [0])).layers[0]
+    node = Node(helper.make_node("Concat", ["a", "b"], ["o"], axis=0), 0, 17)
+    with pytest.raises(UnsupportedOpError, match=r"Concat along axis 0 of the final state \[B,H\] \(squeezed\): "
+                                                 "axis 0 is its batch axis, not the directions"):  # fmt: skip
+        layout.op_concat(None, node, [CellState(rec, squeezed=True)] * 2)  # type: ignore[arg-type]
+    assert layout.op_concat(None, node, [CellState(rec)] * 2) == [Stack((CellState(rec),) * 2)]  # type: ignore[arg-type]
