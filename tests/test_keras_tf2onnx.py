@@ -22,6 +22,7 @@ import rnnedge
 from rnnedge import fixedpoint as fx
 from rnnedge.conversion import convert
 from rnnedge.converter import to_network
+from rnnedge.converter.tf2onnx_loop import DirectionsNotJoined
 from rnnedge.errors import ConvertWarning, NotStreamableError, UnsupportedOpError
 from rnnedge.ir.layers import Act, Recurrent, from_tbf, to_tbf
 
@@ -293,6 +294,28 @@ def test_directions_that_are_no_bidirectional_layer_refused(tmp_path):
 
     with pytest.raises(UnsupportedOpError, match=r"\(op Add.*Add of two data tensors"):
         to_network(graph_edit(tmp_path, "tf2onnx_bidi_gru_sum", "Add", forward_twice))
+
+
+@pytest.mark.parametrize("order", ["forward first", "backward first"])
+def test_a_product_of_directions_refused_by_name(order, tmp_path):
+    """merge_mode "mul" through tf2onnx (the sum fixture's Add made a Mul: a model onnxruntime
+    runs): the two Loops are the cells, but a layer pipeline has no product of its two halves;
+    rnnedge.convert names the Mul and why (not the dataflow converter's refusal of every Loop)."""
+    ort = pytest.importorskip("onnxruntime")
+
+    def mul(node):
+        node.op_type = "Mul"
+        if order == "backward first":
+            node.input[0], node.input[1] = node.input[1], node.input[0]
+
+    path = graph_edit(tmp_path, "tf2onnx_bidi_gru_sum", "Add", mul)
+    assert ort.InferenceSession(str(path)).run(None, {"x": X})[0].shape == (2, 8, 2)
+    with pytest.raises(DirectionsNotJoined, match=(
+            r"\(op Mul, #\d+ of \d+ in the graph\): a Mul of a forward and a reverse GRU's outputs \(Keras "
+            r"Bidirectional merge_mode=\"mul\" through tf2onnx\): rnnedge reads these Loops only into a "
+            r"layer pipeline, which has no product of a bidirectional layer's two halves.*convert the "
+            r"Keras model file \(\.keras or \.h5\) directly")):  # fmt: skip
+        convert(path)
 
 
 def test_a_hard_sigmoid_needs_its_own_scale(tmp_path):

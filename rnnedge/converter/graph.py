@@ -291,7 +291,7 @@ class Walk:
             reads = [self.values.get(n) for n in tf2onnx_loop.captured(node.proto)]
             if any(not isinstance(v, Const) for v in live + reads):
                 return tf2onnx_loop.op_loop(self, node, ins)
-        if node.op in ("Concat", "Add"):  # two directions' outputs (tf2onnx's Keras Bidirectional)
+        if node.op in ("Concat", "Add", "Mul"):  # two directions' outputs (tf2onnx's Keras Bidirectional)
             joined = tf2onnx_loop.join_directions(node, ins, {id(rec) for rec, _, _ in self.bindings})
             if joined is not None:
                 return [joined]

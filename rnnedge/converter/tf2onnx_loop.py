@@ -26,7 +26,8 @@ Loop node and what did not match), with the advice to convert the Keras model fi
 
 A Keras Bidirectional is two such Loops, the second over the reversed input, joined by a Concat
 or an Add: `join_directions` (called by graph.Walk for those two ops) makes them one
-bidirectional layer.
+bidirectional layer. Joined by a Mul (merge_mode "mul") they are refused by name
+(`DirectionsNotJoined`): a layer pipeline has no product of its two halves.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ class LoopNotACell(UnsupportedOpError):
     """A Loop over the data that is not tf2onnx's form of a Keras GRU or SimpleRNN: the reason
     names what did not match (rnnedge.convert reports it rather than the graph converter's
     refusal of every Loop)."""
+
+
+class DirectionsNotJoined(LoopNotACell):
+    """Two Loops that are the cells of a Keras Bidirectional, joined by an op the layer pipeline
+    cannot express (a Mul: merge_mode "mul")."""
 
 
 @dataclass(eq=False)
@@ -717,8 +723,9 @@ def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Dat
     one over it reversed, merge_mode concat or sum), both whole sequences or both their last step:
     the one bidirectional layer (the two halves added by a Dense of two identity blocks for the
     Add, as the Keras reader's sum); None if it is not that. Layers whose state a graph input
-    sets (ids in `bound`) are not joined; constant initial states are stacked (zeros for None)."""
-    if node.op not in ("Concat", "Add") or len(ins) != 2:
+    sets (ids in `bound`) are not joined; constant initial states are stacked (zeros for None).
+    A Mul of such a pair (merge_mode "mul") raises DirectionsNotJoined."""
+    if node.op not in ("Concat", "Add", "Mul") or len(ins) != 2:
         return None
     a, b = ins
     if not (isinstance(a, Data) and isinstance(b, Data)) or (a.axes, a.sizes, a.reversed, a.taken) != (
@@ -742,7 +749,7 @@ def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Dat
     if pa is None or pb is None:
         return None
     (f, tf), (r, tr) = pa, pb
-    if node.op == "Add" and f.direction == "reverse":
+    if node.op in ("Add", "Mul") and f.direction == "reverse":
         (f, tf), (r, tr) = (r, tr), (f, tf)
     n = len(a.layers) - (2 if tf is not None else 1)
     if (f.direction, r.direction) != ("forward", "reverse") or any(
@@ -757,6 +764,16 @@ def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Dat
     if (tf is None) != (tr is None) or (tf is not None and tr is not None and (
             (tf.features, tf.split, tr.features, tr.split) != (H, H, H, 0))):
         return None
+    if node.op == "Mul":
+        kind = {"gru": "GRU", "rnn": "SimpleRNN"}.get(f.cell, f.cell.upper())
+        raise DirectionsNotJoined(
+            f"a Mul of a forward and a reverse {kind}'s outputs (Keras Bidirectional "
+            "merge_mode=\"mul\" through tf2onnx): rnnedge reads these Loops only into a layer "
+            "pipeline, which has no product of a bidirectional layer's two halves (the dataflow "
+            "graph has one, a BINARY MUL, but does not read tf2onnx Loops); " + ADVICE
+            + ", which converts merge_mode \"mul\" to a dataflow graph, or use merge_mode "
+            "\"concat\", \"sum\" or \"ave\""
+        )
 
     def both(p: np.ndarray | None, q: np.ndarray | None) -> np.ndarray | None:
         return None if p is None and q is None else np.concatenate([p if p is not None else np.zeros_like(q),
