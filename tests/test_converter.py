@@ -666,3 +666,48 @@ def test_squeezed_cell_states_joined_along_axis_0_are_refused_by_name():
                                                  "axis 0 is its batch axis, not the directions"):  # fmt: skip
         layout.op_concat(None, node, [CellState(rec, squeezed=True)] * 2)  # type: ignore[arg-type]
     assert layout.op_concat(None, node, [CellState(rec)] * 2) == [Stack((CellState(rec),) * 2)]  # type: ignore[arg-type]
+
+
+def _gru_pair_multiplied(state: bool) -> onnx.ModelProto:
+    """A forward and a reverse ONNX GRU (H 4) over the same input, their outputs multiplied (the
+    Mul tf2onnx writes for Keras Bidirectional merge_mode "mul"); with `state`, over an LSTM whose
+    initial h is the graph input h0."""
+    rng = np.random.default_rng(3)
+    nodes, inits, x = [], [], "x"
+    if state:
+        inits += _lstm_inits(rng)
+        nodes += [_lstm(("x", "W", "R", "", "", "h0"), ("y0",)),
+                  helper.make_node("Squeeze", ["y0", "ax"], ["x1"])]  # fmt: skip
+        inits.append(_init("ax", np.array([1])))
+        x = "x1"
+    size = H if state else F
+    for d in ("forward", "reverse"):
+        inits += [_init(f"W{d}", rng.uniform(-0.5, 0.5, (1, 3 * H, size)).astype(np.float32)),
+                  _init(f"R{d}", rng.uniform(-0.5, 0.5, (1, 3 * H, H)).astype(np.float32))]  # fmt: skip
+        nodes.append(helper.make_node("GRU", [x, f"W{d}", f"R{d}"], [f"y{d}"], hidden_size=H, direction=d))
+    nodes.append(helper.make_node("Mul", ["yforward", "yreverse"], ["y"]))
+    ins = [_vi("x", ["T", "B", F])] + ([_vi("h0", [1, "B", H])] if state else [])
+    return _model(nodes, ins, [_vi("y", ["T", 1, "B", H])], inits)
+
+
+def test_a_product_of_two_directions_is_a_dataflow_graph():
+    """Forward and reverse recurrent ops joined by a Mul: one bidirectional layer and the product
+    of its halves, which no pipeline layer computes: to_network gives the dataflow graph (equal to
+    onnxruntime at batch 3); over a layer whose state a graph input sets it is refused by name."""
+    import onnxruntime as ort
+
+    from rnnedge import Model
+    from rnnedge.blob.write import write_blob
+    from rnnedge.ir.graph import Graph
+
+    m = _gru_pair_multiplied(state=False)
+    g = to_network(m)
+    assert isinstance(g, Graph)
+    x = np.random.default_rng(4).standard_normal((5, 3, F)).astype(np.float32)
+    (want,) = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})
+    y = Model.from_bytes(write_blob(g), source="mul").run(x)
+    assert y.shape == want.shape == (5, 1, 3, H)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(UnsupportedOpError, match=r"state input 'h0' sets the state of a model whose "
+                                                 r"Bidirectional halves are multiplied"):  # fmt: skip
+        to_network(_gru_pair_multiplied(state=True))

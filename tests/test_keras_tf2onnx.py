@@ -22,7 +22,6 @@ import rnnedge
 from rnnedge import fixedpoint as fx
 from rnnedge.conversion import convert
 from rnnedge.converter import to_network
-from rnnedge.converter.tf2onnx_loop import DirectionsNotJoined
 from rnnedge.errors import ConvertWarning, NotStreamableError, UnsupportedOpError
 from rnnedge.ir.layers import Act, Recurrent, from_tbf, to_tbf
 
@@ -296,26 +295,60 @@ def test_directions_that_are_no_bidirectional_layer_refused(tmp_path):
         to_network(graph_edit(tmp_path, "tf2onnx_bidi_gru_sum", "Add", forward_twice))
 
 
-@pytest.mark.parametrize("order", ["forward first", "backward first"])
-def test_a_product_of_directions_refused_by_name(order, tmp_path):
-    """merge_mode "mul" through tf2onnx (the sum fixture's Add made a Mul: a model onnxruntime
-    runs): the two Loops are the cells, but a layer pipeline has no product of its two halves;
-    rnnedge.convert names the Mul and why (not the dataflow converter's refusal of every Loop)."""
-    ort = pytest.importorskip("onnxruntime")
+def product_of_directions(tmp_path: Path, name: str, order: str) -> Path:
+    """merge_mode "mul" through tf2onnx, made from a fixture: the Add of tf2onnx_bidi_gru_sum
+    (a Dense head after it) or the Concat of the many-to-one tf2onnx_bidi_rnn (the model ending
+    at it) made a Mul of the two directions, in `order`."""
+    op = "Add" if name == "tf2onnx_bidi_gru_sum" else "Concat"
 
     def mul(node):
         node.op_type = "Mul"
+        del node.attribute[:]
         if order == "backward first":
             node.input[0], node.input[1] = node.input[1], node.input[0]
 
-    path = graph_edit(tmp_path, "tf2onnx_bidi_gru_sum", "Add", mul)
-    assert ort.InferenceSession(str(path)).run(None, {"x": X})[0].shape == (2, 8, 2)
-    with pytest.raises(DirectionsNotJoined, match=(
-            r"\(op Mul, #\d+ of \d+ in the graph\): a Mul of a forward and a reverse GRU's outputs \(Keras "
-            r"Bidirectional merge_mode=\"mul\" through tf2onnx\): rnnedge reads these Loops only into a "
-            r"layer pipeline, which has no product of a bidirectional layer's two halves.*convert the "
-            r"Keras model file \(\.keras or \.h5\) directly")):  # fmt: skip
-        convert(path)
+    path = graph_edit(tmp_path, name, op, mul)
+    if op == "Concat":
+        m = onnx.load(path)
+        i = next(k for k, n in enumerate(m.graph.node) if n.op_type == "Mul" and n.name.endswith("/concat"))
+        del m.graph.node[i + 1 :]
+        m.graph.output[0].name = m.graph.node[i].output[0]
+        m.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 4  # H
+        onnx.save(m, path)
+    return path
+
+
+@pytest.mark.parametrize("name, order", [("tf2onnx_bidi_gru_sum", "forward first"),
+                                         ("tf2onnx_bidi_gru_sum", "backward first"),
+                                         ("tf2onnx_bidi_rnn", "forward first")])  # fmt: skip
+def test_a_product_of_directions_is_a_graph(name, order, tmp_path):
+    """merge_mode "mul": the two Loops are one bidirectional layer and the product of its halves
+    (SLICE, SLICE, BINARY MUL): a dataflow graph, as the Keras reader makes of the Keras file;
+    f32 within 1e-5 of onnxruntime, int16 / int8 within their bars, the C library equal to the
+    integer oracle bit for bit."""
+    from rnnedge.ir.graph import Binary, Graph
+
+    ort = pytest.importorskip("onnxruntime")
+    path = product_of_directions(tmp_path, name, order)
+    want = ort.InferenceSession(str(path)).run(None, {"x": X})[0]
+    g = convert(path, tmp_path / "m.rne")
+    assert isinstance(g, Graph) and [n.op.kind for n in g.nodes if isinstance(n.op, Binary)] == ["Mul"]
+    assert [n.op.direction for n in g.nodes if isinstance(n.op, Recurrent)] == ["bidirectional"]
+    assert sum("tf2onnx Loop of a Keras" in n for n in g.folded) == 2
+    m = rnnedge.load(tmp_path / "m.rne")
+    y = m.run(X)
+    assert y.shape == want.shape and rel(y, want) <= 1e-5, rel(y, want)
+    with pytest.raises(NotStreamableError, match=r"reads the sequence backwards \(bidirectional"):
+        m.stream(batch=2)
+    for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
+        with warnings.catch_warnings():  # an int8 layer kept at int16 weights warns: the bar is the test
+            warnings.simplefilter("ignore")
+            qg = convert(path, tmp_path / "q.rne", quant=quant, calibration=X)
+        yq = rnnedge.load(tmp_path / "q.rne").run(X)
+        err = float(np.abs(yq - want).max() / (want.max() - want.min()))
+        assert err <= bar, f"{quant}: {err:.3g} of the output range"
+        q, _ = fx.run_qgraph(qg, fx.quantize(to_tbf(X, "BTF"), qg.in_scale))
+        np.testing.assert_array_equal(yq, from_tbf(fx.dequantize(q, qg.out_scale), qg.output_spec.axes))
 
 
 def test_a_hard_sigmoid_needs_its_own_scale(tmp_path):

@@ -26,8 +26,8 @@ Loop node and what did not match), with the advice to convert the Keras model fi
 
 A Keras Bidirectional is two such Loops, the second over the reversed input, joined by a Concat
 or an Add: `join_directions` (called by graph.Walk for those two ops) makes them one
-bidirectional layer. Joined by a Mul (merge_mode "mul") they are refused by name
-(`DirectionsNotJoined`): a layer pipeline has no product of its two halves.
+bidirectional layer; joined by a Mul (merge_mode "mul"), that layer and the product of its two
+halves (keras.MulHalves: the model becomes a dataflow graph, as the Keras reader makes it).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from ..errors import ConvertError, RnnedgeError, UnsupportedOpError
 from ..ir.layers import Act, Dense, Recurrent, TakeLast
 from .fold import fold_constant
 from .heads import ACT_OPS
+from .keras import MulHalves
 from .node import Node
 from .values import Const, Data, Filled, Sym, SymInts, Value, describe
 
@@ -62,11 +63,6 @@ class LoopNotACell(UnsupportedOpError):
     """A Loop over the data that is not tf2onnx's form of a Keras GRU or SimpleRNN: the reason
     names what did not match (rnnedge.convert reports it rather than the graph converter's
     refusal of every Loop)."""
-
-
-class DirectionsNotJoined(LoopNotACell):
-    """Two Loops that are the cells of a Keras Bidirectional, joined by an op the layer pipeline
-    cannot express (a Mul: merge_mode "mul")."""
 
 
 @dataclass(eq=False)
@@ -724,7 +720,8 @@ def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Dat
     the one bidirectional layer (the two halves added by a Dense of two identity blocks for the
     Add, as the Keras reader's sum); None if it is not that. Layers whose state a graph input
     sets (ids in `bound`) are not joined; constant initial states are stacked (zeros for None).
-    A Mul of such a pair (merge_mode "mul") raises DirectionsNotJoined."""
+    A Mul of such a pair (merge_mode "mul") is that layer followed by a MulHalves step, which
+    graph.Walk turns into the dataflow graph's SLICE, SLICE, BINARY MUL."""
     if node.op not in ("Concat", "Add", "Mul") or len(ins) != 2:
         return None
     a, b = ins
@@ -764,17 +761,6 @@ def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Dat
     if (tf is None) != (tr is None) or (tf is not None and tr is not None and (
             (tf.features, tf.split, tr.features, tr.split) != (H, H, H, 0))):
         return None
-    if node.op == "Mul":
-        kind = {"gru": "GRU", "rnn": "SimpleRNN"}.get(f.cell, f.cell.upper())
-        raise DirectionsNotJoined(
-            f"a Mul of a forward and a reverse {kind}'s outputs (Keras Bidirectional "
-            "merge_mode=\"mul\" through tf2onnx): rnnedge reads these Loops only into a layer "
-            "pipeline, which has no product of a bidirectional layer's two halves (the dataflow "
-            "graph has one, a BINARY MUL, but does not read tf2onnx Loops); " + ADVICE
-            + ", which converts merge_mode \"mul\" to a dataflow graph, or use merge_mode "
-            "\"concat\", \"sum\" or \"ave\""
-        )
-
     def both(p: np.ndarray | None, q: np.ndarray | None) -> np.ndarray | None:
         return None if p is None and q is None else np.concatenate([p if p is not None else np.zeros_like(q),
                                                                     q if q is not None else np.zeros_like(p)])
@@ -787,7 +773,9 @@ def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Dat
     if node.op == "Add":
         eye = np.eye(H, dtype=np.float32)
         layers += (Dense(np.concatenate([eye, eye], axis=1)),)
-    return replace(a, layers=layers, sizes={**a.sizes, "F": H if node.op == "Add" else 2 * H}, final=None)
+    elif node.op == "Mul":
+        layers += (MulHalves(H),)  # type: ignore[assignment]  # a graph step, not a FloatLayer
+    return replace(a, layers=layers, sizes={**a.sizes, "F": 2 * H if node.op == "Concat" else H}, final=None)
 
 
 class LoopContext(Protocol):
