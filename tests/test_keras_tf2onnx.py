@@ -1,6 +1,6 @@
 """Keras GRU and SimpleRNN layers exported by tf2onnx 1.17 as ONNX Loops, read as the native cells
 (rnnedge/converter/tf2onnx_loop.py, docs/keras.md "Through tf2onnx"): alone, going backwards,
-Bidirectional (two Loops joined by a Concat or an Add), with Keras 3's and Keras 2's hard_sigmoid
+Bidirectional (two Loops joined by a Concat or an Add; by a Mul: a dataflow graph), with Keras 3's and Keras 2's hard_sigmoid
 spelled out, returning their final state (the Loop's carried state), stateful (the exported state
 the initial state).
 
