@@ -711,3 +711,32 @@ def test_a_product_of_two_directions_is_a_dataflow_graph():
     with pytest.raises(UnsupportedOpError, match=r"state input 'h0' sets the state of a model whose "
                                                  r"Bidirectional halves are multiplied"):  # fmt: skip
         to_network(_gru_pair_multiplied(state=True))
+
+
+@pytest.mark.parametrize("perm", [[0, 1, 2], [1, 0, 2]])
+def test_a_transposed_final_state_is_no_state_output(perm):
+    """A bidirectional LSTM's Y_h [D, B, H] as a second output is h0's state output (equal to
+    onnxruntime's at batch 3); transposed to [B, D, H] its elements lie in another order, so it is
+    not (it was once recorded as h0's output all the same)."""
+    import onnxruntime as ort
+
+    from rnnedge import Model
+    from rnnedge.blob.write import write_blob
+
+    rng = np.random.default_rng(5)
+    inits = _lstm_inits(rng, dirs=2)
+    nodes = [_lstm(("x", "W", "R", "", "", "h0"), ("y", "yh"), direction="bidirectional"),
+             helper.make_node("Transpose", ["yh"], ["hb"], perm=perm)]  # fmt: skip
+    m = _model(nodes, [_vi("x", ["T", "B", F]), _vi("h0", [2, "B", H])],
+               [_vi("y", ["T", 2, "B", H]), _vi("hb", None)], inits)  # fmt: skip
+    net = to_network(m)
+    feeds = {"x": rng.standard_normal((5, 3, F)).astype(np.float32),
+             "h0": rng.standard_normal((2, 3, H)).astype(np.float32)}  # fmt: skip
+    _, hb = ort.InferenceSession(m.SerializeToString()).run(None, feeds)
+    _, final = Model.from_bytes(write_blob(net), source="hb").run(feeds["x"], {"h0": feeds["h0"]}, return_state=True)
+    np.testing.assert_allclose(final["h0"].transpose(perm), hb, rtol=1e-5, atol=1e-5)
+    if perm == [0, 1, 2]:
+        assert [s.output for s in net.state] == ["hb"]
+    else:
+        assert [s.output for s in net.state] == [None]
+        assert "output 'hb': not produced by rnnedge (only the first output is)" in net.folded

@@ -401,7 +401,7 @@ class Walk:
         for p in parts:
             if isinstance(p, CellState):
                 finals.append((p.layer, "c"))
-            elif isinstance(p, Data) and p.final is not None:
+            elif isinstance(p, Data) and p.final is not None and layout.in_state_order(p):
                 finals.append((p.final, "h"))
             else:
                 return None

@@ -430,6 +430,16 @@ def op_concat(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value
     return [Stack(tuple(parts))]
 
 
+def in_state_order(data: Data) -> bool:
+    """Whether a final state's elements lie as in the state [D, B, H] (size-1 axes aside): a
+    squeezed [B, H] of one direction does, a transposed [B, D, H] of two does not."""
+    dirs = data.sizes.get("D", 1)
+    atoms = [a for a in data.atoms if a in ("D", "B", "H", "F") and not (a == "D" and dirs == 1)]
+    if dirs == 1:
+        return atoms in (["B", "H"], ["B", "F"])
+    return atoms == ["D", "B", "H"]
+
+
 def _check_state_rows(part: Data | CellState) -> None:
     """A final state joined into a stack along axis 0 (PyTorch's h_n) must be laid out [D, B, H]
     (axis 0 its directions, or a size-1 axis of a one-direction layer): a squeezed [B, H] or a
