@@ -155,7 +155,11 @@ def convert(
         elif state:
             raise ConvertError("state pairs given: a step function")
         else:
-            net = to_network(onnx_path, name=name, fixed=fixed, inputs=inputs)
+            model = to_network(onnx_path, name=name, fixed=fixed, inputs=inputs)
+            if isinstance(model, Graph):  # a tf2onnx Bidirectional merge_mode "mul"
+                graph = model
+            else:
+                net = model
     except ConvertError as e:
         if keras:
             raise  # the Keras importer's own error, naming the layer

@@ -521,3 +521,222 @@ def test_external_data_in_a_subgraph_is_read_from_the_model_directory_only(tmp_p
     with pytest.raises(ConvertError, match=r"attribute '(then|else)_branch' of node 'if' \(op If\), subgraph: "
                        r"initializer 'bt', file 'sub.bin'"):
         to_network(path)
+
+
+# -- final states joined along axis 0: a stack of states (h_n) or a join along the batch ---------
+def _two_lstms_with_joined_finals(join: str) -> onnx.ModelProto:
+    """Two stacked LSTMs (H 4) reading rows of state inputs h0 / c0 [2 D, B, H]; output 0 the
+    second one's Y as [T, B, D H], output "joined" a Concat along axis 0 of their final h:
+    "stack": Y_h as it is, [D, B, H] (PyTorch's h_n: [2 D, B, H]); "squeezed": Squeeze(Y_h, 0),
+    [B, H] each, joined along the batch ([2 B, H]); "batch-first": a bidirectional pair's
+    Transpose(Y_h) [B, D, H], joined along the batch ([2 B, D, H])."""
+    rng = np.random.default_rng(7)
+    dirs = 2 if join == "batch-first" else 1
+    nodes, inits, finals, x = [], [], [], "x"
+    for k in range(2):
+        size = F if k == 0 else dirs * H
+        inits += [_init(f"W{k}", rng.uniform(-0.5, 0.5, (dirs, 4 * H, size)).astype(np.float32)),
+                  _init(f"R{k}", rng.uniform(-0.5, 0.5, (dirs, 4 * H, H)).astype(np.float32)),
+                  _init(f"B{k}", rng.uniform(-0.5, 0.5, (dirs, 8 * H)).astype(np.float32)),
+                  _init(f"start{k}", np.array([k * dirs])), _init(f"stop{k}", np.array([k * dirs + dirs])),
+                  _init(f"ax{k}", np.array([0])),
+                  _init(f"shape{k}", np.array([0, 0, dirs * H]))]  # fmt: skip
+        for s in ("h", "c"):
+            nodes.append(helper.make_node("Slice", [f"{s}0", f"start{k}", f"stop{k}", f"ax{k}"], [f"{s}0_{k}"]))
+        nodes.append(helper.make_node(
+            "LSTM", [x, f"W{k}", f"R{k}", f"B{k}", "", f"h0_{k}", f"c0_{k}"], [f"y{k}", f"yh{k}", ""],
+            hidden_size=H, direction="bidirectional" if dirs == 2 else "forward"))  # fmt: skip
+        nodes += [helper.make_node("Transpose", [f"y{k}"], [f"yt{k}"], perm=[0, 2, 1, 3]),
+                  helper.make_node("Reshape", [f"yt{k}", f"shape{k}"], [f"x{k + 1}"])]  # fmt: skip
+        x = f"x{k + 1}"
+        if join == "stack":
+            finals.append(f"yh{k}")
+        elif join == "squeezed":
+            nodes.append(helper.make_node("Squeeze", [f"yh{k}", f"ax{k}"], [f"f{k}"]))
+            finals.append(f"f{k}")
+        else:
+            nodes.append(helper.make_node("Transpose", [f"yh{k}"], [f"f{k}"], perm=[1, 0, 2]))
+            finals.append(f"f{k}")
+    nodes.append(helper.make_node("Concat", finals, ["joined"], axis=0))
+    joined = {"stack": [2 * dirs, "B", H], "squeezed": ["2B", H], "batch-first": ["2B", dirs, H]}[join]
+    ins = [_vi("x", ["T", "B", F]), _vi("h0", [2 * dirs, "B", H]), _vi("c0", [2 * dirs, "B", H])]
+    return _model(nodes, ins, [_vi(x, ["T", "B", dirs * H]), _vi("joined", joined)], inits)
+
+
+@pytest.mark.parametrize("join", ["stack", "squeezed", "batch-first"])
+def test_final_states_joined_along_axis_0_are_a_state_output_only_when_stacked(join):
+    """A Concat along axis 0 of final states is PyTorch's h_n only when axis 0 is their
+    directions: the stack is h0's state output, equal to onnxruntime's at batch 3; a join of
+    squeezed [B, H] (or [B, D, H]) states runs along the batch, so it is no state output (it was
+    once read as one: a [2 B, D, H] output mapped onto h0's [2 D, B, H] rows, other numbers)."""
+    import onnxruntime as ort
+
+    from rnnedge import Model
+    from rnnedge.blob.write import write_blob
+
+    m = _two_lstms_with_joined_finals(join)
+    onnx.checker.check_model(m)
+    net = to_network(m)
+    rng = np.random.default_rng(8)
+    dirs = 2 if join == "batch-first" else 1
+    feeds = {"x": rng.standard_normal((5, 3, F)).astype(np.float32),
+             "h0": rng.standard_normal((2 * dirs, 3, H)).astype(np.float32),
+             "c0": rng.standard_normal((2 * dirs, 3, H)).astype(np.float32)}  # fmt: skip
+    y_ort, joined = ort.InferenceSession(m.SerializeToString()).run(None, feeds)
+    model = Model.from_bytes(write_blob(net), source="joined")
+    y, final = model.run(feeds["x"], {"h0": feeds["h0"], "c0": feeds["c0"]}, return_state=True)
+    np.testing.assert_allclose(y, y_ort, rtol=1e-5, atol=1e-6)
+    outputs = {(s.name, s.layer, s.kind): s.output for s in net.state}
+    if join == "stack":
+        assert outputs[("h0", 0, "h")] == outputs[("h0", 1, "h")] == "joined"
+        np.testing.assert_allclose(final["h0"], joined, rtol=1e-5, atol=1e-6)
+    else:
+        assert set(outputs.values()) == {None}
+        assert "output 'joined': not produced by rnnedge (only the first output is)" in net.folded
+        # the same states (Stream.state's h0 [2 D, B, H]), joined along the batch: not its rows
+        layers = [final["h0"][k * dirs : (k + 1) * dirs].transpose(1, 0, 2) for k in range(2)]
+        along_batch = np.concatenate(layers, axis=0).reshape(joined.shape)
+        np.testing.assert_allclose(along_batch, joined, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("join, where", [("squeezed", r"\[B,F\] \[B, 4\]"), ("batch-first", r"\[B,D,H\] \[B, 2, 4\]")])
+def test_final_states_joined_along_the_batch_as_the_output_are_refused_by_name(join, where):
+    m = _two_lstms_with_joined_finals(join)
+    del m.graph.output[0]
+    with pytest.raises(UnsupportedOpError, match=rf"op Concat.*Concat along axis 0 of the final state {where}: "
+                       "axis 0 is its batch axis, not the directions"):  # fmt: skip
+        to_network(m)
+
+
+def _lstm_with_squeezed_c(direction: str, axes: list[int]) -> onnx.ModelProto:
+    """An LSTM whose final cell state leaves the graph squeezed, as tf2onnx writes Keras's
+    return_state c: Squeeze(Y_c, axes) as output "c"."""
+    dirs = 2 if direction == "bidirectional" else 1
+    nodes = [_lstm(("x", "W", "R"), ("y", "", "yc"), direction=direction),
+             helper.make_node("Squeeze", ["yc", "axes"], ["c"])]  # fmt: skip
+    inits = _lstm_inits(dirs=dirs) + [_init("axes", np.array(axes))]
+    return _model(nodes, [_vi("x", ["T", "B", F])], [_vi("y", None), _vi("c", None)], inits)
+
+
+@pytest.mark.parametrize("direction, axes, note", [
+    ("forward", [0], "final recurrent state, read it from Stream.state"),
+    ("forward", [-3], "final recurrent state, read it from Stream.state"),
+    ("forward", [1], "not produced by rnnedge (only the first output is)"),
+    ("bidirectional", [0], "not produced by rnnedge (only the first output is)"),
+])  # fmt: skip
+def test_a_squeezed_cell_state_is_a_final_state_output_of_one_direction_only(direction, axes, note):
+    net = to_network(_lstm_with_squeezed_c(direction, axes))
+    assert f"output 'c': {note}" in net.folded
+
+
+@pytest.mark.parametrize("op, direction, axes, match", [
+    ("Squeeze", "bidirectional", [0], r"Squeeze of axes \[0\] of a LSTM final cell state \[D, B, H\] with D = 2: "
+                                      r"only its direction axis \(axis 0\) of one direction"),
+    ("Squeeze", "forward", [2], r"Squeeze of axes \[2\] of a LSTM final cell state"),
+    ("Squeeze", "forward", None, r"Squeeze of axes \(not given\) of a LSTM final cell state"),
+    ("Unsqueeze", "forward", [1], r"Unsqueeze of axes \[1\] of a LSTM final cell state \[B, H\] \(squeezed\): "
+                                  r"only axis 0 of a squeezed one"),
+])  # fmt: skip
+def test_squeeze_and_unsqueeze_of_a_cell_state_move_only_its_direction_axis(op, direction, axes, match):
+    from rnnedge.converter import layout
+    from rnnedge.converter.node import Node
+    from rnnedge.converter.values import CellState, Const
+
+    rec = to_network(_lstm_with_squeezed_c(direction, [0])).layers[0]
+    assert isinstance(rec, Recurrent)
+    cell = CellState(rec, squeezed=op == "Unsqueeze")
+    ins = [cell] + ([] if axes is None else [Const(np.array(axes))])
+    node = Node(helper.make_node(op, ["c", "axes"][: len(ins)], ["o"]), 0, 17)
+    fn = layout.op_squeeze if op == "Squeeze" else layout.op_unsqueeze
+    with pytest.raises(UnsupportedOpError, match=match):
+        fn(None, node, ins)  # type: ignore[arg-type]
+    if op == "Unsqueeze":  # its direction axis back: the [D, B, H] state again
+        assert fn(None, node, [cell, Const(np.array([0]))]) == [CellState(rec)]  # type: ignore[arg-type]
+
+
+def test_squeezed_cell_states_joined_along_axis_0_are_refused_by_name():
+    """Two squeezed Y_c [B, H] joined along axis 0 are joined along the batch: no stack of states."""
+    from rnnedge.converter import layout
+    from rnnedge.converter.node import Node
+    from rnnedge.converter.values import CellState, Stack
+
+    rec = to_network(_lstm_with_squeezed_c("forward", [0])).layers[0]
+    node = Node(helper.make_node("Concat", ["a", "b"], ["o"], axis=0), 0, 17)
+    with pytest.raises(UnsupportedOpError, match=r"Concat along axis 0 of the final state \[B,H\] \(squeezed\): "
+                                                 "axis 0 is its batch axis, not the directions"):  # fmt: skip
+        layout.op_concat(None, node, [CellState(rec, squeezed=True)] * 2)  # type: ignore[arg-type]
+    assert layout.op_concat(None, node, [CellState(rec)] * 2) == [Stack((CellState(rec),) * 2)]  # type: ignore[arg-type]
+
+
+def _gru_pair_multiplied(state: bool) -> onnx.ModelProto:
+    """A forward and a reverse ONNX GRU (H 4) over the same input, their outputs multiplied (the
+    Mul tf2onnx writes for Keras Bidirectional merge_mode "mul"); with `state`, over an LSTM whose
+    initial h is the graph input h0."""
+    rng = np.random.default_rng(3)
+    nodes, inits, x = [], [], "x"
+    if state:
+        inits += _lstm_inits(rng)
+        nodes += [_lstm(("x", "W", "R", "", "", "h0"), ("y0",)),
+                  helper.make_node("Squeeze", ["y0", "ax"], ["x1"])]  # fmt: skip
+        inits.append(_init("ax", np.array([1])))
+        x = "x1"
+    size = H if state else F
+    for d in ("forward", "reverse"):
+        inits += [_init(f"W{d}", rng.uniform(-0.5, 0.5, (1, 3 * H, size)).astype(np.float32)),
+                  _init(f"R{d}", rng.uniform(-0.5, 0.5, (1, 3 * H, H)).astype(np.float32))]  # fmt: skip
+        nodes.append(helper.make_node("GRU", [x, f"W{d}", f"R{d}"], [f"y{d}"], hidden_size=H, direction=d))
+    nodes.append(helper.make_node("Mul", ["yforward", "yreverse"], ["y"]))
+    ins = [_vi("x", ["T", "B", F])] + ([_vi("h0", [1, "B", H])] if state else [])
+    return _model(nodes, ins, [_vi("y", ["T", 1, "B", H])], inits)
+
+
+def test_a_product_of_two_directions_is_a_dataflow_graph():
+    """Forward and reverse recurrent ops joined by a Mul: one bidirectional layer and the product
+    of its halves, which no pipeline layer computes: to_network gives the dataflow graph (equal to
+    onnxruntime at batch 3); over a layer whose state a graph input sets it is refused by name."""
+    import onnxruntime as ort
+
+    from rnnedge import Model
+    from rnnedge.blob.write import write_blob
+    from rnnedge.ir.graph import Graph
+
+    m = _gru_pair_multiplied(state=False)
+    g = to_network(m)
+    assert isinstance(g, Graph)
+    x = np.random.default_rng(4).standard_normal((5, 3, F)).astype(np.float32)
+    (want,) = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})
+    y = Model.from_bytes(write_blob(g), source="mul").run(x)
+    assert y.shape == want.shape == (5, 1, 3, H)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(UnsupportedOpError, match=r"state input 'h0' sets the state of a model whose "
+                                                 r"Bidirectional halves are multiplied"):  # fmt: skip
+        to_network(_gru_pair_multiplied(state=True))
+
+
+@pytest.mark.parametrize("perm", [[0, 1, 2], [1, 0, 2]])
+def test_a_transposed_final_state_is_no_state_output(perm):
+    """A bidirectional LSTM's Y_h [D, B, H] as a second output is h0's state output (equal to
+    onnxruntime's at batch 3); transposed to [B, D, H] its elements lie in another order, so it is
+    not (it was once recorded as h0's output all the same)."""
+    import onnxruntime as ort
+
+    from rnnedge import Model
+    from rnnedge.blob.write import write_blob
+
+    rng = np.random.default_rng(5)
+    inits = _lstm_inits(rng, dirs=2)
+    nodes = [_lstm(("x", "W", "R", "", "", "h0"), ("y", "yh"), direction="bidirectional"),
+             helper.make_node("Transpose", ["yh"], ["hb"], perm=perm)]  # fmt: skip
+    m = _model(nodes, [_vi("x", ["T", "B", F]), _vi("h0", [2, "B", H])],
+               [_vi("y", ["T", 2, "B", H]), _vi("hb", None)], inits)  # fmt: skip
+    net = to_network(m)
+    feeds = {"x": rng.standard_normal((5, 3, F)).astype(np.float32),
+             "h0": rng.standard_normal((2, 3, H)).astype(np.float32)}  # fmt: skip
+    _, hb = ort.InferenceSession(m.SerializeToString()).run(None, feeds)
+    _, final = Model.from_bytes(write_blob(net), source="hb").run(feeds["x"], {"h0": feeds["h0"]}, return_state=True)
+    np.testing.assert_allclose(final["h0"].transpose(perm), hb, rtol=1e-5, atol=1e-5)
+    if perm == [0, 1, 2]:
+        assert [s.output for s in net.state] == ["hb"]
+    else:
+        assert [s.output for s in net.state] == [None]
+        assert "output 'hb': not produced by rnnedge (only the first output is)" in net.folded

@@ -1,6 +1,6 @@
 """Keras GRU and SimpleRNN layers exported by tf2onnx 1.17 as ONNX Loops, read as the native cells
 (rnnedge/converter/tf2onnx_loop.py, docs/keras.md "Through tf2onnx"): alone, going backwards,
-Bidirectional (two Loops joined by a Concat or an Add), with Keras 3's and Keras 2's hard_sigmoid
+Bidirectional (two Loops joined by a Concat or an Add; by a Mul: a dataflow graph), with Keras 3's and Keras 2's hard_sigmoid
 spelled out, returning their final state (the Loop's carried state), stateful (the exported state
 the initial state).
 
@@ -95,10 +95,14 @@ def test_f32_equals_keras_and_onnxruntime(name, tmp_path):
 @pytest.mark.parametrize("name", ["tf2onnx_gru_state", "tf2onnx_lstm_state"])
 def test_the_returned_state_is_keras_state(name, tmp_path):
     """return_state=True: the GRU Loop's carried final state is the cell's Y_h (the graph output
-    is the final state, read from the state, as the LSTM op's Y_h and Y_c): Model.run's final
-    state and a stream's state after the last step are Keras's h (and c)."""
+    is the final state, read from the state, as the LSTM op's Y_h and its squeezed Y_c, the
+    output Identity_2:0): Model.run's final state and a stream's state after the last step are
+    Keras's h (and c)."""
     net = convert(DATA / f"{name}.onnx", tmp_path / "m.rne")
-    assert "output 'Identity_1:0': final recurrent state, read it from Stream.state" in net.folded
+    outputs = ["Identity_1:0", "Identity_2:0"] if name == "tf2onnx_lstm_state" else ["Identity_1:0"]
+    for out in outputs:
+        assert f"output {out!r}: final recurrent state, read it from Stream.state" in net.folded
+    assert not any("not produced by rnnedge" in n for n in net.folded)
     m = rnnedge.load(tmp_path / "m.rne")
     want = np.load(DATA / f"{name}.state.npz")
     _, state = m.run(X, return_state=True)
@@ -289,6 +293,62 @@ def test_directions_that_are_no_bidirectional_layer_refused(tmp_path):
 
     with pytest.raises(UnsupportedOpError, match=r"\(op Add.*Add of two data tensors"):
         to_network(graph_edit(tmp_path, "tf2onnx_bidi_gru_sum", "Add", forward_twice))
+
+
+def product_of_directions(tmp_path: Path, name: str, order: str) -> Path:
+    """merge_mode "mul" through tf2onnx, made from a fixture: the Add of tf2onnx_bidi_gru_sum
+    (a Dense head after it) or the Concat of the many-to-one tf2onnx_bidi_rnn (the model ending
+    at it) made a Mul of the two directions, in `order`."""
+    op = "Add" if name == "tf2onnx_bidi_gru_sum" else "Concat"
+
+    def mul(node):
+        node.op_type = "Mul"
+        del node.attribute[:]
+        if order == "backward first":
+            node.input[0], node.input[1] = node.input[1], node.input[0]
+
+    path = graph_edit(tmp_path, name, op, mul)
+    if op == "Concat":
+        m = onnx.load(path)
+        i = next(k for k, n in enumerate(m.graph.node) if n.op_type == "Mul" and n.name.endswith("/concat"))
+        del m.graph.node[i + 1 :]
+        m.graph.output[0].name = m.graph.node[i].output[0]
+        m.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 4  # H
+        onnx.save(m, path)
+    return path
+
+
+@pytest.mark.parametrize("name, order", [("tf2onnx_bidi_gru_sum", "forward first"),
+                                         ("tf2onnx_bidi_gru_sum", "backward first"),
+                                         ("tf2onnx_bidi_rnn", "forward first")])  # fmt: skip
+def test_a_product_of_directions_is_a_graph(name, order, tmp_path):
+    """merge_mode "mul": the two Loops are one bidirectional layer and the product of its halves
+    (SLICE, SLICE, BINARY MUL): a dataflow graph, as the Keras reader makes of the Keras file;
+    f32 within 1e-5 of onnxruntime, int16 / int8 within their bars, the C library equal to the
+    integer oracle bit for bit."""
+    from rnnedge.ir.graph import Binary, Graph
+
+    ort = pytest.importorskip("onnxruntime")
+    path = product_of_directions(tmp_path, name, order)
+    want = ort.InferenceSession(str(path)).run(None, {"x": X})[0]
+    g = convert(path, tmp_path / "m.rne")
+    assert isinstance(g, Graph) and [n.op.kind for n in g.nodes if isinstance(n.op, Binary)] == ["Mul"]
+    assert [n.op.direction for n in g.nodes if isinstance(n.op, Recurrent)] == ["bidirectional"]
+    assert sum("tf2onnx Loop of a Keras" in n for n in g.folded) == 2
+    m = rnnedge.load(tmp_path / "m.rne")
+    y = m.run(X)
+    assert y.shape == want.shape and rel(y, want) <= 1e-5, rel(y, want)
+    with pytest.raises(NotStreamableError, match=r"reads the sequence backwards \(bidirectional"):
+        m.stream(batch=2)
+    for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
+        with warnings.catch_warnings():  # an int8 layer kept at int16 weights warns: the bar is the test
+            warnings.simplefilter("ignore")
+            qg = convert(path, tmp_path / "q.rne", quant=quant, calibration=X)
+        yq = rnnedge.load(tmp_path / "q.rne").run(X)
+        err = float(np.abs(yq - want).max() / (want.max() - want.min()))
+        assert err <= bar, f"{quant}: {err:.3g} of the output range"
+        q, _ = fx.run_qgraph(qg, fx.quantize(to_tbf(X, "BTF"), qg.in_scale))
+        np.testing.assert_array_equal(yq, from_tbf(fx.dequantize(q, qg.out_scale), qg.output_spec.axes))
 
 
 def test_a_hard_sigmoid_needs_its_own_scale(tmp_path):

@@ -22,11 +22,13 @@ import onnx
 from onnx import defs, numpy_helper
 
 from ..errors import ConvertError, ConvertWarning, RnnedgeError, UnsupportedOpError
+from ..ir.graph import Graph
 from ..ir.layers import Act, Activation, Network, Recurrent, StateSpec, TensorSpec
 from . import heads, layout, recurrent, tf2onnx_loop
 from .fixed import FixedValue, fix_inputs
 from .fold import fold_constant, fold_symbolic
 from .inputs import set_input_axes
+from .keras import MulHalves, steps_to_graph
 from .load import Loaded, declared_shapes, load_model, producer_text
 from .node import Node
 from .values import (
@@ -151,7 +153,7 @@ class Walk:
         )
 
     # --- the walk ---
-    def run(self) -> Network:
+    def run(self) -> Network | Graph:
         declared = declared_shapes(self.graph)
         for init in self.graph.initializer:
             self.values[init.name] = Const(_initializer_array(init, self.loaded.label))
@@ -189,6 +191,8 @@ class Walk:
         layers = list(out.layers)
         if not layers:  # the output is the input, rearranged: keep one layer to run
             layers = [Activation(Act.make("Identity"), out.features)]
+        if any(isinstance(step, MulHalves) for step in layers):
+            return self._graph_of(layers, first, out, folded)
         state = self._states(layers, nodes, done)
         net = Network(
             layers=layers,
@@ -203,6 +207,25 @@ class Walk:
         except ConvertError as e:
             raise ConvertError(f"{self.loaded.label}: {e}") from None
         return net
+
+    def _graph_of(self, steps: list, first: str, out: Data, folded: list[str]) -> Graph:
+        """The pipeline with a product of a bidirectional layer's halves (tf2onnx's Keras
+        Bidirectional merge_mode "mul": tf2onnx_loop.join_directions) as the dataflow graph the
+        Keras reader makes of it; no state input or state output."""
+        if self.bindings:
+            raise UnsupportedOpError(
+                f"{self.loaded.label}: state input {self.bindings[0][2].name!r} sets the state of a "
+                "model whose Bidirectional halves are multiplied (merge_mode \"mul\"): rnnedge "
+                "converts that product to a dataflow graph without state inputs")
+        spec = Network([], TensorSpec(self.data_input.name, self.axes, self._input_shape()),
+                       _output_spec(first, out), producer=producer_text(self.loaded.model, self.loaded.opset))
+        try:
+            g = steps_to_graph(steps, spec, ids=False)
+        except ConvertError as e:
+            raise ConvertError(f"{self.loaded.label}: {e}") from None
+        g.folded = folded + self.notes + [
+            f"output {o.name!r}: not produced by rnnedge (only the first output is)" for o in self.graph.output[1:]]
+        return g
 
     def _check_declared(self, what: str, name: str, value: Value | None,
                         declared: dict[str, list[int | str | None]]) -> None:
@@ -291,7 +314,7 @@ class Walk:
             reads = [self.values.get(n) for n in tf2onnx_loop.captured(node.proto)]
             if any(not isinstance(v, Const) for v in live + reads):
                 return tf2onnx_loop.op_loop(self, node, ins)
-        if node.op in ("Concat", "Add"):  # two directions' outputs (tf2onnx's Keras Bidirectional)
+        if node.op in ("Concat", "Add", "Mul"):  # two directions' outputs (tf2onnx's Keras Bidirectional)
             joined = tf2onnx_loop.join_directions(node, ins, {id(rec) for rec, _, _ in self.bindings})
             if joined is not None:
                 return [joined]
@@ -378,7 +401,7 @@ class Walk:
         for p in parts:
             if isinstance(p, CellState):
                 finals.append((p.layer, "c"))
-            elif isinstance(p, Data) and p.final is not None:
+            elif isinstance(p, Data) and p.final is not None and layout.in_state_order(p):
                 finals.append((p.final, "h"))
             else:
                 return None
@@ -589,8 +612,10 @@ def _role_hint(name: str) -> str:
 
 def to_network(model: str | os.PathLike | onnx.ModelProto, name: str | None = None,
                fixed: Mapping[str, FixedValue] | None = None,
-               inputs: Mapping[str, str] | None = None) -> Network:
-    """Convert an ONNX model (a path or a loaded ModelProto) into a Network.
+               inputs: Mapping[str, str] | None = None) -> Network | Graph:
+    """Convert an ONNX model (a path or a loaded ModelProto) into a Network (or, for the one
+    step a layer pipeline has no layer for, tf2onnx's Keras Bidirectional merge_mode "mul", the
+    dataflow Graph the Keras reader makes of it: docs/keras.md).
 
     fixed: graph inputs to turn into constants before anything else, by name (a sample rate
     `{"sr": 16000}`: an int/float or a list, checked against the input's declared type and

@@ -343,8 +343,9 @@ def _act(kf: KerasFile, spec: Any, where: str) -> Act:
 
 
 @dataclass
-class _MulHalves:
-    """Bidirectional merge_mode "mul": the product of the forward and backward halves."""
+class MulHalves:
+    """Bidirectional merge_mode "mul": the product of the forward and backward halves (also the
+    Mul of tf2onnx's two Loops, tf2onnx_loop.join_directions)."""
 
     hidden: int
 
@@ -358,11 +359,12 @@ class _Lookahead:
     steps: int
 
 
-Step = Union[FloatLayer, Gather, Conv, _MulHalves, _Lookahead]
+Step = Union[FloatLayer, Gather, Conv, MulHalves, _Lookahead]
 
 
-def _to_graph(steps: list[Step], net: Network, ids: bool) -> Graph:
-    """The chain of steps as a dataflow graph: each node reads the value the one before wrote."""
+def steps_to_graph(steps: list[Step], net: Network, ids: bool) -> Graph:
+    """The chain of steps as a dataflow graph: each node reads the value the one before wrote.
+    `net` gives the input and output specs, name and producer (its layers are not read)."""
     values = [Value(net.input.name, (1,) if ids else (net.input.shape[-1] or 1,),
                     "s32" if ids else "f32", "input")]  # fmt: skip
     nodes: list[Node] = []
@@ -376,7 +378,7 @@ def _to_graph(steps: list[Step], net: Network, ids: bool) -> Graph:
     cur = 0
     for i, op in enumerate(steps):
         name = f"layer {i}"
-        if isinstance(op, _MulHalves):
+        if isinstance(op, MulHalves):
             H = op.hidden
             a = add(Slice(2 * H, 0, H), [cur], (H,), f"{name}/forward")
             b = add(Slice(2 * H, H, 2 * H), [cur], (H,), f"{name}/backward")
@@ -558,7 +560,7 @@ def keras_to_model(path: str | os.PathLike, name: str | None = None) -> Network 
                     layers.append(Dense(np.concatenate([eye, eye], axis=1)))
                     features = H
                 elif mode == "mul":
-                    layers.append(_MulHalves(H))
+                    layers.append(MulHalves(H))
                     features = H
                 else:
                     features = 2 * H
@@ -694,7 +696,7 @@ def keras_to_model(path: str | os.PathLike, name: str | None = None) -> Network 
     )
     try:
         if not pipeline:
-            return _to_graph(layers, net, ids)
+            return steps_to_graph(layers, net, ids)
         net.check()
     except ConvertError as e:
         raise ConvertError(f"{kf.label}: {e}") from None

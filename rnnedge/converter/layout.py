@@ -193,6 +193,8 @@ def op_squeeze(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Valu
         if value.squeezed or value.stop - value.start != 1:
             raise ConvertError(f"Squeeze of a {describe(value)}")
         return [replace(value, squeezed=True)]
+    if isinstance(value, CellState):
+        return [_squeeze_cell(value, ints_arg(node, ins, 1, "axes"))]
     data = data_in(ins)
     given = ints_arg(node, ins, 1, "axes")
     if given is None:
@@ -209,11 +211,30 @@ def op_squeeze(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Valu
     return [normalize(replace(data, axes=kept))]
 
 
+def _squeeze_cell(cell: CellState, axes: list[int] | None) -> CellState:
+    """Squeeze of an LSTM's final cell state [D, B, H] along its direction axis (one direction):
+    [B, H], as tf2onnx writes Keras's return_state c. The axes must be given: without them a
+    batch of 1 would go too."""
+    if cell.squeezed or cell.layer.num_directions != 1 or axes not in ([0], [-3]):
+        raise UnsupportedOpError(
+            f"Squeeze of axes {'(not given)' if axes is None else axes} of a {describe(cell)} "
+            f"[D, B, H] with D = {cell.layer.num_directions}: only its direction axis (axis 0) "
+            "of one direction"
+        )
+    return replace(cell, squeezed=True)
+
+
 def op_unsqueeze(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:
     value = ins[0]
     if isinstance(value, StateIn):
         if not value.squeezed:
             raise ConvertError(f"Unsqueeze of a {describe(value)}")
+        return [replace(value, squeezed=False)]
+    if isinstance(value, CellState):
+        axes = ints_arg(node, ins, 1, "axes")
+        if not value.squeezed or axes not in ([0], [-3]):
+            raise UnsupportedOpError(f"Unsqueeze of axes {axes} of a {describe(value)}: only "
+                                     "axis 0 of a squeezed one (its direction axis back)")
         return [replace(value, squeezed=False)]
     data = data_in(ins)
     given = ints_arg(node, ins, 1, "axes")
@@ -400,9 +421,52 @@ def op_concat(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value
                 f"Concat of a {describe(v)}: rnnedge concatenates only final states along axis 0 "
                 "(h_n); joining data tensors is not a straight pipeline"
             )
-    if axis != 0:
+    if axis not in (0, -3):
         raise UnsupportedOpError(f"Concat of final states along axis {axis} (only 0)")
-    return [parts[0] if len(parts) == 1 else Stack(tuple(parts))]
+    if len(parts) == 1:  # a Concat of one tensor is that tensor
+        return [parts[0]]
+    for part in parts:
+        _check_state_rows(part)
+    return [Stack(tuple(parts))]
+
+
+def in_state_order(data: Data) -> bool:
+    """Whether a final state's elements lie as in the state [D, B, H] (size-1 axes aside): a
+    squeezed [B, H] of one direction does, a transposed [B, D, H] of two does not."""
+    dirs = data.sizes.get("D", 1)
+    atoms = [a for a in data.atoms if a in ("D", "B", "H", "F") and not (a == "D" and dirs == 1)]
+    if dirs == 1:
+        return atoms in (["B", "H"], ["B", "F"])
+    return atoms == ["D", "B", "H"]
+
+
+def _check_state_rows(part: Data | CellState) -> None:
+    """A final state joined into a stack along axis 0 (PyTorch's h_n) must be laid out [D, B, H]
+    (axis 0 its directions, or a size-1 axis of a one-direction layer): a squeezed [B, H] or a
+    transposed [B, D, H] joined along axis 0 is joined along its batch, which is no stack of
+    states (the flat rows would be read as directions)."""
+    if isinstance(part, CellState):
+        if not part.squeezed:
+            return
+        where = "[B,H] (squeezed)"
+        axis0 = "its batch axis"
+    else:
+        dirs = part.sizes.get("D", 1)
+        lead = part.axes[0]
+        if (
+            part.rank == 3
+            and part.axes[1] == ("B",)
+            and part.axes[2] in (("H",), ("F",))
+            and (lead == ("D",) or (dirs == 1 and part.axis_size(0) == 1))
+        ):
+            return
+        where = f"[{part.layout()}] {shape_str(part.shape)}"
+        axis0 = "its batch axis" if lead == ("B",) else f"its {'*'.join(lead)} axis"
+    raise UnsupportedOpError(
+        f"Concat along axis 0 of the final state {where}: axis 0 is {axis0}, not the "
+        "directions; rnnedge stacks final states [D, B, H] along their direction axis (h_n) "
+        "only, and a join along the batch is not a pipeline"
+    )
 
 
 def op_expand(ctx: OpContext, node: Node, ins: list[Value | None]) -> list[Value]:

@@ -26,7 +26,8 @@ Loop node and what did not match), with the advice to convert the Keras model fi
 
 A Keras Bidirectional is two such Loops, the second over the reversed input, joined by a Concat
 or an Add: `join_directions` (called by graph.Walk for those two ops) makes them one
-bidirectional layer.
+bidirectional layer; joined by a Mul (merge_mode "mul"), that layer and the product of its two
+halves (keras.MulHalves: the model becomes a dataflow graph, as the Keras reader makes it).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ..errors import ConvertError, RnnedgeError, UnsupportedOpError
 from ..ir.layers import Act, Dense, Recurrent, TakeLast
 from .fold import fold_constant
 from .heads import ACT_OPS
+from .keras import MulHalves
 from .node import Node
 from .values import Const, Data, Filled, Sym, SymInts, Value, describe
 
@@ -717,8 +719,10 @@ def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Dat
     one over it reversed, merge_mode concat or sum), both whole sequences or both their last step:
     the one bidirectional layer (the two halves added by a Dense of two identity blocks for the
     Add, as the Keras reader's sum); None if it is not that. Layers whose state a graph input
-    sets (ids in `bound`) are not joined; constant initial states are stacked (zeros for None)."""
-    if node.op not in ("Concat", "Add") or len(ins) != 2:
+    sets (ids in `bound`) are not joined; constant initial states are stacked (zeros for None).
+    A Mul of such a pair (merge_mode "mul") is that layer followed by a MulHalves step, which
+    graph.Walk turns into the dataflow graph's SLICE, SLICE, BINARY MUL."""
+    if node.op not in ("Concat", "Add", "Mul") or len(ins) != 2:
         return None
     a, b = ins
     if not (isinstance(a, Data) and isinstance(b, Data)) or (a.axes, a.sizes, a.reversed, a.taken) != (
@@ -742,7 +746,7 @@ def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Dat
     if pa is None or pb is None:
         return None
     (f, tf), (r, tr) = pa, pb
-    if node.op == "Add" and f.direction == "reverse":
+    if node.op in ("Add", "Mul") and f.direction == "reverse":
         (f, tf), (r, tr) = (r, tr), (f, tf)
     n = len(a.layers) - (2 if tf is not None else 1)
     if (f.direction, r.direction) != ("forward", "reverse") or any(
@@ -757,7 +761,6 @@ def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Dat
     if (tf is None) != (tr is None) or (tf is not None and tr is not None and (
             (tf.features, tf.split, tr.features, tr.split) != (H, H, H, 0))):
         return None
-
     def both(p: np.ndarray | None, q: np.ndarray | None) -> np.ndarray | None:
         return None if p is None and q is None else np.concatenate([p if p is not None else np.zeros_like(q),
                                                                     q if q is not None else np.zeros_like(p)])
@@ -770,7 +773,9 @@ def join_directions(node: Node, ins: list[Value | None], bound: set[int]) -> Dat
     if node.op == "Add":
         eye = np.eye(H, dtype=np.float32)
         layers += (Dense(np.concatenate([eye, eye], axis=1)),)
-    return replace(a, layers=layers, sizes={**a.sizes, "F": H if node.op == "Add" else 2 * H}, final=None)
+    elif node.op == "Mul":
+        layers += (MulHalves(H),)  # type: ignore[assignment]  # a graph step, not a FloatLayer
+    return replace(a, layers=layers, sizes={**a.sizes, "F": 2 * H if node.op == "Concat" else H}, final=None)
 
 
 class LoopContext(Protocol):

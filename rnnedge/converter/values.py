@@ -135,9 +135,11 @@ class StateIn:
 
 @dataclass(frozen=True)
 class CellState:
-    """The final cell state (Y_c) of an LSTM layer: [D, B, H]."""
+    """The final cell state (Y_c) of an LSTM layer: [D, B, H], or [B, H] once a one-direction
+    layer's direction axis is squeezed (Keras return_state through tf2onnx)."""
 
     layer: Recurrent
+    squeezed: bool = False
 
 
 # Axis atoms of a Data tensor: T time, B batch, F features, D direction and H hidden (F split as
@@ -250,7 +252,7 @@ def describe(value: Value | None) -> str:
     if isinstance(value, StateIn):
         return f"state input {value.name!r} rows {value.start}:{value.stop}"
     if isinstance(value, CellState):
-        return "LSTM final cell state"
+        return "LSTM final cell state" + (" [B, H] (squeezed)" if value.squeezed else "")
     if isinstance(value, Stack):
         return f"stack of {len(value.parts)} final states"
     if hasattr(value, "layout") and hasattr(value, "roles"):  # the graph converter's dag.Flow
