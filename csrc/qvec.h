@@ -69,15 +69,18 @@ static inline int32_t rne__log2_q15(int64_t v)
 static inline uint64_t rne__isqrt64(uint64_t v)
 {
     uint64_t r = 0, bit = (uint64_t)1 << 62;
+    if (v == 0)
+        return 0;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
+    bit = (uint64_t)1 << ((unsigned)(63 - __builtin_clzll(v)) & ~1u);  /* the largest 4^k <= v */
+#else
     while (bit > v)
         bit >>= 2;
-    while (bit != 0) {
-        if (v >= r + bit) {
-            v -= r + bit;
-            r = (r >> 1) + bit;
-        } else {
-            r >>= 1;
-        }
+#endif
+    while (bit != 0) {              /* one digit a turn, without a branch (the test is random) */
+        const uint64_t t = r + bit, take = (uint64_t)0 - (uint64_t)(v >= t);
+        v -= t & take;
+        r = (r >> 1) + (bit & take);
         bit >>= 2;
     }
     return r;

@@ -25,7 +25,8 @@
  * rne__q_act_rows against rne__qgate_apply on every z in [-2^20, 2^20] for Sigmoid, Tanh,
  * HardSigmoid (two parameter sets) and Relu, and on every length 0 .. 40 at offsets 0 .. 3
  * (nothing outside [0, n) written). rne__q_pre against the int64 formula on random and extreme
- * terms (INT32_MIN / INT32_MAX, limits 0, 1, 2^20), in place and not.
+ * terms (INT32_MIN / INT32_MAX, limits 0, 1, 2^20), in place and not. rne__isqrt64 against
+ * its definition (test_isqrt).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -393,12 +394,57 @@ static void bench(void)
     }
 }
 
+/* rne__isqrt64 (HYPOT, LOGHYPOT, LayerNorm) against its definition, r = floor(sqrt(v)) iff
+ * r^2 <= v < (r + 1)^2 (the square in 128 bits: two 64-bit halves), on every v < 2^20, every
+ * square +-1 up to 2^32 in steps of a prime, 2^k +-1, UINT64_MAX and 10^6 random values. */
+static int isqrt_ok(uint64_t v, uint64_t r)
+{
+    /* (r + 1)^2 > v without overflow: r + 1 > v / (r + 1), as r + 1 <= 2^32 */
+    return r <= 0xFFFFFFFFu && r * r <= v && (r + 1 > v / (r + 1));
+}
+
+static void test_isqrt(void)
+{
+    uint32_t seed = 11;
+    uint64_t v, i, bad = 0, first = 0, n = 0;
+    for (v = 0; v < (1u << 20); v++, n++)
+        if (!isqrt_ok(v, rne__isqrt64(v)) && bad++ == 0)
+            first = v;
+    for (i = 1; i <= 0xFFFFFFFFu; i += 65521u, n += 3) {
+        const uint64_t sq = i * i;
+        for (v = sq - 1; v <= sq + 1; v++)
+            if (!isqrt_ok(v, rne__isqrt64(v)) && bad++ == 0)
+                first = v;
+    }
+    for (i = 0; i < 64; i++, n += 3) {
+        const uint64_t p = (uint64_t)1 << i;
+        const uint64_t vs[3] = {p - 1, p, p + 1};
+        unsigned j;
+        for (j = 0; j < 3; j++)
+            if (!isqrt_ok(vs[j], rne__isqrt64(vs[j])) && bad++ == 0)
+                first = vs[j];
+    }
+    n++;
+    if (!isqrt_ok(UINT64_MAX, rne__isqrt64(UINT64_MAX)) && bad++ == 0)
+        first = UINT64_MAX;
+    for (i = 0; i < 1000000u; i++, n++) {
+        const uint64_t hi = lcg(&seed), lo = lcg(&seed), k = lcg(&seed) % 64;
+        v = ((hi << 40) ^ (lo << 16) ^ lcg(&seed)) >> k;   /* 24-bit draws: every bit reached */
+        if (!isqrt_ok(v, rne__isqrt64(v)) && bad++ == 0)
+            first = v;
+    }
+    check(bad == 0, "isqrt64_exact", "%llu of %llu values wrong, first %llu -> %llu",
+          (unsigned long long)bad, (unsigned long long)n, (unsigned long long)first,
+          (unsigned long long)rne__isqrt64(first));
+}
+
 int main(int argc, char **argv)
 {
     printf("note qvec variant: %s\n", rne__q_simd());
     test_matvec();
     test_act_rows();
     test_pre();
+    test_isqrt();
     if (argc > 1 && strcmp(argv[1], "--bench") == 0)
         bench();
     return test_summary();
