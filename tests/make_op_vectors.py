@@ -423,7 +423,8 @@ def reduce_(c: Cases, rng: np.random.Generator) -> None:
 
 def acts(c: Cases, rng: np.random.Generator) -> None:
     """The version-2 activation kinds of rne__f32_act against float64 math: ABS, NEG, SQRT,
-    RECIPROCAL bit for bit; EXP, LOG, ERF, POW within 2 ulp of the exact value (+ 2^-149)."""
+    RECIPROCAL bit for bit; EXP, LOG, ERF, POW within 2 ulp of the exact value (+ 2^-149); POW
+    with exponent 2 (a square) bit for bit."""
     exact_fns = {"Abs": np.abs, "Neg": np.negative, "Sqrt": np.sqrt, "Reciprocal": lambda v: np.float32(1) / v}
     with np.errstate(all="ignore"):
         for kind, code in ACT.items():
@@ -444,6 +445,10 @@ def acts(c: Cases, rng: np.random.Generator) -> None:
             tol = 2 * np.spacing(np.abs(y)).astype(np.float64) + 2.0**-149
             c.add(f"f32_act_{kind.lower()}", _meta(OP["act"], 0, ROWS, [x], (33,), [code], [], alpha=alpha,
                                                   exact=False), [x], y, tol=tol)
+            if kind == "Pow":  # a square: x * x, one rounding, bit for bit (numpy's float32 power
+                x2 = f32(rng, (ROWS, 33), -4, 4)  # with 2 squares too), negative x included
+                c.add("f32_act_pow_square", _meta(OP["act"], 0, ROWS, [x2], (33,), [code], [], alpha=2.0),
+                      [x2], (x2 * x2).astype("<f4"))
 
 
 def build() -> Cases:
