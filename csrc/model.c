@@ -311,7 +311,6 @@ static int rne__graph_op(const rne_model *m, const rne_model_layer *l)
 }
 #endif
 
-#if RNE__PLAIN_STEP
 /* 1 if a step of the model may take the plain path (rne__step_plain): a chain of nodes that
  * rne__layer_f32 / rne__layer_int run alone, each reading the value before it (the first the
  * INPUT, the last writing the OUTPUT), none a conv or a graph op, none skipping steps or taking
@@ -345,7 +344,6 @@ static int rne__plain(const rne_model *m)
     }
     return prev == m->output;
 }
-#endif
 
 size_t rne_scratch_size(const rne_model *model, uint32_t batch, uint32_t steps)
 {
@@ -394,11 +392,7 @@ int rne_stream_init(rne_stream *stream, const rne_model *model, uint32_t batch,
         if (!rne__plan(model, batch, 1, &p))
             return RNE_EARG;                          /* not reached: sized above */
         rne__plan_put(stream->step_plan, &p);
-#if RNE__PLAIN_STEP
         stream->step_plan[5] = (size_t)rne__plain(model);
-#else
-        stream->step_plan[5] = 0;
-#endif
     }
     return rne_stream_reset(stream);
 }
@@ -841,7 +835,6 @@ static int rne__pipeline(const rne_stream *s, const void *x, void *y, size_t ste
     return RNE_OK;
 }
 
-#if RNE__PLAIN_STEP
 /* A step on the plain path (rne__plain): each node's kernel on its values in turn. RNE_EMODEL
  * (nothing touched) as rne__pipeline's. */
 static int rne__step_plain(const rne_stream *s, const void *x, void *y)
@@ -876,7 +869,6 @@ static int rne__step_plain(const rne_stream *s, const void *x, void *y)
     }
     return RNE_OK;
 }
-#endif
 
 int rne_step(rne_stream *stream, const void *x, void *y)
 {
@@ -890,10 +882,8 @@ int rne_step(rne_stream *stream, const void *x, void *y)
         return RNE_ESIZE;
     if (!stream->model->streamable)
         return RNE_ESTREAM;
-#if RNE__PLAIN_STEP
     if (stream->step_plan[5] != 0)
         return rne__step_plain(stream, x, y);
-#endif
     return rne__pipeline(stream, x, y, 1, stream->scratch, stream->scratch_size, 1);
 }
 

@@ -49,16 +49,6 @@
 #define RNE__THUMB1_OUTLINE
 #endif
 
-/* The plain step path (model.c, rne__step_plain: a chain of nodes stepped without the
- * executor's per-step planning) on every target but Thumb-1, where its code (rne_stream_init's
- * test, rne_step's loop: 382 bytes) would take the Cortex-M0's int8 LSTM-only program over
- * 16 KiB; there every step takes rne__pipeline: the same kernels, the same bits. */
-#if defined(__GNUC__) && defined(__thumb__) && !defined(__thumb2__)
-#define RNE__PLAIN_STEP 0
-#else
-#define RNE__PLAIN_STEP 1
-#endif
-
 #if defined(RNE_NO_S16) && defined(RNE_NO_S8)
 #define RNE__NO_INT 1   /* no integer format: the integer step path is not referenced */
 #endif
