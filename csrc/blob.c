@@ -128,6 +128,7 @@ uint32_t rne__gates(uint32_t op)
 #endif
 
 /* Activations per direction of a cell (LSTM f,g,h; GRU f,g; RNN f). */
+RNE__THUMB1_OUTLINE
 static uint32_t rne__cell_acts(uint32_t op)
 {
     switch (op) {
@@ -148,6 +149,7 @@ static int rne__is_little_endian(void)
     return first == 1;
 }
 
+RNE__THUMB1_OUTLINE
 static int rne__check_header(const rne_header *h, const void *blob, size_t size)
 {
     if (memcmp(h->magic, "RNNE", 4) != 0)
@@ -186,6 +188,7 @@ typedef struct rne__span {
     uint64_t off, len;
 } rne__span;
 
+RNE__THUMB1_OUTLINE
 static int rne__overlap(rne__span a, rne__span b)
 {
     return a.len != 0 && b.len != 0 && a.off < b.off + b.len && b.off < a.off + a.len;
@@ -193,6 +196,7 @@ static int rne__overlap(rne__span a, rne__span b)
 
 /* Header (0), metadata (1), node table (2), tensor table (3), value table (4). */
 #define RNE__NSEC 5
+RNE__THUMB1_OUTLINE
 static void rne__sections(const rne_header *h, rne__span s[RNE__NSEC])
 {
     s[0].off = 0;
@@ -208,6 +212,7 @@ static void rne__sections(const rne_header *h, rne__span s[RNE__NSEC])
 }
 
 /* the field that places section i (1 metadata, 2 node table, 3 tensor table, 4 value table) */
+RNE__THUMB1_OUTLINE
 static int rne__section_fail(rne_fault *w, int rc, int i)
 {
     if (i == 1)
@@ -244,6 +249,7 @@ static int rne__check_sections(const rne_header *h, rne_fault *w)
 
 /* ---- tensors -------------------------------------------------------------------------------- */
 
+RNE__THUMB1_OUTLINE
 static uint64_t rne__dtype_size(uint8_t dtype)
 {
     switch (dtype) {
@@ -355,11 +361,13 @@ static int rne__check_tensors(const rne_tensor *ts, const rne_header *h, rne_fau
 
 /* ---- values (docs/graph.md section 1) ------------------------------------------------------- */
 
+RNE__THUMB1_OUTLINE
 static uint64_t rne__round16(uint64_t n)
 {
     return (n + 15u) & ~(uint64_t)15u;
 }
 
+RNE__THUMB1_OUTLINE
 static uint64_t rne__value_features(const rne_value *v)
 {
     return (uint64_t)v->shape[0] * v->shape[1] * v->shape[2] * v->shape[3];

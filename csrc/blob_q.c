@@ -153,6 +153,7 @@ static int rne__q_check_roles(const rne__blobview *m, const rne__layer *l, rne_f
     return RNE_OK;
 }
 
+RNE__THUMB1_OUTLINE
 static const void *rne__q_data(const rne__blobview *m, const rne__layer *l, int role)
 {
     const int32_t k = l->tensor[role];
@@ -165,6 +166,7 @@ static int rne__q_shift_ok(int32_t s)
 }
 
 /* bound * |m| + 2^(shift-1) <= INT64_MAX (shift in 1..62, bound <= 2^62) */
+RNE__THUMB1_OUTLINE
 static int rne__q_fits(uint64_t bound, int32_t m, int32_t shift)
 {
     const uint64_t am = m < 0 ? (uint64_t)(-(int64_t)m) : (uint64_t)m;
@@ -238,6 +240,7 @@ static int rne__q_zero(const int32_t *q, unsigned from, unsigned to, uint64_t *a
 }
 
 /* a q slot fault: element base + slot */
+RNE__THUMB1_OUTLINE
 static int rne__q_slot(rne_fault *w, const rne__layer *l, uint64_t element)
 {
     w->index = (int32_t)element;

@@ -41,8 +41,11 @@
  *                       one short string for every code (the codes themselves stay) */
 
 /* Thumb-1 (Cortex-M0, ARMv6-M) code size: GCC's -Os inlines a static function called once into
- * its caller, where the eight low registers spill around it; kept out of line there the pair is
- * smaller (docs/embedded.md, "Flash"). Every other target compiles as before. */
+ * its caller, where the eight low registers spill around it, and a small helper (64-bit span and
+ * size arithmetic, a fault setter) into each of its callers; kept out of line there the program is
+ * smaller (docs/embedded.md, "Flash": each function measured alone and together; the loader's
+ * helpers only, no step-path kernel but rne__lstm_int_row). Every other target compiles as
+ * before. */
 #if defined(__GNUC__) && defined(__thumb__) && !defined(__thumb2__)
 #define RNE__THUMB1_OUTLINE __attribute__((noinline))
 #else
