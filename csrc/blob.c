@@ -110,14 +110,10 @@ uint32_t rne__crc32(const uint8_t *p, size_t n)
     return crc ^ 0xFFFFFFFFu;
 }
 
+/* (an op compiled out: 0; rne_model_load has refused it before anything asks: RNE__IS) */
 uint32_t rne__gates(uint32_t op)
 {
-    switch (op) {
-    case RNE_OP_LSTM: return 4;
-    case RNE_OP_GRU: return 3;
-    case RNE_OP_RNN: return 1;
-    default: return 0;
-    }
+    return RNE__IS(op, LSTM) ? 4u : RNE__IS(op, GRU) ? 3u : RNE__IS(op, RNN) ? 1u : 0u;
 }
 
 /* The last ACT kind this build runs: ABS .. POW come with the graph ops (vec.c). */
@@ -131,12 +127,7 @@ uint32_t rne__gates(uint32_t op)
 RNE__THUMB1_OUTLINE
 static uint32_t rne__cell_acts(uint32_t op)
 {
-    switch (op) {
-    case RNE_OP_LSTM: return 3;
-    case RNE_OP_GRU: return 2;
-    case RNE_OP_RNN: return 1;
-    default: return 0;
-    }
+    return RNE__IS(op, LSTM) ? 3u : RNE__IS(op, GRU) ? 2u : RNE__IS(op, RNN) ? 1u : 0u;
 }
 
 /* ---- header and sections -------------------------------------------------------------------- */
@@ -525,11 +516,11 @@ static int rne__check_acts(const rne__layer *l, rne_fault *w)
         for (k = 0; k < 3; k++) {
             const unsigned code = l->act[d][k];
             const float a = l->alpha[d][k], b = l->beta[d][k];
-            const int used = l->op == RNE_OP_ACT ? (d == 0 && k == 0)
+            const int used = RNE__IS(l->op, ACT) ? (d == 0 && k == 0)
                                                  : (d < dirs && k < cell_acts);
-            const unsigned last = l->op == RNE_OP_ACT ? RNE__ACT_LAST : RNE_ACT_CLIP;
+            const unsigned last = RNE__IS(l->op, ACT) ? RNE__ACT_LAST : RNE_ACT_CLIP;
             /* LAYERNORM keeps epsilon in alpha[0][0] */
-            const int eps = l->op == RNE_OP_LAYERNORM && d == 0 && k == 0;
+            const int eps = RNE__IS(l->op, LAYERNORM) && d == 0 && k == 0;
             if (used ? code > last || isnan(a) || isnan(b)
                      : code != 0 || (a != 0.0f && !eps) || b != 0.0f) {
                 w->index = (int32_t)(3 * d + k);        /* the slot act[d][k] (alpha, beta) */
@@ -544,8 +535,8 @@ static int rne__check_flags(const rne__layer *l)
     uint32_t allowed = 0;
     if (rne__gates(l->op)) {
         allowed = RNE_LF_REVERSE | RNE_LF_BIDIR | RNE_LF_CLIP;
-        allowed |= l->op == RNE_OP_LSTM ? RNE_LF_INPUT_FORGET : 0u;
-        allowed |= l->op == RNE_OP_GRU ? RNE_LF_LINEAR_BEFORE_RESET : 0u;
+        allowed |= RNE__IS(l->op, LSTM) ? RNE_LF_INPUT_FORGET : 0u;
+        allowed |= RNE__IS(l->op, GRU) ? RNE_LF_LINEAR_BEFORE_RESET : 0u;
     }
     if ((l->flags & ~allowed) != 0 ||
         ((l->flags & RNE_LF_REVERSE) != 0 && (l->flags & RNE_LF_BIDIR) != 0))
@@ -578,7 +569,7 @@ static int rne__check_sizes(const rne__layer *l, rne_fault *w)
         break;
     default:
         sizes_ok = g ? fout == (uint64_t)rne__rec_dirs(l) * l->hidden
-                     : (l->op == RNE_OP_DENSE || fout == fin);
+                     : (RNE__IS(l->op, DENSE) || fout == fin);
         p = 0;
         break;
     }
@@ -591,7 +582,7 @@ static int rne__check_sizes(const rne__layer *l, rne_fault *w)
         return RNE__AT(RNE_ELAYER, RNE_FF_PARAM);
     if (!sizes_ok)
         return RNE__AT(RNE_ESHAPE, RNE_FF_OUT_FEATURES);
-    if (l->op == RNE_OP_LAYERNORM && !(isfinite(l->alpha[0][0]) && l->alpha[0][0] > 0.0f)) {
+    if (RNE__IS(l->op, LAYERNORM) && !(isfinite(l->alpha[0][0]) && l->alpha[0][0] > 0.0f)) {
         w->index = 0;                   /* epsilon: alpha[0][0] */
         return RNE__AT(RNE_ELAYER, RNE_FF_ALPHA);
     }
@@ -773,8 +764,8 @@ static int rne__node_layer(const rne__blobview *m, const rne_node *n, rne__layer
                            rne_fault *w)
 {
     const rne_value *x = &m->values[n->in[0]], *y = &m->values[n->out[0]];
-    const int rowwise = n->op == RNE_OP_DENSE || n->op == RNE_OP_ACT ||
-                        n->op == RNE_OP_LAYERNORM || n->op == RNE_OP_SLICE;
+    const int rowwise = RNE__IS(n->op, DENSE) || RNE__IS(n->op, ACT) ||
+                        RNE__IS(n->op, LAYERNORM) || n->op == RNE_OP_SLICE;
     l->op = n->op;
     l->fmt = n->fmt;
     l->hidden = n->hidden;

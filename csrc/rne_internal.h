@@ -52,6 +52,41 @@
 #define RNE__THUMB1_OUTLINE
 #endif
 
+/* RNE__IS(op, K): op is RNE_OP_K and the build runs K: 0, a constant, when RNE_NO_K compiled K
+ * out. For what runs after rne__check_node has refused an op compiled out (the loader's later
+ * checks, the step path): there the test is exact, and the code for such an op folds away. */
+#ifdef RNE_NO_DENSE
+#define RNE__HAS_DENSE 0
+#else
+#define RNE__HAS_DENSE 1
+#endif
+#ifdef RNE_NO_ACT
+#define RNE__HAS_ACT 0
+#else
+#define RNE__HAS_ACT 1
+#endif
+#ifdef RNE_NO_LSTM
+#define RNE__HAS_LSTM 0
+#else
+#define RNE__HAS_LSTM 1
+#endif
+#ifdef RNE_NO_GRU
+#define RNE__HAS_GRU 0
+#else
+#define RNE__HAS_GRU 1
+#endif
+#ifdef RNE_NO_RNN
+#define RNE__HAS_RNN 0
+#else
+#define RNE__HAS_RNN 1
+#endif
+#ifdef RNE_NO_LAYERNORM
+#define RNE__HAS_LAYERNORM 0
+#else
+#define RNE__HAS_LAYERNORM 1
+#endif
+#define RNE__IS(op, K) (RNE__HAS_##K && (op) == RNE_OP_##K)
+
 #if defined(RNE_NO_S16) && defined(RNE_NO_S8)
 #define RNE__NO_INT 1   /* no integer format: the integer step path is not referenced */
 #endif
