@@ -94,7 +94,8 @@
 /* CRC-32 (zlib's) of n bytes. */
 uint32_t rne__crc32(const uint8_t *p, size_t n);
 
-/* Gates per cell (LSTM 4, GRU 3, RNN 1), 0 for a non-recurrent op. */
+/* Gates per cell (LSTM 4, GRU 3, RNN 1), 0 for a non-recurrent op or a cell the build compiled
+ * out (RNE__IS: rne_model_load refuses such a node before anything asks). */
 uint32_t rne__gates(uint32_t op);
 
 /* Directions of a recurrent layer (2 if RNE_LF_BIDIR): of a loaded layer, of a blob record. */
