@@ -110,14 +110,10 @@ uint32_t rne__crc32(const uint8_t *p, size_t n)
     return crc ^ 0xFFFFFFFFu;
 }
 
+/* (an op compiled out: 0; rne_model_load has refused it before anything asks: RNE__IS) */
 uint32_t rne__gates(uint32_t op)
 {
-    switch (op) {
-    case RNE_OP_LSTM: return 4;
-    case RNE_OP_GRU: return 3;
-    case RNE_OP_RNN: return 1;
-    default: return 0;
-    }
+    return RNE__IS(op, LSTM) ? 4u : RNE__IS(op, GRU) ? 3u : RNE__IS(op, RNN) ? 1u : 0u;
 }
 
 /* The last ACT kind this build runs: ABS .. POW come with the graph ops (vec.c). */
@@ -128,14 +124,10 @@ uint32_t rne__gates(uint32_t op)
 #endif
 
 /* Activations per direction of a cell (LSTM f,g,h; GRU f,g; RNN f). */
+RNE__THUMB1_OUTLINE
 static uint32_t rne__cell_acts(uint32_t op)
 {
-    switch (op) {
-    case RNE_OP_LSTM: return 3;
-    case RNE_OP_GRU: return 2;
-    case RNE_OP_RNN: return 1;
-    default: return 0;
-    }
+    return RNE__IS(op, LSTM) ? 3u : RNE__IS(op, GRU) ? 2u : RNE__IS(op, RNN) ? 1u : 0u;
 }
 
 /* ---- header and sections -------------------------------------------------------------------- */
@@ -148,6 +140,7 @@ static int rne__is_little_endian(void)
     return first == 1;
 }
 
+RNE__THUMB1_OUTLINE
 static int rne__check_header(const rne_header *h, const void *blob, size_t size)
 {
     if (memcmp(h->magic, "RNNE", 4) != 0)
@@ -186,6 +179,7 @@ typedef struct rne__span {
     uint64_t off, len;
 } rne__span;
 
+RNE__THUMB1_OUTLINE
 static int rne__overlap(rne__span a, rne__span b)
 {
     return a.len != 0 && b.len != 0 && a.off < b.off + b.len && b.off < a.off + a.len;
@@ -193,6 +187,7 @@ static int rne__overlap(rne__span a, rne__span b)
 
 /* Header (0), metadata (1), node table (2), tensor table (3), value table (4). */
 #define RNE__NSEC 5
+RNE__THUMB1_OUTLINE
 static void rne__sections(const rne_header *h, rne__span s[RNE__NSEC])
 {
     s[0].off = 0;
@@ -208,6 +203,7 @@ static void rne__sections(const rne_header *h, rne__span s[RNE__NSEC])
 }
 
 /* the field that places section i (1 metadata, 2 node table, 3 tensor table, 4 value table) */
+RNE__THUMB1_OUTLINE
 static int rne__section_fail(rne_fault *w, int rc, int i)
 {
     if (i == 1)
@@ -244,6 +240,7 @@ static int rne__check_sections(const rne_header *h, rne_fault *w)
 
 /* ---- tensors -------------------------------------------------------------------------------- */
 
+RNE__THUMB1_OUTLINE
 static uint64_t rne__dtype_size(uint8_t dtype)
 {
     switch (dtype) {
@@ -355,11 +352,13 @@ static int rne__check_tensors(const rne_tensor *ts, const rne_header *h, rne_fau
 
 /* ---- values (docs/graph.md section 1) ------------------------------------------------------- */
 
+RNE__THUMB1_OUTLINE
 static uint64_t rne__round16(uint64_t n)
 {
     return (n + 15u) & ~(uint64_t)15u;
 }
 
+RNE__THUMB1_OUTLINE
 static uint64_t rne__value_features(const rne_value *v)
 {
     return (uint64_t)v->shape[0] * v->shape[1] * v->shape[2] * v->shape[3];
@@ -517,11 +516,11 @@ static int rne__check_acts(const rne__layer *l, rne_fault *w)
         for (k = 0; k < 3; k++) {
             const unsigned code = l->act[d][k];
             const float a = l->alpha[d][k], b = l->beta[d][k];
-            const int used = l->op == RNE_OP_ACT ? (d == 0 && k == 0)
+            const int used = RNE__IS(l->op, ACT) ? (d == 0 && k == 0)
                                                  : (d < dirs && k < cell_acts);
-            const unsigned last = l->op == RNE_OP_ACT ? RNE__ACT_LAST : RNE_ACT_CLIP;
+            const unsigned last = RNE__IS(l->op, ACT) ? RNE__ACT_LAST : RNE_ACT_CLIP;
             /* LAYERNORM keeps epsilon in alpha[0][0] */
-            const int eps = l->op == RNE_OP_LAYERNORM && d == 0 && k == 0;
+            const int eps = RNE__IS(l->op, LAYERNORM) && d == 0 && k == 0;
             if (used ? code > last || isnan(a) || isnan(b)
                      : code != 0 || (a != 0.0f && !eps) || b != 0.0f) {
                 w->index = (int32_t)(3 * d + k);        /* the slot act[d][k] (alpha, beta) */
@@ -536,8 +535,8 @@ static int rne__check_flags(const rne__layer *l)
     uint32_t allowed = 0;
     if (rne__gates(l->op)) {
         allowed = RNE_LF_REVERSE | RNE_LF_BIDIR | RNE_LF_CLIP;
-        allowed |= l->op == RNE_OP_LSTM ? RNE_LF_INPUT_FORGET : 0u;
-        allowed |= l->op == RNE_OP_GRU ? RNE_LF_LINEAR_BEFORE_RESET : 0u;
+        allowed |= RNE__IS(l->op, LSTM) ? RNE_LF_INPUT_FORGET : 0u;
+        allowed |= RNE__IS(l->op, GRU) ? RNE_LF_LINEAR_BEFORE_RESET : 0u;
     }
     if ((l->flags & ~allowed) != 0 ||
         ((l->flags & RNE_LF_REVERSE) != 0 && (l->flags & RNE_LF_BIDIR) != 0))
@@ -570,7 +569,7 @@ static int rne__check_sizes(const rne__layer *l, rne_fault *w)
         break;
     default:
         sizes_ok = g ? fout == (uint64_t)rne__rec_dirs(l) * l->hidden
-                     : (l->op == RNE_OP_DENSE || fout == fin);
+                     : (RNE__IS(l->op, DENSE) || fout == fin);
         p = 0;
         break;
     }
@@ -583,7 +582,7 @@ static int rne__check_sizes(const rne__layer *l, rne_fault *w)
         return RNE__AT(RNE_ELAYER, RNE_FF_PARAM);
     if (!sizes_ok)
         return RNE__AT(RNE_ESHAPE, RNE_FF_OUT_FEATURES);
-    if (l->op == RNE_OP_LAYERNORM && !(isfinite(l->alpha[0][0]) && l->alpha[0][0] > 0.0f)) {
+    if (RNE__IS(l->op, LAYERNORM) && !(isfinite(l->alpha[0][0]) && l->alpha[0][0] > 0.0f)) {
         w->index = 0;                   /* epsilon: alpha[0][0] */
         return RNE__AT(RNE_ELAYER, RNE_FF_ALPHA);
     }
@@ -765,8 +764,8 @@ static int rne__node_layer(const rne__blobview *m, const rne_node *n, rne__layer
                            rne_fault *w)
 {
     const rne_value *x = &m->values[n->in[0]], *y = &m->values[n->out[0]];
-    const int rowwise = n->op == RNE_OP_DENSE || n->op == RNE_OP_ACT ||
-                        n->op == RNE_OP_LAYERNORM || n->op == RNE_OP_SLICE;
+    const int rowwise = RNE__IS(n->op, DENSE) || RNE__IS(n->op, ACT) ||
+                        RNE__IS(n->op, LAYERNORM) || n->op == RNE_OP_SLICE;
     l->op = n->op;
     l->fmt = n->fmt;
     l->hidden = n->hidden;

@@ -32,7 +32,8 @@ static int rne__q_role(const rne__layer *l, int r, uint8_t *dtype, unsigned *ndi
     const int lbr = (l->flags & RNE_LF_LINEAR_BEFORE_RESET) != 0;
     *dtype = RNE_DT_S32;
     *ndim = 1;
-    switch (l->op) {
+    switch (l->op) {       /* an op compiled out: refused by blob.c first (RNE__IS) */
+#if RNE__HAS_DENSE
     case RNE_OP_DENSE:
         if (r == RNE_T_W) {
             *dtype = wtype;
@@ -45,23 +46,26 @@ static int rne__q_role(const rne__layer *l, int r, uint8_t *dtype, unsigned *ndi
             return 0;
         }
         return 1;
+#endif
+#if RNE__HAS_LAYERNORM
     case RNE_OP_LAYERNORM:
         if (r != RNE_T_B && r != RNE_T_Q)
             return 0;
         d[0] = (r == RNE_T_Q ? RNE__Q_SLOTS : 0u) + (uint64_t)l->in_features;
         return 1;
+#endif
+#if RNE__HAS_ACT
     case RNE_OP_ACT:
         if (r != RNE_T_Q && r != RNE_T_LUT)
             return 0;
         *dtype = r == RNE_T_Q ? RNE_DT_S32 : RNE_DT_S16;
         d[0] = r == RNE_T_Q ? RNE__Q_SLOTS : RNE__Q_TABLE;
         return 1;
-    case RNE_OP_LSTM:
-    case RNE_OP_GRU:
-    case RNE_OP_RNN:
-        break;
+#endif
     default:
-        return 0;
+        if (rne__gates(l->op) == 0)
+            return 0;
+        break;
     }
     *ndim = 2;
     d[0] = dirs;
@@ -72,14 +76,14 @@ static int rne__q_role(const rne__layer *l, int r, uint8_t *dtype, unsigned *ndi
     case RNE_T_H0: *dtype = RNE_DT_S16; d[1] = hid; return 1;
     case RNE_T_Q: d[1] = RNE__Q_SLOTS + 2 * gh; return 1;
     case RNE_T_P:
-        if (l->op != RNE_OP_LSTM)
+        if (!RNE__IS(l->op, LSTM))
             return 0;
         *dtype = RNE_DT_S16;
         *ndim = 3;
         d[1] = 3;
         d[2] = hid;
         return 1;
-    case RNE_T_C0: d[1] = hid; return l->op == RNE_OP_LSTM;
+    case RNE_T_C0: d[1] = hid; return RNE__IS(l->op, LSTM);
     default: return 0;
     }
 }
@@ -94,18 +98,15 @@ static int rne__act_lut(unsigned kind)
 
 static unsigned rne__q_required(const rne__layer *l)
 {
-    const unsigned kind = l->act[0][0];
-    switch (l->op) {
-    case RNE_OP_DENSE: return RNE__ROLE(RNE_T_W) | RNE__ROLE(RNE_T_Q);
-    case RNE_OP_LAYERNORM: return RNE__ROLE(RNE_T_Q);
-    case RNE_OP_ACT:
-        return RNE__ROLE(RNE_T_Q) | (rne__act_lut(kind) ? RNE__ROLE(RNE_T_LUT) : 0u);
-    case RNE_OP_LSTM:
-    case RNE_OP_GRU:
-    case RNE_OP_RNN:
+    if (RNE__IS(l->op, DENSE))
+        return RNE__ROLE(RNE_T_W) | RNE__ROLE(RNE_T_Q);
+    if (RNE__IS(l->op, LAYERNORM))
+        return RNE__ROLE(RNE_T_Q);
+    if (RNE__IS(l->op, ACT))
+        return RNE__ROLE(RNE_T_Q) | (rne__act_lut(l->act[0][0]) ? RNE__ROLE(RNE_T_LUT) : 0u);
+    if (rne__gates(l->op) != 0)
         return RNE__ROLE(RNE_T_W) | RNE__ROLE(RNE_T_R) | RNE__ROLE(RNE_T_B) | RNE__ROLE(RNE_T_Q);
-    default: return 0;
-    }
+    return 0;
 }
 
 static int rne__q_check_roles(const rne__blobview *m, const rne__layer *l, rne_fault *w)
@@ -126,7 +127,7 @@ static int rne__q_check_roles(const rne__blobview *m, const rne__layer *l, rne_f
         if (k < 0 || (uint32_t)k >= m->header->n_tensors ||
             !rne__q_role(l, r, &dtype, &ndim, dims))
             return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);
-        if (l->op == RNE_OP_ACT && r == RNE_T_LUT && !(required & RNE__ROLE(RNE_T_LUT)))
+        if (RNE__IS(l->op, ACT) && r == RNE_T_LUT && !(required & RNE__ROLE(RNE_T_LUT)))
             return rne__fail_t(w, RNE__AT(RNE_ELAYER, RNE_FF_TENSOR), l, r);  /* for kinds that read one */
     }
     for (r = 0; r < 8; r++) {
@@ -153,6 +154,7 @@ static int rne__q_check_roles(const rne__blobview *m, const rne__layer *l, rne_f
     return RNE_OK;
 }
 
+RNE__THUMB1_OUTLINE
 static const void *rne__q_data(const rne__blobview *m, const rne__layer *l, int role)
 {
     const int32_t k = l->tensor[role];
@@ -165,6 +167,7 @@ static int rne__q_shift_ok(int32_t s)
 }
 
 /* bound * |m| + 2^(shift-1) <= INT64_MAX (shift in 1..62, bound <= 2^62) */
+RNE__THUMB1_OUTLINE
 static int rne__q_fits(uint64_t bound, int32_t m, int32_t shift)
 {
     const uint64_t am = m < 0 ? (uint64_t)(-(int64_t)m) : (uint64_t)m;
@@ -238,6 +241,7 @@ static int rne__q_zero(const int32_t *q, unsigned from, unsigned to, uint64_t *a
 }
 
 /* a q slot fault: element base + slot */
+RNE__THUMB1_OUTLINE
 static int rne__q_slot(rne_fault *w, const rne__layer *l, uint64_t element)
 {
     w->index = (int32_t)element;
@@ -268,12 +272,12 @@ static int rne__q_check_cell(const rne__blobview *m, const rne__layer *l, const 
 {
     const uint64_t hid = l->hidden, gh = (uint64_t)rne__gates(l->op) * hid, in = l->in_features;
     const uint64_t row = RNE__Q_SLOTS + 2 * gh;
-    const unsigned acts = l->op == RNE_OP_LSTM ? 3u : l->op == RNE_OP_GRU ? 2u : 1u;
+    const unsigned acts = RNE__IS(l->op, LSTM) ? 3u : RNE__IS(l->op, GRU) ? 2u : 1u;
     const size_t wsize = l->fmt == RNE_FMT_S8 ? 1u : 2u;
     const uint8_t *wt = (const uint8_t *)rne__q_data(m, l, RNE_T_W);
     const uint8_t *rt = (const uint8_t *)rne__q_data(m, l, RNE_T_R);
     const int16_t *peep = (const int16_t *)rne__q_data(m, l, RNE_T_P);
-    const int32_t zmax = l->op == RNE_OP_RNN && l->act[0][0] == RNE_ACT_RELU ? RNE__RELU_ZMAX
+    const int32_t zmax = RNE__IS(l->op, RNN) && l->act[0][0] == RNE_ACT_RELU ? RNE__RELU_ZMAX
                                                                              : RNE__ZMAX;
     unsigned d, a, g, s;
     uint64_t j, at = 0;
@@ -413,14 +417,14 @@ int rne__check_layer_q(const rne__blobview *m, const rne__layer *l, rne_fault *w
     const int32_t *q;
     unsigned d, a;
     int rc;
-    if (l->fmt == RNE_FMT_S8 && l->op != RNE_OP_DENSE && gates == 0)
+    if (l->fmt == RNE_FMT_S8 && !RNE__IS(l->op, DENSE) && gates == 0)
         return RNE__AT(RNE_ELAYER, RNE_FF_FMT);    /* no weights: s16 */
     for (d = 0; gates != 0 && d < rne__rec_dirs(l); d++)
-        for (a = 0; a < (l->op == RNE_OP_LSTM ? 3u : l->op == RNE_OP_GRU ? 2u : 1u); a++) {
+        for (a = 0; a < (RNE__IS(l->op, LSTM) ? 3u : RNE__IS(l->op, GRU) ? 2u : 1u); a++) {
             const unsigned k = l->act[d][a];
             w->index = (int32_t)(3 * d + a);            /* the slot act[d][a] */
             if (k != RNE_ACT_SIGMOID && k != RNE_ACT_TANH && k != RNE_ACT_HARDSIGMOID &&
-                !(k == RNE_ACT_RELU && l->op == RNE_OP_RNN))
+                !(k == RNE_ACT_RELU && RNE__IS(l->op, RNN)))
                 return RNE__AT(RNE_ELAYER, RNE_FF_ACT);
             if ((k == RNE_ACT_RELU) != (l->act[0][0] == RNE_ACT_RELU))
                 return RNE__AT(RNE_ELAYER, RNE_FF_ACT);  /* Relu in both directions or neither */

@@ -41,13 +41,51 @@
  *                       one short string for every code (the codes themselves stay) */
 
 /* Thumb-1 (Cortex-M0, ARMv6-M) code size: GCC's -Os inlines a static function called once into
- * its caller, where the eight low registers spill around it; kept out of line there the pair is
- * smaller (docs/embedded.md, "Flash"). Every other target compiles as before. */
+ * its caller, where the eight low registers spill around it, and a small helper (64-bit span and
+ * size arithmetic, a fault setter) into each of its callers; kept out of line there the program is
+ * smaller (docs/embedded.md, "Flash": each function measured alone and together; the loader's
+ * helpers only, no step-path kernel but rne__lstm_int_row). Every other target compiles as
+ * before. */
 #if defined(__GNUC__) && defined(__thumb__) && !defined(__thumb2__)
 #define RNE__THUMB1_OUTLINE __attribute__((noinline))
 #else
 #define RNE__THUMB1_OUTLINE
 #endif
+
+/* RNE__IS(op, K): op is RNE_OP_K and the build runs K: 0, a constant, when RNE_NO_K compiled K
+ * out. For what runs after rne__check_node has refused an op compiled out (the loader's later
+ * checks, the step path): there the test is exact, and the code for such an op folds away. */
+#ifdef RNE_NO_DENSE
+#define RNE__HAS_DENSE 0
+#else
+#define RNE__HAS_DENSE 1
+#endif
+#ifdef RNE_NO_ACT
+#define RNE__HAS_ACT 0
+#else
+#define RNE__HAS_ACT 1
+#endif
+#ifdef RNE_NO_LSTM
+#define RNE__HAS_LSTM 0
+#else
+#define RNE__HAS_LSTM 1
+#endif
+#ifdef RNE_NO_GRU
+#define RNE__HAS_GRU 0
+#else
+#define RNE__HAS_GRU 1
+#endif
+#ifdef RNE_NO_RNN
+#define RNE__HAS_RNN 0
+#else
+#define RNE__HAS_RNN 1
+#endif
+#ifdef RNE_NO_LAYERNORM
+#define RNE__HAS_LAYERNORM 0
+#else
+#define RNE__HAS_LAYERNORM 1
+#endif
+#define RNE__IS(op, K) (RNE__HAS_##K && (op) == RNE_OP_##K)
 
 #if defined(RNE_NO_S16) && defined(RNE_NO_S8)
 #define RNE__NO_INT 1   /* no integer format: the integer step path is not referenced */
@@ -56,7 +94,8 @@
 /* CRC-32 (zlib's) of n bytes. */
 uint32_t rne__crc32(const uint8_t *p, size_t n);
 
-/* Gates per cell (LSTM 4, GRU 3, RNN 1), 0 for a non-recurrent op. */
+/* Gates per cell (LSTM 4, GRU 3, RNN 1), 0 for a non-recurrent op or a cell the build compiled
+ * out (RNE__IS: rne_model_load refuses such a node before anything asks). */
 uint32_t rne__gates(uint32_t op);
 
 /* Directions of a recurrent layer (2 if RNE_LF_BIDIR): of a loaded layer, of a blob record. */
