@@ -7,6 +7,10 @@ the initial state).
 The fixtures (tests/data/keras/tf2onnx_*.onnx) were made by `tests/make_keras_fixtures.py tf2onnx`
 with Keras 3.15 (one with Keras 2 through tf_keras 2.21) and tf2onnx 1.17; each carries Keras's
 own output on input.npy (and its returned state, NAME.state.npz).
+
+Also tf2onnx_<name>.onnx for each Keras fixture of tests/test_keras.py, exported from its
+committed file (same weights; Keras's <name>.out.npy the oracle): what converts equals Keras,
+what does not is refused by name (the end of this file).
 """
 
 from __future__ import annotations
