@@ -8,11 +8,14 @@ tf2onnx 1.17 writes as ONNX Loops, alone, Bidirectional, with hard_sigmoid gates
 state, stateful; one Keras 2 GRU through tf_keras; an LSTM returning its state, which tf2onnx
 writes as the ONNX LSTM op) are exported with tf2onnx.convert.from_function (from_keras fails under Keras 3),
 also with Keras's outputs (NAME.out.npy; a model returning its state: NAME.state.npz, h and c);
-they need tf2onnx too.
+they need tf2onnx too. So do the tf2onnx exports of the Keras fixtures above
+(tf2onnx_<name>.onnx, from the committed <name>.keras, or .h5 for k2_*: the same weights, so
+Keras's committed <name>.out.npy is their oracle; tests/test_keras_tf2onnx.py).
 
     python tests/make_keras_fixtures.py             # rewrites tests/data/keras/
     python tests/make_keras_fixtures.py tf2onnx     # only the tf2onnx fixtures
     python tests/make_keras_fixtures.py tf2onnx NAME...  # only these tf2onnx fixtures
+                                                    # (tf2onnx_k3_rnn: k3_rnn.keras exported)
     python tests/make_keras_fixtures.py NAME...     # only these Keras fixtures (every model is
                                                     # still built, so each keeps its weights)
 """
@@ -254,12 +257,16 @@ def keras2_tf2onnx_models() -> dict:
     ], name="tf2onnx_k2_gru_hard")}  # fmt: skip
 
 
-def export_tf2onnx(model, path: Path) -> None:
+def export_tf2onnx(model, path: Path, ids: bool = False) -> None:
+    """`ids`: the model takes token ids ([batch, time] int32), not [batch, time, F] floats."""
     import onnx
     import tensorflow as tf
     import tf2onnx
 
-    spec = (tf.TensorSpec((None, None, F), tf.float32, name="x"),)
+    if ids:
+        spec = (tf.TensorSpec((None, None), tf.int32, name="x"),)
+    else:
+        spec = (tf.TensorSpec((None, None, F), tf.float32, name="x"),)
     fn = tf.function(lambda x: model(x, training=False))
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=17)
     onnx.save(proto, path)
@@ -294,11 +301,53 @@ def make_tf2onnx(x: np.ndarray, names: list[str]) -> int:
     return 0
 
 
+# the Keras fixtures also exported by tf2onnx, as tf2onnx_<name>.onnx, from their committed
+# .keras (Keras 3) or .h5 (Keras 2) file: the same trained weights, so Keras's committed
+# <name>.out.npy is their oracle too (no retraining, no .out.npy of their own)
+KERAS_VIA_TF2ONNX = ("k3_lstm_seq", "k3_gru_after_fn", "k3_gru_before", "k3_rnn", "k3_bidi_stack",
+                     "k3_bidi_sum_back", "k3_stateful", "k3_embed_gru", "k3_conv_lstm", "k3_bidi_mul",
+                     "k3_conv_valid", "k3_masking", "k2_lstm_hard", "k2_bidi_gru")
+
+
+def make_tf2onnx_of_keras(names: list[str]) -> int:
+    """tf2onnx exports of the committed Keras fixtures (those named, or all)."""
+    unknown = set(names) - set(KERAS_VIA_TF2ONNX)
+    if unknown:
+        print(f"no such fixture: {', '.join(sorted(unknown))}\n{__doc__}")
+        return 2
+    for name in KERAS_VIA_TF2ONNX:
+        if names and name not in names:
+            continue
+        # a fresh session per model: its node names (which tests pin) do not depend on the
+        # models loaded before it
+        if name.startswith("k2_"):
+            import tf_keras
+
+            tf_keras.backend.clear_session()
+            model = tf_keras.models.load_model(OUT / f"{name}.h5")
+        else:
+            import keras
+
+            keras.backend.clear_session()
+            model = keras.models.load_model(OUT / f"{name}.keras")
+        for layer in model.layers:  # a stateful layer exports its state variable: zeros
+            if getattr(layer, "stateful", False):
+                layer.reset_states()
+        export_tf2onnx(model, OUT / f"tf2onnx_{name}.onnx", ids="embed" in name)
+        print(f"tf2onnx_{name}: {(OUT / f'tf2onnx_{name}.onnx').stat().st_size} bytes")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     x = fixed_input()
     if argv[:1] == ["tf2onnx"]:
-        return make_tf2onnx(x, argv[1:])
+        named = argv[1:]  # tf2onnx_<keras fixture>: exported from its committed file
+        keras_names = [n.removeprefix("tf2onnx_") for n in named]
+        of_keras = [k for k in keras_names if k in KERAS_VIA_TF2ONNX]
+        own = [n for n, k in zip(named, keras_names) if k not in KERAS_VIA_TF2ONNX]
+        rc = make_tf2onnx(x, own) if own or not named else 0
+        return rc or (make_tf2onnx_of_keras(of_keras) if of_keras or not named else 0)
     ids = fixed_ids()
     if not argv:
         np.save(OUT / "input.npy", x)
@@ -330,7 +379,7 @@ def main(argv: list[str]) -> int:
         np.save(OUT / f"{name}.out.npy", y)
         print(f"{name}: output {list(y.shape)}")
     if not argv:
-        return make_tf2onnx(x, [])
+        return make_tf2onnx(x, []) or make_tf2onnx_of_keras([])
     return 0
 
 

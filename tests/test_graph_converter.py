@@ -285,12 +285,8 @@ def test_binary_broadcast_and_constants() -> None:
 # -- the pipeline fixtures (tests/data/fixtures/, tools/make_fixtures.py) as graphs ---------------
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 PIPELINE = [e for e in json.loads((FIXTURES / "index.json").read_text()) if not e["error"]]
-NOT_YET: dict[str, str] = {  # fixture name -> what to_graph refuses in it
-    # tf2onnx's Loop of a Keras RNN / GRU: the layer pipeline reads it (tf2onnx_loop.py), the
-    # dataflow graph converter still refuses every Loop by name
-    "keras_simplernn_unrolled": r"\(op Loop\): found an unrolled recurrent net",
-    "keras_gru_reset_before_unrolled": r"\(op Loop\): found an unrolled recurrent net",
-}
+# (tf2onnx's Loops of a Keras RNN / GRU, keras_simplernn_unrolled and
+# keras_gru_reset_before_unrolled, too: dag.op_loop reads them as the native cell)
 
 
 @pytest.mark.parametrize("entry", PIPELINE, ids=[e["name"] for e in PIPELINE])
@@ -298,10 +294,6 @@ def test_pipeline_fixture_as_graph_matches_onnxruntime(entry: dict) -> None:
     from rnnedge.reference import graph_layout, graph_rows, graph_state, graph_state_outputs
 
     name = entry["name"]
-    if name in NOT_YET:
-        with pytest.raises(UnsupportedOpError, match=NOT_YET[name]):
-            to_graph(FIXTURES / f"{name}.onnx", fixed=entry.get("fixed"))
-        return
     g = to_graph(FIXTURES / f"{name}.onnx", fixed=entry.get("fixed"))
     x = np.load(FIXTURES / f"{name}.input.npy")
     want = np.load(FIXTURES / f"{name}.expected.npy")

@@ -7,6 +7,10 @@ the initial state).
 The fixtures (tests/data/keras/tf2onnx_*.onnx) were made by `tests/make_keras_fixtures.py tf2onnx`
 with Keras 3.15 (one with Keras 2 through tf_keras 2.21) and tf2onnx 1.17; each carries Keras's
 own output on input.npy (and its returned state, NAME.state.npz).
+
+Also tf2onnx_<name>.onnx for each Keras fixture of tests/test_keras.py, exported from its
+committed file (same weights; Keras's <name>.out.npy the oracle): what converts equals Keras,
+what does not is refused by name (the end of this file).
 """
 
 from __future__ import annotations
@@ -54,7 +58,9 @@ def rel(y: np.ndarray, want: np.ndarray) -> float:
 
 
 def test_every_fixture_is_listed():
-    assert sorted(p.stem for p in DATA.glob("*.onnx")) == sorted(CELLS)
+    of_keras = [f"tf2onnx_{k}" for k in OF_KERAS]
+    assert sorted(p.stem for p in DATA.glob("*.onnx")) == sorted([*CELLS, *of_keras])
+    assert sorted(OF_KERAS) == sorted(p.name[: -len(".out.npy")] for p in DATA.glob("k*.out.npy"))
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))
@@ -430,3 +436,155 @@ def test_joining_the_input_with_itself_refused():
         g = helper.make_graph([node], "g", [x], [y])
         with pytest.raises(UnsupportedOpError, match=match):
             to_network(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+# -- the Keras fixtures of tests/test_keras.py through tf2onnx -----------------------------------
+# tf2onnx_<name>.onnx: the committed <name>.keras (.h5 for k2_*) exported by tf2onnx, its oracle
+# Keras's committed <name>.out.npy. What converts: (graph or pipeline, streamable); what does
+# not: the refusal rnnedge.convert gives, (node, what stops it). docs/keras.md "Through tf2onnx".
+CONVERTS = {
+    "k3_gru_after_fn": (False, True),  # softsign GRU: stays f32
+    "k3_gru_before": (False, True),
+    "k3_rnn": (False, True),
+    "k3_stateful": (False, True),
+    "k3_bidi_sum_back": (False, False),
+    "k3_bidi_mul": (True, False),
+    "k2_bidi_gru": (False, False),
+}
+UNSUPPORTED = "(op {}, #{} in the graph): unsupported op {!r} on the data path"
+NOT_A_GRU_LOOP = ("(op Loop, #{}): found an unrolled recurrent net: a Loop that iterates over the sequence, "
+                  "whose body is not a Keras GRU or SimpleRNN cell as tf2onnx writes it (two carried tensors "
+                  "could be the state)")
+REFUSED_VIA_TF2ONNX = {
+    # an LSTM with hard_sigmoid gates: tf2onnx writes a Loop (not the LSTM op), no GRU/SimpleRNN body
+    "k2_lstm_hard": ("k2_lstm_hard/lstm/while_loop", NOT_A_GRU_LOOP.format("14 of 24 in the graph")),
+    "k3_lstm_seq": ("k3_lstm_seq_1/lstm_1/while_loop", NOT_A_GRU_LOOP.format("16 of 69 in the graph")),
+    # a graph op besides the Loop, which the graph converter reads (test_a_loop_in_a_graph)
+    # refused: LayerNormalization as tf2onnx writes it (moments), a "valid" conv over time, the
+    # Embedding's check for negative ids, Masking's NotEqual of the input
+    "k3_bidi_stack": ("k3_bidi_stack_1/layer_normalization_1/moments/mean",
+                      UNSUPPORTED.format("GlobalAveragePool", "16 of 62", "GlobalAveragePool")),
+    "k3_conv_valid": ("k3_conv_valid_1/conv1d_2_1/convolution",
+                      "(op Conv, #3 of 33 in the graph): Conv pads 0 frames before and 0 after along time "
+                      "with kernel 3 and dilation 1: the output is 2 steps shorter than the input"),
+    "k3_embed_gru": ("k3_embed_gru_1/embedding_1/Less", UNSUPPORTED.format("Less", "3 of 36", "Less")),
+    "k3_masking": ("k3_masking_1/masking_1/NotEqual", UNSUPPORTED.format("Equal", "1 of 64", "Equal")),
+    # Conv1D "causal" as tf2onnx writes it: a Pad, then ExpandDims to a 2-D Conv
+    "k3_conv_lstm": ("k3_conv_lstm_1/conv1d_1_2/convolution/ExpandDims",
+                     "(op Unsqueeze, #7 of 32 in the graph): Unsqueeze of a tensor with time padding ([4, 0] "
+                     "frames from a Pad, 0 past the end from a padded Conv): only a Conv over time (or a Slice "
+                     "that drops the extra frames) may read it"),
+}
+OF_KERAS = sorted([*CONVERTS, *REFUSED_VIA_TF2ONNX])
+
+
+@pytest.mark.parametrize("name", sorted(CONVERTS))
+def test_keras_fixture_via_tf2onnx_equals_keras(name, tmp_path):
+    from rnnedge.ir.graph import Graph
+
+    out = tmp_path / "m.rne"
+    with warnings.catch_warnings():  # the stateful model's batch, 2, declared in the graph
+        warnings.simplefilter("ignore", ConvertWarning)
+        net = convert(DATA / f"tf2onnx_{name}.onnx", out)
+    graph, streamable = CONVERTS[name]
+    assert isinstance(net, Graph) == graph
+    m = rnnedge.load(out)
+    want = np.load(DATA / f"{name}.out.npy")
+    y = m.run(X)
+    assert y.shape == want.shape and rel(y, want) <= 1e-5, rel(y, want)
+    assert m.streamable == streamable
+    if streamable:
+        s = m.stream(batch=2)
+        steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=1)
+        if want.ndim == 2:  # many-to-one: the last step
+            steps = steps[:, -1]
+        assert rel(steps, want) <= 1e-5
+
+
+@pytest.mark.parametrize("quant,bar", [("int16", 1e-3), ("int8", 1e-2)])
+@pytest.mark.parametrize("name", sorted(n for n in CONVERTS if n != "k3_gru_after_fn"))  # softsign: f32
+def test_keras_fixture_via_tf2onnx_integer(name, quant, bar, tmp_path):
+    from rnnedge.ir.graph import Graph
+
+    out = tmp_path / "m.rne"
+    with warnings.catch_warnings():  # an int8 layer kept at int16 weights warns: the bar is the test
+        warnings.simplefilter("ignore")
+        qnet = convert(DATA / f"tf2onnx_{name}.onnx", out, quant=quant, calibration=X)
+    y = rnnedge.load(out).run(X)
+    want = np.load(DATA / f"{name}.out.npy")
+    err = float(np.abs(y - want).max() / (want.max() - want.min()))
+    assert err <= bar, f"{quant} {name}: {err:.3g} of the output range"
+    if isinstance(qnet, Graph):
+        q, _ = fx.run_qgraph(qnet, fx.quantize(to_tbf(X, "BTF"), qnet.in_scale))
+        oracle = from_tbf(fx.dequantize(q, qnet.out_scale), qnet.output_spec.axes)
+    else:
+        oracle = from_tbf(fx.run_quantized(qnet, to_tbf(X, "BTF")), qnet.source.output.axes)
+    np.testing.assert_array_equal(y, oracle)  # the C library computes the oracle's integers
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_VIA_TF2ONNX))
+def test_keras_fixture_via_tf2onnx_refused_by_name(name, tmp_path):
+    """Today's refusals (docs/keras.md): each names the node and what stops it; the Masking
+    model's, like its Keras file's, names the Masking layer's node."""
+    node, what = REFUSED_VIA_TF2ONNX[name]
+    with pytest.raises(UnsupportedOpError) as e:
+        rnnedge.convert(DATA / f"tf2onnx_{name}.onnx", tmp_path / "m.rne")
+    assert f"node {node!r} {what}" in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["tf2onnx_gru_after", "tf2onnx_rnn", "tf2onnx_gru_back", "tf2onnx_bidi_gru_concat"])
+def test_a_loop_in_a_graph(name, tmp_path):
+    """A Loop after a graph op (here the input squared, a Mul of two data tensors, which no
+    pipeline layer computes): the dataflow graph converter reads it as the native cell too (going
+    backwards; two of them joined by a Concat), as onnxruntime runs the file, step by step where
+    it streams; int16 and int8 within their bars, the C library equal to the integer oracle."""
+    from onnx import helper
+
+    from rnnedge.ir.graph import Graph
+
+    ort = pytest.importorskip("onnxruntime")
+    m = onnx.load(DATA / f"{name}.onnx")
+    for node in m.graph.node:
+        node.input[:] = ["x_squared" if i == "x" else i for i in node.input]
+    m.graph.node.insert(0, helper.make_node("Mul", ["x", "x"], ["x_squared"], name="square"))
+    path = tmp_path / "squared.onnx"
+    onnx.save(m, path)
+    want = ort.InferenceSession(str(path)).run(None, {"x": X})[0]
+    g = convert(path, tmp_path / "m.rne")
+    assert isinstance(g, Graph)
+    loops = [n for n in g.folded if "tf2onnx Loop of a Keras" in n]
+    assert len(loops) == (2 if "bidi" in name else 1)
+    mod = rnnedge.load(tmp_path / "m.rne")
+    y = mod.run(X)
+    assert y.shape == want.shape and rel(y, want) <= 1e-5, rel(y, want)
+    assert mod.streamable == (CELLS[name][2] == "forward")
+    if mod.streamable:
+        s = mod.stream(batch=2)
+        steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=1)
+        steps = steps[:, -1] if want.ndim == 2 else steps
+        assert rel(steps, want) <= 1e-5
+    for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
+        with warnings.catch_warnings():  # an int8 layer kept at int16 weights warns: the bar is the test
+            warnings.simplefilter("ignore")
+            qg = convert(path, tmp_path / "q.rne", quant=quant, calibration=X)
+        yq = rnnedge.load(tmp_path / "q.rne").run(X)
+        err = float(np.abs(yq - want).max() / (want.max() - want.min()))
+        assert err <= bar, f"{quant}: {err:.3g} of the output range"
+        q, _ = fx.run_qgraph(qg, fx.quantize(to_tbf(X, "BTF"), qg.in_scale))
+        np.testing.assert_array_equal(yq, from_tbf(fx.dequantize(q, qg.out_scale), qg.output_spec.axes))
+
+
+def test_a_loop_in_a_graph_that_is_no_cell_refused(tmp_path):
+    """In the graph converter too, a body that is no cell is refused by the Loop's name and what
+    did not match."""
+    from onnx import helper
+
+    m = onnx.load(DATA / "tf2onnx_rnn.onnx")
+    for node in m.graph.node:
+        node.input[:] = ["x_squared" if i == "x" else i for i in node.input]
+    m.graph.node.insert(0, helper.make_node("Mul", ["x", "x"], ["x_squared"], name="square"))
+    (loop,) = [n for n in m.graph.node if n.op_type == "Loop"]
+    node_of(loop.attribute[0].g, "Tanh").op_type = "Exp"
+    onnx.save(m, tmp_path / "m.onnx")
+    with pytest.raises(UnsupportedOpError, match=r"\(op Loop.*whose body is not a Keras GRU or SimpleRNN cell.*Exp"):
+        rnnedge.convert(tmp_path / "m.onnx", tmp_path / "m.rne")

@@ -21,6 +21,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Callable, Mapping
 
 import numpy as np
@@ -30,7 +31,7 @@ from ..errors import ConvertError, InputError, RnnedgeError, UnsupportedOpError
 from ..ir.graph import Binary, Concat, Copy, Gather, Graph, Node as GNode, Reduce, Transpose, Value
 from ..ir.graph import check_graph, plan_arena
 from ..ir.layers import Act, Activation, Dense, LayerNorm, Recurrent, Slice, StateSpec, TakeLast, TensorSpec
-from . import heads, recurrent
+from . import heads, recurrent, tf2onnx_loop
 from .fixed import FixedValue, fix_inputs
 from .inputs import set_input_axes
 from .fold import (fold_constant, fold_symbolic, onnx_range, reshape_target, shape_value, slice_args,
@@ -553,6 +554,9 @@ class DagWalk:
                 else:
                     outs = fold_symbolic(node, ins)  # type: ignore[arg-type]
                 self.folded.append(f"{node.op} {node.name}")
+            elif node.op == "Loop" and any(isinstance(self.env.get(n), Flow)
+                                           for n in tf2onnx_loop.captured(node.proto)):
+                outs = op_loop(self, node, ins)
             elif flows:
                 fn = OPS.get(node.op) if node.proto.domain in ("", "ai.onnx") else None
                 busy = [k for k in flows if pending(ins[k])]  # type: ignore[arg-type]
@@ -930,6 +934,33 @@ def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
         y = Flow(vals[0], ("B", t_role, "F", "F"), (b, x.shape[t_at], d, h), x.reversed)  # type: ignore[arg-type]
         hs = [None if v is None else Flow(v, ("B", "F", "F"), (b, d, h)) for v in vals[1:]]
     return [y] + hs
+
+
+def op_loop(w: DagWalk, node: Node, ins: list) -> list:
+    """tf2onnx's Loop of a Keras GRU / SimpleRNN (tf2onnx_loop.op_loop, read against a stand-in
+    for the sequence it steps through, [T, B, F]): the native cell as a graph node. Its carried
+    state's final value (return_state) is not mapped; the loop's other outputs are counters."""
+    reads = {n: w.env.get(n) for n in tf2onnx_loop.captured(node.proto)}
+    flows = [(n, v) for n, v in reads.items() if isinstance(v, Flow)]
+    if len(flows) != 1 or any(isinstance(v, Flow) for v in ins):
+        raise UnsupportedOpError(
+            "found an unrolled recurrent net: a Loop that iterates over the sequence, not one "
+            f"stepping through one data tensor as tf2onnx writes a Keras GRU or SimpleRNN; {HOW_TO_EXPORT}"
+        )
+    name, x = flows[0]
+    if x.roles != ("T", "B", "F") or pending(x):
+        raise w.layout_mismatch(f"the Loop steps through {name!r} [{x.layout()}], not [T, B, F]")
+    sizes = {"T": x.shape[0], "B": x.shape[1], "F": int(x.shape[2]), "1": 1}
+    reads[name] = Data((), (("T",), ("B",), ("F",)), sizes, reversed=x.reversed)  # type: ignore[arg-type]
+    ctx = SimpleNamespace(values=reads, note=w.note)
+    outs = tf2onnx_loop.op_loop(ctx, node, ins)  # type: ignore[arg-type]
+    y = outs[-1]
+    assert isinstance(y, Data)
+    rec = y.layers[-1]
+    assert isinstance(rec, Recurrent)
+    h = rec.hidden
+    (yv,) = w.add(rec, [w.last_axis(x, node.op)], [(1, h)], node.outputs[-1] or f"{node.name}:Y")
+    return [None] * (len(outs) - 1) + [Flow(yv, ("T", "B", "F"), (x.shape[0], x.shape[1], h), x.reversed)]  # type: ignore[arg-type]
 
 
 def _step_with_feature_batch(w: DagWalk, node: Node, ins: list, x: Flow, layout: int) -> list:
@@ -1867,7 +1898,7 @@ def to_graph(model: str | os.PathLike | onnx.ModelProto, name: str | None = None
     nodes = _topological(graph)
     needed = _needed(nodes, [pairing.output] + [p[1] for p in pairing.pairs])
     for i in needed:
-        if nodes[i].op_type in UNROLLED_OPS:
+        if nodes[i].op_type in UNROLLED_OPS and nodes[i].op_type != "Loop":  # a Loop: op_loop
             raise UnsupportedOpError(
                 f"{loaded.label}: node {nodes[i].name!r} (op {nodes[i].op_type}): found an unrolled "
                 f"recurrent net: a {nodes[i].op_type} that iterates over the sequence; {HOW_TO_EXPORT}; "
