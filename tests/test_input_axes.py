@@ -149,3 +149,18 @@ def test_the_cli_takes_input_axes(tmp_path, capsys):
                          (["--input", "q=T,8"], "'q' is not an input of the graph")):  # fmt: skip
         assert main(["convert", str(src), "-o", str(out), *bad]) == 1
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shape", [None, [], [2, 3, 4, 5, 6, 7, 8]])
+def test_an_input_of_no_axes_or_too_many_is_refused_by_name(tmp_path, shape):
+    """An input whose type has no shape (0 axes: the fuzzer's `type removed`), a scalar, or more
+    axes than the blob takes: a ConvertError naming the input and the forms taken, in both
+    converters (the pipeline's first, then the graph's), never an IndexError."""
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, shape)
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)
+    g = helper.make_graph([helper.make_node("Softsign", ["X"], ["Y"])], "g", [x], [y])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    n = 0 if not shape else len(shape)
+    with pytest.raises(ConvertError, match=rf"input 'X' has {n} axes; rnnedge takes \[batch, time, features\]"):
+        rnnedge.convert(path, tmp_path / "m.rne")

@@ -1865,7 +1865,7 @@ def _guesses(info: onnx.ValueInfoProto, stepwise: bool, label: str) -> list[str]
         return ["TBF", "BTF"] if hints[0] == "T" or hints[1] == "B" else ["BTF", "TBF"]
     if n == 1:
         return ["F"]
-    if n <= 2 + MAX_STEP_AXES:  # several per-step axes (gtcrn's step input [1, 257, 1, 2]: batch, 3 F)
+    if 4 <= n <= 2 + MAX_STEP_AXES:  # several per-step axes (gtcrn's step input [1, 257, 1, 2]: batch, 3 F)
         seq = ["TB", "BT"] if hints[0] == "T" or hints[1] == "B" else ["BT", "TB"]
         guesses = [g + "F" * (n - 2) for g in seq]
         return (["B" + "F" * (n - 1)] if stepwise and n - 1 <= MAX_STEP_AXES else []) + guesses
