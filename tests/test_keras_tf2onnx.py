@@ -123,16 +123,7 @@ def test_the_returned_state_is_keras_state(name, tmp_path):
 @pytest.mark.parametrize("quant,bar", [("int16", 1e-3), ("int8", 1e-2)])
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_integer_within_the_bar(name, quant, bar, tmp_path):
-    out = tmp_path / "m.rne"
-    with warnings.catch_warnings():  # an int8 layer kept at int16 weights warns: the bar is the test
-        warnings.simplefilter("ignore")
-        qnet = convert(DATA / f"{name}.onnx", out, quant=quant, calibration=X)
-    y = rnnedge.load(out).run(X)
-    want = np.load(DATA / f"{name}.out.npy")
-    err = float(np.abs(y - want).max() / (want.max() - want.min()))
-    assert err <= bar, f"{quant} {name}: {err:.3g} of the output range"
-    oracle = from_tbf(fx.run_quantized(qnet, to_tbf(X, "BTF")), qnet.source.output.axes)
-    np.testing.assert_array_equal(y, oracle)  # the C library computes the oracle's integers
+    _integer_within_bar(DATA / f"{name}.onnx", tmp_path, X, np.load(DATA / f"{name}.out.npy"), quant, bar)
 
 
 # -- what does not match is refused by name -----------------------------------------------------
@@ -346,21 +337,29 @@ def test_a_product_of_directions_is_a_graph(name, order, tmp_path):
     assert y.shape == want.shape and rel(y, want) <= 1e-5, rel(y, want)
     with pytest.raises(NotStreamableError, match=r"reads the sequence backwards \(bidirectional"):
         m.stream(batch=2)
-    _integer_graph_within_bars(path, tmp_path, X, want)
-
-
-def _integer_graph_within_bars(path, tmp_path, X: np.ndarray, want: np.ndarray) -> None:
-    """int16 within 1e-3 and int8 within 1e-2 of `want`'s range, the C library's integers equal
-    to the oracle's (run_qgraph) bit for bit: for a model that converts to a dataflow graph."""
     for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
-        with warnings.catch_warnings():  # an int8 layer kept at int16 weights warns: the bar is the test
-            warnings.simplefilter("ignore")
-            qg = convert(path, tmp_path / "q.rne", quant=quant, calibration=X)
-        yq = rnnedge.load(tmp_path / "q.rne").run(X)
-        err = float(np.abs(yq - want).max() / (want.max() - want.min()))
-        assert err <= bar, f"{quant}: {err:.3g} of the output range"
-        q, _ = fx.run_qgraph(qg, fx.quantize(to_tbf(X, "BTF"), qg.in_scale))
-        np.testing.assert_array_equal(yq, from_tbf(fx.dequantize(q, qg.out_scale), qg.output_spec.axes))
+        _integer_within_bar(path, tmp_path, X, want, quant, bar)
+
+
+def _integer_within_bar(path, tmp_path, X: np.ndarray, want: np.ndarray, quant: str, bar: float) -> None:
+    """`path` converted to `quant` runs within `bar` of `want`'s range, and the C library's
+    integers equal the oracle's bit for bit (run_quantized for a layer pipeline, run_qgraph for a
+    dataflow graph)."""
+    from rnnedge.ir.graph import Graph
+
+    out = tmp_path / "q.rne"
+    with warnings.catch_warnings():  # an int8 layer kept at int16 weights warns: the bar is the test
+        warnings.simplefilter("ignore")
+        qnet = convert(path, out, quant=quant, calibration=X)
+    y = rnnedge.load(out).run(X)
+    err = float(np.abs(y - want).max() / (want.max() - want.min()))
+    assert err <= bar, f"{quant} {path.name}: {err:.3g} of the output range"
+    if isinstance(qnet, Graph):
+        q, _ = fx.run_qgraph(qnet, fx.quantize(to_tbf(X, "BTF"), qnet.in_scale))
+        oracle = from_tbf(fx.dequantize(q, qnet.out_scale), qnet.output_spec.axes)
+    else:
+        oracle = from_tbf(fx.run_quantized(qnet, to_tbf(X, "BTF")), qnet.source.output.axes)
+    np.testing.assert_array_equal(y, oracle)  # the C library computes the oracle's integers
 
 
 def test_a_hard_sigmoid_needs_its_own_scale(tmp_path):
@@ -510,22 +509,8 @@ def test_keras_fixture_via_tf2onnx_equals_keras(name, tmp_path):
 @pytest.mark.parametrize("quant,bar", [("int16", 1e-3), ("int8", 1e-2)])
 @pytest.mark.parametrize("name", sorted(n for n in CONVERTS if n != "k3_gru_after_fn"))  # softsign: f32
 def test_keras_fixture_via_tf2onnx_integer(name, quant, bar, tmp_path):
-    from rnnedge.ir.graph import Graph
-
-    out = tmp_path / "m.rne"
-    with warnings.catch_warnings():  # an int8 layer kept at int16 weights warns: the bar is the test
-        warnings.simplefilter("ignore")
-        qnet = convert(DATA / f"tf2onnx_{name}.onnx", out, quant=quant, calibration=X)
-    y = rnnedge.load(out).run(X)
-    want = np.load(DATA / f"{name}.out.npy")
-    err = float(np.abs(y - want).max() / (want.max() - want.min()))
-    assert err <= bar, f"{quant} {name}: {err:.3g} of the output range"
-    if isinstance(qnet, Graph):
-        q, _ = fx.run_qgraph(qnet, fx.quantize(to_tbf(X, "BTF"), qnet.in_scale))
-        oracle = from_tbf(fx.dequantize(q, qnet.out_scale), qnet.output_spec.axes)
-    else:
-        oracle = from_tbf(fx.run_quantized(qnet, to_tbf(X, "BTF")), qnet.source.output.axes)
-    np.testing.assert_array_equal(y, oracle)  # the C library computes the oracle's integers
+    _integer_within_bar(DATA / f"tf2onnx_{name}.onnx", tmp_path, X, np.load(DATA / f"{name}.out.npy"),
+                        quant, bar)
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED_VIA_TF2ONNX))
@@ -569,7 +554,8 @@ def test_a_loop_in_a_graph(name, tmp_path):
         steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=1)
         steps = steps[:, -1] if want.ndim == 2 else steps
         assert rel(steps, want) <= 1e-5
-    _integer_graph_within_bars(path, tmp_path, X, want)
+    for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
+        _integer_within_bar(path, tmp_path, X, want, quant, bar)
 
 
 def test_a_loop_in_a_graph_that_is_no_cell_refused(tmp_path):
