@@ -48,6 +48,7 @@ sanitized() {
 echo "== threads on one stream, on the sanitized extension"
 sanitized env RNNEDGE_STRESS_STEPS=20000 timeout 900 \
   python -m pytest -q -p no:cacheprovider tests/test_concurrency.py
+# The rest of the suite in $(nproc) pytest-xdist workers (each its own sanitized python).
 echo "== pytest on the sanitized extension"
-sanitized python -m pytest -q -p no:cacheprovider tests --ignore=tests/test_bench.py \
+sanitized python -m pytest -q -p no:cacheprovider -n "$(nproc)" tests --ignore=tests/test_bench.py \
   --ignore=tests/test_demo.py --ignore=tests/test_concurrency.py

@@ -2,8 +2,8 @@
 # tools/pi/pytest_aarch64.sh - the Python package built for aarch64 and its pytest suite run on an
 # emulated Cortex-A72 (a Raspberry Pi 4 on a 64-bit OS), without a chroot and without binfmt_misc.
 #
-#   tools/pi/pytest_aarch64.sh                every test (3 to 4 minutes warm on 2 cores)
-#   tools/pi/pytest_aarch64.sh --subset       the Pi subset (below), about 2.5 minutes warm
+#   tools/pi/pytest_aarch64.sh                every test
+#   tools/pi/pytest_aarch64.sh --subset       the Pi subset (below)
 #   tools/pi/pytest_aarch64.sh -- ARGS...     pytest with these arguments instead (e.g. -k lstm)
 #
 # The Pi subset proves the Python API on the Pi's architecture: tests/test_runtime.py (load, run,
@@ -15,7 +15,8 @@
 # (test_ops_oracle.py, test_conv_oracle.py, test_c_vectors.py: where x86 and Arm numpy differ,
 # e.g. min(+0, -0) and the sign of inf - inf, they do not); graphs, convs and ops in the C
 # library (test_graph_runtime.py, test_conv_runtime.py, test_ops_runtime.py); the install checks
-# (test_install.py). CI runs this subset: every test takes about 19 minutes emulated. It leaves out the converter, quantizer, reference, fixture, benchmark and demo
+# (test_install.py). CI runs this subset, JOBS workers at once (pytest-xdist): the whole suite
+# emulated would take several times as long. It leaves out the converter, quantizer, reference, fixture, benchmark and demo
 # tests, which are Python and numpy above the same C calls.
 #
 # How (../shared/design/targets.md, "the unpacked-Debian-python method"):
@@ -43,7 +44,9 @@
 # tests on aarch64.
 #
 # Environment: OUT (build/pi/aarch64); CPU (cortex-a72); PYTHON (python3, whose pip list pins the
-# wheels); PYTEST_TIMEOUT (seconds for the whole run, 1800).
+# wheels); PYTEST_TIMEOUT (seconds for the whole run, 1800); JOBS (pytest-xdist workers, each an
+# emulated python: nproc; qemu user mode runs one guest thread per host thread, so two workers on two
+# cores take about half the time of one).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -52,12 +55,13 @@ OUT=$(realpath -m "${OUT:-build/pi/aarch64}")
 CPU=${CPU:-cortex-a72}
 PY=${PYTHON:-python3}
 PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-1800}
+JOBS=${JOBS:-$(nproc)}
 PI_SUBSET=(tests/test_runtime.py tests/test_integer_runtime.py tests/test_format.py
            tests/test_format_int.py tests/test_cli.py tests/test_build_flags.py
            tests/test_ops_oracle.py tests/test_conv_oracle.py tests/test_c_vectors.py
            tests/test_graph_runtime.py tests/test_conv_runtime.py tests/test_ops_runtime.py
            tests/test_install.py)
-WHEELS=(numpy cffi pytest hypothesis onnx onnxruntime setuptools tqdm)
+WHEELS=(numpy cffi pytest pytest-xdist execnet hypothesis onnx onnxruntime setuptools tqdm)
 DEBS=python3.11,libpython3.11-dev,libstdc++6
 
 mode=full
@@ -184,7 +188,7 @@ rc=0
 (
   cd "$OUT/src"
   PATH="$BIN" "$(command -v timeout)" "$PYTEST_TIMEOUT" "$BIN/python3" -m pytest -q -p no:cacheprovider \
-    -rs --durations=10 "${pytest_args[@]}"
+    -rs --durations=10 -n "$JOBS" "${pytest_args[@]}"
 ) || rc=$?
 echo "pytest_aarch64.sh: pytest exit $rc after $(( $(now) - t )) s; $(( $(now) - T0 )) s in all"
 exit $rc
