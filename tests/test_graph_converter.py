@@ -162,9 +162,10 @@ def test_hand_cell_is_one_lstm_node() -> None:
     assert any("an LSTM cell written out as ops (hidden" in n for n in g.folded)
 
 
-def _written_lstm_model(order: str, g_act: str = "Tanh", old_c_out: bool = False):
+def _written_lstm_model(order: str, g_act: str = "Tanh", old_c_out: bool = False, keras: bool = False):
     """x [B, 4] -> an LSTM cell (H = 3) written as Silero op18 writes it: h, c = Gather(state, 0 /
-    1), gates = Gemm(x) + Gemm(h) cut by Split into the parts `order` names (i, f, g, o), c' =
+    1), gates = Gemm(x) + Gemm(h) (`keras`: MatMul(x) + MatMul(h), then Add of the one bias, as
+    DTLN stage 2) cut by Split into the parts `order` names (i, f, g, o), c' =
     f c + i g_act(g), h' = o tanh(c'); y = Relu(h') (+ c with `old_c_out`) and stateN =
     Concat(h', c') [2, B, 3]."""
     rng = np.random.default_rng(7)
@@ -174,9 +175,12 @@ def _written_lstm_model(order: str, g_act: str = "Tanh", old_c_out: bool = False
     part = {k: f"z{order.index(k)}" for k in "ifgo"}
     nodes = [helper.make_node("Gather", ["state", "i0"], ["h"], axis=0),
              helper.make_node("Gather", ["state", "i1"], ["c"], axis=0),
-             helper.make_node("Gemm", ["x", "W", "bx"], ["a"], transB=1),
-             helper.make_node("Gemm", ["h", "R", "bh"], ["b"], transB=1),
-             helper.make_node("Add", ["a", "b"], ["z"]),
+             *([helper.make_node("MatMul", ["x", "Wt"], ["a"]), helper.make_node("MatMul", ["h", "Rt"], ["b"]),
+                helper.make_node("Add", ["a", "b"], ["ab"]), helper.make_node("Add", ["ab", "bx"], ["z"])]
+               if keras else
+               [helper.make_node("Gemm", ["x", "W", "bx"], ["a"], transB=1),
+                helper.make_node("Gemm", ["h", "R", "bh"], ["b"], transB=1),
+                helper.make_node("Add", ["a", "b"], ["z"])]),
              helper.make_node("Split", ["z"], ["z0", "z1", "z2", "z3"], axis=1),
              helper.make_node("Sigmoid", [part["i"]], ["si"]), helper.make_node("Sigmoid", [part["f"]], ["sf"]),
              helper.make_node(g_act, [part["g"]], ["tg"]), helper.make_node("Sigmoid", [part["o"]], ["so"]),
@@ -189,18 +193,22 @@ def _written_lstm_model(order: str, g_act: str = "Tanh", old_c_out: bool = False
              helper.make_node("Concat", ["h3", "c3"], ["stateN"], axis=0)]  # fmt: skip
     if old_c_out:
         nodes.append(helper.make_node("Add", ["y0", "c"], ["y"]))
-    inits = [("W", W), ("R", R), ("bx", bx), ("bh", bh), ("i0", np.array(0, np.int64)),
-             ("i1", np.array(1, np.int64)), ("zero", np.array([0], np.int64))]  # fmt: skip
+    weights = ([("Wt", W.T.copy()), ("Rt", R.T.copy()), ("bx", bx)] if keras
+               else [("W", W), ("R", R), ("bx", bx), ("bh", bh)])  # fmt: skip
+    inits = weights + [("i0", np.array(0, np.int64)), ("i1", np.array(1, np.int64)),
+                       ("zero", np.array([0], np.int64))]  # fmt: skip
     return _model(nodes, [_vi("x", ["B", 4]), _vi("state", [2, "B", 3])],
                   [_vi("y", ["B", 3]), _vi("stateN", [2, "B", 3])], inits)  # fmt: skip
 
 
-@pytest.mark.parametrize("order,g_act,old_c_out", [("ifgo", "Tanh", False), ("oigf", "Tanh", False),
-                                                   ("ifgo", "Tanh", True), ("ifgo", "Sigmoid", False)])  # fmt: skip
-def test_an_lstm_cell_written_out_is_one_lstm_node(order: str, g_act: str, old_c_out: bool,
+@pytest.mark.parametrize("order,g_act,old_c_out,keras", [
+    ("ifgo", "Tanh", False, False), ("oigf", "Tanh", False, False), ("icfo", "Tanh", False, True),
+    ("ifgo", "Tanh", True, False), ("ifgo", "Sigmoid", False, False)])  # fmt: skip
+def test_an_lstm_cell_written_out_is_one_lstm_node(order: str, g_act: str, old_c_out: bool, keras: bool,
                                                    tmp_path: Path) -> None:  # fmt: skip
     """Silero op18's and DTLN stage 2's spelling: each gate found by where it goes (any order of
-    the Split's parts), the state absorbed by the node; with the old c read elsewhere too the node
+    the Split's parts; Keras's i, f, c, o with a MatMul each and one bias Add), the state
+    absorbed by the node; with the old c read elsewhere too the node
     reads it as its c_init (explicit state); a cell whose g is no Tanh is no LSTM and stays as
     written. Each way the graph is onnxruntime's stepped with its state fed back, the C library
     runs it stepped, and its int16 is the oracle's bit for bit."""
@@ -210,7 +218,7 @@ def test_an_lstm_cell_written_out_is_one_lstm_node(order: str, g_act: str, old_c
     from rnnedge.quant.graph import quantize_graph
 
     path = tmp_path / "cell.onnx"
-    onnx.save(_written_lstm_model(order, g_act, old_c_out), str(path))
+    onnx.save(_written_lstm_model(order.replace("c", "g"), g_act, old_c_out, keras), str(path))
     g = to_graph(path, state={"state": "stateN"})
     lstm = g_act == "Tanh"
     assert any(isinstance(n.op, Recurrent) for n in g.nodes) == lstm
