@@ -150,11 +150,95 @@ def test_token_model_reads_s32_ids_through_gather() -> None:
     assert sum(isinstance(n.op, Recurrent) for n in g.nodes) == 2
 
 
-def test_hand_cell_has_no_recurrent_op() -> None:
+def test_hand_cell_is_one_lstm_node() -> None:
+    """An LSTM cell written as MatMul / Add / Split / Sigmoid / Tanh / Mul on the state pair h, c
+    is one LSTM node (dag._fuse_lstm_cells) that keeps the state (no STATE value left)."""
     g = to_graph(GRAPH / "hand_cell.onnx")
-    assert not any(isinstance(n.op, Recurrent) for n in g.nodes)
-    assert {g.values[i].name for i in g.state_values} == {"h", "c"}
-    assert sum(isinstance(n.op, Dense) for n in g.nodes) == 3
+    (rec,) = [n for n in g.nodes if isinstance(n.op, Recurrent)]
+    assert rec.op.cell == "lstm" and rec.inputs[1:] == [None, None]
+    assert not g.state_values and not g.explicit_state
+    assert [(s.name, s.kind) for s in g.state] == [("h", "h"), ("c", "c")]
+    assert sum(isinstance(n.op, Dense) for n in g.nodes) == 1  # the head
+    assert any("an LSTM cell written out as ops (hidden" in n for n in g.folded)
+
+
+def _written_lstm_model(order: str, g_act: str = "Tanh", old_c_out: bool = False, keras: bool = False):
+    """x [B, 4] -> an LSTM cell (H = 3) written as Silero op18 writes it: h, c = Gather(state, 0 /
+    1), gates = Gemm(x) + Gemm(h) (`keras`: MatMul(x) + MatMul(h), then Add of the one bias, as
+    DTLN stage 2) cut by Split into the parts `order` names (i, f, g, o), c' =
+    f c + i g_act(g), h' = o tanh(c'); y = Relu(h') (+ c with `old_c_out`) and stateN =
+    Concat(h', c') [2, B, 3]."""
+    rng = np.random.default_rng(7)
+    W = rng.standard_normal((12, 4)).astype(np.float32)
+    R = rng.standard_normal((12, 3)).astype(np.float32) * 0.5
+    bx, bh = rng.standard_normal(12).astype(np.float32), rng.standard_normal(12).astype(np.float32)
+    part = {k: f"z{order.index(k)}" for k in "ifgo"}
+    nodes = [helper.make_node("Gather", ["state", "i0"], ["h"], axis=0),
+             helper.make_node("Gather", ["state", "i1"], ["c"], axis=0),
+             *([helper.make_node("MatMul", ["x", "Wt"], ["a"]), helper.make_node("MatMul", ["h", "Rt"], ["b"]),
+                helper.make_node("Add", ["a", "b"], ["ab"]), helper.make_node("Add", ["ab", "bx"], ["z"])]
+               if keras else
+               [helper.make_node("Gemm", ["x", "W", "bx"], ["a"], transB=1),
+                helper.make_node("Gemm", ["h", "R", "bh"], ["b"], transB=1),
+                helper.make_node("Add", ["a", "b"], ["z"])]),
+             helper.make_node("Split", ["z"], ["z0", "z1", "z2", "z3"], axis=1),
+             helper.make_node("Sigmoid", [part["i"]], ["si"]), helper.make_node("Sigmoid", [part["f"]], ["sf"]),
+             helper.make_node(g_act, [part["g"]], ["tg"]), helper.make_node("Sigmoid", [part["o"]], ["so"]),
+             helper.make_node("Mul", ["sf", "c"], ["fc"]), helper.make_node("Mul", ["tg", "si"], ["ig"]),
+             helper.make_node("Add", ["fc", "ig"], ["c2"]), helper.make_node("Tanh", ["c2"], ["tc"]),
+             helper.make_node("Mul", ["so", "tc"], ["h2"]),
+             helper.make_node("Relu", ["h2"], ["y0" if old_c_out else "y"]),
+             helper.make_node("Unsqueeze", ["h2", "zero"], ["h3"]),
+             helper.make_node("Unsqueeze", ["c2", "zero"], ["c3"]),
+             helper.make_node("Concat", ["h3", "c3"], ["stateN"], axis=0)]  # fmt: skip
+    if old_c_out:
+        nodes.append(helper.make_node("Add", ["y0", "c"], ["y"]))
+    weights = ([("Wt", W.T.copy()), ("Rt", R.T.copy()), ("bx", bx)] if keras
+               else [("W", W), ("R", R), ("bx", bx), ("bh", bh)])  # fmt: skip
+    inits = weights + [("i0", np.array(0, np.int64)), ("i1", np.array(1, np.int64)),
+                       ("zero", np.array([0], np.int64))]  # fmt: skip
+    return _model(nodes, [_vi("x", ["B", 4]), _vi("state", [2, "B", 3])],
+                  [_vi("y", ["B", 3]), _vi("stateN", [2, "B", 3])], inits)  # fmt: skip
+
+
+@pytest.mark.parametrize("order,g_act,old_c_out,keras", [
+    ("ifgo", "Tanh", False, False), ("oigf", "Tanh", False, False), ("icfo", "Tanh", False, True),
+    ("ifgo", "Tanh", True, False), ("ifgo", "Sigmoid", False, False)])  # fmt: skip
+def test_an_lstm_cell_written_out_is_one_lstm_node(order: str, g_act: str, old_c_out: bool, keras: bool,
+                                                   tmp_path: Path) -> None:  # fmt: skip
+    """Silero op18's and DTLN stage 2's spelling: each gate found by where it goes (any order of
+    the Split's parts; Keras's i, f, c, o with a MatMul each and one bias Add), the state
+    absorbed by the node; with the old c read elsewhere too the node
+    reads it as its c_init (explicit state); a cell whose g is no Tanh is no LSTM and stays as
+    written. Each way the graph is onnxruntime's stepped with its state fed back, the C library
+    runs it stepped, and its int16 is the oracle's bit for bit."""
+    import rnnedge
+    from rnnedge import fixedpoint as fx
+    from rnnedge.blob.write import save_blob
+    from rnnedge.quant.graph import quantize_graph
+
+    path = tmp_path / "cell.onnx"
+    onnx.save(_written_lstm_model(order.replace("c", "g"), g_act, old_c_out, keras), str(path))
+    g = to_graph(path, state={"state": "stateN"})
+    lstm = g_act == "Tanh"
+    assert any(isinstance(n.op, Recurrent) for n in g.nodes) == lstm
+    assert g.explicit_state == (not lstm or old_c_out)
+    if lstm and not old_c_out:
+        assert [(s.name, s.kind, s.output) for s in g.state] == [("state", "h", "stateN"), ("state", "c", "stateN")]
+    x = np.random.default_rng(8).standard_normal((12, 2, 4)).astype(np.float32)
+    sess, st, want = session(path), np.zeros((2, 2, 3), np.float32), []
+    for t in range(x.shape[0]):
+        yt, st = sess.run(None, {"x": x[t], "state": st})
+        want.append(yt)
+    y, _ = run_graph(g, x)
+    assert rel_err(y.reshape(-1), np.stack(want).reshape(-1)) < RTOL
+    q = quantize_graph(g, "int16", x)
+    save_blob(q, tmp_path / "int16.rne")
+    s = rnnedge.load(tmp_path / "int16.rne").stream(2)
+    yc = np.stack([s.step(x[t]) for t in range(x.shape[0])])
+    want_q = fx.run_qgraph(q, fx.quantize(x, q.values[q.input].scale))[0]
+    np.testing.assert_array_equal(yc.reshape(-1), fx.dequantize(want_q, q.out_scale).reshape(-1))
+    assert np.max(np.abs(yc.reshape(-1) - y.reshape(-1))) < 1e-3 * np.ptp(y)
 
 
 @pytest.mark.parametrize("inp,out", [("h", "hn"), ("h0", "hn"), ("c0", "cn"), ("state", "stateN"),

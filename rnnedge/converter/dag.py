@@ -432,7 +432,7 @@ class DagWalk:
         )
         _fold_bias(g)
         _prune(g)
-        for note in _absorb(g):
+        for note in _fuse_lstm_cells(g) + _absorb(g):
             self.notes.append(note)
             g.folded.append(note)
         try:
@@ -664,6 +664,155 @@ def _through_copies(g: Graph, v: int) -> list[tuple[GNode, int]]:
         else:
             out.append((n, k))
     return out
+
+
+def _fuse_lstm_cells(g: Graph) -> list[str]:
+    """An LSTM cell written out as ops on a state (Silero op18's and DTLN stage 2's, one step per
+    call) becomes one LSTM node, whose h_init / c_init read what the cell read and whose Y_h /
+    Y_c are the values the cell wrote (so `_absorb` can then give the node the state; Y is a new
+    value, as an ONNX LSTM's). The pattern: gates = Dense(x) + Dense(h) (+ a constant), cut
+    along their last axis into four equal parts (Slices, through Copies), three Sigmoids and one
+    Tanh of them; c' = f c + i g (c: the Mul operand that is no activation), h' = o tanh(c'); h
+    and c come from a STATE value through Copies and Slices, x does not. Which part is which gate
+    follows from where it goes, not from its place (docs/converter.md, Ops). The integer LSTM
+    keeps c in Q11.20 (int32, docs/quantization.md section 5) where the written-out cell held it
+    as one int16 value. Returns a note per cell."""
+    prod = {v: i for i, n in enumerate(g.nodes) for v in n.outputs if v is not None}
+
+    def node(v: int | None) -> GNode | None:
+        return None if v is None or v not in prod else g.nodes[prod[v]]
+
+    def source(v: int | None) -> int | None:
+        """v, or what the Copies that made it copied."""
+        while v is not None and isinstance(getattr(node(v), "op", None), Copy):
+            v = node(v).inputs[0]  # type: ignore[union-attr]
+        return v
+
+    def act(v: int | None, kind: str) -> int | None:
+        """The input of the activation `kind` (default parameters) that wrote v (through Copies)."""
+        n = node(source(v))
+        if n is None or not (isinstance(n.op, Activation) and n.op.act == Act.make(kind)):
+            return None
+        return n.inputs[0]
+
+    def from_state(v: int | None) -> bool:
+        while v is not None and v in prod:
+            n = g.nodes[prod[v]]
+            if not isinstance(n.op, (Copy, Slice)):
+                return False
+            v = n.inputs[0]
+        return v is not None and g.values[v].kind == "state"
+
+    def mul(v: int | None) -> tuple[int, int] | None:
+        n = node(source(v))
+        if n is None or not (isinstance(n.op, Binary) and n.op.kind == "Mul" and n.op.const is None):
+            return None
+        a, b = n.inputs
+        return (a, b) if a is not None and b is not None else None
+
+    notes: list[str] = []
+    fused: list[tuple[int, int, GNode]] = []  # (index of c' node, index of h' node, LSTM node)
+    for kh, nh in enumerate(g.nodes):
+        if not (isinstance(nh.op, Binary) and nh.op.kind == "Mul" and nh.op.const is None):
+            continue
+        a, b = nh.inputs
+        # h' = o * tanh(c'), either way round
+        for z_o_out, t_out in ((a, b), (b, a)):
+            c_new = act(t_out, "Tanh")
+            z_o = act(z_o_out, "Sigmoid")
+            nc = node(c_new)
+            if c_new is None or z_o is None or nc is None:
+                continue
+            if not (isinstance(nc.op, Binary) and nc.op.kind == "Add" and nc.op.const is None):
+                continue
+            terms = [mul(t) for t in nc.inputs]
+            if any(t is None for t in terms):
+                continue
+            roles: dict[str, int] = {}  # gate -> its pre-activation; "c" -> the old cell
+            for t in terms:
+                assert t is not None
+                g_in = [act(t[0], "Tanh"), act(t[1], "Tanh")]
+                s_in = [act(t[0], "Sigmoid"), act(t[1], "Sigmoid")]
+                for j in (0, 1):
+                    if s_in[j] is not None and g_in[1 - j] is not None and "i" not in roles:
+                        roles["i"], roles["g"] = s_in[j], g_in[1 - j]  # type: ignore[assignment]
+                        break
+                    if s_in[j] is not None and from_state(t[1 - j]) and "f" not in roles:
+                        roles["f"], roles["c"] = s_in[j], t[1 - j]  # type: ignore[assignment]
+                        break
+            if sorted(roles) != ["c", "f", "g", "i"]:
+                continue
+            roles["o"] = z_o
+            # the four pre-activations: Slices of one gates vector, one part each
+            cut: dict[str, tuple[int, int]] = {}
+            gates = set()
+            for k in "iofg":
+                ns = node(roles[k])
+                if not (ns is not None and isinstance(ns.op, Slice) and ns.op.step == 1):
+                    break
+                full = source(ns.inputs[0])
+                src_shape = g.values[ns.inputs[0]].shape  # type: ignore[index]
+                if ns.op.axis % len(src_shape) != len(src_shape) - 1 or any(d != 1 for d in src_shape[:-1]):
+                    break
+                gates.add(full)
+                cut[k] = (ns.op.start, ns.op.stop)
+            if len(cut) != 4 or len(gates) != 1:
+                continue
+            (gv,) = gates
+            H = cut["i"][1] - cut["i"][0]
+            if sorted(cut.values()) != [(j * H, (j + 1) * H) for j in range(4)] or g.values[gv].features != 4 * H:
+                continue
+            # gates = Dense(x) + Dense(h) (+ constant)
+            extra = np.zeros(4 * H, np.float32)
+            na = node(gv)
+            if na is not None and isinstance(na.op, Binary) and na.op.kind == "Add" and na.op.const is not None:
+                c = np.asarray(na.op.const, np.float32)
+                if c.size not in (1, 4 * H):
+                    continue
+                extra = np.broadcast_to(c.reshape(-1), (4 * H,)).astype(np.float32)
+                na = node(source(na.inputs[0]))
+            if not (na is not None and isinstance(na.op, Binary) and na.op.kind == "Add" and na.op.const is None):
+                continue
+            dens = [node(source(v)) for v in na.inputs]
+            if any(d is None or not isinstance(d.op, Dense) for d in dens):
+                continue
+            on_h = [from_state(d.inputs[0]) for d in dens]  # type: ignore[union-attr]
+            if sorted(on_h) != [False, True]:
+                continue
+            dx, dh = (dens[0], dens[1]) if on_h[1] else (dens[1], dens[0])
+            assert dx is not None and dh is not None
+            h_in, x_in, c_in = dh.inputs[0], dx.inputs[0], roles["c"]
+            assert h_in is not None and x_in is not None
+            if (dh.op.weight.shape != (4 * H, H) or dx.op.weight.shape[0] != 4 * H
+                    or g.values[h_in].features != H or g.values[c_in].features != H
+                    or g.values[x_in].features != dx.op.weight.shape[1]
+                    or g.values[c_new].features != H or g.values[nh.outputs[0]].features != H):  # type: ignore[index]
+                continue
+            rows = np.concatenate([np.arange(*cut[k]) for k in "iofg"])  # ONNX order i, o, f, c
+
+            def bias(d: Dense) -> np.ndarray:
+                return np.zeros(4 * H, np.float32) if d.bias is None else np.asarray(d.bias, np.float32)
+
+            rec = Recurrent(
+                cell="lstm", direction="forward",
+                W=np.ascontiguousarray(np.asarray(dx.op.weight, np.float32)[rows])[None],
+                R=np.ascontiguousarray(np.asarray(dh.op.weight, np.float32)[rows])[None],
+                B=np.concatenate([(bias(dx.op) + extra)[rows], bias(dh.op)[rows]])[None].astype(np.float32),
+            )  # fmt: skip
+            h_new = g.values[nh.outputs[0]]  # type: ignore[index]
+            g.values.append(Value(f"{h_new.name}:Y", h_new.shape, h_new.dtype, delay=h_new.delay))
+            fused.append((prod[c_new], kh, GNode(rec, [x_in, h_in, c_in],
+                                                 [len(g.values) - 1, nh.outputs[0], c_new], name=nh.name)))  # fmt: skip
+            notes.append(f"an LSTM cell written out as ops (hidden {H}, input {rec.in_features}; "
+                         f"h' by node {nh.name!r}, c' by node {nc.name!r}) is one LSTM node")
+            break
+    if not fused:
+        return notes
+    at = {kc: lstm for kc, _, lstm in fused}
+    drop = {kh for _, kh, _ in fused}
+    g.nodes = [at.get(i, n) for i, n in enumerate(g.nodes) if i not in drop]
+    _prune(g)
+    return notes
 
 
 def _absorb(g: Graph) -> list[str]:
