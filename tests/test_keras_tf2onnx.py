@@ -355,7 +355,8 @@ def _integer_within_bar(path, tmp_path, X: np.ndarray, want: np.ndarray, quant: 
     err = float(np.abs(y - want).max() / (want.max() - want.min()))
     assert err <= bar, f"{quant} {path.name}: {err:.3g} of the output range"
     if isinstance(qnet, Graph):
-        q, _ = fx.run_qgraph(qnet, fx.quantize(to_tbf(X, "BTF"), qnet.in_scale))
+        # with latency, Model.run feeds its zero frames after X and ends each node's input there
+        q, _ = fx.run_qgraph(qnet, fx.quantize(to_tbf(X, "BTF"), qnet.in_scale), flush=True)
         oracle = from_tbf(fx.dequantize(q, qnet.out_scale), qnet.output_spec.axes)
     else:
         oracle = from_tbf(fx.run_quantized(qnet, to_tbf(X, "BTF")), qnet.source.output.axes)
@@ -455,7 +456,10 @@ CONVERTS = {
     "k3_bidi_sum_back": (False, False),
     "k3_bidi_mul": (True, False),
     "k2_bidi_gru": (False, False),
+    "k3_bidi_stack": (False, False),  # LayerNormalization's moments (tf2onnx_patterns.py)
+    "k3_conv_lstm": (True, True),  # Conv1D "same", then "causal" as a Pad and a 2-D Conv
 }
+LATENCY = {"k3_conv_lstm": 1}  # a "same" conv looks ahead: a stream lags by that (Model.latency_steps)
 UNSUPPORTED = "(op {}, #{} in the graph): unsupported op {!r} on the data path"
 NOT_A_GRU_LOOP = ("(op Loop, #{}): found an unrolled recurrent net: a Loop that iterates over the sequence, "
                   "whose body is not a Keras GRU or SimpleRNN cell as tf2onnx writes it (two carried tensors "
@@ -465,20 +469,13 @@ REFUSED_VIA_TF2ONNX = {
     "k2_lstm_hard": ("k2_lstm_hard/lstm/while_loop", NOT_A_GRU_LOOP.format("14 of 24 in the graph")),
     "k3_lstm_seq": ("k3_lstm_seq_1/lstm_1/while_loop", NOT_A_GRU_LOOP.format("16 of 69 in the graph")),
     # a graph op besides the Loop, which the graph converter reads (test_a_loop_in_a_graph)
-    # refused: LayerNormalization as tf2onnx writes it (moments), a "valid" conv over time, the
-    # Embedding's check for negative ids, Masking's NotEqual of the input
-    "k3_bidi_stack": ("k3_bidi_stack_1/layer_normalization_1/moments/mean",
-                      UNSUPPORTED.format("GlobalAveragePool", "16 of 62", "GlobalAveragePool")),
+    # refused: a "valid" conv over time, the Embedding's check for negative ids, Masking's
+    # NotEqual of the input
     "k3_conv_valid": ("k3_conv_valid_1/conv1d_2_1/convolution",
                       "(op Conv, #3 of 33 in the graph): Conv pads 0 frames before and 0 after along time "
                       "with kernel 3 and dilation 1: the output is 2 steps shorter than the input"),
     "k3_embed_gru": ("k3_embed_gru_1/embedding_1/Less", UNSUPPORTED.format("Less", "3 of 36", "Less")),
     "k3_masking": ("k3_masking_1/masking_1/NotEqual", UNSUPPORTED.format("Equal", "1 of 64", "Equal")),
-    # Conv1D "causal" as tf2onnx writes it: a Pad, then ExpandDims to a 2-D Conv
-    "k3_conv_lstm": ("k3_conv_lstm_1/conv1d_1_2/convolution/ExpandDims",
-                     "(op Unsqueeze, #7 of 32 in the graph): Unsqueeze of a tensor with time padding ([4, 0] "
-                     "frames from a Pad, 0 past the end from a padded Conv): only a Conv over time (or a Slice "
-                     "that drops the extra frames) may read it"),
 }
 OF_KERAS = sorted([*CONVERTS, *REFUSED_VIA_TF2ONNX])
 
@@ -503,7 +500,10 @@ def test_keras_fixture_via_tf2onnx_equals_keras(name, tmp_path):
         steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=1)
         if want.ndim == 2:  # many-to-one: the last step
             steps = steps[:, -1]
-        assert rel(steps, want) <= 1e-5
+        lag = m.latency_steps  # step t gives Keras's step t - lag (zeros before)
+        assert lag == LATENCY.get(name, 0)
+        assert not steps[:, :lag].any()
+        assert rel(steps[:, lag:], want[:, : X.shape[1] - lag]) <= 1e-5
 
 
 @pytest.mark.parametrize("quant,bar", [("int16", 1e-3), ("int8", 1e-2)])
@@ -572,3 +572,157 @@ def test_a_loop_in_a_graph_that_is_no_cell_refused(tmp_path):
     onnx.save(m, tmp_path / "m.onnx")
     with pytest.raises(UnsupportedOpError, match=r"\(op Loop.*whose body is not a Keras GRU or SimpleRNN cell.*Exp"):
         rnnedge.convert(tmp_path / "m.onnx", tmp_path / "m.rne")
+
+
+# -- LayerNormalization as tf2onnx writes it (rnnedge/converter/tf2onnx_patterns.py) --------------
+
+LN = "k3_bidi_stack_1/layer_normalization_1/"
+
+
+def test_layer_norm_moments_read_as_one_layer_norm():
+    """k3_bidi_stack's LayerNormalization (tf2onnx: two GlobalAveragePools, Sqrt, Reciprocal,
+    x * k + (beta - mean * k) around Transposes of the rows) is one LayerNorm layer with Keras's
+    gamma, beta and epsilon; the model given in memory is not changed."""
+    from rnnedge.ir.layers import LayerNorm
+
+    m = onnx.load(DATA / "tf2onnx_k3_bidi_stack.onnx")
+    before = m.SerializeToString()
+    net = to_network(m)
+    assert m.SerializeToString() == before
+    (ln,) = [l for l in net.layers if isinstance(l, LayerNorm)]
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
+    np.testing.assert_array_equal(ln.gamma, inits[LN + "Reshape:0"].reshape(-1))
+    np.testing.assert_array_equal(ln.beta, inits[LN + "Reshape_1:0"].reshape(-1))
+    assert ln.epsilon == np.float32(1e-3)
+    (note,) = [n for n in net.folded if n.startswith("LayerNormalization ")]
+    assert note.startswith(f"LayerNormalization {LN}add_2: the moments tf2onnx writes (GlobalAveragePool "
+                           f"{LN}moments/mean of 'k3_bidi_stack_1/bidirectional_1/concat:0'")
+
+
+def ln_edit(tmp_path: Path, edit) -> Path:
+    m = onnx.load(DATA / "tf2onnx_k3_bidi_stack.onnx")
+    edit({n.name: n for n in m.graph.node}, m.graph)
+    path = tmp_path / "ln.onnx"
+    onnx.save(m, path)
+    return path
+
+
+def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
+    graph.initializer.append(onnx.numpy_helper.from_array(value.astype(np.float32), name))
+    return name
+
+
+def test_what_is_no_layer_norm_keeps_its_refusal(tmp_path):
+    """A value that is not gamma * (x - mean) / sqrt(var + eps) + beta stays as it was written
+    and is refused where it was before (the moments' GlobalAveragePool)."""
+
+    def plus_mean(nodes, graph):  # x * k + mean * k + beta
+        nodes[LN + "Neg"].op_type = "Identity"
+
+    def eps_per_feature(nodes, graph):  # var + eps_f: no single epsilon
+        nodes[LN + "add"].input[1] = _const(graph, "eps8", np.full((1, 1, 8), 1e-3) + np.arange(8) * 1e-4)
+
+    def not_squared(nodes, graph):  # mean((x - m) * x): not the variance
+        nodes[LN + "moments/SquaredDifference__3974"].input[1] = "k3_bidi_stack_1/bidirectional_1/concat:0"
+
+    def other_gamma(nodes, graph):  # the mean times another vector than x
+        at = next(i for i, n in enumerate(graph.node) if n.name == LN + "mul_1")
+        graph.node.insert(at, onnx.helper.make_node("Mul", ["Transpose__4089:0", _const(graph, "two", np.array(2.0))],
+                                                    ["k2"], name="k2"))
+        nodes[LN + "mul_1"].input[1] = "k2"
+
+    def rows_swapped(nodes, graph):  # the mean of other rows: x [T, B] minus mean [B, T]
+        nodes[LN + "moments/SquaredDifference"].input[1] = "Transpose__4061:0"
+
+    for edit in (plus_mean, eps_per_feature, not_squared, other_gamma, rows_swapped):
+        with pytest.raises(UnsupportedOpError, match="unsupported op 'GlobalAveragePool' on the data path"):
+            rnnedge.convert(ln_edit(tmp_path, edit), tmp_path / "m.rne")
+    m = onnx.load(DATA / "tf2onnx_k3_bidi_stack.onnx")
+    m.producer_name = "other"  # another exporter's written-out norms are read op by op
+    with pytest.raises(UnsupportedOpError, match="unsupported op 'GlobalAveragePool' on the data path"):
+        rnnedge.convert(m, tmp_path / "m.rne")
+
+
+def test_layer_norm_edits_refused_or_exact():
+    """Random edits of the layer normalisation's nodes (an op changed, an input rewired, two
+    inputs swapped): each is refused, or what converts computes what onnxruntime computes for the
+    edited model (an edit that keeps a layer normalisation: the terms of a sum swapped, ...)."""
+    ort = pytest.importorskip("onnxruntime")
+    from rnnedge.errors import RnnedgeError
+    from rnnedge.reference import run_network
+
+    rng = np.random.default_rng(17)
+    ops = ["Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "Reciprocal", "Identity", "Transpose"]
+    base = onnx.load(DATA / "tf2onnx_k3_bidi_stack.onnx")
+    region = [i for i, n in enumerate(base.graph.node) if n.name.startswith(LN) or n.name.startswith("Transpose__40")]
+    names = sorted({o for i in region for o in base.graph.node[i].output} | {"k3_bidi_stack_1/bidirectional_1/concat:0"})
+    converted = refused = 0
+    for _ in range(100):
+        m = onnx.ModelProto()
+        m.CopyFrom(base)
+        node = m.graph.node[int(rng.choice(region))]
+        kind = rng.integers(3)
+        if kind == 0:
+            node.op_type = str(rng.choice(ops))
+            if node.op_type != "Transpose":
+                del node.attribute[:]
+        elif kind == 1:
+            node.input[int(rng.integers(len(node.input)))] = str(rng.choice(names))
+        elif len(node.input) >= 2:
+            node.input[0], node.input[1] = node.input[1], node.input[0]
+        try:
+            want = ort.InferenceSession(m.SerializeToString()).run(None, {"x": X})[0]
+        except Exception:  # noqa: BLE001 - an edit onnxruntime rejects as an invalid model
+            continue
+        try:
+            net = to_network(m)
+        except RnnedgeError:
+            refused += 1
+            continue
+        y = from_tbf(run_network(net, to_tbf(X, net.input.axes))[0], net.output.axes)
+        assert y.shape == want.shape and rel(y, want) <= 1e-5, (node.name, kind)
+        converted += 1
+    assert refused > 10 and converted > 10  # both outcomes are exercised
+
+
+# -- Conv1D "causal" as tf2onnx writes it: Pad, then Unsqueeze to a 2-D Conv ---------------------
+
+
+def causal_edit(tmp_path: Path, edit) -> Path:
+    m = onnx.load(DATA / "tf2onnx_k3_conv_lstm.onnx")
+    edit({n.name: n for n in m.graph.node}, m.graph)
+    path = tmp_path / "causal.onnx"
+    onnx.save(m, path)
+    return path
+
+
+CAUSAL = "k3_conv_lstm_1/conv1d_1_2/"
+
+
+def test_a_pad_through_unsqueeze_is_the_convs_padding(tmp_path):
+    """The Pad's frames before the time axis go through the Unsqueeze to the Conv, which takes
+    them as its padding: the causal conv (4 frames, kernel 3, dilation 2) converts; with dilation
+    1 the same 4 frames start the output before its input, refused; a Pad that an op other than
+    a Conv reads after the Unsqueeze stays refused."""
+    from rnnedge.converter import to_graph
+    from rnnedge.ir.graph import Conv
+
+    g = to_graph(DATA / "tf2onnx_k3_conv_lstm.onnx")
+    convs = [n.op for n in g.nodes if isinstance(n.op, Conv)]
+    assert [(c.dt, c.weight.shape[2]) for c in convs] == [(1, 3), (2, 3)]
+
+    def dilation_1(nodes, graph):
+        (a,) = [a for a in nodes[CAUSAL + "convolution"].attribute if a.name == "dilations"]
+        a.ints[:] = [1, 1]
+
+    with pytest.raises(UnsupportedOpError, match=r"Conv pads 4 frames before the time axis, more than "
+                                                 r"\(kernel - 1\) \* dilation = 2"):
+        to_graph(causal_edit(tmp_path, dilation_1))
+
+    def relu_reads_it(nodes, graph):
+        nodes[CAUSAL + "convolution"].op_type = "Relu"
+        del nodes[CAUSAL + "convolution"].input[1:]
+        del nodes[CAUSAL + "convolution"].attribute[:]
+
+    with pytest.raises(UnsupportedOpError, match=r"\(op Relu.*Relu of a tensor with time padding \(\[4, 0\] frames"):
+        to_graph(causal_edit(tmp_path, relu_reads_it))

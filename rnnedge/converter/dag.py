@@ -78,7 +78,7 @@ class Flow:
 
 # ops that may read a Flow with pending time padding (tpad), extra trailing frames (tail) or a
 # state's frames before it (cache)
-TIME_PAD_OPS = ("Conv", "Slice", "Identity", "Dropout")
+TIME_PAD_OPS = ("Conv", "Slice", "Identity", "Dropout", "Unsqueeze")  # Unsqueeze: a Pad's frames only
 
 
 def pending(x: Flow) -> bool:
@@ -1218,13 +1218,21 @@ def op_squeeze(w: DagWalk, node: Node, ins: list) -> list:
 
 
 def op_unsqueeze(w: DagWalk, node: Node, ins: list) -> list:
-    """New per-step axes of size 1 where the node says, the others keep their roles."""
+    """New per-step axes of size 1 where the node says, the others keep their roles. A Pad's
+    frames before or after the time axis stay pending (tf2onnx's causal Conv1D: Pad, then an
+    Unsqueeze to a 2-D Conv, which absorbs them); other pending frames are refused."""
     x = _flow(ins)
+    if x.cache is not None:
+        raise UnsupportedOpError(f"Unsqueeze of a tensor with {_pending_text(w, x)}: only a Conv over time "
+                                 "(or a Slice that drops the extra frames) may read it")
+    if x.wpad != (0, 0):
+        raise UnsupportedOpError(f"Unsqueeze of a tensor with {list(x.wpad)} zeros a Pad put around a feature "
+                                 "axis: only the Conv that pads that axis may read it")
     out = unsqueeze_shape(node, ins, x.shape)
     roles = list(x.roles)
     for a in sorted(b + len(out) if b < 0 else b for b in ints_arg(node, ins, 1, "axes") or []):
         roles.insert(a, "F")
-    return [Flow(x.value, tuple(roles), out)]
+    return [Flow(x.value, tuple(roles), out, tpad=x.tpad, tail=x.tail)]
 
 
 def op_reverse_sequence(w: DagWalk, node: Node, ins: list) -> list:
