@@ -355,8 +355,10 @@ def _integer_within_bar(path, tmp_path, X: np.ndarray, want: np.ndarray, quant: 
     err = float(np.abs(y - want).max() / (want.max() - want.min()))
     assert err <= bar, f"{quant} {path.name}: {err:.3g} of the output range"
     if isinstance(qnet, Graph):
-        # with latency, Model.run feeds its zero frames after X and ends each node's input there
-        q, _ = fx.run_qgraph(qnet, fx.quantize(to_tbf(X, "BTF"), qnet.in_scale), flush=True)
+        # token ids go in as they are ([T, B, 1]); with latency, Model.run feeds its zero frames
+        # after X and ends each node's input there
+        xq = X.T[..., None] if X.dtype.kind in "iu" else fx.quantize(to_tbf(X, "BTF"), qnet.in_scale)
+        q, _ = fx.run_qgraph(qnet, xq, flush=True)
         oracle = from_tbf(fx.dequantize(q, qnet.out_scale), qnet.output_spec.axes)
     else:
         oracle = from_tbf(fx.run_quantized(qnet, to_tbf(X, "BTF")), qnet.source.output.axes)
@@ -458,6 +460,7 @@ CONVERTS = {
     "k2_bidi_gru": (False, False),
     "k3_bidi_stack": (False, False),  # LayerNormalization's moments (tf2onnx_patterns.py)
     "k3_conv_lstm": (True, True),  # Conv1D "same", then "causal" as a Pad and a 2-D Conv
+    "k3_embed_gru": (True, True),  # Embedding: its guard for negative ids (tf2onnx_patterns.py)
 }
 LATENCY = {"k3_conv_lstm": 1}  # a "same" conv looks ahead: a stream lags by that (Model.latency_steps)
 UNSUPPORTED = "(op {}, #{} in the graph): unsupported op {!r} on the data path"
@@ -469,15 +472,18 @@ REFUSED_VIA_TF2ONNX = {
     "k2_lstm_hard": ("k2_lstm_hard/lstm/while_loop", NOT_A_GRU_LOOP.format("14 of 24 in the graph")),
     "k3_lstm_seq": ("k3_lstm_seq_1/lstm_1/while_loop", NOT_A_GRU_LOOP.format("16 of 69 in the graph")),
     # a graph op besides the Loop, which the graph converter reads (test_a_loop_in_a_graph)
-    # refused: a "valid" conv over time, the Embedding's check for negative ids, Masking's
-    # NotEqual of the input
+    # refused: a "valid" conv over time, Masking's NotEqual of the input
     "k3_conv_valid": ("k3_conv_valid_1/conv1d_2_1/convolution",
                       "(op Conv, #3 of 33 in the graph): Conv pads 0 frames before and 0 after along time "
                       "with kernel 3 and dilation 1: the output is 2 steps shorter than the input"),
-    "k3_embed_gru": ("k3_embed_gru_1/embedding_1/Less", UNSUPPORTED.format("Less", "3 of 36", "Less")),
     "k3_masking": ("k3_masking_1/masking_1/NotEqual", UNSUPPORTED.format("Equal", "1 of 64", "Equal")),
 }
 OF_KERAS = sorted([*CONVERTS, *REFUSED_VIA_TF2ONNX])
+IDS = np.load(DATA / "input_ids.npy")  # [2, 8] token ids in [0, 20), k3_embed_gru's input
+
+
+def x_for(name: str) -> np.ndarray:
+    return IDS if "embed" in name else X
 
 
 @pytest.mark.parametrize("name", sorted(CONVERTS))
@@ -492,12 +498,13 @@ def test_keras_fixture_via_tf2onnx_equals_keras(name, tmp_path):
     assert isinstance(net, Graph) == graph
     m = rnnedge.load(out)
     want = np.load(DATA / f"{name}.out.npy")
-    y = m.run(X)
+    x = x_for(name)
+    y = m.run(x)
     assert y.shape == want.shape and rel(y, want) <= 1e-5, rel(y, want)
     assert m.streamable == streamable
     if streamable:
         s = m.stream(batch=2)
-        steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=1)
+        steps = np.stack([s.step(x[:, t]).copy() for t in range(x.shape[1])], axis=1)
         if want.ndim == 2:  # many-to-one: the last step
             steps = steps[:, -1]
         lag = m.latency_steps  # step t gives Keras's step t - lag (zeros before)
@@ -509,7 +516,7 @@ def test_keras_fixture_via_tf2onnx_equals_keras(name, tmp_path):
 @pytest.mark.parametrize("quant,bar", [("int16", 1e-3), ("int8", 1e-2)])
 @pytest.mark.parametrize("name", sorted(n for n in CONVERTS if n != "k3_gru_after_fn"))  # softsign: f32
 def test_keras_fixture_via_tf2onnx_integer(name, quant, bar, tmp_path):
-    _integer_within_bar(DATA / f"tf2onnx_{name}.onnx", tmp_path, X, np.load(DATA / f"{name}.out.npy"),
+    _integer_within_bar(DATA / f"tf2onnx_{name}.onnx", tmp_path, x_for(name), np.load(DATA / f"{name}.out.npy"),
                         quant, bar)
 
 
@@ -726,3 +733,53 @@ def test_a_pad_through_unsqueeze_is_the_convs_padding(tmp_path):
 
     with pytest.raises(UnsupportedOpError, match=r"\(op Relu.*Relu of a tensor with time padding \(\[4, 0\] frames"):
         to_graph(causal_edit(tmp_path, relu_reads_it))
+
+
+# -- Embedding: tf2onnx's guard for negative ids -------------------------------------------------
+
+EMB = "k3_embed_gru_1/embedding_1/"
+
+
+def test_the_negative_id_guard_is_the_gather_of_the_ids(tmp_path):
+    """where(ids < 0, ids + 20, ids) before the Gather of the 20-row table (tf2onnx: Cast, Less,
+    Not, Cast, Mul, Add) reads the ids themselves: Keras's rows for ids in [0, 20); an id outside
+    (a negative one, which Keras would take as id + 20, or 20) is refused at run time, naming it."""
+    from rnnedge.errors import InputError
+
+    g = convert(DATA / "tf2onnx_k3_embed_gru.onnx", tmp_path / "m.rne")
+    (note,) = [n for n in g.folded if "guard for negative ids" in n]
+    assert note.startswith(f"Gather {EMB}GatherV2: its index '{EMB}SelectV2:0' is tf2onnx's guard for "
+                           "negative ids (x < 0: x + 20); the Gather reads 'x' itself")
+    m = rnnedge.load(tmp_path / "m.rne")
+    for bad in (-1, 20):
+        ids = IDS.copy()
+        ids[1, 3] = bad
+        with pytest.raises(InputError, match=rf"id {bad} at \[t, b, i\] = \[3, 1, 0\] is outside \[0, 20\)"):
+            m.run(ids)
+
+
+def test_what_is_no_negative_id_guard_keeps_its_refusal(tmp_path):
+    """An index that is not exactly ids + 20 below 0 and ids from 0 on stays as written, refused
+    at its Less as before: another offset, another threshold, the Not left out."""
+
+    def edit(name: str, change) -> Path:
+        m = onnx.load(DATA / "tf2onnx_k3_embed_gru.onnx")
+        change({n.name: n for n in m.graph.node}, m.graph)
+        path = tmp_path / f"{name}.onnx"
+        onnx.save(m, path)
+        return path
+
+    def offset_19(nodes, graph):
+        graph.initializer.append(onnx.numpy_helper.from_array(np.array(19, np.int32), "v19"))
+        nodes[EMB + "add"].input[1] = "v19"
+
+    def below_1(nodes, graph):
+        graph.initializer.append(onnx.numpy_helper.from_array(np.array(1.0, np.float32), "one"))
+        nodes[EMB + "Less"].input[1] = "one"
+
+    def no_not(nodes, graph):
+        nodes[EMB + "SelectV2__4864"].op_type = "Identity"
+
+    for change in (offset_19, below_1, no_not):
+        with pytest.raises(UnsupportedOpError, match=rf"node '{EMB}Less' \(op Less.*unsupported op 'Less'"):
+            rnnedge.convert(edit(change.__name__, change), tmp_path / "m.rne")

@@ -12,6 +12,14 @@ per-feature constant meets them); a value
 that is exactly `gamma * r * (x - m) + beta` is that LayerNormalization over the features, in
 whatever order and spelling (Sub or Neg and Add, Div by the root or Mul by its Reciprocal, Pow 2
 or a self Mul) it was computed.
+
+Embedding: Keras's `take` (TensorFlow backend) maps a negative id to id + V before the Gather of
+a V-row table; tf2onnx writes that `where(x < 0, x + V, x)` as Cast, Less, Not, Cast, Mul, Add
+(or a Where). Each value computed from an integer graph input is followed as its value for
+x < 0 and for x >= 0 (a linear function of x, or a truth value); an index that is x + V below 0
+and x from 0 on, read by a Gather of a V-row constant table, is the Gather of x itself: the same
+row for every id in [0, V) (Keras's range for an Embedding); rnnedge refuses any other id at run
+time, naming it (a negative id Keras would take as id + V among them).
 """
 
 from __future__ import annotations
@@ -331,4 +339,112 @@ def _replace(graph: onnx.GraphProto, node: onnx.NodeProto, x: str, out: str, gam
         graph.node.insert(at + k, n)
 
 
-__all__ = ["layer_norms"]
+@dataclass(frozen=True)
+class Lin:
+    """a * x + b (integers, exact), or a truth value (`truth`) of one region."""
+
+    a: int = 0
+    b: int = 0
+    truth: bool | None = None
+
+
+Regions = tuple[Lin, Lin]  # the value for x < 0, and for x >= 0
+
+
+def _int_const(a: np.ndarray) -> int:
+    a = np.asarray(a)
+    if a.size != 1 or a.dtype.kind not in "iuf" or float(a.reshape(-1)[0]) != int(a.reshape(-1)[0]):
+        raise NoMatch
+    return int(a.reshape(-1)[0])
+
+
+def _region_op(op: str, node: onnx.NodeProto, args: list[Lin | int]) -> Lin:
+    """One region's value of `op` (args: Lin of x, or integer constants)."""
+    lins = [v if isinstance(v, Lin) else Lin(0, v) for v in args]
+    if op in ("Identity", "Cast"):
+        (v,) = lins
+        return Lin(0, int(v.truth)) if v.truth is not None else v
+    if any(v.truth is not None for v in lins) and op not in ("Not", "Where", "Mul"):
+        raise NoMatch
+    if op == "Not":
+        if lins[0].truth is None:
+            raise NoMatch
+        return Lin(truth=not lins[0].truth)
+    if op == "Where":
+        if lins[0].truth is None:
+            raise NoMatch
+        return lins[1] if lins[0].truth else lins[2]
+    a, b = (Lin(0, int(v.truth)) if v.truth is not None else v for v in lins)
+    if op == "Add":
+        return Lin(a.a + b.a, a.b + b.b)
+    if op == "Sub":
+        return Lin(a.a - b.a, a.b - b.b)
+    if op == "Mul" and (a.a == 0 or b.a == 0):
+        return Lin(a.a * b.b + b.a * a.b, a.b * b.b)
+    raise NoMatch
+
+
+def _guard_step(node: onnx.NodeProto, syms: dict[str, Regions], consts: _Constants) -> Regions:
+    op = node.op_type
+    args: list[Regions | int] = []
+    for name in node.input:
+        if name in syms:
+            args.append(syms[name])
+        elif name in consts:
+            args.append(_int_const(consts[name]))
+        else:
+            raise NoMatch
+    if op == "Less" and len(args) == 2 and isinstance(args[0], tuple) and args[1] == 0:
+        if args[0] != (Lin(1, 0), Lin(1, 0)):
+            raise NoMatch
+        return (Lin(truth=True), Lin(truth=False))  # x < 0: true exactly in the first region
+    if op not in ("Identity", "Cast", "Not", "Where", "Add", "Sub", "Mul") or len(args) > 3:
+        raise NoMatch
+    if op == "Cast":
+        to = next((a.i for a in node.attribute if a.name == "to"), None)
+        if to not in (onnx.TensorProto.INT32, onnx.TensorProto.INT64, onnx.TensorProto.FLOAT,
+                      onnx.TensorProto.DOUBLE, onnx.TensorProto.BOOL):
+            raise NoMatch
+        if to == onnx.TensorProto.BOOL:
+            raise NoMatch
+    return tuple(_region_op(op, node, [a[k] if isinstance(a, tuple) else a for a in args])
+                 for k in (0, 1))  # type: ignore[return-value]
+
+
+def negative_id_guards(model: onnx.ModelProto) -> list[str]:
+    """In a model tf2onnx wrote, every Gather of a constant V-row table whose index is its
+    integer input x guarded as where(x < 0, x + V, x) reads x itself (see the module's text), in
+    place; returns a note for each."""
+    graph = model.graph
+    if model.producer_name != "tf2onnx" or not any(n.op_type == "Less" for n in graph.node):
+        return []
+    consts = _Constants(graph)
+    ints = (onnx.TensorProto.INT32, onnx.TensorProto.INT64)
+    notes: list[str] = []
+    for x in [i.name for i in graph.input if i.name not in consts and i.type.tensor_type.elem_type in ints]:
+        syms: dict[str, Regions] = {x: (Lin(1, 0), Lin(1, 0))}
+        for node in graph.node:
+            if node.op_type == "Gather" and len(node.input) == 2 and node.input[1] in syms \
+                    and node.input[0] in consts:
+                try:
+                    rows = consts[node.input[0]].shape[0] if consts[node.input[0]].ndim == 2 else None
+                except NoMatch:
+                    continue
+                axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+                if rows and axis in (0, -2) and syms[node.input[1]] == (Lin(1, rows), Lin(1, 0)):
+                    guard = node.input[1]
+                    node.input[1] = x
+                    notes.append(f"Gather {node.name or node.output[0]}: its index {guard!r} is tf2onnx's guard "
+                                 f"for negative ids (x < 0: x + {rows}); the Gather reads {x!r} itself, the "
+                                 f"same rows for ids in [0, {rows}) (rnnedge refuses any other id at run time)")
+                continue
+            if not any(i in syms for i in node.input) or len(node.output) != 1:
+                continue
+            try:
+                syms[node.output[0]] = _guard_step(node, syms, consts)
+            except (NoMatch, ValueError, TypeError, OverflowError):
+                continue
+    return notes
+
+
+__all__ = ["layer_norms", "negative_id_guards"]
