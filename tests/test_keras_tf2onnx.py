@@ -144,7 +144,7 @@ def refused(path: Path) -> str:
         to_network(path)
     msg = str(e.value)
     assert "(op Loop" in msg and "found an unrolled recurrent net" in msg
-    assert "whose body is not a Keras GRU or SimpleRNN cell as tf2onnx writes it" in msg
+    assert "whose body is not a Keras GRU, SimpleRNN or LSTM cell as tf2onnx writes it" in msg
     assert "convert the Keras model file (.keras or .h5) directly" in msg
     return msg
 
@@ -209,15 +209,26 @@ def test_edited_bodies_refused_or_exact():
     """Random edits of the fixtures' loop bodies (an op changed, an input rewired, two inputs
     swapped): each is refused by name, or what converts computes what onnxruntime computes for
     the edited model (an edit that keeps the cell, e.g. swapping the terms of a sum)."""
+    refused, converted = _edited_bodies(LOOPS, 60, 15)
+    assert refused > 30 and converted > 3  # both outcomes are exercised
+
+
+def test_edited_lstm_bodies_refused_or_exact():
+    """The same for the LSTM's loop (Keras 2's hard sigmoid spelled out in every gate, and on c)."""
+    refused, converted = _edited_bodies(["tf2onnx_k2_lstm_hard"], 60, 16)
+    assert refused > 20 and converted > 10
+
+
+def _edited_bodies(loops: list[str], n: int, seed: int) -> tuple[int, int]:
     ort = pytest.importorskip("onnxruntime")
     from rnnedge.errors import RnnedgeError
     from rnnedge.reference import run_network
 
-    rng = np.random.default_rng(15)
+    rng = np.random.default_rng(seed)
     ops = ["Add", "Mul", "Sub", "Sigmoid", "Tanh", "Relu", "MatMul", "Identity", "Slice", "Split", "Gather"]
     converted = refused = 0
-    for _ in range(60):
-        name = str(rng.choice(LOOPS))
+    for _ in range(n):
+        name = str(rng.choice(loops))
         m = onnx.load(DATA / f"{name}.onnx")
         (loop,) = [n for n in m.graph.node if n.op_type == "Loop"]
         body = loop.attribute[0].g
@@ -243,7 +254,7 @@ def test_edited_bodies_refused_or_exact():
         y = from_tbf(run_network(net, to_tbf(X, net.input.axes))[0], net.output.axes)
         assert y.shape == want.shape and rel(y, want) <= 1e-5, name
         converted += 1
-    assert refused > 30 and converted > 3  # both outcomes are exercised
+    return refused, converted
 
 
 def graph_edit(tmp_path: Path, name: str, op: str, edit) -> Path:
@@ -461,16 +472,16 @@ CONVERTS = {
     "k3_bidi_stack": (False, False),  # LayerNormalization's moments (tf2onnx_patterns.py)
     "k3_conv_lstm": (True, True),  # Conv1D "same", then "causal" as a Pad and a 2-D Conv
     "k3_embed_gru": (True, True),  # Embedding: its guard for negative ids (tf2onnx_patterns.py)
+    "k2_lstm_hard": (False, True),  # an LSTM with hard_sigmoid: a Loop, read as the native LSTM
 }
 LATENCY = {"k3_conv_lstm": 1}  # a "same" conv looks ahead: a stream lags by that (Model.latency_steps)
 UNSUPPORTED = "(op {}, #{} in the graph): unsupported op {!r} on the data path"
-NOT_A_GRU_LOOP = ("(op Loop, #{}): found an unrolled recurrent net: a Loop that iterates over the sequence, "
-                  "whose body is not a Keras GRU or SimpleRNN cell as tf2onnx writes it (two carried tensors "
-                  "could be the state)")
 REFUSED_VIA_TF2ONNX = {
-    # an LSTM with hard_sigmoid gates: tf2onnx writes a Loop (not the LSTM op), no GRU/SimpleRNN body
-    "k2_lstm_hard": ("k2_lstm_hard/lstm/while_loop", NOT_A_GRU_LOOP.format("14 of 24 in the graph")),
-    "k3_lstm_seq": ("k3_lstm_seq_1/lstm_1/while_loop", NOT_A_GRU_LOOP.format("16 of 69 in the graph")),
+    # tf2onnx mis-exports the TimeDistributed(Dense) after the LSTM (onnxruntime returns [2, 2, 4]
+    # for Keras's [2, 8, 4]): refused at its Range over the batch
+    "k3_lstm_seq": ("k3_lstm_seq_1/time_distributed_1/range",
+                    "(op Range, #23 of 69 in the graph): op 'Range' on a value that depends on the run-time "
+                    "batch or time length"),
     # a graph op besides the Loop, which the graph converter reads (test_a_loop_in_a_graph)
     # refused: a "valid" conv over time, Masking's NotEqual of the input
     "k3_conv_valid": ("k3_conv_valid_1/conv1d_2_1/convolution",
@@ -577,7 +588,7 @@ def test_a_loop_in_a_graph_that_is_no_cell_refused(tmp_path):
     (loop,) = [n for n in m.graph.node if n.op_type == "Loop"]
     node_of(loop.attribute[0].g, "Tanh").op_type = "Exp"
     onnx.save(m, tmp_path / "m.onnx")
-    with pytest.raises(UnsupportedOpError, match=r"\(op Loop.*whose body is not a Keras GRU or SimpleRNN cell.*Exp"):
+    with pytest.raises(UnsupportedOpError, match=r"\(op Loop.*whose body is not a Keras GRU, SimpleRNN or LSTM cell.*Exp"):
         rnnedge.convert(tmp_path / "m.onnx", tmp_path / "m.rne")
 
 
@@ -783,3 +794,54 @@ def test_what_is_no_negative_id_guard_keeps_its_refusal(tmp_path):
     for change in (offset_19, below_1, no_not):
         with pytest.raises(UnsupportedOpError, match=rf"node '{EMB}Less' \(op Less.*unsupported op 'Less'"):
             rnnedge.convert(edit(change.__name__, change), tmp_path / "m.rne")
+
+
+# -- an LSTM tf2onnx writes as a Loop (hard_sigmoid gates): the native LSTM ----------------------
+
+
+def test_the_lstm_loop_is_the_native_lstm():
+    """k2_lstm_hard (Keras 2: activation and recurrent_activation hard_sigmoid, 0.2 x + 0.5
+    clipped): the Loop carrying h and c is one forward LSTM, the same cell the Keras reader makes
+    of the .h5 file: the gates' 0.2 and 0.5 in the weights (HardSigmoid alpha 1, beta 0), the
+    output's hard sigmoid of c' as HardSigmoid(0.2, 0.5)."""
+    from rnnedge.converter.keras import keras_to_model
+
+    net = to_network(DATA / "tf2onnx_k2_lstm_hard.onnx")
+    (rec,) = [l for l in net.layers if isinstance(l, Recurrent)]
+    assert (rec.cell, rec.direction) == ("lstm", "forward")
+    assert sum("tf2onnx Loop of a Keras LSTM read as the native cell" in n for n in net.folded) == 1
+    hard = Act.make("HardSigmoid", 1.0, 0.0)
+    assert rec.activations == [[hard, hard, Act.make("HardSigmoid", np.float32(0.2), 0.5)]]
+    (k,) = [l for l in keras_to_model(DATA / "k2_lstm_hard.h5").layers if isinstance(l, Recurrent)]
+    assert k.activations == [[Act.make("HardSigmoid", 0.2, 0.5)] * 3]
+    np.testing.assert_allclose(rec.W, np.float32(0.2) * k.W, rtol=1e-6)  # 0.2 (x W): the gates' scale
+    np.testing.assert_allclose(rec.R, np.float32(0.2) * k.R, rtol=1e-6)
+    H = rec.hidden
+    np.testing.assert_allclose(rec.B[0, : 4 * H], np.float32(0.2) * k.B[0, : 4 * H] + 0.5, rtol=1e-6)
+    assert not rec.B[0, 4 * H :].any()
+
+
+def lstm_edit(tmp_path: Path, edit) -> Path:
+    return body_edit(tmp_path, "tf2onnx_k2_lstm_hard", edit)
+
+
+def test_what_is_no_lstm_refused(tmp_path):
+    """c' must be f * c + i * g, h' = o * act(c'), f, i, o one activation: else refused by name."""
+
+    def named(body, end: str) -> onnx.NodeProto:
+        return next(n for n in body.node if n.output[0].endswith(end))
+
+    def forget_not_c(body):  # f * h: the state, not the cell state
+        mul = named(body, "lstm_cell/mul_2:0")
+        mul.input[1] = next(i.name for i in body.input if i.name.endswith("placeholder_2:0"))
+
+    def output_relu(body):  # o = relu(split:3): not the gates' hard sigmoid
+        top = named(body, "clip_by_value_3:0")
+        top.op_type = "Relu"
+        top.input[:] = [next(o for n in body.node for o in n.output if o.endswith("lstm_cell/split:3"))]
+
+    cases = [(forget_not_c, "the new cell state is not f * c + i * g"),
+             (output_relu, "LSTM: the forget gate's activation HardSigmoid differs from the output gate's Relu")]
+    for edit, why in cases:
+        msg = refused(lstm_edit(tmp_path, edit))
+        assert why in msg, msg
