@@ -483,11 +483,15 @@ REFUSED_VIA_TF2ONNX = {
                     "(op Range, #23 of 69 in the graph): op 'Range' on a value that depends on the run-time "
                     "batch or time length"),
     # a graph op besides the Loop, which the graph converter reads (test_a_loop_in_a_graph)
-    # refused: a "valid" conv over time, Masking's NotEqual of the input
+    # refused: a "valid" conv over time
     "k3_conv_valid": ("k3_conv_valid_1/conv1d_2_1/convolution",
                       "(op Conv, #3 of 33 in the graph): Conv pads 0 frames before and 0 after along time "
                       "with kernel 3 and dilation 1: the output is 2 steps shorter than the input"),
-    "k3_masking": ("k3_masking_1/masking_1/NotEqual", UNSUPPORTED.format("Equal", "1 of 64", "Equal")),
+    # Keras's Masking: refused by name with what Keras does and what to do (as its Keras file is)
+    "k3_masking": ("k3_masking_1/masking_1/NotEqual",
+                   "(op Equal, #1 of 64 in the graph): Keras's Masking as tf2onnx writes it (mask_value=0.0: "
+                   "a step is kept when any of its features differs): Keras skips every step whose features "
+                   "all equal it (the recurrent state carries over"),
 }
 OF_KERAS = sorted([*CONVERTS, *REFUSED_VIA_TF2ONNX])
 IDS = np.load(DATA / "input_ids.npy")  # [2, 8] token ids in [0, 20), k3_embed_gru's input
@@ -845,3 +849,19 @@ def test_what_is_no_lstm_refused(tmp_path):
     for edit, why in cases:
         msg = refused(lstm_edit(tmp_path, edit))
         assert why in msg, msg
+
+
+def test_what_is_no_keras_masking_keeps_its_refusal(tmp_path):
+    """The Masking refusal needs Keras's whole test (Equal to mask_value, Not, Cast, ReduceSum
+    over the features, Greater than 0) in a file tf2onnx wrote: with a ReduceMax instead, or from
+    another exporter, the Equal is refused as any unsupported op on the data path."""
+    m = onnx.load(DATA / "tf2onnx_k3_masking.onnx")
+    for node in m.graph.node:  # the Masking layer's "any" and the GRU's (its mask) alike
+        if node.op_type == "ReduceSum":
+            node.op_type = "ReduceMax"
+    with pytest.raises(UnsupportedOpError, match=r"NotEqual' \(op Equal, #1 of 64 in the graph\): unsupported op 'Equal'"):
+        rnnedge.convert(m, tmp_path / "m.rne")
+    other = onnx.load(DATA / "tf2onnx_k3_masking.onnx")
+    other.producer_name = "other"  # another exporter's Equal: no reading of it as Keras's Masking
+    with pytest.raises(UnsupportedOpError, match=r"NotEqual' \(op Equal, #1 of 64 in the graph\): unsupported op 'Equal'"):
+        rnnedge.convert(other, tmp_path / "m.rne")

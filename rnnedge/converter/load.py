@@ -48,6 +48,7 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> Loaded:
     if model is source:  # (inference failed) the caller's model is never changed
         model = onnx.ModelProto()
         model.CopyFrom(source)
+    tf2onnx_patterns.keras_masking(model, label)
     notes = tf2onnx_patterns.layer_norms(model) + tf2onnx_patterns.negative_id_guards(model)
     return Loaded(model, label, stem, opset, notes)
 

@@ -20,6 +20,10 @@ x < 0 and for x >= 0 (a linear function of x, or a truth value); an index that i
 and x from 0 on, read by a Gather of a V-row constant table, is the Gather of x itself: the same
 row for every id in [0, V) (Keras's range for an Embedding); rnnedge refuses any other id at run
 time, naming it (a negative id Keras would take as id + V among them).
+
+Masking: Keras's Masking layer as tf2onnx writes it (Equal(x, mask_value), Not, Cast, ReduceSum
+over the features, Greater than 0: the steps kept) is refused by its Equal node with Keras's
+semantics and what to do instead, as the Keras reader refuses the layer.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+from ..errors import UnsupportedOpError
 
 # a term's exponents of (x, m, v, r): x the normalised tensor, m its mean over the features, v the
 # mean of (x - m)^2, r = 1 / sqrt(v + eps)
@@ -447,4 +453,57 @@ def negative_id_guards(model: onnx.ModelProto) -> list[str]:
     return notes
 
 
-__all__ = ["layer_norms", "negative_id_guards"]
+def keras_masking(model: onnx.ModelProto, label: str) -> None:
+    """In a model tf2onnx wrote, Keras's Masking (a step is kept when any of its features differs
+    from mask_value: Equal(x, mask_value), Not, Cast, ReduceSum over the features, Greater than 0)
+    on the way to an output is refused by its Equal node, with Keras's semantics and what to do
+    (as the Keras reader refuses the layer): a per-step branch on the data, which rnnedge does not
+    run and which ignoring would change the numbers."""
+    graph = model.graph
+    if model.producer_name != "tf2onnx" or not any(n.op_type == "Equal" for n in graph.node):
+        return
+    consts = _Constants(graph)
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+
+    def only(name: str, op: str) -> onnx.NodeProto | None:
+        found = [r for r in readers.get(name, []) if r.op_type == op]
+        return found[0] if found else None
+
+    needed = {o.name for o in graph.output}
+    for n in reversed(list(graph.node)):
+        if any(o in needed for o in n.output):
+            needed.update(n.input)
+    for k, eq in enumerate(graph.node):
+        if eq.op_type != "Equal" or len(eq.input) != 2 or eq.output[0] not in needed:
+            continue
+        x, c = (eq.input[1], eq.input[0]) if eq.input[0] in consts else (eq.input[0], eq.input[1])
+        try:
+            value = consts[c] if c in consts and x not in consts else None
+        except NoMatch:
+            continue
+        if value is None or value.size != 1 or value.dtype.kind != "f":
+            continue
+        chain = [eq]
+        for op in ("Not", "Cast", "ReduceSum", "Greater"):
+            nxt = only(chain[-1].output[0], op)
+            if nxt is None:
+                break
+            chain.append(nxt)
+        if len(chain) != 5:
+            continue
+        mask = float(value.reshape(-1)[0])
+        raise UnsupportedOpError(
+            f"{label}: node {eq.name!r} (op Equal, #{k + 1} of {len(graph.node)} in the graph): Keras's Masking "
+            f"as tf2onnx writes it (mask_value={mask!r}: a step is kept when any of its features differs): "
+            "Keras skips every step whose features all equal it (the recurrent state carries over and the "
+            "step repeats the previous output), a per-step branch rnnedge does not run; export the model "
+            "without the Masking layer (the weights are the same) and give rnnedge only the unmasked "
+            "steps: Model.run on each sequence without its padding, or Stream.step skipping the masked "
+            "frames, gives Keras's outputs at those steps (docs/keras.md)"
+        )
+
+
+__all__ = ["keras_masking", "layer_norms", "negative_id_guards"]
