@@ -363,7 +363,8 @@ def _integer_within_bar(path, tmp_path, X: np.ndarray, want: np.ndarray, quant: 
         warnings.simplefilter("ignore")
         qnet = convert(path, out, quant=quant, calibration=X)
     y = rnnedge.load(out).run(X)
-    err = float(np.abs(y - want).max() / (want.max() - want.min()))
+    mine = y[:, : want.shape[1]] if want.ndim == 3 else y  # after a "valid" conv: Keras's rows first
+    err = float(np.abs(mine - want).max() / (want.max() - want.min()))
     assert err <= bar, f"{quant} {path.name}: {err:.3g} of the output range"
     if isinstance(qnet, Graph):
         # token ids go in as they are ([T, B, 1]); with latency, Model.run feeds its zero frames
@@ -473,8 +474,10 @@ CONVERTS = {
     "k3_conv_lstm": (True, True),  # Conv1D "same", then "causal" as a Pad and a 2-D Conv
     "k3_embed_gru": (True, True),  # Embedding: its guard for negative ids (tf2onnx_patterns.py)
     "k2_lstm_hard": (False, True),  # an LSTM with hard_sigmoid: a Loop, read as the native LSTM
+    "k3_conv_valid": (True, True),  # Conv1D "valid": as the Keras reader makes it (docs/keras.md)
 }
-LATENCY = {"k3_conv_lstm": 1}  # a "same" conv looks ahead: a stream lags by that (Model.latency_steps)
+LATENCY = {"k3_conv_lstm": 1, "k3_conv_valid": 2}  # a "same" / "valid" conv looks ahead: a stream lags
+SHORTER = {"k3_conv_valid": 2}  # Model.run's rows past Keras's shorter output (the conv over zeros)
 UNSUPPORTED = "(op {}, #{} in the graph): unsupported op {!r} on the data path"
 REFUSED_VIA_TF2ONNX = {
     # tf2onnx mis-exports the TimeDistributed(Dense) after the LSTM (onnxruntime returns [2, 2, 4]
@@ -482,11 +485,6 @@ REFUSED_VIA_TF2ONNX = {
     "k3_lstm_seq": ("k3_lstm_seq_1/time_distributed_1/range",
                     "(op Range, #23 of 69 in the graph): op 'Range' on a value that depends on the run-time "
                     "batch or time length"),
-    # a graph op besides the Loop, which the graph converter reads (test_a_loop_in_a_graph)
-    # refused: a "valid" conv over time
-    "k3_conv_valid": ("k3_conv_valid_1/conv1d_2_1/convolution",
-                      "(op Conv, #3 of 33 in the graph): Conv pads 0 frames before and 0 after along time "
-                      "with kernel 3 and dilation 1: the output is 2 steps shorter than the input"),
     # Keras's Masking: refused by name with what Keras does and what to do (as its Keras file is)
     "k3_masking": ("k3_masking_1/masking_1/NotEqual",
                    "(op Equal, #1 of 64 in the graph): Keras's Masking as tf2onnx writes it (mask_value=0.0: "
@@ -515,6 +513,9 @@ def test_keras_fixture_via_tf2onnx_equals_keras(name, tmp_path):
     want = np.load(DATA / f"{name}.out.npy")
     x = x_for(name)
     y = m.run(x)
+    short = SHORTER.get(name, 0)  # Keras's rows first, then `short` more (docs/keras.md)
+    assert y.shape[1] == want.shape[1] + short
+    y = y[:, : y.shape[1] - short]
     assert y.shape == want.shape and rel(y, want) <= 1e-5, rel(y, want)
     assert m.streamable == streamable
     if streamable:
@@ -865,3 +866,60 @@ def test_what_is_no_keras_masking_keeps_its_refusal(tmp_path):
     other.producer_name = "other"  # another exporter's Equal: no reading of it as Keras's Masking
     with pytest.raises(UnsupportedOpError, match=r"NotEqual' \(op Equal, #1 of 64 in the graph\): unsupported op 'Equal'"):
         rnnedge.convert(other, tmp_path / "m.rne")
+
+
+# -- Conv1D "valid" (tf2onnx: a Conv without padding): as the Keras reader makes it ---------------
+
+
+def valid_with(tmp_path: Path, edit) -> Path:
+    m = onnx.load(DATA / "tf2onnx_k3_conv_valid.onnx")
+    edit(m.graph)
+    path = tmp_path / "valid.onnx"
+    onnx.save(m, path)
+    return path
+
+
+def test_what_needs_the_end_of_a_valid_conv_refused(tmp_path):
+    """After a "valid" conv (its last rows past ONNX's end), the last step (a Gather of it) and
+    a conv that looks ahead (a second valid conv) are refused by name; another exporter's
+    shortening conv keeps the refusal of shortening convs."""
+    from onnx import helper
+
+    def last_step(graph):
+        out = graph.output[0].name
+        producer = next(n for n in graph.node if out in n.output)
+        producer.output[0] = "seq"
+        graph.initializer.append(onnx.numpy_helper.from_array(np.array(-1, np.int64), "minus1"))
+        graph.node.append(helper.make_node("Gather", ["seq", "minus1"], [out], name="last", axis=1))
+        del graph.output[0].type.tensor_type.shape.dim[1]
+
+    with pytest.raises(UnsupportedOpError, match=r"node 'last' \(op Gather.*it needs its last step, of a sequence "
+                                                 r"that the 'valid' Conv over time "
+                                                 r"'k3_conv_valid_1/conv1d_2_1/convolution' shortened by 2 steps"):
+        rnnedge.convert(valid_with(tmp_path, last_step), tmp_path / "m.rne")
+
+    def second_valid_conv(graph):
+        tanh = next(n for n in graph.node if n.op_type == "Tanh")
+        readers = [n for n in graph.node if tanh.output[0] in n.input]
+        at = list(graph.node).index(tanh) + 1
+        graph.initializer.extend([onnx.numpy_helper.from_array(np.full((4, 4, 1, 3), 0.1, np.float32), "w2"),
+                                  onnx.numpy_helper.from_array(np.array([2], np.int64), "ax2")])
+        new = [helper.make_node("Unsqueeze", [tanh.output[0], "ax2"], ["u2"], name="u2"),
+               helper.make_node("Conv", ["u2", "w2"], ["c2"], name="conv2", kernel_shape=[1, 3]),
+               helper.make_node("Squeeze", ["c2", "ax2"], ["s2"], name="s2")]
+        for k, n in enumerate(new):
+            graph.node.insert(at + k, n)
+        for r in readers:
+            r.input[:] = ["s2" if i == tanh.output[0] else i for i in r.input]
+
+    with pytest.raises(UnsupportedOpError, match=r"node 'conv2' \(op Conv.*it needs its end padding \(it looks "
+                                                 r"ahead\), of a sequence that the 'valid' Conv over time"):
+        rnnedge.convert(valid_with(tmp_path, second_valid_conv), tmp_path / "m.rne")
+
+    def other_exporter(graph):
+        pass
+
+    m = onnx.load(valid_with(tmp_path, other_exporter))
+    m.producer_name = "pytorch"  # ONNX's shorter output: the graph converter's refusal stands
+    with pytest.raises(UnsupportedOpError, match=r"the output is 2 steps shorter than the input"):
+        rnnedge.convert(m, tmp_path / "m.rne")

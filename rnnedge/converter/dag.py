@@ -271,6 +271,9 @@ class DagWalk:
     atom_size: dict[str, Dim] = field(default_factory=dict)  # the run-time lengths T and B
     value_specs: dict[str, TensorSpec] = field(default_factory=dict)  # state inputs' layouts
     cache_convs: dict[int, GNode] = field(default_factory=dict)  # state value -> the Conv keeping it (conv.py)
+    # value -> (steps, Conv node name): its last `steps` rows are past ONNX's end, after a "valid"
+    # Conv over time computed as one looking ahead (conv.py); what needs that end is refused
+    short: dict[int, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def graph(self) -> onnx.GraphProto:
@@ -319,13 +322,33 @@ class DagWalk:
                 f"its inputs lag the signal by different numbers of steps ({sorted(delays)}: after a "
                 "Conv over time that looks ahead on one path only); rnnedge cannot align them"
             )
+        short = max((self.short[v] for v in ins if v in self.short), default=None)
+        if short is not None:
+            self.check_end(op, short)
         outs: list[int | None] = []
         for k, s in enumerate(shapes):
             outs.append(None if s is None else self.new_value(f"{name}:{k}" if k else name, s, last))
             if outs[-1] is not None:
                 self.values[outs[-1]].delay = max(delays, default=0)  # type: ignore[index]
+                if short is not None:
+                    self.short[outs[-1]] = short  # type: ignore[index]
         self.nodes.append(GNode(op, list(ins), outs, name=self.node.name if self.node else name))
         return outs
+
+    def check_end(self, op: object, short: tuple[int, str], needs: str | None = None) -> None:
+        """An op after a "valid" Conv over time (rows past ONNX's end, `short`): refused when it
+        needs the shortened sequence's end (its last step, the steps backwards, `needs`)."""
+        needs = needs or ("its last step" if isinstance(op, TakeLast) else
+                          "the sequence backwards" if isinstance(op, Recurrent) and op.direction != "forward"
+                          else None)
+        if needs is not None:
+            raise UnsupportedOpError(
+                f"it needs {needs}, of a sequence that the 'valid' Conv over time {short[1]!r} shortened by "
+                f"{short[0]} steps: rnnedge computes that conv as one looking {short[0]} steps ahead (its "
+                f"last {short[0]} rows the conv over zeros past the input's end, which ONNX does not have), "
+                "so only ops that read the steps in order (recurrent layers forward, step-wise ops, causal "
+                "convs) may follow it"
+            )
 
     def shaped(self, f: Flow, shape: tuple[int, ...] | None = None) -> int:
         """f's value with the declared shape `shape` (default f's per-step shape): a COPY when the
