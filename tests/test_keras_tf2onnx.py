@@ -144,7 +144,7 @@ def refused(path: Path) -> str:
         to_network(path)
     msg = str(e.value)
     assert "(op Loop" in msg and "found an unrolled recurrent net" in msg
-    assert "whose body is not a Keras GRU or SimpleRNN cell as tf2onnx writes it" in msg
+    assert "whose body is not a Keras GRU, SimpleRNN or LSTM cell as tf2onnx writes it" in msg
     assert "convert the Keras model file (.keras or .h5) directly" in msg
     return msg
 
@@ -209,15 +209,26 @@ def test_edited_bodies_refused_or_exact():
     """Random edits of the fixtures' loop bodies (an op changed, an input rewired, two inputs
     swapped): each is refused by name, or what converts computes what onnxruntime computes for
     the edited model (an edit that keeps the cell, e.g. swapping the terms of a sum)."""
+    refused, converted = _edited_bodies(LOOPS, 60, 15)
+    assert refused > 30 and converted > 3  # both outcomes are exercised
+
+
+def test_edited_lstm_bodies_refused_or_exact():
+    """The same for the LSTM's loop (Keras 2's hard sigmoid spelled out in every gate, and on c)."""
+    refused, converted = _edited_bodies(["tf2onnx_k2_lstm_hard"], 60, 16)
+    assert refused > 20 and converted > 10
+
+
+def _edited_bodies(loops: list[str], n: int, seed: int) -> tuple[int, int]:
     ort = pytest.importorskip("onnxruntime")
     from rnnedge.errors import RnnedgeError
     from rnnedge.reference import run_network
 
-    rng = np.random.default_rng(15)
+    rng = np.random.default_rng(seed)
     ops = ["Add", "Mul", "Sub", "Sigmoid", "Tanh", "Relu", "MatMul", "Identity", "Slice", "Split", "Gather"]
     converted = refused = 0
-    for _ in range(60):
-        name = str(rng.choice(LOOPS))
+    for _ in range(n):
+        name = str(rng.choice(loops))
         m = onnx.load(DATA / f"{name}.onnx")
         (loop,) = [n for n in m.graph.node if n.op_type == "Loop"]
         body = loop.attribute[0].g
@@ -243,7 +254,7 @@ def test_edited_bodies_refused_or_exact():
         y = from_tbf(run_network(net, to_tbf(X, net.input.axes))[0], net.output.axes)
         assert y.shape == want.shape and rel(y, want) <= 1e-5, name
         converted += 1
-    assert refused > 30 and converted > 3  # both outcomes are exercised
+    return refused, converted
 
 
 def graph_edit(tmp_path: Path, name: str, op: str, edit) -> Path:
@@ -352,10 +363,14 @@ def _integer_within_bar(path, tmp_path, X: np.ndarray, want: np.ndarray, quant: 
         warnings.simplefilter("ignore")
         qnet = convert(path, out, quant=quant, calibration=X)
     y = rnnedge.load(out).run(X)
-    err = float(np.abs(y - want).max() / (want.max() - want.min()))
+    mine = y[:, : want.shape[1]] if want.ndim == 3 else y  # after a "valid" conv: Keras's rows first
+    err = float(np.abs(mine - want).max() / (want.max() - want.min()))
     assert err <= bar, f"{quant} {path.name}: {err:.3g} of the output range"
     if isinstance(qnet, Graph):
-        q, _ = fx.run_qgraph(qnet, fx.quantize(to_tbf(X, "BTF"), qnet.in_scale))
+        # token ids go in as they are ([T, B, 1]); with latency, Model.run feeds its zero frames
+        # after X and ends each node's input there
+        xq = X.T[..., None] if X.dtype.kind in "iu" else fx.quantize(to_tbf(X, "BTF"), qnet.in_scale)
+        q, _ = fx.run_qgraph(qnet, xq, flush=True)
         oracle = from_tbf(fx.dequantize(q, qnet.out_scale), qnet.output_spec.axes)
     else:
         oracle = from_tbf(fx.run_quantized(qnet, to_tbf(X, "BTF")), qnet.source.output.axes)
@@ -455,32 +470,33 @@ CONVERTS = {
     "k3_bidi_sum_back": (False, False),
     "k3_bidi_mul": (True, False),
     "k2_bidi_gru": (False, False),
+    "k3_bidi_stack": (False, False),  # LayerNormalization's moments (tf2onnx_patterns.py)
+    "k3_conv_lstm": (True, True),  # Conv1D "same", then "causal" as a Pad and a 2-D Conv
+    "k3_embed_gru": (True, True),  # Embedding: its guard for negative ids (tf2onnx_patterns.py)
+    "k2_lstm_hard": (False, True),  # an LSTM with hard_sigmoid: a Loop, read as the native LSTM
+    "k3_conv_valid": (True, True),  # Conv1D "valid": as the Keras reader makes it (docs/keras.md)
 }
+LATENCY = {"k3_conv_lstm": 1, "k3_conv_valid": 2}  # a "same" / "valid" conv looks ahead: a stream lags
+SHORTER = {"k3_conv_valid": 2}  # Model.run's rows past Keras's shorter output (the conv over zeros)
 UNSUPPORTED = "(op {}, #{} in the graph): unsupported op {!r} on the data path"
-NOT_A_GRU_LOOP = ("(op Loop, #{}): found an unrolled recurrent net: a Loop that iterates over the sequence, "
-                  "whose body is not a Keras GRU or SimpleRNN cell as tf2onnx writes it (two carried tensors "
-                  "could be the state)")
 REFUSED_VIA_TF2ONNX = {
-    # an LSTM with hard_sigmoid gates: tf2onnx writes a Loop (not the LSTM op), no GRU/SimpleRNN body
-    "k2_lstm_hard": ("k2_lstm_hard/lstm/while_loop", NOT_A_GRU_LOOP.format("14 of 24 in the graph")),
-    "k3_lstm_seq": ("k3_lstm_seq_1/lstm_1/while_loop", NOT_A_GRU_LOOP.format("16 of 69 in the graph")),
-    # a graph op besides the Loop, which the graph converter reads (test_a_loop_in_a_graph)
-    # refused: LayerNormalization as tf2onnx writes it (moments), a "valid" conv over time, the
-    # Embedding's check for negative ids, Masking's NotEqual of the input
-    "k3_bidi_stack": ("k3_bidi_stack_1/layer_normalization_1/moments/mean",
-                      UNSUPPORTED.format("GlobalAveragePool", "16 of 62", "GlobalAveragePool")),
-    "k3_conv_valid": ("k3_conv_valid_1/conv1d_2_1/convolution",
-                      "(op Conv, #3 of 33 in the graph): Conv pads 0 frames before and 0 after along time "
-                      "with kernel 3 and dilation 1: the output is 2 steps shorter than the input"),
-    "k3_embed_gru": ("k3_embed_gru_1/embedding_1/Less", UNSUPPORTED.format("Less", "3 of 36", "Less")),
-    "k3_masking": ("k3_masking_1/masking_1/NotEqual", UNSUPPORTED.format("Equal", "1 of 64", "Equal")),
-    # Conv1D "causal" as tf2onnx writes it: a Pad, then ExpandDims to a 2-D Conv
-    "k3_conv_lstm": ("k3_conv_lstm_1/conv1d_1_2/convolution/ExpandDims",
-                     "(op Unsqueeze, #7 of 32 in the graph): Unsqueeze of a tensor with time padding ([4, 0] "
-                     "frames from a Pad, 0 past the end from a padded Conv): only a Conv over time (or a Slice "
-                     "that drops the extra frames) may read it"),
+    # tf2onnx mis-exports the TimeDistributed(Dense) after the LSTM (onnxruntime returns [2, 2, 4]
+    # for Keras's [2, 8, 4]): refused at its Range over the batch
+    "k3_lstm_seq": ("k3_lstm_seq_1/time_distributed_1/range",
+                    "(op Range, #23 of 69 in the graph): op 'Range' on a value that depends on the run-time "
+                    "batch or time length"),
+    # Keras's Masking: refused by name with what Keras does and what to do (as its Keras file is)
+    "k3_masking": ("k3_masking_1/masking_1/NotEqual",
+                   "(op Equal, #1 of 64 in the graph): Keras's Masking as tf2onnx writes it (mask_value=0.0: "
+                   "a step is kept when any of its features differs): Keras skips every step whose features "
+                   "all equal it (the recurrent state carries over"),
 }
 OF_KERAS = sorted([*CONVERTS, *REFUSED_VIA_TF2ONNX])
+IDS = np.load(DATA / "input_ids.npy")  # [2, 8] token ids in [0, 20), k3_embed_gru's input
+
+
+def x_for(name: str) -> np.ndarray:
+    return IDS if "embed" in name else X
 
 
 @pytest.mark.parametrize("name", sorted(CONVERTS))
@@ -495,21 +511,28 @@ def test_keras_fixture_via_tf2onnx_equals_keras(name, tmp_path):
     assert isinstance(net, Graph) == graph
     m = rnnedge.load(out)
     want = np.load(DATA / f"{name}.out.npy")
-    y = m.run(X)
+    x = x_for(name)
+    y = m.run(x)
+    short = SHORTER.get(name, 0)  # Keras's rows first, then `short` more (docs/keras.md)
+    assert y.shape[1] == want.shape[1] + short
+    y = y[:, : y.shape[1] - short]
     assert y.shape == want.shape and rel(y, want) <= 1e-5, rel(y, want)
     assert m.streamable == streamable
     if streamable:
         s = m.stream(batch=2)
-        steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=1)
+        steps = np.stack([s.step(x[:, t]).copy() for t in range(x.shape[1])], axis=1)
         if want.ndim == 2:  # many-to-one: the last step
             steps = steps[:, -1]
-        assert rel(steps, want) <= 1e-5
+        lag = m.latency_steps  # step t gives Keras's step t - lag (zeros before)
+        assert lag == LATENCY.get(name, 0)
+        assert not steps[:, :lag].any()
+        assert rel(steps[:, lag:], want[:, : X.shape[1] - lag]) <= 1e-5
 
 
 @pytest.mark.parametrize("quant,bar", [("int16", 1e-3), ("int8", 1e-2)])
 @pytest.mark.parametrize("name", sorted(n for n in CONVERTS if n != "k3_gru_after_fn"))  # softsign: f32
 def test_keras_fixture_via_tf2onnx_integer(name, quant, bar, tmp_path):
-    _integer_within_bar(DATA / f"tf2onnx_{name}.onnx", tmp_path, X, np.load(DATA / f"{name}.out.npy"),
+    _integer_within_bar(DATA / f"tf2onnx_{name}.onnx", tmp_path, x_for(name), np.load(DATA / f"{name}.out.npy"),
                         quant, bar)
 
 
@@ -570,5 +593,333 @@ def test_a_loop_in_a_graph_that_is_no_cell_refused(tmp_path):
     (loop,) = [n for n in m.graph.node if n.op_type == "Loop"]
     node_of(loop.attribute[0].g, "Tanh").op_type = "Exp"
     onnx.save(m, tmp_path / "m.onnx")
-    with pytest.raises(UnsupportedOpError, match=r"\(op Loop.*whose body is not a Keras GRU or SimpleRNN cell.*Exp"):
+    with pytest.raises(UnsupportedOpError, match=r"\(op Loop.*whose body is not a Keras GRU, SimpleRNN or LSTM cell.*Exp"):
         rnnedge.convert(tmp_path / "m.onnx", tmp_path / "m.rne")
+
+
+# -- LayerNormalization as tf2onnx writes it (rnnedge/converter/tf2onnx_patterns.py) --------------
+
+LN = "k3_bidi_stack_1/layer_normalization_1/"
+
+
+def test_layer_norm_moments_read_as_one_layer_norm():
+    """k3_bidi_stack's LayerNormalization (tf2onnx: two GlobalAveragePools, Sqrt, Reciprocal,
+    x * k + (beta - mean * k) around Transposes of the rows) is one LayerNorm layer with Keras's
+    gamma, beta and epsilon; the model given in memory is not changed."""
+    from rnnedge.ir.layers import LayerNorm
+
+    m = onnx.load(DATA / "tf2onnx_k3_bidi_stack.onnx")
+    before = m.SerializeToString()
+    net = to_network(m)
+    assert m.SerializeToString() == before
+    (ln,) = [l for l in net.layers if isinstance(l, LayerNorm)]
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
+    np.testing.assert_array_equal(ln.gamma, inits[LN + "Reshape:0"].reshape(-1))
+    np.testing.assert_array_equal(ln.beta, inits[LN + "Reshape_1:0"].reshape(-1))
+    assert ln.epsilon == np.float32(1e-3)
+    (note,) = [n for n in net.folded if n.startswith("LayerNormalization ")]
+    assert note.startswith(f"LayerNormalization {LN}add_2: the moments tf2onnx writes (GlobalAveragePool "
+                           f"{LN}moments/mean of 'k3_bidi_stack_1/bidirectional_1/concat:0'")
+
+
+def ln_edit(tmp_path: Path, edit) -> Path:
+    m = onnx.load(DATA / "tf2onnx_k3_bidi_stack.onnx")
+    edit({n.name: n for n in m.graph.node}, m.graph)
+    path = tmp_path / "ln.onnx"
+    onnx.save(m, path)
+    return path
+
+
+def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
+    graph.initializer.append(onnx.numpy_helper.from_array(value.astype(np.float32), name))
+    return name
+
+
+def test_what_is_no_layer_norm_keeps_its_refusal(tmp_path):
+    """A value that is not gamma * (x - mean) / sqrt(var + eps) + beta stays as it was written
+    and is refused where it was before (the moments' GlobalAveragePool)."""
+
+    def plus_mean(nodes, graph):  # x * k + mean * k + beta
+        nodes[LN + "Neg"].op_type = "Identity"
+
+    def eps_per_feature(nodes, graph):  # var + eps_f: no single epsilon
+        nodes[LN + "add"].input[1] = _const(graph, "eps8", np.full((1, 1, 8), 1e-3) + np.arange(8) * 1e-4)
+
+    def not_squared(nodes, graph):  # mean((x - m) * x): not the variance
+        nodes[LN + "moments/SquaredDifference__3974"].input[1] = "k3_bidi_stack_1/bidirectional_1/concat:0"
+
+    def other_gamma(nodes, graph):  # the mean times another vector than x
+        at = next(i for i, n in enumerate(graph.node) if n.name == LN + "mul_1")
+        graph.node.insert(at, onnx.helper.make_node("Mul", ["Transpose__4089:0", _const(graph, "two", np.array(2.0))],
+                                                    ["k2"], name="k2"))
+        nodes[LN + "mul_1"].input[1] = "k2"
+
+    def rows_swapped(nodes, graph):  # the mean of other rows: x [T, B] minus mean [B, T]
+        nodes[LN + "moments/SquaredDifference"].input[1] = "Transpose__4061:0"
+
+    for edit in (plus_mean, eps_per_feature, not_squared, other_gamma, rows_swapped):
+        with pytest.raises(UnsupportedOpError, match="unsupported op 'GlobalAveragePool' on the data path"):
+            rnnedge.convert(ln_edit(tmp_path, edit), tmp_path / "m.rne")
+    m = onnx.load(DATA / "tf2onnx_k3_bidi_stack.onnx")
+    m.producer_name = "other"  # another exporter's written-out norms are read op by op
+    with pytest.raises(UnsupportedOpError, match="unsupported op 'GlobalAveragePool' on the data path"):
+        rnnedge.convert(m, tmp_path / "m.rne")
+
+
+def test_layer_norm_edits_refused_or_exact():
+    """Random edits of the layer normalisation's nodes (an op changed, an input rewired, two
+    inputs swapped): each is refused, or what converts computes what onnxruntime computes for the
+    edited model (an edit that keeps a layer normalisation: the terms of a sum swapped, ...)."""
+    ort = pytest.importorskip("onnxruntime")
+    from rnnedge.errors import RnnedgeError
+    from rnnedge.reference import run_network
+
+    rng = np.random.default_rng(17)
+    ops = ["Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "Reciprocal", "Identity", "Transpose"]
+    base = onnx.load(DATA / "tf2onnx_k3_bidi_stack.onnx")
+    region = [i for i, n in enumerate(base.graph.node) if n.name.startswith(LN) or n.name.startswith("Transpose__40")]
+    names = sorted({o for i in region for o in base.graph.node[i].output} | {"k3_bidi_stack_1/bidirectional_1/concat:0"})
+    converted = refused = 0
+    for _ in range(100):
+        m = onnx.ModelProto()
+        m.CopyFrom(base)
+        node = m.graph.node[int(rng.choice(region))]
+        kind = rng.integers(3)
+        if kind == 0:
+            node.op_type = str(rng.choice(ops))
+            if node.op_type != "Transpose":
+                del node.attribute[:]
+        elif kind == 1:
+            node.input[int(rng.integers(len(node.input)))] = str(rng.choice(names))
+        elif len(node.input) >= 2:
+            node.input[0], node.input[1] = node.input[1], node.input[0]
+        try:
+            want = ort.InferenceSession(m.SerializeToString()).run(None, {"x": X})[0]
+        except Exception:  # noqa: BLE001 - an edit onnxruntime rejects as an invalid model
+            continue
+        try:
+            net = to_network(m)
+        except RnnedgeError:
+            refused += 1
+            continue
+        y = from_tbf(run_network(net, to_tbf(X, net.input.axes))[0], net.output.axes)
+        assert y.shape == want.shape and rel(y, want) <= 1e-5, (node.name, kind)
+        converted += 1
+    assert refused > 10 and converted > 10  # both outcomes are exercised
+
+
+# -- Conv1D "causal" as tf2onnx writes it: Pad, then Unsqueeze to a 2-D Conv ---------------------
+
+
+def causal_edit(tmp_path: Path, edit) -> Path:
+    m = onnx.load(DATA / "tf2onnx_k3_conv_lstm.onnx")
+    edit({n.name: n for n in m.graph.node}, m.graph)
+    path = tmp_path / "causal.onnx"
+    onnx.save(m, path)
+    return path
+
+
+CAUSAL = "k3_conv_lstm_1/conv1d_1_2/"
+
+
+def test_a_pad_through_unsqueeze_is_the_convs_padding(tmp_path):
+    """The Pad's frames before the time axis go through the Unsqueeze to the Conv, which takes
+    them as its padding: the causal conv (4 frames, kernel 3, dilation 2) converts; with dilation
+    1 the same 4 frames start the output before its input, refused; a Pad that an op other than
+    a Conv reads after the Unsqueeze stays refused."""
+    from rnnedge.converter import to_graph
+    from rnnedge.ir.graph import Conv
+
+    g = to_graph(DATA / "tf2onnx_k3_conv_lstm.onnx")
+    convs = [n.op for n in g.nodes if isinstance(n.op, Conv)]
+    assert [(c.dt, c.weight.shape[2]) for c in convs] == [(1, 3), (2, 3)]
+
+    def dilation_1(nodes, graph):
+        (a,) = [a for a in nodes[CAUSAL + "convolution"].attribute if a.name == "dilations"]
+        a.ints[:] = [1, 1]
+
+    with pytest.raises(UnsupportedOpError, match=r"Conv pads 4 frames before the time axis, more than "
+                                                 r"\(kernel - 1\) \* dilation = 2"):
+        to_graph(causal_edit(tmp_path, dilation_1))
+
+    def relu_reads_it(nodes, graph):
+        nodes[CAUSAL + "convolution"].op_type = "Relu"
+        del nodes[CAUSAL + "convolution"].input[1:]
+        del nodes[CAUSAL + "convolution"].attribute[:]
+
+    with pytest.raises(UnsupportedOpError, match=r"\(op Relu.*Relu of a tensor with time padding \(\[4, 0\] frames"):
+        to_graph(causal_edit(tmp_path, relu_reads_it))
+
+
+# -- Embedding: tf2onnx's guard for negative ids -------------------------------------------------
+
+EMB = "k3_embed_gru_1/embedding_1/"
+
+
+def test_the_negative_id_guard_is_the_gather_of_the_ids(tmp_path):
+    """where(ids < 0, ids + 20, ids) before the Gather of the 20-row table (tf2onnx: Cast, Less,
+    Not, Cast, Mul, Add) reads the ids themselves: Keras's rows for ids in [0, 20); an id outside
+    (a negative one, which Keras would take as id + 20, or 20) is refused at run time, naming it."""
+    from rnnedge.errors import InputError
+
+    g = convert(DATA / "tf2onnx_k3_embed_gru.onnx", tmp_path / "m.rne")
+    (note,) = [n for n in g.folded if "guard for negative ids" in n]
+    assert note.startswith(f"Gather {EMB}GatherV2: its index '{EMB}SelectV2:0' is tf2onnx's guard for "
+                           "negative ids (x < 0: x + 20); the Gather reads 'x' itself")
+    m = rnnedge.load(tmp_path / "m.rne")
+    for bad in (-1, 20):
+        ids = IDS.copy()
+        ids[1, 3] = bad
+        with pytest.raises(InputError, match=rf"id {bad} at \[t, b, i\] = \[3, 1, 0\] is outside \[0, 20\)"):
+            m.run(ids)
+
+
+def test_what_is_no_negative_id_guard_keeps_its_refusal(tmp_path):
+    """An index that is not exactly ids + 20 below 0 and ids from 0 on stays as written, refused
+    at its Less as before: another offset, another threshold, the Not left out."""
+
+    def edit(name: str, change) -> Path:
+        m = onnx.load(DATA / "tf2onnx_k3_embed_gru.onnx")
+        change({n.name: n for n in m.graph.node}, m.graph)
+        path = tmp_path / f"{name}.onnx"
+        onnx.save(m, path)
+        return path
+
+    def offset_19(nodes, graph):
+        graph.initializer.append(onnx.numpy_helper.from_array(np.array(19, np.int32), "v19"))
+        nodes[EMB + "add"].input[1] = "v19"
+
+    def below_1(nodes, graph):
+        graph.initializer.append(onnx.numpy_helper.from_array(np.array(1.0, np.float32), "one"))
+        nodes[EMB + "Less"].input[1] = "one"
+
+    def no_not(nodes, graph):
+        nodes[EMB + "SelectV2__4864"].op_type = "Identity"
+
+    for change in (offset_19, below_1, no_not):
+        with pytest.raises(UnsupportedOpError, match=rf"node '{EMB}Less' \(op Less.*unsupported op 'Less'"):
+            rnnedge.convert(edit(change.__name__, change), tmp_path / "m.rne")
+
+
+# -- an LSTM tf2onnx writes as a Loop (hard_sigmoid gates): the native LSTM ----------------------
+
+
+def test_the_lstm_loop_is_the_native_lstm():
+    """k2_lstm_hard (Keras 2: activation and recurrent_activation hard_sigmoid, 0.2 x + 0.5
+    clipped): the Loop carrying h and c is one forward LSTM, the same cell the Keras reader makes
+    of the .h5 file: the gates' 0.2 and 0.5 in the weights (HardSigmoid alpha 1, beta 0), the
+    output's hard sigmoid of c' as HardSigmoid(0.2, 0.5)."""
+    from rnnedge.converter.keras import keras_to_model
+
+    net = to_network(DATA / "tf2onnx_k2_lstm_hard.onnx")
+    (rec,) = [l for l in net.layers if isinstance(l, Recurrent)]
+    assert (rec.cell, rec.direction) == ("lstm", "forward")
+    assert sum("tf2onnx Loop of a Keras LSTM read as the native cell" in n for n in net.folded) == 1
+    hard = Act.make("HardSigmoid", 1.0, 0.0)
+    assert rec.activations == [[hard, hard, Act.make("HardSigmoid", np.float32(0.2), 0.5)]]
+    (k,) = [l for l in keras_to_model(DATA / "k2_lstm_hard.h5").layers if isinstance(l, Recurrent)]
+    assert k.activations == [[Act.make("HardSigmoid", 0.2, 0.5)] * 3]
+    np.testing.assert_allclose(rec.W, np.float32(0.2) * k.W, rtol=1e-6)  # 0.2 (x W): the gates' scale
+    np.testing.assert_allclose(rec.R, np.float32(0.2) * k.R, rtol=1e-6)
+    H = rec.hidden
+    np.testing.assert_allclose(rec.B[0, : 4 * H], np.float32(0.2) * k.B[0, : 4 * H] + 0.5, rtol=1e-6)
+    assert not rec.B[0, 4 * H :].any()
+
+
+def lstm_edit(tmp_path: Path, edit) -> Path:
+    return body_edit(tmp_path, "tf2onnx_k2_lstm_hard", edit)
+
+
+def test_what_is_no_lstm_refused(tmp_path):
+    """c' must be f * c + i * g, h' = o * act(c'), f, i, o one activation: else refused by name."""
+
+    def named(body, end: str) -> onnx.NodeProto:
+        return next(n for n in body.node if n.output[0].endswith(end))
+
+    def forget_not_c(body):  # f * h: the state, not the cell state
+        mul = named(body, "lstm_cell/mul_2:0")
+        mul.input[1] = next(i.name for i in body.input if i.name.endswith("placeholder_2:0"))
+
+    def output_relu(body):  # o = relu(split:3): not the gates' hard sigmoid
+        top = named(body, "clip_by_value_3:0")
+        top.op_type = "Relu"
+        top.input[:] = [next(o for n in body.node for o in n.output if o.endswith("lstm_cell/split:3"))]
+
+    cases = [(forget_not_c, "the new cell state is not f * c + i * g"),
+             (output_relu, "LSTM: the forget gate's activation HardSigmoid differs from the output gate's Relu")]
+    for edit, why in cases:
+        msg = refused(lstm_edit(tmp_path, edit))
+        assert why in msg, msg
+
+
+def test_what_is_no_keras_masking_keeps_its_refusal(tmp_path):
+    """The Masking refusal needs Keras's whole test (Equal to mask_value, Not, Cast, ReduceSum
+    over the features, Greater than 0) in a file tf2onnx wrote: with a ReduceMax instead, or from
+    another exporter, the Equal is refused as any unsupported op on the data path."""
+    m = onnx.load(DATA / "tf2onnx_k3_masking.onnx")
+    for node in m.graph.node:  # the Masking layer's "any" and the GRU's (its mask) alike
+        if node.op_type == "ReduceSum":
+            node.op_type = "ReduceMax"
+    with pytest.raises(UnsupportedOpError, match=r"NotEqual' \(op Equal, #1 of 64 in the graph\): unsupported op 'Equal'"):
+        rnnedge.convert(m, tmp_path / "m.rne")
+    other = onnx.load(DATA / "tf2onnx_k3_masking.onnx")
+    other.producer_name = "other"  # another exporter's Equal: no reading of it as Keras's Masking
+    with pytest.raises(UnsupportedOpError, match=r"NotEqual' \(op Equal, #1 of 64 in the graph\): unsupported op 'Equal'"):
+        rnnedge.convert(other, tmp_path / "m.rne")
+
+
+# -- Conv1D "valid" (tf2onnx: a Conv without padding): as the Keras reader makes it ---------------
+
+
+def valid_with(tmp_path: Path, edit) -> Path:
+    m = onnx.load(DATA / "tf2onnx_k3_conv_valid.onnx")
+    edit(m.graph)
+    path = tmp_path / "valid.onnx"
+    onnx.save(m, path)
+    return path
+
+
+def test_what_needs_the_end_of_a_valid_conv_refused(tmp_path):
+    """After a "valid" conv (its last rows past ONNX's end), the last step (a Gather of it) and
+    a conv that looks ahead (a second valid conv) are refused by name; another exporter's
+    shortening conv keeps the refusal of shortening convs."""
+    from onnx import helper
+
+    def last_step(graph):
+        out = graph.output[0].name
+        producer = next(n for n in graph.node if out in n.output)
+        producer.output[0] = "seq"
+        graph.initializer.append(onnx.numpy_helper.from_array(np.array(-1, np.int64), "minus1"))
+        graph.node.append(helper.make_node("Gather", ["seq", "minus1"], [out], name="last", axis=1))
+        del graph.output[0].type.tensor_type.shape.dim[1]
+
+    with pytest.raises(UnsupportedOpError, match=r"node 'last' \(op Gather.*it needs its last step, of a sequence "
+                                                 r"that the 'valid' Conv over time "
+                                                 r"'k3_conv_valid_1/conv1d_2_1/convolution' shortened by 2 steps"):
+        rnnedge.convert(valid_with(tmp_path, last_step), tmp_path / "m.rne")
+
+    def second_valid_conv(graph):
+        tanh = next(n for n in graph.node if n.op_type == "Tanh")
+        readers = [n for n in graph.node if tanh.output[0] in n.input]
+        at = list(graph.node).index(tanh) + 1
+        graph.initializer.extend([onnx.numpy_helper.from_array(np.full((4, 4, 1, 3), 0.1, np.float32), "w2"),
+                                  onnx.numpy_helper.from_array(np.array([2], np.int64), "ax2")])
+        new = [helper.make_node("Unsqueeze", [tanh.output[0], "ax2"], ["u2"], name="u2"),
+               helper.make_node("Conv", ["u2", "w2"], ["c2"], name="conv2", kernel_shape=[1, 3]),
+               helper.make_node("Squeeze", ["c2", "ax2"], ["s2"], name="s2")]
+        for k, n in enumerate(new):
+            graph.node.insert(at + k, n)
+        for r in readers:
+            r.input[:] = ["s2" if i == tanh.output[0] else i for i in r.input]
+
+    with pytest.raises(UnsupportedOpError, match=r"node 'conv2' \(op Conv.*it needs its end padding \(it looks "
+                                                 r"ahead\), of a sequence that the 'valid' Conv over time"):
+        rnnedge.convert(valid_with(tmp_path, second_valid_conv), tmp_path / "m.rne")
+
+    def other_exporter(graph):
+        pass
+
+    m = onnx.load(valid_with(tmp_path, other_exporter))
+    m.producer_name = "pytorch"  # ONNX's shorter output: the graph converter's refusal stands
+    with pytest.raises(UnsupportedOpError, match=r"the output is 2 steps shorter than the input"):
+        rnnedge.convert(m, tmp_path / "m.rne")

@@ -189,6 +189,9 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
             )
         lookahead = causal - begin
         tail = end - lookahead
+        shortens = -tail if tail < 0 and getattr(w.loaded.model, "producer_name", "") == "tf2onnx" else 0
+        if shortens:  # Keras's Conv1D "valid" (tf2onnx): as the Keras reader makes it, docs/keras.md
+            tail = 0
         if tail < 0:
             raise UnsupportedOpError(
                 f"{node.op} pads {begin} frames before and {end} after along time with kernel {kt} and "
@@ -196,7 +199,7 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
                 "convs over time whose output has the input's length (causal, 'same', or pad-then-chomp)"
             )
     else:
-        lookahead = tail = 0
+        lookahead = tail = shortens = 0
     kw = kernel[iw] if iw is not None else 1
     sw = strides[iw] if iw is not None else 1
     dw = dil[iw] if iw is not None else 1
@@ -237,10 +240,17 @@ def op_conv(w: DagWalk, node: Node, ins: list) -> list:
         w.note(node, "a 1x1 conv of one position: a Dense over its channels")
         return [_unfold(Flow(v, x.roles, tuple(shape), x.reversed, tail=tail), window)]  # type: ignore[arg-type]
     src = w.shaped(replace(x, tpad=(0, 0), wpad=(0, 0)), in_shape)
+    if lookahead and src in w.short:  # its end padding would read the rows past ONNX's end
+        w.check_end(None, w.short[src], "its end padding (it looks ahead)")
     v = w.add(conv, [src], [out_shape], node.name)[0]
     if cache is not None:
         w.cache_convs[cache[0]] = w.nodes[-1]
     w.values[v].delay += lookahead
+    if shortens:
+        s0 = w.short.get(v, (0, node.name))[0]
+        w.short[v] = (s0 + shortens, node.name)
+        w.note(node, f"'valid' over time ({shortens} steps shorter than its input): computed as the conv looking "
+                     f"{lookahead} steps ahead; Model.run's last {shortens} rows are past ONNX's end (docs/keras.md)")
     shape = list(x.shape)
     shape[1] = conv.c_out
     if iw is not None:

@@ -78,7 +78,7 @@ class Flow:
 
 # ops that may read a Flow with pending time padding (tpad), extra trailing frames (tail) or a
 # state's frames before it (cache)
-TIME_PAD_OPS = ("Conv", "Slice", "Identity", "Dropout")
+TIME_PAD_OPS = ("Conv", "Slice", "Identity", "Dropout", "Unsqueeze")  # Unsqueeze: a Pad's frames only
 
 
 def pending(x: Flow) -> bool:
@@ -271,6 +271,9 @@ class DagWalk:
     atom_size: dict[str, Dim] = field(default_factory=dict)  # the run-time lengths T and B
     value_specs: dict[str, TensorSpec] = field(default_factory=dict)  # state inputs' layouts
     cache_convs: dict[int, GNode] = field(default_factory=dict)  # state value -> the Conv keeping it (conv.py)
+    # value -> (steps, Conv node name): its last `steps` rows are past ONNX's end, after a "valid"
+    # Conv over time computed as one looking ahead (conv.py); what needs that end is refused
+    short: dict[int, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def graph(self) -> onnx.GraphProto:
@@ -319,13 +322,33 @@ class DagWalk:
                 f"its inputs lag the signal by different numbers of steps ({sorted(delays)}: after a "
                 "Conv over time that looks ahead on one path only); rnnedge cannot align them"
             )
+        short = max((self.short[v] for v in ins if v in self.short), default=None)
+        if short is not None:
+            self.check_end(op, short)
         outs: list[int | None] = []
         for k, s in enumerate(shapes):
             outs.append(None if s is None else self.new_value(f"{name}:{k}" if k else name, s, last))
             if outs[-1] is not None:
                 self.values[outs[-1]].delay = max(delays, default=0)  # type: ignore[index]
+                if short is not None:
+                    self.short[outs[-1]] = short  # type: ignore[index]
         self.nodes.append(GNode(op, list(ins), outs, name=self.node.name if self.node else name))
         return outs
+
+    def check_end(self, op: object, short: tuple[int, str], needs: str | None = None) -> None:
+        """An op after a "valid" Conv over time (rows past ONNX's end, `short`): refused when it
+        needs the shortened sequence's end (its last step, the steps backwards, `needs`)."""
+        needs = needs or ("its last step" if isinstance(op, TakeLast) else
+                          "the sequence backwards" if isinstance(op, Recurrent) and op.direction != "forward"
+                          else None)
+        if needs is not None:
+            raise UnsupportedOpError(
+                f"it needs {needs}, of a sequence that the 'valid' Conv over time {short[1]!r} shortened by "
+                f"{short[0]} steps: rnnedge computes that conv as one looking {short[0]} steps ahead (its "
+                f"last {short[0]} rows the conv over zeros past the input's end, which ONNX does not have), "
+                "so only ops that read the steps in order (recurrent layers forward, step-wise ops, causal "
+                "convs) may follow it"
+            )
 
     def shaped(self, f: Flow, shape: tuple[int, ...] | None = None) -> int:
         """f's value with the declared shape `shape` (default f's per-step shape): a COPY when the
@@ -1367,13 +1390,21 @@ def op_squeeze(w: DagWalk, node: Node, ins: list) -> list:
 
 
 def op_unsqueeze(w: DagWalk, node: Node, ins: list) -> list:
-    """New per-step axes of size 1 where the node says, the others keep their roles."""
+    """New per-step axes of size 1 where the node says, the others keep their roles. A Pad's
+    frames before or after the time axis stay pending (tf2onnx's causal Conv1D: Pad, then an
+    Unsqueeze to a 2-D Conv, which absorbs them); other pending frames are refused."""
     x = _flow(ins)
+    if x.cache is not None:
+        raise UnsupportedOpError(f"Unsqueeze of a tensor with {_pending_text(w, x)}: only a Conv over time "
+                                 "(or a Slice that drops the extra frames) may read it")
+    if x.wpad != (0, 0):
+        raise UnsupportedOpError(f"Unsqueeze of a tensor with {list(x.wpad)} zeros a Pad put around a feature "
+                                 "axis: only the Conv that pads that axis may read it")
     out = unsqueeze_shape(node, ins, x.shape)
     roles = list(x.roles)
     for a in sorted(b + len(out) if b < 0 else b for b in ints_arg(node, ins, 1, "axes") or []):
         roles.insert(a, "F")
-    return [Flow(x.value, tuple(roles), out)]
+    return [Flow(x.value, tuple(roles), out, tpad=x.tpad, tail=x.tail)]
 
 
 def op_reverse_sequence(w: DagWalk, node: Node, ins: list) -> list:

@@ -42,7 +42,7 @@ def fix_inputs(loaded: Loaded, fixed: Mapping[str, FixedValue] | None) -> Loaded
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
     inputs = {i.name: i for i in graph.input if i.name not in initializers}
-    notes: list[str] = []
+    notes: list[str] = list(loaded.notes)
     for name, value in (fixed or {}).items():
         if name not in inputs:
             raise InputError(

@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError
 
 from ..errors import ConvertError
 from ..files import read_regular_file
+from . import tf2onnx_patterns
 
 
 @dataclass
@@ -44,7 +45,12 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> Loaded:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     except Exception:  # noqa: BLE001 - inference is a help, not a requirement; the walk checks shapes
         pass
-    return Loaded(model, label, stem, opset)
+    if model is source:  # (inference failed) the caller's model is never changed
+        model = onnx.ModelProto()
+        model.CopyFrom(source)
+    tf2onnx_patterns.keras_masking(model, label)
+    notes = tf2onnx_patterns.layer_norms(model) + tf2onnx_patterns.negative_id_guards(model)
+    return Loaded(model, label, stem, opset, notes)
 
 
 def _read(path: str, label: str) -> onnx.ModelProto:

@@ -15,8 +15,12 @@ difference of such terms). The cell is then read off the state's new value:
     GRU (z, r, hh)             h' = z * h + (1 - z) * hh,   z = f(x Wz + h Rz + bz), r likewise
       reset_after=True         hh = g(x Wh + bxh + r * (h Rh + bhh))      (ONNX linear_before_reset=1)
       reset_after=False        hh = g(x Wh + (r * h) Rh + bh)             (ONNX linear_before_reset=0)
+    LSTM (two carried states,  c' = f * c + i * g,  h' = o * k(c'),  i, o, f = a(x W. + h R. + b.),
+      h the scan output)       g = b(x Wg + h Rg + bg)
 
-which are exactly ONNX's RNN and GRU (gates z, r, h) with the matched weights. f may be a hard
+which are exactly ONNX's RNN, GRU (gates z, r, h) and LSTM (gates i, o, f, c; activations a, b,
+k) with the matched weights; k may be Keras 2's hard sigmoid of c' spelled out (HardSigmoid 0.2,
+0.5), as may a, b be. f may be a hard
 sigmoid spelled out: Keras 3's relu6(x + 3) / 6 (a Clip to [0, 6] times 1/6) or Keras 2's
 clip(0.2 x + 0.5, 0, 1) (Mul, Add, Min, Max). The counters are checked by running them: the loop
 visits steps 0 .. T-1 in order for every length T. The scan output is the layer's output, the
@@ -148,9 +152,12 @@ class _Body:
         self.frame: Leaf | None = None
         self.data: Data | None = None
         self.state: Leaf | None = None
+        self.cell: Leaf | None = None  # a second carried state (an LSTM's c; which is h, the scan output says)
         self.index_slot: int | None = None  # the carried slot the frame is gathered at
         self.state_slot = -1  # the carried slot of the state
+        self.cell_slot = -1  # the carried slot of the second state
         self.initial: np.ndarray | None = None  # the state's initial value [H], None: zeros
+        self.initial_cell: np.ndarray | None = None
 
     def run(self) -> None:
         b, ins = self.body, self.ins
@@ -168,15 +175,21 @@ class _Body:
             if isinstance(v, Const) and v.array.ndim >= 1 and v.array.dtype.kind == "f" and _passes(b, j):
                 self.env[name] = v  # the weights, carried unchanged
             elif isinstance(v, (Filled, Const)) and len(_shape(v)) == 2 and _is_float(v):
-                if self.state is not None:
-                    raise NotTheCell("two carried tensors could be the state")
+                if self.cell is not None:
+                    raise NotTheCell("three carried tensors could be the state")
                 width = _shape(v)[1]
                 if not isinstance(width, int):
                     raise NotTheCell("the state's width is not fixed")
-                self.initial = _initial_state(v, width)
-                self.state = Leaf("h", width)
-                self.state_slot = j
-                self.env[name] = self.state
+                if self.state is None:
+                    self.initial = _initial_state(v, width)
+                    self.state = Leaf("h", width)
+                    self.state_slot = j
+                    self.env[name] = self.state
+                else:  # an LSTM's h and c: op_loop tells them apart by the scan output
+                    self.initial_cell = _initial_state(v, width)
+                    self.cell = Leaf("c", width)
+                    self.cell_slot = j
+                    self.env[name] = self.cell
             else:
                 self.env[name] = Counter()
         if self.state is None:
@@ -287,12 +300,13 @@ class _Body:
                 k.ndim > 1 and k.shape[:-1] != (1,) * (k.ndim - 1)):
             raise NotTheCell(f"{where} multiplies {_what(t)} by a {list(k.shape)} constant")
         k = k.reshape(-1)
-        if isinstance(t, Gate):
+        if isinstance(t, Gate) and isinstance(t.op, Act):
             act = t.op
-            if (k.size == 1 and isinstance(act, Act) and act.kind == "Clip" and act.alpha == 0
+            if (k.size == 1 and act.kind == "Clip" and act.alpha == 0
                     and 0 < act.beta < math.inf and abs(float(k[0]) * act.beta - 1) <= 1e-6):
                 return Gate(Act.make("HardSigmoid", float(k[0]), 0.0), t.args, t.width)
             raise NotTheCell(f"{where} scales a gate (only a clip to [0, hi] by 1 / hi, a hard sigmoid)")
+        # a sum of gated terms (an LSTM's new c) scaled: Keras 2's hard sigmoid of it, 0.2 c + 0.5
         a = _as_affine(t)
         return Affine({s: m * k for s, m in a.maps.items()}, None if a.bias is None else a.bias * k)
 
@@ -445,7 +459,7 @@ def _what(a: object) -> str:
     if isinstance(a, Const):
         return f"a constant {list(a.array.shape)}"
     if isinstance(a, Leaf):
-        return {"x": "the step's input", "h": "the state"}[a.name]
+        return {"x": "the step's input", "h": "the state", "c": "the second state"}[a.name]
     return {Gate: "a gate", Affine: "a weighted sum", Counter: "a loop counter", Data: "the whole input"}.get(
         type(a), "nothing")
 
@@ -573,6 +587,71 @@ def match_gru(out: Term, x: Leaf, h: Leaf) -> Recurrent:
                      linear_before_reset=lbr)  # fmt: skip
 
 
+def _of_state(t: object, c: object) -> Act:
+    """t = act(c') for the new cell state c' (an LSTM's output activation): an activation of c'
+    itself, or a hard sigmoid spelled out on it (a clip to [0, 1] of a c' + b, Keras 2's
+    0.2 c' + 0.5; Keras 3's relu6(c' + 3) / 6): HardSigmoid(a, b)."""
+    if t is c:
+        return Act.make("Identity")  # Keras "linear"
+    if not isinstance(t, Gate) or not isinstance(t.op, Act) or len(t.args) != 1:
+        raise NotTheCell("the output is not the output gate times an activation of the new cell state")
+    act, arg = _cell_act(t.op), t.args[0]
+    if arg is c:
+        return act
+    if isinstance(arg, Affine) and list(arg.maps) == [c] and act.kind == "HardSigmoid":
+        m, H = arg.maps[c], c.width  # type: ignore[union-attr]
+        a = float(m[0, 0])
+        b = 0.0 if arg.bias is None else float(arg.bias[0])
+        if np.array_equal(m, a * np.eye(H, dtype=m.dtype)) and (arg.bias is None or np.all(arg.bias == b)):
+            return Act.make("HardSigmoid", act.alpha * a, act.alpha * b + act.beta)
+    raise NotTheCell("the output's activation of the new cell state is not one rnnedge reads")
+
+
+def match_lstm(out: Term, c_new: object, x: Leaf, h: Leaf, c: Leaf) -> Recurrent:
+    """c' = f * c + i * g, h' = o * act(c'), in either order of each product and of the sum:
+    ONNX's LSTM (gates i, o, f, c; activations f for i, o, f, g for the candidate, h for c')."""
+    if not isinstance(c_new, Gate) or c_new.op != "Add":
+        raise NotTheCell("the new cell state is not a sum of two gated terms")
+    f = i = g = None
+    for p, q in (c_new.args, c_new.args[::-1]):
+        if not (isinstance(p, Gate) and p.op == "Mul" and isinstance(q, Gate) and q.op == "Mul"):
+            continue
+        for ff, cc in (p.args, p.args[::-1]):
+            if _is_leaf(cc, c) and not any(_is_leaf(a, c) for a in q.args):
+                f, (i, g) = ff, q.args
+    if f is None:
+        raise NotTheCell("the new cell state is not f * c + i * g")
+    if not (isinstance(out, Gate) and out.op == "Mul"):
+        raise NotTheCell("the output is not the output gate times an activation of the new cell state")
+    o = act_h = None
+    for oo, t in (out.args, out.args[::-1]):
+        try:
+            act_h, o = _of_state(t, c_new), oo
+            break
+        except NotTheCell:
+            continue
+    if o is None or act_h is None:
+        _of_state(out.args[1], c_new)  # the reason
+    act_f, sf = _gate_act(f, x, h, "the forget gate f")
+    act_o, so = _gate_act(o, x, h, "the output gate o")
+    act_i, si = _gate_act(i, x, h, "the input gate i")
+    act_g, sg = _gate_act(g, x, h, "the candidate g")
+    if act_i != act_f and act_g == act_f:  # i * g in the other order
+        (act_i, si), (act_g, sg) = (act_g, sg), (act_i, si)
+    for what, a in (("input gate's", act_i), ("output gate's", act_o)):
+        if a != act_f:
+            raise NotTheCell(f"LSTM: the forget gate's activation {act_f.kind} differs from the {what} {a.kind}")
+    H = h.width
+    if c.width != H:
+        raise NotTheCell(f"the cell state has {c.width} units, the state {H}")
+    gates = (si, so, sf, sg)  # ONNX's order
+    W = np.concatenate([_map(s, x, x.width, H) for s in gates], axis=1).T
+    R = np.concatenate([_map(s, h, H, H) for s in gates], axis=1).T
+    B = np.concatenate([_bias(s, H) for s in gates] + [np.zeros(4 * H, np.float32)])
+    return Recurrent(cell="lstm", direction="forward", W=np.ascontiguousarray(W)[None],
+                     R=np.ascontiguousarray(R)[None], B=B[None], activations=[[act_f, act_g, act_h]])
+
+
 def _run_counters(ins: list[Value | None], body: _Body, opset: int) -> None:
     """Run the loop's counters (everything but the cell) for a few lengths T: the loop must run
     T steps (its trip count and condition) and read step k at step k."""
@@ -594,7 +673,7 @@ def _run_counters(ins: list[Value | None], body: _Body, opset: int) -> None:
             raise NotTheCell("the loop's initial condition is false")
         slots: dict[int, np.ndarray] = {}
         for j, v in enumerate(ins[2:]):
-            if j != body.state_slot and not isinstance(body.env[b.input[2 + j].name], Const):
+            if j not in (body.state_slot, body.cell_slot) and not isinstance(body.env[b.input[2 + j].name], Const):
                 slots[j] = concrete(v, f"carried value {b.input[2 + j].name!r}").astype(_dtype(b.input[2 + j]))
         for k in range(T):
             env: dict[str, np.ndarray] = {b.input[0].name: np.array(k, np.int64), b.input[1].name: np.array(True)}
@@ -661,6 +740,11 @@ def op_loop(ctx: "LoopContext", node: Node, ins: list[Value | None]) -> list[Val
         if len(b.output) != len(ins) - 2 + 2:
             raise NotTheCell("the Loop has not exactly one scan output")
         out = body.env.get(b.output[-1].name)
+        if body.cell is not None and body.env.get(b.output[1 + body.cell_slot].name) is out:
+            # the second carried state is h (the scan output): the first is the LSTM's c
+            body.state, body.cell = body.cell, body.state
+            body.state_slot, body.cell_slot = body.cell_slot, body.state_slot
+            body.initial, body.initial_cell = body.initial_cell, body.initial
         if body.env.get(b.output[1 + body.state_slot].name) is not out or not isinstance(out, (Gate, Affine)):
             raise NotTheCell("the scan output is not the new state carried to the next step")
         for j in range(len(ins) - 2):
@@ -672,7 +756,9 @@ def op_loop(ctx: "LoopContext", node: Node, ins: list[Value | None]) -> list[Val
         assert h is not None
         errors = []
         rec = None
-        for match in (match_gru, match_rnn):
+        if body.cell is not None:  # two carried states: an LSTM's h and c
+            rec = match_lstm(out, body.env.get(b.output[1 + body.cell_slot].name), x, h, body.cell)
+        for match in () if rec is not None else (match_gru, match_rnn):
             try:
                 rec = match(out, x, h)
                 break
@@ -686,18 +772,20 @@ def op_loop(ctx: "LoopContext", node: Node, ins: list[Value | None]) -> list[Val
     except NotTheCell as e:
         raise LoopNotACell(
             "found an unrolled recurrent net: a Loop that iterates over the sequence, "
-            f"whose body is not a Keras GRU or SimpleRNN cell as tf2onnx writes it ({e}); {ADVICE}"
+            f"whose body is not a Keras GRU, SimpleRNN or LSTM cell as tf2onnx writes it ({e}); {ADVICE}"
         ) from None
     except RnnedgeError as e:
         raise ConvertError(f"in the Loop body: {e}") from None
     except (ValueError, TypeError, IndexError, KeyError) as e:  # a body of other shapes and kinds
         raise LoopNotACell(
             "found an unrolled recurrent net: a Loop that iterates over the sequence, whose body "
-            f"could not be read as a Keras GRU or SimpleRNN cell ({type(e).__name__}: {e}); {ADVICE}"
+            f"could not be read as a Keras GRU, SimpleRNN or LSTM cell ({type(e).__name__}: {e}); {ADVICE}"
         ) from None
     data = body.data
     if body.initial is not None:
         rec.initial_h = body.initial[None]
+    if body.initial_cell is not None:
+        rec.initial_c = body.initial_cell[None]
     if data.reversed:  # over a time-reversed input (Keras go_backwards): the reverse direction,
         rec.direction = "reverse"  # its output in reversed order too (as recurrent.op_recurrent)
     ctx.note(node, f"tf2onnx Loop of a Keras {rec.cell.upper()} read as the native cell"
