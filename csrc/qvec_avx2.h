@@ -8,7 +8,8 @@
  * AVX2 (when the compiler targets it, unless RNE_NO_SIMD): inputs in pairs through vpmaddwd,
  * which forms x[p] w[p][j] + x[p+1] w[p+1][j] as one int32 (< 2^31: qvec.c), the two rows'
  * weights interleaved by vpunpck{l,h}wd (int8 widened by vpmovsxbw first).
- *   acc32: 64 columns in 8 registers over all of k, the pairs added in int32.
+ *   acc32: 64 columns in 8 registers over all of k, the pairs added in int32 (the last columns
+ *   of a layer 32, 16, then 8 at a time: a small cell's 24 or 16 columns are no scalar code).
  *   acc64: 32 columns over chunks of 256 rows, each chunk's sums in int32, then added into int64:
  *   int8 weights directly (a pair is at most 2 * 32768 * 128 = 2^23, 128 pairs 2^30); int16
  *   weights through x = 256 xh + xl (rne__avx2_split_s16: two int32 sums, no int64 widening per
@@ -185,12 +186,55 @@ static void rne__avx2_split_s16(int64_t *acc, int add, const int16_t *x, size_t 
     }
 RNE__AVX2_SUM(rne__avx2_s8_64, 1, 4)
 RNE__AVX2_SUM(rne__avx2_s8_32, 1, 2)
+RNE__AVX2_SUM(rne__avx2_s8_16, 1, 1)
 RNE__AVX2_SUM(rne__avx2_s16_64, 0, 4)
 RNE__AVX2_SUM(rne__avx2_s16_32, 0, 2)
+RNE__AVX2_SUM(rne__avx2_s16_16, 0, 1)
 #undef RNE__AVX2_SUM
 
-/* The column sums of the columns j < n - n % 32; returns how many were done.
- *   acc32: all of k in int32 (the load proved every column's sum fits).
+/* out[0 .. 8) = the int32 column sums of columns j .. j + 7 over rows 0 .. k-1, as
+ * rne__avx2_sum32 with 128-bit registers: the 8 weights of rows p and p + 1 (int8 widened by
+ * vpmovsxbw) interleaved by vpunpck{l,h}wd into columns 0-3 and 4-7, one vpmaddwd each. For the
+ * last 8 columns of a small layer (an 8-wide GRU's 24 and 16), which must not read past them. */
+static void rne__avx2_sum8(int32_t *out, const int16_t *x, size_t k, const uint8_t *w,
+                           size_t ldw, size_t j, int s8)
+{
+    const size_t es = s8 ? 1u : 2u, row = ldw * es;
+    const uint8_t *wp = w + j * es;
+    __m128i s0 = _mm_setzero_si128(), s1 = _mm_setzero_si128();
+    size_t p;
+#define RNE__AVX2_W8(AT)                                                                          \
+    (s8 ? _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(AT)))                 \
+        : _mm_loadu_si128((const __m128i *)(const void *)(AT)))
+#define RNE__AVX2_STEP8(R1, XX)                                                                   \
+    do {                                                                                          \
+        const __m128i r0_ = RNE__AVX2_W8(wp), r1_ = RNE__AVX2_W8(wp + (R1));                      \
+        s0 = _mm_add_epi32(s0, _mm_madd_epi16(_mm_unpacklo_epi16(r0_, r1_), XX));                 \
+        s1 = _mm_add_epi32(s1, _mm_madd_epi16(_mm_unpackhi_epi16(r0_, r1_), XX));                 \
+    } while (0)
+    if (k % 2 != 0) {                               /* the last row of an odd k first */
+        const __m128i xx = _mm_set1_epi32((int32_t)(uint16_t)x[k - 1]);        /* (x, 0) */
+        wp += (k - 1) * row;
+        RNE__AVX2_STEP8(0, xx);
+        wp = w + j * es;
+    }
+    for (p = 0; p + 2 <= k; p += 2, wp += 2 * row) {
+        int32_t pair;
+        memcpy(&pair, x + p, sizeof pair);          /* x[p] in the low half (little-endian) */
+        {
+            const __m128i xx = _mm_set1_epi32(pair);
+            RNE__AVX2_STEP8(row, xx);
+        }
+    }
+#undef RNE__AVX2_STEP8
+#undef RNE__AVX2_W8
+    _mm_storeu_si128((__m128i *)(void *)out, s0);
+    _mm_storeu_si128((__m128i *)(void *)(out + 4), s1);
+}
+
+/* The column sums of the columns j < n - n % 32 (acc32: n - n % 8); returns how many were done.
+ *   acc32: all of k in int32 (the load proved every column's sum fits), 64, 32, then 16 and 8
+ *   columns at a time.
  *   acc64: chunks of RNE__Q_CHUNK rows, each chunk's sums in int32 and then added in int64. s8:
  *   a pair sum is at most 2 * 32768 * 128 = 2^23, 128 pairs 2^30. s16: through the split of x. */
 static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t *w, int s8,
@@ -204,6 +248,14 @@ static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t
             (s8 ? rne__avx2_s8_64 : rne__avx2_s16_64)(a + j, x, k, w, ldw, j);
         for (; j + 32 <= n; j += 32)
             (s8 ? rne__avx2_s8_32 : rne__avx2_s16_32)(a + j, x, k, w, ldw, j);
+        if (j + 16 <= n) {
+            (s8 ? rne__avx2_s8_16 : rne__avx2_s16_16)(a + j, x, k, w, ldw, j);
+            j += 16;
+        }
+        if (j + 8 <= n) {
+            rne__avx2_sum8(a + j, x, k, w, ldw, j, s8);
+            j += 8;
+        }
         return j;
     }
     for (; j + 32 <= n; j += 32) {

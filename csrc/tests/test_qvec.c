@@ -11,7 +11,7 @@
  * rne__q_matvec (rne__q_matvec_ref, the oracle: sum_p (int64) x[p] w[p][c0 + j], then rq32):
  * - shapes that reach every block, tail and chunk of every variant: k = 0 .. 700 (odd and even;
  *   across the 256-row chunks of the AVX2 int16 path), n = 0 .. 200 (below, at and across 8, 16,
- *   32, 64 columns), column offsets c0 and row strides wider than c0 + n; int8 and int16 weights;
+ *   24, 32, 64 columns), column offsets c0 and row strides wider than c0 + n; int8 and int16 weights;
  *   acc32 and acc64;
  * - extreme operands: x all -32768 or 32767 or alternating, weights all at the largest magnitude
  *   the format and the accumulator allow (int8 -128 / 127 and 127 x 516 rows at acc32; int16
@@ -75,6 +75,13 @@ static const mv_case mv_cases[] = {
     { 17, 97, 5, 0, 1, 0, FILL_RANDOM }, { 33, 129, 0, 7, 0, 0, FILL_RANDOM },
     { 0, 40, 0, 0, 1, 1, FILL_RANDOM }, { 0, 40, 0, 0, 0, 0, FILL_RANDOM },
     { 5, 0, 3, 1, 1, 1, FILL_RANDOM },
+    /* the last 16 and 8 columns of the AVX2 acc32 path (a GRU of hidden 8: 24, 16 and 8) */
+    { 40, 24, 0, 0, 1, 1, FILL_RANDOM }, { 8, 16, 0, 0, 1, 1, FILL_RANDOM },
+    { 8, 8, 16, 8, 1, 1, FILL_RANDOM }, { 41, 24, 0, 3, 0, 1, FILL_RANDOM },
+    { 7, 8, 0, 0, 0, 1, FILL_RANDOM }, { 9, 56, 2, 0, 1, 1, FILL_RANDOM },
+    { 1, 8, 0, 0, 1, 1, FILL_RANDOM }, { 516, 24, 0, 0, 1, 1, FILL_MAX },
+    { 516, 8, 0, 0, 1, 1, FILL_MIN }, { 515, 40, 0, 0, 1, 1, FILL_ALTERNATE },
+    { 2, 24, 0, 0, 0, 1, FILL_MAX }, { 3, 8, 0, 0, 0, 1, FILL_MIN },
     /* chunks of the int16 acc64 path: 256 rows */
     { 255, 64, 0, 0, 0, 0, FILL_RANDOM }, { 256, 64, 0, 0, 0, 0, FILL_RANDOM },
     { 257, 64, 0, 0, 0, 0, FILL_RANDOM }, { 513, 40, 8, 8, 0, 0, FILL_RANDOM },
