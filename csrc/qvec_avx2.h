@@ -15,7 +15,8 @@
  *   weights through x = 256 xh + xl (rne__avx2_split_s16: two int32 sums, no int64 widening per
  *   pair).
  *   Requantization 8 columns at a time (acc32; with AVX-512F also acc64, in int64 lanes), the gate
- *   pre-activations with AVX-512F, sigmoid and tanh 8 at a time through a gather from the table.
+ *   pre-activations 8 at a time (int64 lanes; AVX2 clamps with vpcmpgtq, AVX-512F vpminsq),
+ *   sigmoid and tanh 8 at a time through a gather from the table.
  *   The graph op BINARY ADD / MUL of equal shapes (rne__bin_simd) 8 elements at a time.
  */
 #ifndef RNE_QVEC_AVX2_H
@@ -373,11 +374,34 @@ static size_t rne__rq_simd(int32_t *out, const void *acc, int acc32, const int32
     return j;
 }
 
+/* the sum of a, b, c at 4 columns from j on, in int64 lanes (|sum| < 3 2^31), clamped to
+ * [-lim, lim], then the low int32 of each lane (the clamped value) in the low 128 bits */
+static __m128i rne__avx2_pre4(const int32_t *a, const int32_t *b, const int32_t *c, __m256i hi,
+                              __m256i lo)
+{
+    const __m256i s = _mm256_add_epi64(
+        _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(const void *)a)),
+                         _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(const void *)b))),
+        _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(const void *)c)));
+    __m256i v = _mm256_blendv_epi8(s, hi, _mm256_cmpgt_epi64(s, hi));
+    v = _mm256_blendv_epi8(v, lo, _mm256_cmpgt_epi64(lo, v));
+    return _mm256_castsi256_si128(
+        _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+}
+
+/* rne__q_pre 8 at a time: the sum in int64 lanes, clamped by vpcmpgtq / vpblendvb */
 static size_t rne__pre_simd(int32_t *z, const int32_t *a, const int32_t *b, const int32_t *c,
                             int32_t lim, size_t n)
 {
-    (void)z, (void)a, (void)b, (void)c, (void)lim, (void)n;
-    return 0;
+    const __m256i hi = _mm256_set1_epi64x(lim), lo = _mm256_set1_epi64x(-(long long)lim);
+    size_t j;
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m128i r0 = rne__avx2_pre4(a + j, b + j, c + j, hi, lo);
+        const __m128i r1 = rne__avx2_pre4(a + j + 4, b + j + 4, c + j + 4, hi, lo);
+        _mm_storeu_si128((__m128i *)(void *)(z + j), r0);       /* in place: read before */
+        _mm_storeu_si128((__m128i *)(void *)(z + j + 4), r1);
+    }
+    return j;
 }
 #endif /* __AVX512F__ */
 
