@@ -447,6 +447,49 @@ static size_t rne__act_simd(int32_t *v, size_t n, int tanh)
     return j;
 }
 
+/* rne__sigmoid_tail_q31 of v[j], j < n - n % 8, in place, op for op: s = sigmoid(|x|) by
+ * rne__avx2_sig_interp; t = rshr(|z| L2E_M, 24) from two vpmuludq (|z| L2E_M < 2^47, t < 2^23);
+ * e from the exp2 table (one vpgatherdd of the uint16 pair at byte 2 i, split into its halves:
+ * e reaches 32768, no int16) interpolated in int32 (< 2^23); s e < 2^31; rshr(s e, k) as the
+ * unsigned (s e + ((1 << k) >> 1)) >> k by vpsllvd / vpsrlvd, which give 0 for k = 32 (as
+ * rshr: s e < 2^31). z <= 0: s << 15. */
+static size_t rne__tail_simd(int32_t *v, size_t n)
+{
+    const __m256i lim = _mm256_set1_epi32(RNE__SIG_LIMIT), l2e = _mm256_set1_epi64x(RNE__L2E_M);
+    const __m256i half24 = _mm256_set1_epi64x((long long)1 << 23), one = _mm256_set1_epi32(1);
+    const __m256i b8 = _mm256_set1_epi32(255), b16 = _mm256_set1_epi32(65535);
+    size_t j;
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m256i z = _mm256_loadu_si256((const __m256i *)(const void *)(v + j));
+        const __m256i a = _mm256_abs_epi32(z);
+        const __m256i s = rne__avx2_sig_interp(_mm256_min_epi32(a, lim), 0);
+        const __m256i te = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(a, l2e), half24), 24);
+        const __m256i to = _mm256_srli_epi64(
+            _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), l2e), half24), 24);
+        const __m256i t = _mm256_blend_epi32(te, _mm256_slli_epi64(to, 32), 0xAA);
+        const __m256i f = _mm256_and_si256(t, b8);
+        const __m256i g = _mm256_i32gather_epi32(
+            (const int *)(const void *)rne__q_exp2,
+            _mm256_srli_epi32(_mm256_and_si256(t, b16), 8), 2);
+        const __m256i e = _mm256_srli_epi32(
+            _mm256_add_epi32(
+                _mm256_add_epi32(
+                    _mm256_mullo_epi32(_mm256_and_si256(g, b16),
+                                       _mm256_sub_epi32(_mm256_set1_epi32(256), f)),
+                    _mm256_mullo_epi32(_mm256_srli_epi32(g, 16), f)),
+                _mm256_set1_epi32(128)),
+            8);
+        const __m256i k = _mm256_min_epu32(_mm256_srli_epi32(t, 16), _mm256_set1_epi32(32));
+        const __m256i r = _mm256_srlv_epi32(
+            _mm256_add_epi32(_mm256_mullo_epi32(s, e), _mm256_srli_epi32(_mm256_sllv_epi32(one, k), 1)),
+            k);
+        _mm256_storeu_si256((__m256i *)(void *)(v + j),
+                            _mm256_blendv_epi8(r, _mm256_slli_epi32(s, 15),
+                                               _mm256_cmpgt_epi32(one, z)));
+    }
+    return j;
+}
+
 /* ---- the graph op BINARY ADD / MUL of equal shapes ------------------------------------------- */
 
 /* sat16(rshr(v, shift)) of each int64 lane (|v| <= 2^61, so v + 2^(shift-1) fits): the rounding
