@@ -30,8 +30,7 @@ void rne__gru_int_step(const rne__dir_int *dir, const int32_t *wxt)
         rne__q_matvec(rq, hb, hs, &p->r, 0, 2 * hs, p->mr, p->shift_r, w->acc);
         rne__q_pre(zr, wx, rq, p->bias, p->zlim, 2 * hs);
         if (sig)                            /* z: 1 - z in Q0.31 from its pre-activation */
-            for (j = 0; j < hs; j++)
-                zr[j] = rne__sigmoid_tail_q31(zr[j]);
+            rne__q_tail_rows(zr, hs);
         rne__q_act_rows(&p->act[0], zr + (sig ? hs : 0), sig ? hs : 2 * hs);
         if (lbr) {
             rne__q_matvec(rq + 2 * hs, hb, hs, &p->r, 2 * hs, hs, p->mr + 2 * hs, p->shift_r,

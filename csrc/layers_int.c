@@ -16,57 +16,62 @@ static size_t rne__q_cols(const rne_model_layer *l)
     return l->op == RNE_OP_DENSE ? (size_t)l->out_features : 0u;
 }
 
-/* The blocks of an integer layer's work space (qvec.h, rne__work_int: wx, acc, rq, gate, tmp) for
- * `rows` rows: each block's byte offset in off[], and the total; 0 and *ok = 0 on overflow. */
-static size_t rne__q_layout(const rne_model_layer *l, size_t rows, size_t off[5], int *ok)
+/* The elements of each block of an integer layer's work space (qvec.h, rne__work_int: wx, acc,
+ * rq, gate, tmp) for `rows` rows, and each element's bytes. */
+static const size_t rne__q_elem[5] = { sizeof(int32_t), sizeof(int64_t), sizeof(int32_t),
+                                       sizeof(int32_t), sizeof(int16_t) };
+
+static void rne__q_counts(const rne_model_layer *l, size_t rows, size_t count[5])
 {
-    const size_t n = rne__q_cols(l), cell = rne__gates(l->op) != 0 ? 1u : 0u;
-    const size_t elem[5] = { sizeof(int32_t), sizeof(int64_t), sizeof(int32_t), sizeof(int32_t),
-                             sizeof(int16_t) };
-    size_t count[5], total = 0, i;
-    if (cell && rows != 0 && n > (size_t)-1 / rows) {
-        *ok = 0;
-        return 0;
-    }
-    count[0] = cell * rows * n;
+    const size_t n = rne__q_cols(l);
+    count[0] = rne__gates(l->op) != 0 ? rows * n : 0u;     /* rows * n: checked by the caller */
     count[1] = count[2] = n;
     count[3] = l->op == RNE_OP_GRU ? 2u * l->hidden : 0u;
     count[4] = l->op == RNE_OP_GRU ? (size_t)l->hidden : 0u;
+}
+
+/* The bytes of that work space (16-byte aligned blocks); 0 and *ok = 0 on overflow. */
+size_t rne__work_int_bytes(const rne_model_layer *l, size_t rows, int *ok)
+{
+    const size_t n = rne__q_cols(l);
+    size_t count[5], total = 0, i;
+    if (rne__gates(l->op) != 0 && rows != 0 && n > (size_t)-1 / rows) {
+        *ok = 0;
+        return 0;
+    }
+    rne__q_counts(l, rows, count);
     for (i = 0; i < 5; i++) {
         size_t bytes;
-        if (count[i] != 0 && elem[i] > ((size_t)-1 - 15u) / count[i]) {
+        if (count[i] != 0 && rne__q_elem[i] > ((size_t)-1 - 15u) / count[i]) {
             *ok = 0;
             return 0;
         }
-        bytes = (count[i] * elem[i] + 15u) & ~(size_t)15u;    /* 16-byte aligned blocks */
+        bytes = (count[i] * rne__q_elem[i] + 15u) & ~(size_t)15u;
         if (bytes > (size_t)-1 - total) {
             *ok = 0;
             return 0;
         }
-        off[i] = total;
         total += bytes;
     }
-    return total;
-}
-
-size_t rne__work_int_bytes(const rne_model_layer *l, size_t rows, int *ok)
-{
-    size_t off[5];
-    const size_t total = rne__q_layout(l, rows, off, ok);
     return *ok ? total : 0u;
 }
 
+/* The blocks in turn, for rows that rne__work_int_bytes sized (no overflow left to check: a step
+ * carves its work space every call). */
 void rne__work_int_carve(void *work, const rne_model_layer *l, size_t rows, rne__work_int *w)
 {
-    uint8_t *p = (uint8_t *)work;
-    size_t off[5];
-    int ok = 1;
-    (void)rne__q_layout(l, rows, off, &ok);      /* sized by rne__work_int_bytes: no overflow */
-    w->wx = (int32_t *)(void *)(p + off[0]);
-    w->acc = p + off[1];
-    w->rq = (int32_t *)(void *)(p + off[2]);
-    w->gate = (int32_t *)(void *)(p + off[3]);
-    w->tmp = (int16_t *)(void *)(p + off[4]);
+    uint8_t *p = (uint8_t *)work, *at[5];
+    size_t count[5], i;
+    rne__q_counts(l, rows, count);
+    for (i = 0; i < 5; i++) {
+        at[i] = p;
+        p += (count[i] * rne__q_elem[i] + 15u) & ~(size_t)15u;
+    }
+    w->wx = (int32_t *)(void *)at[0];
+    w->acc = at[1];
+    w->rq = (int32_t *)(void *)at[2];
+    w->gate = (int32_t *)(void *)at[3];
+    w->tmp = (int16_t *)(void *)at[4];
 }
 
 /* ---- cell parameters ------------------------------------------------------------------------- */

@@ -70,11 +70,23 @@ static size_t rne__state_elem(const rne_model_layer *l, int c)
     return c ? sizeof(int32_t) : sizeof(int16_t);
 }
 
+/* The state block of a recurrent layer (a gate count, not a conv) in bytes: h, then (LSTM) c at
+ * *c_off, each rounded up to 16 bytes. Unchecked: for a batch whose rne__state_bytes the caller
+ * has proved to fit (rne__step_plain: rne_stream_init's rne_state_size). */
+static size_t rne__cell_block(const rne_model_layer *l, size_t batch, size_t *c_off)
+{
+    const size_t n = rne__dirs(l) * batch * l->hidden;
+    const size_t hblock = (n * rne__state_elem(l, 0) + 15u) & ~(size_t)15;
+    *c_off = l->op == RNE_OP_LSTM ? hblock : 0u;
+    return l->op == RNE_OP_LSTM ? hblock + ((n * rne__state_elem(l, 1) + 15u) & ~(size_t)15)
+                                : hblock;
+}
+
 /* The state block of one layer in bytes: h, then (LSTM) c at *c_off, each rounded up to 16
- * bytes; 0 for a stateless layer. */
+ * bytes (rne__cell_block, once its sizes are proved to fit); 0 for a stateless layer. */
 static size_t rne__state_bytes(const rne_model_layer *l, size_t batch, size_t *c_off, int *ok)
 {
-    size_t n, hblock;
+    size_t n;
     *c_off = 0;
 #ifndef RNE_NO_CONV
     if (l->op == RNE_OP_CONV)   /* its frame cache [(kt-1) dt][batch][in_features], 0 if kt 1 */
@@ -83,12 +95,10 @@ static size_t rne__state_bytes(const rne_model_layer *l, size_t batch, size_t *c
 #endif
     if (rne__gates(l->op) == 0)
         return 0;
+    /* the c block's elements are the widest: two of them rounded up fit, then so does the sum */
     n = rne__mad(rne__mad(rne__dirs(l), batch, 0, ok), l->hidden, 0, ok);
-    hblock = rne__mad(n, rne__state_elem(l, 0), 15, ok) & ~(size_t)15;
-    if (l->op != RNE_OP_LSTM)
-        return hblock;
-    *c_off = hblock;
-    return rne__mad(1, hblock, rne__mad(n, rne__state_elem(l, 1), 15, ok) & ~(size_t)15, ok);
+    (void)rne__mad(rne__mad(n, rne__state_elem(l, 1), 15, ok), 2, 0, ok);
+    return *ok ? rne__cell_block(l, batch, c_off) : 0u;
 }
 
 /* Bytes of one element of a value (f32, s16, s32). */
@@ -855,8 +865,8 @@ static int rne__step_plain(const rne_stream *s, const void *x, void *y)
     for (i = 0; i < m->n_nodes; i++) {
         const rne_model_layer *l = &m->nodes[i];
         rne__call k;
-        int ok = 1;
-        const size_t nstate = rne__state_bytes(l, s->batch, &k.c_off, &ok);
+        /* no conv on this path; sizes proved by rne_stream_init (rne_state_size of this batch) */
+        const size_t nstate = rne__gates(l->op) != 0 ? rne__cell_block(l, s->batch, &k.c_off) : 0u;
         k.layer = l;
         k.x = rne__value_ptr(m, l->in[0], &c);
         k.y = rne__value_ptr(m, l->out[0], &c);

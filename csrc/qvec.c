@@ -22,7 +22,7 @@
  * qvec_dsp.h (ARM DSP); each header states its own method and why its integers are exact.
  * Each defines rne__mac_simd (the column sums of the columns its blocks cover); AVX2 and NEON
  * also rne__rq_simd, rne__pre_simd and rne__act_simd (requantization, gate pre-activations,
- * sigmoid and tanh of the lanes they cover).
+ * sigmoid and tanh of the lanes they cover); AVX2 also rne__tail_simd (rne__sigmoid_tail_q31).
  *
  * Columns a SIMD block does not cover, and the rest of each row, take the scalar code. The tests
  * run the SIMD variant against rne__q_matvec_ref and the scalar activations
@@ -246,6 +246,16 @@ void rne__q_act_rows(const rne__qgate *g, int32_t *v, size_t n)
             v[j] = rne__qgate_apply(g, v[j]);
         break;
     }
+}
+
+void rne__q_tail_rows(int32_t *v, size_t n)
+{
+    size_t j = 0;
+#if defined(RNE__Q_AVX2)
+    j = rne__tail_simd(v, n);
+#endif
+    for (; j < n; j++)
+        v[j] = rne__sigmoid_tail_q31(v[j]);
 }
 
 /* ---- the product ----------------------------------------------------------------------------- */

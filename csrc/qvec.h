@@ -199,6 +199,10 @@ void rne__q_pre(int32_t *z, const int32_t *a, const int32_t *b, const int32_t *c
  * 4 with NEON). */
 void rne__q_act_rows(const rne__qgate *g, int32_t *v, size_t n);
 
+/* v[j] = rne__sigmoid_tail_q31(v[j]) for j < n (each |v[j]| <= 2^20), in place (a GRU's update
+ * gate; 8 at a time with AVX2). */
+void rne__q_tail_rows(int32_t *v, size_t n);
+
 /* ---- the matrix-vector product --------------------------------------------------------------- */
 
 /* A weight matrix as the blob stores it, transposed: row p of W_t holds the weights of input p for

@@ -8,13 +8,15 @@
  * AVX2 (when the compiler targets it, unless RNE_NO_SIMD): inputs in pairs through vpmaddwd,
  * which forms x[p] w[p][j] + x[p+1] w[p+1][j] as one int32 (< 2^31: qvec.c), the two rows'
  * weights interleaved by vpunpck{l,h}wd (int8 widened by vpmovsxbw first).
- *   acc32: 64 columns in 8 registers over all of k, the pairs added in int32.
+ *   acc32: 64 columns in 8 registers over all of k, the pairs added in int32 (the last columns
+ *   of a layer 32, 16, then 8 at a time: a small cell's 24 or 16 columns are no scalar code).
  *   acc64: 32 columns over chunks of 256 rows, each chunk's sums in int32, then added into int64:
  *   int8 weights directly (a pair is at most 2 * 32768 * 128 = 2^23, 128 pairs 2^30); int16
  *   weights through x = 256 xh + xl (rne__avx2_split_s16: two int32 sums, no int64 widening per
  *   pair).
  *   Requantization 8 columns at a time (acc32; with AVX-512F also acc64, in int64 lanes), the gate
- *   pre-activations with AVX-512F, sigmoid and tanh 8 at a time through a gather from the table.
+ *   pre-activations 8 at a time (int64 lanes; AVX2 clamps with vpcmpgtq, AVX-512F vpminsq),
+ *   sigmoid and tanh 8 at a time through a gather from the table.
  *   The graph op BINARY ADD / MUL of equal shapes (rne__bin_simd) 8 elements at a time.
  */
 #ifndef RNE_QVEC_AVX2_H
@@ -185,12 +187,55 @@ static void rne__avx2_split_s16(int64_t *acc, int add, const int16_t *x, size_t 
     }
 RNE__AVX2_SUM(rne__avx2_s8_64, 1, 4)
 RNE__AVX2_SUM(rne__avx2_s8_32, 1, 2)
+RNE__AVX2_SUM(rne__avx2_s8_16, 1, 1)
 RNE__AVX2_SUM(rne__avx2_s16_64, 0, 4)
 RNE__AVX2_SUM(rne__avx2_s16_32, 0, 2)
+RNE__AVX2_SUM(rne__avx2_s16_16, 0, 1)
 #undef RNE__AVX2_SUM
 
-/* The column sums of the columns j < n - n % 32; returns how many were done.
- *   acc32: all of k in int32 (the load proved every column's sum fits).
+/* out[0 .. 8) = the int32 column sums of columns j .. j + 7 over rows 0 .. k-1, as
+ * rne__avx2_sum32 with 128-bit registers: the 8 weights of rows p and p + 1 (int8 widened by
+ * vpmovsxbw) interleaved by vpunpck{l,h}wd into columns 0-3 and 4-7, one vpmaddwd each. For the
+ * last 8 columns of a small layer (an 8-wide GRU's 24 and 16), which must not read past them. */
+static void rne__avx2_sum8(int32_t *out, const int16_t *x, size_t k, const uint8_t *w,
+                           size_t ldw, size_t j, int s8)
+{
+    const size_t es = s8 ? 1u : 2u, row = ldw * es;
+    const uint8_t *wp = w + j * es;
+    __m128i s0 = _mm_setzero_si128(), s1 = _mm_setzero_si128();
+    size_t p;
+#define RNE__AVX2_W8(AT)                                                                          \
+    (s8 ? _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(AT)))                 \
+        : _mm_loadu_si128((const __m128i *)(const void *)(AT)))
+#define RNE__AVX2_STEP8(R1, XX)                                                                   \
+    do {                                                                                          \
+        const __m128i r0_ = RNE__AVX2_W8(wp), r1_ = RNE__AVX2_W8(wp + (R1));                      \
+        s0 = _mm_add_epi32(s0, _mm_madd_epi16(_mm_unpacklo_epi16(r0_, r1_), XX));                 \
+        s1 = _mm_add_epi32(s1, _mm_madd_epi16(_mm_unpackhi_epi16(r0_, r1_), XX));                 \
+    } while (0)
+    if (k % 2 != 0) {                               /* the last row of an odd k first */
+        const __m128i xx = _mm_set1_epi32((int32_t)(uint16_t)x[k - 1]);        /* (x, 0) */
+        wp += (k - 1) * row;
+        RNE__AVX2_STEP8(0, xx);
+        wp = w + j * es;
+    }
+    for (p = 0; p + 2 <= k; p += 2, wp += 2 * row) {
+        int32_t pair;
+        memcpy(&pair, x + p, sizeof pair);          /* x[p] in the low half (little-endian) */
+        {
+            const __m128i xx = _mm_set1_epi32(pair);
+            RNE__AVX2_STEP8(row, xx);
+        }
+    }
+#undef RNE__AVX2_STEP8
+#undef RNE__AVX2_W8
+    _mm_storeu_si128((__m128i *)(void *)out, s0);
+    _mm_storeu_si128((__m128i *)(void *)(out + 4), s1);
+}
+
+/* The column sums of the columns j < n - n % 32 (acc32: n - n % 8); returns how many were done.
+ *   acc32: all of k in int32 (the load proved every column's sum fits), 64, 32, then 16 and 8
+ *   columns at a time.
  *   acc64: chunks of RNE__Q_CHUNK rows, each chunk's sums in int32 and then added in int64. s8:
  *   a pair sum is at most 2 * 32768 * 128 = 2^23, 128 pairs 2^30. s16: through the split of x. */
 static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t *w, int s8,
@@ -204,6 +249,14 @@ static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t
             (s8 ? rne__avx2_s8_64 : rne__avx2_s16_64)(a + j, x, k, w, ldw, j);
         for (; j + 32 <= n; j += 32)
             (s8 ? rne__avx2_s8_32 : rne__avx2_s16_32)(a + j, x, k, w, ldw, j);
+        if (j + 16 <= n) {
+            (s8 ? rne__avx2_s8_16 : rne__avx2_s16_16)(a + j, x, k, w, ldw, j);
+            j += 16;
+        }
+        if (j + 8 <= n) {
+            rne__avx2_sum8(a + j, x, k, w, ldw, j, s8);
+            j += 8;
+        }
         return j;
     }
     for (; j + 32 <= n; j += 32) {
@@ -321,11 +374,34 @@ static size_t rne__rq_simd(int32_t *out, const void *acc, int acc32, const int32
     return j;
 }
 
+/* the sum of a, b, c at 4 columns from j on, in int64 lanes (|sum| < 3 2^31), clamped to
+ * [-lim, lim], then the low int32 of each lane (the clamped value) in the low 128 bits */
+static __m128i rne__avx2_pre4(const int32_t *a, const int32_t *b, const int32_t *c, __m256i hi,
+                              __m256i lo)
+{
+    const __m256i s = _mm256_add_epi64(
+        _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(const void *)a)),
+                         _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(const void *)b))),
+        _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(const void *)c)));
+    __m256i v = _mm256_blendv_epi8(s, hi, _mm256_cmpgt_epi64(s, hi));
+    v = _mm256_blendv_epi8(v, lo, _mm256_cmpgt_epi64(lo, v));
+    return _mm256_castsi256_si128(
+        _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+}
+
+/* rne__q_pre 8 at a time: the sum in int64 lanes, clamped by vpcmpgtq / vpblendvb */
 static size_t rne__pre_simd(int32_t *z, const int32_t *a, const int32_t *b, const int32_t *c,
                             int32_t lim, size_t n)
 {
-    (void)z, (void)a, (void)b, (void)c, (void)lim, (void)n;
-    return 0;
+    const __m256i hi = _mm256_set1_epi64x(lim), lo = _mm256_set1_epi64x(-(long long)lim);
+    size_t j;
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m128i r0 = rne__avx2_pre4(a + j, b + j, c + j, hi, lo);
+        const __m128i r1 = rne__avx2_pre4(a + j + 4, b + j + 4, c + j + 4, hi, lo);
+        _mm_storeu_si128((__m128i *)(void *)(z + j), r0);       /* in place: read before */
+        _mm_storeu_si128((__m128i *)(void *)(z + j + 4), r1);
+    }
+    return j;
 }
 #endif /* __AVX512F__ */
 
@@ -367,6 +443,49 @@ static size_t rne__act_simd(int32_t *v, size_t n, int tanh)
             r = _mm256_blendv_epi8(t, _mm256_sub_epi32(_mm256_setzero_si256(), t), neg);
         }
         _mm256_storeu_si256((__m256i *)(void *)(v + j), r);
+    }
+    return j;
+}
+
+/* rne__sigmoid_tail_q31 of v[j], j < n - n % 8, in place, op for op: s = sigmoid(|x|) by
+ * rne__avx2_sig_interp; t = rshr(|z| L2E_M, 24) from two vpmuludq (|z| L2E_M < 2^47, t < 2^23);
+ * e from the exp2 table (one vpgatherdd of the uint16 pair at byte 2 i, split into its halves:
+ * e reaches 32768, no int16) interpolated in int32 (< 2^23); s e < 2^31; rshr(s e, k) as the
+ * unsigned (s e + ((1 << k) >> 1)) >> k by vpsllvd / vpsrlvd, which give 0 for k = 32 (as
+ * rshr: s e < 2^31). z <= 0: s << 15. */
+static size_t rne__tail_simd(int32_t *v, size_t n)
+{
+    const __m256i lim = _mm256_set1_epi32(RNE__SIG_LIMIT), l2e = _mm256_set1_epi64x(RNE__L2E_M);
+    const __m256i half24 = _mm256_set1_epi64x((long long)1 << 23), one = _mm256_set1_epi32(1);
+    const __m256i b8 = _mm256_set1_epi32(255), b16 = _mm256_set1_epi32(65535);
+    size_t j;
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m256i z = _mm256_loadu_si256((const __m256i *)(const void *)(v + j));
+        const __m256i a = _mm256_abs_epi32(z);
+        const __m256i s = rne__avx2_sig_interp(_mm256_min_epi32(a, lim), 0);
+        const __m256i te = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(a, l2e), half24), 24);
+        const __m256i to = _mm256_srli_epi64(
+            _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), l2e), half24), 24);
+        const __m256i t = _mm256_blend_epi32(te, _mm256_slli_epi64(to, 32), 0xAA);
+        const __m256i f = _mm256_and_si256(t, b8);
+        const __m256i g = _mm256_i32gather_epi32(
+            (const int *)(const void *)rne__q_exp2,
+            _mm256_srli_epi32(_mm256_and_si256(t, b16), 8), 2);
+        const __m256i e = _mm256_srli_epi32(
+            _mm256_add_epi32(
+                _mm256_add_epi32(
+                    _mm256_mullo_epi32(_mm256_and_si256(g, b16),
+                                       _mm256_sub_epi32(_mm256_set1_epi32(256), f)),
+                    _mm256_mullo_epi32(_mm256_srli_epi32(g, 16), f)),
+                _mm256_set1_epi32(128)),
+            8);
+        const __m256i k = _mm256_min_epu32(_mm256_srli_epi32(t, 16), _mm256_set1_epi32(32));
+        const __m256i r = _mm256_srlv_epi32(
+            _mm256_add_epi32(_mm256_mullo_epi32(s, e), _mm256_srli_epi32(_mm256_sllv_epi32(one, k), 1)),
+            k);
+        _mm256_storeu_si256((__m256i *)(void *)(v + j),
+                            _mm256_blendv_epi8(r, _mm256_slli_epi32(s, 15),
+                                               _mm256_cmpgt_epi32(one, z)));
     }
     return j;
 }

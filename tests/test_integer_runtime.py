@@ -233,6 +233,23 @@ def test_long_stream_into_saturation_equals_reference(long, quant):
         assert top == int(fx.tanh_q15(np.array(first.zlim)))
 
 
+# -- the small cells of tools/rtneural_compare.py's cases: their products end in the AVX2 kernel's -----
+# -- 16- and 8-column blocks and their GRU update gates in 8-lane rows and tails (qvec_avx2.h) -------
+SMALL = [("gru", 8, False), ("gru", 8, True), ("gru", 12, True), ("gru", 24, False), ("lstm", 8, False),
+         ("lstm", 6, False), ("rnn", 24, False)]  # fmt: skip
+
+
+@pytest.mark.parametrize("quant", QUANTS)
+@pytest.mark.parametrize("cell,H,lbr", SMALL, ids=[f"{c}{h}{'-lbr' if b else ''}" for c, h, b in SMALL])
+def test_small_cell_at_input_40_equals_reference(cell, H, lbr, quant):
+    kw = {"linear_before_reset": True} if lbr else {}
+    net = _net([_cell(cell, 40, H, H, wscale=2.0, **kw)], 40)
+    rng = np.random.default_rng(H)
+    q = quantize(net, quant, rng.uniform(-1, 1, (32, 4, 40)).astype(np.float32))
+    xq = fx.quantize(rng.uniform(-3, 3, (300, 2, 40)), q.in_scale)
+    check_bit_exact(q, xq)
+
+
 # -- every activation over every int16 input; both accumulators of both weight types -----------------
 ACTS = [("Identity",), ("Relu",), ("LeakyRelu", 0.1), ("LeakyRelu", -2.5), ("ThresholdedRelu", 0.4),
         ("ScaledTanh", -1.5, 0.7), ("HardSigmoid", 0.2, 0.5), ("Elu", 0.9), ("Softsign",),

@@ -11,7 +11,7 @@
  * rne__q_matvec (rne__q_matvec_ref, the oracle: sum_p (int64) x[p] w[p][c0 + j], then rq32):
  * - shapes that reach every block, tail and chunk of every variant: k = 0 .. 700 (odd and even;
  *   across the 256-row chunks of the AVX2 int16 path), n = 0 .. 200 (below, at and across 8, 16,
- *   32, 64 columns), column offsets c0 and row strides wider than c0 + n; int8 and int16 weights;
+ *   24, 32, 64 columns), column offsets c0 and row strides wider than c0 + n; int8 and int16 weights;
  *   acc32 and acc64;
  * - extreme operands: x all -32768 or 32767 or alternating, weights all at the largest magnitude
  *   the format and the accumulator allow (int8 -128 / 127 and 127 x 516 rows at acc32; int16
@@ -24,7 +24,8 @@
  *   outside x[0 .. k) and the k rows (the buffers are allocated to size: `make asan` checks).
  * rne__q_act_rows against rne__qgate_apply on every z in [-2^20, 2^20] for Sigmoid, Tanh,
  * HardSigmoid (two parameter sets) and Relu, and on every length 0 .. 40 at offsets 0 .. 3
- * (nothing outside [0, n) written). rne__q_pre against the int64 formula on random and extreme
+ * (nothing outside [0, n) written); rne__q_tail_rows against rne__sigmoid_tail_q31 the same way.
+ * rne__q_pre against the int64 formula on random and extreme
  * terms (INT32_MIN / INT32_MAX, limits 0, 1, 2^20), in place and not. rne__isqrt64 against
  * its definition (test_isqrt).
  */
@@ -75,6 +76,13 @@ static const mv_case mv_cases[] = {
     { 17, 97, 5, 0, 1, 0, FILL_RANDOM }, { 33, 129, 0, 7, 0, 0, FILL_RANDOM },
     { 0, 40, 0, 0, 1, 1, FILL_RANDOM }, { 0, 40, 0, 0, 0, 0, FILL_RANDOM },
     { 5, 0, 3, 1, 1, 1, FILL_RANDOM },
+    /* the last 16 and 8 columns of the AVX2 acc32 path (a GRU of hidden 8: 24, 16 and 8) */
+    { 40, 24, 0, 0, 1, 1, FILL_RANDOM }, { 8, 16, 0, 0, 1, 1, FILL_RANDOM },
+    { 8, 8, 16, 8, 1, 1, FILL_RANDOM }, { 41, 24, 0, 3, 0, 1, FILL_RANDOM },
+    { 7, 8, 0, 0, 0, 1, FILL_RANDOM }, { 9, 56, 2, 0, 1, 1, FILL_RANDOM },
+    { 1, 8, 0, 0, 1, 1, FILL_RANDOM }, { 516, 24, 0, 0, 1, 1, FILL_MAX },
+    { 516, 8, 0, 0, 1, 1, FILL_MIN }, { 515, 40, 0, 0, 1, 1, FILL_ALTERNATE },
+    { 2, 24, 0, 0, 0, 1, FILL_MAX }, { 3, 8, 0, 0, 0, 1, FILL_MIN },
     /* chunks of the int16 acc64 path: 256 rows */
     { 255, 64, 0, 0, 0, 0, FILL_RANDOM }, { 256, 64, 0, 0, 0, 0, FILL_RANDOM },
     { 257, 64, 0, 0, 0, 0, FILL_RANDOM }, { 513, 40, 8, 8, 0, 0, FILL_RANDOM },
@@ -316,6 +324,42 @@ static void test_act_rows(void)
     free(v);
 }
 
+/* rne__q_tail_rows (the AVX2 variant, else the scalar code) against rne__sigmoid_tail_q31 one at
+ * a time: every z in [-2^20, 2^20], then every length 0 .. 40 at offsets 0 .. 3 with nothing
+ * outside [0, n) written */
+static void test_tail_rows(void)
+{
+    const size_t span = 2u * RNE__ZMAX + 1u;
+    int32_t *v = xmalloc((span + 2 * GUARD) * sizeof(int32_t));
+    size_t bad = span, i, n, off;
+    int guards = 1;
+    for (i = 0; i < span; i++)
+        v[i] = (int32_t)i - RNE__ZMAX;
+    rne__q_tail_rows(v, span);
+    for (i = 0; i < span && bad == span; i++)
+        if (v[i] != rne__sigmoid_tail_q31((int32_t)i - RNE__ZMAX))
+            bad = i;
+    check(bad == span, "tail rows: every z in +-2^20", "z = %ld: %ld, one at a time %ld",
+          (long)bad - RNE__ZMAX, (long)(bad < span ? v[bad] : 0),
+          (long)rne__sigmoid_tail_q31((int32_t)bad - RNE__ZMAX));
+    for (n = 0; n <= 40; n++)
+        for (off = 0; off < 4; off++) {
+            int32_t *row = v + GUARD + off;
+            for (i = 0; i < n + 2 * GUARD + 4; i++)
+                v[i] = SENTINEL32;
+            for (i = 0; i < n; i++)
+                row[i] = (int32_t)(i * 40961u % span) - RNE__ZMAX;
+            rne__q_tail_rows(row, n);
+            for (i = 0; i < n + 2 * GUARD + 4; i++) {
+                const int in_row = i >= GUARD + off && i < GUARD + off + n;
+                const int32_t z = (int32_t)((i - GUARD - off) * 40961u % span) - RNE__ZMAX;
+                guards = guards && v[i] == (in_row ? rne__sigmoid_tail_q31(z) : SENTINEL32);
+            }
+        }
+    check(guards, "tail rows: lengths 0 .. 40 at offsets 0 .. 3", "a value differs or a guard changed");
+    free(v);
+}
+
 static void test_pre(void)
 {
     static const int32_t lims[] = { 0, 1, 12288, RNE__ZMAX };
@@ -443,6 +487,7 @@ int main(int argc, char **argv)
     printf("note qvec variant: %s\n", rne__q_simd());
     test_matvec();
     test_act_rows();
+    test_tail_rows();
     test_pre();
     test_isqrt();
     if (argc > 1 && strcmp(argv[1], "--bench") == 0)
