@@ -26,6 +26,7 @@
  * rne__qconv_taps32_ref on any core) */
 #if !defined(RNE_NO_SIMD) && defined(__AVX2__)
 #include <immintrin.h>
+#include <string.h>     /* memcpy: an x86 build is hosted (the freestanding targets are ARM) */
 #define RNE__QCONV_AVX2 1
 #elif !defined(RNE_NO_SIMD) && defined(__ARM_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
@@ -102,19 +103,73 @@ void rne__qconv_taps32_ref(int32_t *acc, size_t wout, size_t nc, const int16_t *
         }
 }
 
+/* The 4 weights w[e .. e + 3] (int8 or int16) as int16 in the low half of an SSE register */
+#if defined(RNE__QCONV_AVX2)
+static __m128i rne__qconv_w4(const void *w, int s8, size_t e)
+{
+    if (s8) {
+        int32_t four;
+        memcpy(&four, (const int8_t *)w + e, sizeof four);
+        return _mm_cvtepi8_epi16(_mm_cvtsi32_si128(four));
+    }
+    return _mm_loadl_epi64((const __m128i *)(const void *)((const int16_t *)w + e));
+}
+#endif
+
 void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad, size_t np,
                        size_t nr, size_t kw, size_t dw, const void *w, int s8, size_t ldw)
 {
-#if defined(RNE__QCONV_AVX2) || defined(RNE__QCONV_NEON)
+#if defined(RNE__QCONV_AVX2)
+    /* taps t = r kw + i in pairs (t, t + 1): the 8 positions' inputs of the two interleaved
+     * (vpunpck{l,h}wd) and vpmaddwd with the two weights, w_t x_t + w_t+1 x_t+1 in one int32
+     * (|.| <= 2 * 32768 * 32767 < 2^31; acc32: every partial sum fits, in any order); an odd last
+     * tap pairs with a weight 0 */
+    const size_t nt = nr * kw;
+    size_t wo = 0, t, r, i;
+    if (nc == 4 && wout >= 8)
+        for (;;) {
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            if (wo + 8 > wout)
+                wo = wout - 8;
+            for (t = 0, r = 0, i = 0; t < nt; t += 2) {
+                const __m128i x0 =
+                    _mm_loadu_si128((const __m128i *)(const void *)(pad + r * np + wo + i * dw));
+                __m128i x1 = _mm_setzero_si128();
+                __m256i xx;
+                if (++i == kw)
+                    i = 0, r++;
+                if (t + 1 < nt) {
+                    x1 = _mm_loadu_si128((const __m128i *)(const void *)(pad + r * np + wo + i * dw));
+                    if (++i == kw)
+                        i = 0, r++;
+                }
+                xx = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(x0, x1)),
+                                             _mm_unpackhi_epi16(x0, x1), 1);
+                {   /* (w_t, w_t+1) of channels 0 .. 3 as 4 int32, each broadcast */
+                    const __m128i w1 =
+                        t + 1 < nt ? rne__qconv_w4(w, s8, (t + 1) * ldw) : _mm_setzero_si128();
+                    const __m256i wp = _mm256_broadcastsi128_si256(
+                        _mm_unpacklo_epi16(rne__qconv_w4(w, s8, t * ldw), w1));
+                    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x00)));
+                    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x55)));
+                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xAA)));
+                    a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xFF)));
+                }
+            }
+            _mm256_storeu_si256((__m256i *)(void *)(acc + wo), a0);
+            _mm256_storeu_si256((__m256i *)(void *)(acc + wout + wo), a1);
+            _mm256_storeu_si256((__m256i *)(void *)(acc + 2 * wout + wo), a2);
+            _mm256_storeu_si256((__m256i *)(void *)(acc + 3 * wout + wo), a3);
+            if (wo + 8 >= wout)
+                return;
+            wo += 8;
+        }
+#elif defined(RNE__QCONV_NEON)
     size_t wo = 0, r, i, e;
     if (nc == 4 && wout >= 8)
         for (;;) {
-#if defined(RNE__QCONV_AVX2)
-            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-#else
             int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
             int32x4_t h0 = a0, h1 = a0, h2 = a0, h3 = a0;
-#endif
             if (wo + 8 > wout)
                 wo = wout - 8;
             for (r = 0, e = 0; r < nr; r++) {
@@ -129,14 +184,6 @@ void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad,
                         w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3];
                     }
                     {
-#if defined(RNE__QCONV_AVX2)
-                        const __m256i v =
-                            _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(const void *)src));
-                        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_set1_epi32(w0), v));
-                        a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(_mm256_set1_epi32(w1), v));
-                        a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_set1_epi32(w2), v));
-                        a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(_mm256_set1_epi32(w3), v));
-#else
                         const int16x8_t x8 = vld1q_s16(src);
                         const int16x4_t lo = vget_low_s16(x8), hi = vget_high_s16(x8);
                         a0 = vmlal_n_s16(a0, lo, (int16_t)w0);
@@ -147,16 +194,9 @@ void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad,
                         h2 = vmlal_n_s16(h2, hi, (int16_t)w2);
                         a3 = vmlal_n_s16(a3, lo, (int16_t)w3);
                         h3 = vmlal_n_s16(h3, hi, (int16_t)w3);
-#endif
                     }
                 }
             }
-#if defined(RNE__QCONV_AVX2)
-            _mm256_storeu_si256((__m256i *)(void *)(acc + wo), a0);
-            _mm256_storeu_si256((__m256i *)(void *)(acc + wout + wo), a1);
-            _mm256_storeu_si256((__m256i *)(void *)(acc + 2 * wout + wo), a2);
-            _mm256_storeu_si256((__m256i *)(void *)(acc + 3 * wout + wo), a3);
-#else
             vst1q_s32(acc + wo, a0);
             vst1q_s32(acc + wo + 4, h0);
             vst1q_s32(acc + wout + wo, a1);
@@ -165,7 +205,6 @@ void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad,
             vst1q_s32(acc + 2 * wout + wo + 4, h2);
             vst1q_s32(acc + 3 * wout + wo, a3);
             vst1q_s32(acc + 3 * wout + wo + 4, h3);
-#endif
             if (wo + 8 >= wout)
                 return;
             wo += 8;
@@ -265,9 +304,14 @@ static void rne__qconv_direct(const rne__convcall *k, size_t t, size_t b, void *
                     }
                 }
     }
-    for (co = 0; co < cout; co++)
-        rne__qconv_out(yr + co * wout, 1, (const uint8_t *)acc + co * wout * esz, acc32, wout,
-                       m + co, bias != NULL ? bias + co : NULL, 0, (unsigned)l->q[0]);
+    for (co = 0; co < cout; co++) {
+        if (acc32)
+            rne__rq_s16(yr + co * wout, (const int32_t *)acc + co * wout, wout, m[co],
+                        (unsigned)l->q[0], bias != NULL ? bias[co] : 0);
+        else
+            rne__qconv_out(yr + co * wout, 1, (const uint8_t *)acc + co * wout * esz, 0, wout,
+                           m + co, bias != NULL ? bias + co : NULL, 0, (unsigned)l->q[0]);
+    }
 }
 
 static void rne__qconv_fwd(const rne__convcall *k)

@@ -297,3 +297,45 @@ void rne__bin_s16(int16_t *y, const int16_t *a, const int16_t *b, size_t n, int 
 #endif
     rne__bin_s16_tail(y, a, b, j, n, mul, ma, mb, shift);
 }
+
+/* ---- requantization of a run to int16 ------------------------------------------------------- */
+
+static void rne__rq_s16_tail(int16_t *restrict y, const int32_t *restrict acc, size_t j, size_t n,
+                             int32_t m, unsigned shift, int32_t b)
+{
+    for (; j < n; j++)
+        y[j] = rne__sat16((int64_t)rne__rq32(acc[j], m, shift) + b);
+}
+
+void rne__rq_s16_ref(int16_t *y, const int32_t *acc, size_t n, int32_t m, unsigned shift,
+                     int32_t b)
+{
+    rne__rq_s16_tail(y, acc, 0, n, m, shift, b);
+}
+
+void rne__rq_s16(int16_t *y, const int32_t *acc, size_t n, int32_t m, unsigned shift, int32_t b)
+{
+    size_t j = 0;
+#if defined(RNE__Q_RQ16_SIMD)
+    j = rne__rq16_simd(y, acc, n, m, shift, b);
+#endif
+    rne__rq_s16_tail(y, acc, j, n, m, shift, b);
+}
+
+/* ---- integer square roots of a run ---------------------------------------------------------- */
+
+void rne__isqrt64_rows_ref(uint64_t *v, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        v[i] = rne__isqrt64(v[i]);
+}
+
+void rne__isqrt64_rows(uint64_t *v, size_t n)
+{
+    size_t j = 0;
+#if defined(RNE__Q_ISQRT_SIMD)
+    j = rne__isqrt_simd(v, n);
+#endif
+    rne__isqrt64_rows_ref(v + j, n - j);
+}
