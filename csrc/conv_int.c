@@ -225,11 +225,16 @@ static void rne__qzero(void *acc, size_t n, int acc32)
             ((int64_t *)acc)[i] = 0;
 }
 
-/* y[i * sy] = sat16(rq32(acc[i], m[i * sm], shift) + b[i * sm]) for i < n (acc int32 or int64) */
+/* y[i * sy] = sat16(rq32(acc[i], m[i * sm], shift) + b[i * sm]) for i < n (acc int32 or int64;
+ * int32 sums into a contiguous y: qvec.h's rne__rq_s16, SIMD) */
 static void rne__qconv_out(int16_t *y, size_t sy, const void *acc, int acc32, size_t n,
                            const int32_t *m, const int32_t *bias, size_t sm, unsigned shift)
 {
     size_t i;
+    if (acc32 && sy == 1) {
+        rne__rq_s16(y, (const int32_t *)acc, n, m, bias, sm, shift);
+        return;
+    }
     for (i = 0; i < n; i++) {
         const int64_t a = acc32 ? ((const int32_t *)acc)[i] : ((const int64_t *)acc)[i];
         y[i * sy] = rne__sat16((int64_t)rne__rq32(a, m[i * sm], shift) +
@@ -304,14 +309,9 @@ static void rne__qconv_direct(const rne__convcall *k, size_t t, size_t b, void *
                     }
                 }
     }
-    for (co = 0; co < cout; co++) {
-        if (acc32)
-            rne__rq_s16(yr + co * wout, (const int32_t *)acc + co * wout, wout, m[co],
-                        (unsigned)l->q[0], bias != NULL ? bias[co] : 0);
-        else
-            rne__qconv_out(yr + co * wout, 1, (const uint8_t *)acc + co * wout * esz, 0, wout,
-                           m + co, bias != NULL ? bias + co : NULL, 0, (unsigned)l->q[0]);
-    }
+    for (co = 0; co < cout; co++)
+        rne__qconv_out(yr + co * wout, 1, (const uint8_t *)acc + co * wout * esz, acc32, wout,
+                       m + co, bias != NULL ? bias + co : NULL, 0, (unsigned)l->q[0]);
 }
 
 static void rne__qconv_fwd(const rne__convcall *k)

@@ -300,26 +300,27 @@ void rne__bin_s16(int16_t *y, const int16_t *a, const int16_t *b, size_t n, int 
 
 /* ---- requantization of a run to int16 ------------------------------------------------------- */
 
-static void rne__rq_s16_tail(int16_t *restrict y, const int32_t *restrict acc, size_t j, size_t n,
-                             int32_t m, unsigned shift, int32_t b)
+static void rne__rq_s16_tail(int16_t *y, const int32_t *acc, size_t j, size_t n, const int32_t *m,
+                             const int32_t *b, size_t sm, unsigned shift)
 {
     for (; j < n; j++)
-        y[j] = rne__sat16((int64_t)rne__rq32(acc[j], m, shift) + b);
+        y[j] = rne__sat16((int64_t)rne__rq32(acc[j], m[j * sm], shift) + (b != NULL ? b[j * sm] : 0));
 }
 
-void rne__rq_s16_ref(int16_t *y, const int32_t *acc, size_t n, int32_t m, unsigned shift,
-                     int32_t b)
+void rne__rq_s16_ref(int16_t *y, const int32_t *acc, size_t n, const int32_t *m, const int32_t *b,
+                     size_t sm, unsigned shift)
 {
-    rne__rq_s16_tail(y, acc, 0, n, m, shift, b);
+    rne__rq_s16_tail(y, acc, 0, n, m, b, sm, shift);
 }
 
-void rne__rq_s16(int16_t *y, const int32_t *acc, size_t n, int32_t m, unsigned shift, int32_t b)
+void rne__rq_s16(int16_t *y, const int32_t *acc, size_t n, const int32_t *m, const int32_t *b,
+                 size_t sm, unsigned shift)
 {
     size_t j = 0;
 #if defined(RNE__Q_RQ16_SIMD)
-    j = rne__rq16_simd(y, acc, n, m, shift, b);
+    j = rne__rq16_simd(y, acc, n, m, b, sm, shift);
 #endif
-    rne__rq_s16_tail(y, acc, j, n, m, shift, b);
+    rne__rq_s16_tail(y, acc, j, n, m, b, sm, shift);
 }
 
 /* ---- integer square roots of a run ---------------------------------------------------------- */

@@ -239,13 +239,15 @@ void rne__bin_s16_ref(int16_t *y, const int16_t *a, const int16_t *b, size_t n, 
 
 /* ---- requantization of a run to int16 (CONV outputs) ----------------------------------------- */
 
-/* y[i] = sat16(rq32(acc[i], m, shift) + b) for i < n: one output channel's int32 sums, its
- * multiplier and bias (shift in 1..62; |acc m| <= 2^62, so nothing overflows). rne__rq_s16 is the
- * SIMD variant qvec.c compiled in (AVX-512F: 8 at a time, NEON: 4; else the plain loop, which
- * compilers vectorise), or the reference; the two give the same integers (csrc/tests/test_qvec.c). */
-void rne__rq_s16(int16_t *y, const int32_t *acc, size_t n, int32_t m, unsigned shift, int32_t b);
-void rne__rq_s16_ref(int16_t *y, const int32_t *acc, size_t n, int32_t m, unsigned shift,
-                     int32_t b);
+/* y[i] = sat16(rq32(acc[i], m[i sm], shift) + b[i sm]) for i < n, sm 0 or 1: int32 sums
+ * requantized with one multiplier and bias (sm 0: one output channel along W) or one per element
+ * (sm 1: a channel each); b NULL: no bias. shift in 1..62; |acc m| <= 2^62, so nothing overflows.
+ * rne__rq_s16 is the SIMD variant qvec.c compiled in (AVX-512F: 8 at a time, NEON: 4), or the
+ * reference; the two give the same integers (csrc/tests/test_qvec.c). */
+void rne__rq_s16(int16_t *y, const int32_t *acc, size_t n, const int32_t *m, const int32_t *b,
+                 size_t sm, unsigned shift);
+void rne__rq_s16_ref(int16_t *y, const int32_t *acc, size_t n, const int32_t *m, const int32_t *b,
+                     size_t sm, unsigned shift);
 
 /* ---- integer square roots of a run (BINARY HYPOT, LOGHYPOT) --------------------------------- */
 

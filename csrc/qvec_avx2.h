@@ -424,19 +424,31 @@ static size_t rne__bin_simd(int16_t *y, const int16_t *a, const int16_t *b, size
 #define RNE__Q_BIN_SIMD 1
 
 #if defined(__AVX512F__)
-/* y[j] = sat16(rq32(acc[j], m, shift) + b) for j < n - n % 8 (rne__rq_s16): vpmuldq of the
- * sign-extended sums by m (exact int64), + 2^(shift-1), vpsraq (rshr), sat32 by vpmaxsq /
- * vpminsq, + b, and vpmovsqw's saturating narrow (sat16). */
-static size_t rne__rq16_simd(int16_t *y, const int32_t *acc, size_t n, int32_t m, unsigned shift,
-                             int32_t b)
+/* The 8 int32 from p on, sign-extended to int64 lanes */
+static RNE__Q_INLINE __m512i rne__avx512_wide8(const int32_t *p)
+{
+    return _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+
+/* y[j] = sat16(rq32(acc[j], m[j sm], shift) + b[j sm]) for j < n - n % 8 (rne__rq_s16):
+ * vpmuldq of the sign-extended sums by m (exact int64), + 2^(shift-1), vpsraq (rshr), sat32 by
+ * vpmaxsq / vpminsq, + b, and vpmovsqw's saturating narrow (sat16). */
+static size_t rne__rq16_simd(int16_t *y, const int32_t *acc, size_t n, const int32_t *m,
+                             const int32_t *b, size_t sm, unsigned shift)
 {
     const __m512i half = _mm512_set1_epi64((long long)((int64_t)1 << (shift - 1u)));
-    const __m512i mm = _mm512_set1_epi64(m), bb = _mm512_set1_epi64(b);
     const __m512i lo = _mm512_set1_epi64(INT32_MIN), hi = _mm512_set1_epi64(INT32_MAX);
     const __m128i c = _mm_cvtsi32_si128((int)shift);
+    __m512i m1, b1;
     size_t j;
+    if (n < 8)          /* m[0], b[0] read only for a run */
+        return 0;
+    m1 = _mm512_set1_epi64(m[0]);
+    b1 = _mm512_set1_epi64(b != NULL ? b[0] : 0);
     for (j = 0; j + 8 <= n; j += 8) {
-        __m512i v = _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(acc + j)));
+        const __m512i mm = sm ? rne__avx512_wide8(m + j) : m1;
+        const __m512i bb = !sm || b == NULL ? b1 : rne__avx512_wide8(b + j);
+        __m512i v = rne__avx512_wide8(acc + j);
         v = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(v, mm), half), c);
         v = _mm512_add_epi64(_mm512_min_epi64(_mm512_max_epi64(v, lo), hi), bb);
         _mm_storeu_si128((__m128i *)(void *)(y + j), _mm512_cvtsepi64_epi16(v));

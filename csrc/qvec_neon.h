@@ -320,20 +320,27 @@ static size_t rne__bin_simd(int16_t *y, const int16_t *a, const int16_t *b, size
 }
 #define RNE__Q_BIN_SIMD 1
 
-/* y[j] = sat16(rq32(acc[j], m, shift) + b) for j < n - n % 4 (rne__rq_s16): smull by m (exact
- * int64), srshl by -shift (rshr exactly), sqxtn (sat32), saddl of b (int64), sqxtn twice (sat16). */
-static size_t rne__rq16_simd(int16_t *y, const int32_t *acc, size_t n, int32_t m, unsigned shift,
-                             int32_t b)
+/* y[j] = sat16(rq32(acc[j], m[j sm], shift) + b[j sm]) for j < n - n % 4 (rne__rq_s16): smull
+ * by m (exact int64), srshl by -shift (rshr exactly), sqxtn (sat32), saddl of b (int64), sqxtn
+ * twice (sat16). */
+static size_t rne__rq16_simd(int16_t *y, const int32_t *acc, size_t n, const int32_t *m,
+                             const int32_t *b, size_t sm, unsigned shift)
 {
     const int64x2_t sh = vdupq_n_s64(-(int64_t)shift);
-    const int32x2_t vm = vdup_n_s32(m), vb = vdup_n_s32(b);
+    int32x4_t m1, b1;
     size_t j;
+    if (n < 4)          /* m[0], b[0] read only for a run */
+        return 0;
+    m1 = vdupq_n_s32(m[0]);
+    b1 = vdupq_n_s32(b != NULL ? b[0] : 0);
     for (j = 0; j + 4 <= n; j += 4) {
-        const int32x4_t a = vld1q_s32(acc + j);
-        const int32x2_t l = vqmovn_s64(vrshlq_s64(vmull_s32(vget_low_s32(a), vm), sh));
-        const int32x2_t h = vqmovn_s64(vrshlq_s64(vmull_s32(vget_high_s32(a), vm), sh));
-        vst1_s16(y + j, vqmovn_s32(vcombine_s32(vqmovn_s64(vaddl_s32(l, vb)),
-                                                vqmovn_s64(vaddl_s32(h, vb)))));
+        const int32x4_t a = vld1q_s32(acc + j), vm = sm ? vld1q_s32(m + j) : m1;
+        const int32x4_t vb = !sm || b == NULL ? b1 : vld1q_s32(b + j);
+        const int32x2_t l = vqmovn_s64(vrshlq_s64(vmull_s32(vget_low_s32(a), vget_low_s32(vm)), sh));
+        const int32x2_t h =
+            vqmovn_s64(vrshlq_s64(vmull_s32(vget_high_s32(a), vget_high_s32(vm)), sh));
+        vst1_s16(y + j, vqmovn_s32(vcombine_s32(vqmovn_s64(vaddl_s32(l, vget_low_s32(vb))),
+                                                vqmovn_s64(vaddl_s32(h, vget_high_s32(vb))))));
     }
     return j;
 }

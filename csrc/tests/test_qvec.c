@@ -442,8 +442,9 @@ static void test_isqrt(void)
 
 /* rne__rq_s16 (the SIMD variant) and rne__rq_s16_ref against the formula written here,
  * sat16(sat32(floor((acc m + 2^(shift-1)) / 2^shift)) + b), on runs of every length 0 .. 40 at
- * offsets 0 .. 3 (guards around the run unchanged), with sums, multipliers and biases anywhere
- * in int32 (INT32_MIN / INT32_MAX among them) and every shift 1 .. 62, so that the rounding goes
+ * offsets 0 .. 3 (guards around the run unchanged), one multiplier and bias for the run (sm 0) or
+ * one per element (sm 1), with a bias and without (NULL); sums, multipliers and biases anywhere in
+ * int32 (INT32_MIN / INT32_MAX among them) and every shift 1 .. 62, so that the rounding goes
  * both ways and each saturation (sat32 before the bias, sat16 after) is reached at both ends. */
 static int16_t rq16_formula(int32_t acc, int32_t m, unsigned shift, int32_t b)
 {
@@ -464,30 +465,37 @@ static void test_rq_s16(void)
 {
     enum { N = 40, PAD = 4 };
     uint32_t seed = 29;
-    int32_t acc[N];
+    int32_t acc[N], m[N], b[N];
     int16_t run[N + 2 * PAD];
-    size_t len, off, i, n = 0, bad = 0;
-    unsigned shift, ref, rep;
+    size_t len, off, i, n = 0, bad = 0, sm;
+    unsigned shift, ref, rep, nob;
     for (shift = 1; shift <= 62; shift++)
-        for (rep = 0; rep < 40; rep++)
+        for (rep = 0; rep < 20; rep++)
             for (len = 0; len <= N; len += rep == 0 ? 1u : 13u)
                 for (off = 0; off < 4; off++) {
-                    const int32_t m = rq16_draw(&seed), b = rq16_draw(&seed);
-                    for (i = 0; i < len; i++)
+                    sm = (rep + off) % 2;
+                    nob = (rep + off / 2) % 3 == 0;
+                    for (i = 0; i < N; i++) {
                         acc[i] = rq16_draw(&seed);
+                        m[i] = rq16_draw(&seed);
+                        b[i] = rq16_draw(&seed);
+                    }
                     for (ref = 0; ref < 2; ref++) {
                         for (i = 0; i < N + 2 * PAD; i++)
                             run[i] = 0x5A5A;
-                        (ref ? rne__rq_s16_ref : rne__rq_s16)(run + PAD + off, acc, len, m, shift,
-                                                              b);
+                        (ref ? rne__rq_s16_ref : rne__rq_s16)(run + PAD + off, acc, len, m,
+                                                              nob ? NULL : b, sm, shift);
                         for (i = 0; i < N + 2 * PAD; i++) {
+                            const size_t k = i - PAD - off;
                             const int in = i >= PAD + off && i < PAD + off + len;
                             const int16_t want =
-                                in ? rq16_formula(acc[i - PAD - off], m, shift, b) : 0x5A5A;
+                                in ? rq16_formula(acc[k], m[k * sm], shift, nob ? 0 : b[k * sm])
+                                   : 0x5A5A;
                             if (run[i] != want && bad++ == 0)
-                                printf("note rq_s16%s: acc %ld m %ld shift %u b %ld -> %d, not %d\n",
-                                       ref ? "_ref" : "", in ? (long)acc[i - PAD - off] : 0L,
-                                       (long)m, shift, (long)b, run[i], want);
+                                printf("note rq_s16%s: sm %zu%s acc %ld m %ld shift %u -> %d, not "
+                                       "%d\n", ref ? "_ref" : "", sm, nob ? " no bias" : "",
+                                       in ? (long)acc[k] : 0L, in ? (long)m[k * sm] : 0L, shift,
+                                       run[i], want);
                         }
                         n += len;
                     }
