@@ -22,7 +22,9 @@
  * qvec_dsp.h (ARM DSP); each header states its own method and why its integers are exact.
  * Each defines rne__mac_simd (the column sums of the columns its blocks cover); AVX2 and NEON
  * also rne__rq_simd, rne__pre_simd and rne__act_simd (requantization, gate pre-activations,
- * sigmoid and tanh of the lanes they cover).
+ * sigmoid and tanh of the lanes they cover), rne__bin_simd (BINARY ADD / MUL) and, where the
+ * header's instructions allow, rne__rq16_simd (rne__rq_s16: AVX-512F, NEON) and rne__isqrt_simd
+ * (rne__isqrt64_rows: AVX2, aarch64 NEON); each returns how many elements it did.
  *
  * Columns a SIMD block does not cover, and the rest of each row, take the scalar code. The tests
  * run the SIMD variant against rne__q_matvec_ref and the scalar activations

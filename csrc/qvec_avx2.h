@@ -15,7 +15,9 @@
  *   pair).
  *   Requantization 8 columns at a time (acc32; with AVX-512F also acc64, in int64 lanes), the gate
  *   pre-activations with AVX-512F, sigmoid and tanh 8 at a time through a gather from the table.
- *   The graph op BINARY ADD / MUL of equal shapes (rne__bin_simd) 8 elements at a time.
+ *   The graph op BINARY ADD / MUL of equal shapes (rne__bin_simd) 8 elements at a time; a CONV's
+ *   int32 sums to int16 (rne__rq16_simd, AVX-512F) 8 at a time; integer square roots
+ *   (rne__isqrt_simd, BINARY HYPOT / LOGHYPOT) 8 lanes at a time, digit by digit.
  */
 #ifndef RNE_QVEC_AVX2_H
 #define RNE_QVEC_AVX2_H

@@ -15,6 +15,8 @@
  *   sat32). Gate pre-activations 4 at a time; sigmoid and tanh with one table read per lane (no
  *   gather) and the interpolation on 4 lanes. The graph op BINARY ADD / MUL of equal shapes
  *   (rne__bin_simd) 4 elements at a time: smull / smlal to int64, srshl, sqxtn twice (sat16).
+ *   A CONV's int32 sums to int16 (rne__rq16_simd) 4 at a time the same way; integer square roots
+ *   (rne__isqrt_simd, aarch64 only: its 64-bit compare) 4 lanes at a time, digit by digit.
  */
 #ifndef RNE_QVEC_NEON_H
 #define RNE_QVEC_NEON_H
