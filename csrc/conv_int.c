@@ -33,6 +33,13 @@
 #define RNE__QCONV_NEON 1
 #endif
 
+/* the output channels rne__qconv_direct hands rne__qconv_taps32 at once (its SIMD block's) */
+#if defined(RNE__QCONV_AVX2)
+#define RNE__QTAPS_NC 8u
+#else
+#define RNE__QTAPS_NC 4u
+#endif
+
 #ifndef RNE_NO_CONV
 
 static const int16_t *rne__qconv_frame(const rne__convcall *k, size_t t, size_t b, size_t j)
@@ -116,50 +123,78 @@ static __m128i rne__qconv_w4(const void *w, int s8, size_t e)
 }
 #endif
 
+#if defined(RNE__QCONV_AVX2)
+/* 4 (g 1) or 8 (g 2) output channels x 8 positions from wo on: taps t = r kw + i in pairs
+ * (t, t + 1), the 8 positions' inputs of the two interleaved (vpunpck{l,h}wd) and vpmaddwd with
+ * each channel's two weights, w_t x_t + w_t+1 x_t+1 in one int32 (|.| <= 2 * 32768 * 32767 <
+ * 2^31; acc32: every partial sum fits, in any order); an odd last tap pairs with a weight 0.
+ * g: a constant of each call, so the second group's registers go when it is 1. */
+static inline void rne__qtaps_avx2(int32_t *acc, size_t wout, size_t wo, const int16_t *pad,
+                                   size_t np, size_t nr, size_t kw, size_t dw, const void *w,
+                                   int s8, size_t ldw, int g)
+{
+    const size_t nt = nr * kw;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    __m256i a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    size_t t, r, i;
+    for (t = 0, r = 0, i = 0; t < nt; t += 2) {
+        const __m128i x0 =
+            _mm_loadu_si128((const __m128i *)(const void *)(pad + r * np + wo + i * dw));
+        __m128i x1 = _mm_setzero_si128(), w1 = x1, w1b = x1;
+        __m256i xx, wp;
+        if (++i == kw)
+            i = 0, r++;
+        if (t + 1 < nt) {
+            x1 = _mm_loadu_si128((const __m128i *)(const void *)(pad + r * np + wo + i * dw));
+            w1 = rne__qconv_w4(w, s8, (t + 1) * ldw);
+            if (g == 2)
+                w1b = rne__qconv_w4(w, s8, (t + 1) * ldw + 4);
+            if (++i == kw)
+                i = 0, r++;
+        }
+        xx = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(x0, x1)),
+                                     _mm_unpackhi_epi16(x0, x1), 1);
+        /* (w_t, w_t+1) of channels 0 .. 3 as 4 int32, each broadcast */
+        wp = _mm256_broadcastsi128_si256(_mm_unpacklo_epi16(rne__qconv_w4(w, s8, t * ldw), w1));
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x00)));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x55)));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xAA)));
+        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xFF)));
+        if (g == 2) {   /* channels 4 .. 7 */
+            wp = _mm256_broadcastsi128_si256(
+                _mm_unpacklo_epi16(rne__qconv_w4(w, s8, t * ldw + 4), w1b));
+            a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x00)));
+            a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x55)));
+            a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xAA)));
+            a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xFF)));
+        }
+    }
+    _mm256_storeu_si256((__m256i *)(void *)(acc + wo), a0);
+    _mm256_storeu_si256((__m256i *)(void *)(acc + wout + wo), a1);
+    _mm256_storeu_si256((__m256i *)(void *)(acc + 2 * wout + wo), a2);
+    _mm256_storeu_si256((__m256i *)(void *)(acc + 3 * wout + wo), a3);
+    if (g == 2) {
+        _mm256_storeu_si256((__m256i *)(void *)(acc + 4 * wout + wo), a4);
+        _mm256_storeu_si256((__m256i *)(void *)(acc + 5 * wout + wo), a5);
+        _mm256_storeu_si256((__m256i *)(void *)(acc + 6 * wout + wo), a6);
+        _mm256_storeu_si256((__m256i *)(void *)(acc + 7 * wout + wo), a7);
+    }
+}
+#endif
+
 void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad, size_t np,
                        size_t nr, size_t kw, size_t dw, const void *w, int s8, size_t ldw)
 {
 #if defined(RNE__QCONV_AVX2)
-    /* taps t = r kw + i in pairs (t, t + 1): the 8 positions' inputs of the two interleaved
-     * (vpunpck{l,h}wd) and vpmaddwd with the two weights, w_t x_t + w_t+1 x_t+1 in one int32
-     * (|.| <= 2 * 32768 * 32767 < 2^31; acc32: every partial sum fits, in any order); an odd last
-     * tap pairs with a weight 0 */
-    const size_t nt = nr * kw;
-    size_t wo = 0, t, r, i;
-    if (nc == 4 && wout >= 8)
+    size_t wo = 0;
+    if ((nc == 4 || nc == 8) && wout >= 8)
         for (;;) {
-            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
             if (wo + 8 > wout)
                 wo = wout - 8;
-            for (t = 0, r = 0, i = 0; t < nt; t += 2) {
-                const __m128i x0 =
-                    _mm_loadu_si128((const __m128i *)(const void *)(pad + r * np + wo + i * dw));
-                __m128i x1 = _mm_setzero_si128();
-                __m256i xx;
-                if (++i == kw)
-                    i = 0, r++;
-                if (t + 1 < nt) {
-                    x1 = _mm_loadu_si128((const __m128i *)(const void *)(pad + r * np + wo + i * dw));
-                    if (++i == kw)
-                        i = 0, r++;
-                }
-                xx = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(x0, x1)),
-                                             _mm_unpackhi_epi16(x0, x1), 1);
-                {   /* (w_t, w_t+1) of channels 0 .. 3 as 4 int32, each broadcast */
-                    const __m128i w1 =
-                        t + 1 < nt ? rne__qconv_w4(w, s8, (t + 1) * ldw) : _mm_setzero_si128();
-                    const __m256i wp = _mm256_broadcastsi128_si256(
-                        _mm_unpacklo_epi16(rne__qconv_w4(w, s8, t * ldw), w1));
-                    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x00)));
-                    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x55)));
-                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xAA)));
-                    a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xFF)));
-                }
-            }
-            _mm256_storeu_si256((__m256i *)(void *)(acc + wo), a0);
-            _mm256_storeu_si256((__m256i *)(void *)(acc + wout + wo), a1);
-            _mm256_storeu_si256((__m256i *)(void *)(acc + 2 * wout + wo), a2);
-            _mm256_storeu_si256((__m256i *)(void *)(acc + 3 * wout + wo), a3);
+            if (nc == 8)
+                rne__qtaps_avx2(acc, wout, wo, pad, np, nr, kw, dw, w, s8, ldw, 2);
+            else
+                rne__qtaps_avx2(acc, wout, wo, pad, np, nr, kw, dw, w, s8, ldw, 1);
             if (wo + 8 >= wout)
                 return;
             wo += 8;
@@ -277,10 +312,11 @@ static void rne__qconv_direct(const rne__convcall *k, size_t t, size_t b, void *
     const int32_t *m = (const int32_t *)l->data[RNE_T_Q] + RNE__Q_SLOTS;
     const int32_t *bias = (const int32_t *)l->data[RNE_T_B];
     const size_t esz = acc32 ? sizeof(int32_t) : sizeof(int64_t);
-    size_t gi, co, c, j, i;
+    size_t gi, co, c, j, i, nc;
     int16_t *pad = (int16_t *)(void *)((uint8_t *)acc + cout * wout * sizeof(int64_t));
     const size_t np = wout + (kw - 1) * dw;
-    if (acc32) {   /* 4 output channels x 8 positions at a time over the group's padded rows */
+    if (acc32) {   /* 8 (AVX2) or 4 output channels x 8 positions at a time over the group's
+                    * padded rows */
         const size_t esize = l->fmt == RNE_FMT_S8 ? 1u : 2u;
         for (gi = 0; gi < g; gi++) {
             for (c = 0; c < cg; c++)
@@ -288,11 +324,13 @@ static void rne__qconv_direct(const rne__convcall *k, size_t t, size_t b, void *
                     rne__conv_pad_row(pad + (c * kt + j) * np,
                                       rne__qconv_frame(k, t, b, j) + (gi * cg + c) * win, win, pb,
                                       np, sizeof(int16_t));
-            for (co = gi * ng; co < (gi + 1) * ng; co += 4)
-                rne__qconv_taps32((int32_t *)acc + co * wout, wout,
-                                  (gi + 1) * ng - co < 4 ? (gi + 1) * ng - co : 4, pad, np, cg * kt,
-                                  kw, dw, (const uint8_t *)l->data[RNE_T_W] + co * esize,
+            for (co = gi * ng; co < (gi + 1) * ng; co += nc) {
+                nc = (gi + 1) * ng - co;
+                nc = nc >= RNE__QTAPS_NC ? RNE__QTAPS_NC : nc > 4 ? 4 : nc;
+                rne__qconv_taps32((int32_t *)acc + co * wout, wout, nc, pad, np, cg * kt, kw, dw,
+                                  (const uint8_t *)l->data[RNE_T_W] + co * esize,
                                   l->fmt == RNE_FMT_S8, cout);
+            }
         }
     } else {       /* int64 sums: along W, one padded row at a time */
         rne__qzero(acc, cout * wout, 0);
