@@ -71,8 +71,9 @@ void rne__conv_taps_ref(float *y, size_t wout, size_t nc, const float *b, const 
                         size_t np, size_t nr, size_t kw, size_t dw, const float *w, size_t ldw);
 
 /* Its integer form (conv_int.c, under acc32): acc[q wout + wo] = the int32 sum over r < nr,
- * i < kw of w[(r kw + i) ldw + q] pad[r np + wo + i dw], w int8 (s8) or int16; exact, so the
- * SIMD variant rne__qconv_taps32 (AVX2, aarch64 NEON) and rne__qconv_taps32_ref agree bit for bit. */
+ * i < kw of w[(r kw + i) ldw + q] pad[r np + wo + i dw] for q < nc, w int8 (s8) or int16; exact,
+ * so the SIMD variant rne__qconv_taps32 (AVX2: nc 4 or 8, aarch64 NEON: nc 4; wout >= 8; other
+ * shapes the scalar loop) and rne__qconv_taps32_ref agree bit for bit. */
 void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad, size_t np,
                        size_t nr, size_t kw, size_t dw, const void *w, int s8, size_t ldw);
 void rne__qconv_taps32_ref(int32_t *acc, size_t wout, size_t nc, const int16_t *pad, size_t np,

@@ -26,10 +26,18 @@
  * rne__qconv_taps32_ref on any core) */
 #if !defined(RNE_NO_SIMD) && defined(__AVX2__)
 #include <immintrin.h>
+#include <string.h>     /* memcpy: an x86 build is hosted (the freestanding targets are ARM) */
 #define RNE__QCONV_AVX2 1
 #elif !defined(RNE_NO_SIMD) && defined(__ARM_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
 #define RNE__QCONV_NEON 1
+#endif
+
+/* the output channels rne__qconv_direct hands rne__qconv_taps32 at once (its SIMD block's) */
+#if defined(RNE__QCONV_AVX2)
+#define RNE__QTAPS_NC 8u
+#else
+#define RNE__QTAPS_NC 4u
 #endif
 
 #ifndef RNE_NO_CONV
@@ -102,19 +110,101 @@ void rne__qconv_taps32_ref(int32_t *acc, size_t wout, size_t nc, const int16_t *
         }
 }
 
+/* The 4 weights w[e .. e + 3] (int8 or int16) as int16 in the low half of an SSE register */
+#if defined(RNE__QCONV_AVX2)
+static __m128i rne__qconv_w4(const void *w, int s8, size_t e)
+{
+    if (s8) {
+        int32_t four;
+        memcpy(&four, (const int8_t *)w + e, sizeof four);
+        return _mm_cvtepi8_epi16(_mm_cvtsi32_si128(four));
+    }
+    return _mm_loadl_epi64((const __m128i *)(const void *)((const int16_t *)w + e));
+}
+#endif
+
+#if defined(RNE__QCONV_AVX2)
+/* 4 (g 1) or 8 (g 2) output channels x 8 positions from wo on: taps t = r kw + i in pairs
+ * (t, t + 1), the 8 positions' inputs of the two interleaved (vpunpck{l,h}wd) and vpmaddwd with
+ * each channel's two weights, w_t x_t + w_t+1 x_t+1 in one int32 (|.| <= 2 * 32768 * 32767 <
+ * 2^31; acc32: every partial sum fits, in any order); an odd last tap pairs with a weight 0.
+ * g: a constant of each call, so the second group's registers go when it is 1. */
+static inline void rne__qtaps_avx2(int32_t *acc, size_t wout, size_t wo, const int16_t *pad,
+                                   size_t np, size_t nr, size_t kw, size_t dw, const void *w,
+                                   int s8, size_t ldw, int g)
+{
+    const size_t nt = nr * kw;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    __m256i a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    size_t t, r, i;
+    for (t = 0, r = 0, i = 0; t < nt; t += 2) {
+        const __m128i x0 =
+            _mm_loadu_si128((const __m128i *)(const void *)(pad + r * np + wo + i * dw));
+        __m128i x1 = _mm_setzero_si128(), w1 = x1, w1b = x1;
+        __m256i xx, wp;
+        if (++i == kw)
+            i = 0, r++;
+        if (t + 1 < nt) {
+            x1 = _mm_loadu_si128((const __m128i *)(const void *)(pad + r * np + wo + i * dw));
+            w1 = rne__qconv_w4(w, s8, (t + 1) * ldw);
+            if (g == 2)
+                w1b = rne__qconv_w4(w, s8, (t + 1) * ldw + 4);
+            if (++i == kw)
+                i = 0, r++;
+        }
+        xx = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(x0, x1)),
+                                     _mm_unpackhi_epi16(x0, x1), 1);
+        /* (w_t, w_t+1) of channels 0 .. 3 as 4 int32, each broadcast */
+        wp = _mm256_broadcastsi128_si256(_mm_unpacklo_epi16(rne__qconv_w4(w, s8, t * ldw), w1));
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x00)));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x55)));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xAA)));
+        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xFF)));
+        if (g == 2) {   /* channels 4 .. 7 */
+            wp = _mm256_broadcastsi128_si256(
+                _mm_unpacklo_epi16(rne__qconv_w4(w, s8, t * ldw + 4), w1b));
+            a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x00)));
+            a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x55)));
+            a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xAA)));
+            a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xFF)));
+        }
+    }
+    _mm256_storeu_si256((__m256i *)(void *)(acc + wo), a0);
+    _mm256_storeu_si256((__m256i *)(void *)(acc + wout + wo), a1);
+    _mm256_storeu_si256((__m256i *)(void *)(acc + 2 * wout + wo), a2);
+    _mm256_storeu_si256((__m256i *)(void *)(acc + 3 * wout + wo), a3);
+    if (g == 2) {
+        _mm256_storeu_si256((__m256i *)(void *)(acc + 4 * wout + wo), a4);
+        _mm256_storeu_si256((__m256i *)(void *)(acc + 5 * wout + wo), a5);
+        _mm256_storeu_si256((__m256i *)(void *)(acc + 6 * wout + wo), a6);
+        _mm256_storeu_si256((__m256i *)(void *)(acc + 7 * wout + wo), a7);
+    }
+}
+#endif
+
 void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad, size_t np,
                        size_t nr, size_t kw, size_t dw, const void *w, int s8, size_t ldw)
 {
-#if defined(RNE__QCONV_AVX2) || defined(RNE__QCONV_NEON)
+#if defined(RNE__QCONV_AVX2)
+    size_t wo = 0;
+    if ((nc == 4 || nc == 8) && wout >= 8)
+        for (;;) {
+            if (wo + 8 > wout)
+                wo = wout - 8;
+            if (nc == 8)
+                rne__qtaps_avx2(acc, wout, wo, pad, np, nr, kw, dw, w, s8, ldw, 2);
+            else
+                rne__qtaps_avx2(acc, wout, wo, pad, np, nr, kw, dw, w, s8, ldw, 1);
+            if (wo + 8 >= wout)
+                return;
+            wo += 8;
+        }
+#elif defined(RNE__QCONV_NEON)
     size_t wo = 0, r, i, e;
     if (nc == 4 && wout >= 8)
         for (;;) {
-#if defined(RNE__QCONV_AVX2)
-            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-#else
             int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
             int32x4_t h0 = a0, h1 = a0, h2 = a0, h3 = a0;
-#endif
             if (wo + 8 > wout)
                 wo = wout - 8;
             for (r = 0, e = 0; r < nr; r++) {
@@ -129,14 +219,6 @@ void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad,
                         w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3];
                     }
                     {
-#if defined(RNE__QCONV_AVX2)
-                        const __m256i v =
-                            _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(const void *)src));
-                        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_set1_epi32(w0), v));
-                        a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(_mm256_set1_epi32(w1), v));
-                        a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_set1_epi32(w2), v));
-                        a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(_mm256_set1_epi32(w3), v));
-#else
                         const int16x8_t x8 = vld1q_s16(src);
                         const int16x4_t lo = vget_low_s16(x8), hi = vget_high_s16(x8);
                         a0 = vmlal_n_s16(a0, lo, (int16_t)w0);
@@ -147,16 +229,9 @@ void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad,
                         h2 = vmlal_n_s16(h2, hi, (int16_t)w2);
                         a3 = vmlal_n_s16(a3, lo, (int16_t)w3);
                         h3 = vmlal_n_s16(h3, hi, (int16_t)w3);
-#endif
                     }
                 }
             }
-#if defined(RNE__QCONV_AVX2)
-            _mm256_storeu_si256((__m256i *)(void *)(acc + wo), a0);
-            _mm256_storeu_si256((__m256i *)(void *)(acc + wout + wo), a1);
-            _mm256_storeu_si256((__m256i *)(void *)(acc + 2 * wout + wo), a2);
-            _mm256_storeu_si256((__m256i *)(void *)(acc + 3 * wout + wo), a3);
-#else
             vst1q_s32(acc + wo, a0);
             vst1q_s32(acc + wo + 4, h0);
             vst1q_s32(acc + wout + wo, a1);
@@ -165,7 +240,6 @@ void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad,
             vst1q_s32(acc + 2 * wout + wo + 4, h2);
             vst1q_s32(acc + 3 * wout + wo, a3);
             vst1q_s32(acc + 3 * wout + wo + 4, h3);
-#endif
             if (wo + 8 >= wout)
                 return;
             wo += 8;
@@ -186,11 +260,16 @@ static void rne__qzero(void *acc, size_t n, int acc32)
             ((int64_t *)acc)[i] = 0;
 }
 
-/* y[i * sy] = sat16(rq32(acc[i], m[i * sm], shift) + b[i * sm]) for i < n (acc int32 or int64) */
+/* y[i * sy] = sat16(rq32(acc[i], m[i * sm], shift) + b[i * sm]) for i < n (acc int32 or int64;
+ * int32 sums into a contiguous y: qvec.h's rne__rq_s16, SIMD) */
 static void rne__qconv_out(int16_t *y, size_t sy, const void *acc, int acc32, size_t n,
                            const int32_t *m, const int32_t *bias, size_t sm, unsigned shift)
 {
     size_t i;
+    if (acc32 && sy == 1) {
+        rne__rq_s16(y, (const int32_t *)acc, n, m, bias, sm, shift);
+        return;
+    }
     for (i = 0; i < n; i++) {
         const int64_t a = acc32 ? ((const int32_t *)acc)[i] : ((const int64_t *)acc)[i];
         y[i * sy] = rne__sat16((int64_t)rne__rq32(a, m[i * sm], shift) +
@@ -233,10 +312,11 @@ static void rne__qconv_direct(const rne__convcall *k, size_t t, size_t b, void *
     const int32_t *m = (const int32_t *)l->data[RNE_T_Q] + RNE__Q_SLOTS;
     const int32_t *bias = (const int32_t *)l->data[RNE_T_B];
     const size_t esz = acc32 ? sizeof(int32_t) : sizeof(int64_t);
-    size_t gi, co, c, j, i;
+    size_t gi, co, c, j, i, nc;
     int16_t *pad = (int16_t *)(void *)((uint8_t *)acc + cout * wout * sizeof(int64_t));
     const size_t np = wout + (kw - 1) * dw;
-    if (acc32) {   /* 4 output channels x 8 positions at a time over the group's padded rows */
+    if (acc32) {   /* 8 (AVX2) or 4 output channels x 8 positions at a time over the group's
+                    * padded rows */
         const size_t esize = l->fmt == RNE_FMT_S8 ? 1u : 2u;
         for (gi = 0; gi < g; gi++) {
             for (c = 0; c < cg; c++)
@@ -244,11 +324,13 @@ static void rne__qconv_direct(const rne__convcall *k, size_t t, size_t b, void *
                     rne__conv_pad_row(pad + (c * kt + j) * np,
                                       rne__qconv_frame(k, t, b, j) + (gi * cg + c) * win, win, pb,
                                       np, sizeof(int16_t));
-            for (co = gi * ng; co < (gi + 1) * ng; co += 4)
-                rne__qconv_taps32((int32_t *)acc + co * wout, wout,
-                                  (gi + 1) * ng - co < 4 ? (gi + 1) * ng - co : 4, pad, np, cg * kt,
-                                  kw, dw, (const uint8_t *)l->data[RNE_T_W] + co * esize,
+            for (co = gi * ng; co < (gi + 1) * ng; co += nc) {
+                nc = (gi + 1) * ng - co;
+                nc = nc >= RNE__QTAPS_NC ? RNE__QTAPS_NC : nc > 4 ? 4 : nc;
+                rne__qconv_taps32((int32_t *)acc + co * wout, wout, nc, pad, np, cg * kt, kw, dw,
+                                  (const uint8_t *)l->data[RNE_T_W] + co * esize,
                                   l->fmt == RNE_FMT_S8, cout);
+            }
         }
     } else {       /* int64 sums: along W, one padded row at a time */
         rne__qzero(acc, cout * wout, 0);

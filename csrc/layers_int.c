@@ -246,6 +246,18 @@ static void rne__act_int(const rne__call *k)
     if (kind == RNE_ACT_SOFTMAX || kind == RNE_ACT_LOGSOFTMAX) {
         for (i = 0; i < rows; i++)
             rne__softmax_int(x + i * f, y + i * f, f, &a, kind == RNE_ACT_LOGSOFTMAX);
+    } else if (kind == RNE_ACT_RELU || kind == RNE_ACT_IDENTITY) {
+        /* sat16(rq32(max(x, 0), m, shift)) a row at a time: a ReLU passes its input's scale
+         * (m = 2^shift, rnnedge/quant/graph.py), where rq32 is the identity: max(x, 0) or a copy
+         * (the compiler vectorises it); else max(x, 0) first, then rne__bin_s16's requantization
+         * (SIMD) as an ADD with b = 0 times m_b = 0: the same integers as rne__act1_int. */
+        const int relu = kind == RNE_ACT_RELU;
+        const size_t n = rows * f;
+        if (relu || x != y)
+            for (i = 0; i < n; i++)
+                y[i] = relu && x[i] < 0 ? (int16_t)0 : x[i];
+        if (!(a.s[0] <= 30u && a.m[0] == (int32_t)1 << a.s[0]))
+            rne__bin_s16(y, y, y, n, 0, a.m[0], 0, a.s[0]);
     } else {
         for (i = 0; i < rows * f; i++)
             y[i] = rne__act1_int(kind, x[i], &a, lut);

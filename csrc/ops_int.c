@@ -56,22 +56,48 @@ static inline int16_t rne__qdiv(int64_t a, int64_t b, int32_t m, unsigned shift)
     return rne__sat16(rne__rshr(q, shift));
 }
 
-/* HYPOT: sqrt(a^2 + b^2) at the output scale, rounded half up: the squares exact in int64 */
-static inline int16_t rne__qhypot(int64_t a, int64_t b, int64_t ma, int64_t mb, unsigned shift)
+/* HYPOT: sqrt(a^2 + b^2) at the output scale, rounded half up, from root = isqrt(4 (a^2 m_a +
+ * b^2 m_b)) (the squares exact in int64) */
+static inline int16_t rne__qhypot(uint64_t root, unsigned shift)
 {
-    const uint64_t v = (uint64_t)(a * a * ma + b * b * mb);
-    return rne__sat16(rne__rshr((int64_t)rne__isqrt64(v << 2), shift / 2 + 1));
+    return rne__sat16(rne__rshr((int64_t)root, shift / 2 + 1));
 }
 
-/* LOGHYPOT: ln(alpha sqrt(a^2 + b^2) + beta) at the output scale: the Log of the root of the
- * exact sum plus e, as the integer Log activation takes an int16 (fixedpoint.binary_q) */
-static inline int16_t rne__qloghypot(int64_t a, int64_t b, const rne__qbin *p)
+/* LOGHYPOT: ln(alpha sqrt(a^2 + b^2) + beta) at the output scale, from the same root: the Log of
+ * the root of the exact sum plus e, as the integer Log activation takes an int16
+ * (fixedpoint.binary_q) */
+static inline int16_t rne__qloghypot(uint64_t root, const rne__qbin *p)
 {
-    const uint64_t v = (uint64_t)(a * a * p->ma + b * b * p->mb);
-    const int64_t r = (rne__rshr((int64_t)rne__isqrt64(v << 2), 1) << 16) + p->e;
+    const int64_t r = (rne__rshr((int64_t)root, 1) << 16) + p->e;
     if (r <= 0)
         return (int16_t)(r == 0 ? -INT16_MAX : 0);
     return rne__sat16((int64_t)rne__rq32(rne__log2_q15(r), p->m1, p->shift) + p->k0);
+}
+
+/* HYPOT and LOGHYPOT of y[i] = a[i * sa], b[i * sb] for i < n: 4 (a^2 m_a + b^2 m_b) < 2^63 of a
+ * run of up to RNE__HYPOT_RUN elements, their roots by rne__isqrt64_rows (SIMD), then each
+ * output; the integers of rne__isqrt64 per element. */
+#define RNE__HYPOT_RUN 32
+static void rne__qhypot_strided(const rne__qbin *p, int16_t *y, const int16_t *a, size_t sa,
+                                const int16_t *b, size_t sb, size_t n)
+{
+    const int64_t ma = p->ma, mb = p->mb;
+    uint64_t v[RNE__HYPOT_RUN];
+    size_t i, j, c;
+    for (i = 0; i < n; i += c) {
+        c = n - i < RNE__HYPOT_RUN ? n - i : RNE__HYPOT_RUN;
+        for (j = 0; j < c; j++) {
+            const int64_t x0 = a[(i + j) * sa], x1 = b[(i + j) * sb];
+            v[j] = (uint64_t)(x0 * x0 * ma + x1 * x1 * mb) << 2;
+        }
+        rne__isqrt64_rows(v, c);
+        if (p->kind == RNE_BIN_HYPOT)
+            for (j = 0; j < c; j++)
+                y[i + j] = rne__qhypot(v[j], p->shift);
+        else
+            for (j = 0; j < c; j++)
+                y[i + j] = rne__qloghypot(v[j], p);
+    }
 }
 
 /* y[i] = a[i * sa] (kind) b[i * sb] for i < n (sa, sb 0 or 1) */
@@ -92,8 +118,8 @@ static void rne__qbin_strided(const rne__qbin *p, int16_t *y, const int16_t *a, 
     case RNE_BIN_SUB: RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * ma - x1 * mb, s)));
     case RNE_BIN_MUL: RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * x1 * ma, s)));
     case RNE_BIN_DIV: RNE__QBIN_LOOP(rne__qdiv(x0, x1, p->ma, s));
-    case RNE_BIN_HYPOT: RNE__QBIN_LOOP(rne__qhypot(x0, x1, ma, mb, s));
-    case RNE_BIN_LOGHYPOT: RNE__QBIN_LOOP(rne__qloghypot(x0, x1, p));
+    case RNE_BIN_HYPOT:
+    case RNE_BIN_LOGHYPOT: rne__qhypot_strided(p, y, a, sa, b, sb, n); break;
     case RNE_BIN_MIN: {
         RNE__QBIN_LOOP(rne__sat16(rne__rshr(x0 * ma, s) < rne__rshr(x1 * mb, s)
                                       ? rne__rshr(x0 * ma, s) : rne__rshr(x1 * mb, s)));

@@ -22,7 +22,10 @@
  * qvec_dsp.h (ARM DSP); each header states its own method and why its integers are exact.
  * Each defines rne__mac_simd (the column sums of the columns its blocks cover); AVX2 and NEON
  * also rne__rq_simd, rne__pre_simd and rne__act_simd (requantization, gate pre-activations,
- * sigmoid and tanh of the lanes they cover); AVX2 also rne__tail_simd (rne__sigmoid_tail_q31).
+ * sigmoid and tanh of the lanes they cover), rne__bin_simd (BINARY ADD / MUL) and, where the
+ * header's instructions allow, rne__rq16_simd (rne__rq_s16: AVX-512F, NEON) and rne__isqrt_simd
+ * (rne__isqrt64_rows: AVX2, aarch64 NEON); each returns how many elements it did. AVX2 also
+ * rne__tail_simd (rne__sigmoid_tail_q31).
  *
  * Columns a SIMD block does not cover, and the rest of each row, take the scalar code. The tests
  * run the SIMD variant against rne__q_matvec_ref and the scalar activations
@@ -306,4 +309,47 @@ void rne__bin_s16(int16_t *y, const int16_t *a, const int16_t *b, size_t n, int 
     j = rne__bin_simd(y, a, b, n, mul, ma, mb, shift);
 #endif
     rne__bin_s16_tail(y, a, b, j, n, mul, ma, mb, shift);
+}
+
+/* ---- requantization of a run to int16 ------------------------------------------------------- */
+
+static void rne__rq_s16_tail(int16_t *y, const int32_t *acc, size_t j, size_t n, const int32_t *m,
+                             const int32_t *b, size_t sm, unsigned shift)
+{
+    for (; j < n; j++)
+        y[j] = rne__sat16((int64_t)rne__rq32(acc[j], m[j * sm], shift) + (b != NULL ? b[j * sm] : 0));
+}
+
+void rne__rq_s16_ref(int16_t *y, const int32_t *acc, size_t n, const int32_t *m, const int32_t *b,
+                     size_t sm, unsigned shift)
+{
+    rne__rq_s16_tail(y, acc, 0, n, m, b, sm, shift);
+}
+
+void rne__rq_s16(int16_t *y, const int32_t *acc, size_t n, const int32_t *m, const int32_t *b,
+                 size_t sm, unsigned shift)
+{
+    size_t j = 0;
+#if defined(RNE__Q_RQ16_SIMD)
+    j = rne__rq16_simd(y, acc, n, m, b, sm, shift);
+#endif
+    rne__rq_s16_tail(y, acc, j, n, m, b, sm, shift);
+}
+
+/* ---- integer square roots of a run ---------------------------------------------------------- */
+
+void rne__isqrt64_rows_ref(uint64_t *v, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        v[i] = rne__isqrt64(v[i]);
+}
+
+void rne__isqrt64_rows(uint64_t *v, size_t n)
+{
+    size_t j = 0;
+#if defined(RNE__Q_ISQRT_SIMD)
+    j = rne__isqrt_simd(v, n);
+#endif
+    rne__isqrt64_rows_ref(v + j, n - j);
 }

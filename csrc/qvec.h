@@ -241,6 +241,26 @@ void rne__bin_s16(int16_t *y, const int16_t *a, const int16_t *b, size_t n, int 
 void rne__bin_s16_ref(int16_t *y, const int16_t *a, const int16_t *b, size_t n, int mul,
                       int32_t ma, int32_t mb, unsigned shift);
 
+/* ---- requantization of a run to int16 (CONV outputs) ----------------------------------------- */
+
+/* y[i] = sat16(rq32(acc[i], m[i sm], shift) + b[i sm]) for i < n, sm 0 or 1: int32 sums
+ * requantized with one multiplier and bias (sm 0: one output channel along W) or one per element
+ * (sm 1: a channel each); b NULL: no bias. shift in 1..62; |acc m| <= 2^62, so nothing overflows.
+ * rne__rq_s16 is the SIMD variant qvec.c compiled in (AVX-512F: 8 at a time, NEON: 4), or the
+ * reference; the two give the same integers (csrc/tests/test_qvec.c). */
+void rne__rq_s16(int16_t *y, const int32_t *acc, size_t n, const int32_t *m, const int32_t *b,
+                 size_t sm, unsigned shift);
+void rne__rq_s16_ref(int16_t *y, const int32_t *acc, size_t n, const int32_t *m, const int32_t *b,
+                     size_t sm, unsigned shift);
+
+/* ---- integer square roots of a run (BINARY HYPOT, LOGHYPOT) --------------------------------- */
+
+/* v[i] = rne__isqrt64(v[i]) for i < n, each v[i] < 2^63, in place. rne__isqrt64_rows is the SIMD
+ * variant qvec.c compiled in (AVX2: 8 values, aarch64 NEON: 4 values, the digit-by-digit method
+ * in parallel lanes), or the reference; the two give the same integers (csrc/tests/test_qvec.c). */
+void rne__isqrt64_rows(uint64_t *v, size_t n);
+void rne__isqrt64_rows_ref(uint64_t *v, size_t n);
+
 /* ---- layer plumbing (layers_int.c) ----------------------------------------------------------- */
 
 /* One direction of an integer LSTM / GRU / RNN: pointers into its tensors and its q row; the

@@ -17,7 +17,9 @@
  *   Requantization 8 columns at a time (acc32; with AVX-512F also acc64, in int64 lanes), the gate
  *   pre-activations 8 at a time (int64 lanes; AVX2 clamps with vpcmpgtq, AVX-512F vpminsq),
  *   sigmoid and tanh 8 at a time through a gather from the table.
- *   The graph op BINARY ADD / MUL of equal shapes (rne__bin_simd) 8 elements at a time.
+ *   The graph op BINARY ADD / MUL of equal shapes (rne__bin_simd) 8 elements at a time; a CONV's
+ *   int32 sums to int16 (rne__rq16_simd, AVX-512F) 8 at a time; integer square roots
+ *   (rne__isqrt_simd, BINARY HYPOT / LOGHYPOT) 8 lanes at a time, digit by digit.
  */
 #ifndef RNE_QVEC_AVX2_H
 #define RNE_QVEC_AVX2_H
@@ -541,5 +543,73 @@ static size_t rne__bin_simd(int16_t *y, const int16_t *a, const int16_t *b, size
     return j;
 }
 #define RNE__Q_BIN_SIMD 1
+
+#if defined(__AVX512F__)
+/* The 8 int32 from p on, sign-extended to int64 lanes */
+static RNE__Q_INLINE __m512i rne__avx512_wide8(const int32_t *p)
+{
+    return _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+
+/* y[j] = sat16(rq32(acc[j], m[j sm], shift) + b[j sm]) for j < n - n % 8 (rne__rq_s16):
+ * vpmuldq of the sign-extended sums by m (exact int64), + 2^(shift-1), vpsraq (rshr), sat32 by
+ * vpmaxsq / vpminsq, + b, and vpmovsqw's saturating narrow (sat16). */
+static size_t rne__rq16_simd(int16_t *y, const int32_t *acc, size_t n, const int32_t *m,
+                             const int32_t *b, size_t sm, unsigned shift)
+{
+    const __m512i half = _mm512_set1_epi64((long long)((int64_t)1 << (shift - 1u)));
+    const __m512i lo = _mm512_set1_epi64(INT32_MIN), hi = _mm512_set1_epi64(INT32_MAX);
+    const __m128i c = _mm_cvtsi32_si128((int)shift);
+    __m512i m1, b1;
+    size_t j;
+    if (n < 8)          /* m[0], b[0] read only for a run */
+        return 0;
+    m1 = _mm512_set1_epi64(m[0]);
+    b1 = _mm512_set1_epi64(b != NULL ? b[0] : 0);
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m512i mm = sm ? rne__avx512_wide8(m + j) : m1;
+        const __m512i bb = !sm || b == NULL ? b1 : rne__avx512_wide8(b + j);
+        __m512i v = rne__avx512_wide8(acc + j);
+        v = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(v, mm), half), c);
+        v = _mm512_add_epi64(_mm512_min_epi64(_mm512_max_epi64(v, lo), hi), bb);
+        _mm_storeu_si128((__m128i *)(void *)(y + j), _mm512_cvtsepi64_epi16(v));
+    }
+    return j;
+}
+#define RNE__Q_RQ16_SIMD 1
+#endif
+
+/* v[j] = floor(sqrt(v[j])) for j < n - n % 8, each v[j] < 2^63 (rne__isqrt64_rows): rne__isqrt64's
+ * digit-by-digit method in 8 int64 lanes (two registers), from the largest power of 4 at most
+ * the OR of the 8 values (a digit above a lane's own top is 0 there: t = r + bit > v, r stays 0).
+ * t = r + bit < 2^32 + 2^62 and v < 2^63 are non-negative as int64, so the signed vpcmpgtq
+ * orders them as unsigned: take = !(t > v) = (v >= t), as the scalar loop. */
+static size_t rne__isqrt_simd(uint64_t *v, size_t n)
+{
+    size_t j;
+    for (j = 0; j + 8 <= n; j += 8) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(v + j));
+        __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)(v + j + 4));
+        __m256i r0 = _mm256_setzero_si256(), r1 = r0;
+        const uint64_t o = v[j] | v[j + 1] | v[j + 2] | v[j + 3] | v[j + 4] | v[j + 5] |
+                           v[j + 6] | v[j + 7];
+        uint64_t bit = (uint64_t)1 << 62;
+        while (bit > o)
+            bit >>= 2;
+        for (; bit != 0; bit >>= 2) {
+            const __m256i b = _mm256_set1_epi64x((long long)bit);
+            const __m256i t0 = _mm256_add_epi64(r0, b), t1 = _mm256_add_epi64(r1, b);
+            const __m256i k0 = _mm256_cmpgt_epi64(t0, a0), k1 = _mm256_cmpgt_epi64(t1, a1);
+            a0 = _mm256_sub_epi64(a0, _mm256_andnot_si256(k0, t0));
+            a1 = _mm256_sub_epi64(a1, _mm256_andnot_si256(k1, t1));
+            r0 = _mm256_add_epi64(_mm256_srli_epi64(r0, 1), _mm256_andnot_si256(k0, b));
+            r1 = _mm256_add_epi64(_mm256_srli_epi64(r1, 1), _mm256_andnot_si256(k1, b));
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(v + j), r0);
+        _mm256_storeu_si256((__m256i *)(void *)(v + j + 4), r1);
+    }
+    return j;
+}
+#define RNE__Q_ISQRT_SIMD 1
 
 #endif /* RNE_QVEC_AVX2_H */

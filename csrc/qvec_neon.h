@@ -15,6 +15,8 @@
  *   sat32). Gate pre-activations 4 at a time; sigmoid and tanh with one table read per lane (no
  *   gather) and the interpolation on 4 lanes. The graph op BINARY ADD / MUL of equal shapes
  *   (rne__bin_simd) 4 elements at a time: smull / smlal to int64, srshl, sqxtn twice (sat16).
+ *   A CONV's int32 sums to int16 (rne__rq16_simd) 4 at a time the same way; integer square roots
+ *   (rne__isqrt_simd, aarch64 only: its 64-bit compare) 4 lanes at a time, digit by digit.
  */
 #ifndef RNE_QVEC_NEON_H
 #define RNE_QVEC_NEON_H
@@ -319,5 +321,62 @@ static size_t rne__bin_simd(int16_t *y, const int16_t *a, const int16_t *b, size
     return j;
 }
 #define RNE__Q_BIN_SIMD 1
+
+/* y[j] = sat16(rq32(acc[j], m[j sm], shift) + b[j sm]) for j < n - n % 4 (rne__rq_s16): smull
+ * by m (exact int64), srshl by -shift (rshr exactly), sqxtn (sat32), saddl of b (int64), sqxtn
+ * twice (sat16). */
+static size_t rne__rq16_simd(int16_t *y, const int32_t *acc, size_t n, const int32_t *m,
+                             const int32_t *b, size_t sm, unsigned shift)
+{
+    const int64x2_t sh = vdupq_n_s64(-(int64_t)shift);
+    int32x4_t m1, b1;
+    size_t j;
+    if (n < 4)          /* m[0], b[0] read only for a run */
+        return 0;
+    m1 = vdupq_n_s32(m[0]);
+    b1 = vdupq_n_s32(b != NULL ? b[0] : 0);
+    for (j = 0; j + 4 <= n; j += 4) {
+        const int32x4_t a = vld1q_s32(acc + j), vm = sm ? vld1q_s32(m + j) : m1;
+        const int32x4_t vb = !sm || b == NULL ? b1 : vld1q_s32(b + j);
+        const int32x2_t l = vqmovn_s64(vrshlq_s64(vmull_s32(vget_low_s32(a), vget_low_s32(vm)), sh));
+        const int32x2_t h =
+            vqmovn_s64(vrshlq_s64(vmull_s32(vget_high_s32(a), vget_high_s32(vm)), sh));
+        vst1_s16(y + j, vqmovn_s32(vcombine_s32(vqmovn_s64(vaddl_s32(l, vget_low_s32(vb))),
+                                                vqmovn_s64(vaddl_s32(h, vget_high_s32(vb))))));
+    }
+    return j;
+}
+#define RNE__Q_RQ16_SIMD 1
+
+#if defined(__aarch64__)
+/* v[j] = floor(sqrt(v[j])) for j < n - n % 4 (rne__isqrt64_rows): rne__isqrt64's digit-by-digit
+ * method in 4 uint64 lanes (two registers; aarch64: the 64-bit compare cmhs), from the largest
+ * power of 4 at most the OR of the 4 values (a digit above a lane's own top is 0 there). */
+static size_t rne__isqrt_simd(uint64_t *v, size_t n)
+{
+    size_t j;
+    for (j = 0; j + 4 <= n; j += 4) {
+        uint64x2_t a0 = vld1q_u64(v + j), a1 = vld1q_u64(v + j + 2);
+        uint64x2_t r0 = vdupq_n_u64(0), r1 = r0;
+        const uint64_t o = v[j] | v[j + 1] | v[j + 2] | v[j + 3];
+        uint64_t bit = (uint64_t)1 << 62;
+        while (bit > o)
+            bit >>= 2;
+        for (; bit != 0; bit >>= 2) {
+            const uint64x2_t b = vdupq_n_u64(bit);
+            const uint64x2_t t0 = vaddq_u64(r0, b), t1 = vaddq_u64(r1, b);
+            const uint64x2_t k0 = vcgeq_u64(a0, t0), k1 = vcgeq_u64(a1, t1);
+            a0 = vsubq_u64(a0, vandq_u64(k0, t0));
+            a1 = vsubq_u64(a1, vandq_u64(k1, t1));
+            r0 = vaddq_u64(vshrq_n_u64(r0, 1), vandq_u64(k0, b));
+            r1 = vaddq_u64(vshrq_n_u64(r1, 1), vandq_u64(k1, b));
+        }
+        vst1q_u64(v + j, r0);
+        vst1q_u64(v + j + 2, r1);
+    }
+    return j;
+}
+#define RNE__Q_ISQRT_SIMD 1
+#endif
 
 #endif /* RNE_QVEC_NEON_H */

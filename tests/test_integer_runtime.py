@@ -17,6 +17,7 @@ binding's business):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -33,7 +34,7 @@ from rnnedge._rnnedge import ffi, lib
 from rnnedge.blob.write import write_blob
 from rnnedge.errors import UnsupportedOpError
 from rnnedge.ir.layers import (
-    Act, Activation, Dense, LayerNorm, Network, QNetwork, QRecurrent, Recurrent, TakeLast,
+    Act, Activation, Dense, LayerNorm, Mult, Network, QNetwork, QRecurrent, Recurrent, TakeLast,
     TensorSpec, to_tbf,
 )  # fmt: skip
 from rnnedge.model import _aligned_bytes as _aligned
@@ -264,6 +265,24 @@ def test_activation_over_every_int16_input(act):
     q = quantize(net, "int16", calib)
     xq = (np.arange(65536) - 32768).astype(np.int16).reshape(8192, 1, 8)
     check_bit_exact(q, xq, stream=False)
+
+
+# The quantizer gives Identity and Relu m1 = 2^shift (a Relu passes its input's scale), which the C
+# library runs as a copy / max(x, 0); any other m1 (a blob of another writer, or edited) takes
+# rne__bin_s16's SIMD requantization: both against the oracle, rounding both ways and saturating.
+RQ_M1 = [(1 << 30, 30), (1 << 3, 3), (1518500250, 31), (-1518500250, 29), (3, 1),
+         (2**31 - 1, 40), (-(2**31), 40), (1 << 20, 30), (1 << 30, 29)]  # fmt: skip
+
+
+@pytest.mark.parametrize("m, shift", RQ_M1, ids=[f"{m}_{s}" for m, s in RQ_M1])
+@pytest.mark.parametrize("kind", ["Identity", "Relu"])
+def test_identity_relu_any_multiplier_over_every_int16_input(kind, m, shift):
+    net = _net([Activation(Act.make(kind), 8)], 8)
+    q = quantize(net, "int16", np.random.default_rng(0).standard_normal((16, 2, 8)).astype(np.float32))
+    q.layers[0] = dataclasses.replace(q.layers[0], m1=Mult(np.int64(m), shift))
+    xq = (np.arange(65536) - 32768).astype(np.int16).reshape(8192, 1, 8)
+    y = check_bit_exact(q, xq, stream=False).run(xq)
+    assert len(np.unique(y)) > 2  # not all saturated: the requantization itself is compared
 
 
 @pytest.mark.parametrize("kind", ["Softmax", "LogSoftmax"])

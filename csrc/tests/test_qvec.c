@@ -27,7 +27,9 @@
  * (nothing outside [0, n) written); rne__q_tail_rows against rne__sigmoid_tail_q31 the same way.
  * rne__q_pre against the int64 formula on random and extreme
  * terms (INT32_MIN / INT32_MAX, limits 0, 1, 2^20), in place and not. rne__isqrt64 against
- * its definition (test_isqrt).
+ * its definition (test_isqrt); rne__isqrt64_rows (SIMD) and its reference against it on runs of
+ * every length and offset (test_isqrt_rows). rne__rq_s16 (SIMD) and its reference against the
+ * formula (test_rq_s16).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -482,6 +484,117 @@ static void test_isqrt(void)
           (unsigned long long)rne__isqrt64(first));
 }
 
+/* rne__rq_s16 (the SIMD variant) and rne__rq_s16_ref against the formula written here,
+ * sat16(sat32(floor((acc m + 2^(shift-1)) / 2^shift)) + b), on runs of every length 0 .. 40 at
+ * offsets 0 .. 3 (guards around the run unchanged), one multiplier and bias for the run (sm 0) or
+ * one per element (sm 1), with a bias and without (NULL); sums, multipliers and biases anywhere in
+ * int32 (INT32_MIN / INT32_MAX among them) and every shift 1 .. 62, so that the rounding goes
+ * both ways and each saturation (sat32 before the bias, sat16 after) is reached at both ends. */
+static int16_t rq16_formula(int32_t acc, int32_t m, unsigned shift, int32_t b)
+{
+    int64_t v = ((int64_t)acc * m + ((int64_t)1 << (shift - 1u))) >> shift;
+    v = v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : v;
+    v += b;
+    return (int16_t)(v < INT16_MIN ? INT16_MIN : v > INT16_MAX ? INT16_MAX : v);
+}
+
+static int32_t rq16_draw(uint32_t *seed)
+{
+    const uint32_t k = lcg(seed) % 8, r = (lcg(seed) << 8) ^ lcg(seed);
+    return k == 0 ? INT32_MIN : k == 1 ? INT32_MAX : k == 2 ? (int32_t)(r % 65536u) - 32768
+         : k == 3 ? (int32_t)(r % 16u) - 8 : (int32_t)r;
+}
+
+static void test_rq_s16(void)
+{
+    enum { N = 40, PAD = 4 };
+    uint32_t seed = 29;
+    int32_t acc[N], m[N], b[N];
+    int16_t run[N + 2 * PAD];
+    size_t len, off, i, n = 0, bad = 0, sm;
+    unsigned shift, ref, rep, nob;
+    for (shift = 1; shift <= 62; shift++)
+        for (rep = 0; rep < 20; rep++)
+            for (len = 0; len <= N; len += rep == 0 ? 1u : 13u)
+                for (off = 0; off < 4; off++) {
+                    sm = (rep + off) % 2;
+                    nob = (rep + off / 2) % 3 == 0;
+                    for (i = 0; i < N; i++) {
+                        acc[i] = rq16_draw(&seed);
+                        m[i] = rq16_draw(&seed);
+                        b[i] = rq16_draw(&seed);
+                    }
+                    for (ref = 0; ref < 2; ref++) {
+                        for (i = 0; i < N + 2 * PAD; i++)
+                            run[i] = 0x5A5A;
+                        (ref ? rne__rq_s16_ref : rne__rq_s16)(run + PAD + off, acc, len, m,
+                                                              nob ? NULL : b, sm, shift);
+                        for (i = 0; i < N + 2 * PAD; i++) {
+                            const size_t k = i - PAD - off;
+                            const int in = i >= PAD + off && i < PAD + off + len;
+                            const int16_t want =
+                                in ? rq16_formula(acc[k], m[k * sm], shift, nob ? 0 : b[k * sm])
+                                   : 0x5A5A;
+                            if (run[i] != want && bad++ == 0)
+                                printf("note rq_s16%s: sm %zu%s acc %ld m %ld shift %u -> %d, not "
+                                       "%d\n", ref ? "_ref" : "", sm, nob ? " no bias" : "",
+                                       in ? (long)acc[k] : 0L, in ? (long)m[k * sm] : 0L, shift,
+                                       run[i], want);
+                        }
+                        n += len;
+                    }
+                }
+    check(bad == 0, "rq_s16_exact", "%zu wrong of %zu (%s)", bad, n, rne__q_simd());
+}
+
+/* rne__isqrt64_rows (the SIMD variant) and rne__isqrt64_rows_ref against the definition, in
+ * place, on runs of every length 0 .. 40 at offsets 0 .. 3 (the SIMD blocks of 4 and 8 and every
+ * tail; guards around the run unchanged) and 2 x 10^5 values < 2^63: random at every bit length,
+ * squares +-1, 2^k +-1, 0 and 2^63 - 1, mixed within a block so that its lanes start at different
+ * digits. */
+static void test_isqrt_rows(void)
+{
+    enum { N = 40, PAD = 4, M = 200000 };
+    uint32_t seed = 23;
+    uint64_t run[N + 2 * PAD], src[N], bad = 0, v;
+    size_t len, off, i, n = 0, rep;
+    for (rep = 0; rep < M / N; rep++)
+        for (len = 0; len <= N; len += rep < 3 ? 1u : N) {
+            for (off = 0; off < 4; off += rep < 3 ? 1u : 4u) {
+                int ref;
+                for (i = 0; i < len; i++) {
+                    const uint64_t k = lcg(&seed) % 8, sh = lcg(&seed) % 64;
+                    const uint64_t r = ((uint64_t)lcg(&seed) << 40) ^ ((uint64_t)lcg(&seed) << 16) ^
+                                       lcg(&seed);
+                    const uint64_t q = r >> 32;
+                    v = k == 0 ? q * q - 1 : k == 1 ? q * q + 1 : k == 2 ? q * q
+                        : k == 3 ? ((uint64_t)1 << (sh % 63)) + (r & 1) - (r >> 1 & 1)
+                        : k == 4 ? (r & 1 ? 0 : ((uint64_t)1 << 63) - 1) : r >> sh;
+                    src[i] = v & (((uint64_t)1 << 63) - 1);
+                }
+                for (ref = 0; ref < 2; ref++) {
+                    for (i = 0; i < N + 2 * PAD; i++)
+                        run[i] = 0x5A5A5A5A5A5A5A5Au;
+                    memcpy(run + PAD + off, src, len * sizeof src[0]);
+                    (ref ? rne__isqrt64_rows_ref : rne__isqrt64_rows)(run + PAD + off, len);
+                    for (i = 0; i < N + 2 * PAD; i++) {
+                        const int in = i >= PAD + off && i < PAD + off + len;
+                        const int ok = in ? isqrt_ok(src[i - PAD - off], run[i])
+                                          : run[i] == 0x5A5A5A5A5A5A5A5Au;
+                        if (!ok && bad++ == 0)
+                            printf("note isqrt64_rows%s: len %zu off %zu at %zu: %llu -> %llu\n",
+                                   ref ? "_ref" : "", len, off, i,
+                                   (unsigned long long)(in ? src[i - PAD - off] : 0),
+                                   (unsigned long long)run[i]);
+                    }
+                    n += len;
+                }
+            }
+        }
+    check(bad == 0 && n >= M, "isqrt64_rows_exact", "%llu wrong of %zu (%s)",
+          (unsigned long long)bad, n, rne__q_simd());
+}
+
 int main(int argc, char **argv)
 {
     printf("note qvec variant: %s\n", rne__q_simd());
@@ -490,6 +603,8 @@ int main(int argc, char **argv)
     test_tail_rows();
     test_pre();
     test_isqrt();
+    test_isqrt_rows();
+    test_rq_s16();
     if (argc > 1 && strcmp(argv[1], "--bench") == 0)
         bench();
     return test_summary();
