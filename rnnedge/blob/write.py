@@ -38,7 +38,7 @@ from . import spec
 from .read import read_blob
 from .spec import (
     ACT_CODES, CELL_OPS, DT_CODES, DT_F32, DT_S16, DT_S32, DTYPES, FMT_CODES, FMT_F32,
-    FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LAYERNORM_ROLE_NAMES, LF_BIDIR, LF_CLIP,
+    FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LAYERNORM_ROLE_NAMES, LF_BIDIR, LF_CLIP, LF_INNER,
     LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_REVERSE, MAGIC, MAX_ALIGN, MAX_FEATURES,
     MAX_NODES, MAX_VALUES, MIN_ALIGN, N_ROLES, NAME_LEN, NODE_SIZE, NODE_STRUCT, NONE, OP_ACT,
     OP_BINARY, OP_CONCAT, OP_COPY, OP_DENSE, OP_GATHER, OP_LAYERNORM, OP_REDUCE, OP_SLICE,
@@ -178,7 +178,9 @@ class _Builder:
             | (LF_INPUT_FORGET if l.input_forget else 0)
             | (LF_LINEAR_BEFORE_RESET if l.linear_before_reset else 0)
             | (LF_CLIP if l.clip is not None else 0)
+            | (LF_INNER if l.inner else 0)
         )
+        rec.param[0] = l.inner  # the per-step axis's length (0: over time)
         rec.clip = 0.0 if l.clip is None else l.clip
         for d, acts in enumerate(l.activations):
             for k, act in enumerate(acts):

@@ -207,7 +207,7 @@ def quantize_recurrent(layer: Recurrent, wfmt: str, s_x: float, s_h: float, wher
         zlim=zlim, acts=acts, hs=hs, in_scale=s_x, out_scale=s_h,
         acc_bound=int(max(bound_w.max(initial=0), bound_r.max(initial=0))),
         input_forget=layer.input_forget,
-        linear_before_reset=lbr, clip=layer.clip,
+        linear_before_reset=lbr, clip=layer.clip, inner=layer.inner,
     )
     if layer.initial_h is not None:
         q.h0 = fx.quantize(layer.initial_h, s_h)
