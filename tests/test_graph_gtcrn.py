@@ -488,3 +488,26 @@ def test_the_new_paths_refuse_what_they_do_not_cover():
     with pytest.raises(UnsupportedOpError, match=r"node 'l' \(op LSTM.*LSTM whose batch axis \(X \[B,F5,F3\], "
                                                  r"axis 1\) is a per-step axis of 5: only a GRU's one step"):
         to_graph(m, inputs={"x": "B,F,F"})
+
+
+def test_gtcrn_converts_to_one_copy_per_value_and_shape():
+    """The whole gtcrn (tests/data/real/gtcrn.onnx) converts in f32: 547 nodes (579 when each reader
+    of a value in another shape made its own COPY: 135 COPYs of which 32 repeated one), within the
+    Python extension's RNE_MAX_NODES (1024) and over the default build's 256; its 10 recurrent nodes
+    are the 4 intra-frame GRUs over the 33 bins (bidirectional, `inner` 33) and the 6 GRUs of one
+    step per call (the inter-frame GRUs' one step is written as graph nodes)."""
+    import sys
+    from collections import Counter
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    import real_models as rm
+
+    from rnnedge.blob import spec
+
+    m = rm.BY_KEY["gtcrn"]
+    g = to_graph(onnx.load(rm.DATA / "gtcrn.onnx"), state=dict(m.state))
+    copies = Counter((n.inputs[0], g.values[n.outputs[0]].shape) for n in g.nodes if type(n.op).__name__ == "Copy")
+    assert len(g.nodes) == 547 and max(copies.values()) == 1 and sum(copies.values()) == 103
+    assert spec.MAX_NODES == 1024 and len(g.nodes) > 256
+    rec = [(n.op.direction, n.op.inner) for n in g.nodes if type(n.op).__name__ == "Recurrent"]
+    assert sorted(rec) == [("bidirectional", 33)] * 4 + [("forward", 0)] * 6

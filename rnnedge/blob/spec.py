@@ -23,7 +23,11 @@ MAGIC = b"RNNE"
 FORMAT_VERSION = 2
 # sizeof rne_header, rne_node, rne_tensor, rne_value
 HEADER_SIZE, NODE_SIZE, TENSOR_SIZE, VALUE_SIZE = 64, 160, 64, 48
-MAX_NODES, MAX_TENSORS, MAX_VALUES = 256, 4096, 1024  # the C library's defaults (build options)
+# the Python extension's build options (rnnedge/_build.py sets RNE_MAX_NODES 1024; csrc/rnnedge.h
+# defaults to 256 for firmware: a C library built with -DRNE_MAX_NODES=N loads blobs of 1..N nodes
+# and names the field n_nodes otherwise, docs/embedded.md); n_tensors' limit is the format's
+MAX_NODES, MAX_TENSORS, MAX_VALUES = 1024, 4096, 1024
+FORMAT_MAX_NODES = 4096  # the blob format's node limit (what the writer holds to)
 MAX_FEATURES = 1 << 20  # the most elements per step of a value (RNE_MAX_FEATURES)
 NONE = 0xFFFF  # rne_node.in / out: no value (RNE_NONE)
 MIN_ALIGN, MAX_ALIGN = 16, 4096

@@ -271,6 +271,7 @@ class DagWalk:
     atom_size: dict[str, Dim] = field(default_factory=dict)  # the run-time lengths T and B
     value_specs: dict[str, TensorSpec] = field(default_factory=dict)  # state inputs' layouts
     cache_convs: dict[int, GNode] = field(default_factory=dict)  # state value -> the Conv keeping it (conv.py)
+    copies: dict[tuple[int, tuple[int, ...]], int] = field(default_factory=dict)  # (value, shape) -> its COPY
 
     @property
     def graph(self) -> onnx.GraphProto:
@@ -336,7 +337,10 @@ class DagWalk:
             return f.value
         if _features(want) != v.features:  # pragma: no cover - guarded by the callers
             raise ConvertError(f"internal: reshaping {list(v.shape)} to {list(want)}")
-        return self.add(Copy(), [f.value], [want], f"{v.name}/copy")[0]  # type: ignore[return-value]
+        key = (f.value, tuple(want))  # one COPY per value and shape, however many read it so
+        if key not in self.copies:
+            self.copies[key] = self.add(Copy(), [f.value], [want], f"{v.name}/copy")[0]  # type: ignore[assignment]
+        return self.copies[key]
 
     def loose(self, f: Flow, shape: tuple[int, ...]) -> int:
         """f's value for an elementwise op that broadcasts it to `shape` (aligned right): as it is
