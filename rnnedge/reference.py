@@ -464,8 +464,8 @@ def _binary(kind: str, a: np.ndarray, b: np.ndarray, shape: tuple[int, ...],
         y = f32_max(a, b)
     elif kind == "Pow":
         y = np.power(a, b)
-    elif kind == "Hypot":  # the quantizer's fused magnitude (quant.graph.fuse_magnitudes)
-        y = np.sqrt(a * a + b * b)
+    elif kind == "Hypot":  # the quantizer's fused magnitude (quant.graph.fuse_magnitudes): + beta, its eps
+        y = np.sqrt(a * a + b * b + F32(beta)) if beta else np.sqrt(a * a + b * b)
     elif kind == "LogHypot":  # quant.graph.fuse_log_magnitudes: ln(alpha hypot + beta)
         with np.errstate(divide="ignore", invalid="ignore"):
             y = np.log(F32(alpha) * np.sqrt(a * a + b * b) + F32(beta))
