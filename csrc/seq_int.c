@@ -4,8 +4,6 @@
  * step (CMSIS-NN's arm_lstm_unidirectional_s8 -> arm_nn_lstm_step_s8). The cells only step
  * (lstm_int.c, gru_int.c, rnn_int.c). Integer-only.
  */
-#include <string.h>
-
 #include "qvec.h"
 #include "rne_internal.h"
 
@@ -53,13 +51,14 @@ void rne__inner_int(const rne__call *k, const rne__work_int *w, rne__step_int st
     const size_t in = l->in_features, out = rne__dirs(l) * l->hidden, blk = rne__inner_state(l);
     int32_t *h = w->wx + len * (size_t)rne__gates(l->op) * l->hidden;
     rne__call c = *k;
-    size_t i;
+    size_t i, j;
     c.steps = len;
     c.batch = 1;
     c.state = h;
     c.c_off = blk * sizeof(int32_t);
     for (i = 0; i < seqs; i++) {
-        memset(h, 0, 2 * blk * sizeof(int32_t));
+        for (j = 0; j < 2 * blk; j++)   /* (no string.h in the integer objects: freestanding) */
+            h[j] = 0;
         c.x = (const int16_t *)k->x + i * len * in;
         c.y = (int16_t *)k->y + i * len * out;
         rne__seq_int(&c, w, step);
