@@ -49,7 +49,7 @@
 #define RNE__NODE_SIZE 160u
 #define RNE__VALUE_SIZE 48u
 #define RNE__TENSOR_SIZE 64u
-#define RNE__LF_ALL 31u
+#define RNE__LF_ALL 63u
 
 /* ---- status strings ------------------------------------------------------------------------- */
 
@@ -537,6 +537,7 @@ static int rne__check_flags(const rne__layer *l)
         allowed = RNE_LF_REVERSE | RNE_LF_BIDIR | RNE_LF_CLIP;
         allowed |= RNE__IS(l->op, LSTM) ? RNE_LF_INPUT_FORGET : 0u;
         allowed |= RNE__IS(l->op, GRU) ? RNE_LF_LINEAR_BEFORE_RESET : 0u;
+        allowed |= RNE_LF_INNER;
     }
     if ((l->flags & ~allowed) != 0 ||
         ((l->flags & RNE_LF_REVERSE) != 0 && (l->flags & RNE_LF_BIDIR) != 0))
@@ -570,7 +571,7 @@ static int rne__check_sizes(const rne__layer *l, rne_fault *w)
     default:
         sizes_ok = g ? fout == (uint64_t)rne__rec_dirs(l) * l->hidden
                      : (RNE__IS(l->op, DENSE) || fout == fin);
-        p = 0;
+        p = g != 0 && (l->flags & RNE_LF_INNER) != 0 ? 1 : 0;  /* param[0]: rne__node_layer */
         break;
     }
     for (; params_ok && p < 8; p++)
@@ -759,6 +760,35 @@ static uint32_t rne__lead(const rne_value *x, const rne_value *y)
     return lead;
 }
 
+/* A recurrent node over a per-step axis (RNE_LF_INNER): x [L, ..] and y [L, ..] with L =
+ * param[0] >= 1; each of the L elements is a kernel row (lead L, in_features I, out_features
+ * D*H); no state slots or initial-state tensors (every sequence starts from zeros). */
+static int rne__inner_layer(const rne_node *n, const rne_value *x, const rne_value *y,
+                            rne__layer *l, rne_fault *w)
+{
+    const uint32_t len = n->param[0] > 0 ? (uint32_t)n->param[0] : 0u;
+    unsigned k;
+    if (len == 0 || x->ndim < 2 || y->ndim < 2 || x->shape[0] != len || y->shape[0] != len) {
+        w->index = 0;
+        return RNE__AT(RNE_ELAYER, RNE_FF_PARAM);
+    }
+    for (k = 1; k < 3; k++) {
+        w->index = (int32_t)k;
+        if (n->in[k] != RNE_NONE)
+            return RNE__AT(RNE_ELAYER, RNE_FF_IN);
+        if (n->out[k] != RNE_NONE)
+            return RNE__AT(RNE_ELAYER, RNE_FF_OUT);
+    }
+    if (n->tensor[RNE_T_H0] != -1 || n->tensor[RNE_T_C0] != -1) {
+        w->index = n->tensor[RNE_T_H0] != -1 ? RNE_T_H0 : RNE_T_C0;
+        return RNE__AT(RNE_ELAYER, RNE_FF_TENSOR);
+    }
+    l->in_features /= len;
+    l->out_features /= len;
+    l->lead = len;
+    return RNE_OK;
+}
+
 /* The rne__layer of a node whose values are proved: the record's fields, the kernel row widths */
 static int rne__node_layer(const rne__blobview *m, const rne_node *n, rne__layer *l,
                            rne_fault *w)
@@ -796,6 +826,8 @@ static int rne__node_layer(const rne__blobview *m, const rne_node *n, rne__layer
         l->out_features = (uint32_t)rne__value_features(y);
         l->lead = 1;
     }
+    if (rne__gates(n->op) != 0 && (n->flags & RNE_LF_INNER) != 0)
+        return rne__inner_layer(n, x, y, l, w);
     return RNE_OK;
 }
 
@@ -976,8 +1008,8 @@ static void rne__figures(const rne__blobview *v, rne_model *m)
     for (i = 0; i < m->n_nodes; i++) {
         const rne_model_layer *l = &m->nodes[i];
         const uint32_t g = rne__gates(l->op);
-        if ((l->flags & (RNE_LF_REVERSE | RNE_LF_BIDIR)) != 0)
-            m->streamable = 0;
+        if ((l->flags & (RNE_LF_REVERSE | RNE_LF_BIDIR)) != 0 && (l->flags & RNE_LF_INNER) == 0)
+            m->streamable = 0;          /* (an inner node reads its sequence within one step) */
         /* g * hidden fits: the W tensor [D, I, g*H] was proved to hold < 2^31 elements */
         if (g * l->hidden > m->max_gates)
             m->max_gates = g * l->hidden;

@@ -131,13 +131,28 @@ void rne__layer_f32(const rne__call *k)
     case RNE_OP_ACT: rne__act(k); break;
 #endif
 #ifndef RNE_NO_LSTM
-    case RNE_OP_LSTM: rne__seq_f32(k, rne__lstm_f32_step); break;
+    case RNE_OP_LSTM:
+        if ((k->layer->flags & RNE_LF_INNER) != 0)
+            rne__inner_f32(k, rne__lstm_f32_step);
+        else
+            rne__seq_f32(k, rne__lstm_f32_step);
+        break;
 #endif
 #ifndef RNE_NO_GRU
-    case RNE_OP_GRU: rne__seq_f32(k, rne__gru_f32_step); break;
+    case RNE_OP_GRU:
+        if ((k->layer->flags & RNE_LF_INNER) != 0)
+            rne__inner_f32(k, rne__gru_f32_step);
+        else
+            rne__seq_f32(k, rne__gru_f32_step);
+        break;
 #endif
 #ifndef RNE_NO_RNN
-    case RNE_OP_RNN: rne__seq_f32(k, rne__rnn_f32_step); break;
+    case RNE_OP_RNN:
+        if ((k->layer->flags & RNE_LF_INNER) != 0)
+            rne__inner_f32(k, rne__rnn_f32_step);
+        else
+            rne__seq_f32(k, rne__rnn_f32_step);
+        break;
 #endif
     case RNE_OP_TAKE_LAST: rne__take_last(k); break;
     case RNE_OP_SLICE: rne__slice(k); break;

@@ -25,6 +25,8 @@ static void rne__q_counts(const rne_model_layer *l, size_t rows, size_t count[5]
 {
     const size_t n = rne__q_cols(l);
     count[0] = rne__gates(l->op) != 0 ? rows * n : 0u;     /* rows * n: checked by the caller */
+    if (rne__gates(l->op) != 0 && (l->flags & RNE_LF_INNER) != 0)  /* L rows of input terms, then h and c */
+        count[0] = (size_t)l->param[0] * n + 2 * rne__inner_state(l);
     count[1] = count[2] = n;
     count[3] = l->op == RNE_OP_GRU ? 2u * l->hidden : 0u;
     count[4] = l->op == RNE_OP_GRU ? (size_t)l->hidden : 0u;
@@ -377,13 +379,28 @@ void rne__layer_int(const rne__call *k)
     case RNE_OP_ACT: rne__act_int(k); break;
 #endif
 #ifndef RNE_NO_LSTM
-    case RNE_OP_LSTM: rne__seq_int(k, &w, rne__lstm_int_step); break;
+    case RNE_OP_LSTM:
+        if ((k->layer->flags & RNE_LF_INNER) != 0)
+            rne__inner_int(k, &w, rne__lstm_int_step);
+        else
+            rne__seq_int(k, &w, rne__lstm_int_step);
+        break;
 #endif
 #ifndef RNE_NO_GRU
-    case RNE_OP_GRU: rne__seq_int(k, &w, rne__gru_int_step); break;
+    case RNE_OP_GRU:
+        if ((k->layer->flags & RNE_LF_INNER) != 0)
+            rne__inner_int(k, &w, rne__gru_int_step);
+        else
+            rne__seq_int(k, &w, rne__gru_int_step);
+        break;
 #endif
 #ifndef RNE_NO_RNN
-    case RNE_OP_RNN: rne__seq_int(k, &w, rne__rnn_int_step); break;
+    case RNE_OP_RNN:
+        if ((k->layer->flags & RNE_LF_INNER) != 0)
+            rne__inner_int(k, &w, rne__rnn_int_step);
+        else
+            rne__seq_int(k, &w, rne__rnn_int_step);
+        break;
 #endif
     case RNE_OP_TAKE_LAST: rne__take_last_int(k); break;
     case RNE_OP_SLICE: rne__slice_int(k); break;

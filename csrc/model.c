@@ -93,7 +93,7 @@ static size_t rne__state_bytes(const rne_model_layer *l, size_t batch, size_t *c
         return rne__mad(rne__conv_cache_bytes(l, l->in_features, 1), batch, 15, ok) &
                ~(size_t)15;
 #endif
-    if (rne__gates(l->op) == 0)
+    if (rne__gates(l->op) == 0 || (l->flags & RNE_LF_INNER) != 0)  /* inner: state in work */
         return 0;
     /* the c block's elements are the widest: two of them rounded up fit, then so does the sum */
     n = rne__mad(rne__mad(rne__dirs(l), batch, 0, ok), l->hidden, 0, ok);
@@ -115,14 +115,25 @@ static size_t rne__value_size(const rne_model *m)
 }
 
 #ifndef RNE_NO_F32
-/* Floats of work space for a recurrent layer (layout in rne_internal.h, rne__call.work) */
-static size_t rne__rnn_work(const rne_model_layer *l, size_t steps, size_t batch, int *ok)
+/* Floats of rne__seq_f32's work space (layout in rne_internal.h, rne__call.work): the input
+ * projection of steps * batch rows, and for GRU a [batch][H] block */
+static size_t rne__rnn_work_seq(const rne_model_layer *l, size_t steps, size_t batch, int *ok)
 {
     const size_t gh = (size_t)rne__gates(l->op) * l->hidden;
     size_t n = rne__round4_checked(rne__mad(rne__mad(steps, batch, 0, ok), gh, 0, ok), ok);
     if (l->op == RNE_OP_GRU)
         n = rne__mad(1, n, rne__round4_checked(rne__mad(batch, l->hidden, 0, ok), ok), ok);
     return n;
+}
+
+/* Floats of work space for a recurrent layer; an inner one (rne__inner_f32): its h and c
+ * blocks, then rne__seq_f32's of L steps of one row */
+static size_t rne__rnn_work(const rne_model_layer *l, size_t steps, size_t batch, int *ok)
+{
+    if ((l->flags & RNE_LF_INNER) != 0)
+        return rne__mad(2, rne__inner_state(l), rne__rnn_work_seq(l, (size_t)l->param[0], 1, ok),
+                        ok);
+    return rne__rnn_work_seq(l, steps, batch, ok);
 }
 #endif
 

@@ -322,6 +322,11 @@ typedef void (*rne__step_int)(const rne__dir_int *dir, const int32_t *wx);
  * row of h copied to y. w carved from k->work by rne__layer_int. */
 void rne__seq_int(const rne__call *k, const rne__work_int *w, rne__step_int step);
 
+/* A recurrent node over a per-step axis (RNE_LF_INNER): rne__inner_f32's rows, each sequence of
+ * L rows run by rne__seq_int from a zero state; w->wx holds L rows of input terms, then the state
+ * (h int16 at wx + L*G*H, c int32 rne__inner_state(l) words further; layers_int.c sizes it). */
+void rne__inner_int(const rne__call *k, const rne__work_int *w, rne__step_int step);
+
 /* The steps (lstm_int.c, gru_int.c, rnn_int.c); rne__layer_int passes one to rne__seq_int. */
 void rne__lstm_int_step(const rne__dir_int *dir, const int32_t *wx);
 void rne__gru_int_step(const rne__dir_int *dir, const int32_t *wx);

@@ -215,6 +215,19 @@ typedef void (*rne__step_f32)(const rne__dir_f32 *dir, float *g);
  * order, so the same bits as a step of a longer call). */
 void rne__seq_f32(const rne__call *k, rne__step_f32 step);
 
+/* A recurrent node over a per-step axis (RNE_LF_INNER, docs/graph.md section 2): every L =
+ * param[0] consecutive rows of k (model.c passes batch * lead, lead = L) are one sequence of L
+ * elements, run from a zero state (both ways when bidirectional) by rne__seq_f32 with steps L
+ * and a batch of 1; k->state is unused. Work: the zeroed state (h, then c, each
+ * rne__inner_state(l) floats), then rne__seq_f32's work of L steps (seq_f32.c). */
+void rne__inner_f32(const rne__call *k, rne__step_f32 step);
+
+/* Floats (f32) or int32 words (integer) of an inner node's state block: h [D][H], or c. */
+static inline size_t rne__inner_state(const rne_model_layer *l)
+{
+    return rne__round4((size_t)rne__dirs(l) * l->hidden);
+}
+
 /* The f32 steps (lstm_f32.c, gru_f32.c, rnn_f32.c). */
 void rne__lstm_f32_step(const rne__dir_f32 *dir, float *g);
 void rne__gru_f32_step(const rne__dir_f32 *dir, float *g);

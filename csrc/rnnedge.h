@@ -128,7 +128,8 @@ enum {
     RNE_LF_BIDIR = 2,
     RNE_LF_INPUT_FORGET = 4,
     RNE_LF_LINEAR_BEFORE_RESET = 8,
-    RNE_LF_CLIP = 16
+    RNE_LF_CLIP = 16,
+    RNE_LF_INNER = 32   /* a recurrence over the first per-step axis (param[0] elements) of each row */
 };
 
 /* Activation kinds (rne_node.act). */

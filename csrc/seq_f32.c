@@ -58,3 +58,24 @@ void rne__seq_f32(const rne__call *k, rne__step_f32 step)
         }
     }
 }
+
+void rne__inner_f32(const rne__call *k, rne__step_f32 step)
+{
+    const rne_model_layer *l = k->layer;
+    const size_t len = (size_t)l->param[0], seqs = k->steps * k->batch / len;
+    const size_t in = l->in_features, out = rne__dirs(l) * l->hidden, blk = rne__inner_state(l);
+    float *h = (float *)k->work;
+    rne__call c = *k;
+    size_t i;
+    c.steps = len;
+    c.batch = 1;
+    c.state = h;
+    c.c_off = blk * sizeof(float);
+    c.work = h + 2 * blk;
+    for (i = 0; i < seqs; i++) {
+        memset(h, 0, 2 * blk * sizeof(float));
+        c.x = (const float *)k->x + i * len * in;
+        c.y = (float *)k->y + i * len * out;
+        rne__seq_f32(&c, step);
+    }
+}

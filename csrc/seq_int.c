@@ -43,3 +43,24 @@ void rne__seq_int(const rne__call *k, const rne__work_int *w, rne__step_int step
         }
     }
 }
+
+void rne__inner_int(const rne__call *k, const rne__work_int *w, rne__step_int step)
+{
+    const rne_model_layer *l = k->layer;
+    const size_t len = (size_t)l->param[0], seqs = k->steps * k->batch / len;
+    const size_t in = l->in_features, out = rne__dirs(l) * l->hidden, blk = rne__inner_state(l);
+    int32_t *h = w->wx + len * (size_t)rne__gates(l->op) * l->hidden;
+    rne__call c = *k;
+    size_t i, j;
+    c.steps = len;
+    c.batch = 1;
+    c.state = h;
+    c.c_off = blk * sizeof(int32_t);
+    for (i = 0; i < seqs; i++) {
+        for (j = 0; j < 2 * blk; j++)   /* (no string.h in the integer objects: freestanding) */
+            h[j] = 0;
+        c.x = (const int16_t *)k->x + i * len * in;
+        c.y = (int16_t *)k->y + i * len * out;
+        rne__seq_int(&c, w, step);
+    }
+}

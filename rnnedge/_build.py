@@ -97,7 +97,12 @@ def _build_info_source(cflags: list[str]) -> str:
     )
 
 
+# The extension's node limit (csrc/rnnedge.h defaults to 256 for firmware; rne_model grows ~224
+# bytes a node): gtcrn's graph has 547 nodes. RNNEDGE_CFLAGS may set its own -DRNE_MAX_NODES.
+EXT_MAX_NODES = 1024
 _CFLAGS = _cflags()
+if not any(f.startswith("-DRNE_MAX_NODES=") for f in _CFLAGS):
+    _CFLAGS.append(f"-DRNE_MAX_NODES={EXT_MAX_NODES}")
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef(CSRC / "rnnedge.h") + _BUILD_INFO_CDEF)
 ffibuilder.set_source(

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .blob.spec import FMT_F32, OP_GRU, OP_LSTM, OP_RNN, NodeRecord
+from .blob.spec import FMT_F32, OP_LSTM, NodeRecord, keeps_state
 from .errors import BlobError, InputError
 from .ir.layers import from_tbf, to_tbf
 
@@ -82,7 +82,7 @@ def state_blocks(layers: Sequence[NodeRecord], graph_states: list[dict], source:
     blocks: Blocks = {}
     k = 0
     for i, layer in enumerate(layers):
-        if layer.op not in (OP_LSTM, OP_GRU, OP_RNN):
+        if not keeps_state(layer):  # (a recurrence over a per-step axis keeps none)
             continue
         for kind in "hc" if layer.op == OP_LSTM else "h":
             blocks.setdefault(named.get((i, kind), f"{kind}{k}"), []).append((i, kind))

@@ -29,7 +29,7 @@ import numpy as np
 from .errors import InputError, RnnedgeError
 from .ir.graph import Copy, Graph, Transpose, check_graph
 from .ir.layers import (
-    Mult, QActivation, QDense, QLayerNorm, QNetwork, QRecurrent, QSlice, QTakeLast,
+    Mult, QActivation, QDense, QLayerNorm, QNetwork, QRecurrent, QSlice, QTakeLast, keeps_state,
 )  # fmt: skip
 from .ir.graph import QBinary, QConcat, QConv, QGather, QReduce
 
@@ -536,6 +536,16 @@ def recurrent_q(L: QRecurrent, x: np.ndarray, state: IntState) -> tuple[np.ndarr
     return y, final
 
 
+def inner_q(L: QRecurrent, x: np.ndarray, out: tuple[int, ...]) -> np.ndarray:
+    """An integer recurrent node over a per-step axis (L.inner elements): x [T, B, L, ..] int16
+    -> y [T, B, *out], each row's elements one sequence from a zero state (rne__inner_int)."""
+    T, B, n = x.shape[0], x.shape[1], L.inner
+    seq = np.asarray(x).reshape(T * B, n, -1).transpose(1, 0, 2)  # [L, rows, I]
+    zeros = tuple(np.zeros((L.num_directions, T * B, L.hidden), dt) for dt in state_dtypes(L))
+    y, _ = recurrent_q(L, seq, zeros)
+    return np.ascontiguousarray(y.transpose(1, 0, 2)).reshape((T, B) + tuple(out))
+
+
 def layer_q(layer: object, x: np.ndarray) -> np.ndarray:
     """One stateless integer layer over x [T, B, F] int16 -> int16."""
     if isinstance(layer, QDense):
@@ -582,7 +592,7 @@ QGraphState = dict[str, list]
 def initial_qgraph_state(qg: Graph, batch: int) -> QGraphState:
     """Recurrent nodes' initial states (`layer_initial_state`, in node order) and the state values'
     inits (int16 at the value's scale) broadcast over the batch, or zeros."""
-    nodes = [layer_initial_state(n.op, batch) for n in qg.nodes if isinstance(n.op, QRecurrent)]
+    nodes = [layer_initial_state(n.op, batch) for n in qg.nodes if keeps_state(n.op)]
     values = []
     for i in qg.state_values:
         v = qg.values[i]
@@ -642,6 +652,10 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
                     convs[c] = new.astype(np.int16)
             c += 1
             results = [y]
+        elif isinstance(op, QRecurrent) and op.inner:
+            results = [inner_q(op, x0, outs[0])]
+            if lo > 0:
+                results[0][:lo] = 0  # the skipped steps write zeros
         elif isinstance(op, QRecurrent) and (lo > 0 or hi < rows):  # the skipped steps and those
             if any(v is not None for v in n.inputs[1:]):          # past the end: zeros, no state
                 raise InputError(f"node {n.name!r}: a recurrent node with state inputs after a "

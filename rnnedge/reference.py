@@ -36,7 +36,7 @@ from .ir.check import check_network
 from .ir.graph import Binary, Concat, Conv, Copy, Gather, Graph, Reduce, Transpose, check_graph
 from .ir.layers import (
     CELL_ACTIVATIONS, DEFAULT_CELL_ACTIVATIONS, Act, Activation, Dense, FloatLayer, LayerNorm,
-    Network, Recurrent, Slice, TakeLast,
+    Network, Recurrent, Slice, TakeLast, keeps_state,
 )  # fmt: skip
 
 F32 = np.float32
@@ -305,6 +305,17 @@ def run_recurrent(
     return y, (final_h,) if final_c is None else (final_h, final_c)
 
 
+def run_inner(layer: Recurrent, x: np.ndarray, out: tuple[int, ...]) -> np.ndarray:
+    """A recurrent node over a per-step axis (layer.inner = L): x [T, B, L, ..] -> y [T, B,
+    *out], each row's L elements one sequence from a zero state (docs/graph.md section 2)."""
+    T, B, L = x.shape[0], x.shape[1], layer.inner
+    seq = np.asarray(x, F32).reshape(T * B, L, -1).transpose(1, 0, 2)  # [L, rows, I]
+    zeros = tuple(np.zeros((layer.num_directions, T * B, layer.hidden), F32)
+                  for _ in range(2 if layer.cell == "lstm" else 1))
+    y, _ = run_recurrent(layer, np.ascontiguousarray(seq), zeros)
+    return np.ascontiguousarray(y.transpose(1, 0, 2)).reshape((T, B) + tuple(out))
+
+
 def run_layer(layer: FloatLayer, x: np.ndarray) -> np.ndarray:
     """Run one stateless layer over x [T, B, F]."""
     if isinstance(layer, Dense):
@@ -453,8 +464,8 @@ def _binary(kind: str, a: np.ndarray, b: np.ndarray, shape: tuple[int, ...],
         y = f32_max(a, b)
     elif kind == "Pow":
         y = np.power(a, b)
-    elif kind == "Hypot":  # the quantizer's fused magnitude (quant.graph.fuse_magnitudes)
-        y = np.sqrt(a * a + b * b)
+    elif kind == "Hypot":  # the quantizer's fused magnitude (quant.graph.fuse_magnitudes): + beta, its eps
+        y = np.sqrt(a * a + b * b + F32(beta)) if beta else np.sqrt(a * a + b * b)
     elif kind == "LogHypot":  # quant.graph.fuse_log_magnitudes: ln(alpha hypot + beta)
         with np.errstate(divide="ignore", invalid="ignore"):
             y = np.log(F32(alpha) * np.sqrt(a * a + b * b) + F32(beta))
@@ -558,7 +569,7 @@ def initial_graph_state(g: Graph, batch: int) -> GraphState:
     """Recurrent nodes' initial states (as `initial_state`), state values' inits or zeros, conv
     nodes' frame caches (zeros) and the step count (0)."""
     nodes = initial_state(
-        Network([n.op for n in g.nodes if isinstance(n.op, Recurrent)], g.input_spec,
+        Network([n.op for n in g.nodes if keeps_state(n.op)], g.input_spec,
                 g.output_spec),
         batch,
     )
@@ -607,6 +618,10 @@ def _run_nodes(g: Graph, x: np.ndarray, state: GraphState,
             y, convs[c] = run_conv(n.op, x0, convs[c], outs[0], lo)
             c += 1
             results = [y]
+        elif isinstance(n.op, Recurrent) and n.op.inner:
+            results = [run_inner(n.op, ins[0], outs[0])]  # type: ignore[arg-type]
+            if lo > 0:
+                results[0][:lo] = 0  # the skipped steps write zeros
         elif isinstance(n.op, Recurrent) and (lo > 0 or hi < T):
             x0 = ins[0]
             assert x0 is not None
@@ -778,7 +793,7 @@ def graph_state(g: Graph, feeds: dict[str, np.ndarray], batch: int) -> GraphStat
     order, h before c) goes into its nodes' states, an explicit one into its STATE value. Inputs
     not in `feeds` start as `initial_graph_state` has them."""
     st = initial_graph_state(g, batch)
-    rec = [i for i, n in enumerate(g.nodes) if isinstance(n.op, Recurrent)]
+    rec = [i for i, n in enumerate(g.nodes) if keeps_state(n.op)]
     used: dict[str, int] = {}
     for spec in sorted(g.state, key=lambda s: (s.layer, s.kind != "h")):
         if spec.name not in feeds:
@@ -803,7 +818,7 @@ def graph_state(g: Graph, feeds: dict[str, np.ndarray], batch: int) -> GraphStat
 def graph_state_outputs(g: Graph, st: GraphState) -> dict[str, np.ndarray]:
     """The final states of a run_graph state by graph output name (hn, next_state, ...), each in
     the ONNX layout of its paired input."""
-    rec = [i for i, n in enumerate(g.nodes) if isinstance(n.op, Recurrent)]
+    rec = [i for i, n in enumerate(g.nodes) if keeps_state(n.op)]
     blocks: dict[str, list[np.ndarray]] = {}
     names: dict[str, str] = {}
     for spec in sorted(g.state, key=lambda s: (s.layer, s.kind != "h")):

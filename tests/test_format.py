@@ -290,7 +290,7 @@ BAD_NETWORKS = {
         r"layer 1 \(Dense\) takes 4 features but layer 0",
     ),
     "no layers": (_net(), "no layers"),
-    "too many nodes": (_net(*[_RELU] * 257), r"the graph has 257 nodes; a blob holds 1..256"),
+    "too many nodes": (_net(*[_RELU] * 4097), r"the graph has 4097 nodes; a blob holds 1..4096"),
     "integer format on a float Network": (
         _net(_lstm(), quant="int8"), r"number format 'int8' is not written from a float Network"),
     "state of a stateless layer": (
@@ -435,6 +435,8 @@ DAMAGE = {
     "header reserved": (_header(60, "I", 1), spec.E_HEADER, r"^header: the reserved field is 1 "),
     "alignment": (_header(16, "I", 48), spec.E_HEADER, r"^header: alignment is 48 \(a power of two in 16..4096\)"),
     "no nodes": (_header(36, "I", 0), spec.E_HEADER, "^header: n_nodes is 0 "),
+    "more nodes than this build holds": (_header(36, "I", 1025), spec.E_HEADER,
+                                         r"^header: n_nodes is 1025 \(1 up to this build's RNE_MAX_NODES, 1024\)"),
     "too many tensors": (_header(44, "I", 5000), spec.E_HEADER, "^header: n_tensors is 5000 "),
     "one value": (_header(52, "I", 1), spec.E_HEADER, r"^header: n_values is 1 \(2 up to"),
     "arena_row": (_header(56, "I", 8), spec.E_HEADER, r"^header: arena_row is 8 \(a multiple of 16\)"),

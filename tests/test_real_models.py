@@ -41,11 +41,16 @@ REFUSED: dict[str, tuple[type[Exception], str]] = {
     # 48 kHz one; each the first of three graphs in a .tar.gz in the wheel): two signal inputs
     "hush_dfn3_enc": (ConvertError, "the graph has 2 inputs that are neither fixed nor paired with an output as state ('feat_erb', 'feat_spec'); rnnedge takes one signal input"),  # noqa: E501
     "deepfilternet3_enc": (ConvertError, "the graph has 2 inputs that are neither fixed nor paired with an output as state ('feat_erb', 'feat_spec'); rnnedge takes one signal input"),  # noqa: E501
-    "gtcrn": (UnsupportedOpError, "node 'GRU_700' (op GRU, #147 of 415 in the graph): GRU over a per-step axis: its sequence axis (X [F33,B,F8], axis 0) is 33 elements of one step, not time (a recurrence within each step both ways, as gtcrn's intra-frame GRUs over the frequency bins); rnnedge's recurrent nodes run over time only"),  # noqa: E501
 }
 # What converts: the bars (max |rnnedge - onnxruntime| over the output's range, run and stepped),
 # a few times today's measured figure (docs/real-models.md); a format that fails is pinned.
 BARS: dict[str, dict[str, float | tuple[type[Exception], str]]] = {
+    # a step function of 547 nodes (its intra-frame GRUs recurrent nodes over the 33 bins since
+    # branch work-h5, round 7; run by the Python extension's build, RNE_MAX_NODES 1024): f32 7.4e-8
+    # on these 2 s in the C library; int16 7.3e-4 since its magnitude sqrt(re^2 + im^2 + 1e-12) is
+    # one integer Hypot (2.6e-2 op by op); int8 3.7e-3 (not tested here: its quantization took 20
+    # minutes, the int8 search running the 547-node Python reference per weighted node)
+    "gtcrn": {"f32": 1e-5, "int16": 3e-3},
     # a dataflow graph
     "dtln_1": {"f32": 1e-4, "int16": 1e-2, "int8": 1e-2},  # 1.2e-6; 2.8e-3 / 2.8e-3 on the 4 s input
     # a step function whose two hand-written LSTM cells are each one LSTM node that keeps the
@@ -195,10 +200,10 @@ def test_the_package_framing_gives_onnxruntime_speech_where_the_recording_speaks
 
 def test_check_says_so_and_uses_the_committed_recording_without_espeak(monkeypatch, capsys):
     monkeypatch.setattr(rm.shutil, "which", lambda name: None)
-    assert rm.main(["check", "--only", "gtcrn", "--seconds", "0.5"]) == 0
+    assert rm.main(["check", "--only", "dtln_1", "--seconds", "0.5"]) == 0  # a small graph: fast
     out, err = capsys.readouterr()
     assert "espeak-ng is not installed" in err and "speech_noise_16k.npy" in err
-    assert out.startswith("gtcrn") and "refused" in out
+    assert out.startswith("dtln_1") and "graph" in out and "; C)" in out
     assert rm.main(["make-audio"]) == 1
     assert "espeak-ng is not installed" in capsys.readouterr().out
 

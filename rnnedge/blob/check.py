@@ -90,7 +90,7 @@ def judge(view: memoryview, verify_crc: bool = True) -> None:
         section = c.ffi.string(c.lib.rne_fault_section_name(where.section)).decode()
         fault = Fault(section, field, where.layer, where.tensor, where.role, where.index,
                       where.value)
-        raise err(rc, f"{fault_text(view, rc, fault)}: {text}")
+        raise err(rc, f"{fault_text(view, rc, fault, (c.lib.RNE_MAX_NODES, c.lib.RNE_MAX_VALUES))}: {text}")
 
 
 # -- the fault in words ---------------------------------------------------------------------------
@@ -358,7 +358,7 @@ def _data_text(view: memoryview, f: tuple, role: str, field: str, index: int, op
             "weights are symmetric (-32767..32767)")  # fmt: skip
 
 
-def fault_text(view: memoryview, rc: int, f: Fault) -> str:
+def fault_text(view: memoryview, rc: int, f: Fault, limits: tuple[int, int] | None = None) -> str:
     """Where the loader stopped, in words, with the value the blob holds there."""
     n = len(view)
     if f.section == "arguments":
@@ -371,9 +371,9 @@ def fault_text(view: memoryview, rc: int, f: Fault) -> str:
         hints = {"header_size": f", expected {HEADER_SIZE}",
                  "alignment": " (a power of two in 16..4096)",
                  "file_size": " (at least a header and a checksum)",
-                 "n_nodes": " (1 up to this build's RNE_MAX_NODES)",
+                 "n_nodes": f" (1 up to this build's RNE_MAX_NODES{'' if limits is None else f', {limits[0]}'})",
                  "n_tensors": " (at most 4096)",
-                 "n_values": " (2 up to this build's RNE_MAX_VALUES)",
+                 "n_values": f" (2 up to this build's RNE_MAX_VALUES{'' if limits is None else f', {limits[1]}'})",
                  "arena_row": " (a multiple of 16)", "flags": " (a newer rnnedge?)"}  # fmt: skip
         counts = {"n_nodes": 9, "n_tensors": 11, "n_values": 13, "arena_row": 14}
         if f.field == "file_size" and rc == E_TRUNC:

@@ -229,7 +229,7 @@ def _check_quant(meta: dict[str, Any], layers: list[NodeRecord]) -> str:
 
 def _check_state(meta: dict[str, Any], layers: list[NodeRecord]) -> None:
     state = meta.get("state", [])
-    cells = [i for i, l in enumerate(layers) if l.op in spec.OP_CELLS]
+    cells = [i for i, l in enumerate(layers) if spec.keeps_state(l)]
     if not isinstance(state, list) or len(state) > 2 * len(cells):
         _fail("meta.state", f"a list of at most {2 * len(cells)} state entries (two per "
               "recurrent layer)", state)  # fmt: skip

@@ -32,7 +32,7 @@ from . import meta as _meta
 from .check import check_int_meta, err, qio, scale_of, version_text
 from .spec import (
     DTYPES, E_CRC, E_HEADER, E_LAYER, E_MAGIC, E_TENSOR, E_TRUNC, E_VERSION, FMT_F32, FMT_NAMES,
-    FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LF_BIDIR, LF_CLIP, LF_INPUT_FORGET,
+    FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LF_BIDIR, LF_CLIP, LF_INNER, LF_INPUT_FORGET,
     LF_LINEAR_BEFORE_RESET, LF_REVERSE, MAGIC, NODE_SIZE, NODE_STRUCT, OP_ACT, OP_CELLS, OP_DENSE,
     OP_LAYERNORM, OP_SLICE, OP_TAKE_LAST, Q_SLOTS, T_B, T_C0, T_H0, T_LUT, T_P, T_Q, T_R, T_W,
     TENSOR_SIZE, TENSOR_STRUCT, VALUE_SIZE, VALUE_STRUCT, Blob, Header, NodeRecord, TensorRecord,
@@ -230,6 +230,7 @@ def to_network(blob: Blob) -> Network:
                     clip=rec.clip if rec.flags & LF_CLIP else None,
                     input_forget=bool(rec.flags & LF_INPUT_FORGET),
                     linear_before_reset=bool(rec.flags & LF_LINEAR_BEFORE_RESET),
+                    inner=rec.param[0] if rec.flags & LF_INNER else 0,
                 )
             )
     return _network(blob, layers)
@@ -314,6 +315,7 @@ def _rebuild_cell(rec: NodeRecord, t: Any, q: np.ndarray, s_x: float,
         clip=float(rec.clip) if rec.flags & LF_CLIP else None,
         c_in=_mult(q[0, 17], q[0, 18]) if q[0, 18] else None,
         c_out=_mult(q[0, 19], q[0, 20]) if q[0, 20] else None,
+        inner=rec.param[0] if rec.flags & LF_INNER else 0,
     )  # fmt: skip
     # the float layer these integers stand for: weights times their scales
     s_z = s_h / (1 << fx.RELU_FRAC) if kinds[0][0] == "Relu" else fx.Z_SCALE

@@ -23,7 +23,11 @@ MAGIC = b"RNNE"
 FORMAT_VERSION = 2
 # sizeof rne_header, rne_node, rne_tensor, rne_value
 HEADER_SIZE, NODE_SIZE, TENSOR_SIZE, VALUE_SIZE = 64, 160, 64, 48
-MAX_NODES, MAX_TENSORS, MAX_VALUES = 256, 4096, 1024  # the C library's defaults (build options)
+# the Python extension's build options (rnnedge/_build.py sets RNE_MAX_NODES 1024; csrc/rnnedge.h
+# defaults to 256 for firmware: a C library built with -DRNE_MAX_NODES=N loads blobs of 1..N nodes
+# and names the field n_nodes otherwise, docs/embedded.md); n_tensors' limit is the format's
+MAX_NODES, MAX_TENSORS, MAX_VALUES = 1024, 4096, 1024
+FORMAT_MAX_NODES = 4096  # the blob format's node limit (what the writer holds to)
 MAX_FEATURES = 1 << 20  # the most elements per step of a value (RNE_MAX_FEATURES)
 NONE = 0xFFFF  # rne_node.in / out: no value (RNE_NONE)
 MIN_ALIGN, MAX_ALIGN = 16, 4096
@@ -54,6 +58,11 @@ VF_LAST = 1
 CELL_OPS = {"lstm": OP_LSTM, "gru": OP_GRU, "rnn": OP_RNN}
 OP_CELLS = {op: cell for cell, op in CELL_OPS.items()}
 
+
+def keeps_state(rec: "NodeRecord") -> bool:
+    """A recurrent node record with a stream state block (not LF_INNER: over a per-step axis)."""
+    return rec.op in OP_CELLS and not rec.flags & LF_INNER
+
 # a layer's number format: its weight storage (`wfmt` in rnnedge/ir/layers.py)
 FMT_F32, FMT_S16, FMT_S8 = 0, 1, 2
 FMT_NAMES = {FMT_F32: "f32", FMT_S16: "s16", FMT_S8: "s8"}
@@ -71,11 +80,11 @@ DTYPES: dict[int, tuple[str, np.dtype]] = {
 }
 DT_CODES = {dt: code for code, (_, dt) in DTYPES.items()}  # numpy dtype (little-endian) -> code
 
-LF_REVERSE, LF_BIDIR, LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_CLIP = 1, 2, 4, 8, 16
-LAYER_FLAGS = LF_REVERSE | LF_BIDIR | LF_INPUT_FORGET | LF_LINEAR_BEFORE_RESET | LF_CLIP
+LF_REVERSE, LF_BIDIR, LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_CLIP, LF_INNER = 1, 2, 4, 8, 16, 32
+LAYER_FLAGS = LF_REVERSE | LF_BIDIR | LF_INPUT_FORGET | LF_LINEAR_BEFORE_RESET | LF_CLIP | LF_INNER
 FLAG_NAMES = {
     LF_REVERSE: "reverse", LF_BIDIR: "bidir", LF_INPUT_FORGET: "input_forget",
-    LF_LINEAR_BEFORE_RESET: "linear_before_reset", LF_CLIP: "clip",
+    LF_LINEAR_BEFORE_RESET: "linear_before_reset", LF_CLIP: "clip", LF_INNER: "inner",
 }  # fmt: skip
 
 ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKYRELU = 0, 1, 2, 3, 4

@@ -38,9 +38,9 @@ from . import spec
 from .read import read_blob
 from .spec import (
     ACT_CODES, CELL_OPS, DT_CODES, DT_F32, DT_S16, DT_S32, DTYPES, FMT_CODES, FMT_F32,
-    FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LAYERNORM_ROLE_NAMES, LF_BIDIR, LF_CLIP,
+    FORMAT_VERSION, HEADER_SIZE, HEADER_STRUCT, LAYERNORM_ROLE_NAMES, LF_BIDIR, LF_CLIP, LF_INNER,
     LF_INPUT_FORGET, LF_LINEAR_BEFORE_RESET, LF_REVERSE, MAGIC, MAX_ALIGN, MAX_FEATURES,
-    MAX_NODES, MAX_VALUES, MIN_ALIGN, N_ROLES, NAME_LEN, NODE_SIZE, NODE_STRUCT, NONE, OP_ACT,
+    FORMAT_MAX_NODES, MAX_VALUES, MIN_ALIGN, N_ROLES, NAME_LEN, NODE_SIZE, NODE_STRUCT, NONE, OP_ACT,
     OP_BINARY, OP_CONCAT, OP_COPY, OP_DENSE, OP_GATHER, OP_LAYERNORM, OP_REDUCE, OP_SLICE,
     OP_TAKE_LAST, OP_TRANSPOSE, Q_SLOTS, ROLE_NAMES, T_B, T_C0, T_H0, T_LUT, T_P, T_Q, T_R, T_W,
     TENSOR_SIZE, TENSOR_STRUCT, V_INPUT, V_OUTPUT, V_STATE, V_TEMP, VALUE_SIZE, VALUE_STRUCT,
@@ -178,7 +178,9 @@ class _Builder:
             | (LF_INPUT_FORGET if l.input_forget else 0)
             | (LF_LINEAR_BEFORE_RESET if l.linear_before_reset else 0)
             | (LF_CLIP if l.clip is not None else 0)
+            | (LF_INNER if l.inner else 0)
         )
+        rec.param[0] = l.inner  # the per-step axis's length (0: over time)
         rec.clip = 0.0 if l.clip is None else l.clip
         for d, acts in enumerate(l.activations):
             for k, act in enumerate(acts):
@@ -285,8 +287,8 @@ def _check_widths(g: Graph) -> None:
 
 
 def _check_counts(g: Graph) -> None:
-    if not 1 <= len(g.nodes) <= MAX_NODES:
-        raise ConvertError(f"the graph has {len(g.nodes)} nodes; a blob holds 1..{MAX_NODES}")
+    if not 1 <= len(g.nodes) <= FORMAT_MAX_NODES:
+        raise ConvertError(f"the graph has {len(g.nodes)} nodes; a blob holds 1..{FORMAT_MAX_NODES}")
     if len(g.values) > MAX_VALUES:
         raise ConvertError(f"the graph has {len(g.values)} values; a blob holds at most "
                            f"{MAX_VALUES}")  # fmt: skip
@@ -307,7 +309,7 @@ def write_blob(net: Network | QNetwork | Graph, alignment: int | None = None) ->
     if isinstance(net, QNetwork):
         check_qnetwork(net)
         if not net.layers:
-            raise ConvertError(f"the network has no layers; a blob holds 1..{MAX_NODES} nodes")
+            raise ConvertError(f"the network has no layers; a blob holds 1..{FORMAT_MAX_NODES} nodes")
         net = from_network(net)
     elif isinstance(net, Network):
         check_network(net)

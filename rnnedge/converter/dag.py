@@ -274,6 +274,7 @@ class DagWalk:
     # value -> (steps, Conv node name): its last `steps` rows are past ONNX's end, after a "valid"
     # Conv over time computed as one looking ahead (conv.py); what needs that end is refused
     short: dict[int, tuple[int, str]] = field(default_factory=dict)
+    copies: dict[tuple[int, tuple[int, ...]], int] = field(default_factory=dict)  # (value, shape) -> its COPY
 
     @property
     def graph(self) -> onnx.GraphProto:
@@ -359,7 +360,10 @@ class DagWalk:
             return f.value
         if _features(want) != v.features:  # pragma: no cover - guarded by the callers
             raise ConvertError(f"internal: reshaping {list(v.shape)} to {list(want)}")
-        return self.add(Copy(), [f.value], [want], f"{v.name}/copy")[0]  # type: ignore[return-value]
+        key = (f.value, tuple(want))  # one COPY per value and shape, however many read it so
+        if key not in self.copies:
+            self.copies[key] = self.add(Copy(), [f.value], [want], f"{v.name}/copy")[0]  # type: ignore[assignment]
+        return self.copies[key]
 
     def loose(self, f: Flow, shape: tuple[int, ...]) -> int:
         """f's value for an elementwise op that broadcasts it to `shape` (aligned right): as it is
@@ -1050,12 +1054,7 @@ def op_recurrent(w: DagWalk, node: Node, ins: list) -> list:
     # an input without a batch axis ([T, F]) reaches the LSTM with a per-step axis of size 1 there
     b_role = "F" if "B" not in x.roles and x.roles[b_at] == "F" and x.shape[b_at] == 1 else "B"
     if x.roles[t_at] == "F" and x.shape[t_at] != 1 and x.roles[b_at] in ("B", "F") and x.roles[2] == "F":
-        both = " both ways" if node.str_attr("direction", "forward") == "bidirectional" else ""
-        raise UnsupportedOpError(
-            f"{node.op} over a per-step axis: its sequence axis (X [{x.layout()}], axis {t_at}) is {x.shape[t_at]} "
-            f"elements of one step, not time (a recurrence within each step{both}, as gtcrn's intra-frame GRUs over "
-            "the frequency bins); rnnedge's recurrent nodes run over time only"
-        )
+        return _over_step_axis(w, node, ins, x, layout)
     if not t_ok or x.roles[b_at] != b_role or x.roles[2] != "F":
         raise w.layout_mismatch(
             f"input X is [{x.layout()}], but {node.op} with layout={layout} reads "
@@ -1133,6 +1132,51 @@ def op_loop(w: DagWalk, node: Node, ins: list) -> list:
     h = rec.hidden
     (yv,) = w.add(rec, [w.last_axis(x, node.op)], [(1, h)], node.outputs[-1] or f"{node.name}:Y")
     return [None] * (len(outs) - 1) + [Flow(yv, ("T", "B", "F"), (x.shape[0], x.shape[1], h), x.reversed)]  # type: ignore[arg-type]
+
+
+def _over_step_axis(w: DagWalk, node: Node, ins: list, x: Flow, layout: int) -> list:
+    """A recurrence whose sequence axis is a per-step axis of L elements (gtcrn's intra-frame
+    GRUs over the 33 frequency bins, bidirectional): a recurrent node with `inner` L, run within
+    each row from a zero state (docs/graph.md section 2). X's value is [L, I] per row, Y's [L, D,
+    H] (ONNX Y [L, D, B, H] / [B, L, D, H]). Refused by name: another per-step axis as its batch,
+    sequence_lens, an initial state other than zeros, Y_h / Y_c read."""
+    t_at, b_at = (0, 1) if layout == 0 else (1, 0)
+    L, n_in = int(x.shape[t_at]), int(x.shape[2])  # type: ignore[call-overload]
+    what = f"{node.op} over a per-step axis (X [{x.layout()}], sequence axis {t_at}: {L} elements of one step)"
+    if x.roles[b_at] == "F" and x.shape[b_at] != 1:
+        raise UnsupportedOpError(f"{what} with a per-step axis of {x.shape[b_at]} as its batch: only the "
+                                 "stream's batch (or 1) is")
+    if len(ins) > 4 and ins[4] is not None:
+        raise UnsupportedOpError(f"{what} with sequence_lens")
+    for j, name in ((5, "initial_h"), (6, "initial_c")):
+        if j < len(ins) and isinstance(ins[j], Flow):
+            raise UnsupportedOpError(f"{what} with its {name} computed from the data: each step's "
+                                     "recurrence starts from zeros")
+    outs_read = [k for k in (1, 2) if k < len(node.outputs) and node.outputs[k] and node.outputs[k] in _read_names(w)]
+    if outs_read:
+        raise UnsupportedOpError(f"{what} whose {' and '.join(('Y_h', 'Y_c')[k - 1] for k in outs_read)} is read: "
+                                 "only its Y is")
+    sizes = {"T": L, "B": 1, "F": n_in, "1": 1}
+    fake = Data((), (("T",), ("B",), ("F",)) if layout == 0 else (("B",), ("T",), ("F",)), sizes)
+    plain = [fake] + [None if isinstance(v, Flow) else v for v in ins[1:]]
+    rec = recurrent.op_recurrent(w, node, plain)[0].layers[-1]  # type: ignore[arg-type]
+    assert isinstance(rec, Recurrent)
+    for name in ("initial_h", "initial_c"):
+        a = getattr(rec, name)
+        if a is not None and np.any(np.asarray(a) != 0):
+            raise UnsupportedOpError(f"{what} with a nonzero {name}: each step's recurrence starts from zeros")
+    rec = replace(rec, initial_h=None, initial_c=None, inner=L)
+    d, h = rec.num_directions, rec.hidden
+    xv = w.shaped(x, (L, n_in))
+    (yv,) = w.add(rec, [xv], [(L, d, h)], node.outputs[0] or f"{node.name}:Y")
+    w.note(node, f"a recurrence over a per-step axis of {L} elements, from zeros in every step"
+                 f"{' (both ways)' if d == 2 else ''}")
+    b, br = x.shape[b_at], x.roles[b_at]
+    if layout == 0:
+        y = Flow(yv, ("F", "F", br, "F"), (L, d, b, h))  # type: ignore[arg-type]
+    else:
+        y = Flow(yv, (br, "F", "F", "F"), (b, L, d, h))  # type: ignore[arg-type]
+    return [y] + [None] * (len(node.outputs) - 1)
 
 
 def _step_with_feature_batch(w: DagWalk, node: Node, ins: list, x: Flow, layout: int) -> list:

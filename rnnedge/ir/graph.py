@@ -53,9 +53,10 @@ DTYPE_BYTES = {"f32": 4, "s16": 2, "s32": 4}
 class Binary:
     """y = a (kind) b with numpy broadcasting of the two per-step shapes to y's shape. With
     `const`, the node has one input and the other operand is this constant (the same in every
-    row; `const_left`: it is a, the left operand). Hypot, sqrt(a^2 + b^2), is no ONNX op: the
-    quantizer fuses a magnitude written out in ops into it (rnnedge.quant.graph.fuse_magnitudes),
-    and only its integer form runs in the C library. LogHypot, ln(alpha sqrt(a^2 + b^2) + beta)
+    row; `const_left`: it is a, the left operand). Hypot, sqrt(a^2 + b^2 + beta), is no ONNX op: the
+    quantizer fuses a magnitude written out in ops into it (rnnedge.quant.graph.fuse_magnitudes;
+    beta a tiny eps under the root, gtcrn's 1e-12, which the integer form drops when sqrt(beta) is
+    at most half its output step), and only its integer form runs in the C library. LogHypot, ln(alpha sqrt(a^2 + b^2) + beta)
     (alpha > 0), likewise: a magnitude, Affines and a Log (rnnedge.quant.graph.fuse_log_magnitudes);
     alpha and beta are LogHypot's alone."""
 

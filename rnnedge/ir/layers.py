@@ -124,6 +124,11 @@ class SameWidth(Layer):
         return self.features
 
 
+def keeps_state(op: object) -> bool:
+    """A recurrent node with a stream state of its own (not one over a per-step axis)."""
+    return isinstance(op, RecurrentShape) and not op.inner
+
+
 class RecurrentShape(Layer):
     """The sizes of an LSTM / GRU / RNN, float or integer: W [D, G*H, I] and R [D, G*H, H]."""
 
@@ -150,7 +155,11 @@ class RecurrentShape(Layer):
 
     @property
     def streamable(self) -> bool:
-        return self.direction == "forward"
+        return self.direction == "forward" or self.inner > 0
+
+    # 0: a recurrence over time; L > 0: over the first per-step axis (L elements) of each row,
+    # from a zero state every row (docs/graph.md section 2, RNE_LF_INNER): no stream state
+    inner: int = 0
 
 
 class Pipeline:
@@ -247,6 +256,7 @@ class Recurrent(RecurrentShape):
     clip: float | None = None
     input_forget: bool = False
     linear_before_reset: bool = False
+    inner: int = 0
 
     def __post_init__(self) -> None:
         if not self.activations:
@@ -446,6 +456,7 @@ class QRecurrent(RecurrentShape):
     # its value's scale) -> Q11.20 by c_in, Q11.20 -> Y_c (int16) by c_out; None: no such value
     c_in: Mult | None = None
     c_out: Mult | None = None
+    inner: int = 0
 
     def row_mult(self, d: int, path: str, a: int = 0, b: int | None = None) -> Mult:
         """Direction d's multipliers of rows [a, b) of W x (path "w") or R h (path "r")."""

@@ -207,7 +207,7 @@ def quantize_recurrent(layer: Recurrent, wfmt: str, s_x: float, s_h: float, wher
         zlim=zlim, acts=acts, hs=hs, in_scale=s_x, out_scale=s_h,
         acc_bound=int(max(bound_w.max(initial=0), bound_r.max(initial=0))),
         input_forget=layer.input_forget,
-        linear_before_reset=lbr, clip=layer.clip,
+        linear_before_reset=lbr, clip=layer.clip, inner=layer.inner,
     )
     if layer.initial_h is not None:
         q.h0 = fx.quantize(layer.initial_h, s_h)
@@ -361,6 +361,14 @@ def quantize_binary(op: Binary, s_a: float, s_b: float | None, s_y: float, where
         m = make_mult(s_a / (s_b * s_y), 32768, f"{where} (Div)")
         ma, mb, shift = int(m.m), 0, m.shift
     elif k == "Hypot":
+        # sqrt(a^2 + b^2 + eps) (fuse_magnitudes): the integer root drops eps, which moves it by at
+        # most sqrt(eps) (at a = b = 0): taken when that is at most half the output's step, so the
+        # rounded result moves by at most one unit
+        if op.beta and math.sqrt(op.beta) > s_y / 2:
+            raise UnsupportedOpError(
+                f"{where} (Hypot): sqrt(a^2 + b^2 + {op.beta:g}) whose eps moves the root by up to "
+                f"{math.sqrt(op.beta):.3g}, more than half the output's int16 step ({s_y / 2:.3g}); the "
+                "integer HYPOT has no eps: keep this model in f32")
         ma, mb, shift = hypot_mults(s_a, s_b, s_y, where)
     elif k == "LogHypot":
         return _quantize_loghypot(op, s_a, s_b, s_y, where)

@@ -266,6 +266,11 @@ def fuse_layer_norms(g: Graph) -> Graph:
     return _rewired(g, drop_nodes, drop_values, new_ops, folded)
 
 
+# the largest eps of sqrt(a^2 + b^2 + eps) that fuse_magnitudes takes into a Hypot (whose integer
+# form drops it: quant.arith.quantize_binary checks that sqrt(eps) is at most half the output step)
+MAX_HYPOT_EPS = 1e-6
+
+
 def fuse_magnitudes(g: Graph) -> Graph:
     """A magnitude written out in ops, Sqrt(Add(a^2, b^2)) with each square a Pow(x, 2) or a
     Mul(x, x) (Silero's STFT magnitude: /stft/Pow, /stft/Pow_1, /stft/Add, /stft/Sqrt), becomes
@@ -299,6 +304,17 @@ def fuse_magnitudes(g: Graph) -> Graph:
             return None
         return None if x is None else (k, x)
 
+    def plus_eps(v: int | None, reader: int) -> tuple[int | None, float, int | None]:
+        """(the node of v, 0, None), or for v = s + eps (an Affine of alpha 1 and a beta in (0,
+        MAX_HYPOT_EPS], gtcrn's sqrt(re^2 + im^2 + 1e-12)): (the node of s, eps, the Affine's)."""
+        k = inner(v, reader)
+        if k is None or not isinstance(g.nodes[k].op, Activation):
+            return k, 0.0, None
+        act = g.nodes[k].op.act
+        if act.kind != "Affine" or act.alpha != 1.0 or not 0.0 < act.beta <= MAX_HYPOT_EPS:
+            return k, 0.0, None
+        return inner(g.nodes[k].inputs[0], k), float(act.beta), k
+
     drop_nodes: set[int] = set()
     drop_values: set[int] = set()
     new_ops: dict[int, tuple[object, list[int]]] = {}
@@ -306,7 +322,7 @@ def fuse_magnitudes(g: Graph) -> Graph:
     for k, n in enumerate(g.nodes):
         if not (isinstance(n.op, Activation) and n.op.act.kind == "Sqrt"):
             continue
-        ka = inner(n.inputs[0], k)
+        ka, eps, ke = plus_eps(n.inputs[0], k)
         if ka is None or not (isinstance(g.nodes[ka].op, Binary) and g.nodes[ka].op.kind == "Add"
                               and g.nodes[ka].op.const is None):  # fmt: skip
             continue
@@ -314,15 +330,17 @@ def fuse_magnitudes(g: Graph) -> Graph:
         if s1 is None or s2 is None or s1[0] == s2[0]:
             continue  # a square read twice (a^2 + a^2) stays as it is
         (k1, a), (k2, b) = s1, s2
-        chain = {k1, k2, ka}
+        chain = {k1, k2, ka} | ({ke} if ke is not None else set())
         if drop_nodes & (chain | {k}):
             continue
-        new_ops[k] = (Binary("Hypot"), [a, b])
+        new_ops[k] = (Binary("Hypot", beta=eps), [a, b])
         drop_nodes.update(chain)
-        drop_values.update({g.nodes[ka].outputs[0], *(g.nodes[j].outputs[0] for j in (k1, k2))})
-        folded.append(f"a magnitude written out in 4 nodes (node {k1} {g.nodes[k1].name or 'Pow'}, "
-                      f"node {k2} {g.nodes[k2].name or 'Pow'}, node {ka} {g.nodes[ka].name or 'Add'}, "
-                      f"node {k} {n.name or 'Sqrt'}) fused into one Hypot, sqrt(a^2 + b^2)")  # fmt: skip
+        drop_values.update({g.nodes[j].outputs[0] for j in chain})
+        plus = "" if ke is None else f"node {ke} {g.nodes[ke].name or 'Add'} (+ {eps:g}), "
+        folded.append(f"a magnitude written out in {len(chain) + 1} nodes (node {k1} {g.nodes[k1].name or 'Pow'}, "
+                      f"node {k2} {g.nodes[k2].name or 'Pow'}, node {ka} {g.nodes[ka].name or 'Add'}, {plus}"
+                      f"node {k} {n.name or 'Sqrt'}) fused into one Hypot, "
+                      f"sqrt(a^2 + b^2{'' if ke is None else f' + {eps:g}'})")  # fmt: skip
     if not new_ops:
         return g
     return _rewired(g, drop_nodes, drop_values, new_ops, folded)  # type: ignore[arg-type]
@@ -362,7 +380,8 @@ def fuse_log_magnitudes(g: Graph) -> Graph:
             continue
         kh = prod[v]
         hyp = g.nodes[kh]
-        if not (isinstance(hyp.op, Binary) and hyp.op.kind == "Hypot") or drop_nodes & {kh, *chain}:
+        if (not (isinstance(hyp.op, Binary) and hyp.op.kind == "Hypot") or hyp.op.beta != 0.0
+                or drop_nodes & {kh, *chain}):  # (a Hypot with an eps under its root stays)
             continue
         alpha, beta = 1.0, 0.0
         for j in reversed(chain):  # from the Hypot's side: x -> a x + b
