@@ -537,7 +537,7 @@ static int rne__check_flags(const rne__layer *l)
         allowed = RNE_LF_REVERSE | RNE_LF_BIDIR | RNE_LF_CLIP;
         allowed |= RNE__IS(l->op, LSTM) ? RNE_LF_INPUT_FORGET : 0u;
         allowed |= RNE__IS(l->op, GRU) ? RNE_LF_LINEAR_BEFORE_RESET : 0u;
-        allowed |= RNE_LF_INNER;
+        allowed |= RNE__HAS_INNER ? RNE_LF_INNER : 0u;
     }
     if ((l->flags & ~allowed) != 0 ||
         ((l->flags & RNE_LF_REVERSE) != 0 && (l->flags & RNE_LF_BIDIR) != 0))
@@ -571,7 +571,7 @@ static int rne__check_sizes(const rne__layer *l, rne_fault *w)
     default:
         sizes_ok = g ? fout == (uint64_t)rne__rec_dirs(l) * l->hidden
                      : (RNE__IS(l->op, DENSE) || fout == fin);
-        p = g != 0 && (l->flags & RNE_LF_INNER) != 0 ? 1 : 0;  /* param[0]: rne__node_layer */
+        p = g != 0 && RNE__INNER(l->flags) ? 1 : 0;  /* param[0]: rne__node_layer */
         break;
     }
     for (; params_ok && p < 8; p++)
@@ -826,7 +826,7 @@ static int rne__node_layer(const rne__blobview *m, const rne_node *n, rne__layer
         l->out_features = (uint32_t)rne__value_features(y);
         l->lead = 1;
     }
-    if (rne__gates(n->op) != 0 && (n->flags & RNE_LF_INNER) != 0)
+    if (rne__gates(n->op) != 0 && RNE__INNER(n->flags))
         return rne__inner_layer(n, x, y, l, w);
     return RNE_OK;
 }
@@ -1008,7 +1008,7 @@ static void rne__figures(const rne__blobview *v, rne_model *m)
     for (i = 0; i < m->n_nodes; i++) {
         const rne_model_layer *l = &m->nodes[i];
         const uint32_t g = rne__gates(l->op);
-        if ((l->flags & (RNE_LF_REVERSE | RNE_LF_BIDIR)) != 0 && (l->flags & RNE_LF_INNER) == 0)
+        if ((l->flags & (RNE_LF_REVERSE | RNE_LF_BIDIR)) != 0 && !RNE__INNER(l->flags))
             m->streamable = 0;          /* (an inner node reads its sequence within one step) */
         /* g * hidden fits: the W tensor [D, I, g*H] was proved to hold < 2^31 elements */
         if (g * l->hidden > m->max_gates)

@@ -132,7 +132,7 @@ void rne__layer_f32(const rne__call *k)
 #endif
 #ifndef RNE_NO_LSTM
     case RNE_OP_LSTM:
-        if ((k->layer->flags & RNE_LF_INNER) != 0)
+        if (RNE__INNER(k->layer->flags))
             rne__inner_f32(k, rne__lstm_f32_step);
         else
             rne__seq_f32(k, rne__lstm_f32_step);
@@ -140,7 +140,7 @@ void rne__layer_f32(const rne__call *k)
 #endif
 #ifndef RNE_NO_GRU
     case RNE_OP_GRU:
-        if ((k->layer->flags & RNE_LF_INNER) != 0)
+        if (RNE__INNER(k->layer->flags))
             rne__inner_f32(k, rne__gru_f32_step);
         else
             rne__seq_f32(k, rne__gru_f32_step);
@@ -148,7 +148,7 @@ void rne__layer_f32(const rne__call *k)
 #endif
 #ifndef RNE_NO_RNN
     case RNE_OP_RNN:
-        if ((k->layer->flags & RNE_LF_INNER) != 0)
+        if (RNE__INNER(k->layer->flags))
             rne__inner_f32(k, rne__rnn_f32_step);
         else
             rne__seq_f32(k, rne__rnn_f32_step);

@@ -25,7 +25,7 @@ static void rne__q_counts(const rne_model_layer *l, size_t rows, size_t count[5]
 {
     const size_t n = rne__q_cols(l);
     count[0] = rne__gates(l->op) != 0 ? rows * n : 0u;     /* rows * n: checked by the caller */
-    if (rne__gates(l->op) != 0 && (l->flags & RNE_LF_INNER) != 0)  /* L rows of input terms, then h and c */
+    if (rne__gates(l->op) != 0 && RNE__INNER(l->flags))  /* L rows of input terms, then h and c */
         count[0] = (size_t)l->param[0] * n + 2 * rne__inner_state(l);
     count[1] = count[2] = n;
     count[3] = l->op == RNE_OP_GRU ? 2u * l->hidden : 0u;
@@ -380,7 +380,7 @@ void rne__layer_int(const rne__call *k)
 #endif
 #ifndef RNE_NO_LSTM
     case RNE_OP_LSTM:
-        if ((k->layer->flags & RNE_LF_INNER) != 0)
+        if (RNE__INNER(k->layer->flags))
             rne__inner_int(k, &w, rne__lstm_int_step);
         else
             rne__seq_int(k, &w, rne__lstm_int_step);
@@ -388,7 +388,7 @@ void rne__layer_int(const rne__call *k)
 #endif
 #ifndef RNE_NO_GRU
     case RNE_OP_GRU:
-        if ((k->layer->flags & RNE_LF_INNER) != 0)
+        if (RNE__INNER(k->layer->flags))
             rne__inner_int(k, &w, rne__gru_int_step);
         else
             rne__seq_int(k, &w, rne__gru_int_step);
@@ -396,7 +396,7 @@ void rne__layer_int(const rne__call *k)
 #endif
 #ifndef RNE_NO_RNN
     case RNE_OP_RNN:
-        if ((k->layer->flags & RNE_LF_INNER) != 0)
+        if (RNE__INNER(k->layer->flags))
             rne__inner_int(k, &w, rne__rnn_int_step);
         else
             rne__seq_int(k, &w, rne__rnn_int_step);

@@ -93,7 +93,7 @@ static size_t rne__state_bytes(const rne_model_layer *l, size_t batch, size_t *c
         return rne__mad(rne__conv_cache_bytes(l, l->in_features, 1), batch, 15, ok) &
                ~(size_t)15;
 #endif
-    if (rne__gates(l->op) == 0 || (l->flags & RNE_LF_INNER) != 0)  /* inner: state in work */
+    if (rne__gates(l->op) == 0 || RNE__INNER(l->flags))  /* inner: state in work */
         return 0;
     /* the c block's elements are the widest: two of them rounded up fit, then so does the sum */
     n = rne__mad(rne__mad(rne__dirs(l), batch, 0, ok), l->hidden, 0, ok);
@@ -130,7 +130,7 @@ static size_t rne__rnn_work_seq(const rne_model_layer *l, size_t steps, size_t b
  * blocks, then rne__seq_f32's of L steps of one row */
 static size_t rne__rnn_work(const rne_model_layer *l, size_t steps, size_t batch, int *ok)
 {
-    if ((l->flags & RNE_LF_INNER) != 0)
+    if (RNE__INNER(l->flags))
         return rne__mad(2, rne__inner_state(l), rne__rnn_work_seq(l, (size_t)l->param[0], 1, ok),
                         ok);
     return rne__rnn_work_seq(l, steps, batch, ok);

@@ -37,6 +37,7 @@
  *   RNE_NO_GRAPH_OPS    the graph ops of ops.h (above); RNE_NO_CONV the convs of conv.h
  *   RNE_NO_STATE_IO     a recurrent node's state as values (h_init / c_init, Y_h / Y_c: the
  *                       explicit-state step functions); field in / out, index 1 or 2
+ *   RNE_NO_INNER        a recurrent node over a per-step axis (RNE_LF_INNER); field flags
  *   RNE_NO_FAULT_NAMES  rne_strerror, rne_fault_section_name and rne_fault_field_name return
  *                       one short string for every code (the codes themselves stay) */
 
@@ -86,6 +87,13 @@
 #define RNE__HAS_LAYERNORM 1
 #endif
 #define RNE__IS(op, K) (RNE__HAS_##K && (op) == RNE_OP_##K)
+#ifdef RNE_NO_INNER
+#define RNE__HAS_INNER 0
+#else
+#define RNE__HAS_INNER 1
+#endif
+/* flags has RNE_LF_INNER and the build runs such nodes (0, a constant, under RNE_NO_INNER) */
+#define RNE__INNER(flags) (RNE__HAS_INNER && ((flags) & RNE_LF_INNER) != 0)
 
 #if defined(RNE_NO_S16) && defined(RNE_NO_S8)
 #define RNE__NO_INT 1   /* no integer format: the integer step path is not referenced */

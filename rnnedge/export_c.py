@@ -31,6 +31,7 @@ from .blob.spec import (
     FMT_F32,
     FMT_S16,
     FMT_S8,
+    LF_INNER,
     OP_ACT,
     OP_BINARY,
     OP_CONV,
@@ -99,6 +100,8 @@ def build_config(blob: Blob, fault_names: bool = True) -> list[str]:
     if not any(n.op in (OP_LSTM, OP_GRU, OP_RNN) and
                any(v != NONE for v in n.inputs[1:3] + n.outputs[1:3]) for n in blob.nodes):
         flags.append("RNE_NO_STATE_IO")  # no recurrent node's h_init / c_init / Y_h / Y_c
+    if not any(n.op in (OP_LSTM, OP_GRU, OP_RNN) and n.flags & LF_INNER for n in blob.nodes):
+        flags.append("RNE_NO_INNER")  # no recurrence over a per-step axis
     if not fault_names:
         flags.append("RNE_NO_FAULT_NAMES")
     return ["-D" + m for m in flags]

@@ -160,17 +160,17 @@ def test_c_program_loads_the_array_in_place_and_steps(f32_header, tmp_path, conf
         # the int8 LSTM-only firmware of docs/embedded.md: everything but s8 LSTM out
         ("int/q8_lstm_no_bias.rne", "-DRNE_NO_F32 -DRNE_NO_S16 -DRNE_NO_DENSE -DRNE_NO_ACT "
          "-DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV "
-         "-DRNE_NO_STATE_IO"),
+         "-DRNE_NO_STATE_IO -DRNE_NO_INNER"),
         ("c_stack_lstm_gru_dense_layernorm.rne",
          "-DRNE_NO_S16 -DRNE_NO_S8 -DRNE_NO_ACT -DRNE_NO_RNN -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV "
-         "-DRNE_NO_STATE_IO"),
+         "-DRNE_NO_STATE_IO -DRNE_NO_INNER"),
         ("int/q16_rnn_relu_layernorm_dense.rne",
          "-DRNE_NO_F32 -DRNE_NO_S8 -DRNE_NO_LSTM -DRNE_NO_GRU -DRNE_NO_GRAPH_OPS -DRNE_NO_CONV "
-         "-DRNE_NO_STATE_IO"),
+         "-DRNE_NO_STATE_IO -DRNE_NO_INNER"),
         # a residual add: the graph ops stay
         ("graph/residual_lstm.rne",
          "-DRNE_NO_S16 -DRNE_NO_S8 -DRNE_NO_GRU -DRNE_NO_RNN -DRNE_NO_LAYERNORM -DRNE_NO_CONV "
-         "-DRNE_NO_STATE_IO"),
+         "-DRNE_NO_STATE_IO -DRNE_NO_INNER"),
     ],
 )  # fmt: skip
 def test_build_config_leaves_out_what_the_model_does_not_use(tmp_path, blob, flags):
@@ -186,7 +186,7 @@ def test_command_prints_the_build_flags(tmp_path, capsys):
     assert main([str(INT_BLOB), "-o", str(tmp_path / "q.h"), "--no-fault-names"]) == 0
     out = capsys.readouterr()
     assert "build the library for this model with: -DRNE_NO_F32 -DRNE_NO_S16" in out.out + out.err
-    assert "-DRNE_NO_CONV -DRNE_NO_STATE_IO -DRNE_NO_FAULT_NAMES" in out.out + out.err
+    assert "-DRNE_NO_CONV -DRNE_NO_STATE_IO -DRNE_NO_INNER -DRNE_NO_FAULT_NAMES" in out.out + out.err
 
 
 @needs_cc

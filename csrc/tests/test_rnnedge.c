@@ -525,7 +525,11 @@ static const corruption corruptions[] = {
     { "node_f32_act_abs_loads", "act_relu", 1, RNE_OK, { { LAY(0, act[0][0]), RNE_ACT_ABS } }, "none" },
     { "node_integer_format", STACK, 1, RNE_ESHAPE, { { LAY(0, fmt), RNE_FMT_S16 } }, "node L0 V0 dtype #0" },
     { "node_unknown_flag", STACK, 1, RNE_ELAYER, { { LAY(0, flags), 64 | RNE_LF_BIDIR } }, "node L0 flags" },
+#ifdef RNE_NO_INNER   /* the flag itself is what a build without such nodes refuses */
+    { "node_inner_without_its_length", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_INNER } }, "node L1 flags" },
+#else
     { "node_inner_without_its_length", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_INNER } }, "node L1 param #0" },
+#endif
     { "node_inner_on_dense", STACK, 1, RNE_ELAYER, { { LAY(2, flags), RNE_LF_INNER } }, "node L2 flags" },
     { "node_reverse_and_bidir", STACK, 1, RNE_ELAYER, { { LAY(0, flags), RNE_LF_REVERSE | RNE_LF_BIDIR } }, "node L0 flags" },
     { "node_clip_flag_without_clip", STACK, 1, RNE_ELAYER, { { LAY(1, flags), RNE_LF_CLIP } }, "node L1 clip" },
