@@ -475,6 +475,10 @@ CONVERTS = {
     "k3_embed_gru": (True, True),  # Embedding: its guard for negative ids (tf2onnx_patterns.py)
     "k2_lstm_hard": (False, True),  # an LSTM with hard_sigmoid: a Loop, read as the native LSTM
     "k3_conv_valid": (True, True),  # Conv1D "valid": as the Keras reader makes it (docs/keras.md)
+    # Bidirectional LSTM with its own backward layer (hard_sigmoid gates): tf2onnx writes the
+    # forward one as the LSTM op and the backward one as a Loop over the reversed input, which the
+    # graph converter joins by their Concat; then Softplus and LogSoftmax
+    "k3_bidi_backward": (True, False),
 }
 LATENCY = {"k3_conv_lstm": 1, "k3_conv_valid": 2}  # a "same" / "valid" conv looks ahead: a stream lags
 SHORTER = {"k3_conv_valid": 2}  # Model.run's rows past Keras's shorter output (the conv over zeros)
