@@ -184,6 +184,23 @@ def keras2_models() -> dict:
     x = L.Bidirectional(L.GRU(4, reset_after=False, recurrent_activation="hard_sigmoid"))(inp)
     out = L.Dense(2)(x)
     m["k2_bidi_gru"] = keras.Model(inp, out, name="k2_bidi_gru")
+    # the other layers as Keras 2 writes them (its configs differ from Keras 3's): GRU with its
+    # Keras 2 default reset_after=True, SimpleRNN, Conv1D, both norms, TimeDistributed(Dense)
+    m["k2_conv_gru"] = keras.Sequential([
+        L.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu", input_shape=(None, F)),
+        L.BatchNormalization(),
+        L.GRU(5, return_sequences=True),
+        L.LayerNormalization(),
+        L.SimpleRNN(4, return_sequences=True),
+        L.Dropout(0.2),
+        L.TimeDistributed(L.Dense(3)),
+        L.Activation("softmax"),
+    ], name="k2_conv_gru")  # fmt: skip
+    m["k2_embed_lstm"] = keras.Sequential([
+        L.Embedding(VOCAB, 4, input_shape=(None,)),
+        L.LSTM(5, return_sequences=True, unit_forget_bias=True),
+        L.Dense(2, activation="tanh"),
+    ], name="k2_embed_lstm")  # fmt: skip
     return m
 
 
@@ -318,7 +335,8 @@ def make_tf2onnx(x: np.ndarray, names: list[str]) -> int:
 # <name>.out.npy is their oracle too (no retraining, no .out.npy of their own)
 KERAS_VIA_TF2ONNX = ("k3_lstm_seq", "k3_gru_after_fn", "k3_gru_before", "k3_rnn", "k3_bidi_stack",
                      "k3_bidi_sum_back", "k3_stateful", "k3_embed_gru", "k3_conv_lstm", "k3_bidi_mul",
-                     "k3_conv_valid", "k3_masking", "k2_lstm_hard", "k2_bidi_gru", "k3_bidi_backward")
+                     "k3_conv_valid", "k3_masking", "k2_lstm_hard", "k2_bidi_gru", "k3_bidi_backward",
+                     "k2_conv_gru", "k2_embed_lstm")
 
 
 def make_tf2onnx_of_keras(names: list[str]) -> int:
@@ -417,7 +435,7 @@ def main(argv: list[str]) -> int:
         if argv and name not in argv:
             continue
         train(model, 100 + k)
-        y = np.asarray(model.predict(x, verbose=0), np.float32)
+        y = np.asarray(model.predict(ids if "embed" in name else x, verbose=0), np.float32)
         model.save(OUT / f"{name}.h5")
         np.save(OUT / f"{name}.out.npy", y)
         print(f"{name}: output {list(y.shape)}")

@@ -479,6 +479,8 @@ CONVERTS = {
     # forward one as the LSTM op and the backward one as a Loop over the reversed input, which the
     # graph converter joins by their Concat; then Softplus and LogSoftmax
     "k3_bidi_backward": (True, False),
+    # Keras 2: the ids' Cast to INT32 (the ids unchanged), the Embedding's Gather, the LSTM op
+    "k2_embed_lstm": (True, True),
 }
 LATENCY = {"k3_conv_lstm": 1, "k3_conv_valid": 2}  # a "same" / "valid" conv looks ahead: a stream lags
 SHORTER = {"k3_conv_valid": 2}  # Model.run's rows past Keras's shorter output (the conv over zeros)
@@ -494,6 +496,11 @@ REFUSED_VIA_TF2ONNX = {
                    "(op Equal, #1 of 64 in the graph): Keras's Masking as tf2onnx writes it (mask_value=0.0: "
                    "a step is kept when any of its features differs): Keras skips every step whose features "
                    "all equal it (the recurrent state carries over"),
+    # Keras 2's LayerNormalization: a Reshape to [1, B*T, F, 1] and a training-mode
+    # BatchNormalization fed the moments tf2onnx computes (ReduceMean, ReduceSumSquare), which no
+    # reading recognises yet (its causal Conv1D converts: test_keras2_causal_conv_through_transpose)
+    "k2_conv_gru": ("ReduceSumSquare__104",
+                    "(op ReduceSumSquare, #38 of 69 in the graph): unsupported op 'ReduceSumSquare' on the data path"),
 }
 OF_KERAS = sorted([*CONVERTS, *REFUSED_VIA_TF2ONNX])
 IDS = np.load(DATA / "input_ids.npy")  # [2, 8] token ids in [0, 20), k3_embed_gru's input
@@ -753,6 +760,38 @@ def test_a_pad_through_unsqueeze_is_the_convs_padding(tmp_path):
 
     with pytest.raises(UnsupportedOpError, match=r"\(op Relu.*Relu of a tensor with time padding \(\[4, 0\] frames"):
         to_graph(causal_edit(tmp_path, relu_reads_it))
+
+
+def test_keras2_causal_conv_through_transpose(tmp_path):
+    """Keras 2's causal Conv1D as tf2onnx writes it: Pad, Unsqueeze, a Transpose to NCHW, the
+    Conv: the Pad's frames follow the time axis through the Transpose to the Conv (the model
+    cut after the conv and its BatchNormalization), as onnxruntime runs it and step by step;
+    the same Pad read by a Transpose and then a Relu stays refused."""
+    import onnxruntime as ort
+
+    cut = tmp_path / "conv.onnx"
+    onnx.utils.extract_model(str(DATA / "tf2onnx_k2_conv_gru.onnx"), str(cut), ["x"],
+                             ["k2_conv_gru/batch_normalization/batchnorm/add_1:0"])  # fmt: skip
+    ops = [n.op_type for n in onnx.load(cut).graph.node]
+    assert ops[:4] == ["Pad", "Unsqueeze", "Transpose", "Conv"]
+    sess = ort.InferenceSession(str(cut))
+    want = sess.run(None, {"x": X})[0]
+    convert(cut, tmp_path / "m.rne")
+    m = rnnedge.load(tmp_path / "m.rne")
+    assert m.streamable and m.latency_steps == 0
+    assert rel(m.run(X), want) <= 1e-5
+    assert want.shape == (2, 4, 8)  # [batch, channels, time]: tf2onnx moved the transpose back past it
+    s = m.stream(batch=2)
+    steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=2)
+    assert rel(steps, want) <= 1e-5
+    model = onnx.load(cut)
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    conv.op_type = "Relu"
+    del conv.input[1:]
+    del conv.attribute[:]
+    onnx.save(model, tmp_path / "relu.onnx")
+    with pytest.raises(UnsupportedOpError, match=r"\(op Relu.*Relu of a tensor with time padding \(\[4, 0\] frames"):
+        convert(tmp_path / "relu.onnx", tmp_path / "r.rne")
 
 
 # -- Embedding: tf2onnx's guard for negative ids -------------------------------------------------
