@@ -1286,14 +1286,14 @@ def op_transpose(w: DagWalk, node: Node, ins: list) -> list:
     perm = node.ints_attr("perm") if node.has("perm") else list(range(len(x.roles)))[::-1]
     if sorted(perm) != list(range(len(x.roles))):
         raise node.refuse_attr("perm", perm, f"a permutation of {len(x.roles)} axes")
-    if x.cache is not None:
+    if x.cache is not None or x.tail:
         raise UnsupportedOpError(f"Transpose of a tensor with {_pending_text(w, x)}: only a Conv over time "
                                  "(or a Slice that drops the extra frames) may read it")
     if x.wpad != (0, 0):
         raise UnsupportedOpError(f"Transpose of a tensor with {list(x.wpad)} zeros a Pad put around a feature "
                                  "axis: only the Conv that pads that axis may read it")
-    y = _transpose(w, replace(x, tpad=(0, 0), tail=0), tuple(perm))
-    return [replace(y, tpad=x.tpad, tail=x.tail)]
+    y = _transpose(w, replace(x, tpad=(0, 0)), tuple(perm))
+    return [replace(y, tpad=x.tpad)]
 
 
 def _role_name(r: str) -> str:
