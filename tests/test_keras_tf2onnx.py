@@ -794,6 +794,32 @@ def test_keras2_causal_conv_through_transpose(tmp_path):
         convert(tmp_path / "relu.onnx", tmp_path / "r.rne")
 
 
+def test_keras2_simplernn_and_time_distributed_after_the_layer_norm(tmp_path):
+    """What k2_conv_gru's tf2onnx file has after the LayerNormalization it is refused at: Keras 2's
+    SimpleRNN (a Loop), TimeDistributed(Dense) (Reshape, MatMul, Add, Reshape) and softmax, cut
+    out at the norm's output: as onnxruntime runs it, step by step, int16 and int8 within their
+    bars, the C library equal to the integer oracle."""
+    import onnxruntime as ort
+
+    cut = tmp_path / "tail.onnx"
+    src = onnx.load(DATA / "tf2onnx_k2_conv_gru.onnx")
+    onnx.utils.extract_model(str(DATA / "tf2onnx_k2_conv_gru.onnx"), str(cut),
+                             ["k2_conv_gru/layer_normalization/add:0"], [src.graph.output[0].name])  # fmt: skip
+    ops = [n.op_type for n in onnx.load(cut).graph.node]
+    assert "Loop" in ops and ops[-5:] == ["Reshape", "MatMul", "Add", "Reshape", "Softmax"]
+    x = np.random.default_rng(5).normal(0, 1, (2, 8, 5)).astype(np.float32)
+    sess = ort.InferenceSession(str(cut))
+    want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    convert(cut, tmp_path / "m.rne")
+    m = rnnedge.load(tmp_path / "m.rne")
+    assert m.streamable
+    assert rel(m.run(x), want) <= 1e-5
+    s = m.stream(batch=2)
+    assert rel(np.stack([s.step(x[:, t]).copy() for t in range(8)], axis=1), want) <= 1e-5
+    for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
+        _integer_within_bar(cut, tmp_path, x, want, quant, bar)
+
+
 # -- Embedding: tf2onnx's guard for negative ids -------------------------------------------------
 
 EMB = "k3_embed_gru_1/embedding_1/"
