@@ -481,6 +481,10 @@ CONVERTS = {
     "k3_bidi_backward": (True, False),
     # Keras 2: the ids' Cast to INT32 (the ids unchanged), the Embedding's Gather, the LSTM op
     "k2_embed_lstm": (True, True),
+    # Keras 2: causal Conv1D through a Transpose to NCHW, the GRU op, LayerNormalization as a
+    # Reshape and a BatchNormalization of the rows' moments (tf2onnx_patterns.keras2_layer_norms),
+    # a SimpleRNN Loop, TimeDistributed(Dense)
+    "k2_conv_gru": (True, True),
 }
 LATENCY = {"k3_conv_lstm": 1, "k3_conv_valid": 2}  # a "same" / "valid" conv looks ahead: a stream lags
 SHORTER = {"k3_conv_valid": 2}  # Model.run's rows past Keras's shorter output (the conv over zeros)
@@ -496,11 +500,6 @@ REFUSED_VIA_TF2ONNX = {
                    "(op Equal, #1 of 64 in the graph): Keras's Masking as tf2onnx writes it (mask_value=0.0: "
                    "a step is kept when any of its features differs): Keras skips every step whose features "
                    "all equal it (the recurrent state carries over"),
-    # Keras 2's LayerNormalization: a Reshape to [1, B*T, F, 1] and a training-mode
-    # BatchNormalization fed the moments tf2onnx computes (ReduceMean, ReduceSumSquare), which no
-    # reading recognises yet (its causal Conv1D converts: test_keras2_causal_conv_through_transpose)
-    "k2_conv_gru": ("ReduceSumSquare__104",
-                    "(op ReduceSumSquare, #38 of 69 in the graph): unsupported op 'ReduceSumSquare' on the data path"),
 }
 OF_KERAS = sorted([*CONVERTS, *REFUSED_VIA_TF2ONNX])
 IDS = np.load(DATA / "input_ids.npy")  # [2, 8] token ids in [0, 20), k3_embed_gru's input
@@ -792,6 +791,46 @@ def test_keras2_causal_conv_through_transpose(tmp_path):
     onnx.save(model, tmp_path / "relu.onnx")
     with pytest.raises(UnsupportedOpError, match=r"\(op Relu.*Relu of a tensor with time padding \(\[4, 0\] frames"):
         convert(tmp_path / "relu.onnx", tmp_path / "r.rne")
+
+
+K2LN = "k2_conv_gru/layer_normalization/"
+
+
+def test_keras2_layer_norm_read_as_one_layer_norm(tmp_path):
+    """Keras 2's LayerNormalization as tf2onnx writes it becomes one LayerNormalization (a note
+    says so); with another epsilon it is that norm, as onnxruntime runs the edited file; with a
+    scale other than 1 in its BatchNormalization it is no layer norm and keeps its refusal."""
+    import onnxruntime as ort
+
+    from rnnedge.converter import to_graph
+
+    g = to_graph(DATA / "tf2onnx_k2_conv_gru.onnx")
+    assert any("Keras 2's layer normalisation as tf2onnx writes it" in n and "epsilon 0.001" in n for n in g.folded)
+
+    def edit(change) -> Path:
+        model = onnx.load(DATA / "tf2onnx_k2_conv_gru.onnx")
+        change(model)
+        out = tmp_path / "edited.onnx"
+        onnx.save(model, out)
+        return out
+
+    def eps(model):
+        bn = next(n for n in model.graph.node if n.op_type == "BatchNormalization")
+        next(a for a in bn.attribute if a.name == "epsilon").f = 0.25
+
+    path = edit(eps)
+    sess = ort.InferenceSession(str(path))
+    want = sess.run(None, {"x": X})[0]
+    convert(path, tmp_path / "m.rne")
+    assert rel(rnnedge.load(tmp_path / "m.rne").run(X), want) <= 1e-5
+    assert rel(want, np.load(DATA / "k2_conv_gru.out.npy")) > 1e-3  # the edit matters
+
+    def scale_2(model):
+        t = next(t for t in model.graph.initializer if t.name == K2LN + "ones/Const:0")
+        t.CopyFrom(onnx.numpy_helper.from_array(np.array(2.0, np.float32), t.name))
+
+    with pytest.raises(UnsupportedOpError, match=r"'ReduceSumSquare__104' \(op ReduceSumSquare"):
+        convert(edit(scale_2), tmp_path / "r.rne")
 
 
 def test_keras2_simplernn_and_time_distributed_after_the_layer_norm(tmp_path):
