@@ -16,6 +16,7 @@ Keras's committed <name>.out.npy is their oracle; tests/test_keras_tf2onnx.py).
     python tests/make_keras_fixtures.py tf2onnx     # only the tf2onnx fixtures
     python tests/make_keras_fixtures.py tf2onnx NAME...  # only these tf2onnx fixtures
                                                     # (tf2onnx_k3_rnn: k3_rnn.keras exported)
+    python tests/make_keras_fixtures.py h5 [NAME...]  # the .h5 of the committed .keras files
     python tests/make_keras_fixtures.py NAME...     # only these Keras fixtures (every model is
                                                     # still built, so each keeps its weights)
 """
@@ -33,9 +34,10 @@ import numpy as np
 
 OUT = Path(__file__).resolve().parent / "data" / "keras"
 T, F = 8, 3
-# the Keras 3 models also saved as legacy .h5 (each file is 20-70 KB of mostly HDF5 structure:
-# three cover that reader, Sequential and Functional, recurrent, bidirectional and dense weights)
-H5_TOO = ("k3_lstm_seq", "k3_gru_after_fn", "k3_bidi_stack")
+# the Keras 3 models also saved as legacy .h5 (20-70 KB each, mostly HDF5 structure): every one
+# that converts, so that each layer and option is read from both files (the Masking one is refused
+# before its weights are read)
+H5_SKIP = ("k3_masking",)
 
 
 VOCAB = 20  # the Embedding fixture's token ids: 0 .. VOCAB - 1
@@ -147,6 +149,16 @@ def keras3_models() -> dict:
         L.GRU(5, return_sequences=True),
         L.Dense(2),
     ], name="k3_conv_valid")  # fmt: skip
+    # Bidirectional with its own backward layer (other gate activations than the forward one's)
+    # and the activations no other fixture has (softplus, log_softmax)
+    m["k3_bidi_backward"] = keras.Sequential([
+        keras.Input((None, F)),
+        L.Bidirectional(L.LSTM(4, return_sequences=True),
+                        backward_layer=L.LSTM(4, return_sequences=True, go_backwards=True,
+                                              recurrent_activation="hard_sigmoid")),
+        L.Dense(3, activation="softplus"),
+        L.Activation("log_softmax"),
+    ], name="k3_bidi_backward")  # fmt: skip
     # Masking: refused; its output is Keras's on masked_input()
     m["k3_masking"] = keras.Sequential([
         keras.Input((None, F)),
@@ -172,6 +184,23 @@ def keras2_models() -> dict:
     x = L.Bidirectional(L.GRU(4, reset_after=False, recurrent_activation="hard_sigmoid"))(inp)
     out = L.Dense(2)(x)
     m["k2_bidi_gru"] = keras.Model(inp, out, name="k2_bidi_gru")
+    # the other layers as Keras 2 writes them (its configs differ from Keras 3's): GRU with its
+    # Keras 2 default reset_after=True, SimpleRNN, Conv1D, both norms, TimeDistributed(Dense)
+    m["k2_conv_gru"] = keras.Sequential([
+        L.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu", input_shape=(None, F)),
+        L.BatchNormalization(),
+        L.GRU(5, return_sequences=True),
+        L.LayerNormalization(),
+        L.SimpleRNN(4, return_sequences=True),
+        L.Dropout(0.2),
+        L.TimeDistributed(L.Dense(3)),
+        L.Activation("softmax"),
+    ], name="k2_conv_gru")  # fmt: skip
+    m["k2_embed_lstm"] = keras.Sequential([
+        L.Embedding(VOCAB, 4, input_shape=(None,)),
+        L.LSTM(5, return_sequences=True, unit_forget_bias=True),
+        L.Dense(2, activation="tanh"),
+    ], name="k2_embed_lstm")  # fmt: skip
     return m
 
 
@@ -306,7 +335,8 @@ def make_tf2onnx(x: np.ndarray, names: list[str]) -> int:
 # <name>.out.npy is their oracle too (no retraining, no .out.npy of their own)
 KERAS_VIA_TF2ONNX = ("k3_lstm_seq", "k3_gru_after_fn", "k3_gru_before", "k3_rnn", "k3_bidi_stack",
                      "k3_bidi_sum_back", "k3_stateful", "k3_embed_gru", "k3_conv_lstm", "k3_bidi_mul",
-                     "k3_conv_valid", "k3_masking", "k2_lstm_hard", "k2_bidi_gru")
+                     "k3_conv_valid", "k3_masking", "k2_lstm_hard", "k2_bidi_gru", "k3_bidi_backward",
+                     "k2_conv_gru", "k2_embed_lstm")
 
 
 def make_tf2onnx_of_keras(names: list[str]) -> int:
@@ -338,9 +368,40 @@ def make_tf2onnx_of_keras(names: list[str]) -> int:
     return 0
 
 
+def make_h5_of_keras(names: list[str]) -> int:
+    """The legacy .h5 of committed Keras 3 fixtures (those named, or all but H5_SKIP), loaded
+    from their .keras file: the same weights, checked against the committed <name>.out.npy."""
+    import keras
+
+    x, ids = fixed_input(), fixed_ids()
+    stems = sorted(p.stem for p in OUT.glob("k3_*.keras") if p.stem not in H5_SKIP)
+    unknown = set(names) - set(stems)
+    if unknown:
+        print(f"no such fixture: {', '.join(sorted(unknown))}\n{__doc__}")
+        return 2
+    for name in stems:
+        if names and name not in names:
+            continue
+        keras.backend.clear_session()
+        model = keras.models.load_model(OUT / f"{name}.keras")
+        for layer in model.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_states()
+        model.save(OUT / f"{name}.h5")
+        again = keras.models.load_model(OUT / f"{name}.h5", compile=False)
+        y = np.asarray(again.predict(ids if "embed" in name else x, verbose=0), np.float32)
+        want = np.load(OUT / f"{name}.out.npy")
+        err = float(np.abs(y - want).max() / np.abs(want).max())
+        assert err <= 1e-6, f"{name}.h5: Keras's output moved by {err:.3g}"
+        print(f"{name}.h5: {(OUT / f'{name}.h5').stat().st_size} bytes, Keras's output within {err:.2g}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     x = fixed_input()
+    if argv[:1] == ["h5"]:
+        return make_h5_of_keras(argv[1:])
     if argv[:1] == ["tf2onnx"]:
         named = argv[1:]  # tf2onnx_<keras fixture>: exported from its committed file
         keras_names = [n.removeprefix("tf2onnx_") for n in named]
@@ -366,7 +427,7 @@ def main(argv: list[str]) -> int:
         inp = ids if "embed" in name else masked_input() if name == "k3_masking" else x
         y = np.asarray(model.predict(inp, verbose=0), np.float32)
         model.save(OUT / f"{name}.keras")
-        if name in H5_TOO:
+        if name not in H5_SKIP:
             model.save(OUT / f"{name}.h5")
         np.save(OUT / f"{name}.out.npy", y)
         print(f"{name}: output {list(y.shape)}")
@@ -374,7 +435,7 @@ def main(argv: list[str]) -> int:
         if argv and name not in argv:
             continue
         train(model, 100 + k)
-        y = np.asarray(model.predict(x, verbose=0), np.float32)
+        y = np.asarray(model.predict(ids if "embed" in name else x, verbose=0), np.float32)
         model.save(OUT / f"{name}.h5")
         np.save(OUT / f"{name}.out.npy", y)
         print(f"{name}: output {list(y.shape)}")

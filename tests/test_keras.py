@@ -35,9 +35,9 @@ REFUSED = ("k3_masking",)  # test_masking_refused_with_what_to_do
 FILES = [f for f in ALL_FILES if f.rsplit(".", 1)[0] not in REFUSED]
 # bidirectional and go_backwards layers need the whole sequence: no step-by-step run
 STREAMABLE = ("k3_lstm_seq", "k3_gru_after_fn", "k3_gru_before", "k3_rnn", "k3_stateful", "k2_lstm_hard",
-              "k3_embed_gru", "k3_conv_lstm", "k3_conv_valid")
+              "k3_embed_gru", "k3_conv_lstm", "k3_conv_valid", "k2_conv_gru", "k2_embed_lstm")
 # graph ops (docs/graph.md): these convert to a dataflow Graph, not a layer pipeline
-GRAPHS = ("k3_embed_gru", "k3_conv_lstm", "k3_bidi_mul", "k3_conv_valid")
+GRAPHS = ("k3_embed_gru", "k3_conv_lstm", "k3_bidi_mul", "k3_conv_valid", "k2_conv_gru", "k2_embed_lstm")
 # a stream lags by the lookahead of its convs: Conv1D "same" (k3_conv_lstm: k 3, d 1 after a
 # causal one) and "valid" (k3_conv_valid: k 3, whose Keras output is 2 steps shorter)
 LATENCY = {"k3_conv_lstm": 1, "k3_conv_valid": 2}
@@ -57,7 +57,10 @@ def rel(y: np.ndarray, want: np.ndarray) -> float:
 
 
 def test_every_fixture_is_listed():
-    assert len(ALL_FILES) == 17
+    assert len(ALL_FILES) == 29
+    # every Keras 3 model that converts is read from its .keras and its legacy .h5 file
+    keras3 = {f[: -len(".keras")] for f in ALL_FILES if f.endswith(".keras")} - set(REFUSED)
+    assert keras3 == {f[: -len(".h5")] for f in ALL_FILES if f.startswith("k3_") and f.endswith(".h5")}
     outs = {p.name[: -len(".out.npy")] for p in DATA.glob("*.out.npy")}
     tf2onnx = {p.stem for p in DATA.glob("*.onnx")}  # tests/test_keras_tf2onnx.py reads those
     assert {f.rsplit(".", 1)[0] for f in ALL_FILES} == outs - tf2onnx
@@ -95,7 +98,7 @@ def test_f32_equals_keras(fname, tmp_path):
 
 
 # k3_gru_after_fn's GRU uses softsign, which has no integer form (test_softsign_gru_stays_f32)
-INTEGER = [f for f in FILES if (f.endswith(".keras") or f.startswith("k2_")) and "gru_after" not in f]
+INTEGER = [f for f in FILES if "gru_after" not in f]
 
 
 @pytest.mark.parametrize("quant,bar", [("int16", 1e-3), ("int8", 1e-2)])

@@ -475,6 +475,16 @@ CONVERTS = {
     "k3_embed_gru": (True, True),  # Embedding: its guard for negative ids (tf2onnx_patterns.py)
     "k2_lstm_hard": (False, True),  # an LSTM with hard_sigmoid: a Loop, read as the native LSTM
     "k3_conv_valid": (True, True),  # Conv1D "valid": as the Keras reader makes it (docs/keras.md)
+    # Bidirectional LSTM with its own backward layer (hard_sigmoid gates): tf2onnx writes the
+    # forward one as the LSTM op and the backward one as a Loop over the reversed input, which the
+    # graph converter joins by their Concat; then Softplus and LogSoftmax
+    "k3_bidi_backward": (True, False),
+    # Keras 2: the ids' Cast to INT32 (the ids unchanged), the Embedding's Gather, the LSTM op
+    "k2_embed_lstm": (True, True),
+    # Keras 2: causal Conv1D through a Transpose to NCHW, the GRU op, LayerNormalization as a
+    # Reshape and a BatchNormalization of the rows' moments (tf2onnx_patterns.keras2_layer_norms),
+    # a SimpleRNN Loop, TimeDistributed(Dense)
+    "k2_conv_gru": (True, True),
 }
 LATENCY = {"k3_conv_lstm": 1, "k3_conv_valid": 2}  # a "same" / "valid" conv looks ahead: a stream lags
 SHORTER = {"k3_conv_valid": 2}  # Model.run's rows past Keras's shorter output (the conv over zeros)
@@ -749,6 +759,104 @@ def test_a_pad_through_unsqueeze_is_the_convs_padding(tmp_path):
 
     with pytest.raises(UnsupportedOpError, match=r"\(op Relu.*Relu of a tensor with time padding \(\[4, 0\] frames"):
         to_graph(causal_edit(tmp_path, relu_reads_it))
+
+
+def test_keras2_causal_conv_through_transpose(tmp_path):
+    """Keras 2's causal Conv1D as tf2onnx writes it: Pad, Unsqueeze, a Transpose to NCHW, the
+    Conv: the Pad's frames follow the time axis through the Transpose to the Conv (the model
+    cut after the conv and its BatchNormalization), as onnxruntime runs it and step by step;
+    the same Pad read by a Transpose and then a Relu stays refused."""
+    import onnxruntime as ort
+
+    cut = tmp_path / "conv.onnx"
+    onnx.utils.extract_model(str(DATA / "tf2onnx_k2_conv_gru.onnx"), str(cut), ["x"],
+                             ["k2_conv_gru/batch_normalization/batchnorm/add_1:0"])  # fmt: skip
+    ops = [n.op_type for n in onnx.load(cut).graph.node]
+    assert ops[:4] == ["Pad", "Unsqueeze", "Transpose", "Conv"]
+    sess = ort.InferenceSession(str(cut))
+    want = sess.run(None, {"x": X})[0]
+    convert(cut, tmp_path / "m.rne")
+    m = rnnedge.load(tmp_path / "m.rne")
+    assert m.streamable and m.latency_steps == 0
+    assert rel(m.run(X), want) <= 1e-5
+    assert want.shape == (2, 4, 8)  # [batch, channels, time]: tf2onnx moved the transpose back past it
+    s = m.stream(batch=2)
+    steps = np.stack([s.step(X[:, t]).copy() for t in range(X.shape[1])], axis=2)
+    assert rel(steps, want) <= 1e-5
+    model = onnx.load(cut)
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    conv.op_type = "Relu"
+    del conv.input[1:]
+    del conv.attribute[:]
+    onnx.save(model, tmp_path / "relu.onnx")
+    with pytest.raises(UnsupportedOpError, match=r"\(op Relu.*Relu of a tensor with time padding \(\[4, 0\] frames"):
+        convert(tmp_path / "relu.onnx", tmp_path / "r.rne")
+
+
+K2LN = "k2_conv_gru/layer_normalization/"
+
+
+def test_keras2_layer_norm_read_as_one_layer_norm(tmp_path):
+    """Keras 2's LayerNormalization as tf2onnx writes it becomes one LayerNormalization (a note
+    says so); with another epsilon it is that norm, as onnxruntime runs the edited file; with a
+    scale other than 1 in its BatchNormalization it is no layer norm and keeps its refusal."""
+    import onnxruntime as ort
+
+    from rnnedge.converter import to_graph
+
+    g = to_graph(DATA / "tf2onnx_k2_conv_gru.onnx")
+    assert any("Keras 2's layer normalisation as tf2onnx writes it" in n and "epsilon 0.001" in n for n in g.folded)
+
+    def edit(change) -> Path:
+        model = onnx.load(DATA / "tf2onnx_k2_conv_gru.onnx")
+        change(model)
+        out = tmp_path / "edited.onnx"
+        onnx.save(model, out)
+        return out
+
+    def eps(model):
+        bn = next(n for n in model.graph.node if n.op_type == "BatchNormalization")
+        next(a for a in bn.attribute if a.name == "epsilon").f = 0.25
+
+    path = edit(eps)
+    sess = ort.InferenceSession(str(path))
+    want = sess.run(None, {"x": X})[0]
+    convert(path, tmp_path / "m.rne")
+    assert rel(rnnedge.load(tmp_path / "m.rne").run(X), want) <= 1e-5
+    assert rel(want, np.load(DATA / "k2_conv_gru.out.npy")) > 1e-3  # the edit matters
+
+    def scale_2(model):
+        t = next(t for t in model.graph.initializer if t.name == K2LN + "ones/Const:0")
+        t.CopyFrom(onnx.numpy_helper.from_array(np.array(2.0, np.float32), t.name))
+
+    with pytest.raises(UnsupportedOpError, match=r"'ReduceSumSquare__104' \(op ReduceSumSquare"):
+        convert(edit(scale_2), tmp_path / "r.rne")
+
+
+def test_keras2_simplernn_and_time_distributed_after_the_layer_norm(tmp_path):
+    """What k2_conv_gru's tf2onnx file has after the LayerNormalization it is refused at: Keras 2's
+    SimpleRNN (a Loop), TimeDistributed(Dense) (Reshape, MatMul, Add, Reshape) and softmax, cut
+    out at the norm's output: as onnxruntime runs it, step by step, int16 and int8 within their
+    bars, the C library equal to the integer oracle."""
+    import onnxruntime as ort
+
+    cut = tmp_path / "tail.onnx"
+    src = onnx.load(DATA / "tf2onnx_k2_conv_gru.onnx")
+    onnx.utils.extract_model(str(DATA / "tf2onnx_k2_conv_gru.onnx"), str(cut),
+                             ["k2_conv_gru/layer_normalization/add:0"], [src.graph.output[0].name])  # fmt: skip
+    ops = [n.op_type for n in onnx.load(cut).graph.node]
+    assert "Loop" in ops and ops[-5:] == ["Reshape", "MatMul", "Add", "Reshape", "Softmax"]
+    x = np.random.default_rng(5).normal(0, 1, (2, 8, 5)).astype(np.float32)
+    sess = ort.InferenceSession(str(cut))
+    want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    convert(cut, tmp_path / "m.rne")
+    m = rnnedge.load(tmp_path / "m.rne")
+    assert m.streamable
+    assert rel(m.run(x), want) <= 1e-5
+    s = m.stream(batch=2)
+    assert rel(np.stack([s.step(x[:, t]).copy() for t in range(8)], axis=1), want) <= 1e-5
+    for quant, bar in (("int16", 1e-3), ("int8", 1e-2)):
+        _integer_within_bar(cut, tmp_path, x, want, quant, bar)
 
 
 # -- Embedding: tf2onnx's guard for negative ids -------------------------------------------------

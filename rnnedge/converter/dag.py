@@ -78,7 +78,9 @@ class Flow:
 
 # ops that may read a Flow with pending time padding (tpad), extra trailing frames (tail) or a
 # state's frames before it (cache)
-TIME_PAD_OPS = ("Conv", "Slice", "Identity", "Dropout", "Unsqueeze")  # Unsqueeze: a Pad's frames only
+# Unsqueeze, Transpose: a Pad's frames only (tf2onnx's causal Conv1D: Pad, Unsqueeze, under Keras 2
+# a Transpose to NCHW, then the Conv)
+TIME_PAD_OPS = ("Conv", "Slice", "Identity", "Dropout", "Unsqueeze", "Transpose")
 
 
 def pending(x: Flow) -> bool:
@@ -1321,11 +1323,21 @@ def _transpose(w: DagWalk, x: Flow, perm: tuple[int, ...]) -> Flow:
 
 
 def op_transpose(w: DagWalk, node: Node, ins: list) -> list:
+    """A Pad's frames before or after the time axis stay pending, with the time axis wherever the
+    permutation puts it (tf2onnx's causal Conv1D under Keras 2: Pad, Unsqueeze, a Transpose to
+    NCHW, then the Conv that absorbs them); other pending frames are refused."""
     x = _flow(ins)
     perm = node.ints_attr("perm") if node.has("perm") else list(range(len(x.roles)))[::-1]
     if sorted(perm) != list(range(len(x.roles))):
         raise node.refuse_attr("perm", perm, f"a permutation of {len(x.roles)} axes")
-    return [_transpose(w, x, tuple(perm))]
+    if x.cache is not None or x.tail:
+        raise UnsupportedOpError(f"Transpose of a tensor with {_pending_text(w, x)}: only a Conv over time "
+                                 "(or a Slice that drops the extra frames) may read it")
+    if x.wpad != (0, 0):
+        raise UnsupportedOpError(f"Transpose of a tensor with {list(x.wpad)} zeros a Pad put around a feature "
+                                 "axis: only the Conv that pads that axis may read it")
+    y = _transpose(w, replace(x, tpad=(0, 0)), tuple(perm))
+    return [replace(y, tpad=x.tpad)]
 
 
 def _role_name(r: str) -> str:
@@ -1495,6 +1507,8 @@ def op_identity(w: DagWalk, node: Node, ins: list) -> list:
             raise node.refuse_attr("training_mode", True, "false")
     if node.op == "Cast":
         to = node.int_attr("to", 1)
+        if w.values[x.value].dtype == "s32" and to in (onnx.TensorProto.INT32, onnx.TensorProto.INT64):
+            return [x] + [None] * (len(node.outputs) - 1)  # integer ids to an integer type: the same ids
         if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
             raise UnsupportedOpError(f"Cast of the data tensor to {_type_name(to)}: "
                                      "only float to float")

@@ -49,7 +49,8 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> Loaded:
         model = onnx.ModelProto()
         model.CopyFrom(source)
     tf2onnx_patterns.keras_masking(model, label)
-    notes = tf2onnx_patterns.layer_norms(model) + tf2onnx_patterns.negative_id_guards(model)
+    notes = (tf2onnx_patterns.layer_norms(model) + tf2onnx_patterns.keras2_layer_norms(model)
+             + tf2onnx_patterns.negative_id_guards(model))
     return Loaded(model, label, stem, opset, notes)
 
 

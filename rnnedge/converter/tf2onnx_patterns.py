@@ -13,6 +13,10 @@ that is exactly `gamma * r * (x - m) + beta` is that LayerNormalization over the
 whatever order and spelling (Sub or Neg and Add, Div by the root or Mul by its Reciprocal, Pow 2
 or a self Mul) it was computed.
 
+Keras 2's LayerNormalization (keras2_layer_norms): x reshaped to [1, B*T, F, 1], a
+BatchNormalization (scale 1, bias 0) fed its rows' moments (ReduceMean, ReduceSumSquare / F) and
+reshaped back to x's Shape: one LayerNormalization of x (gamma 1, beta 0; Keras's follow).
+
 Embedding: Keras's `take` (TensorFlow backend) maps a negative id to id + V before the Gather of
 a V-row table; tf2onnx writes that `where(x < 0, x + V, x)` as Cast, Less, Not, Cast, Mul, Add
 (or a Where). Each value computed from an integer graph input is followed as its value for
@@ -325,6 +329,143 @@ def layer_norms(model: onnx.ModelProto) -> list[str]:
                 f"LayerNormalization over the features (epsilon {pat.eps:g})"
             )
     return notes
+
+
+def _axes(node: onnx.NodeProto, consts: _Constants) -> list[int] | None:
+    """A Reduce* or Squeeze node's axes, from its attribute or its constant second input."""
+    attr = next((a for a in node.attribute if a.name == "axes"), None)
+    if attr is not None:
+        return sorted(attr.ints)
+    if len(node.input) > 1 and node.input[1] in consts:
+        return sorted(int(a) for a in consts[node.input[1]].ravel())
+    return None
+
+
+def _attr_int(node: onnx.NodeProto, name: str, default: int) -> int:
+    attr = next((a for a in node.attribute if a.name == name), None)
+    return default if attr is None else int(attr.i)
+
+
+def keras2_layer_norms(model: onnx.ModelProto) -> list[str]:
+    """Keras 2's LayerNormalization as tf2onnx writes it (a model tf2onnx wrote): x [B, T, F]
+    reshaped to r = [1, B*T, F, 1], a BatchNormalization of r with scale 1 and bias 0 fed the
+    moments of r's rows, the mean Squeeze(ReduceMean(r, axes [0, 2, 3])) and the variance
+    ReduceSumSquare(r - that mean, axes [0, 2, 3]) / F (F a constant or the Cast of the ReduceProd
+    of r's Shape at [0, 2, 3]), and that reshaped back to x's shape (the Shape of x, through Casts):
+    the normalisation of x over its features, rewritten in place into one LayerNormalization of x
+    with gamma 1 and beta 0 (Keras's gamma and beta follow as the Mul and Add tf2onnx wrote);
+    returns a note for each. Anything else is left as written."""
+    if model.producer_name != "tf2onnx":
+        return []
+    graph = model.graph
+    consts = _Constants(graph)
+    ranks = _ranks(model)
+    notes: list[str] = []
+    for bn in list(graph.node):
+        try:
+            found = _keras2_norm(graph, bn, consts, ranks)
+        except (NoMatch, KeyError, ValueError, IndexError):
+            continue
+        if found is None:
+            continue
+        x, back, eps, features = found
+        at = list(graph.node).index(back)
+        base = (bn.name or bn.output[0]) + "/rnnedge_layer_norm"
+        graph.initializer.extend([numpy_helper.from_array(np.ones(features, np.float32), base + "/gamma"),
+                                  numpy_helper.from_array(np.zeros(features, np.float32), base + "/beta")])  # fmt: skip
+        ln = helper.make_node("LayerNormalization", [x, base + "/gamma", base + "/beta"], [back.output[0]],
+                              name=base, axis=-1, epsilon=eps)  # fmt: skip
+        del graph.node[at]
+        graph.node.insert(at, ln)
+        notes.append(f"LayerNormalization {bn.name or bn.output[0]}: Keras 2's layer normalisation as tf2onnx "
+                     f"writes it (a Reshape of {x!r} to [1, B*T, F, 1] and a BatchNormalization of its rows' "
+                     f"moments) read as one LayerNormalization over the features (epsilon {eps:g})")  # fmt: skip
+    return notes
+
+
+def _keras2_norm(graph: onnx.GraphProto, bn: onnx.NodeProto, consts: _Constants,
+                 ranks: dict[str, tuple[int, int | None]]) -> tuple[str, onnx.NodeProto, float, int] | None:
+    """(x, the Reshape back, epsilon, F) when `bn` is the middle of keras2_layer_norms' form."""
+    if bn.op_type != "BatchNormalization" or len(bn.input) != 5 or len(bn.output) != 1:
+        return None
+    prod = {o: n for n in graph.node for o in n.output}
+    users: dict[str, list[onnx.NodeProto]] = {}
+    for n in graph.node:
+        for i in n.input:
+            users.setdefault(i, []).append(n)
+    r, scale, bias, mean, var = bn.input
+    reshape = prod[r]
+    if reshape.op_type != "Reshape" or reshape.input[1] not in consts:
+        return None
+    x = reshape.input[0]
+    rank, features = ranks.get(x, (0, None))
+    if rank != 3 or not features:
+        return None
+    if [int(d) for d in consts[reshape.input[1]].ravel()] != [1, -1, features, 1]:
+        return None
+    if not (_filled(scale, 1.0, prod, consts) and _filled(bias, 0.0, prod, consts)):
+        return None
+    rows = [0, 2, 3]
+    sq = prod[mean]
+    if sq.op_type != "Squeeze" or _axes(sq, consts) != rows:
+        return None
+    rm = prod[sq.input[0]]
+    if (rm.op_type != "ReduceMean" or rm.input[0] != r or _axes(rm, consts) != rows
+            or _attr_int(rm, "keepdims", 1) != 1):  # fmt: skip
+        return None
+    div = prod[var]
+    if div.op_type != "Div":
+        return None
+    ss = prod[div.input[0]]
+    if ss.op_type != "ReduceSumSquare" or _axes(ss, consts) != rows or _attr_int(ss, "keepdims", 1) != 0:
+        return None
+    sub = prod[ss.input[0]]
+    if sub.op_type != "Sub" or list(sub.input) != [r, rm.output[0]]:
+        return None
+    if not _is_count(div.input[1], r, features, prod, consts):
+        return None
+    back_users = users.get(bn.output[0], [])
+    if len(back_users) != 1 or back_users[0].op_type != "Reshape" or back_users[0].input[0] != bn.output[0]:
+        return None
+    back = back_users[0]
+    if not _is_shape_of(back.input[1], x, prod):
+        return None
+    return x, back, float(next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)), int(features)
+
+
+def _filled(name: str, value: float, prod: dict[str, onnx.NodeProto], consts: _Constants) -> bool:
+    """`name` holds only `value`: a constant, or an Expand of one (tf2onnx's ones and zeros of the
+    run-time row count)."""
+    node = prod.get(name)
+    if name not in consts and node is not None and node.op_type == "Expand":
+        name = node.input[0]
+    return name in consts and consts[name].size > 0 and bool(np.all(consts[name] == value))
+
+
+def _is_count(name: str, r: str, features: int, prod: dict[str, onnx.NodeProto], consts: _Constants) -> bool:
+    """`name` is F: a constant, or the Cast of the ReduceProd of Shape(r) at [0, 2, 3]."""
+    if name in consts:
+        return consts[name].size == 1 and float(consts[name].ravel()[0]) == features
+    node = prod.get(name)
+    while node is not None and node.op_type == "Cast":
+        node = prod.get(node.input[0])
+    if node is None or node.op_type != "ReduceProd" or _axes(node, consts) not in ([0], None):
+        return False
+    gather = prod.get(node.input[0])
+    if gather is None or gather.op_type != "Gather" or gather.input[1] not in consts:
+        return False
+    if [int(a) for a in consts[gather.input[1]].ravel()] != [0, 2, 3]:
+        return False
+    shape = prod.get(gather.input[0])
+    return shape is not None and shape.op_type == "Shape" and shape.input[0] == r and len(shape.attribute) == 0
+
+
+def _is_shape_of(name: str, x: str, prod: dict[str, onnx.NodeProto]) -> bool:
+    """`name` is Shape(x), through Casts."""
+    node = prod.get(name)
+    while node is not None and node.op_type == "Cast":
+        node = prod.get(node.input[0])
+    return node is not None and node.op_type == "Shape" and node.input[0] == x and len(node.attribute) == 0
 
 
 def _replace(graph: onnx.GraphProto, node: onnx.NodeProto, x: str, out: str, gamma: np.ndarray,
