@@ -24,7 +24,7 @@ def blocks(lang: str) -> list[str]:
 def test_the_quick_start_commands_are_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     commands = [line.strip() for code in blocks("sh") for line in code.splitlines() if line.strip()]
-    assert commands[:2] == ['pip install ".[convert,verify]" && rnnedge demo', 'pip install ".[test]" && pytest']
+    assert commands[:2] == ['pip install ".[convert,verify]" && rnnedge demo', 'pip install ".[test]" && pytest -n auto']
     lines = [line.strip() for line in ci]
     for command in commands:
         assert command in lines, f"the README's {command!r} is not run by .ci/run"
