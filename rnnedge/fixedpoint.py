@@ -614,19 +614,36 @@ def _qslice(op: QSlice, x: np.ndarray) -> np.ndarray:
     return x[tuple(index)].copy()
 
 
+Reuse = tuple[dict[int, list[np.ndarray]], set[int]]  # run_qgraph's `reuse`: (seen, nodes changed)
+
+
 def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
-            seen: dict[int, list[np.ndarray]] | None, end: int | None = None) -> np.ndarray:  # fmt: skip
+            seen: dict[int, list[np.ndarray]] | None, end: int | None = None,
+            reuse: Reuse | None = None, chunk: int = 0, differ: set[int] | None = None,
+            ) -> np.ndarray:  # fmt: skip
     """All nodes once over x [T, B, *in shape] (T = 1 for an explicit-state graph); updates
     `state` in place (the integer twin of rnnedge.reference's graph executor, `end` as there:
-    the real input's length, after which each node's input ends lagged by its delay)."""
+    the real input's length, after which each node's input ends lagged by its delay). With
+    `reuse` (run_qgraph's), this is call `chunk` and `differ` holds the state values that differ
+    from the earlier run's (updated in place for the next call)."""
     T, B = x.shape[:2]
     t0 = state.setdefault("step", [0])[0]
     convs = state.setdefault("convs", [])
     vals: dict[int, np.ndarray] = {qg.input: x}
     for k, i in enumerate(qg.state_values):
         vals[i] = state["values"][k][None]
+    diff = set(differ or ())  # the values that differ from the earlier run's in this call
     r = c = 0
-    for n in qg.nodes:
+    for idx, n in enumerate(qg.nodes):
+        if reuse is not None and idx not in reuse[1] and not (
+                keeps_state(n.op) or isinstance(n.op, QConv) and n.op.conv.cache_frames) and not any(
+                v in diff for v in n.inputs if v is not None):  # fmt: skip
+            for v in n.outputs:  # no state, the same inputs: the same outputs
+                if v is not None:
+                    vals[v] = reuse[0][v][chunk]
+                    if seen is not None:
+                        seen.setdefault(v, []).append(vals[v])
+            continue
         # the node's skip (docs/graph.md section 6): the stream's steps before its input's delay
         D = max((qg.values[v].delay for v in n.inputs if v is not None), default=0)
         lo = min(T, max(0, D - t0))
@@ -731,10 +748,15 @@ def _qnodes(qg: Graph, x: np.ndarray, state: QGraphState,
                 vals[v] = a
                 if seen is not None:
                     seen.setdefault(v, []).append(a)
+                if reuse is not None and not np.array_equal(a, reuse[0][v][chunk]):
+                    diff.add(v)
     for k, i in enumerate(qg.state_values):
         u = qg.values[i].update
         if u is not None:
             state["values"][k] = vals[u][-1].reshape((B,) + qg.values[i].shape).copy()
+    if differ is not None:  # a state differs next call where its update differs now
+        differ.clear()
+        differ.update(i for i in qg.state_values if qg.values[i].update in diff)
     state["step"] = [t0 + T]
     return vals[qg.output]
 
@@ -770,6 +792,7 @@ def _checked_qstate(qg: Graph, state: QGraphState, batch: int) -> QGraphState:
 def run_qgraph(
     qg: Graph, xq: np.ndarray, state: QGraphState | None = None,
     seen: dict[int, list[np.ndarray]] | None = None, flush: bool = False,
+    reuse: Reuse | None = None,
 ) -> tuple[np.ndarray, QGraphState]:
     """The integer graph (docs/graph.md, rnnedge/quant `quantize_graph`): xq [T, B, *input shape]
     int16 at the input value's scale (integer ids for an s32 input) -> (yq int16 [T, B, *output
@@ -779,7 +802,13 @@ def run_qgraph(
     `initial_qgraph_state(qg, B)` and is not modified. `flush=True` (a graph with latency, as
     `rnnedge.reference.run_graph`'s): qg.latency zero frames after xq, each node's input ending
     where xq's does (lagged by its delay), the first latency rows dropped: what the C library's
-    Model.run (rne_run_end) computes."""
+    Model.run (rne_run_end) computes. `reuse` = (seen, nodes): the `seen` of an earlier run of a
+    graph of the same values and node inputs and outputs on the same xq and state, and the
+    indices of the nodes whose ops differ from that graph's; a node that keeps no state across
+    calls (no recurrent state, no conv cache), is not among them and reads only values equal to
+    the earlier run's takes its outputs from that `seen` (the int8 search's shortcut, rnnedge/
+    quant/graph.py: with one node's weights changed, only what its changes reach is computed).
+    The results are the same as without it."""
     check_graph(qg)
     for v in qg.values:
         if v.dtype == "f32":
@@ -801,11 +830,13 @@ def run_qgraph(
             raise InputError("flush: a step function with latency runs step by step only")
         end = st.setdefault("step", [0])[0] + xq.shape[0]
         xf = np.concatenate([xq, np.zeros((qg.latency,) + xq.shape[1:], xq.dtype)], axis=0)
-        y = _qnodes(qg, xf, st, seen, end)
+        y = _qnodes(qg, xf, st, seen, end, reuse)
         return (y if qg.many_to_one else y[qg.latency :]), st
     if not qg.explicit_state:
-        return _qnodes(qg, xq, st, seen), st
-    ys = [_qnodes(qg, xq[t : t + 1], st, seen) for t in range(xq.shape[0])]
+        return _qnodes(qg, xq, st, seen, reuse=reuse), st
+    differ: set[int] = set()
+    ys = [_qnodes(qg, xq[t : t + 1], st, seen, reuse=reuse, chunk=t, differ=differ)
+          for t in range(xq.shape[0])]
     if qg.many_to_one:
         return ys[-1], st
     if not ys:

@@ -208,6 +208,42 @@ def test_run_qgraph_is_deterministic_and_streams():
             np.testing.assert_array_equal(a, b)
 
 
+def test_run_qgraph_reuse_recomputes_only_what_a_changed_node_reaches():
+    """The int8 search's shortcut: with one node's op swapped (its int8 weights in the int16
+    graph), run_qgraph with `reuse` (the int16 run's values, the node changed) gives every value,
+    the output and the final state of a run without it, taking the nodes it does not reach (no
+    state of their own, the same inputs) from the earlier run."""
+    from dataclasses import replace
+
+    reused = 0
+    for g in (residual_glu(), step_function(), embedding_lstm()):
+        x = _x(g, T=9, B=3, seed=7)
+        q16, q8 = _quantize(g, "int16", _x(g)), _quantize(g, "int8", _x(g))
+        assert [type(n.op) for n in q16.nodes] == [type(n.op) for n in q8.nodes]
+        xq = x if g.values[g.input].dtype == "s32" else fx.quantize(x, q16.in_scale)
+        base: dict[int, list[np.ndarray]] = {}
+        fx.run_qgraph(q16, xq, seen=base)
+        changed = [k for k, n in enumerate(q8.nodes) if getattr(n.op, "wfmt", "") == "s8"]
+        assert changed
+        for k in changed:
+            mixed = replace(q16, nodes=[q8.nodes[k] if j == k else n for j, n in enumerate(q16.nodes)])
+            want: dict[int, list[np.ndarray]] = {}
+            got: dict[int, list[np.ndarray]] = {}
+            y1, s1 = fx.run_qgraph(mixed, xq, seen=want)
+            y2, s2 = fx.run_qgraph(mixed, xq, seen=got, reuse=(base, {k}))
+            np.testing.assert_array_equal(y1, y2)
+            assert not np.array_equal(y1, fx.run_qgraph(q16, xq)[0])  # the change reaches it
+            assert want.keys() == got.keys()
+            for v in want:
+                for a, b in zip(want[v], got[v], strict=True):
+                    np.testing.assert_array_equal(a, b)
+            for a, b in zip(s1["values"] + [a for s in s1["nodes"] for a in s],
+                            s2["values"] + [a for s in s2["nodes"] for a in s]):  # fmt: skip
+                np.testing.assert_array_equal(a, b)
+            reused += sum(all(a is b for a, b in zip(got[v], base[v])) for v in got)
+    assert reused > 0
+
+
 def test_run_qgraph_refuses_a_float_graph_and_a_wrong_state():
     g = step_function()
     with pytest.raises(InputError, match="integer graph; value 'x' is f32"):

@@ -48,8 +48,10 @@ BARS: dict[str, dict[str, float | tuple[type[Exception], str]]] = {
     # a step function of 547 nodes (its intra-frame GRUs recurrent nodes over the 33 bins since
     # branch work-h5, round 7; run by the Python extension's build, RNE_MAX_NODES 1024): f32 7.4e-8
     # on these 2 s in the C library; int16 7.3e-4 since its magnitude sqrt(re^2 + im^2 + 1e-12) is
-    # one integer Hypot (2.6e-2 op by op); int8 3.7e-3 (not tested here: its quantization took 20
-    # minutes, the int8 search running the 547-node Python reference per weighted node)
+    # one integer Hypot (2.6e-2 op by op); int8 3.7e-3 (not tested here: its quantization takes
+    # 226 s of CPU time on 2 s, 386 s before the int8 search reused the all-int16 run's values,
+    # branch work-h5 round 7: the Python reference still reruns what each of its 52 weighted
+    # nodes reaches, the intra-frame GRUs for every node before them)
     "gtcrn": {"f32": 1e-5, "int16": 3e-3},
     # a dataflow graph
     "dtln_1": {"f32": 1e-4, "int16": 1e-2, "int8": 1e-2},  # 1.2e-6; 2.8e-3 / 2.8e-3 on the 4 s input

@@ -821,13 +821,13 @@ def _graph_bar(g: Graph, quant: str, layer_tol: float | None) -> _Bar:
     return _Bar(LAYER_TOL["s8"] / SAFETY)
 
 
-def run_float(qg: Graph, x: np.ndarray,
-              seen: dict[int, list[np.ndarray]] | None = None) -> np.ndarray:  # fmt: skip
+def run_float(qg: Graph, x: np.ndarray, seen: dict[int, list[np.ndarray]] | None = None,
+              reuse: fx.Reuse | None = None) -> np.ndarray:  # fmt: skip
     """Float in, float out through the integer graph: x quantized at the input scale (ids as
-    they are), `fixedpoint.run_qgraph`, the output dequantized."""
+    they are), `fixedpoint.run_qgraph` (`seen`, `reuse` as there), the output dequantized."""
     vin = qg.values[qg.input]
     xq = np.asarray(x) if vin.dtype == "s32" else fx.quantize(x, vin.scale)
-    yq, _ = fx.run_qgraph(qg, xq, seen=seen)
+    yq, _ = fx.run_qgraph(qg, xq, seen=seen, reuse=reuse)
     return fx.dequantize(yq, qg.out_scale)
 
 
@@ -909,20 +909,28 @@ def quantize_dataflow(
 
     wf = {k: WFMT[quant] for k in builders}
     effects: dict[int, dict[str, float]] = {}
-    baseline: list[dict[str, float]] = []
-
-    def all16() -> dict[str, float]:
-        """Every weighted node at int16: a kept node's effect (measured once)."""
-        if not baseline:
-            baseline.append(measure({j: "s16" for j in builders}))
-        return baseline[0]
-
     notes: dict[int, str] = {}
     if quant == "int8":
+        # every weighted node at int16, each value kept: a kept node's effect, and what each
+        # measurement of one node's int8 weights recomputes only downstream of that node
+        s16 = {j: "s16" for j in builders}
+        base = per_step(build(s16))
+        base_seen: dict[int, list[np.ndarray]] = {}
+        a16 = accuracy(run_float(base, x, base_seen), p.y_f)
+
+        def all16() -> dict[str, float]:
+            return a16
+
+        def one_int8(k: int) -> dict[str, float]:
+            """Node k's int8 weights, the other weighted nodes at int16: measure(...)'s figures."""
+            qg = per_step(build({j: "s8" if j == k else "s16" for j in builders}))
+            at = next(i for i, n in enumerate(qg.nodes) if n.outputs[0] == nodes[k].outputs[0])
+            return accuracy(run_float(qg, x, reuse=(base_seen, {at})), p.y_f)
+
         with Progress(len(builders), "int8: checking each weighted node's accuracy") as checks:
             for k in builders:  # this node's int8 weights, the other weighted nodes at int16
                 checks.update(name(k))
-                effects[k] = a8 = measure({j: "s8" if j == k else "s16" for j in builders})
+                effects[k] = a8 = one_int8(k)
                 if not misses(a8):
                     continue
                 if strict:
