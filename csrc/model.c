@@ -876,8 +876,10 @@ static int rne__step_plain(const rne_stream *s, const void *x, void *y)
     for (i = 0; i < m->n_nodes; i++) {
         const rne_model_layer *l = &m->nodes[i];
         rne__call k;
-        /* no conv on this path; sizes proved by rne_stream_init (rne_state_size of this batch) */
-        const size_t nstate = rne__gates(l->op) != 0 ? rne__cell_block(l, s->batch, &k.c_off) : 0u;
+        /* no conv on this path; sizes proved by rne_stream_init (rne_state_size of this batch);
+         * an inner recurrence keeps its state in work, none in the stream (rne__state_bytes) */
+        const size_t nstate = rne__gates(l->op) != 0 && !RNE__INNER(l->flags)
+                                  ? rne__cell_block(l, s->batch, &k.c_off) : 0u;
         k.layer = l;
         k.x = rne__value_ptr(m, l->in[0], &c);
         k.y = rne__value_ptr(m, l->out[0], &c);
