@@ -421,3 +421,53 @@ def test_graph_activations_in_integers_run_in_c_as_run_qgraph(kind, quant) -> No
     err = np.abs(want - ref).max() / np.abs(ref).max()
     print(f"{kind} {quant}: max error {err:.2e} of the output's largest magnitude")
     assert err <= 0.05
+
+
+@pytest.mark.parametrize("quant", ["f32", "int16"])
+def test_an_inner_recurrence_before_a_recurrence_over_time_on_the_plain_step_path(quant) -> None:
+    """An inner GRU (RNE_LF_INNER: over the 5 rows of each step, from zeros, no stream state)
+    straight into a GRU over time: a plain chain, so rne_step takes rne__step_plain. The time GRU's
+    h must sit where rne_state_offset says (the inner node has no block): Stream.state after steps
+    is the last output, as after run, and a run in two calls resumes as one. Before b45a3ee the
+    plain path advanced the state pointer by the inner node's h block: the time GRU kept h 32 bytes
+    past the stream's state buffer (state_size 32), Stream.state read zeros."""
+    import warnings
+
+    from rnnedge.fixedpoint import run_qgraph
+    from rnnedge.quant.graph import quantize_graph
+
+    L, F, H, H2 = 5, 3, 2, 3
+    vals = [Value("x", (L, F), kind="input"), Value("a", (L, 2 * H)), Value("y", (H2,), kind="output")]
+    nodes = [Node(Recurrent("gru", "bidirectional", _w(2, 3 * H, F), _w(2, 3 * H, H), _w(2, 6 * H), inner=L),
+                  [0], [1]),
+             Node(Recurrent("gru", "forward", _w(1, 3 * H2, L * 2 * H), _w(1, 3 * H2, H2), _w(1, 6 * H2)), [1], [2])]
+    g = Graph(vals, nodes, 0, 2, TensorSpec("x", "TBFF", [None, None, L, F]),
+              TensorSpec("y", "TBF", [None, None, H2]))
+    plan_arena(g)
+    check_graph(g)
+    x = _w(6, 2, L, F, scale=1.0)
+    if quant == "f32":
+        model = _model(g)
+        y = model.run(x)
+        np.testing.assert_allclose(y, run_graph(g, x)[0], **TOL)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            qg = quantize_graph(g, quant, x)
+        model = _model(qg)
+        y = model.run(x)
+        v_in, v_out = qg.values[qg.input], qg.values[qg.output]
+        xq = np.clip(np.floor(x.astype(np.float64) / v_in.scale + 0.5), -32768, 32767).astype(np.int16)
+        want, _ = run_qgraph(qg, xq)
+        np.testing.assert_array_equal(y, (want.astype(np.float64) * v_out.scale).astype(F32))
+    st = model.stream(2)
+    assert st._cstream.step_plan[5] == 1  # the plain path (rne__plain), which this test is about
+    np.testing.assert_array_equal(_step_all(st, x), y)
+    stepped = st.state
+    assert list(stepped) == ["h0"]
+    ran = model.stream(2)
+    ran.run(x[:2])
+    ran.run(x[2:])
+    np.testing.assert_array_equal(stepped["h0"], ran.state["h0"])
+    if quant == "f32":  # the state is the last h (int16: the state is h on its own grid)
+        np.testing.assert_array_equal(stepped["h0"][0], y[-1])
