@@ -121,6 +121,17 @@ static void rne__take_last(const rne__call *k)
     }
 }
 
+#if !defined(RNE_NO_LSTM) || !defined(RNE_NO_GRU) || !defined(RNE_NO_RNN)
+/* A recurrent node: over each step's rows (RNE_LF_INNER, rne__inner_f32) or over time. */
+static void rne__recurrent_f32(const rne__call *k, rne__step_f32 step)
+{
+    if (RNE__INNER(k->layer->flags))
+        rne__inner_f32(k, step);
+    else
+        rne__seq_f32(k, step);
+}
+#endif
+
 void rne__layer_f32(const rne__call *k)
 {
     switch (k->layer->op) {
@@ -132,26 +143,17 @@ void rne__layer_f32(const rne__call *k)
 #endif
 #ifndef RNE_NO_LSTM
     case RNE_OP_LSTM:
-        if (RNE__INNER(k->layer->flags))
-            rne__inner_f32(k, rne__lstm_f32_step);
-        else
-            rne__seq_f32(k, rne__lstm_f32_step);
+        rne__recurrent_f32(k, rne__lstm_f32_step);
         break;
 #endif
 #ifndef RNE_NO_GRU
     case RNE_OP_GRU:
-        if (RNE__INNER(k->layer->flags))
-            rne__inner_f32(k, rne__gru_f32_step);
-        else
-            rne__seq_f32(k, rne__gru_f32_step);
+        rne__recurrent_f32(k, rne__gru_f32_step);
         break;
 #endif
 #ifndef RNE_NO_RNN
     case RNE_OP_RNN:
-        if (RNE__INNER(k->layer->flags))
-            rne__inner_f32(k, rne__rnn_f32_step);
-        else
-            rne__seq_f32(k, rne__rnn_f32_step);
+        rne__recurrent_f32(k, rne__rnn_f32_step);
         break;
 #endif
     case RNE_OP_TAKE_LAST: rne__take_last(k); break;

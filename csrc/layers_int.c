@@ -367,6 +367,17 @@ static void rne__take_last_int(const rne__call *k)
     }
 }
 
+#if !defined(RNE_NO_LSTM) || !defined(RNE_NO_GRU) || !defined(RNE_NO_RNN)
+/* A recurrent node: over each step's rows (RNE_LF_INNER, rne__inner_int) or over time. */
+static void rne__recurrent_int(const rne__call *k, const rne__work_int *w, rne__step_int step)
+{
+    if (RNE__INNER(k->layer->flags))
+        rne__inner_int(k, w, step);
+    else
+        rne__seq_int(k, w, step);
+}
+#endif
+
 void rne__layer_int(const rne__call *k)
 {
     rne__work_int w;
@@ -380,26 +391,17 @@ void rne__layer_int(const rne__call *k)
 #endif
 #ifndef RNE_NO_LSTM
     case RNE_OP_LSTM:
-        if (RNE__INNER(k->layer->flags))
-            rne__inner_int(k, &w, rne__lstm_int_step);
-        else
-            rne__seq_int(k, &w, rne__lstm_int_step);
+        rne__recurrent_int(k, &w, rne__lstm_int_step);
         break;
 #endif
 #ifndef RNE_NO_GRU
     case RNE_OP_GRU:
-        if (RNE__INNER(k->layer->flags))
-            rne__inner_int(k, &w, rne__gru_int_step);
-        else
-            rne__seq_int(k, &w, rne__gru_int_step);
+        rne__recurrent_int(k, &w, rne__gru_int_step);
         break;
 #endif
 #ifndef RNE_NO_RNN
     case RNE_OP_RNN:
-        if (RNE__INNER(k->layer->flags))
-            rne__inner_int(k, &w, rne__rnn_int_step);
-        else
-            rne__seq_int(k, &w, rne__rnn_int_step);
+        rne__recurrent_int(k, &w, rne__rnn_int_step);
         break;
 #endif
     case RNE_OP_TAKE_LAST: rne__take_last_int(k); break;
