@@ -290,6 +290,48 @@ def test_model_runs_fixed_cost_is_a_target_and_every_t_has_its_ratio():
     assert "| lstm-128 | 1 (1.0x) | 1.6 (1.6x slower) | 0.667 (1.5x) |" in text
 
 
+def test_issue_17s_peer_goals_take_the_fastest_peer_of_the_same_run():
+    """With tract / LiteRT in the run: the f32 step against 0.5x the fastest fp32 peer's (H 128),
+    the int8 step against 0.7x LiteRT dyn-int8's and 0.6x rnnedge f32's, sequence mode against
+    0.8x the fastest fp32 peer's; none of these rows without a peer besides onnxruntime."""
+    plain = {r["target"] for r in bench.targets(fake_results(f32=2.0, int8=1.0, ort_run=12.0, ort_bound=8.0))}
+    assert not any("peer" in t or "LiteRT" in t for t in plain)
+    results = fake_results(f32=2.0, int8=1.0, ort_run=12.0, ort_bound=8.0)
+    engines = results["cases"][0]["engines"]
+    engines["tract"] = {"step": {"median_us": 30.0}, "seq": {"1000": {"per_step_us": 2.2}}}
+    engines["litert"] = {"step": {"median_us": 5.0}, "seq": {"1000": {"per_step_us": 9.0}}}
+    engines["litert-int8"] = {"step": {"median_us": 1.2}}
+    verdict = {r["target"]: (r["value"], r["goal"], r["met"]) for r in bench.targets(results)}
+    assert verdict["f32 step <= 0.5x the best fp32 peer's (LiteRT)"] == (2.0, 2.5, True)
+    assert verdict["int8 step <= 0.7x LiteRT dyn-int8's"] == (1.0, pytest.approx(0.84), False)
+    assert verdict["int8 step <= 0.6x rnnedge f32's"] == (1.0, pytest.approx(1.2), True)
+    assert verdict["f32 sequence T=1000 <= 0.8x the best fp32 peer's (tract, us/step)"] == (
+        2.0, pytest.approx(1.76), False)
+    from bench import report
+
+    header = "| onnxruntime run() | onnxruntime IO binding | tract | LiteRT | LiteRT dyn-int8 |"
+    assert header in report._md_steps(results)
+
+
+def test_missing_peers_are_notes_not_failures(monkeypatch, tmp_path):
+    """tract and LiteRT are optional: a run without them says what to install."""
+    monkeypatch.setattr(runner, "module_available", lambda name: False)
+    case = tiny("lstm-8")
+    model, weights = bench.build_onnx(case)
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    result: dict = {"notes": []}
+    engines: list = []
+    axes = ("TBF", "TBF", case.features)
+    runner._peers(case, path, weights, tmp_path, axes, engines, result, lambda s: None)
+    assert engines == []
+    assert result["notes"] == [
+        "tract: not installed (pip install tract)",
+        "LiteRT: ai_edge_litert, tensorflow not installed (pip install ai-edge-litert tensorflow-cpu: "
+        "TensorFlow's converter makes the .tflite files)",
+    ]
+
+
 def test_interleaved_calls_time_every_engine_in_every_round():
     seen: list[str] = []
     calls = {"a": (seen.append, "a"), "b": (seen.append, "b")}

@@ -1,5 +1,6 @@
 """The engines the benchmark times: rnnedge (the Python API), onnxruntime (sequence mode, stepped
-with `run()` and with IO binding, its own int8) and PyTorch. Each runs a case's model step by step
+with `run()` and with IO binding, its own int8), PyTorch, tract and LiteRT (float and
+dynamic-range int8) where installed. Each runs a case's model step by step
 and in sequence mode, its inputs prepared once outside the timed loop.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from rnnedge.errors import RnnedgeError
 from rnnedge.ir.layers import to_tbf
-from rnnedge.ort_step import SteppedSession, ort_session
+from rnnedge.ort_step import SteppedSession, expose_state, ort_session
 
 from .cases import GATES, Case, LayerWeights, _F32, to_graph
 
@@ -249,3 +250,189 @@ def ort_int8_engine(
         )
     return OrtEngine("ort-int8", out, in_axes, out_axes, case.features)
 
+
+
+class TractEngine(Engine):
+    """tract (Sonos's Rust inference engine, the `tract` Python package) on the ONNX file: `step`
+    on expose_state(model) with the state fed back (tract's own tensors, no numpy between
+    steps), `seq` on the model as it is; each shape made concrete and optimized once, outside
+    the timed calls. Its Python binding goes through tract's C API with ctypes, which a C or
+    Rust caller would not pay: the figures are what a Python user of tract gets."""
+
+    name = "tract"
+
+    def __init__(self, onnx_path: Path, work: Path, in_axes: str, out_axes: str, features: int) -> None:
+        import onnx
+        import tract
+
+        self.tract, self.onnx_path = tract, onnx_path
+        self.in_axes, self.out_axes, self.features = in_axes, out_axes, features
+        self.runnables: dict[tuple[int, ...], Any] = {}
+        try:
+            step_model, self.states = expose_state(onnx_path)
+        except RnnedgeError:
+            self.streamable, self.step_runnable = False, None
+            return
+        step_path = work / f"{onnx_path.stem}.tract-step.onnx"
+        onnx.save(step_model, str(step_path))
+        x_shape = to_graph(np.zeros((1, 1, features), _F32), in_axes).shape
+        self.step_runnable = self._runnable(step_path, [x_shape] + [s.initial.shape for s in self.states])
+
+    def _runnable(self, path: Path, shapes: list[tuple[int, ...]]) -> Any:
+        model = self.tract.onnx().load(str(path))
+        for i, shape in enumerate(shapes):
+            model.set_input_fact(i, ",".join(map(str, shape)) + ",f32")
+        return model.into_model().into_runnable()
+
+    def step_inputs(self, x_tbf: np.ndarray) -> list:
+        return [to_graph(x_tbf[t : t + 1], self.in_axes) for t in range(len(x_tbf))]
+
+    def stepper(self) -> Step:
+        run, state = self.step_runnable.run, [s.initial for s in self.states]
+
+        def step(x: np.ndarray) -> Any:
+            nonlocal state
+            y, *state = run([x, *state])
+            return y
+
+        return step
+
+    def step_output(self, y: Any) -> np.ndarray:
+        return to_tbf(y.to_numpy(), self.out_axes)
+
+    def seq_input(self, x_tbf: np.ndarray) -> np.ndarray:
+        x = to_graph(x_tbf, self.in_axes)
+        if x.shape not in self.runnables:
+            self.runnables[x.shape] = self._runnable(self.onnx_path, [x.shape])
+        return x
+
+    def run(self, x: np.ndarray) -> Any:
+        return self.runnables[x.shape].run([x])[0]
+
+    def seq_output(self, y: Any) -> np.ndarray:
+        return to_tbf(y.to_numpy(), self.out_axes)
+
+
+class LiteRTEngine(Engine):
+    """LiteRT (the `ai-edge-litert` interpreter, its default XNNPACK delegate, one thread) on
+    .tflite files that TensorFlow's converter makes from Keras LSTM / GRU layers holding the
+    case's weights (ONNX gate order mapped to Keras's; a GRU with linear_before_reset 1 is
+    Keras's reset_after=True). `step`: a model of one timestep (the cell unrolled) whose states
+    are inputs and outputs, fed back by hand as onnxruntime's are; `seq`: the Keras layer over
+    [1, T, F] (the converter makes it a WHILE loop over the steps), resized per T outside the
+    timed calls. `int8=True`: the converter's dynamic-range quantization (int8 weights, the
+    activations quantized at each call), LiteRT's usual int8 for recurrent models. Built
+    cases only (needs the weights), one direction."""
+
+    KERAS_ORDER = {"lstm": [0, 2, 3, 1], "gru": [0, 1, 2]}  # ONNX i,o,f,c -> Keras i,f,c,o; z,r,h
+
+    def __init__(self, case: Case, weights: list[LayerWeights], work: Path, int8: bool = False) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.name = "litert-int8" if int8 else "litert"
+        self.case, self.weights = case, weights
+        self.features, self.hidden = case.features, case.hidden
+        self.step_interp = Interpreter(model_path=str(self._tflite(work, int8, step=True)), num_threads=1)
+        self.step_interp.allocate_tensors()
+        sig = self.step_interp.get_signature_runner()
+        ins = {k: v["index"] for k, v in sig.get_input_details().items()}
+        out_details = sig.get_output_details()  # output_0 (y), output_1, ...: the states in order
+        outs = [out_details[f"output_{k}"]["index"] for k in range(len(out_details))]
+        self.x_index, self.y_index = ins["x"], outs[0]
+        names = self._state_names()
+        self.state_pairs = [(ins[n], o) for n, o in zip(names, outs[1:])]
+        self.seq_interp = Interpreter(model_path=str(self._tflite(work, int8, step=False)), num_threads=1)
+        self.seq_x = self.seq_interp.get_input_details()[0]["index"]
+        self.seq_y = self.seq_interp.get_output_details()[0]["index"]
+        self.seq_shape: tuple[int, ...] | None = None
+
+    def _layer_states(self, k: int) -> list[str]:
+        """Layer k's state inputs of the step model, in the order Keras's layer takes them."""
+        return [f"h{k}", f"c{k}"] if self.case.cell == "lstm" else [f"h{k}"]
+
+    def _state_names(self) -> list[str]:
+        return [n for k in range(len(self.weights)) for n in self._layer_states(k)]
+
+    def _keras_weights(self, w: LayerWeights) -> list[np.ndarray]:
+        g, h = GATES[self.case.cell], self.hidden
+        order = self.KERAS_ORDER[self.case.cell]
+
+        def gates(a: np.ndarray) -> np.ndarray:  # [G*H, ...] in Keras's gate order
+            return a.reshape(g, h, *a.shape[1:])[order].reshape(a.shape)
+
+        kernel, recurrent = gates(w.W[0]).T, gates(w.R[0]).T
+        wb, rb = gates(w.B[0, : g * h]), gates(w.B[0, g * h :])
+        bias = wb + rb if self.case.cell == "lstm" else np.stack([wb, rb])
+        return [np.ascontiguousarray(a, dtype=_F32) for a in (kernel, recurrent, bias)]
+
+    def _tflite(self, work: Path, int8: bool, step: bool) -> Path:
+        """The .tflite file (made once per case, format and form, kept in work)."""
+        out = work / f"{self.case.name}.{'step' if step else 'seq'}.{'int8' if int8 else 'f32'}.tflite"
+        if out.exists():
+            return out
+        import os
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+
+        keras = tf.keras
+        x = keras.Input(shape=(1 if step else None, self.features), batch_size=1, name="x")
+        inputs, outputs, y = [x], [], x
+        for k, w in enumerate(self.weights):
+            cls = keras.layers.LSTM if self.case.cell == "lstm" else keras.layers.GRU
+            kw = {"reset_after": True} if self.case.cell == "gru" else {}
+            layer = cls(self.hidden, return_sequences=True, return_state=step, unroll=step, **kw)
+            if step:
+                init = [keras.Input(shape=(self.hidden,), batch_size=1, name=n)
+                        for n in self._layer_states(k)]
+                inputs += init
+                y, *new = layer(y, initial_state=init)
+                outputs += new
+            else:
+                y = layer(y)
+            layer.set_weights(self._keras_weights(w))
+        model = keras.Model(inputs, [y] + outputs)
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        if int8:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        out.write_bytes(converter.convert())
+        return out
+
+    def step_inputs(self, x_tbf: np.ndarray) -> list:
+        return [np.ascontiguousarray(x_tbf[t : t + 1, :1].transpose(1, 0, 2)) for t in range(len(x_tbf))]
+
+    def stepper(self) -> Step:
+        it = self.step_interp
+        for i, _ in self.state_pairs:
+            it.set_tensor(i, np.zeros((1, self.hidden), _F32))
+        set_tensor, get_tensor, invoke = it.set_tensor, it.get_tensor, it.invoke
+        xi, yi, pairs = self.x_index, self.y_index, self.state_pairs
+
+        def step(x: np.ndarray) -> np.ndarray:
+            set_tensor(xi, x)
+            invoke()
+            for i, o in pairs:
+                set_tensor(i, get_tensor(o))
+            return get_tensor(yi)
+
+        return step
+
+    def step_output(self, y: np.ndarray) -> np.ndarray:
+        return y.transpose(1, 0, 2)
+
+    def seq_input(self, x_tbf: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x_tbf[:, :1].transpose(1, 0, 2))
+        if x.shape != self.seq_shape:
+            self.seq_interp.resize_tensor_input(self.seq_x, list(x.shape))
+            self.seq_interp.allocate_tensors()
+            self.seq_shape = x.shape
+        return x
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        it = self.seq_interp
+        it.set_tensor(self.seq_x, x)
+        it.invoke()
+        return it.get_tensor(self.seq_y)
+
+    def seq_output(self, y: np.ndarray) -> np.ndarray:
+        return y.transpose(1, 0, 2)

@@ -16,7 +16,11 @@ OTHER_TITLES = {
     "ort-iobinding": "onnxruntime IO binding",
     "ort-int8": "onnxruntime int8",
     "torch": "PyTorch",
+    "tract": "tract",
+    "litert": "LiteRT",
+    "litert-int8": "LiteRT dyn-int8",
 }
+PEERS = ["ort", "ort-iobinding", "ort-int8", "torch", "tract", "litert", "litert-int8"]
 
 
 def _title(engine: str) -> str:
@@ -74,7 +78,7 @@ def ort_step(case: dict[str, Any]) -> float | None:
 
 def _md_steps(results: dict[str, Any]) -> str:
     fmts, cfg = _formats(results), results["config"]
-    others = _present(results, ["ort", "ort-iobinding", "ort-int8", "torch"])
+    others = _present(results, PEERS)
     rows = []
     for c in results["cases"]:
         ours = [_get(c, "engines", f"rnnedge-{f}", "step", "median_us") for f in fmts]
@@ -129,7 +133,7 @@ def _md_floor(results: dict[str, Any]) -> str:
 
 def _md_seq(results: dict[str, Any]) -> str:
     fmts, lengths = _formats(results), [str(t) for t in results["config"]["seq_lengths"]]
-    engines = _present(results, ["ort", "ort-int8", "torch"]) + [f"rnnedge-{f}" for f in fmts]
+    engines = _present(results, [p for p in PEERS if p != "ort-iobinding"]) + [f"rnnedge-{f}" for f in fmts]
     rows = []
     for c in results["cases"]:
         per_step = {
@@ -183,7 +187,7 @@ def _md_sizes(results: dict[str, Any]) -> str:
 def _md_accuracy(results: dict[str, Any]) -> str:
     if not _present(results, ["ort"]):
         return ""  # nothing to compare with
-    engines = _present(results, ["ort-int8", "torch"] + [f"rnnedge-{f}" for f in _formats(results)])
+    engines = _present(results, PEERS[2:] + [f"rnnedge-{f}" for f in _formats(results)])
 
     def cell(r: dict[str, Any] | None) -> str:
         vals = [_get(r, "max_abs_err_step"), _get(r, "max_abs_err_seq")]
@@ -251,7 +255,42 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 add(f"f32 sequence T={short} {word} onnxruntime (us/step)", ours, theirs, ok)
         if step.get("int8") and step.get("f32"):
             add("int8 step faster than f32", step["int8"], step["f32"], step["int8"] < step["f32"])
+        _peer_targets(c, h, t, step, add)
     return rows
+
+
+FP32_PEERS = ("ort", "ort-iobinding", "torch", "tract", "litert")
+
+
+def _peer_targets(c: dict[str, Any], h: int, t: str, step: dict[str, Any], add: Any) -> None:
+    """Issue 17's goals against the fastest peer measured in the same run: the f32 step <= 0.5x
+    the best fp32 peer's at H <= 128 and <= 0.8x at 256-512; the int8 step <= 0.7x LiteRT's
+    dynamic-range int8 and <= 0.6x rnnedge's own f32 at H >= 64; f32 sequence mode at the
+    longest T <= 0.8x the best fp32 peer's. Only with a peer besides onnxruntime present."""
+    def best(names: Sequence[str], *path: str) -> tuple[str, float] | None:
+        vals = [(n, _get(c, "engines", n, *path)) for n in names]
+        vals = [(n, v) for n, v in vals if v]
+        return min(vals, key=lambda nv: nv[1]) if vals else None
+
+    if not any(_get(c, "engines", p) for p in ("torch", "tract", "litert")):
+        return
+    peer = best(FP32_PEERS, "step", "median_us")
+    if step.get("f32") and peer:
+        k = 0.5 if h <= 128 else 0.8
+        add(f"f32 step <= {k:g}x the best fp32 peer's ({_title(peer[0])})", step["f32"], k * peer[1],
+            step["f32"] <= k * peer[1])  # fmt: skip
+    lite = _get(c, "engines", "litert-int8", "step", "median_us")
+    if h >= 64 and step.get("int8"):
+        if lite:
+            add("int8 step <= 0.7x LiteRT dyn-int8's", step["int8"], 0.7 * lite, step["int8"] <= 0.7 * lite)
+        if step.get("f32"):
+            add("int8 step <= 0.6x rnnedge f32's", step["int8"], 0.6 * step["f32"],
+                step["int8"] <= 0.6 * step["f32"])  # fmt: skip
+    seq_peer = best([p for p in FP32_PEERS if p != "ort-iobinding"], "seq", t, "per_step_us")
+    ours = _get(c, "engines", "rnnedge-f32", "seq", t, "per_step_us")
+    if ours and seq_peer:
+        add(f"f32 sequence T={t} <= 0.8x the best fp32 peer's ({_title(seq_peer[0])}, us/step)", ours,
+            0.8 * seq_peer[1], ours <= 0.8 * seq_peer[1])  # fmt: skip
 
 
 def _md_targets(results: dict[str, Any]) -> str:

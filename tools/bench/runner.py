@@ -23,7 +23,8 @@ from rnnedge.progress import Progress, quiet_progress
 
 from .cases import CHECK_STEPS, SEQ_LENGTHS, Case, _F32, blob_case, build_onnx, select_cases
 from .cases import standard_cases, to_graph
-from .engines import Engine, OrtEngine, RnnedgeEngine, TorchEngine, ort_int8_engine, step_outputs
+from .engines import Engine, LiteRTEngine, OrtEngine, RnnedgeEngine, TorchEngine, TractEngine
+from .engines import ort_int8_engine, step_outputs
 from .probes import bandwidth, build_c_bench, c_step_time, extension_cflags, machine
 from .probes import peak_rss_mib, source_root
 from .report import markdown, update_docs, write_outputs
@@ -39,6 +40,7 @@ class Config:
     ort: bool = True
     ort_int8: bool = True
     torch: bool = True
+    peers: bool = True  # tract and LiteRT, where installed (LiteRT's models also need tensorflow)
     rss: bool = True
     c_bench: bool = True
     cffi_rounds: int = 30  # rounds of cffi_overhead (the Python around a step's C call)
@@ -54,6 +56,7 @@ class Config:
             seq_budget_s=0.05,
             ort_int8=False,
             torch=False,
+            peers=False,
             rss=False,
             cffi_rounds=3,
         )
@@ -220,8 +223,9 @@ def _blobs(case: Case, config: Config, onnx_path: Path | None, work: Path,
 
 def _engines(case: Case, config: Config, onnx_path: Path | None, weights, blobs: dict[str, Path],
              work: Path, result: dict[str, Any], tick: Callable[[str], None]) -> list[Engine]:  # fmt: skip
-    """rnnedge in every format, then onnxruntime (float, IO binding, int8) and PyTorch where
-    available and asked for."""
+    """rnnedge in every format, then onnxruntime (float, IO binding, int8), PyTorch, tract and
+    LiteRT (float, dynamic-range int8) where available and asked for; a peer that is not
+    installed, or cannot take the case, is a note in the results."""
     import rnnedge
 
     engines: list[Engine] = [RnnedgeEngine(rnnedge.load(path)) for path in blobs.values()]
@@ -241,7 +245,40 @@ def _engines(case: Case, config: Config, onnx_path: Path | None, weights, blobs:
             engines.append(ort_int8_engine(onnx_path, work, case, *axes[:2], result))
     if weights is not None and config.torch and module_available("torch"):
         engines.append(TorchEngine(case, weights))
+    if config.peers:
+        _peers(case, onnx_path, weights, work, axes, engines, result, tick)
     return engines
+
+
+def _peers(case: Case, onnx_path: Path | None, weights, work: Path, axes: tuple[str, str, int],
+           engines: list[Engine], result: dict[str, Any], tick: Callable[[str], None]) -> None:  # fmt: skip
+    """tract on the ONNX file; LiteRT on .tflite files made from the weights (built cases, one
+    direction). What is missing or refused is said in the case's notes, once per peer."""
+    if onnx_path is not None:
+        if not module_available("tract"):
+            result["notes"].append("tract: not installed (pip install tract)")
+        else:
+            tick("tract")
+            try:
+                engines.append(TractEngine(onnx_path, work, *axes))
+            except Exception as e:  # noqa: BLE001 - a peer's failure is a note, not the run's end
+                result["notes"].append(f"tract: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+    missing = [m for m, pkg in (("ai_edge_litert", "ai-edge-litert"), ("tensorflow", "tensorflow-cpu"))
+               if not module_available(m)]  # fmt: skip
+    if missing:
+        result["notes"].append(f"LiteRT: {', '.join(missing)} not installed (pip install ai-edge-litert "
+                               "tensorflow-cpu: TensorFlow's converter makes the .tflite files)")
+    elif weights is None or case.bidirectional:
+        result["notes"].append("LiteRT: built one-direction cases only (the .tflite is made from "
+                               "the weights)")
+    else:
+        for int8 in (False, True):
+            tick("LiteRT int8" if int8 else "LiteRT")
+            try:
+                engines.append(LiteRTEngine(case, weights, work, int8=int8))
+            except Exception as e:  # noqa: BLE001
+                result["notes"].append(f"LiteRT{' int8' if int8 else ''}: {type(e).__name__}: "
+                                       f"{str(e).splitlines()[0][:200]}")
 
 
 def _onnx_input_axes(onnx_path: Path) -> str:
@@ -351,6 +388,8 @@ def _config(args: argparse.Namespace) -> Config:
         config = replace(config, rss=False)
     if args.no_torch:
         config = replace(config, torch=False)
+    if args.no_peers:
+        config = replace(config, peers=False)
     return config
 
 
@@ -376,6 +415,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument(
         "--no-torch", action="store_true", help="leave PyTorch out even if installed"
+    )
+    parser.add_argument(
+        "--no-peers", action="store_true", help="leave tract and LiteRT out even if installed"
     )
     parser.add_argument(
         "--blob",
