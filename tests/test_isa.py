@@ -56,13 +56,20 @@ print(json.dumps({k: info[k] for k in ("isa", "f32_kernels", "int_kernels")}))
 """
 
 
+def _env(tier: str) -> dict[str, str]:
+    """The environment of a child python: RNNEDGE_ISA=tier ("": picked by the CPU), and the
+    package under test first on its path."""
+    here = str(Path(rnnedge.__file__).resolve().parent.parent)
+    path = [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, ISA_ENV: tier, "PYTHONPATH": os.pathsep.join(path)}
+
+
 def _run_tier(tier: str, cases: dict, out: Path, prefix: list[str] = ()) -> tuple[dict, dict]:
     """RUNNER in a fresh python with RNNEDGE_ISA=tier (under `prefix`, an emulator, if given):
     (its build_info subset, its outputs)."""
-    env = {**os.environ, ISA_ENV: tier, "PYTHONPATH": os.pathsep.join(
-        [str(Path(rnnedge.__file__).resolve().parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run([*prefix, sys.executable, "-c", RUNNER, json.dumps(cases), str(out)],
-                          capture_output=True, text=True, env=env, cwd=out.parent, timeout=900)  # fmt: skip
+                          capture_output=True, text=True, env=_env(tier), cwd=out.parent,
+                          timeout=900)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     with np.load(out) as z:
         return json.loads(done.stdout.splitlines()[-1]), {k: z[k] for k in z.files}
@@ -74,7 +81,8 @@ def cases(tmp_path_factory) -> dict:
     and two real models (DTLN's halves: LSTMs of 128, a 1-D conv and a LayerNorm) in f32, int16 and
     int8, converted here."""
     out: dict = {}
-    for path in sorted([*DATA.glob("c/*.rne"), *DATA.glob("c/int/*.rne"), *DATA.glob("c/graph/*.rne")]):
+    for path in sorted([*DATA.glob("c/*.rne"), *DATA.glob("c/int/*.rne"),
+                        *DATA.glob("c/graph/*.rne")]):  # fmt: skip
         if path.with_suffix("").with_suffix(".x.npy").exists():
             out[str(path.relative_to(DATA))] = (str(path), None)
     tmp = tmp_path_factory.mktemp("isa")
@@ -88,17 +96,16 @@ def cases(tmp_path_factory) -> dict:
     return out
 
 
-def _is_float(name: str, path: str) -> bool:
+def _is_float(path: str) -> bool:
     return rnnedge.load(path).blob.meta.get("quant", "f32") == "f32"
 
 
 @pytest.fixture(scope="module")
 def outputs(cases, tmp_path_factory) -> dict:
     """tier -> (build_info subset, outputs) for every tier of this install the CPU runs."""
-    c = clib()
     tmp = tmp_path_factory.mktemp("isa_out")
-    return {t: _run_tier(t, cases, tmp / f"{t}.npz") for t in c.tiers
-            if set(next(x.needs for x in built_tiers(_base()) if x.name == t)) <= set(c.cpu)}
+    return {t.name: _run_tier(t.name, cases, tmp / f"{t.name}.npz") for t in built_tiers(_base())
+            if set(t.needs) <= set(clib().cpu)}  # fmt: skip
 
 
 def _base():
@@ -120,7 +127,8 @@ def test_a_default_x86_build_holds_every_tier_and_loads_the_widest_the_cpu_runs(
         assert c.isa == expected.name
     info = rnnedge.build_info()
     assert (info["isa"], info["isa_built"]) == (c.isa, "avx512vnni avx512 avx2 scalar")
-    assert Path(info["module"]).name.startswith("_rnnedge" if c.isa == "scalar" else f"_rnnedge_{c.isa}.")
+    stem = "_rnnedge." if c.isa == "scalar" else f"_rnnedge_{c.isa}."  # the baseline is scalar
+    assert Path(info["module"]).name.startswith(stem)
 
 
 def test_detection_agrees_with_proc_cpuinfo():
@@ -151,7 +159,7 @@ def test_every_tier_gives_the_same_bits(cases, outputs):
     for tier, (_, ys) in outputs.items():
         assert set(ys) == set(ref)
         for name, y in ys.items():
-            if tier == "scalar" and _is_float(name, cases[name][0]):
+            if tier == "scalar" and _is_float(cases[name][0]):
                 np.testing.assert_allclose(y, ref[name], rtol=0, atol=F32_SCALAR_ATOL,
                                            err_msg=f"{name}: scalar against {ref_tier}")  # fmt: skip
                 worst = max(worst, float(np.max(np.abs(y.astype(np.float64) - ref[name]), initial=0)))
@@ -189,9 +197,8 @@ def test_forcing_a_tier_the_cpu_lacks_is_refused_by_name():
 
 def test_forcing_a_tier_not_built_is_refused_by_name(tmp_path):
     """End to end: the first Model made names the variable, the tier and the tiers built."""
-    env = {**os.environ, ISA_ENV: "avx9000", "PYTHONPATH": str(Path(rnnedge.__file__).resolve().parent.parent)}
     done = subprocess.run([sys.executable, "-m", "rnnedge", "--build-info"], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+                          text=True, env=_env("avx9000"), cwd=tmp_path, timeout=120)  # fmt: skip
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr == (f"rnnedge: error: RNNEDGE_ISA=avx9000: this install has no such build; it has "
                            f"{', '.join(clib().tiers)} (unset RNNEDGE_ISA to pick by the CPU)\n")  # fmt: skip
@@ -246,16 +253,55 @@ def test_an_emulated_cpu_loads_the_tier_it_runs_with_the_same_bits(cpu, tier, ca
     qemu = [_qemu(), "-cpu", cpu]
     some = {k: v for k, v in cases.items() if k.startswith(("dtln_1", "dtln_2_int8", "c/graph/"))
             or k in ("c/gru_acts_params.rne", "c/int/q8_gru_batch_first.rne")}  # fmt: skip
-    env_forced = {**os.environ, ISA_ENV: "", "PYTHONPATH": str(Path(rnnedge.__file__).resolve().parent.parent)}
     info, ys = _run_tier("", some, tmp_path / "emulated.npz", qemu)
     assert info["isa"] == tier
     _, here = _run_tier(tier, some, tmp_path / "here.npz")
     assert sorted(ys) == sorted(here) and len(ys) >= 8
     for name in ys:
         assert ys[name].tobytes() == here[name].tobytes(), name
-    env_forced[ISA_ENV] = "avx512"
     done = subprocess.run([*qemu, sys.executable, "-m", "rnnedge", "--build-info"], capture_output=True,
-                          text=True, env=env_forced, cwd=tmp_path, timeout=300)  # fmt: skip
+                          text=True, env=_env("avx512"), cwd=tmp_path, timeout=300)  # fmt: skip
     assert done.returncode == 1
     assert "rnnedge: error: RNNEDGE_ISA=avx512: this CPU lacks " in done.stderr
     assert "avx512f" in done.stderr.split("lacks", 1)[1].split("(")[0]
+
+
+class _FakeLib:
+    """The lib of a fake compiled module: what clib() reads from the baseline and a tier."""
+
+    def __init__(self, ffi, tier: str, listed: str | None) -> None:
+        self._ffi, self._tier, self._listed = ffi, tier, listed
+        if listed is not None:  # a build of before the tiers has no list
+            self.rnnedge_built_tiers = lambda: self._ffi.new("char[]", listed.encode())
+        self.rnnedge_cpu_features = lambda buf, n: self._ffi.new("char[]", b"fma avx2")
+        self.rnnedge_build_tier = lambda: self._ffi.new("char[]", tier.encode())
+
+
+def _fake_modules(monkeypatch, listed: str | None, avx2_says: str) -> None:
+    from types import SimpleNamespace
+
+    import cffi
+
+    ffi = cffi.FFI()
+    monkeypatch.setitem(sys.modules, MODULE, SimpleNamespace(
+        ffi=ffi, lib=_FakeLib(ffi, "scalar", listed), __file__="base.so"))
+    monkeypatch.setitem(sys.modules, MODULE + "_avx2", SimpleNamespace(
+        ffi=ffi, lib=_FakeLib(ffi, avx2_says, listed), __file__="avx2.so"))  # fmt: skip
+    monkeypatch.delenv(ISA_ENV, raising=False)
+
+
+def test_a_baseline_of_before_the_tiers_is_refused_naming_the_fix(monkeypatch):
+    """An in-place build left from before the tiers (no rnnedge_built_tiers): rebuild."""
+    _fake_modules(monkeypatch, None, "avx2")
+    with pytest.raises(rnnedge.NotBuiltError, match=r"is of an older build .*rebuild it: pip install \."):
+        clib.__wrapped__()
+
+
+def test_a_tier_module_of_another_build_is_refused(monkeypatch):
+    """The module found under a tier's name must say it is that tier (a stale file otherwise)."""
+    _fake_modules(monkeypatch, "avx2:fma,avx2 scalar:", "avx512")
+    with pytest.raises(rnnedge.NotBuiltError, match=r"_rnnedge_avx2 .* is the build of tier avx512, not avx2"):
+        clib.__wrapped__()
+    _fake_modules(monkeypatch, "avx2:fma,avx2 scalar:", "avx2")
+    c = clib.__wrapped__()
+    assert (c.isa, c.tiers, c.cpu, c.module) == ("avx2", ("avx2", "scalar"), ("fma", "avx2"), "avx2.so")
