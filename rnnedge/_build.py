@@ -1,4 +1,9 @@
-"""cffi build script (out-of-line API mode): the cdef is the public header's cdef region."""
+"""cffi build script (out-of-line API mode): the cdef is the public header's cdef region.
+
+One cffi module per tier (`_tiers`: on x86-64 scalar, avx2, avx512, avx512vnni; one build
+elsewhere or with RNNEDGE_CFLAGS), each compiling every csrc/*.c with its flags; setup.py builds
+each name in BUILDERS. rnnedge/_clib.py loads the widest tier the CPU runs (docs/architecture.md,
+"One install, several builds")."""
 
 import os
 import platform
