@@ -1,6 +1,6 @@
-"""rnnedge/_build.py picks the compiler flags that select csrc/vec.h's SIMD variant by asking the
-compiler what it predefines for the machine we build on. A fake compiler stands in for gcc here,
-so every machine's branch runs on any host."""
+"""rnnedge/_build.py picks the builds of the C library (tiers) and their compiler flags, which
+select csrc/vec.h's SIMD variant, by asking the compiler what it predefines for the flags. A fake
+compiler stands in for gcc here, so every machine's branch runs on any host."""
 
 from __future__ import annotations
 
@@ -41,61 +41,106 @@ def fake_cc(tmp_path: Path, answers: dict[str, list[str]]) -> list[str]:
     return [str(path)]
 
 
+X86_ALL = {
+    "-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mfma":
+        ["__AVX2__", "__FMA__", "__AVX512F__", "__AVX512BW__", "__AVX512VL__", "__AVX512VNNI__"],
+    "-mavx512f -mfma": ["__AVX2__", "__FMA__", "__AVX512F__"],
+    "-mavx2 -mfma": ["__AVX2__", "__FMA__"],
+    "": ["__SSE2__"],
+}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "machine, answers, expected",
     [
-        # x86-64: the feature flags of the widest variant, not -march=native
-        ("x86_64", {"-march=native": ["__AVX2__", "__FMA__", "__AVX512F__"]},
-         ["-mavx512f", "-mfma"]),
-        ("x86_64", {"-march=native": ["__AVX2__", "__FMA__"]}, ["-mavx2", "-mfma"]),
-        ("AMD64", {"-march=native": ["__AVX2__", "__FMA__"]}, ["-mavx2", "-mfma"]),
-        # AVX2 without FMA (some early VIA / emulated CPUs), or an old CPU: the scalar code
-        ("x86_64", {"-march=native": ["__AVX2__"]}, []),
-        ("x86_64", {"-march=native": ["__SSE2__"]}, []),
-        # aarch64: NEON is always there; -mcpu=native only if the compiler understands it
-        ("aarch64", {"-mcpu=native": ["__ARM_NEON"]}, ["-mcpu=native"]),
-        ("arm64", {}, []),
+        # x86-64: every tier the compiler can build, whatever CPU the build host has (its
+        # -march=native is never asked), widest first, and the baseline
+        ("x86_64", X86_ALL, [("avx512vnni", ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma"]),
+                             ("avx512", ["-mavx512f", "-mfma"]), ("avx2", ["-mavx2", "-mfma"]),
+                             ("scalar", [])]),
+        # a compiler without -mavx512vnni (gcc before 8): the other tiers
+        ("AMD64", {k: v for k, v in X86_ALL.items() if "vnni" not in k},
+         [("avx512", ["-mavx512f", "-mfma"]), ("avx2", ["-mavx2", "-mfma"]), ("scalar", [])]),
+        # a compiler that accepts the flags but does not define the macros: not built
+        ("x86_64", {"-mavx2 -mfma": ["__AVX2__"], "": []}, [("scalar", [])]),
+        # aarch64: one build; -mtune=native only if the compiler understands it (never -mcpu or
+        # -march=native: a wheel built on a Pi 5 must run on a Pi 4)
+        ("aarch64", {"-mtune=native": ["__ARM_NEON"]}, [("neon", ["-mtune=native"])]),
+        ("arm64", {}, [("neon", [])]),
         # Pi 2/3 on a 32-bit OS: NEON only with the FPU the core has
         ("armv7l", {"-mcpu=native -mfpu=auto": ["__ARM_NEON", "__ARM_FEATURE_FMA"]},
-         ["-mcpu=native", "-mfpu=auto"]),
+         [("native", ["-mcpu=native", "-mfpu=auto"])]),
         # Pi 1 / Zero (ARMv6, VFP without NEON): no flags, the scalar code
-        ("armv6l", {"-mcpu=native -mfpu=auto": ["__ARM_FP"]}, []),
+        ("armv6l", {"-mcpu=native -mfpu=auto": ["__ARM_FP"]}, [("scalar", [])]),
         # anything else: no flags
-        ("riscv64", {"-march=native": ["__AVX2__", "__FMA__"]}, []),
+        ("riscv64", X86_ALL, [("scalar", [])]),
     ],
-)
-def test_target_flags_by_machine(tmp_path, machine, answers, expected):
-    assert _build._target_flags(machine, fake_cc(tmp_path, answers)) == expected
+)  # fmt: skip
+def test_tiers_by_machine(tmp_path, machine, answers, expected):
+    tiers = _build._tiers(machine, fake_cc(tmp_path, answers))
+    assert [(t.name, list(t.flags)) for t in tiers] == expected
 
 
-def test_no_flags_when_the_compiler_cannot_run(tmp_path):
-    assert _build._target_flags("x86_64", [str(tmp_path / "no-such-cc")]) == []
+def test_only_the_baseline_when_the_compiler_cannot_run(tmp_path):
+    assert [t.name for t in _build._tiers("x86_64", [str(tmp_path / "no-such-cc")])] == ["scalar"]
 
 
-def test_rnnedge_cflags_replaces_every_default(monkeypatch):
+def test_each_x86_tier_needs_the_features_its_flags_enable():
+    """What the loader checks before importing a tier (rnnedge/_clib.py pick_tier): every
+    feature the flags let the compiler use; -mavx512f implies AVX2."""
+    needs = {t.name: set(t.needs) for t in _build.X86_64_TIERS}
+    assert needs == {
+        "avx512vnni": {"fma", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512vnni"},
+        "avx512": {"fma", "avx2", "avx512f"},
+        "avx2": {"fma", "avx2"},
+        "scalar": set(),
+    }
+
+
+def test_rnnedge_cflags_replaces_every_default_and_builds_one_module(monkeypatch):
     monkeypatch.setenv("RNNEDGE_CFLAGS", "-std=c99 -O2 -DRNE_NO_SIMD")
     assert _build._cflags() == ["-std=c99", "-O2", "-DRNE_NO_SIMD"]
+    assert [(t.name, f) for t, f in _build._plan()] == [("cflags", ["-std=c99", "-O2", "-DRNE_NO_SIMD"])]
 
 
 def test_defaults_keep_c99_and_no_contraction(monkeypatch, tmp_path):
     monkeypatch.delenv("RNNEDGE_CFLAGS", raising=False)
-    monkeypatch.setenv("CC", fake_cc(tmp_path, {"-march=native": ["__AVX2__", "__FMA__"]})[0])
+    monkeypatch.setenv("CC", fake_cc(tmp_path, {**X86_ALL, "-march=native": ["__AVX2__", "__FMA__"]})[0])
     monkeypatch.setattr(_build.platform, "machine", lambda: "x86_64")
+    plan = _build._plan()
+    assert [t.name for t, _ in plan] == ["avx512vnni", "avx512", "avx2", "scalar"]
+    for tier, flags in plan:
+        assert flags == ["-std=c99", "-O3", "-ffp-contract=off", *tier.flags]
+    # the flags of the tier this (AVX2) host loads: what tools/bench compiles its C step bench with
     assert _build._cflags() == ["-std=c99", "-O3", "-ffp-contract=off", "-mavx2", "-mfma"]
 
 
-def test_the_flags_picked_here_compile_the_library(tmp_path):
-    """Whatever this machine gets, the compiler accepts it for vec.c (the file they change)."""
+def test_each_tier_is_its_own_module_and_the_baseline_lists_them():
+    """setup.py builds BUILDERS (cffi_modules); the baseline is rnnedge._rnnedge, whose preamble
+    lists every tier with its needs, widest first (what rnnedge/_clib.py reads before importing
+    any other)."""
+    tiers = [t for t, _ in _build._PLAN]
+    assert _build.BUILDERS == ["ffibuilder", *(f"ffibuilder_{t.name}" for t in tiers[:-1])]
+    assert _build.module_name(tiers[-1], True) == "rnnedge._rnnedge"
+    source = _build._build_info_source([], tiers[0], tiers)
+    listed = " ".join(f"{t.name}:{','.join(t.needs)}" for t in tiers)
+    assert f'rnnedge_built_tiers(void) {{ return "{listed}"; }}' in source
+
+
+def test_the_flags_of_every_tier_here_compile_the_library(tmp_path):
+    """Whatever tiers this machine gets, the compiler accepts their flags for vec.c and qvec.c
+    (the files they change)."""
     import subprocess
 
     cc = _build._compiler()
-    flags = _build._target_flags(_build.platform.machine(), cc)
-    out = subprocess.run(
-        [*cc, "-std=c99", "-O2", *flags, "-c", str(_build.CSRC / "vec.c"), "-o",
-         str(tmp_path / "vec.o")],
-        capture_output=True, text=True, check=False,
-    )
-    assert out.returncode == 0, out.stderr
+    for tier in _build._tiers(_build.platform.machine(), cc):
+        for src in ("vec.c", "qvec.c"):
+            out = subprocess.run(
+                [*cc, "-std=c99", "-O2", *tier.flags, "-c", str(_build.CSRC / src), "-o",
+                 str(tmp_path / f"{tier.name}-{src}.o")],
+                capture_output=True, text=True, check=False,
+            )
+            assert out.returncode == 0, (tier, out.stderr)
 
 
 # -- the build configuration macros (csrc/rne_internal.h, docs/c-api.md "Build configuration") --

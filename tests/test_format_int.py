@@ -13,7 +13,7 @@ import pytest
 
 import onnx_cases as oc
 from rnnedge import fixedpoint as fx
-from rnnedge._rnnedge import ffi, lib
+from rnnedge._clib import clib
 from rnnedge.blob import spec
 from rnnedge.blob.check import check_int_meta
 from rnnedge.blob.read import read_blob, to_network, to_qnetwork
@@ -23,6 +23,8 @@ from rnnedge.errors import BlobError, ConvertError
 from rnnedge.ir.layers import Mult, QDense, QLayerNorm
 from rnnedge.quant.policy import quantize_network
 from rnnedge.reference import run_network
+
+ffi, lib = clib().ffi, clib().lib  # the build this CPU loads (rnnedge/_clib.py)
 
 
 def quantized(name: str, quant: str, **kw):

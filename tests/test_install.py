@@ -52,33 +52,45 @@ def test_the_sdist_holds_every_c_file_the_extension_compiles(tmp_path):
     assert {"rnnedge/_build.py", "setup.py", "pyproject.toml", "README.md"} <= names
 
 
-# The kernels each build's flags select (csrc/vec.h's and csrc/qvec.h's #if chains).
-_EXPECTED = [
+# The kernels each tier's flags select (csrc/vec.h's and csrc/qvec.h's #if chains), and for a
+# build with RNNEDGE_CFLAGS (tier "cflags") those its flags select.
+_BY_TIER = {
+    "scalar": ("scalar", "scalar"),
+    "avx2": ("avx2+fma", "avx2"),
+    "avx512": ("avx512+fma", "avx2+avx512f"),
+    "avx512vnni": ("avx512+fma", "avx2+avx512f"),
+    "neon": ("neon-aarch64", "neon-aarch64"),
+}
+_BY_FLAG = [
     ("-DRNE_NO_SIMD", "scalar", "scalar"),
     ("-mavx512f", "avx512+fma", "avx2+avx512f"),
     ("-mavx2", "avx2+fma", "avx2"),
 ]
 
 
-def test_build_info_names_the_kernels_the_flags_select():
+def test_build_info_names_the_tier_and_the_kernels_its_flags_select():
     done = _console("--build-info")
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     info = dict(line.split(None, 1) for line in done.stdout.splitlines())
-    assert set(info) == {"version", "module", "machine", "f32_kernels", "int_kernels", "cflags"}
+    assert list(info) == ["version", "module", "machine", "isa", "isa_built", "cpu", "f32_kernels",
+                          "int_kernels", "cflags"]  # fmt: skip
     assert info["machine"] == platform.machine()
+    assert info["isa"] in info["isa_built"].split()
     assert Path(info["module"]).name.startswith("_rnnedge")
     flags = info["cflags"].split()
-    assert "-std=c99" in flags or os.environ.get("RNNEDGE_CFLAGS")
-    if platform.machine() in ("aarch64", "arm64") and "-DRNE_NO_SIMD" not in flags:
-        assert (info["f32_kernels"], info["int_kernels"]) == ("neon-aarch64", "neon-aarch64")
+    if info["isa"] == "cflags":  # one module, exactly RNNEDGE_CFLAGS
+        assert info["isa_built"] == "cflags" and os.environ.get("RNNEDGE_CFLAGS")
+        for flag, f32, q in _BY_FLAG:
+            if flag in flags:
+                assert (info["f32_kernels"], info["int_kernels"]) == (f32, q)
+                return
         return
-    for flag, f32, q in _EXPECTED:
-        if flag in flags:
-            assert (info["f32_kernels"], info["int_kernels"]) == (f32, q)
-            return
-    if platform.machine() in ("x86_64", "AMD64"):
-        assert (info["f32_kernels"], info["int_kernels"]) == ("scalar", "scalar")
+    assert "-std=c99" in flags
+    if info["isa"] in _BY_TIER:
+        assert (info["f32_kernels"], info["int_kernels"]) == _BY_TIER[info["isa"]]
+    else:  # 32-bit ARM's one build
+        assert info["isa"] == "native" and platform.machine().startswith("arm")
 
 
 def test_build_info_from_python_is_what_the_command_prints():

@@ -30,7 +30,7 @@ import pytest
 import onnx_cases as oc
 from make_c_vectors import c_state  # the C state buffer of a run_int state (docs/format.md)
 from rnnedge import convert as rnnedge_convert, fixedpoint as fx, load as rnnedge_load
-from rnnedge._rnnedge import ffi, lib
+from rnnedge._clib import clib
 from rnnedge.blob.write import write_blob
 from rnnedge.errors import UnsupportedOpError
 from rnnedge.ir.layers import (
@@ -39,6 +39,9 @@ from rnnedge.ir.layers import (
 )  # fmt: skip
 from rnnedge.model import _aligned_bytes as _aligned
 from rnnedge.quant.policy import quantize_network
+
+# the build this CPU loads (rnnedge/_clib.py: the widest tier it runs, or RNNEDGE_ISA's)
+ffi, lib = clib().ffi, clib().lib
 
 QUANTS = ("int16", "int8")
 
@@ -434,7 +437,6 @@ def test_c_boundary_equals_the_reference_quantize_and_dequantize():
     """rne_quantize_s16 / rne_dequantize_s16 (used by the binding) are fixedpoint.quantize /
     dequantize bit for bit: halves, rails, NaN, infinities, denormals, odd scales."""
     from rnnedge import fixedpoint
-    from rnnedge._rnnedge import ffi, lib
 
     rng = np.random.default_rng(5)
     special = np.array([0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 32766.5, 32767.5, -32768.5,

@@ -186,6 +186,15 @@ def _version(module: str) -> str | None:
         return None
 
 
+def _isa() -> str | None:
+    """rnnedge.build_info()'s tier, with its kernels: what the Python and C step rows ran."""
+    try:
+        info = rnnedge.build_info()
+    except rnnedge.NotBuiltError:
+        return None
+    return f"{info['isa']} (f32 {info['f32_kernels']}, int {info['int_kernels']})"
+
+
 def machine() -> dict[str, Any]:
     """The machine and software a run measured."""
     caches = {}
@@ -215,6 +224,7 @@ def machine() -> dict[str, Any]:
         "onnxruntime": _version("onnxruntime"),
         "torch": _version("torch"),
         "rnnedge": rnnedge.__version__,
+        "rnnedge_isa": _isa(),  # the build of the C library the runs loaded (RNNEDGE_ISA forces one)
         "compiler": compiler,
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

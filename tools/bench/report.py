@@ -310,7 +310,7 @@ def markdown(results: dict[str, Any]) -> str:
     head = (
         f"## rnnedge benchmark\n\n{m['date']}, {m['cpu']} ({m['arch']}, {m['cores']} cores), "
         f"{m['os']}; Python {m['python']}, numpy {m['numpy']}, onnxruntime {m['onnxruntime'] or '-'}, "
-        f"PyTorch {m['torch'] or '-'}; rnnedge {m['rnnedge']} built with {flags} "
+        f"PyTorch {m['torch'] or '-'}; rnnedge {m['rnnedge']} (tier {m.get('rnnedge_isa') or '-'}) built with {flags} "
         f"({m['compiler'] or 'unknown compiler'}). Load average at the start: {load}. The timing "
         f"loop's own cost, included in every Python figure: {overhead:.3f} us per step."
     )
