@@ -485,7 +485,7 @@ static void refuses_tap_rows_too_large(void)
 
 /* The tap-by-tap path's SIMD variants (f32 and integer) against their scalar loops, bit for bit,
  * on random operands (f32: subnormal and huge magnitudes among them) over the shapes its blocks and edges meet: W_out a
- * multiple of 8 and not, 1 to 4 channels (the integer form also 6 and 8), dilations, padded rows longer than needed, an odd and
+ * multiple of 8 and not, 1 to 4, 6 and 8 channels, dilations, padded rows longer than needed, an odd and
  * an even number of taps; the integer form also at its extreme operands where 2 taps or fewer
  * keep the sums within int32. */
 static void taps_simd_equals_reference(void)
@@ -507,7 +507,7 @@ static void taps_simd_equals_reference(void)
         float *y = (float *)xmalloc(8 * wout * sizeof(float));
         float *yr = (float *)xmalloc(8 * wout * sizeof(float));
         float b[8];
-        for (e = 0; e < npad + nw + 4; e++) {
+        for (e = 0; e < npad + nw + 8; e++) {
             float v;
             lcg = lcg * 1664525u + 1013904223u;
             v = (float)(lcg >> 8) / 8388608.0f - 1.0f;
@@ -522,8 +522,7 @@ static void taps_simd_equals_reference(void)
             else
                 b[e - npad - nw] = v;
         }
-        if (nc <= 4)    /* the f32 kernel takes 4 channels at most; the integer one 8 (AVX2) */
-            rne__conv_taps(y, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
+        rne__conv_taps(y, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
         {   /* the integer form, int8 and int16 weights (sums within int32, as acc32 proves) */
             int16_t *qp = (int16_t *)xmalloc(npad * sizeof(int16_t));
             int8_t *w8 = (int8_t *)xmalloc(nw);
@@ -558,14 +557,12 @@ static void taps_simd_equals_reference(void)
             free(qa);
             free(qr);
         }
-        if (nc <= 4) {
-            rne__conv_taps_ref(yr, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
-            for (e = 0, bad = 0; e < nc * wout; e++)
-                bad += memcmp(&y[e], &yr[e], sizeof(float)) != 0;
-            snprintf(name, sizeof name, "taps_simd_equals_reference_w%zu_c%zu_r%zu_k%zu_d%zu",
-                     wout, nc, nr, kw, dw);
-            check(bad == 0, name, "%zu of %zu elements differ", bad, nc * wout);
-        }
+        rne__conv_taps_ref(yr, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
+        for (e = 0, bad = 0; e < nc * wout; e++)
+            bad += memcmp(&y[e], &yr[e], sizeof(float)) != 0;
+        snprintf(name, sizeof name, "taps_simd_equals_reference_w%zu_c%zu_r%zu_k%zu_d%zu",
+                 wout, nc, nr, kw, dw);
+        check(bad == 0, name, "%zu of %zu elements differ", bad, nc * wout);
         free(pad);
         free(w);
         free(y);
