@@ -486,8 +486,9 @@ static void refuses_tap_rows_too_large(void)
 /* The tap-by-tap path's SIMD variants (f32 and integer) against their scalar loops, bit for bit,
  * on random operands (f32: subnormal and huge magnitudes among them) over the shapes its blocks and edges meet: W_out a
  * multiple of 8 and not, 1 to 4, 6 and 8 channels, dilations, padded rows longer than needed, an odd and
- * an even number of taps; the integer form also at its extreme operands where 2 taps or fewer
- * keep the sums within int32. */
+ * an even number of taps, more taps than the AVX2 integer form prepares at once (64: 90 and 66);
+ * the integer form also at its extreme operands where 2 taps or fewer keep the sums within
+ * int32. */
 static void taps_simd_equals_reference(void)
 {
     static const size_t shapes[][5] = {/* wout, nc, nr, kw, dw */
@@ -495,7 +496,8 @@ static void taps_simd_equals_reference(void)
                                        {13, 4, 6, 3, 2}, {64, 3, 2, 2, 4}, {9, 1, 3, 4, 1},
                                        {17, 4, 5, 1, 1}, {129, 4, 3, 3, 3}, {16, 4, 1, 2, 3},
                                        {11, 4, 2, 1, 1}, {40, 8, 8, 3, 1}, {13, 8, 1, 5, 2},
-                                       {8, 8, 1, 1, 1}, {21, 6, 2, 2, 1}};
+                                       {8, 8, 1, 1, 1}, {21, 6, 2, 2, 1}, {13, 8, 30, 3, 1},
+                                       {24, 4, 33, 2, 2}};
     uint32_t lcg = 2463534242u;
     size_t s, e, bad;
     char name[96];
