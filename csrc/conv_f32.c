@@ -228,6 +228,36 @@ static const float *rne__conv_frame(const rne__convcall *k, size_t t, size_t b, 
     return (const float *)k->cache + ((f + t - back) * k->batch + b) * fr;
 }
 
+/* The depthwise conv over [C] for one row: y[i] = b[i] (0 without a bias) + x_0[i] w_0[i] +
+ * ... + x_{kt-1}[i] w_{kt-1}[i], summed from the bias in tap order, a multiply then an add per
+ * term (the bits of rne__conv_madd tap by tap from the bias): the first three taps in one pass
+ * over the channels, any further ones a pass each. x_j: rne__conv_frame(k, t, b, j); w_j: the
+ * weights w + j n. */
+static void rne__conv_dw(float *restrict y, const float *b, const rne__convcall *k, size_t t,
+                         size_t bi, const float *w, size_t n)
+{
+    const size_t kt = (size_t)k->param[0];
+    const float *restrict x0 = rne__conv_frame(k, t, bi, 0);
+    size_t i, j = 1;
+    if (kt >= 3) {
+        const float *restrict x1 = rne__conv_frame(k, t, bi, 1);
+        const float *restrict x2 = rne__conv_frame(k, t, bi, 2);
+        const float *restrict w0 = w, *restrict w1 = w + n, *restrict w2 = w + 2 * n;
+        j = 3;
+        if (b != NULL)
+            for (i = 0; i < n; i++)
+                y[i] = ((b[i] + x0[i] * w0[i]) + x1[i] * w1[i]) + x2[i] * w2[i];
+        else
+            for (i = 0; i < n; i++)
+                y[i] = ((0.0f + x0[i] * w0[i]) + x1[i] * w1[i]) + x2[i] * w2[i];
+    } else {
+        for (i = 0; i < n; i++)
+            y[i] = (b != NULL ? b[i] : 0.0f) + x0[i] * w[i];
+    }
+    for (; j < kt; j++)
+        rne__conv_madd(y, rne__conv_frame(k, t, bi, j), w + j * n, n);
+}
+
 void rne__conv_keep_tail(const rne__convcall *k, size_t esize)
 {
     const size_t f = (size_t)(k->param[0] - 1) * (size_t)k->param[1];
@@ -270,10 +300,7 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
         for (b = 0; b < k->batch; b++) {
             float *yr = y + (t * k->batch + b) * cout * wout;
             if (single && g == k->c_in && g == cout) {      /* depthwise over [C] */
-                for (co = 0; co < cout; co++)
-                    yr[co] = bias != NULL ? bias[co] : 0.0f;
-                for (j = 0; j < kt; j++)
-                    rne__conv_madd(yr, rne__conv_frame(k, t, b, j), wt + j * cout, cout);
+                rne__conv_dw(yr, bias, k, t, b, wt, cout);
                 continue;
             }
             if (rne__conv_direct(RNE_OP_CONV, p, wout)) {   /* stride 1 over W: tap by tap */
