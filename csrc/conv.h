@@ -59,12 +59,13 @@ void rne__conv_pad_row(void *p, const void *x, size_t w, int64_t pb, size_t n, s
 void rne__conv_f32(const rne__convcall *k);
 void rne__conv_int(const rne__convcall *k);
 
-/* The tap-by-tap path of a stride-1 CONV over W (conv_f32.c), nc <= 4 output channels at once:
+/* The tap-by-tap path of a stride-1 CONV over W (conv_f32.c), nc <= 8 output channels at once:
  *   y[q wout + wo] = b[q] + sum over r < nr, i < kw of w[(r kw + i) ldw + q] pad[r np + wo + i dw]
  * summed from b[q] in that order, a multiply then an add per term; pad holds nr padded input rows
  * of np >= wout + (kw - 1) dw elements, w the weights of channel q at w[p ldw + q]. rne__conv_taps
- * is the SIMD variant (4 channels, 8 positions at a time; wout >= 8), rne__conv_taps_ref the
- * scalar loop: the same bits (csrc/tests/test_conv.c). */
+ * is the SIMD variant (AVX2: 8 or 4 channels, NEON: 4, each x 8 positions at a time; wout >= 8;
+ * more than 4 channels elsewhere: blocks of 4), rne__conv_taps_ref the scalar loop: the same bits
+ * (csrc/tests/test_conv.c). */
 void rne__conv_taps(float *y, size_t wout, size_t nc, const float *b, const float *pad,
                     size_t np, size_t nr, size_t kw, size_t dw, const float *w, size_t ldw);
 void rne__conv_taps_ref(float *y, size_t wout, size_t nc, const float *b, const float *pad,

@@ -12,8 +12,8 @@
  * (the same sums in the same order as the general path, a loop the compiler vectorises).
  * Tap by tap along W (conv.h rne__conv_direct: stride 1, W_out >= 8): each input row of the
  * group padded once per row (zeros), then rne__conv_taps sums the same terms from the bias in p
- * order, the pads' zero terms included, 4 output channels x 8 positions at a time (AVX2 or
- * aarch64 NEON beside rne__conv_taps_ref, the same bits). The two paths differ in rounding only
+ * order, the pads' zero terms included, 8 (AVX2) or 4 output channels x 8 positions at a time
+ * (AVX2 or aarch64 NEON beside rne__conv_taps_ref, the same bits). The two paths differ in rounding only
  * (the patch's product fuses multiply-adds where vec.h does); which one runs depends on the
  * node's shape alone, so a step and a run give the same bits.
  * After the chunk the cache keeps its last (kt - 1) dt frames (of cache + chunk).
@@ -111,6 +111,41 @@ void rne__conv_taps(float *y, size_t wout, size_t nc, const float *b, const floa
 {
 #if defined(RNE__CONV_AVX2) || defined(RNE__CONV_NEON)
     size_t wo = 0, r, i;
+#if defined(RNE__CONV_AVX2)
+    if (nc == 8 && wout >= 8)   /* 8 channels: 8 independent sums per input load */
+        for (;;) {
+            const float *wp = w;
+            __m256 a[8];
+            for (i = 0; i < 8; i++)
+                a[i] = _mm256_set1_ps(b[i]);
+            if (wo + 8 > wout)
+                wo = wout - 8;
+            for (r = 0; r < nr; r++) {
+                const float *src = pad + r * np + wo;
+                for (i = 0; i < kw; i++, wp += ldw, src += dw) {
+                    const __m256 v = _mm256_loadu_ps(src);  /* a multiply, then an add */
+                    a[0] = _mm256_add_ps(a[0], _mm256_mul_ps(_mm256_set1_ps(wp[0]), v));
+                    a[1] = _mm256_add_ps(a[1], _mm256_mul_ps(_mm256_set1_ps(wp[1]), v));
+                    a[2] = _mm256_add_ps(a[2], _mm256_mul_ps(_mm256_set1_ps(wp[2]), v));
+                    a[3] = _mm256_add_ps(a[3], _mm256_mul_ps(_mm256_set1_ps(wp[3]), v));
+                    a[4] = _mm256_add_ps(a[4], _mm256_mul_ps(_mm256_set1_ps(wp[4]), v));
+                    a[5] = _mm256_add_ps(a[5], _mm256_mul_ps(_mm256_set1_ps(wp[5]), v));
+                    a[6] = _mm256_add_ps(a[6], _mm256_mul_ps(_mm256_set1_ps(wp[6]), v));
+                    a[7] = _mm256_add_ps(a[7], _mm256_mul_ps(_mm256_set1_ps(wp[7]), v));
+                }
+            }
+            for (i = 0; i < 8; i++)
+                _mm256_storeu_ps(y + i * wout + wo, a[i]);
+            if (wo + 8 >= wout)
+                return;
+            wo += 8;
+        }
+#endif
+    if (nc > 4 && wout >= 8) {  /* two blocks of 4 channels or fewer (NEON) */
+        rne__conv_taps(y, wout, 4, b, pad, np, nr, kw, dw, w, ldw);
+        rne__conv_taps(y + 4 * wout, wout, nc - 4, b + 4, pad, np, nr, kw, dw, w + 4, ldw);
+        return;
+    }
     if (nc == 4 && wout >= 8)
         for (;;) {
             const float *wp = w;
@@ -193,6 +228,36 @@ static const float *rne__conv_frame(const rne__convcall *k, size_t t, size_t b, 
     return (const float *)k->cache + ((f + t - back) * k->batch + b) * fr;
 }
 
+/* The depthwise conv over [C] for one row: y[i] = b[i] (0 without a bias) + x_0[i] w_0[i] +
+ * ... + x_{kt-1}[i] w_{kt-1}[i], summed from the bias in tap order, a multiply then an add per
+ * term (the bits of rne__conv_madd tap by tap from the bias): the first three taps in one pass
+ * over the channels, any further ones a pass each. x_j: rne__conv_frame(k, t, b, j); w_j: the
+ * weights w + j n. */
+static void rne__conv_dw(float *restrict y, const float *b, const rne__convcall *k, size_t t,
+                         size_t bi, const float *w, size_t n)
+{
+    const size_t kt = (size_t)k->param[0];
+    const float *restrict x0 = rne__conv_frame(k, t, bi, 0);
+    size_t i, j = 1;
+    if (kt >= 3) {
+        const float *restrict x1 = rne__conv_frame(k, t, bi, 1);
+        const float *restrict x2 = rne__conv_frame(k, t, bi, 2);
+        const float *restrict w0 = w, *restrict w1 = w + n, *restrict w2 = w + 2 * n;
+        j = 3;
+        if (b != NULL)
+            for (i = 0; i < n; i++)
+                y[i] = ((b[i] + x0[i] * w0[i]) + x1[i] * w1[i]) + x2[i] * w2[i];
+        else
+            for (i = 0; i < n; i++)
+                y[i] = ((0.0f + x0[i] * w0[i]) + x1[i] * w1[i]) + x2[i] * w2[i];
+    } else {
+        for (i = 0; i < n; i++)
+            y[i] = (b != NULL ? b[i] : 0.0f) + x0[i] * w[i];
+    }
+    for (; j < kt; j++)
+        rne__conv_madd(y, rne__conv_frame(k, t, bi, j), w + j * n, n);
+}
+
 void rne__conv_keep_tail(const rne__convcall *k, size_t esize)
 {
     const size_t f = (size_t)(k->param[0] - 1) * (size_t)k->param[1];
@@ -235,10 +300,7 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
         for (b = 0; b < k->batch; b++) {
             float *yr = y + (t * k->batch + b) * cout * wout;
             if (single && g == k->c_in && g == cout) {      /* depthwise over [C] */
-                for (co = 0; co < cout; co++)
-                    yr[co] = bias != NULL ? bias[co] : 0.0f;
-                for (j = 0; j < kt; j++)
-                    rne__conv_madd(yr, rne__conv_frame(k, t, b, j), wt + j * cout, cout);
+                rne__conv_dw(yr, bias, k, t, b, wt, cout);
                 continue;
             }
             if (rne__conv_direct(RNE_OP_CONV, p, wout)) {   /* stride 1 over W: tap by tap */
@@ -250,12 +312,12 @@ static void rne__conv_fwd_f32(const rne__convcall *k)
                             rne__conv_pad_row(pad + (c * kt + j) * np,
                                               rne__conv_frame(k, t, b, j) + (gi * cg + c) * win,
                                               win, pb, np, sizeof(float));
-                    for (co = gi * ng; co < (gi + 1) * ng; co += 4) {
-                        const size_t nc = (gi + 1) * ng - co < 4 ? (gi + 1) * ng - co : 4;
-                        float b4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                    for (co = gi * ng; co < (gi + 1) * ng; co += 8) {
+                        const size_t nc = (gi + 1) * ng - co < 8 ? (gi + 1) * ng - co : 8;
+                        float b8[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
                         for (i = 0; i < nc && bias != NULL; i++)
-                            b4[i] = bias[co + i];
-                        rne__conv_taps(yr + co * wout, wout, nc, b4, pad, np, cg * kt, kw, dw,
+                            b8[i] = bias[co + i];
+                        rne__conv_taps(yr + co * wout, wout, nc, b8, pad, np, cg * kt, kw, dw,
                                        wt + co, cout);
                     }
                 }

@@ -10,8 +10,9 @@
  * the product goes through qvec.h's rne__q_matvec (the SIMD variant: AVX2, NEON, Cortex-M DSP),
  * whose sum is exact, so its order does not matter. conv_f32.c's other paths, in integers: a
  * depthwise conv over [C] all channels at once (a loop the compiler vectorises), and tap by tap
- * along W (conv.h rne__conv_direct: padded rows, then under acc32 rne__qconv_taps32, 4 output
- * channels x 8 positions in int32 registers, AVX2 / aarch64 NEON beside its scalar loop; int64
+ * along W (conv.h rne__conv_direct: padded rows, then under acc32 rne__qconv_taps32, 8 (AVX2)
+ * or 4 output channels x 8 positions in int32 registers, AVX2 / aarch64 NEON beside its scalar
+ * loop; the AVX2 form interleaves the weights of up to 32 tap pairs once per call; int64
  * sums along W per tap); exact sums, so every path gives the bits of conv_q. CONV_T: acc[co][wo] = the sum over the (ci, wi, i) with
  * wi sw - pb + i dw = wo of x[ci][wi] W[ci][co - g C_out/g][i], int64, along W for each output
  * channel (vectorised at stride 1); rne__conv_t_int_ref, the scalar loop over (ci, wi, i), gives
@@ -110,75 +111,64 @@ void rne__qconv_taps32_ref(int32_t *acc, size_t wout, size_t nc, const int16_t *
         }
 }
 
-/* The 4 weights w[e .. e + 3] (int8 or int16) as int16 in the low half of an SSE register */
 #if defined(RNE__QCONV_AVX2)
-static __m128i rne__qconv_w4(const void *w, int s8, size_t e)
+/* Tap pairs prepared at a time (x86 stack: 1.5 KiB) */
+#define RNE__QTAPS_PAIRS 32u
+
+/* The n (4 or 8) weights w[e .. e + n - 1] (int8 or int16) as int16 in an SSE register (its
+ * upper half zero when n is 4); reads no element past them */
+static __m128i rne__qconv_wrow(const void *w, int s8, size_t e, size_t n)
 {
     if (s8) {
-        int32_t four;
-        memcpy(&four, (const int8_t *)w + e, sizeof four);
-        return _mm_cvtepi8_epi16(_mm_cvtsi32_si128(four));
+        if (n == 8)
+            return _mm_cvtepi8_epi16(
+                _mm_loadl_epi64((const __m128i *)(const void *)((const int8_t *)w + e)));
+        {
+            int32_t four;
+            memcpy(&four, (const int8_t *)w + e, sizeof four);
+            return _mm_cvtepi8_epi16(_mm_cvtsi32_si128(four));
+        }
     }
+    if (n == 8)
+        return _mm_loadu_si128((const __m128i *)(const void *)((const int16_t *)w + e));
     return _mm_loadl_epi64((const __m128i *)(const void *)((const int16_t *)w + e));
 }
-#endif
 
-#if defined(RNE__QCONV_AVX2)
-/* 4 (g 1) or 8 (g 2) output channels x 8 positions from wo on: taps t = r kw + i in pairs
- * (t, t + 1), the 8 positions' inputs of the two interleaved (vpunpck{l,h}wd) and vpmaddwd with
- * each channel's two weights, w_t x_t + w_t+1 x_t+1 in one int32 (|.| <= 2 * 32768 * 32767 <
- * 2^31; acc32: every partial sum fits, in any order); an odd last tap pairs with a weight 0.
- * g: a constant of each call, so the second group's registers go when it is 1. */
-static inline void rne__qtaps_avx2(int32_t *acc, size_t wout, size_t wo, const int16_t *pad,
-                                   size_t np, size_t nr, size_t kw, size_t dw, const void *w,
-                                   int s8, size_t ldw, int g)
+/* 4 (g 1) or 8 (g 2) output channels x 8 positions into dst[q ld + 0 .. 7], starting from 0
+ * (init NULL) or init[q ld + 0 .. 7]: over n prepared tap pairs, xo[2 p], xo[2 p + 1] the two
+ * taps' offsets in pad from the block's first position, wq[8 p + q] channel q's two weights (w_t, w_t+1) as the
+ * int16 halves of one int32 (an odd last tap: its own offset twice, weight 0 beside it). The 8
+ * positions' inputs of the two taps interleaved (vpunpck{l,h}wd), then vpmaddwd with each
+ * channel's broadcast pair, w_t x_t + w_t+1 x_t+1 in one int32 (|.| <= 2 * 32768 * 32767 < 2^31;
+ * acc32: every partial sum fits, in any order). g: a constant of each call, so the second
+ * group's registers go when it is 1. */
+static inline void rne__qtaps_avx2(int32_t *dst, size_t ld, const int32_t *init,
+                                   const int16_t *pad, const int32_t *wq, const size_t *xo,
+                                   size_t n, int g)
 {
-    const size_t nt = nr * kw;
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    __m256i a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    size_t t, r, i;
-    for (t = 0, r = 0, i = 0; t < nt; t += 2) {
-        const __m128i x0 =
-            _mm_loadu_si128((const __m128i *)(const void *)(pad + r * np + wo + i * dw));
-        __m128i x1 = _mm_setzero_si128(), w1 = x1, w1b = x1;
-        __m256i xx, wp;
-        if (++i == kw)
-            i = 0, r++;
-        if (t + 1 < nt) {
-            x1 = _mm_loadu_si128((const __m128i *)(const void *)(pad + r * np + wo + i * dw));
-            w1 = rne__qconv_w4(w, s8, (t + 1) * ldw);
-            if (g == 2)
-                w1b = rne__qconv_w4(w, s8, (t + 1) * ldw + 4);
-            if (++i == kw)
-                i = 0, r++;
-        }
-        xx = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(x0, x1)),
-                                     _mm_unpackhi_epi16(x0, x1), 1);
-        /* (w_t, w_t+1) of channels 0 .. 3 as 4 int32, each broadcast */
-        wp = _mm256_broadcastsi128_si256(_mm_unpacklo_epi16(rne__qconv_w4(w, s8, t * ldw), w1));
-        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x00)));
-        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x55)));
-        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xAA)));
-        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xFF)));
+    __m256i a[8];
+    size_t p, q;
+    for (q = 0; q < 4u * (size_t)g; q++)
+        a[q] = init == NULL ? _mm256_setzero_si256()
+                            : _mm256_loadu_si256((const __m256i *)(const void *)(init + q * ld));
+    for (p = 0; p < n; p++) {
+        const __m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)(pad + xo[2 * p]));
+        const __m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(pad + xo[2 * p + 1]));
+        const __m256i xx = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_unpacklo_epi16(x0, x1)), _mm_unpackhi_epi16(x0, x1), 1);
+        a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(xx, _mm256_set1_epi32(wq[8 * p + 0])));
+        a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(xx, _mm256_set1_epi32(wq[8 * p + 1])));
+        a[2] = _mm256_add_epi32(a[2], _mm256_madd_epi16(xx, _mm256_set1_epi32(wq[8 * p + 2])));
+        a[3] = _mm256_add_epi32(a[3], _mm256_madd_epi16(xx, _mm256_set1_epi32(wq[8 * p + 3])));
         if (g == 2) {   /* channels 4 .. 7 */
-            wp = _mm256_broadcastsi128_si256(
-                _mm_unpacklo_epi16(rne__qconv_w4(w, s8, t * ldw + 4), w1b));
-            a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x00)));
-            a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0x55)));
-            a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xAA)));
-            a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(xx, _mm256_shuffle_epi32(wp, 0xFF)));
+            a[4] = _mm256_add_epi32(a[4], _mm256_madd_epi16(xx, _mm256_set1_epi32(wq[8 * p + 4])));
+            a[5] = _mm256_add_epi32(a[5], _mm256_madd_epi16(xx, _mm256_set1_epi32(wq[8 * p + 5])));
+            a[6] = _mm256_add_epi32(a[6], _mm256_madd_epi16(xx, _mm256_set1_epi32(wq[8 * p + 6])));
+            a[7] = _mm256_add_epi32(a[7], _mm256_madd_epi16(xx, _mm256_set1_epi32(wq[8 * p + 7])));
         }
     }
-    _mm256_storeu_si256((__m256i *)(void *)(acc + wo), a0);
-    _mm256_storeu_si256((__m256i *)(void *)(acc + wout + wo), a1);
-    _mm256_storeu_si256((__m256i *)(void *)(acc + 2 * wout + wo), a2);
-    _mm256_storeu_si256((__m256i *)(void *)(acc + 3 * wout + wo), a3);
-    if (g == 2) {
-        _mm256_storeu_si256((__m256i *)(void *)(acc + 4 * wout + wo), a4);
-        _mm256_storeu_si256((__m256i *)(void *)(acc + 5 * wout + wo), a5);
-        _mm256_storeu_si256((__m256i *)(void *)(acc + 6 * wout + wo), a6);
-        _mm256_storeu_si256((__m256i *)(void *)(acc + 7 * wout + wo), a7);
-    }
+    for (q = 0; q < 4u * (size_t)g; q++)
+        _mm256_storeu_si256((__m256i *)(void *)(dst + q * ld), a[q]);
 }
 #endif
 
@@ -186,19 +176,50 @@ void rne__qconv_taps32(int32_t *acc, size_t wout, size_t nc, const int16_t *pad,
                        size_t nr, size_t kw, size_t dw, const void *w, int s8, size_t ldw)
 {
 #if defined(RNE__QCONV_AVX2)
-    size_t wo = 0;
-    if ((nc == 4 || nc == 8) && wout >= 8)
-        for (;;) {
-            if (wo + 8 > wout)
-                wo = wout - 8;
-            if (nc == 8)
-                rne__qtaps_avx2(acc, wout, wo, pad, np, nr, kw, dw, w, s8, ldw, 2);
-            else
-                rne__qtaps_avx2(acc, wout, wo, pad, np, nr, kw, dw, w, s8, ldw, 1);
-            if (wo + 8 >= wout)
-                return;
-            wo += 8;
+    if ((nc == 4 || nc == 8) && wout >= 8) {
+        /* the weights and offsets of up to RNE__QTAPS_PAIRS tap pairs, prepared once for every
+         * block of 8 positions; a W_out not a multiple of 8 ends with a block at W_out - 8 that
+         * overlaps the one before: its sums are kept in `tail` until the last pair (the overlap's
+         * positions then get the same exact sums again) */
+        int32_t wq[RNE__QTAPS_PAIRS * 8], tail[8 * 8];
+        size_t xo[RNE__QTAPS_PAIRS * 2];
+        const size_t nt = nr * kw, full = wout - wout % 8;
+        size_t t0, p, q, wo;
+        for (t0 = 0; t0 < nt; t0 += 2 * RNE__QTAPS_PAIRS) {
+            const size_t n = (nt - t0 + 1) / 2 < RNE__QTAPS_PAIRS ? (nt - t0 + 1) / 2
+                                                                   : RNE__QTAPS_PAIRS;
+            for (p = 0; p < n; p++) {
+                const size_t t = t0 + 2 * p, u = t + 1 < nt ? t + 1 : t;
+                xo[2 * p] = t / kw * np + t % kw * dw;
+                xo[2 * p + 1] = u / kw * np + u % kw * dw;
+                {   /* the nc weights of taps t and u as int16, interleaved into pairs */
+                    const __m128i lo = rne__qconv_wrow(w, s8, t * ldw, nc);
+                    const __m128i hi = u == t ? _mm_setzero_si128()
+                                              : rne__qconv_wrow(w, s8, u * ldw, nc);
+                    _mm_storeu_si128((__m128i *)(void *)(wq + 8 * p), _mm_unpacklo_epi16(lo, hi));
+                    if (nc == 8)
+                        _mm_storeu_si128((__m128i *)(void *)(wq + 8 * p + 4),
+                                         _mm_unpackhi_epi16(lo, hi));
+                }
+            }
+            for (wo = 0; wo <= full; wo += 8) {
+                /* wo = full: the overlapping last block at W_out - 8 (if any) */
+                const int in_tail = wo == full;
+                int32_t *dst = in_tail ? tail : acc + wo;
+                const size_t ld = in_tail ? 8u : wout, at = in_tail ? wout - 8 : wo;
+                if (in_tail && full == wout)
+                    break;
+                if (nc == 8)
+                    rne__qtaps_avx2(dst, ld, t0 == 0 ? NULL : dst, pad + at, wq, xo, n, 2);
+                else
+                    rne__qtaps_avx2(dst, ld, t0 == 0 ? NULL : dst, pad + at, wq, xo, n, 1);
+            }
         }
+        if (full != wout)
+            for (q = 0; q < nc; q++)
+                memcpy(acc + q * wout + wout - 8, tail + q * 8, 8 * sizeof(int32_t));
+        return;
+    }
 #elif defined(RNE__QCONV_NEON)
     size_t wo = 0, r, i, e;
     if (nc == 4 && wout >= 8)

@@ -58,6 +58,12 @@ static void rne__act(const rne__call *k)
     const size_t f = l->in_features, rows = k->steps * k->batch;
     float *y = (float *)k->y;
     size_t r;
+    if (l->act[0][0] == RNE_ACT_RELU) {     /* one pass, rne__f32_act's expression: its bits */
+        const float *x = (const float *)k->x;
+        for (r = 0; r < rows * f; r++)
+            y[r] = x[r] < 0.0f ? 0.0f : x[r];       /* NaN stays NaN */
+        return;
+    }
     memcpy(y, k->x, rows * f * sizeof(float));
     if (l->act[0][0] == RNE_ACT_SOFTMAX) {
         for (r = 0; r < rows; r++)

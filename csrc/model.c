@@ -332,12 +332,12 @@ static int rne__graph_op(const rne_model *m, const rne_model_layer *l)
 }
 #endif
 
-/* 1 if a step of the model may take the plain path (rne__step_plain): a chain of nodes that
- * rne__layer_f32 / rne__layer_int run alone, each reading the value before it (the first the
- * INPUT, the last writing the OUTPUT), none a conv or a graph op, none skipping steps or taking
- * or giving its state as values, no LAST value, no STATE value, no ids to check. Such a step is
- * rne__nodes' with nothing of its skips, ends, state values and chunks to decide: the same
- * kernels on the same buffers, so the same bits. */
+/* 1 if a step of the model may take the plain path (rne__step_plain): a chain of nodes, each
+ * reading the value before it alone (the first the INPUT, the last writing the OUTPUT; a graph
+ * op's constant operand is no value), none skipping steps or taking or giving its state as
+ * values, no LAST value, no STATE value, no ids to check. Such a step is rne__nodes' with nothing
+ * of its skips, ends, state values and chunks to decide: the same kernels (layers, convs with
+ * their frame caches, graph ops) on the same buffers, so the same bits. */
 static int rne__plain(const rne_model *m)
 {
     uint32_t i, j, prev = m->input;
@@ -350,14 +350,6 @@ static int rne__plain(const rne_model *m)
             (m->values[l->in[0]].flags & RNE_VF_LAST) != 0 ||
             (m->values[l->out[0]].flags & RNE_VF_LAST) != 0)
             return 0;
-#ifndef RNE_NO_CONV
-        if (l->op == RNE_OP_CONV || l->op == RNE_OP_CONV_T)
-            return 0;
-#endif
-#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
-        if (rne__graph_op(m, l))
-            return 0;
-#endif
         for (j = 1; j < 4; j++)
             if (l->in[j] != RNE_NONE || l->out[j] != RNE_NONE)
                 return 0;
@@ -876,10 +868,26 @@ static int rne__step_plain(const rne_stream *s, const void *x, void *y)
     for (i = 0; i < m->n_nodes; i++) {
         const rne_model_layer *l = &m->nodes[i];
         rne__call k;
-        /* no conv on this path; sizes proved by rne_stream_init (rne_state_size of this batch);
-         * an inner recurrence keeps its state in work, none in the stream (rne__state_bytes) */
+        /* sizes proved by rne_stream_init (rne_state_size of this batch); an inner recurrence
+         * keeps its state in work, none in the stream (rne__state_bytes) */
         const size_t nstate = rne__gates(l->op) != 0 && !RNE__INNER(l->flags)
                                   ? rne__cell_block(l, s->batch, &k.c_off) : 0u;
+#ifndef RNE_NO_CONV
+        if (l->op == RNE_OP_CONV || l->op == RNE_OP_CONV_T) {   /* rne__nodes' conv, lo 0 */
+            const size_t cache = (rne__conv_cache_bytes(l, l->in_features, 1) * s->batch + 15u) &
+                                 ~(size_t)15;
+            rne__run_conv(m, l, &c, 1, 0, cache != 0 ? (void *)state : NULL,
+                          (uint8_t *)s->scratch + plan[0]);
+            state += cache;
+            continue;
+        }
+#endif
+#if RNE__GRAPH_OPS && !defined(RNE_NO_GRAPH_OPS)
+        if (rne__graph_op(m, l)) {
+            rne__run_op(m, l, &c);
+            continue;
+        }
+#endif
         k.layer = l;
         k.x = rne__value_ptr(m, l->in[0], &c);
         k.y = rne__value_ptr(m, l->out[0], &c);

@@ -485,9 +485,10 @@ static void refuses_tap_rows_too_large(void)
 
 /* The tap-by-tap path's SIMD variants (f32 and integer) against their scalar loops, bit for bit,
  * on random operands (f32: subnormal and huge magnitudes among them) over the shapes its blocks and edges meet: W_out a
- * multiple of 8 and not, 1 to 4 channels (the integer form also 6 and 8), dilations, padded rows longer than needed, an odd and
- * an even number of taps; the integer form also at its extreme operands where 2 taps or fewer
- * keep the sums within int32. */
+ * multiple of 8 and not, 1 to 4, 6 and 8 channels, dilations, padded rows longer than needed, an odd and
+ * an even number of taps, more taps than the AVX2 integer form prepares at once (64: 90 and 66);
+ * the integer form also at its extreme operands where 2 taps or fewer keep the sums within
+ * int32. */
 static void taps_simd_equals_reference(void)
 {
     static const size_t shapes[][5] = {/* wout, nc, nr, kw, dw */
@@ -495,7 +496,8 @@ static void taps_simd_equals_reference(void)
                                        {13, 4, 6, 3, 2}, {64, 3, 2, 2, 4}, {9, 1, 3, 4, 1},
                                        {17, 4, 5, 1, 1}, {129, 4, 3, 3, 3}, {16, 4, 1, 2, 3},
                                        {11, 4, 2, 1, 1}, {40, 8, 8, 3, 1}, {13, 8, 1, 5, 2},
-                                       {8, 8, 1, 1, 1}, {21, 6, 2, 2, 1}};
+                                       {8, 8, 1, 1, 1}, {21, 6, 2, 2, 1}, {13, 8, 30, 3, 1},
+                                       {24, 4, 33, 2, 2}};
     uint32_t lcg = 2463534242u;
     size_t s, e, bad;
     char name[96];
@@ -507,7 +509,7 @@ static void taps_simd_equals_reference(void)
         float *y = (float *)xmalloc(8 * wout * sizeof(float));
         float *yr = (float *)xmalloc(8 * wout * sizeof(float));
         float b[8];
-        for (e = 0; e < npad + nw + 4; e++) {
+        for (e = 0; e < npad + nw + 8; e++) {
             float v;
             lcg = lcg * 1664525u + 1013904223u;
             v = (float)(lcg >> 8) / 8388608.0f - 1.0f;
@@ -522,8 +524,7 @@ static void taps_simd_equals_reference(void)
             else
                 b[e - npad - nw] = v;
         }
-        if (nc <= 4)    /* the f32 kernel takes 4 channels at most; the integer one 8 (AVX2) */
-            rne__conv_taps(y, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
+        rne__conv_taps(y, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
         {   /* the integer form, int8 and int16 weights (sums within int32, as acc32 proves) */
             int16_t *qp = (int16_t *)xmalloc(npad * sizeof(int16_t));
             int8_t *w8 = (int8_t *)xmalloc(nw);
@@ -558,14 +559,12 @@ static void taps_simd_equals_reference(void)
             free(qa);
             free(qr);
         }
-        if (nc <= 4) {
-            rne__conv_taps_ref(yr, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
-            for (e = 0, bad = 0; e < nc * wout; e++)
-                bad += memcmp(&y[e], &yr[e], sizeof(float)) != 0;
-            snprintf(name, sizeof name, "taps_simd_equals_reference_w%zu_c%zu_r%zu_k%zu_d%zu",
-                     wout, nc, nr, kw, dw);
-            check(bad == 0, name, "%zu of %zu elements differ", bad, nc * wout);
-        }
+        rne__conv_taps_ref(yr, wout, nc, b, pad, np, nr, kw, dw, w, ldw);
+        for (e = 0, bad = 0; e < nc * wout; e++)
+            bad += memcmp(&y[e], &yr[e], sizeof(float)) != 0;
+        snprintf(name, sizeof name, "taps_simd_equals_reference_w%zu_c%zu_r%zu_k%zu_d%zu",
+                 wout, nc, nr, kw, dw);
+        check(bad == 0, name, "%zu of %zu elements differ", bad, nc * wout);
         free(pad);
         free(w);
         free(y);

@@ -42,6 +42,10 @@ from .timing import time_steps
 
 CONV_FORMATS = ("f32", "int8")
 FLOOR_N = 64  # the floor's matrix-vector product: y[64] += x[K] W[K][64]
+# rne_step's warm-up in C (bench_step, a fresh process per blob): the core's clock ramps up over
+# its first milliseconds, and 200 steps of a 0.5 us front end are 0.1 ms (its median then ran
+# 30-50 % high in about one run in three); 20,000 steps are 10 ms of the smallest case
+C_WARMUP = 20000
 
 
 @dataclass(frozen=True)
@@ -354,7 +358,7 @@ def bench_conv_case(case: ConvCase, formats: tuple[str, ...], steps: int, warmup
         r["max_abs_err"] = float(np.abs(ys - p.reference[:check].reshape(check, -1)).max())
         r["step"] = time_steps(model.stream(1).step, p.steps, warmup)
         if exe is not None:
-            r["c_step"] = c_step_time(exe, blob, steps, warmup)
+            r["c_step"] = c_step_time(exe, blob, steps, max(warmup, C_WARMUP))
         result["formats"][fmt] = r
     for name, make in p.ort.items():
         step = make()
@@ -379,7 +383,8 @@ def run_conv(cases: list[ConvCase], formats: tuple[str, ...] = CONV_FORMATS, ste
         except RnnedgeError as e:
             note = f"C step time and floor not measured: {e}"
         out: dict[str, Any] = {"machine": machine(), "note": note, "formats": list(formats),
-                               "steps": steps, "warmup": warmup, "cases": []}  # fmt: skip
+                               "steps": steps, "warmup": warmup,
+                               "c_warmup": max(warmup, C_WARMUP), "cases": []}  # fmt: skip
         for case in cases:
             try:
                 out["cases"].append(bench_conv_case(case, formats, steps, warmup, work / case.name, exe))
@@ -413,7 +418,8 @@ def conv_markdown(results: dict[str, Any]) -> str:
     note = (
         f"{m.get('date', '')} {m['cpu']}, load average at the start "
         f"{', '.join(f'{v:.2f}' for v in load) if load else '-'}; {results['steps']} steps after "
-        f"{results['warmup']} of warm-up, batch 1, median us. floor: a plain f32 matrix-vector "
+        f"{results['warmup']} of warm-up (C: {results.get('c_warmup', results['warmup']):,}), "
+        "batch 1, median us. floor: a plain f32 matrix-vector "
         "product of the step's multiply-adds (`bench_step --macs`; GMAC/s: "
         f"{', '.join(gmacs) or '-'}); C: `rne_step`; Python: `Stream.step`; onnxruntime: one "
         "`run()` per step (int8 rows: its quantize_dynamic model); err: max |rnnedge - "
