@@ -55,6 +55,8 @@ def test_the_sdist_holds_every_c_file_the_extension_compiles(tmp_path):
 # The kernels each build's flags select (csrc/vec.h's and csrc/qvec.h's #if chains).
 _EXPECTED = [
     ("-DRNE_NO_SIMD", "scalar", "scalar"),
+    ("-mavx512vnni", "avx512+fma", "avx512bw+vnni"),
+    ("-mavx512bw", "avx512+fma", "avx512bw"),
     ("-mavx512f", "avx512+fma", "avx2+avx512f"),
     ("-mavx2", "avx2+fma", "avx2"),
 ]
