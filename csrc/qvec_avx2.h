@@ -247,10 +247,11 @@ static void rne__avx2_sum8(int32_t *out, const int16_t *x, size_t k, const uint8
 
 /* The column sums of the columns j < n - n % 32 (acc32: n - n % 8); returns how many were done.
  *   acc32: all of k in int32 (the load proved every column's sum fits), 64, 32, then 16 and 8
- *   columns at a time (with AVX-512BW, qvec_avx512.h: 128, 64, 32, then AVX2's 16 and 8).
+ *   columns at a time (with AVX-512BW, qvec_avx512.h: 128, 64, 32, then AVX2's 16 and 8; int8
+ *   weights with VNNI: vpdpbusd's 128 and 64 first).
  *   acc64: chunks of RNE__Q_CHUNK rows, each chunk's sums in int32 and then added in int64. s8:
  *   a pair sum is at most 2 * 32768 * 128 = 2^23, 128 pairs 2^30. s16: through the split of x.
- *   (AVX-512BW: 64 columns at a time, then 32.) */
+ *   (AVX-512BW: 64 columns at a time, then 32; int8 with VNNI: vpdpbusd's 64.) */
 static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t *w, int s8,
                             int acc32, size_t ldw, size_t n)
 {
@@ -259,6 +260,14 @@ static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t
     if (acc32) {
         int32_t *a = (int32_t *)acc;
 #if defined(RNE__Q_AVX512BW)
+#if defined(__AVX512VNNI__)
+        for (; s8 && j + 128 <= n; j += 128)
+            rne__avx512_bus_128(a + j, x, k, w, ldw, j);
+        if (s8 && j + 64 <= n) {
+            rne__avx512_bus_64(a + j, x, k, w, ldw, j);
+            j += 64;
+        }
+#endif
         for (; j + 128 <= n; j += 128)
             (s8 ? rne__avx512_s8_128 : rne__avx512_s16_128)(a + j, x, k, w, ldw, j);
         if (j + 64 <= n) {
@@ -292,7 +301,11 @@ static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t
         for (p = 0; p == 0 || p < k; p += RNE__Q_CHUNK) {      /* k = 0: one chunk of 0 rows */
             const size_t kk = k - p < RNE__Q_CHUNK ? k - p : RNE__Q_CHUNK;
             if (s8) {
+#if defined(__AVX512VNNI__)
+                rne__avx512_bus_64(part, x + p, kk, w + p * row, ldw, j);
+#else
                 rne__avx512_s8_64(part, x + p, kk, w + p * row, ldw, j);
+#endif
                 for (c = 0; c < 64; c++)
                     a[c] = (p == 0 ? 0 : a[c]) + part[c];
             } else {

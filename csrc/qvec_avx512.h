@@ -13,9 +13,11 @@
  * 8-11 | 16-19 | 24-27 (one group per 128-bit lane), HI 4-7 | 12-15 | 20-23 | 28-31
  * (rne__avx512_store32 puts them back in column order).
  *
- * With VNNI, vpdpwssd does vpmaddwd and the vpaddd after it in one instruction: acc + p1 + p2
- * modulo 2^32, without saturation (vpdpwssds is the saturating one, not used). vpmaddwd + vpaddd
- * give that same sum modulo 2^32 (vpmaddwd's one wrap, (-32768)^2 twice -> 0x80000000, is 2^31
+ * With VNNI, int8 weights take vpdpbusd instead, four rows a step without widening the weights
+ * (rne__avx512_bus, below: 128 and 64 columns at a time); the int16 weights and the last 32 int8
+ * columns take vpdpwssd, which does vpmaddwd and the vpaddd after it in one instruction:
+ * acc + p1 + p2 modulo 2^32, without saturation (vpdpwssds is the saturating one, not used).
+ * vpmaddwd + vpaddd give that same sum modulo 2^32 (vpmaddwd's one wrap, (-32768)^2 twice -> 0x80000000, is 2^31
  * modulo 2^32), so the two forms agree bit for bit always, and both are the exact sum where it fits
  * int32. qvec.c's bounds are unchanged: a pair sum is below 2^31 in magnitude (|w| <= 32767), an
  * acc32 column's every partial sum fits int32 (proved at load), and the acc64 chunks keep
@@ -192,6 +194,144 @@ static RNE__Q_INLINE void rne__avx512_split_s16(int64_t *acc, int add, const int
         rne__avx512_put64(acc + j + 32, add, h2, h3, l2, l3);
 }
 #undef RNE__AVX512_PAIRS
+
+#if defined(__AVX512VNNI__)
+/* int8 weights with VNNI's vpdpbusd, which adds four products of an unsigned byte and a signed byte
+ * into each int32 lane: four rows a step, with no widening of the weights to int16. x is split as
+ * above, x = 256 xh + xl with xh = x >> 8 in [-128, 127] and xl = x & 255 in [0, 255]:
+ *   L = sum xl w: vpdpbusd(xl as the unsigned bytes, w as the signed ones);
+ *   H = sum xh (w + 128): vpdpbusd(w ^ 0x80 = w + 128 as the unsigned bytes, xh as the signed);
+ *   sum x w = 256 (H - 128 S) + L, S = sum xh (one integer per call, the same for every column).
+ * All of it modulo 2^32 (vpdpbusd adds without saturation; C in uint32_t): every column's sum x w
+ * fits int32 (acc32: proved at load; a chunk of RNE__Q_CHUNK rows: at most 256 * 32768 * 128 =
+ * 2^30), so the residue is that sum, exactly; the same integers as the scalar code, which wraps
+ * modulo 2^32 as well where weights changed after load.
+ * The four rows' bytes at a column are made one dword by vpunpck{l,h}bw then vpunpck{l,h}wd:
+ * register D_i holds columns 16 L + 4 i .. 16 L + 4 i + 3 in its 128-bit lane L; a 4 x 4
+ * transpose of the lanes (vshufi64x2) puts them back in column order. The last k % 4 rows take
+ * x = 0 (the last row's weights, times 0) for the rows past k, which adds 0 to L, H and S. */
+
+/* the int32 sums H_i, L_i (i = 0 .. 3) combined as 256 (H - 128 S) + L modulo 2^32 (corr:
+ * 2^15 S), for the 4 x 16 columns of one group, stored in column order at o */
+static RNE__Q_INLINE __m512i rne__avx512_bus_val(__m512i h, __m512i l, __m512i corr)
+{
+    return _mm512_add_epi32(_mm512_sub_epi32(_mm512_slli_epi32(h, 8), corr), l);
+}
+
+static RNE__Q_INLINE void rne__avx512_bus_store(int32_t *o, __m512i r0, __m512i r1, __m512i r2,
+                                                __m512i r3)
+{
+    const __m512i t0 = _mm512_shuffle_i64x2(r0, r1, 0x44);   /* D0.l0 D0.l1 D1.l0 D1.l1 */
+    const __m512i t1 = _mm512_shuffle_i64x2(r2, r3, 0x44);   /* D2.l0 D2.l1 D3.l0 D3.l1 */
+    const __m512i t2 = _mm512_shuffle_i64x2(r0, r1, 0xEE);   /* D0.l2 D0.l3 D1.l2 D1.l3 */
+    const __m512i t3 = _mm512_shuffle_i64x2(r2, r3, 0xEE);
+    _mm512_storeu_si512((void *)o, _mm512_shuffle_i64x2(t0, t1, 0x88));          /* 0-15 */
+    _mm512_storeu_si512((void *)(o + 16), _mm512_shuffle_i64x2(t0, t1, 0xDD));   /* 16-31 */
+    _mm512_storeu_si512((void *)(o + 32), _mm512_shuffle_i64x2(t2, t3, 0x88));   /* 32-47 */
+    _mm512_storeu_si512((void *)(o + 48), _mm512_shuffle_i64x2(t2, t3, 0xDD));   /* 48-63 */
+}
+
+/* Rows p .. p+3 (at wp, wp + R1, wp + R2, wp + R3) at the 64 columns from byte OFF on: the dwords
+ * D0 .. D3 of their bytes, added into L0 .. L3 (times xl) and H0 .. H3 (the weights + 128, times
+ * xh) */
+#define RNE__AVX512_BUS_ADD(D, L, H)                                                              \
+    L = _mm512_dpbusd_epi32(L, xl_, D);                                                           \
+    H = _mm512_dpbusd_epi32(H, _mm512_xor_si512(D, b80), xh_)
+#define RNE__AVX512_BUS(OFF, R1, R2, R3, L0, L1, L2, L3, H0, H1, H2, H3)                          \
+    do {                                                                                          \
+        const __m512i r0_ = _mm512_loadu_si512((const void *)(wp + (OFF)));                       \
+        const __m512i r1_ = _mm512_loadu_si512((const void *)(wp + (R1) + (OFF)));                \
+        const __m512i r2_ = _mm512_loadu_si512((const void *)(wp + (R2) + (OFF)));                \
+        const __m512i r3_ = _mm512_loadu_si512((const void *)(wp + (R3) + (OFF)));                \
+        const __m512i alo_ = _mm512_unpacklo_epi8(r0_, r1_);                                      \
+        const __m512i ahi_ = _mm512_unpackhi_epi8(r0_, r1_);                                      \
+        const __m512i blo_ = _mm512_unpacklo_epi8(r2_, r3_);                                      \
+        const __m512i bhi_ = _mm512_unpackhi_epi8(r2_, r3_);                                      \
+        RNE__AVX512_BUS_ADD(_mm512_unpacklo_epi16(alo_, blo_), L0, H0);                           \
+        RNE__AVX512_BUS_ADD(_mm512_unpackhi_epi16(alo_, blo_), L1, H1);                           \
+        RNE__AVX512_BUS_ADD(_mm512_unpacklo_epi16(ahi_, bhi_), L2, H2);                           \
+        RNE__AVX512_BUS_ADD(_mm512_unpackhi_epi16(ahi_, bhi_), L3, H3);                           \
+    } while (0)
+#define RNE__AVX512_BUS_ROWS(R1, R2, R3)                                                          \
+    do {                                                                                          \
+        RNE__AVX512_BUS(0, R1, R2, R3, l0, l1, l2, l3, h0, h1, h2, h3);                           \
+        if (g > 1)                                                                                \
+            RNE__AVX512_BUS(64, R1, R2, R3, l4, l5, l6, l7, h4, h5, h6, h7);                      \
+    } while (0)
+
+/* the bytes lo of x[0 .. 3] (xh: their high bytes) as one uint32, x[0] in the low byte */
+static RNE__Q_INLINE uint32_t rne__bytes4(uint64_t v)
+{
+    return (uint32_t)((v & 0xFFu) | ((v >> 8) & 0xFF00u) | ((v >> 16) & 0xFF0000u) |
+                      ((v >> 24) & 0xFF000000u));
+}
+
+/* out[0 .. 64 g) = the int32 column sums of int8 columns j .. j + 64 g (g = 1 or 2) over rows
+ * 0 .. k-1, each exact where it fits int32 (above). g: a constant of an instantiation. */
+static RNE__Q_INLINE void rne__avx512_bus(int32_t *out, const int16_t *x, size_t k,
+                                          const uint8_t *w, size_t ldw, size_t j, size_t g)
+{
+    const uint8_t *wp = w + j;
+    const __m512i b80 = _mm512_set1_epi8((char)0x80), z = _mm512_setzero_si512();
+    __m512i l0 = z, l1 = z, l2 = z, l3 = z, h0 = z, h1 = z, h2 = z, h3 = z;
+    __m512i l4 = z, l5 = z, l6 = z, l7 = z, h4 = z, h5 = z, h6 = z, h7 = z;
+    int64_t sh = 0;         /* S = sum xh */
+    size_t p, i;
+    for (p = 0; p + 4 <= k; p += 4, wp += 4 * ldw) {
+        uint64_t v;
+        memcpy(&v, x + p, sizeof v);                /* x[p] in the low 16 bits (little-endian) */
+        {
+            const __m512i xl_ = _mm512_set1_epi32((int)rne__bytes4(v));
+            const __m512i xh_ = _mm512_set1_epi32((int)rne__bytes4(v >> 8));
+            RNE__AVX512_BUS_ROWS(ldw, 2 * ldw, 3 * ldw);
+        }
+        for (i = 0; i < 4; i++)
+            sh += x[p + i] >> 8;
+    }
+    if (p < k) {            /* 1 to 3 rows left: the rows past k repeat row k - 1, with x = 0 */
+        const size_t r = k - p, last = (r - 1) * ldw;
+        uint16_t xq[4] = { 0, 0, 0, 0 };
+        uint64_t v;
+        for (i = 0; i < r; i++) {
+            xq[i] = (uint16_t)x[p + i];
+            sh += x[p + i] >> 8;
+        }
+        v = (uint64_t)xq[0] | (uint64_t)xq[1] << 16 | (uint64_t)xq[2] << 32 | (uint64_t)xq[3] << 48;
+        {
+            const __m512i xl_ = _mm512_set1_epi32((int)rne__bytes4(v));
+            const __m512i xh_ = _mm512_set1_epi32((int)rne__bytes4(v >> 8));
+            const size_t r1 = r > 1 ? ldw : last, r2 = r > 2 ? 2 * ldw : last;
+            RNE__AVX512_BUS_ROWS(r1, r2, last);
+        }
+    }
+    {
+        const __m512i corr = _mm512_set1_epi32((int)(uint32_t)((uint64_t)sh << 15));  /* 128 S */
+        rne__avx512_bus_store(out, rne__avx512_bus_val(h0, l0, corr),
+                              rne__avx512_bus_val(h1, l1, corr), rne__avx512_bus_val(h2, l2, corr),
+                              rne__avx512_bus_val(h3, l3, corr));
+        if (g > 1)
+            rne__avx512_bus_store(out + 64, rne__avx512_bus_val(h4, l4, corr),
+                                  rne__avx512_bus_val(h5, l5, corr),
+                                  rne__avx512_bus_val(h6, l6, corr),
+                                  rne__avx512_bus_val(h7, l7, corr));
+    }
+}
+#undef RNE__AVX512_BUS_ROWS
+#undef RNE__AVX512_BUS
+#undef RNE__AVX512_BUS_ADD
+
+static void rne__avx512_bus_128(int32_t *o, const int16_t *x, size_t k, const uint8_t *w,
+                                size_t ldw, size_t j)
+{
+    rne__avx512_bus(o, x, k, w, ldw, j, 2);
+}
+
+static void rne__avx512_bus_64(int32_t *o, const int16_t *x, size_t k, const uint8_t *w,
+                               size_t ldw, size_t j)
+{
+    rne__avx512_bus(o, x, k, w, ldw, j, 1);
+}
+#endif /* __AVX512VNNI__ */
 
 #define RNE__AVX512_SUM(NAME, S8, G)                                                              \
     static void NAME(int32_t *o, const int16_t *x, size_t k, const uint8_t *w, size_t ldw,        \

@@ -11,9 +11,10 @@
  *
  * rne__q_matvec (rne__q_matvec_ref, the oracle: sum_p (int64) x[p] w[p][c0 + j], then rq32):
  * - shapes that reach every block, tail and chunk of every variant: k = 0 .. 700 (odd and even;
- *   across the 256-row chunks of the AVX2 and AVX-512BW acc64 paths), n = 0 .. 300 and 2048
- *   (below, at and across 8, 16, 24, 32, 64, 128 columns), column offsets c0 and row strides wider than c0 + n; int8 and int16 weights;
- *   acc32 and acc64;
+ *   across the 256-row chunks of the AVX2 and AVX-512BW acc64 paths; k % 4 = 0 .. 3 for the
+ *   VNNI int8 path's four rows a step), n = 0 .. 300 and 2048 (below, at and across 8, 16, 24,
+ *   32, 64, 128 columns), column offsets c0 and row strides wider than c0 + n; int8 and int16
+ *   weights; acc32 and acc64;
  * - extreme operands: x all -32768 or 32767 or alternating, weights all at the largest magnitude
  *   the format and the accumulator allow (int8 -128 / 127 and 127 x 516 rows at acc32; int16
  *   +-32767, never -32768, which the loader refuses), so that the pair sums reach
@@ -106,7 +107,8 @@ static const mv_case mv_cases[] = {
     { 513, 103, 0, 2, 0, 0, FILL_MAX }, { 700, 96, 0, 0, 0, 0, FILL_MIN },
     { 257, 160, 1, 0, 0, 0, FILL_ALTERNATE }, { 600, 103, 0, 0, 1, 0, FILL_MAX },
     { 513, 96, 4, 0, 1, 0, FILL_MIN }, { 511, 2048, 0, 0, 1, 1, FILL_RANDOM },
-    { 512, 2048, 0, 0, 0, 0, FILL_RANDOM },
+    { 512, 2048, 0, 0, 0, 0, FILL_RANDOM }, { 130, 128, 0, 0, 1, 1, FILL_MIN },
+    { 254, 64, 1, 0, 1, 0, FILL_MAX }, { 6, 200, 0, 3, 1, 1, FILL_ALTERNATE },
 };
 
 /* The largest |w| the case may use: the format's, and at acc32 a column sum of |w| within 65535
