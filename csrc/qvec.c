@@ -18,8 +18,10 @@
  * acc32 adds each product into int32, else into int64.
  *
  * SIMD variants, one header each, chosen below when the compiler targets them (unless
- * RNE_NO_SIMD): qvec_avx2.h (AVX2, with AVX-512F requantization), qvec_neon.h (NEON) and
- * qvec_dsp.h (ARM DSP); each header states its own method and why its integers are exact.
+ * RNE_NO_SIMD): qvec_avx2.h (AVX2, with AVX-512F requantization; with AVX-512BW its column sums
+ * of 32 columns and more come from qvec_avx512.h, with vpdpwssd where the compiler targets
+ * AVX512-VNNI), qvec_neon.h (NEON) and qvec_dsp.h (ARM DSP); each header states its own method
+ * and why its integers are exact.
  * Each defines rne__mac_simd (the column sums of the columns its blocks cover); AVX2 and NEON
  * also rne__rq_simd, rne__pre_simd and rne__act_simd (requantization, gate pre-activations,
  * sigmoid and tanh of the lanes they cover), rne__bin_simd (BINARY ADD / MUL) and, where the
@@ -48,7 +50,13 @@
  * freestanding targets such as a Cortex-M0) */
 #if !defined(RNE_NO_SIMD) && defined(__AVX2__)
 #define RNE__Q_AVX2 1
-#if defined(__AVX512F__)
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define RNE__Q_AVX512BW 1
+#define RNE__Q_SIMD_NAME "avx512bw+vnni"
+#elif defined(__AVX512BW__)
+#define RNE__Q_AVX512BW 1
+#define RNE__Q_SIMD_NAME "avx512bw"
+#elif defined(__AVX512F__)
 #define RNE__Q_SIMD_NAME "avx2+avx512f"
 #else
 #define RNE__Q_SIMD_NAME "avx2"

@@ -226,8 +226,9 @@ void rne__q_matvec_ref(int32_t *out, const int16_t *x, size_t k, const rne__qmat
                        size_t n, const int32_t *m, unsigned shift, void *acc);
 
 /* The variant qvec.c compiled in: "avx2", "avx2+avx512f" (AVX2 products, AVX-512F
- * requantization), "neon-aarch64", "neon-armv7", "arm-dsp" (the products with the DSP extension's
- * 16 x 16 multiply-accumulates: Cortex-M4/M7/M33, ARMv6) or "scalar". */
+ * requantization), "avx512bw" (the products 16 int32 lanes wide, qvec_avx512.h), "avx512bw+vnni"
+ * (the same with vpdpwssd), "neon-aarch64", "neon-armv7", "arm-dsp" (the products with the DSP
+ * extension's 16 x 16 multiply-accumulates: Cortex-M4/M7/M33, ARMv6) or "scalar". */
 const char *rne__q_simd(void);
 
 /* ---- the graph op BINARY ADD / MUL of equal shapes (ops_int.c) ----------------------------- */

@@ -108,6 +108,10 @@ static RNE__Q_INLINE void rne__avx2_sum32(int32_t *out, const int16_t *x, size_t
         rne__avx2_store16(out + 48, s6, s7);
 }
 
+/* the rows of one acc64 chunk (below) */
+#define RNE__Q_CHUNK 256
+
+#if !defined(RNE__Q_AVX512BW)      /* (AVX-512BW: qvec_avx512.h's rne__avx512_split_s16) */
 /* o[0 .. 16) = 256 H + L (add: o + 256 H + L) in int64, from the int32 sums H0, L0 (columns 0-3
  * | 8-11) and H1, L1 (4-7 | 12-15) of RNE__AVX2_PAIRS's columns */
 static RNE__Q_INLINE __m256i rne__avx2_wide(__m128i h, __m128i l)
@@ -137,7 +141,6 @@ static RNE__Q_INLINE void rne__avx2_put64(int64_t *o, int add, __m256i h0, __m25
  * x is then at most 2 * 255 * 32767 < 2^24 in magnitude, and 128 of them (256 rows) less than
  * 2^31: both sums fit int32 over a chunk, without widening each pair to int64. Then
  * acc[j + c] (add: +)= 256 hi + lo in int64, for the 32 columns c. */
-#define RNE__Q_CHUNK 256
 static void rne__avx2_split_s16(int64_t *acc, int add, const int16_t *x, size_t k,
                                 const uint8_t *w, size_t ldw, size_t j)
 {
@@ -179,6 +182,7 @@ static void rne__avx2_split_s16(int64_t *acc, int add, const int16_t *x, size_t 
     rne__avx2_put64(acc + j, add, h0, l0, h1, l1);
     rne__avx2_put64(acc + j + 16, add, h2, l2, h3, l3);
 }
+#endif
 #undef RNE__AVX2_PAIRS
 
 #define RNE__AVX2_SUM(NAME, S8, G)                                                                \
@@ -187,11 +191,13 @@ static void rne__avx2_split_s16(int64_t *acc, int add, const int16_t *x, size_t 
     {                                                                                             \
         rne__avx2_sum32(o, x, k, w, ldw, j, S8, G);                                               \
     }
+#if !defined(RNE__Q_AVX512BW)                  /* (AVX-512BW: qvec_avx512.h's, 32 and wider) */
 RNE__AVX2_SUM(rne__avx2_s8_64, 1, 4)
 RNE__AVX2_SUM(rne__avx2_s8_32, 1, 2)
-RNE__AVX2_SUM(rne__avx2_s8_16, 1, 1)
 RNE__AVX2_SUM(rne__avx2_s16_64, 0, 4)
 RNE__AVX2_SUM(rne__avx2_s16_32, 0, 2)
+#endif
+RNE__AVX2_SUM(rne__avx2_s8_16, 1, 1)
 RNE__AVX2_SUM(rne__avx2_s16_16, 0, 1)
 #undef RNE__AVX2_SUM
 
@@ -235,11 +241,17 @@ static void rne__avx2_sum8(int32_t *out, const int16_t *x, size_t k, const uint8
     _mm_storeu_si128((__m128i *)(void *)(out + 4), s1);
 }
 
+#if defined(RNE__Q_AVX512BW)
+#include "qvec_avx512.h"
+#endif
+
 /* The column sums of the columns j < n - n % 32 (acc32: n - n % 8); returns how many were done.
  *   acc32: all of k in int32 (the load proved every column's sum fits), 64, 32, then 16 and 8
- *   columns at a time.
+ *   columns at a time (with AVX-512BW, qvec_avx512.h: 128, 64, 32, then AVX2's 16 and 8; int8
+ *   weights with VNNI: vpdpbusd's 128 and 64 first).
  *   acc64: chunks of RNE__Q_CHUNK rows, each chunk's sums in int32 and then added in int64. s8:
- *   a pair sum is at most 2 * 32768 * 128 = 2^23, 128 pairs 2^30. s16: through the split of x. */
+ *   a pair sum is at most 2 * 32768 * 128 = 2^23, 128 pairs 2^30. s16: through the split of x.
+ *   (AVX-512BW: 64 columns at a time, then 32; int8 with VNNI: vpdpbusd's 64.) */
 static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t *w, int s8,
                             int acc32, size_t ldw, size_t n)
 {
@@ -247,10 +259,31 @@ static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t
     size_t j = 0, p, c;
     if (acc32) {
         int32_t *a = (int32_t *)acc;
+#if defined(RNE__Q_AVX512BW)
+#if defined(__AVX512VNNI__)
+        for (; s8 && j + 128 <= n; j += 128)
+            rne__avx512_bus_128(a + j, x, k, w, ldw, j);
+        if (s8 && j + 64 <= n) {
+            rne__avx512_bus_64(a + j, x, k, w, ldw, j);
+            j += 64;
+        }
+#endif
+        for (; j + 128 <= n; j += 128)
+            (s8 ? rne__avx512_s8_128 : rne__avx512_s16_128)(a + j, x, k, w, ldw, j);
+        if (j + 64 <= n) {
+            (s8 ? rne__avx512_s8_64 : rne__avx512_s16_64)(a + j, x, k, w, ldw, j);
+            j += 64;
+        }
+        if (j + 32 <= n) {
+            (s8 ? rne__avx512_s8_32 : rne__avx512_s16_32)(a + j, x, k, w, ldw, j);
+            j += 32;
+        }
+#else
         for (; j + 64 <= n; j += 64)
             (s8 ? rne__avx2_s8_64 : rne__avx2_s16_64)(a + j, x, k, w, ldw, j);
         for (; j + 32 <= n; j += 32)
             (s8 ? rne__avx2_s8_32 : rne__avx2_s16_32)(a + j, x, k, w, ldw, j);
+#endif
         if (j + 16 <= n) {
             (s8 ? rne__avx2_s8_16 : rne__avx2_s16_16)(a + j, x, k, w, ldw, j);
             j += 16;
@@ -261,17 +294,45 @@ static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t
         }
         return j;
     }
+#if defined(RNE__Q_AVX512BW)
+    for (; j + 64 <= n; j += 64) {
+        int64_t *a = (int64_t *)acc + j;
+        int32_t part[64];
+        for (p = 0; p == 0 || p < k; p += RNE__Q_CHUNK) {      /* k = 0: one chunk of 0 rows */
+            const size_t kk = k - p < RNE__Q_CHUNK ? k - p : RNE__Q_CHUNK;
+            if (s8) {
+#if defined(__AVX512VNNI__)
+                rne__avx512_bus_64(part, x + p, kk, w + p * row, ldw, j);
+#else
+                rne__avx512_s8_64(part, x + p, kk, w + p * row, ldw, j);
+#endif
+                for (c = 0; c < 64; c++)
+                    a[c] = (p == 0 ? 0 : a[c]) + part[c];
+            } else {
+                rne__avx512_split_64((int64_t *)acc, p != 0, x + p, kk, w + p * row, ldw, j);
+            }
+        }
+    }
+#endif
     for (; j + 32 <= n; j += 32) {
         int64_t *a = (int64_t *)acc + j;
         int32_t part[32];
         for (p = 0; p == 0 || p < k; p += RNE__Q_CHUNK) {      /* k = 0: one chunk of 0 rows */
             const size_t kk = k - p < RNE__Q_CHUNK ? k - p : RNE__Q_CHUNK;
             if (s8) {
+#if defined(RNE__Q_AVX512BW)
+                rne__avx512_s8_32(part, x + p, kk, w + p * row, ldw, j);
+#else
                 rne__avx2_s8_32(part, x + p, kk, w + p * row, ldw, j);
+#endif
                 for (c = 0; c < 32; c++)
                     a[c] = (p == 0 ? 0 : a[c]) + part[c];
             } else {
+#if defined(RNE__Q_AVX512BW)
+                rne__avx512_split_32((int64_t *)acc, p != 0, x + p, kk, w + p * row, ldw, j);
+#else
                 rne__avx2_split_s16((int64_t *)acc, p != 0, x + p, kk, w + p * row, ldw, j);
+#endif
             }
         }
     }

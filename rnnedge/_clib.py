@@ -195,8 +195,8 @@ def build_info() -> dict[str, str]:
     the tiers the install holds, widest first (`isa_built`), the CPU features the detection found
     (`cpu`, x86 only, else "-"), the SIMD variant of the float kernels (csrc/vec.h: "avx512+fma",
     "avx2+fma", "neon-aarch64", "neon-armv7+fma", "neon-armv7" or "scalar") and of the integer
-    kernels (csrc/qvec.h: "avx2", "avx2+avx512f", "neon-aarch64", "neon-armv7", "arm-dsp" or
-    "scalar") of that module, and the compiler flags rnnedge/_build.py chose for it. NotBuiltError
+    kernels (csrc/qvec.h: "avx2", "avx2+avx512f", "avx512bw", "avx512bw+vnni", "neon-aarch64",
+    "neon-armv7", "arm-dsp" or "scalar") of that module, and the compiler flags rnnedge/_build.py chose for it. NotBuiltError
     if the module is not built."""
     import platform
 

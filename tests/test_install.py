@@ -58,11 +58,13 @@ _BY_TIER = {
     "scalar": ("scalar", "scalar"),
     "avx2": ("avx2+fma", "avx2"),
     "avx512": ("avx512+fma", "avx2+avx512f"),
-    "avx512vnni": ("avx512+fma", "avx2+avx512f"),
+    "avx512vnni": ("avx512+fma", "avx512bw+vnni"),
     "neon": ("neon-aarch64", "neon-aarch64"),
 }
 _BY_FLAG = [
     ("-DRNE_NO_SIMD", "scalar", "scalar"),
+    ("-mavx512vnni", "avx512+fma", "avx512bw+vnni"),
+    ("-mavx512bw", "avx512+fma", "avx512bw"),
     ("-mavx512f", "avx512+fma", "avx2+avx512f"),
     ("-mavx2", "avx2+fma", "avx2"),
 ]

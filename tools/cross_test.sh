@@ -16,6 +16,7 @@
 #   armv6        arm-none-eabi-gcc        -march=armv6+fp -mfpu=vfp -marm     qemu -cpu arm1176    scalar / arm-dsp
 #                                         (Pi 1 / Zero; newlib as the libc, see below)
 #   x86-avx512   cc                       -mavx512f -mfma                     natively             avx512+fma / avx2+avx512f
+#   x86-avx512vnni cc  -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mfma     natively             avx512+fma / avx512bw+vnni
 #   x86-avx2     cc                       -mavx2 -mfma                        natively             avx2+fma / avx2
 #   x86-scalar   cc                       -DRNE_NO_SIMD                       natively             scalar / scalar
 #
@@ -50,7 +51,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_TARGETS="a72 a76 a72-scalar a7 a8 armv6 x86-avx512 x86-avx2 x86-scalar"
+ALL_TARGETS="a72 a76 a72-scalar a7 a8 armv6 x86-avx512 x86-avx512vnni x86-avx2 x86-scalar"
 TARGETS="${*:-$ALL_TARGETS}"
 QEMU_TIMEOUT="${QEMU_TIMEOUT:-300}"
 CSRC="${CSRC:-csrc}"
@@ -83,6 +84,7 @@ spec() {
     a8)         echo "arm-linux-gnueabihf-gcc|-mcpu=cortex-a8 -mfpu=neon -mfloat-abi=hard $LFS|qemu-arm-static|cortex-a8|neon-armv7|neon-armv7" ;;
     armv6)      echo "arm-none-eabi-gcc|$ARMV6_FLAGS $NEWLIB_LINUX|qemu-arm-static|arm1176|scalar|arm-dsp" ;;
     x86-avx512) echo "cc|-mavx512f -mfma||avx512f fma|avx512+fma|avx2+avx512f" ;;
+    x86-avx512vnni) echo "cc|-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mfma||avx512f avx512bw avx512vl avx512_vnni fma|avx512+fma|avx512bw+vnni" ;;
     x86-avx2)   echo "cc|-mavx2 -mfma||avx2 fma|avx2+fma|avx2" ;;
     x86-scalar) echo "cc|-DRNE_NO_SIMD|||scalar|scalar" ;;
     *) echo "cross_test.sh: unknown target '$1' (targets: $ALL_TARGETS)" >&2; exit 2 ;;

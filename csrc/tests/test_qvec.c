@@ -1,8 +1,9 @@
 /*
- * test_qvec.c - the integer primitives of qvec.c as compiled into the library (AVX2, NEON or the
- * scalar reference, rne__q_simd()) against the scalar reference and an oracle written here, bit
- * for bit. Built and run with every variant (csrc/Makefile `test` and `asan`); with the scalar
- * one the SIMD comparisons are trivial, the oracle ones are not.
+ * test_qvec.c - the integer primitives of qvec.c as compiled into the library (AVX2, AVX-512BW with
+ * or without VNNI, NEON or the scalar reference, rne__q_simd()) against the scalar reference and an
+ * oracle written here, bit for bit. Built and run with every variant (csrc/Makefile `test`,
+ * `test-avx512bw` and `asan`; tools/cross_test.sh); with the scalar one the SIMD comparisons are
+ * trivial, the oracle ones are not.
  *
  *   test_qvec            one line per test ("ok   name" / "FAIL name: why"), then
  *                        "N passed, M failed"; exits non-zero if anything failed
@@ -10,9 +11,10 @@
  *
  * rne__q_matvec (rne__q_matvec_ref, the oracle: sum_p (int64) x[p] w[p][c0 + j], then rq32):
  * - shapes that reach every block, tail and chunk of every variant: k = 0 .. 700 (odd and even;
- *   across the 256-row chunks of the AVX2 int16 path), n = 0 .. 200 (below, at and across 8, 16,
- *   24, 32, 64 columns), column offsets c0 and row strides wider than c0 + n; int8 and int16 weights;
- *   acc32 and acc64;
+ *   across the 256-row chunks of the AVX2 and AVX-512BW acc64 paths; k % 4 = 0 .. 3 for the
+ *   VNNI int8 path's four rows a step), n = 0 .. 300 and 2048 (below, at and across 8, 16, 24,
+ *   32, 64, 128 columns), column offsets c0 and row strides wider than c0 + n; int8 and int16
+ *   weights; acc32 and acc64;
  * - extreme operands: x all -32768 or 32767 or alternating, weights all at the largest magnitude
  *   the format and the accumulator allow (int8 -128 / 127 and 127 x 516 rows at acc32; int16
  *   +-32767, never -32768, which the loader refuses), so that the pair sums reach
@@ -96,6 +98,17 @@ static const mv_case mv_cases[] = {
     { 300, 64, 0, 0, 0, 0, FILL_MAX }, { 301, 64, 0, 0, 0, 0, FILL_MIN },
     { 700, 72, 0, 0, 0, 0, FILL_ALTERNATE }, { 700, 64, 0, 0, 1, 0, FILL_MAX },
     { 600, 64, 0, 0, 1, 0, FILL_MIN }, { 129, 128, 0, 0, 0, 0, FILL_ALTERNATE },
+    /* the AVX-512BW blocks (qvec_avx512.h): acc32 128, 64, 32 columns then AVX2's 16 and 8 and
+     * the scalar rest; acc64 64 then 32 columns, across the 256-row chunks; at the extremes */
+    { 257, 255, 3, 5, 1, 1, FILL_RANDOM }, { 130, 255, 1, 0, 0, 1, FILL_RANDOM },
+    { 516, 248, 0, 0, 1, 1, FILL_MAX }, { 516, 192, 0, 0, 1, 1, FILL_MIN },
+    { 515, 160, 2, 0, 1, 1, FILL_ALTERNATE }, { 2, 224, 0, 0, 0, 1, FILL_MAX },
+    { 3, 128, 0, 0, 0, 1, FILL_MIN }, { 5, 256, 0, 9, 0, 1, FILL_ALTERNATE },
+    { 513, 103, 0, 2, 0, 0, FILL_MAX }, { 700, 96, 0, 0, 0, 0, FILL_MIN },
+    { 257, 160, 1, 0, 0, 0, FILL_ALTERNATE }, { 600, 103, 0, 0, 1, 0, FILL_MAX },
+    { 513, 96, 4, 0, 1, 0, FILL_MIN }, { 511, 2048, 0, 0, 1, 1, FILL_RANDOM },
+    { 512, 2048, 0, 0, 0, 0, FILL_RANDOM }, { 130, 128, 0, 0, 1, 1, FILL_MIN },
+    { 254, 64, 1, 0, 1, 0, FILL_MAX }, { 6, 200, 0, 3, 1, 1, FILL_ALTERNATE },
 };
 
 /* The largest |w| the case may use: the format's, and at acc32 a column sum of |w| within 65535
@@ -261,7 +274,7 @@ static void test_matvec(void)
     for (i = 0; i < 150; i++) {
         mv_case t;
         t.k = (size_t)rnd(&seed, 0, i % 10 == 0 ? 700 : 140);
-        t.n = (size_t)rnd(&seed, 0, i % 3 == 0 ? 200 : 70);
+        t.n = (size_t)rnd(&seed, 0, i % 3 == 0 ? 300 : 70);
         t.c0 = (size_t)rnd(&seed, 0, 40);
         t.pad = (size_t)rnd(&seed, 0, 20);
         t.s8 = (int)(lcg(&seed) % 2);
