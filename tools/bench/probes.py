@@ -37,7 +37,8 @@ def build_c_bench(out_dir: Path, root: Path | None = None) -> Path:
     """Compile tools/bench_step.c with csrc/*.c into out_dir; returns the program's path.
 
     The library sources get the Python extension's flags (rnnedge/_build.py), so the C figure is
-    the code the extension runs; bench_step.c gets -march=native for its bandwidth loop.
+    the code the extension runs; bench_step.c gets -march=native for its bandwidth loop, and the
+    library's macros (-D / -U: RNE_MAX_NODES sizes rne_model, which both sides must agree on).
     Raises RnnedgeError when there is no source checkout or no working C compiler.
     """
     root = root or source_root()
@@ -52,7 +53,8 @@ def build_c_bench(out_dir: Path, root: Path | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     csrc, objects = root / "csrc", []
     jobs = [(p, lib_flags) for p in sorted(csrc.glob("*.c"))]
-    jobs.append((root / "tools" / "bench_step.c", ["-std=c99", "-O3", "-march=native"]))
+    macros = [f for f in lib_flags if f.startswith(("-D", "-U"))]
+    jobs.append((root / "tools" / "bench_step.c", ["-std=c99", "-O3", "-march=native", *macros]))
     for src, flags in jobs:
         obj = out_dir / (src.stem + ".o")
         _compile([cc, *flags, f"-I{csrc}", "-c", str(src), "-o", str(obj)], src)
