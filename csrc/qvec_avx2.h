@@ -245,10 +245,12 @@ static void rne__avx2_sum8(int32_t *out, const int16_t *x, size_t k, const uint8
 #include "qvec_avx512.h"
 #endif
 
-/* The column sums of the columns j < n - n % 32 (acc32: n - n % 8); returns how many were done.
+/* The column sums of the columns j < n - n % 32 (acc32: all n columns from n = 8 on, none below);
+ * returns how many were done.
  *   acc32: all of k in int32 (the load proved every column's sum fits), 64, 32, then 16 and 8
  *   columns at a time (with AVX-512BW, qvec_avx512.h: 128, 64, 32, then AVX2's 16 and 8; int8
- *   weights with VNNI: vpdpbusd's 128 and 64 first).
+ *   weights with VNNI: vpdpbusd's 128 and 64 first); the last n % 8 as the 8 columns ending at
+ *   n, kept from the first not yet done (a small dense such as 12 classes: no scalar columns).
  *   acc64: chunks of RNE__Q_CHUNK rows, each chunk's sums in int32 and then added in int64. s8:
  *   a pair sum is at most 2 * 32768 * 128 = 2^23, 128 pairs 2^30. s16: through the split of x.
  *   (AVX-512BW: 64 columns at a time, then 32; int8 with VNNI: vpdpbusd's 64.) */
@@ -291,6 +293,13 @@ static size_t rne__mac_simd(void *acc, const int16_t *x, size_t k, const uint8_t
         if (j + 8 <= n) {
             rne__avx2_sum8(a + j, x, k, w, ldw, j, s8);
             j += 8;
+        }
+        if (j < n && n >= 8) {  /* the last n % 8: the 8 columns ending at n, kept from j on */
+            int32_t last[8];
+            rne__avx2_sum8(last, x, k, w, ldw, n - 8, s8);
+            for (c = j; c < n; c++)
+                a[c] = last[c - (n - 8)];
+            j = n;
         }
         return j;
     }
